@@ -1,0 +1,140 @@
+// The interpreter stack (the design of JAX's Autodidax). Every operation goes through `bind`, which
+// finds the innermost transformation whose tracers appear among the arguments and lets its trace
+// process the primitive. Level 0 is the eval interpreter, which runs TF.js kernels.
+import type * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, NDArray } from './array.js';
+import type { ShapedArray } from './aval.js';
+import { TransformError } from './errors.js';
+import type { ParamsOf, Primitive } from './primitives.js';
+import { abstractEval, evalPrimitive } from './eval.js';
+
+/** A value standing in for an array inside a transformation. Each trace type subclasses it. */
+export abstract class Tracer extends NDArray {
+  abstract readonly trace: Trace;
+  /** The simplest equivalent value: a tracer that carries no information of its own lowers to its contents. */
+  fullLower(): NDArray {
+    return this;
+  }
+  /** Adds the TF.js tensors this tracer keeps alive (used by memory scopes to decide what survives). */
+  abstract collectTensors(out: Set<tf.Tensor>): void;
+}
+
+/** Something a trace may hold outside its tracers (constants recorded into a program). */
+export interface HoldsTensors {
+  collectTensors(out: Set<tf.Tensor>): void;
+}
+
+export type TraceConstructor = new (main: MainTrace) => Trace;
+
+/** One active transformation: its level on the stack, its trace class and its shared state. */
+export class MainTrace {
+  constructor(
+    readonly level: number,
+    readonly traceType: TraceConstructor,
+    readonly globalData: unknown,
+  ) {}
+  /** Values this transformation holds while it runs (not only through its tracers). */
+  readonly held: HoldsTensors[] = [];
+}
+
+/** An interpreter: how one transformation lifts values and processes primitives. */
+export abstract class Trace {
+  constructor(readonly main: MainTrace) {}
+  /** Wraps a value from a lower level (a concrete array or an outer tracer) as this trace's tracer. */
+  abstract lift(val: NDArray): NDArray;
+  /** Applies `prim` to operands that all belong to this trace (or are lifted into it). */
+  abstract processPrimitive<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[];
+}
+
+/** The eval interpreter: runs the primitive's TF.js kernel on concrete arrays. */
+export class EvalTrace extends Trace {
+  lift(val: NDArray): NDArray {
+    return val;
+  }
+  processPrimitive<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
+    return evalPrimitive(prim, args as ConcreteArray[], params);
+  }
+}
+
+const traceStack: MainTrace[] = [new MainTrace(0, EvalTrace, null)];
+let dynamicTrace: MainTrace | null = null;
+
+export function currentTraceStack(): readonly MainTrace[] {
+  return traceStack;
+}
+
+/** Runs `fn` with a new transformation of type `traceType` pushed on the stack. */
+export function withNewMain<T>(traceType: TraceConstructor, globalData: unknown, fn: (main: MainTrace) => T): T {
+  const main = new MainTrace(traceStack.length, traceType, globalData);
+  traceStack.push(main);
+  try {
+    return fn(main);
+  } finally {
+    traceStack.pop();
+  }
+}
+
+/**
+ * Runs `fn` with `main` as the dynamic trace: operations on constants (no tracers among their
+ * arguments) are then recorded by `main` instead of evaluated (JAX's omnistaging, used by jit).
+ */
+export function withDynamicTrace<T>(main: MainTrace, fn: () => T): T {
+  const prev = dynamicTrace;
+  dynamicTrace = main;
+  try {
+    return fn();
+  } finally {
+    dynamicTrace = prev;
+  }
+}
+
+function findTopMain(args: readonly NDArray[]): MainTrace {
+  let top = traceStack[0]!;
+  for (const a of args) {
+    if (a instanceof Tracer && a.trace.main.level > top.level) top = a.trace.main;
+  }
+  if (dynamicTrace !== null && dynamicTrace.level > top.level) top = dynamicTrace;
+  return top;
+}
+
+function traceOf(main: MainTrace): Trace {
+  return new main.traceType(main);
+}
+
+/** Brings `val` into `trace`: lifts lower-level values, rejects tracers that escaped their transformation. */
+export function fullRaise(trace: Trace, val: NDArray): NDArray {
+  if (!(val instanceof Tracer)) return trace.lift(val);
+  const level = val.trace.main.level;
+  if (val.trace.main === trace.main) return val;
+  if (level < trace.main.level) return trace.lift(val);
+  const live = traceStack[level] === val.trace.main;
+  throw new TransformError(
+    live
+      ? `a tracer from an outer transformation (level ${level}) was mixed with one from level ${trace.main.level} in the wrong order`
+      : `a value traced by a transformation that has already returned (${val.aval.str()}) was used outside it. ` +
+        `Return values from the transformed function instead of storing them in outer variables.`,
+  );
+}
+
+export function fullLower(val: NDArray): NDArray {
+  return val instanceof Tracer ? val.fullLower() : val;
+}
+
+/** Applies a primitive: the one entry point every operation goes through. */
+export function bind<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
+  const main = findTopMain(args);
+  const trace = traceOf(main);
+  const raised = args.map((a) => fullRaise(trace, a));
+  const outs = trace.processPrimitive(prim, raised, params);
+  return outs.map(fullLower);
+}
+
+/** `bind` for primitives with exactly one output. */
+export function bind1<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray {
+  return bind(prim, args, params)[0]!;
+}
+
+/** Shape and dtype of a primitive's outputs, without running it. */
+export function abstractEvalPrimitive<P extends Primitive>(prim: P, avals: ShapedArray[], params: ParamsOf<P>): ShapedArray[] {
+  return abstractEval(prim, avals, params);
+}

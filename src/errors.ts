@@ -1,0 +1,33 @@
+// Errors gradus raises. Each names the operation, what it got and what it expected, so a user at
+// a REPL can fix the call without reading gradus's source.
+
+/** Base class of every error gradus raises on purpose. */
+export class GradusError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Shapes that do not fit the operation (broadcasting, matmul dimensions, axes out of range). */
+export class ShapeError extends GradusError {}
+
+/** Dtypes the operation does not accept (e.g. `grad` of an int32 input, `sin` of a bool array). */
+export class DTypeError extends GradusError {}
+
+/**
+ * A traced (abstract) value was used where a concrete one is needed: JS control flow on an array
+ * inside `jit` or `vmap`, `.item()` under tracing, a shape that depends on data.
+ */
+export class ConcretizationError extends GradusError {}
+
+/** A transformation was used the wrong way (non-scalar output for `grad`, bad `argnums`, ...). */
+export class TransformError extends GradusError {}
+
+/** An array was used after gradus freed it (it was an intermediate of a finished transformation). */
+export class DisposedError extends GradusError {}
+
+/** Formats a shape the way error messages print it: `[2,3]`. */
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}

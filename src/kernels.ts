@@ -1,0 +1,209 @@
+// Concrete implementations: each primitive as TF.js kernels. This is the only place gradus calls
+// TF.js math. Lowering is backend-aware: on wasm, transposed matrix products run ~13-25x slower
+// than plain ones, so `dot_general` lays operands out with explicit transposes there.
+import * as tf from '@tensorflow/tfjs-core';
+import { GradusError } from './errors.js';
+import { inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
+import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
+import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
+import { isIdentityPerm } from './shape.js';
+
+export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
+
+const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
+  neg: tf.neg, sin: tf.sin, cos: tf.cos, tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
+  sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: tf.exp, log: tf.log, log1p: tf.log1p, expm1: tf.expm1,
+  tanh: tf.tanh, logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, abs: tf.abs,
+  sign: tf.sign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
+};
+
+const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
+  add: tf.add, sub: tf.sub, mul: tf.mul, div: tf.div, pow: tf.pow, max: tf.maximum, min: tf.minimum,
+  atan2: tf.atan2, rem: tf.mod,
+};
+
+const comparisonKernels: Record<ComparisonPrimitive, (...xs: tf.Tensor[]) => tf.Tensor> = {
+  eq: tf.equal, ne: tf.notEqual, lt: tf.less, le: tf.lessEqual, gt: tf.greater, ge: tf.greaterEqual,
+  and: tf.logicalAnd, or: tf.logicalOr, not: tf.logicalNot, is_finite: tf.isFinite,
+};
+
+/** True where TF.js's transposed matmul path is fast; wasm's is not (see design: known traps). */
+function transposedMatmulIsFast(): boolean {
+  return tf.getBackend() !== 'wasm';
+}
+
+function prod(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a * b, 1);
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function transposeIfNeeded(x: tf.Tensor, perm: number[]): tf.Tensor {
+  return isIdentityPerm(perm) ? x : tf.transpose(x, perm);
+}
+
+/**
+ * dot_general as one (batched) matmul: lhs to (batch, free, contract), rhs to (batch, contract,
+ * free). When the contraction sits on the "wrong" side, use TF.js's transpose flags where they are
+ * fast and an explicit transpose where they are slow.
+ */
+function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba, bb] }: ParamsOf<'dot_general'>): tf.Tensor {
+  const isInt = a.dtype === 'int32';
+  if (isInt) { a = tf.cast(a, 'float32'); b = tf.cast(b, 'float32'); }
+  const freeA = range(a.rank).filter((i) => !ca.includes(i) && !ba.includes(i));
+  const freeB = range(b.rank).filter((i) => !cb.includes(i) && !bb.includes(i));
+  const sz = (t: tf.Tensor, axes: number[]) => prod(axes.map((i) => t.shape[i]!));
+  const B = sz(a, ba), M = sz(a, freeA), K = sz(a, ca), N = sz(b, freeB);
+  const flags = transposedMatmulIsFast();
+  let transA = false, transB = false;
+  let permA = [...ba, ...freeA, ...ca];
+  if (!isIdentityPerm(permA) && flags && isIdentityPerm([...ba, ...ca, ...freeA])) { permA = [...ba, ...ca, ...freeA]; transA = true; }
+  let permB = [...bb, ...cb, ...freeB];
+  if (!isIdentityPerm(permB) && flags && isIdentityPerm([...bb, ...freeB, ...cb])) { permB = [...bb, ...freeB, ...cb]; transB = true; }
+  const a2 = transposeIfNeeded(a, permA);
+  const b2 = transposeIfNeeded(b, permB);
+  let out: tf.Tensor;
+  if (B === 1 && ba.length === 0) {
+    out = tf.matMul(tf.reshape(a2, transA ? [K, M] : [M, K]) as tf.Tensor2D, tf.reshape(b2, transB ? [N, K] : [K, N]) as tf.Tensor2D, transA, transB);
+  } else {
+    out = tf.matMul(tf.reshape(a2, transA ? [B, K, M] : [B, M, K]) as tf.Tensor3D, tf.reshape(b2, transB ? [B, N, K] : [B, K, N]) as tf.Tensor3D, transA, transB);
+  }
+  out = tf.reshape(out, [...ba.map((i) => a.shape[i]!), ...freeA.map((i) => a.shape[i]!), ...freeB.map((i) => b.shape[i]!)]);
+  return isInt ? tf.cast(out, 'int32') : out;
+}
+
+/** XLA-style pad: negative lo/hi crop, `interior` inserts that many values between elements. */
+function pad(x: tf.Tensor, { lo, hi, interior, value }: ParamsOf<'pad'>): tf.Tensor {
+  let y = x;
+  for (let ax = 0; ax < y.rank; ax++) {
+    const k = interior[ax]!;
+    const n = y.shape[ax]!;
+    if (k === 0 || n <= 1) continue;
+    // [.., n, ..] -> [.., n, 1+k, ..] with the original in slot 0, then flatten and drop the tail.
+    const expanded = tf.expandDims(y, ax + 1);
+    const fillShape = [...y.shape];
+    fillShape.splice(ax + 1, 0, k);
+    const fill = tf.fill(fillShape, value, y.dtype);
+    const merged = tf.concat([expanded, fill], ax + 1);
+    const flatShape = [...y.shape];
+    flatShape[ax] = n * (1 + k);
+    const flat = tf.reshape(merged, flatShape);
+    const begin = y.shape.map(() => 0);
+    const size = [...flatShape];
+    size[ax] = n + (n - 1) * k;
+    y = tf.slice(flat, begin, size);
+  }
+  const pads = lo.map((l, i) => [Math.max(l, 0), Math.max(hi[i]!, 0)] as [number, number]);
+  if (pads.some(([a, b]) => a > 0 || b > 0)) y = tf.pad(y, pads, value);
+  if (lo.some((l) => l < 0) || hi.some((h) => h < 0)) {
+    const begin = lo.map((l) => Math.max(-l, 0));
+    const size = y.shape.map((d, i) => d - begin[i]! - Math.max(-hi[i]!, 0));
+    y = tf.slice(y, begin, size);
+  }
+  return y === x ? tf.clone(x) : y;
+}
+
+function scatterAdd(idx: tf.Tensor, upd: tf.Tensor, { axis, axisSize }: ParamsOf<'scatter_add'>): tf.Tensor {
+  const k = idx.rank;
+  const pre = upd.shape.slice(0, axis);
+  const post = upd.shape.slice(axis + k);
+  // Move the index dimensions to the front: [idx..., pre..., post...] -> [K, rest].
+  const perm = [...range(k).map((i) => axis + i), ...range(axis), ...range(post.length).map((i) => axis + k + i)];
+  const moved = transposeIfNeeded(upd, perm);
+  const K = prod(idx.shape);
+  const rest = [...pre, ...post];
+  const flatUpd = tf.reshape(moved, [K, ...rest]);
+  const flatIdx = tf.reshape(idx, [K, 1]);
+  const out = tf.scatterND(flatIdx, flatUpd, [axisSize, ...rest]);
+  // [axisSize, pre..., post...] -> [pre..., axisSize, post...]
+  const back = [...range(pre.length).map((i) => i + 1), 0, ...range(post.length).map((i) => pre.length + 1 + i)];
+  return transposeIfNeeded(out, back);
+}
+
+function matrixStack(t: tf.Tensor): { batch: number; n: number } {
+  const n = t.shape[t.rank - 1]!;
+  return { batch: prod(t.shape.slice(0, -2)), n };
+}
+
+function higherOrderNotEvaluable(prim: string): never {
+  throw new GradusError(`${prim}: internal error: this primitive is evaluated by replaying its program, not by a kernel`);
+}
+
+type Kernels = { [P in Primitive]: Kernel<P> };
+
+export const kernels: Kernels = {
+  ...(Object.fromEntries(Object.entries(unaryKernels).map(([p, f]) => [p, ([x]: tf.Tensor[]) => [f(x!)]])) as unknown as Pick<Kernels, UnaryPrimitive>),
+  ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, ([a, b]: tf.Tensor[]) => [f(a!, b!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
+  ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
+  select: ([p, a, b]) => {
+    const shape = tf.broadcast_util.assertAndGetBroadcastShape(tf.broadcast_util.assertAndGetBroadcastShape(p!.shape, a!.shape), b!.shape);
+    const bc = (t: tf.Tensor) => (t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]) ? t : tf.broadcastTo(t, shape));
+    return [tf.where(bc(p!), bc(a!), bc(b!))];
+  },
+  convert_element_type: ([x], { dtype }) => {
+    if (x!.dtype === dtype) return [tf.clone(x!)];
+    // NumPy truncates toward zero when casting floats to ints; TF.js does too, but bool needs != 0.
+    if (dtype === 'bool') return [tf.notEqual(x!, tf.scalar(0, x!.dtype))];
+    return [tf.cast(x!, dtype)];
+  },
+  reduce_sum: ([x], { axes }) => [axes.length ? tf.sum(x!, axes) : tf.clone(x!)],
+  reduce_max: ([x], { axes }) => [axes.length ? tf.max(x!, axes) : tf.clone(x!)],
+  reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : tf.clone(x!)],
+  argmax: ([x], { axis }) => [tf.argMax(x!, axis)],
+  argmin: ([x], { axis }) => [tf.argMin(x!, axis)],
+  broadcast_in_dim: ([x], { shape, broadcastDimensions }) => {
+    const expanded = shape.map(() => 1);
+    broadcastDimensions.forEach((d, i) => (expanded[d] = x!.shape[i]!));
+    const r = tf.reshape(x!, expanded);
+    return [expanded.every((d, i) => d === shape[i]) ? r : tf.broadcastTo(r, shape)];
+  },
+  reshape: ([x], { shape }) => [tf.reshape(x!, shape)],
+  transpose: ([x], { perm }) => [isIdentityPerm(perm) ? tf.clone(x!) : tf.transpose(x!, perm)],
+  rev: ([x], { axes }) => [axes.length ? tf.reverse(x!, axes) : tf.clone(x!)],
+  slice: ([x], { start, limit, strides }) => {
+    if (strides.every((s) => s === 1)) return [tf.slice(x!, start, limit.map((l, i) => l - start[i]!))];
+    return [tf.stridedSlice(x!, start, limit, strides)];
+  },
+  pad: ([x], params) => [pad(x!, params)],
+  concatenate: (xs, { axis }) => [xs.length === 1 ? tf.clone(xs[0]!) : tf.concat(xs, axis)],
+  gather: ([x, idx], { axis }) => [tf.gather(x!, idx!, axis)],
+  scatter_add: ([idx, upd], params) => [scatterAdd(idx!, upd!, params)],
+  cumsum: ([x], { axis, reverse }) => [tf.cumsum(x!, axis, false, reverse)],
+  dot_general: ([a, b], params) => [dotGeneral(a!, b!, params)],
+  conv2d: ([x, w], { strides, padding, dilations }) => {
+    const pad: tf.backend_util.ExplicitPadding = [[0, 0], padding[0], padding[1], [0, 0]];
+    return [tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad, 'NHWC', dilations)];
+  },
+  stop_gradient: ([x]) => [tf.clone(x!)],
+  matrix_inverse: ([a]) => {
+    const { batch, n } = matrixStack(a!);
+    return [tf.tensor(inverseStack(a!.dataSync(), batch, n), a!.shape, 'float32')];
+  },
+  slogdet: ([a]) => {
+    const { batch, n } = matrixStack(a!);
+    const [s, l] = slogdetStack(a!.dataSync(), batch, n);
+    const shape = a!.shape.slice(0, -2);
+    return [tf.tensor(s, shape, 'float32'), tf.tensor(l, shape, 'float32')];
+  },
+  linear_solve: ([a, b]) => {
+    const { batch, n } = matrixStack(a!);
+    const k = b!.shape[b!.rank - 1]!;
+    return [tf.tensor(solveStack(a!.dataSync(), b!.dataSync(), batch, n, k), b!.shape, 'float32')];
+  },
+  random_bits: ([key], params) => [randomKernel(key!, params)],
+  random_split: ([key], { num }) => [splitKernel(key!, num)],
+  random_fold_in: ([key, data]) => [foldInKernel(key!, data!)],
+  checkpoint_name: ([x]) => [tf.clone(x!)],
+  jit_call: () => higherOrderNotEvaluable('jit_call'),
+  remat: () => higherOrderNotEvaluable('remat'),
+  custom_jvp_call: () => higherOrderNotEvaluable('custom_jvp_call'),
+  custom_vjp_call: () => higherOrderNotEvaluable('custom_vjp_call'),
+  custom_lin: () => {
+    throw new GradusError(
+      'customVjp: forward-mode differentiation (jvp, jacfwd, hessian) of a customVjp function is not supported, ' +
+        'because only its backward rule is known. Use customJvp, or reverse mode (grad, vjp, jacrev).',
+    );
+  },
+};

@@ -1,0 +1,145 @@
+// Turning user inputs into gradus arrays, and array creation. Creation makes concrete arrays
+// directly (constants); under `jit` they become constants of the traced program.
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
+import { Tracer, currentTraceStack } from '../core.js';
+import { checkDtype, dtypeOfScalar, promoteTypes, type DType } from '../dtype.js';
+import { DTypeError, ShapeError } from '../errors.js';
+import { scopeDepth, scoped } from '../scope.js';
+
+/**
+ * Wraps a public op so that, at the top level of user code, its intermediates (and the constants
+ * made from JS numbers) are freed when it returns. Inside transformations their scopes do this.
+ */
+// `F extends Function` (not a signature) so that parameters with defaults keep their own types.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export function defop<F extends Function>(fn: F): F {
+  const f = fn as unknown as (...args: unknown[]) => unknown;
+  const wrapped = (...args: unknown[]): unknown => (scopeDepth() === 0 && currentTraceStack().length === 1 ? scoped(() => f(...args)) : f(...args));
+  return wrapped as unknown as F;
+}
+
+function inferShapeAndDtype(x: NestedNumbers): { shape: number[]; dtype: DType; flat: (number | boolean)[] } {
+  const shape: number[] = [];
+  let level: unknown = x;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0];
+  }
+  const flat: (number | boolean)[] = [];
+  let dtype: DType = 'bool';
+  let sawAny = false;
+  const walk = (v: unknown, depth: number, path: string): void => {
+    if (depth === shape.length) {
+      if (typeof v === 'number') dtype = promoteTypes(dtype, dtypeOfScalar(v));
+      else if (typeof v !== 'boolean') throw new DTypeError(`array: element ${path} is ${typeof v === 'object' ? JSON.stringify(v) : typeof v}; expected a number or boolean`);
+      sawAny = true;
+      flat.push(v);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[depth]) {
+      throw new ShapeError(`array: ragged nested array: element ${path} has ${Array.isArray(v) ? `length ${v.length}` : 'no length'} but expected length ${shape[depth]} (shape [${shape.join(',')}])`);
+    }
+    v.forEach((e, i) => walk(e, depth + 1, `${path}[${i}]`));
+  };
+  walk(x, 0, '');
+  if (!sawAny) dtype = 'float32';
+  return { shape, dtype, flat };
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
+  return typeof x;
+}
+
+/** Converts numbers, nested arrays, TF.js tensors and gradus arrays to a gradus array. */
+export function asArray(x: ArrayLike, dtype?: DType): NDArray {
+  let out: NDArray;
+  if (x instanceof NDArray) out = x;
+  else if (x instanceof tf.Tensor) out = new ConcreteArray(tf.clone(x));
+  else if (typeof x === 'number' || typeof x === 'boolean') {
+    const d = dtype ?? dtypeOfScalar(x);
+    out = new ConcreteArray(tf.scalar(x as number, d));
+    return out;
+  } else if (Array.isArray(x)) {
+    const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
+    const d = dtype ?? inferred;
+    const values = d === 'bool' ? flat.map((v) => (v ? 1 : 0)) : flat.map(Number);
+    out = new ConcreteArray(tf.tensor(values, shape, d));
+    return out;
+  } else {
+    throw new DTypeError(`array: cannot convert a ${describe(x)} to an array; expected a number, boolean, nested array, tf.Tensor or gradus array`);
+  }
+  if (dtype !== undefined && out.dtype !== dtype) return astypeHook.fn(out, dtype);
+  return out;
+}
+
+/** Set by elementwise.ts (casting needs bind); avoids an import cycle. */
+export const astypeHook: { fn: (x: NDArray, dtype: DType) => NDArray } = {
+  fn: () => {
+    throw new Error('astype not loaded');
+  },
+};
+
+/** `np.array(x, dtype?)`: a new array from numbers, nested arrays or tensors (copies tensors). */
+export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
+  const d = dtype === undefined ? undefined : checkDtype(dtype, 'array');
+  if (x instanceof Tracer) return d ? astypeHook.fn(x, d) : x;
+  return asArray(x, d);
+});
+
+function checkShape(op: string, shape: readonly number[]): number[] {
+  const s = typeof shape === 'number' ? [shape] : [...shape];
+  if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape [${s.join(',')}]; expected non-negative integers`);
+  return s;
+}
+
+export function full(shape: readonly number[] | number, value: number | boolean, dtype?: DType): NDArray {
+  const s = checkShape('full', typeof shape === 'number' ? [shape] : shape);
+  const d = dtype ?? dtypeOfScalar(value);
+  return new ConcreteArray(tf.fill(s, value as number, d));
+}
+export function zeros(shape: readonly number[] | number, dtype: DType = 'float32'): NDArray {
+  return full(shape, 0, dtype);
+}
+export function ones(shape: readonly number[] | number, dtype: DType = 'float32'): NDArray {
+  return full(shape, 1, dtype);
+}
+export function zerosLike(x: ArrayLike, dtype?: DType): NDArray {
+  const a = x instanceof NDArray ? x : asArray(x);
+  return zeros(a.shape, dtype ?? a.dtype);
+}
+export function onesLike(x: ArrayLike, dtype?: DType): NDArray {
+  const a = x instanceof NDArray ? x : asArray(x);
+  return ones(a.shape, dtype ?? a.dtype);
+}
+export function fullLike(x: ArrayLike, value: number | boolean, dtype?: DType): NDArray {
+  const a = x instanceof NDArray ? x : asArray(x);
+  return full(a.shape, value, dtype ?? a.dtype);
+}
+
+/** `arange(stop)`, `arange(start, stop, step?)` like NumPy (int32 when all arguments are integers). */
+export function arange(start: number, stop?: number, step = 1, dtype?: DType): NDArray {
+  if (stop === undefined) { stop = start; start = 0; }
+  if (step === 0) throw new ShapeError('arange: step must not be 0');
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const d = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
+  const values = Array.from({ length: n }, (_, i) => start + i * step);
+  return new ConcreteArray(tf.tensor(values, [n], d));
+}
+
+export function linspace(start: number, stop: number, num = 50, endpoint = true): NDArray {
+  if (!Number.isInteger(num) || num < 0) throw new ShapeError(`linspace: num must be a non-negative integer, got ${num}`);
+  const div = endpoint ? num - 1 : num;
+  const step = div > 0 ? (stop - start) / div : 0;
+  const values = Array.from({ length: num }, (_, i) => (endpoint && i === num - 1 ? stop : start + i * step));
+  return new ConcreteArray(tf.tensor(values, [num], 'float32'));
+}
+
+/** Identity matrix (n×m, ones on diagonal k). */
+export function eye(n: number, m = n, k = 0, dtype: DType = 'float32'): NDArray {
+  const values = new Array<number>(n * m).fill(0);
+  for (let i = 0; i < n; i++) if (i + k >= 0 && i + k < m) values[i * m + i + k] = 1;
+  return new ConcreteArray(tf.tensor(values, [n, m], dtype));
+}

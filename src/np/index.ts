@@ -1,0 +1,52 @@
+// The `np` namespace: NumPy-style functions over gradus arrays. Every function goes through
+// primitives, so every transformation (grad, vmap, jit, ...) sees through it.
+import { arrayMethods } from '../array.js';
+import '../executor.js';
+import * as convert from './convert.js';
+import * as elementwise from './elementwise.js';
+import * as linalgOps from './linalg.js';
+import * as nn from './nn.js';
+import * as reductions from './reductions.js';
+import * as shapeOps from './shape_ops.js';
+
+export * from './convert.js';
+export * from './elementwise.js';
+export * from './reductions.js';
+export * from './shape_ops.js';
+export * from './linalg.js';
+export * from './nn.js';
+
+Object.assign(arrayMethods, {
+  add: elementwise.add,
+  sub: elementwise.subtract,
+  mul: elementwise.multiply,
+  div: elementwise.divide,
+  pow: elementwise.power,
+  neg: elementwise.negative,
+  matmul: linalgOps.matmul,
+  sum: reductions.sum,
+  mean: reductions.mean,
+  max: reductions.max,
+  min: reductions.min,
+  reshape: shapeOps.reshape,
+  transpose: shapeOps.transpose,
+  astype: elementwise.astype,
+  exp: elementwise.exp,
+  log: elementwise.log,
+  sqrt: elementwise.sqrt,
+  square: elementwise.square,
+  abs: elementwise.abs,
+  tanh: elementwise.tanh,
+  equal: elementwise.equal,
+  greater: elementwise.greater,
+  less: elementwise.less,
+  greaterEqual: elementwise.greaterEqual,
+  lessEqual: elementwise.lessEqual,
+  squeeze: shapeOps.squeeze,
+  expandDims: shapeOps.expandDims,
+  flatten: shapeOps.ravel,
+  take: shapeOps.take,
+  index: shapeOps.index,
+});
+
+void convert; void nn;

@@ -1,0 +1,306 @@
+// Products and linear algebra: matmul/dot/einsum lower to one `dot_general`; inverse, solve and
+// slogdet are primitives with their own derivative rules; expm is Padé approximation with scaling
+// and squaring, built from differentiable pieces.
+import { NDArray, type ArrayLike } from '../array.js';
+import { bind, bind1 } from '../core.js';
+import { promoteTypes } from '../dtype.js';
+import { ShapeError, fmtShape } from '../errors.js';
+import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
+import { asArray, defop, eye } from './convert.js';
+import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
+import { max, sum } from './reductions.js';
+import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
+
+function sameDtype(x: ArrayLike, y: ArrayLike): [NDArray, NDArray] {
+  const a = asArray(x), b = asArray(y);
+  const d = promoteTypes(a.dtype === 'bool' ? 'int32' : a.dtype, b.dtype === 'bool' ? 'int32' : b.dtype);
+  return [astypeRaw(a, d), astypeRaw(b, d)];
+}
+
+/** Matrix product with NumPy semantics: 1-D operands are promoted, leading (batch) axes broadcast. */
+export const matmul = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  let [a, b] = sameDtype(x, y);
+  if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must be at least 1-D, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}; use multiply for scalars`);
+  const aVec = a.ndim === 1, bVec = b.ndim === 1;
+  if (aVec) a = bind1('reshape', [a], { shape: [1, a.shape[0]!] });
+  if (bVec) b = bind1('reshape', [b], { shape: [b.shape[0]!, 1] });
+  const k1 = a.shape[a.ndim - 1]!, k2 = b.shape[b.ndim - 2]!;
+  if (k1 !== k2) {
+    throw new ShapeError(`matmul: inner dimensions do not match: ${fmtShape(asArray(x).shape)} @ ${fmtShape(asArray(y).shape)} (${k1} vs ${k2}); expected x.shape[-1] == y.shape[-2]`);
+  }
+  let out: NDArray;
+  if (b.ndim === 2) {
+    // Leading axes of `a` fold into the rows: one plain matrix product.
+    out = bind1('dot_general', [a, b], { contract: [[a.ndim - 1], [0]], batch: [[], []] });
+  } else {
+    const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const ab = broadcastTo(a, [...batch, ...a.shape.slice(-2)]);
+    const bb = broadcastTo(b, [...batch, ...b.shape.slice(-2)]);
+    const bd = batch.map((_, i) => i);
+    out = bind1('dot_general', [ab, bb], { contract: [[batch.length + 1], [batch.length]], batch: [bd, bd] });
+  }
+  if (aVec) out = squeeze(out, out.ndim - 2);
+  if (bVec) out = squeeze(out, out.ndim - 1);
+  return out;
+});
+
+/** NumPy `dot`: inner product of vectors, matmul of matrices, sum over a's last and b's second-to-last axis in general. */
+export const dot = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  const [a, b] = sameDtype(x, y);
+  if (a.ndim === 0 || b.ndim === 0) return multiply(a, b);
+  const ca = a.ndim - 1, cb = b.ndim === 1 ? 0 : b.ndim - 2;
+  if (a.shape[ca] !== b.shape[cb]) throw new ShapeError(`dot: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} are not aligned (${a.shape[ca]} vs ${b.shape[cb]})`);
+  let out = bind1('dot_general', [a, b], { contract: [[ca], [cb]], batch: [[], []] });
+  // dot_general puts b's free axes after a's; NumPy's dot wants b's last axis at the end, which it is.
+  return out;
+});
+
+export const vdot = defop((x: ArrayLike, y: ArrayLike): NDArray => dot(reshape(x, [-1]), reshape(y, [-1])));
+export const inner = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  const [a, b] = sameDtype(x, y);
+  return bind1('dot_general', [a, b], { contract: [[a.ndim - 1], [b.ndim - 1]], batch: [[], []] });
+});
+export const outer = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  const [a, b] = sameDtype(reshape(x, [-1]), reshape(y, [-1]));
+  return multiply(reshape(a, [-1, 1]), reshape(b, [1, -1]));
+});
+
+/** Sums products over the given axes of each operand (NumPy `tensordot`). */
+export const tensordot = defop((x: ArrayLike, y: ArrayLike, axes: number | [readonly number[], readonly number[]] = 2): NDArray => {
+  const [a, b] = sameDtype(x, y);
+  let ca: number[], cb: number[];
+  if (typeof axes === 'number') {
+    ca = Array.from({ length: axes }, (_, i) => a.ndim - axes + i);
+    cb = Array.from({ length: axes }, (_, i) => i);
+  } else {
+    ca = axes[0].map((i) => normalizeAxis('tensordot', i, a.ndim));
+    cb = axes[1].map((i) => normalizeAxis('tensordot', i, b.ndim));
+  }
+  return bind1('dot_general', [a, b], { contract: [ca, cb], batch: [[], []] });
+});
+
+// ---------------------------------------------------------------------------------------------
+// einsum
+
+/** Einstein summation over any number of operands, e.g. `einsum('bij,bjk->bik', x, y)`. */
+export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray => {
+  const s = spec.replace(/\s+/g, '');
+  const [lhs, rhsGiven] = s.split('->') as [string, string | undefined];
+  const inputs = lhs.split(',');
+  if (inputs.length !== operands.length) throw new ShapeError(`einsum: '${spec}' names ${inputs.length} operand(s) but ${operands.length} were given`);
+  if (inputs.some((t) => /[^a-zA-Z]/.test(t)) || (rhsGiven && /[^a-zA-Z]/.test(rhsGiven))) throw new ShapeError(`einsum: '${spec}': only letters are supported as indices (no ellipsis)`);
+  const counts = new Map<string, number>();
+  for (const t of inputs) for (const c of t) counts.set(c, (counts.get(c) ?? 0) + 1);
+  const rhs = rhsGiven ?? [...counts.keys()].filter((c) => counts.get(c) === 1).sort().join('');
+  const sizes = new Map<string, number>();
+  let arrays = operands.map((o, i) => {
+    const a = asArray(o);
+    const t = inputs[i]!;
+    if (a.ndim !== t.length) throw new ShapeError(`einsum: operand ${i} has shape ${fmtShape(a.shape)} but '${t}' names ${t.length} axes`);
+    [...t].forEach((c, j) => {
+      const prev = sizes.get(c);
+      if (prev !== undefined && prev !== a.shape[j] && prev !== 1 && a.shape[j] !== 1) throw new ShapeError(`einsum: index '${c}' has sizes ${prev} and ${a.shape[j]}`);
+      sizes.set(c, Math.max(prev ?? 1, a.shape[j]!));
+    });
+    return a;
+  });
+  let terms = [...inputs];
+  // Repeated indices inside one operand: take the diagonal first.
+  arrays = arrays.map((a, i) => {
+    let t = terms[i]!;
+    for (;;) {
+      const dup = [...t].find((c, j) => t.indexOf(c) !== j);
+      if (dup === undefined) break;
+      const j1 = t.indexOf(dup), j2 = t.indexOf(dup, j1 + 1);
+      a = diagonal(a, 0, j1, j2);
+      t = t.slice(0, j1) + t.slice(j1 + 1, j2) + t.slice(j2 + 1) + dup;
+    }
+    terms[i] = t;
+    return a;
+  });
+  const needed = (exclude: number): Set<string> => {
+    const set = new Set<string>(rhs);
+    terms.forEach((t, i) => { if (i !== exclude) for (const c of t) set.add(c); });
+    return set;
+  };
+  // Sum out indices that appear in one operand only and not in the output.
+  arrays = arrays.map((a, i) => {
+    const keep = needed(i);
+    const t = terms[i]!;
+    const axes = [...t].map((c, j) => (keep.has(c) ? -1 : j)).filter((j) => j >= 0);
+    if (axes.length === 0) return a;
+    terms[i] = [...t].filter((c) => keep.has(c)).join('');
+    return sum(a, axes);
+  });
+  // Contract pairwise, left to right.
+  let acc = arrays[0]!, accT = terms[0]!;
+  for (let i = 1; i < arrays.length; i++) {
+    const b = arrays[i]!, bT = terms[i]!;
+    const later = new Set<string>(rhs);
+    terms.slice(i + 1).forEach((t) => { for (const c of t) later.add(c); });
+    const batchIdx = [...accT].filter((c) => bT.includes(c) && later.has(c));
+    const contractIdx = [...accT].filter((c) => bT.includes(c) && !later.has(c));
+    const [x, y] = sameDtype(broadcastEinsum(acc, accT, sizes, [...batchIdx, ...contractIdx]), broadcastEinsum(b, bT, sizes, [...batchIdx, ...contractIdx]));
+    acc = bind1('dot_general', [x, y], {
+      contract: [contractIdx.map((c) => accT.indexOf(c)), contractIdx.map((c) => bT.indexOf(c))],
+      batch: [batchIdx.map((c) => accT.indexOf(c)), batchIdx.map((c) => bT.indexOf(c))],
+    });
+    accT = batchIdx.join('') + [...accT].filter((c) => !bT.includes(c)).join('') + [...bT].filter((c) => !accT.includes(c)).join('');
+  }
+  const extra = [...accT].map((c, j) => (rhs.includes(c) ? -1 : j)).filter((j) => j >= 0);
+  if (extra.length) {
+    acc = sum(acc, extra);
+    accT = [...accT].filter((c) => rhs.includes(c)).join('');
+  }
+  for (const c of rhs) if (!accT.includes(c)) throw new ShapeError(`einsum: output index '${c}' does not appear in the inputs of '${spec}'`);
+  return transpose(acc, [...rhs].map((c) => accT.indexOf(c)));
+});
+
+function broadcastEinsum(a: NDArray, t: string, sizes: Map<string, number>, shared: string[]): NDArray {
+  const target = [...t].map((c, j) => (shared.includes(c) ? sizes.get(c)! : a.shape[j]!));
+  return shapesEqual(target, a.shape) ? a : broadcastTo(a, target);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix helpers
+
+/** The diagonal of the (axis1, axis2) planes, moved to the last axis (NumPy `diagonal`). */
+export const diagonal = defop((x: ArrayLike, offset = 0, axis1 = 0, axis2 = 1): NDArray => {
+  const a = asArray(x);
+  const i1 = normalizeAxis('diagonal', axis1, a.ndim), i2 = normalizeAxis('diagonal', axis2, a.ndim);
+  if (i1 === i2) throw new ShapeError('diagonal: axis1 and axis2 must differ');
+  const rest = a.shape.map((_, i) => i).filter((i) => i !== i1 && i !== i2);
+  const moved = transpose(a, [...rest, i1, i2]);
+  const n = a.shape[i1]!, m = a.shape[i2]!;
+  const len = Math.max(0, Math.min(n, m - offset, n + offset, m));
+  const rows = Array.from({ length: len }, (_, k) => (offset >= 0 ? k : k - offset));
+  const cols = rows.map((r) => r + offset);
+  // Flatten the last two axes and gather the diagonal positions.
+  const flat = reshape(moved, [...rest.map((i) => a.shape[i]!), n * m]);
+  const idx = asArray(rows.map((r, k) => r * m + cols[k]!), 'int32');
+  return bind1('gather', [flat, idx], { axis: rest.length });
+});
+
+/** Sum of the diagonal of the last two axes (or of axis1/axis2). */
+export const trace = defop((x: ArrayLike, offset = 0, axis1 = -2, axis2 = -1): NDArray => sum(diagonal(x, offset, axis1, axis2), -1));
+
+/** `diag(v)`: a 1-D input becomes a diagonal matrix; a 2-D input gives its diagonal. */
+export const diag = defop((x: ArrayLike, k = 0): NDArray => {
+  const a = asArray(x);
+  if (a.ndim === 2) return diagonal(a, k, 0, 1);
+  if (a.ndim !== 1) throw new ShapeError(`diag: expected a 1-D or 2-D array but got shape ${fmtShape(a.shape)}`);
+  const n = a.shape[0]! + Math.abs(k);
+  return bandPlace(a, n, k);
+});
+
+function bandPlace(v: NDArray, n: number, k: number): NDArray {
+  // Place v on diagonal k of an n×n matrix: pad a column vector with interior zeros, then reshape.
+  // v_i sits at flat position (i + max(-k,0)) * n + i + max(k,0) = start + i*(n+1).
+  const len = v.shape[0]!;
+  const start = Math.max(-k, 0) * n + Math.max(k, 0);
+  const total = n * n;
+  const padded = bind1('pad', [v], { lo: [start], hi: [total - start - (len - 1) * (n + 1) - 1], interior: [n], value: 0 });
+  return reshape(padded, [n, n]);
+}
+
+function triMask(n: number, m: number, k: number, lower: boolean): NDArray {
+  const rows: number[][] = [];
+  for (let i = 0; i < n; i++) rows.push(Array.from({ length: m }, (_, j) => (lower ? j - i <= k : j - i >= k) ? 1 : 0));
+  return astypeRaw(asArray(rows, 'int32'), 'bool');
+}
+export const tril = defop((x: ArrayLike, k = 0): NDArray => {
+  const a = asArray(x);
+  return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, true), a, 0);
+});
+export const triu = defop((x: ArrayLike, k = 0): NDArray => {
+  const a = asArray(x);
+  return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, false), a, 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// np.linalg
+
+function floatMatrixStack(op: string, x: ArrayLike): NDArray {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (a.ndim < 2 || a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`linalg.${op}: expected square matrices [..., n, n] but got ${fmtShape(a.shape)}`);
+  return a;
+}
+
+export const inv = defop((x: ArrayLike): NDArray => bind1('matrix_inverse', [floatMatrixStack('inv', x)], {}));
+
+/** `[sign, logabsdet]` of each matrix. */
+export const slogdet = defop((x: ArrayLike): [NDArray, NDArray] => {
+  const [s, l] = bind('slogdet', [floatMatrixStack('slogdet', x)], {});
+  return [s!, l!];
+});
+
+export const det = defop((x: ArrayLike): NDArray => {
+  const [s, l] = slogdet(x);
+  return multiply(s, exp(l));
+});
+
+/** Solves a x = b; b may be [..., n] (vectors) or [..., n, k]. */
+export const solve = defop((a: ArrayLike, b: ArrayLike): NDArray => {
+  const A = floatMatrixStack('solve', a);
+  let B = asArray(b);
+  if (B.dtype !== 'float32') B = astypeRaw(B, 'float32');
+  const vec = B.ndim === A.ndim - 1;
+  if (vec) B = expandDims(B, -1);
+  const out = bind1('linear_solve', [A, B], {});
+  return vec ? squeeze(out, -1) : out;
+});
+
+/** Vector and matrix norms: ord 2 (default, Frobenius for matrices), 1, Infinity, 'fro'. */
+export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis?: number | readonly number[] | null, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const axes = normalizeAxes('norm', axis, a.ndim);
+  if (ord === null || ord === 'fro' || (ord === 2 && axes.length === 1)) return sqrt(sum(multiply(a, a), axes, keepdims));
+  if (axes.length === 1) {
+    if (ord === 1) return sum(abs(a), axes, keepdims);
+    if (ord === Infinity) return max(abs(a), axes, keepdims);
+    if (ord === 0) return sum(astypeRaw(bind1('ne', [a, asArray(0, 'float32').reshape(a.shape.map(() => 1))], {}), 'float32'), axes, keepdims);
+    return power(sum(power(abs(a), ord), axes, keepdims), 1 / ord);
+  }
+  if (axes.length === 2) {
+    if (ord === 1) return max(sum(abs(a), axes[0], true), axes, keepdims);
+    if (ord === Infinity) return max(sum(abs(a), axes[1], true), axes, keepdims);
+  }
+  throw new ShapeError(`linalg.norm: ord ${ord} over ${axes.length} axes is not supported; expected 2, 1, Infinity or 'fro'`);
+});
+
+// Padé(13) coefficients for the matrix exponential (Higham 2005).
+const PADE13 = [64764752532480000, 32382376266240000, 7771770303897600, 1187353796428800, 129060195264000, 10559470521600, 670442572800, 33522128640, 1323241920, 40840800, 960960, 16380, 182, 1];
+const THETA13 = 5.371920351148152;
+
+/**
+ * Matrix exponential by scaling and squaring with a Padé(13) approximant. The number of squarings
+ * comes from the 1-norm when the value is concrete; under jit/vmap it is fixed at 8 (accurate for
+ * 1-norms up to about 1300).
+ */
+export const expm = defop((x: ArrayLike): NDArray => {
+  const A = floatMatrixStack('expm', x);
+  const n = A.shape[A.ndim - 1]!;
+  const norm1 = max(sum(abs(A), -2), -1);
+  let s = 8;
+  const c = norm1.concreteValue();
+  if (c !== null) {
+    const values = Array.from(c.dataSync());
+    const worst = Math.max(0, ...values.filter(Number.isFinite));
+    s = worst > THETA13 ? Math.ceil(Math.log2(worst / THETA13)) : 0;
+  }
+  const As = s > 0 ? divide(A, 2 ** s) : A;
+  const I = broadcastTo(eye(n), A.shape);
+  const A2 = matmul(As, As), A4 = matmul(A2, A2), A6 = matmul(A4, A2);
+  const b = PADE13;
+  const lincomb = (terms: [NDArray, number][]): NDArray => terms.map(([m, k]) => multiply(m, k)).reduce((p, q) => add(p, q));
+  const U = matmul(As, add(matmul(A6, lincomb([[A6, b[13]!], [A4, b[11]!], [A2, b[9]!]])), lincomb([[A6, b[7]!], [A4, b[5]!], [A2, b[3]!], [I, b[1]!]])));
+  const V = add(matmul(A6, lincomb([[A6, b[12]!], [A4, b[10]!], [A2, b[8]!]])), lincomb([[A6, b[6]!], [A4, b[4]!], [A2, b[2]!], [I, b[0]!]]));
+  let R = bind1('linear_solve', [subtract(V, U), add(V, U)], {});
+  for (let i = 0; i < s; i++) R = matmul(R, R);
+  return R;
+});
+
+export const linalg = { inv, slogdet, det, solve, norm, expm, trace, diag, diagonal };
+void equal; void maximum; void moveaxis;

@@ -1,0 +1,120 @@
+// Neural-network functions (jax.nn): activations, softmax family, one-hot, convolution and pooling.
+// Written so that their derivatives are finite everywhere the function is (no NaN from the branch
+// `where` does not take).
+import type { ArrayLike, NDArray } from '../array.js';
+import { bind1 } from '../core.js';
+import { ShapeError, fmtShape } from '../errors.js';
+import { normalizeAxis } from '../shape.js';
+import { asArray, defop } from './convert.js';
+import {
+  abs, add, astypeRaw, equal, erf, exp, expm1, greater, log1p, maximum, minimum, multiply, negative, sigmoid, subtract, tanh, where, divide, clip,
+} from './elementwise.js';
+import { logsumexp, max, mean, sum, variance } from './reductions.js';
+import { reshape } from './shape_ops.js';
+import { arange } from './convert.js';
+
+export const relu = defop((x: ArrayLike): NDArray => {
+  const a = asArray(x);
+  return where(greater(a, 0), a, 0);
+});
+export const relu6 = defop((x: ArrayLike): NDArray => clip(relu(x), null, 6));
+export const leakyRelu = defop((x: ArrayLike, negativeSlope = 0.01): NDArray => {
+  const a = asArray(x);
+  return where(greater(a, 0), a, multiply(a, negativeSlope));
+});
+export const elu = defop((x: ArrayLike, alpha = 1): NDArray => {
+  const a = asArray(x);
+  return where(greater(a, 0), a, multiply(expm1(minimum(a, 0)), alpha));
+});
+export const selu = defop((x: ArrayLike): NDArray => multiply(elu(x, 1.6732632423543772), 1.0507009873554805));
+/** log(1 + e^x), computed without overflow. */
+export const softplus = defop((x: ArrayLike): NDArray => {
+  const a = asArray(x);
+  return add(maximum(a, 0), log1p(exp(negative(abs(a)))));
+});
+export const logSigmoid = defop((x: ArrayLike): NDArray => negative(softplus(negative(asArray(x)))));
+export const silu = defop((x: ArrayLike): NDArray => {
+  const a = asArray(x);
+  return multiply(a, sigmoid(a));
+});
+export const swish = silu;
+/** GELU; the tanh approximation by default, as in JAX. */
+export const gelu = defop((x: ArrayLike, approximate = true): NDArray => {
+  const a = asArray(x);
+  if (approximate) {
+    const inner = multiply(add(a, multiply(multiply(multiply(a, a), a), 0.044715)), Math.sqrt(2 / Math.PI));
+    return multiply(multiply(a, 0.5), add(tanh(inner), 1));
+  }
+  return multiply(multiply(a, 0.5), add(erf(multiply(a, Math.SQRT1_2)), 1));
+});
+
+export const softmax = defop((x: ArrayLike, axis = -1): NDArray => {
+  const a = asArray(x);
+  const m = bind1('stop_gradient', [max(a, axis, true)], {});
+  const e = exp(subtract(a, m));
+  return divide(e, sum(e, axis, true));
+});
+export const logSoftmax = defop((x: ArrayLike, axis = -1): NDArray => {
+  const a = asArray(x);
+  return subtract(a, logsumexp(a, axis, true));
+});
+
+/** One-hot float32 encoding of integer labels along a new last axis. */
+export const oneHot = defop((labels: ArrayLike, numClasses: number): NDArray => {
+  const l = astypeRaw(asArray(labels), 'int32');
+  const classes = reshape(arange(numClasses), [...l.shape.map(() => 1), numClasses]);
+  return astypeRaw(equal(reshape(l, [...l.shape, 1]), classes), 'float32');
+});
+
+/** Normalises over `axis` to zero mean and unit variance (no learned scale). */
+export const standardize = defop((x: ArrayLike, axis: number | number[] = -1, eps = 1e-5): NDArray => {
+  const a = asArray(x);
+  const mu = mean(a, axis, true);
+  const v = variance(a, axis, true);
+  return divide(subtract(a, mu), bind1('sqrt', [add(v, eps)], {}));
+});
+
+export type Padding = 'SAME' | 'VALID' | readonly [readonly [number, number], readonly [number, number]];
+
+function convPadding(padding: Padding, input: number[], kernel: number[], strides: number[], dilations: number[]): [[number, number], [number, number]] {
+  if (padding === 'VALID') return [[0, 0], [0, 0]];
+  if (padding === 'SAME') {
+    return [0, 1].map((i) => {
+      const out = Math.ceil(input[i]! / strides[i]!);
+      const k = (kernel[i]! - 1) * dilations[i]! + 1;
+      const total = Math.max((out - 1) * strides[i]! + k - input[i]!, 0);
+      return [Math.floor(total / 2), total - Math.floor(total / 2)];
+    }) as [[number, number], [number, number]];
+  }
+  return [[padding[0][0], padding[0][1]], [padding[1][0], padding[1][1]]];
+}
+
+/**
+ * 2-D convolution, NHWC input and HWIO filter (TF's layout). `strides` and `dilations` are a number
+ * or a pair; `padding` is 'SAME', 'VALID' or explicit [[top, bottom], [left, right]].
+ */
+export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides?: number | [number, number]; padding?: Padding; dilations?: number | [number, number] } = {}): NDArray => {
+  let a = asArray(x), w = asArray(filter);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (w.dtype !== 'float32') w = astypeRaw(w, 'float32');
+  const pair = (v: number | [number, number] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
+  const strides = pair(options.strides), dilations = pair(options.dilations);
+  if (a.ndim !== 4 || w.ndim !== 4) throw new ShapeError(`conv2d: expected input [N,H,W,C] and filter [kh,kw,C,O], got ${fmtShape(a.shape)} and ${fmtShape(w.shape)}`);
+  const padding = convPadding(options.padding ?? 'SAME', a.shape.slice(1, 3), w.shape.slice(0, 2), strides, dilations);
+  return bind1('conv2d', [a, w], { strides, padding, dilations });
+});
+
+/** Pooling over non-overlapping `size`×`size` windows (the spatial sizes must be divisible). */
+function pool(kind: 'max' | 'avg') {
+  return defop((x: ArrayLike, size: number): NDArray => {
+    const a = asArray(x);
+    const [n, h, w, c] = a.shape as [number, number, number, number];
+    if (a.ndim !== 4 || h % size !== 0 || w % size !== 0) throw new ShapeError(`${kind}Pool2d: expected [N,H,W,C] with H and W divisible by ${size}, got ${fmtShape(a.shape)}`);
+    const r = reshape(a, [n, h / size, size, w / size, size, c]);
+    return kind === 'max' ? max(r, [2, 4]) : mean(r, [2, 4]);
+  });
+}
+export const maxPool2d = pool('max');
+export const avgPool2d = pool('avg');
+
+void normalizeAxis;

@@ -1,0 +1,138 @@
+// Reductions over axes (`axis` a number, a list, or undefined for all axes; negative axes count
+// from the end) with NumPy's keepdims, and cumulative sums.
+import type { ArrayLike, Axis, NDArray } from '../array.js';
+import { bind1 } from '../core.js';
+import { normalizeAxes, normalizeAxis } from '../shape.js';
+import { asArray, defop } from './convert.js';
+import { astypeRaw, where, isfinite, subtract, multiply, divide, sqrt, exp, log, add } from './elementwise.js';
+
+function withKeepdims(y: NDArray, x: NDArray, axes: number[], keepdims: boolean): NDArray {
+  if (!keepdims) return y;
+  return bind1('reshape', [y], { shape: x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) });
+}
+
+export const sum = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
+  const axes = normalizeAxes('sum', axis, a.ndim);
+  return withKeepdims(bind1('reduce_sum', [a], { axes }), a, axes, keepdims);
+});
+
+export const max = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
+  const axes = normalizeAxes('max', axis, a.ndim);
+  return withKeepdims(bind1('reduce_max', [a], { axes }), a, axes, keepdims);
+});
+
+export const min = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
+  const axes = normalizeAxes('min', axis, a.ndim);
+  return withKeepdims(bind1('reduce_min', [a], { axes }), a, axes, keepdims);
+});
+
+export const mean = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const axes = normalizeAxes('mean', axis, a.ndim);
+  const n = axes.reduce((acc, i) => acc * a.shape[i]!, 1);
+  return divide(sum(a, axes, keepdims), n);
+});
+
+/** Variance with `ddof` delta degrees of freedom (0: the biased estimator, 1: Bessel's correction). */
+export const variance = defop((x: ArrayLike, axis?: Axis, keepdims = false, ddof = 0): NDArray => {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const axes = normalizeAxes('var', axis, a.ndim);
+  const n = axes.reduce((acc, i) => acc * a.shape[i]!, 1);
+  const centered = subtract(a, mean(a, axes, true));
+  return divide(sum(multiply(centered, centered), axes, keepdims), n - ddof);
+});
+export { variance as var };
+
+export const std = defop((x: ArrayLike, axis?: Axis, keepdims = false, ddof = 0): NDArray => sqrt(variance(x, axis, keepdims, ddof)));
+
+function argReduce(prim: 'argmax' | 'argmin') {
+  return defop((x: ArrayLike, axis?: number, keepdims = false): NDArray => {
+    let a = asArray(x);
+    if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
+    if (axis === undefined || axis === null) {
+      const flat = bind1('reshape', [a], { shape: [a.size] });
+      const r = bind1(prim, [flat], { axis: 0 });
+      return keepdims ? bind1('reshape', [r], { shape: a.shape.map(() => 1) }) : r;
+    }
+    const ax = normalizeAxis(prim, axis, a.ndim);
+    return withKeepdims(bind1(prim, [a], { axis: ax }), a, [ax], keepdims);
+  });
+}
+export const argmax = argReduce('argmax');
+export const argmin = argReduce('argmin');
+
+export const all = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  const a = astypeRaw(asArray(x), 'bool');
+  return astypeRaw(min(astypeRaw(a, 'int32'), axis, keepdims), 'bool');
+});
+export const any = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  const a = astypeRaw(asArray(x), 'bool');
+  return astypeRaw(max(astypeRaw(a, 'int32'), axis, keepdims), 'bool');
+});
+
+/**
+ * log(sum(exp(x))) computed stably: the maximum is subtracted first (and held constant, which does
+ * not change the value or the gradient). Infinite maxima are replaced by 0 to avoid inf - inf.
+ */
+export const logsumexp = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const axes = normalizeAxes('logsumexp', axis, a.ndim);
+  const m = bind1('stop_gradient', [max(a, axes, true)], {});
+  const safeM = where(isfinite(m), m, 0);
+  const s = log(sum(exp(subtract(a, safeM)), axes, true));
+  const out = add(s, safeM);
+  return keepdims ? out : bind1('reshape', [out], { shape: a.shape.filter((_, i) => !axes.includes(i)) });
+});
+
+/** Cumulative sum along `axis` (the flattened array when omitted); `reverse` sums from the end. */
+export const cumsum = defop((x: ArrayLike, axis?: number, reverse = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
+  if (axis === undefined) {
+    a = bind1('reshape', [a], { shape: [a.size] });
+    axis = 0;
+  }
+  return bind1('cumsum', [a], { axis: normalizeAxis('cumsum', axis, a.ndim), reverse });
+});
+
+/**
+ * Product along axes, as a tree of pairwise multiplications (log2(n) steps). Unlike exp(sum(log)),
+ * this is exact for zeros and negatives, and so are its derivatives.
+ */
+export const prod = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
+  const axes = normalizeAxes('prod', axis, a.ndim);
+  const kept = a.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const keptShape = kept.map((i) => a.shape[i]!);
+  const n = axes.reduce((acc, i) => acc * a.shape[i]!, 1);
+  let y = bind1('reshape', [bind1('transpose', [a], { perm: [...kept, ...axes] })], { shape: [...keptShape, n] });
+  const last = keptShape.length;
+  let len = n;
+  if (len === 0) y = bind1('pad', [y], { lo: [...keptShape.map(() => 0), 1], hi: keptShape.map(() => 0).concat(0), interior: [...keptShape.map(() => 0), 0], value: 1 });
+  len = Math.max(len, 1);
+  while (len > 1) {
+    if (len % 2 === 1) {
+      y = bind1('pad', [y], { lo: [...keptShape.map(() => 0), 0], hi: [...keptShape.map(() => 0), 1], interior: [...keptShape.map(() => 0), 0], value: 1 });
+      len += 1;
+    }
+    const half = len / 2;
+    const start = [...keptShape.map(() => 0), 0];
+    const lo = bind1('slice', [y], { start, limit: [...keptShape, half], strides: [...keptShape.map(() => 1), 1] });
+    const hi = bind1('slice', [y], { start: [...keptShape.map(() => 0), half], limit: [...keptShape, len], strides: [...keptShape.map(() => 1), 1] });
+    y = bind1('mul', [lo, hi], {});
+    len = half;
+  }
+  const out = bind1('reshape', [y], { shape: keptShape });
+  void last;
+  return withKeepdims(out, a, axes, keepdims);
+});

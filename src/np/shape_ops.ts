@@ -1,0 +1,274 @@
+// Shape manipulation: reshape, transpose, broadcasting, joining and splitting, slicing and
+// indexing, gathering. All are views of the same primitives (reshape, transpose, broadcast_in_dim,
+// slice, pad, concatenate, rev, gather), so every transformation handles them.
+import { NDArray, type ArrayLike, type Axis, type IndexSpec } from '../array.js';
+import { bind1 } from '../core.js';
+import { promoteTypes } from '../dtype.js';
+import { ShapeError, fmtShape } from '../errors.js';
+import { broadcastShapes, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
+import { asArray, defop } from './convert.js';
+import { add, astypeRaw, clip, multiply, where, less } from './elementwise.js';
+
+function resolveShape(op: string, size: number, shape: readonly number[]): number[] {
+  const s = [...shape];
+  const unknown = s.indexOf(-1);
+  if (unknown >= 0) {
+    if (s.indexOf(-1, unknown + 1) >= 0) throw new ShapeError(`${op}: only one dimension may be -1, got ${fmtShape(shape)}`);
+    const known = s.reduce((a, d, i) => (i === unknown ? a : a * d), 1);
+    if (known === 0 || size % known !== 0) throw new ShapeError(`${op}: cannot infer the -1 in ${fmtShape(shape)} for ${size} elements`);
+    s[unknown] = size / known;
+  }
+  return s;
+}
+
+export const reshape = defop((x: ArrayLike, shape: readonly number[]): NDArray => {
+  const a = asArray(x);
+  const s = resolveShape('reshape', a.size, typeof shape === 'number' ? [shape] : shape);
+  if (shapesEqual(s, a.shape)) return a;
+  return bind1('reshape', [a], { shape: s });
+});
+
+export const ravel = defop((x: ArrayLike): NDArray => reshape(x, [-1]));
+export const flatten = ravel;
+
+/** Permutes axes; reverses them when `perm` is omitted (so `x.T` is the matrix transpose). */
+export const transpose = defop((x: ArrayLike, perm?: readonly number[]): NDArray => {
+  const a = asArray(x);
+  const p = perm ? perm.map((ax) => normalizeAxis('transpose', ax, a.ndim)) : a.shape.map((_, i) => a.ndim - 1 - i);
+  if (p.every((v, i) => v === i) && p.length === a.ndim) return a;
+  return bind1('transpose', [a], { perm: p });
+});
+
+export const moveaxis = defop((x: ArrayLike, source: number, destination: number): NDArray => {
+  const a = asArray(x);
+  const s = normalizeAxis('moveaxis', source, a.ndim);
+  const d = normalizeAxis('moveaxis', destination, a.ndim);
+  return transpose(a, moveAxisPerm(a.ndim, s, d));
+});
+
+export const swapaxes = defop((x: ArrayLike, axis1: number, axis2: number): NDArray => {
+  const a = asArray(x);
+  const perm = a.shape.map((_, i) => i);
+  const i = normalizeAxis('swapaxes', axis1, a.ndim), j = normalizeAxis('swapaxes', axis2, a.ndim);
+  [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  return transpose(a, perm);
+});
+
+export const expandDims = defop((x: ArrayLike, axis: number | readonly number[]): NDArray => {
+  const a = asArray(x);
+  const axes = normalizeAxes('expandDims', axis, a.ndim + (typeof axis === 'number' ? 1 : axis.length));
+  const shape = [...a.shape];
+  for (const ax of axes) shape.splice(ax, 0, 1);
+  return bind1('reshape', [a], { shape });
+});
+
+export const squeeze = defop((x: ArrayLike, axis?: Axis): NDArray => {
+  const a = asArray(x);
+  const axes = axis === undefined || axis === null ? a.shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0) : normalizeAxes('squeeze', axis, a.ndim);
+  for (const ax of axes) {
+    if (a.shape[ax] !== 1) throw new ShapeError(`squeeze: axis ${ax} of shape ${fmtShape(a.shape)} has size ${a.shape[ax]}; expected 1`);
+  }
+  if (axes.length === 0) return a;
+  return bind1('reshape', [a], { shape: a.shape.filter((_, i) => !axes.includes(i)) });
+});
+
+/** Broadcasts to `shape` with NumPy rules (leading axes added, size-1 axes stretched). */
+export const broadcastTo = defop((x: ArrayLike, shape: readonly number[]): NDArray => {
+  const a = asArray(x);
+  const target = [...shape];
+  const out = broadcastShapes('broadcastTo', a.shape, target);
+  if (!shapesEqual(out, target)) throw new ShapeError(`broadcastTo: cannot broadcast ${fmtShape(a.shape)} to ${fmtShape(target)}`);
+  if (shapesEqual(a.shape, target)) return a;
+  const offset = target.length - a.ndim;
+  return bind1('broadcast_in_dim', [a], { shape: target, broadcastDimensions: a.shape.map((_, i) => i + offset) });
+});
+
+export const broadcastArrays = defop((...xs: ArrayLike[]): NDArray[] => {
+  const arrays = xs.map((x) => asArray(x));
+  const shape = broadcastShapes('broadcastArrays', ...arrays.map((a) => a.shape));
+  return arrays.map((a) => broadcastTo(a, shape));
+});
+
+function promoteAll(op: string, xs: readonly ArrayLike[]): NDArray[] {
+  if (xs.length === 0) throw new ShapeError(`${op}: expected at least one array`);
+  const arrays = xs.map((x) => asArray(x));
+  const d = arrays.map((a) => a.dtype).reduce(promoteTypes);
+  return arrays.map((a) => astypeRaw(a, d));
+}
+
+export const concatenate = defop((xs: readonly ArrayLike[], axis = 0): NDArray => {
+  const arrays = promoteAll('concatenate', xs);
+  const ax = normalizeAxis('concatenate', axis, arrays[0]!.ndim);
+  const first = arrays[0]!;
+  for (const a of arrays) {
+    if (a.ndim !== first.ndim || a.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
+      throw new ShapeError(`concatenate: shapes ${arrays.map((b) => fmtShape(b.shape)).join(', ')} must agree except on axis ${axis}`);
+    }
+  }
+  if (arrays.length === 1) return first;
+  return bind1('concatenate', arrays, { axis: ax });
+});
+
+export const stack = defop((xs: readonly ArrayLike[], axis = 0): NDArray => {
+  const arrays = promoteAll('stack', xs);
+  const first = arrays[0]!;
+  for (const a of arrays) {
+    if (!shapesEqual(a.shape, first.shape)) throw new ShapeError(`stack: all arrays need the same shape, got ${arrays.map((b) => fmtShape(b.shape)).join(', ')}`);
+  }
+  const ax = normalizeAxis('stack', axis, first.ndim + 1);
+  const shape = [...first.shape];
+  shape.splice(ax, 0, 1);
+  return concatenate(arrays.map((a) => bind1('reshape', [a], { shape })), ax);
+});
+
+/** Splits into `sections` equal parts, or at the given indices, along `axis`. */
+export const split = defop((x: ArrayLike, sectionsOrIndices: number | readonly number[], axis = 0): NDArray[] => {
+  const a = asArray(x);
+  const ax = normalizeAxis('split', axis, a.ndim);
+  const n = a.shape[ax]!;
+  let bounds: number[];
+  if (typeof sectionsOrIndices === 'number') {
+    if (n % sectionsOrIndices !== 0) throw new ShapeError(`split: axis ${axis} of size ${n} cannot be split into ${sectionsOrIndices} equal sections`);
+    const step = n / sectionsOrIndices;
+    bounds = Array.from({ length: sectionsOrIndices + 1 }, (_, i) => i * step);
+  } else {
+    bounds = [0, ...sectionsOrIndices.map((i) => Math.min(Math.max(i < 0 ? i + n : i, 0), n)), n];
+  }
+  const out: NDArray[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const start = a.shape.map(() => 0), limit = [...a.shape];
+    start[ax] = bounds[i]!;
+    limit[ax] = Math.max(bounds[i + 1]!, bounds[i]!);
+    out.push(sliceRaw(a, start, limit));
+  }
+  return out;
+});
+
+function sliceRaw(a: NDArray, start: number[], limit: number[], strides?: number[]): NDArray {
+  const s = strides ?? a.shape.map(() => 1);
+  if (start.every((v) => v === 0) && limit.every((v, i) => v === a.shape[i]) && s.every((v) => v === 1)) return a;
+  return bind1('slice', [a], { start, limit, strides: s });
+}
+
+/** `slice(x, start, limit, strides?)`: the box start <= i < limit (like `lax.slice`). */
+export const slice = defop((x: ArrayLike, start: readonly number[], limit: readonly number[], strides?: readonly number[]): NDArray => {
+  const a = asArray(x);
+  return bind1('slice', [a], { start: [...start], limit: [...limit], strides: strides ? [...strides] : a.shape.map(() => 1) });
+});
+
+/** Pads with a constant: `padWidth` is [before, after] per axis (or one pair/number for all axes). */
+export const pad = defop((x: ArrayLike, padWidth: number | readonly [number, number] | readonly (readonly [number, number])[], value = 0): NDArray => {
+  const a = asArray(x);
+  let pairs: (readonly [number, number])[];
+  if (typeof padWidth === 'number') pairs = a.shape.map(() => [padWidth, padWidth] as const);
+  else if (typeof padWidth[0] === 'number') pairs = a.shape.map(() => padWidth as readonly [number, number]);
+  else pairs = [...(padWidth as readonly (readonly [number, number])[])];
+  if (pairs.length !== a.ndim || pairs.some(([l, h]) => l < 0 || h < 0)) {
+    throw new ShapeError(`pad: expected one non-negative [before, after] pair per axis of ${fmtShape(a.shape)}, got ${JSON.stringify(padWidth)}`);
+  }
+  return bind1('pad', [a], { lo: pairs.map((p) => p[0]), hi: pairs.map((p) => p[1]), interior: a.shape.map(() => 0), value });
+});
+
+export const flip = defop((x: ArrayLike, axis?: Axis): NDArray => {
+  const a = asArray(x);
+  return bind1('rev', [a], { axes: normalizeAxes('flip', axis, a.ndim) });
+});
+
+/** Repeats the whole array `reps` times along each axis. */
+export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDArray => {
+  let a = asArray(x);
+  const r = typeof reps === 'number' ? [reps] : [...reps];
+  const ndim = Math.max(a.ndim, r.length);
+  while (r.length < ndim) r.unshift(1);
+  if (a.ndim < ndim) a = bind1('reshape', [a], { shape: [...new Array<number>(ndim - a.ndim).fill(1), ...a.shape] });
+  // [d0, d1] -> broadcast to [r0, d0, r1, d1] -> reshape [r0*d0, r1*d1]
+  const big = a.shape.flatMap((d, i) => [r[i]!, d]);
+  const b = bind1('broadcast_in_dim', [a], { shape: big, broadcastDimensions: a.shape.map((_, i) => 2 * i + 1) });
+  return bind1('reshape', [b], { shape: a.shape.map((d, i) => d * r[i]!) });
+});
+
+/** Repeats each element `repeats` times along `axis` (flattened when omitted). */
+export const repeat = defop((x: ArrayLike, repeats: number, axis?: number): NDArray => {
+  let a = asArray(x);
+  if (axis === undefined) { a = ravel(a); axis = 0; }
+  const ax = normalizeAxis('repeat', axis, a.ndim);
+  const big = [...a.shape];
+  big.splice(ax + 1, 0, repeats);
+  const b = bind1('broadcast_in_dim', [a], { shape: big, broadcastDimensions: a.shape.map((_, i) => (i <= ax ? i : i + 1)) });
+  const out = [...a.shape];
+  out[ax] = a.shape[ax]! * repeats;
+  return bind1('reshape', [b], { shape: out });
+});
+
+/** Normalises integer indices for an axis of size n: negatives count from the end, out-of-range clip. */
+function normalizeIndices(idx: NDArray, n: number): NDArray {
+  let i = idx.dtype === 'int32' ? idx : astypeRaw(idx, 'int32');
+  i = where(less(i, 0), add(i, n), i);
+  return clip(i, 0, Math.max(n - 1, 0));
+}
+
+/** Picks entries along `axis` (the flattened array when omitted); negative indices count from the end. */
+export const take = defop((x: ArrayLike, indices: ArrayLike, axis?: number): NDArray => {
+  let a = asArray(x);
+  if (axis === undefined) { a = ravel(a); axis = 0; }
+  const ax = normalizeAxis('take', axis, a.ndim);
+  const idx = normalizeIndices(asArray(indices), a.shape[ax]!);
+  return bind1('gather', [a, idx], { axis: ax });
+});
+
+/** `takeAlongAxis(x, idx, axis)`: out[..., j, ...] = x[..., idx[..., j, ...], ...] (NumPy semantics). */
+export const takeAlongAxis = defop((x: ArrayLike, indices: ArrayLike, axis: number): NDArray => {
+  const a = asArray(x);
+  const ax = normalizeAxis('takeAlongAxis', axis, a.ndim);
+  let idx = asArray(indices);
+  if (idx.ndim !== a.ndim) throw new ShapeError(`takeAlongAxis: indices ${fmtShape(idx.shape)} must have the rank of the array ${fmtShape(a.shape)}`);
+  idx = normalizeIndices(idx, a.shape[ax]!);
+  const outShape = broadcastShapes('takeAlongAxis', a.shape.map((d, i) => (i === ax ? 1 : d)), idx.shape.map((d, i) => (i === ax ? 1 : d)));
+  outShape[ax] = idx.shape[ax]!;
+  idx = broadcastTo(idx, outShape);
+  // Flat index = sum_i coord_i * stride_i, with the coordinate on `axis` taken from idx.
+  const strides = a.shape.map((_, i) => a.shape.slice(i + 1).reduce((p, d) => p * d, 1));
+  let flat: NDArray = multiply(idx, strides[ax]!);
+  for (let i = 0; i < a.ndim; i++) {
+    if (i === ax) continue;
+    const coord = bind1('broadcast_in_dim', [asArray(Array.from({ length: outShape[i]! }, (_, k) => k * strides[i]!), 'int32')], { shape: outShape, broadcastDimensions: [i] });
+    flat = add(flat, coord);
+  }
+  return bind1('gather', [ravel(a), flat], { axis: 0 });
+});
+
+/** NumPy basic indexing behind `x.at(...)`: integers drop an axis, [start, stop, step] slices (Python semantics, negative steps reverse). */
+export function index(x: NDArray, spec: readonly IndexSpec[]): NDArray {
+  if (spec.length > x.ndim) throw new ShapeError(`index: ${spec.length} indices for an array of rank ${x.ndim} (shape ${fmtShape(x.shape)})`);
+  const start: number[] = [], limit: number[] = [], strides: number[] = [];
+  const revAxes: number[] = [];
+  const drop: number[] = [];
+  x.shape.forEach((n, ax) => {
+    const s = ax < spec.length ? spec[ax] : null;
+    if (s === null || s === undefined) { start.push(0); limit.push(n); strides.push(1); return; }
+    if (typeof s === 'number') {
+      const i = s < 0 ? s + n : s;
+      if (!Number.isInteger(s) || i < 0 || i >= n) throw new ShapeError(`index: index ${s} is out of bounds for axis ${ax} with size ${n}`);
+      start.push(i); limit.push(i + 1); strides.push(1); drop.push(ax);
+      return;
+    }
+    const step = s[2] ?? 1;
+    if (step === 0 || !Number.isInteger(step)) throw new ShapeError(`index: slice step must be a non-zero integer, got ${step}`);
+    const norm = (v: number | null, dflt: number, lo: number, hi: number) => (v === null ? dflt : Math.min(Math.max(v < 0 ? v + n : v, lo), hi));
+    if (step > 0) {
+      const b = norm(s[0], 0, 0, n), e = norm(s[1], n, 0, n);
+      start.push(b); limit.push(Math.max(b, e)); strides.push(step);
+    } else {
+      // Reverse the axis, then slice forward: position p maps to n - 1 - p.
+      const b = norm(s[0], n - 1, -1, n - 1), e = norm(s[1], -1, -1, n - 1);
+      revAxes.push(ax);
+      const rb = n - 1 - b, re = n - 1 - e;
+      start.push(rb); limit.push(Math.max(rb, re)); strides.push(-step);
+    }
+  });
+  return defop(() => {
+    let y = revAxes.length ? bind1('rev', [x], { axes: revAxes }) : x;
+    y = sliceRaw(y, start, limit, strides);
+    return drop.length ? bind1('reshape', [y], { shape: y.shape.filter((_, i) => !drop.includes(i)) }) : y;
+  })();
+}

@@ -1,0 +1,84 @@
+// The primitive operations of gradus: names and parameter types. Every interpreter keys its rules
+// by these names (impl and shape rules in src/, JVP, batching and transpose rules in transforms/),
+// and each rule table is typed over `Primitive` so that a primitive without a rule does not compile.
+import type { DType } from './dtype.js';
+import type { Jaxpr } from './jaxpr.js';
+import type { CheckpointPolicy } from './checkpoint_policy.js';
+
+/** Elementwise unary primitives on floats (and `neg`/`abs`/`sign` on int32 too). */
+export const UNARY_PRIMITIVES = [
+  'neg', 'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'exp', 'log', 'log1p',
+  'expm1', 'tanh', 'logistic', 'sqrt', 'rsqrt', 'erf', 'abs', 'sign', 'floor', 'ceil', 'round',
+] as const;
+export type UnaryPrimitive = (typeof UNARY_PRIMITIVES)[number];
+
+/** Elementwise binary arithmetic; operands share dtype and rank, size-1 dimensions broadcast. */
+export const BINARY_PRIMITIVES = ['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'atan2', 'rem'] as const;
+export type BinaryPrimitive = (typeof BINARY_PRIMITIVES)[number];
+
+/** Elementwise comparisons and logic; the output is bool and carries no derivative. */
+export const COMPARISON_PRIMITIVES = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'is_finite'] as const;
+export type ComparisonPrimitive = (typeof COMPARISON_PRIMITIVES)[number];
+
+export interface NoParams {}
+
+/** Parameters of each primitive. Adding a primitive means adding one row here and one per rule table. */
+export interface PrimitiveParams
+  extends Record<UnaryPrimitive, NoParams>,
+    Record<BinaryPrimitive, NoParams>,
+    Record<ComparisonPrimitive, NoParams> {
+  select: NoParams;
+  convert_element_type: { dtype: DType };
+  reduce_sum: { axes: number[] };
+  reduce_max: { axes: number[] };
+  reduce_min: { axes: number[] };
+  argmax: { axis: number };
+  argmin: { axis: number };
+  broadcast_in_dim: { shape: number[]; broadcastDimensions: number[] };
+  reshape: { shape: number[] };
+  transpose: { perm: number[] };
+  rev: { axes: number[] };
+  slice: { start: number[]; limit: number[]; strides: number[] };
+  pad: { lo: number[]; hi: number[]; interior: number[]; value: number };
+  concatenate: { axis: number };
+  gather: { axis: number };
+  scatter_add: { axis: number; axisSize: number };
+  cumsum: { axis: number; reverse: boolean };
+  dot_general: { contract: [number[], number[]]; batch: [number[], number[]] };
+  conv2d: { strides: [number, number]; padding: [[number, number], [number, number]]; dilations: [number, number] };
+  stop_gradient: NoParams;
+  matrix_inverse: NoParams;
+  slogdet: NoParams;
+  linear_solve: NoParams;
+  random_bits: { shape: number[]; distribution: 'bits' | 'uniform' | 'normal' | 'permutation' };
+  random_split: { num: number };
+  random_fold_in: NoParams;
+  checkpoint_name: { name: string };
+  // Higher-order primitives carry a traced program. Its first `numConsts` inputs are the constants
+  // the traced function closed over; they are passed as ordinary operands so that outer
+  // transformations see them.
+  jit_call: { jaxpr: Jaxpr; numConsts: number; name: string };
+  remat: { jaxpr: Jaxpr; numConsts: number; policy: CheckpointPolicy; name: string };
+  custom_jvp_call: { jaxpr: Jaxpr; numConsts: number; jvp: CustomJvpRule; name: string };
+  custom_vjp_call: { jaxpr: Jaxpr; numConsts: number; fwd: CustomFwd; bwd: CustomBwd; name: string };
+  custom_lin: { bwd: CustomBwd; numResiduals: number; outAvals: import('./aval.js').ShapedArray[]; name: string };
+}
+
+export type Primitive = keyof PrimitiveParams;
+export type ParamsOf<P extends Primitive> = PrimitiveParams[P];
+
+import type { NDArray } from './array.js';
+/** A user JVP rule on flat lists: (primals, tangents) -> [primalOuts, tangentOuts]. */
+export type CustomJvpRule = (primals: NDArray[], tangents: NDArray[]) => [NDArray[], NDArray[]];
+/** A user forward rule on flat lists: primals -> [outs, residuals]. */
+export type CustomFwd = (primals: NDArray[]) => [NDArray[], NDArray[]];
+/** A user backward rule on flat lists: (residuals, output cotangents) -> input cotangents (null = zero). */
+export type CustomBwd = (residuals: NDArray[], cotangents: NDArray[]) => (NDArray | null)[];
+
+/** Primitives that are linear in some of their operands and therefore need a transpose rule. */
+export const LINEAR_PRIMITIVES = [
+  'neg', 'add', 'sub', 'mul', 'div', 'select', 'convert_element_type', 'reduce_sum', 'broadcast_in_dim', 'reshape',
+  'transpose', 'rev', 'slice', 'pad', 'concatenate', 'gather', 'scatter_add', 'cumsum', 'dot_general', 'conv2d',
+  'linear_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin',
+] as const satisfies readonly Primitive[];
+export type LinearPrimitive = (typeof LINEAR_PRIMITIVES)[number];

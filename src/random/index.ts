@@ -1,0 +1,105 @@
+// JAX-style explicit PRNG keys. A key is an int32 array [2] (a batch of keys: [..., 2]); the same
+// key always gives the same numbers; `split` and `foldIn` derive independent keys. Keys are
+// ordinary arrays, so `vmap` over `split(key, n)` samples independently per example.
+import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
+import { bind1 } from '../core.js';
+import { DTypeError, ShapeError } from '../errors.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { asArray, defop } from '../np/convert.js';
+import { add, astypeRaw, floor, less, log, multiply, negative, subtract } from '../np/elementwise.js';
+import { argmax } from '../np/reductions.js';
+import { reshape, take } from '../np/shape_ops.js';
+import { keyFromSeed } from './threefry.js';
+
+export type Key = NDArray;
+
+/** A new key from an integer seed (like `jax.random.key` / `PRNGKey`). */
+export function key(seed: number): Key {
+  const words = keyFromSeed(seed);
+  return new ConcreteArray(tf.tensor(new Int32Array(words.buffer, words.byteOffset, 2), [2], 'int32'));
+}
+export const PRNGKey = key;
+
+function checkKey(op: string, k: Key): NDArray {
+  const a = asArray(k);
+  if (a.dtype !== 'int32' || a.ndim < 1 || a.shape[a.ndim - 1] !== 2) {
+    throw new DTypeError(`random.${op}: expected a key (int32 [..., 2] from random.key or random.split) but got ${a.aval.str()}`);
+  }
+  return a;
+}
+
+function checkShape(op: string, shape: readonly number[] | number): number[] {
+  const s = typeof shape === 'number' ? [shape] : [...shape];
+  if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`random.${op}: invalid shape [${s.join(',')}]`);
+  return s;
+}
+
+/** `num` new keys from one key (shape [num, 2]; batched keys give [..., num, 2]). */
+export const split = defop((k: Key, num = 2): NDArray => bind1('random_split', [checkKey('split', k)], { num }));
+
+/** A new key from a key and an integer (e.g. a step counter or a layer index). */
+export const foldIn = defop((k: Key, data: ArrayLike): NDArray => {
+  const a = checkKey('foldIn', k);
+  let d = asArray(data);
+  if (d.dtype !== 'int32') d = astypeRaw(d, 'int32');
+  if (d.ndim === 0 && a.ndim > 1) d = bind1('broadcast_in_dim', [d], { shape: a.shape.slice(0, -1), broadcastDimensions: [] });
+  return bind1('random_fold_in', [a, d], {});
+});
+
+/** Raw uint32 words (as int32). */
+export const bits = defop((k: Key, shape: readonly number[] | number = []): NDArray =>
+  bind1('random_bits', [checkKey('bits', k)], { shape: checkShape('bits', shape), distribution: 'bits' }),
+);
+
+/** Uniform samples in [minval, maxval). */
+export const uniform = defop((k: Key, shape: readonly number[] | number = [], minval = 0, maxval = 1): NDArray => {
+  const u = bind1('random_bits', [checkKey('uniform', k)], { shape: checkShape('uniform', shape), distribution: 'uniform' });
+  if (minval === 0 && maxval === 1) return u;
+  return add(multiply(u, maxval - minval), minval);
+});
+
+/** Standard normal samples. */
+export const normal = defop((k: Key, shape: readonly number[] | number = []): NDArray =>
+  bind1('random_bits', [checkKey('normal', k)], { shape: checkShape('normal', shape), distribution: 'normal' }),
+);
+
+/** Integers uniformly in [minval, maxval). */
+export const randint = defop((k: Key, shape: readonly number[] | number, minval: number, maxval: number): NDArray => {
+  if (!(maxval > minval)) throw new ShapeError(`random.randint: expected maxval > minval, got [${minval}, ${maxval})`);
+  const u = uniform(k, shape);
+  return add(astypeRaw(floor(multiply(u, maxval - minval)), 'int32'), Math.floor(minval));
+});
+
+/** Booleans that are true with probability p (p may be an array broadcast against shape). */
+export const bernoulli = defop((k: Key, p: ArrayLike = 0.5, shape?: readonly number[] | number): NDArray => {
+  const pa = asArray(p);
+  const s = shape === undefined ? pa.shape : checkShape('bernoulli', shape);
+  return less(uniform(k, s), pa);
+});
+
+/** Gumbel(0, 1) samples. */
+export const gumbel = defop((k: Key, shape: readonly number[] | number = []): NDArray => {
+  const u = uniform(k, shape);
+  // u is in [0, 1); 1 - u is in (0, 1], so the inner log is finite or 0 (-> +inf sample, never chosen wrongly).
+  return negative(log(negative(log(subtract(1, u)))));
+});
+
+/** Samples class indices from unnormalised log-probabilities along `axis` (Gumbel-max). */
+export const categorical = defop((k: Key, logits: ArrayLike, axis = -1, shape?: readonly number[]): NDArray => {
+  const l = asArray(logits);
+  const ax = axis < 0 ? axis + l.ndim : axis;
+  const batch = l.shape.filter((_, i) => i !== ax);
+  const s = shape === undefined ? batch : [...shape];
+  const lead = s.slice(0, s.length - batch.length);
+  const full = [...lead, ...l.shape];
+  const lb = reshape(l, [...lead.map(() => 1), ...l.shape]);
+  return argmax(add(lb, gumbel(k, full)), lead.length + ax);
+});
+
+/** A random permutation of 0..n-1, or of the first axis of an array. */
+export const permutation = defop((k: Key, x: number | NDArray): NDArray => {
+  const n = typeof x === 'number' ? x : x.shape[0]!;
+  if (!Number.isInteger(n) || n < 0) throw new ShapeError(`random.permutation: expected a non-negative integer, got ${n}`);
+  const perm = bind1('random_bits', [checkKey('permutation', k)], { shape: [n], distribution: 'permutation' });
+  return typeof x === 'number' ? perm : take(x, perm, 0);
+});

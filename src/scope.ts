@@ -1,0 +1,93 @@
+// Memory discipline. TF.js frees memory only on `dispose`, and user functions must never have to
+// call it, so gradus frees for them: a scope records every tensor created while it is open and,
+// when it closes, disposes all of them except those reachable from the scope's result and those
+// held by transformations still running (constants recorded into programs being traced).
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray } from './array.js';
+import { Tracer, currentTraceStack } from './core.js';
+
+let depth = 0;
+
+/** How many gradus scopes are open (0 at the top level of user code). */
+export function scopeDepth(): number {
+  return depth;
+}
+
+/** Something that can report the tensors it keeps alive (programs, pullbacks, residual holders). */
+export interface TensorHolder {
+  collectTensors(out: Set<tf.Tensor>): void;
+}
+
+function isHolder(x: object): x is TensorHolder {
+  return typeof (x as Partial<TensorHolder>).collectTensors === 'function';
+}
+
+/** Adds every tensor reachable from `value` (arrays, tracers, tensors, holders, nested containers). */
+export function collectTensors(value: unknown, out: Set<tf.Tensor>): void {
+  if (value === null || value === undefined || typeof value !== 'object') return;
+  if (value instanceof tf.Tensor) {
+    if (!value.isDisposed) out.add(value);
+  } else if (value instanceof ConcreteArray) {
+    if (!value.isDisposed) out.add(value.tensor);
+  } else if (value instanceof Tracer || isHolder(value)) {
+    value.collectTensors(out);
+  } else if (Array.isArray(value)) {
+    for (const v of value) collectTensors(v, out);
+  } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+    for (const v of Object.values(value)) collectTensors(v, out);
+  }
+}
+
+function collectHeld(out: Set<tf.Tensor>): void {
+  for (const main of currentTraceStack()) for (const h of main.held) h.collectTensors(out);
+}
+
+/**
+ * Runs `fn` in a scope: tensors it creates are freed when it returns, except those reachable from
+ * `keep(result)` (by default the result itself). On an exception everything it created is freed.
+ */
+export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r): T {
+  const engine = tf.engine();
+  engine.startScope('gradus');
+  depth++;
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    const held = new Set<tf.Tensor>();
+    collectHeld(held);
+    depth--;
+    engine.endScope([...held]);
+    throw e;
+  }
+  const kept = new Set<tf.Tensor>();
+  try {
+    collectTensors(keep(result), kept);
+    collectHeld(kept);
+  } finally {
+    depth--;
+    engine.endScope([...kept]);
+  }
+  return result;
+}
+
+/**
+ * Runs `fn` at the top level of user code the way transformations run theirs: intermediates are
+ * freed, the result is kept. Inside a transformation it just calls `fn` (the transformation's own
+ * scope frees what is left). Use it around eager helper code and training steps.
+ */
+export function scope<T>(fn: () => T): T {
+  return scoped(fn);
+}
+
+/** Frees every array in a tree now, except those also reachable from `keep` (e.g. the new state). */
+export function dispose(tree: unknown, options: { keep?: unknown } = {}): void {
+  const victims = new Set<tf.Tensor>();
+  collectTensors(tree, victims);
+  if (options.keep !== undefined) {
+    const keep = new Set<tf.Tensor>();
+    collectTensors(options.keep, keep);
+    for (const t of keep) victims.delete(t);
+  }
+  for (const t of victims) t.dispose();
+}

@@ -1,0 +1,80 @@
+// Shape arithmetic shared by the shape rules and the `np` namespace: broadcasting, axis
+// normalisation, sizes. Every failure names the operation and the shapes involved.
+import { ShapeError, fmtShape } from './errors.js';
+
+export type Shape = readonly number[];
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapesEqual(a: Shape, b: Shape): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** NumPy broadcasting of any number of shapes (right-aligned, size-1 dimensions stretch). */
+export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
+  const ndim = Math.max(0, ...shapes.map((s) => s.length));
+  const out: number[] = new Array(ndim).fill(1);
+  for (const s of shapes) {
+    const offset = ndim - s.length;
+    for (let i = 0; i < s.length; i++) {
+      const d = s[i]!;
+      const cur = out[offset + i]!;
+      if (cur === 1) out[offset + i] = d;
+      else if (d !== 1 && d !== cur) {
+        throw new ShapeError(
+          `${op}: shapes ${shapes.map(fmtShape).join(' and ')} cannot be broadcast together ` +
+            `(dimension ${offset + i - ndim} is ${cur} in one and ${d} in another; expected equal sizes or 1)`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/** Turns a possibly negative axis into 0..ndim-1, or throws naming the op and the shape. */
+export function normalizeAxis(op: string, axis: number, ndim: number): number {
+  if (!Number.isInteger(axis) || axis < -ndim || axis >= Math.max(ndim, 1) || (ndim === 0 && axis !== 0 && axis !== -1)) {
+    throw new ShapeError(`${op}: axis ${axis} is out of range for an array of rank ${ndim}; expected an integer in [${-ndim}, ${ndim - 1}]`);
+  }
+  return axis < 0 ? axis + ndim : axis;
+}
+
+/**
+ * Normalises `axis` (undefined = all axes, a number, or a list) to sorted unique non-negative
+ * axes. Duplicates are an error, as in NumPy.
+ */
+export function normalizeAxes(op: string, axis: number | readonly number[] | undefined | null, ndim: number): number[] {
+  if (axis === undefined || axis === null) return Array.from({ length: ndim }, (_, i) => i);
+  const list = typeof axis === 'number' ? [axis] : [...axis];
+  const out = list.map((a) => {
+    if (!Number.isInteger(a) || a < -ndim || a >= ndim) {
+      throw new ShapeError(`${op}: axis ${a} is out of range for an array of rank ${ndim}; expected an integer in [${-ndim}, ${ndim - 1}]`);
+    }
+    return a < 0 ? a + ndim : a;
+  });
+  if (new Set(out).size !== out.length) throw new ShapeError(`${op}: repeated axis in ${JSON.stringify(list)}`);
+  return out.sort((a, b) => a - b);
+}
+
+/** The permutation that moves axis `from` to position `to`, keeping the others in order. */
+export function moveAxisPerm(ndim: number, from: number, to: number): number[] {
+  const perm = Array.from({ length: ndim }, (_, i) => i).filter((i) => i !== from);
+  perm.splice(to, 0, from);
+  return perm;
+}
+
+export function invertPerm(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+export function isIdentityPerm(perm: readonly number[]): boolean {
+  return perm.every((p, i) => p === i);
+}

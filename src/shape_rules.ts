@@ -1,0 +1,330 @@
+// Shape and dtype rules: for every primitive, the avals of its outputs given the avals of its
+// operands. They validate operands too, so a bad call fails here with a message naming the
+// primitive, the shapes and what was expected, before any kernel runs or any program is recorded.
+import { ShapedArray } from './aval.js';
+import type { DType } from './dtype.js';
+import { DTypeError, ShapeError, fmtShape } from './errors.js';
+import {
+  BINARY_PRIMITIVES, COMPARISON_PRIMITIVES, UNARY_PRIMITIVES,
+  type BinaryPrimitive, type ComparisonPrimitive, type ParamsOf, type Primitive, type UnaryPrimitive,
+} from './primitives.js';
+import { broadcastShapes, shapesEqual } from './shape.js';
+
+export type ShapeRule<P extends Primitive> = (avals: ShapedArray[], params: ParamsOf<P>) => ShapedArray[];
+
+const INT_OK_UNARY = new Set<UnaryPrimitive>(['neg', 'abs', 'sign']);
+const INT_OK_BINARY = new Set<BinaryPrimitive>(['add', 'sub', 'mul', 'max', 'min', 'rem']);
+
+function expectArity(prim: string, avals: ShapedArray[], n: number): void {
+  if (avals.length !== n) throw new ShapeError(`${prim}: expected ${n} operand(s) but got ${avals.length}`);
+}
+
+function unaryRule(prim: UnaryPrimitive): ShapeRule<UnaryPrimitive> {
+  return (avals) => {
+    expectArity(prim, avals, 1);
+    const x = avals[0]!;
+    const ok = x.dtype === 'float32' || (x.dtype === 'int32' && INT_OK_UNARY.has(prim));
+    if (!ok) throw new DTypeError(`${prim}: expected a float32 operand${INT_OK_UNARY.has(prim) ? ' or int32' : ''} but got ${x.str()}`);
+    return [x];
+  };
+}
+
+/** Elementwise operands share a rank; each dimension is equal or 1 (the np layer aligns ranks). */
+function elementwiseShape(prim: string, avals: ShapedArray[]): number[] {
+  const r = avals[0]!.ndim;
+  if (avals.some((a) => a.ndim !== r)) {
+    throw new ShapeError(`${prim}: operands must have equal rank, got ${avals.map((a) => a.str()).join(', ')}`);
+  }
+  return broadcastShapes(prim, ...avals.map((a) => a.shape));
+}
+
+function sameDtype(prim: string, avals: ShapedArray[]): DType {
+  const d = avals[0]!.dtype;
+  if (avals.some((a) => a.dtype !== d)) {
+    throw new DTypeError(`${prim}: operands must share a dtype, got ${avals.map((a) => a.str()).join(', ')}`);
+  }
+  return d;
+}
+
+function binaryRule(prim: BinaryPrimitive): ShapeRule<BinaryPrimitive> {
+  return (avals) => {
+    expectArity(prim, avals, 2);
+    const d = sameDtype(prim, avals);
+    if (!(d === 'float32' || (d === 'int32' && INT_OK_BINARY.has(prim)))) {
+      throw new DTypeError(`${prim}: expected float32${INT_OK_BINARY.has(prim) ? ' or int32' : ''} operands but got ${avals.map((a) => a.str()).join(', ')}`);
+    }
+    return [new ShapedArray(elementwiseShape(prim, avals), d)];
+  };
+}
+
+function comparisonRule(prim: ComparisonPrimitive): ShapeRule<ComparisonPrimitive> {
+  return (avals) => {
+    if (prim === 'not' || prim === 'is_finite') {
+      expectArity(prim, avals, 1);
+      const want = prim === 'not' ? 'bool' : 'float32';
+      if (avals[0]!.dtype !== want) throw new DTypeError(`${prim}: expected a ${want} operand but got ${avals[0]!.str()}`);
+      return [new ShapedArray(avals[0]!.shape, 'bool')];
+    }
+    expectArity(prim, avals, 2);
+    const d = sameDtype(prim, avals);
+    if ((prim === 'and' || prim === 'or') && d !== 'bool') throw new DTypeError(`${prim}: expected bool operands but got ${avals.map((a) => a.str()).join(', ')}`);
+    return [new ShapedArray(elementwiseShape(prim, avals), 'bool')];
+  };
+}
+
+function checkAxes(prim: string, axes: readonly number[], ndim: number, x: ShapedArray): void {
+  for (const a of axes) {
+    if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${prim}: axis ${a} is out of range for ${x.str()}`);
+  }
+  if (new Set(axes).size !== axes.length) throw new ShapeError(`${prim}: repeated axes ${fmtShape(axes)}`);
+}
+
+function reduceRule<P extends 'reduce_sum' | 'reduce_max' | 'reduce_min'>(prim: P): ShapeRule<P> {
+  return (avals, { axes }) => {
+    expectArity(prim, avals, 1);
+    const x = avals[0]!;
+    if (x.dtype === 'bool') throw new DTypeError(`${prim}: expected a numeric operand but got ${x.str()}`);
+    checkAxes(prim, axes, x.ndim, x);
+    if (prim !== 'reduce_sum') {
+      for (const a of axes) if (x.shape[a] === 0) throw new ShapeError(`${prim}: cannot reduce over the empty axis ${a} of ${x.str()} (no identity element)`);
+    }
+    return [new ShapedArray(x.shape.filter((_, i) => !axes.includes(i)), x.dtype)];
+  };
+}
+
+function argRule<P extends 'argmax' | 'argmin'>(prim: P): ShapeRule<P> {
+  return (avals, { axis }) => {
+    expectArity(prim, avals, 1);
+    const x = avals[0]!;
+    checkAxes(prim, [axis], x.ndim, x);
+    if (x.shape[axis] === 0) throw new ShapeError(`${prim}: cannot take ${prim} over the empty axis ${axis} of ${x.str()}`);
+    return [new ShapedArray(x.shape.filter((_, i) => i !== axis), 'int32')];
+  };
+}
+
+function higherOrderRule<P extends 'jit_call' | 'remat' | 'custom_jvp_call' | 'custom_vjp_call'>(prim: P): ShapeRule<P> {
+  return (avals, { jaxpr }) => {
+    const want = jaxpr.inAvals;
+    if (avals.length !== want.length || avals.some((a, i) => !a.equals(want[i]!))) {
+      throw new ShapeError(`${prim}: operands ${avals.map((a) => a.str()).join(', ')} do not match the program's inputs ${want.map((a) => a.str()).join(', ')}`);
+    }
+    return jaxpr.outAvals;
+  };
+}
+
+function randomKeyCheck(prim: string, key: ShapedArray): void {
+  if (key.dtype !== 'int32' || key.ndim < 1 || key.shape[key.ndim - 1] !== 2) {
+    throw new DTypeError(`${prim}: expected a PRNG key (int32 with last dimension 2, from random.key) but got ${key.str()}`);
+  }
+}
+
+function squareMatrixCheck(prim: string, a: ShapedArray): void {
+  if (a.dtype !== 'float32' || a.ndim < 2 || a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) {
+    throw new ShapeError(`${prim}: expected a float32 stack of square matrices [..., n, n] but got ${a.str()}`);
+  }
+}
+
+type ShapeRules = { [P in Primitive]: ShapeRule<P> };
+
+const elementwise = Object.fromEntries([
+  ...UNARY_PRIMITIVES.map((p) => [p, unaryRule(p)]),
+  ...BINARY_PRIMITIVES.map((p) => [p, binaryRule(p)]),
+  ...COMPARISON_PRIMITIVES.map((p) => [p, comparisonRule(p)]),
+]) as Pick<ShapeRules, UnaryPrimitive | BinaryPrimitive | ComparisonPrimitive>;
+
+export const shapeRules: ShapeRules = {
+  ...elementwise,
+  select: (avals) => {
+    expectArity('select', avals, 3);
+    const [p, a, b] = avals as [ShapedArray, ShapedArray, ShapedArray];
+    if (p.dtype !== 'bool') throw new DTypeError(`select: expected a bool predicate but got ${p.str()}`);
+    const d = sameDtype('select', [a, b]);
+    return [new ShapedArray(elementwiseShape('select', avals), d)];
+  },
+  convert_element_type: (avals, { dtype }) => [new ShapedArray(avals[0]!.shape, dtype)],
+  reduce_sum: reduceRule('reduce_sum'),
+  reduce_max: reduceRule('reduce_max'),
+  reduce_min: reduceRule('reduce_min'),
+  argmax: argRule('argmax'),
+  argmin: argRule('argmin'),
+  broadcast_in_dim: (avals, { shape, broadcastDimensions: bd }) => {
+    const x = avals[0]!;
+    const bad = () =>
+      new ShapeError(`broadcast_in_dim: cannot broadcast ${x.str()} to ${fmtShape(shape)} with dimensions ${fmtShape(bd)}; expected each operand dimension to equal its target or be 1`);
+    if (bd.length !== x.ndim) throw bad();
+    for (let i = 0; i < bd.length; i++) {
+      const t = bd[i]!;
+      if (t < 0 || t >= shape.length || (i > 0 && t <= bd[i - 1]!)) throw bad();
+      if (x.shape[i] !== 1 && x.shape[i] !== shape[t]) throw bad();
+    }
+    return [new ShapedArray(shape, x.dtype)];
+  },
+  reshape: (avals, { shape }) => {
+    const x = avals[0]!;
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n !== x.size || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+      throw new ShapeError(`reshape: cannot reshape ${x.str()} (${x.size} elements) to ${fmtShape(shape)} (${n} elements)`);
+    }
+    return [new ShapedArray(shape, x.dtype)];
+  },
+  transpose: (avals, { perm }) => {
+    const x = avals[0]!;
+    const sorted = [...perm].sort((a, b) => a - b);
+    if (perm.length !== x.ndim || sorted.some((p, i) => p !== i)) {
+      throw new ShapeError(`transpose: ${fmtShape(perm)} is not a permutation of the ${x.ndim} axes of ${x.str()}`);
+    }
+    return [new ShapedArray(perm.map((p) => x.shape[p]!), x.dtype)];
+  },
+  rev: (avals, { axes }) => {
+    checkAxes('rev', axes, avals[0]!.ndim, avals[0]!);
+    return [avals[0]!];
+  },
+  slice: (avals, { start, limit, strides }) => {
+    const x = avals[0]!;
+    if (start.length !== x.ndim || limit.length !== x.ndim || strides.length !== x.ndim) {
+      throw new ShapeError(`slice: start ${fmtShape(start)}, limit ${fmtShape(limit)} and strides ${fmtShape(strides)} must each have one entry per axis of ${x.str()}`);
+    }
+    const shape = x.shape.map((d, i) => {
+      const s = start[i]!, l = limit[i]!, st = strides[i]!;
+      if (s < 0 || l > d || s > l || st < 1) {
+        throw new ShapeError(`slice: invalid bounds on axis ${i} of ${x.str()}: start ${s}, limit ${l}, stride ${st}; expected 0 <= start <= limit <= ${d} and stride >= 1`);
+      }
+      return Math.ceil((l - s) / st);
+    });
+    return [new ShapedArray(shape, x.dtype)];
+  },
+  pad: (avals, { lo, hi, interior }) => {
+    const x = avals[0]!;
+    if (lo.length !== x.ndim || hi.length !== x.ndim || interior.length !== x.ndim) {
+      throw new ShapeError(`pad: lo ${fmtShape(lo)}, hi ${fmtShape(hi)} and interior ${fmtShape(interior)} must each have one entry per axis of ${x.str()}`);
+    }
+    const shape = x.shape.map((d, i) => {
+      const n = lo[i]! + hi[i]! + d + Math.max(0, d - 1) * interior[i]!;
+      if (interior[i]! < 0 || n < 0) throw new ShapeError(`pad: invalid padding on axis ${i} of ${x.str()} (lo ${lo[i]}, hi ${hi[i]}, interior ${interior[i]})`);
+      return n;
+    });
+    return [new ShapedArray(shape, x.dtype)];
+  },
+  concatenate: (avals, { axis }) => {
+    if (avals.length === 0) throw new ShapeError('concatenate: expected at least one array');
+    const first = avals[0]!;
+    const d = sameDtype('concatenate', avals);
+    checkAxes('concatenate', [axis], first.ndim, first);
+    let total = 0;
+    for (const a of avals) {
+      if (a.ndim !== first.ndim || a.shape.some((s, i) => i !== axis && s !== first.shape[i])) {
+        throw new ShapeError(`concatenate: shapes ${avals.map((x) => fmtShape(x.shape)).join(', ')} differ outside axis ${axis}`);
+      }
+      total += a.shape[axis]!;
+    }
+    const shape = [...first.shape];
+    shape[axis] = total;
+    return [new ShapedArray(shape, d)];
+  },
+  gather: (avals, { axis }) => {
+    expectArity('gather', avals, 2);
+    const [x, idx] = avals as [ShapedArray, ShapedArray];
+    if (idx.dtype !== 'int32') throw new DTypeError(`gather: expected int32 indices but got ${idx.str()}`);
+    checkAxes('gather', [axis], x.ndim, x);
+    return [new ShapedArray([...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)], x.dtype)];
+  },
+  scatter_add: (avals, { axis, axisSize }) => {
+    expectArity('scatter_add', avals, 2);
+    const [idx, upd] = avals as [ShapedArray, ShapedArray];
+    if (idx.dtype !== 'int32') throw new DTypeError(`scatter_add: expected int32 indices but got ${idx.str()}`);
+    const k = idx.ndim;
+    if (upd.ndim < axis + k || !shapesEqual(upd.shape.slice(axis, axis + k), idx.shape)) {
+      throw new ShapeError(`scatter_add: updates ${upd.str()} must have the index shape ${fmtShape(idx.shape)} at axis ${axis}`);
+    }
+    return [new ShapedArray([...upd.shape.slice(0, axis), axisSize, ...upd.shape.slice(axis + k)], upd.dtype)];
+  },
+  cumsum: (avals, { axis }) => {
+    const x = avals[0]!;
+    checkAxes('cumsum', [axis], x.ndim, x);
+    if (x.dtype === 'bool') throw new DTypeError(`cumsum: expected a numeric operand but got ${x.str()}`);
+    return [x];
+  },
+  dot_general: (avals, { contract, batch }) => {
+    expectArity('dot_general', avals, 2);
+    const [a, b] = avals as [ShapedArray, ShapedArray];
+    const d = sameDtype('dot_general', avals);
+    if (d === 'bool') throw new DTypeError(`dot_general: expected numeric operands but got ${a.str()} and ${b.str()}`);
+    const [ca, cb] = contract, [ba, bb] = batch;
+    checkAxes('dot_general', [...ca, ...ba], a.ndim, a);
+    checkAxes('dot_general', [...cb, ...bb], b.ndim, b);
+    if (ca.length !== cb.length || ba.length !== bb.length) throw new ShapeError(`dot_general: contracting/batch dimension lists differ in length`);
+    ca.forEach((x, i) => {
+      if (a.shape[x] !== b.shape[cb[i]!]) {
+        throw new ShapeError(`dot_general: contracting dimensions do not match: ${a.str()} axis ${x} has size ${a.shape[x]} but ${b.str()} axis ${cb[i]} has size ${b.shape[cb[i]!]}`);
+      }
+    });
+    ba.forEach((x, i) => {
+      if (a.shape[x] !== b.shape[bb[i]!]) throw new ShapeError(`dot_general: batch dimensions do not match: ${a.str()} axis ${x} vs ${b.str()} axis ${bb[i]}`);
+    });
+    const freeA = a.shape.filter((_, i) => !ca.includes(i) && !ba.includes(i));
+    const freeB = b.shape.filter((_, i) => !cb.includes(i) && !bb.includes(i));
+    return [new ShapedArray([...ba.map((x) => a.shape[x]!), ...freeA, ...freeB], d)];
+  },
+  conv2d: (avals, { strides, padding, dilations }) => {
+    expectArity('conv2d', avals, 2);
+    const [x, w] = avals as [ShapedArray, ShapedArray];
+    sameDtype('conv2d', avals);
+    if (x.ndim !== 4 || w.ndim !== 4 || x.shape[3] !== w.shape[2]) {
+      throw new ShapeError(`conv2d: expected input [N,H,W,C] and filter [kh,kw,C,O] with matching C, got ${x.str()} and ${w.str()}`);
+    }
+    const out = [0, 1].map((i) => {
+      const size = x.shape[1 + i]! + padding[i]![0] + padding[i]![1];
+      const k = (w.shape[i]! - 1) * dilations[i]! + 1;
+      const o = Math.floor((size - k) / strides[i]!) + 1;
+      if (o < 0) throw new ShapeError(`conv2d: the filter ${w.str()} (dilated size ${k}) is larger than the padded input size ${size} on spatial axis ${i}`);
+      return o;
+    });
+    return [new ShapedArray([x.shape[0]!, out[0]!, out[1]!, w.shape[3]!], x.dtype)];
+  },
+  stop_gradient: (avals) => [avals[0]!],
+  matrix_inverse: (avals) => {
+    squareMatrixCheck('matrix_inverse', avals[0]!);
+    return [avals[0]!];
+  },
+  slogdet: (avals) => {
+    const a = avals[0]!;
+    squareMatrixCheck('slogdet', a);
+    const s = new ShapedArray(a.shape.slice(0, -2), 'float32');
+    return [s, s];
+  },
+  linear_solve: (avals) => {
+    expectArity('linear_solve', avals, 2);
+    const [a, b] = avals as [ShapedArray, ShapedArray];
+    squareMatrixCheck('linear_solve', a);
+    if (b.dtype !== 'float32' || b.ndim !== a.ndim || !shapesEqual(b.shape.slice(0, -2), a.shape.slice(0, -2)) || b.shape[b.ndim - 2] !== a.shape[a.ndim - 1]) {
+      throw new ShapeError(`linear_solve: expected right-hand sides [..., n, k] matching the matrices ${a.str()} but got ${b.str()}`);
+    }
+    return [b];
+  },
+  random_bits: (avals, { shape, distribution }) => {
+    const key = avals[0]!;
+    randomKeyCheck('random_bits', key);
+    const dtype: DType = distribution === 'uniform' || distribution === 'normal' ? 'float32' : 'int32';
+    return [new ShapedArray([...key.shape.slice(0, -1), ...shape], dtype)];
+  },
+  random_split: (avals, { num }) => {
+    const key = avals[0]!;
+    randomKeyCheck('random_split', key);
+    if (!Number.isInteger(num) || num < 0) throw new ShapeError(`random.split: expected a non-negative integer count but got ${num}`);
+    return [new ShapedArray([...key.shape.slice(0, -1), num, 2], 'int32')];
+  },
+  random_fold_in: (avals) => {
+    const [key, data] = avals as [ShapedArray, ShapedArray];
+    randomKeyCheck('random_fold_in', key);
+    if (data.dtype !== 'int32' || !shapesEqual(data.shape, key.shape.slice(0, -1))) {
+      throw new ShapeError(`random.foldIn: expected int32 data of shape ${fmtShape(key.shape.slice(0, -1))} but got ${data.str()}`);
+    }
+    return [key];
+  },
+  checkpoint_name: (avals) => [avals[0]!],
+  jit_call: higherOrderRule('jit_call'),
+  remat: higherOrderRule('remat'),
+  custom_jvp_call: higherOrderRule('custom_jvp_call'),
+  custom_vjp_call: higherOrderRule('custom_vjp_call'),
+  custom_lin: (_avals, { outAvals }) => outAvals,
+};

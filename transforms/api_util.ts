@@ -1,0 +1,47 @@
+// Shared plumbing for the public transformation APIs: flattening argument pytrees to arrays,
+// selecting `argnums`, checking outputs.
+import type * as tf from '@tensorflow/tfjs-core';
+import { NDArray, type ArrayLike } from '../src/array.js';
+import { TransformError } from '../src/errors.js';
+import { asArray } from '../src/np/convert.js';
+import * as tree from '../src/tree.js';
+
+export type TreeDef = tree.TreeDef;
+
+/** Flattens a pytree whose leaves are array-likes into arrays, naming the path of any bad leaf. */
+export function flattenArrays(op: string, value: unknown, what = 'argument'): [NDArray[], TreeDef] {
+  const [withPaths, def] = tree.flattenWithPath(value);
+  const leaves = withPaths.map(([path, leaf]) => {
+    if (leaf instanceof NDArray) return leaf;
+    if (typeof leaf === 'number' || typeof leaf === 'boolean' || Array.isArray(leaf) || isTensor(leaf)) return asArray(leaf as ArrayLike);
+    throw new TransformError(
+      `${op}: the ${what} leaf at ${tree.keystr(path) || '(root)'} is a ${leaf === null ? 'null' : typeof leaf}; expected an array, a number or a tf.Tensor`,
+    );
+  });
+  return [leaves, def];
+}
+
+function isTensor(x: unknown): x is tf.Tensor {
+  return typeof x === 'object' && x !== null && 'dataId' in x && 'shape' in x;
+}
+
+export function unflatten<T = unknown>(def: TreeDef, leaves: readonly unknown[]): T {
+  return tree.unflatten(def, leaves) as T;
+}
+
+/** Normalises `argnums` (a number or a list, negative allowed) against the number of arguments. */
+export function normalizeArgnums(op: string, argnums: number | readonly number[], nargs: number): { list: number[]; single: boolean } {
+  const single = typeof argnums === 'number';
+  const list = (single ? [argnums] : [...argnums]).map((a) => {
+    if (!Number.isInteger(a) || a < -nargs || a >= nargs) {
+      throw new TransformError(`${op}: argnums ${JSON.stringify(argnums)} is out of range for a function called with ${nargs} argument(s)`);
+    }
+    return a < 0 ? a + nargs : a;
+  });
+  if (new Set(list).size !== list.length) throw new TransformError(`${op}: repeated argnums ${JSON.stringify(argnums)}`);
+  return { list, single };
+}
+
+export function describeAval(x: NDArray): string {
+  return x.aval.str();
+}

@@ -1,0 +1,180 @@
+// Forward-mode differentiation: the JVP interpreter. A JVPTracer carries a primal and a tangent
+// (null = a known zero, so untouched inputs cost nothing); each primitive's rule computes both.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { NDArray } from '../src/array.js';
+import type { ShapedArray } from '../src/aval.js';
+import { Trace, Tracer, bind, fullLower, fullRaise, withNewMain } from '../src/core.js';
+import { isDifferentiable } from '../src/dtype.js';
+import { ShapeError, TransformError } from '../src/errors.js';
+import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
+import type { ParamsOf, Primitive } from '../src/primitives.js';
+import { collectTensors, scoped } from '../src/scope.js';
+import { flattenArrays, unflatten } from './api_util.js';
+import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
+import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
+import { zeros } from './lax.js';
+
+export class JVPTracer extends Tracer {
+  constructor(
+    readonly trace: JVPTrace,
+    readonly primal: NDArray,
+    readonly tangent: Tangent,
+  ) {
+    super();
+  }
+  get aval(): ShapedArray {
+    return this.primal.aval;
+  }
+  override fullLower(): NDArray {
+    return this.tangent === null ? fullLower(this.primal) : this;
+  }
+  concreteValue() {
+    return this.primal.concreteValue();
+  }
+  collectTensors(out: Set<tf.Tensor>): void {
+    collectTensors(this.primal, out);
+    collectTensors(this.tangent, out);
+  }
+}
+
+export class JVPTrace extends Trace {
+  lift(val: NDArray): NDArray {
+    return new JVPTracer(this, val, null);
+  }
+  processPrimitive<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
+    const tracers = args as JVPTracer[];
+    const primals = tracers.map((t) => t.primal);
+    const tangents = tracers.map((t) => t.tangent);
+    if (tangents.every((t) => t === null)) return bind(prim, primals, params);
+    const rule = jvpRules[prim] as JvpRule<P>;
+    const [primalsOut, tangentsOut] = rule(primals, tangents, params);
+    return primalsOut.map((p, i) => new JVPTracer(this, p, isDifferentiable(p.dtype) ? (tangentsOut[i] ?? null) : null));
+  }
+}
+
+/** Runs `f` on JVP tracers over flat lists; returns primal and tangent outputs (tangents instantiated). */
+export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tangents: Tangent[]): [NDArray[], NDArray[]] {
+  return withNewMain(JVPTrace, null, (main) => {
+    const trace = new JVPTrace(main);
+    const tracersIn = primals.map((p, i) => new JVPTracer(trace, p, tangents[i] ?? null));
+    const outs = f(tracersIn).map((o) => fullRaise(trace, o) as JVPTracer);
+    return [outs.map((o) => o.primal), outs.map((o) => instantiate(o.tangent, o.primal))];
+  });
+}
+
+/**
+ * `jvp(f, primals, tangents)` -> `[f(...primals), J·tangents]`: the directional derivative of f
+ * along `tangents`, in one forward pass. `primals` and `tangents` are argument lists of the same
+ * tree structure.
+ */
+export function jvp<Out = NDArray>(f: (...args: any[]) => Out, primals: readonly unknown[], tangents: readonly unknown[]): [Out, Out] {
+  return scoped(() => {
+    const [ps, pdef] = flattenArrays('jvp', [...primals], 'primal');
+    const [ts, tdef] = flattenArrays('jvp', [...tangents], 'tangent');
+    if (!pdef.equals(tdef)) throw new TransformError(`jvp: primals have structure ${pdef} but tangents have ${tdef}; expected the same tree structure`);
+    ps.forEach((p, i) => {
+      const t = ts[i]!;
+      if (p.shape.join() !== t.shape.join() || (isDifferentiable(p.dtype) && t.dtype !== p.dtype)) {
+        throw new ShapeError(`jvp: tangent ${i} is ${t.aval.str()} but its primal is ${p.aval.str()}; expected the same shape and dtype`);
+      }
+    });
+    let outDef: ReturnType<typeof flattenArrays>[1] | undefined;
+    const [po, to] = jvpFlat(
+      (xs) => {
+        const out = f(...unflatten<unknown[]>(pdef, xs));
+        const [leaves, def] = flattenArrays('jvp', out, 'output');
+        outDef = def;
+        return leaves;
+      },
+      ps,
+      ts.map((t, i) => (isDifferentiable(ps[i]!.dtype) ? t : null)),
+    );
+    return [unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)];
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programs under JVP: the rule for higher-order primitives differentiates their program.
+
+/**
+ * The JVP of a program: a new program taking [...primals, ...tangents of the inputs marked in
+ * `nonzeros`] and returning [...primal outputs, ...tangent outputs] (tangents instantiated).
+ */
+export function jvpJaxpr(jaxpr: Jaxpr, nonzeros: boolean[]): TracedProgram {
+  const inAvals = jaxpr.inAvals;
+  const tangentAvals = inAvals.filter((_, i) => nonzeros[i]);
+  return traceToJaxpr((args) => {
+    const primals = args.slice(0, inAvals.length);
+    const tangentList = args.slice(inAvals.length);
+    let k = 0;
+    const tangents = nonzeros.map((nz) => (nz ? tangentList[k++]! : null));
+    const [po, to] = jvpFlat((xs) => evalJaxpr(jaxpr, xs), primals, tangents);
+    return [...po, ...to];
+  }, [...inAvals, ...tangentAvals]);
+}
+
+function programJvp(prim: 'jit_call' | 'remat'): JvpRule<'jit_call' | 'remat'> {
+  return (primals, tangents, params) => {
+    const nonzeros = tangents.map((t) => t !== null);
+    const { jaxpr, consts } = jvpJaxpr(params.jaxpr, nonzeros);
+    const outs = bind(prim, [...consts, ...primals, ...tangents.filter((t): t is NDArray => t !== null)], {
+      ...params,
+      jaxpr,
+      numConsts: consts.length,
+    } as ParamsOf<'jit_call'>);
+    const n = params.jaxpr.outs.length;
+    return [outs.slice(0, n), outs.slice(n)];
+  };
+}
+
+const customJvpRule: JvpRule<'custom_jvp_call'> = (primals, tangents, params) => {
+  const nc = params.numConsts;
+  if (tangents.slice(0, nc).some((t) => t !== null)) {
+    throw new TransformError(
+      `customJvp(${params.name}): the function closes over a value that is being differentiated. ` +
+        `Pass that value as an explicit argument so the custom rule can see its tangent.`,
+    );
+  }
+  const args = primals.slice(nc);
+  const ts = tangents.slice(nc).map((t, i) => instantiate(t, args[i]!));
+  const [po, to] = params.jvp(args, ts);
+  return [po, to];
+};
+
+const customVjpRule: JvpRule<'custom_vjp_call'> = (primals, tangents, params) => {
+  const nc = params.numConsts;
+  if (tangents.slice(0, nc).some((t) => t !== null)) {
+    throw new TransformError(
+      `customVjp(${params.name}): the function closes over a value that is being differentiated. ` +
+        `Pass that value as an explicit argument so the backward rule can return its cotangent.`,
+    );
+  }
+  const args = primals.slice(nc);
+  const [outs, residuals] = params.fwd(args);
+  const ts = tangents.slice(nc).map((t, i) => instantiate(t, args[i]!));
+  const tangentOuts = bind('custom_lin', [...residuals, ...ts], {
+    bwd: params.bwd,
+    numResiduals: residuals.length,
+    outAvals: outs.map((o) => o.aval),
+    name: params.name,
+  });
+  return [outs, tangentOuts];
+};
+
+const customLinRule: JvpRule<'custom_lin'> = (_p, _t, params) => {
+  throw new TransformError(
+    `customVjp(${params.name}): forward-mode differentiation (jvp, jacfwd, hessian) of a customVjp function is not supported, ` +
+      'because only its backward rule is known. Use customJvp, or reverse mode over reverse mode (grad of grad).',
+  );
+};
+
+export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
+  ...firstOrderJvpRules,
+  jit_call: programJvp('jit_call') as JvpRule<'jit_call'>,
+  remat: programJvp('remat') as JvpRule<'remat'>,
+  custom_jvp_call: customJvpRule,
+  custom_vjp_call: customVjpRule,
+  custom_lin: customLinRule,
+};
+
+void zeros;

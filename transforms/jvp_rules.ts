@@ -1,0 +1,245 @@
+// JVP rules for the first-order primitives: given primals and tangents (null = symbolic zero),
+// the primal outputs and their tangents. Rules are written with `bind`, so they are themselves
+// differentiable: this is what makes grad(grad(f)) and jvp(grad(f)) work.
+import type { NDArray } from '../src/array.js';
+import { bind, bind1 } from '../src/core.js';
+import { isDifferentiable } from '../src/dtype.js';
+import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from '../src/primitives.js';
+import {
+  add, batchMatmul, broadcastToShape, constLike, convert, div, mul, neg, reduceSum, reshape, scale, select, sub, zeros, addScalar,
+} from './lax.js';
+
+export type Tangent = NDArray | null;
+export type JvpRule<P extends Primitive> = (primals: NDArray[], tangents: Tangent[], params: ParamsOf<P>) => [NDArray[], Tangent[]];
+
+/** A zero tangent made concrete (when a rule needs an actual array). */
+export function instantiate(t: Tangent, like: NDArray): NDArray {
+  return t ?? zeros(like.aval);
+}
+
+/** Adds tangents, treating null as zero and broadcasting to `shape`. */
+function addTangents(shape: readonly number[], ...ts: Tangent[]): Tangent {
+  const present = ts.filter((t): t is NDArray => t !== null);
+  if (present.length === 0) return null;
+  return broadcastToShape(present.reduce((a, b) => add(a, b)), shape);
+}
+
+/** tangent_out = t · f'(x), with f' given in terms of the input x and the output y. */
+function unary(prim: UnaryPrimitive, derivative: (x: NDArray, y: NDArray) => NDArray): JvpRule<UnaryPrimitive> {
+  return ([x], [t]) => {
+    const y = bind1(prim, [x!], {});
+    return [[y], [t === null ? null : mul(t, derivative(x!, y))]];
+  };
+}
+
+function zeroDerivative(prim: UnaryPrimitive): JvpRule<UnaryPrimitive> {
+  return ([x]) => [[bind1(prim, [x!], {})], [null]];
+}
+
+const sqr = (x: NDArray): NDArray => mul(x, x);
+const one = (x: NDArray): NDArray => constLike(x, 1);
+
+const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
+  neg: ([x], [t]) => [[neg(x!)], [t === null ? null : neg(t)]],
+  sin: unary('sin', (x) => bind1('cos', [x], {})),
+  cos: unary('cos', (x) => neg(bind1('sin', [x], {}))),
+  tan: unary('tan', (_x, y) => add(one(y), sqr(y))),
+  asin: unary('asin', (x) => bind1('rsqrt', [sub(one(x), sqr(x))], {})),
+  acos: unary('acos', (x) => neg(bind1('rsqrt', [sub(one(x), sqr(x))], {}))),
+  atan: unary('atan', (x) => div(one(x), add(one(x), sqr(x)))),
+  sinh: unary('sinh', (x) => bind1('cosh', [x], {})),
+  cosh: unary('cosh', (x) => bind1('sinh', [x], {})),
+  asinh: unary('asinh', (x) => bind1('rsqrt', [add(sqr(x), one(x))], {})),
+  exp: unary('exp', (_x, y) => y),
+  log: unary('log', (x) => div(one(x), x)),
+  log1p: unary('log1p', (x) => div(one(x), add(one(x), x))),
+  expm1: unary('expm1', (_x, y) => add(y, one(y))),
+  tanh: unary('tanh', (_x, y) => sub(one(y), sqr(y))),
+  logistic: unary('logistic', (_x, y) => mul(y, sub(one(y), y))),
+  sqrt: unary('sqrt', (_x, y) => div(constLike(y, 0.5), y)),
+  rsqrt: unary('rsqrt', (x, y) => div(scale(y, -0.5), x)),
+  erf: unary('erf', (x) => scale(bind1('exp', [neg(sqr(x))], {}), 2 / Math.sqrt(Math.PI))),
+  abs: ([x], [t]) => [[bind1('abs', [x!], {})], [t === null ? null : mul(t, bind1('sign', [x!], {}))]],
+  sign: zeroDerivative('sign'),
+  floor: zeroDerivative('floor'),
+  ceil: zeroDerivative('ceil'),
+  round: zeroDerivative('round'),
+};
+
+/** For max/min: 1 where x wins, 0 where y wins, 1/2 on ties (so the two add up to 1, as in JAX). */
+function winnerWeight(x: NDArray, y: NDArray, prim: 'max' | 'min'): NDArray {
+  const wins = convert(bind1(prim === 'max' ? 'gt' : 'lt', [x, y], {}), 'float32');
+  const ties = convert(bind1('eq', [x, y], {}), 'float32');
+  return add(wins, scale(ties, 0.5));
+}
+
+function extremum(prim: 'max' | 'min'): JvpRule<BinaryPrimitive> {
+  return ([x, y], [tx, ty]) => {
+    const out = bind1(prim, [x!, y!], {});
+    if (tx === null && ty === null) return [[out], [null]];
+    const w = winnerWeight(x!, y!, prim);
+    const ta = tx === null ? null : mul(tx, w);
+    const tb = ty === null ? null : mul(ty, sub(one(w), w));
+    return [[out], [addTangents(out.shape, ta, tb)]];
+  };
+}
+
+const binaryRules: { [P in BinaryPrimitive]: JvpRule<P> } = {
+  add: ([x, y], [tx, ty]) => {
+    const out = add(x!, y!);
+    return [[out], [addTangents(out.shape, tx, ty)]];
+  },
+  sub: ([x, y], [tx, ty]) => {
+    const out = sub(x!, y!);
+    return [[out], [addTangents(out.shape, tx, ty === null ? null : neg(ty))]];
+  },
+  mul: ([x, y], [tx, ty]) => {
+    const out = mul(x!, y!);
+    return [[out], [addTangents(out.shape, tx === null ? null : mul(tx, y!), ty === null ? null : mul(x!, ty))]];
+  },
+  div: ([x, y], [tx, ty]) => {
+    const out = div(x!, y!);
+    // d(x/y) = tx/y - (x/y) ty / y
+    const ta = tx === null ? null : div(tx, y!);
+    const tb = ty === null ? null : neg(div(mul(out, ty), y!));
+    return [[out], [addTangents(out.shape, ta, tb)]];
+  },
+  pow: ([x, y], [tx, ty]) => {
+    const out = bind1('pow', [x!, y!], {});
+    // d/dx x^y = y x^(y-1); d/dy x^y = log(x) x^y, with log(0) replaced by 0 (the term is 0 there).
+    const ta = tx === null ? null : mul(tx, mul(y!, bind1('pow', [x!, sub(y!, one(y!))], {})));
+    let tb: Tangent = null;
+    if (ty !== null) {
+      const isZero = bind1('eq', [x!, constLike(x!, 0)], {});
+      const safeX = select(isZero, broadcastToShape(one(x!), x!.shape), x!);
+      tb = mul(ty, mul(bind1('log', [safeX], {}), out));
+    }
+    return [[out], [addTangents(out.shape, ta, tb)]];
+  },
+  max: extremum('max'),
+  min: extremum('min'),
+  atan2: ([a, b], [ta, tb]) => {
+    const out = bind1('atan2', [a!, b!], {});
+    // d atan2(a, b) = (b da - a db) / (a² + b²)
+    const den = add(sqr(a!), sqr(b!));
+    const t1 = ta === null ? null : div(mul(b!, ta), den);
+    const t2 = tb === null ? null : neg(div(mul(a!, tb), den));
+    return [[out], [addTangents(out.shape, t1, t2)]];
+  },
+  rem: ([x, y], [tx, ty]) => {
+    const out = bind1('rem', [x!, y!], {});
+    if (!isDifferentiable(out.dtype)) return [[out], [null]];
+    // x mod y = x - floor(x / y) y
+    const t2 = ty === null ? null : neg(mul(ty, bind1('floor', [div(x!, y!)], {})));
+    return [[out], [addTangents(out.shape, tx, t2)]];
+  },
+};
+
+const comparisonRules = Object.fromEntries(
+  (['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'is_finite'] as const).map((p) => [p, ((xs: NDArray[]) => [[bind1(p, xs, {})], [null]]) as JvpRule<ComparisonPrimitive>]),
+) as { [P in ComparisonPrimitive]: JvpRule<P> };
+
+/** A primitive linear in its first operand: apply it to the tangent with the same parameters. */
+function linearUnary<P extends Primitive>(prim: P): JvpRule<P> {
+  return ([x], [t], params) => [[bind1(prim, [x!], params)], [t === null ? null : bind1(prim, [t], params)]];
+}
+
+function noDerivative<P extends Primitive>(prim: P): JvpRule<P> {
+  return (xs, _ts, params) => {
+    const outs = bind(prim, xs, params);
+    return [outs, outs.map(() => null)];
+  };
+}
+
+type FirstOrder = Exclude<Primitive, 'jit_call' | 'remat' | 'custom_jvp_call' | 'custom_vjp_call' | 'custom_lin'>;
+
+export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
+  ...unaryRules,
+  ...binaryRules,
+  ...comparisonRules,
+  select: ([p, a, b], [, ta, tb]) => {
+    const out = select(p!, a!, b!);
+    if (ta === null && tb === null) return [[out], [null]];
+    return [[out], [select(p!, instantiate(ta, a!), instantiate(tb, b!))]];
+  },
+  convert_element_type: ([x], [t], params) => {
+    const out = bind1('convert_element_type', [x!], params);
+    const keeps = isDifferentiable(x!.dtype) && isDifferentiable(params.dtype);
+    return [[out], [keeps && t !== null ? convert(t, params.dtype) : null]];
+  },
+  reduce_sum: linearUnary('reduce_sum'),
+  reduce_max: ([x], [t], params) => extremumReduce('reduce_max', x!, t, params.axes),
+  reduce_min: ([x], [t], params) => extremumReduce('reduce_min', x!, t, params.axes),
+  argmax: noDerivative('argmax'),
+  argmin: noDerivative('argmin'),
+  broadcast_in_dim: linearUnary('broadcast_in_dim'),
+  reshape: linearUnary('reshape'),
+  transpose: linearUnary('transpose'),
+  rev: linearUnary('rev'),
+  slice: linearUnary('slice'),
+  pad: ([x], [t], params) => [[bind1('pad', [x!], params)], [t === null ? null : bind1('pad', [t], { ...params, value: 0 })]],
+  concatenate: (xs, ts, params) => {
+    const out = bind1('concatenate', xs, params);
+    if (ts.every((t) => t === null)) return [[out], [null]];
+    return [[out], [bind1('concatenate', ts.map((t, i) => instantiate(t, xs[i]!)), params)]];
+  },
+  gather: ([x, idx], [t], params) => [[bind1('gather', [x!, idx!], params)], [t === null ? null : bind1('gather', [t, idx!], params)]],
+  scatter_add: ([idx, upd], [, t], params) => [[bind1('scatter_add', [idx!, upd!], params)], [t === null ? null : bind1('scatter_add', [idx!, t], params)]],
+  cumsum: linearUnary('cumsum'),
+  dot_general: ([a, b], [ta, tb], params) => {
+    const out = bind1('dot_general', [a!, b!], params);
+    const t1 = ta === null ? null : bind1('dot_general', [ta, b!], params);
+    const t2 = tb === null ? null : bind1('dot_general', [a!, tb], params);
+    return [[out], [addTangents(out.shape, t1, t2)]];
+  },
+  conv2d: ([x, w], [tx, tw], params) => {
+    const out = bind1('conv2d', [x!, w!], params);
+    const t1 = tx === null ? null : bind1('conv2d', [tx, w!], params);
+    const t2 = tw === null ? null : bind1('conv2d', [x!, tw], params);
+    return [[out], [addTangents(out.shape, t1, t2)]];
+  },
+  stop_gradient: ([x]) => [[bind1('stop_gradient', [x!], {})], [null]],
+  matrix_inverse: ([a], [t]) => {
+    const y = bind1('matrix_inverse', [a!], {});
+    // d(A^-1) = -A^-1 dA A^-1
+    return [[y], [t === null ? null : neg(batchMatmul(batchMatmul(y, t), y))]];
+  },
+  slogdet: ([a], [t]) => {
+    const [sign, logdet] = bind('slogdet', [a!], {});
+    if (t === null) return [[sign!, logdet!], [null, null]];
+    // d log|det A| = tr(A^-1 dA)
+    const x = bind1('linear_solve', [a!, t], {});
+    const n = a!.shape[a!.ndim - 1]!;
+    const diag = bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
+    return [[sign!, logdet!], [null, reduceSum(diag, [diag.ndim - 1])]];
+  },
+  linear_solve: ([a, b], [ta, tb]) => {
+    const x = bind1('linear_solve', [a!, b!], {});
+    if (ta === null && tb === null) return [[x], [null]];
+    // A x = b  =>  A dx = db - dA x
+    let rhs = tb ?? null;
+    if (ta !== null) rhs = rhs === null ? neg(batchMatmul(ta, x)) : sub(rhs, batchMatmul(ta, x));
+    return [[x], [bind1('linear_solve', [a!, rhs!], {})]];
+  },
+  random_bits: noDerivative('random_bits'),
+  random_split: noDerivative('random_split'),
+  random_fold_in: noDerivative('random_fold_in'),
+  checkpoint_name: ([x], [t], params) => [[bind1('checkpoint_name', [x!], params)], [t]],
+};
+
+function extremumReduce(prim: 'reduce_max' | 'reduce_min', x: NDArray, t: Tangent, axes: number[]): [NDArray[], Tangent[]] {
+  const out = bind1(prim, [x], { axes });
+  if (t === null) return [[out], [null]];
+  // The tangent is the average of the tangents at the positions that attain the extremum.
+  const keptShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const location = convert(bind1('eq', [x, reshape(out, keptShape)], {}), 'float32');
+  const counts = reduceSum(location, axes);
+  return [[out], [div(reduceSum(mul(t, location), axes), counts)]];
+}
+
+import { ConcreteArray } from '../src/array.js';
+import * as tf from '@tensorflow/tfjs-core';
+function diagonalIndices(n: number): NDArray {
+  return new ConcreteArray(tf.tensor1d(Array.from({ length: n }, (_, i) => i * n + i), 'int32'));
+}
+void addScalar;

@@ -1,0 +1,347 @@
+// Partial evaluation: run a function on partly-known inputs, computing what depends only on known
+// values now and recording the rest as a program. Linearize = JVP + partial evaluation with the
+// primals known and the tangents unknown; the recorded program is then linear in the tangents.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { NDArray } from '../src/array.js';
+import type { ShapedArray } from '../src/aval.js';
+import { Trace, Tracer, abstractEvalPrimitive, bind, fullLower, fullRaise, withNewMain, type MainTrace } from '../src/core.js';
+import { TransformError } from '../src/errors.js';
+import { Jaxpr, Lit, Var, evalJaxpr, type Atom, type JaxprEqn } from '../src/jaxpr.js';
+import type { ParamsOf, Primitive } from '../src/primitives.js';
+import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
+import { collectTensors, scoped } from '../src/scope.js';
+
+/** Known (a value) or unknown (only an aval). */
+export class PartialVal {
+  private constructor(
+    readonly aval: ShapedArray,
+    readonly known: NDArray | null,
+  ) {}
+  static known(val: NDArray): PartialVal {
+    return new PartialVal(val.aval, val);
+  }
+  static unknown(aval: ShapedArray): PartialVal {
+    return new PartialVal(aval, null);
+  }
+  get isKnown(): boolean {
+    return this.known !== null;
+  }
+}
+
+interface EqnRecipe {
+  prim: Primitive;
+  tracersIn: PartialEvalTracer[];
+  params: unknown;
+  tracersOut: PartialEvalTracer[];
+}
+
+type Recipe = { kind: 'arg' } | { kind: 'const'; value: NDArray } | { kind: 'eqn'; eqn: EqnRecipe };
+
+export class PartialEvalTracer extends Tracer {
+  constructor(
+    readonly trace: PartialEvalTrace,
+    readonly pval: PartialVal,
+    public recipe: Recipe | null,
+  ) {
+    super();
+  }
+  get aval(): ShapedArray {
+    return this.pval.aval;
+  }
+  override fullLower(): NDArray {
+    return this.pval.known !== null ? fullLower(this.pval.known) : this;
+  }
+  concreteValue() {
+    return this.pval.known !== null ? this.pval.known.concreteValue() : null;
+  }
+  collectTensors(out: Set<tf.Tensor>): void {
+    if (this.pval.known !== null) collectTensors(this.pval.known, out);
+  }
+}
+
+/** Residuals captured into the program being built; kept alive while the trace runs. */
+class ResidualHolder {
+  readonly values: NDArray[] = [];
+  collectTensors(out: Set<tf.Tensor>): void {
+    for (const v of this.values) collectTensors(v, out);
+  }
+}
+
+export class PartialEvalTrace extends Trace {
+  get residuals(): ResidualHolder {
+    return this.main.globalData as ResidualHolder;
+  }
+  newArg(pval: PartialVal): PartialEvalTracer {
+    return new PartialEvalTracer(this, pval, pval.isKnown ? null : { kind: 'arg' });
+  }
+  lift(val: NDArray): NDArray {
+    return new PartialEvalTracer(this, PartialVal.known(val), null);
+  }
+  /** Makes a known tracer unknown: its value becomes a constant (a residual) of the recorded program. */
+  instantiateConst(t: PartialEvalTracer): PartialEvalTracer {
+    if (!t.pval.isKnown) return t;
+    const value = t.pval.known!;
+    this.residuals.values.push(value);
+    return new PartialEvalTracer(this, PartialVal.unknown(value.aval), { kind: 'const', value });
+  }
+  /** Records an equation whose outputs are unknown. */
+  recordEqn(prim: Primitive, tracersIn: PartialEvalTracer[], params: unknown, avalsOut: ShapedArray[]): PartialEvalTracer[] {
+    const ins = tracersIn.map((t) => this.instantiateConst(t));
+    const outs = avalsOut.map((a) => new PartialEvalTracer(this, PartialVal.unknown(a), null));
+    const eqn: EqnRecipe = { prim, tracersIn: ins, params, tracersOut: outs };
+    for (const o of outs) o.recipe = { kind: 'eqn', eqn };
+    return outs;
+  }
+  processPrimitive<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
+    const tracers = args as PartialEvalTracer[];
+    if (tracers.every((t) => t.pval.isKnown)) return bind(prim, tracers.map((t) => t.pval.known!), params);
+    if (prim === 'jit_call' || prim === 'remat') return partialEvalProgram(this, prim, tracers, params as ParamsOf<'jit_call'>);
+    const avalsOut = abstractEvalPrimitive(prim, tracers.map((t) => t.aval), params);
+    return this.recordEqn(prim, tracers, params, avalsOut);
+  }
+}
+
+export interface PartialEvalResult {
+  /** Program over [...residual consts, ...unknown inputs] computing the unknown outputs. */
+  jaxpr: Jaxpr;
+  consts: NDArray[];
+  /** Per output: its value if known, else null. */
+  knownOuts: (NDArray | null)[];
+}
+
+/**
+ * Runs `f` with inputs described by `pvals`; known work happens now, unknown work is recorded.
+ * Outputs listed in `instantiate` are always made unknown (returned by the program).
+ */
+export function partialEvalFlat(f: (xs: NDArray[]) => NDArray[], pvals: PartialVal[], instantiate: (i: number, numOuts: number) => boolean = () => false): PartialEvalResult {
+  const holder = new ResidualHolder();
+  return withNewMain(PartialEvalTrace, holder, (main: MainTrace) => {
+    main.held.push(holder);
+    const trace = new PartialEvalTrace(main);
+    const tracersIn = pvals.map((p) => trace.newArg(p));
+    const raw = f(tracersIn);
+    const outs = raw.map((o, i) => {
+      const t = fullRaise(trace, o) as PartialEvalTracer;
+      return instantiate(i, raw.length) ? trace.instantiateConst(t) : t;
+    });
+    const unknownIn = tracersIn.filter((t) => !t.pval.isKnown);
+    const unknownOut = outs.filter((t) => !t.pval.isKnown);
+    const { jaxpr, consts } = tracersToJaxpr(unknownIn, unknownOut);
+    return { jaxpr, consts, knownOuts: outs.map((t) => t.pval.known) };
+  });
+}
+
+/** Builds the program that recomputes `outs` from `ins` by walking recipes back from the outputs. */
+function tracersToJaxpr(ins: PartialEvalTracer[], outs: PartialEvalTracer[]): { jaxpr: Jaxpr; consts: NDArray[] } {
+  const vars = new Map<PartialEvalTracer, Var>();
+  const varOf = (t: PartialEvalTracer): Var => {
+    let v = vars.get(t);
+    if (v === undefined) {
+      v = new Var(t.aval);
+      vars.set(t, v);
+    }
+    return v;
+  };
+  const inVars = ins.map(varOf);
+  const constVars: Var[] = [];
+  const consts: NDArray[] = [];
+  // Iterative post-order DFS over equation recipes (deep programs would overflow recursion).
+  const eqnOrder: EqnRecipe[] = [];
+  const visited = new Set<EqnRecipe>();
+  const seenTracer = new Set<PartialEvalTracer>();
+  const stack: [PartialEvalTracer, boolean][] = outs.map((t) => [t, false] as [PartialEvalTracer, boolean]).reverse();
+  while (stack.length) {
+    const [t, expanded] = stack.pop()!;
+    const r = t.recipe;
+    if (r === null) throw new TransformError('partial evaluation: internal error: an unknown value has no recipe');
+    if (r.kind === 'arg') {
+      if (!vars.has(t)) throw new TransformError('a traced value from an enclosing transformation leaked into this one (an input was used that is not an argument)');
+      continue;
+    }
+    if (r.kind === 'const') {
+      if (!seenTracer.has(t)) {
+        seenTracer.add(t);
+        constVars.push(varOf(t));
+        consts.push(r.value);
+      }
+      continue;
+    }
+    if (expanded) {
+      if (!visited.has(r.eqn)) {
+        visited.add(r.eqn);
+        eqnOrder.push(r.eqn);
+      }
+      continue;
+    }
+    if (visited.has(r.eqn)) continue;
+    stack.push([t, true]);
+    for (let i = r.eqn.tracersIn.length - 1; i >= 0; i--) {
+      const u = r.eqn.tracersIn[i]!;
+      const ur = u.recipe;
+      if (ur !== null && ur.kind === 'eqn' && visited.has(ur.eqn)) continue;
+      stack.push([u, false]);
+    }
+  }
+  const eqns: JaxprEqn[] = eqnOrder.map((e) => ({
+    prim: e.prim,
+    inputs: e.tracersIn.map(varOf),
+    params: e.params as ParamsOf<Primitive>,
+    outBinders: e.tracersOut.map(varOf),
+  }));
+  return { jaxpr: new Jaxpr([...constVars, ...inVars], eqns, outs.map(varOf)), consts };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial evaluation of programs (for jit_call and remat with some inputs unknown)
+
+export interface SplitProgram {
+  /** Known inputs -> [...known outputs, ...residuals]. */
+  known: Jaxpr;
+  /** [...residuals, ...unknown inputs] -> unknown outputs. */
+  unknown: Jaxpr;
+  outUnknowns: boolean[];
+  numResiduals: number;
+}
+
+/**
+ * Splits a program by which inputs are unknown. Known equations go to the known program; the
+ * unknown program needs some known values (residuals). `policy` decides which known results may
+ * be saved as residuals: the others are recomputed inside the unknown program (rematerialisation).
+ * Inputs are always saveable.
+ */
+export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): SplitProgram {
+  const unknownVars = new Set<Var>();
+  jaxpr.inBinders.forEach((v, i) => inUnknowns[i] && unknownVars.add(v));
+  const isUnknown = (a: Atom): boolean => a instanceof Var && unknownVars.has(a);
+  const producer = new Map<Var, JaxprEqn>();
+  const knownEqns: JaxprEqn[] = [];
+  const unknownEqns: JaxprEqn[] = [];
+  const eqnKind = new Map<JaxprEqn, 'known' | 'unknown'>();
+  for (const eqn of jaxpr.eqns) {
+    if (eqn.inputs.some(isUnknown)) {
+      if ((eqn.prim === 'jit_call' || eqn.prim === 'remat') && eqn.inputs.some((a) => !isUnknown(a))) {
+        // Split nested programs too, so their known outputs stay known.
+        const [k, u] = splitNestedEqn(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown));
+        knownEqns.push(k);
+        eqnKind.set(k, 'known');
+        k.outBinders.forEach((v) => producer.set(v, k));
+        unknownEqns.push(u);
+        eqnKind.set(u, 'unknown');
+        u.outBinders.forEach((v) => unknownVars.add(v));
+        continue;
+      }
+      unknownEqns.push(eqn);
+      eqnKind.set(eqn, 'unknown');
+      eqn.outBinders.forEach((v) => unknownVars.add(v));
+    } else {
+      knownEqns.push(eqn);
+      eqnKind.set(eqn, 'known');
+      eqn.outBinders.forEach((v) => producer.set(v, eqn));
+    }
+  }
+  // Known values the unknown side needs: save them, or recompute their producers.
+  const inputSet = new Set(jaxpr.inBinders);
+  const residuals: Var[] = [];
+  const residualSet = new Set<Var>();
+  const recompute = new Set<JaxprEqn>();
+  const pending: Var[] = [];
+  const need = (a: Atom): void => {
+    if (a instanceof Var && !unknownVars.has(a)) pending.push(a);
+  };
+  unknownEqns.forEach((e) => e.inputs.forEach(need));
+  const outUnknowns = jaxpr.outs.map(isUnknown);
+  while (pending.length) {
+    const v = pending.pop()!;
+    if (residualSet.has(v)) continue;
+    const eqn = producer.get(v);
+    const saveable = inputSet.has(v) || (eqn !== undefined && policy.saveable(eqn.prim, eqn.params as Record<string, unknown>));
+    if (saveable || eqn === undefined) {
+      residualSet.add(v);
+      residuals.push(v);
+    } else if (!recompute.has(eqn)) {
+      recompute.add(eqn);
+      eqn.inputs.forEach(need);
+    }
+  }
+  const knownOuts = jaxpr.outs.filter((_, i) => !outUnknowns[i]);
+  const known = new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...residuals]);
+  // Residuals enter the unknown program under fresh variables (a variable is bound once per program).
+  const rename = new Map<Var, Var>(residuals.map((v) => [v, new Var(v.aval)]));
+  const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(a) ?? a) : a);
+  const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...unknownEqns] : [];
+  const sortedUnknown = sortByOriginalOrder(ordered, knownEqns, unknownEqns);
+  const unknown = new Jaxpr(
+    [...residuals.map((v) => rename.get(v)!), ...jaxpr.inBinders.filter((_, i) => inUnknowns[i])],
+    sortedUnknown.map((e) => (recompute.has(e) ? { ...e, inputs: e.inputs.map(sub) } : { ...e, inputs: e.inputs.map(sub) })),
+    jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
+  );
+  // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
+  void eqnKind;
+  return { known, unknown, outUnknowns, numResiduals: residuals.length };
+}
+
+/** Recomputed and unknown equations in an order that respects data dependencies. */
+function sortByOriginalOrder(subset: JaxprEqn[], knownEqns: JaxprEqn[], unknownEqns: JaxprEqn[]): JaxprEqn[] {
+  // Known and unknown lists are each in program order; merge by a global index.
+  const index = new Map<JaxprEqn, number>();
+  let i = 0;
+  // Interleave: walk the original program order via the concatenation of both lists' positions.
+  for (const e of [...knownEqns, ...unknownEqns]) index.set(e, i++);
+  const ready: JaxprEqn[] = [];
+  const defined = new Set<Var>();
+  const remaining = [...subset];
+  // Topological order (stable): repeatedly take the first equation whose inputs are available.
+  const producedHere = new Set<Var>(subset.flatMap((e) => e.outBinders));
+  while (remaining.length) {
+    const k = remaining.findIndex((e) => e.inputs.every((a) => !(a instanceof Var) || !producedHere.has(a) || defined.has(a)));
+    if (k < 0) throw new TransformError('partial evaluation: internal error: cyclic program');
+    const [e] = remaining.splice(k, 1);
+    e!.outBinders.forEach((v) => defined.add(v));
+    ready.push(e!);
+  }
+  return ready;
+}
+
+function splitNestedEqn(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[]): [JaxprEqn, JaxprEqn] {
+  const policy = eqn.prim === ('remat' as Primitive) ? (eqn.params as unknown as ParamsOf<'remat'>).policy : everythingSaveable;
+  const split = partialEvalJaxpr(eqn.params.jaxpr, inUnknowns, policy);
+  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
+  const resVars = split.known.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn = {
+    prim: eqn.prim,
+    inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]),
+    params: { ...eqn.params, jaxpr: split.known, numConsts: 0 },
+    outBinders: [...knownOutVars, ...resVars],
+  };
+  const unknown: JaxprEqn = {
+    prim: eqn.prim,
+    inputs: [...resVars, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
+    params: { ...eqn.params, jaxpr: split.unknown, numConsts: 0 },
+    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
+  };
+  return [known, unknown];
+}
+
+/**
+ * The partial-evaluation rule of jit_call and remat: run the known part now (for remat, keeping
+ * only what the policy saves) and record the unknown part as one equation over the residuals.
+ */
+function partialEvalProgram(trace: PartialEvalTrace, prim: 'jit_call' | 'remat', tracers: PartialEvalTracer[], params: ParamsOf<'jit_call'>): NDArray[] {
+  const inUnknowns = tracers.map((t) => !t.pval.isKnown);
+  const policy = prim === 'remat' ? (params as unknown as ParamsOf<'remat'>).policy : everythingSaveable;
+  const split = partialEvalJaxpr(params.jaxpr, inUnknowns, policy);
+  const knownIns = tracers.filter((t) => t.pval.isKnown).map((t) => t.pval.known!);
+  // The known part of a checkpointed function runs in its own scope: its intermediates die here.
+  const knownResults =
+    prim === 'remat'
+      ? scoped(() => evalJaxpr(split.known, knownIns))
+      : bind('jit_call', knownIns, { ...params, jaxpr: split.known, numConsts: 0 });
+  const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
+  const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
+  const unknownIns = tracers.filter((t) => !t.pval.isKnown);
+  const unknownOuts = trace.recordEqn(prim, [...residuals, ...unknownIns], { ...params, jaxpr: split.unknown, numConsts: 0 }, split.unknown.outAvals);
+  let k = 0, u = 0;
+  return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
+}
+
+void Lit;

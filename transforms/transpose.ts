@@ -1,0 +1,134 @@
+// Transposition of linear programs (the backward pass). Equations that touch no linear input are
+// evaluated forward first (for remat, that is the recomputation); the linear ones are then
+// transposed in reverse order, accumulating cotangents per variable.
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, type NDArray } from '../src/array.js';
+import { bind, currentTraceStack } from '../src/core.js';
+import { TransformError } from '../src/errors.js';
+import { Lit, Var, type Atom, type Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
+import { LINEAR_PRIMITIVES, type LinearPrimitive, type ParamsOf, type Primitive } from '../src/primitives.js';
+import { scoped } from '../src/scope.js';
+import { add, zeros } from './lax.js';
+import { UndefPrimal, firstOrderTransposeRules, isUndef, type Cotangent, type Operand, type TransposeRule } from './transpose_rules.js';
+
+export { UndefPrimal };
+
+const linear = new Set<Primitive>(LINEAR_PRIMITIVES);
+
+/**
+ * Cotangents of a program's linear inputs (those passed as UndefPrimal), given its other inputs
+ * and the cotangents of its outputs (null = zero). Returns one entry per input (null for
+ * non-linear inputs and for zero cotangents).
+ *
+ * At the eval level it frees cotangents as soon as they are consumed, so the backward pass holds
+ * only the cotangents in flight (plus the residuals).
+ */
+export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[]): Cotangent[] {
+  // Eager freeing is safe only when no outer transformation is running: an outer one may have
+  // captured a cotangent we create here as a residual of its own program.
+  const eagerFree = currentTraceStack().length === 1;
+  const firstNewId = eagerFree ? nextTensorId() : Infinity;
+  const primalEnv = new Map<Var, Operand>();
+  const read = (a: Atom): Operand => (a instanceof Lit ? a.value : primalEnv.get(a)!);
+  jaxpr.inBinders.forEach((v, i) => primalEnv.set(v, args[i]!));
+  // Forward: evaluate what does not depend on the linear inputs.
+  const linearEqns: JaxprEqn[] = [];
+  for (const eqn of jaxpr.eqns) {
+    const ins = eqn.inputs.map(read);
+    if (ins.some(isUndef)) {
+      if (!linear.has(eqn.prim)) {
+        throw new TransformError(`transpose: ${eqn.prim} is applied to a value that depends on the differentiated inputs but is not linear (internal error)`);
+      }
+      linearEqns.push(eqn);
+      eqn.outBinders.forEach((v) => primalEnv.set(v, new UndefPrimal(v.aval)));
+    } else {
+      const outs = bind(eqn.prim, ins as NDArray[], eqn.params);
+      eqn.outBinders.forEach((v, i) => primalEnv.set(v, outs[i]!));
+    }
+  }
+  // Backward: transpose the linear equations.
+  const ctEnv = new Map<Var, NDArray>();
+  const refs = new Map<NDArray, number>();
+  const hold = (x: NDArray): void => void refs.set(x, (refs.get(x) ?? 0) + 1);
+  const release = (x: NDArray): void => {
+    const n = (refs.get(x) ?? 1) - 1;
+    if (n > 0) {
+      refs.set(x, n);
+      return;
+    }
+    refs.delete(x);
+    // Free cotangents this pass created once nothing refers to them (eval level only).
+    if (x instanceof ConcreteArray && !x.isDisposed && x.tensor.id >= firstNewId && !primalValues.has(x)) x.dispose();
+  };
+  const primalValues = new Set<NDArray>();
+  for (const v of primalEnv.values()) if (!isUndef(v)) primalValues.add(v);
+  const accumulate = (v: Atom, ct: NDArray): void => {
+    if (!(v instanceof Var) || !isUndef(primalEnv.get(v)!)) return;
+    const prev = ctEnv.get(v);
+    if (prev === undefined) {
+      ctEnv.set(v, ct);
+      hold(ct);
+    } else {
+      const sum = add(prev, ct);
+      ctEnv.set(v, sum);
+      hold(sum);
+      release(prev);
+    }
+  };
+  jaxpr.outs.forEach((o, i) => {
+    const ct = cts[i];
+    if (ct !== null && ct !== undefined) accumulate(o, ct);
+  });
+  const inputCts = new Set<NDArray>(cts.filter((c): c is NDArray => c !== null && c !== undefined));
+  for (const c of inputCts) primalValues.add(c);
+  for (let k = linearEqns.length - 1; k >= 0; k--) {
+    const eqn = linearEqns[k]!;
+    const ctsOut = eqn.outBinders.map((v) => ctEnv.get(v) ?? null);
+    eqn.outBinders.forEach((v) => ctEnv.delete(v));
+    if (ctsOut.every((c) => c === null)) continue;
+    const ins = eqn.inputs.map(read);
+    const rule = transposeRules[eqn.prim as LinearPrimitive] as TransposeRule<LinearPrimitive>;
+    const ctsIn = scoped(() => rule(ctsOut, ins, eqn.params as ParamsOf<LinearPrimitive>));
+    ctsIn.forEach((ct, i) => {
+      if (ct !== null && ct !== undefined) accumulate(eqn.inputs[i]!, ct);
+    });
+    ctsOut.forEach((c) => c !== null && release(c));
+  }
+  return jaxpr.inBinders.map((v) => (isUndef(primalEnv.get(v)!) ? (ctEnv.get(v) ?? null) : null));
+}
+
+export function nextTensorId(): number {
+  // TF.js numbers tensors in creation order; anything with a larger id was made after this point.
+  const probe = tf.scalar(0);
+  const id = probe.id;
+  probe.dispose();
+  return id;
+}
+
+/** Transposing a program primitive: run the backward pass over its program (recomputing, for remat). */
+function programTranspose(prim: 'jit_call' | 'remat'): TransposeRule<'jit_call' | 'remat'> {
+  return (cts, args, params) => {
+    void prim;
+    return scoped(() => backwardPass(params.jaxpr, args, cts));
+  };
+}
+
+const customLinTranspose: TransposeRule<'custom_lin'> = (cts, args, params) => {
+  const residuals = args.slice(0, params.numResiduals) as NDArray[];
+  const full = cts.map((c, i) => c ?? zeros(params.outAvals[i]!));
+  const result = params.bwd(residuals, full);
+  const nIn = args.length - params.numResiduals;
+  if (!Array.isArray(result) || result.length !== nIn) {
+    throw new TransformError(`customVjp(${params.name}): bwd returned ${Array.isArray(result) ? result.length : typeof result} cotangent(s); expected one per primal argument (${nIn})`);
+  }
+  return [...residuals.map(() => null), ...result];
+};
+
+export const transposeRules: { [P in LinearPrimitive]: TransposeRule<P> } = {
+  ...firstOrderTransposeRules,
+  jit_call: programTranspose('jit_call') as TransposeRule<'jit_call'>,
+  remat: programTranspose('remat') as TransposeRule<'remat'>,
+  custom_lin: customLinTranspose,
+};
+
+void bind;

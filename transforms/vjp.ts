@@ -1,0 +1,217 @@
+// Reverse mode: linearize (JVP + partial evaluation), vjp (linearize + transposition), grad.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { NDArray } from '../src/array.js';
+import { isDifferentiable } from '../src/dtype.js';
+import { DTypeError, ShapeError, TransformError } from '../src/errors.js';
+import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
+import { collectTensors, scoped } from '../src/scope.js';
+import { astype } from '../src/np/elementwise.js';
+import * as tree from '../src/tree.js';
+import { flattenArrays, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { jvpFlat } from './jvp.js';
+import { zeros } from './lax.js';
+import { PartialVal, partialEvalFlat } from './partial_eval.js';
+import { UndefPrimal, backwardPass, nextTensorId } from './transpose.js';
+
+/** The linearization of a flat function at `primals`: outputs and a linear program for the tangents. */
+export interface Linearized {
+  primalsOut: NDArray[];
+  /** Program over [...consts, ...tangents of the differentiable inputs] giving the output tangents. */
+  jaxpr: Jaxpr;
+  consts: NDArray[];
+  /** Which inputs have tangent inputs in the program (float inputs do; int/bool inputs do not). */
+  differentiable: boolean[];
+}
+
+export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[]): Linearized {
+  const differentiable = primals.map((p) => isDifferentiable(p.dtype));
+  const diffPrimals = primals.filter((_, i) => differentiable[i]);
+  const pvals = [...primals.map((p) => PartialVal.known(p)), ...diffPrimals.map((p) => PartialVal.unknown(p.aval))];
+  const n = primals.length;
+  const { jaxpr, consts, knownOuts } = partialEvalFlat(
+    (xs) => {
+      let k = n;
+      const tangents = differentiable.map((d) => (d ? xs[k++]! : null));
+      const [po, to] = jvpFlat(f, xs.slice(0, n), tangents);
+      return [...po, ...to];
+    },
+    pvals,
+    (i, total) => i >= total / 2,
+  );
+  const numOuts = knownOuts.length / 2;
+  const primalsOut = knownOuts.slice(0, numOuts);
+  if (primalsOut.some((p) => p === null)) throw new TransformError('linearize: internal error: a primal output depends on tangents');
+  return { primalsOut: primalsOut as NDArray[], jaxpr, consts, differentiable };
+}
+
+/** A pullback: maps output cotangents to input cotangents. Holds the residuals until disposed. */
+export interface Pullback<In, Out> {
+  (cotangent: Out): In;
+  /** Frees the residuals now (otherwise they live as long as the enclosing gradus scope). */
+  dispose(): void;
+}
+
+function pullbackFlat(lin: Linearized, inAvals: NDArray[]): (cts: (NDArray | null)[]) => NDArray[] {
+  return (cts) => {
+    const undefs = inAvals.filter((_, i) => lin.differentiable[i]).map((p) => new UndefPrimal(p.aval));
+    const ctsIn = backwardPass(lin.jaxpr, [...lin.consts, ...undefs], cts).slice(lin.consts.length);
+    let k = 0;
+    return inAvals.map((p, i) => (lin.differentiable[i] ? (ctsIn[k++] ?? zeros(p.aval)) : zeros(p.aval)));
+  };
+}
+
+/** Checks a cotangent against the output it belongs to. */
+function checkCotangents(op: string, outs: NDArray[], cts: NDArray[]): NDArray[] {
+  if (cts.length !== outs.length) throw new TransformError(`${op}: expected ${outs.length} cotangent leaves (one per output leaf) but got ${cts.length}`);
+  return cts.map((c, i) => {
+    const o = outs[i]!;
+    if (c.shape.join() !== o.shape.join()) throw new ShapeError(`${op}: cotangent ${i} has shape ${c.aval.str()} but the output is ${o.aval.str()}; expected the same shape`);
+    // Cotangents of float outputs are float; accept integer literals such as np.array(1).
+    return isDifferentiable(o.dtype) && c.dtype !== o.dtype ? astype(c, o.dtype) : c;
+  });
+}
+
+/**
+ * `vjp(f, ...primals)` -> `[f(...primals), pullback]` where `pullback(ct)` returns the cotangents of
+ * all arguments (a list with one tree per argument).
+ */
+export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...args: Args) => Out, ...primals: Args): [Out, Pullback<Args, Out>] {
+  let outDef: TreeDef | undefined;
+  let argDef: TreeDef | undefined;
+  let argLeaves: NDArray[] = [];
+  const firstNewId = nextTensorId();
+  const [out, lin] = scoped(
+    () => {
+      const [leaves, def] = flattenArrays('vjp', [...primals], 'argument');
+      argDef = def;
+      argLeaves = leaves;
+      const l = linearizeFlat((xs) => {
+        const [outLeaves, od] = flattenArrays('vjp', f(...unflatten<Args>(def, xs)), 'output');
+        outDef = od;
+        return outLeaves;
+      }, leaves);
+      return [unflatten<Out>(outDef!, l.primalsOut), l] as const;
+    },
+    ([o, l]) => [o, l.consts, argLeaves],
+  );
+  const pull = pullbackFlat(lin, argLeaves);
+  let disposed = false;
+  const pullback = ((ct: Out) => {
+    if (disposed) throw new TransformError('vjp: this pullback was disposed');
+    return scoped(() => {
+      const [raw] = flattenArrays('vjp pullback', ct, 'cotangent');
+      const cts = checkCotangents('vjp pullback', lin.primalsOut, raw);
+      return unflatten<Args>(argDef!, pull(cts));
+    });
+  }) as Pullback<Args, Out>;
+  pullback.dispose = () => {
+    disposed = true;
+    const keep = new Set<tf.Tensor>();
+    collectTensors([out, argLeaves], keep);
+    const residuals = new Set<tf.Tensor>();
+    collectTensors(lin.consts, residuals);
+    // Only residuals this vjp created: closed-over arrays belong to the caller.
+    for (const t of residuals) if (!keep.has(t) && t.id >= firstNewId) t.dispose();
+  };
+  return [out, pullback];
+}
+
+export interface GradOptions {
+  /** Which positional argument(s) to differentiate (default 0). A list gives a list of gradients. */
+  argnums?: number | readonly number[];
+  /** The function returns `[value, aux]`; aux is returned alongside, not differentiated. */
+  hasAux?: boolean;
+}
+
+type AnyFn = (...args: any[]) => any;
+type GradOf<F extends AnyFn> = Parameters<F>[0];
+
+function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unknown[], keepValue: boolean): [unknown, unknown, unknown] {
+  return scoped(() => {
+    const { list, single } = normalizeArgnums(op, options.argnums ?? 0, args.length);
+    const [leaves, def] = flattenArrays(op, list.map((i) => args[i]), 'argument');
+    const [withPaths] = tree.flattenWithPath(list.map((i) => args[i]));
+    leaves.forEach((x, i) => {
+      if (!isDifferentiable(x.dtype)) {
+        const path = withPaths[i]![0];
+        throw new DTypeError(`${op}: argument ${list[path[0] as number]} at ${tree.keystr(path.slice(1)) || '(root)'} is ${x.aval.str()}; ${op} differentiates float32 inputs only (convert with .astype('float32'), or leave it out of argnums)`);
+      }
+    });
+    let aux: unknown;
+    const lin = linearizeFlat((xs) => {
+      const diffArgs = unflatten<unknown[]>(def, xs);
+      const callArgs = [...args];
+      list.forEach((argIndex, k) => (callArgs[argIndex] = diffArgs[k]));
+      let out = f(...callArgs);
+      if (options.hasAux) {
+        if (!Array.isArray(out) || out.length !== 2) throw new TransformError(`${op} with hasAux: the function must return [value, aux], got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
+        aux = out[1];
+        out = out[0];
+      }
+      const [outLeaves] = flattenArrays(op, out, 'output');
+      if (outLeaves.length !== 1 || outLeaves[0]!.size !== 1 || outLeaves[0]!.ndim !== 0 || !isDifferentiable(outLeaves[0]!.dtype)) {
+        const got = outLeaves.length === 1 ? outLeaves[0]!.aval.str() : `${outLeaves.length} arrays`;
+        throw new TransformError(`${op}: the function must return a scalar float32 (shape []), but it returned ${got}. Reduce it (e.g. np.sum or np.mean) or use vjp/jacrev for non-scalar outputs`);
+      }
+      return outLeaves;
+    }, leaves);
+    const value = lin.primalsOut[0]!;
+    const one = zeros(value.aval).add(1);
+    const grads = pullbackFlat(lin, leaves)([one]);
+    const gradTree = unflatten<unknown[]>(def, grads);
+    return [value, single ? gradTree[0] : gradTree, aux];
+  }, ([v, g, aux]) => [keepValue ? v : null, g, aux]);
+}
+
+/**
+ * `grad(f)` is a function returning the gradient of the scalar `f` with respect to its first
+ * argument (or `argnums`), as a tree of the same structure as that argument.
+ */
+export function grad<F extends AnyFn>(f: F, options: GradOptions & { hasAux: true }): (...args: Parameters<F>) => [GradOf<F>, unknown];
+export function grad<F extends AnyFn>(f: F, options?: GradOptions): (...args: Parameters<F>) => GradOf<F>;
+export function grad(f: AnyFn, options: GradOptions = {}) {
+  return (...args: unknown[]) => {
+    const [, g, aux] = valueAndGradImpl('grad', f, options, args, false);
+    return options.hasAux ? [g, aux] : g;
+  };
+}
+
+/** Like `grad`, but returns `[value, gradient]` (with hasAux: `[[value, aux], gradient]`). */
+export function valueAndGrad<F extends AnyFn>(f: F, options: GradOptions & { hasAux: true }): (...args: Parameters<F>) => [[NDArray, unknown], GradOf<F>];
+export function valueAndGrad<F extends AnyFn>(f: F, options?: GradOptions): (...args: Parameters<F>) => [NDArray, GradOf<F>];
+export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
+  return (...args: unknown[]) => {
+    const [v, g, aux] = valueAndGradImpl('valueAndGrad', f, options, args, true);
+    return options.hasAux ? [[v, aux], g] : [v, g];
+  };
+}
+
+/**
+ * `linearize(f, ...primals)` -> `[f(...primals), fLin]` where `fLin(...tangents)` is the JVP at
+ * `primals`, evaluated from a stored linear program (cheap to call many times).
+ */
+export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals: unknown[]): [Out, (...tangents: unknown[]) => Out] {
+  let outDef: TreeDef | undefined;
+  let argDef: TreeDef | undefined;
+  const [out, lin] = scoped(
+    () => {
+      const [leaves, def] = flattenArrays('linearize', primals, 'argument');
+      argDef = def;
+      const l = linearizeFlat((xs) => {
+        const [outLeaves, od] = flattenArrays('linearize', f(...unflatten<unknown[]>(def, xs)), 'output');
+        outDef = od;
+        return outLeaves;
+      }, leaves);
+      return [unflatten<Out>(outDef!, l.primalsOut), l] as const;
+    },
+    ([o, l]) => [o, l.consts],
+  );
+  const fLin = (...tangents: unknown[]): Out =>
+    scoped(() => {
+      const [ts, tdef] = flattenArrays('linearize', tangents, 'tangent');
+      if (!tdef.equals(argDef!)) throw new TransformError(`linearize: tangents have structure ${tdef} but the primals have ${argDef}`);
+      const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
+      return unflatten<Out>(outDef!, outs);
+    });
+  return [out, fLin];
+}
