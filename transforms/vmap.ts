@@ -1,0 +1,255 @@
+// Vectorising map: the batching interpreter. A BatchTracer carries a value with one extra
+// dimension (the batch) at a known position, or none; each primitive's rule maps the whole batch
+// at once. vmap composes with every other transformation (vmap(grad(f)), grad(vmap(f)), ...).
+import type * as tf from '@tensorflow/tfjs-core';
+import type { NDArray } from '../src/array.js';
+import { ShapedArray } from '../src/aval.js';
+import { Trace, Tracer, bind, fullRaise, withNewMain } from '../src/core.js';
+import { ShapeError, TransformError, fmtShape } from '../src/errors.js';
+import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
+import type { CustomBwd, CustomFwd, CustomJvpRule, ParamsOf, Primitive } from '../src/primitives.js';
+import { collectTensors, scoped } from '../src/scope.js';
+import * as tree from '../src/tree.js';
+import { flattenArrays, unflatten } from './api_util.js';
+import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
+import { zeros } from './lax.js';
+import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
+
+interface BatchInfo {
+  axisSize: number;
+}
+
+export class BatchTracer extends Tracer {
+  constructor(
+    readonly trace: BatchTrace,
+    readonly val: NDArray,
+    readonly batchDim: BatchDim,
+  ) {
+    super();
+  }
+  get aval(): ShapedArray {
+    if (this.batchDim === null) return this.val.aval;
+    const shape = this.val.shape.filter((_, i) => i !== this.batchDim);
+    return new ShapedArray(shape, this.val.dtype);
+  }
+  override fullLower(): NDArray {
+    return this.batchDim === null ? this.val : this;
+  }
+  concreteValue(): null {
+    // Each example has its own value: there is no single concrete value to branch on.
+    return null;
+  }
+  collectTensors(out: Set<tf.Tensor>): void {
+    collectTensors(this.val, out);
+  }
+}
+
+export class BatchTrace extends Trace {
+  get axisSize(): number {
+    return (this.main.globalData as BatchInfo).axisSize;
+  }
+  lift(val: NDArray): NDArray {
+    return new BatchTracer(this, val, null);
+  }
+  processPrimitive<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
+    const tracers = args as BatchTracer[];
+    const vals = tracers.map((t) => t.val);
+    const dims = tracers.map((t) => t.batchDim);
+    if (dims.every((d) => d === null)) return bind(prim, vals, params);
+    const rule = batchRules[prim] as BatchRule<P>;
+    const [outs, outDims] = rule(vals, dims, params, this.axisSize);
+    return outs.map((o, i) => new BatchTracer(this, o, outDims[i]!));
+  }
+}
+
+/** Runs `f` batched: inputs carry their batch dimension at `inDims`; outputs come back at `outDims` (null = must not be batched). */
+export function vmapFlat(f: (xs: NDArray[]) => NDArray[], args: NDArray[], inDims: BatchDim[], axisSize: number, outDims: (BatchDim | 'any')[] | ((i: number) => BatchDim)): NDArray[] {
+  return withNewMain(BatchTrace, { axisSize } satisfies BatchInfo, (main) => {
+    const trace = new BatchTrace(main);
+    const tracersIn = args.map((a, i) => (inDims[i] === null ? a : new BatchTracer(trace, a, inDims[i]!)));
+    const outs = f(tracersIn);
+    return outs.map((o, i) => {
+      const t = fullRaise(trace, o) as BatchTracer;
+      const want = typeof outDims === 'function' ? outDims(i) : outDims[i]!;
+      if (want === null) {
+        if (t.batchDim !== null) throw new TransformError(`vmap: output ${i} is batched (${t.val.aval.str()}) but its outAxes entry is null; expected an output that does not depend on the batch`);
+        return t.val;
+      }
+      if (want === 'any') return batchedAtFront(t.val, t.batchDim, axisSize);
+      const front = batchedAtFront(t.val, t.batchDim, axisSize);
+      return moveBatchAxis(front, 0, want < 0 ? want + front.ndim : want);
+    });
+  });
+}
+
+/** A program batched along axis 0 of the inputs marked in `batched`; every output batched at 0. */
+export function vmapJaxpr(jaxpr: Jaxpr, batched: boolean[], axisSize: number): TracedProgram {
+  const avals = jaxpr.inAvals.map((a, i) => (batched[i] ? new ShapedArray([axisSize, ...a.shape], a.dtype) : a));
+  return traceToJaxpr((xs) => vmapFlat((ys) => evalJaxpr(jaxpr, ys), xs, batched.map((b) => (b ? 0 : null)), axisSize, () => 0), avals);
+}
+
+function programBatchRule(prim: 'jit_call' | 'remat'): BatchRule<'jit_call' | 'remat'> {
+  return (vals, dims, params, size) => {
+    const moved = vals.map((v, i) => (dims[i] === null ? v : moveBatchAxis(v, dims[i]!, 0)));
+    const { jaxpr, consts } = vmapJaxpr(params.jaxpr, dims.map((d) => d !== null), size);
+    const outs = bind(prim, [...consts, ...moved], { ...params, jaxpr, numConsts: consts.length } as ParamsOf<'jit_call'>);
+    return [outs, outs.map(() => 0)];
+  };
+}
+
+/** Vectorises a user rule on flat lists, all arguments and results batched at axis 0. */
+function batchedFn(fn: (...lists: NDArray[][]) => NDArray[] | [NDArray[], NDArray[]], size: number) {
+  return (...lists: NDArray[][]) => {
+    const counts = lists.map((l) => l.length);
+    const flat = lists.flat();
+    let shape: number[] = [];
+    const outs = vmapFlat(
+      (xs) => {
+        let k = 0;
+        const parts = counts.map((c) => xs.slice(k, (k += c)));
+        const r = fn(...parts);
+        if (r.length === 2 && Array.isArray(r[0])) {
+          shape = [(r[0] as NDArray[]).length];
+          return [...(r[0] as NDArray[]), ...(r[1] as NDArray[])];
+        }
+        shape = [];
+        return r as NDArray[];
+      },
+      flat,
+      flat.map(() => 0),
+      size,
+      () => 0,
+    );
+    return shape.length ? [outs.slice(0, shape[0]), outs.slice(shape[0])] : outs;
+  };
+}
+
+const customJvpBatch: BatchRule<'custom_jvp_call'> = (vals, dims, params, size) => {
+  const all = vals.map((v, i) => batchedAtFront(v, dims[i]!, size));
+  const { jaxpr, consts } = vmapJaxpr(params.jaxpr, all.map(() => true), size);
+  const nc = params.numConsts;
+  const jvp = batchedFn((p, t) => params.jvp(p!, t!), size) as unknown as CustomJvpRule;
+  const outs = bind('custom_jvp_call', [...consts, ...all], { ...params, jaxpr, numConsts: consts.length + nc, jvp });
+  return [outs, outs.map(() => 0)];
+};
+
+const customVjpBatch: BatchRule<'custom_vjp_call'> = (vals, dims, params, size) => {
+  const all = vals.map((v, i) => batchedAtFront(v, dims[i]!, size));
+  const { jaxpr, consts } = vmapJaxpr(params.jaxpr, all.map(() => true), size);
+  const fwd = batchedFn((p) => params.fwd(p!), size) as unknown as CustomFwd;
+  const argAvals = params.jaxpr.inAvals.slice(params.numConsts);
+  const bwd = batchedFn((r, c) => params.bwd(r!, c!).map((x, i) => x ?? zeros(argAvals[i]!)), size) as unknown as CustomBwd;
+  const outs = bind('custom_vjp_call', [...consts, ...all], { ...params, jaxpr, numConsts: consts.length + params.numConsts, fwd, bwd });
+  return [outs, outs.map(() => 0)];
+};
+
+const customLinBatch: BatchRule<'custom_lin'> = (vals, dims, params, size) => {
+  const all = vals.map((v, i) => batchedAtFront(v, dims[i]!, size));
+  const bwd = batchedFn((r, c) => params.bwd(r!, c!) as NDArray[], size) as unknown as CustomBwd;
+  const outAvals = params.outAvals.map((a) => new ShapedArray([size, ...a.shape], a.dtype));
+  const outs = bind('custom_lin', all, { ...params, bwd, outAvals });
+  return [outs, outs.map(() => 0)];
+};
+
+export const batchRules: { [P in Primitive]: BatchRule<P> } = {
+  ...firstOrderBatchRules,
+  jit_call: programBatchRule('jit_call') as BatchRule<'jit_call'>,
+  remat: programBatchRule('remat') as BatchRule<'remat'>,
+  custom_jvp_call: customJvpBatch,
+  custom_vjp_call: customVjpBatch,
+  custom_lin: customLinBatch,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+export interface VmapOptions {
+  /** Batch axis of each argument: a number, null (not batched), or a pytree prefix of the arguments. */
+  inAxes?: unknown;
+  /** Where the batch axis goes in each output: a number, null, or a pytree prefix of the output. */
+  outAxes?: unknown;
+  /** The batch size, needed only when no argument is batched. */
+  axisSize?: number;
+}
+
+function axesFor(op: string, axes: unknown, value: unknown, what: string): (number | null)[] {
+  if (axes === null || typeof axes === 'number') {
+    const n = tree.leaves(value).length;
+    return new Array<number | null>(n).fill(axes as number | null);
+  }
+  const [, def] = tree.flatten(axes, { isLeaf: (x) => x === null });
+  void def;
+  try {
+    // Broadcast each prefix leaf over the subtree it covers.
+    const prefixDef = tree.structure(axes, { isLeaf: (x) => x === null });
+    const subtrees = tree.flattenUpTo(prefixDef, value, { isLeaf: (x) => x === null });
+    const prefixLeaves = tree.leaves(axes, { isLeaf: (x) => x === null }) as (number | null)[];
+    return subtrees.flatMap((sub, i) => {
+      const a = prefixLeaves[i]!;
+      if (a !== null && typeof a !== 'number') throw new TransformError(`${op}: ${what} entries must be numbers or null, got ${typeof a}`);
+      return new Array<number | null>(tree.leaves(sub).length).fill(a);
+    });
+  } catch (e) {
+    if (e instanceof TransformError) throw e;
+    throw new TransformError(`${op}: ${what} ${JSON.stringify(axes)} does not match the structure of the ${what === 'inAxes' ? 'arguments' : 'outputs'}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * `vmap(f, {inAxes, outAxes, axisSize})` maps `f` over a batch axis of its arguments without a
+ * loop: `vmap(f)(xs)` equals stacking `f(x)` for each x in xs along axis 0.
+ */
+export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
+  const inAxesOpt = options.inAxes ?? 0;
+  const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
+  return (...args: Parameters<F>) =>
+    scoped(() => {
+      const [leaves, argDef] = flattenArrays('vmap', args, 'argument');
+      const inAxes = axesFor('vmap', Array.isArray(inAxesOpt) ? inAxesOpt : inAxesOpt, args, 'inAxes');
+      const [withPaths] = tree.flattenWithPath(args);
+      const dims = leaves.map((x, i) => {
+        const a = inAxes[i] ?? null;
+        if (a === null) return null;
+        if (!Number.isInteger(a) || a < -x.ndim || a >= x.ndim) {
+          throw new ShapeError(`vmap: inAxes ${a} is out of range for argument ${tree.keystr(withPaths[i]![0])} of shape ${fmtShape(x.shape)}`);
+        }
+        return a < 0 ? a + x.ndim : a;
+      });
+      const sizes = new Map<number, string[]>();
+      dims.forEach((d, i) => {
+        if (d === null) return;
+        const n = leaves[i]!.shape[d]!;
+        sizes.set(n, [...(sizes.get(n) ?? []), `${tree.keystr(withPaths[i]![0]) || 'arg'} (axis ${d} of ${fmtShape(leaves[i]!.shape)})`]);
+      });
+      if (sizes.size > 1) {
+        const detail = [...sizes.entries()].map(([n, who]) => `size ${n}: ${who.join(', ')}`).join('; ');
+        throw new ShapeError(`vmap: arguments have different sizes along their mapped axes — ${detail}; expected one batch size`);
+      }
+      let axisSize = sizes.size === 1 ? [...sizes.keys()][0]! : options.axisSize;
+      if (options.axisSize !== undefined && axisSize !== options.axisSize) throw new ShapeError(`vmap: axisSize ${options.axisSize} differs from the mapped arguments' size ${axisSize}`);
+      if (axisSize === undefined) throw new TransformError('vmap: no argument is mapped (all inAxes are null); pass axisSize to say how many times to map');
+      let outDef: tree.TreeDef | undefined;
+      let outAxes: (number | null)[] = [];
+      const outs = vmapFlat(
+        (xs) => {
+          const out = f(...unflatten<unknown[]>(argDef, xs));
+          const [outLeaves, def] = flattenArrays('vmap', out, 'output');
+          outDef = def;
+          outAxes = axesFor('vmap', outAxesOpt, out, 'outAxes');
+          return outLeaves;
+        },
+        leaves,
+        dims,
+        axisSize!,
+        (i) => {
+          const a = outAxes[i] ?? null;
+          return a;
+        },
+      );
+      outs.forEach((o, i) => {
+        const a = outAxes[i];
+        if (a !== null && a !== undefined && (a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range for output ${i} of shape ${fmtShape(o.shape)}`);
+      });
+      return unflatten(outDef!, outs) as ReturnType<F>;
+    });
+}
