@@ -1,19 +1,124 @@
 // Runs the programs carried by higher-order primitives when they reach the eval interpreter.
-// `remat` and the custom-rule primitives replay their program; `jit_call` runs a compiled plan
-// (see transforms/jit.ts for how programs are compiled and cached).
-import type { ConcreteArray, NDArray } from './array.js';
+// `remat` and the custom-rule primitives replay their program through `bind`; `jit_call` runs a
+// compiled plan: dead code dropped, kernels called directly on tensors, each intermediate freed
+// right after its last use.
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, type NDArray } from './array.js';
 import { evalJaxprHook } from './eval_hooks.js';
-import { evalJaxpr, type Jaxpr } from './jaxpr.js';
+import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
+import { kernels } from './kernels.js';
+import type { ParamsOf, Primitive } from './primitives.js';
+import { shapeRules } from './shape_rules.js';
 import { scoped } from './scope.js';
 
-/** A compiled program: `run` takes and returns concrete arrays. */
+/** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
 export interface Executable {
   run(args: ConcreteArray[]): NDArray[];
 }
 
-/** Compiles programs for `jit_call`; transforms/jit.ts installs its optimising compiler here. */
+type Input = { slot: number } | { lit: Lit };
+
+interface Step {
+  prim: Primitive;
+  params: unknown;
+  inputs: Input[];
+  outSlots: number[];
+  /** Slots whose last use is this step (freed right after it). */
+  free: number[];
+}
+
+const programPrimitives = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
+
+/** Drops equations whose results are never used (every primitive is pure). */
+export function deadCodeElimination(jaxpr: Jaxpr): JaxprEqn[] {
+  const live = new Set<Var>(jaxpr.outs.filter((o): o is Var => o instanceof Var));
+  const kept: JaxprEqn[] = [];
+  for (let i = jaxpr.eqns.length - 1; i >= 0; i--) {
+    const eqn = jaxpr.eqns[i]!;
+    if (eqn.outBinders.some((v) => live.has(v))) {
+      kept.push(eqn);
+      for (const a of eqn.inputs) if (a instanceof Var) live.add(a);
+    }
+  }
+  return kept.reverse();
+}
+
+export class CompiledProgram implements Executable {
+  private readonly steps: Step[] = [];
+  private readonly numInputs: number;
+  private readonly numSlots: number;
+  private readonly outputs: Input[];
+
+  constructor(readonly jaxpr: Jaxpr) {
+    const slotOf = new Map<Var, number>();
+    let next = 0;
+    for (const v of jaxpr.inBinders) slotOf.set(v, next++);
+    this.numInputs = next;
+    const eqns = deadCodeElimination(jaxpr);
+    const atom = (a: Atom): Input => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! });
+    for (const eqn of eqns) {
+      const inputs = eqn.inputs.map(atom);
+      const outSlots = eqn.outBinders.map((v) => {
+        slotOf.set(v, next);
+        return next++;
+      });
+      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [] });
+    }
+    this.numSlots = next;
+    this.outputs = jaxpr.outs.map(atom);
+    // Last use of every intermediate slot (inputs belong to the caller; outputs are returned).
+    const protectedSlots = new Set<number>(this.outputs.flatMap((o) => ('slot' in o ? [o.slot] : [])));
+    const lastUse = new Map<number, number>();
+    this.steps.forEach((s, i) => {
+      for (const inp of s.inputs) if ('slot' in inp) lastUse.set(inp.slot, i);
+      for (const o of s.outSlots) if (!lastUse.has(o)) lastUse.set(o, i);
+    });
+    for (const [slot, i] of lastUse) {
+      if (slot >= this.numInputs && !protectedSlots.has(slot)) this.steps[i]!.free.push(slot);
+    }
+  }
+
+  run(args: ConcreteArray[]): NDArray[] {
+    const slots = new Array<tf.Tensor | undefined>(this.numSlots);
+    args.forEach((a, i) => (slots[i] = a.tensor));
+    try {
+      for (const step of this.steps) {
+        const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
+        let outs: tf.Tensor[];
+        if (programPrimitives.has(step.prim)) {
+          const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
+          outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
+        } else {
+          outs = tf.tidy(() => {
+            const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
+            return kernels[step.prim](tensors, step.params as never);
+          });
+        }
+        step.outSlots.forEach((s, k) => (slots[s] = outs[k]));
+        for (const s of step.free) {
+          slots[s]!.dispose();
+          slots[s] = undefined;
+        }
+      }
+    } catch (e) {
+      for (let s = this.numInputs; s < slots.length; s++) slots[s]?.dispose();
+      throw e;
+    }
+    // Each output is a new tensor owned by the caller (clone inputs and repeated outputs).
+    const seen = new Set<number>();
+    return this.outputs.map((o) => {
+      if ('lit' in o) return o.lit.materialize();
+      const t = slots[o.slot]!;
+      const fresh = o.slot < this.numInputs || seen.has(o.slot);
+      seen.add(o.slot);
+      return new ConcreteArray(fresh ? tf.clone(t) : t);
+    });
+  }
+}
+
+/** How `jit_call` programs are compiled (replaceable, e.g. by a fusing compiler). */
 export const programCompiler: { compile: (jaxpr: Jaxpr) => Executable } = {
-  compile: (jaxpr) => ({ run: (args) => scoped(() => evalJaxpr(jaxpr, args)) }),
+  compile: (jaxpr) => new CompiledProgram(jaxpr),
 };
 
 const compiled = new WeakMap<Jaxpr, Executable>();
@@ -29,3 +134,5 @@ evalJaxprHook.run = (prim, args, params) => {
   }
   return scoped(() => evalJaxpr(params.jaxpr, args));
 };
+
+void shapeRules;

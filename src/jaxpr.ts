@@ -1,5 +1,6 @@
 // The traced-program IR ("jaxpr"): variables, equations and programs, an interpreter that replays a
 // program through `bind` (so replaying under a transformation transforms it), and a printer.
+import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from './array.js';
 import { ShapedArray } from './aval.js';
 import { bind } from './core.js';
@@ -13,11 +14,17 @@ export class Var {
   constructor(readonly aval: ShapedArray) {}
 }
 
-/** A scalar constant written inline in the program. */
+/**
+ * A size-1 constant written inline in the program. It stores a JS number, not a tensor, so that
+ * programs never own hidden tensors; `materialize` makes a fresh array each time it is needed.
+ */
 export class Lit {
-  constructor(readonly value: ConcreteArray) {}
-  get aval(): ShapedArray {
-    return this.value.aval;
+  constructor(
+    readonly value: number | boolean,
+    readonly aval: ShapedArray,
+  ) {}
+  materialize(): ConcreteArray {
+    return new ConcreteArray(tf.fill(this.aval.shape as number[], this.value as number, this.aval.dtype));
   }
 }
 
@@ -62,7 +69,7 @@ export class ClosedJaxpr {
 /** Replays `jaxpr` on `args` through `bind`: concrete args evaluate it, tracers transform it. */
 export function evalJaxpr(jaxpr: Jaxpr, args: readonly NDArray[]): NDArray[] {
   const env = new Map<Var, NDArray>();
-  const read = (a: Atom): NDArray => (a instanceof Lit ? a.value : env.get(a)!);
+  const read = (a: Atom): NDArray => (a instanceof Lit ? a.materialize() : env.get(a)!);
   jaxpr.inBinders.forEach((v, i) => env.set(v, args[i]!));
   for (const eqn of jaxpr.eqns) {
     const outs = bind(eqn.prim, eqn.inputs.map(read), eqn.params);
@@ -128,7 +135,7 @@ export function printJaxpr(jaxpr: Jaxpr, numConsts = 0, indent = ''): string {
 }
 
 function fmtLit(l: Lit): string {
-  const v = l.value.item();
-  if (typeof v === 'boolean') return String(v);
-  return l.value.dtype === 'float32' && Number.isInteger(v) ? `${v}.0` : String(v);
+  const v = l.value;
+  if (typeof v === 'boolean' || l.aval.dtype === 'bool') return String(Boolean(v));
+  return l.aval.dtype === 'float32' && Number.isInteger(v) ? `${v}.0` : String(v);
 }

@@ -2,3 +2,11 @@
 export { jvp } from './jvp.js';
 export { vjp, grad, valueAndGrad, linearize, type GradOptions, type Pullback } from './vjp.js';
 export { vmap, type VmapOptions } from './vmap.js';
+export { jacfwd, jacrev, hessian, type JacobianOptions } from './jacobian.js';
+export { stopGradient, straightThrough, gradientReversal } from './stop_gradient.js';
+export { customJvp, customVjp } from './custom.js';
+export {
+  checkpoint, recompute, checkpointName, checkpointSequential, sqrtSegmentLength,
+  nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy, type CheckpointOptions,
+} from './checkpoint.js';
+export { jit, makeJaxpr, type JitOptions, type Jitted } from './jit.js';

@@ -89,7 +89,7 @@ function buildProgram(builder: JaxprBuilder, tracersIn: JaxprTracer[], tracersOu
   const consts: NDArray[] = [];
   const constVars: Var[] = [];
   for (const [val, tracer] of builder.constTracers) {
-    if (val instanceof ConcreteArray && val.size === 1) literals.set(tracer.variable, new Lit(val));
+    if (val instanceof ConcreteArray && val.size === 1) literals.set(tracer.variable, new Lit(val.item(), val.aval));
     else {
       consts.push(val);
       constVars.push(tracer.variable);

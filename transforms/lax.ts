@@ -17,6 +17,10 @@ export function zeros(aval: ShapedArray): NDArray {
   return new ConcreteArray(tf.zeros(aval.shape as number[], aval.dtype));
 }
 
+export function onesLike(aval: ShapedArray): NDArray {
+  return new ConcreteArray(tf.ones(aval.shape as number[], aval.dtype));
+}
+
 export const add = (a: NDArray, b: NDArray): NDArray => bind1('add', [a, b], {});
 export const sub = (a: NDArray, b: NDArray): NDArray => bind1('sub', [a, b], {});
 export const mul = (a: NDArray, b: NDArray): NDArray => bind1('mul', [a, b], {});

@@ -29,7 +29,7 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[]): C
   const eagerFree = currentTraceStack().length === 1;
   const firstNewId = eagerFree ? nextTensorId() : Infinity;
   const primalEnv = new Map<Var, Operand>();
-  const read = (a: Atom): Operand => (a instanceof Lit ? a.value : primalEnv.get(a)!);
+  const read = (a: Atom): Operand => (a instanceof Lit ? a.materialize() : primalEnv.get(a)!);
   jaxpr.inBinders.forEach((v, i) => primalEnv.set(v, args[i]!));
   // Forward: evaluate what does not depend on the linear inputs.
   const linearEqns: JaxprEqn[] = [];

@@ -9,7 +9,7 @@ import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
 import { flattenArrays, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
-import { zeros } from './lax.js';
+import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
 import { UndefPrimal, backwardPass, nextTensorId } from './transpose.js';
 
@@ -156,7 +156,7 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
       return outLeaves;
     }, leaves);
     const value = lin.primalsOut[0]!;
-    const one = zeros(value.aval).add(1);
+    const one = onesLike(value.aval);
     const grads = pullbackFlat(lin, leaves)([one]);
     const gradTree = unflatten<unknown[]>(def, grads);
     return [value, single ? gradTree[0] : gradTree, aux];

@@ -1,0 +1,66 @@
+// Rematerialisation (algorithms.md §5): checkpoint(f) keeps only f's inputs (and what the policy
+// saves) for the backward pass, which re-runs f. Wrap each block of a deep network — wrapping the
+// whole model saves nothing, since recomputing it materialises every activation again.
+import type { ArrayLike, NDArray } from '../src/array.js';
+import { bind, bind1 } from '../src/core.js';
+import { nothingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
+import { ShapeError } from '../src/errors.js';
+import { asArray } from '../src/np/convert.js';
+import { flattenArrays, unflatten } from './api_util.js';
+import { traceToJaxpr } from './jaxpr_trace.js';
+
+export { nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy } from '../src/checkpoint_policy.js';
+
+export interface CheckpointOptions {
+  /** What the forward pass may keep (default: nothing but the inputs). */
+  policy?: CheckpointPolicy;
+  /** Printed in programs. */
+  name?: string;
+}
+
+type AnyFn = (...args: any[]) => any;
+
+/** `checkpoint(f, {policy})`: f, recomputed during the backward pass instead of storing its intermediates. */
+export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {}): F {
+  const policy = options.policy ?? nothingSaveable;
+  const name = options.name ?? (f.name || 'checkpoint');
+  return ((...args: Parameters<F>) => {
+    const [leaves, argDef] = flattenArrays('checkpoint', args, 'argument');
+    let outDef: ReturnType<typeof flattenArrays>[1] | undefined;
+    const { jaxpr, consts } = traceToJaxpr((xs) => {
+      const [outs, def] = flattenArrays('checkpoint', f(...unflatten<unknown[]>(argDef, xs)), 'output');
+      outDef = def;
+      return outs;
+    }, leaves.map((l) => l.aval));
+    const outs = bind('remat', [...consts, ...leaves], { jaxpr, numConsts: consts.length, policy, name });
+    return unflatten(outDef!, outs);
+  }) as F;
+}
+
+/** Alias of `checkpoint` (the name used in the source post, kexue.fm/archives/7367). */
+export const recompute = checkpoint;
+
+/** Tags a value so that `saveOnlyTheseNames(name)` keeps it during a checkpointed forward pass. */
+export function checkpointName(x: ArrayLike, name: string): NDArray {
+  return bind1('checkpoint_name', [asArray(x)], { name });
+}
+
+/** The segment length that minimises n/k + k for a chain of n layers (Chen et al. 2016): round(√n). */
+export function sqrtSegmentLength(n: number): number {
+  return Math.max(1, Math.round(Math.sqrt(n)));
+}
+
+/**
+ * Chains `layers` (x -> x functions), checkpointing segments of `segmentLength` layers (default
+ * round(√n)), so a backward pass keeps only segment boundaries plus one segment's activations.
+ */
+export function checkpointSequential<T>(layers: readonly ((x: T) => T)[], options: CheckpointOptions & { segmentLength?: number } = {}): (x: T) => T {
+  const k = options.segmentLength ?? sqrtSegmentLength(layers.length);
+  if (!Number.isInteger(k) || k < 1) throw new ShapeError(`checkpointSequential: segmentLength must be a positive integer, got ${k}`);
+  const segments: ((x: T) => T)[] = [];
+  for (let i = 0; i < layers.length; i += k) {
+    const seg = layers.slice(i, i + k);
+    segments.push(checkpoint((x: T) => seg.reduce((h, layer) => layer(h), x), { ...options, name: options.name ?? `segment${i / k}` }));
+  }
+  return (x: T) => segments.reduce((h, s) => s(h), x);
+}

@@ -1,0 +1,88 @@
+// User-defined derivative rules with JAX's semantics: customJvp(f, jvpRule) and
+// customVjp(f, fwd, bwd). The function is traced to a program and bound as one primitive, whose
+// JVP / batching / transpose rules call the user's rules.
+import type { NDArray } from '../src/array.js';
+import { bind } from '../src/core.js';
+import { TransformError } from '../src/errors.js';
+import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
+import * as tree from '../src/tree.js';
+import { flattenArrays, unflatten, type TreeDef } from './api_util.js';
+import { traceToJaxpr } from './jaxpr_trace.js';
+import { zeros } from './lax.js';
+
+type AnyFn = (...args: any[]) => any;
+
+function traceFlat(f: AnyFn, leaves: NDArray[], argDef: TreeDef) {
+  let outDef: TreeDef | undefined;
+  const program = traceToJaxpr((xs) => {
+    const [outs, def] = flattenArrays('custom rule', f(...unflatten<unknown[]>(argDef, xs)), 'output');
+    outDef = def;
+    return outs;
+  }, leaves.map((l) => l.aval));
+  return { ...program, outDef: outDef! };
+}
+
+/**
+ * `customJvp(f, rule)`: `f` with a user-supplied forward derivative. `rule(primals, tangents)`
+ * receives the argument lists and returns `[f(...primals), tangentOut]` (trees like f's output).
+ * Reverse mode works too: the rule is linear in the tangents, so it is transposed.
+ */
+export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, tangents: Parameters<F>) => [ReturnType<F>, ReturnType<F>]): F {
+  const name = f.name || 'customJvp';
+  return ((...args: Parameters<F>) => {
+    const [leaves, argDef] = flattenArrays(`customJvp(${name})`, args, 'argument');
+    const { jaxpr, consts, outDef } = traceFlat(f, leaves, argDef);
+    const jvp: CustomJvpRule = (ps, ts) => {
+      const [po, to] = rule(unflatten<Parameters<F>>(argDef, ps), unflatten<Parameters<F>>(argDef, ts));
+      const [pl] = flattenArrays(`customJvp(${name}) rule`, po, 'primal output');
+      const [tl, tdef] = flattenArrays(`customJvp(${name}) rule`, to, 'tangent output');
+      if (!tdef.equals(outDef)) throw new TransformError(`customJvp(${name}): the rule's tangent output has structure ${tdef}, expected ${outDef} (like f's output)`);
+      return [pl, tl];
+    };
+    const outs = bind('custom_jvp_call', [...consts, ...leaves], { jaxpr, numConsts: consts.length, jvp, name });
+    return unflatten(outDef, outs);
+  }) as F;
+}
+
+/**
+ * `customVjp(f, fwd, bwd)`: `f` with a user-supplied reverse derivative. `fwd(...args)` returns
+ * `[f(...args), residuals]` (residuals: any pytree of arrays); `bwd(residuals, cotangent)` returns
+ * one cotangent per argument (an array of trees; null for a zero cotangent).
+ */
+export function customVjp<F extends AnyFn, R>(
+  f: F,
+  fwd: (...args: Parameters<F>) => [ReturnType<F>, R],
+  bwd: (residuals: R, cotangent: ReturnType<F>) => unknown[],
+): F {
+  const name = f.name || 'customVjp';
+  return ((...args: Parameters<F>) => {
+    const [leaves, argDef] = flattenArrays(`customVjp(${name})`, args, 'argument');
+    const { jaxpr, consts, outDef } = traceFlat(f, leaves, argDef);
+    let resDef: TreeDef | undefined;
+    const fwdFlat: CustomFwd = (ps) => {
+      const result = fwd(...unflatten<Parameters<F>>(argDef, ps));
+      if (!Array.isArray(result) || result.length !== 2) throw new TransformError(`customVjp(${name}): fwd must return [output, residuals]`);
+      const [ol, odef] = flattenArrays(`customVjp(${name}) fwd`, result[0], 'output');
+      if (!odef.equals(outDef)) throw new TransformError(`customVjp(${name}): fwd's output has structure ${odef}, expected ${outDef} (like f's output)`);
+      const [rl, rdef] = flattenArrays(`customVjp(${name}) fwd`, result[1], 'residual');
+      resDef = rdef;
+      return [ol, rl];
+    };
+    const argTrees = unflatten<unknown[]>(argDef, leaves);
+    const bwdFlat: CustomBwd = (res, cts) => {
+      const out = bwd(unflatten<R>(resDef!, res), unflatten<ReturnType<F>>(outDef, cts));
+      if (!Array.isArray(out) || out.length !== args.length) {
+        throw new TransformError(`customVjp(${name}): bwd must return an array with one cotangent per argument (${args.length}), got ${Array.isArray(out) ? out.length : typeof out}`);
+      }
+      return out.flatMap((ct, i) => {
+        const [argLeaves] = tree.flatten(argTrees[i]);
+        if (ct === null || ct === undefined) return argLeaves.map((l) => zeros((l as NDArray).aval));
+        const [cl, cdef] = flattenArrays(`customVjp(${name}) bwd`, ct, 'cotangent');
+        if (!cdef.equals(tree.structure(argTrees[i]))) throw new TransformError(`customVjp(${name}): bwd's cotangent ${i} has structure ${cdef}, expected ${tree.structure(argTrees[i])} (like argument ${i})`);
+        return cl;
+      });
+    };
+    const outs = bind('custom_vjp_call', [...consts, ...leaves], { jaxpr, numConsts: consts.length, fwd: fwdFlat, bwd: bwdFlat, name });
+    return unflatten(outDef, outs);
+  }) as F;
+}

@@ -1,0 +1,157 @@
+// Jacobians and Hessians: jacfwd = vmap of jvp over the input basis, jacrev = vmap of the
+// pullback over the output basis, hessian = jacfwd(jacrev). Any pytree of any-rank arrays in and out.
+import type { NDArray } from '../src/array.js';
+import { isDifferentiable } from '../src/dtype.js';
+import { DTypeError } from '../src/errors.js';
+import { eye } from '../src/np/convert.js';
+import { scoped } from '../src/scope.js';
+import { flattenArrays, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { jvpFlat } from './jvp.js';
+import { reshape, transpose } from './lax.js';
+import { linearizeFlat } from './vjp.js';
+import { backwardPass, UndefPrimal } from './transpose.js';
+import { vmapFlat } from './vmap.js';
+import { bind1 } from '../src/core.js';
+
+export interface JacobianOptions {
+  argnums?: number | readonly number[];
+  hasAux?: boolean;
+}
+
+type AnyFn = (...args: any[]) => any;
+
+interface Prepared {
+  leaves: NDArray[];
+  def: TreeDef;
+  single: boolean;
+  call: (xs: NDArray[]) => NDArray[];
+  outDef: () => TreeDef;
+  aux: () => unknown;
+}
+
+function prepare(op: string, f: AnyFn, options: JacobianOptions, args: unknown[]): Prepared {
+  const { list, single } = normalizeArgnums(op, options.argnums ?? 0, args.length);
+  const [leaves, def] = flattenArrays(op, list.map((i) => args[i]), 'argument');
+  leaves.forEach((x) => {
+    if (!isDifferentiable(x.dtype)) throw new DTypeError(`${op}: differentiated inputs must be float32, got ${x.aval.str()}`);
+  });
+  let outDef: TreeDef | undefined;
+  let aux: unknown;
+  const call = (xs: NDArray[]): NDArray[] => {
+    const diff = unflatten<unknown[]>(def, xs);
+    const callArgs = [...args];
+    list.forEach((a, k) => (callArgs[a] = diff[k]));
+    let out = f(...callArgs);
+    if (options.hasAux) {
+      aux = out[1];
+      out = out[0];
+    }
+    const [outLeaves, od] = flattenArrays(op, out, 'output');
+    outDef = od;
+    return outLeaves;
+  };
+  return { leaves, def, single, call, outDef: () => outDef!, aux: () => aux };
+}
+
+const sizeOf = (x: { shape: number[] }): number => x.shape.reduce((a, b) => a * b, 1);
+
+/** Splits a flat [N] basis vector batch into per-leaf tangents shaped like the inputs. */
+function splitBasis(basis: NDArray, like: NDArray[]): NDArray[] {
+  let offset = 0;
+  return like.map((x) => {
+    const n = sizeOf(x);
+    const part = bind1('slice', [basis], { start: [offset], limit: [offset + n], strides: [1] });
+    offset += n;
+    return reshape(part, x.shape);
+  });
+}
+
+/** Output tree of input trees: jac[out][in] with shape out.shape + in.shape. */
+function assemble(p: Prepared, blocks: NDArray[][]): unknown {
+  const perOut = blocks.map((row) => {
+    const inTree = unflatten<unknown[]>(p.def, row);
+    return p.single ? inTree[0] : inTree;
+  });
+  return unflatten(p.outDef(), perOut);
+}
+
+/** Jacobian by forward mode: one JVP per input dimension, all at once under vmap. */
+export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
+  return (...args: Parameters<F>) =>
+    scoped(() => {
+      const p = prepare('jacfwd', f, options, args);
+      const n = p.leaves.reduce((a, x) => a + sizeOf(x), 0);
+      const basis = eye(n);
+      let outShapes: number[][] = [];
+      const cols = vmapFlat(
+        ([e]) => {
+          const [po, to] = jvpFlat(p.call, p.leaves, splitBasis(e!, p.leaves));
+          outShapes = po.map((o) => o.shape);
+          return to;
+        },
+        [basis],
+        [0],
+        n,
+        () => -1,
+      ); // each [...outShape, n]
+      const blocks = cols.map((c, k) => {
+        let offset = 0;
+        return p.leaves.map((x) => {
+          const m = sizeOf(x);
+          const s = outShapes[k]!;
+          const part = bind1('slice', [c], { start: [...s.map(() => 0), offset], limit: [...s, offset + m], strides: [...s.map(() => 1), 1] });
+          offset += m;
+          return reshape(part, [...s, ...x.shape]);
+        });
+      });
+      const jac = assemble(p, blocks);
+      return options.hasAux ? [jac, p.aux()] : jac;
+    });
+}
+
+/** Jacobian by reverse mode: one VJP per output dimension, all at once under vmap. */
+export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
+  return (...args: Parameters<F>) =>
+    scoped(() => {
+      const p = prepare('jacrev', f, options, args);
+      const lin = linearizeFlat(p.call, p.leaves);
+      const outs = lin.primalsOut;
+      const m = outs.reduce((a, o) => a + sizeOf(o), 0);
+      const basis = eye(m);
+      const rows = vmapFlat(
+        ([e]) => {
+          const cts = splitBasis(e!, outs);
+          const undefs = p.leaves.map((x) => new UndefPrimal(x.aval));
+          const r = backwardPass(lin.jaxpr, [...lin.consts, ...undefs], cts).slice(lin.consts.length);
+          return r.map((c, i) => c ?? bind1('broadcast_in_dim', [zerosScalar()], { shape: p.leaves[i]!.shape, broadcastDimensions: [] }));
+        },
+        [basis],
+        [0],
+        m,
+        () => 0,
+      ); // per input leaf: [m, ...inShape]
+      let offset = 0;
+      const blocks = outs.map((o) => {
+        const k = sizeOf(o);
+        const row = rows.map((r, i) => {
+          const part = bind1('slice', [r], { start: [offset, ...r.shape.slice(1).map(() => 0)], limit: [offset + k, ...r.shape.slice(1)], strides: r.shape.map(() => 1) });
+          return reshape(part, [...o.shape, ...p.leaves[i]!.shape]);
+        });
+        offset += k;
+        return row;
+      });
+      const jac = assemble(p, blocks);
+      return options.hasAux ? [jac, p.aux()] : jac;
+    });
+}
+
+/** The Hessian: forward-over-reverse, jacfwd(jacrev(f)). */
+export function hessian<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
+  return jacfwd(jacrev(f, options), options);
+}
+
+import { asArray } from '../src/np/convert.js';
+function zerosScalar(): NDArray {
+  return asArray(0, 'float32');
+}
+void transpose;

@@ -1,0 +1,125 @@
+// jit: trace a function once per input signature (tree structure, shapes, dtypes, static
+// arguments), cache the program, and replay it with the compiled executor. Composes with every
+// transformation: jit is a primitive (jit_call) whose rules transform its program.
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, type NDArray } from '../src/array.js';
+import { Tracer, bind } from '../src/core.js';
+import { DisposedError, TransformError } from '../src/errors.js';
+import { ClosedJaxpr } from '../src/jaxpr.js';
+import { scoped } from '../src/scope.js';
+import { flattenArrays, unflatten, type TreeDef } from './api_util.js';
+import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
+import { nextTensorId } from './transpose.js';
+
+export interface JitOptions {
+  /** Positions of arguments that are not arrays (or that select code paths): part of the cache key. */
+  staticArgnums?: readonly number[];
+  /** Name shown in printed programs. */
+  name?: string;
+}
+
+type AnyFn = (...args: any[]) => any;
+
+interface CacheEntry extends TracedProgram {
+  outDef: TreeDef;
+  /** Constants made while tracing, kept alive by this cache entry. */
+  owned: tf.Tensor[];
+}
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+
+function staticKey(v: unknown): string {
+  if (v === null || v === undefined || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v) ?? 'undefined';
+  if (typeof v === 'object' || typeof v === 'function') {
+    let id = objectIds.get(v as object);
+    if (id === undefined) {
+      id = nextObjectId++;
+      objectIds.set(v as object, id);
+    }
+    return `#${id}`;
+  }
+  return String(v);
+}
+
+function splitArgs(op: string, args: unknown[], staticArgnums: readonly number[]) {
+  const statics = new Set(staticArgnums.map((i) => (i < 0 ? i + args.length : i)));
+  for (const i of statics) {
+    if (i < 0 || i >= args.length) throw new TransformError(`${op}: staticArgnums entry ${i} is out of range for ${args.length} argument(s)`);
+  }
+  const dynamic = args.map((a, i) => (statics.has(i) ? null : a));
+  const key = args.map((a, i) => (statics.has(i) ? staticKey(a) : '')).join('|');
+  return { statics, dynamic, key };
+}
+
+function traceCall(op: string, f: AnyFn, args: unknown[], statics: Set<number>, leaves: NDArray[], argDef: TreeDef): { program: TracedProgram; outDef: TreeDef } {
+  let outDef: TreeDef | undefined;
+  const program = traceToJaxpr((xs) => {
+    const dyn = unflatten<unknown[]>(argDef, xs);
+    const callArgs = args.map((a, i) => (statics.has(i) ? a : dyn[i]));
+    const [outs, def] = flattenArrays(op, f(...callArgs), 'output');
+    outDef = def;
+    return outs;
+  }, leaves.map((l) => l.aval));
+  return { program, outDef: outDef! };
+}
+
+export interface Jitted<F extends AnyFn> {
+  (...args: Parameters<F>): ReturnType<F>;
+  /** Forgets traced programs and frees the constants they own. */
+  clearCache(): void;
+  /** Number of distinct signatures traced so far. */
+  readonly cacheSize: number;
+}
+
+/**
+ * `jit(f)`: the same function, traced once per input signature and replayed as a compiled program
+ * (dead code dropped, intermediates freed at their last use). Python-style control flow on array
+ * values is not allowed inside (values are abstract while tracing); use `np.where`, or mark the
+ * argument as static.
+ */
+export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> {
+  const name = options.name ?? (f.name || 'jit');
+  const cache = new Map<string, CacheEntry>();
+  const jitted = ((...args: Parameters<F>) =>
+    scoped(() => {
+      const { statics, dynamic, key } = splitArgs('jit', args, options.staticArgnums ?? []);
+      const [leaves, argDef] = flattenArrays('jit', dynamic, 'argument');
+      const sig = `${argDef}|${leaves.map((l) => l.aval.str()).join(',')}|${key}`;
+      let entry = cache.get(sig);
+      if (entry !== undefined && entry.consts.some((c) => c instanceof ConcreteArray && c.isDisposed)) {
+        throw new DisposedError(`jit(${name}): an array the function closed over when it was traced has since been disposed; call clearCache() to retrace, or pass the array as an argument`);
+      }
+      if (entry === undefined) {
+        const firstNew = nextTensorId();
+        const { program, outDef } = traceCall('jit', f, args, statics, leaves, argDef);
+        const cacheable = !program.consts.some((c) => c instanceof Tracer);
+        // Constants created during tracing belong to the cache entry: keep them past this scope.
+        const owned = program.consts.flatMap((c) => (c instanceof ConcreteArray && c.tensor.id >= firstNew ? [tf.keep(c.tensor)] : []));
+        entry = { ...program, outDef, owned };
+        if (cacheable) cache.set(sig, entry);
+      }
+      const outs = bind('jit_call', [...entry.consts, ...leaves], { jaxpr: entry.jaxpr, numConsts: entry.consts.length, name });
+      return unflatten<ReturnType<F>>(entry.outDef, outs);
+    })) as Jitted<F>;
+  jitted.clearCache = () => {
+    for (const e of cache.values()) for (const t of e.owned) t.dispose();
+    cache.clear();
+  };
+  Object.defineProperty(jitted, 'cacheSize', { get: () => cache.size });
+  return jitted;
+}
+
+/**
+ * `makeJaxpr(f)(...args)`: the program `f` traces to on arguments like these, printable with
+ * `toString()` (JAX's jaxpr notation). Useful at a REPL to see what a transformation produces.
+ */
+export function makeJaxpr<F extends AnyFn>(f: F, options: { staticArgnums?: readonly number[] } = {}): (...args: Parameters<F>) => ClosedJaxpr {
+  return (...args: Parameters<F>) =>
+    scoped(() => {
+      const { statics, dynamic } = splitArgs('makeJaxpr', args, options.staticArgnums ?? []);
+      const [leaves, argDef] = flattenArrays('makeJaxpr', dynamic, 'argument');
+      const { program } = traceCall('makeJaxpr', f, args, statics, leaves, argDef);
+      return new ClosedJaxpr(program.jaxpr, program.consts);
+    }, (c) => c.consts);
+}
