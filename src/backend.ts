@@ -29,6 +29,26 @@ export function availableBackends(): string[] {
   return [...preference.filter((b) => registered.includes(b)), ...registered.filter((b) => !preference.includes(b))];
 }
 
+/**
+ * Emscripten's glue in the wasm backend adds process-wide `uncaughtException` and
+ * `unhandledRejection` handlers that rethrow, so every uncaught error in a user's program prints
+ * the backend's 30 KB minified source. Remove whatever handlers initialising a backend added.
+ */
+async function withoutAddedProcessHandlers<T>(init: () => Promise<T>): Promise<T> {
+  if (!isNode) return init();
+  const events = ['uncaughtException', 'unhandledRejection'];
+  type Listener = (...args: unknown[]) => void;
+  const proc = process as unknown as { listeners(e: string): Listener[]; removeListener(e: string, l: Listener): void };
+  const before = events.map((e) => new Set(proc.listeners(e)));
+  try {
+    return await init();
+  } finally {
+    events.forEach((e, i) => {
+      for (const l of proc.listeners(e)) if (!before[i]!.has(l)) proc.removeListener(e, l);
+    });
+  }
+}
+
 /** Runs kernels on `name` ('wasm', 'cpu', 'tensorflow' for tfjs-node, 'webgl', ...). */
 export async function setBackend(name: string): Promise<void> {
   const available = availableBackends();
@@ -38,7 +58,7 @@ export async function setBackend(name: string): Promise<void> {
   }
   let ok = false;
   try {
-    ok = await tf.setBackend(name);
+    ok = await withoutAddedProcessHandlers(() => tf.setBackend(name));
   } catch (e) {
     throw new GradusError(`setBackend: backend '${name}' failed to initialise (${(e as Error).message}); available backends: ${available.join(', ')}`);
   }
@@ -56,8 +76,6 @@ let initialised: Promise<void> | null = null;
 /** Picks the backend once: GRADUS_BACKEND if set, else the first available that initialises. */
 export function initBackend(): Promise<void> {
   initialised ??= (async () => {
-    const silence = tf.env().getBool('IS_TEST');
-    void silence;
     await tryNative();
     const requested = isNode ? process.env.GRADUS_BACKEND : undefined;
     if (requested) {
@@ -66,10 +84,7 @@ export function initBackend(): Promise<void> {
     }
     for (const name of availableBackends()) {
       try {
-        if (await tf.setBackend(name)) {
-          await tf.ready();
-          return;
-        }
+        if (await withoutAddedProcessHandlers(async () => (await tf.setBackend(name)) && (await tf.ready(), true))) return;
       } catch {
         // try the next one
       }

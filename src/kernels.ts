@@ -18,18 +18,64 @@ const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
 };
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
-  add: tf.add, sub: tf.sub, mul: tf.mul, div: tf.div, pow: tf.pow, max: tf.maximum, min: tf.minimum,
-  atan2: tf.atan2, rem: tf.mod,
+  add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),
+  pow: withBroadcast(tf.pow), max: withBroadcast(tf.maximum), min: withBroadcast(tf.minimum),
+  atan2: withBroadcast(tf.atan2), rem: withBroadcast(tf.mod),
 };
 
 const comparisonKernels: Record<ComparisonPrimitive, (...xs: tf.Tensor[]) => tf.Tensor> = {
-  eq: tf.equal, ne: tf.notEqual, lt: tf.less, le: tf.lessEqual, gt: tf.greater, ge: tf.greaterEqual,
-  and: tf.logicalAnd, or: tf.logicalOr, not: tf.logicalNot, is_finite: tf.isFinite,
+  eq: withBroadcast(tf.equal), ne: withBroadcast(tf.notEqual), lt: withBroadcast(tf.less), le: withBroadcast(tf.lessEqual),
+  gt: withBroadcast(tf.greater), ge: withBroadcast(tf.greaterEqual), and: withBroadcast(tf.logicalAnd), or: withBroadcast(tf.logicalOr),
+  not: tf.logicalNot, is_finite: tf.isFinite,
 };
 
 /** True where TF.js's transposed matmul path is fast; wasm's is not (see design: known traps). */
 function transposedMatmulIsFast(): boolean {
   return tf.getBackend() !== 'wasm';
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * Broadcasts a tensor to `shape` (ranks may differ; size-1 and missing leading dimensions
+ * stretch). On wasm, BroadcastTo/Tile/Gather and every broadcasting binary kernel except float
+ * add/sub/mul/div take a generic path ~20x slower than a same-shape op (measured: 8 ms vs 0.3 ms
+ * for 128x512), so there we broadcast by adding zeros, which takes the fast path.
+ */
+export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  if (sameShape(t.shape, shape)) return t;
+  const target = [...shape];
+  if (tf.getBackend() !== 'wasm') return tf.broadcastTo(t, target);
+  const r = t.rank < target.length ? tf.reshape(t, [...new Array<number>(target.length - t.rank).fill(1), ...t.shape]) : t;
+  if (t.dtype === 'float32') return tf.add(r, tf.zeros(target));
+  if (t.dtype === 'bool') return tf.cast(tf.add(tf.cast(r, 'float32'), tf.zeros(target)), 'bool');
+  // int32: exactly, on the CPU side (int broadcasts are small in practice: labels, indices).
+  const src = r.dataSync() as Int32Array;
+  const out = new Int32Array(prod(target));
+  const srcStrides = r.shape.map((_, i) => (r.shape[i] === 1 ? 0 : prod(r.shape.slice(i + 1))));
+  const outStrides = target.map((_, i) => prod(target.slice(i + 1)));
+  for (let k = 0; k < out.length; k++) {
+    let rem = k, off = 0;
+    for (let d = 0; d < target.length; d++) {
+      const c = Math.floor(rem / outStrides[d]!);
+      rem -= c * outStrides[d]!;
+      off += c * srcStrides[d]!;
+    }
+    out[k] = src[off]!;
+  }
+  return tf.tensor(out, target, 'int32');
+}
+
+/** Broadcasts all operands to their common shape first, unless the kernel broadcasts fast itself. */
+function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false) {
+  return (...xs: tf.Tensor[]): tf.Tensor => {
+    const shape = xs.map((x) => x.shape).reduce((a, b) => tf.broadcast_util.assertAndGetBroadcastShape(a, b));
+    if (xs.every((x) => sameShape(x.shape, shape))) return f(...xs);
+    if (fastNative && xs.every((x) => x.dtype === 'float32')) return f(...xs);
+    return f(...xs.map((x) => broadcastTensor(x, shape)));
+  };
 }
 
 function prod(xs: readonly number[]): number {
@@ -45,9 +91,10 @@ function transposeIfNeeded(x: tf.Tensor, perm: number[]): tf.Tensor {
 }
 
 /**
- * dot_general as one (batched) matmul: lhs to (batch, free, contract), rhs to (batch, contract,
- * free). When the contraction sits on the "wrong" side, use TF.js's transpose flags where they are
- * fast and an explicit transpose where they are slow.
+ * dot_general as one (batched) matmul. Operands are laid out as lhs (batch, M, K) and rhs
+ * (batch, K, N). Where TF.js's transpose flags are fast they absorb any transposition; on wasm
+ * they are ~13-25x slower, so we transpose explicitly and pick the cheaper of computing
+ * out = A·B or out = (Bᵀ·Aᵀ)ᵀ, counting the elements each variant has to transpose.
  */
 function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba, bb] }: ParamsOf<'dot_general'>): tf.Tensor {
   const isInt = a.dtype === 'int32';
@@ -56,21 +103,32 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
   const freeB = range(b.rank).filter((i) => !cb.includes(i) && !bb.includes(i));
   const sz = (t: tf.Tensor, axes: number[]) => prod(axes.map((i) => t.shape[i]!));
   const B = sz(a, ba), M = sz(a, freeA), K = sz(a, ca), N = sz(b, freeB);
-  const flags = transposedMatmulIsFast();
-  let transA = false, transB = false;
-  let permA = [...ba, ...freeA, ...ca];
-  if (!isIdentityPerm(permA) && flags && isIdentityPerm([...ba, ...ca, ...freeA])) { permA = [...ba, ...ca, ...freeA]; transA = true; }
-  let permB = [...bb, ...cb, ...freeB];
-  if (!isIdentityPerm(permB) && flags && isIdentityPerm([...bb, ...freeB, ...cb])) { permB = [...bb, ...freeB, ...cb]; transB = true; }
-  const a2 = transposeIfNeeded(a, permA);
-  const b2 = transposeIfNeeded(b, permB);
+  const outShape = [...ba.map((i) => a.shape[i]!), ...freeA.map((i) => a.shape[i]!), ...freeB.map((i) => b.shape[i]!)];
+  const batched = !(B === 1 && ba.length === 0);
+  const mm = (x: tf.Tensor, y: tf.Tensor, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor =>
+    batched
+      ? tf.matMul(tf.reshape(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, tf.reshape(y, ty ? [B, cols, inner] : [B, inner, cols]) as tf.Tensor3D, tx, ty)
+      : tf.matMul(tf.reshape(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, tf.reshape(y, ty ? [cols, inner] : [inner, cols]) as tf.Tensor2D, tx, ty);
+  const aMK = [...ba, ...freeA, ...ca], aKM = [...ba, ...ca, ...freeA];
+  const bKN = [...bb, ...cb, ...freeB], bNK = [...bb, ...freeB, ...cb];
   let out: tf.Tensor;
-  if (B === 1 && ba.length === 0) {
-    out = tf.matMul(tf.reshape(a2, transA ? [K, M] : [M, K]) as tf.Tensor2D, tf.reshape(b2, transB ? [N, K] : [K, N]) as tf.Tensor2D, transA, transB);
+  if (transposedMatmulIsFast()) {
+    const transA = !isIdentityPerm(aMK) && isIdentityPerm(aKM);
+    const transB = !isIdentityPerm(bKN) && isIdentityPerm(bNK);
+    out = mm(transposeIfNeeded(a, transA ? aKM : aMK), transposeIfNeeded(b, transB ? bNK : bKN), M, K, N, transA, transB);
   } else {
-    out = tf.matMul(tf.reshape(a2, transA ? [B, K, M] : [B, M, K]) as tf.Tensor3D, tf.reshape(b2, transB ? [B, N, K] : [B, K, N]) as tf.Tensor3D, transA, transB);
+    const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
+    const direct = cost(aMK, B * M * K) + cost(bKN, B * K * N);
+    const swapped = cost(bNK, B * K * N) + cost(aKM, B * M * K) + (batched ? B * M * N : M * N);
+    if (direct <= swapped) {
+      out = mm(transposeIfNeeded(a, aMK), transposeIfNeeded(b, bKN), M, K, N, false, false);
+    } else {
+      // outᵀ = Bᵀ·Aᵀ with Bᵀ as (N, K) and Aᵀ as (K, M), then transpose the (small) result back.
+      const t = mm(transposeIfNeeded(b, bNK), transposeIfNeeded(a, aKM), N, K, M, false, false);
+      out = tf.transpose(t, batched ? [0, 2, 1] : [1, 0]);
+    }
   }
-  out = tf.reshape(out, [...ba.map((i) => a.shape[i]!), ...freeA.map((i) => a.shape[i]!), ...freeB.map((i) => b.shape[i]!)]);
+  out = tf.reshape(out, outShape);
   return isInt ? tf.cast(out, 'int32') : out;
 }
 
@@ -137,11 +195,7 @@ export const kernels: Kernels = {
   ...(Object.fromEntries(Object.entries(unaryKernels).map(([p, f]) => [p, ([x]: tf.Tensor[]) => [f(x!)]])) as unknown as Pick<Kernels, UnaryPrimitive>),
   ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, ([a, b]: tf.Tensor[]) => [f(a!, b!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
   ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
-  select: ([p, a, b]) => {
-    const shape = tf.broadcast_util.assertAndGetBroadcastShape(tf.broadcast_util.assertAndGetBroadcastShape(p!.shape, a!.shape), b!.shape);
-    const bc = (t: tf.Tensor) => (t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]) ? t : tf.broadcastTo(t, shape));
-    return [tf.where(bc(p!), bc(a!), bc(b!))];
-  },
+  select: ([p, a, b]) => [withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!)],
   convert_element_type: ([x], { dtype }) => {
     if (x!.dtype === dtype) return [tf.clone(x!)];
     // NumPy truncates toward zero when casting floats to ints; TF.js does too, but bool needs != 0.
@@ -156,8 +210,7 @@ export const kernels: Kernels = {
   broadcast_in_dim: ([x], { shape, broadcastDimensions }) => {
     const expanded = shape.map(() => 1);
     broadcastDimensions.forEach((d, i) => (expanded[d] = x!.shape[i]!));
-    const r = tf.reshape(x!, expanded);
-    return [expanded.every((d, i) => d === shape[i]) ? r : tf.broadcastTo(r, shape)];
+    return [broadcastTensor(tf.reshape(x!, expanded), shape)];
   },
   reshape: ([x], { shape }) => [tf.reshape(x!, shape)],
   transpose: ([x], { perm }) => [isIdentityPerm(perm) ? tf.clone(x!) : tf.transpose(x!, perm)],

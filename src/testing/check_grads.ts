@@ -1,0 +1,411 @@
+// checkGrads: forward and reverse mode against finite differences, at any order — the idea of
+// JAX's `jax.test_util.check_grads`. Every evaluation runs in its own gradus scope and is read back
+// into float64 JS arrays at once, so a check allocates no lasting tensors and never frees the
+// caller's arrays (closed-over constants included).
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, NDArray, jvp, scope, tree, vjp } from '../index.js';
+import type { DType } from '../index.js';
+import { Rng } from './rng.js';
+
+export type GradMode = 'fwd' | 'rev';
+
+export interface CheckGradsOptions {
+  /** Highest derivative order to check (1 = first derivatives; 2 also checks derivatives of jvp(f) / vjp(f); ...). */
+  order?: number;
+  /** 'fwd' checks jvp, 'rev' checks vjp; default both. */
+  modes?: readonly GradMode[];
+  /** Finite-difference step along the (standard normal) random direction; default 1e-2. */
+  eps?: number;
+  /** Absolute tolerance; default 1e-5. */
+  atol?: number;
+  /** Relative tolerance, against the largest magnitude compared; default 2e-3. */
+  rtol?: number;
+  /** Seed of the random directions (plain JS generator, independent of gradus's PRNG); default 0. */
+  seed?: number;
+  /**
+   * Accuracy order of the central differences: 2 uses f(x ± h); 4 (default) also f(x ± 2h), which
+   * in float32 allows a larger step and so less rounding noise for the same truncation error.
+   */
+  fdOrder?: 2 | 4;
+}
+
+interface Resolved {
+  order: number;
+  modes: readonly GradMode[];
+  eps: number;
+  atol: number;
+  rtol: number;
+  fdOrder: 2 | 4;
+}
+
+/** What checkGrads throws when a derivative disagrees with finite differences (or with the primal). */
+export class GradCheckError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GradCheckError';
+  }
+}
+
+type Fn = (...args: any[]) => unknown;
+
+// Rounding noise of one float32 evaluation, relative to the largest output (about 8 ulp).
+const EVAL_NOISE = 1e-6;
+
+// ---------------------------------------------------------------------------------------------
+// Flattened arguments and outputs
+
+interface Args {
+  def: tree.TreeDef;
+  leaves: NDArray[];
+  paths: string[];
+}
+
+function isDiff(x: { dtype: DType }): boolean {
+  return x.dtype === 'float32';
+}
+
+/** Flattens the argument list; numbers and tensors become float32 arrays (freed by the enclosing scope). */
+function prepareArgs(args: readonly unknown[]): Args {
+  const [withPaths, def] = tree.flattenWithPath([...args]);
+  const paths: string[] = [];
+  const leaves = withPaths.map(([path, leaf]) => {
+    const name = `args${tree.keystr(path)}`;
+    paths.push(name);
+    if (leaf instanceof NDArray) return leaf;
+    if (typeof leaf === 'number') return new ConcreteArray(tf.scalar(leaf, 'float32'));
+    if (leaf instanceof tf.Tensor) return new ConcreteArray(tf.clone(leaf));
+    throw new GradCheckError(`checkGrads: the argument leaf at ${name} is ${describe(leaf)}; expected a gradus array, a tf.Tensor or a number`);
+  });
+  return { def, leaves, paths };
+}
+
+function describe(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (typeof x === 'object') return `a ${(x as object).constructor?.name ?? 'object'}`;
+  return `a ${typeof x}`;
+}
+
+/** An evaluated output tree: one float64 copy per leaf. */
+interface Values {
+  paths: string[];
+  shapes: number[][];
+  /** null for leaves that carry no derivative (int/bool arrays, JS numbers). */
+  dtypes: (DType | null)[];
+  data: Float64Array[];
+}
+
+function readValues(out: unknown, what: string): Values {
+  const [withPaths] = tree.flattenWithPath(out);
+  const v: Values = { paths: [], shapes: [], dtypes: [], data: [] };
+  for (const [path, leaf] of withPaths) {
+    v.paths.push(`${what}${tree.keystr(path)}`);
+    if (leaf instanceof NDArray) {
+      v.shapes.push(leaf.shape);
+      v.dtypes.push(leaf.dtype);
+      v.data.push(Float64Array.from(leaf.dataSync()));
+    } else if (typeof leaf === 'number' || typeof leaf === 'boolean') {
+      v.shapes.push([]);
+      v.dtypes.push(null);
+      v.data.push(Float64Array.of(Number(leaf)));
+    } else {
+      throw new GradCheckError(`checkGrads: the output leaf at ${what}${tree.keystr(path)} is ${describe(leaf)}; expected arrays`);
+    }
+  }
+  return v;
+}
+
+function floatArray(data: ArrayLike<number>, shape: readonly number[]): NDArray {
+  return new ConcreteArray(tf.tensor(Float32Array.from(data), [...shape], 'float32'));
+}
+
+function zerosLike(x: NDArray): NDArray {
+  return new ConcreteArray(tf.zeros(x.shape, x.dtype));
+}
+
+/** Random standard-normal directions for the float leaves, empty for the others. */
+function randomDirections(rng: Rng, leaves: readonly { size: number; dtype: DType | null }[]): Float64Array[] {
+  return leaves.map((l) => (l.dtype === 'float32' ? rng.normals(l.size) : new Float64Array(0)));
+}
+
+function directionArrays(args: Args, dirs: Float64Array[]): NDArray[] {
+  return args.leaves.map((l, i) => (isDiff(l) ? floatArray(dirs[i]!, l.shape) : zerosLike(l)));
+}
+
+function call(f: Fn, args: Args, leaves: readonly NDArray[]): unknown {
+  return f(...(tree.unflatten(args.def, leaves) as unknown[]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finite differences
+
+const STENCILS: Record<2 | 4, [number, number][]> = {
+  2: [[1, 1 / 2], [-1, -1 / 2]],
+  4: [[1, 8 / 12], [-1, -8 / 12], [2, -1 / 12], [-2, 1 / 12]],
+};
+
+/** f at x + step·v, read back. */
+function evalShifted(f: Fn, args: Args, base: (Float64Array | null)[], dirs: Float64Array[], step: number): Values {
+  return scope(() => {
+    const shifted = args.leaves.map((l, i) => {
+      if (!isDiff(l)) return l;
+      const b = base[i]!, d = dirs[i]!;
+      const v = new Float64Array(b.length);
+      for (let j = 0; j < b.length; j++) v[j] = b[j]! + step * d[j]!;
+      return floatArray(v, l.shape);
+    });
+    return readValues(call(f, args, shifted), 'out');
+  });
+}
+
+function numericalJvpFlat(f: Fn, args: Args, dirs: Float64Array[], eps: number, fdOrder: 2 | 4): Values {
+  const base = args.leaves.map((l) => (isDiff(l) ? Float64Array.from(l.dataSync()) : null));
+  let acc: Values | null = null;
+  for (const [k, w] of STENCILS[fdOrder]) {
+    const v = evalShifted(f, args, base, dirs, k * eps);
+    if (acc === null) {
+      acc = { ...v, data: v.data.map((d) => d.map((x) => (w * x) / eps)) };
+    } else {
+      v.data.forEach((d, i) => {
+        const a = acc!.data[i]!;
+        for (let j = 0; j < d.length; j++) a[j] = a[j]! + (w * d[j]!) / eps;
+      });
+    }
+  }
+  return acc!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toPrecision(6) : String(x);
+}
+
+function preview(d: Float64Array, at: number): string {
+  const lo = Math.max(0, at - 2), hi = Math.min(d.length, lo + 6);
+  const items = Array.from(d.subarray(lo, hi), fmt);
+  return `${lo > 0 ? '..., ' : ''}${items.join(', ')}${hi < d.length ? ', ...' : ''}`;
+}
+
+function infNorm(vs: Values): number {
+  let m = 0;
+  vs.data.forEach((d, i) => {
+    if (vs.dtypes[i] !== 'float32') return;
+    for (const x of d) if (Number.isFinite(x)) m = Math.max(m, Math.abs(x));
+  });
+  return m;
+}
+
+/**
+ * Compares float leaves of `got` and `want` with an ∞-norm tolerance: every |got - want| must be
+ * at most atol + rtol·max(‖got‖∞, ‖want‖∞) + `noise` (the rounding noise of the finite differences).
+ * NaN matches NaN, ±Infinity matches itself.
+ */
+function compareValues(header: string, what: string, got: Values, want: Values, tol: { atol: number; rtol: number; noise: number }, wantName: string): void {
+  if (got.data.length !== want.data.length) {
+    throw new GradCheckError(`${header}: the ${what} has ${got.data.length} leaves but f's output has ${want.data.length}`);
+  }
+  const scale = Math.max(infNorm(got), infNorm(want));
+  const bound = tol.atol + tol.rtol * scale + tol.noise;
+  let worst: { leaf: number; index: number; err: number } | null = null;
+  for (let i = 0; i < want.data.length; i++) {
+    if (want.dtypes[i] !== 'float32') continue;
+    if (got.shapes[i]!.join() !== want.shapes[i]!.join()) {
+      throw new GradCheckError(`${header}: the ${what} at ${want.paths[i]} has shape [${got.shapes[i]}] but expected [${want.shapes[i]}]`);
+    }
+    const g = got.data[i]!, w = want.data[i]!;
+    for (let j = 0; j < w.length; j++) {
+      const a = g[j]!, b = w[j]!;
+      if (Number.isNaN(a) && Number.isNaN(b)) continue;
+      if (!Number.isFinite(a) || !Number.isFinite(b)) {
+        if (a === b) continue;
+        worst = { leaf: i, index: j, err: Infinity };
+        break;
+      }
+      const err = Math.abs(a - b);
+      if (err > bound && (worst === null || err > worst.err)) worst = { leaf: i, index: j, err };
+    }
+    if (worst !== null && worst.err === Infinity) break;
+  }
+  if (worst === null) return;
+  const { leaf, index, err } = worst;
+  const g = got.data[leaf]!, w = want.data[leaf]!;
+  throw new GradCheckError(
+    `${header}: the ${what} at ${want.paths[leaf]} (shape [${want.shapes[leaf]}]) disagrees with ${wantName} at flat index ${index}: ` +
+      `got ${fmt(g[index]!)}, expected ${fmt(w[index]!)}; abs error ${fmt(err)} > tolerance ${fmt(bound)} ` +
+      `(atol ${tol.atol} + rtol ${tol.rtol} × scale ${fmt(scale)} + finite-difference noise ${fmt(tol.noise)}); ` +
+      `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}.\n  got:      [${preview(g, index)}]\n  expected: [${preview(w, index)}]`,
+  );
+}
+
+function dot(a: Float64Array[], b: Float64Array[], use: (i: number) => boolean): { value: number; absSum: number } {
+  let value = 0, absSum = 0;
+  a.forEach((x, i) => {
+    if (!use(i)) return;
+    const y = b[i]!;
+    for (let j = 0; j < x.length; j++) {
+      value += x[j]! * y[j]!;
+      absSum += Math.abs(x[j]! * y[j]!);
+    }
+  });
+  return { value, absSum };
+}
+
+function describeArgs(args: Args): string {
+  return args.leaves.map((l, i) => `${args.paths[i]}: ${l.aval.str()}`).join(', ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-level checks
+
+function checkJvpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: string): void {
+  const dirs = randomDirections(rng, args.leaves);
+  const [primalOut, tangentOut] = scope(() => {
+    const tangents = directionArrays(args, dirs);
+    const [y, t] = jvp(f, tree.unflatten(args.def, args.leaves) as unknown[], tree.unflatten(args.def, tangents) as unknown[]);
+    return [readValues(y, 'out'), readValues(t, 'out')] as const;
+  });
+  const expected = scope(() => readValues(call(f, args, args.leaves), 'out'));
+  const noise = (EVAL_NOISE * infNorm(expected) * fdWeight(opts.fdOrder)) / opts.eps;
+  compareValues(header, 'primal output of jvp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: 0 }, 'f(x)');
+  const numeric = numericalJvpFlat(f, args, dirs, opts.eps, opts.fdOrder);
+  compareValues(header, 'tangent output of jvp', tangentOut, numeric, { atol: opts.atol, rtol: opts.rtol, noise }, `central differences (eps ${opts.eps})`);
+}
+
+function checkVjpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: string): void {
+  const { primalOut, cotangent, cotangentIn } = scope(() => {
+    const [out, pullback] = vjp(f as (...a: unknown[]) => unknown, ...(tree.unflatten(args.def, args.leaves) as unknown[]));
+    const [outLeaves, outDef] = tree.flatten(out);
+    const ctLeaves = outLeaves.map((o) => {
+      if (!(o instanceof NDArray)) return o;
+      return isDiff(o) ? floatArray(rng.normals(o.size), o.shape) : zerosLike(o);
+    });
+    const ct = tree.unflatten(outDef, ctLeaves);
+    const ctIn = pullback(ct);
+    const result = { primalOut: readValues(out, 'out'), cotangent: readValues(ct, 'cotangent'), cotangentIn: readValues(ctIn, 'args') };
+    pullback.dispose();
+    return result;
+  });
+  const expected = scope(() => readValues(call(f, args, args.leaves), 'out'));
+  compareValues(header, 'primal output of vjp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: 0 }, 'f(x)');
+  if (cotangentIn.data.length !== args.leaves.length) {
+    throw new GradCheckError(`${header}: the pullback returned ${cotangentIn.data.length} cotangent leaves for ${args.leaves.length} argument leaves (${describeArgs(args)})`);
+  }
+  args.leaves.forEach((l, i) => {
+    if (isDiff(l) && cotangentIn.shapes[i]!.join() !== l.shape.join()) {
+      throw new GradCheckError(`${header}: the cotangent of ${args.paths[i]} has shape [${cotangentIn.shapes[i]}] but the argument is ${l.aval.str()}`);
+    }
+  });
+  const dirs = randomDirections(rng, args.leaves);
+  const numeric = numericalJvpFlat(f, args, dirs, opts.eps, opts.fdOrder);
+  // ⟨v, Jᵀu⟩ (reverse mode) against ⟨J v, u⟩ (finite differences).
+  const ad = dot(dirs, cotangentIn.data, (i) => isDiff(args.leaves[i]!));
+  const fd = dot(numeric.data, cotangent.data, (i) => expected.dtypes[i] === 'float32');
+  // Rounding noise of the differences, propagated through the inner product with u.
+  const fAbs = dot(expected.data.map((d) => d.map(Math.abs)), cotangent.data.map((d) => d.map(Math.abs)), (i) => expected.dtypes[i] === 'float32');
+  const noise = (EVAL_NOISE * fAbs.value * fdWeight(opts.fdOrder)) / opts.eps;
+  const scale = Math.max(ad.absSum, fd.absSum);
+  const bound = opts.atol + opts.rtol * scale + noise;
+  const err = Math.abs(ad.value - fd.value);
+  if (!(err <= bound) && !(Number.isNaN(ad.value) && Number.isNaN(fd.value))) {
+    throw new GradCheckError(
+      `${header}: reverse mode disagrees with central differences (eps ${opts.eps}): ` +
+        `⟨v, Jᵀu⟩ = ${fmt(ad.value)} from vjp, but ⟨J v, u⟩ = ${fmt(fd.value)} from finite differences, for random u, v; ` +
+        `abs error ${fmt(err)} > tolerance ${fmt(bound)} (atol ${opts.atol} + rtol ${opts.rtol} × scale ${fmt(scale)} + noise ${fmt(noise)}); ` +
+        `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}. Arguments: ${describeArgs(args)}`,
+    );
+  }
+}
+
+function fdWeight(order: 2 | 4): number {
+  return STENCILS[order].reduce((s, [, w]) => s + Math.abs(w), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+function resolve(options: CheckGradsOptions): Resolved {
+  const order = options.order ?? 1;
+  if (!Number.isInteger(order) || order < 1) throw new GradCheckError(`checkGrads: order must be a positive integer, got ${order}`);
+  const modes = options.modes ?? ['fwd', 'rev'];
+  for (const m of modes) if (m !== 'fwd' && m !== 'rev') throw new GradCheckError(`checkGrads: unknown mode '${m as string}'; expected 'fwd' or 'rev'`);
+  return { order, modes, eps: options.eps ?? 1e-2, atol: options.atol ?? 1e-5, rtol: options.rtol ?? 2e-3, fdOrder: options.fdOrder ?? 4 };
+}
+
+function headerOf(label: string, level: number): string {
+  return `checkGrads (order ${level}, ${label})`;
+}
+
+function checkRec(f: Fn, argList: readonly unknown[], order: number, level: number, label: string, opts: Resolved, rng: Rng): void {
+  const args = prepareArgs(argList);
+  const argTree = tree.unflatten(args.def, args.leaves) as unknown[];
+  if (opts.modes.includes('fwd')) {
+    const l = label ? `JVP of ${label}` : 'JVP';
+    checkJvpFlat(f, args, opts, rng, headerOf(l, level));
+    if (order > 1) {
+      const tangents = tree.unflatten(args.def, directionArrays(args, randomDirections(rng, args.leaves)));
+      const fJvp = (primals: unknown[], ts: unknown[]) => jvp(f, primals, ts);
+      checkRec(fJvp, [argTree, tangents], order - 1, level + 1, l, opts, rng);
+    }
+  }
+  if (opts.modes.includes('rev')) {
+    const l = label ? `VJP of ${label}` : 'VJP';
+    checkVjpFlat(f, args, opts, rng, headerOf(l, level));
+    if (order > 1) {
+      // The pullback applied to the primal output: nonlinear in the inputs, as in JAX.
+      const fVjp = (...xs: unknown[]) => {
+        const [out, pullback] = vjp(f as (...a: unknown[]) => unknown, ...xs);
+        return pullback(out);
+      };
+      checkRec(fVjp, argTree, order - 1, level + 1, l, opts, rng);
+    }
+  }
+}
+
+/**
+ * Checks the derivatives of `f` at `args` against central finite differences in random directions:
+ * forward mode as J·v from `jvp`, reverse mode as ⟨v, Jᵀu⟩ from `vjp` against ⟨J·v, u⟩, recursively up
+ * to `order` (order 2 checks the derivatives of `jvp(f)` and of `x => pullback(f(x))`, and so on).
+ * `args` is the argument list; each argument may be a pytree. Float32 leaves are differentiated; int
+ * and bool leaves are held fixed; JS numbers are treated as float32 scalars. Throws a GradCheckError
+ * naming the order, the mode, the output leaf, expected and actual values and the relative error.
+ *
+ * Finite differences in float32 are noisy: keep `f` well scaled (values and derivatives of order 1)
+ * and smooth near `args` (no kinks of abs/max/relu within ~2·eps of the point).
+ *
+ * @example
+ * checkGrads((x) => np.sum(np.tanh(x)), [np.array([0.1, -0.4])], { order: 2 });
+ */
+export function checkGrads(f: Fn, args: readonly unknown[], options: CheckGradsOptions = {}): void {
+  const opts = resolve(options);
+  const rng = new Rng(options.seed ?? 0);
+  scope(() => {
+    checkRec(f, args, opts.order, 1, '', opts, rng);
+    return null;
+  });
+}
+
+/** Checks `jvp(f)` at `args` against finite differences along one random direction (first order only). */
+export function checkJvp(f: Fn, args: readonly unknown[], options: Omit<CheckGradsOptions, 'order' | 'modes'> = {}): void {
+  checkGrads(f, args, { ...options, order: 1, modes: ['fwd'] });
+}
+
+/** Checks `vjp(f)` at `args` against finite differences through random inner products (first order only). */
+export function checkVjp(f: Fn, args: readonly unknown[], options: Omit<CheckGradsOptions, 'order' | 'modes'> = {}): void {
+  checkGrads(f, args, { ...options, order: 1, modes: ['rev'] });
+}
+
+/**
+ * The directional derivative of `f` at `args` along `tangents` (same tree structure as `args`) by
+ * central differences, evaluated in float32 and combined in float64. Returns one flat float64 array
+ * per output leaf (in tree.flatten order).
+ */
+export function numericalJvp(f: Fn, args: readonly unknown[], tangents: readonly unknown[], options: { eps?: number; fdOrder?: 2 | 4 } = {}): Float64Array[] {
+  return scope(() => {
+    const a = prepareArgs(args);
+    const t = prepareArgs(tangents);
+    if (!a.def.equals(t.def)) throw new GradCheckError(`numericalJvp: tangents have structure ${t.def} but args have ${a.def}`);
+    const dirs = t.leaves.map((l, i) => (isDiff(a.leaves[i]!) ? Float64Array.from(l.dataSync()) : new Float64Array(0)));
+    return numericalJvpFlat(f, a, dirs, options.eps ?? 1e-2, options.fdOrder ?? 4).data;
+  });
+}
