@@ -1,0 +1,132 @@
+// Neural-network building blocks as (init, apply) pairs of pure functions over parameter trees:
+// `init(key, ...) -> params`, `apply(params, x) -> y`. No hidden state: spectral normalisation's
+// power-iteration vector is an explicit state the caller threads through.
+import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
+import * as init from './init.js';
+
+export { init as initializers };
+export type Key = NDArray;
+export type Activation = (x: NDArray) => NDArray;
+
+export interface DenseParams {
+  w: NDArray;
+  b: NDArray;
+}
+
+/** A fully connected layer y = x·w + b (w: [in, out]). */
+export const dense = {
+  init(key: Key, inDim: number, outDim: number, options: { wInit?: init.Initializer; bInit?: init.Initializer } = {}): DenseParams {
+    const keys = random.split(key);
+    const [kw, kb] = [keys.at(0), keys.at(1)];
+    return { w: (options.wInit ?? init.glorotUniform)(kw, [inDim, outDim]), b: (options.bInit ?? init.zeros)(kb, [outDim]) };
+  },
+  apply(p: DenseParams, x: ArrayLike): NDArray {
+    return np.add(np.matmul(x, p.w), p.b);
+  },
+};
+
+/** A stack of dense layers with an activation between them (none after the last unless given). */
+export const mlp = {
+  init(key: Key, sizes: readonly number[], options: { wInit?: init.Initializer } = {}): DenseParams[] {
+    const keys = random.split(key, Math.max(1, sizes.length - 1));
+    return sizes.slice(1).map((out, i) => dense.init(keys.at(i), sizes[i]!, out, options));
+  },
+  apply(params: readonly DenseParams[], x: ArrayLike, options: { activation?: Activation; finalActivation?: Activation } = {}): NDArray {
+    const act = options.activation ?? np.relu;
+    let h = np.asArray(x);
+    params.forEach((p, i) => {
+      h = dense.apply(p, h);
+      if (i < params.length - 1) h = act(h);
+      else if (options.finalActivation) h = options.finalActivation(h);
+    });
+    return h;
+  },
+};
+
+export interface Conv2dParams {
+  w: NDArray;
+  b: NDArray;
+}
+
+/** A 2-D convolution layer, NHWC input, HWIO kernel. */
+export const conv2d = {
+  init(key: Key, kh: number, kw: number, cin: number, cout: number, options: { wInit?: init.Initializer } = {}): Conv2dParams {
+    return { w: (options.wInit ?? init.heNormal)(key, [kh, kw, cin, cout]), b: np.zeros([cout]) };
+  },
+  apply(p: Conv2dParams, x: ArrayLike, options: { strides?: number | [number, number]; padding?: np.Padding } = {}): NDArray {
+    return np.add(np.conv2d(x, p.w, options), p.b);
+  },
+};
+
+/** Nearest-neighbour upsampling of NHWC images by an integer factor. */
+export function upsample2d(x: ArrayLike, factor: number): NDArray {
+  return np.repeat(np.repeat(x, factor, 1), factor, 2);
+}
+
+export interface LayerNormParams {
+  scale: NDArray;
+  bias: NDArray;
+}
+
+/** Layer normalisation over the last axis, with learned scale and bias. */
+export const layerNorm = {
+  init(dim: number): LayerNormParams {
+    return { scale: np.ones([dim]), bias: np.zeros([dim]) };
+  },
+  apply(p: LayerNormParams, x: ArrayLike, eps = 1e-5): NDArray {
+    return np.add(np.multiply(np.standardize(x, -1, eps), p.scale), p.bias);
+  },
+};
+
+export interface SpectralNormState {
+  /** The left singular vector estimate (length = rows of the kernel viewed as a matrix). */
+  u: NDArray;
+}
+
+export interface SpectralNormOptions {
+  /** Target bound c on the spectral norm (algorithms.md §3.2: 0.9 in the i-ResNet code). */
+  coeff?: number;
+  /** Power iterations per call (5 in the i-ResNet code, 1 is common during training). */
+  powerIterations?: number;
+  /** 'soft': W / max(1, σ/c), only shrinks (i-ResNet code); 'hard': c·W/σ (Su's description). */
+  mode?: 'soft' | 'hard';
+}
+
+/** A kernel viewed as the matrix [prod(shape[:-1]), shape[-1]]. */
+function asMatrix(w: NDArray): NDArray {
+  return w.reshape(-1, w.shape[w.ndim - 1]!);
+}
+
+/**
+ * Spectral normalisation with an explicit power-iteration state (algorithms.md §3.2). The
+ * singular vectors are held constant (stop-gradient) while σ̂ = uᵀWv is differentiated, as in
+ * SN-GAN and the i-ResNet code. Conv kernels are normalised as their reshaped matrix.
+ */
+export const spectralNorm = {
+  init(key: Key, w: NDArray): SpectralNormState {
+    const rows = asMatrix(w).shape[0]!;
+    const u = random.normal(key, [rows]);
+    return { u: u.div(np.linalg.norm(u)) };
+  },
+  /** σ̂ and the refined state, without normalising. */
+  estimate(w: NDArray, state: SpectralNormState, powerIterations = 1): { sigma: NDArray; state: SpectralNormState } {
+    const m = asMatrix(w);
+    const msg = stopGradient(m);
+    let u = stopGradient(state.u);
+    let v = u;
+    for (let i = 0; i < Math.max(1, powerIterations); i++) {
+      v = np.matmul(u, msg);
+      v = v.div(np.linalg.norm(v).add(1e-12));
+      u = np.matmul(msg, v);
+      u = u.div(np.linalg.norm(u).add(1e-12));
+    }
+    const sigma = np.sum(np.matmul(u, m).mul(v));
+    return { sigma, state: { u: stopGradient(u) } };
+  },
+  apply(w: NDArray, state: SpectralNormState, options: SpectralNormOptions = {}): { w: NDArray; state: SpectralNormState; sigma: NDArray } {
+    const c = options.coeff ?? 0.9;
+    const { sigma, state: next } = spectralNorm.estimate(w, state, options.powerIterations ?? 1);
+    const factor = options.mode === 'hard' ? sigma.div(c) : np.maximum(1, sigma.div(c));
+    return { w: w.div(factor), state: next, sigma };
+  },
+};
