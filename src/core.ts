@@ -19,9 +19,15 @@ export abstract class Tracer extends NDArray {
   abstract collectTensors(out: Set<tf.Tensor>): void;
 }
 
-/** Something a trace may hold outside its tracers (constants recorded into a program). */
+/**
+ * Something a trace may hold outside its tracers (constants recorded into a program). Holders
+ * that only grow can report their size and collect just the entries added since a mark, which
+ * keeps scopes cheap when a long trace holds many constants.
+ */
 export interface HoldsTensors {
   collectTensors(out: Set<tf.Tensor>): void;
+  size?(): number;
+  collectTensorsSince?(mark: number, out: Set<tf.Tensor>): void;
 }
 
 export type TraceConstructor = new (main: MainTrace) => Trace;

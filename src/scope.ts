@@ -4,7 +4,7 @@
 // held by transformations still running (constants recorded into programs being traced).
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray } from './array.js';
-import { Tracer, currentTraceStack } from './core.js';
+import { Tracer, currentTraceStack, type HoldsTensors } from './core.js';
 
 let depth = 0;
 
@@ -38,8 +38,23 @@ export function collectTensors(value: unknown, out: Set<tf.Tensor>): void {
   }
 }
 
-function collectHeld(out: Set<tf.Tensor>): void {
-  for (const main of currentTraceStack()) for (const h of main.held) h.collectTensors(out);
+type Marks = Map<HoldsTensors, number>;
+
+function markHeld(): Marks {
+  const marks: Marks = new Map();
+  for (const main of currentTraceStack()) for (const h of main.held) if (h.size) marks.set(h, h.size());
+  return marks;
+}
+
+/** Tensors held by running transformations; for growing holders, only what was added since `marks`. */
+function collectHeld(out: Set<tf.Tensor>, marks?: Marks): void {
+  for (const main of currentTraceStack()) {
+    for (const h of main.held) {
+      const m = marks?.get(h);
+      if (m !== undefined && h.collectTensorsSince) h.collectTensorsSince(m, out);
+      else h.collectTensors(out);
+    }
+  }
 }
 
 /**
@@ -48,6 +63,7 @@ function collectHeld(out: Set<tf.Tensor>): void {
  */
 export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r): T {
   const engine = tf.engine();
+  const marks = markHeld();
   engine.startScope('gradus');
   depth++;
   let result: T;
@@ -55,7 +71,7 @@ export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r):
     result = fn();
   } catch (e) {
     const held = new Set<tf.Tensor>();
-    collectHeld(held);
+    collectHeld(held, marks);
     depth--;
     engine.endScope([...held]);
     throw e;
@@ -63,7 +79,7 @@ export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r):
   const kept = new Set<tf.Tensor>();
   try {
     collectTensors(keep(result), kept);
-    collectHeld(kept);
+    collectHeld(kept, marks);
   } finally {
     depth--;
     engine.endScope([...kept]);

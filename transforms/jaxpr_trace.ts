@@ -29,8 +29,19 @@ export class JaxprTracer extends Tracer {
 export class JaxprBuilder {
   readonly eqns: JaxprEqn[] = [];
   readonly constTracers = new Map<NDArray, JaxprTracer>();
+  private readonly constOrder: NDArray[] = [];
+  addConst(val: NDArray, tracer: JaxprTracer): void {
+    this.constTracers.set(val, tracer);
+    this.constOrder.push(val);
+  }
   collectTensors(out: Set<tf.Tensor>): void {
-    for (const c of this.constTracers.keys()) collectTensors(c, out);
+    for (const c of this.constOrder) collectTensors(c, out);
+  }
+  size(): number {
+    return this.constOrder.length;
+  }
+  collectTensorsSince(mark: number, out: Set<tf.Tensor>): void {
+    for (let i = mark; i < this.constOrder.length; i++) collectTensors(this.constOrder[i], out);
   }
 }
 
@@ -45,7 +56,7 @@ export class JaxprTrace extends Trace {
     let t = this.builder.constTracers.get(val);
     if (t === undefined) {
       t = new JaxprTracer(this, val.aval, new Var(val.aval));
-      this.builder.constTracers.set(val, t);
+      this.builder.addConst(val, t);
     }
     return t;
   }

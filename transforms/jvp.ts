@@ -47,7 +47,8 @@ export class JVPTrace extends Trace {
     const tangents = tracers.map((t) => t.tangent);
     if (tangents.every((t) => t === null)) return bind(prim, primals, params);
     const rule = jvpRules[prim] as JvpRule<P>;
-    const [primalsOut, tangentsOut] = rule(primals, tangents, params);
+    // A scope per rule frees the rule's temporaries (e.g. y² in tanh's 1 − y²) right away.
+    const [primalsOut, tangentsOut] = scoped(() => rule(primals, tangents, params));
     return primalsOut.map((p, i) => new JVPTracer(this, p, isDifferentiable(p.dtype) ? (tangentsOut[i] ?? null) : null));
   }
 }

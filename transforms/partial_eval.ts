@@ -65,6 +65,12 @@ class ResidualHolder {
   collectTensors(out: Set<tf.Tensor>): void {
     for (const v of this.values) collectTensors(v, out);
   }
+  size(): number {
+    return this.values.length;
+  }
+  collectTensorsSince(mark: number, out: Set<tf.Tensor>): void {
+    for (let i = mark; i < this.values.length; i++) collectTensors(this.values[i], out);
+  }
 }
 
 export class PartialEvalTrace extends Trace {

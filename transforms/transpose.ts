@@ -23,7 +23,15 @@ const linear = new Set<Primitive>(LINEAR_PRIMITIVES);
  * At the eval level it frees cotangents as soon as they are consumed, so the backward pass holds
  * only the cotangents in flight (plus the residuals).
  */
-export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[]): Cotangent[] {
+export interface BackwardOptions {
+  /**
+   * Residuals (tensors among `args`) that this pass may free after their last use. `grad` passes
+   * the residuals its forward pass created, since its pullback runs exactly once.
+   */
+  consumable?: (t: tf.Tensor) => boolean;
+}
+
+export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], options: BackwardOptions = {}): Cotangent[] {
   // Eager freeing is safe only when no outer transformation is running: an outer one may have
   // captured a cotangent we create here as a residual of its own program.
   const eagerFree = currentTraceStack().length === 1;
@@ -81,11 +89,48 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[]): C
   });
   const inputCts = new Set<NDArray>(cts.filter((c): c is NDArray => c !== null && c !== undefined));
   for (const c of inputCts) primalValues.add(c);
+  // Remaining uses of each consumable residual tensor by the linear equations (freed at zero).
+  // Values this pass computed in its forward phase are its own; so are residuals the caller
+  // marks consumable. Both are freed as soon as no remaining linear equation reads them.
+  const residualUses = new Map<tf.Tensor, number>();
+  if (eagerFree) {
+    const consumable = (t: tf.Tensor): boolean => t.id >= firstNewId || (options.consumable?.(t) ?? false);
+    const owned = new Set<tf.Tensor>();
+    for (const v of primalEnv.values()) if (v instanceof ConcreteArray && !v.isDisposed && consumable(v.tensor)) owned.add(v.tensor);
+    for (const o of jaxpr.outs) {
+      const v = o instanceof Var ? primalEnv.get(o) : undefined;
+      if (v instanceof ConcreteArray) owned.delete(v.tensor);
+    }
+    for (const c of inputCts) if (c instanceof ConcreteArray) owned.delete(c.tensor);
+    for (const eqn of linearEqns) {
+      for (const a of eqn.inputs) {
+        const v = a instanceof Var ? primalEnv.get(a) : undefined;
+        if (v instanceof ConcreteArray && owned.has(v.tensor)) residualUses.set(v.tensor, (residualUses.get(v.tensor) ?? 0) + 1);
+      }
+    }
+    // Forward-phase results no linear equation needs are garbage already.
+    for (const t of owned) if (!residualUses.has(t) && t.id >= firstNewId) t.dispose();
+  }
+  const consumeResiduals = (eqn: JaxprEqn): void => {
+    for (const a of eqn.inputs) {
+      const v = a instanceof Var ? primalEnv.get(a) : undefined;
+      if (!(v instanceof ConcreteArray)) continue;
+      const n = residualUses.get(v.tensor);
+      if (n === undefined) continue;
+      if (n <= 1) {
+        residualUses.delete(v.tensor);
+        v.dispose();
+      } else residualUses.set(v.tensor, n - 1);
+    }
+  };
   for (let k = linearEqns.length - 1; k >= 0; k--) {
     const eqn = linearEqns[k]!;
     const ctsOut = eqn.outBinders.map((v) => ctEnv.get(v) ?? null);
     eqn.outBinders.forEach((v) => ctEnv.delete(v));
-    if (ctsOut.every((c) => c === null)) continue;
+    if (ctsOut.every((c) => c === null)) {
+      consumeResiduals(eqn);
+      continue;
+    }
     const ins = eqn.inputs.map(read);
     const rule = transposeRules[eqn.prim as LinearPrimitive] as TransposeRule<LinearPrimitive>;
     const ctsIn = scoped(() => rule(ctsOut, ins, eqn.params as ParamsOf<LinearPrimitive>));
@@ -93,6 +138,7 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[]): C
       if (ct !== null && ct !== undefined) accumulate(eqn.inputs[i]!, ct);
     });
     ctsOut.forEach((c) => c !== null && release(c));
+    consumeResiduals(eqn);
   }
   return jaxpr.inBinders.map((v) => (isUndef(primalEnv.get(v)!) ? (ctEnv.get(v) ?? null) : null));
 }

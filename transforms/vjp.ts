@@ -11,7 +11,7 @@ import { flattenArrays, normalizeArgnums, unflatten, type TreeDef } from './api_
 import { jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
-import { UndefPrimal, backwardPass, nextTensorId } from './transpose.js';
+import { UndefPrimal, backwardPass, nextTensorId, type BackwardOptions } from './transpose.js';
 
 /** The linearization of a flat function at `primals`: outputs and a linear program for the tangents. */
 export interface Linearized {
@@ -51,10 +51,10 @@ export interface Pullback<In, Out> {
   dispose(): void;
 }
 
-function pullbackFlat(lin: Linearized, inAvals: NDArray[]): (cts: (NDArray | null)[]) => NDArray[] {
+function pullbackFlat(lin: Linearized, inAvals: NDArray[], options: BackwardOptions = {}): (cts: (NDArray | null)[]) => NDArray[] {
   return (cts) => {
     const undefs = inAvals.filter((_, i) => lin.differentiable[i]).map((p) => new UndefPrimal(p.aval));
-    const ctsIn = backwardPass(lin.jaxpr, [...lin.consts, ...undefs], cts).slice(lin.consts.length);
+    const ctsIn = backwardPass(lin.jaxpr, [...lin.consts, ...undefs], cts, options).slice(lin.consts.length);
     let k = 0;
     return inAvals.map((p, i) => (lin.differentiable[i] ? (ctsIn[k++] ?? zeros(p.aval)) : zeros(p.aval)));
   };
@@ -138,6 +138,7 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
       }
     });
     let aux: unknown;
+    const firstNew = nextTensorId();
     const lin = linearizeFlat((xs) => {
       const diffArgs = unflatten<unknown[]>(def, xs);
       const callArgs = [...args];
@@ -157,7 +158,11 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     }, leaves);
     const value = lin.primalsOut[0]!;
     const one = onesLike(value.aval);
-    const grads = pullbackFlat(lin, leaves)([one]);
+    // The pullback runs once: residuals the forward pass made can be freed at their last use,
+    // except those that are also results (the value, or anything in aux).
+    const survivors = new Set<tf.Tensor>();
+    collectTensors([value, aux], survivors);
+    const grads = pullbackFlat(lin, leaves, { consumable: (t) => t.id >= firstNew && !survivors.has(t) })([one]);
     const gradTree = unflatten<unknown[]>(def, grads);
     return [value, single ? gradTree[0] : gradTree, aux];
   }, ([v, g, aux]) => [keepValue ? v : null, g, aux]);

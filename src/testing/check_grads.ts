@@ -14,7 +14,12 @@ export interface CheckGradsOptions {
   order?: number;
   /** 'fwd' checks jvp, 'rev' checks vjp; default both. */
   modes?: readonly GradMode[];
-  /** Finite-difference step along the (standard normal) random direction; default 1e-2. */
+  /**
+   * Finite-difference step along the (standard normal) random direction; default 2e-2. Differences
+   * are taken at eps and eps/2: the finer one is compared, and their gap (an estimate of its
+   * truncation error, as in Richardson extrapolation) widens the tolerance where f is too curved
+   * for the step.
+   */
   eps?: number;
   /** Absolute tolerance; default 1e-5. */
   atol?: number;
@@ -174,6 +179,21 @@ function numericalJvpFlat(f: Fn, args: Args, dirs: Float64Array[], eps: number, 
   return acc!;
 }
 
+/** Differences at step eps/2, with an estimate of their truncation error from the step eps (Richardson). */
+interface Numeric {
+  values: Values;
+  /** Per element: |D(eps) - D(eps/2)| / (2^p - 1), the leading truncation error of D(eps/2). */
+  error: Float64Array[];
+}
+
+function numericalJvpChecked(f: Fn, args: Args, dirs: Float64Array[], eps: number, fdOrder: 2 | 4): Numeric {
+  const coarse = numericalJvpFlat(f, args, dirs, eps, fdOrder);
+  const fine = numericalJvpFlat(f, args, dirs, eps / 2, fdOrder);
+  const k = 2 ** fdOrder - 1;
+  const error = fine.data.map((d, i) => d.map((x, j) => Math.abs(coarse.data[i]![j]! - x) / k));
+  return { values: fine, error };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Comparisons
 
@@ -201,7 +221,14 @@ function infNorm(vs: Values): number {
  * at most atol + rtol·max(‖got‖∞, ‖want‖∞) + `noise` (the rounding noise of the finite differences).
  * NaN matches NaN, ±Infinity matches itself.
  */
-function compareValues(header: string, what: string, got: Values, want: Values, tol: { atol: number; rtol: number; noise: number }, wantName: string): void {
+function compareValues(
+  header: string,
+  what: string,
+  got: Values,
+  want: Values,
+  tol: { atol: number; rtol: number; noise: number; slack?: Float64Array[] },
+  wantName: string,
+): void {
   if (got.data.length !== want.data.length) {
     throw new GradCheckError(`${header}: the ${what} has ${got.data.length} leaves but f's output has ${want.data.length}`);
   }
@@ -223,17 +250,19 @@ function compareValues(header: string, what: string, got: Values, want: Values, 
         break;
       }
       const err = Math.abs(a - b);
-      if (err > bound && (worst === null || err > worst.err)) worst = { leaf: i, index: j, err };
+      const slack = tol.slack ? 2 * tol.slack[i]![j]! : 0;
+      if (err > bound + slack && (worst === null || err > worst.err)) worst = { leaf: i, index: j, err };
     }
     if (worst !== null && worst.err === Infinity) break;
   }
   if (worst === null) return;
   const { leaf, index, err } = worst;
   const g = got.data[leaf]!, w = want.data[leaf]!;
+  const slack = tol.slack ? ` + 2 × truncation estimate ${fmt(tol.slack[leaf]![index]!)}` : '';
   throw new GradCheckError(
     `${header}: the ${what} at ${want.paths[leaf]} (shape [${want.shapes[leaf]}]) disagrees with ${wantName} at flat index ${index}: ` +
-      `got ${fmt(g[index]!)}, expected ${fmt(w[index]!)}; abs error ${fmt(err)} > tolerance ${fmt(bound)} ` +
-      `(atol ${tol.atol} + rtol ${tol.rtol} × scale ${fmt(scale)} + finite-difference noise ${fmt(tol.noise)}); ` +
+      `got ${fmt(g[index]!)}, expected ${fmt(w[index]!)}; abs error ${fmt(err)} > tolerance ${fmt(bound + (tol.slack ? 2 * tol.slack[leaf]![index]! : 0))} ` +
+      `(atol ${tol.atol} + rtol ${tol.rtol} × scale ${fmt(scale)} + finite-difference noise ${fmt(tol.noise)}${slack}); ` +
       `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}.\n  got:      [${preview(g, index)}]\n  expected: [${preview(w, index)}]`,
   );
 }
@@ -266,10 +295,17 @@ function checkJvpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: strin
     return [readValues(y, 'out'), readValues(t, 'out')] as const;
   });
   const expected = scope(() => readValues(call(f, args, args.leaves), 'out'));
-  const noise = (EVAL_NOISE * infNorm(expected) * fdWeight(opts.fdOrder)) / opts.eps;
+  const noise = (EVAL_NOISE * infNorm(expected) * fdWeight(opts.fdOrder)) / (opts.eps / 2);
   compareValues(header, 'primal output of jvp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: 0 }, 'f(x)');
-  const numeric = numericalJvpFlat(f, args, dirs, opts.eps, opts.fdOrder);
-  compareValues(header, 'tangent output of jvp', tangentOut, numeric, { atol: opts.atol, rtol: opts.rtol, noise }, `central differences (eps ${opts.eps})`);
+  const numeric = numericalJvpChecked(f, args, dirs, opts.eps, opts.fdOrder);
+  compareValues(
+    header,
+    'tangent output of jvp',
+    tangentOut,
+    numeric.values,
+    { atol: opts.atol, rtol: opts.rtol, noise, slack: numeric.error },
+    `central differences (steps ${opts.eps} and ${opts.eps / 2})`,
+  );
 }
 
 function checkVjpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: string): void {
@@ -297,21 +333,24 @@ function checkVjpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: strin
     }
   });
   const dirs = randomDirections(rng, args.leaves);
-  const numeric = numericalJvpFlat(f, args, dirs, opts.eps, opts.fdOrder);
+  const numeric = numericalJvpChecked(f, args, dirs, opts.eps, opts.fdOrder);
   // ⟨v, Jᵀu⟩ (reverse mode) against ⟨J v, u⟩ (finite differences).
+  const isFloatOut = (i: number) => expected.dtypes[i] === 'float32';
   const ad = dot(dirs, cotangentIn.data, (i) => isDiff(args.leaves[i]!));
-  const fd = dot(numeric.data, cotangent.data, (i) => expected.dtypes[i] === 'float32');
-  // Rounding noise of the differences, propagated through the inner product with u.
-  const fAbs = dot(expected.data.map((d) => d.map(Math.abs)), cotangent.data.map((d) => d.map(Math.abs)), (i) => expected.dtypes[i] === 'float32');
-  const noise = (EVAL_NOISE * fAbs.value * fdWeight(opts.fdOrder)) / opts.eps;
+  const fd = dot(numeric.values.data, cotangent.data, isFloatOut);
+  // Rounding noise and truncation error of the differences, propagated through the inner product with u.
+  const absU = cotangent.data.map((d) => d.map(Math.abs));
+  const fAbs = dot(expected.data.map((d) => d.map(Math.abs)), absU, isFloatOut);
+  const truncation = 2 * dot(numeric.error, absU, isFloatOut).value;
+  const noise = (EVAL_NOISE * fAbs.value * fdWeight(opts.fdOrder)) / (opts.eps / 2) + truncation;
   const scale = Math.max(ad.absSum, fd.absSum);
   const bound = opts.atol + opts.rtol * scale + noise;
   const err = Math.abs(ad.value - fd.value);
   if (!(err <= bound) && !(Number.isNaN(ad.value) && Number.isNaN(fd.value))) {
     throw new GradCheckError(
-      `${header}: reverse mode disagrees with central differences (eps ${opts.eps}): ` +
+      `${header}: reverse mode disagrees with central differences (steps ${opts.eps} and ${opts.eps / 2}): ` +
         `⟨v, Jᵀu⟩ = ${fmt(ad.value)} from vjp, but ⟨J v, u⟩ = ${fmt(fd.value)} from finite differences, for random u, v; ` +
-        `abs error ${fmt(err)} > tolerance ${fmt(bound)} (atol ${opts.atol} + rtol ${opts.rtol} × scale ${fmt(scale)} + noise ${fmt(noise)}); ` +
+        `abs error ${fmt(err)} > tolerance ${fmt(bound)} (atol ${opts.atol} + rtol ${opts.rtol} × scale ${fmt(scale)} + finite-difference noise and truncation ${fmt(noise)}); ` +
         `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}. Arguments: ${describeArgs(args)}`,
     );
   }
@@ -329,7 +368,7 @@ function resolve(options: CheckGradsOptions): Resolved {
   if (!Number.isInteger(order) || order < 1) throw new GradCheckError(`checkGrads: order must be a positive integer, got ${order}`);
   const modes = options.modes ?? ['fwd', 'rev'];
   for (const m of modes) if (m !== 'fwd' && m !== 'rev') throw new GradCheckError(`checkGrads: unknown mode '${m as string}'; expected 'fwd' or 'rev'`);
-  return { order, modes, eps: options.eps ?? 1e-2, atol: options.atol ?? 1e-5, rtol: options.rtol ?? 2e-3, fdOrder: options.fdOrder ?? 4 };
+  return { order, modes, eps: options.eps ?? 2e-2, atol: options.atol ?? 1e-5, rtol: options.rtol ?? 2e-3, fdOrder: options.fdOrder ?? 4 };
 }
 
 function headerOf(label: string, level: number): string {
