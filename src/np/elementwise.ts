@@ -3,6 +3,7 @@
 import { NDArray, type ArrayLike } from '../array.js';
 import { bind1 } from '../core.js';
 import { dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
+import { broadcastShapes } from '../shape.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
 import { asArray, astypeHook, defop } from './convert.js';
 
@@ -26,9 +27,10 @@ export function atRank(x: NDArray, ndim: number): NDArray {
 
 type DtypeMode = 'keep' | 'float' | 'bool';
 
-/** Converts operands to arrays of one dtype and one rank. */
-export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep'): NDArray[] {
+/** Converts operands to arrays of one dtype and one rank (checking they broadcast, for `op`'s errors). */
+export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep', op = 'elementwise op'): NDArray[] {
   const strong = xs.filter((x) => !isWeak(x)).map((x) => asArray(x));
+  if (strong.length > 1) broadcastShapes(op, ...strong.map((a) => a.shape));
   let dtype: DType | undefined = strong.length ? strong.map((a) => a.dtype).reduce(promoteTypes) : undefined;
   for (const x of xs) {
     if (isWeak(x)) dtype = dtype === undefined ? dtypeOfScalar(x) : weakScalarDtype(x, dtype);
@@ -42,64 +44,64 @@ export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep'): 
   return arrays.map((a) => atRank(a, ndim));
 }
 
-function unary(prim: UnaryPrimitive, mode: DtypeMode = 'float') {
-  return defop((x: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x], mode), {}));
+function unary(prim: UnaryPrimitive, name: string, mode: DtypeMode = 'float') {
+  return defop((x: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x], mode, name), {}));
 }
 
-function binary(prim: BinaryPrimitive, mode: DtypeMode = 'keep') {
-  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x, y], mode), {}));
+function binary(prim: BinaryPrimitive, name: string, mode: DtypeMode = 'keep') {
+  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x, y], mode, name), {}));
 }
 
-function comparison(prim: ComparisonPrimitive) {
-  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x, y]), {}));
+function comparison(prim: ComparisonPrimitive, name: string) {
+  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x, y], 'keep', name), {}));
 }
 
-export const negative = unary('neg', 'keep');
-export const sin = unary('sin');
-export const cos = unary('cos');
-export const tan = unary('tan');
-export const arcsin = unary('asin');
-export const arccos = unary('acos');
-export const arctan = unary('atan');
-export const sinh = unary('sinh');
-export const cosh = unary('cosh');
-export const arcsinh = unary('asinh');
-export const exp = unary('exp');
-export const log = unary('log');
-export const log1p = unary('log1p');
-export const expm1 = unary('expm1');
-export const tanh = unary('tanh');
-export const sqrt = unary('sqrt');
-export const rsqrt = unary('rsqrt');
-export const erf = unary('erf');
-export const abs = unary('abs', 'keep');
-export const sign = unary('sign', 'keep');
-export const floor = unary('floor');
-export const ceil = unary('ceil');
+export const negative = unary('neg', 'negative', 'keep');
+export const sin = unary('sin', 'sin');
+export const cos = unary('cos', 'cos');
+export const tan = unary('tan', 'tan');
+export const arcsin = unary('asin', 'arcsin');
+export const arccos = unary('acos', 'arccos');
+export const arctan = unary('atan', 'arctan');
+export const sinh = unary('sinh', 'sinh');
+export const cosh = unary('cosh', 'cosh');
+export const arcsinh = unary('asinh', 'arcsinh');
+export const exp = unary('exp', 'exp');
+export const log = unary('log', 'log');
+export const log1p = unary('log1p', 'log1p');
+export const expm1 = unary('expm1', 'expm1');
+export const tanh = unary('tanh', 'tanh');
+export const sqrt = unary('sqrt', 'sqrt');
+export const rsqrt = unary('rsqrt', 'rsqrt');
+export const erf = unary('erf', 'erf');
+export const abs = unary('abs', 'abs', 'keep');
+export const sign = unary('sign', 'sign', 'keep');
+export const floor = unary('floor', 'floor');
+export const ceil = unary('ceil', 'ceil');
 /** Rounds half to even, like NumPy. */
-export const round = unary('round');
+export const round = unary('round', 'round');
 /** The logistic sigmoid 1 / (1 + e^-x). */
-export const sigmoid = unary('logistic');
+export const sigmoid = unary('logistic', 'sigmoid');
 
-export const add = binary('add');
-export const subtract = binary('sub');
-export const multiply = binary('mul');
+export const add = binary('add', 'add');
+export const subtract = binary('sub', 'subtract');
+export const multiply = binary('mul', 'multiply');
 /** True division: integer operands give float32, as in NumPy. */
-export const divide = binary('div', 'float');
-export const power = binary('pow', 'float');
-export const maximum = binary('max');
-export const minimum = binary('min');
-export const arctan2 = binary('atan2', 'float');
+export const divide = binary('div', 'divide', 'float');
+export const power = binary('pow', 'power', 'float');
+export const maximum = binary('max', 'maximum');
+export const minimum = binary('min', 'minimum');
+export const arctan2 = binary('atan2', 'arctan2', 'float');
 /** Remainder with the sign of the divisor (NumPy's `%` / `np.remainder`). */
-export const remainder = binary('rem');
+export const remainder = binary('rem', 'remainder');
 export const mod = remainder;
 
-export const equal = comparison('eq');
-export const notEqual = comparison('ne');
-export const less = comparison('lt');
-export const lessEqual = comparison('le');
-export const greater = comparison('gt');
-export const greaterEqual = comparison('ge');
+export const equal = comparison('eq', 'equal');
+export const notEqual = comparison('ne', 'notEqual');
+export const less = comparison('lt', 'less');
+export const lessEqual = comparison('le', 'lessEqual');
+export const greater = comparison('gt', 'greater');
+export const greaterEqual = comparison('ge', 'greaterEqual');
 
 export const logicalAnd = defop((x: ArrayLike, y: ArrayLike) => bind1('and', elementwiseOperands([x, y], 'bool'), {}));
 export const logicalOr = defop((x: ArrayLike, y: ArrayLike) => bind1('or', elementwiseOperands([x, y], 'bool'), {}));
@@ -119,8 +121,9 @@ export const isinf = defop((x: ArrayLike): NDArray => logicalAnd(logicalNot(isfi
 
 /** Elementwise choice: `cond ? x : y`, broadcasting all three. */
 export const where = defop((cond: ArrayLike, x: ArrayLike, y: ArrayLike): NDArray => {
-  const [a, b] = elementwiseOperands([x, y]);
+  const [a, b] = elementwiseOperands([x, y], 'keep', 'where');
   let c = asArray(cond);
+  broadcastShapes('where', c.shape, a!.shape, b!.shape);
   if (c.dtype !== 'bool') c = astypeRaw(c, 'bool');
   const ndim = Math.max(c.ndim, a!.ndim);
   return bind1('select', [atRank(c, ndim), atRank(a!, ndim), atRank(b!, ndim)], {});
