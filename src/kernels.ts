@@ -14,8 +14,20 @@ const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
   neg: tf.neg, sin: tf.sin, cos: tf.cos, tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
   sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: tf.exp, log: tf.log, log1p: tf.log1p, expm1: tf.expm1,
   tanh: tf.tanh, logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, abs: tf.abs,
-  sign: tf.sign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
+  sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
 };
+
+/**
+ * sign via comparisons. TF.js's wasm Sign kernel returns 0 for |x| below ~1e-7 (cpu gives ±1),
+ * which silently zeroes gradients of abs (and softplus) near 0. NaN stays NaN, as in NumPy.
+ */
+function exactSign(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const zero = tf.scalar(0, x.dtype);
+    const s = tf.sub(tf.cast(tf.greater(x, zero), x.dtype), tf.cast(tf.less(x, zero), x.dtype));
+    return x.dtype === 'float32' ? tf.where(tf.isNaN(x), x, s) : s;
+  });
+}
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
   add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),

@@ -124,7 +124,13 @@ export interface GradOptions {
 }
 
 type AnyFn = (...args: any[]) => any;
-type GradOf<F extends AnyFn> = Parameters<F>[0];
+/** The gradient's type: the differentiated argument's type, or a tuple of them for a list of argnums. */
+type GradOf<F extends AnyFn, A> = A extends number
+  ? Parameters<F>[A]
+  : A extends readonly number[]
+    ? { -readonly [K in keyof A]: A[K] extends number ? Parameters<F>[A[K]] : never }
+    : Parameters<F>[0];
+type ArgnumsOf<O> = O extends { argnums: infer A } ? A : 0;
 
 function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unknown[], keepValue: boolean): [unknown, unknown, unknown] {
   return scoped(() => {
@@ -172,8 +178,8 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
  * `grad(f)` is a function returning the gradient of the scalar `f` with respect to its first
  * argument (or `argnums`), as a tree of the same structure as that argument.
  */
-export function grad<F extends AnyFn>(f: F, options: GradOptions & { hasAux: true }): (...args: Parameters<F>) => [GradOf<F>, unknown];
-export function grad<F extends AnyFn>(f: F, options?: GradOptions): (...args: Parameters<F>) => GradOf<F>;
+export function grad<F extends AnyFn, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [GradOf<F, ArgnumsOf<O>>, unknown];
+export function grad<F extends AnyFn, const O extends GradOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => GradOf<F, ArgnumsOf<O>>;
 export function grad(f: AnyFn, options: GradOptions = {}) {
   return (...args: unknown[]) => {
     const [, g, aux] = valueAndGradImpl('grad', f, options, args, false);
@@ -182,8 +188,8 @@ export function grad(f: AnyFn, options: GradOptions = {}) {
 }
 
 /** Like `grad`, but returns `[value, gradient]` (with hasAux: `[[value, aux], gradient]`). */
-export function valueAndGrad<F extends AnyFn>(f: F, options: GradOptions & { hasAux: true }): (...args: Parameters<F>) => [[NDArray, unknown], GradOf<F>];
-export function valueAndGrad<F extends AnyFn>(f: F, options?: GradOptions): (...args: Parameters<F>) => [NDArray, GradOf<F>];
+export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [[NDArray, unknown], GradOf<F, ArgnumsOf<O>>];
+export function valueAndGrad<F extends AnyFn, const O extends GradOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => [NDArray, GradOf<F, ArgnumsOf<O>>];
 export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
   return (...args: unknown[]) => {
     const [v, g, aux] = valueAndGradImpl('valueAndGrad', f, options, args, true);
