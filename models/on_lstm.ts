@@ -1,0 +1,177 @@
+// ON-LSTM: ordered neurons (algorithms.md §7d; Shen et al., arXiv 1810.09536; Su,
+// kexue.fm/archives/6621). Master gates built from cumax = cumsum∘softmax split the cell into
+// a high-level part that keeps its history and a low-level part that takes the new input:
+//   f̃ = cumax(·) (increasing), ĩ = ←cumsum(softmax(·)) (Su's symmetric choice, decreasing) or
+//   1 − cumax(·) (the paper's), ω = f̃∘ĩ,
+//   c_t = ω∘(f∘c_{t−1} + i∘ĉ) + (f̃ − ω)∘c_{t−1} + (ĩ − ω)∘ĉ,  h_t = o∘tanh(c_t).
+// Chunking: the n cells form p chunks of q (n = p·q); master gates have p entries, each repeated q
+// times. The level of a step, d_t = Σ_k k·p_f(k) = p·(1 − mean f̃) + 1, parses a sentence by greedy
+// splitting at the largest level.
+import { np, random, type ArrayLike, type NDArray } from '../src/index.js';
+import * as init from './init.js';
+
+const op = np.defop;
+type Key = NDArray;
+
+/** cumax(x) = cumsum(softmax(x)) along `axis`: non-decreasing, in (0, 1], last entry 1. */
+export const cumax = op((x: ArrayLike, axis = -1): NDArray => np.cumsum(np.softmax(x, axis), axis));
+
+/** ←cumsum(softmax(x)): the mirror image of cumax (non-increasing, first entry 1). */
+export const reverseCumax = op((x: ArrayLike, axis = -1): NDArray => np.cumsum(np.softmax(x, axis), axis, true));
+
+export type MasterInput = 'symmetric' | 'paper';
+
+export interface OnLstmConfig {
+  /** q, the cells per chunk (n = p·q); default 1 (no chunking). */
+  chunkSize?: number;
+  /** ĩ = ←cumsum(softmax) ('symmetric', Su; default) or 1 − cumax ('paper', Shen et al.). */
+  masterInput?: MasterInput;
+}
+
+/**
+ * Parameters of one fused affine map x·wx + h·wh + b → [f̃ (p) | ĩ (p) | f | i | o | ĉ (n each)].
+ */
+export interface OnLstmParams {
+  wx: NDArray;
+  wh: NDArray;
+  b: NDArray;
+}
+
+export interface OnLstmState {
+  h: NDArray;
+  c: NDArray;
+}
+
+function chunks(name: string, hidden: number, chunkSize: number): number {
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || hidden % chunkSize !== 0) {
+    throw new RangeError(`onLstm.${name}: the hidden size ${hidden} must be a multiple of chunkSize ${chunkSize}`);
+  }
+  return hidden / chunkSize;
+}
+
+/** Glorot-uniform input weights, orthogonal recurrent weights, zero biases. */
+export function initParams(key: Key, inputDim: number, hiddenDim: number, config: OnLstmConfig = {}): OnLstmParams {
+  const p = chunks('init', hiddenDim, config.chunkSize ?? 1);
+  const width = 4 * hiddenDim + 2 * p;
+  const keys = random.split(key, 2);
+  return { wx: init.glorotUniform(keys.at(0), [inputDim, width]), wh: init.orthogonal()(keys.at(1), [hiddenDim, width]), b: np.zeros([width]) };
+}
+export { initParams as init };
+
+/** A zero state for a batch shape (e.g. [] or [batch]). */
+export function initialState(hiddenDim: number, batchShape: readonly number[] = []): OnLstmState {
+  return { h: np.zeros([...batchShape, hiddenDim]), c: np.zeros([...batchShape, hiddenDim]) };
+}
+
+/** The master gates (chunk level, [..., p]) from their logits. */
+export const masterGates = op((forgetLogits: ArrayLike, inputLogits: ArrayLike, masterInput: MasterInput = 'symmetric'): { fTilde: NDArray; iTilde: NDArray } => ({
+  fTilde: cumax(forgetLogits),
+  iTilde: masterInput === 'paper' ? np.subtract(1, cumax(inputLogits)) : reverseCumax(inputLogits),
+}));
+
+export interface CellUpdateInputs {
+  /** Master gates at cell level [..., n] (already repeated over chunks). */
+  fTilde: ArrayLike;
+  iTilde: ArrayLike;
+  f: ArrayLike;
+  i: ArrayLike;
+  cPrev: ArrayLike;
+  cHat: ArrayLike;
+}
+
+/** c_t = ω∘(f∘c_{t−1} + i∘ĉ) + (f̃ − ω)∘c_{t−1} + (ĩ − ω)∘ĉ with ω = f̃∘ĩ. */
+export const cellUpdate = op((g: CellUpdateInputs): NDArray => {
+  const fT = np.asArray(g.fTilde), iT = np.asArray(g.iTilde), cPrev = np.asArray(g.cPrev), cHat = np.asArray(g.cHat);
+  const w = fT.mul(iT);
+  const lstm = np.multiply(g.f, cPrev).add(np.multiply(g.i, cHat));
+  return w.mul(lstm).add(fT.sub(w).mul(cPrev)).add(iT.sub(w).mul(cHat));
+});
+
+export interface CellOutput {
+  state: OnLstmState;
+  /** Chunk-level master gates [..., p]. */
+  fTilde: NDArray;
+  iTilde: NDArray;
+}
+
+/** One ON-LSTM step: x [..., in], state {h, c} [..., n]. */
+export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig = {}): CellOutput => {
+  const n = params.wh.shape[0]!;
+  const q = config.chunkSize ?? 1;
+  const p = chunks('cell', n, q);
+  const z = np.matmul(x, params.wx).add(np.matmul(state.h, params.wh)).add(params.b);
+  const [fm, im, f, i, o, ch] = np.split(z, [p, 2 * p, 2 * p + n, 2 * p + 2 * n, 2 * p + 3 * n], -1) as [NDArray, NDArray, NDArray, NDArray, NDArray, NDArray];
+  const { fTilde, iTilde } = masterGates(fm, im, config.masterInput ?? 'symmetric');
+  const c = cellUpdate({
+    fTilde: q === 1 ? fTilde : np.repeat(fTilde, q, -1),
+    iTilde: q === 1 ? iTilde : np.repeat(iTilde, q, -1),
+    f: np.sigmoid(f),
+    i: np.sigmoid(i),
+    cPrev: state.c,
+    cHat: np.tanh(ch),
+  });
+  const h = np.sigmoid(o).mul(np.tanh(c));
+  return { state: { h, c }, fTilde, iTilde };
+});
+
+/** The level d = Σ_k k·p_f(k) = p·(1 − mean f̃) + 1 of chunk-level master forget gates [..., p] → [...]. */
+export const levels = op((fTilde: ArrayLike): NDArray => {
+  const f = np.asArray(fTilde);
+  const p = f.shape[f.ndim - 1]!;
+  return np.subtract(1, np.mean(f, -1)).mul(p).add(1);
+});
+
+export interface SequenceOutput {
+  /** Hidden states [..., T, n]. */
+  h: NDArray;
+  /** Chunk-level master forget gates [..., T, p]. */
+  fTilde: NDArray;
+  /** Levels d_t [..., T] (parse distances). */
+  levels: NDArray;
+  /** The state after the last (real) step. */
+  state: OnLstmState;
+}
+
+/**
+ * Runs the cell over xs [..., T, in] (batch-major, time on axis −2). Masked steps (mask [..., T]
+ * false or 0) keep the state and report the previous hidden state.
+ */
+export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConfig & { initialState?: OnLstmState; mask?: ArrayLike } = {}): SequenceOutput => {
+  const x = np.asArray(xs);
+  const n = params.wh.shape[0]!;
+  const T = x.shape[x.ndim - 2]!;
+  const xt = np.moveaxis(x, -2, 0);
+  const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);
+  let state = config.initialState ?? initialState(n, x.shape.slice(0, -2));
+  const hs: NDArray[] = [], fs: NDArray[] = [];
+  for (let t = 0; t < T; t++) {
+    const out = cell(params, state, xt.at(t), config);
+    if (mt) {
+      const keep = np.expandDims(mt.at(t), -1);
+      state = { h: np.where(keep, out.state.h, state.h), c: np.where(keep, out.state.c, state.c) };
+    } else {
+      state = out.state;
+    }
+    hs.push(state.h);
+    fs.push(out.fTilde);
+  }
+  const fTilde = np.stack(fs, -2);
+  return { h: np.stack(hs, -2), fTilde, levels: levels(fTilde), state };
+});
+
+/** A binary-ish parse tree: a token, or a list of subtrees. */
+export type Tree<T> = T | Tree<T>[];
+
+/**
+ * Greedy top-down parse from levels (ON-LSTM's `build_tree`): split at the token with the
+ * largest level (the first on ties) into [left part, [that token, right part]], and recurse.
+ */
+export function buildTree<T>(levelsOf: readonly number[], tokens: readonly T[]): Tree<T> {
+  if (levelsOf.length !== tokens.length) throw new RangeError(`onLstm.buildTree: ${levelsOf.length} levels for ${tokens.length} tokens`);
+  if (tokens.length === 0) return [];
+  if (tokens.length === 1) return tokens[0]!;
+  let at = 0;
+  for (let i = 1; i < levelsOf.length; i++) if (levelsOf[i]! > levelsOf[at]!) at = i;
+  const right: Tree<T> = at + 1 < tokens.length ? [tokens[at]!, buildTree(levelsOf.slice(at + 1), tokens.slice(at + 1))] : tokens[at]!;
+  return at > 0 ? [buildTree(levelsOf.slice(0, at), tokens.slice(0, at)), right] : right;
+}

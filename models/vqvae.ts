@@ -1,0 +1,155 @@
+// VQ-VAE's vector quantiser with the straight-through estimator (algorithms.md §7g; van den Oord
+// et al., arXiv 1711.00937; Su, kexue.fm/archives/6760). z = enc(x) [..., d] (a grid m×m×d is just
+// [..., m, m, d]: every vector is quantised separately), codebook e [K, d]:
+//   k = argmin_j ||z − e_j||²,  z_q = e_k,  decoder input z + sg(z_q − z) (value z_q, Jacobian I),
+//   L = ||x − dec(z + sg(z_q − z))||² + β·||sg(z) − z_q||² + γ·||z − sg(z_q)||².
+// Naming: Su's β weighs the codebook term and γ = 0.25·β the commitment term; the paper writes
+// ||sg(z) − e||² + β_paper·||z − sg(e)||² with β_paper = 0.25, i.e. Su's β = 1, γ = β_paper.
+// Optional: an EMA codebook update (the paper's appendix) and a tiny MLP encoder/decoder pair.
+import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
+import { mlp, type DenseParams } from './nn.js';
+
+const op = np.defop;
+type Key = NDArray;
+
+/** Squared distances ||z − e_j||² [..., K] between vectors z [..., d] and codebook rows e [K, d]. */
+export const squaredDistances = op((z: ArrayLike, codebook: ArrayLike): NDArray => {
+  const a = np.asArray(z), e = np.asArray(codebook);
+  const zz = np.sum(np.square(a), -1, true);
+  const ee = np.sum(np.square(e), -1);
+  return zz.sub(np.matmul(a, e.T).mul(2)).add(ee);
+});
+
+export interface Quantized {
+  /** The nearest codebook vectors e_k [..., d] (differentiable with respect to the codebook). */
+  zq: NDArray;
+  /** k, int32 [...]; ties go to the lowest index. */
+  indices: NDArray;
+}
+
+/** Nearest codebook entry for every vector of z [..., d]. */
+export const quantize = op((z: ArrayLike, codebook: ArrayLike): Quantized => {
+  const e = np.asArray(codebook);
+  const indices = np.argmin(squaredDistances(z, e), -1);
+  return { zq: np.take(e, indices, 0), indices };
+});
+
+/**
+ * The straight-through value z + sg(z_q − z): forward z_q, vector–Jacobian product the identity
+ * to z, nothing to z_q. Computed as sg(z_q) + (z − sg(z)), which has the same derivatives and whose
+ * value is z_q exactly (z − z = 0 in floating point, while z + (z_q − z) can be off by an ulp).
+ */
+export const straightThrough = op((z: ArrayLike, zq: ArrayLike): NDArray => {
+  const a = np.asArray(z);
+  return stopGradient(np.asArray(zq)).add(a.sub(stopGradient(a)));
+});
+
+/** Mean squared error ||a − b||² averaged over all entries. */
+const mse = (a: ArrayLike, b: ArrayLike) => np.mean(np.square(np.subtract(a, b)));
+
+/** The codebook term ||sg(z) − z_q||² (mean over entries): moves the codebook, not the encoder. */
+export const codebookLoss = op((z: ArrayLike, zq: ArrayLike): NDArray => mse(stopGradient(np.asArray(z)), zq));
+
+/** The commitment term ||z − sg(z_q)||² (mean over entries): moves the encoder, not the codebook. */
+export const commitmentLoss = op((z: ArrayLike, zq: ArrayLike): NDArray => mse(z, stopGradient(np.asArray(zq))));
+
+export interface QuantizerOptions {
+  /** Su's β, the codebook-term weight; default 1 (the paper's fixed weight of that term). */
+  beta?: number;
+  /** Su's γ, the commitment weight; default 0.25·β (the paper's β = 0.25). */
+  gamma?: number;
+}
+
+export interface QuantizerOutput extends Quantized {
+  /** The decoder input z + sg(z_q − z). */
+  zqSt: NDArray;
+  /** β·codebook + γ·commitment. */
+  loss: NDArray;
+  codebookLoss: NDArray;
+  commitmentLoss: NDArray;
+}
+
+/** Quantises z, returning the straight-through decoder input and the two auxiliary losses. */
+export const vectorQuantize = op((z: ArrayLike, codebook: ArrayLike, options: QuantizerOptions = {}): QuantizerOutput => {
+  const a = np.asArray(z);
+  const beta = options.beta ?? 1;
+  const gamma = options.gamma ?? 0.25 * beta;
+  const { zq, indices } = quantize(a, codebook);
+  const cb = codebookLoss(a, zq), cm = commitmentLoss(a, zq);
+  return { zq, indices, zqSt: straightThrough(a, zq), loss: cb.mul(beta).add(cm.mul(gamma)), codebookLoss: cb, commitmentLoss: cm };
+});
+
+// ---- EMA codebook (paper, appendix A.1) -----------------------------------------------------------------
+
+export interface EmaCodebookState {
+  /** Running count N_k of vectors assigned to each code [K]. */
+  counts: NDArray;
+  /** Running sum m_k of those vectors [K, d]. */
+  sums: NDArray;
+}
+
+export function emaInit(codebook: NDArray): EmaCodebookState {
+  return { counts: np.ones([codebook.shape[0]!]), sums: np.multiply(codebook, 1) };
+}
+
+/**
+ * One EMA step: N ← λN + (1 − λ)·n, m ← λm + (1 − λ)·Σ_{z→k} z, e_k = m_k / N_k (Laplace-smoothed
+ * counts, ε = 1e-5, so dead codes keep their vector). With λ = 0 this is one k-means step.
+ */
+export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: ArrayLike, decay = 0.99, eps = 1e-5): { state: EmaCodebookState; codebook: NDArray } => {
+  const a = np.asArray(z);
+  const d = a.shape[a.ndim - 1]!;
+  const K = state.counts.shape[0]!;
+  const flat = np.reshape(stopGradient(a), [-1, d]);
+  const assign = np.oneHot(np.reshape(indices, [-1]), K); // [N, K]
+  const counts = state.counts.mul(decay).add(np.sum(assign, 0).mul(1 - decay));
+  const sums = state.sums.mul(decay).add(np.matmul(assign.T, flat).mul(1 - decay));
+  const total = np.sum(counts);
+  const smoothed = counts.add(eps).div(total.add(K * eps)).mul(total);
+  return { state: { counts, sums }, codebook: sums.div(np.expandDims(smoothed, -1)) };
+});
+
+// ---- a tiny VQ-VAE (MLP encoder and decoder) ------------------------------------------------------------
+
+export interface VqVaeParams {
+  encoder: DenseParams[];
+  decoder: DenseParams[];
+  codebook: NDArray;
+}
+
+export interface VqVaeConfig {
+  inputDim: number;
+  latentDim: number;
+  codebookSize: number;
+  hidden?: number;
+}
+
+/** An MLP encoder [in → hidden → latent], decoder [latent → hidden → in] and a N(0, 1) codebook. */
+export function init(key: Key, config: VqVaeConfig): VqVaeParams {
+  const hidden = config.hidden ?? 32;
+  const keys = random.split(key, 3);
+  return {
+    encoder: mlp.init(keys.at(0), [config.inputDim, hidden, config.latentDim]),
+    decoder: mlp.init(keys.at(1), [config.latentDim, hidden, config.inputDim]),
+    codebook: random.normal(keys.at(2), [config.codebookSize, config.latentDim]),
+  };
+}
+
+export interface VqVaeOutput extends QuantizerOutput {
+  reconstruction: NDArray;
+  /** ||x − x̂||² (mean) + β·codebook + γ·commitment. */
+  total: NDArray;
+  reconstructionLoss: NDArray;
+}
+
+/** Encode, quantise (straight-through), decode; the full VQ-VAE objective for a batch x [..., in]. */
+export const forward = op((params: VqVaeParams, x: ArrayLike, options: QuantizerOptions = {}): VqVaeOutput => {
+  const z = mlp.apply(params.encoder, x);
+  const q = vectorQuantize(z, params.codebook, options);
+  const reconstruction = mlp.apply(params.decoder, q.zqSt);
+  const reconstructionLoss = mse(x, reconstruction);
+  return { ...q, reconstruction, reconstructionLoss, total: reconstructionLoss.add(q.loss) };
+});
+
+/** The scalar VQ-VAE loss (for grad). */
+export const loss = op((params: VqVaeParams, x: ArrayLike, options: QuantizerOptions = {}): NDArray => forward(params, x, options).total);

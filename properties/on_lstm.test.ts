@@ -1,0 +1,219 @@
+// ON-LSTM (algorithms.md §7d): cumax, the piecewise reading of the soft cell update, the level
+// identity, the reduction to an LSTM, and the sequence runner under grad / vmap / jit.
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { dispose, grad, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
+import { checkGrads } from '../src/testing/index.js';
+import * as onLstm from '../models/on_lstm.js';
+
+const FC = { seed: 42, numRuns: 25 };
+
+const f32 = (x: unknown) => np.array(x as number[], 'float32');
+const vals = (x: NDArray) => Array.from(x.dataSync());
+const run = <T>(fn: () => T): T => scope(fn);
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, rtol = 1e-5, atol = 1e-5, label = 'values'): void {
+  expect(got.length, `${label}: length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (!(Math.abs(g - w) <= atol + rtol * Math.abs(w))) throw new Error(`${label}[${i}]: got ${g}, want ${w}`);
+  }
+}
+
+const grid = (scale: number) => fc.integer({ min: -64 * scale, max: 64 * scale }).map((v) => v / 64);
+const vec = (n: number, scale = 4) => fc.array(grid(scale), { minLength: n, maxLength: n });
+const unit = (n: number) => fc.array(fc.integer({ min: 0, max: 64 }).map((v) => v / 64), { minLength: n, maxLength: n });
+
+/** Logits whose softmax is exactly onehot(at) in float32 (e^{−1e4} underflows to 0). */
+const oneHotLogits = (n: number, at: number) => Array.from({ length: n }, (_, i) => (i === at ? 1e4 : 0));
+
+describe('cumax (§7d)', () => {
+  it('is non-decreasing with entries in (0, 1] and last entry 1; reverseCumax is its mirror image', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 9 }).chain((n) => vec(n, 6)), (x) => {
+      const [c, r, mirrored] = run(() => [vals(onLstm.cumax(f32(x))), vals(onLstm.reverseCumax(f32(x))), vals(np.flip(onLstm.cumax(np.flip(f32(x)))))]);
+      for (let i = 0; i < c.length; i++) {
+        expect(c[i]).toBeGreaterThan(0);
+        expect(c[i]).toBeLessThanOrEqual(1 + 1e-6);
+        if (i > 0) expect(c[i]! - c[i - 1]!).toBeGreaterThanOrEqual(-1e-7);
+      }
+      expect(Math.abs(c[c.length - 1]! - 1)).toBeLessThan(1e-6);
+      close(r, mirrored, 1e-6, 1e-7, 'mirror');
+    }), FC);
+  });
+
+  it('works along any axis and under vmap', () => {
+    run(() => {
+      const x = f32([[0.1, 2, -1], [3, 0, 0.5]]);
+      close(vals(onLstm.cumax(x, 0)), vals(np.transpose(onLstm.cumax(np.transpose(x)))), 1e-6, 1e-7, 'axis 0');
+      close(vals(vmap((r: NDArray) => onLstm.cumax(r))(x)), vals(onLstm.cumax(x)), 1e-6, 1e-7, 'vmap');
+      return null;
+    });
+  });
+});
+
+describe('the ON-LSTM cell update (§7d)', () => {
+  const p = 5;
+  const caseArb = fc.record({ df: fc.integer({ min: 1, max: p }), di: fc.integer({ min: 1, max: p }), f: unit(p), i: unit(p), cPrev: vec(p), cHat: vec(p, 1) });
+
+  /** The piecewise update for one-hot master softmaxes, 1-based split points d_f and d_i. */
+  function piecewise(df: number, di: number, f: number[], i: number[], cPrev: number[], cHat: number[]): number[] {
+    return cPrev.map((c, k0) => {
+      const k = k0 + 1;
+      if (df <= di) return k < df ? cHat[k0]! : k <= di ? f[k0]! * c + i[k0]! * cHat[k0]! : c;
+      return k <= di ? cHat[k0]! : k < df ? 0 : c;
+    });
+  }
+
+  it('with one-hot master softmaxes equals the piecewise update (d_f ≤ d_i and d_f > d_i, zero gap included)', () => {
+    fc.assert(fc.property(caseArb, ({ df, di, f, i, cPrev, cHat }) => {
+      const got = run(() => {
+        const { fTilde, iTilde } = onLstm.masterGates(f32(oneHotLogits(p, df - 1)), f32(oneHotLogits(p, di - 1)));
+        return vals(onLstm.cellUpdate({ fTilde, iTilde, f: f32(f), i: f32(i), cPrev: f32(cPrev), cHat: f32(cHat) }));
+      });
+      close(got, piecewise(df, di, f, i, cPrev, cHat), 1e-6, 1e-6);
+    }), FC);
+  });
+
+  it("the paper's master input 1 − cumax at index d is Su's symmetric ←cumsum at index d − 1", () => {
+    fc.assert(fc.property(fc.integer({ min: 2, max: p }), (d) => {
+      const [paper, su] = run(() => [
+        vals(onLstm.masterGates(f32(oneHotLogits(p, 0)), f32(oneHotLogits(p, d - 1)), 'paper').iTilde),
+        vals(onLstm.masterGates(f32(oneHotLogits(p, 0)), f32(oneHotLogits(p, d - 2)), 'symmetric').iTilde),
+      ]);
+      expect(paper).toEqual(su);
+    }), FC);
+  });
+
+  it('the full cell with chunks of q follows the piecewise update chunk by chunk', () => {
+    const q = 3, n = p * q, input = 2;
+    fc.assert(fc.property(caseArb, fc.integer({ min: 0, max: 1000 }), ({ df, di }, seed) => {
+      const [got, want] = run(() => {
+        const params = onLstm.init(random.key(seed), input, n, { chunkSize: q });
+        // master columns: no input or recurrent weight, biases forcing onehot(d_f − 1) and onehot(d_i − 1)
+        const cols = np.arange(4 * n + 2 * p);
+        const master = np.less(cols, 2 * p);
+        const b = np.concatenate([f32(oneHotLogits(p, df - 1)), f32(oneHotLogits(p, di - 1)), random.normal(random.key(seed + 1), [4 * n]).mul(0.5)]);
+        const pr = { wx: np.where(master, 0, params.wx), wh: np.where(master, 0, params.wh), b };
+        const state = { h: random.normal(random.key(seed + 2), [n]), c: random.normal(random.key(seed + 3), [n]) };
+        const x = random.normal(random.key(seed + 4), [input]);
+        const out = onLstm.cell(pr, state, x, { chunkSize: q });
+        const z = vals(np.matmul(x, pr.wx).add(np.matmul(state.h, pr.wh)).add(pr.b));
+        const sig = (v: number) => 1 / (1 + Math.exp(-v));
+        const gate = (g: number, k: number) => z[2 * p + g * n + k]!;
+        const cp = vals(state.c);
+        const want = cp.map((c, k) => {
+          const chunk = Math.floor(k / q) + 1; // cells of a chunk share its split decision
+          const [f, i, ch] = [sig(gate(0, k)), sig(gate(1, k)), Math.tanh(gate(3, k))];
+          if (df <= di) return chunk < df ? ch : chunk <= di ? f * c + i * ch : c;
+          return chunk <= di ? ch : chunk < df ? 0 : c;
+        });
+        expect(vals(out.fTilde)).toEqual(Array.from({ length: p }, (_, k) => (k + 1 >= df ? 1 : 0)));
+        return [vals(out.state.c), want];
+      });
+      close(got, want, 1e-5, 1e-5);
+    }), { ...FC, numRuns: 15 });
+  });
+
+  it('with f̃ = ĩ = 1 everywhere the ON-LSTM cell is an LSTM cell', () => {
+    const n = 4, pp = 2, q = 2, input = 3;
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1000 }), (seed) => {
+      const [got, want] = run(() => {
+        const params = onLstm.init(random.key(seed), input, n, { chunkSize: q });
+        // f̃ = cumax(onehot(0)) = 1 and ĩ = ←cumsum(onehot(last)) = 1
+        const bias = np.concatenate([f32(oneHotLogits(pp, 0)), f32(oneHotLogits(pp, pp - 1)), random.normal(random.key(seed + 1), [4 * n])]);
+        const master = np.less(np.arange(4 * n + 2 * pp), 2 * pp);
+        const pr = { wx: np.where(master, 0, params.wx), wh: np.where(master, 0, params.wh), b: bias };
+        const state = { h: random.normal(random.key(seed + 2), [n]), c: random.normal(random.key(seed + 3), [n]) };
+        const x = random.normal(random.key(seed + 4), [input]);
+        const out = onLstm.cell(pr, state, x, { chunkSize: q });
+        // the reference LSTM on the same pre-activations
+        const z = np.matmul(x, pr.wx).add(np.matmul(state.h, pr.wh)).add(pr.b);
+        const [f, i, o, ch] = [0, 1, 2, 3].map((g) => np.slice(z, [2 * pp + g * n], [2 * pp + (g + 1) * n])) as [NDArray, NDArray, NDArray, NDArray];
+        const c = np.sigmoid(f).mul(state.c).add(np.sigmoid(i).mul(np.tanh(ch)));
+        const h = np.sigmoid(o).mul(np.tanh(c));
+        return [[...vals(out.state.c), ...vals(out.state.h)], [...vals(c), ...vals(h)]];
+      });
+      close(got, want, 1e-6, 1e-6);
+    }), { ...FC, numRuns: 10 });
+  });
+});
+
+describe('levels and parsing (§7d)', () => {
+  it('the level identity Σ_k k·p_f(k) = p·(1 − mean f̃) + 1 holds, with levels in [1, p]', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 8 }).chain((n) => vec(n, 5)), (z) => {
+      const [lvl, probs] = run(() => [onLstm.levels(onLstm.cumax(f32(z))).item() as number, vals(np.softmax(f32(z)))]);
+      const want = probs.reduce((a, pk, k) => a + (k + 1) * pk, 0);
+      close([lvl], [want], 1e-5, 1e-5);
+      expect(lvl).toBeGreaterThanOrEqual(1 - 1e-5);
+      expect(lvl).toBeLessThanOrEqual(z.length + 1e-5);
+    }), FC);
+  });
+
+  it('buildTree splits greedily at the largest level (first on ties) and keeps the token order', () => {
+    expect(onLstm.buildTree([3, 1, 2, 5, 1], ['a', 'b', 'c', 'd', 'e'])).toEqual([['a', ['b', 'c']], ['d', 'e']]);
+    expect(onLstm.buildTree([9, 1, 1], ['x', 'y', 'z'])).toEqual(['x', ['y', 'z']]);
+    expect(onLstm.buildTree([1, 1, 1], ['x', 'y', 'z'])).toEqual(['x', ['y', 'z']]);
+    expect(onLstm.buildTree([2], ['only'])).toEqual('only');
+    fc.assert(fc.property(fc.array(fc.nat(5), { minLength: 1, maxLength: 10 }), (levels) => {
+      const tokens = levels.map((_, i) => i);
+      const t = onLstm.buildTree(levels, tokens);
+      const leaves = (x: unknown): unknown[] => (Array.isArray(x) ? x.flatMap(leaves) : [x]);
+      expect(leaves(t)).toEqual(tokens);
+    }), FC);
+  });
+});
+
+describe('the sequence runner', () => {
+  const T = 4, input = 3, n = 6, q = 2, batch = 2;
+
+  it('equals a loop of cells; masked steps keep the state; batches under vmap; grad matches finite differences', () => {
+    run(() => {
+      const params = onLstm.init(random.key(1), input, n, { chunkSize: q });
+      const xs = random.normal(random.key(2), [batch, T, input]);
+      const mask = np.array([[1, 1, 1, 1], [1, 0, 1, 0]]);
+      const out = onLstm.apply(params, xs, { chunkSize: q, mask });
+      expect(out.h.shape).toEqual([batch, T, n]);
+      expect(out.fTilde.shape).toEqual([batch, T, n / q]);
+      expect(out.levels.shape).toEqual([batch, T]);
+      // example 1 by hand: steps 0 and 2 only
+      let state = onLstm.initialState(n);
+      const hs: NDArray[] = [];
+      for (let t = 0; t < T; t++) {
+        if (t === 0 || t === 2) state = onLstm.cell(params, state, xs.at(1, t), { chunkSize: q }).state;
+        hs.push(state.h);
+      }
+      close(vals(out.h.at(1)), vals(np.stack(hs)), 1e-5, 1e-6, 'loop');
+      close(vals(out.state.c.at(1)), vals(state.c), 1e-5, 1e-6, 'final state');
+      const mapped = vmap((x: NDArray, m: NDArray) => onLstm.apply(params, x, { chunkSize: q, mask: m }).h)(xs, mask);
+      close(vals(mapped), vals(out.h), 1e-5, 1e-6, 'vmap');
+      const jitted = jit((p: onLstm.OnLstmParams, x: NDArray) => onLstm.apply(p, x, { chunkSize: q, masterInput: 'paper' }).levels)(params, xs);
+      close(vals(jitted), vals(onLstm.apply(params, xs, { chunkSize: q, masterInput: 'paper' }).levels), 1e-5, 1e-6, 'jit');
+      const small = onLstm.init(random.key(3), 2, 4, { chunkSize: 2 });
+      const x2 = random.normal(random.key(4), [3, 2]);
+      checkGrads((p: onLstm.OnLstmParams, x: NDArray) => np.sum(onLstm.apply(p, x, { chunkSize: 2 }).h.mul(f32([[1, -1, 0.5, 2]]))), [small, x2]);
+      checkGrads((p: onLstm.OnLstmParams) => onLstm.apply(p, x2, { chunkSize: 2, masterInput: 'paper' }).levels, [small]);
+      const g = grad((p: onLstm.OnLstmParams) => np.sum(onLstm.apply(p, xs, { chunkSize: q }).h))(params);
+      expect(tree.leaves(g).every((leaf) => vals(leaf as NDArray).every(Number.isFinite))).toBe(true);
+      return null;
+    });
+  });
+
+  it('top-level calls free their intermediates', () => {
+    const params = onLstm.init(random.key(5), input, n, { chunkSize: q });
+    const xs = random.normal(random.key(6), [T, input]);
+    const state = onLstm.initialState(n), x0 = xs.at(0), f = onLstm.cumax(np.ones([3]));
+    const inputs = [params, xs, state, x0, f];
+    const before = tf.memory().numTensors;
+    const outs: unknown[] = [
+      onLstm.apply(params, xs, { chunkSize: q }),
+      onLstm.cell(params, state, x0, { chunkSize: q }),
+      onLstm.cumax(xs), onLstm.reverseCumax(xs), onLstm.levels(f),
+      grad((p: onLstm.OnLstmParams) => np.sum(onLstm.apply(p, xs, { chunkSize: q }).h))(params),
+    ];
+    expect(tf.memory().numTensors - before).toBeLessThanOrEqual(tree.leaves(outs).length);
+    dispose(outs, { keep: inputs });
+    expect(tf.memory().numTensors).toBe(before);
+    dispose(inputs);
+  });
+});
