@@ -5,6 +5,7 @@ import { ConcreteArray, type NDArray } from './array.js';
 import type { ShapedArray } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { kernels } from './kernels.js';
+import { GradusError } from './errors.js';
 import type { ParamsOf, Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 
@@ -15,9 +16,20 @@ export function abstractEval<P extends Primitive>(prim: P, avals: ShapedArray[],
 const programPrimitives = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
 
 export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[], params: ParamsOf<P>): NDArray[] {
-  abstractEval(prim, args.map((a) => a.aval), params);
+  const expected = abstractEval(prim, args.map((a) => a.aval), params);
   if (programPrimitives.has(prim)) return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
   const inputs = args.map((a) => a.tensor);
+  // Empty results need no kernel (and wasm kernels crash on some empty operands).
+  if (expected.every((e) => e.size === 0)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
   const outs = tf.tidy(() => kernels[prim](inputs, params));
+  // A kernel that disagrees with the shape rule is a backend bug; fail loudly rather than corrupt.
+  outs.forEach((t, i) => {
+    const want = expected[i]!;
+    if (t.dtype !== want.dtype || t.shape.length !== want.ndim || t.shape.some((d, k) => d !== want.shape[k])) {
+      const got = `${t.dtype}[${t.shape.join(',')}]`;
+      outs.forEach((o) => o.dispose());
+      throw new GradusError(`${prim}: the ${tf.getBackend()} kernel returned ${got} where ${want.str()} was expected (a backend bug; please report it)`);
+    }
+  });
   return outs.map((t) => new ConcreteArray(t));
 }

@@ -117,10 +117,17 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
   const B = sz(a, ba), M = sz(a, freeA), K = sz(a, ca), N = sz(b, freeB);
   const outShape = [...ba.map((i) => a.shape[i]!), ...freeA.map((i) => a.shape[i]!), ...freeB.map((i) => b.shape[i]!)];
   const batched = !(B === 1 && ba.length === 0);
-  const mm = (x: tf.Tensor, y: tf.Tensor, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor =>
-    batched
-      ? tf.matMul(tf.reshape(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, tf.reshape(y, ty ? [B, cols, inner] : [B, inner, cols]) as tf.Tensor3D, tx, ty)
-      : tf.matMul(tf.reshape(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, tf.reshape(y, ty ? [cols, inner] : [inner, cols]) as tf.Tensor2D, tx, ty);
+  if (K === 0 || M * N * B === 0) {
+    const z = tf.zeros(outShape);
+    return isInt ? tf.cast(z, 'int32') : z;
+  }
+  const mm = (x: tf.Tensor, y: tf.Tensor, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor => {
+    const yShape = batched ? (ty ? [B, cols, inner] : [B, inner, cols]) : ty ? [cols, inner] : [inner, cols];
+    const y2 = rhsBuffer(tf.reshape(y, yShape), ty);
+    return batched
+      ? tf.matMul(tf.reshape(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, y2 as tf.Tensor3D, tx, ty)
+      : tf.matMul(tf.reshape(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, y2 as tf.Tensor2D, tx, ty);
+  };
   const aMK = [...ba, ...freeA, ...ca], aKM = [...ba, ...ca, ...freeA];
   const bKN = [...bb, ...cb, ...freeB], bNK = [...bb, ...freeB, ...cb];
   let out: tf.Tensor;
@@ -142,6 +149,25 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
   }
   out = tf.reshape(out, outShape);
   return isInt ? tf.cast(out, 'int32') : out;
+}
+
+// TF.js's wasm matmul caches the packed right operand by its data buffer, ignoring the shape.
+// A buffer shared through reshape and used again under another shape would read stale packed
+// data (wrong products, or out-of-bounds crashes). Remember each buffer's matmul shape and copy
+// the operand when the same buffer shows up with a different one.
+const rhsShapes = new WeakMap<object, string>();
+function rhsBuffer(y: tf.Tensor, transposed: boolean): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return y;
+  const key = `${y.shape.join(',')}${transposed ? 'T' : ''}`;
+  const seen = rhsShapes.get(y.dataId);
+  if (seen === undefined) {
+    rhsShapes.set(y.dataId, key);
+    return y;
+  }
+  if (seen === key) return y;
+  const copy = tf.clone(y);
+  rhsShapes.set(copy.dataId, key);
+  return copy;
 }
 
 /** XLA-style pad: negative lo/hi crop, `interior` inserts that many values between elements. */
@@ -192,6 +218,28 @@ function scatterAdd(idx: tf.Tensor, upd: tf.Tensor, { axis, axisSize }: ParamsOf
   return transposeIfNeeded(out, back);
 }
 
+/** Every stride-th element from `start`, via a contiguous slice, padding, a reshape and a slice per axis. */
+function stridedSliceByReshape(x: tf.Tensor, start: number[], outShape: number[], strides: number[]): tf.Tensor {
+  let y = tf.slice(x, start, x.shape.map((d, i) => Math.min(d - start[i]!, outShape[i]! * strides[i]!)));
+  for (let ax = 0; ax < y.rank; ax++) {
+    const s = strides[ax]!;
+    if (s === 1) continue;
+    const n = outShape[ax]!;
+    const have = y.shape[ax]!;
+    if (have < n * s) {
+      const pads = y.shape.map((_, i) => [0, i === ax ? n * s - have : 0] as [number, number]);
+      y = tf.pad(y, pads);
+    }
+    const split = [...y.shape.slice(0, ax), n, s, ...y.shape.slice(ax + 1)];
+    const r = tf.reshape(y, split);
+    const begin = split.map(() => 0);
+    const size = [...split];
+    size[ax + 1] = 1;
+    y = tf.reshape(tf.slice(r, begin, size), [...y.shape.slice(0, ax), n, ...y.shape.slice(ax + 1)]);
+  }
+  return y;
+}
+
 function matrixStack(t: tf.Tensor): { batch: number; n: number } {
   const n = t.shape[t.rank - 1]!;
   return { batch: prod(t.shape.slice(0, -2)), n };
@@ -214,7 +262,10 @@ export const kernels: Kernels = {
     if (dtype === 'bool') return [tf.notEqual(x!, tf.scalar(0, x!.dtype))];
     return [tf.cast(x!, dtype)];
   },
-  reduce_sum: ([x], { axes }) => [axes.length ? tf.sum(x!, axes) : tf.clone(x!)],
+  // wasm sums over an empty axis return uninitialised memory: the sum of nothing is 0.
+  reduce_sum: ([x], { axes }) => [
+    axes.length === 0 ? tf.clone(x!) : axes.some((a) => x!.shape[a] === 0) ? tf.zeros(x!.shape.filter((_, i) => !axes.includes(i)), x!.dtype) : tf.sum(x!, axes),
+  ],
   reduce_max: ([x], { axes }) => [axes.length ? tf.max(x!, axes) : tf.clone(x!)],
   reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : tf.clone(x!)],
   argmax: ([x], { axis }) => [tf.argMax(x!, axis)],
@@ -228,13 +279,29 @@ export const kernels: Kernels = {
   transpose: ([x], { perm }) => [isIdentityPerm(perm) ? tf.clone(x!) : tf.transpose(x!, perm)],
   rev: ([x], { axes }) => [axes.length ? tf.reverse(x!, axes) : tf.clone(x!)],
   slice: ([x], { start, limit, strides }) => {
-    if (strides.every((s) => s === 1)) return [tf.slice(x!, start, limit.map((l, i) => l - start[i]!))];
+    const size = limit.map((l, i) => l - start[i]!);
+    const outShape = size.map((n, i) => Math.ceil(n / strides[i]!));
+    if (outShape.some((d) => d === 0)) return [tf.zeros(outShape, x!.dtype)];
+    if (strides.every((s) => s === 1)) return [tf.slice(x!, start, size)];
+    // wasm's StridedSlice mislabels int32/bool results as float32: use slices and reshapes instead.
+    if (x!.dtype !== 'float32' && tf.getBackend() === 'wasm') return [stridedSliceByReshape(x!, start, outShape, strides)];
     return [tf.stridedSlice(x!, start, limit, strides)];
   },
-  pad: ([x], params) => [pad(x!, params)],
-  concatenate: (xs, { axis }) => [xs.length === 1 ? tf.clone(xs[0]!) : tf.concat(xs, axis)],
+  pad: ([x], params) => {
+    if (x!.size > 0) return [pad(x!, params)];
+    const shape = x!.shape.map((d, i) => params.lo[i]! + params.hi[i]! + d);
+    return [tf.fill(shape, params.value, x!.dtype)];
+  },
+  concatenate: (xs, { axis }) => {
+    const parts = xs.filter((x) => x.size > 0);
+    return [parts.length === 1 ? tf.clone(parts[0]!) : tf.concat(parts, axis)];
+  },
   gather: ([x, idx], { axis }) => [tf.gather(x!, idx!, axis)],
-  scatter_add: ([idx, upd], params) => [scatterAdd(idx!, upd!, params)],
+  scatter_add: ([idx, upd], params) => {
+    if (upd!.size > 0) return [scatterAdd(idx!, upd!, params)];
+    const { axis, axisSize } = params;
+    return [tf.zeros([...upd!.shape.slice(0, axis), axisSize, ...upd!.shape.slice(axis + idx!.rank)], upd!.dtype)];
+  },
   cumsum: ([x], { axis, reverse }) => [tf.cumsum(x!, axis, false, reverse)],
   dot_general: ([a, b], params) => [dotGeneral(a!, b!, params)],
   conv2d: ([x, w], { strides, padding, dilations }) => {

@@ -1,6 +1,6 @@
 // The transformations, re-exported by the package entry.
 export { jvp } from './jvp.js';
-export { vjp, grad, valueAndGrad, linearize, type GradOptions, type Pullback } from './vjp.js';
+export { vjp, grad, valueAndGrad, linearize, type GradOptions, type Pullback, type LinearMap } from './vjp.js';
 export { vmap, type VmapOptions } from './vmap.js';
 export { jacfwd, jacrev, hessian, type JacobianOptions } from './jacobian.js';
 export { stopGradient, straightThrough, gradientReversal } from './stop_gradient.js';

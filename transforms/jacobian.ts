@@ -24,9 +24,12 @@ interface Prepared {
   leaves: NDArray[];
   def: TreeDef;
   single: boolean;
+  /** f on flat inputs: [...output leaves, ...aux leaves]. */
   call: (xs: NDArray[]) => NDArray[];
   outDef: () => TreeDef;
-  aux: () => unknown;
+  numOut: () => number;
+  /** Rebuilds aux from its leaves. */
+  aux: (leaves: NDArray[]) => unknown;
 }
 
 function prepare(op: string, f: AnyFn, options: JacobianOptions, args: unknown[]): Prepared {
@@ -36,21 +39,24 @@ function prepare(op: string, f: AnyFn, options: JacobianOptions, args: unknown[]
     if (!isDifferentiable(x.dtype)) throw new DTypeError(`${op}: differentiated inputs must be float32, got ${x.aval.str()}`);
   });
   let outDef: TreeDef | undefined;
-  let aux: unknown;
+  let auxDef: TreeDef | undefined;
+  let numOut = 0;
   const call = (xs: NDArray[]): NDArray[] => {
     const diff = unflatten<unknown[]>(def, xs);
     const callArgs = [...args];
     list.forEach((a, k) => (callArgs[a] = diff[k]));
     let out = f(...callArgs);
+    let auxLeaves: NDArray[] = [];
     if (options.hasAux) {
-      aux = out[1];
+      [auxLeaves, auxDef] = flattenArrays(op, out[1], 'aux output');
       out = out[0];
     }
     const [outLeaves, od] = flattenArrays(op, out, 'output');
     outDef = od;
-    return outLeaves;
+    numOut = outLeaves.length;
+    return [...outLeaves, ...auxLeaves];
   };
-  return { leaves, def, single, call, outDef: () => outDef!, aux: () => aux };
+  return { leaves, def, single, call, outDef: () => outDef!, numOut: () => numOut, aux: (ls) => (auxDef ? unflatten(auxDef, ls) : undefined) };
 }
 
 const sizeOf = (x: { shape: number[] }): number => x.shape.reduce((a, b) => a * b, 1);
@@ -83,17 +89,22 @@ export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
       const n = p.leaves.reduce((a, x) => a + sizeOf(x), 0);
       const basis = eye(n);
       let outShapes: number[][] = [];
-      const cols = vmapFlat(
+      let numOut = 0;
+      const results = vmapFlat(
         ([e]) => {
           const [po, to] = jvpFlat(p.call, p.leaves, splitBasis(e!, p.leaves));
-          outShapes = po.map((o) => o.shape);
-          return to;
+          numOut = p.numOut();
+          outShapes = po.slice(0, numOut).map((o) => o.shape);
+          // Aux comes back as primal values (the same in every row of the batch).
+          return [...to.slice(0, numOut), ...po.slice(numOut)];
         },
         [basis],
         [0],
         n,
-        () => -1,
-      ); // each [...outShape, n]
+        (i) => (i < numOut ? -1 : 0),
+      ); // each output: [...outShape, n]
+      const cols = results.slice(0, numOut);
+      const auxLeaves = results.slice(numOut).map((a) => reshape(bind1('slice', [a], { start: a.shape.map(() => 0), limit: [1, ...a.shape.slice(1)], strides: a.shape.map(() => 1) }), a.shape.slice(1)));
       const blocks = cols.map((c, k) => {
         let offset = 0;
         return p.leaves.map((x) => {
@@ -105,7 +116,7 @@ export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
         });
       });
       const jac = assemble(p, blocks);
-      return options.hasAux ? [jac, p.aux()] : jac;
+      return options.hasAux ? [jac, p.aux(auxLeaves)] : jac;
     });
 }
 
@@ -115,12 +126,13 @@ export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
     scoped(() => {
       const p = prepare('jacrev', f, options, args);
       const lin = linearizeFlat(p.call, p.leaves);
-      const outs = lin.primalsOut;
+      const outs = lin.primalsOut.slice(0, p.numOut());
+      const auxLeaves = lin.primalsOut.slice(p.numOut());
       const m = outs.reduce((a, o) => a + sizeOf(o), 0);
       const basis = eye(m);
       const rows = vmapFlat(
         ([e]) => {
-          const cts = splitBasis(e!, outs);
+          const cts = [...splitBasis(e!, outs), ...auxLeaves.map(() => null)];
           const undefs = p.leaves.map((x) => new UndefPrimal(x.aval));
           const r = backwardPass(lin.jaxpr, [...lin.consts, ...undefs], cts).slice(lin.consts.length);
           return r.map((c, i) => c ?? bind1('broadcast_in_dim', [zerosScalar()], { shape: p.leaves[i]!.shape, broadcastDimensions: [] }));
@@ -141,7 +153,7 @@ export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
         return row;
       });
       const jac = assemble(p, blocks);
-      return options.hasAux ? [jac, p.aux()] : jac;
+      return options.hasAux ? [jac, p.aux(auxLeaves)] : jac;
     });
 }
 

@@ -44,6 +44,15 @@ export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[
   return { primalsOut: primalsOut as NDArray[], jaxpr, consts, differentiable };
 }
 
+/** Frees residuals created after `firstNewId` (closed-over arrays belong to the caller), sparing `keep`. */
+function disposeResiduals(consts: NDArray[], keep: unknown, firstNewId: number): void {
+  const spared = new Set<tf.Tensor>();
+  collectTensors(keep, spared);
+  const residuals = new Set<tf.Tensor>();
+  collectTensors(consts, residuals);
+  for (const t of residuals) if (!spared.has(t) && t.id >= firstNewId) t.dispose();
+}
+
 /** A pullback: maps output cotangents to input cotangents. Holds the residuals until disposed. */
 export interface Pullback<In, Out> {
   (cotangent: Out): In;
@@ -106,12 +115,7 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
   }) as Pullback<Args, Out>;
   pullback.dispose = () => {
     disposed = true;
-    const keep = new Set<tf.Tensor>();
-    collectTensors([out, argLeaves], keep);
-    const residuals = new Set<tf.Tensor>();
-    collectTensors(lin.consts, residuals);
-    // Only residuals this vjp created: closed-over arrays belong to the caller.
-    for (const t of residuals) if (!keep.has(t) && t.id >= firstNewId) t.dispose();
+    disposeResiduals(lin.consts, [out, argLeaves], firstNewId);
   };
   return [out, pullback];
 }
@@ -143,16 +147,19 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
         throw new DTypeError(`${op}: argument ${list[path[0] as number]} at ${tree.keystr(path.slice(1)) || '(root)'} is ${x.aval.str()}; ${op} differentiates float32 inputs only (convert with .astype('float32'), or leave it out of argnums)`);
       }
     });
-    let aux: unknown;
+    // Aux values leave the linearised function as extra (non-differentiated) outputs, so they come
+    // back as plain values rather than tracers of a finished transformation.
+    let auxDef: TreeDef | undefined;
     const firstNew = nextTensorId();
     const lin = linearizeFlat((xs) => {
       const diffArgs = unflatten<unknown[]>(def, xs);
       const callArgs = [...args];
       list.forEach((argIndex, k) => (callArgs[argIndex] = diffArgs[k]));
       let out = f(...callArgs);
+      let auxLeaves: NDArray[] = [];
       if (options.hasAux) {
         if (!Array.isArray(out) || out.length !== 2) throw new TransformError(`${op} with hasAux: the function must return [value, aux], got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
-        aux = out[1];
+        [auxLeaves, auxDef] = flattenArrays(op, out[1], 'aux output');
         out = out[0];
       }
       const [outLeaves] = flattenArrays(op, out, 'output');
@@ -160,15 +167,16 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
         const got = outLeaves.length === 1 ? outLeaves[0]!.aval.str() : `${outLeaves.length} arrays`;
         throw new TransformError(`${op}: the function must return a scalar float32 (shape []), but it returned ${got}. Reduce it (e.g. np.sum or np.mean) or use vjp/jacrev for non-scalar outputs`);
       }
-      return outLeaves;
+      return [...outLeaves, ...auxLeaves];
     }, leaves);
     const value = lin.primalsOut[0]!;
+    const aux = options.hasAux ? unflatten(auxDef!, lin.primalsOut.slice(1)) : undefined;
     const one = onesLike(value.aval);
     // The pullback runs once: residuals the forward pass made can be freed at their last use,
     // except those that are also results (the value, or anything in aux).
     const survivors = new Set<tf.Tensor>();
     collectTensors([value, aux], survivors);
-    const grads = pullbackFlat(lin, leaves, { consumable: (t) => t.id >= firstNew && !survivors.has(t) })([one]);
+    const grads = pullbackFlat(lin, leaves, { consumable: (t) => t.id >= firstNew && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
     const gradTree = unflatten<unknown[]>(def, grads);
     return [value, single ? gradTree[0] : gradTree, aux];
   }, ([v, g, aux]) => [keepValue ? v : null, g, aux]);
@@ -201,13 +209,22 @@ export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
  * `linearize(f, ...primals)` -> `[f(...primals), fLin]` where `fLin(...tangents)` is the JVP at
  * `primals`, evaluated from a stored linear program (cheap to call many times).
  */
-export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals: unknown[]): [Out, (...tangents: unknown[]) => Out] {
+export interface LinearMap<Out> {
+  (...tangents: unknown[]): Out;
+  /** Frees the stored residuals now (otherwise they live as long as the enclosing gradus scope). */
+  dispose(): void;
+}
+
+export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals: unknown[]): [Out, LinearMap<Out>] {
   let outDef: TreeDef | undefined;
   let argDef: TreeDef | undefined;
+  let argLeaves: NDArray[] = [];
+  const firstNewId = nextTensorId();
   const [out, lin] = scoped(
     () => {
       const [leaves, def] = flattenArrays('linearize', primals, 'argument');
       argDef = def;
+      argLeaves = leaves;
       const l = linearizeFlat((xs) => {
         const [outLeaves, od] = flattenArrays('linearize', f(...unflatten<unknown[]>(def, xs)), 'output');
         outDef = od;
@@ -217,12 +234,18 @@ export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals:
     },
     ([o, l]) => [o, l.consts],
   );
-  const fLin = (...tangents: unknown[]): Out =>
+  let disposed = false;
+  const fLin = ((...tangents: unknown[]): Out =>
     scoped(() => {
+      if (disposed) throw new TransformError('linearize: this linear map was disposed');
       const [ts, tdef] = flattenArrays('linearize', tangents, 'tangent');
       if (!tdef.equals(argDef!)) throw new TransformError(`linearize: tangents have structure ${tdef} but the primals have ${argDef}`);
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
       return unflatten<Out>(outDef!, outs);
-    });
+    })) as LinearMap<Out>;
+  fLin.dispose = () => {
+    disposed = true;
+    disposeResiduals(lin.consts, [out, argLeaves], firstNewId);
+  };
   return [out, fLin];
 }

@@ -4,6 +4,7 @@ import { NDArray, type ArrayLike } from '../array.js';
 import { bind1 } from '../core.js';
 import { dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { broadcastShapes } from '../shape.js';
+import { DTypeError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
 import { asArray, astypeHook, defop } from './convert.js';
 
@@ -48,8 +49,20 @@ function unary(prim: UnaryPrimitive, name: string, mode: DtypeMode = 'float') {
   return defop((x: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x], mode, name), {}));
 }
 
+/** NumPy's bool arithmetic: + and max are logical or, * and min logical and, - is an error. */
+const boolBinary: Partial<Record<BinaryPrimitive, 'and' | 'or' | 'int'>> = { add: 'or', max: 'or', mul: 'and', min: 'and', rem: 'int' };
+
 function binary(prim: BinaryPrimitive, name: string, mode: DtypeMode = 'keep') {
-  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x, y], mode, name), {}));
+  return defop((x: ArrayLike, y: ArrayLike): NDArray => {
+    const ops = elementwiseOperands([x, y], mode, name);
+    if (ops[0]!.dtype === 'bool') {
+      const how = boolBinary[prim];
+      if (how === undefined) throw new DTypeError(`${name}: not supported for bool arrays (NumPy refuses it too); convert with .astype('int32') first`);
+      if (how === 'int') return bind1(prim, ops.map((o) => astypeRaw(o, 'int32')), {});
+      return bind1(how, ops, {});
+    }
+    return bind1(prim, ops, {});
+  });
 }
 
 function comparison(prim: ComparisonPrimitive, name: string) {
@@ -88,7 +101,13 @@ export const subtract = binary('sub', 'subtract');
 export const multiply = binary('mul', 'multiply');
 /** True division: integer operands give float32, as in NumPy. */
 export const divide = binary('div', 'divide', 'float');
-export const power = binary('pow', 'power', 'float');
+const floatPower = binary('pow', 'power', 'float');
+/** x ** y; integer operands give an integer result (computed in float32: exact below 2^24). */
+export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  const [a, b] = elementwiseOperands([x, y], 'keep', 'power');
+  const p = floatPower(a!, b!);
+  return a!.dtype === 'int32' ? astypeRaw(round(p), 'int32') : p;
+});
 export const maximum = binary('max', 'maximum');
 export const minimum = binary('min', 'minimum');
 export const arctan2 = binary('atan2', 'arctan2', 'float');

@@ -33,7 +33,12 @@ export const matmul = defop((x: ArrayLike, y: ArrayLike): NDArray => {
     // Leading axes of `a` fold into the rows: one plain matrix product.
     out = bind1('dot_general', [a, b], { contract: [[a.ndim - 1], [0]], batch: [[], []] });
   } else {
-    const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+    let batch: number[];
+    try {
+      batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+    } catch {
+      throw new ShapeError(`matmul: the batch (leading) dimensions of ${fmtShape(asArray(x).shape)} and ${fmtShape(asArray(y).shape)} cannot be broadcast together (${fmtShape(a.shape.slice(0, -2))} vs ${fmtShape(b.shape.slice(0, -2))})`);
+    }
     const ab = broadcastTo(a, [...batch, ...a.shape.slice(-2)]);
     const bb = broadcastTo(b, [...batch, ...b.shape.slice(-2)]);
     const bd = batch.map((_, i) => i);

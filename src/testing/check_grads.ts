@@ -234,8 +234,9 @@ function compareValues(
   }
   const scale = Math.max(infNorm(got), infNorm(want));
   const bound = tol.atol + tol.rtol * scale + tol.noise;
-  let worst: { leaf: number; index: number; err: number } | null = null;
-  for (let i = 0; i < want.data.length; i++) {
+  // The element that exceeds its tolerance by the most (a NaN or infinity mismatch wins outright).
+  let worst: { leaf: number; index: number; err: number; tolerance: number } | null = null;
+  for (let i = 0; i < want.data.length && worst?.err !== Infinity; i++) {
     if (want.dtypes[i] !== 'float32') continue;
     if (got.shapes[i]!.join() !== want.shapes[i]!.join()) {
       throw new GradCheckError(`${header}: the ${what} at ${want.paths[i]} has shape [${got.shapes[i]}] but expected [${want.shapes[i]}]`);
@@ -243,25 +244,20 @@ function compareValues(
     const g = got.data[i]!, w = want.data[i]!;
     for (let j = 0; j < w.length; j++) {
       const a = g[j]!, b = w[j]!;
-      if (Number.isNaN(a) && Number.isNaN(b)) continue;
-      if (!Number.isFinite(a) || !Number.isFinite(b)) {
-        if (a === b) continue;
-        worst = { leaf: i, index: j, err: Infinity };
-        break;
-      }
-      const err = Math.abs(a - b);
-      const slack = tol.slack ? 2 * tol.slack[i]![j]! : 0;
-      if (err > bound + slack && (worst === null || err > worst.err)) worst = { leaf: i, index: j, err };
+      if ((Number.isNaN(a) && Number.isNaN(b)) || a === b) continue;
+      const tolerance: number = bound + (tol.slack ? 2 * tol.slack[i]![j]! : 0);
+      const err: number = Number.isFinite(a) && Number.isFinite(b) ? Math.abs(a - b) : Infinity;
+      if (err > tolerance && (worst === null || err - tolerance > worst.err - worst.tolerance)) worst = { leaf: i, index: j, err, tolerance };
+      if (err === Infinity) break;
     }
-    if (worst !== null && worst.err === Infinity) break;
   }
   if (worst === null) return;
-  const { leaf, index, err } = worst;
+  const { leaf, index, err, tolerance } = worst;
   const g = got.data[leaf]!, w = want.data[leaf]!;
   const slack = tol.slack ? ` + 2 × truncation estimate ${fmt(tol.slack[leaf]![index]!)}` : '';
   throw new GradCheckError(
     `${header}: the ${what} at ${want.paths[leaf]} (shape [${want.shapes[leaf]}]) disagrees with ${wantName} at flat index ${index}: ` +
-      `got ${fmt(g[index]!)}, expected ${fmt(w[index]!)}; abs error ${fmt(err)} > tolerance ${fmt(bound + (tol.slack ? 2 * tol.slack[leaf]![index]! : 0))} ` +
+      `got ${fmt(g[index]!)}, expected ${fmt(w[index]!)}; abs error ${fmt(err)} > tolerance ${fmt(tolerance)} ` +
       `(atol ${tol.atol} + rtol ${tol.rtol} × scale ${fmt(scale)} + finite-difference noise ${fmt(tol.noise)}${slack}); ` +
       `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}.\n  got:      [${preview(g, index)}]\n  expected: [${preview(w, index)}]`,
   );

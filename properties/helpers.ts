@@ -1,0 +1,74 @@
+// Small helpers shared by the property suites: comparing gradus arrays with float64 references,
+// running a property body in a memory scope, and counting live tensors.
+import * as tf from '@tensorflow/tfjs-core';
+import { NDArray, scope } from '../src/index.js';
+import { reference as R } from '../src/testing/index.js';
+
+/** Every property runs with this seed (fc.assert(prop, { seed: FC_SEED, numRuns })). */
+export const FC_SEED = 42;
+
+export type Expected = R.Ref | number | readonly unknown[];
+
+function toRef(x: Expected | NDArray): R.Ref {
+  if (x instanceof NDArray) return R.fromArray(x);
+  if (typeof x === 'number') return R.scalar(x);
+  if (Array.isArray(x)) {
+    const shape: number[] = [];
+    let level: unknown = x;
+    while (Array.isArray(level)) {
+      shape.push(level.length);
+      level = level[0];
+    }
+    return R.ref(shape, (x as unknown[]).flat(Infinity) as number[]);
+  }
+  return x as R.Ref;
+}
+
+/** Throws (with `label`) unless `got` matches `want` elementwise within rtol/atol, shapes included. */
+export function expectClose(got: NDArray | R.Ref, want: Expected | NDArray, opts: R.CloseOptions & { label?: string } = {}): void {
+  const g = got instanceof NDArray ? R.fromArray(got) : got;
+  const msg = R.mismatch(g, toRef(want), opts);
+  if (msg !== null) throw new Error(`${opts.label ?? 'values'}: ${msg}`);
+}
+
+/** Like expectClose with a tolerance relative to the largest |want| (for sums of many terms). */
+export function expectCloseInf(got: NDArray | R.Ref, want: Expected | NDArray, { rtol = 1e-4, label = 'values' } = {}): void {
+  const w = toRef(want);
+  const scale = Math.max(1e-30, ...Array.from(w.data, Math.abs));
+  expectClose(got, w, { rtol: 0, atol: rtol * scale, label });
+}
+
+/** Runs `fn` in a gradus scope: every array it makes is freed when it returns or throws. */
+export function scoped<T>(fn: () => T): T {
+  return scope(fn);
+}
+
+export function numTensors(): number {
+  return tf.memory().numTensors;
+}
+
+/** Flat float64 values. */
+export function values(x: NDArray): number[] {
+  return Array.from(x.dataSync());
+}
+
+/** ⟨a, b⟩ and Σ|a_i b_i| over matching lists of flat arrays. */
+export function innerProduct(a: readonly ArrayLike<number>[], b: readonly ArrayLike<number>[]): { value: number; abs: number } {
+  let value = 0, abs = 0;
+  a.forEach((x, i) => {
+    const y = b[i]!;
+    for (let j = 0; j < x.length; j++) {
+      value += x[j]! * y[j]!;
+      abs += Math.abs(x[j]! * y[j]!);
+    }
+  });
+  return { value, abs };
+}
+
+/** Runs a property body in a gradus scope (every array it makes is freed), returning nothing. */
+export function inScope(fn: () => unknown): void {
+  scope(() => {
+    fn();
+    return null;
+  });
+}

@@ -1,0 +1,201 @@
+// Memory: no tensor outlives its use. Every eager op and every transform (at any order, with
+// pullbacks called and disposed, with errors thrown half-way) leaves `tf.memory().numTensors`
+// where it was once the caller disposes what it was given back. Each check runs the code once to
+// warm up (lazily created constants), then counts around a second run.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { NDArray, dispose, grad, jvp, linearize, np, random, valueAndGrad, vjp } from '../src/index.js';
+import { arbArray, checkGrads } from '../src/testing/index.js';
+import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
+import { FC_SEED, numTensors } from './helpers.js';
+
+/** Runs `fn` twice; the second run, after disposing what it returned, must leave no tensor behind. */
+function leaked(fn: () => unknown): number {
+  const run = () => {
+    let result: unknown;
+    try {
+      result = fn();
+    } catch {
+      result = undefined;
+    }
+    dispose(result);
+  };
+  run();
+  const before = numTensors();
+  run();
+  return numTensors() - before;
+}
+
+function expectNoLeak(label: string, fn: () => unknown): void {
+  expect(leaked(fn), `${label} leaked tensors`).toBe(0);
+}
+
+// At the top level each np call owns its result and nothing else: every call below takes arrays made
+// beforehand (or JS values), so anything left over after disposing the results is a leak.
+describe('eager ops free their intermediates', () => {
+  const x = np.array([[0.5, -1, 2], [1.5, 0.25, -0.75]], 'float32');
+  const v = np.array([0.3, -0.2, 0.9], 'float32');
+  const A = np.array([[2, 0.5, 0], [0.1, 3, 0.2], [0, 0.4, 1.5]], 'float32');
+  const mask = np.array([[true, false, true], [false, true, true]]);
+  const idx = np.array([2, -1, 0]), idx2 = np.array([[0], [2]]);
+  const k = random.key(1), k2 = random.split(k).at(0);
+  const row = np.reshape(v, [1, 3]), v2 = v.at([0, 2]);
+  const ops: [string, () => unknown][] = [
+    ['elementwise with broadcasting and weak scalars', () => [np.add(x, 2.5), np.sin(v), np.add(x, v), np.divide(x, 3), np.power(x, 2), np.maximum(x, v), np.add(x, [1, 2, 3])]],
+    ['where and comparisons', () => [np.where(mask, x, v), np.where(mask, 1, x), np.greater(x, 0), np.equal(x, v), np.isnan(x), np.clip(x, -0.5, 0.5)]],
+    ['reductions', () => [np.sum(x, 0), np.mean(x, [-1], true), np.max(x), np.prod(x, 1), np.var(x), np.std(x, 0, false, 1), np.argmax(x, 1), np.any(mask), np.all(mask, 0)]],
+    ['logsumexp, softmax, logSoftmax', () => [np.logsumexp(x, -1), np.softmax(x), np.logSoftmax(x, 0)]],
+    ['nn activations', () => [np.relu(x), np.gelu(x), np.elu(x), np.softplus(x), np.sigmoid(x), np.silu(x), np.logSigmoid(x), np.oneHot(idx, 3)]],
+    ['shape ops', () => [np.reshape(x, [3, 2]), np.transpose(x), np.concatenate([x, x], 1), np.stack([x, x]), np.split(x, 3, 1), np.pad(x, 1), np.flip(x, 0), np.tile(v, 2), np.repeat(v, 2), np.broadcastTo(v, [2, 3]), np.expandDims(v, 0), np.squeeze(row)]],
+    ['indexing', () => [x.at(1), x.at(null, [null, null, -1]), np.take(v, idx), np.takeAlongAxis(x, idx2, 1)]],
+    ['cumsum and slices', () => [np.cumsum(x, 1), np.slice(x, [0, 1], [2, 3])]],
+    ['matmul, dot, einsum', () => [np.matmul(x, A), np.dot(A, v), np.einsum('ij,jk->ik', x, A), np.outer(v, v), np.tensordot(x, A, 1)]],
+    ['linalg', () => [np.linalg.inv(A), np.linalg.solve(A, v), np.linalg.slogdet(A), np.linalg.det(A), np.linalg.expm(A), np.linalg.norm(x), np.linalg.trace(A), np.linalg.diag(v)]],
+    ['conversions', () => [np.array([[1, 2]]), np.astype(x, 'int32'), np.zeros([2, 2]), np.onesLike(x), np.arange(5), np.linspace(0, 1, 4), np.eye(3)]],
+    ['random', () => [random.split(k, 3), random.foldIn(k, 2), random.normal(k2, [4]), random.uniform(k, [3], -1, 1), random.bernoulli(k, 0.3, [5]), random.categorical(k, x), random.permutation(k, 6), random.permutation(k, x), random.randint(k, [3], 0, 5), random.gumbel(k, [2])]],
+    ['errors thrown by ops', () => { for (const bad of [() => np.add(x, v2), () => np.matmul(x, x), () => np.reshape(x, [4, 2]), () => np.linalg.inv(x), () => np.concatenate([x, v])]) { try { bad(); } catch { /* expected */ } } }],
+  ];
+  for (const [name, op] of ops) it(name, () => expectNoLeak(name, op));
+});
+
+describe('transforms free everything but their results', () => {
+  const x = np.array([0.3, -1.2, 0.7], 'float32');
+  const W = np.array([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]], 'float32');
+  const f = (a: NDArray) => np.sum(np.tanh(np.matmul(W, np.sin(a))));
+  const vec = (a: NDArray) => np.exp(np.multiply(np.matmul(W, a), 0.5));
+
+  it('grad and valueAndGrad (with argnums and hasAux, over pytrees)', () => {
+    expectNoLeak('grad', () => grad(f)(x));
+    expectNoLeak('valueAndGrad', () => valueAndGrad(f)(x));
+    expectNoLeak('grad argnums', () => grad((a: NDArray, p: { w: NDArray }) => np.sum(np.multiply(np.matmul(p.w, a), a.at(0))), { argnums: [0, 1] })(x, { w: W }));
+    expectNoLeak('grad hasAux', () => grad((a: NDArray) => [f(a), { m: np.mean(a), s: np.sin(a) }], { hasAux: true })(x));
+    expectNoLeak('valueAndGrad hasAux', () => valueAndGrad((a: NDArray) => [f(a), np.mean(a)], { hasAux: true })(x));
+  });
+
+  it('jvp over arrays and pytrees', () => {
+    const t = np.onesLike(x);
+    expectNoLeak('jvp', () => jvp(vec, [x], [t]));
+    expectNoLeak('jvp of a pytree function', () => jvp((p: { a: NDArray }) => ({ y: vec(p.a), n: f(p.a) }), [{ a: x }], [{ a: t }]));
+  });
+
+  it('linearize: its residuals can be freed once the linear function is no longer needed', () => {
+    const tangent = np.onesLike(x);
+    const before = numTensors();
+    const [out, fLin] = linearize(vec, x);
+    const t = fLin(tangent);
+    dispose([out, t]);
+    // The linear function keeps its residuals alive; there must be a way to free them (like a
+    // vjp pullback's dispose()).
+    const release = (fLin as unknown as { dispose?: () => void }).dispose;
+    expect(typeof release, 'linearize: the linear function has no dispose()').toBe('function');
+    release!();
+    expect(numTensors() - before).toBe(0);
+  });
+
+  it('vjp: the pullback holds residuals until dispose(), and calling it does not leak', () => {
+    const ct1 = np.ones([2]), ct2 = np.full([2], 2, 'float32');
+    expectNoLeak('vjp, pullback called twice then disposed', () => {
+      const [out, pullback] = vjp(vec, x);
+      const c1 = pullback(ct1);
+      const c2 = pullback(ct2);
+      pullback.dispose();
+      return [out, c1, c2];
+    });
+    expectNoLeak('vjp, pullback disposed without a call', () => {
+      const [out, pullback] = vjp(vec, x);
+      pullback.dispose();
+      return out;
+    });
+    expectNoLeak('vjp of a function of a closed-over array', () => {
+      const [out, pullback] = vjp((a: NDArray) => np.matmul(W, a), x);
+      pullback.dispose();
+      return out;
+    });
+  });
+
+  it('the closed-over arrays and the inputs survive every transform', () => {
+    grad(f)(x);
+    const [, pullback] = vjp(vec, x);
+    pullback.dispose();
+    expect(W.toArray()).toEqual([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]].map((r) => r.map(Math.fround)));
+    expect(x.shape).toEqual([3]);
+    expect(() => x.dataSync()).not.toThrow();
+  });
+
+  it('higher order: grad of grad, jvp of grad, grad of a function that uses vjp inside', () => {
+    const gsum = (a: NDArray) => np.sum(grad(f)(a));
+    expectNoLeak('grad(grad)', () => grad(gsum)(x));
+    expectNoLeak('grad(grad(grad))', () => grad((a: NDArray) => np.sum(grad(gsum)(a)))(x));
+    const t = np.onesLike(x);
+    expectNoLeak('jvp(grad) (Hessian-vector product)', () => jvp((a: NDArray) => grad(f)(a), [x], [t]));
+    expectNoLeak('vjp(grad)', () => {
+      const [out, pullback] = vjp((a: NDArray) => grad(f)(a), x);
+      const ct = pullback(t);
+      pullback.dispose();
+      return [out, ct];
+    });
+    expectNoLeak('grad of a function using vjp and jvp inside', () =>
+      grad((a: NDArray) => {
+        const [y, pullback] = vjp(vec, a);
+        const [, t] = jvp(vec, [a], [np.onesLike(a)]);
+        return np.add(np.sum(pullback(y)[0]!), np.sum(t));
+      })(x),
+    );
+  });
+
+  it('errors thrown inside a transformed function or by the transform free what was made', () => {
+    expectNoLeak('function throws mid-way', () => grad((a: NDArray) => {
+      np.exp(np.matmul(W, a));
+      throw new Error('user error');
+    })(x));
+    expectNoLeak('grad of a non-scalar output', () => grad(vec)(x));
+    expectNoLeak('shape error inside grad', () => grad((a: NDArray) => np.sum(np.add(a, np.ones([4]))))(x));
+    const bad = np.ones([7]);
+    expectNoLeak('wrong cotangent shape', () => {
+      const [out, pullback] = vjp(vec, x);
+      expect(() => pullback(bad)).toThrow(/cotangent/);
+      pullback.dispose();
+      return out;
+    });
+  });
+
+  it('checkGrads allocates nothing lasting, whether it passes or fails', () => {
+    expectNoLeak('checkGrads order 2', () => checkGrads(f, [x], { order: 2 }));
+    expectNoLeak('checkGrads failing', () => checkGrads((a: NDArray) => np.round(np.multiply(a, 100)), [x]));
+  });
+});
+
+describe('random compositions: grad, jvp and vjp leave no tensors', () => {
+  it('at first and second order', () => {
+    const arb = fc.integer({ min: 1, max: 2 }).chain((k) =>
+      fc.tuple(arbExpr(k, 3, ['vecdot']), arbInputShapes(k).chain((shapes) => fc.tuple(...shapes.map((s) => arbArray(s, { min: -1.5, max: 1.5 }))))),
+    );
+    fc.assert(
+      fc.property(arb, ([e, datas]: [Expr, ReturnType<typeof arbArray> extends fc.Arbitrary<infer A> ? A[] : never]) => {
+        const xs = datas.map((d) => d.toNDArray());
+        const ts = xs.map((a) => np.onesLike(a));
+        let ct: NDArray | null = null;
+        try {
+          const f = (...a: NDArray[]) => evalExpr(e, a);
+          const s = (...a: NDArray[]) => np.sum(f(...a));
+          const n = {
+            grad: leaked(() => grad(s)(...xs)),
+            jvp: leaked(() => jvp(f, xs, ts)),
+            vjp: leaked(() => {
+              const [out, pullback] = vjp(f, ...xs);
+              ct ??= np.onesLike(out);
+              const cts = pullback(ct);
+              pullback.dispose();
+              return [out, cts];
+            }),
+            gradOfGrad: leaked(() => grad((a: NDArray) => np.sum(grad(s)(a, ...xs.slice(1))))(xs[0]!)),
+          };
+          if (Object.values(n).some((c) => c !== 0)) throw new Error(`leaked tensors: ${JSON.stringify(n)}`);
+        } finally {
+          dispose([xs, ts, ct]);
+        }
+      }),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+});

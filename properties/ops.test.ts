@@ -1,0 +1,791 @@
+// Op properties (issue 2): every np op agrees with a float64 reference written in plain JS
+// (src/testing/reference.ts) on random shapes — broadcasting with size-1 and empty dimensions,
+// NumPy dtype promotion, reductions over any axes, shape manipulation, indexing, products and
+// linear algebra — and incompatible shapes give errors that name the op and the shapes.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { NDArray, np } from '../src/index.js';
+import type { DType } from '../src/index.js';
+import { ArrayData, arbArray, arbBroadcastShapes, arbIncompatibleShapes, arbShape, reference as R } from '../src/testing/index.js';
+import { FC_SEED, expectClose, expectCloseInf, inScope } from './helpers.js';
+
+const F32 = { rtol: 2e-6, atol: 1e-6 };
+
+/** Arrays for a tuple of shapes. */
+function arraysFor(shapes: readonly (readonly number[])[], c: Parameters<typeof arbArray>[1] = {}): fc.Arbitrary<ArrayData[]> {
+  return fc.tuple(...shapes.map((s) => arbArray(s, c)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise
+
+const BINARY: [string, (x: NDArray, y: NDArray) => NDArray, (a: number, b: number) => number, { min?: number; max?: number; minAbs?: number }?, { min?: number; max?: number; minAbs?: number }?][] = [
+  ['add', np.add, (a, b) => a + b],
+  ['subtract', np.subtract, (a, b) => a - b],
+  ['multiply', np.multiply, (a, b) => a * b],
+  ['divide', np.divide, (a, b) => a / b, {}, { minAbs: 0.25 }],
+  ['maximum', np.maximum, Math.max],
+  ['minimum', np.minimum, Math.min],
+  ['power', np.power, (a, b) => a ** b, { min: 0.125, max: 3 }, { min: -2, max: 2 }],
+  ['arctan2', np.arctan2, Math.atan2, {}, { minAbs: 0.125 }],
+  ['remainder', np.remainder, (a, b) => a - Math.floor(a / b) * b, {}, { minAbs: 0.5 }],
+];
+
+describe('elementwise binary ops broadcast like NumPy (size-1 and empty dimensions included)', () => {
+  for (const [name, op, ref, cx = {}, cy = {}] of BINARY) {
+    it(name, () => {
+      const arb = arbBroadcastShapes({ count: 2, maxRank: 4, maxDim: 4 }).chain(([s1, s2]) => fc.tuple(arbArray(s1!, cx), arbArray(s2!, cy)));
+      fc.assert(
+        fc.property(arb, ([xd, yd]) =>
+          inScope(() => {
+            const out = op(xd.toNDArray(), yd.toNDArray());
+            const want = R.zipWith(ref, R.fromData(xd), R.fromData(yd));
+            expect(out.shape).toEqual(want.shape);
+            expect(out.dtype).toBe('float32');
+            expectClose(out, want, { rtol: name === 'power' ? 1e-5 : 2e-6, atol: name === 'remainder' ? 1e-5 : 1e-6, label: `${name}(${xd}, ${yd})` });
+          }),
+        ),
+        { seed: FC_SEED, numRuns: 60 },
+      );
+    });
+  }
+
+  it('where broadcasts condition and both branches together', () => {
+    const arb = arbBroadcastShapes({ count: 3, maxRank: 3, maxDim: 3 }).chain(([c, a, b]) => fc.tuple(arbArray(c!, { dtype: 'bool' }), arbArray(a!), arbArray(b!)));
+    fc.assert(
+      fc.property(arb, ([cd, ad, bd]) =>
+        inScope(() => {
+          const out = np.where(cd.toNDArray(), ad.toNDArray(), bd.toNDArray());
+          expectClose(out, R.where(R.fromData(cd), R.fromData(ad), R.fromData(bd)), { rtol: 0, atol: 0 });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 60 },
+    );
+  });
+
+  it('comparisons give bool arrays of the broadcast shape', () => {
+    const arb = arbBroadcastShapes({ count: 2, maxRank: 3, maxDim: 3 }).chain(([a, b]) => fc.tuple(arbArray(a!, { min: -2, max: 2, resolution: 0.5 }), arbArray(b!, { min: -2, max: 2, resolution: 0.5 })));
+    const ops: [(x: NDArray, y: NDArray) => NDArray, (a: number, b: number) => boolean][] = [
+      [np.equal, (a, b) => a === b], [np.notEqual, (a, b) => a !== b], [np.less, (a, b) => a < b],
+      [np.lessEqual, (a, b) => a <= b], [np.greater, (a, b) => a > b], [np.greaterEqual, (a, b) => a >= b],
+    ];
+    fc.assert(
+      fc.property(arb, fc.nat(ops.length - 1), ([ad, bd], k) =>
+        inScope(() => {
+          const [op, ref] = ops[k]!;
+          const out = op(ad.toNDArray(), bd.toNDArray());
+          expect(out.dtype).toBe('bool');
+          expectClose(out, R.zipWith((a, b) => (ref(a, b) ? 1 : 0), R.fromData(ad), R.fromData(bd)), { rtol: 0, atol: 0 });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 60 },
+    );
+  });
+});
+
+const UNARY: [string, (x: NDArray) => NDArray, (a: number) => number, { min?: number; max?: number }?][] = [
+  ['sin', np.sin, Math.sin], ['cos', np.cos, Math.cos], ['tan', np.tan, Math.tan, { min: -1.2, max: 1.2 }],
+  ['arcsin', np.arcsin, Math.asin, { min: -0.99, max: 0.99 }], ['arccos', np.arccos, Math.acos, { min: -0.99, max: 0.99 }],
+  ['arctan', np.arctan, Math.atan], ['sinh', np.sinh, Math.sinh], ['cosh', np.cosh, Math.cosh], ['arcsinh', np.arcsinh, Math.asinh],
+  ['tanh', np.tanh, Math.tanh], ['exp', np.exp, Math.exp], ['expm1', np.expm1, Math.expm1],
+  ['log', np.log, Math.log, { min: 0.01, max: 8 }], ['log1p', np.log1p, Math.log1p, { min: -0.9, max: 8 }],
+  ['sqrt', np.sqrt, Math.sqrt, { min: 0, max: 8 }], ['rsqrt', np.rsqrt, (a) => 1 / Math.sqrt(a), { min: 0.05, max: 8 }],
+  ['sigmoid', np.sigmoid, (a) => 1 / (1 + Math.exp(-a)), { min: -8, max: 8 }], ['abs', np.abs, Math.abs], ['negative', np.negative, (a) => -a],
+  ['sign', np.sign, Math.sign], ['floor', np.floor, Math.floor], ['ceil', np.ceil, Math.ceil], ['square', np.square, (a) => a * a],
+  ['round (half to even)', np.round, (a) => (Math.abs(a % 1) === 0.5 ? 2 * Math.round(a / 2) : Math.round(a)), { min: -4, max: 4 }],
+  ['reciprocal', np.reciprocal, (a) => 1 / a, { min: 0.1, max: 4 }],
+];
+
+describe('elementwise unary ops match Math.*', () => {
+  for (const [name, op, ref, c = {}] of UNARY) {
+    it(name, () => {
+      fc.assert(
+        fc.property(arbArray(arbShape({ minRank: 0, maxRank: 3, minDim: 0, maxDim: 4 }), { min: -3, max: 3, resolution: 2 ** -6, ...c }), (xd) =>
+          inScope(() => {
+            const out = op(xd.toNDArray());
+            expectClose(out, R.map(R.fromData(xd), ref), { rtol: 1e-5, atol: 1e-6, label: `${name}(${xd})` });
+          }),
+        ),
+        { seed: FC_SEED, numRuns: 25 },
+      );
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Dtypes
+
+describe('NumPy dtype promotion (bool < int32 < float32; JS scalars are weak)', () => {
+  const mk = (d: DType): NDArray => (d === 'bool' ? np.array([true, false]) : np.array([1, 2], d));
+  const promote = (a: DType, b: DType): DType => (['bool', 'int32', 'float32'].indexOf(a) >= ['bool', 'int32', 'float32'].indexOf(b) ? a : b);
+
+  it('binary arithmetic of two arrays promotes to the wider dtype (pairs with a non-bool operand)', () => {
+    inScope(() => {
+      for (const a of ['bool', 'int32', 'float32'] as const) {
+        for (const b of ['bool', 'int32', 'float32'] as const) {
+          if (a === 'bool' && b === 'bool') continue;
+          for (const [name, op] of [['add', np.add], ['multiply', np.multiply], ['subtract', np.subtract], ['maximum', np.maximum]] as const) {
+            expect(op(mk(a), mk(b)).dtype, `${name}(${a}, ${b})`).toBe(promote(a, b));
+          }
+          expect(np.divide(mk(a), mk(b)).dtype, `divide(${a}, ${b})`).toBe('float32');
+          expect(np.less(mk(a), mk(b)).dtype, `less(${a}, ${b})`).toBe('bool');
+          expect(np.concatenate([mk(a), mk(b)]).dtype, `concatenate(${a}, ${b})`).toBe(promote(a, b));
+          expect(np.where(np.array([true, false]), mk(a), mk(b)).dtype, `where(_, ${a}, ${b})`).toBe(promote(a, b));
+        }
+      }
+    });
+  });
+
+  it('JS numbers are weak: they take the array dtype unless they need a wider kind', () => {
+    inScope(() => {
+      const i = np.array([1, 2]), f = np.array([1, 2], 'float32'), b = np.array([true, false]);
+      expect(np.add(i, 2).dtype).toBe('int32');
+      expect(np.add(i, 2.5).dtype).toBe('float32');
+      expect(np.multiply(f, 2).dtype).toBe('float32');
+      expect(np.add(b, 1).dtype).toBe('int32');
+      expect(np.add(b, 1.5).dtype).toBe('float32');
+      expectClose(np.add(i, 2.5), [3.5, 4.5]);
+      expect(np.array(3).dtype).toBe('int32');
+      expect(np.array(3.5).dtype).toBe('float32');
+      expect(np.array([true]).dtype).toBe('bool');
+    });
+  });
+
+  it('reductions and products choose NumPy result dtypes', () => {
+    inScope(() => {
+      const i = np.array([[1, 2], [3, 4]]), b = np.array([true, false, true]);
+      expect(np.sum(b).dtype).toBe('int32');
+      expectClose(np.sum(b), 2);
+      expect(np.cumsum(b).dtype).toBe('int32');
+      expect(np.mean(i).dtype).toBe('float32');
+      expectClose(np.mean(i), 2.5);
+      expect(np.max(i).dtype).toBe('int32');
+      expect(np.argmax(np.array([0.5, 3.5])).dtype).toBe('int32');
+      expect(np.matmul(i, i).dtype).toBe('int32');
+      expectClose(np.matmul(i, i), [[7, 10], [15, 22]]);
+      expect(np.matmul(i, np.array([[1], [0.5]])).dtype).toBe('float32');
+      expect(np.any(b).dtype).toBe('bool');
+    });
+  });
+
+  // NumPy and JAX: bool + bool and maximum(bool, bool) are bool (logical or), int ** int stays int.
+  it('bool arithmetic and integer powers keep NumPy result dtypes', () => {
+    inScope(() => {
+      const b = np.array([true, false]);
+      const failures: string[] = [];
+      const check = (what: string, f: () => NDArray, dtype: DType, want: unknown) => {
+        try {
+          const out = f();
+          if (out.dtype !== dtype || JSON.stringify(out.toArray()) !== JSON.stringify(want)) failures.push(`${what}: got ${out.aval.str()} ${JSON.stringify(out.toArray())}`);
+        } catch (e) {
+          failures.push(`${what}: threw ${(e as Error).message}`);
+        }
+      };
+      check('add(bool, bool)', () => np.add(b, np.array([false, false])), 'bool', [true, false]);
+      check('multiply(bool, bool)', () => np.multiply(b, np.array([true, true])), 'bool', [true, false]);
+      check('maximum(bool, bool)', () => np.maximum(b, np.array([false, true])), 'bool', [true, true]);
+      check('power(int32, int32)', () => np.power(np.array([2, 3]), np.array([3, 2])), 'int32', [8, 9]);
+      expect(failures).toEqual([]);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+/** An axis argument for rank r: undefined (all), a possibly negative number, or a list. */
+function arbAxis(rank: number): fc.Arbitrary<number | number[] | undefined> {
+  if (rank === 0) return fc.constant(undefined);
+  const one = fc.integer({ min: -rank, max: rank - 1 });
+  return fc.oneof(
+    fc.constant(undefined),
+    one,
+    fc.uniqueArray(one, { minLength: 1, maxLength: rank, selector: (a) => (a < 0 ? a + rank : a) }),
+  );
+}
+
+const REDUCTIONS: [string, (x: NDArray, axis: number | number[] | undefined, keepdims: boolean) => NDArray, (x: R.Ref, axis: number | number[] | undefined, keepdims: boolean) => R.Ref][] = [
+  ['sum', np.sum, R.sum],
+  ['mean', np.mean, R.mean],
+  ['max', np.max, R.max],
+  ['min', np.min, R.min],
+  ['prod', np.prod, R.prod],
+  ['logsumexp', np.logsumexp, R.logsumexp],
+  ['var', (x, a, k) => np.var(x, a, k), (x, a, k) => R.reduce(x, a, k, (v) => { const m = v.reduce((p, q) => p + q, 0) / v.length; return v.reduce((p, q) => p + (q - m) ** 2, 0) / v.length; })],
+  ['std (ddof 1)', (x, a, k) => np.std(x, a, k, 1), (x, a, k) => R.reduce(x, a, k, (v) => { const m = v.reduce((p, q) => p + q, 0) / v.length; return Math.sqrt(v.reduce((p, q) => p + (q - m) ** 2, 0) / (v.length - 1)); })],
+];
+
+describe('reductions over any axes (undefined, negative, lists) with keepdims', () => {
+  for (const [name, op, ref] of REDUCTIONS) {
+    it(name, () => {
+      const minDim = name.startsWith('std') ? 2 : 1;
+      const arb = arbShape({ minRank: 0, maxRank: 4, minDim, maxDim: 3 }).chain((s) => fc.tuple(arbArray(s, { min: -2, max: 2 }), arbAxis(s.length), fc.boolean()));
+      fc.assert(
+        fc.property(arb, ([xd, axis, keepdims]) =>
+          inScope(() => {
+            const out = op(xd.toNDArray(), axis, keepdims);
+            const want = ref(R.fromData(xd), axis, keepdims);
+            expect(out.shape, `${name}(${xd}, axis ${JSON.stringify(axis)}, keepdims ${keepdims})`).toEqual(want.shape);
+            expectCloseInf(out, want, { rtol: 2e-6 * 16, label: `${name} axis ${JSON.stringify(axis)}` });
+          }),
+        ),
+        { seed: FC_SEED, numRuns: 50 },
+      );
+    });
+  }
+
+  it('argmax and argmin pick the first extremum along an axis', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, maxDim: 4 }).chain((s) => fc.tuple(arbArray(s, { min: -3, max: 3, resolution: 1 }), fc.integer({ min: -s.length, max: s.length - 1 })));
+    fc.assert(
+      fc.property(arb, ([xd, axis]) =>
+        inScope(() => {
+          const x = R.fromData(xd);
+          expectClose(np.argmax(xd.toNDArray(), axis), R.argmax(x, axis), { rtol: 0, atol: 0, label: 'argmax' });
+          expectClose(np.argmin(xd.toNDArray(), axis), R.argmax(R.map(x, (v) => -v), axis), { rtol: 0, atol: 0, label: 'argmin' });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('cumsum along any axis, forward and reverse', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 4 }).chain((s) => fc.tuple(arbArray(s), fc.integer({ min: -s.length, max: s.length - 1 }), fc.boolean()));
+    fc.assert(
+      fc.property(arb, ([xd, axis, reverse]) =>
+        inScope(() => expectClose(np.cumsum(xd.toNDArray(), axis, reverse), R.cumsum(R.fromData(xd), axis, reverse), { rtol: 1e-6, atol: 1e-6 })),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('logsumexp is stable for large inputs', () => {
+    inScope(() => {
+      expectClose(np.logsumexp(np.array([1000, 1000], 'float32')), 1000 + Math.log(2), { rtol: 1e-6 });
+      expectClose(np.logsumexp(np.array([-1000, -1000], 'float32')), -1000 + Math.log(2), { rtol: 1e-6 });
+    });
+  });
+
+  // Reductions over a 0-sized axis give the identity of the operation, as in NumPy.
+  it('sum and prod over empty axes give 0 and 1', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 3 })
+      .filter((s) => s.includes(0))
+      .chain((s) => fc.tuple(arbArray(s), fc.constantFrom(...s.map((d, i) => i).filter((i) => s[i] === 0))));
+    fc.assert(
+      fc.property(arb, ([xd, axis]) =>
+        inScope(() => {
+          expectClose(np.sum(xd.toNDArray(), axis), R.sum(R.fromData(xd), axis), { rtol: 0, atol: 0, label: `sum(${xd}, ${axis})` });
+          expectClose(np.prod(xd.toNDArray(), axis), R.prod(R.fromData(xd), axis), { rtol: 0, atol: 0, label: `prod(${xd}, ${axis})` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Shape manipulation
+
+describe('shape manipulation matches the reference', () => {
+  it('reshape (with -1) keeps row-major order', () => {
+    const arb = arbShape({ minRank: 0, maxRank: 4, minDim: 1, maxDim: 3 }).chain((s) => {
+      const n = s.reduce((a, b) => a * b, 1);
+      const divisors = Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+      return fc.tuple(arbArray(s), fc.constantFrom(...divisors), fc.boolean());
+    });
+    fc.assert(
+      fc.property(arb, ([xd, d, infer]) =>
+        inScope(() => {
+          const n = xd.size;
+          const target = [d, infer ? -1 : n / d];
+          const out = np.reshape(xd.toNDArray(), target);
+          expectClose(out, R.reshape(R.fromData(xd), [d, n / d]), { rtol: 0, atol: 0 });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('transpose by any permutation (and the default reversal), moveaxis, swapaxes', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 4, minDim: 1, maxDim: 3 }).chain((s) =>
+      fc.tuple(arbArray(s), fc.shuffledSubarray(s.map((_, i) => i), { minLength: s.length, maxLength: s.length }), fc.nat(s.length - 1), fc.nat(s.length - 1)),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, perm, a, b]) =>
+        inScope(() => {
+          const x = R.fromData(xd);
+          expectClose(np.transpose(xd.toNDArray(), perm), R.transpose(x, perm), { rtol: 0, atol: 0, label: `transpose ${perm}` });
+          expectClose(np.transpose(xd.toNDArray()), R.transpose(x), { rtol: 0, atol: 0, label: 'transpose' });
+          const swap = x.shape.map((_, i) => (i === a ? b : i === b ? a : i));
+          expectClose(np.swapaxes(xd.toNDArray(), a, b), R.transpose(x, swap), { rtol: 0, atol: 0, label: 'swapaxes' });
+          const move = x.shape.map((_, i) => i).filter((i) => i !== a);
+          move.splice(b, 0, a);
+          expectClose(np.moveaxis(xd.toNDArray(), a, b), R.transpose(x, move), { rtol: 0, atol: 0, label: 'moveaxis' });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('broadcastTo, expandDims and squeeze', () => {
+    const arb = arbBroadcastShapes({ count: 1, maxRank: 3, maxDim: 3 }).chain(([s]) => {
+      const target = fc.constant(s!).chain((src) => fc.array(fc.integer({ min: 0, max: 3 }), { minLength: src.length, maxLength: src.length }).map((ext) => src.map((d, i) => (d === 1 ? ext[i]! : d))));
+      return fc.tuple(arbArray(s!), fc.array(fc.integer({ min: 1, max: 2 }), { maxLength: 2 }), target);
+    });
+    fc.assert(
+      fc.property(arb, ([xd, lead, target]) =>
+        inScope(() => {
+          const full = [...lead, ...target];
+          expectClose(np.broadcastTo(xd.toNDArray(), full), R.broadcastTo(R.fromData(xd), full), { rtol: 0, atol: 0, label: `broadcastTo ${full}` });
+          const e = np.expandDims(xd.toNDArray(), -1);
+          expect(e.shape).toEqual([...xd.shape, 1]);
+          expect(np.squeeze(e, -1).shape).toEqual([...xd.shape]);
+          expect(np.squeeze(xd.toNDArray()).shape).toEqual(xd.shape.filter((d) => d !== 1));
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('concatenate and stack along any axis (0-sized pieces included)', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 1, maxDim: 3 }).chain((s) =>
+      fc.integer({ min: -s.length, max: s.length - 1 }).chain((axis) =>
+        fc.tuple(
+          fc.constant(axis),
+          fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 4 }).chain((sizes) =>
+            fc.tuple(...sizes.map((k) => arbArray(s.map((d, i) => (i === (axis < 0 ? axis + s.length : axis) ? k : d))))),
+          ),
+          fc.array(arbArray(s), { minLength: 1, maxLength: 3 }),
+          fc.integer({ min: -s.length - 1, max: s.length }),
+        ),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([axis, parts, same, stackAxis]) =>
+        inScope(() => {
+          expectClose(np.concatenate(parts.map((p) => p.toNDArray()), axis), R.concatenate(parts.map(R.fromData), axis), { rtol: 0, atol: 0, label: 'concatenate' });
+          expectClose(np.stack(same.map((p) => p.toNDArray()), stackAxis), R.stack(same.map(R.fromData), stackAxis), { rtol: 0, atol: 0, label: 'stack' });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 50 },
+    );
+  });
+
+  it('split into equal sections and at indices undoes concatenate', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 1, maxDim: 4 }).chain((s) =>
+      fc.tuple(arbArray(s), fc.nat(s.length - 1), fc.uniqueArray(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }).map((a) => a.sort((x, y) => x - y))),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, axis, cuts]) =>
+        inScope(() => {
+          const x = xd.toNDArray();
+          const n = xd.shape[axis]!;
+          const pieces = np.split(x, cuts, axis);
+          const bounds = [0, ...cuts.map((c) => Math.min(c, n)), n];
+          expect(pieces.length).toBe(cuts.length + 1);
+          pieces.forEach((p, i) => {
+            const start = xd.shape.map(() => 0), limit = [...xd.shape];
+            start[axis] = bounds[i]!;
+            limit[axis] = Math.max(bounds[i]!, bounds[i + 1]!);
+            expectClose(p, R.slice(R.fromData(xd), start, limit), { rtol: 0, atol: 0, label: `split piece ${i}` });
+          });
+          expectClose(np.concatenate(pieces, axis), R.fromData(xd), { rtol: 0, atol: 0, label: 'concatenate(split(x))' });
+          const eq = np.split(x, n, axis);
+          expect(eq.length).toBe(n);
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('slice with start, limit and strides (float32)', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 1, maxDim: 5 }).chain((s) =>
+      fc.tuple(
+        arbArray(s),
+        fc.tuple(...s.map((d) => fc.tuple(fc.integer({ min: 0, max: d }), fc.integer({ min: 0, max: d }), fc.integer({ min: 1, max: 3 })).map(([a, b, st]) => [Math.min(a, b), Math.max(a, b), st] as const))),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, box]) =>
+        inScope(() => {
+          const start = box.map((b) => b[0]), limit = box.map((b) => b[1]), strides = box.map((b) => b[2]);
+          expectClose(np.slice(xd.toNDArray(), start, limit, strides), R.slice(R.fromData(xd), start, limit, strides), { rtol: 0, atol: 0 });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 50 },
+    );
+  });
+
+  it('pad with constant widths and value', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 3 }).chain((s) =>
+      fc.tuple(arbArray(s), fc.tuple(...s.map(() => fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })))), fc.integer({ min: -3, max: 3 })),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, widths, value]) =>
+        inScope(() => expectClose(np.pad(xd.toNDArray(), widths, value), R.pad(R.fromData(xd), widths, value), { rtol: 0, atol: 0 })),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('take along an axis with negative indices', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 1, maxDim: 4 }).chain((s) =>
+      fc.nat(s.length - 1).chain((axis) =>
+        fc.tuple(arbArray(s), fc.constant(axis), arbArray(arbShape({ minRank: 0, maxRank: 2, minDim: 0, maxDim: 3 }), { dtype: 'int32', min: -s[axis]!, max: s[axis]! - 1 })),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, axis, idx]) =>
+        inScope(() => expectClose(np.take(xd.toNDArray(), idx.toNDArray(), axis), R.take(R.fromData(xd), R.fromData(idx), axis), { rtol: 0, atol: 0 })),
+      ),
+      { seed: FC_SEED, numRuns: 50 },
+    );
+  });
+
+  it('flip along any axes', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 3 }).chain((s) => fc.tuple(arbArray(s), fc.subarray(s.map((_, i) => i))));
+    fc.assert(
+      fc.property(arb, ([xd, axes]) => inScope(() => expectClose(np.flip(xd.toNDArray(), axes), R.flip(R.fromData(xd), axes), { rtol: 0, atol: 0 }))),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Indexing: x.at(...) against Python's slicing rules
+
+type Spec = number | null | readonly [number | null, number | null, number];
+
+function arbIndexSpec(shape: readonly number[]): fc.Arbitrary<Spec[]> {
+  const perAxis = (n: number): fc.Arbitrary<Spec> => {
+    const bound = fc.option(fc.integer({ min: -n - 2, max: n + 2 }), { nil: null });
+    const options: fc.Arbitrary<Spec>[] = [fc.constant(null), fc.tuple(bound, bound, fc.integer({ min: -3, max: 3 }).filter((s) => s !== 0))];
+    if (n > 0) options.push(fc.integer({ min: -n, max: n - 1 }));
+    return fc.oneof(...options);
+  };
+  return fc.tuple(...shape.map(perAxis)).chain((specs) => fc.nat(specs.length).map((k) => specs.slice(0, k)));
+}
+
+describe('x.at(...) follows NumPy basic indexing', () => {
+  for (const dtype of ['float32', 'int32'] as const) {
+    it(`on ${dtype} arrays (integers, slices with negative and out-of-range bounds, negative steps)`, () => {
+      const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 5 }).chain((s) => fc.tuple(arbArray(s, { dtype }), arbIndexSpec(s)));
+      fc.assert(
+        fc.property(arb, ([xd, spec]) =>
+          inScope(() => {
+            const out = xd.toNDArray().at(...spec);
+            const want = R.index(R.fromData(xd), spec);
+            expect(out.dtype, `x.at(${JSON.stringify(spec)}) on ${xd}`).toBe(dtype);
+            expectClose(out, want, { rtol: 0, atol: 0, label: `x.at(${JSON.stringify(spec)}) on ${xd}` });
+          }),
+        ),
+        { seed: FC_SEED, numRuns: 80 },
+      );
+    });
+  }
+
+  it('an out-of-bounds integer index names the axis and its size', () => {
+    inScope(() => {
+      expect(() => np.zeros([2, 3]).at(0, 3)).toThrow(/index 3 is out of bounds for axis 1 with size 3/);
+      expect(() => np.zeros([2]).at(0, 0)).toThrow(/2 indices for an array of rank 1/);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Products
+
+describe('matmul, dot and einsum', () => {
+  it('matmul broadcasts batch dimensions and promotes 1-D operands', () => {
+    const arb = fc
+      .record({
+        batch: arbBroadcastShapes({ count: 2, maxRank: 2, maxDim: 3 }),
+        n: fc.integer({ min: 1, max: 4 }), k: fc.integer({ min: 1, max: 4 }), m: fc.integer({ min: 1, max: 4 }),
+        vecA: fc.boolean(), vecB: fc.boolean(),
+      })
+      .chain(({ batch: [ba, bb], n, k, m, vecA, vecB }) => {
+        const sa = vecA ? [k] : [...ba!, n, k];
+        const sb = vecB ? [k] : [...bb!, k, m];
+        return fc.tuple(arbArray(sa), arbArray(sb));
+      });
+    fc.assert(
+      fc.property(arb, ([ad, bd]) =>
+        inScope(() => {
+          const out = np.matmul(ad.toNDArray(), bd.toNDArray());
+          const want = R.matmul(R.fromData(ad), R.fromData(bd));
+          expect(out.shape, `matmul(${ad.shape}, ${bd.shape})`).toEqual(want.shape);
+          expectClose(out, want, { rtol: 1e-5, atol: 1e-5, label: `matmul(${ad}, ${bd})` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 80 },
+    );
+  });
+
+  const SPECS: [string, (d: number[]) => number[][]][] = [
+    ['ij,jk->ik', ([a, b, c]) => [[a!, b!], [b!, c!]]],
+    ['bij,bjk->bik', ([a, b, c, d]) => [[d!, a!, b!], [d!, b!, c!]]],
+    ['ij,kj->ik', ([a, b, c]) => [[a!, b!], [c!, b!]]],
+    ['ii->i', ([a]) => [[a!, a!]]],
+    ['ii', ([a]) => [[a!, a!]]],
+    ['ij->', ([a, b]) => [[a!, b!]]],
+    ['ij->ji', ([a, b]) => [[a!, b!]]],
+    ['i,j->ij', ([a, b]) => [[a!], [b!]]],
+    ['i,i->', ([a]) => [[a!], [a!]]],
+    ['ijk->kji', ([a, b, c]) => [[a!, b!, c!]]],
+    ['bij,jk->bik', ([a, b, c, d]) => [[d!, a!, b!], [b!, c!]]],
+    ['ij,jk,kl->il', ([a, b, c, d]) => [[a!, b!], [b!, c!], [c!, d!]]],
+    ['bi,bi->b', ([a, b]) => [[a!, b!], [a!, b!]]],
+    ['ij,j->i', ([a, b]) => [[a!, b!], [b!]]],
+  ];
+  it('einsum agrees with brute-force summation', () => {
+    const arb = fc
+      .tuple(fc.nat(SPECS.length - 1), fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 4, maxLength: 4 }))
+      .chain(([k, dims]) => fc.tuple(fc.constant(SPECS[k]![0]), fc.tuple(...SPECS[k]![1](dims).map((s) => arbArray(s)))));
+    fc.assert(
+      fc.property(arb, ([spec, ops]) =>
+        inScope(() => expectClose(np.einsum(spec, ...ops.map((o) => o.toNDArray())), R.einsum(spec, ...ops.map(R.fromData)), { rtol: 1e-5, atol: 1e-5, label: spec })),
+      ),
+      { seed: FC_SEED, numRuns: 60 },
+    );
+  });
+
+  it('dot, inner, outer and tensordot', () => {
+    const arb = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).chain(([a, b, c]) =>
+      fc.tuple(arbArray([a, b]), arbArray([b, c]), arbArray([b]), arbArray([b])),
+    );
+    fc.assert(
+      fc.property(arb, ([md, nd, ud, vd]) =>
+        inScope(() => {
+          const [M, N, u, v] = [md, nd, ud, vd].map(R.fromData) as [R.Ref, R.Ref, R.Ref, R.Ref];
+          expectClose(np.dot(md.toNDArray(), nd.toNDArray()), R.matmul(M, N), { rtol: 1e-5, atol: 1e-5, label: 'dot(matrix, matrix)' });
+          expectClose(np.dot(ud.toNDArray(), vd.toNDArray()), R.einsum('i,i->', u, v), { rtol: 1e-5, atol: 1e-5, label: 'dot(vector, vector)' });
+          expectClose(np.dot(md.toNDArray(), ud.toNDArray()), R.matmul(M, u), { rtol: 1e-5, atol: 1e-5, label: 'dot(matrix, vector)' });
+          expectClose(np.outer(ud.toNDArray(), vd.toNDArray()), R.einsum('i,j->ij', u, v), { rtol: 1e-6, atol: 1e-6, label: 'outer' });
+          expectClose(np.inner(md.toNDArray(), np.transpose(nd.toNDArray())), R.matmul(M, N), { rtol: 1e-5, atol: 1e-5, label: 'inner' });
+          expectClose(np.tensordot(md.toNDArray(), nd.toNDArray(), 1), R.matmul(M, N), { rtol: 1e-5, atol: 1e-5, label: 'tensordot' });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+
+  // Core bug (TF.js wasm caches the packed right operand of a matmul by buffer, ignoring its
+  // shape): the same array reshaped two ways and used as the right operand gives a wrong product.
+  it('a buffer used as the right operand of two matmuls with different shapes gives both products right', () => {
+    inScope(() => {
+      const w = np.array([1, 2, 3, 4, 5, 6], 'float32');
+      expectClose(np.matmul(np.ones([1, 2]), np.reshape(w, [2, 3])), [[5, 7, 9]], { label: 'w as [2,3]' });
+      expectClose(np.matmul(np.ones([1, 3]), np.reshape(w, [3, 2])), [[9, 12]], { label: 'w as [3,2]' });
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Linear algebra
+
+/** Well-conditioned square matrices: c·I plus a bounded random part (c > sum of |entries| per row). */
+function arbWellConditioned(maxN = 4, batch = false): fc.Arbitrary<ArrayData> {
+  return fc.tuple(fc.integer({ min: 1, max: maxN }), batch ? fc.array(fc.integer({ min: 1, max: 2 }), { maxLength: 2 }) : fc.constant([] as number[])).chain(([n, b]) =>
+    arbArray([...b, n, n], { min: -1, max: 1 }).map((a) => new ArrayData(a.shape, 'float32', a.data.map((v, i) => (Math.floor(i / n) % n === i % n ? Math.fround(v + n + 1) : v)))),
+  );
+}
+
+describe('linear algebra', () => {
+  it('inv(A)·A = I and solve(A, b) solves A x = b (batched)', () => {
+    fc.assert(
+      fc.property(
+        arbWellConditioned(4, true).chain((a) => fc.tuple(fc.constant(a), arbArray([...a.shape.slice(0, -1)]), arbArray([...a.shape.slice(0, -1), 2]))),
+        ([ad, bd, Bd]) =>
+          inScope(() => {
+            const A = ad.toNDArray();
+            const n = ad.shape[ad.shape.length - 1]!;
+            const eye = R.broadcastTo(R.eye(n), ad.shape);
+            expectClose(np.matmul(np.linalg.inv(A), A), eye, { rtol: 0, atol: 1e-5, label: 'inv(A)·A' });
+            expectClose(np.linalg.inv(A), R.inv(R.fromData(ad)), { rtol: 1e-4, atol: 1e-6, label: 'inv(A)' });
+            const x = np.linalg.solve(A, bd.toNDArray());
+            expect(x.shape).toEqual(bd.shape);
+            expectClose(np.squeeze(np.matmul(A, np.expandDims(x, -1)), -1), R.fromData(bd), { rtol: 1e-5, atol: 1e-5, label: 'A·solve(A, b)' });
+            expectClose(np.matmul(A, np.linalg.solve(A, Bd.toNDArray())), R.fromData(Bd), { rtol: 1e-5, atol: 1e-5, label: 'A·solve(A, B)' });
+          }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('slogdet and det agree with an LU determinant in float64', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }).chain((n) => arbArray([n, n], { min: -2, max: 2 })),
+        (ad) =>
+          inScope(() => {
+            const d = R.det(R.fromData(ad)).data[0]!;
+            fc.pre(Math.abs(d) > 1e-3);
+            const [sign, logabs] = np.linalg.slogdet(ad.toNDArray());
+            expectClose(sign, Math.sign(d), { rtol: 0, atol: 0, label: 'sign' });
+            expectClose(logabs, Math.log(Math.abs(d)), { rtol: 1e-4, atol: 1e-4, label: 'log|det|' });
+            expectClose(np.linalg.det(ad.toNDArray()), d, { rtol: 1e-4, atol: 1e-4, label: 'det' });
+          }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('expm: det(expm A) = exp(tr A), expm(A)·expm(−A) = I, expm(diag d) = diag(exp d)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }).chain((n) => fc.tuple(arbArray([n, n], { min: -1, max: 1 }), arbArray([n], { min: -2, max: 2 }))),
+        ([ad, dd]) =>
+          inScope(() => {
+            const A = ad.toNDArray();
+            const n = ad.shape[0]!;
+            const E = np.linalg.expm(A);
+            const tr = Array.from({ length: n }, (_, i) => ad.data[i * n + i]!).reduce((a, b) => a + b, 0);
+            expectClose(R.det(R.fromArray(E)), Math.exp(tr), { rtol: 1e-4, atol: 0, label: 'det(expm A)' });
+            expectClose(np.matmul(E, np.linalg.expm(np.negative(A))), R.eye(n), { rtol: 0, atol: 1e-4, label: 'expm(A)·expm(−A)' });
+            expectClose(np.linalg.expm(np.linalg.diag(dd.toNDArray())), R.ref([n, n], ([i, j]) => (i === j ? Math.exp(dd.data[i!]!) : 0)), { rtol: 1e-5, atol: 1e-6, label: 'expm(diag d)' });
+          }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+
+  it('trace, diag, diagonal and norm', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }).chain((n) => fc.tuple(arbArray([n, n]), arbArray([n]))),
+        ([ad, vd]) =>
+          inScope(() => {
+            const n = vd.size;
+            const diagVals = Array.from({ length: n }, (_, i) => ad.data[i * n + i]!);
+            expectClose(np.linalg.trace(ad.toNDArray()), diagVals.reduce((a, b) => a + b, 0), { rtol: 1e-6, atol: 1e-6, label: 'trace' });
+            expectClose(np.linalg.diag(ad.toNDArray()), diagVals, { rtol: 0, atol: 0, label: 'diag(matrix)' });
+            expectClose(np.linalg.diag(vd.toNDArray()), R.ref([n, n], ([i, j]) => (i === j ? vd.data[i!]! : 0)), { rtol: 0, atol: 0, label: 'diag(vector)' });
+            expectClose(np.linalg.norm(vd.toNDArray()), Math.hypot(...vd.data), { rtol: 1e-6, atol: 1e-6, label: 'norm' });
+            expectClose(np.linalg.norm(vd.toNDArray(), 1), vd.data.reduce((a, b) => a + Math.abs(b), 0), { rtol: 1e-6, atol: 1e-6, label: 'norm 1' });
+            expectClose(np.linalg.norm(vd.toNDArray(), Infinity), Math.max(...vd.data.map(Math.abs)), { rtol: 0, atol: 0, label: 'norm inf' });
+          }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
+
+describe('incompatible shapes give errors naming the op and the shapes', () => {
+  const elementwise: [string, (a: NDArray, b: NDArray) => NDArray][] = [
+    ['add', np.add], ['subtract', np.subtract], ['multiply', np.multiply], ['divide', np.divide], ['maximum', np.maximum],
+  ];
+  it('elementwise ops, same rank', () => {
+    fc.assert(
+      fc.property(arbIncompatibleShapes(), fc.nat(elementwise.length - 1), ([a, b], k) =>
+        inScope(() => {
+          fc.pre(a.length === b.length);
+          const [name, op] = elementwise[k]!;
+          const prim = { add: 'add', subtract: 'sub', multiply: 'mul', divide: 'div', maximum: 'max' }[name]!;
+          expect(() => op(np.zeros(a), np.zeros(b))).toThrow(new RegExp(`(${name}|${prim}).*${escape(fmt(a))}.*${escape(fmt(b))}.*broadcast`));
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+
+  it("operands of different ranks and batched matmul: the message shows the caller's op and shapes", () => {
+    inScope(() => {
+      const failures: string[] = [];
+      const check = (what: string, f: () => unknown, pattern: RegExp) => {
+        try {
+          f();
+          failures.push(`${what}: did not throw`);
+        } catch (e) {
+          if (!pattern.test((e as Error).message)) failures.push(`${what}: ${(e as Error).message}`);
+        }
+      };
+      check('add([3], [2,4])', () => np.add(np.zeros([3]), np.zeros([2, 4])), /add.*\[3\].*\[2,4\]/);
+      check('where([3], [2,4], 1)', () => np.where(np.zeros([3], 'bool'), np.zeros([2, 4]), 1), /where.*\[3\].*\[2,4\]/);
+      check('matmul([2,3,4], [3,4,5])', () => np.matmul(np.zeros([2, 3, 4]), np.zeros([3, 4, 5])), /matmul.*\[2,3,4\].*\[3,4,5\]/);
+      expect(failures).toEqual([]);
+    });
+  });
+
+  it('matmul, concatenate, stack, reshape, broadcastTo, einsum', () => {
+    inScope(() => {
+      expect(() => np.matmul(np.zeros([2, 3]), np.zeros([4, 5]))).toThrow(/matmul.*\[2,3\].*\[4,5\]/);
+      expect(() => np.concatenate([np.zeros([2, 3]), np.zeros([2, 4])], 0)).toThrow(/concatenate.*\[2,3\].*\[2,4\]/);
+      expect(() => np.stack([np.zeros([2, 3]), np.zeros([3, 2])])).toThrow(/stack.*\[2,3\].*\[3,2\]/);
+      expect(() => np.reshape(np.zeros([2, 3]), [4, 2])).toThrow(/reshape.*\[2,3\].*\[4,2\]/);
+      expect(() => np.broadcastTo(np.zeros([2, 3]), [3, 3])).toThrow(/broadcastTo.*\[2,3\].*\[3,3\]/);
+      expect(() => np.einsum('ij,jk->ik', np.zeros([2, 3]), np.zeros([4, 2]))).toThrow(/einsum.*'j'.*3.*4/);
+      expect(() => np.linalg.inv(np.zeros([2, 3]))).toThrow(/inv.*square.*\[2,3\]/);
+      expect(() => np.sum(np.zeros([2, 3]), 2)).toThrow(/sum.*axis 2.*rank 2/);
+    });
+  });
+});
+
+function escape(s: string): string {
+  return s.replace(/[[\]]/g, '\\$&');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generators themselves (gradus/testing)
+
+describe('gradus/testing arbitraries', () => {
+  it('arbBroadcastShapes always broadcast and arbIncompatibleShapes never do', () => {
+    fc.assert(
+      fc.property(arbBroadcastShapes({ count: 3 }), arbIncompatibleShapes(), (ok, [a, b]) => {
+        expect(R.broadcastShapes(...ok)).not.toBeNull();
+        expect(R.broadcastShapes(a, b)).toBeNull();
+      }),
+      { seed: FC_SEED, numRuns: 200 },
+    );
+  });
+
+  it('arbBroadcastShapes produces size-1 and empty dimensions', () => {
+    const samples = fc.sample(arbBroadcastShapes(), { seed: FC_SEED, numRuns: 300 }).flat();
+    expect(samples.some((s) => s.includes(0))).toBe(true);
+    expect(samples.some((s) => s.includes(1))).toBe(true);
+    expect(samples.some((s) => s.length === 0)).toBe(true);
+  });
+
+  it('arbArray respects shape, dtype, range, resolution and minAbs', () => {
+    fc.assert(
+      fc.property(arbArray(arbShape({ maxRank: 3, minDim: 0 }), { min: -1, max: 3, minAbs: 0.5 }), arbArray([2, 3], { dtype: 'int32', min: -4, max: 4 }), arbArray([4], { dtype: 'bool' }), (f, i, b) => {
+        expect(f.data.length).toBe(f.shape.reduce((p, q) => p * q, 1));
+        for (const v of f.data) {
+          expect(v).toBeGreaterThanOrEqual(-1);
+          expect(v).toBeLessThanOrEqual(3);
+          expect(Math.abs(v)).toBeGreaterThanOrEqual(0.5);
+          expect(Number.isInteger(v * 1024)).toBe(true);
+        }
+        expect(i.data.every((v) => Number.isInteger(v) && v >= -4 && v <= 4)).toBe(true);
+        expect(b.data.every((v) => v === 0 || v === 1)).toBe(true);
+        inScope(() => {
+          for (const d of [f, i, b]) {
+            const x = d.toNDArray();
+            expect(x.shape).toEqual([...d.shape]);
+            expect(x.dtype).toBe(d.dtype);
+            // Nested lists cannot spell a 0-sized dimension followed by others.
+            if (d.size > 0) expect(np.array(d.toNested() as number[], d.dtype).shape).toEqual([...d.shape]);
+          }
+        });
+      }),
+      { seed: FC_SEED, numRuns: 50 },
+    );
+  });
+
+  it('the reference agrees with itself: einsum vs matmul, concatenate vs split, index vs slice', () => {
+    fc.assert(
+      fc.property(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })).chain(([n, k, m]) => fc.tuple(arbArray([n, k]), arbArray([k, m]))), ([a, b]) => {
+        const [A, B] = [R.fromData(a), R.fromData(b)];
+        expect(R.mismatch(R.einsum('ij,jk->ik', A, B), R.matmul(A, B), { rtol: 1e-12, atol: 1e-12 })).toBeNull();
+        expect(R.mismatch(R.index(A, [[null, null, 1]]), A, { rtol: 0, atol: 0 })).toBeNull();
+        expect(R.mismatch(R.transpose(R.transpose(A)), A, { rtol: 0, atol: 0 })).toBeNull();
+        expect(R.pySliceIndices(5, null, null, -2)).toEqual([4, 2, 0]);
+        expect(R.pySliceIndices(5, -100, 100, 1)).toEqual([0, 1, 2, 3, 4]);
+      }),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+});
