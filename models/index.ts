@@ -5,3 +5,4 @@ export * as losses from './losses.js';
 export * as crf from './crf.js';
 export * as onLstm from './on_lstm.js';
 export * as vqvae from './vqvae.js';
+export * as ebm from './ebm.js';

@@ -1,0 +1,32 @@
+// Annealed Langevin dynamics for noise-conditional energies trained by denoising score matching
+// (algorithms.md §7h; Song & Ermon's schedule): Langevin at decreasing noise levels, then one
+// Tweedie denoising jump.
+import { random, scope, type ArrayLike, type NDArray } from '../../src/index.js';
+import type { Key } from '../nn.js';
+import { denoise } from './losses.js';
+import { langevin } from './samplers.js';
+
+export interface AnnealedLangevinOptions {
+  /** Noise levels, largest first. */
+  sigmas: readonly number[];
+  /** Langevin steps per level. */
+  stepsPerLevel: number;
+  /** ε at the smallest level; level i uses εᵢ = ε·σᵢ²/σ_min² (theory form, noise √εᵢ). */
+  stepSize: number;
+  /** Finish with x ← x − σ_min²∇E(x, σ_min) (default true). */
+  finalDenoise?: boolean;
+}
+
+/** Samples from a noise-conditional energy `energyFn(x, sigma)` [N] by annealing over `sigmas`. */
+export function annealedLangevin(energyFn: (x: NDArray, sigma: number) => NDArray, x0: ArrayLike, key: Key, options: AnnealedLangevinOptions): NDArray {
+  const { sigmas, stepsPerLevel, stepSize } = options;
+  if (sigmas.length === 0 || sigmas.some((s) => !(s > 0))) throw new RangeError(`ebm.annealedLangevin: sigmas must be a non-empty list of positive numbers, got [${sigmas.join(', ')}]`);
+  const sMin = sigmas[sigmas.length - 1]!;
+  return scope(() => {
+    let x = x0 as NDArray;
+    sigmas.forEach((s, i) => {
+      x = langevin((y) => energyFn(y, s), x, random.foldIn(key, i), { stepSize: stepSize * (s / sMin) ** 2, steps: stepsPerLevel });
+    });
+    return options.finalDenoise === false ? x : denoise((y) => energyFn(y, sMin), x, sMin);
+  });
+}
