@@ -240,6 +240,31 @@ function stridedSliceByReshape(x: tf.Tensor, start: number[], outShape: number[]
   return y;
 }
 
+/**
+ * Sums over axes. On wasm, Sum over leading axes transposes first and runs ~40x slower than a
+ * matrix product with a ones vector (1024² over axis 0: 8.9 ms vs 0.2 ms; over axis 1: 1.0 ms vs
+ * 0.2 ms), so float sums over a leading or trailing block of axes become one matmul there.
+ */
+function sumKernel(x: tf.Tensor, axes: number[]): tf.Tensor {
+  const sorted = [...axes].sort((a, b) => a - b);
+  const contiguous = sorted.every((a, i) => i === 0 || a === sorted[i - 1]! + 1);
+  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || !contiguous) return tf.sum(x, axes);
+  const outShape = x.shape.filter((_, i) => !axes.includes(i));
+  const reduced = prod(sorted.map((a) => x.shape[a]!));
+  const rest = x.size / reduced;
+  if (sorted[0] === 0) {
+    // [R, C]: ones[1, R] · X
+    const r = tf.matMul(tf.ones([1, reduced]), rhsBuffer(tf.reshape(x, [reduced, rest]), false) as tf.Tensor2D);
+    return tf.reshape(r, outShape);
+  }
+  if (sorted[sorted.length - 1] === x.rank - 1) {
+    // [C, R]: X · ones[R, 1]
+    const r = tf.matMul(tf.reshape(x, [rest, reduced]) as tf.Tensor2D, rhsBuffer(tf.ones([reduced, 1]), false) as tf.Tensor2D);
+    return tf.reshape(r, outShape);
+  }
+  return tf.sum(x, axes);
+}
+
 function matrixStack(t: tf.Tensor): { batch: number; n: number } {
   const n = t.shape[t.rank - 1]!;
   return { batch: prod(t.shape.slice(0, -2)), n };
@@ -264,7 +289,7 @@ export const kernels: Kernels = {
   },
   // wasm sums over an empty axis return uninitialised memory: the sum of nothing is 0.
   reduce_sum: ([x], { axes }) => [
-    axes.length === 0 ? tf.clone(x!) : axes.some((a) => x!.shape[a] === 0) ? tf.zeros(x!.shape.filter((_, i) => !axes.includes(i)), x!.dtype) : tf.sum(x!, axes),
+    axes.length === 0 ? tf.clone(x!) : axes.some((a) => x!.shape[a] === 0) ? tf.zeros(x!.shape.filter((_, i) => !axes.includes(i)), x!.dtype) : sumKernel(x!, axes),
   ],
   reduce_max: ([x], { axes }) => [axes.length ? tf.max(x!, axes) : tf.clone(x!)],
   reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : tf.clone(x!)],

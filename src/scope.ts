@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray } from './array.js';
 import { Tracer, currentTraceStack, type HoldsTensors } from './core.js';
+import * as tree from './tree.js';
 
 let depth = 0;
 
@@ -35,6 +36,10 @@ export function collectTensors(value: unknown, out: Set<tf.Tensor>): void {
     for (const v of value) collectTensors(v, out);
   } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
     for (const v of Object.values(value)) collectTensors(v, out);
+  } else {
+    // Instances of classes registered as pytree nodes hold arrays too.
+    const leaves = tree.leaves(value);
+    if (!(leaves.length === 1 && leaves[0] === value)) for (const v of leaves) collectTensors(v, out);
   }
 }
 

@@ -1,0 +1,174 @@
+// Optimizers as chains of the pieces (the learning rate first, options second):
+//   sgd = [trace] → lr;  adam = scaleByAdam → lr;  adamw = scaleByAdam → decay → lr;
+//   rmsprop = scaleByRms|Stddev → lr → [trace];  adamax = scaleByAdamax → lr;
+//   lamb = scaleByAdam → decay → trust ratio → lr;
+//   adafactor = factored RMS (with block-RMS clipping) → [momentum] → −lr|relative step → param scale
+//               (→ decay → −1 when weight decay is on: the sign then comes last).
+import * as np from '../src/np/index.js';
+import type { GradientTransformation, ScalarOrSchedule } from './base.js';
+import { chain } from './base.js';
+import type { MaskSpec } from './combine.js';
+import { scaleByAdam, scaleByAdamax } from './adam.js';
+import { ema } from './ema.js';
+import { adafactorRelativeStep, scaleByFactoredRms } from './factorized.js';
+import { addDecayedWeights, scale, scaleByLearningRate, scaleByParamBlockRms, scaleByRms, scaleByStddev, scaleByTrustRatio, trace } from './scaling.js';
+import { checkDecay, checkLearningRate, checkNonNegative, checkPositive } from './checks.js';
+import { OptimError, type Scalar } from './tree_utils.js';
+
+/** An optimizer: a gradient transformation whose updates are added to the parameters. */
+export type Optimizer = GradientTransformation<unknown>;
+
+/**
+ * Stochastic gradient descent, with optional (Nesterov) momentum.
+ * @example sgd(0.1, { momentum: 0.9, nesterov: true })
+ */
+export function sgd(learningRate: ScalarOrSchedule, options: { momentum?: Scalar; nesterov?: boolean } = {}): Optimizer {
+  checkLearningRate('sgd', learningRate);
+  const { momentum, nesterov = false } = options;
+  if (momentum === undefined) {
+    if (nesterov) throw new OptimError('sgd: nesterov needs a momentum');
+    return chain(scaleByLearningRate(learningRate));
+  }
+  checkDecay('sgd', 'momentum', momentum);
+  return chain(trace(momentum, { nesterov }), scaleByLearningRate(learningRate));
+}
+
+export interface AdamOptions {
+  b1?: Scalar;
+  b2?: Scalar;
+  eps?: Scalar;
+  epsRoot?: Scalar;
+  nesterov?: boolean;
+}
+
+/**
+ * Adam (Kingma & Ba): bias-corrected first and second moments.
+ * @example
+ * const opt = adam(0.1, { b1: 0.8, b2: 0.9 });
+ * let params = { x: np.array([2, 4], 'float32') };
+ * let state = opt.init(params);
+ * [params, state] = applyGradients(opt, grad((p) => np.sum(np.square(p.x)))(params), state, params);
+ * params.x.toArray(); // [1.9, 3.9], then [1.800183, 3.800082] (tested in optim_transforms)
+ */
+export function adam(learningRate: ScalarOrSchedule, options: AdamOptions = {}): Optimizer {
+  checkLearningRate('adam', learningRate);
+  return chain(scaleByAdam(options), scaleByLearningRate(learningRate));
+}
+
+/**
+ * Adam with decoupled weight decay (Loshchilov & Hutter): u = −lr·(m̂/(√v̂+ε) + wd·θ).
+ * @example adamw(1e-3, { weightDecay: 1e-2, mask: pathMask(/\.w$/) })
+ */
+export function adamw(learningRate: ScalarOrSchedule, options: AdamOptions & { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = {}): Optimizer {
+  checkLearningRate('adamw', learningRate);
+  const { weightDecay = 1e-4, mask, ...adamOptions } = options;
+  checkNonNegative('adamw', 'weightDecay', weightDecay, true);
+  return chain(scaleByAdam(adamOptions), addDecayedWeights(weightDecay, { mask }), scaleByLearningRate(learningRate));
+}
+
+/**
+ * RMSProp (Hinton), optionally centered and with momentum.
+ * @example rmsprop(1e-4, { decay: 0.99 }) (the single-loss GAN setting, algorithms.md §2.3)
+ */
+export function rmsprop(
+  learningRate: ScalarOrSchedule,
+  options: { decay?: Scalar; eps?: Scalar; initialScale?: number; centered?: boolean; momentum?: Scalar; nesterov?: boolean } = {},
+): Optimizer {
+  checkLearningRate('rmsprop', learningRate);
+  const { decay = 0.9, eps = 1e-8, initialScale = 0, centered = false, momentum, nesterov = false } = options;
+  const rescale = centered ? scaleByStddev({ decay, eps, initialScale }) : scaleByRms({ decay, eps, initialScale });
+  if (momentum === undefined) {
+    if (nesterov) throw new OptimError('rmsprop: nesterov needs a momentum');
+    return chain(rescale, scaleByLearningRate(learningRate));
+  }
+  checkDecay('rmsprop', 'momentum', momentum);
+  return chain(rescale, scaleByLearningRate(learningRate), trace(momentum, { nesterov }));
+}
+
+/** Adamax: Adam with the infinity norm in place of the second moment. @example adamax(2e-3) */
+export function adamax(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: Scalar; eps?: Scalar } = {}): Optimizer {
+  checkLearningRate('adamax', learningRate);
+  return chain(scaleByAdamax(options), scaleByLearningRate(learningRate));
+}
+
+/**
+ * LAMB (You et al.): Adam's direction plus weight decay, rescaled per leaf by the trust ratio
+ * ‖θ‖/‖u‖ (bert4keras's layer adaptation). @example lamb(1e-3, { weightDecay: 1e-2 })
+ */
+export function lamb(learningRate: ScalarOrSchedule, options: AdamOptions & { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = {}): Optimizer {
+  checkLearningRate('lamb', learningRate);
+  const { weightDecay = 0, mask, b1 = 0.9, b2 = 0.999, eps = 1e-6, epsRoot = 0, nesterov = false } = options;
+  checkNonNegative('lamb', 'weightDecay', weightDecay, true);
+  return chain(
+    scaleByAdam({ b1, b2, eps, epsRoot, nesterov }),
+    addDecayedWeights(weightDecay, { mask }),
+    scaleByTrustRatio(),
+    scaleByLearningRate(learningRate),
+  );
+}
+
+export interface AdafactorOptions {
+  /** Factor leaves whose second-largest dimension is at least this (default 128). */
+  minDimSizeToFactor?: number;
+  /** Decay exponent c in β̂₂,t = 1 − t^−c (default 0.8). */
+  decayRate?: number;
+  /** Steps subtracted from t in the decay (default 0). */
+  decayOffset?: number;
+  /** Scale steps by max(ε₂, RMS(param)) (default true). */
+  multiplyByParameterScale?: boolean;
+  /** Update clipping threshold d (default 1; null disables). */
+  clippingThreshold?: number | null;
+  /** β₁ of the optional momentum (default none). */
+  momentum?: Scalar;
+  /** Decoupled weight decay rate, added after the learning rate as in Optax (default none). */
+  weightDecayRate?: ScalarOrSchedule;
+  weightDecayMask?: MaskSpec;
+  /** ε₁ (default 1e-30). */
+  eps?: number;
+  /** ε₂, the floor of the parameter scale (default 1e-3). */
+  eps2?: number;
+  /** Use the factored second moment at all (default true). */
+  factored?: boolean;
+}
+
+/**
+ * Adafactor (Shazeer & Stern 2018; algorithms.md §4.2–4.3). With no learning rate it uses the
+ * relative step ρ_t = min(1e-2, 1/√t) (times 0.05 when parameter scaling is off, as mesh-tf and
+ * bert4keras do); state is O(m + n) for a factored m×n weight.
+ * @example adafactor(1e-3) (Su's advice); adafactor(undefined, { momentum: 0.9 }) (relative step)
+ */
+export function adafactor(learningRate?: ScalarOrSchedule, options: AdafactorOptions = {}): Optimizer {
+  const op = 'adafactor';
+  if (learningRate !== undefined) checkLearningRate(op, learningRate);
+  const {
+    minDimSizeToFactor = 128,
+    decayRate = 0.8,
+    decayOffset = 0,
+    multiplyByParameterScale = true,
+    clippingThreshold = 1,
+    momentum,
+    weightDecayRate,
+    weightDecayMask,
+    eps = 1e-30,
+    eps2 = 1e-3,
+    factored = true,
+  } = options;
+  if (clippingThreshold !== null) checkPositive(op, 'clippingThreshold', clippingThreshold);
+  if (momentum !== undefined) checkDecay(op, 'momentum', momentum);
+  if (weightDecayRate !== undefined) checkNonNegative(op, 'weightDecayRate', weightDecayRate, true);
+  checkNonNegative(op, 'eps2', eps2);
+  const lr: ScalarOrSchedule =
+    learningRate ?? (multiplyByParameterScale ? adafactorRelativeStep : (count) => np.multiply(adafactorRelativeStep(count), 0.05));
+  // The clipping is fused into the factored step (same result as chaining clipByBlockRms, one
+  // pass fewer); the final sign goes into the learning-rate scaling unless weight decay follows.
+  const decay = weightDecayRate !== undefined;
+  const pieces: GradientTransformation<unknown>[] = [
+    scaleByFactoredRms({ factored, decayRate, stepOffset: decayOffset, minDimSizeToFactor, epsilon: eps, clippingThreshold: clippingThreshold ?? undefined }),
+  ];
+  if (momentum !== undefined) pieces.push(ema(momentum, { debias: false }));
+  pieces.push(scaleByLearningRate(lr, { flipSign: !decay }));
+  if (multiplyByParameterScale) pieces.push(scaleByParamBlockRms({ minScale: eps2 }));
+  if (decay) pieces.push(addDecayedWeights(weightDecayRate, { mask: weightDecayMask }), scale(-1));
+  return chain(...pieces);
+}
+

@@ -1,0 +1,72 @@
+// Skipping bad steps: when any gradient is NaN or ±Inf the update is zero and the inner state is
+// kept, and the skipped steps are counted (useful with loss scaling and unstable models).
+import { NDArray } from '../src/array.js';
+import * as np from '../src/np/index.js';
+import * as tree from '../src/tree.js';
+import type { GradientTransformation } from './base.js';
+import { checkInteger } from './checks.js';
+import { OptimError, expectState, scopedUpdate, zeroCount } from './tree_utils.js';
+
+/** State of `applyIfFinite`. */
+export interface ApplyIfFiniteState {
+  /** Consecutive steps with non-finite gradients so far (0 after a good step). */
+  notfiniteCount: NDArray;
+  /** Whether the last step's gradients were all finite. */
+  lastFinite: NDArray;
+  /** Steps skipped in total. */
+  totalNotfinite: NDArray;
+  inner: unknown;
+}
+
+/**
+ * Applies `inner` only when every gradient is finite; otherwise returns zero updates and keeps the
+ * inner state. After more than `maxConsecutiveErrors` bad steps in a row the update is applied anyway
+ * (so a run that has really diverged shows it).
+ */
+export function applyIfFinite<S>(inner: GradientTransformation<S>, maxConsecutiveErrors = 5): GradientTransformation<ApplyIfFiniteState> {
+  const op = 'applyIfFinite';
+  checkInteger(op, 'maxConsecutiveErrors', maxConsecutiveErrors, 0);
+  return {
+    init: (params) =>
+      scopedUpdate(() => ({ notfiniteCount: zeroCount(), lastFinite: np.array(true), totalNotfinite: zeroCount(), inner: inner.init(params) })),
+    update: (updates, state, params) =>
+      scopedUpdate(() => {
+        const s = expectState(op, state, ['notfiniteCount', 'lastFinite', 'totalNotfinite', 'inner']);
+        let ok: NDArray = np.array(true);
+        for (const g of tree.leaves(updates) as NDArray[]) ok = np.logicalAnd(ok, np.all(np.isfinite(g)));
+        const [u, innerNew] = inner.update(updates, s.inner as S, params);
+        const notfiniteCount = np.where(ok, 0, np.add(s.notfiniteCount, 1));
+        const apply = np.logicalOr(ok, np.greater(notfiniteCount, maxConsecutiveErrors));
+        const out = tree.map((x: NDArray) => np.where(apply, x, 0), u as never) as typeof updates;
+        return [
+          out,
+          {
+            notfiniteCount,
+            lastFinite: ok,
+            totalNotfinite: np.add(s.totalNotfinite, np.where(ok, 0, 1)),
+            inner: select(apply, innerNew, s.inner),
+          },
+        ];
+      }),
+  };
+}
+
+/** `cond ? a : b` over two states of the same structure (arrays by np.where; other leaves must agree or force a read of cond). */
+function select(cond: NDArray, a: unknown, b: unknown): unknown {
+  const [la, def] = tree.flatten(a);
+  let lb: unknown[];
+  try {
+    lb = tree.flattenUpTo(def, b);
+  } catch (e) {
+    throw new OptimError(`applyIfFinite: the inner transformation changed the structure of its state: ${(e as Error).message}`);
+  }
+  let chosen: boolean | undefined;
+  const out = la.map((x, i) => {
+    const y = lb[i];
+    if (x instanceof NDArray && y instanceof NDArray) return np.where(cond, x, y);
+    if (Object.is(x, y)) return x;
+    chosen ??= Boolean(cond.item());
+    return chosen ? x : y;
+  });
+  return tree.unflatten(def, out);
+}

@@ -1,0 +1,181 @@
+// The core of optim (Optax's design): a gradient transformation is a pair of pure functions,
+// `init(params) -> state` and `update(updates, state, params?) -> [updates, state]`. All state lives
+// in the returned tree. Optimizers are `chain`s of small transformations; `applyUpdates` adds the
+// final updates to the parameters.
+//
+// Memory: what `update` returns belongs to the caller; its intermediates are freed. The new state may
+// share arrays with the old one and the updates may share arrays with the gradients or the new state,
+// so free replaced trees with `dispose(old, { keep: new })` — or let `applyGradients` do it.
+import type { NDArray } from '../src/array.js';
+import * as np from '../src/np/index.js';
+import * as tree from '../src/tree.js';
+import { OptimError, align, describe, freeTree, scopedUpdate, type Scalar } from './tree_utils.js';
+
+/**
+ * A gradient transformation: `init` makes the state for a parameter tree, `update` maps updates
+ * (gradients at the start of a chain) to new updates and a new state. Both are pure; the updates
+ * returned have the type of the updates given (the parameter tree type `P`).
+ */
+export interface GradientTransformation<S = unknown> {
+  /** The initial state for parameters `params`. */
+  init<P>(params: P): S;
+  /** Transforms `updates`; `params` is needed by some transformations (weight decay, trust ratio, ...). */
+  update<P>(updates: P, state: S, params?: P): [P, S];
+  /**
+   * Fusion hook (optional), for transformations that multiply each leaf by a factor that does not
+   * depend on the updates' values (scales, learning rates, parameter scales): the factors, one per
+   * leaf in flatten order, and the new state. `chain` multiplies runs of such factors together and
+   * applies them in one pass, or hands them to the transformation before (see `updateScaled`).
+   */
+  leafFactors?<P>(updates: P, state: S, params?: P): [Scalar[], S];
+  /**
+   * Fusion hook (optional): `update` followed by multiplying leaf i by `factors[i]`, without the
+   * extra pass over the updates (e.g. folded into Adam's bias correction or Adafactor's factors).
+   */
+  updateScaled?<P>(updates: P, state: S, params: P | undefined, factors: readonly Scalar[]): [P, S];
+}
+
+/** The state type of a transformation. */
+export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never;
+
+/** The state of transformations that keep none. */
+export type EmptyState = Record<string, never>;
+
+/** A schedule maps the number of updates done so far (0, 1, 2, ...) to a value, e.g. a learning rate. */
+export type Schedule = (count: NDArray | number) => Scalar;
+
+/** A hyperparameter that may change over time: a number, an array or a schedule. */
+export type ScalarOrSchedule = Scalar | Schedule;
+
+/** The value of a number-or-schedule at `count`. */
+export function valueAt(v: ScalarOrSchedule, count: NDArray | number): Scalar {
+  return typeof v === 'function' ? v(count) : v;
+}
+
+/** a·b for hyperparameters (a JS number when both are). */
+export function mulScalar(a: Scalar, b: Scalar): Scalar {
+  return typeof a === 'number' && typeof b === 'number' ? a * b : np.multiply(a, b);
+}
+
+/** Multiplies leaf i of `updates` by `factors[i]` (skipping factors that are exactly 1). */
+export function applyFactors<P>(updates: P, factors: readonly Scalar[]): P {
+  const [leaves, def] = tree.flatten(updates);
+  return tree.unflatten(
+    def,
+    leaves.map((u, i) => (factors[i] === 1 ? u : np.multiply(u as NDArray, factors[i]!))),
+  ) as P;
+}
+
+/**
+ * Makes a transformation that multiplies each leaf by a factor independent of the updates' values,
+ * from the function giving the factors; `chain` fuses runs of these (see `leafFactors`).
+ */
+export function leafScaling<S>(init: <P>(params: P) => S, factors: <P>(updates: P, state: S, params?: P) => [Scalar[], S]): GradientTransformation<S> {
+  return {
+    init,
+    update: (updates, state, params) =>
+      scopedUpdate(() => {
+        const [f, s] = factors(updates, state, params);
+        return [applyFactors(updates, f), s];
+      }),
+    leafFactors: factors,
+  };
+}
+
+/** Makes a stateless transformation from a leafwise-or-treewise function of the updates. */
+export function stateless(fn: <P>(updates: P, params?: P) => P): GradientTransformation<EmptyState> {
+  return {
+    init: () => ({}),
+    update: (updates, state, params) => [scopedUpdate(() => fn(updates, params)), state],
+  };
+}
+
+/** The transformation that leaves updates unchanged. */
+export function identity(): GradientTransformation<EmptyState> {
+  return { init: () => ({}), update: (updates, state) => [updates, state] };
+}
+
+/**
+ * Applies transformations in order; the state is the list of their states.
+ * @example const opt = chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(1e-3));
+ */
+export function chain<T extends readonly GradientTransformation<unknown>[]>(...transforms: T): GradientTransformation<{ -readonly [K in keyof T]: StateOf<T[K]> }> {
+  type S = { -readonly [K in keyof T]: StateOf<T[K]> };
+  const ts = transforms as unknown as readonly GradientTransformation<unknown>[];
+  ts.forEach((t, i) => {
+    if (typeof t?.init !== 'function' || typeof t?.update !== 'function') {
+      throw new OptimError(`chain: argument ${i} is ${describe(t)}, not a gradient transformation (an object with init and update)`);
+    }
+  });
+  return {
+    init: (params) => scopedUpdate(() => ts.map((t) => t.init(params)) as unknown as S),
+    update: (updates, state, params) => {
+      const states = state as unknown as unknown[];
+      if (!Array.isArray(states) || states.length !== ts.length) {
+        throw new OptimError(`chain: expected a state with one entry per transformation (${ts.length}), got ${describe(state)}; pass the state made by this chain's init()`);
+      }
+      return scopedUpdate(() => {
+        // Runs of leaf scalings are fused: multiplied together and applied in one pass, or handed to
+        // the transformation before them when it can apply them for free (`updateScaled`).
+        let u = updates;
+        const next: unknown[] = new Array(ts.length);
+        const factorsOf = (from: number, to: number, at: typeof updates): Scalar[] | null => {
+          let f: Scalar[] | null = null;
+          for (let k = from; k < to; k++) {
+            const [fk, sk] = ts[k]!.leafFactors!(at, states[k], params);
+            next[k] = sk;
+            f = f === null ? fk : f.map((x, i) => mulScalar(x, fk[i]!));
+          }
+          return f;
+        };
+        let i = 0;
+        while (i < ts.length) {
+          const t = ts[i]!;
+          let end = i + 1;
+          while (end < ts.length && ts[end]!.leafFactors !== undefined) end++;
+          if (t.updateScaled !== undefined && end > i + 1) {
+            const f = factorsOf(i + 1, end, u)!;
+            [u, next[i]] = t.updateScaled(u, states[i], params, f);
+            i = end;
+          } else if (t.leafFactors !== undefined) {
+            u = applyFactors(u, factorsOf(i, end, u)!);
+            i = end;
+          } else {
+            [u, next[i]] = t.update(u, states[i], params);
+            i++;
+          }
+        }
+        return [u, next as unknown as S];
+      });
+    },
+  };
+}
+
+/**
+ * `params + updates`, leaf by leaf (the trees must match; errors name the first differing path).
+ * @example params = applyUpdates(params, updates);
+ */
+export function applyUpdates<P>(params: P, updates: P): P {
+  return scopedUpdate(() => {
+    const { def, leaves, rest } = align('applyUpdates', params, [{ name: 'the updates', tree: updates }], 'the parameters');
+    const out = leaves.map((p, i) => {
+      const u = rest[0]![i] as NDArray;
+      const s = np.add(p, u);
+      return s.dtype === p.dtype ? s : np.astype(s, p.dtype);
+    });
+    return tree.unflatten(def, out) as P;
+  });
+}
+
+/**
+ * One optimizer step with the memory handled: computes the updates, applies them and frees the
+ * replaced parameters, the replaced state and the updates (never the gradients, which the caller
+ * owns). Returns `[newParams, newState]`.
+ * @example [params, state] = applyGradients(opt, grad(loss)(params), state, params);
+ */
+export function applyGradients<P, S>(optimizer: GradientTransformation<S>, grads: P, state: S, params: P): [P, S] {
+  const [updates, newState] = optimizer.update(grads, state, params);
+  const newParams = applyUpdates(params, updates);
+  freeTree([updates, state, params], [newParams, newState, grads]);
+  return [newParams, newState];
+}

@@ -1,0 +1,63 @@
+// gradus/optim: optimizers as chains of gradient transformations (Optax's design).
+//
+//   import * as optim from 'gradus/optim';
+//   const opt = optim.chain(optim.clipByGlobalNorm(1), optim.adamw(1e-3, { weightDecay: 1e-2 }));
+//   let state = opt.init(params);
+//   [params, state] = optim.applyGradients(opt, grad(loss)(params), state, params);
+import { initBackend } from '../src/backend.js';
+import * as schedules from './schedules.js';
+
+await initBackend();
+
+export { schedules };
+export {
+  applyGradients,
+  applyUpdates,
+  chain,
+  identity,
+  leafScaling,
+  stateless,
+  valueAt,
+  type EmptyState,
+  type GradientTransformation,
+  type Schedule,
+  type ScalarOrSchedule,
+  type StateOf,
+} from './base.js';
+export { OptimError, freeTree, globalNorm, treeSize, type Scalar } from './tree_utils.js';
+export { adaptiveGradClip, clip, clipByBlockRms, clipByGlobalNorm, clipByNorm, perExampleGlobalNormClip } from './clipping.js';
+export {
+  addDecayedWeights,
+  scale,
+  scaleByLearningRate,
+  scaleByParamBlockRms,
+  scaleByRms,
+  scaleBySchedule,
+  scaleByStddev,
+  scaleByTrustRatio,
+  trace,
+  type CountState,
+  type ScaleByRmsState,
+  type ScaleByStddevState,
+  type TraceState,
+} from './scaling.js';
+export { scaleByAdam, scaleByAdamax, type ScaleByAdamOptions, type ScaleByAdamState, type ScaleByAdamaxState } from './adam.js';
+export { adafactorRelativeStep, factoredDims, scaleByFactoredRms, type FactoredRmsOptions, type FactoredState } from './factorized.js';
+export {
+  masked,
+  multiTransform,
+  pathLabels,
+  pathMask,
+  setToZero,
+  type LabelSpec,
+  type MaskSpec,
+  type MaskedState,
+  type MultiTransformState,
+  type PathPattern,
+} from './combine.js';
+export { ema, incrementalUpdate, paramsEma, type EmaState, type ParamsEmaState } from './ema.js';
+export { lookahead, type LookaheadState } from './lookahead.js';
+export { multiSteps, type MultiStepsState } from './multi_steps.js';
+export { applyIfFinite, type ApplyIfFiniteState } from './apply_if_finite.js';
+export { injectHyperparams, type InjectHyperparamsState } from './inject_hyperparams.js';
+export { adafactor, adam, adamax, adamw, lamb, rmsprop, sgd, type AdafactorOptions, type AdamOptions, type Optimizer } from './alias.js';

@@ -1,0 +1,80 @@
+// Hyperparameters in the state (Optax's inject_hyperparams): the values live in
+// `state.hyperparams` as 0-d arrays, so they can be read (e.g. logged) and changed between steps;
+// the ones given as schedules are re-evaluated at every step from the state's count.
+import { NDArray } from '../src/array.js';
+import * as np from '../src/np/index.js';
+import { valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule } from './base.js';
+import { OptimError, describe, expectState, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+
+/** State of `injectHyperparams`: the step count, the current hyperparameter values and the inner state. */
+export interface InjectHyperparamsState<K extends string = string> {
+  count: NDArray;
+  /** Current values; replace one (with a number or a 0-d array) to change it from the next step on. */
+  hyperparams: Record<K, Scalar>;
+  inner: unknown;
+}
+
+function asScalarArray(v: Scalar): NDArray {
+  return v instanceof NDArray ? (v.dtype === 'float32' ? v : np.astype(v, 'float32')) : np.array(v, 'float32');
+}
+
+/**
+ * Builds the optimizer from hyperparameters kept in its state. Numbers and arrays are stored as
+ * given (and may be changed in the state between steps); schedules are evaluated at every step.
+ * The factory receives 0-d arrays. Numeric values are validated once, at construction, by calling
+ * the factory with plain numbers.
+ * @example
+ * const opt = injectHyperparams((h) => adam(h.learningRate, { b1: h.b1 }), { learningRate: 1e-3, b1: 0.9 });
+ * let state = opt.init(params);
+ * state.hyperparams.learningRate = 1e-4; // later steps use the new rate
+ */
+export function injectHyperparams<K extends string>(
+  factory: (hyperparams: Record<K, NDArray>) => GradientTransformation<unknown>,
+  hyperparams: Record<K, ScalarOrSchedule>,
+): GradientTransformation<InjectHyperparamsState<K>> {
+  const op = 'injectHyperparams';
+  if (typeof factory !== 'function') throw new OptimError(`${op}: expected a factory function (hyperparams) => transformation, got ${describe(factory)}`);
+  const keys = Object.keys(hyperparams) as K[];
+  for (const k of keys) {
+    const v: unknown = hyperparams[k];
+    if (typeof v !== 'number' && typeof v !== 'function' && !(v instanceof NDArray)) {
+      throw new OptimError(`${op}: hyperparameter '${k}' must be a number, an array or a schedule, got ${describe(v)}`);
+    }
+  }
+  // Validate numeric values through the factory's own checks (e.g. a negative learning rate).
+  const initial = {} as Record<K, number>;
+  for (const k of keys) initial[k] = scopedUpdate(() => Number(np.asArray(valueAt(hyperparams[k], 0)).item()));
+  (factory as unknown as (h: Record<K, number>) => unknown)(initial);
+
+  const current = (state: InjectHyperparamsState<K>, count: NDArray): Record<K, NDArray> => {
+    const hp = {} as Record<K, NDArray>;
+    for (const k of keys) {
+      const given = hyperparams[k];
+      if (typeof given === 'function') hp[k] = asScalarArray((given as Schedule)(count));
+      else {
+        if (!Object.hasOwn(state.hyperparams, k)) throw new OptimError(`${op}: the state has no hyperparameter '${k}'`);
+        const v: unknown = state.hyperparams[k];
+        if (typeof v !== 'number' && !(v instanceof NDArray)) throw new OptimError(`${op}: state.hyperparams.${k} must be a number or a 0-d array, got ${describe(v)}`);
+        hp[k] = asScalarArray(v);
+      }
+    }
+    return hp;
+  };
+
+  return {
+    init: (params) =>
+      scopedUpdate(() => {
+        const count = zeroCount();
+        const hp = {} as Record<K, NDArray>;
+        for (const k of keys) hp[k] = asScalarArray(valueAt(hyperparams[k], count));
+        return { count, hyperparams: hp, inner: factory(hp).init(params) };
+      }),
+    update: (updates, state, params) =>
+      scopedUpdate(() => {
+        const s = expectState(op, state, ['count', 'hyperparams', 'inner']);
+        const hp = current(s, s.count);
+        const [u, inner] = factory(hp).update(updates, s.inner, params);
+        return [u, { count: increment(s.count), hyperparams: hp, inner }];
+      }),
+  };
+}

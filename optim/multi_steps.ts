@@ -1,0 +1,46 @@
+// Gradient accumulation (bert4keras's `extend_with_gradient_accumulation`, Optax's MultiSteps):
+// sum the gradients of k mini-steps and let the inner optimizer take one step with their mean.
+import type { NDArray } from '../src/array.js';
+import * as np from '../src/np/index.js';
+import * as tree from '../src/tree.js';
+import type { GradientTransformation } from './base.js';
+import { checkInteger } from './checks.js';
+import { align, expectState, scopedUpdate, zerosLikeTree } from './tree_utils.js';
+
+/** State of `multiSteps`. */
+export interface MultiStepsState {
+  /** Mini-steps accumulated since the last inner step (0 … k − 1); a JS number, so no device read is needed to branch. */
+  miniStep: number;
+  /** Inner steps taken so far. */
+  gradientStep: number;
+  /** Sum of the gradients of the current mini-steps. */
+  acc: unknown;
+  inner: unknown;
+}
+
+/**
+ * Accumulates `everyKSteps` updates and then applies `inner` to their mean (their sum with
+ * `useMean: false`); between inner steps the updates are zeros and the inner state is untouched.
+ * @example multiSteps(adam(1e-3), 4) behaves like adam on a 4× larger batch
+ */
+export function multiSteps<S>(inner: GradientTransformation<S>, everyKSteps: number, options: { useMean?: boolean } = {}): GradientTransformation<MultiStepsState> {
+  const op = 'multiSteps';
+  checkInteger(op, 'everyKSteps', everyKSteps, 1);
+  const useMean = options.useMean ?? true;
+  return {
+    init: (params) =>
+      scopedUpdate(() => ({ miniStep: 0, gradientStep: 0, acc: tree.map((p: NDArray) => np.zeros(p.shape), params as never), inner: inner.init(params) })),
+    update: (updates, state, params) =>
+      scopedUpdate(() => {
+        const s = expectState(op, state, ['miniStep', 'gradientStep', 'acc', 'inner']);
+        const { def, leaves, rest } = align(op, updates, [{ name: 'the state acc', tree: s.acc }]);
+        const acc = leaves.map((g, i) => np.add(rest[0]![i] as NDArray, g));
+        if (s.miniStep + 1 < everyKSteps) {
+          return [zerosLikeTree(updates), { miniStep: s.miniStep + 1, gradientStep: s.gradientStep, acc: tree.unflatten(def, acc), inner: s.inner }];
+        }
+        const mean = tree.unflatten(def, useMean ? acc.map((a) => np.divide(a, everyKSteps)) : acc) as typeof updates;
+        const [u, innerState] = inner.update(mean, s.inner as S, params);
+        return [u, { miniStep: 0, gradientStep: s.gradientStep + 1, acc: zerosLikeTree(s.acc), inner: innerState }];
+      }),
+  };
+}

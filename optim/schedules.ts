@@ -1,0 +1,180 @@
+// Schedules: functions of the step count (the number of updates done so far: 0, 1, 2, ...) giving
+// a hyperparameter's value, usually the learning rate. They are built from np operations, so they
+// take a JS number or a 0-d array (the count in an optimizer state) and return a 0-d array.
+// Names and semantics follow Optax; `piecewiseLinear` follows bert4keras.
+import type { NDArray } from '../src/array.js';
+import * as np from '../src/np/index.js';
+import type { Schedule } from './base.js';
+import { checkInteger } from './checks.js';
+import { OptimError, asFloat } from './tree_utils.js';
+
+function checkNumber(op: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimError(`schedules.${op}: ${name} must be a finite number, got ${String(v)}`);
+  return v;
+}
+
+/** The same value at every step. */
+export function constant(value: number): Schedule {
+  checkNumber('constant', 'value', value);
+  return (count) => np.add(np.multiply(asFloat(count), 0), value);
+}
+
+/**
+ * (init − end)·(1 − t/T)^power + end with t = clip(count − transitionBegin, 0, T); `init` before
+ * `transitionBegin`, `end` after T more steps.
+ */
+export function polynomial(options: { initValue: number; endValue: number; power: number; transitionSteps: number; transitionBegin?: number }): Schedule {
+  const { initValue, endValue, power, transitionSteps, transitionBegin = 0 } = options;
+  checkNumber('polynomial', 'initValue', initValue);
+  checkNumber('polynomial', 'endValue', endValue);
+  checkNumber('polynomial', 'power', power);
+  checkInteger('schedules.polynomial', 'transitionBegin', transitionBegin, 0);
+  checkInteger('schedules.polynomial', 'transitionSteps', transitionSteps, 0);
+  if (transitionSteps === 0) return constant(initValue);
+  return (count) => {
+    const t = np.clip(np.subtract(asFloat(count), transitionBegin), 0, transitionSteps);
+    const frac = np.subtract(1, np.divide(t, transitionSteps));
+    return np.add(np.multiply(np.power(frac, power), initValue - endValue), endValue);
+  };
+}
+
+/**
+ * Linear interpolation from initValue to endValue over transitionSteps steps, starting at
+ * transitionBegin. @example linear({ initValue: 0, endValue: 1e-3, transitionSteps: 1000 }) (warm-up)
+ */
+export function linear(options: { initValue: number; endValue: number; transitionSteps: number; transitionBegin?: number }): Schedule {
+  return polynomial({ ...options, power: 1 });
+}
+
+/**
+ * Cosine decay: init·((1 − α)·(½(1 + cos(π·min(t, T)/T)))^exponent + α) (Loshchilov & Hutter).
+ * @example cosine({ initValue: 1e-3, decaySteps: 10_000 })
+ */
+export function cosine(options: { initValue: number; decaySteps: number; alpha?: number; exponent?: number }): Schedule {
+  const { initValue, decaySteps, alpha = 0, exponent = 1 } = options;
+  checkNumber('cosine', 'initValue', initValue);
+  checkNumber('cosine', 'alpha', alpha);
+  checkNumber('cosine', 'exponent', exponent);
+  checkInteger('schedules.cosine', 'decaySteps', decaySteps, 1);
+  return (count) => {
+    const t = np.minimum(asFloat(count), decaySteps);
+    const c = np.multiply(np.add(np.cos(np.multiply(t, Math.PI / decaySteps)), 1), 0.5);
+    return np.multiply(np.add(np.multiply(np.power(c, exponent), 1 - alpha), alpha), initValue);
+  };
+}
+
+/** Alias of `cosine` (Optax's name). */
+export const cosineDecay = cosine;
+
+/** init·rate^(count/transitionSteps) (continuous), or with `staircase` rate^floor(count/transitionSteps). */
+export function exponentialDecay(options: { initValue: number; decayRate: number; transitionSteps: number; staircase?: boolean; endValue?: number }): Schedule {
+  const { initValue, decayRate, transitionSteps, staircase = false, endValue } = options;
+  checkNumber('exponentialDecay', 'initValue', initValue);
+  checkNumber('exponentialDecay', 'decayRate', decayRate);
+  checkInteger('schedules.exponentialDecay', 'transitionSteps', transitionSteps, 1);
+  return (count) => {
+    let p = np.divide(asFloat(count), transitionSteps);
+    if (staircase) p = np.floor(p);
+    let v = np.multiply(np.power(decayRate, p), initValue);
+    if (endValue !== undefined) v = decayRate < 1 ? np.maximum(v, endValue) : np.minimum(v, endValue);
+    return v;
+  };
+}
+
+/**
+ * Linear warm-up from initValue to peakValue over warmupSteps, then cosine decay to endValue at
+ * step decaySteps (which counts the warm-up); endValue afterwards.
+ * @example warmupCosineDecay({ initValue: 0, peakValue: 1e-3, warmupSteps: 100, decaySteps: 1000 })
+ */
+export function warmupCosineDecay(options: { initValue: number; peakValue: number; warmupSteps: number; decaySteps: number; endValue?: number; exponent?: number }): Schedule {
+  const { initValue, peakValue, warmupSteps, decaySteps, endValue = 0, exponent = 1 } = options;
+  checkNumber('warmupCosineDecay', 'initValue', initValue);
+  checkNumber('warmupCosineDecay', 'peakValue', peakValue);
+  checkNumber('warmupCosineDecay', 'endValue', endValue);
+  checkInteger('schedules.warmupCosineDecay', 'warmupSteps', warmupSteps, 0);
+  checkInteger('schedules.warmupCosineDecay', 'decaySteps', decaySteps, warmupSteps + 1);
+  const decayLen = decaySteps - warmupSteps;
+  return (count) => {
+    const t = asFloat(count);
+    const warm = warmupSteps === 0 ? np.add(np.multiply(t, 0), peakValue) : np.add(np.multiply(np.minimum(t, warmupSteps), (peakValue - initValue) / warmupSteps), initValue);
+    const d = np.clip(np.subtract(t, warmupSteps), 0, decayLen);
+    const c = np.multiply(np.add(np.cos(np.multiply(d, Math.PI / decayLen)), 1), 0.5);
+    const decayed = np.add(np.multiply(np.power(c, exponent), peakValue - endValue), endValue);
+    return np.where(np.less(t, warmupSteps), warm, decayed);
+  };
+}
+
+function sortedPoints(op: string, points: Readonly<Record<number, number>> | ReadonlyArray<readonly [number, number]>): [number, number][] {
+  const entries: [number, number][] = Array.isArray(points)
+    ? (points as ReadonlyArray<readonly [number, number]>).map(([s, v]) => [s, v])
+    : Object.entries(points).map(([s, v]) => [Number(s), v as number]);
+  for (const [s, v] of entries) {
+    if (!Number.isInteger(s) || s < 0) throw new OptimError(`schedules.${op}: steps must be integers ≥ 0, got ${s}`);
+    checkNumber(op, `the value at step ${s}`, v);
+  }
+  entries.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < entries.length; i++) {
+    if (entries[i]![0] === entries[i - 1]![0]) throw new OptimError(`schedules.${op}: step ${entries[i]![0]} is given twice`);
+  }
+  return entries;
+}
+
+/**
+ * initValue times the product of the scales of every boundary already passed (count > boundary),
+ * as in Optax. @example piecewiseConstant({ initValue: 0.1, boundariesAndScales: { 1000: 0.1, 2000: 0.1 } })
+ */
+export function piecewiseConstant(options: { initValue: number; boundariesAndScales?: Readonly<Record<number, number>> }): Schedule {
+  const { initValue, boundariesAndScales = {} } = options;
+  checkNumber('piecewiseConstant', 'initValue', initValue);
+  const pts = sortedPoints('piecewiseConstant', boundariesAndScales);
+  return (count) => {
+    const t = asFloat(count);
+    let v: NDArray = np.add(np.multiply(t, 0), initValue);
+    let acc = initValue;
+    for (const [b, s] of pts) {
+      acc *= s;
+      v = np.where(np.greater(t, b), acc, v);
+    }
+    return v;
+  };
+}
+
+/**
+ * Piecewise-linear interpolation through (step, value) points, constant after the last one
+ * (bert4keras's `piecewise_linear`). With `fromZero` (default) the curve starts at (0, 0) unless a
+ * point at step 0 is given. @example piecewiseLinear({ 1000: 1, 2000: 0.1 }) (warm-up, then decay)
+ */
+export function piecewiseLinear(points: Readonly<Record<number, number>> | ReadonlyArray<readonly [number, number]>, options: { fromZero?: boolean } = {}): Schedule {
+  const pts = sortedPoints('piecewiseLinear', points);
+  if (pts.length === 0) throw new OptimError('schedules.piecewiseLinear: needs at least one (step, value) point');
+  if ((options.fromZero ?? true) && pts[0]![0] !== 0) pts.unshift([0, 0]);
+  return (count) => {
+    const t = asFloat(count);
+    let v: NDArray = np.add(np.multiply(t, 0), pts[0]![1]);
+    for (let i = 0; i + 1 < pts.length; i++) {
+      const [s0, v0] = pts[i]!;
+      const [s1, v1] = pts[i + 1]!;
+      const seg = np.add(np.multiply(np.subtract(t, s0), (v1 - v0) / (s1 - s0)), v0);
+      v = np.where(np.greaterEqual(t, s0), seg, v);
+    }
+    const [sl, vl] = pts[pts.length - 1]!;
+    return np.where(np.greaterEqual(t, sl), vl, v);
+  };
+}
+
+/**
+ * Runs `schedules[i]` from `boundaries[i−1]` on, with the count restarted at each boundary.
+ * @example join([linear({ initValue: 0, endValue: 1, transitionSteps: 10 }), constant(1)], [10])
+ */
+export function join(schedules: readonly Schedule[], boundaries: readonly number[]): Schedule {
+  if (boundaries.length !== schedules.length - 1) throw new OptimError(`schedules.join: ${schedules.length} schedules need ${schedules.length - 1} boundaries, got ${boundaries.length}`);
+  boundaries.forEach((b, i) => checkInteger('schedules.join', `boundaries[${i}]`, b, 0));
+  return (count) => {
+    const t = asFloat(count);
+    let v = np.asArray(schedules[0]!(t));
+    boundaries.forEach((b, i) => {
+      v = np.where(np.greaterEqual(t, b), np.asArray(schedules[i + 1]!(np.subtract(t, b))), v);
+    });
+    return v;
+  };
+}

@@ -1,0 +1,293 @@
+// Wrappers and the contract of every transformation: lookahead, EMA against their closed forms,
+// accumulation, skipping non-finite steps, injected hyperparameters; errors that name what was
+// wrong; memory (an update leaves nothing behind but what it returns) and types.
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { ConcreteArray, grad, np, scope, tree, type NDArray } from '../src/index.js';
+import * as optim from '../optim/index.js';
+
+const SEED = 42;
+
+function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) throw new Error(`${what}: element ${i} is ${a}, expected ${e} (rtol ${rtol}, atol ${atol})`);
+  }
+}
+
+const floats = (n: number, min = -2, max = 2) => fc.array(fc.double({ min, max, noNaN: true }), { minLength: n, maxLength: n });
+const f32 = (values: number[], shape?: number[]) => np.reshape(np.array(values, 'float32'), shape ?? [values.length]);
+const vals = (x: NDArray) => Array.from(x.dataSync());
+const fr = (xs: number[]) => xs.map(Math.fround);
+
+/** Feeds `grads` (plain number lists) through a transformation on a one-leaf tree; returns the updates. */
+function updatesOf(t: optim.GradientTransformation<unknown>, grads: number[][], params?: number[][]): number[][] {
+  return scope(() => {
+    const p0 = { x: f32(params?.[0] ?? grads[0]!.map(() => 0)) };
+    let state = t.init(p0);
+    return grads.map((g, i) => {
+      const p = params ? { x: f32(params[i]!) } : p0;
+      const [u, s] = t.update({ x: f32(g) }, state, p);
+      state = s;
+      return vals(u.x);
+    });
+  });
+}
+
+describe('wrappers against closed forms', () => {
+  it('lookahead(sgd) on ½x²: after n synchronisations x = x₀·(1 − α + α(1 − lr)^k)ⁿ, and in between the fast weights follow SGD', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.double({ min: 0.1, max: 1, noNaN: true }), fc.double({ min: 0.01, max: 0.5, noNaN: true }), floats(3, -2, 2), (k, alpha, lr, x0) => {
+        scope(() => {
+          const opt = optim.lookahead(optim.sgd(lr), { syncPeriod: k, slowStepSize: alpha });
+          let p = { x: f32(x0) };
+          let state = opt.init(p);
+          const factor = 1 - alpha + alpha * (1 - lr) ** k;
+          for (let step = 1; step <= 3 * k; step++) {
+            const [u, s] = opt.update(p, state, p); // the gradient of ½x² is x
+            p = optim.applyUpdates(p, u);
+            state = s;
+            const syncs = Math.floor(step / k);
+            const inner = step % k;
+            const want = fr(x0).map((x) => x * factor ** syncs * (1 - lr) ** inner);
+            expectAllClose(vals(p.x), want, 1e-4, 1e-6, `step ${step}`);
+          }
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 30 },
+    );
+  });
+
+  it('multiSteps(adam, k) emits zeros for k − 1 mini-steps, then adam on the mean gradient', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.array(floats(3, -3, 3), { minLength: 8, maxLength: 8 }), (k, gs) => {
+        const acc = updatesOf(optim.multiSteps(optim.adam(0.1), k), gs);
+        const means: number[][] = [];
+        for (let i = 0; i + k <= gs.length; i += k) means.push(gs[0]!.map((_, j) => gs.slice(i, i + k).reduce((a, g) => a + Math.fround(g[j]!), 0) / k));
+        const big = updatesOf(optim.adam(0.1), means);
+        acc.forEach((u, i) => {
+          if ((i + 1) % k !== 0) expect(u.every((x) => x === 0)).toBe(true);
+          else expectAllClose(u, big[(i + 1) / k - 1]!, 1e-4, 1e-7, `inner step ${(i + 1) / k}`);
+        });
+      }),
+      { seed: SEED, numRuns: 25 },
+    );
+  });
+
+  it('ema of updates: e_t = decay·e + (1 − decay)·u, divided by 1 − decayᵗ when debiased', () => {
+    fc.assert(
+      fc.property(fc.array(floats(2), { minLength: 4, maxLength: 4 }), fc.double({ min: 0, max: 0.99, noNaN: true }), (gs, d) => {
+        for (const debias of [true, false]) {
+          const got = updatesOf(optim.ema(d, { debias }), gs);
+          let e = [0, 0];
+          gs.forEach((g, k) => {
+            e = e.map((x, i) => d * x + (1 - d) * Math.fround(g[i]!));
+            expectAllClose(got[k]!, debias ? e.map((x) => x / (1 - d ** (k + 1))) : e, 1e-5, 1e-7, `step ${k + 1}`);
+          });
+        }
+      }),
+      { seed: SEED, numRuns: 25 },
+    );
+  });
+
+  it('paramsEma keeps ema ← d·ema + (1 − d)·new params, starting at the initial parameters; incrementalUpdate mixes two trees', () => {
+    scope(() => {
+      const opt = optim.paramsEma(optim.sgd(0.5), 0.8);
+      let p = { x: f32([1, 2]) };
+      let state = opt.init(p);
+      let ema = [1, 2];
+      for (let i = 0; i < 4; i++) {
+        const [u, s] = opt.update({ x: f32([1, -1]) }, state, p);
+        p = optim.applyUpdates(p, u);
+        state = s;
+        ema = ema.map((e, j) => 0.8 * e + 0.2 * vals(p.x)[j]!);
+        expectAllClose(vals((state.ema as { x: NDArray }).x), ema, 1e-6, 1e-7, `step ${i + 1}`);
+      }
+      const mixed = optim.incrementalUpdate({ a: f32([10]) }, { a: f32([0]) }, 0.25);
+      expect(vals(mixed.a)).toEqual([2.5]);
+      return null;
+    });
+  });
+
+  it('applyIfFinite skips steps with NaN/Inf gradients (zero update, inner state kept), counts them, and gives up after maxConsecutiveErrors', () => {
+    scope(() => {
+      const opt = optim.applyIfFinite(optim.adam(0.1), 2);
+      const params = { x: f32([1, 2]) };
+      let state = opt.init(params);
+      const step = (g: number[]) => {
+        const [u, s] = opt.update({ x: f32(g) }, state, params);
+        state = s;
+        return vals(u.x);
+      };
+      const innerCount = () => Number(((state.inner as unknown[])[0] as optim.ScaleByAdamState).count.item());
+      expect(step([1, 1])).toEqual([-0.1, -0.1].map((v) => expect.closeTo(v, 6)));
+      expect(step([NaN, 1])).toEqual([0, 0]);
+      expect(step([1, Infinity])).toEqual([0, 0]);
+      expect(innerCount()).toBe(1);
+      expect([state.notfiniteCount.item(), state.totalNotfinite.item(), state.lastFinite.item()]).toEqual([2, 2, false]);
+      // A third bad step in a row exceeds maxConsecutiveErrors = 2: applied (and the NaN shows).
+      expect(step([NaN, 1]).some(Number.isNaN)).toBe(true);
+      expect(innerCount()).toBe(2);
+      const opt2 = optim.applyIfFinite(optim.sgd(1));
+      let s2 = opt2.init(params);
+      [, s2] = opt2.update({ x: f32([NaN, 0]) }, s2, params);
+      const [u2, s3] = opt2.update({ x: f32([1, 1]) }, s2, params);
+      expect(vals(u2.x)).toEqual([-1, -1]);
+      expect([s3.notfiniteCount.item(), s3.totalNotfinite.item(), s3.lastFinite.item()]).toEqual([0, 1, true]);
+      return null;
+    });
+  });
+
+  it('injectHyperparams: the same steps as the plain optimizer, hyperparameters readable and changeable in the state, schedules re-evaluated', () => {
+    scope(() => {
+      const gs = [[1, -2], [0.5, 0.5], [-1, 3]];
+      const plain = updatesOf(optim.adam(0.01, { b1: 0.8 }), gs);
+      const injected = updatesOf(optim.injectHyperparams((h) => optim.adam(h.lr, { b1: h.b1 }), { lr: 0.01, b1: 0.8 }), gs);
+      injected.forEach((u, k) => expectAllClose(u, plain[k]!, 1e-5, 1e-9, `step ${k + 1}`));
+
+      const opt = optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: 0.5 });
+      const params = { x: f32([0]) };
+      let state = opt.init(params);
+      let [u, s] = opt.update({ x: f32([1]) }, state, params);
+      expect(vals(u.x)).toEqual([-0.5]);
+      state = { ...s, hyperparams: { ...s.hyperparams, lr: 0.1 } };
+      [u, s] = opt.update({ x: f32([1]) }, state, params);
+      expect(vals(u.x)).toEqual([Math.fround(-0.1)]);
+
+      const sched = optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: optim.schedules.linear({ initValue: 1, endValue: 0, transitionSteps: 2 }) });
+      let ss = sched.init(params);
+      const lrs: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        [, ss] = sched.update({ x: f32([1]) }, ss, params);
+        lrs.push(Number((ss.hyperparams.lr as NDArray).item()));
+      }
+      expect(lrs).toEqual([1, 0.5, 0]);
+      expect(() => optim.injectHyperparams((h) => optim.adam(h.lr), { lr: -1 })).toThrow(/adam: learningRate must be a finite number ≥ 0, got -1/);
+      return null;
+    });
+  });
+});
+
+describe('errors name what was wrong', () => {
+  it('invalid hyperparameters', () => {
+    expect(() => optim.adam(-1e-3)).toThrow(/adam: learningRate must be a finite number ≥ 0, got -0.001/);
+    expect(() => optim.sgd(NaN)).toThrow(/sgd: learningRate must be a finite number ≥ 0, got NaN/);
+    expect(() => optim.adam(1e-3, { b1: 1 })).toThrow(/scaleByAdam: b1 must be in \[0, 1\), got 1/);
+    expect(() => optim.adam(1e-3, { b2: -0.1 })).toThrow(/scaleByAdam: b2 must be in \[0, 1\), got -0.1/);
+    expect(() => optim.sgd(0.1, { momentum: 1.5 })).toThrow(/sgd: momentum must be in \[0, 1\), got 1.5/);
+    expect(() => optim.rmsprop(0.1, { decay: 1 })).toThrow(/scaleByRms: decay must be in \[0, 1\), got 1/);
+    expect(() => optim.adamw(0.1, { weightDecay: -1 })).toThrow(/adamw: weightDecay must be a finite number ≥ 0, got -1/);
+    expect(() => optim.lamb(-1)).toThrow(/lamb: learningRate/);
+    expect(() => optim.adamax(0.1, { eps: -1 })).toThrow(/scaleByAdamax: eps must be a finite number ≥ 0, got -1/);
+    expect(() => optim.clipByGlobalNorm(0)).toThrow(/clipByGlobalNorm: maxNorm must be a finite number > 0, got 0/);
+    expect(() => optim.ema(1)).toThrow(/ema: decay must be in \[0, 1\), got 1/);
+    expect(() => optim.lookahead(optim.sgd(1), { syncPeriod: 0 })).toThrow(/lookahead: syncPeriod must be an integer ≥ 1, got 0/);
+    expect(() => optim.lookahead(optim.sgd(1), { slowStepSize: 2 })).toThrow(/lookahead: slowStepSize must be in \(0, 1\], got 2/);
+    expect(() => optim.multiSteps(optim.sgd(1), 1.5)).toThrow(/multiSteps: everyKSteps must be an integer ≥ 1, got 1.5/);
+    expect(() => optim.scale(Infinity)).toThrow(/scale: step must be finite, got Infinity/);
+    expect(() => optim.sgd('0.1' as unknown as number)).toThrow(/sgd: learningRate must be a number, an array or a schedule, got string/);
+  });
+
+  it('mismatched trees: the updates against the state, the parameters, or each other, naming the path', () => {
+    scope(() => {
+      const params = { a: np.zeros([2]), b: { c: np.zeros([3]) } };
+      const opt = optim.adam(0.1);
+      const state = opt.init(params);
+      expect(() => opt.update({ a: np.zeros([2]), b: { d: np.zeros([3]) } } as never, state, params)).toThrow(/scaleByAdam: the state mu and the updates differ in structure: structure mismatch at \.b/);
+      expect(() => opt.update({ a: np.zeros([2]), b: { c: np.zeros([4]) } }, state, params)).toThrow(/scaleByAdam: the state mu has shape \[3\] at \.b\.c but the updates there have shape \[4\]/);
+      const w = optim.adamw(0.1);
+      const ws = w.init(params);
+      expect(() => w.update(params, ws, { a: np.zeros([2]), b: { c: np.zeros([2]) } })).toThrow(/addDecayedWeights: params have shape \[2\] at \.b\.c but the updates there have shape \[3\]/);
+      expect(() => w.update(params, ws)).toThrow(/addDecayedWeights: needs the parameters/);
+      expect(() => optim.applyUpdates(params, { a: np.zeros([2]) } as never)).toThrow(/applyUpdates: the updates and the parameters differ in structure: structure mismatch at the root/);
+      expect(() => opt.update(params, [(state as unknown[])[0]], params)).toThrow(/chain: expected a state with one entry per transformation \(2\)/);
+      expect(() => optim.scaleByAdam().update(params, {} as optim.ScaleByAdamState, params)).toThrow(/scaleByAdam: the state is missing count, mu, nu/);
+      return null;
+    });
+  });
+});
+
+describe('memory and types', () => {
+  const makers: [string, () => optim.Optimizer][] = [
+    ['sgd', () => optim.sgd(0.1, { momentum: 0.9 })],
+    ['adam', () => optim.adam(optim.schedules.cosine({ initValue: 0.1, decaySteps: 10 }))],
+    ['adamw', () => optim.adamw(0.1)],
+    ['rmsprop', () => optim.rmsprop(0.1, { centered: true })],
+    ['adamax', () => optim.adamax(0.1)],
+    ['lamb', () => optim.lamb(0.1, { weightDecay: 0.01 })],
+    ['adafactor', () => optim.adafactor(undefined, { minDimSizeToFactor: 2, momentum: 0.9, weightDecayRate: 1e-3 })],
+    ['lookahead', () => optim.lookahead(optim.adam(0.1))],
+    ['multiSteps', () => optim.multiSteps(optim.adam(0.1), 2)],
+    ['applyIfFinite', () => optim.applyIfFinite(optim.adam(0.1))],
+    ['injectHyperparams', () => optim.injectHyperparams((h) => optim.adam(h.lr), { lr: optim.schedules.constant(0.1) })],
+    ['paramsEma', () => optim.paramsEma(optim.sgd(0.1))],
+    ['clipping chain', () => optim.chain(optim.clipByGlobalNorm(1), optim.adaptiveGradClip(0.1), optim.clip(1), optim.clipByBlockRms(1), optim.sgd(0.1))],
+  ];
+  for (const [name, make] of makers) {
+    it(`${name}: a top-level update leaves nothing behind but the arrays it returns`, () => {
+      const start = tf.memory().numTensors;
+      const params = { w: np.ones([3, 4]), b: np.ones([4]) };
+      const grads = { w: np.full([3, 4], 0.5), b: np.ones([4]) };
+      const opt = make();
+      let state = opt.init(params);
+      for (let i = 0; i < 3; i++) {
+        const before = new Set(liveTensors([params, grads, state]));
+        const n0 = tf.memory().numTensors;
+        const [u, s] = opt.update(grads, state, params);
+        const fresh = liveTensors([u, s]).filter((t) => !before.has(t));
+        expect(tf.memory().numTensors - n0).toBe(fresh.length);
+        optim.freeTree([u, state], [s, params, grads]);
+        state = s;
+      }
+      optim.freeTree([params, grads, state]);
+      expect(tf.memory().numTensors).toBe(start); // construction and init leave nothing either
+    });
+  }
+
+  it('an optimizer step is differentiable in its learning rate (meta-gradients through grad)', () => {
+    fc.assert(
+      fc.property(floats(3, -2, 2), floats(3, 0.1, 2), fc.double({ min: 0.01, max: 0.5, noNaN: true }), (x, g, lr) => {
+        scope(() => {
+          const params = { x: f32(x) };
+          const grads = { x: f32(g) };
+          const after = (make: (lr: NDArray) => optim.Optimizer) => (rate: NDArray) => {
+            const opt = make(rate);
+            const [u] = opt.update(grads, opt.init(params), params);
+            return np.sum(np.square(optim.applyUpdates(params, u).x));
+          };
+          // SGD: x − lr·g, so d/dlr Σ(x − lr·g)² = −2 Σ g(x − lr·g). Adam's first step is −lr·sign(g).
+          const dSgd = Number(grad(after((r) => optim.sgd(r)))(np.array(lr, 'float32')).item());
+          const dAdam = Number(grad(after((r) => optim.adam(r)))(np.array(lr, 'float32')).item());
+          const X = fr(x);
+          const G = fr(g);
+          expect(dSgd).toBeCloseTo(-2 * X.reduce((a, xi, i) => a + G[i]! * (xi - lr * G[i]!), 0), 3);
+          expect(dAdam).toBeCloseTo(-2 * X.reduce((a, xi) => a + (xi - lr), 0), 3);
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 15 },
+    );
+  });
+
+  it('updates have the type of the parameters', () => {
+    const opt = optim.adam(1e-3);
+    const params = { w: np.zeros([2]), layers: [{ b: np.zeros([1]) }] };
+    const state = opt.init(params);
+    const [u] = opt.update(params, state, params);
+    expectTypeOf(u).toEqualTypeOf<typeof params>();
+    expectTypeOf(optim.applyUpdates(params, u)).toEqualTypeOf<typeof params>();
+    expect(tree.structure(u).equals(tree.structure(params))).toBe(true);
+    optim.freeTree([params, state, u]);
+  });
+});
+
+/** The distinct TF.js tensors held by the arrays of some trees. */
+function liveTensors(trees: unknown): tf.Tensor[] {
+  const out = new Set<tf.Tensor>();
+  for (const x of tree.leaves(trees)) if (x instanceof ConcreteArray && !x.isDisposed) out.add(x.tensor);
+  return [...out];
+}
