@@ -6,3 +6,4 @@ export * as crf from './crf.js';
 export * as onLstm from './on_lstm.js';
 export * as vqvae from './vqvae.js';
 export * as ebm from './ebm.js';
+export * as flows from './flows/index.js';

@@ -245,13 +245,22 @@ export const det = defop((x: ArrayLike): NDArray => {
   return multiply(s, exp(l));
 });
 
-/** Solves a x = b; b may be [..., n] (vectors) or [..., n, k]. */
+/**
+ * Solves a x = b. As in NumPy 2, a 1-D b is one vector (broadcast over a's stack), b of rank
+ * a.ndim - 1 is a stack of vectors, and otherwise b is a stack of [n, k] matrices; batch
+ * dimensions broadcast.
+ */
 export const solve = defop((a: ArrayLike, b: ArrayLike): NDArray => {
-  const A = floatMatrixStack('solve', a);
+  let A = floatMatrixStack('solve', a);
   let B = asArray(b);
   if (B.dtype !== 'float32') B = astypeRaw(B, 'float32');
-  const vec = B.ndim === A.ndim - 1;
+  const n = A.shape[A.ndim - 1]!;
+  const vec = B.ndim === 1 || B.ndim === A.ndim - 1;
   if (vec) B = expandDims(B, -1);
+  if (B.shape[B.ndim - 2] !== n) throw new ShapeError(`linalg.solve: b of shape ${fmtShape(asArray(b).shape)} does not match matrices ${fmtShape(A.shape)}; expected b.shape[${vec ? -1 : -2}] == ${n}`);
+  const batch = broadcastShapes('linalg.solve', A.shape.slice(0, -2), B.shape.slice(0, -2));
+  A = broadcastTo(A, [...batch, n, n]);
+  B = broadcastTo(B, [...batch, n, B.shape[B.ndim - 1]!]);
   const out = bind1('linear_solve', [A, B], {});
   return vec ? squeeze(out, -1) : out;
 });

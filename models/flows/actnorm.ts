@@ -1,0 +1,42 @@
+// Actnorm (Glow, Kingma & Dhariwal 2018): a per-feature affine map on the last axis,
+//   y = (x + b)⊙exp(logs),   log|det ∂y/∂x| = P·Σ logs   (P = positions per example, 1 for [N, D]),
+// with data-dependent initialisation: on the first batch the output has zero mean and unit variance
+// per feature (b = −mean, logs = −log(std + eps)). The log-scale parametrisation keeps the scale positive.
+import { np, type NDArray } from '../../src/index.js';
+import { eager, perExample, positionsPerExample, type Key, type Layer, type NoState } from './layer.js';
+
+export interface ActnormParams {
+  bias: NDArray;
+  logScale: NDArray;
+}
+
+export interface ActnormConfig {
+  /** Added to the standard deviation at initialisation (default 1e-6). */
+  eps?: number;
+}
+
+/** Actnorm on the last axis; `init(key, x)` sets the parameters from the batch x. */
+export function actnorm(config: ActnormConfig = {}): Layer<ActnormParams, NoState> {
+  const eps = config.eps ?? 1e-6;
+  const logdetOf = (params: ActnormParams, x: NDArray): NDArray => perExample(np.multiply(np.sum(params.logScale), positionsPerExample(x)), x.shape[0]!);
+  return {
+    kind: 'actnorm',
+    init: eager((_key: Key, x: NDArray) => {
+      const axes = x.shape.slice(0, -1).map((_, i) => i);
+      const mean = np.mean(x, axes);
+      const std = np.std(x, axes);
+      return { params: { bias: np.negative(mean), logScale: np.negative(np.log(np.add(std, eps))) }, state: {} as NoState };
+    }),
+    forward: eager((params: ActnormParams, x: NDArray) => ({
+      y: np.multiply(np.add(x, params.bias), np.exp(params.logScale)),
+      logdet: logdetOf(params, x),
+      state: {} as NoState,
+    })),
+    inverse: eager((params: ActnormParams, y: NDArray) => ({
+      x: np.subtract(np.multiply(y, np.exp(np.negative(params.logScale))), params.bias),
+      logdet: np.negative(logdetOf(params, y)),
+      iterations: 0,
+      residual: 0,
+    })),
+  };
+}

@@ -1,0 +1,20 @@
+// gradus/models flows: normalising flows as pure functions over parameter trees — affine coupling
+// (RealNVP), actnorm and invertible 1×1 convolutions (Glow), and the invertible ResNet block
+// (algorithms.md §3) with spectral normalisation, a fixed-point inverse and power-series log-dets.
+//
+//   const f = flows.flow([flows.actnorm(), flows.iresnet({ dim: 2 }), flows.affineCoupling({ mask: [1, 0] })], { eventShape: [2] });
+//   const { params, state } = f.init(key, xBatch);
+//   const lp = f.logProb(params, x, { state, key });          // Hutchinson log-det in the i-ResNet block
+//   const xs = f.sample(params, key, 500, { state });
+export { type Layer, type LayerOptions, type ForwardResult, type InverseResult, type NoState, positionsPerExample, sumEvent } from './layer.js';
+export { affineCoupling, masks, type AffineCouplingConfig, type AffineCouplingParams } from './coupling.js';
+export { actnorm, type ActnormConfig, type ActnormParams } from './actnorm.js';
+export { conv1x1, type Conv1x1Params } from './conv1x1.js';
+export { iresnet, activations, type IResNetBlock, type IResNetConfig, type IResNetParams, type IResNetState, type LipschitzActivation } from './iresnet.js';
+export { fixedPointInverse, fixedPointBound, type FixedPointOptions, type FixedPointResult } from './fixed_point.js';
+export {
+  batchJacobian, exactLogdet, exactResidualLogdet, powerSeriesLogdet, hutchinsonResidualLogdet, residualLogdet, probes, truncationBound,
+  type Probe, type ResidualLogdetOptions,
+} from './logdet.js';
+export { symmetricEigenvalues, singularValues, spectralNormExact } from './spectral.js';
+export { flow, standardNormalLogProb, type Flow, type FlowOptions } from './flow.js';

@@ -1,0 +1,160 @@
+// The invertible ResNet block (Behrmann et al. 2019; algorithms.md §3, kexue.fm/archives/6482):
+//   F(x) = x + g(x),   g = W_L ∘ φ ∘ … ∘ φ ∘ W_1 (dense layers with biases, φ 1-Lipschitz).
+// §3.2  Lip(g) ≤ Π_i ||Ŵ_i||₂ < 1 makes F invertible; each weight is spectrally normalised with an
+//       explicit power-iteration state, soft rule Ŵ = W / max(1, σ̂/c) (or hard, c·W/σ̂).
+// §3.3  F⁻¹ by the fixed point x_{k+1} = y − g(x_k) (fixed_point.ts).
+// §3.4  ln|det J_F| = ln det(I + J_g) = Σ_{k≥1} (−1)^{k+1} tr(J_g^k)/k, truncated at n terms with
+//       Hutchinson traces through a vjp u-chain (logdet.ts); 'exact' (jacfwd + slogdet) for small d.
+// Defaults follow the reference code (§3.5): c = 0.9, 5 power iterations, ELU, n = 5, 1 probe.
+// Bias (§7i): the truncated series overestimates ln det(I + J_g) along contracting directions
+// (eigenvalues of J_g near −1: every dropped term is negative), and maximum-likelihood training can
+// exploit that. Measured on two moons with 6 blocks, c = 0.97, n = 5: the training estimate reached
+// 0.46 nats/point while the exact test NLL was 1.50; with c = 0.9 the gap stays a few hundredths.
+// Keep c well below 1 or raise n, and evaluate with the exact log-det where the dimension allows.
+import { np, random, scope, type NDArray } from '../../src/index.js';
+import { dense, spectralNorm, type Activation, type DenseParams, type SpectralNormState } from '../nn.js';
+import * as init from '../init.js';
+import { DEFAULT_FIXED_POINT, fixedPointInverse, type FixedPointOptions } from './fixed_point.js';
+import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
+import { DEFAULT_LOGDET, residualLogdet, type ResidualLogdetOptions } from './logdet.js';
+import { spectralNormExact } from './spectral.js';
+
+/** 1-Lipschitz activations (|φ'| ≤ 1); 'lipswish' is x·sigmoid(βx)/1.1 with β = 1 (Chen et al. 2019). */
+export type LipschitzActivation = 'elu' | 'tanh' | 'softplus' | 'relu' | 'lipswish';
+
+export const activations: Record<LipschitzActivation, Activation> = {
+  elu: (x) => np.elu(x),
+  tanh: (x) => np.tanh(x),
+  softplus: (x) => np.softplus(x),
+  relu: (x) => np.relu(x),
+  lipswish: (x) => np.divide(np.silu(x), 1.1),
+};
+
+export interface IResNetConfig {
+  /** Event size (the last axis). */
+  dim: number;
+  /** Hidden sizes of g (default [64, 64]: dim → 64 → 64 → dim). */
+  hidden?: readonly number[];
+  /** Spectral-norm target c < 1 per weight (default 0.9). */
+  coeff?: number;
+  /** Power iterations per call (default 5; 1 is common when training, with the state carried). */
+  powerIterations?: number;
+  /** 'soft' (default, reference code): W / max(1, σ̂/c); 'hard' (Su's description): c·W/σ̂. */
+  mode?: 'soft' | 'hard';
+  /** Activation (default 'elu'), or a function the caller guarantees 1-Lipschitz. */
+  activation?: LipschitzActivation | Activation;
+  /** Log-det estimator (default Hutchinson, 5 terms, 1 Gaussian probe). */
+  logdet?: ResidualLogdetOptions;
+  /** Fixed-point inverse settings (default tol 1e-6, 100 iterations). */
+  inverse?: FixedPointOptions;
+  /** Gain on the initial weights (default 1: Glorot uniform). */
+  initScale?: number;
+}
+
+export interface IResNetParams {
+  /** The raw (unnormalised) dense layers of g. */
+  layers: DenseParams[];
+}
+
+export interface IResNetState {
+  /** One power-iteration state per weight. */
+  sn: SpectralNormState[];
+}
+
+export interface IResNetBlock extends Layer<IResNetParams, IResNetState> {
+  readonly config: Required<Omit<IResNetConfig, 'activation' | 'logdet' | 'inverse'>> & {
+    activation: Activation; logdet: Required<ResidualLogdetOptions>; inverse: Required<FixedPointOptions>;
+  };
+  /** The spectrally normalised layers, the refined state and the estimates σ̂ (before normalising). */
+  normalize(params: IResNetParams, state: IResNetState, powerIterations?: number): { layers: DenseParams[]; state: IResNetState; sigmas: NDArray[] };
+  /** g(x) for given (already normalised) layers. */
+  residual(layers: readonly DenseParams[], x: NDArray): NDArray;
+  /**
+   * An upper bound on Lip(g): Π_i ||Ŵ_i||₂ with exact spectral norms computed on the host in
+   * float64 (a certificate; small layers), for the weights normalised with `state`.
+   */
+  lipschitzBound(params: IResNetParams, state: IResNetState, powerIterations?: number): number;
+}
+
+/** An invertible residual block y = x + g(x) on the last axis (see the file comment). */
+export function iresnet(config: IResNetConfig): IResNetBlock {
+  const act = config.activation ?? 'elu';
+  const cfg: IResNetBlock['config'] = {
+    dim: config.dim,
+    hidden: config.hidden ?? [64, 64],
+    coeff: config.coeff ?? 0.9,
+    powerIterations: config.powerIterations ?? 5,
+    mode: config.mode ?? 'soft',
+    activation: typeof act === 'function' ? act : activations[act],
+    logdet: { ...DEFAULT_LOGDET, ...config.logdet },
+    inverse: { ...DEFAULT_FIXED_POINT, ...config.inverse },
+    initScale: config.initScale ?? 1,
+  };
+  if (typeof act === 'string' && !(act in activations)) throw new Error(`iresnet: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
+  if (!(cfg.coeff > 0 && cfg.coeff < 1)) throw new Error(`iresnet: coeff must be in (0, 1) for the block to be invertible (§3.2), got ${cfg.coeff}`);
+  const sizes = [cfg.dim, ...cfg.hidden, cfg.dim];
+
+  const needState = (state: IResNetState | undefined, op: string): IResNetState => {
+    if (!state || !Array.isArray(state.sn) || state.sn.length !== sizes.length - 1) {
+      throw new Error(`iresnet.${op}: needs the block's spectral-norm state ({ sn: [${sizes.length - 1} power-iteration vectors] } from init); pass it as options.state`);
+    }
+    return state;
+  };
+  const checkInput = (x: NDArray, op: string): void => {
+    if (x.shape[x.ndim - 1] !== cfg.dim) throw new Error(`iresnet.${op}: expected ${cfg.dim} features on the last axis, got shape [${x.shape.join(',')}]`);
+  };
+
+  const normalize = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
+    const out = params.layers.map((layer, i) => {
+      const r = spectralNorm.apply(layer.w, state.sn[i]!, { coeff: cfg.coeff, powerIterations, mode: cfg.mode });
+      return { layer: { w: r.w, b: layer.b }, sn: r.state, sigma: r.sigma };
+    });
+    return { layers: out.map((o) => o.layer), state: { sn: out.map((o) => o.sn) }, sigmas: out.map((o) => o.sigma) };
+  });
+
+  const residual = eager((layers: readonly DenseParams[], x: NDArray): NDArray => {
+    let h = x;
+    layers.forEach((layer, i) => {
+      h = dense.apply(layer, h);
+      if (i < layers.length - 1) h = cfg.activation(h);
+    });
+    return h;
+  });
+
+  const block: IResNetBlock = {
+    kind: 'iresnet',
+    config: cfg,
+    normalize,
+    residual,
+    init: eager((key: Key, x: NDArray) => {
+      checkInput(x, 'init');
+      const keys = random.split(key, 2 * (sizes.length - 1));
+      const layers = sizes.slice(1).map((out, i) => {
+        const p = dense.init(keys.at(i), sizes[i]!, out, { wInit: init.glorotUniform });
+        return cfg.initScale === 1 ? p : { w: np.multiply(p.w, cfg.initScale), b: p.b };
+      });
+      // Start the power iteration near convergence, so the first normalisation is already accurate.
+      const sn = layers.map((l, i) => spectralNorm.estimate(l.w, spectralNorm.init(keys.at(sizes.length - 1 + i), l.w), 50).state);
+      return { params: { layers }, state: { sn } };
+    }),
+    /** y = x + g(x), ln det(I + J_g) by the configured (or overriding) estimator, and the refined state. */
+    forward: eager((params: IResNetParams, x: NDArray, options: LayerOptions<IResNetState> = {}) => {
+      checkInput(x, 'forward');
+      const { layers, state } = normalize(params, needState(options.state, 'forward'), options.powerIterations ?? cfg.powerIterations);
+      const { gx, logdet } = residualLogdet((v: NDArray) => residual(layers, v), x, { ...cfg.logdet, ...options.logdet }, options.key);
+      return { y: np.add(x, gx), logdet, state };
+    }),
+    /** x = F⁻¹(y) by fixed-point iteration; log|det ∂x/∂y| = −ln det(I + J_g(x)). */
+    inverse: eager((params: IResNetParams, y: NDArray, options: LayerOptions<IResNetState> = {}) => {
+      checkInput(y, 'inverse');
+      const { layers } = normalize(params, needState(options.state, 'inverse'), options.powerIterations ?? cfg.powerIterations);
+      const g = (v: NDArray): NDArray => residual(layers, v);
+      const fp = fixedPointInverse(g, y, { ...cfg.inverse, ...options.inverse });
+      const { logdet } = residualLogdet(g, fp.x, { ...cfg.logdet, ...options.logdet }, options.key);
+      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual };
+    }),
+    lipschitzBound: (params, state, powerIterations = cfg.powerIterations) =>
+      scope(() => normalize(params, state, powerIterations).layers.reduce((acc, l) => acc * spectralNormExact(l.w), 1)),
+  };
+  return block;
+}

@@ -1,0 +1,444 @@
+// Normalising flows (models/flows; algorithms.md §3.8): the invertible ResNet block's Lipschitz
+// bound, fixed-point inverse, power-series and Hutchinson log-dets against exact ones; exact
+// inverses and log-dets of coupling, actnorm and 1×1-convolution layers; composed flows; gradients
+// of logProb against finite differences (through the Hutchinson u-chain too). Every property runs in
+// a gradus scope and checks that it leaks nothing.
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { flows } from '../models/index.js';
+import type { DenseParams } from '../models/nn.js';
+import { jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
+import { checkGrads } from '../src/testing/index.js';
+
+const SEED = 42;
+
+function assertNoLeak(property: fc.IProperty<unknown> | fc.IPropertyWithHooks<unknown>, numRuns: number): void {
+  const before = tf.memory().numTensors;
+  fc.assert(property, { seed: SEED, numRuns });
+  expect(tf.memory().numTensors).toBe(before);
+}
+
+function noLeak<T>(fn: () => T): T {
+  const before = tf.memory().numTensors;
+  const out = scope(() => {
+    fn();
+    return null;
+  });
+  expect(tf.memory().numTensors).toBe(before);
+  return out as T;
+}
+
+const values = (x: NDArray): number[] => Array.from(x.dataSync());
+const maxAbsDiff = (a: NDArray, b: NDArray): number => np.max(np.abs(np.subtract(a, b))).item() as number;
+/** Row norms of a [N, D] array. */
+const rowNorms = (x: NDArray): number[] => values(np.sqrt(np.sum(np.square(x), -1)));
+
+/** Adds N(0, std²) noise to every leaf of a parameter tree, so zero-initialised layers are not the identity. */
+function perturb<T>(params: T, key: NDArray, std: number): T {
+  const leaves = tree.leaves(params) as NDArray[];
+  const keys = random.split(key, Math.max(1, leaves.length));
+  let i = 0;
+  return tree.map((leaf: NDArray) => np.add(leaf, np.multiply(random.normal(keys.at(i++), leaf.shape), std)), params) as T;
+}
+
+interface BlockCase {
+  dim: number;
+  hidden: number[];
+  coeff: number;
+  activation: flows.LipschitzActivation;
+  seed: number;
+  scale: number;
+}
+const blockArb: fc.Arbitrary<BlockCase> = fc.record({
+  dim: fc.integer({ min: 1, max: 4 }),
+  hidden: fc.array(fc.integer({ min: 2, max: 12 }), { minLength: 1, maxLength: 2 }),
+  coeff: fc.double({ min: 0.3, max: 0.95, noNaN: true }),
+  activation: fc.constantFrom<flows.LipschitzActivation>('elu', 'tanh', 'softplus', 'lipswish'),
+  seed: fc.integer({ min: 0, max: 1 << 20 }),
+  // Initial weight gain: > 1 makes spectral normalisation active, < 1 leaves some layers alone.
+  scale: fc.double({ min: 0.3, max: 4, noNaN: true }),
+});
+
+/** A random i-ResNet block with its params, state, exact Lipschitz bound, a batch and g. */
+function makeBlock(c: BlockCase, batch = 6, spread = 1.5) {
+  const block = flows.iresnet({ dim: c.dim, hidden: c.hidden, coeff: c.coeff, activation: c.activation, initScale: c.scale, powerIterations: 10 });
+  const key = random.key(c.seed);
+  const x = np.multiply(random.normal(random.foldIn(key, 1), [batch, c.dim]), spread);
+  const { params, state } = block.init(random.foldIn(key, 2), x);
+  // Random biases too (init makes them zero).
+  const p = { layers: params.layers.map((l: DenseParams, i: number) => ({ w: l.w, b: np.multiply(random.normal(random.foldIn(key, 10 + i), l.b.shape), 0.5) })) };
+  const { layers } = block.normalize(p, state);
+  const g = (v: NDArray): NDArray => block.residual(layers, v);
+  const lip = block.lipschitzBound(p, state);
+  return { block, key, x, params: p, state, layers, g, lip };
+}
+
+// ---- §3.8.2: Lipschitz bound --------------------------------------------------------------------
+
+describe('the i-ResNet residual g is a contraction (§3.2, §3.8.2)', () => {
+  it('the certified bound Π||Ŵ_i||₂ (float64) is ≤ c^layers·(1 + tol), and ||g(x₁) − g(x₂)|| ≤ Lip·||x₁ − x₂|| on random pairs', () => {
+    assertNoLeak(fc.property(blockArb, (c) => {
+      scope(() => {
+        const { key, x, g, lip } = makeBlock(c, 16, 2);
+        expect(lip).toBeLessThanOrEqual(c.coeff ** (c.hidden.length + 1) * (1 + 1e-4));
+        // Pairs: random far-apart points and near neighbours.
+        const x2 = np.add(x, np.multiply(random.normal(random.foldIn(key, 3), x.shape), np.array([[3], [1], [0.1], [1e-2], [1], [2], [0.5], [3], [1], [1], [0.3], [1], [2], [1], [0.05], [1]], 'float32')));
+        const dg = rowNorms(np.subtract(g(x), g(x2)));
+        const dx = rowNorms(np.subtract(x, x2));
+        dg.forEach((d, i) => expect(d).toBeLessThanOrEqual(lip * dx[i]! * (1 + 1e-4) + 1e-6));
+        return null;
+      });
+    }), 25);
+  });
+});
+
+// ---- §3.8.3: fixed-point inverse ------------------------------------------------------------------
+
+describe('the fixed-point inverse (§3.3, §3.8.3)', () => {
+  it('after k iterations the error obeys ||x* − x_k|| ≤ L^k/(1 − L)·||x₁ − x₀||, and F(F⁻¹(y)) = y at convergence', () => {
+    assertNoLeak(fc.property(blockArb, fc.integer({ min: 1, max: 12 }), (c, k) => {
+      scope(() => {
+        const { x, g, lip } = makeBlock(c);
+        const y = np.add(x, g(x)); // so x is the exact preimage
+        const xk = flows.fixedPointInverse(g, y, { tol: 0, maxIter: k });
+        expect(xk.iterations).toBe(k);
+        const err = rowNorms(np.subtract(xk.x, x));
+        const first = rowNorms(g(y)); // x₁ − x₀ = (y − g(y)) − y
+        err.forEach((e, i) => expect(e).toBeLessThanOrEqual(flows.fixedPointBound(lip, k, first[i]!) * (1 + 1e-4) + 2e-6 * (1 + rowNorms(x)[i]!)));
+        const done = flows.fixedPointInverse(g, y, { tol: 1e-6, maxIter: 500 });
+        expect(maxAbsDiff(np.add(done.x, g(done.x)), y)).toBeLessThan(1e-5 * (1 + (np.max(np.abs(y)).item() as number)));
+        return null;
+      });
+    }), 25);
+  });
+
+  it('stops at the tolerance within the a-priori iteration count 1 + ⌈ln(tol/max||g(y)||)/ln L⌉ and reports it', () => {
+    assertNoLeak(fc.property(blockArb.filter((c) => c.coeff <= 0.9), (c) => {
+      scope(() => {
+        const { x, g, lip, block, params, state } = makeBlock(c);
+        const y = np.add(x, g(x));
+        const tol = 1e-4;
+        const maxFirst = Math.max(...rowNorms(g(y)));
+        const bound = maxFirst <= tol ? 1 : 1 + Math.ceil(Math.log(tol / maxFirst) / Math.log(lip));
+        const r = block.inverse(params, y, { state, inverse: { tol, maxIter: 1000 }, logdet: { method: 'none' } });
+        expect(r.residual).toBeLessThanOrEqual(tol);
+        expect(r.iterations).toBeGreaterThanOrEqual(1);
+        expect(r.iterations).toBeLessThanOrEqual(bound);
+        expect(maxAbsDiff(r.x, x)).toBeLessThanOrEqual(tol * lip / (1 - lip) + 1e-5);
+        return null;
+      });
+    }), 20);
+  });
+});
+
+// ---- §3.8.4–6: log-determinants -----------------------------------------------------------------
+
+describe('log det(I + J_g) by the power series (§3.4, §3.8.4–6)', () => {
+  it('det(I + J_g) > 0 for all sampled x, even far from the data and with c near 1', () => {
+    assertNoLeak(fc.property(blockArb, fc.double({ min: 0.9, max: 0.999, noNaN: true }), (c, coeff) => {
+      scope(() => {
+        const { g } = makeBlock({ ...c, coeff }, 24, 6);
+        const x = np.multiply(random.normal(random.key(c.seed + 7), [24, c.dim]), 6);
+        const J = flows.batchJacobian(g, x);
+        const [sign] = np.linalg.slogdet(np.add(np.eye(c.dim), J));
+        values(sign).forEach((s) => expect(s).toBe(1));
+        return null;
+      });
+    }), 20);
+  });
+
+  it('the series with exact traces is within the weak bound d·(−ln(1−L) − Σ_{k≤n} L^k/k) of the exact log-det', () => {
+    assertNoLeak(fc.property(blockArb, fc.integer({ min: 1, max: 10 }), (c, n) => {
+      scope(() => {
+        const { block, x, params, state, lip } = makeBlock(c);
+        const exact = block.forward(params, x, { state, logdet: { method: 'exact' } }).logdet;
+        const series = block.forward(params, x, { state, logdet: { method: 'series', terms: n } }).logdet;
+        const bound = flows.truncationBound(c.dim, lip, n);
+        values(np.abs(np.subtract(series, exact))).forEach((e) => expect(e).toBeLessThanOrEqual(bound + 2e-5));
+        return null;
+      });
+    }), 25);
+  });
+
+  it('the Hutchinson average over many probes converges to the exact truncated series (unbiased for fixed n)', () => {
+    const M = 3000;
+    assertNoLeak(fc.property(blockArb.filter((c) => c.dim >= 2), fc.integer({ min: 1, max: 6 }), fc.constantFrom<flows.Probe>('gaussian', 'rademacher'), (c, n, probe) => {
+      scope(() => {
+        const { x, g } = makeBlock(c, 2);
+        const series = values(flows.powerSeriesLogdet(flows.batchJacobian(g, x), n));
+        // M independent one-probe estimates per example: tile the batch.
+        const tiled = np.tile(x, [M, 1]);
+        const est = values(flows.hutchinsonResidualLogdet(g, tiled, random.key(c.seed + 1), { terms: n, samples: 1, probe }).logdet);
+        for (let i = 0; i < 2; i++) {
+          const xs = est.filter((_, j) => j % 2 === i);
+          const mean = xs.reduce((a, b) => a + b, 0) / M;
+          const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (M - 1));
+          expect(Math.abs(mean - series[i]!)).toBeLessThanOrEqual(5 * sd / Math.sqrt(M) + 1e-4);
+        }
+        return null;
+      });
+    }), 12);
+  });
+
+  it('k probes average k one-probe estimates: samples = k equals the mean over k keys', () => {
+    noLeak(() => {
+      const { x, g } = makeBlock({ dim: 3, hidden: [8], coeff: 0.8, activation: 'elu', seed: 5, scale: 2 }, 4);
+      const u = flows.probes(random.key(9), x.shape, 4, 'gaussian');
+      // Direct evaluation of the estimator from its definition with explicit Jacobians.
+      const J = flows.batchJacobian(g, x);
+      let direct = np.zeros([4]);
+      for (let s = 0; s < 4; s++) {
+        let v = u.at(s);
+        for (let j = 1; j <= 3; j++) {
+          v = np.einsum('nd,nde->ne', v, J);
+          direct = np.add(direct, np.multiply(np.sum(np.multiply(v, u.at(s)), -1), (j % 2 ? 1 : -1) / j / 4));
+        }
+      }
+      const est = flows.hutchinsonResidualLogdet(g, x, random.key(9), { terms: 3, samples: 4, probe: 'gaussian' }).logdet;
+      expect(maxAbsDiff(est, direct)).toBeLessThan(1e-5);
+    });
+  });
+
+  it('1-D analytic check: g(x) = a·tanh(x) gives ln(1 + a·sech²x); Rademacher probes are exact in 1-D', () => {
+    assertNoLeak(fc.property(fc.double({ min: -0.95, max: 0.95, noNaN: true }), fc.array(fc.double({ min: -4, max: 4, noNaN: true }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 30 }),
+      (a, xs, n) => {
+        scope(() => {
+          const x = np.array(xs.map((v) => [v]), 'float32');
+          const g = (v: NDArray): NDArray => np.multiply(np.tanh(v), a);
+          const want = xs.map((v) => Math.log1p(a / Math.cosh(v) ** 2));
+          values(flows.exactResidualLogdet(g, x)).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-5 * (1 + Math.abs(want[i]!))));
+          // In 1-D uᵀJ^k u = u²J^k = J^k for u = ±1: the Hutchinson estimate is the truncated series itself.
+          const hut = values(flows.hutchinsonResidualLogdet(g, x, random.key(n), { terms: n, probe: 'rademacher' }).logdet);
+          const series = xs.map((v) => {
+            const j = a / Math.cosh(v) ** 2;
+            let s = 0;
+            for (let k = 1; k <= n; k++) s += ((k % 2 ? 1 : -1) * j ** k) / k;
+            return s;
+          });
+          hut.forEach((v, i) => expect(Math.abs(v - series[i]!)).toBeLessThan(2e-6 * (1 + n)));
+          // ... within the truncation bound of the exact value, and biased (§7i): for a < 0 every term
+          // is negative, so each partial sum lies above ln(1 + J).
+          series.forEach((s, i) => {
+            expect(Math.abs(s - want[i]!)).toBeLessThanOrEqual(flows.truncationBound(1, Math.abs(a), n) + 1e-9);
+            if (a < 0) expect(s).toBeGreaterThanOrEqual(want[i]! - 1e-12);
+          });
+          return null;
+        });
+      }), 50);
+  });
+
+  it('1-D i-ResNet block with weights w₁, w₂ (|w| ≤ c, so normalisation leaves them) has ln det = ln(1 + w₁w₂·sech²(w₁x))', () => {
+    assertNoLeak(fc.property(fc.double({ min: -0.85, max: 0.85, noNaN: true }), fc.double({ min: -0.85, max: 0.85, noNaN: true }), (w1, w2) => {
+      scope(() => {
+        const block = flows.iresnet({ dim: 1, hidden: [1], activation: 'tanh', coeff: 0.9 });
+        const x = np.array([[-2], [-0.5], [0], [0.7], [3]], 'float32');
+        const { state } = block.init(random.key(0), x);
+        const params = { layers: [{ w: np.array([[w1]], 'float32'), b: np.zeros([1]) }, { w: np.array([[w2]], 'float32'), b: np.zeros([1]) }] };
+        const got = values(block.forward(params, x, { state, logdet: { method: 'exact' } }).logdet);
+        [-2, -0.5, 0, 0.7, 3].forEach((v, i) => {
+          const f32 = Math.fround(w1);
+          expect(Math.abs(got[i]! - Math.log1p((f32 * Math.fround(w2)) / Math.cosh(f32 * v) ** 2))).toBeLessThan(2e-6);
+        });
+        return null;
+      });
+    }), 30);
+  });
+});
+
+// ---- closed-form layers -----------------------------------------------------------------------
+
+type LayerName = 'coupling' | 'actnorm' | 'conv1x1';
+const maskArb = fc.integer({ min: 2, max: 5 }).chain((d) => fc.array(fc.constantFrom(0, 1), { minLength: d, maxLength: d }).filter((m) => m.includes(0) && m.includes(1)));
+
+function closedFormLayer(name: LayerName, mask: number[]): flows.Layer {
+  if (name === 'coupling') return flows.affineCoupling({ mask, hidden: [8, 8], activation: np.tanh });
+  if (name === 'actnorm') return flows.actnorm();
+  return flows.conv1x1(mask.length);
+}
+
+describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
+  it('invert exactly, and their log-det equals the exact one (jacfwd + slogdet); the inverse log-det is its negative', () => {
+    assertNoLeak(fc.property(fc.constantFrom<LayerName>('coupling', 'actnorm', 'conv1x1'), maskArb, fc.integer({ min: 0, max: 1 << 20 }), (name, mask, seed) => {
+      scope(() => {
+        const d = mask.length;
+        const layer = closedFormLayer(name, mask);
+        const key = random.key(seed);
+        const x = np.add(np.multiply(random.normal(random.foldIn(key, 1), [5, d]), 2), 0.5);
+        const params = perturb(layer.init(random.foldIn(key, 2), x).params, random.foldIn(key, 3), 0.4);
+        const fwd = layer.forward(params, x);
+        const inv = layer.inverse(params, fwd.y);
+        expect(maxAbsDiff(inv.x, x)).toBeLessThan(1e-4 * (1 + (np.max(np.abs(x)).item() as number)));
+        const exact = flows.exactLogdet((v: NDArray) => layer.forward(params, v).y, x);
+        expect(maxAbsDiff(fwd.logdet, exact)).toBeLessThan(2e-4 * (1 + (np.max(np.abs(exact)).item() as number)));
+        expect(maxAbsDiff(inv.logdet, np.negative(fwd.logdet))).toBeLessThan(1e-4 * (1 + (np.max(np.abs(exact)).item() as number)));
+        if (name === 'coupling') {
+          // The conditioning half passes through unchanged.
+          const keep = np.array(mask, 'float32');
+          expect(maxAbsDiff(np.multiply(fwd.y, keep), np.multiply(x, keep))).toBe(0);
+        }
+        return null;
+      });
+    }), 45);
+  });
+
+  it('on images [N, H, W, C] actnorm and conv1x1 act per position: log-det = H·W × the per-position one', () => {
+    noLeak(() => {
+      const key = random.key(11);
+      const x = random.normal(key, [3, 2, 2, 3]);
+      for (const layer of [flows.actnorm(), flows.conv1x1(3)] as flows.Layer[]) {
+        const params = perturb(layer.init(random.foldIn(key, 1), x).params, random.foldIn(key, 2), 0.3);
+        const fwd = layer.forward(params, x);
+        const exact = flows.exactLogdet((v: NDArray) => layer.forward(params, v).y, x);
+        expect(maxAbsDiff(fwd.logdet, exact)).toBeLessThan(2e-4);
+        expect(maxAbsDiff(layer.inverse(params, fwd.y).x, x)).toBeLessThan(1e-4);
+      }
+    });
+  });
+
+  it('actnorm initialises from data: its output on the init batch has zero mean and unit variance per feature', () => {
+    assertNoLeak(fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 1 << 20 }), (d, seed) => {
+      scope(() => {
+        const key = random.key(seed);
+        const x = np.add(np.multiply(random.normal(key, [64, d]), random.uniform(random.foldIn(key, 1), [d], 0.1, 5)), random.normal(random.foldIn(key, 2), [d]));
+        const layer = flows.actnorm();
+        const y = layer.forward(layer.init(key, x).params, x).y;
+        values(np.mean(y, 0)).forEach((m) => expect(Math.abs(m)).toBeLessThan(1e-5));
+        values(np.std(y, 0)).forEach((s) => expect(Math.abs(s - 1)).toBeLessThan(1e-4));
+        return null;
+      });
+    }), 20);
+  });
+
+  it('rejects bad masks and shapes with messages that name the layer', () => {
+    expect(() => flows.affineCoupling({ mask: [1, 1] })).toThrow(/affineCoupling: mask/);
+    expect(() => flows.affineCoupling({ mask: [1, 2] })).toThrow(/only 0 and 1/);
+    expect(() => flows.iresnet({ dim: 2, coeff: 1 })).toThrow(/coeff must be in \(0, 1\)/);
+    noLeak(() => {
+      const block = flows.iresnet({ dim: 2 });
+      const x = np.zeros([3, 2]);
+      const { params } = block.init(random.key(0), x);
+      expect(() => block.forward(params, x, { logdet: { method: 'exact' } })).toThrow(/spectral-norm state/);
+      expect(() => block.forward(params, x, { state: block.init(random.key(0), x).state })).toThrow(/needs a key/);
+      expect(() => block.forward(params, np.zeros([3, 3]), {})).toThrow(/expected 2 features/);
+    });
+  });
+});
+
+// ---- composed flows -------------------------------------------------------------------------------
+
+function mixedFlow(dim: number) {
+  return flows.flow([
+    flows.actnorm(),
+    flows.affineCoupling({ mask: flows.masks.alternating(dim, 0), hidden: [8], activation: np.tanh }),
+    flows.conv1x1(dim),
+    flows.iresnet({ dim, hidden: [8], coeff: 0.7, activation: 'elu', logdet: { terms: 4 } }),
+    flows.affineCoupling({ mask: flows.masks.alternating(dim, 1), hidden: [8], activation: np.tanh }),
+  ], { eventShape: [dim] });
+}
+
+describe('composed flows', () => {
+  it('inverse(forward(x)) = x; the summed log-det equals the exact one of the whole map; sampling inverts the latent', () => {
+    assertNoLeak(fc.property(fc.integer({ min: 2, max: 4 }), fc.integer({ min: 0, max: 1 << 20 }), (dim, seed) => {
+      scope(() => {
+        const f = mixedFlow(dim);
+        const key = random.key(seed);
+        const x = np.multiply(random.normal(random.foldIn(key, 1), [6, dim]), 1.5);
+        const init = f.init(random.foldIn(key, 2), x);
+        const params = perturb(init.params, random.foldIn(key, 3), 0.3);
+        const { state } = init;
+        const exactOpts = { state, logdet: { method: 'exact' as const } };
+        const fwd = f.forward(params, x, exactOpts);
+        const exact = flows.exactLogdet((v: NDArray) => f.forward(params, v, { state, logdet: { method: 'none' } }).z, x);
+        expect(maxAbsDiff(fwd.logdet, exact)).toBeLessThan(3e-4 * (1 + (np.max(np.abs(exact)).item() as number)));
+        const inv = f.inverse(params, fwd.z, exactOpts);
+        expect(maxAbsDiff(inv.x, x)).toBeLessThan(1e-4 * (1 + (np.max(np.abs(x)).item() as number)));
+        expect(maxAbsDiff(inv.logdet, np.negative(fwd.logdet))).toBeLessThan(3e-4 * (1 + (np.max(np.abs(exact)).item() as number)));
+        expect(inv.iterations[3]).toBeGreaterThan(0);
+        expect(inv.iterations.filter((_, i) => i !== 3)).toEqual([0, 0, 0, 0]);
+        // logProb = log N(z) + log-det.
+        const lp = f.logProb(params, x, exactOpts);
+        expect(maxAbsDiff(lp, np.add(flows.standardNormalLogProb(fwd.z), fwd.logdet))).toBeLessThan(1e-5 * (1 + (np.max(np.abs(lp)).item() as number)));
+        // Samples are f⁻¹ of the latent the sampler draws.
+        const s = f.sample(params, random.foldIn(key, 4), 7, { state });
+        expect(s.shape).toEqual([7, dim]);
+        const z = random.normal(random.foldIn(random.foldIn(key, 4), 0), [7, dim]);
+        expect(maxAbsDiff(f.forward(params, s, { state, logdet: { method: 'none' } }).z, z)).toBeLessThan(1e-4 * (1 + (np.max(np.abs(z)).item() as number)));
+        return null;
+      });
+    }), 8);
+  });
+
+  it('flows compose with jit and vmap: jit(logProb) equals the eager value, vmap over single examples equals the batch', () => {
+    noLeak(() => {
+      const f = mixedFlow(3);
+      const key = random.key(17);
+      const x = random.normal(key, [5, 3]);
+      const init = f.init(random.foldIn(key, 1), x);
+      const params = perturb(init.params, random.foldIn(key, 2), 0.3);
+      const { state } = init;
+      const probeKey = random.foldIn(key, 3);
+      const eager = f.logProb(params, x, { state, key: probeKey });
+      const jitted = jit((p: unknown[], s: unknown[], v: NDArray, k: NDArray) => f.logProb(p, v, { state: s, key: k }));
+      expect(maxAbsDiff(jitted(params, state, x, probeKey), eager)).toBeLessThan(1e-5 * (1 + (np.max(np.abs(eager)).item() as number)));
+      jitted.clearCache();
+      const exact = f.logProb(params, x, { state, logdet: { method: 'exact' } });
+      const perExample = vmap((xi: NDArray) => f.logProb(params, np.reshape(xi, [1, 3]), { state, logdet: { method: 'exact' } }))(x);
+      expect(maxAbsDiff(np.reshape(perExample, [5]), exact)).toBeLessThan(1e-5 * (1 + (np.max(np.abs(exact)).item() as number)));
+    });
+  });
+
+  it('a 2-D flow density integrates to 1 (Riemann sum on a wide grid)', () => {
+    noLeak(() => {
+      const f = flows.flow([
+        flows.actnorm(),
+        flows.affineCoupling({ mask: [1, 0], hidden: [16], activation: np.tanh }),
+        flows.iresnet({ dim: 2, hidden: [16], coeff: 0.8 }),
+        flows.affineCoupling({ mask: [0, 1], hidden: [16], activation: np.tanh }),
+      ], { eventShape: [2] });
+      const key = random.key(3);
+      const x = np.multiply(random.normal(key, [64, 2]), 0.7);
+      const init = f.init(random.foldIn(key, 1), x);
+      const params = perturb(init.params, random.foldIn(key, 2), 0.3);
+      const res = 120, lo = -7, hi = 7, h = (hi - lo) / res;
+      const pts: number[][] = [];
+      for (let i = 0; i < res; i++) for (let j = 0; j < res; j++) pts.push([lo + (i + 0.5) * h, lo + (j + 0.5) * h]);
+      const lp = f.logProb(params, np.array(pts, 'float32'), { state: init.state, logdet: { method: 'exact' } });
+      const mass = values(np.exp(lp)).reduce((a, b) => a + b, 0) * h * h;
+      expect(Math.abs(mass - 1)).toBeLessThan(1e-2);
+    });
+  });
+});
+
+// ---- gradients ---------------------------------------------------------------------------------
+
+describe('gradients of logProb match finite differences', () => {
+  it('for a coupling flow (first and second order)', () => {
+    noLeak(() => {
+      const f = flows.flow([flows.actnorm(), flows.affineCoupling({ mask: [1, 0, 1], hidden: [6], activation: np.tanh }), flows.conv1x1(3), flows.affineCoupling({ mask: [0, 1, 0], hidden: [6], activation: np.tanh })], { eventShape: [3] });
+      const key = random.key(21);
+      const x = random.normal(key, [5, 3]);
+      const params = perturb(f.init(random.foldIn(key, 1), x).params, random.foldIn(key, 2), 0.3);
+      checkGrads((p: unknown[]) => np.mean(f.logProb(p, x)), [params], { order: 1, seed: 1 });
+      checkGrads((p: unknown[], v: NDArray) => np.mean(f.logProb(p, v)), [params, x], { order: 2, modes: ['rev'], seed: 2 });
+    });
+  });
+
+  it('for an i-ResNet flow with the exact log-det, and with the Hutchinson estimate (gradient through the vjp u-chain)', () => {
+    noLeak(() => {
+      const f = flows.flow([
+        flows.actnorm(),
+        flows.iresnet({ dim: 2, hidden: [6], coeff: 0.9, activation: 'elu', initScale: 2 }),
+        flows.iresnet({ dim: 2, hidden: [6], coeff: 0.9, activation: 'tanh', initScale: 0.5, logdet: { probe: 'rademacher' } }),
+      ], { eventShape: [2] });
+      const key = random.key(31);
+      const x = np.multiply(random.normal(key, [6, 2]), 0.8);
+      const { params, state } = f.init(random.foldIn(key, 1), x);
+      // Converged power iterations: then σ̂ = uᵀWv is stationary in (u, v) and the stop-gradient
+      // on them does not bias the finite differences.
+      const opts = { state, powerIterations: 60 };
+      checkGrads((p: unknown[]) => np.mean(f.logProb(p, x, { ...opts, logdet: { method: 'exact' } })), [params], { order: 1, seed: 3 });
+      checkGrads((p: unknown[]) => np.mean(f.logProb(p, x, { ...opts, key: random.key(5), logdet: { method: 'hutchinson', terms: 4, samples: 2 } })), [params], { order: 1, seed: 4 });
+    });
+  });
+});

@@ -1,0 +1,338 @@
+// Linear-algebra identities behind the invertible ResNet (algorithms.md §3.2, §3.4, §3.7, §3.8):
+// power iteration and spectral normalisation against a float64 SVD, det(exp A) = exp(tr A) and its
+// consequences, the log series ln det(I + A) = Σ (−1)^{k+1} tr(A^k)/k within its truncation bound,
+// Hutchinson's trace estimator (unbiased, with the variances of §3.8.5), and the derivative rules of
+// slogdet / expm / inv / solve. Every property runs in a gradus scope and checks it leaks nothing.
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { flows } from '../models/index.js';
+import { spectralNorm } from '../models/nn.js';
+import { grad, np, random, scope, type NDArray } from '../src/index.js';
+import { checkGrads } from '../src/testing/index.js';
+
+const SEED = 42;
+
+// ---- float64 references ---------------------------------------------------------------------------
+
+type Mat = number[][];
+
+/** Singular values of a matrix by one-sided Jacobi (Hestenes) in float64: orthogonalise column pairs. */
+function svdValues(a: Mat): number[] {
+  const m = a.length, n = a[0]!.length;
+  // Work on the orientation with fewer columns.
+  const tall = m >= n;
+  const cols = tall ? n : m, len = tall ? m : n;
+  const u: number[][] = Array.from({ length: cols }, (_, j) => Array.from({ length: len }, (_, i) => (tall ? a[i]![j]! : a[j]![i]!)));
+  for (let sweep = 0; sweep < 60; sweep++) {
+    let rotated = false;
+    for (let p = 0; p < cols; p++) {
+      for (let q = p + 1; q < cols; q++) {
+        let alpha = 0, beta = 0, gamma = 0;
+        for (let i = 0; i < len; i++) {
+          alpha += u[p]![i]! ** 2;
+          beta += u[q]![i]! ** 2;
+          gamma += u[p]![i]! * u[q]![i]!;
+        }
+        if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta) || gamma === 0) continue;
+        rotated = true;
+        const zeta = (beta - alpha) / (2 * gamma);
+        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+        const c = 1 / Math.sqrt(1 + t * t), s = c * t;
+        for (let i = 0; i < len; i++) {
+          const up = u[p]![i]!, uq = u[q]![i]!;
+          u[p]![i] = c * up - s * uq;
+          u[q]![i] = s * up + c * uq;
+        }
+      }
+    }
+    if (!rotated) break;
+  }
+  return u.map((col) => Math.sqrt(col.reduce((acc, v) => acc + v * v, 0))).sort((x, y) => y - x);
+}
+
+function matmul64(a: Mat, b: Mat): Mat {
+  return a.map((row) => b[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
+}
+
+/** Reads a 2-D gradus array as float64 rows. */
+function rows(x: NDArray): Mat {
+  return x.toArray() as Mat;
+}
+
+function flat(m: Mat): number[] {
+  return m.flat();
+}
+
+/** Runs every fast-check case in a scope and checks that the whole property leaves no tensors behind. */
+function assertNoLeak(property: fc.IProperty<unknown> | fc.IPropertyWithHooks<unknown>, numRuns: number): void {
+  const before = tf.memory().numTensors;
+  fc.assert(property, { seed: SEED, numRuns });
+  expect(tf.memory().numTensors).toBe(before);
+}
+
+const matrixArb = (minDim = 1, maxDim = 5, range = 1) =>
+  fc.tuple(fc.integer({ min: minDim, max: maxDim }), fc.integer({ min: minDim, max: maxDim })).chain(([m, n]) =>
+    fc.array(fc.array(fc.double({ min: -range, max: range, noNaN: true }), { minLength: n, maxLength: n }), { minLength: m, maxLength: m }));
+const squareArb = (minDim = 1, maxDim = 5, range = 1) =>
+  fc.integer({ min: minDim, max: maxDim }).chain((n) =>
+    fc.array(fc.array(fc.double({ min: -range, max: range, noNaN: true }), { minLength: n, maxLength: n }), { minLength: n, maxLength: n }));
+
+// ---- the float64 oracles themselves -------------------------------------------------------------
+
+describe('float64 references', () => {
+  it('the one-sided Jacobi SVD and the library Gram-matrix Jacobi agree, and both match closed forms', () => {
+    // diag(3, -2) has singular values 3, 2; [[1, 1], [0, 1]] has (1 ± √5)/2 in absolute value.
+    expect(svdValues([[3, 0], [0, -2]])).toEqual([3, 2]);
+    const golden = (1 + Math.sqrt(5)) / 2;
+    expect(svdValues([[1, 1], [0, 1]])[0]).toBeCloseTo(golden, 12);
+    expect(flows.singularValues([1, 1, 0, 1], 2, 2)[0]).toBeCloseTo(golden, 12);
+    fc.assert(fc.property(matrixArb(1, 6), (a) => {
+      const mine = svdValues(a);
+      const lib = flows.singularValues(flat(a), a.length, a[0]!.length);
+      // The Gram route squares the condition number: tiny singular values are good to √ε only.
+      expect(Math.abs(mine[0]! - lib[0]!)).toBeLessThan(1e-12 * (1 + mine[0]!));
+      mine.forEach((s, i) => expect(Math.abs(s - lib[i]!)).toBeLessThan(1e-7 * (1 + mine[0]!)));
+      // Σσ² = ||A||_F².
+      const fro = flat(a).reduce((acc, v) => acc + v * v, 0);
+      expect(Math.abs(mine.reduce((acc, s) => acc + s * s, 0) - fro)).toBeLessThan(1e-9 * (1 + fro));
+    }), { seed: SEED, numRuns: 100 });
+  });
+});
+
+// ---- §3.2: power iteration and spectral normalisation --------------------------------------------
+
+describe('power iteration and spectral normalisation (§3.2, §3.8.1)', () => {
+  // Power iteration converges like (σ₂/σ₁)^{2k}; the convergence properties assume a spectral gap.
+  const gapped = (a: Mat): boolean => {
+    const s = svdValues(a);
+    return s[0]! > 1e-2 && (s[1] ?? 0) <= 0.95 * s[0]!;
+  };
+
+  it('power iteration never overestimates σ₁ (uᵀWv ≤ ||W||₂) and, given a spectral gap, converges to it (float64 SVD)', () => {
+    assertNoLeak(fc.property(matrixArb(1, 6, 1), fc.integer({ min: 0, max: 1 << 20 }), (a, seed) => {
+      const sigma = svdValues(a)[0]!;
+      fc.pre(sigma > 1e-2);
+      scope(() => {
+        const w = np.array(a, 'float32');
+        const s0 = spectralNorm.init(random.key(seed), w);
+        const few = spectralNorm.estimate(w, s0, 1).sigma.item() as number;
+        const many = spectralNorm.estimate(w, s0, 100).sigma.item() as number;
+        expect(few).toBeLessThanOrEqual(sigma * (1 + 1e-5));
+        expect(many).toBeLessThanOrEqual(sigma * (1 + 1e-5));
+        if (gapped(a)) expect(Math.abs(many - sigma) / sigma).toBeLessThan(1e-4);
+        return null;
+      });
+    }), 40);
+  });
+
+  it('after soft or hard normalisation σ(Ŵ) ≤ c(1 + tol); hard normalisation gives σ(Ŵ) ≈ c', () => {
+    assertNoLeak(fc.property(matrixArb(1, 6, 2), fc.double({ min: 0.3, max: 0.99, noNaN: true }), fc.integer({ min: 0, max: 1 << 20 }), (a, c, seed) => {
+      fc.pre(gapped(a));
+      scope(() => {
+        const w = np.array(a, 'float32');
+        const s0 = spectralNorm.init(random.key(seed), w);
+        for (const mode of ['soft', 'hard'] as const) {
+          const out = spectralNorm.apply(w, s0, { coeff: c, powerIterations: 100, mode });
+          const after = svdValues(rows(out.w))[0]!;
+          expect(after).toBeLessThanOrEqual(c * (1 + 1e-4));
+          if (mode === 'hard') expect(Math.abs(after - c) / c).toBeLessThan(1e-4);
+        }
+        return null;
+      });
+    }), 30);
+  });
+
+  it('soft normalisation leaves W unchanged (bit for bit) when σ(W) ≤ c, and shrinks it to σ ≈ c otherwise', () => {
+    assertNoLeak(fc.property(matrixArb(1, 6, 1), fc.double({ min: 0.3, max: 0.95, noNaN: true }), fc.double({ min: 0.05, max: 3, noNaN: true }), fc.integer({ min: 0, max: 1 << 20 }),
+      (a, c, ratio, seed) => {
+        const sigma = svdValues(a)[0]!;
+        fc.pre(sigma > 1e-2 && Math.abs(ratio - 1) > 0.02 && (ratio < 1 || gapped(a)));
+        // Rescale so that σ(W) = ratio·c.
+        const scaled = a.map((r) => r.map((v) => (v * ratio * c) / sigma));
+        scope(() => {
+          const w = np.array(scaled, 'float32');
+          const out = spectralNorm.apply(w, spectralNorm.init(random.key(seed), w), { coeff: c, powerIterations: 100, mode: 'soft' });
+          if (ratio < 1) expect(flat(rows(out.w))).toEqual(flat(rows(w)));
+          else expect(Math.abs(svdValues(rows(out.w))[0]! - c) / c).toBeLessThan(1e-4);
+          return null;
+        });
+      }), 30);
+  });
+});
+
+// ---- §3.7: det(exp A) = exp(tr A) ------------------------------------------------------------------
+
+describe('det(exp A) = exp(tr A) and the matrix exponential (§3.7, §3.8.8)', () => {
+  it('det(expm A) = exp(tr A) > 0 for random A', () => {
+    assertNoLeak(fc.property(squareArb(1, 6, 1.5), (a) => {
+      scope(() => {
+        const A = np.array(a, 'float32');
+        const [sign, logabsdet] = np.linalg.slogdet(np.linalg.expm(A));
+        const tr = a.reduce((acc, r, i) => acc + r[i]!, 0);
+        expect(sign.item()).toBe(1);
+        expect(Math.abs((logabsdet.item() as number) - tr)).toBeLessThan(2e-4 * (1 + Math.abs(tr)));
+        return null;
+      });
+    }), 100);
+  });
+
+  it('expm(A)·expm(−A) = I', () => {
+    assertNoLeak(fc.property(squareArb(1, 6, 1), (a) => {
+      scope(() => {
+        const A = np.array(a, 'float32');
+        const prod = rows(np.matmul(np.linalg.expm(A), np.linalg.expm(np.negative(A))));
+        prod.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - (i === j ? 1 : 0))).toBeLessThan(1e-4)));
+        return null;
+      });
+    }), 100);
+  });
+
+  it('f(t) = det expm(tA) satisfies f(t + s) = f(t)·f(s) (and f(t) = exp(t·tr A))', () => {
+    assertNoLeak(fc.property(squareArb(1, 5, 1), fc.double({ min: -1, max: 1, noNaN: true }), fc.double({ min: -1, max: 1, noNaN: true }), (a, t, s) => {
+      scope(() => {
+        const A = np.array(a, 'float32');
+        const logf = (u: number): number => np.linalg.slogdet(np.linalg.expm(np.multiply(A, u)))[1].item() as number;
+        const tr = a.reduce((acc, r, i) => acc + r[i]!, 0);
+        const [ft, fs, fts] = [logf(t), logf(s), logf(t + s)];
+        expect(Math.abs(fts - (ft + fs))).toBeLessThan(3e-4 * (1 + Math.abs(tr)));
+        expect(Math.abs(fts - (t + s) * tr)).toBeLessThan(2e-4 * (1 + Math.abs(tr)));
+        return null;
+      });
+    }), 60);
+  });
+
+  it('expm(A + B) = expm(A)·expm(B) when AB = BA (B a polynomial in A), but not in general', () => {
+    assertNoLeak(fc.property(squareArb(1, 5, 0.8), fc.double({ min: -1, max: 1, noNaN: true }), fc.double({ min: -0.5, max: 0.5, noNaN: true }), (a, alpha, beta) => {
+      scope(() => {
+        const A = np.array(a, 'float32');
+        const B = np.add(np.multiply(A, alpha), np.multiply(np.matmul(A, A), beta));
+        const lhs = flat(rows(np.linalg.expm(np.add(A, B))));
+        const rhs = flat(rows(np.matmul(np.linalg.expm(A), np.linalg.expm(B))));
+        const scale = Math.max(1, ...rhs.map(Math.abs));
+        lhs.forEach((v, i) => expect(Math.abs(v - rhs[i]!)).toBeLessThan(2e-4 * scale));
+        return null;
+      });
+    }), 60);
+    // The nilpotent pair E12, E21 does not commute: exp(E12 + E21) has cosh 1 on the diagonal,
+    // exp(E12)·exp(E21) = [[2, 1], [1, 1]].
+    scope(() => {
+      const sum = rows(np.linalg.expm(np.array([[0, 1], [1, 0]], 'float32')));
+      const prod = rows(np.matmul(np.linalg.expm(np.array([[0, 1], [0, 0]], 'float32')), np.linalg.expm(np.array([[0, 0], [1, 0]], 'float32'))));
+      expect(sum[0]![0]).toBeCloseTo(Math.cosh(1), 5);
+      expect(prod).toEqual([[2, 1], [1, 1]]);
+      return null;
+    });
+  });
+});
+
+// ---- §3.4: ln det(I + A) as a power series ---------------------------------------------------------
+
+describe('ln det(I + A) = Σ (−1)^{k+1} tr(A^k)/k (§3.4, §3.8.4)', () => {
+  it('matches the reference numbers of §3.8.4 (d = 4, L = 0.5, n = 5: bound 1.8e-2)', () => {
+    expect(flows.truncationBound(4, 0.5, 5)).toBeCloseTo(4 * (Math.log(2) - (0.5 + 0.125 + 0.125 / 3 + 0.015625 + 0.00625)), 12);
+    expect(flows.truncationBound(4, 0.5, 5)).toBeCloseTo(0.0184, 4);
+    expect(flows.truncationBound(3, 1, 5)).toBe(Infinity);
+  });
+
+  it('the truncated series is within the weak bound d·(−ln(1−L) − Σ_{k≤n} L^k/k) of slogdet(I + A), ||A||₂ = L < 1', () => {
+    assertNoLeak(fc.property(squareArb(1, 6, 1), fc.double({ min: 0.05, max: 0.9, noNaN: true }), fc.integer({ min: 1, max: 12 }), (a, L, n) => {
+      const sigma = svdValues(a)[0]!;
+      fc.pre(sigma > 1e-3);
+      const scaled = a.map((r) => r.map((v) => (v * L) / sigma));
+      const d = a.length;
+      scope(() => {
+        const A = np.array(scaled, 'float32');
+        const series = flows.powerSeriesLogdet(A, n).item() as number;
+        const exact = np.linalg.slogdet(np.add(np.eye(d), A))[1].item() as number;
+        expect(Math.abs(series - exact)).toBeLessThanOrEqual(flows.truncationBound(d, L, n) + 1e-5 * d);
+        return null;
+      });
+    }), 100);
+  });
+});
+
+// ---- §3.4: Hutchinson's estimator -------------------------------------------------------------------
+
+/** Quadratic forms uᵀAu for M probes [M, d], read back as float64. */
+function quadraticForms(A: NDArray, u: NDArray): number[] {
+  return Array.from(np.sum(np.multiply(np.matmul(u, A), u), -1).dataSync());
+}
+
+function meanVar(xs: number[]): [number, number] {
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return [m, xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)];
+}
+
+describe("Hutchinson's trace estimator (§3.4, §3.8.5)", () => {
+  const M = 40_000;
+  it('E[uᵀAu] = tr A; for symmetric A, Var = 2||A||_F² (Gaussian) and 2(||A||_F² − Σ A_ii²) (Rademacher)', () => {
+    assertNoLeak(fc.property(squareArb(1, 5, 1), fc.integer({ min: 0, max: 1 << 20 }), (a, seed) => {
+      const d = a.length;
+      const sym = a.map((r, i) => r.map((v, j) => (v + a[j]![i]!) / 2));
+      const fro2 = flat(sym).reduce((acc, v) => acc + v * v, 0);
+      const diag2 = sym.reduce((acc, r, i) => acc + r[i]! ** 2, 0);
+      const tr = sym.reduce((acc, r, i) => acc + r[i]!, 0);
+      scope(() => {
+        const A = np.array(sym, 'float32');
+        for (const probe of ['gaussian', 'rademacher'] as const) {
+          const u = np.reshape(flows.probes(random.key(seed), [M, d], 1, probe), [M, d]);
+          const [mean, variance] = meanVar(quadraticForms(A, u));
+          const expectedVar = probe === 'gaussian' ? 2 * fro2 : 2 * (fro2 - diag2);
+          // Unbiased: within 6 standard errors (plus float32 rounding).
+          expect(Math.abs(mean - tr)).toBeLessThanOrEqual(6 * Math.sqrt(expectedVar / M) + 1e-4 * (1 + Math.abs(tr)));
+          // The sample variance of a quadratic form has relative s.e. ≤ √(14/M) ≈ 1.9 % here.
+          expect(Math.abs(variance - expectedVar)).toBeLessThanOrEqual(0.12 * expectedVar + 1e-6 * (1 + fro2));
+        }
+        return null;
+      });
+    }), 15);
+  });
+
+  it('Rademacher probes are exact for diagonal A (zero variance)', () => {
+    scope(() => {
+      const A = np.diag(np.array([0.5, -1.25, 2]));
+      const forms = quadraticForms(A, np.reshape(flows.probes(random.key(3), [64, 3], 1, 'rademacher'), [64, 3]));
+      forms.forEach((v) => expect(v).toBeCloseTo(1.25, 6));
+      return null;
+    });
+  });
+});
+
+// ---- derivative rules ---------------------------------------------------------------------------------
+
+describe('derivatives of the linear-algebra primitives', () => {
+  const wellConditioned = squareArb(1, 4, 1).map((a) => a.map((r, i) => r.map((v, j) => v * 0.5 + (i === j ? 2 : 0))));
+
+  it('∇_A ln|det A| = A^{-T} and ∇_A ln det expm(A) = I (since ln det expm A = tr A)', () => {
+    assertNoLeak(fc.property(wellConditioned, (a) => {
+      scope(() => {
+        const A = np.array(a, 'float32');
+        const g1 = rows(grad((m: NDArray) => np.linalg.slogdet(m)[1])(A));
+        const invT = rows(np.transpose(np.linalg.inv(A)));
+        flat(g1).forEach((v, i) => expect(Math.abs(v - flat(invT)[i]!)).toBeLessThan(1e-4));
+        const g2 = rows(grad((m: NDArray) => np.linalg.slogdet(np.linalg.expm(m))[1])(np.multiply(A, 0.5)));
+        g2.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - (i === j ? 1 : 0))).toBeLessThan(2e-4)));
+        const inv64 = matmul64(a, rows(np.linalg.inv(A)));
+        inv64.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - (i === j ? 1 : 0))).toBeLessThan(1e-5)));
+        return null;
+      });
+    }), 40);
+  });
+
+  it('slogdet, inv, solve and expm pass checkGrads (forward and reverse, second order for slogdet and expm)', () => {
+    const before = tf.memory().numTensors;
+    fc.assert(fc.property(wellConditioned, fc.integer({ min: 0, max: 1 << 20 }), (a, seed) => {
+      scope(() => {
+        const A = np.array(a, 'float32');
+        const b = random.normal(random.key(seed), [a.length]);
+        checkGrads((m: NDArray) => np.linalg.slogdet(m)[1], [A], { order: 2, seed });
+        checkGrads((m: NDArray) => np.linalg.inv(m), [A], { order: 1, seed });
+        checkGrads((m: NDArray, v: NDArray) => np.linalg.solve(m, v), [A, b], { order: 1, seed });
+        checkGrads((m: NDArray) => np.linalg.expm(m), [np.multiply(A, 0.3)], { order: 2, seed });
+        return null;
+      });
+    }), { seed: SEED, numRuns: 8 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
