@@ -132,7 +132,21 @@ evalJaxprHook.run = (prim, args, params) => {
     }
     return exe.run(args);
   }
-  return scoped(() => evalJaxpr(params.jaxpr, args));
+  return freshOutputs(scoped(() => evalJaxpr(params.jaxpr, args)), args);
 };
+
+/**
+ * A primitive's outputs are new arrays: a program that returns one of its inputs (or the same
+ * value twice) gets a copy, so freeing an output never frees an argument.
+ */
+function freshOutputs(outs: NDArray[], args: ConcreteArray[]): NDArray[] {
+  const taken = new Set<tf.Tensor>(args.map((a) => a.tensor));
+  return outs.map((o) => {
+    if (!(o instanceof ConcreteArray)) return o;
+    if (taken.has(o.tensor)) return new ConcreteArray(tf.clone(o.tensor));
+    taken.add(o.tensor);
+    return o;
+  });
+}
 
 void shapeRules;

@@ -61,6 +61,7 @@ export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tens
   const target = [...shape];
   if (tf.getBackend() !== 'wasm') return tf.broadcastTo(t, target);
   const r = t.rank < target.length ? tf.reshape(t, [...new Array<number>(target.length - t.rank).fill(1), ...t.shape]) : t;
+  if (target.length > MAX_WASM_RANK) return broadcastAxisByAxis(r, target);
   if (t.dtype === 'float32') return tf.add(r, tf.zeros(target));
   if (t.dtype === 'bool') return tf.cast(tf.add(tf.cast(r, 'float32'), tf.zeros(target)), 'bool');
   // int32: exactly, on the CPU side (int broadcasts are small in practice: labels, indices).
@@ -80,10 +81,43 @@ export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tens
   return tf.tensor(out, target, 'int32');
 }
 
+/**
+ * XNNPACK, behind wasm's elementwise kernels, handles at most 6 dimensions; beyond that they
+ * return uninitialised memory (measured: add of two [2,2,1,1,1,1,1] arrays). Higher ranks are
+ * common under vmap, so they go through 3-D views (broadcasting) and 1-D views (elementwise).
+ */
+const MAX_WASM_RANK = 6;
+
+function wasmRankTooHigh(rank: number): boolean {
+  return rank > MAX_WASM_RANK && tf.getBackend() === 'wasm';
+}
+
+/** Broadcasts one axis at a time through a [pre, axis, post] view (any rank, any dtype). */
+function broadcastAxisByAxis(t: tf.Tensor, target: number[]): tf.Tensor {
+  let y = t;
+  for (let ax = 0; ax < target.length; ax++) {
+    if (y.shape[ax] === target[ax]) continue;
+    const pre = prod(y.shape.slice(0, ax)), post = prod(y.shape.slice(ax + 1));
+    const view = tf.reshape(y, [pre, 1, post]);
+    const n = target[ax]!;
+    const wide = y.dtype === 'float32'
+      ? tf.add(view, tf.zeros([pre, n, post]))
+      : tf.cast(tf.add(tf.cast(view, 'float32'), tf.zeros([pre, n, post])), y.dtype);
+    // int32 through float32 is exact only below 2^24; use an exact gather for ints.
+    const exact = y.dtype === 'int32' ? tf.gather(view, tf.zeros([n], 'int32'), 1) : wide;
+    y = tf.reshape(exact, [...y.shape.slice(0, ax), n, ...y.shape.slice(ax + 1)]);
+  }
+  return y;
+}
+
 /** Broadcasts all operands to their common shape first, unless the kernel broadcasts fast itself. */
 function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false) {
   return (...xs: tf.Tensor[]): tf.Tensor => {
     const shape = xs.map((x) => x.shape).reduce((a, b) => tf.broadcast_util.assertAndGetBroadcastShape(a, b));
+    if (wasmRankTooHigh(shape.length)) {
+      const size = prod(shape);
+      return tf.reshape(f(...xs.map((x) => tf.reshape(broadcastTensor(x, shape), [size]))), shape);
+    }
     if (xs.every((x) => sameShape(x.shape, shape))) return f(...xs);
     if (fastNative && xs.every((x) => x.dtype === 'float32')) return f(...xs);
     return f(...xs.map((x) => broadcastTensor(x, shape)));
@@ -218,6 +252,18 @@ function scatterAdd(idx: tf.Tensor, upd: tf.Tensor, { axis, axisSize }: ParamsOf
   return transposeIfNeeded(out, back);
 }
 
+/** Pads one axis at a time through [pre, axis, post] views (for ranks wasm cannot handle). */
+function padAxisByAxis(x: tf.Tensor, { lo, hi, interior, value }: ParamsOf<'pad'>): tf.Tensor {
+  let y = x;
+  for (let ax = 0; ax < x.rank; ax++) {
+    if (lo[ax] === 0 && hi[ax] === 0 && interior[ax] === 0) continue;
+    const pre = prod(y.shape.slice(0, ax)), post = prod(y.shape.slice(ax + 1));
+    const padded = pad(tf.reshape(y, [pre, y.shape[ax]!, post]), { lo: [0, lo[ax]!, 0], hi: [0, hi[ax]!, 0], interior: [0, interior[ax]!, 0], value });
+    y = tf.reshape(padded, [...y.shape.slice(0, ax), padded.shape[1]!, ...y.shape.slice(ax + 1)]);
+  }
+  return y === x ? tf.clone(x) : y;
+}
+
 /** Every stride-th element from `start`, via a contiguous slice, padding, a reshape and a slice per axis. */
 function stridedSliceByReshape(x: tf.Tensor, start: number[], outShape: number[], strides: number[]): tf.Tensor {
   let y = tf.slice(x, start, x.shape.map((d, i) => Math.min(d - start[i]!, outShape[i]! * strides[i]!)));
@@ -313,6 +359,7 @@ export const kernels: Kernels = {
     return [tf.stridedSlice(x!, start, limit, strides)];
   },
   pad: ([x], params) => {
+    if (x!.size > 0 && wasmRankTooHigh(x!.rank)) return [padAxisByAxis(x!, params)];
     if (x!.size > 0) return [pad(x!, params)];
     const shape = x!.shape.map((d, i) => params.lo[i]! + params.hi[i]! + d);
     return [tf.fill(shape, params.value, x!.dtype)];
@@ -359,7 +406,7 @@ export const kernels: Kernels = {
   custom_vjp_call: () => higherOrderNotEvaluable('custom_vjp_call'),
   custom_lin: () => {
     throw new GradusError(
-      'customVjp: forward-mode differentiation (jvp, jacfwd, hessian) of a customVjp function is not supported, ' +
+      'customVjp: forward-mode differentiation (jvp, jacfwd) of a customVjp function is not supported, ' +
         'because only its backward rule is known. Use customJvp, or reverse mode (grad, vjp, jacrev).',
     );
   },

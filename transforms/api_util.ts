@@ -1,7 +1,8 @@
 // Shared plumbing for the public transformation APIs: flattening argument pytrees to arrays,
 // selecting `argnums`, checking outputs.
-import type * as tf from '@tensorflow/tfjs-core';
-import { NDArray, type ArrayLike } from '../src/array.js';
+import * as tf from '@tensorflow/tfjs-core';
+const tfClone = (t: tf.Tensor): tf.Tensor => tf.clone(t);
+import { ConcreteArray, NDArray, type ArrayLike } from '../src/array.js';
 import { TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
 import * as tree from '../src/tree.js';
@@ -44,4 +45,20 @@ export function normalizeArgnums(op: string, argnums: number | readonly number[]
 
 export function describeAval(x: NDArray): string {
   return x.aval.str();
+}
+
+/**
+ * Results are new arrays owned by the caller: any result leaf that is one of the inputs (a
+ * function returning its argument) or repeats an earlier leaf is replaced by a copy, so disposing
+ * a result never frees an argument.
+ */
+export function freshResults<T>(result: T, inputs: unknown): T {
+  const taken = new Set<tf.Tensor>();
+  for (const leaf of tree.leaves(inputs)) if (leaf instanceof ConcreteArray && !leaf.isDisposed) taken.add(leaf.tensor);
+  return tree.map((leaf: unknown) => {
+    if (!(leaf instanceof ConcreteArray) || leaf.isDisposed) return leaf;
+    if (taken.has(leaf.tensor)) return new ConcreteArray(tfClone(leaf.tensor));
+    taken.add(leaf.tensor);
+    return leaf;
+  }, result) as T;
 }

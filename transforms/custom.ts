@@ -3,7 +3,7 @@
 // JVP / batching / transpose rules call the user's rules.
 import type { NDArray } from '../src/array.js';
 import { bind } from '../src/core.js';
-import { TransformError } from '../src/errors.js';
+import { ShapeError, TransformError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
 import * as tree from '../src/tree.js';
 import { flattenArrays, unflatten, type TreeDef } from './api_util.js';
@@ -79,6 +79,10 @@ export function customVjp<F extends AnyFn, R>(
         if (ct === null || ct === undefined) return argLeaves.map((l) => zeros((l as NDArray).aval));
         const [cl, cdef] = flattenArrays(`customVjp(${name}) bwd`, ct, 'cotangent');
         if (!cdef.equals(tree.structure(argTrees[i]))) throw new TransformError(`customVjp(${name}): bwd's cotangent ${i} has structure ${cdef}, expected ${tree.structure(argTrees[i])} (like argument ${i})`);
+        cl.forEach((c, k) => {
+          const want = (argLeaves[k] as NDArray).aval;
+          if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) has shape ${c.aval.str()}; expected ${want.str()}`);
+        });
         return cl;
       });
     };

@@ -2,10 +2,10 @@
 // pullback over the output basis, hessian = jacfwd(jacrev). Any pytree of any-rank arrays in and out.
 import type { NDArray } from '../src/array.js';
 import { isDifferentiable } from '../src/dtype.js';
-import { DTypeError } from '../src/errors.js';
+import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
 import { scoped } from '../src/scope.js';
-import { flattenArrays, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
 import { linearizeFlat } from './vjp.js';
@@ -48,6 +48,7 @@ function prepare(op: string, f: AnyFn, options: JacobianOptions, args: unknown[]
     let out = f(...callArgs);
     let auxLeaves: NDArray[] = [];
     if (options.hasAux) {
+      if (!Array.isArray(out) || out.length !== 2) throw new TransformError(`${op} with hasAux: the function must return [value, aux], got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
       [auxLeaves, auxDef] = flattenArrays(op, out[1], 'aux output');
       out = out[0];
     }
@@ -116,7 +117,7 @@ export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
         });
       });
       const jac = assemble(p, blocks);
-      return options.hasAux ? [jac, p.aux(auxLeaves)] : jac;
+      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args);
     });
 }
 
@@ -153,7 +154,7 @@ export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
         return row;
       });
       const jac = assemble(p, blocks);
-      return options.hasAux ? [jac, p.aux(auxLeaves)] : jac;
+      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args);
     });
 }
 

@@ -9,7 +9,7 @@ import { ShapeError, TransformError } from '../src/errors.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
-import { flattenArrays, unflatten } from './api_util.js';
+import { flattenArrays, freshResults, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
@@ -90,7 +90,7 @@ export function jvp<Out = NDArray>(f: (...args: any[]) => Out, primals: readonly
       ps,
       ts.map((t, i) => (isDifferentiable(ps[i]!.dtype) ? t : null)),
     );
-    return [unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)];
+    return freshResults([unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)] as [Out, Out], [primals, tangents]);
   });
 }
 
@@ -139,6 +139,14 @@ const customJvpRule: JvpRule<'custom_jvp_call'> = (primals, tangents, params) =>
   const args = primals.slice(nc);
   const ts = tangents.slice(nc).map((t, i) => instantiate(t, args[i]!));
   const [po, to] = params.jvp(args, ts);
+  const want = params.jaxpr.outAvals;
+  [po, to].forEach((list, k) =>
+    list.forEach((x, i) => {
+      if (x.shape.join() !== want[i]!.shape.join()) {
+        throw new ShapeError(`customJvp(${params.name}): the rule's ${k === 0 ? 'primal' : 'tangent'} output ${i} has shape ${x.aval.str()}; expected ${want[i]!.str()} (like f's output)`);
+      }
+    }),
+  );
   return [po, to];
 };
 

@@ -10,6 +10,7 @@ import { Jaxpr, Lit, Var, evalJaxpr, type Atom, type JaxprEqn } from '../src/jax
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { collectTensors, scoped } from '../src/scope.js';
+import { deadCodeElimination } from '../src/executor.js';
 
 /** Known (a value) or unknown (only an aval). */
 export class PartialVal {
@@ -270,7 +271,10 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     }
   }
   const knownOuts = jaxpr.outs.filter((_, i) => !outUnknowns[i]);
-  const known = new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...residuals]);
+  // Known equations whose results are neither known outputs nor residuals (e.g. derivative
+  // coefficients a checkpoint will recompute anyway) are dropped.
+  const knownFull = new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...residuals]);
+  const known = new Jaxpr(knownFull.inBinders, deadCodeElimination(knownFull), knownFull.outs);
   // Residuals enter the unknown program under fresh variables (a variable is bound once per program).
   const rename = new Map<Var, Var>(residuals.map((v) => [v, new Var(v.aval)]));
   const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(a) ?? a) : a);

@@ -7,7 +7,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
@@ -99,7 +99,7 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
         outDef = od;
         return outLeaves;
       }, leaves);
-      return [unflatten<Out>(outDef!, l.primalsOut), l] as const;
+      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), primals), l] as const;
     },
     ([o, l]) => [o, l.consts, argLeaves],
   );
@@ -110,7 +110,7 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
     return scoped(() => {
       const [raw] = flattenArrays('vjp pullback', ct, 'cotangent');
       const cts = checkCotangents('vjp pullback', lin.primalsOut, raw);
-      return unflatten<Args>(argDef!, pull(cts));
+      return freshResults(unflatten<Args>(argDef!, pull(cts)), [ct, argLeaves]);
     });
   }) as Pullback<Args, Out>;
   pullback.dispose = () => {
@@ -178,7 +178,7 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     collectTensors([value, aux], survivors);
     const grads = pullbackFlat(lin, leaves, { consumable: (t) => t.id >= firstNew && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
     const gradTree = unflatten<unknown[]>(def, grads);
-    return [value, single ? gradTree[0] : gradTree, aux];
+    return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args);
   }, ([v, g, aux]) => [keepValue ? v : null, g, aux]);
 }
 
@@ -230,7 +230,7 @@ export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals:
         outDef = od;
         return outLeaves;
       }, leaves);
-      return [unflatten<Out>(outDef!, l.primalsOut), l] as const;
+      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), primals), l] as const;
     },
     ([o, l]) => [o, l.consts],
   );
@@ -241,7 +241,7 @@ export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals:
       const [ts, tdef] = flattenArrays('linearize', tangents, 'tangent');
       if (!tdef.equals(argDef!)) throw new TransformError(`linearize: tangents have structure ${tdef} but the primals have ${argDef}`);
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
-      return unflatten<Out>(outDef!, outs);
+      return freshResults(unflatten<Out>(outDef!, outs), [tangents, lin.consts]);
     })) as LinearMap<Out>;
   fLin.dispose = () => {
     disposed = true;

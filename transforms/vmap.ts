@@ -10,7 +10,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule, ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, unflatten } from './api_util.js';
+import { flattenArrays, freshResults, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
@@ -200,7 +200,7 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
  * loop: `vmap(f)(xs)` equals stacking `f(x)` for each x in xs along axis 0.
  */
 export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
-  const inAxesOpt = options.inAxes ?? 0;
+  const inAxesOpt = options.inAxes === undefined ? 0 : options.inAxes;
   const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
   return (...args: Parameters<F>) =>
     scoped(() => {
@@ -248,8 +248,8 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       );
       outs.forEach((o, i) => {
         const a = outAxes[i];
-        if (a !== null && a !== undefined && (a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range for output ${i} of shape ${fmtShape(o.shape)}`);
+        if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i} of shape ${fmtShape(o.shape)}; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
       });
-      return unflatten(outDef!, outs) as ReturnType<F>;
+      return freshResults(unflatten(outDef!, outs) as ReturnType<F>, args);
     });
 }

@@ -15,7 +15,14 @@ import { scopeDepth, scoped } from '../scope.js';
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 export function defop<F extends Function>(fn: F): F {
   const f = fn as unknown as (...args: unknown[]) => unknown;
-  const wrapped = (...args: unknown[]): unknown => (scopeDepth() === 0 && currentTraceStack().length === 1 ? scoped(() => f(...args)) : f(...args));
+  const wrapped = (...args: unknown[]): unknown => {
+    if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return f(...args);
+    // At the top level results belong to the caller: copy a result that is one of the arguments
+    // (e.g. a no-op reshape), so disposing it cannot free the argument.
+    const result = scoped(() => f(...args));
+    if (result instanceof ConcreteArray && args.some((a) => a === result)) return new ConcreteArray(tf.clone(result.tensor));
+    return result;
+  };
   return wrapped as unknown as F;
 }
 

@@ -1,0 +1,307 @@
+// jit properties (issue 5): jit(f) equals f for random compositions (values and gradients); it
+// traces once per signature (tree structure, shapes, dtypes, static arguments) and retraces for a
+// new one; staticArgnums and clearCache; composition with grad, vmap, jvp, checkpoint and itself;
+// control flow on traced values is a ConcretizationError; dead code is dropped (never executed);
+// outputs are fresh arrays; tensor counts stay flat across many calls.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, dispose, grad, jit, jvp, makeJaxpr, np, valueAndGrad, vmap } from '../src/index.js';
+import { Rng } from '../src/testing/index.js';
+import { arbExpr, arbInputShapes, evalExpr, showExpr } from './compositions.js';
+import { FC_SEED, expectClose, inScope, numTensors } from './helpers.js';
+import { expectNoLeak, expectTreeClose, loopVmap, moderate, randomArray } from './loop_oracle.js';
+
+const arbCase = fc.integer({ min: 1, max: 3 }).chain((k) => fc.record({ e1: arbExpr(k, 4), e2: arbExpr(k, 2), shapes: arbInputShapes(k), seed: fc.integer() }));
+
+describe('jit(f) computes what f computes', () => {
+  it('values, gradients (grad(jit), jit(grad)), jvp and second derivatives for random compositions with pytree outputs', () => {
+    fc.assert(
+      fc.property(arbCase, (c) =>
+        inScope(() => {
+          const rng = new Rng(c.seed);
+          const xs = c.shapes.map((s) => randomArray(rng, s));
+          const f = (...a: NDArray[]) => ({ y: evalExpr(c.e1, a), z: [evalExpr(c.e2, a), np.argmax(np.ravel(evalExpr(c.e2, a)))] });
+          const want = f(...xs);
+          fc.pre(moderate(want));
+          const label = `y = ${showExpr(c.e1)}, z = ${showExpr(c.e2)}`;
+          const jf = jit(f);
+          expectTreeClose(jf(...xs), want, { rtol: 1e-5, atol: 1e-6, label: `jit value: ${label}` });
+          const all = xs.map((_, i) => i);
+          const s = (...a: NDArray[]) => np.sum(np.tanh(f(...a).y));
+          const g = grad(s, { argnums: all })(...xs);
+          const tol = { rtol: 1e-4, atol: 1e-5 };
+          expectTreeClose(jit(grad(s, { argnums: all }))(...xs), g, { ...tol, label: `jit(grad): ${label}` });
+          expectTreeClose(grad((...a: NDArray[]) => np.sum(np.tanh(jf(...a).y)), { argnums: all })(...xs), g, { ...tol, label: `grad(jit): ${label}` });
+          const gg = (h: (...a: NDArray[]) => NDArray) => grad((y: NDArray) => np.sum(np.multiply(grad(h)(y, ...xs.slice(1)), np.sin(y))))(xs[0]!);
+          expectTreeClose(gg(jit(s)), gg(s), { ...tol, label: `grad∘grad(jit): ${label}` });
+          const ts = xs.map((x) => randomArray(rng, x.shape, -1, 1));
+          expectTreeClose(jvp((...a: NDArray[]) => jf(...a).y, xs, ts), jvp((...a: NDArray[]) => f(...a).y, xs, ts), { ...tol, label: `jvp(jit): ${label}` });
+          expectTreeClose(jit(jit(f))(...xs), want, { rtol: 1e-5, atol: 1e-6, label: `jit(jit): ${label}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 60 },
+    );
+  });
+
+  it('valueAndGrad of an MLP loss under jit matches eager, for pytree parameters', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.integer(), (n, d, h, seed) =>
+        inScope(() => {
+          const rng = new Rng(seed);
+          const p = { W1: randomArray(rng, [d, h], -1, 1), b1: randomArray(rng, [h]), W2: randomArray(rng, [h, 1], -1, 1) };
+          const X = randomArray(rng, [n, d]), Y = randomArray(rng, [n, 1]);
+          const loss = (q: typeof p, x: NDArray, y: NDArray) => np.mean(np.square(np.subtract(np.matmul(np.tanh(np.add(np.matmul(x, q.W1), q.b1)), q.W2), y)));
+          expectTreeClose(jit(valueAndGrad(loss))(p, X, Y), valueAndGrad(loss)(p, X, Y), { rtol: 1e-5, atol: 1e-6, label: 'jit(valueAndGrad)' });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 20 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Tracing and the cache
+
+describe('tracing and caching', () => {
+  it('traces once per signature and retraces for new shapes, dtypes, tree structures and static arguments', () => {
+    inScope(() => {
+      let traces = 0;
+      const f = jit((x: NDArray, opts: { scale: NDArray }, mode: string) => {
+        traces++;
+        const y = np.multiply(np.astype(x, 'float32'), opts.scale);
+        return mode === 'sin' ? np.sin(y) : np.cos(y);
+      }, { staticArgnums: [2] });
+      const s = { scale: np.array(2, 'float32') };
+      f(np.ones([3]), s, 'sin');
+      f(np.zeros([3]), { scale: np.array(5, 'float32') }, 'sin');
+      f(np.array([1, 2, 3], 'float32'), s, 'sin');
+      expect(traces, 'same signature, new values').toBe(1);
+      expectClose(f(np.array([1, 2, 3], 'float32'), { scale: np.array(0.5, 'float32') }, 'sin'), [0.5, 1, 1.5].map(Math.sin), { rtol: 1e-6 });
+      f(np.ones([4]), s, 'sin');
+      expect(traces, 'new shape').toBe(2);
+      f(np.array([1, 2, 3], 'int32'), s, 'sin');
+      expect(traces, 'new dtype').toBe(3);
+      expectClose(f(np.array([1, 2, 3], 'float32'), s, 'cos'), [2, 4, 6].map(Math.cos), { rtol: 1e-6 });
+      expect(traces, 'new static argument').toBe(4);
+      f(np.array([1, 2, 3], 'float32'), s, 'cos');
+      expect(traces).toBe(4);
+      expect(f.cacheSize).toBe(4);
+      // A different tree structure for the same leaves is a new signature.
+      const g = jit((t: unknown) => {
+        traces++;
+        return np.sum(np.stack((Array.isArray(t) ? t : Object.values(t as object)) as NDArray[]));
+      });
+      traces = 0;
+      g([np.ones([2]), np.ones([2])]);
+      g({ a: np.ones([2]), b: np.ones([2]) });
+      g([np.zeros([2]), np.ones([2])]);
+      expect(traces, 'list vs object').toBe(2);
+      f.clearCache();
+      expect(f.cacheSize).toBe(0);
+      traces = 0;
+      f(np.ones([3]), s, 'sin');
+      expect(traces, 'after clearCache').toBe(1);
+    });
+  });
+
+  it('random sequences of calls trace exactly once per distinct signature', () => {
+    const arbCall = fc.record({ n: fc.integer({ min: 1, max: 3 }), dtype: fc.constantFrom('float32' as const, 'int32' as const), k: fc.constantFrom(1, 2), wrap: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(arbCall, { minLength: 1, maxLength: 12 }), (calls) =>
+        inScope(() => {
+          let traces = 0;
+          const f = jit((x: unknown, k: number) => {
+            traces++;
+            const a = Array.isArray(x) ? (x[0] as NDArray) : (x as NDArray);
+            return np.multiply(np.astype(a, 'float32'), k);
+          }, { staticArgnums: [1] });
+          const seen = new Set<string>();
+          for (const c of calls) {
+            const x = np.astype(np.arange(c.n), c.dtype);
+            const out = f(c.wrap ? [x] : x, c.k);
+            expectClose(out, Array.from({ length: c.n }, (_, i) => i * c.k));
+            seen.add(JSON.stringify(c));
+          }
+          expect(traces).toBe(seen.size);
+          expect(f.cacheSize).toBe(seen.size);
+          f.clearCache();
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+
+  it('staticArgnums: values used as shapes and in JS control flow, negative positions, non-array objects; out of range is an error', () => {
+    inScope(() => {
+      const f = jit((x: NDArray, n: number) => np.add(x, np.ones([n])), { staticArgnums: [-1] });
+      expectClose(f(np.ones([3]), 3), [2, 2, 2]);
+      const cfg = { act: 'tanh' as const, depth: 2 };
+      let traces = 0;
+      const g = jit((x: NDArray, c: typeof cfg) => {
+        traces++;
+        let h = x;
+        for (let i = 0; i < c.depth; i++) h = c.act === 'tanh' ? np.tanh(h) : np.sin(h);
+        return h;
+      }, { staticArgnums: [1] });
+      expectClose(g(np.array([0.5], 'float32'), cfg), [Math.tanh(Math.tanh(0.5))], { rtol: 1e-6 });
+      g(np.array([0.7], 'float32'), cfg);
+      expect(traces, 'the same static object is one signature').toBe(1);
+      expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(/staticArgnums.*3.*out of range/);
+      expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(TransformError);
+    });
+  });
+
+  it('a disposed closed-over constant is reported, and clearCache lets the function retrace', () => {
+    const W = np.array([1, 2], 'float32');
+    const f = jit((x: NDArray) => np.multiply(x, W));
+    const x = np.array([3, 4], 'float32');
+    dispose(f(x));
+    dispose(W);
+    expect(() => f(x)).toThrow(DisposedError);
+    expect(() => f(x)).toThrow(/clearCache/);
+    f.clearCache();
+    dispose(x);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Composition
+
+describe('jit composes', () => {
+  it('grad(jit), jit(grad), vmap(jit), jit(vmap(grad)), jit(checkpoint) agree with eager and loops', () => {
+    const arb = fc.integer({ min: 1, max: 2 }).chain((k) => fc.record({ e: arbExpr(k, 3), shapes: arbInputShapes(k, { maxRank: 2 }), b: fc.integer({ min: 1, max: 3 }), seed: fc.integer() }));
+    fc.assert(
+      fc.property(arb, (c) =>
+        inScope(() => {
+          const rng = new Rng(c.seed);
+          const xs = c.shapes.map((s) => randomArray(rng, [c.b, ...s]));
+          const f = (...a: NDArray[]) => evalExpr(c.e, a);
+          const s = (...a: NDArray[]) => np.sum(f(...a));
+          const all = xs.map((_, i) => i);
+          const label = showExpr(c.e);
+          const loopGrad = loopVmap(grad(s, { argnums: all }), xs, 0, 0, c.b);
+          fc.pre(moderate([loopVmap(f, xs, 0, 0, c.b), loopGrad]));
+          const tol = { rtol: 2e-4, atol: 2e-5 };
+          expectTreeClose(vmap(jit(f))(...xs), loopVmap(f, xs, 0, 0, c.b), { ...tol, label: `vmap(jit): ${label}` });
+          expectTreeClose(jit(vmap(grad(s, { argnums: all })))(...xs), loopGrad, { ...tol, label: `jit(vmap(grad)): ${label}` });
+          expectTreeClose(vmap(jit(grad(s, { argnums: all })))(...xs), loopGrad, { ...tol, label: `vmap(jit(grad)): ${label}` });
+          expectTreeClose(vmap(grad(jit(s), { argnums: all }))(...xs), loopGrad, { ...tol, label: `vmap(grad(jit)): ${label}` });
+          expectTreeClose(jit(vmap(checkpoint(f)))(...xs), loopVmap(f, xs, 0, 0, c.b), { ...tol, label: `jit(vmap(checkpoint)): ${label}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('jit inside a differentiated function closes over tracers (retraced per call, not cached wrongly)', () => {
+    inScope(() => {
+      const x = np.array([0.3, -0.7], 'float32');
+      // The inner jit closes over y, a tracer of the outer grad: the result must still be differentiated.
+      const f = (y: NDArray) => np.sum(jit((z: NDArray) => np.multiply(np.sin(z), y))(y));
+      expectClose(grad(f)(x), [0.3, -0.7].map((v) => Math.cos(v) * v + Math.sin(v)), { rtol: 1e-6, atol: 1e-7 });
+      expectClose(grad(f)(np.array([1, 2], 'float32')), [1, 2].map((v) => Math.cos(v) * v + Math.sin(v)), { rtol: 1e-6, atol: 1e-7 });
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Control flow, dead code, outputs, memory
+
+describe('tracing semantics', () => {
+  it('control flow on a traced value is a ConcretizationError that suggests np.where or a static argument', () => {
+    inScope(() => {
+      const x = np.array([1, -2, 3], 'float32');
+      const branches: [string, (a: NDArray) => NDArray][] = [
+        ['item()', (a) => (Number(np.sum(a).item()) > 0 ? a : np.negative(a))],
+        ['Number()', (a) => (Number(np.sum(a)) > 0 ? a : np.negative(a))],
+        ['bool()', (a) => (np.greater(np.sum(a), 0).bool() ? a : np.negative(a))],
+        ['toArray()', (a) => ((a.toArray() as number[])[0]! > 0 ? a : np.negative(a))],
+      ];
+      for (const [name, f] of branches) {
+        expect(() => jit(f)(x), name).toThrow(ConcretizationError);
+        expect(() => jit(f)(x), name).toThrow(/np\.where|static/);
+        // The same function runs eagerly and under grad (concrete values).
+        expect(() => f(x), name).not.toThrow();
+      }
+      // The fix: np.where (or a static argument).
+      expectClose(jit((a: NDArray) => np.where(np.greater(np.sum(a), 0), a, np.negative(a)))(x), [1, -2, 3]);
+    });
+  });
+
+  it('dead code is dropped: an unused expensive product is never executed and does not change results', async () => {
+    const big = np.ones([96, 96]);
+    const x = np.array([0.5, 1.5], 'float32');
+    const f = (a: NDArray) => {
+      np.matmul(big, np.matmul(big, big)); // traced, unused
+      const unused = np.exp(np.multiply(a, 100)); // would overflow if it mattered
+      void unused;
+      return np.sin(a);
+    };
+    const jf = jit(f);
+    dispose(jf(x));
+    const info = await tf.profile(() => jf(x) as unknown as tf.Tensor);
+    const names = info.kernels.map((k) => k.name);
+    expect(names).not.toContain('BatchMatMul');
+    expect(names).not.toContain('Exp');
+    expect(names).toContain('Sin');
+    inScope(() => expectClose(jf(x), [Math.sin(0.5), Math.sin(1.5)], { rtol: 1e-6 }));
+    // The traced program still shows the dead equations (makeJaxpr is not optimised).
+    expect(String(makeJaxpr(f)(x))).toMatch(/dot_general/);
+    jf.clearCache();
+    dispose([big, x, info.result as unknown as NDArray]);
+  });
+
+  it('outputs are fresh arrays: returning an input, or one value twice, never aliases the caller\'s arrays', () => {
+    const x = np.array([1, 2], 'float32');
+    const f = jit((a: NDArray) => ({ same: a, twice: [np.sin(a), np.sin(a)], lit: np.array(3, 'float32') }));
+    const out = f(x) as { same: ConcreteArray; twice: ConcreteArray[]; lit: ConcreteArray };
+    expect(out.same).not.toBe(x);
+    out.same.dispose();
+    expect((x as ConcreteArray).isDisposed).toBe(false);
+    const g = jit((a: NDArray) => {
+      const s = np.sin(a);
+      return [s, s];
+    });
+    const [s1, s2] = g(x) as ConcreteArray[];
+    s1!.dispose();
+    expect(s2!.isDisposed).toBe(false);
+    expectClose(s2!, [Math.sin(1), Math.sin(2)], { rtol: 1e-6 });
+    expectClose(out.lit, 3);
+    dispose([out, s2, x]);
+    f.clearCache();
+    g.clearCache();
+  });
+
+  it('no leaks: the tensor count is stable after the first call, over many calls, for plain, grad, vmap and failing calls', () => {
+    const rng = new Rng(9);
+    const W = randomArray(rng, [4, 4]), x = randomArray(rng, [3, 4]), xs = randomArray(rng, [2, 3, 4]);
+    const f = (a: NDArray) => np.sum(np.tanh(np.matmul(np.sin(a), W)));
+    const jitted = [jit(f), jit(grad(f)), jit(vmap(grad(f))), jit(grad(checkpoint(f))), jit((a: NDArray) => np.multiply(np.array([1, 2, 3, 4], 'float32'), a))];
+    const args = [x, x, xs, x, x];
+    jitted.forEach((j, i) => {
+      dispose(j(args[i]!));
+      const before = numTensors();
+      for (let k = 0; k < 20; k++) dispose(j(args[i]!));
+      expect(numTensors() - before, `jitted function ${i}`).toBe(0);
+    });
+    expectNoLeak('grad of jit', () => grad(jitted[0]!)(x));
+    const bad = jit((a: NDArray) => np.matmul(a, np.ones([7, 7])));
+    expectNoLeak('shape error while tracing', () => bad(x));
+    expectNoLeak('ConcretizationError', () => jit((a: NDArray) => (np.sum(a).item() ? a : a))(x));
+    for (const j of [...jitted, bad]) j.clearCache();
+    // clearCache frees what the traces owned (constants made while tracing).
+    dispose([W, x, xs]);
+  });
+
+  it('clearCache frees the constants made while tracing', () => {
+    const x = np.array([1, 2, 3], 'float32');
+    const before = numTensors();
+    const f = jit((a: NDArray) => np.multiply(a, np.array([4, 5, 6], 'float32')));
+    dispose(f(x));
+    expect(numTensors()).toBeGreaterThan(before);
+    f.clearCache();
+    expect(numTensors()).toBe(before);
+    dispose(x);
+  });
+});
