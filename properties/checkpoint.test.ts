@@ -271,7 +271,12 @@ describe('peak memory of a deep chain', () => {
     const msg = `activations at peak (in [B, W] arrays): ${JSON.stringify(Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, act(v).toFixed(1)])))}`;
     expect(act(peaks.perBlock), msg).toBeLessThan(0.5 * act(peaks.plain));
     expect(act(peaks.sqrt), msg).toBeLessThan(0.75 * act(peaks.plain));
-    expect(act(peaks.whole), msg).toBeGreaterThan(0.9 * act(peaks.plain));
+    // Whole-model checkpointing recomputes the whole forward pass at once, so the backward pass
+    // again holds every block's residuals (at least two [B, W] arrays per block): far more than
+    // per-block checkpoints. (It can still undercut plain grad, whose forward pass also keeps values
+    // the user's code holds until grad returns; gradus frees a recomputation's garbage eagerly.)
+    expect(act(peaks.whole), msg).toBeGreaterThan(2 * L);
+    expect(act(peaks.whole), msg).toBeGreaterThan(4 * act(peaks.perBlock));
     // Same gradients whichever way.
     inScope(() => {
       const want = grad(lossOf(plainChain))(ws, x);

@@ -3,6 +3,7 @@
 // compiled plan: dead code dropped, kernels called directly on tensors, each intermediate freed
 // right after its last use.
 import * as tf from '@tensorflow/tfjs-core';
+import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
@@ -19,7 +20,8 @@ export interface Executable {
 type Input = { slot: number } | { lit: Lit };
 
 interface Step {
-  prim: Primitive;
+  /** A primitive, or a fused kernel the compiler recognised. */
+  prim: Primitive | 'relu';
   params: unknown;
   inputs: Input[];
   outSlots: number[];
@@ -43,6 +45,24 @@ export function deadCodeElimination(jaxpr: Jaxpr): JaxprEqn[] {
   return kept.reverse();
 }
 
+function isZeroLit(a: Atom): boolean {
+  return a instanceof Lit && a.value === 0 && a.aval.dtype === 'float32';
+}
+
+/**
+ * Recognises np.relu's lowering, select(gt(x, 0), x, 0), and returns x: the compiled program runs
+ * it as one Relu kernel instead of a comparison and a select (which on wasm needs a broadcast).
+ * The comparison stays in the program if anything else (the backward mask) uses it.
+ */
+function reluOperand(eqn: JaxprEqn, producer: Map<Var, JaxprEqn>): Atom | null {
+  if (eqn.prim !== 'select') return null;
+  const [p, a, b] = eqn.inputs as [Atom, Atom, Atom];
+  if (!(p instanceof Var) || !(a instanceof Var) || !isZeroLit(b)) return null;
+  const cmp = producer.get(p);
+  if (cmp === undefined || cmp.prim !== 'gt' || cmp.inputs[0] !== a || !isZeroLit(cmp.inputs[1]!)) return null;
+  return a.aval.shape.join() === eqn.outBinders[0]!.aval.shape.join() ? a : null;
+}
+
 export class CompiledProgram implements Executable {
   private readonly steps: Step[] = [];
   private readonly numInputs: number;
@@ -56,13 +76,16 @@ export class CompiledProgram implements Executable {
     this.numInputs = next;
     const eqns = deadCodeElimination(jaxpr);
     const atom = (a: Atom): Input => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! });
+    const producer = new Map<Var, JaxprEqn>();
     for (const eqn of eqns) {
-      const inputs = eqn.inputs.map(atom);
+      const relu = reluOperand(eqn, producer);
+      const inputs = relu ? [atom(relu)] : eqn.inputs.map(atom);
       const outSlots = eqn.outBinders.map((v) => {
         slotOf.set(v, next);
+        producer.set(v, eqn);
         return next++;
       });
-      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [] });
+      this.steps.push({ prim: relu ? 'relu' : eqn.prim, params: eqn.params, inputs, outSlots, free: [] });
     }
     this.numSlots = next;
     this.outputs = jaxpr.outs.map(atom);
@@ -85,13 +108,13 @@ export class CompiledProgram implements Executable {
       for (const step of this.steps) {
         const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
         let outs: tf.Tensor[];
-        if (programPrimitives.has(step.prim)) {
+        if (step.prim !== 'relu' && programPrimitives.has(step.prim)) {
           const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {
           outs = tf.tidy(() => {
             const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
-            return kernels[step.prim](tensors, step.params as never);
+            return step.prim === 'relu' ? [tf.relu(tensors[0]!)] : kernels[step.prim](tensors, step.params as never);
           });
         }
         step.outSlots.forEach((s, k) => (slots[s] = outs[k]));
@@ -111,7 +134,7 @@ export class CompiledProgram implements Executable {
       const t = slots[o.slot]!;
       const fresh = o.slot < this.numInputs || seen.has(o.slot);
       seen.add(o.slot);
-      return new ConcreteArray(fresh ? tf.clone(t) : t);
+      return new ConcreteArray(fresh ? shareTensor(t) : t);
     });
   }
 }
@@ -143,7 +166,7 @@ function freshOutputs(outs: NDArray[], args: ConcreteArray[]): NDArray[] {
   const taken = new Set<tf.Tensor>(args.map((a) => a.tensor));
   return outs.map((o) => {
     if (!(o instanceof ConcreteArray)) return o;
-    if (taken.has(o.tensor)) return new ConcreteArray(tf.clone(o.tensor));
+    if (taken.has(o.tensor)) return new ConcreteArray(shareTensor(o.tensor));
     taken.add(o.tensor);
     return o;
   });

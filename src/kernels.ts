@@ -46,6 +46,14 @@ function transposedMatmulIsFast(): boolean {
   return tf.getBackend() !== 'wasm';
 }
 
+/**
+ * A new handle on the same data (no copy): TF.js reference-counts buffers, so disposing either
+ * handle leaves the other valid. wasm's Identity (tf.clone) copies the whole buffer; Reshape doesn't.
+ */
+export function shareTensor(x: tf.Tensor): tf.Tensor {
+  return tf.reshape(x, x.shape);
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -155,6 +163,15 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
     const z = tf.zeros(outShape);
     return isInt ? tf.cast(z, 'int32') : z;
   }
+  const aMK = [...ba, ...freeA, ...ca];
+  const bKN = [...bb, ...cb, ...freeB];
+  if (K === 1 && !isInt) {
+    // Outer products (per-example weight gradients under vmap are these): wasm's matmul with an
+    // inner size of 1 is ~10x slower than the equivalent broadcasting multiply.
+    const a3 = tf.reshape(transposeIfNeeded(a, aMK), [B, M, 1]);
+    const b3 = tf.reshape(transposeIfNeeded(b, bKN), [B, 1, N]);
+    return tf.reshape(tf.mul(a3, b3), outShape);
+  }
   const mm = (x: tf.Tensor, y: tf.Tensor, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor => {
     const yShape = batched ? (ty ? [B, cols, inner] : [B, inner, cols]) : ty ? [cols, inner] : [inner, cols];
     const y2 = rhsBuffer(tf.reshape(y, yShape), ty);
@@ -162,8 +179,8 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
       ? tf.matMul(tf.reshape(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, y2 as tf.Tensor3D, tx, ty)
       : tf.matMul(tf.reshape(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, y2 as tf.Tensor2D, tx, ty);
   };
-  const aMK = [...ba, ...freeA, ...ca], aKM = [...ba, ...ca, ...freeA];
-  const bKN = [...bb, ...cb, ...freeB], bNK = [...bb, ...freeB, ...cb];
+  const aKM = [...ba, ...ca, ...freeA];
+  const bNK = [...bb, ...freeB, ...cb];
   let out: tf.Tensor;
   if (transposedMatmulIsFast()) {
     const transA = !isIdentityPerm(aMK) && isIdentityPerm(aKM);
@@ -232,7 +249,7 @@ function pad(x: tf.Tensor, { lo, hi, interior, value }: ParamsOf<'pad'>): tf.Ten
     const size = y.shape.map((d, i) => d - begin[i]! - Math.max(-hi[i]!, 0));
     y = tf.slice(y, begin, size);
   }
-  return y === x ? tf.clone(x) : y;
+  return y === x ? shareTensor(x) : y;
 }
 
 function scatterAdd(idx: tf.Tensor, upd: tf.Tensor, { axis, axisSize }: ParamsOf<'scatter_add'>): tf.Tensor {
@@ -261,7 +278,7 @@ function padAxisByAxis(x: tf.Tensor, { lo, hi, interior, value }: ParamsOf<'pad'
     const padded = pad(tf.reshape(y, [pre, y.shape[ax]!, post]), { lo: [0, lo[ax]!, 0], hi: [0, hi[ax]!, 0], interior: [0, interior[ax]!, 0], value });
     y = tf.reshape(padded, [...y.shape.slice(0, ax), padded.shape[1]!, ...y.shape.slice(ax + 1)]);
   }
-  return y === x ? tf.clone(x) : y;
+  return y === x ? shareTensor(x) : y;
 }
 
 /** Every stride-th element from `start`, via a contiguous slice, padding, a reshape and a slice per axis. */
@@ -328,17 +345,17 @@ export const kernels: Kernels = {
   ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
   select: ([p, a, b]) => [withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!)],
   convert_element_type: ([x], { dtype }) => {
-    if (x!.dtype === dtype) return [tf.clone(x!)];
+    if (x!.dtype === dtype) return [shareTensor(x!)];
     // NumPy truncates toward zero when casting floats to ints; TF.js does too, but bool needs != 0.
     if (dtype === 'bool') return [tf.notEqual(x!, tf.scalar(0, x!.dtype))];
     return [tf.cast(x!, dtype)];
   },
   // wasm sums over an empty axis return uninitialised memory: the sum of nothing is 0.
   reduce_sum: ([x], { axes }) => [
-    axes.length === 0 ? tf.clone(x!) : axes.some((a) => x!.shape[a] === 0) ? tf.zeros(x!.shape.filter((_, i) => !axes.includes(i)), x!.dtype) : sumKernel(x!, axes),
+    axes.length === 0 ? shareTensor(x!) : axes.some((a) => x!.shape[a] === 0) ? tf.zeros(x!.shape.filter((_, i) => !axes.includes(i)), x!.dtype) : sumKernel(x!, axes),
   ],
-  reduce_max: ([x], { axes }) => [axes.length ? tf.max(x!, axes) : tf.clone(x!)],
-  reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : tf.clone(x!)],
+  reduce_max: ([x], { axes }) => [axes.length ? tf.max(x!, axes) : shareTensor(x!)],
+  reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : shareTensor(x!)],
   argmax: ([x], { axis }) => [tf.argMax(x!, axis)],
   argmin: ([x], { axis }) => [tf.argMin(x!, axis)],
   broadcast_in_dim: ([x], { shape, broadcastDimensions }) => {
@@ -347,8 +364,8 @@ export const kernels: Kernels = {
     return [broadcastTensor(tf.reshape(x!, expanded), shape)];
   },
   reshape: ([x], { shape }) => [tf.reshape(x!, shape)],
-  transpose: ([x], { perm }) => [isIdentityPerm(perm) ? tf.clone(x!) : tf.transpose(x!, perm)],
-  rev: ([x], { axes }) => [axes.length ? tf.reverse(x!, axes) : tf.clone(x!)],
+  transpose: ([x], { perm }) => [isIdentityPerm(perm) ? shareTensor(x!) : tf.transpose(x!, perm)],
+  rev: ([x], { axes }) => [axes.length ? tf.reverse(x!, axes) : shareTensor(x!)],
   slice: ([x], { start, limit, strides }) => {
     const size = limit.map((l, i) => l - start[i]!);
     const outShape = size.map((n, i) => Math.ceil(n / strides[i]!));
@@ -366,7 +383,7 @@ export const kernels: Kernels = {
   },
   concatenate: (xs, { axis }) => {
     const parts = xs.filter((x) => x.size > 0);
-    return [parts.length === 1 ? tf.clone(parts[0]!) : tf.concat(parts, axis)];
+    return [parts.length === 1 ? shareTensor(parts[0]!) : tf.concat(parts, axis)];
   },
   gather: ([x, idx], { axis }) => [tf.gather(x!, idx!, axis)],
   scatter_add: ([idx, upd], params) => {
@@ -380,7 +397,7 @@ export const kernels: Kernels = {
     const pad: tf.backend_util.ExplicitPadding = [[0, 0], padding[0], padding[1], [0, 0]];
     return [tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad, 'NHWC', dilations)];
   },
-  stop_gradient: ([x]) => [tf.clone(x!)],
+  stop_gradient: ([x]) => [shareTensor(x!)],
   matrix_inverse: ([a]) => {
     const { batch, n } = matrixStack(a!);
     return [tf.tensor(inverseStack(a!.dataSync(), batch, n), a!.shape, 'float32')];
@@ -399,7 +416,7 @@ export const kernels: Kernels = {
   random_bits: ([key], params) => [randomKernel(key!, params)],
   random_split: ([key], { num }) => [splitKernel(key!, num)],
   random_fold_in: ([key, data]) => [foldInKernel(key!, data!)],
-  checkpoint_name: ([x]) => [tf.clone(x!)],
+  checkpoint_name: ([x]) => [shareTensor(x!)],
   jit_call: () => higherOrderNotEvaluable('jit_call'),
   remat: () => higherOrderNotEvaluable('remat'),
   custom_jvp_call: () => higherOrderNotEvaluable('custom_jvp_call'),

@@ -1,7 +1,8 @@
 // Shared plumbing for the public transformation APIs: flattening argument pytrees to arrays,
 // selecting `argnums`, checking outputs.
 import * as tf from '@tensorflow/tfjs-core';
-const tfClone = (t: tf.Tensor): tf.Tensor => tf.clone(t);
+import { shareTensor } from '../src/kernels.js';
+const tfClone = (t: tf.Tensor): tf.Tensor => shareTensor(t);
 import { ConcreteArray, NDArray, type ArrayLike } from '../src/array.js';
 import { TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';

@@ -39,7 +39,21 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], op
   const primalEnv = new Map<Var, Operand>();
   const read = (a: Atom): Operand => (a instanceof Lit ? a.materialize() : primalEnv.get(a)!);
   jaxpr.inBinders.forEach((v, i) => primalEnv.set(v, args[i]!));
-  // Forward: evaluate what does not depend on the linear inputs.
+  // Forward: evaluate what does not depend on the linear inputs. Which equations are linear is
+  // known statically, so at the eval level a forward value that no linear equation or output
+  // needs is freed right after its last forward use (this bounds a checkpoint's recomputation).
+  const linearVars = new Set<Var>(jaxpr.inBinders.filter((_, i) => isUndef(args[i]!)));
+  const isLinearEqn = (e: JaxprEqn): boolean => e.inputs.some((a) => a instanceof Var && linearVars.has(a));
+  const forwardUses = new Map<Var, number>();
+  const neededLater = new Set<Var>(jaxpr.outs.filter((o): o is Var => o instanceof Var));
+  for (const eqn of jaxpr.eqns) {
+    if (isLinearEqn(eqn)) {
+      eqn.outBinders.forEach((v) => linearVars.add(v));
+      for (const a of eqn.inputs) if (a instanceof Var) neededLater.add(a);
+    } else {
+      for (const a of eqn.inputs) if (a instanceof Var) forwardUses.set(a, (forwardUses.get(a) ?? 0) + 1);
+    }
+  }
   const linearEqns: JaxprEqn[] = [];
   for (const eqn of jaxpr.eqns) {
     const ins = eqn.inputs.map(read);
@@ -52,6 +66,17 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], op
     } else {
       const outs = bind(eqn.prim, ins as NDArray[], eqn.params);
       eqn.outBinders.forEach((v, i) => primalEnv.set(v, outs[i]!));
+      if (!eagerFree) continue;
+      for (const a of eqn.inputs) {
+        if (!(a instanceof Var)) continue;
+        const left = (forwardUses.get(a) ?? 1) - 1;
+        forwardUses.set(a, left);
+        const v = primalEnv.get(a);
+        if (left === 0 && !neededLater.has(a) && v instanceof ConcreteArray && v.tensor.id >= firstNewId) {
+          v.dispose();
+          primalEnv.delete(a);
+        }
+      }
     }
   }
   // Backward: transpose the linear equations.

@@ -1,6 +1,7 @@
 // Turning user inputs into gradus arrays, and array creation. Creation makes concrete arrays
 // directly (constants); under `jit` they become constants of the traced program.
 import * as tf from '@tensorflow/tfjs-core';
+import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
 import { Tracer, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, type DType } from '../dtype.js';
@@ -20,7 +21,7 @@ export function defop<F extends Function>(fn: F): F {
     // At the top level results belong to the caller: copy a result that is one of the arguments
     // (e.g. a no-op reshape), so disposing it cannot free the argument.
     const result = scoped(() => f(...args));
-    if (result instanceof ConcreteArray && args.some((a) => a === result)) return new ConcreteArray(tf.clone(result.tensor));
+    if (result instanceof ConcreteArray && args.some((a) => a === result)) return new ConcreteArray(shareTensor(result.tensor));
     return result;
   };
   return wrapped as unknown as F;
@@ -64,7 +65,7 @@ function describe(x: unknown): string {
 export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   let out: NDArray;
   if (x instanceof NDArray) out = x;
-  else if (x instanceof tf.Tensor) out = new ConcreteArray(tf.clone(x));
+  else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
   else if (typeof x === 'number' || typeof x === 'boolean') {
     const d = dtype ?? dtypeOfScalar(x);
     out = new ConcreteArray(tf.scalar(x as number, d));
