@@ -7,7 +7,7 @@ import { checkDtype, type DType } from './dtype.js';
 import { ConcretizationError, DisposedError } from './errors.js';
 
 /** Anything the `np` functions accept as an array. */
-export type ArrayLike = NDArray | tf.Tensor | number | boolean | NestedNumbers;
+export type ArrayLike = NDArray | tf.Tensor | number | boolean | NestedNumbers | Float32Array | Int32Array | Uint8Array | Float64Array;
 export type NestedNumbers = readonly (number | boolean | NestedNumbers)[];
 export type Axis = number | readonly number[] | undefined | null;
 

@@ -36,6 +36,8 @@ export function collectTensors(value: unknown, out: Set<tf.Tensor>): void {
     for (const v of value) collectTensors(v, out);
   } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
     for (const v of Object.values(value)) collectTensors(v, out);
+  } else if (ArrayBuffer.isView(value)) {
+    return;
   } else {
     // Instances of classes registered as pytree nodes hold arrays too.
     const leaves = tree.leaves(value);

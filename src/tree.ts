@@ -177,13 +177,22 @@ function customKeys(spec: NodeSpec<unknown>, x: unknown, aux: unknown, n: number
   return keys;
 }
 
+/**
+ * Plain objects, including those made in another JavaScript realm (a `vm` context, such as the
+ * REPL's, or an iframe): their prototype is that realm's Object.prototype, whose own prototype is null.
+ */
 function isPlainObject(x: object): boolean {
-  const proto: unknown = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
+  const proto = Object.getPrototypeOf(x) as object | null;
+  if (proto === Object.prototype || proto === null) return true;
+  return Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(x) === '[object Object]' && typeof (proto as { hasOwnProperty?: unknown }).hasOwnProperty === 'function';
 }
 
-const isNodeArray = (x: unknown): x is readonly unknown[] =>
-  Array.isArray(x) && Object.getPrototypeOf(x) === Array.prototype;
+const isNodeArray = (x: unknown): x is readonly unknown[] => {
+  if (!Array.isArray(x)) return false;
+  const proto = Object.getPrototypeOf(x) as object;
+  // Arrays from another realm have that realm's Array.prototype (not a subclass).
+  return proto === Array.prototype || Object.getPrototypeOf(Object.getPrototypeOf(proto) as object) === null;
+};
 
 interface Walk {
   readonly isLeaf: ((x: unknown) => boolean) | undefined;

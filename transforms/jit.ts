@@ -120,6 +120,7 @@ export function makeJaxpr<F extends AnyFn>(f: F, options: { staticArgnums?: read
       const { statics, dynamic } = splitArgs('makeJaxpr', args, options.staticArgnums ?? []);
       const [leaves, argDef] = flattenArrays('makeJaxpr', dynamic, 'argument');
       const { program } = traceCall('makeJaxpr', f, args, statics, leaves, argDef);
+      // As in JAX, the program is shown as traced (jit drops dead equations when it compiles).
       return new ClosedJaxpr(program.jaxpr, program.consts);
     }, (c) => c.consts);
 }

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
-import { Tracer, currentTraceStack } from '../core.js';
+import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, type DType } from '../dtype.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { scopeDepth, scoped } from '../scope.js';
@@ -70,6 +70,12 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
     const d = dtype ?? dtypeOfScalar(x);
     out = new ConcreteArray(tf.scalar(x as number, d));
     return out;
+  } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
+    // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
+    const d = dtype ?? (x instanceof Float32Array || x instanceof Float64Array ? 'float32' : x instanceof Uint8Array && dtype === 'bool' ? 'bool' : 'int32');
+    const data = d === 'float32' ? Float32Array.from(x as Iterable<number>) : Int32Array.from(x as Iterable<number>);
+    out = new ConcreteArray(d === 'bool' ? tf.tensor(Array.from(data, (v) => (v ? 1 : 0)), [x.length], 'bool') : tf.tensor(data, [x.length], d));
+    return out;
   } else if (Array.isArray(x)) {
     const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
     const d = dtype ?? inferred;
@@ -90,7 +96,13 @@ export const astypeHook: { fn: (x: NDArray, dtype: DType) => NDArray } = {
   },
 };
 
-/** `np.array(x, dtype?)`: a new array from numbers, nested arrays or tensors (copies tensors). */
+/** A copy of an array (a new handle that the caller owns; the data is shared until either is freed). */
+export const copy = defop((x: ArrayLike): NDArray => {
+  const a = asArray(x);
+  return a instanceof ConcreteArray ? new ConcreteArray(shareTensor(a.tensor)) : bind1('reshape', [a], { shape: a.shape });
+});
+
+/** `np.array(x, dtype?)`: a new array from numbers, nested arrays, typed arrays or tensors. */
 export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
   const d = dtype === undefined ? undefined : checkDtype(dtype, 'array');
   if (x instanceof Tracer) return d ? astypeHook.fn(x, d) : x;
