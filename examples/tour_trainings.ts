@@ -14,7 +14,7 @@ export interface TrainingRow {
 
 /** Step budgets: the full tour stays under three minutes on 2 cores; fast mode only checks the plumbing. */
 export const TOUR_STEPS = {
-  full: { gan: 3000, flows: 200, ebm: 300 },
+  full: { gan: 2000, flows: 200, ebm: 300 },
   fast: { gan: 60, flows: 4, ebm: 8 },
 } as const;
 
