@@ -63,3 +63,32 @@ export function freshResults<T>(result: T, inputs: unknown): T {
     return leaf;
   }, result) as T;
 }
+
+export interface SplitOutputs {
+  outLeaves: NDArray[];
+  outDef: TreeDef;
+  auxLeaves: NDArray[];
+  auxDef: TreeDef | undefined;
+}
+
+/**
+ * Calls `f` with the differentiated arguments (positions `argnums`, as the flat leaves `xs` of
+ * tree `def`) substituted into `args`, and splits the result into output and aux leaves.
+ */
+export function callDifferentiated(op: string, f: (...a: any[]) => unknown, args: readonly unknown[], argnums: readonly number[], def: TreeDef, xs: NDArray[], hasAux: boolean): SplitOutputs {
+  const diff = unflatten<unknown[]>(def, xs);
+  const callArgs = [...args];
+  argnums.forEach((a, k) => (callArgs[a] = diff[k]));
+  let out = f(...callArgs);
+  let auxLeaves: NDArray[] = [];
+  let auxDef: TreeDef | undefined;
+  if (hasAux) {
+    if (!Array.isArray(out) || out.length !== 2) {
+      throw new TransformError(`${op} with hasAux: the function must return [value, aux], got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
+    }
+    [auxLeaves, auxDef] = flattenArrays(op, out[1], 'aux output');
+    out = out[0];
+  }
+  const [outLeaves, outDef] = flattenArrays(op, out, 'output');
+  return { outLeaves, outDef, auxLeaves, auxDef };
+}

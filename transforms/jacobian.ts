@@ -5,7 +5,7 @@ import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
 import { scoped } from '../src/scope.js';
-import { flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
 import { linearizeFlat } from './vjp.js';
@@ -42,20 +42,11 @@ function prepare(op: string, f: AnyFn, options: JacobianOptions, args: unknown[]
   let auxDef: TreeDef | undefined;
   let numOut = 0;
   const call = (xs: NDArray[]): NDArray[] => {
-    const diff = unflatten<unknown[]>(def, xs);
-    const callArgs = [...args];
-    list.forEach((a, k) => (callArgs[a] = diff[k]));
-    let out = f(...callArgs);
-    let auxLeaves: NDArray[] = [];
-    if (options.hasAux) {
-      if (!Array.isArray(out) || out.length !== 2) throw new TransformError(`${op} with hasAux: the function must return [value, aux], got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
-      [auxLeaves, auxDef] = flattenArrays(op, out[1], 'aux output');
-      out = out[0];
-    }
-    const [outLeaves, od] = flattenArrays(op, out, 'output');
-    outDef = od;
-    numOut = outLeaves.length;
-    return [...outLeaves, ...auxLeaves];
+    const r = callDifferentiated(op, f, args, list, def, xs, options.hasAux ?? false);
+    outDef = r.outDef;
+    auxDef = r.auxDef;
+    numOut = r.outLeaves.length;
+    return [...r.outLeaves, ...r.auxLeaves];
   };
   return { leaves, def, single, call, outDef: () => outDef!, numOut: () => numOut, aux: (ls) => (auxDef ? unflatten(auxDef, ls) : undefined) };
 }

@@ -128,15 +128,23 @@ function programJvp(prim: 'jit_call' | 'remat'): JvpRule<'jit_call' | 'remat'> {
   };
 }
 
-const customJvpRule: JvpRule<'custom_jvp_call'> = (primals, tangents, params) => {
-  const nc = params.numConsts;
-  if (tangents.slice(0, nc).some((t) => t !== null)) {
+/**
+ * The explicit arguments of a custom-rule call (its leading operands are closed-over constants,
+ * which the user's rule cannot see, so they must not carry tangents).
+ */
+function explicitArgs(kind: string, name: string, numConsts: number, primals: NDArray[], tangents: Tangent[], ruleName: string): NDArray[] {
+  if (tangents.slice(0, numConsts).some((t) => t !== null)) {
     throw new TransformError(
-      `customJvp(${params.name}): the function closes over a value that is being differentiated. ` +
-        `Pass that value as an explicit argument so the custom rule can see its tangent.`,
+      `${kind}(${name}): the function closes over a value that is being differentiated. ` +
+        `Pass that value as an explicit argument so ${ruleName} can see it.`,
     );
   }
-  const args = primals.slice(nc);
+  return primals.slice(numConsts);
+}
+
+const customJvpRule: JvpRule<'custom_jvp_call'> = (primals, tangents, params) => {
+  const nc = params.numConsts;
+  const args = explicitArgs('customJvp', params.name, nc, primals, tangents, 'the custom rule');
   const ts = tangents.slice(nc).map((t, i) => instantiate(t, args[i]!));
   const [po, to] = params.jvp(args, ts);
   const want = params.jaxpr.outAvals;
@@ -152,13 +160,7 @@ const customJvpRule: JvpRule<'custom_jvp_call'> = (primals, tangents, params) =>
 
 const customVjpRule: JvpRule<'custom_vjp_call'> = (primals, tangents, params) => {
   const nc = params.numConsts;
-  if (tangents.slice(0, nc).some((t) => t !== null)) {
-    throw new TransformError(
-      `customVjp(${params.name}): the function closes over a value that is being differentiated. ` +
-        `Pass that value as an explicit argument so the backward rule can return its cotangent.`,
-    );
-  }
-  const args = primals.slice(nc);
+  const args = explicitArgs('customVjp', params.name, nc, primals, tangents, 'the backward rule');
   const [outs, residuals] = params.fwd(args);
   const ts = tangents.slice(nc).map((t, i) => instantiate(t, args[i]!));
   const tangentOuts = bind('custom_lin', [...residuals, ...ts], {

@@ -7,7 +7,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
@@ -152,17 +152,9 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     let auxDef: TreeDef | undefined;
     const firstNew = nextTensorId();
     const lin = linearizeFlat((xs) => {
-      const diffArgs = unflatten<unknown[]>(def, xs);
-      const callArgs = [...args];
-      list.forEach((argIndex, k) => (callArgs[argIndex] = diffArgs[k]));
-      let out = f(...callArgs);
-      let auxLeaves: NDArray[] = [];
-      if (options.hasAux) {
-        if (!Array.isArray(out) || out.length !== 2) throw new TransformError(`${op} with hasAux: the function must return [value, aux], got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
-        [auxLeaves, auxDef] = flattenArrays(op, out[1], 'aux output');
-        out = out[0];
-      }
-      const [outLeaves] = flattenArrays(op, out, 'output');
+      const r = callDifferentiated(op, f, args, list, def, xs, options.hasAux ?? false);
+      const { outLeaves, auxLeaves } = r;
+      auxDef = r.auxDef;
       if (outLeaves.length !== 1 || outLeaves[0]!.size !== 1 || outLeaves[0]!.ndim !== 0 || !isDifferentiable(outLeaves[0]!.dtype)) {
         const got = outLeaves.length === 1 ? outLeaves[0]!.aval.str() : `${outLeaves.length} arrays`;
         throw new TransformError(`${op}: the function must return a scalar float32 (shape []), but it returned ${got}. Reduce it (e.g. np.sum or np.mean) or use vjp/jacrev for non-scalar outputs`);
