@@ -49,6 +49,9 @@ function isZeroLit(a: Atom): boolean {
   return a instanceof Lit && a.value === 0 && a.aval.dtype === 'float32';
 }
 
+// TF.js's fused matmul-with-bias is not used: on wasm it measured slower than a matmul followed by
+// a broadcasting add (5.3 ms vs 4.3 ms for 128×784·784×512); only Relu fusion pays off there.
+
 /**
  * Recognises np.relu's lowering, select(gt(x, 0), x, 0), and returns x: the compiled program runs
  * it as one Relu kernel instead of a comparison and a select (which on wasm needs a broadcast).
