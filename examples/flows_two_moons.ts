@@ -96,7 +96,7 @@ function train(f: flows.Flow, data: NDArray, options: { key: NDArray; steps: num
     const { logProb, state: next } = f.logProbAndState(p, x, { state: s, key: k });
     return [np.negative(np.mean(logProb)), next] as [NDArray, unknown[]];
   };
-  const step = jit((p: unknown[], s: unknown[], os: unknown, k: NDArray) => {
+  const step = jit((p: unknown[], s: unknown[], os: optim.StateOf<typeof opt, unknown[]>, k: NDArray) => {
     const ks = random.split(k);
     const x = np.take(data, random.randint(ks.at(0), [batch], 0, n), 0);
     const [[value, next], grads] = valueAndGrad(loss, { hasAux: true })(p, s, x, ks.at(1));

@@ -241,11 +241,12 @@ export const ganLabels = optim.pathLabels(
  * `make` (default RMSprop with decay 0.99, the reference code's optimizer, §2.3).
  * @example ttur({ discriminator: 4e-4, generator: 1e-4 }, (lr) => optim.adam(lr, { b1: 0.5 }))
  */
-export function ttur(
-  groups: { discriminator: number | optim.GradientTransformation<unknown>; generator: number | optim.GradientTransformation<unknown> },
-  make: (learningRate: number) => optim.GradientTransformation<unknown> = (lr) => optim.rmsprop(lr, { decay: 0.99 }),
-): optim.GradientTransformation<optim.MultiTransformState> {
-  const asTransform = (t: number | optim.GradientTransformation<unknown>) => (typeof t === 'number' ? make(t) : t);
+export function ttur<M = optim.RmspropKind, D = M, G = M>(
+  groups: { discriminator: number | optim.GradientTransformation<D>; generator: number | optim.GradientTransformation<G> },
+  make: (learningRate: number) => optim.GradientTransformation<M> = (lr) => optim.rmsprop(lr, { decay: 0.99 }) as optim.GradientTransformation<M>,
+): optim.GradientTransformation<optim.MultiTransformKind<{ discriminator: D; generator: G }>> {
+  // A group given as a number uses `make`, whose kind M is then that group's kind (D or G default to M).
+  const asTransform = <S>(t: number | optim.GradientTransformation<S>) => (typeof t === 'number' ? (make(t) as unknown as optim.GradientTransformation<S>) : t);
   return optim.multiTransform({ discriminator: asTransform(groups.discriminator), generator: asTransform(groups.generator) }, ganLabels);
 }
 

@@ -3,15 +3,20 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import type { GradientTransformation } from './base.js';
+import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
 import { checkDecay, checkNonNegative } from './checks.js';
 import { align, asFloat, expectState, increment, oneMinus, oneMinusPow, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByAdam`: the step count and the first and second moment EMAs (trees like the parameters). */
-export interface ScaleByAdamState {
+export interface ScaleByAdamState<P = unknown> {
   count: NDArray;
-  mu: unknown;
-  nu: unknown;
+  mu: TreeLike<P>;
+  nu: TreeLike<P>;
+}
+
+/** The state kind of `scaleByAdam` (its state for parameters P is `ScaleByAdamState<P>`). */
+export interface ScaleByAdamKind extends StateKind {
+  readonly state: ScaleByAdamState<this['params']>;
 }
 
 export interface ScaleByAdamOptions {
@@ -41,7 +46,7 @@ function zerosTree(params: unknown): unknown {
  * m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ).
  * @example chain(scaleByAdam({ b1: 0.8 }), scaleByLearningRate(0.1))
  */
-export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<ScaleByAdamState> {
+export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<ScaleByAdamKind> {
   const op = 'scaleByAdam';
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, nesterov = false } = options;
   checkDecay(op, 'b1', b1);
@@ -77,30 +82,35 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       });
       return [tree.unflatten(def, out) as P, { count, mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
     });
-  return {
+  return withStateKind<ScaleByAdamKind>({
     init: (params) => ({ count: zeroCount(), mu: zerosTree(params), nu: zerosTree(params) }),
     update: (updates, state, _params) => step(updates, state),
     updateScaled: (updates, state, _params, factors) => step(updates, state, factors),
-  };
+  });
 }
 
 /** State of `scaleByAdamax`. */
-export interface ScaleByAdamaxState {
+export interface ScaleByAdamaxState<P = unknown> {
   count: NDArray;
-  mu: unknown;
-  nu: unknown;
+  mu: TreeLike<P>;
+  nu: TreeLike<P>;
+}
+
+/** The state kind of `scaleByAdamax`. */
+export interface ScaleByAdamaxKind extends StateKind {
+  readonly state: ScaleByAdamaxState<this['params']>;
 }
 
 /**
  * Adamax's rescaling: m ← β₁m + (1−β₁)g, u_∞ ← max(β₂·u_∞, |g| + eps), update = m̂ / u_∞.
  */
-export function scaleByAdamax(options: { b1?: Scalar; b2?: Scalar; eps?: Scalar } = {}): GradientTransformation<ScaleByAdamaxState> {
+export function scaleByAdamax(options: { b1?: Scalar; b2?: Scalar; eps?: Scalar } = {}): GradientTransformation<ScaleByAdamaxKind> {
   const op = 'scaleByAdamax';
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8 } = options;
   checkDecay(op, 'b1', b1);
   checkDecay(op, 'b2', b2);
   checkNonNegative(op, 'eps', eps);
-  return {
+  return withStateKind<ScaleByAdamaxKind>({
     init: (params) => ({ count: zeroCount(), mu: zerosTree(params), nu: zerosTree(params) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
@@ -116,5 +126,5 @@ export function scaleByAdamax(options: { b1?: Scalar; b2?: Scalar; eps?: Scalar 
         const out = leaves.map((_g, i) => np.divide(np.multiply(mu[i]!, bc1), nu[i]!));
         return [tree.unflatten(def, out) as typeof updates, { count, mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
       }),
-  };
+  });
 }

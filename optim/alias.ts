@@ -5,32 +5,63 @@
 //   adafactor = factored RMS (with block-RMS clipping) → [momentum] → −lr|relative step → param scale
 //               (→ decay → −1 when weight decay is on: the sign then comes last).
 import * as np from '../src/np/index.js';
-import type { GradientTransformation, ScalarOrSchedule } from './base.js';
+import type { ChainKind, GradientTransformation, ScalarOrSchedule, StateKind } from './base.js';
 import { chain } from './base.js';
 import type { MaskSpec } from './combine.js';
 import { scaleByAdam, scaleByAdamax } from './adam.js';
 import { ema } from './ema.js';
-import { adafactorRelativeStep, scaleByFactoredRms } from './factorized.js';
-import { addDecayedWeights, scale, scaleByLearningRate, scaleByParamBlockRms, scaleByRms, scaleByStddev, scaleByTrustRatio, trace } from './scaling.js';
+import { adafactorRelativeStep, scaleByFactoredRms, type FactoredState } from './factorized.js';
+import {
+  addDecayedWeights,
+  scale,
+  scaleByLearningRate,
+  scaleByParamBlockRms,
+  scaleByRms,
+  scaleByStddev,
+  scaleByTrustRatio,
+  trace,
+  type LearningRateState,
+  type ScaleByRmsKind,
+  type ScaleByStddevKind,
+  type TraceKind,
+} from './scaling.js';
 import { checkDecay, checkLearningRate, checkNonNegative, checkPositive } from './checks.js';
 import { OptimError, type Scalar } from './tree_utils.js';
 
-/** An optimizer: a gradient transformation whose updates are added to the parameters. */
-export type Optimizer = GradientTransformation<unknown>;
+/**
+ * An optimizer: a gradient transformation whose updates are added to the parameters. `S` is its state
+ * kind (the aliases below give precise ones, so `opt.init(params)` is typed after `params`);
+ * `Optimizer` alone accepts any optimizer.
+ */
+export type Optimizer<S = unknown> = GradientTransformation<S>;
+
+/** The state kind of `sgd`: the learning rate's state, after the momentum buffer when there is one. */
+export type SgdKind = ChainKind<[LearningRateState]> | ChainKind<[TraceKind, LearningRateState]>;
+
+/** The state kind of `rmsprop`: the second-moment (and, centered, first-moment) EMAs, the learning rate's state, the momentum buffer when there is one. */
+export type RmspropKind = ChainKind<[ScaleByRmsKind | ScaleByStddevKind, LearningRateState]> | ChainKind<[ScaleByRmsKind | ScaleByStddevKind, LearningRateState, TraceKind]>;
+
+/**
+ * The state kind of `adafactor`: the factored second moment first, then the states of the optional
+ * pieces (momentum, learning rate, parameter scale, weight decay) in chain order.
+ */
+export interface AdafactorKind extends StateKind {
+  readonly state: [FactoredState<this['params']>, ...unknown[]];
+}
 
 /**
  * Stochastic gradient descent, with optional (Nesterov) momentum.
  * @example sgd(0.1, { momentum: 0.9, nesterov: true })
  */
-export function sgd(learningRate: ScalarOrSchedule, options: { momentum?: Scalar; nesterov?: boolean } = {}): Optimizer {
+export function sgd(learningRate: ScalarOrSchedule, options: { momentum?: Scalar; nesterov?: boolean } = {}): Optimizer<SgdKind> {
   checkLearningRate('sgd', learningRate);
   const { momentum, nesterov = false } = options;
   if (momentum === undefined) {
     if (nesterov) throw new OptimError('sgd: nesterov needs a momentum');
-    return chain(scaleByLearningRate(learningRate));
+    return chain(scaleByLearningRate(learningRate)) as Optimizer<SgdKind>;
   }
   checkDecay('sgd', 'momentum', momentum);
-  return chain(trace(momentum, { nesterov }), scaleByLearningRate(learningRate));
+  return chain(trace(momentum, { nesterov }), scaleByLearningRate(learningRate)) as Optimizer<SgdKind>;
 }
 
 export interface AdamOptions {
@@ -50,7 +81,7 @@ export interface AdamOptions {
  * [params, state] = applyGradients(opt, grad((p) => np.sum(np.square(p.x)))(params), state, params);
  * params.x.toArray(); // [1.9, 3.9], then [1.800183, 3.800082] (tested in optim_transforms)
  */
-export function adam(learningRate: ScalarOrSchedule, options: AdamOptions = {}): Optimizer {
+export function adam(learningRate: ScalarOrSchedule, options: AdamOptions = {}) {
   checkLearningRate('adam', learningRate);
   return chain(scaleByAdam(options), scaleByLearningRate(learningRate));
 }
@@ -59,7 +90,7 @@ export function adam(learningRate: ScalarOrSchedule, options: AdamOptions = {}):
  * Adam with decoupled weight decay (Loshchilov & Hutter): u = −lr·(m̂/(√v̂+ε) + wd·θ).
  * @example adamw(1e-3, { weightDecay: 1e-2, mask: pathMask(/\.w$/) })
  */
-export function adamw(learningRate: ScalarOrSchedule, options: AdamOptions & { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = {}): Optimizer {
+export function adamw(learningRate: ScalarOrSchedule, options: AdamOptions & { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = {}) {
   checkLearningRate('adamw', learningRate);
   const { weightDecay = 1e-4, mask, ...adamOptions } = options;
   checkNonNegative('adamw', 'weightDecay', weightDecay, true);
@@ -73,20 +104,20 @@ export function adamw(learningRate: ScalarOrSchedule, options: AdamOptions & { w
 export function rmsprop(
   learningRate: ScalarOrSchedule,
   options: { decay?: Scalar; eps?: Scalar; initialScale?: number; centered?: boolean; momentum?: Scalar; nesterov?: boolean } = {},
-): Optimizer {
+): Optimizer<RmspropKind> {
   checkLearningRate('rmsprop', learningRate);
   const { decay = 0.9, eps = 1e-8, initialScale = 0, centered = false, momentum, nesterov = false } = options;
   const rescale = centered ? scaleByStddev({ decay, eps, initialScale }) : scaleByRms({ decay, eps, initialScale });
   if (momentum === undefined) {
     if (nesterov) throw new OptimError('rmsprop: nesterov needs a momentum');
-    return chain(rescale, scaleByLearningRate(learningRate));
+    return chain(rescale, scaleByLearningRate(learningRate)) as Optimizer<RmspropKind>;
   }
   checkDecay('rmsprop', 'momentum', momentum);
-  return chain(rescale, scaleByLearningRate(learningRate), trace(momentum, { nesterov }));
+  return chain(rescale, scaleByLearningRate(learningRate), trace(momentum, { nesterov })) as Optimizer<RmspropKind>;
 }
 
 /** Adamax: Adam with the infinity norm in place of the second moment. @example adamax(2e-3) */
-export function adamax(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: Scalar; eps?: Scalar } = {}): Optimizer {
+export function adamax(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: Scalar; eps?: Scalar } = {}) {
   checkLearningRate('adamax', learningRate);
   return chain(scaleByAdamax(options), scaleByLearningRate(learningRate));
 }
@@ -95,7 +126,7 @@ export function adamax(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b
  * LAMB (You et al.): Adam's direction plus weight decay, rescaled per leaf by the trust ratio
  * ‖θ‖/‖u‖ (bert4keras's layer adaptation). @example lamb(1e-3, { weightDecay: 1e-2 })
  */
-export function lamb(learningRate: ScalarOrSchedule, options: AdamOptions & { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = {}): Optimizer {
+export function lamb(learningRate: ScalarOrSchedule, options: AdamOptions & { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = {}) {
   checkLearningRate('lamb', learningRate);
   const { weightDecay = 0, mask, b1 = 0.9, b2 = 0.999, eps = 1e-6, epsRoot = 0, nesterov = false } = options;
   checkNonNegative('lamb', 'weightDecay', weightDecay, true);
@@ -137,7 +168,7 @@ export interface AdafactorOptions {
  * bert4keras do); state is O(m + n) for a factored m×n weight.
  * @example adafactor(1e-3) (Su's advice); adafactor(undefined, { momentum: 0.9 }) (relative step)
  */
-export function adafactor(learningRate?: ScalarOrSchedule, options: AdafactorOptions = {}): Optimizer {
+export function adafactor(learningRate?: ScalarOrSchedule, options: AdafactorOptions = {}): Optimizer<AdafactorKind> {
   const op = 'adafactor';
   if (learningRate !== undefined) checkLearningRate(op, learningRate);
   const {
@@ -169,6 +200,6 @@ export function adafactor(learningRate?: ScalarOrSchedule, options: AdafactorOpt
   pieces.push(scaleByLearningRate(lr, { flipSign: !decay }));
   if (multiplyByParameterScale) pieces.push(scaleByParamBlockRms({ minScale: eps2 }));
   if (decay) pieces.push(addDecayedWeights(weightDecayRate, { mask: weightDecayMask }), scale(-1));
-  return chain(...pieces);
+  return chain(...pieces) as unknown as Optimizer<AdafactorKind>;
 }
 

@@ -3,19 +3,24 @@
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import type { GradientTransformation } from './base.js';
+import { erased, type GradientTransformation, type StateAt, type StateKind } from './base.js';
 import { checkInteger } from './checks.js';
 import { OptimError, expectState, scopedUpdate, zeroCount } from './tree_utils.js';
 
 /** State of `applyIfFinite`. */
-export interface ApplyIfFiniteState {
+export interface ApplyIfFiniteState<Inner = unknown> {
   /** Consecutive steps with non-finite gradients so far (0 after a good step). */
   notfiniteCount: NDArray;
   /** Whether the last step's gradients were all finite. */
   lastFinite: NDArray;
   /** Steps skipped in total. */
   totalNotfinite: NDArray;
-  inner: unknown;
+  inner: Inner;
+}
+
+/** The state kind of `applyIfFinite(inner)`. */
+export interface ApplyIfFiniteKind<S> extends StateKind {
+  readonly state: ApplyIfFiniteState<StateAt<S, this['params']>>;
 }
 
 /**
@@ -23,10 +28,11 @@ export interface ApplyIfFiniteState {
  * inner state. After more than `maxConsecutiveErrors` bad steps in a row the update is applied anyway
  * (so a run that has really diverged shows it).
  */
-export function applyIfFinite<S>(inner: GradientTransformation<S>, maxConsecutiveErrors = 5): GradientTransformation<ApplyIfFiniteState> {
+export function applyIfFinite<S>(typedInner: GradientTransformation<S>, maxConsecutiveErrors = 5): GradientTransformation<ApplyIfFiniteKind<S>> {
   const op = 'applyIfFinite';
   checkInteger(op, 'maxConsecutiveErrors', maxConsecutiveErrors, 0);
-  return {
+  const inner = erased(typedInner);
+  const t: GradientTransformation<ApplyIfFiniteState> = {
     init: (params) =>
       scopedUpdate(() => ({ notfiniteCount: zeroCount(), lastFinite: np.array(true), totalNotfinite: zeroCount(), inner: inner.init(params) })),
     update: (updates, state, params) =>
@@ -34,7 +40,7 @@ export function applyIfFinite<S>(inner: GradientTransformation<S>, maxConsecutiv
         const s = expectState(op, state, ['notfiniteCount', 'lastFinite', 'totalNotfinite', 'inner']);
         let ok: NDArray = np.array(true);
         for (const g of tree.leaves(updates) as NDArray[]) ok = np.logicalAnd(ok, np.all(np.isfinite(g)));
-        const [u, innerNew] = inner.update(updates, s.inner as S, params);
+        const [u, innerNew] = inner.update(updates, s.inner, params);
         const notfiniteCount = np.where(ok, 0, np.add(s.notfiniteCount, 1));
         const apply = np.logicalOr(ok, np.greater(notfiniteCount, maxConsecutiveErrors));
         const out = tree.map((x: NDArray) => np.where(apply, x, 0), u as never) as typeof updates;
@@ -49,6 +55,7 @@ export function applyIfFinite<S>(inner: GradientTransformation<S>, maxConsecutiv
         ];
       }),
   };
+  return t as unknown as GradientTransformation<ApplyIfFiniteKind<S>>;
 }
 
 /** `cond ? a : b` over two states of the same structure (arrays by np.where; other leaves must agree or force a read of cond). */

@@ -11,32 +11,74 @@ import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { OptimError, align, describe, freeTree, scopedUpdate, type Scalar } from './tree_utils.js';
 
+declare const stateKindBrand: unique symbol;
+
+/**
+ * A state type that depends on the parameter tree's type: a type-level function P ↦ state, written
+ * as an interface whose `state` reads `this['params']` (the "this-type" encoding of higher-kinded
+ * types). Transformations whose state holds trees shaped like the parameters (Adam's moments,
+ * momentum, slow weights, ...) are typed by such a kind, so `opt.init(params)` has a state type that
+ * follows `params`' type; states that do not depend on the parameters are plain types.
+ * @example
+ * interface TraceKind extends StateKind { readonly state: TraceState<this['params']> }
+ */
+export interface StateKind {
+  readonly [stateKindBrand]: true;
+  readonly params: unknown;
+  readonly state: unknown;
+}
+
+/** The state a transformation typed by `S` (a `StateKind` or a plain state type) keeps for parameters of type `P`. */
+export type StateAt<S, P> = S extends StateKind ? (S & { readonly params: P })['state'] : S;
+
+/** A tree shaped like the parameter tree type `P` with leaves of type `L` (`unknown` when `P` is). */
+export type TreeLike<P, L = NDArray> = unknown extends P ? unknown : tree.TreeMap<P, unknown, L>;
+
 /**
  * A gradient transformation: `init` makes the state for a parameter tree, `update` maps updates
  * (gradients at the start of a chain) to new updates and a new state. Both are pure; the updates
- * returned have the type of the updates given (the parameter tree type `P`).
+ * returned have the type of the updates given (the parameter tree type `P`), and the state has the
+ * type `StateAt<S, P>`, which follows `P` where `S` is a `StateKind`.
  */
 export interface GradientTransformation<S = unknown> {
+  /** Type-level only (never set): the state kind, so `StateOf` and `chain` can read it. */
+  readonly stateKind?: S;
   /** The initial state for parameters `params`. */
-  init<P>(params: P): S;
+  init<P>(params: P): StateAt<S, P>;
   /** Transforms `updates`; `params` is needed by some transformations (weight decay, trust ratio, ...). */
-  update<P>(updates: P, state: S, params?: P): [P, S];
+  update<P>(updates: P, state: NoInfer<StateAt<S, P>>, params?: P): [P, StateAt<S, P>];
   /**
    * Fusion hook (optional), for transformations that multiply each leaf by a factor that does not
    * depend on the updates' values (scales, learning rates, parameter scales): the factors, one per
    * leaf in flatten order, and the new state. `chain` multiplies runs of such factors together and
    * applies them in one pass, or hands them to the transformation before (see `updateScaled`).
    */
-  leafFactors?<P>(updates: P, state: S, params?: P): [Scalar[], S];
+  leafFactors?<P>(updates: P, state: NoInfer<StateAt<S, P>>, params?: P): [Scalar[], StateAt<S, P>];
   /**
    * Fusion hook (optional): `update` followed by multiplying leaf i by `factors[i]`, without the
    * extra pass over the updates (e.g. folded into Adam's bias correction or Adafactor's factors).
    */
-  updateScaled?<P>(updates: P, state: S, params: P | undefined, factors: readonly Scalar[]): [P, S];
+  updateScaled?<P>(updates: P, state: NoInfer<StateAt<S, P>>, params: P | undefined, factors: readonly Scalar[]): [P, StateAt<S, P>];
 }
 
-/** The state type of a transformation. */
-export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never;
+/** The state kind (or plain state type) of a transformation. */
+export type KindOf<T> = T extends GradientTransformation<infer S> ? S : never;
+
+/** The state type of transformation `T` for parameters of type `P` (`unknown` trees when `P` is not given). */
+export type StateOf<T, P = unknown> = StateAt<KindOf<T>, P>;
+
+/** `t` seen with untyped (`unknown`) state, as wrappers hold their inner transformations. */
+export function erased<S>(t: GradientTransformation<S>): GradientTransformation<unknown> {
+  return t as GradientTransformation<unknown>;
+}
+
+/**
+ * Types a transformation implemented over untyped trees (its state as seen at `P = unknown`) by the
+ * state kind `K` that users see. Implementations check the state's structure at run time.
+ */
+export function withStateKind<K extends StateKind>(t: GradientTransformation<StateAt<K, unknown>>): GradientTransformation<K> {
+  return t as unknown as GradientTransformation<K>;
+}
 
 /** The state of transformations that keep none. */
 export type EmptyState = Record<string, never>;
@@ -71,15 +113,17 @@ export function applyFactors<P>(updates: P, factors: readonly Scalar[]): P {
  * from the function giving the factors; `chain` fuses runs of these (see `leafFactors`).
  */
 export function leafScaling<S>(init: <P>(params: P) => S, factors: <P>(updates: P, state: S, params?: P) => [Scalar[], S]): GradientTransformation<S> {
-  return {
+  const scaling = {
     init,
-    update: (updates, state, params) =>
+    update: <P>(updates: P, state: S, params?: P): [P, S] =>
       scopedUpdate(() => {
         const [f, s] = factors(updates, state, params);
         return [applyFactors(updates, f), s];
       }),
     leafFactors: factors,
   };
+  // S is a plain state type here (not a StateKind), so StateAt<S, P> is S; TypeScript cannot see that for a generic S.
+  return scaling as unknown as GradientTransformation<S>;
 }
 
 /** Makes a stateless transformation from a leafwise-or-treewise function of the updates. */
@@ -95,20 +139,25 @@ export function identity(): GradientTransformation<EmptyState> {
   return { init: () => ({}), update: (updates, state) => [updates, state] };
 }
 
+/** The state kind of `chain(...)`: the tuple of its parts' states, each for the same parameters. */
+export interface ChainKind<Parts extends readonly unknown[]> extends StateKind {
+  readonly state: { -readonly [I in keyof Parts]: StateAt<Parts[I], this['params']> };
+}
+
 /**
  * Applies transformations in order; the state is the list of their states.
  * @example const opt = chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(1e-3));
  */
-export function chain<T extends readonly GradientTransformation<unknown>[]>(...transforms: T): GradientTransformation<{ -readonly [K in keyof T]: StateOf<T[K]> }> {
-  type S = { -readonly [K in keyof T]: StateOf<T[K]> };
+export function chain<T extends readonly GradientTransformation<unknown>[]>(...transforms: T): GradientTransformation<ChainKind<{ -readonly [I in keyof T]: KindOf<T[I]> }>> {
+  type S = unknown[];
   const ts = transforms as unknown as readonly GradientTransformation<unknown>[];
   ts.forEach((t, i) => {
     if (typeof t?.init !== 'function' || typeof t?.update !== 'function') {
       throw new OptimError(`chain: argument ${i} is ${describe(t)}, not a gradient transformation (an object with init and update)`);
     }
   });
-  return {
-    init: (params) => scopedUpdate(() => ts.map((t) => t.init(params)) as unknown as S),
+  const chained: GradientTransformation<S> = {
+    init: (params) => scopedUpdate(() => ts.map((t) => t.init(params))),
     update: (updates, state, params) => {
       const states = state as unknown as unknown[];
       if (!Array.isArray(states) || states.length !== ts.length) {
@@ -145,10 +194,11 @@ export function chain<T extends readonly GradientTransformation<unknown>[]>(...t
             i++;
           }
         }
-        return [u, next as unknown as S];
+        return [u, next];
       });
     },
   };
+  return chained as unknown as GradientTransformation<ChainKind<{ -readonly [I in keyof T]: KindOf<T[I]> }>>;
 }
 
 /**
@@ -173,7 +223,7 @@ export function applyUpdates<P>(params: P, updates: P): P {
  * owns). Returns `[newParams, newState]`.
  * @example [params, state] = applyGradients(opt, grad(loss)(params), state, params);
  */
-export function applyGradients<P, S>(optimizer: GradientTransformation<S>, grads: P, state: S, params: P): [P, S] {
+export function applyGradients<P, S>(optimizer: GradientTransformation<S>, grads: P, state: NoInfer<StateAt<S, P>>, params: P): [P, StateAt<S, P>] {
   const [updates, newState] = optimizer.update(grads, state, params);
   const newParams = applyUpdates(params, updates);
   freeTree([updates, state, params], [newParams, newState, grads]);

@@ -8,8 +8,8 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import type { Path } from '../src/tree.js';
-import { stateless, type EmptyState, type GradientTransformation } from './base.js';
+import type { NullableLeaves, Path } from '../src/tree.js';
+import { erased, stateless, type EmptyState, type GradientTransformation, type KindOf, type StateAt, type StateKind } from './base.js';
 import { OptimError, describe, expectState, leafPath, scopedUpdate } from './tree_utils.js';
 
 /**
@@ -59,34 +59,46 @@ function booleans(op: string, values: unknown[], full: unknown): boolean[] {
   });
 }
 
-/** State of `masked`. */
-export interface MaskedState {
-  inner: unknown;
+/** State of `masked`: the inner transformation's state. */
+export interface MaskedState<Inner = unknown> {
+  inner: Inner;
+}
+
+/** The state kind of `masked(inner)`: the inner state for the parameters with the unmasked leaves null. */
+export interface MaskedKind<S> extends StateKind {
+  readonly state: MaskedState<StateAt<S, NullableLeaves<this['params']>>>;
 }
 
 /**
  * Applies `inner` only to the leaves where `mask` is true; the other updates pass through unchanged.
  * @example masked(addDecayedWeights(1e-4), { w: true, b: false })
  */
-export function masked<S>(inner: GradientTransformation<S>, mask: MaskSpec): GradientTransformation<MaskedState> {
+export function masked<S>(typedInner: GradientTransformation<S>, mask: MaskSpec): GradientTransformation<MaskedKind<S>> {
   const op = 'masked';
-  return {
+  const inner = erased(typedInner);
+  const t: GradientTransformation<MaskedState> = {
     init: (params) => scopedUpdate(() => ({ inner: inner.init(maskTree(params, booleans(op, perLeaf(op, 'mask', mask, params), params))) })),
     update: (updates, state, params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['inner']);
         const keep = booleans(op, perLeaf(op, 'mask', mask, updates), updates);
-        const [u, innerState] = inner.update(maskTree(updates, keep), s.inner as S, params === undefined ? undefined : maskTree(params, keep));
+        const [u, innerState] = inner.update(maskTree(updates, keep), s.inner, params === undefined ? undefined : maskTree(params, keep));
         const [leaves, def] = tree.flatten(updates);
         const got = tree.flattenUpTo(def, u);
         return [tree.unflatten(def, leaves.map((x, i) => (keep[i] ? got[i] : x))) as typeof updates, { inner: innerState }];
       }),
   };
+  return t as unknown as GradientTransformation<MaskedKind<S>>;
 }
 
 /** State of `multiTransform`: one inner state per group label. */
-export interface MultiTransformState {
-  inner: Record<string, unknown>;
+export interface MultiTransformState<Inner = Record<string, unknown>> {
+  inner: Inner;
+}
+
+/** The state kind of `multiTransform`: each group's state, for the parameters with the other groups' leaves null. */
+export interface MultiTransformKind<Groups> extends StateKind {
+  readonly state: MultiTransformState<{ -readonly [K in keyof Groups]: StateAt<Groups[K], NullableLeaves<this['params']>> }>;
 }
 
 function labelsOf(op: string, transforms: Record<string, unknown>, spec: LabelSpec, full: unknown): string[] {
@@ -105,13 +117,17 @@ function labelsOf(op: string, transforms: Record<string, unknown>, spec: LabelSp
  * (a tree of strings, a prefix of one, or a function such as `pathLabels(...)`).
  * @example multiTransform({ slow: adam(1e-4), fast: adam(1e-3), frozen: setToZero() }, { emb: 'slow', head: 'fast', stats: 'frozen' })
  */
-export function multiTransform(transforms: Record<string, GradientTransformation<unknown>>, labels: LabelSpec): GradientTransformation<MultiTransformState> {
+export function multiTransform<T extends Record<string, GradientTransformation<unknown>>>(
+  typedTransforms: T,
+  labels: LabelSpec,
+): GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>> {
   const op = 'multiTransform';
+  const transforms = typedTransforms as Record<string, GradientTransformation<unknown>>;
   for (const [k, t] of Object.entries(transforms)) {
     if (typeof t?.init !== 'function' || typeof t?.update !== 'function') throw new OptimError(`${op}: transforms['${k}'] is ${describe(t)}, not a gradient transformation`);
   }
   const names = Object.keys(transforms);
-  return {
+  const t: GradientTransformation<MultiTransformState> = {
     init: (params) =>
       scopedUpdate(() => {
         const ls = labelsOf(op, transforms, labels, params);
@@ -139,6 +155,7 @@ export function multiTransform(transforms: Record<string, GradientTransformation
         return [tree.unflatten(def, out) as typeof updates, { inner }];
       }),
   };
+  return t as unknown as GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>>;
 }
 
 /** What a path rule matches: a RegExp or a substring of the keystr path (`.layers[0].w`), or a predicate. */

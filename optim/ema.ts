@@ -3,25 +3,30 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import type { GradientTransformation } from './base.js';
+import { erased, withStateKind, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkDecay } from './checks.js';
 import { align, asFloat, copyTree, expectState, increment, oneMinus, oneMinusPow, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `ema`. */
-export interface EmaState {
+export interface EmaState<P = unknown> {
   count: NDArray;
-  ema: unknown;
+  ema: TreeLike<P>;
+}
+
+/** The state kind of `ema`. */
+export interface EmaKind extends StateKind {
+  readonly state: EmaState<this['params']>;
 }
 
 /**
  * Replaces the updates by their EMA: e ← decay·e + (1−decay)·u, divided by (1 − decayᵗ) when
  * `debias` (default true). With debias off this is Adafactor's momentum M_t (§4.2 step 8).
  */
-export function ema(decay: Scalar, options: { debias?: boolean } = {}): GradientTransformation<EmaState> {
+export function ema(decay: Scalar, options: { debias?: boolean } = {}): GradientTransformation<EmaKind> {
   const op = 'ema';
   checkDecay(op, 'decay', decay);
   const debias = options.debias ?? true;
-  return {
+  return withStateKind<EmaKind>({
     init: (params) => ({ count: zeroCount(), ema: tree.map((p: NDArray) => np.zeros(p.shape), params as never) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
@@ -33,7 +38,7 @@ export function ema(decay: Scalar, options: { debias?: boolean } = {}): Gradient
         const out = correction ? e.map((x) => np.divide(x, correction)) : e;
         return [tree.unflatten(def, out) as typeof updates, { count, ema: tree.unflatten(def, e) }];
       }),
-  };
+  });
 }
 
 /** `(1 − stepSize)·old + stepSize·new`, leaf by leaf (Polyak averaging, target-network updates). */
@@ -48,10 +53,15 @@ export function incrementalUpdate<P>(newTree: P, oldTree: P, stepSize: Scalar): 
 }
 
 /** State of `paramsEma`: the inner optimizer's state and the averaged parameters. */
-export interface ParamsEmaState {
-  inner: unknown;
+export interface ParamsEmaState<P = unknown, Inner = unknown> {
+  inner: Inner;
   /** The EMA of the parameters after each step; read it for evaluation. */
-  ema: unknown;
+  ema: TreeLike<P>;
+}
+
+/** The state kind of `paramsEma(inner)`. */
+export interface ParamsEmaKind<S> extends StateKind {
+  readonly state: ParamsEmaState<this['params'], StateAt<S, this['params']>>;
 }
 
 /**
@@ -60,16 +70,17 @@ export interface ParamsEmaState {
  * Needs the parameters.
  * @example const opt = paramsEma(adam(1e-3), 0.999); ... evaluate(state.ema)
  */
-export function paramsEma<S>(inner: GradientTransformation<S>, decay: Scalar = 0.999): GradientTransformation<ParamsEmaState> {
+export function paramsEma<S>(typedInner: GradientTransformation<S>, decay: Scalar = 0.999): GradientTransformation<ParamsEmaKind<S>> {
   const op = 'paramsEma';
   checkDecay(op, 'decay', decay);
-  return {
+  const inner = erased(typedInner);
+  const t: GradientTransformation<ParamsEmaState> = {
     init: (params) => scopedUpdate(() => ({ inner: inner.init(params), ema: copyTree(params) })),
     update: (updates, state, params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['inner', 'ema']);
         const p = requireParams(op, params);
-        const [u, innerState] = inner.update(updates, s.inner as S, p);
+        const [u, innerState] = inner.update(updates, s.inner, p);
         const { def, leaves, rest } = align(op, u, [
           { name: 'params', tree: p },
           { name: 'the state ema', tree: s.ema },
@@ -81,4 +92,5 @@ export function paramsEma<S>(inner: GradientTransformation<S>, decay: Scalar = 0
         return [u, { inner: innerState, ema: tree.unflatten(def, avg) }];
       }),
   };
+  return t as unknown as GradientTransformation<ParamsEmaKind<S>>;
 }

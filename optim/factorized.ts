@@ -12,19 +12,24 @@
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import type { GradientTransformation } from './base.js';
+import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
 import { checkInteger, checkNonNegative, checkPositive } from './checks.js';
 import { OptimError, align, asFloat, expectState, increment, leafPath, meanSquare, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByFactoredRms`: trees like the parameters, with `null` where a leaf keeps no such buffer. */
-export interface FactoredState {
+export interface FactoredState<P = unknown> {
   count: NDArray;
   /** Row statistics (EMA of means over the largest axis) of factored leaves; null elsewhere. */
-  vRow: unknown;
+  vRow: TreeLike<P, NDArray | null>;
   /** Column statistics (EMA of means over the second-largest axis) of factored leaves; null elsewhere. */
-  vCol: unknown;
+  vCol: TreeLike<P, NDArray | null>;
   /** Full second-moment EMA of unfactored leaves; null where factored. */
-  v: unknown;
+  v: TreeLike<P, NDArray | null>;
+}
+
+/** The state kind of `scaleByFactoredRms`. */
+export interface FactoredKind extends StateKind {
+  readonly state: FactoredState<this['params']>;
 }
 
 export interface FactoredRmsOptions {
@@ -47,7 +52,7 @@ export interface FactoredRmsOptions {
   decaySchedule?: (t: NDArray) => Scalar;
 }
 
-/** [d0, d1]: the second-largest and largest axes, or null when the leaf is not factored. */
+/** `[d0, d1]`: the second-largest and largest axes, or null when the leaf is not factored. */
 export function factoredDims(shape: readonly number[], factored: boolean, minDimSizeToFactor: number): [number, number] | null {
   if (!factored || shape.length < 2) return null;
   const order = shape.map((d, i) => [d, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -61,7 +66,7 @@ export function factoredDims(shape: readonly number[], factored: boolean, minDim
  * Adafactor's second-moment rescaling u = G / sqrt(V̂) with the factored estimate for large
  * matrices (§4.2 steps 3–6). β̂₂,t = 1 − (t − stepOffset)^−decayRate, so the first step uses G² alone.
  */
-export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTransformation<FactoredState> {
+export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTransformation<FactoredKind> {
   const op = 'scaleByFactoredRms';
   const { factored = true, decayRate = 0.8, stepOffset = 0, minDimSizeToFactor = 128, epsilon = 1e-30, decaySchedule, clippingThreshold: clip } = options;
   if (clip !== undefined) checkPositive(op, 'clippingThreshold', clip);
@@ -73,7 +78,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
   const reducedShape = (shape: readonly number[], axis: number) => shape.map((d, i) => (i === axis ? 1 : d));
   const cfg = { dimsOf, stepOffset, decayRate, decaySchedule, epsilon, clip };
   const step = <P>(updates: P, state: FactoredState, factors?: readonly Scalar[]) => factoredStep(op, cfg, updates, state, factors);
-  return {
+  return withStateKind<FactoredKind>({
     init: (params) => {
       const [leaves, def] = tree.flatten(params);
       const vRow: unknown[] = [];
@@ -89,7 +94,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
     },
     update: (updates, state, _params) => step(updates, state),
     updateScaled: (updates, state, _params, factors) => step(updates, state, factors),
-  };
+  });
 }
 
 /** The update of `scaleByFactoredRms`; trailing per-leaf `factors` (a fused learning rate) fold into U's small factors. */

@@ -14,15 +14,22 @@ export {
   applyGradients,
   applyUpdates,
   chain,
+  erased,
   identity,
   leafScaling,
   stateless,
   valueAt,
+  withStateKind,
+  type ChainKind,
   type EmptyState,
   type GradientTransformation,
+  type KindOf,
   type Schedule,
   type ScalarOrSchedule,
+  type StateAt,
+  type StateKind,
   type StateOf,
+  type TreeLike,
 } from './base.js';
 export { OptimError, freeTree, globalNorm, treeSize, type Scalar } from './tree_utils.js';
 export { adaptiveGradClip, clip, clipByBlockRms, clipByGlobalNorm, clipByNorm, perExampleGlobalNormClip } from './clipping.js';
@@ -37,12 +44,25 @@ export {
   scaleByTrustRatio,
   trace,
   type CountState,
+  type DecayedWeightsKind,
+  type LearningRateState,
+  type ScaleByRmsKind,
   type ScaleByRmsState,
+  type ScaleByStddevKind,
   type ScaleByStddevState,
+  type TraceKind,
   type TraceState,
 } from './scaling.js';
-export { scaleByAdam, scaleByAdamax, type ScaleByAdamOptions, type ScaleByAdamState, type ScaleByAdamaxState } from './adam.js';
-export { adafactorRelativeStep, factoredDims, scaleByFactoredRms, type FactoredRmsOptions, type FactoredState } from './factorized.js';
+export {
+  scaleByAdam,
+  scaleByAdamax,
+  type ScaleByAdamKind,
+  type ScaleByAdamOptions,
+  type ScaleByAdamState,
+  type ScaleByAdamaxKind,
+  type ScaleByAdamaxState,
+} from './adam.js';
+export { adafactorRelativeStep, factoredDims, scaleByFactoredRms, type FactoredKind, type FactoredRmsOptions, type FactoredState } from './factorized.js';
 export {
   masked,
   multiTransform,
@@ -51,13 +71,29 @@ export {
   setToZero,
   type LabelSpec,
   type MaskSpec,
+  type MaskedKind,
   type MaskedState,
+  type MultiTransformKind,
   type MultiTransformState,
   type PathPattern,
 } from './combine.js';
-export { ema, incrementalUpdate, paramsEma, type EmaState, type ParamsEmaState } from './ema.js';
-export { lookahead, type LookaheadState } from './lookahead.js';
-export { multiSteps, type MultiStepsState } from './multi_steps.js';
-export { applyIfFinite, type ApplyIfFiniteState } from './apply_if_finite.js';
-export { injectHyperparams, type InjectHyperparamsState } from './inject_hyperparams.js';
-export { adafactor, adam, adamax, adamw, lamb, rmsprop, sgd, type AdafactorOptions, type AdamOptions, type Optimizer } from './alias.js';
+export { ema, incrementalUpdate, paramsEma, type EmaKind, type EmaState, type ParamsEmaKind, type ParamsEmaState } from './ema.js';
+export { lookahead, type LookaheadKind, type LookaheadState } from './lookahead.js';
+export { multiSteps, type MultiStepsKind, type MultiStepsState } from './multi_steps.js';
+export { applyIfFinite, type ApplyIfFiniteKind, type ApplyIfFiniteState } from './apply_if_finite.js';
+export { injectHyperparams, type InjectHyperparamsKind, type InjectHyperparamsState } from './inject_hyperparams.js';
+export {
+  adafactor,
+  adam,
+  adamax,
+  adamw,
+  lamb,
+  rmsprop,
+  sgd,
+  type AdafactorKind,
+  type AdafactorOptions,
+  type AdamOptions,
+  type Optimizer,
+  type RmspropKind,
+  type SgdKind,
+} from './alias.js';

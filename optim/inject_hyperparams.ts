@@ -3,15 +3,20 @@
 // the ones given as schedules are re-evaluated at every step from the state's count.
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
-import { valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule } from './base.js';
+import { erased, valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateAt, type StateKind } from './base.js';
 import { OptimError, describe, expectState, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `injectHyperparams`: the step count, the current hyperparameter values and the inner state. */
-export interface InjectHyperparamsState<K extends string = string> {
+export interface InjectHyperparamsState<K extends string = string, Inner = unknown> {
   count: NDArray;
   /** Current values; replace one (with a number or a 0-d array) to change it from the next step on. */
   hyperparams: Record<K, Scalar>;
-  inner: unknown;
+  inner: Inner;
+}
+
+/** The state kind of `injectHyperparams`: the inner state is that of the transformations the factory makes. */
+export interface InjectHyperparamsKind<K extends string, S> extends StateKind {
+  readonly state: InjectHyperparamsState<K, StateAt<S, this['params']>>;
 }
 
 function asScalarArray(v: Scalar): NDArray {
@@ -28,12 +33,13 @@ function asScalarArray(v: Scalar): NDArray {
  * let state = opt.init(params);
  * state.hyperparams.learningRate = 1e-4; // later steps use the new rate
  */
-export function injectHyperparams<K extends string>(
-  factory: (hyperparams: Record<K, NDArray>) => GradientTransformation<unknown>,
+export function injectHyperparams<K extends string, S>(
+  typedFactory: (hyperparams: Record<K, NDArray>) => GradientTransformation<S>,
   hyperparams: Record<K, ScalarOrSchedule>,
-): GradientTransformation<InjectHyperparamsState<K>> {
+): GradientTransformation<InjectHyperparamsKind<K, S>> {
+  const factory = (h: Record<K, NDArray>) => erased(typedFactory(h));
   const op = 'injectHyperparams';
-  if (typeof factory !== 'function') throw new OptimError(`${op}: expected a factory function (hyperparams) => transformation, got ${describe(factory)}`);
+  if (typeof typedFactory !== 'function') throw new OptimError(`${op}: expected a factory function (hyperparams) => transformation, got ${describe(typedFactory)}`);
   const keys = Object.keys(hyperparams) as K[];
   for (const k of keys) {
     const v: unknown = hyperparams[k];
@@ -61,7 +67,7 @@ export function injectHyperparams<K extends string>(
     return hp;
   };
 
-  return {
+  const t: GradientTransformation<InjectHyperparamsState<K>> = {
     init: (params) =>
       scopedUpdate(() => {
         const count = zeroCount();
@@ -77,4 +83,5 @@ export function injectHyperparams<K extends string>(
         return [u, { count: increment(s.count), hyperparams: hp, inner }];
       }),
   };
+  return t as unknown as GradientTransformation<InjectHyperparamsKind<K, S>>;
 }

@@ -4,17 +4,22 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import type { GradientTransformation } from './base.js';
+import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkInteger } from './checks.js';
 import { OptimError, align, copyTree, expectState, requireParams, scopedUpdate, zeroCount } from './tree_utils.js';
 
 /** State of `lookahead`. */
-export interface LookaheadState {
+export interface LookaheadState<P = unknown, Inner = unknown> {
   /** Fast steps since the last synchronisation (0 … syncPeriod − 1). */
   phase: NDArray;
   /** The slow weights (a copy of the parameters at the last synchronisation). */
-  slow: unknown;
-  inner: unknown;
+  slow: TreeLike<P>;
+  inner: Inner;
+}
+
+/** The state kind of `lookahead(inner)`. */
+export interface LookaheadKind<S> extends StateKind {
+  readonly state: LookaheadState<this['params'], StateAt<S, this['params']>>;
 }
 
 /**
@@ -22,18 +27,19 @@ export interface LookaheadState {
  * slow + slowStepSize·(fast − slow), which becomes the new slow point. Needs the parameters.
  * @example lookahead(adam(1e-3), { syncPeriod: 5, slowStepSize: 0.5 })
  */
-export function lookahead<S>(inner: GradientTransformation<S>, options: { syncPeriod?: number; slowStepSize?: number } = {}): GradientTransformation<LookaheadState> {
+export function lookahead<S>(typedInner: GradientTransformation<S>, options: { syncPeriod?: number; slowStepSize?: number } = {}): GradientTransformation<LookaheadKind<S>> {
   const op = 'lookahead';
   const { syncPeriod = 5, slowStepSize = 0.5 } = options;
   checkInteger(op, 'syncPeriod', syncPeriod, 1);
   if (typeof slowStepSize !== 'number' || !(slowStepSize > 0 && slowStepSize <= 1)) throw new OptimError(`${op}: slowStepSize must be in (0, 1], got ${String(slowStepSize)}`);
-  return {
+  const inner = erased(typedInner);
+  const t: GradientTransformation<LookaheadState> = {
     init: (params) => scopedUpdate(() => ({ phase: zeroCount(), slow: copyTree(params), inner: inner.init(params) })),
     update: (updates, state, params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['phase', 'slow', 'inner']);
         const p = requireParams(op, params);
-        const [fastU, innerState] = inner.update(updates, s.inner as S, p);
+        const [fastU, innerState] = inner.update(updates, s.inner, p);
         const next = np.add(s.phase, 1);
         const sync = np.equal(next, syncPeriod);
         const { def, leaves, rest } = align(op, fastU, [
@@ -51,4 +57,5 @@ export function lookahead<S>(inner: GradientTransformation<S>, options: { syncPe
         return [tree.unflatten(def, out) as typeof updates, { phase: np.where(sync, 0, next), slow: tree.unflatten(def, slow), inner: innerState }];
       }),
   };
+  return t as unknown as GradientTransformation<LookaheadKind<S>>;
 }

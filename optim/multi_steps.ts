@@ -3,19 +3,24 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import type { GradientTransformation } from './base.js';
+import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkInteger } from './checks.js';
 import { align, expectState, scopedUpdate, zerosLikeTree } from './tree_utils.js';
 
 /** State of `multiSteps`. */
-export interface MultiStepsState {
+export interface MultiStepsState<P = unknown, Inner = unknown> {
   /** Mini-steps accumulated since the last inner step (0 … k − 1); a JS number, so no device read is needed to branch. */
   miniStep: number;
   /** Inner steps taken so far. */
   gradientStep: number;
   /** Sum of the gradients of the current mini-steps. */
-  acc: unknown;
-  inner: unknown;
+  acc: TreeLike<P>;
+  inner: Inner;
+}
+
+/** The state kind of `multiSteps(inner)`. */
+export interface MultiStepsKind<S> extends StateKind {
+  readonly state: MultiStepsState<this['params'], StateAt<S, this['params']>>;
 }
 
 /**
@@ -23,11 +28,12 @@ export interface MultiStepsState {
  * `useMean: false`); between inner steps the updates are zeros and the inner state is untouched.
  * @example multiSteps(adam(1e-3), 4) behaves like adam on a 4× larger batch
  */
-export function multiSteps<S>(inner: GradientTransformation<S>, everyKSteps: number, options: { useMean?: boolean } = {}): GradientTransformation<MultiStepsState> {
+export function multiSteps<S>(typedInner: GradientTransformation<S>, everyKSteps: number, options: { useMean?: boolean } = {}): GradientTransformation<MultiStepsKind<S>> {
   const op = 'multiSteps';
   checkInteger(op, 'everyKSteps', everyKSteps, 1);
   const useMean = options.useMean ?? true;
-  return {
+  const inner = erased(typedInner);
+  const t: GradientTransformation<MultiStepsState> = {
     init: (params) =>
       scopedUpdate(() => ({ miniStep: 0, gradientStep: 0, acc: tree.map((p: NDArray) => np.zeros(p.shape), params as never), inner: inner.init(params) })),
     update: (updates, state, params) =>
@@ -39,8 +45,9 @@ export function multiSteps<S>(inner: GradientTransformation<S>, everyKSteps: num
           return [zerosLikeTree(updates), { miniStep: s.miniStep + 1, gradientStep: s.gradientStep, acc: tree.unflatten(def, acc), inner: s.inner }];
         }
         const mean = tree.unflatten(def, useMean ? acc.map((a) => np.divide(a, everyKSteps)) : acc) as typeof updates;
-        const [u, innerState] = inner.update(mean, s.inner as S, params);
+        const [u, innerState] = inner.update(mean, s.inner, params);
         return [u, { miniStep: 0, gradientStep: s.gradientStep + 1, acc: zerosLikeTree(s.acc), inner: innerState }];
       }),
   };
+  return t as unknown as GradientTransformation<MultiStepsKind<S>>;
 }

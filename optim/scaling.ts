@@ -3,9 +3,9 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { leafScaling, stateless, valueAt, type EmptyState, type GradientTransformation, type Schedule, type ScalarOrSchedule } from './base.js';
+import { leafScaling, stateless, valueAt, withStateKind, type EmptyState, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateKind, type TreeLike } from './base.js';
 import { checkDecay, checkFinite, checkLearningRate, checkNonNegative } from './checks.js';
-import { masked, type MaskSpec } from './combine.js';
+import { masked, type MaskSpec, type MaskedKind } from './combine.js';
 import {
   align,
   expectState,
@@ -37,6 +37,9 @@ export interface CountState {
   count: NDArray;
 }
 
+/** State of `scaleByLearningRate`: a step count when the rate is a schedule. */
+export type LearningRateState = EmptyState | CountState;
+
 /** Multiplies the updates by `schedule(count)`, count = number of updates done before this one. */
 export function scaleBySchedule(schedule: Schedule): GradientTransformation<CountState> {
   if (typeof schedule !== 'function') throw new TypeError('scaleBySchedule: expected a schedule (a function of the step count)');
@@ -55,7 +58,7 @@ export function scaleBySchedule(schedule: Schedule): GradientTransformation<Coun
  * gradients become descent steps.
  * @example chain(scaleByAdam(), scaleByLearningRate(1e-3)) is adam(1e-3)
  */
-export function scaleByLearningRate(learningRate: ScalarOrSchedule, options: { flipSign?: boolean } = {}): GradientTransformation<EmptyState | CountState> {
+export function scaleByLearningRate(learningRate: ScalarOrSchedule, options: { flipSign?: boolean } = {}): GradientTransformation<LearningRateState> {
   checkLearningRate('scaleByLearningRate', learningRate);
   const flip = options.flipSign ?? true;
   if (typeof learningRate === 'function') {
@@ -65,21 +68,26 @@ export function scaleByLearningRate(learningRate: ScalarOrSchedule, options: { f
 }
 
 /** State of `scaleByRms`: the EMA of squared updates. */
-export interface ScaleByRmsState {
-  nu: unknown;
+export interface ScaleByRmsState<P = unknown> {
+  nu: TreeLike<P>;
+}
+
+/** The state kind of `scaleByRms`. */
+export interface ScaleByRmsKind extends StateKind {
+  readonly state: ScaleByRmsState<this['params']>;
 }
 
 /**
  * RMSProp's rescaling: ν ← decay·ν + (1−decay)·g², u ← g / sqrt(ν + eps).
  * `initialScale` is ν's starting value (0 in Optax, 1 in TF1's RMSProp).
  */
-export function scaleByRms(options: { decay?: Scalar; eps?: Scalar; initialScale?: number } = {}): GradientTransformation<ScaleByRmsState> {
+export function scaleByRms(options: { decay?: Scalar; eps?: Scalar; initialScale?: number } = {}): GradientTransformation<ScaleByRmsKind> {
   const op = 'scaleByRms';
   const { decay = 0.9, eps = 1e-8, initialScale = 0 } = options;
   checkDecay(op, 'decay', decay);
   checkNonNegative(op, 'eps', eps);
   checkNonNegative(op, 'initialScale', initialScale);
-  return {
+  return withStateKind<ScaleByRmsKind>({
     init: (params) => ({ nu: tree.map((p: NDArray) => np.full(p.shape, initialScale, 'float32'), params as never) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
@@ -89,23 +97,28 @@ export function scaleByRms(options: { decay?: Scalar; eps?: Scalar; initialScale
         const out = leaves.map((g, i) => np.multiply(g, np.rsqrt(np.add(nu[i]!, eps))));
         return [tree.unflatten(def, out) as typeof updates, { nu: tree.unflatten(def, nu) }];
       }),
-  };
+  });
 }
 
 /** State of `scaleByStddev`: EMAs of the updates and of their squares. */
-export interface ScaleByStddevState {
-  mu: unknown;
-  nu: unknown;
+export interface ScaleByStddevState<P = unknown> {
+  mu: TreeLike<P>;
+  nu: TreeLike<P>;
+}
+
+/** The state kind of `scaleByStddev`. */
+export interface ScaleByStddevKind extends StateKind {
+  readonly state: ScaleByStddevState<this['params']>;
 }
 
 /** Centered RMSProp: u ← g / sqrt(ν − μ² + eps) with μ, ν EMAs of g and g². */
-export function scaleByStddev(options: { decay?: Scalar; eps?: Scalar; initialScale?: number } = {}): GradientTransformation<ScaleByStddevState> {
+export function scaleByStddev(options: { decay?: Scalar; eps?: Scalar; initialScale?: number } = {}): GradientTransformation<ScaleByStddevKind> {
   const op = 'scaleByStddev';
   const { decay = 0.9, eps = 1e-8, initialScale = 0 } = options;
   checkDecay(op, 'decay', decay);
   checkNonNegative(op, 'eps', eps);
   checkNonNegative(op, 'initialScale', initialScale);
-  return {
+  return withStateKind<ScaleByStddevKind>({
     init: (params) => ({
       mu: tree.map((p: NDArray) => np.zeros(p.shape, 'float32'), params as never),
       nu: tree.map((p: NDArray) => np.full(p.shape, initialScale, 'float32'), params as never),
@@ -123,7 +136,7 @@ export function scaleByStddev(options: { decay?: Scalar; eps?: Scalar; initialSc
         const out = leaves.map((g, i) => np.multiply(g, np.rsqrt(np.add(np.subtract(nu[i]!, np.square(mu[i]!)), eps))));
         return [tree.unflatten(def, out) as typeof updates, { mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
       }),
-  };
+  });
 }
 
 /**
@@ -171,19 +184,24 @@ export function scaleByTrustRatio(options: { minNorm?: number; trustCoefficient?
 }
 
 /** State of `trace`: the momentum buffer. */
-export interface TraceState {
-  trace: unknown;
+export interface TraceState<P = unknown> {
+  trace: TreeLike<P>;
+}
+
+/** The state kind of `trace`. */
+export interface TraceKind extends StateKind {
+  readonly state: TraceState<this['params']>;
 }
 
 /**
  * Momentum: t ← g + decay·t; the update is t, or g + decay·t with `nesterov`.
  * @example chain(trace(0.9), scaleByLearningRate(0.1)) is sgd(0.1, { momentum: 0.9 })
  */
-export function trace(decay: Scalar, options: { nesterov?: boolean } = {}): GradientTransformation<TraceState> {
+export function trace(decay: Scalar, options: { nesterov?: boolean } = {}): GradientTransformation<TraceKind> {
   const op = 'trace';
   checkDecay(op, 'decay', decay);
   const nesterov = options.nesterov ?? false;
-  return {
+  return withStateKind<TraceKind>({
     init: (params) => ({ trace: tree.map((p: NDArray) => np.zeros(p.shape, 'float32'), params as never) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
@@ -193,8 +211,11 @@ export function trace(decay: Scalar, options: { nesterov?: boolean } = {}): Grad
         const out = nesterov ? leaves.map((g, i) => np.add(g, np.multiply(t[i]!, decay))) : t;
         return [tree.unflatten(def, out) as typeof updates, { trace: tree.unflatten(def, t) }];
       }),
-  };
+  });
 }
+
+/** State of `addDecayedWeights`: a step count for a scheduled decay, inside `masked`'s state when a mask is given. */
+export type DecayedWeightsKind = LearningRateState | MaskedKind<LearningRateState>;
 
 /**
  * Decoupled weight decay: u ← u + weightDecay·param (before the learning rate, as in AdamW).
@@ -203,12 +224,12 @@ export function trace(decay: Scalar, options: { nesterov?: boolean } = {}): Grad
  * Also callable with one options object, `addDecayedWeights({ weightDecay, mask })`.
  * @example addDecayedWeights(1e-4, { mask: pathMask(/\.w$/) }) (decay the weights, not the biases)
  */
-export function addDecayedWeights(options: { weightDecay?: ScalarOrSchedule; mask?: MaskSpec }): GradientTransformation<unknown>;
-export function addDecayedWeights(weightDecay?: ScalarOrSchedule, options?: { mask?: MaskSpec }): GradientTransformation<unknown>;
+export function addDecayedWeights(options: { weightDecay?: ScalarOrSchedule; mask?: MaskSpec }): GradientTransformation<DecayedWeightsKind>;
+export function addDecayedWeights(weightDecay?: ScalarOrSchedule, options?: { mask?: MaskSpec }): GradientTransformation<DecayedWeightsKind>;
 export function addDecayedWeights(
   first: ScalarOrSchedule | { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = 0,
   second: { mask?: MaskSpec } = {},
-): GradientTransformation<unknown> {
+): GradientTransformation<DecayedWeightsKind> {
   const op = 'addDecayedWeights';
   const isOptions = typeof first === 'object' && first !== null && Object.getPrototypeOf(first) === Object.prototype;
   const { weightDecay = 0, mask } = isOptions ? (first as { weightDecay?: ScalarOrSchedule; mask?: MaskSpec }) : { weightDecay: first as ScalarOrSchedule, mask: second.mask };

@@ -331,7 +331,7 @@ describe('the adafactor optimizer', () => {
             if (key === 'count') return np.array(t - 1, 'int32');
             if (tree.keystr(path).includes('.v.')) return np.add(np.square(f32(gv, [5])), 1e-30);
             return leaf;
-          }, fresh);
+          }, fresh) as typeof fresh;
           const [u] = opt.update({ x: f32(gv, [5]) }, state, params);
           const rmsX = Math.sqrt(xv.reduce((a, v) => a + Math.fround(v) ** 2, 0) / 5);
           const alpha = Math.min(1e-2, 1 / Math.sqrt(t)) * Math.max(1e-3, rmsX);

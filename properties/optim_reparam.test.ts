@@ -157,11 +157,12 @@ describe('per-parameter groups (§1.2, §1.5)', () => {
         scope(() => {
           const grads = { a: f32(av), b: f32(bv, [2, 3]) };
           const params = { a: np.zeros([5]), b: np.zeros([2, 3]) };
-          for (const t of [
+          const transforms: optim.GradientTransformation[] = [
             optim.masked(optim.clipByNorm(c), { a: true, b: false }),
             optim.multiTransform({ clip: optim.clipByNorm(c), keep: optim.identity() }, { a: 'clip', b: 'keep' }),
             optim.masked(optim.clipByNorm(c, { ord: 1 }), (p: unknown) => optim.pathMask('.a')(p)),
-          ]) {
+          ];
+          for (const t of transforms) {
             const [u] = t.update(grads, t.init(params), params);
             expect(Array.from(bits(u.b))).toEqual(Array.from(bits(grads.b)));
             const norm = Math.hypot(...av);

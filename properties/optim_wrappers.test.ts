@@ -204,8 +204,8 @@ describe('errors name what was wrong', () => {
       expect(() => w.update(params, ws, { a: np.zeros([2]), b: { c: np.zeros([2]) } })).toThrow(/addDecayedWeights: params have shape \[2\] at \.b\.c but the updates there have shape \[3\]/);
       expect(() => w.update(params, ws)).toThrow(/addDecayedWeights: needs the parameters/);
       expect(() => optim.applyUpdates(params, { a: np.zeros([2]) } as never)).toThrow(/applyUpdates: the updates and the parameters differ in structure: structure mismatch at the root/);
-      expect(() => opt.update(params, [(state as unknown[])[0]], params)).toThrow(/chain: expected a state with one entry per transformation \(2\)/);
-      expect(() => optim.scaleByAdam().update(params, {} as optim.ScaleByAdamState, params)).toThrow(/scaleByAdam: the state is missing count, mu, nu/);
+      expect(() => opt.update(params, [(state as unknown[])[0]] as never, params)).toThrow(/chain: expected a state with one entry per transformation \(2\)/);
+      expect(() => optim.scaleByAdam().update(params, {} as never, params)).toThrow(/scaleByAdam: the state is missing count, mu, nu/);
       return null;
     });
   });
@@ -282,6 +282,60 @@ describe('memory and types', () => {
     expectTypeOf(optim.applyUpdates(params, u)).toEqualTypeOf<typeof params>();
     expect(tree.structure(u).equals(tree.structure(params))).toBe(true);
     optim.freeTree([params, state, u]);
+  });
+
+  // The type assertions are checked by `npm run typecheck` (part of CI); the run-time ones check that
+  // the arrays sit where the types say they do.
+  it('optimizer states have types that follow the parameter tree', () => {
+    type Params = { w: NDArray; layers: { b: NDArray }[] };
+    type Nullable = { w: NDArray | null; layers: { b: NDArray | null }[] };
+    scope(() => {
+      const params: Params = { w: np.zeros([2]), layers: [{ b: np.zeros([1]) }] };
+      const same = (t: unknown) => expect(tree.structure(t).equals(tree.structure(params))).toBe(true);
+
+      const adam = optim.chain(optim.clipByGlobalNorm(1), optim.adam(1e-3));
+      const a = adam.init(params);
+      expectTypeOf(a[1][0].mu).toEqualTypeOf<Params>();
+      expectTypeOf(a[1][0].count).toEqualTypeOf<NDArray>();
+      expectTypeOf(a).toEqualTypeOf<optim.StateOf<typeof adam, Params>>();
+      // @ts-expect-error: the moments have the parameters' fields, and no others
+      void a[1][0].mu.bias;
+      same(a[1][0].mu);
+      const [p2, a2] = optim.applyGradients(adam, params, a, params);
+      expectTypeOf(p2).toEqualTypeOf<Params>();
+      expectTypeOf(a2).toEqualTypeOf<typeof a>();
+      same(a2[1][0].nu);
+
+      const sgd = optim.sgd(0.1, { momentum: 0.9 }).init(params);
+      expectTypeOf(sgd).toEqualTypeOf<[optim.LearningRateState] | [optim.TraceState<Params>, optim.LearningRateState]>();
+      same((sgd[0] as optim.TraceState<Params>).trace);
+
+      const ada = optim.adafactor(1e-3).init(params);
+      expectTypeOf(ada[0].vRow).toEqualTypeOf<Nullable>();
+      expect(tree.structure(ada[0].v).equals(tree.structure(params))).toBe(true);
+
+      const wrapped = optim.applyIfFinite(optim.lookahead(optim.multiSteps(optim.paramsEma(optim.sgd(0.1)), 2)));
+      const w = wrapped.init(params);
+      expectTypeOf(w.inner.slow).toEqualTypeOf<Params>();
+      expectTypeOf(w.inner.inner.acc).toEqualTypeOf<Params>();
+      expectTypeOf(w.inner.inner.inner.ema).toEqualTypeOf<Params>();
+      same(w.inner.slow);
+      same(w.inner.inner.acc);
+      same(w.inner.inner.inner.ema);
+
+      const groups = optim.multiTransform({ slow: optim.adam(1e-4), frozen: optim.setToZero() }, { w: 'slow', layers: 'frozen' });
+      const g = groups.init(params);
+      expectTypeOf(g.inner.slow[0].mu).toEqualTypeOf<Nullable>();
+      expectTypeOf(g.inner.frozen).toEqualTypeOf<optim.EmptyState>();
+      expect(g.inner.slow[0].mu.w).not.toBeNull();
+      expect(g.inner.slow[0].mu.layers[0]!.b).toBeNull(); // the other group's leaves are empty nodes
+
+      const injected = optim.injectHyperparams((h) => optim.adam(h.learningRate), { learningRate: 1e-3 }).init(params);
+      expectTypeOf(injected.inner[0].mu).toEqualTypeOf<Params>();
+      expectTypeOf(injected.hyperparams.learningRate).toEqualTypeOf<optim.Scalar>();
+      same(injected.inner[0].mu);
+      return null;
+    });
   });
 });
 
