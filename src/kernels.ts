@@ -12,10 +12,26 @@ export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf
 
 const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
   neg: tf.neg, sin: tf.sin, cos: tf.cos, tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
-  sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: tf.exp, log: tf.log, log1p: tf.log1p, expm1: tf.expm1,
+  sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: tf.exp, log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
   tanh: tf.tanh, logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, abs: tf.abs,
   sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
 };
+
+/**
+ * log1p. TF.js's wasm Log1p computes log(1 + x) in float32, so log1p(1e-10) is 0 (and softplus(−20),
+ * logSigmoid(20) and arctanh(1e-8) with it). Elsewhere, and for wasm via Goldberg's correction
+ * log(u)·x/(u − 1) with u = 1 + x for |x| < 1, which cancels the rounding of u (x itself where u
+ * rounds to 1).
+ */
+function accurateLog1p(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.log1p(x);
+  return tf.tidy(() => {
+    const u = tf.add(x, tf.scalar(1));
+    const corrected = tf.div(tf.mul(tf.log(u), x), tf.sub(u, tf.scalar(1)));
+    const small = tf.less(tf.abs(x), tf.scalar(1)); // elsewhere log(u) is accurate, and x·log(u) could overflow
+    return tf.where(small, tf.where(tf.equal(u, tf.scalar(1)), x, corrected), tf.log(u));
+  });
+}
 
 /**
  * sign via comparisons. TF.js's wasm Sign kernel returns 0 for |x| below ~1e-7 (cpu gives ±1),
@@ -304,27 +320,66 @@ function stridedSliceByReshape(x: tf.Tensor, start: number[], outShape: number[]
 }
 
 /**
- * Sums over axes. On wasm, Sum over a leading axis transposes the whole array first; a transposed
- * matrix-vector product (Xᵀ·1) is ~2.4x faster there (1024² over axis 0: 4.3 ms vs 10.2 ms, with
- * fresh operands), and X·1 slightly beats Sum over trailing axes. Reducing everything stays Sum
- * (a product with a 1M-long vector packs slowly).
+ * Sums over axes. On wasm two things go wrong with TF.js's Sum: it accumulates float32 values one
+ * by one (the sum of 1e6 × 0.1 is off by 1 %), and over a leading or middle axis it transposes the
+ * whole array first (1024² over axis 0: ~10–30 ms). So on wasm a float32 sum is brought to the form
+ * [pre, R, post] (reduced axes moved together if they are not), a long R is split in two stages of
+ * about √R (the error then grows like √R instead of R), and each stage runs on a fast kernel:
+ * post > 1 by XNNPACK's average pooling over an [R, 1] window of a [pre, R, 1, post] image (the
+ * channels are the contiguous `post` axis, so it streams; 1024² over axis 0 in ~0.4 ms), times R;
+ * post = 1 as X·1.
  */
 function sumKernel(x: tf.Tensor, axes: number[]): tf.Tensor {
+  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.sum(x, axes);
+  const outShape = x.shape.filter((_, i) => !axes.includes(i));
+  if (x.size === 0) return tf.zeros(outShape, x.dtype);
   const sorted = [...axes].sort((a, b) => a - b);
   const contiguous = sorted.every((a, i) => i === 0 || a === sorted[i - 1]! + 1);
-  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || !contiguous || sorted.length === x.rank) return tf.sum(x, axes);
-  const outShape = x.shape.filter((_, i) => !axes.includes(i));
+  // Not contiguous: move the reduced axes last (one transpose, as Sum would do itself).
+  const y = contiguous ? x : tf.transpose(x, [...x.shape.map((_, i) => i).filter((i) => !axes.includes(i)), ...sorted]);
+  const first = contiguous ? sorted[0]! : outShape.length;
   const reduced = prod(sorted.map((a) => x.shape[a]!));
-  const rest = x.size / reduced;
-  if (sorted[0] === 0) {
-    // [R, C]: (Xᵀ · 1) with the transpose as a flag (the one place the flagged path wins).
-    return tf.reshape(tf.matMul(tf.reshape(x, [reduced, rest]) as tf.Tensor2D, rhsBuffer(tf.ones([reduced, 1]), false) as tf.Tensor2D, true, false), outShape);
+  const pre = prod(y.shape.slice(0, first));
+  const post = x.size / (pre * reduced);
+  return tf.reshape(sumMiddle(tf.reshape(y, [pre, reduced, post]) as tf.Tensor3D), outShape);
+}
+
+/** Above this length a sum runs in two stages. */
+const SINGLE_STAGE_SUM = 4096;
+
+/** Σ over the middle axis of [pre, R, post], as [pre, post]. */
+function sumMiddle(x: tf.Tensor3D): tf.Tensor2D {
+  const [pre, r, post] = x.shape;
+  if (r > SINGLE_STAGE_SUM) {
+    // R = r1·r2 with r2 ≈ √R (zero-padded up to a multiple when R has no such factor).
+    const r2 = Math.ceil(Math.sqrt(r));
+    const r1 = Math.ceil(r / r2);
+    const padded = r1 * r2 === r ? x : (tf.pad(x, [[0, 0], [0, r1 * r2 - r], [0, 0]]) as tf.Tensor3D);
+    const inner = sumMiddle(tf.reshape(padded, [pre * r1, r2, post]) as tf.Tensor3D);
+    return sumMiddle(tf.reshape(inner, [pre, r1, post]) as tf.Tensor3D);
   }
-  if (sorted[sorted.length - 1] === x.rank - 1) {
-    // [C, R]: X · 1
-    return tf.reshape(tf.matMul(tf.reshape(x, [rest, reduced]) as tf.Tensor2D, rhsBuffer(tf.ones([reduced, 1]), false) as tf.Tensor2D), outShape);
+  const channels = post > 1 ? poolChannels(post) : 0;
+  if (channels > 0) {
+    // Mean over R by pooling, then × R.
+    const image = tf.reshape(x, [pre, r, post / channels, channels]) as tf.Tensor4D;
+    return tf.reshape(tf.mul(tf.avgPool(image, [r, 1], [r, 1], 'valid'), tf.scalar(r)), [pre, post]);
   }
-  return tf.sum(x, axes);
+  if (post > 1) return tf.sum(x, 1);
+  // [pre, R] · 1
+  return tf.matMul(tf.reshape(x, [pre, r]) as tf.Tensor2D, rhsBuffer(tf.ones([r, 1]), false) as tf.Tensor2D) as tf.Tensor2D;
+}
+
+/**
+ * TF.js wasm's average pooling writes past a buffer with more than ~16k channels (measured: 12,288
+ * works, 16,383 crashes the module), so pooled reductions use at most 8,192 channels.
+ */
+const MAX_POOL_CHANNELS = 8192;
+
+/** The channel count for pooling over `post` contiguous values: `post`, or its largest divisor ≤ the cap (0 if that is tiny). */
+function poolChannels(post: number): number {
+  if (post <= MAX_POOL_CHANNELS) return post;
+  for (let d = MAX_POOL_CHANNELS; d >= 64; d--) if (post % d === 0) return d;
+  return 0;
 }
 
 function matrixStack(t: tf.Tensor): { batch: number; n: number } {
