@@ -4,10 +4,10 @@
 // linear algebra — and incompatible shapes give errors that name the op and the shapes.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NDArray, np } from '../src/index.js';
+import { NDArray, dispose, np } from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { ArrayData, arbArray, arbBroadcastShapes, arbIncompatibleShapes, arbShape, reference as R } from '../src/testing/index.js';
-import { FC_SEED, expectClose, expectCloseInf, inScope } from './helpers.js';
+import { FC_SEED, expectClose, expectCloseInf, inScope, values } from './helpers.js';
 
 const F32 = { rtol: 2e-6, atol: 1e-6 };
 
@@ -263,6 +263,35 @@ describe('reductions over any axes (undefined, negative, lists) with keepdims', 
       expectClose(np.logsumexp(np.array([1000, 1000], 'float32')), 1000 + Math.log(2), { rtol: 1e-6 });
       expectClose(np.logsumexp(np.array([-1000, -1000], 'float32')), -1000 + Math.log(2), { rtol: 1e-6 });
     });
+  });
+
+  // wasm's Sum accumulates one value at a time and its pooling kernel overruns with >16k channels;
+  // sums are split in stages and pooled in channel blocks (src/kernels.ts sumKernel).
+  it('long sums stay accurate, and sums over long or wide axes in any position match the reference', () => {
+    inScope(() => {
+      for (const n of [1e4, 1e6, 3e6 + 7]) {
+        const got = Number(np.sum(np.full([n], 0.1)).item());
+        expect(Math.abs(got - 0.1 * n) / (0.1 * n), `sum of ${n} × 0.1`).toBeLessThan(2e-5);
+      }
+      expect(Number(np.mean(np.full([10000], 0.1)).item())).toBeCloseTo(0.1, 6);
+    });
+    const cases: [number[], number[]][] = [
+      [[64, 20480], [0]], // 20,480 channels: pooled in blocks of 5 × 4,096
+      [[9, 16411], [0]], // a prime number of channels above the cap
+      [[8209, 3], [0]], // a long leading axis (two stages, padded)
+      [[3, 5001, 7], [1]],
+      [[7, 9000], [1]],
+      [[4, 6, 5], [0, 2]], // not contiguous
+      [[2, 3, 4, 5], [1, 2]],
+    ];
+    for (const [shape, axes] of cases) {
+      fc.assert(
+        fc.property(arbArray(shape, { min: -1, max: 1 }), (xd) =>
+          inScope(() => expectClose(np.sum(xd.toNDArray(), axes), R.sum(R.fromData(xd), axes), { rtol: 1e-5, atol: 1e-4, label: `sum over ${axes} of [${shape}]` })),
+        ),
+        { seed: FC_SEED, numRuns: 1 },
+      );
+    }
   });
 
   // Reductions over a 0-sized axis give the identity of the operation, as in NumPy.
@@ -787,5 +816,57 @@ describe('gradus/testing arbitraries', () => {
       }),
       { seed: FC_SEED, numRuns: 30 },
     );
+  });
+});
+
+describe('numerically and semantically delicate cases', () => {
+  it('log1p keeps full precision near 0 (and softplus, logSigmoid with it)', () => {
+    inScope(() => {
+      const xs = [1e-10, -1e-7, 1e-5, 0.5, -0.5, 10, 3e38];
+      const got = values(np.log1p(np.array(xs, 'float32')));
+      xs.forEach((x, i) => {
+        const want = Math.log1p(Math.fround(x));
+        expect(Math.abs(got[i]! - want), `log1p(${x})`).toBeLessThanOrEqual(2e-7 * Math.abs(want));
+      });
+      expect(values(np.log1p(np.array([-1, -2], 'float32')))).toEqual([-Infinity, NaN]);
+      const sp = Number(np.softplus(np.array(-20, 'float32')).item());
+      expect(Math.abs(sp - Math.log1p(Math.exp(-20))) / Math.log1p(Math.exp(-20))).toBeLessThan(1e-5);
+    });
+  });
+
+  it('all of nothing is true and any of nothing false; both reduce over axes', () => {
+    inScope(() => {
+      expect(np.all(np.zeros([0])).item()).toBe(true);
+      expect(np.any(np.zeros([0])).item()).toBe(false);
+      expect(np.all(np.array([[1, 1], [0, 1]]), 0).toArray()).toEqual([false, true]);
+      expect(np.any(np.array([[0, 0], [0, 3]]), 1, true).toArray()).toEqual([[false], [true]]);
+      expect(np.any(np.zeros([2, 0]), 1).toArray()).toEqual([false, false]);
+    });
+  });
+
+  it('norm: ord −∞ for vectors, ±1 and ±∞ for matrices, and the row axis is the first axis given', () => {
+    inScope(() => {
+      expect(Number(np.linalg.norm(np.array([3, -4], 'float32'), -Infinity).item())).toBe(3);
+      const m = np.array([[1, -2], [3, 4]], 'float32');
+      // column sums |.|: 4, 6; row sums: 3, 7 (NumPy's values).
+      expect([1, -1, Infinity, -Infinity].map((o) => Number(np.linalg.norm(m, o).item()))).toEqual([6, 4, 7, 3]);
+      expect([1, -1, Infinity, -Infinity].map((o) => Number(np.linalg.norm(m, o, [1, 0]).item()))).toEqual([7, 3, 6, 4]);
+    });
+  });
+
+  it('an op whose result would be one of its inputs returns a new handle (disposing it keeps the input)', () => {
+    const x = np.array([1, 2, 3], 'float32');
+    const makers: [string, () => unknown][] = [
+      ['concatenate([x])', () => np.concatenate([x])],
+      ['split(x, 1)', () => np.split(x, 1)],
+      ['split(x, [])', () => np.split(x, [])],
+      ['broadcastArrays(x, x)', () => np.broadcastArrays(x, x)],
+      ['x.at(null)', () => x.at(null)],
+    ];
+    for (const [name, make] of makers) {
+      dispose(make());
+      expect(values(x), name).toEqual([1, 2, 3]);
+    }
+    dispose(x);
   });
 });

@@ -18,11 +18,20 @@ export function defop<F extends Function>(fn: F): F {
   const f = fn as unknown as (...args: unknown[]) => unknown;
   const wrapped = (...args: unknown[]): unknown => {
     if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return f(...args);
-    // At the top level results belong to the caller: copy a result that is one of the arguments
-    // (e.g. a no-op reshape), so disposing it cannot free the argument.
+    // At the top level results belong to the caller: copy a result that is one of the arguments,
+    // also inside a list argument (a no-op reshape, concatenate of one array, split into one
+    // piece), so disposing it cannot free the argument.
     const result = scoped(() => f(...args));
-    if (result instanceof ConcreteArray && args.some((a) => a === result)) return new ConcreteArray(shareTensor(result.tensor));
-    return result;
+    const inputs = new Set<unknown>();
+    const collect = (a: unknown): void => {
+      if (a instanceof ConcreteArray) inputs.add(a);
+      else if (Array.isArray(a)) a.forEach(collect);
+    };
+    args.forEach(collect);
+    if (inputs.size === 0) return result;
+    const fresh = (r: unknown): unknown => (r instanceof ConcreteArray && inputs.has(r) ? new ConcreteArray(shareTensor(r.tensor)) : r);
+    // Ops returning several arrays (split, broadcastArrays) return a JS array of them.
+    return Array.isArray(result) ? result.map(fresh) : fresh(result);
   };
   return wrapped as unknown as F;
 }

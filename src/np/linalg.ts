@@ -8,7 +8,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop, eye } from './convert.js';
 import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
-import { max, sum } from './reductions.js';
+import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
 
 function sameDtype(x: ArrayLike, y: ArrayLike): [NDArray, NDArray] {
@@ -274,14 +274,20 @@ export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis
   if (axes.length === 1) {
     if (ord === 1) return sum(abs(a), axes, keepdims);
     if (ord === Infinity) return max(abs(a), axes, keepdims);
+    if (ord === -Infinity) return min(abs(a), axes, keepdims);
     if (ord === 0) return sum(astypeRaw(bind1('ne', [a, asArray(0, 'float32').reshape(a.shape.map(() => 1))], {}), 'float32'), axes, keepdims);
     return power(sum(power(abs(a), ord), axes, keepdims), 1 / ord);
   }
   if (axes.length === 2) {
-    if (ord === 1) return max(sum(abs(a), axes[0], true), axes, keepdims);
-    if (ord === Infinity) return max(sum(abs(a), axes[1], true), axes, keepdims);
+    // The rows are the first axis given (NumPy: axis=(1, 0) is the transposed matrix).
+    const given = Array.isArray(axis) ? axis.map((d) => normalizeAxis('norm', d, a.ndim)) : axes;
+    const [rowAxis, colAxis] = [given[0]!, given[1]!];
+    if (ord === 1) return max(sum(abs(a), rowAxis, true), axes, keepdims);
+    if (ord === -1) return min(sum(abs(a), rowAxis, true), axes, keepdims);
+    if (ord === Infinity) return max(sum(abs(a), colAxis, true), axes, keepdims);
+    if (ord === -Infinity) return min(sum(abs(a), colAxis, true), axes, keepdims);
   }
-  throw new ShapeError(`linalg.norm: ord ${ord} over ${axes.length} axes is not supported; expected 2, 1, Infinity or 'fro'`);
+  throw new ShapeError(`linalg.norm: ord ${ord} over ${axes.length} axes is not supported; expected 1, -1, Infinity, -Infinity or 'fro' (matrix norms), or any number (vector norms)`);
 });
 
 // Padé(13) coefficients for the matrix exponential (Higham 2005).

@@ -4,7 +4,7 @@ import type { ArrayLike, Axis, NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
-import { astypeRaw, where, isfinite, subtract, multiply, divide, sqrt, exp, log, add } from './elementwise.js';
+import { astypeRaw, where, isfinite, subtract, multiply, divide, sqrt, exp, log, add, equal, greater, logicalNot } from './elementwise.js';
 
 function withKeepdims(y: NDArray, x: NDArray, axes: number[], keepdims: boolean): NDArray {
   if (!keepdims) return y;
@@ -69,14 +69,13 @@ function argReduce(prim: 'argmax' | 'argmin') {
 export const argmax = argReduce('argmax');
 export const argmin = argReduce('argmin');
 
-export const all = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
-  const a = astypeRaw(asArray(x), 'bool');
-  return astypeRaw(min(astypeRaw(a, 'int32'), axis, keepdims), 'bool');
-});
-export const any = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
-  const a = astypeRaw(asArray(x), 'bool');
-  return astypeRaw(max(astypeRaw(a, 'int32'), axis, keepdims), 'bool');
-});
+// As counts (a sum has an identity), so that all() of nothing is true and any() of nothing false.
+export const all = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray =>
+  equal(sum(logicalNot(astypeRaw(asArray(x), 'bool')), axis, keepdims), 0),
+);
+export const any = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray =>
+  greater(sum(astypeRaw(asArray(x), 'bool'), axis, keepdims), 0),
+);
 
 /**
  * log(sum(exp(x))) computed stably: the maximum is subtracted first (and held constant, which does

@@ -266,9 +266,10 @@ export function index(x: NDArray, spec: readonly IndexSpec[]): NDArray {
       start.push(rb); limit.push(Math.max(rb, re)); strides.push(-step);
     }
   });
-  return defop(() => {
+  // x is passed through defop (not closed over) so that a result that is x itself gets copied.
+  return defop((x: NDArray) => {
     let y = revAxes.length ? bind1('rev', [x], { axes: revAxes }) : x;
     y = sliceRaw(y, start, limit, strides);
     return drop.length ? bind1('reshape', [y], { shape: y.shape.filter((_, i) => !drop.includes(i)) }) : y;
-  })();
+  })(x);
 }
