@@ -312,3 +312,32 @@ describe('keys are ordinary values under transformations', () => {
     });
   });
 });
+
+describe('integers', () => {
+  it('foldIn takes data as uint32, like JAX: 2³² − 1 and −1 are the same word, and differ from 0', () => {
+    inScope(() => {
+      const k = random.key(3);
+      expect(values(random.foldIn(k, 2 ** 32 - 1))).toEqual(values(random.foldIn(k, -1)));
+      expect(values(random.foldIn(k, 2 ** 31))).toEqual(values(random.foldIn(k, -(2 ** 31))));
+      expect(values(random.foldIn(k, 2 ** 32 - 1))).not.toEqual(values(random.foldIn(k, 0)));
+      expect(() => random.foldIn(k, 2 ** 32)).toThrow(/foldIn: expected an integer in/);
+    });
+  });
+
+  it('randint over wide ranges uses every bit (odd values appear), stays in range and is int32', () => {
+    inScope(() => {
+      const k = random.key(3);
+      for (const [lo, hi] of [[0, 2 ** 30], [-(2 ** 31) + 1, 0], [-5, 2 ** 25]]) {
+        const v = random.randint(k, [20000], lo!, hi!);
+        expect(v.dtype).toBe('int32');
+        const xs = values(v);
+        expect(Math.min(...xs)).toBeGreaterThanOrEqual(lo!);
+        expect(Math.max(...xs)).toBeLessThan(hi!);
+        const odd = xs.filter((x) => Math.abs(x) % 2 === 1).length / xs.length;
+        expect(odd).toBeGreaterThan(0.45);
+        expect(odd).toBeLessThan(0.55);
+      }
+      expect(() => random.randint(k, [2], -(2 ** 31), 2 ** 31 - 1)).toThrow(/randint: the range/);
+    });
+  });
+});

@@ -6,7 +6,7 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
-import { add, astypeRaw, floor, less, log, multiply, negative, subtract } from '../np/elementwise.js';
+import { add, astypeRaw, floor, less, log, multiply, negative, remainder, subtract } from '../np/elementwise.js';
 import { argmax } from '../np/reductions.js';
 import { reshape, take } from '../np/shape_ops.js';
 import { keyFromSeed } from './threefry.js';
@@ -40,6 +40,11 @@ export const split = defop((k: Key, num = 2): NDArray => bind1('random_split', [
 /** A new key from a key and an integer (e.g. a step counter or a layer index). */
 export const foldIn = defop((k: Key, data: ArrayLike): NDArray => {
   const a = checkKey('foldIn', k);
+  if (typeof data === 'number') {
+    // JAX folds in uint32: a JS number in [2³¹, 2³²) keeps its 32 bits (as the int32 of that pattern).
+    if (!Number.isInteger(data) || data < -(2 ** 31) || data >= 2 ** 32) throw new ShapeError(`random.foldIn: expected an integer in [-2³¹, 2³²), got ${data}`);
+    data = new ConcreteArray(tf.scalar(data | 0, 'int32'));
+  }
   let d = asArray(data);
   if (d.dtype !== 'int32') d = astypeRaw(d, 'int32');
   if (d.ndim === 0 && a.ndim > 1) d = bind1('broadcast_in_dim', [d], { shape: a.shape.slice(0, -1), broadcastDimensions: [] });
@@ -66,8 +71,19 @@ export const normal = defop((k: Key, shape: readonly number[] | number = []): ND
 /** Integers uniformly in [minval, maxval). */
 export const randint = defop((k: Key, shape: readonly number[] | number, minval: number, maxval: number): NDArray => {
   if (!(maxval > minval)) throw new ShapeError(`random.randint: expected maxval > minval, got [${minval}, ${maxval})`);
-  const u = uniform(k, shape);
-  return add(astypeRaw(floor(multiply(u, maxval - minval)), 'int32'), Math.floor(minval));
+  const [lo, hi] = [Math.floor(minval), Math.floor(maxval)];
+  const range = hi - lo;
+  if (lo < -(2 ** 31) || hi > 2 ** 31 || range > 2 ** 31 - 1) {
+    throw new ShapeError(`random.randint: the range [${minval}, ${maxval}) must lie in int32 and span at most 2³¹ − 1 values`);
+  }
+  const offset = new ConcreteArray(tf.scalar(lo, 'int32'));
+  if (range <= 2 ** 20) {
+    // floor(u·range) with u's 23 random bits: every value is reached, each within range/2²³ of 1/range.
+    return add(astypeRaw(floor(multiply(uniform(k, shape), range)), 'int32'), offset);
+  }
+  // Wide ranges: 32 random bits modulo the range (a float would leave the low bits 0), in int32.
+  const r = new ConcreteArray(tf.scalar(range, 'int32'));
+  return add(remainder(bits(k, shape), r), offset);
 });
 
 /** Booleans that are true with probability p (p may be an array broadcast against shape). */
