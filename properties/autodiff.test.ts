@@ -793,3 +793,24 @@ describe('reverse mode through full contractions (vector dot products)', () => {
     );
   });
 });
+
+describe('edge cases of derivative rules', () => {
+  // d/dx x^y = y·x^(y−1) is 0·∞ at x = 0 when y = 0; the rule takes it as 0 (as JAX does), so
+  // higher derivatives of polynomial terms stay finite at 0.
+  it('derivatives of x^y at x = 0 are those of the polynomial, never NaN', () => {
+    inScope(() => {
+      const zero = np.array(0, 'float32');
+      expect(Number(grad((a: NDArray) => np.power(a, 0))(zero).item())).toBe(0);
+      expect(Number(grad(grad((a: NDArray) => np.power(a, 1)))(zero).item())).toBe(0);
+      expect(Number(grad(grad((a: NDArray) => np.power(a, 2)))(zero).item())).toBe(2);
+      expect(Number(grad(grad(grad((a: NDArray) => np.power(a, 2))))(zero).item())).toBe(0);
+      expect(Number(grad(grad(grad((a: NDArray) => np.power(a, 3))))(zero).item())).toBe(6);
+      // Exponents as an array, broadcast against x.
+      const g = grad((a: NDArray) => np.sum(np.power(a, np.array([0, 1, 2], 'float32'))))(np.array([0, 0, 3], 'float32'));
+      expect(values(g)).toEqual([0, 1, 6]);
+      // The mixed partial d²/dy dx x^y = x^(y−1)(1 + y log x) is 1/x at y = 0.
+      const dxdy = grad((y: NDArray) => grad((x: NDArray) => np.power(x, y))(np.array(2, 'float32')))(np.array(0, 'float32'));
+      expect(Number(dxdy.item())).toBeCloseTo(0.5, 6);
+    });
+  });
+});

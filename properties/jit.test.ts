@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, dispose, grad, jit, jvp, makeJaxpr, np, valueAndGrad, vmap } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr } from './compositions.js';
-import { FC_SEED, expectClose, inScope, numTensors } from './helpers.js';
+import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
 import { expectNoLeak, expectTreeClose, loopVmap, moderate, randomArray } from './loop_oracle.js';
 
 const arbCase = fc.integer({ min: 1, max: 3 }).chain((k) => fc.record({ e1: arbExpr(k, 4), e2: arbExpr(k, 2), shapes: arbInputShapes(k), seed: fc.integer() }));
@@ -303,5 +303,42 @@ describe('tracing semantics', () => {
     f.clearCache();
     expect(numTensors()).toBe(before);
     dispose(x);
+  });
+});
+
+describe('JS values among the arguments', () => {
+  // An array in place of a boolean would always be truthy, so `flag ? a : b` would silently take
+  // the first branch: booleans and strings are static under jit, and unmapped non-arrays reach
+  // vmap's function unchanged.
+  it('booleans and strings (also inside option objects) are static under jit; numbers are traced', () => {
+    inScope(() => {
+      const x = np.array([0.3, 0.7], 'float32');
+      const f = jit((a: NDArray, o: { useExp: boolean; mode: string }) => (o.useExp ? np.exp(a) : o.mode === 'neg' ? np.negative(a) : a));
+      expect(values(f(x, { useExp: false, mode: 'neg' }))).toEqual(values(np.negative(x)));
+      expect(values(f(x, { useExp: true, mode: 'neg' }))).toEqual(values(np.exp(x)));
+      expect(values(f(x, { useExp: false, mode: 'id' }))).toEqual(values(x));
+      expect(f.cacheSize).toBe(3);
+      const g = jit((a: NDArray, s: number) => np.multiply(a, s));
+      g(x, 2);
+      g(x, 3);
+      expect(g.cacheSize).toBe(1);
+    });
+  });
+
+  it('vmap hands unmapped non-array arguments to f as they are', () => {
+    inScope(() => {
+      const x = np.array([0.3, 0.7], 'float32');
+      const f = (a: NDArray, flag: boolean, n: number) => {
+        expect(typeof flag).toBe('boolean');
+        expect(typeof n).toBe('number');
+        return flag ? np.multiply(a, n) : a;
+      };
+      expect(values(vmap(f, { inAxes: [0, null, null] })(x, true, 3))).toEqual(values(np.multiply(x, 3)));
+      expect(values(vmap(f, { inAxes: [0, null, null] })(x, false, 3))).toEqual(values(x));
+      const g = jit((a: NDArray, n: number) => np.multiply(a, n), { staticArgnums: [1] });
+      const vg = vmap(g, { inAxes: [0, null] });
+      for (let i = 0; i < 3; i++) vg(x, 3);
+      expect(g.cacheSize).toBe(1);
+    });
   });
 });

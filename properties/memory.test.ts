@@ -4,7 +4,7 @@
 // warm up (lazily created constants), then counts around a second run.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NDArray, dispose, grad, jvp, linearize, np, random, valueAndGrad, vjp } from '../src/index.js';
+import { NDArray, dispose, grad, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -197,5 +197,44 @@ describe('random compositions: grad, jvp and vjp leave no tensors', () => {
       }),
       { seed: FC_SEED, numRuns: 40 },
     );
+  });
+});
+
+describe('results never alias what the caller owns', () => {
+  // Disposing a result must not free a closed-over array or a pullback's residual.
+  it('a closed-over array returned as a result (or aux) comes back as its own handle', () => {
+    const x = np.array([0.3, 0.7], 'float32');
+    const c = np.array([9, 9], 'float32');
+    const results: (() => unknown)[] = [
+      () => grad((a: NDArray) => [np.sum(a), c], { hasAux: true })(x)[1],
+      () => vjp((_a: NDArray) => c, x)[0],
+      () => jvp((_a: NDArray) => c, [x], [x]),
+      () => linearize((_a: NDArray) => c, x)[0],
+      () => vmap((a: NDArray) => [a, c], { outAxes: [0, null] })(x),
+    ];
+    for (const make of results) {
+      dispose(make());
+      expect(Array.from(c.dataSync())).toEqual([9, 9]);
+    }
+    dispose([x, c]);
+  });
+
+  it("disposing vjp's or linearize's output keeps the pullback and the linear map working", () => {
+    const x = np.array([0.3, 0.7], 'float32');
+    const before = numTensors();
+    const [o1, pullback] = vjp((a: NDArray) => np.exp(a), x);
+    dispose(o1);
+    const ones = np.ones([2]);
+    const [ct] = pullback(ones);
+    expect(Array.from(ct!.dataSync())).toEqual([Math.fround(Math.exp(0.3)), Math.fround(Math.exp(0.7))].map((v) => expect.closeTo(v, 6)));
+    const [o2, lin] = linearize((a: NDArray) => np.exp(a), x);
+    dispose(o2);
+    const tangentOut = lin(ones);
+    expect(Array.from(tangentOut.dataSync())).toEqual(Array.from(ct!.dataSync()));
+    dispose([ct, tangentOut, ones]);
+    pullback.dispose();
+    lin.dispose();
+    expect(numTensors()).toBe(before);
+    dispose(x);
   });
 });

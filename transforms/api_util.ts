@@ -23,6 +23,23 @@ export function flattenArrays(op: string, value: unknown, what = 'argument'): [N
   return [leaves, def];
 }
 
+/**
+ * Flattens a pytree for `jit`: booleans and strings are static (JS control flow reads them, and an
+ * array in their place would always be truthy), so they stay as they are, in `key`; every other
+ * leaf becomes an array. `rebuild` puts arrays back among the static leaves.
+ */
+export function flattenWithStaticLeaves(op: string, value: unknown, what = 'argument'): { arrays: NDArray[]; def: TreeDef; key: string; rebuild: (xs: readonly unknown[]) => unknown } {
+  const [withPaths, def] = tree.flattenWithPath(value);
+  const isStatic = withPaths.map(([, leaf]) => typeof leaf === 'boolean' || typeof leaf === 'string');
+  const arrays = flattenArrays(op, tree.unflatten(def, withPaths.map(([, leaf], i) => (isStatic[i] ? 0 : leaf))), what)[0].filter((_, i) => !isStatic[i]);
+  const key = withPaths.map(([, leaf], i) => (isStatic[i] ? JSON.stringify(leaf) : '')).join(',');
+  const rebuild = (xs: readonly unknown[]): unknown => {
+    let k = 0;
+    return tree.unflatten(def, withPaths.map(([, leaf], i) => (isStatic[i] ? leaf : xs[k++])));
+  };
+  return { arrays, def, key, rebuild };
+}
+
 function isTensor(x: unknown): x is tf.Tensor {
   return typeof x === 'object' && x !== null && 'dataId' in x && 'shape' in x;
 }
@@ -48,17 +65,26 @@ export function describeAval(x: NDArray): string {
   return x.aval.str();
 }
 
+/** The id the next TF.js tensor will get (tensors are numbered in creation order). */
+export function nextTensorId(): number {
+  const probe = tf.scalar(0);
+  const id = probe.id;
+  probe.dispose();
+  return id;
+}
+
 /**
  * Results are new arrays owned by the caller: any result leaf that is one of the inputs (a
- * function returning its argument) or repeats an earlier leaf is replaced by a copy, so disposing
- * a result never frees an argument.
+ * function returning its argument), existed before the call (`firstNewId`: an array the function
+ * closed over), or repeats an earlier leaf is replaced by a zero-copy handle, so disposing a result
+ * never frees an argument, a closed-over array or another result.
  */
-export function freshResults<T>(result: T, inputs: unknown): T {
+export function freshResults<T>(result: T, inputs: unknown, firstNewId = -Infinity): T {
   const taken = new Set<tf.Tensor>();
   for (const leaf of tree.leaves(inputs)) if (leaf instanceof ConcreteArray && !leaf.isDisposed) taken.add(leaf.tensor);
   return tree.map((leaf: unknown) => {
     if (!(leaf instanceof ConcreteArray) || leaf.isDisposed) return leaf;
-    if (taken.has(leaf.tensor)) return new ConcreteArray(tfClone(leaf.tensor));
+    if (taken.has(leaf.tensor) || leaf.tensor.id < firstNewId) return new ConcreteArray(tfClone(leaf.tensor));
     taken.add(leaf.tensor);
     return leaf;
   }, result) as T;

@@ -5,7 +5,7 @@ import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
 import { scoped } from '../src/scope.js';
-import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { callDifferentiated, flattenArrays, freshResults, nextTensorId, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
 import { linearizeFlat } from './vjp.js';

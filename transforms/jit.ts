@@ -7,7 +7,7 @@ import { Tracer, bind } from '../src/core.js';
 import { DisposedError, TransformError } from '../src/errors.js';
 import { ClosedJaxpr } from '../src/jaxpr.js';
 import { scoped } from '../src/scope.js';
-import { flattenArrays, unflatten, type TreeDef } from './api_util.js';
+import { flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { nextTensorId } from './transpose.js';
 
@@ -52,10 +52,10 @@ function splitArgs(op: string, args: unknown[], staticArgnums: readonly number[]
   return { statics, dynamic, key };
 }
 
-function traceCall(op: string, f: AnyFn, args: unknown[], statics: Set<number>, leaves: NDArray[], argDef: TreeDef): { program: TracedProgram; outDef: TreeDef } {
+function traceCall(op: string, f: AnyFn, args: unknown[], statics: Set<number>, leaves: NDArray[], rebuild: (xs: readonly unknown[]) => unknown): { program: TracedProgram; outDef: TreeDef } {
   let outDef: TreeDef | undefined;
   const program = traceToJaxpr((xs) => {
-    const dyn = unflatten<unknown[]>(argDef, xs);
+    const dyn = rebuild(xs) as unknown[];
     const callArgs = args.map((a, i) => (statics.has(i) ? a : dyn[i]));
     const [outs, def] = flattenArrays(op, f(...callArgs), 'output');
     outDef = def;
@@ -76,7 +76,9 @@ export interface Jitted<F extends AnyFn> {
  * `jit(f)`: the same function, traced once per input signature and replayed as a compiled program
  * (dead code dropped, intermediates freed at their last use). Python-style control flow on array
  * values is not allowed inside (values are abstract while tracing); use `np.where`, or mark the
- * argument as static.
+ * argument as static. Booleans and strings anywhere in the arguments (flags, option objects) are
+ * static by themselves: each value gets its own trace, so `flag ? a : b` branches as in eager code.
+ * Numbers are traced like arrays, as in JAX.
  */
 export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> {
   const name = options.name ?? (f.name || 'jit');
@@ -84,15 +86,15 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
   const jitted = ((...args: Parameters<F>) =>
     scoped(() => {
       const { statics, dynamic, key } = splitArgs('jit', args, options.staticArgnums ?? []);
-      const [leaves, argDef] = flattenArrays('jit', dynamic, 'argument');
-      const sig = `${argDef}|${leaves.map((l) => l.aval.str()).join(',')}|${key}`;
+      const { arrays: leaves, def: argDef, key: leafKey, rebuild } = flattenWithStaticLeaves('jit', dynamic);
+      const sig = `${argDef}|${leaves.map((l) => l.aval.str()).join(',')}|${key}|${leafKey}`;
       let entry = cache.get(sig);
       if (entry !== undefined && entry.consts.some((c) => c instanceof ConcreteArray && c.isDisposed)) {
         throw new DisposedError(`jit(${name}): an array the function closed over when it was traced has since been disposed; call clearCache() to retrace, or pass the array as an argument`);
       }
       if (entry === undefined) {
         const firstNew = nextTensorId();
-        const { program, outDef } = traceCall('jit', f, args, statics, leaves, argDef);
+        const { program, outDef } = traceCall('jit', f, args, statics, leaves, rebuild);
         const cacheable = !program.consts.some((c) => c instanceof Tracer);
         // Constants created during tracing belong to the cache entry: keep them past this scope.
         const owned = program.consts.flatMap((c) => (c instanceof ConcreteArray && c.tensor.id >= firstNew ? [tf.keep(c.tensor)] : []));
@@ -118,8 +120,8 @@ export function makeJaxpr<F extends AnyFn>(f: F, options: { staticArgnums?: read
   return (...args: Parameters<F>) =>
     scoped(() => {
       const { statics, dynamic } = splitArgs('makeJaxpr', args, options.staticArgnums ?? []);
-      const [leaves, argDef] = flattenArrays('makeJaxpr', dynamic, 'argument');
-      const { program } = traceCall('makeJaxpr', f, args, statics, leaves, argDef);
+      const { arrays: leaves, rebuild } = flattenWithStaticLeaves('makeJaxpr', dynamic);
+      const { program } = traceCall('makeJaxpr', f, args, statics, leaves, rebuild);
       // As in JAX, the program is shown as traced (jit drops dead equations when it compiles).
       return new ClosedJaxpr(program.jaxpr, program.consts);
     }, (c) => c.consts);

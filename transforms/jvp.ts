@@ -9,7 +9,7 @@ import { ShapeError, TransformError } from '../src/errors.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
-import { flattenArrays, freshResults, unflatten } from './api_util.js';
+import { flattenArrays, freshResults, nextTensorId, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
@@ -69,6 +69,7 @@ export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tan
  * tree structure.
  */
 export function jvp<Out = NDArray>(f: (...args: any[]) => Out, primals: readonly unknown[], tangents: readonly unknown[]): [Out, Out] {
+  const firstNew = nextTensorId();
   return scoped(() => {
     const [ps, pdef] = flattenArrays('jvp', [...primals], 'primal');
     const [ts, tdef] = flattenArrays('jvp', [...tangents], 'tangent');
@@ -90,7 +91,7 @@ export function jvp<Out = NDArray>(f: (...args: any[]) => Out, primals: readonly
       ps,
       ts.map((t, i) => (isDifferentiable(ps[i]!.dtype) ? t : null)),
     );
-    return freshResults([unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)] as [Out, Out], [primals, tangents]);
+    return freshResults([unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)] as [Out, Out], [primals, tangents], firstNew);
   });
 }
 

@@ -106,8 +106,21 @@ const binaryRules: { [P in BinaryPrimitive]: JvpRule<P> } = {
   },
   pow: ([x, y], [tx, ty]) => {
     const out = bind1('pow', [x!, y!], {});
-    // d/dx x^y = y x^(y-1); d/dy x^y = log(x) x^y, with log(0) replaced by 0 (the term is 0 there).
-    const ta = tx === null ? null : mul(tx, mul(y!, bind1('pow', [x!, sub(y!, one(y!))], {})));
+    // d/dx x^y = y x^(y-1). Where x = y = 0 that is 0·∞: x is replaced by 1 there, giving the
+    // true 0 (x^0 is constant), so higher derivatives of polynomials stay finite at 0 (the pow
+    // inside is handled by this same rule). Elsewhere the expression is untouched, so mixed
+    // partials in y stay right (d²/dydx x^y = 1/x at y = 0).
+    // d/dy x^y = log(x) x^y, with log(0) replaced by 0 (the term is 0 there).
+    let ta: Tangent = null;
+    if (tx !== null) {
+      const shape = out.shape;
+      const bothZero = bind1('and', [
+        broadcastToShape(bind1('eq', [x!, constLike(x!, 0)], {}), shape),
+        broadcastToShape(bind1('eq', [y!, constLike(y!, 0)], {}), shape),
+      ], {});
+      const safeX = select(bothZero, broadcastToShape(constLike(x!, 1), shape), broadcastToShape(x!, shape));
+      ta = mul(tx, mul(y!, bind1('pow', [safeX, sub(y!, one(y!))], {})));
+    }
     let tb: Tangent = null;
     if (ty !== null) {
       const isZero = bind1('eq', [x!, constLike(x!, 0)], {});

@@ -8,6 +8,7 @@ import { TransformError } from '../src/errors.js';
 import { Lit, Var, type Atom, type Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import { LINEAR_PRIMITIVES, type LinearPrimitive, type ParamsOf, type Primitive } from '../src/primitives.js';
 import { scoped } from '../src/scope.js';
+import { nextTensorId } from './api_util.js';
 import { add, zeros } from './lax.js';
 import { UndefPrimal, firstOrderTransposeRules, isUndef, type Cotangent, type Operand, type TransposeRule } from './transpose_rules.js';
 
@@ -168,14 +169,6 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], op
   return jaxpr.inBinders.map((v) => (isUndef(primalEnv.get(v)!) ? (ctEnv.get(v) ?? null) : null));
 }
 
-export function nextTensorId(): number {
-  // TF.js numbers tensors in creation order; anything with a larger id was made after this point.
-  const probe = tf.scalar(0);
-  const id = probe.id;
-  probe.dispose();
-  return id;
-}
-
 /** Transposing a program primitive: run the backward pass over its program (recomputing, for remat). */
 function programTranspose(prim: 'jit_call' | 'remat'): TransposeRule<'jit_call' | 'remat'> {
   return (cts, args, params) => {
@@ -203,3 +196,5 @@ export const transposeRules: { [P in LinearPrimitive]: TransposeRule<P> } = {
 };
 
 void bind;
+
+export { nextTensorId };

@@ -99,7 +99,8 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
         outDef = od;
         return outLeaves;
       }, leaves);
-      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), primals), l] as const;
+      // Outputs are also residuals of the pullback: hand out separate handles, so disposing one keeps the pullback working.
+      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
     },
     ([o, l]) => [o, l.consts, argLeaves],
   );
@@ -107,10 +108,11 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
   let disposed = false;
   const pullback = ((ct: Out) => {
     if (disposed) throw new TransformError('vjp: this pullback was disposed');
+    const firstNew = nextTensorId();
     return scoped(() => {
       const [raw] = flattenArrays('vjp pullback', ct, 'cotangent');
       const cts = checkCotangents('vjp pullback', lin.primalsOut, raw);
-      return freshResults(unflatten<Args>(argDef!, pull(cts)), [ct, argLeaves]);
+      return freshResults(unflatten<Args>(argDef!, pull(cts)), [ct, argLeaves, lin.consts], firstNew);
     });
   }) as Pullback<Args, Out>;
   pullback.dispose = () => {
@@ -170,7 +172,7 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     collectTensors([value, aux], survivors);
     const grads = pullbackFlat(lin, leaves, { consumable: (t) => t.id >= firstNew && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
     const gradTree = unflatten<unknown[]>(def, grads);
-    return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args);
+    return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args, firstNew);
   }, ([v, g, aux]) => [keepValue ? v : null, g, aux]);
 }
 
@@ -222,19 +224,21 @@ export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals:
         outDef = od;
         return outLeaves;
       }, leaves);
-      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), primals), l] as const;
+      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
     },
     ([o, l]) => [o, l.consts],
   );
   let disposed = false;
-  const fLin = ((...tangents: unknown[]): Out =>
-    scoped(() => {
+  const fLin = ((...tangents: unknown[]): Out => {
+    const firstNew = nextTensorId();
+    return scoped(() => {
       if (disposed) throw new TransformError('linearize: this linear map was disposed');
       const [ts, tdef] = flattenArrays('linearize', tangents, 'tangent');
       if (!tdef.equals(argDef!)) throw new TransformError(`linearize: tangents have structure ${tdef} but the primals have ${argDef}`);
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
-      return freshResults(unflatten<Out>(outDef!, outs), [tangents, lin.consts]);
-    })) as LinearMap<Out>;
+      return freshResults(unflatten<Out>(outDef!, outs), [tangents, lin.consts], firstNew);
+    });
+  }) as LinearMap<Out>;
   fLin.dispose = () => {
     disposed = true;
     disposeResiduals(lin.consts, [out, argLeaves], firstNewId);

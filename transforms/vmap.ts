@@ -2,7 +2,7 @@
 // dimension (the batch) at a known position, or none; each primitive's rule maps the whole batch
 // at once. vmap composes with every other transformation (vmap(grad(f)), grad(vmap(f)), ...).
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NDArray } from '../src/array.js';
+import { NDArray } from '../src/array.js';
 import { ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, bind, fullRaise, withNewMain } from '../src/core.js';
 import { ShapeError, TransformError, fmtShape } from '../src/errors.js';
@@ -10,7 +10,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule, ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, freshResults, unflatten } from './api_util.js';
+import { flattenArrays, freshResults, nextTensorId, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
@@ -202,11 +202,14 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
 export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
   const inAxesOpt = options.inAxes === undefined ? 0 : options.inAxes;
   const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
-  return (...args: Parameters<F>) =>
-    scoped(() => {
-      const [leaves, argDef] = flattenArrays('vmap', args, 'argument');
+  return (...args: Parameters<F>) => {
+    const firstNew = nextTensorId();
+    return scoped(() => {
       const inAxes = axesFor('vmap', Array.isArray(inAxesOpt) ? inAxesOpt : inAxesOpt, args, 'inAxes');
-      const [withPaths] = tree.flattenWithPath(args);
+      const [withPaths, argDef] = tree.flattenWithPath(args);
+      // Unmapped leaves that are not arrays (flags, option objects, numbers) reach f as they are, as in JAX.
+      const passThrough = withPaths.map(([, leaf], i) => (inAxes[i] ?? null) === null && !((leaf as unknown) instanceof NDArray) && !isTensorLike(leaf));
+      const leaves = flattenArrays('vmap', tree.unflatten(argDef, withPaths.map(([, leaf], i) => (passThrough[i] ? 0 : leaf))), 'argument')[0];
       const dims = leaves.map((x, i) => {
         const a = inAxes[i] ?? null;
         if (a === null) return null;
@@ -232,7 +235,7 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       let outAxes: (number | null)[] = [];
       const outs = vmapFlat(
         (xs) => {
-          const out = f(...unflatten<unknown[]>(argDef, xs));
+          const out = f(...unflatten<unknown[]>(argDef, xs.map((x, i) => (passThrough[i] ? withPaths[i]![1] : x))));
           const [outLeaves, def] = flattenArrays('vmap', out, 'output');
           outDef = def;
           outAxes = axesFor('vmap', outAxesOpt, out, 'outAxes');
@@ -250,6 +253,11 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
         const a = outAxes[i];
         if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i} of shape ${fmtShape(o.shape)}; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
       });
-      return freshResults(unflatten(outDef!, outs) as ReturnType<F>, args);
+      return freshResults(unflatten(outDef!, outs) as ReturnType<F>, args, firstNew);
     });
+  };
+}
+
+function isTensorLike(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && 'dataId' in x && 'shape' in x;
 }
