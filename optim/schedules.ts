@@ -120,8 +120,8 @@ function sortedPoints(op: string, points: Readonly<Record<number, number>> | Rea
 }
 
 /**
- * initValue times the product of the scales of every boundary already passed (count > boundary),
- * as in Optax. @example piecewiseConstant({ initValue: 0.1, boundariesAndScales: { 1000: 0.1, 2000: 0.1 } })
+ * initValue times the product of the scales of every boundary reached (count ≥ boundary), as in
+ * Optax (its indicator max(0, sign(boundary − count)) is 0 at the boundary). @example piecewiseConstant({ initValue: 0.1, boundariesAndScales: { 1000: 0.1, 2000: 0.1 } })
  */
 export function piecewiseConstant(options: { initValue: number; boundariesAndScales?: Readonly<Record<number, number>> }): Schedule {
   const { initValue, boundariesAndScales = {} } = options;
@@ -133,7 +133,7 @@ export function piecewiseConstant(options: { initValue: number; boundariesAndSca
     let acc = initValue;
     for (const [b, s] of pts) {
       acc *= s;
-      v = np.where(np.greater(t, b), acc, v);
+      v = np.where(np.greaterEqual(t, b), acc, v);
     }
     return v;
   };

@@ -231,14 +231,14 @@ describe('schedules against their closed forms', () => {
     );
   });
 
-  it('piecewiseConstant multiplies the scales of the boundaries passed (count > boundary); piecewiseLinear interpolates (bert4keras)', () => {
+  it('piecewiseConstant multiplies the scales of the boundaries reached (count ≥ boundary, as Optax); piecewiseLinear interpolates (bert4keras)', () => {
     fc.assert(
       fc.property(counts, fc.uniqueArray(fc.integer({ min: 1, max: 2500 }), { minLength: 1, maxLength: 4 }), fc.array(fc.double({ min: 0, max: 2, noNaN: true }), { minLength: 4, maxLength: 4 }), (t, steps, values) => {
         const sorted = [...steps].sort((a, b) => a - b);
         const scales: Record<number, number> = {};
         sorted.forEach((b, i) => (scales[b] = values[i]!));
         let want = 0.5;
-        for (const b of sorted) if (t > b) want *= scales[b]!;
+        for (const b of sorted) if (t >= b) want *= scales[b]!;
         expect(at(optim.schedules.piecewiseConstant({ initValue: 0.5, boundariesAndScales: scales }), t)).toBeCloseTo(want, 5);
         // Through (0, 0) and the points, constant after the last.
         const pts: [number, number][] = [[0, 0], ...sorted.map((s, i): [number, number] => [s, values[i]!])];
@@ -252,6 +252,9 @@ describe('schedules against their closed forms', () => {
       }),
       { seed: SEED, numRuns: 60 },
     );
+    // At the boundaries themselves (Optax's schedule_test values): the scale applies from count = boundary on.
+    const pc = optim.schedules.piecewiseConstant({ initValue: 1, boundariesAndScales: { 3: 0.5, 6: 0.1 } });
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((t) => at(pc, t))).toEqual([1, 1, 1, 0.5, 0.5, 0.5, 0.05, 0.05].map((v) => expect.closeTo(v, 6)));
     // The bert4keras example: warm up to 1 over 1000 steps, decay to 0.1 by 2000, then stay.
     const s = optim.schedules.piecewiseLinear({ 1000: 1, 2000: 0.1 });
     expect([0, 500, 1000, 1500, 2000, 5000].map((t) => at(s, t))).toEqual([0, 0.5, 1, 0.55, 0.1, 0.1].map((v) => expect.closeTo(v, 6)));
