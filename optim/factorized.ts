@@ -182,11 +182,10 @@ function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: nu
 }
 
 /**
- * The same for a matrix, arranged for TF.js's wasm kernels: the statistic over axis 0 comes from a
- * few small reductions (`sumLeadingAxis`), and one matrix product G² @ [1/n, a²] gives both the
- * statistic over axis 1 and, for the clipping, RMS(U)² = Σᵢ bᵢ² Σⱼ G²ᵢⱼ aⱼ² / mn, where a (shape
- * [1,n]) and b ([m,1]) are U's two factors. The wasm backend reduces a leading axis by transposing
- * the whole array, and runs matrix products far faster than its sum kernel.
+ * The same for a matrix, arranged for TF.js's wasm kernels: the statistic over axis 0 is one
+ * leading-axis sum (a pooling kernel on wasm, see src/kernels.ts), and one matrix product
+ * G² @ [1/n, a²] gives both the statistic over axis 1 and, for the clipping,
+ * RMS(U)² = Σᵢ bᵢ² Σⱼ G²ᵢⱼ aⱼ² / mn, where a (shape [1,n]) and b ([m,1]) are U's two factors.
  */
 function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: number | undefined, f: Scalar): Factored {
   const [m, n] = g.shape as [number, number];
@@ -212,7 +211,7 @@ function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: num
   return rowsFirst ? { u, newR: statOver1, newC: statOver0 } : { u, newR: statOver0, newC: statOver1 };
 }
 
-/** Σ over the leading axis of a matrix, as [1, n] (the wasm kernel layer lowers it to one matrix product). */
+/** Σ over the leading axis of a matrix, as [1, n]. */
 function sumLeadingAxis(x: NDArray): NDArray {
   return np.sum(x, 0, true);
 }
