@@ -5,7 +5,7 @@ import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
 import { checkDecay, checkNonNegative } from './checks.js';
-import { align, asFloat, expectState, increment, oneMinus, oneMinusPow, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { align, asFloat, paramsLike, expectState, increment, oneMinus, oneMinusPow, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByAdam`: the step count and the first and second moment EMAs (trees like the parameters). */
 export interface ScaleByAdamState<P = unknown> {
@@ -37,8 +37,8 @@ function biasCorrection(decay: Scalar, t: NDArray): NDArray {
   return np.divide(1, oneMinusPow(decay, t));
 }
 
-function zerosTree(params: unknown): unknown {
-  return tree.map((p: NDArray) => np.zeros(p.shape, 'float32'), params as never);
+function zerosTree(op: string, params: unknown): unknown {
+  return paramsLike(op, params, (shape) => np.zeros(shape, 'float32'));
 }
 
 /**
@@ -83,7 +83,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       return [tree.unflatten(def, out) as P, { count, mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
     });
   return withStateKind<ScaleByAdamKind>({
-    init: (params) => ({ count: zeroCount(), mu: zerosTree(params), nu: zerosTree(params) }),
+    init: (params) => ({ count: zeroCount(), mu: zerosTree(op, params), nu: zerosTree(op, params) }),
     update: (updates, state, _params) => step(updates, state),
     updateScaled: (updates, state, _params, factors) => step(updates, state, factors),
   });
@@ -111,7 +111,7 @@ export function scaleByAdamax(options: { b1?: Scalar; b2?: Scalar; eps?: Scalar 
   checkDecay(op, 'b2', b2);
   checkNonNegative(op, 'eps', eps);
   return withStateKind<ScaleByAdamaxKind>({
-    init: (params) => ({ count: zeroCount(), mu: zerosTree(params), nu: zerosTree(params) }),
+    init: (params) => ({ count: zeroCount(), mu: zerosTree(op, params), nu: zerosTree(op, params) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['count', 'mu', 'nu']);

@@ -163,7 +163,10 @@ export interface AdafactorOptions {
 }
 
 /**
- * Adafactor (Shazeer & Stern 2018; algorithms.md §4.2–4.3). With no learning rate it uses the
+ * Adafactor (Shazeer & Stern 2018; algorithms.md §4.2–4.3). The optional momentum averages the
+ * clipped update before the step size is applied (§4.2 step 8, as in bert4keras); Optax and
+ * mesh-tf average after the learning rate and parameter scale, which differs when either changes
+ * over time. With no learning rate it uses the
  * relative step ρ_t = min(1e-2, 1/√t) (times 0.05 when parameter scaling is off, as mesh-tf and
  * bert4keras do); state is O(m + n) for a factored m×n weight.
  * @example adafactor(1e-3) (Su's advice); adafactor(undefined, { momentum: 0.9 }) (relative step)

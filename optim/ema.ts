@@ -5,7 +5,7 @@ import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { erased, withStateKind, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkDecay } from './checks.js';
-import { align, asFloat, copyTree, expectState, increment, oneMinus, oneMinusPow, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { align, asFloat, copyTree, paramsLike, expectState, increment, oneMinus, oneMinusPow, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `ema`. */
 export interface EmaState<P = unknown> {
@@ -27,7 +27,7 @@ export function ema(decay: Scalar, options: { debias?: boolean } = {}): Gradient
   checkDecay(op, 'decay', decay);
   const debias = options.debias ?? true;
   return withStateKind<EmaKind>({
-    init: (params) => ({ count: zeroCount(), ema: tree.map((p: NDArray) => np.zeros(p.shape), params as never) }),
+    init: (params) => ({ count: zeroCount(), ema: paramsLike('ema', params, (shape) => np.zeros(shape)) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['count', 'ema']);

@@ -14,7 +14,7 @@ import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
 import { checkInteger, checkNonNegative, checkPositive } from './checks.js';
-import { OptimError, align, asFloat, expectState, increment, leafPath, meanSquare, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { OptimError, align, asFloat, expectArrayLeaves, expectState, increment, leafPath, meanSquare, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByFactoredRms`: trees like the parameters, with `null` where a leaf keeps no such buffer. */
 export interface FactoredState<P = unknown> {
@@ -80,6 +80,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
   const step = <P>(updates: P, state: FactoredState, factors?: readonly Scalar[]) => factoredStep(op, cfg, updates, state, factors);
   return withStateKind<FactoredKind>({
     init: (params) => {
+      expectArrayLeaves(op, params);
       const [leaves, def] = tree.flatten(params);
       const vRow: unknown[] = [];
       const vCol: unknown[] = [];

@@ -9,7 +9,10 @@ import { OptimError, describe, expectState, increment, scopedUpdate, zeroCount, 
 /** State of `injectHyperparams`: the step count, the current hyperparameter values and the inner state. */
 export interface InjectHyperparamsState<K extends string = string, Inner = unknown> {
   count: NDArray;
-  /** Current values; replace one (with a number or a 0-d array) to change it from the next step on. */
+  /**
+   * Current values; replace one (with a number or a 0-d array) to change it from the next step on.
+   * The array it held is then no longer part of the state: `dispose` it first, or it stays alive.
+   */
   hyperparams: Record<K, Scalar>;
   inner: Inner;
 }

@@ -5,7 +5,7 @@ import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkInteger } from './checks.js';
-import { align, expectState, scopedUpdate, zerosLikeTree } from './tree_utils.js';
+import { align, expectState, paramsLike, scopedUpdate, zerosLikeTree } from './tree_utils.js';
 
 /** State of `multiSteps`. */
 export interface MultiStepsState<P = unknown, Inner = unknown> {
@@ -35,7 +35,7 @@ export function multiSteps<S>(typedInner: GradientTransformation<S>, everyKSteps
   const inner = erased(typedInner);
   const t: GradientTransformation<MultiStepsState> = {
     init: (params) =>
-      scopedUpdate(() => ({ miniStep: 0, gradientStep: 0, acc: tree.map((p: NDArray) => np.zeros(p.shape), params as never), inner: inner.init(params) })),
+      scopedUpdate(() => ({ miniStep: 0, gradientStep: 0, acc: paramsLike('multiSteps', params, (shape) => np.zeros(shape)), inner: inner.init(params) })),
     update: (updates, state, params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['miniStep', 'gradientStep', 'acc', 'inner']);

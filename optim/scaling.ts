@@ -13,6 +13,7 @@ import {
   mapAligned,
   negate,
   oneMinus,
+  paramsLike,
   requireParams,
   rms,
   scopedUpdate,
@@ -88,7 +89,7 @@ export function scaleByRms(options: { decay?: Scalar; eps?: Scalar; initialScale
   checkNonNegative(op, 'eps', eps);
   checkNonNegative(op, 'initialScale', initialScale);
   return withStateKind<ScaleByRmsKind>({
-    init: (params) => ({ nu: tree.map((p: NDArray) => np.full(p.shape, initialScale, 'float32'), params as never) }),
+    init: (params) => ({ nu: paramsLike('scaleByRms', params, (shape) => np.full(shape, initialScale, 'float32')) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['nu']);
@@ -120,8 +121,8 @@ export function scaleByStddev(options: { decay?: Scalar; eps?: Scalar; initialSc
   checkNonNegative(op, 'initialScale', initialScale);
   return withStateKind<ScaleByStddevKind>({
     init: (params) => ({
-      mu: tree.map((p: NDArray) => np.zeros(p.shape, 'float32'), params as never),
-      nu: tree.map((p: NDArray) => np.full(p.shape, initialScale, 'float32'), params as never),
+      mu: paramsLike('scaleByStddev', params, (shape) => np.zeros(shape, 'float32')),
+      nu: paramsLike('scaleByStddev', params, (shape) => np.full(shape, initialScale, 'float32')),
     }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
@@ -202,7 +203,7 @@ export function trace(decay: Scalar, options: { nesterov?: boolean } = {}): Grad
   checkDecay(op, 'decay', decay);
   const nesterov = options.nesterov ?? false;
   return withStateKind<TraceKind>({
-    init: (params) => ({ trace: tree.map((p: NDArray) => np.zeros(p.shape, 'float32'), params as never) }),
+    init: (params) => ({ trace: paramsLike('trace', params, (shape) => np.zeros(shape, 'float32')) }),
     update: (updates, state, _params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['trace']);

@@ -12,8 +12,24 @@ import type { TreeDef } from '../src/tree.js';
 /** Errors raised by `optim`: bad hyperparameters, mismatched trees, missing parameters. */
 export class OptimError extends GradusError {}
 
-/** A tree leaf as the optimizers see it: an array (JS numbers are treated as 0-d arrays). */
+/** A tree leaf as the optimizers see it: an array (a JS number is an error naming its path: parameters must be arrays). */
 export type Leaf = NDArray;
+
+/** Checks that every leaf of `t` is an array, naming the first that is not. */
+export function expectArrayLeaves(op: string, t: unknown, what = 'parameter'): NDArray[] {
+  const [pairs] = tree.flattenWithPath(t);
+  return pairs.map(([path, leaf]) => {
+    if (leaf instanceof NDArray) return leaf;
+    const got = typeof leaf === 'number' ? `the number ${leaf}` : leaf === undefined ? 'undefined' : `a ${typeof leaf}`;
+    throw new OptimError(`${op}: the ${what} at ${path.length ? tree.keystr(path) : '(root)'} is ${got}; expected an array (e.g. np.array(${typeof leaf === 'number' ? leaf : 'value'}, 'float32'))`);
+  });
+}
+
+/** A tree like `params` (whose leaves must be arrays) with `make(shape)` at every leaf. */
+export function paramsLike(op: string, params: unknown, make: (shape: number[]) => NDArray): unknown {
+  expectArrayLeaves(op, params);
+  return tree.map((p: NDArray) => make(p.shape), params as never);
+}
 
 /** A hyperparameter: a JS number, or an array (e.g. injected by `injectHyperparams`). */
 export type Scalar = number | NDArray;
@@ -58,6 +74,7 @@ export interface Along {
  */
 export function align(op: string, main: unknown, others: readonly Along[] = [], mainName = 'the updates'): { def: TreeDef; leaves: Leaf[]; rest: unknown[][] } {
   const [leaves, def] = tree.flatten(main);
+  if (leaves.some((l) => !(l instanceof NDArray))) expectArrayLeaves(op, main, mainName === 'the updates' ? 'update' : 'parameter');
   const rest = others.map((o) => {
     let flat: unknown[];
     try {

@@ -198,6 +198,18 @@ describe('JAX semantics', () => {
 describe('clear errors', () => {
   const x = () => np.array([0.5, -1, 2], 'float32');
 
+  it("fwd's output must be f's output (shape and dtype); jvp wants lists of primals and tangents", () => {
+    inScope(() => {
+      const wrongShape = customVjp(
+        (a: NDArray) => np.sin(a),
+        (a: NDArray) => [np.sum(np.sin(a)), a] as [NDArray, NDArray],
+        (a: NDArray, ct: NDArray) => [np.multiply(ct, np.cos(a))],
+      );
+      expect(() => grad((a: NDArray) => np.sum(wrongShape(a)))(x())).toThrow(/fwd's output 0 is f32\[\] but f's is f32\[3\]/);
+      expect(() => jvp(np.sin, x() as never, x() as never)).toThrow(/jvp: primals and tangents must be lists/);
+    });
+  });
+
   it('jvp and jacfwd of a customVjp function say forward mode is not available; derivatives of its gradient work', () => {
     inScope(() => {
       const f = cube(2);

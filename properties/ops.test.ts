@@ -834,6 +834,13 @@ describe('numerically and semantically delicate cases', () => {
     });
   });
 
+  it('integer remainder by zero is 0 (as NumPy), not a wasm trap; the sign follows the divisor', () => {
+    inScope(() => {
+      expect(np.remainder(np.array([5, -5, 7], 'int32'), np.array([0, 3, 0], 'int32')).toArray()).toEqual([0, 1, 0]);
+      expect(np.remainder(np.array([[5], [6]], 'int32'), np.array([0, -4], 'int32')).toArray()).toEqual([[0, -3], [0, -2]]);
+    });
+  });
+
   it('all of nothing is true and any of nothing false; both reduce over axes', () => {
     inScope(() => {
       expect(np.all(np.zeros([0])).item()).toBe(true);

@@ -345,3 +345,16 @@ function liveTensors(trees: unknown): tf.Tensor[] {
   for (const x of tree.leaves(trees)) if (x instanceof ConcreteArray && !x.isDisposed) out.add(x.tensor);
   return [...out];
 }
+
+describe('leaves that are not arrays', () => {
+  it('a JS number as a parameter or update is an error naming its path, not a TF.js failure', () => {
+    expect(() => optim.adam(0.1).init({ a: 1.0 })).toThrow(/scaleByAdam: the parameter at \.a is the number 1; expected an array/);
+    expect(() => optim.adafactor().init({ w: { b: 3 } })).toThrow(/scaleByFactoredRms: the parameter at \.w\.b is the number 3/);
+    scope(() => {
+      const opt = optim.sgd(0.1);
+      const params = { a: np.ones([2]) };
+      expect(() => opt.update({ a: 5 } as never, opt.init(params), params)).toThrow(/the update at \.a is the number 5; expected an array/);
+      return null;
+    });
+  });
+});

@@ -340,4 +340,12 @@ describe('integers', () => {
       expect(() => random.randint(k, [2], -(2 ** 31), 2 ** 31 - 1)).toThrow(/randint: the range/);
     });
   });
+
+  it('gumbel samples are finite even where the uniform draw is exactly 0', () => {
+    inScope(() => {
+      // Key 0 draws a uniform of exactly 0 at index 4,276,093 of 2²⁴ (found by a review).
+      const g = random.gumbel(random.key(0), [1 << 24]);
+      expect(Number(np.all(np.isfinite(g)).item())).toBe(1);
+    });
+  });
 });

@@ -18,6 +18,20 @@ const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
 };
 
 /**
+ * Remainder with the divisor's sign (NumPy's `%`). An integer remainder by zero traps in wasm (an
+ * uncaught RuntimeError); NumPy gives 0 there, so zero divisors are replaced by 1 and the result by 0.
+ */
+function floorMod(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (a.dtype === 'float32') return tf.mod(a, b);
+  return tf.tidy(() => {
+    const zero = tf.scalar(0, b.dtype);
+    const isZero = tf.equal(b, zero);
+    const r = tf.mod(a, tf.where(isZero, tf.onesLike(b), b));
+    return tf.where(tf.broadcastTo(isZero, r.shape), tf.zerosLike(r), r);
+  });
+}
+
+/**
  * log1p. TF.js's wasm Log1p computes log(1 + x) in float32, so log1p(1e-10) is 0 (and softplus(−20),
  * logSigmoid(20) and arctanh(1e-8) with it). Elsewhere, and for wasm via Goldberg's correction
  * log(u)·x/(u − 1) with u = 1 + x for |x| < 1, which cancels the rounding of u (x itself where u
@@ -48,7 +62,7 @@ function exactSign(x: tf.Tensor): tf.Tensor {
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
   add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),
   pow: withBroadcast(tf.pow), max: withBroadcast(tf.maximum), min: withBroadcast(tf.minimum),
-  atan2: withBroadcast(tf.atan2), rem: withBroadcast(tf.mod),
+  atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
 };
 
 const comparisonKernels: Record<ComparisonPrimitive, (...xs: tf.Tensor[]) => tf.Tensor> = {

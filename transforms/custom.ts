@@ -64,6 +64,12 @@ export function customVjp<F extends AnyFn, R>(
       if (!Array.isArray(result) || result.length !== 2) throw new TransformError(`customVjp(${name}): fwd must return [output, residuals]`);
       const [ol, odef] = flattenArrays(`customVjp(${name}) fwd`, result[0], 'output');
       if (!odef.equals(outDef)) throw new TransformError(`customVjp(${name}): fwd's output has structure ${odef}, expected ${outDef} (like f's output)`);
+      ol.forEach((o, k) => {
+        const want = jaxpr.outs[k]!.aval;
+        if (o.shape.join() !== want.shape.join() || o.dtype !== want.dtype) {
+          throw new ShapeError(`customVjp(${name}): fwd's output ${k} is ${o.aval.str()} but f's is ${want.str()}; expected fwd to return f's output first`);
+        }
+      });
       const [rl, rdef] = flattenArrays(`customVjp(${name}) fwd`, result[1], 'residual');
       resDef = rdef;
       return [ol, rl];

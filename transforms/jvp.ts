@@ -69,6 +69,9 @@ export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tan
  * tree structure.
  */
 export function jvp<Out = NDArray>(f: (...args: any[]) => Out, primals: readonly unknown[], tangents: readonly unknown[]): [Out, Out] {
+  if (!Array.isArray(primals) || !Array.isArray(tangents)) {
+    throw new TransformError(`jvp: primals and tangents must be lists with one entry per argument, e.g. jvp(f, [x], [t]); got ${Array.isArray(primals) ? 'a list' : 'a non-list'} of primals and ${Array.isArray(tangents) ? 'a list' : 'a non-list'} of tangents`);
+  }
   const firstNew = nextTensorId();
   return scoped(() => {
     const [ps, pdef] = flattenArrays('jvp', [...primals], 'primal');

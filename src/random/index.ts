@@ -6,7 +6,7 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
-import { add, astypeRaw, floor, less, log, multiply, negative, remainder, subtract } from '../np/elementwise.js';
+import { add, astypeRaw, floor, less, log, minimum, multiply, negative, remainder, subtract } from '../np/elementwise.js';
 import { argmax } from '../np/reductions.js';
 import { reshape, take } from '../np/shape_ops.js';
 import { keyFromSeed } from './threefry.js';
@@ -95,9 +95,10 @@ export const bernoulli = defop((k: Key, p: ArrayLike = 0.5, shape?: readonly num
 
 /** Gumbel(0, 1) samples. */
 export const gumbel = defop((k: Key, shape: readonly number[] | number = []): NDArray => {
-  const u = uniform(k, shape);
-  // u is in [0, 1); 1 - u is in (0, 1], so the inner log is finite or 0 (-> +inf sample, never chosen wrongly).
-  return negative(log(negative(log(subtract(1, u)))));
+  // u is in [0, 1), so 1 − u is in (0, 1]; 1 − u = 1 would give −log(−log 1) = +∞, so it is capped
+  // at the largest float32 below 1 (a finite sample of about 16.6, as likely as any other).
+  const v = minimum(subtract(1, uniform(k, shape)), 1 - 2 ** -24);
+  return negative(log(negative(log(v))));
 });
 
 /** Samples class indices from unnormalised log-probabilities along `axis` (Gumbel-max). */
