@@ -14,6 +14,7 @@ import * as optim from '../optim/index.js';
 import { grad, gradientReversal, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
 import { conv2d, dense, mlp, upsample2d, type Conv2dParams, type DenseParams } from './nn.js';
+import { freesIntermediates } from './eager.js';
 
 export type Key = NDArray;
 
@@ -54,13 +55,13 @@ function signOf(convention: Convention): 1 | -1 {
  */
 export function hinge(convention: Convention = 'su'): GanLoss {
   const s = signOf(convention);
-  return {
+  return freesIntermediates({
     name: 'hinge',
     convention,
     zeroSum: false,
     discriminator: (real, fake) => np.add(np.mean(np.relu(np.add(np.multiply(real, s), 1))), np.mean(np.relu(np.subtract(1, np.multiply(fake, s))))),
     generator: (fake) => np.multiply(np.mean(fake), s),
-  };
+  });
 }
 
 /**
@@ -73,13 +74,13 @@ export function hinge(convention: Convention = 'su'): GanLoss {
  */
 export function nonSaturating(convention: Convention = 'su'): GanLoss {
   const s = signOf(convention);
-  return {
+  return freesIntermediates({
     name: 'nonSaturating',
     convention,
     zeroSum: false,
     discriminator: (real, fake) => np.add(np.mean(np.softplus(np.multiply(real, s))), np.mean(np.softplus(np.multiply(fake, -s)))),
     generator: (fake) => np.mean(np.softplus(np.multiply(fake, s))),
-  };
+  });
 }
 
 /**
@@ -88,13 +89,13 @@ export function nonSaturating(convention: Convention = 'su'): GanLoss {
  */
 export function wasserstein(convention: Convention = 'su'): GanLoss {
   const s = signOf(convention);
-  return {
+  return freesIntermediates({
     name: 'wasserstein',
     convention,
     zeroSum: true,
     discriminator: (real, fake) => np.multiply(np.subtract(np.mean(real), np.mean(fake)), s),
     generator: (fake) => np.multiply(np.mean(fake), s),
-  };
+  });
 }
 
 // ---- the single loss (algorithms.md §2.2) ------------------------------------------------------
@@ -143,27 +144,27 @@ function dLossOf<DP, GP>(spec: GanSpec<DP, GP>): (d: DP, real: NDArray, sReal: N
  * @example singleLossGan({ ...spec, dRegularizer: r1Penalty(mlpDiscriminator.apply, 0.1) })
  */
 export function r1Penalty<DP>(discriminator: (d: DP, x: NDArray) => NDArray, gamma: number): (d: DP, real: NDArray) => NDArray {
-  return (d, real) => {
+  return np.defop((d: DP, real: NDArray) => {
     // Scores of different samples are independent, so ∇ of their sum gives every per-sample gradient.
     const gx = grad((x: NDArray) => np.sum(discriminator(d, x)))(real);
     return np.multiply(np.mean(np.sum(np.square(gx), gx.shape.slice(1).map((_, i) => i + 1))), gamma / 2);
-  };
+  });
 }
 
 /** L_D(θ, φ): the discriminator's loss on a batch of real samples and noise (no stop-gradient). */
 export function discriminatorLoss<DP, GP>(spec: GanSpec<DP, GP>): (params: GanParams<DP, GP>, real: ArrayLike, z: ArrayLike) => NDArray {
   const dLoss = dLossOf(spec);
-  return (params, real, z) => {
+  return np.defop((params: GanParams<DP, GP>, real: ArrayLike, z: ArrayLike) => {
     const fake = spec.generator(params.g, np.asArray(z));
     const x = np.asArray(real);
     return dLoss(params.d, x, spec.discriminator(params.d, x), spec.discriminator(params.d, fake));
-  };
+  });
 }
 
 /** L_G(θ, φ): the generator's loss on a batch of noise (no stop-gradient). */
 export function generatorLoss<DP, GP>(spec: GanSpec<DP, GP>): (params: GanParams<DP, GP>, z: ArrayLike) => NDArray {
   const L = lossOf(spec);
-  return (params, z) => L.generator(spec.discriminator(params.d, spec.generator(params.g, np.asArray(z))));
+  return np.defop((params: GanParams<DP, GP>, z: ArrayLike) => L.generator(spec.discriminator(params.d, spec.generator(params.g, np.asArray(z)))));
 }
 
 /**
@@ -186,6 +187,10 @@ export function generatorLoss<DP, GP>(spec: GanSpec<DP, GP>): (params: GanParams
  * const grads = grad(loss)({ d, g }, real, z); // one tree: grads.d and grads.g
  */
 export function singleLossGan<DP, GP>(spec: GanSpec<DP, GP>, options: { form?: SingleLossForm } = {}): (params: GanParams<DP, GP>, real: ArrayLike, z: ArrayLike) => NDArray {
+  return np.defop(singleLossOf(spec, options));
+}
+
+function singleLossOf<DP, GP>(spec: GanSpec<DP, GP>, options: { form?: SingleLossForm }): (params: GanParams<DP, GP>, real: ArrayLike, z: ArrayLike) => NDArray {
   const L = lossOf(spec);
   const dLoss = dLossOf(spec);
   const lambda = spec.lambda ?? 1;
@@ -266,20 +271,20 @@ function mlpSizes(inDim: number, outDim: number, o: MlpOptions): number[] {
  * An MLP generator z → x (ReLU hidden layers, linear output).
  * @example const g = mlpGenerator.init(random.key(0), 2, 2); mlpGenerator.apply(g, random.normal(k, [64, 2])) // [64, 2]
  */
-export const mlpGenerator = {
+export const mlpGenerator = freesIntermediates({
   init(key: Key, zDim: number, outDim: number, options: MlpOptions = {}): DenseParams[] {
     return mlp.init(key, mlpSizes(zDim, outDim, options), { wInit: init.heUniform });
   },
   apply(params: readonly DenseParams[], z: ArrayLike): NDArray {
     return mlp.apply(params, z, { activation: np.relu });
   },
-};
+});
 
 /**
  * An MLP discriminator x → score (LeakyReLU(0.2) hidden layers, one linear output), scores [batch].
  * @example mlpDiscriminator.apply(mlpDiscriminator.init(random.key(1), 2), x) // [batch]
  */
-export const mlpDiscriminator = {
+export const mlpDiscriminator = freesIntermediates({
   init(key: Key, inDim: number, options: MlpOptions = {}): DenseParams[] {
     return mlp.init(key, mlpSizes(inDim, 1, options), { wInit: init.heUniform });
   },
@@ -287,7 +292,7 @@ export const mlpDiscriminator = {
     const out = mlp.apply(params, x, { activation: (h) => np.leakyRelu(h, 0.2) });
     return np.reshape(out, [out.shape[0]!]);
   },
-};
+});
 
 // ---- nets: small conv nets for 28×28 images (NHWC, one channel) ---------------------------------
 
@@ -307,7 +312,7 @@ export interface ConvNetOptions {
  * images [batch, 28, 28, 1] with pixels in (0, 1).
  * @example convGenerator.apply(convGenerator.init(random.key(0), 32), z) // [batch, 28, 28, 1]
  */
-export const convGenerator = {
+export const convGenerator = freesIntermediates({
   init(key: Key, zDim: number, options: ConvNetOptions = {}): ConvGeneratorParams {
     const c = options.channels ?? 32;
     const [k1, k2, k3] = splitKeys(key, 3);
@@ -324,7 +329,7 @@ export const convGenerator = {
     h = np.relu(conv2d.apply(p.conv1, upsample2d(h, 2), { padding: 'SAME' }));
     return np.sigmoid(conv2d.apply(p.conv2, upsample2d(h, 2), { padding: 'SAME' }));
   },
-};
+});
 
 export interface ConvDiscriminatorParams {
   conv1: Conv2dParams;
@@ -337,7 +342,7 @@ export interface ConvDiscriminatorParams {
  * between; scores [batch].
  * @example convDiscriminator.apply(convDiscriminator.init(random.key(1)), images) // [batch]
  */
-export const convDiscriminator = {
+export const convDiscriminator = freesIntermediates({
   init(key: Key, options: ConvNetOptions = {}): ConvDiscriminatorParams {
     const c = options.channels ?? 32;
     const [k1, k2, k3] = splitKeys(key, 3);
@@ -354,7 +359,7 @@ export const convDiscriminator = {
     h = np.leakyRelu(conv2d.apply(p.conv2, h, { strides: 2, padding: 'SAME' }), 0.2);
     return dense.apply(p.fc, h.reshape(n, -1)).reshape(n);
   },
-};
+});
 
 function splitKeys(key: Key, n: number): Key[] {
   const ks = random.split(key, n);

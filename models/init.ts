@@ -19,14 +19,14 @@ type Mode = 'fanIn' | 'fanOut' | 'fanAvg';
 
 /** Samples with variance `scale / n`, n the fan given by `mode` (normal or uniform). */
 export function varianceScaling(scale: number, mode: Mode, distribution: 'normal' | 'uniform'): Initializer {
-  return (key, shape) => {
+  return np.defop((key: Key, shape: readonly number[]) => {
     const [fin, fout] = fans(shape);
     const n = mode === 'fanIn' ? fin : mode === 'fanOut' ? fout : (fin + fout) / 2;
     const variance = scale / Math.max(1, n);
     if (distribution === 'normal') return random.normal(key, shape).mul(Math.sqrt(variance));
     const limit = Math.sqrt(3 * variance);
     return random.uniform(key, shape, -limit, limit);
-  };
+  });
 }
 
 /** N(0, 1/fan_in). */
@@ -43,7 +43,7 @@ export const heUniform = varianceScaling(2, 'fanIn', 'uniform');
 export const zeros: Initializer = (_key, shape) => np.zeros([...shape]);
 export const ones: Initializer = (_key, shape) => np.ones([...shape]);
 export function normal(std = 1): Initializer {
-  return (key, shape) => random.normal(key, shape).mul(std);
+  return np.defop((key: Key, shape: readonly number[]) => random.normal(key, shape).mul(std));
 }
 
 /**
@@ -52,7 +52,7 @@ export function normal(std = 1): Initializer {
  * (prod(shape[:-1]) × n) matrix, as in JAX; rows or columns are orthonormal, whichever fit.
  */
 export function orthogonal(gain = 1): Initializer {
-  return (key, shape) => {
+  return np.defop((key: Key, shape: readonly number[]) => {
     if (shape.length < 2) throw new ShapeError(`orthogonal: expected a shape of rank >= 2, got [${shape.join(',')}]`);
     const cols = shape[shape.length - 1]!;
     const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
@@ -67,7 +67,7 @@ export function orthogonal(gain = 1): Initializer {
       else out[j * cols + i] = v;
     }
     return new ConcreteArray(tf.tensor(out, [...shape], 'float32'));
-  };
+  });
 }
 
 /** Thin Q (m×n, m ≥ n, row-major) of a Householder QR, columns signed so that diag(R) > 0. */

@@ -3,6 +3,7 @@
 // power-iteration vector is an explicit state the caller threads through.
 import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
+import { freesIntermediates } from './eager.js';
 
 export { init as initializers };
 export type Key = NDArray;
@@ -14,7 +15,7 @@ export interface DenseParams {
 }
 
 /** A fully connected layer y = x·w + b (w: [in, out]). */
-export const dense = {
+export const dense = freesIntermediates({
   init(key: Key, inDim: number, outDim: number, options: { wInit?: init.Initializer; bInit?: init.Initializer } = {}): DenseParams {
     const keys = random.split(key);
     const [kw, kb] = [keys.at(0), keys.at(1)];
@@ -23,10 +24,10 @@ export const dense = {
   apply(p: DenseParams, x: ArrayLike): NDArray {
     return np.add(np.matmul(x, p.w), p.b);
   },
-};
+});
 
 /** A stack of dense layers with an activation between them (none after the last unless given). */
-export const mlp = {
+export const mlp = freesIntermediates({
   init(key: Key, sizes: readonly number[], options: { wInit?: init.Initializer } = {}): DenseParams[] {
     const keys = random.split(key, Math.max(1, sizes.length - 1));
     return sizes.slice(1).map((out, i) => dense.init(keys.at(i), sizes[i]!, out, options));
@@ -41,7 +42,7 @@ export const mlp = {
     });
     return h;
   },
-};
+});
 
 export interface Conv2dParams {
   w: NDArray;
@@ -49,19 +50,19 @@ export interface Conv2dParams {
 }
 
 /** A 2-D convolution layer, NHWC input, HWIO kernel. */
-export const conv2d = {
+export const conv2d = freesIntermediates({
   init(key: Key, kh: number, kw: number, cin: number, cout: number, options: { wInit?: init.Initializer } = {}): Conv2dParams {
     return { w: (options.wInit ?? init.heNormal)(key, [kh, kw, cin, cout]), b: np.zeros([cout]) };
   },
   apply(p: Conv2dParams, x: ArrayLike, options: { strides?: number | [number, number]; padding?: np.Padding } = {}): NDArray {
     return np.add(np.conv2d(x, p.w, options), p.b);
   },
-};
+});
 
 /** Nearest-neighbour upsampling of NHWC images by an integer factor. */
-export function upsample2d(x: ArrayLike, factor: number): NDArray {
+export const upsample2d = np.defop(function upsample2d(x: ArrayLike, factor: number): NDArray {
   return np.repeat(np.repeat(x, factor, 1), factor, 2);
-}
+});
 
 export interface LayerNormParams {
   scale: NDArray;
@@ -69,14 +70,14 @@ export interface LayerNormParams {
 }
 
 /** Layer normalisation over the last axis, with learned scale and bias. */
-export const layerNorm = {
+export const layerNorm = freesIntermediates({
   init(dim: number): LayerNormParams {
     return { scale: np.ones([dim]), bias: np.zeros([dim]) };
   },
   apply(p: LayerNormParams, x: ArrayLike, eps = 1e-5): NDArray {
     return np.add(np.multiply(np.standardize(x, -1, eps), p.scale), p.bias);
   },
-};
+});
 
 export interface SpectralNormState {
   /** The left singular vector estimate (length = rows of the kernel viewed as a matrix). */
@@ -102,13 +103,13 @@ function asMatrix(w: NDArray): NDArray {
  * singular vectors are held constant (stop-gradient) while σ̂ = uᵀWv is differentiated, as in
  * SN-GAN and the i-ResNet code. Conv kernels are normalised as their reshaped matrix.
  */
-export const spectralNorm = {
+export const spectralNorm = freesIntermediates({
   init(key: Key, w: NDArray): SpectralNormState {
     const rows = asMatrix(w).shape[0]!;
     const u = random.normal(key, [rows]);
     return { u: u.div(np.linalg.norm(u)) };
   },
-  /** σ̂ and the refined state, without normalising. */
+  /** σ̂ and the refined state, without normalising (at least one power iteration runs). */
   estimate(w: NDArray, state: SpectralNormState, powerIterations = 1): { sigma: NDArray; state: SpectralNormState } {
     const m = asMatrix(w);
     const msg = stopGradient(m);
@@ -117,8 +118,11 @@ export const spectralNorm = {
     for (let i = 0; i < Math.max(1, powerIterations); i++) {
       v = np.matmul(u, msg);
       v = v.div(np.linalg.norm(v).add(1e-12));
-      u = np.matmul(msg, v);
-      u = u.div(np.linalg.norm(u).add(1e-12));
+      // Where W·v vanishes (W = 0) the estimate keeps its previous u: a zero u would make every
+      // later σ̂ zero, whatever W becomes.
+      const next = np.matmul(msg, v);
+      const n = np.linalg.norm(next);
+      u = np.where(np.greater(n, 0), next.div(n.add(1e-12)), u);
     }
     const sigma = np.sum(np.matmul(u, m).mul(v));
     return { sigma, state: { u: stopGradient(u) } };
@@ -126,7 +130,8 @@ export const spectralNorm = {
   apply(w: NDArray, state: SpectralNormState, options: SpectralNormOptions = {}): { w: NDArray; state: SpectralNormState; sigma: NDArray } {
     const c = options.coeff ?? 0.9;
     const { sigma, state: next } = spectralNorm.estimate(w, state, options.powerIterations ?? 1);
-    const factor = options.mode === 'hard' ? sigma.div(c) : np.maximum(1, sigma.div(c));
+    // σ̂ = 0 only for W = 0, which both modes leave as it is (hard mode would divide 0 by 0).
+    const factor = options.mode === 'hard' ? np.where(np.greater(sigma, 0), sigma.div(c), 1) : np.maximum(1, sigma.div(c));
     return { w: w.div(factor), state: next, sigma };
   },
-};
+});

@@ -88,9 +88,9 @@ export interface EmaCodebookState {
   sums: NDArray;
 }
 
-export function emaInit(codebook: NDArray): EmaCodebookState {
+export const emaInit = np.defop(function emaInit(codebook: NDArray): EmaCodebookState {
   return { counts: np.ones([codebook.shape[0]!]), sums: np.multiply(codebook, 1) };
-}
+});
 
 /**
  * One EMA step: N ← λN + (1 − λ)·n, m ← λm + (1 − λ)·Σ_{z→k} z, e_k = m_k / N_k (Laplace-smoothed
@@ -125,7 +125,7 @@ export interface VqVaeConfig {
 }
 
 /** An MLP encoder [in → hidden → latent], decoder [latent → hidden → in] and a N(0, 1) codebook. */
-export function init(key: Key, config: VqVaeConfig): VqVaeParams {
+export const init = np.defop(function init(key: Key, config: VqVaeConfig): VqVaeParams {
   const hidden = config.hidden ?? 32;
   const keys = random.split(key, 3);
   return {
@@ -133,7 +133,7 @@ export function init(key: Key, config: VqVaeConfig): VqVaeParams {
     decoder: mlp.init(keys.at(1), [config.latentDim, hidden, config.inputDim]),
     codebook: random.normal(keys.at(2), [config.codebookSize, config.latentDim]),
   };
-}
+});
 
 export interface VqVaeOutput extends QuantizerOutput {
   reconstruction: NDArray;

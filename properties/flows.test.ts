@@ -442,3 +442,25 @@ describe('gradients of logProb match finite differences', () => {
     });
   });
 });
+
+describe('spectral normalisation at a zero weight', () => {
+  // A zero W used to collapse the power-iteration vector to 0 for good (σ̂ = 0 forever after, and
+  // NaN in hard mode).
+  it('keeps its vector through W = 0 and estimates the next weight correctly; hard mode leaves W = 0 finite', async () => {
+    const { nn } = await import('../models/index.js');
+    scope(() => {
+      const key = random.key(0);
+      const zero = np.zeros([3, 2]);
+      const first = nn.spectralNorm.apply(zero, nn.spectralNorm.init(key, zero), { powerIterations: 5 });
+      expect(Number(first.sigma.item())).toBe(0);
+      expect(Array.from(nn.spectralNorm.apply(zero, first.state, { mode: 'hard' }).w.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+      const w = np.multiply(random.normal(random.key(1), [3, 2]), 5);
+      const exact = np.linalg.norm(w, 'fro'); // an upper bound; the estimate must be far from 0
+      const next = nn.spectralNorm.apply(w, first.state, { powerIterations: 20, coeff: 0.9 });
+      expect(Number(next.sigma.item())).toBeGreaterThan(0.5 * Number(exact.item()) / Math.SQRT2);
+      const normed = Number(np.linalg.norm(next.w, 'fro').item());
+      expect(normed).toBeLessThanOrEqual(0.9 * Math.SQRT2 + 1e-5); // σ(W/σ̂·c) ≈ c, so ‖·‖_F ≤ c·√rank
+      return null;
+    });
+  });
+});

@@ -238,3 +238,44 @@ describe('results never alias what the caller owns', () => {
     dispose(x);
   });
 });
+
+describe('model functions called at the top level free their intermediates', () => {
+  // As np ops do: only the results (and what the caller passed) stay allocated.
+  it('nn, init, gan, ebm and vqvae', async () => {
+    const { nn, init, gan, ebm, vqvae } = await import('../models/index.js');
+    const key = random.key(0);
+    const w = random.normal(random.key(1), [6, 4]);
+    const x = random.normal(random.key(2), [5, 6]);
+    const sn = nn.spectralNorm.init(key, w);
+    const mlpParams = nn.mlp.init(key, [6, 8, 4]);
+    const g = gan.mlpGenerator.init(key, 3, 2, { hidden: 8 });
+    const d = gan.mlpDiscriminator.init(key, 2, { hidden: 8 });
+    const energy = ebm.mlpEnergy.init(key, 6, [8]);
+    const ln = nn.layerNorm.init(6);
+    const snStates = ebm.spectralNormInit(key, energy);
+    const [real, z, ones, zeros, x2] = [random.normal(key, [4, 2]), random.normal(key, [4, 3]), np.ones([3]), np.zeros([3]), np.multiply(x, 2)];
+    const calls: [string, () => unknown][] = [
+      ['spectralNorm.estimate', () => nn.spectralNorm.estimate(w, sn, 10)],
+      ['spectralNorm.apply', () => nn.spectralNorm.apply(w, sn)],
+      ['mlp.init', () => nn.mlp.init(key, [6, 8, 4])],
+      ['mlp.apply', () => nn.mlp.apply(mlpParams, x)],
+      ['layerNorm.apply', () => nn.layerNorm.apply(ln, x)],
+      ['init.orthogonal', () => init.orthogonal()(key, [6, 4])],
+      ['init.heNormal', () => init.heNormal(key, [6, 4])],
+      ['gan.mlpGenerator.init', () => gan.mlpGenerator.init(key, 3, 2, { hidden: 8 })],
+      ['gan.singleLossGan', () => gan.singleLossGan({ generator: gan.mlpGenerator.apply, discriminator: gan.mlpDiscriminator.apply })({ d, g }, real, z)],
+      ['gan.hinge', () => gan.hinge().discriminator(ones, zeros)],
+      ['ebm.spectralNormInit', () => ebm.spectralNormInit(key, energy)],
+      ['ebm.spectralNormalize', () => ebm.spectralNormalize(energy, snStates)],
+      ['ebm.contrastiveLoss', () => ebm.contrastiveLoss((p: NDArray) => ebm.mlpEnergy.apply(energy, p), x, x2)],
+      ['vqvae.init', () => vqvae.init(key, { inputDim: 6, hidden: 8, latentDim: 2, codebookSize: 4 })],
+    ];
+    for (const [name, call] of calls) {
+      const before = numTensors();
+      const result = call();
+      dispose(result);
+      expect(numTensors() - before, name).toBe(0);
+    }
+    dispose([key, w, x, sn, mlpParams, g, d, energy, snStates, ln, real, z, ones, zeros, x2]);
+  });
+});

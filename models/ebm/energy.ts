@@ -3,6 +3,7 @@
 import { np, random, type ArrayLike, type NDArray } from '../../src/index.js';
 import type { Initializer } from '../init.js';
 import { mlp, spectralNorm, type Activation, type DenseParams, type Key, type SpectralNormOptions, type SpectralNormState } from '../nn.js';
+import { freesIntermediates } from '../eager.js';
 
 /** A batched energy: x [N, ...] ↦ E(x) [N]. Samplers and losses take one of these. */
 export type EnergyFn = (x: NDArray) => NDArray;
@@ -22,7 +23,7 @@ export interface MlpEnergyOptions {
  * example. `hidden` lists the hidden widths, e.g. `mlpEnergy.init(key, 2, [128, 128])`; weights
  * are Glorot-uniform unless `wInit` says otherwise.
  */
-export const mlpEnergy = {
+export const mlpEnergy = freesIntermediates({
   init(key: Key, inDim: number, hidden: readonly number[], options: { wInit?: Initializer } = {}): MlpEnergyParams {
     return { layers: mlp.init(key, [inDim, ...hidden, 1], options) };
   },
@@ -31,16 +32,16 @@ export const mlpEnergy = {
     const flat = a.ndim === 2 ? a : a.reshape(a.shape[0]!, -1);
     return mlp.apply(params.layers, flat, { activation: options.activation ?? np.silu }).reshape(-1);
   },
-};
+});
 
 /** One power-iteration state per dense layer of an energy network. */
 export type SpectralStates = SpectralNormState[];
 
 /** Power-iteration states for spectral normalisation of every layer of `params`. */
-export function spectralNormInit(key: Key, params: { layers: readonly DenseParams[] }): SpectralStates {
+export const spectralNormInit = np.defop(function spectralNormInit(key: Key, params: { layers: readonly DenseParams[] }): SpectralStates {
   const keys = random.split(key, Math.max(1, params.layers.length));
   return params.layers.map((l, i) => spectralNorm.init(keys.at(i), l.w));
-}
+});
 
 /**
  * Spectrally normalised copies of the layers (IGEBM puts spectral norm on all weights, §6.3), and
@@ -48,7 +49,7 @@ export function spectralNormInit(key: Key, params: { layers: readonly DenseParam
  * constant). The default is SN-GAN's hard rule W/σ̂ (coefficient 1), so every layer is
  * 1-Lipschitz; pass `{ mode: 'soft', coeff }` for i-ResNet's W / max(1, σ̂/c).
  */
-export function spectralNormalize<P extends { layers: readonly DenseParams[] }>(
+export const spectralNormalize = np.defop(function spectralNormalize<P extends { layers: readonly DenseParams[] }>(
   params: P,
   states: SpectralStates,
   options: SpectralNormOptions = {},
@@ -61,4 +62,4 @@ export function spectralNormalize<P extends { layers: readonly DenseParams[] }>(
     return { ...l, w: r.w };
   });
   return { params: { ...params, layers }, states: next };
-}
+});

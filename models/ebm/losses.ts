@@ -31,7 +31,7 @@ export interface ContrastiveTerms {
  * plus α(ē(E⁺²) + ē(E⁻²)). For 'cd' and α > 0 the loss is ≥ −1/(2α): each term has the form
  * ē(±e + αe²) ≥ min(±e + αe²) = −1/(4α) (§6.6.4).
  */
-export function contrastiveObjective(ePos: ArrayLike, eNeg: ArrayLike, options: ContrastiveOptions = {}): NDArray {
+export const contrastiveObjective = np.defop(function contrastiveObjective(ePos: ArrayLike, eNeg: ArrayLike, options: ContrastiveOptions = {}): NDArray {
   const alpha = options.alpha ?? 1;
   const objective = options.objective ?? 'cd';
   const ep = np.asArray(ePos), en = np.asArray(eNeg);
@@ -46,25 +46,25 @@ export function contrastiveObjective(ePos: ArrayLike, eNeg: ArrayLike, options: 
     ml = np.mean(ep).sub(np.sum(w.mul(en)));
   } else throw new RangeError(`ebm.contrastiveObjective: unknown objective '${String(objective)}'; expected 'cd', 'softplus' or 'logsumexp'`);
   return alpha === 0 ? ml : ml.add(np.mean(np.square(ep)).add(np.mean(np.square(en))).mul(alpha));
-}
+});
 
 /**
  * The contrastive loss with its energies. Negatives are detached (E(sg(x⁻))), so the gradient in θ
  * is mean ∇θE(x⁺) − mean ∇θE(x⁻) + 2α(mean E⁺∇θE⁺ + mean E⁻∇θE⁻), whatever produced x⁻ (§6.5).
  */
-export function contrastiveTerms(energyFn: EnergyFn, xPos: ArrayLike, xNeg: ArrayLike, options: ContrastiveOptions = {}): ContrastiveTerms {
+export const contrastiveTerms = np.defop(function contrastiveTerms(energyFn: EnergyFn, xPos: ArrayLike, xNeg: ArrayLike, options: ContrastiveOptions = {}): ContrastiveTerms {
   const ePos = energyFn(np.asArray(xPos));
   const eNeg = energyFn(stopGradient(np.asArray(xNeg)));
   return { loss: contrastiveObjective(ePos, eNeg, options), ePos, eNeg };
-}
+});
 
 /**
  * L = mean E(x⁺) − mean E(sg(x⁻)) + α(mean E(x⁺)² + mean E(x⁻)²) (§6.3, IGEBM `objective=cd`, α = 1).
  * @example const loss = (p) => contrastiveLoss((x) => mlpEnergy.apply(p, x), xData, xSamples, { alpha: 0.1 });
  */
-export function contrastiveLoss(energyFn: EnergyFn, xPos: ArrayLike, xNeg: ArrayLike, options: ContrastiveOptions = {}): NDArray {
+export const contrastiveLoss = np.defop(function contrastiveLoss(energyFn: EnergyFn, xPos: ArrayLike, xNeg: ArrayLike, options: ContrastiveOptions = {}): NDArray {
   return contrastiveTerms(energyFn, xPos, xNeg, options).loss;
-}
+});
 
 export interface DsmOptions {
   /** Noise level σ of x̃ = x + σε. */
@@ -80,7 +80,7 @@ export interface DsmOptions {
  * among quadratics is E(x) = ‖x − μ‖²/(2(τ² + σ²)). Differentiating in θ takes ∇θ of ∇ₓE: a
  * second-order derivative, which gradus computes exactly.
  */
-export function dsmLoss(energyFn: EnergyFn, x: ArrayLike, key: Key, options: DsmOptions): NDArray {
+export const dsmLoss = np.defop(function dsmLoss(energyFn: EnergyFn, x: ArrayLike, key: Key, options: DsmOptions): NDArray {
   const sigma = options.sigma;
   if (!(sigma > 0)) throw new RangeError(`ebm.dsmLoss: sigma must be positive, got ${sigma}`);
   const a = np.asArray(x);
@@ -90,10 +90,10 @@ export function dsmLoss(energyFn: EnergyFn, x: ArrayLike, key: Key, options: Dsm
   const axes = a.shape.slice(1).map((_, i) => i + 1);
   const loss = np.mean(np.sum(np.square(residual), axes));
   return options.weighting === 'sigma2' ? loss.mul(sigma * sigma) : loss;
-}
+});
 
 /** Tweedie's single denoising jump x ← x − σ²∇E(x) = x + σ²·score (§7h): E[x₀ | x̃] when −∇E is the score of p_σ. */
-export function denoise(energyFn: EnergyFn, x: ArrayLike, sigma: number): NDArray {
+export const denoise = np.defop(function denoise(energyFn: EnergyFn, x: ArrayLike, sigma: number): NDArray {
   const a = np.asArray(x);
   return a.sub(energyGrad(energyFn, a).mul(sigma * sigma));
-}
+});

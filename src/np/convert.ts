@@ -18,22 +18,35 @@ export function defop<F extends Function>(fn: F): F {
   const f = fn as unknown as (...args: unknown[]) => unknown;
   const wrapped = (...args: unknown[]): unknown => {
     if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return f(...args);
-    // At the top level results belong to the caller: copy a result that is one of the arguments,
-    // also inside a list argument (a no-op reshape, concatenate of one array, split into one
-    // piece), so disposing it cannot free the argument.
+    // At the top level results belong to the caller: a result that is one of the arguments, also
+    // inside lists and plain objects (a no-op reshape, concatenate of one array, split into one
+    // piece, a parameter tree returned with some leaves unchanged) gets its own handle, so
+    // disposing it cannot free the argument.
     const result = scoped(() => f(...args));
     const inputs = new Set<unknown>();
     const collect = (a: unknown): void => {
       if (a instanceof ConcreteArray) inputs.add(a);
       else if (Array.isArray(a)) a.forEach(collect);
+      else if (isPlainObject(a)) Object.values(a).forEach(collect);
     };
     args.forEach(collect);
     if (inputs.size === 0) return result;
-    const fresh = (r: unknown): unknown => (r instanceof ConcreteArray && inputs.has(r) ? new ConcreteArray(shareTensor(r.tensor)) : r);
-    // Ops returning several arrays (split, broadcastArrays) return a JS array of them.
-    return Array.isArray(result) ? result.map(fresh) : fresh(result);
+    // Results nest in lists (split) and plain objects (model functions returning parameter trees).
+    const fresh = (r: unknown): unknown => {
+      if (r instanceof ConcreteArray) return inputs.has(r) ? new ConcreteArray(shareTensor(r.tensor)) : r;
+      if (Array.isArray(r)) return r.map(fresh);
+      if (isPlainObject(r)) return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, fresh(v)]));
+      return r;
+    };
+    return fresh(result);
   };
   return wrapped as unknown as F;
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  if (typeof x !== 'object' || x === null) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
 }
 
 function inferShapeAndDtype(x: NestedNumbers): { shape: number[]; dtype: DType; flat: (number | boolean)[] } {
