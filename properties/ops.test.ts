@@ -4,7 +4,7 @@
 // linear algebra — and incompatible shapes give errors that name the op and the shapes.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NDArray, dispose, np } from '../src/index.js';
+import { LinAlgError, NDArray, dispose, np } from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { ArrayData, arbArray, arbBroadcastShapes, arbIncompatibleShapes, arbShape, reference as R } from '../src/testing/index.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, values } from './helpers.js';
@@ -831,6 +831,17 @@ describe('numerically and semantically delicate cases', () => {
       expect(values(np.log1p(np.array([-1, -2], 'float32')))).toEqual([-Infinity, NaN]);
       const sp = Number(np.softplus(np.array(-20, 'float32')).item());
       expect(Math.abs(sp - Math.log1p(Math.exp(-20))) / Math.log1p(Math.exp(-20))).toBeLessThan(1e-5);
+    });
+  });
+
+  it('singular matrices are a LinAlgError for inv and solve (NumPy), not silent infinities; float indices are refused', () => {
+    inScope(() => {
+      const singular = np.array([[1, 2], [2, 4]], 'float32');
+      expect(() => np.linalg.inv(singular)).toThrow(LinAlgError);
+      expect(() => np.linalg.solve(singular, np.array([1, 1], 'float32'))).toThrow(/linalg\.solve: matrix \(2×2\) is singular/);
+      expect(() => np.linalg.inv(np.stack([np.eye(2), singular]))).toThrow(/matrix 1 of the stack of 2/);
+      expect(() => np.take(np.arange(5), np.array([1.7, 0.2], 'float32'))).toThrow(/take: indices must be integers/);
+      expect(values(np.take(np.arange(5), np.array([1, -1], 'int32')))).toEqual([1, 4]);
     });
   });
 

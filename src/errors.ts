@@ -27,6 +27,9 @@ export class TransformError extends GradusError {}
 /** An array was used after gradus freed it (it was an intermediate of a finished transformation). */
 export class DisposedError extends GradusError {}
 
+/** A linear-algebra operation that has no result for its input (a singular matrix for inv or solve), as NumPy's LinAlgError. */
+export class LinAlgError extends GradusError {}
+
 /** Formats a shape the way error messages print it: `[2,3]`. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;

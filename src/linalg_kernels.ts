@@ -1,6 +1,7 @@
 // Small dense linear algebra in float64 JavaScript: LU with partial pivoting, inverse, solve and
 // log-determinant over stacks of matrices. TF.js has no LU; these matrices are small (flows and
 // tests use n ≤ a few hundred), so running on the CPU in double precision is both simple and accurate.
+import { LinAlgError } from './errors.js';
 
 /** In-place LU of the n×n matrix `a` (row-major, float64). Returns the pivot rows and the permutation sign. */
 function luInPlace(a: Float64Array, n: number): { piv: Int32Array; sign: number; singular: boolean } {
@@ -53,13 +54,14 @@ function luSolveInPlace(lu: Float64Array, piv: Int32Array, n: number, b: Float64
   }
 }
 
-/** Solves a_b x_b = rhs_b for every matrix of the stack; singular matrices give non-finite results, as in NumPy's inv. */
-export function solveStack(a: ArrayLike<number>, rhs: ArrayLike<number>, batch: number, n: number, k: number): Float32Array {
+/** Solves a_b x_b = rhs_b for every matrix of the stack; a singular matrix is a LinAlgError, as in NumPy (not a silent ∞). */
+export function solveStack(a: ArrayLike<number>, rhs: ArrayLike<number>, batch: number, n: number, k: number, op = 'linalg.solve'): Float32Array {
   const out = new Float32Array(batch * n * k);
   for (let bi = 0; bi < batch; bi++) {
     const m = Float64Array.from({ length: n * n }, (_, i) => a[bi * n * n + i]!);
     const x = Float64Array.from({ length: n * k }, (_, i) => rhs[bi * n * k + i]!);
-    const { piv } = luInPlace(m, n);
+    const { piv, singular } = luInPlace(m, n);
+    if (singular) throw new LinAlgError(`${op}: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular; expected an invertible matrix`);
     luSolveInPlace(m, piv, n, x, k);
     out.set(x, bi * n * k);
   }
@@ -69,7 +71,7 @@ export function solveStack(a: ArrayLike<number>, rhs: ArrayLike<number>, batch: 
 export function inverseStack(a: ArrayLike<number>, batch: number, n: number): Float32Array {
   const eye = new Float64Array(batch * n * n);
   for (let bi = 0; bi < batch; bi++) for (let i = 0; i < n; i++) eye[bi * n * n + i * n + i] = 1;
-  return solveStack(a, eye, batch, n, n);
+  return solveStack(a, eye, batch, n, n, 'linalg.inv');
 }
 
 /** Sign and log|det| of each matrix of the stack (sign 0 and -Infinity for singular matrices). */

@@ -4,7 +4,7 @@
 import { NDArray, type ArrayLike, type Axis, type IndexSpec } from '../array.js';
 import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
-import { ShapeError, fmtShape } from '../errors.js';
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import { add, astypeRaw, clip, multiply, where, less } from './elementwise.js';
@@ -201,7 +201,9 @@ export const repeat = defop((x: ArrayLike, repeats: number, axis?: number): NDAr
 });
 
 /** Normalises integer indices for an axis of size n: negatives count from the end, out-of-range clip. */
-function normalizeIndices(idx: NDArray, n: number): NDArray {
+function normalizeIndices(op: string, idx: NDArray, n: number): NDArray {
+  // NumPy refuses float indices (truncating 1.7 to 1 would hide a bug in the caller).
+  if (idx.dtype === 'float32') throw new DTypeError(`${op}: indices must be integers, got ${idx.aval.str()}; convert them with np.astype(indices, 'int32') if truncation is meant`);
   let i = idx.dtype === 'int32' ? idx : astypeRaw(idx, 'int32');
   i = where(less(i, 0), add(i, n), i);
   return clip(i, 0, Math.max(n - 1, 0));
@@ -212,7 +214,7 @@ export const take = defop((x: ArrayLike, indices: ArrayLike, axis?: number): NDA
   let a = asArray(x);
   if (axis === undefined) { a = ravel(a); axis = 0; }
   const ax = normalizeAxis('take', axis, a.ndim);
-  const idx = normalizeIndices(asArray(indices), a.shape[ax]!);
+  const idx = normalizeIndices('take', asArray(indices), a.shape[ax]!);
   return bind1('gather', [a, idx], { axis: ax });
 });
 
@@ -222,7 +224,7 @@ export const takeAlongAxis = defop((x: ArrayLike, indices: ArrayLike, axis: numb
   const ax = normalizeAxis('takeAlongAxis', axis, a.ndim);
   let idx = asArray(indices);
   if (idx.ndim !== a.ndim) throw new ShapeError(`takeAlongAxis: indices ${fmtShape(idx.shape)} must have the rank of the array ${fmtShape(a.shape)}`);
-  idx = normalizeIndices(idx, a.shape[ax]!);
+  idx = normalizeIndices('takeAlongAxis', idx, a.shape[ax]!);
   const outShape = broadcastShapes('takeAlongAxis', a.shape.map((d, i) => (i === ax ? 1 : d)), idx.shape.map((d, i) => (i === ax ? 1 : d)));
   outShape[ax] = idx.shape[ax]!;
   idx = broadcastTo(idx, outShape);
@@ -247,14 +249,19 @@ export function index(x: NDArray, spec: readonly IndexSpec[]): NDArray {
     const s = ax < spec.length ? spec[ax] : null;
     if (s === null || s === undefined) { start.push(0); limit.push(n); strides.push(1); return; }
     if (typeof s === 'number') {
+      if (!Number.isInteger(s)) throw new ShapeError(`index: index ${s} for axis ${ax} is not an integer; expected an integer, null or a [start, stop, step] slice`);
       const i = s < 0 ? s + n : s;
-      if (!Number.isInteger(s) || i < 0 || i >= n) throw new ShapeError(`index: index ${s} is out of bounds for axis ${ax} with size ${n}`);
+      if (i < 0 || i >= n) throw new ShapeError(`index: index ${s} is out of bounds for axis ${ax} with size ${n}`);
       start.push(i); limit.push(i + 1); strides.push(1); drop.push(ax);
       return;
     }
+    const isBound = (v: unknown) => v === null || v === undefined || Number.isInteger(v);
+    if (!Array.isArray(s) || s.length < 1 || s.length > 3 || !isBound(s[0]) || !isBound(s[1]) || !isBound(s[2])) {
+      throw new ShapeError(`index: the index for axis ${ax} is ${JSON.stringify(s)}; expected an integer, null or a [start, stop, step] slice of integers or nulls`);
+    }
     const step = s[2] ?? 1;
     if (step === 0 || !Number.isInteger(step)) throw new ShapeError(`index: slice step must be a non-zero integer, got ${step}`);
-    const norm = (v: number | null, dflt: number, lo: number, hi: number) => (v === null ? dflt : Math.min(Math.max(v < 0 ? v + n : v, lo), hi));
+    const norm = (v: number | null | undefined, dflt: number, lo: number, hi: number) => (v === null || v === undefined ? dflt : Math.min(Math.max(v < 0 ? v + n : v, lo), hi));
     if (step > 0) {
       const b = norm(s[0], 0, 0, n), e = norm(s[1], n, 0, n);
       start.push(b); limit.push(Math.max(b, e)); strides.push(step);
