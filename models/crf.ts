@@ -6,6 +6,7 @@
 // padding may sit anywhere, and a sequence with no real step has score 0, log Z 0 and loss 0.
 // The time loops are JS loops over np ops: differentiable, and batched by vmap like any other code.
 import { grad, np, type ArrayLike, type NDArray } from '../src/index.js';
+import { checkLabels } from './losses.js';
 
 const op = np.defop;
 
@@ -44,10 +45,11 @@ function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined):
   return { h, m: Array.from({ length: T }, (_, t) => mt.at(t)) };
 }
 
-function tagSteps(name: string, tags: ArrayLike, T: number): NDArray[] {
+function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): NDArray[] {
   let y = np.asArray(tags);
   if (y.dtype !== 'int32') y = y.astype('int32');
   if (y.shape[y.ndim - 1] !== T) throw new RangeError(`crf.${name}: tags ${JSON.stringify(y.shape)} must end in the T = ${T} steps of the emissions`);
+  checkLabels(`crf.${name}`, y, numTags);
   const yt = np.moveaxis(y, -1, 0);
   return Array.from({ length: T }, (_, t) => yt.at(t));
 }
@@ -70,7 +72,7 @@ const expand = (m: NDArray) => np.expandDims(m, -1);
  */
 export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const { h, m } = steps('score', emissions, options.mask);
-  const y = tagSteps('score', tags, h.length);
+  const y = tagSteps('score', tags, h.length, h[0]!.shape[h[0]!.ndim - 1]!);
   const g = np.asArray(transitions);
   let total = pick(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
@@ -183,7 +185,7 @@ export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options
  */
 export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const { h, m } = steps('memmNll', emissions, options.mask);
-  const y = tagSteps('memmNll', tags, h.length);
+  const y = tagSteps('memmNll', tags, h.length, h[0]!.shape[h[0]!.ndim - 1]!);
   const g = np.asArray(transitions);
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
   let total = stepLoss(h[0]!, y[0]!);

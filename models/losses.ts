@@ -44,12 +44,26 @@ export const softmaxCrossEntropy = op((logits: ArrayLike, targets: ArrayLike, op
 export const softmaxCrossEntropyWithIntegerLabels = op((logits: ArrayLike, labels: ArrayLike, options: CrossEntropyOptions = {}): NDArray => {
   const l = floatArray(logits);
   const logp = np.logSoftmax(l, -1);
-  const picked = np.squeeze(np.takeAlongAxis(logp, np.expandDims(np.asArray(labels).astype('int32'), -1), -1), -1);
+  const y = np.asArray(labels).astype('int32');
+  checkLabels('softmaxCrossEntropyWithIntegerLabels', y, l.shape[l.ndim - 1]!);
+  const picked = np.squeeze(np.takeAlongAxis(logp, np.expandDims(y, -1), -1), -1);
   const a = options.labelSmoothing ?? 0;
   if (a === 0) return picked.neg();
   // (1 − α)·(−log p_y) + α·mean_c(−log p_c): the smoothed target without building it.
   return picked.mul(-(1 - a)).sub(np.mean(logp, -1).mul(a));
 });
+
+/**
+ * Labels must index a class: take would clip 5 to the last class and wrap −1, a plausible but wrong
+ * loss. Checked where the labels are concrete (eager code, and labels passed as constants).
+ */
+export function checkLabels(op: string, labels: NDArray, numClasses: number): void {
+  const c = labels.concreteValue();
+  if (c === null) return;
+  for (const v of c.dataSync()) {
+    if (!(v >= 0 && v < numClasses)) throw new RangeError(`${op}: label ${v} is out of range for ${numClasses} classes; expected integers in [0, ${numClasses - 1}]`);
+  }
+}
 
 /**
  * log(1 + e^s) = max(s, 0) + log1p(e^{min(s,0) − max(s,0)}). Not np.softplus: that one goes through

@@ -99,6 +99,12 @@ export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, 
   const n = params.wh.shape[0]!;
   const q = config.chunkSize ?? 1;
   const p = chunks('cell', n, q);
+  const width = params.wh.shape[1]!;
+  if (width !== 4 * n + 2 * p) {
+    // The parameters do not record their chunk size: a width 4n + 2p' tells which one they were made with.
+    const made = (width - 4 * n) / 2;
+    throw new RangeError(`onLstm.cell: the parameters were made for ${made} chunks (chunkSize ${n / made}) but config.chunkSize ${q} gives ${p}; pass the config used with init`);
+  }
   const z = np.matmul(x, params.wx).add(np.matmul(state.h, params.wh)).add(params.b);
   const [fm, im, f, i, o, ch] = np.split(z, [p, 2 * p, 2 * p + n, 2 * p + 2 * n, 2 * p + 3 * n], -1) as [NDArray, NDArray, NDArray, NDArray, NDArray, NDArray];
   const { fTilde, iTilde } = masterGates(fm, im, config.masterInput ?? 'symmetric');

@@ -484,3 +484,15 @@ describe('memory', () => {
     dispose([state, x0, key]);
   });
 });
+
+describe('integer samples', () => {
+  it('samplers and energy gradients take integer-valued samples (as float32) instead of failing inside grad', () => {
+    scope(() => {
+      const energy = (x: NDArray) => np.sum(np.square(x), -1);
+      expect(ebm.energyGrad(energy, np.array([[1, 2]])).toArray()).toEqual([[2, 4]]);
+      const x = ebm.langevin(energy, np.array([[1, 2]]), random.key(0), { stepSize: 0.01, steps: 3 });
+      expect(x.dtype).toBe('float32');
+      return null;
+    });
+  });
+});

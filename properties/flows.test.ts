@@ -362,6 +362,7 @@ describe('composed flows', () => {
         // Samples are f⁻¹ of the latent the sampler draws.
         const s = f.sample(params, random.foldIn(key, 4), 7, { state });
         expect(s.shape).toEqual([7, dim]);
+        expect(f.sample(params, key, 0, { state }).shape).toEqual([0, dim]); // no samples: no fixed-point iteration over nothing
         const z = random.normal(random.foldIn(random.foldIn(key, 4), 0), [7, dim]);
         expect(maxAbsDiff(f.forward(params, s, { state, logdet: { method: 'none' } }).z, z)).toBeLessThan(1e-4 * (1 + (np.max(np.abs(z)).item() as number)));
         return null;

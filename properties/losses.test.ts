@@ -534,3 +534,17 @@ describe('memory', () => {
     dispose(inputs);
   });
 });
+
+describe('labels out of range', () => {
+  // take would clip label 5 to the last class and wrap −1: a plausible loss of the wrong class.
+  it('integer labels and CRF tags outside the classes are errors where they are concrete', async () => {
+    const crf = await import('../models/crf.js');
+    scope(() => {
+      expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [5])).toThrow(/label 5 is out of range for 3 classes/);
+      expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [-1])).toThrow(/label -1 is out of range/);
+      expect(() => crf.nll(np.zeros([4, 2]), [0, 1, 7, 1], np.zeros([2, 2]))).toThrow(/label 7 is out of range for 2 classes/);
+      expect(Number(losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [1]).item())).toBeCloseTo(Math.log(Math.exp(1) + Math.exp(2) + Math.exp(0.5)) - 2, 5);
+      return null;
+    });
+  });
+});

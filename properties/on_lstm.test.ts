@@ -217,3 +217,14 @@ describe('the sequence runner', () => {
     dispose(inputs);
   });
 });
+
+describe('parameters and config must agree', () => {
+  it('a chunkSize other than the one used at init is an error saying which one the parameters need', () => {
+    scope(() => {
+      const p = onLstm.init(random.key(0), 3, 4, { chunkSize: 2 });
+      expect(() => onLstm.cell(p, onLstm.initialState(4), np.ones([3]))).toThrow(/made for 2 chunks \(chunkSize 2\) but config.chunkSize 1/);
+      expect(onLstm.cell(p, onLstm.initialState(4), np.ones([3]), { chunkSize: 2 }).state.h.shape).toEqual([4]);
+      return null;
+    });
+  });
+});

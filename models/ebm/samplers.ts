@@ -49,7 +49,13 @@ export interface MalaResult {
 
 /** ∇ₓ Σᵢ E(xᵢ): per-example gradients, since examples do not interact in a batched energy. */
 export function energyGrad(energyFn: EnergyFn, x: ArrayLike): NDArray {
-  return grad((y: NDArray) => np.sum(energyFn(y)))(np.asArray(x));
+  return grad((y: NDArray) => np.sum(energyFn(y)))(floatSamples(x));
+}
+
+/** Samples as float32 (integer-valued JS arrays infer int32, which has no gradient). */
+function floatSamples(x: ArrayLike): NDArray {
+  const a = np.asArray(x);
+  return a.dtype === 'float32' ? a : np.astype(a, 'float32');
 }
 
 /**
@@ -58,7 +64,7 @@ export function energyGrad(energyFn: EnergyFn, x: ArrayLike): NDArray {
  */
 export function energyAndGrad(energyFn: EnergyFn, x: ArrayLike): [NDArray, NDArray] {
   return scope(() => {
-    const [e, pullback] = vjp(energyFn, np.asArray(x));
+    const [e, pullback] = vjp(energyFn, floatSamples(x));
     const [g] = pullback(np.onesLike(e));
     return [e, g] as [NDArray, NDArray];
   });
@@ -90,7 +96,7 @@ export function langevinForm(options: LangevinOptions): 'theory' | 'igebm' {
 
 /** One ULA step (either form; see `LangevinOptions`). */
 export function langevinStep(energyFn: EnergyFn, x: ArrayLike, key: Key, options: LangevinOptions): NDArray {
-  const a = np.asArray(x);
+  const a = floatSamples(x);
   const eps = options.stepSize;
   let out: NDArray;
   if (langevinForm(options) === 'theory') {

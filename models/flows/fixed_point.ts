@@ -32,6 +32,8 @@ export const fixedPointInverse = eager((g: (x: NDArray) => NDArray, y: NDArray, 
   const tol = options.tol ?? DEFAULT_FIXED_POINT.tol;
   const maxIter = options.maxIter ?? DEFAULT_FIXED_POINT.maxIter;
   const axes = y.shape.slice(1).map((_, i) => i + 1);
+  // No samples (e.g. sample(key, 0)): nothing to iterate; an empty batch is its own fixed point.
+  if (y.size === 0) return { x: np.subtract(y, g(y)), iterations: 0, residual: 0, converged: true };
   let x = y;
   let residual = NaN;
   for (let k = 1; k <= maxIter; k++) {
