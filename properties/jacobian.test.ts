@@ -336,3 +336,24 @@ describe('no leaked tensors', () => {
     dispose([x, p]);
   });
 });
+
+describe('outputs jacrev cannot pull back', () => {
+  it('an integer or boolean output is an error (as JAX), not a Jacobian of zeros', () => {
+    const x = np.array([0.5, 2, 1], 'float32');
+    expect(() => jacrev((a: NDArray) => np.argmax(a))(x)).toThrow(/jacrev: the function returns i32\[\]; expected float32 outputs/);
+    expect(() => jacrev((a: NDArray) => np.greater(a, 1))(x)).toThrow(/jacrev: the function returns bool\[3\]/);
+    dispose(x);
+  });
+});
+
+describe('control flow on abstract values', () => {
+  it('the error names the transformation that made the value abstract and what was called', () => {
+    const x = np.array([1, 2], 'float32');
+    const branch = (a: NDArray) => (Number(np.sum(a).item()) > 0 ? a : np.negative(a));
+    expect(() => jit(branch)(x)).toThrow(/item\(\) \(also behind Number\(x\).*inside a traced program \(jit/);
+    expect(() => vmap(branch)(x)).toThrow(/inside vmap \(a batched value/);
+    expect(() => jvp(vmap(branch), [x], [x])).toThrow(/inside vmap/);
+    expect(Number(grad((a: NDArray) => np.sum(branch(a)))(x).at(0).item())).toBe(1); // concrete under grad
+    dispose(x);
+  });
+});

@@ -72,12 +72,18 @@ export abstract class NDArray {
    */
   abstract concreteValue(): ConcreteArray | null;
 
+  /** Which transformation made this array abstract (for error messages); null for concrete values. */
+  abstractIn(): string | null {
+    return null;
+  }
+
   protected requireConcrete(what: string): ConcreteArray {
     const c = this.concreteValue();
     if (c === null) {
+      const where = this.abstractIn() ?? 'a transformation that traces (jit, vmap, makeJaxpr, checkpoint)';
       throw new ConcretizationError(
-        `${what} needs a concrete value, but this array is abstract (${this.aval.str()}) inside a ` +
-          `transformation that traces (jit, vmap, makeJaxpr, checkpoint). Use np.where or pass the value as a static argument.`,
+        `${what} needs a concrete value, but this array is abstract (${this.aval.str()}) inside ${where}: ` +
+          `JS control flow cannot depend on it there. Use np.where, or pass the value as a static argument.`,
       );
     }
     return c;
@@ -100,7 +106,7 @@ export abstract class NDArray {
   /** The single value of a size-1 array, as a JS number (booleans as true/false). */
   item(): number | boolean {
     if (this.size !== 1) throw new ConcretizationError(`item(): expected an array of size 1 but the shape is [${this.shape.join(',')}]`);
-    const v = this.dataSync()[0]!;
+    const v = this.requireConcrete('item() (also behind Number(x), x > 0 and bool())').tensor.dataSync()[0]!;
     return this.dtype === 'bool' ? v !== 0 : v;
   }
   /** JS truthiness of a size-1 array, for control flow on concrete values. */

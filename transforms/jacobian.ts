@@ -120,6 +120,9 @@ export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
       const lin = linearizeFlat(p.call, p.leaves);
       const outs = lin.primalsOut.slice(0, p.numOut());
       const auxLeaves = lin.primalsOut.slice(p.numOut());
+      const nonFloat = outs.find((o) => !isDifferentiable(o.dtype));
+      // As JAX: an integer or boolean output has no cotangent to pull back (its rows would be zeros).
+      if (nonFloat !== undefined) throw new TransformError(`jacrev: the function returns ${nonFloat.aval.str()}; expected float32 outputs (use jacfwd, or return the integer value as aux)`);
       const m = outs.reduce((a, o) => a + sizeOf(o), 0);
       const basis = eye(m);
       const rows = vmapFlat(

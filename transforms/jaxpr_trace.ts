@@ -17,6 +17,9 @@ export class JaxprTracer extends Tracer {
   ) {
     super();
   }
+  override abstractIn(): string {
+    return 'a traced program (jit, makeJaxpr, checkpoint or a custom rule)';
+  }
   concreteValue(): null {
     return null;
   }

@@ -28,6 +28,9 @@ export class JVPTracer extends Tracer {
   override fullLower(): NDArray {
     return this.tangent === null ? fullLower(this.primal) : this;
   }
+  override abstractIn(): string | null {
+    return this.primal.abstractIn();
+  }
   concreteValue() {
     return this.primal.concreteValue();
   }

@@ -52,6 +52,9 @@ export class PartialEvalTracer extends Tracer {
   override fullLower(): NDArray {
     return this.pval.known !== null ? fullLower(this.pval.known) : this;
   }
+  override abstractIn(): string | null {
+    return this.pval.known !== null ? this.pval.known.abstractIn() : 'the linear part of a linearization (it has no value yet)';
+  }
   concreteValue() {
     return this.pval.known !== null ? this.pval.known.concreteValue() : null;
   }

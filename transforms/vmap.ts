@@ -35,6 +35,9 @@ export class BatchTracer extends Tracer {
   override fullLower(): NDArray {
     return this.batchDim === null ? this.val : this;
   }
+  override abstractIn(): string {
+    return 'vmap (a batched value: one per example)';
+  }
   concreteValue(): null {
     // Each example has its own value: there is no single concrete value to branch on.
     return null;
@@ -251,7 +254,7 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       );
       outs.forEach((o, i) => {
         const a = outAxes[i];
-        if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i} of shape ${fmtShape(o.shape)}; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
+        if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i}, of rank ${o.ndim} with the batch axis; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
       });
       return freshResults(unflatten(outDef!, outs) as ReturnType<F>, args, firstNew);
     });
