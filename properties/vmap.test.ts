@@ -889,3 +889,12 @@ function inScope2<T extends object>(fn: () => T): T & { dispose(): void } {
   const result = scope(fn);
   return Object.assign(result, { dispose: () => dispose(result) });
 }
+
+describe('shape errors under vmap', () => {
+  it("are reported with one example's shapes, as a loop would report them", () => {
+    const [x, w] = [np.zeros([2, 2, 7, 6, 3]), np.zeros([2, 3, 3, 2, 4])];
+    expect(() => vmap((a: NDArray, b: NDArray) => np.conv2d(a, b))(x, w)).toThrow(/conv2d: .*matching C, got f32\[2,7,6,3\] and f32\[3,3,2,4\]/);
+    dispose([x, w]);
+  });
+});
+

@@ -6,6 +6,7 @@ import { NDArray } from '../src/array.js';
 import { ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, bind, fullRaise, withNewMain } from '../src/core.js';
 import { ShapeError, TransformError, fmtShape } from '../src/errors.js';
+import { abstractEval } from '../src/eval.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule, ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
@@ -18,6 +19,8 @@ import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, typ
 interface BatchInfo {
   axisSize: number;
 }
+
+const programPrimitives = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
 
 export class BatchTracer extends Tracer {
   constructor(
@@ -59,6 +62,11 @@ export class BatchTrace extends Trace {
     const vals = tracers.map((t) => t.val);
     const dims = tracers.map((t) => t.batchDim);
     if (dims.every((d) => d === null)) return bind(prim, vals, params);
+    // Check the shapes one example sees, so a mistake is reported in the caller's terms (the
+    // batching rule would otherwise fail later on reshaped, batch-folded operands).
+    if (!programPrimitives.has(prim)) {
+      abstractEval(prim, vals.map((v, i) => (dims[i] === null ? v.aval : new ShapedArray(v.shape.filter((_, k) => k !== dims[i]), v.dtype))), params);
+    }
     const rule = batchRules[prim] as BatchRule<P>;
     const [outs, outDims] = rule(vals, dims, params, this.axisSize);
     return outs.map((o, i) => new BatchTracer(this, o, outDims[i]!));
