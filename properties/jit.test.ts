@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, dispose, grad, jit, jvp, makeJaxpr, np, valueAndGrad, vmap } from '../src/index.js';
+import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, customJvp, customVjp, dispose, grad, jit, jvp, makeJaxpr, np, valueAndGrad, vmap } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr } from './compositions.js';
 import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
@@ -322,6 +322,48 @@ describe('JS values among the arguments', () => {
       g(x, 2);
       g(x, 3);
       expect(g.cacheSize).toBe(1);
+    });
+  });
+
+  it('checkpoint, customJvp and customVjp keep boolean and string flags as JS values (also in residuals)', () => {
+    inScope(() => {
+      const x = np.array([1, 2, 3], 'float32');
+      const body = (a: NDArray, training: boolean) => (training ? np.multiply(a, 2) : np.multiply(a, 3));
+      const viaCheckpoint = checkpoint(body);
+      const viaJvp = customJvp(body, ([a, t]: [NDArray, boolean], [ta]: [NDArray, boolean]) => [body(a, t), np.multiply(ta, t ? 2 : 3)]);
+      const viaVjp = customVjp(body, (a: NDArray, t: boolean) => [body(a, t), t] as [NDArray, boolean], (t: boolean, ct: NDArray) => [np.multiply(ct, t ? 2 : 3), null]);
+      for (const [name, f] of [['checkpoint', viaCheckpoint], ['customJvp', viaJvp], ['customVjp', viaVjp]] as const) {
+        for (const flag of [false, true]) {
+          const k = flag ? 2 : 3;
+          expect(values(f(x, flag)), `${name}(x, ${flag})`).toEqual([k, 2 * k, 3 * k]);
+          expect(values(grad((a: NDArray) => np.sum(f(a, flag)))(x)), `grad ${name}(x, ${flag})`).toEqual([k, k, k]);
+        }
+      }
+      expect(values(checkpoint((a: NDArray, o: { mode: string }) => (o.mode === 'eval' ? a : np.negative(a)))(x, { mode: 'eval' }))).toEqual([1, 2, 3]);
+    });
+  });
+
+  it('static numbers are keyed exactly (NaN, ±Infinity, −0 and null are different keys)', () => {
+    inScope(() => {
+      const x = np.array([1, 2, 3], 'float32');
+      const h = jit((a: NDArray, s: number | null) => np.multiply(a, s === null ? 7 : s > 0 ? 1 : -1), { staticArgnums: [1] });
+      expect(values(h(x, Infinity))).toEqual([1, 2, 3]);
+      expect(values(h(x, -Infinity))).toEqual([-1, -2, -3]);
+      expect(values(h(x, null))).toEqual([7, 14, 21]);
+      h(x, NaN);
+      expect(h.cacheSize).toBe(4);
+    });
+  });
+
+  it('a jit that closes over a traced value (so is not cached) frees the constants of its trace', () => {
+    inScope(() => {
+      const x = np.array([1, 2, 3], 'float32');
+      const W = np.ones([3, 3]);
+      const loss = (w: NDArray) => np.sum(jit((y: NDArray) => np.add(np.matmul(w, y), np.ones([3])))(x));
+      dispose(grad(loss)(W));
+      const before = numTensors();
+      for (let i = 0; i < 5; i++) dispose(grad(loss)(W));
+      expect(numTensors()).toBe(before);
     });
   });
 

@@ -6,7 +6,7 @@ import { bind, bind1 } from '../src/core.js';
 import { nothingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { ShapeError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
-import { flattenArrays, unflatten } from './api_util.js';
+import { flattenArrays, flattenWithStaticLeaves, unflatten } from './api_util.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 
 export { nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy } from '../src/checkpoint_policy.js';
@@ -25,10 +25,11 @@ export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {
   const policy = options.policy ?? nothingSaveable;
   const name = options.name ?? (f.name || 'checkpoint');
   return ((...args: Parameters<F>) => {
-    const [leaves, argDef] = flattenArrays('checkpoint', args, 'argument');
+    // Booleans and strings (flags such as `training`) stay JS values, as under jit.
+    const { arrays: leaves, rebuild } = flattenWithStaticLeaves('checkpoint', args);
     let outDef: ReturnType<typeof flattenArrays>[1] | undefined;
     const { jaxpr, consts } = traceToJaxpr((xs) => {
-      const [outs, def] = flattenArrays('checkpoint', f(...unflatten<unknown[]>(argDef, xs)), 'output');
+      const [outs, def] = flattenArrays('checkpoint', f(...(rebuild(xs) as unknown[])), 'output');
       outDef = def;
       return outs;
     }, leaves.map((l) => l.aval));

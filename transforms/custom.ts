@@ -1,21 +1,21 @@
 // User-defined derivative rules with JAX's semantics: customJvp(f, jvpRule) and
 // customVjp(f, fwd, bwd). The function is traced to a program and bound as one primitive, whose
 // JVP / batching / transpose rules call the user's rules.
-import type { NDArray } from '../src/array.js';
+import { NDArray } from '../src/array.js';
 import { bind } from '../src/core.js';
 import { ShapeError, TransformError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, unflatten, type TreeDef } from './api_util.js';
+import { flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 
 type AnyFn = (...args: any[]) => any;
 
-function traceFlat(f: AnyFn, leaves: NDArray[], argDef: TreeDef) {
+function traceFlat(f: AnyFn, leaves: NDArray[], rebuild: (xs: readonly unknown[]) => unknown) {
   let outDef: TreeDef | undefined;
   const program = traceToJaxpr((xs) => {
-    const [outs, def] = flattenArrays('custom rule', f(...unflatten<unknown[]>(argDef, xs)), 'output');
+    const [outs, def] = flattenArrays('custom rule', f(...(rebuild(xs) as unknown[])), 'output');
     outDef = def;
     return outs;
   }, leaves.map((l) => l.aval));
@@ -30,10 +30,11 @@ function traceFlat(f: AnyFn, leaves: NDArray[], argDef: TreeDef) {
 export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, tangents: Parameters<F>) => [ReturnType<F>, ReturnType<F>]): F {
   const name = f.name || 'customJvp';
   return ((...args: Parameters<F>) => {
-    const [leaves, argDef] = flattenArrays(`customJvp(${name})`, args, 'argument');
-    const { jaxpr, consts, outDef } = traceFlat(f, leaves, argDef);
+    // Booleans and strings (flags) stay JS values, as under jit; the rule sees them in both lists.
+    const { arrays: leaves, rebuild } = flattenWithStaticLeaves(`customJvp(${name})`, args);
+    const { jaxpr, consts, outDef } = traceFlat(f, leaves, rebuild);
     const jvp: CustomJvpRule = (ps, ts) => {
-      const [po, to] = rule(unflatten<Parameters<F>>(argDef, ps), unflatten<Parameters<F>>(argDef, ts));
+      const [po, to] = rule(rebuild(ps) as Parameters<F>, rebuild(ts) as Parameters<F>);
       const [pl] = flattenArrays(`customJvp(${name}) rule`, po, 'primal output');
       const [tl, tdef] = flattenArrays(`customJvp(${name}) rule`, to, 'tangent output');
       if (!tdef.equals(outDef)) throw new TransformError(`customJvp(${name}): the rule's tangent output has structure ${tdef}, expected ${outDef} (like f's output)`);
@@ -56,11 +57,11 @@ export function customVjp<F extends AnyFn, R>(
 ): F {
   const name = f.name || 'customVjp';
   return ((...args: Parameters<F>) => {
-    const [leaves, argDef] = flattenArrays(`customVjp(${name})`, args, 'argument');
-    const { jaxpr, consts, outDef } = traceFlat(f, leaves, argDef);
-    let resDef: TreeDef | undefined;
+    const { arrays: leaves, rebuild } = flattenWithStaticLeaves(`customVjp(${name})`, args);
+    const { jaxpr, consts, outDef } = traceFlat(f, leaves, rebuild);
+    let rebuildResiduals: ((xs: readonly unknown[]) => unknown) | undefined;
     const fwdFlat: CustomFwd = (ps) => {
-      const result = fwd(...unflatten<Parameters<F>>(argDef, ps));
+      const result = fwd(...(rebuild(ps) as Parameters<F>));
       if (!Array.isArray(result) || result.length !== 2) throw new TransformError(`customVjp(${name}): fwd must return [output, residuals]`);
       const [ol, odef] = flattenArrays(`customVjp(${name}) fwd`, result[0], 'output');
       if (!odef.equals(outDef)) throw new TransformError(`customVjp(${name}): fwd's output has structure ${odef}, expected ${outDef} (like f's output)`);
@@ -70,26 +71,31 @@ export function customVjp<F extends AnyFn, R>(
           throw new ShapeError(`customVjp(${name}): fwd's output ${k} is ${o.aval.str()} but f's is ${want.str()}; expected fwd to return f's output first`);
         }
       });
-      const [rl, rdef] = flattenArrays(`customVjp(${name}) fwd`, result[1], 'residual');
-      resDef = rdef;
-      return [ol, rl];
+      // Residuals may hold flags too (booleans, strings): bwd gets them back as they were.
+      const r = flattenWithStaticLeaves(`customVjp(${name}) fwd`, result[1], 'residual');
+      rebuildResiduals = r.rebuild;
+      return [ol, r.arrays];
     };
-    const argTrees = unflatten<unknown[]>(argDef, leaves);
+    const argTrees = rebuild(leaves) as unknown[];
     const bwdFlat: CustomBwd = (res, cts) => {
-      const out = bwd(unflatten<R>(resDef!, res), unflatten<ReturnType<F>>(outDef, cts));
+      const out = bwd(rebuildResiduals!(res) as R, unflatten<ReturnType<F>>(outDef, cts));
       if (!Array.isArray(out) || out.length !== args.length) {
         throw new TransformError(`customVjp(${name}): bwd must return an array with one cotangent per argument (${args.length}), got ${Array.isArray(out) ? out.length : typeof out}`);
       }
       return out.flatMap((ct, i) => {
         const [argLeaves] = tree.flatten(argTrees[i]);
-        if (ct === null || ct === undefined) return argLeaves.map((l) => zeros((l as NDArray).aval));
-        const [cl, cdef] = flattenArrays(`customVjp(${name}) bwd`, ct, 'cotangent');
+        // Static leaves (booleans, strings) have no cotangent: whatever bwd puts there is ignored.
+        const isArray = argLeaves.map((l) => l instanceof NDArray);
+        if (ct === null || ct === undefined) return argLeaves.flatMap((l, k) => (isArray[k] ? [zeros((l as NDArray).aval)] : []));
+        const cdef = tree.structure(ct);
         if (!cdef.equals(tree.structure(argTrees[i]))) throw new TransformError(`customVjp(${name}): bwd's cotangent ${i} has structure ${cdef}, expected ${tree.structure(argTrees[i])} (like argument ${i})`);
-        cl.forEach((c, k) => {
+        const [cl] = flattenArrays(`customVjp(${name}) bwd`, tree.unflatten(cdef, tree.leaves(ct).map((c, k) => (isArray[k] ? c : 0))), 'cotangent');
+        return cl.flatMap((c, k) => {
+          if (!isArray[k]) return [];
           const want = (argLeaves[k] as NDArray).aval;
           if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) has shape ${c.aval.str()}; expected ${want.str()}`);
+          return [c];
         });
-        return cl;
       });
     };
     const outs = bind('custom_vjp_call', [...consts, ...leaves], { jaxpr, numConsts: consts.length, fwd: fwdFlat, bwd: bwdFlat, name });

@@ -30,7 +30,12 @@ const objectIds = new WeakMap<object, number>();
 let nextObjectId = 0;
 
 function staticKey(v: unknown): string {
-  if (v === null || v === undefined || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v) ?? 'undefined';
+  // Typed and exact: JSON.stringify writes NaN, ±Infinity and null all as "null".
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'number') return `n:${Object.is(v, -0) ? '-0' : String(v)}`;
+  if (typeof v === 'string') return `s:${JSON.stringify(v)}`;
+  if (typeof v === 'boolean') return `b:${v}`;
   if (typeof v === 'object' || typeof v === 'function') {
     let id = objectIds.get(v as object);
     if (id === undefined) {
@@ -96,8 +101,9 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
         const firstNew = nextTensorId();
         const { program, outDef } = traceCall('jit', f, args, statics, leaves, rebuild);
         const cacheable = !program.consts.some((c) => c instanceof Tracer);
-        // Constants created during tracing belong to the cache entry: keep them past this scope.
-        const owned = program.consts.flatMap((c) => (c instanceof ConcreteArray && c.tensor.id >= firstNew ? [tf.keep(c.tensor)] : []));
+        // Constants created during tracing belong to a cached entry: keep them past this scope. An
+        // entry that closes over a tracer is used once and not cached; its scope frees them.
+        const owned = cacheable ? program.consts.flatMap((c) => (c instanceof ConcreteArray && c.tensor.id >= firstNew ? [tf.keep(c.tensor)] : [])) : [];
         entry = { ...program, outDef, owned };
         if (cacheable) cache.set(sig, entry);
       }
