@@ -53,6 +53,9 @@ export interface AdafactorKind extends StateKind {
  * Stochastic gradient descent, with optional (Nesterov) momentum.
  * @example sgd(0.1, { momentum: 0.9, nesterov: true })
  */
+export function sgd(learningRate: ScalarOrSchedule): Optimizer<ChainKind<[LearningRateState]>>;
+export function sgd(learningRate: ScalarOrSchedule, options: { momentum: Scalar; nesterov?: boolean }): Optimizer<ChainKind<[TraceKind, LearningRateState]>>;
+export function sgd(learningRate: ScalarOrSchedule, options?: { momentum?: Scalar; nesterov?: boolean }): Optimizer<SgdKind>;
 export function sgd(learningRate: ScalarOrSchedule, options: { momentum?: Scalar; nesterov?: boolean } = {}): Optimizer<SgdKind> {
   checkLearningRate('sgd', learningRate);
   const { momentum, nesterov = false } = options;
@@ -97,14 +100,23 @@ export function adamw(learningRate: ScalarOrSchedule, options: AdamOptions & { w
   return chain(scaleByAdam(adamOptions), addDecayedWeights(weightDecay, { mask }), scaleByLearningRate(learningRate));
 }
 
+export interface RmspropOptions {
+  decay?: Scalar;
+  eps?: Scalar;
+  initialScale?: number;
+  centered?: boolean;
+  momentum?: Scalar;
+  nesterov?: boolean;
+}
+
 /**
  * RMSProp (Hinton), optionally centered and with momentum.
  * @example rmsprop(1e-4, { decay: 0.99 }) (the single-loss GAN setting, algorithms.md §2.3)
  */
-export function rmsprop(
-  learningRate: ScalarOrSchedule,
-  options: { decay?: Scalar; eps?: Scalar; initialScale?: number; centered?: boolean; momentum?: Scalar; nesterov?: boolean } = {},
-): Optimizer<RmspropKind> {
+export function rmsprop(learningRate: ScalarOrSchedule, options?: RmspropOptions & { momentum?: undefined }): Optimizer<ChainKind<[ScaleByRmsKind | ScaleByStddevKind, LearningRateState]>>;
+export function rmsprop(learningRate: ScalarOrSchedule, options: RmspropOptions & { momentum: Scalar }): Optimizer<ChainKind<[ScaleByRmsKind | ScaleByStddevKind, LearningRateState, TraceKind]>>;
+export function rmsprop(learningRate: ScalarOrSchedule, options?: RmspropOptions): Optimizer<RmspropKind>;
+export function rmsprop(learningRate: ScalarOrSchedule, options: RmspropOptions = {}): Optimizer<RmspropKind> {
   checkLearningRate('rmsprop', learningRate);
   const { decay = 0.9, eps = 1e-8, initialScale = 0, centered = false, momentum, nesterov = false } = options;
   const rescale = centered ? scaleByStddev({ decay, eps, initialScale }) : scaleByRms({ decay, eps, initialScale });

@@ -31,8 +31,13 @@ export interface StateKind {
 /** The state a transformation typed by `S` (a `StateKind` or a plain state type) keeps for parameters of type `P`. */
 export type StateAt<S, P> = S extends StateKind ? (S & { readonly params: P })['state'] : S;
 
-/** A tree shaped like the parameter tree type `P` with leaves of type `L` (`unknown` when `P` is). */
-export type TreeLike<P, L = NDArray> = unknown extends P ? unknown : tree.TreeMap<P, unknown, L>;
+/**
+ * A tree shaped like the parameter tree type `P` with leaves of type `L`. With array leaves it is
+ * `P` itself (moments, momentum, averaged or slow parameters are typed like the parameters, and
+ * a state for `P` is assignable to the untyped state, e.g. `ScaleByAdamState`); other leaf types
+ * map `P`'s leaves (`unknown` when `P` is).
+ */
+export type TreeLike<P, L = NDArray> = [L] extends [NDArray] ? P : unknown extends P ? unknown : tree.TreeMap<P, unknown, L>;
 
 /**
  * A gradient transformation: `init` makes the state for a parameter tree, `update` maps updates
@@ -64,8 +69,8 @@ export interface GradientTransformation<S = unknown> {
 /** The state kind (or plain state type) of a transformation. */
 export type KindOf<T> = T extends GradientTransformation<infer S> ? S : never;
 
-/** The state type of transformation `T` for parameters of type `P` (`unknown` trees when `P` is not given). */
-export type StateOf<T, P = unknown> = StateAt<KindOf<T>, P>;
+/** The state type of transformation `T` for parameters of type `P` (untyped trees when `P` is not given). */
+export type StateOf<T, P = any> = StateAt<KindOf<T>, P>;
 
 /** `t` seen with untyped (`unknown`) state, as wrappers hold their inner transformations. */
 export function erased<S>(t: GradientTransformation<S>): GradientTransformation<unknown> {
@@ -223,8 +228,9 @@ export function applyUpdates<P>(params: P, updates: P): P {
  * owns). Returns `[newParams, newState]`.
  * @example [params, state] = applyGradients(opt, grad(loss)(params), state, params);
  */
-export function applyGradients<P, S>(optimizer: GradientTransformation<S>, grads: P, state: NoInfer<StateAt<S, P>>, params: P): [P, StateAt<S, P>] {
-  const [updates, newState] = optimizer.update(grads, state, params);
+export function applyGradients<O extends GradientTransformation<any>, P>(optimizer: O, grads: NoInfer<P>, state: NoInfer<StateOf<O, P>>, params: P): [P, StateOf<O, P>] {
+  // Generic over the optimizer (not its kind) so that one chosen at run time (a union) works too.
+  const [updates, newState] = (optimizer as GradientTransformation<unknown>).update(grads, state, params) as [P, StateOf<O, P>];
   const newParams = applyUpdates(params, updates);
   freeTree([updates, state, params], [newParams, newState, grads]);
   return [newParams, newState];

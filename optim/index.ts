@@ -95,5 +95,6 @@ export {
   type AdamOptions,
   type Optimizer,
   type RmspropKind,
+  type RmspropOptions,
   type SgdKind,
 } from './alias.js';

@@ -1,11 +1,11 @@
 // Gradient accumulation (bert4keras's `extend_with_gradient_accumulation`, Optax's MultiSteps):
 // sum the gradients of k mini-steps and let the inner optimizer take one step with their mean.
-import type { NDArray } from '../src/array.js';
+import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkInteger } from './checks.js';
-import { align, expectState, paramsLike, scopedUpdate, zerosLikeTree } from './tree_utils.js';
+import { OptimError, align, expectState, paramsLike, scopedUpdate, zerosLikeTree } from './tree_utils.js';
 
 /** State of `multiSteps`. */
 export interface MultiStepsState<P = unknown, Inner = unknown> {
@@ -26,6 +26,8 @@ export interface MultiStepsKind<S> extends StateKind {
 /**
  * Accumulates `everyKSteps` updates and then applies `inner` to their mean (their sum with
  * `useMean: false`); between inner steps the updates are zeros and the inner state is untouched.
+ * The counters are JS numbers and the branch is JS (no inner work between steps), so `update`
+ * runs outside `jit`: jit the gradient computation and pass its result here.
  * @example multiSteps(adam(1e-3), 4) behaves like adam on a 4× larger batch
  */
 export function multiSteps<S>(typedInner: GradientTransformation<S>, everyKSteps: number, options: { useMean?: boolean } = {}): GradientTransformation<MultiStepsKind<S>> {
@@ -39,6 +41,14 @@ export function multiSteps<S>(typedInner: GradientTransformation<S>, everyKSteps
     update: (updates, state, params) =>
       scopedUpdate(() => {
         const s = expectState(op, state, ['miniStep', 'gradientStep', 'acc', 'inner']);
+        const counter: unknown = s.miniStep;
+        if (typeof counter !== 'number') {
+          // Under jit the counter arrives as an array: the JS branch below cannot read it there.
+          throw new OptimError(
+            `${op}: the state's miniStep is ${counter instanceof NDArray ? `an array (${counter.aval.str()})` : typeof counter}; expected a JS number. ` +
+              'multiSteps skips the inner update between accumulation steps with a JS branch, so call its update outside jit (jit the gradient computation instead)',
+          );
+        }
         const { def, leaves, rest } = align(op, updates, [{ name: 'the state acc', tree: s.acc }]);
         const acc = leaves.map((g, i) => np.add(rest[0]![i] as NDArray, g));
         if (s.miniStep + 1 < everyKSteps) {

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ConcreteArray, grad, np, scope, tree, type NDArray } from '../src/index.js';
+import { ConcreteArray, grad, jit, np, scope, tree, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 
 const SEED = 42;
@@ -306,9 +306,28 @@ describe('memory and types', () => {
       expectTypeOf(a2).toEqualTypeOf<typeof a>();
       same(a2[1][0].nu);
 
+      // With momentum given, the overload knows the state has the momentum buffer.
       const sgd = optim.sgd(0.1, { momentum: 0.9 }).init(params);
-      expectTypeOf(sgd).toEqualTypeOf<[optim.LearningRateState] | [optim.TraceState<Params>, optim.LearningRateState]>();
-      same((sgd[0] as optim.TraceState<Params>).trace);
+      expectTypeOf(sgd).toEqualTypeOf<[optim.TraceState<Params>, optim.LearningRateState]>();
+      same(sgd[0].trace);
+      expectTypeOf(optim.sgd(0.1).init(params)).toEqualTypeOf<[optim.LearningRateState]>();
+      const rms = optim.rmsprop(0.1, { momentum: 0.9 }).init(params);
+      same(rms[2].trace);
+      same(rms[0].nu);
+
+      // The untyped state types accept typed states; an optimizer chosen at run time works with applyGradients.
+      const untyped: optim.ScaleByAdamState = optim.scaleByAdam().init(params);
+      const alsoUntyped: optim.StateOf<typeof adam> = a;
+      expect(untyped.count.shape).toEqual([]);
+      expect(alsoUntyped.length).toBe(2);
+      const chosen = params.layers.length > 0 ? optim.adam(1e-3) : optim.sgd(0.1, { momentum: 0.9 });
+      const chosenState = chosen.init(params);
+      const [p3, s3] = optim.applyGradients(chosen, params, chosenState, params);
+      expectTypeOf(p3).toEqualTypeOf<Params>();
+      same(p3);
+      void s3;
+      // @ts-expect-error: the gradients must have the parameters' type
+      expect(() => optim.applyGradients(adam, params.w, a, params)).toThrow();
 
       const ada = optim.adafactor(1e-3).init(params);
       expectTypeOf(ada[0].vRow).toEqualTypeOf<Nullable>();
@@ -354,6 +373,18 @@ describe('leaves that are not arrays', () => {
       const opt = optim.sgd(0.1);
       const params = { a: np.ones([2]) };
       expect(() => opt.update({ a: 5 } as never, opt.init(params), params)).toThrow(/the update at \.a is the number 5; expected an array/);
+      return null;
+    });
+  });
+});
+
+describe('multiSteps under jit', () => {
+  it('says that its update runs outside jit (its counters are JS numbers), instead of a concretization error', () => {
+    scope(() => {
+      const opt = optim.multiSteps(optim.adam(1e-2), 2);
+      const params = { w: np.ones([2]) };
+      const step = jit((p: { w: NDArray }, s: optim.StateOf<typeof opt, { w: NDArray }>) => opt.update(p, s, p)[0]);
+      expect(() => step(params, opt.init(params))).toThrow(/multiSteps: the state's miniStep is an array .*call its update outside jit/);
       return null;
     });
   });
