@@ -1,27 +1,28 @@
 // Clipping: by value, by norm (per leaf or global), by block RMS, adaptive (AGC), and per-example
 // global-norm clipping for batched (vmap-ed) gradients. algorithms.md §1.2 (Keras semantics):
-// clipnorm g ← g·c / max(N, c), clipvalue g ← clip(g, −c, c).
+// clipnorm g ← g·c / max(N, c), clipvalue g ← clip(g, −c, c). Thresholds may be 0-d arrays, so that
+// injectHyperparams can change them between steps.
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { stateless, type EmptyState, type GradientTransformation } from './base.js';
 import { checkNonNegative, checkPositive } from './checks.js';
-import { OptimError, align, leafPath, mapAligned, requireParams, rms, sumOfSquares } from './tree_utils.js';
+import { OptimError, align, leafPath, mapAligned, negate, requireParams, rms, sumOfSquares, type Scalar } from './tree_utils.js';
 
 /**
  * Clips every update to [−maxDelta, maxDelta] (Keras `clipvalue`).
  * @example clip(1) maps [-3, 0.5] to [-1, 0.5]
  */
-export function clip(maxDelta: number): GradientTransformation<EmptyState> {
+export function clip(maxDelta: Scalar): GradientTransformation<EmptyState> {
   checkNonNegative('clip', 'maxDelta', maxDelta);
-  return stateless(<P>(updates: P) => mapAligned('clip', (u) => np.clip(u, -maxDelta, maxDelta), updates) as P);
+  return stateless(<P>(updates: P) => mapAligned('clip', (u) => np.minimum(np.maximum(u, negate(maxDelta)), maxDelta), updates) as P);
 }
 
 /**
  * Rescales each leaf to norm ≤ maxNorm: g ← g·c / max(‖g‖, c) (identity when ‖g‖ ≤ c).
  * `ord: 1` clips the L1 norm instead (algorithms.md §1.2).
  */
-export function clipByNorm(maxNorm: number, options: { ord?: 1 | 2 } = {}): GradientTransformation<EmptyState> {
+export function clipByNorm(maxNorm: Scalar, options: { ord?: 1 | 2 } = {}): GradientTransformation<EmptyState> {
   checkPositive('clipByNorm', 'maxNorm', maxNorm);
   const ord = options.ord ?? 2;
   if (ord !== 1 && ord !== 2) throw new OptimError(`clipByNorm: ord must be 1 or 2, got ${String(ord)}`);
@@ -42,7 +43,7 @@ export function clipByNorm(maxNorm: number, options: { ord?: 1 | 2 } = {}): Grad
  * g ← g·c / max(N, c). Directions are unchanged; the identity when N ≤ c (algorithms.md §1.2).
  * @example chain(clipByGlobalNorm(1), adam(1e-3))
  */
-export function clipByGlobalNorm(maxNorm: number): GradientTransformation<EmptyState> {
+export function clipByGlobalNorm(maxNorm: Scalar): GradientTransformation<EmptyState> {
   checkPositive('clipByGlobalNorm', 'maxNorm', maxNorm);
   return stateless(<P>(updates: P) => {
     const { def, leaves } = align('clipByGlobalNorm', updates);
@@ -53,7 +54,7 @@ export function clipByGlobalNorm(maxNorm: number): GradientTransformation<EmptyS
 }
 
 /** Rescales each leaf so its RMS is ≤ threshold: u ← u / max(1, RMS(u)/threshold) (Adafactor's update clipping d, §4.2 step 7). */
-export function clipByBlockRms(threshold: number): GradientTransformation<EmptyState> {
+export function clipByBlockRms(threshold: Scalar): GradientTransformation<EmptyState> {
   checkPositive('clipByBlockRms', 'threshold', threshold);
   return stateless(<P>(updates: P) =>
     mapAligned('clipByBlockRms', (u) => np.divide(u, np.maximum(1, np.divide(rms(u), threshold))), updates) as P,
@@ -78,7 +79,7 @@ function unitwiseNorm(op: string, x: NDArray, path: () => string): NDArray {
  * Adaptive gradient clipping (Brock et al. 2021): clips each unit's gradient norm to
  * `clipping · max(‖unit of params‖, eps)`. Needs the parameters.
  */
-export function adaptiveGradClip(clipping: number, options: { eps?: number } = {}): GradientTransformation<EmptyState> {
+export function adaptiveGradClip(clipping: Scalar, options: { eps?: number } = {}): GradientTransformation<EmptyState> {
   const eps = options.eps ?? 1e-3;
   checkPositive('adaptiveGradClip', 'clipping', clipping);
   checkNonNegative('adaptiveGradClip', 'eps', eps);
@@ -103,7 +104,7 @@ export function adaptiveGradClip(clipping: number, options: { eps?: number } = {
  * `vmap(grad(loss))`): each example's gradient is scaled to global norm ≤ l2NormClip, then the
  * examples are summed (DP-SGD's aggregation). The result has the parameters' shapes.
  */
-export function perExampleGlobalNormClip(l2NormClip: number): GradientTransformation<EmptyState> {
+export function perExampleGlobalNormClip(l2NormClip: Scalar): GradientTransformation<EmptyState> {
   checkPositive('perExampleGlobalNormClip', 'l2NormClip', l2NormClip);
   return stateless(<P>(updates: P) => {
     const op = 'perExampleGlobalNormClip';

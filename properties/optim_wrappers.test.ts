@@ -389,3 +389,21 @@ describe('multiSteps under jit', () => {
     });
   });
 });
+
+describe('injected clipping thresholds', () => {
+  it('clipping transformations take 0-d arrays, so injectHyperparams can change the threshold between steps', () => {
+    scope(() => {
+      const opt = optim.injectHyperparams((h) => optim.chain(optim.clipByGlobalNorm(h.clip), optim.clip(h.clip), optim.sgd(1)), { clip: 1 });
+      const params = { w: np.zeros([2]) };
+      const g = { w: np.array([3, 4], 'float32') }; // global norm 5
+      let state = opt.init(params);
+      const [u1, s1] = opt.update(g, state, params);
+      expect(Array.from(u1.w.dataSync())).toEqual([-0.6, -0.8].map((v) => expect.closeTo(v, 6)));
+      state = s1;
+      state.hyperparams.clip = 0.5;
+      const [u2] = opt.update(g, state, params);
+      expect(Array.from(u2.w.dataSync())).toEqual([-0.3, -0.4].map((v) => expect.closeTo(v, 6)));
+      return null;
+    });
+  });
+});
