@@ -4,7 +4,7 @@
 // warm up (lazily created constants), then counts around a second run.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NDArray, dispose, grad, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { NDArray, dispose, grad, jacfwd, jacrev, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -211,6 +211,8 @@ describe('results never alias what the caller owns', () => {
       () => jvp((_a: NDArray) => c, [x], [x]),
       () => linearize((_a: NDArray) => c, x)[0],
       () => vmap((a: NDArray) => [a, c], { outAxes: [0, null] })(x),
+      () => jacfwd((a: NDArray) => [np.sin(a), c], { hasAux: true })(x)[1],
+      () => jacrev((a: NDArray) => [np.sin(a), c], { hasAux: true })(x)[1],
     ];
     for (const make of results) {
       dispose(make());

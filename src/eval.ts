@@ -6,18 +6,16 @@ import type { ShapedArray } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { kernels } from './kernels.js';
 import { GradusError } from './errors.js';
-import type { ParamsOf, Primitive } from './primitives.js';
+import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 
 export function abstractEval<P extends Primitive>(prim: P, avals: ShapedArray[], params: ParamsOf<P>): ShapedArray[] {
   return shapeRules[prim](avals, params);
 }
 
-const programPrimitives = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
-
 export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[], params: ParamsOf<P>): NDArray[] {
   const expected = abstractEval(prim, args.map((a) => a.aval), params);
-  if (programPrimitives.has(prim)) return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
+  if (PROGRAM_PRIMITIVES.has(prim)) return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
   const inputs = args.map((a) => a.tensor);
   // Empty results need no kernel (and wasm kernels crash on some empty operands).
   if (expected.every((e) => e.size === 0)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));

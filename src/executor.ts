@@ -8,7 +8,7 @@ import { ConcreteArray, type NDArray } from './array.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
-import type { ParamsOf, Primitive } from './primitives.js';
+import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { scoped } from './scope.js';
 
@@ -28,8 +28,6 @@ interface Step {
   /** Slots whose last use is this step (freed right after it). */
   free: number[];
 }
-
-const programPrimitives = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
 
 /** Drops equations whose results are never used (every primitive is pure). */
 export function deadCodeElimination(jaxpr: Jaxpr): JaxprEqn[] {
@@ -111,7 +109,7 @@ export class CompiledProgram implements Executable {
       for (const step of this.steps) {
         const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
         let outs: tf.Tensor[];
-        if (step.prim !== 'relu' && programPrimitives.has(step.prim)) {
+        if (step.prim !== 'relu' && PROGRAM_PRIMITIVES.has(step.prim)) {
           const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {

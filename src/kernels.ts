@@ -33,9 +33,9 @@ function floorMod(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 
 /**
  * log1p. TF.js's wasm Log1p computes log(1 + x) in float32, so log1p(1e-10) is 0 (and softplus(−20),
- * logSigmoid(20) and arctanh(1e-8) with it). Elsewhere, and for wasm via Goldberg's correction
- * log(u)·x/(u − 1) with u = 1 + x for |x| < 1, which cancels the rounding of u (x itself where u
- * rounds to 1).
+ * logSigmoid(20) and arctanh(1e-8) with it). On wasm, for |x| < 1, Goldberg's correction
+ * log(u)·x/(u − 1) with u = 1 + x cancels the rounding of u (x itself where u rounds to 1); other
+ * backends use their own Log1p.
  */
 function accurateLog1p(x: tf.Tensor): tf.Tensor {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.log1p(x);

@@ -75,6 +75,9 @@ export type CustomFwd = (primals: NDArray[]) => [NDArray[], NDArray[]];
 /** A user backward rule on flat lists: (residuals, output cotangents) -> input cotangents (null = zero). */
 export type CustomBwd = (residuals: NDArray[], cotangents: NDArray[]) => (NDArray | null)[];
 
+/** Higher-order primitives that carry a program (evaluated by replaying it, not by a kernel). */
+export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
+
 /** Primitives that are linear in some of their operands and therefore need a transpose rule. */
 export const LINEAR_PRIMITIVES = [
   'neg', 'add', 'sub', 'mul', 'div', 'select', 'convert_element_type', 'reduce_sum', 'broadcast_in_dim', 'reshape',

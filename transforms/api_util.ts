@@ -10,17 +10,19 @@ import * as tree from '../src/tree.js';
 
 export type TreeDef = tree.TreeDef;
 
+/** One pytree leaf as an array (numbers, booleans, nested lists, tf.Tensors), or an error naming its path. */
+export function leafArray(op: string, path: tree.Path, leaf: unknown, what: string): NDArray {
+  if (leaf instanceof NDArray) return leaf;
+  if (typeof leaf === 'number' || typeof leaf === 'boolean' || Array.isArray(leaf) || isTensor(leaf)) return asArray(leaf as ArrayLike);
+  throw new TransformError(
+    `${op}: the ${what} leaf at ${tree.keystr(path) || '(root)'} is a ${leaf === null ? 'null' : typeof leaf}; expected an array, a number or a tf.Tensor`,
+  );
+}
+
 /** Flattens a pytree whose leaves are array-likes into arrays, naming the path of any bad leaf. */
 export function flattenArrays(op: string, value: unknown, what = 'argument'): [NDArray[], TreeDef] {
   const [withPaths, def] = tree.flattenWithPath(value);
-  const leaves = withPaths.map(([path, leaf]) => {
-    if (leaf instanceof NDArray) return leaf;
-    if (typeof leaf === 'number' || typeof leaf === 'boolean' || Array.isArray(leaf) || isTensor(leaf)) return asArray(leaf as ArrayLike);
-    throw new TransformError(
-      `${op}: the ${what} leaf at ${tree.keystr(path) || '(root)'} is a ${leaf === null ? 'null' : typeof leaf}; expected an array, a number or a tf.Tensor`,
-    );
-  });
-  return [leaves, def];
+  return [withPaths.map(([path, leaf]) => leafArray(op, path, leaf, what)), def];
 }
 
 /**
@@ -31,7 +33,7 @@ export function flattenArrays(op: string, value: unknown, what = 'argument'): [N
 export function flattenWithStaticLeaves(op: string, value: unknown, what = 'argument'): { arrays: NDArray[]; def: TreeDef; key: string; rebuild: (xs: readonly unknown[]) => unknown } {
   const [withPaths, def] = tree.flattenWithPath(value);
   const isStatic = withPaths.map(([, leaf]) => typeof leaf === 'boolean' || typeof leaf === 'string');
-  const arrays = flattenArrays(op, tree.unflatten(def, withPaths.map(([, leaf], i) => (isStatic[i] ? 0 : leaf))), what)[0].filter((_, i) => !isStatic[i]);
+  const arrays = withPaths.flatMap(([path, leaf], i) => (isStatic[i] ? [] : [leafArray(op, path, leaf, what)]));
   const key = withPaths.map(([, leaf], i) => (isStatic[i] ? JSON.stringify(leaf) : '')).join(',');
   const rebuild = (xs: readonly unknown[]): unknown => {
     let k = 0;
@@ -40,7 +42,7 @@ export function flattenWithStaticLeaves(op: string, value: unknown, what = 'argu
   return { arrays, def, key, rebuild };
 }
 
-function isTensor(x: unknown): x is tf.Tensor {
+export function isTensor(x: unknown): x is tf.Tensor {
   return typeof x === 'object' && x !== null && 'dataId' in x && 'shape' in x;
 }
 

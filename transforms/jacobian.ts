@@ -75,8 +75,9 @@ function assemble(p: Prepared, blocks: NDArray[][]): unknown {
 
 /** Jacobian by forward mode: one JVP per input dimension, all at once under vmap. */
 export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
-  return (...args: Parameters<F>) =>
-    scoped(() => {
+  return (...args: Parameters<F>) => {
+    const firstNew = nextTensorId();
+    return scoped(() => {
       const p = prepare('jacfwd', f, options, args);
       const n = p.leaves.reduce((a, x) => a + sizeOf(x), 0);
       const basis = eye(n);
@@ -108,14 +109,16 @@ export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
         });
       });
       const jac = assemble(p, blocks);
-      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args);
+      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args, firstNew);
     });
+  };
 }
 
 /** Jacobian by reverse mode: one VJP per output dimension, all at once under vmap. */
 export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
-  return (...args: Parameters<F>) =>
-    scoped(() => {
+  return (...args: Parameters<F>) => {
+    const firstNew = nextTensorId();
+    return scoped(() => {
       const p = prepare('jacrev', f, options, args);
       const lin = linearizeFlat(p.call, p.leaves);
       const outs = lin.primalsOut.slice(0, p.numOut());
@@ -148,8 +151,9 @@ export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
         return row;
       });
       const jac = assemble(p, blocks);
-      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args);
+      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args, firstNew);
     });
+  };
 }
 
 /** The Hessian: forward-over-reverse, jacfwd(jacrev(f)). */

@@ -8,10 +8,10 @@ import { Trace, Tracer, bind, fullRaise, withNewMain } from '../src/core.js';
 import { ShapeError, TransformError, fmtShape } from '../src/errors.js';
 import { abstractEval } from '../src/eval.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
-import type { CustomBwd, CustomFwd, CustomJvpRule, ParamsOf, Primitive } from '../src/primitives.js';
+import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule, type ParamsOf, type Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, freshResults, nextTensorId, unflatten } from './api_util.js';
+import { flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
@@ -19,8 +19,6 @@ import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, typ
 interface BatchInfo {
   axisSize: number;
 }
-
-const programPrimitives = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
 
 export class BatchTracer extends Tracer {
   constructor(
@@ -64,7 +62,7 @@ export class BatchTrace extends Trace {
     if (dims.every((d) => d === null)) return bind(prim, vals, params);
     // Check the shapes one example sees, so a mistake is reported in the caller's terms (the
     // batching rule would otherwise fail later on reshaped, batch-folded operands).
-    if (!programPrimitives.has(prim)) {
+    if (!PROGRAM_PRIMITIVES.has(prim)) {
       abstractEval(prim, vals.map((v, i) => (dims[i] === null ? v.aval : new ShapedArray(v.shape.filter((_, k) => k !== dims[i]), v.dtype))), params);
     }
     const rule = batchRules[prim] as BatchRule<P>;
@@ -219,11 +217,11 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       const inAxes = axesFor('vmap', Array.isArray(inAxesOpt) ? inAxesOpt : inAxesOpt, args, 'inAxes');
       const [withPaths, argDef] = tree.flattenWithPath(args);
       // Unmapped leaves that are not arrays (flags, option objects, numbers) reach f as they are, as in JAX.
-      const passThrough = withPaths.map(([, leaf], i) => (inAxes[i] ?? null) === null && !((leaf as unknown) instanceof NDArray) && !isTensorLike(leaf));
-      const leaves = flattenArrays('vmap', tree.unflatten(argDef, withPaths.map(([, leaf], i) => (passThrough[i] ? 0 : leaf))), 'argument')[0];
+      const passThrough = withPaths.map(([, leaf], i) => (inAxes[i] ?? null) === null && !((leaf as unknown) instanceof NDArray) && !isTensor(leaf));
+      const leaves = withPaths.map(([path, leaf], i) => (passThrough[i] ? null : leafArray('vmap', path, leaf, 'argument')));
       const dims = leaves.map((x, i) => {
         const a = inAxes[i] ?? null;
-        if (a === null) return null;
+        if (a === null || x === null) return null;
         if (!Number.isInteger(a) || a < -x.ndim || a >= x.ndim) {
           throw new ShapeError(`vmap: inAxes ${a} is out of range for argument ${tree.keystr(withPaths[i]![0])} of shape ${fmtShape(x.shape)}`);
         }
@@ -232,8 +230,8 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       const sizes = new Map<number, string[]>();
       dims.forEach((d, i) => {
         if (d === null) return;
-        const n = leaves[i]!.shape[d]!;
-        sizes.set(n, [...(sizes.get(n) ?? []), `${tree.keystr(withPaths[i]![0]) || 'arg'} (axis ${d} of ${fmtShape(leaves[i]!.shape)})`]);
+        const x = leaves[i]!;
+        sizes.set(x.shape[d]!, [...(sizes.get(x.shape[d]!) ?? []), `${tree.keystr(withPaths[i]![0]) || 'arg'} (axis ${d} of ${fmtShape(x.shape)})`]);
       });
       if (sizes.size > 1) {
         const detail = [...sizes.entries()].map(([n, who]) => `size ${n}: ${who.join(', ')}`).join('; ');
@@ -246,14 +244,15 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       let outAxes: (number | null)[] = [];
       const outs = vmapFlat(
         (xs) => {
-          const out = f(...unflatten<unknown[]>(argDef, xs.map((x, i) => (passThrough[i] ? withPaths[i]![1] : x))));
+          let k = 0;
+          const out = f(...unflatten<unknown[]>(argDef, withPaths.map(([, leaf], i) => (passThrough[i] ? leaf : xs[k++]))));
           const [outLeaves, def] = flattenArrays('vmap', out, 'output');
           outDef = def;
           outAxes = axesFor('vmap', outAxesOpt, out, 'outAxes');
           return outLeaves;
         },
-        leaves,
-        dims,
+        leaves.filter((x): x is NDArray => x !== null),
+        dims.filter((_, i) => !passThrough[i]),
         axisSize!,
         (i) => {
           const a = outAxes[i] ?? null;
@@ -267,8 +266,4 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       return freshResults(unflatten(outDef!, outs) as ReturnType<F>, args, firstNew);
     });
   };
-}
-
-function isTensorLike(x: unknown): boolean {
-  return typeof x === 'object' && x !== null && 'dataId' in x && 'shape' in x;
 }
