@@ -7,6 +7,7 @@ import { inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
+import { wasmCompare, wasmExtremum, wasmFill, wasmSelect } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
@@ -61,13 +62,15 @@ function exactSign(x: tf.Tensor): tf.Tensor {
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
   add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),
-  pow: withBroadcast(tf.pow), max: withBroadcast(tf.maximum), min: withBroadcast(tf.minimum),
+  pow: withBroadcast(tf.pow), max: preferWasm((a, b) => wasmExtremum('max', a, b), tf.maximum), min: preferWasm((a, b) => wasmExtremum('min', a, b), tf.minimum),
   atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
 };
 
 const comparisonKernels: Record<ComparisonPrimitive, (...xs: tf.Tensor[]) => tf.Tensor> = {
-  eq: withBroadcast(tf.equal), ne: withBroadcast(tf.notEqual), lt: withBroadcast(tf.less), le: withBroadcast(tf.lessEqual),
-  gt: withBroadcast(tf.greater), ge: withBroadcast(tf.greaterEqual), and: withBroadcast(tf.logicalAnd), or: withBroadcast(tf.logicalOr),
+  eq: preferWasm((a, b) => wasmCompare('eq', a, b), tf.equal), ne: preferWasm((a, b) => wasmCompare('ne', a, b), tf.notEqual),
+  lt: preferWasm((a, b) => wasmCompare('lt', a, b), tf.less), le: preferWasm((a, b) => wasmCompare('le', a, b), tf.lessEqual),
+  gt: preferWasm((a, b) => wasmCompare('gt', a, b), tf.greater), ge: preferWasm((a, b) => wasmCompare('ge', a, b), tf.greaterEqual),
+  and: withBroadcast(tf.logicalAnd), or: withBroadcast(tf.logicalOr),
   not: tf.logicalNot, is_finite: tf.isFinite,
 };
 
@@ -100,8 +103,8 @@ export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tens
   if (tf.getBackend() !== 'wasm') return tf.broadcastTo(t, target);
   const r = t.rank < target.length ? tf.reshape(t, [...new Array<number>(target.length - t.rank).fill(1), ...t.shape]) : t;
   if (target.length > MAX_WASM_RANK) return broadcastAxisByAxis(r, target);
-  if (t.dtype === 'float32') return tf.add(r, tf.zeros(target));
-  if (t.dtype === 'bool') return tf.cast(tf.add(tf.cast(r, 'float32'), tf.zeros(target)), 'bool');
+  if (t.dtype === 'float32') return tf.add(r, floatZeros(target));
+  if (t.dtype === 'bool') return tf.cast(tf.add(tf.cast(r, 'float32'), floatZeros(target)), 'bool');
   // int32: exactly, on the CPU side (int broadcasts are small in practice: labels, indices).
   const src = r.dataSync() as Int32Array;
   const out = new Int32Array(prod(target));
@@ -139,8 +142,8 @@ function broadcastAxisByAxis(t: tf.Tensor, target: number[]): tf.Tensor {
     const view = tf.reshape(y, [pre, 1, post]);
     const n = target[ax]!;
     const wide = y.dtype === 'float32'
-      ? tf.add(view, tf.zeros([pre, n, post]))
-      : tf.cast(tf.add(tf.cast(view, 'float32'), tf.zeros([pre, n, post])), y.dtype);
+      ? tf.add(view, floatZeros([pre, n, post]))
+      : tf.cast(tf.add(tf.cast(view, 'float32'), floatZeros([pre, n, post])), y.dtype);
     // int32 through float32 is exact only below 2^24; use an exact gather for ints.
     const exact = y.dtype === 'int32' ? tf.gather(view, tf.zeros([n], 'int32'), 1) : wide;
     y = tf.reshape(exact, [...y.shape.slice(0, ax), n, ...y.shape.slice(ax + 1)]);
@@ -160,6 +163,20 @@ function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false)
     if (fastNative && xs.every((x) => x.dtype === 'float32')) return f(...xs);
     return f(...xs.map((x) => broadcastTensor(x, shape)));
   };
+}
+
+/**
+ * gradus's own wasm kernel (src/wasm_kernels.ts) where it applies: float32 operands of one shape,
+ * or a single value against an array. Elsewhere TF.js's kernel, broadcast as `withBroadcast` does.
+ */
+function preferWasm(ours: (...xs: tf.Tensor[]) => tf.Tensor | null, theirs: (...xs: tf.Tensor[]) => tf.Tensor) {
+  const general = withBroadcast(theirs);
+  return (...xs: tf.Tensor[]): tf.Tensor => ours(...xs) ?? general(...xs);
+}
+
+/** float32 zeros (TF.js's wasm Fill is ~10x slower than gradus's). */
+function floatZeros(shape: number[]): tf.Tensor {
+  return wasmFill(shape, 0) ?? tf.zeros(shape);
 }
 
 function prod(xs: readonly number[]): number {
@@ -421,7 +438,7 @@ export const kernels: Kernels = {
   ...(Object.fromEntries(Object.entries(unaryKernels).map(([p, f]) => [p, ([x]: tf.Tensor[]) => [f(x!)]])) as unknown as Pick<Kernels, UnaryPrimitive>),
   ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, ([a, b]: tf.Tensor[]) => [f(a!, b!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
   ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
-  select: ([p, a, b]) => [withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!)],
+  select: ([p, a, b]) => [wasmSelect(p!, a!, b!) ?? withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!)],
   convert_element_type: ([x], { dtype }) => {
     if (x!.dtype === dtype) return [shareTensor(x!)];
     // NumPy truncates toward zero when casting floats to ints; TF.js does too, but bool needs != 0.

@@ -1,0 +1,106 @@
+// gradus's own wasm SIMD kernels (src/wasm_kernels.ts): the committed binary is what the text
+// assembles to; each kernel agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
+// included) for every length modulo the 4-lane width and with a single value on either side; they
+// leak nothing; and np's comparisons, select and maximum/minimum go through them on wasm.
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { assembleKernels } from '../scripts/build_wasm_kernels.js';
+import { np } from '../src/index.js';
+import { wasmCompare, wasmExtremum, wasmFill, wasmSelect } from '../src/wasm_kernels.js';
+import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
+import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
+import { FC_SEED } from './helpers.js';
+
+const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 3.5e38, -1e-40];
+const arbValue = fc.oneof(fc.constantFrom(...SPECIALS), fc.float({ noNaN: false }), fc.integer({ min: -3, max: 3 }));
+const arbValues = (n: number) => fc.array(arbValue, { minLength: n, maxLength: n }).map((v) => Float32Array.from(v));
+
+const REFERENCE: Record<WasmComparison, (a: number, b: number) => boolean> = {
+  eq: (a, b) => a === b, ne: (a, b) => a !== b, lt: (a, b) => a < b, le: (a, b) => a <= b, gt: (a, b) => a > b, ge: (a, b) => a >= b,
+};
+const EXTREMUM_REFERENCE = { max: Math.max, min: Math.min };
+
+/** Operands: both of one shape, or one of them a single value (of rank 0 or the same rank). */
+const arbCase = fc.record({
+  n: fc.oneof(fc.integer({ min: 1, max: 13 }), fc.integer({ min: 14, max: 300 })),
+  single: fc.constantFrom('none', 'a', 'b', 'a-rank0', 'b-rank0'),
+  seed: fc.integer({ min: 0, max: 1e6 }),
+}).chain(({ n, single }) => fc.record({
+  n: fc.constant(n), single: fc.constant(single),
+  a: arbValues(single.startsWith('a') ? 1 : n), b: arbValues(single.startsWith('b') ? 1 : n), c: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+}));
+
+function operand(values: Float32Array, n: number, single: string, which: 'a' | 'b'): tf.Tensor {
+  if (!single.startsWith(which)) return tf.tensor(values, [n, 1]);
+  return single.endsWith('rank0') ? tf.scalar(values[0]!) : tf.tensor(values, [1, 1]);
+}
+
+const at = (v: Float32Array, i: number) => v[v.length === 1 ? 0 : i]!;
+const same = (x: number, y: number) => Object.is(x, y);
+
+describe('wasm SIMD kernels', () => {
+  it('the committed binary is what src/wasm_kernels_wat.ts assembles to (run `npm run build:wasm` after editing it)', async () => {
+    const bytes = await assembleKernels();
+    expect(Buffer.from(KERNELS_WASM_BASE64, 'base64').equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('comparisons, maximum/minimum and select agree with IEEE float32 semantics, every length and broadcast', () => {
+    expect(tf.getBackend()).toBe('wasm');
+    const before = tf.memory().numTensors;
+    fc.assert(fc.property(arbCase, ({ n, single, a, b, c }) => {
+      const ta = operand(a, n, single, 'a'), tb = operand(b, n, single, 'b'), tc = tf.tensor(c, [n, 1], 'bool');
+      try {
+        for (const op of COMPARISONS) {
+          const out = wasmCompare(op, ta, tb)!;
+          expect(out.dtype).toBe('bool');
+          expect(out.shape).toEqual([n, 1]);
+          const got = out.dataSync();
+          out.dispose();
+          for (let i = 0; i < n; i++) expect(got[i], `${op}(${at(a, i)}, ${at(b, i)}) at ${i} of ${n}`).toBe(REFERENCE[op](at(a, i), at(b, i)) ? 1 : 0);
+        }
+        for (const op of EXTREMA) {
+          const out = wasmExtremum(op, ta, tb)!;
+          const got = out.dataSync();
+          out.dispose();
+          for (let i = 0; i < n; i++) {
+            const want = Math.fround(EXTREMUM_REFERENCE[op](at(a, i), at(b, i)));
+            expect(same(got[i]!, want), `${op}(${at(a, i)}, ${at(b, i)}) = ${got[i]} at ${i} of ${n}, want ${want}`).toBe(true);
+          }
+        }
+        const sel = wasmSelect(tc, ta, tb)!;
+        const got = sel.dataSync();
+        sel.dispose();
+        for (let i = 0; i < n; i++) expect(same(got[i]!, c[i] ? at(a, i) : at(b, i)), `select at ${i} of ${n}`).toBe(true);
+      } finally {
+        tf.dispose([ta, tb, tc]);
+      }
+    }), { seed: FC_SEED, numRuns: 150 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fill writes every element, tails included', () => {
+    for (const n of [0, 1, 3, 4, 5, 17, 1000]) {
+      const t = wasmFill([n], -2.5)!;
+      expect(Array.from(t.dataSync())).toEqual(new Array(n).fill(-2.5));
+      t.dispose();
+    }
+  });
+
+  it('is not used where it does not apply: int32, other broadcasts (TF.js handles those)', () => {
+    const i = tf.tensor([1, 2, 3], [3], 'int32'), f = tf.tensor([[1, 2, 3]]), g = tf.tensor([[1], [2]]);
+    expect(wasmCompare('gt', i, i)).toBeNull();
+    expect(wasmCompare('gt', f, g)).toBeNull(); // [1,3] against [2,1]: a real broadcast
+    expect(wasmSelect(tf.tensor([true], [1], 'bool'), f, f)).toBeNull(); // the condition must have the output's shape
+    tf.dispose([i, f, g]);
+  });
+
+  it("np's comparisons, where and maximum run on them and stay correct (NaN, broadcast scalars)", () => {
+    const x = np.array(Float32Array.from([NaN, -1, 0, 2, Infinity]));
+    expect(Array.from(np.greater(x, 0).dataSync())).toEqual([0, 0, 0, 1, 1]);
+    expect(Array.from(np.notEqual(x, x).dataSync())).toEqual([1, 0, 0, 0, 0]);
+    expect(Array.from(np.where(np.greater(x, 0), x, -7).dataSync())).toEqual([-7, -7, -7, 2, Infinity]);
+    expect(Array.from(np.maximum(x, 0).dataSync())).toEqual([NaN, 0, 0, 2, Infinity]);
+    expect(Array.from(np.minimum(0, x).dataSync())).toEqual([NaN, -1, 0, 0, 0]);
+  });
+});
