@@ -252,6 +252,30 @@ describe('tracing semantics', () => {
     dispose([big, x, info.result as unknown as NDArray]);
   });
 
+  it('np.relu runs as one Relu kernel under jit (also its forward pass inside grad), and agrees with eager: NaN propagates, the derivative at 0 is 0', async () => {
+    const x = np.array(Float32Array.from([NaN, -1, -0, 0, 2, Infinity, -Infinity]));
+    const f = (a: NDArray) => np.multiply(np.relu(a), 3);
+    // The gradient of sum(relu(2a)²) needs relu's value, so its forward pass is compiled too.
+    const loss = (a: NDArray) => np.sum(np.square(np.relu(np.multiply(a, 2))));
+    const jf = jit(f), jg = jit(grad(loss));
+    dispose([jf(x), jg(x)]);
+    for (const run of [() => jf(x), () => jg(x)]) {
+      const info = await tf.profile(() => run() as unknown as tf.Tensor);
+      expect(info.kernels.map((k) => k.name)).toContain('Relu');
+      dispose(info.result as unknown as NDArray);
+    }
+    inScope(() => {
+      expect(values(jf(x))).toEqual(values(f(x)));
+      expect(values(f(x))).toEqual([NaN, 0, 0, 0, 6, Infinity, 0]);
+      // d/da sum(relu(2a)²) = 8a where a > 0, 0 at and below 0; NaN in, NaN out.
+      expect(values(jg(x))).toEqual([NaN, 0, 0, 0, 16, Infinity, 0]);
+      expect(values(grad(loss)(x))).toEqual([NaN, 0, 0, 0, 16, Infinity, 0]);
+    });
+    jf.clearCache();
+    jg.clearCache();
+    dispose(x);
+  });
+
   it('outputs are fresh arrays: returning an input, or one value twice, never aliases the caller\'s arrays', () => {
     const x = np.array([1, 2], 'float32');
     const f = jit((a: NDArray) => ({ same: a, twice: [np.sin(a), np.sin(a)], lit: np.array(3, 'float32') }));

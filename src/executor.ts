@@ -47,21 +47,28 @@ function isZeroLit(a: Atom): boolean {
   return a instanceof Lit && a.value === 0 && a.aval.dtype === 'float32';
 }
 
+/** A float32 zero: the literal itself, or the literal reshaped or broadcast (as np's lowering writes it). */
+function isZeroConstant(a: Atom, producer: Map<Var, JaxprEqn>): boolean {
+  if (isZeroLit(a)) return true;
+  const eqn = a instanceof Var ? producer.get(a) : undefined;
+  return eqn !== undefined && (eqn.prim === 'reshape' || eqn.prim === 'broadcast_in_dim') && isZeroLit(eqn.inputs[0]!);
+}
+
 // TF.js's fused matmul-with-bias is not used: on wasm it measured slower than a matmul followed by
 // a broadcasting add (5.3 ms vs 4.3 ms for 128×784·784×512); only Relu fusion pays off there.
 
 /**
- * Recognises np.relu's lowering, select(gt(x, 0), x, 0), and returns x: the compiled program runs
- * it as one Relu kernel instead of a comparison and a select (which on wasm needs a broadcast).
- * The comparison stays in the program if anything else (the backward mask) uses it.
+ * Recognises np.relu's lowering, select(le(x, 0), 0, x), and returns x: the compiled program runs
+ * it as one Relu kernel (TF.js's Relu also propagates NaN). The comparison stays in the program if
+ * anything else (the backward mask) uses it.
  */
 function reluOperand(eqn: JaxprEqn, producer: Map<Var, JaxprEqn>): Atom | null {
   if (eqn.prim !== 'select') return null;
-  const [p, a, b] = eqn.inputs as [Atom, Atom, Atom];
-  if (!(p instanceof Var) || !(a instanceof Var) || !isZeroLit(b)) return null;
+  const [p, zero, x] = eqn.inputs as [Atom, Atom, Atom];
+  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroConstant(zero, producer)) return null;
   const cmp = producer.get(p);
-  if (cmp === undefined || cmp.prim !== 'gt' || cmp.inputs[0] !== a || !isZeroLit(cmp.inputs[1]!)) return null;
-  return a.aval.shape.join() === eqn.outBinders[0]!.aval.shape.join() ? a : null;
+  if (cmp === undefined || cmp.prim !== 'le' || cmp.inputs[0] !== x || !isZeroConstant(cmp.inputs[1]!, producer)) return null;
+  return x.aval.dtype === 'float32' && x.aval.shape.join() === eqn.outBinders[0]!.aval.shape.join() ? x : null;
 }
 
 export class CompiledProgram implements Executable {

@@ -7,7 +7,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import {
-  abs, add, astypeRaw, equal, erf, exp, expm1, greater, log1p, maximum, minimum, multiply, negative, sigmoid, subtract, tanh, where, divide, clip,
+  abs, add, astypeRaw, equal, erf, exp, expm1, greater, lessEqual, log1p, maximum, minimum, multiply, negative, sigmoid, subtract, tanh, where, divide, clip,
 } from './elementwise.js';
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { reshape } from './shape_ops.js';
@@ -15,7 +15,8 @@ import { arange } from './convert.js';
 
 export const relu = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
-  return where(greater(a, 0), a, 0);
+  // Written as "0 where x <= 0" so that NaN propagates (as in JAX and PyTorch); the derivative at 0 is 0.
+  return where(lessEqual(a, 0), 0, a);
 });
 export const relu6 = defop((x: ArrayLike): NDArray => clip(relu(x), null, 6));
 export const leakyRelu = defop((x: ArrayLike, negativeSlope = 0.01): NDArray => {
