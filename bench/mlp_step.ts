@@ -117,6 +117,13 @@ function handWrittenStep(ws: tf.Tensor[], x: tf.Tensor2D, y: tf.Tensor2D): tf.Te
   });
 }
 
+/** Contenders that train: each step starts from the parameters the previous step returned. */
+const TRAINING_LOOP = {
+  gradus: 'gradus jit(step), training loop (new weights every step)',
+  tfjs: 'TF.js hand-written step, training loop',
+  jax: 'jax-js jit(grad) step, training loop',
+} as const;
+
 export interface MlpStepOptions {
   /** PyTorch results (from runTorch), a reason it is unavailable, or undefined to run it here. */
   torch?: TorchResult | string;
@@ -151,6 +158,20 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
       { name: 'gradus grad (eager)', run: () => scope(() => sgdStep(g.params, g.x, g.y)), sync: gradusSync, free: dispose },
       { name: 'gradus jit(step)', run: () => jitStep(g.params, g.x, g.y), sync: gradusSync, free: dispose },
     ];
+    // A training loop: every step starts from the previous step's parameters. TF.js's wasm matmul
+    // caches each right operand's packed copy by buffer, so repeated steps on the same weights (as
+    // above) skip re-packing them; here every forward product re-packs fresh weights.
+    let loopParams: Params = g.params;
+    contenders.push({
+      name: TRAINING_LOOP.gradus,
+      run: () => {
+        const next = jitStep(loopParams, g.x, g.y);
+        if (loopParams !== g.params) dispose(loopParams);
+        return (loopParams = next);
+      },
+      sync: gradusSync,
+      cleanup: () => { if (loopParams !== g.params) dispose(loopParams); },
+    });
 
     // TF.js, its gradient tape
     const t = toTf(data);
@@ -189,6 +210,17 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
     const floor = kernelFloor(t, true);
     const floorPre = kernelFloor(t, false);
     contenders.push({ name: 'TF.js hand-written step (all kernels, no autodiff)', run: () => handWrittenStep(flat, t.x, t.y), sync: tfSync, free: tf.dispose });
+    let tfLoopParams: tf.Tensor[] = flat;
+    contenders.push({
+      name: TRAINING_LOOP.tfjs,
+      run: () => {
+        const next = handWrittenStep(tfLoopParams, t.x, t.y);
+        if (tfLoopParams !== flat) tf.dispose(tfLoopParams);
+        return (tfLoopParams = next);
+      },
+      sync: tfSync,
+      cleanup: () => { if (tfLoopParams !== flat) tf.dispose(tfLoopParams); },
+    });
     contenders.push({ name: 'TF.js kernel floor (8 matMuls + transposes)', run: floor.run, sync: tfSync, free: tf.dispose });
     contenders.push({ name: 'TF.js 8 bare matMuls (pre-transposed)', run: floorPre.run, sync: tfSync, free: tf.dispose });
 
@@ -216,6 +248,14 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
         run: () => jaxJitStep(jax.tree.ref(j.params), j.x.ref, j.y.ref),
         sync: jaxSync,
         free: jaxFree,
+      });
+      let jaxLoopParams: JaxLayer[] | null = null;
+      contenders.push({
+        name: TRAINING_LOOP.jax,
+        // jit consumes its arguments: the previous step's parameters are handed over (and freed).
+        run: () => (jaxLoopParams = jaxJitStep(jaxLoopParams ?? jax.tree.ref(j.params), j.x.ref, j.y.ref)),
+        sync: jaxSync,
+        cleanup: () => { if (jaxLoopParams) jax.tree.dispose(jaxLoopParams as never); },
       });
       contenders.push({
         name: 'jax-js grad step (eager)',
@@ -259,6 +299,8 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
     ];
     const jaxMs = ms('jax-js jit(grad) step');
     if (Number.isFinite(jaxMs)) ratios.push(ratio('gradus jit / jax-js jit(grad)', jitMs / jaxMs, { atMost: 0.8 }));
+    ratios.push(ratio('training loop: gradus jit / hand-written TF.js', ms(TRAINING_LOOP.gradus) / ms(TRAINING_LOOP.tfjs)));
+    if (Number.isFinite(ms(TRAINING_LOOP.jax))) ratios.push(ratio('training loop: gradus jit / jax-js jit(grad)', ms(TRAINING_LOOP.gradus) / ms(TRAINING_LOOP.jax)));
     const torchKey = Object.keys(timings).find((k) => k.startsWith('PyTorch') && k.endsWith('(1 thread)'));
     if (torchKey && timings[torchKey]) ratios.push(ratio('gradus jit / PyTorch (1 thread)', jitMs / ms(torchKey)));
 
