@@ -264,6 +264,10 @@ describe('tracing semantics', () => {
       expect(info.kernels.map((k) => k.name)).toContain('Relu');
       dispose(info.result as unknown as NDArray);
     }
+    // The literals (0 and 3, which np reshapes to the operand's rank) are folded at compile time.
+    const only = await tf.profile(() => jf(x) as unknown as tf.Tensor);
+    expect(only.kernels.map((k) => k.name)).toEqual(['Relu', 'Multiply']);
+    dispose(only.result as unknown as NDArray);
     inScope(() => {
       expect(values(jf(x))).toEqual(values(f(x)));
       expect(values(f(x))).toEqual([NaN, 0, 0, 0, 6, Infinity, 0]);
@@ -274,6 +278,30 @@ describe('tracing semantics', () => {
     jf.clearCache();
     jg.clearCache();
     dispose(x);
+  });
+
+  it('an SGD update p − lr·g (and p + s·g, s·g + p) runs as one pass and equals eager bitwise; s·g used elsewhere is not fused', async () => {
+    const rng = new Rng(7);
+    const p = randomArray(rng, [37, 5]), q = randomArray(rng, [37, 5]);
+    const loss = (w: NDArray) => np.sum(np.square(np.tanh(np.multiply(w, q))));
+    const updates: [string, (w: NDArray) => NDArray | NDArray[], boolean][] = [
+      ['p − lr·g', (w) => np.subtract(w, np.multiply(grad(loss)(w), 0.01)), true],
+      ['p + s·g', (w) => np.add(w, np.multiply(-0.3, grad(loss)(w))), true],
+      ['s·g + p', (w) => np.add(np.multiply(grad(loss)(w), 1e-3), w), true],
+      ['s·g also returned', (w) => { const sg = np.multiply(grad(loss)(w), 0.01); return [np.subtract(w, sg), sg]; }, false],
+    ];
+    for (const [label, f, fused] of updates) {
+      const jf = jit(f);
+      dispose(jf(p));
+      const info = await tf.profile(() => jf(p) as unknown as tf.Tensor);
+      expect(info.kernels.some((k) => k.name === 'GradusAxpy'), label).toBe(fused);
+      const got = [info.result as unknown as NDArray | NDArray[]].flat();
+      const want = [f(p)].flat();
+      got.forEach((g, i) => expect(values(g), label).toEqual(values(want[i]!)));
+      dispose([got, want]);
+      jf.clearCache();
+    }
+    dispose([p, q]);
   });
 
   it('outputs are fresh arrays: returning an input, or one value twice, never aliases the caller\'s arrays', () => {

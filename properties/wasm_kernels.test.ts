@@ -1,5 +1,5 @@
 // gradus's own wasm SIMD kernels (src/wasm_kernels.ts): the committed binary is what the text
-// assembles to; each kernel agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
+// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
 // included) for every length modulo the 4-lane width and with a single value on either side; they
 // leak nothing; and np's comparisons, select and maximum/minimum go through them on wasm.
 import * as tf from '@tensorflow/tfjs-core';
@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assembleKernels } from '../scripts/build_wasm_kernels.js';
 import { np } from '../src/index.js';
-import { wasmCompare, wasmExtremum, wasmFill, wasmSelect } from '../src/wasm_kernels.js';
+import { wasmAxpy, wasmCompare, wasmExtremum, wasmFill, wasmSelect } from '../src/wasm_kernels.js';
 import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
 import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
@@ -76,6 +76,22 @@ describe('wasm SIMD kernels', () => {
         tf.dispose([ta, tb, tc]);
       }
     }), { seed: FC_SEED, numRuns: 150 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('axpy a + s·b rounds exactly as a multiply then an add in float32, every length', () => {
+    const before = tf.memory().numTensors;
+    fc.assert(fc.property(fc.integer({ min: 1, max: 70 }).chain((n) => fc.tuple(arbValues(n), arbValues(n), arbValue)), ([a, b, s]) => {
+      const ta = tf.tensor(a), tb = tf.tensor(b);
+      const out = wasmAxpy(ta, tb, s)!;
+      const got = out.dataSync();
+      tf.dispose([ta, tb, out]);
+      const sf = Math.fround(s);
+      for (let i = 0; i < a.length; i++) {
+        const want = Math.fround(a[i]! + Math.fround(sf * b[i]!));
+        expect(same(got[i]!, want), `${a[i]} + ${sf}·${b[i]} = ${got[i]}, want ${want}`).toBe(true);
+      }
+    }), { seed: FC_SEED, numRuns: 100 });
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -1,13 +1,15 @@
 // Runs the programs carried by higher-order primitives when they reach the eval interpreter.
 // `remat` and the custom-rule primitives replay their program through `bind`; `jit_call` runs a
-// compiled plan: dead code dropped, kernels called directly on tensors, each intermediate freed
-// right after its last use.
+// compiled plan: dead code dropped, arithmetic on literals done once at compile time, relu and
+// a ± s·b (SGD updates) fused into single kernels, kernels called directly on tensors, each
+// intermediate freed right after its last use.
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
+import { wasmAxpy } from './wasm_kernels.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { scoped } from './scope.js';
@@ -19,9 +21,12 @@ export interface Executable {
 
 type Input = { slot: number } | { lit: Lit };
 
+/** Kernels the compiler substitutes for patterns of primitives. */
+type FusedKernel = 'relu' | 'axpy';
+
 interface Step {
   /** A primitive, or a fused kernel the compiler recognised. */
-  prim: Primitive | 'relu';
+  prim: Primitive | FusedKernel;
   params: unknown;
   inputs: Input[];
   outSlots: number[];
@@ -29,12 +34,24 @@ interface Step {
   free: number[];
 }
 
+/** An equation of the compiled program: a primitive's, or a fused kernel's. */
+interface ProgramEqn {
+  readonly prim: Primitive | FusedKernel;
+  readonly params: unknown;
+  readonly inputs: readonly Atom[];
+  readonly outBinders: readonly Var[];
+}
+
 /** Drops equations whose results are never used (every primitive is pure). */
 export function deadCodeElimination(jaxpr: Jaxpr): JaxprEqn[] {
-  const live = new Set<Var>(jaxpr.outs.filter((o): o is Var => o instanceof Var));
-  const kept: JaxprEqn[] = [];
-  for (let i = jaxpr.eqns.length - 1; i >= 0; i--) {
-    const eqn = jaxpr.eqns[i]!;
+  return liveEquations(jaxpr.eqns, jaxpr.outs);
+}
+
+function liveEquations<E extends ProgramEqn>(eqns: readonly E[], outs: readonly Atom[]): E[] {
+  const live = new Set<Var>(outs.filter((o): o is Var => o instanceof Var));
+  const kept: E[] = [];
+  for (let i = eqns.length - 1; i >= 0; i--) {
+    const eqn = eqns[i]!;
     if (eqn.outBinders.some((v) => live.has(v))) {
       kept.push(eqn);
       for (const a of eqn.inputs) if (a instanceof Var) live.add(a);
@@ -47,28 +64,91 @@ function isZeroLit(a: Atom): boolean {
   return a instanceof Lit && a.value === 0 && a.aval.dtype === 'float32';
 }
 
-/** A float32 zero: the literal itself, or the literal reshaped or broadcast (as np's lowering writes it). */
-function isZeroConstant(a: Atom, producer: Map<Var, JaxprEqn>): boolean {
-  if (isZeroLit(a)) return true;
-  const eqn = a instanceof Var ? producer.get(a) : undefined;
-  return eqn !== undefined && (eqn.prim === 'reshape' || eqn.prim === 'broadcast_in_dim') && isZeroLit(eqn.inputs[0]!);
-}
+// Computations on literals alone that the compiler does once, in JS, instead of as kernels on every
+// run: np writes every scalar constant as a literal reshaped to the operand's rank, and the
+// backward pass of a mean starts from neg(1) / n. Float32 arithmetic is rounded as float32 does
+// (double rounding of one +, -, × or ÷ from double to float32 is exact).
+const FOLDABLE: Partial<Record<Primitive, (xs: number[]) => number>> = {
+  reshape: ([x]) => x!, broadcast_in_dim: ([x]) => x!, neg: ([x]) => -x!,
+  add: ([a, b]) => a! + b!, sub: ([a, b]) => a! - b!, mul: ([a, b]) => a! * b!, div: ([a, b]) => a! / b!,
+};
+const SHAPE_ONLY = new Set<Primitive>(['reshape', 'broadcast_in_dim']);
 
-// TF.js's fused matmul-with-bias is not used: on wasm it measured slower than a matmul followed by
-// a broadcasting add (5.3 ms vs 4.3 ms for 128×784·784×512); only Relu fusion pays off there.
+/** Replaces equations on literals alone (with a size-1 result) by literals; returns the rest and the outputs. */
+function foldLiterals(eqns: readonly JaxprEqn[], outs: readonly Atom[]): { eqns: ProgramEqn[]; outs: Atom[] } {
+  const folded = new Map<Var, Lit>();
+  const sub = (a: Atom): Atom => (a instanceof Var ? folded.get(a) ?? a : a);
+  const kept: ProgramEqn[] = [];
+  for (const eqn of eqns) {
+    const inputs = eqn.inputs.map(sub);
+    const out = eqn.outBinders[0]!;
+    const fold = FOLDABLE[eqn.prim];
+    const foldable = fold !== undefined && eqn.outBinders.length === 1 && out.aval.size === 1 && inputs.every((a) => a instanceof Lit) &&
+      (SHAPE_ONLY.has(eqn.prim) || (out.aval.dtype === 'float32' && inputs.every((a) => a.aval.dtype === 'float32')));
+    if (foldable) {
+      const values = inputs.map((a) => Number((a as Lit).value));
+      const value = SHAPE_ONLY.has(eqn.prim) ? (inputs[0] as Lit).value : Math.fround(fold(values));
+      folded.set(out, new Lit(value, out.aval));
+    } else {
+      kept.push(inputs.every((a, i) => a === eqn.inputs[i]) ? eqn : { ...eqn, inputs });
+    }
+  }
+  return { eqns: kept, outs: outs.map(sub) };
+}
 
 /**
  * Recognises np.relu's lowering, select(le(x, 0), 0, x), and returns x: the compiled program runs
  * it as one Relu kernel (TF.js's Relu also propagates NaN). The comparison stays in the program if
  * anything else (the backward mask) uses it.
  */
-function reluOperand(eqn: JaxprEqn, producer: Map<Var, JaxprEqn>): Atom | null {
+function reluOperand(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>): Var | null {
   if (eqn.prim !== 'select') return null;
   const [p, zero, x] = eqn.inputs as [Atom, Atom, Atom];
-  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroConstant(zero, producer)) return null;
+  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroLit(zero)) return null;
   const cmp = producer.get(p);
-  if (cmp === undefined || cmp.prim !== 'le' || cmp.inputs[0] !== x || !isZeroConstant(cmp.inputs[1]!, producer)) return null;
+  if (cmp === undefined || cmp.prim !== 'le' || cmp.inputs[0] !== x || !isZeroLit(cmp.inputs[1]!)) return null;
   return x.aval.dtype === 'float32' && x.aval.shape.join() === eqn.outBinders[0]!.aval.shape.join() ? x : null;
+}
+
+/**
+ * Recognises a ± s·b (and s·b + a), with s a literal and s·b used nowhere else, as one pass over
+ * a and b (an SGD update p − lr·g is this): returns [a, b, ±s]. The result is bitwise the same,
+ * because a − s·b and a + (−s)·b round alike.
+ */
+function axpyOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Map<Var, number>): [Var, Var, number] | null {
+  if (eqn.prim !== 'add' && eqn.prim !== 'sub') return null;
+  const out = eqn.outBinders[0]!;
+  const scaled = (t: Atom): [Var, number] | null => {
+    const m = t instanceof Var && uses.get(t) === 1 ? producer.get(t) : undefined;
+    if (m === undefined || m.prim !== 'mul') return null;
+    const [x, y] = m.inputs as [Atom, Atom];
+    if (x instanceof Var && y instanceof Lit) return [x, Number(y.value)];
+    if (y instanceof Var && x instanceof Lit) return [y, Number(x.value)];
+    return null;
+  };
+  const [l, r] = eqn.inputs as [Atom, Atom];
+  const same = (v: Var) => v.aval.dtype === 'float32' && v.aval.shape.join() === out.aval.shape.join();
+  const right = scaled(r);
+  if (l instanceof Var && right !== null && same(l) && same(right[0])) return [l, right[0], eqn.prim === 'sub' ? -right[1] : right[1]];
+  const left = eqn.prim === 'add' ? scaled(l) : null;
+  if (r instanceof Var && left !== null && same(r) && same(left[0])) return [r, left[0], left[1]];
+  return null;
+}
+
+/** Rewrites the program with fused kernels where their patterns occur, then drops what became dead. */
+function fuse(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
+  const uses = new Map<Var, number>();
+  for (const a of [...eqns.flatMap((e) => e.inputs), ...outs]) if (a instanceof Var) uses.set(a, (uses.get(a) ?? 0) + 1);
+  const producer = new Map<Var, ProgramEqn>();
+  const rewritten = eqns.map((eqn): ProgramEqn => {
+    for (const v of eqn.outBinders) producer.set(v, eqn);
+    const relu = reluOperand(eqn, producer);
+    if (relu) return { prim: 'relu', params: {}, inputs: [relu], outBinders: eqn.outBinders };
+    const axpy = axpyOperands(eqn, producer, uses);
+    if (axpy) return { prim: 'axpy', params: { scale: axpy[2] }, inputs: [axpy[0], axpy[1]], outBinders: eqn.outBinders };
+    return eqn;
+  });
+  return liveEquations(rewritten, outs);
 }
 
 export class CompiledProgram implements Executable {
@@ -82,21 +162,19 @@ export class CompiledProgram implements Executable {
     let next = 0;
     for (const v of jaxpr.inBinders) slotOf.set(v, next++);
     this.numInputs = next;
-    const eqns = deadCodeElimination(jaxpr);
+    const { eqns: constant, outs } = foldLiterals(deadCodeElimination(jaxpr), jaxpr.outs);
+    const eqns = fuse(constant, outs);
     const atom = (a: Atom): Input => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! });
-    const producer = new Map<Var, JaxprEqn>();
     for (const eqn of eqns) {
-      const relu = reluOperand(eqn, producer);
-      const inputs = relu ? [atom(relu)] : eqn.inputs.map(atom);
+      const inputs = eqn.inputs.map(atom);
       const outSlots = eqn.outBinders.map((v) => {
         slotOf.set(v, next);
-        producer.set(v, eqn);
         return next++;
       });
-      this.steps.push({ prim: relu ? 'relu' : eqn.prim, params: eqn.params, inputs, outSlots, free: [] });
+      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [] });
     }
     this.numSlots = next;
-    this.outputs = jaxpr.outs.map(atom);
+    this.outputs = outs.map(atom);
     // Last use of every intermediate slot (inputs belong to the caller; outputs are returned).
     const protectedSlots = new Set<number>(this.outputs.flatMap((o) => ('slot' in o ? [o.slot] : [])));
     const lastUse = new Map<number, number>();
@@ -116,13 +194,15 @@ export class CompiledProgram implements Executable {
       for (const step of this.steps) {
         const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
         let outs: tf.Tensor[];
-        if (step.prim !== 'relu' && PROGRAM_PRIMITIVES.has(step.prim)) {
+        if (step.prim !== 'relu' && step.prim !== 'axpy' && PROGRAM_PRIMITIVES.has(step.prim)) {
           const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {
           outs = tf.tidy(() => {
             const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
-            return step.prim === 'relu' ? [tf.relu(tensors[0]!)] : kernels[step.prim](tensors, step.params as never);
+            if (step.prim === 'relu') return [tf.relu(tensors[0]!)];
+            if (step.prim === 'axpy') return [axpy(tensors[0]!, tensors[1]!, (step.params as { scale: number }).scale)];
+            return kernels[step.prim](tensors, step.params as never);
           });
         }
         step.outSlots.forEach((s, k) => (slots[s] = outs[k]));
@@ -145,6 +225,11 @@ export class CompiledProgram implements Executable {
       return new ConcreteArray(fresh ? shareTensor(t) : t);
     });
   }
+}
+
+/** a + s·b in one pass where gradus's wasm kernel applies, else as TF.js's multiply and add. */
+function axpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor {
+  return wasmAxpy(a, b, s) ?? tf.add(a, tf.mul(b, tf.scalar(s)));
 }
 
 /** How `jit_call` programs are compiled (replaceable, e.g. by a fusing compiler). */

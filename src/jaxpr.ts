@@ -24,8 +24,8 @@ export class Lit {
     readonly aval: ShapedArray,
   ) {}
   materialize(): ConcreteArray {
-    // A scalar is written directly (no Fill kernel): programs materialise their literals on every run.
-    if (this.aval.shape.length === 0) return new ConcreteArray(tf.scalar(this.value, this.aval.dtype));
+    // Written directly (no Fill kernel): programs materialise their literals on every run.
+    if (this.aval.size === 1) return new ConcreteArray(tf.tensor([this.value as number], this.aval.shape as number[], this.aval.dtype));
     return new ConcreteArray(tf.fill(this.aval.shape as number[], this.value as number, this.aval.dtype));
   }
 }

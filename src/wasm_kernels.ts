@@ -1,4 +1,4 @@
-// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum and fill on
+// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill and axpy on
 // float32, four lanes at a time (the module's text and why: src/wasm_kernels_wat.ts). They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
 // profiling see them like any other. Each entry point returns null where it does not apply (another
@@ -12,6 +12,7 @@ type BinaryFn = (a: number, b: number, out: number, n: number, aOne: number, bOn
 interface KernelExports {
   select_f32(c: number, a: number, b: number, out: number, n: number, aOne: number, bOne: number): void;
   fill_f32(out: number, n: number, value: number): void;
+  axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
   [name: string]: unknown;
 }
 
@@ -114,6 +115,14 @@ register('Fill', ({ backend, attrs }) => {
   return out;
 });
 
+register('Axpy', ({ inputs, backend, attrs }) => {
+  const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const out = backend.makeOutput([...a.shape], 'float32');
+  const n = size(a.shape);
+  if (n > 0) kernelsFor(backend).axpy_f32(offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), n, attrs.scale as number);
+  return out;
+});
+
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown>): tf.Tensor =>
   tf.engine().runKernel(KERNEL_PREFIX + name, inputs, attrs as never) as tf.Tensor;
 
@@ -145,4 +154,10 @@ export function wasmSelect(c: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor 
 export function wasmFill(shape: readonly number[], value: number): tf.Tensor | null {
   if (!available()) return null;
   return run('Fill', {}, { shape: [...shape], value });
+}
+
+/** a + s·b for float32 a, b of one shape, in one pass, or null. */
+export function wasmAxpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.rank !== b.rank || !a.shape.every((d, i) => d === b.shape[i]) || !available()) return null;
+  return run('Axpy', { a, b }, { scale: s });
 }

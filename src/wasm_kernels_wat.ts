@@ -140,10 +140,35 @@ const fillKernel = `
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $sloop))))`;
 
+// out[i] = a[i] + s·b[i] (an SGD update in one pass instead of a multiply and an add).
+const axpyKernel = `
+  (func (export "axpy_f32") (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $s f32)
+    (local $i i32) (local $n4 i32) (local $vs v128)
+    (local.set $vs (f32x4.splat (local.get $s)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $vdone
+      (loop $vloop
+        (br_if $vdone (i32.ge_u (local.get $i) (local.get $n4)))
+        (v128.store (local.get $out) (f32x4.add (v128.load (local.get $a)) (f32x4.mul (local.get $vs) (v128.load (local.get $b)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vloop)))
+    (block $sdone
+      (loop $sloop
+        (br_if $sdone (i32.ge_u (local.get $i) (local.get $n)))
+        (f32.store (local.get $out) (f32.add (f32.load (local.get $a)) (f32.mul (local.get $s) (f32.load (local.get $b)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $sloop))))`;
+
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
 export function kernelsWat(): string {
   return `(module
-  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel].join('\n')}
+  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel].join('\n')}
 )
 `;
 }
