@@ -4,7 +4,7 @@
 // warm up (lazily created constants), then counts around a second run.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NDArray, dispose, grad, jacfwd, jacrev, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -120,6 +120,21 @@ describe('transforms free everything but their results', () => {
     expect(W.toArray()).toEqual([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]].map((r) => r.map(Math.fround)));
     expect(x.shape).toEqual([3]);
     expect(() => x.dataSync()).not.toThrow();
+  });
+
+  it('checkpoint, customJvp and customVjp called with JS numbers among the arguments (top level and under grad)', () => {
+    const scale = checkpoint((a: NDArray, s: number) => np.multiply(np.sin(a), s));
+    const cj = customJvp((a: NDArray, s: number) => np.multiply(a, s), ([a, s], [ta]) => [np.multiply(a, s), np.multiply(ta, s)]);
+    const cv = customVjp(
+      (a: NDArray, s: number) => np.multiply(a, s),
+      (a: NDArray, s: number) => [np.multiply(a, s), s],
+      (s: number, g: NDArray) => [np.multiply(g, s), null],
+    );
+    for (const h of [scale, cj, cv]) {
+      expect(leaked(() => h(x, 2.5))).toBe(0);
+      expect(leaked(() => grad((a: NDArray) => np.sum(h(a, 3)))(x))).toBe(0);
+    }
+    expect(Array.from(grad((a: NDArray) => np.sum(cv(a, 3)))(x).dataSync())).toEqual([3, 3, 3]);
   });
 
   it('higher order: grad of grad, jvp of grad, grad of a function that uses vjp inside', () => {

@@ -7,6 +7,7 @@ import { nothingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy
 import { ShapeError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
 import { flattenArrays, flattenWithStaticLeaves, unflatten } from './api_util.js';
+import { scoped } from '../src/scope.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 
 export { nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy } from '../src/checkpoint_policy.js';
@@ -24,7 +25,8 @@ type AnyFn = (...args: any[]) => any;
 export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {}): F {
   const policy = options.policy ?? nothingSaveable;
   const name = options.name ?? (f.name || 'checkpoint');
-  return ((...args: Parameters<F>) => {
+  // A scope, as under jit: arrays made from JS numbers among the arguments are freed after the call.
+  return ((...args: Parameters<F>) => scoped(() => {
     // Booleans and strings (flags such as `training`) stay JS values, as under jit.
     const { arrays: leaves, rebuild } = flattenWithStaticLeaves('checkpoint', args);
     let outDef: ReturnType<typeof flattenArrays>[1] | undefined;
@@ -35,7 +37,7 @@ export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {
     }, leaves.map((l) => l.aval));
     const outs = bind('remat', [...consts, ...leaves], { jaxpr, numConsts: consts.length, policy, name });
     return unflatten(outDef!, outs);
-  }) as F;
+  })) as F;
 }
 
 /** Alias of `checkpoint` (the name used in the source post, kexue.fm/archives/7367). */

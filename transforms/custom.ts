@@ -5,6 +5,7 @@ import { NDArray } from '../src/array.js';
 import { bind } from '../src/core.js';
 import { ShapeError, TransformError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
+import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
@@ -29,7 +30,8 @@ function traceFlat(f: AnyFn, leaves: NDArray[], rebuild: (xs: readonly unknown[]
  */
 export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, tangents: Parameters<F>) => [ReturnType<F>, ReturnType<F>]): F {
   const name = f.name || 'customJvp';
-  return ((...args: Parameters<F>) => {
+  // A scope, as under jit: arrays made from JS numbers among the arguments are freed after the call.
+  return ((...args: Parameters<F>) => scoped(() => {
     // Booleans and strings (flags) stay JS values, as under jit; the rule sees them in both lists.
     const { arrays: leaves, rebuild } = flattenWithStaticLeaves(`customJvp(${name})`, args);
     const { jaxpr, consts, outDef } = traceFlat(f, leaves, rebuild);
@@ -42,7 +44,7 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
     };
     const outs = bind('custom_jvp_call', [...consts, ...leaves], { jaxpr, numConsts: consts.length, jvp, name });
     return unflatten(outDef, outs);
-  }) as F;
+  })) as F;
 }
 
 /**
@@ -56,7 +58,7 @@ export function customVjp<F extends AnyFn, R>(
   bwd: (residuals: R, cotangent: ReturnType<F>) => unknown[],
 ): F {
   const name = f.name || 'customVjp';
-  return ((...args: Parameters<F>) => {
+  return ((...args: Parameters<F>) => scoped(() => {
     const { arrays: leaves, rebuild } = flattenWithStaticLeaves(`customVjp(${name})`, args);
     const { jaxpr, consts, outDef } = traceFlat(f, leaves, rebuild);
     let rebuildResiduals: ((xs: readonly unknown[]) => unknown) | undefined;
@@ -100,5 +102,5 @@ export function customVjp<F extends AnyFn, R>(
     };
     const outs = bind('custom_vjp_call', [...consts, ...leaves], { jaxpr, numConsts: consts.length, fwd: fwdFlat, bwd: bwdFlat, name });
     return unflatten(outDef, outs);
-  }) as F;
+  })) as F;
 }
