@@ -43,16 +43,17 @@ function initNet(root: NDArray, stream: number): Net {
 }
 
 /** Trains `params` with `opt` on `data` (minibatches drawn with replacement); returns the new parameters (and frees the old). */
-function train(title: string, params: Net, opt: optim.GradientTransformation<unknown>, data: DigitSet, steps: number, root: NDArray, stream: number, batch: number): Net {
+function train<S>(title: string, params: Net, opt: optim.GradientTransformation<S>, data: DigitSet, steps: number, root: NDArray, stream: number, batch: number): Net {
+  type State = optim.StateOf<typeof opt, Net>; // follows Net: e.g. adam's moments are shaped like the network
   const key = scope(() => random.foldIn(root, stream));
   const X = fromHost(data.images, [data.n, PIXELS]), Y = fromHost(data.labels, [data.n]);
-  const step = jit((p: Net, s: unknown, k: NDArray) => {
+  const step = jit((p: Net, s: State, k: NDArray) => {
     const idx = random.randint(k, [batch], 0, data.n);
     const [value, g] = valueAndGrad(loss)(p, np.take(X, idx, 0), np.take(Y, idx, 0));
-    const [u, s2] = opt.update(g, s as never, p);
-    return { params: optim.applyUpdates(p, u), state: s2 as unknown, value };
+    const [u, s2] = opt.update(g, s, p);
+    return { params: optim.applyUpdates(p, u), state: s2, value };
   }, { name: 'finetuneStep' });
-  let state: unknown = opt.init(params);
+  let state: State = opt.init(params);
   const bar = progressBar(title, steps);
   let last = 0;
   for (let i = 0; i < steps; i++) {
@@ -119,15 +120,17 @@ export async function runFinetune(options: FinetuneOptions = {}): Promise<Finetu
       optim.pathLabels([[/^\\.embed\\./, 'slow'], [/^\\.hidden\\./, 'frozen']], 'fast'))`,
     tree.flattenWithPath(labels(pretrained))[0].map(([p, l]) => `${tree.keystr(p).padEnd(10)} → ${l}`).join('\n'));
   }
-  const strategies: [string, () => Net, optim.GradientTransformation<unknown>][] = [
-    ['from scratch', () => initNet(key, 3), optim.adam(lr)],
-    ['full fine-tune, one rate', () => withNewHead(pretrained, key), optim.adam(lr)],
-    ['per-layer: embed 0.1×, hidden frozen', () => withNewHead(pretrained, key), optim.multiTransform({ fast: optim.adam(lr), slow: optim.adam(lr / 10), frozen: optim.setToZero() }, labels)],
-    ['linear probe (head only)', () => withNewHead(pretrained, key), optim.multiTransform({ fast: optim.adam(lr), frozen: optim.setToZero() }, optim.pathLabels([[/^\.head\./, 'fast']], 'frozen'))],
+  // Each strategy trains with its own (typed) optimizer state.
+  const finetune = <S>(opt: optim.GradientTransformation<S>) => (title: string, start: Net) => train(title, start, opt, fresh.train, finetuneSteps, key, 4, 50);
+  const strategies: [string, () => Net, (title: string, start: Net) => Net][] = [
+    ['from scratch', () => initNet(key, 3), finetune(optim.adam(lr))],
+    ['full fine-tune, one rate', () => withNewHead(pretrained, key), finetune(optim.adam(lr))],
+    ['per-layer: embed 0.1×, hidden frozen', () => withNewHead(pretrained, key), finetune(optim.multiTransform({ fast: optim.adam(lr), slow: optim.adam(lr / 10), frozen: optim.setToZero() }, labels))],
+    ['linear probe (head only)', () => withNewHead(pretrained, key), finetune(optim.multiTransform({ fast: optim.adam(lr), frozen: optim.setToZero() }, optim.pathLabels([[/^\.head\./, 'fast']], 'frozen')))],
   ];
   const results: FinetuneResult['strategies'] = [];
-  for (const [name, start, opt] of strategies) {
-    const tuned = train(name.split(/[:,(]/)[0]!.trim().slice(0, 14), start(), opt, fresh.train, finetuneSteps, key, 4, 50);
+  for (const [name, start, run] of strategies) {
+    const tuned = run(name.split(/[:,(]/)[0]!.trim().slice(0, 14), start());
     // Forgetting: the old head on the new features, tested on the old digits.
     const oldView = { ...tuned, head: pretrained.head };
     results.push({ name, newTask: accuracy(tuned, fresh.test), oldTask: accuracy(oldView, old.test) });
