@@ -104,7 +104,8 @@ function foldLiterals(eqns: readonly JaxprEqn[], outs: readonly Atom[]): { eqns:
 function reluOperand(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>): Var | null {
   if (eqn.prim !== 'select') return null;
   const [p, zero, x] = eqn.inputs as [Atom, Atom, Atom];
-  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroLit(zero)) return null;
+  // The value where x <= 0 must be +0 (Relu's); le's zero may be either sign.
+  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroLit(zero) || !Object.is((zero as Lit).value, 0)) return null;
   const cmp = producer.get(p);
   if (cmp === undefined || cmp.prim !== 'le' || cmp.inputs[0] !== x || !isZeroLit(cmp.inputs[1]!)) return null;
   return x.aval.dtype === 'float32' && x.aval.shape.join() === eqn.outBinders[0]!.aval.shape.join() ? x : null;

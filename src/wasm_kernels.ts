@@ -52,7 +52,10 @@ function kernelsFor(backend: WasmBackendLike): KernelExports {
 function available(): boolean {
   if (tf.getBackend() !== 'wasm') return false;
   const backend = tf.backend() as unknown as Partial<WasmBackendLike>;
-  return backend.wasm?.asm?.memory instanceof WebAssembly.Memory && backend.dataIdMap !== undefined && kernelModule() !== null;
+  const memory = backend.wasm?.asm?.memory;
+  // The module imports an unshared memory; TF.js's threaded build shares its memory (and does not export it).
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory instanceof WebAssembly.Memory && memory.buffer instanceof SharedArrayBuffer;
+  return memory instanceof WebAssembly.Memory && !shared && backend.dataIdMap !== undefined && kernelModule() !== null;
 }
 
 const offsetOf = (backend: WasmBackendLike, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;

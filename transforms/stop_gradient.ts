@@ -1,13 +1,10 @@
 // stopGradient and the idioms built on it (algorithms.md §2.2, §7g).
 import type { ArrayLike, NDArray } from '../src/array.js';
 import { bind1 } from '../src/core.js';
-import { isDifferentiable, promoteTypes } from '../src/dtype.js';
+import { isDifferentiable } from '../src/dtype.js';
 import { asArray } from '../src/np/convert.js';
-import { add, astype, multiply, subtract } from '../src/np/elementwise.js';
+import { isfinite, multiply, subtract, where } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { customJvp } from './custom.js';
-import { broadcastShapes } from '../src/shape.js';
-import { broadcastTo } from '../src/np/shape_ops.js';
 
 /**
  * The identity whose derivative is zero, at every order and under every transformation. Works
@@ -21,33 +18,28 @@ export function stopGradient<T>(x: T): T {
 }
 
 /**
- * Straight-through estimator: the value of `f(x)`, the derivative of the identity (what
- * x + sg(f(x) − x) computes, as in VQ-VAE, broadcasting included). Written as a custom JVP rule
- * rather than that sum, so the value is f(x) exactly, also where x is ±∞ (where the sum gives NaN).
+ * Straight-through estimator: the value of `f(x)`, the derivative of the identity at every order
+ * (what x + sg(f(x) − x) computes, as in VQ-VAE). Written as sg(f(x)) − (sg(x) − x), whose value
+ * is f(x) exactly (the sum rounds); where x is ±∞ or NaN (x − x is NaN there) it is sg(f(x)), with
+ * derivative 0.
+ * `f` runs once, on the values it is given (it may read them: `dataSync` works outside `jit`).
  */
 export function straightThrough(x: ArrayLike, f: (x: NDArray) => NDArray): NDArray {
   const a = asArray(x);
-  // f(x) in the dtype and shape the sum would have.
-  const value = (v: NDArray): NDArray => {
-    const y = f(v);
-    const dtype = promoteTypes(v.dtype, y.dtype);
-    const shape = broadcastShapes('straightThrough', v.shape, y.shape);
-    return broadcastTo(y.dtype === dtype ? y : astype(y, dtype), shape);
-  };
-  if (!isDifferentiable(a.dtype)) return value(a);
-  return customJvp(value, ([v], [t]) => {
-    const y = value(v);
-    return [y, broadcastTo(t, y.shape)];
-  })(a);
+  const fx = stopGradient(f(a));
+  if (!isDifferentiable(a.dtype)) return fx;
+  return where(isfinite(a), subtract(fx, subtract(stopGradient(a), a)), fx);
 }
 
 /**
- * Gradient reversal: value x, derivative −λ (algorithms.md §2.2, "gradient sign trick": what
- * −λx + sg((1+λ)x) computes, without its NaN at ±∞). With it a single loss trains both sides of a
- * zero-sum game.
+ * Gradient reversal: value x, derivative −λ at every order (algorithms.md §2.2, "gradient sign
+ * trick": what −λx + sg((1+λ)x) computes). Written as sg(x) − λ·(x − sg(x)), whose value is x
+ * exactly (the sum rounds for most λ, and is NaN at ±∞; there this is sg(x), with derivative 0).
+ * With it a single loss trains both sides of a zero-sum game.
  */
 export function gradientReversal(x: ArrayLike, lambda = 1): NDArray {
   const a = asArray(x);
   if (!isDifferentiable(a.dtype)) return a;
-  return customJvp((v: NDArray) => v, ([v], [t]) => [v, multiply(t, -lambda)])(a);
+  const s = stopGradient(a);
+  return where(isfinite(a), subtract(s, multiply(subtract(a, s), lambda)), s);
 }
