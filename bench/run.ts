@@ -1,14 +1,15 @@
-// `npm run bench`: every benchmark in one process and one run (so ratios compare like with like),
+// `npm run bench`: every benchmark in one run, each in a fresh process (ratios compare contenders in one process),
 // PyTorch via the system python3 when it has torch, one table of ratios, bench/results.json.
 import * as os from 'node:os';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchCheckpoint } from './checkpoint.js';
 import { makeMlpData, removePythonData, writeForPython } from './data.js';
 import { loadavg, machineInfo, measured, printResult, printSummary, ratio, writeResults, type BenchResult } from './harness.js';
-import { benchHvp } from './hvp.js';
-import { benchMlpStep, BATCH as MLP_BATCH, SIZES as MLP_SIZES } from './mlp_step.js';
-import { benchPerExample, BATCH as PE_BATCH, SIZES as PE_SIZES } from './per_example.js';
+import { BATCH as MLP_BATCH, SIZES as MLP_SIZES } from './mlp_step.js';
+import { BENCHMARKS } from './one.js';
+import { BATCH as PE_BATCH, SIZES as PE_SIZES } from './per_example.js';
 import { runTorch } from './torch.js';
 
 /** bench/optim_state.ts (owned by the optimizer work) when it exists, as a BenchResult. */
@@ -58,17 +59,23 @@ async function main(): Promise<void> {
 
   const results: BenchResult[] = [];
   const skipped: string[] = [];
-  for (const [name, run] of [
-    ['mlp_step', () => benchMlpStep({ torch, torchAllCores: torchAll })],
-    ['per_example', () => benchPerExample({ torch })],
-    ['checkpoint', () => benchCheckpoint()],
-    ['hvp', () => benchHvp()],
-  ] as const) {
+  // Each benchmark in a fresh process (bench/one.ts says why); contenders within one share it.
+  const dir = mkdtempSync(join(os.tmpdir(), 'gradus-bench-'));
+  const peersFile = join(dir, 'peers.json');
+  writeFileSync(peersFile, JSON.stringify({ torch, torchAll: torchAll ?? 'not run' }));
+  for (const name of BENCHMARKS) {
     console.log(`running ${name} ...`);
-    const r = await run();
+    const outFile = join(dir, `${name}.json`);
+    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./one.ts', import.meta.url)), name, peersFile, outFile], { stdio: 'inherit' });
+    if (child.status !== 0 || !existsSync(outFile)) {
+      skipped.push(`${name} failed (exit ${child.status ?? child.signal})`);
+      continue;
+    }
+    const r = JSON.parse(readFileSync(outFile, 'utf8')) as BenchResult;
     printResult(r);
     results.push(r);
   }
+  rmSync(dir, { recursive: true, force: true });
   console.log('running optim_state ...');
   const opt = await optimizerState();
   if (typeof opt === 'string') skipped.push(opt);
