@@ -33,41 +33,83 @@ const storeMaskBytes = `
       (local.set $m (i8x16.narrow_i16x8_s (local.get $m) (local.get $m)))
       (i32.store (local.get $out) (i32x4.extract_lane 0 (v128.and (local.get $m) (v128.const i32x4 0x01010101 0x01010101 0x01010101 0x01010101))))`;
 
-function binaryKernel(k: BinaryKernel): string {
-  const vectorStore = k.outBytes === 1
-    ? `(local.set $m ${k.vector})${storeMaskBytes}`
-    : `(v128.store (local.get $out) ${k.vector})`;
-  const scalarStore = k.outBytes === 1 ? `(i32.store8 (local.get $out) ${k.scalar})` : `(f32.store (local.get $out) ${k.scalar})`;
+interface LoopKernel {
+  name: string;
+  /** Parameters, which include $n (the element count). */
+  params: string;
+  locals: string;
+  prologue: string;
+  vectorBody: string;
+  scalarBody: string;
+  /** Pointer advances after four elements and after one. */
+  vectorAdvance: string[];
+  scalarAdvance: string[];
+}
+
+/** The loop every kernel shares: four lanes at a time up to n rounded down to 4, then a scalar tail. */
+function loopKernel(k: LoopKernel): string {
   return `
-  (func (export "${k.name}") (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $aOne i32) (param $bOne i32)
-    (local $i i32) (local $n4 i32) (local $da i32) (local $db i32) (local $va v128) (local $vb v128) (local $m v128) (local $sa f32) (local $sb f32)
-    (local.set $da (select (i32.const 0) (i32.const 16) (local.get $aOne)))
-    (local.set $db (select (i32.const 0) (i32.const 16) (local.get $bOne)))
+  (func (export "${k.name}") ${k.params}
+    (local $i i32) (local $n4 i32)${k.locals}
+    ${k.prologue}
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (local.set $va (v128.load32_splat (local.get $a)))
-    (local.set $vb (v128.load32_splat (local.get $b)))
     (block $vdone
       (loop $vloop
         (br_if $vdone (i32.ge_u (local.get $i) (local.get $n4)))
-        (if (i32.eqz (local.get $aOne)) (then (local.set $va (v128.load (local.get $a)))))
-        (if (i32.eqz (local.get $bOne)) (then (local.set $vb (v128.load (local.get $b)))))
-        ${vectorStore}
-        (local.set $a (i32.add (local.get $a) (local.get $da)))
-        (local.set $b (i32.add (local.get $b) (local.get $db)))
-        (local.set $out (i32.add (local.get $out) (i32.const ${4 * k.outBytes})))
+        ${k.vectorBody}
+        ${k.vectorAdvance.join('\n        ')}
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $vloop)))
     (block $sdone
       (loop $sloop
         (br_if $sdone (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $sa (f32.load (local.get $a)))
-        (local.set $sb (f32.load (local.get $b)))
-        ${scalarStore}
-        (local.set $a (i32.add (local.get $a) (select (i32.const 0) (i32.const 4) (local.get $aOne))))
-        (local.set $b (i32.add (local.get $b) (select (i32.const 0) (i32.const 4) (local.get $bOne))))
-        (local.set $out (i32.add (local.get $out) (i32.const ${k.outBytes})))
+        ${k.scalarBody}
+        ${k.scalarAdvance.join('\n        ')}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $sloop))))`;
+}
+
+const advanceBy = (pointer: string, bytes: string) => `(local.set $${pointer} (i32.add (local.get $${pointer}) ${bytes}))`;
+
+/**
+ * A kernel over operands a and b, either of which may be a single value (a flag per operand: it
+ * is read once, splatted, never advanced). `lead` is an extra leading byte-pointer parameter ($c
+ * for select) that advances `leadStep` bytes per element.
+ */
+function twoOperandKernel(k: { name: string; lead?: string; leadStep?: number; outBytes: 1 | 4; vectorBody: string; scalarBody: string; locals?: string }): string {
+  const lead = k.lead ? [k.lead] : [];
+  return loopKernel({
+    name: k.name,
+    params: `${lead.map((p) => `(param $${p} i32) `).join('')}(param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $aOne i32) (param $bOne i32)`,
+    locals: ` (local $da i32) (local $db i32) (local $va v128) (local $vb v128) (local $m v128)${k.locals ?? ''}`,
+    prologue: `(local.set $da (select (i32.const 0) (i32.const 16) (local.get $aOne)))
+    (local.set $db (select (i32.const 0) (i32.const 16) (local.get $bOne)))
+    (local.set $va (v128.load32_splat (local.get $a)))
+    (local.set $vb (v128.load32_splat (local.get $b)))`,
+    vectorBody: `(if (i32.eqz (local.get $aOne)) (then (local.set $va (v128.load (local.get $a)))))
+        (if (i32.eqz (local.get $bOne)) (then (local.set $vb (v128.load (local.get $b)))))
+        ${k.vectorBody}`,
+    scalarBody: k.scalarBody,
+    vectorAdvance: [...lead.map((p) => advanceBy(p, `(i32.const ${4 * k.leadStep!})`)), advanceBy('a', '(local.get $da)'), advanceBy('b', '(local.get $db)'), advanceBy('out', `(i32.const ${4 * k.outBytes})`)],
+    scalarAdvance: [
+      ...lead.map((p) => advanceBy(p, `(i32.const ${k.leadStep!})`)),
+      advanceBy('a', '(select (i32.const 0) (i32.const 4) (local.get $aOne))'),
+      advanceBy('b', '(select (i32.const 0) (i32.const 4) (local.get $bOne))'),
+      advanceBy('out', `(i32.const ${k.outBytes})`),
+    ],
+  });
+}
+
+function binaryKernel(k: BinaryKernel): string {
+  return twoOperandKernel({
+    name: k.name,
+    outBytes: k.outBytes,
+    locals: ' (local $sa f32) (local $sb f32)',
+    vectorBody: k.outBytes === 1 ? `(local.set $m ${k.vector})${storeMaskBytes}` : `(v128.store (local.get $out) ${k.vector})`,
+    scalarBody: `(local.set $sa (f32.load (local.get $a)))
+        (local.set $sb (f32.load (local.get $b)))
+        ${k.outBytes === 1 ? `(i32.store8 (local.get $out) ${k.scalar})` : `(f32.store (local.get $out) ${k.scalar})`}`,
+  });
 }
 
 const comparisonKernels = COMPARISONS.map((op) => binaryKernel({
@@ -85,85 +127,44 @@ const extremumKernels = EXTREMA.map((op) => binaryKernel({
 }));
 
 // out[i] = c[i] ? a[i] : b[i], with c bytes (TF.js bool) and a, b float32 (either may be a single value).
-const selectKernel = `
-  (func (export "select_f32") (param $c i32) (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $aOne i32) (param $bOne i32)
-    (local $i i32) (local $n4 i32) (local $da i32) (local $db i32) (local $va v128) (local $vb v128) (local $m v128)
-    (local.set $da (select (i32.const 0) (i32.const 16) (local.get $aOne)))
-    (local.set $db (select (i32.const 0) (i32.const 16) (local.get $bOne)))
-    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (local.set $va (v128.load32_splat (local.get $a)))
-    (local.set $vb (v128.load32_splat (local.get $b)))
-    (block $vdone
-      (loop $vloop
-        (br_if $vdone (i32.ge_u (local.get $i) (local.get $n4)))
-        (if (i32.eqz (local.get $aOne)) (then (local.set $va (v128.load (local.get $a)))))
-        (if (i32.eqz (local.get $bOne)) (then (local.set $vb (v128.load (local.get $b)))))
-        ;; four condition bytes, widened to four 32-bit lanes, then to all-ones/zero masks
-        (local.set $m (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (i32x4.splat (i32.load (local.get $c))))))
+const selectKernel = twoOperandKernel({
+  name: 'select_f32',
+  lead: 'c',
+  leadStep: 1,
+  outBytes: 4,
+  // four condition bytes, widened to four 32-bit lanes, then to all-ones/zero masks
+  vectorBody: `(local.set $m (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (i32x4.splat (i32.load (local.get $c))))))
         (local.set $m (i32x4.ne (local.get $m) (v128.const i32x4 0 0 0 0)))
-        (v128.store (local.get $out) (v128.bitselect (local.get $va) (local.get $vb) (local.get $m)))
-        (local.set $c (i32.add (local.get $c) (i32.const 4)))
-        (local.set $a (i32.add (local.get $a) (local.get $da)))
-        (local.set $b (i32.add (local.get $b) (local.get $db)))
-        (local.set $out (i32.add (local.get $out) (i32.const 16)))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $vloop)))
-    (block $sdone
-      (loop $sloop
-        (br_if $sdone (i32.ge_u (local.get $i) (local.get $n)))
-        (f32.store (local.get $out) (select (f32.load (local.get $a)) (f32.load (local.get $b)) (i32.load8_u (local.get $c))))
-        (local.set $c (i32.add (local.get $c) (i32.const 1)))
-        (local.set $a (i32.add (local.get $a) (select (i32.const 0) (i32.const 4) (local.get $aOne))))
-        (local.set $b (i32.add (local.get $b) (select (i32.const 0) (i32.const 4) (local.get $bOne))))
-        (local.set $out (i32.add (local.get $out) (i32.const 4)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $sloop))))`;
+        (v128.store (local.get $out) (v128.bitselect (local.get $va) (local.get $vb) (local.get $m)))`,
+  scalarBody: '(f32.store (local.get $out) (select (f32.load (local.get $a)) (f32.load (local.get $b)) (i32.load8_u (local.get $c))))',
+});
+
+/** A kernel whose float32 pointers all advance one element at a time. */
+function denseKernel(k: Omit<LoopKernel, 'vectorAdvance' | 'scalarAdvance'> & { pointers: string[] }): string {
+  return loopKernel({ ...k, vectorAdvance: k.pointers.map((p) => advanceBy(p, '(i32.const 16)')), scalarAdvance: k.pointers.map((p) => advanceBy(p, '(i32.const 4)')) });
+}
 
 // out[i] = value (TF.js's Fill takes ~0.13 ms for 65k elements).
-const fillKernel = `
-  (func (export "fill_f32") (param $out i32) (param $n i32) (param $value f32)
-    (local $i i32) (local $n4 i32) (local $v v128)
-    (local.set $v (f32x4.splat (local.get $value)))
-    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (block $vdone
-      (loop $vloop
-        (br_if $vdone (i32.ge_u (local.get $i) (local.get $n4)))
-        (v128.store (local.get $out) (local.get $v))
-        (local.set $out (i32.add (local.get $out) (i32.const 16)))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $vloop)))
-    (block $sdone
-      (loop $sloop
-        (br_if $sdone (i32.ge_u (local.get $i) (local.get $n)))
-        (f32.store (local.get $out) (local.get $value))
-        (local.set $out (i32.add (local.get $out) (i32.const 4)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $sloop))))`;
+const fillKernel = denseKernel({
+  name: 'fill_f32',
+  params: '(param $out i32) (param $n i32) (param $value f32)',
+  locals: ' (local $v v128)',
+  prologue: '(local.set $v (f32x4.splat (local.get $value)))',
+  pointers: ['out'],
+  vectorBody: '(v128.store (local.get $out) (local.get $v))',
+  scalarBody: '(f32.store (local.get $out) (local.get $value))',
+});
 
 // out[i] = a[i] + s·b[i] (an SGD update in one pass instead of a multiply and an add).
-const axpyKernel = `
-  (func (export "axpy_f32") (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $s f32)
-    (local $i i32) (local $n4 i32) (local $vs v128)
-    (local.set $vs (f32x4.splat (local.get $s)))
-    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (block $vdone
-      (loop $vloop
-        (br_if $vdone (i32.ge_u (local.get $i) (local.get $n4)))
-        (v128.store (local.get $out) (f32x4.add (v128.load (local.get $a)) (f32x4.mul (local.get $vs) (v128.load (local.get $b)))))
-        (local.set $a (i32.add (local.get $a) (i32.const 16)))
-        (local.set $b (i32.add (local.get $b) (i32.const 16)))
-        (local.set $out (i32.add (local.get $out) (i32.const 16)))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $vloop)))
-    (block $sdone
-      (loop $sloop
-        (br_if $sdone (i32.ge_u (local.get $i) (local.get $n)))
-        (f32.store (local.get $out) (f32.add (f32.load (local.get $a)) (f32.mul (local.get $s) (f32.load (local.get $b)))))
-        (local.set $a (i32.add (local.get $a) (i32.const 4)))
-        (local.set $b (i32.add (local.get $b) (i32.const 4)))
-        (local.set $out (i32.add (local.get $out) (i32.const 4)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $sloop))))`;
+const axpyKernel = denseKernel({
+  name: 'axpy_f32',
+  params: '(param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $s f32)',
+  locals: ' (local $vs v128)',
+  prologue: '(local.set $vs (f32x4.splat (local.get $s)))',
+  pointers: ['a', 'b', 'out'],
+  vectorBody: '(v128.store (local.get $out) (f32x4.add (v128.load (local.get $a)) (f32x4.mul (local.get $vs) (v128.load (local.get $b)))))',
+  scalarBody: '(f32.store (local.get $out) (f32.add (f32.load (local.get $a)) (f32.mul (local.get $s) (f32.load (local.get $b)))))',
+});
 
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
 export function kernelsWat(): string {
