@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, customJvp, customVjp, dispose, grad, jit, jvp, makeJaxpr, np, valueAndGrad, vmap } from '../src/index.js';
+import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, customJvp, customVjp, dispose, grad, jit, jvp, makeJaxpr, np, setBackend, valueAndGrad, vmap } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr } from './compositions.js';
 import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
@@ -277,6 +277,19 @@ describe('tracing semantics', () => {
     });
     jf.clearCache();
     jg.clearCache();
+    // On cpu too (TF.js's Relu is used on wasm and cpu only; elsewhere the select runs).
+    await setBackend('cpu');
+    try {
+      const onCpu = jit(f);
+      inScope(() => {
+        const xc = np.array(Float32Array.from([NaN, -1, -0, 0, 2, Infinity, -Infinity]));
+        expect(values(onCpu(xc)).map((v) => v + 0)).toEqual([NaN, 0, 0, 0, 6, Infinity, 0]);
+        expect(values(onCpu(xc)).map((v) => Object.is(v, -0))).toEqual(values(f(xc)).map((v) => Object.is(v, -0)));
+      });
+      onCpu.clearCache();
+    } finally {
+      await setBackend('wasm');
+    }
     // A select of −0 where x <= 0 is not relu (whose zero is +0): not fused, same as eager.
     const negZero = jit((a: NDArray) => np.where(np.lessEqual(a, 0), -0, a));
     inScope(() => expect(values(negZero(x)).map((v) => Object.is(v, -0))).toEqual(values(np.where(np.lessEqual(x, 0), -0, x)).map((v) => Object.is(v, -0))));

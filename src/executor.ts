@@ -201,7 +201,7 @@ export class CompiledProgram implements Executable {
         } else {
           outs = tf.tidy(() => {
             const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
-            if (step.prim === 'relu') return [tf.relu(tensors[0]!)];
+            if (step.prim === 'relu') return [relu(tensors[0]!)];
             if (step.prim === 'axpy') return [axpy(tensors[0]!, tensors[1]!, (step.params as { scale: number }).scale)];
             return kernels[step.prim](tensors, step.params as never);
           });
@@ -226,6 +226,18 @@ export class CompiledProgram implements Executable {
       return new ConcreteArray(fresh ? shareTensor(t) : t);
     });
   }
+}
+
+/**
+ * np.relu's value: TF.js's Relu where it is known to give what where(x <= 0, 0, x) gives (+0 for
+ * −0, NaN for NaN: wasm and cpu, checked by the jit tests); elsewhere (webgl's Relu keeps −0) the
+ * select itself.
+ */
+function relu(x: tf.Tensor): tf.Tensor {
+  const backend = tf.getBackend();
+  if (backend === 'wasm' || backend === 'cpu') return tf.relu(x);
+  const zero = tf.scalar(0);
+  return kernels.select([kernels.le([x, zero], {} as never)[0]!, zero, x], {} as never)[0]!;
 }
 
 /** a + s·b in one pass where gradus's wasm kernel applies, else as TF.js's multiply and add. */
