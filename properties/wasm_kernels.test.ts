@@ -1,5 +1,5 @@
 // gradus's own wasm SIMD kernels (src/wasm_kernels.ts): the committed binary is what the text
-// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
+// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy, tanh) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
 // included) for every length modulo the 4-lane width and with a single value on either side; they
 // leak nothing; and np's comparisons, select and maximum/minimum go through them on wasm.
 import * as tf from '@tensorflow/tfjs-core';
@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assembleKernels } from '../scripts/build_wasm_kernels.js';
 import { np } from '../src/index.js';
-import { wasmAxpy, wasmCompare, wasmExtremum, wasmFill, wasmSelect } from '../src/wasm_kernels.js';
+import { wasmAxpy, wasmCompare, wasmExtremum, wasmFill, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
 import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
 import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
@@ -92,6 +92,28 @@ describe('wasm SIMD kernels', () => {
         expect(same(got[i]!, want), `${a[i]} + ${sf}·${b[i]} = ${got[i]}, want ${want}`).toBe(true);
       }
     }), { seed: FC_SEED, numRuns: 100 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('tanh is within 4 ulp of the correctly rounded tanh, exactly odd, bounded by 1, exact near 0, ±1 at ±∞, NaN for NaN', () => {
+    const before = tf.memory().numTensors;
+    const wide = fc.oneof(arbValue, fc.float({ min: -12, max: 12, noNaN: true }), fc.float({ min: Math.fround(-0.01), max: Math.fround(0.01), noNaN: true }));
+    fc.assert(fc.property(fc.integer({ min: 1, max: 40 }).chain((n) => fc.array(wide, { minLength: n, maxLength: n })), (values) => {
+      const xs = Float32Array.from(values);
+      const x = tf.tensor(xs), negX = tf.neg(x);
+      const [t, tn] = [wasmTanh(x)!, wasmTanh(negX)!];
+      const got = t.dataSync() as Float32Array, gotNeg = tn.dataSync() as Float32Array;
+      tf.dispose([x, negX, t, tn]);
+      xs.forEach((v, i) => {
+        const want = Math.fround(Math.tanh(v)), g = got[i]!;
+        if (Number.isNaN(v)) return expect(g).toBeNaN();
+        const ulps = Math.abs(g - want) / (Math.max(Math.abs(want), 2 ** -126) * 2 ** -23);
+        expect(ulps, `tanh(${v}) = ${g}, want ${want}`).toBeLessThanOrEqual(4);
+        expect(Math.abs(g)).toBeLessThanOrEqual(1);
+        expect(Object.is(gotNeg[i]!, -g), `tanh(−${v}) = ${gotNeg[i]} is not −tanh(${v}) = ${-g}`).toBe(true);
+        if (Math.abs(v) < 4e-4) expect(Object.is(g, v), `tanh(${v}) = ${g} near 0`).toBe(true);
+      });
+    }), { seed: FC_SEED, numRuns: 300 });
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -1,4 +1,4 @@
-// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill and axpy on
+// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill, axpy and tanh on
 // float32, four lanes at a time (the module's text and why: src/wasm_kernels_wat.ts). They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
 // profiling see them like any other. Each entry point returns null where it does not apply (another
@@ -13,6 +13,7 @@ interface KernelExports {
   select_f32(c: number, a: number, b: number, out: number, n: number, aOne: number, bOne: number): void;
   fill_f32(out: number, n: number, value: number): void;
   axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
+  tanh_f32(x: number, out: number, n: number): void;
   [name: string]: unknown;
 }
 
@@ -126,6 +127,14 @@ register('Axpy', ({ inputs, backend, attrs }) => {
   return out;
 });
 
+register('Tanh', ({ inputs, backend }) => {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const n = size(x.shape);
+  if (n > 0) kernelsFor(backend).tanh_f32(offsetOf(backend, x), offsetOf(backend, out), n);
+  return out;
+});
+
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown>): tf.Tensor =>
   tf.engine().runKernel(KERNEL_PREFIX + name, inputs, attrs as never) as tf.Tensor;
 
@@ -163,4 +172,10 @@ export function wasmFill(shape: readonly number[], value: number): tf.Tensor | n
 export function wasmAxpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.rank !== b.rank || !a.shape.every((d, i) => d === b.shape[i]) || !available()) return null;
   return run('Axpy', { a, b }, { scale: s });
+}
+
+/** tanh of a float32 array (within 3 ulp; exact at 0, ±1 beyond 9), or null. */
+export function wasmTanh(x: tf.Tensor): tf.Tensor | null {
+  if (x.dtype !== 'float32' || !available()) return null;
+  return run('Tanh', { x }, {});
 }
