@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assembleKernels } from '../scripts/build_wasm_kernels.js';
 import { np } from '../src/index.js';
-import { wasmAxpy, wasmCompare, wasmExtremum, wasmFill, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
+import { wasmAxpy, wasmBinary, wasmFill, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
 import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
 import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
@@ -52,7 +52,7 @@ describe('wasm SIMD kernels', () => {
       const ta = operand(a, n, single, 'a'), tb = operand(b, n, single, 'b'), tc = tf.tensor(c, [n, 1], 'bool');
       try {
         for (const op of COMPARISONS) {
-          const out = wasmCompare(op, ta, tb)!;
+          const out = wasmBinary(op, ta, tb)!;
           expect(out.dtype).toBe('bool');
           expect(out.shape).toEqual([n, 1]);
           const got = out.dataSync();
@@ -60,7 +60,7 @@ describe('wasm SIMD kernels', () => {
           for (let i = 0; i < n; i++) expect(got[i], `${op}(${at(a, i)}, ${at(b, i)}) at ${i} of ${n}`).toBe(REFERENCE[op](at(a, i), at(b, i)) ? 1 : 0);
         }
         for (const op of EXTREMA) {
-          const out = wasmExtremum(op, ta, tb)!;
+          const out = wasmBinary(op, ta, tb)!;
           const got = out.dataSync();
           out.dispose();
           for (let i = 0; i < n; i++) {
@@ -127,18 +127,30 @@ describe('wasm SIMD kernels', () => {
 
   it('is not used where it does not apply: int32, other broadcasts (TF.js handles those)', () => {
     const i = tf.tensor([1, 2, 3], [3], 'int32'), f = tf.tensor([[1, 2, 3]]), g = tf.tensor([[1], [2]]);
-    expect(wasmCompare('gt', i, i)).toBeNull();
-    expect(wasmCompare('gt', f, g)).toBeNull(); // [1,3] against [2,1]: a real broadcast
+    expect(wasmBinary('gt', i, i)).toBeNull();
+    expect(wasmBinary('gt', f, g)).toBeNull(); // [1,3] against [2,1]: a real broadcast
     expect(wasmSelect(tf.tensor([true], [1], 'bool'), f, f)).toBeNull(); // the condition must have the output's shape
     tf.dispose([i, f, g]);
   });
 
-  it("np's comparisons, where and maximum run on them and stay correct (NaN, broadcast scalars)", () => {
+  it("np's comparisons, where, maximum/minimum and tanh run on them (no TF.js kernel for those) and stay correct", async () => {
     const x = np.array(Float32Array.from([NaN, -1, 0, 2, Infinity]));
-    expect(Array.from(np.greater(x, 0).dataSync())).toEqual([0, 0, 0, 1, 1]);
-    expect(Array.from(np.notEqual(x, x).dataSync())).toEqual([1, 0, 0, 0, 0]);
-    expect(Array.from(np.where(np.greater(x, 0), x, -7).dataSync())).toEqual([-7, -7, -7, 2, Infinity]);
-    expect(Array.from(np.maximum(x, 0).dataSync())).toEqual([NaN, 0, 0, 2, Infinity]);
-    expect(Array.from(np.minimum(0, x).dataSync())).toEqual([NaN, -1, 0, 0, 0]);
+    const cases: [string, () => ReturnType<typeof np.greater>, number[]][] = [
+      ['greater', () => np.greater(x, 0), [0, 0, 0, 1, 1]],
+      ['notEqual', () => np.notEqual(x, x), [1, 0, 0, 0, 0]],
+      ['where', () => np.where(np.greater(x, 0), x, -7), [-7, -7, -7, 2, Infinity]],
+      ['maximum', () => np.maximum(x, 0), [NaN, 0, 0, 2, Infinity]],
+      ['minimum', () => np.minimum(0, x), [NaN, -1, 0, 0, 0]],
+      ['tanh', () => np.tanh(x), [NaN, Math.fround(Math.tanh(-1)), 0, Math.fround(Math.tanh(2)), 1]],
+    ];
+    for (const [name, f, want] of cases) {
+      const info = await tf.profile(() => f() as unknown as tf.Tensor);
+      const kernels = info.kernels.map((k) => k.name);
+      expect(kernels.filter((k) => ['Greater', 'NotEqual', 'Select', 'Maximum', 'Minimum', 'Tanh'].includes(k)), `${name}: ${kernels}`).toEqual([]);
+      expect(kernels.some((k) => k.startsWith('Gradus')), `${name}: ${kernels}`).toBe(true);
+      const got = Array.from((info.result as unknown as tf.Tensor).dataSync());
+      got.forEach((g, i) => expect(Math.abs(g - want[i]!) <= 2e-7 || Object.is(g, want[i]), `${name}[${i}] = ${g}, want ${want[i]}`).toBe(true));
+      (info.result as unknown as tf.Tensor).dispose();
+    }
   });
 });

@@ -12,6 +12,7 @@ import { kernels } from './kernels.js';
 import { wasmAxpy } from './wasm_kernels.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
+import { shapesEqual } from './shape.js';
 import { scoped } from './scope.js';
 
 /** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
@@ -60,8 +61,9 @@ function liveEquations<E extends ProgramEqn>(eqns: readonly E[], outs: readonly 
   return kept.reverse();
 }
 
-function isZeroLit(a: Atom): boolean {
-  return a instanceof Lit && a.value === 0 && a.aval.dtype === 'float32';
+/** A float32 zero literal (+0 only when `positive`). */
+function isZeroLit(a: Atom, positive = false): a is Lit {
+  return a instanceof Lit && a.aval.dtype === 'float32' && (positive ? Object.is(a.value, 0) : a.value === 0);
 }
 
 // Computations on literals alone that the compiler does once, in JS, instead of as kernels on every
@@ -105,10 +107,10 @@ function reluOperand(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>): Var | nul
   if (eqn.prim !== 'select') return null;
   const [p, zero, x] = eqn.inputs as [Atom, Atom, Atom];
   // The value where x <= 0 must be +0 (Relu's); le's zero may be either sign.
-  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroLit(zero) || !Object.is((zero as Lit).value, 0)) return null;
+  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroLit(zero, true)) return null;
   const cmp = producer.get(p);
   if (cmp === undefined || cmp.prim !== 'le' || cmp.inputs[0] !== x || !isZeroLit(cmp.inputs[1]!)) return null;
-  return x.aval.dtype === 'float32' && x.aval.shape.join() === eqn.outBinders[0]!.aval.shape.join() ? x : null;
+  return x.aval.dtype === 'float32' && shapesEqual(x.aval.shape, eqn.outBinders[0]!.aval.shape) ? x : null;
 }
 
 /**
@@ -128,7 +130,7 @@ function axpyOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Map
     return null;
   };
   const [l, r] = eqn.inputs as [Atom, Atom];
-  const same = (v: Var) => v.aval.dtype === 'float32' && v.aval.shape.join() === out.aval.shape.join();
+  const same = (v: Var) => v.aval.dtype === 'float32' && shapesEqual(v.aval.shape, out.aval.shape);
   const right = scaled(r);
   if (l instanceof Var && right !== null && same(l) && same(right[0])) return [l, right[0], eqn.prim === 'sub' ? -right[1] : right[1]];
   const left = eqn.prim === 'add' ? scaled(l) : null;

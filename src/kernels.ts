@@ -7,7 +7,7 @@ import { inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
-import { wasmCompare, wasmExtremum, wasmFill, wasmSelect, wasmTanh } from './wasm_kernels.js';
+import { wasmBinary, wasmFill, wasmSelect, wasmTanh, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
@@ -62,14 +62,13 @@ function exactSign(x: tf.Tensor): tf.Tensor {
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
   add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),
-  pow: withBroadcast(tf.pow), max: preferWasm((a, b) => wasmExtremum('max', a, b), tf.maximum), min: preferWasm((a, b) => wasmExtremum('min', a, b), tf.minimum),
+  pow: withBroadcast(tf.pow), max: preferWasm('max', tf.maximum), min: preferWasm('min', tf.minimum),
   atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
 };
 
 const comparisonKernels: Record<ComparisonPrimitive, (...xs: tf.Tensor[]) => tf.Tensor> = {
-  eq: preferWasm((a, b) => wasmCompare('eq', a, b), tf.equal), ne: preferWasm((a, b) => wasmCompare('ne', a, b), tf.notEqual),
-  lt: preferWasm((a, b) => wasmCompare('lt', a, b), tf.less), le: preferWasm((a, b) => wasmCompare('le', a, b), tf.lessEqual),
-  gt: preferWasm((a, b) => wasmCompare('gt', a, b), tf.greater), ge: preferWasm((a, b) => wasmCompare('ge', a, b), tf.greaterEqual),
+  eq: preferWasm('eq', tf.equal), ne: preferWasm('ne', tf.notEqual), lt: preferWasm('lt', tf.less), le: preferWasm('le', tf.lessEqual),
+  gt: preferWasm('gt', tf.greater), ge: preferWasm('ge', tf.greaterEqual),
   and: withBroadcast(tf.logicalAnd), or: withBroadcast(tf.logicalOr),
   not: tf.logicalNot, is_finite: tf.isFinite,
 };
@@ -169,9 +168,9 @@ function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false)
  * gradus's own wasm kernel (src/wasm_kernels.ts) where it applies: float32 operands of one shape,
  * or a single value against an array. Elsewhere TF.js's kernel, broadcast as `withBroadcast` does.
  */
-function preferWasm(ours: (...xs: tf.Tensor[]) => tf.Tensor | null, theirs: (...xs: tf.Tensor[]) => tf.Tensor) {
-  const general = withBroadcast(theirs);
-  return (...xs: tf.Tensor[]): tf.Tensor => ours(...xs) ?? general(...xs);
+function preferWasm(op: WasmBinaryOp, theirs: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
+  const general = withBroadcast(theirs as (...xs: tf.Tensor[]) => tf.Tensor);
+  return (a: tf.Tensor, b: tf.Tensor): tf.Tensor => wasmBinary(op, a, b) ?? general(a, b);
 }
 
 /** float32 zeros (TF.js's wasm Fill is ~10x slower than gradus's). */

@@ -5,6 +5,7 @@
 // backend, another dtype, a broadcast other than a single value, no SIMD) and the caller falls back
 // to TF.js's kernel.
 import * as tf from '@tensorflow/tfjs-core';
+import { shapesEqual, sizeOf } from './shape.js';
 import { KERNELS_WASM_BASE64 } from './wasm_kernels_binary.js';
 import { COMPARISONS, EXTREMA, type WasmComparison, type WasmExtremum } from './wasm_kernels_wat.js';
 
@@ -60,122 +61,76 @@ function available(): boolean {
 }
 
 const offsetOf = (backend: WasmBackendLike, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
 
 const KERNEL_PREFIX = 'Gradus';
-const registered = new Set<string>();
 
-function register(name: string, kernelFunc: (args: { inputs: tf.NamedTensorInfoMap; backend: WasmBackendLike; attrs: Record<string, unknown> }) => tf.TensorInfo): void {
+/**
+ * Registers `Gradus<name>` for the wasm backend: it makes a float32 or bool output of `attrs.shape`
+ * (default: the first named input's shape) and, unless it is empty, calls `compute` with the module's
+ * exports, the inputs' and output's offsets, and the element count.
+ */
+function register(name: string, dtype: tf.DataType, inputNames: readonly string[], compute: (k: KernelExports, inputs: number[], out: number, n: number, args: { inputs: tf.TensorInfo[]; attrs: Record<string, unknown> }) => void): void {
   const kernelName = KERNEL_PREFIX + name;
-  if (registered.has(kernelName)) return;
-  registered.add(kernelName);
-  if (tf.getKernel(kernelName, 'wasm') === undefined) {
-    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-  }
-}
-
-/** Output shape for two operands where each is the full shape or a single value; null otherwise. */
-function pairShape(a: tf.Tensor, b: tf.Tensor): number[] | null {
-  if (a.size === 1 && b.size === 1) return a.rank >= b.rank ? [...a.shape] : [...b.shape];
-  if (b.size === 1 && b.rank <= a.rank) return [...a.shape];
-  if (a.size === 1 && a.rank <= b.rank) return [...b.shape];
-  return a.rank === b.rank && a.shape.every((d, i) => d === b.shape[i]) ? [...a.shape] : null;
-}
-
-function binary(name: string, outDtype: tf.DataType): void {
-  register(name, ({ inputs, backend, attrs }) => {
-    const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const shape = attrs.shape as number[];
-    const out = backend.makeOutput(shape, outDtype);
-    const n = size(shape);
-    if (n > 0) {
-      const fn = kernelsFor(backend)[`${name === 'max' || name === 'min' ? name : `cmp_${name}`}_f32`] as BinaryFn;
-      fn(offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), n, size(a.shape) === 1 && n > 1 ? 1 : 0, size(b.shape) === 1 && n > 1 ? 1 : 0);
-    }
+  if (tf.getKernel(kernelName, 'wasm') !== undefined) return;
+  const kernelFunc = ({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: WasmBackendLike; attrs: Record<string, unknown> }): tf.TensorInfo => {
+    const ins = inputNames.map((i) => inputs[i]!);
+    const shape = (attrs.shape as number[] | undefined) ?? [...ins[0]!.shape];
+    const out = backend.makeOutput(shape, dtype);
+    const n = sizeOf(shape);
+    if (n > 0) compute(kernelsFor(backend), ins.map((t) => offsetOf(backend, t)), offsetOf(backend, out), n, { inputs: ins, attrs });
     return out;
-  });
+  };
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
 }
 
-for (const op of COMPARISONS) binary(op, 'bool');
-for (const op of EXTREMA) binary(op, 'float32');
+/** 1 where `t` is a single value broadcast over n > 1 elements (the kernels' aOne/bOne flags). */
+const single = (t: tf.TensorInfo, n: number): number => (sizeOf(t.shape) === 1 && n > 1 ? 1 : 0);
 
-register('Select', ({ inputs, backend, attrs }) => {
-  const { c, a, b } = inputs as { c: tf.TensorInfo; a: tf.TensorInfo; b: tf.TensorInfo };
-  const shape = attrs.shape as number[];
-  const out = backend.makeOutput(shape, 'float32');
-  const n = size(shape);
-  if (n > 0) {
-    kernelsFor(backend).select_f32(offsetOf(backend, c), offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), n,
-      size(a.shape) === 1 && n > 1 ? 1 : 0, size(b.shape) === 1 && n > 1 ? 1 : 0);
+export type WasmBinaryOp = WasmComparison | WasmExtremum;
+for (const [ops, dtype, exportOf] of [[COMPARISONS, 'bool', (op: string) => `cmp_${op}_f32`], [EXTREMA, 'float32', (op: string) => `${op}_f32`]] as const) {
+  for (const op of ops) {
+    register(op, dtype, ['a', 'b'], (k, [a, b], out, n, { inputs }) => (k[exportOf(op)] as BinaryFn)(a!, b!, out, n, single(inputs[0]!, n), single(inputs[1]!, n)));
   }
-  return out;
-});
+}
+register('Select', 'float32', ['c', 'a', 'b'], (k, [c, a, b], out, n, { inputs }) => k.select_f32(c!, a!, b!, out, n, single(inputs[1]!, n), single(inputs[2]!, n)));
+register('Fill', 'float32', [], (k, _, out, n, { attrs }) => k.fill_f32(out, n, attrs.value as number));
+register('Axpy', 'float32', ['a', 'b'], (k, [a, b], out, n, { attrs }) => k.axpy_f32(a!, b!, out, n, attrs.scale as number));
+register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
 
-register('Fill', ({ backend, attrs }) => {
-  const shape = attrs.shape as number[];
-  const out = backend.makeOutput(shape, 'float32');
-  const n = size(shape);
-  if (n > 0) kernelsFor(backend).fill_f32(offsetOf(backend, out), n, attrs.value as number);
-  return out;
-});
-
-register('Axpy', ({ inputs, backend, attrs }) => {
-  const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-  const out = backend.makeOutput([...a.shape], 'float32');
-  const n = size(a.shape);
-  if (n > 0) kernelsFor(backend).axpy_f32(offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), n, attrs.scale as number);
-  return out;
-});
-
-register('Tanh', ({ inputs, backend }) => {
-  const { x } = inputs as { x: tf.TensorInfo };
-  const out = backend.makeOutput([...x.shape], 'float32');
-  const n = size(x.shape);
-  if (n > 0) kernelsFor(backend).tanh_f32(offsetOf(backend, x), offsetOf(backend, out), n);
-  return out;
-});
-
-const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown>): tf.Tensor =>
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown> = {}): tf.Tensor =>
   tf.engine().runKernel(KERNEL_PREFIX + name, inputs, attrs as never) as tf.Tensor;
 
-/** a OP b for float32 operands of one shape (either may be a single value), or null. */
-export function wasmCompare(op: WasmComparison, a: tf.Tensor, b: tf.Tensor): tf.Tensor | null {
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !available()) return null;
-  const shape = pairShape(a, b);
-  return shape === null ? null : run(op, { a, b }, { shape });
-}
+/** `t` is a single value that broadcasts to `shape` (its rank is not higher), or has exactly `shape`. */
+const fits = (t: tf.Tensor, shape: readonly number[]): boolean => (t.size === 1 ? t.rank <= shape.length : shapesEqual(t.shape, shape));
 
-/** NaN-propagating maximum/minimum of float32 operands of one shape (or a single value), or null. */
-export function wasmExtremum(op: WasmExtremum, a: tf.Tensor, b: tf.Tensor): tf.Tensor | null {
+/**
+ * a OP b (comparisons give bool; maximum/minimum propagate NaN) for float32 operands of one shape,
+ * either of which may be a single value, or null.
+ */
+export function wasmBinary(op: WasmBinaryOp, a: tf.Tensor, b: tf.Tensor): tf.Tensor | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || !available()) return null;
-  const shape = pairShape(a, b);
-  return shape === null ? null : run(op, { a, b }, { shape });
+  const shape = a.size === 1 && b.rank > a.rank ? b.shape : b.size === 1 ? a.shape : b.shape;
+  return fits(a, shape) && fits(b, shape) ? run(op, { a, b }, { shape: [...shape] }) : null;
 }
 
 /** c ? a : b for a bool condition of the output's shape and float32 a, b (or single values), or null. */
 export function wasmSelect(c: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor | null {
   if (c.dtype !== 'bool' || a.dtype !== 'float32' || b.dtype !== 'float32' || !available()) return null;
-  const ab = pairShape(a, b);
-  if (ab === null) return null;
-  const fits = (t: tf.Tensor) => t.size === 1 ? t.rank <= c.rank : t.rank === c.rank && t.shape.every((d, i) => d === c.shape[i]);
-  if (!fits(a) || !fits(b)) return null;
-  return run('Select', { c, a, b }, { shape: [...c.shape] });
+  return fits(a, c.shape) && fits(b, c.shape) ? run('Select', { c, a, b }, { shape: [...c.shape] }) : null;
 }
 
 /** A float32 array of `shape` filled with `value`, or null. */
 export function wasmFill(shape: readonly number[], value: number): tf.Tensor | null {
-  if (!available()) return null;
-  return run('Fill', {}, { shape: [...shape], value });
+  return available() ? run('Fill', {}, { shape: [...shape], value }) : null;
 }
 
 /** a + s·b for float32 a, b of one shape, in one pass, or null. */
 export function wasmAxpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor | null {
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.rank !== b.rank || !a.shape.every((d, i) => d === b.shape[i]) || !available()) return null;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !shapesEqual(a.shape, b.shape) || !available()) return null;
   return run('Axpy', { a, b }, { scale: s });
 }
 
-/** tanh of a float32 array (within 3 ulp; exact at 0, ±1 beyond 9), or null. */
+/** tanh of a float32 array (within 4 ulp; exact near 0, ±1 beyond 9), or null. */
 export function wasmTanh(x: tf.Tensor): tf.Tensor | null {
-  if (x.dtype !== 'float32' || !available()) return null;
-  return run('Tanh', { x }, {});
+  return x.dtype === 'float32' && available() ? run('Tanh', { x }) : null;
 }
