@@ -1,13 +1,14 @@
 // gradus's own wasm SIMD kernels (src/wasm_kernels.ts): the committed binary is what the text
-// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy, tanh) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
+// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy, tanh, GEMM, transpose) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
 // included) for every length modulo the 4-lane width and with a single value on either side; they
 // leak nothing; and np's comparisons, select and maximum/minimum go through them on wasm.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assembleKernels } from '../scripts/build_wasm_kernels.js';
-import { np } from '../src/index.js';
-import { wasmAxpy, wasmBinary, wasmFill, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
+import { dispose, np } from '../src/index.js';
+import { kernels, transposeTensor } from '../src/kernels.js';
+import { wasmAxpy, wasmBinary, wasmFill, wasmMatMul, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
 import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
 import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
@@ -152,5 +153,131 @@ describe('wasm SIMD kernels', () => {
       got.forEach((g, i) => expect(Math.abs(g - want[i]!) <= 2e-7 || Object.is(g, want[i]), `${name}[${i}] = ${g}, want ${want[i]}`).toBe(true));
       (info.result as unknown as tf.Tensor).dispose();
     }
+  });
+
+  // Small integers keep every product and sum exact in float32, so the GEMM's blocking and order of
+  // summation cannot hide behind a tolerance: any misplaced element or dropped k shows.
+  const arbInts = (n: number) => fc.array(fc.integer({ min: -3, max: 3 }), { minLength: n, maxLength: n });
+  const arbDim = fc.oneof(fc.integer({ min: 1, max: 13 }), fc.integer({ min: 14, max: 40 }));
+  const arbProduct = fc.record({
+    batch: fc.option(fc.integer({ min: 1, max: 3 }), { nil: null }),
+    M: arbDim, N: arbDim,
+    // past 256, k runs in two blocks (C accumulates across them)
+    K: fc.oneof({ weight: 4, arbitrary: arbDim }, { weight: 1, arbitrary: fc.integer({ min: 250, max: 520 }) }),
+    transA: fc.boolean(), transB: fc.boolean(),
+    batchLast: fc.boolean(), seed: fc.integer(),
+  });
+  /** A reference (batch, M, N) product in float64 of index functions a(b, i, k) and b(b, k, j). */
+  function referenceProduct(Bn: number, M: number, K: number, N: number, a: (b: number, i: number, k: number) => number, b: (b: number, k: number, j: number) => number): number[] {
+    const out: number[] = [];
+    for (let q = 0; q < Bn; q++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a(q, i, k) * b(q, k, j);
+      out.push(s);
+    }
+    return out;
+  }
+
+  it('GEMM: op(A)·B is exact on small integers for every tile edge, k block, layout and batch', () => {
+    const before = tf.memory().numTensors;
+    fc.assert(fc.property(arbProduct.chain((d) => fc.tuple(fc.constant(d), arbInts((d.batch ?? 1) * d.M * d.K), arbInts((d.batch ?? 1) * d.K * d.N))), ([d, av, bv]) => {
+      const { batch, M, K, N, transA } = d;
+      const lead = batch === null ? [] : [batch];
+      const a = tf.tensor(av, [...lead, ...(transA ? [K, M] : [M, K])]), b = tf.tensor(bv, [...lead, K, N]);
+      const out = wasmMatMul(a, b, { batch, M, K, N, transA })!;
+      expect(out.shape).toEqual([...lead, M, N]);
+      const got = Array.from(out.dataSync());
+      tf.dispose([a, b, out]);
+      const want = referenceProduct(batch ?? 1, M, K, N, (q, i, k) => av[q * M * K + (transA ? k * M + i : i * K + k)]!, (q, k, j) => bv[q * K * N + k * N + j]!);
+      expect(got).toEqual(want);
+    }), { seed: FC_SEED, numRuns: 120 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('dot_general on wasm: every operand layout (transposed, batched first or last) gives the exact product', () => {
+    const before = tf.memory().numTensors;
+    fc.assert(fc.property(arbProduct.chain((d) => fc.tuple(fc.constant(d), arbInts((d.batch ?? 1) * d.M * d.K), arbInts((d.batch ?? 1) * d.K * d.N))), ([d, av, bv]) => {
+      const { batch, M, K, N, transA, transB, batchLast } = d;
+      // logical A(q, i, k), B(q, k, j), stored in the chosen layouts
+      const aAxes = transA ? ['k', 'i'] : ['i', 'k'], bAxes = transB ? ['j', 'k'] : ['k', 'j'];
+      if (batch !== null) (batchLast ? aAxes.push('q') : aAxes.unshift('q')), bAxes.unshift('q');
+      const size: Record<string, number> = { q: batch ?? 1, i: M, k: K, j: N };
+      const fill = (axes: string[], values: number[]) => {
+        // values are logical (q, i, k) or (q, k, j) row-major; store them in `axes` order
+        const logical = axes.includes('i') ? ['q', 'i', 'k'] : ['q', 'k', 'j'];
+        const strides: Record<string, number> = {};
+        let st = 1;
+        for (const ax of [...logical].reverse()) { strides[ax] = st; st *= size[ax]!; }
+        const shape = axes.map((ax) => size[ax]!);
+        const stored = new Array<number>(values.length);
+        let n = 0;
+        const walk = (depth: number, offset: number): void => {
+          if (depth === axes.length) { stored[n++] = values[offset]!; return; }
+          for (let t = 0; t < shape[depth]!; t++) walk(depth + 1, offset + t * strides[axes[depth]!]!);
+        };
+        walk(0, 0);
+        return tf.tensor(stored, shape);
+      };
+      const a = fill(aAxes, av), b = fill(bAxes, bv);
+      const params = { contract: [[aAxes.indexOf('k')], [bAxes.indexOf('k')]], batch: batch === null ? [[], []] : [[aAxes.indexOf('q')], [bAxes.indexOf('q')]] } as never;
+      const out = tf.tidy(() => kernels.dot_general([a, b], params)[0]!);
+      expect(out.shape).toEqual([...(batch === null ? [] : [batch]), M, N]);
+      const got = Array.from(out.dataSync());
+      tf.dispose([a, b, out]);
+      // (+ 0: with K = 1 the product is an outer product, where 0·(−1) stays −0)
+      expect(got.map((v) => v + 0)).toEqual(referenceProduct(batch ?? 1, M, K, N, (q, i, k) => av[(q * M + i) * K + k]!, (q, k, j) => bv[(q * K + k) * N + j]!));
+    }), { seed: FC_SEED, numRuns: 120 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('transpose: every permutation of float32 and int32 arrays moves each element to its place', () => {
+    const before = tf.memory().numTensors;
+    const arbCase = fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }).chain((shape) => fc.record({
+      shape: fc.constant(shape),
+      perm: fc.shuffledSubarray(shape.map((_, i) => i), { minLength: shape.length, maxLength: shape.length }),
+      dtype: fc.constantFrom('float32' as const, 'int32' as const),
+    }));
+    fc.assert(fc.property(arbCase, ({ shape, perm, dtype }) => {
+      const n = shape.reduce((p, q) => p * q, 1);
+      const x = tf.tensor(Array.from({ length: n }, (_, i) => i - 5), shape, dtype);
+      const y = tf.tidy(() => transposeTensor(x, perm));
+      expect(y.dtype).toBe(dtype);
+      expect(y.shape).toEqual(perm.map((p) => shape[p]));
+      const got = y.dataSync();
+      // y[idx] = x[idx permuted back]
+      const stridesX = shape.map((_, i) => shape.slice(i + 1).reduce((p, q) => p * q, 1));
+      const outShape = perm.map((p) => shape[p]!);
+      for (let flat = 0; flat < n; flat++) {
+        let rem = flat, src = 0;
+        for (let ax = outShape.length - 1; ax >= 0; ax--) {
+          const idx = rem % outShape[ax]!;
+          rem = Math.floor(rem / outShape[ax]!);
+          src += idx * stridesX[perm[ax]!]!;
+        }
+        expect(got[flat], `element ${flat} of ${JSON.stringify(shape)} permuted by ${perm}`).toBe(src - 5);
+      }
+      tf.dispose(y === x ? [x] : [x, y]);
+    }), { seed: FC_SEED, numRuns: 200 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("np's products and transposes run on gradus's GEMM and transpose (no TF.js BatchMatMul or Transpose)", async () => {
+    const a = np.array([[1, 2, 3], [4, 5, 6]], 'float32'), b = np.array([[1, 0], [0, 1], [1, 1]], 'float32');
+    const cases: [string, () => unknown, number[]][] = [
+      ['matmul', () => np.matmul(a, b), [4, 5, 10, 11]],
+      ['transposed lhs (tensordot over axis 0)', () => np.tensordot(a, a, [[0], [0]]), [17, 22, 27, 22, 29, 36, 27, 36, 45]],
+      ['transposed rhs', () => np.tensordot(a, a, [[1], [1]]), [14, 32, 32, 77]],
+      ['transpose', () => np.transpose(b), [1, 0, 1, 0, 1, 1]],
+    ];
+    for (const [name, f, want] of cases) {
+      const info = await tf.profile(() => f() as tf.Tensor);
+      const names = info.kernels.map((k) => k.name);
+      expect(names.filter((k) => k === 'BatchMatMul' || k === 'Transpose'), `${name}: ${names}`).toEqual([]);
+      expect(names.some((k) => k === 'GradusMatMul' || k.startsWith('GradusTranspose')), `${name}: ${names}`).toBe(true);
+      const result = info.result as unknown as { dataSync(): ArrayLike<number>; dispose(): void };
+      expect(Array.from(result.dataSync()), name).toEqual(want);
+      result.dispose();
+    }
+    dispose([a, b]);
   });
 });

@@ -7,7 +7,7 @@ import { inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
-import { wasmBinary, wasmFill, wasmSelect, wasmTanh, type WasmBinaryOp } from './wasm_kernels.js';
+import { wasmBinary, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmTanh, wasmTransposeLastTwo, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
@@ -187,14 +187,15 @@ function range(n: number): number[] {
 }
 
 function transposeIfNeeded(x: tf.Tensor, perm: number[]): tf.Tensor {
-  return isIdentityPerm(perm) ? x : tf.transpose(x, perm);
+  return transposeTensor(x, perm);
 }
 
 /**
  * dot_general as one (batched) matmul. Operands are laid out as lhs (batch, M, K) and rhs
- * (batch, K, N). Where TF.js's transpose flags are fast they absorb any transposition; on wasm
- * they are ~13-25x slower, so we transpose explicitly and pick the cheaper of computing
- * out = A·B or out = (Bᵀ·Aᵀ)ᵀ, counting the elements each variant has to transpose.
+ * (batch, K, N). Where TF.js's transpose flags are fast they absorb any transposition. On wasm
+ * gradus's own GEMM runs it (see gemmProduct); where that cannot run, TF.js's matmul, whose
+ * transposed flags are ~13-25x slower there, gets explicit transposes, choosing between
+ * out = A·B and out = (Bᵀ·Aᵀ)ᵀ by the elements each has to transpose.
  */
 function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba, bb] }: ParamsOf<'dot_general'>): tf.Tensor {
   const isInt = a.dtype === 'int32';
@@ -233,19 +234,65 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
     const transB = !isIdentityPerm(bKN) && isIdentityPerm(bNK);
     out = mm(transposeIfNeeded(a, transA ? aKM : aMK), transposeIfNeeded(b, transB ? bNK : bKN), M, K, N, transA, transB);
   } else {
-    const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
-    const direct = cost(aMK, B * M * K) + cost(bKN, B * K * N);
-    const swapped = cost(bNK, B * K * N) + cost(aKM, B * M * K) + (batched ? B * M * N : M * N);
-    if (direct <= swapped) {
-      out = mm(transposeIfNeeded(a, aMK), transposeIfNeeded(b, bKN), M, K, N, false, false);
-    } else {
-      // outᵀ = Bᵀ·Aᵀ with Bᵀ as (N, K) and Aᵀ as (K, M), then transpose the (small) result back.
-      const t = mm(transposeIfNeeded(b, bNK), transposeIfNeeded(a, aKM), N, K, M, false, false);
-      out = tf.transpose(t, batched ? [0, 2, 1] : [1, 0]);
-    }
+    out = gemmProduct(a, b, { B, M, K, N, batched, aMK, aKM, bKN, bNK }) ?? tfMatMulOnWasm();
   }
   out = tf.reshape(out, outShape);
   return isInt ? tf.cast(out, 'int32') : out;
+
+  /** TF.js's matmul on wasm (where gradus's GEMM does not run: shared memory, no SIMD). */
+  function tfMatMulOnWasm(): tf.Tensor {
+    const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
+    const direct = cost(aMK, B * M * K) + cost(bKN, B * K * N);
+    const swapped = cost(bNK, B * K * N) + cost(aKM, B * M * K) + (batched ? B * M * N : M * N);
+    if (direct <= swapped) return mm(transposeIfNeeded(a, aMK), transposeIfNeeded(b, bKN), M, K, N, false, false);
+    // outᵀ = Bᵀ·Aᵀ with Bᵀ as (N, K) and Aᵀ as (K, M), then transpose the (small) result back.
+    const t = mm(transposeIfNeeded(b, bNK), transposeIfNeeded(a, aKM), N, K, M, false, false);
+    return tf.transpose(t, batched ? [0, 2, 1] : [1, 0]);
+  }
+}
+
+/**
+ * dot_general on gradus's wasm GEMM (src/wasm_kernels.ts), or null where it does not run. The GEMM
+ * reads A as stored (M, K) or (K, M) and B as (K, N). B stored (N, K) is either transposed, or the
+ * product computed as outᵀ = B·Aᵀ with Aᵀ read as (K, M) and the result transposed back: whichever
+ * moves fewer elements. Transposes of other layouts run first.
+ */
+function gemmProduct(a: tf.Tensor, b: tf.Tensor, d: { B: number; M: number; K: number; N: number; batched: boolean; aMK: number[]; aKM: number[]; bKN: number[]; bNK: number[] }): tf.Tensor | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !wasmKernelsAvailable()) return null;
+  const { B, M, K, N, batched } = d;
+  const lead = batched ? [B] : [];
+  const batch = batched ? B : null;
+  const view = (x: tf.Tensor, perm: number[], rows: number, cols: number) => tf.reshape(transposeTensor(x, perm), [...lead, rows, cols]);
+  const aStoredKM = !isIdentityPerm(d.aMK) && isIdentityPerm(d.aKM);
+  const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
+  const direct = cost(d.bKN, B * K * N);
+  const swapped = cost(d.bNK, B * K * N) + (aStoredKM ? 0 : B * M * K) + B * M * N;
+  if (direct <= swapped) {
+    const lhs = aStoredKM ? view(a, d.aKM, K, M) : view(a, d.aMK, M, K);
+    return wasmMatMul(lhs, view(b, d.bKN, K, N), { batch, M, K, N, transA: aStoredKM })!;
+  }
+  // outᵀ (N, M) = B (N, K) · Aᵀ (K, M)
+  const t = wasmMatMul(view(b, d.bNK, N, K), view(a, d.aKM, K, M), { batch, M: N, K, N: M, transA: false })!;
+  return transposeTensor(t, batched ? [0, 2, 1] : [1, 0]);
+}
+
+/**
+ * x with its axes permuted. A permutation that keeps some leading axes and swaps the two blocks
+ * after them (a matrix transpose, batched or of merged axes) runs on gradus's wasm kernel where it
+ * applies; TF.js's Transpose is a generic element-by-element loop there, ~5× slower.
+ */
+export function transposeTensor(x: tf.Tensor, perm: number[]): tf.Tensor {
+  if (isIdentityPerm(perm)) return x;
+  const lead = perm.findIndex((p, i) => p !== i);
+  const rest = perm.slice(lead);
+  const split = rest[0]!; // the swapped blocks are [lead, split) and [split, rank)
+  const isBlockSwap = rest.every((p, i) => p === (i < perm.length - split ? split + i : lead + i - (perm.length - split)));
+  if (isBlockSwap) {
+    const size = (from: number, to: number) => prod(x.shape.slice(from, to));
+    const swapped = wasmTransposeLastTwo(tf.reshape(x, [size(0, lead), size(lead, split), size(split, x.rank)]));
+    if (swapped !== null) return tf.reshape(swapped, perm.map((p) => x.shape[p]!));
+  }
+  return tf.transpose(x, perm);
 }
 
 // TF.js's wasm matmul caches the packed right operand by its data buffer, ignoring the shape.
@@ -458,7 +505,7 @@ export const kernels: Kernels = {
     return [broadcastTensor(tf.reshape(x!, expanded), shape)];
   },
   reshape: ([x], { shape }) => [tf.reshape(x!, shape)],
-  transpose: ([x], { perm }) => [isIdentityPerm(perm) ? shareTensor(x!) : tf.transpose(x!, perm)],
+  transpose: ([x], { perm }) => [isIdentityPerm(perm) ? shareTensor(x!) : transposeTensor(x!, perm)],
   rev: ([x], { axes }) => [axes.length ? tf.reverse(x!, axes) : shareTensor(x!)],
   slice: ([x], { start, limit, strides }) => {
     const size = limit.map((l, i) => l - start[i]!);
