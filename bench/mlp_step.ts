@@ -1,12 +1,14 @@
 // One SGD step of an MLP 784-512-512-10 on a batch of 128 (issues 3 and 5), everyone on the same
 // weights and data: gradus `grad` (eager) and `jit(step)`, TF.js `tf.valueAndGrads`, the TF.js
-// kernel floor (the step's eight matrix products as bare kernels), jax-js `jit(grad)`, PyTorch.
+// kernel floor (the step's eight matrix products as bare kernels) and the same on gradus's own
+// kernels, jax-js `jit(grad)`, PyTorch.
 // Run alone with `npx tsx bench/mlp_step.ts`.
 import '@tensorflow/tfjs'; // registers TF.js's gradient functions (tf.valueAndGrads needs them)
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { grad, jit, np, scope, dispose, tree, valueAndGrad, type NDArray } from '../src/index.js';
 import { mlp } from '../models/nn.js';
+import { kernels } from '../src/kernels.js';
 import { makeMlpData, removePythonData, toGradus, toTf, writeForPython, type MlpData } from './data.js';
 import { compare, isMain, measured, ratio, readBackSmallest, runAlone, type BenchResult, type Contender, type Ratio, type Timing } from './harness.js';
 import { jaxGlobalNorm, jaxMlpLoss, jaxScalar, loadJax, toJax, type JaxArray, type JaxLayer } from './jaxjs.js';
@@ -93,6 +95,33 @@ function kernelFloor(t: { params: { w: tf.Tensor2D }[]; x: tf.Tensor2D }, explic
 }
 
 /**
+ * The same eight products on gradus's own kernels, as its jit runs them: dot_general with the
+ * operands in their stored layouts (on wasm, gradus's GEMM and transpose). The overhead of jit over
+ * its own kernels is the step divided by this.
+ */
+function gradusKernelFloor(t: { params: { w: tf.Tensor2D }[]; x: tf.Tensor2D }): { run: () => tf.Tensor[]; dispose: () => void } {
+  const ws = t.params.map((p) => p.w);
+  const hs: tf.Tensor[] = [t.x];
+  const gs: tf.Tensor[] = [];
+  tf.tidy(() => {
+    for (const w of ws) hs.push(tf.keep(tf.matMul(hs[hs.length - 1]!, w)));
+    for (const w of ws) gs.push(tf.keep(tf.randomNormal([t.x.shape[0], w.shape[1]])));
+  });
+  const dot = (a: tf.Tensor, b: tf.Tensor, contract: [number, number]) => kernels.dot_general([a, b], { contract: [[contract[0]], [contract[1]]], batch: [[], []] })[0]!;
+  const run = () => tf.tidy(() => {
+    const out: tf.Tensor[] = [];
+    let h: tf.Tensor = t.x;
+    for (const w of ws) out.push((h = dot(h, w, [1, 0])));
+    for (let i = ws.length - 1; i >= 0; i--) {
+      out.push(dot(hs[i]!, gs[i]!, [0, 0])); // dW = hᵀ·g
+      if (i > 0) out.push(dot(gs[i]!, ws[i]!, [1, 1])); // dh = g·Wᵀ
+    }
+    return out;
+  });
+  return { run, dispose: () => tf.dispose([...hs.slice(1), ...gs]) };
+}
+
+/**
  * The whole SGD step written by hand in TF.js kernels (no autodiff): forward, softmax
  * cross-entropy gradient, backward with the floor's product layout, update. What the kernels cost
  * with every elementwise op included; the gap to gradus jit is gradus's own overhead.
@@ -116,6 +145,8 @@ function handWrittenStep(ws: tf.Tensor[], x: tf.Tensor2D, y: tf.Tensor2D): tf.Te
     return out;
   });
 }
+
+const GRADUS_FLOOR = "gradus's kernel floor (the 8 products as bare dot_general kernels)";
 
 /** Contenders that train: each step starts from the parameters the previous step returned. */
 const TRAINING_LOOP = {
@@ -209,6 +240,7 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
     });
     const floor = kernelFloor(t, true);
     const floorPre = kernelFloor(t, false);
+    const ownFloor = gradusKernelFloor(t);
     contenders.push({ name: 'TF.js hand-written step (all kernels, no autodiff)', run: () => handWrittenStep(flat, t.x, t.y), sync: tfSync, free: tf.dispose });
     let tfLoopParams: tf.Tensor[] = flat;
     contenders.push({
@@ -223,6 +255,7 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
     });
     contenders.push({ name: 'TF.js kernel floor (8 matMuls + transposes)', run: floor.run, sync: tfSync, free: tf.dispose });
     contenders.push({ name: 'TF.js 8 bare matMuls (pre-transposed)', run: floorPre.run, sync: tfSync, free: tf.dispose });
+    contenders.push({ name: GRADUS_FLOOR, run: ownFloor.run, sync: tfSync, free: tf.dispose });
 
     // jax-js
     const jax = await loadJax();
@@ -273,6 +306,7 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
     tf.dispose([...flat, t.x, t.y]);
     floor.dispose();
     floorPre.dispose();
+    ownFloor.dispose();
     const leaked = tf.memory().numTensors - before;
     if (leaked !== 0) notes.push(`TF.js tensor count changed by ${leaked} over the benchmark (a leak somewhere)`);
 
@@ -295,6 +329,7 @@ export async function benchMlpStep(options: MlpStepOptions = {}): Promise<BenchR
       ratio('gradus jit(step) absolute', jitMs, { atMost: 33 }, 'ms'),
       ratio('gradus jit / TF.js valueAndGrads', jitMs / tfMs),
       ratio('gradus jit / kernel floor', jitMs / floorMs, { atMost: 1.25 }),
+      ratio("gradus jit / the same products on gradus's kernels", jitMs / ms(GRADUS_FLOOR)),
       ratio('gradus jit / hand-written TF.js step', jitMs / ms('TF.js hand-written step (all kernels, no autodiff)')),
     ];
     const jaxMs = ms('jax-js jit(grad) step');

@@ -1,5 +1,6 @@
-// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill, axpy and tanh on
-// float32, four lanes at a time (the module's text and why: src/wasm_kernels_wat.ts). They run on
+// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill, axpy,
+// tanh, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
+// and why: src/wasm_kernels_wat.ts). They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
 // profiling see them like any other. Each entry point returns null where it does not apply (another
 // backend, another dtype, a broadcast other than a single value, no SIMD) and the caller falls back

@@ -1,4 +1,5 @@
-// The source of gradus's own wasm SIMD kernels, as WebAssembly text. TF.js's wasm backend runs
+// The source of gradus's own wasm SIMD kernels, as WebAssembly text: elementwise kernels, a GEMM and
+// a transpose (the reasons for the last two are with them, below). TF.js's wasm backend runs
 // comparisons, select and maximum/minimum through a generic C++ loop that recomputes a broadcast
 // index for every element: 0.17–0.7 ms for a 128×512 array, against 0.02 ms for its XNNPACK
 // add or multiply. These kernels do the same work four lanes at a time on TF.js's own memory.
@@ -216,8 +217,8 @@ const tanhKernel = denseKernel({
 // in register tiles of 4 rows × 8 columns: per k, four A values splatted and two B vectors loaded,
 // sixteen lanes-wide multiply-adds. k runs in blocks of `kc` so that a block of B's columns stays in
 // L1 while A's rows stream; C accumulates across blocks. Edges: tiles of 1 row, 4 columns, and
-// single columns (scalar). Measured on 2 cores (Xeon, V8 in Node 20): 0.8–0.9× XNNPACK's time for
-// 128×512·512×512 with a cached packed B, and no pack for a fresh B.
+// single columns (scalar). Measured on this project's 2-core Xeon (V8 in Node 20): 0.8× XNNPACK's
+// time for 128×784·784×512 and 128×512·512×512 even with its packed B cached, and no pack at all.
 
 /** Byte strides and pointers every tile function takes. */
 const TILE_PARAMS = '(param $pa i32) (param $pb i32) (param $pc i32) (param $kn i32) (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $first i32)';
