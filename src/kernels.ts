@@ -1,6 +1,7 @@
 // Concrete implementations: each primitive as TF.js kernels. This is the only place gradus calls
-// TF.js math. Lowering is backend-aware: on wasm, transposed matrix products run ~13-25x slower
-// than plain ones, so `dot_general` lays operands out with explicit transposes there.
+// TF.js math. Lowering is backend-aware: on wasm, `dot_general` runs on gradus's own GEMM, which
+// reads transposed operands in place (TF.js's transposed matmul runs ~13-25x slower than its plain
+// one there, and packs every new right operand), and transposes run on gradus's SIMD transpose.
 import * as tf from '@tensorflow/tfjs-core';
 import { GradusError } from './errors.js';
 import { inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
@@ -186,9 +187,7 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-function transposeIfNeeded(x: tf.Tensor, perm: number[]): tf.Tensor {
-  return transposeTensor(x, perm);
-}
+
 
 /**
  * dot_general as one (batched) matmul. Operands are laid out as lhs (batch, M, K) and rhs
@@ -215,8 +214,8 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
   if (K === 1 && !isInt) {
     // Outer products (per-example weight gradients under vmap are these): wasm's matmul with an
     // inner size of 1 is ~10x slower than the equivalent broadcasting multiply.
-    const a3 = tf.reshape(transposeIfNeeded(a, aMK), [B, M, 1]);
-    const b3 = tf.reshape(transposeIfNeeded(b, bKN), [B, 1, N]);
+    const a3 = tf.reshape(transposeTensor(a, aMK), [B, M, 1]);
+    const b3 = tf.reshape(transposeTensor(b, bKN), [B, 1, N]);
     return tf.reshape(tf.mul(a3, b3), outShape);
   }
   const mm = (x: tf.Tensor, y: tf.Tensor, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor => {
@@ -232,7 +231,7 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
   if (transposedMatmulIsFast()) {
     const transA = !isIdentityPerm(aMK) && isIdentityPerm(aKM);
     const transB = !isIdentityPerm(bKN) && isIdentityPerm(bNK);
-    out = mm(transposeIfNeeded(a, transA ? aKM : aMK), transposeIfNeeded(b, transB ? bNK : bKN), M, K, N, transA, transB);
+    out = mm(transposeTensor(a, transA ? aKM : aMK), transposeTensor(b, transB ? bNK : bKN), M, K, N, transA, transB);
   } else {
     out = gemmProduct(a, b, { B, M, K, N, batched, aMK, aKM, bKN, bNK }) ?? tfMatMulOnWasm();
   }
@@ -244,9 +243,9 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
     const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
     const direct = cost(aMK, B * M * K) + cost(bKN, B * K * N);
     const swapped = cost(bNK, B * K * N) + cost(aKM, B * M * K) + (batched ? B * M * N : M * N);
-    if (direct <= swapped) return mm(transposeIfNeeded(a, aMK), transposeIfNeeded(b, bKN), M, K, N, false, false);
+    if (direct <= swapped) return mm(transposeTensor(a, aMK), transposeTensor(b, bKN), M, K, N, false, false);
     // outᵀ = Bᵀ·Aᵀ with Bᵀ as (N, K) and Aᵀ as (K, M), then transpose the (small) result back.
-    const t = mm(transposeIfNeeded(b, bNK), transposeIfNeeded(a, aKM), N, K, M, false, false);
+    const t = mm(transposeTensor(b, bNK), transposeTensor(a, aKM), N, K, M, false, false);
     return tf.transpose(t, batched ? [0, 2, 1] : [1, 0]);
   }
 }
@@ -351,7 +350,7 @@ function scatterAdd(idx: tf.Tensor, upd: tf.Tensor, { axis, axisSize }: ParamsOf
   const post = upd.shape.slice(axis + k);
   // Move the index dimensions to the front: [idx..., pre..., post...] -> [K, rest].
   const perm = [...range(k).map((i) => axis + i), ...range(axis), ...range(post.length).map((i) => axis + k + i)];
-  const moved = transposeIfNeeded(upd, perm);
+  const moved = transposeTensor(upd, perm);
   const K = prod(idx.shape);
   const rest = [...pre, ...post];
   const flatUpd = tf.reshape(moved, [K, ...rest]);
@@ -359,7 +358,7 @@ function scatterAdd(idx: tf.Tensor, upd: tf.Tensor, { axis, axisSize }: ParamsOf
   const out = tf.scatterND(flatIdx, flatUpd, [axisSize, ...rest]);
   // [axisSize, pre..., post...] -> [pre..., axisSize, post...]
   const back = [...range(pre.length).map((i) => i + 1), 0, ...range(post.length).map((i) => pre.length + 1 + i)];
-  return transposeIfNeeded(out, back);
+  return transposeTensor(out, back);
 }
 
 /** Pads one axis at a time through [pre, axis, post] views (for ranks wasm cannot handle). */
@@ -413,7 +412,7 @@ function sumKernel(x: tf.Tensor, axes: number[]): tf.Tensor {
   const sorted = [...axes].sort((a, b) => a - b);
   const contiguous = sorted.every((a, i) => i === 0 || a === sorted[i - 1]! + 1);
   // Not contiguous: move the reduced axes last (one transpose, as Sum would do itself).
-  const y = contiguous ? x : tf.transpose(x, [...x.shape.map((_, i) => i).filter((i) => !axes.includes(i)), ...sorted]);
+  const y = contiguous ? x : transposeTensor(x, [...x.shape.map((_, i) => i).filter((i) => !axes.includes(i)), ...sorted]);
   const first = contiguous ? sorted[0]! : outShape.length;
   const reduced = prod(sorted.map((a) => x.shape[a]!));
   const pre = prod(y.shape.slice(0, first));
