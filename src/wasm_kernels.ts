@@ -17,7 +17,7 @@ interface KernelExports {
   fill_f32(out: number, n: number, value: number): void;
   axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
   tanh_f32(x: number, out: number, n: number): void;
-  gemm_f32(a: number, b: number, c: number, M: number, K: number, N: number, sai: number, sak: number, ldb: number, ldc: number, kc: number, mc: number, pack: number): void;
+  matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number): void;
   transpose_f32(x: number, out: number, rows: number, cols: number): void;
   [name: string]: unknown;
 }
@@ -119,10 +119,7 @@ register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
 // out[b] = op(a[b])·b[b] for each of `batch` products: a stored (M, K), or (K, M) when transA; b (K, N).
 register('MatMul', 'float32', ['a', 'b'], (k, [a, b], out, _n, { attrs, pack }) => {
   const { batch, M, K, N, transA } = attrs as { batch: number; M: number; K: number; N: number; transA: boolean };
-  const [sai, sak] = transA ? [4, 4 * M] : [4 * K, 4];
-  for (let i = 0; i < batch; i++) {
-    k.gemm_f32(a! + 4 * i * M * K, b! + 4 * i * K * N, out + 4 * i * M * N, M, K, N, sai, sak, 4 * N, 4 * N, GEMM_KC, GEMM_MC, pack);
-  }
+  k.matmul_f32(a!, b!, out, batch, M, K, N, transA ? 1 : 0, GEMM_KC, GEMM_MC, pack);
 });
 // The last two axes of each of `batch` (rows, cols) matrices swapped; 32-bit elements of any dtype.
 for (const dtype of ['float32', 'int32'] as const) {

@@ -274,25 +274,32 @@ function gemmPanels(width: number): string {
   const packed = width === 8;
   const call = (rows: number) => `(call $tile_${rows}x${width}
               (i32.add (local.get $pa0) (i32.mul (local.get $i) (local.get $sai)))
-              ${packed ? '(local.get $pack)' : '(i32.add (local.get $pb0) (i32.shl (local.get $j) (i32.const 2)))'}
+              (local.get $bp)
               (i32.add (local.get $pc0) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
-              (local.get $kn) (local.get $sai) (local.get $sak) ${packed ? '(i32.const 32)' : '(local.get $ldb)'} (local.get $ldc) (local.get $first))`;
-  // The panel's kn × 8 block of B, copied to contiguous scratch: B's rows are often 2 KiB apart (N =
-  // 512), which maps every row of the panel to the same few L1 sets.
-  const pack = `
-          (local.set $src (i32.add (local.get $pb0) (i32.shl (local.get $j) (i32.const 2))))
-          (local.set $dst (local.get $pack))
-          (local.set $end (i32.add (local.get $pack) (i32.shl (local.get $kn) (i32.const 5))))
-          (loop $copy
-            (v128.store (local.get $dst) (v128.load (local.get $src)))
-            (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
-            (local.set $src (i32.add (local.get $src) (local.get $ldb)))
-            (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-            (br_if $copy (i32.lt_u (local.get $dst) (local.get $end))))`;
+              (local.get $kn) (local.get $sai) (local.get $sak) (local.get $bstride) (local.get $ldc) (local.get $first))`;
+  // The panel's kn × 8 block of B, copied to contiguous scratch when $pack is not 0: B's rows are
+  // often 2 KiB apart (N = 512), which maps every row of the panel to the same few L1 sets. (With a
+  // single tile of rows the copy would cost as much as the product, so the caller passes 0 then.)
+  const operand = `
+          (local.set $bp (i32.add (local.get $pb0) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $bstride (local.get $ldb))`;
+  const pack = `${operand}
+          (if (local.get $pack) (then
+            (local.set $src (local.get $bp))
+            (local.set $dst (local.get $pack))
+            (local.set $end (i32.add (local.get $pack) (i32.shl (local.get $kn) (i32.const 5))))
+            (loop $copy
+              (v128.store (local.get $dst) (v128.load (local.get $src)))
+              (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
+              (local.set $src (i32.add (local.get $src) (local.get $ldb)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+              (br_if $copy (i32.lt_u (local.get $dst) (local.get $end))))
+            (local.set $bp (local.get $pack))
+            (local.set $bstride (i32.const 32))))`;
   return `
       (block $done${width}
         (loop $panels${width}
-          (br_if $done${width} (i32.gt_u (i32.add (local.get $j) (i32.const ${width})) (local.get $N)))${packed ? pack : ''}
+          (br_if $done${width} (i32.gt_u (i32.add (local.get $j) (i32.const ${width})) (local.get $N)))${packed ? pack : operand}
           (local.set $i (local.get $i0))
           (block $rows4 (loop $tiles4
             (br_if $rows4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $iend)))
@@ -309,9 +316,9 @@ function gemmPanels(width: number): string {
 }
 
 const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(1, 1), gemmTile(4, 0), gemmTile(1, 0)].join('')}
-  (func (export "gemm_f32") (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
+  (func $gemm (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
       (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $kc i32) (param $mc i32) (param $pack i32)
-    (local $src i32) (local $dst i32) (local $end i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
+    (local $src i32) (local $dst i32) (local $end i32) (local $bp i32) (local $bstride i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
     (local.set $pc0 (local.get $c))
     (loop $kblocks
       (local.set $kn (i32.sub (local.get $K) (local.get $k0)))
@@ -328,6 +335,76 @@ const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(
         (br_if $iblocks (i32.lt_u (local.get $i0) (local.get $M))))
       (local.set $k0 (i32.add (local.get $k0) (local.get $kn)))
       (br_if $kblocks (i32.lt_u (local.get $k0) (local.get $K)))))`;
+
+// The same product for fewer than 4 rows (a vector times a matrix, mostly): each row of C is built
+// as Σₖ A(i, k)·B(k, :), streaming B's rows in order while C's row stays in L1. Walking B in
+// 8-column panels instead touches a new cache line per k, twice per line: ~3× slower for 1×1024·1024².
+const gemmRowsKernel = `
+  (func $gemm_rows (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
+      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32)
+    (local $i i32) (local $k i32) (local $j i32) (local $N4 i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $s v128) (local $sf f32)
+    (local.set $N4 (i32.and (local.get $N) (i32.const -4)))
+    (block $rdone (loop $rows
+      (br_if $rdone (i32.ge_u (local.get $i) (local.get $M)))
+      (local.set $pc (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))))
+      (local.set $j (i32.const 0))
+      (block $zdone (loop $zs
+        (br_if $zdone (i32.ge_u (local.get $j) (local.get $N)))
+        (f32.store (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))) (f32.const 0))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $zs)))
+      (local.set $pa (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sai))))
+      (local.set $pb (local.get $b))
+      (local.set $k (i32.const 0))
+      (block $kdone (loop $ks
+        (br_if $kdone (i32.ge_u (local.get $k) (local.get $K)))
+        (local.set $sf (f32.load (local.get $pa)))
+        (local.set $s (f32x4.splat (local.get $sf)))
+        (local.set $j (i32.const 0))
+        (block $vdone (loop $vs
+          (br_if $vdone (i32.ge_u (local.get $j) (local.get $N4)))
+          (v128.store (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
+            (f32x4.add (v128.load (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))))
+              (f32x4.mul (local.get $s) (v128.load (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $vs)))
+        (block $sdone (loop $ss
+          (br_if $sdone (i32.ge_u (local.get $j) (local.get $N)))
+          (f32.store (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
+            (f32.add (f32.load (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))))
+              (f32.mul (local.get $sf) (f32.load (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $ss)))
+        (local.set $pa (i32.add (local.get $pa) (local.get $sak)))
+        (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $ks)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rows))))`;
+
+// C[q] = op(A[q])·B[q] for q < batch: A[q] stored (M, K), or (K, M) when transA, B[q] (K, N), C[q]
+// (M, N), each batch element right after the previous. Fewer than 4 rows go row by row; B's panels
+// are packed when there is more than one tile of rows to reuse them.
+const matmulKernel = `
+  (func (export "matmul_f32") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $M i32) (param $K i32) (param $N i32)
+      (param $transA i32) (param $kc i32) (param $mc i32) (param $pack i32)
+    (local $sai i32) (local $sak i32) (local $ldb i32) (local $q i32)
+    (local.set $sai (select (i32.const 4) (i32.shl (local.get $K) (i32.const 2)) (local.get $transA)))
+    (local.set $sak (select (i32.shl (local.get $M) (i32.const 2)) (i32.const 4) (local.get $transA)))
+    (local.set $ldb (i32.shl (local.get $N) (i32.const 2)))
+    (if (i32.le_u (local.get $M) (i32.const 4)) (then (local.set $pack (i32.const 0))))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $batch)))
+      (if (i32.lt_u (local.get $M) (i32.const 4))
+        (then (call $gemm_rows (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
+          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb)))
+        (else (call $gemm (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
+          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $kc) (local.get $mc) (local.get $pack))))
+      (local.set $a (i32.add (local.get $a) (i32.shl (i32.mul (local.get $M) (local.get $K)) (i32.const 2))))
+      (local.set $b (i32.add (local.get $b) (i32.shl (i32.mul (local.get $K) (local.get $N)) (i32.const 2))))
+      (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))))
+      (local.set $q (i32.add (local.get $q) (i32.const 1)))
+      (br $each))))`;
 
 // out(c, r) = x(r, c) for an R × C float32 matrix: 4×4 blocks transposed in registers by two rounds
 // of lane shuffles; the rows and columns beyond multiples of 4 element by element. TF.js's wasm
@@ -381,7 +458,7 @@ const transposeKernel = `
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
 export function kernelsWat(): string {
   return `(module
-  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, gemmKernel, transposeKernel].join('\n')}
+  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, gemmKernel, gemmRowsKernel, matmulKernel, transposeKernel].join('\n')}
 )
 `;
 }
