@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, customJvp, customVjp, dispose, grad, jit, jvp, makeJaxpr, np, setBackend, valueAndGrad, vmap } from '../src/index.js';
+import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, customJvp, customVjp, dispose, grad, jit, jvp, makeJaxpr, np, scope, setBackend, valueAndGrad, vmap } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr } from './compositions.js';
 import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
@@ -295,6 +295,52 @@ describe('tracing semantics', () => {
     inScope(() => expect(values(negZero(x)).map((v) => Object.is(v, -0))).toEqual(values(np.where(np.lessEqual(x, 0), -0, x)).map((v) => Object.is(v, -0))));
     negZero.clearCache();
     dispose(x);
+  });
+
+  it('dense layers (x·W + b, then relu) run as one fused kernel under jit, values and gradients equal to eager bitwise (exact zeros and NaN among the pre-activations), on wasm and cpu', async () => {
+    // Small integers make many pre-activations exactly 0 (relu's kink, where the mask matters);
+    // a NaN in x makes a NaN row. xᵀ·W (x stored (K, M)) is the other layout the kernel takes.
+    const ints = (n: number) => fc.array(fc.oneof({ weight: 30, arbitrary: fc.integer({ min: -2, max: 2 }) }, { weight: 1, arbitrary: fc.constant(NaN) }), { minLength: n, maxLength: n });
+    const arbCase = fc.record({ M: fc.integer({ min: 1, max: 9 }), K: fc.integer({ min: 1, max: 9 }), N: fc.integer({ min: 1, max: 11 }), transposed: fc.boolean(), returnsSum: fc.boolean() })
+      .chain((d) => fc.tuple(fc.constant(d), ints(d.M * d.K), fc.array(fc.integer({ min: -2, max: 2 }), { minLength: d.K * d.N, maxLength: d.K * d.N }), fc.array(fc.integer({ min: -2, max: 2 }), { minLength: d.N, maxLength: d.N })));
+    const check = async (kernel: string) => {
+      const before = numTensors();
+      await fc.assert(fc.asyncProperty(arbCase, async ([{ M, K, N, transposed, returnsSum }, xv, wv, bv]) => {
+        const [x, w, b] = scope(() => [
+          np.array(Float32Array.from(xv)).reshape(...(transposed ? [K, M] : [M, K])), np.array(Float32Array.from(wv)).reshape(K, N), np.array(Float32Array.from(bv)),
+        ]);
+        const layer = (xs: NDArray, ws: NDArray, bs: NDArray) => {
+          const z = np.add(transposed ? np.tensordot(xs, ws, [[0], [0]]) : np.matmul(xs, ws), bs);
+          return { z, h: np.relu(z) };
+        };
+        // Returning z as well keeps it from being fused into the relu (only the product and bias are).
+        const loss = (ws: NDArray, bs: NDArray, xs: NDArray) => {
+          const { z, h } = layer(xs, ws, bs);
+          const l = np.sum(np.multiply(np.square(h), np.arange(N).astype('float32')));
+          return returnsSum ? np.add(l, np.sum(z)) : l;
+        };
+        const forward = (ws: NDArray, bs: NDArray, xs: NDArray) => (returnsSum ? Object.values(layer(xs, ws, bs)) : layer(xs, ws, bs).h);
+        const step = (ws: NDArray, bs: NDArray, xs: NDArray) => [forward(ws, bs, xs), grad(loss, { argnums: [0, 1, 2] })(ws, bs, xs)];
+        const jitted = jit(step);
+        const info = await tf.profile(() => jitted(w, b, x) as unknown as tf.Tensor);
+        const names = info.kernels.map((k) => k.name);
+        expect(names, names.join(' ')).toContain(kernel);
+        if (!returnsSum) expect(names.filter((n) => n === 'Relu'), names.join(' ')).toEqual([]);
+        const got = (info.result as unknown as unknown[]).flat(2) as NDArray[];
+        const want = scope(() => step(w, b, x).flat(2) as NDArray[]);
+        got.forEach((g, i) => expect(values(g), `output ${i}`).toEqual(values(want[i]!)));
+        dispose([got, want, x, w, b]);
+        jitted.clearCache();
+      }), { seed: FC_SEED, numRuns: 40 });
+      expect(numTensors()).toBe(before);
+    };
+    await check('GradusMatMulBias');
+    await setBackend('cpu');
+    try {
+      await check('_FusedMatMul');
+    } finally {
+      await setBackend('wasm');
+    }
   });
 
   it('an SGD update p − lr·g (and p + s·g, s·g + p) runs as one pass and equals eager bitwise; s·g used elsewhere is not fused', async () => {

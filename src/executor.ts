@@ -1,15 +1,15 @@
 // Runs the programs carried by higher-order primitives when they reach the eval interpreter.
 // `remat` and the custom-rule primitives replay their program through `bind`; `jit_call` runs a
-// compiled plan: dead code dropped, arithmetic on literals done once at compile time, relu and
-// a ± s·b (SGD updates) fused into single kernels, kernels called directly on tensors, each
-// intermediate freed right after its last use.
+// compiled plan: dead code dropped, arithmetic on literals done once at compile time, relu,
+// a ± s·b (SGD updates) and dense layers (product + bias + relu) fused into single kernels,
+// kernels called directly on tensors, each intermediate freed right after its last use.
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
-import { wasmAxpy } from './wasm_kernels.js';
+import { wasmAxpy, wasmMatMul } from './wasm_kernels.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
@@ -23,7 +23,14 @@ export interface Executable {
 type Input = { slot: number } | { lit: Lit };
 
 /** Kernels the compiler substitutes for patterns of primitives. */
-type FusedKernel = 'relu' | 'axpy';
+type FusedKernel = 'relu' | 'axpy' | 'dense';
+
+/** A dense layer's fused kernel: op(x)·W + bias, then relu if asked. */
+interface DenseParams {
+  /** x is stored (K, M) (the product is xᵀ·W). */
+  transA: boolean;
+  relu: boolean;
+}
 
 interface Step {
   /** A primitive, or a fused kernel the compiler recognised. */
@@ -138,6 +145,75 @@ function axpyOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Map
   return null;
 }
 
+/**
+ * Recognises a dense layer, add(dot_general(x, W), c) with x·W or xᵀ·W of 2-D float32 operands, the
+ * product used nowhere else and c a row of biases ((1, N) or (N)): returns x, W, c and the layout.
+ */
+function denseOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Map<Var, number>): { x: Var; w: Var; bias: Var; transA: boolean } | null {
+  if (eqn.prim !== 'add') return null;
+  const out = eqn.outBinders[0]!;
+  if (out.aval.dtype !== 'float32' || out.aval.shape.length !== 2) return null;
+  const N = out.aval.shape[1]!;
+  for (const [d, c] of [eqn.inputs, [...eqn.inputs].reverse()] as [Atom, Atom][]) {
+    if (!(d instanceof Var) || !(c instanceof Var) || uses.get(d) !== 1) continue;
+    const dot = producer.get(d);
+    if (dot === undefined || dot.prim !== 'dot_general') continue;
+    const { contract: [[ca], [cb]], batch: [ba] } = dot.params as ParamsOf<'dot_general'>;
+    const [x, w] = dot.inputs as [Atom, Atom];
+    const matrix = (v: Atom): v is Var => v instanceof Var && v.aval.dtype === 'float32' && v.aval.shape.length === 2;
+    const isBiasRow = c.aval.dtype === 'float32' && (shapesEqual(c.aval.shape, [1, N]) || shapesEqual(c.aval.shape, [N]));
+    if (matrix(x) && matrix(w) && ba!.length === 0 && cb === 0 && (ca === 0 || ca === 1) && shapesEqual(d.aval.shape, out.aval.shape) && isBiasRow) {
+      return { x, w, bias: c, transA: ca === 0 };
+    }
+  }
+  return null;
+}
+
+/**
+ * Fuses dense layers into one kernel (product, bias and, when the sum only feeds a relu and the
+ * relu's mask comparisons, the relu). Those comparisons le(z, 0) then read h = relu(z) instead of
+ * z: h <= 0 exactly where z <= 0 (h is +0 there, and NaN where z is), so the mask is unchanged.
+ */
+function fuseDense(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
+  const uses = new Map<Var, number>();
+  const users = new Map<Var, ProgramEqn[]>();
+  for (const e of eqns) {
+    for (const a of e.inputs) {
+      if (!(a instanceof Var)) continue;
+      uses.set(a, (uses.get(a) ?? 0) + 1);
+      users.set(a, [...(users.get(a) ?? []), e]);
+    }
+  }
+  const returned = new Set(outs.filter((o): o is Var => o instanceof Var));
+  for (const o of returned) uses.set(o, (uses.get(o) ?? 0) + 1);
+  const producer = new Map<Var, ProgramEqn>();
+  for (const e of eqns) for (const v of e.outBinders) producer.set(v, e);
+  const replaced = new Map<ProgramEqn, ProgramEqn | null>();
+  for (const eqn of eqns) {
+    const dense = denseOperands(eqn, producer, uses);
+    if (dense === null) continue;
+    const z = eqn.outBinders[0]!;
+    const zUsers = users.get(z) ?? [];
+    const relus = zUsers.filter((u) => u.prim === 'relu');
+    const masks = zUsers.filter((u) => u.prim !== 'relu');
+    const onlyMasks = masks.every((u) => u.prim === 'le' && u.inputs[0] === z && isZeroLit(u.inputs[1]!));
+    const inputs = [dense.x, dense.w, dense.bias];
+    if (relus.length === 1 && onlyMasks && !returned.has(z)) {
+      const h = relus[0]!.outBinders[0]!;
+      replaced.set(eqn, { prim: 'dense', params: { transA: dense.transA, relu: true } satisfies DenseParams, inputs, outBinders: [h] });
+      replaced.set(relus[0]!, null);
+      for (const m of masks) replaced.set(m, { ...m, inputs: [h, m.inputs[1]!] });
+    } else {
+      replaced.set(eqn, { prim: 'dense', params: { transA: dense.transA, relu: false } satisfies DenseParams, inputs, outBinders: [z] });
+    }
+  }
+  const rewritten = eqns.flatMap((e) => {
+    const r = replaced.get(e);
+    return r === undefined ? [e] : r === null ? [] : [r];
+  });
+  return liveEquations(rewritten, outs);
+}
+
 /** Rewrites the program with fused kernels where their patterns occur, then drops what became dead. */
 function fuse(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
   const uses = new Map<Var, number>();
@@ -166,7 +242,7 @@ export class CompiledProgram implements Executable {
     for (const v of jaxpr.inBinders) slotOf.set(v, next++);
     this.numInputs = next;
     const { eqns: constant, outs } = foldLiterals(deadCodeElimination(jaxpr), jaxpr.outs);
-    const eqns = fuse(constant, outs);
+    const eqns = fuseDense(fuse(constant, outs), outs);
     const atom = (a: Atom): Input => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! });
     for (const eqn of eqns) {
       const inputs = eqn.inputs.map(atom);
@@ -197,7 +273,7 @@ export class CompiledProgram implements Executable {
       for (const step of this.steps) {
         const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
         let outs: tf.Tensor[];
-        if (step.prim !== 'relu' && step.prim !== 'axpy' && PROGRAM_PRIMITIVES.has(step.prim)) {
+        if (step.prim !== 'relu' && step.prim !== 'axpy' && step.prim !== 'dense' && PROGRAM_PRIMITIVES.has(step.prim)) {
           const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {
@@ -205,6 +281,7 @@ export class CompiledProgram implements Executable {
             const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
             if (step.prim === 'relu') return [relu(tensors[0]!)];
             if (step.prim === 'axpy') return [axpy(tensors[0]!, tensors[1]!, (step.params as { scale: number }).scale)];
+            if (step.prim === 'dense') return [dense(tensors[0]!, tensors[1]!, tensors[2]!, step.params as DenseParams)];
             return kernels[step.prim](tensors, step.params as never);
           });
         }
@@ -240,6 +317,24 @@ function relu(x: tf.Tensor): tf.Tensor {
   if (backend === 'wasm' || backend === 'cpu') return tf.relu(x);
   const zero = tf.scalar(0);
   return kernels.select([kernels.le([x, zero], {} as never)[0]!, zero, x], {} as never)[0]!;
+}
+
+/**
+ * op(x)·W + bias (then relu): on wasm, gradus's GEMM with the bias and relu in its epilogue; on cpu,
+ * TF.js's fused matmul (its product, add and Relu kernels in one call). Both give the values of the
+ * separate kernels bitwise (the sum is rounded before the bias is added). Elsewhere the separate kernels run.
+ */
+function dense(x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor, { transA, relu: withRelu }: DenseParams): tf.Tensor {
+  const [M, K] = transA ? [x.shape[1]!, x.shape[0]!] : [x.shape[0]!, x.shape[1]!];
+  const N = w.shape[1]!;
+  const row = tf.reshape(bias, [N]);
+  const fused = wasmMatMul(x, w, { batch: null, M, K, N, transA }, { bias: row, relu: withRelu });
+  if (fused !== null) return fused;
+  if (tf.getBackend() === 'cpu') {
+    return tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, transposeA: transA, bias: row, activation: withRelu ? 'relu' : 'linear' });
+  }
+  const z = tf.add(kernels.dot_general([x, w], { contract: [[transA ? 0 : 1], [0]], batch: [[], []] })[0]!, bias);
+  return withRelu ? relu(z) : z;
 }
 
 /** a + s·b in one pass where gradus's wasm kernel applies, else as TF.js's multiply and add. */

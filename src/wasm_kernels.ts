@@ -17,7 +17,7 @@ interface KernelExports {
   fill_f32(out: number, n: number, value: number): void;
   axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
   tanh_f32(x: number, out: number, n: number): void;
-  matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number): void;
+  matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number, bias: number, relu: number): void;
   transpose_f32(x: number, out: number, rows: number, cols: number): void;
   [name: string]: unknown;
 }
@@ -116,11 +116,13 @@ register('Select', 'float32', ['c', 'a', 'b'], (k, [c, a, b], out, n, { inputs }
 register('Fill', 'float32', [], (k, _, out, n, { attrs }) => k.fill_f32(out, n, attrs.value as number));
 register('Axpy', 'float32', ['a', 'b'], (k, [a, b], out, n, { attrs }) => k.axpy_f32(a!, b!, out, n, attrs.scale as number));
 register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
-// out[b] = op(a[b])·b[b] for each of `batch` products: a stored (M, K), or (K, M) when transA; b (K, N).
-register('MatMul', 'float32', ['a', 'b'], (k, [a, b], out, _n, { attrs, pack }) => {
-  const { batch, M, K, N, transA } = attrs as { batch: number; M: number; K: number; N: number; transA: boolean };
-  k.matmul_f32(a!, b!, out, batch, M, K, N, transA ? 1 : 0, GEMM_KC, GEMM_MC, pack);
-});
+// out[b] = op(a[b])·b[b] for each of `batch` products: a stored (M, K), or (K, M) when transA; b (K, N);
+// MatMulBias adds a bias of N values to every row, and both apply relu when attrs.relu.
+type MatMulAttrs = { batch: number; M: number; K: number; N: number; transA: boolean; relu: boolean };
+const matmul = (k: KernelExports, a: number, b: number, bias: number, out: number, attrs: MatMulAttrs, pack: number) =>
+  k.matmul_f32(a, b, out, attrs.batch, attrs.M, attrs.K, attrs.N, attrs.transA ? 1 : 0, GEMM_KC, GEMM_MC, pack, bias, attrs.relu ? 1 : 0);
+register('MatMul', 'float32', ['a', 'b'], (k, [a, b], out, _n, { attrs, pack }) => matmul(k, a!, b!, 0, out, attrs as MatMulAttrs, pack));
+register('MatMulBias', 'float32', ['a', 'b', 'bias'], (k, [a, b, bias], out, _n, { attrs, pack }) => matmul(k, a!, b!, bias!, out, attrs as MatMulAttrs, pack));
 // The last two axes of each of `batch` (rows, cols) matrices swapped; 32-bit elements of any dtype.
 for (const dtype of ['float32', 'int32'] as const) {
   register(`Transpose_${dtype}`, dtype, ['x'], (k, [x], out, _n, { attrs }) => {
@@ -167,20 +169,29 @@ export function wasmTanh(x: tf.Tensor): tf.Tensor | null {
   return x.dtype === 'float32' && wasmKernelsAvailable() ? run('Tanh', { x }) : null;
 }
 
+/** What the GEMM does to its result before storing it: a bias of N float32 values added to every row, then relu. */
+export interface MatMulEpilogue {
+  bias?: tf.Tensor;
+  relu?: boolean;
+}
+
 /**
  * op(a)·b for float32 a of shape (batch, M, K), or (batch, K, M) when `transA`, and b of shape
- * (batch, K, N), as (batch, M, N) (the batch axis absent from all three when `batch` is null), or
- * null. Runs gradus's GEMM: operands read in place, no packing of b into a cache.
+ * (batch, K, N), as (batch, M, N) (the batch axis absent from all three when `batch` is null), with
+ * the epilogue applied; or null. Runs gradus's GEMM: operands read in place, no packing of b into a
+ * cache.
  */
-export function wasmMatMul(a: tf.Tensor, b: tf.Tensor, dims: { batch: number | null; M: number; K: number; N: number; transA: boolean }): tf.Tensor | null {
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !wasmKernelsAvailable()) return null;
+export function wasmMatMul(a: tf.Tensor, b: tf.Tensor, dims: { batch: number | null; M: number; K: number; N: number; transA: boolean }, epilogue: MatMulEpilogue = {}): tf.Tensor | null {
+  const { bias, relu = false } = epilogue;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || (bias !== undefined && bias.dtype !== 'float32') || !wasmKernelsAvailable()) return null;
   const { batch, M, K, N, transA } = dims;
   const lead = batch === null ? [] : [batch];
   const fitsShape = (t: tf.Tensor, shape: number[]) => shapesEqual(t.shape, [...lead, ...shape]);
-  if (!fitsShape(a, transA ? [K, M] : [M, K]) || !fitsShape(b, [K, N])) {
-    throw new GradusError(`wasmMatMul: operands ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)} do not match (batch ${batch}, M ${M}, K ${K}, N ${N}, transA ${transA})`);
+  if (!fitsShape(a, transA ? [K, M] : [M, K]) || !fitsShape(b, [K, N]) || (bias !== undefined && bias.size !== N)) {
+    throw new GradusError(`wasmMatMul: operands ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}${bias ? ` with bias ${JSON.stringify(bias.shape)}` : ''} do not match (batch ${batch}, M ${M}, K ${K}, N ${N}, transA ${transA})`);
   }
-  return run('MatMul', { a, b }, { shape: [...lead, M, N], batch: batch ?? 1, M, K, N, transA });
+  const attrs = { shape: [...lead, M, N], batch: batch ?? 1, M, K, N, transA, relu };
+  return bias === undefined ? run('MatMul', { a, b }, attrs) : run('MatMulBias', { a, b, bias }, attrs);
 }
 
 /** x with its last two axes swapped (a float32 or int32 array of rank ≥ 2), or null. */

@@ -221,11 +221,14 @@ const tanhKernel = denseKernel({
 // time for 128×784·784×512 and 128×512·512×512 even with its packed B cached, and no pack at all.
 
 /** Byte strides and pointers every tile function takes. */
-const TILE_PARAMS = '(param $pa i32) (param $pb i32) (param $pc i32) (param $kn i32) (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $first i32)';
+const TILE_PARAMS = '(param $pa i32) (param $pb i32) (param $pc i32) (param $kn i32) (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $first i32) (param $bias i32) (param $relu i32)';
 
 /**
  * A tile of `rows` × 4·`vectors` columns (vectors ≥ 1), or of `rows` × 1 column in scalar f32
- * (vectors = 0). Accumulators start at 0 for the first k block, else at C's current values.
+ * (vectors = 0). Accumulators start at 0 for the first k block, else at C's current values. After
+ * the last k block, the epilogue adds the bias (at $bias, the tile's first column; 0: none) and
+ * applies relu as max(z, 0) when $relu: NaN stays NaN and −0 becomes +0, as np.relu; the sum is
+ * rounded before the bias is added, so the values are those of the separate kernels.
  */
 function gemmTile(rows: number, vectors: number): string {
   const scalar = vectors === 0;
@@ -253,7 +256,18 @@ function gemmTile(rows: number, vectors: number): string {
       ? `(local.set ${acc(r, c)} (f32.add (local.get ${acc(r, c)}) (f32.mul (local.get $a) (local.get $b${c}))))`
       : `(local.set ${acc(r, c)} (f32x4.add (local.get ${acc(r, c)}) (f32x4.mul (local.get $a) (local.get $b${c}))))`);
   }
-  const store: string[] = [];
+  const addBias: string[] = [], relu: string[] = [];
+  for (let c = 0; c < cols; c++) addBias.push(`(local.set $b${c} (${load} offset=${16 * c} (local.get $bias)))`);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+    addBias.push(`(local.set ${acc(r, c)} (${scalar ? 'f32.add' : 'f32x4.add'} (local.get ${acc(r, c)}) (local.get $b${c})))`);
+    relu.push(`(local.set ${acc(r, c)} (${scalar ? 'f32.max' : 'f32x4.max'} (local.get ${acc(r, c)}) ${zero}))`);
+  }
+  const store: string[] = [
+    `(if (local.get $bias) (then
+      ${addBias.join('\n      ')}))`,
+    `(if (local.get $relu) (then
+      ${relu.join('\n      ')}))`,
+  ];
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) store.push(`(${scalar ? 'f32.store' : 'v128.store'} offset=${16 * c} ${at('pc', r, 'cr')} (local.get ${acc(r, c)}))`);
   return `
   (func $tile_${rows}x${scalar ? 1 : 4 * vectors} ${TILE_PARAMS}
@@ -276,7 +290,9 @@ function gemmPanels(width: number): string {
               (i32.add (local.get $pa0) (i32.mul (local.get $i) (local.get $sai)))
               (local.get $bp)
               (i32.add (local.get $pc0) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
-              (local.get $kn) (local.get $sai) (local.get $sak) (local.get $bstride) (local.get $ldc) (local.get $first))`;
+              (local.get $kn) (local.get $sai) (local.get $sak) (local.get $bstride) (local.get $ldc) (local.get $first)
+              (select (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (i32.const 0) (i32.and (local.get $last) (i32.ne (local.get $bias) (i32.const 0))))
+              (i32.and (local.get $last) (local.get $relu)))`;
   // The panel's kn × 8 block of B, copied to contiguous scratch when $pack is not 0: B's rows are
   // often 2 KiB apart (N = 512), which maps every row of the panel to the same few L1 sets. (With a
   // single tile of rows the copy would cost as much as the product, so the caller passes 0 then.)
@@ -317,13 +333,14 @@ function gemmPanels(width: number): string {
 
 const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(1, 1), gemmTile(4, 0), gemmTile(1, 0)].join('')}
   (func $gemm (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
-      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $kc i32) (param $mc i32) (param $pack i32)
-    (local $src i32) (local $dst i32) (local $end i32) (local $bp i32) (local $bstride i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
+      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $bias i32) (param $relu i32)
+    (local $last i32) (local $src i32) (local $dst i32) (local $end i32) (local $bp i32) (local $bstride i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
     (local.set $pc0 (local.get $c))
     (loop $kblocks
       (local.set $kn (i32.sub (local.get $K) (local.get $k0)))
       (if (i32.gt_u (local.get $kn) (local.get $kc)) (then (local.set $kn (local.get $kc))))
       (local.set $first (i32.eqz (local.get $k0)))
+      (local.set $last (i32.ge_u (i32.add (local.get $k0) (local.get $kn)) (local.get $K)))
       (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $k0) (local.get $sak))))
       (local.set $pb0 (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $ldb))))
       (local.set $i0 (i32.const 0))
@@ -341,8 +358,8 @@ const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(
 // 8-column panels instead touches a new cache line per k, twice per line: ~3× slower for 1×1024·1024².
 const gemmRowsKernel = `
   (func $gemm_rows (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
-      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32)
-    (local $i i32) (local $k i32) (local $j i32) (local $N4 i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $s v128) (local $sf f32)
+      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $bias i32) (param $relu i32)
+    (local $i i32) (local $k i32) (local $j i32) (local $N4 i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $s v128) (local $sf f32) (local $z f32)
     (local.set $N4 (i32.and (local.get $N) (i32.const -4)))
     (block $rdone (loop $rows
       (br_if $rdone (i32.ge_u (local.get $i) (local.get $M)))
@@ -379,15 +396,26 @@ const gemmRowsKernel = `
         (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $ks)))
+      ;; epilogue: + bias, relu (as the tiles' epilogue)
+      (local.set $j (i32.const 0))
+      (block $edone (loop $es
+        (br_if $edone (i32.ge_u (local.get $j) (local.get $N)))
+        (local.set $z (f32.load (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))))
+        (if (local.get $bias) (then (local.set $z (f32.add (local.get $z) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+        (if (local.get $relu) (then (local.set $z (f32.max (local.get $z) (f32.const 0)))))
+        (f32.store (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))) (local.get $z))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $es)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $rows))))`;
 
-// C[q] = op(A[q])·B[q] for q < batch: A[q] stored (M, K), or (K, M) when transA, B[q] (K, N), C[q]
-// (M, N), each batch element right after the previous. Fewer than 4 rows go row by row; B's panels
-// are packed when there is more than one tile of rows to reuse them.
+// C[q] = op(A[q])·B[q] (+ bias, relu) for q < batch: A[q] stored (M, K), or (K, M) when transA,
+// B[q] (K, N), C[q] (M, N), each batch element right after the previous; the bias (N values, at
+// $bias unless 0) is shared. Fewer than 4 rows go row by row; B's panels are packed when there is
+// more than one tile of rows to reuse them.
 const matmulKernel = `
   (func (export "matmul_f32") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $M i32) (param $K i32) (param $N i32)
-      (param $transA i32) (param $kc i32) (param $mc i32) (param $pack i32)
+      (param $transA i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $bias i32) (param $relu i32)
     (local $sai i32) (local $sak i32) (local $ldb i32) (local $q i32)
     (local.set $sai (select (i32.const 4) (i32.shl (local.get $K) (i32.const 2)) (local.get $transA)))
     (local.set $sak (select (i32.shl (local.get $M) (i32.const 2)) (i32.const 4) (local.get $transA)))
@@ -397,9 +425,9 @@ const matmulKernel = `
       (br_if $done (i32.ge_u (local.get $q) (local.get $batch)))
       (if (i32.lt_u (local.get $M) (i32.const 4))
         (then (call $gemm_rows (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
-          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb)))
+          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $bias) (local.get $relu)))
         (else (call $gemm (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
-          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $kc) (local.get $mc) (local.get $pack))))
+          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $kc) (local.get $mc) (local.get $pack) (local.get $bias) (local.get $relu))))
       (local.set $a (i32.add (local.get $a) (i32.shl (i32.mul (local.get $M) (local.get $K)) (i32.const 2))))
       (local.set $b (i32.add (local.get $b) (i32.shl (i32.mul (local.get $K) (local.get $N)) (i32.const 2))))
       (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))))
