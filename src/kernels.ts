@@ -252,9 +252,10 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
 
 /**
  * dot_general on gradus's wasm GEMM (src/wasm_kernels.ts), or null where it does not run. The GEMM
- * reads A as stored (M, K) or (K, M) and B as (K, N). B stored (N, K) is either transposed, or the
- * product computed as outᵀ = B·Aᵀ with Aᵀ read as (K, M) and the result transposed back: whichever
- * moves fewer elements. Transposes of other layouts run first.
+ * reads A as stored (M, K) or (K, M) and B as (K, N), and A (M, K) with B (N, K) as row-by-row dot
+ * products. With both transposed (A (K, M), B (N, K)), B is either transposed, or the product
+ * computed as outᵀ = B·Aᵀ and transposed back: whichever moves fewer elements. Transposes of other
+ * layouts run first.
  */
 function gemmProduct(a: tf.Tensor, b: tf.Tensor, d: { B: number; M: number; K: number; N: number; batched: boolean; aMK: number[]; aKM: number[]; bKN: number[]; bNK: number[] }): tf.Tensor | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || !wasmKernelsAvailable()) return null;
@@ -263,6 +264,11 @@ function gemmProduct(a: tf.Tensor, b: tf.Tensor, d: { B: number; M: number; K: n
   const batch = batched ? B : null;
   const view = (x: tf.Tensor, perm: number[], rows: number, cols: number) => tf.reshape(transposeTensor(x, perm), [...lead, rows, cols]);
   const aStoredKM = !isIdentityPerm(d.aMK) && isIdentityPerm(d.aKM);
+  // (Each output of the row-by-row kernel ends with a sum across lanes: below K = 64 transposing B,
+  // K·N moves, costs less; measured 0.12 against 0.05 ms for 128×10·(512×10)ᵀ.)
+  if (!aStoredKM && !isIdentityPerm(d.bKN) && isIdentityPerm(d.bNK) && K >= 64) {
+    return wasmMatMul(view(a, d.aMK, M, K), view(b, d.bNK, N, K), { batch, M, K, N, transA: false, transB: true })!;
+  }
   const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
   const direct = cost(d.bKN, B * K * N);
   const swapped = cost(d.bNK, B * K * N) + (aStoredKM ? 0 : B * M * K) + B * M * N;

@@ -18,6 +18,7 @@ interface KernelExports {
   axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
   tanh_f32(x: number, out: number, n: number): void;
   matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number, bias: number, relu: number): void;
+  matmul_nt_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number): void;
   transpose_f32(x: number, out: number, rows: number, cols: number): void;
   [name: string]: unknown;
 }
@@ -123,6 +124,11 @@ const matmul = (k: KernelExports, a: number, b: number, bias: number, out: numbe
   k.matmul_f32(a, b, out, attrs.batch, attrs.M, attrs.K, attrs.N, attrs.transA ? 1 : 0, GEMM_KC, GEMM_MC, pack, bias, attrs.relu ? 1 : 0);
 register('MatMul', 'float32', ['a', 'b'], (k, [a, b], out, _n, { attrs, pack }) => matmul(k, a!, b!, 0, out, attrs as MatMulAttrs, pack));
 register('MatMulBias', 'float32', ['a', 'b', 'bias'], (k, [a, b, bias], out, _n, { attrs, pack }) => matmul(k, a!, b!, bias!, out, attrs as MatMulAttrs, pack));
+// out[b] = a[b]·b[b]ᵀ with a (M, K) and b (N, K).
+register('MatMulNT', 'float32', ['a', 'b'], (k, [a, b], out, _n, { attrs }) => {
+  const { batch, M, K, N } = attrs as MatMulAttrs;
+  k.matmul_nt_f32(a!, b!, out, batch, M, K, N);
+});
 // The last two axes of each of `batch` (rows, cols) matrices swapped; 32-bit elements of any dtype.
 for (const dtype of ['float32', 'int32'] as const) {
   register(`Transpose_${dtype}`, dtype, ['x'], (k, [x], out, _n, { attrs }) => {
@@ -175,22 +181,34 @@ export interface MatMulEpilogue {
   relu?: boolean;
 }
 
+/** The product's sizes and operand layouts: a is (M, K), or (K, M) when transA; b is (K, N), or (N, K) when transB (not both). */
+export interface MatMulDims {
+  batch: number | null;
+  M: number;
+  K: number;
+  N: number;
+  transA: boolean;
+  transB?: boolean;
+}
+
 /**
- * op(a)·b for float32 a of shape (batch, M, K), or (batch, K, M) when `transA`, and b of shape
- * (batch, K, N), as (batch, M, N) (the batch axis absent from all three when `batch` is null), with
- * the epilogue applied; or null. Runs gradus's GEMM: operands read in place, no packing of b into a
- * cache.
+ * op(a)·op(b) for float32 operands laid out as `dims` says, with a leading batch axis unless
+ * `batch` is null, as (batch, M, N), with the epilogue applied (not with transB); or null. Runs
+ * gradus's GEMM: operands read in place, no packing of b into a cache.
  */
-export function wasmMatMul(a: tf.Tensor, b: tf.Tensor, dims: { batch: number | null; M: number; K: number; N: number; transA: boolean }, epilogue: MatMulEpilogue = {}): tf.Tensor | null {
+export function wasmMatMul(a: tf.Tensor, b: tf.Tensor, dims: MatMulDims, epilogue: MatMulEpilogue = {}): tf.Tensor | null {
   const { bias, relu = false } = epilogue;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || (bias !== undefined && bias.dtype !== 'float32') || !wasmKernelsAvailable()) return null;
-  const { batch, M, K, N, transA } = dims;
+  const { batch, M, K, N, transA, transB = false } = dims;
   const lead = batch === null ? [] : [batch];
   const fitsShape = (t: tf.Tensor, shape: number[]) => shapesEqual(t.shape, [...lead, ...shape]);
-  if (!fitsShape(a, transA ? [K, M] : [M, K]) || !fitsShape(b, [K, N]) || (bias !== undefined && bias.size !== N)) {
-    throw new GradusError(`wasmMatMul: operands ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}${bias ? ` with bias ${JSON.stringify(bias.shape)}` : ''} do not match (batch ${batch}, M ${M}, K ${K}, N ${N}, transA ${transA})`);
+  const valid = fitsShape(a, transA ? [K, M] : [M, K]) && fitsShape(b, transB ? [N, K] : [K, N]) && (bias === undefined || bias.size === N) &&
+    !(transB && (transA || bias !== undefined || relu));
+  if (!valid) {
+    throw new GradusError(`wasmMatMul: operands ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}${bias ? ` with bias ${JSON.stringify(bias.shape)}` : ''} do not match ${JSON.stringify(dims)}${relu ? ' with relu' : ''} (transposed b takes no transposed a and no epilogue)`);
   }
   const attrs = { shape: [...lead, M, N], batch: batch ?? 1, M, K, N, transA, relu };
+  if (transB) return run('MatMulNT', { a, b }, attrs);
   return bias === undefined ? run('MatMul', { a, b }, attrs) : run('MatMulBias', { a, b, bias }, attrs);
 }
 

@@ -434,10 +434,95 @@ const matmulKernel = `
       (local.set $q (i32.add (local.get $q) (i32.const 1)))
       (br $each))))`;
 
+/** i8x16.shuffle byte indices that pick these 32-bit lanes (0–3 from the first operand, 4–7 from the second). */
+const lanes = (...ls: number[]) => ls.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b)).join(' ');
+
+// C = A·Bᵀ with A (M, K) and B (N, K) both stored along k (a backward pass's g·Wᵀ): each output is
+// a dot product of two contiguous rows, so no operand is transposed or packed. Tiles of 4 rows × 2
+// columns keep eight 4-lane partial sums over k (the last K mod 4 terms enter lane 0 alone), summed
+// across lanes at the end.
+function ntTile(rows: number, cols: number): string {
+  const acc = (r: number, c: number) => `$s${r}_${c}`;
+  const locals: string[] = [];
+  for (let r = 0; r < rows; r++) locals.push(`(local $a${r} v128) (local $pa${r} i32)`);
+  for (let c = 0; c < cols; c++) locals.push(`(local $b${c} v128) (local $pb${c} i32)`);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) locals.push(`(local ${acc(r, c)} v128)`);
+  const pointers = [
+    ...Array.from({ length: rows }, (_, r) => `(local.set $pa${r} (i32.add (local.get $pa) (i32.mul (local.get $lda) (i32.const ${r}))))`),
+    ...Array.from({ length: cols }, (_, c) => `(local.set $pb${c} (i32.add (local.get $pb) (i32.mul (local.get $ldb) (i32.const ${c}))))`),
+  ];
+  const step = (load: string, advance: number) => [
+    ...Array.from({ length: rows }, (_, r) => `(local.set $a${r} (${load} (local.get $pa${r})))`),
+    ...Array.from({ length: cols }, (_, c) => `(local.set $b${c} (${load} (local.get $pb${c})))`),
+    ...Array.from({ length: rows * cols }, (_, n) => {
+      const [r, c] = [Math.floor(n / cols), n % cols];
+      return `(local.set ${acc(r, c)} (f32x4.add (local.get ${acc(r, c)}) (f32x4.mul (local.get $a${r}) (local.get $b${c}))))`;
+    }),
+    ...Array.from({ length: rows }, (_, r) => `(local.set $pa${r} (i32.add (local.get $pa${r}) (i32.const ${advance})))`),
+    ...Array.from({ length: cols }, (_, c) => `(local.set $pb${c} (i32.add (local.get $pb${c}) (i32.const ${advance})))`),
+  ].join('\n        ');
+  const hsum = (v: string) => `(f32x4.extract_lane 0 (f32x4.add (local.tee $t (f32x4.add ${v} (i8x16.shuffle ${lanes(2, 3, 0, 1)} ${v} ${v}))) (i8x16.shuffle ${lanes(1, 0, 3, 2)} (local.get $t) (local.get $t))))`;
+  const stores: string[] = [];
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+    stores.push(`(f32.store offset=${4 * c} (i32.add (local.get $pc) (i32.mul (local.get $ldc) (i32.const ${r}))) ${hsum(`(local.get ${acc(r, c)})`)})`);
+  }
+  return `
+  (func $nt_${rows}x${cols} (param $pa i32) (param $pb i32) (param $pc i32) (param $K i32) (param $lda i32) (param $ldb i32) (param $ldc i32)
+    (local $k i32) (local $K4 i32) (local $t v128) ${locals.join(' ')}
+    ${pointers.join('\n    ')}
+    (local.set $K4 (i32.and (local.get $K) (i32.const -4)))
+    (block $vdone (loop $vk
+      (br_if $vdone (i32.ge_u (local.get $k) (local.get $K4)))
+        ${step('v128.load', 16)}
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $vk)))
+    (block $sdone (loop $sk
+      (br_if $sdone (i32.ge_u (local.get $k) (local.get $K)))
+        ${step('v128.load32_zero', 4)}
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $sk)))
+    ${stores.join('\n    ')})`;
+}
+
+const matmulNtKernel = `${[ntTile(4, 2), ntTile(4, 1), ntTile(1, 2), ntTile(1, 1)].join('')}
+  (func (export "matmul_nt_f32") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $M i32) (param $K i32) (param $N i32)
+    (local $q i32) (local $i i32) (local $j i32) (local $lda i32) (local $ldc i32) (local $pa i32) (local $pc i32)
+    (local.set $lda (i32.shl (local.get $K) (i32.const 2)))
+    (local.set $ldc (i32.shl (local.get $N) (i32.const 2)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $batch)))
+      (local.set $i (i32.const 0))
+      (block $rdone (loop $rows
+        (br_if $rdone (i32.ge_u (local.get $i) (local.get $M)))
+        (local.set $pa (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))))
+        (local.set $pc (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))))
+        (local.set $j (i32.const 0))
+        (block $cdone (loop $cols
+          (br_if $cdone (i32.ge_u (local.get $j) (local.get $N)))
+          (if (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $M))
+            (then (if (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $N))
+              (then (call $nt_4x2 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
+                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc)))
+              (else (call $nt_4x1 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
+                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc)))))
+            (else (if (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $N))
+              (then (call $nt_1x2 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
+                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc)))
+              (else (call $nt_1x1 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
+                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 2)))
+          (br $cols)))
+        (local.set $i (i32.add (local.get $i) (select (i32.const 4) (i32.const 1) (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $M)))))
+        (br $rows)))
+      (local.set $a (i32.add (local.get $a) (i32.shl (i32.mul (local.get $M) (local.get $K)) (i32.const 2))))
+      (local.set $b (i32.add (local.get $b) (i32.shl (i32.mul (local.get $N) (local.get $K)) (i32.const 2))))
+      (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))))
+      (local.set $q (i32.add (local.get $q) (i32.const 1)))
+      (br $each))))`;
+
 // out(c, r) = x(r, c) for an R × C float32 matrix: 4×4 blocks transposed in registers by two rounds
 // of lane shuffles; the rows and columns beyond multiples of 4 element by element. TF.js's wasm
 // Transpose moves one element at a time through a generic index loop (~2.5 ns an element).
-const lanes = (...ls: number[]) => ls.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b)).join(' ');
 const transposeKernel = `
   (func (export "transpose_f32") (param $x i32) (param $out i32) (param $R i32) (param $C i32)
     (local $r i32) (local $c i32) (local $R4 i32) (local $C4 i32) (local $src i32) (local $dst i32) (local $sx i32) (local $so i32)
@@ -486,7 +571,7 @@ const transposeKernel = `
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
 export function kernelsWat(): string {
   return `(module
-  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, gemmKernel, gemmRowsKernel, matmulKernel, transposeKernel].join('\n')}
+  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel].join('\n')}
 )
 `;
 }
