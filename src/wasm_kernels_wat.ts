@@ -377,21 +377,16 @@ const gemmRowsKernel = `
         (br_if $kdone (i32.ge_u (local.get $k) (local.get $K)))
         (local.set $sf (f32.load (local.get $pa)))
         (local.set $s (f32x4.splat (local.get $sf)))
-        (local.set $j (i32.const 0))
-        (block $vdone (loop $vs
-          (br_if $vdone (i32.ge_u (local.get $j) (local.get $N4)))
-          (v128.store (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
-            (f32x4.add (v128.load (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))))
-              (f32x4.mul (local.get $s) (v128.load (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2)))))))
-          (local.set $j (i32.add (local.get $j) (i32.const 4)))
-          (br $vs)))
-        (block $sdone (loop $ss
-          (br_if $sdone (i32.ge_u (local.get $j) (local.get $N)))
-          (f32.store (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
-            (f32.add (f32.load (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))))
-              (f32.mul (local.get $sf) (f32.load (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2)))))))
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br $ss)))
+        (local.set $j (i32.const 0))${[['v128', '$s', 'f32x4', 4, '$N4'], ['f32', '$sf', 'f32', 1, '$N']].map(([type, s, op, step, end]) => {
+          // C(i, j..) += s·B(k, j..): four columns at a time, then one at a time
+          const at = (base: string) => `(i32.add (local.get ${base}) (i32.shl (local.get $j) (i32.const 2)))`;
+          return `
+        (block $done${step} (loop $cols${step}
+          (br_if $done${step} (i32.ge_u (local.get $j) (local.get ${end})))
+          (${type}.store ${at('$pc')} (${op}.add (${type}.load ${at('$pc')}) (${op}.mul (local.get ${s}) (${type}.load ${at('$pb')}))))
+          (local.set $j (i32.add (local.get $j) (i32.const ${step})))
+          (br $cols${step})))`;
+        }).join('')}
         (local.set $pa (i32.add (local.get $pa) (local.get $sak)))
         (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
@@ -484,6 +479,15 @@ function ntTile(rows: number, cols: number): string {
     ${stores.join('\n    ')})`;
 }
 
+/** The call of the tile of `rows` rows at ($i, $j): 2 columns where they fit, else the last one. */
+const ntCalls = (rows: number) => {
+  const call = (cols: number) => `(call $nt_${rows}x${cols} (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda)))
+                (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))) (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc))`;
+  return `(if (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $N))
+              (then ${call(2)})
+              (else ${call(1)}))`;
+};
+
 const matmulNtKernel = `${[ntTile(4, 2), ntTile(4, 1), ntTile(1, 2), ntTile(1, 1)].join('')}
   (func (export "matmul_nt_f32") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $M i32) (param $K i32) (param $N i32)
     (local $q i32) (local $i i32) (local $j i32) (local $lda i32) (local $ldc i32) (local $pa i32) (local $pc i32)
@@ -500,16 +504,8 @@ const matmulNtKernel = `${[ntTile(4, 2), ntTile(4, 1), ntTile(1, 2), ntTile(1, 1
         (block $cdone (loop $cols
           (br_if $cdone (i32.ge_u (local.get $j) (local.get $N)))
           (if (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $M))
-            (then (if (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $N))
-              (then (call $nt_4x2 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
-                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc)))
-              (else (call $nt_4x1 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
-                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc)))))
-            (else (if (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $N))
-              (then (call $nt_1x2 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
-                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc)))
-              (else (call $nt_1x1 (local.get $pa) (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $lda))) (i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2)))
-                (local.get $K) (local.get $lda) (local.get $lda) (local.get $ldc))))))
+            (then ${ntCalls(4)})
+            (else ${ntCalls(1)}))
           (local.set $j (i32.add (local.get $j) (i32.const 2)))
           (br $cols)))
         (local.set $i (i32.add (local.get $i) (select (i32.const 4) (i32.const 1) (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $M)))))
