@@ -17,7 +17,7 @@ interface KernelExports {
   fill_f32(out: number, n: number, value: number): void;
   axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
   tanh_f32(x: number, out: number, n: number): void;
-  matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number, bias: number, relu: number): void;
+  matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number, packBytes: number, bias: number, relu: number): void;
   matmul_nt_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number): void;
   transpose_f32(x: number, out: number, rows: number, cols: number): void;
   [name: string]: unknown;
@@ -30,20 +30,27 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
+/** The scratch allocated for B's packed panels: a k block of 256 rows by 2048 columns. */
+const GEMM_PACK_BYTES = 256 * 2048 * 4;
+
 let compiled: WebAssembly.Module | null | undefined;
 /** The module instantiated on one backend memory, with the GEMM's packing scratch allocated in it. */
 interface KernelInstance {
   exports: KernelExports;
-  /** Byte offset of GEMM_KC × 8 floats for a packed panel of B (allocated once, kept). */
+  /** Byte offset of GEMM_PACK_BYTES of scratch for B's packed panels (allocated once, kept). */
   pack: number;
 }
 const instances = new WeakMap<WebAssembly.Memory, KernelInstance>();
 
-// GEMM blocking: k in blocks of 256 (a packed 256 × 8 panel of B is 8 KiB, in L1), rows in blocks
-// of 64 (C's block stays in L2 while the column panels sweep it). Chosen by timing 128×784·784×512,
-// 128×512·512×512 and their transposed-A counterparts; blocks of 128–512 and 32–128 were within 5 %.
-const GEMM_KC = 256;
-const GEMM_MC = 64;
+/**
+ * GEMM blocking: k in blocks of `kc` (a packed 256 × 8 panel of B is 8 KiB, in L1), rows in blocks
+ * of `mc` (C's block stays in L2 while the column panels sweep it), and `packBytes` of scratch for
+ * B's 8-column panels: a whole k block of them when they fit (N ≤ 2048 here, packed once per
+ * block), else one panel at a time (packed once per block of rows). Chosen by timing 128×784·784×512,
+ * 128×512·512×512, their transposed-A counterparts and 2048·256·2048; blocks of 128–512 and 32–128
+ * were within 5 %. Tests shrink them to reach every blocking path with small matrices.
+ */
+export const gemmBlocking = { kc: 256, mc: 64, packBytes: GEMM_PACK_BYTES };
 
 function kernelModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
@@ -62,7 +69,7 @@ function instanceFor(backend: WasmBackendLike): KernelInstance {
   let k = instances.get(memory);
   if (k === undefined) {
     const exports = new WebAssembly.Instance(kernelModule()!, { env: { memory } }).exports as unknown as KernelExports;
-    k = { exports, pack: backend.wasm._malloc(GEMM_KC * 8 * 4) >>> 0 };
+    k = { exports, pack: backend.wasm._malloc(GEMM_PACK_BYTES) >>> 0 };
     instances.set(memory, k);
   }
   return k;
@@ -120,8 +127,12 @@ register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
 // out[b] = op(a[b])·b[b] for each of `batch` products: a stored (M, K), or (K, M) when transA; b (K, N);
 // MatMulBias adds a bias of N values to every row, and both apply relu when attrs.relu.
 type MatMulAttrs = { batch: number; M: number; K: number; N: number; transA: boolean; relu: boolean };
-const matmul = (k: KernelExports, a: number, b: number, bias: number, out: number, attrs: MatMulAttrs, pack: number) =>
-  k.matmul_f32(a, b, out, attrs.batch, attrs.M, attrs.K, attrs.N, attrs.transA ? 1 : 0, GEMM_KC, GEMM_MC, pack, bias, attrs.relu ? 1 : 0);
+const matmul = (k: KernelExports, a: number, b: number, bias: number, out: number, attrs: MatMulAttrs, pack: number) => {
+  const { kc, mc } = gemmBlocking;
+  const packBytes = Math.min(gemmBlocking.packBytes, GEMM_PACK_BYTES);
+  // (packing needs room for at least one panel of a k block)
+  k.matmul_f32(a, b, out, attrs.batch, attrs.M, attrs.K, attrs.N, attrs.transA ? 1 : 0, kc, mc, packBytes >= kc * 32 ? pack : 0, packBytes, bias, attrs.relu ? 1 : 0);
+};
 register('MatMul', 'float32', ['a', 'b'], (k, [a, b], out, _n, { attrs, pack }) => matmul(k, a!, b!, 0, out, attrs as MatMulAttrs, pack));
 register('MatMulBias', 'float32', ['a', 'b', 'bias'], (k, [a, b, bias], out, _n, { attrs, pack }) => matmul(k, a!, b!, bias!, out, attrs as MatMulAttrs, pack));
 // out[b] = a[b]·b[b]ᵀ with a (M, K) and b (N, K).

@@ -283,6 +283,17 @@ function gemmTile(rows: number, vectors: number): string {
     ${store.join('\n    ')})`;
 }
 
+/** Copies the kn × 8 panel of B at `src` (rows $ldb bytes apart) to `dst`, contiguous. */
+const packPanel = (src: string, dst: string) => `(local.set $src ${src})
+              (local.set $dst ${dst})
+              (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $kn) (i32.const 5))))
+              (loop $copy
+                (v128.store (local.get $dst) (v128.load (local.get $src)))
+                (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
+                (local.set $src (i32.add (local.get $src) (local.get $ldb)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+                (br_if $copy (i32.lt_u (local.get $dst) (local.get $end))))`;
+
 /** Column panels of `width` (8, 4 or 1) starting at $j while they fit: 4-row tiles, then single rows. */
 function gemmPanels(width: number): string {
   const packed = width === 8;
@@ -293,25 +304,20 @@ function gemmPanels(width: number): string {
               (local.get $kn) (local.get $sai) (local.get $sak) (local.get $bstride) (local.get $ldc) (local.get $first)
               (select (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (i32.const 0) (i32.and (local.get $last) (i32.ne (local.get $bias) (i32.const 0))))
               (i32.and (local.get $last) (local.get $relu)))`;
-  // The panel's kn × 8 block of B, copied to contiguous scratch when $pack is not 0: B's rows are
-  // often 2 KiB apart (N = 512), which maps every row of the panel to the same few L1 sets. (With a
+  // The panel's kn × 8 block of B is read from contiguous scratch when $pack is not 0 (B's rows are
+  // often 2 KiB apart, N = 512, which maps every row of a panel to the same few L1 sets): from the
+  // whole k block packed once ($whole, see packPanel), or else copied here, panel by panel. (With a
   // single tile of rows the copy would cost as much as the product, so the caller passes 0 then.)
   const operand = `
           (local.set $bp (i32.add (local.get $pb0) (i32.shl (local.get $j) (i32.const 2))))
           (local.set $bstride (local.get $ldb))`;
   const pack = `${operand}
-          (if (local.get $pack) (then
-            (local.set $src (local.get $bp))
-            (local.set $dst (local.get $pack))
-            (local.set $end (i32.add (local.get $pack) (i32.shl (local.get $kn) (i32.const 5))))
-            (loop $copy
-              (v128.store (local.get $dst) (v128.load (local.get $src)))
-              (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
-              (local.set $src (i32.add (local.get $src) (local.get $ldb)))
-              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-              (br_if $copy (i32.lt_u (local.get $dst) (local.get $end))))
-            (local.set $bp (local.get $pack))
-            (local.set $bstride (i32.const 32))))`;
+          (if (local.get $whole)
+            (then (local.set $bp (i32.add (local.get $pack) (i32.mul (i32.shl (local.get $j) (i32.const 2)) (local.get $kn)))))
+            (else (if (local.get $pack) (then
+              ${packPanel('(local.get $bp)', '(local.get $pack)')}
+              (local.set $bp (local.get $pack))))))
+          (if (local.get $pack) (then (local.set $bstride (i32.const 32))))`;
   return `
       (block $done${width}
         (loop $panels${width}
@@ -333,8 +339,8 @@ function gemmPanels(width: number): string {
 
 const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(1, 1), gemmTile(4, 0), gemmTile(1, 0)].join('')}
   (func $gemm (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
-      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $bias i32) (param $relu i32)
-    (local $last i32) (local $src i32) (local $dst i32) (local $end i32) (local $bp i32) (local $bstride i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
+      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $packBytes i32) (param $bias i32) (param $relu i32)
+    (local $whole i32) (local $last i32) (local $src i32) (local $dst i32) (local $end i32) (local $bp i32) (local $bstride i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
     (local.set $pc0 (local.get $c))
     (loop $kblocks
       (local.set $kn (i32.sub (local.get $K) (local.get $k0)))
@@ -343,6 +349,17 @@ const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(
       (local.set $last (i32.ge_u (i32.add (local.get $k0) (local.get $kn)) (local.get $K)))
       (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $k0) (local.get $sak))))
       (local.set $pb0 (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $ldb))))
+      ;; the k block's 8-column panels packed once, one after another, when they fit in the scratch
+      ;; (a panel packed per block of rows is copied M / mc times: 25 % of the time for 2048·256·2048)
+      (local.set $whole (i32.and (i32.ne (local.get $pack) (i32.const 0))
+        (i32.le_u (i32.mul (i32.shl (i32.and (local.get $N) (i32.const -8)) (i32.const 2)) (local.get $kn)) (local.get $packBytes))))
+      (if (local.get $whole) (then
+        (local.set $j (i32.const 0))
+        (block $packed (loop $panels
+          (br_if $packed (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $N)))
+          ${packPanel('(i32.add (local.get $pb0) (i32.shl (local.get $j) (i32.const 2)))', '(i32.add (local.get $pack) (i32.mul (i32.shl (local.get $j) (i32.const 2)) (local.get $kn)))')}
+          (local.set $j (i32.add (local.get $j) (i32.const 8)))
+          (br $panels)))))
       (local.set $i0 (i32.const 0))
       (loop $iblocks
         (local.set $iend (i32.add (local.get $i0) (local.get $mc)))
@@ -410,7 +427,7 @@ const gemmRowsKernel = `
 // more than one tile of rows to reuse them.
 const matmulKernel = `
   (func (export "matmul_f32") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $M i32) (param $K i32) (param $N i32)
-      (param $transA i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $bias i32) (param $relu i32)
+      (param $transA i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $packBytes i32) (param $bias i32) (param $relu i32)
     (local $sai i32) (local $sak i32) (local $ldb i32) (local $q i32)
     (local.set $sai (select (i32.const 4) (i32.shl (local.get $K) (i32.const 2)) (local.get $transA)))
     (local.set $sak (select (i32.shl (local.get $M) (i32.const 2)) (i32.const 4) (local.get $transA)))
@@ -422,7 +439,7 @@ const matmulKernel = `
         (then (call $gemm_rows (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
           (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $bias) (local.get $relu)))
         (else (call $gemm (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
-          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $kc) (local.get $mc) (local.get $pack) (local.get $bias) (local.get $relu))))
+          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $kc) (local.get $mc) (local.get $pack) (local.get $packBytes) (local.get $bias) (local.get $relu))))
       (local.set $a (i32.add (local.get $a) (i32.shl (i32.mul (local.get $M) (local.get $K)) (i32.const 2))))
       (local.set $b (i32.add (local.get $b) (i32.shl (i32.mul (local.get $K) (local.get $N)) (i32.const 2))))
       (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))))
