@@ -19,10 +19,10 @@ const CLIP = 1.0, NOISE = 1.1;
 
 type Params = { w: NDArray; b: NDArray }[];
 
-/** Mean softmax cross-entropy; with 1-D x and y it is one example's loss. */
 const JIT_PER_EXAMPLE = 'gradus jit(vmap(grad))';
 const JIT_BATCHED = 'gradus jit(batched grad)';
 
+/** Mean softmax cross-entropy; with 1-D x and y it is one example's loss. */
 function loss(params: Params, x: NDArray, y: NDArray): NDArray {
   return np.negative(np.mean(np.sum(np.multiply(np.logSoftmax(mlp.apply(params, x)), y), -1)));
 }

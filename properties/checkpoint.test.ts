@@ -211,10 +211,10 @@ describe('the backward pass recomputes', () => {
       expect(extra(saveOnlyTheseNames('other'), 'sin')).toBe(1);
     });
     it('at run time too: matmul kernel executions per policy', async () => {
-      // TF.js's matmul, or gradus's GEMM where it runs (wasm).
+      // TF.js's matmul, or gradus's GEMM kernels where they run (wasm).
       const mm = async (fn: () => unknown) => {
         const counts = await kernelCounts(fn);
-        return (counts.get('BatchMatMul') ?? 0) + (counts.get('GradusMatMul') ?? 0);
+        return ['BatchMatMul', 'GradusMatMul', 'GradusMatMulNT', 'GradusMatMulBias'].reduce((n, k) => n + (counts.get(k) ?? 0), 0);
       };
       const plain = await mm(() => grad(f)(x));
       expect(await mm(() => grad(checkpoint(f))(x))).toBe(plain + 2);

@@ -162,7 +162,10 @@ function denseOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Ma
     const [x, w] = dot.inputs as [Atom, Atom];
     const matrix = (v: Atom): v is Var => v instanceof Var && v.aval.dtype === 'float32' && v.aval.shape.length === 2;
     const isBiasRow = c.aval.dtype === 'float32' && (shapesEqual(c.aval.shape, [1, N]) || shapesEqual(c.aval.shape, [N]));
-    if (matrix(x) && matrix(w) && ba!.length === 0 && cb === 0 && (ca === 0 || ca === 1) && shapesEqual(d.aval.shape, out.aval.shape) && isBiasRow) {
+    // (K ≥ 2: dot_general computes K = 0 as zeros and K = 1 as an outer product, whose zeros keep
+    // their sign, while the GEMM's sums start at +0; unfused, jit and eager run the same kernel.)
+    const K = x.aval.shape[ca!] ?? 0;
+    if (matrix(x) && matrix(w) && ba!.length === 0 && cb === 0 && (ca === 0 || ca === 1) && K >= 2 && shapesEqual(d.aval.shape, out.aval.shape) && isBiasRow) {
       return { x, w, bias: c, transA: ca === 0 };
     }
   }

@@ -204,13 +204,15 @@ export interface MatMulDims {
 
 /**
  * op(a)·op(b) for float32 operands laid out as `dims` says, with a leading batch axis unless
- * `batch` is null, as (batch, M, N), with the epilogue applied (not with transB); or null. Runs
+ * `batch` is null, as (batch, M, N), with the epilogue applied (not with transB); or null (also for
+ * K = 0). Runs
  * gradus's GEMM: operands read in place, no packing of b into a cache.
  */
 export function wasmMatMul(a: tf.Tensor, b: tf.Tensor, dims: MatMulDims, epilogue: MatMulEpilogue = {}): tf.Tensor | null {
   const { bias, relu = false } = epilogue;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || (bias !== undefined && bias.dtype !== 'float32') || !wasmKernelsAvailable()) return null;
   const { batch, M, K, N, transA, transB = false } = dims;
+  if (K === 0) return null; // (the tiles run their k loop at least once; an empty sum is the caller's zeros)
   const lead = batch === null ? [] : [batch];
   const fitsShape = (t: tf.Tensor, shape: number[]) => shapesEqual(t.shape, [...lead, ...shape]);
   const valid = fitsShape(a, transA ? [K, M] : [M, K]) && fitsShape(b, transB ? [N, K] : [K, N]) && (bias === undefined || bias.size === N) &&
