@@ -187,8 +187,8 @@ describe('wasm SIMD kernels', () => {
       fc.constant(d), arbIntsOrSpecial((d.batch ?? 1) * d.M * d.K), arbInts((d.batch ?? 1) * d.K * d.N),
       fc.option(arbIntsOrSpecial(d.N), { nil: undefined }), fc.boolean(),
     ));
-    // The production blocking, and one so small that these matrices cross k blocks and row blocks
-    // and pack B's panels both ways (a whole k block at once for N < 16, else panel by panel).
+    // The production blocking, and one so small that these matrices cross k blocks, row blocks and
+    // column blocks (16 columns: room for a k block of 2 panels).
     const blockings = [{ ...gemmBlocking }, { kc: 3, mc: 5, packBytes: 3 * 32 * 2 }];
     fc.assert(fc.property(arbCase, fc.constantFrom(...blockings), ([d, av, bv, epilogueBias, epilogueRelu], blocking) => {
       const { batch, M, K, N, transA } = d;

@@ -44,11 +44,11 @@ const instances = new WeakMap<WebAssembly.Memory, KernelInstance>();
 
 /**
  * GEMM blocking: k in blocks of `kc` (a packed 256 × 8 panel of B is 8 KiB, in L1), rows in blocks
- * of `mc` (C's block stays in L2 while the column panels sweep it), and `packBytes` of scratch for
- * B's 8-column panels: a whole k block of them when they fit (N ≤ 2048 here, packed once per
- * block), else one panel at a time (packed once per block of rows). Chosen by timing 128×784·784×512,
- * 128×512·512×512, their transposed-A counterparts and 2048·256·2048; blocks of 128–512 and 32–128
- * were within 5 %. Tests shrink them to reach every blocking path with small matrices.
+ * of `mc` (C's block stays in L2 while the column panels sweep it), columns in blocks whose k block
+ * of 8-column panels fits `packBytes` of scratch (2048 columns here), packed once per k block.
+ * Chosen by timing 128×784·784×512, 128×512·512×512, their transposed-A counterparts and
+ * 2048·256·2048; blocks of 128–512 and 32–128 were within 5 %. Tests shrink them to reach every
+ * blocking path with small matrices.
  */
 export const gemmBlocking = { kc: 256, mc: 64, packBytes: GEMM_PACK_BYTES };
 

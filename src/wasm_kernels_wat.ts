@@ -304,20 +304,17 @@ function gemmPanels(width: number): string {
               (local.get $kn) (local.get $sai) (local.get $sak) (local.get $bstride) (local.get $ldc) (local.get $first)
               (select (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (i32.const 0) (i32.and (local.get $last) (i32.ne (local.get $bias) (i32.const 0))))
               (i32.and (local.get $last) (local.get $relu)))`;
-  // The panel's kn × 8 block of B is read from contiguous scratch when $pack is not 0 (B's rows are
-  // often 2 KiB apart, N = 512, which maps every row of a panel to the same few L1 sets): from the
-  // whole k block packed once ($whole, see packPanel), or else copied here, panel by panel. (With a
-  // single tile of rows the copy would cost as much as the product, so the caller passes 0 then.)
+  // The panel's kn × 8 block of B is read from scratch, where the k block's panels were packed one
+  // after another, when $pack is not 0: B's rows are often 2 KiB apart (N = 512), which maps every
+  // row of a panel to the same few L1 sets. (With a single tile of rows the copy would cost as much
+  // as the product, so the caller passes 0 then.)
   const operand = `
           (local.set $bp (i32.add (local.get $pb0) (i32.shl (local.get $j) (i32.const 2))))
           (local.set $bstride (local.get $ldb))`;
   const pack = `${operand}
-          (if (local.get $whole)
-            (then (local.set $bp (i32.add (local.get $pack) (i32.mul (i32.shl (local.get $j) (i32.const 2)) (local.get $kn)))))
-            (else (if (local.get $pack) (then
-              ${packPanel('(local.get $bp)', '(local.get $pack)')}
-              (local.set $bp (local.get $pack))))))
-          (if (local.get $pack) (then (local.set $bstride (i32.const 32))))`;
+          (if (local.get $pack) (then
+            (local.set $bp (i32.add (local.get $pack) (i32.mul (i32.shl (local.get $j) (i32.const 2)) (local.get $kn))))
+            (local.set $bstride (i32.const 32))))`;
   return `
       (block $done${width}
         (loop $panels${width}
@@ -339,8 +336,8 @@ function gemmPanels(width: number): string {
 
 const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(1, 1), gemmTile(4, 0), gemmTile(1, 0)].join('')}
   (func $gemm (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
-      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $packBytes i32) (param $bias i32) (param $relu i32)
-    (local $whole i32) (local $last i32) (local $src i32) (local $dst i32) (local $end i32) (local $bp i32) (local $bstride i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
+      (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $bias i32) (param $relu i32)
+    (local $last i32) (local $src i32) (local $dst i32) (local $end i32) (local $bp i32) (local $bstride i32) (local $k0 i32) (local $kn i32) (local $first i32) (local $i i32) (local $j i32) (local $pa0 i32) (local $pb0 i32) (local $pc0 i32) (local $i0 i32) (local $iend i32)
     (local.set $pc0 (local.get $c))
     (loop $kblocks
       (local.set $kn (i32.sub (local.get $K) (local.get $k0)))
@@ -349,11 +346,9 @@ const gemmKernel = `${[gemmTile(4, 2), gemmTile(1, 2), gemmTile(4, 1), gemmTile(
       (local.set $last (i32.ge_u (i32.add (local.get $k0) (local.get $kn)) (local.get $K)))
       (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $k0) (local.get $sak))))
       (local.set $pb0 (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $ldb))))
-      ;; the k block's 8-column panels packed once, one after another, when they fit in the scratch
-      ;; (a panel packed per block of rows is copied M / mc times: 25 % of the time for 2048·256·2048)
-      (local.set $whole (i32.and (i32.ne (local.get $pack) (i32.const 0))
-        (i32.le_u (i32.mul (i32.shl (i32.and (local.get $N) (i32.const -8)) (i32.const 2)) (local.get $kn)) (local.get $packBytes))))
-      (if (local.get $whole) (then
+      ;; the k block's 8-column panels packed once, one after another (the caller sizes N to fit);
+      ;; (packed per block of rows instead, B was copied M / mc times: 2048·256·2048 took 127 ms, not 62)
+      (if (local.get $pack) (then
         (local.set $j (i32.const 0))
         (block $packed (loop $panels
           (br_if $packed (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $N)))
@@ -428,18 +423,31 @@ const gemmRowsKernel = `
 const matmulKernel = `
   (func (export "matmul_f32") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $M i32) (param $K i32) (param $N i32)
       (param $transA i32) (param $kc i32) (param $mc i32) (param $pack i32) (param $packBytes i32) (param $bias i32) (param $relu i32)
-    (local $sai i32) (local $sak i32) (local $ldb i32) (local $q i32)
+    (local $sai i32) (local $sak i32) (local $ldb i32) (local $q i32) (local $nc i32) (local $j0 i32) (local $nb i32)
     (local.set $sai (select (i32.const 4) (i32.shl (local.get $K) (i32.const 2)) (local.get $transA)))
     (local.set $sak (select (i32.shl (local.get $M) (i32.const 2)) (i32.const 4) (local.get $transA)))
     (local.set $ldb (i32.shl (local.get $N) (i32.const 2)))
     (if (i32.le_u (local.get $M) (i32.const 4)) (then (local.set $pack (i32.const 0))))
+    ;; columns in blocks of $nc, so that a k block of their panels fits the scratch (the caller
+    ;; guarantees room for one panel)
+    (local.set $nc (select
+      (i32.and (i32.div_u (local.get $packBytes) (i32.shl (local.get $kc) (i32.const 2))) (i32.const -8))
+      (local.get $N) (local.get $pack)))
     (block $done (loop $each
       (br_if $done (i32.ge_u (local.get $q) (local.get $batch)))
       (if (i32.lt_u (local.get $M) (i32.const 4))
         (then (call $gemm_rows (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
           (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $bias) (local.get $relu)))
-        (else (call $gemm (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
-          (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $kc) (local.get $mc) (local.get $pack) (local.get $packBytes) (local.get $bias) (local.get $relu))))
+        (else
+          (local.set $j0 (i32.const 0))
+          (loop $columnBlocks
+            (local.set $nb (i32.sub (local.get $N) (local.get $j0)))
+            (if (i32.gt_u (local.get $nb) (local.get $nc)) (then (local.set $nb (local.get $nc))))
+            (call $gemm (local.get $a) (i32.add (local.get $b) (i32.shl (local.get $j0) (i32.const 2))) (i32.add (local.get $c) (i32.shl (local.get $j0) (i32.const 2)))
+              (local.get $M) (local.get $K) (local.get $nb) (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldb) (local.get $kc) (local.get $mc) (local.get $pack)
+              (select (i32.add (local.get $bias) (i32.shl (local.get $j0) (i32.const 2))) (i32.const 0) (local.get $bias)) (local.get $relu))
+            (local.set $j0 (i32.add (local.get $j0) (local.get $nb)))
+            (br_if $columnBlocks (i32.lt_u (local.get $j0) (local.get $N))))))
       (local.set $a (i32.add (local.get $a) (i32.shl (i32.mul (local.get $M) (local.get $K)) (i32.const 2))))
       (local.set $b (i32.add (local.get $b) (i32.shl (i32.mul (local.get $K) (local.get $N)) (i32.const 2))))
       (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))))
