@@ -292,7 +292,7 @@ export function transposeTensor(x: tf.Tensor, perm: number[]): tf.Tensor {
   const rest = perm.slice(lead);
   const split = rest[0]!; // the swapped blocks are [lead, split) and [split, rank)
   const isBlockSwap = rest.every((p, i) => p === (i < perm.length - split ? split + i : lead + i - (perm.length - split)));
-  if (isBlockSwap) {
+  if (isBlockSwap && (x.dtype === 'float32' || x.dtype === 'int32') && wasmKernelsAvailable()) {
     const size = (from: number, to: number) => prod(x.shape.slice(from, to));
     const swapped = wasmTransposeLastTwo(tf.reshape(x, [size(0, lead), size(lead, split), size(split, x.rank)]));
     if (swapped !== null) return tf.reshape(swapped, perm.map((p) => x.shape[p]!));
