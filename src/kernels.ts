@@ -187,8 +187,6 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-
-
 /**
  * dot_general as one (batched) matmul. Operands are laid out as lhs (batch, M, K) and rhs
  * (batch, K, N). Where TF.js's transpose flags are fast they absorb any transposition. On wasm
