@@ -248,28 +248,31 @@ describe('log det(I + J_g) by the power series (§3.4, §3.8.4–6)', () => {
 
 // ---- closed-form layers -----------------------------------------------------------------------
 
-type LayerName = 'coupling' | 'actnorm' | 'conv1x1';
+type LayerName = 'coupling' | 'actnorm' | 'conv1x1' | 'conv1x1LU';
 const maskArb = fc.integer({ min: 2, max: 5 }).chain((d) => fc.array(fc.constantFrom(0, 1), { minLength: d, maxLength: d }).filter((m) => m.includes(0) && m.includes(1)));
 
 function closedFormLayer(name: LayerName, mask: number[]): flows.Layer {
   if (name === 'coupling') return flows.affineCoupling({ mask, hidden: [8, 8], activation: np.tanh });
   if (name === 'actnorm') return flows.actnorm();
+  if (name === 'conv1x1LU') return flows.conv1x1LU(mask.length);
   return flows.conv1x1(mask.length);
 }
 
 describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
   it('invert exactly, and their log-det equals the exact one (jacfwd + slogdet); the inverse log-det is its negative', () => {
-    assertNoLeak(fc.property(fc.constantFrom<LayerName>('coupling', 'actnorm', 'conv1x1'), maskArb, fc.integer({ min: 0, max: 1 << 20 }), (name, mask, seed) => {
+    assertNoLeak(fc.property(fc.constantFrom<LayerName>('coupling', 'actnorm', 'conv1x1', 'conv1x1LU'), maskArb, fc.integer({ min: 0, max: 1 << 20 }), (name, mask, seed) => {
       scope(() => {
         const d = mask.length;
         const layer = closedFormLayer(name, mask);
         const key = random.key(seed);
         const x = np.add(np.multiply(random.normal(random.foldIn(key, 1), [5, d]), 2), 0.5);
-        const params = perturb(layer.init(random.foldIn(key, 2), x).params, random.foldIn(key, 3), 0.4);
-        const fwd = layer.forward(params, x);
-        const inv = layer.inverse(params, fwd.y);
+        const initial = layer.init(random.foldIn(key, 2), x);
+        const params = perturb(initial.params, random.foldIn(key, 3), 0.4);
+        const state = initial.state; // (only conv1x1LU has state here: its fixed permutation and signs)
+        const fwd = layer.forward(params, x, { state });
+        const inv = layer.inverse(params, fwd.y, { state });
         expect(maxAbsDiff(inv.x, x)).toBeLessThan(1e-4 * (1 + (np.max(np.abs(x)).item() as number)));
-        const exact = flows.exactLogdet((v: NDArray) => layer.forward(params, v).y, x);
+        const exact = flows.exactLogdet((v: NDArray) => layer.forward(params, v, { state }).y, x);
         expect(maxAbsDiff(fwd.logdet, exact)).toBeLessThan(2e-4 * (1 + (np.max(np.abs(exact)).item() as number)));
         expect(maxAbsDiff(inv.logdet, np.negative(fwd.logdet))).toBeLessThan(1e-4 * (1 + (np.max(np.abs(exact)).item() as number)));
         if (name === 'coupling') {
@@ -282,17 +285,53 @@ describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
     }), 45);
   });
 
-  it('on images [N, H, W, C] actnorm and conv1x1 act per position: log-det = H·W × the per-position one', () => {
+  it('on images [N, H, W, C] actnorm, conv1x1 and conv1x1LU act per position: log-det = H·W × the per-position one', () => {
     noLeak(() => {
       const key = random.key(11);
       const x = random.normal(key, [3, 2, 2, 3]);
-      for (const layer of [flows.actnorm(), flows.conv1x1(3)] as flows.Layer[]) {
-        const params = perturb(layer.init(random.foldIn(key, 1), x).params, random.foldIn(key, 2), 0.3);
-        const fwd = layer.forward(params, x);
-        const exact = flows.exactLogdet((v: NDArray) => layer.forward(params, v).y, x);
+      for (const layer of [flows.actnorm(), flows.conv1x1(3), flows.conv1x1LU(3)] as flows.Layer[]) {
+        const initial = layer.init(random.foldIn(key, 1), x);
+        const params = perturb(initial.params, random.foldIn(key, 2), 0.3);
+        const state = initial.state;
+        const fwd = layer.forward(params, x, { state });
+        const exact = flows.exactLogdet((v: NDArray) => layer.forward(params, v, { state }).y, x);
         expect(maxAbsDiff(fwd.logdet, exact)).toBeLessThan(2e-4);
-        expect(maxAbsDiff(layer.inverse(params, fwd.y).x, x)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(layer.inverse(params, fwd.y, { state }).x, x)).toBeLessThan(1e-4);
       }
+    });
+  });
+
+  it('conv1x1LU starts as conv1x1 (the same rotation, decomposed: W = P·L·U exactly, log-det 0), keeps P and the signs out of the parameters, and its log-likelihood has the finite-difference gradient', () => {
+    assertNoLeak(fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 1 << 20 }), (c, seed) => {
+      scope(() => {
+        const key = random.key(seed);
+        const x = random.normal(random.foldIn(key, 1), [4, c]);
+        const lu = flows.conv1x1LU(c).init(random.foldIn(key, 2), x);
+        const plain = flows.conv1x1(c).init(random.foldIn(key, 2), x);
+        const w = flows.conv1x1LUWeight(lu.params, lu.state);
+        expect(maxAbsDiff(w, plain.params.w)).toBeLessThan(1e-5);
+        expect(Math.abs(np.sum(lu.params.logScale).item() as number)).toBeLessThan(1e-5);
+        // P is a permutation matrix and the signs are ±1, both outside the parameter tree.
+        const p = lu.state.permutation;
+        expect(maxAbsDiff(np.matmul(p, np.transpose(p)), np.eye(c))).toBe(0);
+        expect(values(np.abs(lu.state.sign))).toEqual(new Array(c).fill(1));
+        expect(Object.keys(lu.params).sort()).toEqual(['logScale', 'lower', 'upper']);
+        return null;
+      });
+    }), 20);
+    noLeak(() => {
+      const c = 3;
+      const key = random.key(5);
+      const layer = flows.conv1x1LU(c);
+      const x = random.normal(key, [4, c]);
+      const { params, state } = layer.init(random.foldIn(key, 1), x);
+      const moved = perturb(params, random.foldIn(key, 2), 0.3);
+      const logLik = (p: flows.Conv1x1LUParams) => {
+        const { y, logdet } = layer.forward(p, x, { state });
+        return np.mean(np.add(flows.standardNormalLogProb(y), logdet));
+      };
+      checkGrads(logLik, [moved], { order: 1, modes: ['rev'] });
+      expect(() => layer.forward(moved, x)).toThrow(/pass the state from init/);
     });
   });
 

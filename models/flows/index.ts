@@ -1,6 +1,7 @@
 // gradus/models flows: normalising flows as pure functions over parameter trees — affine coupling
-// (RealNVP), actnorm and invertible 1×1 convolutions (Glow), and the invertible ResNet block
-// (algorithms.md §3) with spectral normalisation, a fixed-point inverse and power-series log-dets.
+// (RealNVP), actnorm and invertible 1×1 convolutions (Glow; plain, or LU-decomposed with an O(C)
+// log-det), and the invertible ResNet block (algorithms.md §3) with spectral normalisation, a
+// fixed-point inverse and power-series log-dets.
 //
 //   const f = flows.flow([flows.actnorm(), flows.iresnet({ dim: 2 }), flows.affineCoupling({ mask: [1, 0] })], { eventShape: [2] });
 //   const { params, state } = f.init(key, xBatch);
@@ -10,6 +11,7 @@ export { type Layer, type LayerOptions, type ForwardResult, type InverseResult, 
 export { affineCoupling, masks, type AffineCouplingConfig, type AffineCouplingParams } from './coupling.js';
 export { actnorm, type ActnormConfig, type ActnormParams } from './actnorm.js';
 export { conv1x1, type Conv1x1Params } from './conv1x1.js';
+export { conv1x1LU, conv1x1LUWeight, type Conv1x1LUParams, type Conv1x1LUState } from './conv1x1_lu.js';
 export { iresnet, activations, type IResNetBlock, type IResNetConfig, type IResNetParams, type IResNetState, type LipschitzActivation } from './iresnet.js';
 export { fixedPointInverse, fixedPointBound, type FixedPointOptions, type FixedPointResult } from './fixed_point.js';
 export {

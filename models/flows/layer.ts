@@ -1,6 +1,7 @@
 // The interface every flow layer implements, and the helpers they share. A layer is a bijection
 // between batches of events, written as pure functions over a parameter tree and an explicit
-// state tree (only the i-ResNet block has state: its spectral-norm power-iteration vectors).
+// state tree (the i-ResNet block keeps its spectral-norm power-iteration vectors there, and the
+// LU-decomposed 1×1 convolution its fixed permutation and signs).
 //
 // Direction: `forward` is the normalising direction, data x → latent z, and reports
 // log|det ∂z/∂x| per example; `inverse` is the generative direction z → x and reports
