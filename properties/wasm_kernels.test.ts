@@ -219,6 +219,20 @@ describe('wasm SIMD kernels', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('GEMM with the production blocking past one column block (N > 2048): exact, bias offset per block', () => {
+    const before = tf.memory().numTensors;
+    const [M, K, N] = [9, 3, 2100];
+    const av = Array.from({ length: M * K }, (_, i) => ((i * 7) % 5) - 2), bv = Array.from({ length: K * N }, (_, i) => ((i * 3) % 7) - 3);
+    const biasValues = Array.from({ length: N }, (_, j) => (j % 11) - 5);
+    const a = tf.tensor(av, [M, K]), b = tf.tensor(bv, [K, N]), bias = tf.tensor(biasValues);
+    const out = wasmMatMul(a, b, { batch: null, M, K, N, transA: false }, { bias, relu: true })!;
+    const got = out.dataSync();
+    tf.dispose([a, b, bias, out]);
+    const want = referenceProduct(1, M, K, N, (_, i, k) => av[i * K + k]!, (_, k, j) => bv[k * N + j]!).map((v, flat) => Math.max(v + biasValues[flat % N]!, 0));
+    want.forEach((w, i) => expect(got[i], `element ${i} (row ${Math.floor(i / N)}, column ${i % N})`).toBe(w));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('dot_general on wasm: every operand layout (transposed, batched first or last) gives the exact product', () => {
     const before = tf.memory().numTensors;
     fc.assert(fc.property(arbProduct.chain((d) => fc.tuple(fc.constant(d), arbInts((d.batch ?? 1) * d.M * d.K), arbInts((d.batch ?? 1) * d.K * d.N))), ([d, av, bv]) => {

@@ -129,6 +129,7 @@ register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
 type MatMulAttrs = { batch: number; M: number; K: number; N: number; transA: boolean; relu: boolean };
 const matmul = (k: KernelExports, a: number, b: number, bias: number, out: number, attrs: MatMulAttrs, pack: number) => {
   const { kc, mc } = gemmBlocking;
+  if (!(Number.isInteger(kc) && Number.isInteger(mc) && kc >= 1 && mc >= 1)) throw new GradusError(`gemmBlocking: kc and mc must be positive integers, got kc ${kc}, mc ${mc}`);
   const packBytes = Math.min(gemmBlocking.packBytes, GEMM_PACK_BYTES);
   // (packing needs room for at least one panel of a k block)
   k.matmul_f32(a, b, out, attrs.batch, attrs.M, attrs.K, attrs.N, attrs.transA ? 1 : 0, kc, mc, packBytes >= kc * 32 ? pack : 0, packBytes, bias, attrs.relu ? 1 : 0);
