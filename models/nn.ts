@@ -135,3 +135,58 @@ export const spectralNorm = freesIntermediates({
     return { w: w.div(factor), state: next, sigma };
   },
 });
+
+export interface ConvSpectralNormState {
+  /** The left singular vector estimate of the convolution operator: one output image [1, H, W, C_out]. */
+  u: NDArray;
+}
+
+/** The adjoint of a stride-1 'same' convolution with an odd kernel: the kernel rotated 180° with its channels swapped. */
+function adjointKernel(k: NDArray): NDArray {
+  return np.transpose(np.flip(k, [0, 1]), [0, 1, 3, 2]);
+}
+
+function checkOddKernel(op: string, k: NDArray): void {
+  if (k.ndim !== 4 || k.shape[0]! % 2 === 0 || k.shape[1]! % 2 === 0) {
+    throw new Error(`${op}: expected a conv kernel [kh, kw, C_in, C_out] with odd kh and kw (a stride-1 'same' convolution, whose adjoint is a convolution), got [${k.shape.join(',')}]`);
+  }
+}
+
+/**
+ * Spectral normalisation of a convolution as the linear operator it is on images of one size (the
+ * i-ResNet code's spectral_norm_conv), not of its reshaped kernel matrix, whose norm can be far
+ * from the operator's (either way). Stride 1, 'same' padding, odd kernel sizes: then the adjoint
+ * is the convolution with the rotated, channel-swapped kernel. u, v are held constant
+ * (stop-gradient) while σ̂ = ⟨u, conv(v)⟩ is differentiated, as in `spectralNorm`.
+ */
+export const convSpectralNorm = freesIntermediates({
+  /** A random unit output image for inputs of spatial size [h, w]. */
+  init(key: Key, kernel: NDArray, h: number, w: number): ConvSpectralNormState {
+    checkOddKernel('convSpectralNorm.init', kernel);
+    const u = random.normal(key, [1, h, w, kernel.shape[3]!]);
+    return { u: u.div(np.linalg.norm(u.reshape(-1))) };
+  },
+  /** σ̂ and the refined state, without normalising (at least one power iteration runs). */
+  estimate(kernel: NDArray, state: ConvSpectralNormState, powerIterations = 1): { sigma: NDArray; state: ConvSpectralNormState } {
+    checkOddKernel('convSpectralNorm.estimate', kernel);
+    const k = stopGradient(kernel), kt = adjointKernel(k);
+    const unit = (x: NDArray) => x.div(np.linalg.norm(x.reshape(-1)).add(1e-12));
+    let u = stopGradient(state.u);
+    let v = u;
+    for (let i = 0; i < Math.max(1, powerIterations); i++) {
+      v = unit(np.conv2d(u, kt, { padding: 'SAME' }));
+      // As in `spectralNorm`: where the operator maps v to 0, u keeps its previous value.
+      const next = np.conv2d(v, k, { padding: 'SAME' });
+      const n = np.linalg.norm(next.reshape(-1));
+      u = np.where(np.greater(n, 0), next.div(n.add(1e-12)), u);
+    }
+    const sigma = np.sum(np.multiply(u, np.conv2d(stopGradient(v), kernel, { padding: 'SAME' })));
+    return { sigma, state: { u: stopGradient(u) } };
+  },
+  apply(kernel: NDArray, state: ConvSpectralNormState, options: SpectralNormOptions = {}): { w: NDArray; state: ConvSpectralNormState; sigma: NDArray } {
+    const c = options.coeff ?? 0.9;
+    const { sigma, state: next } = convSpectralNorm.estimate(kernel, state, options.powerIterations ?? 1);
+    const factor = options.mode === 'hard' ? np.where(np.greater(sigma, 0), sigma.div(c), 1) : np.maximum(1, sigma.div(c));
+    return { w: kernel.div(factor), state: next, sigma };
+  },
+});

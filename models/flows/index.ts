@@ -1,7 +1,7 @@
 // gradus/models flows: normalising flows as pure functions over parameter trees — affine coupling
 // (RealNVP), actnorm and invertible 1×1 convolutions (Glow; plain, or LU-decomposed with an O(C)
-// log-det), and the invertible ResNet block (algorithms.md §3) with spectral normalisation, a
-// fixed-point inverse and power-series log-dets.
+// log-det), and the invertible ResNet block (algorithms.md §3), dense or convolutional, with
+// spectral normalisation, a fixed-point inverse and power-series log-dets.
 //
 //   const f = flows.flow([flows.actnorm(), flows.iresnet({ dim: 2 }), flows.affineCoupling({ mask: [1, 0] })], { eventShape: [2] });
 //   const { params, state } = f.init(key, xBatch);
@@ -13,6 +13,7 @@ export { actnorm, type ActnormConfig, type ActnormParams } from './actnorm.js';
 export { conv1x1, type Conv1x1Params } from './conv1x1.js';
 export { conv1x1LU, conv1x1LUWeight, type Conv1x1LUParams, type Conv1x1LUState } from './conv1x1_lu.js';
 export { iresnet, activations, type IResNetBlock, type IResNetConfig, type IResNetParams, type IResNetState, type LipschitzActivation } from './iresnet.js';
+export { iresnetConv, type IResNetConvBlock, type IResNetConvConfig, type IResNetConvParams, type IResNetConvState } from './iresnet_conv.js';
 export { fixedPointInverse, fixedPointBound, type FixedPointOptions, type FixedPointResult } from './fixed_point.js';
 export {
   batchJacobian, exactLogdet, exactResidualLogdet, powerSeriesLogdet, hutchinsonResidualLogdet, residualLogdet, probes, truncationBound,

@@ -1,0 +1,153 @@
+// The invertible ResNet block on images (Behrmann et al. 2019, the CIFAR/MNIST models of the
+// reference code): F(x) = x + g(x) on [N, H, W, C], with g a stack of stride-1 'same' convolutions
+// (3×3, 1×1, 3×3 by default, as in the paper) and 1-Lipschitz activations. Each convolution is
+// spectrally normalised as the operator it is on H×W images (convSpectralNorm: power iteration
+// with the convolution and its adjoint), not as its reshaped kernel, so Lip(g) ≤ Π_i ||Ŵ_i||₂ < 1
+// holds for the images the block was initialised on. The inverse (fixed point) and the log-det
+// estimators are the dense block's (fixed_point.ts, logdet.ts), which work on any event shape.
+import { jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
+import { conv2d, convSpectralNorm, type Activation, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
+import * as init from '../init.js';
+import { DEFAULT_FIXED_POINT, fixedPointInverse, type FixedPointOptions } from './fixed_point.js';
+import { activations, type LipschitzActivation } from './iresnet.js';
+import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
+import { DEFAULT_LOGDET, residualLogdet, type ResidualLogdetOptions } from './logdet.js';
+import { spectralNormExact } from './spectral.js';
+
+export interface IResNetConvConfig {
+  /** Channels of the images (the last axis of [N, H, W, C]). */
+  channels: number;
+  /** Channels of g's hidden feature maps (default [32, 32]). */
+  hidden?: readonly number[];
+  /** Odd kernel sizes, one per convolution (default 3, 1, …, 1, 3: [3, 1, 3] for two hidden maps). */
+  kernelSizes?: readonly number[];
+  /** Spectral-norm target c < 1 per convolution (default 0.9). */
+  coeff?: number;
+  /** Power iterations per call (default 5). */
+  powerIterations?: number;
+  /** 'soft' (default): K / max(1, σ̂/c); 'hard': c·K/σ̂. */
+  mode?: 'soft' | 'hard';
+  /** Activation (default 'elu'), or a function the caller guarantees 1-Lipschitz. */
+  activation?: LipschitzActivation | Activation;
+  /** Log-det estimator (default Hutchinson, 5 terms, 1 Gaussian probe). */
+  logdet?: ResidualLogdetOptions;
+  /** Fixed-point inverse settings (default tol 1e-6, 100 iterations). */
+  inverse?: FixedPointOptions;
+  /** Gain on the initial kernels (default 1: Glorot uniform). */
+  initScale?: number;
+}
+
+export interface IResNetConvParams {
+  /** The raw (unnormalised) convolutions of g. */
+  layers: Conv2dParams[];
+}
+
+export interface IResNetConvState {
+  /** One power-iteration state per convolution, for images of the size the block was initialised on. */
+  sn: ConvSpectralNormState[];
+}
+
+export interface IResNetConvBlock extends Layer<IResNetConvParams, IResNetConvState> {
+  /** The spectrally normalised convolutions, the refined state and the estimates σ̂ (before normalising). */
+  normalize(params: IResNetConvParams, state: IResNetConvState, powerIterations?: number): { layers: Conv2dParams[]; state: IResNetConvState; sigmas: NDArray[] };
+  /** g(x) for given (already normalised) convolutions. */
+  residual(layers: readonly Conv2dParams[], x: NDArray): NDArray;
+  /**
+   * An upper bound on Lip(g) on the state's image size: Π_i ||Ŵ_i||₂ with each convolution's
+   * exact operator norm (its matrix, formed by jacfwd, and a float64 SVD on the host; small images).
+   */
+  lipschitzBound(params: IResNetConvParams, state: IResNetConvState, powerIterations?: number): number;
+}
+
+/** An invertible residual block y = x + g(x) on NHWC images (see the file comment). */
+export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
+  const act = config.activation ?? 'elu';
+  if (typeof act === 'string' && !(act in activations)) throw new Error(`iresnetConv: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
+  const activation = typeof act === 'function' ? act : activations[act];
+  const hidden = config.hidden ?? [32, 32];
+  const channels = [config.channels, ...hidden, config.channels];
+  const kernelSizes = config.kernelSizes ?? channels.slice(1).map((_, i) => (i === 0 || i === hidden.length ? 3 : 1));
+  const coeff = config.coeff ?? 0.9;
+  const powerIterations = config.powerIterations ?? 5;
+  const mode = config.mode ?? 'soft';
+  const logdetDefaults = { ...DEFAULT_LOGDET, ...config.logdet };
+  const inverseDefaults = { ...DEFAULT_FIXED_POINT, ...config.inverse };
+  if (!(coeff > 0 && coeff < 1)) throw new Error(`iresnetConv: coeff must be in (0, 1) for the block to be invertible, got ${coeff}`);
+  if (kernelSizes.length !== channels.length - 1 || kernelSizes.some((k) => !Number.isInteger(k) || k < 1 || k % 2 === 0)) {
+    throw new Error(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution), got [${kernelSizes.join(', ')}]`);
+  }
+
+  const checkInput = (x: NDArray, op: string): void => {
+    if (x.ndim !== 4 || x.shape[3] !== config.channels) throw new Error(`iresnetConv.${op}: expected images [N, H, W, ${config.channels}], got shape [${x.shape.join(',')}]`);
+  };
+  const needState = (state: IResNetConvState | undefined, x: NDArray, op: string): IResNetConvState => {
+    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) {
+      throw new Error(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init); pass it as options.state`);
+    }
+    const [h, w] = [state.sn[0]!.u.shape[1], state.sn[0]!.u.shape[2]];
+    if (x.shape[1] !== h || x.shape[2] !== w) {
+      throw new Error(`iresnetConv.${op}: the block was initialised on ${h}×${w} images (its spectral norms hold for that size), got ${x.shape[1]}×${x.shape[2]}`);
+    }
+    return state;
+  };
+
+  const normalize = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
+    const out = params.layers.map((layer, i) => {
+      const r = convSpectralNorm.apply(layer.w, state.sn[i]!, { coeff, powerIterations: iterations, mode });
+      return { layer: { w: r.w, b: layer.b }, sn: r.state, sigma: r.sigma };
+    });
+    return { layers: out.map((o) => o.layer), state: { sn: out.map((o) => o.sn) }, sigmas: out.map((o) => o.sigma) };
+  });
+
+  const residual = eager((layers: readonly Conv2dParams[], x: NDArray): NDArray => {
+    let h = x;
+    layers.forEach((layer, i) => {
+      h = conv2d.apply(layer, h, { padding: 'SAME' });
+      if (i < layers.length - 1) h = activation(h);
+    });
+    return h;
+  });
+
+  /** The exact operator norm of a stride-1 'same' convolution (no bias) on [h, w] images. */
+  const operatorNorm = (kernel: NDArray, h: number, w: number): number => scope(() => {
+    const cin = kernel.shape[2]!;
+    const apply = (v: NDArray) => np.conv2d(v.reshape(1, h, w, cin), kernel, { padding: 'SAME' }).reshape(-1);
+    return spectralNormExact(jacfwd(apply)(np.zeros([h * w * cin])));
+  });
+
+  return {
+    kind: 'iresnetConv',
+    normalize,
+    residual,
+    init: eager((key: Key, x: NDArray) => {
+      checkInput(x, 'init');
+      const [h, w] = [x.shape[1]!, x.shape[2]!];
+      const keys = random.split(key, 2 * kernelSizes.length);
+      const layers = kernelSizes.map((k, i) => {
+        const p = conv2d.init(keys.at(i), k, k, channels[i]!, channels[i + 1]!, { wInit: init.glorotUniform });
+        return config.initScale === undefined || config.initScale === 1 ? p : { w: np.multiply(p.w, config.initScale), b: p.b };
+      });
+      // Start the power iteration near convergence, so the first normalisation is already accurate.
+      const sn = layers.map((l, i) => convSpectralNorm.estimate(l.w, convSpectralNorm.init(keys.at(kernelSizes.length + i), l.w, h, w), 50).state);
+      return { params: { layers }, state: { sn } };
+    }),
+    forward: eager((params: IResNetConvParams, x: NDArray, options: LayerOptions<IResNetConvState> = {}) => {
+      checkInput(x, 'forward');
+      const { layers, state } = normalize(params, needState(options.state, x, 'forward'), options.powerIterations ?? powerIterations);
+      const { gx, logdet } = residualLogdet((v: NDArray) => residual(layers, v), x, { ...logdetDefaults, ...options.logdet }, options.key);
+      return { y: np.add(x, gx), logdet, state };
+    }),
+    inverse: eager((params: IResNetConvParams, y: NDArray, options: LayerOptions<IResNetConvState> = {}) => {
+      checkInput(y, 'inverse');
+      const { layers } = normalize(params, needState(options.state, y, 'inverse'), options.powerIterations ?? powerIterations);
+      const g = (v: NDArray): NDArray => residual(layers, v);
+      const fp = fixedPointInverse(g, y, { ...inverseDefaults, ...options.inverse });
+      const { logdet } = residualLogdet(g, fp.x, { ...logdetDefaults, ...options.logdet }, options.key);
+      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual };
+    }),
+    lipschitzBound: (params, state, iterations = powerIterations) => scope(() => {
+      const [h, w] = [state.sn[0]!.u.shape[1]!, state.sn[0]!.u.shape[2]!];
+      return normalize(params, state, iterations).layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
+    }),
+  };
+}
