@@ -56,12 +56,12 @@ function luDecompose(a: Float64Array, n: number): { p: Float64Array; l: Float64A
 }
 
 /** W = P · L · (U + diag(sign · exp(logScale))) from the parameters and the fixed state. */
-export function conv1x1LUWeight(params: Conv1x1LUParams, state: Conv1x1LUState): NDArray {
+export const conv1x1LUWeight = eager((params: Conv1x1LUParams, state: Conv1x1LUState): NDArray => {
   const c = params.logScale.shape[0]!;
   const l = np.add(np.tril(params.lower, -1), np.eye(c));
   const u = np.add(np.triu(params.upper, 1), np.diag(np.multiply(state.sign, np.exp(params.logScale))));
   return np.matmul(state.permutation, np.matmul(l, u));
-}
+});
 
 /** An invertible 1×1 convolution over `channels` features, its weight kept as an LU decomposition. */
 export function conv1x1LU(channels: number): Layer<Conv1x1LUParams, Conv1x1LUState> {
