@@ -604,3 +604,39 @@ describe('convolutional i-ResNet block', () => {
   });
 });
 
+describe('Russian-roulette log-det (Residual Flows)', () => {
+  it('is unbiased where the truncated series is not, refuses jit, and runs in an i-ResNet block under grad', () => {
+    noLeak(() => {
+      // g(x) = x·A, so ln det(I + J_g) = ln det(I + A) = ln 1.5 + ln 1.4 exactly.
+      const a = np.array([[0.5, 0.2], [0, 0.4]], 'float32');
+      const g = (v: NDArray) => np.matmul(v, a);
+      const x = np.zeros([20, 2]);
+      const exact = Math.log(1.5) + Math.log(1.4);
+      const roulette: number[] = [], truncated: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const key = random.key(1000 + i);
+        roulette.push(np.mean(flows.rouletteResidualLogdet(g, x, key, { probe: 'rademacher' }).logdet).item() as number);
+        truncated.push(np.mean(flows.hutchinsonResidualLogdet(g, x, key, { terms: 2, probe: 'rademacher' }).logdet).item() as number);
+      }
+      const meanAndError = (v: number[]) => {
+        const m = v.reduce((s, z) => s + z, 0) / v.length;
+        return [m, Math.sqrt(v.reduce((s, z) => s + (z - m) ** 2, 0) / (v.length - 1) / v.length)] as const;
+      };
+      const [rm, rse] = meanAndError(roulette), [tm, tse] = meanAndError(truncated);
+      expect(Math.abs(rm - exact), `roulette mean ${rm} ± ${rse}, exact ${exact}`).toBeLessThan(4 * rse);
+      expect(Math.abs(tm - exact), `truncated mean ${tm} ± ${tse}, exact ${exact}`).toBeGreaterThan(10 * tse);
+      // Its number of terms is drawn on the host, so it cannot run with a traced key.
+      const traced = jit((v: NDArray, key: NDArray) => flows.residualLogdet(g, v, { method: 'roulette' }, key).logdet);
+      expect(() => traced(x, random.key(1))).toThrow(/concrete array/);
+      expect(() => flows.residualLogdet(g, x, { method: 'roulette' })).toThrow(/needs a key/);
+      // In an i-ResNet block, as the training estimate: finite values and gradients.
+      const block = flows.iresnet({ dim: 2, hidden: [8] });
+      const xs = random.normal(random.key(2), [16, 2]);
+      const { params, state } = block.init(random.key(3), xs);
+      const loss = (p: flows.IResNetParams) => np.mean(block.forward(p, xs, { state, key: random.key(4), logdet: { method: 'roulette' } }).logdet);
+      const dLoss = grad(loss)(params);
+      for (const leaf of tree.leaves(dLoss) as NDArray[]) expect(np.all(np.isfinite(leaf)).item()).toBe(true);
+    });
+  });
+});
+

@@ -16,7 +16,7 @@ export { iresnet, activations, type IResNetBlock, type IResNetConfig, type IResN
 export { iresnetConv, type IResNetConvBlock, type IResNetConvConfig, type IResNetConvParams, type IResNetConvState } from './iresnet_conv.js';
 export { fixedPointInverse, fixedPointBound, type FixedPointOptions, type FixedPointResult } from './fixed_point.js';
 export {
-  batchJacobian, exactLogdet, exactResidualLogdet, powerSeriesLogdet, hutchinsonResidualLogdet, residualLogdet, probes, truncationBound,
+  batchJacobian, exactLogdet, exactResidualLogdet, powerSeriesLogdet, hutchinsonResidualLogdet, rouletteResidualLogdet, residualLogdet, probes, truncationBound,
   type Probe, type ResidualLogdetOptions,
 } from './logdet.js';
 export { symmetricEigenvalues, singularValues, spectralNormExact } from './spectral.js';

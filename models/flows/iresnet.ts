@@ -10,7 +10,8 @@
 // (eigenvalues of J_g near −1: every dropped term is negative), and maximum-likelihood training can
 // exploit that. Measured on two moons with 6 blocks, c = 0.97, n = 5: the training estimate reached
 // 0.46 nats/point while the exact test NLL was 1.50; with c = 0.9 the gap stays a few hundredths.
-// Keep c well below 1 or raise n, and evaluate with the exact log-det where the dimension allows.
+// Keep c well below 1 or raise n, train with the unbiased Russian-roulette estimate (logdet
+// method 'roulette', Residual Flows), and evaluate with the exact log-det where the dimension allows.
 import { np, random, scope, type NDArray } from '../../src/index.js';
 import { dense, spectralNorm, type Activation, type DenseParams, type SpectralNormState } from '../nn.js';
 import * as init from '../init.js';

@@ -1,6 +1,7 @@
 // Log-determinants of residual maps F(x) = x + g(x) (algorithms.md §3.4): exact (Jacobian by
 // forward mode + slogdet, small dimensions only), the truncated power series with exact traces
-// (for checking), and the same series with Hutchinson trace estimates, the i-ResNet estimator.
+// (for checking), the same series with Hutchinson trace estimates (the i-ResNet estimator), and
+// the unbiased Russian-roulette estimate of the whole series (Residual Flows).
 // `g` always maps a batch [N, ...event] to [N, ...event] example by example.
 import { jacfwd, np, random, vjp, vmap, type NDArray } from '../../src/index.js';
 import { eager, sumEvent, type Key } from './layer.js';
@@ -13,18 +14,29 @@ export interface ResidualLogdetOptions {
    * 'hutchinson' (default): truncated series, traces estimated with probes (needs a key);
    * 'series': truncated series with exact traces (forms J; small dimensions);
    * 'exact': slogdet(I + J_g) (forms J; small dimensions);
-   * 'none': zeros — for sampling, where the log-det is not wanted.
+   * 'none': zeros — for sampling, where the log-det is not wanted;
+   * 'roulette': the unbiased Russian-roulette estimate of the whole series (Residual Flows, Chen
+   *   et al. 2019; needs a key; eager or under grad, not under jit: it draws its number of terms
+   *   on the host).
    */
-  method?: 'hutchinson' | 'series' | 'exact' | 'none';
+  method?: 'hutchinson' | 'series' | 'exact' | 'none' | 'roulette';
   /** Series terms n (default 5, the i-ResNet density-estimation script). */
   terms?: number;
   /** Probes per example k (default 1, the i-ResNet code). */
   samples?: number;
   /** Probe distribution (default 'gaussian', as in §3.4). */
   probe?: Probe;
+  /** 'roulette': terms always computed before the random ones begin (default 2, as Residual Flows). */
+  exactTerms?: number;
+  /**
+   * 'roulette': the random count N of further terms is geometric, P(N ≥ k) = (1 − p)^(k−1)
+   * (default p = 0.5, as Residual Flows). The variance is finite only when the terms shrink faster
+   * than P(N ≥ k): roughly (1 − p) > ρ(J_g)², so lower p for blocks close to Lip 1.
+   */
+  stopProbability?: number;
 }
 
-export const DEFAULT_LOGDET: Required<ResidualLogdetOptions> = { method: 'hutchinson', terms: 5, samples: 1, probe: 'gaussian' };
+export const DEFAULT_LOGDET: Required<ResidualLogdetOptions> = { method: 'hutchinson', terms: 5, samples: 1, probe: 'gaussian', exactTerms: 2, stopProbability: 0.5 };
 
 /** Per-example Jacobians J_f(x_i), flattened to [N, D, D] (D = event size), by vmap of jacfwd. */
 export const batchJacobian = eager((g: (x: NDArray) => NDArray, x: NDArray): NDArray => {
@@ -82,6 +94,14 @@ export const hutchinsonResidualLogdet = eager((
   g: (x: NDArray) => NDArray, x: NDArray, key: Key, options: ResidualLogdetOptions = {},
 ): { gx: NDArray; logdet: NDArray } => {
   const terms = options.terms ?? DEFAULT_LOGDET.terms;
+  return weightedTraceSeries(g, x, key, options, Array.from({ length: terms }, (_, i) => ((i + 1) % 2 === 1 ? 1 : -1) / (i + 1)));
+});
+
+/**
+ * g(x) and Σ_j weights[j−1]·uᵀJ_g^j u averaged over probes u: the Hutchinson u-chain of the series
+ * with the given weight per term (each term one vector-Jacobian product).
+ */
+function weightedTraceSeries(g: (x: NDArray) => NDArray, x: NDArray, key: Key, options: ResidualLogdetOptions, weights: readonly number[]): { gx: NDArray; logdet: NDArray } {
   const samples = options.samples ?? DEFAULT_LOGDET.samples;
   const u = probes(key, x.shape, samples, options.probe ?? DEFAULT_LOGDET.probe);
   const [gx, pullback] = vjp(g, x);
@@ -89,12 +109,45 @@ export const hutchinsonResidualLogdet = eager((
   for (let s = 0; s < samples; s++) {
     const us = u.at(s);
     let v = us;
-    for (let j = 1; j <= terms; j++) {
+    weights.forEach((w) => {
       [v] = pullback(v) as [NDArray];
-      total = np.add(total, np.multiply(sumEvent(np.multiply(v, us)), (j % 2 === 1 ? 1 : -1) / j));
-    }
+      total = np.add(total, np.multiply(sumEvent(np.multiply(v, us)), w));
+    });
   }
   return { gx, logdet: np.divide(total, samples) };
+}
+
+/**
+ * g(x) and the Russian-roulette estimate of ln det(I + J_g) (Residual Flows, Chen et al. 2019):
+ * the first m = exactTerms terms of the series, then N more with N geometric, each term k > m
+ * divided by P(N ≥ k − m):
+ *   E_N[Σ_{k ≤ m+N} (−1)^{k+1} tr(J^k)/k / P(N ≥ k − m)] = Σ_{k ≥ 1} (−1)^{k+1} tr(J^k)/k = ln det(I + J_g),
+ * so, unlike the truncated series (§7i), it has no bias for training to exploit. One N per call,
+ * drawn on the host from `key` (the probes use another key split from it).
+ */
+export const rouletteResidualLogdet = eager((
+  g: (x: NDArray) => NDArray, x: NDArray, key: Key, options: ResidualLogdetOptions = {},
+): { gx: NDArray; logdet: NDArray } => {
+  const m = options.exactTerms ?? DEFAULT_LOGDET.exactTerms;
+  const p = options.stopProbability ?? DEFAULT_LOGDET.stopProbability;
+  if (!(Number.isInteger(m) && m >= 0) || !(p > 0 && p < 1)) {
+    throw new Error(`residualLogdet 'roulette': expected exactTerms an integer ≥ 0 and stopProbability in (0, 1), got ${m} and ${p}`);
+  }
+  const [probeKey, countKey] = [random.foldIn(key, 0), random.foldIn(key, 1)];
+  let uniform: number;
+  try {
+    uniform = random.uniform(countKey, []).item() as number;
+  } catch (e) {
+    throw new Error(`residualLogdet 'roulette' draws its number of terms on the host, so its key must be a concrete array (not under jit or vmap); use method 'hutchinson' there (${(e as Error).message})`);
+  }
+  // N ≥ 1 with P(N ≥ k) = (1 − p)^(k−1): N = 1 + ⌊ln(1 − U) / ln(1 − p)⌋.
+  const n = 1 + Math.floor(Math.log1p(-uniform) / Math.log1p(-p));
+  const weights = Array.from({ length: m + n }, (_, i) => {
+    const k = i + 1;
+    const survival = k <= m ? 1 : (1 - p) ** (k - m - 1);
+    return (k % 2 === 1 ? 1 : -1) / k / survival;
+  });
+  return weightedTraceSeries(g, x, probeKey, options, weights);
 });
 
 /**
@@ -115,8 +168,11 @@ export const residualLogdet = eager((
       return { gx: g(x), logdet: exactResidualLogdet(g, x) };
     case 'none':
       return { gx: g(x), logdet: np.zeros([x.shape[0]!]) };
+    case 'roulette':
+      if (key === undefined) throw new Error("residualLogdet: method 'roulette' needs a key for its probes and its number of terms; pass options.key");
+      return rouletteResidualLogdet(g, x, key, options);
     default:
-      throw new Error(`residualLogdet: unknown method '${String(method)}'; expected 'hutchinson', 'series', 'exact' or 'none'`);
+      throw new Error(`residualLogdet: unknown method '${String(method)}'; expected 'hutchinson', 'roulette', 'series', 'exact' or 'none'`);
   }
 });
 
