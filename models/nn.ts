@@ -99,6 +99,15 @@ function asMatrix(w: NDArray): NDArray {
 }
 
 /**
+ * What a weight is divided by given its estimated norm σ̂: max(1, σ̂/c) ('soft'), or σ̂/c ('hard').
+ * σ̂ = 0 only for W = 0, which both modes leave as it is (hard mode would divide 0 by 0).
+ */
+function normalizationFactor(sigma: NDArray, options: SpectralNormOptions): NDArray {
+  const c = options.coeff ?? 0.9;
+  return options.mode === 'hard' ? np.where(np.greater(sigma, 0), sigma.div(c), 1) : np.maximum(1, sigma.div(c));
+}
+
+/**
  * Spectral normalisation with an explicit power-iteration state (algorithms.md §3.2). The
  * singular vectors are held constant (stop-gradient) while σ̂ = uᵀWv is differentiated, as in
  * SN-GAN and the i-ResNet code. Conv kernels are normalised as their reshaped matrix.
@@ -128,11 +137,8 @@ export const spectralNorm = freesIntermediates({
     return { sigma, state: { u: stopGradient(u) } };
   },
   apply(w: NDArray, state: SpectralNormState, options: SpectralNormOptions = {}): { w: NDArray; state: SpectralNormState; sigma: NDArray } {
-    const c = options.coeff ?? 0.9;
     const { sigma, state: next } = spectralNorm.estimate(w, state, options.powerIterations ?? 1);
-    // σ̂ = 0 only for W = 0, which both modes leave as it is (hard mode would divide 0 by 0).
-    const factor = options.mode === 'hard' ? np.where(np.greater(sigma, 0), sigma.div(c), 1) : np.maximum(1, sigma.div(c));
-    return { w: w.div(factor), state: next, sigma };
+    return { w: w.div(normalizationFactor(sigma, options)), state: next, sigma };
   },
 });
 
@@ -184,9 +190,7 @@ export const convSpectralNorm = freesIntermediates({
     return { sigma, state: { u: stopGradient(u) } };
   },
   apply(kernel: NDArray, state: ConvSpectralNormState, options: SpectralNormOptions = {}): { w: NDArray; state: ConvSpectralNormState; sigma: NDArray } {
-    const c = options.coeff ?? 0.9;
     const { sigma, state: next } = convSpectralNorm.estimate(kernel, state, options.powerIterations ?? 1);
-    const factor = options.mode === 'hard' ? np.where(np.greater(sigma, 0), sigma.div(c), 1) : np.maximum(1, sigma.div(c));
-    return { w: kernel.div(factor), state: next, sigma };
+    return { w: kernel.div(normalizationFactor(sigma, options)), state: next, sigma };
   },
 });

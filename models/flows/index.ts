@@ -12,7 +12,7 @@ export { affineCoupling, masks, type AffineCouplingConfig, type AffineCouplingPa
 export { actnorm, type ActnormConfig, type ActnormParams } from './actnorm.js';
 export { conv1x1, type Conv1x1Params } from './conv1x1.js';
 export { conv1x1LU, conv1x1LUWeight, type Conv1x1LUParams, type Conv1x1LUState } from './conv1x1_lu.js';
-export { iresnet, activations, type IResNetBlock, type IResNetConfig, type IResNetParams, type IResNetState, type LipschitzActivation } from './iresnet.js';
+export { iresnet, activations, type IResNetBlock, type IResNetConfig, type IResNetParams, type IResNetState, type LipschitzActivation, type ResidualBlockOptions } from './iresnet.js';
 export { iresnetConv, type IResNetConvBlock, type IResNetConvConfig, type IResNetConvParams, type IResNetConvState } from './iresnet_conv.js';
 export { fixedPointInverse, fixedPointBound, type FixedPointOptions, type FixedPointResult } from './fixed_point.js';
 export {

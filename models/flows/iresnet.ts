@@ -31,11 +31,8 @@ export const activations: Record<LipschitzActivation, Activation> = {
   lipswish: (x) => np.divide(np.silu(x), 1.1),
 };
 
-export interface IResNetConfig {
-  /** Event size (the last axis). */
-  dim: number;
-  /** Hidden sizes of g (default [64, 64]: dim → 64 → 64 → dim). */
-  hidden?: readonly number[];
+/** Options of an i-ResNet block that do not depend on its layers (dense or convolutional). */
+export interface ResidualBlockOptions {
   /** Spectral-norm target c < 1 per weight (default 0.9). */
   coeff?: number;
   /** Power iterations per call (default 5; 1 is common when training, with the state carried). */
@@ -50,6 +47,13 @@ export interface IResNetConfig {
   inverse?: FixedPointOptions;
   /** Gain on the initial weights (default 1: Glorot uniform). */
   initScale?: number;
+}
+
+export interface IResNetConfig extends ResidualBlockOptions {
+  /** Event size (the last axis). */
+  dim: number;
+  /** Hidden sizes of g (default [64, 64]: dim → 64 → 64 → dim). */
+  hidden?: readonly number[];
 }
 
 export interface IResNetParams {

@@ -6,35 +6,21 @@
 // holds for the images the block was initialised on. The inverse (fixed point) and the log-det
 // estimators are the dense block's (fixed_point.ts, logdet.ts), which work on any event shape.
 import { jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
-import { conv2d, convSpectralNorm, type Activation, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
+import { conv2d, convSpectralNorm, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
 import * as init from '../init.js';
-import { DEFAULT_FIXED_POINT, fixedPointInverse, type FixedPointOptions } from './fixed_point.js';
-import { activations, type LipschitzActivation } from './iresnet.js';
+import { DEFAULT_FIXED_POINT, fixedPointInverse } from './fixed_point.js';
+import { activations, type ResidualBlockOptions } from './iresnet.js';
 import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
-import { DEFAULT_LOGDET, residualLogdet, type ResidualLogdetOptions } from './logdet.js';
+import { DEFAULT_LOGDET, residualLogdet } from './logdet.js';
 import { spectralNormExact } from './spectral.js';
 
-export interface IResNetConvConfig {
+export interface IResNetConvConfig extends ResidualBlockOptions {
   /** Channels of the images (the last axis of [N, H, W, C]). */
   channels: number;
   /** Channels of g's hidden feature maps (default [32, 32]). */
   hidden?: readonly number[];
   /** Odd kernel sizes, one per convolution (default 3, 1, …, 1, 3: [3, 1, 3] for two hidden maps). */
   kernelSizes?: readonly number[];
-  /** Spectral-norm target c < 1 per convolution (default 0.9). */
-  coeff?: number;
-  /** Power iterations per call (default 5). */
-  powerIterations?: number;
-  /** 'soft' (default): K / max(1, σ̂/c); 'hard': c·K/σ̂. */
-  mode?: 'soft' | 'hard';
-  /** Activation (default 'elu'), or a function the caller guarantees 1-Lipschitz. */
-  activation?: LipschitzActivation | Activation;
-  /** Log-det estimator (default Hutchinson, 5 terms, 1 Gaussian probe). */
-  logdet?: ResidualLogdetOptions;
-  /** Fixed-point inverse settings (default tol 1e-6, 100 iterations). */
-  inverse?: FixedPointOptions;
-  /** Gain on the initial kernels (default 1: Glorot uniform). */
-  initScale?: number;
 }
 
 export interface IResNetConvParams {
