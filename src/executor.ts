@@ -145,6 +145,26 @@ function axpyOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Map
   return null;
 }
 
+/** Who uses each value (a program output counts as a use), and which equation produces it. */
+function dataflow(eqns: readonly ProgramEqn[], outs: readonly Atom[]) {
+  const uses = new Map<Var, number>();
+  const users = new Map<Var, ProgramEqn[]>();
+  const producer = new Map<Var, ProgramEqn>();
+  for (const e of eqns) {
+    for (const v of e.outBinders) producer.set(v, e);
+    for (const a of e.inputs) {
+      if (!(a instanceof Var)) continue;
+      uses.set(a, (uses.get(a) ?? 0) + 1);
+      const list = users.get(a);
+      if (list) list.push(e);
+      else users.set(a, [e]);
+    }
+  }
+  const returned = new Set(outs.filter((o): o is Var => o instanceof Var));
+  for (const o of outs) if (o instanceof Var) uses.set(o, (uses.get(o) ?? 0) + 1);
+  return { uses, users, producer, returned };
+}
+
 /**
  * Recognises a dense layer, add(dot_general(x, W), c) with x·W or xᵀ·W of 2-D float32 operands, the
  * product used nowhere else and c a row of biases ((1, N) or (N)): returns x, W, c and the layout.
@@ -178,19 +198,7 @@ function denseOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Ma
  * z: h <= 0 exactly where z <= 0 (h is +0 there, and NaN where z is), so the mask is unchanged.
  */
 function fuseDense(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
-  const uses = new Map<Var, number>();
-  const users = new Map<Var, ProgramEqn[]>();
-  for (const e of eqns) {
-    for (const a of e.inputs) {
-      if (!(a instanceof Var)) continue;
-      uses.set(a, (uses.get(a) ?? 0) + 1);
-      users.set(a, [...(users.get(a) ?? []), e]);
-    }
-  }
-  const returned = new Set(outs.filter((o): o is Var => o instanceof Var));
-  for (const o of returned) uses.set(o, (uses.get(o) ?? 0) + 1);
-  const producer = new Map<Var, ProgramEqn>();
-  for (const e of eqns) for (const v of e.outBinders) producer.set(v, e);
+  const { uses, users, producer, returned } = dataflow(eqns, outs);
   const replaced = new Map<ProgramEqn, ProgramEqn | null>();
   for (const eqn of eqns) {
     const dense = denseOperands(eqn, producer, uses);
@@ -219,11 +227,8 @@ function fuseDense(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramE
 
 /** Rewrites the program with fused kernels where their patterns occur, then drops what became dead. */
 function fuse(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
-  const uses = new Map<Var, number>();
-  for (const a of [...eqns.flatMap((e) => e.inputs), ...outs]) if (a instanceof Var) uses.set(a, (uses.get(a) ?? 0) + 1);
-  const producer = new Map<Var, ProgramEqn>();
+  const { uses, producer } = dataflow(eqns, outs);
   const rewritten = eqns.map((eqn): ProgramEqn => {
-    for (const v of eqn.outBinders) producer.set(v, eqn);
     const relu = reluOperand(eqn, producer);
     if (relu) return { prim: 'relu', params: {}, inputs: [relu], outBinders: eqn.outBinders };
     const axpy = axpyOperands(eqn, producer, uses);
@@ -276,16 +281,13 @@ export class CompiledProgram implements Executable {
       for (const step of this.steps) {
         const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
         let outs: tf.Tensor[];
-        if (step.prim !== 'relu' && step.prim !== 'axpy' && step.prim !== 'dense' && PROGRAM_PRIMITIVES.has(step.prim)) {
+        if (!isFused(step.prim) && PROGRAM_PRIMITIVES.has(step.prim)) {
           const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {
           outs = tf.tidy(() => {
             const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
-            if (step.prim === 'relu') return [relu(tensors[0]!)];
-            if (step.prim === 'axpy') return [axpy(tensors[0]!, tensors[1]!, (step.params as { scale: number }).scale)];
-            if (step.prim === 'dense') return [dense(tensors[0]!, tensors[1]!, tensors[2]!, step.params as DenseParams)];
-            return kernels[step.prim](tensors, step.params as never);
+            return isFused(step.prim) ? [fusedKernels[step.prim](tensors, step.params)] : kernels[step.prim](tensors, step.params as never);
           });
         }
         step.outSlots.forEach((s, k) => (slots[s] = outs[k]));
@@ -344,6 +346,14 @@ function dense(x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor, { transA, relu: with
 function axpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor {
   return wasmAxpy(a, b, s) ?? tf.add(a, tf.mul(b, tf.scalar(s)));
 }
+
+/** The fused kernels, keyed like `kernels` (which holds the primitives'). */
+const fusedKernels: Record<FusedKernel, (inputs: tf.Tensor[], params: unknown) => tf.Tensor> = {
+  relu: ([x]) => relu(x!),
+  axpy: ([a, b], params) => axpy(a!, b!, (params as { scale: number }).scale),
+  dense: ([x, w, bias], params) => dense(x!, w!, bias!, params as DenseParams),
+};
+const isFused = (prim: Primitive | FusedKernel): prim is FusedKernel => Object.hasOwn(fusedKernels, prim);
 
 /** How `jit_call` programs are compiled (replaceable, e.g. by a fusing compiler). */
 export const programCompiler: { compile: (jaxpr: Jaxpr) => Executable } = {

@@ -7,7 +7,7 @@ import { ShapeError, TransformError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
+import { flattenArrays, flattenWithStaticLeaves, leafArray, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 
@@ -89,11 +89,11 @@ export function customVjp<F extends AnyFn, R>(
         // Static leaves (booleans, strings) have no cotangent: whatever bwd puts there is ignored.
         const isArray = argLeaves.map((l) => l instanceof NDArray);
         if (ct === null || ct === undefined) return argLeaves.flatMap((l, k) => (isArray[k] ? [zeros((l as NDArray).aval)] : []));
-        const cdef = tree.structure(ct);
+        const [withPaths, cdef] = tree.flattenWithPath(ct);
         if (!cdef.equals(tree.structure(argTrees[i]))) throw new TransformError(`customVjp(${name}): bwd's cotangent ${i} has structure ${cdef}, expected ${tree.structure(argTrees[i])} (like argument ${i})`);
-        const [cl] = flattenArrays(`customVjp(${name}) bwd`, tree.unflatten(cdef, tree.leaves(ct).map((c, k) => (isArray[k] ? c : 0))), 'cotangent');
-        return cl.flatMap((c, k) => {
+        return withPaths.flatMap(([path, leaf], k) => {
           if (!isArray[k]) return [];
+          const c = leafArray(`customVjp(${name}) bwd`, path, leaf, 'cotangent');
           const want = (argLeaves[k] as NDArray).aval;
           if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) has shape ${c.aval.str()}; expected ${want.str()}`);
           return [c];

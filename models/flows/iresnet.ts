@@ -81,6 +81,33 @@ export interface IResNetBlock extends Layer<IResNetParams, IResNetState> {
   lipschitzBound(params: IResNetParams, state: IResNetState, powerIterations?: number): number;
 }
 
+/**
+ * `forward` and `inverse` of a residual block F(x) = x + g(x), for the dense and the convolutional
+ * block alike. `prepare` checks the input and returns g's normalised layers and the refined state.
+ * forward: y = x + g(x), ln det(I + J_g) by the configured (or overriding) estimator.
+ * inverse: x = F⁻¹(y) by fixed-point iteration; log|det ∂x/∂y| = −ln det(I + J_g(x)).
+ */
+export function residualBlockMethods<P, S, L>(
+  prepare: (params: P, x: NDArray, options: LayerOptions<S>, op: string) => { layers: L; state: S },
+  residual: (layers: L, x: NDArray) => NDArray,
+  defaults: { logdet: ResidualLogdetOptions; inverse: FixedPointOptions },
+): Pick<Layer<P, S>, 'forward' | 'inverse'> {
+  return {
+    forward: eager((params: P, x: NDArray, options: LayerOptions<S> = {}) => {
+      const { layers, state } = prepare(params, x, options, 'forward');
+      const { gx, logdet } = residualLogdet((v: NDArray) => residual(layers, v), x, { ...defaults.logdet, ...options.logdet }, options.key);
+      return { y: np.add(x, gx), logdet, state };
+    }),
+    inverse: eager((params: P, y: NDArray, options: LayerOptions<S> = {}) => {
+      const { layers } = prepare(params, y, options, 'inverse');
+      const g = (v: NDArray): NDArray => residual(layers, v);
+      const fp = fixedPointInverse(g, y, { ...defaults.inverse, ...options.inverse });
+      const { logdet } = residualLogdet(g, fp.x, { ...defaults.logdet, ...options.logdet }, options.key);
+      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual };
+    }),
+  };
+}
+
 /** An invertible residual block y = x + g(x) on the last axis (see the file comment). */
 export function iresnet(config: IResNetConfig): IResNetBlock {
   const act = config.activation ?? 'elu';
@@ -143,21 +170,14 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
       return { params: { layers }, state: { sn } };
     }),
     /** y = x + g(x), ln det(I + J_g) by the configured (or overriding) estimator, and the refined state. */
-    forward: eager((params: IResNetParams, x: NDArray, options: LayerOptions<IResNetState> = {}) => {
-      checkInput(x, 'forward');
-      const { layers, state } = normalize(params, needState(options.state, 'forward'), options.powerIterations ?? cfg.powerIterations);
-      const { gx, logdet } = residualLogdet((v: NDArray) => residual(layers, v), x, { ...cfg.logdet, ...options.logdet }, options.key);
-      return { y: np.add(x, gx), logdet, state };
-    }),
-    /** x = F⁻¹(y) by fixed-point iteration; log|det ∂x/∂y| = −ln det(I + J_g(x)). */
-    inverse: eager((params: IResNetParams, y: NDArray, options: LayerOptions<IResNetState> = {}) => {
-      checkInput(y, 'inverse');
-      const { layers } = normalize(params, needState(options.state, 'inverse'), options.powerIterations ?? cfg.powerIterations);
-      const g = (v: NDArray): NDArray => residual(layers, v);
-      const fp = fixedPointInverse(g, y, { ...cfg.inverse, ...options.inverse });
-      const { logdet } = residualLogdet(g, fp.x, { ...cfg.logdet, ...options.logdet }, options.key);
-      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual };
-    }),
+    ...residualBlockMethods(
+      (params: IResNetParams, x: NDArray, options: LayerOptions<IResNetState>, op: string) => {
+        checkInput(x, op);
+        return normalize(params, needState(options.state, op), options.powerIterations ?? cfg.powerIterations);
+      },
+      residual,
+      cfg,
+    ),
     lipschitzBound: (params, state, powerIterations = cfg.powerIterations) =>
       scope(() => normalize(params, state, powerIterations).layers.reduce((acc, l) => acc * spectralNormExact(l.w), 1)),
   };

@@ -8,10 +8,10 @@
 import { jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
 import { conv2d, convSpectralNorm, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
 import * as init from '../init.js';
-import { DEFAULT_FIXED_POINT, fixedPointInverse } from './fixed_point.js';
-import { activations, type ResidualBlockOptions } from './iresnet.js';
+import { DEFAULT_FIXED_POINT } from './fixed_point.js';
+import { activations, residualBlockMethods, type ResidualBlockOptions } from './iresnet.js';
 import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
-import { DEFAULT_LOGDET, residualLogdet } from './logdet.js';
+import { DEFAULT_LOGDET } from './logdet.js';
 import { spectralNormExact } from './spectral.js';
 
 export interface IResNetConvConfig extends ResidualBlockOptions {
@@ -117,20 +117,14 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
       const sn = layers.map((l, i) => convSpectralNorm.estimate(l.w, convSpectralNorm.init(keys.at(kernelSizes.length + i), l.w, h, w), 50).state);
       return { params: { layers }, state: { sn } };
     }),
-    forward: eager((params: IResNetConvParams, x: NDArray, options: LayerOptions<IResNetConvState> = {}) => {
-      checkInput(x, 'forward');
-      const { layers, state } = normalize(params, needState(options.state, x, 'forward'), options.powerIterations ?? powerIterations);
-      const { gx, logdet } = residualLogdet((v: NDArray) => residual(layers, v), x, { ...logdetDefaults, ...options.logdet }, options.key);
-      return { y: np.add(x, gx), logdet, state };
-    }),
-    inverse: eager((params: IResNetConvParams, y: NDArray, options: LayerOptions<IResNetConvState> = {}) => {
-      checkInput(y, 'inverse');
-      const { layers } = normalize(params, needState(options.state, y, 'inverse'), options.powerIterations ?? powerIterations);
-      const g = (v: NDArray): NDArray => residual(layers, v);
-      const fp = fixedPointInverse(g, y, { ...inverseDefaults, ...options.inverse });
-      const { logdet } = residualLogdet(g, fp.x, { ...logdetDefaults, ...options.logdet }, options.key);
-      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual };
-    }),
+    ...residualBlockMethods(
+      (params: IResNetConvParams, x: NDArray, options: LayerOptions<IResNetConvState>, op: string) => {
+        checkInput(x, op);
+        return normalize(params, needState(options.state, x, op), options.powerIterations ?? powerIterations);
+      },
+      residual,
+      { logdet: logdetDefaults, inverse: inverseDefaults },
+    ),
     lipschitzBound: (params, state, iterations = powerIterations) => scope(() => {
       const [h, w] = [state.sn[0]!.u.shape[1]!, state.sn[0]!.u.shape[2]!];
       return normalize(params, state, iterations).layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
