@@ -457,6 +457,88 @@ describe('composed flows', () => {
   });
 });
 
+// ---- image layers -------------------------------------------------------------------------------
+
+describe('image layers: logit transform, squeeze, bits per dimension', () => {
+  it('squeeze moves pixel (i·f + a, j·f + b) of channel c to channel c·f² + a·f + b at (i, j); inverse undoes it; log-det 0', () => {
+    assertNoLeak(fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), (f, n, hb, wb, c) => {
+      scope(() => {
+        const layer = flows.squeeze(f);
+        const [h, w] = [hb * f, wb * f];
+        const x = np.reshape(np.arange(0, n * h * w * c, 1, 'float32'), [n, h, w, c]);
+        const { y, logdet } = layer.forward({}, x);
+        expect(y.shape).toEqual([n, hb, wb, c * f * f]);
+        expect(layer.eventShapeAfter!([h, w, c])).toEqual([hb, wb, c * f * f]);
+        const ys = values(y);
+        for (let b = 0; b < n; b++) for (let i = 0; i < hb; i++) for (let j = 0; j < wb; j++) for (let ch = 0; ch < c; ch++) for (let a = 0; a < f; a++) for (let d = 0; d < f; d++) {
+          const source = ((b * h + i * f + a) * w + j * f + d) * c + ch; // x holds its own flat index
+          expect(ys[((b * hb + i) * wb + j) * c * f * f + ch * f * f + a * f + d]).toBe(source);
+        }
+        expect(values(logdet)).toEqual(new Array(n).fill(0));
+        const inv = layer.inverse({}, y);
+        expect(values(inv.x)).toEqual(values(x));
+        expect(inv.x.shape).toEqual(x.shape);
+        return null;
+      });
+    }), 20);
+    const layer = flows.squeeze(2);
+    expect(() => layer.forward({}, np.zeros([1, 3, 4, 1]))).toThrow(/squeeze.forward: image size 3×4 is not a multiple of the factor 2/);
+    expect(() => layer.inverse({}, np.zeros([1, 2, 2, 3]))).toThrow(/squeeze.inverse: 3 channels are not a multiple of factor² = 4/);
+    expect(() => layer.forward({}, np.zeros([4, 4]))).toThrow(/squeeze.forward: expected images \[N, H, W, C\], got shape \[4,4\]/);
+    expect(() => flows.squeeze(1.5)).toThrow(/squeeze: the factor must be a positive integer/);
+  });
+
+  it('logit: the log-det is ln|det| of the Jacobian, the inverse undoes it, and α = 0 maps 0 and 1 to ∓∞', () => {
+    assertNoLeak(fc.property(fc.double({ min: 0, max: 0.2, noNaN: true }), fc.integer({ min: 0, max: 1 << 20 }), (alpha, seed) => {
+      scope(() => {
+        const layer = flows.logit({ alpha });
+        const x = random.uniform(random.key(seed), [3, 2, 2, 1], 0.01, 0.99);
+        const { y, logdet } = layer.forward({}, x);
+        const exact = flows.exactLogdet((v: NDArray) => layer.forward({}, v).y, x);
+        expect(maxAbsDiff(logdet, exact)).toBeLessThan(1e-3 * (1 + (np.max(np.abs(exact)).item() as number)));
+        const inv = layer.inverse({}, y);
+        expect(maxAbsDiff(inv.x, x)).toBeLessThan(1e-5);
+        expect(maxAbsDiff(inv.logdet, np.negative(logdet))).toBeLessThan(1e-4 * (1 + (np.max(np.abs(logdet)).item() as number)));
+        return null;
+      });
+    }), 15);
+    noLeak(() => {
+      expect(values(flows.logit({ alpha: 0 }).forward({}, np.array([[0, 1]], 'float32')).y)).toEqual([-Infinity, Infinity]);
+      // With a margin, the ends of [0, 1] stay finite: logit(α) and logit(1 − α).
+      const ends = values(flows.logit({ alpha: 0.05 }).forward({}, np.array([[0, 1]], 'float32')).y);
+      expect(ends[0]).toBeCloseTo(Math.log(0.05 / 0.95), 5);
+      expect(ends[1]).toBeCloseTo(Math.log(0.95 / 0.05), 5);
+    });
+    expect(() => flows.logit({ alpha: 0.5 })).toThrow(/logit: alpha must be in \[0, 0.5\), got 0.5/);
+  });
+
+  it('an image flow (logit, squeeze, actnorm, conv i-ResNet, 1×1 conv) samples images of the data shape from latents of the squeezed shape, and inverts', () => {
+    noLeak(() => {
+      const f = flows.flow([flows.logit(), flows.squeeze(), flows.actnorm(), flows.iresnetConv({ channels: 4, hidden: [4], kernelSizes: [3, 3] }), flows.conv1x1LU(4)], { eventShape: [4, 4, 1] });
+      expect(f.latentShape).toEqual([2, 2, 4]);
+      const key = random.key(5);
+      const x = random.uniform(key, [6, 4, 4, 1], 0.05, 0.95);
+      const { params, state } = f.init(random.foldIn(key, 1), x);
+      const exactOpts = { state, logdet: { method: 'exact' as const } };
+      const fwd = f.forward(params, x, exactOpts);
+      expect(fwd.z.shape).toEqual([6, 2, 2, 4]);
+      const exact = flows.exactLogdet((v: NDArray) => f.forward(params, v, { state, logdet: { method: 'none' } }).z, x);
+      expect(maxAbsDiff(fwd.logdet, exact)).toBeLessThan(1e-3 * (1 + (np.max(np.abs(exact)).item() as number)));
+      expect(maxAbsDiff(f.inverse(params, fwd.z, exactOpts).x, x)).toBeLessThan(1e-4);
+      expect(f.sample(params, random.foldIn(key, 2), 3, { state }).shape).toEqual([3, 4, 4, 1]);
+    });
+  });
+
+  it('bits per dimension: a uniform density on [0, 1]^D costs log₂(levels) bits; each nat of log-density per dimension saves 1/ln 2 bits', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 2, max: 1024 }), fc.double({ min: -5, max: 5, noNaN: true }), (dims, levels, natsPerDim) => {
+      expect(flows.bitsPerDim(0, dims, levels)).toBeCloseTo(Math.log2(levels), 9);
+      expect(flows.bitsPerDim(natsPerDim * dims, dims, levels)).toBeCloseTo(Math.log2(levels) - natsPerDim / Math.LN2, 9);
+    }), { seed: SEED, numRuns: 50 });
+    expect(() => flows.bitsPerDim(0, 0)).toThrow(/bitsPerDim: dims must be a positive integer/);
+    expect(() => flows.bitsPerDim(0, 3, 1)).toThrow(/bitsPerDim: levels must be an integer above 1/);
+  });
+});
+
 // ---- gradients ---------------------------------------------------------------------------------
 
 describe('gradients of logProb match finite differences', () => {

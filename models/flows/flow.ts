@@ -23,6 +23,8 @@ export interface Flow {
   readonly layers: readonly Layer[];
   /** Shape of one example (e.g. [2]). */
   readonly eventShape: readonly number[];
+  /** Shape of one example's latent z = f(x): the event shape, unless a layer (squeeze) reshapes it. */
+  readonly latentShape: readonly number[];
   /** Initialises layer by layer, pushing the batch x through (data-dependent init, e.g. actnorm). */
   init(key: Key, x: NDArray): { params: unknown[]; state: unknown[] };
   /** z = f(x), Σ log-dets per example [N], and the refined states. */
@@ -46,6 +48,7 @@ export const standardNormalLogProb = eager((z: NDArray): NDArray => {
 /** A flow from layers applied in order in the normalising (data → latent) direction. */
 export function flow(layers: readonly Layer[], options: { eventShape: readonly number[] }): Flow {
   const eventShape = [...options.eventShape];
+  const latentShape = layers.reduce<number[]>((shape, layer) => layer.eventShapeAfter?.(shape) ?? shape, eventShape);
   const layerOptions = (o: FlowOptions, i: number) => ({
     state: o.state?.[i],
     key: o.key === undefined ? undefined : random.foldIn(o.key, i),
@@ -97,6 +100,7 @@ export function flow(layers: readonly Layer[], options: { eventShape: readonly n
   return {
     layers,
     eventShape,
+    latentShape,
     init: eager((key: Key, x: NDArray) => {
       const keys = random.split(key, Math.max(1, layers.length));
       const params: unknown[] = [];
@@ -115,7 +119,7 @@ export function flow(layers: readonly Layer[], options: { eventShape: readonly n
     logProb: eager((params: readonly unknown[], x: NDArray, o: FlowOptions = {}) => logProbAndState(params, x, o).logProb),
     logProbAndState,
     sample: eager((params: readonly unknown[], key: Key, n: number, o: FlowOptions = {}) => {
-      const z = random.normal(random.foldIn(key, 0), [n, ...eventShape]);
+      const z = random.normal(random.foldIn(key, 0), [n, ...latentShape]);
       return inverse(params, z, { ...o, key: random.foldIn(key, 1), logdet: { method: 'none' } }).x;
     }),
   };

@@ -57,6 +57,8 @@ export interface Layer<P = any, S = any> {
   init(key: Key, x: NDArray): { params: P; state: S };
   forward(params: P, x: NDArray, options?: LayerOptions<S>): ForwardResult<S>;
   inverse(params: P, y: NDArray, options?: LayerOptions<S>): InverseResult;
+  /** The shape of one output example given one input example's; layers that keep the shape (all but `squeeze`) leave it out. */
+  eventShapeAfter?(shape: readonly number[]): number[];
 }
 
 /** Number of positions that share the last (feature/channel) axis: 1 for [N, D], H·W for [N, H, W, C]. */
