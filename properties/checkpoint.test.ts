@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   ConcreteArray, NDArray, ShapeError, checkpoint, customVjp, checkpointName, checkpointSequential, dispose, dotsSaveable, everythingSaveable, grad, jit, jvp, makeJaxpr,
-  nothingSaveable, np, random, recompute, saveOnlyTheseNames, sqrtSegmentLength, valueAndGrad, vmap, type CheckpointPolicy,
+  nothingSaveable, np, random, recompute, saveOnlyTheseNames, sqrtSegmentLength, valueAndGrad, vjp, vmap, type CheckpointPolicy,
 } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
@@ -472,6 +472,37 @@ describe('jit never frees its caller\'s arguments', () => {
       } finally {
         dispose(x);
       }
+    });
+  }
+});
+
+// A jit nested in a checkpoint: the known part of the checkpoint can hand the jit cache's own
+// constant back unchanged as a residual; the reverse pass frees its residuals, so it must get a
+// handle of its own, or the cache's constant dies and the next call of the jitted function fails.
+describe('a reverse pass never frees a jit cache\'s constants', () => {
+  const scaled = () => jit((b: NDArray) => np.multiply(b, np.array([1, 2, 3], 'float32')));
+  const cases: [string, (j: (b: NDArray) => NDArray, x: NDArray) => void][] = [
+    ['grad(checkpoint(jit(f)))', (j, x) => dispose(grad((a: NDArray) => np.sum(checkpoint((b: NDArray) => j(b))(a)))(x))],
+    ['vjp(checkpoint(jit(f))) with the pullback disposed', (j, x) => {
+      const [out, pullback] = vjp((a: NDArray) => np.sum(checkpoint((b: NDArray) => j(b))(a)), x);
+      const one = np.array(1, 'float32');
+      dispose([pullback(one), one]);
+      pullback.dispose();
+      dispose(out);
+    }],
+  ];
+  for (const [name, first] of cases) {
+    it(name, () => {
+      const x = np.array([1, 1, 1], 'float32');
+      const j = scaled();
+      const before = numTensors();
+      first(j, x); // traces j, inside the checkpoint
+      const again = j(x);
+      expect(Array.from(again.dataSync())).toEqual([1, 2, 3]);
+      dispose(again);
+      j.clearCache(); // frees the cache's constant
+      expect(numTensors()).toBe(before);
+      dispose(x);
     });
   }
 });

@@ -9,6 +9,23 @@ import * as tree from './tree.js';
 
 let depth = 0;
 
+// Transformations treat the tensors created during their call (id ≥ the call's first new id) as
+// theirs to free: residuals, cotangents, recomputed values. A jit cache entry breaks that rule: the
+// constants it traced during the call live on in the cache. They are pinned here, so no pass frees
+// them and no caller gets them as results it may dispose.
+const pinned = new WeakSet<tf.Tensor>();
+
+/** Marks a tensor as owned by a long-lived holder (a jit cache entry); returns it. */
+export function pin(t: tf.Tensor): tf.Tensor {
+  pinned.add(t);
+  return t;
+}
+
+/** Whether `t` was created during a call that began at tensor id `firstNewId`, and belongs to it (is not pinned). */
+export function createdByCall(t: tf.Tensor, firstNewId: number): boolean {
+  return t.id >= firstNewId && !pinned.has(t);
+}
+
 /** How many gradus scopes are open (0 at the top level of user code). */
 export function scopeDepth(): number {
   return depth;

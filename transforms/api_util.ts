@@ -7,6 +7,7 @@ import { ConcreteArray, NDArray, type ArrayLike } from '../src/array.js';
 import { TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
 import * as tree from '../src/tree.js';
+import { createdByCall } from '../src/scope.js';
 
 export type TreeDef = tree.TreeDef;
 
@@ -86,7 +87,7 @@ export function freshResults<T>(result: T, inputs: unknown, firstNewId = -Infini
   for (const leaf of tree.leaves(inputs)) if (leaf instanceof ConcreteArray && !leaf.isDisposed) taken.add(leaf.tensor);
   return tree.map((leaf: unknown) => {
     if (!(leaf instanceof ConcreteArray) || leaf.isDisposed) return leaf;
-    if (taken.has(leaf.tensor) || leaf.tensor.id < firstNewId) return new ConcreteArray(tfClone(leaf.tensor));
+    if (taken.has(leaf.tensor) || !createdByCall(leaf.tensor, firstNewId)) return new ConcreteArray(tfClone(leaf.tensor));
     taken.add(leaf.tensor);
     return leaf;
   }, result) as T;

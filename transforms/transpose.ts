@@ -7,7 +7,7 @@ import { bind, currentTraceStack } from '../src/core.js';
 import { TransformError } from '../src/errors.js';
 import { Lit, Var, type Atom, type Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import { LINEAR_PRIMITIVES, type LinearPrimitive, type ParamsOf, type Primitive } from '../src/primitives.js';
-import { scoped } from '../src/scope.js';
+import { createdByCall, scoped } from '../src/scope.js';
 import { nextTensorId } from './api_util.js';
 import { add, zeros } from './lax.js';
 import { UndefPrimal, firstOrderTransposeRules, isUndef, type Cotangent, type Operand, type TransposeRule } from './transpose_rules.js';
@@ -73,7 +73,7 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], op
         const left = (forwardUses.get(a) ?? 1) - 1;
         forwardUses.set(a, left);
         const v = primalEnv.get(a);
-        if (left === 0 && !neededLater.has(a) && v instanceof ConcreteArray && v.tensor.id >= firstNewId) {
+        if (left === 0 && !neededLater.has(a) && v instanceof ConcreteArray && createdByCall(v.tensor, firstNewId)) {
           v.dispose();
           primalEnv.delete(a);
         }
@@ -92,7 +92,7 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], op
     }
     refs.delete(x);
     // Free cotangents this pass created once nothing refers to them (eval level only).
-    if (x instanceof ConcreteArray && !x.isDisposed && x.tensor.id >= firstNewId && !primalValues.has(x)) x.dispose();
+    if (x instanceof ConcreteArray && !x.isDisposed && createdByCall(x.tensor, firstNewId) && !primalValues.has(x)) x.dispose();
   };
   const primalValues = new Set<NDArray>();
   for (const v of primalEnv.values()) if (!isUndef(v)) primalValues.add(v);
@@ -120,7 +120,7 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], op
   // marks consumable. Both are freed as soon as no remaining linear equation reads them.
   const residualUses = new Map<tf.Tensor, number>();
   if (eagerFree) {
-    const consumable = (t: tf.Tensor): boolean => t.id >= firstNewId || (options.consumable?.(t) ?? false);
+    const consumable = (t: tf.Tensor): boolean => createdByCall(t, firstNewId) || (options.consumable?.(t) ?? false);
     const owned = new Set<tf.Tensor>();
     for (const v of primalEnv.values()) if (v instanceof ConcreteArray && !v.isDisposed && consumable(v.tensor)) owned.add(v.tensor);
     for (const o of jaxpr.outs) {
@@ -135,7 +135,7 @@ export function backwardPass(jaxpr: Jaxpr, args: Operand[], cts: Cotangent[], op
       }
     }
     // Forward-phase results no linear equation needs are garbage already.
-    for (const t of owned) if (!residualUses.has(t) && t.id >= firstNewId) t.dispose();
+    for (const t of owned) if (!residualUses.has(t) && createdByCall(t, firstNewId)) t.dispose();
   }
   const consumeResiduals = (eqn: JaxprEqn): void => {
     for (const a of eqn.inputs) {

@@ -4,7 +4,7 @@ import type { NDArray } from '../src/array.js';
 import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, ShapeError, TransformError } from '../src/errors.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
-import { collectTensors, scoped } from '../src/scope.js';
+import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
 import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
@@ -50,7 +50,7 @@ function disposeResiduals(consts: NDArray[], keep: unknown, firstNewId: number):
   collectTensors(keep, spared);
   const residuals = new Set<tf.Tensor>();
   collectTensors(consts, residuals);
-  for (const t of residuals) if (!spared.has(t) && t.id >= firstNewId) t.dispose();
+  for (const t of residuals) if (!spared.has(t) && createdByCall(t, firstNewId)) t.dispose();
 }
 
 /** A pullback: maps output cotangents to input cotangents. Holds the residuals until disposed. */
@@ -170,7 +170,7 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     // except those that are also results (the value, or anything in aux).
     const survivors = new Set<tf.Tensor>();
     collectTensors([value, aux], survivors);
-    const grads = pullbackFlat(lin, leaves, { consumable: (t) => t.id >= firstNew && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
+    const grads = pullbackFlat(lin, leaves, { consumable: (t) => createdByCall(t, firstNew) && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
     const gradTree = unflatten<unknown[]>(def, grads);
     return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args, firstNew);
   }, ([v, g, aux]) => [keepValue ? v : null, g, aux]);
