@@ -286,6 +286,18 @@ describe('hasAux', () => {
     });
   });
 
+  it('with a zero-size input the Jacobian is empty and aux is still f\'s (jacfwd reads aux off a row it does not have)', () => {
+    inScope(() => {
+      const x = np.zeros([0, 2]);
+      const c = np.array([1, 2], 'float32');
+      const f = (a: NDArray) => [np.sum(a, 0), np.multiply(c, 3)] as const;
+      for (const [name, jac, aux] of [['jacfwd', ...jacfwd(f, { hasAux: true })(x)], ['jacrev', ...jacrev(f, { hasAux: true })(x)]] as [string, NDArray, NDArray][]) {
+        expect(jac.shape, name).toEqual([2, 0, 2]);
+        expectClose(aux, [3, 6], { label: `${name} aux` });
+      }
+    });
+  });
+
   // Core bug: with hasAux, a function that does not return [value, aux] is not rejected: jacfwd,
   // jacrev and hessian read out[0] and out[1] of whatever came back and return [undefined, undefined]
   // (grad says "the function must return [value, aux]").

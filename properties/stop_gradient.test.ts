@@ -272,4 +272,18 @@ describe('no leaked tensors', () => {
     jf.clearCache();
     dispose([x, p, xx]);
   });
+
+  it('called at the top level, outside any transformation, on arrays, numbers and trees', () => {
+    const x = np.array([0.3, -1.2, 0.7], 'float32');
+    expectNoLeak('stopGradient(number)', () => stopGradient(2.5));
+    expectNoLeak('stopGradient(tree of numbers)', () => stopGradient({ a: 1.5, b: [2, x] }));
+    expectNoLeak('straightThrough(array)', () => straightThrough(x, np.round));
+    expectNoLeak('straightThrough(number)', () => straightThrough(2.5, np.round));
+    expectNoLeak('gradientReversal(array)', () => gradientReversal(x, 0.5));
+    expectNoLeak('gradientReversal(number)', () => gradientReversal(2.5));
+    // Results are the caller's: disposing them leaves the argument alive.
+    dispose([stopGradient(x), gradientReversal(np.array([1, 2], 'int32'))]);
+    expect(values(x)).toEqual([0.3, -1.2, 0.7].map(Math.fround));
+    dispose(x);
+  });
 });

@@ -97,7 +97,10 @@ export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
         (i) => (i < numOut ? -1 : 0),
       ); // each output: [...outShape, n]
       const cols = results.slice(0, numOut);
-      const auxLeaves = results.slice(numOut).map((a) => reshape(bind1('slice', [a], { start: a.shape.map(() => 0), limit: [1, ...a.shape.slice(1)], strides: a.shape.map(() => 1) }), a.shape.slice(1)));
+      // Aux is read off the first row; with no input dimensions there is no row, so f runs once more.
+      const auxLeaves = n === 0
+        ? p.call(p.leaves).slice(numOut)
+        : results.slice(numOut).map((a) => reshape(bind1('slice', [a], { start: a.shape.map(() => 0), limit: [1, ...a.shape.slice(1)], strides: a.shape.map(() => 1) }), a.shape.slice(1)));
       const blocks = cols.map((c, k) => {
         let offset = 0;
         return p.leaves.map((x) => {

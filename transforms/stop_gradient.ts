@@ -2,7 +2,7 @@
 import type { ArrayLike, NDArray } from '../src/array.js';
 import { bind1 } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
-import { asArray } from '../src/np/convert.js';
+import { asArray, defop } from '../src/np/convert.js';
 import { isfinite, multiply, subtract, where } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
 
@@ -10,12 +10,12 @@ import * as tree from '../src/tree.js';
  * The identity whose derivative is zero, at every order and under every transformation. Works
  * on a single array or on any pytree of arrays (e.g. a whole parameter tree).
  */
-export function stopGradient<T>(x: T): T {
+export const stopGradient = defop(function stopGradient<T>(x: T): T {
   return tree.map((leaf: unknown) => {
     const a = asArray(leaf as ArrayLike);
     return isDifferentiable(a.dtype) ? bind1('stop_gradient', [a], {}) : a;
   }, x) as T;
-}
+});
 
 /**
  * Straight-through estimator: the value of `f(x)`, the derivative of the identity at every order
@@ -24,12 +24,12 @@ export function stopGradient<T>(x: T): T {
  * derivative 0.
  * `f` runs once, on the values it is given (it may read them: `dataSync` works outside `jit`).
  */
-export function straightThrough(x: ArrayLike, f: (x: NDArray) => NDArray): NDArray {
+export const straightThrough = defop(function straightThrough(x: ArrayLike, f: (x: NDArray) => NDArray): NDArray {
   const a = asArray(x);
   const fx = stopGradient(f(a));
   if (!isDifferentiable(a.dtype)) return fx;
   return where(isfinite(a), subtract(fx, subtract(stopGradient(a), a)), fx);
-}
+});
 
 /**
  * Gradient reversal: value x, derivative −λ at every order (algorithms.md §2.2, "gradient sign
@@ -37,9 +37,9 @@ export function straightThrough(x: ArrayLike, f: (x: NDArray) => NDArray): NDArr
  * exactly (the sum rounds for most λ, and is NaN at ±∞; there this is sg(x), with derivative 0).
  * With it a single loss trains both sides of a zero-sum game.
  */
-export function gradientReversal(x: ArrayLike, lambda = 1): NDArray {
+export const gradientReversal = defop(function gradientReversal(x: ArrayLike, lambda = 1): NDArray {
   const a = asArray(x);
   if (!isDifferentiable(a.dtype)) return a;
   const s = stopGradient(a);
   return where(isfinite(a), subtract(s, multiply(subtract(a, s), lambda)), s);
-}
+});
