@@ -814,3 +814,18 @@ describe('edge cases of derivative rules', () => {
     });
   });
 });
+
+describe('derivatives at kinks follow JAX', () => {
+  it('abs has derivative 1 at 0 (so the L1 norm too), leakyRelu 1 at 0, relu6 0 at both kinks', () => {
+    inScope(() => {
+      const at = (f: (x: NDArray) => NDArray, xs: number[]) => values(grad((x: NDArray) => np.sum(f(x)))(np.array(xs, 'float32')));
+      expect(at(np.abs, [0, -1, 2])).toEqual([1, -1, 1]);
+      expect(values(grad((x: NDArray) => np.linalg.norm(x, 1))(np.array([0, -1], 'float32')))).toEqual([1, -1]);
+      expect(at((x) => np.leakyRelu(x, 0.1), [0, -1, 2]).map((v) => Math.fround(v))).toEqual([1, 0.1, 1].map(Math.fround));
+      expect(at(np.relu6, [0, 6, 3, -1, 7])).toEqual([0, 0, 1, 0, 0]);
+      expect(values(np.relu6(np.array([NaN, -1, 7, 3], 'float32')))).toEqual([NaN, 0, 6, 3]);
+      // Second order through the rule: the derivative of abs' is 0 away from 0.
+      expect(values(grad((x: NDArray) => np.sum(grad((y: NDArray) => np.sum(np.abs(np.multiply(y, y))))(x)))(np.array([1.5], 'float32')))).toEqual([2]);
+    });
+  });
+});

@@ -630,10 +630,14 @@ describe('linear algebra', () => {
             const eye = R.broadcastTo(R.eye(n), ad.shape);
             expectClose(np.matmul(np.linalg.inv(A), A), eye, { rtol: 0, atol: 1e-5, label: 'inv(A)·A' });
             expectClose(np.linalg.inv(A), R.inv(R.fromData(ad)), { rtol: 1e-4, atol: 1e-6, label: 'inv(A)' });
-            const x = np.linalg.solve(A, bd.toNDArray());
+            // A stack of vectors goes in as [..., n, 1] (NumPy 2: only a 1-D b is a vector).
+            const x = np.squeeze(np.linalg.solve(A, np.expandDims(bd.toNDArray(), -1)), -1);
             expect(x.shape).toEqual(bd.shape);
             expectClose(np.squeeze(np.matmul(A, np.expandDims(x, -1)), -1), R.fromData(bd), { rtol: 1e-5, atol: 1e-5, label: 'A·solve(A, b)' });
             expectClose(np.matmul(A, np.linalg.solve(A, Bd.toNDArray())), R.fromData(Bd), { rtol: 1e-5, atol: 1e-5, label: 'A·solve(A, B)' });
+            // A 1-D b is one vector for every matrix of the stack.
+            const v = np.ones([n]);
+            expectClose(np.squeeze(np.matmul(A, np.expandDims(np.linalg.solve(A, v), -1)), -1), R.ref(bd.shape, () => 1), { rtol: 1e-5, atol: 1e-5, label: 'A·solve(A, 1-D b)' });
           }),
       ),
       { seed: FC_SEED, numRuns: 40 },
@@ -886,5 +890,87 @@ describe('numerically and semantically delicate cases', () => {
       expect(values(x), name).toEqual([1, 2, 3]);
     }
     dispose(x);
+  });
+});
+
+// NumPy's answers at the edges (values from NumPy 2.4 and JAX's definitions), and the errors that
+// name the op and what it expected instead of a raw TF.js message or a silently wrong result.
+describe('edge cases as NumPy and JAX define them', () => {
+  it('linspace with one point, var with ddof ≥ n, argmax/argmin with NaN, arccosh of huge values, logsumexp and diag of empty arrays', () => {
+    inScope(() => {
+      expect(values(np.linspace(0, 1, 1))).toEqual([0]);
+      expect(np.var(np.array([1, 2, 3], 'float32'), null, false, 4).item()).toBe(Infinity);
+      expect(np.std(np.array([1, 2, 3], 'float32'), null, false, 3).item()).toBe(Infinity);
+      expect(np.argmax(np.array([1, NaN, 3, NaN], 'float32')).item()).toBe(1);
+      expect(np.argmin(np.array([1, 0, NaN], 'float32')).item()).toBe(2);
+      expect(values(np.argmax(np.array([[1, 5, NaN], [4, 2, 3]], 'float32'), 1))).toEqual([2, 0]);
+      expect(values(np.argmax(np.array([[1, 5, NaN], [4, 2, 3]], 'float32'), 0))).toEqual([1, 0, 0]);
+      // float32 references: arccosh(1e20) = ln(2e20), arccosh(3e38) = ln(6e38).
+      const big = values(np.arccosh(np.array([1e20, 3e38, 1, 2], 'float32')));
+      [Math.log(2e20), Math.log(6e38), 0, Math.acosh(2)].forEach((want, i) => expect(big[i]).toBeCloseTo(want, 4));
+      expect(np.logsumexp(np.zeros([0])).item()).toBe(-Infinity);
+      expect(np.logsumexp(np.zeros([2, 0]), 1, true).shape).toEqual([2, 1]);
+      expect(values(np.diag(np.zeros([0]), 1))).toEqual([0]);
+      expect(values(np.inner(2, np.array([1, 2, 3], 'float32')))).toEqual([2, 4, 6]);
+      expect(values(np.square(np.array([true, false])))).toEqual([1, 0]);
+      expect(values(np.oneHot(np.array([0.7, 1, -1], 'float32'), 3))).toEqual([0, 0, 0, 0, 1, 0, 0, 0, 0]);
+      expect(np.pad(np.ones([1, 2]), [[1, 2]]).shape).toEqual([4, 5]);
+    });
+  });
+
+  it('floorDivide agrees with remainder (x = y·q + r), exactly over all of int32; integer powers are exact and wrap', () => {
+    inScope(() => {
+      const a = [2147483647, -2147483648, 16777217, 7, -7, 7, -7, 5];
+      const b = [7, 7, 3, 2, 2, -2, -2, 0];
+      // Python's // on the same integers (and 0 for a zero divisor, as NumPy).
+      const want = a.map((x, i) => (b[i] === 0 ? 0 : Math.floor(x / b[i]!) + 0));
+      expect(values(np.floorDivide(np.array(a, 'int32'), np.array(b, 'int32')))).toEqual(want);
+      // NumPy: 1 // 0.1 is 9 (0.1 is slightly above a tenth, and 1 % 0.1 ≈ 0.0999…); x // 0 is ±inf or NaN.
+      expect(values(np.floorDivide(np.array([1, -1, 7.5, 1, -1, 0], 'float32'), np.array([0.1, 0.1, 2, 0, 0, 0], 'float32')))).toEqual([9, -10, 3, Infinity, -Infinity, NaN]);
+      fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -1000, max: 1000 }).filter((d) => d !== 0), (x, y) => {
+        const q = np.floorDivide(np.array([x], 'int32'), np.array([y], 'int32')).item() as number;
+        expect(q).toBe(Math.floor(x / y) + 0); // (+ 0: int32 has no −0)
+      }), { seed: FC_SEED, numRuns: 200 });
+      expect(values(np.power(np.array([3, 7, 2, -3, 0, 46341], 'int32'), np.array([16, 9, 31, 3, 0, 2], 'int32')))).toEqual([43046721, 40353607, -(2 ** 31), -27, 1, -2147479015]);
+      expect(() => np.power(np.array([2, 3], 'int32'), np.array([-1, 2], 'int32'))).toThrow(/power: integers to negative integer powers are not allowed/);
+    });
+  });
+
+  it('shape-like arguments are checked by the op that takes them', () => {
+    inScope(() => {
+      const x = np.ones([2, 3]);
+      const cases: [() => unknown, RegExp][] = [
+        [() => np.arange(0, Infinity), /arange: expected finite start, stop and step/],
+        [() => np.eye(2.5), /eye: invalid shape/],
+        [() => np.zeros([2], 'float64' as DType), /full: unsupported dtype 'float64'/],
+        [() => np.astype(x, 'float64' as DType), /astype: unsupported dtype 'float64'/],
+        [() => np.full([2], NaN, 'int32'), /full: cannot fill an int32 array with NaN/],
+        [() => np.array([1, NaN], 'int32'), /array: cannot convert NaN to int32/],
+        [() => np.broadcastTo(x, [-1, 3]), /broadcastTo: invalid target shape/],
+        [() => np.tile(x, -1), /tile: expected non-negative integer repetitions/],
+        [() => np.repeat(x, 1.5), /repeat: expected a non-negative integer number of repeats/],
+        [() => np.split(np.arange(6), -2), /split: expected a positive integer number of sections/],
+        [() => np.split(np.arange(3), 1.5), /split: expected a positive integer number of sections/],
+        [() => np.pad(x, 1.5), /pad: expected one \[before, after\] pair of non-negative integers per axis/],
+        [() => np.take(np.zeros([0]), np.array([0])), /take: cannot take 1 entries from axis 0 of \[0\], which is empty/],
+        [() => np.conv2d(np.ones([1, 3, 3, 1]), np.ones([2, 2, 1, 1]), { strides: 0 }), /conv2d: strides and dilations must be positive integers/],
+        [() => np.oneHot(np.array([0]), -1), /oneHot: expected a non-negative integer number of classes/],
+        [() => np.einsum('ij->ii', x), /einsum: 'ij->ii': output index 'i' appears more than once/],
+        [() => np.tril(np.ones([3])), /tril: expected matrices/],
+        [() => np.tensordot(x, x, 3), /tensordot: cannot contract 3 axes/],
+        [() => np.max(np.zeros([0])), /max: cannot reduce over the empty axis 0/],
+      ];
+      for (const [call, message] of cases) expect(call).toThrow(message);
+    });
+  });
+
+  it('solve reads only a 1-D b as a vector (NumPy 2): a 2-D b with a stack of matrices is one matrix right-hand side for each', () => {
+    inScope(() => {
+      const A = np.stack([np.eye(2), np.multiply(np.eye(2), 2)]); // [2, 2, 2]
+      const b = np.array([[1, 2], [3, 4]], 'float32'); // one [2, 2] matrix, broadcast over the stack
+      const x = np.linalg.solve(A, b);
+      expect(x.shape).toEqual([2, 2, 2]);
+      expect(values(x)).toEqual([1, 2, 3, 4, 0.5, 1, 1.5, 2]);
+    });
   });
 });

@@ -349,3 +349,24 @@ describe('integers', () => {
     });
   });
 });
+
+describe('bad distribution parameters are errors naming the sampler', () => {
+  it('uniform bounds, bernoulli probabilities, randint bounds, categorical shapes and axes', () => {
+    inScope(() => {
+      const k = random.key(0);
+      expect(() => random.uniform(k, [3], NaN, 1)).toThrow(/random.uniform: expected finite bounds with minval ≤ maxval, got \[NaN, 1\)/);
+      expect(() => random.uniform(k, [3], 2, 1)).toThrow(/random.uniform: expected finite bounds/);
+      expect(() => random.bernoulli(k, NaN, [3])).toThrow(/random.bernoulli: expected a probability p in \[0, 1\], got NaN/);
+      expect(() => random.bernoulli(k, 1.5)).toThrow(/random.bernoulli: expected a probability/);
+      expect(() => random.bernoulli(k, np.array([0.5, 0.5], 'float32'), [3])).toThrow(/random.bernoulli/);
+      expect(random.bernoulli(k, np.array([0.5, 0.5], 'float32'), [4, 2]).shape).toEqual([4, 2]);
+      expect(() => random.randint(k, [3], 0.2, 0.7)).toThrow(/random.randint: expected integer bounds, got \[0.2, 0.7\)/);
+      const logits = np.zeros([2, 3]);
+      expect(() => random.categorical(k, logits, -1, [4, 7])).toThrow(/random.categorical: shape \[4,7\] must end with the logits' batch shape \[2\]/);
+      expect(() => random.categorical(k, logits, -1, [])).toThrow(/must end with the logits' batch shape \[2\]/);
+      expect(() => random.categorical(k, logits, 5)).toThrow(/random.categorical: axis 5 is out of range for logits of shape \[2,3\]/);
+      expect(random.categorical(k, logits, -1, [4, 2]).shape).toEqual([4, 2]);
+      expect(random.categorical(k, logits, 0, [5, 3]).shape).toEqual([5, 3]);
+    });
+  });
+});

@@ -511,3 +511,12 @@ describe('summary', () => {
     );
   });
 });
+
+describe('array indices in paths', () => {
+  it('must be integers: getIn and setIn refuse 0.5 instead of reading undefined or adding a property the leaves never see', () => {
+    const t = { a: [1, 2] };
+    expect(() => tree.getIn(t, ['a', 0.5])).toThrow('tree.getIn: index 0.5 is not an integer (array at .a)');
+    expect(() => tree.setIn(t, ['a', 0.5], 3)).toThrow(/index 0.5 is not an integer/);
+    expect(tree.getIn(t, ['a', 1])).toBe(2);
+  });
+});

@@ -27,6 +27,9 @@ export class TransformError extends GradusError {}
 /** An array was used after gradus freed it (it was an intermediate of a finished transformation). */
 export class DisposedError extends GradusError {}
 
+/** An argument of the right type and shape whose value the operation cannot take (NaN bounds, a probability above 1), as NumPy's ValueError. */
+export class ValueError extends GradusError {}
+
 /** A linear-algebra operation that has no result for its input (a singular matrix for inv or solve), as NumPy's LinAlgError. */
 export class LinAlgError extends GradusError {}
 

@@ -83,6 +83,20 @@ function transposedMatmulIsFast(): boolean {
  * A new handle on the same data (no copy): TF.js reference-counts buffers, so disposing either
  * handle leaves the other valid. wasm's Identity (tf.clone) copies the whole buffer; Reshape doesn't.
  */
+/**
+ * argmax/argmin as NumPy defines them: the first NaN wins (as max and min return NaN there). TF.js's
+ * kernels skip NaN, so where a float row holds one, the index of its first NaN replaces theirs.
+ */
+function argExtremum(x: tf.Tensor, axis: number, kernel: (x: tf.Tensor, axis: number) => tf.Tensor): tf.Tensor {
+  if (x.dtype !== 'float32' || x.size === 0) return kernel(x, axis);
+  return tf.tidy(() => {
+    const index = kernel(x, axis);
+    const nan = tf.isNaN(x);
+    const firstNaN = tf.argMax(tf.cast(nan, 'int32'), axis); // the first maximum of the 0/1 mask
+    return tf.where(tf.any(nan, axis), firstNaN, index);
+  });
+}
+
 export function shareTensor(x: tf.Tensor): tf.Tensor {
   return tf.reshape(x, x.shape);
 }
@@ -500,8 +514,8 @@ export const kernels: Kernels = {
   ],
   reduce_max: ([x], { axes }) => [axes.length ? tf.max(x!, axes) : shareTensor(x!)],
   reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : shareTensor(x!)],
-  argmax: ([x], { axis }) => [tf.argMax(x!, axis)],
-  argmin: ([x], { axis }) => [tf.argMin(x!, axis)],
+  argmax: ([x], { axis }) => [argExtremum(x!, axis, tf.argMax)],
+  argmin: ([x], { axis }) => [argExtremum(x!, axis, tf.argMin)],
   broadcast_in_dim: ([x], { shape, broadcastDimensions }) => {
     const expanded = shape.map(() => 1);
     broadcastDimensions.forEach((d, i) => (expanded[d] = x!.shape[i]!));

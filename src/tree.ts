@@ -668,6 +668,7 @@ function step(node: unknown, path: Path, i: number, op: string, mayAdd: boolean)
   const at = () => `${where(path.slice(0, i))}`;
   if (isNodeArray(node)) {
     if (typeof key !== 'number') throw new Error(`${op}: key ${quote(String(key))} used on an array at ${at()}`);
+    if (!Number.isInteger(key)) throw new Error(`${op}: index ${key} is not an integer (array at ${at()})`);
     if (!(key >= 0 && key < node.length)) throw new Error(`${op}: index ${key} out of range for an array of length ${node.length} at ${at()}`);
     return { value: node[key], missing: false };
   }

@@ -59,7 +59,8 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   sqrt: unary('sqrt', (_x, y) => div(constLike(y, 0.5), y)),
   rsqrt: unary('rsqrt', (x, y) => div(scale(y, -0.5), x)),
   erf: unary('erf', (x) => scale(bind1('exp', [neg(sqr(x))], {}), 2 / Math.sqrt(Math.PI))),
-  abs: ([x], [t]) => [[bind1('abs', [x!], {})], [t === null ? null : mul(t, bind1('sign', [x!], {}))]],
+  // As JAX: the derivative is 1 at 0 (select(x ≥ 0, t, −t)), not sign's 0.
+  abs: ([x], [t]) => [[bind1('abs', [x!], {})], [t === null ? null : select(bind1('ge', [x!, zeros(x!.aval)], {}), t, neg(t))]],
   sign: zeroDerivative('sign'),
   floor: zeroDerivative('floor'),
   ceil: zeroDerivative('ceil'),

@@ -90,6 +90,7 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
   else if (typeof x === 'number' || typeof x === 'boolean') {
     const d = dtype ?? dtypeOfScalar(x);
+    if (d === 'int32' && !Number.isFinite(x as number)) throw new DTypeError(`array: cannot convert ${x} to int32 (NumPy refuses it too); use float32`);
     out = new ConcreteArray(tf.scalar(x as number, d));
     return out;
   } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
@@ -102,6 +103,10 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
     const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
     const d = dtype ?? inferred;
     const values = d === 'bool' ? flat.map((v) => (v ? 1 : 0)) : flat.map(Number);
+    if (d === 'int32') {
+      const bad = values.find((v) => !Number.isFinite(v));
+      if (bad !== undefined) throw new DTypeError(`array: cannot convert ${bad} to int32 (NumPy refuses it too); use float32`);
+    }
     out = new ConcreteArray(tf.tensor(values, shape, d));
     return out;
   } else {
@@ -139,7 +144,9 @@ function checkShape(op: string, shape: readonly number[]): number[] {
 
 export function full(shape: readonly number[] | number, value: number | boolean, dtype?: DType): NDArray {
   const s = checkShape('full', typeof shape === 'number' ? [shape] : shape);
-  const d = dtype ?? dtypeOfScalar(value);
+  if (typeof value !== 'number' && typeof value !== 'boolean') throw new DTypeError(`full: expected a number or boolean fill value, got ${typeof value}`);
+  const d = dtype === undefined ? dtypeOfScalar(value) : checkDtype(dtype, 'full');
+  if (d === 'int32' && typeof value === 'number' && !Number.isFinite(value)) throw new DTypeError(`full: cannot fill an int32 array with ${value}`);
   return new ConcreteArray(tf.fill(s, value as number, d));
 }
 export function zeros(shape: readonly number[] | number, dtype: DType = 'float32'): NDArray {
@@ -165,6 +172,8 @@ export function fullLike(x: ArrayLike, value: number | boolean, dtype?: DType): 
 export function arange(start: number, stop?: number, step = 1, dtype?: DType): NDArray {
   if (stop === undefined) { stop = start; start = 0; }
   if (step === 0) throw new ShapeError('arange: step must not be 0');
+  if (![start, stop, step].every(Number.isFinite)) throw new ShapeError(`arange: expected finite start, stop and step, got (${start}, ${stop}, ${step})`);
+  if (dtype !== undefined) checkDtype(dtype, 'arange');
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const d = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
   const values = Array.from({ length: n }, (_, i) => start + i * step);
@@ -175,12 +184,16 @@ export function linspace(start: number, stop: number, num = 50, endpoint = true)
   if (!Number.isInteger(num) || num < 0) throw new ShapeError(`linspace: num must be a non-negative integer, got ${num}`);
   const div = endpoint ? num - 1 : num;
   const step = div > 0 ? (stop - start) / div : 0;
-  const values = Array.from({ length: num }, (_, i) => (endpoint && i === num - 1 ? stop : start + i * step));
+  // The last point is exactly `stop` (as NumPy), unless it is also the first (num = 1: [start]).
+  const values = Array.from({ length: num }, (_, i) => (endpoint && i === num - 1 && i > 0 ? stop : start + i * step));
   return new ConcreteArray(tf.tensor(values, [num], 'float32'));
 }
 
 /** Identity matrix (n×m, ones on diagonal k). */
 export function eye(n: number, m = n, k = 0, dtype: DType = 'float32'): NDArray {
+  checkShape('eye', [n, m]);
+  if (!Number.isInteger(k)) throw new ShapeError(`eye: the diagonal offset k must be an integer, got ${k}`);
+  checkDtype(dtype, 'eye');
   const values = new Array<number>(n * m).fill(0);
   for (let i = 0; i < n; i++) if (i + k >= 0 && i + k < m) values[i * m + i + k] = 1;
   return new ConcreteArray(tf.tensor(values, [n, m], dtype));

@@ -1,10 +1,10 @@
 // Elementwise math with NumPy semantics: dtype promotion (bool < int32 < float32, JS scalars are
 // "weak" and adopt the array's dtype), rank alignment, and size-1 broadcasting (done by the kernels).
-import { NDArray, type ArrayLike } from '../array.js';
+import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
 import { bind1 } from '../core.js';
-import { dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
+import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { broadcastShapes } from '../shape.js';
-import { DTypeError } from '../errors.js';
+import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
 import { asArray, astypeHook, defop } from './convert.js';
 
@@ -14,7 +14,7 @@ export function astypeRaw(x: NDArray, dtype: DType): NDArray {
 astypeHook.fn = astypeRaw;
 
 /** `x.astype(dtype)`: converts (floats to ints truncate toward zero; nonzero to bool is true). */
-export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(asArray(x), dtype));
+export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(asArray(x), checkDtype(dtype, 'astype')));
 
 function isWeak(x: ArrayLike): x is number | boolean {
   return typeof x === 'number' || typeof x === 'boolean';
@@ -105,9 +105,39 @@ const floatPower = binary('pow', 'power', 'float');
 /** x ** y; integer operands give an integer result (computed in float32: exact below 2^24). */
 export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const [a, b] = elementwiseOperands([x, y], 'keep', 'power');
-  const p = floatPower(a!, b!);
-  return a!.dtype === 'int32' ? astypeRaw(round(p), 'int32') : p;
+  return a!.dtype === 'int32' ? intPower(a!, b!) : floatPower(a!, b!);
 });
+
+/**
+ * Integer powers, exact as NumPy's (int32 products wrap around on overflow), by repeated squaring:
+ * float32 powers are off by units above 2²⁴ (3¹⁶ came out 43046720). As in NumPy, negative
+ * exponents are an error where the exponent's values are known; inside a trace they give the
+ * integer part of the real power (1, ±1 or 0).
+ */
+function intPower(a: NDArray, b: NDArray): NDArray {
+  const known = b instanceof ConcreteArray;
+  if (known && (b.dataSync() as Int32Array).some((e) => e < 0)) {
+    throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${b.aval.str()}); use float32 operands`);
+  }
+  let bits = 31;
+  if (known) bits = Math.max(1, ...Array.from(b.dataSync() as Int32Array, (e) => 32 - Math.clz32(Math.max(e, 0))));
+  let e = maximum(b, 0);
+  let base = a;
+  let acc: NDArray = onesLikeInt(a, b);
+  for (let i = 0; i < bits; i++) {
+    acc = where(equal(remainder(e, 2), 1), multiply(acc, base), acc);
+    e = floorDivide(e, 2);
+    if (i + 1 < bits) base = multiply(base, base);
+  }
+  // Negative exponents: 1^-n = 1, (−1)^-n = ±1, anything else truncates to 0.
+  const inverse = where(equal(a, 1), 1, where(equal(a, -1), where(equal(remainder(b, 2), 0), 1, -1), 0));
+  return where(less(b, 0), astypeRaw(inverse, 'int32'), acc);
+}
+
+/** int32 ones in the broadcast shape of a and b. */
+function onesLikeInt(a: NDArray, b: NDArray): NDArray {
+  return add(multiply(a, 0), add(multiply(b, 0), 1));
+}
 export const maximum = binary('max', 'maximum');
 export const minimum = binary('min', 'minimum');
 export const arctan2 = binary('atan2', 'arctan2', 'float');
@@ -150,6 +180,7 @@ export const where = defop((cond: ArrayLike, x: ArrayLike, y: ArrayLike): NDArra
 
 export const square = defop((x: ArrayLike): NDArray => {
   const [a] = elementwiseOperands([x]);
+  if (a!.dtype === 'bool') return a!; // NumPy: a bool squared is itself (x and x)
   return bind1('mul', [a!, a!], {});
 });
 export const reciprocal = defop((x: ArrayLike): NDArray => divide(1, x));
@@ -157,15 +188,50 @@ export const log2 = defop((x: ArrayLike): NDArray => multiply(log(x), 1 / Math.L
 export const log10 = defop((x: ArrayLike): NDArray => multiply(log(x), 1 / Math.LN10));
 export const exp2 = defop((x: ArrayLike): NDArray => exp(multiply(asArray(x).dtype === 'float32' ? x : astype(x, 'float32'), Math.LN2)));
 export const arctanh = defop((x: ArrayLike): NDArray => multiply(subtract(log1p(x), log1p(negative(astype(x, 'float32')))), 0.5));
+/**
+ * arccosh(x) = ln(x + √(x² − 1)), written as log1p(t + √(t·(x + 1))) with t = x − 1 (exact near 1,
+ * where x² − 1 cancels), and as ln x + ln 2 above 2⁶⁰, where x² would overflow float32 and
+ * √(x² − 1) = x to float32 precision. The large branch's input is replaced in the small one (and
+ * vice versa) so neither produces an infinity whose zero-weighted gradient would be NaN.
+ */
 export const arccosh = defop((x: ArrayLike): NDArray => {
   const a = astype(x, 'float32');
-  return log(add(a, sqrt(subtract(multiply(a, a), 1))));
+  const big = greater(a, 2 ** 60);
+  const small = where(big, 2, a);
+  const t = subtract(small, 1);
+  return where(big, add(log(where(big, a, 2)), Math.LN2), log1p(add(t, sqrt(multiply(t, add(small, 1))))));
 });
+/**
+ * ⌊x / y⌋ as NumPy computes it, consistent with `remainder`: x = y·floorDivide(x, y) + remainder(x, y).
+ * For floats that is NumPy's divmod, (x − remainder(x, y))/y rounded to the nearest integer, not
+ * floor(x/y) (floorDivide(1, 0.1) is 9: 0.1 is slightly above a tenth); x/y where y = 0. For
+ * integers it is exact over all of int32 (x/y in float32 is off by units above 2²⁴), and 0 where
+ * y = 0, as NumPy.
+ */
 export const floorDivide = defop((x: ArrayLike, y: ArrayLike): NDArray => {
-  const [a, b] = elementwiseOperands([x, y]);
-  const q = floor(divide(a!, b!));
-  return a!.dtype === 'int32' ? astypeRaw(q, 'int32') : q;
+  const [a, b] = elementwiseOperands([x, y], 'keep', 'floorDivide');
+  if (a!.dtype === 'bool') throw new DTypeError('floorDivide: not supported for bool arrays; convert with .astype(\'int32\') first');
+  if (a!.dtype === 'int32') return intFloorDivide(a!, b!);
+  return where(equal(b!, 0), divide(a!, b!), floatFloorDivide(a!, b!));
 });
+
+/** NumPy's float floor division: the exact multiple x − remainder(x, y) divided by y, snapped to an integer. */
+function floatFloorDivide(a: NDArray, b: NDArray): NDArray {
+  const div = divide(subtract(a, remainder(a, b)), b);
+  const fl = floor(div);
+  return where(greater(subtract(div, fl), 0.5), add(fl, 1), fl);
+}
+
+function intFloorDivide(a: NDArray, b: NDArray): NDArray {
+  const zero = equal(b, 0);
+  const d = where(zero, 1, b);
+  // A float estimate q₀, then the exact int32 residual r = a − q₀·d (small, so float-exact; int32
+  // arithmetic wraps, which leaves r right even if q₀ did not fit), then q₀ + ⌊r/d⌋.
+  const q0 = astypeRaw(floor(divide(astypeRaw(a, 'float32'), astypeRaw(d, 'float32'))), 'int32');
+  const r = subtract(a, multiply(q0, d));
+  const q = add(q0, astypeRaw(floatFloorDivide(astypeRaw(r, 'float32'), astypeRaw(d, 'float32')), 'int32'));
+  return where(zero, 0, q);
+}
 /** Clips values to [lo, hi] (either bound may be omitted with null). */
 export const clip = defop((x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): NDArray => {
   let y = asArray(x);

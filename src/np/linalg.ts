@@ -6,7 +6,7 @@ import { bind, bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
-import { asArray, defop, eye } from './convert.js';
+import { asArray, defop, eye, zeros } from './convert.js';
 import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
@@ -63,6 +63,8 @@ export const dot = defop((x: ArrayLike, y: ArrayLike): NDArray => {
 export const vdot = defop((x: ArrayLike, y: ArrayLike): NDArray => dot(reshape(x, [-1]), reshape(y, [-1])));
 export const inner = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const [a, b] = sameDtype(x, y);
+  if (a.ndim === 0 || b.ndim === 0) return multiply(a, b); // as NumPy: with a scalar, inner is the product
+  if (a.shape[a.ndim - 1] !== b.shape[b.ndim - 1]) throw new ShapeError(`inner: the last axes of ${fmtShape(a.shape)} and ${fmtShape(b.shape)} differ; expected equal sizes`);
   return bind1('dot_general', [a, b], { contract: [[a.ndim - 1], [b.ndim - 1]], batch: [[], []] });
 });
 export const outer = defop((x: ArrayLike, y: ArrayLike): NDArray => {
@@ -75,6 +77,7 @@ export const tensordot = defop((x: ArrayLike, y: ArrayLike, axes: number | [read
   const [a, b] = sameDtype(x, y);
   let ca: number[], cb: number[];
   if (typeof axes === 'number') {
+    if (!Number.isInteger(axes) || axes < 0 || axes > a.ndim || axes > b.ndim) throw new ShapeError(`tensordot: cannot contract ${axes} axes of ${fmtShape(a.shape)} with ${fmtShape(b.shape)}; expected an integer from 0 to ${Math.min(a.ndim, b.ndim)}`);
     ca = Array.from({ length: axes }, (_, i) => a.ndim - axes + i);
     cb = Array.from({ length: axes }, (_, i) => i);
   } else {
@@ -97,6 +100,10 @@ export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray =>
   const counts = new Map<string, number>();
   for (const t of inputs) for (const c of t) counts.set(c, (counts.get(c) ?? 0) + 1);
   const rhs = rhsGiven ?? [...counts.keys()].filter((c) => counts.get(c) === 1).sort().join('');
+  const repeated = [...rhs].find((c, j) => rhs.indexOf(c) !== j);
+  if (repeated !== undefined) throw new ShapeError(`einsum: '${spec}': output index '${repeated}' appears more than once`);
+  const unknown = [...rhs].find((c) => !counts.has(c));
+  if (unknown !== undefined) throw new ShapeError(`einsum: '${spec}': output index '${unknown}' is not an index of any operand`);
   const sizes = new Map<string, number>();
   let arrays = operands.map((o, i) => {
     const a = asArray(o);
@@ -194,7 +201,9 @@ export const diag = defop((x: ArrayLike, k = 0): NDArray => {
   const a = asArray(x);
   if (a.ndim === 2) return diagonal(a, k, 0, 1);
   if (a.ndim !== 1) throw new ShapeError(`diag: expected a 1-D or 2-D array but got shape ${fmtShape(a.shape)}`);
+  if (!Number.isInteger(k)) throw new ShapeError(`diag: the diagonal offset k must be an integer, got ${k}`);
   const n = a.shape[0]! + Math.abs(k);
+  if (a.shape[0] === 0) return zeros([n, n], a.dtype); // nothing to place (NumPy: diag([], 1) is [[0]])
   return bandPlace(a, n, k);
 });
 
@@ -213,12 +222,17 @@ function triMask(n: number, m: number, k: number, lower: boolean): NDArray {
   for (let i = 0; i < n; i++) rows.push(Array.from({ length: m }, (_, j) => (lower ? j - i <= k : j - i >= k) ? 1 : 0));
   return astypeRaw(asArray(rows, 'int32'), 'bool');
 }
+function checkMatrices(op: string, a: NDArray): void {
+  if (a.ndim < 2) throw new ShapeError(`${op}: expected matrices [..., n, m], got shape ${fmtShape(a.shape)}`);
+}
 export const tril = defop((x: ArrayLike, k = 0): NDArray => {
   const a = asArray(x);
+  checkMatrices('tril', a);
   return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, true), a, 0);
 });
 export const triu = defop((x: ArrayLike, k = 0): NDArray => {
   const a = asArray(x);
+  checkMatrices('triu', a);
   return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, false), a, 0);
 });
 
@@ -246,16 +260,16 @@ export const det = defop((x: ArrayLike): NDArray => {
 });
 
 /**
- * Solves a x = b. As in NumPy 2, a 1-D b is one vector (broadcast over a's stack), b of rank
- * a.ndim - 1 is a stack of vectors, and otherwise b is a stack of [n, k] matrices; batch
- * dimensions broadcast.
+ * Solves a x = b. As in NumPy 2 (and JAX), only a 1-D b is a vector (broadcast over a's stack);
+ * any other b is a stack of [n, k] matrices, whose batch dimensions broadcast with a's. (NumPy 1
+ * also read b of rank a.ndim − 1 as a stack of vectors; for that, pass b[..., None].)
  */
 export const solve = defop((a: ArrayLike, b: ArrayLike): NDArray => {
   let A = floatMatrixStack('solve', a);
   let B = asArray(b);
   if (B.dtype !== 'float32') B = astypeRaw(B, 'float32');
   const n = A.shape[A.ndim - 1]!;
-  const vec = B.ndim === 1 || B.ndim === A.ndim - 1;
+  const vec = B.ndim === 1;
   if (vec) B = expandDims(B, -1);
   if (B.shape[B.ndim - 2] !== n) throw new ShapeError(`linalg.solve: b of shape ${fmtShape(asArray(b).shape)} does not match matrices ${fmtShape(A.shape)}; expected b.shape[${vec ? -1 : -2}] == ${n}`);
   const batch = broadcastShapes('linalg.solve', A.shape.slice(0, -2), B.shape.slice(0, -2));

@@ -7,7 +7,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import {
-  abs, add, astypeRaw, equal, erf, exp, expm1, greater, lessEqual, log1p, maximum, minimum, multiply, negative, sigmoid, subtract, tanh, where, divide, clip,
+  abs, add, astypeRaw, equal, erf, exp, expm1, greater, greaterEqual, lessEqual, log1p, maximum, minimum, multiply, negative, sigmoid, subtract, tanh, where, divide, clip,
 } from './elementwise.js';
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { reshape } from './shape_ops.js';
@@ -18,10 +18,15 @@ export const relu = defop((x: ArrayLike): NDArray => {
   // Written as "0 where x <= 0" so that NaN propagates (as in JAX and PyTorch); the derivative at 0 is 0.
   return where(lessEqual(a, 0), 0, a);
 });
-export const relu6 = defop((x: ArrayLike): NDArray => clip(relu(x), null, 6));
+/** min(max(x, 0), 6), with JAX's derivative: 1 strictly inside (0, 6), 0 at both kinks (not clip's ½ at ties). */
+export const relu6 = defop((x: ArrayLike): NDArray => {
+  const a = asArray(x);
+  return where(lessEqual(a, 0), 0, where(greaterEqual(a, 6), 6, a));
+});
+/** x for x ≥ 0, slope·x below (as JAX: derivative 1 at 0). */
 export const leakyRelu = defop((x: ArrayLike, negativeSlope = 0.01): NDArray => {
   const a = asArray(x);
-  return where(greater(a, 0), a, multiply(a, negativeSlope));
+  return where(greaterEqual(a, 0), a, multiply(a, negativeSlope));
 });
 export const elu = defop((x: ArrayLike, alpha = 1): NDArray => {
   const a = asArray(x);
@@ -71,9 +76,12 @@ export const logSoftmax = defop((x: ArrayLike, axis = -1): NDArray => {
 });
 
 /** One-hot float32 encoding of integer labels along a new last axis. */
+/** 1 where the label equals the class index (as JAX: a label that is no class index, such as 0.7 or −1, gives a row of zeros). */
 export const oneHot = defop((labels: ArrayLike, numClasses: number): NDArray => {
-  const l = astypeRaw(asArray(labels), 'int32');
-  const classes = reshape(arange(numClasses), [...l.shape.map(() => 1), numClasses]);
+  if (!Number.isInteger(numClasses) || numClasses < 0) throw new ShapeError(`oneHot: expected a non-negative integer number of classes, got ${numClasses}`);
+  const given = asArray(labels);
+  const l = given.dtype === 'float32' ? given : astypeRaw(given, 'int32');
+  const classes = reshape(arange(0, numClasses, 1, l.dtype), [...l.shape.map(() => 1), numClasses]);
   return astypeRaw(equal(reshape(l, [...l.shape, 1]), classes), 'float32');
 });
 
@@ -110,6 +118,9 @@ export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides
   if (w.dtype !== 'float32') w = astypeRaw(w, 'float32');
   const pair = (v: number | [number, number] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
   const strides = pair(options.strides), dilations = pair(options.dilations);
+  if ([...strides, ...dilations].some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new ShapeError(`conv2d: strides and dilations must be positive integers, got strides ${JSON.stringify(options.strides)} and dilations ${JSON.stringify(options.dilations)}`);
+  }
   if (a.ndim !== 4 || w.ndim !== 4) throw new ShapeError(`conv2d: expected input [N,H,W,C] and filter [kh,kw,C,O], got ${fmtShape(a.shape)} and ${fmtShape(w.shape)}`);
   const padding = convPadding(options.padding ?? 'SAME', a.shape.slice(1, 3), w.shape.slice(0, 2), strides, dilations);
   return bind1('conv2d', [a, w], { strides, padding, dilations });

@@ -3,7 +3,8 @@
 import type { ArrayLike, Axis, NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
-import { asArray, defop } from './convert.js';
+import { ShapeError } from '../errors.js';
+import { asArray, defop, full } from './convert.js';
 import { astypeRaw, where, isfinite, subtract, multiply, divide, sqrt, exp, log, add, equal, greater, logicalNot } from './elementwise.js';
 
 function withKeepdims(y: NDArray, x: NDArray, axes: number[], keepdims: boolean): NDArray {
@@ -18,10 +19,17 @@ export const sum = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray 
   return withKeepdims(bind1('reduce_sum', [a], { axes }), a, axes, keepdims);
 });
 
+/** max and min have no identity element, so (as NumPy) they refuse to reduce an empty axis. */
+function checkNonEmpty(op: string, a: NDArray, axes: number[]): void {
+  const empty = axes.find((i) => a.shape[i] === 0);
+  if (empty !== undefined) throw new ShapeError(`${op}: cannot reduce over the empty axis ${empty} of ${a.aval.str()} (no identity element)`);
+}
+
 export const max = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
   let a = asArray(x);
   if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
   const axes = normalizeAxes('max', axis, a.ndim);
+  checkNonEmpty('max', a, axes);
   return withKeepdims(bind1('reduce_max', [a], { axes }), a, axes, keepdims);
 });
 
@@ -29,6 +37,7 @@ export const min = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray 
   let a = asArray(x);
   if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
   const axes = normalizeAxes('min', axis, a.ndim);
+  checkNonEmpty('min', a, axes);
   return withKeepdims(bind1('reduce_min', [a], { axes }), a, axes, keepdims);
 });
 
@@ -47,7 +56,8 @@ export const variance = defop((x: ArrayLike, axis?: Axis, keepdims = false, ddof
   const axes = normalizeAxes('var', axis, a.ndim);
   const n = axes.reduce((acc, i) => acc * a.shape[i]!, 1);
   const centered = subtract(a, mean(a, axes, true));
-  return divide(sum(multiply(centered, centered), axes, keepdims), n - ddof);
+  // As NumPy, the divisor is max(n − ddof, 0): too few values give inf (or NaN), never a negative variance.
+  return divide(sum(multiply(centered, centered), axes, keepdims), Math.max(n - ddof, 0));
 });
 export { variance as var };
 
@@ -85,6 +95,8 @@ export const logsumexp = defop((x: ArrayLike, axis?: Axis, keepdims = false): ND
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
   const axes = normalizeAxes('logsumexp', axis, a.ndim);
+  // An empty sum of exponentials is 0, and its log −∞ (as JAX).
+  if (axes.some((i) => a.shape[i] === 0)) return full(a.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : keepdims ? [1] : [])), -Infinity, 'float32');
   const m = bind1('stop_gradient', [max(a, axes, true)], {});
   const safeM = where(isfinite(m), m, 0);
   const s = log(sum(exp(subtract(a, safeM)), axes, true));

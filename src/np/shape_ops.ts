@@ -76,6 +76,7 @@ export const squeeze = defop((x: ArrayLike, axis?: Axis): NDArray => {
 export const broadcastTo = defop((x: ArrayLike, shape: readonly number[]): NDArray => {
   const a = asArray(x);
   const target = [...shape];
+  if (target.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`broadcastTo: invalid target shape ${fmtShape(target)}; expected non-negative integers`);
   const out = broadcastShapes('broadcastTo', a.shape, target);
   if (!shapesEqual(out, target)) throw new ShapeError(`broadcastTo: cannot broadcast ${fmtShape(a.shape)} to ${fmtShape(target)}`);
   if (shapesEqual(a.shape, target)) return a;
@@ -128,10 +129,13 @@ export const split = defop((x: ArrayLike, sectionsOrIndices: number | readonly n
   const n = a.shape[ax]!;
   let bounds: number[];
   if (typeof sectionsOrIndices === 'number') {
+    if (!Number.isInteger(sectionsOrIndices) || sectionsOrIndices < 1) throw new ShapeError(`split: expected a positive integer number of sections, got ${sectionsOrIndices}`);
     if (n % sectionsOrIndices !== 0) throw new ShapeError(`split: axis ${axis} of size ${n} cannot be split into ${sectionsOrIndices} equal sections`);
     const step = n / sectionsOrIndices;
     bounds = Array.from({ length: sectionsOrIndices + 1 }, (_, i) => i * step);
   } else {
+    const bad = sectionsOrIndices.find((i) => !Number.isInteger(i));
+    if (bad !== undefined) throw new ShapeError(`split: expected integer split indices, got ${bad} in [${sectionsOrIndices.join(', ')}]`);
     bounds = [0, ...sectionsOrIndices.map((i) => Math.min(Math.max(i < 0 ? i + n : i, 0), n)), n];
   }
   const out: NDArray[] = [];
@@ -163,8 +167,9 @@ export const pad = defop((x: ArrayLike, padWidth: number | readonly [number, num
   if (typeof padWidth === 'number') pairs = a.shape.map(() => [padWidth, padWidth] as const);
   else if (typeof padWidth[0] === 'number') pairs = a.shape.map(() => padWidth as readonly [number, number]);
   else pairs = [...(padWidth as readonly (readonly [number, number])[])];
-  if (pairs.length !== a.ndim || pairs.some(([l, h]) => l < 0 || h < 0)) {
-    throw new ShapeError(`pad: expected one non-negative [before, after] pair per axis of ${fmtShape(a.shape)}, got ${JSON.stringify(padWidth)}`);
+  if (pairs.length === 1 && a.ndim > 1) pairs = a.shape.map(() => pairs[0]!); // [[before, after]] for every axis, as NumPy
+  if (pairs.length !== a.ndim || pairs.some((p) => p.length !== 2 || p.some((w) => !Number.isInteger(w) || w < 0))) {
+    throw new ShapeError(`pad: expected one [before, after] pair of non-negative integers per axis of ${fmtShape(a.shape)}, got ${JSON.stringify(padWidth)}`);
   }
   return bind1('pad', [a], { lo: pairs.map((p) => p[0]), hi: pairs.map((p) => p[1]), interior: a.shape.map(() => 0), value });
 });
@@ -178,6 +183,7 @@ export const flip = defop((x: ArrayLike, axis?: Axis): NDArray => {
 export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDArray => {
   let a = asArray(x);
   const r = typeof reps === 'number' ? [reps] : [...reps];
+  if (r.some((k) => !Number.isInteger(k) || k < 0)) throw new ShapeError(`tile: expected non-negative integer repetitions, got ${JSON.stringify(reps)}`);
   const ndim = Math.max(a.ndim, r.length);
   while (r.length < ndim) r.unshift(1);
   if (a.ndim < ndim) a = bind1('reshape', [a], { shape: [...new Array<number>(ndim - a.ndim).fill(1), ...a.shape] });
@@ -189,6 +195,7 @@ export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDAr
 
 /** Repeats each element `repeats` times along `axis` (flattened when omitted). */
 export const repeat = defop((x: ArrayLike, repeats: number, axis?: number): NDArray => {
+  if (!Number.isInteger(repeats) || repeats < 0) throw new ShapeError(`repeat: expected a non-negative integer number of repeats, got ${repeats}`);
   let a = asArray(x);
   if (axis === undefined) { a = ravel(a); axis = 0; }
   const ax = normalizeAxis('repeat', axis, a.ndim);
@@ -214,7 +221,9 @@ export const take = defop((x: ArrayLike, indices: ArrayLike, axis?: number): NDA
   let a = asArray(x);
   if (axis === undefined) { a = ravel(a); axis = 0; }
   const ax = normalizeAxis('take', axis, a.ndim);
-  const idx = normalizeIndices('take', asArray(indices), a.shape[ax]!);
+  const ia = asArray(indices);
+  if (a.shape[ax] === 0 && ia.size > 0) throw new ShapeError(`take: cannot take ${ia.size} entries from axis ${ax} of ${fmtShape(a.shape)}, which is empty`);
+  const idx = normalizeIndices('take', ia, a.shape[ax]!);
   return bind1('gather', [a, idx], { axis: ax });
 });
 

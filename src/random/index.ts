@@ -3,13 +3,14 @@
 // ordinary arrays, so `vmap` over `split(key, n)` samples independently per example.
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
 import { bind1 } from '../core.js';
-import { DTypeError, ShapeError } from '../errors.js';
+import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
 import { add, astypeRaw, floor, less, log, minimum, multiply, negative, remainder, subtract } from '../np/elementwise.js';
 import { argmax } from '../np/reductions.js';
 import { reshape, take } from '../np/shape_ops.js';
 import { keyFromSeed } from './threefry.js';
+import { broadcastShapes } from '../shape.js';
 
 export type Key = NDArray;
 
@@ -58,6 +59,9 @@ export const bits = defop((k: Key, shape: readonly number[] | number = []): NDAr
 
 /** Uniform samples in [minval, maxval). */
 export const uniform = defop((k: Key, shape: readonly number[] | number = [], minval = 0, maxval = 1): NDArray => {
+  if (!(Number.isFinite(minval) && Number.isFinite(maxval) && minval <= maxval)) {
+    throw new ValueError(`random.uniform: expected finite bounds with minval ≤ maxval, got [${minval}, ${maxval})`);
+  }
   const u = bind1('random_bits', [checkKey('uniform', k)], { shape: checkShape('uniform', shape), distribution: 'uniform' });
   if (minval === 0 && maxval === 1) return u;
   return add(multiply(u, maxval - minval), minval);
@@ -70,6 +74,7 @@ export const normal = defop((k: Key, shape: readonly number[] | number = []): ND
 
 /** Integers uniformly in [minval, maxval). */
 export const randint = defop((k: Key, shape: readonly number[] | number, minval: number, maxval: number): NDArray => {
+  if (!Number.isInteger(minval) || !Number.isInteger(maxval)) throw new ValueError(`random.randint: expected integer bounds, got [${minval}, ${maxval})`);
   if (!(maxval > minval)) throw new ShapeError(`random.randint: expected maxval > minval, got [${minval}, ${maxval})`);
   const [lo, hi] = [Math.floor(minval), Math.floor(maxval)];
   const range = hi - lo;
@@ -88,8 +93,13 @@ export const randint = defop((k: Key, shape: readonly number[] | number, minval:
 
 /** Booleans that are true with probability p (p may be an array broadcast against shape). */
 export const bernoulli = defop((k: Key, p: ArrayLike = 0.5, shape?: readonly number[] | number): NDArray => {
+  if (typeof p === 'number' && !(p >= 0 && p <= 1)) throw new ValueError(`random.bernoulli: expected a probability p in [0, 1], got ${p}`);
   const pa = asArray(p);
   const s = shape === undefined ? pa.shape : checkShape('bernoulli', shape);
+  if (shape !== undefined) {
+    const out = broadcastShapes('random.bernoulli', pa.shape, s);
+    if (out.length !== s.length || out.some((d, i) => d !== s[i])) throw new ShapeError(`random.bernoulli: p of shape [${pa.shape.join(',')}] does not broadcast to shape [${s.join(',')}]`);
+  }
   return less(uniform(k, s), pa);
 });
 
@@ -104,9 +114,13 @@ export const gumbel = defop((k: Key, shape: readonly number[] | number = []): ND
 /** Samples class indices from unnormalised log-probabilities along `axis` (Gumbel-max). */
 export const categorical = defop((k: Key, logits: ArrayLike, axis = -1, shape?: readonly number[]): NDArray => {
   const l = asArray(logits);
+  if (!Number.isInteger(axis) || axis < -l.ndim || axis >= l.ndim) throw new ShapeError(`random.categorical: axis ${axis} is out of range for logits of shape [${l.shape.join(',')}]`);
   const ax = axis < 0 ? axis + l.ndim : axis;
   const batch = l.shape.filter((_, i) => i !== ax);
-  const s = shape === undefined ? batch : [...shape];
+  const s = shape === undefined ? batch : checkShape('categorical', shape);
+  if (s.length < batch.length || !batch.every((d, i) => s[s.length - batch.length + i] === d)) {
+    throw new ShapeError(`random.categorical: shape [${s.join(',')}] must end with the logits' batch shape [${batch.join(',')}] (logits [${l.shape.join(',')}] without axis ${axis})`);
+  }
   const lead = s.slice(0, s.length - batch.length);
   const full = [...lead, ...l.shape];
   const lb = reshape(l, [...lead.map(() => 1), ...l.shape]);
