@@ -62,6 +62,9 @@ export function factoredDims(shape: readonly number[], factored: boolean, minDim
   return [d0, d1];
 }
 
+/** The shape of a statistic averaged over `axis` (kept as size 1). */
+const reducedShape = (shape: readonly number[], axis: number): number[] => shape.map((d, i) => (i === axis ? 1 : d));
+
 /**
  * Adafactor's second-moment rescaling u = G / sqrt(V̂) with the factored estimate for large
  * matrices (§4.2 steps 3–6). β̂₂,t = 1 − (t − stepOffset)^−decayRate, so the first step uses G² alone.
@@ -75,7 +78,6 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
   checkInteger(op, 'minDimSizeToFactor', minDimSizeToFactor, 1);
   checkNonNegative(op, 'epsilon', epsilon);
   const dimsOf = (shape: readonly number[]) => factoredDims(shape, factored, minDimSizeToFactor);
-  const reducedShape = (shape: readonly number[], axis: number) => shape.map((d, i) => (i === axis ? 1 : d));
   const cfg = { dimsOf, stepOffset, decayRate, decaySchedule, epsilon, clip };
   const step = <P>(updates: P, state: FactoredState, factors?: readonly Scalar[]) => factoredStep(op, cfg, updates, state, factors);
   return withStateKind<FactoredKind>({
@@ -131,6 +133,13 @@ function factoredStep<P>(
         const [d0, d1] = dims;
         if (!(r instanceof NDArray) || !(c instanceof NDArray) || full !== null) {
           throw new OptimError(`${op}: the leaf at ${leafPath(updates, i)} (shape [${g.shape.join(',')}]) is factored, but the state holds no row/column statistics for it; pass the state made by init() for these parameters`);
+        }
+        // (align cannot check these: they are shaped like the leaf with one axis reduced.)
+        for (const [name, stat, axis] of [['vRow', r, d1], ['vCol', c, d0]] as const) {
+          const want = reducedShape(g.shape, axis);
+          if (stat.shape.length !== want.length || stat.shape.some((d, k) => d !== want[k])) {
+            throw new OptimError(`${op}: the state ${name} has shape [${stat.shape.join(',')}] at ${leafPath(updates, i)} but the updates there have shape [${g.shape.join(',')}], which needs [${want.join(',')}]; pass the state made by init() for these parameters`);
+          }
         }
         const { u, newR, newC } =
           g.ndim === 2 ? factoredMatrix(g, g2, r, c, d1, beta, oneMinusBeta, epsilon, clip, f) : factoredGeneral(g, g2, r, c, d0, d1, beta, oneMinusBeta, epsilon, clip, f);

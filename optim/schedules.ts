@@ -66,14 +66,21 @@ export function cosine(options: { initValue: number; decaySteps: number; alpha?:
 /** Alias of `cosine` (Optax's name). */
 export const cosineDecay = cosine;
 
-/** init·rate^(count/transitionSteps) (continuous), or with `staircase` rate^floor(count/transitionSteps). */
-export function exponentialDecay(options: { initValue: number; decayRate: number; transitionSteps: number; staircase?: boolean; endValue?: number }): Schedule {
-  const { initValue, decayRate, transitionSteps, staircase = false, endValue } = options;
+/**
+ * init·rate^(t/transitionSteps) with t = count − transitionBegin (init until then), continuous, or
+ * with `staircase` rate^floor(t/transitionSteps); clipped at `endValue` if given (as Optax).
+ */
+export function exponentialDecay(options: { initValue: number; decayRate: number; transitionSteps: number; transitionBegin?: number; staircase?: boolean; endValue?: number }): Schedule {
+  const { initValue, decayRate, transitionSteps, transitionBegin = 0, staircase = false, endValue } = options;
   checkNumber('exponentialDecay', 'initValue', initValue);
   checkNumber('exponentialDecay', 'decayRate', decayRate);
+  // (Optax turns a zero rate into a constant schedule with a warning; a negative one gives NaN.)
+  if (!(decayRate > 0)) throw new OptimError(`schedules.exponentialDecay: decayRate must be > 0, got ${decayRate}`);
   checkInteger('schedules.exponentialDecay', 'transitionSteps', transitionSteps, 1);
+  checkInteger('schedules.exponentialDecay', 'transitionBegin', transitionBegin, 0);
   return (count) => {
-    let p = np.divide(asFloat(count), transitionSteps);
+    const t = np.subtract(asFloat(count), transitionBegin);
+    let p = np.divide(np.maximum(t, 0), transitionSteps);
     if (staircase) p = np.floor(p);
     let v = np.multiply(np.power(decayRate, p), initValue);
     if (endValue !== undefined) v = decayRate < 1 ? np.maximum(v, endValue) : np.minimum(v, endValue);
@@ -83,7 +90,8 @@ export function exponentialDecay(options: { initValue: number; decayRate: number
 
 /**
  * Linear warm-up from initValue to peakValue over warmupSteps, then cosine decay to endValue at
- * step decaySteps (which counts the warm-up); endValue afterwards.
+ * step decaySteps (which counts the warm-up); endValue afterwards. As in Optax, a peakValue of 0
+ * makes the decay phase 0 (Optax's decay is relative to the peak: alpha = endValue/peakValue).
  * @example warmupCosineDecay({ initValue: 0, peakValue: 1e-3, warmupSteps: 100, decaySteps: 1000 })
  */
 export function warmupCosineDecay(options: { initValue: number; peakValue: number; warmupSteps: number; decaySteps: number; endValue?: number; exponent?: number }): Schedule {
@@ -99,7 +107,8 @@ export function warmupCosineDecay(options: { initValue: number; peakValue: numbe
     const warm = warmupSteps === 0 ? np.add(np.multiply(t, 0), peakValue) : np.add(np.multiply(np.minimum(t, warmupSteps), (peakValue - initValue) / warmupSteps), initValue);
     const d = np.clip(np.subtract(t, warmupSteps), 0, decayLen);
     const c = np.multiply(np.add(np.cos(np.multiply(d, Math.PI / decayLen)), 1), 0.5);
-    const decayed = np.add(np.multiply(np.power(c, exponent), peakValue - endValue), endValue);
+    const end = peakValue === 0 ? 0 : endValue;
+    const decayed = np.add(np.multiply(np.power(c, exponent), peakValue - end), end);
     return np.where(np.less(t, warmupSteps), warm, decayed);
   };
 }
@@ -127,6 +136,8 @@ export function piecewiseConstant(options: { initValue: number; boundariesAndSca
   const { initValue, boundariesAndScales = {} } = options;
   checkNumber('piecewiseConstant', 'initValue', initValue);
   const pts = sortedPoints('piecewiseConstant', boundariesAndScales);
+  const negative = pts.find(([, scale]) => scale < 0);
+  if (negative !== undefined) throw new OptimError(`schedules.piecewiseConstant: scales must be ≥ 0 (as Optax), got ${negative[1]} at step ${negative[0]}`);
   return (count) => {
     const t = asFloat(count);
     let v: NDArray = np.add(np.multiply(t, 0), initValue);

@@ -369,4 +369,21 @@ describe('the adafactor optimizer', () => {
     expect(() => optim.adafactor(1e-3, { clippingThreshold: 0 })).toThrow(/clippingThreshold must be a finite number > 0/);
     expect(() => optim.adafactor(1e-3, { minDimSizeToFactor: 0 })).toThrow(/minDimSizeToFactor must be an integer ≥ 1/);
   });
+
+  it('refuses row/column statistics made for parameters of another shape, naming the path (they would broadcast silently)', () => {
+    scope(() => {
+      const t = optim.scaleByFactoredRms({ minDimSizeToFactor: 4 });
+      const cases: [number[], number[], RegExp][] = [
+        [[1, 6, 5], [2, 6, 5], /scaleByFactoredRms: the state vRow has shape \[1,1,5\] at \.w but the updates there have shape \[2,6,5\], which needs \[2,1,5\]/],
+        [[2, 6, 5], [1, 6, 5], /the state vRow has shape \[2,1,5\] at \.w/],
+        [[6, 5], [6, 7], /the state vRow has shape \[1,5\] at \.w but the updates there have shape \[6,7\], which needs \[6,1\]/],
+        [[6, 5], [7, 5], /the state vCol has shape \[6,1\] at \.w but the updates there have shape \[7,5\], which needs \[7,1\]/],
+      ];
+      for (const [made, used, message] of cases) {
+        const state = t.init({ w: np.zeros(made) });
+        expect(() => t.update({ w: np.ones(used) }, state), `${made} → ${used}`).toThrow(message);
+      }
+      return null;
+    });
+  });
 });

@@ -219,6 +219,7 @@ describe('schedules against their closed forms', () => {
           close(optim.schedules.cosine({ initValue: v0, decaySteps: T, exponent: 2 }), v0 * cos ** 2, 'cosine exponent 2');
           close(optim.schedules.exponentialDecay({ initValue: v0, decayRate: 0.5, transitionSteps: T }), v0 * 0.5 ** (t / T), 'exponentialDecay');
           close(optim.schedules.exponentialDecay({ initValue: v0, decayRate: 0.5, transitionSteps: T, staircase: true }), v0 * 0.5 ** Math.floor(t / T), 'staircase');
+          close(optim.schedules.exponentialDecay({ initValue: v0, decayRate: 0.5, transitionSteps: T, transitionBegin: begin }), v0 * 0.5 ** (Math.max(t - begin, 0) / T), 'exponentialDecay with transitionBegin');
           const W = begin;
           const D = W + T;
           const peak = Math.abs(v1) + 0.1;
@@ -260,6 +261,13 @@ describe('schedules against their closed forms', () => {
     expect([0, 500, 1000, 1500, 2000, 5000].map((t) => at(s, t))).toEqual([0, 0.5, 1, 0.55, 0.1, 0.1].map((v) => expect.closeTo(v, 6)));
     const j = optim.schedules.join([optim.schedules.linear({ initValue: 0, endValue: 1, transitionSteps: 10 }), optim.schedules.constant(2)], [10]);
     expect([0, 5, 9, 10, 50].map((t) => at(j, t))).toEqual([0, 0.5, 0.9, 2, 2].map((v) => expect.closeTo(v, 6)));
+  });
+
+  it('Optax\'s degenerate cases: warmupCosineDecay with peakValue 0 decays to 0; a zero decay rate and negative piecewise scales are refused', () => {
+    const w = optim.schedules.warmupCosineDecay({ initValue: 0, peakValue: 0, warmupSteps: 10, decaySteps: 30, endValue: 0.2 });
+    expect([5, 15, 25, 40].map((t) => at(w, t))).toEqual([0, 0, 0, 0]);
+    expect(() => optim.schedules.exponentialDecay({ initValue: 1, decayRate: 0, transitionSteps: 10 })).toThrow(/schedules.exponentialDecay: decayRate must be > 0, got 0/);
+    expect(() => optim.schedules.piecewiseConstant({ initValue: 1, boundariesAndScales: { 5: -0.5 } })).toThrow(/piecewiseConstant: scales must be ≥ 0 \(as Optax\), got -0.5 at step 5/);
   });
 
   it('an optimizer evaluates its schedule at 0, 1, 2, ... (the number of updates done before each)', () => {
