@@ -520,3 +520,16 @@ describe('array indices in paths', () => {
     expect(tree.getIn(t, ['a', 1])).toBe(2);
   });
 });
+
+describe('cyclic trees', () => {
+  it('are an error naming the function (and the path, where paths are walked), not a stack overflow; shared subtrees are fine', () => {
+    const a: Record<string, unknown> = { x: 1 };
+    a.self = a;
+    expect(() => tree.leaves(a)).toThrow('tree.leaves: the tree contains a cycle (a container holds itself); trees must be acyclic');
+    const b: unknown[] = [1, { c: 2 }];
+    (b[1] as Record<string, unknown>).back = b;
+    expect(() => tree.flattenWithPath(b)).toThrow(/tree.flattenWithPath: the tree contains a cycle \(a container holds itself at \[1\]\.back\)/);
+    const shared = { w: 1 };
+    expect(tree.leaves({ p: shared, q: [shared, shared] })).toEqual([1, 1, 1]);
+  });
+});

@@ -199,6 +199,8 @@ interface Walk {
   readonly leaves: unknown[];
   readonly paths: Path[] | undefined; // collected only by the *WithPath functions
   readonly stack: PathKey[];
+  /** The containers being walked (the current one and its ancestors): meeting one again is a cycle. */
+  readonly open: Set<object>;
 }
 
 function build(x: unknown, w: Walk, op: string): TreeNode {
@@ -206,6 +208,18 @@ function build(x: unknown, w: Walk, op: string): TreeNode {
   if (x === null) return NULL;
   if (x === undefined) return UNDEFINED;
   if (typeof x !== 'object') return leafAt(x, w);
+  if (w.open.has(x)) {
+    throw new Error(`${op}: the tree contains a cycle (a container holds itself${w.paths === undefined ? '' : ` at ${where(w.stack)}`}); trees must be acyclic`);
+  }
+  w.open.add(x);
+  try {
+    return buildContainer(x, w, op);
+  } finally {
+    w.open.delete(x);
+  }
+}
+
+function buildContainer(x: object, w: Walk, op: string): TreeNode {
   const start = w.leaves.length;
   if (isNodeArray(x)) {
     const children = new Array<TreeNode>(x.length);
@@ -244,7 +258,7 @@ function leafAt(x: unknown, w: Walk): TreeNode {
 }
 
 function walk(tree: unknown, opts: FlattenOptions | undefined, withPaths: boolean, op: string) {
-  const w: Walk = { isLeaf: opts?.isLeaf, leaves: [], paths: withPaths ? [] : undefined, stack: [] };
+  const w: Walk = { isLeaf: opts?.isLeaf, leaves: [], paths: withPaths ? [] : undefined, stack: [], open: new Set() };
   const def = new TreeDef(build(tree, w, op));
   return { leaves: w.leaves, paths: w.paths ?? [], def };
 }
