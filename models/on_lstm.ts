@@ -50,12 +50,12 @@ function chunks(name: string, hidden: number, chunkSize: number): number {
 }
 
 /** Glorot-uniform input weights, orthogonal recurrent weights, zero biases. */
-export function initParams(key: Key, inputDim: number, hiddenDim: number, config: OnLstmConfig = {}): OnLstmParams {
+export const initParams = op(function initParams(key: Key, inputDim: number, hiddenDim: number, config: OnLstmConfig = {}): OnLstmParams {
   const p = chunks('init', hiddenDim, config.chunkSize ?? 1);
   const width = 4 * hiddenDim + 2 * p;
   const keys = random.split(key, 2);
   return { wx: init.glorotUniform(keys.at(0), [inputDim, width]), wh: init.orthogonal()(keys.at(1), [hiddenDim, width]), b: np.zeros([width]) };
-}
+});
 export { initParams as init };
 
 /** A zero state for a batch shape (e.g. [] or [batch]). */

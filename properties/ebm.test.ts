@@ -448,6 +448,17 @@ describe('memory', () => {
     expect(tf.memory().numTensors - before).toBe(5); // x1, x2, m.x, m.acceptRate, a
     dispose([x1, x2, m, a]);
     expect(tf.memory().numTensors).toBe(before);
+    // The building blocks, called from a user's own loop, with arrays or JS numbers.
+    const one = (v: unknown) => { dispose(v); expect(tf.memory().numTensors).toBe(before); };
+    one(ebm.langevinStep(e, x0, key, { stepSize: 0.1 }));
+    one(ebm.langevinStep(e, x0, key, { stepSize: 10, noiseScale: 0.005, gradClip: 0.01, clipRange: [0, 1] }));
+    one(ebm.energyGrad(e, [[0, 1], [1, 0]].map((r) => [...r, ...new Array(D - 2).fill(0)])));
+    const empty = ebm.replayBuffer.init(4, [D]);
+    const afterCreate = tf.memory().numTensors;
+    const pushed = ebm.replayBuffer.push(empty, [new Array(D).fill(1)]);
+    expect(tf.memory().numTensors - afterCreate).toBe(1);
+    dispose([empty, pushed]);
+    expect(tf.memory().numTensors).toBe(before);
 
     // A few training steps of the example's loop shape: buffer → Langevin → loss → Adam → push.
     const init = ebm.mlpEnergy.init(random.key(1), 2, [16]);

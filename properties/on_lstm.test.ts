@@ -200,6 +200,11 @@ describe('the sequence runner', () => {
   });
 
   it('top-level calls free their intermediates', () => {
+    const key = random.key(5);
+    const beforeInit = tf.memory().numTensors;
+    dispose(onLstm.init(key, input, n, { chunkSize: q })); // its split keys too
+    expect(tf.memory().numTensors).toBe(beforeInit);
+    dispose(key);
     const params = onLstm.init(random.key(5), input, n, { chunkSize: q });
     const xs = random.normal(random.key(6), [T, input]);
     const state = onLstm.initialState(n), x0 = xs.at(0), f = onLstm.cumax(np.ones([3]));

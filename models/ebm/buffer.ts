@@ -42,7 +42,7 @@ export function init(capacity: number, sampleShape: readonly number[]): ReplayBu
  * buffer always holds the most recent min(capacity, pushed) samples; with B > capacity only the
  * last `capacity` of xs survive.
  */
-export function push(buffer: ReplayBuffer, xs: ArrayLike): ReplayBuffer {
+export const push = np.defop(function push(buffer: ReplayBuffer, xs: ArrayLike): ReplayBuffer {
   const x = np.asArray(xs);
   const { capacity: cap, ptr } = buffer;
   const sampleShape = buffer.data.shape.slice(1);
@@ -57,9 +57,9 @@ export function push(buffer: ReplayBuffer, xs: ArrayLike): ReplayBuffer {
     const i0 = (((j - ptr) % cap) + cap) % cap;
     idx[j] = i0 < b ? cap + i0 + cap * Math.floor((b - 1 - i0) / cap) : j;
   }
-  const data = scope(() => np.take(np.concatenate([buffer.data, x.astype(buffer.data.dtype)], 0), np.array(Array.from(idx), 'int32'), 0));
+  const data = np.take(np.concatenate([buffer.data, x.astype(buffer.data.dtype)], 0), np.array(Array.from(idx), 'int32'), 0);
   return { data, size: Math.min(cap, buffer.size + b), ptr: (ptr + b) % cap, capacity: cap };
-}
+});
 
 /**
  * `n` chain starts: uniformly (with replacement) from the stored samples with probability

@@ -48,9 +48,9 @@ export interface MalaResult {
 }
 
 /** ∇ₓ Σᵢ E(xᵢ): per-example gradients, since examples do not interact in a batched energy. */
-export function energyGrad(energyFn: EnergyFn, x: ArrayLike): NDArray {
+export const energyGrad = np.defop(function energyGrad(energyFn: EnergyFn, x: ArrayLike): NDArray {
   return grad((y: NDArray) => np.sum(energyFn(y)))(floatSamples(x));
-}
+});
 
 /** Samples as float32 (integer-valued JS arrays infer int32, which has no gradient). */
 function floatSamples(x: ArrayLike): NDArray {
@@ -95,7 +95,7 @@ export function langevinForm(options: LangevinOptions): 'theory' | 'igebm' {
 }
 
 /** One ULA step (either form; see `LangevinOptions`). */
-export function langevinStep(energyFn: EnergyFn, x: ArrayLike, key: Key, options: LangevinOptions): NDArray {
+export const langevinStep = np.defop(function langevinStep(energyFn: EnergyFn, x: ArrayLike, key: Key, options: LangevinOptions): NDArray {
   const a = floatSamples(x);
   const eps = options.stepSize;
   let out: NDArray;
@@ -109,7 +109,7 @@ export function langevinStep(energyFn: EnergyFn, x: ArrayLike, key: Key, options
     out = noisy.sub(clipGrad(energyGrad(energyFn, noisy), options).mul(eps));
   }
   return options.clipRange ? np.clip(out, options.clipRange[0], options.clipRange[1]) : out;
-}
+});
 
 /**
  * Runs `step` `steps` times from `init` with keys split from `key`. Eagerly (no transformation
