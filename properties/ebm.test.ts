@@ -450,8 +450,8 @@ describe('memory', () => {
     expect(tf.memory().numTensors).toBe(before);
     // The building blocks, called from a user's own loop, with arrays or JS numbers.
     const one = (v: unknown) => { dispose(v); expect(tf.memory().numTensors).toBe(before); };
-    one(ebm.langevinStep(e, x0, key, { stepSize: 0.1 }));
-    one(ebm.langevinStep(e, x0, key, { stepSize: 10, noiseScale: 0.005, gradClip: 0.01, clipRange: [0, 1] }));
+    one(ebm.langevinStep(e, x0, key, { stepSize: 0.1, steps: 1 }));
+    one(ebm.langevinStep(e, x0, key, { stepSize: 10, steps: 1, noiseScale: 0.005, gradClip: 0.01, clipRange: [0, 1] }));
     one(ebm.energyGrad(e, [[0, 1], [1, 0]].map((r) => [...r, ...new Array(D - 2).fill(0)])));
     const empty = ebm.replayBuffer.init(4, [D]);
     const afterCreate = tf.memory().numTensors;

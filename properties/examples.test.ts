@@ -2,6 +2,7 @@
 // valid PNG pictures where it makes any, and reports numbers that say the demo shows what it claims
 // (per-example gradients equal the loop, hvp equals H·v, checkpoints save memory, Adafactor's state
 // is small, ...). The tour runs as `npm start` does, in a child process.
+import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { PNG } from 'pngjs';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runAdafactorVsAdam } from '../examples/adafactor_vs_adam.js';
 import { runFinetune } from '../examples/finetune_layer_lr.js';
+import { runFlowsMnist } from '../examples/flows_mnist.js';
 import { runHessianVector } from '../examples/hessian_vector.js';
 import { runMnist } from '../examples/mnist.js';
 import { runDpsgd } from '../examples/per_example_dpsgd.js';
@@ -109,6 +111,21 @@ describe('examples (fast mode)', () => {
     const [adam, ...adafactors] = r.runs;
     for (const a of adafactors) expect(a!.stateFloats).toBeLessThan(0.01 * adam!.stateFloats);
     for (const run of r.runs) expect(run.losses[run.losses.length - 1]!, run.name).toBeLessThan(run.losses[0]! + 1e-6);
+  });
+
+  it('flows_mnist: the conv i-ResNet flow learns digits (below 8 bits/dim and falling), its log-det estimate agrees with the exact one, and it draws samples', async () => {
+    const dir = join(out, 'flows_mnist');
+    const before = tf.memory().numTensors;
+    const r = await runFlowsMnist({ fast: true, outDir: dir });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(summary('flows_mnist:')).toMatch(/test [\d.]+ bits\/dim/);
+    expect(r.bitsPerDim.iresnet).toBeLessThan(r.bitsPerDim.uniform);
+    expect(r.trainBitsPerDim.last).toBeLessThan(r.trainBitsPerDim.first);
+    expect(Math.abs(r.logdetCheck.estimated - r.logdetCheck.exact)).toBeLessThan(0.05);
+    expect(r.bitsPerDim.independentPixels).toBeGreaterThan(4);
+    expect(r.bitsPerDim.independentPixels).toBeLessThan(6);
+    expect(r.pictures.map((p) => p.split('/').pop())).toEqual(['flows_mnist.png']);
+    expectValidPng(r.pictures[0]!);
   });
 
   it('mnist: the classifier learns and the GAN writes its pictures', async () => {

@@ -356,6 +356,28 @@ describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
     }), 20);
   });
 
+  it('actnorm per position: one scale and bias per pixel and channel, zero mean and unit variance per pixel on the init batch, log-det Σ logs', () => {
+    assertNoLeak(fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 1 << 20 }), (c, seed) => {
+      scope(() => {
+        const key = random.key(seed);
+        // Every pixel has its own location and scale.
+        const x = np.add(np.multiply(random.normal(key, [64, 2, 3, c]), random.uniform(random.foldIn(key, 1), [2, 3, c], 0.1, 5)), random.normal(random.foldIn(key, 2), [2, 3, c]));
+        const layer = flows.actnorm({ perPosition: true });
+        const { params } = layer.init(key, x);
+        expect(params.logScale.shape).toEqual([2, 3, c]);
+        const y = layer.forward(params, x).y;
+        values(np.mean(y, 0)).forEach((m) => expect(Math.abs(m)).toBeLessThan(1e-5));
+        values(np.std(y, 0)).forEach((sd) => expect(Math.abs(sd - 1)).toBeLessThan(1e-4));
+        const p = perturb(params, random.foldIn(key, 3), 0.3);
+        const few = x.at([0, 3]);
+        const exact = flows.exactLogdet((v: NDArray) => layer.forward(p, v).y, few);
+        expect(maxAbsDiff(layer.forward(p, few).logdet, exact)).toBeLessThan(2e-4 * (1 + (np.max(np.abs(exact)).item() as number)));
+        expect(maxAbsDiff(layer.inverse(p, layer.forward(p, few).y).x, few)).toBeLessThan(1e-4 * (1 + (np.max(np.abs(few)).item() as number)));
+        return null;
+      });
+    }), 10);
+  });
+
   it('rejects bad masks and shapes with messages that name the layer', () => {
     expect(() => flows.affineCoupling({ mask: [1, 1] })).toThrow(/affineCoupling: mask/);
     expect(() => flows.affineCoupling({ mask: [1, 2] })).toThrow(/only 0 and 1/);

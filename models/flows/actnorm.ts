@@ -2,6 +2,9 @@
 //   y = (x + b)⊙exp(logs),   log|det ∂y/∂x| = P·Σ logs   (P = positions per example, 1 for [N, D]),
 // with data-dependent initialisation: on the first batch the output has zero mean and unit variance
 // per feature (b = −mean, logs = −log(std + eps)). The log-scale parametrisation keeps the scale positive.
+// With `perPosition`, b and logs have one entry per position and channel (the event's shape), and
+// the log-det is Σ logs: a per-pixel affine map, which lets an image flow fit each pixel's own
+// location and scale (an MNIST border pixel is nearly always 0) from its first step.
 import { np, type NDArray } from '../../src/index.js';
 import { eager, perExample, positionsPerExample, type Key, type Layer, type NoState } from './layer.js';
 
@@ -13,16 +16,21 @@ export interface ActnormParams {
 export interface ActnormConfig {
   /** Added to the standard deviation at initialisation (default 1e-6). */
   eps?: number;
+  /** One scale and bias per position and channel instead of per channel (default false). */
+  perPosition?: boolean;
 }
 
 /** Actnorm on the last axis; `init(key, x)` sets the parameters from the batch x. */
 export function actnorm(config: ActnormConfig = {}): Layer<ActnormParams, NoState> {
   const eps = config.eps ?? 1e-6;
-  const logdetOf = (params: ActnormParams, x: NDArray): NDArray => perExample(np.multiply(np.sum(params.logScale), positionsPerExample(x)), x.shape[0]!);
+  const perPosition = config.perPosition ?? false;
+  const logdetOf = (params: ActnormParams, x: NDArray): NDArray =>
+    perExample(perPosition ? np.sum(params.logScale) : np.multiply(np.sum(params.logScale), positionsPerExample(x)), x.shape[0]!);
   return {
     kind: 'actnorm',
     init: eager((_key: Key, x: NDArray) => {
-      const axes = x.shape.slice(0, -1).map((_, i) => i);
+      if (x.ndim < 2) throw new Error(`actnorm.init: expected a batch [N, ...], got shape [${x.shape.join(',')}]`);
+      const axes = perPosition ? [0] : x.shape.slice(0, -1).map((_, i) => i);
       const mean = np.mean(x, axes);
       const std = np.std(x, axes);
       return { params: { bias: np.negative(mean), logScale: np.negative(np.log(np.add(std, eps))) }, state: {} as NoState };
