@@ -54,6 +54,17 @@ function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): ND
   return Array.from({ length: T }, (_, t) => yt.at(t));
 }
 
+/** The transition scores g [K, K], checked against the K tags of the emissions [..., T, K]. */
+function transitionMatrix(name: string, transitions: ArrayLike, emissions: ArrayLike): NDArray {
+  const g = np.asArray(transitions);
+  const e = np.asArray(emissions);
+  const k = e.shape[e.ndim - 1];
+  if (g.ndim !== 2 || g.shape[0] !== k || g.shape[1] !== k) {
+    throw new RangeError(`crf.${name}: transitions ${JSON.stringify(g.shape)} must be [K, K] for the K = ${k} tags of emissions ${JSON.stringify(e.shape)}`);
+  }
+  return g;
+}
+
 /** x[..., idx] for an int index array idx [...]: one entry per leading position. */
 function pick(x: NDArray, idx: NDArray): NDArray {
   return np.squeeze(np.takeAlongAxis(x, np.expandDims(idx, -1), -1), -1);
@@ -73,7 +84,7 @@ const expand = (m: NDArray) => np.expandDims(m, -1);
 export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const { h, m } = steps('score', emissions, options.mask);
   const y = tagSteps('score', tags, h.length, h[0]!.shape[h[0]!.ndim - 1]!);
-  const g = np.asArray(transitions);
+  const g = transitionMatrix('score', transitions, emissions);
   let total = pick(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
   let prev = y[0]!;
@@ -104,7 +115,7 @@ function propagate(alpha: NDArray, g: NDArray): NDArray {
  */
 export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const { h, m } = steps('logPartition', emissions, options.mask);
-  const g = np.asArray(transitions);
+  const g = transitionMatrix('logPartition', transitions, emissions);
   let alpha = h[0]!;
   let started = m ? m[0]! : null;
   for (let t = 1; t < h.length; t++) {
@@ -121,9 +132,12 @@ export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, op
 });
 
 /** The CRF loss −log p(y | x) = log Z(x) − f(y; x) ≥ 0. Returns [...]. */
-export const nll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray =>
-  logPartition(emissions, transitions, options).sub(score(emissions, tags, transitions, options)),
-);
+export const nll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
+  // Checked here so that errors name nll, not the functions it calls.
+  const g = transitionMatrix('nll', transitions, emissions);
+  checkLabels('crf.nll', np.asArray(tags), g.shape[0]!);
+  return logPartition(emissions, transitions, options).sub(score(emissions, tags, transitions, options));
+});
 
 /** `nll` with a parameter tree ({ transitions }). */
 export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions = {}): NDArray => nll(emissions, tags, params.transitions, options));
@@ -134,7 +148,7 @@ export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike
  */
 export const marginals = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const e = np.asArray(emissions);
-  const g = np.asArray(transitions);
+  const g = transitionMatrix('marginals', transitions, emissions);
   return grad((h: NDArray) => np.sum(logPartition(h, g, options)))(e.dtype === 'float32' ? e : e.astype('float32'));
 });
 
@@ -148,7 +162,7 @@ export interface ViterbiResult {
 /** Viterbi decoding: the highest-scoring tag sequence and its score (ties go to the lowest tag). */
 export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): ViterbiResult => {
   const { h, m } = steps('viterbi', emissions, options.mask);
-  const g = np.asArray(transitions);
+  const g = transitionMatrix('viterbi', transitions, emissions);
   const k = g.shape[0]!;
   const identity = np.arange(k);
   let delta = h[0]!;
@@ -186,7 +200,7 @@ export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options
 export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const { h, m } = steps('memmNll', emissions, options.mask);
   const y = tagSteps('memmNll', tags, h.length, h[0]!.shape[h[0]!.ndim - 1]!);
-  const g = np.asArray(transitions);
+  const g = transitionMatrix('memmNll', transitions, emissions);
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
   let total = stepLoss(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
@@ -220,7 +234,7 @@ export interface BiMemmOptions extends MaskOptions {
  * right-to-left one (the sequence reversed, transitions transposed unless given). Returns [...].
  */
 export const biMemmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: BiMemmOptions = {}): NDArray => {
-  const g = np.asArray(transitions);
+  const g = transitionMatrix('biMemmNll', transitions, emissions);
   const forward = memmNll(emissions, tags, g, options);
   const rev = (x: ArrayLike, axis: number) => np.flip(x, axis);
   const mask = options.mask === undefined ? undefined : rev(options.mask, -1);

@@ -99,6 +99,8 @@ export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, 
   const n = params.wh.shape[0]!;
   const q = config.chunkSize ?? 1;
   const p = chunks('cell', n, q);
+  const inputSize = np.asArray(x).shape.at(-1);
+  if (inputSize !== params.wx.shape[0]) throw new RangeError(`onLstm.cell: inputs of size ${inputSize} do not match the parameters, made for inputs of size ${params.wx.shape[0]} (wx ${JSON.stringify(params.wx.shape)})`);
   const width = params.wh.shape[1]!;
   if (width !== 4 * n + 2 * p) {
     // The parameters do not record their chunk size: a width 4n + 2p' tells which one they were made with.

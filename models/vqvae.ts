@@ -72,6 +72,10 @@ export interface QuantizerOutput extends Quantized {
 /** Quantises z, returning the straight-through decoder input and the two auxiliary losses. */
 export const vectorQuantize = op((z: ArrayLike, codebook: ArrayLike, options: QuantizerOptions = {}): QuantizerOutput => {
   const a = np.asArray(z);
+  const cbShape = np.asArray(codebook).shape;
+  if (cbShape.length !== 2 || cbShape[1] !== a.shape[a.ndim - 1]) {
+    throw new RangeError(`vectorQuantize: the codebook ${JSON.stringify(cbShape)} must be [K, D] with D = ${a.shape[a.ndim - 1]}, the last axis of z ${JSON.stringify(a.shape)}`);
+  }
   const beta = options.beta ?? 1;
   const gamma = options.gamma ?? 0.25 * beta;
   const { zq, indices } = quantize(a, codebook);

@@ -548,3 +548,25 @@ describe('labels out of range', () => {
     });
   });
 });
+
+describe('mismatched shapes in model functions', () => {
+  it('are errors naming the function, its arguments\' shapes and what it expected, not a bare broadcasting or matmul error', async () => {
+    const crf = await import('../models/crf.js');
+    const vq = await import('../models/vqvae.js');
+    const onLstm = await import('../models/on_lstm.js');
+    const flows = await import('../models/flows/index.js');
+    scope(() => {
+      const h = np.zeros([3, 3]), bad = np.zeros([2, 2]);
+      expect(() => crf.nll(h, [0, 1, 7], np.zeros([3, 3]))).toThrow(/crf.nll: label 7 is out of range for 3 classes/);
+      expect(() => crf.nll(h, [0, 1, 2], bad)).toThrow(/crf.nll: transitions \[2,2\] must be \[K, K\] for the K = 3 tags of emissions \[3,3\]/);
+      expect(() => crf.viterbi(h, bad)).toThrow(/crf.viterbi: transitions \[2,2\] must be \[K, K\]/);
+      expect(() => crf.memmNll(h, [0, 1, 2], bad)).toThrow(/crf.memmNll: transitions/);
+      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(/zlpr: targets \[4,2\] must broadcast to the scores' shape \[4,3\]/);
+      expect(losses.zlpr(np.zeros([4, 3]), np.array([1, 0, 0], 'float32')).shape).toEqual([4]); // shared targets broadcast
+      expect(() => vq.vectorQuantize(np.zeros([4, 3]), np.zeros([5, 2]))).toThrow(/vectorQuantize: the codebook \[5,2\] must be \[K, D\] with D = 3/);
+      expect(() => onLstm.apply(onLstm.initParams(random.key(0), 2, 4), np.zeros([1, 4, 3]))).toThrow(/onLstm.cell: inputs of size 3 do not match the parameters, made for inputs of size 2/);
+      expect(() => flows.actnorm().forward({ bias: np.zeros([2]), logScale: np.zeros([2]) }, np.zeros([4, 3]))).toThrow(/actnorm.forward: parameters \[2\] do not fit inputs \[4,3\]/);
+      return null;
+    });
+  });
+});

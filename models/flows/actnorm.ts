@@ -26,6 +26,14 @@ export function actnorm(config: ActnormConfig = {}): Layer<ActnormParams, NoStat
   const perPosition = config.perPosition ?? false;
   const logdetOf = (params: ActnormParams, x: NDArray): NDArray =>
     perExample(perPosition ? np.sum(params.logScale) : np.multiply(np.sum(params.logScale), positionsPerExample(x)), x.shape[0]!);
+  // The parameters' shape must be the end of the input's: [C], or the event shape per position.
+  const check = (params: ActnormParams, x: NDArray, op: string): void => {
+    const p = params.logScale.shape;
+    const tail = x.shape.slice(x.ndim - p.length);
+    if (p.length >= x.ndim || tail.join() !== p.join()) {
+      throw new Error(`actnorm.${op}: parameters ${JSON.stringify(p)} do not fit inputs ${JSON.stringify(x.shape)}; expected a batch [N, ..., ${p.join(', ')}]`);
+    }
+  };
   return {
     kind: 'actnorm',
     init: eager((_key: Key, x: NDArray) => {
@@ -35,16 +43,13 @@ export function actnorm(config: ActnormConfig = {}): Layer<ActnormParams, NoStat
       const std = np.std(x, axes);
       return { params: { bias: np.negative(mean), logScale: np.negative(np.log(np.add(std, eps))) }, state: {} as NoState };
     }),
-    forward: eager((params: ActnormParams, x: NDArray) => ({
-      y: np.multiply(np.add(x, params.bias), np.exp(params.logScale)),
-      logdet: logdetOf(params, x),
-      state: {} as NoState,
-    })),
-    inverse: eager((params: ActnormParams, y: NDArray) => ({
-      x: np.subtract(np.multiply(y, np.exp(np.negative(params.logScale))), params.bias),
-      logdet: np.negative(logdetOf(params, y)),
-      iterations: 0,
-      residual: 0,
-    })),
+    forward: eager((params: ActnormParams, x: NDArray) => {
+      check(params, x, 'forward');
+      return { y: np.multiply(np.add(x, params.bias), np.exp(params.logScale)), logdet: logdetOf(params, x), state: {} as NoState };
+    }),
+    inverse: eager((params: ActnormParams, y: NDArray) => {
+      check(params, y, 'inverse');
+      return { x: np.subtract(np.multiply(y, np.exp(np.negative(params.logScale))), params.bias), logdet: np.negative(logdetOf(params, y)), iterations: 0, residual: 0 };
+    }),
   };
 }
