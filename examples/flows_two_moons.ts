@@ -11,7 +11,7 @@
 // Each training step (loss, gradient, Adam update) is one `jit`-compiled program.
 //
 //   npx tsx examples/flows_two_moons.ts            # full run, ~2.5 min (STEPS, SEED, OUTDIR override)
-//   runTwoMoons({ steps: 120, quiet: true })       # the tour's short run, ~30 s
+//   runTwoMoons({ steps: 200 })                    # the tour's short run
 import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -1,5 +1,6 @@
 // Neural-network building blocks as (init, apply) pairs of pure functions over parameter trees:
-// `init(key, ...) -> params`, `apply(params, x) -> y`. No hidden state: spectral normalisation's
+// `init(key, ...) -> params` (`layerNorm.init(dim)` needs no key: it starts at scale 1, bias 0),
+// `apply(params, x) -> y`. No hidden state: spectral normalisation's
 // power-iteration vector is an explicit state the caller threads through.
 import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';

@@ -194,10 +194,3 @@ export class ConcreteArray extends NDArray {
 function mapNested(v: unknown, f: (n: number) => unknown): unknown {
   return Array.isArray(v) ? v.map((x) => mapNested(x, f)) : f(v as number);
 }
-
-// Arrays are leaves of pytrees (so `tree.map` over parameters sees NDArray, not its fields).
-declare module './tree.js' {
-  interface LeafTypes {
-    ndarray: NDArray;
-  }
-}

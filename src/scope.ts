@@ -113,8 +113,8 @@ export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r):
 
 /**
  * Runs `fn` at the top level of user code the way transformations run theirs: intermediates are
- * freed, the result is kept. Inside a transformation it just calls `fn` (the transformation's own
- * scope frees what is left). Use it around eager helper code and training steps.
+ * freed, the result is kept. Inside a transformation it runs `fn` in a nested scope with the same
+ * rule (the transformation's own scope frees the rest). Use it around eager helper code and training steps.
  */
 export function scope<T>(fn: () => T): T {
   return scoped(fn);

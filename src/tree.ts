@@ -15,6 +15,7 @@
 // `mapWithPath` take any number of trees, so their options live on `withOptions({ isLeaf })`, which
 // returns the same operations bound to those options: `withOptions({ isLeaf }).map(f, a, b)`.
 import { Immer, freeze } from 'immer';
+import type { NDArray } from './array.js';
 
 export type PathKey = string | number;
 export type Path = readonly PathKey[];
@@ -33,11 +34,13 @@ export interface NodeSpec<T, Aux = unknown> {
 
 // ---------------------------------------------------------------------------------------------
 // Type-level helpers. The runtime cannot be mirrored exactly (a type cannot tell a class instance
-// from a plain object), so types listed in `LeafTypes` are leaves; gradus's array module adds itself:
-//   declare module './tree.js' { interface LeafTypes { ndarray: NDArray } }
+// from a plain object), so types listed in `LeafTypes` are leaves: gradus's arrays, and whatever a
+// user adds by declaration merging.
 
 /** Types that the type-level helpers treat as leaves; extend by declaration merging. */
-export interface LeafTypes {}
+export interface LeafTypes {
+  ndarray: NDArray;
+}
 type KnownLeaf = LeafTypes[keyof LeafTypes];
 type Primitive = string | number | boolean | bigint | symbol;
 type AnyFunction = (...args: never[]) => unknown;
@@ -456,7 +459,7 @@ function mismatch(expected: TreeNode, x: unknown, a: Along): never {
 
 /**
  * Apply `f` to the leaves of `tree` (and the matching leaves of `rest`, which must have the same
- * structure), keeping the containers: `map((w, g) => w - 0.1 * g, params, grads)`.
+ * structure), keeping the containers: `map((w, g) => w.sub(g.mul(0.1)), params, grads)`.
  */
 export function map<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends unknown[] = LeafTuple<Rest>>(
   f: (leaf: L, ...rest: RL) => R,

@@ -199,16 +199,17 @@ export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
   };
 }
 
-/**
- * `linearize(f, ...primals)` -> `[f(...primals), fLin]` where `fLin(...tangents)` is the JVP at
- * `primals`, evaluated from a stored linear program (cheap to call many times).
- */
+/** The linear map returned by `linearize`. */
 export interface LinearMap<Out> {
   (...tangents: unknown[]): Out;
   /** Frees the stored residuals now (otherwise they live as long as the enclosing gradus scope). */
   dispose(): void;
 }
 
+/**
+ * `linearize(f, ...primals)` -> `[f(...primals), fLin]` where `fLin(...tangents)` is the JVP at
+ * `primals`, evaluated from a stored linear program (cheap to call many times).
+ */
 export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals: unknown[]): [Out, LinearMap<Out>] {
   let outDef: TreeDef | undefined;
   let argDef: TreeDef | undefined;

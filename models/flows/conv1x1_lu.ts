@@ -15,7 +15,7 @@ export interface Conv1x1LUParams {
   lower: NDArray;
   /** [C, C]; only the strictly upper triangle is used. */
   upper: NDArray;
-  /** [C]: log|diag| of the upper factor. */
+  /** Shape `[C]`: log|diag| of the upper factor. */
   logScale: NDArray;
 }
 

@@ -279,7 +279,11 @@ export const solve = defop((a: ArrayLike, b: ArrayLike): NDArray => {
   return vec ? squeeze(out, -1) : out;
 });
 
-/** Vector and matrix norms: ord 2 (default, Frobenius for matrices), 1, Infinity, 'fro'. */
+/**
+ * Vector norms (one axis): any p, ±Infinity, 0; matrix norms (two axes): 1, −1, ±Infinity, 'fro'.
+ * The default (ord omitted) is the 2-norm of all entries over `axis` (all axes when omitted):
+ * Frobenius for matrices. The spectral norm (ord 2 on a matrix) is not supported.
+ */
 export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis?: number | readonly number[] | null, keepdims = false): NDArray => {
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');

@@ -75,8 +75,10 @@ export const logSoftmax = defop((x: ArrayLike, axis = -1): NDArray => {
   return subtract(a, logsumexp(a, axis, true));
 });
 
-/** One-hot float32 encoding of integer labels along a new last axis. */
-/** 1 where the label equals the class index (as JAX: a label that is no class index, such as 0.7 or −1, gives a row of zeros). */
+/**
+ * One-hot float32 encoding of labels along a new last axis: 1 where the label equals the class
+ * index (as JAX: a label that is no class index, such as 0.7 or −1, gives a row of zeros).
+ */
 export const oneHot = defop((labels: ArrayLike, numClasses: number): NDArray => {
   if (!Number.isInteger(numClasses) || numClasses < 0) throw new ShapeError(`oneHot: expected a non-negative integer number of classes, got ${numClasses}`);
   const given = asArray(labels);

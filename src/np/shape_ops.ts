@@ -216,7 +216,10 @@ function normalizeIndices(op: string, idx: NDArray, n: number): NDArray {
   return clip(i, 0, Math.max(n - 1, 0));
 }
 
-/** Picks entries along `axis` (the flattened array when omitted); negative indices count from the end. */
+/**
+ * Picks entries along `axis` (the flattened array when omitted); negative indices count from the
+ * end, and out-of-range indices are clipped to the axis (JAX's `mode='clip'`; NumPy would raise).
+ */
 export const take = defop((x: ArrayLike, indices: ArrayLike, axis?: number): NDArray => {
   let a = asArray(x);
   if (axis === undefined) { a = ravel(a); axis = 0; }

@@ -6,7 +6,7 @@
 //   `arbTree`, generating plain descriptions (`ArrayData`) that become arrays inside a property.
 // - `reference`: a small float64 NumPy in plain JS to compare ops against.
 //
-// This entry needs `fast-check` (a peer dependency of gradus/testing, not of gradus).
+// This entry uses `fast-check`, which is installed with gradus.
 export { checkGrads, checkJvp, checkVjp, numericalJvp, GradCheckError, type CheckGradsOptions, type GradMode } from './check_grads.js';
 export {
   ArrayData,
