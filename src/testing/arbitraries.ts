@@ -92,13 +92,21 @@ export function arbScalar({ min, max, dtype = 'float32', resolution = 2 ** -10, 
   if (dtype === 'bool') return fc.boolean().map((b) => (b ? 1 : 0));
   if (dtype === 'int32') {
     const lo = Math.ceil(min ?? -10), hi = Math.floor(max ?? 10);
+    if (!(hi >= lo)) throw new Error(`arbScalar: no integer in [${min ?? -10}, ${max ?? 10}]`);
+    // Unreachable minAbs would make the filter below reject every value forever.
+    if (minAbs > 0 && Math.max(Math.abs(lo), Math.abs(hi)) < minAbs) throw new Error(`arbScalar: no integer in [${lo}, ${hi}] has |x| >= ${minAbs}`);
     const base = fc.integer({ min: lo, max: hi });
     return minAbs > 0 ? base.filter((v) => Math.abs(v) >= minAbs) : base;
   }
   const lo = min ?? -2, hi = max ?? 2;
   if (!(hi >= lo)) throw new Error(`arbScalar: empty range [${lo}, ${hi}]`);
+  if (!(resolution > 0)) throw new Error(`arbScalar: resolution must be > 0, got ${resolution}`);
   if (minAbs > 0 && lo > -minAbs && hi < minAbs) throw new Error(`arbScalar: no value in [${lo}, ${hi}] has |x| >= ${minAbs}`);
-  const base = fc.integer({ min: Math.ceil(lo / resolution), max: Math.floor(hi / resolution) }).map((k) => Math.fround(k * resolution));
+  // Grid points k·resolution in [lo, hi]; the bounds are inclusive, so lo/resolution = 2.9999999 is 3.
+  const snap = (q: number) => (Math.abs(q - Math.round(q)) < 1e-9 * Math.max(1, Math.abs(q)) ? Math.round(q) : q);
+  const kLo = Math.ceil(snap(lo / resolution)), kHi = Math.floor(snap(hi / resolution));
+  if (kLo > kHi) throw new Error(`arbScalar: no multiple of the resolution ${resolution} lies in [${lo}, ${hi}]`);
+  const base = fc.integer({ min: kLo, max: kHi }).map((k) => Math.fround(k * resolution));
   if (minAbs <= 0) return base;
   // Fold the forbidden band outward rather than filtering (filtering a narrow range can starve).
   return base.map((v) => {

@@ -55,6 +55,11 @@ type Fn = (...args: any[]) => unknown;
 
 // Rounding noise of one float32 evaluation, relative to the largest output (about 8 ulp).
 const EVAL_NOISE = 1e-6;
+// Rounding of the derivatives themselves (float32 sums of products), relative to Σ|terms| of an inner product.
+const AD_NOISE = 1e-6;
+// Above this, the finite differences' rounding noise (relative to f's magnitude) is too large to
+// tell a gradient from one a few percent off: smaller steps are refused rather than passing anything.
+const MAX_RELATIVE_NOISE = 0.05;
 
 // ---------------------------------------------------------------------------------------------
 // Flattened arguments and outputs
@@ -207,58 +212,70 @@ function preview(d: Float64Array, at: number): string {
   return `${lo > 0 ? '..., ' : ''}${items.join(', ')}${hi < d.length ? ', ...' : ''}`;
 }
 
-function infNorm(vs: Values): number {
+/** max |x| over the finite entries of one leaf (0 for non-float leaves). */
+function leafInfNorm(vs: Values, i: number): number {
+  if (vs.dtypes[i] !== 'float32') return 0;
   let m = 0;
-  vs.data.forEach((d, i) => {
-    if (vs.dtypes[i] !== 'float32') return;
-    for (const x of d) if (Number.isFinite(x)) m = Math.max(m, Math.abs(x));
-  });
+  for (const x of vs.data[i]!) if (Number.isFinite(x)) m = Math.max(m, Math.abs(x));
   return m;
 }
 
 /**
- * Compares float leaves of `got` and `want` with an ∞-norm tolerance: every |got - want| must be
- * at most atol + rtol·max(‖got‖∞, ‖want‖∞) + `noise` (the rounding noise of the finite differences).
- * NaN matches NaN, ±Infinity matches itself.
+ * Compares float leaves of `got` and `want` leaf by leaf (as JAX's check_grads maps over the output
+ * tree), with an ∞-norm tolerance per leaf: every |got − want| must be at most
+ * atol + rtol·max(‖got‖∞, ‖want‖∞) + noise[leaf] (the rounding noise of the finite differences), so
+ * a large output cannot hide an error in a small one. NaN matches NaN, ±Infinity matches itself; a
+ * NaN or infinite tolerance is a failure, never a pass.
  */
 function compareValues(
   header: string,
   what: string,
   got: Values,
   want: Values,
-  tol: { atol: number; rtol: number; noise: number; slack?: Float64Array[] },
+  tol: { atol: number; rtol: number; noise: (leaf: number) => number; slack?: Float64Array[] },
   wantName: string,
 ): void {
   if (got.data.length !== want.data.length) {
     throw new GradCheckError(`${header}: the ${what} has ${got.data.length} leaves but f's output has ${want.data.length}`);
   }
-  const scale = Math.max(infNorm(got), infNorm(want));
-  const bound = tol.atol + tol.rtol * scale + tol.noise;
   // The element that exceeds its tolerance by the most (a NaN or infinity mismatch wins outright).
-  let worst: { leaf: number; index: number; err: number; tolerance: number } | null = null;
+  let worst: { leaf: number; index: number; err: number; tolerance: number; scale: number } | null = null;
   for (let i = 0; i < want.data.length && worst?.err !== Infinity; i++) {
     if (want.dtypes[i] !== 'float32') continue;
     if (got.shapes[i]!.join() !== want.shapes[i]!.join()) {
       throw new GradCheckError(`${header}: the ${what} at ${want.paths[i]} has shape [${got.shapes[i]}] but expected [${want.shapes[i]}]`);
     }
+    const scale = Math.max(leafInfNorm(got, i), leafInfNorm(want, i));
+    const bound = tol.atol + tol.rtol * scale + tol.noise(i);
     const g = got.data[i]!, w = want.data[i]!;
     for (let j = 0; j < w.length; j++) {
       const a = g[j]!, b = w[j]!;
       if ((Number.isNaN(a) && Number.isNaN(b)) || a === b) continue;
-      const tolerance: number = bound + (tol.slack ? 2 * tol.slack[i]![j]! : 0);
+      const slack = tol.slack ? 2 * tol.slack[i]![j]! : 0;
+      const tolerance: number = Number.isFinite(slack) ? bound + slack : Infinity;
       const err: number = Number.isFinite(a) && Number.isFinite(b) ? Math.abs(a - b) : Infinity;
-      if (err > tolerance && (worst === null || err - tolerance > worst.err - worst.tolerance)) worst = { leaf: i, index: j, err, tolerance };
-      if (err === Infinity) break;
+      // Written so that a NaN error or tolerance fails: an element that cannot be compared is not a pass.
+      const fails = !(err <= tolerance) || !Number.isFinite(tolerance);
+      if (fails && (worst === null || !(err - tolerance <= worst.err - worst.tolerance))) worst = { leaf: i, index: j, err, tolerance, scale };
+      if (err === Infinity || !Number.isFinite(tolerance)) break;
     }
   }
   if (worst === null) return;
-  const { leaf, index, err, tolerance } = worst;
+  const { leaf, index, err, tolerance, scale } = worst;
   const g = got.data[leaf]!, w = want.data[leaf]!;
+  const where = `the ${what} at ${want.paths[leaf]} (shape [${want.shapes[leaf]}])`;
+  if (!Number.isFinite(w[index]!) || !Number.isFinite(tolerance)) {
+    throw new GradCheckError(
+      `${header}: ${where} cannot be checked at flat index ${index}: ${wantName} gave ${fmt(w[index]!)}` +
+        `${Number.isFinite(tolerance) ? '' : ' (or a non-finite truncation estimate)'} where the derivative is ${fmt(g[index]!)}; ` +
+        `a step of eps probably leaves f's domain or overflows: use a smaller eps or move the point away from the edge.`,
+    );
+  }
   const slack = tol.slack ? ` + 2 × truncation estimate ${fmt(tol.slack[leaf]![index]!)}` : '';
   throw new GradCheckError(
-    `${header}: the ${what} at ${want.paths[leaf]} (shape [${want.shapes[leaf]}]) disagrees with ${wantName} at flat index ${index}: ` +
+    `${header}: ${where} disagrees with ${wantName} at flat index ${index}: ` +
       `got ${fmt(g[index]!)}, expected ${fmt(w[index]!)}; abs error ${fmt(err)} > tolerance ${fmt(tolerance)} ` +
-      `(atol ${tol.atol} + rtol ${tol.rtol} × scale ${fmt(scale)} + finite-difference noise ${fmt(tol.noise)}${slack}); ` +
+      `(atol ${tol.atol} + rtol ${tol.rtol} × scale ${fmt(scale)} + finite-difference noise ${fmt(tol.noise(leaf))}${slack}); ` +
       `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}.\n  got:      [${preview(g, index)}]\n  expected: [${preview(w, index)}]`,
   );
 }
@@ -291,8 +308,8 @@ function checkJvpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: strin
     return [readValues(y, 'out'), readValues(t, 'out')] as const;
   });
   const expected = scope(() => readValues(call(f, args, args.leaves), 'out'));
-  const noise = (EVAL_NOISE * infNorm(expected) * fdWeight(opts.fdOrder)) / (opts.eps / 2);
-  compareValues(header, 'primal output of jvp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: 0 }, 'f(x)');
+  const noise = (leaf: number) => (EVAL_NOISE * leafInfNorm(expected, leaf) * fdWeight(opts.fdOrder)) / (opts.eps / 2);
+  compareValues(header, 'primal output of jvp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: () => 0 }, 'f(x)');
   const numeric = numericalJvpChecked(f, args, dirs, opts.eps, opts.fdOrder);
   compareValues(
     header,
@@ -304,52 +321,76 @@ function checkJvpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: strin
   );
 }
 
+/**
+ * Reverse mode: for each float output leaf k, a random cotangent u on that leaf alone (zeros on the
+ * others), compared as ⟨v, Jᵀu⟩ from the pullback against ⟨J v, u⟩ from finite differences along a
+ * random v. One leaf at a time, so a large output cannot hide an error in a small one (its noise
+ * allowance is its own); the relative tolerance is against the inner products themselves, as in
+ * JAX's check_vjp (Σ|terms| grows like n where the products grow like √n, which made the check
+ * √n times looser than rtol), plus the float32 rounding of the sums.
+ */
 function checkVjpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: string): void {
-  const { primalOut, cotangent, cotangentIn } = scope(() => {
+  const { primalOut, cotangents, cotangentsIn } = scope(() => {
     const [out, pullback] = vjp(f as (...a: unknown[]) => unknown, ...(tree.unflatten(args.def, args.leaves) as unknown[]));
     const [outLeaves, outDef] = tree.flatten(out);
-    const ctLeaves = outLeaves.map((o) => {
-      if (!(o instanceof NDArray)) return o;
-      return isDiff(o) ? floatArray(rng.normals(o.size), o.shape) : zerosLike(o);
-    });
-    const ct = tree.unflatten(outDef, ctLeaves);
-    const ctIn = pullback(ct);
-    const result = { primalOut: readValues(out, 'out'), cotangent: readValues(ct, 'cotangent'), cotangentIn: readValues(ctIn, 'args') };
+    const floatLeaves = outLeaves.flatMap((o, k) => (o instanceof NDArray && isDiff(o) ? [k] : []));
+    const cts: Values[] = [], ctsIn: Values[] = [];
+    for (const k of floatLeaves) {
+      const ctLeaves = outLeaves.map((o, i) => {
+        if (!(o instanceof NDArray)) return o;
+        return i === k ? floatArray(rng.normals(o.size), o.shape) : zerosLike(o);
+      });
+      const ct = tree.unflatten(outDef, ctLeaves);
+      cts.push(readValues(ct, 'cotangent'));
+      ctsIn.push(readValues(pullback(ct), 'args'));
+    }
+    const result = { primalOut: readValues(out, 'out'), cotangents: cts.map((c, j) => ({ leaf: floatLeaves[j]!, values: c })), cotangentsIn: ctsIn };
     pullback.dispose();
     return result;
   });
   const expected = scope(() => readValues(call(f, args, args.leaves), 'out'));
-  compareValues(header, 'primal output of vjp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: 0 }, 'f(x)');
-  if (cotangentIn.data.length !== args.leaves.length) {
-    throw new GradCheckError(`${header}: the pullback returned ${cotangentIn.data.length} cotangent leaves for ${args.leaves.length} argument leaves (${describeArgs(args)})`);
-  }
-  args.leaves.forEach((l, i) => {
-    if (isDiff(l) && cotangentIn.shapes[i]!.join() !== l.shape.join()) {
-      throw new GradCheckError(`${header}: the cotangent of ${args.paths[i]} has shape [${cotangentIn.shapes[i]}] but the argument is ${l.aval.str()}`);
+  compareValues(header, 'primal output of vjp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: () => 0 }, 'f(x)');
+  for (const cotangentIn of cotangentsIn) {
+    if (cotangentIn.data.length !== args.leaves.length) {
+      throw new GradCheckError(`${header}: the pullback returned ${cotangentIn.data.length} cotangent leaves for ${args.leaves.length} argument leaves (${describeArgs(args)})`);
     }
-  });
+    args.leaves.forEach((l, i) => {
+      if (isDiff(l) && cotangentIn.shapes[i]!.join() !== l.shape.join()) {
+        throw new GradCheckError(`${header}: the cotangent of ${args.paths[i]} has shape [${cotangentIn.shapes[i]}] but the argument is ${l.aval.str()}`);
+      }
+    });
+  }
   const dirs = randomDirections(rng, args.leaves);
   const numeric = numericalJvpChecked(f, args, dirs, opts.eps, opts.fdOrder);
-  // ⟨v, Jᵀu⟩ (reverse mode) against ⟨J v, u⟩ (finite differences).
-  const isFloatOut = (i: number) => expected.dtypes[i] === 'float32';
-  const ad = dot(dirs, cotangentIn.data, (i) => isDiff(args.leaves[i]!));
-  const fd = dot(numeric.values.data, cotangent.data, isFloatOut);
-  // Rounding noise and truncation error of the differences, propagated through the inner product with u.
-  const absU = cotangent.data.map((d) => d.map(Math.abs));
-  const fAbs = dot(expected.data.map((d) => d.map(Math.abs)), absU, isFloatOut);
-  const truncation = 2 * dot(numeric.error, absU, isFloatOut).value;
-  const noise = (EVAL_NOISE * fAbs.value * fdWeight(opts.fdOrder)) / (opts.eps / 2) + truncation;
-  const scale = Math.max(ad.absSum, fd.absSum);
-  const bound = opts.atol + opts.rtol * scale + noise;
-  const err = Math.abs(ad.value - fd.value);
-  if (!(err <= bound) && !(Number.isNaN(ad.value) && Number.isNaN(fd.value))) {
-    throw new GradCheckError(
-      `${header}: reverse mode disagrees with central differences (steps ${opts.eps} and ${opts.eps / 2}): ` +
-        `⟨v, Jᵀu⟩ = ${fmt(ad.value)} from vjp, but ⟨J v, u⟩ = ${fmt(fd.value)} from finite differences, for random u, v; ` +
-        `abs error ${fmt(err)} > tolerance ${fmt(bound)} (atol ${opts.atol} + rtol ${opts.rtol} × scale ${fmt(scale)} + finite-difference noise and truncation ${fmt(noise)}); ` +
-        `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}. Arguments: ${describeArgs(args)}`,
-    );
-  }
+  cotangents.forEach(({ leaf, values: cotangent }, j) => {
+    // ⟨v, Jᵀu⟩ (reverse mode) against ⟨J v, u⟩ (finite differences), u on output leaf `leaf` only.
+    const onLeaf = (i: number) => i === leaf;
+    const ad = dot(dirs, cotangentsIn[j]!.data, (i) => isDiff(args.leaves[i]!));
+    const fd = dot(numeric.values.data, cotangent.data, onLeaf);
+    // Rounding noise and truncation error of the differences, propagated through the inner product with u.
+    const absU = cotangent.data.map((d) => d.map(Math.abs));
+    const fAbs = dot(expected.data.map((d) => d.map(Math.abs)), absU, onLeaf);
+    const truncation = 2 * dot(numeric.error, absU, onLeaf).value;
+    const noise = (EVAL_NOISE * fAbs.value * fdWeight(opts.fdOrder)) / (opts.eps / 2) + truncation + AD_NOISE * (ad.absSum + fd.absSum);
+    const scale = Math.max(Math.abs(ad.value), Math.abs(fd.value));
+    const bound = opts.atol + opts.rtol * scale + noise;
+    const err = Math.abs(ad.value - fd.value);
+    const what = `output ${expected.paths[leaf]}`;
+    if (!Number.isFinite(fd.value) && Number.isFinite(ad.value)) {
+      throw new GradCheckError(
+        `${header}: reverse mode at ${what} cannot be checked: the finite differences gave ⟨J v, u⟩ = ${fmt(fd.value)} where vjp gives ${fmt(ad.value)}; ` +
+          `a step of eps probably leaves f's domain or overflows: use a smaller eps or move the point away from the edge. Arguments: ${describeArgs(args)}`,
+      );
+    }
+    if (!(err <= bound) && !(Number.isNaN(ad.value) && Number.isNaN(fd.value))) {
+      throw new GradCheckError(
+        `${header}: reverse mode at ${what} disagrees with central differences (steps ${opts.eps} and ${opts.eps / 2}): ` +
+          `⟨v, Jᵀu⟩ = ${fmt(ad.value)} from vjp, but ⟨J v, u⟩ = ${fmt(fd.value)} from finite differences, for random u, v; ` +
+          `abs error ${fmt(err)} > tolerance ${fmt(bound)} (atol ${opts.atol} + rtol ${opts.rtol} × scale ${fmt(scale)} + finite-difference noise, truncation and rounding ${fmt(noise)}); ` +
+          `relative error ${fmt(err / Math.max(scale, Number.MIN_VALUE))}. Arguments: ${describeArgs(args)}`,
+      );
+    }
+  });
 }
 
 function fdWeight(order: 2 | 4): number {
@@ -364,7 +405,23 @@ function resolve(options: CheckGradsOptions): Resolved {
   if (!Number.isInteger(order) || order < 1) throw new GradCheckError(`checkGrads: order must be a positive integer, got ${order}`);
   const modes = options.modes ?? ['fwd', 'rev'];
   for (const m of modes) if (m !== 'fwd' && m !== 'rev') throw new GradCheckError(`checkGrads: unknown mode '${m as string}'; expected 'fwd' or 'rev'`);
-  return { order, modes, eps: options.eps ?? 2e-2, atol: options.atol ?? 1e-5, rtol: options.rtol ?? 2e-3, fdOrder: options.fdOrder ?? 4 };
+  const eps = options.eps ?? 2e-2, atol = options.atol ?? 1e-5, rtol = options.rtol ?? 2e-3, fdOrder = options.fdOrder ?? 4;
+  if (!(Number.isFinite(eps) && eps > 0)) throw new GradCheckError(`checkGrads: eps must be a finite number > 0, got ${eps}`);
+  if (!(Number.isFinite(atol) && atol >= 0)) throw new GradCheckError(`checkGrads: atol must be a finite number ≥ 0, got ${atol}`);
+  if (!(Number.isFinite(rtol) && rtol >= 0)) throw new GradCheckError(`checkGrads: rtol must be a finite number ≥ 0, got ${rtol}`);
+  if (fdOrder !== 2 && fdOrder !== 4) throw new GradCheckError(`checkGrads: fdOrder must be 2 or 4, got ${String(fdOrder)}`);
+  // The differences' rounding noise, relative to f: EVAL_NOISE·Σ|weights|/(eps/2). Past a few percent
+  // the check could not tell a correct gradient from a wrong one, so it refuses instead of passing.
+  const relativeNoise = (EVAL_NOISE * fdWeight(fdOrder)) / (eps / 2);
+  if (relativeNoise > MAX_RELATIVE_NOISE) {
+    const minEps = Math.ceil(((2 * EVAL_NOISE * fdWeight(fdOrder)) / MAX_RELATIVE_NOISE) * 1e6) / 1e6;
+    throw new GradCheckError(
+      `checkGrads: eps ${eps} is too small for float32 finite differences: their rounding noise would be ${fmt(relativeNoise)} of f's magnitude, ` +
+        `too much to tell a gradient from a wrong one; use eps ≥ ${minEps} (default 2e-2; float32 needs larger steps than JAX's float64 default 1e-4)`,
+    );
+  }
+  if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw new GradCheckError(`checkGrads: seed must be an integer, got ${options.seed}`);
+  return { order, modes, eps, atol, rtol, fdOrder };
 }
 
 function headerOf(label: string, level: number): string {
@@ -440,7 +497,15 @@ export function numericalJvp(f: Fn, args: readonly unknown[], tangents: readonly
     const a = prepareArgs(args);
     const t = prepareArgs(tangents);
     if (!a.def.equals(t.def)) throw new GradCheckError(`numericalJvp: tangents have structure ${t.def} but args have ${a.def}`);
+    a.leaves.forEach((l, i) => {
+      if (isDiff(l) && t.leaves[i]!.shape.join() !== l.shape.join()) {
+        throw new GradCheckError(`numericalJvp: the tangent at ${a.paths[i]} has shape [${t.leaves[i]!.shape}] but the argument is ${l.aval.str()}`);
+      }
+    });
+    const eps = options.eps ?? 1e-2, fdOrder = options.fdOrder ?? 4;
+    if (!(Number.isFinite(eps) && eps > 0)) throw new GradCheckError(`numericalJvp: eps must be a finite number > 0, got ${eps}`);
+    if (fdOrder !== 2 && fdOrder !== 4) throw new GradCheckError(`numericalJvp: fdOrder must be 2 or 4, got ${String(fdOrder)}`);
     const dirs = t.leaves.map((l, i) => (isDiff(a.leaves[i]!) ? Float64Array.from(l.dataSync()) : new Float64Array(0)));
-    return numericalJvpFlat(f, a, dirs, options.eps ?? 1e-2, options.fdOrder ?? 4).data;
+    return numericalJvpFlat(f, a, dirs, eps, fdOrder).data;
   });
 }
