@@ -163,6 +163,21 @@ describe('tracing and caching', () => {
     f.clearCache();
     dispose(x);
   });
+
+  it('clearing an outer jit\'s cache leaves a nested jit\'s constants to the nested jit', () => {
+    const inner = jit((v: NDArray) => np.multiply(v, np.array([1, 2, 3], 'float32')));
+    const outer = jit((v: NDArray) => np.add(inner(v), 1));
+    const x = np.array([1, 1, 1], 'float32');
+    const before = numTensors();
+    dispose(outer(x)); // traces both; the constant belongs to inner's cache
+    outer.clearCache();
+    const again = inner(x);
+    expect(values(again)).toEqual([1, 2, 3]);
+    dispose(again);
+    inner.clearCache();
+    expect(numTensors()).toBe(before);
+    dispose(x);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // linear algebra — and incompatible shapes give errors that name the op and the shapes.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LinAlgError, NDArray, dispose, np } from '../src/index.js';
+import { LinAlgError, NDArray, dispose, grad, np } from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { ArrayData, arbArray, arbBroadcastShapes, arbIncompatibleShapes, arbShape, reference as R } from '../src/testing/index.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, values } from './helpers.js';
@@ -933,6 +933,51 @@ describe('edge cases as NumPy and JAX define them', () => {
       }), { seed: FC_SEED, numRuns: 200 });
       expect(values(np.power(np.array([3, 7, 2, -3, 0, 46341], 'int32'), np.array([16, 9, 31, 3, 0, 2], 'int32')))).toEqual([43046721, 40353607, -(2 ** 31), -27, 1, -2147479015]);
       expect(() => np.power(np.array([2, 3], 'int32'), np.array([-1, 2], 'int32'))).toThrow(/power: integers to negative integer powers are not allowed/);
+    });
+  });
+
+  it('floorDivide stays exact for divisors above 2²⁴, handles ±inf and bools as NumPy, and has derivative 0 even where y = 0', () => {
+    inScope(() => {
+      // Pairs where a float estimate and a float correction both fail (|y| > 2²⁴).
+      const a = [-2, 1, -2147483648, 2147483647, -2147483648, 123456789];
+      const b = [57693952, -59750320, 2147483647, -2147483648, 2147483647, -33554433];
+      const floorDiv = (x: number, y: number) => Number(BigInt.asIntN(32, BigInt(x) / BigInt(y) - (BigInt(x) % BigInt(y) !== 0n && (x < 0) !== (y < 0) ? 1n : 0n)));
+      expect(values(np.floorDivide(np.array(a, 'int32'), np.array(b, 'int32')))).toEqual(a.map((x, i) => floorDiv(x, b[i]!)));
+      fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).filter((d) => d !== 0), (x, y) => {
+        expect(np.floorDivide(np.array([x], 'int32'), np.array([y], 'int32')).item()).toBe(floorDiv(x, y));
+      }), { seed: FC_SEED, numRuns: 300 });
+      // NumPy: -5 // inf = -1, 5 // inf = 0, -5 % inf = inf, 5 % inf = 5.
+      const inf = np.array([Infinity, Infinity, -Infinity, Infinity], 'float32');
+      expect(values(np.floorDivide(np.array([-5, 5, -5, 0], 'float32'), inf))).toEqual([-1, 0, 0, 0]);
+      expect(values(np.remainder(np.array([-5, 5, -5, 0], 'float32'), inf))).toEqual([Infinity, 5, -5, 0]);
+      const bools = np.floorDivide(np.array([true, true]), np.array([true, false]));
+      expect([bools.dtype, values(bools)]).toEqual(['int32', [1, 0]]);
+      expect(values(grad((x: NDArray) => np.sum(np.floorDivide(x, np.array([0, 2, 0], 'float32'))))(np.array([1, 3, 0], 'float32')))).toEqual([0, 0, 0]);
+      expect(values(grad((x: NDArray) => np.sum(np.arccosh(x)))(np.array([1, 2], 'float32')))[0]).toBe(Infinity);
+      // Integer powers of a large exponent array (its values are read on the host: no spread into one call).
+      expect(values(np.power(np.full([150000], 3, 'int32'), np.full([150000], 2, 'int32'))).every((v) => v === 9)).toBe(true);
+    });
+  });
+
+  it('where with bool branches is right (TF.js\'s wasm Select reads bools as 4-byte values and writes past its output)', () => {
+    inScope(() => {
+      for (const n of [1, 5, 11, 15, 100, 1001, 4099]) {
+        const i = np.arange(0, n, 1, 'int32');
+        const c = np.greater(i, n / 2), x = np.less(i, n / 3), y = np.greater(i, n / 4);
+        const got = values(np.where(c, x, y));
+        const want = Array.from({ length: n }, (_, k) => (k > n / 2 ? (k < n / 3 ? 1 : 0) : k > n / 4 ? 1 : 0));
+        expect(got, `n = ${n}`).toEqual(want);
+      }
+      expect(values(np.where(np.array([true, false]), true, np.array([false, true])))).toEqual([1, 1]);
+    });
+  });
+
+  it('full takes an array fill value (broadcast), pad a one-element width list', () => {
+    inScope(() => {
+      expect(values(np.full([2], np.array(3)))).toEqual([3, 3]);
+      expect(values(np.full([2, 2], np.array([1, 2], 'float32')))).toEqual([1, 2, 1, 2]);
+      expect(np.pad(np.ones([2, 3]), [1]).shape).toEqual([4, 5]);
+      expect(() => np.array(new Float32Array([1, Infinity]), 'int32')).toThrow(/array: cannot convert Infinity to int32/);
     });
   });
 

@@ -362,8 +362,12 @@ describe('bad distribution parameters are errors naming the sampler', () => {
       expect(random.bernoulli(k, np.array([0.5, 0.5], 'float32'), [4, 2]).shape).toEqual([4, 2]);
       expect(() => random.randint(k, [3], 0.2, 0.7)).toThrow(/random.randint: expected integer bounds, got \[0.2, 0.7\)/);
       const logits = np.zeros([2, 3]);
-      expect(() => random.categorical(k, logits, -1, [4, 7])).toThrow(/random.categorical: shape \[4,7\] must end with the logits' batch shape \[2\]/);
-      expect(() => random.categorical(k, logits, -1, [])).toThrow(/must end with the logits' batch shape \[2\]/);
+      expect(() => random.categorical(k, logits, -1, [4, 7])).toThrow(/random.categorical: shape \[4,7\] must end with a shape the logits' batch shape \[2\] broadcasts to/);
+      expect(() => random.categorical(k, logits, -1, [])).toThrow(/the logits' batch shape \[2\] broadcasts to/);
+      // A batch dimension of 1 broadcasts (JAX): each of the 5 draws is independent.
+      const draws = random.categorical(k, np.zeros([1, 50]), -1, [5]);
+      expect(draws.shape).toEqual([5]);
+      expect(new Set(values(draws)).size).toBeGreaterThan(1);
       expect(() => random.categorical(k, logits, 5)).toThrow(/random.categorical: axis 5 is out of range for logits of shape \[2,3\]/);
       expect(random.categorical(k, logits, -1, [4, 2]).shape).toEqual([4, 2]);
       expect(random.categorical(k, logits, 0, [5, 3]).shape).toEqual([5, 3]);

@@ -80,9 +80,13 @@ function transposedMatmulIsFast(): boolean {
 }
 
 /**
- * A new handle on the same data (no copy): TF.js reference-counts buffers, so disposing either
- * handle leaves the other valid. wasm's Identity (tf.clone) copies the whole buffer; Reshape doesn't.
+ * c ? a : b for bool a and b, through int32: TF.js's wasm Select reads and writes bool operands as
+ * if they were 4-byte values (wrong results, and writes past the output: memory corruption).
  */
+function selectBool(c: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.cast(withBroadcast((p, x, y) => tf.where(p!, x!, y!))(c, tf.cast(a, 'int32'), tf.cast(b, 'int32')), 'bool'));
+}
+
 /**
  * argmax/argmin as NumPy defines them: the first NaN wins (as max and min return NaN there). TF.js's
  * kernels skip NaN, so where a float row holds one, the index of its first NaN replaces theirs.
@@ -97,6 +101,10 @@ function argExtremum(x: tf.Tensor, axis: number, kernel: (x: tf.Tensor, axis: nu
   });
 }
 
+/**
+ * A new handle on the same data (no copy): TF.js reference-counts buffers, so disposing either
+ * handle leaves the other valid. wasm's Identity (tf.clone) copies the whole buffer; Reshape doesn't.
+ */
 export function shareTensor(x: tf.Tensor): tf.Tensor {
   return tf.reshape(x, x.shape);
 }
@@ -501,7 +509,7 @@ export const kernels: Kernels = {
   ...(Object.fromEntries(Object.entries(unaryKernels).map(([p, f]) => [p, ([x]: tf.Tensor[]) => [f(x!)]])) as unknown as Pick<Kernels, UnaryPrimitive>),
   ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, ([a, b]: tf.Tensor[]) => [f(a!, b!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
   ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
-  select: ([p, a, b]) => [wasmSelect(p!, a!, b!) ?? withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!)],
+  select: ([p, a, b]) => [wasmSelect(p!, a!, b!) ?? (a!.dtype === 'bool' ? selectBool(p!, a!, b!) : withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!))],
   convert_element_type: ([x], { dtype }) => {
     if (x!.dtype === dtype) return [shareTensor(x!)];
     // NumPy truncates toward zero when casting floats to ints; TF.js does too, but bool needs != 0.

@@ -6,7 +6,7 @@ import { ConcreteArray, type NDArray } from '../src/array.js';
 import { Tracer, bind } from '../src/core.js';
 import { DisposedError, TransformError } from '../src/errors.js';
 import { ClosedJaxpr } from '../src/jaxpr.js';
-import { pin, scoped } from '../src/scope.js';
+import { createdByCall, pin, scoped } from '../src/scope.js';
 import { flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { nextTensorId } from './transpose.js';
@@ -103,7 +103,7 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
         const cacheable = !program.consts.some((c) => c instanceof Tracer);
         // Constants created during tracing belong to a cached entry: keep them past this scope. An
         // entry that closes over a tracer is used once and not cached; its scope frees them.
-        const owned = cacheable ? program.consts.flatMap((c) => (c instanceof ConcreteArray && c.tensor.id >= firstNew ? [pin(tf.keep(c.tensor))] : [])) : [];
+        const owned = cacheable ? program.consts.flatMap((c) => (c instanceof ConcreteArray && createdByCall(c.tensor, firstNew) ? [pin(tf.keep(c.tensor))] : [])) : [];
         entry = { ...program, outDef, owned };
         if (cacheable) cache.set(sig, entry);
       }

@@ -96,6 +96,10 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
     const d = dtype ?? (x instanceof Float32Array || x instanceof Float64Array ? 'float32' : x instanceof Uint8Array && dtype === 'bool' ? 'bool' : 'int32');
+    if (d === 'int32' && (x instanceof Float32Array || x instanceof Float64Array)) {
+      const bad = (x as Float32Array).find((v) => !Number.isFinite(v));
+      if (bad !== undefined) throw new DTypeError(`array: cannot convert ${bad} to int32 (NumPy refuses it too); use float32`);
+    }
     const data = d === 'float32' ? Float32Array.from(x as Iterable<number>) : Int32Array.from(x as Iterable<number>);
     out = new ConcreteArray(d === 'bool' ? tf.tensor(Array.from(data, (v) => (v ? 1 : 0)), [x.length], 'bool') : tf.tensor(data, [x.length], d));
     return out;
@@ -142,9 +146,14 @@ function checkShape(op: string, shape: readonly number[]): number[] {
   return s;
 }
 
-export function full(shape: readonly number[] | number, value: number | boolean, dtype?: DType): NDArray {
+export function full(shape: readonly number[] | number, value: number | boolean | NDArray, dtype?: DType): NDArray {
   const s = checkShape('full', typeof shape === 'number' ? [shape] : shape);
-  if (typeof value !== 'number' && typeof value !== 'boolean') throw new DTypeError(`full: expected a number or boolean fill value, got ${typeof value}`);
+  if (value instanceof NDArray) {
+    // An array fill value broadcasts to the shape (NumPy's array_like fill value).
+    const v = dtype === undefined ? value : astypeHook.fn(value, checkDtype(dtype, 'full'));
+    return bind1('broadcast_in_dim', [v], { shape: s, broadcastDimensions: v.shape.map((_, i) => i + s.length - v.ndim) });
+  }
+  if (typeof value !== 'number' && typeof value !== 'boolean') throw new DTypeError(`full: expected a number, boolean or array fill value, got ${typeof value}`);
   const d = dtype === undefined ? dtypeOfScalar(value) : checkDtype(dtype, 'full');
   if (d === 'int32' && typeof value === 'number' && !Number.isFinite(value)) throw new DTypeError(`full: cannot fill an int32 array with ${value}`);
   return new ConcreteArray(tf.fill(s, value as number, d));

@@ -109,25 +109,30 @@ export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
 });
 
 /**
- * Integer powers, exact as NumPy's (int32 products wrap around on overflow), by repeated squaring:
- * float32 powers are off by units above 2²⁴ (3¹⁶ came out 43046720). As in NumPy, negative
- * exponents are an error where the exponent's values are known; inside a trace they give the
- * integer part of the real power (1, ±1 or 0).
+ * Integer powers, exact as NumPy's (int32 products wrap around on overflow), by binary
+ * exponentiation from the top bit down (square, then multiply where the bit is set, found by
+ * comparing with 2^i and subtracting: int32 ops only, no division): float32 powers are off by units
+ * above 2²⁴ (3¹⁶ came out 43046720). As in NumPy, negative exponents are an error where the
+ * exponent's values are known; inside a trace they give the integer part of the real power
+ * (1, ±1 or 0).
  */
 function intPower(a: NDArray, b: NDArray): NDArray {
-  const known = b instanceof ConcreteArray;
-  if (known && (b.dataSync() as Int32Array).some((e) => e < 0)) {
-    throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${b.aval.str()}); use float32 operands`);
-  }
   let bits = 31;
-  if (known) bits = Math.max(1, ...Array.from(b.dataSync() as Int32Array, (e) => 32 - Math.clz32(Math.max(e, 0))));
+  if (b instanceof ConcreteArray) {
+    let top = 0;
+    for (const e of b.dataSync() as Int32Array) {
+      if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${b.aval.str()}); use float32 operands`);
+      top = Math.max(top, e);
+    }
+    bits = Math.max(1, 32 - Math.clz32(top));
+  }
   let e = maximum(b, 0);
-  let base = a;
   let acc: NDArray = onesLikeInt(a, b);
-  for (let i = 0; i < bits; i++) {
-    acc = where(equal(remainder(e, 2), 1), multiply(acc, base), acc);
-    e = floorDivide(e, 2);
-    if (i + 1 < bits) base = multiply(base, base);
+  for (let i = bits - 1; i >= 0; i--) {
+    if (i < bits - 1) acc = multiply(acc, acc);
+    const set = greaterEqual(e, 2 ** i);
+    acc = where(set, multiply(acc, a), acc);
+    if (i > 0) e = where(set, subtract(e, 2 ** i), e);
   }
   // Negative exponents: 1^-n = 1, (−1)^-n = ±1, anything else truncates to 0.
   const inverse = where(equal(a, 1), 1, where(equal(a, -1), where(equal(remainder(b, 2), 0), 1, -1), 0));
@@ -141,8 +146,17 @@ function onesLikeInt(a: NDArray, b: NDArray): NDArray {
 export const maximum = binary('max', 'maximum');
 export const minimum = binary('min', 'minimum');
 export const arctan2 = binary('atan2', 'arctan2', 'float');
-/** Remainder with the sign of the divisor (NumPy's `%` / `np.remainder`). */
-export const remainder = binary('rem', 'remainder');
+const remainderKernel = binary('rem', 'remainder');
+/**
+ * Remainder with the sign of the divisor (NumPy's `%` / `np.remainder`); a finite x over ±inf is x
+ * where the signs agree (or x = 0) and the divisor itself where they differ, as NumPy.
+ */
+export const remainder = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  const r = remainderKernel(x, y);
+  if (r.dtype !== 'float32') return r;
+  const [a, b] = elementwiseOperands([x, y], 'float', 'remainder');
+  return where(logicalAnd(isinf(b!), isfinite(a!)), where(less(multiply(a!, b!), 0), b!, a!), r);
+});
 export const mod = remainder;
 
 export const equal = comparison('eq', 'equal');
@@ -189,7 +203,7 @@ export const log10 = defop((x: ArrayLike): NDArray => multiply(log(x), 1 / Math.
 export const exp2 = defop((x: ArrayLike): NDArray => exp(multiply(asArray(x).dtype === 'float32' ? x : astype(x, 'float32'), Math.LN2)));
 export const arctanh = defop((x: ArrayLike): NDArray => multiply(subtract(log1p(x), log1p(negative(astype(x, 'float32')))), 0.5));
 /**
- * arccosh(x) = ln(x + √(x² − 1)), written as log1p(t + √(t·(x + 1))) with t = x − 1 (exact near 1,
+ * arccosh(x) = ln(x + √(x² − 1)), written as log1p(t + √t·√(x + 1)) with t = x − 1 (exact near 1,
  * where x² − 1 cancels), and as ln x + ln 2 above 2⁶⁰, where x² would overflow float32 and
  * √(x² − 1) = x to float32 precision. The large branch's input is replaced in the small one (and
  * vice versa) so neither produces an infinity whose zero-weighted gradient would be NaN.
@@ -199,37 +213,53 @@ export const arccosh = defop((x: ArrayLike): NDArray => {
   const big = greater(a, 2 ** 60);
   const small = where(big, 2, a);
   const t = subtract(small, 1);
-  return where(big, add(log(where(big, a, 2)), Math.LN2), log1p(add(t, sqrt(multiply(t, add(small, 1))))));
+  // √t·√(x + 1), not √(t·(x + 1)): at x = 1 the derivative is +∞ either way, but the product's
+  // reverse pass would multiply that ∞ by t = 0 (NaN).
+  return where(big, add(log(where(big, a, 2)), Math.LN2), log1p(add(t, multiply(sqrt(t), sqrt(add(small, 1))))));
 });
 /**
  * ⌊x / y⌋ as NumPy computes it, consistent with `remainder`: x = y·floorDivide(x, y) + remainder(x, y).
  * For floats that is NumPy's divmod, (x − remainder(x, y))/y rounded to the nearest integer, not
- * floor(x/y) (floorDivide(1, 0.1) is 9: 0.1 is slightly above a tenth); x/y where y = 0. For
- * integers it is exact over all of int32 (x/y in float32 is off by units above 2²⁴), and 0 where
- * y = 0, as NumPy.
+ * floor(x/y) (floorDivide(1, 0.1) is 9: 0.1 is slightly above a tenth); x/y where y = 0, and 0 or
+ * −1 for a finite x over an infinite y. For integers (and bools) it is exact over int32 (x/y in
+ * float32 is off by units above 2²⁴), and 0 where y = 0, as NumPy. Its derivative is 0 everywhere.
  */
 export const floorDivide = defop((x: ArrayLike, y: ArrayLike): NDArray => {
-  const [a, b] = elementwiseOperands([x, y], 'keep', 'floorDivide');
-  if (a!.dtype === 'bool') throw new DTypeError('floorDivide: not supported for bool arrays; convert with .astype(\'int32\') first');
+  let [a, b] = elementwiseOperands([x, y], 'keep', 'floorDivide');
+  if (a!.dtype === 'bool') [a, b] = [astypeRaw(a!, 'int32'), astypeRaw(b!, 'int32')];
   if (a!.dtype === 'int32') return intFloorDivide(a!, b!);
-  return where(equal(b!, 0), divide(a!, b!), floatFloorDivide(a!, b!));
+  // (Through stopGradient: x/0 is ±inf or NaN, and its derivative would leak through the select.)
+  return where(equal(b!, 0), bind1('stop_gradient', [divide(a!, b!)], {}), floatFloorDivide(a!, b!));
 });
 
 /** NumPy's float floor division: the exact multiple x − remainder(x, y) divided by y, snapped to an integer. */
 function floatFloorDivide(a: NDArray, b: NDArray): NDArray {
   const div = divide(subtract(a, remainder(a, b)), b);
   const fl = floor(div);
-  return where(greater(subtract(div, fl), 0.5), add(fl, 1), fl);
+  const q = where(greater(subtract(div, fl), 0.5), add(fl, 1), fl);
+  // A finite x over ±inf: 0 where the signs agree (or x = 0), −1 where they differ (NumPy).
+  return where(logicalAnd(isinf(b), isfinite(a)), where(less(multiply(a, b), 0), -1, 0), q);
 }
 
+/**
+ * Exact int32 floor division: a float estimate q₀; the int32 residual r = a − q₀·d (exact: int32
+ * arithmetic wraps, so r is right even where q₀ did not fit); a float correction q₁ = q₀ + ⌊r/d⌋,
+ * exact while r is small; then, as r and d may both be large (|d| > 2²⁴), a last ±1 from exact
+ * int32 comparisons of the new residual with 0 and d.
+ */
 function intFloorDivide(a: NDArray, b: NDArray): NDArray {
   const zero = equal(b, 0);
   const d = where(zero, 1, b);
-  // A float estimate q₀, then the exact int32 residual r = a − q₀·d (small, so float-exact; int32
-  // arithmetic wraps, which leaves r right even if q₀ did not fit), then q₀ + ⌊r/d⌋.
-  const q0 = astypeRaw(floor(divide(astypeRaw(a, 'float32'), astypeRaw(d, 'float32'))), 'int32');
-  const r = subtract(a, multiply(q0, d));
-  const q = add(q0, astypeRaw(floatFloorDivide(astypeRaw(r, 'float32'), astypeRaw(d, 'float32')), 'int32'));
+  const fd = astypeRaw(d, 'float32');
+  const q0 = astypeRaw(floor(divide(astypeRaw(a, 'float32'), fd)), 'int32');
+  const r0 = subtract(a, multiply(q0, d));
+  const q1 = add(q0, astypeRaw(floor(divide(astypeRaw(r0, 'float32'), fd)), 'int32'));
+  const r1 = subtract(a, multiply(q1, d));
+  // Floor division leaves 0 ≤ r < d for d > 0 and d < r ≤ 0 for d < 0.
+  const positive = greater(d, 0);
+  const tooHigh = where(positive, less(r1, 0), greater(r1, 0));
+  const tooLow = where(positive, greaterEqual(r1, d), lessEqual(r1, d));
+  const q = where(tooHigh, subtract(q1, 1), where(tooLow, add(q1, 1), q1));
   return where(zero, 0, q);
 }
 /** Clips values to [lo, hi] (either bound may be omitted with null). */

@@ -161,10 +161,14 @@ export const slice = defop((x: ArrayLike, start: readonly number[], limit: reado
 });
 
 /** Pads with a constant: `padWidth` is [before, after] per axis (or one pair/number for all axes). */
-export const pad = defop((x: ArrayLike, padWidth: number | readonly [number, number] | readonly (readonly [number, number])[], value = 0): NDArray => {
+export const pad = defop((x: ArrayLike, padWidth: number | readonly [number] | readonly [number, number] | readonly (readonly [number, number])[], value = 0): NDArray => {
   const a = asArray(x);
   let pairs: (readonly [number, number])[];
   if (typeof padWidth === 'number') pairs = a.shape.map(() => [padWidth, padWidth] as const);
+  else if (padWidth.length === 1 && typeof padWidth[0] === 'number') {
+    const n = padWidth[0];
+    pairs = a.shape.map(() => [n, n] as const); // [n]: n on both sides of every axis
+  }
   else if (typeof padWidth[0] === 'number') pairs = a.shape.map(() => padWidth as readonly [number, number]);
   else pairs = [...(padWidth as readonly (readonly [number, number])[])];
   if (pairs.length === 1 && a.ndim > 1) pairs = a.shape.map(() => pairs[0]!); // [[before, after]] for every axis, as NumPy

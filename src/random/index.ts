@@ -118,11 +118,13 @@ export const categorical = defop((k: Key, logits: ArrayLike, axis = -1, shape?: 
   const ax = axis < 0 ? axis + l.ndim : axis;
   const batch = l.shape.filter((_, i) => i !== ax);
   const s = shape === undefined ? batch : checkShape('categorical', shape);
-  if (s.length < batch.length || !batch.every((d, i) => s[s.length - batch.length + i] === d)) {
-    throw new ShapeError(`random.categorical: shape [${s.join(',')}] must end with the logits' batch shape [${batch.join(',')}] (logits [${l.shape.join(',')}] without axis ${axis})`);
+  // As JAX: the logits' batch shape must broadcast to the trailing dimensions of `shape`.
+  if (s.length < batch.length || !batch.every((d, i) => d === 1 || s[s.length - batch.length + i] === d)) {
+    throw new ShapeError(`random.categorical: shape [${s.join(',')}] must end with a shape the logits' batch shape [${batch.join(',')}] broadcasts to (logits [${l.shape.join(',')}] without axis ${axis})`);
   }
   const lead = s.slice(0, s.length - batch.length);
-  const full = [...lead, ...l.shape];
+  // The noise's shape: `shape` with the class axis put back where the logits have it.
+  const full = [...s.slice(0, lead.length + ax), l.shape[ax]!, ...s.slice(lead.length + ax)];
   const lb = reshape(l, [...lead.map(() => 1), ...l.shape]);
   return argmax(add(lb, gumbel(k, full)), lead.length + ax);
 });
