@@ -67,3 +67,39 @@ describe('choosing a backend', () => {
     });
   }, 120_000);
 });
+
+// TF.js wasm kernels that are wrong for some dtypes or shapes (found by running every np op on
+// wasm and cpu side by side); gradus routes around each, and both backends must agree on them.
+describe('wasm and cpu agree where TF.js wasm kernels go wrong', () => {
+  const cases: [string, () => NDArray][] = [
+    // Reverse and Select read bools as 4-byte values (and write past their output).
+    ['flip of bools', () => np.flip(np.greater(np.sin(np.arange(0, 37, 1, 'float32')), 0))],
+    ['negative-step indexing of bools', () => np.greater(np.arange(0, 12, 1, 'int32'), 5).at([null, null, -3])],
+    ['where with bool branches', () => np.where(np.greater(np.arange(0, 15, 1, 'int32'), 7), np.less(np.arange(0, 15, 1, 'int32'), 3), np.greater(np.arange(0, 15, 1, 'int32'), 11))],
+    // Sums over a leading axis with NaN and ±inf (average pooling clamped NaN to −inf).
+    ['sum over a leading axis with NaN and ±inf', () => np.sum(np.array([[NaN, 1, Infinity, Infinity], [2, 3, -Infinity, 1]], 'float32'), 0)],
+    ['mean over the middle axis with NaN', () => np.mean(np.reshape(np.array([NaN, 1, 2, 3, 4, 5, 6, 7], 'float32'), [2, 2, 2]), 1)],
+    // XNNPACK binary ops fail above rank 6 (sign and log1p are built from them on wasm).
+    ['sign at rank 7', () => np.sign(np.reshape(np.array([-2, 3, 1e-9, -1e-9], 'float32'), [2, 1, 1, 1, 1, 1, 2]))],
+    ['log1p at rank 7', () => np.log1p(np.reshape(np.array([1.5, 0.5, 2, 3], 'float32'), [2, 1, 1, 1, 1, 1, 2]))],
+    // Convolution with no input channels: an empty sum (XNNPACK refuses and leaves garbage).
+    ['conv2d with zero input channels', () => np.conv2d(np.zeros([1, 4, 4, 0]), np.zeros([3, 3, 0, 2]))],
+  ];
+  it('bools through Reverse and Select, NaN in leading-axis sums, rank-7 sign and log1p, zero-channel convolutions', async () => {
+    const start = getBackend();
+    const results: Record<string, { shape: number[]; values: number[] }[]> = {};
+    for (const backend of ['wasm', 'cpu']) {
+      await setBackend(backend);
+      results[backend] = cases.map(([, make]) => scope(() => {
+        const r = make();
+        return { shape: r.shape, values: Array.from(r.dataSync()) };
+      }));
+    }
+    await setBackend(start);
+    cases.forEach(([name], i) => expect(results.wasm![i], name).toEqual(results.cpu![i]));
+    // And the values are right (not just equal): NaN and inf in the sums, the flipped bools.
+    expect(results.wasm![3]!.values).toEqual([NaN, 4, NaN, Infinity]);
+    expect(results.wasm![5]!.values).toEqual([-1, 1, 1, -1]);
+    expect(results.wasm![7]!.values.every((v) => v === 0)).toBe(true);
+  }, 60_000);
+});

@@ -978,6 +978,10 @@ describe('edge cases as NumPy and JAX define them', () => {
       expect(values(np.full([2, 2], np.array([1, 2], 'float32')))).toEqual([1, 2, 1, 2]);
       expect(np.pad(np.ones([2, 3]), [1]).shape).toEqual([4, 5]);
       expect(() => np.array(new Float32Array([1, Infinity]), 'int32')).toThrow(/array: cannot convert Infinity to int32/);
+      const r = np.round(np.array([1, -2], 'int32'));
+      expect([r.dtype, values(r)]).toEqual(['int32', [1, -2]]);
+      expect(values(np.round(np.array([0.5, 1.5, -2.5], 'float32')))).toEqual([0, 2, -2]);
+      expect(() => np.linalg.norm(np.ones([2, 3]), 'fro', 1)).toThrow(/linalg.norm: ord 'fro' is a matrix norm and needs two axes, got 1/);
     });
   });
 

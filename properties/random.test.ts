@@ -370,6 +370,8 @@ describe('bad distribution parameters are errors naming the sampler', () => {
       expect(new Set(values(draws)).size).toBeGreaterThan(1);
       expect(() => random.categorical(k, logits, 5)).toThrow(/random.categorical: axis 5 is out of range for logits of shape \[2,3\]/);
       expect(random.categorical(k, logits, -1, [4, 2]).shape).toEqual([4, 2]);
+      expect(() => random.foldIn(k, np.array([1.7], 'float32'))).toThrow(/random.foldIn: expected integer data, got f32\[1\]/);
+      expect(() => random.permutation(k, np.array(3))).toThrow(/random.permutation: expected a count or an array with a first axis to permute, got a scalar array/);
       expect(random.categorical(k, logits, 0, [5, 3]).shape).toEqual([5, 3]);
     });
   });

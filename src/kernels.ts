@@ -34,6 +34,14 @@ function floorMod(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * An elementwise computation written with TF.js's binary ops, run on x flattened to 1-D: wasm's
+ * XNNPACK binary kernels fail above rank 6 and leave their output unwritten (garbage, silently).
+ */
+function elementwiseFlat(x: tf.Tensor, f: (flat: tf.Tensor) => tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.reshape(f(tf.reshape(x, [x.size])), x.shape));
+}
+
+/**
  * log1p. TF.js's wasm Log1p computes log(1 + x) in float32, so log1p(1e-10) is 0 (and softplus(−20),
  * logSigmoid(20) and arctanh(1e-8) with it). On wasm, for |x| < 1, Goldberg's correction
  * log(u)·x/(u − 1) with u = 1 + x cancels the rounding of u (x itself where u rounds to 1); other
@@ -41,7 +49,7 @@ function floorMod(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
  */
 function accurateLog1p(x: tf.Tensor): tf.Tensor {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.log1p(x);
-  return tf.tidy(() => {
+  return elementwiseFlat(x, (x) => {
     const u = tf.add(x, tf.scalar(1));
     const corrected = tf.div(tf.mul(tf.log(u), x), tf.sub(u, tf.scalar(1)));
     const small = tf.less(tf.abs(x), tf.scalar(1)); // elsewhere log(u) is accurate, and x·log(u) could overflow
@@ -54,7 +62,7 @@ function accurateLog1p(x: tf.Tensor): tf.Tensor {
  * which silently zeroes gradients of abs (and softplus) near 0. NaN stays NaN, as in NumPy.
  */
 function exactSign(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
+  return elementwiseFlat(x, (x) => {
     const zero = tf.scalar(0, x.dtype);
     const s = tf.sub(tf.cast(tf.greater(x, zero), x.dtype), tf.cast(tf.less(x, zero), x.dtype));
     return x.dtype === 'float32' ? tf.where(tf.isNaN(x), x, s) : s;
@@ -470,6 +478,13 @@ function sumMiddle(x: tf.Tensor3D): tf.Tensor2D {
       return sumMiddle(tf.reshape(inner, [pre, r1, post]) as tf.Tensor3D);
     }
   }
+  if (post > 1 && wasmKernelsAvailable()) {
+    // A product with ones on gradus's GEMM, reading the [R, pre·post] rows in place (K = R): NaN and
+    // ±inf propagate as in any sum. (TF.js's wasm average pooling, used before, clamps NaN to −inf.)
+    const rows = pre === 1 ? tf.reshape(x, [r, post]) : tf.reshape(transposeTensor(x, [1, 0, 2]), [r, pre * post]);
+    const total = wasmMatMul(rows, tf.ones([r, 1]), { batch: null, M: pre * post, K: r, N: 1, transA: true });
+    if (total !== null) return tf.reshape(total, [pre, post]);
+  }
   const channels = post > 1 ? poolChannels(post) : 0;
   if (channels > 0) {
     // Mean over R by pooling, then × R.
@@ -531,7 +546,8 @@ export const kernels: Kernels = {
   },
   reshape: ([x], { shape }) => [tf.reshape(x!, shape)],
   transpose: ([x], { perm }) => [isIdentityPerm(perm) ? shareTensor(x!) : transposeTensor(x!, perm)],
-  rev: ([x], { axes }) => [axes.length ? tf.reverse(x!, axes) : shareTensor(x!)],
+  // (Bools through int32: TF.js's wasm Reverse treats them as 4-byte values, like its Select.)
+  rev: ([x], { axes }) => [!axes.length ? shareTensor(x!) : x!.dtype === 'bool' ? tf.cast(tf.reverse(tf.cast(x!, 'int32'), axes), 'bool') : tf.reverse(x!, axes)],
   slice: ([x], { start, limit, strides }) => {
     const size = limit.map((l, i) => l - start[i]!);
     const outShape = size.map((n, i) => Math.ceil(n / strides[i]!));
@@ -561,6 +577,11 @@ export const kernels: Kernels = {
   dot_general: ([a, b], params) => [dotGeneral(a!, b!, params)],
   conv2d: ([x, w], { strides, padding, dilations }) => {
     const pad: tf.backend_util.ExplicitPadding = [[0, 0], padding[0], padding[1], [0, 0]];
+    if (w!.shape[2] === 0) {
+      // No input channels: every output is an empty sum (wasm's XNNPACK refuses and leaves garbage).
+      const info = tf.backend_util.computeConv2DInfo(x!.shape as [number, number, number, number], w!.shape as [number, number, number, number], strides, dilations, pad, undefined, false, 'channelsLast');
+      return [tf.zeros(info.outShape, 'float32')];
+    }
     return [tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad, 'NHWC', dilations)];
   },
   stop_gradient: ([x]) => [shareTensor(x!)],

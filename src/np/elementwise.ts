@@ -92,7 +92,12 @@ export const sign = unary('sign', 'sign', 'keep');
 export const floor = unary('floor', 'floor');
 export const ceil = unary('ceil', 'ceil');
 /** Rounds half to even, like NumPy. */
-export const round = unary('round', 'round');
+const roundKernel = unary('round', 'round');
+/** Rounds half to even (NumPy); integers are already round and keep their dtype (NumPy). */
+export const round = defop((x: ArrayLike): NDArray => {
+  const a = asArray(x);
+  return a.dtype === 'int32' ? a : roundKernel(a);
+});
 /** The logistic sigmoid 1 / (1 + e^-x). */
 export const sigmoid = unary('logistic', 'sigmoid');
 

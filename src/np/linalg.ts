@@ -288,6 +288,7 @@ export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
   const axes = normalizeAxes('norm', axis, a.ndim);
+  if (ord === 'fro' && axes.length !== 2) throw new ShapeError(`linalg.norm: ord 'fro' is a matrix norm and needs two axes, got ${axes.length} (${fmtShape(a.shape)}, axis ${JSON.stringify(axis)})`);
   if (ord === null || ord === 'fro' || (ord === 2 && axes.length === 1)) return sqrt(sum(multiply(a, a), axes, keepdims));
   if (axes.length === 1) {
     if (ord === 1) return sum(abs(a), axes, keepdims);

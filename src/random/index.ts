@@ -47,6 +47,7 @@ export const foldIn = defop((k: Key, data: ArrayLike): NDArray => {
     data = new ConcreteArray(tf.scalar(data | 0, 'int32'));
   }
   let d = asArray(data);
+  if (d.dtype === 'float32') throw new DTypeError(`random.foldIn: expected integer data, got ${d.aval.str()}; convert it with np.astype(data, 'int32') if truncation is meant`);
   if (d.dtype !== 'int32') d = astypeRaw(d, 'int32');
   if (d.ndim === 0 && a.ndim > 1) d = bind1('broadcast_in_dim', [d], { shape: a.shape.slice(0, -1), broadcastDimensions: [] });
   return bind1('random_fold_in', [a, d], {});
@@ -131,6 +132,7 @@ export const categorical = defop((k: Key, logits: ArrayLike, axis = -1, shape?: 
 
 /** A random permutation of 0..n-1, or of the first axis of an array. */
 export const permutation = defop((k: Key, x: number | NDArray): NDArray => {
+  if (typeof x !== 'number' && x.ndim === 0) throw new ShapeError(`random.permutation: expected a count or an array with a first axis to permute, got a scalar array`);
   const n = typeof x === 'number' ? x : x.shape[0]!;
   if (!Number.isInteger(n) || n < 0) throw new ShapeError(`random.permutation: expected a non-negative integer, got ${n}`);
   const perm = bind1('random_bits', [checkKey('permutation', k)], { shape: [n], distribution: 'permutation' });
