@@ -943,6 +943,8 @@ describe('edge cases as NumPy and JAX define them', () => {
       const b = [57693952, -59750320, 2147483647, -2147483648, 2147483647, -33554433];
       const floorDiv = (x: number, y: number) => Number(BigInt.asIntN(32, BigInt(x) / BigInt(y) - (BigInt(x) % BigInt(y) !== 0n && (x < 0) !== (y < 0) ? 1n : 0n)));
       expect(values(np.floorDivide(np.array(a, 'int32'), np.array(b, 'int32')))).toEqual(a.map((x, i) => floorDiv(x, b[i]!)));
+      // The whole int32 range infers int32 (−2³¹ included).
+      expect(np.array([2147483647, -2147483648]).dtype).toBe('int32');
       fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).filter((d) => d !== 0), (x, y) => {
         expect(np.floorDivide(np.array([x], 'int32'), np.array([y], 'int32')).item()).toBe(floorDiv(x, y));
       }), { seed: FC_SEED, numRuns: 300 });
@@ -1002,6 +1004,7 @@ describe('edge cases as NumPy and JAX define them', () => {
         [() => np.split(np.arange(3), 1.5), /split: expected a positive integer number of sections/],
         [() => np.pad(x, 1.5), /pad: expected one \[before, after\] pair of non-negative integers per axis/],
         [() => np.take(np.zeros([0]), np.array([0])), /take: cannot take 1 entries from axis 0 of \[0\], which is empty/],
+        [() => np.take(np.arange(3), np.array([true, false, true])), /take: indices must be integers, got bool\[3\]; a boolean mask selects with np.where/],
         [() => np.conv2d(np.ones([1, 3, 3, 1]), np.ones([2, 2, 1, 1]), { strides: 0 }), /conv2d: strides and dilations must be positive integers/],
         [() => np.oneHot(np.array([0]), -1), /oneHot: expected a non-negative integer number of classes/],
         [() => np.einsum('ij->ii', x), /einsum: 'ij->ii': output index 'i' appears more than once/],

@@ -24,7 +24,7 @@ export function isDifferentiable(d: DType): boolean {
 /** The dtype a JS scalar takes on its own: booleans are bool, integral numbers int32, others float32. */
 export function dtypeOfScalar(x: number | boolean): DType {
   if (typeof x === 'boolean') return 'bool';
-  return Number.isInteger(x) && Math.abs(x) <= 2147483647 ? 'int32' : 'float32';
+  return Number.isInteger(x) && x >= -2147483648 && x <= 2147483647 ? 'int32' : 'float32';
 }
 
 /**

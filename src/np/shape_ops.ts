@@ -215,6 +215,8 @@ export const repeat = defop((x: ArrayLike, repeats: number, axis?: number): NDAr
 function normalizeIndices(op: string, idx: NDArray, n: number): NDArray {
   // NumPy refuses float indices (truncating 1.7 to 1 would hide a bug in the caller).
   if (idx.dtype === 'float32') throw new DTypeError(`${op}: indices must be integers, got ${idx.aval.str()}; convert them with np.astype(indices, 'int32') if truncation is meant`);
+  // (NumPy refuses bools too: read as 0/1 they would pick entries 0 and 1, not act as a mask.)
+  if (idx.dtype === 'bool') throw new DTypeError(`${op}: indices must be integers, got ${idx.aval.str()}; a boolean mask selects with np.where (or by its integer positions)`);
   let i = idx.dtype === 'int32' ? idx : astypeRaw(idx, 'int32');
   i = where(less(i, 0), add(i, n), i);
   return clip(i, 0, Math.max(n - 1, 0));
