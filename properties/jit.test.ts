@@ -164,6 +164,24 @@ describe('tracing and caching', () => {
     dispose(x);
   });
 
+  it('empty arrays: jit makes empty results without kernels, as eager does (kernels gave wrong shapes or crashed)', () => {
+    inScope(() => {
+      const x = np.zeros([0, 3, 4]);
+      const fs: [string, (a: NDArray) => NDArray][] = [
+        ['take', (a) => np.take(a, np.array([0, 2], 'int32'), 1)],
+        ['takeAlongAxis', (a) => np.takeAlongAxis(a, np.zeros([0, 3, 1], 'int32'), 2)],
+        ['cumsum', (a) => np.cumsum(a, 1)],
+        ['argmin', (a) => np.argmin(a, 2)],
+        ['logsumexp', (a) => np.logsumexp(a, 1)],
+      ];
+      for (const [name, f] of fs) {
+        const want = f(x);
+        expect(jit(f)(x).shape, name).toEqual(want.shape);
+        expect(jit(vmap(f))(np.zeros([2, 0, 3, 4])).shape, `jit(vmap(${name}))`).toEqual([2, ...want.shape]);
+      }
+    });
+  });
+
   it('clearing an outer jit\'s cache leaves a nested jit\'s constants to the nested jit', () => {
     const inner = jit((v: NDArray) => np.multiply(v, np.array([1, 2, 3], 'float32')));
     const outer = jit((v: NDArray) => np.add(inner(v), 1));

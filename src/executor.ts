@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
+import type { ShapedArray } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
@@ -40,6 +41,8 @@ interface Step {
   outSlots: number[];
   /** Slots whose last use is this step (freed right after it). */
   free: number[];
+  /** When every output is empty: their avals, made as zeros without a kernel (as eval does; wasm kernels misbehave on empty operands). */
+  emptyOuts?: ShapedArray[];
 }
 
 /** An equation of the compiled program: a primitive's, or a fused kernel's. */
@@ -258,7 +261,9 @@ export class CompiledProgram implements Executable {
         slotOf.set(v, next);
         return next++;
       });
-      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [] });
+      const avals = eqn.outBinders.map((v) => v.aval);
+      const emptyOuts = avals.length > 0 && avals.every((a) => a.size === 0) && !PROGRAM_PRIMITIVES.has(eqn.prim as Primitive) ? avals : undefined;
+      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [], emptyOuts });
     }
     this.numSlots = next;
     this.outputs = outs.map(atom);
@@ -281,7 +286,9 @@ export class CompiledProgram implements Executable {
       for (const step of this.steps) {
         const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
         let outs: tf.Tensor[];
-        if (!isFused(step.prim) && PROGRAM_PRIMITIVES.has(step.prim)) {
+        if (step.emptyOuts) {
+          outs = step.emptyOuts.map((a) => tf.zeros(a.shape as number[], a.dtype));
+        } else if (!isFused(step.prim) && PROGRAM_PRIMITIVES.has(step.prim)) {
           const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {
