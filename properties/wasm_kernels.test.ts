@@ -320,3 +320,29 @@ describe('wasm SIMD kernels', () => {
     dispose([a, b]);
   });
 });
+
+describe('sums over leading and middle axes (gradus\'s row-sum kernel)', () => {
+  it('equal a float64 sum, with NaN and ±inf as IEEE sums give them, for narrow and wide rows, short and two-stage lengths', () => {
+    const special = [NaN, Infinity, -Infinity, -0];
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 3 }), fc.constantFrom(1, 2, 3, 7, 64, 300, 5000, 8192), fc.constantFrom(2, 3, 4, 5, 8, 17, 64), fc.integer({ min: 0, max: 1 << 20 }), fc.boolean(),
+      (pre, r, post, seed, withSpecial) => {
+        let state = seed;
+        const rand = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+        const data = Float32Array.from({ length: pre * r * post }, rand);
+        if (withSpecial) for (let k = 0; k < 3; k++) data[Math.floor(((rand() + 1) / 2) * data.length)] = special[(seed + k) % special.length]!;
+        const got = np.sum(np.array(tf.tensor(data, [pre, r, post])), 1);
+        const values = Array.from(got.dataSync());
+        dispose(got);
+        for (let p = 0; p < pre; p++) for (let c = 0; c < post; c++) {
+          let want = 0, abs = 0;
+          for (let i = 0; i < r; i++) { const v = data[(p * r + i) * post + c]!; want += v; abs += Math.abs(v); }
+          const v = values[p * post + c]!;
+          if (Number.isNaN(want)) expect(v, `[${p}, ${c}] of [${pre}, ${r}, ${post}]`).toBeNaN();
+          else if (!Number.isFinite(want)) expect(v).toBe(want);
+          else expect(Math.abs(v - want), `[${p}, ${c}] of [${pre}, ${r}, ${post}]`).toBeLessThanOrEqual(1e-6 * abs + 1e-6);
+        }
+      },
+    ), { seed: FC_SEED, numRuns: 60 });
+  });
+});

@@ -8,7 +8,7 @@ import { inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
-import { wasmBinary, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmTanh, wasmTransposeLastTwo, type WasmBinaryOp } from './wasm_kernels.js';
+import { wasmBinary, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
@@ -435,8 +435,8 @@ function stridedSliceByReshape(x: tf.Tensor, start: number[], outShape: number[]
  * whole array first (1024² over axis 0: ~10–30 ms). So on wasm a float32 sum is brought to the form
  * [pre, R, post] (reduced axes moved together if they are not), a long R is split in two stages of
  * about √R (the error then grows like √R instead of R), and each stage runs on a fast kernel:
- * post > 1 by XNNPACK's average pooling over an [R, 1] window of a [pre, R, 1, post] image (the
- * channels are the contiguous `post` axis, so it streams; 1024² over axis 0 in ~0.4 ms), times R;
+ * post > 1 by gradus's row-sum kernel (rows of `post` contiguous values added in place, streaming;
+ * it propagates NaN, where XNNPACK's average pooling, the fallback, clamps NaN to −inf);
  * post = 1 as X·1.
  */
 function sumKernel(x: tf.Tensor, axes: number[]): tf.Tensor {
@@ -461,6 +461,12 @@ function factorNearSqrt(n: number): number | null {
   return null;
 }
 
+/** A divisor k of r with k·post ≥ 64 (rows of at least 16 vectors), the smallest, or 1. */
+function groupOfRows(r: number, post: number): number {
+  for (let k = Math.ceil(64 / post); k <= Math.min(r >> 1, 1024); k++) if (r % k === 0) return k;
+  return 1;
+}
+
 /** Above this length a sum runs in two stages. */
 const SINGLE_STAGE_SUM = 4096;
 
@@ -479,11 +485,18 @@ function sumMiddle(x: tf.Tensor3D): tf.Tensor2D {
     }
   }
   if (post > 1 && wasmKernelsAvailable()) {
-    // A product with ones on gradus's GEMM, reading the [R, pre·post] rows in place (K = R): NaN and
-    // ±inf propagate as in any sum. (TF.js's wasm average pooling, used before, clamps NaN to −inf.)
-    const rows = pre === 1 ? tf.reshape(x, [r, post]) : tf.reshape(transposeTensor(x, [1, 0, 2]), [r, pre * post]);
-    const total = wasmMatMul(rows, tf.ones([r, 1]), { batch: null, M: pre * post, K: r, N: 1, transA: true });
-    if (total !== null) return tf.reshape(total, [pre, post]);
+    // gradus's kernel: each row added in place, one pass, NaN and ±inf propagating as in any sum
+    // (TF.js's wasm average pooling, the fallback below, clamps NaN to −inf). Rows narrower than a
+    // few vectors run element by element, so k of them are first summed as one row of k·post
+    // values ([pre, R/k, k·post]), then the k partial rows ([pre, k, post]).
+    const k = post < 16 ? groupOfRows(r, post) : 1;
+    if (k > 1) {
+      const partial = wasmSumMiddle(tf.reshape(x, [pre, r / k, k * post]));
+      if (partial !== null) return wasmSumMiddle(tf.reshape(partial, [pre, k, post])) as tf.Tensor2D;
+    } else {
+      const total = wasmSumMiddle(x);
+      if (total !== null) return total as tf.Tensor2D;
+    }
   }
   const channels = post > 1 ? poolChannels(post) : 0;
   if (channels > 0) {

@@ -20,6 +20,7 @@ interface KernelExports {
   matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number, packBytes: number, bias: number, relu: number): void;
   matmul_nt_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number): void;
   transpose_f32(x: number, out: number, rows: number, cols: number): void;
+  sum_middle_f32(x: number, out: number, P: number, R: number, C: number): void;
   [name: string]: unknown;
 }
 
@@ -141,6 +142,11 @@ register('MatMulNT', 'float32', ['a', 'b'], (k, [a, b], out, _n, { attrs }) => {
   const { batch, M, K, N } = attrs as MatMulAttrs;
   k.matmul_nt_f32(a!, b!, out, batch, M, K, N);
 });
+// Σ over the middle axis of [P, R, C] float32, as [P, C].
+register('SumMiddle', 'float32', ['x'], (k, [x], out, _n, { attrs }) => {
+  const { P, R, C } = attrs as { P: number; R: number; C: number };
+  k.sum_middle_f32(x!, out, P, R, C);
+});
 // The last two axes of each of `batch` (rows, cols) matrices swapped; 32-bit elements of any dtype.
 for (const dtype of ['float32', 'int32'] as const) {
   register(`Transpose_${dtype}`, dtype, ['x'], (k, [x], out, _n, { attrs }) => {
@@ -224,6 +230,13 @@ export function wasmMatMul(a: tf.Tensor, b: tf.Tensor, dims: MatMulDims, epilogu
   const attrs = { shape: [...lead, M, N], batch: batch ?? 1, M, K, N, transA, relu };
   if (transB) return run('MatMulNT', { a, b }, attrs);
   return bias === undefined ? run('MatMul', { a, b }, attrs) : run('MatMulBias', { a, b, bias }, attrs);
+}
+
+/** Σ over the middle axis of a float32 [P, R, C] array (R ≥ 1), as [P, C], or null. */
+export function wasmSumMiddle(x: tf.Tensor): tf.Tensor | null {
+  if (x.dtype !== 'float32' || x.rank !== 3 || x.shape[1] === 0 || !wasmKernelsAvailable()) return null;
+  const [P, R, C] = x.shape as [number, number, number];
+  return run('SumMiddle', { x }, { shape: [P, C], P, R, C });
 }
 
 /** x with its last two axes swapped (a float32 or int32 array of rank ≥ 2), or null. */

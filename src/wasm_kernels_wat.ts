@@ -589,10 +589,54 @@ const transposeKernel = `
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $edges))))`;
 
+// out[p, :] = Σ_i x[p, i, :] for x of shape [P, R, C]: the output row starts as x[p, 0, :] (so a
+// sum of −0s stays −0, as NumPy's reduction) and each further row is added four lanes at a time.
+// NaN and ±inf propagate as in any sum (TF.js's wasm average pooling, used before, clamps NaN to −inf).
+const sumMiddleKernel = `
+  (func (export "sum_middle_f32") (param $x i32) (param $out i32) (param $P i32) (param $R i32) (param $C i32)
+    (local $p i32) (local $i i32) (local $j i32) (local $C4 i32) (local $src i32) (local $dst i32) (local $bytes i32)
+    (local.set $C4 (i32.and (local.get $C) (i32.const -4)))
+    (local.set $bytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $src (local.get $x))
+    (local.set $dst (local.get $out))
+    (block $pdone (loop $plane
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $P)))
+      (local.set $j (i32.const 0))
+      (block $cdone (loop $copy
+        (br_if $cdone (i32.ge_u (local.get $j) (local.get $bytes)))
+        (f32.store (i32.add (local.get $dst) (local.get $j)) (f32.load (i32.add (local.get $src) (local.get $j))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $copy)))
+      (local.set $src (i32.add (local.get $src) (local.get $bytes)))
+      (local.set $i (i32.const 1))
+      (block $rdone (loop $rows
+        (br_if $rdone (i32.ge_u (local.get $i) (local.get $R)))
+        (local.set $j (i32.const 0))
+        (block $vdone (loop $vec
+          (br_if $vdone (i32.ge_u (local.get $j) (local.get $C4)))
+          (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+            (f32x4.add (v128.load (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+                       (v128.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $vec)))
+        (block $sdone (loop $scalar
+          (br_if $sdone (i32.ge_u (local.get $j) (local.get $C)))
+          (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+            (f32.add (f32.load (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+                     (f32.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $scalar)))
+        (local.set $src (i32.add (local.get $src) (local.get $bytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))
+      (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $plane))))`;
+
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
 export function kernelsWat(): string {
   return `(module
-  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel].join('\n')}
+  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel, sumMiddleKernel].join('\n')}
 )
 `;
 }
