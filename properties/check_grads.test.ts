@@ -58,6 +58,22 @@ describe('checkGrads rejects wrong derivatives', () => {
   });
 });
 
+describe('checkGrads accepts correct derivatives', () => {
+  it('of losses that are small differences of large intermediates (a confident cross-entropy, a naive variance), over many seeds', () => {
+    inScope(() => {
+      const target = np.array([1, 0, 0, 0, 0], 'float32');
+      const crossEntropy = (z: NDArray) => np.subtract(np.logsumexp(z), np.sum(np.multiply(z, target)));
+      const naiveVariance = (x: NDArray) => np.subtract(np.mean(np.square(x)), np.square(np.mean(x)));
+      const logits = np.add(np.multiply(points(5), 0.5), np.multiply(target, 6));
+      const offset = np.add(points(50), 3);
+      for (let seed = 0; seed < 15; seed++) {
+        checkGrads(crossEntropy, [logits], { order: 2, seed });
+        checkGrads(naiveVariance, [offset], { order: 1, seed });
+      }
+    });
+  });
+});
+
 describe('checkGrads refuses to pass what it cannot check', () => {
   it('a step so small that float32 rounding swamps the difference, and invalid tolerances', () => {
     inScope(() => {
