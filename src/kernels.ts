@@ -489,7 +489,7 @@ function sumMiddle(x: tf.Tensor3D): tf.Tensor2D {
     // (TF.js's wasm average pooling, the fallback below, clamps NaN to −inf). Rows narrower than a
     // few vectors run element by element, so k of them are first summed as one row of k·post
     // values ([pre, R/k, k·post]), then the k partial rows ([pre, k, post]).
-    const k = post < 16 ? groupOfRows(r, post) : 1;
+    const k = post < 16 && pre * r * post >= 16384 ? groupOfRows(r, post) : 1; // (small sums: one call beats two)
     if (k > 1) {
       const partial = wasmSumMiddle(tf.reshape(x, [pre, r / k, k * post]));
       if (partial !== null) return wasmSumMiddle(tf.reshape(partial, [pre, k, post])) as tf.Tensor2D;
