@@ -952,6 +952,9 @@ describe('edge cases as NumPy and JAX define them', () => {
       const inf = np.array([Infinity, Infinity, -Infinity, Infinity], 'float32');
       expect(values(np.floorDivide(np.array([-5, 5, -5, 0], 'float32'), inf))).toEqual([-1, 0, 0, 0]);
       expect(values(np.remainder(np.array([-5, 5, -5, 0], 'float32'), inf))).toEqual([Infinity, 5, -5, 0]);
+      // A huge finite divisor: fmod(x, y) + y rounds to y (NumPy), where TF.js's formula gave 0.
+      expect(values(np.remainder(np.array([-1, 1, -1], 'float32'), np.array([1e30, 1e30, -1e30], 'float32')))).toEqual([Math.fround(1e30), 1, -1]);
+      expect(values(np.floorDivide(np.array([-1], 'float32'), np.array([1e30], 'float32')))).toEqual([-1]);
       const bools = np.floorDivide(np.array([true, true]), np.array([true, false]));
       expect([bools.dtype, values(bools)]).toEqual(['int32', [1, 0]]);
       expect(values(grad((x: NDArray) => np.sum(np.floorDivide(x, np.array([0, 2, 0], 'float32'))))(np.array([1, 3, 0], 'float32')))).toEqual([0, 0, 0]);

@@ -160,7 +160,12 @@ export const remainder = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const r = remainderKernel(x, y);
   if (r.dtype !== 'float32') return r;
   const [a, b] = elementwiseOperands([x, y], 'float', 'remainder');
-  return where(logicalAnd(isinf(b!), isfinite(a!)), where(less(multiply(a!, b!), 0), b!, a!), r);
+  const signsDiffer = less(multiply(a!, b!), 0);
+  // NumPy: fmod(x, y) + y where the signs differ. TF.js computes fmod(fmod(x, y) + y, y), which is 0
+  // where |x| < |y| and x + y rounds to y (remainder(−1, 1e30) is 1e30, not 0).
+  const small = logicalAnd(signsDiffer, less(abs(a!), abs(b!)));
+  const fixed = where(logicalAnd(small, equal(r, 0)), add(a!, b!), r);
+  return where(logicalAnd(isinf(b!), isfinite(a!)), where(signsDiffer, b!, a!), fixed);
 });
 export const mod = remainder;
 
