@@ -20,11 +20,22 @@ const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
 };
 
 /**
- * Remainder with the divisor's sign (NumPy's `%`). An integer remainder by zero traps in wasm (an
- * uncaught RuntimeError); NumPy gives 0 there, so zero divisors are replaced by 1 and the result by 0.
+ * Remainder with the divisor's sign (NumPy's `%`; a and b already share one shape). An integer
+ * remainder by zero traps in wasm (an uncaught RuntimeError); NumPy gives 0 there, so zero divisors
+ * are replaced by 1 and the result by 0. For floats NumPy gives fmod(a, b) + b where the signs
+ * differ; TF.js computes fmod(fmod(a, b) + b, b), which is 0 where |a| < |b| and a + b rounds to b
+ * (−1 % 1e30 is 1e30, not 0), and NaN for a finite a over ±inf (a, or b where the signs differ).
  */
 function floorMod(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  if (a.dtype === 'float32') return tf.mod(a, b);
+  if (a.dtype === 'float32') {
+    return tf.tidy(() => {
+      const r = tf.mod(a, b);
+      const signsDiffer = tf.less(tf.mul(a, b), tf.scalar(0));
+      const roundedAway = tf.logicalAnd(tf.logicalAnd(signsDiffer, tf.less(tf.abs(a), tf.abs(b))), tf.equal(r, tf.scalar(0)));
+      const byInfinity = tf.logicalAnd(tf.isInf(b), tf.isFinite(a));
+      return tf.where(byInfinity, tf.where(signsDiffer, b, a), tf.where(roundedAway, tf.add(a, b), r));
+    });
+  }
   return tf.tidy(() => {
     const zero = tf.scalar(0, b.dtype);
     const isZero = tf.equal(b, zero);

@@ -78,3 +78,10 @@ export function invertPerm(perm: readonly number[]): number[] {
 export function isIdentityPerm(perm: readonly number[]): boolean {
   return perm.every((p, i) => p === i);
 }
+
+/** A shape argument as a new list, or an error naming `op` unless every entry is a non-negative integer. */
+export function checkShape(op: string, shape: readonly number[] | number): number[] {
+  const s = typeof shape === 'number' ? [shape] : [...shape];
+  if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integers`);
+  return s;
+}

@@ -211,18 +211,22 @@ function build(x: unknown, w: Walk, op: string): TreeNode {
   if (x === null) return NULL;
   if (x === undefined) return UNDEFINED;
   if (typeof x !== 'object') return leafAt(x, w);
+  // Leaves first, so that only containers enter the cycle check (flatten runs on every jit call).
+  const custom = isNodeArray(x) || isPlainObject(x) ? null : customOf(x);
+  if (custom === undefined) return leafAt(x, w);
   if (w.open.has(x)) {
     throw new Error(`${op}: the tree contains a cycle (a container holds itself${w.paths === undefined ? '' : ` at ${where(w.stack)}`}); trees must be acyclic`);
   }
   w.open.add(x);
   try {
-    return buildContainer(x, w, op);
+    return buildContainer(x, custom, w, op);
   } finally {
     w.open.delete(x);
   }
 }
 
-function buildContainer(x: object, w: Walk, op: string): TreeNode {
+/** An array or plain object (`custom` null), or a registered class. */
+function buildContainer(x: object, custom: ReturnType<typeof customOf> | null, w: Walk, op: string): TreeNode {
   const start = w.leaves.length;
   if (isNodeArray(x)) {
     const children = new Array<TreeNode>(x.length);
@@ -237,13 +241,11 @@ function buildContainer(x: object, w: Walk, op: string): TreeNode {
     const nullProto = Object.getPrototypeOf(x) === null;
     return { kind: 'object', keys, children, nullProto, numLeaves: w.leaves.length - start };
   }
-  const custom = customOf(x);
-  if (custom === undefined) return leafAt(x, w);
-  const [kids, aux] = custom.spec.flatten(x);
-  const keys = w.paths === undefined ? undefined : customKeys(custom.spec, x, aux, kids.length, op);
+  const [kids, aux] = custom!.spec.flatten(x);
+  const keys = w.paths === undefined ? undefined : customKeys(custom!.spec, x, aux, kids.length, op);
   const children = new Array<TreeNode>(kids.length);
   for (let i = 0; i < kids.length; i++) children[i] = child(kids[i], keys === undefined ? i : keys[i], w, op);
-  return { kind: 'custom', cls: custom.cls, spec: custom.spec, aux, children, numLeaves: w.leaves.length - start };
+  return { kind: 'custom', cls: custom!.cls, spec: custom!.spec, aux, children, numLeaves: w.leaves.length - start };
 }
 
 function child(x: unknown, key: PathKey, w: Walk, op: string): TreeNode {

@@ -6,6 +6,7 @@ import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../a
 import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, type DType } from '../dtype.js';
 import { DTypeError, ShapeError } from '../errors.js';
+import { checkShape } from '../shape.js';
 import { scopeDepth, scoped } from '../scope.js';
 
 /**
@@ -77,6 +78,13 @@ function inferShapeAndDtype(x: NestedNumbers): { shape: number[]; dtype: DType; 
   return { shape, dtype, flat };
 }
 
+/** NaN and ±inf have no int32 value (TF.js would store 0): an error, as in NumPy. */
+function refuseNonFiniteInts(op: string, values: readonly number[] | Float32Array | Float64Array): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) throw new DTypeError(`${op}: cannot convert ${values[i]} to int32 (NumPy refuses it too); use float32`);
+  }
+}
+
 function describe(x: unknown): string {
   if (x === null) return 'null';
   if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
@@ -90,16 +98,13 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
   else if (typeof x === 'number' || typeof x === 'boolean') {
     const d = dtype ?? dtypeOfScalar(x);
-    if (d === 'int32' && !Number.isFinite(x as number)) throw new DTypeError(`array: cannot convert ${x} to int32 (NumPy refuses it too); use float32`);
+    if (d === 'int32') refuseNonFiniteInts('array', [x as number]);
     out = new ConcreteArray(tf.scalar(x as number, d));
     return out;
   } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
     const d = dtype ?? (x instanceof Float32Array || x instanceof Float64Array ? 'float32' : x instanceof Uint8Array && dtype === 'bool' ? 'bool' : 'int32');
-    if (d === 'int32' && (x instanceof Float32Array || x instanceof Float64Array)) {
-      const bad = (x as Float32Array).find((v) => !Number.isFinite(v));
-      if (bad !== undefined) throw new DTypeError(`array: cannot convert ${bad} to int32 (NumPy refuses it too); use float32`);
-    }
+    if (d === 'int32' && (x instanceof Float32Array || x instanceof Float64Array)) refuseNonFiniteInts('array', x);
     const data = d === 'float32' ? Float32Array.from(x as Iterable<number>) : Int32Array.from(x as Iterable<number>);
     out = new ConcreteArray(d === 'bool' ? tf.tensor(Array.from(data, (v) => (v ? 1 : 0)), [x.length], 'bool') : tf.tensor(data, [x.length], d));
     return out;
@@ -107,10 +112,7 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
     const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
     const d = dtype ?? inferred;
     const values = d === 'bool' ? flat.map((v) => (v ? 1 : 0)) : flat.map(Number);
-    if (d === 'int32') {
-      const bad = values.find((v) => !Number.isFinite(v));
-      if (bad !== undefined) throw new DTypeError(`array: cannot convert ${bad} to int32 (NumPy refuses it too); use float32`);
-    }
+    if (d === 'int32') refuseNonFiniteInts('array', values);
     out = new ConcreteArray(tf.tensor(values, shape, d));
     return out;
   } else {
@@ -140,14 +142,9 @@ export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
   return asArray(x, d);
 });
 
-function checkShape(op: string, shape: readonly number[]): number[] {
-  const s = typeof shape === 'number' ? [shape] : [...shape];
-  if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape [${s.join(',')}]; expected non-negative integers`);
-  return s;
-}
 
 export function full(shape: readonly number[] | number, value: number | boolean | NDArray, dtype?: DType): NDArray {
-  const s = checkShape('full', typeof shape === 'number' ? [shape] : shape);
+  const s = checkShape('full', shape);
   if (value instanceof NDArray) {
     // An array fill value broadcasts to the shape (NumPy's array_like fill value).
     const v = dtype === undefined ? value : astypeHook.fn(value, checkDtype(dtype, 'full'));
@@ -155,7 +152,7 @@ export function full(shape: readonly number[] | number, value: number | boolean 
   }
   if (typeof value !== 'number' && typeof value !== 'boolean') throw new DTypeError(`full: expected a number, boolean or array fill value, got ${typeof value}`);
   const d = dtype === undefined ? dtypeOfScalar(value) : checkDtype(dtype, 'full');
-  if (d === 'int32' && typeof value === 'number' && !Number.isFinite(value)) throw new DTypeError(`full: cannot fill an int32 array with ${value}`);
+  if (d === 'int32' && typeof value === 'number') refuseNonFiniteInts('full', [value]);
   return new ConcreteArray(tf.fill(s, value as number, d));
 }
 export function zeros(shape: readonly number[] | number, dtype: DType = 'float32'): NDArray {

@@ -6,7 +6,7 @@ import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } 
 import { broadcastShapes } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
-import { asArray, astypeHook, defop } from './convert.js';
+import { asArray, astypeHook, defop, full } from './convert.js';
 
 export function astypeRaw(x: NDArray, dtype: DType): NDArray {
   return x.dtype === dtype ? x : bind1('convert_element_type', [x], { dtype });
@@ -132,7 +132,7 @@ function intPower(a: NDArray, b: NDArray): NDArray {
     bits = Math.max(1, 32 - Math.clz32(top));
   }
   let e = maximum(b, 0);
-  let acc: NDArray = onesLikeInt(a, b);
+  let acc: NDArray = full(broadcastShapes('power', a.shape, b.shape), 1, 'int32');
   for (let i = bits - 1; i >= 0; i--) {
     if (i < bits - 1) acc = multiply(acc, acc);
     const set = greaterEqual(e, 2 ** i);
@@ -144,29 +144,11 @@ function intPower(a: NDArray, b: NDArray): NDArray {
   return where(less(b, 0), astypeRaw(inverse, 'int32'), acc);
 }
 
-/** int32 ones in the broadcast shape of a and b. */
-function onesLikeInt(a: NDArray, b: NDArray): NDArray {
-  return add(multiply(a, 0), add(multiply(b, 0), 1));
-}
 export const maximum = binary('max', 'maximum');
 export const minimum = binary('min', 'minimum');
 export const arctan2 = binary('atan2', 'arctan2', 'float');
-const remainderKernel = binary('rem', 'remainder');
-/**
- * Remainder with the sign of the divisor (NumPy's `%` / `np.remainder`); a finite x over ±inf is x
- * where the signs agree (or x = 0) and the divisor itself where they differ, as NumPy.
- */
-export const remainder = defop((x: ArrayLike, y: ArrayLike): NDArray => {
-  const r = remainderKernel(x, y);
-  if (r.dtype !== 'float32') return r;
-  const [a, b] = elementwiseOperands([x, y], 'float', 'remainder');
-  const signsDiffer = less(multiply(a!, b!), 0);
-  // NumPy: fmod(x, y) + y where the signs differ. TF.js computes fmod(fmod(x, y) + y, y), which is 0
-  // where |x| < |y| and x + y rounds to y (remainder(−1, 1e30) is 1e30, not 0).
-  const small = logicalAnd(signsDiffer, less(abs(a!), abs(b!)));
-  const fixed = where(logicalAnd(small, equal(r, 0)), add(a!, b!), r);
-  return where(logicalAnd(isinf(b!), isfinite(a!)), where(signsDiffer, b!, a!), fixed);
-});
+/** Remainder with the sign of the divisor (NumPy's `%` / `np.remainder`, including ±inf and huge divisors: see the rem kernel). */
+export const remainder = binary('rem', 'remainder');
 export const mod = remainder;
 
 export const equal = comparison('eq', 'equal');

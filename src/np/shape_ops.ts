@@ -5,7 +5,7 @@ import { NDArray, type ArrayLike, type Axis, type IndexSpec } from '../array.js'
 import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { broadcastShapes, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
+import { broadcastShapes, checkShape, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import { add, astypeRaw, clip, multiply, where, less } from './elementwise.js';
 
@@ -75,8 +75,7 @@ export const squeeze = defop((x: ArrayLike, axis?: Axis): NDArray => {
 /** Broadcasts to `shape` with NumPy rules (leading axes added, size-1 axes stretched). */
 export const broadcastTo = defop((x: ArrayLike, shape: readonly number[]): NDArray => {
   const a = asArray(x);
-  const target = [...shape];
-  if (target.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`broadcastTo: invalid target shape ${fmtShape(target)}; expected non-negative integers`);
+  const target = checkShape('broadcastTo', shape);
   const out = broadcastShapes('broadcastTo', a.shape, target);
   if (!shapesEqual(out, target)) throw new ShapeError(`broadcastTo: cannot broadcast ${fmtShape(a.shape)} to ${fmtShape(target)}`);
   if (shapesEqual(a.shape, target)) return a;

@@ -10,7 +10,7 @@ import { add, astypeRaw, floor, less, log, minimum, multiply, negative, remainde
 import { argmax } from '../np/reductions.js';
 import { reshape, take } from '../np/shape_ops.js';
 import { keyFromSeed } from './threefry.js';
-import { broadcastShapes } from '../shape.js';
+import { broadcastShapes, checkShape, shapesEqual } from '../shape.js';
 
 export type Key = NDArray;
 
@@ -29,11 +29,6 @@ function checkKey(op: string, k: Key): NDArray {
   return a;
 }
 
-function checkShape(op: string, shape: readonly number[] | number): number[] {
-  const s = typeof shape === 'number' ? [shape] : [...shape];
-  if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`random.${op}: invalid shape [${s.join(',')}]`);
-  return s;
-}
 
 /** `num` new keys from one key (shape [num, 2]; batched keys give [..., num, 2]). */
 export const split = defop((k: Key, num = 2): NDArray => bind1('random_split', [checkKey('split', k)], { num }));
@@ -55,7 +50,7 @@ export const foldIn = defop((k: Key, data: ArrayLike): NDArray => {
 
 /** Raw uint32 words (as int32). */
 export const bits = defop((k: Key, shape: readonly number[] | number = []): NDArray =>
-  bind1('random_bits', [checkKey('bits', k)], { shape: checkShape('bits', shape), distribution: 'bits' }),
+  bind1('random_bits', [checkKey('bits', k)], { shape: checkShape('random.bits', shape), distribution: 'bits' }),
 );
 
 /** Uniform samples in [minval, maxval). */
@@ -63,14 +58,14 @@ export const uniform = defop((k: Key, shape: readonly number[] | number = [], mi
   if (!(Number.isFinite(minval) && Number.isFinite(maxval) && minval <= maxval)) {
     throw new ValueError(`random.uniform: expected finite bounds with minval ≤ maxval, got [${minval}, ${maxval})`);
   }
-  const u = bind1('random_bits', [checkKey('uniform', k)], { shape: checkShape('uniform', shape), distribution: 'uniform' });
+  const u = bind1('random_bits', [checkKey('uniform', k)], { shape: checkShape('random.uniform', shape), distribution: 'uniform' });
   if (minval === 0 && maxval === 1) return u;
   return add(multiply(u, maxval - minval), minval);
 });
 
 /** Standard normal samples. */
 export const normal = defop((k: Key, shape: readonly number[] | number = []): NDArray =>
-  bind1('random_bits', [checkKey('normal', k)], { shape: checkShape('normal', shape), distribution: 'normal' }),
+  bind1('random_bits', [checkKey('normal', k)], { shape: checkShape('random.normal', shape), distribution: 'normal' }),
 );
 
 /** Integers uniformly in [minval, maxval). */
@@ -96,10 +91,9 @@ export const randint = defop((k: Key, shape: readonly number[] | number, minval:
 export const bernoulli = defop((k: Key, p: ArrayLike = 0.5, shape?: readonly number[] | number): NDArray => {
   if (typeof p === 'number' && !(p >= 0 && p <= 1)) throw new ValueError(`random.bernoulli: expected a probability p in [0, 1], got ${p}`);
   const pa = asArray(p);
-  const s = shape === undefined ? pa.shape : checkShape('bernoulli', shape);
+  const s = shape === undefined ? pa.shape : checkShape('random.bernoulli', shape);
   if (shape !== undefined) {
-    const out = broadcastShapes('random.bernoulli', pa.shape, s);
-    if (out.length !== s.length || out.some((d, i) => d !== s[i])) throw new ShapeError(`random.bernoulli: p of shape [${pa.shape.join(',')}] does not broadcast to shape [${s.join(',')}]`);
+    if (!shapesEqual(broadcastShapes('random.bernoulli', pa.shape, s), s)) throw new ShapeError(`random.bernoulli: p of shape [${pa.shape.join(',')}] does not broadcast to shape [${s.join(',')}]`);
   }
   return less(uniform(k, s), pa);
 });
@@ -118,7 +112,7 @@ export const categorical = defop((k: Key, logits: ArrayLike, axis = -1, shape?: 
   if (!Number.isInteger(axis) || axis < -l.ndim || axis >= l.ndim) throw new ShapeError(`random.categorical: axis ${axis} is out of range for logits of shape [${l.shape.join(',')}]`);
   const ax = axis < 0 ? axis + l.ndim : axis;
   const batch = l.shape.filter((_, i) => i !== ax);
-  const s = shape === undefined ? batch : checkShape('categorical', shape);
+  const s = shape === undefined ? batch : checkShape('random.categorical', shape);
   // As JAX: the logits' batch shape must broadcast to the trailing dimensions of `shape`.
   if (s.length < batch.length || !batch.every((d, i) => d === 1 || s[s.length - batch.length + i] === d)) {
     throw new ShapeError(`random.categorical: shape [${s.join(',')}] must end with a shape the logits' batch shape [${batch.join(',')}] broadcasts to (logits [${l.shape.join(',')}] without axis ${axis})`);

@@ -41,6 +41,8 @@ interface Resolved {
   atol: number;
   rtol: number;
   fdOrder: 2 | 4;
+  /** The differences' rounding noise per unit of |f|: EVAL_NOISE·Σ|stencil weights|/(eps/2). */
+  relativeNoise: number;
 }
 
 /** What checkGrads throws when a derivative disagrees with finite differences (or with the primal). */
@@ -310,7 +312,7 @@ function checkJvpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: strin
     return [readValues(y, 'out'), readValues(t, 'out')] as const;
   });
   const expected = scope(() => readValues(call(f, args, args.leaves), 'out'));
-  const noise = (leaf: number) => (EVAL_NOISE * leafInfNorm(expected, leaf) * fdWeight(opts.fdOrder)) / (opts.eps / 2);
+  const noise = (leaf: number) => opts.relativeNoise * leafInfNorm(expected, leaf);
   compareValues(header, 'primal output of jvp', primalOut, expected, { atol: opts.atol, rtol: opts.rtol, noise: () => 0 }, 'f(x)');
   const numeric = numericalJvpChecked(f, args, dirs, opts.eps, opts.fdOrder);
   compareValues(
@@ -373,16 +375,12 @@ function checkVjpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: strin
     // 8 ulp), and the gap between the two steps — carried through ⟨·, u⟩: with u random the errors
     // add in quadrature (n errors times random signs grow like √n, as the inner product does), so
     // their root sums of squares, the gap's doubled.
-    const evalNoise = (EVAL_NOISE * fdWeight(opts.fdOrder)) / (opts.eps / 2);
+    const u = cotangent.data[leaf]!, f = expected.data[leaf]!, gap = numeric.error[leaf]!;
     let evalSquares = 0, gapSquares = 0;
-    numeric.error.forEach((d, k) => {
-      if (!onLeaf(k)) return;
-      const u = cotangent.data[k]!, f = expected.data[k]!;
-      for (let j = 0; j < d.length; j++) {
-        evalSquares += (evalNoise * f[j]! * u[j]!) ** 2;
-        gapSquares += (d[j]! * u[j]!) ** 2;
-      }
-    });
+    for (let i = 0; i < u.length; i++) {
+      evalSquares += (opts.relativeNoise * f[i]! * u[i]!) ** 2;
+      gapSquares += (gap[i]! * u[i]!) ** 2;
+    }
     const noise = Math.sqrt(evalSquares) + 2 * Math.sqrt(gapSquares) + AD_NOISE * (ad.absSum + fd.absSum);
     const scale = Math.max(Math.abs(ad.value), Math.abs(fd.value));
     const bound = opts.atol + opts.rtol * scale + noise;
@@ -422,7 +420,7 @@ function resolve(options: CheckGradsOptions): Resolved {
   if (!(Number.isFinite(atol) && atol >= 0)) throw new GradCheckError(`checkGrads: atol must be a finite number ≥ 0, got ${atol}`);
   if (!(Number.isFinite(rtol) && rtol >= 0)) throw new GradCheckError(`checkGrads: rtol must be a finite number ≥ 0, got ${rtol}`);
   if (fdOrder !== 2 && fdOrder !== 4) throw new GradCheckError(`checkGrads: fdOrder must be 2 or 4, got ${String(fdOrder)}`);
-  // The differences' rounding noise, relative to f: EVAL_NOISE·Σ|weights|/(eps/2). Past a few percent
+  // The differences' rounding noise, relative to f. Past a few percent
   // the check could not tell a correct gradient from a wrong one, so it refuses instead of passing.
   const relativeNoise = (EVAL_NOISE * fdWeight(fdOrder)) / (eps / 2);
   if (relativeNoise > MAX_RELATIVE_NOISE) {
@@ -433,7 +431,7 @@ function resolve(options: CheckGradsOptions): Resolved {
     );
   }
   if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw new GradCheckError(`checkGrads: seed must be an integer, got ${options.seed}`);
-  return { order, modes, eps, atol, rtol, fdOrder };
+  return { order, modes, eps, atol, rtol, fdOrder, relativeNoise };
 }
 
 function headerOf(label: string, level: number): string {
