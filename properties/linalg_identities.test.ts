@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flows } from '../models/index.js';
 import { spectralNorm } from '../models/nn.js';
-import { grad, np, random, scope, type NDArray } from '../src/index.js';
+import { grad, hessian, np, random, scope, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 
 const SEED = 42;
@@ -320,13 +320,43 @@ describe('derivatives of the linear-algebra primitives', () => {
     }), 40);
   });
 
-  it('slogdet, inv, solve and expm pass checkGrads (forward and reverse, second order for slogdet and expm)', () => {
+  it("∇ det A is the adjugate's transpose (the cofactor matrix), at singular matrices of every rank too (JAX's cofactor rule)", () => {
+    /** det by Laplace expansion in float64: exact for the small integer matrices below. */
+    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+    const cofactors = (m: Mat): Mat => m.map((_, i) => m.map((_, j) => ((i + j) % 2 ? -1 : 1) * laplaceDet(m.filter((_, r) => r !== i).map((r) => r.filter((_, c) => c !== j)))));
+    // A = B·C with B n×r and C r×n small integers: rank ≤ r, exact in float32.
+    const lowRank = fc.integer({ min: 1, max: 5 }).chain((n) => fc.integer({ min: 0, max: n }).chain((r) => {
+      const ints = (rowsN: number, colsN: number) => fc.array(fc.array(fc.integer({ min: -3, max: 3 }), { minLength: colsN, maxLength: colsN }), { minLength: rowsN, maxLength: rowsN });
+      return fc.tuple(ints(n, r), ints(r, n)).map(([b, c]) =>
+        b.map((row) => Array.from({ length: n }, (_, j) => row.reduce((acc, v, k) => acc + v * c[k]![j]!, 0))));
+    }));
+    assertNoLeak(fc.property(lowRank, (a) => {
+      scope(() => {
+        const A = np.array(a, 'float32');
+        const want = cofactors(a);
+        const scale = Math.max(1, ...flat(want).map(Math.abs));
+        expect(np.linalg.det(A).item()).toBeCloseTo(laplaceDet(a), 6);
+        const g = rows(grad((m: NDArray) => np.linalg.det(m))(A));
+        flat(g).forEach((v, i) => expect(Math.abs(v - flat(want)[i]!)).toBeLessThan(1e-6 * scale));
+        return null;
+      });
+    }), 120);
+    scope(() => {
+      // The rank-one adjugate of [[0, 1], [0, 0]] (where a first zero pivot stops partial pivoting).
+      expect(flat(rows(grad((m: NDArray) => np.linalg.det(m))(np.array([[0, 1], [0, 0]], 'float32')))).map((v) => v + 0)).toEqual([0, 0, -1, 0]);
+      // The second derivative needs A⁻¹ (d adj = adj·tr(A⁻¹dA) − A⁻¹dA·adj): at a singular matrix it is a clear error, not NaN.
+      expect(() => hessian((m: NDArray) => np.linalg.det(m))(np.array([[1, 2], [2, 4]], 'float32'))).toThrow(/singular/);
+    });
+  });
+
+  it('slogdet, det, inv, solve and expm pass checkGrads (forward and reverse, second order for slogdet, det and expm)', () => {
     const before = tf.memory().numTensors;
     fc.assert(fc.property(wellConditioned, fc.integer({ min: 0, max: 1 << 20 }), (a, seed) => {
       scope(() => {
         const A = np.array(a, 'float32');
         const b = random.normal(random.key(seed), [a.length]);
         checkGrads((m: NDArray) => np.linalg.slogdet(m)[1], [A], { order: 2, seed });
+        checkGrads((m: NDArray) => np.linalg.det(m), [A], { order: 2, seed });
         checkGrads((m: NDArray) => np.linalg.inv(m), [A], { order: 1, seed });
         checkGrads((m: NDArray, v: NDArray) => np.linalg.solve(m, v), [A, b], { order: 1, seed });
         checkGrads((m: NDArray) => np.linalg.expm(m), [np.multiply(A, 0.3)], { order: 2, seed });

@@ -4,7 +4,7 @@
 // one there, and packs every new right operand), and transposes run on gradus's SIMD transpose.
 import * as tf from '@tensorflow/tfjs-core';
 import { GradusError } from './errors.js';
-import { inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
+import { adjugateStack, detStack, inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
@@ -612,6 +612,14 @@ export const kernels: Kernels = {
   matrix_inverse: ([a]) => {
     const { batch, n } = matrixStack(a!);
     return [tf.tensor(inverseStack(a!.dataSync(), batch, n), a!.shape, 'float32')];
+  },
+  det: ([a]) => {
+    const { batch, n } = matrixStack(a!);
+    return [tf.tensor(detStack(a!.dataSync(), batch, n), a!.shape.slice(0, -2), 'float32')];
+  },
+  adjugate: ([a]) => {
+    const { batch, n } = matrixStack(a!);
+    return [tf.tensor(adjugateStack(a!.dataSync(), batch, n), a!.shape, 'float32')];
   },
   slogdet: ([a]) => {
     const { batch, n } = matrixStack(a!);

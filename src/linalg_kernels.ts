@@ -93,3 +93,109 @@ export function slogdetStack(a: ArrayLike<number>, batch: number, n: number): [F
   }
   return [sign, logabs];
 }
+
+/**
+ * LU with complete pivoting of the n×n matrix `a` (row-major, float64, overwritten): P·A·Q = L·U
+ * with `rowPerm[k]` the row of A in row k of P·A and `colPerm[k]` its column in column k of A·Q.
+ * Complete pivoting is rank revealing for exact zeros: after `rank` steps the rest of U is zero,
+ * which is what the adjugate of a singular matrix needs (partial pivoting can meet a zero pivot
+ * early, as in [[0, 1], [0, 0]], and leave nonzeros after it).
+ */
+function luCompletePivoting(a: Float64Array, n: number): { rowPerm: Int32Array; colPerm: Int32Array; sign: number; rank: number } {
+  const rowPerm = Int32Array.from({ length: n }, (_, i) => i);
+  const colPerm = Int32Array.from({ length: n }, (_, i) => i);
+  let sign = 1;
+  for (let k = 0; k < n; k++) {
+    let p = k, q = k, best = 0;
+    for (let i = k; i < n; i++) for (let j = k; j < n; j++) {
+      const v = Math.abs(a[i * n + j]!);
+      if (v > best) { best = v; p = i; q = j; }
+    }
+    if (best === 0) return { rowPerm, colPerm, sign, rank: k };
+    if (p !== k) {
+      sign = -sign;
+      [rowPerm[k], rowPerm[p]] = [rowPerm[p]!, rowPerm[k]!];
+      for (let j = 0; j < n; j++) { const t = a[k * n + j]!; a[k * n + j] = a[p * n + j]!; a[p * n + j] = t; }
+    }
+    if (q !== k) {
+      sign = -sign;
+      [colPerm[k], colPerm[q]] = [colPerm[q]!, colPerm[k]!];
+      for (let i = 0; i < n; i++) { const t = a[i * n + k]!; a[i * n + k] = a[i * n + q]!; a[i * n + q] = t; }
+    }
+    const d = a[k * n + k]!;
+    for (let i = k + 1; i < n; i++) {
+      const f = (a[i * n + k]! /= d);
+      if (f !== 0) for (let j = k + 1; j < n; j++) a[i * n + j]! -= f * a[k * n + j]!;
+    }
+  }
+  return { rowPerm, colPerm, sign, rank: n };
+}
+
+/** Determinant of each matrix of the stack (exactly 0 for a singular one; ±inf past float32's range). */
+export function detStack(a: ArrayLike<number>, batch: number, n: number): Float32Array {
+  const out = new Float32Array(batch);
+  for (let bi = 0; bi < batch; bi++) {
+    const m = Float64Array.from({ length: n * n }, (_, i) => a[bi * n * n + i]!);
+    if (m.some(Number.isNaN)) { out[bi] = NaN; continue; } // pivoting compares magnitudes: NaN would be passed over
+    const { sign, rank } = luCompletePivoting(m, n);
+    let d = rank < n ? 0 : sign;
+    for (let k = 0; k < n && d !== 0; k++) d *= m[k * n + k]!;
+    out[bi] = d;
+  }
+  return out;
+}
+
+/**
+ * Adjugate (transposed cofactor matrix) of each matrix of the stack: det(A)·A⁻¹ where A is
+ * invertible, and still defined where it is not — rank n−1 gives a rank-one adjugate, lower rank
+ * gives zeros. It is the derivative of det: d det(A) = tr(adj(A) dA).
+ *
+ * With P·A·Q = L·U, adj(A) = det(P)·det(Q) · Q·adj(U)·L⁻¹·P, and for U = [[U₁, c], [0, d]]
+ * (U₁ invertible when rank ≥ n−1) adj(U) = det(U₁)·[[d·U₁⁻¹, −U₁⁻¹c], [0, 1]], a polynomial in d
+ * that needs no division by the last pivot.
+ */
+export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): Float32Array {
+  const out = new Float32Array(batch * n * n);
+  if (n === 0) return out;
+  const adjU = new Float64Array(n * n);
+  const z = new Float64Array(n * n);
+  for (let bi = 0; bi < batch; bi++) {
+    const lu = Float64Array.from({ length: n * n }, (_, i) => a[bi * n * n + i]!);
+    if (lu.some(Number.isNaN)) { out.fill(NaN, bi * n * n, (bi + 1) * n * n); continue; }
+    const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
+    if (rank < n - 1) continue; // every (n−1)-minor vanishes: the adjugate is zero
+    const m = n - 1;
+    let detU1 = sign;
+    for (let k = 0; k < m; k++) detU1 *= lu[k * n + k]!;
+    const d = lu[m * n + m]!;
+    adjU.fill(0);
+    // Columns of U₁⁻¹ by back substitution: U₁ x = e_j, scaled by d·det(U₁) into adj(U)'s top-left block.
+    for (let j = 0; j < m; j++) {
+      for (let i = j; i >= 0; i--) {
+        let s = i === j ? 1 : 0;
+        for (let k = i + 1; k <= j; k++) s -= lu[i * n + k]! * adjU[k * n + j]!;
+        adjU[i * n + j] = s / lu[i * n + i]!;
+      }
+    }
+    // Last column: −U₁⁻¹c, then 1; then everything times det(U₁) (and the top-left block times d).
+    for (let i = m - 1; i >= 0; i--) {
+      let s = -lu[i * n + m]!;
+      for (let k = i + 1; k < m; k++) s -= lu[i * n + k]! * adjU[k * n + m]!;
+      adjU[i * n + m] = s / lu[i * n + i]!;
+    }
+    adjU[m * n + m] = 1;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) adjU[i * n + j]! *= j < m ? d * detU1 : detU1;
+    // z = adj(U)·L⁻¹: solve z·L = adj(U) row by row (L unit lower triangular, stored below lu's diagonal).
+    for (let i = 0; i < n; i++) {
+      for (let j = n - 1; j >= 0; j--) {
+        let s = adjU[i * n + j]!;
+        for (let k = j + 1; k < n; k++) s -= z[i * n + k]! * lu[k * n + j]!;
+        z[i * n + j] = s;
+      }
+    }
+    // adj(A) = Q·z·P: row k of z goes to row colPerm[k], column k to column rowPerm[k].
+    const base = bi * n * n;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = z[i * n + j]!;
+  }
+  return out;
+}

@@ -49,6 +49,8 @@ export interface PrimitiveParams
   stop_gradient: NoParams;
   matrix_inverse: NoParams;
   slogdet: NoParams;
+  det: NoParams;
+  adjugate: NoParams;
   linear_solve: NoParams;
   random_bits: { shape: number[]; distribution: 'bits' | 'uniform' | 'normal' | 'permutation' };
   random_split: { num: number };

@@ -286,6 +286,15 @@ export const shapeRules: ShapeRules = {
     squareMatrixCheck('matrix_inverse', avals[0]!);
     return [avals[0]!];
   },
+  det: (avals) => {
+    const a = avals[0]!;
+    squareMatrixCheck('det', a);
+    return [new ShapedArray(a.shape.slice(0, -2), 'float32')];
+  },
+  adjugate: (avals) => {
+    squareMatrixCheck('adjugate', avals[0]!);
+    return [avals[0]!];
+  },
   slogdet: (avals) => {
     const a = avals[0]!;
     squareMatrixCheck('slogdet', a);

@@ -6,7 +6,7 @@ import { bind, bind1 } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from '../src/primitives.js';
 import {
-  add, batchMatmul, broadcastToShape, constLike, convert, div, mul, neg, reduceSum, reshape, scale, select, sub, zeros, addScalar,
+  add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, zeros, addScalar,
 } from './lax.js';
 
 export type Tangent = NDArray | null;
@@ -226,6 +226,25 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     const n = a!.shape[a!.ndim - 1]!;
     const diag = bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
     return [[sign!, logdet!], [null, reduceSum(diag, [diag.ndim - 1])]];
+  },
+  det: ([a], [t]) => {
+    const y = bind1('det', [a!], {});
+    if (t === null) return [[y], [null]];
+    // d det A = tr(adj(A) dA) = Σᵢⱼ adj(A)ⱼᵢ dAᵢⱼ: defined at singular matrices too (JAX's
+    // cofactor rule), where tr(A⁻¹ dA)·det A would divide by zero.
+    const adjT = matrixTranspose(bind1('adjugate', [a!], {}));
+    return [[y], [reduceSum(mul(adjT, t), [a!.ndim - 2, a!.ndim - 1])]];
+  },
+  adjugate: ([a], [t]) => {
+    const y = bind1('adjugate', [a!], {});
+    if (t === null) return [[y], [null]];
+    // adj A = det(A)·A⁻¹, so d adj = adj·tr(A⁻¹dA) − A⁻¹dA·adj. It needs A⁻¹: a second derivative
+    // of det at a singular matrix is a LinAlgError (JAX gives NaN there).
+    const x = bind1('linear_solve', [a!, t], {});
+    const n = a!.shape[a!.ndim - 1]!;
+    const diag = bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
+    const trace = reshape(reduceSum(diag, [diag.ndim - 1]), [...x.shape.slice(0, -2), 1, 1]);
+    return [[y], [sub(mul(y, broadcastToShape(trace, y.shape)), batchMatmul(x, y))]];
   },
   linear_solve: ([a, b], [ta, tb]) => {
     const x = bind1('linear_solve', [a!, b!], {});

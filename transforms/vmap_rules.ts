@@ -179,6 +179,8 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
     return [[reshape(out, [...out.shape.slice(0, 3), size, o])], [3]];
   },
   matrix_inverse: ([a], [d]) => [[bind1('matrix_inverse', [moveBatchAxis(a!, d!, 0)], {})], [0]],
+  det: ([a], [d]) => [[bind1('det', [moveBatchAxis(a!, d!, 0)], {})], [0]],
+  adjugate: ([a], [d]) => [[bind1('adjugate', [moveBatchAxis(a!, d!, 0)], {})], [0]],
   slogdet: ([a], [d]) => {
     const outs = bind('slogdet', [moveBatchAxis(a!, d!, 0)], {});
     return [outs, [0, 0]];

@@ -1,5 +1,5 @@
-// Products and linear algebra: matmul/dot/einsum lower to one `dot_general`; inverse, solve and
-// slogdet are primitives with their own derivative rules; expm is Padé approximation with scaling
+// Products and linear algebra: matmul/dot/einsum lower to one `dot_general`; inverse, solve,
+// det (with the adjugate as its derivative), slogdet are primitives with their own derivative rules; expm is Padé approximation with scaling
 // and squaring, built from differentiable pieces.
 import { NDArray, type ArrayLike } from '../array.js';
 import { bind, bind1 } from '../core.js';
@@ -254,10 +254,8 @@ export const slogdet = defop((x: ArrayLike): [NDArray, NDArray] => {
   return [s!, l!];
 });
 
-export const det = defop((x: ArrayLike): NDArray => {
-  const [s, l] = slogdet(x);
-  return multiply(s, exp(l));
-});
+/** Determinant of each matrix. Its derivative is the adjugate (cofactor) rule, defined at singular matrices too, as in JAX. */
+export const det = defop((x: ArrayLike): NDArray => bind1('det', [floatMatrixStack('det', x)], {}));
 
 /**
  * Solves a x = b. As in NumPy 2 (and JAX), only a 1-D b is a vector (broadcast over a's stack);
