@@ -26,21 +26,26 @@ function asScalarArray(v: Scalar): NDArray {
   return v instanceof NDArray ? (v.dtype === 'float32' ? v : np.astype(v, 'float32')) : np.array(v, 'float32');
 }
 
+/** A 0-d float32 array the state owns: never the caller's own array (freeing the state must not free it). */
+function ownedScalarArray(v: Scalar): NDArray {
+  return v instanceof NDArray && v.dtype === 'float32' ? np.copy(v) : asScalarArray(v);
+}
+
 /**
  * Builds the optimizer from hyperparameters kept in its state. Numbers and arrays are stored as
  * given (and may be changed in the state between steps); schedules are evaluated at every step.
- * The factory receives 0-d arrays. Numeric values are validated once, at construction, by calling
- * the factory with plain numbers.
+ * The factory receives 0-d arrays at init and update, and plain numbers once, at construction, to
+ * validate them (hence its `Scalar` argument type: compute with np functions, which take both).
  * @example
  * const opt = injectHyperparams((h) => adam(h.learningRate, { b1: h.b1 }), { learningRate: 1e-3, b1: 0.9 });
  * let state = opt.init(params);
  * state.hyperparams.learningRate = 1e-4; // later steps use the new rate
  */
 export function injectHyperparams<K extends string, S>(
-  typedFactory: (hyperparams: Record<K, NDArray>) => GradientTransformation<S>,
+  typedFactory: (hyperparams: Record<K, Scalar>) => GradientTransformation<S>,
   hyperparams: Record<K, ScalarOrSchedule>,
 ): GradientTransformation<InjectHyperparamsKind<K, S>> {
-  const factory = (h: Record<K, NDArray>) => erased(typedFactory(h));
+  const factory = (h: Record<K, Scalar>) => erased(typedFactory(h));
   const op = 'injectHyperparams';
   if (typeof typedFactory !== 'function') throw new OptimError(`${op}: expected a factory function (hyperparams) => transformation, got ${describe(typedFactory)}`);
   const keys = Object.keys(hyperparams) as K[];
@@ -50,10 +55,11 @@ export function injectHyperparams<K extends string, S>(
       throw new OptimError(`${op}: hyperparameter '${k}' must be a number, an array or a schedule, got ${describe(v)}`);
     }
   }
-  // Validate numeric values through the factory's own checks (e.g. a negative learning rate).
+  // Validate numeric values through the factory's own checks (e.g. a negative learning rate): those
+  // check plain numbers only (an array may be traced), so this call passes numbers (schedules at step 0).
   const initial = {} as Record<K, number>;
   for (const k of keys) initial[k] = scopedUpdate(() => Number(np.asArray(valueAt(hyperparams[k], 0)).item()));
-  (factory as unknown as (h: Record<K, number>) => unknown)(initial);
+  factory(initial);
 
   const current = (state: InjectHyperparamsState<K>, count: NDArray): Record<K, NDArray> => {
     const hp = {} as Record<K, NDArray>;
@@ -75,7 +81,7 @@ export function injectHyperparams<K extends string, S>(
       scopedUpdate(() => {
         const count = zeroCount();
         const hp = {} as Record<K, NDArray>;
-        for (const k of keys) hp[k] = asScalarArray(valueAt(hyperparams[k], count));
+        for (const k of keys) hp[k] = ownedScalarArray(valueAt(hyperparams[k], count));
         return { count, hyperparams: hp, inner: factory(hp).init(params) };
       }),
     update: (updates, state, params) =>

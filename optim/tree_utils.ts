@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray } from '../src/array.js';
 import { GradusError, fmtShape } from '../src/errors.js';
 import * as np from '../src/np/index.js';
-import { scoped } from '../src/scope.js';
+import { dispose, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import type { TreeDef } from '../src/tree.js';
 
@@ -206,9 +206,14 @@ export function zeroCount(): NDArray {
   return np.zeros([], 'int32');
 }
 
-/** counter + 1 (int32, like Optax's `safe_int32_increment` without the saturation). */
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * counter + 1, saturating at 2³¹ − 1 (Optax's `safe_increment`): a wrapped counter would turn
+ * negative, and Adam's bias correction at t = −2³¹ silently makes every update zero.
+ */
 export function increment(count: NDArray): NDArray {
-  return np.add(count, 1);
+  return np.where(np.less(count, INT32_MAX), np.add(count, 1), count);
 }
 
 /** The counter as float32 (for powers and schedules). */
@@ -224,16 +229,8 @@ export function treeSize(t: unknown): number {
 /**
  * Frees every array in `victims` that is not also in `keep` (by identity). Walks registered tree
  * nodes too. Use it to drop replaced parameters and states: old and new trees may share leaves.
+ * (It is gradus's `dispose`, which also spares constants of a program being traced.)
  */
 export function freeTree(victims: unknown, keep: unknown = undefined): void {
-  const keepSet = new Set<tf.Tensor>();
-  for (const x of tree.leaves(keep)) {
-    if (x instanceof ConcreteArray && !x.isDisposed) keepSet.add(x.tensor);
-    else if (x instanceof tf.Tensor) keepSet.add(x);
-  }
-  for (const x of tree.leaves(victims)) {
-    if (x instanceof ConcreteArray) {
-      if (!x.isDisposed && !keepSet.has(x.tensor)) x.dispose();
-    } else if (x instanceof tf.Tensor && !keepSet.has(x)) x.dispose();
-  }
+  dispose(victims, { keep });
 }

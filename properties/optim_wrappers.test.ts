@@ -427,3 +427,66 @@ describe('injected clipping thresholds', () => {
     });
   });
 });
+
+describe('applyGradients inside transformations, and who owns what', () => {
+  it('a jitted applyGradients step with a frozen group, or with init inside the trace, equals the eager step and leaks nothing', () => {
+    // setToZero's zero updates and an init's zeros do not depend on the traced inputs: they are
+    // constants of the program, and applyGradients must not free them while tracing.
+    fc.assert(fc.property(fc.integer(), (seed) => {
+      const before = tf.memory().numTensors;
+      scope(() => {
+        const rng = new Rng(seed);
+        const params = { w: randomArray(rng, [3], -1, 1), b: randomArray(rng, [2], -1, 1) };
+        type P = typeof params;
+        const grads = { w: randomArray(rng, [3], -1, 1), b: randomArray(rng, [2], -1, 1) };
+        // applyGradients frees the parameters it replaces: each call gets its own copy.
+        const copy = (p: P): P => tree.map((x: NDArray) => np.copy(x), p);
+        const frozen = optim.multiTransform({ train: optim.adam(0.1), freeze: optim.setToZero() }, { w: 'train', b: 'freeze' });
+        const step = jit((g: P, s: optim.StateOf<typeof frozen, P>, p: P) => optim.applyGradients(frozen, g, s, p));
+        const [pj, sj] = step(grads, frozen.init(params), copy(params));
+        const [pe, se] = optim.applyGradients(frozen, grads, frozen.init(params), copy(params));
+        expectTreeClose(pj, pe, { rtol: 1e-6, atol: 1e-7, label: 'frozen group: params' });
+        expectTreeClose(sj, se, { rtol: 1e-6, atol: 1e-7, label: 'frozen group: state' });
+        expect(vals(pj.b)).toEqual(vals(params.b));
+        const adam = optim.adam(0.1);
+        const fresh = jit((p: P, g: P) => optim.applyGradients(adam, g, adam.init(p), p)[0]);
+        const want = optim.applyGradients(adam, grads, adam.init(params), copy(params))[0];
+        expectTreeClose(fresh(copy(params), grads), want, { rtol: 1e-6, atol: 1e-7, label: 'init inside jit' });
+        // A second call replays the cached program: its constants must still be alive.
+        expectTreeClose(fresh(copy(params), grads), want, { rtol: 1e-6, atol: 1e-7, label: 'init inside jit, cached' });
+        step.clearCache();
+        fresh.clearCache();
+        return null;
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    }), { seed: SEED, numRuns: 5 });
+  });
+
+  it('injectHyperparams copies a hyperparameter given as an array: freeing the state frees neither it nor later inits', () => {
+    scope(() => {
+      const lr = np.array(0.1, 'float32');
+      const opt = optim.injectHyperparams((h) => optim.sgd(h.lr), { lr });
+      const params = { w: np.ones([2]) };
+      const state = opt.init(params);
+      expect(state.hyperparams.lr).not.toBe(lr);
+      optim.freeTree(state);
+      expect(lr.item()).toBeCloseTo(0.1, 7);
+      const [u] = opt.update({ w: np.ones([2]) }, opt.init(params), params);
+      expect(vals(u.w)).toEqual([-0.1, -0.1].map(Math.fround));
+      return null;
+    });
+  });
+
+  it('step counters saturate at 2³¹ − 1 instead of wrapping to −2³¹ (which zeroed every Adam update)', () => {
+    scope(() => {
+      const opt = optim.adam(0.1);
+      const params = { w: np.ones([1]) };
+      const s0 = opt.init(params);
+      const atMax = [{ ...s0[0], count: np.array(2 ** 31 - 1, 'int32') }, ...s0.slice(1)] as typeof s0;
+      const [u, s1] = opt.update({ w: np.ones([1]) }, atMax, params);
+      expect(s1[0].count.item()).toBe(2 ** 31 - 1);
+      expect(Math.abs(vals(u.w)[0]!)).toBeGreaterThan(0.01);
+      return null;
+    });
+  });
+});

@@ -120,7 +120,12 @@ export function scope<T>(fn: () => T): T {
   return scoped(fn);
 }
 
-/** Frees every array in a tree now, except those also reachable from `keep` (e.g. the new state). */
+/**
+ * Frees every array in a tree now, except those also reachable from `keep` (e.g. the new state).
+ * Inside a transformation's trace, arrays that do not depend on the traced inputs (zeros made by
+ * an optimizer's init, a frozen layer's zero update) are constants of the program being built:
+ * those are spared, and the trace frees them when it is done with them.
+ */
 export function dispose(tree: unknown, options: { keep?: unknown } = {}): void {
   const victims = new Set<tf.Tensor>();
   collectTensors(tree, victims);
@@ -129,5 +134,10 @@ export function dispose(tree: unknown, options: { keep?: unknown } = {}): void {
     collectTensors(options.keep, keep);
     for (const t of keep) victims.delete(t);
   }
-  for (const t of victims) t.dispose();
+  if (victims.size > 0 && currentTraceStack().length > 0) {
+    const held = new Set<tf.Tensor>();
+    collectHeld(held);
+    for (const t of held) victims.delete(t);
+  }
+  for (const t of victims) if (!pinned.has(t)) t.dispose();
 }
