@@ -10,7 +10,7 @@ import type { ShapedArray } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
-import { wasmAxpy, wasmMatMul } from './wasm_kernels.js';
+import { wasmAxpy, wasmBinary, wasmMatMul } from './wasm_kernels.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
@@ -320,15 +320,22 @@ export class CompiledProgram implements Executable {
 }
 
 /**
- * np.relu's value: TF.js's Relu where it is known to give what where(x <= 0, 0, x) gives (+0 for
- * −0, NaN for NaN: wasm and cpu, checked by the jit tests); elsewhere (webgl's Relu keeps −0) the
- * select itself.
+ * np.relu's value, what where(x <= 0, 0, x) gives: +0 for −0 and NaN for every NaN. On wasm that is
+ * gradus's max(x, +0) (TF.js's wasm Relu turns NaNs with the sign bit set, which is every NaN that
+ * wasm arithmetic makes, into 0); on cpu TF.js's Relu, which keeps them (checked by the jit tests);
+ * elsewhere (webgl's Relu keeps −0) and for ints the select itself.
  */
 function relu(x: tf.Tensor): tf.Tensor {
   const backend = tf.getBackend();
-  if (backend === 'wasm' || backend === 'cpu') return tf.relu(x);
-  const zero = tf.scalar(0);
-  return kernels.select([kernels.le([x, zero], {} as never)[0]!, zero, x], {} as never)[0]!;
+  const zero = tf.scalar(0, x.dtype);
+  try {
+    const own = backend === 'wasm' ? wasmBinary('max', x, zero) : null;
+    if (own) return own;
+    if (backend === 'cpu' && x.dtype === 'float32') return tf.relu(x);
+    return kernels.select([kernels.le([x, zero], {} as never)[0]!, zero, x], {} as never)[0]!;
+  } finally {
+    zero.dispose();
+  }
 }
 
 /**
