@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, customJvp, customVjp, dispose, grad, jit, jvp, makeJaxpr, np, scope, setBackend, valueAndGrad, vmap } from '../src/index.js';
+import { ConcreteArray, ConcretizationError, DisposedError, NDArray, TransformError, checkpoint, customJvp, customVjp, dispose, grad, jit, jvp, makeJaxpr, np, scope, setBackend, valueAndGrad, tree, vmap } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr } from './compositions.js';
 import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
@@ -540,6 +540,59 @@ describe('JS values among the arguments', () => {
       const vg = vmap(g, { inAxes: [0, null] });
       for (let i = 0; i < 3; i++) vg(x, 3);
       expect(g.cacheSize).toBe(1);
+    });
+  });
+});
+
+describe('the compiled-program cache tells apart what the function can see', () => {
+  it('registered nodes with other aux data or another class, plain and prototype-less objects, and symbols with one description each get their own trace', () => {
+    class Scaled { constructor(readonly x: NDArray, readonly scale: number) {} }
+    tree.register(Scaled, { flatten: (s: Scaled) => [[s.x], s.scale] as const, unflatten: (scale: number, [x]: unknown[]) => new Scaled(x as NDArray, scale) });
+    // Another class of the same name, flattening the same way.
+    const Other = (() => { class Scaled { constructor(readonly x: NDArray, readonly scale: number) {} } return Scaled; })();
+    tree.register(Other, { flatten: (s: InstanceType<typeof Other>) => [[s.x], s.scale] as const, unflatten: (scale: number, [x]: unknown[]) => new Other(x as NDArray, scale) });
+    fc.assert(fc.property(fc.integer({ min: -5, max: 5 }), fc.integer({ min: -5, max: 5 }).filter((v) => v !== 0), (a, d) => {
+      inScope(() => {
+        const x = np.array([1, 2, 3], 'float32');
+        const scaleBy = jit((s: Scaled) => np.multiply(s.x, s.scale));
+        for (const scale of [a, a + d, a]) expect(values(scaleBy(new Scaled(x, scale)))).toEqual(values(np.multiply(x, scale)));
+        expect(scaleBy.cacheSize).toBe(2);
+        // The output is rebuilt with the aux data of the call's own trace.
+        const passThrough = jit((s: Scaled | InstanceType<typeof Other>) => (s instanceof Scaled ? new Scaled(np.add(s.x, 0), s.scale) : new Other(np.add(s.x, 1), s.scale)));
+        expect((passThrough(new Scaled(x, a)) as Scaled).scale).toBe(a);
+        expect((passThrough(new Scaled(x, a + d)) as Scaled).scale).toBe(a + d);
+        const other = passThrough(new Other(x, a));
+        expect(other).toBeInstanceOf(Other);
+        expect(values(other.x)).toEqual([2, 3, 4]);
+        scaleBy.clearCache();
+        passThrough.clearCache();
+      });
+    }), { seed: FC_SEED, numRuns: 10 });
+    inScope(() => {
+      const x = np.array([1, 2], 'float32');
+      const bare = Object.assign(Object.create(null) as { a: NDArray }, { a: x });
+      // A function whose output's prototype follows its input's.
+      const keep = jit((o: { a: NDArray }) => Object.assign(Object.getPrototypeOf(o) === null ? Object.create(null) : {}, { a: np.add(o.a, 1) }) as { a: NDArray });
+      expect(Object.getPrototypeOf(keep({ a: x }))).toBe(Object.prototype);
+      expect(Object.getPrototypeOf(keep(bare))).toBe(null);
+      expect(keep.cacheSize).toBe(2);
+      keep.clearCache();
+      const A = Symbol('op'), B = Symbol('op');
+      const apply = jit((v: NDArray, op: symbol) => (op === A ? np.add(v, 10) : np.multiply(v, 10)), { staticArgnums: [1] });
+      expect(values(apply(x, A))).toEqual([11, 12]);
+      expect(values(apply(x, B))).toEqual([10, 20]);
+      expect(values(apply(x, A))).toEqual([11, 12]);
+      apply.clearCache();
+    });
+  });
+
+  it('typed arrays are arguments like any ArrayLike, under jit, grad and vmap', () => {
+    inScope(() => {
+      const sq = jit((v: NDArray) => np.sum(np.square(v)));
+      expect(values(sq(new Float32Array([1, 2]) as unknown as NDArray))).toEqual([5]);
+      expect(values(grad((v: NDArray) => np.sum(np.square(v)))(new Float32Array([1, 2]) as unknown as NDArray))).toEqual([2, 4]);
+      expect(values(vmap((v: NDArray) => np.multiply(v, 2))(new Int32Array([1, 2]) as unknown as NDArray))).toEqual([2, 4]);
+      sq.clearCache();
     });
   });
 });

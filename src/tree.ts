@@ -147,7 +147,7 @@ export class TreeDef {
     return nodeToString(this.root);
   }
   equals(other: TreeDef): boolean {
-    return nodeEqual(this.root, other.root);
+    return nodeEqual(this.root, other.root, false);
   }
 }
 
@@ -335,27 +335,35 @@ function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void
 
 /** Whether two structures are the same (plain objects with and without prototype count as equal). */
 export function treedefEqual(a: TreeDef, b: TreeDef): boolean {
-  return nodeEqual(a.root, b.root);
+  return nodeEqual(a.root, b.root, false);
 }
 
-function nodeEqual(a: TreeNode, b: TreeNode): boolean {
+/**
+ * Whether two structures would unflatten to the same kind of objects: `treedefEqual`, and plain
+ * objects agree on having a prototype. A cache of traced programs keys on this (the output is
+ * rebuilt from the structure the program was traced with).
+ */
+export function treedefIdentical(a: TreeDef, b: TreeDef): boolean {
+  return nodeEqual(a.root, b.root, true);
+}
+
+function nodeEqual(a: TreeNode, b: TreeNode, prototypes: boolean): boolean {
   if (a === b) return true;
+  const children = (x: readonly TreeNode[], y: readonly TreeNode[]) => x.length === y.length && x.every((c, i) => nodeEqual(c, y[i]!, prototypes));
   switch (a.kind) {
     case 'leaf':
       return b.kind === 'leaf';
     case 'none':
       return b.kind === 'none' && a.value === b.value;
     case 'array':
-      return b.kind === 'array' && childrenEqual(a.children, b.children);
+      return b.kind === 'array' && children(a.children, b.children);
     case 'object':
-      return b.kind === 'object' && arraysEqual(a.keys, b.keys) && childrenEqual(a.children, b.children);
+      return b.kind === 'object' && arraysEqual(a.keys, b.keys) && (!prototypes || a.nullProto === b.nullProto) && children(a.children, b.children);
     case 'custom':
-      return b.kind === 'custom' && a.cls === b.cls && auxEqual(a.aux, b.aux) && childrenEqual(a.children, b.children);
+      return b.kind === 'custom' && a.cls === b.cls && auxEqual(a.aux, b.aux) && children(a.children, b.children);
   }
 }
 
-const childrenEqual = (a: readonly TreeNode[], b: readonly TreeNode[]): boolean =>
-  a.length === b.length && a.every((c, i) => nodeEqual(c, b[i]));
 const arraysEqual = (a: readonly unknown[], b: readonly unknown[]): boolean =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 

@@ -11,12 +11,13 @@ import { createdByCall } from '../src/scope.js';
 
 export type TreeDef = tree.TreeDef;
 
-/** One pytree leaf as an array (numbers, booleans, nested lists, tf.Tensors), or an error naming its path. */
+/** One pytree leaf as an array (numbers, booleans, nested lists, typed arrays, tf.Tensors), or an error naming its path. */
 export function leafArray(op: string, path: tree.Path, leaf: unknown, what: string): NDArray {
   if (leaf instanceof NDArray) return leaf;
-  if (typeof leaf === 'number' || typeof leaf === 'boolean' || Array.isArray(leaf) || isTensor(leaf)) return asArray(leaf as ArrayLike);
+  const typedArray = ArrayBuffer.isView(leaf) && !(leaf instanceof DataView);
+  if (typeof leaf === 'number' || typeof leaf === 'boolean' || Array.isArray(leaf) || typedArray || isTensor(leaf)) return asArray(leaf as ArrayLike);
   throw new TransformError(
-    `${op}: the ${what} leaf at ${tree.keystr(path) || '(root)'} is a ${leaf === null ? 'null' : typeof leaf}; expected an array, a number or a tf.Tensor`,
+    `${op}: the ${what} leaf at ${tree.keystr(path) || '(root)'} is a ${leaf === null ? 'null' : typeof leaf}; expected an array, a number, a typed array or a tf.Tensor`,
   );
 }
 

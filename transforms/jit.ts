@@ -10,6 +10,7 @@ import { createdByCall, pin, scoped } from '../src/scope.js';
 import { flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { nextTensorId } from './transpose.js';
+import { treedefIdentical } from '../src/tree.js';
 
 export interface JitOptions {
   /** Positions of arguments that are not arrays (or that select code paths): part of the cache key. */
@@ -21,12 +22,16 @@ export interface JitOptions {
 type AnyFn = (...args: any[]) => any;
 
 interface CacheEntry extends TracedProgram {
+  /** The structure of the arguments it was traced for (aux data and classes included). */
+  argDef: TreeDef;
   outDef: TreeDef;
   /** Constants made while tracing, kept alive by this cache entry. */
   owned: tf.Tensor[];
 }
 
 const objectIds = new WeakMap<object, number>();
+// Symbols are keyed by identity too (two with one description are different); kept for the process.
+const symbolIds = new Map<symbol, number>();
 let nextObjectId = 0;
 
 function staticKey(v: unknown): string {
@@ -43,6 +48,14 @@ function staticKey(v: unknown): string {
       objectIds.set(v as object, id);
     }
     return `#${id}`;
+  }
+  if (typeof v === 'symbol') {
+    let id = symbolIds.get(v);
+    if (id === undefined) {
+      id = nextObjectId++;
+      symbolIds.set(v, id);
+    }
+    return `@${id}`;
   }
   return String(v);
 }
@@ -87,13 +100,15 @@ export interface Jitted<F extends AnyFn> {
  */
 export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> {
   const name = options.name ?? (f.name || 'jit');
-  const cache = new Map<string, CacheEntry>();
+  // Keyed by a signature string; the string shows a registered node's class by name only and not
+  // its aux data, so each key holds the entries whose argument structures are identical in full.
+  const cache = new Map<string, CacheEntry[]>();
   const jitted = ((...args: Parameters<F>) =>
     scoped(() => {
       const { statics, dynamic, key } = splitArgs('jit', args, options.staticArgnums ?? []);
       const { arrays: leaves, def: argDef, key: leafKey, rebuild } = flattenWithStaticLeaves('jit', dynamic);
       const sig = `${argDef}|${leaves.map((l) => l.aval.str()).join(',')}|${key}|${leafKey}`;
-      let entry = cache.get(sig);
+      let entry = cache.get(sig)?.find((e) => treedefIdentical(e.argDef, argDef));
       if (entry !== undefined && entry.consts.some((c) => c instanceof ConcreteArray && c.isDisposed)) {
         throw new DisposedError(`jit(${name}): an array the function closed over when it was traced has since been disposed; call clearCache() to retrace, or pass the array as an argument`);
       }
@@ -104,17 +119,17 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
         // Constants created during tracing belong to a cached entry: keep them past this scope. An
         // entry that closes over a tracer is used once and not cached; its scope frees them.
         const owned = cacheable ? program.consts.flatMap((c) => (c instanceof ConcreteArray && createdByCall(c.tensor, firstNew) ? [pin(tf.keep(c.tensor))] : [])) : [];
-        entry = { ...program, outDef, owned };
-        if (cacheable) cache.set(sig, entry);
+        entry = { ...program, argDef, outDef, owned };
+        if (cacheable) cache.set(sig, [...(cache.get(sig) ?? []), entry]);
       }
       const outs = bind('jit_call', [...entry.consts, ...leaves], { jaxpr: entry.jaxpr, numConsts: entry.consts.length, name });
       return unflatten<ReturnType<F>>(entry.outDef, outs);
     })) as Jitted<F>;
   jitted.clearCache = () => {
-    for (const e of cache.values()) for (const t of e.owned) t.dispose();
+    for (const entries of cache.values()) for (const e of entries) for (const t of e.owned) t.dispose();
     cache.clear();
   };
-  Object.defineProperty(jitted, 'cacheSize', { get: () => cache.size });
+  Object.defineProperty(jitted, 'cacheSize', { get: () => [...cache.values()].reduce((n, entries) => n + entries.length, 0) });
   return jitted;
 }
 
