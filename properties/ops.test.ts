@@ -1029,3 +1029,75 @@ describe('edge cases as NumPy and JAX define them', () => {
     });
   });
 });
+
+describe('linear algebra helpers follow NumPy 2 on stacks, bools and empty matrices', () => {
+  it('np.trace and np.diagonal work on axes 0 and 1; np.linalg.trace and np.linalg.diagonal on the last two', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 2, maxLength: 4 }), fc.integer({ min: -2, max: 2 }), (shape, offset) => {
+      inScope(() => {
+        const size = shape.reduce((p, d) => p * d, 1);
+        const a = np.reshape(np.arange(size), shape);
+        const flat = Array.from({ length: size }, (_, i) => i);
+        const strides = shape.map((_, i) => shape.slice(i + 1).reduce((p, d) => p * d, 1));
+        // Reference: walk every index, keep those on the offset diagonal of the plane (i1, i2).
+        const reference = (i1: number, i2: number) => {
+          const rest = shape.map((_, i) => i).filter((i) => i !== i1 && i !== i2);
+          const sums = new Map<string, number>();
+          flat.forEach((v) => {
+            const idx = shape.map((_, i) => Math.floor(v / strides[i]!) % shape[i]!);
+            if (idx[i2]! - idx[i1]! !== offset) return;
+            const key = rest.map((i) => idx[i]).join(',');
+            sums.set(key, (sums.get(key) ?? 0) + v);
+          });
+          const keys = rest.reduce<number[][]>((acc, i) => acc.flatMap((k) => Array.from({ length: shape[i]! }, (_, j) => [...k, j])), [[]]);
+          return keys.map((k) => sums.get(k.join(',')) ?? 0);
+        };
+        expect(values(np.trace(a, offset))).toEqual(reference(0, 1));
+        expect(values(np.linalg.trace(a, offset))).toEqual(reference(shape.length - 2, shape.length - 1));
+        expect(np.diagonal(a).shape.slice(0, -1)).toEqual(shape.slice(2));
+        expect(np.linalg.diagonal(a).shape.slice(0, -1)).toEqual(shape.slice(0, -2));
+        expect(values(np.sum(np.linalg.diagonal(a, offset), -1))).toEqual(values(np.linalg.trace(a, offset)));
+      });
+    }), { seed: FC_SEED, numRuns: 40 });
+    expect(() => np.trace(np.ones([3]))).toThrow(/trace: expected an array of at least 2 dimensions/);
+  });
+
+  it('products of bools are bools (an OR of ANDs), and tril/triu keep the dtype', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer(), (n, k, m, seed) => {
+      inScope(() => {
+        const bits = (len: number, s: number) => Array.from({ length: len }, (_, i) => ((s >>> (i % 31)) ^ (i * 2654435761)) % 3 === 0);
+        const aBits = bits(n * k, seed), bBits = bits(k * m, seed * 7 + 1);
+        const A = np.reshape(np.array(aBits), [n, k]), B = np.reshape(np.array(bBits), [k, m]);
+        const want = Array.from({ length: n * m }, (_, ij) => {
+          const i = Math.floor(ij / m), j = ij % m;
+          return Array.from({ length: k }, (_, l) => aBits[i * k + l]! && bBits[l * m + j]!).some(Boolean);
+        });
+        for (const [name, got] of [['matmul', np.matmul(A, B)], ['dot', np.dot(A, B)], ['einsum', np.einsum('ij,jk->ik', A, B)], ['tensordot', np.tensordot(A, B, [1, 0])], ['inner', np.inner(A, np.transpose(B))]] as const) {
+          expect(got.dtype, name).toBe('bool');
+          expect(values(got), name).toEqual(want.map(Number));
+        }
+        expect(np.matmul(A, np.astype(B, 'int32')).dtype).toBe('int32');
+        for (const tri of [np.tril, np.triu]) {
+          const t = tri(A, 0);
+          expect(t.dtype).toBe('bool');
+          expect(values(np.astype(t, 'int32'))).toEqual(values(tri(np.astype(A, 'int32'), 0)));
+        }
+      });
+    }), { seed: FC_SEED, numRuns: 20 });
+  });
+
+  it('tensordot takes single axes as numbers (axes = [1, 0]) and names unpaired axes', () => {
+    inScope(() => {
+      const a = np.reshape(np.arange(6), [2, 3]), b = np.reshape(np.arange(12), [3, 4]);
+      expect(values(np.tensordot(a, b, [1, 0]))).toEqual(values(np.matmul(a, b)));
+      expect(() => np.tensordot(a, b, [1, 1])).toThrow(/tensordot: axes \[1\] of \[2,3\] and \[1\] of \[3,4\] do not pair up/);
+    });
+  });
+
+  it('expm of empty matrices is empty, and of a stack of 200,000 matrices does not overflow the call stack', () => {
+    inScope(() => {
+      for (const shape of [[0, 0], [2, 0, 0], [0, 2, 2]]) expect(np.linalg.expm(np.zeros(shape)).shape).toEqual(shape);
+      const many = np.linalg.expm(np.multiply(np.ones([200000, 1, 1]), np.reshape(np.linspace(-1, 1, 200000), [-1, 1, 1])));
+      expect(values(np.reshape(many, [-1])).slice(0, 1)[0]).toBeCloseTo(Math.exp(-1), 5);
+    });
+  });
+});

@@ -11,6 +11,12 @@ import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, wher
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
 
+/** Products of bools are bools (an OR of ANDs), as in NumPy and JAX; they are computed in int32. */
+function boolIfAllBool(operands: readonly ArrayLike[], out: NDArray): NDArray {
+  const isBool = (o: ArrayLike) => (o instanceof NDArray ? o.dtype : asArray(o).dtype) === 'bool';
+  return operands.length > 0 && operands.every(isBool) && out.dtype !== 'bool' ? astypeRaw(out, 'bool') : out;
+}
+
 function sameDtype(x: ArrayLike, y: ArrayLike): [NDArray, NDArray] {
   const a = asArray(x), b = asArray(y);
   const d = promoteTypes(a.dtype === 'bool' ? 'int32' : a.dtype, b.dtype === 'bool' ? 'int32' : b.dtype);
@@ -46,34 +52,36 @@ export const matmul = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   }
   if (aVec) out = squeeze(out, out.ndim - 2);
   if (bVec) out = squeeze(out, out.ndim - 1);
-  return out;
+  return boolIfAllBool([x, y], out);
 });
 
 /** NumPy `dot`: inner product of vectors, matmul of matrices, sum over a's last and b's second-to-last axis in general. */
 export const dot = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const [a, b] = sameDtype(x, y);
-  if (a.ndim === 0 || b.ndim === 0) return multiply(a, b);
+  if (a.ndim === 0 || b.ndim === 0) return boolIfAllBool([x, y], multiply(a, b));
   const ca = a.ndim - 1, cb = b.ndim === 1 ? 0 : b.ndim - 2;
   if (a.shape[ca] !== b.shape[cb]) throw new ShapeError(`dot: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} are not aligned (${a.shape[ca]} vs ${b.shape[cb]})`);
-  let out = bind1('dot_general', [a, b], { contract: [[ca], [cb]], batch: [[], []] });
   // dot_general puts b's free axes after a's; NumPy's dot wants b's last axis at the end, which it is.
-  return out;
+  return boolIfAllBool([x, y], bind1('dot_general', [a, b], { contract: [[ca], [cb]], batch: [[], []] }));
 });
 
 export const vdot = defop((x: ArrayLike, y: ArrayLike): NDArray => dot(reshape(x, [-1]), reshape(y, [-1])));
 export const inner = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const [a, b] = sameDtype(x, y);
-  if (a.ndim === 0 || b.ndim === 0) return multiply(a, b); // as NumPy: with a scalar, inner is the product
+  if (a.ndim === 0 || b.ndim === 0) return boolIfAllBool([x, y], multiply(a, b)); // as NumPy: with a scalar, inner is the product
   if (a.shape[a.ndim - 1] !== b.shape[b.ndim - 1]) throw new ShapeError(`inner: the last axes of ${fmtShape(a.shape)} and ${fmtShape(b.shape)} differ; expected equal sizes`);
-  return bind1('dot_general', [a, b], { contract: [[a.ndim - 1], [b.ndim - 1]], batch: [[], []] });
+  return boolIfAllBool([x, y], bind1('dot_general', [a, b], { contract: [[a.ndim - 1], [b.ndim - 1]], batch: [[], []] }));
 });
 export const outer = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const [a, b] = sameDtype(reshape(x, [-1]), reshape(y, [-1]));
-  return multiply(reshape(a, [-1, 1]), reshape(b, [1, -1]));
+  return boolIfAllBool([x, y], multiply(reshape(a, [-1, 1]), reshape(b, [1, -1])));
 });
 
-/** Sums products over the given axes of each operand (NumPy `tensordot`). */
-export const tensordot = defop((x: ArrayLike, y: ArrayLike, axes: number | [readonly number[], readonly number[]] = 2): NDArray => {
+/**
+ * Sums products over the given axes of each operand (NumPy `tensordot`): `axes = k` contracts a's
+ * last k axes with b's first k; `axes = [aAxes, bAxes]` pairs them up (a single axis may be a number).
+ */
+export const tensordot = defop((x: ArrayLike, y: ArrayLike, axes: number | readonly [number | readonly number[], number | readonly number[]] = 2): NDArray => {
   const [a, b] = sameDtype(x, y);
   let ca: number[], cb: number[];
   if (typeof axes === 'number') {
@@ -81,10 +89,15 @@ export const tensordot = defop((x: ArrayLike, y: ArrayLike, axes: number | [read
     ca = Array.from({ length: axes }, (_, i) => a.ndim - axes + i);
     cb = Array.from({ length: axes }, (_, i) => i);
   } else {
-    ca = axes[0].map((i) => normalizeAxis('tensordot', i, a.ndim));
-    cb = axes[1].map((i) => normalizeAxis('tensordot', i, b.ndim));
+    if (!Array.isArray(axes) || axes.length !== 2) throw new ShapeError(`tensordot: axes must be a number or a pair [aAxes, bAxes], got ${JSON.stringify(axes)}`);
+    const list = (v: number | readonly number[]) => (typeof v === 'number' ? [v] : [...v]);
+    ca = list(axes[0]).map((i) => normalizeAxis('tensordot', i, a.ndim));
+    cb = list(axes[1]).map((i) => normalizeAxis('tensordot', i, b.ndim));
+    if (ca.length !== cb.length || ca.some((i, k) => a.shape[i] !== b.shape[cb[k]!])) {
+      throw new ShapeError(`tensordot: axes ${JSON.stringify(ca)} of ${fmtShape(a.shape)} and ${JSON.stringify(cb)} of ${fmtShape(b.shape)} do not pair up; expected as many axes on each side, of equal sizes`);
+    }
   }
-  return bind1('dot_general', [a, b], { contract: [ca, cb], batch: [[], []] });
+  return boolIfAllBool([x, y], bind1('dot_general', [a, b], { contract: [ca, cb], batch: [[], []] }));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -165,7 +178,7 @@ export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray =>
     accT = [...accT].filter((c) => rhs.includes(c)).join('');
   }
   for (const c of rhs) if (!accT.includes(c)) throw new ShapeError(`einsum: output index '${c}' does not appear in the inputs of '${spec}'`);
-  return transpose(acc, [...rhs].map((c) => accT.indexOf(c)));
+  return boolIfAllBool(operands, transpose(acc, [...rhs].map((c) => accT.indexOf(c))));
 });
 
 function broadcastEinsum(a: NDArray, t: string, sizes: Map<string, number>, shared: string[]): NDArray {
@@ -193,8 +206,26 @@ export const diagonal = defop((x: ArrayLike, offset = 0, axis1 = 0, axis2 = 1): 
   return bind1('gather', [flat, idx], { axis: rest.length });
 });
 
-/** Sum of the diagonal of the last two axes (or of axis1/axis2). */
-export const trace = defop((x: ArrayLike, offset = 0, axis1 = -2, axis2 = -1): NDArray => sum(diagonal(x, offset, axis1, axis2), -1));
+/** Sum along the diagonals of the (axis1, axis2) planes, axes 0 and 1 by default (NumPy `trace`; `linalg.trace` takes the last two). */
+export const trace = defop((x: ArrayLike, offset = 0, axis1 = 0, axis2 = 1): NDArray => {
+  const a = asArray(x);
+  if (a.ndim < 2) throw new ShapeError(`trace: expected an array of at least 2 dimensions but got shape ${fmtShape(a.shape)}`);
+  return sum(diagonal(a, offset, axis1, axis2), -1);
+});
+
+/** The trace of each matrix of a stack [..., n, m] (NumPy 2 `linalg.trace`: the last two axes). */
+const linalgTrace = defop((x: ArrayLike, offset = 0): NDArray => {
+  const a = asArray(x);
+  if (a.ndim < 2) throw new ShapeError(`linalg.trace: expected a stack of matrices [..., n, m] but got shape ${fmtShape(a.shape)}`);
+  return sum(diagonal(a, offset, -2, -1), -1);
+});
+
+/** The diagonal of each matrix of a stack [..., n, m] (NumPy 2 `linalg.diagonal`: the last two axes). */
+const linalgDiagonal = defop((x: ArrayLike, offset = 0): NDArray => {
+  const a = asArray(x);
+  if (a.ndim < 2) throw new ShapeError(`linalg.diagonal: expected a stack of matrices [..., n, m] but got shape ${fmtShape(a.shape)}`);
+  return diagonal(a, offset, -2, -1);
+});
 
 /** `diag(v)`: a 1-D input becomes a diagonal matrix; a 2-D input gives its diagonal. */
 export const diag = defop((x: ArrayLike, k = 0): NDArray => {
@@ -228,12 +259,12 @@ function checkMatrices(op: string, a: NDArray): void {
 export const tril = defop((x: ArrayLike, k = 0): NDArray => {
   const a = asArray(x);
   checkMatrices('tril', a);
-  return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, true), a, 0);
+  return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, true), a, a.dtype === 'bool' ? false : 0);
 });
 export const triu = defop((x: ArrayLike, k = 0): NDArray => {
   const a = asArray(x);
   checkMatrices('triu', a);
-  return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, false), a, 0);
+  return where(triMask(a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, k, false), a, a.dtype === 'bool' ? false : 0);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -319,12 +350,13 @@ const THETA13 = 5.371920351148152;
 export const expm = defop((x: ArrayLike): NDArray => {
   const A = floatMatrixStack('expm', x);
   const n = A.shape[A.ndim - 1]!;
+  if (A.size === 0) return add(A, 0); // nothing to exponentiate (0×0 matrices, or an empty stack)
   const norm1 = max(sum(abs(A), -2), -1);
   let s = 8;
   const c = norm1.concreteValue();
   if (c !== null) {
-    const values = Array.from(c.dataSync());
-    const worst = Math.max(0, ...values.filter(Number.isFinite));
+    let worst = 0;
+    for (const v of c.dataSync()) if (Number.isFinite(v) && v > worst) worst = v;
     s = worst > THETA13 ? Math.ceil(Math.log2(worst / THETA13)) : 0;
   }
   const As = s > 0 ? divide(A, 2 ** s) : A;
@@ -339,5 +371,6 @@ export const expm = defop((x: ArrayLike): NDArray => {
   return R;
 });
 
-export const linalg = { inv, slogdet, det, solve, norm, expm, trace, diag, diagonal };
+/** np.linalg: its `trace` and `diagonal` work on the last two axes (stacks of matrices), unlike np.trace and np.diagonal. */
+export const linalg = { inv, slogdet, det, solve, norm, expm, trace: linalgTrace, diag, diagonal: linalgDiagonal };
 void equal; void maximum; void moveaxis;
