@@ -252,7 +252,9 @@ export function ttur<M = optim.RmspropKind, D = M, G = M>(
 ): optim.GradientTransformation<optim.MultiTransformKind<{ discriminator: D; generator: G }>> {
   // A group given as a number uses `make`, whose kind M is then that group's kind (D or G default to M).
   const asTransform = <S>(t: number | optim.GradientTransformation<S>) => (typeof t === 'number' ? (make(t) as unknown as optim.GradientTransformation<S>) : t);
-  return optim.multiTransform({ discriminator: asTransform(groups.discriminator), generator: asTransform(groups.generator) }, ganLabels);
+  // The default label names stray leaves in multiTransform's error; it is deliberately not a group.
+  const labels = ganLabels as optim.LabelSpec<'discriminator' | 'generator'>;
+  return optim.multiTransform({ discriminator: asTransform(groups.discriminator), generator: asTransform(groups.generator) }, labels);
 }
 
 // ---- nets: MLPs for 2-D data -------------------------------------------------------------------

@@ -70,7 +70,7 @@ export interface GradientTransformation<S = unknown> {
 export type KindOf<T> = T extends GradientTransformation<infer S> ? S : never;
 
 /** The state type of transformation `T` for parameters of type `P` (untyped trees when `P` is not given). */
-export type StateOf<T, P = any> = StateAt<KindOf<T>, P>;
+export type StateOf<T, P = unknown> = StateAt<KindOf<T>, P>;
 
 /** `t` seen with untyped (`unknown`) state, as wrappers hold their inner transformations. */
 export function erased<S>(t: GradientTransformation<S>): GradientTransformation<unknown> {

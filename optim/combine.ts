@@ -12,14 +12,21 @@ import type { NullableLeaves, Path } from '../src/tree.js';
 import { erased, stateless, type EmptyState, type GradientTransformation, type KindOf, type StateAt, type StateKind } from './base.js';
 import { OptimError, describe, expectState, leafPath, scopedUpdate } from './tree_utils.js';
 
+/** A tree (lists, plain objects) whose leaves are `L`; `null` marks an empty node. */
+export type SpecTree<L> = L | null | readonly SpecTree<L>[] | { readonly [key: string]: SpecTree<L> };
+
 /**
  * A tree of booleans (or a prefix of the parameter tree, e.g. `{ encoder: true, decoder: false }`), or
  * a function making one (called with the parameters by `init` and with the updates at each step).
  */
-export type MaskSpec = unknown | ((params: unknown) => unknown);
+export type MaskSpec = SpecTree<boolean> | ((params: never) => SpecTree<boolean>);
 
-/** A tree of group labels (or a prefix of the parameter tree), or a function making one like a `MaskSpec` (see `pathLabels`). */
-export type LabelSpec = unknown | ((params: unknown) => unknown);
+/**
+ * A tree of group labels (or a prefix of the parameter tree), or a function making one like a
+ * `MaskSpec` (see `pathLabels`). `K` is the union of labels there are transformations for: a label
+ * outside it is a compile error.
+ */
+export type LabelSpec<K extends string = string> = SpecTree<K> | ((params: never) => SpecTree<K>);
 
 /**
  * The value of `spec` (a prefix of `full`'s structure) at every leaf of `full`, in flatten order.
@@ -101,7 +108,7 @@ export interface MultiTransformKind<Groups> extends StateKind {
   readonly state: MultiTransformState<{ -readonly [K in keyof Groups]: StateAt<Groups[K], NullableLeaves<this['params']>> }>;
 }
 
-function labelsOf(op: string, transforms: Record<string, unknown>, spec: LabelSpec, full: unknown): string[] {
+function labelsOf(op: string, transforms: Record<string, unknown>, spec: unknown, full: unknown): string[] {
   const names = Object.keys(transforms);
   return perLeaf(op, 'labels', spec, full).map((l, i) => {
     if (typeof l !== 'string') throw new OptimError(`${op}: labels must be strings, but the label at ${leafPath(full, i)} is ${describe(l)}`);
@@ -119,7 +126,7 @@ function labelsOf(op: string, transforms: Record<string, unknown>, spec: LabelSp
  */
 export function multiTransform<T extends Record<string, GradientTransformation<unknown>>>(
   typedTransforms: T,
-  labels: LabelSpec,
+  labels: LabelSpec<keyof T & string>,
 ): GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>> {
   const op = 'multiTransform';
   const transforms = typedTransforms as Record<string, GradientTransformation<unknown>>;
@@ -176,16 +183,16 @@ function matches(pattern: PathPattern, path: Path): boolean {
  * Paths are matched as `tree.keystr` strings, e.g. `.encoder.embedding.w`.
  * @example multiTransform({ slow: chain(adam(1e-3), scale(0.1)), default: adam(1e-3) }, pathLabels([[/embedding/, 'slow']]))
  */
-export function pathLabels(rules: ReadonlyArray<readonly [PathPattern, string]>, defaultLabel = 'default'): (params: unknown) => unknown {
+export function pathLabels<const L extends string, const D extends string = 'default'>(rules: ReadonlyArray<readonly [PathPattern, L]>, defaultLabel: D = 'default' as D): (params: unknown) => SpecTree<NoInfer<L | D>> {
   rules.forEach((r, i) => {
     if (!Array.isArray(r) || r.length !== 2 || typeof r[1] !== 'string') throw new OptimError(`pathLabels: rule ${i} must be a [pattern, label] pair with a string label`);
   });
-  return (params) => tree.mapWithPath((path: Path) => rules.find(([p]) => matches(p, path))?.[1] ?? defaultLabel, params as never);
+  return (params) => tree.mapWithPath((path: Path) => rules.find(([p]) => matches(p, path))?.[1] ?? defaultLabel, params as never) as SpecTree<NoInfer<L | D>>;
 }
 
 /** A mask (for `masked` or `addDecayedWeights`) that is true on leaves whose path matches any of the patterns. */
-export function pathMask(...patterns: PathPattern[]): (params: unknown) => unknown {
-  return (params) => tree.mapWithPath((path: Path) => patterns.some((p) => matches(p, path)), params as never);
+export function pathMask(...patterns: PathPattern[]): (params: unknown) => SpecTree<boolean> {
+  return (params) => tree.mapWithPath((path: Path) => patterns.some((p) => matches(p, path)), params as never) as SpecTree<boolean>;
 }
 
 /**

@@ -2,10 +2,10 @@
 // compositions of ops at orders 1–3; jvp and vjp are adjoint; closed forms and PyTorch references
 // for second derivatives, Jacobians, Hessians and network gradients; pytrees, argnums and hasAux;
 // clear errors; closures and JS control flow under grad.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { ConcreteArray, NDArray, dispose, grad, jvp, linearize, makeJaxpr, np, tree, valueAndGrad, vjp } from '../src/index.js';
+import { ConcreteArray, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { Rng, arbArray, arbShape, arbTree, checkGrads, reference as R, toArrays, type ArrayData } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, innerProduct, scoped, values } from './helpers.js';
@@ -571,6 +571,8 @@ describe('clear errors', () => {
     inScope(() => {
       expect(() => grad((a: NDArray) => np.sum(a), { argnums: 2 })(x())).toThrow(/argnums.*out of range/);
       expect(() => grad((a: NDArray, b: NDArray) => np.sum(np.multiply(a, b)), { argnums: [0, 0] })(x(), x())).toThrow(/repeated argnums/);
+      // The types reject it too (hasAux needs a function returning [value, aux]); JS callers get this error.
+      // @ts-expect-error
       expect(() => grad((a: NDArray) => np.sum(a), { hasAux: true })(x())).toThrow(/hasAux.*\[value, aux\]/);
     });
   });
@@ -581,6 +583,7 @@ describe('clear errors', () => {
       pullback.dispose();
       expect(() => pullback(np.ones([2]))).toThrow(/disposed/);
       expect(() => jvp((a: NDArray) => np.sin(a), [x()], [np.ones([3])])).toThrow(/jvp.*tangent.*f32\[3\].*f32\[2\]/);
+      // @ts-expect-error: the types reject the extra nesting too; JS callers get this error.
       expect(() => jvp((a: NDArray) => np.sin(a), [x()], [[np.ones([2])]])).toThrow(/jvp.*structure/);
     });
   });
@@ -827,5 +830,36 @@ describe('derivatives at kinks follow JAX', () => {
       // Second order through the rule: the derivative of abs' is 0 away from 0.
       expect(values(grad((x: NDArray) => np.sum(grad((y: NDArray) => np.sum(np.abs(np.multiply(y, y))))(x)))(np.array([1.5], 'float32')))).toEqual([2]);
     });
+  });
+});
+
+describe('types of the transformations follow the function', () => {
+  it('jacobians, hessians and aux values are typed from f; an unannotated f is a compile error, not any', () => {
+    type Params = { w: NDArray; b: NDArray };
+    const params: Params = { w: np.ones([2, 2]), b: np.zeros([2]) };
+    const y = np.ones([3, 2]);
+    const f = (p: Params, v: NDArray) => ({ out: np.add(np.matmul(v, p.w), p.b), s: np.sum(p.b) });
+    const loss = (p: Params) => np.sum(np.square(p.w));
+    const lossAux = (p: Params, v: NDArray) => [np.sum(p.w), { acc: np.mean(v) }] as [NDArray, { acc: NDArray }];
+    inScope(() => {
+      const j = jacrev(f)(params, y);
+      expectTypeOf(j).toEqualTypeOf<{ out: Params; s: Params }>();
+      expect(j.out.w.shape).toEqual([3, 2, 2, 2]);
+      expectTypeOf(jacfwd(f, { argnums: [0, 1] })(params, y)).toEqualTypeOf<{ out: [Params, NDArray]; s: [Params, NDArray] }>();
+      const h = hessian(loss)(params);
+      expectTypeOf(h).toEqualTypeOf<{ w: Params; b: Params }>();
+      expect(h.w.w.shape).toEqual([2, 2, 2, 2]);
+      const [g, aux] = grad(lossAux, { hasAux: true })(params, y);
+      expectTypeOf(g).toEqualTypeOf<Params>();
+      expectTypeOf(aux).toEqualTypeOf<{ acc: NDArray }>();
+      expect(aux.acc.item()).toBeCloseTo(1, 6);
+      expectTypeOf(valueAndGrad(lossAux, { hasAux: true })(params, y)).toEqualTypeOf<[[NDArray, { acc: NDArray }], Params]>();
+      expectTypeOf(jacrev(lossAux, { hasAux: true })(params, y)).toEqualTypeOf<[Params, { acc: NDArray }]>();
+    });
+    // Unannotated parameters are not silently `any` (they would hide typos such as p.wieght).
+    // @ts-expect-error: p is never, so p.w does not type-check
+    expect(() => grad((p) => np.sum(p.w))).not.toThrow();
+    // @ts-expect-error: likewise under vmap
+    expect(() => vmap((a) => a.bogus)).not.toThrow();
   });
 });

@@ -93,7 +93,7 @@ describe('jacfwd equals jacrev', () => {
             })();
             return picked ?? tree.map((x: NDArray) => np.zerosLike(x), a);
           });
-          const [, tout] = jvp(f, args, tangents);
+          const [, tout] = jvp(f, args, tangents as typeof args);
           const outLeaves = [out.y, out.z[0]!];
           const want = [tout.y, tout.z[0]!];
           const jacPerOut = [jf.y, jf.z[0]];

@@ -490,3 +490,21 @@ describe('applyGradients inside transformations, and who owns what', () => {
     });
   });
 });
+
+describe('labels and masks are typed', () => {
+  it('a label without a transformation, a labeller whose labels are not all groups, and a mask of non-booleans are compile errors', () => {
+    const params = { enc: { w: np.zeros([1]) }, dec: { w: np.zeros([1]) } };
+    const groups = { slow: optim.sgd(0.01), fast: optim.sgd(0.1) };
+    // Accepted: label trees and prefixes, labellers whose labels (and default) are groups, masks of booleans.
+    optim.multiTransform(groups, { enc: 'slow', dec: { w: 'fast' } });
+    optim.multiTransform(groups, optim.pathLabels([[/enc/, 'slow']], 'fast'));
+    optim.masked(optim.sgd(0.1), { enc: true, dec: false });
+    optim.masked(optim.sgd(0.1), optim.pathMask(/enc/));
+    // @ts-expect-error: 'slwo' is not a group
+    expect(() => optim.multiTransform(groups, { enc: 'slwo', dec: 'fast' }).init(params)).toThrow(/label 'slwo'/);
+    // @ts-expect-error: the default label 'default' is not a group
+    expect(() => optim.multiTransform(groups, optim.pathLabels([[/enc/, 'slow'], [/dec/, 'fast']])).init({ ...params, extra: np.zeros([1]) })).toThrow(/label 'default'/);
+    // @ts-expect-error: a mask holds booleans
+    expect(() => optim.masked(optim.sgd(0.1), { enc: 1, dec: 0 }).init(params)).toThrow(/mask must hold booleans/);
+  });
+});

@@ -19,7 +19,7 @@ export interface CheckpointOptions {
   name?: string;
 }
 
-type AnyFn = (...args: any[]) => any;
+type AnyFn = (...args: never[]) => unknown;
 
 /** `checkpoint(f, {policy})`: f, recomputed during the backward pass instead of storing its intermediates. */
 export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {}): F {
@@ -31,7 +31,7 @@ export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {
     const { arrays: leaves, rebuild } = flattenWithStaticLeaves('checkpoint', args);
     let outDef: ReturnType<typeof flattenArrays>[1] | undefined;
     const { jaxpr, consts } = traceToJaxpr((xs) => {
-      const [outs, def] = flattenArrays('checkpoint', f(...(rebuild(xs) as unknown[])), 'output');
+      const [outs, def] = flattenArrays('checkpoint', f(...(rebuild(xs) as never[])), 'output');
       outDef = def;
       return outs;
     }, leaves.map((l) => l.aval));

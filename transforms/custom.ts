@@ -11,12 +11,12 @@ import { flattenArrays, flattenWithStaticLeaves, leafArray, unflatten, type Tree
 import { traceToJaxpr } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 
-type AnyFn = (...args: any[]) => any;
+type AnyFn = (...args: never[]) => unknown;
 
 function traceFlat(f: AnyFn, leaves: NDArray[], rebuild: (xs: readonly unknown[]) => unknown) {
   let outDef: TreeDef | undefined;
   const program = traceToJaxpr((xs) => {
-    const [outs, def] = flattenArrays('custom rule', f(...(rebuild(xs) as unknown[])), 'output');
+    const [outs, def] = flattenArrays('custom rule', f(...(rebuild(xs) as never[])), 'output');
     outDef = def;
     return outs;
   }, leaves.map((l) => l.aval));

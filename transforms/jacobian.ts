@@ -1,6 +1,7 @@
 // Jacobians and Hessians: jacfwd = vmap of jvp over the input basis, jacrev = vmap of the
 // pullback over the output basis, hessian = jacfwd(jacrev). Any pytree of any-rank arrays in and out.
 import type { NDArray } from '../src/array.js';
+import type { TreeMap } from '../src/tree.js';
 import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
@@ -8,7 +9,7 @@ import { scoped } from '../src/scope.js';
 import { callDifferentiated, flattenArrays, freshResults, nextTensorId, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
-import { linearizeFlat } from './vjp.js';
+import { linearizeFlat, type ArgnumsOf, type AuxOf, type GradOf } from './vjp.js';
 import { backwardPass, UndefPrimal } from './transpose.js';
 import { vmapFlat } from './vmap.js';
 import { bind1 } from '../src/core.js';
@@ -18,7 +19,7 @@ export interface JacobianOptions {
   hasAux?: boolean;
 }
 
-type AnyFn = (...args: any[]) => any;
+type AnyFn = (...args: never[]) => unknown;
 
 interface Prepared {
   leaves: NDArray[];
@@ -73,9 +74,23 @@ function assemble(p: Prepared, blocks: NDArray[][]): unknown {
   return unflatten(p.outDef(), perOut);
 }
 
+/** f's output with `hasAux` (`[out, aux]`) or without. */
+type OutputOf<F extends AnyFn, O> = O extends { hasAux: true } ? (ReturnType<F> extends readonly [infer Y, unknown] ? Y : never) : ReturnType<F>;
+/**
+ * A Jacobian's type: f's output tree with each array replaced by the differentiated argument's
+ * tree (a tuple of them for a list of argnums), as in JAX; with `hasAux`, `[jacobian, aux]`.
+ */
+export type JacobianOf<F extends AnyFn, O> = O extends { hasAux: true }
+  ? [TreeMap<OutputOf<F, O>, NDArray, GradOf<F, ArgnumsOf<O>>>, AuxOf<F>]
+  : TreeMap<OutputOf<F, O>, NDArray, GradOf<F, ArgnumsOf<O>>>;
+/** A Hessian's type: the Jacobian of the Jacobian, so for a scalar f the argument's tree of argument trees. */
+type SecondOrder<F extends AnyFn, O> = TreeMap<OutputOf<F, O>, NDArray, TreeMap<GradOf<F, ArgnumsOf<O>>, NDArray, GradOf<F, ArgnumsOf<O>>>>;
+export type HessianOf<F extends AnyFn, O> = O extends { hasAux: true } ? [SecondOrder<F, O>, AuxOf<F>] : SecondOrder<F, O>;
+
 /** Jacobian by forward mode: one JVP per input dimension, all at once under vmap. */
-export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
-  return (...args: Parameters<F>) => {
+export function jacfwd<F extends AnyFn, const O extends JacobianOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => JacobianOf<F, O>;
+export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+  return (...args: unknown[]) => {
     const firstNew = nextTensorId();
     return scoped(() => {
       const p = prepare('jacfwd', f, options, args);
@@ -118,8 +133,9 @@ export function jacfwd<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
 }
 
 /** Jacobian by reverse mode: one VJP per output dimension, all at once under vmap. */
-export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
-  return (...args: Parameters<F>) => {
+export function jacrev<F extends AnyFn, const O extends JacobianOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => JacobianOf<F, O>;
+export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+  return (...args: unknown[]) => {
     const firstNew = nextTensorId();
     return scoped(() => {
       const p = prepare('jacrev', f, options, args);
@@ -160,7 +176,8 @@ export function jacrev<F extends AnyFn>(f: F, options: JacobianOptions = {}): (.
 }
 
 /** The Hessian: forward-over-reverse, jacfwd(jacrev(f)). */
-export function hessian<F extends AnyFn>(f: F, options: JacobianOptions = {}): (...args: Parameters<F>) => any {
+export function hessian<F extends AnyFn, const O extends JacobianOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => HessianOf<F, O>;
+export function hessian(f: AnyFn, options: JacobianOptions = {}): (...args: never[]) => unknown {
   return jacfwd(jacrev(f, options), options);
 }
 

@@ -19,7 +19,7 @@ export interface JitOptions {
   name?: string;
 }
 
-type AnyFn = (...args: any[]) => any;
+type AnyFn = (...args: never[]) => unknown;
 
 interface CacheEntry extends TracedProgram {
   /** The structure of the arguments it was traced for (aux data and classes included). */
@@ -75,7 +75,7 @@ function traceCall(op: string, f: AnyFn, args: unknown[], statics: Set<number>, 
   const program = traceToJaxpr((xs) => {
     const dyn = rebuild(xs) as unknown[];
     const callArgs = args.map((a, i) => (statics.has(i) ? a : dyn[i]));
-    const [outs, def] = flattenArrays(op, f(...callArgs), 'output');
+    const [outs, def] = flattenArrays(op, f(...(callArgs as never[])), 'output');
     outDef = def;
     return outs;
   }, leaves.map((l) => l.aval));

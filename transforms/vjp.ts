@@ -129,14 +129,18 @@ export interface GradOptions {
   hasAux?: boolean;
 }
 
-type AnyFn = (...args: any[]) => any;
+type AnyFn = (...args: never[]) => unknown;
 /** The gradient's type: the differentiated argument's type, or a tuple of them for a list of argnums. */
-type GradOf<F extends AnyFn, A> = A extends number
+export type GradOf<F extends AnyFn, A> = A extends number
   ? Parameters<F>[A]
   : A extends readonly number[]
     ? { -readonly [K in keyof A]: A[K] extends number ? Parameters<F>[A[K]] : never }
     : Parameters<F>[0];
-type ArgnumsOf<O> = O extends { argnums: infer A } ? A : 0;
+export type ArgnumsOf<O> = O extends { argnums: infer A } ? A : 0;
+/** What a `hasAux` function returns beside its value: the second element of its `[value, aux]`. */
+export type AuxOf<F extends AnyFn> = ReturnType<F> extends readonly [unknown, infer A] ? A : unknown;
+/** A function fit for `hasAux`: it returns `[value, aux]`. */
+type WithAux = (...args: never[]) => readonly [unknown, unknown];
 
 function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unknown[], keepValue: boolean): [unknown, unknown, unknown] {
   return scoped(() => {
@@ -180,8 +184,8 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
  * `grad(f)` is a function returning the gradient of the scalar `f` with respect to its first
  * argument (or `argnums`), as a tree of the same structure as that argument.
  */
-export function grad<F extends AnyFn, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [GradOf<F, ArgnumsOf<O>>, unknown];
-export function grad<F extends AnyFn, const O extends GradOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => GradOf<F, ArgnumsOf<O>>;
+export function grad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [GradOf<F, ArgnumsOf<O>>, AuxOf<F>];
+export function grad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => GradOf<F, ArgnumsOf<O>>;
 export function grad(f: AnyFn, options: GradOptions = {}) {
   return (...args: unknown[]) => {
     const [, g, aux] = valueAndGradImpl('grad', f, options, args, false);
@@ -190,8 +194,8 @@ export function grad(f: AnyFn, options: GradOptions = {}) {
 }
 
 /** Like `grad`, but returns `[value, gradient]` (with hasAux: `[[value, aux], gradient]`). */
-export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [[NDArray, unknown], GradOf<F, ArgnumsOf<O>>];
-export function valueAndGrad<F extends AnyFn, const O extends GradOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => [NDArray, GradOf<F, ArgnumsOf<O>>];
+export function valueAndGrad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], GradOf<F, ArgnumsOf<O>>];
+export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => [NDArray, GradOf<F, ArgnumsOf<O>>];
 export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
   return (...args: unknown[]) => {
     const [v, g, aux] = valueAndGradImpl('valueAndGrad', f, options, args, true);
@@ -200,8 +204,9 @@ export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
 }
 
 /** The linear map returned by `linearize`. */
-export interface LinearMap<Out> {
-  (...tangents: unknown[]): Out;
+export interface LinearMap<Out, Args extends unknown[] = unknown[]> {
+  /** The JVP along `tangents` (one per argument, of the primals' structure). */
+  (...tangents: Args): Out;
   /** Frees the stored residuals now (otherwise they live as long as the enclosing gradus scope). */
   dispose(): void;
 }
@@ -210,7 +215,7 @@ export interface LinearMap<Out> {
  * `linearize(f, ...primals)` -> `[f(...primals), fLin]` where `fLin(...tangents)` is the JVP at
  * `primals`, evaluated from a stored linear program (cheap to call many times).
  */
-export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals: unknown[]): [Out, LinearMap<Out>] {
+export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [Out, LinearMap<Out, Args>] {
   let outDef: TreeDef | undefined;
   let argDef: TreeDef | undefined;
   let argLeaves: NDArray[] = [];
@@ -221,7 +226,7 @@ export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals:
       argDef = def;
       argLeaves = leaves;
       const l = linearizeFlat((xs) => {
-        const [outLeaves, od] = flattenArrays('linearize', f(...unflatten<unknown[]>(def, xs)), 'output');
+        const [outLeaves, od] = flattenArrays('linearize', f(...unflatten<Args>(def, xs)), 'output');
         outDef = od;
         return outLeaves;
       }, leaves);
@@ -239,7 +244,7 @@ export function linearize<Out = NDArray>(f: (...args: any[]) => Out, ...primals:
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
       return freshResults(unflatten<Out>(outDef!, outs), [tangents, lin.consts], firstNew);
     });
-  }) as LinearMap<Out>;
+  }) as unknown as LinearMap<Out, Args>;
   fLin.dispose = () => {
     disposed = true;
     disposeResiduals(lin.consts, [out, argLeaves], firstNewId);

@@ -208,7 +208,7 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
  * `vmap(f, {inAxes, outAxes, axisSize})` maps `f` over a batch axis of its arguments without a
  * loop: `vmap(f)(xs)` equals stacking `f(x)` for each x in xs along axis 0.
  */
-export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
+export function vmap<F extends (...args: never[]) => unknown>(f: F, options: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
   const inAxesOpt = options.inAxes === undefined ? 0 : options.inAxes;
   const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
   return (...args: Parameters<F>) => {
@@ -245,7 +245,7 @@ export function vmap<F extends (...args: any[]) => any>(f: F, options: VmapOptio
       const outs = vmapFlat(
         (xs) => {
           let k = 0;
-          const out = f(...unflatten<unknown[]>(argDef, withPaths.map(([, leaf], i) => (passThrough[i] ? leaf : xs[k++]))));
+          const out = f(...unflatten<never[]>(argDef, withPaths.map(([, leaf], i) => (passThrough[i] ? leaf : xs[k++]))));
           const [outLeaves, def] = flattenArrays('vmap', out, 'output');
           outDef = def;
           outAxes = axesFor('vmap', outAxesOpt, out, 'outAxes');

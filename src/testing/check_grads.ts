@@ -53,7 +53,7 @@ export class GradCheckError extends Error {
   }
 }
 
-type Fn = (...args: any[]) => unknown;
+type Fn = (...args: never[]) => unknown;
 
 // Rounding noise of one float32 evaluation, relative to the largest output (about 8 ulp).
 const EVAL_NOISE = 1e-6;
@@ -144,7 +144,7 @@ function directionArrays(args: Args, dirs: Float64Array[]): NDArray[] {
 }
 
 function call(f: Fn, args: Args, leaves: readonly NDArray[]): unknown {
-  return f(...(tree.unflatten(args.def, leaves) as unknown[]));
+  return f(...(tree.unflatten(args.def, leaves) as never[]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ function checkJvpFlat(f: Fn, args: Args, opts: Resolved, rng: Rng, header: strin
   const dirs = randomDirections(rng, args.leaves);
   const [primalOut, tangentOut] = scope(() => {
     const tangents = directionArrays(args, dirs);
-    const [y, t] = jvp(f, tree.unflatten(args.def, args.leaves) as unknown[], tree.unflatten(args.def, tangents) as unknown[]);
+    const [y, t] = jvp(f, tree.unflatten(args.def, args.leaves) as never[], tree.unflatten(args.def, tangents) as never[]);
     return [readValues(y, 'out'), readValues(t, 'out')] as const;
   });
   const expected = scope(() => readValues(call(f, args, args.leaves), 'out'));
@@ -446,7 +446,7 @@ function checkRec(f: Fn, argList: readonly unknown[], order: number, level: numb
     checkJvpFlat(f, args, opts, rng, headerOf(l, level));
     if (order > 1) {
       const tangents = tree.unflatten(args.def, directionArrays(args, randomDirections(rng, args.leaves)));
-      const fJvp = (primals: unknown[], ts: unknown[]) => jvp(f, primals, ts);
+      const fJvp = (primals: unknown[], ts: unknown[]) => jvp(f, primals as never[], ts as never[]);
       checkRec(fJvp, [argTree, tangents], order - 1, level + 1, l, opts, rng);
     }
   }
