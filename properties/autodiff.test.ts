@@ -5,7 +5,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { ConcreteArray, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, customVjp, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { Rng, arbArray, arbShape, arbTree, checkGrads, reference as R, toArrays, type ArrayData } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, innerProduct, scoped, values } from './helpers.js';
@@ -861,5 +861,25 @@ describe('types of the transformations follow the function', () => {
     expect(() => grad((p) => np.sum(p.w))).not.toThrow();
     // @ts-expect-error: likewise under vmap
     expect(() => vmap((a) => a.bogus)).not.toThrow();
+  });
+});
+
+describe('types of options follow the function too', () => {
+  it("vmap's inAxes/outAxes and customVjp's bwd are checked against f", () => {
+    const add = (a: NDArray, b: NDArray) => np.add(a, b);
+    const pair = (p: { w: NDArray; b: NDArray }, v: NDArray) => ({ y: np.add(p.w, v), z: p.b });
+    inScope(() => {
+      // Accepted: one axis per argument, prefixes of argument trees, output trees.
+      vmap(add, { inAxes: [0, null] });
+      vmap(pair, { inAxes: [{ w: 0, b: null }, 0], outAxes: { y: 0, z: null } });
+      vmap(pair, { inAxes: [null, 0], outAxes: 0 });
+      customVjp(add, (a: NDArray, b: NDArray) => [np.add(a, b), null] as [NDArray, null], (_r, ct: NDArray) => [ct, null]);
+    });
+    // @ts-expect-error: three axes for two arguments
+    expect(() => vmap(add, { inAxes: [0, 0, 0] })(np.ones([2]), np.ones([2]))).toThrow(/inAxes/);
+    // @ts-expect-error: the argument has no field c
+    expect(() => vmap(pair, { inAxes: [{ c: 0 }, 0] })).not.toThrow();
+    // @ts-expect-error: one cotangent for two arguments
+    expect(() => customVjp(add, (a: NDArray, b: NDArray) => [np.add(a, b), null] as [NDArray, null], (_r, ct: NDArray) => [ct])).not.toThrow();
   });
 });

@@ -47,6 +47,9 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
   })) as F;
 }
 
+/** One cotangent per argument, of the argument's type, or null for a zero cotangent. */
+export type CotangentsOf<Args extends readonly unknown[]> = { -readonly [K in keyof Args]: Args[K] | null };
+
 /**
  * `customVjp(f, fwd, bwd)`: `f` with a user-supplied reverse derivative. `fwd(...args)` returns
  * `[f(...args), residuals]` (residuals: any pytree of arrays); `bwd(residuals, cotangent)` returns
@@ -55,7 +58,7 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
 export function customVjp<F extends AnyFn, R>(
   f: F,
   fwd: (...args: Parameters<F>) => [ReturnType<F>, R],
-  bwd: (residuals: R, cotangent: ReturnType<F>) => unknown[],
+  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>>,
 ): F {
   const name = f.name || 'customVjp';
   return ((...args: Parameters<F>) => scoped(() => {

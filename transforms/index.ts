@@ -1,10 +1,10 @@
 // The transformations, re-exported by the package entry.
 export { jvp } from './jvp.js';
 export { vjp, grad, valueAndGrad, linearize, type GradOptions, type Pullback, type LinearMap } from './vjp.js';
-export { vmap, type VmapOptions } from './vmap.js';
-export { jacfwd, jacrev, hessian, type JacobianOptions } from './jacobian.js';
+export { vmap, type AxisTree, type VmapOptions } from './vmap.js';
+export { jacfwd, jacrev, hessian, type HessianOf, type JacobianOf, type JacobianOptions } from './jacobian.js';
 export { stopGradient, straightThrough, gradientReversal } from './stop_gradient.js';
-export { customJvp, customVjp } from './custom.js';
+export { customJvp, customVjp, type CotangentsOf } from './custom.js';
 export {
   checkpoint, recompute, checkpointName, checkpointSequential, sqrtSegmentLength,
   nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy, type CheckpointOptions,

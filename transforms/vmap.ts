@@ -172,11 +172,23 @@ export const batchRules: { [P in Primitive]: BatchRule<P> } = {
 // ---------------------------------------------------------------------------------------------
 // Public API
 
-export interface VmapOptions {
-  /** Batch axis of each argument: a number, null (not batched), or a pytree prefix of the arguments. */
-  inAxes?: unknown;
+/**
+ * An axis for every array of a tree of type T, given as a prefix of it: a number or null covers the
+ * whole subtree below it (`{ w: 0, b: null }` for `{ w, b }`, or just `0`).
+ */
+export type AxisTree<T> = 0 extends 1 & T
+  ? LooseAxisTree // T is any
+  : unknown extends T
+    ? LooseAxisTree
+    : number | null | (T extends NDArray ? never : T extends readonly unknown[] ? { readonly [K in keyof T]: AxisTree<T[K]> } : T extends object ? { readonly [K in keyof T]?: AxisTree<T[K]> } : never);
+/** Axes for a tree of unknown type: numbers and nulls in lists and objects. */
+export type LooseAxisTree = number | null | readonly LooseAxisTree[] | { readonly [key: string]: LooseAxisTree };
+
+export interface VmapOptions<Args extends readonly unknown[] = unknown[], Out = unknown> {
+  /** Batch axis of each argument: a number, null (not batched), or a pytree prefix of the arguments (one entry per argument). */
+  inAxes?: number | null | { readonly [K in keyof Args]: AxisTree<Args[K]> };
   /** Where the batch axis goes in each output: a number, null, or a pytree prefix of the output. */
-  outAxes?: unknown;
+  outAxes?: AxisTree<Out>;
   /** The batch size, needed only when no argument is batched. */
   axisSize?: number;
 }
@@ -208,7 +220,7 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
  * `vmap(f, {inAxes, outAxes, axisSize})` maps `f` over a batch axis of its arguments without a
  * loop: `vmap(f)(xs)` equals stacking `f(x)` for each x in xs along axis 0.
  */
-export function vmap<F extends (...args: never[]) => unknown>(f: F, options: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
+export function vmap<F extends (...args: never[]) => unknown>(f: F, options: VmapOptions<Parameters<F>, ReturnType<F>> = {}): (...args: Parameters<F>) => ReturnType<F> {
   const inAxesOpt = options.inAxes === undefined ? 0 : options.inAxes;
   const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
   return (...args: Parameters<F>) => {
