@@ -842,7 +842,7 @@ describe('numerically and semantically delicate cases', () => {
     inScope(() => {
       const singular = np.array([[1, 2], [2, 4]], 'float32');
       expect(() => np.linalg.inv(singular)).toThrow(LinAlgError);
-      expect(() => np.linalg.solve(singular, np.array([1, 1], 'float32'))).toThrow(/linalg\.solve: matrix \(2×2\) is singular/);
+      expect(() => np.linalg.solve(singular, np.array([1, 1], 'float32'))).toThrow(/linalg\.solve.*: matrix \(2×2\) is singular/);
       expect(() => np.linalg.inv(np.stack([np.eye(2), singular]))).toThrow(/matrix 1 of the stack of 2/);
       expect(() => np.take(np.arange(5), np.array([1.7, 0.2], 'float32'))).toThrow(/take: indices must be integers/);
       expect(values(np.take(np.arange(5), np.array([1, -1], 'int32')))).toEqual([1, 4]);

@@ -630,7 +630,9 @@ export const kernels: Kernels = {
   linear_solve: ([a, b]) => {
     const { batch, n } = matrixStack(a!);
     const k = b!.shape[b!.rank - 1]!;
-    return [tf.tensor(solveStack(a!.dataSync(), b!.dataSync(), batch, n, k), b!.shape, 'float32')];
+    // linear_solve also runs inside derivative rules (of slogdet, det's adjugate, inv via solve, expm): say so.
+    const op = 'linear solve (linalg.solve, or a derivative of slogdet/det/expm, which needs A⁻¹)';
+    return [tf.tensor(solveStack(a!.dataSync(), b!.dataSync(), batch, n, k, op), b!.shape, 'float32')];
   },
   random_bits: ([key], params) => [randomKernel(key!, params)],
   random_split: ([key], { num }) => [splitKernel(key!, num)],
