@@ -367,6 +367,21 @@ describe('vmap composes with grad, jvp and jit and agrees with loops', () => {
       { seed: FC_SEED, numRuns: 40 },
     );
   });
+
+  it('one jitted f under vmap with other batch sizes and batched arguments, called again and again, equals loops (the batched programs are reused per signature)', () => {
+    const f = jit((a: NDArray, b: NDArray) => np.add(np.multiply(np.sin(a), b), np.sum(np.square(b))));
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom<[number | null, number | null]>([0, 0], [0, null], [null, 0], [1, 0])), { minLength: 2, maxLength: 6 }), fc.integer(), (calls, seed) => {
+      inScope(() => {
+        const rng = new Rng(seed);
+        for (const [size, [da, db]] of [...calls, ...calls]) {
+          const a = randomArray(rng, da === null ? [3] : da === 0 ? [size, 3] : [3, size], -1, 1);
+          const b = randomArray(rng, db === null ? [3] : [size, 3], -1, 1);
+          expectTreeClose(vmap(f, { inAxes: [da, db] })(a, b), loopVmap(f, [a, b], [da, db], 0, size), { rtol: 1e-5, atol: 1e-6, label: `size ${size}, inAxes [${da}, ${db}]` });
+        }
+      });
+    }), { seed: FC_SEED, numRuns: 15 });
+    f.clearCache();
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

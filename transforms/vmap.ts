@@ -2,14 +2,14 @@
 // dimension (the batch) at a known position, or none; each primitive's rule maps the whole batch
 // at once. vmap composes with every other transformation (vmap(grad(f)), grad(vmap(f)), ...).
 import type * as tf from '@tensorflow/tfjs-core';
-import { NDArray } from '../src/array.js';
+import { ConcreteArray, NDArray } from '../src/array.js';
 import { ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, bind, fullRaise, withNewMain } from '../src/core.js';
 import { ShapeError, TransformError, fmtShape } from '../src/errors.js';
 import { abstractEval } from '../src/eval.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule, type ParamsOf, type Primitive } from '../src/primitives.js';
-import { collectTensors, scoped } from '../src/scope.js';
+import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
@@ -97,10 +97,31 @@ export function vmapJaxpr(jaxpr: Jaxpr, batched: boolean[], axisSize: number): T
   return traceToJaxpr((xs) => vmapFlat((ys) => evalJaxpr(jaxpr, ys), xs, batched.map((b) => (b ? 0 : null)), axisSize, () => 0), avals);
 }
 
+// Batched programs, per program and (batched inputs, batch size): vmap(jit(f)) called again with
+// the same signature reuses the batched program (and so its compiled plan) instead of re-batching.
+// Only programs whose constants all outlive the call are kept: constants made while batching
+// (index arrays, say) would need an owner to free them, and are made afresh each time instead.
+const batchedPrograms = new WeakMap<Jaxpr, Map<string, TracedProgram>>();
+
+function batchedProgram(jaxpr: Jaxpr, batched: boolean[], size: number): TracedProgram {
+  const key = `${size}|${batched.map((b) => (b ? 1 : 0)).join('')}`;
+  const cached = batchedPrograms.get(jaxpr)?.get(key);
+  if (cached && !cached.consts.some((c) => c instanceof ConcreteArray && c.isDisposed)) return cached;
+  const firstNew = nextTensorId();
+  const program = vmapJaxpr(jaxpr, batched, size);
+  const reusable = program.consts.every((c) => c instanceof ConcreteArray && !createdByCall(c.tensor, firstNew));
+  if (reusable) {
+    let perProgram = batchedPrograms.get(jaxpr);
+    if (!perProgram) batchedPrograms.set(jaxpr, (perProgram = new Map()));
+    perProgram.set(key, program);
+  }
+  return program;
+}
+
 function programBatchRule(prim: 'jit_call' | 'remat'): BatchRule<'jit_call' | 'remat'> {
   return (vals, dims, params, size) => {
     const moved = vals.map((v, i) => (dims[i] === null ? v : moveBatchAxis(v, dims[i]!, 0)));
-    const { jaxpr, consts } = vmapJaxpr(params.jaxpr, dims.map((d) => d !== null), size);
+    const { jaxpr, consts } = batchedProgram(params.jaxpr, dims.map((d) => d !== null), size);
     const outs = bind(prim, [...consts, ...moved], { ...params, jaxpr, numConsts: consts.length } as ParamsOf<'jit_call'>);
     return [outs, outs.map(() => 0)];
   };
