@@ -110,6 +110,7 @@ export const zlpr = op((scores: ArrayLike, targets: ArrayLike, options: ZlprOpti
   const fits = y.ndim <= s.ndim && y.shape.every((d, i) => d === 1 || d === s.shape[s.ndim - y.ndim + i]);
   if (!fits) throw new RangeError(`zlpr: targets ${JSON.stringify(y.shape)} must broadcast to the scores' shape ${JSON.stringify(s.shape)} (one 0/1 target per class)`);
   const s0 = options.threshold ?? 0;
+  if (typeof s0 !== 'number' || !Number.isFinite(s0)) throw new RangeError(`zlpr: threshold must be a finite number, got ${s0}`);
   const signed = y.mul(-2).add(1).mul(s); // negatives keep s, positives become −s
   const negatives = signed.sub(y.mul(MASK));
   const positives = signed.sub(y.mul(-1).add(1).mul(MASK));

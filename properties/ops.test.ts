@@ -1101,3 +1101,16 @@ describe('linear algebra helpers follow NumPy 2 on stacks, bools and empty matri
     });
   });
 });
+
+describe('pad with a NaN fill value', () => {
+  it('fills with NaN and leaves later pads alone (TF.js wasm PadV2 filled NaN with 0, or NaN into every later pad)', () => {
+    inScope(() => {
+      const a = np.array([1, 2], 'float32');
+      for (let i = 0; i < 2; i++) {
+        expect(values(np.pad(a, [[1, 1]], NaN))).toEqual([NaN, 1, 2, NaN]);
+        expect(values(np.pad(a, [[0, 1]], 7))).toEqual([1, 2, 7]);
+        expect(values(np.pad(np.reshape(a, [1, 2]), [[1, 0], [0, 1]], NaN))).toEqual([NaN, NaN, NaN, 1, 2, NaN]);
+      }
+    });
+  });
+});

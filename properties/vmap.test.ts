@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { NDArray, ShapeError, TransformError, dispose, grad, jit, jvp, makeJaxpr, np, random, scope, tree, vmap, type VmapOptions } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
-import { FC_SEED, expectClose, inScope } from './helpers.js';
+import { FC_SEED, expectClose, inScope, values } from './helpers.js';
 import { expectNoLeak, expectTreeClose, insertAxis, leafAxes, leaked, loopVmap, moderate, normAxis, pickAxis, randomArray, type Axes } from './loop_oracle.js';
 
 type Fn = (...args: any[]) => any;
@@ -816,6 +816,16 @@ describe('clear errors', () => {
       expect(() => vmap((a: NDArray) => a, { inAxes: -3 })(np.ones([2, 3]))).toThrow(/inAxes -3.*out of range/);
       expect(() => vmap((a: NDArray, b: NDArray) => np.add(a, b), { inAxes: [0, 1] })(np.ones([2]), np.ones([2]))).toThrow(/inAxes 1.*\[1\].*\[2\]/);
       expect(() => vmap((a: NDArray) => a)(np.array(1.5, 'float32'))).toThrow(/out of range.*\[\]/);
+    });
+  });
+
+  it('an axisSize that is not a non-negative integer is refused before anything runs (a negative one corrupted the wasm heap)', () => {
+    for (const bad of [-2, 2.5, NaN, Infinity, '3']) {
+      expect(() => vmap((a: NDArray) => np.sum(a), { inAxes: null, axisSize: bad as number })).toThrow(/vmap: axisSize must be a non-negative integer/);
+    }
+    inScope(() => {
+      expect(vmap((a: NDArray) => np.sum(a), { inAxes: null, axisSize: 3 })(np.ones([2])).shape).toEqual([3]);
+      expect(values(np.add(np.ones([2]), 1))).toEqual([2, 2]);
     });
   });
 

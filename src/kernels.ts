@@ -380,7 +380,18 @@ function pad(x: tf.Tensor, { lo, hi, interior, value }: ParamsOf<'pad'>): tf.Ten
     y = tf.slice(flat, begin, size);
   }
   const pads = lo.map((l, i) => [Math.max(l, 0), Math.max(hi[i]!, 0)] as [number, number]);
-  if (pads.some(([a, b]) => a > 0 || b > 0)) y = tf.pad(y, pads, value);
+  if (pads.some(([a, b]) => a > 0 || b > 0)) {
+    if (Number.isNaN(value) && y.dtype === 'float32') {
+      // TF.js wasm's PadV2 mishandles a NaN fill value (it fills with 0, or keeps NaN for every later
+      // pad of the process): pad with 0 and a mask of ones, then put NaN where the mask is 0.
+      const src = y;
+      y = tf.tidy(() => {
+        const padded = tf.pad(src, pads, 0);
+        const inside = tf.notEqual(tf.pad(tf.onesLike(src), pads, 0), 0);
+        return tf.where(inside, padded, tf.fill(padded.shape, NaN, 'float32'));
+      });
+    } else y = tf.pad(y, pads, value);
+  }
   if (lo.some((l) => l < 0) || hi.some((h) => h < 0)) {
     const begin = lo.map((l) => Math.max(-l, 0));
     const size = y.shape.map((d, i) => d - begin[i]! - Math.max(-hi[i]!, 0));

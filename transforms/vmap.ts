@@ -244,6 +244,11 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
 export function vmap<F extends (...args: never[]) => unknown>(f: F, options: VmapOptions<Parameters<F>, ReturnType<F>> = {}): (...args: Parameters<F>) => ReturnType<F> {
   const inAxesOpt = options.inAxes === undefined ? 0 : options.inAxes;
   const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
+  const given: unknown = options.axisSize;
+  // (A negative or fractional size reaches the kernels as a shape: wasm then writes out of bounds.)
+  if (given !== undefined && !(typeof given === 'number' && Number.isInteger(given) && given >= 0)) {
+    throw new TransformError(`vmap: axisSize must be a non-negative integer, got ${typeof given === 'number' ? given : `${typeof given} ${JSON.stringify(given)}`}`);
+  }
   return (...args: Parameters<F>) => {
     const firstNew = nextTensorId();
     return scoped(() => {
