@@ -147,6 +147,20 @@ describe('tracing and caching', () => {
       expectClose(g(np.array([0.5], 'float32'), cfg), [Math.tanh(Math.tanh(0.5))], { rtol: 1e-6 });
       g(np.array([0.7], 'float32'), cfg);
       expect(traces, 'the same static object is one signature').toBe(1);
+      // Plain data is keyed by value: an equal object rebuilt per call hits the cache; a mutated one retraces.
+      g(np.array([0.7], 'float32'), { act: 'tanh', depth: 2 });
+      expect(traces, 'an equal static object is the same signature').toBe(1);
+      const mutable = { act: 'tanh' as const, depth: 1 };
+      expectClose(g(np.array([0.5], 'float32'), mutable), [Math.tanh(0.5)], { rtol: 1e-6 });
+      mutable.depth = 3;
+      expectClose(g(np.array([0.5], 'float32'), mutable), [Math.tanh(Math.tanh(Math.tanh(0.5)))], { rtol: 1e-6 });
+      expect(g.cacheSize).toBe(3);
+      const reshape = jit((x: NDArray, shape: number[]) => np.reshape(x, shape), { staticArgnums: 1 });
+      const shape = [3, 1];
+      expect(reshape(np.ones([3]), shape).shape).toEqual([3, 1]);
+      shape.reverse();
+      expect(reshape(np.ones([3]), shape).shape).toEqual([1, 3]);
+      expect(() => jit((x: NDArray) => x, { staticArgnums: [1.5] })(np.ones([2]))).toThrow(/staticArgnums must be an integer or a list of integers/);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(/staticArgnums.*3.*out of range/);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(TransformError);
     });

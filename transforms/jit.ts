@@ -13,8 +13,11 @@ import { nextTensorId } from './transpose.js';
 import { treedefIdentical } from '../src/tree.js';
 
 export interface JitOptions {
-  /** Positions of arguments that are not arrays (or that select code paths): part of the cache key. */
-  staticArgnums?: readonly number[];
+  /**
+   * Positions of arguments that are not arrays (or that select code paths): part of the cache key,
+   * by value for numbers, strings, lists and plain objects, by identity for functions and instances.
+   */
+  staticArgnums?: number | readonly number[];
   /** Name shown in printed programs. */
   name?: string;
 }
@@ -34,13 +37,27 @@ const objectIds = new WeakMap<object, number>();
 const symbolIds = new Map<symbol, number>();
 let nextObjectId = 0;
 
-function staticKey(v: unknown): string {
+/**
+ * The cache key of a static argument. Lists and plain objects are keyed by value (a config object
+ * mutated between calls, or rebuilt equal on every call, must not replay a stale trace or grow the
+ * cache); functions, class instances and symbols by identity.
+ */
+function staticKey(v: unknown, ancestors: Set<object> = new Set()): string {
   // Typed and exact: JSON.stringify writes NaN, ±Infinity and null all as "null".
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'number') return `n:${Object.is(v, -0) ? '-0' : String(v)}`;
   if (typeof v === 'string') return `s:${JSON.stringify(v)}`;
   if (typeof v === 'boolean') return `b:${v}`;
+  const plain = typeof v === 'object' && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+  if (plain && !ancestors.has(v)) {
+    ancestors.add(v);
+    const key = Array.isArray(v)
+      ? `[${v.map((x) => staticKey(x, ancestors)).join(',')}]`
+      : `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${staticKey((v as Record<string, unknown>)[k], ancestors)}`).join(',')}}`;
+    ancestors.delete(v);
+    return key;
+  }
   if (typeof v === 'object' || typeof v === 'function') {
     let id = objectIds.get(v as object);
     if (id === undefined) {
@@ -60,8 +77,12 @@ function staticKey(v: unknown): string {
   return String(v);
 }
 
-function splitArgs(op: string, args: unknown[], staticArgnums: readonly number[]) {
-  const statics = new Set(staticArgnums.map((i) => (i < 0 ? i + args.length : i)));
+function splitArgs(op: string, args: unknown[], given: number | readonly number[]) {
+  const staticArgnums: readonly unknown[] = typeof given === 'number' ? [given] : Array.isArray(given) ? given : [given];
+  for (const i of staticArgnums) {
+    if (typeof i !== 'number' || !Number.isInteger(i)) throw new TransformError(`${op}: staticArgnums must be an integer or a list of integers, got ${JSON.stringify(given)}`);
+  }
+  const statics = new Set((staticArgnums as number[]).map((i) => (i < 0 ? i + args.length : i)));
   for (const i of statics) {
     if (i < 0 || i >= args.length) throw new TransformError(`${op}: staticArgnums entry ${i} is out of range for ${args.length} argument(s)`);
   }
@@ -137,7 +158,7 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
  * `makeJaxpr(f)(...args)`: the program `f` traces to on arguments like these, printable with
  * `toString()` (JAX's jaxpr notation). Useful at a REPL to see what a transformation produces.
  */
-export function makeJaxpr<F extends AnyFn>(f: F, options: { staticArgnums?: readonly number[] } = {}): (...args: Parameters<F>) => ClosedJaxpr {
+export function makeJaxpr<F extends AnyFn>(f: F, options: { staticArgnums?: number | readonly number[] } = {}): (...args: Parameters<F>) => ClosedJaxpr {
   return (...args: Parameters<F>) =>
     scoped(() => {
       const { statics, dynamic } = splitArgs('makeJaxpr', args, options.staticArgnums ?? []);
