@@ -94,6 +94,12 @@ export interface SpectralNormOptions {
   mode?: 'soft' | 'hard';
 }
 
+/** The number of power iterations, checked: a NaN one would silently run none. */
+function checkIterations(op: string, n: number): number {
+  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`${op}: powerIterations must be an integer ≥ 1, got ${n}`);
+  return n;
+}
+
 /** A kernel viewed as the matrix [prod(shape[:-1]), shape[-1]]. */
 function asMatrix(w: NDArray): NDArray {
   return w.reshape(-1, w.shape[w.ndim - 1]!);
@@ -103,8 +109,10 @@ function asMatrix(w: NDArray): NDArray {
  * What a weight is divided by given its estimated norm σ̂: max(1, σ̂/c) ('soft'), or σ̂/c ('hard').
  * σ̂ = 0 only for W = 0, which both modes leave as it is (hard mode would divide 0 by 0).
  */
-function normalizationFactor(sigma: NDArray, options: SpectralNormOptions): NDArray {
+function normalizationFactor(sigma: NDArray, options: SpectralNormOptions, op: string): NDArray {
   const c = options.coeff ?? 0.9;
+  if (!(typeof c === 'number' && c > 0 && Number.isFinite(c))) throw new RangeError(`${op}: coeff must be a finite number > 0, got ${c}`);
+  if (options.mode !== undefined && options.mode !== 'soft' && options.mode !== 'hard') throw new RangeError(`${op}: mode must be 'soft' or 'hard', got ${JSON.stringify(options.mode)}`);
   return options.mode === 'hard' ? np.where(np.greater(sigma, 0), sigma.div(c), 1) : np.maximum(1, sigma.div(c));
 }
 
@@ -125,7 +133,7 @@ export const spectralNorm = freesIntermediates({
     const msg = stopGradient(m);
     let u = stopGradient(state.u);
     let v = u;
-    for (let i = 0; i < Math.max(1, powerIterations); i++) {
+    for (let i = 0; i < checkIterations('spectralNorm.estimate', powerIterations); i++) {
       v = np.matmul(u, msg);
       v = v.div(np.linalg.norm(v).add(1e-12));
       // Where W·v vanishes (W = 0) the estimate keeps its previous u: a zero u would make every
@@ -139,7 +147,7 @@ export const spectralNorm = freesIntermediates({
   },
   apply(w: NDArray, state: SpectralNormState, options: SpectralNormOptions = {}): { w: NDArray; state: SpectralNormState; sigma: NDArray } {
     const { sigma, state: next } = spectralNorm.estimate(w, state, options.powerIterations ?? 1);
-    return { w: w.div(normalizationFactor(sigma, options)), state: next, sigma };
+    return { w: w.div(normalizationFactor(sigma, options, 'spectralNorm.apply')), state: next, sigma };
   },
 });
 
@@ -180,7 +188,7 @@ export const convSpectralNorm = freesIntermediates({
     const unit = (x: NDArray) => x.div(np.linalg.norm(x.reshape(-1)).add(1e-12));
     let u = stopGradient(state.u);
     let v = u;
-    for (let i = 0; i < Math.max(1, powerIterations); i++) {
+    for (let i = 0; i < checkIterations('convSpectralNorm.estimate', powerIterations); i++) {
       v = unit(np.conv2d(u, kt, { padding: 'SAME' }));
       // As in `spectralNorm`: where the operator maps v to 0, u keeps its previous value.
       const next = np.conv2d(v, k, { padding: 'SAME' });
@@ -192,6 +200,6 @@ export const convSpectralNorm = freesIntermediates({
   },
   apply(kernel: NDArray, state: ConvSpectralNormState, options: SpectralNormOptions = {}): { w: NDArray; state: ConvSpectralNormState; sigma: NDArray } {
     const { sigma, state: next } = convSpectralNorm.estimate(kernel, state, options.powerIterations ?? 1);
-    return { w: kernel.div(normalizationFactor(sigma, options)), state: next, sigma };
+    return { w: kernel.div(normalizationFactor(sigma, options, 'convSpectralNorm.apply')), state: next, sigma };
   },
 });

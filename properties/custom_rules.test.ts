@@ -296,3 +296,19 @@ describe('no leaked tensors', () => {
     dispose([x, xs]);
   });
 });
+
+describe('rules giving the wrong dtype', () => {
+  it('an int or bool cotangent from bwd, or an int tangent from a JVP rule, for a float value is an error (it came back as an int "gradient")', () => {
+    inScope(() => {
+      const a = np.array([0.5, 1, 2], 'float32');
+      for (const dtype of ['int32', 'bool'] as const) {
+        const badBwd = customVjp((v: NDArray) => np.sin(v), (v: NDArray) => [np.sin(v), v] as [NDArray, NDArray], (_r, ct: NDArray) => [np.astype(np.ones(ct.shape), dtype)]);
+        expect(() => grad((v: NDArray) => np.sum(badBwd(v)))(a)).toThrow(/bwd's cotangent for argument 0.*expected f32\[3\]/);
+      }
+      const badRule = customJvp((v: NDArray) => np.sin(v), ([v]: [NDArray], [t]: [NDArray]) => [np.sin(v), np.astype(t, 'int32')]);
+      expect(() => jvp(badRule, [a], [a])).toThrow(/tangent output 0 has shape and dtype i32\[3\]; expected f32\[3\]/);
+      const notPair = customJvp((v: NDArray) => np.sin(v), (([v]: [NDArray]) => np.sin(v)) as never);
+      expect(() => jvp(notPair, [a], [a])).toThrow(/rule must return \[primal output, tangent output\]/);
+    });
+  });
+});

@@ -744,3 +744,46 @@ describe('Russian-roulette log-det (Residual Flows)', () => {
   });
 });
 
+
+describe('options and inputs that cannot work are refused, not run', () => {
+  it('the fixed-point inverse needs 1 ≤ maxIter < ∞ and a finite tol ≥ 0, stops when it diverges and says it did not converge', () => {
+    scope(() => {
+      const y = np.ones([2, 3]);
+      const contraction = (v: NDArray) => np.multiply(np.tanh(v), 0.5);
+      for (const maxIter of [Infinity, -5, 0, 2.5, NaN]) expect(() => flows.fixedPointInverse(contraction, y, { maxIter })).toThrow(/maxIter must be a finite integer ≥ 1/);
+      for (const tol of [-1, NaN, Infinity]) expect(() => flows.fixedPointInverse(contraction, y, { tol })).toThrow(/tol must be a finite number ≥ 0/);
+      // x ↦ y − 30x diverges: it stops at the first non-finite step instead of running all 10,000.
+      const diverging = flows.fixedPointInverse((v: NDArray) => np.multiply(v, 30), y, { maxIter: 10000, tol: 0 });
+      expect(diverging.converged).toBe(false);
+      expect(diverging.iterations).toBeLessThan(100);
+      const block = flows.iresnet({ dim: 3, hidden: [4], activation: (v: NDArray) => np.multiply(v, 30) });
+      const { params, state } = block.init(random.key(0), y);
+      const inv = block.inverse(params, y, { state, inverse: { maxIter: 50 }, logdet: { method: 'none' } });
+      expect(inv.converged).toBe(false);
+      expect(flows.iresnet({ dim: 3, hidden: [4] }).inverse(params, y, { state, logdet: { method: 'none' } }).converged).toBe(true);
+      return null;
+    });
+  });
+
+  it('residual blocks refuse int inputs (their log-det differentiates at x, and came out 0)', () => {
+    scope(() => {
+      const block = flows.iresnet({ dim: 3, hidden: [4] });
+      const { params, state } = block.init(random.key(0), np.ones([1, 3]));
+      expect(() => block.forward(params, np.array([[1, 2, 3]], 'int32'), { state, key: random.key(1) })).toThrow(/expected float32 inputs.*i32\[1,3\]/);
+      expect(() => block.inverse(params, np.array([[1, 2, 3]], 'int32'), { state })).toThrow(/expected float32 inputs/);
+      return null;
+    });
+  });
+
+  it('spectral normalisation refuses powerIterations that are not integers ≥ 1, coeff ≤ 0 and unknown modes', async () => {
+    const { spectralNorm } = await import('../models/nn.js');
+    scope(() => {
+      const w = np.array([[3, 0], [0, 1]], 'float32');
+      const s = spectralNorm.init(random.key(0), w);
+      for (const n of [NaN, 0, 1.5]) expect(() => spectralNorm.apply(w, s, { powerIterations: n })).toThrow(/powerIterations must be an integer ≥ 1/);
+      for (const coeff of [0, -1, NaN]) expect(() => spectralNorm.apply(w, s, { coeff })).toThrow(/coeff must be a finite number > 0/);
+      expect(() => spectralNorm.apply(w, s, { mode: 'Hard' as 'hard' })).toThrow(/mode must be 'soft' or 'hard'/);
+      return null;
+    });
+  });
+});

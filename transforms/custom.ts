@@ -36,10 +36,19 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
     const { arrays: leaves, rebuild } = flattenWithStaticLeaves(`customJvp(${name})`, args);
     const { jaxpr, consts, outDef } = traceFlat(f, leaves, rebuild);
     const jvp: CustomJvpRule = (ps, ts) => {
-      const [po, to] = rule(rebuild(ps) as Parameters<F>, rebuild(ts) as Parameters<F>);
+      const result: unknown = rule(rebuild(ps) as Parameters<F>, rebuild(ts) as Parameters<F>);
+      if (!Array.isArray(result) || result.length !== 2) throw new TransformError(`customJvp(${name}): the rule must return [primal output, tangent output]`);
+      const [po, to] = result as [unknown, unknown];
       const [pl] = flattenArrays(`customJvp(${name}) rule`, po, 'primal output');
       const [tl, tdef] = flattenArrays(`customJvp(${name}) rule`, to, 'tangent output');
       if (!tdef.equals(outDef)) throw new TransformError(`customJvp(${name}): the rule's tangent output has structure ${tdef}, expected ${outDef} (like f's output)`);
+      tl.forEach((t, k) => {
+        const want = pl[k]!.aval;
+        // (A float tangent of an int output is wrong too, but int outputs carry no derivative: only float outputs are checked.)
+        if (want.dtype === 'float32' && (t.dtype !== 'float32' || t.shape.join() !== want.shape.join())) {
+          throw new TransformError(`customJvp(${name}): the rule's tangent output ${k} has shape and dtype ${t.aval.str()}; expected ${want.str()} (like the primal output)`);
+        }
+      });
       return [pl, tl];
     };
     const outs = bind('custom_jvp_call', [...consts, ...leaves], { jaxpr, numConsts: consts.length, jvp, name });
@@ -99,6 +108,7 @@ export function customVjp<F extends AnyFn, R>(
           const c = leafArray(`customVjp(${name}) bwd`, path, leaf, 'cotangent');
           const want = (argLeaves[k] as NDArray).aval;
           if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) has shape ${c.aval.str()}; expected ${want.str()}`);
+          if (want.dtype === 'float32' && c.dtype !== 'float32') throw new TransformError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) is ${c.aval.str()}; expected ${want.str()} (gradients of float arguments are float32)`);
           return [c];
         });
       });

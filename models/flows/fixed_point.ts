@@ -31,6 +31,8 @@ export interface FixedPointResult {
 export const fixedPointInverse = eager((g: (x: NDArray) => NDArray, y: NDArray, options: FixedPointOptions = {}): FixedPointResult => {
   const tol = options.tol ?? DEFAULT_FIXED_POINT.tol;
   const maxIter = options.maxIter ?? DEFAULT_FIXED_POINT.maxIter;
+  if (!(Number.isInteger(maxIter) && maxIter >= 1)) throw new RangeError(`fixedPointInverse: maxIter must be a finite integer ≥ 1, got ${maxIter}`);
+  if (!(typeof tol === 'number' && tol >= 0 && Number.isFinite(tol))) throw new RangeError(`fixedPointInverse: tol must be a finite number ≥ 0, got ${tol}`);
   const axes = y.shape.slice(1).map((_, i) => i + 1);
   // No samples (e.g. sample(key, 0)): nothing to iterate; an empty batch is its own fixed point.
   if (y.size === 0) return { x: np.subtract(y, g(y)), iterations: 0, residual: 0, converged: true };
@@ -44,6 +46,8 @@ export const fixedPointInverse = eager((g: (x: NDArray) => NDArray, y: NDArray, 
     if (concrete !== null) {
       residual = concrete.dataSync()[0]!;
       if (tol > 0 && residual <= tol) return { x, iterations: k, residual, converged: true };
+      // Diverged (g is not a contraction): more iterations cannot help.
+      if (!Number.isFinite(residual)) return { x, iterations: k, residual, converged: false };
     }
   }
   return { x, iterations: maxIter, residual, converged: residual <= tol };

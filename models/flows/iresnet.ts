@@ -87,6 +87,11 @@ export interface IResNetBlock extends Layer<IResNetParams, IResNetState> {
  * forward: y = x + g(x), ln det(I + J_g) by the configured (or overriding) estimator.
  * inverse: x = F⁻¹(y) by fixed-point iteration; log|det ∂x/∂y| = −ln det(I + J_g(x)).
  */
+/** The log-det differentiates the block at x: an int x has no derivative, and would give 0 silently. */
+function expectFloat(op: string, x: NDArray): void {
+  if (x.dtype !== 'float32') throw new TypeError(`residual block ${op}: expected float32 inputs (dequantize or convert with .astype('float32')), got ${x.aval.str()}`);
+}
+
 export function residualBlockMethods<P, S, L>(
   prepare: (params: P, x: NDArray, options: LayerOptions<S>, op: string) => { layers: L; state: S },
   residual: (layers: L, x: NDArray) => NDArray,
@@ -94,16 +99,18 @@ export function residualBlockMethods<P, S, L>(
 ): Pick<Layer<P, S>, 'forward' | 'inverse'> {
   return {
     forward: eager((params: P, x: NDArray, options: LayerOptions<S> = {}) => {
+      expectFloat('forward', x);
       const { layers, state } = prepare(params, x, options, 'forward');
       const { gx, logdet } = residualLogdet((v: NDArray) => residual(layers, v), x, { ...defaults.logdet, ...options.logdet }, options.key);
       return { y: np.add(x, gx), logdet, state };
     }),
     inverse: eager((params: P, y: NDArray, options: LayerOptions<S> = {}) => {
+      expectFloat('inverse', y);
       const { layers } = prepare(params, y, options, 'inverse');
       const g = (v: NDArray): NDArray => residual(layers, v);
       const fp = fixedPointInverse(g, y, { ...defaults.inverse, ...options.inverse });
       const { logdet } = residualLogdet(g, fp.x, { ...defaults.logdet, ...options.logdet }, options.key);
-      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual };
+      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual, converged: fp.converged };
     }),
   };
 }

@@ -48,6 +48,8 @@ export interface InverseResult {
   iterations: number;
   /** max over the batch of ||x_k − x_{k−1}|| at the last iteration (0 for closed-form inverses). */
   residual: number;
+  /** Iterative inverses: whether the fixed-point tolerance was met (false also when it diverged). Absent for closed forms. */
+  converged?: boolean;
 }
 
 /** A bijective layer: `init(key, x)` (x: a batch, for data-dependent initialisation), `forward`, `inverse`. */
