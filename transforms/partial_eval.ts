@@ -282,7 +282,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const rename = new Map<Var, Var>(residuals.map((v) => [v, new Var(v.aval)]));
   const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(a) ?? a) : a);
   const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...unknownEqns] : [];
-  const sortedUnknown = sortByOriginalOrder(ordered, knownEqns, unknownEqns);
+  const sortedUnknown = inDependencyOrder(ordered);
   const unknown = new Jaxpr(
     [...residuals.map((v) => rename.get(v)!), ...jaxpr.inBinders.filter((_, i) => inUnknowns[i])],
     sortedUnknown.map((e) => (recompute.has(e) ? { ...e, inputs: e.inputs.map(sub) } : { ...e, inputs: e.inputs.map(sub) })),
@@ -293,26 +293,20 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   return { known, unknown, outUnknowns, numResiduals: residuals.length };
 }
 
-/** Recomputed and unknown equations in an order that respects data dependencies. */
-function sortByOriginalOrder(subset: JaxprEqn[], knownEqns: JaxprEqn[], unknownEqns: JaxprEqn[]): JaxprEqn[] {
-  // Known and unknown lists are each in program order; merge by a global index.
-  const index = new Map<JaxprEqn, number>();
-  let i = 0;
-  // Interleave: walk the original program order via the concatenation of both lists' positions.
-  for (const e of [...knownEqns, ...unknownEqns]) index.set(e, i++);
-  const ready: JaxprEqn[] = [];
-  const defined = new Set<Var>();
-  const remaining = [...subset];
-  // Topological order (stable): repeatedly take the first equation whose inputs are available.
+/**
+ * Recomputed and unknown equations in an order that respects data dependencies. Recomputed (known)
+ * equations read only known values and unknown ones come after them, each list in program order:
+ * their concatenation is already such an order. This checks it in one pass (a stable re-sort with
+ * findIndex and splice was quadratic in the program's length: 28 s at 192k equations).
+ */
+function inDependencyOrder(subset: JaxprEqn[]): JaxprEqn[] {
   const producedHere = new Set<Var>(subset.flatMap((e) => e.outBinders));
-  while (remaining.length) {
-    const k = remaining.findIndex((e) => e.inputs.every((a) => !(a instanceof Var) || !producedHere.has(a) || defined.has(a)));
-    if (k < 0) throw new TransformError('partial evaluation: internal error: cyclic program');
-    const [e] = remaining.splice(k, 1);
-    e!.outBinders.forEach((v) => defined.add(v));
-    ready.push(e!);
+  const defined = new Set<Var>();
+  for (const e of subset) {
+    if (!e.inputs.every((a) => !(a instanceof Var) || !producedHere.has(a) || defined.has(a))) throw new TransformError('partial evaluation: internal error: an equation reads a value produced after it');
+    e.outBinders.forEach((v) => defined.add(v));
   }
-  return ready;
+  return subset;
 }
 
 function splitNestedEqn(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[]): [JaxprEqn, JaxprEqn] {
