@@ -489,6 +489,9 @@ function groupOfRows(r: number, post: number): number {
   return 1;
 }
 
+/** Rows of at most this many values are summed by TF.js's Sum (one kernel). */
+const SHORT_ROW = 64;
+
 /** Above this length a sum runs in two stages. */
 const SINGLE_STAGE_SUM = 4096;
 
@@ -527,6 +530,9 @@ function sumMiddle(x: tf.Tensor3D): tf.Tensor2D {
     return tf.reshape(tf.mul(tf.avgPool(image, [r, 1], [r, 1], 'valid'), tf.scalar(r)), [pre, post]);
   }
   if (post > 1) return tf.sum(x, 1);
+  // Short rows: TF.js's Sum, one kernel (the product below allocates and packs a ones vector on
+  // every call: ~20 µs for a sum of 10 values, against ~3), as accurate over so few values.
+  if (r <= SHORT_ROW) return tf.sum(tf.reshape(x, [pre, r]), 1) as tf.Tensor2D;
   // [pre, R] · 1
   return tf.matMul(tf.reshape(x, [pre, r]) as tf.Tensor2D, rhsBuffer(tf.ones([r, 1]), false) as tf.Tensor2D) as tf.Tensor2D;
 }
