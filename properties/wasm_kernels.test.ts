@@ -1,5 +1,5 @@
 // gradus's own wasm SIMD kernels (src/wasm_kernels.ts): the committed binary is what the text
-// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy, tanh, GEMM, transpose) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
+// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy, tanh, exp, GEMM, transpose) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
 // included) for every length modulo the 4-lane width and with a single value on either side; they
 // leak nothing; and np's comparisons, select and maximum/minimum go through them on wasm.
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { assembleKernels } from '../scripts/build_wasm_kernels.js';
 import { dispose, np } from '../src/index.js';
 import { kernels, transposeTensor } from '../src/kernels.js';
-import { gemmBlocking, wasmAxpy, wasmBinary, wasmFill, wasmMatMul, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
+import { gemmBlocking, wasmAxpy, wasmBinary, wasmFill, wasmMatMul, wasmExp, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
 import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
 import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
@@ -115,6 +115,30 @@ describe('wasm SIMD kernels', () => {
         if (Math.abs(v) < 4e-4) expect(Object.is(g, v), `tanh(${v}) = ${g} near 0`).toBe(true);
       });
     }), { seed: FC_SEED, numRuns: 300 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('exp is within 1 ulp of the correctly rounded exp (subnormal results within 1 subnormal step), 1 at ±0, +∞ past overflow, 0 at −∞, NaN for NaN', () => {
+    const before = tf.memory().numTensors;
+    const wide = fc.oneof(arbValue, fc.float({ min: -110, max: 90, noNaN: true }), fc.float({ min: Math.fround(-1e-3), max: Math.fround(1e-3), noNaN: true }));
+    fc.assert(fc.property(fc.integer({ min: 1, max: 40 }).chain((n) => fc.array(wide, { minLength: n, maxLength: n })), (values) => {
+      const xs = Float32Array.from(values);
+      const x = tf.tensor(xs);
+      const e = wasmExp(x)!;
+      const got = e.dataSync() as Float32Array;
+      tf.dispose([x, e]);
+      xs.forEach((v, i) => {
+        const want = Math.fround(Math.exp(v)), g = got[i]!;
+        if (Number.isNaN(v)) return expect(g).toBeNaN();
+        if (!Number.isFinite(want) || want === 0) return expect(g, `exp(${v})`).toBe(want);
+        const ulps = Math.abs(g - want) / (Math.max(want, 2 ** -126) * 2 ** -23);
+        expect(ulps, `exp(${v}) = ${g}, want ${want}`).toBeLessThanOrEqual(1);
+      });
+    }), { seed: FC_SEED, numRuns: 300 });
+    const special = tf.tensor([0, -0, Infinity, -Infinity, NaN, 88.72283935546875, 88.7228470, -104, -200]);
+    const out = wasmExp(special)!;
+    expect(Array.from(out.dataSync())).toEqual([1, 1, Infinity, 0, NaN, Math.fround(Math.exp(88.72283935546875)), Infinity, Math.fround(Math.exp(-104)), 0]);
+    tf.dispose([special, out]);
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -8,13 +8,13 @@ import { adjugateStack, detStack, inverseStack, slogdetStack, solveStack } from 
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
-import { wasmBinary, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, type WasmBinaryOp } from './wasm_kernels.js';
+import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
 const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
   neg: tf.neg, sin: tf.sin, cos: tf.cos, tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
-  sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: tf.exp, log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
+  sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: (x) => wasmExp(x) ?? tf.exp(x), log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
   tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, abs: tf.abs,
   sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
 };

@@ -1,5 +1,5 @@
 // gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill, axpy,
-// tanh, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
+// tanh, exp, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
 // and why: src/wasm_kernels_wat.ts). They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
 // profiling see them like any other. Each entry point returns null where it does not apply (another
@@ -17,6 +17,7 @@ interface KernelExports {
   fill_f32(out: number, n: number, value: number): void;
   axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
   tanh_f32(x: number, out: number, n: number): void;
+  exp_f32(x: number, out: number, n: number): void;
   matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number, packBytes: number, bias: number, relu: number): void;
   matmul_nt_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number): void;
   transpose_f32(x: number, out: number, rows: number, cols: number): void;
@@ -125,6 +126,7 @@ register('Select', 'float32', ['c', 'a', 'b'], (k, [c, a, b], out, n, { inputs }
 register('Fill', 'float32', [], (k, _, out, n, { attrs }) => k.fill_f32(out, n, attrs.value as number));
 register('Axpy', 'float32', ['a', 'b'], (k, [a, b], out, n, { attrs }) => k.axpy_f32(a!, b!, out, n, attrs.scale as number));
 register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
+register('Exp', 'float32', ['x'], (k, [x], out, n) => k.exp_f32(x!, out, n));
 // out[b] = op(a[b])·b[b] for each of `batch` products: a stored (M, K), or (K, M) when transA; b (K, N);
 // MatMulBias adds a bias of N values to every row, and both apply relu when attrs.relu.
 type MatMulAttrs = { batch: number; M: number; K: number; N: number; transA: boolean; relu: boolean };
@@ -191,6 +193,11 @@ export function wasmAxpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor | nul
 /** tanh of a float32 array (within 4 ulp; exact near 0, ±1 beyond 9), or null. */
 export function wasmTanh(x: tf.Tensor): tf.Tensor | null {
   return x.dtype === 'float32' && wasmKernelsAvailable() ? run('Tanh', { x }) : null;
+}
+
+/** exp of a float32 array (within 2 ulp; subnormal results included, +∞ past 88.72), or null. */
+export function wasmExp(x: tf.Tensor): tf.Tensor | null {
+  return x.dtype === 'float32' && wasmKernelsAvailable() ? run('Exp', { x }) : null;
 }
 
 /** What the GEMM does to its result before storing it: a bias of N float32 values added to every row, then relu. */

@@ -207,6 +207,49 @@ const tanhKernel = denseKernel({
         (f32.store (local.get $out) (local.get $sr))`,
 });
 
+// exp by range reduction (Cephes' expf): n = round(x·log₂e), r = x − n·ln2 in two parts (hi exact
+// in float32), exp(r) by a degree-7 polynomial, times 2ⁿ built from the exponent bits in two halves
+// (so results down in the subnormals round once, and 2ⁿ never leaves float32's normal range). +∞
+// above 88.7228394 (where expf overflows), 0 far below; NaN for NaN (min/max keep it). TF.js's wasm
+// Exp calls libm element by element (~9 ns an element); this is the softmax/logsumexp bottleneck.
+const EXP_P = ['1.9875691500e-4', '1.3981999507e-3', '8.3334519073e-3', '4.1665795894e-2', '1.6666665459e-1', '5.0000001201e-1'];
+const EXP_OVERFLOW = '88.72283935546875';
+/** 2^k for an integer vector k in [−126, 127]: the exponent bits. */
+const pow2Vector = (k: string) => `(i32x4.shl (i32x4.add ${k} (v128.const i32x4 127 127 127 127)) (i32.const 23))`;
+const pow2Scalar = (k: string) => `(f32.reinterpret_i32 (i32.shl (i32.add ${k} (i32.const 127)) (i32.const 23)))`;
+const expKernel = denseKernel({
+  name: 'exp_f32',
+  params: '(param $x i32) (param $out i32) (param $n i32)',
+  locals: ' (local $v v128) (local $c v128) (local $k v128) (local $r v128) (local $y v128) (local $ki v128) (local $kh v128)' +
+    ' (local $s f32) (local $sc f32) (local $sk f32) (local $sr f32) (local $sy f32) (local $ski i32) (local $skh i32)',
+  prologue: '',
+  pointers: ['x', 'out'],
+  vectorBody: `(local.set $v (v128.load (local.get $x)))
+        (local.set $c (f32x4.max (f32x4.min (local.get $v) ${splat('89.0')}) ${splat('-104.0')}))
+        (local.set $k (f32x4.nearest (f32x4.mul (local.get $c) ${splat('1.44269504088896341')})))
+        (local.set $r (f32x4.sub (f32x4.sub (local.get $c) (f32x4.mul (local.get $k) ${splat('0.693359375')})) (f32x4.mul (local.get $k) ${splat('-2.12194440e-4')})))
+        (local.set $y (f32x4.add (f32x4.add
+          (f32x4.mul ${horner(EXP_P, '(local.get $r)', 'f32x4.mul', 'f32x4.add', splat)} (f32x4.mul (local.get $r) (local.get $r)))
+          (local.get $r)) ${splat('1.0')}))
+        (local.set $ki (i32x4.trunc_sat_f32x4_s (local.get $k)))
+        (local.set $kh (i32x4.shr_s (local.get $ki) (i32.const 1)))
+        (local.set $y (f32x4.mul (f32x4.mul (local.get $y) ${pow2Vector('(local.get $kh)')}) ${pow2Vector('(i32x4.sub (local.get $ki) (local.get $kh))')}))
+        (local.set $y (v128.bitselect ${splat('inf')} (local.get $y) (f32x4.gt (local.get $v) ${splat(EXP_OVERFLOW)})))
+        (v128.store (local.get $out) (local.get $y))`,
+  scalarBody: `(local.set $s (f32.load (local.get $x)))
+        (local.set $sc (f32.max (f32.min (local.get $s) (f32.const 89.0)) (f32.const -104.0)))
+        (local.set $sk (f32.nearest (f32.mul (local.get $sc) (f32.const 1.44269504088896341))))
+        (local.set $sr (f32.sub (f32.sub (local.get $sc) (f32.mul (local.get $sk) (f32.const 0.693359375))) (f32.mul (local.get $sk) (f32.const -2.12194440e-4))))
+        (local.set $sy (f32.add (f32.add
+          (f32.mul ${horner(EXP_P, '(local.get $sr)', 'f32.mul', 'f32.add', (c) => `(f32.const ${c})`)} (f32.mul (local.get $sr) (local.get $sr)))
+          (local.get $sr)) (f32.const 1.0)))
+        (local.set $ski (i32.trunc_sat_f32_s (local.get $sk)))
+        (local.set $skh (i32.shr_s (local.get $ski) (i32.const 1)))
+        (local.set $sy (f32.mul (f32.mul (local.get $sy) ${pow2Scalar('(local.get $skh)')}) ${pow2Scalar('(i32.sub (local.get $ski) (local.get $skh))')}))
+        (if (f32.gt (local.get $s) (f32.const ${EXP_OVERFLOW})) (then (local.set $sy (f32.const inf))))
+        (f32.store (local.get $out) (local.get $sy))`,
+});
+
 // ---- Matrix products -------------------------------------------------------------------------
 // TF.js's wasm matmul hands XNNPACK a weight matrix to pack (a transposing copy) on every call with
 // a right operand it has not seen, and runs transposed operands through a naive loop 13–25× slower,
@@ -636,7 +679,7 @@ const sumMiddleKernel = `
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
 export function kernelsWat(): string {
   return `(module
-  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel, sumMiddleKernel].join('\n')}
+  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, expKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel, sumMiddleKernel].join('\n')}
 )
 `;
 }
