@@ -180,6 +180,9 @@ export function piecewiseLinear(points: Readonly<Record<number, number>> | Reado
 export function join(schedules: readonly Schedule[], boundaries: readonly number[]): Schedule {
   if (boundaries.length !== schedules.length - 1) throw new OptimError(`schedules.join: ${schedules.length} schedules need ${schedules.length - 1} boundaries, got ${boundaries.length}`);
   boundaries.forEach((b, i) => checkInteger('schedules.join', `boundaries[${i}]`, b, 0));
+  boundaries.forEach((b, i) => {
+    if (i > 0 && b < boundaries[i - 1]!) throw new OptimError(`schedules.join: boundaries must be in increasing order (a later schedule would never run), got ${JSON.stringify(boundaries)}`);
+  });
   return (count) => {
     const t = asFloat(count);
     let v = np.asArray(schedules[0]!(t));

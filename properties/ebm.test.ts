@@ -507,3 +507,15 @@ describe('integer samples', () => {
     });
   });
 });
+
+describe('MALA needs per-example energies', () => {
+  it('a summed (scalar) or [N, 1] energy is refused by name (a scalar one gave a meaningless acceptance rate)', () => {
+    scope(() => {
+      const x0 = np.zeros([4, 2]);
+      for (const energy of [(v: NDArray) => np.sum(np.square(v)), (v: NDArray) => np.sum(np.square(v), -1, true)]) {
+        expect(() => ebm.mala(energy, x0, random.key(0), { stepSize: 0.1, steps: 2 })).toThrow(/ebm\.mala: the energy function must return one energy per example, shape \[4\]/);
+      }
+      return null;
+    });
+  });
+});

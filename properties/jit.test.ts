@@ -289,8 +289,9 @@ describe('tracing semantics', () => {
     dispose(jf(x));
     const info = await tf.profile(() => jf(x) as unknown as tf.Tensor);
     const names = info.kernels.map((k) => k.name);
-    expect(names).not.toContain('BatchMatMul');
-    expect(names).not.toContain('Exp');
+    // (TF.js's kernels or gradus's own on wasm: GradusMatMul, GradusExp.)
+    expect(names.filter((n) => /matmul/i.test(n))).toEqual([]);
+    expect(names.filter((n) => /exp/i.test(n))).toEqual([]);
     expect(names).toContain('Sin');
     inScope(() => expectClose(jf(x), [Math.sin(0.5), Math.sin(1.5)], { rtol: 1e-6 }));
     // The traced program still shows the dead equations (makeJaxpr is not optimised).

@@ -396,3 +396,11 @@ describe('clipping and scaling variants', () => {
     });
   });
 });
+
+describe('schedules.join', () => {
+  it('refuses boundaries out of order (the schedule between them would never run)', () => {
+    const c = optim.schedules.constant;
+    expect(() => optim.schedules.join([c(1), c(2), c(3)], [6, 5])).toThrow(/boundaries must be in increasing order/);
+    expect(() => optim.schedules.join([c(1), c(2), c(3)], [5, 6])).not.toThrow();
+  });
+});

@@ -4,7 +4,7 @@
 import type { ArrayLike, NDArray } from '../src/array.js';
 import { bind, bind1 } from '../src/core.js';
 import { nothingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
-import { ShapeError } from '../src/errors.js';
+import { ShapeError, TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
 import { flattenArrays, flattenWithStaticLeaves, unflatten } from './api_util.js';
 import { scoped } from '../src/scope.js';
@@ -24,6 +24,10 @@ type AnyFn = (...args: never[]) => unknown;
 /** `checkpoint(f, {policy})`: f, recomputed during the backward pass instead of storing its intermediates. */
 export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {}): F {
   const policy = options.policy ?? nothingSaveable;
+  // (A policy is only consulted by a reverse pass: a wrong one would run the forward pass and fail later, under grad.)
+  if (typeof policy !== 'object' || policy === null || typeof (policy as Partial<CheckpointPolicy>).saveable !== 'function') {
+    throw new TransformError(`checkpoint: policy must be one of the checkpoint policies (nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames(...)), got ${typeof policy === 'function' ? 'a function' : JSON.stringify(policy)}`);
+  }
   const name = options.name ?? (f.name || 'checkpoint');
   // A scope, as under jit: arrays made from JS numbers among the arguments are freed after the call.
   return ((...args: Parameters<F>) => scoped(() => {

@@ -180,6 +180,9 @@ export function mala(energyFn: EnergyFn, x0: ArrayLike, key: Key, options: MalaO
     const n = x.shape[0]!;
     const axes = x.shape.slice(1).map((_, i) => i + 1);
     const [e0, g0] = energyAndGrad(energyFn, x);
+    // The accept/reject test compares each chain's own energies: a summed (scalar) energy would still
+    // give the right gradient but a meaningless acceptance rate.
+    if (e0.ndim !== 1 || e0.shape[0] !== n) throw new RangeError(`ebm.mala: the energy function must return one energy per example, shape [${n}], got shape [${e0.shape.join(',')}]`);
     const init: MalaState = { x, e: e0, g: g0, accepted: np.zeros([n]) };
     const final = iterateChain(init, key, options.steps, (s, k) => {
       const ks = random.split(k);
