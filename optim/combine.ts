@@ -26,7 +26,12 @@ export type MaskSpec = SpecTree<boolean> | ((params: never) => SpecTree<boolean>
  * `MaskSpec` (see `pathLabels`). `K` is the union of labels there are transformations for: a label
  * outside it is a compile error.
  */
-export type LabelSpec<K extends string = string> = SpecTree<K> | ((params: never) => SpecTree<K>);
+export type LabelSpec<K extends string = string> = SpecTree<K> | Labeller<K> | UntypedLabeller;
+
+/** A labeller whose labels are known to the types (what `pathLabels` returns). */
+export type Labeller<K extends string> = ((params: unknown) => SpecTree<K>) & { readonly labels: readonly K[] };
+/** Any other function making a label tree: its labels (strings) are checked when it runs. */
+type UntypedLabeller = ((params: never) => SpecTree<string>) & { readonly labels?: undefined };
 
 /**
  * The value of `spec` (a prefix of `full`'s structure) at every leaf of `full`, in flatten order.
@@ -183,11 +188,12 @@ function matches(pattern: PathPattern, path: Path): boolean {
  * Paths are matched as `tree.keystr` strings, e.g. `.encoder.embedding.w`.
  * @example multiTransform({ slow: chain(adam(1e-3), scale(0.1)), default: adam(1e-3) }, pathLabels([[/embedding/, 'slow']]))
  */
-export function pathLabels<const L extends string, const D extends string = 'default'>(rules: ReadonlyArray<readonly [PathPattern, L]>, defaultLabel: D = 'default' as D): (params: unknown) => SpecTree<NoInfer<L | D>> {
+export function pathLabels<const L extends string, const D extends string = 'default'>(rules: ReadonlyArray<readonly [PathPattern, L]>, defaultLabel: D = 'default' as D): Labeller<NoInfer<L | D>> {
   rules.forEach((r, i) => {
     if (!Array.isArray(r) || r.length !== 2 || typeof r[1] !== 'string') throw new OptimError(`pathLabels: rule ${i} must be a [pattern, label] pair with a string label`);
   });
-  return (params) => tree.mapWithPath((path: Path) => rules.find(([p]) => matches(p, path))?.[1] ?? defaultLabel, params as never) as SpecTree<NoInfer<L | D>>;
+  const labeller = (params: unknown) => tree.mapWithPath((path: Path) => rules.find(([p]) => matches(p, path))?.[1] ?? defaultLabel, params as never) as SpecTree<L | D>;
+  return Object.assign(labeller, { labels: [...rules.map(([, l]) => l), defaultLabel] as const });
 }
 
 /** A mask (for `masked` or `addDecayedWeights`) that is true on leaves whose path matches any of the patterns. */

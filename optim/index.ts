@@ -70,6 +70,8 @@ export {
   pathMask,
   setToZero,
   type LabelSpec,
+  type Labeller,
+  type SpecTree,
   type MaskSpec,
   type MaskedKind,
   type MaskedState,

@@ -228,8 +228,7 @@ describe('clear errors', () => {
 
   it('bwd with the wrong number of cotangents, the wrong structure, or fwd not returning a pair', () => {
     inScope(() => {
-      // The types reject these bwds too (one cotangent per argument, of its type); JS callers meet the runtime errors.
-      // @ts-expect-error: one cotangent for two arguments
+      // (A bwd returning a list is typed as a list of cotangents: its length is checked at run time.)
       const two = customVjp((a: NDArray, b: NDArray) => np.multiply(a, b), (a: NDArray, b: NDArray) => [np.multiply(a, b), [a, b]] as [NDArray, NDArray[]], (_r, ct: NDArray) => [ct]);
       expect(() => grad((a: NDArray) => np.sum(two(a, a)))(x())).toThrow(TransformError);
       expect(() => grad((a: NDArray) => np.sum(two(a, a)))(x())).toThrow(/bwd.*one cotangent per argument \(2\).*1/);
@@ -290,7 +289,6 @@ describe('no leaked tensors', () => {
     expectNoLeak('jvp customJvp', () => jvp(log1pexp, [x], [x]));
     expectNoLeak('hessian customJvp', () => hessian(l)(x));
     expectNoLeak('jvp of customVjp (error)', () => jvp(f, [x], [x]));
-    // @ts-expect-error: no cotangent for the argument
     expectNoLeak('bwd error', () => grad((a: NDArray) => np.sum(customVjp((b: NDArray) => np.sin(b), (b: NDArray) => [np.sin(b), b] as [NDArray, NDArray], () => [])(a)))(x));
     jg.clearCache();
     dispose([x, xs]);
@@ -309,6 +307,22 @@ describe('rules giving the wrong dtype', () => {
       expect(() => jvp(badRule, [a], [a])).toThrow(/tangent output 0 has shape and dtype i32\[3\]; expected f32\[3\]/);
       const notPair = customJvp((v: NDArray) => np.sin(v), (([v]: [NDArray]) => np.sin(v)) as never);
       expect(() => jvp(notPair, [a], [a])).toThrow(/rule must return \[primal output, tangent output\]/);
+    });
+  });
+});
+
+describe('JS numbers in rules are weakly typed', () => {
+  it('a bwd returning 1 or a JVP rule returning 0 for a float value gives float32 (as before the dtype checks)', () => {
+    inScope(() => {
+      const a = np.array(2, 'float32');
+      const c = customVjp((v: NDArray) => np.multiply(v, 1), (v: NDArray) => [np.multiply(v, 1), null] as [NDArray, null], () => [1 as unknown as NDArray]);
+      const g = grad((v: NDArray) => c(v))(a);
+      expect(g.dtype).toBe('float32');
+      expect(g.item()).toBe(1);
+      const d = customJvp((v: NDArray) => np.multiply(v, 2), ([v]: [NDArray]) => [np.multiply(v, 2), 0 as unknown as NDArray]);
+      const [, t] = jvp(d, [a], [a]);
+      expect(t.dtype).toBe('float32');
+      expect(t.item()).toBe(0);
     });
   });
 });

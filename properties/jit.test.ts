@@ -160,6 +160,11 @@ describe('tracing and caching', () => {
       expect(reshape(np.ones([3]), shape).shape).toEqual([3, 1]);
       shape.reverse();
       expect(reshape(np.ones([3]), shape).shape).toEqual([1, 3]);
+      // Objects whose value a key cannot read (a symbol-keyed property) are keyed by identity.
+      const k = Symbol('k');
+      const bySymbol = jit((x: NDArray, c: { [k]?: number }) => np.multiply(x, c[k] ?? 0), { staticArgnums: 1 });
+      expect(values(bySymbol(np.ones([1]), { [k]: 2 }))).toEqual([2]);
+      expect(values(bySymbol(np.ones([1]), { [k]: 3 }))).toEqual([3]);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [1.5] })(np.ones([2]))).toThrow(/staticArgnums must be an integer or a list of integers/);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(/staticArgnums.*3.*out of range/);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(TransformError);

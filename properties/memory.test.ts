@@ -4,7 +4,7 @@
 // warm up (lazily created constants), then counts around a second run.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -294,5 +294,23 @@ describe('model functions called at the top level free their intermediates', () 
       expect(numTensors() - before, name).toBe(0);
     }
     dispose([key, w, x, sn, mlpParams, g, d, energy, snStates, ln, real, z, ones, zeros, x2]);
+  });
+});
+
+describe('dispose inside a transformation', () => {
+  it('frees an array made before the transformation began, even when the trace holds it as a constant (it used to be spared and leak)', () => {
+    const before = numTensors();
+    const w = np.array([1, 2, 3], 'float32') as ConcreteArray;
+    const f = jit((x: NDArray) => {
+      const y = np.multiply(x, w);
+      dispose(w);
+      return y;
+    });
+    const x = np.ones([3]);
+    expect(() => f(x)).toThrow();
+    expect(w.isDisposed).toBe(true);
+    dispose(x);
+    f.clearCache();
+    expect(numTensors()).toBe(before);
   });
 });

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ConcreteArray, NDArray, grad, jit, np, scope, tree } from '../src/index.js';
+import { ConcreteArray, NDArray, grad, jit, np, scope, tree, vmap } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { expectTreeClose, randomArray } from './loop_oracle.js';
 import * as optim from '../optim/index.js';
@@ -506,5 +506,20 @@ describe('labels and masks are typed', () => {
     expect(() => optim.multiTransform(groups, optim.pathLabels([[/enc/, 'slow'], [/dec/, 'fast']])).init({ ...params, extra: np.zeros([1]) })).toThrow(/label 'default'/);
     // @ts-expect-error: a mask holds booleans
     expect(() => optim.masked(optim.sgd(0.1), { enc: 1, dec: 0 }).init(params)).toThrow(/mask must hold booleans/);
+  });
+});
+
+describe('applyGradients under vmap frees nothing of the caller', () => {
+  it("vmapped over an ensemble, the caller's parameters and gradients stay alive (dispose passes over tracers)", () => {
+    scope(() => {
+      const opt = optim.sgd(0.1);
+      const params = { w: np.ones([4, 3]) }, grads = { w: np.ones([4, 3]) };
+      const state = vmap((p: typeof params) => opt.init(p))(params);
+      const [next] = vmap((g: typeof params, s: typeof state, p: typeof params) => optim.applyGradients(opt, g, s, p))(grads, state, params);
+      expect(vals(next.w)).toEqual(new Array(12).fill(Math.fround(0.9)));
+      expect(vals(params.w)).toEqual(new Array(12).fill(1));
+      expect(vals(grads.w)).toEqual(new Array(12).fill(1));
+      return null;
+    });
   });
 });

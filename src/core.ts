@@ -1,7 +1,7 @@
 // The interpreter stack (the design of JAX's Autodidax). Every operation goes through `bind`, which
 // finds the innermost transformation whose tracers appear among the arguments and lets its trace
 // process the primitive. Level 0 is the eval interpreter, which runs TF.js kernels.
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray } from './array.js';
 import type { ShapedArray } from './aval.js';
 import { TransformError } from './errors.js';
@@ -33,7 +33,19 @@ export interface HoldsTensors {
 export type TraceConstructor = new (main: MainTrace) => Trace;
 
 /** One active transformation: its level on the stack, its trace class and its shared state. */
+/** The id the next tensor will get (TF.js's engine counter, read without making a tensor). */
+export function upcomingTensorId(): number {
+  const counter = (tf.engine().constructor as { nextTensorId?: unknown }).nextTensorId;
+  if (typeof counter === 'number') return counter;
+  const probe = tf.scalar(0);
+  const id = probe.id;
+  probe.dispose();
+  return id;
+}
+
 export class MainTrace {
+  /** Tensors with ids from here on were made while this transformation ran. */
+  readonly firstTensorId: number = upcomingTensorId();
   constructor(
     readonly level: number,
     readonly traceType: TraceConstructor,

@@ -40,25 +40,29 @@ function isHolder(x: object): x is TensorHolder {
   return typeof (x as Partial<TensorHolder>).collectTensors === 'function';
 }
 
-/** Adds every tensor reachable from `value` (arrays, tracers, tensors, holders, nested containers). */
-export function collectTensors(value: unknown, out: Set<tf.Tensor>): void {
+/**
+ * Adds every tensor reachable from `value` (arrays, tracers, tensors, holders, nested containers).
+ * With `throughTracers` false, tracers and holders are passed over: what a transformation holds
+ * behind a tracer (a vmapped argument's stacked array, say) is not the caller's to free.
+ */
+export function collectTensors(value: unknown, out: Set<tf.Tensor>, throughTracers = true): void {
   if (value === null || value === undefined || typeof value !== 'object') return;
   if (value instanceof tf.Tensor) {
     if (!value.isDisposed) out.add(value);
   } else if (value instanceof ConcreteArray) {
     if (!value.isDisposed) out.add(value.tensor);
   } else if (value instanceof Tracer || isHolder(value)) {
-    value.collectTensors(out);
+    if (throughTracers) value.collectTensors(out);
   } else if (Array.isArray(value)) {
-    for (const v of value) collectTensors(v, out);
+    for (const v of value) collectTensors(v, out, throughTracers);
   } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
-    for (const v of Object.values(value)) collectTensors(v, out);
+    for (const v of Object.values(value)) collectTensors(v, out, throughTracers);
   } else if (ArrayBuffer.isView(value)) {
     return;
   } else {
     // Instances of classes registered as pytree nodes hold arrays too.
     const leaves = tree.leaves(value);
-    if (!(leaves.length === 1 && leaves[0] === value)) for (const v of leaves) collectTensors(v, out);
+    if (!(leaves.length === 1 && leaves[0] === value)) for (const v of leaves) collectTensors(v, out, throughTracers);
   }
 }
 
@@ -122,22 +126,26 @@ export function scope<T>(fn: () => T): T {
 
 /**
  * Frees every array in a tree now, except those also reachable from `keep` (e.g. the new state).
- * Inside a transformation's trace, arrays that do not depend on the traced inputs (zeros made by
- * an optimizer's init, a frozen layer's zero update) are constants of the program being built:
- * those are spared, and the trace frees them when it is done with them.
+ * Tracers are passed over (inside a transformation, what they stand for is not the caller's). And
+ * inside a transformation's trace, arrays made during it that do not depend on the traced inputs
+ * (zeros made by an optimizer's init, a frozen layer's zero update) are constants of the program
+ * being built: those are spared, and the transformation frees them when it is done with them.
+ * (An array made before the transformation began is freed as asked, constant or not.)
  */
 export function dispose(tree: unknown, options: { keep?: unknown } = {}): void {
   const victims = new Set<tf.Tensor>();
-  collectTensors(tree, victims);
+  collectTensors(tree, victims, false);
   if (options.keep !== undefined) {
     const keep = new Set<tf.Tensor>();
     collectTensors(options.keep, keep);
     for (const t of keep) victims.delete(t);
   }
-  if (victims.size > 0 && currentTraceStack().length > 0) {
+  const stack = currentTraceStack();
+  if (victims.size > 0 && stack.length > 1) {
     const held = new Set<tf.Tensor>();
     collectHeld(held);
-    for (const t of held) victims.delete(t);
+    const start = stack[1]!.firstTensorId;
+    for (const t of held) if (t.id >= start) victims.delete(t);
   }
   for (const t of victims) if (!pinned.has(t)) t.dispose();
 }

@@ -1,6 +1,6 @@
 // Jacobians and Hessians: jacfwd = vmap of jvp over the input basis, jacrev = vmap of the
 // pullback over the output basis, hessian = jacfwd(jacrev). Any pytree of any-rank arrays in and out.
-import type { NDArray } from '../src/array.js';
+import type { ArrayLike, NDArray } from '../src/array.js';
 import type { TreeMap } from '../src/tree.js';
 import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
@@ -81,10 +81,12 @@ type OutputOf<F extends AnyFn, O> = O extends { hasAux: true } ? (ReturnType<F> 
  * tree (a tuple of them for a list of argnums), as in JAX; with `hasAux`, `[jacobian, aux]`.
  */
 export type JacobianOf<F extends AnyFn, O> = O extends { hasAux: true }
-  ? [TreeMap<OutputOf<F, O>, NDArray, GradOf<F, ArgnumsOf<O>>>, AuxOf<F>]
-  : TreeMap<OutputOf<F, O>, NDArray, GradOf<F, ArgnumsOf<O>>>;
+  ? [TreeMap<OutputOf<F, O>, NDArray, ArgTree<F, O>>, AuxOf<F>]
+  : TreeMap<OutputOf<F, O>, NDArray, ArgTree<F, O>>;
+/** The differentiated argument's tree; an argument typed as any array-like (np's functions take `ArrayLike`) is an array. */
+type ArgTree<F extends AnyFn, O> = [ArrayLike] extends [GradOf<F, ArgnumsOf<O>>] ? NDArray : GradOf<F, ArgnumsOf<O>>;
 /** A Hessian's type: the Jacobian of the Jacobian, so for a scalar f the argument's tree of argument trees. */
-type SecondOrder<F extends AnyFn, O> = TreeMap<OutputOf<F, O>, NDArray, TreeMap<GradOf<F, ArgnumsOf<O>>, NDArray, GradOf<F, ArgnumsOf<O>>>>;
+type SecondOrder<F extends AnyFn, O> = TreeMap<OutputOf<F, O>, NDArray, TreeMap<ArgTree<F, O>, NDArray, ArgTree<F, O>>>;
 export type HessianOf<F extends AnyFn, O> = O extends { hasAux: true } ? [SecondOrder<F, O>, AuxOf<F>] : SecondOrder<F, O>;
 
 /** Jacobian by forward mode: one JVP per input dimension, all at once under vmap. */

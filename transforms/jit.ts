@@ -40,32 +40,52 @@ let nextObjectId = 0;
 /**
  * The cache key of a static argument. Lists and plain objects are keyed by value (a config object
  * mutated between calls, or rebuilt equal on every call, must not replay a stale trace or grow the
- * cache); functions, class instances and symbols by identity.
+ * cache); functions, class instances and symbols by identity, and so are objects whose value the
+ * key could not capture (symbol-keyed or hidden properties) or that are too large to key by value.
  */
-function staticKey(v: unknown, ancestors: Set<object> = new Set()): string {
+function staticKey(v: unknown): string {
+  const budget = { nodes: MAX_VALUE_KEY_NODES };
+  const key = valueKey(v, new Set(), budget);
+  return budget.nodes >= 0 ? key : identityKey(v as object);
+}
+
+/** Most values a static key visits before keying by identity instead (a shared sub-object is visited each time it appears). */
+const MAX_VALUE_KEY_NODES = 10_000;
+
+function identityKey(v: object): string {
+  let id = objectIds.get(v);
+  if (id === undefined) {
+    id = nextObjectId++;
+    objectIds.set(v, id);
+  }
+  return `#${id}`;
+}
+
+/** Whether every own property of a plain object or list is an enumerable string key (what the value key reads). */
+function keyedByValue(v: object): boolean {
+  if (Object.getOwnPropertySymbols(v).length > 0) return false;
+  const names = Object.getOwnPropertyNames(v);
+  return Array.isArray(v) ? names.length === v.length + 1 /* + length */ && Object.keys(v).length === v.length : names.length === Object.keys(v).length;
+}
+
+function valueKey(v: unknown, ancestors: Set<object>, budget: { nodes: number }): string {
+  if (--budget.nodes < 0) return '';
   // Typed and exact: JSON.stringify writes NaN, ±Infinity and null all as "null".
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'number') return `n:${Object.is(v, -0) ? '-0' : String(v)}`;
   if (typeof v === 'string') return `s:${JSON.stringify(v)}`;
   if (typeof v === 'boolean') return `b:${v}`;
-  const plain = typeof v === 'object' && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+  const plain = typeof v === 'object' && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) && keyedByValue(v);
   if (plain && !ancestors.has(v)) {
     ancestors.add(v);
     const key = Array.isArray(v)
-      ? `[${v.map((x) => staticKey(x, ancestors)).join(',')}]`
-      : `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${staticKey((v as Record<string, unknown>)[k], ancestors)}`).join(',')}}`;
+      ? `[${v.map((x) => valueKey(x, ancestors, budget)).join(',')}]`
+      : `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${valueKey((v as Record<string, unknown>)[k], ancestors, budget)}`).join(',')}}`;
     ancestors.delete(v);
     return key;
   }
-  if (typeof v === 'object' || typeof v === 'function') {
-    let id = objectIds.get(v as object);
-    if (id === undefined) {
-      id = nextObjectId++;
-      objectIds.set(v as object, id);
-    }
-    return `#${id}`;
-  }
+  if (typeof v === 'object' || typeof v === 'function') return identityKey(v as object);
   if (typeof v === 'symbol') {
     let id = symbolIds.get(v);
     if (id === undefined) {

@@ -71,6 +71,9 @@ export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tan
  * along `tangents`, in one forward pass. `primals` and `tangents` are argument lists of the same
  * tree structure.
  */
+export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, primals: Readonly<Args>, tangents: Readonly<Args>): [Out, Out];
+/** Primals and tangents not typed as f's parameters (lists built at run time, numbers for arrays). */
+export function jvp<Out = NDArray>(f: (...args: never[]) => Out, primals: readonly unknown[], tangents: readonly unknown[]): [Out, Out];
 export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, primals: Readonly<Args>, tangents: Readonly<Args>): [Out, Out] {
   if (!Array.isArray(primals) || !Array.isArray(tangents)) {
     throw new TransformError(`jvp: primals and tangents must be lists with one entry per argument, e.g. jvp(f, [x], [t]); got ${Array.isArray(primals) ? 'a list' : 'a non-list'} of primals and ${Array.isArray(tangents) ? 'a list' : 'a non-list'} of tangents`);

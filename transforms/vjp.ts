@@ -138,9 +138,9 @@ export type GradOf<F extends AnyFn, A> = A extends number
     : Parameters<F>[0];
 export type ArgnumsOf<O> = O extends { argnums: infer A } ? A : 0;
 /** What a `hasAux` function returns beside its value: the second element of its `[value, aux]`. */
-export type AuxOf<F extends AnyFn> = ReturnType<F> extends readonly [unknown, infer A] ? A : unknown;
-/** A function fit for `hasAux`: it returns `[value, aux]`. */
-type WithAux = (...args: never[]) => readonly [unknown, unknown];
+export type AuxOf<F extends AnyFn> = ReturnType<F> extends readonly [unknown, infer A] ? A : ReturnType<F> extends readonly (infer E)[] ? E : unknown;
+/** A function fit for `hasAux`: it returns `[value, aux]` (a tuple, or a list when not declared as one). */
+type WithAux = (...args: never[]) => readonly unknown[];
 
 function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unknown[], keepValue: boolean): [unknown, unknown, unknown] {
   return scoped(() => {
@@ -186,6 +186,8 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
  */
 export function grad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [GradOf<F, ArgnumsOf<O>>, AuxOf<F>];
 export function grad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => GradOf<F, ArgnumsOf<O>>;
+/** With `hasAux` known only at run time: the gradient, or `[gradient, aux]`. */
+export function grad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => unknown;
 export function grad(f: AnyFn, options: GradOptions = {}) {
   return (...args: unknown[]) => {
     const [, g, aux] = valueAndGradImpl('grad', f, options, args, false);
@@ -196,6 +198,8 @@ export function grad(f: AnyFn, options: GradOptions = {}) {
 /** Like `grad`, but returns `[value, gradient]` (with hasAux: `[[value, aux], gradient]`). */
 export function valueAndGrad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], GradOf<F, ArgnumsOf<O>>];
 export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => [NDArray, GradOf<F, ArgnumsOf<O>>];
+/** With `hasAux` known only at run time. */
+export function valueAndGrad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => [unknown, unknown];
 export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
   return (...args: unknown[]) => {
     const [v, g, aux] = valueAndGradImpl('valueAndGrad', f, options, args, true);
@@ -215,6 +219,9 @@ export interface LinearMap<Out, Args extends unknown[] = unknown[]> {
  * `linearize(f, ...primals)` -> `[f(...primals), fLin]` where `fLin(...tangents)` is the JVP at
  * `primals`, evaluated from a stored linear program (cheap to call many times).
  */
+export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [Out, LinearMap<Out, Args>];
+/** Primals not typed as f's parameters (a list built at run time, numbers for arrays). */
+export function linearize<Out = NDArray>(f: (...args: never[]) => Out, ...primals: unknown[]): [Out, LinearMap<Out>];
 export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [Out, LinearMap<Out, Args>] {
   let outDef: TreeDef | undefined;
   let argDef: TreeDef | undefined;

@@ -207,7 +207,7 @@ export type LooseAxisTree = number | null | readonly LooseAxisTree[] | { readonl
 
 export interface VmapOptions<Args extends readonly unknown[] = unknown[], Out = unknown> {
   /** Batch axis of each argument: a number, null (not batched), or a pytree prefix of the arguments (one entry per argument). */
-  inAxes?: number | null | { readonly [K in keyof Args]: AxisTree<Args[K]> };
+  inAxes?: number | null | { readonly [K in keyof Args]: AxisTree<Args[K]> } | readonly (number | null)[];
   /** Where the batch axis goes in each output: a number, null, or a pytree prefix of the output. */
   outAxes?: AxisTree<Out>;
   /** The batch size, needed only when no argument is batched. */
