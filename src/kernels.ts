@@ -61,10 +61,15 @@ function elementwiseFlat(x: tf.Tensor, f: (flat: tf.Tensor) => tf.Tensor): tf.Te
 function accurateLog1p(x: tf.Tensor): tf.Tensor {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.log1p(x);
   return elementwiseFlat(x, (x) => {
-    const u = tf.add(x, tf.scalar(1));
-    const corrected = tf.div(tf.mul(tf.log(u), x), tf.sub(u, tf.scalar(1)));
-    const small = tf.less(tf.abs(x), tf.scalar(1)); // elsewhere log(u) is accurate, and x·log(u) could overflow
-    return tf.where(small, tf.where(tf.equal(u, tf.scalar(1)), x, corrected), tf.log(u));
+    const one = tf.scalar(1);
+    const u = tf.add(x, one);
+    const logU = tf.log(u); // (once: wasm's Log calls libm per element)
+    const corrected = tf.div(tf.mul(logU, x), tf.sub(u, one));
+    // Comparisons and selects on gradus's kernels (TF.js's generic ones cost as much as the logs).
+    const small = preferWasm('lt', tf.less)(tf.abs(x), one); // elsewhere log(u) is accurate, and x·log(u) could overflow
+    const exact = preferWasm('eq', tf.equal)(u, one);
+    const select = (c: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => wasmSelect(c, a, b) ?? tf.where(c, a, b);
+    return select(small, select(exact, x, corrected), logU);
   });
 }
 

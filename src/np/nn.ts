@@ -42,11 +42,11 @@ export const selu = defop((x: ArrayLike): NDArray => multiply(elu(x, 1.673263242
  * exact (softplus''(0) = 1/4) and never NaN.
  */
 export const softplus = defop((x: ArrayLike): NDArray => {
+  // max(x, 0) + log1p(exp(−|x|)), with −|x| written as a select so that the derivative at 0 is ½
+  // (abs' derivative there is 1, as in JAX) and one exp and one log1p serve both signs.
   const a = asArray(x);
   const pos = greater(a, 0);
-  const xp = where(pos, a, 0);
-  const xn = where(pos, 0, a);
-  return where(pos, add(xp, log1p(exp(negative(xp)))), log1p(exp(xn)));
+  return add(where(pos, a, 0), log1p(exp(where(pos, negative(a), a))));
 });
 export const logSigmoid = defop((x: ArrayLike): NDArray => negative(softplus(negative(asArray(x)))));
 export const silu = defop((x: ArrayLike): NDArray => {
