@@ -604,6 +604,14 @@ export const kernels: Kernels = {
   reduce_max: ([x], { axes }) => [axes.length ? tf.max(x!, axes) : shareTensor(x!)],
   reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : shareTensor(x!)],
   argmax: ([x], { axis }) => [argExtremum(x!, axis, tf.argMax)],
+  // TF.js's Softmax (XNNPACK's on wasm: one pass, its own exp) over the last axis; another axis is moved there and back.
+  softmax: ([x], { axis }) => {
+    if (x!.size === 0) return [shareTensor(x!)];
+    const last = x!.rank - 1;
+    if (axis === last) return [tf.softmax(x!)];
+    const perm = x!.shape.map((_, i) => (i === axis ? last : i === last ? axis : i));
+    return [tf.transpose(tf.softmax(tf.transpose(x!, perm)), perm)];
+  },
   argmin: ([x], { axis }) => [argExtremum(x!, axis, tf.argMin)],
   broadcast_in_dim: ([x], { shape, broadcastDimensions }) => {
     const expanded = shape.map(() => 1);

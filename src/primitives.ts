@@ -33,6 +33,7 @@ export interface PrimitiveParams
   reduce_max: { axes: number[] };
   reduce_min: { axes: number[] };
   argmax: { axis: number };
+  softmax: { axis: number };
   argmin: { axis: number };
   broadcast_in_dim: { shape: number[]; broadcastDimensions: number[] };
   reshape: { shape: number[] };

@@ -146,6 +146,13 @@ export const shapeRules: ShapeRules = {
   reduce_max: reduceRule('reduce_max'),
   reduce_min: reduceRule('reduce_min'),
   argmax: argRule('argmax'),
+  softmax: (avals, { axis }) => {
+    expectArity('softmax', avals, 1);
+    const x = avals[0]!;
+    checkAxes('softmax', [axis], x.ndim, x);
+    if (x.dtype !== 'float32') throw new ShapeError(`softmax: expected float32 but got ${x.str()}`);
+    return [x];
+  },
   argmin: argRule('argmin'),
   broadcast_in_dim: (avals, { shape, broadcastDimensions: bd }) => {
     const x = avals[0]!;

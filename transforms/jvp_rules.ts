@@ -185,6 +185,14 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   reduce_max: ([x], [t], params) => extremumReduce('reduce_max', x!, t, params.axes),
   reduce_min: ([x], [t], params) => extremumReduce('reduce_min', x!, t, params.axes),
   argmax: noDerivative('argmax'),
+  softmax: ([x], [t], { axis }) => {
+    const y = bind1('softmax', [x!], { axis });
+    if (t === null) return [[y], [null]];
+    // dy = y ⊙ (t − Σ_axis y ⊙ t)
+    const kept = y.shape.map((d, i) => (i === axis ? 1 : d));
+    const inner = broadcastToShape(reshape(reduceSum(mul(y, t), [axis]), kept), y.shape);
+    return [[y], [mul(y, sub(t, inner))]];
+  },
   argmin: noDerivative('argmin'),
   broadcast_in_dim: linearUnary('broadcast_in_dim'),
   reshape: linearUnary('reshape'),

@@ -82,6 +82,7 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
   reduce_max: reduceRule('reduce_max'),
   reduce_min: reduceRule('reduce_min'),
   argmax: argRule('argmax'),
+  softmax: ([x], [d], { axis }) => [[bind1('softmax', [x!], { axis: shiftAxis(axis, d!) })], [d!]],
   argmin: argRule('argmin'),
   cumsum: ([x], [d], { axis, reverse }) => [[bind1('cumsum', [x!], { axis: shiftAxis(axis, d!), reverse })], [d]],
   rev: ([x], [d], { axes }) => [[bind1('rev', [x!], { axes: axes.map((a) => shiftAxis(a, d!)) })], [d]],

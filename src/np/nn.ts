@@ -64,11 +64,12 @@ export const gelu = defop((x: ArrayLike, approximate = true): NDArray => {
   return multiply(multiply(a, 0.5), add(erf(multiply(a, Math.SQRT1_2)), 1));
 });
 
+/** exp(x − logsumexp(x)) along `axis`, as one primitive: one fused kernel (XNNPACK's on wasm), its derivative y ⊙ (t − Σ y ⊙ t). */
 export const softmax = defop((x: ArrayLike, axis = -1): NDArray => {
-  const a = asArray(x);
-  const m = bind1('stop_gradient', [max(a, axis, true)], {});
-  const e = exp(subtract(a, m));
-  return divide(e, sum(e, axis, true));
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (a.ndim === 0) throw new ShapeError(`softmax: expected an array of at least 1 dimension, got a scalar`);
+  return bind1('softmax', [a], { axis: normalizeAxis('softmax', axis, a.ndim) });
 });
 export const logSoftmax = defop((x: ArrayLike, axis = -1): NDArray => {
   const a = asArray(x);
