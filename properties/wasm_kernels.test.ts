@@ -1,5 +1,5 @@
 // gradus's own wasm SIMD kernels (src/wasm_kernels.ts): the committed binary is what the text
-// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy, tanh, exp, GEMM, transpose) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
+// assembles to; each kernel (comparisons, maximum/minimum, select, fill, axpy, tanh, exp, threefry, GEMM, transpose) agrees with IEEE float32 semantics computed in JS (NaN, ±∞, ±0
 // included) for every length modulo the 4-lane width and with a single value on either side; they
 // leak nothing; and np's comparisons, select and maximum/minimum go through them on wasm.
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { assembleKernels } from '../scripts/build_wasm_kernels.js';
 import { dispose, np } from '../src/index.js';
 import { kernels, transposeTensor } from '../src/kernels.js';
-import { gemmBlocking, wasmAxpy, wasmBinary, wasmFill, wasmMatMul, wasmExp, wasmSelect, wasmTanh } from '../src/wasm_kernels.js';
+import { gemmBlocking, wasmAxpy, wasmBinary, wasmFill, wasmMatMul, wasmExp, wasmSelect, wasmTanh, wasmThreefry } from '../src/wasm_kernels.js';
 import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
+import * as threefry from '../src/random/threefry.js';
 import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
 
@@ -139,6 +140,19 @@ describe('wasm SIMD kernels', () => {
     const out = wasmExp(special)!;
     expect(Array.from(out.dataSync())).toEqual([1, 1, Infinity, 0, NaN, Math.fround(Math.exp(88.72283935546875)), Infinity, Math.fround(Math.exp(-104)), 0]);
     tf.dispose([special, out]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('threefry bits and uniform floats equal the JS reference bit for bit, for batches of keys and every count modulo 4', () => {
+    const before = tf.memory().numTensors;
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { minLength: 2, maxLength: 10 }).filter((w) => w.length % 2 === 0), fc.integer({ min: 1, max: 70 }), (words, count) => {
+      const keys = Uint32Array.from(words);
+      const kt = tf.tensor(new Int32Array(keys.buffer), [keys.length / 2, 2], 'int32');
+      const bits = wasmThreefry(kt, count, false)!, u = wasmThreefry(kt, count, true)!;
+      expect(Array.from(bits.dataSync())).toEqual(Array.from(new Int32Array(threefry.randomBits(keys, count).buffer)));
+      expect(Array.from(u.dataSync())).toEqual(Array.from(threefry.uniform(keys, count)));
+      tf.dispose([kt, bits, u]);
+    }), { seed: FC_SEED, numRuns: 100 });
     expect(tf.memory().numTensors).toBe(before);
   });
 

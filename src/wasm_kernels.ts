@@ -1,5 +1,5 @@
 // gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill, axpy,
-// tanh, exp, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
+// tanh, exp, threefry, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
 // and why: src/wasm_kernels_wat.ts). They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
 // profiling see them like any other. Each entry point returns null where it does not apply (another
@@ -18,6 +18,7 @@ interface KernelExports {
   axpy_f32(a: number, b: number, out: number, n: number, s: number): void;
   tanh_f32(x: number, out: number, n: number): void;
   exp_f32(x: number, out: number, n: number): void;
+  threefry_bits(keys: number, nkeys: number, count: number, out: number, uniform: number): void;
   matmul_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, transA: number, kc: number, mc: number, pack: number, packBytes: number, bias: number, relu: number): void;
   matmul_nt_f32(a: number, b: number, c: number, batch: number, M: number, K: number, N: number): void;
   transpose_f32(x: number, out: number, rows: number, cols: number): void;
@@ -127,6 +128,13 @@ register('Fill', 'float32', [], (k, _, out, n, { attrs }) => k.fill_f32(out, n, 
 register('Axpy', 'float32', ['a', 'b'], (k, [a, b], out, n, { attrs }) => k.axpy_f32(a!, b!, out, n, attrs.scale as number));
 register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
 register('Exp', 'float32', ['x'], (k, [x], out, n) => k.exp_f32(x!, out, n));
+// `count` threefry words (or uniform floats) per key of a [..., 2] int32 key array.
+for (const [name, dtype, uniform] of [['ThreefryBits', 'int32', 0], ['ThreefryUniform', 'float32', 1]] as const) {
+  register(name, dtype, ['key'], (k, [key], out, n, { attrs }) => {
+    const count = attrs.count as number;
+    k.threefry_bits(key!, n / count, count, out, uniform);
+  });
+}
 // out[b] = op(a[b])·b[b] for each of `batch` products: a stored (M, K), or (K, M) when transA; b (K, N);
 // MatMulBias adds a bias of N values to every row, and both apply relu when attrs.relu.
 type MatMulAttrs = { batch: number; M: number; K: number; N: number; transA: boolean; relu: boolean };
@@ -198,6 +206,16 @@ export function wasmTanh(x: tf.Tensor): tf.Tensor | null {
 /** exp of a float32 array (within 2 ulp; subnormal results included, +∞ past 88.72), or null. */
 export function wasmExp(x: tf.Tensor): tf.Tensor | null {
   return x.dtype === 'float32' && wasmKernelsAvailable() ? run('Exp', { x }) : null;
+}
+
+/**
+ * Threefry-2x32 draws from a [..., 2] int32 array of keys, `count` per key, as random bits
+ * (int32) or uniform floats in [0, 1): bit for bit src/random/threefry.ts, or null.
+ */
+export function wasmThreefry(key: tf.Tensor, count: number, uniform: boolean, shape: readonly number[] = [...key.shape.slice(0, -1), count]): tf.Tensor | null {
+  if (key.dtype !== 'int32' || key.shape[key.rank - 1] !== 2 || count === 0 || !wasmKernelsAvailable()) return null;
+  if (sizeOf(shape) !== sizeOf(key.shape.slice(0, -1)) * count) throw new GradusError(`wasmThreefry: shape ${JSON.stringify(shape)} does not hold ${count} draws for each key of ${JSON.stringify(key.shape)}`);
+  return run(uniform ? 'ThreefryUniform' : 'ThreefryBits', { key }, { shape: [...shape], count });
 }
 
 /** What the GEMM does to its result before storing it: a bias of N float32 values added to every row, then relu. */

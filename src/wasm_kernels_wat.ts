@@ -1,4 +1,4 @@
-// The source of gradus's own wasm SIMD kernels, as WebAssembly text: elementwise kernels, a GEMM and
+// The source of gradus's own wasm SIMD kernels, as WebAssembly text: elementwise kernels, threefry random bits, a GEMM and
 // a transpose (the reasons for the last two are with them, below). TF.js's wasm backend runs
 // comparisons, select and maximum/minimum through a generic C++ loop that recomputes a broadcast
 // index for every element: 0.17–0.7 ms for a 128×512 array, against 0.02 ms for its XNNPACK
@@ -249,6 +249,82 @@ const expKernel = denseKernel({
         (if (f32.gt (local.get $s) (f32.const ${EXP_OVERFLOW})) (then (local.set $sy (f32.const inf))))
         (f32.store (local.get $out) (local.get $sy))`,
 });
+
+// Threefry-2x32 random bits (src/random/threefry.ts is the reference, bit for bit): for each of n
+// keys (int32 pairs at $keys), `count` words y0 ^ y1 of the blocks at counters (0, i), four
+// counters at a time; with $uniform, each word becomes the float32 (bits >>> 9)·2⁻²³ in [0, 1)
+// (the mantissa trick: bits >>> 9 | 0x3f800000 is in [1, 2)). The JS reference takes ~50 ms for a
+// million words; keys are read in place, so nothing is read back to the host either.
+const THREEFRY_ROTATIONS = [[13, 15, 26, 6], [17, 29, 16, 24]];
+function threefryRounds(rotations: number[], vector: boolean): string {
+  const [add, shl, shr, splatI] = vector ? ['i32x4.add', 'i32x4.shl', 'i32x4.shr_u', (c: string) => `(i32.const ${c})`] : ['i32.add', 'i32.shl', 'i32.shr_u', (c: string) => `(i32.const ${c})`];
+  const [or, xor] = vector ? ['v128.or', 'v128.xor'] : ['i32.or', 'i32.xor'];
+  return rotations.map((r) => `(local.set $x0 (${add} (local.get $x0) (local.get $x1)))
+        (local.set $x1 (${xor} (${or} (${shl} (local.get $x1) ${splatI(String(r))}) (${shr} (local.get $x1) ${splatI(String(32 - r))})) (local.get $x0)))`).join('\n        ');
+}
+/** The key injection after round group `g` (1-based): x0 += ks[g mod 3], x1 += ks[(g + 1) mod 3] + g. */
+function threefryInjection(g: number, vector: boolean): string {
+  const ks = ['$k0', '$k1', '$k2'];
+  const [add, konst] = vector ? ['i32x4.add', (c: number) => `(v128.const i32x4 ${c} ${c} ${c} ${c})`] : ['i32.add', (c: number) => `(i32.const ${c})`];
+  const key = (j: number) => (vector ? `(local.get ${ks[j]!}v)` : `(local.get ${ks[j]!})`);
+  return `(local.set $x0 (${add} (local.get $x0) ${key(g % 3)}))
+        (local.set $x1 (${add} (${add} (local.get $x1) ${key((g + 1) % 3)}) ${konst(g)}))`;
+}
+function threefryBlockText(vector: boolean): string {
+  const parts: string[] = [];
+  for (let g = 0; g < 5; g++) {
+    parts.push(threefryRounds(THREEFRY_ROTATIONS[g % 2]!, vector));
+    parts.push(threefryInjection(g + 1, vector));
+  }
+  return parts.join('\n        ');
+}
+const threefryKernel = `
+  (func (export "threefry_bits") (param $keys i32) (param $nkeys i32) (param $count i32) (param $out i32) (param $uniform i32)
+    (local $k i32) (local $i i32) (local $c4 i32) (local $k0 i32) (local $k1 i32) (local $k2 i32)
+    (local $k0v v128) (local $k1v v128) (local $k2v v128) (local $ctr v128) (local $y v128) (local $sy i32)
+    (local $x0 v128) (local $x1 v128) (local $s0 i32) (local $s1 i32)
+    (local.set $c4 (i32.and (local.get $count) (i32.const -4)))
+    (block $kdone
+      (loop $kloop
+        (br_if $kdone (i32.ge_u (local.get $k) (local.get $nkeys)))
+        (local.set $k0 (i32.load (local.get $keys)))
+        (local.set $k1 (i32.load offset=4 (local.get $keys)))
+        (local.set $k2 (i32.xor (i32.xor (local.get $k0) (local.get $k1)) (i32.const 0x1bd11bda)))
+        (local.set $k0v (i32x4.splat (local.get $k0)))
+        (local.set $k1v (i32x4.splat (local.get $k1)))
+        (local.set $k2v (i32x4.splat (local.get $k2)))
+        (local.set $ctr (v128.const i32x4 0 1 2 3))
+        (local.set $i (i32.const 0))
+        (block $vdone
+          (loop $vloop
+            (br_if $vdone (i32.ge_u (local.get $i) (local.get $c4)))
+            (local.set $x0 (local.get $k0v))
+            (local.set $x1 (i32x4.add (local.get $ctr) (local.get $k1v)))
+        ${threefryBlockText(true)}
+            (local.set $y (v128.xor (local.get $x0) (local.get $x1)))
+            (if (local.get $uniform) (then
+              (local.set $y (f32x4.sub (v128.or (i32x4.shr_u (local.get $y) (i32.const 9)) (v128.const i32x4 0x3f800000 0x3f800000 0x3f800000 0x3f800000)) (v128.const f32x4 1 1 1 1)))))
+            (v128.store (local.get $out) (local.get $y))
+            (local.set $out (i32.add (local.get $out) (i32.const 16)))
+            (local.set $ctr (i32x4.add (local.get $ctr) (v128.const i32x4 4 4 4 4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vloop)))
+        (block $sdone
+          (loop $sloop
+            (br_if $sdone (i32.ge_u (local.get $i) (local.get $count)))
+            (local.set $s0 (local.get $k0))
+            (local.set $s1 (i32.add (local.get $i) (local.get $k1)))
+        ${threefryBlockText(false).replace(/\$x0/g, '$s0').replace(/\$x1/g, '$s1')}
+            (local.set $sy (i32.xor (local.get $s0) (local.get $s1)))
+            (if (local.get $uniform) (then
+              (f32.store (local.get $out) (f32.sub (f32.reinterpret_i32 (i32.or (i32.shr_u (local.get $sy) (i32.const 9)) (i32.const 0x3f800000))) (f32.const 1))))
+              (else (i32.store (local.get $out) (local.get $sy))))
+            (local.set $out (i32.add (local.get $out) (i32.const 4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $sloop)))
+        (local.set $keys (i32.add (local.get $keys) (i32.const 8)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kloop))))`;
 
 // ---- Matrix products -------------------------------------------------------------------------
 // TF.js's wasm matmul hands XNNPACK a weight matrix to pack (a transposing copy) on every call with
@@ -679,7 +755,7 @@ const sumMiddleKernel = `
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
 export function kernelsWat(): string {
   return `(module
-  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, expKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel, sumMiddleKernel].join('\n')}
+  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, expKernel, threefryKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel, sumMiddleKernel].join('\n')}
 )
 `;
 }
