@@ -151,21 +151,9 @@ export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tens
   if (target.length > MAX_WASM_RANK) return broadcastAxisByAxis(r, target);
   if (t.dtype === 'float32') return tf.add(r, floatZeros(target));
   if (t.dtype === 'bool') return tf.cast(tf.add(tf.cast(r, 'float32'), floatZeros(target)), 'bool');
-  // int32: exactly, on the CPU side (int broadcasts are small in practice: labels, indices).
-  const src = r.dataSync() as Int32Array;
-  const out = new Int32Array(prod(target));
-  const srcStrides = r.shape.map((_, i) => (r.shape[i] === 1 ? 0 : prod(r.shape.slice(i + 1))));
-  const outStrides = target.map((_, i) => prod(target.slice(i + 1)));
-  for (let k = 0; k < out.length; k++) {
-    let rem = k, off = 0;
-    for (let d = 0; d < target.length; d++) {
-      const c = Math.floor(rem / outStrides[d]!);
-      rem -= c * outStrides[d]!;
-      off += c * srcStrides[d]!;
-    }
-    out[k] = src[off]!;
-  }
-  return tf.tensor(out, target, 'int32');
+  // int32: TF.js's BroadcastTo copies exactly (its generic path is slow, but it stays on the device:
+  // a loop on the host read the array back, a sync per int broadcast, under jit too).
+  return tf.broadcastTo(r, target);
 }
 
 /**
@@ -206,7 +194,8 @@ function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false)
       return tf.reshape(f(...xs.map((x) => tf.reshape(broadcastTensor(x, shape), [size]))), shape);
     }
     if (xs.every((x) => sameShape(x.shape, shape))) return f(...xs);
-    if (fastNative && xs.every((x) => x.dtype === 'float32')) return f(...xs);
+    // (int32 add/sub/mul broadcast natively too: exactly, and without materialising the broadcast.)
+    if (fastNative && (xs.every((x) => x.dtype === 'float32') || (f !== tf.div && xs.every((x) => x.dtype === 'int32')))) return f(...xs);
     return f(...xs.map((x) => broadcastTensor(x, shape)));
   };
 }
