@@ -104,7 +104,8 @@ export function warmupCosineDecay(options: { initValue: number; peakValue: numbe
   const decayLen = decaySteps - warmupSteps;
   return (count) => {
     const t = asFloat(count);
-    const warm = warmupSteps === 0 ? np.add(np.multiply(t, 0), peakValue) : np.add(np.multiply(np.minimum(t, warmupSteps), (peakValue - initValue) / warmupSteps), initValue);
+    // (The warm-up count is clipped to [0, warmupSteps], as Optax's linear schedule does: a negative count gives initValue.)
+    const warm = warmupSteps === 0 ? np.add(np.multiply(t, 0), peakValue) : np.add(np.multiply(np.clip(t, 0, warmupSteps), (peakValue - initValue) / warmupSteps), initValue);
     const d = np.clip(np.subtract(t, warmupSteps), 0, decayLen);
     const c = np.multiply(np.add(np.cos(np.multiply(d, Math.PI / decayLen)), 1), 0.5);
     const end = peakValue === 0 ? 0 : endValue;

@@ -5,7 +5,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { ConcreteArray, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, customVjp, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, checkpointSequential, customVjp, straightThrough, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { Rng, arbArray, arbShape, arbTree, checkGrads, reference as R, toArrays, type ArrayData } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, innerProduct, scoped, values } from './helpers.js';
@@ -878,5 +878,19 @@ describe('types of options follow the function too', () => {
     expect(() => vmap(pair, { inAxes: [{ c: 0 }, 0] })).not.toThrow();
     // @ts-expect-error: a cotangent of the wrong type
     expect(() => customVjp(add, (a: NDArray, b: NDArray) => [np.add(a, b), null] as [NDArray, null], (_r, _ct: NDArray) => ['oops', null])).not.toThrow();
+  });
+});
+
+describe('bad inputs to linearize, straightThrough and checkpointSequential are named', () => {
+  it('a tangent of the wrong shape or dtype, an f that is no function, a layer that is no function', () => {
+    inScope(() => {
+      const [, fLin] = linearize((a: NDArray) => np.sin(a), np.ones([3]));
+      expect(() => fLin(np.ones([5]))).toThrow(/linearize: tangent 0 is f32\[5\] but its primal is f32\[3\]/);
+      expect(() => fLin(np.ones([3], 'int32'))).toThrow(/linearize: tangent 0 is i32\[3\]/);
+      const [, fScalar] = linearize((a: NDArray) => np.multiply(a, 2), np.array(1, 'float32'));
+      expect(fScalar(3 as unknown as NDArray).item()).toBe(6); // a JS number is weakly typed
+      expect(() => straightThrough(np.ones([3]), 3 as never)).toThrow(/straightThrough: expected a function/);
+      expect(() => checkpointSequential([np.sin, 3 as never])).toThrow(/checkpointSequential: layer 1 is number/);
+    });
   });
 });

@@ -404,3 +404,12 @@ describe('schedules.join', () => {
     expect(() => optim.schedules.join([c(1), c(2), c(3)], [5, 6])).not.toThrow();
   });
 });
+
+describe('warm-up at negative counts', () => {
+  it('warmupCosineDecay clips the warm-up count at 0 (a count of −5 gave a negative learning rate)', () => {
+    const s = optim.schedules.warmupCosineDecay({ initValue: 0.1, peakValue: 1, warmupSteps: 5, decaySteps: 10 });
+    expect(np.asArray(s(-5)).item()).toBeCloseTo(0.1, 6);
+    expect(np.asArray(s(0)).item()).toBeCloseTo(0.1, 6);
+    expect(np.asArray(s(5)).item()).toBeCloseTo(1, 6);
+  });
+});

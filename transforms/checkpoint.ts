@@ -62,6 +62,9 @@ export function sqrtSegmentLength(n: number): number {
  * round(√n)), so a backward pass keeps only segment boundaries plus one segment's activations.
  */
 export function checkpointSequential<T>(layers: readonly ((x: T) => T)[], options: CheckpointOptions & { segmentLength?: number } = {}): (x: T) => T {
+  layers.forEach((layer, i) => {
+    if (typeof layer !== 'function') throw new TransformError(`checkpointSequential: layer ${i} is ${layer === null ? 'null' : typeof layer}, expected a function x => y`);
+  });
   const k = options.segmentLength ?? sqrtSegmentLength(layers.length);
   if (!Number.isInteger(k) || k < 1) throw new ShapeError(`checkpointSequential: segmentLength must be a positive integer, got ${k}`);
   const segments: ((x: T) => T)[] = [];

@@ -2,6 +2,7 @@
 import type { ArrayLike, NDArray } from '../src/array.js';
 import { bind1 } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
+import { TransformError } from '../src/errors.js';
 import { asArray, defop } from '../src/np/convert.js';
 import { isfinite, multiply, subtract, where } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
@@ -25,6 +26,7 @@ export const stopGradient = defop(function stopGradient<T>(x: T): T {
  * `f` runs once, on the values it is given (it may read them: `dataSync` works outside `jit`).
  */
 export const straightThrough = defop(function straightThrough(x: ArrayLike, f: (x: NDArray) => NDArray): NDArray {
+  if (typeof f !== 'function') throw new TransformError(`straightThrough: expected a function f (the forward value is f(x)), got ${typeof f}`);
   const a = asArray(x);
   const fx = stopGradient(f(a));
   if (!isDifferentiable(a.dtype)) return fx;

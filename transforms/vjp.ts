@@ -9,7 +9,7 @@ import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
 import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
-import { zeros, onesLike } from './lax.js';
+import { convert, zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
 import { UndefPrimal, backwardPass, nextTensorId, type BackwardOptions } from './transpose.js';
 
@@ -248,6 +248,15 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
       if (disposed) throw new TransformError('linearize: this linear map was disposed');
       const [ts, tdef] = flattenArrays('linearize', tangents, 'tangent');
       if (!tdef.equals(argDef!)) throw new TransformError(`linearize: tangents have structure ${tdef} but the primals have ${argDef}`);
+      const raw = tree.leaves(tangents);
+      ts.forEach((t, i) => {
+        const want = argLeaves[i]!.aval;
+        // JS numbers are weakly typed, as everywhere in np: 3 is a float32 tangent for a float32 primal.
+        if (typeof raw[i] === 'number' && t.dtype !== want.dtype) t = ts[i] = convert(t, want.dtype);
+        if (lin.differentiable[i] && (t.shape.join() !== want.shape.join() || t.dtype !== want.dtype)) {
+          throw new TransformError(`linearize: tangent ${i} is ${t.aval.str()} but its primal is ${want.str()}; expected the same shape and dtype`);
+        }
+      });
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
       return freshResults(unflatten<Out>(outDef!, outs), [tangents, lin.consts], firstNew);
     });
