@@ -518,3 +518,11 @@ describe('a policy that is not one is refused at once', () => {
     expect(() => checkpoint((a: NDArray) => np.sin(a), { policy: dotsSaveable })).not.toThrow();
   });
 });
+
+describe('names for checkpoint policies', () => {
+  it('a non-string name, or names given to saveOnlyTheseNames as one list, are refused (they matched nothing, silently)', () => {
+    expect(() => checkpointName(np.ones([2]), 3 as never)).toThrow(/checkpointName: the name must be a string/);
+    expect(() => saveOnlyTheseNames(['h', 'z'] as never)).toThrow(/saveOnlyTheseNames: names are separate string arguments/);
+    expect(saveOnlyTheseNames('h', 'z').name).toBe('saveOnlyTheseNames(h, z)');
+  });
+});

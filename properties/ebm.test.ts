@@ -519,3 +519,22 @@ describe('MALA needs per-example energies', () => {
     });
   });
 });
+
+describe('Langevin options a sampler would misread', () => {
+  it('a typo in form or gradClipMode, a NaN or negative noise, a non-positive clip and a reversed clipRange are refused', () => {
+    scope(() => {
+      const energy = (v: NDArray) => np.sum(np.square(v), -1);
+      const x = np.zeros([2, 2]);
+      const bad: [Record<string, unknown>, RegExp][] = [
+        [{ form: 'IGEBM' }, /form must be one of 'theory', 'igebm'/],
+        [{ gradClip: 1, gradClipMode: 'Norm' }, /gradClipMode must be one of 'value', 'norm'/],
+        [{ noiseScale: NaN }, /noiseScale must be a finite number ≥ 0/],
+        [{ gradClip: 0 }, /gradClip must be a finite number > 0/],
+        [{ clipRange: [1, 0] }, /clipRange must be \[lo, hi\] with lo ≤ hi/],
+      ];
+      for (const [extra, message] of bad) expect(() => ebm.langevinStep(energy, x, random.key(0), { stepSize: 0.1, steps: 1, ...extra } as never)).toThrow(message);
+      expect(ebm.langevinStep(energy, x, random.key(0), { stepSize: 0.1, steps: 1, form: 'igebm', gradClip: 1, gradClipMode: 'norm', clipRange: [-1, 1] }).shape).toEqual([2, 2]);
+      return null;
+    });
+  });
+});

@@ -22,6 +22,9 @@ export const dotsSaveable: CheckpointPolicy = {
 
 /** Save only values tagged with `checkpointName(x, name)` for one of `names`. */
 export function saveOnlyTheseNames(...names: string[]): CheckpointPolicy {
+  names.forEach((n, i) => {
+    if (typeof n !== 'string') throw new TypeError(`saveOnlyTheseNames: names are separate string arguments, e.g. saveOnlyTheseNames('h', 'z'); argument ${i} is ${Array.isArray(n) ? 'a list' : typeof n}`);
+  });
   const wanted = new Set(names);
   return {
     name: `saveOnlyTheseNames(${names.join(', ')})`,

@@ -49,6 +49,7 @@ export const recompute = checkpoint;
 
 /** Tags a value so that `saveOnlyTheseNames(name)` keeps it during a checkpointed forward pass. */
 export function checkpointName(x: ArrayLike, name: string): NDArray {
+  if (typeof name !== 'string') throw new TransformError(`checkpointName: the name must be a string (saveOnlyTheseNames matches it), got ${typeof name}`);
   return bind1('checkpoint_name', [asArray(x)], { name });
 }
 

@@ -94,8 +94,24 @@ export function langevinForm(options: LangevinOptions): 'theory' | 'igebm' {
   return options.form ?? (options.noiseScale === undefined ? 'theory' : 'igebm');
 }
 
+/** Options a sampler would otherwise misread: a typo in a mode falling back to the default, a NaN noise, a reversed range. */
+function checkLangevinOptions(op: string, options: LangevinOptions): void {
+  const oneOf = (name: string, value: unknown, allowed: readonly string[]) => {
+    if (value !== undefined && !allowed.includes(value as string)) throw new RangeError(`ebm.${op}: ${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  };
+  oneOf('form', options.form, ['theory', 'igebm']);
+  oneOf('gradClipMode', options.gradClipMode, ['value', 'norm']);
+  const { noiseScale, gradClip, clipRange } = options;
+  if (noiseScale !== undefined && !(noiseScale >= 0 && Number.isFinite(noiseScale))) throw new RangeError(`ebm.${op}: noiseScale must be a finite number ≥ 0, got ${noiseScale}`);
+  if (gradClip !== undefined && !(gradClip > 0 && Number.isFinite(gradClip))) throw new RangeError(`ebm.${op}: gradClip must be a finite number > 0, got ${gradClip}`);
+  if (clipRange !== undefined && !(Array.isArray(clipRange) && clipRange.length === 2 && clipRange[0] <= clipRange[1])) {
+    throw new RangeError(`ebm.${op}: clipRange must be [lo, hi] with lo ≤ hi, got ${JSON.stringify(clipRange)}`);
+  }
+}
+
 /** One ULA step (either form; see `LangevinOptions`). */
 export const langevinStep = np.defop(function langevinStep(energyFn: EnergyFn, x: ArrayLike, key: Key, options: LangevinOptions): NDArray {
+  checkLangevinOptions('langevinStep', options);
   const a = floatSamples(x);
   const eps = options.stepSize;
   let out: NDArray;
