@@ -538,3 +538,18 @@ describe('Langevin options a sampler would misread', () => {
     });
   });
 });
+
+describe('Langevin with a traced temperature', () => {
+  it('noiseScale given as an array, or traced under jit, vmap or grad, is used as before (only JS numbers are checked)', () => {
+    scope(() => {
+      const energy = (v: NDArray) => np.sum(np.square(v), -1);
+      const x = np.ones([2, 2]);
+      const step = (s: NDArray) => ebm.langevinStep(energy, x, random.key(0), { stepSize: 0.01, steps: 1, form: 'igebm', noiseScale: s as unknown as number });
+      const eager = step(np.array(0.1, 'float32'));
+      expect(Array.from(jit(step)(np.array(0.1, 'float32')).dataSync())).toEqual(Array.from(eager.dataSync()));
+      expect(vmap(step)(np.array([0.1, 0.2], 'float32')).shape).toEqual([2, 2, 2]);
+      expect(Number.isFinite(grad((s: NDArray) => np.sum(step(s)))(np.array(0.1, 'float32')).item())).toBe(true);
+      return null;
+    });
+  });
+});

@@ -165,6 +165,14 @@ describe('tracing and caching', () => {
       const bySymbol = jit((x: NDArray, c: { [k]?: number }) => np.multiply(x, c[k] ?? 0), { staticArgnums: 1 });
       expect(values(bySymbol(np.ones([1]), { [k]: 2 }))).toEqual([2]);
       expect(values(bySymbol(np.ones([1]), { [k]: 3 }))).toEqual([3]);
+      // A large static list is keyed by value too: a mutation retraces, an equal rebuild does not.
+      const firstOf = jit((x: NDArray, table: number[]) => np.add(x, table[0]!), { staticArgnums: 1 });
+      const table = Array.from({ length: 20000 }, (_, i) => i);
+      expect(firstOf(np.ones([1]), table).item()).toBe(1);
+      table[0] = 100;
+      expect(firstOf(np.ones([1]), table).item()).toBe(101);
+      firstOf(np.ones([1]), [...table]);
+      expect(firstOf.cacheSize).toBe(2);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [1.5] })(np.ones([2]))).toThrow(/staticArgnums must be an integer or a list of integers/);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(/staticArgnums.*3.*out of range/);
       expect(() => jit((x: NDArray) => x, { staticArgnums: [3] })(np.ones([2]))).toThrow(TransformError);

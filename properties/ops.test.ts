@@ -1114,3 +1114,14 @@ describe('pad with a NaN fill value', () => {
     });
   });
 });
+
+describe('softmax over several axes', () => {
+  it('axis null (all) or a list of axes is exp(x − logsumexp(x)) over them, summing to 1 there', () => {
+    inScope(() => {
+      const x = np.reshape(np.linspace(-2, 3, 24), [2, 3, 4]);
+      expect(values(np.sum(np.softmax(x, null)))[0]).toBeCloseTo(1, 5);
+      values(np.sum(np.softmax(x, [1, 2]), [1, 2])).forEach((s) => expect(s).toBeCloseTo(1, 5));
+      expectClose(np.softmax(x, [2]), np.softmax(x, -1), { rtol: 1e-6, atol: 1e-7 });
+    });
+  });
+});

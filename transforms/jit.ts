@@ -44,13 +44,22 @@ let nextObjectId = 0;
  * key could not capture (symbol-keyed or hidden properties) or that are too large to key by value.
  */
 function staticKey(v: unknown): string {
-  const budget = { nodes: MAX_VALUE_KEY_NODES };
-  const key = valueKey(v, new Set(), budget);
-  return budget.nodes >= 0 ? key : identityKey(v as object);
+  try {
+    return valueKey(v, new Set(), new Map());
+  } catch (e) {
+    if (e instanceof KeyTooLarge) return identityKey(v as object);
+    throw e;
+  }
 }
 
-/** Most values a static key visits before keying by identity instead (a shared sub-object is visited each time it appears). */
-const MAX_VALUE_KEY_NODES = 10_000;
+class KeyTooLarge {}
+
+/**
+ * Longest key kept by value (about 10⁵ numbers); past it, identity. A sub-object shared by several
+ * parents is keyed once (memoised), but its key is written out at each appearance, so a deeply
+ * shared structure ([d, d] nested 22 times) would otherwise build a key of 2²² parts.
+ */
+const MAX_VALUE_KEY_LENGTH = 1_000_000;
 
 function identityKey(v: object): string {
   let id = objectIds.get(v);
@@ -68,8 +77,7 @@ function keyedByValue(v: object): boolean {
   return Array.isArray(v) ? names.length === v.length + 1 /* + length */ && Object.keys(v).length === v.length : names.length === Object.keys(v).length;
 }
 
-function valueKey(v: unknown, ancestors: Set<object>, budget: { nodes: number }): string {
-  if (--budget.nodes < 0) return '';
+function valueKey(v: unknown, ancestors: Set<object>, memo: Map<object, string>): string {
   // Typed and exact: JSON.stringify writes NaN, ±Infinity and null all as "null".
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
@@ -78,11 +86,15 @@ function valueKey(v: unknown, ancestors: Set<object>, budget: { nodes: number })
   if (typeof v === 'boolean') return `b:${v}`;
   const plain = typeof v === 'object' && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) && keyedByValue(v);
   if (plain && !ancestors.has(v)) {
+    const known = memo.get(v);
+    if (known !== undefined) return known;
     ancestors.add(v);
     const key = Array.isArray(v)
-      ? `[${v.map((x) => valueKey(x, ancestors, budget)).join(',')}]`
-      : `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${valueKey((v as Record<string, unknown>)[k], ancestors, budget)}`).join(',')}}`;
+      ? `[${v.map((x) => valueKey(x, ancestors, memo)).join(',')}]`
+      : `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${valueKey((v as Record<string, unknown>)[k], ancestors, memo)}`).join(',')}}`;
     ancestors.delete(v);
+    if (key.length > MAX_VALUE_KEY_LENGTH) throw new KeyTooLarge(); // the whole argument is then keyed by identity
+    memo.set(v, key);
     return key;
   }
   if (typeof v === 'object' || typeof v === 'function') return identityKey(v as object);

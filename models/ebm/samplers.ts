@@ -101,10 +101,11 @@ function checkLangevinOptions(op: string, options: LangevinOptions): void {
   };
   oneOf('form', options.form, ['theory', 'igebm']);
   oneOf('gradClipMode', options.gradClipMode, ['value', 'norm']);
+  // (Only JS numbers are checked: an array or a traced value — a temperature tuned under jit, vmap or grad — is the caller's.)
   const { noiseScale, gradClip, clipRange } = options;
-  if (noiseScale !== undefined && !(noiseScale >= 0 && Number.isFinite(noiseScale))) throw new RangeError(`ebm.${op}: noiseScale must be a finite number ≥ 0, got ${noiseScale}`);
-  if (gradClip !== undefined && !(gradClip > 0 && Number.isFinite(gradClip))) throw new RangeError(`ebm.${op}: gradClip must be a finite number > 0, got ${gradClip}`);
-  if (clipRange !== undefined && !(Array.isArray(clipRange) && clipRange.length === 2 && clipRange[0] <= clipRange[1])) {
+  if (typeof noiseScale === 'number' && !(noiseScale >= 0 && Number.isFinite(noiseScale))) throw new RangeError(`ebm.${op}: noiseScale must be a finite number ≥ 0, got ${noiseScale}`);
+  if (typeof gradClip === 'number' && !(gradClip > 0 && Number.isFinite(gradClip))) throw new RangeError(`ebm.${op}: gradClip must be a finite number > 0, got ${gradClip}`);
+  if (clipRange !== undefined && !(Array.isArray(clipRange) && clipRange.length === 2 && !(typeof clipRange[0] === 'number' && typeof clipRange[1] === 'number' && clipRange[0] > clipRange[1]))) {
     throw new RangeError(`ebm.${op}: clipRange must be [lo, hi] with lo ≤ hi, got ${JSON.stringify(clipRange)}`);
   }
 }

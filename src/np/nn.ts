@@ -65,9 +65,13 @@ export const gelu = defop((x: ArrayLike, approximate = true): NDArray => {
 });
 
 /** exp(x − logsumexp(x)) along `axis`, as one primitive: one fused kernel (XNNPACK's on wasm), its derivative y ⊙ (t − Σ y ⊙ t). */
-export const softmax = defop((x: ArrayLike, axis = -1): NDArray => {
+export const softmax = defop((x: ArrayLike, axis: number | readonly number[] | null = -1): NDArray => {
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (typeof axis !== 'number') {
+    // Over several axes (or all, null): exp(x − logsumexp(x)), as logSoftmax does.
+    return exp(subtract(a, logsumexp(a, axis, true)));
+  }
   if (a.ndim === 0) throw new ShapeError(`softmax: expected an array of at least 1 dimension, got a scalar`);
   return bind1('softmax', [a], { axis: normalizeAxis('softmax', axis, a.ndim) });
 });
