@@ -520,7 +520,7 @@ describe('MALA needs per-example energies', () => {
   });
 });
 
-describe('Langevin options a sampler would misread', () => {
+describe('Langevin options: what a sampler would misread, and what it must accept', () => {
   it('a typo in form or gradClipMode, a NaN or negative noise, a non-positive clip and a reversed clipRange are refused', () => {
     scope(() => {
       const energy = (v: NDArray) => np.sum(np.square(v), -1);
@@ -537,9 +537,7 @@ describe('Langevin options a sampler would misread', () => {
       return null;
     });
   });
-});
 
-describe('Langevin with a traced temperature', () => {
   it('noiseScale given as an array, or traced under jit, vmap or grad, is used as before (only JS numbers are checked)', () => {
     scope(() => {
       const energy = (v: NDArray) => np.sum(np.square(v), -1);
