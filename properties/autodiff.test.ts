@@ -570,6 +570,9 @@ describe('clear errors', () => {
   it('bad argnums and a hasAux function without [value, aux] are explained', () => {
     inScope(() => {
       expect(() => grad((a: NDArray) => np.sum(a), { argnums: 2 })(x())).toThrow(/argnums.*out of range/);
+      expect(() => grad((a: NDArray) => np.sum(a), { argnums: NaN })(x())).toThrow(/argnums must be integers \(argument positions\), got NaN/);
+      class Unregistered { constructor(readonly v: NDArray) {} }
+      expect(() => vjp((a: NDArray) => new Unregistered(a) as unknown as NDArray, x())).toThrow(/output leaf at \(root\) is an Unregistered object \(not a registered tree node\)/);
       expect(() => grad((a: NDArray, b: NDArray) => np.sum(np.multiply(a, b)), { argnums: [0, 0] })(x(), x())).toThrow(/repeated argnums/);
       expect(() => grad((a: NDArray) => np.sum(a), { hasAux: true })(x())).toThrow(/hasAux.*\[value, aux\]/);
     });

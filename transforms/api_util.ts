@@ -16,8 +16,9 @@ export function leafArray(op: string, path: tree.Path, leaf: unknown, what: stri
   if (leaf instanceof NDArray) return leaf;
   const typedArray = ArrayBuffer.isView(leaf) && !(leaf instanceof DataView);
   if (typeof leaf === 'number' || typeof leaf === 'boolean' || Array.isArray(leaf) || typedArray || isTensor(leaf)) return asArray(leaf as ArrayLike);
+  const kind = leaf === null ? 'null' : typeof leaf === 'object' ? `${(leaf as object).constructor?.name ?? 'prototype-less'} object (not a registered tree node)` : typeof leaf;
   throw new TransformError(
-    `${op}: the ${what} leaf at ${tree.keystr(path) || '(root)'} is a ${leaf === null ? 'null' : typeof leaf}; expected an array, a number, a typed array or a tf.Tensor`,
+    `${op}: the ${what} leaf at ${tree.keystr(path) || '(root)'} is ${/^[aeiou]/i.test(kind) ? 'an' : 'a'} ${kind}; expected an array, a number, a typed array or a tf.Tensor`,
   );
 }
 
@@ -56,7 +57,8 @@ export function unflatten<T = unknown>(def: TreeDef, leaves: readonly unknown[])
 export function normalizeArgnums(op: string, argnums: number | readonly number[], nargs: number): { list: number[]; single: boolean } {
   const single = typeof argnums === 'number';
   const list = (single ? [argnums] : [...argnums]).map((a) => {
-    if (!Number.isInteger(a) || a < -nargs || a >= nargs) {
+    if (!Number.isInteger(a)) throw new TransformError(`${op}: argnums must be integers (argument positions), got ${String(a)}`);
+    if (a < -nargs || a >= nargs) {
       throw new TransformError(`${op}: argnums ${JSON.stringify(argnums)} is out of range for a function called with ${nargs} argument(s)`);
     }
     return a < 0 ? a + nargs : a;
