@@ -47,6 +47,8 @@ function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined):
 
 function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): NDArray[] {
   let y = np.asArray(tags);
+  // (A float tag such as 1.5 was truncated silently.)
+  if (y.dtype === 'float32') throw new TypeError(`crf.${name}: tags must be integers (int32), got float32 values`);
   if (y.dtype !== 'int32') y = y.astype('int32');
   if (y.shape[y.ndim - 1] !== T) throw new RangeError(`crf.${name}: tags ${JSON.stringify(y.shape)} must end in the T = ${T} steps of the emissions`);
   checkLabels(`crf.${name}`, y, numTags);

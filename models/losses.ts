@@ -17,6 +17,7 @@ function floatArray(x: ArrayLike): NDArray {
 
 /** Label smoothing (Optax's `smooth_labels`): (1 − α)·t + α/K over the last axis of K classes. */
 export const smoothLabels = op((targets: ArrayLike, alpha: number): NDArray => {
+  if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`smoothLabels: alpha must lie in [0, 1] (above 1 the labels flip), got ${alpha}`);
   const t = floatArray(targets);
   return t.mul(1 - alpha).add(alpha / t.shape[t.ndim - 1]!);
 });

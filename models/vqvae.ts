@@ -101,6 +101,9 @@ export const emaInit = np.defop(function emaInit(codebook: NDArray): EmaCodebook
  * counts, ε = 1e-5, so dead codes keep their vector). With λ = 0 this is one k-means step.
  */
 export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: ArrayLike, decay = 0.99, eps = 1e-5): { state: EmaCodebookState; codebook: NDArray } => {
+  if (!(decay >= 0 && decay <= 1)) throw new RangeError(`vqvae.emaUpdate: decay must lie in [0, 1], got ${decay}`);
+  if (!(eps >= 0 && Number.isFinite(eps))) throw new RangeError(`vqvae.emaUpdate: eps must be a finite number ≥ 0, got ${eps}`);
+  if (np.asArray(indices).dtype !== 'int32') throw new TypeError(`vqvae.emaUpdate: indices must be int32 codebook entries (as vectorQuantize returns), got ${np.asArray(indices).dtype}`);
   const a = np.asArray(z);
   const d = a.shape[a.ndim - 1]!;
   const K = state.counts.shape[0]!;

@@ -570,3 +570,25 @@ describe('mismatched shapes in model functions', () => {
     });
   });
 });
+
+describe('model options and inputs that were misread', () => {
+  it('smoothLabels above 1, float CRF tags, EMA codebook decay outside [0, 1] or float indices, residual log-det terms/samples below 1 or an unknown probe are refused', async () => {
+    const { crf, vqvae, flows } = await import('../models/index.js');
+    scope(() => {
+      expect(() => losses.smoothLabels(np.eye(3), 2)).toThrow(/smoothLabels: alpha must lie in \[0, 1\]/);
+      expect(vals(losses.smoothLabels(np.eye(2), 0.5))).toEqual([0.75, 0.25, 0.25, 0.75]);
+      const emissions = np.zeros([1, 3, 2]);
+      expect(() => crf.nll(emissions, np.array([[0, 1.5, 1]], 'float32'), crf.init(2).transitions)).toThrow(/crf\.\w+: tags must be integers/);
+      const state = vqvae.emaInit(np.eye(2));
+      for (const decay of [1.5, NaN]) expect(() => vqvae.emaUpdate(state, np.eye(2), np.array([0, 1], 'int32'), decay)).toThrow(/emaUpdate: decay must lie in \[0, 1\]/);
+      expect(() => vqvae.emaUpdate(state, np.eye(2), np.array([0, 1], 'float32'))).toThrow(/emaUpdate: indices must be int32/);
+      const g = (v: NDArray) => np.multiply(np.tanh(v), 0.5);
+      const x = np.ones([2, 2]);
+      for (const bad of [{ terms: 0 }, { samples: 0 }, { terms: 2.5 }]) {
+        expect(() => flows.residualLogdet(g, x, { method: 'hutchinson', ...bad }, random.key(0))).toThrow(/residualLogdet: (terms|samples) must be an integer ≥ 1/);
+      }
+      expect(() => flows.residualLogdet(g, x, { probe: 'Gaussian' as 'gaussian' }, random.key(0))).toThrow(/probe must be 'gaussian' or 'rademacher'/);
+      return null;
+    });
+  });
+});

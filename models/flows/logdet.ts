@@ -158,6 +158,14 @@ export const residualLogdet = eager((
   g: (x: NDArray) => NDArray, x: NDArray, options: ResidualLogdetOptions = {}, key?: Key,
 ): { gx: NDArray; logdet: NDArray } => {
   const method = options.method ?? DEFAULT_LOGDET.method;
+  // (samples 0 gave NaN, terms 0 a log-det of 0, 2.5 terms 2, and a typo in the probe the default.)
+  for (const name of ['terms', 'samples'] as const) {
+    const v = options[name];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`residualLogdet: ${name} must be an integer ≥ 1, got ${v}`);
+  }
+  if (options.probe !== undefined && options.probe !== 'gaussian' && options.probe !== 'rademacher') {
+    throw new RangeError(`residualLogdet: probe must be 'gaussian' or 'rademacher', got ${JSON.stringify(options.probe)}`);
+  }
   switch (method) {
     case 'hutchinson':
       if (key === undefined) throw new Error("residualLogdet: method 'hutchinson' needs a key for its probes; pass options.key (or use method 'exact' / 'series')");
