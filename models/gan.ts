@@ -144,6 +144,7 @@ function dLossOf<DP, GP>(spec: GanSpec<DP, GP>): (d: DP, real: NDArray, sReal: N
  * @example singleLossGan({ ...spec, dRegularizer: r1Penalty(mlpDiscriminator.apply, 0.1) })
  */
 export function r1Penalty<DP>(discriminator: (d: DP, x: NDArray) => NDArray, gamma: number): (d: DP, real: NDArray) => NDArray {
+  if (typeof gamma === 'number' && !(gamma >= 0 && Number.isFinite(gamma))) throw new RangeError(`gan.r1Penalty: gamma must be a finite number ≥ 0, got ${gamma}`);
   return np.defop((d: DP, real: NDArray) => {
     // Scores of different samples are independent, so ∇ of their sum gives every per-sample gradient.
     const gx = grad((x: NDArray) => np.sum(discriminator(d, x)))(real);

@@ -523,3 +523,16 @@ describe('applyGradients under vmap frees nothing of the caller', () => {
     });
   });
 });
+
+describe('single-valued hyperparameters and weights', () => {
+  it('injectHyperparams names a hyperparameter given as an array of several values; gradientReversal and r1Penalty refuse non-finite weights', async () => {
+    const { gan } = await import('../models/index.js');
+    const { gradientReversal } = await import('../src/index.js');
+    scope(() => {
+      expect(() => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: np.array([0.1, 0.2, 0.3], 'float32') })).toThrow(/hyperparameter 'lr' must be a single value \(a 0-d array\), got shape \[3\]/);
+      expect(() => gradientReversal(np.ones([2]), NaN)).toThrow(/gradientReversal: lambda must be a finite number/);
+      expect(() => gan.r1Penalty(gan.mlpDiscriminator.apply, NaN)).toThrow(/r1Penalty: gamma must be a finite number ≥ 0/);
+      return null;
+    });
+  });
+});

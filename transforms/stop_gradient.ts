@@ -40,6 +40,8 @@ export const straightThrough = defop(function straightThrough(x: ArrayLike, f: (
  * With it a single loss trains both sides of a zero-sum game.
  */
 export const gradientReversal = defop(function gradientReversal(x: ArrayLike, lambda = 1): NDArray {
+  // (A JS-number λ is checked; an array or traced λ is the caller's.)
+  if (typeof lambda === 'number' && !Number.isFinite(lambda)) throw new TransformError(`gradientReversal: lambda must be a finite number, got ${lambda}`);
   const a = asArray(x);
   if (!isDifferentiable(a.dtype)) return a;
   const s = stopGradient(a);
