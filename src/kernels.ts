@@ -65,10 +65,10 @@ function accurateLog1p(x: tf.Tensor): tf.Tensor {
     const u = tf.add(x, one);
     const logU = tf.log(u); // (once: wasm's Log calls libm per element)
     const corrected = tf.div(tf.mul(logU, x), tf.sub(u, one));
-    // Comparisons and selects on gradus's kernels (TF.js's generic ones cost as much as the logs).
-    const small = preferWasm('lt', tf.less)(tf.abs(x), one); // elsewhere log(u) is accurate, and x·log(u) could overflow
-    const exact = preferWasm('eq', tf.equal)(u, one);
-    const select = (c: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => wasmSelect(c, a, b) ?? tf.where(c, a, b);
+    // The comparison and select kernels run on gradus's wasm kernels (TF.js's generic ones cost as much as the logs).
+    const small = comparisonKernels.lt(tf.abs(x), one); // elsewhere log(u) is accurate, and x·log(u) could overflow
+    const exact = comparisonKernels.eq(u, one);
+    const select = (c: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => kernels.select([c, a, b], {} as never)[0]!;
     return select(small, select(exact, x, corrected), logU);
   });
 }

@@ -257,10 +257,10 @@ const expKernel = denseKernel({
 // million words; keys are read in place, so nothing is read back to the host either.
 const THREEFRY_ROTATIONS = [[13, 15, 26, 6], [17, 29, 16, 24]];
 function threefryRounds(rotations: number[], vector: boolean): string {
-  const [add, shl, shr, splatI] = vector ? ['i32x4.add', 'i32x4.shl', 'i32x4.shr_u', (c: string) => `(i32.const ${c})`] : ['i32.add', 'i32.shl', 'i32.shr_u', (c: string) => `(i32.const ${c})`];
-  const [or, xor] = vector ? ['v128.or', 'v128.xor'] : ['i32.or', 'i32.xor'];
+  // (Vector shifts take a scalar i32 count too.)
+  const [add, shl, shr, or, xor] = vector ? ['i32x4.add', 'i32x4.shl', 'i32x4.shr_u', 'v128.or', 'v128.xor'] : ['i32.add', 'i32.shl', 'i32.shr_u', 'i32.or', 'i32.xor'];
   return rotations.map((r) => `(local.set $x0 (${add} (local.get $x0) (local.get $x1)))
-        (local.set $x1 (${xor} (${or} (${shl} (local.get $x1) ${splatI(String(r))}) (${shr} (local.get $x1) ${splatI(String(32 - r))})) (local.get $x0)))`).join('\n        ');
+        (local.set $x1 (${xor} (${or} (${shl} (local.get $x1) (i32.const ${r})) (${shr} (local.get $x1) (i32.const ${32 - r}))) (local.get $x0)))`).join('\n        ');
 }
 /** The key injection after round group `g` (1-based): x0 += ks[g mod 3], x1 += ks[(g + 1) mod 3] + g. */
 function threefryInjection(g: number, vector: boolean): string {

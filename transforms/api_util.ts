@@ -7,6 +7,9 @@ import { ConcreteArray, NDArray, type ArrayLike } from '../src/array.js';
 import { TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
 import * as tree from '../src/tree.js';
+import { upcomingTensorId } from '../src/core.js';
+import type { DType } from '../src/dtype.js';
+import { convert } from './lax.js';
 import { createdByCall } from '../src/scope.js';
 
 export type TreeDef = tree.TreeDef;
@@ -71,13 +74,16 @@ export function describeAval(x: NDArray): string {
   return x.aval.str();
 }
 
-/** The id the next TF.js tensor will get (tensors are numbered in creation order). */
-export function nextTensorId(): number {
-  const probe = tf.scalar(0);
-  const id = probe.id;
-  probe.dispose();
-  return id;
+/**
+ * A leaf given as a JS value (a number, a list) is weakly typed, as everywhere in np: it takes the
+ * dtype of what it stands beside (1 is a float32 cotangent for a float32 argument). Arrays keep theirs.
+ */
+export function weaklyTyped(raw: unknown, array: NDArray, dtype: DType): NDArray {
+  return raw instanceof NDArray || isTensor(raw) || array.dtype === dtype ? array : convert(array, dtype);
 }
+
+/** The id the next TF.js tensor will get (tensors are numbered in creation order). */
+export const nextTensorId = upcomingTensorId;
 
 /**
  * Results are new arrays owned by the caller: any result leaf that is one of the inputs (a

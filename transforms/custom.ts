@@ -7,9 +7,9 @@ import { ShapeError, TransformError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, flattenWithStaticLeaves, isTensor, leafArray, unflatten, type TreeDef } from './api_util.js';
+import { flattenArrays, flattenWithStaticLeaves, leafArray, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
-import { convert, zeros } from './lax.js';
+import { zeros } from './lax.js';
 
 type AnyFn = (...args: never[]) => unknown;
 
@@ -45,9 +45,7 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
       const rawTangents = tree.leaves(to);
       tl.forEach((t, k) => {
         const want = pl[k]!.aval;
-        // JS numbers are weakly typed (as anywhere in np): 0 is a float32 tangent for a float32 output.
-        const raw = rawTangents[k];
-        if (!(raw instanceof NDArray) && !isTensor(raw) && t.dtype !== want.dtype) t = tl[k] = convert(t, want.dtype);
+        t = tl[k] = weaklyTyped(rawTangents[k], t, want.dtype); // 0 is a float32 tangent for a float32 output
         // (A float tangent of an int output is wrong too, but int outputs carry no derivative: only float outputs are checked.)
         if (want.dtype === 'float32' && (t.dtype !== 'float32' || t.shape.join() !== want.shape.join())) {
           throw new TransformError(`customJvp(${name}): the rule's tangent output ${k} has shape and dtype ${t.aval.str()}; expected ${want.str()} (like the primal output)`);
@@ -111,8 +109,7 @@ export function customVjp<F extends AnyFn, R>(
           if (!isArray[k]) return [];
           let c = leafArray(`customVjp(${name}) bwd`, path, leaf, 'cotangent');
           const want = (argLeaves[k] as NDArray).aval;
-          // JS numbers are weakly typed (as anywhere in np): 1 is a float32 cotangent for a float32 argument.
-          if (!((leaf as unknown) instanceof NDArray) && !isTensor(leaf) && c.dtype !== want.dtype) c = convert(c, want.dtype);
+          c = weaklyTyped(leaf, c, want.dtype);
           if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) has shape ${c.aval.str()}; expected ${want.str()}`);
           if (want.dtype === 'float32' && c.dtype !== 'float32') throw new TransformError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) is ${c.aval.str()}; expected ${want.str()} (gradients of float arguments are float32)`);
           return [c];

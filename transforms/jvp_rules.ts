@@ -230,10 +230,7 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     const [sign, logdet] = bind('slogdet', [a!], {});
     if (t === null) return [[sign!, logdet!], [null, null]];
     // d log|det A| = tr(A^-1 dA)
-    const x = bind1('linear_solve', [a!, t], {});
-    const n = a!.shape[a!.ndim - 1]!;
-    const diag = bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
-    return [[sign!, logdet!], [null, reduceSum(diag, [diag.ndim - 1])]];
+    return [[sign!, logdet!], [null, matrixTrace(bind1('linear_solve', [a!, t], {}))]];
   },
   det: ([a], [t]) => {
     const y = bind1('det', [a!], {});
@@ -249,9 +246,7 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     // adj A = det(A)·A⁻¹, so d adj = adj·tr(A⁻¹dA) − A⁻¹dA·adj. It needs A⁻¹: a second derivative
     // of det at a singular matrix is a LinAlgError (JAX gives NaN there).
     const x = bind1('linear_solve', [a!, t], {});
-    const n = a!.shape[a!.ndim - 1]!;
-    const diag = bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
-    const trace = reshape(reduceSum(diag, [diag.ndim - 1]), [...x.shape.slice(0, -2), 1, 1]);
+    const trace = reshape(matrixTrace(x), [...x.shape.slice(0, -2), 1, 1]);
     return [[y], [sub(mul(y, broadcastToShape(trace, y.shape)), batchMatmul(x, y))]];
   },
   linear_solve: ([a, b], [ta, tb]) => {
@@ -280,6 +275,13 @@ function extremumReduce(prim: 'reduce_max' | 'reduce_min', x: NDArray, t: Tangen
 
 import { ConcreteArray } from '../src/array.js';
 import * as tf from '@tensorflow/tfjs-core';
+/** The trace of each matrix of a stack [..., n, n]. */
+function matrixTrace(x: NDArray): NDArray {
+  const n = x.shape[x.ndim - 1]!;
+  const diag = bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
+  return reduceSum(diag, [diag.ndim - 1]);
+}
+
 function diagonalIndices(n: number): NDArray {
   return new ConcreteArray(tf.tensor1d(Array.from({ length: n }, (_, i) => i * n + i), 'int32'));
 }

@@ -7,9 +7,9 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
-import { convert, zeros, onesLike } from './lax.js';
+import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
 import { UndefPrimal, backwardPass, nextTensorId, type BackwardOptions } from './transpose.js';
 
@@ -251,8 +251,7 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
       const raw = tree.leaves(tangents);
       ts.forEach((t, i) => {
         const want = argLeaves[i]!.aval;
-        // JS numbers are weakly typed, as everywhere in np: 3 is a float32 tangent for a float32 primal.
-        if (typeof raw[i] === 'number' && t.dtype !== want.dtype) t = ts[i] = convert(t, want.dtype);
+        t = ts[i] = weaklyTyped(raw[i], t, want.dtype); // 3 is a float32 tangent for a float32 primal
         if (lin.differentiable[i] && (t.shape.join() !== want.shape.join() || t.dtype !== want.dtype)) {
           throw new TransformError(`linearize: tangent ${i} is ${t.aval.str()} but its primal is ${want.str()}; expected the same shape and dtype`);
         }
