@@ -11,6 +11,7 @@ import { kernels, transposeTensor } from '../src/kernels.js';
 import { gemmBlocking, wasmAxpy, wasmBinary, wasmFill, wasmMatMul, wasmExp, wasmSelect, wasmTanh, wasmThreefry } from '../src/wasm_kernels.js';
 import { KERNELS_WASM_BASE64 } from '../src/wasm_kernels_binary.js';
 import * as threefry from '../src/random/threefry.js';
+import { randomKernel } from '../src/random/kernels.js';
 import { COMPARISONS, EXTREMA, type WasmComparison } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
 
@@ -153,6 +154,19 @@ describe('wasm SIMD kernels', () => {
       expect(Array.from(u.dataSync())).toEqual(Array.from(threefry.uniform(keys, count)));
       tf.dispose([kt, bits, u]);
     }), { seed: FC_SEED, numRuns: 100 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('normal draws (bits from the SIMD kernel, erfinv in JS) equal the JS reference bit for bit', () => {
+    const before = tf.memory().numTensors;
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { minLength: 2, maxLength: 6 }).filter((w) => w.length % 2 === 0), fc.integer({ min: 1, max: 40 }), (words, count) => {
+      const keys = Uint32Array.from(words);
+      const kt = tf.tensor(new Int32Array(keys.buffer), [keys.length / 2, 2], 'int32');
+      const z = randomKernel(kt, { shape: [count], distribution: 'normal' });
+      expect(z.shape).toEqual([keys.length / 2, count]);
+      expect(Array.from(z.dataSync())).toEqual(Array.from(threefry.normal(keys, count)));
+      tf.dispose([kt, z]);
+    }), { seed: FC_SEED, numRuns: 60 });
     expect(tf.memory().numTensors).toBe(before);
   });
 
