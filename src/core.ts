@@ -106,10 +106,15 @@ export function withDynamicTrace<T>(main: MainTrace, fn: () => T): T {
   }
 }
 
-function findTopMain(args: readonly NDArray[]): MainTrace {
+function findTopMain(prim: Primitive, args: readonly NDArray[]): MainTrace {
   let top = traceStack[0]!;
   for (const a of args) {
-    if (a instanceof Tracer && a.trace.main.level > top.level) top = a.trace.main;
+    if (!(a instanceof Tracer)) continue;
+    const main = a.trace.main;
+    // A tracer whose transformation has returned would otherwise run that dead interpreter (a
+    // jvp tracer even computes, leaking its tensors), or be blamed on the order of live ones.
+    if (traceStack[main.level] !== main) throw escapedTracer(a, prim);
+    if (main.level > top.level) top = main;
   }
   if (dynamicTrace !== null && dynamicTrace.level > top.level) top = dynamicTrace;
   return top;
@@ -125,12 +130,15 @@ export function fullRaise(trace: Trace, val: NDArray): NDArray {
   const level = val.trace.main.level;
   if (val.trace.main === trace.main) return val;
   if (level < trace.main.level) return trace.lift(val);
-  const live = traceStack[level] === val.trace.main;
-  throw new TransformError(
-    live
-      ? `a tracer from an outer transformation (level ${level}) was mixed with one from level ${trace.main.level} in the wrong order`
-      : `a value traced by a transformation that has already returned (${val.aval.str()}) was used outside it. ` +
-        `Return values from the transformed function instead of storing them in outer variables.`,
+  if (traceStack[level] !== val.trace.main) throw escapedTracer(val);
+  throw new TransformError(`a tracer from an outer transformation (level ${level}) was mixed with one from level ${trace.main.level} in the wrong order`);
+}
+
+function escapedTracer(val: Tracer, prim?: Primitive): TransformError {
+  return new TransformError(
+    `${prim === undefined ? '' : `${prim}: `}a value traced by a transformation that has already returned (${val.aval.str()}) was used outside it ` +
+      `(JAX's UnexpectedTracerError). Return values from the transformed function instead of storing them in outer variables; ` +
+      `a pullback or linear function made inside a transformation must be called inside it too.`,
   );
 }
 
@@ -140,7 +148,7 @@ export function fullLower(val: NDArray): NDArray {
 
 /** Applies a primitive: the one entry point every operation goes through. */
 export function bind<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
-  const main = findTopMain(args);
+  const main = findTopMain(prim, args);
   const trace = traceOf(main);
   const raised = args.map((a) => fullRaise(trace, a));
   const outs = trace.processPrimitive(prim, raised, params);
