@@ -67,16 +67,6 @@ export function checkLabels(op: string, labels: NDArray, numClasses: number): vo
 }
 
 /**
- * log(1 + e^s) = max(s, 0) + log1p(e^{min(s,0) − max(s,0)}). Not np.softplus: that one goes through
- * |s|, whose derivative is sign(s), and TF.js's wasm Sign kernel returns 0 for |s| < ~1e-7, which
- * makes np.softplus's derivative 1 or 0 instead of ½ there. min − max is −|s| without sign.
- */
-function softplusNoSign(s: NDArray): NDArray {
-  const hi = np.maximum(s, 0), lo = np.minimum(s, 0);
-  return hi.add(np.log1p(np.exp(lo.sub(hi))));
-}
-
-/**
  * Binary cross-entropy on logits, elementwise: −y·log σ(s) − (1 − y)·log(1 − σ(s)) =
  * softplus(s) − y·s, exact for any s. Targets may be soft (in [0, 1]).
  */
@@ -84,7 +74,9 @@ export const sigmoidBinaryCrossEntropy = op((logits: ArrayLike, targets: ArrayLi
   const s = floatArray(logits);
   let y = floatArray(targets);
   if (options.labelSmoothing) y = y.mul(1 - options.labelSmoothing).add(options.labelSmoothing / 2);
-  return softplusNoSign(s).sub(y.mul(s));
+  // np.softplus's derivative is smooth through 0 (σ(0) = ½ and σ'(0) = ¼, as jax.nn.softplus), so
+  // Newton steps and Hessians of logistic regression at w = 0 see the curvature.
+  return np.softplus(s).sub(y.mul(s));
 });
 
 // ---- ZLPR multi-label loss (§7b) -------------------------------------------------------------------

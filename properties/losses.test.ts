@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dispose, grad, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
+import { dispose, grad, hessian, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import * as losses from '../models/losses.js';
 import * as nn from '../models/nn.js';
@@ -116,6 +116,15 @@ describe('softmax cross-entropy', () => {
   it('sigmoid BCE has the gradient σ(s) − y also for logits within 1e-7 of 0', () => {
     const g = run(() => vals(grad((x: NDArray) => np.sum(losses.sigmoidBinaryCrossEntropy(x, f32([0, 1, 0, 1, 0]))))(f32([1e-8, 1e-8, -1e-8, -3e-8, 0]))));
     close(g, [0.5, -0.5, 0.5, -0.5, 0.5], 1e-6, 1e-6);
+  });
+
+  it("sigmoid BCE has the second derivative σ(s)(1 − σ(s)) at every logit, 0 included (logistic regression's Hessian at w = 0 is XᵀX/4n)", () => {
+    const d2 = run(() => vals(vmap(grad(grad((x: NDArray) => losses.sigmoidBinaryCrossEntropy(x, 1))))(f32([0, 1e-30, -1e-30, 0.5, -3]))));
+    close(d2, [0, 1e-30, -1e-30, 0.5, -3].map((v) => { const p = 1 / (1 + Math.exp(-v)); return p * (1 - p); }), 1e-5, 1e-6);
+    const x = [[1, 2], [0.5, -1], [-2, 0.3]], y = f32([1, 0, 1]);
+    const h = run(() => vals(hessian((w: NDArray) => np.mean(losses.sigmoidBinaryCrossEntropy(np.matmul(f32(x), w), y)))(f32([0, 0]))));
+    const xtx = [0, 1].flatMap((i) => [0, 1].map((j) => x.reduce((acc, r) => acc + r[i]! * r[j]!, 0) / (4 * x.length)));
+    close(h, xtx, 1e-5, 1e-6);
   });
 
   it('sigmoid BCE equals −y·log σ(s) − (1 − y)·log(1 − σ(s)), with gradient σ(s) − y', () => {
