@@ -5,7 +5,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { ConcreteArray, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, checkpointSequential, customVjp, straightThrough, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, DTypeError, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, checkpointSequential, customVjp, straightThrough, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { Rng, arbArray, arbShape, arbTree, checkGrads, reference as R, toArrays, type ArrayData } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, innerProduct, scoped, values } from './helpers.js';
@@ -894,6 +894,39 @@ describe('bad inputs to linearize, straightThrough and checkpointSequential are 
       expect(fScalar(3 as unknown as NDArray).item()).toBe(6); // a JS number is weakly typed
       expect(() => straightThrough(np.ones([3]), 3 as never)).toThrow(/straightThrough: expected a function/);
       expect(() => checkpointSequential([np.sin, 3 as never])).toThrow(/checkpointSequential: layer 1 is number/);
+    });
+  });
+});
+
+// JS has one number type: a whole number given to a differentiating transformation was an int32
+// primal, whose tangent jvp and linearize dropped silently (jvp(np.sin, [1], [1]) gave 0).
+describe('JS numbers are float32 where a transformation differentiates them', () => {
+  it('jvp, linearize, grad, vjp, jacfwd and hessian at whole JS numbers give the derivatives', () => {
+    inScope(() => {
+      const c1 = Math.fround(Math.cos(1));
+      const [y, t] = jvp((a: NDArray) => np.sin(a), [1], [1]);
+      expect([y.dtype, t.dtype, t.item()]).toEqual(['float32', 'float32', c1]);
+      expect(jvp((a: NDArray) => np.multiply(a, a), [2], [0.5])[1].item()).toBe(2);
+      expect(linearize((a: NDArray) => np.sin(a), 1)[1](1).item()).toBe(c1);
+      expect(grad((a: NDArray) => np.sin(a))(1 as unknown as NDArray).item()).toBe(c1);
+      expect(vjp((a: NDArray) => np.sin(a), 1 as unknown as NDArray)[1](np.array(1, 'float32'))[0]!.item()).toBe(c1);
+      expect(jacfwd((a: NDArray) => np.sin(a))(1 as unknown as NDArray).item()).toBe(c1);
+      expect(hessian((a: NDArray) => np.sin(a))(2 as unknown as NDArray).item()).toBeCloseTo(-Math.sin(2), 6);
+      // A JS-number tangent takes its primal's dtype.
+      expect(jvp((a: NDArray) => np.multiply(a, 3), [np.array(2, 'float32')], [1 as unknown as NDArray])[1].item()).toBe(3);
+    });
+  });
+
+  it('int arrays are still not differentiated, and a float or nonzero tangent for one is an error (it was dropped)', () => {
+    inScope(() => {
+      const f = (a: NDArray) => np.sin(a);
+      expect(() => jvp(f, [np.array([1, 2])], [np.array([1, 1], 'float32')])).toThrow(/jvp: primal 0 is i32\[2\], which has no derivative, but its tangent is f32\[2\]/);
+      expect(() => jvp(f, [np.array(1)], [2])).toThrow(/jvp: primal 0 is i32\[\].*the number 2/);
+      expect(jvp(f, [np.array(1)], [0])[1].item()).toBe(0); // a zero tangent holds it constant
+      expect(() => jvp(f, [np.array([1.5, 2], 'float32')], [np.array([1, 1])])).toThrow(DTypeError);
+      const [, lin] = linearize(f, np.array(1));
+      expect(() => lin(np.array(1, 'float32'))).toThrow(/linearize: primal 0 is i32\[\]/);
+      expect(() => grad(f)(np.array(1))).toThrow(/grad: .*differentiates float32 inputs only/);
     });
   });
 });

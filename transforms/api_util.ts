@@ -32,6 +32,17 @@ export function flattenArrays(op: string, value: unknown, what = 'argument'): [N
 }
 
 /**
+ * flattenArrays for the arguments a transformation differentiates: JS numbers there are float32
+ * (JS cannot write 1.0, and only floats have derivatives: jvp(np.sin, [1], [1]) is cos 1, where an
+ * int32 primal would have a zero tangent); arrays keep their dtype, so int arrays are still refused
+ * or held constant as the transformation's rules say.
+ */
+export function flattenDifferentiated(op: string, value: unknown, what = 'argument'): [NDArray[], TreeDef] {
+  const [withPaths, def] = tree.flattenWithPath(value);
+  return [withPaths.map(([path, leaf]) => (typeof leaf === 'number' ? asArray(leaf, 'float32') : leafArray(op, path, leaf, what))), def];
+}
+
+/**
  * Flattens a pytree for `jit`: booleans and strings are static (JS control flow reads them, and an
  * array in their place would always be truthy), so they stay as they are, in `key`; every other
  * leaf becomes an array. `rebuild` puts arrays back among the static leaves.

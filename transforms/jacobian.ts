@@ -6,7 +6,7 @@ import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
 import { scoped } from '../src/scope.js';
-import { callDifferentiated, flattenArrays, freshResults, nextTensorId, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, nextTensorId, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
 import { linearizeFlat, type ArgnumsOf, type AuxOf, type GradOf } from './vjp.js';
@@ -35,7 +35,7 @@ interface Prepared {
 
 function prepare(op: string, f: AnyFn, options: JacobianOptions, args: unknown[]): Prepared {
   const { list, single } = normalizeArgnums(op, options.argnums ?? 0, args.length);
-  const [leaves, def] = flattenArrays(op, list.map((i) => args[i]), 'argument');
+  const [leaves, def] = flattenDifferentiated(op, list.map((i) => args[i]), 'argument');
   leaves.forEach((x) => {
     if (!isDifferentiable(x.dtype)) throw new DTypeError(`${op}: differentiated inputs must be float32, got ${x.aval.str()}`);
   });

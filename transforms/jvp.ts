@@ -5,11 +5,12 @@ import type { NDArray } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, bind, fullLower, fullRaise, withNewMain } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
-import { ShapeError, TransformError } from '../src/errors.js';
+import { DTypeError, ShapeError, TransformError } from '../src/errors.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
-import { flattenArrays, freshResults, nextTensorId, unflatten } from './api_util.js';
+import * as tree from '../src/tree.js';
+import { flattenArrays, flattenDifferentiated, weaklyTyped, freshResults, nextTensorId, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
@@ -80,14 +81,16 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
   }
   const firstNew = nextTensorId();
   return scoped(() => {
-    const [ps, pdef] = flattenArrays('jvp', [...primals], 'primal');
+    const [ps, pdef] = flattenDifferentiated('jvp', [...primals], 'primal');
     const [ts, tdef] = flattenArrays('jvp', [...tangents], 'tangent');
     if (!pdef.equals(tdef)) throw new TransformError(`jvp: primals have structure ${pdef} but tangents have ${tdef}; expected the same tree structure`);
+    const rawTangents = tree.leaves([...tangents]);
     ps.forEach((p, i) => {
-      const t = ts[i]!;
-      if (p.shape.join() !== t.shape.join() || (isDifferentiable(p.dtype) && t.dtype !== p.dtype)) {
+      const t = (ts[i] = weaklyTyped(rawTangents[i], ts[i]!, p.dtype)); // 2 is a float32 tangent of a float32 primal
+      if (p.shape.join() !== t.shape.join()) {
         throw new ShapeError(`jvp: tangent ${i} is ${t.aval.str()} but its primal is ${p.aval.str()}; expected the same shape and dtype`);
       }
+      checkTangentDtype('jvp', i, p, t, rawTangents[i]);
     });
     let outDef: ReturnType<typeof flattenArrays>[1] | undefined;
     const [po, to] = jvpFlat(
@@ -102,6 +105,22 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
     );
     return freshResults([unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)] as [Out, Out], [primals, tangents], firstNew);
   });
+}
+
+/**
+ * A float primal needs a tangent of its dtype. An int or bool primal has no derivative: its tangent
+ * must be integral (JAX's float0), i.e. an int/bool array (ignored) or the JS number 0 — a float
+ * tangent, or a nonzero number, would be dropped silently.
+ */
+export function checkTangentDtype(op: string, i: number, primal: NDArray, tangent: NDArray, raw: unknown): void {
+  if (isDifferentiable(primal.dtype)) {
+    if (tangent.dtype !== primal.dtype) throw new DTypeError(`${op}: tangent ${i} is ${tangent.aval.str()} but its primal is ${primal.aval.str()}; expected the same dtype`);
+  } else if (isDifferentiable(tangent.dtype) || (typeof raw === 'number' && raw !== 0)) {
+    throw new DTypeError(
+      `${op}: primal ${i} is ${primal.aval.str()}, which has no derivative, but its tangent is ${typeof raw === 'number' ? `the number ${raw}` : tangent.aval.str()}; ` +
+        `give a float32 primal (np.array(v, 'float32')) to differentiate along it, or a zero integer tangent to hold it constant`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { callDifferentiated, flattenArrays, freshResults, normalizeArgnums, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
-import { jvpFlat } from './jvp.js';
+import { callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
+import { checkTangentDtype, jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
 import { UndefPrimal, backwardPass, nextTensorId, type BackwardOptions } from './transpose.js';
@@ -91,7 +91,7 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
   const firstNewId = nextTensorId();
   const [out, lin] = scoped(
     () => {
-      const [leaves, def] = flattenArrays('vjp', [...primals], 'argument');
+      const [leaves, def] = flattenDifferentiated('vjp', [...primals], 'argument');
       argDef = def;
       argLeaves = leaves;
       const l = linearizeFlat((xs) => {
@@ -145,7 +145,7 @@ type WithAux = (...args: never[]) => readonly unknown[];
 function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unknown[], keepValue: boolean): [unknown, unknown, unknown] {
   return scoped(() => {
     const { list, single } = normalizeArgnums(op, options.argnums ?? 0, args.length);
-    const [leaves, def] = flattenArrays(op, list.map((i) => args[i]), 'argument');
+    const [leaves, def] = flattenDifferentiated(op, list.map((i) => args[i]), 'argument');
     const [withPaths] = tree.flattenWithPath(list.map((i) => args[i]));
     leaves.forEach((x, i) => {
       if (!isDifferentiable(x.dtype)) {
@@ -229,7 +229,7 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
   const firstNewId = nextTensorId();
   const [out, lin] = scoped(
     () => {
-      const [leaves, def] = flattenArrays('linearize', primals, 'argument');
+      const [leaves, def] = flattenDifferentiated('linearize', primals, 'argument');
       argDef = def;
       argLeaves = leaves;
       const l = linearizeFlat((xs) => {
@@ -252,9 +252,10 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
       ts.forEach((t, i) => {
         const want = argLeaves[i]!.aval;
         t = ts[i] = weaklyTyped(raw[i], t, want.dtype); // 3 is a float32 tangent for a float32 primal
-        if (lin.differentiable[i] && (t.shape.join() !== want.shape.join() || t.dtype !== want.dtype)) {
+        if (t.shape.join() !== want.shape.join()) {
           throw new TransformError(`linearize: tangent ${i} is ${t.aval.str()} but its primal is ${want.str()}; expected the same shape and dtype`);
         }
+        checkTangentDtype('linearize', i, argLeaves[i]!, t, raw[i]);
       });
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
       return freshResults(unflatten<Out>(outDef!, outs), [tangents, lin.consts], firstNew);
