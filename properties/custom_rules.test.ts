@@ -311,6 +311,40 @@ describe('rules giving the wrong dtype', () => {
   });
 });
 
+describe("a JVP rule's primal output must be f's", () => {
+  it('in dtype (an int primal made jacfwd all zeros), structure and number of leaves, whichever transformation runs the rule', () => {
+    inScope(() => {
+      const a = np.array([0.5, 1], 'float32');
+      const intPrimal = customJvp((v: NDArray) => np.sin(v), ([v]: [NDArray], [t]: [NDArray]) => [np.astype(np.sin(v), 'int32'), np.multiply(t, np.cos(v))]);
+      expect(() => jvp(intPrimal, [a], [a])).toThrow(/primal output 0 is i32\[2\]; expected f32\[2\]/);
+      expect(() => jacfwd(intPrimal)(a)).toThrow(/primal output 0 is i32\[2\]/);
+      const nested = customJvp((v: NDArray) => np.sin(v), ([v]: [NDArray], [t]: [NDArray]) => [[np.sin(v)], np.multiply(t, np.cos(v))] as never);
+      expect(() => jvp(nested, [a], [a])).toThrow(/primal output has structure \[\*\], expected \*/);
+      const pair = customJvp((v: NDArray) => [np.sin(v), np.cos(v)], ([v]: [NDArray], [t]: [NDArray]) => [[np.sin(v)], [t, t]] as never);
+      expect(() => jvp(pair, [a], [a])).toThrow(/primal output has structure \[\*\], expected \[\*, \*\]/);
+      // A JS number is weakly typed, as in the tangent output.
+      const constant = customJvp((v: NDArray) => np.multiply(np.sum(v), 0), ([v]: [NDArray], [t]: [NDArray]) => [0 as unknown as NDArray, np.multiply(np.sum(t), 0)]);
+      expect(jvp(constant, [a], [a])[0].dtype).toBe('float32');
+    });
+  });
+});
+
+describe('vjp pullbacks check the cotangent against the output', () => {
+  it('a cotangent of another tree structure (a list for an object, other keys) or a bool cotangent is an error (leaves were matched by order)', () => {
+    inScope(() => {
+      const x = np.array([1, 0], 'float32');
+      const [, pb] = vjp((a: NDArray) => ({ u: np.multiply(a, 2), v: np.multiply(a, 3) }), x);
+      const ones = np.ones([2]);
+      expect(pb({ u: ones, v: np.zerosLike(ones) })[0]!.toArray()).toEqual([2, 2]);
+      expect(() => pb([np.zerosLike(ones), ones] as never)).toThrow(/vjp pullback: the cotangent has structure \[\*, \*\] but f's output has \{u: \*, v: \*\}/);
+      expect(() => pb({ a: ones, b: ones } as never)).toThrow(/the cotangent has structure/);
+      const [, pb1] = vjp((a: NDArray) => np.multiply(a, 2), x);
+      expect(() => pb1(np.array([true, false]))).toThrow(/cotangent 0 is bool\[2\].*expected a float32 cotangent/);
+      expect(pb1(np.array([1, 1]))[0]!.toArray()).toEqual([2, 2]); // int literals are still accepted
+    });
+  });
+});
+
 describe('JS numbers in rules are weakly typed', () => {
   it('a bwd returning 1 or a JVP rule returning 0 for a float value gives float32 (as before the dtype checks)', () => {
     inScope(() => {

@@ -39,8 +39,19 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
       const result: unknown = rule(rebuild(ps) as Parameters<F>, rebuild(ts) as Parameters<F>);
       if (!Array.isArray(result) || result.length !== 2) throw new TransformError(`customJvp(${name}): the rule must return [primal output, tangent output]`);
       const [po, to] = result as [unknown, unknown];
-      const [pl] = flattenArrays(`customJvp(${name}) rule`, po, 'primal output');
+      const [pl, pdef] = flattenArrays(`customJvp(${name}) rule`, po, 'primal output');
       const [tl, tdef] = flattenArrays(`customJvp(${name}) rule`, to, 'tangent output');
+      // The primal output stands for f's: a different structure, dtype or shape would change the
+      // result with the transformation around f (an int primal made jacfwd all zeros).
+      if (!pdef.equals(outDef)) throw new TransformError(`customJvp(${name}): the rule's primal output has structure ${pdef}, expected ${outDef} (like f's output)`);
+      const rawPrimals = tree.leaves(po);
+      pl.forEach((p, k) => {
+        const want = jaxpr.outAvals[k]!;
+        p = pl[k] = weaklyTyped(rawPrimals[k], p, want.dtype);
+        if (p.dtype !== want.dtype || p.shape.join() !== want.shape.join()) {
+          throw new TransformError(`customJvp(${name}): the rule's primal output ${k} is ${p.aval.str()}; expected ${want.str()} (f's output)`);
+        }
+      });
       if (!tdef.equals(outDef)) throw new TransformError(`customJvp(${name}): the rule's tangent output has structure ${tdef}, expected ${outDef} (like f's output)`);
       const rawTangents = tree.leaves(to);
       tl.forEach((t, k) => {

@@ -75,7 +75,8 @@ function checkCotangents(op: string, outs: NDArray[], cts: NDArray[]): NDArray[]
   return cts.map((c, i) => {
     const o = outs[i]!;
     if (c.shape.join() !== o.shape.join()) throw new ShapeError(`${op}: cotangent ${i} has shape ${c.aval.str()} but the output is ${o.aval.str()}; expected the same shape`);
-    // Cotangents of float outputs are float; accept integer literals such as np.array(1).
+    // Cotangents of float outputs are float; accept integer literals such as np.array(1), not bools.
+    if (isDifferentiable(o.dtype) && c.dtype === 'bool') throw new DTypeError(`${op}: cotangent ${i} is ${c.aval.str()} but the output is ${o.aval.str()}; expected a float32 cotangent`);
     return isDifferentiable(o.dtype) && c.dtype !== o.dtype ? astype(c, o.dtype) : c;
   });
 }
@@ -110,7 +111,9 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
     if (disposed) throw new TransformError('vjp: this pullback was disposed');
     const firstNew = nextTensorId();
     return scoped(() => {
-      const [raw] = flattenArrays('vjp pullback', ct, 'cotangent');
+      const [raw, ctDef] = flattenArrays('vjp pullback', ct, 'cotangent');
+      // Leaves are matched to outputs in order: a list for an object, or other keys, would mix them up.
+      if (!ctDef.equals(outDef!)) throw new TransformError(`vjp pullback: the cotangent has structure ${ctDef} but f's output has ${outDef}; expected the same tree structure`);
       const cts = checkCotangents('vjp pullback', lin.primalsOut, raw);
       return freshResults(unflatten<Args>(argDef!, pull(cts)), [ct, argLeaves, lin.consts], firstNew);
     });
