@@ -5,7 +5,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { ConcreteArray, DTypeError, NDArray, dispose, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, checkpointSequential, customVjp, straightThrough, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, DTypeError, NDArray, checkpoint, dispose, jit, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, checkpointSequential, customVjp, straightThrough, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { Rng, arbArray, arbShape, arbTree, checkGrads, reference as R, toArrays, type ArrayData } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, innerProduct, scoped, values } from './helpers.js';
@@ -927,6 +927,28 @@ describe('JS numbers are float32 where a transformation differentiates them', ()
       const [, lin] = linearize(f, np.array(1));
       expect(() => lin(np.array(1, 'float32'))).toThrow(/linearize: primal 0 is i32\[\]/);
       expect(() => grad(f)(np.array(1))).toThrow(/grad: .*differentiates float32 inputs only/);
+    });
+  });
+});
+
+describe('unknown options are refused (they were ignored: the default was used silently)', () => {
+  it('JAX names and typos, for every transformation that takes options', () => {
+    const f = (a: NDArray, b: NDArray) => np.sum(np.multiply(a, b));
+    expect(() => grad(f, { argnum: 1 } as never)).toThrow(/grad: unknown option 'argnum' \(did you mean 'argnums'\?\); the options are argnums, hasAux/);
+    expect(() => valueAndGrad(f, { has_aux: true } as never)).toThrow(/valueAndGrad: unknown option 'has_aux' \(did you mean 'hasAux'\?\)/);
+    expect(() => vmap(f, { in_axes: [0, null] } as never)).toThrow(/vmap: unknown option 'in_axes' \(did you mean 'inAxes'\?\)/);
+    expect(() => jit(f, { static_argnums: 1 } as never)).toThrow(/jit: unknown option 'static_argnums' \(did you mean 'staticArgnums'\?\)/);
+    expect(() => jacfwd(f, { argnum: 0 } as never)).toThrow(/jacfwd: unknown option/);
+    expect(() => jacrev(f, { x: 0 } as never)).toThrow(/jacrev: unknown option 'x'; the options are argnums, hasAux/);
+    expect(() => hessian(f, { argnum: 0 } as never)).toThrow(/hessian: unknown option/);
+    expect(() => checkpoint(f, { polcy: 'x' } as never)).toThrow(/checkpoint: unknown option 'polcy'/);
+    expect(() => checkpointSequential([np.sin], { segmentlength: 2 } as never)).toThrow(/did you mean 'segmentLength'/);
+    expect(() => grad(f, 1 as never)).toThrow(/grad: options must be an object/);
+    // Known options, and options objects with undefined values, still work.
+    inScope(() => {
+      const x = np.array([1, 2], 'float32'), y = np.array([3, 4], 'float32');
+      expect(grad(f, { argnums: 1, hasAux: undefined })(x, y).toArray()).toEqual([1, 2]);
+      expect(checkpointSequential([np.sin, np.cos], { segmentLength: 1, policy: undefined })(x).shape).toEqual([2]);
     });
   });
 });

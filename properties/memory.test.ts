@@ -4,7 +4,7 @@
 // warm up (lazily created constants), then counts around a second run.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, linearize, np, random, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, linearize, np, random, scope, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -312,5 +312,21 @@ describe('dispose inside a transformation', () => {
     dispose(x);
     f.clearCache();
     expect(numTensors()).toBe(before);
+  });
+});
+
+describe('scope refuses an async function', () => {
+  it('a Promise result is an error (what it resolved to had been freed when the scope closed), and nothing leaks', async () => {
+    const x = np.array([1, 2], 'float32');
+    const before = numTensors();
+    let caught: unknown;
+    try {
+      await scope((async () => np.sin(x)) as never);
+    } catch (e) {
+      caught = e;
+    }
+    expect(String(caught)).toMatch(/scope: the function returned a Promise/);
+    expect(numTensors()).toBe(before);
+    dispose(x);
   });
 });

@@ -8,28 +8,12 @@ import { adjugateStack, detStack, inverseStack, slogdetStack, solveStack } from 
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
-import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, type WasmBinaryOp } from './wasm_kernels.js';
+import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
-/**
- * sin and cos on wasm through JS's Math (float64, then rounded): TF.js's wasm Sin is off by about
- * 1.7e-7 for every negative input (sin(−1e-8) came out +1.7e-7, so sin was not odd) and Cos as much
- * near its zeros (cos(3π/2) had the wrong sign). The JS loop is also faster than those kernels
- * (2²⁰ values: 36 against 58 ms). Other backends compute these with Math already (cpu) or libm.
- */
-function hostTrig(f: (v: number) => number, kernel: (x: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
-  return (x) => {
-    if (x.dtype !== 'float32' || tf.getBackend() !== 'wasm') return kernel(x);
-    const v = x.dataSync() as Float32Array;
-    const out = new Float32Array(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = f(v[i]!);
-    return tf.tensor(out, x.shape, 'float32');
-  };
-}
-
 const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
-  neg: tf.neg, sin: hostTrig(Math.sin, tf.sin), cos: hostTrig(Math.cos, tf.cos), tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
+  neg: tf.neg, sin: (x) => wasmTrig('Sin', x) ?? tf.sin(x), cos: (x) => wasmTrig('Cos', x) ?? tf.cos(x), tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
   sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: (x) => wasmExp(x) ?? tf.exp(x), log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
   tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, abs: tf.abs,
   sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray } from './array.js';
 import { Tracer, currentTraceStack, type HoldsTensors } from './core.js';
 import * as tree from './tree.js';
+import { GradusError } from './errors.js';
 
 let depth = 0;
 
@@ -121,7 +122,14 @@ export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r):
  * rule (the transformation's own scope frees the rest). Use it around eager helper code and training steps.
  */
 export function scope<T>(fn: () => T): T {
-  return scoped(fn);
+  return scoped(() => {
+    const result = fn();
+    // The scope closes when fn returns, before an async fn's work is done: what it resolves to would be freed.
+    if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+      throw new GradusError('scope: the function returned a Promise (an async function?); scope frees what the function made when it returns, before the promise settles. Await outside the scope and pass a synchronous function');
+    }
+    return result;
+  });
 }
 
 /**

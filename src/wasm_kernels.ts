@@ -97,7 +97,7 @@ const KERNEL_PREFIX = 'Gradus';
  * (default: the first named input's shape) and, unless it is empty, calls `compute` with the module's
  * exports, the inputs' and output's offsets, and the element count.
  */
-function register(name: string, dtype: tf.DataType, inputNames: readonly string[], compute: (k: KernelExports, inputs: number[], out: number, n: number, args: { inputs: tf.TensorInfo[]; attrs: Record<string, unknown>; pack: number }) => void): void {
+function register(name: string, dtype: tf.DataType, inputNames: readonly string[], compute: (k: KernelExports, inputs: number[], out: number, n: number, args: { inputs: tf.TensorInfo[]; attrs: Record<string, unknown>; pack: number; heap: ArrayBuffer }) => void): void {
   const kernelName = KERNEL_PREFIX + name;
   if (tf.getKernel(kernelName, 'wasm') !== undefined) return;
   const kernelFunc = ({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: WasmBackendLike; attrs: Record<string, unknown> }): tf.TensorInfo => {
@@ -107,7 +107,7 @@ function register(name: string, dtype: tf.DataType, inputNames: readonly string[
     const n = sizeOf(shape);
     if (n > 0) {
       const { exports, pack } = instanceFor(backend);
-      compute(exports, ins.map((t) => offsetOf(backend, t)), offsetOf(backend, out), n, { inputs: ins, attrs, pack });
+      compute(exports, ins.map((t) => offsetOf(backend, t)), offsetOf(backend, out), n, { inputs: ins, attrs, pack, heap: (backend.wasm.asm!.memory as WebAssembly.Memory).buffer });
     }
     return out;
   };
@@ -128,6 +128,15 @@ register('Fill', 'float32', [], (k, _, out, n, { attrs }) => k.fill_f32(out, n, 
 register('Axpy', 'float32', ['a', 'b'], (k, [a, b], out, n, { attrs }) => k.axpy_f32(a!, b!, out, n, attrs.scale as number));
 register('Tanh', 'float32', ['x'], (k, [x], out, n) => k.tanh_f32(x!, out, n));
 register('Exp', 'float32', ['x'], (k, [x], out, n) => k.exp_f32(x!, out, n));
+// sin and cos with JS's Math (float64, then rounded), reading and writing the backend's memory in
+// place: TF.js's wasm Sin is off by ~1.7e-7 for every negative input (sin(−1e-8) = +1.7e-7, so sin
+// was not odd) and Cos as much near its zeros; this loop is faster than those kernels too.
+for (const [name, f] of [['Sin', Math.sin], ['Cos', Math.cos]] as const) {
+  register(name, 'float32', ['x'], (_k, [x], out, n, { heap }) => {
+    const src = new Float32Array(heap, x!, n), dst = new Float32Array(heap, out, n);
+    for (let i = 0; i < n; i++) dst[i] = f(src[i]!);
+  });
+}
 // `count` threefry words (or uniform floats) per key of a [..., 2] int32 key array.
 for (const [name, dtype, uniform] of [['ThreefryBits', 'int32', 0], ['ThreefryUniform', 'float32', 1]] as const) {
   register(name, dtype, ['key'], (k, [key], out, n, { attrs }) => {
@@ -201,6 +210,11 @@ export function wasmAxpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor | nul
 /** tanh of a float32 array (within 4 ulp; exact near 0, ±1 beyond 9), or null. */
 export function wasmTanh(x: tf.Tensor): tf.Tensor | null {
   return x.dtype === 'float32' && wasmKernelsAvailable() ? run('Tanh', { x }) : null;
+}
+
+/** sin or cos of a float32 array, within 1 ulp (Math's), or null. */
+export function wasmTrig(which: 'Sin' | 'Cos', x: tf.Tensor): tf.Tensor | null {
+  return x.dtype === 'float32' && wasmKernelsAvailable() ? run(which, { x }) : null;
 }
 
 /** exp of a float32 array (within 2 ulp; subnormal results included, +∞ past 88.72), or null. */

@@ -6,7 +6,7 @@ import { bind, bind1 } from '../src/core.js';
 import { nothingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { ShapeError, TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
-import { flattenArrays, flattenWithStaticLeaves, unflatten } from './api_util.js';
+import { checkOptions, flattenArrays, flattenWithStaticLeaves, unflatten } from './api_util.js';
 import { scoped } from '../src/scope.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 
@@ -23,6 +23,7 @@ type AnyFn = (...args: never[]) => unknown;
 
 /** `checkpoint(f, {policy})`: f, recomputed during the backward pass instead of storing its intermediates. */
 export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {}): F {
+  checkOptions('checkpoint', options, ['policy', 'name'] satisfies (keyof CheckpointOptions)[]);
   const policy = options.policy ?? nothingSaveable;
   // (A policy is only consulted by a reverse pass: a wrong one would run the forward pass and fail later, under grad.)
   if (typeof policy !== 'object' || policy === null || typeof (policy as Partial<CheckpointPolicy>).saveable !== 'function') {
@@ -63,15 +64,17 @@ export function sqrtSegmentLength(n: number): number {
  * round(√n)), so a backward pass keeps only segment boundaries plus one segment's activations.
  */
 export function checkpointSequential<T>(layers: readonly ((x: T) => T)[], options: CheckpointOptions & { segmentLength?: number } = {}): (x: T) => T {
+  checkOptions('checkpointSequential', options, ['policy', 'name', 'segmentLength']);
+  const { segmentLength, ...checkpointOptions } = options;
   layers.forEach((layer, i) => {
     if (typeof layer !== 'function') throw new TransformError(`checkpointSequential: layer ${i} is ${layer === null ? 'null' : typeof layer}, expected a function x => y`);
   });
-  const k = options.segmentLength ?? sqrtSegmentLength(layers.length);
+  const k = segmentLength ?? sqrtSegmentLength(layers.length);
   if (!Number.isInteger(k) || k < 1) throw new ShapeError(`checkpointSequential: segmentLength must be a positive integer, got ${k}`);
   const segments: ((x: T) => T)[] = [];
   for (let i = 0; i < layers.length; i += k) {
     const seg = layers.slice(i, i + k);
-    segments.push(checkpoint((x: T) => seg.reduce((h, layer) => layer(h), x), { ...options, name: options.name ?? `segment${i / k}` }));
+    segments.push(checkpoint((x: T) => seg.reduce((h, layer) => layer(h), x), { ...checkpointOptions, name: options.name ?? `segment${i / k}` }));
   }
   return (x: T) => segments.reduce((h, s) => s(h), x);
 }

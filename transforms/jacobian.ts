@@ -6,7 +6,7 @@ import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
 import { scoped } from '../src/scope.js';
-import { callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, nextTensorId, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, nextTensorId, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
 import { linearizeFlat, type ArgnumsOf, type AuxOf, type GradOf } from './vjp.js';
@@ -18,6 +18,8 @@ export interface JacobianOptions {
   argnums?: number | readonly number[];
   hasAux?: boolean;
 }
+
+const JACOBIAN_OPTIONS = ['argnums', 'hasAux'] as const satisfies readonly (keyof JacobianOptions)[];
 
 type AnyFn = (...args: never[]) => unknown;
 
@@ -92,6 +94,7 @@ export type HessianOf<F extends AnyFn, O> = O extends { hasAux: true } ? [Second
 /** Jacobian by forward mode: one JVP per input dimension, all at once under vmap. */
 export function jacfwd<F extends AnyFn, const O extends JacobianOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => JacobianOf<F, O>;
 export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+  checkOptions('jacfwd', options, JACOBIAN_OPTIONS);
   return (...args: unknown[]) => {
     const firstNew = nextTensorId();
     return scoped(() => {
@@ -137,6 +140,7 @@ export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unkno
 /** Jacobian by reverse mode: one VJP per output dimension, all at once under vmap. */
 export function jacrev<F extends AnyFn, const O extends JacobianOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => JacobianOf<F, O>;
 export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+  checkOptions('jacrev', options, JACOBIAN_OPTIONS);
   return (...args: unknown[]) => {
     const firstNew = nextTensorId();
     return scoped(() => {
@@ -180,6 +184,7 @@ export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unkno
 /** The Hessian: forward-over-reverse, jacfwd(jacrev(f)). */
 export function hessian<F extends AnyFn, const O extends JacobianOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => HessianOf<F, O>;
 export function hessian(f: AnyFn, options: JacobianOptions = {}): (...args: never[]) => unknown {
+  checkOptions('hessian', options, JACOBIAN_OPTIONS);
   return jacfwd(jacrev(f, options), options);
 }
 

@@ -7,7 +7,7 @@ import { Tracer, bind } from '../src/core.js';
 import { DisposedError, TransformError } from '../src/errors.js';
 import { ClosedJaxpr } from '../src/jaxpr.js';
 import { createdByCall, pin, scoped } from '../src/scope.js';
-import { flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
+import { checkOptions, flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { nextTensorId } from './transpose.js';
 import { treedefIdentical } from '../src/tree.js';
@@ -152,6 +152,7 @@ export interface Jitted<F extends AnyFn> {
  * Numbers are traced like arrays, as in JAX.
  */
 export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> {
+  checkOptions('jit', options, ['staticArgnums', 'name'] satisfies (keyof JitOptions)[]);
   const name = options.name ?? (f.name || 'jit');
   // Keyed by a signature string; the string shows a registered node's class by name only and not
   // its aux data, so each key holds the entries whose argument structures are identical in full.

@@ -7,7 +7,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
 import { checkTangentDtype, jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
@@ -132,6 +132,8 @@ export interface GradOptions {
   hasAux?: boolean;
 }
 
+const GRAD_OPTIONS = ['argnums', 'hasAux'] as const satisfies readonly (keyof GradOptions)[];
+
 type AnyFn = (...args: never[]) => unknown;
 /** The gradient's type: the differentiated argument's type, or a tuple of them for a list of argnums. */
 export type GradOf<F extends AnyFn, A> = A extends number
@@ -192,6 +194,7 @@ export function grad<F extends AnyFn, const O extends GradOptions & { hasAux?: f
 /** With `hasAux` known only at run time: the gradient, or `[gradient, aux]`. */
 export function grad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => unknown;
 export function grad(f: AnyFn, options: GradOptions = {}) {
+  checkOptions('grad', options, GRAD_OPTIONS);
   return (...args: unknown[]) => {
     const [, g, aux] = valueAndGradImpl('grad', f, options, args, false);
     return options.hasAux ? [g, aux] : g;
@@ -204,6 +207,7 @@ export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { ha
 /** With `hasAux` known only at run time. */
 export function valueAndGrad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => [unknown, unknown];
 export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
+  checkOptions('valueAndGrad', options, GRAD_OPTIONS);
   return (...args: unknown[]) => {
     const [v, g, aux] = valueAndGradImpl('valueAndGrad', f, options, args, true);
     return options.hasAux ? [[v, aux], g] : [v, g];

@@ -11,7 +11,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule, type ParamsOf, type Primitive } from '../src/primitives.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten } from './api_util.js';
+import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
@@ -242,6 +242,7 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
  * loop: `vmap(f)(xs)` equals stacking `f(x)` for each x in xs along axis 0.
  */
 export function vmap<F extends (...args: never[]) => unknown>(f: F, options: VmapOptions<Parameters<F>, ReturnType<F>> = {}): (...args: Parameters<F>) => ReturnType<F> {
+  checkOptions('vmap', options, ['inAxes', 'outAxes', 'axisSize'] satisfies (keyof VmapOptions)[]);
   const inAxesOpt = options.inAxes === undefined ? 0 : options.inAxes;
   const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
   const given: unknown = options.axisSize;
