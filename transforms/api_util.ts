@@ -89,7 +89,7 @@ export function unflatten<T = unknown>(def: TreeDef, leaves: readonly unknown[])
 export function normalizeArgnums(op: string, argnums: number | readonly number[], nargs: number): { list: number[]; single: boolean } {
   const single = typeof argnums === 'number';
   const list = (single ? [argnums] : [...argnums]).map((a) => {
-    if (!Number.isInteger(a)) throw new TransformError(`${op}: argnums must be integers (argument positions), got ${String(a)}`);
+    if (!Number.isInteger(a)) throw new TransformError(`${op}: argnums must be integers (argument positions), got ${typeof a === 'string' ? JSON.stringify(a) : String(a)}`);
     if (a < -nargs || a >= nargs) {
       throw new TransformError(`${op}: argnums ${JSON.stringify(argnums)} is out of range for a function called with ${nargs} argument(s)`);
     }

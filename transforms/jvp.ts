@@ -204,7 +204,7 @@ const customVjpRule: JvpRule<'custom_vjp_call'> = (primals, tangents, params) =>
 const customLinRule: JvpRule<'custom_lin'> = (_p, _t, params) => {
   throw new TransformError(
     `customVjp(${params.name}): forward-mode differentiation (jvp, jacfwd, hessian) of a customVjp function is not supported, ` +
-      'because only its backward rule is known. Use customJvp, or reverse mode over reverse mode (grad of grad).',
+      'because only its backward rule is known (JAX refuses it too). Use customJvp, or reverse mode over reverse mode: grad of grad, or jacrev(jacrev(f)) for a Hessian.',
   );
 };
 
