@@ -4,7 +4,7 @@
 // one there, and packs every new right operand), and transposes run on gradus's SIMD transpose.
 import * as tf from '@tensorflow/tfjs-core';
 import { GradusError } from './errors.js';
-import { adjugateStack, detStack, inverseStack, slogdetStack, solveStack } from './linalg_kernels.js';
+import { adjugateStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
@@ -672,6 +672,15 @@ export const kernels: Kernels = {
     // linear_solve also runs inside derivative rules (of slogdet, det's adjugate, inv via solve, expm): say so.
     const op = 'linear solve (linalg.solve, or a derivative of slogdet/det/expm, which needs A⁻¹)';
     return [tf.tensor(solveStack(a!.dataSync(), b!.dataSync(), batch, n, k, op), b!.shape, 'float32')];
+  },
+  cholesky: ([a]) => {
+    const { batch, n } = matrixStack(a!);
+    return [tf.tensor(choleskyStack(a!.dataSync(), batch, n), a!.shape, 'float32')];
+  },
+  triangular_solve: ([a, b], params) => {
+    const { batch, n } = matrixStack(a!);
+    const k = b!.shape[b!.rank - 1]!;
+    return [tf.tensor(triangularSolveStack(a!.dataSync(), b!.dataSync(), batch, n, k, params), b!.shape, 'float32')];
   },
   random_bits: ([key], params) => [randomKernel(key!, params)],
   random_split: ([key], { num }) => [splitKernel(key!, num)],

@@ -2,6 +2,7 @@
 // log-determinant over stacks of matrices. TF.js has no LU; these matrices are small (flows and
 // tests use n ≤ a few hundred), so running on the CPU in double precision is both simple and accurate.
 import { LinAlgError } from './errors.js';
+import type { ParamsOf } from './primitives.js';
 
 /** In-place LU of the n×n matrix `a` (row-major, float64). Returns the pivot rows and the permutation sign. */
 function luInPlace(a: Float64Array, n: number): { piv: Int32Array; sign: number; singular: boolean } {
@@ -196,6 +197,78 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     // adj(A) = Q·z·P: row k of z goes to row colPerm[k], column k to column rowPerm[k].
     const base = bi * n * n;
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = z[i * n + j]!;
+  }
+  return out;
+}
+
+/**
+ * Lower Cholesky factor L (A = L·Lᵀ, positive diagonal, zeros above it) of the symmetric part
+ * (A + Aᵀ)/2 of each matrix of the stack, as JAX's cholesky with symmetrize_input: for a symmetric
+ * A that is A itself (exactly: (a + a)/2 = a in float64), and the derivative rule, which symmetrises
+ * dA, is then the derivative of this very function.
+ *
+ * A matrix that is not positive definite is a LinAlgError, as in NumPy and as linalg.solve/inv
+ * treat a singular matrix (JAX returns NaNs because XLA cannot raise; these kernels run in JS and
+ * can say which matrix failed). A matrix with a NaN gives NaNs, as det and slogdet do.
+ */
+export function choleskyStack(a: ArrayLike<number>, batch: number, n: number): Float32Array {
+  const out = new Float32Array(batch * n * n);
+  const l = new Float64Array(n * n);
+  for (let bi = 0; bi < batch; bi++) {
+    const base = bi * n * n;
+    let hasNaN = false;
+    for (let i = 0; i < n * n; i++) if (Number.isNaN(a[base + i]!)) { hasNaN = true; break; }
+    if (hasNaN) { out.fill(NaN, base, base + n * n); continue; }
+    l.fill(0);
+    for (let j = 0; j < n; j++) {
+      let d = a[base + j * n + j]!;
+      for (let k = 0; k < j; k++) d -= l[j * n + k]! * l[j * n + k]!;
+      if (!(d > 0)) {
+        throw new LinAlgError(`linalg.cholesky: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is not positive definite (its leading ${j + 1}×${j + 1} minor is not: pivot ${d}); expected a symmetric positive-definite matrix`);
+      }
+      const ljj = Math.sqrt(d);
+      l[j * n + j] = ljj;
+      for (let i = j + 1; i < n; i++) {
+        let s = (a[base + i * n + j]! + a[base + j * n + i]!) / 2;
+        for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
+        l[i * n + j] = s / ljj;
+      }
+    }
+    out.set(l, base);
+  }
+  return out;
+}
+
+/**
+ * Solves op(T) x = b for each matrix of the stack by substitution, where T is the lower or upper
+ * triangle of A (the other triangle is never read, nor the diagonal with `unitDiagonal`, as in
+ * LAPACK's trtrs) and op(T) is T or Tᵀ. `b` holds k right-hand sides (n×k row-major).
+ * A zero on the diagonal is a LinAlgError, as in SciPy's solve_triangular and linalg.solve (JAX
+ * gives ±inf/NaN).
+ */
+export function triangularSolveStack(a: ArrayLike<number>, b: ArrayLike<number>, batch: number, n: number, k: number, { lower, transposeA, unitDiagonal }: ParamsOf<'triangular_solve'>): Float32Array {
+  const out = new Float32Array(batch * n * k);
+  const x = new Float64Array(n * k);
+  // op(T) is lower triangular when exactly one of `lower` and `transposeA` holds: forward substitution.
+  const forward = lower !== transposeA;
+  for (let bi = 0; bi < batch; bi++) {
+    const aBase = bi * n * n, bBase = bi * n * k;
+    const m = (i: number, j: number): number => (transposeA ? a[aBase + j * n + i]! : a[aBase + i * n + j]!);
+    if (!unitDiagonal) {
+      for (let i = 0; i < n; i++) {
+        if (m(i, i) === 0) throw new LinAlgError(`linalg.solveTriangular: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular (zero at diagonal ${i}); expected a triangular matrix with a nonzero diagonal`);
+      }
+    }
+    for (let s = 0; s < n; s++) {
+      const i = forward ? s : n - 1 - s;
+      for (let c = 0; c < k; c++) {
+        let v = b[bBase + i * k + c]!;
+        if (forward) for (let j = 0; j < i; j++) v -= m(i, j) * x[j * k + c]!;
+        else for (let j = i + 1; j < n; j++) v -= m(i, j) * x[j * k + c]!;
+        x[i * k + c] = unitDiagonal ? v : v / m(i, i);
+      }
+    }
+    out.set(x, bBase);
   }
   return out;
 }

@@ -53,6 +53,9 @@ export interface PrimitiveParams
   det: NoParams;
   adjugate: NoParams;
   linear_solve: NoParams;
+  cholesky: NoParams;
+  /** Solves op(T) x = b, T the lower or upper triangle of the matrix, op(T) = Tᵀ with transposeA, ones on T's diagonal with unitDiagonal. */
+  triangular_solve: { lower: boolean; transposeA: boolean; unitDiagonal: boolean };
   random_bits: { shape: number[]; distribution: 'bits' | 'uniform' | 'normal' | 'permutation' };
   random_split: { num: number };
   random_fold_in: NoParams;
@@ -85,6 +88,6 @@ export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['j
 export const LINEAR_PRIMITIVES = [
   'neg', 'add', 'sub', 'mul', 'div', 'select', 'convert_element_type', 'reduce_sum', 'broadcast_in_dim', 'reshape',
   'transpose', 'rev', 'slice', 'pad', 'concatenate', 'gather', 'scatter_add', 'cumsum', 'dot_general', 'conv2d',
-  'linear_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin',
+  'linear_solve', 'triangular_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin',
 ] as const satisfies readonly Primitive[];
 export type LinearPrimitive = (typeof LINEAR_PRIMITIVES)[number];

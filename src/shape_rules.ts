@@ -317,6 +317,23 @@ export const shapeRules: ShapeRules = {
     }
     return [b];
   },
+  cholesky: (avals) => {
+    expectArity('cholesky', avals, 1);
+    squareMatrixCheck('cholesky', avals[0]!);
+    return [avals[0]!];
+  },
+  triangular_solve: (avals, { lower, transposeA, unitDiagonal }) => {
+    expectArity('triangular_solve', avals, 2);
+    const [a, b] = avals as [ShapedArray, ShapedArray];
+    squareMatrixCheck('triangular_solve', a);
+    if (typeof lower !== 'boolean' || typeof transposeA !== 'boolean' || typeof unitDiagonal !== 'boolean') {
+      throw new ShapeError(`triangular_solve: expected boolean parameters lower, transposeA and unitDiagonal but got ${JSON.stringify({ lower, transposeA, unitDiagonal })}`);
+    }
+    if (b.dtype !== 'float32' || b.ndim !== a.ndim || !shapesEqual(b.shape.slice(0, -2), a.shape.slice(0, -2)) || b.shape[b.ndim - 2] !== a.shape[a.ndim - 1]) {
+      throw new ShapeError(`triangular_solve: expected right-hand sides [..., n, k] matching the matrices ${a.str()} but got ${b.str()}`);
+    }
+    return [b];
+  },
   random_bits: (avals, { shape, distribution }) => {
     const key = avals[0]!;
     randomKeyCheck('random_bits', key);

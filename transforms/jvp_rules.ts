@@ -6,7 +6,7 @@ import { bind, bind1 } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from '../src/primitives.js';
 import {
-  add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, zeros, addScalar,
+  add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, triangleConst, zeros, addScalar,
 } from './lax.js';
 
 export type Tangent = NDArray | null;
@@ -256,6 +256,34 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     let rhs = tb ?? null;
     if (ta !== null) rhs = rhs === null ? neg(batchMatmul(ta, x)) : sub(rhs, batchMatmul(ta, x));
     return [[x], [bind1('linear_solve', [a!, rhs!], {})]];
+  },
+  cholesky: ([a], [t]) => {
+    const L = bind1('cholesky', [a!], {});
+    if (t === null) return [[L], [null]];
+    // Murray (2016), arXiv:1602.07527, eq. 9: dL = L·Φ(L⁻¹ dA L⁻ᵀ), Φ the lower triangle with the
+    // diagonal halved. The primitive factors the symmetric part (A + Aᵀ)/2, so dA is symmetrised
+    // first (JAX's symmetrize_input); then (L⁻¹ dA)ᵀ = dA L⁻ᵀ, and two lower solves give L⁻¹ dA L⁻ᵀ.
+    const dA = scale(add(t, matrixTranspose(t)), 0.5);
+    const lowerSolve = { lower: true, transposeA: false, unitDiagonal: false };
+    const left = bind1('triangular_solve', [L, dA], lowerSolve);
+    const middle = bind1('triangular_solve', [L, matrixTranspose(left)], lowerSolve);
+    const n = a!.shape[a!.ndim - 1]!;
+    return [[L], [batchMatmul(L, mul(middle, triangleConst(n, a!.ndim, 1, 0.5, 0)))]];
+  },
+  triangular_solve: ([a, b], [ta, tb], params) => {
+    const x = bind1('triangular_solve', [a!, b!], params);
+    if (ta === null && tb === null) return [[x], [null]];
+    // op(T) x = b  =>  op(T) dx = db − op(dT) x, where dT is the part of dA the solve reads (its
+    // triangle, without the diagonal when that is taken as ones): the rest does not move x.
+    let rhs = tb;
+    if (ta !== null) {
+      const { lower, transposeA, unitDiagonal } = params;
+      const n = a!.shape[a!.ndim - 1]!;
+      const dT = mul(ta, triangleConst(n, ta.ndim, lower ? 1 : 0, unitDiagonal ? 0 : 1, lower ? 0 : 1));
+      const dTx = batchMatmul(transposeA ? matrixTranspose(dT) : dT, x);
+      rhs = rhs === null ? neg(dTx) : sub(rhs, dTx);
+    }
+    return [[x], [bind1('triangular_solve', [a!, rhs!], params)]];
   },
   random_bits: noDerivative('random_bits'),
   random_split: noDerivative('random_split'),

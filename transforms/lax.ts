@@ -80,3 +80,16 @@ export function eyeLike(a: ShapedArray): NDArray {
   const eye = tf.tidy(() => tf.reshape(tf.eye(n), [...a.shape.slice(0, -2).map(() => 1), n, n]));
   return new ConcreteArray(eye);
 }
+
+/**
+ * A constant [1, …, 1, n, n] of rank `ndim` holding `below` under the diagonal, `diagonal` on it and
+ * `above` over it, to broadcast against stacks of matrices: triangle masks, and Cholesky's Φ (the
+ * lower triangle with the diagonal halved).
+ */
+export function triangleConst(n: number, ndim: number, below: number, diagonal: number, above: number): NDArray {
+  const values = Array.from({ length: n * n }, (_, k) => {
+    const i = Math.floor(k / n), j = k % n;
+    return i > j ? below : i === j ? diagonal : above;
+  });
+  return new ConcreteArray(tf.tensor(values, [...Array.from({ length: ndim - 2 }, () => 1), n, n], 'float32'));
+}

@@ -175,6 +175,11 @@ export const firstOrderTransposeRules: { [P in FirstOrderLinear]: TransposeRule<
     void b;
     return [null, bind1('linear_solve', [matrixTranspose(a as NDArray), ct!], {})];
   },
+  triangular_solve: ([ct], [a], params) => {
+    if (isUndef(a!)) nonLinear('triangular_solve', 'matrix');
+    // x = op(T)⁻¹ b is linear in b; its transpose applies op(T)⁻ᵀ: the same triangle, read the other way.
+    return [null, bind1('triangular_solve', [a as NDArray, ct!], { ...params, transposeA: !params.transposeA })];
+  },
   checkpoint_name: ([ct]) => [ct!],
 };
 

@@ -187,6 +187,18 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
     return [outs, [0, 0]];
   },
   linear_solve: ([a, b], [da, db], _p, size) => [[bind1('linear_solve', [batchedAtFront(a!, da!, size), batchedAtFront(b!, db!, size)], {})], [0]],
+  cholesky: ([a], [d]) => [[bind1('cholesky', [moveBatchAxis(a!, d!, 0)], {})], [0]],
+  triangular_solve: ([a, b], [da, db], params, size) => {
+    if (da === null) {
+      // One matrix for the whole batch: the examples' right-hand sides become more columns of one
+      // solve ([..., n, k, B] -> [..., n, k·B]), and the matrix is not copied B times.
+      const moved = moveBatchAxis(b!, db!, b!.ndim - 1);
+      const cols = reshape(moved, [...moved.shape.slice(0, -2), moved.shape[moved.ndim - 2]! * size]);
+      const x = bind1('triangular_solve', [a!, cols], params);
+      return [[reshape(x, moved.shape)], [moved.ndim - 1]];
+    }
+    return [[bind1('triangular_solve', [moveBatchAxis(a!, da, 0), batchedAtFront(b!, db!, size)], params)], [0]];
+  },
   random_bits: randomKeyRule('random_bits'),
   random_split: randomKeyRule('random_split'),
   random_fold_in: ([key, data], [dk, dd], _p, size) => [[bind1('random_fold_in', [batchedAtFront(key!, dk!, size), batchedAtFront(data!, dd!, size)], {})], [0]],

@@ -1,10 +1,11 @@
 // Products and linear algebra: matmul/dot/einsum lower to one `dot_general`; inverse, solve,
-// det (with the adjugate as its derivative), slogdet are primitives with their own derivative rules; expm is Padé approximation with scaling
-// and squaring, built from differentiable pieces.
+// det (with the adjugate as its derivative), slogdet, cholesky and solveTriangular are primitives
+// with their own derivative rules; expm is Padé approximation with scaling and squaring, built from
+// differentiable pieces.
 import { NDArray, type ArrayLike } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
-import { ShapeError, fmtShape } from '../errors.js';
+import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
@@ -309,6 +310,68 @@ export const solve = defop((a: ArrayLike, b: ArrayLike): NDArray => {
 });
 
 /**
+ * Lower-triangular L with L·Lᵀ = A for each symmetric positive-definite matrix of the stack
+ * [..., n, n]. As in JAX (symmetrize_input), A's symmetric part (A + Aᵀ)/2 is factored, so the
+ * gradient is symmetric too. A matrix that is not positive definite is a LinAlgError naming it (as
+ * NumPy does, and as solve and inv treat singular matrices), where JAX returns NaNs.
+ */
+export const cholesky = defop((x: ArrayLike): NDArray => bind1('cholesky', [floatMatrixStack('cholesky', x)], {}));
+
+/** Options of solveTriangular, named as in jax.scipy.linalg.solve_triangular. */
+export interface SolveTriangularOptions {
+  /** Solve op(a) x = b with op(a) = a for 0 or 'N', aᵀ for 1 or 'T' (and 2 or 'C', the same for real a). Default 0. */
+  trans?: 0 | 1 | 2 | 'N' | 'T' | 'C';
+  /** Use a's lower triangle (true) or its upper triangle (false, the default, as in SciPy and JAX); the other is never read. */
+  lower?: boolean;
+  /** Take a's diagonal as ones (it is not read). Default false. */
+  unitDiagonal?: boolean;
+}
+const SOLVE_TRIANGULAR_OPTIONS = ['trans', 'lower', 'unitDiagonal'] as const satisfies readonly (keyof SolveTriangularOptions)[];
+
+/**
+ * Solves op(T) x = b by substitution, T the lower or upper triangle of a (jax.scipy.linalg.solve_triangular).
+ * As in JAX, b is a stack of vectors when it has one axis fewer than a ([..., n]; a 1-D b is a
+ * vector too, as in solve) and otherwise a stack of [n, k] matrices; the stacks broadcast, as in
+ * solve. A zero on the diagonal is a LinAlgError (SciPy's behaviour; JAX gives infinities).
+ */
+export const solveTriangular = defop((a: ArrayLike, b: ArrayLike, options: SolveTriangularOptions = {}): NDArray => {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValueError(`linalg.solveTriangular: options must be an object (${SOLVE_TRIANGULAR_OPTIONS.join(', ')}), got ${JSON.stringify(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if ((SOLVE_TRIANGULAR_OPTIONS as readonly string[]).includes(key)) continue;
+    const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    const near = SOLVE_TRIANGULAR_OPTIONS.find((k) => k === camel || key.startsWith(k) || k.startsWith(key));
+    throw new ValueError(`linalg.solveTriangular: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${SOLVE_TRIANGULAR_OPTIONS.join(', ')}`);
+  }
+  const { trans = 0, lower = false, unitDiagonal = false } = options;
+  if (![0, 1, 2, 'N', 'T', 'C'].includes(trans)) throw new ValueError(`linalg.solveTriangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got ${JSON.stringify(trans)}`);
+  if (typeof lower !== 'boolean' || typeof unitDiagonal !== 'boolean') {
+    throw new ValueError(`linalg.solveTriangular: lower and unitDiagonal must be booleans, got lower ${JSON.stringify(lower)} and unitDiagonal ${JSON.stringify(unitDiagonal)}`);
+  }
+  let A = floatMatrixStack('solveTriangular', a);
+  let B = asArray(b);
+  if (B.dtype !== 'float32') B = astypeRaw(B, 'float32');
+  const n = A.shape[A.ndim - 1]!;
+  const vec = B.ndim === 1 || B.ndim === A.ndim - 1;
+  if (vec) B = expandDims(B, -1);
+  if (B.ndim < 2 || B.shape[B.ndim - 2] !== n) {
+    throw new ShapeError(`linalg.solveTriangular: b of shape ${fmtShape(asArray(b).shape)} does not match matrices ${fmtShape(A.shape)}; expected b [..., ${n}] (one axis fewer than a, or 1-D) or [..., ${n}, k]`);
+  }
+  let batch: number[];
+  try {
+    batch = broadcastShapes('linalg.solveTriangular', A.shape.slice(0, -2), B.shape.slice(0, -2));
+  } catch {
+    throw new ShapeError(`linalg.solveTriangular: the stacks of a ${fmtShape(A.shape)} and b ${fmtShape(asArray(b).shape)} cannot be broadcast together (${fmtShape(A.shape.slice(0, -2))} vs ${fmtShape(B.shape.slice(0, -2))})`);
+  }
+  A = broadcastTo(A, [...batch, n, n]);
+  B = broadcastTo(B, [...batch, n, B.shape[B.ndim - 1]!]);
+  const transposeA = trans === 1 || trans === 2 || trans === 'T' || trans === 'C';
+  const out = bind1('triangular_solve', [A, B], { lower, transposeA, unitDiagonal });
+  return vec ? squeeze(out, -1) : out;
+});
+
+/**
  * Vector norms (one axis): any p, ±Infinity, 0; matrix norms (two axes): 1, −1, ±Infinity, 'fro'.
  * The default (ord omitted) is the 2-norm of all entries over `axis` (all axes when omitted):
  * Frobenius for matrices. The spectral norm (ord 2 on a matrix) is not supported.
@@ -372,5 +435,5 @@ export const expm = defop((x: ArrayLike): NDArray => {
 });
 
 /** np.linalg: its `trace` and `diagonal` work on the last two axes (stacks of matrices), unlike np.trace and np.diagonal. */
-export const linalg = { inv, slogdet, det, solve, norm, expm, trace: linalgTrace, diag, diagonal: linalgDiagonal };
+export const linalg = { inv, slogdet, det, solve, cholesky, solveTriangular, norm, expm, trace: linalgTrace, diag, diagonal: linalgDiagonal };
 void equal; void maximum; void moveaxis;
