@@ -11,6 +11,12 @@ import { upcomingTensorId } from '../src/core.js';
 import type { DType } from '../src/dtype.js';
 import { convert } from './lax.js';
 import { createdByCall } from '../src/scope.js';
+import { checkOptions as checkOptionNames } from '../src/options.js';
+
+/** Refuses unknown option names (see src/options.ts), as a TransformError. */
+export function checkOptions(op: string, options: unknown, known: readonly string[]): void {
+  checkOptionNames(op, options, known, TransformError);
+}
 
 export type TreeDef = tree.TreeDef;
 
@@ -57,24 +63,6 @@ export function flattenWithStaticLeaves(op: string, value: unknown, what = 'argu
     return tree.unflatten(def, withPaths.map(([, leaf], i) => (isStatic[i] ? leaf : xs[k++])));
   };
   return { arrays, def, key, rebuild };
-}
-
-/**
- * Refuses option names a transformation does not know (a JAX name such as `in_axes`, or a typo such
- * as `argnum`, would otherwise be ignored and the default used silently: TypeScript catches them
- * only in object literals written at the call).
- */
-export function checkOptions(op: string, options: unknown, known: readonly string[]): void {
-  if (options === undefined) return;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TransformError(`${op}: options must be an object (${known.join(', ')}), got ${Array.isArray(options) ? 'a list' : options === null ? 'null' : typeof options}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    const near = known.find((k) => k === camel || k.toLowerCase() === key.toLowerCase() || k.startsWith(key) || key.startsWith(k));
-    throw new TransformError(`${op}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${known.join(', ')}`);
-  }
 }
 
 export function isTensor(x: unknown): x is tf.Tensor {

@@ -8,6 +8,7 @@ import { promoteTypes } from '../dtype.js';
 import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
+import { checkOptions } from '../options.js';
 import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
@@ -335,15 +336,7 @@ const SOLVE_TRIANGULAR_OPTIONS = ['trans', 'lower', 'unitDiagonal'] as const sat
  * solve. A zero on the diagonal is a LinAlgError (SciPy's behaviour; JAX gives infinities).
  */
 export const solveTriangular = defop((a: ArrayLike, b: ArrayLike, options: SolveTriangularOptions = {}): NDArray => {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ValueError(`linalg.solveTriangular: options must be an object (${SOLVE_TRIANGULAR_OPTIONS.join(', ')}), got ${JSON.stringify(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if ((SOLVE_TRIANGULAR_OPTIONS as readonly string[]).includes(key)) continue;
-    const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    const near = SOLVE_TRIANGULAR_OPTIONS.find((k) => k === camel || key.startsWith(k) || k.startsWith(key));
-    throw new ValueError(`linalg.solveTriangular: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${SOLVE_TRIANGULAR_OPTIONS.join(', ')}`);
-  }
+  checkOptions('linalg.solveTriangular', options, SOLVE_TRIANGULAR_OPTIONS);
   const { trans = 0, lower = false, unitDiagonal = false } = options;
   if (![0, 1, 2, 'N', 'T', 'C'].includes(trans)) throw new ValueError(`linalg.solveTriangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got ${JSON.stringify(trans)}`);
   if (typeof lower !== 'boolean' || typeof unitDiagonal !== 'boolean') {
