@@ -8,6 +8,7 @@ import { adjugateStack, choleskyStack, detStack, inverseStack, slogdetStack, sol
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
+import { sortRows } from './sort_kernels.js';
 import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
@@ -635,6 +636,11 @@ export const kernels: Kernels = {
     if (upd!.size > 0) return [scatterAdd(idx!, upd!, params)];
     const { axis, axisSize } = params;
     return [tf.zeros([...upd!.shape.slice(0, axis), axisSize, ...upd!.shape.slice(axis + idx!.rank)], upd!.dtype)];
+  },
+  sort: ([x], { axis, descending }) => {
+    const shape = x!.shape;
+    const { values, indices } = sortRows(x!.dataSync() as Float32Array | Int32Array, prod(shape.slice(0, axis)), shape[axis]!, prod(shape.slice(axis + 1)), descending);
+    return [tf.tensor(values, shape, x!.dtype), tf.tensor(indices, shape, 'int32')];
   },
   cumsum: ([x], { axis, reverse }) => [tf.cumsum(x!, axis, false, reverse)],
   dot_general: ([a, b], params) => [dotGeneral(a!, b!, params)],

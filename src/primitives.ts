@@ -45,6 +45,8 @@ export interface PrimitiveParams
   gather: { axis: number };
   scatter_add: { axis: number; axisSize: number };
   cumsum: { axis: number; reverse: boolean };
+  /** Stable sort along `axis`; outputs the sorted values and the permutation (int32 positions along `axis`). */
+  sort: { axis: number; descending: boolean };
   dot_general: { contract: [number[], number[]]; batch: [number[], number[]] };
   conv2d: { strides: [number, number]; padding: [[number, number], [number, number]]; dilations: [number, number] };
   stop_gradient: NoParams;

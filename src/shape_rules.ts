@@ -245,6 +245,13 @@ export const shapeRules: ShapeRules = {
     }
     return [new ShapedArray([...upd.shape.slice(0, axis), axisSize, ...upd.shape.slice(axis + k)], upd.dtype)];
   },
+  sort: (avals, { axis }) => {
+    expectArity('sort', avals, 1);
+    const x = avals[0]!;
+    if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new DTypeError(`sort: expected a float32 or int32 operand but got ${x.str()}`);
+    checkAxes('sort', [axis], x.ndim, x);
+    return [x, new ShapedArray(x.shape, 'int32')];
+  },
   cumsum: (avals, { axis }) => {
     const x = avals[0]!;
     checkAxes('cumsum', [axis], x.ndim, x);

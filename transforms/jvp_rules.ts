@@ -6,7 +6,7 @@ import { bind, bind1 } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from '../src/primitives.js';
 import {
-  add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, triangleConst, zeros, addScalar,
+  add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, takeAlongAxis, triangleConst, zeros, addScalar,
 } from './lax.js';
 
 export type Tangent = NDArray | null;
@@ -208,6 +208,13 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   gather: ([x, idx], [t], params) => [[bind1('gather', [x!, idx!], params)], [t === null ? null : bind1('gather', [t, idx!], params)]],
   scatter_add: ([idx, upd], [, t], params) => [[bind1('scatter_add', [idx!, upd!], params)], [t === null ? null : bind1('scatter_add', [idx!, t], params)]],
   cumsum: linearUnary('cumsum'),
+  sort: ([x], [t], params) => {
+    const [values, indices] = bind('sort', [x!], params);
+    // JAX's rule: the tangent is gathered by the same permutation. At ties the stable permutation
+    // decides which input feeds each output, so the derivative of a tied pair is not symmetric
+    // (JAX's choice too; the sort is not differentiable there).
+    return [[values!, indices!], [t === null ? null : takeAlongAxis(t, indices!, params.axis), null]];
+  },
   dot_general: ([a, b], [ta, tb], params) => {
     const out = bind1('dot_general', [a!, b!], params);
     const t1 = ta === null ? null : bind1('dot_general', [ta, b!], params);

@@ -93,3 +93,20 @@ export function triangleConst(n: number, ndim: number, below: number, diagonal: 
   });
   return new ConcreteArray(tf.tensor(values, [...Array.from({ length: ndim - 2 }, () => 1), n, n], 'float32'));
 }
+
+/**
+ * out[..., j, ...] = x[..., idx[..., j, ...], ...] along `axis`, for `idx` (int32) of x's shape:
+ * one gather from the flattened x, whose transpose is one scatter_add. Each flat position gets
+ * its offset with the `axis` coordinate removed, plus idx times the axis stride.
+ */
+export function takeAlongAxis(x: NDArray, idx: NDArray, axis: number): NDArray {
+  const shape = x.shape;
+  const size = x.size;
+  if (size === 0) return x;
+  const n = shape[axis]!;
+  const stride = shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+  const offsets = new Int32Array(size);
+  for (let f = 0; f < size; f++) offsets[f] = f - (Math.floor(f / stride) % n) * stride;
+  const flatIdx = add(mul(idx, constLike(idx, stride)), new ConcreteArray(tf.tensor(offsets, shape, 'int32')));
+  return bind1('gather', [reshape(x, [size]), flatIdx], { axis: 0 });
+}

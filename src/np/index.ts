@@ -15,6 +15,7 @@ export * from './reductions.js';
 export * from './shape_ops.js';
 export * from './linalg.js';
 export * from './nn.js';
+export * from './sorting.js';
 
 Object.assign(arrayMethods, {
   add: elementwise.add,

@@ -116,6 +116,36 @@ export const cumsum = defop((x: ArrayLike, axis?: number, reverse = false): NDAr
 });
 
 /**
+ * Cumulative product along `axis` (the flattened array when omitted), as NumPy's. It is a
+ * Hillis–Steele scan of multiplications (⌈log₂ n⌉ steps, each multiplying by the array shifted by
+ * 1, 2, 4, … with ones shifted in), so its derivative is the derivative of products: exact where x
+ * holds zeros, where the shortcut cumprod(x)/x divides by zero. JAX's cumprod differentiates its
+ * associative scan the same way.
+ */
+export const cumprod = defop((x: ArrayLike, axis?: number): NDArray => {
+  let a = asArray(x);
+  if (a.dtype === 'bool') a = astypeRaw(a, 'int32');
+  if (axis === undefined) {
+    a = bind1('reshape', [a], { shape: [a.size] });
+    axis = 0;
+  }
+  const ax = normalizeAxis('cumprod', axis, a.ndim);
+  const n = a.shape[ax]!;
+  const zeros = a.shape.map(() => 0), ones = a.shape.map(() => 1);
+  let y = a;
+  for (let shift = 1; shift < n; shift *= 2) {
+    // y[i] ← y[i] · y[i − shift], with 1 for i < shift.
+    const limit = [...a.shape];
+    limit[ax] = n - shift;
+    const lo = [...zeros];
+    lo[ax] = shift;
+    const shifted = bind1('pad', [bind1('slice', [y], { start: zeros, limit, strides: ones })], { lo, hi: zeros, interior: zeros, value: 1 });
+    y = bind1('mul', [y, shifted], {});
+  }
+  return y;
+});
+
+/**
  * Product along axes, as a tree of pairwise multiplications (log2(n) steps). Unlike exp(sum(log)),
  * this is exact for zeros and negatives, and so are its derivatives.
  */

@@ -1,0 +1,122 @@
+// Sorting and what is built on it: sort, argsort and topK are the one `sort` primitive (stable,
+// NaN last, as NumPy and JAX; its derivative gathers the tangent by the permutation, JAX's rule);
+// quantile and median interpolate between sorted values, so they are differentiable through it.
+import type { ArrayLike, Axis, NDArray } from '../array.js';
+import { bind, bind1 } from '../core.js';
+import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
+import { normalizeAxes, normalizeAxis } from '../shape.js';
+import { asArray, defop, full } from './convert.js';
+import { add, astypeRaw, clip, floor, isnan, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
+import { any } from './reductions.js';
+import { reshape, transpose } from './shape_ops.js';
+
+/**
+ * The operand of a sort and the axis it sorts: `axis` null flattens (NumPy's axis=None); a 0-d
+ * array has no axis to sort (NumPy's AxisError). Bools sort as int32 (false before true).
+ */
+function sortOperand(op: string, x: ArrayLike, axis: number | null): { a: NDArray; axis: number; wasBool: boolean } {
+  let a = asArray(x);
+  const wasBool = a.dtype === 'bool';
+  if (wasBool) a = astypeRaw(a, 'int32');
+  if (axis === null) return { a: reshape(a, [a.size]), axis: 0, wasBool };
+  if (a.ndim === 0) throw new ShapeError(`${op}: cannot sort a 0-d array along axis ${axis}; expected an array of rank ≥ 1, or axis null to sort it flattened`);
+  return { a, axis: normalizeAxis(op, axis, a.ndim), wasBool };
+}
+
+/**
+ * The values sorted in ascending order along `axis` (default the last; null sorts the flattened
+ * array). Stable; NaNs go last; −0 and +0 are equal. The derivative gathers the tangent by the
+ * sorting permutation (JAX's rule), so at ties each output takes the tangent of the input the
+ * stable order put there.
+ */
+export const sort = defop((x: ArrayLike, axis: number | null = -1): NDArray => {
+  const { a, axis: ax, wasBool } = sortOperand('sort', x, axis);
+  const [values] = bind('sort', [a], { axis: ax, descending: false });
+  return wasBool ? astypeRaw(values!, 'bool') : values!;
+});
+
+/**
+ * The int32 positions that sort `x` along `axis` (default the last; null: positions in the
+ * flattened array): takeAlongAxis(x, argsort(x, axis), axis) equals sort(x, axis). Stable, so
+ * equal values keep their order (NumPy's kind='stable', JAX's default); NaNs go last.
+ */
+export const argsort = defop((x: ArrayLike, axis: number | null = -1): NDArray => {
+  const { a, axis: ax } = sortOperand('argsort', x, axis);
+  return bind('sort', [a], { axis: ax, descending: false })[1]!;
+});
+
+/**
+ * The k largest entries along the last axis, largest first, and their int32 positions
+ * (jax.lax.top_k). Equal values come in input order (XLA's rule) and NaN counts as the largest,
+ * as in JAX on CPU. Its derivative gathers the tangent by the positions, as sort's.
+ */
+export const topK = defop((x: ArrayLike, k: number): [NDArray, NDArray] => {
+  let a = asArray(x);
+  const wasBool = a.dtype === 'bool';
+  if (wasBool) a = astypeRaw(a, 'int32');
+  if (a.ndim === 0) throw new ShapeError(`topK: expected an array of rank ≥ 1 (it selects along the last axis) but got shape ${fmtShape(a.shape)}`);
+  const n = a.shape[a.ndim - 1]!;
+  if (!Number.isInteger(k) || k < 0 || k > n) throw new ValueError(`topK: k must be an integer in [0, ${n}] for shape ${fmtShape(a.shape)} (the last axis has ${n} entries), got ${k}`);
+  const [values, indices] = bind('sort', [a], { axis: a.ndim - 1, descending: true });
+  const first = (y: NDArray) => k === n ? y : bind1('slice', [y], { start: y.shape.map(() => 0), limit: [...y.shape.slice(0, -1), k], strides: y.shape.map(() => 1) });
+  return [wasBool ? astypeRaw(first(values!), 'bool') : first(values!), first(indices!)];
+});
+
+/** q as a float32 array, checked to lie in [0, 1] where its value is known (a traced q cannot be checked: JAX does not either). */
+function quantileLevels(op: string, q: ArrayLike): NDArray {
+  let qa = asArray(q);
+  if (qa.dtype === 'bool') throw new DTypeError(`${op}: expected numeric quantile levels q but got ${qa.aval.str()}`);
+  if (qa.dtype !== 'float32') qa = astypeRaw(qa, 'float32');
+  const known = qa.concreteValue();
+  if (known !== null) {
+    const bad = Array.from(known.dataSync()).find((v) => !(v >= 0 && v <= 1));
+    if (bad !== undefined) throw new ValueError(`${op}: quantile levels q must lie in [0, 1], got ${bad}`);
+  }
+  return qa;
+}
+
+/**
+ * The q-th quantiles of `x` over `axis` (all axes when omitted; a list of axes is reduced together)
+ * with NumPy's default method, 'linear': position q·(n − 1) in the sorted values, interpolated
+ * between its two neighbours. The result has q's shape followed by the reduced shape, as NumPy's.
+ * A NaN in a slice makes its quantiles NaN (NumPy and JAX). An empty slice gives NaN (as np.median
+ * does; np.quantile raises there). Differentiable in x (through sort) and in q.
+ */
+export const quantile = defop((x: ArrayLike, q: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const qa = quantileLevels('quantile', q);
+  const axes = normalizeAxes('quantile', axis, a.ndim);
+  const kept = a.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const keptShape = kept.map((i) => a.shape[i]!);
+  const n = axes.reduce((p, i) => p * a.shape[i]!, 1);
+  const reducedShape = keepdims ? a.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : keptShape;
+  if (n === 0) return full([...qa.shape, ...reducedShape], NaN, 'float32');
+  // The reduced axes together as one last axis: [...kept, n].
+  const rows = reshape(transpose(a, [...kept, ...axes]), [...keptShape, n]);
+  const sorted = bind('sort', [rows], { axis: keptShape.length, descending: false })[0]!;
+  // NumPy's linear method: position p = q(n − 1), lo = ⌊p⌋, hi = min(lo + 1, n − 1), t = p − lo.
+  const position = multiply(qa, n - 1);
+  const loF = floor(position);
+  const t = subtract(position, loF);
+  // (Clipped for a traced q, which could not be checked to lie in [0, 1].)
+  const lo = clip(astypeRaw(loF, 'int32'), 0, n - 1);
+  const hi = clip(add(lo, 1), 0, n - 1);
+  const below = bind1('gather', [sorted, lo], { axis: keptShape.length }); // [...kept, ...q]
+  const above = bind1('gather', [sorted, hi], { axis: keptShape.length });
+  // NumPy's _lerp: from below for t < 1/2, from above otherwise (the nearer end is exact at t = 0
+  // and t = 1); at t = 0 the value below itself, so that an infinite value is not turned into
+  // inf − inf = NaN by a zero weight.
+  const gap = subtract(above, below);
+  const lerp = where(greaterEqual(t, 0.5), subtract(above, multiply(gap, subtract(1, t))), add(below, multiply(gap, t)));
+  let out = where(equal(t, 0), below, lerp);
+  const nanRow = reshape(any(isnan(rows), keptShape.length), [...keptShape, ...qa.shape.map(() => 1)]);
+  out = where(nanRow, NaN, out);
+  // q's axes first, then the kept axes (NumPy's layout).
+  const k = keptShape.length;
+  out = transpose(out, [...qa.shape.map((_, i) => k + i), ...keptShape.map((_, i) => i)]);
+  return reshape(out, [...qa.shape, ...reducedShape]);
+});
+
+/** The median over `axis` (all axes when omitted): quantile(x, 0.5, axis, keepdims). A NaN in a slice gives NaN. */
+export const median = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => quantile(x, 0.5, axis, keepdims));
