@@ -901,19 +901,34 @@ describe('bad inputs to linearize, straightThrough and checkpointSequential are 
 // JS has one number type: a whole number given to a differentiating transformation was an int32
 // primal, whose tangent jvp and linearize dropped silently (jvp(np.sin, [1], [1]) gave 0).
 describe('JS numbers are float32 where a transformation differentiates them', () => {
-  it('jvp, linearize, grad, vjp, jacfwd and hessian at whole JS numbers give the derivatives', () => {
+  it('grad, jacfwd and hessian at whole JS numbers, and jvp with a nonzero or float tangent, give the derivatives', () => {
     inScope(() => {
       const c1 = Math.fround(Math.cos(1));
       const [y, t] = jvp((a: NDArray) => np.sin(a), [1], [1]);
       expect([y.dtype, t.dtype, t.item()]).toEqual(['float32', 'float32', c1]);
       expect(jvp((a: NDArray) => np.multiply(a, a), [2], [0.5])[1].item()).toBe(2);
-      expect(linearize((a: NDArray) => np.sin(a), 1)[1](1).item()).toBe(c1);
       expect(grad((a: NDArray) => np.sin(a))(1 as unknown as NDArray).item()).toBe(c1);
-      expect(vjp((a: NDArray) => np.sin(a), 1 as unknown as NDArray)[1](np.array(1, 'float32'))[0]!.item()).toBe(c1);
       expect(jacfwd((a: NDArray) => np.sin(a))(1 as unknown as NDArray).item()).toBe(c1);
       expect(hessian((a: NDArray) => np.sin(a))(2 as unknown as NDArray).item()).toBeCloseTo(-Math.sin(2), 6);
       // A JS-number tangent takes its primal's dtype.
       expect(jvp((a: NDArray) => np.multiply(a, 3), [np.array(2, 'float32')], [1 as unknown as NDArray])[1].item()).toBe(3);
+    });
+  });
+
+  it('a JS number with a zero tangent, or passed to vjp or linearize, keeps its inferred dtype (an exponent, an index, a step count)', () => {
+    inScope(() => {
+      const x = np.array([0.3, -0.7, 1.2], 'float32'), t = np.ones([3]);
+      const pow = (a: NDArray, n: NDArray) => np.power(a, n);
+      // As a float32 primal, the exponent's zero tangent met log(a) < 0's NaN: the tangent was NaN.
+      expectClose(jvp(pow, [x, 3], [t, 0])[1], [0.27, 1.47, 4.32], { rtol: 1e-5 });
+      expectClose(linearize(pow, x, 3 as unknown as NDArray)[1](t, 0 as unknown as NDArray), [0.27, 1.47, 4.32], { rtol: 1e-5 });
+      const take = (a: NDArray, i: NDArray) => np.take(a, i);
+      expect(vjp(take, x, 1 as unknown as NDArray)[1](np.array(1, 'float32'))[0]!.toArray()).toEqual([0, 1, 0]);
+      expect(jvp(take, [x, 1], [t, 0])[1].item()).toBe(1);
+      expect(jvp(take, [x, 1], [t, np.array(0)])[1].item()).toBe(1);
+      expect(linearize(take, x, 1 as unknown as NDArray)[1](t, 0 as unknown as NDArray).item()).toBe(1);
+      // linearize has no tangent to read: a whole number is int32, and a nonzero tangent for it is an error, not dropped.
+      expect(() => linearize((a: NDArray) => np.sin(a), 1)[1](1)).toThrow(/linearize: primal 0 is i32\[\].*the number 1/);
     });
   });
 

@@ -38,10 +38,10 @@ export function flattenArrays(op: string, value: unknown, what = 'argument'): [N
 }
 
 /**
- * flattenArrays for the arguments a transformation differentiates: JS numbers there are float32
- * (JS cannot write 1.0, and only floats have derivatives: jvp(np.sin, [1], [1]) is cos 1, where an
- * int32 primal would have a zero tangent); arrays keep their dtype, so int arrays are still refused
- * or held constant as the transformation's rules say.
+ * flattenArrays for the arguments grad, valueAndGrad and the Jacobians differentiate (their argnums):
+ * JS numbers there are float32 (JS cannot write 1.0, and only floats have derivatives: grad(np.sin)(1)
+ * is cos 1); arrays keep their dtype, so int arrays are still refused. (vjp, jvp and linearize take
+ * every argument, indices and exponents too, so they do not use this: see jvp's flattenNumberPrimals.)
  */
 export function flattenDifferentiated(op: string, value: unknown, what = 'argument'): [NDArray[], TreeDef] {
   const [withPaths, def] = tree.flattenWithPath(value);

@@ -10,7 +10,8 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, flattenDifferentiated, weaklyTyped, freshResults, nextTensorId, unflatten } from './api_util.js';
+import { asArray } from '../src/np/convert.js';
+import { flattenArrays, leafArray, weaklyTyped, freshResults, nextTensorId, unflatten } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
@@ -81,10 +82,10 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
   }
   const firstNew = nextTensorId();
   return scoped(() => {
-    const [ps, pdef] = flattenDifferentiated('jvp', [...primals], 'primal');
     const [ts, tdef] = flattenArrays('jvp', [...tangents], 'tangent');
-    if (!pdef.equals(tdef)) throw new TransformError(`jvp: primals have structure ${pdef} but tangents have ${tdef}; expected the same tree structure`);
     const rawTangents = tree.leaves([...tangents]);
+    const [ps, pdef] = flattenNumberPrimals([...primals], rawTangents, ts);
+    if (!pdef.equals(tdef)) throw new TransformError(`jvp: primals have structure ${pdef} but tangents have ${tdef}; expected the same tree structure`);
     ps.forEach((p, i) => {
       const t = (ts[i] = weaklyTyped(rawTangents[i], ts[i]!, p.dtype)); // 2 is a float32 tangent of a float32 primal
       if (p.shape.join() !== t.shape.join()) {
@@ -105,6 +106,23 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
     );
     return freshResults([unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)] as [Out, Out], [primals, tangents], firstNew);
   });
+}
+
+/**
+ * The primals as arrays. JS has one number type, so a JS-number primal takes its dtype from its
+ * tangent: float32 when that is a nonzero number or a float array (jvp(np.sin, [1], [1]) is cos 1,
+ * where an int32 primal would drop the tangent), else as inferred (an integral number is int32, held
+ * constant: jvp(pow, [x, 3], [t, 0]) is 3x²t, and an index stays an index).
+ */
+function flattenNumberPrimals(primals: unknown[], rawTangents: unknown[], tangents: NDArray[]): [NDArray[], ReturnType<typeof flattenArrays>[1]] {
+  const [withPaths, def] = tree.flattenWithPath(primals);
+  const arrays = withPaths.map(([path, leaf], i) => {
+    if (typeof leaf !== 'number') return leafArray('jvp', path, leaf, 'primal');
+    const raw = rawTangents[i], t = tangents[i];
+    const floatTangent = typeof raw === 'number' ? raw !== 0 : t !== undefined && isDifferentiable(t.dtype);
+    return asArray(leaf, floatTangent ? 'float32' : undefined);
+  });
+  return [arrays, def];
 }
 
 /**

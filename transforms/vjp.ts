@@ -92,7 +92,7 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
   const firstNewId = nextTensorId();
   const [out, lin] = scoped(
     () => {
-      const [leaves, def] = flattenDifferentiated('vjp', [...primals], 'argument');
+      const [leaves, def] = flattenArrays('vjp', [...primals], 'argument');
       argDef = def;
       argLeaves = leaves;
       const l = linearizeFlat((xs) => {
@@ -236,7 +236,7 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
   const firstNewId = nextTensorId();
   const [out, lin] = scoped(
     () => {
-      const [leaves, def] = flattenDifferentiated('linearize', primals, 'argument');
+      const [leaves, def] = flattenArrays('linearize', primals, 'argument');
       argDef = def;
       argLeaves = leaves;
       const l = linearizeFlat((xs) => {
