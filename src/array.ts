@@ -157,6 +157,22 @@ export abstract class NDArray {
   take(indices: ArrayLike, axis?: number): NDArray { return arrayMethods.take(this, indices, axis); }
   /** NumPy-style indexing: `x.at(0)`, `x.at(null, [1, 3])`, `x.at([null, null, -1])` (reverse). */
   at(...spec: IndexSpec[]): NDArray { return arrayMethods.index(this, spec); }
+
+  /**
+   * Iterates over the leading axis, yielding `x.at(i)` (as iterating a NumPy or JAX array), so
+   * `for (const row of x)` and `const [k1, k2] = random.split(key)` work, on tracers too (their
+   * shapes are known). Rows are made one at a time as they are asked for, and each owns its own
+   * tensor (a copy, not a view): `const [a, b] = x` makes two rows however long x is, and
+   * disposing x later leaves them intact. A 0-d array is a TypeError, as in NumPy.
+   */
+  [Symbol.iterator](): Iterator<NDArray> {
+    if (this.ndim === 0) throw new TypeError(`iteration over a 0-d array (${this.aval.str()}); it has no axis to iterate over`);
+    const rows = this.shape[0]!;
+    let i = 0;
+    return {
+      next: (): IteratorResult<NDArray> => (i < rows ? { value: this.at(i++), done: false } : { value: undefined, done: true }),
+    };
+  }
 }
 
 /** An array with a value: a TF.js tensor that this object owns. */

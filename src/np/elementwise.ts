@@ -87,6 +87,10 @@ export const tanh = unary('tanh', 'tanh');
 export const sqrt = unary('sqrt', 'sqrt');
 export const rsqrt = unary('rsqrt', 'rsqrt');
 export const erf = unary('erf', 'erf');
+/** Φ(x), the standard normal CDF (jax.scipy.special.ndtr), in float64 then rounded: precise in the lower tail. */
+export const ndtr = unary('ndtr', 'ndtr');
+/** Φ⁻¹(p), the standard normal quantile (jax.scipy.special.ndtri): ±inf at 1 and 0, NaN outside [0, 1]. */
+export const ndtri = unary('ndtri', 'ndtri');
 export const abs = unary('abs', 'abs', 'keep');
 export const sign = unary('sign', 'sign', 'keep');
 export const floor = unary('floor', 'floor');

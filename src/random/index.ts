@@ -6,9 +6,12 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
-import { add, astypeRaw, floor, less, log, minimum, multiply, negative, remainder, subtract } from '../np/elementwise.js';
-import { argmax } from '../np/reductions.js';
-import { reshape, take } from '../np/shape_ops.js';
+import {
+  abs, add, astypeRaw, divide, equal, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, subtract, where,
+} from '../np/elementwise.js';
+import { argmax, cumsum, sum } from '../np/reductions.js';
+import { expandDims, reshape, stack, take } from '../np/shape_ops.js';
+import type { DType } from '../dtype.js';
 import { keyFromSeed } from './threefry.js';
 import { broadcastShapes, checkShape, shapesEqual } from '../shape.js';
 
@@ -132,3 +135,166 @@ export const permutation = defop((k: Key, x: number | NDArray): NDArray => {
   const perm = bind1('random_bits', [checkKey('permutation', k)], { shape: [n], distribution: 'permutation' });
   return typeof x === 'number' ? perm : take(x, perm, 0);
 });
+
+/** Exponential(1) samples: −log(1 − u), as JAX (u in [0, 1), so 1 − u is in (0, 1] and the log finite). */
+export const exponential = defop((k: Key, shape: readonly number[] | number = []): NDArray => {
+  checkKey('exponential', k);
+  return negative(log1p(negative(uniform(k, checkShape('random.exponential', shape)))));
+});
+
+/** Laplace(0, 1) samples: sign(u)·log(1 − |u|) with u uniform on (−1, 1), as JAX. */
+export const laplace = defop((k: Key, shape: readonly number[] | number = []): NDArray => {
+  checkKey('laplace', k);
+  // JAX draws u from [−1 + epsneg, 1): |u| < 1, so the log is finite.
+  const u = uniform(k, checkShape('random.laplace', shape), -1 + 2 ** -24, 1);
+  return multiply(sign(u), log1p(negative(abs(u))));
+});
+
+/** Logistic(0, 1) samples: log(u / (1 − u)) with u uniform on [eps, 1), as JAX (so |x| ≤ log(2²³) ≈ 15.9 both ways). */
+export const logistic = defop((k: Key, shape: readonly number[] | number = []): NDArray => {
+  checkKey('logistic', k);
+  const u = uniform(k, checkShape('random.logistic', shape), 2 ** -23, 1);
+  return log(divide(u, subtract(1, u)));
+});
+
+/**
+ * ±1 with equal probability, of `dtype` (int32 by default, as JAX's `dtype=int`): 2·b − 1 for
+ * b = bernoulli(key, 0.5, shape), JAX's construction.
+ */
+export const rademacher = defop((k: Key, shape: readonly number[] | number = [], dtype: DType = 'int32'): NDArray => {
+  checkKey('rademacher', k);
+  if (dtype !== 'int32' && dtype !== 'float32') throw new DTypeError(`random.rademacher: expected dtype 'int32' or 'float32', got '${dtype}'`);
+  const b = astypeRaw(bernoulli(k, 0.5, checkShape('random.rademacher', shape)), dtype);
+  return subtract(multiply(b, 2), 1);
+});
+
+/**
+ * Standard normal samples truncated to [lower, upper] (bounds broadcast against each other and
+ * against `shape`; ±Infinity allowed), by JAX's inverse-CDF construction: u uniform between Φ(l)
+ * and Φ(u), then Φ⁻¹(u), clipped to the bounds (rounding may step just outside them).
+ *
+ * Two departures from JAX, both for the tails. JAX takes Φ as (1 + erf(x/√2))/2 in float32, which
+ * is 1 for x ≳ 5.5, so every sample of [6, 7] is clipped to 7. Here Φ and Φ⁻¹ are `np.ndtr` and
+ * `np.ndtri` (float64, precise in the lower tail), and an interval whose midpoint is positive is
+ * drawn mirrored, −TN(−upper, −lower), so Φ is always taken where it is small and precise. That is
+ * exact while Φ(−|nearer bound|) is a float32 (|bound| ≲ 14); beyond, Φ underflows to 0 and the
+ * samples are clipped to a bound, as JAX's are from 5.5 on.
+ *
+ * As in JAX, samples are differentiable in the bounds: the pathwise derivative of Φ⁻¹(Φ(l) +
+ * v·(Φ(u) − Φ(l))) at the drawn v (JAX's erf/erf_inv route has the same), and the clip holds the
+ * bounds themselves constant.
+ */
+export const truncatedNormal = defop((k: Key, lower: ArrayLike, upper: ArrayLike, shape?: readonly number[] | number): NDArray => {
+  checkKey('truncatedNormal', k);
+  if (typeof lower === 'number' && typeof upper === 'number' && !(lower < upper)) {
+    throw new ValueError(`random.truncatedNormal: expected lower < upper, got [${lower}, ${upper}]`);
+  }
+  let lo = asArray(lower), hi = asArray(upper);
+  if (lo.dtype === 'bool' || hi.dtype === 'bool') throw new DTypeError(`random.truncatedNormal: expected numeric bounds, got ${lo.aval.str()} and ${hi.aval.str()}`);
+  if (lo.dtype !== 'float32') lo = astypeRaw(lo, 'float32');
+  if (hi.dtype !== 'float32') hi = astypeRaw(hi, 'float32');
+  const boundsShape = broadcastShapes('random.truncatedNormal', lo.shape, hi.shape);
+  const s = shape === undefined ? boundsShape : checkShape('random.truncatedNormal', shape);
+  if (shape !== undefined && !shapesEqual(broadcastShapes('random.truncatedNormal', boundsShape, s), s)) {
+    throw new ShapeError(`random.truncatedNormal: bounds of shapes [${lo.shape.join(',')}] and [${hi.shape.join(',')}] do not broadcast to shape [${s.join(',')}]`);
+  }
+  const mirrored = greater(add(lo, hi), 0);
+  const a = ndtr(where(mirrored, negative(hi), lo));
+  const b = ndtr(where(mirrored, negative(lo), hi));
+  const x = ndtri(add(a, multiply(subtract(b, a), uniform(k, s))));
+  const sample = where(mirrored, negative(x), x);
+  const stop = (v: NDArray) => bind1('stop_gradient', [v], {});
+  return minimum(maximum(sample, stop(lo)), stop(hi));
+});
+
+export interface ChoiceOptions {
+  /** Shape of the draws (default [], one draw). */
+  shape?: readonly number[] | number;
+  /** Draw with replacement (default true). */
+  replace?: boolean;
+  /** Probabilities of the population's entries (shape [n]; nonnegative, normalised by their sum); uniform if absent. */
+  p?: ArrayLike;
+  /** The axis of `a` to draw along (default 0). */
+  axis?: number;
+}
+
+const CHOICE_OPTIONS = new Set(['shape', 'replace', 'p', 'axis']);
+
+/**
+ * Random entries of `a` along `axis` (`a` a count n draws from 0..n−1), as `jax.random.choice`:
+ * the result has shape a.shape[:axis] + shape + a.shape[axis+1:]. Without `p`: randint with
+ * replacement, the head of a permutation without. With `p`: with replacement, the first index
+ * whose cumulative sum reaches total·(1 − u) (JAX's searchsorted; entries with p = 0 are never
+ * reached); without, the Gumbel-top-k trick (the k largest log p + Gumbel noise, JAX's
+ * construction), found by k rounds of argmax (JAX calls top_k), so its cost grows with the
+ * number of draws. As in JAX, without replacement zero-probability entries fill the draws only
+ * once the positive ones are used up; when p is given as JS numbers that case is refused.
+ */
+export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptions = {}): NDArray => {
+  checkKey('choice', k);
+  for (const name of Object.keys(options)) {
+    if (!CHOICE_OPTIONS.has(name)) throw new ValueError(`random.choice: unknown option '${name}'; expected shape, replace, p or axis`);
+  }
+  const { replace = true, p, axis = 0 } = options;
+  const s = checkShape('random.choice', options.shape ?? []);
+  const arr = typeof a === 'number' ? null : asArray(a);
+  if (arr !== null && arr.ndim === 0) throw new ShapeError(`random.choice: expected a count (a JS number) or an array with an axis to draw along, got a scalar array ${arr.aval.str()}`);
+  if (arr !== null && (!Number.isInteger(axis) || axis < -arr.ndim || axis >= arr.ndim)) {
+    throw new ShapeError(`random.choice: axis ${axis} is out of range for an array of shape [${arr.shape.join(',')}]`);
+  }
+  const ax = arr === null ? 0 : axis < 0 ? axis + arr.ndim : axis;
+  const n = arr === null ? (a as number) : arr.shape[ax]!;
+  if (arr === null && (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1)) throw new ShapeError(`random.choice: expected a count in [0, 2³¹), got ${n}`);
+  const draws = s.reduce((x, y) => x * y, 1);
+  if (draws > 0 && n === 0) throw new ShapeError(`random.choice: cannot draw ${draws} samples from an empty population`);
+  if (!replace && draws > n) throw new ShapeError(`random.choice: cannot take a larger sample (size ${draws}, shape [${s.join(',')}]) than the population (size ${n}) when replace is false`);
+  let indices: NDArray;
+  if (p === undefined) {
+    indices = replace ? randint(k, [draws], 0, Math.max(n, 1)) : take(permutation(k, n), int32Range(draws), 0);
+  } else {
+    let pa = asArray(p);
+    if (!shapesEqual(pa.shape, [n])) throw new ShapeError(`random.choice: p of shape [${pa.shape.join(',')}] must have shape [${n}], one probability per entry along axis ${ax} of the population`);
+    if (pa.dtype === 'bool') throw new DTypeError(`random.choice: expected numeric probabilities p, got ${pa.aval.str()}`);
+    if (pa.dtype !== 'float32') pa = astypeRaw(pa, 'float32');
+    if (Array.isArray(p)) checkProbabilities(p as readonly unknown[], replace, draws);
+    if (replace) {
+      const cumulative = cumsum(pa);
+      const total = reshape(take(cumulative, int32Range(1, n - 1), 0), []);
+      // JAX: total·(1 − u) lies in (0, total], so an entry whose cumulative sum does not grow (p = 0) is never the first to reach it.
+      const r = multiply(total, subtract(1, uniform(k, [draws])));
+      indices = astypeRaw(sum(less(cumulative, expandDims(r, 1)), 1), 'int32');
+    } else {
+      // Zero-probability entries score −3.4e38 instead of log 0 = −∞, so that entries already taken (−∞) rank below them.
+      let scores = where(greater(pa, 0), add(gumbel(k, [n]), log(pa)), -3.4028234663852886e38);
+      const positions = int32Range(n);
+      const picks: NDArray[] = [];
+      for (let i = 0; i < draws; i++) {
+        const pick = argmax(scores, 0);
+        picks.push(pick);
+        if (i + 1 < draws) scores = where(equal(positions, pick), -Infinity, scores);
+      }
+      indices = draws === 0 ? int32Range(0) : astypeRaw(stack(picks), 'int32');
+    }
+  }
+  if (arr === null) return reshape(indices, s);
+  const taken = take(arr, indices, ax);
+  return reshape(taken, [...arr.shape.slice(0, ax), ...s, ...arr.shape.slice(ax + 1)]);
+});
+
+/** 0..count−1 as int32 (or `count` values from `start`). */
+function int32Range(count: number, start = 0): NDArray {
+  return new ConcreteArray(tf.range(start, start + count, 1, 'int32'));
+}
+
+/** Checks probabilities given as JS numbers (arrays are not read: under jit their values are unknown). */
+function checkProbabilities(p: readonly unknown[], replace: boolean, draws: number): void {
+  let positive = 0;
+  p.forEach((v, i) => {
+    if (typeof v !== 'number' || !(v >= 0) || v === Infinity) throw new ValueError(`random.choice: expected finite probabilities p ≥ 0, got p[${i}] = ${String(v)}`);
+    if (v > 0) positive++;
+  });
+  if (draws > 0 && positive === 0) throw new ValueError(`random.choice: the probabilities p are all 0`);
+  if (!replace && draws > positive) {
+    throw new ValueError(`random.choice: cannot take ${draws} samples without replacement when only ${positive} of the probabilities p are positive (JAX would fill the rest with zero-probability entries)`);
+  }
+}

@@ -1,0 +1,90 @@
+// The standard normal CDF Φ and its inverse in float64 JS: the kernels of `np.ndtr`/`np.ndtri`
+// (JAX's jax.scipy.special.ndtr/ndtri) and the quantile behind the normal sampler's erfinv. Pure
+// functions on numbers, no tfjs. float32 callers round once, at the end.
+
+/**
+ * Wichura's normal quantile AS241 (Applied Statistics 37(3), 1988; relative error about 1e-16),
+ * taking p as `centred` = p − 1/2 and `tail` = min(p, 1 − p), both given exactly by the caller:
+ * computing either from the other would lose the tail's precision (1 − p rounds where p is tiny).
+ */
+export function normalQuantile(centred: number, tail: number): number {
+  if (Math.abs(centred) <= 0.425) {
+    const r = 0.180625 - centred * centred;
+    const num =
+      ((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r + 6.7265770927008700853e4) * r +
+        4.5921953931549871457e4) * r + 1.3731693765509461125e4) * r + 1.9715909503065514427e3) * r +
+        1.3314166789178437745e2) * r + 3.387132872796366608;
+    const den =
+      ((((((5.2264952788528545610e3 * r + 2.8729085735721942674e4) * r + 3.9307895800092710610e4) * r +
+        2.1213794301586595867e4) * r + 5.3941960214247511077e3) * r + 6.8718700749205790830e2) * r +
+        4.2313330701600911252e1) * r + 1;
+    return (centred * num) / den;
+  }
+  if (!(tail >= 0)) return NaN;
+  if (tail === 0) return centred > 0 ? Infinity : -Infinity;
+  let r = Math.sqrt(-Math.log(tail));
+  let val: number;
+  if (r <= 5) {
+    r -= 1.6;
+    val =
+      (((((((7.7454501427834140764e-4 * r + 2.27238449892691845833e-2) * r + 2.4178072517745061177e-1) * r +
+        1.27045825245236838258) * r + 3.64784832476320460504) * r + 5.7694972214606914055) * r +
+        4.6303378461565452959) * r + 1.42343711074968357734) /
+      (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r + 1.51986665636164571966e-2) * r +
+        1.4810397642748007459e-1) * r + 6.8976733498510000455e-1) * r + 1.6763848301838038494) * r +
+        2.05319162663775882187) * r + 1);
+  } else {
+    r -= 5;
+    val =
+      (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 1.2426609473880784386e-3) * r +
+        2.6532189526576123093e-2) * r + 2.9656057182850489123e-1) * r + 1.7848265399172913358) * r +
+        5.4637849111641143699) * r + 6.6579046435011037772) /
+      (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) * r +
+        7.868691311456132591e-4) * r + 1.48753612908506148525e-2) * r + 1.3692988092273580531e-1) * r +
+        5.9983220655588793769e-1) * r + 1);
+  }
+  return centred < 0 ? -val : val;
+}
+
+/**
+ * Φ⁻¹(p), the standard normal quantile (scipy's ndtri): ±Infinity at 1 and 0, NaN outside [0, 1].
+ * Full relative precision for tiny p (ndtri(1e-300) ≈ −37.0); near 1 it is limited by how
+ * precisely p itself can sit next to 1.
+ * @example ndtri(0.975) // 1.959963984540054
+ */
+export function ndtri(p: number): number {
+  if (!(p >= 0 && p <= 1)) return NaN;
+  // 1 − p is exact for p ≥ 1/2 (Sterbenz), so the upper tail is as exact as p.
+  return normalQuantile(p - 0.5, p < 0.5 ? p : 1 - p);
+}
+
+const INV_SQRT_2PI = 0.3989422804014327;
+
+/**
+ * Φ(x), the standard normal CDF (scipy's ndtr), with full relative precision in the lower tail
+ * (ndtr(−30) ≈ 4.9e-198, where 1/2·(1 + erf(x/√2)) is 0) until Φ underflows below x ≈ −38.5.
+ * |x| < 3: Marsaglia's series Φ(x) = 1/2 + φ(x)·Σ x^(2n+1)/(1·3·…·(2n+1)) (JSS 11(4), 2004;
+ * all terms one sign, so it is the cancellation in 1/2 − … that costs at most 9 bits, at x = −3).
+ * |x| ≥ 3: the Mills ratio by Laplace's continued fraction Φ(−x) = φ(x)/(x + 1/(x + 2/(x + 3/(x + …)))),
+ * evaluated bottom-up from a depth where it has converged to double precision.
+ * @example ndtr(1.959963984540054) // 0.975
+ */
+export function ndtr(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let term = x;
+    let sum = x;
+    for (let k = 3; Math.abs(term) > 1e-17 * Math.abs(sum); k += 2) {
+      term *= (x * x) / k;
+      sum += term;
+    }
+    return 0.5 + INV_SQRT_2PI * Math.exp(-0.5 * x * x) * sum;
+  }
+  if (ax === Infinity) return x > 0 ? 1 : 0;
+  // At x = 3 about 70 levels give 1e-16; deeper levels only cost time (they converge faster further out).
+  let t = ax;
+  for (let k = 90; k >= 1; k--) t = ax + k / t;
+  const lower = (INV_SQRT_2PI * Math.exp(-0.5 * ax * ax)) / t;
+  return x < 0 ? lower : 1 - lower;
+}
