@@ -296,6 +296,20 @@ describe('cumprod', () => {
 });
 
 describe('quantile and median: NumPy\'s linear method', () => {
+  it("q's derivative is the slope towards the next sorted value also where q·(n − 1) is whole (it was 0 there: every odd median, q = 0)", () => {
+    inScope(() => {
+      const x = np.array([4, 0, 3, 1, 2, 10], 'float32'); // sorted: 0 1 2 3 4 10; n − 1 = 5
+      const dq = (q: number) => grad((v: NDArray) => np.quantile(x, v))(np.array(q, 'float32')).item();
+      expect(dq(0)).toBeCloseTo(5, 5); // (1 − 0)·5
+      expect(dq(0.4)).toBeCloseTo(5, 5); // position 2: (3 − 2)·5
+      expect(dq(0.8)).toBeCloseTo(30, 4); // position 4: (10 − 4)·5
+      expect(dq(0.5)).toBeCloseTo(5, 5); // between 2 and 3
+      // The value there is still the sorted entry itself, also next to an infinity.
+      expect(np.quantile(np.array([1, Infinity, 2], 'float32'), 0.5).item()).toBe(2);
+      expect(grad((v: NDArray) => np.quantile(np.array([1, Infinity, 2], 'float32'), v))(np.array(0.5, 'float32')).item()).toBe(0);
+    });
+  });
+
   /** NumPy's quantile (method 'linear') of one slice in float64. */
   function refQuantile(slice: readonly number[], q: number): number {
     if (slice.length === 0 || slice.some(Number.isNaN)) return NaN;

@@ -6,7 +6,7 @@ import { bind, bind1 } from '../core.js';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
 import { asArray, defop, full } from './convert.js';
-import { add, astypeRaw, clip, floor, isnan, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
+import { add, astypeRaw, clip, floor, isfinite, isnan, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
 import { any } from './reductions.js';
 import { reshape, transpose } from './shape_ops.js';
 
@@ -106,10 +106,15 @@ export const quantile = defop((x: ArrayLike, q: ArrayLike, axis?: Axis, keepdims
   const above = bind1('gather', [sorted, hi], { axis: keptShape.length });
   // NumPy's _lerp: from below for t < 1/2, from above otherwise (the nearer end is exact at t = 0
   // and t = 1); at t = 0 the value below itself, so that an infinite value is not turned into
-  // inf − inf = NaN by a zero weight.
+  // inf − inf = NaN by a zero weight. There the gap still multiplies t (as 0 when it is not
+  // finite): the value is the same, and q's derivative is the slope towards the next value (JAX's
+  // quantile gives 0 there, wherever q·(n − 1) is whole, e.g. every median of odd length).
+  // (Each branch sees a finite gap where it is not taken, so a zero cotangent stays 0, not 0·inf.)
   const gap = subtract(above, below);
-  const lerp = where(greaterEqual(t, 0.5), subtract(above, multiply(gap, subtract(1, t))), add(below, multiply(gap, t)));
-  let out = where(equal(t, 0), below, lerp);
+  const atPoint = equal(t, 0);
+  const gapBetween = where(atPoint, 0, gap);
+  const lerp = where(greaterEqual(t, 0.5), subtract(above, multiply(gapBetween, subtract(1, t))), add(below, multiply(gapBetween, t)));
+  let out = where(atPoint, add(below, multiply(where(isfinite(gap), gap, 0), t)), lerp);
   const nanRow = reshape(any(isnan(rows), keptShape.length), [...keptShape, ...qa.shape.map(() => 1)]);
   out = where(nanRow, NaN, out);
   // q's axes first, then the kept axes (NumPy's layout).
