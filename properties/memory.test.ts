@@ -40,6 +40,7 @@ describe('eager ops free their intermediates', () => {
   const idx = np.array([2, -1, 0]), idx2 = np.array([[0], [2]]);
   const k = random.key(1), k2 = random.split(k).at(0);
   const row = np.reshape(v, [1, 3]), v2 = v.at([0, 2]);
+  const probs = np.array([0.2, 0.5, 0.3], 'float32');
   const indefinite = np.array([[1, 2], [2, 1]], 'float32'), singularTriangle = np.array([[1, 0], [1, 0]], 'float32');
   const ops: [string, () => unknown][] = [
     ['elementwise with broadcasting and weak scalars', () => [np.add(x, 2.5), np.sin(v), np.add(x, v), np.divide(x, 3), np.power(x, 2), np.maximum(x, v), np.add(x, [1, 2, 3])]],
@@ -53,8 +54,8 @@ describe('eager ops free their intermediates', () => {
     ['matmul, dot, einsum', () => [np.matmul(x, A), np.dot(A, v), np.einsum('ij,jk->ik', x, A), np.outer(v, v), np.tensordot(x, A, 1)]],
     ['linalg', () => [np.linalg.inv(A), np.linalg.solve(A, v), np.linalg.slogdet(A), np.linalg.det(A), np.linalg.expm(A), np.linalg.norm(x), np.linalg.trace(A), np.linalg.diag(v), np.linalg.cholesky(A), np.linalg.solveTriangular(A, v, { lower: true })]],
     ['conversions', () => [np.array([[1, 2]]), np.astype(x, 'int32'), np.zeros([2, 2]), np.onesLike(x), np.arange(5), np.linspace(0, 1, 4), np.eye(3)]],
-    ['random', () => [random.split(k, 3), random.foldIn(k, 2), random.normal(k2, [4]), random.uniform(k, [3], -1, 1), random.bernoulli(k, 0.3, [5]), random.categorical(k, x), random.permutation(k, 6), random.permutation(k, x), random.randint(k, [3], 0, 5), random.gumbel(k, [2])]],
-    ['errors thrown by ops', () => { for (const bad of [() => np.add(x, v2), () => np.matmul(x, x), () => np.reshape(x, [4, 2]), () => np.linalg.inv(x), () => np.concatenate([x, v]), () => np.linalg.cholesky(indefinite), () => np.linalg.solveTriangular(singularTriangle, v2, { lower: true })]) { try { bad(); } catch { /* expected */ } } }],
+    ['random', () => [random.split(k, 3), random.foldIn(k, 2), random.normal(k2, [4]), random.uniform(k, [3], -1, 1), random.bernoulli(k, 0.3, [5]), random.categorical(k, x), random.permutation(k, 6), random.permutation(k, x), random.randint(k, [3], 0, 5), random.gumbel(k, [2]), random.choice(k, 3, { shape: [2], replace: false, p: probs }), random.multivariateNormal(k, v, A, [2])]],
+    ['errors thrown by ops', () => { for (const bad of [() => np.add(x, v2), () => np.matmul(x, x), () => np.reshape(x, [4, 2]), () => np.linalg.inv(x), () => np.concatenate([x, v]), () => np.linalg.cholesky(indefinite), () => np.linalg.solveTriangular(singularTriangle, v2, { lower: true }), () => random.multivariateNormal(k, v2, indefinite)]) { try { bad(); } catch { /* expected */ } } }],
   ];
   for (const [name, op] of ops) it(name, () => expectNoLeak(name, op));
 });

@@ -2,7 +2,9 @@
 // choice), the Φ and Φ⁻¹ primitives truncatedNormal stands on, and iteration over an array's
 // leading axis. Distributions are checked with fixed keys against float64 references: a
 // Kolmogorov–Smirnov statistic against the CDF (closed forms; the truncated normal's CDF by
-// numerical integration of the density, independent of np.ndtr), chi-square for choice, moments at
+// numerical integration of the density, independent of np.ndtr), chi-square for choice (single
+// draws and, without replacement, ordered pairs), a JS ranking of the Gumbel-perturbed
+// log-probabilities for choice without replacement with p, moments at
 // about 5 standard errors. Samplers are deterministic given a key, jit equals eager bit for bit and
 // vmap over keys equals a loop over them.
 import { describe, expect, it } from 'vitest';
@@ -230,6 +232,46 @@ describe('distributions', () => {
       expect(counts.reduce((a, c, i) => (p[i] === 0 ? a : a + (c - trials * p[i]!) ** 2 / (trials * p[i]!)), 0)).toBeLessThan(chiCritical(3));
       // Sampling without replacement: the second draw of a pair is never the first.
       for (let t = 0; t < trials; t++) expect(first[2 * t]).not.toBe(first[2 * t + 1]);
+    });
+  });
+
+  it("choice without replacement with p is JAX's Gumbel-top-k: the k largest gumbel(key, [n]) + log p, largest first, zero p last in input order", () => {
+    let drawn = 0;
+    fc.assert(
+      fc.property(arbSeed, fc.array(fc.constantFrom(0, 0.5, 1, 2, 7), { minLength: 1, maxLength: 30 }).chain((p) => fc.tuple(fc.constant(p), fc.integer({ min: 0, max: p.length }))), (s, [p, draws]) =>
+        inScope(() => {
+          const n = p.length;
+          const k = random.key(s);
+          // Ranked in JS (a stable sort: equal scores, the −∞ of p = 0 among them, in input order).
+          const scores = values(np.add(random.gumbel(k, [n]), np.log(np.array(p, 'float32'))));
+          const want = scores.map((v, i) => [v, i] as const).sort((a, b) => (b[0] === a[0] ? a[1] - b[1] : b[0] - a[0])).slice(0, draws).map(([, i]) => i);
+          // p as an array (traced or not, its values are not read), so zero-probability entries may fill the draws.
+          const got = random.choice(k, n, { shape: [draws], replace: false, p: np.array(p, 'float32') });
+          expect(got.dtype).toBe('int32');
+          expect(values(got)).toEqual(want);
+          drawn += draws;
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    expect(drawn).toBeGreaterThan(50); // the cases are not all empty draws
+  });
+
+  it('choice without replacement with p: ordered pairs follow P(i, j) = p_i·p_j / (1 − p_i) (chi-square)', () => {
+    inScope(() => {
+      const p = [0.1, 0.2, 0.3, 0.4];
+      const trials = 6000;
+      const pairs = values(vmap((kk: NDArray) => random.choice(kk, 4, { shape: [2], replace: false, p }))(random.split(random.key(13), trials)));
+      let chi = 0;
+      for (let i = 0; i < 4; i++) {
+        for (let j = 0; j < 4; j++) {
+          if (i === j) continue;
+          const expected = (trials * p[i]! * p[j]!) / (1 - p[i]!);
+          const count = pairs.filter((v, t) => t % 2 === 0 && v === i && pairs[t + 1] === j).length;
+          chi += (count - expected) ** 2 / expected;
+        }
+      }
+      expect(chi).toBeLessThan(chiCritical(11));
     });
   });
 

@@ -3,14 +3,17 @@
 // ordinary arrays, so `vmap` over `split(key, n)` samples independently per example.
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
 import { bind1 } from '../core.js';
-import { DTypeError, ShapeError, ValueError } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
 import {
-  abs, add, astypeRaw, divide, equal, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, subtract, where,
+  abs, add, astypeRaw, divide, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, subtract, where,
 } from '../np/elementwise.js';
 import { argmax, cumsum, sum } from '../np/reductions.js';
-import { expandDims, reshape, stack, take } from '../np/shape_ops.js';
+import { expandDims, reshape, squeeze, swapaxes, take } from '../np/shape_ops.js';
+import { cholesky, matmul } from '../np/linalg.js';
+import { topK } from '../np/sorting.js';
+import { checkOptions } from '../options.js';
 import type { DType } from '../dtype.js';
 import { keyFromSeed } from './threefry.js';
 import { broadcastShapes, checkShape, shapesEqual } from '../shape.js';
@@ -207,6 +210,63 @@ export const truncatedNormal = defop((k: Key, lower: ArrayLike, upper: ArrayLike
   return minimum(maximum(sample, stop(lo)), stop(hi));
 });
 
+export interface MultivariateNormalOptions {
+  /**
+   * How cov is factored as F·Fᵀ: 'cholesky' (the default, as in JAX), which needs cov positive
+   * definite. JAX's 'svd' and 'eigh' (which also take singular covariances) are not available:
+   * gradus has no np.linalg.svd or eigh.
+   */
+  method?: 'cholesky';
+}
+const MULTIVARIATE_NORMAL_OPTIONS = ['method'] as const satisfies readonly (keyof MultivariateNormalOptions)[];
+
+/**
+ * Samples of the multivariate normal N(mean, cov), as `jax.random.multivariate_normal`: mean is
+ * [..., n], cov [..., n, n], and the result has shape `shape + [n]`, `shape` defaulting to the
+ * broadcast of mean's batch shape (mean.shape[:-1]) and cov's (cov.shape[:-2]); a given `shape`
+ * must be one they broadcast to. JAX's construction: mean + L·z with L = linalg.cholesky(cov)
+ * (the factor of cov's symmetric part) and z = normal(key, shape + [n]), so the same key gives
+ * the normal draws JAX's construction would transform. Differentiable in mean and cov
+ * (reparameterisation, through cholesky's derivative). A cov that is not positive definite is
+ * cholesky's LinAlgError, where JAX gives NaNs.
+ */
+export const multivariateNormal = defop((k: Key, mean: ArrayLike, cov: ArrayLike, shape?: readonly number[] | number, options: MultivariateNormalOptions = {}): NDArray => {
+  const op = 'random.multivariateNormal';
+  checkKey('multivariateNormal', k);
+  checkOptions(op, options, MULTIVARIATE_NORMAL_OPTIONS);
+  const method: string = options.method ?? 'cholesky';
+  if (method !== 'cholesky') {
+    const known = method === 'svd' || method === 'eigh';
+    throw new ValueError(`${op}: method '${method}' is ${known ? `not available (gradus has no np.linalg.${method})` : "unknown (JAX's methods are 'cholesky', 'svd' and 'eigh'; 'svd' and 'eigh' are not available)"}; use method 'cholesky', which needs cov positive definite`);
+  }
+  let m = asArray(mean), c = asArray(cov);
+  if (m.dtype === 'bool' || c.dtype === 'bool') throw new DTypeError(`${op}: expected a numeric mean and cov, got ${m.aval.str()} and ${c.aval.str()}`);
+  if (m.dtype !== 'float32') m = astypeRaw(m, 'float32');
+  if (c.dtype !== 'float32') c = astypeRaw(c, 'float32');
+  if (m.ndim < 1) throw new ShapeError(`${op}: expected mean of shape [..., n] (rank ≥ 1), got shape ${fmtShape(m.shape)}`);
+  const n = m.shape[m.ndim - 1]!;
+  if (c.ndim < 2 || c.shape[c.ndim - 1] !== n || c.shape[c.ndim - 2] !== n) {
+    throw new ShapeError(`${op}: expected cov of shape [..., ${n}, ${n}] for mean of shape ${fmtShape(m.shape)}, got cov of shape ${fmtShape(c.shape)}`);
+  }
+  const meanBatch = m.shape.slice(0, -1), covBatch = c.shape.slice(0, -2);
+  let batch: number[];
+  try {
+    batch = broadcastShapes(op, meanBatch, covBatch);
+  } catch {
+    throw new ShapeError(`${op}: the batch shapes of mean ${fmtShape(m.shape)} and cov ${fmtShape(c.shape)} cannot be broadcast together (${fmtShape(meanBatch)} vs ${fmtShape(covBatch)})`);
+  }
+  const s = shape === undefined ? batch : checkShape(op, shape);
+  if (shape !== undefined && !(s.length >= batch.length && batch.every((d, i) => d === 1 || d === s[s.length - batch.length + i]))) {
+    throw new ShapeError(`${op}: the batch shapes of mean ${fmtShape(m.shape)} and cov ${fmtShape(c.shape)} (broadcast: ${fmtShape(batch)}) do not broadcast to shape ${fmtShape(s)}`);
+  }
+  const L = cholesky(c);
+  const z = normal(k, [...s, n]);
+  // JAX's einsum('...ij,...j->...i', L, z). With one cov that is z·Lᵀ, one matrix product over all
+  // samples; a stack of covs is broadcast against the samples' batch.
+  const Lz = c.ndim === 2 ? matmul(z, swapaxes(L, -1, -2)) : squeeze(matmul(L, expandDims(z, -1)), -1);
+  return add(m, Lz);
+});
+
 export interface ChoiceOptions {
   /** Shape of the draws (default [], one draw). */
   shape?: readonly number[] | number;
@@ -225,10 +285,10 @@ const CHOICE_OPTIONS = new Set(['shape', 'replace', 'p', 'axis']);
  * the result has shape a.shape[:axis] + shape + a.shape[axis+1:]. Without `p`: randint with
  * replacement, the head of a permutation without. With `p`: with replacement, the first index
  * whose cumulative sum reaches total·(1 − u) (JAX's searchsorted; entries with p = 0 are never
- * reached); without, the Gumbel-top-k trick (the k largest log p + Gumbel noise, JAX's
- * construction), found by k rounds of argmax (JAX calls top_k), so its cost grows with the
- * number of draws. As in JAX, without replacement zero-probability entries fill the draws only
- * once the positive ones are used up; when p is given as JS numbers that case is refused.
+ * reached); without, the Gumbel-top-k trick (the k largest log p + Gumbel noise, found by
+ * np.topK: JAX's construction with lax.top_k). As in JAX, without replacement zero-probability
+ * entries fill the draws only once the positive ones are used up; when p is given as JS numbers
+ * that case is refused.
  */
 export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptions = {}): NDArray => {
   checkKey('choice', k);
@@ -264,16 +324,13 @@ export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptio
       const r = multiply(total, subtract(1, uniform(k, [draws])));
       indices = astypeRaw(sum(less(cumulative, expandDims(r, 1)), 1), 'int32');
     } else {
-      // Zero-probability entries score −3.4e38 instead of log 0 = −∞, so that entries already taken (−∞) rank below them.
-      let scores = where(greater(pa, 0), add(gumbel(k, [n]), log(pa)), -3.4028234663852886e38);
-      const positions = int32Range(n);
-      const picks: NDArray[] = [];
-      for (let i = 0; i < draws; i++) {
-        const pick = argmax(scores, 0);
-        picks.push(pick);
-        if (i + 1 < draws) scores = where(equal(positions, pick), -Infinity, scores);
-      }
-      indices = draws === 0 ? int32Range(0) : astypeRaw(stack(picks), 'int32');
+      // JAX's Gumbel-top-k: the draws are the positions of the k largest log p + Gumbel noise, in
+      // decreasing order (ties in input order, as XLA's top_k). Entries with p ≤ 0 or NaN (which
+      // only p given as an array can hold: JS numbers are checked) score −∞, below every positive
+      // one; JAX's log p would make them NaN, which top_k ranks first. The draws are those of the
+      // former k rounds of argmax, which masked each pick to −∞ in turn.
+      const scores = where(greater(pa, 0), add(gumbel(k, [n]), log(pa)), -Infinity);
+      indices = topK(scores, draws)[1]!;
     }
   }
   if (arr === null) return reshape(indices, s);
