@@ -913,6 +913,22 @@ describe('numerically and semantically delicate cases', () => {
 // NumPy's answers at the edges (values from NumPy 2.4 and JAX's definitions), and the errors that
 // name the op and what it expected instead of a raw TF.js message or a silently wrong result.
 describe('edge cases as NumPy and JAX define them', () => {
+  it('a list of arrays stacks (np.array([...x]) rebuilds x, as jnp.array(list)), with promotion and weak JS numbers; shapes may be concrete int arrays (NumPy)', () => {
+    inScope(() => {
+      const x = np.array([[1, 2], [3, 4]], 'float32');
+      const rebuilt = np.array([...x]);
+      expect([rebuilt.dtype, rebuilt.toArray()]).toEqual(['float32', [[1, 2], [3, 4]]]);
+      expect(np.array([np.array([1, 2]), [3.5, 4]]).toArray()).toEqual([[1, 2], [3.5, 4]]);
+      expect(np.array([np.array(1), 2.5]).toArray()).toEqual([1, 2.5]); // a weak float makes int32 float32
+      expect(np.array([np.array(1), 2]).dtype).toBe('int32');
+      expect(grad((a: NDArray) => np.sum(np.multiply(np.array([...a].reverse()), x)))(x).toArray()).toEqual([[3, 4], [1, 2]]);
+      expect(() => np.array([np.array([1, 2]), np.array([1, 2, 3])])).toThrow(/array: element \[1\] has shape \[3\] but element \[0\] has \[2\]/);
+      expect(np.reshape(np.arange(6), np.array([2, 3]) as never).shape).toEqual([2, 3]);
+      expect(np.zeros(np.array([2, 3]) as never).shape).toEqual([2, 3]);
+      expect(() => np.reshape(np.arange(6), np.array([2, 3], 'float32') as never)).toThrow(/reshape: a shape must be JS numbers or a concrete int32 array/);
+    });
+  });
+
   it('linspace with one point, var with ddof ≥ n, argmax/argmin with NaN, arccosh of huge values, logsumexp and diag of empty arrays', () => {
     inScope(() => {
       expect(values(np.linspace(0, 1, 1))).toEqual([0]);

@@ -7,8 +7,10 @@ import { checkDtype, type DType } from './dtype.js';
 import { ConcretizationError, DisposedError } from './errors.js';
 
 /** Anything the `np` functions accept as an array. */
-export type ArrayLike = NDArray | tf.Tensor | number | boolean | NestedNumbers | Float32Array | Int32Array | Uint8Array | Float64Array;
+export type ArrayLike = NDArray | tf.Tensor | number | boolean | NestedNumbers | NestedArrays | Float32Array | Int32Array | Uint8Array | Float64Array;
 export type NestedNumbers = readonly (number | boolean | NestedNumbers)[];
+/** Lists holding arrays (and numbers): stacked along a new first axis, as jnp.array(list). */
+export type NestedArrays = readonly (NDArray | tf.Tensor | number | boolean | NestedArrays)[];
 export type Axis = number | readonly number[] | undefined | null;
 
 /** The operations behind the array methods; installed by `src/np/index.ts`. */

@@ -79,9 +79,27 @@ export function isIdentityPerm(perm: readonly number[]): boolean {
   return perm.every((p, i) => p === i);
 }
 
+/**
+ * A shape argument as a list of JS numbers: a number, a list, or (as NumPy takes) a concrete int
+ * array of rank 0 or 1. A traced array is an error: shapes are static (an array would otherwise be
+ * spread into its rows and reported as nonsense).
+ */
+export function shapeEntries(op: string, shape: readonly number[] | number): number[] {
+  if (typeof shape === 'number') return [shape];
+  if (!Array.isArray(shape) && typeof shape === 'object' && shape !== null && 'aval' in shape) {
+    const arr = shape as unknown as { aval: { str(): string; dtype: string; ndim: number }; concreteValue(): { dataSync(): ArrayLike<number> } | null };
+    const value = arr.concreteValue();
+    if (value === null || arr.aval.dtype !== 'int32' || arr.aval.ndim > 1) {
+      throw new ShapeError(`${op}: a shape must be JS numbers or a concrete int32 array of rank 0 or 1, got ${value === null ? 'a traced ' : ''}${arr.aval.str()} (shapes are static: under jit, pass them as static arguments)`);
+    }
+    return Array.from(value.dataSync());
+  }
+  return [...shape];
+}
+
 /** A shape argument as a new list, or an error naming `op` unless every entry is a non-negative integer. */
 export function checkShape(op: string, shape: readonly number[] | number): number[] {
-  const s = typeof shape === 'number' ? [shape] : [...shape];
+  const s = shapeEntries(op, shape);
   if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integers`);
   return s;
 }

@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
 import { Tracer, bind1, currentTraceStack } from '../core.js';
-import { checkDtype, dtypeOfScalar, promoteTypes, type DType } from '../dtype.js';
-import { DTypeError, ShapeError } from '../errors.js';
+import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { checkShape } from '../shape.js';
 import { scopeDepth, scoped } from '../scope.js';
 
@@ -108,6 +108,20 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
     const data = d === 'float32' ? Float32Array.from(x as Iterable<number>) : Int32Array.from(x as Iterable<number>);
     out = new ConcreteArray(d === 'bool' ? tf.tensor(Array.from(data, (v) => (v ? 1 : 0)), [x.length], 'bool') : tf.tensor(data, [x.length], d));
     return out;
+  } else if (Array.isArray(x) && x.length > 0 && x.some(holdsArray)) {
+    // A list of arrays (or nested lists of them) stacks along a new first axis, as jnp.array(list):
+    // `np.array([...x])` rebuilds x from its rows. Dtypes promote, JS numbers among them are weak.
+    const parts = x.map((v) => asArray(v as ArrayLike));
+    const strong = x.flatMap((v, i) => (typeof v === 'number' || typeof v === 'boolean' ? [] : [parts[i]!.dtype]));
+    let common = strong.reduce(promoteTypes);
+    for (const v of x) if (typeof v === 'number' || typeof v === 'boolean') common = weakScalarDtype(v, common);
+    if (dtype !== undefined) common = dtype;
+    const shape = parts[0]!.shape;
+    parts.forEach((p, i) => {
+      if (p.shape.join() !== shape.join()) throw new ShapeError(`array: element [${i}] has shape ${fmtShape(p.shape)} but element [0] has ${fmtShape(shape)}; a list of arrays must hold arrays of one shape`);
+    });
+    const rows = parts.map((p) => bind1('reshape', [p.dtype === common ? p : astypeHook.fn(p, common)], { shape: [1, ...shape] }));
+    return rows.length === 1 ? rows[0]! : bind1('concatenate', rows, { axis: 0 });
   } else if (Array.isArray(x)) {
     const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
     const d = dtype ?? inferred;
@@ -120,6 +134,11 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   }
   if (dtype !== undefined && out.dtype !== dtype) return astypeHook.fn(out, dtype);
   return out;
+}
+
+/** Whether a nested list holds a gradus array or tf.Tensor somewhere (then it stacks them). */
+function holdsArray(v: unknown): boolean {
+  return v instanceof NDArray || v instanceof tf.Tensor || (Array.isArray(v) && v.some(holdsArray));
 }
 
 /** Set by elementwise.ts (casting needs bind); avoids an import cycle. */

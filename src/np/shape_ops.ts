@@ -5,12 +5,13 @@ import { NDArray, type ArrayLike, type Axis, type IndexSpec } from '../array.js'
 import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { broadcastShapes, checkShape, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
+import { broadcastShapes, checkShape, shapeEntries, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import { add, astypeRaw, clip, multiply, where, less } from './elementwise.js';
 
 function resolveShape(op: string, size: number, shape: readonly number[]): number[] {
-  const s = [...shape];
+  const s = shapeEntries(op, shape);
+  if (s.some((d) => !Number.isInteger(d) || d < -1)) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected integers ≥ 0, and at most one -1`);
   const unknown = s.indexOf(-1);
   if (unknown >= 0) {
     if (s.indexOf(-1, unknown + 1) >= 0) throw new ShapeError(`${op}: only one dimension may be -1, got ${fmtShape(shape)}`);
@@ -23,7 +24,7 @@ function resolveShape(op: string, size: number, shape: readonly number[]): numbe
 
 export const reshape = defop((x: ArrayLike, shape: readonly number[]): NDArray => {
   const a = asArray(x);
-  const s = resolveShape('reshape', a.size, typeof shape === 'number' ? [shape] : shape);
+  const s = resolveShape('reshape', a.size, shape);
   if (shapesEqual(s, a.shape)) return a;
   return bind1('reshape', [a], { shape: s });
 });
