@@ -360,3 +360,24 @@ describe('JS numbers in rules are weakly typed', () => {
     });
   });
 });
+
+describe('custom rules that close over a value traced by an enclosing vmap or jit', () => {
+  it('are named at the rule, with the fix (pass the value as an argument), instead of an escaped tracer later; the explicit form works', () => {
+    inScope(() => {
+      const x = np.array([0.3, -0.7, 1.2], 'float32');
+      const want = Array.from(np.multiply(np.cos(x), np.cos(x)).dataSync());
+      const closingJvp = (s: NDArray) => customJvp((b: NDArray) => np.multiply(np.sin(b), s), ([b]: [NDArray], [tb]: [NDArray]) => [np.multiply(np.sin(b), s), np.multiply(np.multiply(tb, np.cos(b)), s)]);
+      const closingVjp = (s: NDArray) => customVjp((b: NDArray) => np.multiply(np.sin(b), s), (b: NDArray) => [np.multiply(np.sin(b), s), b] as [NDArray, NDArray], (b: NDArray, ct: NDArray) => [np.multiply(np.multiply(ct, np.cos(b)), s)]);
+      const around = { vmap, jit } as const;
+      for (const [name, wrap] of Object.entries(around)) {
+        for (const [kind, mk] of [['customJvp', closingJvp], ['customVjp', closingVjp]] as const) {
+          const loss = (a: NDArray, c: NDArray) => np.sum((wrap as typeof vmap)((r: NDArray, q: NDArray) => mk(np.cos(q))(r))(a, c));
+          expect(() => grad(loss)(x, x), `${kind} in ${name}`).toThrow(new RegExp(`${kind}\\(.*\\): (the JVP rule|fwd) closes over a value traced by an enclosing transformation.*explicit argument`));
+        }
+        const explicit = customJvp((b: NDArray, s: NDArray) => np.multiply(np.sin(b), s), ([b, s]: [NDArray, NDArray], [tb, ts]: [NDArray, NDArray]) => [np.multiply(np.sin(b), s), np.add(np.multiply(np.multiply(tb, np.cos(b)), s), np.multiply(np.sin(b), ts))]);
+        const g = grad((a: NDArray, c: NDArray) => np.sum((wrap as typeof vmap)((r: NDArray, q: NDArray) => explicit(r, np.cos(q)))(a, c)))(x, x);
+        expectClose(g, want, { rtol: 1e-5, atol: 1e-6 });
+      }
+    });
+  });
+});

@@ -4,7 +4,7 @@
 // arrays were expected, leaked tensors that dispose() passes over, or blamed the order of live ones.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { NDArray, dispose, grad, jit, jvp, linearize, np, vjp, vmap } from '../src/index.js';
+import { NDArray, UnexpectedTracerError, dispose, grad, jit, jvp, linearize, np, vjp, vmap } from '../src/index.js';
 
 const ESCAPED = /already returned .*used outside it/;
 
@@ -23,6 +23,7 @@ describe('escaped tracers', () => {
       const before = tf.memory().numTensors;
       expect(() => np.multiply(t, x)).toThrow(/mul: .*already returned \(f32\[2\]\).*UnexpectedTracerError/);
       expect(() => np.sum(t)).toThrow(ESCAPED);
+      expect(() => np.sum(t)).toThrow(UnexpectedTracerError);
       expect(tf.memory().numTensors).toBe(before);
     });
 

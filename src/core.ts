@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray } from './array.js';
 import type { ShapedArray } from './aval.js';
-import { TransformError } from './errors.js';
+import { TransformError, UnexpectedTracerError } from './errors.js';
 import type { ParamsOf, Primitive } from './primitives.js';
 import { abstractEval, evalPrimitive } from './eval.js';
 
@@ -77,6 +77,17 @@ export class EvalTrace extends Trace {
 const traceStack: MainTrace[] = [new MainTrace(0, EvalTrace, null)];
 let dynamicTrace: MainTrace | null = null;
 
+/**
+ * The highest transformation level among `values` (0 for plain arrays), or the dynamic trace's if
+ * that is higher: what a computation on `values` alone can produce. A custom rule's results above
+ * it came from a value the rule closed over.
+ */
+export function reachableLevel(values: readonly NDArray[]): number {
+  let level = dynamicTrace?.level ?? 0;
+  for (const v of values) if (v instanceof Tracer && v.trace.main.level > level) level = v.trace.main.level;
+  return level;
+}
+
 export function currentTraceStack(): readonly MainTrace[] {
   return traceStack;
 }
@@ -135,7 +146,7 @@ export function fullRaise(trace: Trace, val: NDArray): NDArray {
 }
 
 function escapedTracer(val: Tracer, prim?: Primitive): TransformError {
-  return new TransformError(
+  return new UnexpectedTracerError(
     `${prim === undefined ? '' : `${prim}: `}a value traced by a transformation that has already returned (${val.aval.str()}) was used outside it ` +
       `(JAX's UnexpectedTracerError). Return values from the transformed function instead of storing them in outer variables; ` +
       `a pullback or linear function made inside a transformation must be called inside it too.`,

@@ -24,6 +24,9 @@ export class ConcretizationError extends GradusError {}
 /** A transformation was used the wrong way (non-scalar output for `grad`, bad `argnums`, ...). */
 export class TransformError extends GradusError {}
 
+/** A value traced by a transformation that has already returned was used outside it (JAX's UnexpectedTracerError). */
+export class UnexpectedTracerError extends TransformError {}
+
 /** An array was used after gradus freed it (it was an intermediate of a finished transformation). */
 export class DisposedError extends GradusError {}
 

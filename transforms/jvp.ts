@@ -3,9 +3,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { NDArray } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
-import { Trace, Tracer, bind, fullLower, fullRaise, withNewMain } from '../src/core.js';
+import { Trace, Tracer, bind, fullLower, fullRaise, reachableLevel, withNewMain } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
-import { DTypeError, ShapeError, TransformError } from '../src/errors.js';
+import { DTypeError, ShapeError, TransformError, UnexpectedTracerError } from '../src/errors.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
@@ -189,11 +189,36 @@ function explicitArgs(kind: string, name: string, numConsts: number, primals: ND
   return primals.slice(numConsts);
 }
 
+/**
+ * A rule that closes over a value traced by an enclosing transformation (a vmap or jit around the
+ * call that made the custom function) returns that transformation's tracers here, where it has no
+ * business, or meets them after that transformation returned: either way the error names the rule
+ * instead of surfacing later (or deep inside it) as an escaped tracer.
+ */
+function closureError(kind: string, name: string, ruleName: string): TransformError {
+  return new TransformError(
+    `${kind}(${name}): ${ruleName} closes over a value traced by an enclosing transformation (a vmap or jit around the call that made it). ` +
+      `Pass that value to the function as an explicit argument, so the rule receives it.`,
+  );
+}
+
+function runRule<T extends NDArray[][]>(kind: string, name: string, ruleName: string, inputs: readonly NDArray[], rule: () => T): T {
+  let result: T;
+  try {
+    result = rule();
+  } catch (e) {
+    throw e instanceof UnexpectedTracerError ? closureError(kind, name, ruleName) : e;
+  }
+  const level = reachableLevel(inputs);
+  if (result.some((list) => list.some((o) => o instanceof Tracer && o.trace.main.level > level))) throw closureError(kind, name, ruleName);
+  return result;
+}
+
 const customJvpRule: JvpRule<'custom_jvp_call'> = (primals, tangents, params) => {
   const nc = params.numConsts;
   const args = explicitArgs('customJvp', params.name, nc, primals, tangents, 'the custom rule');
   const ts = tangents.slice(nc).map((t, i) => instantiate(t, args[i]!));
-  const [po, to] = params.jvp(args, ts);
+  const [po, to] = runRule('customJvp', params.name, 'the JVP rule', [...args, ...ts], () => params.jvp(args, ts));
   const want = params.jaxpr.outAvals;
   [po, to].forEach((list, k) =>
     list.forEach((x, i) => {
@@ -208,7 +233,7 @@ const customJvpRule: JvpRule<'custom_jvp_call'> = (primals, tangents, params) =>
 const customVjpRule: JvpRule<'custom_vjp_call'> = (primals, tangents, params) => {
   const nc = params.numConsts;
   const args = explicitArgs('customVjp', params.name, nc, primals, tangents, 'the backward rule');
-  const [outs, residuals] = params.fwd(args);
+  const [outs, residuals] = runRule('customVjp', params.name, 'fwd', args, () => params.fwd(args));
   const ts = tangents.slice(nc).map((t, i) => instantiate(t, args[i]!));
   const tangentOuts = bind('custom_lin', [...residuals, ...ts], {
     bwd: params.bwd,

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from '../src/array.js';
 import { bind, currentTraceStack } from '../src/core.js';
-import { TransformError } from '../src/errors.js';
+import { TransformError, UnexpectedTracerError } from '../src/errors.js';
 import { Lit, Var, type Atom, type Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import { LINEAR_PRIMITIVES, type LinearPrimitive, type ParamsOf, type Primitive } from '../src/primitives.js';
 import { createdByCall, scoped } from '../src/scope.js';
@@ -180,7 +180,16 @@ function programTranspose(prim: 'jit_call' | 'remat'): TransposeRule<'jit_call' 
 const customLinTranspose: TransposeRule<'custom_lin'> = (cts, args, params) => {
   const residuals = args.slice(0, params.numResiduals) as NDArray[];
   const full = cts.map((c, i) => c ?? zeros(params.outAvals[i]!));
-  const result = params.bwd(residuals, full);
+  let result: (NDArray | null)[];
+  try {
+    result = params.bwd(residuals, full);
+  } catch (e) {
+    // (As for fwd and JVP rules: a closed-over tracer of a finished transformation, named at the rule.)
+    if (e instanceof UnexpectedTracerError) {
+      throw new TransformError(`customVjp(${params.name}): bwd closes over a value traced by an enclosing transformation (a vmap or jit around the call that made it). Pass that value to the function as an explicit argument and return it as a residual`);
+    }
+    throw e;
+  }
   const nIn = args.length - params.numResiduals;
   if (!Array.isArray(result) || result.length !== nIn) {
     throw new TransformError(`customVjp(${params.name}): bwd returned ${Array.isArray(result) ? result.length : typeof result} cotangent(s); expected one per primal argument (${nIn})`);
