@@ -104,6 +104,13 @@ export const zlpr = op((scores: ArrayLike, targets: ArrayLike, options: ZlprOpti
   if (!fits) throw new RangeError(`zlpr: targets ${JSON.stringify(y.shape)} must broadcast to the scores' shape ${JSON.stringify(s.shape)} (one 0/1 target per class)`);
   const s0 = options.threshold ?? 0;
   if (typeof s0 !== 'number' || !Number.isFinite(s0)) throw new RangeError(`zlpr: threshold must be a finite number, got ${s0}`);
+  // Targets known now (not traced) are checked: a 2, or class ids instead of a 0/1 mask, would mix
+  // the mask arithmetic below into a wrong loss without any error.
+  const known = y.concreteValue();
+  if (known !== null) {
+    const bad = (known.dataSync() as Float32Array).find((v) => v !== 0 && v !== 1);
+    if (bad !== undefined) throw new RangeError(`zlpr: targets must be 0/1 masks (one per class, of the scores' shape ${JSON.stringify(s.shape)}), got a value ${bad}; for class ids use np.oneHot first`);
+  }
   const signed = y.mul(-2).add(1).mul(s); // negatives keep s, positives become −s
   const negatives = signed.sub(y.mul(MASK));
   const positives = signed.sub(y.mul(-1).add(1).mul(MASK));

@@ -206,6 +206,17 @@ describe('ZLPR multi-label loss (§7b)', () => {
     });
   });
 
+  it('targets other than 0/1 (a 2, class ids) are an error when they are known; traced ones are not read', () => {
+    run(() => {
+      const s = f32([[0.3, -1.2, 2.0], [1.5, 0.2, -0.7]]);
+      expect(() => losses.zlpr(s, f32([[1, 0, 2], [0, 0, 1]]))).toThrow(/zlpr: targets must be 0\/1 masks .*got a value 2.*np.oneHot/);
+      expect(() => losses.zlpr(s, f32([0, 2]).reshape([2, 1]))).toThrow(/got a value 2/);
+      expect(() => losses.zlpr(s, np.array([[true, false, true], [false, false, false]]))).not.toThrow();
+      expect(vals(vmap((b: NDArray) => losses.zlpr(s, b))(np.stack([f32([[1, 0, 1], [0, 0, 1]])])))).toHaveLength(2);
+      return null;
+    });
+  });
+
   it("Newton's identities give Z_k = e_k(e^{s}) equal to brute-force enumeration (n = 5, k ≤ 3)", () => {
     fc.assert(fc.property(logitsArb(5, 2), (s) => {
       const got = run(() => [0, 1, 2, 3].map((k) => losses.logElementarySymmetric(f32(s), k, { method: 'newton' }).item() as number));
