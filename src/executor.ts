@@ -1,5 +1,6 @@
 // Runs the programs carried by higher-order primitives when they reach the eval interpreter.
-// `remat` and the custom-rule primitives replay their program through `bind`; `jit_call` runs a
+// `remat` and the custom-rule primitives replay their program through `bind`; `scan` loops over
+// its body compiled as below (see runScan); `jit_call` runs a
 // compiled plan: dead code dropped, arithmetic on literals done once at compile time, relu,
 // a ± s·b (SGD updates) and dense layers (product + bias + relu) fused into single kernels,
 // kernels called directly on tensors, each intermediate freed right after its last use.
@@ -376,17 +377,73 @@ export const programCompiler: { compile: (jaxpr: Jaxpr) => Executable } = {
 
 const compiled = new WeakMap<Jaxpr, Executable>();
 
-evalJaxprHook.run = (prim, args, params) => {
-  if (prim === 'jit_call') {
-    let exe = compiled.get(params.jaxpr);
-    if (exe === undefined) {
-      exe = programCompiler.compile(params.jaxpr);
-      compiled.set(params.jaxpr, exe);
-    }
-    return exe.run(args);
+function compiledProgram(jaxpr: Jaxpr): Executable {
+  let exe = compiled.get(jaxpr);
+  if (exe === undefined) {
+    exe = programCompiler.compile(jaxpr);
+    compiled.set(jaxpr, exe);
   }
+  return exe;
+}
+
+evalJaxprHook.run = (prim, args, params) => {
+  if (prim === 'scan') return runScan(args, params as ParamsOf<'scan'>);
+  if (prim === 'jit_call') return compiledProgram(params.jaxpr).run(args);
   return freshOutputs(scoped(() => evalJaxpr(params.jaxpr, args)), args);
 };
+
+/** Slice `i` of `x` along axis 0, without that axis. */
+function sliceAt(x: tf.Tensor, i: number): tf.Tensor {
+  const rest = x.shape.slice(1);
+  if (rest.some((d) => d === 0)) return tf.zeros(rest, x.dtype);
+  return tf.tidy(() => tf.reshape(tf.slice(x, [i, ...rest.map(() => 0)], [1, ...rest]), rest));
+}
+
+/**
+ * A scan at the eval level: the body runs as a compiled program `length` times. Each step's
+ * slices of xs and the carry it replaces are freed at once, so the loop holds one carry, the
+ * operands and the ys made so far (stacked at the end); the body's own intermediates are freed by
+ * the compiled program as it goes.
+ */
+function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
+  const { jaxpr, numConsts, numCarry, length, reverse } = params;
+  const body = compiledProgram(jaxpr);
+  const consts = args.slice(0, numConsts);
+  const xs = args.slice(numConsts + numCarry).map((a) => a.tensor);
+  const yAvals = jaxpr.outAvals.slice(numCarry);
+  let carry = args.slice(numConsts, numConsts + numCarry).map((a) => a.tensor);
+  let ownsCarry = false;
+  const ys: tf.Tensor[][] = yAvals.map(() => new Array<tf.Tensor>(length));
+  try {
+    for (let step = 0; step < length; step++) {
+      const i = reverse ? length - 1 - step : step;
+      const slices = xs.map((x) => sliceAt(x, i));
+      let outs: tf.Tensor[];
+      try {
+        outs = body.run([...consts, ...carry.map((t) => new ConcreteArray(t)), ...slices.map((t) => new ConcreteArray(t))]).map((o) => (o as ConcreteArray).tensor);
+      } finally {
+        for (const t of slices) t.dispose();
+      }
+      if (ownsCarry) for (const t of carry) t.dispose();
+      carry = outs.slice(0, numCarry);
+      ownsCarry = true;
+      outs.slice(numCarry).forEach((y, k) => (ys[k]![i] = y));
+    }
+  } catch (e) {
+    if (ownsCarry) for (const t of carry) t.dispose();
+    for (const list of ys) for (const t of list) t?.dispose();
+    throw e;
+  }
+  const stacked = ys.map((list, k) => {
+    if (length === 0) return tf.zeros([0, ...yAvals[k]!.shape], yAvals[k]!.dtype);
+    const out = tf.stack(list);
+    for (const t of list) t.dispose();
+    return out;
+  });
+  // The outputs are new tensors: a carry that never ran (length 0) is a copy of the operand.
+  const finalCarry = ownsCarry ? carry : carry.map((t) => shareTensor(t));
+  return [...finalCarry, ...stacked].map((t) => new ConcreteArray(t));
+}
 
 /**
  * A primitive's outputs are new arrays: a program that returns one of its inputs (or the same

@@ -710,6 +710,7 @@ export const kernels: Kernels = {
   remat: () => higherOrderNotEvaluable('remat'),
   custom_jvp_call: () => higherOrderNotEvaluable('custom_jvp_call'),
   custom_vjp_call: () => higherOrderNotEvaluable('custom_vjp_call'),
+  scan: () => higherOrderNotEvaluable('scan'),
   custom_lin: () => {
     throw new GradusError(
       'customVjp: forward-mode differentiation (jvp, jacfwd) of a customVjp function is not supported, ' +

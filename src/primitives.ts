@@ -70,6 +70,13 @@ export interface PrimitiveParams
   custom_jvp_call: { jaxpr: Jaxpr; numConsts: number; jvp: CustomJvpRule; name: string };
   custom_vjp_call: { jaxpr: Jaxpr; numConsts: number; fwd: CustomFwd; bwd: CustomBwd; name: string };
   custom_lin: { bwd: CustomBwd; numResiduals: number; outAvals: import('./aval.js').ShapedArray[]; name: string };
+  /**
+   * A loop (JAX's scan_p): operands [...consts, ...carry, ...xs]; the body `jaxpr` maps
+   * [...consts, ...carry, ...one slice of each xs along axis 0] to [...new carry, ...ys], run
+   * `length` times (last slice first when `reverse`); the outputs are [...final carry, ...ys
+   * stacked along a new axis 0].
+   */
+  scan: { jaxpr: Jaxpr; numConsts: number; numCarry: number; length: number; reverse: boolean; name: string };
 }
 
 export type Primitive = keyof PrimitiveParams;
@@ -84,12 +91,12 @@ export type CustomFwd = (primals: NDArray[]) => [NDArray[], NDArray[]];
 export type CustomBwd = (residuals: NDArray[], cotangents: NDArray[]) => (NDArray | null)[];
 
 /** Higher-order primitives that carry a program (evaluated by replaying it, not by a kernel). */
-export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call']);
+export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call', 'scan']);
 
 /** Primitives that are linear in some of their operands and therefore need a transpose rule. */
 export const LINEAR_PRIMITIVES = [
   'neg', 'add', 'sub', 'mul', 'div', 'select', 'convert_element_type', 'reduce_sum', 'broadcast_in_dim', 'reshape',
   'transpose', 'rev', 'slice', 'pad', 'concatenate', 'gather', 'scatter_add', 'cumsum', 'dot_general', 'conv2d',
-  'linear_solve', 'triangular_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin',
+  'linear_solve', 'triangular_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin', 'scan',
 ] as const satisfies readonly Primitive[];
 export type LinearPrimitive = (typeof LINEAR_PRIMITIVES)[number];

@@ -112,6 +112,29 @@ function higherOrderRule<P extends 'jit_call' | 'remat' | 'custom_jvp_call' | 'c
   };
 }
 
+/**
+ * scan: consts and carry must match the body's inputs exactly, each xs must be `length` stacked
+ * copies of the body's slice, and the body's new carry must match the carry it was given.
+ */
+const scanRule: ShapeRule<'scan'> = (avals, { jaxpr, numConsts, numCarry, length, name }) => {
+  const want = jaxpr.inAvals;
+  const op = `scan(${name})`;
+  if (avals.length !== want.length) throw new ShapeError(`${op}: ${avals.length} operands for a body with ${want.length} inputs`);
+  avals.forEach((a, i) => {
+    const isX = i >= numConsts + numCarry;
+    const expected = isX ? new ShapedArray([length, ...want[i]!.shape], want[i]!.dtype) : want[i]!;
+    if (!a.equals(expected)) {
+      const what = i < numConsts ? `constant ${i}` : isX ? `xs ${i - numConsts - numCarry}` : `carry ${i - numConsts}`;
+      throw new ShapeError(`${op}: ${what} is ${a.str()}; expected ${expected.str()}${isX ? ` (length ${length} along axis 0)` : ''}`);
+    }
+  });
+  const outs = jaxpr.outAvals;
+  outs.slice(0, numCarry).forEach((o, k) => {
+    if (!o.equals(want[numConsts + k]!)) throw new ShapeError(`${op}: the body returns carry ${k} as ${o.str()} but takes it as ${want[numConsts + k]!.str()}`);
+  });
+  return [...outs.slice(0, numCarry), ...outs.slice(numCarry).map((y) => new ShapedArray([length, ...y.shape], y.dtype))];
+};
+
 function randomKeyCheck(prim: string, key: ShapedArray): void {
   if (key.dtype !== 'int32' || key.ndim < 1 || key.shape[key.ndim - 1] !== 2) {
     throw new DTypeError(`${prim}: expected a PRNG key (int32 with last dimension 2, from random.key) but got ${key.str()}`);
@@ -367,4 +390,5 @@ export const shapeRules: ShapeRules = {
   custom_jvp_call: higherOrderRule('custom_jvp_call'),
   custom_vjp_call: higherOrderRule('custom_vjp_call'),
   custom_lin: (_avals, { outAvals }) => outAvals,
+  scan: scanRule,
 };

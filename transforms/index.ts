@@ -10,3 +10,6 @@ export {
   nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy, type CheckpointOptions,
 } from './checkpoint.js';
 export { jit, makeJaxpr, type JitOptions, type Jitted } from './jit.js';
+export { scan, foriLoop, type ScanOptions, type ScanInit } from './control_flow.js';
+// JAX spells them lax.scan and lax.fori_loop: `lax.scan` and `lax.foriLoop` work too.
+export * as lax from './control_flow.js';

@@ -6,7 +6,7 @@ import type { ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, bind, fullLower, fullRaise, reachableLevel, withNewMain } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, ShapeError, TransformError, UnexpectedTracerError } from '../src/errors.js';
-import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
+import { Jaxpr, evalJaxpr, type Atom, type Var } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
@@ -176,6 +176,90 @@ function programJvp(prim: 'jit_call' | 'remat'): JvpRule<'jit_call' | 'remat'> {
 }
 
 /**
+ * The JVP of a program that keeps symbolic zeros: inputs [...primals, ...tangents of the inputs
+ * marked in `nonzeros`], outputs [...primal outputs, ...tangents of the outputs that have one],
+ * where an output has one if the trace gives it a nonzero tangent or `instantiateOuts` asks for it
+ * (then zeros are written out). `outNonzeros` says which outputs have one.
+ */
+export function jvpJaxprKeepingZeros(jaxpr: Jaxpr, nonzeros: boolean[], instantiateOuts: boolean[]): TracedProgram & { outNonzeros: boolean[] } {
+  const inAvals = jaxpr.inAvals;
+  let outNonzeros: boolean[] = [];
+  const program = traceToJaxpr((args) => {
+    const primals = args.slice(0, inAvals.length);
+    const tangentList = args.slice(inAvals.length);
+    let k = 0;
+    const tangents = nonzeros.map((nz) => (nz ? tangentList[k++]! : null));
+    return withNewMain(JVPTrace, null, (main) => {
+      const trace = new JVPTrace(main);
+      const tracersIn = primals.map((p, i) => new JVPTracer(trace, p, tangents[i] ?? null));
+      const outs = evalJaxpr(jaxpr, tracersIn).map((o) => fullRaise(trace, o) as JVPTracer);
+      outNonzeros = outs.map((o, i) => o.tangent !== null || (instantiateOuts[i]! && isDifferentiable(o.primal.dtype)));
+      const tangentsOut = outs.flatMap((o, i) => (outNonzeros[i] ? [instantiate(o.tangent, o.primal)] : []));
+      return [...outs.map((o) => o.primal), ...tangentsOut];
+    });
+  }, [...inAvals, ...inAvals.filter((_, i) => nonzeros[i])]);
+  return { ...program, outNonzeros };
+}
+
+/**
+ * The JVP of a scan (JAX's _scan_jvp): a scan over the body's JVP, carrying the tangents of the
+ * carries that can be nonzero. A carry whose initial tangent is zero may get a nonzero one from
+ * the body (c ← c + x·w with w differentiated), so which carries have tangents is a fixpoint:
+ * start from the initial tangents, add every carry the body makes nonzero, repeat.
+ */
+const scanJvp: JvpRule<'scan'> = (primals, tangents, params) => {
+  const { jaxpr, numConsts: nC, numCarry: nK } = params;
+  const nz = tangents.map((t) => t !== null);
+  const constNz = nz.slice(0, nC), xsNz = nz.slice(nC + nK);
+  let carryNz = nz.slice(nC, nC + nK);
+  let body: ReturnType<typeof jvpJaxprKeepingZeros>;
+  for (;;) {
+    const instantiateOuts = jaxpr.outs.map((_, i) => i < nK && carryNz[i]!);
+    body = jvpJaxprKeepingZeros(jaxpr, [...constNz, ...carryNz, ...xsNz], instantiateOuts);
+    const grown = body.outNonzeros.slice(0, nK).map((z, i) => z || carryNz[i]!);
+    if (grown.every((z, i) => z === carryNz[i])) break;
+    carryNz = grown;
+  }
+  const inNz = [...constNz, ...carryNz, ...xsNz];
+  // The JVP program takes [...program consts, ...primals, ...tangents] and returns [...primals,
+  // ...tangents]; reorder its binders into a scan body's [consts | carry | xs] and [carry | ys].
+  const { jaxpr: jvpBody, consts, outNonzeros } = body;
+  const nIn = jaxpr.inBinders.length, nOut = jaxpr.outs.length, nP = consts.length;
+  const primalVars = jvpBody.inBinders.slice(nP, nP + nIn);
+  const tangentVars = new Map<number, Var>();
+  let k = nP + nIn;
+  inNz.forEach((z, i) => z && tangentVars.set(i, jvpBody.inBinders[k++]!));
+  const group = (lo: number, hi: number): Var[] => [...primalVars.slice(lo, hi), ...range(lo, hi).flatMap((i) => (inNz[i] ? [tangentVars.get(i)!] : []))];
+  const tangentOuts = new Map<number, Atom>();
+  let m = nOut;
+  outNonzeros.forEach((z, i) => z && tangentOuts.set(i, jvpBody.outs[m++]!));
+  const outGroup = (lo: number, hi: number): Atom[] => [...jvpBody.outs.slice(lo, hi), ...range(lo, hi).flatMap((i) => (outNonzeros[i] ? [tangentOuts.get(i)!] : []))];
+  const scanBody = new Jaxpr(
+    [...jvpBody.inBinders.slice(0, nP), ...group(0, nC), ...group(nC, nC + nK), ...group(nC + nK, nIn)],
+    jvpBody.eqns,
+    [...outGroup(0, nK), ...outGroup(nK, nOut)],
+  );
+  const operands = (lo: number, hi: number): NDArray[] => [
+    ...primals.slice(lo, hi),
+    ...range(lo, hi).flatMap((i) => (inNz[i] ? [instantiate(tangents[i] ?? null, primals[i]!)] : [])),
+  ];
+  const numCarryTangents = carryNz.filter(Boolean).length;
+  const outs = bind('scan', [...consts, ...operands(0, nC), ...operands(nC, nC + nK), ...operands(nC + nK, nIn)], {
+    ...params,
+    jaxpr: scanBody,
+    numConsts: nP + nC + constNz.filter(Boolean).length,
+    numCarry: nK + numCarryTangents,
+  });
+  const carryOut = outs.slice(0, nK), carryTangents = outs.slice(nK, nK + numCarryTangents);
+  const ysOut = outs.slice(nK + numCarryTangents, nK + numCarryTangents + nOut - nK), ysTangents = outs.slice(nK + numCarryTangents + nOut - nK);
+  let a = 0, b = 0;
+  const tangentsOut = [...carryNz.map((z) => (z ? carryTangents[a++]! : null)), ...outNonzeros.slice(nK).map((z) => (z ? ysTangents[b++]! : null))];
+  return [[...carryOut, ...ysOut], tangentsOut];
+};
+
+const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo }, (_, i) => lo + i);
+
+/**
  * The explicit arguments of a custom-rule call (its leading operands are closed-over constants,
  * which the user's rule cannot see, so they must not carry tangents).
  */
@@ -258,6 +342,7 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
   custom_jvp_call: customJvpRule,
   custom_vjp_call: customVjpRule,
   custom_lin: customLinRule,
+  scan: scanJvp,
 };
 
 void zeros;

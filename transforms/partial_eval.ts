@@ -106,6 +106,7 @@ export class PartialEvalTrace extends Trace {
     const tracers = args as PartialEvalTracer[];
     if (tracers.every((t) => t.pval.isKnown)) return bind(prim, tracers.map((t) => t.pval.known!), params);
     if (prim === 'jit_call' || prim === 'remat') return partialEvalProgram(this, prim, tracers, params as ParamsOf<'jit_call'>);
+    if (prim === 'scan') return partialEvalScan(this, tracers, params as ParamsOf<'scan'>);
     const avalsOut = abstractEvalPrimitive(prim, tracers.map((t) => t.aval), params);
     return this.recordEqn(prim, tracers, params, avalsOut);
   }
@@ -219,7 +220,7 @@ export interface SplitProgram {
  * be saved as residuals: the others are recomputed inside the unknown program (rematerialisation).
  * Inputs are always saveable.
  */
-export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): SplitProgram {
+export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = []): SplitProgram {
   const unknownVars = new Set<Var>();
   jaxpr.inBinders.forEach((v, i) => inUnknowns[i] && unknownVars.add(v));
   const isUnknown = (a: Atom): boolean => a instanceof Var && unknownVars.has(a);
@@ -229,6 +230,19 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const eqnKind = new Map<JaxprEqn, 'known' | 'unknown'>();
   for (const eqn of jaxpr.eqns) {
     if (eqn.inputs.some(isUnknown)) {
+      if (eqn.prim === 'scan' && eqn.inputs.some((a) => !isUnknown(a))) {
+        // A scan splits into a known scan (producing stacked residuals) and an unknown one.
+        const [k, u] = splitScanEqn(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown));
+        if (k !== null) {
+          knownEqns.push(k);
+          eqnKind.set(k, 'known');
+          k.outBinders.forEach((v) => producer.set(v, k));
+        }
+        unknownEqns.push(u);
+        eqnKind.set(u, 'unknown');
+        u.outBinders.forEach((v) => unknownVars.add(v));
+        continue;
+      }
       if ((eqn.prim === 'jit_call' || eqn.prim === 'remat') && eqn.inputs.some((a) => !isUnknown(a))) {
         // Split nested programs too, so their known outputs stay known.
         const [k, u] = splitNestedEqn(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown));
@@ -259,7 +273,9 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     if (a instanceof Var && !unknownVars.has(a)) pending.push(a);
   };
   unknownEqns.forEach((e) => e.inputs.forEach(need));
-  const outUnknowns = jaxpr.outs.map(isUnknown);
+  // Outputs to instantiate are returned by the unknown program even when known (as residuals).
+  const outUnknowns = jaxpr.outs.map((o, i) => isUnknown(o) || (instantiate[i] ?? false));
+  jaxpr.outs.forEach((o, i) => outUnknowns[i] && need(o));
   while (pending.length) {
     const v = pending.pop()!;
     if (residualSet.has(v)) continue;
@@ -349,6 +365,119 @@ function partialEvalProgram(trace: PartialEvalTrace, prim: 'jit_call' | 'remat',
   const unknownOuts = trace.recordEqn(prim, [...residuals, ...unknownIns], { ...params, jaxpr: split.unknown, numConsts: 0 }, split.unknown.outAvals);
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial evaluation of scans (JAX's _scan_partial_eval)
+
+/** Where an operand of the unknown scan comes from: an operand of the original scan, or a residual output of the known scan. */
+type ScanOperand = { operand: number } | { residual: number };
+
+interface ScanSplit {
+  /** Per operand, after the fixpoint (a known carry the body makes unknown is unknown). */
+  inUnknowns: boolean[];
+  /** Per output ([...carry, ...ys]). */
+  outUnknowns: boolean[];
+  /** Runs on the known operands; returns [...known carry, ...known ys, ...stacked residuals]. */
+  known: ParamsOf<'scan'> | null;
+  numResiduals: number;
+  unknown: ParamsOf<'scan'>;
+  unknownOperands: ScanOperand[];
+}
+
+/**
+ * Splits a scan by which operands are unknown into a known scan, run now, and an unknown scan
+ * that reads the known one's per-step residuals as extra xs: the forward pass keeps what the
+ * backward pass needs, one slice per step, instead of unrolling the loop. Which carries are
+ * unknown is a fixpoint (a carry the body computes from unknown values is unknown). Residuals that
+ * are known consts or known xs themselves are passed through rather than stacked again.
+ */
+function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSplit {
+  const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
+  let inUnknowns = operandUnknowns;
+  let split: SplitProgram;
+  for (;;) {
+    split = partialEvalJaxpr(jaxpr, inUnknowns, everythingSaveable, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
+    const carryUnknown = split.outUnknowns.slice(0, nK);
+    if (carryUnknown.every((u, k) => !u || inUnknowns[nC + k])) break;
+    inUnknowns = inUnknowns.map((u, i) => u || (i >= nC && i < nC + nK && carryUnknown[i - nC]!));
+  }
+  const { known, unknown, outUnknowns, numResiduals } = split;
+  const knownOperandIdx = inUnknowns.flatMap((u, i) => (u ? [] : [i]));
+  const numKnownOuts = outUnknowns.filter((u) => !u).length;
+  const residualVars = known.outs.slice(numKnownOuts) as Var[];
+  // A residual that is a known const or xs binder of the body is that operand itself.
+  const binderOperand = new Map<Var, number>(known.inBinders.map((v, j) => [v, knownOperandIdx[j]!]));
+  const passed = residualVars.map((v) => binderOperand.get(v));
+  const isConstOperand = (i: number | undefined): i is number => i !== undefined && i < nC;
+  const isXsOperand = (i: number | undefined): i is number => i !== undefined && i >= nC + nK;
+  const stackedIdx = residualVars.flatMap((_, r) => (isConstOperand(passed[r]) || isXsOperand(passed[r]) ? [] : [r]));
+  const knownBody = new Jaxpr(known.inBinders, known.eqns, [...known.outs.slice(0, numKnownOuts), ...stackedIdx.map((r) => residualVars[r]!)]);
+  const nKnownConsts = knownOperandIdx.filter((i) => i < nC).length;
+  const nKnownCarry = knownOperandIdx.filter((i) => i >= nC && i < nC + nK).length;
+  // The unknown body's binders are [...residuals, ...unknown operands]; reorder to consts | carry | xs.
+  const resBinders = unknown.inBinders.slice(0, numResiduals);
+  const ukBinders = unknown.inBinders.slice(numResiduals);
+  const unknownIdx = inUnknowns.flatMap((u, i) => (u ? [i] : []));
+  const constRes = range(numResiduals).filter((r) => isConstOperand(passed[r]));
+  const xsRes = range(numResiduals).filter((r) => !isConstOperand(passed[r]));
+  const ukConsts = unknownIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter((i) => i >= nC && i < nC + nK), ukXs = unknownIdx.filter((i) => i >= nC + nK);
+  const binderOf = (i: number): Var => ukBinders[unknownIdx.indexOf(i)]!;
+  const unknownBody = new Jaxpr(
+    [...constRes.map((r) => resBinders[r]!), ...ukConsts.map(binderOf), ...ukCarry.map(binderOf), ...xsRes.map((r) => resBinders[r]!), ...ukXs.map(binderOf)],
+    unknown.eqns,
+    unknown.outs,
+  );
+  const fromResidual = (r: number): ScanOperand => (isConstOperand(passed[r]) || isXsOperand(passed[r]) ? { operand: passed[r]! } : { residual: stackedIdx.indexOf(r) });
+  const unknownOperands: ScanOperand[] = [
+    ...constRes.map(fromResidual),
+    ...ukConsts.map((i) => ({ operand: i })),
+    ...ukCarry.map((i) => ({ operand: i })),
+    ...xsRes.map(fromResidual),
+    ...ukXs.map((i) => ({ operand: i })),
+  ];
+  const knownNeeded = numKnownOuts > 0 || stackedIdx.length > 0;
+  return {
+    inUnknowns,
+    outUnknowns,
+    known: knownNeeded ? { jaxpr: knownBody, numConsts: nKnownConsts, numCarry: nKnownCarry, length, reverse, name } : null,
+    numResiduals: stackedIdx.length,
+    unknown: { jaxpr: unknownBody, numConsts: constRes.length + ukConsts.length, numCarry: ukCarry.length, length, reverse, name },
+    unknownOperands,
+  };
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** The partial-evaluation rule of scan: run the known scan now, record the unknown one over its residuals. */
+function partialEvalScan(trace: PartialEvalTrace, tracers: PartialEvalTracer[], params: ParamsOf<'scan'>): NDArray[] {
+  const split = splitScan(params, tracers.map((t) => !t.pval.isKnown));
+  const knownIns = tracers.filter((_, i) => !split.inUnknowns[i]).map((t) => t.pval.known!);
+  const knownResults = split.known === null ? [] : bind('scan', knownIns, split.known);
+  const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
+  const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
+  const ins = split.unknownOperands.map((o) => ('operand' in o ? tracers[o.operand]! : residuals[o.residual]!));
+  const avalsOut = abstractEvalPrimitive('scan', ins.map((t) => t.aval), split.unknown);
+  const unknownOuts = trace.recordEqn('scan', ins, split.unknown, avalsOut);
+  let k = 0, u = 0;
+  return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
+}
+
+/** Splits a scan equation of a program being partially evaluated (null: no known part left). */
+function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+  const split = splitScan(eqn.params, inUnknowns);
+  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
+  const knownOutAvals = split.known === null ? [] : abstractEvalPrimitive('scan', eqn.inputs.filter((_, i) => !split.inUnknowns[i]).map((a) => a.aval), split.known);
+  const resVars = knownOutAvals.slice(knownOutVars.length).map((a) => new Var(a));
+  const known: JaxprEqn | null =
+    split.known === null ? null : { prim: 'scan', inputs: eqn.inputs.filter((_, i) => !split.inUnknowns[i]), params: split.known, outBinders: [...knownOutVars, ...resVars] };
+  const unknown: JaxprEqn = {
+    prim: 'scan',
+    inputs: split.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : resVars[o.residual]!)),
+    params: split.unknown,
+    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
+  };
+  return [known, unknown];
 }
 
 void Lit;

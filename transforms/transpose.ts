@@ -3,6 +3,8 @@
 // transposed in reverse order, accumulating cotangents per variable.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from '../src/array.js';
+import { ShapedArray } from '../src/aval.js';
+import { traceToJaxpr } from './jaxpr_trace.js';
 import { bind, currentTraceStack } from '../src/core.js';
 import { TransformError, UnexpectedTracerError } from '../src/errors.js';
 import { Lit, Var, type Atom, type Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
@@ -177,6 +179,68 @@ function programTranspose(prim: 'jit_call' | 'remat'): TransposeRule<'jit_call' 
   };
 }
 
+/**
+ * Transposing a linear scan (JAX's _scan_transpose) gives a scan running the other way. Operands
+ * not being transposed are residuals: consts (loop-invariant) and xs (per step). Every carry is
+ * linear (one made of a known value, as a zero tangent instantiated by the JVP rule is, gets its
+ * cotangent dropped: a linear map's cotangents do not depend on its inputs' values). The reverse
+ * scan carries the cotangents of the carries and the running sum of the linear consts'
+ * cotangents; it takes the ys' cotangents as xs and returns the linear xs' cotangents as ys.
+ */
+const scanTranspose: TransposeRule<'scan'> = (cts, args, params) => {
+  const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
+  const nIn = args.length;
+  const inAvals = jaxpr.inAvals, outAvals = jaxpr.outAvals;
+  const constLinear = args.slice(0, nC).map(isUndef);
+  const xsLinear = args.slice(nC + nK).map(isUndef);
+  const resConsts = args.slice(0, nC).filter((a): a is NDArray => !isUndef(a));
+  const resXs = args.slice(nC + nK).filter((a): a is NDArray => !isUndef(a));
+  const linConstAvals = inAvals.slice(0, nC).filter((_, i) => constLinear[i]);
+  const carryAvals = inAvals.slice(nC, nC + nK);
+  const ctCarry = cts.slice(0, nK).map((c, k) => c ?? zeros(carryAvals[k]!));
+  const ctYs = cts.slice(nK).map((c, k) => c ?? zeros(new ShapedArray([length, ...outAvals[nK + k]!.shape], outAvals[nK + k]!.dtype)));
+  const bodyAvals = [
+    ...resConsts.map((r) => r.aval),
+    ...linConstAvals,
+    ...carryAvals,
+    ...inAvals.slice(nC + nK).filter((_, i) => !xsLinear[i]),
+    ...outAvals.slice(nK),
+  ];
+  const nRC = resConsts.length, nLC = linConstAvals.length, nRX = resXs.length;
+  const { jaxpr: body, consts } = traceToJaxpr((ins) => {
+    const rc = ins.slice(0, nRC), acc = ins.slice(nRC, nRC + nLC), ctC = ins.slice(nRC + nLC, nRC + nLC + nK);
+    const rx = ins.slice(nRC + nLC + nK, nRC + nLC + nK + nRX), ctY = ins.slice(nRC + nLC + nK + nRX);
+    let r = 0, x = 0;
+    const bodyArgs: Operand[] = inAvals.map((aval, i) => {
+      if (i < nC) return constLinear[i] ? new UndefPrimal(aval) : rc[r++]!;
+      if (i < nC + nK) return new UndefPrimal(aval);
+      return xsLinear[i - nC - nK] ? new UndefPrimal(aval) : rx[x++]!;
+    });
+    const ctIn = backwardPass(jaxpr, bodyArgs, [...ctC, ...ctY]);
+    const orZero = (i: number): NDArray => ctIn[i] ?? zeros(inAvals[i]!);
+    let l = 0;
+    const newAcc = range(nC).flatMap((i) => (constLinear[i] ? [ctIn[i] ? add(acc[l++]!, ctIn[i]!) : acc[l++]!] : []));
+    return [...newAcc, ...range(nK).map((k) => orZero(nC + k)), ...range(nIn - nC - nK).flatMap((j) => (xsLinear[j] ? [orZero(nC + nK + j)] : []))];
+  }, bodyAvals);
+  const outs = bind('scan', [...consts, ...resConsts, ...linConstAvals.map(zeros), ...ctCarry, ...resXs, ...ctYs], {
+    jaxpr: body,
+    numConsts: consts.length + nRC,
+    numCarry: nLC + nK,
+    length,
+    reverse: !reverse,
+    name: `transpose(${name})`,
+  });
+  const ctConsts = outs.slice(0, nLC), ctInit = outs.slice(nLC, nLC + nK), ctXs = outs.slice(nLC + nK);
+  let l = 0, x = 0;
+  return args.map((a, i) => {
+    if (i < nC) return constLinear[i] ? ctConsts[l++]! : null;
+    if (i < nC + nK) return isUndef(a) ? ctInit[i - nC]! : null;
+    return xsLinear[i - nC - nK] ? ctXs[x++]! : null;
+  });
+};
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
 const customLinTranspose: TransposeRule<'custom_lin'> = (cts, args, params) => {
   const residuals = args.slice(0, params.numResiduals) as NDArray[];
   const full = cts.map((c, i) => c ?? zeros(params.outAvals[i]!));
@@ -202,6 +266,7 @@ export const transposeRules: { [P in LinearPrimitive]: TransposeRule<P> } = {
   jit_call: programTranspose('jit_call') as TransposeRule<'jit_call'>,
   remat: programTranspose('remat') as TransposeRule<'remat'>,
   custom_lin: customLinTranspose,
+  scan: scanTranspose,
 };
 
 void bind;

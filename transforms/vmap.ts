@@ -127,6 +127,56 @@ function programBatchRule(prim: 'jit_call' | 'remat'): BatchRule<'jit_call' | 'r
   };
 }
 
+/**
+ * A program batched along axis 0 of the inputs marked in `batched`, whose outputs stay unbatched
+ * where the trace leaves them so, except those marked in `forceOuts` (broadcast to the batch).
+ * `outBatched` says which outputs come out batched (at axis 0).
+ */
+export function vmapJaxprKeepingUnbatched(jaxpr: Jaxpr, batched: boolean[], axisSize: number, forceOuts: boolean[]): TracedProgram & { outBatched: boolean[] } {
+  const avals = jaxpr.inAvals.map((a, i) => (batched[i] ? new ShapedArray([axisSize, ...a.shape], a.dtype) : a));
+  let outBatched: boolean[] = [];
+  const program = traceToJaxpr(
+    (xs) =>
+      withNewMain(BatchTrace, { axisSize } satisfies BatchInfo, (main) => {
+        const trace = new BatchTrace(main);
+        const tracersIn = xs.map((x, i) => (batched[i] ? new BatchTracer(trace, x, 0) : x));
+        const outs = evalJaxpr(jaxpr, tracersIn).map((o) => fullRaise(trace, o) as BatchTracer);
+        outBatched = outs.map((o, i) => o.batchDim !== null || forceOuts[i]!);
+        return outs.map((o, i) => (outBatched[i] ? batchedAtFront(o.val, o.batchDim, axisSize) : o.val));
+      }),
+    avals,
+  );
+  return { ...program, outBatched };
+}
+
+/**
+ * Batching a scan (JAX's _scan_batching_rule): one scan whose body is the batched body. Batched
+ * consts and carries carry the batch at axis 0; batched xs at axis 1 (axis 0 is the one scanned),
+ * so each slice has it at 0, and batched ys come out at axis 1. A carry the body mixes with a
+ * batched value becomes batched, so which carries are batched is a fixpoint, as in the JVP rule.
+ */
+const scanBatch: BatchRule<'scan'> = (vals, dims, params, size) => {
+  const { jaxpr, numConsts: nC, numCarry: nK } = params;
+  const isBatched = dims.map((d) => d !== null);
+  let carryB = isBatched.slice(nC, nC + nK);
+  let body: ReturnType<typeof vmapJaxprKeepingUnbatched>;
+  for (;;) {
+    body = vmapJaxprKeepingUnbatched(jaxpr, [...isBatched.slice(0, nC), ...carryB, ...isBatched.slice(nC + nK)], size, jaxpr.outs.map((_, i) => i < nK && carryB[i]!));
+    const grown = body.outBatched.slice(0, nK).map((b, i) => b || carryB[i]!);
+    if (grown.every((b, i) => b === carryB[i])) break;
+    carryB = grown;
+  }
+  const operands = vals.map((v, i) => {
+    const d = dims[i]!;
+    if (i < nC) return d === null ? v : moveBatchAxis(v, d, 0);
+    if (i < nC + nK) return carryB[i - nC] ? batchedAtFront(v, d, size) : v;
+    return d === null ? v : moveBatchAxis(v, d, 1);
+  });
+  const { jaxpr: batchedBody, consts, outBatched } = body;
+  const outs = bind('scan', [...consts, ...operands], { ...params, jaxpr: batchedBody, numConsts: consts.length + nC });
+  return [outs, outs.map((_, i) => (i < nK ? (carryB[i] ? 0 : null) : outBatched[i] ? 1 : null))];
+};
+
 /** Vectorises a user rule on flat lists, all arguments and results batched at axis 0. */
 function batchedFn(fn: (...lists: NDArray[][]) => NDArray[] | [NDArray[], NDArray[]], size: number) {
   return (...lists: NDArray[][]) => {
@@ -188,6 +238,7 @@ export const batchRules: { [P in Primitive]: BatchRule<P> } = {
   custom_jvp_call: customJvpBatch,
   custom_vjp_call: customVjpBatch,
   custom_lin: customLinBatch,
+  scan: scanBatch,
 };
 
 // ---------------------------------------------------------------------------------------------

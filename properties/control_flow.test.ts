@@ -1,0 +1,340 @@
+// Structured control flow (scan, foriLoop): values against the same step function run in a JS
+// loop (slice, call, stack: no scan involved) for random carry/xs/ys pytrees, reverse, xs null and
+// length 0; derivatives (jvp, grad, grad of grad) against finite differences (checkGrads) and
+// against the unrolled loop; vmap against a loop over examples for every batched/unbatched mix;
+// nesting and checkpoint; jit against eager, with one scan equation in the traced program whatever the length; errors for
+// a carry that changes structure, shape or dtype and for xs of different lengths; no leaks.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
+import { Rng, checkGrads } from '../src/testing/index.js';
+import { FC_SEED, expectClose, inScope, scoped } from './helpers.js';
+import { expectNoLeak, expectTreeClose, loopVmap, randomArray } from './loop_oracle.js';
+
+type Tree = unknown;
+
+/** scan by a JS loop: slice every xs leaf at i, call f, stack each ys leaf (the oracle). */
+function loopScan(f: (c: any, x: any) => readonly [any, any], init: Tree, xs: Tree, length: number, reverse = false): [any, any] {
+  let carry = init;
+  const ys: unknown[] = new Array(length);
+  for (let s = 0; s < length; s++) {
+    const i = reverse ? length - 1 - s : s;
+    const x = tree.map((l: NDArray) => np.take(l, np.array(i, 'int32'), 0), xs as never);
+    const [c, y] = f(carry, x);
+    carry = c;
+    ys[i] = y;
+  }
+  if (length === 0) return [carry, null];
+  const [first, def] = tree.flatten(ys[0]);
+  const perStep = ys.map((y) => tree.leaves(y) as NDArray[]);
+  return [carry, tree.unflatten(def, first.map((_, k) => np.stack(perStep.map((l) => l[k]!), 0)))];
+}
+
+/** A random pytree shape: a leaf, a list or an object of leaves (each leaf a shape of rank ≤ 2). */
+type Shape = number[];
+type TreeShape = Shape | { list: TreeShape[] } | { obj: Record<string, TreeShape> };
+const arbLeafShape: fc.Arbitrary<Shape> = fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 });
+const arbTreeShape: fc.Arbitrary<TreeShape> = fc.oneof(
+  arbLeafShape,
+  fc.array(arbLeafShape, { minLength: 1, maxLength: 2 }).map((l) => ({ list: l as TreeShape[] })),
+  fc.record({ a: arbLeafShape, b: arbLeafShape }).map((o) => ({ obj: o as Record<string, TreeShape> })),
+);
+function build(s: TreeShape, leaf: (shape: Shape) => NDArray): Tree {
+  if (Array.isArray(s)) return leaf(s);
+  if ('list' in s) return s.list.map((c) => build(c, leaf));
+  return Object.fromEntries(Object.entries(s.obj).map(([k, c]) => [k, build(c, leaf)]));
+}
+
+/**
+ * A step function over any carry and xs trees: a scalar s mixes every x leaf and every carry leaf;
+ * each carry leaf becomes tanh(0.8·c + w·s); ys are a tree {s, first: the first carry leaf · s}.
+ */
+function mixingStep(w: number) {
+  return (carry: any, x: any): [any, any] => {
+    const total = (t: Tree) => (tree.leaves(t) as NDArray[]).reduce<NDArray>((acc, l) => np.add(acc, np.mean(l)), np.array(0, 'float32'));
+    const s = np.add(np.sin(total(x)), np.mul(0.3, total(carry)));
+    const newCarry = tree.map((c: NDArray) => np.tanh(np.add(np.mul(0.8, c), np.mul(w, s))), carry as never);
+    const first = (tree.leaves(carry) as NDArray[])[0]!;
+    return [newCarry, { s, first: np.mul(first, s) }];
+  };
+}
+
+interface ScanCase {
+  carry: TreeShape;
+  xs: TreeShape | null;
+  length: number;
+  reverse: boolean;
+  w: number;
+  seed: number;
+}
+const arbScanCase: fc.Arbitrary<ScanCase> = fc.record({
+  carry: arbTreeShape,
+  xs: fc.option(arbTreeShape, { nil: null }),
+  length: fc.integer({ min: 0, max: 5 }),
+  reverse: fc.boolean(),
+  w: fc.double({ min: -1, max: 1, noNaN: true }),
+  seed: fc.integer(),
+});
+
+function caseArgs(c: ScanCase) {
+  const rng = new Rng(c.seed);
+  const init = build(c.carry, (s) => randomArray(rng, s));
+  const xs = c.xs === null ? null : build(c.xs, (s) => randomArray(rng, [c.length, ...s]));
+  return { init, xs, f: mixingStep(c.w) };
+}
+
+describe('scan: values', () => {
+  it('equals the JS loop for random carry / xs / ys trees, reverse, xs null and length 0', () => {
+    fc.assert(
+      fc.property(arbScanCase, (c) =>
+        inScope(() => {
+          const { init, xs, f } = caseArgs(c);
+          const [carry, ys] = scan(f, init, xs, { length: c.length, reverse: c.reverse });
+          const [wantCarry, wantYs] = loopScan(f, init, xs, c.length, c.reverse);
+          expectTreeClose(carry, wantCarry, { label: 'carry' });
+          if (c.length > 0) expectTreeClose(ys, wantYs, { label: 'ys' });
+          else {
+            expect(ys.s.shape).toEqual([0]);
+            expect(ys.first.shape).toEqual([0, ...(tree.leaves(init) as NDArray[])[0]!.shape]);
+          }
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('ys may be null and carries of int dtype stay int (a counter)', () =>
+    inScope(() => {
+      const xs = np.array([[1, 2], [3, 4], [5, 6]], 'float32');
+      const [[n, acc], ys] = scan(([n, acc]: [NDArray, NDArray], x: NDArray) => [[np.add(n, np.array(1, 'int32')), np.add(acc, np.mul(x, n))], null] as const, [np.array(0, 'int32'), np.zeros([2])], xs);
+      expect(ys).toBeNull();
+      expect(n.dtype).toBe('int32');
+      expectClose(n, 3);
+      expectClose(acc, [0 * 1 + 1 * 3 + 2 * 5, 0 * 2 + 1 * 4 + 2 * 6]);
+    }));
+
+  it('a carry given as a JS number takes the dtype f returns (JAX promotes weakly typed inits)', () =>
+    inScope(() => {
+      const [total, ys] = scan((c: NDArray, x: NDArray) => [np.add(c, x), c] as const, 0, np.array([0.5, 1.5, 2], 'float32'));
+      expect(total.dtype).toBe('float32');
+      expectClose(total, 4);
+      expectClose(ys, [0, 0.5, 2]);
+    }));
+});
+
+describe('foriLoop', () => {
+  it('equals the loop for i = lower … upper − 1, i an int32 scalar; empty ranges return init', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -3, max: 3 }), fc.integer({ min: -3, max: 6 }), fc.double({ min: -1, max: 1, noNaN: true }), (lower, upper, x0) =>
+        inScope(() => {
+          const body = (i: NDArray, x: NDArray) => {
+            expect(i.dtype).toBe('int32');
+            expect(i.shape).toEqual([]);
+            return np.add(np.mul(np.cos(x), 0.9), np.astype(i, 'float32'));
+          };
+          const got = foriLoop(lower, upper, body, np.array(x0, 'float32'));
+          let want = Math.fround(x0);
+          for (let i = lower; i < upper; i++) want = 0.9 * Math.cos(want) + i;
+          expectClose(got, want, { rtol: 1e-5, atol: 1e-5 });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
+    );
+  });
+
+  it('refuses bounds that are not JS integers', () =>
+    inScope(() => {
+      expect(() => foriLoop(0, 2.5, (_i, x: NDArray) => x, np.zeros([]))).toThrow(/foriLoop: upper must be a JS integer/);
+    }));
+});
+
+/** An RNN-like loss: params {w, u} closed over as consts and passed, init h and xs differentiated together. */
+function rnnLoss(reverse: boolean) {
+  return (p: { w: NDArray; u: NDArray }, h0: NDArray, xs: NDArray) => {
+    const step = (h: NDArray, x: NDArray) => {
+      const h2 = np.tanh(np.add(np.matmul(p.w, h), np.mul(p.u, x)));
+      return [h2, np.sum(np.mul(h2, h2))] as const;
+    };
+    const [h, ys] = scan(step, h0, xs, { reverse });
+    return np.add(np.sum(np.sin(h)), np.sum(ys));
+  };
+}
+function rnnLossUnrolled(reverse: boolean) {
+  return (p: { w: NDArray; u: NDArray }, h0: NDArray, xs: NDArray) => {
+    let h = h0;
+    let total = np.array(0, 'float32');
+    const n = xs.shape[0]!;
+    for (let s = 0; s < n; s++) {
+      const i = reverse ? n - 1 - s : s;
+      h = np.tanh(np.add(np.matmul(p.w, h), np.mul(p.u, np.take(xs, np.array(i, 'int32'), 0))));
+      total = np.add(total, np.sum(np.mul(h, h)));
+    }
+    return np.add(np.sum(np.sin(h)), total);
+  };
+}
+function rnnArgs(seed: number, n: number, length: number) {
+  const rng = new Rng(seed);
+  return [{ w: randomArray(rng, [n, n], -0.6, 0.6), u: randomArray(rng, [n]) }, randomArray(rng, [n]), randomArray(rng, [length, n])] as const;
+}
+
+describe('scan: derivatives', () => {
+  it('jvp and vjp, first and second order, agree with finite differences (checkGrads)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 4 }), fc.boolean(), fc.integer(), (n, length, reverse, seed) =>
+        inScope(() => checkGrads(rnnLoss(reverse), [...rnnArgs(seed, n, length)], { order: 2, seed })),
+      ),
+      { seed: FC_SEED, numRuns: 8 },
+    );
+  });
+
+  it('grad and grad of grad equal those of the unrolled loop', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.integer(), (n, length, reverse, seed) =>
+        inScope(() => {
+          const args = rnnArgs(seed, n, length);
+          expectTreeClose(grad(rnnLoss(reverse), { argnums: [0, 1, 2] })(...args), grad(rnnLossUnrolled(reverse), { argnums: [0, 1, 2] })(...args), { label: 'grad' });
+          // d/dh0 of the sum of the gradient wrt h0: second derivatives through the transposed scan.
+          const second = (f: typeof rnnLoss) => grad((h0: NDArray) => np.sum(grad(f(reverse), { argnums: 1 })(args[0], h0, args[2])))(args[1]);
+          expectTreeClose(second(rnnLoss), second(rnnLossUnrolled as typeof rnnLoss), { label: 'grad of grad', rtol: 1e-3 });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 10 },
+    );
+  });
+
+  it('a carry with a zero initial tangent that the body makes nonzero (the JVP fixpoint)', () =>
+    inScope(() => {
+      // acc starts as a constant but accumulates w·x: its tangent along w is Σx.
+      const f = (w: NDArray) => scan((acc: NDArray, x: NDArray) => [np.add(acc, np.mul(w, x)), null] as const, np.zeros([]), np.array([1, 2, 4], 'float32'))[0];
+      expectClose(jvp(f, [np.array(3, 'float32')], [np.array(1, 'float32')])[1], 7);
+      expectClose(grad(f)(np.array(3, 'float32')), 7);
+      checkGrads((w: NDArray) => np.sin(f(w)), [np.array(0.3, 'float32')], { order: 2 });
+    }));
+
+  it('a scan nested in a scan, a checkpointed body, a checkpointed scan and jit compose with derivatives (checkGrads, order 2)', () =>
+    inScope(() => {
+      const xs = np.array([[0.1, 0.2], [0.3, -0.4], [0.5, 0.6]], 'float32');
+      const nested = (w: NDArray) => {
+        const [c, ys] = scan((c: NDArray, row: NDArray) => {
+          const [inner] = scan((d: NDArray, x: NDArray) => [np.sin(np.add(np.mul(d, w), x)), null] as const, c, row);
+          return [inner, np.mul(inner, inner)] as const;
+        }, np.array(0.2, 'float32'), xs);
+        return np.add(c, np.sum(ys));
+      };
+      const ckBody = (w: NDArray) => {
+        const [c, ys] = scan(checkpoint((c: NDArray, x: NDArray) => [np.tanh(np.add(np.mul(c, w), x)), np.sin(c)] as const), np.array(0.1, 'float32'), np.array([1, 2, 3], 'float32'));
+        return np.add(c, np.sum(ys));
+      };
+      for (const f of [nested, ckBody, checkpoint(ckBody), jit(nested)]) checkGrads(f, [np.array(0.7, 'float32')], { order: 2 });
+    }));
+
+  it('foriLoop is differentiable in both modes', () =>
+    inScope(() => {
+      const f = (x: NDArray) => foriLoop(1, 4, (i, c: NDArray) => np.sin(np.mul(c, np.astype(i, 'float32'))), x);
+      checkGrads(f, [np.array(0.4, 'float32')], { order: 2 });
+    }));
+});
+
+describe('scan: vmap', () => {
+  const step = (w: NDArray) => (c: { h: NDArray; n: NDArray }, x: NDArray) => {
+    const h = np.tanh(np.add(np.mul(c.h, w), x));
+    return [{ h, n: np.add(c.n, np.array(1, 'int32')) }, np.sum(h)] as const;
+  };
+  const run = (w: NDArray, h0: NDArray, xs: NDArray) => scan(step(w), { h: h0, n: np.array(0, 'int32') }, xs);
+  it('equals a loop over examples with the carry, the xs, a closed-over value, all or none batched', () => {
+    const axes = fc.constantFrom(0, null);
+    fc.assert(
+      fc.property(axes, axes, axes, fc.integer({ min: 1, max: 3 }), fc.integer(), (aw, ah, ax, length, seed) =>
+        inScope(() => {
+          const rng = new Rng(seed);
+          const B = 3, n = 2;
+          const w = randomArray(rng, aw === null ? [n] : [B, n]);
+          const h0 = randomArray(rng, ah === null ? [n] : [B, n]);
+          const xs = ax === null ? randomArray(rng, [length, n]) : randomArray(rng, [length, B, n]);
+          // xs batched along axis 1 (the scanned axis is 0), as vmap(…, {inAxes: 1}) gives it.
+          const inAxes = [aw, ah, ax === null ? null : 1] as const;
+          const got = vmap(run, { inAxes, axisSize: B })(w, h0, xs);
+          const want = loopVmap(run, [w, h0, xs], [...inAxes], 0, B);
+          expectTreeClose(got, want);
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 16 },
+    );
+  });
+
+  it('vmap of grad and grad of vmap through scan equal the per-example loop', () =>
+    inScope(() => {
+      const [p, h0, xs] = rnnArgs(7, 2, 3);
+      const batch = np.stack([h0, np.mul(h0, -0.5), np.add(h0, 0.25)], 0);
+      const g = (h: NDArray) => grad(rnnLoss(false), { argnums: 1 })(p, h, xs);
+      expectTreeClose(vmap(g)(batch), loopVmap(g, [batch], [0], 0, 3), { label: 'vmap(grad)' });
+      const total = (w: NDArray) => np.sum(vmap((h: NDArray) => rnnLoss(false)({ ...p, w }, h, xs))(batch));
+      const totalLoop = (w: NDArray) => [0, 1, 2].map((i) => rnnLossUnrolled(false)({ ...p, w }, np.take(batch, np.array(i, 'int32'), 0), xs)).reduce((a, b) => np.add(a, b));
+      expectTreeClose(grad(total)(p.w), grad(totalLoop)(p.w), { label: 'grad(vmap)' });
+    }));
+});
+
+describe('scan: jit', () => {
+  it('jit(scan), jit(grad(scan)) and grad(jit(scan)) equal eager', () =>
+    inScope(() => {
+      const args = rnnArgs(3, 3, 5);
+      const f = rnnLoss(false);
+      expectTreeClose(jit(f)(...args), f(...args), { label: 'jit' });
+      const g = grad(f, { argnums: [0, 1, 2] });
+      expectTreeClose(jit(g)(...args), g(...args), { label: 'jit(grad)' });
+      expectTreeClose(grad(jit(f), { argnums: [0, 1, 2] })(...args), g(...args), { label: 'grad(jit)' });
+      expectTreeClose(jit((w: NDArray) => valueAndGrad((q: NDArray) => f({ ...args[0], w: q }, args[1], args[2]))(w))(args[0].w), valueAndGrad((q: NDArray) => f({ ...args[0], w: q }, args[1], args[2]))(args[0].w), { label: 'jit(valueAndGrad)' });
+    }));
+
+  it('the traced program has one scan equation whatever the length', () =>
+    inScope(() => {
+      for (const length of [1, 10, 400]) {
+        const [p, h0, xs] = rnnArgs(1, 2, length);
+        const program = makeJaxpr(rnnLoss(false))(p, h0, xs);
+        expect(program.jaxpr.eqns.filter((e) => e.prim === 'scan')).toHaveLength(1);
+        expect(program.jaxpr.eqns.length).toBeLessThan(10);
+        // and so is the gradient's: a forward scan and the transposed (reverse) one.
+        const gradProgram = makeJaxpr(grad(rnnLoss(false)))(p, h0, xs);
+        expect(gradProgram.jaxpr.eqns.filter((e) => e.prim === 'scan').length).toBeLessThanOrEqual(2);
+        expect(gradProgram.jaxpr.eqns.length).toBeLessThan(40);
+      }
+    }));
+});
+
+describe('scan: errors', () => {
+  const xs = () => np.ones([3, 2]);
+  it('names the carry leaf whose structure, shape or dtype changes, and xs of different lengths', () =>
+    inScope(() => {
+      expect(() => scan(((c: NDArray, x: NDArray) => [[c, c], x]) as never, np.zeros([2]), xs())).toThrow(TransformError);
+      expect(() => scan(((c: NDArray, x: NDArray) => [[c, c], x]) as never, np.zeros([2]), xs())).toThrow(/carry of structure .* but init has structure/);
+      expect(() => scan((c: { h: NDArray }, x: NDArray) => [{ h: np.sum(np.add(c.h, x)) }, x] as const, { h: np.zeros([2]) }, xs())).toThrow(ShapeError);
+      expect(() => scan((c: { h: NDArray }, x: NDArray) => [{ h: np.sum(np.add(c.h, x)) }, x] as const, { h: np.zeros([2]) }, xs())).toThrow(/carry at \.h is f32\[2\] in init but f returns f32\[\]/);
+      expect(() => scan((c: NDArray, x: NDArray) => [np.add(c, x), x] as const, np.zeros([2], 'int32'), xs())).toThrow(DTypeError);
+      expect(() => scan((c: NDArray, x: NDArray) => [np.add(c, x), x] as const, np.zeros([2], 'int32'), xs())).toThrow(/keep its dtype/);
+      expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), { a: np.ones([3]), b: np.ones([4, 2]) })).toThrow(/different leading sizes \(3: \.a \[3\]; 4: \.b \[4,2\]\)/);
+      expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), np.ones([3]), { length: 4 })).toThrow(/length 4 differs from the xs' leading size 3/);
+      expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), null)).toThrow(/pass \{length\}/);
+      expect(() => scan((c: NDArray) => c as never, np.zeros([]), null, { length: 2 })).toThrow(/f must return \[carry, y\]/);
+    }));
+});
+
+describe('scan: memory', () => {
+  it('eager, grad, grad of grad, vmap and jit leave no tensors behind', () => {
+    const args = rnnArgs(5, 2, 4);
+    const f = rnnLoss(false);
+    const jitted = jit(f);
+    // (Eager np calls outside a transformation belong to the caller, so the loss runs in a scope;
+    // the scan's per-step slices, carries and ys are what this checks.)
+    expectNoLeak('scan', () => scoped(() => f(...args)));
+    expectNoLeak('scan alone', () => scan((h: NDArray, x: NDArray) => [np.tanh(np.add(h, x)), np.sin(h)] as const, args[1], args[2]));
+    expectNoLeak('grad', () => grad(f, { argnums: [0, 1, 2] })(...args));
+    expectNoLeak('grad of grad', () => grad((h: NDArray) => np.sum(grad(f, { argnums: 1 })(args[0], h, args[2])))(args[1]));
+    const batch = np.stack([args[1], args[1]], 0);
+    expectNoLeak('vmap', () => vmap((h: NDArray) => f(args[0], h, args[2]))(batch));
+    expectNoLeak('jit', () => jitted(...args));
+    expectNoLeak('foriLoop', () => foriLoop(0, 3, (_i, c: NDArray) => np.sin(c), args[1]));
+    const empty = np.zeros([0, 2]);
+    expectNoLeak('length 0', () => scan((h: NDArray, x: NDArray) => [h, x] as const, args[1], empty));
+    jitted.clearCache();
+  });
+});
