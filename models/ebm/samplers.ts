@@ -2,7 +2,7 @@
 // unadjusted Langevin (ULA) in the "theory" and the IGEBM "practical" forms, and MALA. The gradient
 // is taken with respect to the samples x (never θ); the chains are plain loops over `steps`, so
 // `jit` of a whole sampler call traces all steps into one program.
-import { ConcreteArray, dispose, grad, np, random, scope, vjp, type ArrayLike, type NDArray } from '../../src/index.js';
+import { ConcreteArray, dispose, grad, np, random, scan, scope, vjp, type ArrayLike, type NDArray } from '../../src/index.js';
 import { currentTraceStack } from '../../src/core.js';
 import type { EnergyFn } from './energy.js';
 import type { Key } from '../nn.js';
@@ -129,21 +129,15 @@ export const langevinStep = np.defop(function langevinStep(energyFn: EnergyFn, x
 });
 
 /**
- * Runs `step` `steps` times from `init` with keys split from `key`. Eagerly (no transformation
- * running) each step's replaced state is freed as soon as the next exists, so memory does not grow
- * with the number of steps; under jit/grad/vmap the enclosing transformation owns the lifetimes.
+ * Runs `step` `steps` times from `init` with keys split from `key`, as one `scan`: the step is
+ * traced once, so under jit a chain of any length is one loop (not `steps` copies of the step), and
+ * eagerly it runs compiled, each step's replaced state freed as the next exists.
  */
 export function iterateChain<S>(init: S, key: Key, steps: number, step: (state: S, key: NDArray) => S): S {
   return scope(() => {
     if (steps === 0) return init;
     const keys = random.split(key, steps);
-    let state = init;
-    for (let k = 0; k < steps; k++) {
-      const prev = state;
-      state = scope(() => step(prev, keys.at(k)));
-      if (k > 0 && currentTraceStack().length === 1 && isConcreteTree(prev)) dispose(prev, { keep: [state, init] });
-    }
-    return state;
+    return scan((state: S, k: NDArray) => [step(state, k), null] as const, init as never, keys)[0];
   });
 }
 
@@ -168,7 +162,8 @@ export function langevin(energyFn: EnergyFn, x0: ArrayLike, key: Key, options: L
   checkSteps('langevin', options.stepSize, options.steps);
   if (options.gradClip !== undefined && !(options.gradClip > 0)) throw new RangeError(`ebm.langevin: gradClip must be positive, got ${options.gradClip}`);
   return scope(() => {
-    const x = np.asArray(x0);
+    // Samples are float32 (integer-valued starts are fine): a chain's state keeps one dtype.
+    const x = np.asArray(x0, 'float32');
     if (x.ndim < 1) throw new RangeError(`ebm.langevin: x0 must be a batch [N, ...], got shape [${x.shape.join(',')}]`);
     const out = iterateChain(x, key, options.steps, (xs, k) => langevinStep(energyFn, xs, k, options));
     return out === x ? x.add(0) : out;
@@ -192,7 +187,7 @@ export function mala(energyFn: EnergyFn, x0: ArrayLike, key: Key, options: MalaO
   checkSteps('mala', options.stepSize, options.steps);
   const eps = options.stepSize;
   return scope(() => {
-    const x = np.asArray(x0);
+    const x = np.asArray(x0, 'float32');
     if (x.ndim < 1) throw new RangeError(`ebm.mala: x0 must be a batch [N, ...], got shape [${x.shape.join(',')}]`);
     const n = x.shape[0]!;
     const axes = x.shape.slice(1).map((_, i) => i + 1);
