@@ -388,8 +388,11 @@ function compiledProgram(jaxpr: Jaxpr): Executable {
 
 evalJaxprHook.run = (prim, args, params) => {
   if (prim === 'scan') return runScan(args, params as ParamsOf<'scan'>);
-  if (prim === 'jit_call') return compiledProgram(params.jaxpr).run(args);
-  return freshOutputs(scoped(() => evalJaxpr(params.jaxpr, args)), args);
+  if (prim === 'while') return runWhile(args, params as ParamsOf<'while'>);
+  if (prim === 'cond') return runCond(args, params as ParamsOf<'cond'>);
+  const { jaxpr } = params as ParamsOf<'jit_call'>;
+  if (prim === 'jit_call') return compiledProgram(jaxpr).run(args);
+  return freshOutputs(scoped(() => evalJaxpr(jaxpr, args)), args);
 };
 
 /** Slice `i` of `x` along axis 0, without that axis. */
@@ -443,6 +446,49 @@ function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
   // The outputs are new tensors: a carry that never ran (length 0) is a copy of the operand.
   const finalCarry = ownsCarry ? carry : carry.map((t) => shareTensor(t));
   return [...finalCarry, ...stacked].map((t) => new ConcreteArray(t));
+}
+
+/**
+ * A while loop at the eval level: the condition and the body run as compiled programs; the
+ * condition's boolean is read back each iteration (one scalar), and each carry is freed as soon
+ * as the body has replaced it, so the loop holds one carry whatever its trip count.
+ */
+function runWhile(args: ConcreteArray[], params: ParamsOf<'while'>): NDArray[] {
+  const { cond, body, numCondConsts: nC, numBodyConsts: nB } = params;
+  const condProgram = compiledProgram(cond);
+  const bodyProgram = compiledProgram(body);
+  const condConsts = args.slice(0, nC);
+  const bodyConsts = args.slice(nC, nC + nB);
+  let carry = args.slice(nC + nB);
+  let ownsCarry = false;
+  try {
+    for (;;) {
+      const [pred] = condProgram.run([...condConsts, ...carry]) as ConcreteArray[];
+      const keepGoing = pred!.tensor.dataSync()[0] !== 0;
+      pred!.dispose();
+      if (!keepGoing) break;
+      const next = bodyProgram.run([...bodyConsts, ...carry]) as ConcreteArray[];
+      if (ownsCarry) for (const c of carry) c.dispose();
+      carry = next;
+      ownsCarry = true;
+    }
+  } catch (e) {
+    if (ownsCarry) for (const c of carry) c.dispose();
+    throw e;
+  }
+  // The outputs are new tensors: a loop that never ran returns copies of its operands.
+  return ownsCarry ? carry : carry.map((c) => new ConcreteArray(shareTensor(c.tensor)));
+}
+
+/**
+ * A cond at the eval level: reads the index (one scalar) and runs only that branch, compiled.
+ * The index is clamped to the branches (lax.switch clamps; cond's index is 0 or 1 already).
+ */
+function runCond(args: ConcreteArray[], params: ParamsOf<'cond'>): NDArray[] {
+  const { branches } = params;
+  const raw = args[0]!.tensor.dataSync()[0]!;
+  const index = Math.min(Math.max(Math.trunc(raw), 0), branches.length - 1);
+  return compiledProgram(branches[index]!).run(args.slice(1));
 }
 
 /**

@@ -711,6 +711,8 @@ export const kernels: Kernels = {
   custom_jvp_call: () => higherOrderNotEvaluable('custom_jvp_call'),
   custom_vjp_call: () => higherOrderNotEvaluable('custom_vjp_call'),
   scan: () => higherOrderNotEvaluable('scan'),
+  while: () => higherOrderNotEvaluable('while'),
+  cond: () => higherOrderNotEvaluable('cond'),
   custom_lin: () => {
     throw new GradusError(
       'customVjp: forward-mode differentiation (jvp, jacfwd) of a customVjp function is not supported, ' +

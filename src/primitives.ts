@@ -77,6 +77,18 @@ export interface PrimitiveParams
    * stacked along a new axis 0].
    */
   scan: { jaxpr: Jaxpr; numConsts: number; numCarry: number; length: number; reverse: boolean; name: string };
+  /**
+   * A loop with a data-dependent trip count (JAX's while_p): operands [...cond consts, ...body
+   * consts, ...carry]; `cond` maps [...cond consts, ...carry] to a bool scalar, `body` maps
+   * [...body consts, ...carry] to the new carry; the output is the carry once `cond` is false.
+   */
+  while: { cond: Jaxpr; body: Jaxpr; numCondConsts: number; numBodyConsts: number; name: string };
+  /**
+   * Runs one of several programs (JAX's cond_p, which also serves lax.switch): operands
+   * [index (int32 scalar), ...operands]; every branch maps the operands to outputs of the same
+   * avals, and the output is branch `index`'s (clamped to the branches, as lax.switch clamps).
+   */
+  cond: { branches: Jaxpr[]; name: string };
 }
 
 export type Primitive = keyof PrimitiveParams;
@@ -91,12 +103,12 @@ export type CustomFwd = (primals: NDArray[]) => [NDArray[], NDArray[]];
 export type CustomBwd = (residuals: NDArray[], cotangents: NDArray[]) => (NDArray | null)[];
 
 /** Higher-order primitives that carry a program (evaluated by replaying it, not by a kernel). */
-export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call', 'scan']);
+export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['jit_call', 'remat', 'custom_jvp_call', 'custom_vjp_call', 'scan', 'while', 'cond']);
 
 /** Primitives that are linear in some of their operands and therefore need a transpose rule. */
 export const LINEAR_PRIMITIVES = [
   'neg', 'add', 'sub', 'mul', 'div', 'select', 'convert_element_type', 'reduce_sum', 'broadcast_in_dim', 'reshape',
   'transpose', 'rev', 'slice', 'pad', 'concatenate', 'gather', 'scatter_add', 'cumsum', 'dot_general', 'conv2d',
-  'linear_solve', 'triangular_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin', 'scan',
+  'linear_solve', 'triangular_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin', 'scan', 'while', 'cond',
 ] as const satisfies readonly Primitive[];
 export type LinearPrimitive = (typeof LINEAR_PRIMITIVES)[number];

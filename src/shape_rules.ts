@@ -9,6 +9,7 @@ import {
   type BinaryPrimitive, type ComparisonPrimitive, type ParamsOf, type Primitive, type UnaryPrimitive,
 } from './primitives.js';
 import { broadcastShapes, shapesEqual } from './shape.js';
+import type { Jaxpr } from './jaxpr.js';
 
 export type ShapeRule<P extends Primitive> = (avals: ShapedArray[], params: ParamsOf<P>) => ShapedArray[];
 
@@ -133,6 +134,53 @@ const scanRule: ShapeRule<'scan'> = (avals, { jaxpr, numConsts, numCarry, length
     if (!o.equals(want[numConsts + k]!)) throw new ShapeError(`${op}: the body returns carry ${k} as ${o.str()} but takes it as ${want[numConsts + k]!.str()}`);
   });
   return [...outs.slice(0, numCarry), ...outs.slice(numCarry).map((y) => new ShapedArray([length, ...y.shape], y.dtype))];
+};
+
+/**
+ * while: the consts and carry must match the condition's and the body's inputs, the condition
+ * must return a bool scalar and the body the carry it was given.
+ */
+const whileRule: ShapeRule<'while'> = (avals, { cond, body, numCondConsts: nC, numBodyConsts: nB, name }) => {
+  const op = `while(${name})`;
+  const carry = avals.slice(nC + nB);
+  const expectInputs = (what: string, program: Jaxpr, ins: ShapedArray[]): void => {
+    const want = program.inAvals;
+    if (ins.length !== want.length) throw new ShapeError(`${op}: ${ins.length} operands for a ${what} with ${want.length} inputs`);
+    ins.forEach((a, i) => {
+      if (!a.equals(want[i]!)) throw new ShapeError(`${op}: ${what} input ${i} is ${a.str()}; expected ${want[i]!.str()}`);
+    });
+  };
+  expectInputs('condition', cond, [...avals.slice(0, nC), ...carry]);
+  expectInputs('body', body, [...avals.slice(nC, nC + nB), ...carry]);
+  const pred = cond.outAvals;
+  if (pred.length !== 1 || pred[0]!.dtype !== 'bool' || pred[0]!.ndim !== 0) {
+    throw new ShapeError(`${op}: the condition must return one bool scalar, got [${pred.map((p) => p.str()).join(', ')}]`);
+  }
+  body.outAvals.forEach((o, k) => {
+    if (!o.equals(carry[k]!)) throw new ShapeError(`${op}: the body returns carry ${k} as ${o.str()} but takes it as ${carry[k]!.str()}`);
+  });
+  if (body.outAvals.length !== carry.length) throw new ShapeError(`${op}: the body returns ${body.outAvals.length} carries for ${carry.length}`);
+  return carry;
+};
+
+/** cond: an int32 scalar index, operands matching every branch's inputs, branches with the same outputs. */
+const condRule: ShapeRule<'cond'> = (avals, { branches, name }) => {
+  const op = `cond(${name})`;
+  const [index, ...ops] = avals;
+  if (index === undefined || index.dtype !== 'int32' || index.ndim !== 0) throw new ShapeError(`${op}: the index must be an int32 scalar, got ${index?.str() ?? 'nothing'}`);
+  if (branches.length === 0) throw new ShapeError(`${op}: no branches`);
+  const outs = branches[0]!.outAvals;
+  branches.forEach((b, j) => {
+    const want = b.inAvals;
+    if (ops.length !== want.length || ops.some((a, i) => !a.equals(want[i]!))) {
+      throw new ShapeError(`${op}: branch ${j} takes [${want.map((a) => a.str()).join(', ')}] but the operands are [${ops.map((a) => a.str()).join(', ')}]`);
+    }
+    const got = b.outAvals;
+    if (got.length !== outs.length || got.some((a, i) => !a.equals(outs[i]!))) {
+      throw new ShapeError(`${op}: branch ${j} returns [${got.map((a) => a.str()).join(', ')}] but branch 0 returns [${outs.map((a) => a.str()).join(', ')}]`);
+    }
+  });
+  return outs;
 };
 
 function randomKeyCheck(prim: string, key: ShapedArray): void {
@@ -391,4 +439,6 @@ export const shapeRules: ShapeRules = {
   custom_vjp_call: higherOrderRule('custom_vjp_call'),
   custom_lin: (_avals, { outAvals }) => outAvals,
   scan: scanRule,
+  while: whileRule,
+  cond: condRule,
 };

@@ -1,17 +1,19 @@
-// Structured control flow (JAX's lax.scan and lax.fori_loop): loops whose body is traced once into
-// a program and run by the `scan` primitive, so a loop of any length is one equation under jit
-// and its trace costs one body, not one body per step. The primitive's rules live with each
-// transformation: JVP (jvp.ts), batching (vmap.ts), partial evaluation into a known and an unknown
-// scan (partial_eval.ts) and transposition into a reverse scan (transpose.ts), as in JAX.
-import type { NDArray } from '../src/array.js';
+// Structured control flow (JAX's lax.scan, lax.fori_loop, lax.while_loop, lax.cond and lax.switch):
+// loops whose body is traced once into a program and run by the `scan` (or `while`) primitive, so
+// a loop of any length is one equation under jit and its trace costs one body, not one body per
+// step; and branches traced into a `cond` primitive that runs only the chosen one. The primitives'
+// rules live with each transformation: JVP (jvp.ts), batching (vmap.ts), partial evaluation into a
+// known and an unknown part (partial_eval.ts) and transposition (transpose.ts: a reverse scan, a
+// cond over the transposed branches; a while loop cannot be transposed), as in JAX.
+import { NDArray } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
 import { ShapedArray as Aval } from '../src/aval.js';
 import { bind } from '../src/core.js';
 import { DTypeError, ShapeError, TransformError, fmtShape } from '../src/errors.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, flattenArrays, unflatten, type TreeDef } from './api_util.js';
-import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
+import { checkOptions, flattenArrays, leafArray, unflatten, type TreeDef } from './api_util.js';
+import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { add, constLike, convert } from './lax.js';
 import { asArray } from '../src/np/convert.js';
 
@@ -147,3 +149,161 @@ export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, car
   // A scope frees the counter's final value, which is not returned.
   return scoped(() => scan(step, [asArray(lower, 'int32'), init] as [NDArray, T], null, { length })[0][1]);
 }
+
+/** The tree paths of a pytree's leaves, for error messages ('(root)' for a bare leaf). */
+function leafPaths(value: unknown): string[] {
+  return tree.flattenWithPath(value)[0].map(([p]) => tree.keystr(p) || '(root)');
+}
+
+/**
+ * `whileLoop(condFun, bodyFun, init)`: JAX's lax.while_loop,
+ *
+ *     carry = init; while (condFun(carry)) carry = bodyFun(carry); return carry
+ *
+ * with the condition and the body traced once into a `while` primitive, so the loop is one
+ * equation under jit however many times it runs; eager and under jit the condition's boolean is
+ * read back each iteration. `condFun` must return a bool scalar array, `bodyFun` a carry of init's
+ * tree structure, shapes and dtypes (a JS-number init leaf is weak and takes the body's dtype, as
+ * in scan). Forward-mode differentiation (jvp, jacfwd) and vmap work (with a predicate that differs
+ * per example, the loop runs until every example is done and finished examples keep their carry,
+ * as in JAX); reverse mode (grad, vjp) does not, as in JAX: its error says to use scan or foriLoop
+ * with static bounds instead.
+ */
+export function whileLoop<T>(condFun: (carry: T) => NDArray, bodyFun: (carry: T) => T, init: ScanInit<T>): T {
+  if (typeof condFun !== 'function') throw new TransformError(`whileLoop: condFun must be a function carry => bool scalar, got ${condFun === null ? 'null' : typeof condFun}`);
+  if (typeof bodyFun !== 'function') throw new TransformError(`whileLoop: bodyFun must be a function carry => carry, got ${bodyFun === null ? 'null' : typeof bodyFun}`);
+  const name = bodyFun.name || 'whileLoop';
+  return scoped(() => {
+    const [initLeaves, carryDef] = flattenArrays('whileLoop', init, 'carry (init)');
+    const paths = leafPaths(init);
+    const traceBody = (carry: NDArray[]): { program: TracedProgram; out: ShapedArray[] } => {
+      let out: ShapedArray[] = [];
+      const program = traceToJaxpr((ins) => {
+        const [leaves, def] = flattenArrays('whileLoop', bodyFun(unflatten<T>(carryDef, ins)), 'body output');
+        if (!def.equals(carryDef)) {
+          throw new TransformError(`whileLoop: bodyFun returned a carry of structure ${def} but init has structure ${carryDef}; the carry must keep init's tree structure (JAX: "body_fun output and input must have identical types")`);
+        }
+        out = leaves.map((l) => l.aval);
+        return leaves;
+      }, carry.map((c) => c.aval));
+      return { program, out };
+    };
+    let carry = initLeaves;
+    let body = traceBody(carry);
+    // A carry leaf written as a JS number takes the dtype the body gives it: retrace once (as scan).
+    const raw = tree.leaves(init);
+    const promoted = carry.map((c, i) => (typeof raw[i] === 'number' && c.dtype !== body.out[i]!.dtype && c.ndim === body.out[i]!.ndim ? convert(c, body.out[i]!.dtype) : c));
+    if (promoted.some((c, i) => c !== carry[i])) {
+      carry = promoted;
+      body = traceBody(carry);
+    }
+    carry.forEach((c, i) => {
+      const out = body.out[i]!;
+      if (c.dtype === out.dtype && c.shape.join() === out.shape.join()) return;
+      const Err = c.dtype !== out.dtype ? DTypeError : ShapeError;
+      throw new Err(`whileLoop: the carry at ${paths[i]} is ${c.aval.str()} in init but bodyFun returns ${out.str()}; the carry must keep its ${c.dtype !== out.dtype ? 'dtype' : 'shape'} (JAX: "body_fun output and input must have identical types")`);
+    });
+    const cond = traceToJaxpr((ins) => {
+      const pred = condFun(unflatten<T>(carryDef, ins));
+      if (!(pred instanceof NDArray) || pred.dtype !== 'bool' || pred.ndim !== 0) {
+        const got = pred instanceof NDArray ? pred.aval.str() : pred === null ? 'null' : typeof pred;
+        throw new DTypeError(`whileLoop: condFun must return a boolean scalar (an array of dtype bool and shape []), but got ${got} (JAX: "cond_fun must return a boolean scalar")`);
+      }
+      return [pred];
+    }, carry.map((c) => c.aval));
+    const outs = bind('while', [...cond.consts, ...body.program.consts, ...carry], {
+      cond: cond.jaxpr,
+      body: body.program.jaxpr,
+      numCondConsts: cond.consts.length,
+      numBodyConsts: body.program.consts.length,
+      name,
+    });
+    return unflatten<T>(carryDef, outs);
+  });
+}
+
+/** A cond predicate or switch index: a scalar array, or a JS boolean / number. */
+export type Scalar = NDArray | number | boolean;
+
+/**
+ * Traces every branch on the operands and binds one `cond` on `index` (an int32 scalar). The
+ * branches must return the same tree structure, shapes and dtypes; the error names the leaf.
+ */
+function bindCond<R>(op: string, index: NDArray, branches: readonly ((...operands: any[]) => R)[], labels: string[], operands: unknown[]): R {
+  const [leaves, def] = flattenArrays(op, operands, 'operand');
+  const traced = branches.map((fn, j) => {
+    let outDef: TreeDef | undefined;
+    let outPaths: string[] = [];
+    const program = traceToJaxpr((ins) => {
+      const out = fn(...unflatten<unknown[]>(def, ins));
+      const [outs, d] = flattenArrays(op, out, `${labels[j]} output`);
+      outDef = d;
+      outPaths = leafPaths(out);
+      return outs;
+    }, leaves.map((l) => l.aval));
+    return { program, def: outDef!, paths: outPaths };
+  });
+  const first = traced[0]!;
+  traced.forEach((t, j) => {
+    if (!t.def.equals(first.def)) {
+      throw new TransformError(`${op}: ${labels[j]} returns a tree of structure ${t.def} but ${labels[0]} returns ${first.def}; every branch must return the same tree structure, shapes and dtypes (JAX: "branch outputs must have the same pytree structure")`);
+    }
+    t.program.jaxpr.outAvals.forEach((a, i) => {
+      const want = first.program.jaxpr.outAvals[i]!;
+      if (a.equals(want)) return;
+      const Err = a.dtype !== want.dtype ? DTypeError : ShapeError;
+      throw new Err(`${op}: the output at ${t.paths[i]} is ${want.str()} in ${labels[0]} but ${a.str()} in ${labels[j]}; every branch must return the same tree structure, shapes and dtypes (JAX: "branches must have equal types")`);
+    });
+  });
+  const { jaxprs, consts } = withCommonConsts(traced.map((t) => t.program));
+  const name = branches.map((b, j) => b.name || labels[j]).join('|');
+  const outs = bind('cond', [index, ...consts, ...leaves], { branches: jaxprs, name });
+  return unflatten<R>(first.def, outs);
+}
+
+/**
+ * `cond(pred, trueFun, falseFun, ...operands)`: JAX's lax.cond, `pred ? trueFun(...operands) :
+ * falseFun(...operands)`, as one `cond` equation that runs only the chosen branch (also under
+ * jit; the predicate is read back). `pred` is a scalar: bool, or a number (nonzero is true, as in
+ * JAX). Both branches are traced, and must return the same tree structure, shapes and dtypes.
+ * Differentiable in both modes (the gradient is a cond over the chosen branch's transpose, as in
+ * JAX); under vmap, a predicate that differs per example runs both branches and selects, as JAX does.
+ */
+export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseFun: (...operands: any[]) => R, ...operands: unknown[]): R {
+  for (const [what, fn] of [['trueFun', trueFun], ['falseFun', falseFun]] as const) {
+    if (typeof fn !== 'function') throw new TransformError(`cond: ${what} must be a function, got ${fn === null ? 'null' : typeof fn}`);
+  }
+  return scoped(() => {
+    const p = leafArray('cond', [], pred, 'pred');
+    if (p.ndim !== 0) throw new ShapeError(`cond: the predicate must be a scalar, got ${p.aval.str()} (JAX: "Pred must be a scalar, got ... of shape ${fmtShape(p.shape)}"); to choose per element, use np.where`);
+    // A bool predicate converts to 0/1; a number is true when nonzero (JAX: "Pred type must be either boolean or number").
+    const truth = p.dtype === 'bool' ? p : bind('ne', [p, constLike(p, 0)], {})[0]!;
+    return bindCond('cond', convert(truth, 'int32'), [falseFun, trueFun], ['falseFun', 'trueFun'], operands);
+  });
+}
+
+/**
+ * `switchCase(index, branches, ...operands)`: JAX's lax.switch (`switch` is a JS keyword, so the
+ * function is named switchCase; `lax.switch` works too), `branches[clamp(index, 0, n − 1)](...operands)`
+ * as one `cond` equation. The index is an integer scalar; out-of-range indices are clamped, as in
+ * JAX. Every branch must return the same tree structure, shapes and dtypes. Transformations as for `cond`.
+ */
+export function switchCase<R>(index: Scalar, branches: readonly ((...operands: any[]) => R)[], ...operands: unknown[]): R {
+  if (!Array.isArray(branches) || branches.length === 0) throw new TransformError(`switchCase: branches must be a non-empty list of functions, got ${Array.isArray(branches) ? 'an empty list' : typeof branches}`);
+  branches.forEach((b, j) => {
+    if (typeof b !== 'function') throw new TransformError(`switchCase: branch ${j} must be a function, got ${b === null ? 'null' : typeof b}`);
+  });
+  return scoped(() => {
+    if (typeof index === 'number' && !Number.isInteger(index)) throw new DTypeError(`switchCase: the index must be an integer scalar, got the JS number ${index} (JAX: "Index type must be an integer")`);
+    const i = typeof index === 'number' ? asArray(index, 'int32') : leafArray('switchCase', [], index, 'index');
+    if (i.ndim !== 0 || i.dtype !== 'int32') {
+      throw new DTypeError(`switchCase: the index must be an integer scalar, got ${i.aval.str()} (JAX: "Index type must be an integer")`);
+    }
+    // One branch needs no choice (JAX calls it directly).
+    if (branches.length === 1) return branches[0]!(...operands);
+    return bindCond('switchCase', i, branches, branches.map((_, j) => `branch ${j}`), operands);
+  });
+}
+
+// JAX's name, for `lax.switch(...)`.
+export { switchCase as switch };

@@ -10,6 +10,7 @@ export {
   nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy, type CheckpointOptions,
 } from './checkpoint.js';
 export { jit, makeJaxpr, type JitOptions, type Jitted } from './jit.js';
-export { scan, foriLoop, type ScanOptions, type ScanInit } from './control_flow.js';
-// JAX spells them lax.scan and lax.fori_loop: `lax.scan` and `lax.foriLoop` work too.
+export { scan, foriLoop, whileLoop, cond, switchCase, type ScanOptions, type ScanInit, type Scalar } from './control_flow.js';
+// JAX spells them lax.scan, lax.fori_loop, lax.while_loop, lax.cond and lax.switch: `lax.scan`,
+// `lax.foriLoop`, `lax.whileLoop`, `lax.cond` and `lax.switch` (= switchCase) work too.
 export * as lax from './control_flow.js';

@@ -114,3 +114,24 @@ function buildProgram(builder: JaxprBuilder, tracersIn: JaxprTracer[], tracersOu
   const outs = tracersOut.map((t) => sub(t.variable));
   return { jaxpr: new Jaxpr([...constVars, ...tracersIn.map((t) => t.variable)], eqns, outs), consts };
 }
+
+/**
+ * Programs traced separately, each taking [...its own consts, ...inputs], rewritten to take the
+ * same inputs [...every program's consts, ...inputs] (each ignores the others' consts), as a
+ * primitive that chooses among them (cond) needs: JAX's _initial_style_jaxprs_with_common_consts.
+ */
+export function withCommonConsts(programs: readonly TracedProgram[]): { jaxprs: Jaxpr[]; consts: NDArray[] } {
+  const consts = programs.flatMap((p) => p.consts);
+  const jaxprs = programs.map((p, j) => {
+    const n = p.consts.length;
+    const unused = (q: TracedProgram): Var[] => q.consts.map((c) => new Var(c.aval));
+    const binders = [
+      ...programs.slice(0, j).flatMap(unused),
+      ...p.jaxpr.inBinders.slice(0, n),
+      ...programs.slice(j + 1).flatMap(unused),
+      ...p.jaxpr.inBinders.slice(n),
+    ];
+    return new Jaxpr(binders, p.jaxpr.eqns, p.jaxpr.outs);
+  });
+  return { jaxprs, consts };
+}

@@ -6,13 +6,13 @@ import type { ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, bind, fullLower, fullRaise, reachableLevel, withNewMain } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, ShapeError, TransformError, UnexpectedTracerError } from '../src/errors.js';
-import { Jaxpr, evalJaxpr, type Atom, type Var } from '../src/jaxpr.js';
+import { Jaxpr, Var, evalJaxpr, type Atom } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { asArray } from '../src/np/convert.js';
 import { flattenArrays, leafArray, weaklyTyped, freshResults, nextTensorId, unflatten } from './api_util.js';
-import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
+import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
 
@@ -260,6 +260,77 @@ const scanJvp: JvpRule<'scan'> = (primals, tangents, params) => {
 const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo }, (_, i) => lo + i);
 
 /**
+ * The JVP of a while loop (JAX's _while_loop_jvp): a while over the body's JVP, carrying the
+ * tangents of the carries that can be nonzero (a fixpoint, as for scan: a carry with a zero
+ * initial tangent that the body mixes with a differentiated one gets a tangent). The condition
+ * sees the primal carry only: it takes the tangents as inputs it ignores.
+ */
+const whileJvp: JvpRule<'while'> = (primals, tangents, params) => {
+  const { cond, body, numCondConsts: nC, numBodyConsts: nB } = params;
+  const nK = primals.length - nC - nB;
+  const nz = tangents.map((t, i) => t !== null && isDifferentiable(primals[i]!.dtype));
+  const bodyConstNz = nz.slice(nC, nC + nB);
+  let carryNz = nz.slice(nC + nB);
+  if (!bodyConstNz.some(Boolean) && !carryNz.some(Boolean)) return [bind('while', primals, params), range(0, nK).map(() => null)];
+  let jvpBody: ReturnType<typeof jvpJaxprKeepingZeros>;
+  for (;;) {
+    jvpBody = jvpJaxprKeepingZeros(body, [...bodyConstNz, ...carryNz], carryNz);
+    const grown = jvpBody.outNonzeros.map((z, i) => z || carryNz[i]!);
+    if (grown.every((z, i) => z === carryNz[i])) break;
+    carryNz = grown;
+  }
+  // The JVP program's binders are [P | body consts | carry | their tangents | the carry's
+  // tangents] (P: the program's own consts); the loop's body wants [P, consts, const tangents |
+  // carry, carry tangents]. Its outputs, [carry | carry tangents], are already in order.
+  const { jaxpr: jvpJaxpr, consts } = jvpBody;
+  const nP = consts.length, nBT = bodyConstNz.filter(Boolean).length;
+  const b = jvpJaxpr.inBinders;
+  const bodyJaxpr = new Jaxpr(
+    [...b.slice(0, nP + nB), ...b.slice(nP + nB + nK, nP + nB + nK + nBT), ...b.slice(nP + nB, nP + nB + nK), ...b.slice(nP + nB + nK + nBT)],
+    jvpJaxpr.eqns,
+    jvpJaxpr.outs,
+  );
+  const tangentAvals = primals.slice(nC + nB).filter((_, k) => carryNz[k]).map((p) => p.aval);
+  const condJaxpr = new Jaxpr([...cond.inBinders, ...tangentAvals.map((a) => new Var(a))], cond.eqns, cond.outs);
+  const tangentsOf = (lo: number, hi: number, which: boolean[]): NDArray[] => range(lo, hi).flatMap((i) => (which[i - lo] ? [instantiate(tangents[i] ?? null, primals[i]!)] : []));
+  const outs = bind('while', [
+    ...primals.slice(0, nC),
+    ...consts, ...primals.slice(nC, nC + nB), ...tangentsOf(nC, nC + nB, bodyConstNz),
+    ...primals.slice(nC + nB), ...tangentsOf(nC + nB, nC + nB + nK, carryNz),
+  ], { ...params, cond: condJaxpr, body: bodyJaxpr, numBodyConsts: nP + nB + nBT });
+  let t = nK;
+  return [outs.slice(0, nK), carryNz.map((z) => (z ? outs[t++]! : null))];
+};
+
+/**
+ * The JVP of a cond (JAX's _cond_jvp): a cond over the branches' JVPs. An output has a tangent
+ * if it has one in any branch; the other branches write zeros for it, so every branch returns the
+ * same outputs. The index has no tangent.
+ */
+const condJvp: JvpRule<'cond'> = (primals, tangents, params) => {
+  const { branches } = params;
+  const [index, ...ops] = primals;
+  const nz = tangents.slice(1).map((t, i) => t !== null && isDifferentiable(ops[i]!.dtype));
+  const outAvals = branches[0]!.outAvals;
+  if (!nz.some(Boolean)) return [bind('cond', primals, params), outAvals.map(() => null)];
+  let outNz = outAvals.map(() => false);
+  let programs: ReturnType<typeof jvpJaxprKeepingZeros>[];
+  for (;;) {
+    programs = branches.map((b) => jvpJaxprKeepingZeros(b, nz, outNz));
+    const union = outNz.map((z, i) => (z || programs.some((p) => p.outNonzeros[i])) && isDifferentiable(outAvals[i]!.dtype));
+    const settled = programs.every((p) => p.outNonzeros.every((z, i) => z === union[i]));
+    outNz = union;
+    if (settled) break;
+  }
+  const { jaxprs, consts } = withCommonConsts(programs);
+  const opTangents = ops.flatMap((p, i) => (nz[i] ? [instantiate(tangents[i + 1] ?? null, p)] : []));
+  const outs = bind('cond', [index!, ...consts, ...ops, ...opTangents], { ...params, branches: jaxprs });
+  const n = outAvals.length;
+  let t = n;
+  return [outs.slice(0, n), outNz.map((z) => (z ? outs[t++]! : null))];
+};
+
+/**
  * The explicit arguments of a custom-rule call (its leading operands are closed-over constants,
  * which the user's rule cannot see, so they must not carry tangents).
  */
@@ -343,6 +414,8 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
   custom_vjp_call: customVjpRule,
   custom_lin: customLinRule,
   scan: scanJvp,
+  while: whileJvp,
+  cond: condJvp,
 };
 
 void zeros;

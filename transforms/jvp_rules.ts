@@ -168,7 +168,7 @@ function noDerivative<P extends Primitive>(prim: P): JvpRule<P> {
   };
 }
 
-type FirstOrder = Exclude<Primitive, 'jit_call' | 'remat' | 'custom_jvp_call' | 'custom_vjp_call' | 'custom_lin' | 'scan'>;
+type FirstOrder = Exclude<Primitive, 'jit_call' | 'remat' | 'custom_jvp_call' | 'custom_vjp_call' | 'custom_lin' | 'scan' | 'while' | 'cond'>;
 
 export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   ...unaryRules,

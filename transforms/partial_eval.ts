@@ -3,7 +3,7 @@
 // primals known and the tangents unknown; the recorded program is then linear in the tangents.
 import type * as tf from '@tensorflow/tfjs-core';
 import type { NDArray } from '../src/array.js';
-import type { ShapedArray } from '../src/aval.js';
+import { ShapedArray as ShapedArrayClass, type ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, abstractEvalPrimitive, bind, fullLower, fullRaise, withNewMain, type MainTrace } from '../src/core.js';
 import { TransformError } from '../src/errors.js';
 import { Jaxpr, Lit, Var, evalJaxpr, type Atom, type JaxprEqn } from '../src/jaxpr.js';
@@ -107,6 +107,8 @@ export class PartialEvalTrace extends Trace {
     if (tracers.every((t) => t.pval.isKnown)) return bind(prim, tracers.map((t) => t.pval.known!), params);
     if (prim === 'jit_call' || prim === 'remat') return partialEvalProgram(this, prim, tracers, params as ParamsOf<'jit_call'>);
     if (prim === 'scan') return partialEvalScan(this, tracers, params as ParamsOf<'scan'>);
+    if (prim === 'while') return partialEvalWhile(this, tracers, params as ParamsOf<'while'>);
+    if (prim === 'cond' && tracers[0]!.pval.isKnown) return partialEvalCond(this, tracers, params as ParamsOf<'cond'>);
     const avalsOut = abstractEvalPrimitive(prim, tracers.map((t) => t.aval), params);
     return this.recordEqn(prim, tracers, params, avalsOut);
   }
@@ -233,6 +235,22 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       if (eqn.prim === 'scan' && eqn.inputs.some((a) => !isUnknown(a))) {
         // A scan splits into a known scan (producing stacked residuals) and an unknown one.
         const [k, u] = splitScanEqn(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown));
+        if (k !== null) {
+          knownEqns.push(k);
+          eqnKind.set(k, 'known');
+          k.outBinders.forEach((v) => producer.set(v, k));
+        }
+        unknownEqns.push(u);
+        eqnKind.set(u, 'unknown');
+        u.outBinders.forEach((v) => unknownVars.add(v));
+        continue;
+      }
+      const isWhile = eqn.prim === 'while' && eqn.inputs.some((a) => !isUnknown(a));
+      const isCond = eqn.prim === 'cond' && !isUnknown(eqn.inputs[0]!);
+      if (isWhile || isCond) {
+        // A while keeps its known carries known; a cond with a known index splits into a known
+        // cond (computing residuals) and an unknown one.
+        const [k, u] = isWhile ? splitWhileEqn(eqn as JaxprEqn<'while'>, eqn.inputs.map(isUnknown)) : splitCondEqn(eqn as JaxprEqn<'cond'>, eqn.inputs.map(isUnknown));
         if (k !== null) {
           knownEqns.push(k);
           eqnKind.set(k, 'known');
@@ -474,6 +492,168 @@ function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn |
   const unknown: JaxprEqn = {
     prim: 'scan',
     inputs: split.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : resVars[o.residual]!)),
+    params: split.unknown,
+    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
+  };
+  return [known, unknown];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial evaluation of while loops (JAX's _while_partial_eval)
+
+interface WhileSplit {
+  /** Per carry: unknown after the fixpoint. */
+  carryUnknowns: boolean[];
+  /** A loop over the known operands computing the known carries (null: none is known). */
+  known: ParamsOf<'while'> | null;
+  /** Per operand of the original loop: whether the known loop takes it. */
+  knownOperands: boolean[];
+}
+
+/**
+ * Splits a while loop by which operands are unknown. A carry is unknown if it starts unknown or
+ * the body computes it from unknown values (a fixpoint); if the condition reads an unknown value,
+ * nothing is known. The known carries are computed by a loop over the known part of the body
+ * now; the unknown ones by the whole loop, recorded with the known operands as residuals (JAX
+ * does the same: a while loop stores no per-iteration residuals, so the unknown side recomputes
+ * the known carries, and it cannot be transposed).
+ */
+function splitWhile(params: ParamsOf<'while'>, operandUnknowns: boolean[]): WhileSplit {
+  const { cond, body, numCondConsts: nC, numBodyConsts: nB, name } = params;
+  const condConstUk = operandUnknowns.slice(0, nC), bodyConstUk = operandUnknowns.slice(nC, nC + nB);
+  let carryUk = operandUnknowns.slice(nC + nB);
+  for (;;) {
+    const grown = partialEvalJaxpr(body, [...bodyConstUk, ...carryUk]).outUnknowns.map((u, k) => u || carryUk[k]!);
+    if (grown.every((u, k) => u === carryUk[k])) break;
+    carryUk = grown;
+  }
+  const nothingKnown = { carryUnknowns: carryUk.map(() => true), known: null, knownOperands: operandUnknowns.map(() => false) };
+  if (partialEvalJaxpr(cond, [...condConstUk, ...carryUk]).outUnknowns[0]) return nothingKnown;
+  if (carryUk.every(Boolean)) return nothingKnown;
+  // The known outputs depend on known inputs only: the live part of each program reads no unknown binder.
+  const restrict = (program: Jaxpr, keepOuts: boolean[], inUnknowns: boolean[]): Jaxpr => {
+    const outs = program.outs.filter((_, i) => keepOuts[i]);
+    const eqns = deadCodeElimination(new Jaxpr(program.inBinders, program.eqns, outs));
+    return new Jaxpr(program.inBinders.filter((_, i) => !inUnknowns[i]), eqns, outs);
+  };
+  const known: ParamsOf<'while'> = {
+    cond: restrict(cond, [true], [...condConstUk, ...carryUk]),
+    body: restrict(body, carryUk.map((u) => !u), [...bodyConstUk, ...carryUk]),
+    numCondConsts: condConstUk.filter((u) => !u).length,
+    numBodyConsts: bodyConstUk.filter((u) => !u).length,
+    name,
+  };
+  return { carryUnknowns: carryUk, known, knownOperands: [...condConstUk, ...bodyConstUk, ...carryUk].map((u) => !u) };
+}
+
+/** The partial-evaluation rule of while: run the known loop now, record the whole loop for the unknown carries. */
+function partialEvalWhile(trace: PartialEvalTrace, tracers: PartialEvalTracer[], params: ParamsOf<'while'>): NDArray[] {
+  const split = splitWhile(params, tracers.map((t) => !t.pval.isKnown));
+  const knownResults = split.known === null ? [] : bind('while', tracers.filter((_, i) => split.knownOperands[i]).map((t) => t.pval.known!), split.known);
+  const unknownOuts = trace.recordEqn('while', tracers, params, abstractEvalPrimitive('while', tracers.map((t) => t.aval), params));
+  let k = 0;
+  return split.carryUnknowns.map((u, i) => (u ? unknownOuts[i]! : trace.lift(knownResults[k++]!)));
+}
+
+/** Splits a while equation of a program being partially evaluated (null: no known part). */
+function splitWhileEqn(eqn: JaxprEqn<'while'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+  const split = splitWhile(eqn.params, inUnknowns);
+  const known: JaxprEqn | null =
+    split.known === null
+      ? null
+      : { prim: 'while', inputs: eqn.inputs.filter((_, i) => split.knownOperands[i]), params: split.known, outBinders: eqn.outBinders.filter((_, k) => !split.carryUnknowns[k]) };
+  // The unknown loop binds fresh (unused) variables for the carries the known loop provides.
+  const unknown: JaxprEqn = { ...eqn, outBinders: eqn.outBinders.map((v, k) => (split.carryUnknowns[k] ? v : new Var(v.aval))) };
+  return [known, unknown];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial evaluation of conds with a known index (JAX's _cond_partial_eval)
+
+interface CondSplit {
+  /** Per output of the cond. */
+  outUnknowns: boolean[];
+  /** Over [index, ...known operands]: [...known outputs, ...every branch's residuals]; null if it computes nothing. */
+  known: ParamsOf<'cond'> | null;
+  /** Over [index, ...residuals, ...unknown operands]: the unknown outputs. */
+  unknown: ParamsOf<'cond'>;
+  numResiduals: number;
+}
+
+/** A zero of `aval` written into `eqns` (a literal, broadcast if not a scalar). */
+function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
+  const zero = new Lit(aval.dtype === 'bool' ? false : 0, new ShapedArrayClass([], aval.dtype));
+  if (aval.ndim === 0) return zero;
+  const v = new Var(aval);
+  eqns.push({ prim: 'broadcast_in_dim', inputs: [zero], params: { shape: [...aval.shape], broadcastDimensions: [] }, outBinders: [v] });
+  return v;
+}
+
+/**
+ * Splits a cond whose index is known. Every branch is split by the same unknown operands, an
+ * output being unknown if it is in any branch. The branches need different residuals, so, as in
+ * JAX, the known cond returns the residuals of all branches, each branch computing its own and
+ * writing zeros for the others', and each unknown branch reads only its own. The unknown cond is
+ * linear in the unknown operands (for a linearization), and transposes as a cond (transpose.ts).
+ */
+function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[]): CondSplit {
+  const { branches, name } = params;
+  let outUk = branches[0]!.outs.map(() => false);
+  let splits: SplitProgram[];
+  for (;;) {
+    splits = branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, outUk));
+    const union = outUk.map((u, i) => u || splits.some((s) => s.outUnknowns[i]));
+    const settled = splits.every((s) => s.outUnknowns.every((u, i) => u === union[i]));
+    outUk = union;
+    if (settled) break;
+  }
+  const numKnownOuts = outUk.filter((u) => !u).length;
+  const residualAtoms = splits.map((s) => s.known.outs.slice(numKnownOuts));
+  const numResiduals = residualAtoms.reduce((n, r) => n + r.length, 0);
+  const knownBranches = splits.map((s, j) => {
+    const eqns = [...s.known.eqns];
+    const residuals = residualAtoms.flatMap((atoms, i) => (i === j ? atoms : atoms.map((a) => zeroAtom(a.aval, eqns))));
+    return new Jaxpr(s.known.inBinders, eqns, [...s.known.outs.slice(0, numKnownOuts), ...residuals]);
+  });
+  const unknownBranches = splits.map((s, j) => {
+    const own = s.unknown.inBinders.slice(0, s.numResiduals);
+    const residualBinders = residualAtoms.flatMap((atoms, i) => (i === j ? own : atoms.map((a) => new Var(a.aval))));
+    return new Jaxpr([...residualBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
+  });
+  return {
+    outUnknowns: outUk,
+    known: numKnownOuts > 0 || numResiduals > 0 ? { branches: knownBranches, name } : null,
+    unknown: { branches: unknownBranches, name },
+    numResiduals,
+  };
+}
+
+/** The partial-evaluation rule of cond (known index): run the known cond now, record the unknown one over its residuals. */
+function partialEvalCond(trace: PartialEvalTrace, tracers: PartialEvalTracer[], params: ParamsOf<'cond'>): NDArray[] {
+  const [index, ...ops] = tracers;
+  const opUnknowns = ops.map((t) => !t.pval.isKnown);
+  const split = splitCond(params, opUnknowns);
+  const knownOps = ops.filter((t) => t.pval.isKnown).map((t) => t.pval.known!);
+  const knownResults = split.known === null ? [] : bind('cond', [index!.pval.known!, ...knownOps], split.known);
+  const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
+  const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
+  const ins = [index!, ...residuals, ...ops.filter((t) => !t.pval.isKnown)];
+  const unknownOuts = trace.recordEqn('cond', ins, split.unknown, abstractEvalPrimitive('cond', ins.map((t) => t.aval), split.unknown));
+  let k = 0, u = 0;
+  return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
+}
+
+/** Splits a cond equation (known index) of a program being partially evaluated. */
+function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+  const [index, ...ops] = eqn.inputs;
+  const split = splitCond(eqn.params, inUnknowns.slice(1));
+  const knownIns = [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])];
+  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
+  const resVars = split.known === null ? [] : split.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn | null = split.known === null ? null : { prim: 'cond', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] };
+  const unknown: JaxprEqn = {
+    prim: 'cond',
+    inputs: [index!, ...resVars, ...ops.filter((_, i) => inUnknowns[i + 1])],
     params: split.unknown,
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };

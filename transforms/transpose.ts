@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from '../src/array.js';
 import { ShapedArray } from '../src/aval.js';
-import { traceToJaxpr } from './jaxpr_trace.js';
+import { traceToJaxpr, withCommonConsts } from './jaxpr_trace.js';
 import { bind, currentTraceStack } from '../src/core.js';
 import { TransformError, UnexpectedTracerError } from '../src/errors.js';
 import { Lit, Var, type Atom, type Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
@@ -241,6 +241,47 @@ const scanTranspose: TransposeRule<'scan'> = (cts, args, params) => {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * A while loop cannot be transposed: its trip count is known only by running it forward, and the
+ * backward pass would need every iteration's residuals. JAX raises the same error (its
+ * _while_transpose_error); a loop with a trip count fixed at trace time is a scan.
+ */
+const whileTranspose: TransposeRule<'while'> = (_cts, _args, params) => {
+  throw new TransformError(
+    `whileLoop(${params.name}): Reverse-mode differentiation does not work for lax.while_loop (gradus's whileLoop) or lax.fori_loop with dynamic start/stop values. ` +
+      'Try using lax.scan, or lax.fori_loop with constant trip count (gradus\'s scan, or foriLoop with JS-integer bounds, which is a scan). Forward mode (jvp, jacfwd) works.',
+  );
+};
+
+/**
+ * Transposing a linear cond (JAX's _cond_transpose): a cond over the transposed branches, so only
+ * the chosen branch's transpose runs. The index and the operands that are not transposed
+ * (residuals) are passed as they are; every branch returns a cotangent (zeros where it has none)
+ * for each linear operand.
+ */
+const condTranspose: TransposeRule<'cond'> = (cts, args, params) => {
+  const { branches, name } = params;
+  const [index, ...ops] = args;
+  if (isUndef(index!)) throw new TransformError(`cond(${name}): the index is not linear (internal error: it was transposed)`);
+  const linear = ops.map(isUndef);
+  const residuals = ops.filter((a): a is NDArray => !isUndef(a));
+  const outAvals = branches[0]!.outAvals;
+  const ctsFull = cts.map((c, i) => c ?? zeros(outAvals[i]!));
+  const programs = branches.map((branch) =>
+    traceToJaxpr((ins) => {
+      const res = ins.slice(0, residuals.length), ct = ins.slice(residuals.length);
+      let r = 0;
+      const branchArgs: Operand[] = branch.inAvals.map((aval, i) => (linear[i] ? new UndefPrimal(aval) : res[r++]!));
+      const ctIn = backwardPass(branch, branchArgs, ct);
+      return branch.inAvals.flatMap((aval, i) => (linear[i] ? [ctIn[i] ?? zeros(aval)] : []));
+    }, [...residuals.map((r) => r.aval), ...outAvals]),
+  );
+  const { jaxprs, consts } = withCommonConsts(programs);
+  const outs = bind('cond', [index as NDArray, ...consts, ...residuals, ...ctsFull], { branches: jaxprs, name: `transpose(${name})` });
+  let k = 0;
+  return args.map((a, i) => (i > 0 && isUndef(a) ? outs[k++]! : null));
+};
+
 const customLinTranspose: TransposeRule<'custom_lin'> = (cts, args, params) => {
   const residuals = args.slice(0, params.numResiduals) as NDArray[];
   const full = cts.map((c, i) => c ?? zeros(params.outAvals[i]!));
@@ -267,6 +308,8 @@ export const transposeRules: { [P in LinearPrimitive]: TransposeRule<P> } = {
   remat: programTranspose('remat') as TransposeRule<'remat'>,
   custom_lin: customLinTranspose,
   scan: scanTranspose,
+  while: whileTranspose,
+  cond: condTranspose,
 };
 
 void bind;

@@ -95,7 +95,7 @@ function conv2dTranspose(ct: NDArray, [x, w]: Operand[], { strides, padding, dil
   return out;
 }
 
-type FirstOrderLinear = Exclude<LinearPrimitive, 'jit_call' | 'remat' | 'custom_lin' | 'scan'>;
+type FirstOrderLinear = Exclude<LinearPrimitive, 'jit_call' | 'remat' | 'custom_lin' | 'scan' | 'while' | 'cond'>;
 
 export const firstOrderTransposeRules: { [P in FirstOrderLinear]: TransposeRule<P> } = {
   neg: ([ct]) => [neg(ct!)],

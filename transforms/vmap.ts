@@ -4,7 +4,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray } from '../src/array.js';
 import { ShapedArray } from '../src/aval.js';
-import { Trace, Tracer, bind, fullRaise, withNewMain } from '../src/core.js';
+import { Trace, Tracer, bind, bind1, fullRaise, withNewMain } from '../src/core.js';
 import { ShapeError, TransformError, fmtShape } from '../src/errors.js';
 import { abstractEval } from '../src/eval.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
@@ -12,8 +12,8 @@ import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule,
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten } from './api_util.js';
-import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
-import { zeros } from './lax.js';
+import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
+import { constLike, convert, zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
 
 interface BatchInfo {
@@ -177,6 +177,111 @@ const scanBatch: BatchRule<'scan'> = (vals, dims, params, size) => {
   return [outs, outs.map((_, i) => (i < nK ? (carryB[i] ? 0 : null) : outBatched[i] ? 1 : null))];
 };
 
+/**
+ * Batching a while loop (JAX's _while_loop_batching_rule). Which carries are batched is a
+ * fixpoint, as for scan. If the predicate is not batched (every example stops at the same
+ * iteration), the result is a while over the batched condition and body. If it is (the trip count
+ * differs per example), every carry is batched and the loop runs while any example's predicate
+ * holds; each iteration updates only the examples still running (a select on their predicate), so
+ * a finished example keeps its carry. The finished ones still go through the body (discarded), as
+ * in JAX.
+ */
+const whileBatch: BatchRule<'while'> = (vals, dims, params, size) => {
+  const { cond, body, numCondConsts: nC, numBodyConsts: nB } = params;
+  const isBatched = dims.map((d) => d !== null);
+  const condConstB = isBatched.slice(0, nC), bodyConstB = isBatched.slice(nC, nC + nB);
+  let carryB = isBatched.slice(nC + nB);
+  let condB: ReturnType<typeof vmapJaxprKeepingUnbatched>;
+  let bodyB: ReturnType<typeof vmapJaxprKeepingUnbatched>;
+  for (;;) {
+    condB = vmapJaxprKeepingUnbatched(cond, [...condConstB, ...carryB], size, [false]);
+    const want = condB.outBatched[0] ? carryB.map(() => true) : carryB;
+    bodyB = vmapJaxprKeepingUnbatched(body, [...bodyConstB, ...want], size, want);
+    const grown = bodyB.outBatched.map((b, i) => b || want[i]!);
+    if (grown.every((b, i) => b === carryB[i])) break;
+    carryB = grown;
+  }
+  const atFront = (v: NDArray, i: number): NDArray => (dims[i] === null ? v : moveBatchAxis(v, dims[i]!, 0));
+  const condConsts = vals.slice(0, nC).map((v, i) => atFront(v, i));
+  const bodyConsts = vals.slice(nC, nC + nB).map((v, i) => atFront(v, nC + i));
+  const carry = vals.slice(nC + nB).map((v, k) => (carryB[k] ? batchedAtFront(v, dims[nC + nB + k]!, size) : v));
+  const outDims = carryB.map((b) => (b ? 0 : null));
+  if (!condB.outBatched[0]) {
+    const outs = bind('while', [...condB.consts, ...condConsts, ...bodyB.consts, ...bodyConsts, ...carry], {
+      ...params,
+      cond: condB.jaxpr,
+      body: bodyB.jaxpr,
+      numCondConsts: condB.consts.length + nC,
+      numBodyConsts: bodyB.consts.length + nB,
+    });
+    return [outs, outDims];
+  }
+  // A batched predicate: loop while any example runs, select the running examples' updates.
+  const condIns = [...condB.consts, ...condConsts];
+  const bodyIns = [...bodyB.consts, ...bodyConsts];
+  const carryAvals = carry.map((c) => c.aval);
+  const anyRunning = traceToJaxpr((ins) => {
+    const [pred] = evalJaxpr(condB.jaxpr, ins);
+    return [bind1('gt', [bind1('reduce_max', [convert(pred!, 'float32')], { axes: [0] }), constLike(new ShapedArray([], 'float32'), 0)], {})];
+  }, [...condIns, ...carry].map((a) => a.aval));
+  const maskedBody = traceToJaxpr((ins) => {
+    const cIns = ins.slice(0, condIns.length), bIns = ins.slice(condIns.length, condIns.length + bodyIns.length), c = ins.slice(condIns.length + bodyIns.length);
+    const [pred] = evalJaxpr(condB.jaxpr, [...cIns, ...c]);
+    const next = evalJaxpr(bodyB.jaxpr, [...bIns, ...c]);
+    return next.map((n, k) => bind1('select', [bind1('broadcast_in_dim', [pred!], { shape: [...n.shape], broadcastDimensions: [0] }), n, c[k]!], {}));
+  }, [...condIns.map((a) => a.aval), ...bodyIns.map((a) => a.aval), ...carryAvals]);
+  const outs = bind('while', [...anyRunning.consts, ...condIns, ...maskedBody.consts, ...condIns, ...bodyIns, ...carry], {
+    ...params,
+    cond: anyRunning.jaxpr,
+    body: maskedBody.jaxpr,
+    numCondConsts: anyRunning.consts.length + condIns.length,
+    numBodyConsts: maskedBody.consts.length + condIns.length + bodyIns.length,
+  });
+  return [outs, outDims];
+};
+
+/**
+ * Batching a cond (JAX's _cond_batching_rule). With an unbatched index every example takes the
+ * same branch: a cond over the batched branches (an output batched in any branch is batched in
+ * all). With a batched index (the branch differs per example) every branch runs on the whole
+ * batch and each example's outputs are selected from its branch (JAX converts to select_n the
+ * same way), so a batched cond costs every branch.
+ */
+const condBatch: BatchRule<'cond'> = (vals, dims, params, size) => {
+  const { branches } = params;
+  const [index, ...ops] = vals;
+  const opsB = dims.slice(1).map((d) => d !== null);
+  const operands = ops.map((v, i) => (dims[i + 1] === null ? v : moveBatchAxis(v, dims[i + 1]!, 0)));
+  const outAvals = branches[0]!.outAvals;
+  if (dims[0] === null) {
+    let force = outAvals.map(() => false);
+    let programs: ReturnType<typeof vmapJaxprKeepingUnbatched>[];
+    for (;;) {
+      programs = branches.map((b) => vmapJaxprKeepingUnbatched(b, opsB, size, force));
+      const union = force.map((f, i) => f || programs.some((p) => p.outBatched[i]));
+      const settled = programs.every((p) => p.outBatched.every((b, i) => b === union[i]));
+      force = union;
+      if (settled) break;
+    }
+    const { jaxprs, consts } = withCommonConsts(programs);
+    const outs = bind('cond', [index!, ...consts, ...operands], { ...params, branches: jaxprs });
+    return [outs, force.map((b) => (b ? 0 : null))];
+  }
+  const idx = moveBatchAxis(index!, dims[0]!, 0);
+  const results = branches.map((b) => {
+    const p = vmapJaxprKeepingUnbatched(b, opsB, size, outAvals.map(() => true));
+    return evalJaxpr(p.jaxpr, [...p.consts, ...operands]);
+  });
+  // Example e takes branch clamp(idx[e], 0, n − 1): the last branch j with idx[e] >= j (j >= 1), else branch 0.
+  const outs = outAvals.map((_, k) =>
+    results.slice(1).reduce((acc, r, j) => {
+      const take = bind1('ge', [idx, constLike(idx, j + 1)], {});
+      return bind1('select', [bind1('broadcast_in_dim', [take], { shape: [...r[k]!.shape], broadcastDimensions: [0] }), r[k]!, acc], {});
+    }, results[0]![k]!),
+  );
+  return [outs, outs.map(() => 0)];
+};
+
 /** Vectorises a user rule on flat lists, all arguments and results batched at axis 0. */
 function batchedFn(fn: (...lists: NDArray[][]) => NDArray[] | [NDArray[], NDArray[]], size: number) {
   return (...lists: NDArray[][]) => {
@@ -239,6 +344,8 @@ export const batchRules: { [P in Primitive]: BatchRule<P> } = {
   custom_vjp_call: customVjpBatch,
   custom_lin: customLinBatch,
   scan: scanBatch,
+  while: whileBatch,
+  cond: condBatch,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ function randomKeyRule<P extends 'random_bits' | 'random_split'>(prim: P): Batch
   return ([key], [d], params) => [[bind1(prim, [moveBatchAxis(key!, d!, 0)], params)], [0]];
 }
 
-type FirstOrder = Exclude<Primitive, 'jit_call' | 'remat' | 'custom_jvp_call' | 'custom_vjp_call' | 'custom_lin' | 'scan'>;
+type FirstOrder = Exclude<Primitive, 'jit_call' | 'remat' | 'custom_jvp_call' | 'custom_vjp_call' | 'custom_lin' | 'scan' | 'while' | 'cond'>;
 
 const elementwiseRules = Object.fromEntries(
   [...UNARY_PRIMITIVES, ...BINARY_PRIMITIVES, ...COMPARISON_PRIMITIVES, 'select', 'convert_element_type', 'stop_gradient', 'checkpoint_name'].map((p) => [p, elementwise(p as Primitive)]),
