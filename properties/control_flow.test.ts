@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
+import type { ClosedJaxpr } from '../src/jaxpr.js';
 import { FC_SEED, expectClose, inScope, scoped } from './helpers.js';
 import { expectNoLeak, expectTreeClose, loopVmap, randomArray } from './loop_oracle.js';
 
@@ -232,6 +233,36 @@ describe('scan: derivatives', () => {
     inScope(() => {
       const f = (x: NDArray) => foriLoop(1, 4, (i, c: NDArray) => np.sin(np.mul(c, np.astype(i, 'float32'))), x);
       checkGrads(f, [np.array(0.4, 'float32')], { order: 2 });
+    }));
+});
+
+describe('scan: residuals', () => {
+  // An RNN cell closing over a weight matrix W, plain, checkpointed or jitted: the forward scan of
+  // the gradient must keep W and xs as they are (JAX forwards them), not stack a copy per step.
+  const L = 7, D = 3;
+  const cell = (W: NDArray) => (h: NDArray, x: NDArray) => [np.tanh(np.add(np.matmul(h, W), x)), null] as const;
+  type Wrap = 'plain' | 'checkpoint' | 'jit';
+  const wrapped = (wrap: Wrap, W: NDArray) => (wrap === 'plain' ? cell(W) : wrap === 'checkpoint' ? checkpoint(cell(W)) : jit(cell(W)));
+  const lossWith = (wrap: Wrap, h0: NDArray, xs: NDArray) => (W: NDArray) => np.sum(scan(wrapped(wrap, W), h0, xs)[0]);
+  /** The shapes of every scan output of a program (stacked residuals included). */
+  const scanOutputs = (program: ClosedJaxpr) =>
+    program.jaxpr.eqns.filter((e) => e.prim === 'scan').flatMap((e) => e.outBinders.map((v) => v.aval.shape.join(',')));
+
+  it('a checkpointed or jitted body stacks no copy of the weights it closes over, and its gradients equal the plain scan\'s', () =>
+    inScope(() => {
+      const rng = new Rng(FC_SEED);
+      const W = randomArray(rng, [D, D]), h0 = randomArray(rng, [D]), xs = randomArray(rng, [L, D]);
+      const want = grad(lossWith('plain', h0, xs))(W);
+      for (const wrap of ['checkpoint', 'jit'] as const) {
+        const shapes = scanOutputs(makeJaxpr(grad(lossWith(wrap, h0, xs)))(W));
+        expect(shapes, wrap).not.toContain([L, D, D].join(','));
+        expectTreeClose(grad(lossWith(wrap, h0, xs))(W), want, { label: `grad(${wrap})` });
+        // and the forwarding composes: grad of grad and vmap of grad.
+        const second = (w: Wrap) => grad((V: NDArray) => np.sum(np.sin(grad(lossWith(w, h0, xs))(V))))(W);
+        expectTreeClose(second(wrap), second('plain'), { label: `grad of grad(${wrap})`, rtol: 1e-3 });
+        const Ws = np.stack([W, np.mul(W, -0.5)], 0);
+        expectTreeClose(vmap(grad(lossWith(wrap, h0, xs)))(Ws), vmap(grad(lossWith('plain', h0, xs)))(Ws), { label: `vmap of grad(${wrap})` });
+      }
     }));
 });
 
