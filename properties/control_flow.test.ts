@@ -6,11 +6,12 @@
 // a carry that changes structure, shape or dtype and for xs of different lengths; no leaks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, dispose, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import type { ClosedJaxpr } from '../src/jaxpr.js';
 import { FC_SEED, expectClose, inScope, scoped } from './helpers.js';
-import { expectNoLeak, expectTreeClose, loopVmap, randomArray } from './loop_oracle.js';
+import { expectNoLeak, expectTreeClose, longestScopeAtClose, loopVmap, randomArray } from './loop_oracle.js';
 
 type Tree = unknown;
 
@@ -350,6 +351,38 @@ describe('scan: errors', () => {
 });
 
 describe('scan: memory', () => {
+  it('holds the stacked ys once: the peak is the ys plus a step, not twice the ys; ys of every dtype are written in order', async () => {
+    const L = 40, D = 64;
+    const xs = np.reshape(np.mul(np.arange(L * D), 1e-3), [L, D]);
+    const body = (h: NDArray, x: NDArray) => [np.add(h, x), { outer: np.outer(h, x), n: np.astype(np.sum(x), 'int32'), pos: np.greater(np.sum(h), 0) }] as const;
+    const ysBytes = L * D * D * 4;
+    const eager = () => scan(body, np.zeros([D]), xs);
+    const jitted = jit(eager);
+    for (const [label, run] of [['eager', eager], ['jit', jitted]] as const) {
+      dispose(run());
+      const before = tf.memory().numBytes;
+      const { peakBytes } = await tf.profile(() => {
+        dispose(run());
+        return undefined as never;
+      });
+      expect(peakBytes - before, label).toBeLessThan(1.25 * ysBytes);
+    }
+    inScope(() => {
+      const small = np.reshape(np.mul(np.arange(15), -0.1), [5, 3]);
+      for (const reverse of [false, true]) expectTreeClose(scan(body, np.ones([3]), small, { reverse }), loopScan(body, np.ones([3]), small, 5, reverse), { label: `reverse ${reverse}` });
+    });
+    jitted.clearCache();
+  });
+
+  it('a long carry-only scan keeps no per-step objects in the enclosing TF.js scope (host memory constant in the length)', () => {
+    let count: NDArray | undefined;
+    const longest = longestScopeAtClose(() => ([count] = scan((c: NDArray) => [np.add(c, 1), null] as const, np.array(0, 'float32'), null, { length: 20000 })));
+    expect(count!.item()).toBe(20000);
+    dispose(count);
+    // (every step frees the carry it replaces: 20000 dead objects unless dropped)
+    expect(longest).toBeLessThan(3000);
+  });
+
   it('eager, grad, grad of grad, vmap and jit leave no tensors behind', () => {
     const args = rnnArgs(5, 2, 4);
     const f = rnnLoss(false);
