@@ -343,6 +343,8 @@ describe('scan: errors', () => {
       expect(() => scan((c: { h: NDArray }, x: NDArray) => [{ h: np.sum(np.add(c.h, x)) }, x] as const, { h: np.zeros([2]) }, xs())).toThrow(/carry at \.h is f32\[2\] in init but f returns f32\[\]/);
       expect(() => scan((c: NDArray, x: NDArray) => [np.add(c, x), x] as const, np.zeros([2], 'int32'), xs())).toThrow(DTypeError);
       expect(() => scan((c: NDArray, x: NDArray) => [np.add(c, x), x] as const, np.zeros([2], 'int32'), xs())).toThrow(/keep its dtype/);
+      // a JS-number init whose shape f changes is a shape error, not the dtype it was not promoted to
+      expect(() => scan((c: NDArray) => [np.add(c, np.array([1, 2], 'float32')), null] as const, 0 as unknown as NDArray, xs())).toThrow(/carry at \(root\) is i32\[\] in init but f returns f32\[2\]; the carry must keep its shape/);
       expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), { a: np.ones([3]), b: np.ones([4, 2]) })).toThrow(/different leading sizes \(3: \.a \[3\]; 4: \.b \[4,2\]\)/);
       expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), np.ones([3]), { length: 4 })).toThrow(/length 4 differs from the xs' leading size 3/);
       expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), null)).toThrow(/pass \{length\}/);
