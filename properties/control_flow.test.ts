@@ -6,10 +6,12 @@
 // a carry that changes structure, shape or dtype and for xs of different lengths; no leaks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, dispose, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
+import type { ClosedJaxpr } from '../src/jaxpr.js';
 import { FC_SEED, expectClose, inScope, scoped } from './helpers.js';
-import { expectNoLeak, expectTreeClose, loopVmap, randomArray } from './loop_oracle.js';
+import { expectNoLeak, expectTreeClose, longestScopeAtClose, loopVmap, randomArray } from './loop_oracle.js';
 
 type Tree = unknown;
 
@@ -235,6 +237,36 @@ describe('scan: derivatives', () => {
     }));
 });
 
+describe('scan: residuals', () => {
+  // An RNN cell closing over a weight matrix W, plain, checkpointed or jitted: the forward scan of
+  // the gradient must keep W and xs as they are (JAX forwards them), not stack a copy per step.
+  const L = 7, D = 3;
+  const cell = (W: NDArray) => (h: NDArray, x: NDArray) => [np.tanh(np.add(np.matmul(h, W), x)), null] as const;
+  type Wrap = 'plain' | 'checkpoint' | 'jit';
+  const wrapped = (wrap: Wrap, W: NDArray) => (wrap === 'plain' ? cell(W) : wrap === 'checkpoint' ? checkpoint(cell(W)) : jit(cell(W)));
+  const lossWith = (wrap: Wrap, h0: NDArray, xs: NDArray) => (W: NDArray) => np.sum(scan(wrapped(wrap, W), h0, xs)[0]);
+  /** The shapes of every scan output of a program (stacked residuals included). */
+  const scanOutputs = (program: ClosedJaxpr) =>
+    program.jaxpr.eqns.filter((e) => e.prim === 'scan').flatMap((e) => e.outBinders.map((v) => v.aval.shape.join(',')));
+
+  it('a checkpointed or jitted body stacks no copy of the weights it closes over, and its gradients equal the plain scan\'s', () =>
+    inScope(() => {
+      const rng = new Rng(FC_SEED);
+      const W = randomArray(rng, [D, D]), h0 = randomArray(rng, [D]), xs = randomArray(rng, [L, D]);
+      const want = grad(lossWith('plain', h0, xs))(W);
+      for (const wrap of ['checkpoint', 'jit'] as const) {
+        const shapes = scanOutputs(makeJaxpr(grad(lossWith(wrap, h0, xs)))(W));
+        expect(shapes, wrap).not.toContain([L, D, D].join(','));
+        expectTreeClose(grad(lossWith(wrap, h0, xs))(W), want, { label: `grad(${wrap})` });
+        // and the forwarding composes: grad of grad and vmap of grad.
+        const second = (w: Wrap) => grad((V: NDArray) => np.sum(np.sin(grad(lossWith(w, h0, xs))(V))))(W);
+        expectTreeClose(second(wrap), second('plain'), { label: `grad of grad(${wrap})`, rtol: 1e-3 });
+        const Ws = np.stack([W, np.mul(W, -0.5)], 0);
+        expectTreeClose(vmap(grad(lossWith(wrap, h0, xs)))(Ws), vmap(grad(lossWith('plain', h0, xs)))(Ws), { label: `vmap of grad(${wrap})` });
+      }
+    }));
+});
+
 describe('scan: vmap', () => {
   const step = (w: NDArray) => (c: { h: NDArray; n: NDArray }, x: NDArray) => {
     const h = np.tanh(np.add(np.mul(c.h, w), x));
@@ -311,6 +343,8 @@ describe('scan: errors', () => {
       expect(() => scan((c: { h: NDArray }, x: NDArray) => [{ h: np.sum(np.add(c.h, x)) }, x] as const, { h: np.zeros([2]) }, xs())).toThrow(/carry at \.h is f32\[2\] in init but f returns f32\[\]/);
       expect(() => scan((c: NDArray, x: NDArray) => [np.add(c, x), x] as const, np.zeros([2], 'int32'), xs())).toThrow(DTypeError);
       expect(() => scan((c: NDArray, x: NDArray) => [np.add(c, x), x] as const, np.zeros([2], 'int32'), xs())).toThrow(/keep its dtype/);
+      // a JS-number init whose shape f changes is a shape error, not the dtype it was not promoted to
+      expect(() => scan((c: NDArray) => [np.add(c, np.array([1, 2], 'float32')), null] as const, 0 as unknown as NDArray, xs())).toThrow(/carry at \(root\) is i32\[\] in init but f returns f32\[2\]; the carry must keep its shape/);
       expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), { a: np.ones([3]), b: np.ones([4, 2]) })).toThrow(/different leading sizes \(3: \.a \[3\]; 4: \.b \[4,2\]\)/);
       expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), np.ones([3]), { length: 4 })).toThrow(/length 4 differs from the xs' leading size 3/);
       expect(() => scan((c: NDArray) => [c, null] as const, np.zeros([]), null)).toThrow(/pass \{length\}/);
@@ -319,6 +353,38 @@ describe('scan: errors', () => {
 });
 
 describe('scan: memory', () => {
+  it('holds the stacked ys once: the peak is the ys plus a step, not twice the ys; ys of every dtype are written in order', async () => {
+    const L = 40, D = 64;
+    const xs = np.reshape(np.mul(np.arange(L * D), 1e-3), [L, D]);
+    const body = (h: NDArray, x: NDArray) => [np.add(h, x), { outer: np.outer(h, x), n: np.astype(np.sum(x), 'int32'), pos: np.greater(np.sum(h), 0) }] as const;
+    const ysBytes = L * D * D * 4;
+    const eager = () => scan(body, np.zeros([D]), xs);
+    const jitted = jit(eager);
+    for (const [label, run] of [['eager', eager], ['jit', jitted]] as const) {
+      dispose(run());
+      const before = tf.memory().numBytes;
+      const { peakBytes } = await tf.profile(() => {
+        dispose(run());
+        return undefined as never;
+      });
+      expect(peakBytes - before, label).toBeLessThan(1.25 * ysBytes);
+    }
+    inScope(() => {
+      const small = np.reshape(np.mul(np.arange(15), -0.1), [5, 3]);
+      for (const reverse of [false, true]) expectTreeClose(scan(body, np.ones([3]), small, { reverse }), loopScan(body, np.ones([3]), small, 5, reverse), { label: `reverse ${reverse}` });
+    });
+    jitted.clearCache();
+  });
+
+  it('a long carry-only scan keeps no per-step objects in the enclosing TF.js scope (host memory constant in the length)', () => {
+    let count: NDArray | undefined;
+    const longest = longestScopeAtClose(() => ([count] = scan((c: NDArray) => [np.add(c, 1), null] as const, np.array(0, 'float32'), null, { length: 20000 })));
+    expect(count!.item()).toBe(20000);
+    dispose(count);
+    // (every step frees the carry it replaces: 20000 dead objects unless dropped)
+    expect(longest).toBeLessThan(3000);
+  });
+
   it('eager, grad, grad of grad, vmap and jit leave no tensors behind', () => {
     const args = rnnArgs(5, 2, 4);
     const f = rnnLoss(false);

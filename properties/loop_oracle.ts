@@ -2,6 +2,7 @@
 // written as a loop (slice each mapped argument, call f per example, stack the results), pytree
 // comparison, seeded random arrays and a leak counter. Deliberately naive: nothing here uses vmap.
 import { expect } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
 import { NDArray, dispose, np, tree } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { expectClose, numTensors } from './helpers.js';
@@ -113,4 +114,24 @@ export function leaked(fn: () => unknown): number {
 
 export function expectNoLeak(label: string, fn: () => unknown): void {
   expect(leaked(fn), `${label} leaked tensors`).toBe(0);
+}
+
+/**
+ * The longest list of tensors a TF.js scope holds when it closes during `fn` (disposed ones
+ * included): a loop that left one object per step there would grow it with the trip count.
+ */
+export function longestScopeAtClose(fn: () => unknown): number {
+  const engine = tf.engine();
+  const endScope = engine.endScope;
+  let longest = 0;
+  engine.endScope = function (this: typeof engine, result?: tf.TensorContainer) {
+    longest = Math.max(longest, this.state.activeScope.track.length);
+    return endScope.call(this, result);
+  };
+  try {
+    fn();
+  } finally {
+    engine.endScope = endScope;
+  }
+  return longest;
 }

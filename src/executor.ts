@@ -11,11 +11,11 @@ import type { ShapedArray } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
-import { wasmAxpy, wasmBinary, wasmMatMul } from './wasm_kernels.js';
+import { wasmAxpy, wasmBinary, wasmMatMul, wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
-import { scoped } from './scope.js';
+import { forgetFreedTensorsPerStep, scoped } from './scope.js';
 
 /** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
 export interface Executable {
@@ -405,10 +405,12 @@ function sliceAt(x: tf.Tensor, i: number): tf.Tensor {
 /**
  * A scan at the eval level: the body runs as a compiled program `length` times. Each step's
  * slices of xs and the carry it replaces are freed at once, so the loop holds one carry, the
- * operands and the ys made so far (stacked at the end); the body's own intermediates are freed by
- * the compiled program as it goes.
+ * operands and the ys made so far (written into their stacked outputs on wasm, stacked at the end
+ * elsewhere); the body's own intermediates are freed by the compiled program as it goes.
  */
 function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
+  // (The freed carries and slices are also dropped from the enclosing TF.js scope's list as the
+  // loop goes, so host memory does not grow with the length of a carry-only loop.)
   const { jaxpr, numConsts, numCarry, length, reverse } = params;
   const body = compiledProgram(jaxpr);
   const consts = args.slice(0, numConsts);
@@ -416,9 +418,14 @@ function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
   const yAvals = jaxpr.outAvals.slice(numCarry);
   let carry = args.slice(numConsts, numConsts + numCarry).map((a) => a.tensor);
   let ownsCarry = false;
+  // Each y goes straight into its stacked output where the backend lets us write one (wasm), so
+  // the loop never holds the ys twice; elsewhere the ys are kept and stacked at the end.
+  const stackedYs = yAvals.map((a) => (length === 0 ? null : wasmUninitialized([length, ...a.shape], a.dtype)));
   const ys: tf.Tensor[][] = yAvals.map(() => new Array<tf.Tensor>(length));
+  const forgetFreed = forgetFreedTensorsPerStep();
   try {
     for (let step = 0; step < length; step++) {
+      forgetFreed();
       const i = reverse ? length - 1 - step : step;
       const slices = xs.map((x) => sliceAt(x, i));
       let outs: tf.Tensor[];
@@ -430,14 +437,27 @@ function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
       if (ownsCarry) for (const t of carry) t.dispose();
       carry = outs.slice(0, numCarry);
       ownsCarry = true;
-      outs.slice(numCarry).forEach((y, k) => (ys[k]![i] = y));
+      outs.slice(numCarry).forEach((y, k) => {
+        const into = stackedYs[k];
+        if (into === null || into === undefined) {
+          ys[k]![i] = y;
+          return;
+        }
+        try {
+          wasmWriteSlice(into, i, y);
+        } finally {
+          y.dispose();
+        }
+      });
     }
   } catch (e) {
     if (ownsCarry) for (const t of carry) t.dispose();
     for (const list of ys) for (const t of list) t?.dispose();
+    for (const t of stackedYs) t?.dispose();
     throw e;
   }
   const stacked = ys.map((list, k) => {
+    if (stackedYs[k] !== null && stackedYs[k] !== undefined) return stackedYs[k]!;
     if (length === 0) return tf.zeros([0, ...yAvals[k]!.shape], yAvals[k]!.dtype);
     const out = tf.stack(list);
     for (const t of list) t.dispose();
@@ -461,8 +481,10 @@ function runWhile(args: ConcreteArray[], params: ParamsOf<'while'>): NDArray[] {
   const bodyConsts = args.slice(nC, nC + nB);
   let carry = args.slice(nC + nB);
   let ownsCarry = false;
+  const forgetFreed = forgetFreedTensorsPerStep();
   try {
     for (;;) {
+      forgetFreed();
       const [pred] = condProgram.run([...condConsts, ...carry]) as ConcreteArray[];
       const keepGoing = pred!.tensor.dataSync()[0] !== 0;
       pred!.dispose();

@@ -114,6 +114,10 @@ function register(name: string, dtype: tf.DataType, inputNames: readonly string[
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
 }
 
+/** Dtypes wasmUninitialized makes (the wasm backend stores them unpacked: 4 bytes, or 1 for bool). */
+const STACKABLE_DTYPES = ['float32', 'int32', 'bool'] as const;
+type StackableDtype = (typeof STACKABLE_DTYPES)[number];
+
 /** 1 where `t` is a single value broadcast over n > 1 elements (the kernels' aOne/bOne flags). */
 const single = (t: tf.TensorInfo, n: number): number => (sizeOf(t.shape) === 1 && n > 1 ? 1 : 0);
 
@@ -173,6 +177,9 @@ for (const dtype of ['float32', 'int32'] as const) {
     for (let i = 0; i < batch; i++) k.transpose_f32(x! + 4 * i * rows * cols, out + 4 * i * rows * cols, rows, cols);
   });
 }
+
+// An array whose elements the caller writes before anyone reads it (wasmWriteSlice): no pass over it.
+for (const dtype of STACKABLE_DTYPES) register(`Uninitialized_${dtype}`, dtype, [], () => {});
 
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown> = {}): tf.Tensor =>
   tf.engine().runKernel(KERNEL_PREFIX + name, inputs, attrs as never) as tf.Tensor;
@@ -284,4 +291,30 @@ export function wasmTransposeLastTwo(x: tf.Tensor): tf.Tensor | null {
   const rows = x.shape[x.rank - 2]!, cols = x.shape[x.rank - 1]!;
   const batch = sizeOf(x.shape.slice(0, -2));
   return run(`Transpose_${x.dtype}`, { x }, { shape: [...x.shape.slice(0, -2), cols, rows], batch, rows, cols });
+}
+
+/**
+ * A new array of `shape` whose elements are not set, for the caller to fill with wasmWriteSlice
+ * before it is read (scan writes each step's y into its stacked output), or null.
+ */
+export function wasmUninitialized(shape: readonly number[], dtype: tf.DataType): tf.Tensor | null {
+  if (!(STACKABLE_DTYPES as readonly string[]).includes(dtype) || !wasmKernelsAvailable()) return null;
+  return run(`Uninitialized_${dtype as StackableDtype}`, {}, { shape: [...shape] });
+}
+
+/**
+ * Copies `src` over slice `index` (along axis 0) of `dst`, in the backend's memory. This writes
+ * into an existing tensor, which TF.js arrays never see happen: `dst` must come from
+ * wasmUninitialized and be held by no one but the caller until it is filled.
+ */
+export function wasmWriteSlice(dst: tf.Tensor, index: number, src: tf.Tensor): void {
+  if (src.dtype !== dst.dtype || !shapesEqual(dst.shape.slice(1), src.shape) || !(index >= 0 && index < dst.shape[0]!)) {
+    throw new GradusError(`wasmWriteSlice: a ${src.dtype}${JSON.stringify(src.shape)} slice does not fit at index ${index} of ${dst.dtype}${JSON.stringify(dst.shape)}`);
+  }
+  const bytes = src.size * tf.util.bytesPerElement(src.dtype);
+  if (bytes === 0) return;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const from = offsetOf(backend, src), to = offsetOf(backend, dst) + index * bytes;
+  // (the heap's buffer is fetched now: it is replaced whenever the memory grows)
+  new Uint8Array((backend.wasm.asm!.memory as WebAssembly.Memory).buffer).copyWithin(to, from, from + bytes);
 }

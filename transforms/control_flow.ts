@@ -93,11 +93,12 @@ export function scan<Carry, X, Y>(f: (carry: Carry, x: X) => readonly [Carry, Y]
     const carryPaths = tree.flattenWithPath(init)[0].map(([p]) => tree.keystr(p) || '(root)');
     carry.forEach((c, i) => {
       const out = body.carryOut[i]!;
-      if (c.dtype !== out.dtype) {
-        throw new DTypeError(`scan: the carry at ${carryPaths[i]} is ${c.aval.str()} in init but f returns ${out.str()}; the carry must keep its dtype (JAX: "the input carry component ${carryPaths[i]} has type ${c.aval.str()} but the corresponding output carry component has type ${out.str()}")`);
-      }
+      // (shape first: a JS-number init whose shape f changes was not promoted, so its dtype differs too)
       if (c.shape.join() !== out.shape.join()) {
         throw new ShapeError(`scan: the carry at ${carryPaths[i]} is ${c.aval.str()} in init but f returns ${out.str()}; the carry must keep its shape (JAX: "the input carry component ${carryPaths[i]} has type ${c.aval.str()} but the corresponding output carry component has type ${out.str()}")`);
+      }
+      if (c.dtype !== out.dtype) {
+        throw new DTypeError(`scan: the carry at ${carryPaths[i]} is ${c.aval.str()} in init but f returns ${out.str()}; the carry must keep its dtype (JAX: "the input carry component ${carryPaths[i]} has type ${c.aval.str()} but the corresponding output carry component has type ${out.str()}")`);
       }
     });
     const { jaxpr, consts } = body.program;

@@ -294,10 +294,20 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   // Outputs to instantiate are returned by the unknown program even when known (as residuals).
   const outUnknowns = jaxpr.outs.map((o, i) => isUnknown(o) || (instantiate[i] ?? false));
   jaxpr.outs.forEach((o, i) => outUnknowns[i] && need(o));
+  // A known value that a nested program only passes through (a checkpointed or jitted body
+  // returning its input W as a residual) is that input: save or recompute the input instead, so
+  // a scan sees its own const or xs binder and does not stack a copy per step.
+  const forwardedTo = new Map<Var, Var>();
   while (pending.length) {
     const v = pending.pop()!;
-    if (residualSet.has(v)) continue;
+    if (residualSet.has(v) || forwardedTo.has(v)) continue;
     const eqn = producer.get(v);
+    const source = eqn === undefined ? undefined : passedThroughInput(eqn, v);
+    if (source !== undefined) {
+      forwardedTo.set(v, source);
+      pending.push(source);
+      continue;
+    }
     const saveable = inputSet.has(v) || (eqn !== undefined && policy.saveable(eqn.prim, eqn.params as Record<string, unknown>));
     if (saveable || eqn === undefined) {
       residualSet.add(v);
@@ -314,7 +324,12 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const known = new Jaxpr(knownFull.inBinders, deadCodeElimination(knownFull), knownFull.outs);
   // Residuals enter the unknown program under fresh variables (a variable is bound once per program).
   const rename = new Map<Var, Var>(residuals.map((v) => [v, new Var(v.aval)]));
-  const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(a) ?? a) : a);
+  const sourceOf = (v: Var): Var => {
+    let s = v;
+    for (let next = forwardedTo.get(s); next !== undefined; next = forwardedTo.get(s)) s = next;
+    return s;
+  };
+  const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(sourceOf(a)) ?? sourceOf(a)) : a);
   const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...unknownEqns] : [];
   const sortedUnknown = inDependencyOrder(ordered);
   const unknown = new Jaxpr(
@@ -325,6 +340,16 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
   void eqnKind;
   return { known, unknown, outUnknowns, numResiduals: residuals.length };
+}
+
+/** The input of `eqn` that its output `v` is, when `eqn` is a jit_call or remat returning that input unchanged. */
+function passedThroughInput(eqn: JaxprEqn, v: Var): Var | undefined {
+  if (eqn.prim !== 'jit_call' && eqn.prim !== 'remat') return undefined;
+  const inner = (eqn.params as ParamsOf<'jit_call'>).jaxpr;
+  const out = inner.outs[eqn.outBinders.indexOf(v)];
+  const j = out instanceof Var ? inner.inBinders.indexOf(out) : -1;
+  const input = j >= 0 ? eqn.inputs[j] : undefined;
+  return input instanceof Var ? input : undefined;
 }
 
 /**
