@@ -72,3 +72,14 @@ export function inScope(fn: () => unknown): void {
     return null;
   });
 }
+
+/** sup |F_N − F|, the Kolmogorov–Smirnov statistic of the samples against the CDF F. */
+export function ksStatistic(xs: readonly number[], cdf: (x: number) => number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  let d = 0;
+  sorted.forEach((x, i) => {
+    const f = cdf(x);
+    d = Math.max(d, Math.abs(f - i / sorted.length), Math.abs(f - (i + 1) / sorted.length));
+  });
+  return d;
+}

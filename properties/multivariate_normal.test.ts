@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { LinAlgError, NDArray, ShapeError, ValueError, dispose, grad, jit, np, random, vmap } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
+import { FC_SEED, expectClose, inScope, numTensors, values, ksStatistic } from './helpers.js';
 
 type Mat = number[][];
 const N = 20000;
@@ -54,15 +54,6 @@ function normalCdf(x: number): number {
   const z = Math.abs(x) / Math.SQRT2, t = 1 / (1 + 0.5 * z);
   const erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
   return x >= 0 ? 1 - erfc / 2 : erfc / 2;
-}
-function ksStatistic(xs: readonly number[], cdf: (x: number) => number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  let d = 0;
-  sorted.forEach((x, i) => {
-    const f = cdf(x);
-    d = Math.max(d, Math.abs(f - i / sorted.length), Math.abs(f - (i + 1) / sorted.length));
-  });
-  return d;
 }
 
 describe('random.multivariateNormal: the distribution', () => {

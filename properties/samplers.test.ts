@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
 import { NDArray, dispose, grad, jit, jvp, np, random, scope, vmap } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
+import { FC_SEED, expectClose, inScope, numTensors, values, ksStatistic } from './helpers.js';
 
 const N = 20000;
 const arbSeed = fc.integer({ min: 0, max: 2 ** 31 - 1 });
@@ -23,16 +23,6 @@ function mean(xs: readonly number[]): number {
 function variance(xs: readonly number[]): number {
   const m = mean(xs);
   return xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length;
-}
-/** sup |F_N − F|, the Kolmogorov–Smirnov statistic of the samples against the CDF F. */
-function ksStatistic(xs: readonly number[], cdf: (x: number) => number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  let d = 0;
-  sorted.forEach((x, i) => {
-    const f = cdf(x);
-    d = Math.max(d, Math.abs(f - i / sorted.length), Math.abs(f - (i + 1) / sorted.length));
-  });
-  return d;
 }
 /** P(√N·D > 1.95) ≈ 0.001 (Kolmogorov's limit distribution). */
 const ksBound = (n: number) => 1.95 / Math.sqrt(n);

@@ -135,3 +135,20 @@ export function withCommonConsts(programs: readonly TracedProgram[]): { jaxprs: 
   });
   return { jaxprs, consts };
 }
+
+/**
+ * JAX's fixpoint for the branches of a cond, whose outputs must agree: `transform(forced)` rewrites
+ * every branch with the outputs in `forced` made nonzero/batched/unknown, and each rewrite reports
+ * which outputs it made so (`flagsOf`); repeat with their union until every branch agrees. `allowed`
+ * vetoes outputs that can never carry the flag (e.g. int outputs have no tangent).
+ */
+export function branchFixpoint<T>(numOuts: number, transform: (forced: boolean[]) => T[], flagsOf: (t: T) => boolean[], allowed: (i: number) => boolean = () => true): [T[], boolean[]] {
+  let forced = Array.from({ length: numOuts }, () => false);
+  for (;;) {
+    const results = transform(forced);
+    const union = forced.map((f, i) => (f || results.some((r) => flagsOf(r)[i])) && allowed(i));
+    const settled = results.every((r) => flagsOf(r).every((f, i) => f === union[i]));
+    forced = union;
+    if (settled) return [results, forced];
+  }
+}

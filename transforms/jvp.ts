@@ -12,7 +12,7 @@ import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { asArray } from '../src/np/convert.js';
 import { flattenArrays, leafArray, weaklyTyped, freshResults, nextTensorId, unflatten } from './api_util.js';
-import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
+import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
 
@@ -313,15 +313,7 @@ const condJvp: JvpRule<'cond'> = (primals, tangents, params) => {
   const nz = tangents.slice(1).map((t, i) => t !== null && isDifferentiable(ops[i]!.dtype));
   const outAvals = branches[0]!.outAvals;
   if (!nz.some(Boolean)) return [bind('cond', primals, params), outAvals.map(() => null)];
-  let outNz = outAvals.map(() => false);
-  let programs: ReturnType<typeof jvpJaxprKeepingZeros>[];
-  for (;;) {
-    programs = branches.map((b) => jvpJaxprKeepingZeros(b, nz, outNz));
-    const union = outNz.map((z, i) => (z || programs.some((p) => p.outNonzeros[i])) && isDifferentiable(outAvals[i]!.dtype));
-    const settled = programs.every((p) => p.outNonzeros.every((z, i) => z === union[i]));
-    outNz = union;
-    if (settled) break;
-  }
+  const [programs, outNz] = branchFixpoint(outAvals.length, (forced) => branches.map((b) => jvpJaxprKeepingZeros(b, nz, forced)), (p) => p.outNonzeros, (i) => isDifferentiable(outAvals[i]!.dtype));
   const { jaxprs, consts } = withCommonConsts(programs);
   const opTangents = ops.flatMap((p, i) => (nz[i] ? [instantiate(tangents[i + 1] ?? null, p)] : []));
   const outs = bind('cond', [index!, ...consts, ...ops, ...opTangents], { ...params, branches: jaxprs });

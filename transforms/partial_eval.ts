@@ -11,6 +11,7 @@ import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import { deadCodeElimination } from '../src/executor.js';
+import { branchFixpoint } from './jaxpr_trace.js';
 
 /** Known (a value) or unknown (only an aval). */
 export class PartialVal {
@@ -230,19 +231,23 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const knownEqns: JaxprEqn[] = [];
   const unknownEqns: JaxprEqn[] = [];
   const eqnKind = new Map<JaxprEqn, 'known' | 'unknown'>();
+  // A higher-order equation split in two: its known part (absent when nothing is known) runs now,
+  // its unknown part is recorded.
+  const addSplit = (k: JaxprEqn | null, u: JaxprEqn): void => {
+    if (k !== null) {
+      knownEqns.push(k);
+      eqnKind.set(k, 'known');
+      k.outBinders.forEach((v) => producer.set(v, k));
+    }
+    unknownEqns.push(u);
+    eqnKind.set(u, 'unknown');
+    u.outBinders.forEach((v) => unknownVars.add(v));
+  };
   for (const eqn of jaxpr.eqns) {
     if (eqn.inputs.some(isUnknown)) {
       if (eqn.prim === 'scan' && eqn.inputs.some((a) => !isUnknown(a))) {
         // A scan splits into a known scan (producing stacked residuals) and an unknown one.
-        const [k, u] = splitScanEqn(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown));
-        if (k !== null) {
-          knownEqns.push(k);
-          eqnKind.set(k, 'known');
-          k.outBinders.forEach((v) => producer.set(v, k));
-        }
-        unknownEqns.push(u);
-        eqnKind.set(u, 'unknown');
-        u.outBinders.forEach((v) => unknownVars.add(v));
+        addSplit(...splitScanEqn(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown)));
         continue;
       }
       const isWhile = eqn.prim === 'while' && eqn.inputs.some((a) => !isUnknown(a));
@@ -250,26 +255,12 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       if (isWhile || isCond) {
         // A while keeps its known carries known; a cond with a known index splits into a known
         // cond (computing residuals) and an unknown one.
-        const [k, u] = isWhile ? splitWhileEqn(eqn as JaxprEqn<'while'>, eqn.inputs.map(isUnknown)) : splitCondEqn(eqn as JaxprEqn<'cond'>, eqn.inputs.map(isUnknown));
-        if (k !== null) {
-          knownEqns.push(k);
-          eqnKind.set(k, 'known');
-          k.outBinders.forEach((v) => producer.set(v, k));
-        }
-        unknownEqns.push(u);
-        eqnKind.set(u, 'unknown');
-        u.outBinders.forEach((v) => unknownVars.add(v));
+        addSplit(...(isWhile ? splitWhileEqn(eqn as JaxprEqn<'while'>, eqn.inputs.map(isUnknown)) : splitCondEqn(eqn as JaxprEqn<'cond'>, eqn.inputs.map(isUnknown))));
         continue;
       }
       if ((eqn.prim === 'jit_call' || eqn.prim === 'remat') && eqn.inputs.some((a) => !isUnknown(a))) {
         // Split nested programs too, so their known outputs stay known.
-        const [k, u] = splitNestedEqn(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown));
-        knownEqns.push(k);
-        eqnKind.set(k, 'known');
-        k.outBinders.forEach((v) => producer.set(v, k));
-        unknownEqns.push(u);
-        eqnKind.set(u, 'unknown');
-        u.outBinders.forEach((v) => unknownVars.add(v));
+        addSplit(...splitNestedEqn(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown)));
         continue;
       }
       unknownEqns.push(eqn);
@@ -623,15 +614,7 @@ function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
  */
 function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[]): CondSplit {
   const { branches, name } = params;
-  let outUk = branches[0]!.outs.map(() => false);
-  let splits: SplitProgram[];
-  for (;;) {
-    splits = branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, outUk));
-    const union = outUk.map((u, i) => u || splits.some((s) => s.outUnknowns[i]));
-    const settled = splits.every((s) => s.outUnknowns.every((u, i) => u === union[i]));
-    outUk = union;
-    if (settled) break;
-  }
+  const [splits, outUk] = branchFixpoint(branches[0]!.outs.length, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (s) => s.outUnknowns);
   const numKnownOuts = outUk.filter((u) => !u).length;
   const residualAtoms = splits.map((s) => s.known.outs.slice(numKnownOuts));
   const numResiduals = residualAtoms.reduce((n, r) => n + r.length, 0);

@@ -12,7 +12,7 @@ import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule,
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten } from './api_util.js';
-import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
+import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { constLike, convert, zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
 
@@ -254,15 +254,7 @@ const condBatch: BatchRule<'cond'> = (vals, dims, params, size) => {
   const operands = ops.map((v, i) => (dims[i + 1] === null ? v : moveBatchAxis(v, dims[i + 1]!, 0)));
   const outAvals = branches[0]!.outAvals;
   if (dims[0] === null) {
-    let force = outAvals.map(() => false);
-    let programs: ReturnType<typeof vmapJaxprKeepingUnbatched>[];
-    for (;;) {
-      programs = branches.map((b) => vmapJaxprKeepingUnbatched(b, opsB, size, force));
-      const union = force.map((f, i) => f || programs.some((p) => p.outBatched[i]));
-      const settled = programs.every((p) => p.outBatched.every((b, i) => b === union[i]));
-      force = union;
-      if (settled) break;
-    }
+    const [programs, force] = branchFixpoint(outAvals.length, (forced) => branches.map((b) => vmapJaxprKeepingUnbatched(b, opsB, size, forced)), (p) => p.outBatched);
     const { jaxprs, consts } = withCommonConsts(programs);
     const outs = bind('cond', [index!, ...consts, ...operands], { ...params, branches: jaxprs });
     return [outs, force.map((b) => (b ? 0 : null))];
