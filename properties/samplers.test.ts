@@ -304,6 +304,22 @@ describe('gradients', () => {
     });
   });
 
+  it('truncatedNormal bound gradients stay finite and right far in the tails (φ(l)/φ(x) overflowed apart: inf and NaN from 13 on)', () => {
+    inScope(() => {
+      const k = random.key(3);
+      for (const [lo, hi] of [[13, 14], [13.5, 14.5], [-14.5, -13.5], [-3, 13]] as const) {
+        const meanOf = (l: number, h: number) => random.truncatedNormal(k, np.array(l, 'float32'), np.array(h, 'float32'), [400]).mean().item() as number;
+        const [gl, gh] = grad((l: NDArray, h: NDArray) => random.truncatedNormal(k, l, h, [400]).mean(), { argnums: [0, 1] })(np.array(lo, 'float32'), np.array(hi, 'float32')) as unknown as NDArray[];
+        const step = 0.05;
+        const fdLo = (meanOf(lo + step, hi) - meanOf(lo - step, hi)) / (2 * step);
+        const dLo = gl!.item() as number;
+        expect(Number.isFinite(dLo) && Number.isFinite(gh!.item() as number), `[${lo}, ${hi}]`).toBe(true);
+        expect(Math.abs(dLo - fdLo), `d/dlo on [${lo}, ${hi}]`).toBeLessThan(0.02 + 0.02 * Math.abs(fdLo));
+        expect(gh!.item()).toBeGreaterThanOrEqual(0);
+      }
+    });
+  });
+
   it('choice is differentiable in the population: the gradient counts how often each entry was drawn', () => {
     inScope(() => {
       const k = random.key(7);

@@ -7,7 +7,7 @@ import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
 import {
-  abs, add, astypeRaw, divide, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, subtract, where,
+  abs, add, astypeRaw, divide, exp, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, subtract, where,
 } from '../np/elementwise.js';
 import { argmax, cumsum, sum } from '../np/reductions.js';
 import { expandDims, reshape, squeeze, swapaxes, take } from '../np/shape_ops.js';
@@ -16,6 +16,9 @@ import { topK } from '../np/sorting.js';
 import { checkOptions } from '../options.js';
 import type { DType } from '../dtype.js';
 import { keyFromSeed } from './threefry.js';
+// (A custom rule for truncatedNormal's inverse CDF; used at call time only, so the import cycle
+// through the package entry is harmless.)
+import { customJvp } from '../../transforms/custom.js';
 import { broadcastShapes, checkShape, shapesEqual } from '../shape.js';
 
 export type Key = NDArray;
@@ -202,9 +205,7 @@ export const truncatedNormal = defop((k: Key, lower: ArrayLike, upper: ArrayLike
     throw new ShapeError(`random.truncatedNormal: bounds of shapes [${lo.shape.join(',')}] and [${hi.shape.join(',')}] do not broadcast to shape [${s.join(',')}]`);
   }
   const mirrored = greater(add(lo, hi), 0);
-  const a = ndtr(where(mirrored, negative(hi), lo));
-  const b = ndtr(where(mirrored, negative(lo), hi));
-  const x = ndtri(add(a, multiply(subtract(b, a), uniform(k, s))));
+  const x = truncatedInverseCdf()(where(mirrored, negative(hi), lo), where(mirrored, negative(lo), hi), uniform(k, s));
   const sample = where(mirrored, negative(x), x);
   const stop = (v: NDArray) => bind1('stop_gradient', [v], {});
   return minimum(maximum(sample, stop(lo)), stop(hi));
@@ -266,6 +267,29 @@ export const multivariateNormal = defop((k: Key, mean: ArrayLike, cov: ArrayLike
   const Lz = c.ndim === 2 ? matmul(z, swapaxes(L, -1, -2)) : squeeze(matmul(L, expandDims(z, -1)), -1);
   return add(m, Lz);
 });
+
+let inverseCdf: ((a: NDArray, b: NDArray, v: NDArray) => NDArray) | null = null;
+
+/**
+ * x = Φ⁻¹(Φ(a) + v·(Φ(b) − Φ(a))) with its derivative in one rule: dx = e^{(x² − a²)/2}(1 − v)·da +
+ * e^{(x² − b²)/2}·v·db, each ratio φ(a)/φ(x) taken as one exponential (with log(1 − v), log v folded
+ * in). Through ndtr's and ndtri's own rules the factors φ(a) and 1/φ(x) underflow and overflow
+ * apart for bounds past ~13 (0·inf: NaN gradients where the samples are right). Made on first use.
+ */
+function truncatedInverseCdf(): (a: NDArray, b: NDArray, v: NDArray) => NDArray {
+  if (inverseCdf !== null) return inverseCdf;
+  const f = (a: NDArray, b: NDArray, v: NDArray): NDArray => {
+    const pa = ndtr(a);
+    return ndtri(add(pa, multiply(subtract(ndtr(b), pa), v)));
+  };
+  const ratio = (x: NDArray, bound: NDArray, logWeight: NDArray): NDArray => exp(add(multiply(subtract(multiply(x, x), multiply(bound, bound)), 0.5), logWeight));
+  const core = customJvp(f, ([a, b, v]: [NDArray, NDArray, NDArray], [ta, tb]: [NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+    const x = core(a, b, v);
+    return [x, add(multiply(ratio(x, a, log1p(negative(v))), ta), multiply(ratio(x, b, log(v)), tb))];
+  });
+  inverseCdf = core;
+  return core;
+}
 
 export interface ChoiceOptions {
   /** Shape of the draws (default [], one draw). */
