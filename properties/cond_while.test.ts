@@ -233,6 +233,22 @@ describe('cond and switchCase: values', () => {
   });
 });
 
+describe('switchCase at its edges', () => {
+  it('JS-number indices beyond int32 are clamped, not wrapped into another branch; one branch still returns new arrays', () => {
+    inScope(() => {
+      const x = np.array([0.5, 1.5], 'float32');
+      const branches = [0, 1, 2].map((k) => (a: NDArray) => np.multiply(a, k));
+      for (const [index, want] of [[2 ** 31, 2], [2 ** 32, 2], [2 ** 32 + 1, 2], [2 ** 40, 2], [-(2 ** 31) - 1, 0]] as const) {
+        expect(switchCase(index, branches, x).toArray(), `index ${index}`).toEqual([0.5 * want, 1.5 * want]);
+      }
+      const same = switchCase(0, [(a: NDArray) => a], x);
+      expect(same === x).toBe(false);
+      dispose(same);
+      expect(x.toArray()).toEqual([0.5, 1.5]); // the operand survives
+    });
+  });
+});
+
 describe('cond and switchCase: derivatives', () => {
   it('jvp and vjp agree with finite differences for every branch (switch to order 2, cond and jit(cond) to order 1)', () => {
     fc.assert(

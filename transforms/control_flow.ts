@@ -12,7 +12,7 @@ import { bind } from '../src/core.js';
 import { DTypeError, ShapeError, TransformError, fmtShape } from '../src/errors.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, flattenArrays, leafArray, unflatten, type TreeDef } from './api_util.js';
+import { checkOptions, flattenArrays, freshResults, leafArray, nextTensorId, unflatten, type TreeDef } from './api_util.js';
 import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { add, constLike, convert } from './lax.js';
 import { asArray } from '../src/np/convert.js';
@@ -294,14 +294,17 @@ export function switchCase<R>(index: Scalar, branches: readonly ((...operands: a
   branches.forEach((b, j) => {
     if (typeof b !== 'function') throw new TransformError(`switchCase: branch ${j} must be a function, got ${b === null ? 'null' : typeof b}`);
   });
+  const firstNew = nextTensorId();
   return scoped(() => {
     if (typeof index === 'number' && !Number.isInteger(index)) throw new DTypeError(`switchCase: the index must be an integer scalar, got the JS number ${index} (JAX: "Index type must be an integer")`);
-    const i = typeof index === 'number' ? asArray(index, 'int32') : leafArray('switchCase', [], index, 'index');
+    // A JS number is clamped here, before int32 would wrap 2³¹ and beyond into another branch.
+    const i = typeof index === 'number' ? asArray(Math.min(Math.max(index, 0), branches.length - 1), 'int32') : leafArray('switchCase', [], index, 'index');
     if (i.ndim !== 0 || i.dtype !== 'int32') {
       throw new DTypeError(`switchCase: the index must be an integer scalar, got ${i.aval.str()} (JAX: "Index type must be an integer")`);
     }
-    // One branch needs no choice (JAX calls it directly).
-    if (branches.length === 1) return branches[0]!(...operands);
+    // One branch needs no choice (JAX calls it directly); its results are still new arrays, so
+    // freeing one never frees an operand or a closed-over array it passed through.
+    if (branches.length === 1) return freshResults(branches[0]!(...operands), operands, firstNew);
     return bindCond('switchCase', i, branches, branches.map((_, j) => `branch ${j}`), operands);
   });
 }
