@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
 import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, dispose, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
-import type { ClosedJaxpr } from '../src/jaxpr.js';
+import type { ClosedJaxpr, JaxprEqn } from '../src/jaxpr.js';
+import { deadCodeElimination } from '../src/dce.js';
 import { FC_SEED, expectClose, inScope, scoped } from './helpers.js';
 import { expectNoLeak, expectTreeClose, longestScopeAtClose, loopVmap, randomArray } from './loop_oracle.js';
 
@@ -265,6 +266,111 @@ describe('scan: residuals', () => {
         expectTreeClose(vmap(grad(lossWith(wrap, h0, xs)))(Ws), vmap(grad(lossWith('plain', h0, xs)))(Ws), { label: `vmap of grad(${wrap})` });
       }
     }));
+});
+
+describe('scan: dead code', () => {
+  // A scan with carries that read random subsets of the carries, and ys that do too; a function
+  // returning only some of its outputs. jit's dead-code elimination must keep exactly the used
+  // outputs and the carries they read across iterations (a closure over the dependencies).
+  interface DepCase {
+    carryDeps: boolean[][];
+    yDeps: boolean[][];
+    used: boolean[];
+    length: number;
+    seed: number;
+  }
+  const arbDepCase: fc.Arbitrary<DepCase> = fc
+    .record({ nK: fc.integer({ min: 1, max: 4 }), nY: fc.integer({ min: 0, max: 2 }) })
+    .chain(({ nK, nY }) =>
+      fc.record({
+        carryDeps: fc.array(fc.array(fc.boolean(), { minLength: nK, maxLength: nK }), { minLength: nK, maxLength: nK }),
+        yDeps: fc.array(fc.array(fc.boolean(), { minLength: nK, maxLength: nK }), { minLength: nY, maxLength: nY }),
+        used: fc.array(fc.boolean(), { minLength: nK + nY, maxLength: nK + nY }).filter((u) => u.some(Boolean)),
+        length: fc.integer({ min: 0, max: 4 }),
+        seed: fc.integer(),
+      }),
+    );
+  const depStep = (c: DepCase) => (carry: NDArray[], x: NDArray): [NDArray[], NDArray[]] => {
+    const read = (deps: boolean[]) => carry.reduce<NDArray>((acc, cj, j) => (deps[j] ? np.add(acc, np.mul(0.7, cj)) : acc), np.mul(0.5, x));
+    return [c.carryDeps.map((d) => np.tanh(read(d))), c.yDeps.map((d) => np.sin(read(d)))];
+  };
+  /** The carries kept: those used, those a used y reads, and every carry they read (transitively). */
+  const keptCarries = (c: DepCase): number => {
+    const nK = c.carryDeps.length;
+    const kept = c.used.slice(0, nK);
+    c.yDeps.forEach((d, m) => c.used[nK + m] && d.forEach((r, j) => r && (kept[j] = true)));
+    for (let grew = true; grew; ) {
+      grew = false;
+      c.carryDeps.forEach((d, k) => kept[k] && d.forEach((r, j) => r && !kept[j] && (grew = kept[j] = true)));
+    }
+    return kept.filter(Boolean).length;
+  };
+
+  it('jit keeps only the used carries and ys and the carries they read across steps; values and gradients are unchanged', () => {
+    fc.assert(
+      fc.property(arbDepCase, (c) =>
+        inScope(() => {
+          const rng = new Rng(c.seed);
+          const nK = c.carryDeps.length;
+          const init = c.carryDeps.map(() => randomArray(rng, [2]));
+          const xs = randomArray(rng, [c.length, 2]);
+          const usedOf = ([carry, ys]: [NDArray[], NDArray[]]) => [...carry, ...ys].filter((_, i) => c.used[i]);
+          const f = (init: NDArray[]) => usedOf(scan(depStep(c), init, xs, { length: c.length }) as [NDArray[], NDArray[]]);
+          const oracle = (init: NDArray[]) => usedOf(c.length === 0 ? [init, c.yDeps.map(() => np.zeros([0, 2]))] : loopScan(depStep(c), init, xs, c.length));
+          const program = makeJaxpr(f)(init).jaxpr;
+          const pruned = deadCodeElimination(program).filter((e) => e.prim === 'scan') as JaxprEqn<'scan'>[];
+          expect(pruned).toHaveLength(1);
+          expect(pruned[0]!.params.numCarry).toBe(keptCarries(c));
+          expect(pruned[0]!.outBinders.length - pruned[0]!.params.numCarry).toBe(c.used.slice(nK).filter(Boolean).length);
+          expectTreeClose(jit(f)(init), oracle(init), { label: 'jit' });
+          const loss = (g: (i: NDArray[]) => NDArray[]) => (i: NDArray[]) => g(i).reduce<NDArray>((acc, o) => np.add(acc, np.sum(np.sin(o))), np.array(0, 'float32'));
+          const want = grad(loss(oracle))(init);
+          expectTreeClose(grad(loss(f))(init), want, { label: 'grad' });
+          expectTreeClose(jit(grad(loss(f)))(init), want, { label: 'jit(grad)' });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  // A body that makes a big y per step (an outer product, L·D²) beside a small carry.
+  const L = 50, D = 64;
+  const ysBytes = L * D * D * 4;
+  const bigYs = (h: NDArray, x: NDArray) => [np.tanh(np.add(np.mul(0.5, h), x)), np.outer(h, x)] as const;
+  const bigXs = () => np.reshape(np.mul(np.arange(L * D), 1e-3), [L, D]);
+  const shapesIn = (eqns: readonly JaxprEqn[]) => eqns.flatMap((e) => [...e.inputs, ...e.outBinders].map((v) => v.aval.shape.join(',')));
+
+  it('ys nobody reads are not computed or stacked under jit, nor transposed by grad: peak memory is a step, not the ys', async () => {
+    const xs = bigXs();
+    const f = (h0: NDArray) => np.sum(scan(bigYs, h0, xs)[0]);
+    const h0 = np.full([D], 0.1);
+    // The gradient's program, dead code dropped, has no [L, D, D] value: no stacked ys in the
+    // forward scan, no stacked zero cotangents for them in the reverse one.
+    const gradProgram = makeJaxpr(grad(f))(h0).jaxpr;
+    expect(shapesIn(gradProgram.eqns)).toContain([L, D, D].join(','));
+    expect(shapesIn(deadCodeElimination(gradProgram))).not.toContain([L, D, D].join(','));
+    const jitted = jit(f), jittedGrad = jit(grad(f));
+    for (const [label, run] of [['jit', jitted], ['jit(grad)', jittedGrad]] as const) {
+      dispose(run(h0));
+      const before = tf.memory().numBytes;
+      const { peakBytes } = await tf.profile(() => {
+        dispose(run(h0));
+        return undefined as never;
+      });
+      expect(peakBytes - before, label).toBeLessThan(0.1 * ysBytes);
+    }
+    inScope(() => {
+      expectTreeClose(jitted(h0), scoped(() => f(h0)), { label: 'jit' });
+      expectTreeClose(jittedGrad(h0), grad(f)(h0), { label: 'jit(grad)' });
+      expectTreeClose(grad(f)(h0), grad((h: NDArray) => np.sum(loopScan(bigYs, h, xs, L)[0]))(h0), { label: 'grad' });
+    });
+    expectNoLeak('jit', () => jitted(h0));
+    expectNoLeak('jit(grad)', () => jittedGrad(h0));
+    expectNoLeak('grad', () => grad(f)(h0));
+    jitted.clearCache();
+    jittedGrad.clearCache();
+    dispose([xs, h0]);
+  });
 });
 
 describe('scan: vmap', () => {

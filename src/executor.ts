@@ -1,7 +1,7 @@
 // Runs the programs carried by higher-order primitives when they reach the eval interpreter.
 // `remat` and the custom-rule primitives replay their program through `bind`; `scan` loops over
 // its body compiled as below (see runScan); `jit_call` runs a
-// compiled plan: dead code dropped, arithmetic on literals done once at compile time, relu,
+// compiled plan: dead code dropped (dce.ts: unused scan ys and carries too), arithmetic on literals done once at compile time, relu,
 // a ± s·b (SGD updates) and dense layers (product + bias + relu) fused into single kernels,
 // kernels called directly on tensors, each intermediate freed right after its last use.
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,6 +16,7 @@ import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
 import { forgetFreedTensorsPerStep, scoped } from './scope.js';
+import { deadCodeElimination } from './dce.js';
 
 /** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
 export interface Executable {
@@ -54,11 +55,7 @@ interface ProgramEqn {
   readonly outBinders: readonly Var[];
 }
 
-/** Drops equations whose results are never used (every primitive is pure). */
-export function deadCodeElimination(jaxpr: Jaxpr): JaxprEqn[] {
-  return liveEquations(jaxpr.eqns, jaxpr.outs);
-}
-
+/** Drops equations (fused kernels included) whose results are never used, after a rewrite made them dead. */
 function liveEquations<E extends ProgramEqn>(eqns: readonly E[], outs: readonly Atom[]): E[] {
   const live = new Set<Var>(outs.filter((o): o is Var => o instanceof Var));
   const kept: E[] = [];

@@ -10,7 +10,7 @@ import { Jaxpr, Lit, Var, evalJaxpr, type Atom, type JaxprEqn } from '../src/jax
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { collectTensors, scoped } from '../src/scope.js';
-import { deadCodeElimination } from '../src/executor.js';
+import { deadCodeElimination } from '../src/dce.js';
 import { branchFixpoint } from './jaxpr_trace.js';
 
 /** Known (a value) or unknown (only an aval). */
@@ -281,9 +281,11 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const need = (a: Atom): void => {
     if (a instanceof Var && !unknownVars.has(a)) pending.push(a);
   };
-  unknownEqns.forEach((e) => e.inputs.forEach(need));
   // Outputs to instantiate are returned by the unknown program even when known (as residuals).
   const outUnknowns = jaxpr.outs.map((o, i) => isUnknown(o) || (instantiate[i] ?? false));
+  // Unknown equations no unknown output needs (a scan's unused ys among them) save no residuals.
+  const liveUnknown = deadCodeElimination(new Jaxpr([], unknownEqns, jaxpr.outs.filter((_, i) => outUnknowns[i])));
+  liveUnknown.forEach((e) => e.inputs.forEach(need));
   jaxpr.outs.forEach((o, i) => outUnknowns[i] && need(o));
   // A known value that a nested program only passes through (a checkpointed or jitted body
   // returning its input W as a residual) is that input: save or recompute the input instead, so
@@ -321,7 +323,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     return s;
   };
   const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(sourceOf(a)) ?? sourceOf(a)) : a);
-  const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...unknownEqns] : [];
+  const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...liveUnknown] : [];
   const sortedUnknown = inDependencyOrder(ordered);
   const unknown = new Jaxpr(
     [...residuals.map((v) => rename.get(v)!), ...jaxpr.inBinders.filter((_, i) => inUnknowns[i])],

@@ -12,6 +12,7 @@ import { LINEAR_PRIMITIVES, type LinearPrimitive, type ParamsOf, type Primitive 
 import { createdByCall, scoped } from '../src/scope.js';
 import { nextTensorId } from './api_util.js';
 import { add, zeros } from './lax.js';
+import { dceScanParams } from '../src/dce.js';
 import { UndefPrimal, firstOrderTransposeRules, isUndef, type Cotangent, type Operand, type TransposeRule } from './transpose_rules.js';
 
 export { UndefPrimal };
@@ -188,6 +189,16 @@ function programTranspose(prim: 'jit_call' | 'remat'): TransposeRule<'jit_call' 
  * cotangents; it takes the ys' cotangents as xs and returns the linear xs' cotangents as ys.
  */
 const scanTranspose: TransposeRule<'scan'> = (cts, args, params) => {
+  // Outputs with no cotangent (ys nobody reads after the loop, say) are dropped first, with the
+  // carries only they need: their transposes would otherwise run every step on stacked zeros.
+  const pruned = dceScanParams(params, cts.map((c) => c !== null));
+  if (pruned.params !== params) {
+    const keptCts = cts.filter((_, i) => pruned.keptOuts[i]);
+    if (keptCts.every((c) => c === null)) return args.map(() => null);
+    const ctKept = scanTranspose(keptCts, args.filter((_, i) => pruned.usedInputs[i]), pruned.params);
+    let k = 0;
+    return args.map((_, i) => (pruned.usedInputs[i] ? ctKept[k++]! : null));
+  }
   const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
   const nIn = args.length;
   const inAvals = jaxpr.inAvals, outAvals = jaxpr.outAvals;
