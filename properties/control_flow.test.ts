@@ -373,6 +373,102 @@ describe('scan: dead code', () => {
   });
 });
 
+describe('scan: loop-invariant residuals', () => {
+  // A body computing values from its consts alone (np.transpose(W), a mask of W's signs, exp(b/2))
+  // beside values from the carry and xs. The gradient's forward scan must compute the const-only
+  // residuals once, before the loop, and pass them to the linear scan as consts (JAX hoists them),
+  // not save them per step as f32[length, D, D] residuals.
+  const invariantLoss = (reverse: boolean) => (p: { W: NDArray; b: NDArray }, h0: NDArray, xs: NDArray) => {
+    const step = (h: NDArray, x: NDArray) => {
+      const mask = np.astype(np.greater(p.W, 0), 'float32');
+      const s = np.exp(np.mul(p.b, 0.5));
+      const h2 = np.tanh(np.add(np.mul(np.matmul(h, np.transpose(np.mul(p.W, mask))), s), x));
+      return [h2, np.sum(np.mul(h2, s))] as const;
+    };
+    const [h, ys] = scan(step, h0, xs, { reverse });
+    return np.add(np.sum(np.sin(h)), np.sum(ys));
+  };
+  const invariantLossUnrolled = (reverse: boolean) => (p: { W: NDArray; b: NDArray }, h0: NDArray, xs: NDArray) => {
+    let h = h0, total = np.array(0, 'float32');
+    const n = xs.shape[0]!;
+    const Wt = np.transpose(np.mul(p.W, np.astype(np.greater(p.W, 0), 'float32')));
+    const s = np.exp(np.mul(p.b, 0.5));
+    for (let k = 0; k < n; k++) {
+      const i = reverse ? n - 1 - k : k;
+      h = np.tanh(np.add(np.mul(np.matmul(h, Wt), s), np.take(xs, np.array(i, 'int32'), 0)));
+      total = np.add(total, np.sum(np.mul(h, s)));
+    }
+    return np.add(np.sum(np.sin(h)), total);
+  };
+  const invariantArgs = (seed: number, D: number, L: number) => {
+    const rng = new Rng(seed);
+    return [{ W: randomArray(rng, [D, D], -0.6, 0.6), b: randomArray(rng, [D], -0.5, 0.5) }, randomArray(rng, [D]), randomArray(rng, [L, D])] as const;
+  };
+  /** The shapes of the scans' outputs (stacked residuals included) in a program, dead code dropped as jit drops it. */
+  const scanOutputShapes = (program: ClosedJaxpr) =>
+    deadCodeElimination(program.jaxpr).filter((e) => e.prim === 'scan').flatMap((e) => e.outBinders.map((v) => v.aval.shape.join(',')));
+
+  it('are computed once and not stacked; grad, grad of grad, jit(grad), vmap(grad) and checkpoint equal the unrolled loop', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.integer(), (D, L, reverse, seed) =>
+        inScope(() => {
+          const args = invariantArgs(seed, D, L);
+          const f = invariantLoss(reverse), unrolled = invariantLossUnrolled(reverse);
+          const g = grad(f, { argnums: [0, 1, 2] });
+          const gradProgram = makeJaxpr(g)(...args);
+          expect(scanOutputShapes(gradProgram)).not.toContain([L, D, D].join(','));
+          // the linear (reverse) scan reads the hoisted [D, D] value as a const
+          const reverseScan = gradProgram.jaxpr.eqns.filter((e) => e.prim === 'scan').at(-1) as JaxprEqn<'scan'>;
+          expect(reverseScan.inputs.slice(0, reverseScan.params.numConsts).map((a) => a.aval.shape.join(','))).toContain([D, D].join(','));
+          const want = grad(unrolled, { argnums: [0, 1, 2] })(...args);
+          expectTreeClose(g(...args), want, { label: 'grad' });
+          expectTreeClose(jit(g)(...args), want, { label: 'jit(grad)' });
+          expectTreeClose(grad(checkpoint(f), { argnums: [0, 1, 2] })(...args), want, { label: 'grad(checkpoint)' });
+          const second = (loss: typeof f) => grad((W: NDArray) => np.sum(np.sin(grad(loss, { argnums: 1 })({ ...args[0], W }, args[1], args[2]))))(args[0].W);
+          expectTreeClose(second(f), second(unrolled), { label: 'grad of grad', rtol: 1e-3 });
+          const bs = np.stack([args[0].b, np.mul(args[0].b, -0.5)], 0);
+          const perB = (loss: typeof f) => (b: NDArray) => grad(loss)({ ...args[0], b }, args[1], args[2]);
+          expectTreeClose(vmap(perB(f))(bs), loopVmap(perB(unrolled), [bs], [0], 0, 2), { label: 'vmap(grad)' });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 8 },
+    );
+  });
+
+  it('agree with finite differences (checkGrads, order 2)', () =>
+    fc.assert(
+      fc.property(fc.boolean(), fc.integer(), (reverse, seed) => inScope(() => checkGrads(invariantLoss(reverse), [...invariantArgs(seed, 2, 3)], { order: 2, seed }))),
+      { seed: FC_SEED, numRuns: 2 },
+    ));
+
+  it('the backward pass of W·hᵀ over many steps holds one Wᵀ, not one per step (peak memory), and leaves no tensors behind', async () => {
+    const D = 96, L = 100;
+    const stackedBytes = L * D * D * 4;
+    const [p, h0, xs] = invariantArgs(FC_SEED, D, L);
+    const loss = (W: NDArray) => np.sum(scan((h: NDArray, x: NDArray) => [np.tanh(np.add(np.matmul(h, np.transpose(W)), x)), null] as const, h0, xs)[0]);
+    const g = grad(loss);
+    const jitted = jit(g);
+    for (const [label, run] of [['grad', g], ['jit(grad)', jitted]] as const) {
+      dispose(run(p.W));
+      const before = tf.memory().numBytes;
+      const { peakBytes } = await tf.profile(() => {
+        dispose(run(p.W));
+        return undefined as never;
+      });
+      expect(peakBytes - before, label).toBeLessThan(0.2 * stackedBytes);
+    }
+    inScope(() => expectTreeClose(g(p.W), jitted(p.W), { label: 'jit(grad)' }));
+    expectNoLeak('grad', () => g(p.W));
+    expectNoLeak('jit(grad)', () => jitted(p.W));
+    const args = invariantArgs(1, 3, 4);
+    expectNoLeak('grad of grad', () => grad((W: NDArray) => np.sum(grad(invariantLoss(false), { argnums: 1 })({ ...args[0], W }, args[1], args[2])))(args[0].W));
+    const bs = np.stack([args[0].b, args[0].b], 0);
+    expectNoLeak('vmap(grad)', () => vmap((b: NDArray) => grad(invariantLoss(true))({ ...args[0], b }, args[1], args[2]))(bs));
+    jitted.clearCache();
+    dispose([p, h0, xs, args, bs]);
+  });
+});
+
 describe('scan: vmap', () => {
   const step = (w: NDArray) => (c: { h: NDArray; n: NDArray }, x: NDArray) => {
     const h = np.tanh(np.add(np.mul(c.h, w), x));

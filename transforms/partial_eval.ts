@@ -12,6 +12,7 @@ import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_pol
 import { collectTensors, scoped } from '../src/scope.js';
 import { deadCodeElimination } from '../src/dce.js';
 import { branchFixpoint } from './jaxpr_trace.js';
+import { hoistLoopInvariant } from './loop_invariant.js';
 
 /** Known (a value) or unknown (only an aval). */
 export class PartialVal {
@@ -233,11 +234,11 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const eqnKind = new Map<JaxprEqn, 'known' | 'unknown'>();
   // A higher-order equation split in two: its known part (absent when nothing is known) runs now,
   // its unknown part is recorded.
-  const addSplit = (k: JaxprEqn | null, u: JaxprEqn): void => {
-    if (k !== null) {
-      knownEqns.push(k);
-      eqnKind.set(k, 'known');
-      k.outBinders.forEach((v) => producer.set(v, k));
+  const addSplit = (k: JaxprEqn | JaxprEqn[] | null, u: JaxprEqn): void => {
+    for (const e of k === null ? [] : Array.isArray(k) ? k : [k]) {
+      knownEqns.push(e);
+      eqnKind.set(e, 'known');
+      e.outBinders.forEach((v) => producer.set(v, e));
     }
     unknownEqns.push(u);
     eqnKind.set(u, 'unknown');
@@ -406,15 +407,22 @@ function partialEvalProgram(trace: PartialEvalTrace, prim: 'jit_call' | 'remat',
 // ---------------------------------------------------------------------------------------------
 // Partial evaluation of scans (JAX's _scan_partial_eval)
 
-/** Where an operand of the unknown scan comes from: an operand of the original scan, or a residual output of the known scan. */
-type ScanOperand = { operand: number } | { residual: number };
+/**
+ * Where an operand of the unknown scan comes from: an operand of the original scan, a residual
+ * output of the known scan, or a loop-invariant value computed once before the loop.
+ */
+type ScanOperand = { operand: number } | { residual: number } | { hoisted: number };
 
 interface ScanSplit {
   /** Per operand, after the fixpoint (a known carry the body makes unknown is unknown). */
   inUnknowns: boolean[];
   /** Per output ([...carry, ...ys]). */
   outUnknowns: boolean[];
-  /** Runs on the known operands; returns [...known carry, ...known ys, ...stacked residuals]. */
+  /** Over the known consts: the loop-invariant values (null: none). */
+  hoist: Jaxpr | null;
+  /** Which hoisted values the known scan takes as consts, after the known consts. */
+  hoistedToKnown: number[];
+  /** Runs on [...known consts, ...hoistedToKnown, ...known carry, ...known xs]; returns [...known carry, ...known ys, ...stacked residuals]. */
   known: ParamsOf<'scan'> | null;
   numResiduals: number;
   unknown: ParamsOf<'scan'>;
@@ -426,7 +434,9 @@ interface ScanSplit {
  * that reads the known one's per-step residuals as extra xs: the forward pass keeps what the
  * backward pass needs, one slice per step, instead of unrolling the loop. Which carries are
  * unknown is a fixpoint (a carry the body computes from unknown values is unknown). Residuals that
- * are known consts or known xs themselves are passed through rather than stacked again.
+ * are known consts or known xs themselves are passed through rather than stacked again, and those
+ * computed from the known consts alone are computed once before the loop (loop_invariant.ts) and
+ * passed to the unknown scan as consts.
  */
 function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSplit {
   const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
@@ -438,25 +448,36 @@ function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSp
     if (carryUnknown.every((u, k) => !u || inUnknowns[nC + k])) break;
     inUnknowns = inUnknowns.map((u, i) => u || (i >= nC && i < nC + nK && carryUnknown[i - nC]!));
   }
-  const { known, unknown, outUnknowns, numResiduals } = split;
+  const { unknown, outUnknowns, numResiduals } = split;
   const knownOperandIdx = inUnknowns.flatMap((u, i) => (u ? [] : [i]));
   const numKnownOuts = outUnknowns.filter((u) => !u).length;
-  const residualVars = known.outs.slice(numKnownOuts) as Var[];
-  // A residual that is a known const or xs binder of the body is that operand itself.
-  const binderOperand = new Map<Var, number>(known.inBinders.map((v, j) => [v, knownOperandIdx[j]!]));
-  const passed = residualVars.map((v) => binderOperand.get(v));
-  const isConstOperand = (i: number | undefined): i is number => i !== undefined && i < nC;
-  const isXsOperand = (i: number | undefined): i is number => i !== undefined && i >= nC + nK;
-  const stackedIdx = residualVars.flatMap((_, r) => (isConstOperand(passed[r]) || isXsOperand(passed[r]) ? [] : [r]));
-  const knownBody = new Jaxpr(known.inBinders, known.eqns, [...known.outs.slice(0, numKnownOuts), ...stackedIdx.map((r) => residualVars[r]!)]);
   const nKnownConsts = knownOperandIdx.filter((i) => i < nC).length;
   const nKnownCarry = knownOperandIdx.filter((i) => i >= nC && i < nC + nK).length;
+  const hoisted = hoistLoopInvariant(split.known, nKnownConsts, (i) => i >= numKnownOuts);
+  // The known body over [...known consts, ...hoisted values, ...known carry, ...known xs].
+  const known = hoisted?.loop ?? split.known;
+  const hoistedVars = hoisted?.hoisted ?? [];
+  const residualVars = known.outs.slice(numKnownOuts) as Var[];
+  // A residual that is a known const or xs binder of the body is that operand itself; a hoisted one is computed once.
+  const sourceOf = new Map<Var, ScanOperand>(split.known.inBinders.map((v, j) => [v, { operand: knownOperandIdx[j]! }]));
+  hoistedVars.forEach((v, j) => sourceOf.set(v, { hoisted: j }));
+  const passed = residualVars.map((v) => sourceOf.get(v));
+  const isInvariant = (s: ScanOperand | undefined): boolean => s !== undefined && ('hoisted' in s || ('operand' in s && s.operand < nC));
+  const isPassed = (s: ScanOperand | undefined): boolean => isInvariant(s) || (s !== undefined && 'operand' in s && s.operand >= nC + nK);
+  const stackedIdx = range(numResiduals).filter((r) => !isPassed(passed[r]));
+  const knownOuts = [...known.outs.slice(0, numKnownOuts), ...stackedIdx.map((r) => residualVars[r]!)];
+  // The known loop reads the hoisted values it still needs (residuals passed on are not its outputs any more).
+  const knownEqns = deadCodeElimination(new Jaxpr(known.inBinders, known.eqns, knownOuts));
+  const read = new Set<Var>([...knownEqns.flatMap((e) => e.inputs), ...knownOuts].filter((a): a is Var => a instanceof Var));
+  const hoistedToKnown = range(hoistedVars.length).filter((j) => read.has(hoistedVars[j]!));
+  const knownBinders = known.inBinders.filter((v, i) => i < nKnownConsts || i >= nKnownConsts + hoistedVars.length || read.has(v));
+  const knownBody = new Jaxpr(knownBinders, knownEqns, knownOuts);
   // The unknown body's binders are [...residuals, ...unknown operands]; reorder to consts | carry | xs.
   const resBinders = unknown.inBinders.slice(0, numResiduals);
   const ukBinders = unknown.inBinders.slice(numResiduals);
   const unknownIdx = inUnknowns.flatMap((u, i) => (u ? [i] : []));
-  const constRes = range(numResiduals).filter((r) => isConstOperand(passed[r]));
-  const xsRes = range(numResiduals).filter((r) => !isConstOperand(passed[r]));
+  const constRes = range(numResiduals).filter((r) => isInvariant(passed[r]));
+  const xsRes = range(numResiduals).filter((r) => !isInvariant(passed[r]));
   const ukConsts = unknownIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter((i) => i >= nC && i < nC + nK), ukXs = unknownIdx.filter((i) => i >= nC + nK);
   const binderOf = (i: number): Var => ukBinders[unknownIdx.indexOf(i)]!;
   const unknownBody = new Jaxpr(
@@ -464,7 +485,7 @@ function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSp
     unknown.eqns,
     unknown.outs,
   );
-  const fromResidual = (r: number): ScanOperand => (isConstOperand(passed[r]) || isXsOperand(passed[r]) ? { operand: passed[r]! } : { residual: stackedIdx.indexOf(r) });
+  const fromResidual = (r: number): ScanOperand => (isPassed(passed[r]) ? passed[r]! : { residual: stackedIdx.indexOf(r) });
   const unknownOperands: ScanOperand[] = [
     ...constRes.map(fromResidual),
     ...ukConsts.map((i) => ({ operand: i })),
@@ -476,7 +497,9 @@ function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSp
   return {
     inUnknowns,
     outUnknowns,
-    known: knownNeeded ? { jaxpr: knownBody, numConsts: nKnownConsts, numCarry: nKnownCarry, length, reverse, name } : null,
+    hoist: hoisted === null ? null : hoisted.hoist,
+    hoistedToKnown,
+    known: knownNeeded ? { jaxpr: knownBody, numConsts: nKnownConsts + hoistedToKnown.length, numCarry: nKnownCarry, length, reverse, name } : null,
     numResiduals: stackedIdx.length,
     unknown: { jaxpr: unknownBody, numConsts: constRes.length + ukConsts.length, numCarry: ukCarry.length, length, reverse, name },
     unknownOperands,
@@ -485,35 +508,51 @@ function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSp
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+/** The operands of the known scan: the known consts, the hoisted values it reads, the known carry and xs. */
+function knownScanOperands<T>(split: ScanSplit, operands: T[], hoisted: T[]): T[] {
+  const known = operands.filter((_, i) => !split.inUnknowns[i]);
+  const nKnownConsts = split.known!.numConsts - split.hoistedToKnown.length;
+  return [...known.slice(0, nKnownConsts), ...split.hoistedToKnown.map((j) => hoisted[j]!), ...known.slice(nKnownConsts)];
+}
+
+/** The hoisted computation as one equation's params: a jit_call over the known consts. */
+const hoistParams = (split: ScanSplit, name: string): ParamsOf<'jit_call'> => ({ jaxpr: split.hoist!, numConsts: 0, name: `hoist(${name})` });
+
 /** The partial-evaluation rule of scan: run the known scan now, record the unknown one over its residuals. */
 function partialEvalScan(trace: PartialEvalTrace, tracers: PartialEvalTracer[], params: ParamsOf<'scan'>): NDArray[] {
   const split = splitScan(params, tracers.map((t) => !t.pval.isKnown));
-  const knownIns = tracers.filter((_, i) => !split.inUnknowns[i]).map((t) => t.pval.known!);
+  const knownConsts = tracers.slice(0, params.numConsts).filter((t) => t.pval.isKnown).map((t) => t.pval.known!);
+  const hoisted = split.hoist === null ? [] : bind('jit_call', knownConsts, hoistParams(split, params.name));
+  const knownIns = split.known === null ? [] : knownScanOperands(split, tracers.map((t) => t.pval.known!), hoisted);
   const knownResults = split.known === null ? [] : bind('scan', knownIns, split.known);
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
-  const ins = split.unknownOperands.map((o) => ('operand' in o ? tracers[o.operand]! : residuals[o.residual]!));
+  const hoistedTracers = hoisted.map((h) => trace.lift(h) as PartialEvalTracer);
+  const ins = split.unknownOperands.map((o) => ('operand' in o ? tracers[o.operand]! : 'hoisted' in o ? hoistedTracers[o.hoisted]! : residuals[o.residual]!));
   const avalsOut = abstractEvalPrimitive('scan', ins.map((t) => t.aval), split.unknown);
   const unknownOuts = trace.recordEqn('scan', ins, split.unknown, avalsOut);
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
 }
 
-/** Splits a scan equation of a program being partially evaluated (null: no known part left). */
-function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+/** Splits a scan equation of a program being partially evaluated into its known equations (the hoisted part, the known scan) and the unknown scan. */
+function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn] {
   const split = splitScan(eqn.params, inUnknowns);
+  const knownConsts = eqn.inputs.slice(0, eqn.params.numConsts).filter((_, i) => !split.inUnknowns[i]);
+  const hoistVars = split.hoist === null ? [] : split.hoist.outs.map((a) => new Var(a.aval));
+  const hoistEqn: JaxprEqn[] = split.hoist === null ? [] : [{ prim: 'jit_call', inputs: knownConsts, params: hoistParams(split, eqn.params.name), outBinders: hoistVars }];
   const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
-  const knownOutAvals = split.known === null ? [] : abstractEvalPrimitive('scan', eqn.inputs.filter((_, i) => !split.inUnknowns[i]).map((a) => a.aval), split.known);
+  const knownIns = split.known === null ? [] : knownScanOperands<Atom>(split, eqn.inputs, hoistVars);
+  const knownOutAvals = split.known === null ? [] : abstractEvalPrimitive('scan', knownIns.map((a) => a.aval), split.known);
   const resVars = knownOutAvals.slice(knownOutVars.length).map((a) => new Var(a));
-  const known: JaxprEqn | null =
-    split.known === null ? null : { prim: 'scan', inputs: eqn.inputs.filter((_, i) => !split.inUnknowns[i]), params: split.known, outBinders: [...knownOutVars, ...resVars] };
+  const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'scan', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] }];
   const unknown: JaxprEqn = {
     prim: 'scan',
-    inputs: split.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : resVars[o.residual]!)),
+    inputs: split.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : 'hoisted' in o ? hoistVars[o.hoisted]! : resVars[o.residual]!)),
     params: split.unknown,
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };
-  return [known, unknown];
+  return [[...hoistEqn, ...known], unknown];
 }
 
 // ---------------------------------------------------------------------------------------------
