@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, dispose, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
+import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, cond, dispose, foriLoop, grad, jit, jvp, makeJaxpr, np, scan, tree, valueAndGrad, vmap } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
-import type { ClosedJaxpr, JaxprEqn } from '../src/jaxpr.js';
+import { Jaxpr, type ClosedJaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import { deadCodeElimination } from '../src/dce.js';
 import { FC_SEED, expectClose, inScope, scoped } from './helpers.js';
 import { expectNoLeak, expectTreeClose, longestScopeAtClose, loopVmap, randomArray } from './loop_oracle.js';
@@ -371,6 +371,39 @@ describe('scan: dead code', () => {
     jittedGrad.clearCache();
     dispose([xs, h0]);
   });
+
+  it('also inside nested jit, checkpoint and cond programs whose ys output nobody reads', async () => {
+    const xs = bigXs();
+    const h0 = np.full([D], 0.1);
+    const inner = (h: NDArray) => scan(bigYs, h, xs);
+    const other = (h: NDArray) => scan((c: NDArray, x: NDArray) => [np.sin(np.add(c, x)), np.outer(x, c)] as const, h, xs);
+    const wrappers = {
+      jit: (h: NDArray) => jit(inner)(h)[0],
+      checkpoint: (h: NDArray) => checkpoint(inner)(h)[0],
+      cond: (h: NDArray) => cond(np.greater(np.sum(h), 0), inner, other, h)[0],
+    };
+    for (const [label, f] of Object.entries(wrappers)) {
+      const program = makeJaxpr(f)(h0).jaxpr;
+      const big = `f32[${L},${D},${D}]`;
+      expect(program.toString(), label).toContain(big);
+      expect(new Jaxpr(program.inBinders, deadCodeElimination(program), program.outs).toString(), label).not.toContain(big);
+      const jitted = jit(f);
+      dispose(jitted(h0));
+      const before = tf.memory().numBytes;
+      const { peakBytes } = await tf.profile(() => {
+        dispose(jitted(h0));
+        return undefined as never;
+      });
+      expect(peakBytes - before, label).toBeLessThan(0.1 * ysBytes);
+      inScope(() => {
+        expectTreeClose(jitted(h0), scoped(() => f(h0)), { label });
+        expectTreeClose(jit(grad((h: NDArray) => np.sum(f(h))))(h0), grad((h: NDArray) => np.sum(f(h)))(h0), { label: `jit(grad(${label}))` });
+      });
+      expectNoLeak(label, () => jitted(h0));
+      jitted.clearCache();
+    }
+    dispose([xs, h0]);
+  });
 });
 
 describe('scan: loop-invariant residuals', () => {
@@ -408,7 +441,7 @@ describe('scan: loop-invariant residuals', () => {
   const scanOutputShapes = (program: ClosedJaxpr) =>
     deadCodeElimination(program.jaxpr).filter((e) => e.prim === 'scan').flatMap((e) => e.outBinders.map((v) => v.aval.shape.join(',')));
 
-  it('are computed once and not stacked; grad, grad of grad, jit(grad), vmap(grad) and checkpoint equal the unrolled loop', () => {
+  it('are computed once and not stacked; grad, grad of grad, jit(grad), grad(jit), vmap(grad) and checkpoint equal the unrolled loop', () => {
     fc.assert(
       fc.property(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.integer(), (D, L, reverse, seed) =>
         inScope(() => {
@@ -423,6 +456,11 @@ describe('scan: loop-invariant residuals', () => {
           const want = grad(unrolled, { argnums: [0, 1, 2] })(...args);
           expectTreeClose(g(...args), want, { label: 'grad' });
           expectTreeClose(jit(g)(...args), want, { label: 'jit(grad)' });
+          // and when the scan is inside a jitted function (partial evaluation of its program)
+          const gradOfJit = grad(jit(f), { argnums: [0, 1, 2] });
+          const program = makeJaxpr(gradOfJit)(...args).jaxpr;
+          expect(new Jaxpr(program.inBinders, deadCodeElimination(program), program.outs).toString()).not.toContain(`f32[${L},${D},${D}]`);
+          expectTreeClose(gradOfJit(...args), want, { label: 'grad(jit)' });
           expectTreeClose(grad(checkpoint(f), { argnums: [0, 1, 2] })(...args), want, { label: 'grad(checkpoint)' });
           const second = (loss: typeof f) => grad((W: NDArray) => np.sum(np.sin(grad(loss, { argnums: 1 })({ ...args[0], W }, args[1], args[2]))))(args[0].W);
           expectTreeClose(second(f), second(unrolled), { label: 'grad of grad', rtol: 1e-3 });
