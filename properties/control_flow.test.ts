@@ -2,8 +2,10 @@
 // loop (slice, call, stack: no scan involved) for random carry/xs/ys pytrees, reverse, xs null and
 // length 0; derivatives (jvp, grad, grad of grad) against finite differences (checkGrads) and
 // against the unrolled loop; vmap against a loop over examples for every batched/unbatched mix;
-// nesting and checkpoint; jit against eager, with one scan equation in the traced program whatever the length; errors for
-// a carry that changes structure, shape or dtype and for xs of different lengths; no leaks.
+// nesting and checkpoint; jit against eager, with one scan equation in the traced program whatever the length; dead-code
+// elimination keeping exactly the used ys and the carries they read (a closure over random carry
+// dependencies), and loop-invariant residuals computed once, not stacked (programs and peak
+// memory); errors for a carry that changes structure, shape or dtype and for xs of different lengths; no leaks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';

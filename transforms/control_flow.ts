@@ -3,8 +3,10 @@
 // a loop of any length is one equation under jit and its trace costs one body, not one body per
 // step; and branches traced into a `cond` primitive that runs only the chosen one. The primitives'
 // rules live with each transformation: JVP (jvp.ts), batching (vmap.ts), partial evaluation into a
-// known and an unknown part (partial_eval.ts) and transposition (transpose.ts: a reverse scan, a
-// cond over the transposed branches; a while loop cannot be transposed), as in JAX.
+// known and an unknown part (partial_eval.ts, with loop-invariant residuals computed once:
+// loop_invariant.ts), transposition (transpose.ts: a reverse scan, a cond over the transposed
+// branches; a while loop cannot be transposed) and dead-code elimination (src/dce.ts: unused ys and
+// the carries only they need), as in JAX.
 import { NDArray } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
 import { ShapedArray as Aval } from '../src/aval.js';
