@@ -87,6 +87,8 @@ export const tanh = unary('tanh', 'tanh');
 export const sqrt = unary('sqrt', 'sqrt');
 export const rsqrt = unary('rsqrt', 'rsqrt');
 export const erf = unary('erf', 'erf');
+/** 1 − erf(x) (jax.scipy.special.erfc, jax.lax.erfc), in float64 then rounded: precise in the upper tail (erfc(9) ≈ 4.1e-37, where 1 − erf(9) is 0). */
+export const erfc = unary('erfc', 'erfc');
 /** Φ(x), the standard normal CDF (jax.scipy.special.ndtr), in float64 then rounded: precise in the lower tail. */
 export const ndtr = unary('ndtr', 'ndtr');
 /** Φ⁻¹(p), the standard normal quantile (jax.scipy.special.ndtri): ±inf at 1 and 0, NaN outside [0, 1]. */
