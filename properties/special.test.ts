@@ -130,3 +130,52 @@ describe('np.erfc (jax.scipy.special.erfc, jax.lax.erfc)', () => {
       expect(values(vmap((a: NDArray) => np.erfc(a), { inAxes: 1 })(x))).toEqual(values(np.transpose(np.erfc(x))));
     }));
 });
+
+describe('np.exp2', () => {
+  it('is exact at integers: exp2(k) === 2^k for k in [−149, 127] (exp(k·ln 2) was off by up to 34 ulp), float32 and int32 inputs', () =>
+    onEachBackend((backend) => {
+      const ks = Array.from({ length: 277 }, (_, i) => i - 149);
+      let p = 1;
+      const powers = new Map<number, number>([[0, 1]]);
+      for (let k = 1; k <= 149; k++) powers.set(-k, (p /= 2)); // exact in float64
+      p = 1;
+      for (let k = 1; k <= 127; k++) powers.set(k, (p *= 2));
+      for (const dtype of ['float32', 'int32'] as const) {
+        const got = values(np.exp2(np.array(ks, dtype)));
+        ks.forEach((k, i) => expect(got[i], `${backend} ${dtype}: exp2(${k})`).toBe(powers.get(k)));
+      }
+      expect(values(np.exp2(np.array([128, -150, Infinity, -Infinity, NaN, 0.5], 'float32')))).toEqual([Infinity, 0, Infinity, 0, NaN, Math.fround(Math.SQRT2)]);
+    }));
+
+  it('is within 1/2 ulp (plus double rounding) of 50-digit references at non-integers across the exponent range', () =>
+    onEachBackend((backend) => {
+      const got = values(np.exp2(np.array(Float32Array.from(refs.exp2.map(([x]) => x)))));
+      refs.exp2.forEach(([x, want], i) => expect(ulpError(got[i]!, want), `${backend}: exp2(${x}) = ${got[i]}, want ${want}`).toBeLessThanOrEqual(0.501));
+    }));
+
+  it('is within 1 ulp of float64 e^(x·ln 2) at random points', () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(fc.array(f32(-149, 127.9), { minLength: 1, maxLength: 40 }), (xs) => {
+          const got = values(np.exp2(np.array(Float32Array.from(xs))));
+          // x·ln 2 in float64 is off by at most a relative 2⁻⁵³·|x·ln 2|: 1e-14, far below float32's ulp.
+          xs.forEach((x, i) => expect(ulpError(got[i]!, Math.exp(x * Math.LN2)), `exp2(${x})`).toBeLessThanOrEqual(1));
+        }),
+        { seed: FC_SEED, numRuns: 50 },
+      );
+    }));
+
+  it('its derivative is 2^x·ln 2 (jvp, grad, jit, vmap), and matches finite differences to second order', () =>
+    onEachBackend(() => {
+      const xs = [-20.5, -3, -0.25, 0, 1, 7.75, 40];
+      const x = np.array(xs, 'float32');
+      const want = xs.map((v) => Math.fround(2 ** v) * Math.LN2);
+      const [, tangent] = jvp(np.exp2, [x], [np.onesLike(x)]);
+      const jitted = jit(vmap(grad((a: NDArray) => np.exp2(a))));
+      for (const got of [tangent, grad((a: NDArray) => np.sum(np.exp2(a)))(x), jitted(x)]) {
+        values(got).forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThanOrEqual(2 ** -22 * want[i]!));
+      }
+      jitted.clearCache();
+      checkGrads((a: NDArray) => np.exp2(a), [np.array([-2.3, -0.5, 0, 0.7, 3.1], 'float32')], { order: 2 });
+    }));
+});

@@ -1,6 +1,6 @@
 // Special functions in float64 JS: the standard normal CDF Φ and its inverse (the kernels of
 // `np.ndtr`/`np.ndtri`, JAX's jax.scipy.special.ndtr/ndtri, and the quantile behind the normal
-// sampler's erfinv) and erfc (`np.erfc`, jax.lax.erfc). Pure functions on numbers,
+// sampler's erfinv), erfc (`np.erfc`, jax.lax.erfc) and 2^x (`np.exp2`). Pure functions on numbers,
 // no tfjs. float32 callers round once, at the end.
 
 /**
@@ -101,3 +101,12 @@ export function erfc(x: number): number {
   return 2 * ndtr(-Math.SQRT2 * x);
 }
 
+/**
+ * 2^x, exact where x is an integer (Math.pow returns the power of two itself; exp(x·ln 2) in
+ * float32 is off by up to 34 ulp there) and correctly rounded to float32 elsewhere but for double
+ * rounding (Math.pow is within 1 float64 ulp of 2^x).
+ * @example exp2(-126) // 1.1754943508222875e-38
+ */
+export function exp2(x: number): number {
+  return Math.pow(2, x);
+}

@@ -60,6 +60,7 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   rsqrt: unary('rsqrt', (x, y) => div(scale(y, -0.5), x)),
   erf: unary('erf', (x) => scale(bind1('exp', [neg(sqr(x))], {}), 2 / Math.sqrt(Math.PI))),
   erfc: unary('erfc', (x) => scale(bind1('exp', [neg(sqr(x))], {}), -2 / Math.sqrt(Math.PI))),
+  exp2: unary('exp2', (_x, y) => scale(y, Math.LN2)),
   // Φ′(x) = φ(x) = e^(−x²/2)/√(2π); (Φ⁻¹)′(p) = 1/φ(Φ⁻¹(p)) = √(2π)·e^(y²/2), y = Φ⁻¹(p).
   ndtr: unary('ndtr', (x) => scale(bind1('exp', [scale(sqr(x), -0.5)], {}), 1 / Math.sqrt(2 * Math.PI))),
   ndtri: unary('ndtri', (_x, y) => scale(bind1('exp', [scale(sqr(y), 0.5)], {}), Math.sqrt(2 * Math.PI))),
