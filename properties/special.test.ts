@@ -179,3 +179,38 @@ describe('np.exp2', () => {
       checkGrads((a: NDArray) => np.exp2(a), [np.array([-2.3, -0.5, 0, 0.7, 3.1], 'float32')], { order: 2 });
     }));
 });
+
+describe('np.gelu(x, false), the exact GELU x·Φ(x)', () => {
+  it('keeps its left tail: within 2 ulp of 50-digit references down to x ≈ −13.4, where it leaves float32 (through float32 erf it was −0 below −5.6)', () =>
+    onEachBackend((backend) => {
+      const x = np.array(Float32Array.from(refs.gelu.map(([v]) => v)));
+      const got = values(np.gelu(x, false));
+      const bad = refs.gelu.filter(([v, want], i) =>
+        Math.abs(want) >= MIN_NORMAL
+          ? ulpError(got[i]!, want) > 2
+          : // Below, Φ(x) is subnormal itself (x < −13.2), with fewer bits than it is scaled by |x| ≤ 14.
+            Math.abs(got[i]! - want) > Math.abs(v) * 2 ** -149);
+      expect(bad.map(([v, want]) => `${v}: want ${want}, got ${got[refs.gelu.findIndex(([u]) => u === v)]}`), backend).toEqual([]);
+      expect(values(np.gelu(np.array([-8, -10, -13], 'float32'), false)).every((g) => g < 0)).toBe(true);
+    }));
+
+  it("its derivative Φ(x) + x·φ(x) keeps the tail too (error within x²·2⁻²² of its terms' size: e^(−x²/2) in float32), under grad, jvp, vmap and jit", () =>
+    onEachBackend((backend) => {
+      const xs = refs.gelu.map(([v]) => v);
+      const x = np.array(Float32Array.from(xs));
+      const jitted = jit(vmap(grad((a: NDArray) => np.gelu(a, false))));
+      const [, tangent] = jvp((a: NDArray) => np.gelu(a, false), [x], [np.onesLike(x)]);
+      for (const [name, got] of [['grad', grad((a: NDArray) => np.sum(np.gelu(a, false)))(x)], ['jvp', tangent], ['jit(vmap(grad))', jitted(x)]] as const) {
+        const g = values(got);
+        refs.gelu.forEach(([v, value, want], i) => {
+          if (Math.abs(want) < MIN_NORMAL) return;
+          // Relative to |Φ(x)| + |x·φ(x)|: the two cancel where gelu' crosses 0 (x ≈ −0.75).
+          const cdf = v === 0 ? 0.5 : value / v;
+          const size = Math.abs(cdf) + Math.abs(want - cdf);
+          expect(Math.abs(g[i]! - want), `${backend} ${name}: gelu'(${v}) = ${g[i]}, want ${want}`).toBeLessThanOrEqual((4 + v * v) * 2 ** -22 * size);
+        });
+      }
+      jitted.clearCache();
+      checkGrads((a: NDArray) => np.gelu(a, false), [np.array([-4.5, -2.2, -0.6, 0, 0.8, 3.3], 'float32')], { order: 2 });
+    }));
+});
