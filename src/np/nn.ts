@@ -13,15 +13,22 @@ import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { reshape } from './shape_ops.js';
 import { arange } from './convert.js';
 
+/**
+ * max(x, 0), one primitive: NaN propagates (as in JAX and PyTorch), −0 gives +0, and the derivative
+ * is JAX's select(x > 0, g, 0): 0 at 0 and at NaN.
+ */
 export const relu = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
-  // Written as "0 where x <= 0" so that NaN propagates (as in JAX and PyTorch); the derivative at 0 is 0.
-  return where(lessEqual(a, 0), 0, a);
+  if (a.dtype !== 'float32' && a.dtype !== 'int32') return where(lessEqual(a, 0), 0, a);
+  return bind1('relu', [a], {});
 });
-/** min(max(x, 0), 6), with JAX's derivative: 1 strictly inside (0, 6), 0 at both kinks (not clip's ½ at ties). */
+/**
+ * min(max(x, 0), 6), with JAX's derivative select((x > 0) & (x < 6), g, 0): 1 strictly inside
+ * (0, 6), 0 at both kinks (not clip's ½ at ties) and at NaN (relu's derivative, then 0 from 6 on).
+ */
 export const relu6 = defop((x: ArrayLike): NDArray => {
-  const a = asArray(x);
-  return where(lessEqual(a, 0), 0, where(greaterEqual(a, 6), 6, a));
+  const h = relu(x);
+  return where(greaterEqual(h, 6), 6, h);
 });
 /** x for x ≥ 0, slope·x below (as JAX: derivative 1 at 0). */
 export const leakyRelu = defop((x: ArrayLike, negativeSlope = 0.01): NDArray => {
