@@ -5,10 +5,10 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { ConcreteArray, DTypeError, NDArray, checkpoint, dispose, jit, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, checkpointSequential, customVjp, straightThrough, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, DTypeError, NDArray, checkpoint, dispose, jit, grad, hessian, jacfwd, jacrev, jvp, linearize, makeJaxpr, np, tree, checkpointSequential, customVjp, getBackend, setBackend, straightThrough, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { Rng, arbArray, arbShape, arbTree, checkGrads, reference as R, toArrays, type ArrayData } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
-import { FC_SEED, expectClose, expectCloseInf, inScope, innerProduct, scoped, values } from './helpers.js';
+import { FC_SEED, expectClose, expectCloseInf, inScope, innerProduct, numTensors, scoped, values } from './helpers.js';
 
 type Case = [Expr, ArrayData[]];
 
@@ -830,6 +830,45 @@ describe('derivatives at kinks follow JAX', () => {
       // Second order through the rule: the derivative of abs' is 0 away from 0.
       expect(values(grad((x: NDArray) => np.sum(grad((y: NDArray) => np.sum(np.abs(np.multiply(y, y))))(x)))(np.array([1.5], 'float32')))).toEqual([2]);
     });
+  });
+
+  it("relu's derivative is JAX's select(x > 0, g, 0): 0 at 0, −0 and NaN (it was 1 at NaN), in every mode; relu6 0 at NaN too; values unchanged, on wasm and cpu", async () => {
+    const start = getBackend();
+    try {
+      for (const backend of ['wasm', 'cpu']) {
+        await setBackend(backend);
+        const before = numTensors();
+        inScope(() => {
+          const xs = [NaN, 0, -0, 2, -3, Infinity, -Infinity, 1e-30];
+          const x = np.array(xs, 'float32');
+          const ones = np.onesLike(x);
+          const want = [0, 0, 0, 1, 0, 1, 0, 1];
+          const sumRelu = (a: NDArray) => np.sum(np.relu(a));
+          const jitted = jit(grad(sumRelu));
+          for (const [mode, got] of [
+            ['grad', grad(sumRelu)(x)],
+            ['jvp', jvp(np.relu, [x], [ones])[1]],
+            ['vjp', vjp(np.relu, x)[1](ones)[0]!],
+            ['vmap(grad)', vmap(grad((a: NDArray) => np.relu(a)))(x)],
+            ['jit(grad)', jitted(x)],
+          ] as const) expect(values(got), `${backend} ${mode}`).toEqual(want);
+          jitted.clearCache();
+          expect(values(np.relu(x)).map((v) => Object.is(v, -0)), `${backend}: relu gives +0, never −0`).toEqual(xs.map(() => false));
+          expect(values(np.relu(x)), backend).toEqual([NaN, 0, 0, 2, 0, Infinity, 0, 1e-30].map(Math.fround));
+          const ints = np.relu(np.array([-2, 0, 3], 'int32'));
+          expect([ints.dtype, values(ints)]).toEqual(['int32', [0, 0, 3]]);
+          // Second derivative: 0 everywhere (relu' is piecewise constant).
+          expect(values(grad((a: NDArray) => np.sum(grad(sumRelu)(a)))(np.array([-1, 0, 2], 'float32')))).toEqual([0, 0, 0]);
+          // relu6: JAX's select((x > 0) & (x < 6), g, 0).
+          const r6 = values(grad((a: NDArray) => np.sum(np.relu6(a)))(np.array([NaN, 0, 6, 3, -1, 7], 'float32')));
+          expect(r6, `${backend} relu6`).toEqual([0, 0, 0, 1, 0, 0]);
+          expect(values(np.relu6(np.array([NaN, -0, 7, 3, -Infinity], 'float32'))).map((v) => v + 0)).toEqual([NaN, 0, 6, 3, 0]);
+        });
+        expect(numTensors(), `tensors left on ${backend}`).toBe(before);
+      }
+    } finally {
+      await setBackend(start);
+    }
   });
 });
 

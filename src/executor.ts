@@ -11,7 +11,7 @@ import type { ShapedArray } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { Lit, Var, evalJaxpr, type Atom, type Jaxpr, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
-import { wasmAxpy, wasmBinary, wasmMatMul, wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
+import { wasmAxpy, wasmMatMul, wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
@@ -26,7 +26,7 @@ export interface Executable {
 type Input = { slot: number } | { lit: Lit };
 
 /** Kernels the compiler substitutes for patterns of primitives. */
-type FusedKernel = 'relu' | 'axpy' | 'dense';
+type FusedKernel = 'axpy' | 'dense';
 
 /** A dense layer's fused kernel: op(x)·W + bias, then relu if asked. */
 interface DenseParams {
@@ -107,9 +107,9 @@ function foldLiterals(eqns: readonly JaxprEqn[], outs: readonly Atom[]): { eqns:
 }
 
 /**
- * Recognises np.relu's lowering, select(le(x, 0), 0, x), and returns x: the compiled program runs
- * it as one Relu kernel (TF.js's Relu also propagates NaN). The comparison stays in the program if
- * anything else (the backward mask) uses it.
+ * Recognises relu written out, select(le(x, 0), 0, x) (np.where(x <= 0, 0, x)), and returns x: the
+ * compiled program runs it as the relu primitive's kernel, whose values are the select's. The
+ * comparison stays in the program if anything else uses it.
  */
 function reluOperand(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>): Var | null {
   if (eqn.prim !== 'select') return null;
@@ -195,8 +195,9 @@ function denseOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Ma
 
 /**
  * Fuses dense layers into one kernel (product, bias and, when the sum only feeds a relu and the
- * relu's mask comparisons, the relu). Those comparisons le(z, 0) then read h = relu(z) instead of
- * z: h <= 0 exactly where z <= 0 (h is +0 there, and NaN where z is), so the mask is unchanged.
+ * relu's mask comparisons, the relu). Those comparisons, gt(z, 0) from relu's derivative or le(z, 0)
+ * from a relu written as a select, then read h = relu(z) instead of z: h > 0 exactly where z > 0 and
+ * h <= 0 exactly where z <= 0 (h is +0 there, and NaN where z is), so the mask is unchanged.
  */
 function fuseDense(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
   const { uses, users, producer, returned } = dataflow(eqns, outs);
@@ -208,7 +209,7 @@ function fuseDense(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramE
     const zUsers = users.get(z) ?? [];
     const relus = zUsers.filter((u) => u.prim === 'relu');
     const masks = zUsers.filter((u) => u.prim !== 'relu');
-    const onlyMasks = masks.every((u) => u.prim === 'le' && u.inputs[0] === z && isZeroLit(u.inputs[1]!));
+    const onlyMasks = masks.every((u) => (u.prim === 'le' || u.prim === 'gt') && u.inputs[0] === z && isZeroLit(u.inputs[1]!));
     const inputs = [dense.x, dense.w, dense.bias];
     if (relus.length === 1 && onlyMasks && !returned.has(z)) {
       const h = relus[0]!.outBinders[0]!;
@@ -318,25 +319,6 @@ export class CompiledProgram implements Executable {
 }
 
 /**
- * np.relu's value, what where(x <= 0, 0, x) gives: +0 for −0 and NaN for every NaN. On wasm that is
- * gradus's max(x, +0) (TF.js's wasm Relu turns NaNs with the sign bit set, which is every NaN that
- * wasm arithmetic makes, into 0); on cpu TF.js's Relu, which keeps them (checked by the jit tests);
- * elsewhere (webgl's Relu keeps −0) and for ints the select itself.
- */
-function relu(x: tf.Tensor): tf.Tensor {
-  const backend = tf.getBackend();
-  const zero = tf.scalar(0, x.dtype);
-  try {
-    const own = backend === 'wasm' ? wasmBinary('max', x, zero) : null;
-    if (own) return own;
-    if (backend === 'cpu' && x.dtype === 'float32') return tf.relu(x);
-    return kernels.select([kernels.le([x, zero], {} as never)[0]!, zero, x], {} as never)[0]!;
-  } finally {
-    zero.dispose();
-  }
-}
-
-/**
  * op(x)·W + bias (then relu): on wasm, gradus's GEMM with the bias and relu in its epilogue; on cpu,
  * TF.js's fused matmul (its product, add and Relu kernels in one call). Both give the values of the
  * separate kernels bitwise (the sum is rounded before the bias is added). Elsewhere the separate kernels run.
@@ -351,7 +333,7 @@ function dense(x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor, { transA, relu: with
     return tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, transposeA: transA, bias: row, activation: withRelu ? 'relu' : 'linear' });
   }
   const z = tf.add(kernels.dot_general([x, w], { contract: [[transA ? 0 : 1], [0]], batch: [[], []] })[0]!, bias);
-  return withRelu ? relu(z) : z;
+  return withRelu ? kernels.relu([z], {})[0]! : z;
 }
 
 /** a + s·b in one pass where gradus's wasm kernel applies, else as TF.js's multiply and add. */
@@ -361,7 +343,6 @@ function axpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor {
 
 /** The fused kernels, keyed like `kernels` (which holds the primitives'). */
 const fusedKernels: Record<FusedKernel, (inputs: tf.Tensor[], params: unknown) => tf.Tensor> = {
-  relu: ([x]) => relu(x!),
   axpy: ([a, b], params) => axpy(a!, b!, (params as { scale: number }).scale),
   dense: ([x, w, bias], params) => dense(x!, w!, bias!, params as DenseParams),
 };

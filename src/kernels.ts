@@ -9,7 +9,7 @@ import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPr
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
 import { sortRows } from './sort_kernels.js';
-import { ndtr, ndtri } from './special.js';
+import { erfc, exp2, ndtr, ndtri } from './special.js';
 import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
@@ -17,13 +17,15 @@ export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf
 const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
   neg: tf.neg, sin: (x) => wasmTrig('Sin', x) ?? tf.sin(x), cos: (x) => wasmTrig('Cos', x) ?? tf.cos(x), tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
   sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: (x) => wasmExp(x) ?? tf.exp(x), log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
-  tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, ndtr: float64Unary(ndtr), ndtri: float64Unary(ndtri), abs: tf.abs,
+  tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, erfc: float64Unary(erfc), ndtr: float64Unary(ndtr), ndtri: float64Unary(ndtri),
+  exp2: float64Unary(exp2), relu: reluKernel, abs: tf.abs,
   sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
 };
 
 /**
- * A float32 elementwise function computed in float64 JS and rounded once (TF.js has no Φ or Φ⁻¹,
- * and building them from float32 erf loses the tails: 1/2·(1 + erf(−6/√2)) is 0 in float32).
+ * A float32 elementwise function computed in float64 JS and rounded once (TF.js has no Φ, Φ⁻¹ or
+ * erfc, and building them from float32 erf loses the tails: 1/2·(1 + erf(−6/√2)) is 0 in float32;
+ * and its exp(x·ln 2) is off by up to 34 ulp where 2^x is an exact power of two, 63 elsewhere).
  */
 function float64Unary(f: (v: number) => number): (x: tf.Tensor) => tf.Tensor {
   return (x) => {
@@ -32,6 +34,25 @@ function float64Unary(f: (v: number) => number): (x: tf.Tensor) => tf.Tensor {
     for (let i = 0; i < data.length; i++) out[i] = f(data[i]!);
     return tf.tensor(out, x.shape, 'float32');
   };
+}
+
+/**
+ * relu, with the values of where(x <= 0, 0, x): +0 for −0 and NaN for every NaN. On wasm that is
+ * gradus's max(x, +0) (TF.js's wasm Relu turns NaNs with the sign bit set, which is every NaN that
+ * wasm arithmetic makes, into 0); on cpu TF.js's Relu, which keeps them (checked by the jit tests);
+ * elsewhere (webgl's Relu keeps −0) and for ints the select itself.
+ */
+function reluKernel(x: tf.Tensor): tf.Tensor {
+  const backend = tf.getBackend();
+  const zero = tf.scalar(0, x.dtype);
+  try {
+    const own = backend === 'wasm' ? wasmBinary('max', x, zero) : null;
+    if (own) return own;
+    if (backend === 'cpu' && x.dtype === 'float32') return tf.relu(x);
+    return tf.tidy(() => kernels.select([comparisonKernels.le(x, zero), zero, x], {} as never)[0]!);
+  } finally {
+    zero.dispose();
+  }
 }
 
 /**

@@ -13,7 +13,7 @@ import type { Jaxpr } from './jaxpr.js';
 
 export type ShapeRule<P extends Primitive> = (avals: ShapedArray[], params: ParamsOf<P>) => ShapedArray[];
 
-const INT_OK_UNARY = new Set<UnaryPrimitive>(['neg', 'abs', 'sign']);
+const INT_OK_UNARY = new Set<UnaryPrimitive>(['neg', 'abs', 'sign', 'relu']);
 const INT_OK_BINARY = new Set<BinaryPrimitive>(['add', 'sub', 'mul', 'max', 'min', 'rem']);
 
 function expectArity(prim: string, avals: ShapedArray[], n: number): void {

@@ -1,6 +1,7 @@
-// The standard normal CDF Φ and its inverse in float64 JS: the kernels of `np.ndtr`/`np.ndtri`
-// (JAX's jax.scipy.special.ndtr/ndtri) and the quantile behind the normal sampler's erfinv. Pure
-// functions on numbers, no tfjs. float32 callers round once, at the end.
+// Special functions in float64 JS: the standard normal CDF Φ and its inverse (the kernels of
+// `np.ndtr`/`np.ndtri`, JAX's jax.scipy.special.ndtr/ndtri, and the quantile behind the normal
+// sampler's erfinv), erfc (`np.erfc`, jax.lax.erfc) and 2^x (`np.exp2`). Pure functions on numbers,
+// no tfjs. float32 callers round once, at the end.
 
 /**
  * Wichura's normal quantile AS241 (Applied Statistics 37(3), 1988; relative error about 1e-16),
@@ -87,4 +88,25 @@ export function ndtr(x: number): number {
   for (let k = 90; k >= 1; k--) t = ax + k / t;
   const lower = (INV_SQRT_2PI * Math.exp(-0.5 * ax * ax)) / t;
   return x < 0 ? lower : 1 - lower;
+}
+
+/**
+ * erfc(x) = 1 − erf(x) = 2·Φ(−√2·x), with full relative precision in the upper tail (erfc(9) ≈
+ * 4.1e-37, where 1 − erf(x) in float32 is 0 from x ≈ 4) until erfc underflows float64 near x = 26.5.
+ * √2·x rounds once (relative error ≤ 2⁻⁵³), which moves Φ(−z) by a relative z²·2⁻⁵³: below 1e-13
+ * while erfc is a float32 (z < 14.3), far under float32's rounding.
+ * @example erfc(3) // 0.00002209049699858544
+ */
+export function erfc(x: number): number {
+  return 2 * ndtr(-Math.SQRT2 * x);
+}
+
+/**
+ * 2^x, exact where x is an integer (Math.pow returns the power of two itself; exp(x·ln 2) in
+ * float32 is off by up to 34 ulp there) and correctly rounded to float32 elsewhere but for double
+ * rounding (Math.pow is within 1 float64 ulp of 2^x).
+ * @example exp2(-126) // 1.1754943508222875e-38
+ */
+export function exp2(x: number): number {
+  return Math.pow(2, x);
 }

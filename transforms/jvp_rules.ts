@@ -59,10 +59,15 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   sqrt: unary('sqrt', (_x, y) => div(constLike(y, 0.5), y)),
   rsqrt: unary('rsqrt', (x, y) => div(scale(y, -0.5), x)),
   erf: unary('erf', (x) => scale(bind1('exp', [neg(sqr(x))], {}), 2 / Math.sqrt(Math.PI))),
-  // As JAX: the derivative is 1 at 0 (select(x ≥ 0, t, −t)), not sign's 0.
+  erfc: unary('erfc', (x) => scale(bind1('exp', [neg(sqr(x))], {}), -2 / Math.sqrt(Math.PI))),
+  exp2: unary('exp2', (_x, y) => scale(y, Math.LN2)),
   // Φ′(x) = φ(x) = e^(−x²/2)/√(2π); (Φ⁻¹)′(p) = 1/φ(Φ⁻¹(p)) = √(2π)·e^(y²/2), y = Φ⁻¹(p).
   ndtr: unary('ndtr', (x) => scale(bind1('exp', [scale(sqr(x), -0.5)], {}), 1 / Math.sqrt(2 * Math.PI))),
   ndtri: unary('ndtri', (_x, y) => scale(bind1('exp', [scale(sqr(y), 0.5)], {}), Math.sqrt(2 * Math.PI))),
+  // JAX's jax.nn.relu: relu.defjvps(lambda g, ans, x: lax.select(x > 0, g, lax.full_like(g, 0))),
+  // so 0 at 0 and at NaN (a select on x <= 0 passed NaN's tangent through).
+  relu: ([x], [t]) => [[bind1('relu', [x!], {})], [t === null ? null : select(bind1('gt', [x!, constLike(x!, 0)], {}), t, constLike(t, 0))]],
+  // As JAX: the derivative is 1 at 0 (select(x ≥ 0, t, −t)), not sign's 0.
   abs: ([x], [t]) => [[bind1('abs', [x!], {})], [t === null ? null : select(bind1('ge', [x!, zeros(x!.aval)], {}), t, neg(t))]],
   sign: zeroDerivative('sign'),
   floor: zeroDerivative('floor'),
