@@ -1,0 +1,135 @@
+// Types follow the trees: what a JAX/Optax user relies on, stated as type assertions. They are
+// checked by `npm run typecheck` (tsc over properties/, part of CI): a wrong type is a compile error,
+// and each `@ts-expect-error` line is a program that must not compile. The run-time `it` bodies only
+// check that the values sit where the types say they do.
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { grad, jit, jvp, linearize, np, scope, tree, valueAndGrad, vjp, vmap, type NDArray } from '../src/index.js';
+import * as optim from '../optim/index.js';
+
+type Params = { w: NDArray; b: NDArray };
+type Nested = { layers: [{ w: NDArray }, { w: NDArray; b: NDArray }]; head: { out: NDArray } };
+
+const loss = (p: Params, x: NDArray) => np.sum(np.add(np.matmul(x, p.w), p.b));
+const nestedLoss = (p: Nested) => np.sum(np.add(np.sum(p.layers[0].w), np.sum(p.head.out)));
+
+/** Holds compile-time-only statements (never run): `@ts-expect-error` lines and the like. */
+function typeOnly(_body: () => void): void {}
+
+function makeParams(): Params {
+  return { w: np.ones([2, 2]), b: np.zeros([2]) };
+}
+
+describe('grad and valueAndGrad are typed like the differentiated arguments', () => {
+  it('grad(f)(params) has the type of params; argnums tuples give tuples; hasAux gives [grads, aux]', () => {
+    scope(() => {
+      const p = makeParams();
+      const x = np.ones([3, 2]);
+      const g = grad(loss)(p, x);
+      expectTypeOf(g).toEqualTypeOf<Params>();
+      expect(g.w.shape).toEqual([2, 2]);
+
+      const nested: Nested = { layers: [{ w: np.ones([2]) }, { w: np.ones([2]), b: np.ones([1]) }], head: { out: np.ones([3]) } };
+      const gn = grad(nestedLoss)(nested);
+      expectTypeOf(gn).toEqualTypeOf<Nested>();
+      expectTypeOf(gn.layers).toEqualTypeOf<[{ w: NDArray }, { w: NDArray; b: NDArray }]>();
+      // @ts-expect-error: the first layer has no b
+      void gn.layers[0].b;
+      // @ts-expect-error: a pair of layers has no third
+      void gn.layers[2];
+
+      expectTypeOf(grad(loss, { argnums: 1 })(p, x)).toEqualTypeOf<NDArray>();
+      const [gp, gx] = grad(loss, { argnums: [0, 1] })(p, x);
+      expectTypeOf(grad(loss, { argnums: [0, 1] })(p, x)).toEqualTypeOf<[Params, NDArray]>();
+      expectTypeOf(grad(loss, { argnums: [1, 0] })(p, x)).toEqualTypeOf<[NDArray, Params]>();
+      expect(gp.b.shape).toEqual([2]);
+      expect(gx.shape).toEqual([3, 2]);
+
+      const lossAux = (q: Params) => [np.sum(q.w), { norm: np.sum(q.b) }] as [NDArray, { norm: NDArray }];
+      expectTypeOf(grad(lossAux, { hasAux: true })(p)).toEqualTypeOf<[Params, { norm: NDArray }]>();
+      expectTypeOf(valueAndGrad(loss)(p, x)).toEqualTypeOf<[NDArray, Params]>();
+      expectTypeOf(valueAndGrad(lossAux, { hasAux: true })(p)).toEqualTypeOf<[[NDArray, { norm: NDArray }], Params]>();
+      expectTypeOf(valueAndGrad(loss, { argnums: [0, 1] })(p, x)).toEqualTypeOf<[NDArray, [Params, NDArray]]>();
+    });
+    typeOnly(() => {
+      // @ts-expect-error: grad(f) takes f's arguments
+      grad(loss)(makeParams());
+      // @ts-expect-error: the gradient has the parameters' fields, and no others
+      void grad(loss)(makeParams(), np.ones([3, 2])).bias;
+    });
+  });
+});
+
+describe('vmap, jit and vjp keep the function\'s types', () => {
+  it('vmap(f) and jit(f) take and return what f does; vjp gives [out, pullback: out → args]', () => {
+    scope(() => {
+      const f = (p: Params, x: NDArray) => ({ y: np.add(np.matmul(x, p.w), p.b), s: np.sum(x) });
+      const p = makeParams();
+      const x = np.ones([3, 2]);
+      const vf = vmap(f, { inAxes: [null, 0] });
+      expectTypeOf(vf).parameters.toEqualTypeOf<[Params, NDArray]>();
+      expectTypeOf(vf(p, x)).toEqualTypeOf<{ y: NDArray; s: NDArray }>();
+      const jf = jit(f);
+      expectTypeOf(jf).parameters.toEqualTypeOf<[Params, NDArray]>();
+      expectTypeOf(jf(p, x)).toEqualTypeOf<{ y: NDArray; s: NDArray }>();
+      expectTypeOf(jit(loss)(p, x)).toEqualTypeOf<NDArray>();
+
+      const [out, pullback] = vjp(f, p, x);
+      expectTypeOf(out).toEqualTypeOf<{ y: NDArray; s: NDArray }>();
+      expectTypeOf(pullback).parameters.toEqualTypeOf<[{ y: NDArray; s: NDArray }]>();
+      const [cp, cx] = pullback({ y: np.onesLike(out.y), s: np.array(1, 'float32') });
+      expectTypeOf(pullback({ y: np.onesLike(out.y), s: np.array(1, 'float32') })).toEqualTypeOf<[Params, NDArray]>();
+      expect(cp.w.shape).toEqual([2, 2]);
+      expect(cx.shape).toEqual([3, 2]);
+      pullback.dispose();
+    });
+    typeOnly(() => {
+      const f = (p: Params) => ({ y: p.w });
+      // @ts-expect-error: vmap(f) takes f's arguments
+      vmap(f)(np.ones([2]));
+      // @ts-expect-error: jit(f) takes f's arguments
+      jit(f)(np.ones([2]));
+      const [, pullback] = vjp(f, makeParams());
+      // @ts-expect-error: the cotangent has the output's structure
+      pullback({ z: np.ones([2]) });
+      // @ts-expect-error: the pullback returns one tree per argument (here one)
+      void pullback({ y: np.ones([2]) })[1];
+    });
+  });
+});
+
+describe('tree.map keeps the structure', () => {
+  it('tree.map(fn, t) has t\'s containers with fn\'s results as leaves; the other trees are leaf-typed', () => {
+    scope(() => {
+      const p = makeParams();
+      expectTypeOf(tree.map((a: NDArray) => np.multiply(a, 2), p)).toEqualTypeOf<Params>();
+      expectTypeOf(tree.map((a: NDArray) => a.shape, p)).toEqualTypeOf<{ w: number[]; b: number[] }>();
+      const nested = { layers: [{ w: np.ones([2]) }], t: [np.ones([1]), np.ones([2])] as [NDArray, NDArray] };
+      expectTypeOf(tree.map((a) => a.size, nested)).toEqualTypeOf<{ layers: { w: number }[]; t: [number, number] }>();
+      const sum = tree.map((a, b) => np.add(a, b), p, makeParams());
+      expectTypeOf(sum).toEqualTypeOf<Params>();
+      expect(sum.w.shape).toEqual([2, 2]);
+    });
+  });
+});
+
+describe('generic code keeps the plain types', () => {
+  it('a training step generic in the parameters type-checks: grad of a P is a P there', () => {
+    function step<P>(loss: (p: P) => NDArray, params: P, opt: optim.Optimizer): P {
+      const g: P = grad(loss)(params);
+      const [u] = opt.update(g, opt.init(params), params);
+      const [[, gv]] = [valueAndGrad(loss)(params)];
+      const [out, pullback] = vjp(loss, params);
+      const [back]: [P] = pullback(out);
+      const jitted: P = jit((p: P) => p)(params);
+      const mapped: P = vmap((p: P) => p)(params);
+      void [gv, back, jitted, mapped];
+      return optim.applyUpdates(params, u);
+    }
+    scope(() => {
+      const p = makeParams();
+      const next = step((q: Params) => np.sum(q.w), p, optim.sgd(0.1));
+      expectTypeOf(next).toEqualTypeOf<Params>();
+      expect(next.w.shape).toEqual([2, 2]);
+    });
+  });
+});
