@@ -59,6 +59,49 @@ describe('grad and valueAndGrad are typed like the differentiated arguments', ()
   });
 });
 
+describe('number leaves come back as arrays', () => {
+  it('grad of a number leaf is an array (a float32 scalar), as are number outputs of jit, vmap, vjp and jvp', () => {
+    scope(() => {
+      type WithScale = { w: NDArray; n: number };
+      const f = (p: WithScale) => np.sum(np.multiply(p.w, p.n));
+      const g = grad(f)({ w: np.ones([2]), n: 3 });
+      expectTypeOf(g).toEqualTypeOf<{ w: NDArray; n: NDArray }>();
+      expect(g.n.shape).toEqual([]);
+      expect(g.n.item()).toBe(2);
+      expectTypeOf(grad((x: number) => np.sin(x))(1)).toEqualTypeOf<NDArray>();
+      expectTypeOf(grad((xs: number[]) => np.sum(np.array(xs)))([1, 2])).toEqualTypeOf<NDArray[]>();
+      expectTypeOf(valueAndGrad(f)({ w: np.ones([2]), n: 3 })).toEqualTypeOf<[NDArray, { w: NDArray; n: NDArray }]>();
+
+      const withCount = (x: NDArray) => ({ y: np.sin(x), count: 2, done: true });
+      const j = jit(withCount)(np.ones([2]));
+      expectTypeOf(j).toEqualTypeOf<{ y: NDArray; count: NDArray; done: NDArray }>();
+      expect(j.count.item()).toBe(2);
+      const v = vmap(withCount)(np.ones([3, 2]));
+      expectTypeOf(v).toEqualTypeOf<{ y: NDArray; count: NDArray; done: NDArray }>();
+      expect(v.count.shape).toEqual([3]);
+      const [out, pullback] = vjp((x: NDArray, k: number) => ({ y: np.multiply(x, k), k }), np.ones([2]), 3);
+      expectTypeOf(out).toEqualTypeOf<{ y: NDArray; k: NDArray }>();
+      expect(out.k.item()).toBe(3);
+      // The cotangent may be given like f's output (numbers) or like vjp's (arrays).
+      expectTypeOf(pullback).parameters.toEqualTypeOf<[{ y: NDArray; k: number } | { y: NDArray; k: NDArray }]>();
+      const cts = pullback({ y: np.ones([2]), k: np.array(1, 'float32') });
+      expectTypeOf(cts).toEqualTypeOf<[NDArray, NDArray]>();
+      expect(cts[1].shape).toEqual([]); // (zero: a JS integer is an integer primal, as in JAX)
+      const [po, to] = jvp(withCount, [np.ones([2])], [np.ones([2])]);
+      expectTypeOf(po).toEqualTypeOf<{ y: NDArray; count: NDArray; done: NDArray }>();
+      expectTypeOf(to).toEqualTypeOf<{ y: NDArray; count: NDArray; done: NDArray }>();
+      const [lo, fLin] = linearize(withCount, np.ones([2]));
+      expectTypeOf(lo).toEqualTypeOf<{ y: NDArray; count: NDArray; done: NDArray }>();
+      expectTypeOf(fLin(np.ones([2]))).toEqualTypeOf<{ y: NDArray; count: NDArray; done: NDArray }>();
+    });
+    typeOnly(() => {
+      const g = grad((p: { w: NDArray; n: number }) => np.sum(p.w))({ w: np.ones([2]), n: 3 });
+      // @ts-expect-error: the gradient of a number is an array, not a number
+      g.n.toFixed(2);
+    });
+  });
+});
+
 describe('vmap, jit and vjp keep the function\'s types', () => {
   it('vmap(f) and jit(f) take and return what f does; vjp gives [out, pullback: out → args]', () => {
     scope(() => {
