@@ -165,7 +165,8 @@ describe('generic code keeps the plain types', () => {
       const [back]: [P] = pullback(out);
       const jitted: P = jit((p: P) => p)(params);
       const mapped: P = vmap((p: P) => p)(params);
-      void [gv, back, jitted, mapped];
+      const pairs = tree.map((a, b) => [a, b], params, g);
+      void [gv, back, jitted, mapped, pairs];
       return optim.applyUpdates(params, u);
     }
     scope(() => {
@@ -173,6 +174,32 @@ describe('generic code keeps the plain types', () => {
       const next = step((q: Params) => np.sum(q.w), p, optim.sgd(0.1));
       expectTypeOf(next).toEqualTypeOf<Params>();
       expect(next.w.shape).toEqual([2, 2]);
+    });
+  });
+});
+
+describe("tree.map's other trees have the first tree's structure", () => {
+  it('a second tree with other keys, fewer entries or another arity is a compile error', () => {
+    scope(() => {
+      const p = makeParams();
+      // Leaves of the other trees may have other types.
+      const scaled = tree.map((a, s) => np.multiply(a, s), p, { w: 2, b: 3 });
+      expectTypeOf(scaled).toEqualTypeOf<Params>();
+      expectTypeOf(tree.map((a, b, c) => [a, b, c] as const, [1, 2] as [number, number], ['x', 'y'] as [string, string], [true, false] as [boolean, boolean])).toEqualTypeOf<
+        [readonly [number, string, boolean], readonly [number, string, boolean]]
+      >();
+      expect(tree.map((a, s) => np.multiply(a, s), p, { w: 2, b: 3 }).b.shape).toEqual([2]);
+    });
+    typeOnly(() => {
+      const p = makeParams();
+      // @ts-expect-error: the second tree has no b
+      tree.map((a, b) => np.add(a, b), p, { w: np.ones([2]) });
+      // @ts-expect-error: the second tree has other keys
+      tree.map((a, b) => np.add(a, b), p, { v: np.ones([2]), c: np.ones([2]) });
+      // @ts-expect-error: a pair where the first tree has a triple
+      tree.map((a: number, b: number) => a + b, [1, 2, 3] as [number, number, number], [1, 2] as [number, number]);
+      // @ts-expect-error: likewise for mapWithPath
+      tree.mapWithPath((_path, a, b) => np.add(a, b), p, { w: np.ones([2]) });
     });
   });
 });
