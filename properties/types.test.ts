@@ -203,3 +203,66 @@ describe("tree.map's other trees have the first tree's structure", () => {
     });
   });
 });
+
+describe('optimizer states and updates follow the parameter tree', () => {
+  type Net = { layers: [{ w: NDArray; b: NDArray }, { w: NDArray }]; scale: NDArray };
+  const makeNet = (): Net => ({ layers: [{ w: np.ones([2, 2]), b: np.zeros([2]) }, { w: np.ones([2]) }], scale: np.ones([]) });
+  type Nullable = { layers: [{ w: NDArray | null; b: NDArray | null }, { w: NDArray | null }]; scale: NDArray | null };
+
+  it('init(params) gives a state typed after params, update(grads, state, params) gives [updates like params, the same state type]', () => {
+    scope(() => {
+      const params = makeNet();
+      const grads = grad((p: Net) => np.sum(p.layers[1].w))(params);
+      expectTypeOf(grads).toEqualTypeOf<Net>();
+
+      const adam = optim.adam(1e-3);
+      const s = adam.init(params);
+      expectTypeOf(s).toEqualTypeOf<[optim.ScaleByAdamState<Net>, optim.LearningRateState]>();
+      const [u, s2] = adam.update(grads, s, params);
+      expectTypeOf(u).toEqualTypeOf<Net>();
+      expectTypeOf(s2).toEqualTypeOf<typeof s>();
+      expectTypeOf(optim.applyUpdates(params, u)).toEqualTypeOf<Net>();
+
+      const adamw = optim.adamw(1e-3, { weightDecay: 1e-2 });
+      const sw = adamw.init(params);
+      expectTypeOf(sw[0].mu).toEqualTypeOf<Net>();
+      expectTypeOf(adamw.update(grads, sw, params)[0]).toEqualTypeOf<Net>();
+
+      const sgd = optim.sgd(0.1, { momentum: 0.9 });
+      const ss = sgd.init(params);
+      expectTypeOf(ss[0].trace).toEqualTypeOf<Net>();
+      expectTypeOf(sgd.update(grads, ss, params)).toEqualTypeOf<[Net, [optim.TraceState<Net>, optim.LearningRateState]]>();
+
+      const chained = optim.chain(optim.clipByGlobalNorm(1), optim.adam(1e-3));
+      const sc = chained.init(params);
+      expectTypeOf(sc[1][0].nu).toEqualTypeOf<Net>();
+      expectTypeOf(chained.update(grads, sc, params)[0]).toEqualTypeOf<Net>();
+
+      const groups = optim.multiTransform({ body: optim.adam(1e-3), head: optim.sgd(0.1) }, optim.pathLabels([[/layers\[1\]/, 'head']], 'body'));
+      const sg = groups.init(params);
+      expectTypeOf(sg.inner.body[0].mu).toEqualTypeOf<Nullable>();
+      expectTypeOf(groups.update(grads, sg, params)[0]).toEqualTypeOf<Net>();
+
+      const [p2, s3] = optim.applyGradients(chained, grads, sc, params);
+      expectTypeOf(p2).toEqualTypeOf<Net>();
+      expectTypeOf(s3).toEqualTypeOf<typeof sc>();
+      expect(p2.layers[0].w.shape).toEqual([2, 2]);
+    });
+  });
+
+  it('the other trees must fit the parameters', () => {
+    typeOnly(() => {
+      const params = makeNet();
+      const opt = optim.adam(1e-3);
+      const s = opt.init(params);
+      // @ts-expect-error: gradients of another tree
+      opt.update({ w: np.ones([2]) }, s, params);
+      // @ts-expect-error: a state for other parameters
+      opt.update(params, optim.adam(1e-3).init({ w: np.ones([2]) }), params);
+      // @ts-expect-error: applyUpdates needs updates like the parameters
+      optim.applyUpdates(params, { scale: np.ones([]) });
+      // @ts-expect-error: a label no transformation has
+      optim.multiTransform({ body: optim.adam(1e-3) }, { layers: 'body', scale: 'head' });
+    });
+  });
+});
