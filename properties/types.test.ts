@@ -250,6 +250,40 @@ describe('optimizer states and updates follow the parameter tree', () => {
     });
   });
 
+  it("adafactor's state: the factored moments typed after params, then the optional pieces' states", () => {
+    scope(() => {
+      const params = makeNet();
+      const opt = optim.adafactor(1e-3, { momentum: 0.9 });
+      const s = opt.init(params);
+      expectTypeOf(s[0].vRow).toEqualTypeOf<Nullable>();
+      expectTypeOf(s[0].v).toEqualTypeOf<Nullable>();
+      expectTypeOf(opt.update(params, s, params)[0]).toEqualTypeOf<Net>();
+      // One type for all options: the tuples the options can give, each piece's state typed after params.
+      type Decay = optim.StateAt<optim.DecayedWeightsKind, Net>;
+      expectTypeOf(s).toEqualTypeOf<
+        | [optim.FactoredState<Net>, optim.LearningRateState]
+        | [optim.FactoredState<Net>, optim.LearningRateState, optim.EmptyState]
+        | [optim.FactoredState<Net>, optim.LearningRateState, Decay, optim.EmptyState]
+        | [optim.FactoredState<Net>, optim.LearningRateState, optim.EmptyState, Decay, optim.EmptyState]
+        | [optim.FactoredState<Net>, optim.EmaState<Net>, optim.LearningRateState]
+        | [optim.FactoredState<Net>, optim.EmaState<Net>, optim.LearningRateState, optim.EmptyState]
+        | [optim.FactoredState<Net>, optim.EmaState<Net>, optim.LearningRateState, Decay, optim.EmptyState]
+        | [optim.FactoredState<Net>, optim.EmaState<Net>, optim.LearningRateState, optim.EmptyState, Decay, optim.EmptyState]
+      >();
+      expectTypeOf(s[1]).toEqualTypeOf<optim.EmaState<Net> | optim.LearningRateState>();
+      expect(s.length).toBe(4); // factored RMS, momentum, learning rate, parameter scale
+      const momentum = s[1];
+      if ('ema' in momentum) {
+        expectTypeOf(momentum.ema).toEqualTypeOf<Net>();
+        expect(tree.structure(momentum.ema).equals(tree.structure(params))).toBe(true);
+      } else throw new Error('expected the momentum state at index 1');
+      // Optimizers made with different options have one type (so one chosen at run time can be used directly).
+      const chosen = params.scale.size > 0 ? optim.adafactor(1e-3) : optim.adafactor(undefined, { weightDecayRate: 1e-2, momentum: 0.9 });
+      expectTypeOf(chosen).toEqualTypeOf<typeof opt>();
+      expectTypeOf(chosen.update(params, chosen.init(params), params)[0]).toEqualTypeOf<Net>();
+    });
+  });
+
   it('the other trees must fit the parameters', () => {
     typeOnly(() => {
       const params = makeNet();
@@ -261,6 +295,14 @@ describe('optimizer states and updates follow the parameter tree', () => {
       opt.update(params, optim.adam(1e-3).init({ w: np.ones([2]) }), params);
       // @ts-expect-error: applyUpdates needs updates like the parameters
       optim.applyUpdates(params, { scale: np.ones([]) });
+      const ada = optim.adafactor(1e-3).init(params);
+      // @ts-expect-error: index 1 may be the learning rate's state, which has no momentum buffer
+      void ada[1].ema;
+      // @ts-expect-error: adafactor's state has at most six entries
+      void ada[6];
+      // @ts-expect-error: the momentum buffer is typed after the parameters
+      const wrong: optim.StateOf<optim.Optimizer<optim.AdafactorKind>, Net> = [ada[0], { count: np.zeros([]), ema: { w: np.ones([2]) } }, {}];
+      void wrong;
       // @ts-expect-error: a label no transformation has
       optim.multiTransform({ body: optim.adam(1e-3) }, { layers: 'body', scale: 'head' });
     });
