@@ -308,3 +308,32 @@ describe('optimizer states and updates follow the parameter tree', () => {
     });
   });
 });
+
+describe('jvp and linearize take numbers for arrays, and nothing else', () => {
+  it('primals and tangents may be numbers, lists or lists built at run time; strings and other trees are compile errors', () => {
+    scope(() => {
+      const sin = (a: NDArray) => np.sin(a);
+      const [y, t] = jvp(sin, [1], [1]);
+      expectTypeOf(t).toEqualTypeOf<NDArray>();
+      expect(y.item()).toBeCloseTo(Math.sin(1), 6);
+      const add = (p: { w: NDArray }, b: NDArray) => np.add(p.w, b);
+      const primals: NDArray[] = [np.ones([2])];
+      expect(jvp(add, [{ w: new Float32Array([1, 2]) }, 3], [{ w: np.ones([2]) }, 0])[1].shape).toEqual([2]);
+      expect(jvp(sin, primals, primals)[1].shape).toEqual([2]);
+      const [, fLin] = linearize(sin, 0.5);
+      expect(fLin(np.array(1, 'float32')).item()).toBeCloseTo(Math.cos(0.5), 6);
+    });
+    typeOnly(() => {
+      const sin = (a: NDArray) => np.sin(a);
+      const add = (p: { w: NDArray }, b: NDArray) => np.add(p.w, b);
+      // @ts-expect-error: a string is no primal
+      jvp(sin, ['1'], [1]);
+      // @ts-expect-error: a tree with other keys
+      jvp(add, [{ v: np.ones([2]) }, 3], [{ v: np.ones([2]) }, 0]);
+      // @ts-expect-error: a tree where an array belongs
+      linearize(sin, { w: np.ones([2]) });
+      // @ts-expect-error: a list is a container in a tree, not an array
+      jvp(add, [{ w: [1, 2] }, 3], [{ w: [1, 1] }, 0]);
+    });
+  });
+});

@@ -39,6 +39,18 @@ export type ArraysOf<T> = unknown extends T
     : [Extract<tree.LeafOf<T>, ArrayLikeLeaf>] extends [never]
       ? T
       : ArraysIn<T>;
+/**
+ * What the transformations accept for arguments of type T: where T has an array or a number, also a
+ * leaf that converts to an array (a number, a boolean, a typed array, a tf.Tensor), as in
+ * `jvp(f, [1], [1])`. (Not a nested list: in a tree, a list is a container.)
+ */
+export type ArrayLikes<T> = T extends NDArray | ArrayLikeLeaf
+  ? T | ArrayLikeLeaf
+  : T extends null | undefined | string | symbol | AnyFunction
+    ? T
+    : T extends object
+      ? { [K in keyof T]: ArrayLikes<T[K]> }
+      : T;
 declare const unmatched: unique symbol;
 /**
  * `unknown` where T's type is known, and a type that nothing matches while T involves a type

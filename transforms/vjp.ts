@@ -7,7 +7,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type ArraysOf, type Known, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type ArrayLikes, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { checkTangentDtype, jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
@@ -248,8 +248,8 @@ export interface LinearMap<Out, Args extends unknown[] = unknown[]> {
 export function linearize<Args extends unknown[], Out = NDArray>(f: ((...args: Args) => Out) & Known<Out>, ...primals: Args): [ArraysOf<Out>, LinearMap<ArraysOf<Out>, Args>];
 /** In generic code (an output type with type parameters): the results typed as f's output. */
 export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [Out, LinearMap<Out, Args>];
-/** Primals not typed as f's parameters (a list built at run time, numbers for arrays). */
-export function linearize<Out = NDArray>(f: (...args: never[]) => Out, ...primals: unknown[]): [ArraysOf<Out>, LinearMap<ArraysOf<Out>>];
+/** Primals not typed as f's parameters: numbers for arrays, a list built at run time (whose entries are like some argument). */
+export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: ArrayLikes<Args[number]>[]): [ArraysOf<Out>, LinearMap<ArraysOf<Out>>];
 export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [ArraysOf<Out>, LinearMap<ArraysOf<Out>, Args>] {
   let outDef: TreeDef | undefined;
   let argDef: TreeDef | undefined;
