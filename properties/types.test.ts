@@ -3,7 +3,7 @@
 // and each `@ts-expect-error` line is a program that must not compile. The run-time `it` bodies only
 // check that the values sit where the types say they do.
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { grad, jit, jvp, linearize, np, scope, tree, valueAndGrad, vjp, vmap, type NDArray } from '../src/index.js';
+import { checkpoint, cond, customJvp, customVjp, foriLoop, grad, jit, jvp, linearize, np, scan, scope, tree, valueAndGrad, vjp, vmap, whileLoop, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 
 type Params = { w: NDArray; b: NDArray };
@@ -334,6 +334,40 @@ describe('jvp and linearize take numbers for arrays, and nothing else', () => {
       linearize(sin, { w: np.ones([2]) });
       // @ts-expect-error: a list is a container in a tree, not an array
       jvp(add, [{ w: [1, 2] }, 3], [{ w: [1, 1] }, 0]);
+    });
+  });
+});
+
+describe('control flow, checkpoint and custom rules return number leaves as arrays too', () => {
+  it('scan, foriLoop, whileLoop, cond, checkpoint, customJvp and customVjp', () => {
+    scope(() => {
+      const [carry, ys] = scan((c: NDArray, x: NDArray): [NDArray, { y: NDArray; k: number }] => [np.add(c, x), { y: x, k: 1 }], np.zeros([]), np.ones([3]));
+      expectTypeOf(carry).toEqualTypeOf<NDArray>();
+      expectTypeOf(ys).toEqualTypeOf<{ y: NDArray; k: NDArray }>();
+      expect(ys.k.shape).toEqual([3]);
+      const fori = foriLoop(0, 3, (_i, c) => c, { a: np.ones([]), k: 1 });
+      expectTypeOf(fori).toEqualTypeOf<{ a: NDArray; k: NDArray }>();
+      expect(fori.k.shape).toEqual([]);
+      const loop = whileLoop((c: { a: NDArray; k: number }) => np.less(c.a, 0), (c) => c, { a: np.ones([]), k: 1 });
+      expectTypeOf(loop).toEqualTypeOf<{ a: NDArray; k: NDArray }>();
+      expect(loop.k.shape).toEqual([]);
+      const branch = cond(true, () => ({ y: np.ones([2]), k: 1 }), () => ({ y: np.zeros([2]), k: 2 }));
+      expectTypeOf(branch).toEqualTypeOf<{ y: NDArray; k: NDArray }>();
+      expect(branch.k.item()).toBe(1);
+
+      const withCount = (x: NDArray) => ({ y: np.sin(x), k: 2 });
+      const saved = checkpoint(withCount)(np.ones([2]));
+      expectTypeOf(saved).toEqualTypeOf<{ y: NDArray; k: NDArray }>();
+      expect(saved.k.shape).toEqual([]);
+      const ruled = customJvp(withCount, ([x], [t]) => [withCount(x), { y: np.multiply(np.cos(x), t), k: 0 }])(np.ones([2]));
+      expectTypeOf(ruled).toEqualTypeOf<{ y: NDArray; k: NDArray }>();
+      expect(ruled.k.shape).toEqual([]);
+      const reversed = customVjp(withCount, (x: NDArray) => [withCount(x), x] as [{ y: NDArray; k: number }, NDArray], (x, ct) => [np.multiply(np.cos(x), ct.y)])(np.ones([2]));
+      expectTypeOf(reversed).toEqualTypeOf<{ y: NDArray; k: NDArray }>();
+      expect(reversed.k.shape).toEqual([]);
+      // Without number outputs, f keeps its own type.
+      const sin = (x: NDArray) => np.sin(x);
+      expectTypeOf(checkpoint(sin)).toEqualTypeOf<typeof sin>();
     });
   });
 });

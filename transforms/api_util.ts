@@ -51,6 +51,13 @@ export type ArrayLikes<T> = T extends NDArray | ArrayLikeLeaf
     : T extends object
       ? { [K in keyof T]: ArrayLikes<T[K]> }
       : T;
+/**
+ * `f` as returned by a transformation that rebuilds its outputs (checkpoint, customJvp, customVjp):
+ * F itself, unless its output has number or boolean leaves, which come back as arrays (`ArraysOf`).
+ */
+export type WithArrayOutputs<F extends AnyFunction> = [Extract<tree.LeafOf<ReturnType<F>>, ArrayLikeLeaf>] extends [never]
+  ? F
+  : (...args: Parameters<F>) => ArraysOf<ReturnType<F>>;
 declare const unmatched: unique symbol;
 /**
  * `unknown` where T's type is known, and a type that nothing matches while T involves a type
