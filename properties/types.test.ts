@@ -3,7 +3,7 @@
 // and each `@ts-expect-error` line is a program that must not compile. The run-time `it` bodies only
 // check that the values sit where the types say they do.
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { checkpoint, cond, customJvp, customVjp, foriLoop, grad, jit, jvp, linearize, np, scan, scope, tree, valueAndGrad, vjp, vmap, whileLoop, type NDArray } from '../src/index.js';
+import { checkpoint, cond, customJvp, customVjp, foriLoop, grad, hessian, jacfwd, jacrev, jit, jvp, linearize, np, scan, scope, tree, valueAndGrad, vjp, vmap, whileLoop, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 
 type Params = { w: NDArray; b: NDArray };
@@ -368,6 +368,26 @@ describe('control flow, checkpoint and custom rules return number leaves as arra
       // Without number outputs, f keeps its own type.
       const sin = (x: NDArray) => np.sin(x);
       expectTypeOf(checkpoint(sin)).toEqualTypeOf<typeof sin>();
+    });
+  });
+});
+
+describe('Jacobians: number outputs and aux values come back as arrays', () => {
+  it('jacfwd of an output with a number leaf, and jacrev and hessian with a number in aux', () => {
+    scope(() => {
+      const f = (x: NDArray) => ({ y: np.sin(x), k: 2 });
+      const j = jacfwd(f)(np.ones([2]));
+      expectTypeOf(j).toEqualTypeOf<{ y: NDArray; k: NDArray }>();
+      expect(j.k.shape).toEqual([2]);
+      const withAux = (x: NDArray) => [np.sum(np.sin(x)), { steps: 2 }] as [NDArray, { steps: number }];
+      const [jr, aux] = jacrev(withAux, { hasAux: true })(np.ones([2]));
+      expectTypeOf(jr).toEqualTypeOf<NDArray>();
+      expectTypeOf(aux).toEqualTypeOf<{ steps: NDArray }>();
+      expect(aux.steps.shape).toEqual([]);
+      const [h, hAux] = hessian(withAux, { hasAux: true })(np.ones([2]));
+      expectTypeOf(h).toEqualTypeOf<NDArray>();
+      expectTypeOf(hAux).toEqualTypeOf<{ steps: NDArray }>();
+      expect(h.shape).toEqual([2, 2]);
     });
   });
 });
