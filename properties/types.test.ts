@@ -348,7 +348,7 @@ describe('control flow, checkpoint and custom rules return number leaves as arra
       const fori = foriLoop(0, 3, (_i, c) => c, { a: np.ones([]), k: 1 });
       expectTypeOf(fori).toEqualTypeOf<{ a: NDArray; k: NDArray }>();
       expect(fori.k.shape).toEqual([]);
-      const loop = whileLoop((c: { a: NDArray; k: number }) => np.less(c.a, 0), (c) => c, { a: np.ones([]), k: 1 });
+      const loop = whileLoop((c) => np.less(c.a, 0), (c) => c, { a: np.ones([]), k: 1 });
       expectTypeOf(loop).toEqualTypeOf<{ a: NDArray; k: NDArray }>();
       expect(loop.k.shape).toEqual([]);
       const branch = cond(true, () => ({ y: np.ones([2]), k: 1 }), () => ({ y: np.zeros([2]), k: 2 }));
@@ -388,6 +388,33 @@ describe('Jacobians: number outputs and aux values come back as arrays', () => {
       expectTypeOf(h).toEqualTypeOf<NDArray>();
       expectTypeOf(hAux).toEqualTypeOf<{ steps: NDArray }>();
       expect(h.shape).toEqual([2, 2]);
+    });
+  });
+});
+
+describe('loops: the carry is an array inside the body, and a number init is fine', () => {
+  it('foriLoop, whileLoop and scan take JS-number inits as JAX does, and type the carry the body sees as arrays', () => {
+    scope(() => {
+      const total = foriLoop(0, 4, (i, acc) => np.add(acc, i), 0);
+      expectTypeOf(total).toEqualTypeOf<NDArray>();
+      expect(total.item()).toBe(6);
+      const counted = foriLoop(0, 3, (_i, c) => {
+        expectTypeOf(c).toEqualTypeOf<{ s: NDArray; n: NDArray }>();
+        return { s: np.add(c.s, 1), n: c.n };
+      }, { s: np.zeros([]), n: 1 });
+      expectTypeOf(counted).toEqualTypeOf<{ s: NDArray; n: NDArray }>();
+      expect(counted.s.item()).toBe(3);
+      const w = whileLoop((x) => np.less(x, 10), (x) => np.add(x, 3), 0);
+      expectTypeOf(w).toEqualTypeOf<NDArray>();
+      expect(w.item()).toBe(12);
+      const [c, ys] = scan((carry, x: NDArray) => [np.add(carry, x), carry] as [NDArray, NDArray], 0, np.ones([3], 'int32'));
+      expectTypeOf(c).toEqualTypeOf<NDArray>();
+      expectTypeOf(ys).toEqualTypeOf<NDArray>();
+      expect(c.item()).toBe(3);
+    });
+    typeOnly(() => {
+      // @ts-expect-error: inside the body the number carry is an array, so JS arithmetic on it does not type-check
+      foriLoop(0, 3, (_i, c) => ({ n: c.n + 1 }), { n: 1 });
     });
   });
 });
