@@ -70,6 +70,9 @@ describe('number leaves come back as arrays', () => {
       expect(g.n.item()).toBe(2);
       expectTypeOf(grad((x: number) => np.sin(x))(1)).toEqualTypeOf<NDArray>();
       expectTypeOf(grad((xs: number[]) => np.sum(np.array(xs)))([1, 2])).toEqualTypeOf<NDArray[]>();
+      const gt = grad((p: { w: Float32Array }) => np.sum(p.w))({ w: new Float32Array([1, 2]) });
+      expectTypeOf(gt).toEqualTypeOf<{ w: NDArray }>();
+      expect(gt.w.shape).toEqual([2]);
       expectTypeOf(valueAndGrad(f)({ w: np.ones([2]), n: 3 })).toEqualTypeOf<[NDArray, { w: NDArray; n: NDArray }]>();
 
       const withCount = (x: NDArray) => ({ y: np.sin(x), count: 2, done: true });

@@ -20,8 +20,9 @@ export function checkOptions(op: string, options: unknown, known: readonly strin
 
 export type TreeDef = tree.TreeDef;
 
-/** Leaves that the transformations turn into arrays: JS numbers and booleans, typed arrays, tf.Tensors. */
-type ArrayLikeLeaf = number | boolean | bigint | ArrayBufferView | tf.Tensor;
+type TypedArray = Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
+/** Leaves that the transformations turn into arrays (`leafArray`): JS numbers and booleans, typed arrays, tf.Tensors. */
+type ArrayLikeLeaf = number | boolean | TypedArray | tf.Tensor;
 type AnyFunction = (...args: never[]) => unknown;
 
 /**
@@ -39,6 +40,15 @@ export type ArraysOf<T> = unknown extends T
     : [Extract<tree.LeafOf<T>, ArrayLikeLeaf>] extends [never]
       ? T
       : ArraysIn<T>;
+type ArraysIn<T> = T extends NDArray
+  ? T
+  : T extends ArrayLikeLeaf
+    ? NDArray
+    : T extends null | undefined | string | symbol | AnyFunction
+      ? T
+      : T extends object
+        ? { [K in keyof T]: ArraysIn<T[K]> }
+        : T;
 /**
  * What the transformations accept for arguments of type T: where T has an array or a number, also a
  * leaf that converts to an array (a number, a boolean, a typed array, a tf.Tensor), as in
@@ -66,15 +76,6 @@ declare const unmatched: unique symbol;
  * (`function train<P>(loss: (p: P) => NDArray, params: P)`) the plain types it can relate to P.
  */
 export type Known<T> = [tree.LeafOf<T>] extends [never] ? unknown : [tree.LeafOf<T>] extends [{ readonly [unmatched]: never }] ? never : unknown;
-type ArraysIn<T> = T extends NDArray
-  ? T
-  : T extends ArrayLikeLeaf
-    ? NDArray
-    : T extends null | undefined | string | symbol | AnyFunction
-      ? T
-      : T extends object
-        ? { [K in keyof T]: ArraysIn<T[K]> }
-        : T;
 
 /** One pytree leaf as an array (numbers, booleans, nested lists, typed arrays, tf.Tensors), or an error naming its path. */
 export function leafArray(op: string, path: tree.Path, leaf: unknown, what: string): NDArray {
