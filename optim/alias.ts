@@ -5,11 +5,11 @@
 //   adafactor = factored RMS (with block-RMS clipping) → [momentum] → −lr|relative step → param scale
 //               (→ decay → −1 when weight decay is on: the sign then comes last).
 import * as np from '../src/np/index.js';
-import type { ChainKind, GradientTransformation, ScalarOrSchedule, StateKind } from './base.js';
+import type { ChainKind, EmptyState, GradientTransformation, ScalarOrSchedule, StateAt, StateKind } from './base.js';
 import { chain } from './base.js';
 import type { MaskSpec } from './combine.js';
 import { scaleByAdam, scaleByAdamax } from './adam.js';
-import { ema } from './ema.js';
+import { ema, type EmaState } from './ema.js';
 import { adafactorRelativeStep, scaleByFactoredRms, type FactoredState } from './factorized.js';
 import {
   addDecayedWeights,
@@ -20,6 +20,7 @@ import {
   scaleByStddev,
   scaleByTrustRatio,
   trace,
+  type DecayedWeightsKind,
   type LearningRateState,
   type ScaleByRmsKind,
   type ScaleByStddevKind,
@@ -42,11 +43,19 @@ export type SgdKind = ChainKind<[LearningRateState]> | ChainKind<[TraceKind, Lea
 export type RmspropKind = ChainKind<[ScaleByRmsKind | ScaleByStddevKind, LearningRateState]> | ChainKind<[ScaleByRmsKind | ScaleByStddevKind, LearningRateState, TraceKind]>;
 
 /**
- * The state kind of `adafactor`: the factored second moment first, then the states of the optional
- * pieces (momentum, learning rate, parameter scale, weight decay) in chain order.
+ * The state kind of `adafactor`: the factored second moment first, then the states of the pieces in
+ * chain order: momentum (when on), the learning rate, the parameter scale (when on), weight decay
+ * and the sign (when on). One type for all options (a union of these tuples), so that optimizers
+ * made with different options have the same type.
  */
 export interface AdafactorKind extends StateKind {
-  readonly state: [FactoredState<this['params']>, ...unknown[]];
+  readonly state: [
+    FactoredState<this['params']>,
+    ...([] | [EmaState<this['params']>]),
+    LearningRateState,
+    ...([] | [EmptyState]),
+    ...([] | [StateAt<DecayedWeightsKind, this['params']>, EmptyState]),
+  ];
 }
 
 /**

@@ -588,8 +588,9 @@ describe('the compiled-program cache tells apart what the function can see', () 
         expect(scaleBy.cacheSize).toBe(2);
         // The output is rebuilt with the aux data of the call's own trace.
         const passThrough = jit((s: Scaled | InstanceType<typeof Other>) => (s instanceof Scaled ? new Scaled(np.add(s.x, 0), s.scale) : new Other(np.add(s.x, 1), s.scale)));
-        expect((passThrough(new Scaled(x, a)) as Scaled).scale).toBe(a);
-        expect((passThrough(new Scaled(x, a + d)) as Scaled).scale).toBe(a + d);
+        // (Through `unknown`: types cannot tell a registered class's aux data, here the number `scale`, from its children, which come back as arrays.)
+        expect((passThrough(new Scaled(x, a)) as unknown as Scaled).scale).toBe(a);
+        expect((passThrough(new Scaled(x, a + d)) as unknown as Scaled).scale).toBe(a + d);
         const other = passThrough(new Other(x, a));
         expect(other).toBeInstanceOf(Other);
         expect(values(other.x)).toEqual([2, 3, 4]);

@@ -337,11 +337,14 @@ describe('map', () => {
     );
     const params = { layers: [{ w: 1, b: 2 }, { w: 3, b: 4 }] };
     const other = { layers: [{ w: 1, b: 2 }, { w: 3, c: 4 }] };
+    // (The types catch these two too: the other tree must have the first one's structure.)
+    // @ts-expect-error: other's second layer has c where params' has b
     expect(() => tree.map((a: number, b: number) => a + b, params, other)).toThrow(
       'tree.map: structure mismatch at .layers[1]: expected {b: *, w: *} but got {c: *, w: *}',
     );
     expect(() => tree.map((a: unknown) => a, [1, 2], [1])).toThrow('at the root: expected [*, *] but got [*]');
     expect(() => tree.map((a: unknown) => a, new Box('x', 1, 2), new Box('y', 1, 2))).toThrow('at the root');
+    // @ts-expect-error: undefined where the first tree has null
     expect(() => tree.map((a: unknown) => a, { a: null }, { a: undefined })).toThrow('at .a: expected null but got undefined');
   });
 

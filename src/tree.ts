@@ -75,6 +75,18 @@ type StructMap<T, L, R> = T extends KnownLeaf | Primitive | AnyFunction
     ? { [K in keyof T]: TreeMap<T[K], L, R> }
     : R;
 
+/**
+ * A tree with T's containers and leaves of any type: what `map` requires of the trees after the
+ * first. (Not distributive over T, so that in generic code a tree of type T itself is one.)
+ */
+export type StructureOf<T> = [T] extends [null | undefined]
+  ? T
+  : [T] extends [KnownLeaf | Primitive | AnyFunction]
+    ? unknown
+    : [T] extends [object]
+      ? { readonly [K in keyof T]: StructureOf<T[K]> }
+      : unknown;
+
 /** A tree of the same shape as T whose leaves may also be null (the halves of `partition`). */
 export type NullableLeaves<T> = T extends null | undefined
   ? T
@@ -474,7 +486,7 @@ function mismatch(expected: TreeNode, x: unknown, a: Along): never {
 export function map<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends unknown[] = LeafTuple<Rest>>(
   f: (leaf: L, ...rest: RL) => R,
   tree: T,
-  ...rest: Rest
+  ...rest: Rest & { readonly [K in keyof Rest]: StructureOf<T> }
 ): TreeMap<T, L, R> {
   return mapImpl('tree.map', f as (...xs: unknown[]) => unknown, tree, rest, undefined, false) as TreeMap<T, L, R>;
 }
@@ -483,7 +495,7 @@ export function map<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends
 export function mapWithPath<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends unknown[] = LeafTuple<Rest>>(
   f: (path: Path, leaf: L, ...rest: RL) => R,
   tree: T,
-  ...rest: Rest
+  ...rest: Rest & { readonly [K in keyof Rest]: StructureOf<T> }
 ): TreeMap<T, L, R> {
   return mapImpl('tree.mapWithPath', f as (...xs: unknown[]) => unknown, tree, rest, undefined, true) as TreeMap<T, L, R>;
 }

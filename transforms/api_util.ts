@@ -20,6 +20,63 @@ export function checkOptions(op: string, options: unknown, known: readonly strin
 
 export type TreeDef = tree.TreeDef;
 
+type TypedArray = Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
+/** Leaves that the transformations turn into arrays (`leafArray`): JS numbers and booleans, typed arrays, tf.Tensors. */
+type ArrayLikeLeaf = number | boolean | TypedArray | tf.Tensor;
+type AnyFunction = (...args: never[]) => unknown;
+
+/**
+ * A tree of type T as the transformations hand it back: each array-like leaf (a JS number or
+ * boolean, a typed array, a tf.Tensor) is an NDArray, as at run time (`flattenArrays`), and the
+ * containers stay. The gradient of `{ w: NDArray; n: number }` is `{ w: NDArray; n: NDArray }`; a
+ * tree with no such leaves is T itself (so named types and class types stay as they are); a
+ * parameter typed `ArrayLike` (np's functions) is an array. (Types cannot tell a registered class's
+ * aux data from its children, so a number field of such a class is an array here too.)
+ */
+export type ArraysOf<T> = unknown extends T
+  ? T
+  : [ArrayLike] extends [T]
+    ? NDArray
+    : [Extract<tree.LeafOf<T>, ArrayLikeLeaf>] extends [never]
+      ? T
+      : ArraysIn<T>;
+type ArraysIn<T> = T extends NDArray
+  ? T
+  : T extends ArrayLikeLeaf
+    ? NDArray
+    : T extends null | undefined | string | symbol | AnyFunction
+      ? T
+      : T extends object
+        ? { [K in keyof T]: ArraysIn<T[K]> }
+        : T;
+/**
+ * What the transformations accept for arguments of type T: where T has an array or a number, also a
+ * leaf that converts to an array (a number, a boolean, a typed array, a tf.Tensor), as in
+ * `jvp(f, [1], [1])`. (Not a nested list: in a tree, a list is a container.)
+ */
+export type ArrayLikes<T> = T extends NDArray | ArrayLikeLeaf
+  ? T | ArrayLikeLeaf
+  : T extends null | undefined | string | symbol | AnyFunction
+    ? T
+    : T extends object
+      ? { [K in keyof T]: ArrayLikes<T[K]> }
+      : T;
+/**
+ * `f` as returned by a transformation that rebuilds its outputs (checkpoint, customJvp, customVjp):
+ * F itself, unless its output has number or boolean leaves, which come back as arrays (`ArraysOf`).
+ */
+export type WithArrayOutputs<F extends AnyFunction> = [Extract<tree.LeafOf<ReturnType<F>>, ArrayLikeLeaf>] extends [never]
+  ? F
+  : (...args: Parameters<F>) => ArraysOf<ReturnType<F>>;
+declare const unmatched: unique symbol;
+/**
+ * `unknown` where T's type is known, and a type that nothing matches while T involves a type
+ * parameter (TypeScript leaves conditional types on those unresolved). The transformations' first
+ * overloads put it on `f`, so code with known types gets `ArraysOf` results, and generic code
+ * (`function train<P>(loss: (p: P) => NDArray, params: P)`) the plain types it can relate to P.
+ */
+export type Known<T> = [tree.LeafOf<T>] extends [never] ? unknown : [tree.LeafOf<T>] extends [{ readonly [unmatched]: never }] ? never : unknown;
+
 /** One pytree leaf as an array (numbers, booleans, nested lists, typed arrays, tf.Tensors), or an error naming its path. */
 export function leafArray(op: string, path: tree.Path, leaf: unknown, what: string): NDArray {
   if (leaf instanceof NDArray) return leaf;

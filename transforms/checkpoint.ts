@@ -6,7 +6,7 @@ import { bind, bind1 } from '../src/core.js';
 import { nothingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { ShapeError, TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
-import { checkOptions, flattenArrays, flattenWithStaticLeaves, unflatten } from './api_util.js';
+import { checkOptions, flattenArrays, flattenWithStaticLeaves, unflatten, type Known, type WithArrayOutputs } from './api_util.js';
 import { scoped } from '../src/scope.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 
@@ -22,6 +22,9 @@ export interface CheckpointOptions {
 type AnyFn = (...args: never[]) => unknown;
 
 /** `checkpoint(f, {policy})`: f, recomputed during the backward pass instead of storing its intermediates. */
+export function checkpoint<F extends AnyFn>(f: F & Known<ReturnType<F>>, options?: CheckpointOptions): WithArrayOutputs<F>;
+/** In generic code (an output type with type parameters): f's own type. */
+export function checkpoint<F extends AnyFn>(f: F, options?: CheckpointOptions): F;
 export function checkpoint<F extends AnyFn>(f: F, options: CheckpointOptions = {}): F {
   checkOptions('checkpoint', options, ['policy', 'name'] satisfies (keyof CheckpointOptions)[]);
   const policy = options.policy ?? nothingSaveable;

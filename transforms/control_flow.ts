@@ -14,7 +14,7 @@ import { bind } from '../src/core.js';
 import { DTypeError, ShapeError, TransformError, fmtShape } from '../src/errors.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, flattenArrays, freshResults, leafArray, nextTensorId, unflatten, type TreeDef } from './api_util.js';
+import { checkOptions, flattenArrays, freshResults, leafArray, nextTensorId, unflatten, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { add, constLike, convert } from './lax.js';
 import { asArray } from '../src/np/convert.js';
@@ -48,6 +48,9 @@ interface BodyTrace {
  * dtypes (as in JAX, except that a carry leaf given as a JS number is weakly typed and takes the
  * dtype f returns, as JAX promotes weakly typed inits).
  */
+export function scan<Carry, X, Y>(f: ((carry: ArraysOf<Carry>, x: X) => readonly [NoInfer<Carry | ArraysOf<Carry>>, Y]) & Known<[Carry, Y]>, init: Carry, xs?: X | null, options?: ScanOptions): [ArraysOf<Carry>, ArraysOf<Y>];
+/** In generic code (types with type parameters): the results typed as f's. */
+export function scan<Carry, X, Y>(f: (carry: Carry, x: X) => readonly [Carry, Y], init: ScanInit<Carry>, xs?: X | null, options?: ScanOptions): [Carry, Y];
 export function scan<Carry, X, Y>(f: (carry: Carry, x: X) => readonly [Carry, Y], init: ScanInit<Carry>, xs?: X | null, options: ScanOptions = {}): [Carry, Y] {
   checkOptions('scan', options, ['length', 'reverse'] satisfies (keyof ScanOptions)[]);
   if (typeof f !== 'function') throw new TransformError(`scan: f must be a function (carry, x) => [carry, y], got ${f === null ? 'null' : typeof f}`);
@@ -138,6 +141,9 @@ function scanLength(xs: NDArray[], paths: string[], given: number | undefined): 
  * carry (init when upper <= lower). As in JAX with concrete bounds, it is a scan, so it is
  * differentiable in both modes and one equation under jit.
  */
+export function foriLoop<T>(lower: number, upper: number, body: ((i: NDArray, carry: ArraysOf<T>) => NoInfer<T | ArraysOf<T>>) & Known<T>, init: T): ArraysOf<T>;
+/** In generic code (a carry type with type parameters): the result typed as the carry. */
+export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, carry: T) => T, init: T): T;
 export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, carry: T) => T, init: T): T {
   for (const [what, v] of [['lower', lower], ['upper', upper]] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v)) {
@@ -172,6 +178,9 @@ function leafPaths(value: unknown): string[] {
  * as in JAX); reverse mode (grad, vjp) does not, as in JAX: its error says to use scan or foriLoop
  * with static bounds instead.
  */
+export function whileLoop<T>(condFun: (carry: ArraysOf<T>) => NDArray, bodyFun: ((carry: ArraysOf<T>) => NoInfer<T | ArraysOf<T>>) & Known<T>, init: ScanInit<T>): ArraysOf<T>;
+/** In generic code (a carry type with type parameters): the result typed as the carry. */
+export function whileLoop<T>(condFun: (carry: T) => NDArray, bodyFun: (carry: T) => T, init: ScanInit<T>): T;
 export function whileLoop<T>(condFun: (carry: T) => NDArray, bodyFun: (carry: T) => T, init: ScanInit<T>): T {
   if (typeof condFun !== 'function') throw new TransformError(`whileLoop: condFun must be a function carry => bool scalar, got ${condFun === null ? 'null' : typeof condFun}`);
   if (typeof bodyFun !== 'function') throw new TransformError(`whileLoop: bodyFun must be a function carry => carry, got ${bodyFun === null ? 'null' : typeof bodyFun}`);
@@ -272,6 +281,9 @@ function bindCond<R>(op: string, index: NDArray, branches: readonly ((...operand
  * Differentiable in both modes (the gradient is a cond over the chosen branch's transpose, as in
  * JAX); under vmap, a predicate that differs per example runs both branches and selects, as JAX does.
  */
+export function cond<R>(pred: Scalar, trueFun: ((...operands: any[]) => R) & Known<R>, falseFun: (...operands: any[]) => R, ...operands: unknown[]): ArraysOf<R>;
+/** In generic code (an output type with type parameters): the result typed as the branches'. */
+export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseFun: (...operands: any[]) => R, ...operands: unknown[]): R;
 export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseFun: (...operands: any[]) => R, ...operands: unknown[]): R {
   for (const [what, fn] of [['trueFun', trueFun], ['falseFun', falseFun]] as const) {
     if (typeof fn !== 'function') throw new TransformError(`cond: ${what} must be a function, got ${fn === null ? 'null' : typeof fn}`);

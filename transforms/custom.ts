@@ -7,7 +7,7 @@ import { ShapeError, TransformError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, flattenWithStaticLeaves, leafArray, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
+import { flattenArrays, flattenWithStaticLeaves, leafArray, unflatten, weaklyTyped, type Known, type TreeDef, type WithArrayOutputs } from './api_util.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 
@@ -28,6 +28,9 @@ function traceFlat(f: AnyFn, leaves: NDArray[], rebuild: (xs: readonly unknown[]
  * receives the argument lists and returns `[f(...primals), tangentOut]` (trees like f's output).
  * Reverse mode works too: the rule is linear in the tangents, so it is transposed.
  */
+export function customJvp<F extends AnyFn>(f: F & Known<ReturnType<F>>, rule: (primals: Parameters<F>, tangents: Parameters<F>) => [ReturnType<F>, ReturnType<F>]): WithArrayOutputs<F>;
+/** In generic code (an output type with type parameters): f's own type. */
+export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, tangents: Parameters<F>) => [ReturnType<F>, ReturnType<F>]): F;
 export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, tangents: Parameters<F>) => [ReturnType<F>, ReturnType<F>]): F {
   const name = f.name || 'customJvp';
   // A scope, as under jit: arrays made from JS numbers among the arguments are freed after the call.
@@ -77,6 +80,17 @@ export type CotangentsOf<Args extends readonly unknown[]> = { -readonly [K in ke
  * `[f(...args), residuals]` (residuals: any pytree of arrays); `bwd(residuals, cotangent)` returns
  * one cotangent per argument (an array of trees; null for a zero cotangent).
  */
+export function customVjp<F extends AnyFn, R>(
+  f: F & Known<ReturnType<F>>,
+  fwd: (...args: Parameters<F>) => [ReturnType<F>, R],
+  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | (Parameters<F>[number] | null)[],
+): WithArrayOutputs<F>;
+/** In generic code (an output type with type parameters): f's own type. */
+export function customVjp<F extends AnyFn, R>(
+  f: F,
+  fwd: (...args: Parameters<F>) => [ReturnType<F>, R],
+  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | (Parameters<F>[number] | null)[],
+): F;
 export function customVjp<F extends AnyFn, R>(
   f: F,
   fwd: (...args: Parameters<F>) => [ReturnType<F>, R],

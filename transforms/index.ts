@@ -1,6 +1,7 @@
 // The transformations, re-exported by the package entry.
 export { jvp } from './jvp.js';
-export { vjp, grad, valueAndGrad, linearize, type GradOptions, type Pullback, type LinearMap } from './vjp.js';
+export { vjp, grad, valueAndGrad, linearize, type GradOptions, type GradOf, type Pullback, type LinearMap } from './vjp.js';
+export type { ArraysOf } from './api_util.js';
 export { vmap, type AxisTree, type VmapOptions } from './vmap.js';
 export { jacfwd, jacrev, hessian, type HessianOf, type JacobianOf, type JacobianOptions } from './jacobian.js';
 export { stopGradient, straightThrough, gradientReversal } from './stop_gradient.js';

@@ -6,7 +6,7 @@ import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
 import { scoped } from '../src/scope.js';
-import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, nextTensorId, normalizeArgnums, unflatten, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, nextTensorId, normalizeArgnums, unflatten, type ArraysOf, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
 import { linearizeFlat, type ArgnumsOf, type AuxOf, type GradOf } from './vjp.js';
@@ -77,19 +77,19 @@ function assemble(p: Prepared, blocks: NDArray[][]): unknown {
 }
 
 /** f's output with `hasAux` (`[out, aux]`) or without. */
-type OutputOf<F extends AnyFn, O> = O extends { hasAux: true } ? (ReturnType<F> extends readonly [infer Y, unknown] ? Y : never) : ReturnType<F>;
+type OutputOf<F extends AnyFn, O> = ArraysOf<O extends { hasAux: true } ? (ReturnType<F> extends readonly [infer Y, unknown] ? Y : never) : ReturnType<F>>;
 /**
  * A Jacobian's type: f's output tree with each array replaced by the differentiated argument's
  * tree (a tuple of them for a list of argnums), as in JAX; with `hasAux`, `[jacobian, aux]`.
  */
 export type JacobianOf<F extends AnyFn, O> = O extends { hasAux: true }
-  ? [TreeMap<OutputOf<F, O>, NDArray, ArgTree<F, O>>, AuxOf<F>]
+  ? [TreeMap<OutputOf<F, O>, NDArray, ArgTree<F, O>>, ArraysOf<AuxOf<F>>]
   : TreeMap<OutputOf<F, O>, NDArray, ArgTree<F, O>>;
 /** The differentiated argument's tree; an argument typed as any array-like (np's functions take `ArrayLike`) is an array. */
 type ArgTree<F extends AnyFn, O> = [ArrayLike] extends [GradOf<F, ArgnumsOf<O>>] ? NDArray : GradOf<F, ArgnumsOf<O>>;
 /** A Hessian's type: the Jacobian of the Jacobian, so for a scalar f the argument's tree of argument trees. */
 type SecondOrder<F extends AnyFn, O> = TreeMap<OutputOf<F, O>, NDArray, TreeMap<ArgTree<F, O>, NDArray, ArgTree<F, O>>>;
-export type HessianOf<F extends AnyFn, O> = O extends { hasAux: true } ? [SecondOrder<F, O>, AuxOf<F>] : SecondOrder<F, O>;
+export type HessianOf<F extends AnyFn, O> = O extends { hasAux: true } ? [SecondOrder<F, O>, ArraysOf<AuxOf<F>>] : SecondOrder<F, O>;
 
 /** Jacobian by forward mode: one JVP per input dimension, all at once under vmap. */
 export function jacfwd<F extends AnyFn, const O extends JacobianOptions = {}>(f: F, options?: O): (...args: Parameters<F>) => JacobianOf<F, O>;

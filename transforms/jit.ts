@@ -7,7 +7,7 @@ import { Tracer, bind } from '../src/core.js';
 import { DisposedError, TransformError } from '../src/errors.js';
 import { ClosedJaxpr } from '../src/jaxpr.js';
 import { createdByCall, pin, scoped } from '../src/scope.js';
-import { checkOptions, flattenArrays, flattenWithStaticLeaves, unflatten, type TreeDef } from './api_util.js';
+import { checkOptions, flattenArrays, flattenWithStaticLeaves, unflatten, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { nextTensorId } from './transpose.js';
 import { treedefIdentical } from '../src/tree.js';
@@ -135,8 +135,9 @@ function traceCall(op: string, f: AnyFn, args: unknown[], statics: Set<number>, 
   return { program, outDef: outDef! };
 }
 
-export interface Jitted<F extends AnyFn> {
-  (...args: Parameters<F>): ReturnType<F>;
+/** A jitted f: f's result `R` has its number and boolean leaves as arrays (see `ArraysOf`). */
+export interface Jitted<F extends AnyFn, R = ArraysOf<ReturnType<F>>> {
+  (...args: Parameters<F>): R;
   /** Forgets traced programs and frees the constants they own. */
   clearCache(): void;
   /** Number of distinct signatures traced so far. */
@@ -151,6 +152,9 @@ export interface Jitted<F extends AnyFn> {
  * static by themselves: each value gets its own trace, so `flag ? a : b` branches as in eager code.
  * Numbers are traced like arrays, as in JAX.
  */
+export function jit<F extends AnyFn>(f: F & Known<ReturnType<F>>, options?: JitOptions): Jitted<F>;
+/** In generic code (a result type with type parameters): the result typed as f's. */
+export function jit<F extends AnyFn>(f: F, options?: JitOptions): Jitted<F, ReturnType<F>>;
 export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> {
   checkOptions('jit', options, ['staticArgnums', 'name'] satisfies (keyof JitOptions)[]);
   const name = options.name ?? (f.name || 'jit');
@@ -177,7 +181,7 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
         if (cacheable) cache.set(sig, [...(cache.get(sig) ?? []), entry]);
       }
       const outs = bind('jit_call', [...entry.consts, ...leaves], { jaxpr: entry.jaxpr, numConsts: entry.consts.length, name });
-      return unflatten<ReturnType<F>>(entry.outDef, outs);
+      return unflatten<ArraysOf<ReturnType<F>>>(entry.outDef, outs);
     })) as Jitted<F>;
   jitted.clearCache = () => {
     for (const entries of cache.values()) for (const e of entries) for (const t of e.owned) t.dispose();

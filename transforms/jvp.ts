@@ -11,7 +11,7 @@ import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { asArray } from '../src/np/convert.js';
-import { flattenArrays, leafArray, weaklyTyped, freshResults, nextTensorId, unflatten } from './api_util.js';
+import { flattenArrays, leafArray, weaklyTyped, freshResults, nextTensorId, unflatten, type ArrayLikes, type ArraysOf, type Known } from './api_util.js';
 import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
@@ -73,10 +73,12 @@ export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tan
  * along `tangents`, in one forward pass. `primals` and `tangents` are argument lists of the same
  * tree structure.
  */
+export function jvp<Args extends unknown[], Out = NDArray>(f: ((...args: Args) => Out) & Known<Out>, primals: Readonly<Args>, tangents: Readonly<Args>): [ArraysOf<Out>, ArraysOf<Out>];
+/** In generic code (an output type with type parameters): the results typed as f's output. */
 export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, primals: Readonly<Args>, tangents: Readonly<Args>): [Out, Out];
-/** Primals and tangents not typed as f's parameters (lists built at run time, numbers for arrays). */
-export function jvp<Out = NDArray>(f: (...args: never[]) => Out, primals: readonly unknown[], tangents: readonly unknown[]): [Out, Out];
-export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, primals: Readonly<Args>, tangents: Readonly<Args>): [Out, Out] {
+/** Primals and tangents not typed as f's parameters: numbers for arrays, lists built at run time (whose entries are like some argument). */
+export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, primals: readonly ArrayLikes<Args[number]>[], tangents: readonly ArrayLikes<Args[number]>[]): [ArraysOf<Out>, ArraysOf<Out>];
+export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, primals: Readonly<Args>, tangents: Readonly<Args>): [ArraysOf<Out>, ArraysOf<Out>] {
   if (!Array.isArray(primals) || !Array.isArray(tangents)) {
     throw new TransformError(`jvp: primals and tangents must be lists with one entry per argument, e.g. jvp(f, [x], [t]); got ${Array.isArray(primals) ? 'a list' : 'a non-list'} of primals and ${Array.isArray(tangents) ? 'a list' : 'a non-list'} of tangents`);
   }
@@ -104,7 +106,7 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
       ps,
       ts.map((t, i) => (isDifferentiable(ps[i]!.dtype) ? t : null)),
     );
-    return freshResults([unflatten<Out>(outDef!, po), unflatten<Out>(outDef!, to)] as [Out, Out], [primals, tangents], firstNew);
+    return freshResults([unflatten<ArraysOf<Out>>(outDef!, po), unflatten<ArraysOf<Out>>(outDef!, to)] as [ArraysOf<Out>, ArraysOf<Out>], [primals, tangents], firstNew);
   });
 }
 

@@ -7,7 +7,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type ArrayLikes, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { checkTangentDtype, jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
@@ -83,9 +83,13 @@ function checkCotangents(op: string, outs: NDArray[], cts: NDArray[]): NDArray[]
 
 /**
  * `vjp(f, ...primals)` -> `[f(...primals), pullback]` where `pullback(ct)` returns the cotangents of
- * all arguments (a list with one tree per argument).
+ * all arguments (a list with one tree per argument). Number leaves come back as arrays (`ArraysOf`);
+ * the cotangent may be given either way.
  */
-export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...args: Args) => Out, ...primals: Args): [Out, Pullback<Args, Out>] {
+export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: ((...args: Args) => Out) & Known<[Args, Out]>, ...primals: Args): [ArraysOf<Out>, Pullback<ArraysOf<Args>, Out | ArraysOf<Out>>];
+/** In generic code (types with type parameters): the results typed as f's arguments and output. */
+export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...args: Args) => Out, ...primals: Args): [Out, Pullback<Args, Out>];
+export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...args: Args) => Out, ...primals: Args): [ArraysOf<Out>, Pullback<ArraysOf<Args>, Out | ArraysOf<Out>>] {
   let outDef: TreeDef | undefined;
   let argDef: TreeDef | undefined;
   let argLeaves: NDArray[] = [];
@@ -101,13 +105,13 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
         return outLeaves;
       }, leaves);
       // Outputs are also residuals of the pullback: hand out separate handles, so disposing one keeps the pullback working.
-      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
+      return [freshResults(unflatten<ArraysOf<Out>>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
     },
     ([o, l]) => [o, l.consts, argLeaves],
   );
   const pull = pullbackFlat(lin, argLeaves);
   let disposed = false;
-  const pullback = ((ct: Out) => {
+  const pullback = ((ct: Out | ArraysOf<Out>) => {
     if (disposed) throw new TransformError('vjp: this pullback was disposed');
     const firstNew = nextTensorId();
     return scoped(() => {
@@ -115,9 +119,9 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
       // Leaves are matched to outputs in order: a list for an object, or other keys, would mix them up.
       if (!ctDef.equals(outDef!)) throw new TransformError(`vjp pullback: the cotangent has structure ${ctDef} but f's output has ${outDef}; expected the same tree structure`);
       const cts = checkCotangents('vjp pullback', lin.primalsOut, raw);
-      return freshResults(unflatten<Args>(argDef!, pull(cts)), [ct, argLeaves, lin.consts], firstNew);
+      return freshResults(unflatten<ArraysOf<Args>>(argDef!, pull(cts)), [ct, argLeaves, lin.consts], firstNew);
     });
-  }) as Pullback<Args, Out>;
+  }) as Pullback<ArraysOf<Args>, Out | ArraysOf<Out>>;
   pullback.dispose = () => {
     disposed = true;
     disposeResiduals(lin.consts, [out, argLeaves], firstNewId);
@@ -135,8 +139,17 @@ export interface GradOptions {
 const GRAD_OPTIONS = ['argnums', 'hasAux'] as const satisfies readonly (keyof GradOptions)[];
 
 type AnyFn = (...args: never[]) => unknown;
-/** The gradient's type: the differentiated argument's type, or a tuple of them for a list of argnums. */
+/**
+ * The gradient's type: the differentiated argument's type, or a tuple of them for a list of argnums,
+ * with number leaves as arrays, as they come back (see `ArraysOf`).
+ */
 export type GradOf<F extends AnyFn, A> = A extends number
+  ? ArraysOf<Parameters<F>[A]>
+  : A extends readonly number[]
+    ? { -readonly [K in keyof A]: A[K] extends number ? ArraysOf<Parameters<F>[A[K]]> : never }
+    : ArraysOf<Parameters<F>[0]>;
+/** GradOf for generic code (argument types with type parameters): the arguments' own types. */
+export type ArgsGradOf<F extends AnyFn, A> = A extends number
   ? Parameters<F>[A]
   : A extends readonly number[]
     ? { -readonly [K in keyof A]: A[K] extends number ? Parameters<F>[A[K]] : never }
@@ -189,8 +202,11 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
  * `grad(f)` is a function returning the gradient of the scalar `f` with respect to its first
  * argument (or `argnums`), as a tree of the same structure as that argument.
  */
-export function grad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [GradOf<F, ArgnumsOf<O>>, AuxOf<F>];
-export function grad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => GradOf<F, ArgnumsOf<O>>;
+export function grad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F & Known<[Parameters<F>, AuxOf<F>]>, options: O): (...args: Parameters<F>) => [GradOf<F, ArgnumsOf<O>>, ArraysOf<AuxOf<F>>];
+export function grad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F & Known<Parameters<F>>, options?: O): (...args: Parameters<F>) => GradOf<F, ArgnumsOf<O>>;
+/** In generic code (argument types with type parameters): the gradient typed as the argument. */
+export function grad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [ArgsGradOf<F, ArgnumsOf<O>>, AuxOf<F>];
+export function grad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => ArgsGradOf<F, ArgnumsOf<O>>;
 /** With `hasAux` known only at run time: the gradient, or `[gradient, aux]`. */
 export function grad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => unknown;
 export function grad(f: AnyFn, options: GradOptions = {}) {
@@ -202,8 +218,11 @@ export function grad(f: AnyFn, options: GradOptions = {}) {
 }
 
 /** Like `grad`, but returns `[value, gradient]` (with hasAux: `[[value, aux], gradient]`). */
-export function valueAndGrad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], GradOf<F, ArgnumsOf<O>>];
-export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => [NDArray, GradOf<F, ArgnumsOf<O>>];
+export function valueAndGrad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F & Known<[Parameters<F>, AuxOf<F>]>, options: O): (...args: Parameters<F>) => [[NDArray, ArraysOf<AuxOf<F>>], GradOf<F, ArgnumsOf<O>>];
+export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F & Known<Parameters<F>>, options?: O): (...args: Parameters<F>) => [NDArray, GradOf<F, ArgnumsOf<O>>];
+/** In generic code (argument types with type parameters): the gradient typed as the argument. */
+export function valueAndGrad<F extends WithAux, const O extends GradOptions & { hasAux: true }>(f: F, options: O): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], ArgsGradOf<F, ArgnumsOf<O>>];
+export function valueAndGrad<F extends AnyFn, const O extends GradOptions & { hasAux?: false } = {}>(f: F, options?: O): (...args: Parameters<F>) => [NDArray, ArgsGradOf<F, ArgnumsOf<O>>];
 /** With `hasAux` known only at run time. */
 export function valueAndGrad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => [unknown, unknown];
 export function valueAndGrad(f: AnyFn, options: GradOptions = {}) {
@@ -226,10 +245,12 @@ export interface LinearMap<Out, Args extends unknown[] = unknown[]> {
  * `linearize(f, ...primals)` -> `[f(...primals), fLin]` where `fLin(...tangents)` is the JVP at
  * `primals`, evaluated from a stored linear program (cheap to call many times).
  */
+export function linearize<Args extends unknown[], Out = NDArray>(f: ((...args: Args) => Out) & Known<Out>, ...primals: Args): [ArraysOf<Out>, LinearMap<ArraysOf<Out>, Args>];
+/** In generic code (an output type with type parameters): the results typed as f's output. */
 export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [Out, LinearMap<Out, Args>];
-/** Primals not typed as f's parameters (a list built at run time, numbers for arrays). */
-export function linearize<Out = NDArray>(f: (...args: never[]) => Out, ...primals: unknown[]): [Out, LinearMap<Out>];
-export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [Out, LinearMap<Out, Args>] {
+/** Primals not typed as f's parameters: numbers for arrays, a list built at run time (whose entries are like some argument). */
+export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: ArrayLikes<Args[number]>[]): [ArraysOf<Out>, LinearMap<ArraysOf<Out>>];
+export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Args) => Out, ...primals: Args): [ArraysOf<Out>, LinearMap<ArraysOf<Out>, Args>] {
   let outDef: TreeDef | undefined;
   let argDef: TreeDef | undefined;
   let argLeaves: NDArray[] = [];
@@ -244,12 +265,12 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
         outDef = od;
         return outLeaves;
       }, leaves);
-      return [freshResults(unflatten<Out>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
+      return [freshResults(unflatten<ArraysOf<Out>>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
     },
     ([o, l]) => [o, l.consts],
   );
   let disposed = false;
-  const fLin = ((...tangents: unknown[]): Out => {
+  const fLin = ((...tangents: unknown[]): ArraysOf<Out> => {
     const firstNew = nextTensorId();
     return scoped(() => {
       if (disposed) throw new TransformError('linearize: this linear map was disposed');
@@ -265,9 +286,9 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
         checkTangentDtype('linearize', i, argLeaves[i]!, t, raw[i]);
       });
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
-      return freshResults(unflatten<Out>(outDef!, outs), [tangents, lin.consts], firstNew);
+      return freshResults(unflatten<ArraysOf<Out>>(outDef!, outs), [tangents, lin.consts], firstNew);
     });
-  }) as unknown as LinearMap<Out, Args>;
+  }) as unknown as LinearMap<ArraysOf<Out>, Args>;
   fLin.dispose = () => {
     disposed = true;
     disposeResiduals(lin.consts, [out, argLeaves], firstNewId);

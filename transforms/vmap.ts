@@ -11,7 +11,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule, type ParamsOf, type Primitive } from '../src/primitives.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten } from './api_util.js';
+import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten, type ArraysOf, type Known } from './api_util.js';
 import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { constLike, convert, zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
@@ -391,7 +391,10 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
  * `vmap(f, {inAxes, outAxes, axisSize})` maps `f` over a batch axis of its arguments without a
  * loop: `vmap(f)(xs)` equals stacking `f(x)` for each x in xs along axis 0.
  */
-export function vmap<F extends (...args: never[]) => unknown>(f: F, options: VmapOptions<Parameters<F>, ReturnType<F>> = {}): (...args: Parameters<F>) => ReturnType<F> {
+export function vmap<F extends (...args: never[]) => unknown>(f: F & Known<ReturnType<F>>, options?: VmapOptions<Parameters<F>, ReturnType<F>>): (...args: Parameters<F>) => ArraysOf<ReturnType<F>>;
+/** In generic code (a result type with type parameters): the result typed as f's. */
+export function vmap<F extends (...args: never[]) => unknown>(f: F, options?: VmapOptions<Parameters<F>, ReturnType<F>>): (...args: Parameters<F>) => ReturnType<F>;
+export function vmap<F extends (...args: never[]) => unknown>(f: F, options: VmapOptions<Parameters<F>, ReturnType<F>> = {}): (...args: Parameters<F>) => ArraysOf<ReturnType<F>> {
   checkOptions('vmap', options, ['inAxes', 'outAxes', 'axisSize'] satisfies (keyof VmapOptions)[]);
   const inAxesOpt = options.inAxes === undefined ? 0 : options.inAxes;
   const outAxesOpt = options.outAxes === undefined ? 0 : options.outAxes;
@@ -452,7 +455,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, options: Vma
         const a = outAxes[i];
         if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i}, of rank ${o.ndim} with the batch axis; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
       });
-      return freshResults(unflatten(outDef!, outs) as ReturnType<F>, args, firstNew);
+      return freshResults(unflatten(outDef!, outs) as ArraysOf<ReturnType<F>>, args, firstNew);
     });
   };
 }
