@@ -577,6 +577,13 @@ describe('matmul, dot and einsum', () => {
     );
   });
 
+  it('einsum broadcasts a size-1 index against a size-0 one (to 0, as matmul does)', () => {
+    inScope(() => {
+      expect(np.einsum('bij,bjk->bik', np.ones([1, 2, 3]), np.ones([0, 3, 4])).shape).toEqual([0, 2, 4]);
+      expect(np.einsum('bij,bjk->bik', np.ones([0, 2, 3]), np.ones([1, 3, 4])).shape).toEqual([0, 2, 4]);
+    });
+  });
+
   it('dot, inner, outer and tensordot', () => {
     const arb = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).chain(([a, b, c]) =>
       fc.tuple(arbArray([a, b]), arbArray([b, c]), arbArray([b]), arbArray([b])),

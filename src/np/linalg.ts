@@ -127,7 +127,7 @@ export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray =>
     [...t].forEach((c, j) => {
       const prev = sizes.get(c);
       if (prev !== undefined && prev !== a.shape[j] && prev !== 1 && a.shape[j] !== 1) throw new ShapeError(`einsum: index '${c}' has sizes ${prev} and ${a.shape[j]}`);
-      sizes.set(c, Math.max(prev ?? 1, a.shape[j]!));
+      sizes.set(c, prev === undefined || prev === 1 ? a.shape[j]! : prev); // a size 1 broadcasts (to 0 too)
     });
     return a;
   });
