@@ -584,6 +584,27 @@ describe('matmul, dot and einsum', () => {
     });
   });
 
+  it("einsum's '...' stands for broadcast batch axes, as NumPy's (matmul, diagonals, implicit output)", () => {
+    const arb = fc
+      .record({ batch: arbBroadcastShapes({ count: 2, maxRank: 3, maxDim: 3 }), n: fc.integer({ min: 1, max: 3 }), k: fc.integer({ min: 1, max: 3 }), m: fc.integer({ min: 1, max: 3 }) })
+      .chain(({ batch: [ba, bb], n, k, m }) => fc.tuple(arbArray([...ba!, n, k]), arbArray([...bb!, k, m]), arbArray([...ba!, k, k])));
+    fc.assert(
+      fc.property(arb, ([ad, bd, sd]) =>
+        inScope(() => {
+          const [a, b, sq] = [ad.toNDArray(), bd.toNDArray(), sd.toNDArray()];
+          const prod = R.matmul(R.fromData(ad), R.fromData(bd));
+          expectClose(np.einsum('...ij,...jk->...ik', a, b), prod, { rtol: 1e-5, atol: 1e-5, label: `'...ij,...jk->...ik' on ${ad.shape}, ${bd.shape}` });
+          expectClose(np.einsum('...ij,...jk', a, b), prod, { rtol: 1e-5, atol: 1e-5, label: `'...ij,...jk' (implicit) on ${ad.shape}, ${bd.shape}` });
+          expectClose(np.einsum('...ii->...i', sq), np.linalg.diagonal(sq), { rtol: 0, atol: 0, label: `'...ii->...i' on ${sd.shape}` });
+          expectClose(np.einsum('...ij->', a), np.sum(a), { rtol: 1e-5, atol: 1e-5, label: `'...ij->' on ${ad.shape}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    expect(() => np.einsum('..i,ij', np.ones([2]), np.ones([2, 2]))).toThrow(/einsum: '\.\.i,ij': '\.\.i' is not a valid subscript/);
+    expect(() => np.einsum('...ijk,j', np.ones([2, 2]), np.ones([2]))).toThrow(/operand 0 has rank 2 but '\.\.\.ijk' names 3 axes/);
+  });
+
   it('dot, inner, outer and tensordot', () => {
     const arb = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).chain(([a, b, c]) =>
       fc.tuple(arbArray([a, b]), arbArray([b, c]), arbArray([b]), arbArray([b])),
