@@ -1075,6 +1075,10 @@ describe('edge cases as NumPy and JAX define them', () => {
         [() => np.tril(np.ones([3])), /tril: expected matrices/],
         [() => np.tensordot(x, x, 3), /tensordot: cannot contract 3 axes/],
         [() => np.max(np.zeros([0])), /max: cannot reduce over the empty axis 0/],
+        // Pooling windows never overlap: strides or padding (TF.js, Flax) are refused, not ignored.
+        [() => (np.maxPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, { strides: 1, padding: 'SAME' }), /maxPool2d: takes \(x, size\) only.*\{"strides":1,"padding":"SAME"\}.*strides and padding are not supported/],
+        [() => (np.avgPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, 1), /avgPool2d: takes \(x, size\) only/],
+        [() => np.avgPool2d(np.ones([1, 4, 4, 1]), [2, 2] as unknown as number), /avgPool2d: size must be a positive integer .*got \[2,2\]/],
       ];
       for (const [call, message] of cases) expect(call).toThrow(message);
     });

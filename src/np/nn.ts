@@ -134,14 +134,17 @@ export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides
 });
 
 /** Pooling over non-overlapping `size`×`size` windows (the spatial sizes must be divisible). */
-function pool(kind: 'max' | 'avg') {
-  return defop((x: ArrayLike, size: number): NDArray => {
+function pool(kind: 'max' | 'avg'): (x: ArrayLike, size: number) => NDArray {
+  return defop((x: ArrayLike, size: number, ...rest: unknown[]): NDArray => {
+    // TF.js and Flax users pass strides or padding; the windows here never overlap nor pad, so refuse them rather than ignore them.
+    if (rest.length > 0) throw new ShapeError(`${kind}Pool2d: takes (x, size) only, pooling non-overlapping size×size windows; got ${rest.length} more argument(s) (${rest.map((r) => JSON.stringify(r)).join(', ')}): strides and padding are not supported`);
+    if (!Number.isInteger(size) || size < 1) throw new ShapeError(`${kind}Pool2d: size must be a positive integer (one side of the square window), got ${JSON.stringify(size)}`);
     const a = asArray(x);
     const [n, h, w, c] = a.shape as [number, number, number, number];
     if (a.ndim !== 4 || h % size !== 0 || w % size !== 0) throw new ShapeError(`${kind}Pool2d: expected [N,H,W,C] with H and W divisible by ${size}, got ${fmtShape(a.shape)}`);
     const r = reshape(a, [n, h / size, size, w / size, size, c]);
     return kind === 'max' ? max(r, [2, 4]) : mean(r, [2, 4]);
-  });
+  }) as (x: ArrayLike, size: number) => NDArray;
 }
 export const maxPool2d = pool('max');
 export const avgPool2d = pool('avg');
