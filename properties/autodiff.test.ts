@@ -575,6 +575,11 @@ describe('clear errors', () => {
       expect(() => vjp((a: NDArray) => new Unregistered(a) as unknown as NDArray, x())).toThrow(/output leaf at \(root\) is an Unregistered object \(not a registered tree node\)/);
       expect(() => grad((a: NDArray, b: NDArray) => np.sum(np.multiply(a, b)), { argnums: [0, 0] })(x(), x())).toThrow(/repeated argnums/);
       expect(() => grad((a: NDArray) => np.sum(a), { hasAux: true })(x())).toThrow(/hasAux.*\[value, aux\]/);
+      // The converse mistake: [loss, aux] returned without hasAux is named, with the option that fixes it.
+      const lossAux = (a: NDArray) => [np.sum(a), { mean: np.mean(a) }] as unknown as NDArray;
+      expect(() => grad(lossAux)(x())).toThrow(/grad: the function must return a scalar float32 \(shape \[\]\), but it returned 2 arrays.*; if it returns \[value, aux\], pass \{ hasAux: true \}/);
+      expect(() => valueAndGrad(lossAux)(x())).toThrow(/valueAndGrad: .*pass \{ hasAux: true \}/);
+      expect(() => grad((a: NDArray) => a)(x())).not.toThrow(/hasAux/);
     });
   });
   it('vjp and jvp reject cotangents and tangents of the wrong shape', () => {
