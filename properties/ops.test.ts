@@ -355,6 +355,39 @@ describe('shape manipulation matches the reference', () => {
     );
   });
 
+  it('moveaxis moves lists of axes (NumPy): axis source[i] lands at destination[i], the others keep their order', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 4, minDim: 1, maxDim: 3 }).chain((s) =>
+      fc.integer({ min: 0, max: s.length }).chain((k) =>
+        fc.tuple(
+          arbArray(s),
+          fc.shuffledSubarray(s.map((_, i) => i), { minLength: k, maxLength: k }),
+          fc.shuffledSubarray(s.map((_, i) => i), { minLength: k, maxLength: k }),
+          fc.boolean(),
+        ),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, src, dst, negative]) =>
+        inScope(() => {
+          const n = xd.shape.length;
+          // Reference: fill the destinations first, then the free slots with the unmoved axes in order.
+          const perm: (number | undefined)[] = new Array(n).fill(undefined);
+          dst.forEach((d, i) => (perm[d] = src[i]));
+          const rest = xd.shape.map((_, i) => i).filter((i) => !src.includes(i));
+          for (let j = 0; j < n; j++) if (perm[j] === undefined) perm[j] = rest.shift();
+          const asGiven = (axes: number[]) => (negative ? axes.map((d) => d - n) : axes);
+          expectClose(np.moveaxis(xd.toNDArray(), asGiven(src), asGiven(dst)), R.transpose(R.fromData(xd), perm as number[]), { rtol: 0, atol: 0, label: `moveaxis ${src} -> ${dst}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    inScope(() => {
+      expect(() => np.moveaxis(np.ones([2, 3]), [0, 1], [1])).toThrow(/moveaxis: source \[0,1\] and destination \[1\] must name as many axes/);
+      expect(() => np.moveaxis(np.ones([2, 3]), [0, -2], [0, 1])).toThrow(/moveaxis: repeated axis in source \[0,-2\]/);
+      expect(() => np.moveaxis(np.ones([2, 3]), [0, 2], [0, 1])).toThrow(/moveaxis: axis 2 is out of range/);
+    });
+  });
+
   it('broadcastTo, expandDims and squeeze', () => {
     const arb = arbBroadcastShapes({ count: 1, maxRank: 3, maxDim: 3 }).chain(([s]) => {
       const target = fc.constant(s!).chain((src) => fc.array(fc.integer({ min: 0, max: 3 }), { minLength: src.length, maxLength: src.length }).map((ext) => src.map((d, i) => (d === 1 ? ext[i]! : d))));

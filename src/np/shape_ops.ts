@@ -40,11 +40,22 @@ export const transpose = defop((x: ArrayLike, perm?: readonly number[]): NDArray
   return bind1('transpose', [a], { perm: p });
 });
 
-export const moveaxis = defop((x: ArrayLike, source: number, destination: number): NDArray => {
+/** Moves axes to new positions, the others keeping their order; `source` and `destination` are axes or equally long lists of axes (NumPy). */
+export const moveaxis = defop((x: ArrayLike, source: number | readonly number[], destination: number | readonly number[]): NDArray => {
   const a = asArray(x);
-  const s = normalizeAxis('moveaxis', source, a.ndim);
-  const d = normalizeAxis('moveaxis', destination, a.ndim);
-  return transpose(a, moveAxisPerm(a.ndim, s, d));
+  if (typeof source === 'number' && typeof destination === 'number') {
+    return transpose(a, moveAxisPerm(a.ndim, normalizeAxis('moveaxis', source, a.ndim), normalizeAxis('moveaxis', destination, a.ndim)));
+  }
+  const src = (typeof source === 'number' ? [source] : [...source]).map((d) => normalizeAxis('moveaxis', d, a.ndim));
+  const dst = (typeof destination === 'number' ? [destination] : [...destination]).map((d) => normalizeAxis('moveaxis', d, a.ndim));
+  if (src.length !== dst.length) throw new ShapeError(`moveaxis: source ${JSON.stringify(source)} and destination ${JSON.stringify(destination)} must name as many axes`);
+  for (const [what, axes] of [['source', src], ['destination', dst]] as const) {
+    if (new Set(axes).size !== axes.length) throw new ShapeError(`moveaxis: repeated axis in ${what} ${JSON.stringify(what === 'source' ? source : destination)} (axes of an array of rank ${a.ndim})`);
+  }
+  // NumPy's construction: the unmoved axes in order, then each moved axis inserted at its destination, by increasing destination.
+  const perm = a.shape.map((_, i) => i).filter((i) => !src.includes(i));
+  dst.map((d, i) => [d, src[i]!] as const).sort((p, q) => p[0] - q[0]).forEach(([d, s]) => perm.splice(d, 0, s));
+  return transpose(a, perm);
 });
 
 export const swapaxes = defop((x: ArrayLike, axis1: number, axis2: number): NDArray => {
