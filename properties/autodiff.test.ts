@@ -137,6 +137,23 @@ describe('closed-form second derivatives', () => {
       expectClose(b, want, { rtol: 1e-4, atol: 1e-6, label: "softplus'' (jvp of grad)" });
     });
   });
+  it("logaddexp: no overflow, ∂/∂x = σ(x − y) and ∂²/∂x² = σ(1 − σ) including at x = y; equal infinities give x + y", () => {
+    inScope(() => {
+      const xs = [0.5, 2, -3, 1000, -1000, 88.7, -Infinity, -Infinity, Infinity];
+      const ys = [0.5, 1, 4, -1000, 1000, 88.7, 2, -Infinity, Infinity];
+      const ref = (a: number, b: number) => (a === b && !Number.isFinite(a) ? a + b : Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b))));
+      const x = np.array(xs, 'float32'), y = np.array(ys, 'float32');
+      expectClose(np.logaddexp(x, y), xs.map((a, i) => ref(a, ys[i]!)), { rtol: 1e-6, atol: 0, label: 'logaddexp' });
+      const [gx, gy] = grad((a: NDArray, b: NDArray) => np.sum(np.logaddexp(a, b)), { argnums: [0, 1] })(x, y);
+      // (Equal infinities: the derivatives of x + y, as JAX's rule gives.)
+      const want = (a: number, b: number) => (a === b && !Number.isFinite(a) ? 1 : sig(a - b));
+      expectClose(gx, xs.map((a, i) => want(a, ys[i]!)), { rtol: 1e-6, atol: 1e-7, label: '∂ logaddexp / ∂x' });
+      expectClose(gy, xs.map((a, i) => want(ys[i]!, a)), { rtol: 1e-6, atol: 1e-7, label: '∂ logaddexp / ∂y' });
+      const finite = np.array([-1, 0.5, 2], 'float32');
+      const [a] = secondDerivatives((t: NDArray) => np.logaddexp(t, 0.5), finite);
+      expectClose(a, [-1, 0.5, 2].map((v) => sig(v - 0.5) * (1 - sig(v - 0.5))), { rtol: 1e-4, atol: 1e-6, label: "logaddexp''" });
+    });
+  });
   it("logSigmoid'' = −σ(1−σ), including at x = 0", () => {
     inScope(() => {
       const x = np.array([-1, 0, 0.5], 'float32');

@@ -29,6 +29,7 @@ const BINARY: [string, (x: NDArray, y: NDArray) => NDArray, (a: number, b: numbe
   ['power', np.power, (a, b) => a ** b, { min: 0.125, max: 3 }, { min: -2, max: 2 }],
   ['arctan2', np.arctan2, Math.atan2, {}, { minAbs: 0.125 }],
   ['remainder', np.remainder, (a, b) => a - Math.floor(a / b) * b, {}, { minAbs: 0.5 }],
+  ['logaddexp', np.logaddexp, (a, b) => Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b)))],
 ];
 
 describe('elementwise binary ops broadcast like NumPy (size-1 and empty dimensions included)', () => {

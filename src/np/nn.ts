@@ -7,7 +7,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import {
-  abs, add, astypeRaw, equal, erf, exp, expm1, greater, greaterEqual, lessEqual, log1p, maximum, minimum, multiply, negative, sigmoid, subtract, tanh, where, divide, clip,
+  abs, add, astypeRaw, elementwiseOperands, equal, erf, exp, expm1, greater, greaterEqual, isnan, lessEqual, logicalAnd, log1p, maximum, minimum, multiply, negative, sigmoid, subtract, tanh, where, divide, clip,
 } from './elementwise.js';
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { reshape } from './shape_ops.js';
@@ -47,6 +47,18 @@ export const softplus = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
   const pos = greater(a, 0);
   return add(where(pos, a, 0), log1p(exp(where(pos, negative(a), a))));
+});
+/**
+ * log(exp(x) + exp(y)) without overflow (NumPy's and jnp's `logaddexp`): m + softplus(d) with m the
+ * larger operand and d = min − max ≤ 0, both written as selects on x > y so that at x = y each
+ * derivative is ½. Equal infinities (where d is NaN) give x + y, as JAX does, with finite derivatives.
+ */
+export const logaddexp = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  const [a, b] = elementwiseOperands([x, y], 'float', 'logaddexp');
+  const xFirst = greater(a!, b!);
+  const d = where(xFirst, subtract(b!, a!), subtract(a!, b!));
+  const same = logicalAnd(isnan(d), equal(a!, b!)); // equal infinities (a NaN operand stays NaN, its derivatives too)
+  return where(same, add(a!, b!), add(where(xFirst, a!, b!), softplus(where(same, 0, d))));
 });
 export const logSigmoid = defop((x: ArrayLike): NDArray => negative(softplus(negative(asArray(x)))));
 export const silu = defop((x: ArrayLike): NDArray => {
