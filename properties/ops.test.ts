@@ -504,6 +504,53 @@ describe('shape manipulation matches the reference', () => {
     );
   });
 
+  it('roll: out[..., i, ...] = x[..., (i − shift) mod n, ...] along each axis given, or over the flattened array', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 4 }).chain((s) =>
+      fc.tuple(arbArray(s), fc.subarray(s.map((_, i) => i), { minLength: 1 }), fc.array(fc.integer({ min: -9, max: 9 }), { minLength: s.length, maxLength: s.length }), fc.integer({ min: -9, max: 9 })),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, axes, shifts, flatShift]) =>
+        inScope(() => {
+          const x = R.fromData(xd);
+          const k = axes.map((ax) => shifts[ax]!);
+          const mod = (i: number, n: number) => ((i % n) + n) % n;
+          const want = R.ref(xd.shape, (idx) => x.data[R.ravelIndex(idx.map((i, ax) => (axes.includes(ax) ? mod(i - shifts[ax]!, xd.shape[ax]!) : i)), xd.shape)]!);
+          expectClose(np.roll(xd.toNDArray(), k, axes), want, { rtol: 0, atol: 0, label: `roll by ${k} along ${axes}` });
+          const n = x.data.length;
+          expectClose(np.roll(xd.toNDArray(), flatShift), R.ref(xd.shape, (_, f) => x.data[mod(f - flatShift, n)]!), { rtol: 0, atol: 0, label: `roll by ${flatShift} (flattened)` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('diff of order n is Σₖ (−1)ⁿ⁻ᵏ C(n, k) x[i + k] along the axis (bools: x[i+1] ≠ x[i])', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 5 }).chain((s) => fc.tuple(arbArray(s, { min: -4, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.nat(s.length - 1)));
+    fc.assert(
+      fc.property(arb, ([xd, n, ax]) =>
+        inScope(() => {
+          const x = R.fromData(xd);
+          const shape = xd.shape.map((d, i) => (i === ax ? Math.max(d - n, 0) : d));
+          const binom = (m: number, k: number): number => (k === 0 || k === m ? 1 : binom(m - 1, k - 1) + binom(m - 1, k));
+          const want = R.ref(shape, (idx) => {
+            let acc = 0;
+            for (let k = 0; k <= n; k++) acc += (-1) ** (n - k) * binom(n, k) * x.data[R.ravelIndex(idx.map((i, a) => (a === ax ? i + k : i)), xd.shape)]!;
+            return acc;
+          });
+          expectClose(np.diff(xd.toNDArray(), n, ax), want, { rtol: 1e-5, atol: 1e-5, label: `diff order ${n} along ${ax} of ${xd.shape}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    inScope(() => {
+      const d = np.diff(np.array([true, true, false, true]));
+      expect([d.dtype, values(d)]).toEqual(['bool', [0, 1, 1]]);
+      expect(() => np.diff(np.ones([3]), -1)).toThrow(/diff: the order n must be a non-negative integer, got -1/);
+      expect(() => np.roll(np.ones([3]), 1.5, 0)).toThrow(/roll: shifts must be JS integers, got 1.5/);
+      expect(() => np.roll(np.ones([3, 3]), [1, 2, 3], [0, 1])).toThrow(/roll: 3 shifts for 2 axes/);
+    });
+  });
+
   it('flip along any axes', () => {
     const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 3 }).chain((s) => fc.tuple(arbArray(s), fc.subarray(s.map((_, i) => i))));
     fc.assert(
