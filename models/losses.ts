@@ -3,7 +3,7 @@
 // SamplePairing helpers with a Beta sampler (§7f). Every function is built from np ops, so it works
 // under grad, vmap and jit; at the top level of user code its intermediates are freed (np.defop).
 // Cross-entropies return one loss per example, as in Optax: reduce with np.mean yourself.
-import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
+import { DTypeError, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 
 type Key = NDArray;
 const op = np.defop;
@@ -45,7 +45,10 @@ export const softmaxCrossEntropy = op((logits: ArrayLike, targets: ArrayLike, op
 export const softmaxCrossEntropyWithIntegerLabels = op((logits: ArrayLike, labels: ArrayLike, options: CrossEntropyOptions = {}): NDArray => {
   const l = floatArray(logits);
   const logp = np.logSoftmax(l, -1);
-  const y = np.asArray(labels).astype('int32');
+  const given = np.asArray(labels);
+  // As Optax (chex.assert_type(labels, int)): a float label would be truncated, so 0.9999 from float arithmetic silently meant class 0.
+  if (given.dtype !== 'int32') throw new DTypeError(`softmaxCrossEntropyWithIntegerLabels: labels must be integers, got ${given.aval.str()}; convert them with .astype('int32') if truncation is meant, or use softmaxCrossEntropy for soft targets`);
+  const y = given;
   checkLabels('softmaxCrossEntropyWithIntegerLabels', y, l.shape[l.ndim - 1]!);
   const picked = np.squeeze(np.takeAlongAxis(logp, np.expandDims(y, -1), -1), -1);
   const a = options.labelSmoothing ?? 0;

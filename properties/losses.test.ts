@@ -562,6 +562,9 @@ describe('labels out of range', () => {
     scope(() => {
       expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [5])).toThrow(/label 5 is out of range for 3 classes/);
       expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [-1])).toThrow(/label -1 is out of range/);
+      // Float labels are refused, as Optax refuses them: 0.9999 (float arithmetic on a 1) was truncated to class 0.
+      expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], np.array([0.9999], 'float32'))).toThrow(/softmaxCrossEntropyWithIntegerLabels: labels must be integers, got f32\[1\]; convert them with .astype\('int32'\)/);
+      expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], np.array([true]))).toThrow(/labels must be integers, got bool\[1\]/);
       expect(() => crf.nll(np.zeros([4, 2]), [0, 1, 7, 1], np.zeros([2, 2]))).toThrow(/label 7 is out of range for 2 classes/);
       expect(Number(losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [1]).item())).toBeCloseTo(Math.log(Math.exp(1) + Math.exp(2) + Math.exp(0.5)) - 2, 5);
       return null;
