@@ -377,6 +377,7 @@ describe('bad arguments are errors naming the sampler', () => {
       const keys = random.split(k, 3) as unknown as NDArray[];
       expect(() => random.normal(keys[0]!, [2])).toThrow(/random.normal: expected a key .* but got undefined; to pick keys from random.split\(key, n\), destructure them .* or use keys.at\(i\)/);
       expect(() => random.split(undefined as never)).toThrow(/random.split: expected a key .* got undefined/);
+      expect(() => random.key(1.5)).toThrow(/^random.key: seed must be an integer .*got 1.5$/);
       expect(random.choice(k, 0, { shape: [0] }).shape).toEqual([0]);
     });
   });
