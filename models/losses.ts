@@ -82,6 +82,38 @@ export const sigmoidBinaryCrossEntropy = op((logits: ArrayLike, targets: ArrayLi
   return np.softplus(s).sub(y.mul(s));
 });
 
+// ---- regression and divergences (Optax's names and formulas) ------------------------------------
+
+/** ½(predictions − targets)² elementwise (Optax's `l2_loss`; targets default to 0). */
+export const l2Loss = op((predictions: ArrayLike, targets: ArrayLike = 0): NDArray => np.square(np.subtract(floatArray(predictions), targets)).mul(0.5));
+
+/** (predictions − targets)² elementwise (Optax's `squared_error`; targets default to 0). */
+export const squaredError = op((predictions: ArrayLike, targets: ArrayLike = 0): NDArray => np.square(np.subtract(floatArray(predictions), targets)));
+
+/**
+ * Huber loss elementwise (Optax's `huber_loss`): ½e² for |e| ≤ δ, δ(|e| − ½δ) beyond, with
+ * e = predictions − targets; written as ½q² + δ(|e| − q) with q = min(|e|, δ), so its derivative
+ * is e inside and ±δ outside.
+ */
+export const huberLoss = op((predictions: ArrayLike, targets: ArrayLike = 0, delta = 1): NDArray => {
+  if (!(delta > 0)) throw new RangeError(`huberLoss: delta must be > 0, got ${delta}`);
+  const e = np.abs(np.subtract(floatArray(predictions), targets));
+  const q = np.minimum(e, delta);
+  return np.square(q).mul(0.5).add(np.subtract(e, q).mul(delta));
+});
+
+/**
+ * KL(targets ‖ predictions) over the last axis, from log-predictions and target probabilities
+ * (Optax's `kl_divergence`): Σ t·(log t − log p), with 0·log 0 = 0.
+ */
+export const klDivergence = op((logPredictions: ArrayLike, targets: ArrayLike): NDArray => {
+  const t = floatArray(targets);
+  const zero = np.equal(t, 0);
+  // (log of a safe 1 where t = 0, so the derivative there is 0, not NaN)
+  const logT = np.where(zero, 0, np.log(np.where(zero, 1, t)));
+  return np.sum(t.mul(np.subtract(logT, floatArray(logPredictions))), -1);
+});
+
 // ---- ZLPR multi-label loss (§7b) -------------------------------------------------------------------
 
 // Dominates any logit: e^{s − 1e12} underflows to exactly 0 in float32 for |s| ≪ 1e12.
