@@ -259,6 +259,44 @@ describe('reductions over any axes (undefined, negative, lists) with keepdims', 
     );
   });
 
+  it('long float cumsums run in two stages: 10⁵ cumulative sums are within 2e-5 of float64 along any axis, reversed too, with NaN and ±inf propagating as in one pass', () => {
+    // TF.js adds one value at a time: the last of 10⁶ cumulative sums of 0.1 came out 1 % off.
+    const arb = fc.tuple(fc.constantFrom([100003], [2, 50001], [50001, 2]), fc.boolean(), fc.integer({ min: 0, max: 1000 }));
+    fc.assert(
+      fc.property(arb, ([shape, reverse, seed]) =>
+        inScope(() => {
+          // The long axis is the one of size > 2; its neighbour (if any) is a second, independent row.
+          const axis = shape.length === 1 || shape[0] === 2 ? shape.length - 1 : 0;
+          const n = shape[axis]!, rows = shape.length === 1 ? 1 : 2;
+          // One value repeated: rounding then errs the same way step after step, as in the 10⁶ × 0.1 case.
+          const data = new Float32Array(n * rows).fill(0.1 * (1 + seed / 1000));
+          const got = values(np.cumsum(np.array(data).reshape(shape), axis, reverse));
+          // float64 reference, element (row r, position i) at flat index i·rows + r (axis 0) or r·n + i.
+          const flat = (r: number, i: number) => (axis === 0 && rows > 1 ? i * rows + r : r * n + i);
+          let worst = 0;
+          for (let r = 0; r < rows; r++) {
+            let acc = 0;
+            for (let k = 0; k < n; k++) {
+              const i = reverse ? n - 1 - k : k;
+              acc += data[flat(r, i)]!;
+              worst = Math.max(worst, Math.abs(got[flat(r, i)]! - acc) / acc);
+            }
+          }
+          expect(worst, `cumsum of ${shape} along ${axis}${reverse ? ', reversed' : ''}: worst relative error`).toBeLessThan(2e-5);
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 6 },
+    );
+    inScope(() => {
+      const n = 10000;
+      const at = (i: number, v: number) => np.where(np.equal(np.arange(n), i), v, 1);
+      expect(values(np.cumsum(at(5000, NaN))).map((v, i) => (i < 5000 ? v === i + 1 : Number.isNaN(v))).every(Boolean)).toBe(true);
+      const infs = np.where(np.equal(np.arange(n), 7000), -Infinity, at(3000, Infinity));
+      expect(values(np.cumsum(infs)).map((v, i) => (i < 3000 ? v === i + 1 : i < 7000 ? v === Infinity : Number.isNaN(v))).every(Boolean)).toBe(true);
+      expect(values(np.cumsum(at(9000, -Infinity), 0, true)).map((v, i) => (i <= 9000 ? v === -Infinity : v === n - i)).every(Boolean)).toBe(true);
+    });
+  });
+
   it('logsumexp is stable for large inputs', () => {
     inScope(() => {
       expectClose(np.logsumexp(np.array([1000, 1000], 'float32')), 1000 + Math.log(2), { rtol: 1e-6 });
