@@ -3,7 +3,7 @@
 // SamplePairing helpers with a Beta sampler (§7f). Every function is built from np ops, so it works
 // under grad, vmap and jit; at the top level of user code its intermediates are freed (np.defop).
 // Cross-entropies return one loss per example, as in Optax: reduce with np.mean yourself.
-import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
+import { DTypeError, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 
 type Key = NDArray;
 const op = np.defop;
@@ -45,7 +45,10 @@ export const softmaxCrossEntropy = op((logits: ArrayLike, targets: ArrayLike, op
 export const softmaxCrossEntropyWithIntegerLabels = op((logits: ArrayLike, labels: ArrayLike, options: CrossEntropyOptions = {}): NDArray => {
   const l = floatArray(logits);
   const logp = np.logSoftmax(l, -1);
-  const y = np.asArray(labels).astype('int32');
+  const given = np.asArray(labels);
+  // As Optax (chex.assert_type(labels, int)): a float label would be truncated, so 0.9999 from float arithmetic silently meant class 0.
+  if (given.dtype !== 'int32') throw new DTypeError(`softmaxCrossEntropyWithIntegerLabels: labels must be integers, got ${given.aval.str()}; convert them with .astype('int32') if truncation is meant, or use softmaxCrossEntropy for soft targets`);
+  const y = given;
   checkLabels('softmaxCrossEntropyWithIntegerLabels', y, l.shape[l.ndim - 1]!);
   const picked = np.squeeze(np.takeAlongAxis(logp, np.expandDims(y, -1), -1), -1);
   const a = options.labelSmoothing ?? 0;
@@ -77,6 +80,38 @@ export const sigmoidBinaryCrossEntropy = op((logits: ArrayLike, targets: ArrayLi
   // np.softplus's derivative is smooth through 0 (σ(0) = ½ and σ'(0) = ¼, as jax.nn.softplus), so
   // Newton steps and Hessians of logistic regression at w = 0 see the curvature.
   return np.softplus(s).sub(y.mul(s));
+});
+
+// ---- regression and divergences (Optax's names and formulas) ------------------------------------
+
+/** ½(predictions − targets)² elementwise (Optax's `l2_loss`; targets default to 0). */
+export const l2Loss = op((predictions: ArrayLike, targets: ArrayLike = 0): NDArray => np.square(np.subtract(floatArray(predictions), targets)).mul(0.5));
+
+/** (predictions − targets)² elementwise (Optax's `squared_error`; targets default to 0). */
+export const squaredError = op((predictions: ArrayLike, targets: ArrayLike = 0): NDArray => np.square(np.subtract(floatArray(predictions), targets)));
+
+/**
+ * Huber loss elementwise (Optax's `huber_loss`): ½e² for |e| ≤ δ, δ(|e| − ½δ) beyond, with
+ * e = predictions − targets; written as ½q² + δ(|e| − q) with q = min(|e|, δ), so its derivative
+ * is e inside and ±δ outside.
+ */
+export const huberLoss = op((predictions: ArrayLike, targets: ArrayLike = 0, delta = 1): NDArray => {
+  if (!(delta > 0)) throw new RangeError(`huberLoss: delta must be > 0, got ${delta}`);
+  const e = np.abs(np.subtract(floatArray(predictions), targets));
+  const q = np.minimum(e, delta);
+  return np.square(q).mul(0.5).add(np.subtract(e, q).mul(delta));
+});
+
+/**
+ * KL(targets ‖ predictions) over the last axis, from log-predictions and target probabilities
+ * (Optax's `kl_divergence`): Σ t·(log t − log p), with 0·log 0 = 0.
+ */
+export const klDivergence = op((logPredictions: ArrayLike, targets: ArrayLike): NDArray => {
+  const t = floatArray(targets);
+  const zero = np.equal(t, 0);
+  // (log of a safe 1 where t = 0, so the derivative there is 0, not NaN)
+  const logT = np.where(zero, 0, np.log(np.where(zero, 1, t)));
+  return np.sum(t.mul(np.subtract(logT, floatArray(logPredictions))), -1);
 });
 
 // ---- ZLPR multi-label loss (§7b) -------------------------------------------------------------------

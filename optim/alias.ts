@@ -1,6 +1,7 @@
 // Optimizers as chains of the pieces (the learning rate first, options second):
 //   sgd = [trace] → lr;  adam = scaleByAdam → lr;  adamw = scaleByAdam → decay → lr;
 //   rmsprop = scaleByRms|Stddev → lr → [trace];  adamax = scaleByAdamax → lr;
+//   lion = scaleByLion → decay → lr;  adagrad = scaleByRss → lr;
 //   lamb = scaleByAdam → decay → trust ratio → lr;
 //   adafactor = factored RMS (with block-RMS clipping) → [momentum] → −lr|relative step → param scale
 //               (→ decay → −1 when weight decay is on: the sign then comes last).
@@ -9,6 +10,7 @@ import type { ChainKind, EmptyState, GradientTransformation, ScalarOrSchedule, S
 import { chain } from './base.js';
 import type { MaskSpec } from './combine.js';
 import { scaleByAdam, scaleByAdamax } from './adam.js';
+import { scaleByLion, scaleByRss } from './lion.js';
 import { ema, type EmaState } from './ema.js';
 import { adafactorRelativeStep, scaleByFactoredRms, type FactoredState } from './factorized.js';
 import {
@@ -141,6 +143,24 @@ export function rmsprop(learningRate: ScalarOrSchedule, options: RmspropOptions 
 export function adamax(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: Scalar; eps?: Scalar } = {}) {
   checkLearningRate('adamax', learningRate);
   return chain(scaleByAdamax(options), scaleByLearningRate(learningRate));
+}
+
+/**
+ * Lion (Chen et al. 2023): the sign of an interpolation of momentum and gradient, with decoupled
+ * weight decay (Optax's defaults: b1 0.9, b2 0.99, weightDecay 1e-3). Its steps all have size lr,
+ * so it wants a learning rate 3–10× smaller than AdamW's. @example lion(1e-4, { weightDecay: 1e-2 })
+ */
+export function lion(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: Scalar; weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = {}) {
+  checkLearningRate('lion', learningRate);
+  const { b1, b2, weightDecay = 1e-3, mask } = options;
+  checkNonNegative('lion', 'weightDecay', weightDecay, true);
+  return chain(scaleByLion({ b1, b2 }), addDecayedWeights(weightDecay, { mask }), scaleByLearningRate(learningRate));
+}
+
+/** Adagrad (Duchi et al. 2011): steps −lr·g/sqrt(Σg² + eps), the sum starting at initialAccumulatorValue. @example adagrad(0.1) */
+export function adagrad(learningRate: ScalarOrSchedule, options: { initialAccumulatorValue?: number; eps?: Scalar } = {}) {
+  checkLearningRate('adagrad', learningRate);
+  return chain(scaleByRss(options), scaleByLearningRate(learningRate));
 }
 
 /**

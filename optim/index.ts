@@ -62,6 +62,7 @@ export {
   type ScaleByAdamaxKind,
   type ScaleByAdamaxState,
 } from './adam.js';
+export { scaleByLion, scaleByRss, type ScaleByLionKind, type ScaleByLionState, type ScaleByRssKind, type ScaleByRssState } from './lion.js';
 export { adafactorRelativeStep, factoredDims, scaleByFactoredRms, type FactoredKind, type FactoredRmsOptions, type FactoredState } from './factorized.js';
 export {
   masked,
@@ -86,10 +87,12 @@ export { applyIfFinite, type ApplyIfFiniteKind, type ApplyIfFiniteState } from '
 export { injectHyperparams, type InjectHyperparamsKind, type InjectHyperparamsState } from './inject_hyperparams.js';
 export {
   adafactor,
+  adagrad,
   adam,
   adamax,
   adamw,
   lamb,
+  lion,
   rmsprop,
   sgd,
   type AdafactorKind,

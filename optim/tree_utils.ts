@@ -80,7 +80,10 @@ export function align(op: string, main: unknown, others: readonly Along[] = [], 
     try {
       flat = tree.flattenUpTo(def, o.tree);
     } catch (e) {
-      const msg = (e as Error).message.replace(/^tree\.\w+: /, '');
+      // Name the two trees in tree's "expected X but got Y" (X is the main tree's node, Y the other's).
+      const msg = (e as Error).message
+        .replace(/^tree\.\w+: /, '')
+        .replace(/: expected (.*) but got (.*)$/s, (_, want: string, got: string) => `: ${mainName} ${verb(mainName)} ${want} but ${o.name} ${verb(o.name)} ${got}`);
       throw new OptimError(`${op}: ${o.name} and ${mainName} differ in structure: ${msg}`);
     }
     for (let i = 0; i < flat.length; i++) {

@@ -137,6 +137,23 @@ describe('closed-form second derivatives', () => {
       expectClose(b, want, { rtol: 1e-4, atol: 1e-6, label: "softplus'' (jvp of grad)" });
     });
   });
+  it("logaddexp: no overflow, ∂/∂x = σ(x − y) and ∂²/∂x² = σ(1 − σ) including at x = y; equal infinities give x + y", () => {
+    inScope(() => {
+      const xs = [0.5, 2, -3, 1000, -1000, 88.7, -Infinity, -Infinity, Infinity];
+      const ys = [0.5, 1, 4, -1000, 1000, 88.7, 2, -Infinity, Infinity];
+      const ref = (a: number, b: number) => (a === b && !Number.isFinite(a) ? a + b : Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b))));
+      const x = np.array(xs, 'float32'), y = np.array(ys, 'float32');
+      expectClose(np.logaddexp(x, y), xs.map((a, i) => ref(a, ys[i]!)), { rtol: 1e-6, atol: 0, label: 'logaddexp' });
+      const [gx, gy] = grad((a: NDArray, b: NDArray) => np.sum(np.logaddexp(a, b)), { argnums: [0, 1] })(x, y);
+      // (Equal infinities: the derivatives of x + y, as JAX's rule gives.)
+      const want = (a: number, b: number) => (a === b && !Number.isFinite(a) ? 1 : sig(a - b));
+      expectClose(gx, xs.map((a, i) => want(a, ys[i]!)), { rtol: 1e-6, atol: 1e-7, label: '∂ logaddexp / ∂x' });
+      expectClose(gy, xs.map((a, i) => want(ys[i]!, a)), { rtol: 1e-6, atol: 1e-7, label: '∂ logaddexp / ∂y' });
+      const finite = np.array([-1, 0.5, 2], 'float32');
+      const [a] = secondDerivatives((t: NDArray) => np.logaddexp(t, 0.5), finite);
+      expectClose(a, [-1, 0.5, 2].map((v) => sig(v - 0.5) * (1 - sig(v - 0.5))), { rtol: 1e-4, atol: 1e-6, label: "logaddexp''" });
+    });
+  });
   it("logSigmoid'' = −σ(1−σ), including at x = 0", () => {
     inScope(() => {
       const x = np.array([-1, 0, 0.5], 'float32');
@@ -575,6 +592,11 @@ describe('clear errors', () => {
       expect(() => vjp((a: NDArray) => new Unregistered(a) as unknown as NDArray, x())).toThrow(/output leaf at \(root\) is an Unregistered object \(not a registered tree node\)/);
       expect(() => grad((a: NDArray, b: NDArray) => np.sum(np.multiply(a, b)), { argnums: [0, 0] })(x(), x())).toThrow(/repeated argnums/);
       expect(() => grad((a: NDArray) => np.sum(a), { hasAux: true })(x())).toThrow(/hasAux.*\[value, aux\]/);
+      // The converse mistake: [loss, aux] returned without hasAux is named, with the option that fixes it.
+      const lossAux = (a: NDArray) => [np.sum(a), { mean: np.mean(a) }] as unknown as NDArray;
+      expect(() => grad(lossAux)(x())).toThrow(/grad: the function must return a scalar float32 \(shape \[\]\), but it returned 2 arrays.*; if it returns \[value, aux\], pass \{ hasAux: true \}/);
+      expect(() => valueAndGrad(lossAux)(x())).toThrow(/valueAndGrad: .*pass \{ hasAux: true \}/);
+      expect(() => grad((a: NDArray) => a)(x())).not.toThrow(/hasAux/);
     });
   });
   it('vjp and jvp reject cotangents and tangents of the wrong shape', () => {

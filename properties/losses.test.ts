@@ -141,6 +141,39 @@ describe('softmax cross-entropy', () => {
 
 // ---- ZLPR -------------------------------------------------------------------------------------------------
 
+describe('regression losses and KL (Optax l2_loss, squared_error, huber_loss, kl_divergence)', () => {
+  it('match their closed forms; huber\'s derivative is e clipped to ±δ; KL takes 0·log 0 = 0 with finite gradients', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -4, max: 4, noNaN: true }), { minLength: 1, maxLength: 6 }), fc.double({ min: 0.2, max: 3, noNaN: true }), (es, delta) =>
+        run(() => {
+          const e = es.map(Math.fround);
+          const x = f32(e);
+          close(vals(losses.l2Loss(x)), e.map((v) => 0.5 * v * v), 1e-6);
+          close(vals(losses.squaredError(x, f32(e.map(() => 1)))), e.map((v) => (v - 1) ** 2), 1e-6);
+          const huber = (v: number) => (Math.abs(v) <= delta ? 0.5 * v * v : delta * (Math.abs(v) - 0.5 * delta));
+          close(vals(losses.huberLoss(x, 0, delta)), e.map(huber), 1e-5);
+          close(vals(grad((y: NDArray) => np.sum(losses.huberLoss(y, 0, delta)))(x)), e.map((v) => Math.max(-delta, Math.min(delta, v))), 1e-6);
+          return true;
+        }),
+      ),
+      FC,
+    );
+    run(() => {
+      // At |e| = δ exactly (a tie in the min) the derivative is δ, the same from both sides.
+      close(vals(grad((y: NDArray) => np.sum(losses.huberLoss(y, 0, 1.5)))(f32([1.5, -1.5, 0]))), [1.5, -1.5, 0], 1e-7);
+      const t = [0.5, 0, 0.5], logp = [Math.log(0.2), Math.log(0.3), Math.log(0.5)].map(Math.fround);
+      const want = 0.5 * (Math.log(0.5) - logp[0]!) + 0.5 * (Math.log(0.5) - logp[2]!);
+      close(vals(losses.klDivergence(f32(logp), f32(t))), [want], 1e-6);
+      const [gl, gt] = grad((a: NDArray, b: NDArray) => losses.klDivergence(a, b), { argnums: [0, 1] })(f32(logp), f32(t));
+      close(vals(gl), t.map((v) => -v), 1e-7);
+      expect(vals(gt).every(Number.isFinite)).toBe(true);
+      checkGrads((a: NDArray, b: NDArray) => losses.klDivergence(a, b), [f32(logp), f32([0.3, 0.1, 0.6])], { order: 2 });
+      expect(() => losses.huberLoss(f32([1]), 0, 0)).toThrow(/huberLoss: delta must be > 0, got 0/);
+      return null;
+    });
+  });
+});
+
 describe('ZLPR multi-label loss (§7b)', () => {
   it('the masked implementation equals the set formula, for any threshold s₀', () => {
     fc.assert(fc.property(rowsArb, fc.double({ min: -2, max: 2, noNaN: true }), ([rows, ys], s0) => {
@@ -562,6 +595,9 @@ describe('labels out of range', () => {
     scope(() => {
       expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [5])).toThrow(/label 5 is out of range for 3 classes/);
       expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [-1])).toThrow(/label -1 is out of range/);
+      // Float labels are refused, as Optax refuses them: 0.9999 (float arithmetic on a 1) was truncated to class 0.
+      expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], np.array([0.9999], 'float32'))).toThrow(/softmaxCrossEntropyWithIntegerLabels: labels must be integers, got f32\[1\]; convert them with .astype\('int32'\)/);
+      expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], np.array([true]))).toThrow(/labels must be integers, got bool\[1\]/);
       expect(() => crf.nll(np.zeros([4, 2]), [0, 1, 7, 1], np.zeros([2, 2]))).toThrow(/label 7 is out of range for 2 classes/);
       expect(Number(losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [1]).item())).toBeCloseTo(Math.log(Math.exp(1) + Math.exp(2) + Math.exp(0.5)) - 2, 5);
       return null;

@@ -29,6 +29,7 @@ const BINARY: [string, (x: NDArray, y: NDArray) => NDArray, (a: number, b: numbe
   ['power', np.power, (a, b) => a ** b, { min: 0.125, max: 3 }, { min: -2, max: 2 }],
   ['arctan2', np.arctan2, Math.atan2, {}, { minAbs: 0.125 }],
   ['remainder', np.remainder, (a, b) => a - Math.floor(a / b) * b, {}, { minAbs: 0.5 }],
+  ['logaddexp', np.logaddexp, (a, b) => Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b)))],
 ];
 
 describe('elementwise binary ops broadcast like NumPy (size-1 and empty dimensions included)', () => {
@@ -258,6 +259,44 @@ describe('reductions over any axes (undefined, negative, lists) with keepdims', 
     );
   });
 
+  it('long float cumsums run in two stages: 10⁵ cumulative sums are within 2e-5 of float64 along any axis, reversed too, with NaN and ±inf propagating as in one pass', () => {
+    // TF.js adds one value at a time: the last of 10⁶ cumulative sums of 0.1 came out 1 % off.
+    const arb = fc.tuple(fc.constantFrom([100003], [2, 50001], [50001, 2]), fc.boolean(), fc.integer({ min: 0, max: 1000 }));
+    fc.assert(
+      fc.property(arb, ([shape, reverse, seed]) =>
+        inScope(() => {
+          // The long axis is the one of size > 2; its neighbour (if any) is a second, independent row.
+          const axis = shape.length === 1 || shape[0] === 2 ? shape.length - 1 : 0;
+          const n = shape[axis]!, rows = shape.length === 1 ? 1 : 2;
+          // One value repeated: rounding then errs the same way step after step, as in the 10⁶ × 0.1 case.
+          const data = new Float32Array(n * rows).fill(0.1 * (1 + seed / 1000));
+          const got = values(np.cumsum(np.array(data).reshape(shape), axis, reverse));
+          // float64 reference, element (row r, position i) at flat index i·rows + r (axis 0) or r·n + i.
+          const flat = (r: number, i: number) => (axis === 0 && rows > 1 ? i * rows + r : r * n + i);
+          let worst = 0;
+          for (let r = 0; r < rows; r++) {
+            let acc = 0;
+            for (let k = 0; k < n; k++) {
+              const i = reverse ? n - 1 - k : k;
+              acc += data[flat(r, i)]!;
+              worst = Math.max(worst, Math.abs(got[flat(r, i)]! - acc) / acc);
+            }
+          }
+          expect(worst, `cumsum of ${shape} along ${axis}${reverse ? ', reversed' : ''}: worst relative error`).toBeLessThan(2e-5);
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 6 },
+    );
+    inScope(() => {
+      const n = 10000;
+      const at = (i: number, v: number) => np.where(np.equal(np.arange(n), i), v, 1);
+      expect(values(np.cumsum(at(5000, NaN))).map((v, i) => (i < 5000 ? v === i + 1 : Number.isNaN(v))).every(Boolean)).toBe(true);
+      const infs = np.where(np.equal(np.arange(n), 7000), -Infinity, at(3000, Infinity));
+      expect(values(np.cumsum(infs)).map((v, i) => (i < 3000 ? v === i + 1 : i < 7000 ? v === Infinity : Number.isNaN(v))).every(Boolean)).toBe(true);
+      expect(values(np.cumsum(at(9000, -Infinity), 0, true)).map((v, i) => (i <= 9000 ? v === -Infinity : v === n - i)).every(Boolean)).toBe(true);
+    });
+  });
+
   it('logsumexp is stable for large inputs', () => {
     inScope(() => {
       expectClose(np.logsumexp(np.array([1000, 1000], 'float32')), 1000 + Math.log(2), { rtol: 1e-6 });
@@ -353,6 +392,39 @@ describe('shape manipulation matches the reference', () => {
       ),
       { seed: FC_SEED, numRuns: 40 },
     );
+  });
+
+  it('moveaxis moves lists of axes (NumPy): axis source[i] lands at destination[i], the others keep their order', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 4, minDim: 1, maxDim: 3 }).chain((s) =>
+      fc.integer({ min: 0, max: s.length }).chain((k) =>
+        fc.tuple(
+          arbArray(s),
+          fc.shuffledSubarray(s.map((_, i) => i), { minLength: k, maxLength: k }),
+          fc.shuffledSubarray(s.map((_, i) => i), { minLength: k, maxLength: k }),
+          fc.boolean(),
+        ),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, src, dst, negative]) =>
+        inScope(() => {
+          const n = xd.shape.length;
+          // Reference: fill the destinations first, then the free slots with the unmoved axes in order.
+          const perm: (number | undefined)[] = new Array(n).fill(undefined);
+          dst.forEach((d, i) => (perm[d] = src[i]));
+          const rest = xd.shape.map((_, i) => i).filter((i) => !src.includes(i));
+          for (let j = 0; j < n; j++) if (perm[j] === undefined) perm[j] = rest.shift();
+          const asGiven = (axes: number[]) => (negative ? axes.map((d) => d - n) : axes);
+          expectClose(np.moveaxis(xd.toNDArray(), asGiven(src), asGiven(dst)), R.transpose(R.fromData(xd), perm as number[]), { rtol: 0, atol: 0, label: `moveaxis ${src} -> ${dst}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    inScope(() => {
+      expect(() => np.moveaxis(np.ones([2, 3]), [0, 1], [1])).toThrow(/moveaxis: source \[0,1\] and destination \[1\] must name as many axes/);
+      expect(() => np.moveaxis(np.ones([2, 3]), [0, -2], [0, 1])).toThrow(/moveaxis: repeated axis in source \[0,-2\]/);
+      expect(() => np.moveaxis(np.ones([2, 3]), [0, 2], [0, 1])).toThrow(/moveaxis: axis 2 is out of range/);
+    });
   });
 
   it('broadcastTo, expandDims and squeeze', () => {
@@ -470,6 +542,53 @@ describe('shape manipulation matches the reference', () => {
     );
   });
 
+  it('roll: out[..., i, ...] = x[..., (i − shift) mod n, ...] along each axis given, or over the flattened array', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 4 }).chain((s) =>
+      fc.tuple(arbArray(s), fc.subarray(s.map((_, i) => i), { minLength: 1 }), fc.array(fc.integer({ min: -9, max: 9 }), { minLength: s.length, maxLength: s.length }), fc.integer({ min: -9, max: 9 })),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, axes, shifts, flatShift]) =>
+        inScope(() => {
+          const x = R.fromData(xd);
+          const k = axes.map((ax) => shifts[ax]!);
+          const mod = (i: number, n: number) => ((i % n) + n) % n;
+          const want = R.ref(xd.shape, (idx) => x.data[R.ravelIndex(idx.map((i, ax) => (axes.includes(ax) ? mod(i - shifts[ax]!, xd.shape[ax]!) : i)), xd.shape)]!);
+          expectClose(np.roll(xd.toNDArray(), k, axes), want, { rtol: 0, atol: 0, label: `roll by ${k} along ${axes}` });
+          const n = x.data.length;
+          expectClose(np.roll(xd.toNDArray(), flatShift), R.ref(xd.shape, (_, f) => x.data[mod(f - flatShift, n)]!), { rtol: 0, atol: 0, label: `roll by ${flatShift} (flattened)` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('diff of order n is Σₖ (−1)ⁿ⁻ᵏ C(n, k) x[i + k] along the axis (bools: x[i+1] ≠ x[i])', () => {
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 5 }).chain((s) => fc.tuple(arbArray(s, { min: -4, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.nat(s.length - 1)));
+    fc.assert(
+      fc.property(arb, ([xd, n, ax]) =>
+        inScope(() => {
+          const x = R.fromData(xd);
+          const shape = xd.shape.map((d, i) => (i === ax ? Math.max(d - n, 0) : d));
+          const binom = (m: number, k: number): number => (k === 0 || k === m ? 1 : binom(m - 1, k - 1) + binom(m - 1, k));
+          const want = R.ref(shape, (idx) => {
+            let acc = 0;
+            for (let k = 0; k <= n; k++) acc += (-1) ** (n - k) * binom(n, k) * x.data[R.ravelIndex(idx.map((i, a) => (a === ax ? i + k : i)), xd.shape)]!;
+            return acc;
+          });
+          expectClose(np.diff(xd.toNDArray(), n, ax), want, { rtol: 1e-5, atol: 1e-5, label: `diff order ${n} along ${ax} of ${xd.shape}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    inScope(() => {
+      const d = np.diff(np.array([true, true, false, true]));
+      expect([d.dtype, values(d)]).toEqual(['bool', [0, 1, 1]]);
+      expect(() => np.diff(np.ones([3]), -1)).toThrow(/diff: the order n must be a non-negative integer, got -1/);
+      expect(() => np.roll(np.ones([3]), 1.5, 0)).toThrow(/roll: shifts must be JS integers, got 1.5/);
+      expect(() => np.roll(np.ones([3, 3]), [1, 2, 3], [0, 1])).toThrow(/roll: 3 shifts for 2 axes/);
+    });
+  });
+
   it('flip along any axes', () => {
     const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 3 }).chain((s) => fc.tuple(arbArray(s), fc.subarray(s.map((_, i) => i))));
     fc.assert(
@@ -575,6 +694,34 @@ describe('matmul, dot and einsum', () => {
       ),
       { seed: FC_SEED, numRuns: 60 },
     );
+  });
+
+  it('einsum broadcasts a size-1 index against a size-0 one (to 0, as matmul does)', () => {
+    inScope(() => {
+      expect(np.einsum('bij,bjk->bik', np.ones([1, 2, 3]), np.ones([0, 3, 4])).shape).toEqual([0, 2, 4]);
+      expect(np.einsum('bij,bjk->bik', np.ones([0, 2, 3]), np.ones([1, 3, 4])).shape).toEqual([0, 2, 4]);
+    });
+  });
+
+  it("einsum's '...' stands for broadcast batch axes, as NumPy's (matmul, diagonals, implicit output)", () => {
+    const arb = fc
+      .record({ batch: arbBroadcastShapes({ count: 2, maxRank: 3, maxDim: 3 }), n: fc.integer({ min: 1, max: 3 }), k: fc.integer({ min: 1, max: 3 }), m: fc.integer({ min: 1, max: 3 }) })
+      .chain(({ batch: [ba, bb], n, k, m }) => fc.tuple(arbArray([...ba!, n, k]), arbArray([...bb!, k, m]), arbArray([...ba!, k, k])));
+    fc.assert(
+      fc.property(arb, ([ad, bd, sd]) =>
+        inScope(() => {
+          const [a, b, sq] = [ad.toNDArray(), bd.toNDArray(), sd.toNDArray()];
+          const prod = R.matmul(R.fromData(ad), R.fromData(bd));
+          expectClose(np.einsum('...ij,...jk->...ik', a, b), prod, { rtol: 1e-5, atol: 1e-5, label: `'...ij,...jk->...ik' on ${ad.shape}, ${bd.shape}` });
+          expectClose(np.einsum('...ij,...jk', a, b), prod, { rtol: 1e-5, atol: 1e-5, label: `'...ij,...jk' (implicit) on ${ad.shape}, ${bd.shape}` });
+          expectClose(np.einsum('...ii->...i', sq), np.linalg.diagonal(sq), { rtol: 0, atol: 0, label: `'...ii->...i' on ${sd.shape}` });
+          expectClose(np.einsum('...ij->', a), np.sum(a), { rtol: 1e-5, atol: 1e-5, label: `'...ij->' on ${ad.shape}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    expect(() => np.einsum('..i,ij', np.ones([2]), np.ones([2, 2]))).toThrow(/einsum: '\.\.i,ij': '\.\.i' is not a valid subscript/);
+    expect(() => np.einsum('...ijk,j', np.ones([2, 2]), np.ones([2]))).toThrow(/operand 0 has rank 2 but '\.\.\.ijk' names 3 axes/);
   });
 
   it('dot, inner, outer and tensordot', () => {
@@ -1047,6 +1194,10 @@ describe('edge cases as NumPy and JAX define them', () => {
         [() => np.tril(np.ones([3])), /tril: expected matrices/],
         [() => np.tensordot(x, x, 3), /tensordot: cannot contract 3 axes/],
         [() => np.max(np.zeros([0])), /max: cannot reduce over the empty axis 0/],
+        // Pooling windows never overlap: strides or padding (TF.js, Flax) are refused, not ignored.
+        [() => (np.maxPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, { strides: 1, padding: 'SAME' }), /maxPool2d: takes \(x, size\) only.*\{"strides":1,"padding":"SAME"\}.*strides and padding are not supported/],
+        [() => (np.avgPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, 1), /avgPool2d: takes \(x, size\) only/],
+        [() => np.avgPool2d(np.ones([1, 4, 4, 1]), [2, 2] as unknown as number), /avgPool2d: size must be a positive integer .*got \[2,2\]/],
       ];
       for (const [call, message] of cases) expect(call).toThrow(message);
     });

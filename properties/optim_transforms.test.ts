@@ -146,6 +146,44 @@ describe('the Adam family', () => {
     );
   });
 
+  it('lion and adagrad match float64 references (Optax scale_by_lion with decoupled decay, scale_by_rss)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(floats(3, -3, 3), { minLength: 5, maxLength: 5 }),
+        fc.array(floats(3, -2, 2), { minLength: 5, maxLength: 5 }),
+        fc.double({ min: 0, max: 0.99, noNaN: true }),
+        fc.double({ min: 0, max: 0.999, noNaN: true }),
+        (gs, ps, b1, b2) => {
+          const G = gs.map(fr), P = ps.map(fr);
+          const lr = 0.01, wd = 0.1;
+          // lion: u = −lr·(sign(b1 m + (1−b1) g) + wd·θ), then m ← b2 m + (1−b2) g.
+          let m = [0, 0, 0];
+          const interp: number[][] = [];
+          const want = G.map((g, k) => {
+            const c = g.map((gi, i) => b1 * m[i]! + (1 - b1) * gi);
+            interp.push(c);
+            m = m.map((x, i) => b2 * x + (1 - b2) * g[i]!);
+            return c.map((ci, i) => -lr * (Math.sign(ci) + wd * P[k]![i]!));
+          });
+          const got = updatesOf(optim.lion(lr, { b1, b2, weightDecay: wd }), gs, ps);
+          // (Where the interpolation is within rounding of 0, float32 may take the other sign.)
+          want.forEach((w, k) => expectAllClose(got[k]!.filter((_, i) => Math.abs(interp[k]![i]!) > 1e-5), w.filter((_, i) => Math.abs(interp[k]![i]!) > 1e-5), 1e-5, 1e-8, `lion step ${k + 1}`));
+          // adagrad: s ← s + g² (from 0.1), u = −lr·g/√(s + 1e-7).
+          let acc = [0.1, 0.1, 0.1];
+          const wantAda = G.map((g) => {
+            acc = acc.map((x, i) => x + g[i]! ** 2);
+            return g.map((gi, i) => (-lr * gi) / Math.sqrt(acc[i]! + 1e-7));
+          });
+          const gotAda = updatesOf(optim.adagrad(lr), gs);
+          wantAda.forEach((w, k) => expectAllClose(gotAda[k]!, w, 1e-5, 1e-9, `adagrad step ${k + 1}`));
+        },
+      ),
+      { seed: SEED, numRuns: 25 },
+    );
+    // A zero accumulator (no initial value, zero gradient) gives a zero step, not 0/0.
+    expectAllClose(updatesOf(optim.adagrad(0.1, { initialAccumulatorValue: 0, eps: 0 }), [[0, 1]])[0]!, [0, -0.1], 1e-7, 0, 'adagrad from a zero accumulator');
+  });
+
   it('adamw decays the weights decoupled from the gradient scaling: u = −lr·(adam direction + wd·θ), masked leaves not decayed', () => {
     scope(() => {
       const params = { w: f32([1, -2, 3]), b: f32([5]) };

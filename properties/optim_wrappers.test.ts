@@ -205,7 +205,9 @@ describe('errors name what was wrong', () => {
       const ws = w.init(params);
       expect(() => w.update(params, ws, { a: np.zeros([2]), b: { c: np.zeros([2]) } })).toThrow(/addDecayedWeights: params have shape \[2\] at \.b\.c but the updates there have shape \[3\]/);
       expect(() => w.update(params, ws)).toThrow(/addDecayedWeights: needs the parameters/);
-      expect(() => optim.applyUpdates(params, { a: np.zeros([2]) } as never)).toThrow(/applyUpdates: the updates and the parameters differ in structure: structure mismatch at the root/);
+      expect(() => optim.applyUpdates(params, { a: np.zeros([2]) } as never)).toThrow(/applyUpdates: the updates and the parameters differ in structure: structure mismatch at the root: the parameters have \{a: \*, b: \{c: \*\}\} but the updates have \{a: \*\}/);
+      // Gradients of a subset of the parameters: the message says which tree has which structure.
+      expect(() => opt.update({ a: np.zeros([2]) } as never, state, params)).toThrow(/the updates have \{a: \*\} but the state .* has \{a: \*, b: \{c: \*\}\}/);
       expect(() => opt.update(params, [(state as unknown[])[0]] as never, params)).toThrow(/chain: expected a state with one entry per transformation \(2\)/);
       expect(() => optim.scaleByAdam().update(params, {} as never, params)).toThrow(/scaleByAdam: the state is missing count, mu, nu/);
       return null;
@@ -220,6 +222,8 @@ describe('memory and types', () => {
     ['adamw', () => optim.adamw(0.1)],
     ['rmsprop', () => optim.rmsprop(0.1, { centered: true })],
     ['adamax', () => optim.adamax(0.1)],
+    ['lion', () => optim.lion(0.01, { weightDecay: 0.1 })],
+    ['adagrad', () => optim.adagrad(0.1)],
     ['lamb', () => optim.lamb(0.1, { weightDecay: 0.01 })],
     ['adafactor', () => optim.adafactor(undefined, { minDimSizeToFactor: 2, momentum: 0.9, weightDecayRate: 1e-3 })],
     ['lookahead', () => optim.lookahead(optim.adam(0.1))],

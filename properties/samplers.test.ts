@@ -370,6 +370,14 @@ describe('bad arguments are errors naming the sampler', () => {
       expect(() => random.choice(k, np.array(3))).toThrow(/random.choice: expected a count \(a JS number\) or an array/);
       expect(() => random.choice(k, 0, { shape: [1] })).toThrow(/random.choice: cannot draw 1 samples from an empty population/);
       expect(() => random.choice(k, 3, { size: 2 } as never)).toThrow(/random.choice: unknown option 'size'/);
+      // JAX's positional shape (random.choice(key, a, shape)) is named as such, not as "unknown option '0'".
+      expect(() => random.choice(k, 3, [2] as never)).toThrow(/random.choice: the third argument is an options object \{ shape, replace, p, axis \}, got \[2\]; pass the shape as random.choice\(key, a, \{ shape: \[2\] \}\)/);
+      expect(() => random.choice(k, 3, 2 as never)).toThrow(/random.choice: the third argument is an options object .* got 2;/);
+      // keys[i] on split's [n, 2] array is undefined in JS: the sampler says so and how to pick a key.
+      const keys = random.split(k, 3) as unknown as NDArray[];
+      expect(() => random.normal(keys[0]!, [2])).toThrow(/random.normal: expected a key .* but got undefined; to pick keys from random.split\(key, n\), destructure them .* or use keys.at\(i\)/);
+      expect(() => random.split(undefined as never)).toThrow(/random.split: expected a key .* got undefined/);
+      expect(() => random.key(1.5)).toThrow(/^random.key: seed must be an integer .*got 1.5$/);
       expect(random.choice(k, 0, { shape: [0] }).shape).toEqual([0]);
     });
   });

@@ -837,6 +837,8 @@ describe('clear errors', () => {
       expect(() => vmap(f, { outAxes: { x: 0, z: 1 } })(np.ones([2, 3]))).toThrow(TransformError);
       // @ts-expect-error: no output z
       expect(() => vmap(f, { outAxes: { x: 0, z: 1 } })(np.ones([2, 3]))).toThrow(/outAxes.*does not match.*output/);
+      // Which tree has which structure is said in words (not tree's bare "expected ... but got ...").
+      expect(() => vmap((a: NDArray, b: NDArray) => np.add(a, b), { inAxes: [0] })(np.ones([2]), np.ones([2]))).toThrow(/vmap: inAxes \[0\] does not match the structure of the arguments: structure mismatch at the root: inAxes has \[\*\] but the arguments have \[\*, \*\]/);
       // @ts-expect-error: the output is an object, not a list
       expect(() => vmap(f, { outAxes: [0, 1] })(np.ones([2, 3]))).toThrow(/outAxes/);
       expect(() => vmap((a: NDArray) => a, { outAxes: 2 })(np.ones([2, 3]))).toThrow(/outAxes 2.*out of range/);

@@ -181,7 +181,9 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
       auxDef = r.auxDef;
       if (outLeaves.length !== 1 || outLeaves[0]!.size !== 1 || outLeaves[0]!.ndim !== 0 || !isDifferentiable(outLeaves[0]!.dtype)) {
         const got = outLeaves.length === 1 ? outLeaves[0]!.aval.str() : `${outLeaves.length} arrays`;
-        throw new TransformError(`${op}: the function must return a scalar float32 (shape []), but it returned ${got}. Reduce it (e.g. np.sum or np.mean) or use vjp/jacrev for non-scalar outputs`);
+        // Several outputs led by a scalar are most likely [loss, aux] without hasAux.
+        const auxHint = !options.hasAux && outLeaves.length > 1 && outLeaves[0]!.ndim === 0 ? `; if it returns [value, aux], pass { hasAux: true }` : '';
+        throw new TransformError(`${op}: the function must return a scalar float32 (shape []), but it returned ${got}. Reduce it (e.g. np.sum or np.mean) or use vjp/jacrev for non-scalar outputs${auxHint}`);
       }
       return [...outLeaves, ...auxLeaves];
     }, leaves);

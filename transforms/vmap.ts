@@ -383,7 +383,10 @@ function axesFor(op: string, axes: unknown, value: unknown, what: string): (numb
     });
   } catch (e) {
     if (e instanceof TransformError) throw e;
-    throw new TransformError(`${op}: ${what} ${JSON.stringify(axes)} does not match the structure of the ${what === 'inAxes' ? 'arguments' : 'outputs'}: ${(e as Error).message}`);
+    const values = what === 'inAxes' ? 'arguments' : 'outputs';
+    // tree's "expected X but got Y": X is the axes tree's node, Y the values'.
+    const msg = (e as Error).message.replace(/^tree\.\w+: /, '').replace(/: expected (.*) but got (.*)$/s, (_, want: string, got: string) => `: ${what} has ${want} but the ${values} have ${got}`);
+    throw new TransformError(`${op}: ${what} ${JSON.stringify(axes)} does not match the structure of the ${values}: ${msg}`);
   }
 }
 

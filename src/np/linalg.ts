@@ -105,16 +105,18 @@ export const tensordot = defop((x: ArrayLike, y: ArrayLike, axes: number | reado
 // ---------------------------------------------------------------------------------------------
 // einsum
 
-/** Einstein summation over any number of operands, e.g. `einsum('bij,bjk->bik', x, y)`. */
+/** Einstein summation over any number of operands, e.g. `einsum('bij,bjk->bik', x, y)`; '...' stands for broadcast batch axes (`einsum('...qd,...kd->...qk', q, k)`). */
 export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray => {
   const s = spec.replace(/\s+/g, '');
-  const [lhs, rhsGiven] = s.split('->') as [string, string | undefined];
-  const inputs = lhs.split(',');
-  if (inputs.length !== operands.length) throw new ShapeError(`einsum: '${spec}' names ${inputs.length} operand(s) but ${operands.length} were given`);
-  if (inputs.some((t) => /[^a-zA-Z]/.test(t)) || (rhsGiven && /[^a-zA-Z]/.test(rhsGiven))) throw new ShapeError(`einsum: '${spec}': only letters are supported as indices (no ellipsis)`);
+  const [lhs, rhsWritten] = s.split('->') as [string, string | undefined];
+  const written = lhs.split(',');
+  if (written.length !== operands.length) throw new ShapeError(`einsum: '${spec}' names ${written.length} operand(s) but ${operands.length} were given`);
+  const [inputs, rhsGiven, broadcastIdx] = expandEllipsis(spec, written, rhsWritten, operands.map((o) => asArray(o).ndim));
+  if (inputs.some((t) => /[^a-zA-Z]/.test(t)) || (rhsGiven && /[^a-zA-Z]/.test(rhsGiven))) throw new ShapeError(`einsum: '${spec}': indices must be letters, with at most one '...' per operand`);
   const counts = new Map<string, number>();
   for (const t of inputs) for (const c of t) counts.set(c, (counts.get(c) ?? 0) + 1);
-  const rhs = rhsGiven ?? [...counts.keys()].filter((c) => counts.get(c) === 1).sort().join('');
+  // Implicit output (NumPy): the broadcast ('...') axes first, then the indices named once, sorted.
+  const rhs = rhsGiven ?? broadcastIdx + [...counts.keys()].filter((c) => counts.get(c) === 1 && !broadcastIdx.includes(c)).sort().join('');
   const repeated = [...rhs].find((c, j) => rhs.indexOf(c) !== j);
   if (repeated !== undefined) throw new ShapeError(`einsum: '${spec}': output index '${repeated}' appears more than once`);
   const unknown = [...rhs].find((c) => !counts.has(c));
@@ -127,7 +129,7 @@ export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray =>
     [...t].forEach((c, j) => {
       const prev = sizes.get(c);
       if (prev !== undefined && prev !== a.shape[j] && prev !== 1 && a.shape[j] !== 1) throw new ShapeError(`einsum: index '${c}' has sizes ${prev} and ${a.shape[j]}`);
-      sizes.set(c, Math.max(prev ?? 1, a.shape[j]!));
+      sizes.set(c, prev === undefined || prev === 1 ? a.shape[j]! : prev); // a size 1 broadcasts (to 0 too)
     });
     return a;
   });
@@ -182,6 +184,30 @@ export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray =>
   for (const c of rhs) if (!accT.includes(c)) throw new ShapeError(`einsum: output index '${c}' does not appear in the inputs of '${spec}'`);
   return boolIfAllBool(operands, transpose(acc, [...rhs].map((c) => accT.indexOf(c))));
 });
+
+/**
+ * Replaces each '...' by letters the spec does not use, one per broadcast axis, aligned from the
+ * right as NumPy broadcasts them (an operand with fewer such axes gets the last letters). Returns
+ * the operand and output specs and the letters of the broadcast axes.
+ */
+function expandEllipsis(spec: string, inputs: string[], rhs: string | undefined, ranks: number[]): [string[], string | undefined, string] {
+  if (!spec.includes('.')) return [inputs, rhs, ''];
+  const isEllipsis = (t: string) => t.split('...').length === 2 && !t.replace('...', '').includes('.');
+  const bad = [...inputs, ...(rhs === undefined ? [] : [rhs])].find((t) => t.includes('.') && !isEllipsis(t));
+  if (bad !== undefined) throw new ShapeError(`einsum: '${spec}': '${bad}' is not a valid subscript; expected letters with at most one '...'`);
+  const counts = inputs.map((t, i) => {
+    if (!t.includes('...')) return 0;
+    const named = t.length - 3;
+    if (ranks[i]! < named) throw new ShapeError(`einsum: operand ${i} has rank ${ranks[i]} but '${t}' names ${named} axes besides '...'`);
+    return ranks[i]! - named;
+  });
+  const n = Math.max(...counts);
+  const free = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'].filter((c) => !spec.includes(c));
+  if (free.length < n) throw new ShapeError(`einsum: '${spec}': '...' stands for ${n} axes but only ${free.length} letters are unused`);
+  const letters = free.slice(0, n).join('');
+  const expanded = inputs.map((t, i) => t.replace('...', letters.slice(n - counts[i]!)));
+  return [expanded, rhs?.replace('...', letters), letters];
+}
 
 function broadcastEinsum(a: NDArray, t: string, sizes: Map<string, number>, shared: string[]): NDArray {
   const target = [...t].map((c, j) => (shared.includes(c) ? sizes.get(c)! : a.shape[j]!));

@@ -7,7 +7,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import {
-  abs, add, astypeRaw, equal, exp, expm1, greater, greaterEqual, lessEqual, log1p, maximum, minimum, multiply, ndtr, negative, sigmoid, subtract, tanh, where, divide, clip,
+  abs, add, astypeRaw, elementwiseOperands, equal, exp, expm1, greater, greaterEqual, isnan, lessEqual, logicalAnd, log1p, maximum, minimum, multiply, ndtr, negative, sigmoid, subtract, tanh, where, divide, clip,
 } from './elementwise.js';
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { reshape } from './shape_ops.js';
@@ -54,6 +54,18 @@ export const softplus = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
   const pos = greater(a, 0);
   return add(where(pos, a, 0), log1p(exp(where(pos, negative(a), a))));
+});
+/**
+ * log(exp(x) + exp(y)) without overflow (NumPy's and jnp's `logaddexp`): m + softplus(d) with m the
+ * larger operand and d = min − max ≤ 0, both written as selects on x > y so that at x = y each
+ * derivative is ½. Equal infinities (where d is NaN) give x + y, as JAX does, with finite derivatives.
+ */
+export const logaddexp = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  const [a, b] = elementwiseOperands([x, y], 'float', 'logaddexp');
+  const xFirst = greater(a!, b!);
+  const d = where(xFirst, subtract(b!, a!), subtract(a!, b!));
+  const same = logicalAnd(isnan(d), equal(a!, b!)); // equal infinities (a NaN operand stays NaN, its derivatives too)
+  return where(same, add(a!, b!), add(where(xFirst, a!, b!), softplus(where(same, 0, d))));
 });
 export const logSigmoid = defop((x: ArrayLike): NDArray => negative(softplus(negative(asArray(x)))));
 export const silu = defop((x: ArrayLike): NDArray => {
@@ -147,14 +159,17 @@ export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides
 });
 
 /** Pooling over non-overlapping `size`×`size` windows (the spatial sizes must be divisible). */
-function pool(kind: 'max' | 'avg') {
-  return defop((x: ArrayLike, size: number): NDArray => {
+function pool(kind: 'max' | 'avg'): (x: ArrayLike, size: number) => NDArray {
+  return defop((x: ArrayLike, size: number, ...rest: unknown[]): NDArray => {
+    // TF.js and Flax users pass strides or padding; the windows here never overlap nor pad, so refuse them rather than ignore them.
+    if (rest.length > 0) throw new ShapeError(`${kind}Pool2d: takes (x, size) only, pooling non-overlapping size×size windows; got ${rest.length} more argument(s) (${rest.map((r) => JSON.stringify(r)).join(', ')}): strides and padding are not supported`);
+    if (!Number.isInteger(size) || size < 1) throw new ShapeError(`${kind}Pool2d: size must be a positive integer (one side of the square window), got ${JSON.stringify(size)}`);
     const a = asArray(x);
     const [n, h, w, c] = a.shape as [number, number, number, number];
     if (a.ndim !== 4 || h % size !== 0 || w % size !== 0) throw new ShapeError(`${kind}Pool2d: expected [N,H,W,C] with H and W divisible by ${size}, got ${fmtShape(a.shape)}`);
     const r = reshape(a, [n, h / size, size, w / size, size, c]);
     return kind === 'max' ? max(r, [2, 4]) : mean(r, [2, 4]);
-  });
+  }) as (x: ArrayLike, size: number) => NDArray;
 }
 export const maxPool2d = pool('max');
 export const avgPool2d = pool('avg');

@@ -7,7 +7,7 @@ import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, checkShape, shapeEntries, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop } from './convert.js';
-import { add, astypeRaw, clip, multiply, where, less } from './elementwise.js';
+import { add, astypeRaw, clip, multiply, subtract, where, less } from './elementwise.js';
 
 function resolveShape(op: string, size: number, shape: readonly number[]): number[] {
   const s = shapeEntries(op, shape);
@@ -40,11 +40,22 @@ export const transpose = defop((x: ArrayLike, perm?: readonly number[]): NDArray
   return bind1('transpose', [a], { perm: p });
 });
 
-export const moveaxis = defop((x: ArrayLike, source: number, destination: number): NDArray => {
+/** Moves axes to new positions, the others keeping their order; `source` and `destination` are axes or equally long lists of axes (NumPy). */
+export const moveaxis = defop((x: ArrayLike, source: number | readonly number[], destination: number | readonly number[]): NDArray => {
   const a = asArray(x);
-  const s = normalizeAxis('moveaxis', source, a.ndim);
-  const d = normalizeAxis('moveaxis', destination, a.ndim);
-  return transpose(a, moveAxisPerm(a.ndim, s, d));
+  if (typeof source === 'number' && typeof destination === 'number') {
+    return transpose(a, moveAxisPerm(a.ndim, normalizeAxis('moveaxis', source, a.ndim), normalizeAxis('moveaxis', destination, a.ndim)));
+  }
+  const src = (typeof source === 'number' ? [source] : [...source]).map((d) => normalizeAxis('moveaxis', d, a.ndim));
+  const dst = (typeof destination === 'number' ? [destination] : [...destination]).map((d) => normalizeAxis('moveaxis', d, a.ndim));
+  if (src.length !== dst.length) throw new ShapeError(`moveaxis: source ${JSON.stringify(source)} and destination ${JSON.stringify(destination)} must name as many axes`);
+  for (const [what, axes] of [['source', src], ['destination', dst]] as const) {
+    if (new Set(axes).size !== axes.length) throw new ShapeError(`moveaxis: repeated axis in ${what} ${JSON.stringify(what === 'source' ? source : destination)} (axes of an array of rank ${a.ndim})`);
+  }
+  // NumPy's construction: the unmoved axes in order, then each moved axis inserted at its destination, by increasing destination.
+  const perm = a.shape.map((_, i) => i).filter((i) => !src.includes(i));
+  dst.map((d, i) => [d, src[i]!] as const).sort((p, q) => p[0] - q[0]).forEach(([d, s]) => perm.splice(d, 0, s));
+  return transpose(a, perm);
 });
 
 export const swapaxes = defop((x: ArrayLike, axis1: number, axis2: number): NDArray => {
@@ -181,6 +192,45 @@ export const pad = defop((x: ArrayLike, padWidth: number | readonly [number] | r
 export const flip = defop((x: ArrayLike, axis?: Axis): NDArray => {
   const a = asArray(x);
   return bind1('rev', [a], { axes: normalizeAxes('flip', axis, a.ndim) });
+});
+
+/**
+ * Shifts entries along `axis` by `shift` places, wrapping around (NumPy's `roll`; the flattened
+ * array when `axis` is omitted). `shift` and `axis` may be equally long lists; shifts are JS integers.
+ */
+export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis?: number | readonly number[]): NDArray => {
+  let a = asArray(x);
+  if (axis === undefined) {
+    if (typeof shift !== 'number') throw new ShapeError(`roll: a list of shifts ${JSON.stringify(shift)} needs a list of axes`);
+    return reshape(roll(ravel(a), shift, 0), a.shape);
+  }
+  const shifts = typeof shift === 'number' ? [shift] : [...shift];
+  const axes = typeof axis === 'number' ? [axis] : [...axis];
+  if (shifts.some((k) => !Number.isInteger(k))) throw new ShapeError(`roll: shifts must be JS integers, got ${JSON.stringify(shift)}`);
+  if (shifts.length !== axes.length && shifts.length !== 1 && axes.length !== 1) throw new ShapeError(`roll: ${shifts.length} shifts for ${axes.length} axes; expected as many, or one of either`);
+  const pairs = Array.from({ length: Math.max(shifts.length, axes.length) }, (_, i) => [shifts[shifts.length === 1 ? 0 : i]!, normalizeAxis('roll', axes[axes.length === 1 ? 0 : i]!, a.ndim)] as const);
+  for (const [k, ax] of pairs) {
+    const n = a.shape[ax]!;
+    const s = n === 0 ? 0 : ((k % n) + n) % n;
+    if (s === 0) continue;
+    const cut = (lo: number, hi: number) => slice(a, a.shape.map((d, i) => (i === ax ? lo : 0)), a.shape.map((d, i) => (i === ax ? hi : d)));
+    a = concatenate([cut(n - s, n), cut(0, n - s)], ax);
+  }
+  return a;
+});
+
+/** The n-th discrete difference along `axis`, x[i+1] − x[i] applied n times (NumPy's `diff`; for bools x[i+1] ≠ x[i]). */
+export const diff = defop((x: ArrayLike, n = 1, axis = -1): NDArray => {
+  let a = asArray(x);
+  if (!Number.isInteger(n) || n < 0) throw new ShapeError(`diff: the order n must be a non-negative integer, got ${n}`);
+  const ax = normalizeAxis('diff', axis, a.ndim);
+  for (let k = 0; k < n; k++) {
+    const len = a.shape[ax]!;
+    if (len === 0) break;
+    const cut = (lo: number, hi: number) => slice(a, a.shape.map((d, i) => (i === ax ? lo : 0)), a.shape.map((d, i) => (i === ax ? hi : d)));
+    a = a.dtype === 'bool' ? bind1('ne', [cut(1, len), cut(0, len - 1)], {}) : subtract(cut(1, len), cut(0, len - 1));
+  }
+  return a;
 });
 
 /** Repeats the whole array `reps` times along each axis. */

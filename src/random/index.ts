@@ -25,12 +25,21 @@ export type Key = NDArray;
 
 /** A new key from an integer seed (like `jax.random.key` / `PRNGKey`). */
 export function key(seed: number): Key {
-  const words = keyFromSeed(seed);
+  let words: Uint32Array;
+  try {
+    words = keyFromSeed(seed);
+  } catch (e) {
+    throw new ValueError(`random.key: ${(e as Error).message.replace(/^keyFromSeed: /, '')}`);
+  }
   return new ConcreteArray(tf.tensor(new Int32Array(words.buffer, words.byteOffset, 2), [2], 'int32'));
 }
 export const PRNGKey = key;
 
 function checkKey(op: string, k: Key): NDArray {
+  if (k === undefined || k === null) {
+    // Usually keys[i] on the [n, 2] array random.split returns (arrays are not indexable in JS).
+    throw new DTypeError(`random.${op}: expected a key (int32 [..., 2] from random.key or random.split) but got ${k}; to pick keys from random.split(key, n), destructure them (const [k1, k2] = random.split(key)) or use keys.at(i)`);
+  }
   const a = asArray(k);
   if (a.dtype !== 'int32' || a.ndim < 1 || a.shape[a.ndim - 1] !== 2) {
     throw new DTypeError(`random.${op}: expected a key (int32 [..., 2] from random.key or random.split) but got ${a.aval.str()}`);
@@ -316,6 +325,10 @@ const CHOICE_OPTIONS = new Set(['shape', 'replace', 'p', 'axis']);
  */
 export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptions = {}): NDArray => {
   checkKey('choice', k);
+  if (typeof options !== 'object' || options === null || Array.isArray(options) || options instanceof NDArray) {
+    // JAX's choice takes the shape third; here it is an option.
+    throw new ValueError(`random.choice: the third argument is an options object { shape, replace, p, axis }, got ${options instanceof NDArray ? `an array ${options.aval.str()}` : JSON.stringify(options) ?? String(options)}; pass the shape as random.choice(key, a, { shape: ${Array.isArray(options) || typeof options === 'number' ? JSON.stringify(options) : '[...]'} })`);
+  }
   for (const name of Object.keys(options)) {
     if (!CHOICE_OPTIONS.has(name)) throw new ValueError(`random.choice: unknown option '${name}'; expected shape, replace, p or axis`);
   }
