@@ -562,6 +562,35 @@ describe('shape manipulation matches the reference', () => {
     );
   });
 
+  it('roll broadcasts shifts against axes as NumPy does: one shift for any number of axes (none included), one axis for any number of shifts; an axis named twice moves by the sum', () => {
+    // [k] with axes [] and [] with axis 0 broadcast to no pairs: x unchanged (it was slice(NaN) or 'axis undefined').
+    const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 4 }).chain((s) =>
+      fc.tuple(
+        arbArray(s),
+        fc.array(fc.nat(s.length - 1), { minLength: 0, maxLength: 3 }),
+        fc.array(fc.integer({ min: -9, max: 9 }), { minLength: 0, maxLength: 3 }),
+        fc.boolean(),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([xd, axesOrShifts, values, oneShift]) =>
+        inScope(() => {
+          // Either one shift for several axes, or several shifts for one axis (either list may be empty).
+          const shifts = oneShift ? values.slice(0, 1) : values;
+          const axes = oneShift ? axesOrShifts : axesOrShifts.slice(0, 1);
+          if (shifts.length !== 1 && axes.length !== 1) return;
+          const total = xd.shape.map(() => 0);
+          for (let i = 0; i < Math.max(shifts.length, axes.length) * Math.min(shifts.length, axes.length); i++) total[axes[axes.length === 1 ? 0 : i]!]! += shifts[shifts.length === 1 ? 0 : i]!;
+          const x = R.fromData(xd);
+          const mod = (i: number, n: number) => ((i % n) + n) % n;
+          const want = R.ref(xd.shape, (idx) => x.data[R.ravelIndex(idx.map((i, ax) => mod(i - total[ax]!, xd.shape[ax]!)), xd.shape)]!);
+          expectClose(np.roll(xd.toNDArray(), shifts, axes), want, { rtol: 0, atol: 0, label: `roll by ${JSON.stringify(shifts)} along ${JSON.stringify(axes)}` });
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 60 },
+    );
+  });
+
   it('diff of order n is Σₖ (−1)ⁿ⁻ᵏ C(n, k) x[i + k] along the axis (bools: x[i+1] ≠ x[i])', () => {
     const arb = arbShape({ minRank: 1, maxRank: 3, minDim: 0, maxDim: 5 }).chain((s) => fc.tuple(arbArray(s, { min: -4, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.nat(s.length - 1)));
     fc.assert(

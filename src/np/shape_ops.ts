@@ -208,7 +208,9 @@ export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis
   const axes = typeof axis === 'number' ? [axis] : [...axis];
   if (shifts.some((k) => !Number.isInteger(k))) throw new ShapeError(`roll: shifts must be JS integers, got ${JSON.stringify(shift)}`);
   if (shifts.length !== axes.length && shifts.length !== 1 && axes.length !== 1) throw new ShapeError(`roll: ${shifts.length} shifts for ${axes.length} axes; expected as many, or one of either`);
-  const pairs = Array.from({ length: Math.max(shifts.length, axes.length) }, (_, i) => [shifts[shifts.length === 1 ? 0 : i]!, normalizeAxis('roll', axes[axes.length === 1 ? 0 : i]!, a.ndim)] as const);
+  // Broadcast as NumPy does: one shift (or one axis) pairs with every entry of the other list, none included.
+  const count = shifts.length === 1 ? axes.length : shifts.length;
+  const pairs = Array.from({ length: count }, (_, i) => [shifts[shifts.length === 1 ? 0 : i]!, normalizeAxis('roll', axes[axes.length === 1 ? 0 : i]!, a.ndim)] as const);
   for (const [k, ax] of pairs) {
     const n = a.shape[ax]!;
     const s = n === 0 ? 0 : ((k % n) + n) % n;
