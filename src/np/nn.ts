@@ -10,7 +10,7 @@ import {
   abs, add, astypeRaw, elementwiseOperands, equal, exp, expm1, greater, greaterEqual, isnan, lessEqual, logicalAnd, log1p, maximum, minimum, multiply, ndtr, negative, sigmoid, subtract, tanh, where, divide, clip,
 } from './elementwise.js';
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
-import { reshape } from './shape_ops.js';
+import { fmtStatic, reshape } from './shape_ops.js';
 import { arange } from './convert.js';
 
 /**
@@ -162,8 +162,8 @@ export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides
 function pool(kind: 'max' | 'avg'): (x: ArrayLike, size: number) => NDArray {
   return defop((x: ArrayLike, size: number, ...rest: unknown[]): NDArray => {
     // TF.js and Flax users pass strides or padding; the windows here never overlap nor pad, so refuse them rather than ignore them.
-    if (rest.length > 0) throw new ShapeError(`${kind}Pool2d: takes (x, size) only, pooling non-overlapping size×size windows; got ${rest.length} more argument(s) (${rest.map((r) => JSON.stringify(r)).join(', ')}): strides and padding are not supported`);
-    if (!Number.isInteger(size) || size < 1) throw new ShapeError(`${kind}Pool2d: size must be a positive integer (one side of the square window), got ${JSON.stringify(size)}`);
+    if (rest.length > 0) throw new ShapeError(`${kind}Pool2d: takes (x, size) only, pooling non-overlapping size×size windows; got ${rest.length} more argument(s) (${rest.map(fmtStatic).join(', ')}): strides and padding are not supported`);
+    if (!Number.isInteger(size) || size < 1) throw new ShapeError(`${kind}Pool2d: size must be a positive integer (one side of the square window), got ${fmtStatic(size)}`);
     const a = asArray(x);
     const [n, h, w, c] = a.shape as [number, number, number, number];
     if (a.ndim !== 4 || h % size !== 0 || w % size !== 0) throw new ShapeError(`${kind}Pool2d: expected [N,H,W,C] with H and W divisible by ${size}, got ${fmtShape(a.shape)}`);

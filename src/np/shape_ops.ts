@@ -195,18 +195,31 @@ export const flip = defop((x: ArrayLike, axis?: Axis): NDArray => {
 });
 
 /**
+ * A static argument (a shift, an axis, a size) as error messages print it: numbers and lists as
+ * written, an array by its type (JSON.stringify printed its internals, and threw on a bigint).
+ */
+export function fmtStatic(x: unknown): string {
+  if (x instanceof NDArray) return `an array ${x.aval.str()}`;
+  if (Array.isArray(x)) return `[${x.map(fmtStatic).join(',')}]`;
+  if (typeof x === 'bigint') return `${x}n`;
+  return JSON.stringify(x) ?? String(x);
+}
+
+/**
  * Shifts entries along `axis` by `shift` places, wrapping around (NumPy's `roll`; the flattened
  * array when `axis` is omitted). `shift` and `axis` may be equally long lists; shifts are JS integers.
  */
 export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis?: number | readonly number[]): NDArray => {
   let a = asArray(x);
+  // (An array shift would be iterated as a list of rows, or called a list below.)
+  if (shift instanceof NDArray || axis instanceof NDArray) throw new ShapeError(`roll: shifts and axes are JS integers or lists of them (they fix the slices), got shift ${fmtStatic(shift)}${axis === undefined ? '' : ` and axis ${fmtStatic(axis)}`}; for a concrete array pass .item() or Array.from(.dataSync())`);
   if (axis === undefined) {
-    if (typeof shift !== 'number') throw new ShapeError(`roll: a list of shifts ${JSON.stringify(shift)} needs a list of axes`);
+    if (typeof shift !== 'number') throw new ShapeError(`roll: a list of shifts ${fmtStatic(shift)} needs a list of axes`);
     return reshape(roll(ravel(a), shift, 0), a.shape);
   }
   const shifts = typeof shift === 'number' ? [shift] : [...shift];
   const axes = typeof axis === 'number' ? [axis] : [...axis];
-  if (shifts.some((k) => !Number.isInteger(k))) throw new ShapeError(`roll: shifts must be JS integers, got ${JSON.stringify(shift)}`);
+  if (shifts.some((k) => !Number.isInteger(k))) throw new ShapeError(`roll: shifts must be JS integers, got ${fmtStatic(shift)}`);
   if (shifts.length !== axes.length && shifts.length !== 1 && axes.length !== 1) throw new ShapeError(`roll: ${shifts.length} shifts for ${axes.length} axes; expected as many, or one of either`);
   // Broadcast as NumPy does: one shift (or one axis) pairs with every entry of the other list, none included.
   const count = shifts.length === 1 ? axes.length : shifts.length;
