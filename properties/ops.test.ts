@@ -751,6 +751,11 @@ describe('matmul, dot and einsum', () => {
     );
     expect(() => np.einsum('..i,ij', np.ones([2]), np.ones([2, 2]))).toThrow(/einsum: '\.\.i,ij': '\.\.i' is not a valid subscript/);
     expect(() => np.einsum('...ijk,j', np.ones([2, 2]), np.ones([2]))).toThrow(/operand 0 has rank 2 but '\.\.\.ijk' names 3 axes/);
+    // '...' axes that do not broadcast are named as such, not by the letter standing in for them ('A', which the spec never wrote).
+    inScope(() => {
+      expect(() => np.einsum('...i,...i->...', np.ones([3, 2]), np.ones([2, 2]))).toThrow(/^einsum: '\.\.\.i,\.\.\.i->\.\.\.': the axes '\.\.\.' stands for do not broadcast: sizes 3 and 2 \(operand 1 has shape \[2,2\]\)$/);
+      expect(() => np.einsum('ij,jk', np.ones([2, 3]), np.ones([2, 2]))).toThrow(/^einsum: index 'j' has sizes 3 and 2$/);
+    });
   });
 
   it('dot, inner, outer and tensordot', () => {

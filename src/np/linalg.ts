@@ -128,7 +128,11 @@ export const einsum = defop((spec: string, ...operands: ArrayLike[]): NDArray =>
     if (a.ndim !== t.length) throw new ShapeError(`einsum: operand ${i} has shape ${fmtShape(a.shape)} but '${t}' names ${t.length} axes`);
     [...t].forEach((c, j) => {
       const prev = sizes.get(c);
-      if (prev !== undefined && prev !== a.shape[j] && prev !== 1 && a.shape[j] !== 1) throw new ShapeError(`einsum: index '${c}' has sizes ${prev} and ${a.shape[j]}`);
+      if (prev !== undefined && prev !== a.shape[j] && prev !== 1 && a.shape[j] !== 1) {
+        // (A '...' axis has a letter the spec never wrote: name it as '...'.)
+        if (broadcastIdx.includes(c)) throw new ShapeError(`einsum: '${spec}': the axes '...' stands for do not broadcast: sizes ${prev} and ${a.shape[j]} (operand ${i} has shape ${fmtShape(a.shape)})`);
+        throw new ShapeError(`einsum: index '${c}' has sizes ${prev} and ${a.shape[j]}`);
+      }
       sizes.set(c, prev === undefined || prev === 1 ? a.shape[j]! : prev); // a size 1 broadcasts (to 0 too)
     });
     return a;
