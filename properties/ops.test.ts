@@ -297,6 +297,28 @@ describe('reductions over any axes (undefined, negative, lists) with keepdims', 
     });
   });
 
+  it('long float cumsums keep the sign of zero as one pass does: a prefix of −0s sums to −0 (NumPy), in every block, reversed too', () => {
+    // TF.js's exclusive cumsum of the block totals starts from +0, and +0 + (−0) = +0: the two-stage
+    // sums turned the leading −0s of a long axis into +0 (1/x then +inf where NumPy gives −inf).
+    const arb = fc.tuple(fc.integer({ min: 4097, max: 6000 }), fc.integer({ min: 0, max: 300 }), fc.boolean(), fc.constantFrom(0, -0, 1));
+    fc.assert(
+      fc.property(arb, ([n, zeros, reverse, rest]) =>
+        inScope(() => {
+          // `zeros` −0s at the start (the end when reversed), then `rest` (±0 or 1).
+          const data = Array.from({ length: n }, (_, k) => ((reverse ? n - 1 - k : k) < zeros ? -0 : rest));
+          const got = values(np.cumsum(np.array(data, 'float32'), 0, reverse));
+          let acc = 0;
+          for (let k = 0; k < n; k++) {
+            const i = reverse ? n - 1 - k : k;
+            acc = k === 0 ? data[i]! : acc + data[i]!;
+            if (!Object.is(got[i], acc)) expect(got[i], `cumsum of ${zeros} −0s then ${Object.is(rest, -0) ? '-0' : rest}s (n = ${n}${reverse ? ', reversed' : ''}) at ${i}`).toBe(acc);
+          }
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 12 },
+    );
+  });
+
   it('logsumexp is stable for large inputs', () => {
     inScope(() => {
       expectClose(np.logsumexp(np.array([1000, 1000], 'float32')), 1000 + Math.log(2), { rtol: 1e-6 });

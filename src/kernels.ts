@@ -535,7 +535,10 @@ function cumsumKernel(x: tf.Tensor, axis: number, reverse: boolean): tf.Tensor {
   const b = Math.ceil(Math.sqrt(n)), m = Math.ceil(n / b);
   if (m * b > n) y = tf.concat([y, tf.zeros([rows, m * b - n])], 1);
   const within = tf.cumsum(tf.reshape(y, [rows, m, b]), 2);
-  const offsets = tf.cumsum(tf.slice(within, [0, 0, b - 1], [rows, m, 1]), 1, true);
+  // The exclusive cumulative sums of the block totals, −0 before the first block (x + −0 = x for every
+  // x, −0 included): TF.js's exclusive cumsum starts from +0, which turned a prefix of −0s into +0.
+  const totals = tf.cumsum(tf.slice(within, [0, 0, b - 1], [rows, m, 1]), 1);
+  const offsets = tf.concat([tf.fill([rows, 1, 1], -0), tf.slice(totals, [0, 0, 0], [rows, m - 1, 1])], 1);
   let out = tf.reshape(tf.add(within, offsets), [rows, m * b]);
   if (m * b > n) out = tf.slice(out, [0, 0], [rows, n]);
   if (reverse) out = tf.reverse(out, 1);
