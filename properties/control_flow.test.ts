@@ -507,6 +507,20 @@ describe('scan: loop-invariant residuals', () => {
     jitted.clearCache();
     dispose([p, h0, xs, args, bs]);
   });
+
+  it('a scan that never runs computes nothing before the loop either: a body that would fail on its consts is not run at length 0', () =>
+    inScope(() => {
+      // cholesky of a matrix that is not positive definite is a LinAlgError; a hoisted copy would raise it at length 0.
+      const notPd = np.array([[1, 2], [2, 1]], 'float32');
+      const loss = (A: NDArray, h0: NDArray, xs: NDArray) =>
+        np.sum(scan((h: NDArray, x: NDArray) => [np.add(np.matmul(h, np.linalg.cholesky(A)), x), null] as const, h0, xs)[0]);
+      const h0 = np.array([[0.5, -1]]);
+      for (const [label, run] of [['grad', grad(loss, { argnums: [0, 1] })], ['jit(grad)', jit(grad(loss, { argnums: [0, 1] }))]] as const) {
+        const [gA, gh] = run(notPd, h0, np.zeros([0, 1, 2]));
+        expectClose(gA, np.zeros([2, 2]), { label: `${label}: A` });
+        expectClose(gh, np.ones([1, 2]), { label: `${label}: h0` });
+      }
+    }));
 });
 
 describe('scan: vmap', () => {

@@ -453,7 +453,8 @@ function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSp
   const numKnownOuts = outUnknowns.filter((u) => !u).length;
   const nKnownConsts = knownOperandIdx.filter((i) => i < nC).length;
   const nKnownCarry = knownOperandIdx.filter((i) => i >= nC && i < nC + nK).length;
-  const hoisted = hoistLoopInvariant(split.known, nKnownConsts, (i) => i >= numKnownOuts);
+  // A scan that never runs hoists nothing: its body's const-only part would run where the loop would not (and could raise).
+  const hoisted = length === 0 ? null : hoistLoopInvariant(split.known, nKnownConsts, (i) => i >= numKnownOuts);
   // The known body over [...known consts, ...hoisted values, ...known carry, ...known xs].
   const known = hoisted?.loop ?? split.known;
   const hoistedVars = hoisted?.hoisted ?? [];
