@@ -4,7 +4,7 @@
 // linear algebra — and incompatible shapes give errors that name the op and the shapes.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LinAlgError, NDArray, dispose, grad, np } from '../src/index.js';
+import { LinAlgError, NDArray, dispose, grad, jit, np } from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { ArrayData, arbArray, arbBroadcastShapes, arbIncompatibleShapes, arbShape, reference as R } from '../src/testing/index.js';
 import { FC_SEED, expectClose, expectCloseInf, inScope, values } from './helpers.js';
@@ -1263,6 +1263,28 @@ describe('edge cases as NumPy and JAX define them', () => {
         [() => np.roll(np.ones([3]), np.array([1], 'int32') as unknown as number[], 0), /^roll: .*got shift an array i32\[1\] and axis 0;/],
       ];
       for (const [call, message] of cases) expect(call).toThrow(message);
+    });
+  });
+
+  it('static integer arguments may be concrete int arrays, as NumPy takes them (tile, pad, moveaxis, tensordot, conv2d); traced or float ones are refused by name', () => {
+    inScope(() => {
+      const x = np.reshape(np.arange(12, undefined, undefined, 'float32'), [2, 3, 2]);
+      const i32 = (v: unknown) => np.array(v as number[], 'int32') as unknown as never;
+      const same = (got: NDArray, want: NDArray) => {
+        expect(got.shape).toEqual(want.shape);
+        expect(values(got)).toEqual(values(want));
+      };
+      same(np.tile(x, i32([2, 1, 1])), np.tile(x, [2, 1, 1]));
+      same(np.pad(x, i32([[1, 0], [0, 2], [1, 1]])), np.pad(x, [[1, 0], [0, 2], [1, 1]]));
+      same(np.moveaxis(x, i32([0, 2]), i32([2, 0])), np.moveaxis(x, [0, 2], [2, 0]));
+      same(np.tensordot(x, x, i32([[0, 1], [0, 1]])), np.tensordot(x, x, [[0, 1], [0, 1]]));
+      const img = np.ones([1, 4, 4, 1]), w = np.ones([2, 2, 1, 1]);
+      same(np.conv2d(img, w, { strides: i32(2) }), np.conv2d(img, w, { strides: 2 }));
+      // Printed as JSON these showed the array's internals ({"_tensor":...}); under jit the value is unknown.
+      expect(() => np.tile(x, np.array([2, 1, 1], 'float32') as unknown as number[])).toThrow(/^tile: repetitions must be JS integers or a concrete int32 array, got f32\[3\]/);
+      expect(() => jit((r: NDArray) => np.tile(x, r as unknown as number[]))(np.array([2, 1, 1], 'int32'))).toThrow(/^tile: repetitions must be JS integers or a concrete int32 array, got a traced i32\[3\].*pass them as static arguments/);
+      expect(() => np.pad(x, np.array(1.5) as unknown as number)).toThrow(/^pad: pad widths must be JS integers .*got f32\[\]/);
+      expect(() => np.index(x, [np.array(1, 'int32') as unknown as number])).toThrow(/^index: the index for axis 0 is an array i32\[\]; .*use np.take/);
     });
   });
 

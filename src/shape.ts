@@ -97,6 +97,22 @@ export function shapeEntries(op: string, shape: readonly number[] | number): num
   return [...shape];
 }
 
+/**
+ * A static integer argument (axes, repetitions, pad widths, strides) as JS values: a concrete int
+ * array becomes its nested lists of numbers, as NumPy takes one; other values pass unchanged. A
+ * traced or non-integer array is an error naming `op` and `what` (printed as JSON, an array would
+ * have shown its internals, and spread into rows it would have been reported as nonsense).
+ */
+export function staticInts<T>(op: string, what: string, value: T): T {
+  if (Array.isArray(value) || typeof value !== 'object' || value === null || !('aval' in value)) return value;
+  const arr = value as unknown as { aval: { str(): string; dtype: string }; concreteValue(): unknown; toArray(): unknown };
+  const concrete = arr.concreteValue() !== null;
+  if (!concrete || arr.aval.dtype !== 'int32') {
+    throw new ShapeError(`${op}: ${what} must be JS integers or a concrete int32 array, got ${concrete ? '' : 'a traced '}${arr.aval.str()} (${what} are static: under jit, pass them as static arguments)`);
+  }
+  return arr.toArray() as T;
+}
+
 /** A shape argument as a new list, or an error naming `op` unless every entry is a non-negative integer. */
 export function checkShape(op: string, shape: readonly number[] | number): number[] {
   const s = shapeEntries(op, shape);

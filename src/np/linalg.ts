@@ -6,7 +6,7 @@ import { NDArray, type ArrayLike } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { ShapeError, ValueError, fmtShape } from '../errors.js';
-import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
+import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual, staticInts } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
 import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
@@ -85,6 +85,7 @@ export const outer = defop((x: ArrayLike, y: ArrayLike): NDArray => {
  */
 export const tensordot = defop((x: ArrayLike, y: ArrayLike, axes: number | readonly [number | readonly number[], number | readonly number[]] = 2): NDArray => {
   const [a, b] = sameDtype(x, y);
+  axes = staticInts('tensordot', 'axes', axes);
   let ca: number[], cb: number[];
   if (typeof axes === 'number') {
     if (!Number.isInteger(axes) || axes < 0 || axes > a.ndim || axes > b.ndim) throw new ShapeError(`tensordot: cannot contract ${axes} axes of ${fmtShape(a.shape)} with ${fmtShape(b.shape)}; expected an integer from 0 to ${Math.min(a.ndim, b.ndim)}`);

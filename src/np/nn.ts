@@ -4,7 +4,7 @@
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { ShapeError, fmtShape } from '../errors.js';
-import { normalizeAxis } from '../shape.js';
+import { normalizeAxis, staticInts } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import {
   abs, add, astypeRaw, elementwiseOperands, equal, exp, expm1, greater, greaterEqual, isnan, lessEqual, logicalAnd, log1p, maximum, minimum, multiply, ndtr, negative, sigmoid, subtract, tanh, where, divide, clip,
@@ -149,7 +149,7 @@ export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
   if (w.dtype !== 'float32') w = astypeRaw(w, 'float32');
   const pair = (v: number | [number, number] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
-  const strides = pair(options.strides), dilations = pair(options.dilations);
+  const strides = pair(staticInts('conv2d', 'strides', options.strides)), dilations = pair(staticInts('conv2d', 'dilations', options.dilations));
   if ([...strides, ...dilations].some((v) => !Number.isInteger(v) || v < 1)) {
     throw new ShapeError(`conv2d: strides and dilations must be positive integers, got strides ${JSON.stringify(options.strides)} and dilations ${JSON.stringify(options.dilations)}`);
   }

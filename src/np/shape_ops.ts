@@ -5,7 +5,7 @@ import { NDArray, type ArrayLike, type Axis, type IndexSpec } from '../array.js'
 import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { broadcastShapes, checkShape, shapeEntries, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
+import { broadcastShapes, checkShape, shapeEntries, staticInts, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import { add, astypeRaw, clip, multiply, subtract, where, less } from './elementwise.js';
 
@@ -43,6 +43,8 @@ export const transpose = defop((x: ArrayLike, perm?: readonly number[]): NDArray
 /** Moves axes to new positions, the others keeping their order; `source` and `destination` are axes or equally long lists of axes (NumPy). */
 export const moveaxis = defop((x: ArrayLike, source: number | readonly number[], destination: number | readonly number[]): NDArray => {
   const a = asArray(x);
+  source = staticInts('moveaxis', 'source axes', source);
+  destination = staticInts('moveaxis', 'destination axes', destination);
   if (typeof source === 'number' && typeof destination === 'number') {
     return transpose(a, moveAxisPerm(a.ndim, normalizeAxis('moveaxis', source, a.ndim), normalizeAxis('moveaxis', destination, a.ndim)));
   }
@@ -174,6 +176,7 @@ export const slice = defop((x: ArrayLike, start: readonly number[], limit: reado
 /** Pads with a constant: `padWidth` is [before, after] per axis (or one pair/number for all axes). */
 export const pad = defop((x: ArrayLike, padWidth: number | readonly [number] | readonly [number, number] | readonly (readonly [number, number])[], value = 0): NDArray => {
   const a = asArray(x);
+  padWidth = staticInts('pad', 'pad widths', padWidth);
   let pairs: (readonly [number, number])[];
   if (typeof padWidth === 'number') pairs = a.shape.map(() => [padWidth, padWidth] as const);
   else if (padWidth.length === 1 && typeof padWidth[0] === 'number') {
@@ -251,6 +254,7 @@ export const diff = defop((x: ArrayLike, n = 1, axis = -1): NDArray => {
 /** Repeats the whole array `reps` times along each axis. */
 export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDArray => {
   let a = asArray(x);
+  reps = staticInts('tile', 'repetitions', reps);
   const r = typeof reps === 'number' ? [reps] : [...reps];
   if (r.some((k) => !Number.isInteger(k) || k < 0)) throw new ShapeError(`tile: expected non-negative integer repetitions, got ${JSON.stringify(reps)}`);
   const ndim = Math.max(a.ndim, r.length);
@@ -340,7 +344,7 @@ export function index(x: NDArray, spec: readonly IndexSpec[]): NDArray {
     }
     const isBound = (v: unknown) => v === null || v === undefined || Number.isInteger(v);
     if (!Array.isArray(s) || s.length < 1 || s.length > 3 || !isBound(s[0]) || !isBound(s[1]) || !isBound(s[2])) {
-      throw new ShapeError(`index: the index for axis ${ax} is ${JSON.stringify(s)}; expected an integer, null or a [start, stop, step] slice of integers or nulls`);
+      throw new ShapeError(`index: the index for axis ${ax} is ${fmtStatic(s)}; expected an integer, null or a [start, stop, step] slice of integers or nulls${s instanceof NDArray ? ' (to index by an array, use np.take)' : ''}`);
     }
     const step = s[2] ?? 1;
     if (step === 0 || !Number.isInteger(step)) throw new ShapeError(`index: slice step must be a non-zero integer, got ${step}`);
