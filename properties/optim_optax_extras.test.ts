@@ -1,4 +1,5 @@
-// Optax's RAdam, AdaBelief, Yogi, noisy SGD, zeroNans and applyEvery: each against a float64 transcription of Optax's formula over several steps on random
+// Optax's RAdam, AdaBelief, Yogi, noisy SGD, zeroNans, applyEvery and the warm-up/restart/one-cycle
+// schedules: each against a float64 transcription of Optax's formula over several steps on random
 // trees, jit against eager, and no arrays left behind by an update.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
@@ -310,5 +311,97 @@ describe('jit, memory and types', () => {
     expect(() => optim.yogi(0.1, {}).init({ x: 1 } as never)).toThrow(/scaleByYogi: the parameter at \.x is the number 1/);
     expect(() => optim.applyEvery(0)).toThrow(/applyEvery: k must be an integer ≥ 1, got 0/);
     expect(() => optim.noisySgd(0.1, { eta: -1 })).toThrow(/addNoise: eta must be a finite number ≥ 0, got -1/);
+    expect(() => optim.schedules.linearOnecycle({ transitionSteps: 0, peakValue: 1 })).toThrow(/schedules\.linearOnecycle: transitionSteps must be an integer ≥ 1, got 0/);
+    expect(() => optim.schedules.sgdr([])).toThrow(/schedules\.sgdr: expected a non-empty list/);
+  });
+});
+
+describe('warm-up, restart and one-cycle schedules against Optax\'s formulas', () => {
+  const at = (s: optim.Schedule, t: number) => scope(() => Number(np.asArray(s(t)).item()));
+
+  it('warmupExponentialDecay: linear warm-up to the peak, then peak·rate^((t − warmup − begin)/T) (staircase, end value)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 1, max: 15 }), fc.integer({ min: 0, max: 10 }), fc.boolean(), fc.double({ min: 0.2, max: 1.5, noNaN: true }), (warmupSteps, transitionSteps, transitionBegin, staircase, decayRate) => {
+        const [initValue, peakValue, endValue] = [0.01, 1, decayRate < 1 ? 0.3 : 2];
+        const s = optim.schedules.warmupExponentialDecay({ initValue, peakValue, warmupSteps, transitionSteps, decayRate, transitionBegin, staircase, endValue });
+        for (let t = 0; t < 60; t += 3) {
+          let want: number;
+          if (t < warmupSteps) want = initValue + ((peakValue - initValue) * t) / warmupSteps;
+          else {
+            let p = Math.max(t - warmupSteps - transitionBegin, 0) / transitionSteps;
+            if (staircase) p = Math.floor(p);
+            want = peakValue * decayRate ** p;
+            want = decayRate < 1 ? Math.max(want, endValue) : Math.min(want, endValue);
+          }
+          expectAllClose([at(s, t)], [want], 1e-5, 1e-7, `warmupExponentialDecay at ${t}`);
+        }
+      }),
+      { seed: SEED, numRuns: 30 },
+    );
+  });
+
+  it('sgdr: warmupCosineDecay cycles, each restarting its count where the previous decaySteps end', () => {
+    const cycles = [
+      { initValue: 0, peakValue: 1, warmupSteps: 5, decaySteps: 20 },
+      { initValue: 0.1, peakValue: 0.5, warmupSteps: 0, decaySteps: 10, endValue: 0.05 },
+      { initValue: 0, peakValue: 0.2, warmupSteps: 3, decaySteps: 12, exponent: 2 },
+    ];
+    const s = optim.schedules.sgdrSchedule(cycles);
+    const wcd = (c: (typeof cycles)[number] & { endValue?: number; exponent?: number }, t: number) => {
+      const { initValue, peakValue, warmupSteps, decaySteps, endValue = 0, exponent = 1 } = c;
+      if (t < warmupSteps) return initValue + ((peakValue - initValue) * t) / warmupSteps;
+      const d = Math.min(t - warmupSteps, decaySteps - warmupSteps);
+      return (peakValue - endValue) * (0.5 * (1 + Math.cos((Math.PI * d) / (decaySteps - warmupSteps)))) ** exponent + endValue;
+    };
+    for (let t = 0; t < 50; t++) {
+      const want = t < 20 ? wcd(cycles[0]!, t) : t < 30 ? wcd(cycles[1]!, t - 20) : wcd(cycles[2]!, t - 30);
+      expectAllClose([at(s, t)], [want], 1e-5, 1e-7, `sgdr at ${t}`);
+    }
+  });
+
+  it('linearOnecycle and cosineOnecycle: peak/div up to peak at int(pctStart·T), down (to peak/div at int(pctFinal·T)) and to peak/(div·finalDiv) at T', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 200 }), fc.double({ min: 0.05, max: 0.5, noNaN: true }), fc.double({ min: 0.55, max: 0.95, noNaN: true }), fc.double({ min: 2, max: 30, noNaN: true }), (T, pctStart, pctFinal, div) => {
+        const [peak, finalDiv] = [0.4, 100];
+        const v0 = peak / div;
+        const [a, b] = [Math.trunc(pctStart * T), Math.trunc(pctFinal * T)];
+        const lin = optim.schedules.linearOnecycleSchedule({ transitionSteps: T, peakValue: peak, pctStart, pctFinal, divFactor: div, finalDivFactor: finalDiv });
+        const cos = optim.schedules.cosineOnecycleSchedule({ transitionSteps: T, peakValue: peak, pctStart, divFactor: div, finalDivFactor: finalDiv });
+        // Optax's points: boundaries int(pct·T) with scales (a Python dict: a repeated boundary keeps
+        // the later scale), values the running products from peak/div at step 0; pieces [lo, hi)
+        // interpolate between them (empty ones never apply), the last value holds from T on.
+        const points = (pairs: [number, number][]) => {
+          const m = new Map<number, number>();
+          for (const [k, sc] of pairs) m.set(k, sc);
+          const sorted = [...m.entries()].sort((x, y) => x[0] - y[0]);
+          const vs = [v0];
+          for (const [, sc] of sorted) vs.push(vs[vs.length - 1]! * sc);
+          return { ks: [0, ...sorted.map(([k]) => k)], vs };
+        };
+        const valueAt = ({ ks, vs }: { ks: number[]; vs: number[] }, t: number, cosine: boolean): number => {
+          if (t >= ks[ks.length - 1]!) return vs[vs.length - 1]!;
+          for (let i = 0; i + 1 < ks.length; i++) {
+            const [lo, hi, x, y] = [ks[i]!, ks[i + 1]!, vs[i]!, vs[i + 1]!];
+            if (t < lo || t >= hi) continue;
+            const p = (t - lo) / Math.max(hi - lo, 1);
+            return cosine ? y + ((x - y) / 2) * (Math.cos(Math.PI * p) + 1) : x + (y - x) * p;
+          }
+          return 0;
+        };
+        const linPts = points([[a, div], [b, 1 / div], [T, 1 / finalDiv]]);
+        const cosPts = points([[a, div], [T, 1 / (div * finalDiv)]]);
+        for (const t of [0, 1, a - 1, a, a + 1, b - 1, b, b + 1, T - 1, T, T + 5, Math.trunc(T / 2)]) {
+          if (t < 0) continue;
+          expectAllClose([at(lin, t)], [valueAt(linPts, t, false)], 1e-5, 1e-8, `linearOnecycle T ${T} at ${t}`);
+          expectAllClose([at(cos, t)], [valueAt(cosPts, t, true)], 1e-5, 1e-8, `cosineOnecycle T ${T} at ${t}`);
+        }
+      }),
+      { seed: SEED, numRuns: 40 },
+    );
+  });
+
+  it('linearOnecycle with Optax\'s defaults: 0.004 at 0, the peak 0.1 at step 30, 0.004 at 85, 0.004/1e4 = 4e-7 from 100 on', () => {
+    const s = optim.schedules.linearOnecycle({ transitionSteps: 100, peakValue: 0.1 });
+    expectAllClose([0, 15, 30, 85, 100, 150].map((t) => at(s, t)), [0.004, 0.052, 0.1, 0.004, 4e-7, 4e-7], 1e-5, 1e-12, 'linearOnecycle(100, 0.1)');
   });
 });
