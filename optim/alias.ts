@@ -3,6 +3,8 @@
 //   rmsprop = scaleByRms|Stddev → lr → [trace];  adamax = scaleByAdamax → lr;
 //   lion = scaleByLion → decay → lr;  adagrad = scaleByRss → lr;
 //   lamb = scaleByAdam → decay → trust ratio → lr;
+//   radam = scaleByRadam → lr;  adabelief = scaleByBelief → lr;  yogi = scaleByYogi → lr;
+//   noisySgd = addNoise → lr;
 //   adafactor = factored RMS (with block-RMS clipping) → [momentum] → −lr|relative step → param scale
 //               (→ decay → −1 when weight decay is on: the sign then comes last).
 import * as np from '../src/np/index.js';
@@ -11,6 +13,8 @@ import { chain } from './base.js';
 import type { MaskSpec } from './combine.js';
 import { scaleByAdam, scaleByAdamax } from './adam.js';
 import { scaleByLion, scaleByRss } from './lion.js';
+import { scaleByBelief, scaleByRadam, scaleByYogi } from './adam_variants.js';
+import { addNoise } from './noise.js';
 import { ema, type EmaState } from './ema.js';
 import { adafactorRelativeStep, scaleByFactoredRms, type FactoredState } from './factorized.js';
 import {
@@ -177,6 +181,40 @@ export function lamb(learningRate: ScalarOrSchedule, options: AdamOptions & { we
     scaleByTrustRatio(),
     scaleByLearningRate(learningRate),
   );
+}
+
+/**
+ * RAdam (Liu et al. 2020): Adam with its adaptive step rectified, and plain momentum SGD while the
+ * second moment's variance is intractable (ρ < threshold; Optax's defaults). @example radam(1e-3)
+ */
+export function radam(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: number; eps?: Scalar; epsRoot?: Scalar; threshold?: number; nesterov?: boolean } = {}) {
+  checkLearningRate('radam', learningRate);
+  return chain(scaleByRadam(options), scaleByLearningRate(learningRate));
+}
+
+/**
+ * AdaBelief (Zhuang et al. 2020): steps m̂/(sqrt(ŝ) + eps) with ŝ the EMA of (g − m)², large when
+ * the gradient is where the momentum predicts it (Optax's defaults eps = epsRoot = 1e-16). @example adabelief(1e-3)
+ */
+export function adabelief(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: Scalar; eps?: Scalar; epsRoot?: Scalar; nesterov?: boolean } = {}) {
+  checkLearningRate('adabelief', learningRate);
+  return chain(scaleByBelief(options), scaleByLearningRate(learningRate));
+}
+
+/** Yogi (Zaheer et al. 2018): Adam with an additive second-moment update (Optax's defaults: eps 1e-3). @example yogi(1e-2) */
+export function yogi(learningRate: ScalarOrSchedule, options: { b1?: Scalar; b2?: Scalar; eps?: Scalar } = {}) {
+  checkLearningRate('yogi', learningRate);
+  return chain(scaleByYogi(options), scaleByLearningRate(learningRate));
+}
+
+/**
+ * SGD with annealed Gaussian gradient noise (Neelakantan et al. 2015): variance eta/(1 + t)^gamma at
+ * step t (Optax's defaults eta 0.01, gamma 0.55, seed 0). @example noisySgd(0.1, { eta: 0.01, seed: 1 })
+ */
+export function noisySgd(learningRate: ScalarOrSchedule, options: { eta?: number; gamma?: number; seed?: number } = {}) {
+  checkLearningRate('noisySgd', learningRate);
+  const { eta = 0.01, gamma = 0.55, seed = 0 } = options;
+  return chain(addNoise(eta, gamma, seed), scaleByLearningRate(learningRate));
 }
 
 export interface AdafactorOptions {

@@ -62,6 +62,10 @@ export {
   type ScaleByAdamaxKind,
   type ScaleByAdamaxState,
 } from './adam.js';
+export { scaleByBelief, scaleByRadam, scaleByYogi } from './adam_variants.js';
+export { addNoise, type AddNoiseState } from './noise.js';
+export { applyEvery, type ApplyEveryKind, type ApplyEveryState } from './accumulation.js';
+export { zeroNans, type ZeroNansKind, type ZeroNansState } from './constrain.js';
 export { scaleByLion, scaleByRss, type ScaleByLionKind, type ScaleByLionState, type ScaleByRssKind, type ScaleByRssState } from './lion.js';
 export { adafactorRelativeStep, factoredDims, scaleByFactoredRms, type FactoredKind, type FactoredRmsOptions, type FactoredState } from './factorized.js';
 export {
@@ -86,6 +90,7 @@ export { multiSteps, type MultiStepsKind, type MultiStepsState } from './multi_s
 export { applyIfFinite, type ApplyIfFiniteKind, type ApplyIfFiniteState } from './apply_if_finite.js';
 export { injectHyperparams, type InjectHyperparamsKind, type InjectHyperparamsState } from './inject_hyperparams.js';
 export {
+  adabelief,
   adafactor,
   adagrad,
   adam,
@@ -93,8 +98,11 @@ export {
   adamw,
   lamb,
   lion,
+  noisySgd,
+  radam,
   rmsprop,
   sgd,
+  yogi,
   type AdafactorKind,
   type AdafactorOptions,
   type AdamOptions,

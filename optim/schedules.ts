@@ -193,3 +193,141 @@ export function join(schedules: readonly Schedule[], boundaries: readonly number
     return v;
   };
 }
+
+/**
+ * Linear warm-up from initValue to peakValue over warmupSteps, then `exponentialDecay` from
+ * peakValue (its count restarting at warmupSteps), as Optax's warmup_exponential_decay_schedule.
+ * @example warmupExponentialDecay({ initValue: 0, peakValue: 1e-3, warmupSteps: 100, transitionSteps: 1000, decayRate: 0.5 })
+ */
+export function warmupExponentialDecay(options: {
+  initValue: number;
+  peakValue: number;
+  warmupSteps: number;
+  transitionSteps: number;
+  decayRate: number;
+  transitionBegin?: number;
+  staircase?: boolean;
+  endValue?: number;
+}): Schedule {
+  const { initValue, peakValue, warmupSteps, transitionSteps, decayRate, transitionBegin = 0, staircase = false, endValue } = options;
+  checkNumber('warmupExponentialDecay', 'initValue', initValue);
+  checkNumber('warmupExponentialDecay', 'peakValue', peakValue);
+  checkInteger('schedules.warmupExponentialDecay', 'warmupSteps', warmupSteps, 0);
+  return join(
+    [linear({ initValue, endValue: peakValue, transitionSteps: warmupSteps }), exponentialDecay({ initValue: peakValue, decayRate, transitionSteps, transitionBegin, staircase, endValue })],
+    [warmupSteps],
+  );
+}
+
+/** Optax's name for `warmupExponentialDecay`. */
+export const warmupExponentialDecaySchedule = warmupExponentialDecay;
+
+/** The options of one `warmupCosineDecay` cycle. */
+export type WarmupCosineDecayOptions = Parameters<typeof warmupCosineDecay>[0];
+
+/**
+ * SGDR (Loshchilov & Hutter 2017): warm restarts, one `warmupCosineDecay` per entry of `cycles`,
+ * each starting when the previous one's decaySteps are done (Optax's sgdr_schedule); the last one
+ * holds its end value afterwards.
+ * @example sgdr([{ initValue: 0, peakValue: 0.1, warmupSteps: 10, decaySteps: 100 }, { initValue: 0, peakValue: 0.05, warmupSteps: 10, decaySteps: 200 }])
+ */
+export function sgdr(cycles: readonly WarmupCosineDecayOptions[]): Schedule {
+  if (!Array.isArray(cycles) || cycles.length === 0) throw new OptimError(`schedules.sgdr: expected a non-empty list of warmupCosineDecay options, got ${Array.isArray(cycles) ? '[]' : typeof cycles}`);
+  const boundaries: number[] = [];
+  let step = 0;
+  for (const c of cycles) boundaries.push((step += c.decaySteps));
+  return join(
+    cycles.map((c) => warmupCosineDecay(c)),
+    boundaries.slice(0, -1),
+  );
+}
+
+/** Optax's name for `sgdr`. */
+export const sgdrSchedule = sgdr;
+
+/**
+ * Optax's piecewise_interpolate_schedule: values init·Π(scales so far) at the sorted boundaries,
+ * interpolated between them (linearly, or by a half cosine) from step 0, the last value held after
+ * (0 before step 0, as Optax).
+ */
+function piecewiseInterpolate(op: string, kind: 'linear' | 'cosine', initValue: number, boundariesAndScales: ReadonlyMap<number, number>): Schedule {
+  const pts = [...boundariesAndScales.entries()].sort((a, b) => a[0] - b[0]);
+  const bounds = [0, ...pts.map(([b]) => b)];
+  const values = [initValue];
+  for (const [b, s] of pts) {
+    if (!(s >= 0)) throw new OptimError(`schedules.${op}: scales must be ≥ 0 (as Optax), got ${s} at step ${b}`);
+    values.push(values[values.length - 1]! * s);
+  }
+  return (count) => {
+    const t = asFloat(count);
+    let v: NDArray = np.where(np.greaterEqual(t, bounds[bounds.length - 1]!), values[values.length - 1]!, 0);
+    // From the last piece back, so each step gets the piece whose [start, end) holds it.
+    for (let i = pts.length - 1; i >= 0; i--) {
+      const [b0, b1, v0, v1] = [bounds[i]!, bounds[i + 1]!, values[i]!, values[i + 1]!];
+      const pct = np.divide(np.subtract(t, b0), Math.max(b1 - b0, 1));
+      const piece = kind === 'linear' ? np.add(np.multiply(pct, v1 - v0), v0) : np.add(np.multiply(np.add(np.cos(np.multiply(pct, Math.PI)), 1), (v0 - v1) / 2), v1);
+      v = np.where(np.logicalAnd(np.greaterEqual(t, b0), np.less(t, b1)), piece, v);
+    }
+    return v;
+  };
+}
+
+/** Boundaries as Optax builds them, int(pct·T), a later one replacing an equal earlier one (a Python dict's keys). */
+function onecycleBoundaries(pairs: ReadonlyArray<readonly [number, number]>): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const [b, s] of pairs) m.set(Math.trunc(b), s);
+  return m;
+}
+
+function checkOnecycle(op: string, transitionSteps: number, peakValue: number, rest: Record<string, number>): void {
+  checkInteger(`schedules.${op}`, 'transitionSteps', transitionSteps, 1);
+  checkNumber(op, 'peakValue', peakValue);
+  for (const [name, v] of Object.entries(rest)) checkNumber(op, name, v);
+  if (!(rest.divFactor! > 0) || !(rest.finalDivFactor! > 0)) throw new OptimError(`schedules.${op}: divFactor and finalDivFactor must be > 0, got ${rest.divFactor} and ${rest.finalDivFactor}`);
+}
+
+/**
+ * The linear one-cycle schedule (Smith & Topin 2017; Optax's linear_onecycle_schedule): from
+ * peakValue/divFactor up to peakValue at pctStart·T, back down at pctFinal·T, then to
+ * peakValue/(divFactor·finalDivFactor) at T, held after.
+ * @example linearOnecycle({ transitionSteps: 1000, peakValue: 0.1 })
+ */
+export function linearOnecycle(options: { transitionSteps: number; peakValue: number; pctStart?: number; pctFinal?: number; divFactor?: number; finalDivFactor?: number }): Schedule {
+  const { transitionSteps, peakValue, pctStart = 0.3, pctFinal = 0.85, divFactor = 25, finalDivFactor = 1e4 } = options;
+  checkOnecycle('linearOnecycle', transitionSteps, peakValue, { pctStart, pctFinal, divFactor, finalDivFactor });
+  return piecewiseInterpolate(
+    'linearOnecycle',
+    'linear',
+    peakValue / divFactor,
+    onecycleBoundaries([
+      [pctStart * transitionSteps, divFactor],
+      [pctFinal * transitionSteps, 1 / divFactor],
+      [transitionSteps, 1 / finalDivFactor],
+    ]),
+  );
+}
+
+/** Optax's name for `linearOnecycle`. */
+export const linearOnecycleSchedule = linearOnecycle;
+
+/**
+ * The cosine one-cycle schedule (Optax's cosine_onecycle_schedule): half-cosine from
+ * peakValue/divFactor up to peakValue at pctStart·T, then down to peakValue/(divFactor·finalDivFactor) at T.
+ * @example cosineOnecycle({ transitionSteps: 1000, peakValue: 0.1 })
+ */
+export function cosineOnecycle(options: { transitionSteps: number; peakValue: number; pctStart?: number; divFactor?: number; finalDivFactor?: number }): Schedule {
+  const { transitionSteps, peakValue, pctStart = 0.3, divFactor = 25, finalDivFactor = 1e4 } = options;
+  checkOnecycle('cosineOnecycle', transitionSteps, peakValue, { pctStart, divFactor, finalDivFactor });
+  return piecewiseInterpolate(
+    'cosineOnecycle',
+    'cosine',
+    peakValue / divFactor,
+    onecycleBoundaries([
+      [pctStart * transitionSteps, divFactor],
+      [transitionSteps, 1 / (divFactor * finalDivFactor)],
+    ]),
+  );
+}
+
+/** Optax's name for `cosineOnecycle`. */
+export const cosineOnecycleSchedule = cosineOnecycle;

@@ -253,6 +253,23 @@ describe('optimizer states and updates follow the parameter tree', () => {
     });
   });
 
+  it("radam, adabelief and yogi keep Adam's state typed after params; applyEvery and zeroNans too; noisySgd's key and count do not depend on it", () => {
+    scope(() => {
+      const params = makeNet();
+      expectTypeOf(optim.radam(1e-3).init(params)).toEqualTypeOf<[optim.ScaleByAdamState<Net>, optim.LearningRateState]>();
+      expectTypeOf(optim.adabelief(1e-3).init(params)).toEqualTypeOf<[optim.ScaleByAdamState<Net>, optim.LearningRateState]>();
+      expectTypeOf(optim.yogi(1e-3).init(params)).toEqualTypeOf<[optim.ScaleByAdamState<Net>, optim.LearningRateState]>();
+      expectTypeOf(optim.noisySgd(1e-3).init(params)).toEqualTypeOf<[optim.AddNoiseState, optim.LearningRateState]>();
+      const every = optim.chain(optim.zeroNans(), optim.applyEvery(2), optim.sgd(0.1));
+      const s = every.init(params);
+      expectTypeOf(s[0]).toEqualTypeOf<optim.ZeroNansState<Net>>();
+      expectTypeOf(s[0].foundNan).toEqualTypeOf<Net>();
+      expectTypeOf(s[1].gradAcc).toEqualTypeOf<Net>();
+      expectTypeOf(every.update(params, s, params)).toEqualTypeOf<[Net, typeof s]>();
+      expect(tree.structure(s[1].gradAcc).equals(tree.structure(params))).toBe(true);
+    });
+  });
+
   it("adafactor's state: the factored moments typed after params, then the optional pieces' states", () => {
     scope(() => {
       const params = makeNet();
