@@ -1,4 +1,4 @@
-// np.meshgrid, np.isclose/np.allclose, np.searchsorted and the NaN-ignoring
+// np.meshgrid, np.isclose/np.allclose, np.searchsorted, np.xlogy/np.xlog1py and the NaN-ignoring
 // reductions (nansum, nanmean, nanmax, nanmin), against plain-JS references with NumPy's semantics:
 // values, dtypes and shapes, derivatives (JAX's rules; finite differences), vmap against a loop,
 // jit against eager. Every check runs on wasm and cpu and leaves no tensors behind.
@@ -192,6 +192,53 @@ describe('np.searchsorted', () => {
       const js = jit((s: NDArray, x: NDArray) => np.searchsorted(s, x, 'left'));
       expect(values(js(a, vs))).toEqual(values(np.searchsorted(a, vs, 'left')));
       js.clearCache();
+    }));
+});
+
+describe('np.xlogy and np.xlog1py', () => {
+  const cases = [
+    ['xlogy', np.xlogy, Math.log, (x: number, y: number) => x / y] as const,
+    ['xlog1py', np.xlog1py, Math.log1p, (x: number, y: number) => x / (1 + y)] as const,
+  ];
+
+  it('are x·log(y) and x·log1p(y), 0 where x = 0 (even where the log is −inf or NaN), float32', () =>
+    onEachBackend(() => {
+      for (const [name, f, g] of cases) {
+        fc.assert(
+          fc.property(fc.array(fc.tuple(fc.oneof(f32(-50, 50), fc.constant(0)), fc.oneof(f32(-0.99, 100), fc.constantFrom(0, -1, -2))), { minLength: 1, maxLength: 30 }), (pairs) => {
+            const got = values(f(np.array(Float32Array.from(pairs.map((p) => p[0]))), np.array(Float32Array.from(pairs.map((p) => p[1])))));
+            pairs.forEach(([x, y], i) => {
+              const want = x === 0 ? 0 : fr(x) * g(fr(y));
+              if (!Number.isFinite(want)) return void expect(got[i], `${name}(${x}, ${y})`).toBe(want);
+              // float32 log is within a few ulp; the product adds one rounding.
+              expect(Math.abs(got[i]! - want), `${name}(${x}, ${y}) = ${got[i]}, want ${want}`).toBeLessThanOrEqual(4e-7 * Math.abs(want) + 1e-6 * Math.abs(x) + 1e-36); // (+ subnormals, which backends may flush)
+            });
+          }),
+          { seed: FC_SEED, numRuns: 30 },
+        );
+        expect(f(np.array([1], 'int32'), 2).dtype).toBe('float32');
+        expect(values(f(0, np.array([NaN, -5], 'float32')))).toEqual([0, 0]);
+      }
+    }));
+
+  it("have JAX's derivatives: g(y) in x (also at x = 0) and x·g′(y) in y (0 at x = 0); finite differences agree to second order", () =>
+    onEachBackend(() => {
+      for (const [name, f, g, dg] of cases) {
+        const xs = [0, 0, 1.5, -2];
+        const ys = [0.5, 3, 2, 0.25];
+        const x = np.array(xs, 'float32');
+        const y = np.array(ys, 'float32');
+        const [dx, dy] = grad((a: NDArray, b: NDArray) => np.sum(f(a, b)), { argnums: [0, 1] })(x, y) as [NDArray, NDArray];
+        values(dx).forEach((d, i) => expect(d, `${name} d/dx at ${i}`).toBeCloseTo(g(fr(ys[i]!)), 5));
+        values(dy).forEach((d, i) => expect(d, `${name} d/dy at ${i}`).toBeCloseTo(dg(xs[i]!, fr(ys[i]!)), 5));
+        checkGrads((a: NDArray, b: NDArray) => f(a, b), [np.array([1.5, -2, 0.7], 'float32'), np.array([2, 0.25, 1.3], 'float32')], { order: 2 });
+        // vmap is the loop, jit is eager.
+        const m = np.array([[0, 1], [2, 3]], 'float32');
+        expect(values(vmap((r: NDArray) => f(r, 2))(m))).toEqual([...values(f(np.index(m, [0]), 2)), ...values(f(np.index(m, [1]), 2))]);
+        const jf = jit(grad((a: NDArray, b: NDArray) => np.sum(f(a, b))));
+        expect(values(jf(x, y))).toEqual(values(dx));
+        jf.clearCache();
+      }
     }));
 });
 
