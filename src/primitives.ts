@@ -8,7 +8,7 @@ import type { CheckpointPolicy } from './checkpoint_policy.js';
 /** Elementwise unary primitives on floats (and `neg`/`abs`/`sign` on int32 too). */
 export const UNARY_PRIMITIVES = [
   'neg', 'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'exp', 'log', 'log1p',
-  'expm1', 'tanh', 'logistic', 'sqrt', 'rsqrt', 'erf', 'erfc', 'ndtr', 'ndtri', 'exp2', 'relu', 'abs', 'sign', 'floor', 'ceil', 'round',
+  'expm1', 'tanh', 'logistic', 'sqrt', 'rsqrt', 'erf', 'erfc', 'ndtr', 'ndtri', 'exp2', 'lgamma', 'digamma', 'trigamma', 'relu', 'abs', 'sign', 'floor', 'ceil', 'round',
 ] as const;
 export type UnaryPrimitive = (typeof UNARY_PRIMITIVES)[number];
 

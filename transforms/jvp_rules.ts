@@ -4,6 +4,7 @@
 import type { NDArray } from '../src/array.js';
 import { bind, bind1 } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
+import { TransformError } from '../src/errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from '../src/primitives.js';
 import {
   add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, takeAlongAxis, triangleConst, zeros, addScalar,
@@ -64,6 +65,13 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   // Φ′(x) = φ(x) = e^(−x²/2)/√(2π); (Φ⁻¹)′(p) = 1/φ(Φ⁻¹(p)) = √(2π)·e^(y²/2), y = Φ⁻¹(p).
   ndtr: unary('ndtr', (x) => scale(bind1('exp', [scale(sqr(x), -0.5)], {}), 1 / Math.sqrt(2 * Math.PI))),
   ndtri: unary('ndtri', (_x, y) => scale(bind1('exp', [scale(sqr(y), 0.5)], {}), Math.sqrt(2 * Math.PI))),
+  // ln Γ′ = ψ, ψ′ = ψ₁ (JAX's rules); ψ₁′ = ψ₂ has no kernel, so a third derivative of lgamma is refused.
+  lgamma: unary('lgamma', (x) => bind1('digamma', [x], {})),
+  digamma: unary('digamma', (x) => bind1('trigamma', [x], {})),
+  trigamma: ([x], [t]) => {
+    if (t !== null) throw new TransformError(`trigamma: its derivative polygamma(2, x) is not implemented (operand ${x!.aval.str()}); lgamma can be differentiated twice and digamma once`);
+    return [[bind1('trigamma', [x!], {})], [null]];
+  },
   // JAX's jax.nn.relu: relu.defjvps(lambda g, ans, x: lax.select(x > 0, g, lax.full_like(g, 0))),
   // so 0 at 0 and at NaN (a select on x <= 0 passed NaN's tangent through).
   relu: ([x], [t]) => [[bind1('relu', [x!], {})], [t === null ? null : select(bind1('gt', [x!, constLike(x!, 0)], {}), t, constLike(t, 0))]],

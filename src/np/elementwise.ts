@@ -273,3 +273,18 @@ export const mul = multiply;
 export const div = divide;
 export const neg = negative;
 export const pow = power;
+
+/**
+ * |a − b| ≤ atol + rtol·|b| elementwise (jnp.isclose; asymmetric in b, as NumPy), in float32 (ints
+ * and bools are converted, as JAX). Infinities are close only to the same infinity; NaN is close to
+ * nothing, unless `equalNan` and both are NaN. The result is bool, so it has no derivative.
+ */
+export const isclose = defop((a: ArrayLike, b: ArrayLike, rtol = 1e-5, atol = 1e-8, equalNan = false): NDArray => {
+  const [x, y] = elementwiseOperands([a, b], 'float', 'isclose');
+  const within = lessEqual(abs(subtract(x!, y!)), add(atol, multiply(rtol, abs(y!))));
+  const anyInf = logicalOr(isinf(x!), isinf(y!));
+  // inf − inf is NaN (not within), so equal infinities are let through by name.
+  let out = logicalOr(logicalAnd(within, logicalNot(anyInf)), logicalAnd(anyInf, equal(x!, y!)));
+  if (equalNan) out = logicalOr(out, logicalAnd(isnan(x!), isnan(y!)));
+  return out;
+});

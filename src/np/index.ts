@@ -16,6 +16,7 @@ export * from './shape_ops.js';
 export * from './linalg.js';
 export * from './nn.js';
 export * from './sorting.js';
+export * from './special.js';
 
 Object.assign(arrayMethods, {
   add: elementwise.add,

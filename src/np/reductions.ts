@@ -5,7 +5,7 @@ import { bind1 } from '../core.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
 import { ShapeError } from '../errors.js';
 import { asArray, defop, full } from './convert.js';
-import { astypeRaw, where, isfinite, subtract, multiply, divide, sqrt, exp, log, add, equal, greater, logicalNot } from './elementwise.js';
+import { astypeRaw, isclose, where, isfinite, isnan, subtract, multiply, divide, sqrt, exp, log, add, equal, greater, logicalNot } from './elementwise.js';
 
 function withKeepdims(y: NDArray, x: NDArray, axes: number[], keepdims: boolean): NDArray {
   if (!keepdims) return y;
@@ -177,3 +177,36 @@ export const prod = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray
   void last;
   return withKeepdims(out, a, axes, keepdims);
 });
+
+/** The operand with its NaNs replaced by `fill` (ints and bools have none and pass through). */
+function fillNan(a: NDArray, fill: number): NDArray {
+  return a.dtype === 'float32' ? where(isnan(a), fill, a) : a;
+}
+
+/** sum treating NaNs as 0 (jnp.nansum): all-NaN or empty slices sum to 0; the gradient is 0 at the NaNs. */
+export const nansum = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => sum(fillNan(asArray(x), 0), axis, keepdims));
+
+/** mean over the entries that are not NaN (jnp.nanmean): float32; NaN where a slice has none (0/0, as NumPy and JAX). */
+export const nanmean = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const count = sum(logicalNot(isnan(a)), axis, keepdims);
+  return divide(nansum(a, axis, keepdims), count);
+});
+
+function nanExtreme(op: 'nanmax' | 'nanmin', reduce: typeof max, fill: number) {
+  return defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
+    const a = asArray(x);
+    checkNonEmpty(op, a, normalizeAxes(op, axis, a.ndim));
+    if (a.dtype !== 'float32') return reduce(a, axis, keepdims);
+    // A slice of NaNs only has no non-NaN extreme: NaN there (NumPy warns, JAX returns it silently).
+    return where(all(isnan(a), axis, keepdims), NaN, reduce(fillNan(a, fill), axis, keepdims));
+  });
+}
+/** max ignoring NaNs (jnp.nanmax): NaN only where a slice is all NaN; an empty axis is an error, as max. */
+export const nanmax = nanExtreme('nanmax', max, -Infinity);
+/** min ignoring NaNs (jnp.nanmin): NaN only where a slice is all NaN; an empty axis is an error, as min. */
+export const nanmin = nanExtreme('nanmin', min, Infinity);
+
+/** Whether every pair is close (jnp.allclose): all(isclose(a, b, rtol, atol, equalNan)), a 0-d bool array. */
+export const allclose = defop((a: ArrayLike, b: ArrayLike, rtol = 1e-5, atol = 1e-8, equalNan = false): NDArray => all(isclose(a, b, rtol, atol, equalNan)));

@@ -367,3 +367,23 @@ export function index(x: NDArray, spec: readonly IndexSpec[]): NDArray {
     return drop.length ? bind1('reshape', [y], { shape: y.shape.filter((_, i) => !drop.includes(i)) }) : y;
   })(x);
 }
+
+/**
+ * Coordinate arrays from 1-D coordinate vectors (jnp.meshgrid): with k inputs of lengths n₁…nₖ,
+ * output i holds xs[i] along axis i of shape [n₁, …, nₖ] for indexing 'ij' (matrix indexing), and
+ * with the first two axes swapped, [n₂, n₁, n₃, …], for 'xy' (Cartesian, the default), so that
+ * meshgrid([x, y]) gives arrays indexed [y, x]. Each output keeps its input's dtype.
+ * @example meshgrid([[1, 2, 3], [4, 5]]) // [[[1,2,3],[1,2,3]], [[4,4,4],[5,5,5]]]
+ */
+export const meshgrid = defop((xs: readonly ArrayLike[], indexing: 'xy' | 'ij' = 'xy'): NDArray[] => {
+  if (indexing !== 'xy' && indexing !== 'ij') throw new ShapeError(`meshgrid: indexing must be 'xy' or 'ij', got ${JSON.stringify(indexing)}`);
+  const arrays = xs.map((x) => asArray(x));
+  arrays.forEach((a, i) => {
+    if (a.ndim !== 1) throw new ShapeError(`meshgrid: expected 1-D coordinate arrays (as jnp.meshgrid) but argument ${i} has shape ${fmtShape(a.shape)}`);
+  });
+  const shape = arrays.map((a) => a.shape[0]!);
+  // Axis of each input in the output: 'xy' swaps the first two.
+  const axisOf = (i: number): number => (indexing === 'xy' && arrays.length >= 2 && i < 2 ? 1 - i : i);
+  if (indexing === 'xy' && arrays.length >= 2) [shape[0], shape[1]] = [shape[1]!, shape[0]!];
+  return arrays.map((a, i) => bind1('broadcast_in_dim', [a], { shape: [...shape], broadcastDimensions: [axisOf(i)] }));
+});

@@ -6,8 +6,8 @@ import { bind, bind1 } from '../core.js';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
 import { asArray, defop, full } from './convert.js';
-import { add, astypeRaw, clip, floor, isfinite, isnan, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
-import { any } from './reductions.js';
+import { add, astypeRaw, clip, elementwiseOperands, floor, isfinite, isnan, less, lessEqual, logicalAnd, logicalNot, logicalOr, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
+import { any, sum } from './reductions.js';
 import { reshape, transpose } from './shape_ops.js';
 
 /**
@@ -125,3 +125,35 @@ export const quantile = defop((x: ArrayLike, q: ArrayLike, axis?: Axis, keepdims
 
 /** The median over `axis` (all axes when omitted): quantile(x, 0.5, axis, keepdims). A NaN in a slice gives NaN. */
 export const median = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => quantile(x, 0.5, axis, keepdims));
+
+/**
+ * Where the values `v` would go in the sorted 1-D array `a` to keep it sorted (jnp.searchsorted):
+ * for side 'left' the first such position (the count of entries < v), for 'right' the last (the
+ * count of entries ≤ v). int32, with v's shape. NaN sorts last, as in sort: a NaN in v goes after
+ * every number ('left': before a's NaNs). `a` is not checked to be sorted (NumPy and JAX do not
+ * either). Computed as JAX's method='compare_all', every v against every entry of `a`
+ * (size(v)·len(a) comparisons in memory); the result is an integer, so its gradient is zero.
+ * @example searchsorted([1, 2, 2, 3], [2, 5], 'right') // [3, 4]
+ */
+export const searchsorted = defop((a: ArrayLike, v: ArrayLike, side: 'left' | 'right' = 'left'): NDArray => {
+  if (side !== 'left' && side !== 'right') throw new ValueError(`searchsorted: side must be 'left' or 'right', got ${JSON.stringify(side)}`);
+  const sortedIn = asArray(a);
+  if (sortedIn.ndim !== 1) throw new ShapeError(`searchsorted: expected a 1-D sorted array a but got shape ${fmtShape(sortedIn.shape)}`);
+  const weak = typeof v === 'number' || typeof v === 'boolean';
+  const vShape = weak ? [] : asArray(v).shape;
+  // v as [...v, 1] against a's [n] (a JS number stays weakly typed, adopting a's dtype).
+  let [s, x] = elementwiseOperands([sortedIn, weak ? v : reshape(v, [...vShape, 1])], 'keep', 'searchsorted');
+  if (s!.dtype === 'bool') [s, x] = [astypeRaw(s!, 'int32'), astypeRaw(x!, 'int32')];
+  const entries = s!;
+  const values = x!;
+  let before: NDArray;
+  if (side === 'left') {
+    // entry < value, with NaN the largest: every number is below a NaN value.
+    before = less(entries, values);
+    if (entries.dtype === 'float32') before = logicalOr(before, logicalAnd(logicalNot(isnan(entries)), isnan(values)));
+  } else {
+    before = lessEqual(entries, values);
+    if (entries.dtype === 'float32') before = logicalOr(before, isnan(values));
+  }
+  return sum(before, vShape.length);
+});

@@ -1,0 +1,59 @@
+// jax.scipy.special functions: lgamma and its derivatives digamma and trigamma (float64 kernels in
+// src/special.ts, rounded once), and xlogy/xlog1py, which are 0 where x = 0 with JAX's custom JVP.
+import type { ArrayLike, NDArray } from '../array.js';
+import { bind1 } from '../core.js';
+import { ValueError } from '../errors.js';
+import { customJvp } from '../../transforms/custom.js';
+import { defop } from './convert.js';
+import { add, divide, elementwiseOperands, equal, log, log1p, multiply, where } from './elementwise.js';
+
+/** ln|Γ(x)| (jax.scipy.special.gammaln, jax.lax.lgamma): +inf at 0, the negative integers and ±inf. Its derivative is digamma. */
+export const gammaln = defop((x: ArrayLike): NDArray => bind1('lgamma', elementwiseOperands([x], 'float', 'gammaln'), {}));
+export const lgamma = gammaln;
+
+/** ψ(x) = d/dx ln Γ(x) (jax.scipy.special.digamma): NaN at 0 and the negative integers. Its derivative is polygamma(1, x). */
+export const digamma = defop((x: ArrayLike): NDArray => bind1('digamma', elementwiseOperands([x], 'float', 'digamma'), {}));
+
+/**
+ * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma), for n = 0 (digamma) and
+ * n = 1 (trigamma, +inf at 0 and the negative integers). polygamma(1, x) has no derivative here:
+ * ψ₂ has no kernel, and differentiating it throws rather than give a wrong zero.
+ */
+export const polygamma = defop((n: number, x: ArrayLike): NDArray => {
+  if (n === 0) return digamma(x);
+  if (n === 1) return bind1('trigamma', elementwiseOperands([x], 'float', 'polygamma'), {});
+  throw new ValueError(`polygamma: order n must be 0 or 1 (digamma or trigamma), got ${String(n)}`);
+});
+
+type Binary = (x: NDArray, y: NDArray) => NDArray;
+let xlogyCore: Binary | null = null;
+let xlog1pyCore: Binary | null = null;
+
+/**
+ * x·g(y), 0 where x = 0 (even where g(y) is ±inf or NaN), with JAX's custom JVP
+ * x_dot·g(y) + y_dot·x·g′(y): written out, not derived through the select, so d/dx at x = 0 is
+ * g(y) and not 0. Made on first use (customJvp traces).
+ */
+function zeroAtZeroX(g: (y: NDArray) => NDArray, dg: (x: NDArray, y: NDArray) => NDArray): Binary {
+  const f = (x: NDArray, y: NDArray): NDArray => where(equal(x, 0), 0, multiply(x, g(y)));
+  const core: Binary = customJvp(f, ([x, y]: [NDArray, NDArray], [tx, ty]: [NDArray, NDArray]): [NDArray, NDArray] => {
+    return [core(x, y), add(multiply(tx, g(y)), multiply(ty, dg(x, y)))];
+  });
+  return core;
+}
+
+/** x·log(y), 0 where x = 0 (jax.scipy.special.xlogy); float32, broadcasting. Derivatives as JAX: log(y) in x, x/y in y. */
+export const xlogy = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  xlogyCore ??= zeroAtZeroX(log, (x, y) => divide(x, y));
+  const [a, b] = elementwiseOperands([x, y], 'float', 'xlogy');
+  return xlogyCore(a!, b!);
+});
+
+/** x·log1p(y), 0 where x = 0 (jax.scipy.special.xlog1py); float32, broadcasting. Derivatives as JAX: log1p(y) in x, x/(1 + y) in y. */
+export const xlog1py = defop((x: ArrayLike, y: ArrayLike): NDArray => {
+  xlog1pyCore ??= zeroAtZeroX(log1p, (x, y) => divide(x, add(y, 1)));
+  const [a, b] = elementwiseOperands([x, y], 'float', 'xlog1py');
+  return xlog1pyCore(a!, b!);
+});
+
+
