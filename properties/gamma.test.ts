@@ -4,26 +4,11 @@
 // asymptotic series of ψ and ψ₁ after the same shift. Every check runs on wasm and cpu, leak-free.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { getBackend, grad, jit, jvp, np, setBackend, TransformError, vmap, type NDArray } from '../src/index.js';
+import { grad, jit, jvp, np, TransformError, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, inScope, numTensors, values } from './helpers.js';
+import { FC_SEED, ulp32, onEachBackend, values } from './helpers.js';
 
-const BACKENDS = ['wasm', 'cpu'] as const;
-const ulp32 = (x: number): number => 2 ** (Math.max(Math.floor(Math.log2(Math.abs(x))), -126) - 23);
 
-async function onEachBackend(body: (backend: string) => void): Promise<void> {
-  const start = getBackend();
-  try {
-    for (const backend of BACKENDS) {
-      await setBackend(backend);
-      const before = numTensors();
-      inScope(() => body(backend));
-      expect(numTensors(), `tensors left on ${backend}`).toBe(before);
-    }
-  } finally {
-    await setBackend(start);
-  }
-}
 
 const SHIFT = 30;
 /** |sin(πx)|, from x reduced to [−1/2, 1/2] (π·x itself would lose the fraction that decides it). */

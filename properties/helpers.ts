@@ -1,7 +1,7 @@
 // Small helpers shared by the property suites: comparing gradus arrays with float64 references,
 // running a property body in a memory scope, and counting live tensors.
 import * as tf from '@tensorflow/tfjs-core';
-import { NDArray, scope } from '../src/index.js';
+import { getBackend, NDArray, scope, setBackend } from '../src/index.js';
 import { reference as R } from '../src/testing/index.js';
 
 /** Every property runs with this seed (fc.assert(prop, { seed: FC_SEED, numRuns })). */
@@ -82,4 +82,22 @@ export function ksStatistic(xs: readonly number[], cdf: (x: number) => number): 
     d = Math.max(d, Math.abs(f - i / sorted.length), Math.abs(f - (i + 1) / sorted.length));
   });
   return d;
+}
+
+/** float32's spacing at |x| (subnormal spacing below the normal range). */
+export const ulp32 = (x: number): number => 2 ** (Math.max(Math.floor(Math.log2(Math.abs(x))), -126) - 23);
+
+/** Runs `body` on the wasm and then the cpu backend (no tensors may outlive it on either), then restores the starting one. */
+export async function onEachBackend(body: (backend: string) => void): Promise<void> {
+  const start = getBackend();
+  try {
+    for (const backend of ['wasm', 'cpu'] as const) {
+      await setBackend(backend);
+      const before = numTensors();
+      inScope(() => body(backend));
+      if (numTensors() !== before) throw new Error(`tensors left on ${backend}: ${numTensors() - before}`);
+    }
+  } finally {
+    await setBackend(start);
+  }
 }

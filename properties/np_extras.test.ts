@@ -4,25 +4,11 @@
 // jit against eager. Every check runs on wasm and cpu and leaves no tensors behind.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { getBackend, grad, jit, np, setBackend, vmap, type NDArray } from '../src/index.js';
+import { grad, jit, np, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, inScope, numTensors, values } from './helpers.js';
+import { FC_SEED, onEachBackend, values } from './helpers.js';
 
-const BACKENDS = ['wasm', 'cpu'] as const;
 
-async function onEachBackend(body: (backend: string) => void): Promise<void> {
-  const start = getBackend();
-  try {
-    for (const backend of BACKENDS) {
-      await setBackend(backend);
-      const before = numTensors();
-      inScope(() => body(backend));
-      expect(numTensors(), `tensors left on ${backend}`).toBe(before);
-    }
-  } finally {
-    await setBackend(start);
-  }
-}
 
 const f32 = (lo: number, hi: number) => fc.float({ min: Math.fround(lo), max: Math.fround(hi), noNaN: true });
 const fr = Math.fround;

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { getBackend, grad, jit, jvp, np, setBackend, vmap, type NDArray } from '../src/index.js';
+import { grad, jit, jvp, np, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, inScope, numTensors, values } from './helpers.js';
+import { FC_SEED, ulp32, onEachBackend, values } from './helpers.js';
 
 interface SpecialRefs {
   /** [x, erfc(x)] */
@@ -19,25 +19,8 @@ interface SpecialRefs {
 }
 const refs = JSON.parse(readFileSync(new URL('./fixtures/special_refs.json', import.meta.url), 'utf8')) as SpecialRefs;
 
-const BACKENDS = ['wasm', 'cpu'] as const;
 const MIN_NORMAL = 2 ** -126;
-/** float32's spacing at |x| (subnormal spacing below the normal range). */
-const ulp32 = (x: number): number => 2 ** (Math.max(Math.floor(Math.log2(Math.abs(x))), -126) - 23);
 
-/** Runs `body` on each backend in turn (and no tensors outlive it), then restores the starting one. */
-async function onEachBackend(body: (backend: string) => void): Promise<void> {
-  const start = getBackend();
-  try {
-    for (const backend of BACKENDS) {
-      await setBackend(backend);
-      const before = numTensors();
-      inScope(() => body(backend));
-      expect(numTensors(), `tensors left on ${backend}`).toBe(before);
-    }
-  } finally {
-    await setBackend(start);
-  }
-}
 
 /** Error of `got` in units of float32's spacing at `want` (0 when both are the same infinity or NaN). */
 function ulpError(got: number, want: number): number {
