@@ -264,6 +264,8 @@ function piecewiseInterpolate(op: string, kind: 'linear' | 'cosine', initValue: 
     // From the last piece back, so each step gets the piece whose [start, end) holds it.
     for (let i = pts.length - 1; i >= 0; i--) {
       const [b0, b1, v0, v1] = [bounds[i]!, bounds[i + 1]!, values[i]!, values[i + 1]!];
+      // A zero-length piece (int(pctStart·T) = 0, e.g. T = 3) holds no step; Optax's 0/0 there makes
+      // every step NaN (0·NaN in its indicator dot product), which is not worth reproducing.
       const pct = np.divide(np.subtract(t, b0), Math.max(b1 - b0, 1));
       const piece = kind === 'linear' ? np.add(np.multiply(pct, v1 - v0), v0) : np.add(np.multiply(np.add(np.cos(np.multiply(pct, Math.PI)), 1), (v0 - v1) / 2), v1);
       v = np.where(np.logicalAnd(np.greaterEqual(t, b0), np.less(t, b1)), piece, v);

@@ -124,6 +124,9 @@ describe('np.digamma and np.polygamma', () => {
       expect(values(np.digamma(np.array([1, 0.5, 0, -3, Infinity, NaN], 'float32')))).toEqual([-gamma, -gamma - 2 * Math.LN2, NaN, NaN, Infinity, NaN].map(Math.fround));
       expect(values(np.polygamma(1, np.array([1, 0.5, 0, -3, Infinity], 'float32')))).toEqual([Math.PI ** 2 / 6, Math.PI ** 2 / 2, Infinity, Infinity, 0].map(Math.fround));
       expect(() => np.polygamma(2, np.array([1], 'float32'))).toThrow(/polygamma: order n must be 0 or 1/);
+      // As jnp.polygamma, the order may be a concrete int array (it was printed as the array's internals and refused).
+      expect(values(np.polygamma(np.array(1, 'int32') as unknown as number, np.array([1], 'float32')))).toEqual([Math.fround(Math.PI ** 2 / 6)]);
+      expect(() => np.polygamma(np.array([0, 1], 'int32') as unknown as number, np.array([1], 'float32'))).toThrow(/^polygamma: order n must be 0 or 1 \(digamma or trigamma\), got \[0,1\]$/);
     }));
 
   it("digamma's derivative is trigamma (matches finite differences); trigamma's is refused with a clear error", () =>

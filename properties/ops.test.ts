@@ -1282,7 +1282,7 @@ describe('edge cases as NumPy and JAX define them', () => {
       same(np.conv2d(img, w, { strides: i32(2) }), np.conv2d(img, w, { strides: 2 }));
       // Printed as JSON these showed the array's internals ({"_tensor":...}); under jit the value is unknown.
       expect(() => np.tile(x, np.array([2, 1, 1], 'float32') as unknown as number[])).toThrow(/^tile: repetitions must be JS integers or a concrete int32 array, got f32\[3\]/);
-      expect(() => jit((r: NDArray) => np.tile(x, r as unknown as number[]))(np.array([2, 1, 1], 'int32'))).toThrow(/^tile: repetitions must be JS integers or a concrete int32 array, got a traced i32\[3\].*pass them as static arguments/);
+      expect(() => jit((r: NDArray) => np.tile(x, r as unknown as number[]))(np.array([2, 1, 1], 'int32'))).toThrow(/^tile: repetitions must be JS integers or a concrete int32 array, got a traced i32\[3\].*pass it as a static argument/);
       expect(() => np.pad(x, np.array(1.5) as unknown as number)).toThrow(/^pad: pad widths must be JS integers .*got f32\[\]/);
       expect(() => np.index(x, [np.array(1, 'int32') as unknown as number])).toThrow(/^index: the index for axis 0 is an array i32\[\]; .*use np.take/);
     });

@@ -108,7 +108,7 @@ export function staticInts<T>(op: string, what: string, value: T): T {
   const arr = value as unknown as { aval: { str(): string; dtype: string }; concreteValue(): unknown; toArray(): unknown };
   const concrete = arr.concreteValue() !== null;
   if (!concrete || arr.aval.dtype !== 'int32') {
-    throw new ShapeError(`${op}: ${what} must be JS integers or a concrete int32 array, got ${concrete ? '' : 'a traced '}${arr.aval.str()} (${what} are static: under jit, pass them as static arguments)`);
+    throw new ShapeError(`${op}: ${what} must be JS integers or a concrete int32 array, got ${concrete ? '' : 'a traced '}${arr.aval.str()} (static: under jit, pass it as a static argument)`);
   }
   return arr.toArray() as T;
 }

@@ -3,6 +3,7 @@
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { ValueError } from '../errors.js';
+import { staticInts } from '../shape.js';
 import { customJvp } from '../../transforms/custom.js';
 import { defop } from './convert.js';
 import { add, divide, elementwiseOperands, equal, log, log1p, multiply, where } from './elementwise.js';
@@ -20,9 +21,11 @@ export const digamma = defop((x: ArrayLike): NDArray => bind1('digamma', element
  * ψ₂ has no kernel, and differentiating it throws rather than give a wrong zero.
  */
 export const polygamma = defop((n: number, x: ArrayLike): NDArray => {
+  // jnp.polygamma takes an array order too; a concrete scalar one is read here (the order picks the kernel).
+  n = staticInts('polygamma', 'the order n', n);
   if (n === 0) return digamma(x);
   if (n === 1) return bind1('trigamma', elementwiseOperands([x], 'float', 'polygamma'), {});
-  throw new ValueError(`polygamma: order n must be 0 or 1 (digamma or trigamma), got ${String(n)}`);
+  throw new ValueError(`polygamma: order n must be 0 or 1 (digamma or trigamma), got ${JSON.stringify(n)}`);
 });
 
 type Binary = (x: NDArray, y: NDArray) => NDArray;
