@@ -10,8 +10,8 @@ import { checkDecay, checkNonNegative, checkPositive } from './checks.js';
 import { OptimError, align, asFloat, expectState, increment, oneMinus, oneMinusPow, paramsLike, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** m ← β₁m + (1−β₁)g, leafwise. */
-function firstMoment(leaves: readonly NDArray[], mu: readonly unknown[], b1: Scalar): NDArray[] {
-  return leaves.map((g, i) => np.add(np.multiply(mu[i] as NDArray, b1), np.multiply(g, oneMinus(b1))));
+function firstMoment(leaves: readonly NDArray[], mu: readonly NDArray[], b1: Scalar): NDArray[] {
+  return leaves.map((g, i) => np.add(np.multiply(mu[i]!, b1), np.multiply(g, oneMinus(b1))));
 }
 
 /**
@@ -26,6 +26,32 @@ function muHat(m: NDArray, g: NDArray, b1: Scalar, t: NDArray, nesterov: boolean
 
 function fullTree(op: string, params: unknown, value: number): unknown {
   return paramsLike(op, params, (shape) => np.full(shape, value, 'float32'));
+}
+
+/**
+ * Adam's state (count, mu, nu; both moments starting at `initialValue`) and the bookkeeping of one
+ * step around `step`, which gives the new moments and the updates from the gradients, the old
+ * moments and t (the new count, as a float).
+ */
+function adamShaped(
+  op: string,
+  initialValue: number,
+  step: (leaves: readonly NDArray[], muPrev: readonly NDArray[], nuPrev: readonly NDArray[], t: NDArray) => { mu: NDArray[]; nu: NDArray[]; out: NDArray[] },
+): GradientTransformation<ScaleByAdamKind> {
+  return withStateKind<ScaleByAdamKind>({
+    init: (params) => ({ count: zeroCount(), mu: fullTree(op, params, initialValue), nu: fullTree(op, params, initialValue) }),
+    update: (updates, state, _params) =>
+      scopedUpdate(() => {
+        const s = expectState(op, state as ScaleByAdamState, ['count', 'mu', 'nu']);
+        const { def, leaves, rest } = align(op, updates, [
+          { name: 'the state mu', tree: s.mu },
+          { name: 'the state nu', tree: s.nu },
+        ]);
+        const count = increment(s.count);
+        const { mu, nu, out } = step(leaves, rest[0] as NDArray[], rest[1] as NDArray[], asFloat(count));
+        return [tree.unflatten(def, out) as typeof updates, { count, mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
+      }),
+  });
 }
 
 /**
@@ -44,35 +70,24 @@ export function scaleByRadam(options: { b1?: Scalar; b2?: number; eps?: Scalar; 
   checkNonNegative(op, 'epsRoot', epsRoot);
   if (typeof threshold !== 'number' || !Number.isFinite(threshold)) throw new OptimError(`${op}: threshold must be a finite number, got ${String(threshold)}`);
   const roInf = 2 / (1 - b2) - 1;
-  return withStateKind<ScaleByAdamKind>({
-    init: (params) => ({ count: zeroCount(), mu: fullTree(op, params, 0), nu: fullTree(op, params, 0) }),
-    update: (updates, state, _params) =>
-      scopedUpdate(() => {
-        const s = expectState(op, state as ScaleByAdamState, ['count', 'mu', 'nu']);
-        const { def, leaves, rest } = align(op, updates, [
-          { name: 'the state mu', tree: s.mu },
-          { name: 'the state nu', tree: s.nu },
-        ]);
-        const count = increment(s.count);
-        const t = asFloat(count);
-        const mu = firstMoment(leaves, rest[0]!, b1);
-        const nu = leaves.map((g, i) => np.add(np.multiply(rest[1]![i] as NDArray, b2), np.multiply(np.square(g), 1 - b2)));
-        // β₂ᵗ/(1−β₂ᵗ) with 1−β₂ᵗ from expm1 (float32's 1 − 0.999ᵗ loses digits at small t).
-        const oneMinusB2t = oneMinusPow(b2, t);
-        const ro = np.subtract(roInf, np.divide(np.multiply(np.multiply(t, 2), np.subtract(1, oneMinusB2t)), oneMinusB2t));
-        const rectified = np.greaterEqual(ro, threshold);
-        // Below the threshold r's radicand can be negative: take it at a safe ρ so the unselected
-        // branch is not NaN (np.where would pass a NaN's gradient through otherwise).
-        const roSafe = np.where(rectified, ro, roInf);
-        const r = np.sqrt(np.divide(np.multiply(np.multiply(np.subtract(roSafe, 4), np.subtract(roSafe, 2)), roInf), np.multiply(roSafe, (roInf - 4) * (roInf - 2))));
-        const out = leaves.map((g, i) => {
-          const m = muHat(mu[i]!, g, b1, t, nesterov);
-          let vHat = np.divide(nu[i]!, oneMinusB2t);
-          if (!(typeof epsRoot === 'number' && epsRoot === 0)) vHat = np.add(vHat, epsRoot);
-          return np.where(rectified, np.divide(np.multiply(m, r), np.add(np.sqrt(vHat), eps)), m);
-        });
-        return [tree.unflatten(def, out) as typeof updates, { count, mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
-      }),
+  return adamShaped(op, 0, (leaves, muPrev, nuPrev, t) => {
+    const mu = firstMoment(leaves, muPrev, b1);
+    const nu = leaves.map((g, i) => np.add(np.multiply(nuPrev[i]!, b2), np.multiply(np.square(g), 1 - b2)));
+    // β₂ᵗ/(1−β₂ᵗ) with 1−β₂ᵗ from expm1 (float32's 1 − 0.999ᵗ loses digits at small t).
+    const oneMinusB2t = oneMinusPow(b2, t);
+    const ro = np.subtract(roInf, np.divide(np.multiply(np.multiply(t, 2), np.subtract(1, oneMinusB2t)), oneMinusB2t));
+    const rectified = np.greaterEqual(ro, threshold);
+    // Below the threshold r's radicand can be negative: take it at a safe ρ so the unselected
+    // branch is not NaN (np.where would pass a NaN's gradient through otherwise).
+    const roSafe = np.where(rectified, ro, roInf);
+    const r = np.sqrt(np.divide(np.multiply(np.multiply(np.subtract(roSafe, 4), np.subtract(roSafe, 2)), roInf), np.multiply(roSafe, (roInf - 4) * (roInf - 2))));
+    const out = leaves.map((g, i) => {
+      const m = muHat(mu[i]!, g, b1, t, nesterov);
+      let vHat = np.divide(nu[i]!, oneMinusB2t);
+      if (!(typeof epsRoot === 'number' && epsRoot === 0)) vHat = np.add(vHat, epsRoot);
+      return np.where(rectified, np.divide(np.multiply(m, r), np.add(np.sqrt(vHat), eps)), m);
+    });
+    return { mu, nu, out };
   });
 }
 
@@ -88,25 +103,14 @@ export function scaleByBelief(options: { b1?: Scalar; b2?: Scalar; eps?: Scalar;
   checkDecay(op, 'b2', b2);
   checkNonNegative(op, 'eps', eps);
   checkNonNegative(op, 'epsRoot', epsRoot);
-  return withStateKind<ScaleByAdamKind>({
-    init: (params) => ({ count: zeroCount(), mu: fullTree(op, params, 0), nu: fullTree(op, params, 0) }),
-    update: (updates, state, _params) =>
-      scopedUpdate(() => {
-        const s = expectState(op, state as ScaleByAdamState, ['count', 'mu', 'nu']);
-        const { def, leaves, rest } = align(op, updates, [
-          { name: 'the state mu', tree: s.mu },
-          { name: 'the state nu', tree: s.nu },
-        ]);
-        const count = increment(s.count);
-        const t = asFloat(count);
-        const mu = firstMoment(leaves, rest[0]!, b1);
-        const nu = leaves.map((g, i) =>
-          np.add(np.add(np.multiply(rest[1]![i] as NDArray, b2), np.multiply(np.square(np.subtract(g, mu[i]!)), oneMinus(b2))), epsRoot),
-        );
-        const bc2 = oneMinusPow(b2, t);
-        const out = leaves.map((g, i) => np.divide(muHat(mu[i]!, g, b1, t, nesterov), np.add(np.sqrt(np.divide(nu[i]!, bc2)), eps)));
-        return [tree.unflatten(def, out) as typeof updates, { count, mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
-      }),
+  return adamShaped(op, 0, (leaves, muPrev, nuPrev, t) => {
+    const mu = firstMoment(leaves, muPrev, b1);
+    const nu = leaves.map((g, i) =>
+      np.add(np.add(np.multiply(nuPrev[i]!, b2), np.multiply(np.square(np.subtract(g, mu[i]!)), oneMinus(b2))), epsRoot),
+    );
+    const bc2 = oneMinusPow(b2, t);
+    const out = leaves.map((g, i) => np.divide(muHat(mu[i]!, g, b1, t, nesterov), np.add(np.sqrt(np.divide(nu[i]!, bc2)), eps)));
+    return { mu, nu, out };
   });
 }
 
@@ -123,31 +127,20 @@ export function scaleByYogi(options: { b1?: Scalar; b2?: Scalar; eps?: Scalar; e
   checkNonNegative(op, 'eps', eps);
   checkNonNegative(op, 'epsRoot', epsRoot);
   checkPositive(op, 'initialAccumulatorValue', initialAccumulatorValue);
-  return withStateKind<ScaleByAdamKind>({
-    init: (params) => ({ count: zeroCount(), mu: fullTree(op, params, initialAccumulatorValue), nu: fullTree(op, params, initialAccumulatorValue) }),
-    update: (updates, state, _params) =>
-      scopedUpdate(() => {
-        const s = expectState(op, state as ScaleByAdamState, ['count', 'mu', 'nu']);
-        const { def, leaves, rest } = align(op, updates, [
-          { name: 'the state mu', tree: s.mu },
-          { name: 'the state nu', tree: s.nu },
-        ]);
-        const count = increment(s.count);
-        const t = asFloat(count);
-        const mu = firstMoment(leaves, rest[0]!, b1);
-        const nu = leaves.map((g, i) => {
-          const v = rest[1]![i] as NDArray;
-          const g2 = np.square(g);
-          return np.subtract(v, np.multiply(np.multiply(np.sign(np.subtract(v, g2)), g2), oneMinus(b2)));
-        });
-        const bc1 = oneMinusPow(b1, t);
-        const bc2 = oneMinusPow(b2, t);
-        const out = leaves.map((_g, i) => {
-          let vHat = np.divide(nu[i]!, bc2);
-          if (!(typeof epsRoot === 'number' && epsRoot === 0)) vHat = np.add(vHat, epsRoot);
-          return np.divide(np.divide(mu[i]!, bc1), np.add(np.sqrt(vHat), eps));
-        });
-        return [tree.unflatten(def, out) as typeof updates, { count, mu: tree.unflatten(def, mu), nu: tree.unflatten(def, nu) }];
-      }),
+  return adamShaped(op, initialAccumulatorValue, (leaves, muPrev, nuPrev, t) => {
+    const mu = firstMoment(leaves, muPrev, b1);
+    const nu = leaves.map((g, i) => {
+      const v = nuPrev[i]!;
+      const g2 = np.square(g);
+      return np.subtract(v, np.multiply(np.multiply(np.sign(np.subtract(v, g2)), g2), oneMinus(b2)));
+    });
+    const bc1 = oneMinusPow(b1, t);
+    const bc2 = oneMinusPow(b2, t);
+    const out = leaves.map((_g, i) => {
+      let vHat = np.divide(nu[i]!, bc2);
+      if (!(typeof epsRoot === 'number' && epsRoot === 0)) vHat = np.add(vHat, epsRoot);
+      return np.divide(np.divide(mu[i]!, bc1), np.add(np.sqrt(vHat), eps));
+    });
+    return { mu, nu, out };
   });
 }
