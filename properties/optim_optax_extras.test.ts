@@ -1,26 +1,18 @@
 // Optax's RAdam, AdaBelief, Yogi, noisy SGD, zeroNans, applyEvery and the warm-up/restart/one-cycle
 // schedules: each against a float64 transcription of Optax's formula over several steps on random
 // trees, jit against eager, and no arrays left behind by an update. (Their state types: types.test.ts.)
-import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConcreteArray, NDArray, jit, np, random, scope, tree } from '../src/index.js';
+import { NDArray, jit, np, random, scope, tree } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { expectTreeClose, randomArray } from './loop_oracle.js';
 import * as optim from '../optim/index.js';
+import { expectAllClose, expectUpdatesLeakNothing } from './optim_helpers.js';
 
 const SEED = 42;
 const SHAPES = { w: [2, 3], b: [3] } as const;
 type P = { w: NDArray; b: NDArray };
 
-function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) throw new Error(`${what}: element ${i} is ${a}, expected ${e} (rtol ${rtol}, atol ${atol})`);
-  }
-}
 
 const vals = (x: NDArray) => Array.from(x.dataSync());
 /** Random gradient trees {w: [2, 3], b: [3]} (values on a 1/1024 grid, so float32 holds them exactly). */
@@ -238,11 +230,6 @@ const makers: [string, () => optim.GradientTransformation<unknown>][] = [
   ['applyEvery', () => optim.chain(optim.applyEvery(3), optim.adam(0.1))],
 ];
 
-function liveTensors(trees: unknown): tf.Tensor[] {
-  const out = new Set<tf.Tensor>();
-  for (const x of tree.leaves(trees)) if (x instanceof ConcreteArray && !x.isDisposed) out.add(x.tensor);
-  return [...out];
-}
 
 describe('jit, memory and types', () => {
   for (const [name, make] of makers) {
@@ -272,24 +259,7 @@ describe('jit, memory and types', () => {
       );
     });
 
-    it(`${name}: a top-level update leaves nothing behind but the arrays it returns`, () => {
-      const start = tf.memory().numTensors;
-      const params = { w: np.ones([3, 4]), b: np.ones([4]) };
-      const grads = { w: np.full([3, 4], 0.5), b: np.ones([4]) };
-      const opt = make();
-      let state = opt.init(params);
-      for (let i = 0; i < 4; i++) {
-        const before = new Set(liveTensors([params, grads, state]));
-        const n0 = tf.memory().numTensors;
-        const [u, s] = opt.update(grads, state, params);
-        const fresh = liveTensors([u, s]).filter((t) => !before.has(t));
-        expect(tf.memory().numTensors - n0).toBe(fresh.length);
-        optim.freeTree([u, state], [s, params, grads]);
-        state = s;
-      }
-      optim.freeTree([params, grads, state]);
-      expect(tf.memory().numTensors).toBe(start);
-    });
+    it(`${name}: a top-level update leaves nothing behind but the arrays it returns`, () => expectUpdatesLeakNothing(make, 4));
   }
 
   it('invalid arguments are errors naming the op and what was expected', () => {

@@ -5,17 +5,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { grad, np, scope, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
+import { expectAllClose } from './optim_helpers.js';
 
 const SEED = 42;
 
-function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) throw new Error(`${what}: element ${i} is ${a}, expected ${e} (rtol ${rtol}, atol ${atol})`);
-  }
-}
 
 const floats = (n: number, min = -2, max = 2) => fc.array(fc.double({ min, max, noNaN: true }), { minLength: n, maxLength: n });
 const f32 = (values: number[], shape?: number[]) => np.reshape(np.array(values, 'float32'), shape ?? [values.length]);

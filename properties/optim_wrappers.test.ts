@@ -4,21 +4,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ConcreteArray, NDArray, grad, jit, np, scope, tree, vmap } from '../src/index.js';
+import { NDArray, grad, jit, np, scope, tree, vmap } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { expectTreeClose, randomArray } from './loop_oracle.js';
 import * as optim from '../optim/index.js';
+import { expectAllClose, expectUpdatesLeakNothing } from './optim_helpers.js';
 
 const SEED = 42;
 
-function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) throw new Error(`${what}: element ${i} is ${a}, expected ${e} (rtol ${rtol}, atol ${atol})`);
-  }
-}
 
 const floats = (n: number, min = -2, max = 2) => fc.array(fc.double({ min, max, noNaN: true }), { minLength: n, maxLength: n });
 const f32 = (values: number[], shape?: number[]) => np.reshape(np.array(values, 'float32'), shape ?? [values.length]);
@@ -234,24 +227,7 @@ describe('memory and types', () => {
     ['clipping chain', () => optim.chain(optim.clipByGlobalNorm(1), optim.adaptiveGradClip(0.1), optim.clip(1), optim.clipByBlockRms(1), optim.sgd(0.1))],
   ];
   for (const [name, make] of makers) {
-    it(`${name}: a top-level update leaves nothing behind but the arrays it returns`, () => {
-      const start = tf.memory().numTensors;
-      const params = { w: np.ones([3, 4]), b: np.ones([4]) };
-      const grads = { w: np.full([3, 4], 0.5), b: np.ones([4]) };
-      const opt = make();
-      let state = opt.init(params);
-      for (let i = 0; i < 3; i++) {
-        const before = new Set(liveTensors([params, grads, state]));
-        const n0 = tf.memory().numTensors;
-        const [u, s] = opt.update(grads, state, params);
-        const fresh = liveTensors([u, s]).filter((t) => !before.has(t));
-        expect(tf.memory().numTensors - n0).toBe(fresh.length);
-        optim.freeTree([u, state], [s, params, grads]);
-        state = s;
-      }
-      optim.freeTree([params, grads, state]);
-      expect(tf.memory().numTensors).toBe(start); // construction and init leave nothing either
-    });
+    it(`${name}: a top-level update leaves nothing behind but the arrays it returns`, () => expectUpdatesLeakNothing(make, 3));
   }
 
   it('an optimizer step is differentiable in its learning rate (meta-gradients through grad)', () => {
@@ -365,11 +341,6 @@ describe('memory and types', () => {
 });
 
 /** The distinct TF.js tensors held by the arrays of some trees. */
-function liveTensors(trees: unknown): tf.Tensor[] {
-  const out = new Set<tf.Tensor>();
-  for (const x of tree.leaves(trees)) if (x instanceof ConcreteArray && !x.isDisposed) out.add(x.tensor);
-  return [...out];
-}
 
 describe('leaves that are not arrays', () => {
   it('a JS number as a parameter or update is an error naming its path, not a TF.js failure', () => {
