@@ -359,7 +359,7 @@ describe('tracing semantics', () => {
     } finally {
       await setBackend('wasm');
     }
-    // A select of −0 where x <= 0 is not relu (whose zero is +0): not fused, same as eager.
+    // A relu-like select of −0 where x <= 0 keeps its −0 under jit, as eagerly.
     const negZero = jit((a: NDArray) => np.where(np.lessEqual(a, 0), -0, a));
     inScope(() => expect(values(negZero(x)).map((v) => Object.is(v, -0))).toEqual(values(np.where(np.lessEqual(x, 0), -0, x)).map((v) => Object.is(v, -0))));
     negZero.clearCache();

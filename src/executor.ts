@@ -1,8 +1,9 @@
 // Runs the programs carried by higher-order primitives when they reach the eval interpreter.
 // `remat` and the custom-rule primitives replay their program through `bind`; `scan` loops over
 // its body compiled as below (see runScan); `jit_call` runs a
-// compiled plan: dead code dropped (dce.ts: unused scan ys and carries too), arithmetic on literals done once at compile time, relu,
-// a ± s·b (SGD updates) and dense layers (product + bias + relu) fused into single kernels,
+// compiled plan: dead code dropped (dce.ts: unused scan ys and carries too), arithmetic on literals
+// done once at compile time, a ± s·b (SGD updates) and dense layers (product + bias + relu) fused
+// into single kernels,
 // kernels called directly on tensors, each intermediate freed right after its last use.
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
@@ -69,9 +70,9 @@ function liveEquations<E extends ProgramEqn>(eqns: readonly E[], outs: readonly 
   return kept.reverse();
 }
 
-/** A float32 zero literal (+0 only when `positive`). */
-function isZeroLit(a: Atom, positive = false): a is Lit {
-  return a instanceof Lit && a.aval.dtype === 'float32' && (positive ? Object.is(a.value, 0) : a.value === 0);
+/** A float32 zero literal (either sign). */
+function isZeroLit(a: Atom): a is Lit {
+  return a instanceof Lit && a.aval.dtype === 'float32' && a.value === 0;
 }
 
 // Computations on literals alone that the compiler does once, in JS, instead of as kernels on every
@@ -104,21 +105,6 @@ function foldLiterals(eqns: readonly JaxprEqn[], outs: readonly Atom[]): { eqns:
     }
   }
   return { eqns: kept, outs: outs.map(sub) };
-}
-
-/**
- * Recognises relu written out, select(le(x, 0), 0, x) (np.where(x <= 0, 0, x)), and returns x: the
- * compiled program runs it as the relu primitive's kernel, whose values are the select's. The
- * comparison stays in the program if anything else uses it.
- */
-function reluOperand(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>): Var | null {
-  if (eqn.prim !== 'select') return null;
-  const [p, zero, x] = eqn.inputs as [Atom, Atom, Atom];
-  // The value where x <= 0 must be +0 (Relu's); le's zero may be either sign.
-  if (!(p instanceof Var) || !(x instanceof Var) || !isZeroLit(zero, true)) return null;
-  const cmp = producer.get(p);
-  if (cmp === undefined || cmp.prim !== 'le' || cmp.inputs[0] !== x || !isZeroLit(cmp.inputs[1]!)) return null;
-  return x.aval.dtype === 'float32' && shapesEqual(x.aval.shape, eqn.outBinders[0]!.aval.shape) ? x : null;
 }
 
 /**
@@ -194,10 +180,10 @@ function denseOperands(eqn: ProgramEqn, producer: Map<Var, ProgramEqn>, uses: Ma
 }
 
 /**
- * Fuses dense layers into one kernel (product, bias and, when the sum only feeds a relu and the
- * relu's mask comparisons, the relu). Those comparisons, gt(z, 0) from relu's derivative or le(z, 0)
- * from a relu written as a select, then read h = relu(z) instead of z: h > 0 exactly where z > 0 and
- * h <= 0 exactly where z <= 0 (h is +0 there, and NaN where z is), so the mask is unchanged.
+ * Fuses dense layers into one kernel (product, bias and, when the sum only feeds a relu and
+ * comparisons of it with 0 — gt(z, 0) is relu's derivative mask — the relu). Those comparisons then
+ * read h = relu(z) instead of z: h > 0 exactly where z > 0 and h <= 0 exactly where z <= 0 (h is +0
+ * there, and NaN where z is), so the mask is unchanged.
  */
 function fuseDense(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
   const { uses, users, producer, returned } = dataflow(eqns, outs);
@@ -231,8 +217,6 @@ function fuseDense(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramE
 function fuse(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
   const { uses, producer } = dataflow(eqns, outs);
   const rewritten = eqns.map((eqn): ProgramEqn => {
-    const relu = reluOperand(eqn, producer);
-    if (relu) return { prim: 'relu', params: {}, inputs: [relu], outBinders: eqn.outBinders };
     const axpy = axpyOperands(eqn, producer, uses);
     if (axpy) return { prim: 'axpy', params: { scale: axpy[2] }, inputs: [axpy[0], axpy[1]], outBinders: eqn.outBinders };
     return eqn;
