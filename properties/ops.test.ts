@@ -1128,7 +1128,8 @@ describe('edge cases as NumPy and JAX define them', () => {
       expect(() => np.array([np.array([1, 2]), np.array([1, 2, 3])])).toThrow(/array: element \[1\] has shape \[3\] but element \[0\] has \[2\]/);
       expect(np.reshape(np.arange(6), np.array([2, 3]) as never).shape).toEqual([2, 3]);
       expect(np.zeros(np.array([2, 3]) as never).shape).toEqual([2, 3]);
-      expect(() => np.reshape(np.arange(6), np.array([2, 3], 'float32') as never)).toThrow(/reshape: a shape must be JS numbers or a concrete int32 array/);
+      expect(() => np.reshape(np.arange(6), np.array([2, 3], 'float32') as never)).toThrow(/^reshape: a shape must be JS integers or a concrete int32 array, got f32\[2\]/);
+      expect(() => np.reshape(np.arange(6), np.array([[2, 3]]) as never)).toThrow(/^reshape: a shape is a list of sizes, got a nested list \[\[2,3\]\]/);
     });
   });
 

@@ -80,24 +80,6 @@ export function isIdentityPerm(perm: readonly number[]): boolean {
 }
 
 /**
- * A shape argument as a list of JS numbers: a number, a list, or (as NumPy takes) a concrete int
- * array of rank 0 or 1. A traced array is an error: shapes are static (an array would otherwise be
- * spread into its rows and reported as nonsense).
- */
-export function shapeEntries(op: string, shape: readonly number[] | number): number[] {
-  if (typeof shape === 'number') return [shape];
-  if (!Array.isArray(shape) && typeof shape === 'object' && shape !== null && 'aval' in shape) {
-    const arr = shape as unknown as { aval: { str(): string; dtype: string; ndim: number }; concreteValue(): { dataSync(): ArrayLike<number> } | null };
-    const value = arr.concreteValue();
-    if (value === null || arr.aval.dtype !== 'int32' || arr.aval.ndim > 1) {
-      throw new ShapeError(`${op}: a shape must be JS numbers or a concrete int32 array of rank 0 or 1, got ${value === null ? 'a traced ' : ''}${arr.aval.str()} (shapes are static: under jit, pass them as static arguments)`);
-    }
-    return Array.from(value.dataSync());
-  }
-  return [...shape];
-}
-
-/**
  * A static integer argument (axes, repetitions, pad widths, strides) as JS values: a concrete int
  * array becomes its nested lists of numbers, as NumPy takes one; other values pass unchanged. A
  * traced or non-integer array is an error naming `op` and `what` (printed as JSON, an array would
@@ -111,6 +93,17 @@ export function staticInts<T>(op: string, what: string, value: T): T {
     throw new ShapeError(`${op}: ${what} must be JS integers or a concrete int32 array, got ${concrete ? '' : 'a traced '}${arr.aval.str()} (static: under jit, pass it as a static argument)`);
   }
   return arr.toArray() as T;
+}
+
+/**
+ * A shape argument as a list of JS numbers: a number, a list, or (as NumPy takes) a concrete int
+ * array of rank 0 or 1 (see staticInts).
+ */
+export function shapeEntries(op: string, shape: readonly number[] | number): number[] {
+  const s: unknown = staticInts(op, 'a shape', shape);
+  if (typeof s === 'number') return [s];
+  if (Array.isArray(s) && s.some(Array.isArray)) throw new ShapeError(`${op}: a shape is a list of sizes, got a nested list ${JSON.stringify(s)}`);
+  return [...(s as number[])];
 }
 
 /** A shape argument as a new list, or an error naming `op` unless every entry is a non-negative integer. */
