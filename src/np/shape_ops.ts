@@ -208,6 +208,11 @@ export function fmtStatic(x: unknown): string {
   return JSON.stringify(x) ?? String(x);
 }
 
+/** Entries lo ≤ i < hi along `axis` (all of the other axes). */
+function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
+  return slice(a, a.shape.map((_, i) => (i === axis ? lo : 0)), a.shape.map((d, i) => (i === axis ? hi : d)));
+}
+
 /**
  * Shifts entries along `axis` by `shift` places, wrapping around (NumPy's `roll`; the flattened
  * array when `axis` is omitted). `shift` and `axis` may be equally long lists; shifts are JS integers.
@@ -231,8 +236,7 @@ export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis
     const n = a.shape[ax]!;
     const s = n === 0 ? 0 : ((k % n) + n) % n;
     if (s === 0) continue;
-    const cut = (lo: number, hi: number) => slice(a, a.shape.map((d, i) => (i === ax ? lo : 0)), a.shape.map((d, i) => (i === ax ? hi : d)));
-    a = concatenate([cut(n - s, n), cut(0, n - s)], ax);
+    a = concatenate([sliceAxis(a, ax, n - s, n), sliceAxis(a, ax, 0, n - s)], ax);
   }
   return a;
 });
@@ -245,8 +249,8 @@ export const diff = defop((x: ArrayLike, n = 1, axis = -1): NDArray => {
   for (let k = 0; k < n; k++) {
     const len = a.shape[ax]!;
     if (len === 0) break;
-    const cut = (lo: number, hi: number) => slice(a, a.shape.map((d, i) => (i === ax ? lo : 0)), a.shape.map((d, i) => (i === ax ? hi : d)));
-    a = a.dtype === 'bool' ? bind1('ne', [cut(1, len), cut(0, len - 1)], {}) : subtract(cut(1, len), cut(0, len - 1));
+    const [next, prev] = [sliceAxis(a, ax, 1, len), sliceAxis(a, ax, 0, len - 1)];
+    a = a.dtype === 'bool' ? bind1('ne', [next, prev], {}) : subtract(next, prev);
   }
   return a;
 });
