@@ -25,12 +25,7 @@ export type Key = NDArray;
 
 /** A new key from an integer seed (like `jax.random.key` / `PRNGKey`). */
 export function key(seed: number): Key {
-  let words: Uint32Array;
-  try {
-    words = keyFromSeed(seed);
-  } catch (e) {
-    throw new ValueError(`random.key: ${(e as Error).message.replace(/^keyFromSeed: /, '')}`);
-  }
+  const words = keyFromSeed(seed, 'random.key');
   return new ConcreteArray(tf.tensor(new Int32Array(words.buffer, words.byteOffset, 2), [2], 'int32'));
 }
 export const PRNGKey = key;

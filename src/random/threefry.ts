@@ -138,17 +138,17 @@ export function threefry2x32(
  * seeds beyond 2^53 that a number cannot hold exactly.
  * @example keyFromSeed(42) // Uint32Array [0, 42]
  */
-export function keyFromSeed(seed: number | bigint): Uint32Array {
+export function keyFromSeed(seed: number | bigint, op = 'keyFromSeed'): Uint32Array {
   let big: bigint;
   if (typeof seed === 'bigint') {
     big = seed;
   } else if (typeof seed === 'number' && Number.isInteger(seed)) {
     big = BigInt(seed);
   } else {
-    throw new TypeError(`keyFromSeed: seed must be an integer (a whole number or a bigint); got ${String(seed)}`);
+    throw new TypeError(`${op}: seed must be an integer (a whole number or a bigint); got ${String(seed)}`);
   }
   if (big < -(1n << 63n) || big >= 1n << 63n) {
-    throw new RangeError(`keyFromSeed: seed must fit in int64, [-2^63, 2^63); got ${big}`);
+    throw new RangeError(`${op}: seed must fit in int64, [-2^63, 2^63); got ${big}`);
   }
   const u = BigInt.asUintN(64, big);
   return Uint32Array.of(Number(u >> 32n), Number(u & 0xffffffffn));
