@@ -158,6 +158,23 @@ describe('tree.map keeps the structure', () => {
   });
 });
 
+describe('tree.withOptions({ isLeaf }).map is typed like tree.map', () => {
+  it("with the leaf type f declares (isLeaf may stop at any subtree); unknown when f leaves it undeclared", () => {
+    type Vec = number[];
+    const isVec = (x: unknown): boolean => Array.isArray(x) && x.every((v) => typeof v === 'number');
+    const t = { p: [1, 2] as Vec, q: [[3], null] as (Vec | null)[] };
+    const { map, mapWithPath } = tree.withOptions({ isLeaf: isVec });
+    const lengths = map((v: Vec) => v.length, t);
+    expectTypeOf(lengths).toEqualTypeOf<{ p: number; q: (number | null)[] }>();
+    expect(lengths).toEqual({ p: 2, q: [1, null] });
+    const paths = mapWithPath((path, _v: Vec) => tree.keystr(path), t);
+    expectTypeOf(paths).toEqualTypeOf<{ p: string; q: (string | null)[] }>();
+    expect(paths).toEqual({ p: '.p', q: ['.q[0]', null] });
+    expectTypeOf(map((v: Vec, w: unknown) => [v, w], t, { p: 'any', q: [0, null] })).toEqualTypeOf<{ p: unknown[]; q: (unknown[] | null)[] }>();
+    expectTypeOf(map((v) => v, t)).toEqualTypeOf<unknown>();
+  });
+});
+
 describe('generic code keeps the plain types', () => {
   it('a training step generic in the parameters type-checks: grad of a P is a P there', () => {
     function step<P>(loss: (p: P) => NDArray, params: P, opt: optim.Optimizer): P {
