@@ -37,10 +37,11 @@ import { OptimError, type Scalar } from './tree_utils.js';
 
 /**
  * An optimizer: a gradient transformation whose updates are added to the parameters. `S` is its state
- * kind (the aliases below give precise ones, so `opt.init(params)` is typed after `params`);
- * `Optimizer` alone accepts any optimizer.
+ * kind (the aliases below give precise ones, so `opt.init(params)` is typed after `params`), and
+ * `NeedsParams` is `true` for those whose update needs the parameters (adamw, lion, lamb, adafactor
+ * with its parameter scale or weight decay); `Optimizer` alone accepts any optimizer.
  */
-export type Optimizer<S = unknown> = GradientTransformation<S>;
+export type Optimizer<S = unknown, NeedsParams extends boolean = boolean> = GradientTransformation<S, NeedsParams>;
 
 /** The state kind of `sgd`: the learning rate's state, after the momentum buffer when there is one. */
 export type SgdKind = ChainKind<[LearningRateState]> | ChainKind<[TraceKind, LearningRateState]>;
@@ -250,6 +251,9 @@ export interface AdafactorOptions {
  * bert4keras do); state is O(m + n) for a factored m×n weight.
  * @example adafactor(1e-3) (Su's advice); adafactor(undefined, { momentum: 0.9 }) (relative step)
  */
+export function adafactor(learningRate: ScalarOrSchedule | undefined, options: AdafactorOptions & { multiplyByParameterScale: false; weightDecayRate?: undefined }): Optimizer<AdafactorKind>;
+/** With the parameter scale (the default) or weight decay, the update needs the parameters. */
+export function adafactor(learningRate?: ScalarOrSchedule, options?: AdafactorOptions): Optimizer<AdafactorKind, true>;
 export function adafactor(learningRate?: ScalarOrSchedule, options: AdafactorOptions = {}): Optimizer<AdafactorKind> {
   const op = 'adafactor';
   if (learningRate !== undefined) checkLearningRate(op, learningRate);

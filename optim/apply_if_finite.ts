@@ -28,7 +28,7 @@ export interface ApplyIfFiniteKind<S> extends StateKind {
  * inner state. After more than `maxConsecutiveErrors` bad steps in a row the update is applied anyway
  * (so a run that has really diverged shows it).
  */
-export function applyIfFinite<S>(typedInner: GradientTransformation<S>, maxConsecutiveErrors = 5): GradientTransformation<ApplyIfFiniteKind<S>> {
+export function applyIfFinite<S, N extends boolean = boolean>(typedInner: GradientTransformation<S, N>, maxConsecutiveErrors = 5): GradientTransformation<ApplyIfFiniteKind<S>, N> {
   const op = 'applyIfFinite';
   checkInteger(op, 'maxConsecutiveErrors', maxConsecutiveErrors, 0);
   const inner = erased(typedInner);
@@ -55,7 +55,7 @@ export function applyIfFinite<S>(typedInner: GradientTransformation<S>, maxConse
         ];
       }),
   };
-  return t as unknown as GradientTransformation<ApplyIfFiniteKind<S>>;
+  return t as unknown as GradientTransformation<ApplyIfFiniteKind<S>, N>;
 }
 
 /** `cond ? a : b` over two states of the same structure (arrays by np.where; other leaves must agree or force a read of cond). */

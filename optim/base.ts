@@ -40,18 +40,30 @@ export type StateAt<S, P> = S extends StateKind ? (S & { readonly params: P })['
 export type TreeLike<P, L = NDArray> = [L] extends [NDArray] ? P : unknown extends P ? unknown : tree.TreeMap<P, unknown, L>;
 
 /**
+ * The `params` argument of `update`: required when the transformation needs the parameters
+ * (`NeedsParams` is `true`), optional otherwise (`boolean`: not known to need them).
+ */
+export type ParamsArg<NeedsParams extends boolean, P> = [NeedsParams] extends [true] ? [params: P] : [params?: P];
+
+/**
  * A gradient transformation: `init` makes the state for a parameter tree, `update` maps updates
  * (gradients at the start of a chain) to new updates and a new state. Both are pure; the updates
  * returned have the type of the updates given (the parameter tree type `P`), and the state has the
- * type `StateAt<S, P>`, which follows `P` where `S` is a `StateKind`.
+ * type `StateAt<S, P>`, which follows `P` where `S` is a `StateKind`. `NeedsParams` is `true` for
+ * transformations whose update reads the parameters (weight decay, trust ratio, parameter scale,
+ * lookahead, ...), so that `update(updates, state)` without them does not compile; `chain` and the
+ * wrappers carry it. The default `boolean` means "not known to need them" (params optional, and
+ * checked at run time), which every transformation is assignable to.
  */
-export interface GradientTransformation<S = unknown> {
+export interface GradientTransformation<S = unknown, NeedsParams extends boolean = boolean> {
   /** Type-level only (never set): the state kind, so `StateOf` and `chain` can read it. */
   readonly stateKind?: S;
+  /** Type-level only (never set): whether `update` needs the parameters. */
+  readonly needsParams?: NeedsParams;
   /** The initial state for parameters `params`. */
   init<P>(params: P): StateAt<S, P>;
-  /** Transforms `updates`; `params` is needed by some transformations (weight decay, trust ratio, ...). */
-  update<P>(updates: P, state: NoInfer<StateAt<S, P>>, params?: P): [P, StateAt<S, P>];
+  /** Transforms `updates`; `params` is needed by some transformations (weight decay, trust ratio, ...), and required by their type. */
+  update<P>(updates: P, state: NoInfer<StateAt<S, P>>, ...params: ParamsArg<NeedsParams, P>): [P, StateAt<S, P>];
   /**
    * Fusion hook (optional), for transformations that multiply each leaf by a factor that does not
    * depend on the updates' values (scales, learning rates, parameter scales): the factors, one per
@@ -67,7 +79,20 @@ export interface GradientTransformation<S = unknown> {
 }
 
 /** The state kind (or plain state type) of a transformation. */
-export type KindOf<T> = T extends GradientTransformation<infer S> ? S : never;
+export type KindOf<T> = T extends GradientTransformation<infer S, boolean> ? S : never;
+
+/** Whether transformation `T` needs the parameters in `update` (`true`), or is not known to (`boolean`). */
+export type NeedsParamsOf<T> = T extends GradientTransformation<any, infer N> ? ([N] extends [true] ? true : boolean) : boolean;
+
+/** `true` when any of the transformations `Ts` (a tuple or a record's values) needs the parameters, else `boolean`. */
+export type AnyNeedsParams<Ts> = true extends (Ts extends readonly unknown[] ? NeedsOne<Ts[number]> : { [K in keyof Ts]: NeedsOne<Ts[K]> }[keyof Ts]) ? true : boolean;
+/** `true` for a transformation that needs the parameters, `false` otherwise (a union distributes). */
+type NeedsOne<T> = T extends unknown ? ([NeedsParamsOf<T>] extends [true] ? true : false) : never;
+
+/** `t` typed as needing the parameters: its update reads them (and checks at run time that they are given). */
+export function needsParams<S>(t: GradientTransformation<S>): GradientTransformation<S, true> {
+  return t as GradientTransformation<S, true>;
+}
 
 /** The state type of transformation `T` for parameters of type `P` (untyped trees when `P` is not given). */
 export type StateOf<T, P = unknown> = StateAt<KindOf<T>, P>;
@@ -153,7 +178,7 @@ export interface ChainKind<Parts extends readonly unknown[]> extends StateKind {
  * Applies transformations in order; the state is the list of their states.
  * @example const opt = chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(1e-3));
  */
-export function chain<T extends readonly GradientTransformation<unknown>[]>(...transforms: T): GradientTransformation<ChainKind<{ -readonly [I in keyof T]: KindOf<T[I]> }>> {
+export function chain<T extends readonly GradientTransformation<unknown>[]>(...transforms: T): GradientTransformation<ChainKind<{ -readonly [I in keyof T]: KindOf<T[I]> }>, AnyNeedsParams<T>> {
   type S = unknown[];
   const ts = transforms as unknown as readonly GradientTransformation<unknown>[];
   ts.forEach((t, i) => {
@@ -203,7 +228,7 @@ export function chain<T extends readonly GradientTransformation<unknown>[]>(...t
       });
     },
   };
-  return chained as unknown as GradientTransformation<ChainKind<{ -readonly [I in keyof T]: KindOf<T[I]> }>>;
+  return chained as unknown as GradientTransformation<ChainKind<{ -readonly [I in keyof T]: KindOf<T[I]> }>, AnyNeedsParams<T>>;
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { stateless, type EmptyState, type GradientTransformation } from './base.js';
+import { needsParams, stateless, type EmptyState, type GradientTransformation } from './base.js';
 import { checkNonNegative, checkPositive } from './checks.js';
 import { OptimError, align, leafPath, mapAligned, negate, requireParams, rms, sumOfSquares, type Scalar } from './tree_utils.js';
 
@@ -79,11 +79,11 @@ function unitwiseNorm(op: string, x: NDArray, path: () => string): NDArray {
  * Adaptive gradient clipping (Brock et al. 2021): clips each unit's gradient norm to
  * `clipping · max(‖unit of params‖, eps)`. Needs the parameters.
  */
-export function adaptiveGradClip(clipping: Scalar, options: { eps?: number } = {}): GradientTransformation<EmptyState> {
+export function adaptiveGradClip(clipping: Scalar, options: { eps?: number } = {}): GradientTransformation<EmptyState, true> {
   const eps = options.eps ?? 1e-3;
   checkPositive('adaptiveGradClip', 'clipping', clipping);
   checkNonNegative('adaptiveGradClip', 'eps', eps);
-  return stateless(<P>(updates: P, params?: P) => {
+  return needsParams(stateless(<P>(updates: P, params?: P) => {
     const op = 'adaptiveGradClip';
     const p = requireParams(op, params);
     const { def, leaves, rest } = align(op, updates, [{ name: 'params', tree: p }]);
@@ -96,7 +96,7 @@ export function adaptiveGradClip(clipping: Scalar, options: { eps?: number } = {
       return np.where(np.less(gNorm, maxNorm), g, clipped);
     });
     return tree.unflatten(def, out) as P;
-  });
+  }));
 }
 
 /**

@@ -9,7 +9,7 @@ import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import type { NullableLeaves, Path } from '../src/tree.js';
-import { erased, stateless, type EmptyState, type GradientTransformation, type KindOf, type StateAt, type StateKind } from './base.js';
+import { erased, stateless, type AnyNeedsParams, type EmptyState, type GradientTransformation, type KindOf, type StateAt, type StateKind } from './base.js';
 import { OptimError, describe, expectState, leafPath, scopedUpdate } from './tree_utils.js';
 
 /** A tree (lists, plain objects) whose leaves are `L`; `null` marks an empty node. */
@@ -85,7 +85,7 @@ export interface MaskedKind<S> extends StateKind {
  * Applies `inner` only to the leaves where `mask` is true; the other updates pass through unchanged.
  * @example masked(addDecayedWeights(1e-4), { w: true, b: false })
  */
-export function masked<S>(typedInner: GradientTransformation<S>, mask: MaskSpec): GradientTransformation<MaskedKind<S>> {
+export function masked<S, N extends boolean = boolean>(typedInner: GradientTransformation<S, N>, mask: MaskSpec): GradientTransformation<MaskedKind<S>, N> {
   const op = 'masked';
   const inner = erased(typedInner);
   const t: GradientTransformation<MaskedState> = {
@@ -100,7 +100,7 @@ export function masked<S>(typedInner: GradientTransformation<S>, mask: MaskSpec)
         return [tree.unflatten(def, leaves.map((x, i) => (keep[i] ? got[i] : x))) as typeof updates, { inner: innerState }];
       }),
   };
-  return t as unknown as GradientTransformation<MaskedKind<S>>;
+  return t as unknown as GradientTransformation<MaskedKind<S>, N>;
 }
 
 /** State of `multiTransform`: one inner state per group label. */
@@ -132,7 +132,7 @@ function labelsOf(op: string, transforms: Record<string, unknown>, spec: unknown
 export function multiTransform<T extends Record<string, GradientTransformation<unknown>>>(
   typedTransforms: T,
   labels: LabelSpec<keyof T & string>,
-): GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>> {
+): GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>, AnyNeedsParams<T>> {
   const op = 'multiTransform';
   const transforms = typedTransforms as Record<string, GradientTransformation<unknown>>;
   for (const [k, t] of Object.entries(transforms)) {
@@ -167,7 +167,7 @@ export function multiTransform<T extends Record<string, GradientTransformation<u
         return [tree.unflatten(def, out) as typeof updates, { inner }];
       }),
   };
-  return t as unknown as GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>>;
+  return t as unknown as GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>, AnyNeedsParams<T>>;
 }
 
 /** What a path rule matches: a RegExp or a substring of the keystr path (`.layers[0].w`), or a predicate. */

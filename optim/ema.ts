@@ -70,7 +70,7 @@ export interface ParamsEmaKind<S> extends StateKind {
  * Needs the parameters.
  * @example const opt = paramsEma(adam(1e-3), 0.999); ... evaluate(state.ema)
  */
-export function paramsEma<S>(typedInner: GradientTransformation<S>, decay: Scalar = 0.999): GradientTransformation<ParamsEmaKind<S>> {
+export function paramsEma<S>(typedInner: GradientTransformation<S>, decay: Scalar = 0.999): GradientTransformation<ParamsEmaKind<S>, true> {
   const op = 'paramsEma';
   checkDecay(op, 'decay', decay);
   const inner = erased(typedInner);
@@ -92,5 +92,5 @@ export function paramsEma<S>(typedInner: GradientTransformation<S>, decay: Scala
         return [u, { inner: innerState, ema: tree.unflatten(def, avg) }];
       }),
   };
-  return t as unknown as GradientTransformation<ParamsEmaKind<S>>;
+  return t as unknown as GradientTransformation<ParamsEmaKind<S>, true>;
 }

@@ -41,10 +41,10 @@ function ownedScalarArray(v: Scalar): NDArray {
  * let state = opt.init(params);
  * state.hyperparams.learningRate = 1e-4; // later steps use the new rate
  */
-export function injectHyperparams<K extends string, S>(
-  typedFactory: (hyperparams: Record<K, Scalar>) => GradientTransformation<S>,
+export function injectHyperparams<K extends string, S, N extends boolean = boolean>(
+  typedFactory: (hyperparams: Record<K, Scalar>) => GradientTransformation<S, N>,
   hyperparams: Record<K, ScalarOrSchedule>,
-): GradientTransformation<InjectHyperparamsKind<K, S>> {
+): GradientTransformation<InjectHyperparamsKind<K, S>, N> {
   const factory = (h: Record<K, Scalar>) => erased(typedFactory(h));
   const op = 'injectHyperparams';
   if (typeof typedFactory !== 'function') throw new OptimError(`${op}: expected a factory function (hyperparams) => transformation, got ${describe(typedFactory)}`);
@@ -93,5 +93,5 @@ export function injectHyperparams<K extends string, S>(
         return [u, { count: increment(s.count), hyperparams: hp, inner }];
       }),
   };
-  return t as unknown as GradientTransformation<InjectHyperparamsKind<K, S>>;
+  return t as unknown as GradientTransformation<InjectHyperparamsKind<K, S>, N>;
 }

@@ -27,7 +27,7 @@ export interface LookaheadKind<S> extends StateKind {
  * slow + slowStepSize·(fast − slow), which becomes the new slow point. Needs the parameters.
  * @example lookahead(adam(1e-3), { syncPeriod: 5, slowStepSize: 0.5 })
  */
-export function lookahead<S>(typedInner: GradientTransformation<S>, options: { syncPeriod?: number; slowStepSize?: number } = {}): GradientTransformation<LookaheadKind<S>> {
+export function lookahead<S>(typedInner: GradientTransformation<S>, options: { syncPeriod?: number; slowStepSize?: number } = {}): GradientTransformation<LookaheadKind<S>, true> {
   const op = 'lookahead';
   const { syncPeriod = 5, slowStepSize = 0.5 } = options;
   checkInteger(op, 'syncPeriod', syncPeriod, 1);
@@ -57,5 +57,5 @@ export function lookahead<S>(typedInner: GradientTransformation<S>, options: { s
         return [tree.unflatten(def, out) as typeof updates, { phase: np.where(sync, 0, next), slow: tree.unflatten(def, slow), inner: innerState }];
       }),
   };
-  return t as unknown as GradientTransformation<LookaheadKind<S>>;
+  return t as unknown as GradientTransformation<LookaheadKind<S>, true>;
 }

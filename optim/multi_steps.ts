@@ -40,7 +40,7 @@ function selectTrees(emit: NDArray, a: unknown, b: unknown): unknown {
  * and its result selected on the k-th, so one compiled step serves every mini-step.
  * @example multiSteps(adam(1e-3), 4) behaves like adam on a 4× larger batch
  */
-export function multiSteps<S>(typedInner: GradientTransformation<S>, everyKSteps: number, options: { useMean?: boolean } = {}): GradientTransformation<MultiStepsKind<S>> {
+export function multiSteps<S, N extends boolean = boolean>(typedInner: GradientTransformation<S, N>, everyKSteps: number, options: { useMean?: boolean } = {}): GradientTransformation<MultiStepsKind<S>, N> {
   const op = 'multiSteps';
   checkInteger(op, 'everyKSteps', everyKSteps, 1);
   const useMean = options.useMean ?? true;
@@ -80,5 +80,5 @@ export function multiSteps<S>(typedInner: GradientTransformation<S>, everyKSteps
         ];
       }),
   };
-  return t as unknown as GradientTransformation<MultiStepsKind<S>>;
+  return t as unknown as GradientTransformation<MultiStepsKind<S>, N>;
 }

@@ -3,7 +3,7 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { leafScaling, stateless, valueAt, withStateKind, type EmptyState, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateKind, type TreeLike } from './base.js';
+import { leafScaling, needsParams, stateless, valueAt, withStateKind, type EmptyState, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateKind, type TreeLike } from './base.js';
 import { checkDecay, checkFinite, checkLearningRate, checkNonNegative } from './checks.js';
 import { masked, type MaskSpec, type MaskedKind } from './combine.js';
 import {
@@ -144,16 +144,18 @@ export function scaleByStddev(options: { decay?: Scalar; eps?: Scalar; initialSc
  * Multiplies each leaf's update by max(RMS(param), minScale): Adafactor's parameter-relative step
  * size α_t = ρ_t·max(ε₂, RMS(X_{t−1})) (algorithms.md §4.2 step 2). Needs the parameters.
  */
-export function scaleByParamBlockRms(options: { minScale?: number } = {}): GradientTransformation<EmptyState> {
+export function scaleByParamBlockRms(options: { minScale?: number } = {}): GradientTransformation<EmptyState, true> {
   const op = 'scaleByParamBlockRms';
   const minScale = options.minScale ?? 1e-3;
   checkNonNegative(op, 'minScale', minScale);
-  return leafScaling(
-    () => ({}),
-    (updates, state, params) => {
-      const { rest } = align(op, updates, [{ name: 'params', tree: requireParams(op, params) }]);
-      return [rest[0]!.map((x) => np.maximum(rms(x as NDArray), minScale)), state];
-    },
+  return needsParams(
+    leafScaling(
+      () => ({}),
+      (updates, state, params) => {
+        const { rest } = align(op, updates, [{ name: 'params', tree: requireParams(op, params) }]);
+        return [rest[0]!.map((x) => np.maximum(rms(x as NDArray), minScale)), state];
+      },
+    ),
   );
 }
 
@@ -161,13 +163,13 @@ export function scaleByParamBlockRms(options: { minScale?: number } = {}): Gradi
  * LAMB's layer adaptation: scales each leaf's update by trustCoefficient·‖param‖ / (‖update‖ + eps),
  * or by 1 when either norm is 0. Norms are floored at minNorm. Needs the parameters.
  */
-export function scaleByTrustRatio(options: { minNorm?: number; trustCoefficient?: number; eps?: number } = {}): GradientTransformation<EmptyState> {
+export function scaleByTrustRatio(options: { minNorm?: number; trustCoefficient?: number; eps?: number } = {}): GradientTransformation<EmptyState, true> {
   const op = 'scaleByTrustRatio';
   const { minNorm = 0, trustCoefficient = 1, eps = 0 } = options;
   checkNonNegative(op, 'minNorm', minNorm);
   checkNonNegative(op, 'trustCoefficient', trustCoefficient);
   checkNonNegative(op, 'eps', eps);
-  return stateless(<P>(updates: P, params?: P) => {
+  return needsParams(stateless(<P>(updates: P, params?: P) => {
     const p = requireParams(op, params);
     return mapAligned(
       op,
@@ -181,7 +183,7 @@ export function scaleByTrustRatio(options: { minNorm?: number; trustCoefficient?
       updates,
       [{ name: 'params', tree: p }],
     ) as P;
-  });
+  }));
 }
 
 /** State of `trace`: the momentum buffer. */
@@ -225,12 +227,12 @@ export type DecayedWeightsKind = LearningRateState | MaskedKind<LearningRateStat
  * Also callable with one options object, `addDecayedWeights({ weightDecay, mask })`.
  * @example addDecayedWeights(1e-4, { mask: pathMask(/\.w$/) }) (decay the weights, not the biases)
  */
-export function addDecayedWeights(options: { weightDecay?: ScalarOrSchedule; mask?: MaskSpec }): GradientTransformation<DecayedWeightsKind>;
-export function addDecayedWeights(weightDecay?: ScalarOrSchedule, options?: { mask?: MaskSpec }): GradientTransformation<DecayedWeightsKind>;
+export function addDecayedWeights(options: { weightDecay?: ScalarOrSchedule; mask?: MaskSpec }): GradientTransformation<DecayedWeightsKind, true>;
+export function addDecayedWeights(weightDecay?: ScalarOrSchedule, options?: { mask?: MaskSpec }): GradientTransformation<DecayedWeightsKind, true>;
 export function addDecayedWeights(
   first: ScalarOrSchedule | { weightDecay?: ScalarOrSchedule; mask?: MaskSpec } = 0,
   second: { mask?: MaskSpec } = {},
-): GradientTransformation<DecayedWeightsKind> {
+): GradientTransformation<DecayedWeightsKind, true> {
   const op = 'addDecayedWeights';
   const isOptions = typeof first === 'object' && first !== null && Object.getPrototypeOf(first) === Object.prototype;
   const { weightDecay = 0, mask } = isOptions ? (first as { weightDecay?: ScalarOrSchedule; mask?: MaskSpec }) : { weightDecay: first as ScalarOrSchedule, mask: second.mask };
@@ -247,5 +249,6 @@ export function addDecayedWeights(
         return [out as typeof updates, scheduled ? { count: increment(count!) } : state];
       }),
   };
-  return mask === undefined ? inner : masked(inner, mask);
+  const decay: GradientTransformation<DecayedWeightsKind> = mask === undefined ? inner : masked(inner, mask);
+  return needsParams(decay);
 }

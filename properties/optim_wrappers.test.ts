@@ -197,6 +197,7 @@ describe('errors name what was wrong', () => {
       const w = optim.adamw(0.1);
       const ws = w.init(params);
       expect(() => w.update(params, ws, { a: np.zeros([2]), b: { c: np.zeros([2]) } })).toThrow(/addDecayedWeights: params have shape \[2\] at \.b\.c but the updates there have shape \[3\]/);
+      // @ts-expect-error: adamw needs the parameters (a compile error; untyped callers get the run-time one)
       expect(() => w.update(params, ws)).toThrow(/addDecayedWeights: needs the parameters/);
       expect(() => optim.applyUpdates(params, { a: np.zeros([2]) } as never)).toThrow(/applyUpdates: the updates and the parameters differ in structure: structure mismatch at the root: the parameters have \{a: \*, b: \{c: \*\}\} but the updates have \{a: \*\}/);
       // Gradients of a subset of the parameters: the message says which tree has which structure.

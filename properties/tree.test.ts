@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as tree from '../src/tree.js';
+import { GradusError, TreeError, ValueError } from '../src/errors.js';
 import type { Path, PathKey } from '../src/tree.js';
 
 fc.configureGlobal({ seed: 42, numRuns: 200 });
@@ -215,12 +216,52 @@ describe('flatten and unflatten', () => {
   });
 });
 
+// ---- errors --------------------------------------------------------------------------------------
+
+describe('errors', () => {
+  it('are GradusErrors naming the operation, the tree path and what was expected: TreeError for structure, ValueError for a malformed path', () => {
+    const cases: [string, () => unknown, typeof GradusError, string | RegExp][] = [
+      ['unflatten', () => tree.unflatten(tree.structure({ a: 1, b: [2] }), [1]), TreeError, 'tree.unflatten: structure {a: *, b: [*]} expects 2 leaves but 1 were given'],
+      ['map', () => tree.map((x: unknown) => x, { a: [1, 2] }, { a: [1] } as never), TreeError, 'tree.map: structure mismatch at .a: expected [*, *] but got [*]'],
+      ['flattenUpTo', () => tree.flattenUpTo(tree.structure({ a: 1, b: [1] }), { a: 1, b: 2 }), TreeError, 'tree.flattenUpTo: structure mismatch at .b'],
+      ['combine', () => tree.combine({ a: 1 }, { b: 1 } as never), TreeError, 'tree.combine: structure mismatch at the root'],
+      ['getIn, missing key', () => tree.getIn({ a: { b: 1 } }, ['a', 'c']), TreeError, "tree.getIn: no key 'c' at .a (keys: b)"],
+      ['getIn, out of range', () => tree.getIn({ a: [1] }, '.a[3]'), TreeError, 'tree.getIn: index 3 out of range for an array of length 1 at .a'],
+      ['getIn, key on an array', () => tree.getIn({ a: [1] }, ['a', 'x']), TreeError, "tree.getIn: key 'x' used on an array at .a; an array takes an integer index"],
+      ['getIn, into a leaf', () => tree.getIn({ a: 1 }, '.a.b'), TreeError, /tree.getIn: cannot look up .b in 1 at .a; only arrays, plain objects and registered classes/],
+      ['setIn, custom node', () => tree.setIn({ box: new Box('l', 1, 2) }, '.box.c', 1), TreeError, 'tree.setIn: Box at .box has no child .c (children: .a, .b)'],
+      ['register twice', () => tree.register(Box, { flatten: () => [[], null], unflatten: () => new Box('', 0, 0) }), TreeError, 'tree.register: Box is already registered'],
+      ['keystr', () => tree.keystr(['a', -1]), ValueError, 'tree.keystr: the path key -1 at position 1 of the path is not a non-negative integer'],
+      ['parseKeystr', () => tree.parseKeystr('.layers[0'), ValueError, /tree.parseKeystr: .* at position \d+ in "\.layers\[0"/],
+    ];
+    for (const [label, run, cls, message] of cases) {
+      expect(run, label).toThrow(cls);
+      expect(run, label).toThrow(GradusError);
+      expect(run, label).toThrow(message);
+    }
+  });
+
+  it("a registered class whose keys() does not fit its children is named with its path", () => {
+    class Pair {
+      constructor(readonly x: unknown, readonly y: unknown) {}
+    }
+    tree.register(Pair, { flatten: (p) => [[p.x, p.y], null], unflatten: (_aux, [x, y]) => new Pair(x, y), keys: () => ['x'] });
+    const t = { outer: [new Pair(1, 2)] };
+    expect(() => tree.flattenWithPath(t)).toThrow(TreeError);
+    expect(() => tree.flattenWithPath(t)).toThrow('tree.flattenWithPath: keys() of the registered Pair at .outer[0] gave 1 keys for its 2 children; it must give one key per child that flatten returns');
+    expect(() => tree.getIn(t, '.outer[0].x')).toThrow('tree.getIn: keys() of the registered Pair at .outer[0] gave 1 keys');
+    // flatten (no paths) does not ask for keys
+    expect(tree.leaves(t)).toEqual([1, 2]);
+  });
+});
+
 // ---- register ------------------------------------------------------------------------------------
 
 describe('register', () => {
   it('rejects non-classes, built-in nodes and a second registration', () => {
     const reg = tree.register as (cls: unknown, spec: unknown) => void;
     const spec = { flatten: () => [[], null], unflatten: () => ({}) };
+    expect(() => reg(() => 1, spec)).toThrow(TreeError);
     expect(() => reg(() => 1, spec)).toThrow('tree.register: expected a class');
     expect(() => reg(42, spec)).toThrow('tree.register: expected a class');
     expect(() => reg(Object, spec)).toThrow('built-in tree node');
@@ -528,7 +569,10 @@ describe('cyclic trees', () => {
   it('are an error naming the function (and the path, where paths are walked), not a stack overflow; shared subtrees are fine', () => {
     const a: Record<string, unknown> = { x: 1 };
     a.self = a;
-    expect(() => tree.leaves(a)).toThrow('tree.leaves: the tree contains a cycle (a container holds itself); trees must be acyclic');
+    // flatten tracks no paths (it runs on every jit call); the error walks again to name where the cycle closes.
+    expect(() => tree.leaves(a)).toThrow('tree.leaves: the tree contains a cycle (a container holds itself at .self); trees must be acyclic');
+    expect(() => tree.structure([0, [1, a]])).toThrow('tree.structure: the tree contains a cycle (a container holds itself at [1][1].self)');
+    expect(() => tree.leaves(a)).toThrow(TreeError);
     const b: unknown[] = [1, { c: 2 }];
     (b[1] as Record<string, unknown>).back = b;
     expect(() => tree.flattenWithPath(b)).toThrow(/tree.flattenWithPath: the tree contains a cycle \(a container holds itself at \[1\]\.back\)/);

@@ -158,6 +158,23 @@ describe('tree.map keeps the structure', () => {
   });
 });
 
+describe('tree.withOptions({ isLeaf }).map is typed like tree.map', () => {
+  it("with the leaf type f declares (isLeaf may stop at any subtree); unknown when f leaves it undeclared", () => {
+    type Vec = number[];
+    const isVec = (x: unknown): boolean => Array.isArray(x) && x.every((v) => typeof v === 'number');
+    const t = { p: [1, 2] as Vec, q: [[3], null] as (Vec | null)[] };
+    const { map, mapWithPath } = tree.withOptions({ isLeaf: isVec });
+    const lengths = map((v: Vec) => v.length, t);
+    expectTypeOf(lengths).toEqualTypeOf<{ p: number; q: (number | null)[] }>();
+    expect(lengths).toEqual({ p: 2, q: [1, null] });
+    const paths = mapWithPath((path, _v: Vec) => tree.keystr(path), t);
+    expectTypeOf(paths).toEqualTypeOf<{ p: string; q: (string | null)[] }>();
+    expect(paths).toEqual({ p: '.p', q: ['.q[0]', null] });
+    expectTypeOf(map((v: Vec, w: unknown) => [v, w], t, { p: 'any', q: [0, null] })).toEqualTypeOf<{ p: unknown[]; q: (unknown[] | null)[] }>();
+    expectTypeOf(map((v) => v, t)).toEqualTypeOf<unknown>();
+  });
+});
+
 describe('generic code keeps the plain types', () => {
   it('a training step generic in the parameters type-checks: grad of a P is a P there', () => {
     function step<P>(loss: (p: P) => NDArray, params: P, opt: optim.Optimizer): P {
@@ -325,6 +342,65 @@ describe('optimizer states and updates follow the parameter tree', () => {
       void wrong;
       // @ts-expect-error: a label no transformation has
       optim.multiTransform({ body: optim.adam(1e-3) }, { layers: 'body', scale: 'head' });
+    });
+  });
+});
+
+describe('update without params is a compile error where the transformation needs them', () => {
+  it('adamw, lion, lamb, adafactor, weight decay, trust ratio, parameter scale, lookahead and paramsEma need params, also inside chain, masked, multiTransform, injectHyperparams, multiSteps and applyIfFinite', () => {
+    scope(() => {
+      const p = makeParams();
+      const w = optim.adamw(1e-3);
+      expectTypeOf<optim.NeedsParamsOf<typeof w>>().toEqualTypeOf<true>();
+      const [u, s] = w.update(p, w.init(p), p);
+      expectTypeOf(u).toEqualTypeOf<Params>();
+      expect(u.w.shape).toEqual([2, 2]);
+      // Transformations that do not read the parameters keep them optional.
+      const a = optim.adam(1e-3);
+      expectTypeOf<optim.NeedsParamsOf<typeof a>>().toEqualTypeOf<boolean>();
+      a.update(p, a.init(p));
+      const noScale = optim.adafactor(1e-3, { multiplyByParameterScale: false });
+      expectTypeOf<optim.NeedsParamsOf<typeof noScale>>().toEqualTypeOf<boolean>();
+      noScale.update(p, noScale.init(p));
+      const chained = optim.chain(optim.scaleByAdam(), optim.scaleByLearningRate(1e-3));
+      chained.update(p, chained.init(p));
+      const groups = optim.multiTransform({ body: optim.adam(1e-3), head: optim.sgd(0.1) }, { w: 'body', b: 'head' });
+      groups.update(p, groups.init(p));
+      // A transformation that needs params is still an Optimizer (generic code passes params or is checked at run time).
+      const any: optim.Optimizer = w;
+      void [s, any];
+    });
+    typeOnly(() => {
+      const p = makeParams();
+      const needing = {
+        adamw: optim.adamw(1e-3),
+        lion: optim.lion(1e-4),
+        lamb: optim.lamb(1e-3),
+        adafactor: optim.adafactor(1e-3),
+        adafactorDecay: optim.adafactor(1e-3, { multiplyByParameterScale: false, weightDecayRate: 1e-4 }),
+        addDecayedWeights: optim.addDecayedWeights(1e-4, { mask: { w: true, b: false } }),
+        scaleByTrustRatio: optim.scaleByTrustRatio(),
+        scaleByParamBlockRms: optim.scaleByParamBlockRms(),
+        adaptiveGradClip: optim.adaptiveGradClip(0.01),
+        lookahead: optim.lookahead(optim.adam(1e-3)),
+        paramsEma: optim.paramsEma(optim.sgd(0.1)),
+        chain: optim.chain(optim.scaleByAdam(), optim.addDecayedWeights(1e-4), optim.scaleByLearningRate(1e-3)),
+        masked: optim.masked(optim.addDecayedWeights(1e-4), { w: true, b: false }),
+        multiTransform: optim.multiTransform({ body: optim.adam(1e-3), head: optim.adamw(1e-3) }, { w: 'body', b: 'head' }),
+        injectHyperparams: optim.injectHyperparams((h) => optim.adamw(h.learningRate), { learningRate: 1e-3 }),
+        multiSteps: optim.multiSteps(optim.lamb(1e-3), 4),
+        applyIfFinite: optim.applyIfFinite(optim.chain(optim.adam(1e-3), optim.lookahead(optim.sgd(0.1)))),
+      };
+      expectTypeOf<{ [K in keyof typeof needing]: optim.NeedsParamsOf<(typeof needing)[K]> }>().toEqualTypeOf<{ [K in keyof typeof needing]: true }>();
+      // @ts-expect-error: adamw's weight decay reads the parameters
+      needing.adamw.update(p, needing.adamw.init(p));
+      // @ts-expect-error: so does a chain with addDecayedWeights in it
+      needing.chain.update(p, needing.chain.init(p));
+      // @ts-expect-error: and a multiTransform with adamw for one group
+      needing.multiTransform.update(p, needing.multiTransform.init(p));
+      // @ts-expect-error: lookahead's slow weights are parameters
+      needing.lookahead.update(p, needing.lookahead.init(p));
+      needing.adamw.update(p, needing.adamw.init(p), p);
     });
   });
 });

@@ -115,10 +115,51 @@ const condDce: DceRule<'cond'> = (eqn, usedOuts) => {
   };
 };
 
-/** The primitives whose equations DCE can shrink; any other keeps all its inputs while an output is used. */
+/**
+ * while (JAX's _while_loop_dce_rule): a carry stays when it is used, when the condition reads it,
+ * or when the body computation of a kept carry reads it — a fixpoint, as for scan. The condition
+ * decides the trip count, so every carry it reads is kept even if no output uses it. The body and
+ * the condition keep a binder for every kept carry (carry in and out must correspond) and only
+ * the consts they still read.
+ */
+const whileDce: DceRule<'while'> = (eqn, usedOuts) => {
+  const { cond, body, numCondConsts: nCC, numBodyConsts: nBC } = eqn.params;
+  const noConsts = (n: number) => new Array<boolean>(n).fill(false);
+  const condReads = dceJaxpr(cond, [true]).usedInputs.slice(nCC);
+  let usedCarry = usedOuts.map((u, k) => u || condReads[k]!);
+  for (;;) {
+    const prunedBody = dceJaxpr(body, usedCarry, [...noConsts(nBC), ...usedCarry]);
+    const carryIn = prunedBody.usedInputs.slice(nBC);
+    if (!carryIn.every((u, k) => u === usedCarry[k])) {
+      usedCarry = usedCarry.map((u, k) => u || carryIn[k]!);
+      continue;
+    }
+    const prunedCond = dceJaxpr(cond, [true], [...noConsts(nCC), ...usedCarry]);
+    const usedInputs = [...prunedCond.usedInputs.slice(0, nCC), ...prunedBody.usedInputs.slice(0, nBC), ...usedCarry];
+    if (prunedBody.jaxpr === body && prunedCond.jaxpr === cond) return { eqn, usedInputs };
+    const params = {
+      ...eqn.params,
+      cond: prunedCond.jaxpr,
+      body: prunedBody.jaxpr,
+      numCondConsts: prunedCond.usedInputs.slice(0, nCC).filter(Boolean).length,
+      numBodyConsts: prunedBody.usedInputs.slice(0, nBC).filter(Boolean).length,
+    };
+    return { eqn: { prim: 'while', inputs: eqn.inputs.filter((_, i) => usedInputs[i]), params, outBinders: eqn.outBinders.filter((_, k) => usedCarry[k]) }, usedInputs };
+  }
+};
+
+/**
+ * The primitives whose equations DCE can shrink; any other keeps all its inputs while an output is
+ * used. custom_jvp_call, custom_vjp_call and custom_lin have no rule on purpose: their user rules
+ * (jvp, fwd, bwd) take every primal and return every output as flat lists, so neither an input nor
+ * an output can be dropped while the equation stays (JAX's custom_jvp_call rule likewise keeps all
+ * inputs when any output is used), and an equation none of whose outputs is used is dropped whole
+ * without a rule.
+ */
 const dceRules: { [P in Primitive]?: DceRule<P> } = {
   scan: scanDce,
   jit_call: programDce<'jit_call'>(),
   remat: programDce<'remat'>(),
   cond: condDce,
+  while: whileDce,
 };

@@ -36,6 +36,13 @@ export class ValueError extends GradusError {}
 /** A linear-algebra operation that has no result for its input (a singular matrix for inv or solve), as NumPy's LinAlgError. */
 export class LinAlgError extends GradusError {}
 
+/**
+ * A tree that does not have the structure the operation needs: trees that must match differ (the
+ * message names the first differing path), a path that is not in the tree, a cycle, leaves that do
+ * not fit a structure, or a class registered as a tree node the wrong way.
+ */
+export class TreeError extends GradusError {}
+
 /** Formats a shape the way error messages print it: `[2,3]`. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;

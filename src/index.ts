@@ -13,6 +13,6 @@ export { ShapedArray } from './aval.js';
 export type { DType } from './dtype.js';
 export { setBackend, getBackend, availableBackends, initBackend } from './backend.js';
 export { scope, dispose } from './scope.js';
-export { GradusError, ShapeError, DTypeError, ConcretizationError, TransformError, UnexpectedTracerError, DisposedError, LinAlgError, ValueError } from './errors.js';
+export { GradusError, ShapeError, DTypeError, ConcretizationError, TransformError, UnexpectedTracerError, DisposedError, LinAlgError, ValueError, TreeError } from './errors.js';
 export { Jaxpr, ClosedJaxpr } from './jaxpr.js';
 export * from '../transforms/index.js';

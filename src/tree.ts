@@ -16,6 +16,7 @@
 // returns the same operations bound to those options: `withOptions({ isLeaf }).map(f, a, b)`.
 import { Immer, freeze } from 'immer';
 import type { NDArray } from './array.js';
+import { TreeError, ValueError } from './errors.js';
 
 export type PathKey = string | number;
 export type Path = readonly PathKey[];
@@ -169,15 +170,15 @@ const registry = new Map<object, { cls: Function; spec: NodeSpec<unknown> }>();
 export function register<T extends object, Aux>(cls: abstract new (...args: never[]) => T, spec: NodeSpec<T, Aux>): void {
   const proto: unknown = typeof cls === 'function' ? (cls as { prototype?: unknown }).prototype : undefined;
   if (typeof proto !== 'object' || proto === null) {
-    throw new TypeError(`tree.register: expected a class (a constructor with a prototype) but got ${describeValue(cls)}`);
+    throw new TreeError(`tree.register: expected a class (a constructor with a prototype) but got ${describeValue(cls)}`);
   }
   if ((cls as Function) === Object || (cls as Function) === Array) {
-    throw new TypeError(`tree.register: ${cls.name} is a built-in tree node and cannot be registered`);
+    throw new TreeError(`tree.register: ${cls.name} is a built-in tree node (arrays and plain objects already are) and cannot be registered`);
   }
   if (typeof spec?.flatten !== 'function' || typeof spec?.unflatten !== 'function') {
-    throw new TypeError(`tree.register: the spec for ${cls.name} needs flatten and unflatten functions`);
+    throw new TreeError(`tree.register: the spec for ${cls.name} needs flatten and unflatten functions, got flatten: ${typeof spec?.flatten}, unflatten: ${typeof spec?.unflatten}`);
   }
-  if (registry.has(proto)) throw new Error(`tree.register: ${cls.name || 'this class'} is already registered as a tree node`);
+  if (registry.has(proto)) throw new TreeError(`tree.register: ${cls.name || 'this class'} is already registered as a tree node; a class is registered once`);
   registry.set(proto, { cls, spec: spec as NodeSpec<unknown> });
 }
 
@@ -185,10 +186,13 @@ function customOf(x: object): { cls: Function; spec: NodeSpec<unknown> } | undef
   return registry.size === 0 ? undefined : registry.get(Object.getPrototypeOf(x) as object);
 }
 
-function customKeys(spec: NodeSpec<unknown>, x: unknown, aux: unknown, n: number, op: string): Path {
+/** The path keys of a custom node's children; `at` is the node's path (for errors). */
+function customKeys(spec: NodeSpec<unknown>, x: unknown, aux: unknown, n: number, op: string, at: Path): Path {
   if (spec.keys === undefined) return Array.from({ length: n }, (_, i) => i);
   const keys = spec.keys(x, aux);
-  if (keys.length !== n) throw new Error(`${op}: keys() of a custom node gave ${keys.length} keys for ${n} children`);
+  if (keys.length !== n) {
+    throw new TreeError(`${op}: keys() of the registered ${describeValue(x)} at ${where(at)} gave ${keys.length} keys for its ${n} children; it must give one key per child that flatten returns`);
+  }
   return keys;
 }
 
@@ -226,9 +230,7 @@ function build(x: unknown, w: Walk, op: string): TreeNode {
   // Leaves first, so that only containers enter the cycle check (flatten runs on every jit call).
   const custom = isNodeArray(x) || isPlainObject(x) ? null : customOf(x);
   if (custom === undefined) return leafAt(x, w);
-  if (w.open.has(x)) {
-    throw new Error(`${op}: the tree contains a cycle (a container holds itself${w.paths === undefined ? '' : ` at ${where(w.stack)}`}); trees must be acyclic`);
-  }
+  if (w.open.has(x)) throw new TreeCycle(`${op}: the tree contains a cycle (a container holds itself${w.paths === undefined ? '' : ` at ${where(w.stack)}`}); trees must be acyclic`);
   w.open.add(x);
   try {
     return buildContainer(x, custom, w, op);
@@ -254,7 +256,7 @@ function buildContainer(x: object, custom: ReturnType<typeof customOf> | null, w
     return { kind: 'object', keys, children, nullProto, numLeaves: w.leaves.length - start };
   }
   const [kids, aux] = custom!.spec.flatten(x);
-  const keys = w.paths === undefined ? undefined : customKeys(custom!.spec, x, aux, kids.length, op);
+  const keys = w.paths === undefined ? undefined : customKeys(custom!.spec, x, aux, kids.length, op, w.stack);
   const children = new Array<TreeNode>(kids.length);
   for (let i = 0; i < kids.length; i++) children[i] = child(kids[i], keys === undefined ? i : keys[i], w, op);
   return { kind: 'custom', cls: custom!.cls, spec: custom!.spec, aux, children, numLeaves: w.leaves.length - start };
@@ -274,10 +276,19 @@ function leafAt(x: unknown, w: Walk): TreeNode {
   return LEAF;
 }
 
+/** A cycle found while walking a tree (a TreeError; `walk` reports it with its path). */
+class TreeCycle extends TreeError {}
+
 function walk(tree: unknown, opts: FlattenOptions | undefined, withPaths: boolean, op: string) {
   const w: Walk = { isLeaf: opts?.isLeaf, leaves: [], paths: withPaths ? [] : undefined, stack: [], open: new Set() };
-  const def = new TreeDef(build(tree, w, op));
-  return { leaves: w.leaves, paths: w.paths ?? [], def };
+  try {
+    const def = new TreeDef(build(tree, w, op));
+    return { leaves: w.leaves, paths: w.paths ?? [], def };
+  } catch (e) {
+    // Paths are tracked only when asked for (flatten runs on every jit call); walk again to name where the cycle closes.
+    if (e instanceof TreeCycle && !withPaths) walk(tree, opts, true, op);
+    throw e;
+  }
 }
 
 /** The leaves of `tree` (in sorted-key / index order) and its structure. */
@@ -311,7 +322,7 @@ export function flattenWithPath(tree: unknown, opts?: FlattenOptions): [[Path, u
 /** Rebuild a tree of structure `treedef` from `leaves` (new containers; leaves are not copied). */
 export function unflatten(treedef: TreeDef, leaves: readonly unknown[]): unknown {
   if (leaves.length !== treedef.numLeaves) {
-    throw new Error(
+    throw new TreeError(
       `tree.unflatten: structure ${truncate(treedef.toString())} expects ${treedef.numLeaves} leaves but ${leaves.length} were given`,
     );
   }
@@ -456,7 +467,7 @@ function along(n: TreeNode, x: unknown, a: Along): void {
       if (custom === undefined || custom.cls !== n.cls) return mismatch(n, x, a);
       const [kids, aux] = custom.spec.flatten(x);
       if (kids.length !== n.children.length || !auxEqual(aux, n.aux)) return mismatch(n, x, a);
-      const keys = customKeys(custom.spec, x, aux, kids.length, a.op);
+      const keys = customKeys(custom.spec, x, aux, kids.length, a.op, a.stack);
       for (let i = 0; i < kids.length; i++) alongChild(n.children[i], kids[i], keys[i], a);
       return;
     }
@@ -471,7 +482,7 @@ function alongChild(n: TreeNode, x: unknown, key: PathKey, a: Along): void {
 
 function mismatch(expected: TreeNode, x: unknown, a: Along): never {
   const got = structure(x, { isLeaf: a.isLeaf }).toString();
-  throw new Error(
+  throw new TreeError(
     `${a.op}: structure mismatch at ${where(a.stack)}: expected ${truncate(nodeToString(expected))} but got ${truncate(got)}`,
   );
 }
@@ -559,19 +570,28 @@ export function combine<T>(first: T, ...rest: T[]): NonNullLeaves<T> {
   return rebuild(def.root, out, { i: 0 }) as NonNullLeaves<T>;
 }
 
+/**
+ * The type of `withOptions({ isLeaf }).map(f, tree)` with `f: (leaf: L) => R`: `tree.map`'s type,
+ * with the subtrees of type L as the leaves (isLeaf may stop at any subtree, so f's declared
+ * parameter is what says which are leaves); unknown when f leaves L undeclared.
+ */
+export type TreeMapWithLeaf<T, L, R> = [unknown] extends [L] ? unknown : TreeMap<T, L, R>;
+
 /** `map`, `mapWithPath` and friends with options fixed, e.g. `withOptions({ isLeaf }).map(f, a, b)`. */
 export function withOptions(opts: FlattenOptions) {
   const isLeaf = opts.isLeaf;
+  // The other trees are not constrained to the first one's structure type (as tree.map's are): a
+  // subtree isLeaf stops at may be anything in them, which only the run-time check can judge.
   return {
-    map<L, R, RL extends unknown[] = unknown[]>(f: (leaf: L, ...rest: RL) => R, tree: unknown, ...rest: unknown[]): unknown {
-      return mapImpl('tree.map', f as (...xs: unknown[]) => unknown, tree, rest, isLeaf, false);
+    map<T, R, L = unknown, RL extends unknown[] = unknown[]>(f: (leaf: L, ...rest: RL) => R, tree: T, ...rest: unknown[]): TreeMapWithLeaf<T, L, R> {
+      return mapImpl('tree.map', f as (...xs: unknown[]) => unknown, tree, rest, isLeaf, false) as TreeMapWithLeaf<T, L, R>;
     },
-    mapWithPath<L, R, RL extends unknown[] = unknown[]>(
+    mapWithPath<T, R, L = unknown, RL extends unknown[] = unknown[]>(
       f: (path: Path, leaf: L, ...rest: RL) => R,
-      tree: unknown,
+      tree: T,
       ...rest: unknown[]
-    ): unknown {
-      return mapImpl('tree.mapWithPath', f as (...xs: unknown[]) => unknown, tree, rest, isLeaf, true);
+    ): TreeMapWithLeaf<T, L, R> {
+      return mapImpl('tree.mapWithPath', f as (...xs: unknown[]) => unknown, tree, rest, isLeaf, true) as TreeMapWithLeaf<T, L, R>;
     },
     flatten: (tree: unknown) => flatten(tree, opts),
     leaves: (tree: unknown) => leaves(tree, opts),
@@ -590,9 +610,10 @@ const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /** `['layers', 0, 'w', 'a b']` → `.layers[0].w['a b']` (the empty path is `''`). */
 export function keystr(path: Path): string {
   let s = '';
-  for (const k of path) {
+  for (let i = 0; i < path.length; i++) {
+    const k = path[i]!;
     if (typeof k === 'number') {
-      if (!Number.isSafeInteger(k) || k < 0) throw new Error(`tree.keystr: index ${k} is not a non-negative integer`);
+      if (!Number.isSafeInteger(k) || k < 0) throw new ValueError(`tree.keystr: the path key ${k} at position ${i} of the path is not a non-negative integer (array indices are 0, 1, ...)`);
       s += `[${k}]`;
     } else s += IDENT.test(k) ? `.${k}` : `[${quote(k)}]`;
   }
@@ -621,7 +642,7 @@ export function parseKeystr(s: string): PathKey[] {
   const path: PathKey[] = [];
   let i = 0;
   function fail(what: string): never {
-    throw new Error(`tree.parseKeystr: ${what} at position ${i} in ${JSON.stringify(s)}`);
+    throw new ValueError(`tree.parseKeystr: ${what} at position ${i} in ${JSON.stringify(s)} (a path is written as keystr writes it, e.g. .layers[0]['a b'])`);
   }
   while (i < s.length) {
     if (s[i] === '.') {
@@ -706,28 +727,28 @@ function step(node: unknown, path: Path, i: number, op: string, mayAdd: boolean)
   const key = path[i];
   const at = () => `${where(path.slice(0, i))}`;
   if (isNodeArray(node)) {
-    if (typeof key !== 'number') throw new Error(`${op}: key ${quote(String(key))} used on an array at ${at()}`);
-    if (!Number.isInteger(key)) throw new Error(`${op}: index ${key} is not an integer (array at ${at()})`);
-    if (!(key >= 0 && key < node.length)) throw new Error(`${op}: index ${key} out of range for an array of length ${node.length} at ${at()}`);
+    if (typeof key !== 'number') throw new TreeError(`${op}: key ${quote(String(key))} used on an array at ${at()}; an array takes an integer index`);
+    if (!Number.isInteger(key)) throw new TreeError(`${op}: index ${key} is not an integer (array at ${at()})`);
+    if (!(key >= 0 && key < node.length)) throw new TreeError(`${op}: index ${key} out of range for an array of length ${node.length} at ${at()}`);
     return { value: node[key], missing: false };
   }
   if (typeof node === 'object' && node !== null && isPlainObject(node)) {
-    if (typeof key !== 'string') throw new Error(`${op}: index ${key} used on an object at ${at()}`);
+    if (typeof key !== 'string') throw new TreeError(`${op}: index ${key} used on an object at ${at()}; an object takes a string key`);
     const has = Object.hasOwn(node, key);
     if (!has && !(mayAdd && i === path.length - 1)) {
-      throw new Error(`${op}: no key ${quote(key)} at ${at()} (keys: ${Object.keys(node).sort().join(', ')})`);
+      throw new TreeError(`${op}: no key ${quote(key)} at ${at()} (keys: ${Object.keys(node).sort().join(', ')})`);
     }
     return { value: has ? (node as Record<string, unknown>)[key] : undefined, missing: !has };
   }
   const custom = typeof node === 'object' && node !== null ? customOf(node) : undefined;
   if (custom !== undefined) {
     const [kids, aux] = custom.spec.flatten(node);
-    const keys = customKeys(custom.spec, node, aux, kids.length, op);
+    const keys = customKeys(custom.spec, node, aux, kids.length, op, path.slice(0, i));
     const index = keys.indexOf(key);
-    if (index < 0) throw new Error(`${op}: ${custom.cls.name} at ${at()} has no child ${keystr([key])}`);
+    if (index < 0) throw new TreeError(`${op}: ${custom.cls.name} at ${at()} has no child ${keystr([key])} (children: ${keys.map((k) => keystr([k])).join(', ')})`);
     return { value: kids[index], missing: false, custom: { spec: custom.spec, kids, aux, index } };
   }
-  throw new Error(`${op}: cannot look up ${keystr([key])} in ${describeValue(node)} at ${at()}`);
+  throw new TreeError(`${op}: cannot look up ${keystr([key])} in ${describeValue(node)} at ${at()}; only arrays, plain objects and registered classes have children`);
 }
 
 function updateAt(node: unknown, path: Path, i: number, fn: (x: unknown) => unknown, op: string): unknown {

@@ -6,7 +6,8 @@
 // known and an unknown part (partial_eval.ts, with loop-invariant residuals computed once:
 // loop_invariant.ts), transposition (transpose.ts: a reverse scan, a cond over the transposed
 // branches; a while loop cannot be transposed) and dead-code elimination (src/dce.ts: unused ys and
-// the carries only they need), as in JAX.
+// the carries only they need; a while loop's carries that neither the condition nor a kept carry
+// reads), as in JAX.
 import { NDArray } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
 import { ShapedArray as Aval } from '../src/aval.js';
