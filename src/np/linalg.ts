@@ -9,7 +9,7 @@ import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual, staticInts } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
-import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
+import { abs, add, astypeRaw, divide, exp, greater, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
 
@@ -429,34 +429,56 @@ export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis
 const PADE13 = [64764752532480000, 32382376266240000, 7771770303897600, 1187353796428800, 129060195264000, 10559470521600, 670442572800, 33522128640, 1323241920, 40840800, 960960, 16380, 182, 1];
 const THETA13 = 5.371920351148152;
 
+/** Squaring steps the traced expm path takes at most (JAX's max_squarings): enough for 1-norms up to θ13·2¹⁶ ≈ 352,000. */
+const MAX_TRACED_SQUARINGS = 16;
+
 /**
- * Matrix exponential by scaling and squaring with a Padé(13) approximant. The number of squarings
- * comes from the 1-norm when the value is concrete; under jit/vmap it is fixed at 8 (accurate for
- * 1-norms up to about 1300).
+ * Matrix exponential by scaling and squaring with a Padé(13) approximant (Higham 2005): A is scaled
+ * by 2^−s with s = max(0, ⌈log2(‖A‖₁/θ13)⌉), and the approximant squared s times. With a concrete
+ * value s is computed in JS (the largest over the stack) and has no limit. Under jit/vmap (a traced
+ * norm) each matrix gets its own s, as in JAX: step i of 16 fixed squaring steps squares only where
+ * i < s, so the result is as accurate as the eager one; a matrix that would need more than 16
+ * squarings (‖A‖₁ above θ13·2¹⁶ ≈ 352,000) gives infinities there, as JAX's max_squarings does.
  */
 export const expm = defop((x: ArrayLike): NDArray => {
   const A = floatMatrixStack('expm', x);
-  const n = A.shape[A.ndim - 1]!;
   if (A.size === 0) return add(A, 0); // nothing to exponentiate (0×0 matrices, or an empty stack)
   const norm1 = max(sum(abs(A), -2), -1);
-  let s = 8;
   const c = norm1.concreteValue();
-  if (c !== null) {
-    let worst = 0;
-    for (const v of c.dataSync()) if (Number.isFinite(v) && v > worst) worst = v;
-    s = worst > THETA13 ? Math.ceil(Math.log2(worst / THETA13)) : 0;
-  }
-  const As = s > 0 ? divide(A, 2 ** s) : A;
-  const I = broadcastTo(eye(n), A.shape);
+  if (c === null) return expmTraced(A, norm1);
+  let worst = 0;
+  for (const v of c.dataSync()) if (Number.isFinite(v) && v > worst) worst = v;
+  const s = worst > THETA13 ? Math.ceil(Math.log2(worst / THETA13)) : 0;
+  let R = pade13(s > 0 ? divide(A, 2 ** s) : A);
+  for (let i = 0; i < s; i++) R = matmul(R, R);
+  return R;
+});
+
+/**
+ * expm with a traced 1-norm: per matrix, squaring step i runs where ‖A‖₁ > θ13·2^i, which is
+ * i < ⌈log2(‖A‖₁/θ13)⌉; A is scaled by the product of one ½ per such step (exact powers of two,
+ * where a traced 2^−s by exp2 might be off by an ulp and spoil the squarings).
+ */
+function expmTraced(A: NDArray, norm1: NDArray): NDArray {
+  const perMatrix = reshape(norm1, [...norm1.shape, 1, 1]);
+  const squares = Array.from({ length: MAX_TRACED_SQUARINGS }, (_, i) => greater(perMatrix, THETA13 * 2 ** i));
+  const scale = squares.map((p) => where(p, 0.5, 1)).reduce((p, q) => multiply(p, q));
+  let R = pade13(multiply(A, scale));
+  for (const p of squares) R = where(p, matmul(R, R), R);
+  return where(greater(perMatrix, THETA13 * 2 ** MAX_TRACED_SQUARINGS), Infinity, R);
+}
+
+/** The Padé(13) approximant r₁₃(As) of exp(As), for ‖As‖₁ ≤ θ13 (Higham 2005, Algorithm 2.3). */
+function pade13(As: NDArray): NDArray {
+  const n = As.shape[As.ndim - 1]!;
+  const I = broadcastTo(eye(n), As.shape);
   const A2 = matmul(As, As), A4 = matmul(A2, A2), A6 = matmul(A4, A2);
   const b = PADE13;
   const lincomb = (terms: [NDArray, number][]): NDArray => terms.map(([m, k]) => multiply(m, k)).reduce((p, q) => add(p, q));
   const U = matmul(As, add(matmul(A6, lincomb([[A6, b[13]!], [A4, b[11]!], [A2, b[9]!]])), lincomb([[A6, b[7]!], [A4, b[5]!], [A2, b[3]!], [I, b[1]!]])));
   const V = add(matmul(A6, lincomb([[A6, b[12]!], [A4, b[10]!], [A2, b[8]!]])), lincomb([[A6, b[6]!], [A4, b[4]!], [A2, b[2]!], [I, b[0]!]]));
-  let R = bind1('linear_solve', [subtract(V, U), add(V, U)], {});
-  for (let i = 0; i < s; i++) R = matmul(R, R);
-  return R;
-});
+  return bind1('linear_solve', [subtract(V, U), add(V, U)], {});
+}
 
 // ---------------------------------------------------------------------------------------------
 // QR, Cholesky solves, chained products and matrix powers
