@@ -286,8 +286,11 @@ describe('derivatives of qr (JAX’s qr_jvp_rule)', () => {
         'linalg.qr: the derivative of reduced QR of [2,3] matrices (2×3) is not implemented, as in JAX; it exists for reduced QR with m ≥ n and for complete QR of square matrices',
       );
       expect(() => grad((x: NDArray) => np.sum(np.linalg.qr(x, 'complete')[0]))(f32([[1, 0], [0, 1], [1, 1]]))).toThrow(/derivative of complete QR of \[3,2\] matrices \(3×2\) is not implemented/);
-      // Values of the same calls still work, and so does a derivative that does not reach qr.
+      // Values of the same calls still work.
       expect(np.linalg.qr(np.ones([2, 3]))[1].shape).toEqual([2, 3]);
+      // A matrix without full column rank has a zero in R's diagonal: its derivative is a LinAlgError that says so.
+      expect(() => grad((x: NDArray) => np.sum(np.linalg.qr(x)[0]))(f32([[1, 0], [0, 0], [0, 0]]))).toThrow(LinAlgError);
+      expect(() => grad((x: NDArray) => np.sum(np.linalg.qr(x)[0]))(f32([[1, 0], [0, 0], [0, 0]]))).toThrow(/zero at diagonal 1\); .* \(the derivative of linalg\.qr solves with R: there A must have full column rank\)/);
     });
   });
 

@@ -256,7 +256,7 @@ export function triangularSolveStack(a: ArrayLike<number>, b: ArrayLike<number>,
     const m = (i: number, j: number): number => (transposeA ? a[aBase + j * n + i]! : a[aBase + i * n + j]!);
     if (!unitDiagonal) {
       for (let i = 0; i < n; i++) {
-        if (m(i, i) === 0) throw new LinAlgError(`linalg.solveTriangular: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular (zero at diagonal ${i}); expected a triangular matrix with a nonzero diagonal`);
+        if (m(i, i) === 0) throw new LinAlgError(`linalg.solveTriangular: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular (zero at diagonal ${i}); expected a triangular matrix with a nonzero diagonal (the derivative of linalg.qr solves with R: there A must have full column rank)`);
       }
     }
     for (let s = 0; s < n; s++) {
