@@ -9,7 +9,7 @@ import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual, staticInts } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
-import { abs, add, astypeRaw, divide, exp, greater, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
+import { abs, add, astypeRaw, divide, exp, exp2, greater, minimum, multiply, negative, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
 
@@ -455,17 +455,18 @@ export const expm = defop((x: ArrayLike): NDArray => {
 });
 
 /**
- * expm with a traced 1-norm: per matrix, squaring step i runs where ‖A‖₁ > θ13·2^i, which is
- * i < ⌈log2(‖A‖₁/θ13)⌉; A is scaled by the product of one ½ per such step (exact powers of two,
- * where a traced 2^−s by exp2 might be off by an ulp and spoil the squarings).
+ * expm with a traced 1-norm: per matrix, s counts the thresholds θ13·2^i (i < 16) that ‖A‖₁
+ * exceeds, which is ⌈log2(‖A‖₁/θ13)⌉ clipped to [0, 16]; A is scaled by exp2(−s) (exact at
+ * integers) and squaring step i runs where i < s.
  */
 function expmTraced(A: NDArray, norm1: NDArray): NDArray {
-  const perMatrix = reshape(norm1, [...norm1.shape, 1, 1]);
-  const squares = Array.from({ length: MAX_TRACED_SQUARINGS }, (_, i) => greater(perMatrix, THETA13 * 2 ** i));
-  const scale = squares.map((p) => where(p, 0.5, 1)).reduce((p, q) => multiply(p, q));
-  let R = pade13(multiply(A, scale));
-  for (const p of squares) R = where(p, matmul(R, R), R);
-  return where(greater(perMatrix, THETA13 * 2 ** MAX_TRACED_SQUARINGS), Infinity, R);
+  const thresholds = asArray(Array.from({ length: MAX_TRACED_SQUARINGS + 1 }, (_, i) => THETA13 * 2 ** i), 'float32');
+  const exceeded = astypeRaw(greater(expandDims(norm1, -1), thresholds), 'float32');
+  const counts = reshape(sum(exceeded, -1), [...norm1.shape, 1, 1]); // 0..17; 17: beyond the last squaring
+  const s = minimum(counts, MAX_TRACED_SQUARINGS);
+  let R = pade13(multiply(A, exp2(negative(s))));
+  for (let i = 0; i < MAX_TRACED_SQUARINGS; i++) R = where(greater(s, i), matmul(R, R), R);
+  return where(greater(counts, MAX_TRACED_SQUARINGS), Infinity, R);
 }
 
 /** The Padé(13) approximant r₁₃(As) of exp(As), for ‖As‖₁ ≤ θ13 (Higham 2005, Algorithm 2.3). */
