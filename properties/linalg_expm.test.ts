@@ -99,6 +99,8 @@ describe('expm under jit and vmap is as accurate as eager (per-matrix squarings)
       const traced = rows(jexpm(A));
       // vmap over a stack whose other matrix needs far fewer squarings: each keeps its own.
       const stacked = vmap((m: NDArray) => np.linalg.expm(m))(np.stack([np.multiply(A, 1e-3), A])).toArray() as Mat[];
+      // Same s, same operations: jit is bitwise eager (as jit promises for every program).
+      expect(traced).toEqual(eager);
       const eE = relErr(eager, ref), eJ = relErr(traced, ref), eV = relErr(stacked[1]!, ref);
       worst.eager = Math.max(worst.eager, eE); worst.jit = Math.max(worst.jit, eJ); worst.vmap = Math.max(worst.vmap, eV);
       // A sanity bound on eager's own accuracy: in float32 the Padé(13) denominator V − U cancels by
