@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LinAlgError, ShapeError, TransformError, ValueError, grad, jit, jvp, makeJaxpr, np, scope, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose } from './helpers.js';
+import { FC_SEED, expectClose, onEachBackend } from './helpers.js';
 
 type Mat = number[][];
 
@@ -237,6 +237,18 @@ describe('np.linalg.qr', () => {
       // A 3×0 matrix's complete Q is the identity (no reflections).
       expect(rows(np.linalg.qr(np.zeros([3, 0]), 'complete')[0])).toEqual(eye64(3));
     });
+  });
+
+  it('gives the same factors, and gradients, on the wasm and cpu backends (the kernel runs in JS on either)', async () => {
+    const a = [[1, 2, 0.5], [-3, 4, 1], [0.25, -1, 2], [2, 0.5, -1]];
+    const results: Record<string, number[][]> = {};
+    await onEachBackend((backend) => {
+      const [q, r] = np.linalg.qr(f32(a));
+      const g = grad((x: NDArray) => np.sum(np.sin(np.linalg.qr(x)[0])))(f32(a));
+      results[backend] = [Array.from(q.dataSync()), Array.from(r.dataSync()), Array.from(g.dataSync())];
+    });
+    expect(results.cpu!.slice(0, 2)).toEqual(results.wasm!.slice(0, 2));
+    results.cpu![2]!.forEach((v, i) => expect(Math.abs(v - results.wasm![2]![i]!)).toBeLessThan(1e-5));
   });
 
   it('bad shapes and modes are errors naming the op, the shape or mode, and what was expected', () => {
