@@ -1,7 +1,7 @@
 // Products and linear algebra: matmul/dot/einsum lower to one `dot_general`; inverse, solve,
-// det (with the adjugate as its derivative), slogdet, cholesky and solveTriangular are primitives
-// with their own derivative rules; expm is Padé approximation with scaling and squaring, built from
-// differentiable pieces.
+// det (with the adjugate as its derivative), slogdet, cholesky, solveTriangular and qr are
+// primitives with their own derivative rules; expm is Padé approximation with scaling and squaring,
+// and choSolve, multiDot and matrixPower are built from differentiable pieces.
 import { NDArray, type ArrayLike } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
