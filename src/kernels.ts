@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GradusError } from './errors.js';
 import { adjugateStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
+import { qrStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
@@ -768,5 +769,13 @@ export const kernels: Kernels = {
       'customVjp: forward-mode differentiation (jvp, jacfwd) of a customVjp function is not supported, ' +
         'because only its backward rule is known. Use customJvp, or reverse mode (grad, vjp, jacrev).',
     );
+  },
+  // ---- QR
+  qr: ([a], { fullMatrices }) => {
+    const lead = a!.shape.slice(0, -2);
+    const m = a!.shape[a!.rank - 2]!, n = a!.shape[a!.rank - 1]!;
+    const k = fullMatrices ? m : Math.min(m, n);
+    const [q, r] = qrStack(a!.dataSync(), prod(lead), m, n, fullMatrices);
+    return [tf.tensor(q, [...lead, m, k], 'float32'), tf.tensor(r, [...lead, k, n], 'float32')];
   },
 };

@@ -256,7 +256,7 @@ export function triangularSolveStack(a: ArrayLike<number>, b: ArrayLike<number>,
     const m = (i: number, j: number): number => (transposeA ? a[aBase + j * n + i]! : a[aBase + i * n + j]!);
     if (!unitDiagonal) {
       for (let i = 0; i < n; i++) {
-        if (m(i, i) === 0) throw new LinAlgError(`linalg.solveTriangular: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular (zero at diagonal ${i}); expected a triangular matrix with a nonzero diagonal`);
+        if (m(i, i) === 0) throw new LinAlgError(`linalg.solveTriangular: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular (zero at diagonal ${i}); expected a triangular matrix with a nonzero diagonal (the derivative of linalg.qr solves with R: there A must have full column rank)`);
       }
     }
     for (let s = 0; s < n; s++) {
@@ -271,4 +271,66 @@ export function triangularSolveStack(a: ArrayLike<number>, b: ArrayLike<number>,
     out.set(x, bBase);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// QR (Householder), as LAPACK's geqrf + orgqr
+
+/**
+ * Householder QR of each m×n matrix of the stack, in float64 and rounded to float32 at the end,
+ * with LAPACK's (and so NumPy's) conventions: reflector j = I − τ·v·vᵀ (v_j = 1) zeroes column j
+ * below the diagonal and leaves R[j][j] = −sign(a_jj)·‖a_{j:, j}‖ (sign(0) = +); a column already
+ * zero below the diagonal gets no reflection (τ = 0), so its diagonal entry keeps its own sign.
+ * Q = H_0·H_1·…·H_{p−1} restricted to its first k columns, R its k×n upper trapezoid, where
+ * p = min(m, n) and k = m when `complete`, else p. Returns [Q (m×k), R (k×n)], row-major stacks.
+ */
+export function qrStack(a: ArrayLike<number>, batch: number, m: number, n: number, complete: boolean): [Float32Array, Float32Array] {
+  const p = Math.min(m, n);
+  const k = complete ? m : p;
+  const qOut = new Float32Array(batch * m * k);
+  const rOut = new Float32Array(batch * k * n);
+  const w = new Float64Array(m * n);
+  const q = new Float64Array(m * k);
+  const tau = new Float64Array(p);
+  for (let bi = 0; bi < batch; bi++) {
+    for (let i = 0; i < m * n; i++) w[i] = a[bi * m * n + i]!;
+    // Factor: after step j, w holds R's row j on and right of the diagonal and v below it.
+    for (let j = 0; j < p; j++) {
+      const alpha = w[j * n + j]!;
+      // Squares of float32 values cannot overflow float64.
+      let xnorm2 = 0;
+      for (let i = j + 1; i < m; i++) xnorm2 += w[i * n + j]! ** 2;
+      if (xnorm2 === 0) { tau[j] = 0; continue; }
+      const beta = -(alpha >= 0 ? 1 : -1) * Math.sqrt(alpha * alpha + xnorm2);
+      tau[j] = (beta - alpha) / beta;
+      const scale = 1 / (alpha - beta);
+      for (let i = j + 1; i < m; i++) w[i * n + j]! *= scale;
+      w[j * n + j] = beta;
+      for (let c = j + 1; c < n; c++) {
+        let s = w[j * n + c]!;
+        for (let i = j + 1; i < m; i++) s += w[i * n + j]! * w[i * n + c]!;
+        s *= tau[j]!;
+        w[j * n + c]! -= s;
+        for (let i = j + 1; i < m; i++) w[i * n + c]! -= s * w[i * n + j]!;
+      }
+    }
+    // Q: apply the reflectors, last first, to the first k columns of the identity.
+    q.fill(0);
+    for (let i = 0; i < k; i++) q[i * k + i] = 1;
+    for (let j = p - 1; j >= 0; j--) {
+      const t = tau[j]!;
+      if (t === 0) continue;
+      for (let c = 0; c < k; c++) {
+        let s = q[j * k + c]!;
+        for (let i = j + 1; i < m; i++) s += w[i * n + j]! * q[i * k + c]!;
+        s *= t;
+        q[j * k + c]! -= s;
+        for (let i = j + 1; i < m; i++) q[i * k + c]! -= s * w[i * n + j]!;
+      }
+    }
+    qOut.set(q, bi * m * k);
+    const rBase = bi * k * n;
+    for (let i = 0; i < k; i++) for (let c = i; c < n; c++) rOut[rBase + i * n + c] = w[i * n + c]!;
+  }
+  return [qOut, rOut];
 }

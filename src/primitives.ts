@@ -89,6 +89,9 @@ export interface PrimitiveParams
    * avals, and the output is branch `index`'s (clamped to the branches, as lax.switch clamps).
    */
   cond: { branches: Jaxpr[]; name: string };
+  // ---- QR (np.linalg.qr)
+  /** Householder QR of a stack [..., m, n]: outputs Q [..., m, k] and R [..., k, n], k = m with fullMatrices, else min(m, n). */
+  qr: { fullMatrices: boolean };
 }
 
 export type Primitive = keyof PrimitiveParams;

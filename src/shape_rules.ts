@@ -441,4 +441,15 @@ export const shapeRules: ShapeRules = {
   scan: scanRule,
   while: whileRule,
   cond: condRule,
+  // ---- QR
+  qr: (avals, { fullMatrices }) => {
+    expectArity('qr', avals, 1);
+    const a = avals[0]!;
+    if (a.dtype !== 'float32' || a.ndim < 2) throw new ShapeError(`qr: expected a float32 stack of matrices [..., m, n] but got ${a.str()}`);
+    if (typeof fullMatrices !== 'boolean') throw new ShapeError(`qr: expected a boolean parameter fullMatrices but got ${JSON.stringify(fullMatrices)}`);
+    const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
+    const k = fullMatrices ? m : Math.min(m, n);
+    const batch = a.shape.slice(0, -2);
+    return [new ShapedArray([...batch, m, k], 'float32'), new ShapedArray([...batch, k, n], 'float32')];
+  },
 };

@@ -4,7 +4,7 @@
 import type { NDArray } from '../src/array.js';
 import { bind, bind1 } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
-import { TransformError } from '../src/errors.js';
+import { TransformError, fmtShape } from '../src/errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from '../src/primitives.js';
 import {
   add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, takeAlongAxis, triangleConst, zeros, addScalar,
@@ -312,6 +312,23 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   random_split: noDerivative('random_split'),
   random_fold_in: noDerivative('random_fold_in'),
   checkpoint_name: ([x], [t], params) => [[bind1('checkpoint_name', [x!], params)], [t]],
+  // ---- QR
+  qr: ([a], [t], params) => {
+    const [q, r] = bind('qr', [a!], params) as [NDArray, NDArray];
+    if (t === null) return [[q, r], [null, null]];
+    const m = a!.shape[a!.ndim - 2]!, n = a!.shape[a!.ndim - 1]!;
+    if (m < n || (params.fullMatrices && m !== n)) {
+      throw new TransformError(`linalg.qr: the derivative of ${params.fullMatrices ? 'complete' : 'reduced'} QR of ${fmtShape(a!.shape)} matrices (${m}×${n}) is not implemented, as in JAX; it exists for reduced QR with m ≥ n and for complete QR of square matrices`);
+    }
+    // JAX's qr_jvp_rule (j-towns.github.io/papers/qr-derivative.pdf): with C = Qᵀ dX R⁻¹ and Ω its
+    // strictly lower part minus that part's transpose (skew-symmetric), dR = (C − Ω)·R and
+    // dQ = Q·(Ω − C) + dX R⁻¹. dX R⁻¹ = (R⁻ᵀ dXᵀ)ᵀ: one upper triangular solve with Rᵀ.
+    const dxRinv = matrixTranspose(bind1('triangular_solve', [r, matrixTranspose(t)], { lower: false, transposeA: true, unitDiagonal: false }));
+    const c = batchMatmul(matrixTranspose(q), dxRinv);
+    const strictlyLower = mul(c, triangleConst(n, c.ndim, 1, 0, 0));
+    const omega = sub(strictlyLower, matrixTranspose(strictlyLower));
+    return [[q, r], [add(batchMatmul(q, sub(omega, c)), dxRinv), batchMatmul(sub(c, omega), r)]];
+  },
 };
 
 function extremumReduce(prim: 'reduce_max' | 'reduce_min', x: NDArray, t: Tangent, axes: number[]): [NDArray[], Tangent[]] {

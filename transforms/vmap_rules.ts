@@ -203,6 +203,8 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
   random_bits: randomKeyRule('random_bits'),
   random_split: randomKeyRule('random_split'),
   random_fold_in: ([key, data], [dk, dd], _p, size) => [[bind1('random_fold_in', [batchedAtFront(key!, dk!, size), batchedAtFront(data!, dd!, size)], {})], [0]],
+  // ---- QR: the batch is one more axis of the stack.
+  qr: ([a], [d], params) => [bind('qr', [moveBatchAxis(a!, d!, 0)], params), [0, 0]],
 };
 
 function range(n: number): number[] {

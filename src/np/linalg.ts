@@ -1,7 +1,7 @@
 // Products and linear algebra: matmul/dot/einsum lower to one `dot_general`; inverse, solve,
-// det (with the adjugate as its derivative), slogdet, cholesky and solveTriangular are primitives
-// with their own derivative rules; expm is Padé approximation with scaling and squaring, built from
-// differentiable pieces.
+// det (with the adjugate as its derivative), slogdet, cholesky, solveTriangular and qr are
+// primitives with their own derivative rules; expm is Padé approximation with scaling and squaring,
+// and choSolve, multiDot and matrixPower are built from differentiable pieces.
 import { NDArray, type ArrayLike } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
@@ -9,7 +9,7 @@ import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual, staticInts } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
-import { abs, add, astypeRaw, divide, exp, multiply, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
+import { abs, add, astypeRaw, divide, exp, exp2, greater, minimum, multiply, negative, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
 
@@ -429,35 +429,208 @@ export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis
 const PADE13 = [64764752532480000, 32382376266240000, 7771770303897600, 1187353796428800, 129060195264000, 10559470521600, 670442572800, 33522128640, 1323241920, 40840800, 960960, 16380, 182, 1];
 const THETA13 = 5.371920351148152;
 
+/** Squaring steps the traced expm path takes at most (JAX's max_squarings): enough for 1-norms up to θ13·2¹⁶ ≈ 352,000. */
+const MAX_TRACED_SQUARINGS = 16;
+
 /**
- * Matrix exponential by scaling and squaring with a Padé(13) approximant. The number of squarings
- * comes from the 1-norm when the value is concrete; under jit/vmap it is fixed at 8 (accurate for
- * 1-norms up to about 1300).
+ * Matrix exponential by scaling and squaring with a Padé(13) approximant (Higham 2005): A is scaled
+ * by 2^−s with s = max(0, ⌈log2(‖A‖₁/θ13)⌉), and the approximant squared s times. With a concrete
+ * value s is computed in JS (the largest over the stack) and has no limit. Under jit/vmap (a traced
+ * norm) each matrix gets its own s, as in JAX: step i of 16 fixed squaring steps squares only where
+ * i < s, so the result is as accurate as the eager one; a matrix that would need more than 16
+ * squarings (‖A‖₁ above θ13·2¹⁶ ≈ 352,000) gives infinities there, as JAX's max_squarings does.
  */
 export const expm = defop((x: ArrayLike): NDArray => {
   const A = floatMatrixStack('expm', x);
-  const n = A.shape[A.ndim - 1]!;
   if (A.size === 0) return add(A, 0); // nothing to exponentiate (0×0 matrices, or an empty stack)
   const norm1 = max(sum(abs(A), -2), -1);
-  let s = 8;
   const c = norm1.concreteValue();
-  if (c !== null) {
-    let worst = 0;
-    for (const v of c.dataSync()) if (Number.isFinite(v) && v > worst) worst = v;
-    s = worst > THETA13 ? Math.ceil(Math.log2(worst / THETA13)) : 0;
-  }
-  const As = s > 0 ? divide(A, 2 ** s) : A;
-  const I = broadcastTo(eye(n), A.shape);
+  if (c === null) return expmTraced(A, norm1);
+  let worst = 0;
+  for (const v of c.dataSync()) if (Number.isFinite(v) && v > worst) worst = v;
+  const s = worst > THETA13 ? Math.ceil(Math.log2(worst / THETA13)) : 0;
+  let R = pade13(s > 0 ? divide(A, 2 ** s) : A);
+  for (let i = 0; i < s; i++) R = matmul(R, R);
+  return R;
+});
+
+/**
+ * expm with a traced 1-norm: per matrix, s counts the thresholds θ13·2^i (i < 16) that ‖A‖₁
+ * exceeds, which is ⌈log2(‖A‖₁/θ13)⌉ clipped to [0, 16]; A is scaled by exp2(−s) (exact at
+ * integers) and squaring step i runs where i < s.
+ */
+function expmTraced(A: NDArray, norm1: NDArray): NDArray {
+  const thresholds = asArray(Array.from({ length: MAX_TRACED_SQUARINGS + 1 }, (_, i) => THETA13 * 2 ** i), 'float32');
+  const exceeded = astypeRaw(greater(expandDims(norm1, -1), thresholds), 'float32');
+  const counts = reshape(sum(exceeded, -1), [...norm1.shape, 1, 1]); // 0..17; 17: beyond the last squaring
+  const s = minimum(counts, MAX_TRACED_SQUARINGS);
+  let R = pade13(multiply(A, exp2(negative(s))));
+  for (let i = 0; i < MAX_TRACED_SQUARINGS; i++) R = where(greater(s, i), matmul(R, R), R);
+  return where(greater(counts, MAX_TRACED_SQUARINGS), Infinity, R);
+}
+
+/** The Padé(13) approximant r₁₃(As) of exp(As), for ‖As‖₁ ≤ θ13 (Higham 2005, Algorithm 2.3). */
+function pade13(As: NDArray): NDArray {
+  const n = As.shape[As.ndim - 1]!;
+  const I = broadcastTo(eye(n), As.shape);
   const A2 = matmul(As, As), A4 = matmul(A2, A2), A6 = matmul(A4, A2);
   const b = PADE13;
   const lincomb = (terms: [NDArray, number][]): NDArray => terms.map(([m, k]) => multiply(m, k)).reduce((p, q) => add(p, q));
   const U = matmul(As, add(matmul(A6, lincomb([[A6, b[13]!], [A4, b[11]!], [A2, b[9]!]])), lincomb([[A6, b[7]!], [A4, b[5]!], [A2, b[3]!], [I, b[1]!]])));
   const V = add(matmul(A6, lincomb([[A6, b[12]!], [A4, b[10]!], [A2, b[8]!]])), lincomb([[A6, b[6]!], [A4, b[4]!], [A2, b[2]!], [I, b[0]!]]));
-  let R = bind1('linear_solve', [subtract(V, U), add(V, U)], {});
-  for (let i = 0; i < s; i++) R = matmul(R, R);
-  return R;
+  return bind1('linear_solve', [subtract(V, U), add(V, U)], {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// QR, Cholesky solves, chained products and matrix powers
+
+/** The modes of linalg.qr (NumPy's, without 'raw'). */
+export type QrMode = 'reduced' | 'complete' | 'r';
+const QR_MODES: readonly QrMode[] = ['reduced', 'complete', 'r'];
+
+/** np.linalg.qr's signature: `[q, r]` for 'reduced' (the default) and 'complete', `r` alone for 'r'. */
+export interface Qr {
+  (a: ArrayLike, mode?: 'reduced' | 'complete'): [NDArray, NDArray];
+  (a: ArrayLike, mode: 'r'): NDArray;
+  (a: ArrayLike, mode: QrMode): [NDArray, NDArray] | NDArray;
+}
+
+/**
+ * QR factorisation of each matrix of a stack [..., m, n] (numpy.linalg.qr): 'reduced' gives
+ * Q [..., m, k] with orthonormal columns and upper-trapezoidal R [..., k, n], k = min(m, n);
+ * 'complete' gives the square orthogonal Q [..., m, m] and R [..., m, n]; 'r' gives R alone (as
+ * 'reduced'). Householder reflections in float64 with LAPACK's signs, as NumPy: R's diagonal is not
+ * forced positive (R[j][j] = −sign·‖column‖ of the pivot), e.g. qr([[3], [4]]) = ([[−0.6], [−0.8]], [[−5]]).
+ * Derivatives follow JAX: defined for 'reduced' (and 'r') with m ≥ n and for 'complete' with m = n,
+ * at matrices of full column rank; the other cases are a TransformError when differentiated. (These
+ * signs jump where a column is exactly zero below the diagonal, e.g. [[2], [0]] gives R = [[2]] but
+ * [[2], [ε]] gives R ≈ [[−2]]; the derivative there is that of the unreflected branch.)
+ */
+export const qr: Qr = defop((x: ArrayLike, mode: QrMode = 'reduced'): [NDArray, NDArray] | NDArray => {
+  if (!QR_MODES.includes(mode)) throw new ValueError(`linalg.qr: mode must be 'reduced', 'complete' or 'r', got ${JSON.stringify(mode)}${mode === ('raw' as QrMode) ? " ('raw' returns LAPACK's Householder vectors, which gradus does not expose)" : ''}`);
+  let a = asArray(x);
+  if (a.ndim < 2) throw new ShapeError(`linalg.qr: expected a stack of matrices [..., m, n] but got shape ${fmtShape(a.shape)}`);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const [q, r] = bind('qr', [a], { fullMatrices: mode === 'complete' }) as [NDArray, NDArray];
+  return mode === 'r' ? r : [q, r];
+}) as Qr;
+
+/** Options of choFactor, named as in jax.scipy.linalg.cho_factor. */
+export interface ChoFactorOptions {
+  /** Return the lower factor L (A = L·Lᵀ) instead of the upper U = Lᵀ (A = Uᵀ·U, the default, as in SciPy). */
+  lower?: boolean;
+}
+
+/**
+ * Cholesky factor of each symmetric positive-definite matrix of a stack, as a `[c, lower]` pair for
+ * choSolve (jax.scipy.linalg.cho_factor): c is L (lower) or Lᵀ (upper, the default), with zeros in
+ * the other triangle. Built on linalg.cholesky, so it factors the symmetric part (A + Aᵀ)/2 and a
+ * matrix that is not positive definite is a LinAlgError; its derivative is cholesky's.
+ */
+export const choFactor = defop((a: ArrayLike, options: ChoFactorOptions = {}): [NDArray, boolean] => {
+  checkOptions('linalg.choFactor', options, ['lower']);
+  const { lower = false } = options;
+  if (typeof lower !== 'boolean') throw new ValueError(`linalg.choFactor: lower must be a boolean, got ${JSON.stringify(lower)}`);
+  const L = bind1('cholesky', [floatMatrixStack('choFactor', a)], {});
+  return [lower ? L : moveaxis(L, -1, -2), lower];
+});
+
+/**
+ * Solves A x = b given choFactor's `[c, lower]` of A (jax.scipy.linalg.cho_solve): two triangular
+ * solves, first with the lower factor, then with its transpose; only c's chosen triangle is read.
+ * b is a vector or a stack as in solveTriangular (1-D, or one axis fewer than c: vectors; else
+ * [..., n, k]); the stacks broadcast. Derivatives in c and b come from solveTriangular's rules.
+ */
+export const choSolve = defop((factor: readonly [ArrayLike, boolean], b: ArrayLike): NDArray => {
+  if (!Array.isArray(factor) || factor.length !== 2 || typeof factor[1] !== 'boolean') {
+    throw new ValueError(`linalg.choSolve: expected the pair [c, lower] that choFactor returns, got ${Array.isArray(factor) ? `a list of ${factor.length}` : typeof factor}`);
+  }
+  const [c, lower] = factor;
+  const C = floatMatrixStack('choSolve', c);
+  let B = asArray(b);
+  const n = C.shape[C.ndim - 1]!;
+  const vec = B.ndim === 1 || B.ndim === C.ndim - 1;
+  if ((vec ? B.shape[B.ndim - 1] : B.shape[B.ndim - 2]) !== n) {
+    throw new ShapeError(`linalg.choSolve: b of shape ${fmtShape(B.shape)} does not match the factor ${fmtShape(C.shape)}; expected b [..., ${n}] (one axis fewer than c, or 1-D) or [..., ${n}, k]`);
+  }
+  // A = L·Lᵀ: L y = b, then Lᵀ x = y; with the upper factor U = Lᵀ the same solves read U transposed.
+  const y = solveTriangular(C, B, { lower, trans: lower ? 0 : 1 });
+  return solveTriangular(C, y, { lower, trans: lower ? 1 : 0 });
+});
+
+/**
+ * The product of two or more matrices in the cheapest order (numpy.linalg.multi_dot): the first
+ * array may be 1-D (a row vector) and the last 1-D (a column vector), whose axis the result then
+ * drops; the others must be 2-D. The order minimises scalar multiplications by the textbook
+ * O(k³) dynamic programme over the chain's dimensions, as NumPy does.
+ */
+export const multiDot = defop((arrays: readonly ArrayLike[]): NDArray => {
+  if (!Array.isArray(arrays) || arrays.length < 2) throw new ValueError(`linalg.multiDot: expected a list of at least two arrays, got ${Array.isArray(arrays) ? arrays.length : typeof arrays}`);
+  const given = arrays.map((a) => asArray(a));
+  const last = given.length - 1;
+  const mats = given.map((a, i) => {
+    if (a.ndim === 1 && i === 0) return reshape(a, [1, a.shape[0]!]);
+    if (a.ndim === 1 && i === last) return reshape(a, [a.shape[0]!, 1]);
+    if (a.ndim !== 2) {
+      throw new ShapeError(`linalg.multiDot: array ${i} has shape ${fmtShape(a.shape)}; expected 2-D matrices (the first and last may also be 1-D vectors)`);
+    }
+    return a;
+  });
+  const dims = [mats[0]!.shape[0]!, ...mats.map((m) => m.shape[1]!)];
+  mats.forEach((m, i) => {
+    if (m.shape[0] !== dims[i]) throw new ShapeError(`linalg.multiDot: array ${i - 1} ${fmtShape(given[i - 1]!.shape)} and array ${i} ${fmtShape(given[i]!.shape)} are not aligned (${dims[i]} vs ${m.shape[0]})`);
+  });
+  const split = chainOrder(dims);
+  const product = (i: number, j: number): NDArray => (i === j ? mats[i]! : matmul(product(i, split[i]![j]!), product(split[i]![j]! + 1, j)));
+  let out = product(0, last);
+  if (given[last]!.ndim === 1) out = squeeze(out, -1);
+  if (given[0]!.ndim === 1) out = squeeze(out, 0);
+  return out;
+});
+
+/** Matrix-chain order: split[i][j] is where the best product of matrices i..j splits (dims[i] × dims[i+1] is matrix i). */
+function chainOrder(dims: readonly number[]): number[][] {
+  const k = dims.length - 1;
+  const cost = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  const split = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  for (let len = 1; len < k; len++) {
+    for (let i = 0; i + len < k; i++) {
+      const j = i + len;
+      cost[i]![j] = Infinity;
+      for (let s = i; s < j; s++) {
+        const c = cost[i]![s]! + cost[s + 1]![j]! + dims[i]! * dims[s + 1]! * dims[j + 1]!;
+        if (c < cost[i]![j]!) { cost[i]![j] = c; split[i]![j] = s; }
+      }
+    }
+  }
+  return split;
+}
+
+/**
+ * A square matrix (or each of a stack [..., m, m]) raised to an integer power n
+ * (numpy.linalg.matrix_power): n = 0 gives the identity, n < 0 the power −n of the inverse; the
+ * power is formed by repeated squaring (about 2·log2|n| products).
+ */
+export const matrixPower = defop((x: ArrayLike, n: number): NDArray => {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new ValueError(`linalg.matrixPower: the exponent must be an integer, got ${typeof n === 'number' ? n : typeof n}`);
+  let a = asArray(x);
+  if (a.ndim < 2 || a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`linalg.matrixPower: expected square matrices [..., m, m] but got ${fmtShape(a.shape)}`);
+  if (n === 0) return broadcastTo(eye(a.shape[a.ndim - 1]!, undefined, 0, a.dtype), a.shape);
+  if (n < 0) a = inv(a);
+  let result: NDArray | null = null;
+  let square = a;
+  for (let e = Math.abs(n); ; ) {
+    if (e % 2 === 1) result = result === null ? square : matmul(result, square);
+    e = Math.floor(e / 2);
+    if (e === 0) break;
+    square = matmul(square, square);
+  }
+  return result!;
 });
 
 /** np.linalg: its `trace` and `diagonal` work on the last two axes (stacks of matrices), unlike np.trace and np.diagonal. */
-export const linalg = { inv, slogdet, det, solve, cholesky, solveTriangular, norm, expm, trace: linalgTrace, diag, diagonal: linalgDiagonal };
+export const linalg = {
+  inv, slogdet, det, solve, cholesky, solveTriangular, norm, expm, trace: linalgTrace, diag, diagonal: linalgDiagonal,
+  qr, choFactor, choSolve, multiDot, matrixPower,
+};
 void equal; void maximum; void moveaxis;
