@@ -277,6 +277,7 @@ describe('tracing semantics', () => {
         ['Number()', (a) => (Number(np.sum(a)) > 0 ? a : np.negative(a))],
         ['bool()', (a) => (np.greater(np.sum(a), 0).bool() ? a : np.negative(a))],
         ['toArray()', (a) => ((a.toArray() as number[])[0]! > 0 ? a : np.negative(a))],
+        ['tolist()', (a) => ((a.tolist() as number[])[0]! > 0 ? a : np.negative(a))],
       ];
       for (const [name, f] of branches) {
         expect(() => jit(f)(x), name).toThrow(ConcretizationError);
@@ -284,6 +285,9 @@ describe('tracing semantics', () => {
         // The same function runs eagerly and under grad (concrete values).
         expect(() => f(x), name).not.toThrow();
       }
+      // tolist() is NumPy's name for toArray(): nested JS values, booleans as booleans.
+      expect(np.array([[1, 0], [0, 2]], 'bool').tolist()).toEqual([[true, false], [false, true]]);
+      expect(np.array([[1.5], [-2]]).tolist()).toEqual([[1.5], [-2]]);
       // The fix: np.where (or a static argument).
       expectClose(jit((a: NDArray) => np.where(np.greater(np.sum(a), 0), a, np.negative(a)))(x), [1, -2, 3]);
     });

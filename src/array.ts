@@ -101,6 +101,10 @@ export abstract class NDArray {
     const v = c.tensor.arraySync();
     return this.dtype === 'bool' ? mapNested(v, (n) => n !== 0) : v;
   }
+  /** NumPy's and JAX's name for `toArray()`: the values as nested JS arrays. */
+  tolist(): unknown {
+    return this.toArray();
+  }
   /** The flat values as a typed array (a copy). */
   dataSync(): Float32Array | Int32Array | Uint8Array {
     return this.requireConcrete('dataSync()').tensor.dataSync() as Float32Array | Int32Array | Uint8Array;
