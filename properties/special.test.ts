@@ -10,6 +10,8 @@ import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, ulp32, onEachBackend, values } from './helpers.js';
 
 interface SpecialRefs {
+  /** [x, erf(x)] */
+  erf: [number, number][];
   /** [x, erfc(x)] */
   erfc: [number, number][];
   /** [x, x·Φ(x), Φ(x) + x·φ(x)] */
@@ -47,6 +49,31 @@ function erfcOracle(x: number): number {
   for (let n = 300; n >= 1; n--) f = x + n / 2 / f;
   return Math.exp(-x * x) / (Math.sqrt(Math.PI) * f);
 }
+
+describe('np.erf (jax.scipy.special.erf, jax.lax.erf)', () => {
+  it('is within 1 ulp of 50-digit references, with relative precision down to the subnormals (TF.js gave erf(1e-30) = 1e-9)', () =>
+    onEachBackend((backend) => {
+      const xs = refs.erf.map(([x]) => x);
+      const got = values(np.erf(np.array(Float32Array.from(xs))));
+      refs.erf.forEach(([x, want], i) => {
+        expect(ulpError(got[i]!, want), `${backend}: erf(${x}) = ${got[i]}, want ${want}`).toBeLessThanOrEqual(1);
+      });
+    }));
+
+  it('is odd bit for bit (−0 included), takes its limits and NaN, and erf(x) + erfc(x) = 1', () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(fc.array(f32(-7, 7), { minLength: 1, maxLength: 40 }), (xs) => {
+          const x = np.array(Float32Array.from(xs));
+          const pos = values(np.erf(x)), neg = values(np.erf(np.negative(x)));
+          pos.forEach((v, i) => expect(Object.is(neg[i], -v), `erf(−${xs[i]}) = ${neg[i]}, erf(${xs[i]}) = ${v}`).toBe(true));
+          values(np.add(np.erf(x), np.erfc(x))).forEach((s) => expect(Math.abs(s - 1)).toBeLessThanOrEqual(2 ** -23));
+        }),
+        { seed: FC_SEED, numRuns: 40 },
+      );
+      expect(values(np.erf(np.array([-0, 0, Infinity, -Infinity, NaN], 'float32'))).map((v) => (Object.is(v, -0) ? '-0' : v))).toEqual(['-0', 0, 1, -1, NaN]);
+    }));
+});
 
 describe('np.erfc (jax.scipy.special.erfc, jax.lax.erfc)', () => {
   it('is within 1 ulp of 50-digit references over its float32 range (to 9.2), where 1 − erf(x) is 0 from x ≈ 4', () =>

@@ -10,7 +10,7 @@ import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPr
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
 import { sortRows } from './sort_kernels.js';
-import { digamma, erfc, exp2, lgamma, ndtr, ndtri, trigamma } from './special.js';
+import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, trigamma } from './special.js';
 import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
@@ -18,7 +18,7 @@ export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf
 const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
   neg: tf.neg, sin: (x) => wasmTrig('Sin', x) ?? tf.sin(x), cos: (x) => wasmTrig('Cos', x) ?? tf.cos(x), tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
   sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: (x) => wasmExp(x) ?? tf.exp(x), log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
-  tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: tf.erf, erfc: float64Unary(erfc), ndtr: float64Unary(ndtr), ndtri: float64Unary(ndtri),
+  tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: float64Unary(erf), erfc: float64Unary(erfc), ndtr: float64Unary(ndtr), ndtri: float64Unary(ndtri),
   exp2: float64Unary(exp2), lgamma: float64Unary(lgamma), digamma: float64Unary(digamma), trigamma: float64Unary(trigamma), relu: reluKernel, abs: tf.abs,
   sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
 };
@@ -26,7 +26,8 @@ const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
 /**
  * A float32 elementwise function computed in float64 JS and rounded once (TF.js has no Φ, Φ⁻¹ or
  * erfc, and building them from float32 erf loses the tails: 1/2·(1 + erf(−6/√2)) is 0 in float32;
- * and its exp(x·ln 2) is off by up to 34 ulp where 2^x is an exact power of two, 63 elsewhere).
+ * its erf has an absolute error near 1e-9, so no relative precision near 0; and its exp(x·ln 2) is
+ * off by up to 34 ulp where 2^x is an exact power of two, 63 elsewhere).
  */
 function float64Unary(f: (v: number) => number): (x: tf.Tensor) => tf.Tensor {
   return (x) => {

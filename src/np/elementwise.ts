@@ -86,6 +86,7 @@ export const expm1 = unary('expm1', 'expm1');
 export const tanh = unary('tanh', 'tanh');
 export const sqrt = unary('sqrt', 'sqrt');
 export const rsqrt = unary('rsqrt', 'rsqrt');
+/** The error function (jax.scipy.special.erf, jax.lax.erf), in float64 then rounded: full relative precision near 0 (TF.js's erf(1e-30) is 1e-9). */
 export const erf = unary('erf', 'erf');
 /** 1 − erf(x) (jax.scipy.special.erfc, jax.lax.erfc), in float64 then rounded: precise in the upper tail (erfc(9) ≈ 4.1e-37, where 1 − erf(9) is 0). */
 export const erfc = unary('erfc', 'erfc');
