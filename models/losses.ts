@@ -3,7 +3,7 @@
 // SamplePairing helpers with a Beta sampler (§7f). Every function is built from np ops, so it works
 // under grad, vmap and jit; at the top level of user code its intermediates are freed (np.defop).
 // Cross-entropies return one loss per example, as in Optax: reduce with np.mean yourself.
-import { DTypeError, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
+import { DTypeError, ShapeError, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 
 type Key = NDArray;
 const op = np.defop;
@@ -34,9 +34,24 @@ export interface CrossEntropyOptions {
  */
 export const softmaxCrossEntropy = op((logits: ArrayLike, targets: ArrayLike, options: CrossEntropyOptions = {}): NDArray => {
   const l = floatArray(logits);
+  checkTargetsFit('softmaxCrossEntropy', l, np.asArray(targets), 'a distribution over the last axis', true);
   const t = options.labelSmoothing ? smoothLabels(targets, options.labelSmoothing) : floatArray(targets);
   return np.sum(t.mul(np.logSoftmax(l, -1)), -1).neg();
 });
+
+/**
+ * Targets must broadcast to the logits' shape without changing it: a mismatch was reported by
+ * `multiply`, and for softmax, class ids [B] against logits [B, K] with B = K broadcast silently as
+ * a row (int ids of the batch shape are refused for that reason, with the way to say what was meant).
+ */
+function checkTargetsFit(op: string, logits: NDArray, targets: NDArray, what: string, ids: boolean): void {
+  const s = logits.shape, t = targets.shape;
+  const fits = t.length <= s.length && t.every((d, i) => d === 1 || d === s[s.length - t.length + i]);
+  const batchShaped = t.length === s.length - 1 && t.every((d, i) => d === s[i]);
+  if (fits && !(ids && batchShaped && targets.dtype === 'int32')) return;
+  const hint = ids && batchShaped ? `; these look like class ids (one per example): use ${op}WithIntegerLabels, or np.oneHot(labels, ${s[s.length - 1]})` : '';
+  throw new ShapeError(`${op}: targets ${JSON.stringify(t)} must have the logits' shape ${JSON.stringify(s)} (or broadcast to it), ${what}${hint}`);
+}
 
 /**
  * Softmax cross-entropy with integer class labels (labels.shape = logits.shape[:-1]):
@@ -75,6 +90,7 @@ export function checkLabels(op: string, labels: NDArray, numClasses: number): vo
  */
 export const sigmoidBinaryCrossEntropy = op((logits: ArrayLike, targets: ArrayLike, options: CrossEntropyOptions = {}): NDArray => {
   const s = floatArray(logits);
+  checkTargetsFit('sigmoidBinaryCrossEntropy', s, np.asArray(targets), 'one target in [0, 1] per logit', false);
   let y = floatArray(targets);
   if (options.labelSmoothing) y = y.mul(1 - options.labelSmoothing).add(options.labelSmoothing / 2);
   // np.softplus's derivative is smooth through 0 (σ(0) = ½ and σ'(0) = ¼, as jax.nn.softplus), so

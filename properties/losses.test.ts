@@ -619,6 +619,15 @@ describe('mismatched shapes in model functions', () => {
       expect(() => crf.memmNll(h, [0, 1, 2], bad)).toThrow(/crf.memmNll: transitions/);
       expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(/zlpr: targets \[4,2\] must broadcast to the scores' shape \[4,3\]/);
       expect(losses.zlpr(np.zeros([4, 3]), np.array([1, 0, 0], 'float32')).shape).toEqual([4]); // shared targets broadcast
+      // Class ids where a distribution belongs: with B = K they broadcast as a row and gave a wrong loss silently.
+      expect(() => losses.softmaxCrossEntropy(np.zeros([3, 3]), np.array([0, 2, 1], 'int32'))).toThrow(/softmaxCrossEntropy: targets \[3\] must have the logits' shape \[3,3\] \(or broadcast to it\), a distribution over the last axis; these look like class ids \(one per example\): use softmaxCrossEntropyWithIntegerLabels, or np.oneHot\(labels, 3\)/);
+      expect(() => losses.softmaxCrossEntropy(np.zeros([4, 3]), np.array([0, 2, 1, 1], 'float32'))).toThrow(/targets \[4\] must have the logits' shape \[4,3\].*look like class ids/);
+      expect(() => losses.softmaxCrossEntropy(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(/softmaxCrossEntropy: targets \[4,2\] must have the logits' shape \[4,3\]/);
+      expect(() => losses.sigmoidBinaryCrossEntropy(np.zeros([4, 3]), np.zeros([4]))).toThrow(/sigmoidBinaryCrossEntropy: targets \[4\] must have the logits' shape \[4,3\] \(or broadcast to it\), one target in \[0, 1\] per logit$/);
+      // Broadcasting that keeps the logits' shape stays allowed: one soft target for every example, int one-hot rows.
+      expect(losses.softmaxCrossEntropy(np.zeros([4, 3]), np.array([0.2, 0.3, 0.5], 'float32')).shape).toEqual([4]);
+      expect(losses.softmaxCrossEntropy(np.zeros([2, 3]), np.array([[0, 1, 0], [1, 0, 0]], 'int32')).shape).toEqual([2]);
+      expect(losses.sigmoidBinaryCrossEntropy(np.zeros([4, 3]), np.zeros([4, 1])).shape).toEqual([4, 3]);
       expect(() => vq.vectorQuantize(np.zeros([4, 3]), np.zeros([5, 2]))).toThrow(/vectorQuantize: the codebook \[5,2\] must be \[K, D\] with D = 3/);
       expect(() => onLstm.apply(onLstm.initParams(random.key(0), 2, 4), np.zeros([1, 4, 3]))).toThrow(/onLstm.cell: inputs of size 3 do not match the parameters, made for inputs of size 2/);
       expect(() => flows.actnorm().forward({ bias: np.zeros([2]), logScale: np.zeros([2]) }, np.zeros([4, 3]))).toThrow(/actnorm.forward: parameters \[2\] do not fit inputs \[4,3\]/);
