@@ -368,6 +368,19 @@ describe('np.linalg.svd', () => {
     });
   });
 
+  it('rank-deficient matrices (products of m×r and r×n factors, up to 40 rows): U and Vh stay orthonormal (Householder completion) and U·diag(s)·Vh = A', () => {
+    const arb = fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.boolean())
+      .chain(([m, n, r, wide]) => fc.tuple(entries(m, r), entries(r, n)).map(([p, q]) => (wide ? transpose64(f32(matmul64(p, q))) : f32(matmul64(p, q)))));
+    assertNoLeak(arb, (a) => {
+      const m = a.length, n = a[0]!.length, k = Math.min(m, n);
+      const [U, S, Vh] = np.linalg.svd(np.array(a, 'float32'));
+      const u = rows(U), s = S.toArray() as number[], vh = rows(Vh);
+      expect(orthonormalityError(u)).toBeLessThan(4e-7 * Math.sqrt(m) + 1e-6);
+      expect(orthonormalityError(transpose64(vh))).toBeLessThan(4e-7 * Math.sqrt(n) + 1e-6);
+      closeTo(matmul64(matmul64(u.map((row) => row.slice(0, k)), diagMat(s)), vh.slice(0, k)), a, 1e-6 * Math.max(m, n) * (1 + fro64(a)), 'U·diag(s)·Vh');
+    }, 40);
+  });
+
   it('errors: fewer than 2 axes, bad options; the derivative of a non-square full decomposition is refused by name', () => {
     noLeak(() => {
       expect(() => np.linalg.svd(np.ones([3]))).toThrow(ShapeError);

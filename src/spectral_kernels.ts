@@ -126,33 +126,47 @@ function dot(x: Float64Array, y: Float64Array): number {
 }
 
 /**
- * Extends the orthonormal vectors `basis` (each of length `dim`) with `count` more, orthonormal to
- * them and to each other: each time, the standard basis vector with the largest component outside
- * the current span, orthogonalised twice (classical Gram–Schmidt with reorthogonalisation).
- * The largest such component is at least √(remaining/dim), so no candidate is ever near zero.
+ * Extends the orthonormal vectors `basis` (r of them, each of length `dim`) with `count` more,
+ * orthonormal to them and to each other: the columns r, r+1, … of Q in the Householder QR
+ * factorisation [basis] = Q·R, i.e. H₀·H₁·…·H_{r−1}·e_i. Costs O(r·dim) per vector (Gram–Schmidt
+ * against the standard basis would cost O(dim³) per vector).
  */
 function completeBasis(basis: Float64Array[], dim: number, count: number): Float64Array[] {
-  const all = [...basis];
-  const added: Float64Array[] = [];
-  for (let k = 0; k < count; k++) {
-    let best: Float64Array | null = null, bestNorm = -1;
-    for (let i = 0; i < dim; i++) {
-      const x = new Float64Array(dim);
-      x[i] = 1;
-      for (let pass = 0; pass < 2; pass++) {
-        for (const q of all) {
-          const c = dot(q, x);
-          for (let r = 0; r < dim; r++) x[r]! -= c * q[r]!;
-        }
-      }
-      const norm = Math.sqrt(dot(x, x));
-      if (norm > bestNorm + 1e-12) { best = x; bestNorm = norm; }
+  const r = basis.length;
+  const a = basis.map((q) => Float64Array.from(q)); // a[j] is column j, reduced in place
+  const reflectors: Float64Array[] = [];
+  for (let j = 0; j < r; j++) {
+    // v = x + sign(x₀)‖x‖e₀ on rows j…dim−1 of column j, normalised; H_j = I − 2vvᵀ.
+    const x = a[j]!;
+    let norm = 0;
+    for (let i = j; i < dim; i++) norm += x[i]! * x[i]!;
+    norm = Math.sqrt(norm);
+    const v = new Float64Array(dim);
+    for (let i = j; i < dim; i++) v[i] = x[i]!;
+    v[j] = v[j]! + (x[j]! >= 0 ? norm : -norm);
+    let vn = 0;
+    for (let i = j; i < dim; i++) vn += v[i]! * v[i]!;
+    vn = Math.sqrt(vn);
+    if (vn > 0) for (let i = j; i < dim; i++) v[i]! /= vn;
+    reflectors.push(v);
+    for (let c = j + 1; c < r; c++) {
+      const col = a[c]!;
+      let d = 0;
+      for (let i = j; i < dim; i++) d += v[i]! * col[i]!;
+      for (let i = j; i < dim; i++) col[i]! -= 2 * d * v[i]!;
     }
-    for (let r = 0; r < dim; r++) best![r]! /= bestNorm;
-    all.push(best!);
-    added.push(best!);
   }
-  return added;
+  return Array.from({ length: count }, (_, k) => {
+    const e = new Float64Array(dim);
+    e[r + k] = 1;
+    for (let j = r - 1; j >= 0; j--) {
+      const v = reflectors[j]!;
+      let d = 0;
+      for (let i = j; i < dim; i++) d += v[i]! * e[i]!;
+      for (let i = j; i < dim; i++) e[i]! -= 2 * d * v[i]!;
+    }
+    return e;
+  });
 }
 
 /**
