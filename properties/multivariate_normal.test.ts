@@ -1,4 +1,4 @@
-// random.multivariateNormal (jax.random.multivariate_normal with method 'cholesky'). The samples
+// random.multivariateNormal (jax.random.multivariate_normal; methods 'cholesky', 'svd', 'eigh'). The samples
 // are checked against float64 references: JAX's construction mean + L·z (L a float64 Cholesky
 // factor of cov's symmetric part, z = random.normal(key, shape + [n]) with the same key), sample
 // means and covariances at about 5 standard errors, and a Kolmogorov–Smirnov test of a projection
@@ -214,15 +214,76 @@ describe('random.multivariateNormal: gradients (reparameterisation)', () => {
   });
 });
 
+describe("random.multivariateNormal: methods 'svd' and 'eigh' (JAX's F = U·√S and V·√W)", () => {
+  /** F̂ᵀ from samples x_r − μ = F·z_r (same key): least squares over the rows, in float64 (normal equations). */
+  function recoveredFactorGram(x: number[][], z: number[][], mu: number[]): Mat {
+    const n = mu.length;
+    const d = x.map((r) => r.map((v, i) => v - Math.fround(mu[i]!)));
+    const ztz = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => z.reduce((a, r) => a + r[i]! * r[j]!, 0)));
+    const ztd = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => z.reduce((a, r, k) => a + r[i]! * d[k]![j]!, 0)));
+    // Solve ZᵀZ·Fᵀ = ZᵀD by Gauss–Jordan (ZᵀZ is symmetric positive definite: no pivoting needed).
+    const m = ztz.map((r, i) => [...r, ...ztd[i]!]);
+    for (let c = 0; c < n; c++) {
+      const p = m[c]![c]!;
+      for (let j = 0; j < 2 * n; j++) m[c]![j]! /= p;
+      for (let r = 0; r < n; r++) if (r !== c) { const f = m[r]![c]!; for (let j = 0; j < 2 * n; j++) m[r]![j]! -= f * m[c]![j]!; }
+    }
+    const ft = m.map((r) => r.slice(n));
+    // F·Fᵀ = (Fᵀ)ᵀ·Fᵀ.
+    return Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => ft.reduce((a, r) => a + r[i]! * r[j]!, 0)));
+  }
+
+  it('F·Fᵀ = cov, recovered from samples and the same key’s normal draws, for positive definite and singular (rank-one) covariances', () => {
+    const arb = fc.integer({ min: 1, max: 4 }).chain((n) => fc.record({
+      n: fc.constant(n), seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }), cov: arbSpd(n), singular: fc.boolean(),
+      mean: fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: n, maxLength: n }), method: fc.constantFrom<'svd' | 'eigh'>('svd', 'eigh'),
+    }));
+    fc.assert(fc.property(arb, ({ n, seed, cov, singular, mean, method }) => inScope(() => {
+      // Singular ('svd' only): the rank-one b·bᵀ from cov's first row, which cholesky refuses unless
+      // rounding leaves a tiny positive pivot ('eigh' may meet a rounding-level negative eigenvalue
+      // there and give NaNs, as in JAX).
+      const c = singular && method === 'svd' ? cov[0]!.map((bi) => cov[0]!.map((bj) => bi * bj / cov[0]![0]!)) : cov;
+      const c32 = c.map((r) => r.map(Math.fround));
+      const k = random.key(seed);
+      const count = 40 * n;
+      const x = rowsOf(values(random.multivariateNormal(k, np.array(mean, 'float32'), np.array(c32, 'float32'), [count], { method })), n);
+      const z = rowsOf(values(random.normal(k, [count, n])), n);
+      const got = recoveredFactorGram(x, z, mean);
+      const scale = Math.max(...c32.flat().map(Math.abs));
+      got.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - c32[i]![j]!), `(${i}, ${j}) ${method}`).toBeLessThan(2e-4 * scale)));
+    })), { seed: FC_SEED, numRuns: 30 });
+  });
+
+  it('is differentiable in mean and cov (checkGrads), and its sample statistics match μ and Σ', () => {
+    const mu = [1.5, -2, 0.25];
+    const sigma = [[2, 0.9, -0.6], [0.9, 1, 0.3], [-0.6, 0.3, 0.8]];
+    for (const method of ['svd', 'eigh'] as const) {
+      inScope(() => {
+        const k = random.key(7);
+        // A cov whose eigenvalues are apart and whose eigenvectors each have one clearly largest
+        // entry: the factor's sign convention does not flip within the finite-difference steps.
+        const wellSeparated = [[2, 0.5, -0.3], [0.5, 1.2, 0.2], [-0.3, 0.2, 0.6]];
+        checkGrads((m: NDArray, c: NDArray) => random.multivariateNormal(k, m, c, [4], { method }), [np.array(mu, 'float32'), np.array(wellSeparated, 'float32')], { order: 1, seed: 3 });
+        const xs = rowsOf(values(random.multivariateNormal(random.key(11), np.array(mu, 'float32'), np.array(sigma, 'float32'), [N], { method })), 3);
+        const m = [0, 1, 2].map((i) => xs.reduce((a, r) => a + r[i]!, 0) / N);
+        m.forEach((mi, i) => expect(Math.abs(mi - mu[i]!), `mean ${i}`).toBeLessThan(5 * Math.sqrt(sigma[i]![i]! / N)));
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
+          const s = xs.reduce((a, r) => a + (r[i]! - m[i]!) * (r[j]! - m[j]!), 0) / (N - 1);
+          expect(Math.abs(s - sigma[i]![j]!), `cov ${i},${j}`).toBeLessThan(5 * Math.sqrt((sigma[i]![i]! * sigma[j]![j]! + sigma[i]![j]! ** 2) / N));
+        }
+      });
+    }
+  });
+});
+
 describe('random.multivariateNormal: errors and memory', () => {
   it('bad arguments are errors naming the sampler, the shapes and what was expected', () => {
     inScope(() => {
       const k = random.key(0);
       const I = np.eye(2);
       const mvn = random.multivariateNormal;
-      expect(() => mvn(k, np.zeros([2]), I, [3], { method: 'svd' } as never)).toThrow(/random.multivariateNormal: method 'svd' is not available \(gradus has no np.linalg.svd\); use method 'cholesky'/);
-      expect(() => mvn(k, np.zeros([2]), I, [3], { method: 'eigh' } as never)).toThrow(/method 'eigh' is not available \(gradus has no np.linalg.eigh\)/);
-      expect(() => mvn(k, np.zeros([2]), I, [3], { method: 'qr' } as never)).toThrow(/method 'qr' is unknown \(JAX's methods are 'cholesky', 'svd' and 'eigh'/);
+      expect(() => mvn(k, np.zeros([2]), I, [3], { method: 'qr' } as never)).toThrow(ValueError);
+      expect(() => mvn(k, np.zeros([2]), I, [3], { method: 'qr' } as never)).toThrow(`random.multivariateNormal: method "qr" is unknown; expected 'cholesky' (the default), 'svd' or 'eigh', as in JAX`);
       expect(() => mvn(k, np.zeros([2]), I, [3], { dtype: 'float32' } as never)).toThrow(/random.multivariateNormal: unknown option 'dtype'/);
       expect(() => mvn(np.zeros([2]), np.zeros([2]), I)).toThrow(/random.multivariateNormal: expected a key .* got f32\[2\]/);
       expect(() => mvn(k, np.array(0, 'float32'), I)).toThrow(/random.multivariateNormal: expected mean of shape \[..., n\] \(rank ≥ 1\), got shape \[\]/);
@@ -257,13 +318,15 @@ describe('random.multivariateNormal: errors and memory', () => {
       () => grad((c: NDArray) => np.sum(grad((c2: NDArray) => np.sum(np.square(random.multivariateNormal(k, mean, c2, [2]))))(c)))(cov),
       () => jitted(cov),
       () => vmap((c: NDArray) => random.multivariateNormal(k, mean, c, [3]))(covs),
+      () => grad((c: NDArray) => np.sum(np.sin(random.multivariateNormal(k, mean, c, [3], { method: 'eigh' }))))(cov),
+      () => grad((c: NDArray) => np.sum(np.sin(random.multivariateNormal(k, mean, c, [3], { method: 'svd' }))))(cov),
     ];
     for (const run of runs) {
       dispose(run() as never);
       expect(numTensors()).toBe(before);
     }
     expect(() => random.multivariateNormal(k, mean, indefinite, [3])).toThrow(LinAlgError);
-    expect(() => random.multivariateNormal(k, mean, cov, [3], { method: 'svd' } as never)).toThrow(ValueError);
+    expect(() => random.multivariateNormal(k, mean, cov, [3], { method: 'qr' } as never)).toThrow(ValueError);
     expect(numTensors()).toBe(before);
     dispose([k, mean, cov, covs, indefinite]);
     jitted.clearCache();

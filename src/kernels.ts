@@ -7,6 +7,7 @@ import { GradusError } from './errors.js';
 import { adjugateStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
 import { qrStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
+import { eighStack, svdStack } from './spectral_kernels.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
 import { sortRows } from './sort_kernels.js';
@@ -753,6 +754,21 @@ export const kernels: Kernels = {
     const { batch, n } = matrixStack(a!);
     const k = b!.shape[b!.rank - 1]!;
     return [tf.tensor(triangularSolveStack(a!.dataSync(), b!.dataSync(), batch, n, k, params), b!.shape, 'float32')];
+  },
+  eigh: ([a], params) => {
+    const { batch, n } = matrixStack(a!);
+    const [w, v] = eighStack(a!.dataSync(), batch, n, params);
+    return [tf.tensor(w, a!.shape.slice(0, -1), 'float32'), tf.tensor(v, a!.shape, 'float32')];
+  },
+  svd: ([a], params) => {
+    const { batch, n } = matrixStack(a!);
+    const lead = a!.shape.slice(0, -2), m = a!.shape[a!.rank - 2]!, k = Math.min(m, n);
+    const [s, u, vh] = svdStack(a!.dataSync(), batch, m, n, params);
+    const out = [tf.tensor(s!, [...lead, k], 'float32')];
+    if (params.computeUv) {
+      out.push(tf.tensor(u!, [...lead, m, params.fullMatrices ? m : k], 'float32'), tf.tensor(vh!, [...lead, params.fullMatrices ? n : k, n], 'float32'));
+    }
+    return out;
   },
   random_bits: ([key], params) => [randomKernel(key!, params)],
   random_split: ([key], { num }) => [splitKernel(key!, num)],

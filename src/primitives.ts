@@ -58,6 +58,10 @@ export interface PrimitiveParams
   cholesky: NoParams;
   /** Solves op(T) x = b, T the lower or upper triangle of the matrix, op(T) = Tᵀ with transposeA, ones on T's diagonal with unitDiagonal. */
   triangular_solve: { lower: boolean; transposeA: boolean; unitDiagonal: boolean };
+  /** Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices, read from the lower (or upper) triangle only; outputs [w, v]. */
+  eigh: { lower: boolean };
+  /** Singular values (descending) and, with computeUv, the singular vectors; outputs [s, u, vh] (or [s]), as JAX's svd_p. */
+  svd: { fullMatrices: boolean; computeUv: boolean };
   random_bits: { shape: number[]; distribution: 'bits' | 'uniform' | 'normal' | 'permutation' };
   random_split: { num: number };
   random_fold_in: NoParams;

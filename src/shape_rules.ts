@@ -195,6 +195,12 @@ function squareMatrixCheck(prim: string, a: ShapedArray): void {
   }
 }
 
+/** A float32 stack of matrices [..., m, n] (a wrong dtype is a DTypeError, too few axes a ShapeError). */
+function floatMatricesCheck(prim: string, a: ShapedArray): void {
+  if (a.dtype !== 'float32') throw new DTypeError(`${prim}: expected float32 matrices but got ${a.str()}`);
+  if (a.ndim < 2) throw new ShapeError(`${prim}: expected a stack of matrices [..., m, n] (at least 2 dimensions) but got ${a.str()}`);
+}
+
 type ShapeRules = { [P in Primitive]: ShapeRule<P> };
 
 const elementwise = Object.fromEntries([
@@ -411,6 +417,26 @@ export const shapeRules: ShapeRules = {
       throw new ShapeError(`triangular_solve: expected right-hand sides [..., n, k] matching the matrices ${a.str()} but got ${b.str()}`);
     }
     return [b];
+  },
+  eigh: (avals, { lower }) => {
+    expectArity('eigh', avals, 1);
+    const a = avals[0]!;
+    floatMatricesCheck('eigh', a);
+    if (a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`eigh: expected a stack of square matrices [..., n, n] but got ${a.str()}`);
+    if (typeof lower !== 'boolean') throw new ShapeError(`eigh: expected a boolean parameter lower but got ${JSON.stringify(lower)}`);
+    return [new ShapedArray(a.shape.slice(0, -1), 'float32'), a];
+  },
+  svd: (avals, { fullMatrices, computeUv }) => {
+    expectArity('svd', avals, 1);
+    const a = avals[0]!;
+    floatMatricesCheck('svd', a);
+    if (typeof fullMatrices !== 'boolean' || typeof computeUv !== 'boolean') {
+      throw new ShapeError(`svd: expected boolean parameters fullMatrices and computeUv but got ${JSON.stringify({ fullMatrices, computeUv })}`);
+    }
+    const batch = a.shape.slice(0, -2), m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!, k = Math.min(m, n);
+    const s = new ShapedArray([...batch, k], 'float32');
+    if (!computeUv) return [s];
+    return [s, new ShapedArray([...batch, m, fullMatrices ? m : k], 'float32'), new ShapedArray([...batch, fullMatrices ? n : k, n], 'float32')];
   },
   random_bits: (avals, { shape, distribution }) => {
     const key = avals[0]!;

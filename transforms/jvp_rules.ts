@@ -7,7 +7,7 @@ import { isDifferentiable } from '../src/dtype.js';
 import { TransformError, fmtShape } from '../src/errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from '../src/primitives.js';
 import {
-  add, batchMatmul, broadcastToShape, constLike, convert, div, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, takeAlongAxis, triangleConst, zeros, addScalar,
+  add, batchMatmul, broadcastToShape, constLike, convert, div, eyeLike, matrixTranspose, mul, neg, reduceSum, reshape, scale, select, sub, takeAlongAxis, triangleConst, zeros, addScalar,
 } from './lax.js';
 
 export type Tangent = NDArray | null;
@@ -308,6 +308,52 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     }
     return [[x], [bind1('triangular_solve', [a!, rhs!], params)]];
   },
+  eigh: ([a], [t], params) => {
+    const [w, v] = bind('eigh', [a!], params) as [NDArray, NDArray];
+    if (t === null) return [[w, v], [null, null]];
+    // JAX's eigh_jvp_rule: with Ā = Vᵀ·dA·V, dw = diag(Ā) and dV = V·(F∘Ā), F_ij = 1/(w_j − w_i)
+    // off the diagonal and 0 on it. The primitive reads one triangle of A, so dA is that triangle
+    // mirrored: the derivative of the function computed (for a symmetric dA, dA itself, as in JAX).
+    const n = a!.shape[a!.ndim - 1]!, nd = a!.ndim;
+    const [keep, mirror] = params.lower ? [triangleConst(n, nd, 1, 1, 0), triangleConst(n, nd, 1, 0, 0)] : [triangleConst(n, nd, 0, 1, 1), triangleConst(n, nd, 0, 0, 1)];
+    const dA = add(mul(t, keep), matrixTranspose(mul(t, mirror)));
+    const vtdAv = batchMatmul(batchMatmul(matrixTranspose(v), dA), v);
+    // F built as JAX does, 1/(I + w_j − w_i) − I: a repeated eigenvalue makes it infinite, and dV NaN.
+    const F = offDiagonalReciprocal(sub(reshape(w, [...w.shape.slice(0, -1), 1, n]), reshape(w, [...w.shape, 1])));
+    return [[w, v], [matrixDiagonal(vtdAv), batchMatmul(v, mul(F, vtdAv))]];
+  },
+  svd: ([a], [t], { fullMatrices, computeUv }) => {
+    const m = a!.shape[a!.ndim - 2]!, n = a!.shape[a!.ndim - 1]!;
+    if (computeUv && fullMatrices && m !== n) {
+      throw new TransformError(`linalg.svd: the derivative of svd with fullMatrices true is only defined for square matrices, got ${a!.aval.str()} (JAX refuses it too: the extra columns of U or rows of Vᵀ are not determined by A); use fullMatrices: false`);
+    }
+    // For a square matrix the full and the reduced decompositions are the same.
+    const [s, u, vh] = bind('svd', [a!], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+    const primals = computeUv ? [s, u, vh] : [s];
+    if (t === null) return [primals, primals.map(() => null)];
+    // JAX's svd_jvp_rule (real case): dS = Uᵀ·dA·V, ds = diag(dS); dU = U·(F∘(dS·S + S·dSᵀ)),
+    // dV = V·(F∘(S·dS + dSᵀ·S)) with F_ij = 1/(s_j² − s_i²) off the diagonal, plus the parts of
+    // dA·V (tall) or dAᵀ·U (wide) outside span(U) or span(V), divided by s.
+    const v = matrixTranspose(vh), ut = matrixTranspose(u);
+    const dS = batchMatmul(batchMatmul(ut, t), v);
+    const ds = matrixDiagonal(dS);
+    if (!computeUv) return [primals, [ds]];
+    const k = s.shape[s.ndim - 1]!;
+    const sRow = reshape(s, [...s.shape.slice(0, -1), 1, k]), sCol = reshape(s, [...s.shape, 1]);
+    const F = offDiagonalReciprocal(mul(add(sRow, sCol), sub(sRow, sCol)));
+    const dSS = mul(sRow, dS), SdS = mul(sCol, dS);
+    let dU = batchMatmul(u, mul(F, add(dSS, matrixTranspose(dSS))));
+    let dV = batchMatmul(v, mul(F, add(SdS, matrixTranspose(SdS))));
+    if (m > n) {
+      const dAV = batchMatmul(t, v);
+      dU = add(dU, div(sub(dAV, batchMatmul(u, batchMatmul(ut, dAV))), sRow));
+    }
+    if (n > m) {
+      const dAtU = batchMatmul(matrixTranspose(t), u);
+      dV = add(dV, div(sub(dAtU, batchMatmul(v, batchMatmul(vh, dAtU))), sRow));
+    }
+    return [primals, [ds, dU, matrixTranspose(dV)]];
+  },
   random_bits: noDerivative('random_bits'),
   random_split: noDerivative('random_split'),
   random_fold_in: noDerivative('random_fold_in'),
@@ -345,9 +391,20 @@ import { ConcreteArray } from '../src/array.js';
 import * as tf from '@tensorflow/tfjs-core';
 /** The trace of each matrix of a stack [..., n, n]. */
 function matrixTrace(x: NDArray): NDArray {
-  const n = x.shape[x.ndim - 1]!;
-  const diag = bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
+  const diag = matrixDiagonal(x);
   return reduceSum(diag, [diag.ndim - 1]);
+}
+
+/** The diagonal [..., n] of each matrix of a stack [..., n, n] (one gather, whose transpose is one scatter). */
+function matrixDiagonal(x: NDArray): NDArray {
+  const n = x.shape[x.ndim - 1]!;
+  return bind1('gather', [reshape(x, [...x.shape.slice(0, -2), n * n]), diagonalIndices(n)], { axis: x.ndim - 2 });
+}
+
+/** 1/d off the diagonal and 0 on it, for a stack of differences d [..., n, n] whose diagonal is 0: 1/(I + d) − I, as JAX writes it (no division by the zero diagonal). */
+function offDiagonalReciprocal(d: NDArray): NDArray {
+  const eye = eyeLike(d.aval);
+  return sub(div(constLike(d, 1), add(eye, d)), eye);
 }
 
 function diagonalIndices(n: number): NDArray {

@@ -14,6 +14,7 @@ export * from './elementwise.js';
 export * from './reductions.js';
 export * from './shape_ops.js';
 export * from './linalg.js';
+export type { CondOrder, EighOptions, LstsqOptions, MatrixRankOptions, PinvOptions, SvdFunction, SvdOptions } from './decompositions.js';
 export * from './nn.js';
 export * from './sorting.js';
 export * from './special.js';

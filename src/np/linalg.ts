@@ -1,7 +1,9 @@
 // Products and linear algebra: matmul/dot/einsum lower to one `dot_general`; inverse, solve,
 // det (with the adjugate as its derivative), slogdet, cholesky, solveTriangular and qr are
-// primitives with their own derivative rules; expm is Padé(7) approximation with scaling and squaring,
-// and choSolve, multiDot and matrixPower are built from differentiable pieces.
+// primitives with their own derivative rules; expm is Padé(7) approximation with scaling and
+// squaring, and choSolve, multiDot and matrixPower are built from differentiable pieces. The
+// spectral decompositions (eigh, svd and what uses them) live in decompositions.ts; np.linalg below
+// gathers both.
 import { NDArray, type ArrayLike } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
@@ -9,7 +11,8 @@ import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual, staticInts } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
-import { abs, add, astypeRaw, divide, exp, exp2, greater, minimum, multiply, negative, power, sqrt, subtract, where, equal, maximum } from './elementwise.js';
+import { cond, eigh, eigvalsh, lstsq, matrixRank, pinv, spectralNorm, svd, svdvals } from './decompositions.js';
+import { abs, add, astypeRaw, divide, exp, exp2, greater, minimum, multiply, negative, power, sqrt, subtract, where } from './elementwise.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
 
@@ -396,17 +399,18 @@ export const solveTriangular = defop((a: ArrayLike, b: ArrayLike, options: Solve
 });
 
 /**
- * Vector norms (one axis): any p, ±Infinity, 0; matrix norms (two axes): 1, −1, ±Infinity, 'fro'.
- * The default (ord omitted) is the 2-norm of all entries over `axis` (all axes when omitted):
- * Frobenius for matrices. The spectral norm (ord 2 on a matrix) is not supported.
+ * Vector norms (one axis): any p, ±Infinity, 0; matrix norms (two axes): 1, −1, ±Infinity, 'fro',
+ * and from the singular values 2 (the spectral norm, the largest), −2 (the smallest) and 'nuc'
+ * (the nuclear norm, their sum). The default (ord omitted) is the 2-norm of all entries over `axis`
+ * (all axes when omitted): Frobenius for matrices.
  */
-export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis?: number | readonly number[] | null, keepdims = false): NDArray => {
+export const norm = defop((x: ArrayLike, ord: number | 'fro' | 'nuc' | null = null, axis?: number | readonly number[] | null, keepdims = false): NDArray => {
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
   const axes = normalizeAxes('norm', axis, a.ndim);
-  if (ord === 'fro' && axes.length !== 2) throw new ShapeError(`linalg.norm: ord 'fro' is a matrix norm and needs two axes, got ${axes.length} (${fmtShape(a.shape)}, axis ${JSON.stringify(axis)})`);
+  if ((ord === 'fro' || ord === 'nuc') && axes.length !== 2) throw new ShapeError(`linalg.norm: ord '${ord}' is a matrix norm and needs two axes, got ${axes.length} (${fmtShape(a.shape)}, axis ${JSON.stringify(axis)})`);
   if (ord === null || ord === 'fro' || (ord === 2 && axes.length === 1)) return sqrt(sum(multiply(a, a), axes, keepdims));
-  if (axes.length === 1) {
+  if (axes.length === 1 && typeof ord === 'number') {
     if (ord === 1) return sum(abs(a), axes, keepdims);
     if (ord === Infinity) return max(abs(a), axes, keepdims);
     if (ord === -Infinity) return min(abs(a), axes, keepdims);
@@ -421,8 +425,14 @@ export const norm = defop((x: ArrayLike, ord: number | 'fro' | null = null, axis
     if (ord === -1) return min(sum(abs(a), rowAxis, true), axes, keepdims);
     if (ord === Infinity) return max(sum(abs(a), colAxis, true), axes, keepdims);
     if (ord === -Infinity) return min(sum(abs(a), colAxis, true), axes, keepdims);
+    if (ord === 2 || ord === -2 || ord === 'nuc') {
+      // The matrices to the last two axes (rows, then columns), the other axes in order.
+      const rest = a.shape.map((_, i) => i).filter((i) => i !== rowAxis && i !== colAxis);
+      const out = spectralNorm(transpose(a, [...rest, rowAxis, colAxis]), ord);
+      return keepdims ? reshape(out, a.shape.map((d, i) => (axes.includes(i) ? 1 : d))) : out;
+    }
   }
-  throw new ShapeError(`linalg.norm: ord ${ord} over ${axes.length} axes is not supported; expected 1, -1, Infinity, -Infinity or 'fro' (matrix norms), or any number (vector norms)`);
+  throw new ShapeError(`linalg.norm: ord ${ord} over ${axes.length} axes is not supported; expected 1, -1, 2, -2, Infinity, -Infinity, 'fro' or 'nuc' (matrix norms), or any number (vector norms)`);
 });
 
 // Padé(7) coefficients b_k ∝ (14 − k)!/(k!·(7 − k)!) for the matrix exponential, and the bound θ7
@@ -637,5 +647,5 @@ export const matrixPower = defop((x: ArrayLike, n: number): NDArray => {
 export const linalg = {
   inv, slogdet, det, solve, cholesky, solveTriangular, norm, expm, trace: linalgTrace, diag, diagonal: linalgDiagonal,
   qr, choFactor, choSolve, multiDot, matrixPower,
+  eigh, eigvalsh, svd, svdvals, pinv, lstsq, matrixRank, cond,
 };
-void equal; void maximum; void moveaxis;

@@ -7,11 +7,12 @@ import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
 import {
-  abs, add, astypeRaw, divide, exp, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, subtract, where,
+  abs, add, astypeRaw, divide, exp, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, sqrt, subtract, where,
 } from '../np/elementwise.js';
 import { argmax, cumsum, sum } from '../np/reductions.js';
 import { expandDims, reshape, squeeze, swapaxes, take } from '../np/shape_ops.js';
 import { cholesky, matmul } from '../np/linalg.js';
+import { eigh, svd } from '../np/decompositions.js';
 import { topK } from '../np/sorting.js';
 import { checkOptions } from '../options.js';
 import type { DType } from '../dtype.js';
@@ -217,11 +218,12 @@ export const truncatedNormal = defop((k: Key, lower: ArrayLike, upper: ArrayLike
 
 export interface MultivariateNormalOptions {
   /**
-   * How cov is factored as F·Fᵀ: 'cholesky' (the default, as in JAX), which needs cov positive
-   * definite. JAX's 'svd' and 'eigh' (which also take singular covariances) are not available:
-   * gradus has no np.linalg.svd or eigh.
+   * How cov is factored as F·Fᵀ, as in JAX: 'cholesky' (the default), which needs cov positive
+   * definite; 'svd' (F = U·√S) and 'eigh' (F = V·√W), which also take positive semidefinite
+   * (singular) covariances. With 'eigh' a cov that is not positive semidefinite gives NaNs (√ of a
+   * negative eigenvalue), as in JAX; with 'svd' it gives samples of the wrong covariance, as in JAX.
    */
-  method?: 'cholesky';
+  method?: 'cholesky' | 'svd' | 'eigh';
 }
 const MULTIVARIATE_NORMAL_OPTIONS = ['method'] as const satisfies readonly (keyof MultivariateNormalOptions)[];
 
@@ -230,19 +232,18 @@ const MULTIVARIATE_NORMAL_OPTIONS = ['method'] as const satisfies readonly (keyo
  * [..., n], cov [..., n, n], and the result has shape `shape + [n]`, `shape` defaulting to the
  * broadcast of mean's batch shape (mean.shape[:-1]) and cov's (cov.shape[:-2]); a given `shape`
  * must be one they broadcast to. JAX's construction: mean + L·z with L = linalg.cholesky(cov)
- * (the factor of cov's symmetric part) and z = normal(key, shape + [n]), so the same key gives
- * the normal draws JAX's construction would transform. Differentiable in mean and cov
- * (reparameterisation, through cholesky's derivative). A cov that is not positive definite is
- * cholesky's LinAlgError, where JAX gives NaNs.
+ * (the factor of cov's symmetric part; or U·√S or V·√W with method 'svd' or 'eigh') and
+ * z = normal(key, shape + [n]), so the same key gives the normal draws JAX's construction would
+ * transform. Differentiable in mean and cov (reparameterisation, through the factor's
+ * derivative). A cov that is not positive definite is cholesky's LinAlgError, where JAX gives NaNs.
  */
 export const multivariateNormal = defop((k: Key, mean: ArrayLike, cov: ArrayLike, shape?: readonly number[] | number, options: MultivariateNormalOptions = {}): NDArray => {
   const op = 'random.multivariateNormal';
   checkKey('multivariateNormal', k);
   checkOptions(op, options, MULTIVARIATE_NORMAL_OPTIONS);
   const method: string = options.method ?? 'cholesky';
-  if (method !== 'cholesky') {
-    const known = method === 'svd' || method === 'eigh';
-    throw new ValueError(`${op}: method '${method}' is ${known ? `not available (gradus has no np.linalg.${method})` : "unknown (JAX's methods are 'cholesky', 'svd' and 'eigh'; 'svd' and 'eigh' are not available)"}; use method 'cholesky', which needs cov positive definite`);
+  if (method !== 'cholesky' && method !== 'svd' && method !== 'eigh') {
+    throw new ValueError(`${op}: method ${JSON.stringify(method)} is unknown; expected 'cholesky' (the default), 'svd' or 'eigh', as in JAX`);
   }
   let m = asArray(mean), c = asArray(cov);
   if (m.dtype === 'bool' || c.dtype === 'bool') throw new DTypeError(`${op}: expected a numeric mean and cov, got ${m.aval.str()} and ${c.aval.str()}`);
@@ -264,7 +265,17 @@ export const multivariateNormal = defop((k: Key, mean: ArrayLike, cov: ArrayLike
   if (shape !== undefined && !(s.length >= batch.length && batch.every((d, i) => d === 1 || d === s[s.length - batch.length + i]))) {
     throw new ShapeError(`${op}: the batch shapes of mean ${fmtShape(m.shape)} and cov ${fmtShape(c.shape)} (broadcast: ${fmtShape(batch)}) do not broadcast to shape ${fmtShape(s)}`);
   }
-  const L = cholesky(c);
+  // F with F·Fᵀ = cov: JAX's factor for each method (the svd and eigh ones scale the vectors' columns).
+  const columnsTimesSqrt = (vectors: NDArray, scales: NDArray): NDArray => multiply(vectors, expandDims(sqrt(scales), -2));
+  let L: NDArray;
+  if (method === 'cholesky') L = cholesky(c);
+  else if (method === 'svd') {
+    const [u, sv] = svd(c);
+    L = columnsTimesSqrt(u, sv);
+  } else {
+    const [w, v] = eigh(c);
+    L = columnsTimesSqrt(v, w);
+  }
   const z = normal(k, [...s, n]);
   // JAX's einsum('...ij,...j->...i', L, z). With one cov that is z·Lᵀ, one matrix product over all
   // samples; a stack of covs is broadcast against the samples' batch.

@@ -1,0 +1,302 @@
+// np.linalg's spectral decompositions and what is built on them: eigh/eigvalsh (the `eigh`
+// primitive), svd/svdvals (the `svd` primitive), and pinv, lstsq, matrixRank and cond, as
+// jax.numpy.linalg defines them. The kernels are float64 Jacobi methods (src/spectral_kernels.ts).
+import type { ArrayLike, NDArray } from '../array.js';
+import { bind, bind1 } from '../core.js';
+import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
+import { checkOptions } from '../options.js';
+import { customJvp } from '../../transforms/custom.js';
+import { batchMatmul, matrixTranspose } from '../../transforms/lax.js';
+import { asArray, defop, zeros } from './convert.js';
+import { abs, add, astypeRaw, divide, greater, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
+import { any, max, min, sum } from './reductions.js';
+import { expandDims, reshape, slice, squeeze } from './shape_ops.js';
+
+/** float32's machine epsilon, 2⁻²³: the unit of the default cutoffs (JAX's jnp.finfo(float32).eps). */
+const EPS32 = 2 ** -23;
+
+/** `x` as float32 matrices [..., m, n] (ints and bools converted, as JAX promotes them), or a ShapeError naming `op`. */
+function floatMatrices(op: string, x: ArrayLike, square = false): NDArray {
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (a.ndim < 2) throw new ShapeError(`linalg.${op}: expected a stack of matrices [..., ${square ? 'n, n' : 'm, n'}] (at least 2 dimensions) but got shape ${fmtShape(a.shape)}`);
+  if (square && a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`linalg.${op}: expected square matrices [..., n, n] but got ${fmtShape(a.shape)}`);
+  return a;
+}
+
+/** Swaps the last two axes (NumPy's `.mT`). */
+const mT = (x: NDArray): NDArray => matrixTranspose(x);
+
+// ---------------------------------------------------------------------------------------------
+// eigh
+
+/** Options of eigh and eigvalsh, named as in jax.numpy.linalg.eigh. */
+export interface EighOptions {
+  /** Which triangle is read when the input is not symmetrised: 'L' (lower, the default) or 'U'. */
+  UPLO?: 'L' | 'U';
+  /** Decompose (A + Aᵀ)/2 (default true, as JAX): then both triangles count, and so does the gradient's. */
+  symmetrizeInput?: boolean;
+}
+const EIGH_OPTIONS = ['UPLO', 'symmetrizeInput'] as const satisfies readonly (keyof EighOptions)[];
+
+function eighParts(op: string, x: ArrayLike, options: EighOptions): [NDArray, NDArray] {
+  checkOptions(`linalg.${op}`, options, EIGH_OPTIONS);
+  const { UPLO = 'L', symmetrizeInput = true } = options;
+  if (UPLO !== 'L' && UPLO !== 'U') throw new ValueError(`linalg.${op}: UPLO must be 'L' or 'U', got ${JSON.stringify(UPLO)}`);
+  if (typeof symmetrizeInput !== 'boolean') throw new ValueError(`linalg.${op}: symmetrizeInput must be a boolean, got ${JSON.stringify(symmetrizeInput)}`);
+  let a = floatMatrices(op, x, true);
+  if (symmetrizeInput) a = multiply(add(a, mT(a)), 0.5);
+  const [w, v] = bind('eigh', [a], { lower: UPLO === 'L' });
+  return [w!, v!];
+}
+
+/**
+ * Eigenvalues (ascending, [..., n]) and eigenvectors (the columns of v, [..., n, n]) of symmetric
+ * matrices, A = v·diag(w)·vᵀ (jax.numpy.linalg.eigh): `[w, v] = eigh(a)`. By default the symmetric
+ * part (A + Aᵀ)/2 is decomposed; with symmetrizeInput false only the UPLO triangle is read.
+ *
+ * Computed in float64 by cyclic Jacobi and rounded to float32. Eigenvectors have a sign convention
+ * (LAPACK's is arbitrary): each one's entry of largest magnitude is positive (the first such entry
+ * on an exact tie). The derivative is JAX's: dw = diag(vᵀ·dA·v), dv = v·(F∘(vᵀ·dA·v)) with
+ * F_ij = 1/(w_j − w_i); repeated eigenvalues make dv infinite or NaN, as in JAX, and with it any
+ * derivative taken through v (eigvalsh's stays finite).
+ */
+export const eigh = defop((a: ArrayLike, options: EighOptions = {}): [NDArray, NDArray] => eighParts('eigh', a, options));
+
+/** The eigenvalues of symmetric matrices, ascending (jax.numpy.linalg.eigvalsh); their derivative is diag(vᵀ·dA·v), well defined for repeated eigenvalues too. */
+export const eigvalsh = defop((a: ArrayLike, options: EighOptions = {}): NDArray => eighParts('eigvalsh', a, options)[0]);
+
+// ---------------------------------------------------------------------------------------------
+// svd
+
+/** Options of svd, named as in jax.numpy.linalg.svd. */
+export interface SvdOptions {
+  /** U [..., m, m] and Vh [..., n, n] (true, the default) or the reduced U [..., m, k] and Vh [..., k, n], k = min(m, n). */
+  fullMatrices?: boolean;
+  /** Return [u, s, vh] (true, the default) or only s. */
+  computeUv?: boolean;
+}
+const SVD_OPTIONS = ['fullMatrices', 'computeUv'] as const satisfies readonly (keyof SvdOptions)[];
+
+/** svd's overloads: the singular vectors and values, or the values alone with computeUv false. */
+export interface SvdFunction {
+  (a: ArrayLike, options?: SvdOptions & { computeUv?: true }): [NDArray, NDArray, NDArray];
+  (a: ArrayLike, options: SvdOptions & { computeUv: false }): NDArray;
+  (a: ArrayLike, options?: SvdOptions): [NDArray, NDArray, NDArray] | NDArray;
+}
+
+/**
+ * Singular value decomposition A = u·diag(s)·vh of a stack of m×n matrices (jax.numpy.linalg.svd):
+ * `[u, s, vh] = svd(a)`, s descending, or `s = svd(a, { computeUv: false })`.
+ *
+ * Computed in float64 by one-sided Jacobi and rounded to float32. Singular vectors have a sign
+ * convention: each column of u has its entry of largest magnitude positive (the first on an exact
+ * tie), the matching row of vh following it; where a singular value is zero, and for the extra
+ * columns of a full u (rows of a full vh), the vectors are an orthonormal completion. The
+ * derivative is JAX's svd_jvp_rule: for s alone, and for u and vh when fullMatrices is false or the
+ * matrices are square (a non-square full decomposition's derivative is refused by name, as in JAX);
+ * repeated or zero singular values make the vectors' derivative infinite or NaN, as in JAX.
+ */
+export const svd: SvdFunction = defop((x: ArrayLike, options: SvdOptions = {}): [NDArray, NDArray, NDArray] | NDArray => {
+  checkOptions('linalg.svd', options, SVD_OPTIONS);
+  const { fullMatrices = true, computeUv = true } = options;
+  if (typeof fullMatrices !== 'boolean' || typeof computeUv !== 'boolean') {
+    throw new ValueError(`linalg.svd: fullMatrices and computeUv must be booleans, got fullMatrices ${JSON.stringify(fullMatrices)} and computeUv ${JSON.stringify(computeUv)}`);
+  }
+  const a = floatMatrices('svd', x);
+  if (!computeUv) return bind1('svd', [a], { fullMatrices: false, computeUv: false });
+  const [s, u, vh] = bind('svd', [a], { fullMatrices, computeUv: true });
+  return [u!, s!, vh!];
+}) as SvdFunction;
+
+/** The singular values of a stack of matrices, descending (jax.numpy.linalg.svdvals): svd(a, { computeUv: false }). */
+export const svdvals = defop((a: ArrayLike): NDArray => bind1('svd', [floatMatrices('svdvals', a)], { fullMatrices: false, computeUv: false }));
+
+// ---------------------------------------------------------------------------------------------
+// pinv
+
+/** Options of pinv. */
+export interface PinvOptions {
+  /** Singular values at most rtol·(the largest) count as zero; default 10·max(m, n)·eps(float32), as JAX. */
+  rtol?: number;
+}
+
+/** The pseudo-inverse from the reduced SVD: vhᵀ·diag(1/s)·uᵀ, singular values at most rtol·s_max dropped (JAX's _pinv). */
+function pinvValue(a: NDArray, rtol: number): NDArray {
+  const [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+  const k = s.shape[s.ndim - 1]!;
+  const cutoff = multiply(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), rtol);
+  const kept = where(greater(s, cutoff), s, Infinity);
+  return batchMatmul(mT(vh), divide(mT(u), reshape(kept, [...kept.shape.slice(0, -1), k, 1])));
+}
+
+/**
+ * The Moore–Penrose pseudo-inverse [..., n, m] of a stack of m×n matrices (jax.numpy.linalg.pinv),
+ * by the SVD with singular values at most rtol·s_max dropped. Its derivative is JAX's custom rule
+ * (Golub & Pereyra 1973), the derivative of the pseudo-inverse at constant rank: the SVD's vectors,
+ * and their trouble at repeated singular values, do not enter it.
+ */
+export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => {
+  checkOptions('linalg.pinv', options, ['rtol']);
+  const a = floatMatrices('pinv', x);
+  const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
+  const rtol = options.rtol ?? 10 * Math.max(m, n) * EPS32;
+  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
+  if (m === 0 || n === 0) return zeros([...a.shape.slice(0, -2), n, m]);
+  const core: (a: NDArray) => NDArray = customJvp((b: NDArray) => pinvValue(b, rtol), ([b]: [NDArray], [db]: [NDArray]): [NDArray, NDArray] => {
+    const p = core(b);
+    const pT = mT(p), dbT = mT(db);
+    let dp: NDArray;
+    // Derivative of the pseudo-inverse, grouped (as JAX) so that every product stays n×m or smaller.
+    if (m >= n) {
+      const s = batchMatmul(batchMatmul(p, pT), dbT);
+      const t = batchMatmul(batchMatmul(dbT, pT), p);
+      dp = negative(batchMatmul(batchMatmul(p, db), p));
+      dp = add(dp, subtract(s, batchMatmul(batchMatmul(s, b), p)));
+      dp = add(dp, subtract(t, batchMatmul(batchMatmul(p, b), t)));
+    } else {
+      const s = batchMatmul(p, batchMatmul(pT, dbT));
+      const t = batchMatmul(dbT, batchMatmul(pT, p));
+      dp = negative(batchMatmul(p, batchMatmul(db, p)));
+      dp = add(dp, subtract(s, batchMatmul(s, batchMatmul(b, p))));
+      dp = add(dp, subtract(t, batchMatmul(p, batchMatmul(b, t))));
+    }
+    return [p, dp];
+  });
+  return core(a);
+});
+
+// ---------------------------------------------------------------------------------------------
+// matrixRank, cond
+
+/** Options of matrixRank. */
+export interface MatrixRankOptions {
+  /** Singular values at most rtol·(the largest) count as zero; default max(m, n)·eps(float32), as NumPy and JAX. */
+  rtol?: number;
+}
+
+/**
+ * The number of singular values above rtol·s_max for each matrix of a stack, int32
+ * (jax.numpy.linalg.matrix_rank; rtol relative, as NumPy 2). A 0-d or 1-D input has rank 1 unless it is all zeros.
+ */
+export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}): NDArray => {
+  checkOptions('linalg.matrixRank', options, ['rtol']);
+  let a = asArray(x);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (a.ndim < 2) return astypeRaw(any(notEqual(a, 0)), 'int32');
+  const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
+  const rtol = options.rtol ?? Math.max(m, n) * EPS32;
+  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
+  const s = svdvals(a);
+  if (Math.min(m, n) === 0) return zeros(a.shape.slice(0, -2), 'int32');
+  return sum(astypeRaw(greater(s, multiply(max(s, -1, true), rtol)), 'int32'), -1);
+});
+
+/** The orders cond accepts: the 2-norm ones from the SVD, and the others as ‖A‖·‖A⁻¹‖. */
+export type CondOrder = 2 | -2 | 1 | -1 | typeof Infinity | 'fro' | 'nuc';
+
+/**
+ * The condition number of each matrix of a stack (jax.numpy.linalg.cond): for p 2 (the default),
+ * s_max/s_min (∞ for a singular matrix); for −2, s_min/s_max; for 1, −1, ±∞, 'fro' and 'nuc' on
+ * square matrices, ‖A‖·‖A⁻¹‖, where a singular matrix is inv's LinAlgError (JAX gives ∞). A NaN
+ * from a matrix without NaNs (0/0) becomes ∞, as in JAX.
+ */
+export const cond = defop((x: ArrayLike, p: CondOrder | null = null): NDArray => {
+  const a = floatMatrices('cond', x);
+  const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
+  if (m === 0 || n === 0) throw new ShapeError(`linalg.cond: expected non-empty matrices but got ${fmtShape(a.shape)}`);
+  let r: NDArray;
+  if (p === null || p === 2 || p === -2) {
+    const s = svdvals(a);
+    const first = squeeze(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), -1);
+    const last = squeeze(slice(s, [...s.shape.slice(0, -1).map(() => 0), s.shape[s.ndim - 1]! - 1], s.shape), -1);
+    if (p !== -2) return divide(first, last);
+    r = divide(last, first);
+  } else {
+    if (![1, -1, Infinity, -Infinity, 'fro', 'nuc'].includes(p)) throw new ValueError(`linalg.cond: p must be 2, -2, 1, -1, Infinity, -Infinity, 'fro' or 'nuc', got ${JSON.stringify(p)}`);
+    if (m !== n) throw new ShapeError(`linalg.cond: p ${String(p)} needs square matrices (it inverts them), got ${fmtShape(a.shape)}`);
+    r = multiply(matrixNorm(a, p), matrixNorm(bind1('matrix_inverse', [a], {}), p));
+  }
+  return where(logicalAnd(isnan(r), logicalNot(any(isnan(a), [-2, -1]))), Infinity, r);
+});
+
+/** The norms cond takes of A and A⁻¹, over the last two axes: max/min column (1, −1) or row (±∞) abs sums, Frobenius, nuclear. */
+function matrixNorm(a: NDArray, ord: 1 | -1 | number | 'fro' | 'nuc'): NDArray {
+  if (ord === 'fro') return sqrt(sum(square(a), [-2, -1]));
+  if (ord === 'nuc') return spectralNorm(a, 'nuc');
+  const sums = sum(abs(a), Math.abs(ord) === 1 ? -2 : -1);
+  return ord > 0 ? max(sums, -1) : min(sums, -1);
+}
+
+/** The matrix norms from the singular values of the matrices in the last two axes: 2 (the largest), −2 (the smallest), 'nuc' (their sum). */
+export function spectralNorm(a: NDArray, ord: 2 | -2 | 'nuc'): NDArray {
+  const s = svdvals(a);
+  if (s.shape[s.ndim - 1] === 0) return zeros(s.shape.slice(0, -1)); // an empty matrix: the empty sum (NumPy refuses max of nothing)
+  return ord === 2 ? max(s, -1) : ord === -2 ? min(s, -1) : sum(s, -1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// lstsq
+
+/** Options of lstsq, named as in jax.numpy.linalg.lstsq. */
+export interface LstsqOptions {
+  /** Singular values at most rcond·s_max count as zero; default eps(float32)·max(m, n); negative means eps. */
+  rcond?: number | null;
+  /**
+   * NumPy's residuals (true, the default here): empty when rank < n or m ≤ n, which needs a
+   * concrete rank (not under jit or vmap). False returns them always, as JAX does by default.
+   */
+  numpyResid?: boolean;
+}
+const LSTSQ_OPTIONS = ['rcond', 'numpyResid'] as const satisfies readonly (keyof LstsqOptions)[];
+
+/**
+ * Least-squares solution x of a·x ≈ b (jax.numpy.linalg.lstsq): `[x, residuals, rank, s]`, a of
+ * shape [m, n] and b [m] or [m, k]; x has shape [n] or [n, k]; residuals are the squared column
+ * norms of b − a·x ([1] for a 1-D b, [k] otherwise; [0] when rank < n or m ≤ n, as NumPy); rank is
+ * an int32 scalar; s holds a's singular values. Singular values at most rcond·s_max are dropped
+ * (the minimum-norm solution; a zero matrix has rank 0 and x = 0, as NumPy).
+ */
+export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = {}): [NDArray, NDArray, NDArray, NDArray] => {
+  checkOptions('linalg.lstsq', options, LSTSQ_OPTIONS);
+  const { numpyResid = true } = options;
+  let a = asArray(x), b = asArray(y);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (b.dtype !== 'float32') b = astypeRaw(b, 'float32');
+  if (a.ndim !== 2) throw new ShapeError(`linalg.lstsq: a must be a matrix [m, n], got shape ${fmtShape(a.shape)}`);
+  if (b.ndim !== 1 && b.ndim !== 2) throw new ShapeError(`linalg.lstsq: b must be [m] or [m, k], got shape ${fmtShape(b.shape)}`);
+  const [m, n] = a.shape as [number, number];
+  if (b.shape[0] !== m) throw new ShapeError(`linalg.lstsq: a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)} have different numbers of rows; expected b.shape[0] == ${m}`);
+  if (typeof numpyResid !== 'boolean') throw new ValueError(`linalg.lstsq: numpyResid must be a boolean, got ${JSON.stringify(numpyResid)}`);
+  const vec = b.ndim === 1;
+  const B = vec ? expandDims(b, -1) : b;
+  let rcond = options.rcond ?? EPS32 * Math.max(m, n);
+  if (typeof rcond !== 'number' || Number.isNaN(rcond)) throw new ValueError(`linalg.lstsq: rcond must be a number or null, got ${JSON.stringify(options.rcond)}`);
+  if (rcond < 0) rcond = EPS32;
+  let X: NDArray, rank: NDArray, s: NDArray;
+  if (m === 0 || n === 0) {
+    s = zeros([0]);
+    rank = zeros([], 'int32');
+    X = zeros([n, B.shape[1]!]);
+  } else {
+    const [sv, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+    s = sv;
+    // Singular values above rcond·s_max count (LAPACK's gelsd, which NumPy calls; JAX's ≥ would
+    // count the zeros of a zero matrix and divide by them).
+    const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
+    rank = sum(astypeRaw(mask, 'int32'));
+    const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
+    X = batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), B)));
+  }
+  let residuals: NDArray;
+  const empty = (): NDArray => zeros([0]);
+  if (numpyResid && m <= n) residuals = empty();
+  else if (numpyResid) {
+    const r = rank.concreteValue();
+    if (r === null) {
+      throw new ConcretizationError(`linalg.lstsq: NumPy's residuals (numpyResid, the default) depend on the rank, which is not known under jit or vmap (a ${fmtShape(a.shape)}); pass numpyResid: false for JAX's residuals, which are always returned`);
+    }
+    residuals = (r.item() as number) < n ? empty() : sum(square(subtract(B, batchMatmul(a, X))), 0);
+  } else residuals = sum(square(subtract(B, batchMatmul(a, X))), 0);
+  return [vec ? squeeze(X, -1) : X, residuals, rank, s];
+});

@@ -1,0 +1,274 @@
+// Symmetric eigendecomposition and singular value decomposition in float64 JavaScript, rounded
+// once to float32: cyclic Jacobi for eigh (two-sided rotations of A) and one-sided Jacobi
+// (Hestenes) for svd, which orthogonalises A's columns directly and so keeps the small singular
+// values that forming AᵀA would lose. Both converge to float64 precision; the matrices gradus
+// meets here are small, as in linalg_kernels.ts.
+import type { ParamsOf } from './primitives.js';
+
+const EPS64 = 2 ** -52;
+/** Jacobi converges quadratically (a handful of sweeps); this bounds the work on pathological input. */
+const MAX_SWEEPS = 100;
+
+/**
+ * tan of the Jacobi rotation angle that zeroes the off-diagonal entry of the symmetric 2×2
+ * [[app, apq], [apq, aqq]] (the smaller of the two angles, so that |t| ≤ 1): with
+ * ζ = (aqq − app)/(2·apq), t = sign(ζ)/(|ζ| + √(1 + ζ²)) (Golub & Van Loan, §8.5.2).
+ */
+function jacobiTangent(app: number, aqq: number, apq: number): number {
+  const zeta = (aqq - app) / (2 * apq);
+  if (Math.abs(zeta) > 1e150) return 1 / (2 * zeta); // √(1 + ζ²) would overflow; t ≈ 1/(2ζ)
+  return (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+}
+
+/**
+ * Eigenvalues and eigenvectors of the symmetric n×n matrix `a` (row-major float64, overwritten) by
+ * cyclic Jacobi: `v` (row-major, its columns the eigenvectors) and the unsorted eigenvalues.
+ * A rotation is skipped where |a_pq| ≤ ε·√|a_pp·a_qq| (Demmel & Veselić's relative criterion) or
+ * is negligible against ‖A‖ itself; a sweep without rotations ends the iteration.
+ */
+function jacobiEigh(a: Float64Array, n: number, v: Float64Array): Float64Array {
+  v.fill(0);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  let norm2 = 0;
+  for (let i = 0; i < n * n; i++) norm2 += a[i]! * a[i]!;
+  const negligible = EPS64 * EPS64 * Math.sqrt(norm2);
+  for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
+    let rotated = false;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q]!;
+        const app = a[p * n + p]!, aqq = a[q * n + q]!;
+        if (Math.abs(apq) <= EPS64 * Math.sqrt(Math.abs(app * aqq)) || Math.abs(apq) <= negligible) continue;
+        rotated = true;
+        const t = jacobiTangent(app, aqq, apq);
+        const c = 1 / Math.sqrt(1 + t * t), s = t * c, tau = s / (1 + c);
+        // Rutishauser's updates: the diagonal moves by ∓t·a_pq, the rest rotates (Numerical Recipes' jacobi).
+        a[p * n + p] = app - t * apq;
+        a[q * n + q] = aqq + t * apq;
+        a[p * n + q] = a[q * n + p] = 0;
+        for (let r = 0; r < n; r++) {
+          if (r === p || r === q) continue;
+          const arp = a[r * n + p]!, arq = a[r * n + q]!;
+          const np = arp - s * (arq + tau * arp), nq = arq + s * (arp - tau * arq);
+          a[r * n + p] = a[p * n + r] = np;
+          a[r * n + q] = a[q * n + r] = nq;
+        }
+        for (let r = 0; r < n; r++) {
+          const vrp = v[r * n + p]!, vrq = v[r * n + q]!;
+          v[r * n + p] = vrp - s * (vrq + tau * vrp);
+          v[r * n + q] = vrq + s * (vrp - tau * vrq);
+        }
+      }
+    }
+    if (!rotated) break;
+  }
+  return Float64Array.from({ length: n }, (_, i) => a[i * n + i]!);
+}
+
+/**
+ * The sign convention for eigenvectors and singular vectors: −1 when the entry of largest magnitude
+ * of `x` (the first such entry on an exact tie) is negative, else 1; the vector times it has that
+ * entry positive. Magnitudes are compared as the float32 values returned, so that the convention
+ * holds exactly for them (entries that differ only in float64 digits are a tie).
+ */
+function largestEntrySign(x: Float64Array): number {
+  let best = -1, at = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = Math.abs(Math.fround(x[i]!));
+    if (v > best) { best = v; at = i; }
+  }
+  return x.length > 0 && x[at]! < 0 ? -1 : 1;
+}
+
+/**
+ * Eigenvalues (ascending, [batch, n]) and eigenvectors (as columns, [batch, n, n]) of each
+ * symmetric matrix of the stack, read from its lower (or upper) triangle only, as LAPACK's syevd
+ * reads UPLO's triangle. Each eigenvector's entry of largest magnitude is positive (the first such
+ * entry on an exact tie). A matrix with a NaN or an infinity gives NaNs.
+ */
+export function eighStack(a: ArrayLike<number>, batch: number, n: number, { lower }: ParamsOf<'eigh'>): [Float32Array, Float32Array] {
+  const w = new Float32Array(batch * n);
+  const vOut = new Float32Array(batch * n * n);
+  const m = new Float64Array(n * n), v = new Float64Array(n * n), col = new Float64Array(n);
+  for (let bi = 0; bi < batch; bi++) {
+    const base = bi * n * n;
+    let finite = true;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        const x = lower ? a[base + i * n + j]! : a[base + j * n + i]!;
+        if (!Number.isFinite(x)) finite = false;
+        m[i * n + j] = m[j * n + i] = x;
+      }
+    }
+    if (!finite) {
+      w.fill(NaN, bi * n, (bi + 1) * n);
+      vOut.fill(NaN, base, base + n * n);
+      continue;
+    }
+    const values = jacobiEigh(m, n, v);
+    // Ascending eigenvalues (a stable sort: equal ones keep Jacobi's order), their columns with them.
+    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => values[x]! - values[y]! || x - y);
+    order.forEach((src, j) => {
+      w[bi * n + j] = values[src]!;
+      for (let r = 0; r < n; r++) col[r] = v[r * n + src]!;
+      const sign = largestEntrySign(col);
+      for (let r = 0; r < n; r++) vOut[base + r * n + j] = sign * col[r]!;
+    });
+  }
+  return [w, vOut];
+}
+
+/** ⟨x, y⟩ of two float64 vectors of equal length. */
+function dot(x: Float64Array, y: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
+  return s;
+}
+
+/**
+ * Extends the orthonormal vectors `basis` (r of them, each of length `dim`) with `count` more,
+ * orthonormal to them and to each other: the columns r, r+1, … of Q in the Householder QR
+ * factorisation [basis] = Q·R, i.e. H₀·H₁·…·H_{r−1}·e_i. Costs O(r·dim) per vector (Gram–Schmidt
+ * against the standard basis would cost O(dim³) per vector).
+ */
+function completeBasis(basis: Float64Array[], dim: number, count: number): Float64Array[] {
+  const r = basis.length;
+  const a = basis.map((q) => Float64Array.from(q)); // a[j] is column j, reduced in place
+  const reflectors: Float64Array[] = [];
+  for (let j = 0; j < r; j++) {
+    // v = x + sign(x₀)‖x‖e₀ on rows j…dim−1 of column j, normalised; H_j = I − 2vvᵀ.
+    const x = a[j]!;
+    let norm = 0;
+    for (let i = j; i < dim; i++) norm += x[i]! * x[i]!;
+    norm = Math.sqrt(norm);
+    const v = new Float64Array(dim);
+    for (let i = j; i < dim; i++) v[i] = x[i]!;
+    v[j] = v[j]! + (x[j]! >= 0 ? norm : -norm);
+    let vn = 0;
+    for (let i = j; i < dim; i++) vn += v[i]! * v[i]!;
+    vn = Math.sqrt(vn);
+    if (vn > 0) for (let i = j; i < dim; i++) v[i]! /= vn;
+    reflectors.push(v);
+    for (let c = j + 1; c < r; c++) {
+      const col = a[c]!;
+      let d = 0;
+      for (let i = j; i < dim; i++) d += v[i]! * col[i]!;
+      for (let i = j; i < dim; i++) col[i]! -= 2 * d * v[i]!;
+    }
+  }
+  return Array.from({ length: count }, (_, k) => {
+    const e = new Float64Array(dim);
+    e[r + k] = 1;
+    for (let j = r - 1; j >= 0; j--) {
+      const v = reflectors[j]!;
+      let d = 0;
+      for (let i = j; i < dim; i++) d += v[i]! * e[i]!;
+      for (let i = j; i < dim; i++) e[i]! -= 2 * d * v[i]!;
+    }
+    return e;
+  });
+}
+
+/**
+ * One-sided Jacobi SVD of the tall rows×cols matrix (rows ≥ cols) given by its columns (float64,
+ * overwritten): rotations of column pairs until every pair is orthogonal to working precision
+ * (|⟨b_p, b_q⟩| ≤ ε·‖b_p‖·‖b_q‖), accumulated in V when `wantV`. Returns the singular values
+ * (descending), the left singular vectors as `uCols` columns (the normalised columns, completed to
+ * an orthonormal set where a singular value is zero and up to `uCols` = rows when full), and the
+ * right singular vectors as columns of V, in the same order.
+ */
+function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boolean, uCols: number): { s: Float64Array; u: Float64Array[]; v: Float64Array[] } {
+  const v = Array.from({ length: wantV ? cols : 0 }, (_, j) => {
+    const e = new Float64Array(cols);
+    e[j] = 1;
+    return e;
+  });
+  for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
+    let rotated = false;
+    for (let p = 0; p < cols - 1; p++) {
+      for (let q = p + 1; q < cols; q++) {
+        const bp = b[p]!, bq = b[q]!;
+        const alpha = dot(bp, bp), beta = dot(bq, bq), gamma = dot(bp, bq);
+        if (Math.abs(gamma) <= EPS64 * Math.sqrt(alpha) * Math.sqrt(beta)) continue;
+        rotated = true;
+        const t = jacobiTangent(alpha, beta, gamma);
+        const c = 1 / Math.sqrt(1 + t * t), s = t * c;
+        for (let r = 0; r < rows; r++) {
+          const x = bp[r]!, y = bq[r]!;
+          bp[r] = c * x - s * y;
+          bq[r] = s * x + c * y;
+        }
+        if (wantV) {
+          const vp = v[p]!, vq = v[q]!;
+          for (let r = 0; r < cols; r++) {
+            const x = vp[r]!, y = vq[r]!;
+            vp[r] = c * x - s * y;
+            vq[r] = s * x + c * y;
+          }
+        }
+      }
+    }
+    if (!rotated) break;
+  }
+  const norms = b.map((col) => Math.sqrt(dot(col, col)));
+  const order = Array.from({ length: cols }, (_, i) => i).sort((x, y) => norms[y]! - norms[x]! || x - y);
+  const s = Float64Array.from(order, (j) => norms[j]!);
+  if (uCols === 0) return { s, u: [], v: [] };
+  const u: (Float64Array | null)[] = order.map((j) => (norms[j]! > 0 ? b[j]!.map((x) => x / norms[j]!) : null));
+  const known = u.filter((x): x is Float64Array => x !== null);
+  const extra = completeBasis(known, rows, uCols - known.length);
+  let next = 0;
+  const uFull = u.map((x) => x ?? extra[next++]!);
+  while (next < extra.length) uFull.push(extra[next++]!);
+  return { s, u: uFull, v: wantV ? order.map((j) => v[j]!) : [] };
+}
+
+/**
+ * Singular value decomposition of each m×n matrix of the stack: singular values (descending,
+ * [batch, k] with k = min(m, n)) and, with computeUv, U ([batch, m, m] when fullMatrices, else
+ * [batch, m, k]) and Vᵀ ([batch, n, n] or [batch, k, n]) with A = U·diag(s)·Vᵀ. Each column of U
+ * has its entry of largest magnitude positive (the first such entry on an exact tie), the matching
+ * row of Vᵀ following it. A matrix with a NaN or an infinity gives NaNs.
+ */
+export function svdStack(a: ArrayLike<number>, batch: number, m: number, n: number, { fullMatrices, computeUv }: ParamsOf<'svd'>): Float32Array[] {
+  const k = Math.min(m, n);
+  const uc = fullMatrices ? m : k, vr = fullMatrices ? n : k;
+  const sOut = new Float32Array(batch * k);
+  const uOut = new Float32Array(computeUv ? batch * m * uc : 0);
+  const vhOut = new Float32Array(computeUv ? batch * vr * n : 0);
+  const tall = m >= n;
+  // Work on the tall orientation B (A itself, or Aᵀ for a wide A): rows ≥ cols.
+  const rows = tall ? m : n, cols = tall ? n : m;
+  for (let bi = 0; bi < batch; bi++) {
+    const base = bi * m * n;
+    let finite = true;
+    const bCols = Array.from({ length: cols }, (_, j) => Float64Array.from({ length: rows }, (_, r) => {
+      const x = tall ? a[base + r * n + j]! : a[base + j * n + r]!;
+      if (!Number.isFinite(x)) finite = false;
+      return x;
+    }));
+    if (!finite) {
+      sOut.fill(NaN, bi * k, (bi + 1) * k);
+      uOut.fill(NaN, bi * m * uc, (bi + 1) * m * uc);
+      vhOut.fill(NaN, bi * vr * n, (bi + 1) * vr * n);
+      continue;
+    }
+    // B's left vectors are A's left (tall) or right (wide) ones: as many as A's U columns or Vᵀ rows.
+    const bLeft = computeUv ? (tall ? uc : vr) : 0;
+    const { s, u: left, v: right } = hestenesSvd(bCols, rows, cols, computeUv, bLeft);
+    sOut.set(s, bi * k);
+    if (!computeUv) continue;
+    // A's U as columns and Vᵀ as rows. The short side's V is square (k×k) already: as many columns
+    // of U (wide A) or rows of Vᵀ (tall A) as either shape asks for.
+    const uColsA = tall ? left : right, vRowsA = tall ? right : left;
+    const uBase = bi * m * uc, vBase = bi * vr * n;
+    uColsA.forEach((col, j) => {
+      // The sign convention: U's column j has its largest entry positive; Vᵀ's row j follows.
+      const sign = largestEntrySign(col);
+      for (let i = 0; i < m; i++) uOut[uBase + i * uc + j] = sign * col[i]!;
+      if (j < k) vRowsA[j]!.forEach((x, i) => { vhOut[vBase + j * n + i] = sign * x; });
+    });
+    for (let j = k; j < vr; j++) vRowsA[j]!.forEach((x, i) => { vhOut[vBase + j * n + i] = x; });
+  }
+  return computeUv ? [sOut, uOut, vhOut] : [sOut];
+}
