@@ -1,0 +1,175 @@
+// Gaps a JAX/Flax user hits in np and nn: pooling with strides and padding (flax.linen.max_pool /
+// avg_pool), against float64 reference loops written here: values, derivatives (reference
+// cotangent loops and finite differences), vmap against a loop, jit against eager. Every check runs
+// on wasm and cpu and leaves no tensors behind.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { grad, jit, np, vmap, type NDArray } from '../src/index.js';
+import { checkGrads } from '../src/testing/index.js';
+import { FC_SEED, expectClose, onEachBackend, values } from './helpers.js';
+
+type Pair = [number, number];
+type PadSpec = 'SAME' | 'VALID' | [Pair, Pair];
+
+describe('np.maxPool2d and np.avgPool2d with strides and padding (Flax semantics)', () => {
+  /** Flax's (lax.padtype_to_pads) padding pairs per spatial axis. */
+  function padsOf(padding: PadSpec, hw: Pair, window: Pair, strides: Pair): [Pair, Pair] {
+    if (padding === 'VALID') return [[0, 0], [0, 0]];
+    if (padding !== 'SAME') return padding;
+    return [0, 1].map((i) => {
+      const total = Math.max((Math.ceil(hw[i]! / strides[i]!) - 1) * strides[i]! + window[i]! - hw[i]!, 0);
+      return [Math.floor(total / 2), total - Math.floor(total / 2)];
+    }) as [Pair, Pair];
+  }
+
+  /**
+   * The windows of a pool, by loops: for each output position, the input positions (flat NHWC
+   * indices, or −1 for a padded entry) of its window.
+   */
+  function windows(shape: number[], window: Pair, strides: Pair, padding: PadSpec): { out: number[]; cells: number[][] } {
+    const [n, h, w, c] = shape as [number, number, number, number];
+    const [[pt, pb], [pl, pr]] = padsOf(padding, [h, w], window, strides);
+    const oh = Math.floor((h + pt + pb - window[0]) / strides[0]) + 1, ow = Math.floor((w + pl + pr - window[1]) / strides[1]) + 1;
+    const cells: number[][] = [];
+    for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let k = 0; k < c; k++) {
+      const cell: number[] = [];
+      for (let di = 0; di < window[0]; di++) for (let dj = 0; dj < window[1]; dj++) {
+        const r = i * strides[0] + di - pt, q = j * strides[1] + dj - pl;
+        cell.push(r < 0 || r >= h || q < 0 || q >= w ? -1 : ((b * h + r) * w + q) * c + k);
+      }
+      cells.push(cell);
+    }
+    return { out: [n, oh, ow, c], cells };
+  }
+
+  /** Pooled values in float64: the max over the window's real entries (padding never wins), or the window's sum over kh·kw (padded zeros counted, Flax's count_include_pad). */
+  function poolRef(kind: 'max' | 'avg', x: number[], cells: number[][], window: Pair): number[] {
+    return cells.map((cell) => {
+      const real = cell.filter((p) => p >= 0).map((p) => x[p]!);
+      return kind === 'max' ? Math.max(...real) : real.reduce((s, v) => s + v, 0) / (window[0] * window[1]);
+    });
+  }
+
+  /** The cotangent of x for output cotangent `ct`, in float64: max sends each window's cotangent to its maxima, shared equally among ties; avg spreads it as 1/(kh·kw) to every real entry. */
+  function poolVjpRef(kind: 'max' | 'avg', x: number[], cells: number[][], window: Pair, ct: number[]): number[] {
+    const g = x.map(() => 0);
+    cells.forEach((cell, o) => {
+      const real = cell.filter((p) => p >= 0);
+      if (kind === 'avg') { for (const p of real) g[p]! += ct[o]! / (window[0] * window[1]); return; }
+      const m = Math.max(...real.map((p) => x[p]!));
+      const winners = real.filter((p) => x[p] === m);
+      for (const p of winners) g[p]! += ct[o]! / winners.length;
+    });
+    return g;
+  }
+
+  const pair = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }));
+  /** An NHWC shape, a window that fits, strides and a padding (VALID, SAME or explicit pairs below the window). */
+  const config = fc
+    .record({ n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 3, max: 6 }), w: fc.integer({ min: 3, max: 6 }), c: fc.integer({ min: 1, max: 2 }), window: pair, strides: pair, kind: fc.constantFrom('VALID', 'SAME', 'explicit') })
+    .chain((r) => fc.tuple(fc.constant(r), fc.tuple(fc.integer({ min: 0, max: r.window[0] - 1 }), fc.integer({ min: 0, max: r.window[0] - 1 }), fc.integer({ min: 0, max: r.window[1] - 1 }), fc.integer({ min: 0, max: r.window[1] - 1 }))))
+    .map(([r, [a, b, c, d]]) => ({ shape: [r.n, r.h, r.w, r.c], window: r.window as Pair, strides: r.strides as Pair, padding: (r.kind === 'explicit' ? [[a, b], [c, d]] : r.kind) as PadSpec }));
+  /** Entries on a coarse grid (k/2 for |k| ≤ 4), so windows often hold tied maxima. */
+  const gridValues = (size: number) => fc.array(fc.integer({ min: -4, max: 4 }).map((k) => k / 2), { minLength: size, maxLength: size });
+  const withValues = config.chain((cfg) => fc.tuple(fc.constant(cfg), gridValues(cfg.shape.reduce((p, d) => p * d, 1)), fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 200, maxLength: 200 })));
+
+  it('pools every window of the (padded) input as the reference loop does, for max and avg, any window, strides and padding', () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(withValues, ([{ shape, window, strides, padding }, xs]) => {
+          const x = np.reshape(np.array(xs, 'float32'), shape);
+          const { out, cells } = windows(shape, window, strides, padding);
+          for (const kind of ['max', 'avg'] as const) {
+            const f = kind === 'max' ? np.maxPool2d : np.avgPool2d;
+            const got = f(x, window, { strides, padding });
+            expect(got.shape).toEqual(out);
+            expectClose(got, { shape: out, data: Float64Array.from(poolRef(kind, xs, cells, window)) }, { rtol: 1e-6, atol: 1e-6, label: `${kind} ${JSON.stringify({ shape, window, strides, padding })}` });
+          }
+          // An int32 input max-pools to int32 (padding takes the lowest int, and never wins).
+          const xi = np.reshape(np.array(xs.map((v) => 2 * v), 'int32'), shape);
+          const gi = np.maxPool2d(xi, window, { strides, padding });
+          expect(gi.dtype).toBe('int32');
+          expect(values(gi)).toEqual(poolRef('max', xs.map((v) => 2 * v), cells, window));
+        }),
+        { seed: FC_SEED, numRuns: 40 },
+      );
+    }));
+
+  it("their gradients are the reference cotangent loops: max's goes to each window's maxima (tied entries share it equally, as np.max's), avg's spreads 1/(kh·kw)", () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(withValues, ([{ shape, window, strides, padding }, xs, cts]) => {
+          const x = np.reshape(np.array(xs, 'float32'), shape);
+          const { out, cells } = windows(shape, window, strides, padding);
+          const ct = cts.slice(0, cells.length);
+          const ctArray = np.reshape(np.array(ct, 'float32'), out);
+          for (const kind of ['max', 'avg'] as const) {
+            const f = kind === 'max' ? np.maxPool2d : np.avgPool2d;
+            const g = grad((y: NDArray) => np.sum(np.multiply(f(y, window, { strides, padding }), ctArray)))(x);
+            expectClose(g, { shape, data: Float64Array.from(poolVjpRef(kind, xs, cells, window, ct)) }, { rtol: 1e-6, atol: 1e-6, label: `d${kind} ${JSON.stringify({ shape, window, strides, padding })}` });
+          }
+        }),
+        { seed: FC_SEED, numRuns: 40 },
+      );
+    }));
+
+  it('match finite differences to second order (distinct entries, so max is differentiable), forward and reverse', () =>
+    onEachBackend(() => {
+      // Distinct entries spaced far beyond the finite-difference step: the maxima do not move.
+      const x = np.reshape(np.array(Array.from({ length: 2 * 5 * 5 * 2 }, (_, i) => ((i * 37) % 100) / 10 - 5), 'float32'), [2, 5, 5, 2]);
+      for (const options of [{ strides: 2, padding: 'SAME' as const }, { strides: [1, 2] as [number, number], padding: [[1, 0], [1, 1]] as [Pair, Pair] }, {}]) {
+        checkGrads((y: NDArray) => np.maxPool2d(y, [3, 2], options), [x], { order: 2, eps: 1e-3 });
+        checkGrads((y: NDArray) => np.square(np.avgPool2d(y, [3, 2], options)), [x], { order: 2 });
+      }
+    }));
+
+  it('vmap equals stacking over the batch, and jit equals eager', () =>
+    onEachBackend(() => {
+      const xs = np.reshape(np.array(Array.from({ length: 3 * 1 * 5 * 4 * 2 }, (_, i) => Math.sin(i * 1.7) * 3), 'float32'), [3, 1, 5, 4, 2]);
+      const opts = { strides: [2, 1] as Pair, padding: 'SAME' as const };
+      const f = (y: NDArray) => np.add(np.maxPool2d(y, 3, opts), np.avgPool2d(y, 3, opts));
+      const loop = np.stack([0, 1, 2].map((i) => f(np.index(xs, [i]))));
+      expectClose(vmap(f)(xs), loop, { rtol: 1e-6, atol: 1e-6, label: 'vmap' });
+      // The batch on another axis: vmap over axis 3 (W) moves it out of the pooled axes.
+      const moved = np.moveaxis(xs, 0, 3);
+      expectClose(vmap(f, { inAxes: 3 })(moved), loop, { rtol: 1e-6, atol: 1e-6, label: 'vmap over axis 3' });
+      const gradLoop = np.stack([0, 1, 2].map((i) => grad((y: NDArray) => np.sum(np.square(f(y))))(np.index(xs, [i]))));
+      expectClose(vmap(grad((y: NDArray) => np.sum(np.square(f(y)))))(xs), gradLoop, { rtol: 1e-5, atol: 1e-5, label: 'vmap(grad)' });
+      const x = np.index(xs, [1]);
+      const jf = jit(f);
+      expectClose(jf(x), f(x), { rtol: 1e-6, atol: 1e-6, label: 'jit' });
+      const jg = jit(grad((y: NDArray) => np.sum(np.square(f(y)))));
+      expectClose(jg(x), grad((y: NDArray) => np.sum(np.square(f(y))))(x), { rtol: 1e-6, atol: 1e-6, label: 'jit(grad)' });
+      jf.clearCache();
+      jg.clearCache();
+    }));
+
+  it('the two-argument call pools non-overlapping size×size windows as before (a reshape and one reduction), and VALID drops what does not fit', () =>
+    onEachBackend(() => {
+      const x = np.reshape(np.array(Array.from({ length: 2 * 4 * 6 * 3 }, (_, i) => Math.cos(i)), 'float32'), [2, 4, 6, 3]);
+      const r = np.reshape(x, [2, 2, 2, 3, 2, 3]);
+      expect(values(np.maxPool2d(x, 2))).toEqual(values(np.max(r, [2, 4])));
+      expect(values(np.avgPool2d(x, 2))).toEqual(values(np.mean(r, [2, 4])));
+      expect(values(np.maxPool2d(x, 2, {}))).toEqual(values(np.maxPool2d(x, [2, 2], { strides: 2, padding: 'VALID' })));
+      // 4×6 with a 3×4 window: one window each way (Flax's VALID), over the top-left 3×4 block.
+      const cropped = np.slice(x, [0, 0, 0, 0], [2, 3, 4, 3]);
+      expect(values(np.maxPool2d(x, [3, 4]))).toEqual(values(np.max(cropped, [1, 2], true)));
+    }));
+
+  it('refuse bad windows, strides, paddings, options and inputs, naming the op and what was expected', () =>
+    onEachBackend(() => {
+      const x = np.ones([1, 4, 4, 1]);
+      const call = (f: unknown, ...args: unknown[]) => () => (f as (...a: unknown[]) => unknown)(x, ...args);
+      expect(call(np.maxPool2d, 0)).toThrow(/^maxPool2d: windowShape must be a positive integer or a pair \[h, w\] of them, got 0$/);
+      expect(call(np.avgPool2d, [2, 2, 2])).toThrow(/^avgPool2d: windowShape must be .*got \[2,2,2\]$/);
+      expect(call(np.maxPool2d, np.array(2, 'float32'))).toThrow(/^maxPool2d: windowShape must be JS integers or a concrete int32 array, got f32\[\]/);
+      expect(call(np.maxPool2d, 2, { strides: 0 })).toThrow(/^maxPool2d: strides must be a positive integer or a pair/);
+      expect(call(np.maxPool2d, 2, { padding: 'FULL' })).toThrow(/^maxPool2d: padding must be 'SAME', 'VALID' or \[\[top, bottom\], \[left, right\]\] of non-negative integers, got "FULL"$/);
+      expect(call(np.avgPool2d, 2, { padding: [[1, -1], [0, 0]] })).toThrow(/^avgPool2d: padding must be .*got \[\[1,-1\],\[0,0\]\]$/);
+      expect(call(np.maxPool2d, 2, { stride: 1 })).toThrow(/^maxPool2d: unknown option "stride"; expected strides and padding$/);
+      expect(call(np.maxPool2d, 2, 1)).toThrow(/^maxPool2d: takes \(x, windowShape, \{strides, padding\}\); got 1 after the window shape/);
+      expect(call(np.avgPool2d, 2, {}, 'SAME')).toThrow(/^avgPool2d: takes \(x, windowShape, \{strides, padding\}\); got \{\}, "SAME"/);
+      expect(call(np.maxPool2d, 5)).toThrow(/^maxPool2d: window \[5,5\] is larger than the padded spatial size \[4,4\] of input \[1,4,4,1\]/);
+      expect(() => np.maxPool2d(np.ones([4, 4, 1]), 2)).toThrow(/^maxPool2d: expected an NHWC array \[N,H,W,C\], got shape \[4,4,1\]$/);
+    }));
+});
