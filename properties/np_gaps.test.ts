@@ -173,3 +173,109 @@ describe('np.maxPool2d and np.avgPool2d with strides and padding (Flax semantics
       expect(() => np.maxPool2d(np.ones([4, 4, 1]), 2)).toThrow(/^maxPool2d: expected an NHWC array \[N,H,W,C\], got shape \[4,4,1\]$/);
     }));
 });
+
+describe('np.repeat with per-element counts, and np.concatenate with axis null', () => {
+  /** NumPy's repeat along `axis` by loops over a row-major array: output index j on the axis takes the element whose count range holds j. */
+  function repeatRef(data: number[], shape: number[], counts: number[], axis: number, total?: number): { shape: number[]; data: number[] } {
+    const n = shape[axis]!;
+    const owner: number[] = [];
+    for (let i = 0; i < n; i++) for (let k = 0; k < counts[counts.length === 1 ? 0 : i]!; k++) owner.push(i);
+    if (total !== undefined) { while (owner.length < total) owner.push(n - 1); owner.length = total; }
+    const outer = shape.slice(0, axis).reduce((p, d) => p * d, 1), inner = shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+    const out: number[] = [];
+    for (let o = 0; o < outer; o++) for (const i of owner) for (let q = 0; q < inner; q++) out.push(data[(o * n + i) * inner + q]!);
+    return { shape: shape.map((d, i) => (i === axis ? owner.length : d)), data: out };
+  }
+
+  const problem = fc
+    .record({ shape: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }), axisSeed: fc.nat(), seed: fc.nat() })
+    .chain(({ shape, axisSeed }) => {
+      const axis = axisSeed % shape.length;
+      return fc.record({
+        shape: fc.constant(shape),
+        axis: fc.constant(axis),
+        counts: fc.oneof(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: shape[axis]!, maxLength: shape[axis]! }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 1 })),
+        total: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }),
+      });
+    });
+  const data = (shape: number[]) => Array.from({ length: shape.reduce((p, d) => p * d, 1) }, (_, i) => Math.round(Math.sin(i + 1) * 100) / 8);
+
+  it('repeats each element its own number of times, as NumPy (counts as a list or an int32 array), and totalRepeatLength pads with the last element or drops the tail, as JAX', () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(problem, ({ shape, axis, counts, total }) => {
+          const xs = data(shape);
+          const x = np.reshape(np.array(xs, 'float32'), shape);
+          const want = repeatRef(xs, shape, counts, axis);
+          for (const given of [counts, np.array(counts, 'int32')]) {
+            const got = np.repeat(x, given, axis);
+            expect(got.shape).toEqual(want.shape);
+            expect(values(got)).toEqual(want.data);
+          }
+          // axis null (or omitted) repeats the flattened array: as many counts as entries, or one.
+          const flatCounts = counts.length === 1 ? counts : xs.map((_, i) => (i * 7) % 3);
+          expect(values(np.repeat(x, flatCounts, null))).toEqual(repeatRef(xs, [xs.length], flatCounts, 0).data);
+          if (total !== undefined && shape[axis]! > 0) {
+            const wantTotal = repeatRef(xs, shape, counts, axis, total);
+            const got = np.repeat(x, counts, axis, { totalRepeatLength: total });
+            expect(got.shape).toEqual(wantTotal.shape);
+            expect(values(got)).toEqual(wantTotal.data);
+            // Traced counts (under jit) give the same, through JAX's marks-and-running-sum construction.
+            const jr = jit((y: NDArray, r: NDArray) => np.repeat(y, r, axis, { totalRepeatLength: total }));
+            expect(values(jr(x, np.array(counts, 'int32')))).toEqual(wantTotal.data);
+            jr.clearCache();
+          }
+        }),
+        { seed: FC_SEED, numRuns: 40 },
+      );
+      expect(values(np.repeat([1, 2, 3], [2, 0, 1]))).toEqual([1, 1, 3]);
+      expect(values(np.repeat(np.array([[1, 2], [3, 4]], 'int32'), np.array([1, 2], 'int32'), 0))).toEqual([1, 2, 3, 4, 3, 4]);
+    }));
+
+  it("the gradient sums the cotangents of each element's copies (a reference loop), to second order; vmap over x and over traced counts equals the loop", () =>
+    onEachBackend(() => {
+      const x = np.array([[0.5, -1.2, 2], [1.5, 0.3, -0.7]], 'float32');
+      const counts = [3, 0, 2];
+      const w = np.array(Array.from({ length: 2 * 5 }, (_, i) => i - 4), 'float32');
+      const f = (y: NDArray) => np.sum(np.multiply(np.reshape(np.repeat(y, counts, 1), [-1]), w));
+      // Row r: copies of x[r, 0] at output columns 0–2, of x[r, 2] at 3–4; w is row-major [2, 5].
+      const wv = values(w);
+      const want = [0, 1].flatMap((r) => [wv[5 * r]! + wv[5 * r + 1]! + wv[5 * r + 2]!, 0, wv[5 * r + 3]! + wv[5 * r + 4]!]);
+      expect(values(grad(f)(x))).toEqual(want);
+      checkGrads((y: NDArray) => np.square(np.repeat(y, counts, 1)), [x], { order: 2 });
+      checkGrads((y: NDArray) => np.sin(np.repeat(y, np.array([2, 1, 0], 'int32'), 1, { totalRepeatLength: 4 })), [x], { order: 2 });
+      const g = (y: NDArray) => np.repeat(y, counts, 0);
+      expect(values(vmap(g)(x))).toEqual([...values(g(np.index(x, [0]))), ...values(g(np.index(x, [1])))]);
+      const perRow = np.array([[1, 2, 0], [0, 0, 3]], 'int32');
+      const h = (y: NDArray, r: NDArray) => np.repeat(y, r, 0, { totalRepeatLength: 4 });
+      const loop = [0, 1].flatMap((i) => values(np.repeat(np.index(x, [i]), Array.from(values(np.index(perRow, [i]))), 0, { totalRepeatLength: 4 })));
+      expect(values(vmap(h)(x, perRow))).toEqual(loop);
+      // Row 0 counts [1, 2, 0] fill the fourth slot with the last element; row 1 takes only its last.
+      expect(loop).toEqual([0.5, -1.2, -1.2, 2, -0.7, -0.7, -0.7, -0.7].map(Math.fround));
+    }));
+
+  it('refuses traced counts without totalRepeatLength (naming it), negative or fractional counts, and a count list of the wrong length', () =>
+    onEachBackend(() => {
+      const x = np.arange(6);
+      expect(() => jit((r: NDArray) => np.repeat(x, r))(np.array([1, 1, 1, 1, 1, 1], 'int32'))).toThrow(/^repeat: repeats is a traced array i32\[6\], so the output length is unknown; pass \{ totalRepeatLength \}/);
+      expect(() => np.repeat(x, [1, -1, 1, 1, 1, 1])).toThrow(/^repeat: expected a non-negative integer number of repeats, or a list of them, got \[1,-1,1,1,1,1\]$/);
+      expect(() => np.repeat(x, 1.5)).toThrow(/^repeat: expected a non-negative integer number of repeats/);
+      expect(() => np.repeat(x, [1, 2], 0)).toThrow(/^repeat: 2 repeats for axis 0 of \[6\], which has 6 entries; expected one count, or one per entry$/);
+      expect(() => np.repeat(x, 2, 0, { totalRepeatLength: -1 })).toThrow(/^repeat: totalRepeatLength must be a non-negative integer, got -1$/);
+      expect(() => np.repeat(np.zeros([0]), [], 0, { totalRepeatLength: 2 })).toThrow(/^repeat: cannot fill totalRepeatLength 2 from axis 0 of \[0\], which is empty$/);
+    }));
+
+  it('concatenate with axis null joins the flattened arrays (any shapes, promoted dtype), and its gradient splits back', () =>
+    onEachBackend(() => {
+      const a = np.array([[1, 2], [3, 4]], 'int32'), b = np.array([5.5], 'float32'), c = np.array(7, 'float32');
+      const got = np.concatenate([a, b, c], null);
+      expect(got.dtype).toBe('float32');
+      expect(got.shape).toEqual([6]);
+      expect(values(got)).toEqual([1, 2, 3, 4, 5.5, 7]);
+      const x = np.array([[1, 2, 3]], 'float32'), y = np.array([[4], [5]], 'float32');
+      const [gx, gy] = grad((p: NDArray, q: NDArray) => np.sum(np.multiply(np.concatenate([p, q], null), np.arange(1, 6))), { argnums: [0, 1] })(x, y) as [NDArray, NDArray];
+      expect(gx.shape).toEqual([1, 3]);
+      expect(values(gx)).toEqual([1, 2, 3]);
+      expect(values(gy)).toEqual([4, 5]);
+    }));
+});

@@ -110,7 +110,9 @@ function promoteAll(op: string, xs: readonly ArrayLike[]): NDArray[] {
   return arrays.map((a) => astypeRaw(a, d));
 }
 
-export const concatenate = defop((xs: readonly ArrayLike[], axis = 0): NDArray => {
+/** Joins arrays along an existing `axis`; `axis` null joins them flattened (NumPy's axis=None). */
+export const concatenate = defop((xs: readonly ArrayLike[], axis: number | null = 0): NDArray => {
+  if (axis === null) return concatenate(promoteAll('concatenate', xs).map((a) => ravel(a)), 0);
   const arrays = promoteAll('concatenate', xs);
   const ax = normalizeAxis('concatenate', axis, arrays[0]!.ndim);
   const first = arrays[0]!;
@@ -270,19 +272,75 @@ export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDAr
   return bind1('reshape', [b], { shape: a.shape.map((d, i) => d * r[i]!) });
 });
 
-/** Repeats each element `repeats` times along `axis` (flattened when omitted). */
-export const repeat = defop((x: ArrayLike, repeats: number, axis?: number): NDArray => {
-  if (!Number.isInteger(repeats) || repeats < 0) throw new ShapeError(`repeat: expected a non-negative integer number of repeats, got ${repeats}`);
+/** Options of np.repeat (jnp.repeat's keyword). */
+export interface RepeatOptions {
+  /** The output length along the axis, fixed in advance (what lets `repeats` be traced): extra entries repeat the last element, a shortfall drops the tail (JAX). */
+  totalRepeatLength?: number;
+}
+
+/**
+ * Repeats each element along `axis` (the flattened array when omitted or null), NumPy's `repeat`:
+ * `repeats` is one count for every element, or one per element along the axis (a list or int32
+ * array; a single-entry list counts for all). A traced `repeats` (under jit or vmap) needs
+ * `totalRepeatLength`, which fixes the output's length, as in JAX.
+ * @example repeat([1, 2, 3], [2, 0, 1]) // [1, 1, 3]
+ */
+export const repeat = defop((x: ArrayLike, repeats: number | readonly number[] | ArrayLike, axis?: number | null, options: RepeatOptions = {}): NDArray => {
   let a = asArray(x);
-  if (axis === undefined) { a = ravel(a); axis = 0; }
+  if (axis === undefined || axis === null) { a = ravel(a); axis = 0; }
   const ax = normalizeAxis('repeat', axis, a.ndim);
-  const big = [...a.shape];
-  big.splice(ax + 1, 0, repeats);
-  const b = bind1('broadcast_in_dim', [a], { shape: big, broadcastDimensions: a.shape.map((_, i) => (i <= ax ? i : i + 1)) });
-  const out = [...a.shape];
-  out[ax] = a.shape[ax]! * repeats;
-  return bind1('reshape', [b], { shape: out });
+  const n = a.shape[ax]!;
+  const total = options.totalRepeatLength;
+  if (total !== undefined && (!Number.isInteger(total) || total < 0)) throw new ShapeError(`repeat: totalRepeatLength must be a non-negative integer, got ${fmtStatic(total)}`);
+  if (repeats instanceof NDArray && repeats.concreteValue() === null) {
+    if (total === undefined) throw new ShapeError(`repeat: repeats is a traced array ${repeats.aval.str()}, so the output length is unknown; pass { totalRepeatLength } (jnp.repeat's total_repeat_length) to fix it, or concrete repeats`);
+    return repeatTraced(a, repeats, ax, total);
+  }
+  const r = staticInts('repeat', 'repeats', repeats as number | readonly number[]);
+  const counts = typeof r === 'number' ? [r] : Array.isArray(r) ? [...(r as unknown[])] : [r];
+  if (counts.some((k) => typeof k !== 'number' || !Number.isInteger(k) || k < 0)) throw new ShapeError(`repeat: expected a non-negative integer number of repeats, or a list of them, got ${fmtStatic(repeats)}`);
+  if (counts.length !== 1 && counts.length !== n) throw new ShapeError(`repeat: ${counts.length} repeats for axis ${ax} of ${fmtShape(a.shape)}, which has ${n} entries; expected one count, or one per entry`);
+  if (counts.length === 1 && total === undefined) {
+    // One count for all: broadcast along a new axis after `ax` and merge the two.
+    const k = counts[0] as number;
+    const big = [...a.shape];
+    big.splice(ax + 1, 0, k);
+    const b = bind1('broadcast_in_dim', [a], { shape: big, broadcastDimensions: a.shape.map((_, i) => (i <= ax ? i : i + 1)) });
+    const out = [...a.shape];
+    out[ax] = n * k;
+    return bind1('reshape', [b], { shape: out });
+  }
+  const positions: number[] = [];
+  const countOf = (i: number): number => counts[counts.length === 1 ? 0 : i] as number;
+  for (let i = 0; i < n; i++) for (let k = 0; k < countOf(i); k++) positions.push(i);
+  if (total !== undefined) {
+    if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${ax} of ${fmtShape(a.shape)}, which is empty`);
+    while (positions.length < total) positions.push(n - 1);
+    positions.length = total;
+  }
+  return bind1('gather', [a, asArray(positions, 'int32')], { axis: ax });
 });
+
+/**
+ * repeat with traced counts, JAX's construction: mark each element's first output position (the
+ * exclusive running sum of the counts, clipped to `total`, so that zero counts share a mark and
+ * positions past `total` fall in a dropped slot), and the running sum of the marks, less one, is
+ * the element each output position takes (the last one past the counts' sum).
+ */
+function repeatTraced(a: NDArray, repeats: NDArray, axis: number, total: number): NDArray {
+  const n = a.shape[axis]!;
+  if (repeats.ndim > 1 || (repeats.ndim === 1 && repeats.shape[0] !== 1 && repeats.shape[0] !== n)) {
+    throw new ShapeError(`repeat: repeats ${repeats.aval.str()} for axis ${axis} of ${fmtShape(a.shape)}; expected a scalar, one count, or one per entry (${n})`);
+  }
+  if (repeats.dtype !== 'int32') throw new DTypeError(`repeat: repeats must be int32 counts, got ${repeats.aval.str()}`);
+  if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${axis} of ${fmtShape(a.shape)}, which is empty`);
+  if (total === 0) return sliceAxis(a, axis, 0, 0);
+  const counts = repeats.ndim === 1 && repeats.shape[0] === n ? repeats : broadcastTo(reshape(repeats, []), [n]);
+  const starts = subtract(bind1('cumsum', [counts], { axis: 0, reverse: false }), counts);
+  const marks = bind1('scatter_add', [clip(starts, 0, total), bind1('broadcast_in_dim', [asArray(1, 'int32')], { shape: [n], broadcastDimensions: [] })], { axis: 0, axisSize: total + 1 });
+  const owner = subtract(bind1('cumsum', [sliceAxis(marks, 0, 0, total)], { axis: 0, reverse: false }), 1);
+  return bind1('gather', [a, clip(owner, 0, n - 1)], { axis });
+}
 
 /** Normalises integer indices for an axis of size n: negatives count from the end, out-of-range clip. */
 function normalizeIndices(op: string, idx: NDArray, n: number): NDArray {
