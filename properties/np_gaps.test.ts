@@ -279,3 +279,83 @@ describe('np.repeat with per-element counts, and np.concatenate with axis null',
       expect(values(gy)).toEqual([4, 5]);
     }));
 });
+
+describe('np.roll with array shifts (traced under jit and vmap)', () => {
+  /** out[..., i, ...] = x[..., (i − shift) mod n, ...] on each axis, by index arithmetic on a row-major array. */
+  function rollRef(data: number[], shape: number[], shifts: number[], axes: number[]): number[] {
+    const mod = (i: number, n: number) => ((i % n) + n) % n;
+    const strides = shape.map((_, i) => shape.slice(i + 1).reduce((p, d) => p * d, 1));
+    return data.map((_, flat) => {
+      const idx = shape.map((d, i) => Math.floor(flat / strides[i]!) % d);
+      axes.forEach((ax, j) => { idx[ax] = mod(idx[ax]! - shifts[j]!, shape[ax]!); });
+      return data[idx.reduce((p, v, i) => p + v * strides[i]!, 0)]!;
+    });
+  }
+  const problem = fc
+    .array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 3 })
+    .chain((shape) => fc.record({ shape: fc.constant(shape), axes: fc.shuffledSubarray(shape.map((_, i) => i), { minLength: 1 }), seed: fc.array(fc.integer({ min: -9, max: 9 }), { minLength: 3, maxLength: 3 }) }));
+
+  it('a traced shift (jit) rolls as the static one and as the reference, per axis or one shift for all, and over the flattened array', () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(problem, ({ shape, axes, seed }) => {
+          const xs = Array.from({ length: shape.reduce((p, d) => p * d, 1) }, (_, i) => i * 1.5 - 3);
+          const x = np.reshape(np.array(xs, 'float32'), shape);
+          const shifts = axes.map((_, i) => seed[i]!);
+          const want = rollRef(xs, shape, shifts, axes);
+          const jr = jit((y: NDArray, k: NDArray) => np.roll(y, k, axes));
+          expect(values(jr(x, np.array(shifts, 'int32')))).toEqual(want);
+          expect(values(np.roll(x, np.array(shifts, 'int32'), axes))).toEqual(want); // a concrete array shift
+          expect(values(np.roll(x, shifts, axes))).toEqual(want);
+          // One scalar shift for every axis.
+          expect(values(jr(x, np.array(seed[0]!, 'int32')))).toEqual(rollRef(xs, shape, axes.map(() => seed[0]!), axes));
+          const jf = jit((y: NDArray, k: NDArray) => np.roll(y, k));
+          expect(values(jf(x, np.array(seed[1]!, 'int32')))).toEqual(rollRef(xs, [xs.length], [seed[1]!], [0]));
+          jr.clearCache();
+          jf.clearCache();
+        }),
+        { seed: FC_SEED, numRuns: 40 },
+      );
+    }));
+
+  it('the gradient in x rolls the cotangent back (the shift gets none), to second order; vmap over x and shifts equals the loop', () =>
+    onEachBackend(() => {
+      const x = np.array([[0.5, -1.2, 2, 0.1], [1.5, 0.3, -0.7, 0.9], [-2, 1, 0.25, 3]], 'float32');
+      const w = np.sin(np.arange(12, undefined, undefined, 'float32'));
+      const k = np.array([2, -1], 'int32');
+      const f = (y: NDArray, s: NDArray) => np.sum(np.multiply(np.reshape(np.roll(y, s, [0, 1]), [-1]), w));
+      // ∂/∂x of ⟨w, roll(x, k)⟩ is roll(w, −k).
+      const want = rollRef(values(w), [3, 4], [-2, 1], [0, 1]);
+      const jg = jit(grad(f));
+      expectClose(jg(x, k), { shape: [3, 4], data: Float64Array.from(want) }, { rtol: 1e-6, atol: 1e-6, label: 'jit(grad)' });
+      jg.clearCache();
+      // The shift is an int32 count: it has no derivative, and grad refuses to differentiate it.
+      expect(() => grad(f, { argnums: [0, 1] })(x, k)).toThrow(/^grad: argument 1 at \(root\) is i32\[2\]; grad differentiates float32 inputs only/);
+      checkGrads((y: NDArray) => np.square(np.roll(y, np.array([1, 3], 'int32'), [1, 0])), [x], { order: 2 });
+      const jr = jit((z: NDArray, s: NDArray) => np.sin(np.roll(z, s, 1)));
+      checkGrads((y: NDArray) => jr(y, np.array(-3, 'int32')), [x], { order: 2 });
+      jr.clearCache();
+      const ks = np.array([3, -1, 0], 'int32');
+      const byRow = (row: NDArray, s: NDArray) => np.roll(row, s, 0);
+      const loop = [0, 1, 2].flatMap((i) => rollRef(values(np.index(x, [i])), [4], [values(ks)[i]!], [0]));
+      expect(values(vmap(byRow)(x, ks))).toEqual(loop);
+      expect(values(vmap((s: NDArray) => np.roll(np.index(x, [0]), s, 0))(ks))).toEqual([0, 1, 2].flatMap((i) => rollRef(values(np.index(x, [0])), [4], [values(ks)[i]!], [0])));
+      const gradLoop = [0, 1, 2].flatMap((i) => values(grad((r: NDArray) => np.sum(np.multiply(byRow(r, np.index(ks, [i])), np.arange(4))))(np.index(x, [i]))));
+      expect(values(vmap(grad((r: NDArray, s: NDArray) => np.sum(np.multiply(byRow(r, s), np.arange(4)))))(x, ks))).toEqual(gradLoop);
+    }));
+
+  it('refuses float shifts, shift arrays that do not match the axes, and a list of shifts without axes', () =>
+    onEachBackend(() => {
+      const x = np.ones([2, 3]);
+      const cases: [(k: NDArray) => NDArray, NDArray, RegExp][] = [
+        [(k) => np.roll(x, k, 0), np.array(1.5, 'float32'), /^roll: an array of shifts must be int32, got f32\[\]$/],
+        [(k) => np.roll(x, k, [0, 1]), np.array([1, 2, 3], 'int32'), /^roll: shifts i32\[3\] for 2 axes \[0, 1\]; expected a scalar, or one shift per axis$/],
+        [(k) => np.roll(x, k), np.array([1, 2], 'int32'), /^roll: a list of shifts an array i32\[2\] needs a list of axes$/],
+      ];
+      for (const [f, k, message] of cases) {
+        const jf = jit(f);
+        expect(() => jf(k)).toThrow(message);
+        jf.clearCache();
+      }
+    }));
+});

@@ -217,18 +217,23 @@ function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
 
 /**
  * Shifts entries along `axis` by `shift` places, wrapping around (NumPy's `roll`; the flattened
- * array when `axis` is omitted). `shift` and `axis` may be equally long lists; shifts are JS integers.
+ * array when `axis` is omitted). `shift` and `axis` may be equally long lists. Shifts are JS
+ * integers, or an int32 array (a scalar, or one per axis) that may be traced under jit or vmap:
+ * then each axis is one gather at positions (i − shift) mod n, differentiable in x (JAX slices the
+ * doubled array dynamically; gradus has no dynamic slice, and the gather's index list is n long).
+ * Axes are always static.
  */
-export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis?: number | readonly number[]): NDArray => {
+export const roll = defop((x: ArrayLike, shift: number | readonly number[] | NDArray, axis?: number | readonly number[]): NDArray => {
   let a = asArray(x);
-  // (An array shift would be iterated as a list of rows, or called a list below.)
-  if (shift instanceof NDArray || axis instanceof NDArray) throw new ShapeError(`roll: shifts and axes are JS integers or lists of them (they fix the slices), got shift ${fmtStatic(shift)}${axis === undefined ? '' : ` and axis ${fmtStatic(axis)}`}; for a concrete array pass .item() or Array.from(.dataSync())`);
+  if (axis instanceof NDArray) throw new ShapeError(`roll: axes are JS integers or lists of them (they pick the axes to shift), got axis ${fmtStatic(axis)}`);
+  if (shift instanceof NDArray && shift.concreteValue() !== null && shift.dtype === 'int32') shift = staticInts('roll', 'shifts', shift as unknown) as number | number[];
   if (axis === undefined) {
-    if (typeof shift !== 'number') throw new ShapeError(`roll: a list of shifts ${fmtStatic(shift)} needs a list of axes`);
+    if (typeof shift !== 'number' && !(shift instanceof NDArray && shift.ndim === 0)) throw new ShapeError(`roll: a list of shifts ${fmtStatic(shift)} needs a list of axes`);
     return reshape(roll(ravel(a), shift, 0), a.shape);
   }
-  const shifts = typeof shift === 'number' ? [shift] : [...shift];
   const axes = typeof axis === 'number' ? [axis] : [...axis];
+  if (shift instanceof NDArray) return rollTraced(a, shift, axes.map((ax) => normalizeAxis('roll', ax, a.ndim)));
+  const shifts = typeof shift === 'number' ? [shift] : [...shift];
   if (shifts.some((k) => !Number.isInteger(k))) throw new ShapeError(`roll: shifts must be JS integers, got ${fmtStatic(shift)}`);
   if (shifts.length !== axes.length && shifts.length !== 1 && axes.length !== 1) throw new ShapeError(`roll: ${shifts.length} shifts for ${axes.length} axes; expected as many, or one of either`);
   // Broadcast as NumPy does: one shift (or one axis) pairs with every entry of the other list, none included.
@@ -242,6 +247,25 @@ export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis
   }
   return a;
 });
+
+/** roll by an int32 array of shifts (a scalar, or one per axis; traced under jit or vmap): one gather per axis at (i − shift) mod n. */
+function rollTraced(a: NDArray, shift: NDArray, axes: number[]): NDArray {
+  if (shift.dtype !== 'int32') throw new DTypeError(`roll: an array of shifts must be int32, got ${shift.aval.str()}`);
+  if (shift.ndim > 1 || (shift.ndim === 1 && shift.shape[0] !== 1 && axes.length !== 1 && shift.shape[0] !== axes.length)) {
+    throw new ShapeError(`roll: shifts ${shift.aval.str()} for ${axes.length} axes [${axes.join(', ')}]; expected a scalar, or one shift per axis`);
+  }
+  const count = shift.ndim === 0 ? axes.length : Math.max(shift.shape[0]!, axes.length);
+  for (let i = 0; i < count; i++) {
+    const ax = axes[axes.length === 1 ? 0 : i]!;
+    const n = a.shape[ax]!;
+    if (n === 0) continue;
+    const k = shift.ndim === 0 ? shift : reshape(sliceAxis(shift, 0, shift.shape[0] === 1 ? 0 : i, shift.shape[0] === 1 ? 1 : i + 1), []);
+    // Output i takes input (i − k) mod n; the remainder has the divisor's sign, so it is in [0, n).
+    const positions = bind1('rem', [subtract(asArray(Array.from({ length: n }, (_, j) => j), 'int32'), broadcastTo(k, [n])), broadcastTo(asArray(n, 'int32'), [n])], {});
+    a = bind1('gather', [a, positions], { axis: ax });
+  }
+  return a;
+}
 
 /** The n-th discrete difference along `axis`, x[i+1] − x[i] applied n times (NumPy's `diff`; for bools x[i+1] ≠ x[i]). */
 export const diff = defop((x: ArrayLike, n = 1, axis = -1): NDArray => {
