@@ -359,3 +359,97 @@ describe('np.roll with array shifts (traced under jit and vmap)', () => {
       }
     }));
 });
+
+describe('np.polygamma of every order n ≥ 2', () => {
+  /** ulp of float32 at |x| (subnormal spacing below the normal range). */
+  const ulp32 = (x: number): number => 2 ** (Math.max(Math.floor(Math.log2(Math.abs(x))), -126) - 23);
+  const factorial = (n: number): number => (n <= 1 ? 1 : n * factorial(n - 1));
+  /**
+   * (−1)ⁿ⁺¹ n! ζ(n + 1, q), with the Hurwitz zeta summed directly up to q + N ≥ 40 and the rest by
+   * Euler–Maclaurin (three Bernoulli terms): an oracle independent of the kernel's recurrence and
+   * asymptotic series in x. Also returns n!·Σ|terms|, the scale of its rounding where terms cancel.
+   */
+  function polygammaOracle(n: number, q: number): { value: number; scale: number } {
+    const s = n + 1;
+    let sum = 0, abs = 0;
+    let a = q;
+    for (; a < 40; a += 1) { const t = a ** -s; sum += t; abs += Math.abs(t); }
+    const tail = a ** (1 - s) / (s - 1) + a ** -s / 2 + (s / 12) * a ** (-s - 1) - ((s * (s + 1) * (s + 2)) / 720) * a ** (-s - 3) + ((s * (s + 1) * (s + 2) * (s + 3) * (s + 4)) / 30240) * a ** (-s - 5);
+    const sign = n % 2 === 1 ? 1 : -1;
+    return { value: sign * factorial(n) * (sum + tail), scale: factorial(n) * (abs + tail) };
+  }
+  /** ζ(s) for integer s ≥ 3: the oracle at q = 1. */
+  const zeta = (s: number): number => polygammaOracle(s - 1, 1).value / ((s % 2 === 0 ? 1 : -1) * factorial(s - 1));
+
+  const f32 = (lo: number, hi: number) => fc.float({ min: Math.fround(lo), max: Math.fround(hi), noNaN: true });
+  const offPole = (lo: number, hi: number) => f32(lo, hi).filter((x) => x > 0 || Math.abs(x - Math.round(x)) > 1e-3);
+
+  it('agrees with a Hurwitz-zeta oracle at random points (negative non-integers included), within a float32 spacing', () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(fc.integer({ min: 2, max: 9 }), fc.array(fc.oneof(offPole(-30, 50), f32(1e-3, 1e4)), { minLength: 1, maxLength: 30 }), (n, xs) => {
+          const got = values(np.polygamma(n, np.array(Float32Array.from(xs))));
+          got.forEach((g, i) => {
+            const { value, scale } = polygammaOracle(n, Math.fround(xs[i]!));
+            if (!Number.isFinite(Math.fround(value))) return void expect(g, `polygamma(${n}, ${xs[i]})`).toBe(Math.fround(value));
+            expect(Math.abs(g - value), `polygamma(${n}, ${xs[i]}): got ${g}, want ${value}`).toBeLessThanOrEqual(ulp32(value) + 1e-13 * scale);
+          });
+        }),
+        { seed: FC_SEED, numRuns: 40 },
+      );
+    }));
+
+  it('ψ⁽ⁿ⁾(1) = (−1)ⁿ⁺¹ n! ζ(n + 1), ψ⁽ⁿ⁾(x + 1) − ψ⁽ⁿ⁾(x) = (−1)ⁿ n!/xⁿ⁺¹; poles, infinities and NaN as JAX', () =>
+    onEachBackend(() => {
+      for (let n = 2; n <= 12; n++) {
+        const got = values(np.polygamma(n, np.array([1], 'float32')))[0]!;
+        const want = (n % 2 === 1 ? 1 : -1) * factorial(n) * zeta(n + 1);
+        expect(Math.abs(got - want), `polygamma(${n}, 1)`).toBeLessThanOrEqual(ulp32(want));
+      }
+      // ζ(3) and ζ(5) to check the oracle itself: Apéry's constant, and ζ(5).
+      expect(zeta(3)).toBeCloseTo(1.2020569031595942, 13);
+      expect(zeta(5)).toBeCloseTo(1.0369277551433699, 13);
+      fc.assert(
+        fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 8, max: 1200 }).map((k) => k / 64), (n, x) => {
+          const [a, b] = values(np.polygamma(n, np.array([x, x + 1], 'float32')));
+          const want = ((n % 2 === 0 ? 1 : -1) * factorial(n)) / x ** (n + 1);
+          expect(Math.abs(b! - a! - want), `ψ${n}(${x} + 1) − ψ${n}(${x})`).toBeLessThanOrEqual(ulp32(a!) + ulp32(b!));
+        }),
+        { seed: FC_SEED, numRuns: 60 },
+      );
+      // Far below 0 the kernel starts its recurrence at most 65536 (n = 2) or 4096 (n ≥ 3) below 0.
+      for (const [n, x] of [[2, -70000.75], [2, -5000.25], [3, -5000.25], [4, -123456.3]] as const) {
+        const got = values(np.polygamma(n, np.array([x], 'float32')))[0]!;
+        const want = polygammaOracle(n, Math.fround(x)).value;
+        expect(Math.abs(got - want), `polygamma(${n}, ${x}): got ${got}, want ${want}`).toBeLessThanOrEqual(ulp32(want));
+      }
+      expect(values(np.polygamma(2, np.array([0, -3, Infinity, -Infinity, NaN], 'float32')))).toEqual([-Infinity, -Infinity, 0, NaN, NaN]);
+      expect(values(np.polygamma(3, np.array([0, -3, Infinity], 'float32')))).toEqual([Infinity, Infinity, 0]);
+      expect(() => np.polygamma(1.5, 1)).toThrow(/^polygamma: order n must be a non-negative integer, got 1.5$/);
+    }));
+
+  it('its derivative is polygamma(n + 1) (grad, jvp, and finite differences of polygamma(n) to second order); gammaln differentiates any number of times', () =>
+    onEachBackend(() => {
+      const x = np.array([-2.5, -0.3, 0.4, 1.7, 6], 'float32');
+      for (const n of [1, 2, 3]) {
+        const g = grad((a: NDArray) => np.sum(np.polygamma(n, a)))(x);
+        expect(values(g)).toEqual(values(np.polygamma(n + 1, x)));
+        checkGrads((a: NDArray) => np.polygamma(n, a), [np.array([0.6, 1.3, 2.2, 4.5], 'float32')], { order: 2, eps: 1e-3, rtol: 5e-3 });
+      }
+      let f = (a: NDArray) => np.gammaln(a);
+      for (let k = 0; k < 5; k++) { const prev = f; f = (a: NDArray) => grad((b: NDArray) => np.sum(prev(b)))(a); }
+      // d⁵/dx⁵ ln Γ = ψ⁽⁴⁾.
+      expect(values(f(x))).toEqual(values(np.polygamma(4, x)));
+    }));
+
+  it('vmap is the loop over the batch, and jit equals eager', () =>
+    onEachBackend(() => {
+      const x = np.reshape(np.linspace(-3.3, 9, 12), [3, 4]);
+      const f = (a: NDArray) => np.add(np.polygamma(2, a), np.polygamma(5, a));
+      const loop = [0, 1, 2].map((i) => values(f(np.index(x, [i]))));
+      expect(values(vmap(f)(x))).toEqual(loop.flat());
+      const jf = jit(f);
+      expect(values(jf(x))).toEqual(values(f(x)));
+      jf.clearCache();
+    }));
+});
