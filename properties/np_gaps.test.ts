@@ -453,3 +453,67 @@ describe('np.polygamma of every order n ≥ 2', () => {
       jf.clearCache();
     }));
 });
+
+describe("np.searchsorted's methods ('scan', 'compare_all', 'sort')", () => {
+  /** NumPy's searchsorted by counting, in sort's total order (NaN last and equal to itself; −0 = +0). */
+  function searchsortedRef(a: number[], v: number, side: 'left' | 'right'): number {
+    const lt = (p: number, q: number) => (Number.isNaN(q) ? !Number.isNaN(p) : p < q);
+    return a.filter((e) => (side === 'left' ? lt(e, v) : !lt(v, e))).length;
+  }
+  const value = fc.oneof(fc.integer({ min: -6, max: 6 }).map((i) => i / 2), fc.constantFrom(NaN, Infinity, -Infinity, -0, 0));
+  const sortedArray = fc.array(value, { maxLength: 40 }).map((xs) => [...xs].sort((p, q) => (Number.isNaN(p) ? 1 : Number.isNaN(q) ? -1 : p - q)));
+  const methods = ['scan', 'compare_all', 'sort'] as const;
+
+  it('every method agrees with counting on random sorted arrays of any length (ties, NaN, ±inf, −0), both sides, float32 and int32', () =>
+    onEachBackend(() => {
+      fc.assert(
+        fc.property(sortedArray, fc.array(value, { minLength: 1, maxLength: 12 }), fc.constantFrom('left' as const, 'right' as const), (a, vs, side) => {
+          const want = vs.map((v) => searchsortedRef(a, v, side));
+          const ai = a.filter((e) => Number.isFinite(e)).map((e) => Math.round(e));
+          const vi = vs.map((e) => (Number.isFinite(e) ? Math.round(e) : 3));
+          for (const method of methods) {
+            const got = np.searchsorted(np.array(a, 'float32'), np.array(vs, 'float32'), side, method);
+            expect(got.dtype).toBe('int32');
+            expect(values(got), `${method} ${side}`).toEqual(want);
+            expect(values(np.searchsorted(np.array(ai, 'int32'), np.array(vi, 'int32'), side, method)), `${method} ${side} int32`).toEqual(vi.map((v) => searchsortedRef(ai, v, side)));
+          }
+        }),
+        { seed: FC_SEED, numRuns: 60 },
+      );
+    }));
+
+  it('binary search takes ⌈log₂(n + 1)⌉ steps: exact at every length around powers of two, for every value position', () =>
+    onEachBackend(() => {
+      for (const n of [1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33]) {
+        const a = Array.from({ length: n }, (_, i) => i);
+        const vs = Array.from({ length: 2 * n + 3 }, (_, i) => i / 2 - 1); // below, on and between every entry, above
+        for (const side of ['left', 'right'] as const) {
+          expect(values(np.searchsorted(np.array(a, 'float32'), np.array(vs, 'float32'), side, 'scan')), `n = ${n} ${side}`).toEqual(vs.map((v) => searchsortedRef(a, v, side)));
+        }
+      }
+    }));
+
+  it("keeps v's shape (scalars included), and vmap over a or v and jit equal the loop and eager for every method", () =>
+    onEachBackend(() => {
+      const a = np.array([0, 1, 1, 2, 3, 5, 8], 'float32');
+      const vs = np.array([[0.5, 1], [8, -1], [NaN, 1.5]], 'float32');
+      for (const method of methods) {
+        const got = np.searchsorted(a, vs, 'right', method);
+        expect(got.shape).toEqual([3, 2]);
+        expect(values(got)).toEqual([1, 3, 7, 0, 7, 3]);
+        const scalar = np.searchsorted(a, 1, 'left', method);
+        expect(scalar.shape).toEqual([]);
+        expect(values(scalar)).toEqual([1]);
+        const overV = (x: NDArray) => np.searchsorted(a, x, 'left', method);
+        expect(values(vmap(overV)(vs))).toEqual(values(overV(vs)));
+        const tables = np.array([[0, 1, 2], [5, 6, 7], [-1, 5.5, 5.5]], 'float32');
+        const overA = (s: NDArray) => np.searchsorted(s, np.array([5.5, 1], 'float32'), 'right', method);
+        expect(values(vmap(overA)(tables))).toEqual([3, 2, 1, 0, 3, 1]);
+        const js = jit((s: NDArray, x: NDArray) => np.searchsorted(s, x, 'left', method));
+        expect(values(js(a, vs))).toEqual(values(np.searchsorted(a, vs, 'left', 'compare_all')));
+        js.clearCache();
+      }
+      expect(values(np.searchsorted(np.zeros([0]), np.array([1, 2], 'float32')))).toEqual([0, 0]);
+      expect(() => np.searchsorted(a, 1, 'left', 'binary' as 'scan')).toThrow(/^searchsorted: method must be 'scan', 'compare_all' or 'sort', got "binary"$/);
+    }));
+});
