@@ -1251,17 +1251,16 @@ describe('edge cases as NumPy and JAX define them', () => {
         [() => np.tril(np.ones([3])), /tril: expected matrices/],
         [() => np.tensordot(x, x, 3), /tensordot: cannot contract 3 axes/],
         [() => np.max(np.zeros([0])), /max: cannot reduce over the empty axis 0/],
-        // Pooling windows never overlap: strides or padding (TF.js, Flax) are refused, not ignored.
-        [() => (np.maxPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, { strides: 1, padding: 'SAME' }), /maxPool2d: takes \(x, size\) only.*\{"strides":1,"padding":"SAME"\}.*strides and padding are not supported/],
-        [() => (np.avgPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, 1), /avgPool2d: takes \(x, size\) only/],
-        [() => np.avgPool2d(np.ones([1, 4, 4, 1]), [2, 2] as unknown as number), /avgPool2d: size must be a positive integer .*got \[2,2\]/],
+        // Pooling takes strides and padding in an options object (Flax's names); a bare third argument is refused, not ignored.
+        [() => (np.avgPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, 1), /avgPool2d: takes \(x, windowShape, \{strides, padding\}\); got 1 after the window shape/],
+        [() => np.avgPool2d(np.ones([1, 4, 4, 1]), [2, 2, 2] as unknown as number), /avgPool2d: windowShape must be a positive integer or a pair \[h, w\] of them, got \[2,2,2\]/],
         // Arrays and bigints in static arguments are named by type: JSON.stringify printed an array's
         // internals ({"_tensor":...}) and threw a TypeError on a bigint.
-        [() => np.maxPool2d(np.ones([1, 4, 4, 1]), np.array(2, 'int32') as unknown as number), /^maxPool2d: size must be a positive integer .*got an array i32\[\]$/],
-        [() => (np.maxPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, 2n), /maxPool2d: takes \(x, size\) only.*\(2n\)/],
-        // jnp.roll takes an array shift; here it is refused by name (it was called 'a list of shifts' and dumped).
-        [() => np.roll(np.ones([3]), np.array(1, 'int32') as unknown as number), /^roll: shifts and axes are JS integers or lists of them .*got shift an array i32\[\]; for a concrete array pass \.item\(\)/],
-        [() => np.roll(np.ones([3]), np.array([1], 'int32') as unknown as number[], 0), /^roll: .*got shift an array i32\[1\] and axis 0;/],
+        [() => np.maxPool2d(np.ones([1, 4, 4, 1]), np.array(2, 'float32') as unknown as number), /^maxPool2d: windowShape must be JS integers or a concrete int32 array, got f32\[\]/],
+        [() => (np.maxPool2d as (...a: unknown[]) => unknown)(np.ones([1, 4, 4, 1]), 2, 2n), /maxPool2d: takes \(x, windowShape, \{strides, padding\}\); got 2n after/],
+        // jnp.roll takes an int32 array shift (see np_gaps.test.ts); a float one or an array axis is refused by name.
+        [() => np.roll(np.ones([3]), np.array(1, 'float32')), /^roll: an array of shifts must be int32, got f32\[\]/],
+        [() => np.roll(np.ones([3]), 1, np.array(0, 'int32') as unknown as number), /^roll: axes are JS integers or lists of them .*got axis an array i32\[\]/],
       ];
       for (const [call, message] of cases) expect(call).toThrow(message);
     });

@@ -11,7 +11,7 @@ import { eighStack, svdStack } from './spectral_kernels.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
 import { sortRows } from './sort_kernels.js';
-import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, trigamma } from './special.js';
+import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, polygamma, trigamma } from './special.js';
 import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
@@ -662,6 +662,7 @@ export const kernels: Kernels = {
   reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : shareTensor(x!)],
   argmax: ([x], { axis }) => [argExtremum(x!, axis, tf.argMax)],
   // TF.js's Softmax (XNNPACK's on wasm: one pass, its own exp) over the last axis; another axis is moved there and back.
+  polygamma: ([x], { n }) => [float64Unary((v) => polygamma(n, v))(x!)],
   softmax: ([x], { axis }) => {
     if (x!.size === 0) return [shareTensor(x!)];
     const last = x!.rank - 1;

@@ -34,6 +34,8 @@ export interface PrimitiveParams
   reduce_min: { axes: number[] };
   argmax: { axis: number };
   softmax: { axis: number };
+  /** ψ⁽ⁿ⁾(x) for an integer order n ≥ 2 (n = 0 and 1 are digamma and trigamma), elementwise on float32. */
+  polygamma: { n: number };
   argmin: { axis: number };
   broadcast_in_dim: { shape: number[]; broadcastDimensions: number[] };
   reshape: { shape: number[] };

@@ -218,3 +218,52 @@ export function trigamma(x: number): number {
   const series = (1 / x) * (1 + r * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r * (1 / 30 - r * (5 / 66))))));
   return acc + series + 0.5 * r;
 }
+
+/** B₂, B₄, …, B₂₀: the Bernoulli numbers of polygamma's asymptotic series. */
+const BERNOULLI_EVEN = [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798, -174611 / 330];
+
+/**
+ * ψ⁽ⁿ⁾(x), the n-th derivative of digamma for integer n ≥ 1 (jax.scipy.special.polygamma, which is
+ * (−1)ⁿ⁺¹ n! ζ(n + 1, x)): the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ up to
+ * x ≥ n + 10, then the asymptotic series (−1)ⁿ⁺¹ [(n−1)!/xⁿ + n!/(2xⁿ⁺¹) + Σₖ B₂ₖ (2k+n−1)!/((2k)! x²ᵏ⁺ⁿ)]
+ * (ten terms: below 1e-16 relative there). n!/xⁿ⁺¹ is a running product, so it overflows only
+ * where the value does. For x < 0 the recurrence starts at most M below 0 (M = 65536 for n = 2,
+ * 4096 above): the terms it skips sum to under n!/(n·Mⁿ), below 2e-10 of the term nearest the pole
+ * (which is at least n!; for even n the terms change sign and can cancel, e.g. at half-integers, so
+ * that bound is absolute, not relative to the value), and x < 0 costs up to M steps.
+ * At 0 and the negative integers (poles of order n + 1): (−1)ⁿ⁺¹·inf, as JAX and SciPy (n!·ζ(n + 1, q)
+ * is +inf there; for even n the sign flips across the pole and this is the limit from the right);
+ * NaN at NaN and −inf; 0 at +inf.
+ * @example polygamma(2, 1) // -2.4041138063191885 (−2ζ(3))
+ */
+export function polygamma(n: number, x: number): number {
+  if (Number.isNaN(x) || x === -Infinity) return NaN;
+  if (x === Infinity) return 0;
+  const sign = n % 2 === 1 ? 1 : -1;
+  if (x <= 0 && x === Math.floor(x)) return sign * Infinity;
+  /** n!/yⁿ⁺¹ as a running product (no overflow of n! alone). */
+  const term = (y: number): number => {
+    let t = 1 / y;
+    for (let j = 1; j <= n; j++) t *= j / y;
+    return t;
+  };
+  // Far below 0, skip whole steps (exactly: x and x + m share their fractional part) to [−M, −M + 1).
+  const far = n === 2 ? 65536 : 4096;
+  if (x < -far) x += Math.ceil(-far - x);
+  let acc = 0;
+  const start = n + 10;
+  while (x < start) {
+    acc += term(x);
+    x += 1;
+  }
+  // (n−1)!/xⁿ, then tₖ = (2k+n−1)!/((n−1)!(2k)! x²ᵏ) by its ratio to tₖ₋₁.
+  let lead = 1 / x;
+  for (let j = 1; j < n; j++) lead *= j / x;
+  let series = 1 + n / (2 * x);
+  let t = 1;
+  for (let k = 1; k <= BERNOULLI_EVEN.length; k++) {
+    t *= ((2 * k + n - 2) * (2 * k + n - 1)) / ((2 * k - 1) * (2 * k) * x * x);
+    series += BERNOULLI_EVEN[k - 1]! * t;
+  }
+  return sign * (acc + lead * series);
+}

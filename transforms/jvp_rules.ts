@@ -65,13 +65,10 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   // Φ′(x) = φ(x) = e^(−x²/2)/√(2π); (Φ⁻¹)′(p) = 1/φ(Φ⁻¹(p)) = √(2π)·e^(y²/2), y = Φ⁻¹(p).
   ndtr: unary('ndtr', (x) => scale(bind1('exp', [scale(sqr(x), -0.5)], {}), 1 / Math.sqrt(2 * Math.PI))),
   ndtri: unary('ndtri', (_x, y) => scale(bind1('exp', [scale(sqr(y), 0.5)], {}), Math.sqrt(2 * Math.PI))),
-  // ln Γ′ = ψ, ψ′ = ψ₁ (JAX's rules); ψ₁′ = ψ₂ has no kernel, so a third derivative of lgamma is refused.
+  // ln Γ′ = ψ, ψ′ = ψ₁, ψ₁′ = ψ₂ (JAX's rules; ψ⁽ⁿ⁾′ = ψ⁽ⁿ⁺¹⁾ is polygamma's row).
   lgamma: unary('lgamma', (x) => bind1('digamma', [x], {})),
   digamma: unary('digamma', (x) => bind1('trigamma', [x], {})),
-  trigamma: ([x], [t]) => {
-    if (t !== null) throw new TransformError(`trigamma: its derivative polygamma(2, x) is not implemented (operand ${x!.aval.str()}); lgamma can be differentiated twice and digamma once`);
-    return [[bind1('trigamma', [x!], {})], [null]];
-  },
+  trigamma: unary('trigamma', (x) => bind1('polygamma', [x], { n: 2 })),
   // JAX's jax.nn.relu: relu.defjvps(lambda g, ans, x: lax.select(x > 0, g, lax.full_like(g, 0))),
   // so 0 at 0 and at NaN (a select on x <= 0 passed NaN's tangent through).
   relu: ([x], [t]) => [[bind1('relu', [x!], {})], [t === null ? null : select(bind1('gt', [x!, constLike(x!, 0)], {}), t, constLike(t, 0))]],
@@ -201,6 +198,7 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   reduce_max: ([x], [t], params) => extremumReduce('reduce_max', x!, t, params.axes),
   reduce_min: ([x], [t], params) => extremumReduce('reduce_min', x!, t, params.axes),
   argmax: noDerivative('argmax'),
+  polygamma: ([x], [t], { n }) => [[bind1('polygamma', [x!], { n })], [t === null ? null : mul(t, bind1('polygamma', [x!], { n: n + 1 }))]],
   softmax: ([x], [t], { axis }) => {
     const y = bind1('softmax', [x!], { axis });
     if (t === null) return [[y], [null]];

@@ -82,6 +82,7 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
   reduce_max: reduceRule('reduce_max'),
   reduce_min: reduceRule('reduce_min'),
   argmax: argRule('argmax'),
+  polygamma: elementwise('polygamma'),
   softmax: ([x], [d], { axis }) => [[bind1('softmax', [x!], { axis: shiftAxis(axis, d!) })], [d!]],
   argmin: argRule('argmin'),
   sort: ([x], [d], { axis, descending }) => [bind('sort', [x!], { axis: shiftAxis(axis, d!), descending }), [d, d]],

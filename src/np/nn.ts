@@ -158,20 +158,94 @@ export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides
   return bind1('conv2d', [a, w], { strides, padding, dilations });
 });
 
-/** Pooling over non-overlapping `size`×`size` windows (the spatial sizes must be divisible). */
-function pool(kind: 'max' | 'avg'): (x: ArrayLike, size: number) => NDArray {
-  return defop((x: ArrayLike, size: number, ...rest: unknown[]): NDArray => {
-    // TF.js and Flax users pass strides or padding; the windows here never overlap nor pad, so refuse them rather than ignore them.
-    if (rest.length > 0) throw new ShapeError(`${kind}Pool2d: takes (x, size) only, pooling non-overlapping size×size windows; got ${rest.length} more argument(s) (${rest.map(fmtStatic).join(', ')}): strides and padding are not supported`);
-    if (!Number.isInteger(size) || size < 1) throw new ShapeError(`${kind}Pool2d: size must be a positive integer (one side of the square window), got ${fmtStatic(size)}`);
-    const a = asArray(x);
-    const [n, h, w, c] = a.shape as [number, number, number, number];
-    if (a.ndim !== 4 || h % size !== 0 || w % size !== 0) throw new ShapeError(`${kind}Pool2d: expected [N,H,W,C] with H and W divisible by ${size}, got ${fmtShape(a.shape)}`);
-    const r = reshape(a, [n, h / size, size, w / size, size, c]);
-    return kind === 'max' ? max(r, [2, 4]) : mean(r, [2, 4]);
-  }) as (x: ArrayLike, size: number) => NDArray;
+/** Options of maxPool2d and avgPool2d (Flax's `strides` and `padding`; the window is the second argument). */
+export interface PoolOptions {
+  /** Step between windows, a number or [sh, sw]; default the window shape (non-overlapping windows). */
+  strides?: number | readonly [number, number];
+  /** 'VALID' (default, as Flax: windows that do not fit are dropped), 'SAME' (ceil(size/stride) outputs), or [[top, bottom], [left, right]]. */
+  padding?: Padding;
 }
+
+/** A window or stride argument as a pair of positive integers, or an error naming the op and the argument. */
+function positivePair(op: string, what: string, given: unknown): [number, number] {
+  const v = staticInts(op, what, given);
+  const pair = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(pair) || pair.length !== 2 || pair.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new ShapeError(`${op}: ${what} must be a positive integer or a pair [h, w] of them, got ${fmtStatic(given)}`);
+  }
+  return [pair[0] as number, pair[1] as number];
+}
+
+/** Padding pairs [[top, bottom], [left, right]] for a pool, checked to be non-negative integers. */
+function poolPadding(op: string, padding: unknown, spatial: number[], window: number[], strides: number[]): [[number, number], [number, number]] {
+  if (padding === 'SAME' || padding === 'VALID') return convPadding(padding, spatial, window, strides, [1, 1]);
+  const p = staticInts(op, 'padding', padding);
+  const ok = Array.isArray(p) && p.length === 2 && p.every((q: unknown) => Array.isArray(q) && q.length === 2 && q.every((w) => Number.isInteger(w) && w >= 0));
+  if (!ok) throw new ShapeError(`${op}: padding must be 'SAME', 'VALID' or [[top, bottom], [left, right]] of non-negative integers, got ${fmtStatic(padding)}`);
+  return convPadding(p as unknown as Padding, spatial, window, strides, [1, 1]);
+}
+
+/**
+ * Pooling over windows of `windowShape` (a number or [kh, kw]) of an NHWC array, with Flax's
+ * `strides` (default the window) and `padding` (default 'VALID', which drops windows that do not
+ * fit). Non-overlapping unpadded windows that tile the input are one reshape and one reduction;
+ * otherwise each of the kh·kw window offsets is a strided slice of the padded input, and max pooling
+ * reduces their stack (kh·kw times the output in memory) with `max`, average pooling adds them.
+ */
+function pool(kind: 'max' | 'avg'): (x: ArrayLike, windowShape: number | readonly [number, number], options?: PoolOptions) => NDArray {
+  const op = `${kind}Pool2d`;
+  return defop((x: ArrayLike, windowShape: number | readonly [number, number], options: PoolOptions = {}, ...rest: unknown[]): NDArray => {
+    if (rest.length > 0 || typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new ShapeError(`${op}: takes (x, windowShape, {strides, padding}); got ${[options, ...rest].map(fmtStatic).join(', ')} after the window shape (strides and padding go in the options object, as { strides: 1, padding: 'SAME' })`);
+    }
+    const unknownKey = Object.keys(options).find((k) => k !== 'strides' && k !== 'padding');
+    if (unknownKey !== undefined) throw new ShapeError(`${op}: unknown option ${JSON.stringify(unknownKey)}; expected strides and padding`);
+    const window = positivePair(op, 'windowShape', windowShape);
+    const strides = options.strides === undefined ? window : positivePair(op, 'strides', options.strides);
+    let a = asArray(x);
+    if (a.ndim !== 4) throw new ShapeError(`${op}: expected an NHWC array [N,H,W,C], got shape ${fmtShape(a.shape)}`);
+    if (kind === 'avg' && a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+    const [n, h, w, c] = a.shape as [number, number, number, number];
+    const padding = poolPadding(op, options.padding ?? 'VALID', [h, w], window, strides);
+    const padded = [h + padding[0][0] + padding[0][1], w + padding[1][0] + padding[1][1]];
+    if (padded[0]! < window[0] || padded[1]! < window[1]) {
+      throw new ShapeError(`${op}: window ${fmtShape(window)} is larger than the padded spatial size ${fmtShape(padded)} of input ${fmtShape(a.shape)} (padding ${JSON.stringify(padding)})`);
+    }
+    const out = [0, 1].map((i) => Math.floor((padded[i]! - window[i]!) / strides[i]!) + 1) as [number, number];
+    const unpadded = padding.every((p) => p[0] === 0 && p[1] === 0);
+    if (unpadded && strides[0] === window[0] && strides[1] === window[1]) {
+      // Non-overlapping windows: crop what does not fit, then one reduction over the window axes.
+      const cropped = out[0] * window[0] === h && out[1] * window[1] === w ? a : bind1('slice', [a], { start: [0, 0, 0, 0], limit: [n, out[0] * window[0], out[1] * window[1], c], strides: [1, 1, 1, 1] });
+      const r = reshape(cropped, [n, out[0], window[0], out[1], window[1], c]);
+      return kind === 'max' ? max(r, [2, 4]) : mean(r, [2, 4]);
+    }
+    // Padding takes the identity of the reduction: −inf (the lowest int, false) for max; 0 for avg,
+    // whose divisor stays kh·kw (Flax's count_include_pad=True: padded zeros count as entries).
+    const fill = kind === 'avg' ? 0 : a.dtype === 'float32' ? -Infinity : a.dtype === 'int32' ? -2147483648 : 0;
+    const xp = unpadded ? a : bind1('pad', [a], { lo: [0, padding[0][0], padding[1][0], 0], hi: [0, padding[0][1], padding[1][1], 0], interior: [0, 0, 0, 0], value: fill });
+    const offsets: NDArray[] = [];
+    for (let i = 0; i < window[0]; i++) {
+      for (let j = 0; j < window[1]; j++) {
+        offsets.push(bind1('slice', [xp], { start: [0, i, j, 0], limit: [n, i + (out[0] - 1) * strides[0] + 1, j + (out[1] - 1) * strides[1] + 1, c], strides: [1, strides[0], strides[1], 1] }));
+      }
+    }
+    if (kind === 'avg') return divide(offsets.reduce((acc, o) => add(acc, o)), window[0] * window[1]);
+    // One max over the stacked offsets, so that tied entries of a window share its tangent equally (as np.max does).
+    const stacked = offsets.length === 1 ? offsets[0]! : bind1('concatenate', offsets.map((o) => reshape(o, [n, out[0], out[1], 1, c])), { axis: 3 });
+    return offsets.length === 1 ? stacked : max(stacked, 3);
+  }) as (x: ArrayLike, windowShape: number | readonly [number, number], options?: PoolOptions) => NDArray;
+}
+/**
+ * Max pooling of an NHWC array (flax.linen.max_pool): `maxPool2d(x, 2)` takes non-overlapping 2×2
+ * windows; `maxPool2d(x, [3, 3], { strides: 2, padding: 'SAME' })` overlapping padded ones (padding
+ * never wins). The derivative goes to each window's maximum; entries tied for a window's maximum
+ * share its cotangent equally (np.max's rule; XLA's select_and_scatter gives it all to one of them).
+ */
 export const maxPool2d = pool('max');
+/**
+ * Average pooling of an NHWC array (flax.linen.avg_pool with count_include_pad=True): every window
+ * is divided by kh·kw, so near a 'SAME' or explicit padded border the padded zeros count as entries.
+ */
 export const avgPool2d = pool('avg');
 
 void normalizeAxis;

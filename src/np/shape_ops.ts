@@ -110,7 +110,9 @@ function promoteAll(op: string, xs: readonly ArrayLike[]): NDArray[] {
   return arrays.map((a) => astypeRaw(a, d));
 }
 
-export const concatenate = defop((xs: readonly ArrayLike[], axis = 0): NDArray => {
+/** Joins arrays along an existing `axis`; `axis` null joins them flattened (NumPy's axis=None). */
+export const concatenate = defop((xs: readonly ArrayLike[], axis: number | null = 0): NDArray => {
+  if (axis === null) return concatenate(promoteAll('concatenate', xs).map((a) => ravel(a)), 0);
   const arrays = promoteAll('concatenate', xs);
   const ax = normalizeAxis('concatenate', axis, arrays[0]!.ndim);
   const first = arrays[0]!;
@@ -215,18 +217,23 @@ function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
 
 /**
  * Shifts entries along `axis` by `shift` places, wrapping around (NumPy's `roll`; the flattened
- * array when `axis` is omitted). `shift` and `axis` may be equally long lists; shifts are JS integers.
+ * array when `axis` is omitted). `shift` and `axis` may be equally long lists. Shifts are JS
+ * integers, or an int32 array (a scalar, or one per axis) that may be traced under jit or vmap:
+ * then each axis is one gather at positions (i − shift) mod n, differentiable in x (JAX slices the
+ * doubled array dynamically; gradus has no dynamic slice, and the gather's index list is n long).
+ * Axes are always static.
  */
-export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis?: number | readonly number[]): NDArray => {
+export const roll = defop((x: ArrayLike, shift: number | readonly number[] | NDArray, axis?: number | readonly number[]): NDArray => {
   let a = asArray(x);
-  // (An array shift would be iterated as a list of rows, or called a list below.)
-  if (shift instanceof NDArray || axis instanceof NDArray) throw new ShapeError(`roll: shifts and axes are JS integers or lists of them (they fix the slices), got shift ${fmtStatic(shift)}${axis === undefined ? '' : ` and axis ${fmtStatic(axis)}`}; for a concrete array pass .item() or Array.from(.dataSync())`);
+  if (axis instanceof NDArray) throw new ShapeError(`roll: axes are JS integers or lists of them (they pick the axes to shift), got axis ${fmtStatic(axis)}`);
+  if (shift instanceof NDArray && shift.concreteValue() !== null && shift.dtype === 'int32') shift = staticInts('roll', 'shifts', shift as unknown) as number | number[];
   if (axis === undefined) {
-    if (typeof shift !== 'number') throw new ShapeError(`roll: a list of shifts ${fmtStatic(shift)} needs a list of axes`);
+    if (typeof shift !== 'number' && !(shift instanceof NDArray && shift.ndim === 0)) throw new ShapeError(`roll: a list of shifts ${fmtStatic(shift)} needs a list of axes`);
     return reshape(roll(ravel(a), shift, 0), a.shape);
   }
-  const shifts = typeof shift === 'number' ? [shift] : [...shift];
   const axes = typeof axis === 'number' ? [axis] : [...axis];
+  if (shift instanceof NDArray) return rollTraced(a, shift, axes.map((ax) => normalizeAxis('roll', ax, a.ndim)));
+  const shifts = typeof shift === 'number' ? [shift] : [...shift];
   if (shifts.some((k) => !Number.isInteger(k))) throw new ShapeError(`roll: shifts must be JS integers, got ${fmtStatic(shift)}`);
   if (shifts.length !== axes.length && shifts.length !== 1 && axes.length !== 1) throw new ShapeError(`roll: ${shifts.length} shifts for ${axes.length} axes; expected as many, or one of either`);
   // Broadcast as NumPy does: one shift (or one axis) pairs with every entry of the other list, none included.
@@ -240,6 +247,25 @@ export const roll = defop((x: ArrayLike, shift: number | readonly number[], axis
   }
   return a;
 });
+
+/** roll by an int32 array of shifts (a scalar, or one per axis; traced under jit or vmap): one gather per axis at (i − shift) mod n. */
+function rollTraced(a: NDArray, shift: NDArray, axes: number[]): NDArray {
+  if (shift.dtype !== 'int32') throw new DTypeError(`roll: an array of shifts must be int32, got ${shift.aval.str()}`);
+  if (shift.ndim > 1 || (shift.ndim === 1 && shift.shape[0] !== 1 && axes.length !== 1 && shift.shape[0] !== axes.length)) {
+    throw new ShapeError(`roll: shifts ${shift.aval.str()} for ${axes.length} axes [${axes.join(', ')}]; expected a scalar, or one shift per axis`);
+  }
+  const count = shift.ndim === 0 ? axes.length : Math.max(shift.shape[0]!, axes.length);
+  for (let i = 0; i < count; i++) {
+    const ax = axes[axes.length === 1 ? 0 : i]!;
+    const n = a.shape[ax]!;
+    if (n === 0) continue;
+    const k = shift.ndim === 0 ? shift : reshape(sliceAxis(shift, 0, shift.shape[0] === 1 ? 0 : i, shift.shape[0] === 1 ? 1 : i + 1), []);
+    // Output i takes input (i − k) mod n; the remainder has the divisor's sign, so it is in [0, n).
+    const positions = bind1('rem', [subtract(asArray(Array.from({ length: n }, (_, j) => j), 'int32'), broadcastTo(k, [n])), broadcastTo(asArray(n, 'int32'), [n])], {});
+    a = bind1('gather', [a, positions], { axis: ax });
+  }
+  return a;
+}
 
 /** The n-th discrete difference along `axis`, x[i+1] − x[i] applied n times (NumPy's `diff`; for bools x[i+1] ≠ x[i]). */
 export const diff = defop((x: ArrayLike, n = 1, axis = -1): NDArray => {
@@ -270,19 +296,75 @@ export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDAr
   return bind1('reshape', [b], { shape: a.shape.map((d, i) => d * r[i]!) });
 });
 
-/** Repeats each element `repeats` times along `axis` (flattened when omitted). */
-export const repeat = defop((x: ArrayLike, repeats: number, axis?: number): NDArray => {
-  if (!Number.isInteger(repeats) || repeats < 0) throw new ShapeError(`repeat: expected a non-negative integer number of repeats, got ${repeats}`);
+/** Options of np.repeat (jnp.repeat's keyword). */
+export interface RepeatOptions {
+  /** The output length along the axis, fixed in advance (what lets `repeats` be traced): extra entries repeat the last element, a shortfall drops the tail (JAX). */
+  totalRepeatLength?: number;
+}
+
+/**
+ * Repeats each element along `axis` (the flattened array when omitted or null), NumPy's `repeat`:
+ * `repeats` is one count for every element, or one per element along the axis (a list or int32
+ * array; a single-entry list counts for all). A traced `repeats` (under jit or vmap) needs
+ * `totalRepeatLength`, which fixes the output's length, as in JAX.
+ * @example repeat([1, 2, 3], [2, 0, 1]) // [1, 1, 3]
+ */
+export const repeat = defop((x: ArrayLike, repeats: number | readonly number[] | ArrayLike, axis?: number | null, options: RepeatOptions = {}): NDArray => {
   let a = asArray(x);
-  if (axis === undefined) { a = ravel(a); axis = 0; }
+  if (axis === undefined || axis === null) { a = ravel(a); axis = 0; }
   const ax = normalizeAxis('repeat', axis, a.ndim);
-  const big = [...a.shape];
-  big.splice(ax + 1, 0, repeats);
-  const b = bind1('broadcast_in_dim', [a], { shape: big, broadcastDimensions: a.shape.map((_, i) => (i <= ax ? i : i + 1)) });
-  const out = [...a.shape];
-  out[ax] = a.shape[ax]! * repeats;
-  return bind1('reshape', [b], { shape: out });
+  const n = a.shape[ax]!;
+  const total = options.totalRepeatLength;
+  if (total !== undefined && (!Number.isInteger(total) || total < 0)) throw new ShapeError(`repeat: totalRepeatLength must be a non-negative integer, got ${fmtStatic(total)}`);
+  if (repeats instanceof NDArray && repeats.concreteValue() === null) {
+    if (total === undefined) throw new ShapeError(`repeat: repeats is a traced array ${repeats.aval.str()}, so the output length is unknown; pass { totalRepeatLength } (jnp.repeat's total_repeat_length) to fix it, or concrete repeats`);
+    return repeatTraced(a, repeats, ax, total);
+  }
+  const r = staticInts('repeat', 'repeats', repeats as number | readonly number[]);
+  const counts = typeof r === 'number' ? [r] : Array.isArray(r) ? [...(r as unknown[])] : [r];
+  if (counts.some((k) => typeof k !== 'number' || !Number.isInteger(k) || k < 0)) throw new ShapeError(`repeat: expected a non-negative integer number of repeats, or a list of them, got ${fmtStatic(repeats)}`);
+  if (counts.length !== 1 && counts.length !== n) throw new ShapeError(`repeat: ${counts.length} repeats for axis ${ax} of ${fmtShape(a.shape)}, which has ${n} entries; expected one count, or one per entry`);
+  if (counts.length === 1 && total === undefined) {
+    // One count for all: broadcast along a new axis after `ax` and merge the two.
+    const k = counts[0] as number;
+    const big = [...a.shape];
+    big.splice(ax + 1, 0, k);
+    const b = bind1('broadcast_in_dim', [a], { shape: big, broadcastDimensions: a.shape.map((_, i) => (i <= ax ? i : i + 1)) });
+    const out = [...a.shape];
+    out[ax] = n * k;
+    return bind1('reshape', [b], { shape: out });
+  }
+  const positions: number[] = [];
+  const countOf = (i: number): number => counts[counts.length === 1 ? 0 : i] as number;
+  for (let i = 0; i < n; i++) for (let k = 0; k < countOf(i); k++) positions.push(i);
+  if (total !== undefined) {
+    if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${ax} of ${fmtShape(a.shape)}, which is empty`);
+    while (positions.length < total) positions.push(n - 1);
+    positions.length = total;
+  }
+  return bind1('gather', [a, asArray(positions, 'int32')], { axis: ax });
 });
+
+/**
+ * repeat with traced counts, JAX's construction: mark each element's first output position (the
+ * exclusive running sum of the counts, clipped to `total`, so that zero counts share a mark and
+ * positions past `total` fall in a dropped slot), and the running sum of the marks, less one, is
+ * the element each output position takes (the last one past the counts' sum).
+ */
+function repeatTraced(a: NDArray, repeats: NDArray, axis: number, total: number): NDArray {
+  const n = a.shape[axis]!;
+  if (repeats.ndim > 1 || (repeats.ndim === 1 && repeats.shape[0] !== 1 && repeats.shape[0] !== n)) {
+    throw new ShapeError(`repeat: repeats ${repeats.aval.str()} for axis ${axis} of ${fmtShape(a.shape)}; expected a scalar, one count, or one per entry (${n})`);
+  }
+  if (repeats.dtype !== 'int32') throw new DTypeError(`repeat: repeats must be int32 counts, got ${repeats.aval.str()}`);
+  if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${axis} of ${fmtShape(a.shape)}, which is empty`);
+  if (total === 0) return sliceAxis(a, axis, 0, 0);
+  const counts = repeats.ndim === 1 && repeats.shape[0] === n ? repeats : broadcastTo(reshape(repeats, []), [n]);
+  const starts = subtract(bind1('cumsum', [counts], { axis: 0, reverse: false }), counts);
+  const marks = bind1('scatter_add', [clip(starts, 0, total), bind1('broadcast_in_dim', [asArray(1, 'int32')], { shape: [n], broadcastDimensions: [] })], { axis: 0, axisSize: total + 1 });
+  const owner = subtract(bind1('cumsum', [sliceAxis(marks, 0, 0, total)], { axis: 0, reverse: false }), 1);
+  return bind1('gather', [a, clip(owner, 0, n - 1)], { axis });
+}
 
 /** Normalises integer indices for an axis of size n: negatives count from the end, out-of-range clip. */
 function normalizeIndices(op: string, idx: NDArray, n: number): NDArray {

@@ -6,7 +6,7 @@ import { bind, bind1 } from '../core.js';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
 import { asArray, defop, full } from './convert.js';
-import { add, astypeRaw, clip, elementwiseOperands, floor, isfinite, isnan, less, lessEqual, logicalAnd, logicalNot, logicalOr, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
+import { add, astypeRaw, clip, elementwiseOperands, floor, isfinite, isnan, less, lessEqual, logicalAnd, logicalNot, logicalOr, minimum, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
 import { any, sum } from './reductions.js';
 import { reshape, transpose } from './shape_ops.js';
 
@@ -126,34 +126,95 @@ export const quantile = defop((x: ArrayLike, q: ArrayLike, axis?: Axis, keepdims
 /** The median over `axis` (all axes when omitted): quantile(x, 0.5, axis, keepdims). A NaN in a slice gives NaN. */
 export const median = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => quantile(x, 0.5, axis, keepdims));
 
+/** How searchsorted finds the positions (jnp.searchsorted's `method`). */
+export type SearchsortedMethod = 'scan' | 'compare_all' | 'sort';
+
 /**
  * Where the values `v` would go in the sorted 1-D array `a` to keep it sorted (jnp.searchsorted):
  * for side 'left' the first such position (the count of entries < v), for 'right' the last (the
  * count of entries ≤ v). int32, with v's shape. NaN sorts last, as in sort: a NaN in v goes after
- * every number ('left': before a's NaNs). `a` is not checked to be sorted (NumPy and JAX do not
- * either). Computed as JAX's method='compare_all', every v against every entry of `a`
- * (size(v)·len(a) comparisons in memory); the result is an integer, so its gradient is zero.
+ * every number ('left': before a's NaNs); −0 equals +0. `a` is not checked to be sorted (NumPy and
+ * JAX do not either). The result is an integer, so its gradient is zero. `method`, as JAX's:
+ * - 'scan' (default): binary search, ⌈log₂(len(a) + 1)⌉ steps of one gather each; memory O(|v| + |a|).
+ * - 'compare_all': every v against every entry; |v|·|a| comparisons in memory, few kernels (small inputs).
+ * - 'sort': a stable sort of a and v together, each v's rank there less its rank among v; memory O(|v| + |a|).
  * @example searchsorted([1, 2, 2, 3], [2, 5], 'right') // [3, 4]
  */
-export const searchsorted = defop((a: ArrayLike, v: ArrayLike, side: 'left' | 'right' = 'left'): NDArray => {
+export const searchsorted = defop((a: ArrayLike, v: ArrayLike, side: 'left' | 'right' = 'left', method: SearchsortedMethod = 'scan'): NDArray => {
   if (side !== 'left' && side !== 'right') throw new ValueError(`searchsorted: side must be 'left' or 'right', got ${JSON.stringify(side)}`);
+  if (method !== 'scan' && method !== 'compare_all' && method !== 'sort') throw new ValueError(`searchsorted: method must be 'scan', 'compare_all' or 'sort', got ${JSON.stringify(method)}`);
   const sortedIn = asArray(a);
   if (sortedIn.ndim !== 1) throw new ShapeError(`searchsorted: expected a 1-D sorted array a but got shape ${fmtShape(sortedIn.shape)}`);
   const weak = typeof v === 'number' || typeof v === 'boolean';
   const vShape = weak ? [] : asArray(v).shape;
-  // v as [...v, 1] against a's [n] (a JS number stays weakly typed, adopting a's dtype).
-  let [s, x] = elementwiseOperands([sortedIn, weak ? v : reshape(v, [...vShape, 1])], 'keep', 'searchsorted');
-  if (s!.dtype === 'bool') [s, x] = [astypeRaw(s!, 'int32'), astypeRaw(x!, 'int32')];
-  const entries = s!;
-  const values = x!;
-  let before: NDArray;
+  // v against a's dtype (a JS number stays weakly typed, adopting a's dtype); bools compare as int32.
+  // (v as a column [|v|, 1], so that its length need not broadcast against a's; both flat again after.)
+  let [entries, values] = elementwiseOperands([sortedIn, weak ? v : reshape(v, [-1, 1])], 'keep', 'searchsorted') as [NDArray, NDArray];
+  if (entries.dtype === 'bool') [entries, values] = [astypeRaw(entries, 'int32'), astypeRaw(values, 'int32')];
+  [entries, values] = [reshape(entries, [-1]), reshape(values, [-1])];
+  const n = entries.shape[0]!;
+  let flat: NDArray;
+  if (n === 0) flat = full([values.shape[0]!], 0, 'int32');
+  else if (method === 'compare_all') flat = sum(before(entries, reshape(values, [values.shape[0]!, 1]), side), 1);
+  // (Past 2²⁴ entries the scan's float32 bounds would round: sort instead, also O(|v| + |a|) in memory.)
+  else if (method === 'scan' && n < 2 ** 24) flat = binarySearch(entries, values, side);
+  else flat = rankSearch(entries, values, side);
+  return reshape(flat, vShape);
+});
+
+/**
+ * Whether entry e goes before value x for `side` in sort's total order (NaN last, equal to itself):
+ * 'left' e < x, 'right' e ≤ x. Broadcasting.
+ */
+function before(e: NDArray, x: NDArray, side: 'left' | 'right'): NDArray {
   if (side === 'left') {
     // entry < value, with NaN the largest: every number is below a NaN value.
-    before = less(entries, values);
-    if (entries.dtype === 'float32') before = logicalOr(before, logicalAnd(logicalNot(isnan(entries)), isnan(values)));
-  } else {
-    before = lessEqual(entries, values);
-    if (entries.dtype === 'float32') before = logicalOr(before, isnan(values));
+    const lt = less(e, x);
+    return e.dtype === 'float32' ? logicalOr(lt, logicalAnd(logicalNot(isnan(e)), isnan(x))) : lt;
   }
-  return sum(before, vShape.length);
-});
+  const le = lessEqual(e, x);
+  return e.dtype === 'float32' ? logicalOr(le, isnan(x)) : le;
+}
+
+/**
+ * searchsorted by binary search over the answers 0…n: [lo, hi] holds the answer, each step tests
+ * a[mid] at mid = ⌊(lo + hi)/2⌋ < hi and keeps one half (at most ⌈c/2⌉ of c candidates), so
+ * ⌈log₂(n + 1)⌉ steps leave one. Each step is one gather of |v| entries. The bounds are float32
+ * (exact below 2²⁴, which the caller ensures): TF.js's int32 add and floor division on cpu cost
+ * 30–200 times a float32 one.
+ */
+function binarySearch(entries: NDArray, values: NDArray, side: 'left' | 'right'): NDArray {
+  const n = entries.shape[0]!;
+  let lo = full(values.shape, 0, 'float32');
+  let hi = full(values.shape, n, 'float32');
+  for (let step = 0; step < Math.ceil(Math.log2(n + 1)); step++) {
+    const active = less(lo, hi);
+    const mid = floor(multiply(add(lo, hi), 0.5));
+    // (Where lo = hi the search is over, and mid may be n: clipped, and its test ignored.)
+    const goRight = before(bind1('gather', [entries, astypeRaw(minimum(mid, n - 1), 'int32')], { axis: 0 }), values, side);
+    lo = where(logicalAnd(active, goRight), add(mid, 1), lo);
+    hi = where(logicalAnd(active, logicalNot(goRight)), mid, hi);
+  }
+  return astypeRaw(lo, 'int32');
+}
+
+/**
+ * searchsorted by a stable sort of a and v together (JAX's method='sort'): for 'left' v comes first,
+ * so a value sorts before the entries equal to it, for 'right' after them; a value's rank there less
+ * its rank among the values is the count of entries before it.
+ */
+function rankSearch(entries: NDArray, values: NDArray, side: 'left' | 'right'): NDArray {
+  const m = values.shape[0]!, n = entries.shape[0]!;
+  const joined = bind1('concatenate', side === 'left' ? [values, entries] : [entries, values], { axis: 0 });
+  const rankInJoined = ranks(joined);
+  const start = side === 'left' ? 0 : n;
+  const valueRanks = bind1('slice', [rankInJoined], { start: [start], limit: [start + m], strides: [1] });
+  return subtract(valueRanks, ranks(values));
+}
+
+/** The position of each entry of a 1-D array in its stable sort (NaN last): the inverse of argsort, by one scatter. */
+function ranks(x: NDArray): NDArray {
+  const k = x.shape[0]!;
+  const permutation = bind('sort', [x], { axis: 0, descending: false })[1]!;
+  return bind1('scatter_add', [permutation, asArray(Array.from({ length: k }, (_, i) => i), 'int32')], { axis: 0, axisSize: k });
+}

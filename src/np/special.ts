@@ -1,11 +1,12 @@
-// jax.scipy.special functions: lgamma and its derivatives digamma and trigamma (float64 kernels in
-// src/special.ts, rounded once), and xlogy/xlog1py, which are 0 where x = 0 with JAX's custom JVP.
+// jax.scipy.special functions: lgamma and its derivatives digamma, trigamma and polygamma (float64
+// kernels in src/special.ts, rounded once), and xlogy/xlog1py, which are 0 where x = 0 with JAX's custom JVP.
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { ValueError } from '../errors.js';
 import { staticInts } from '../shape.js';
 import { customJvp } from '../../transforms/custom.js';
 import { defop } from './convert.js';
+import { fmtStatic } from './shape_ops.js';
 import { add, divide, elementwiseOperands, equal, log, log1p, multiply, where } from './elementwise.js';
 
 /** ln|Γ(x)| (jax.scipy.special.gammaln, jax.lax.lgamma): +inf at 0, the negative integers and ±inf. Its derivative is digamma. */
@@ -16,16 +17,20 @@ export const lgamma = gammaln;
 export const digamma = defop((x: ArrayLike): NDArray => bind1('digamma', elementwiseOperands([x], 'float', 'digamma'), {}));
 
 /**
- * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma), for n = 0 (digamma) and
- * n = 1 (trigamma, +inf at 0 and the negative integers). polygamma(1, x) has no derivative here:
- * ψ₂ has no kernel, and differentiating it throws rather than give a wrong zero.
+ * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma), for an integer order
+ * n ≥ 0: digamma for n = 0, trigamma for n = 1, and for n ≥ 2 a float64 kernel (src/special.ts:
+ * the recurrence up, then the asymptotic series). Values for negative non-integer x too (as JAX's
+ * (−1)ⁿ⁺¹ n! ζ(n + 1, x)); (−1)ⁿ⁺¹·inf at 0 and the negative integers for n ≥ 1. Its derivative in
+ * x is polygamma(n + 1, x), at every order.
+ * @example polygamma(2, 1) // −2ζ(3) ≈ −2.4041138
  */
 export const polygamma = defop((n: number, x: ArrayLike): NDArray => {
   // jnp.polygamma takes an array order too; a concrete scalar one is read here (the order picks the kernel).
   n = staticInts('polygamma', 'the order n', n);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new ValueError(`polygamma: order n must be a non-negative integer, got ${fmtStatic(n)}`);
   if (n === 0) return digamma(x);
-  if (n === 1) return bind1('trigamma', elementwiseOperands([x], 'float', 'polygamma'), {});
-  throw new ValueError(`polygamma: order n must be 0 or 1 (digamma or trigamma), got ${JSON.stringify(n)}`);
+  const operands = elementwiseOperands([x], 'float', 'polygamma');
+  return n === 1 ? bind1('trigamma', operands, {}) : bind1('polygamma', operands, { n });
 });
 
 type Binary = (x: NDArray, y: NDArray) => NDArray;
