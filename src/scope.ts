@@ -69,9 +69,9 @@ export function collectTensors(value: unknown, out: Set<tf.Tensor>, throughTrace
 
 type Marks = Map<HoldsTensors, number>;
 
-function markHeld(): Marks {
-  const marks: Marks = new Map();
-  for (const main of currentTraceStack()) for (const h of main.held) if (h.size) marks.set(h, h.size());
+function markHeld(): Marks | undefined {
+  let marks: Marks | undefined;
+  for (const main of currentTraceStack()) for (const h of main.held) if (h.size) (marks ??= new Map()).set(h, h.size());
   return marks;
 }
 
