@@ -514,6 +514,8 @@ function sumKernel(x: tf.Tensor, axes: number[]): tf.Tensor {
   const reduced = prod(sorted.map((a) => x.shape[a]!));
   const pre = prod(y.shape.slice(0, first));
   const post = x.size / (pre * reduced);
+  // Short trailing rows: TF.js's Sum is what sumMiddle would run, without the reshapes around it.
+  if (contiguous && post === 1 && reduced <= SHORT_ROW) return tf.sum(x, sorted);
   return tf.reshape(sumMiddle(tf.reshape(y, [pre, reduced, post]) as tf.Tensor3D), outShape);
 }
 
