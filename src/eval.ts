@@ -8,6 +8,7 @@ import { kernels } from './kernels.js';
 import { GradusError } from './errors.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
+import { runFreeingTemporaries } from './scope.js';
 
 export function abstractEval<P extends Primitive>(prim: P, avals: ShapedArray[], params: ParamsOf<P>): ShapedArray[] {
   return shapeRules[prim](avals, params);
@@ -31,29 +32,4 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   });
   // The outputs match the shape rule (checked above), so its avals serve as theirs.
   return outs.map((t, i) => new ConcreteArray(t, expected[i]));
-}
-
-/**
- * Runs a kernel and frees the tensors it made besides its outputs, as `tf.tidy` does. Inside an
- * open TF.js scope (every gradus scope is one) the kernel's tensors are the tail of that scope's
- * track list, so they are found there without opening a scope of its own: a tidy per primitive
- * (a scope object, two container walks) was a fifth of the eager cost of a small op. Kernels
- * never compact the list (only program primitives' loops do, and they do not come here).
- */
-function runFreeingTemporaries(kernel: () => tf.Tensor[]): tf.Tensor[] {
-  const track = (tf.engine().state as { activeScope?: { track: tf.Tensor[] } | null }).activeScope?.track;
-  if (track === undefined) return tf.tidy(kernel);
-  const start = track.length;
-  let outs: tf.Tensor[];
-  try {
-    outs = kernel();
-  } catch (e) {
-    for (let i = start; i < track.length; i++) if (!track[i]!.kept) track[i]!.dispose();
-    throw e;
-  }
-  for (let i = start; i < track.length; i++) {
-    const t = track[i]!;
-    if (!t.kept && !t.isDisposed && !outs.includes(t)) t.dispose();
-  }
-  return outs;
 }
