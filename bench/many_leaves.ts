@@ -3,7 +3,7 @@
 // µs per leaf (medians of interleaved runs); flat µs/leaf means linear scaling.
 // Usage: npx tsx bench/many_leaves.ts [--backend cpu|wasm] [--sizes 10,100,1000,3000]
 import * as tf from '@tensorflow/tfjs-core';
-import { np, grad, jit, setBackend, getBackend, type NDArray } from '../src/index.js';
+import { np, grad, jit, scope, setBackend, getBackend, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { median } from './harness.js';
 
@@ -125,7 +125,7 @@ for (const L of sizes) {
   tf.dispose(collect(p));
 }
 if (!args.includes('--no-transformer')) {
-  const p = transformerTree();
+  const p = scope(() => transformerTree()); // (frees the arrays the initializer made on the way)
   rows.push(...benchModel('transformer 24 layers', p, transformerLoss, 7));
   tf.dispose(collect(p));
 }
