@@ -158,7 +158,9 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
   if (ndim === 0) return asArray(x, dtype);
   if (dtype === 'int32') refuseNonFiniteInts('array', [x as number]);
-  return new ConcreteArray(tf.tensor([x as number], new Array<number>(ndim).fill(1), dtype));
+  // A typed array skips TF.js's inference and flattening of a JS list.
+  const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(x ? 1 : 0);
+  return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
 }
 
 /** Whether a nested list holds a gradus array or tf.Tensor somewhere (then it stacks them). */
