@@ -171,6 +171,15 @@ describe('reverse mode scales linearly in the number of leaves', () => {
   });
 });
 
+describe('grad names a non-float leaf by its path (found by a second walk only on that error)', () => {
+  it('argument and path of the int leaf among many float leaves', () => {
+    const params: Record<string, NDArray | Record<string, NDArray>> = { ...manyLeaves(5), z: { n: np.array([1, 2], 'int32') } };
+    const loss = (_: number, p: typeof params) => np.sum(p['w0000'] as NDArray);
+    expect(() => grad(loss, { argnums: 1 })(0, params)).toThrow(/grad: argument 1 at \.z\.n is i32\[2\]; grad differentiates float32 inputs only/);
+    free(params);
+  });
+});
+
 describe('eager fast paths keep results, errors and memory', () => {
   // (One primitive each: a composite np op inside a scope keeps its intermediates until the scope closes.)
   it('a kernel made of several TF.js ops leaves only its result alive, inside an open scope too', () => {
