@@ -25,6 +25,7 @@ const cases: [string, () => NDArray, () => tf.Tensor][] = [
   ['add', () => np.add(a, b), () => tf.add(ta, tb)],
   ['multiply', () => np.multiply(a, b), () => tf.mul(ta, tb)],
   ['sum', () => np.sum(a), () => tf.sum(ta)],
+  ['mul 0.9', () => np.multiply(a, 0.9), () => tf.mul(ta, 0.9)],
   ['matmul', () => np.matmul(a, b), () => tf.matMul(ta, tb)],
 ];
 const rounds = 9;
