@@ -85,9 +85,13 @@ function transformerLoss(p: any): NDArray {
 
 interface Row { model: string; leaves: number; what: string; ms: number; usPerLeaf: number }
 
-/** Interleaves the contenders `rounds` times after one warm-up and returns median ms of each. */
-function measure(cases: [string, () => unknown][], rounds: number): number[] {
-  for (const [, f] of cases) time(f);
+/**
+ * Interleaves the contenders `rounds` times after `warmup` untimed runs of each (small trees need
+ * many: a few calls leave V8's code unoptimized and the time per leaf looks 2-5x worse) and returns
+ * the median ms of each.
+ */
+function measure(cases: [string, () => unknown][], rounds: number, warmup: number): number[] {
+  for (let w = 0; w < warmup; w++) for (const [, f] of cases) time(f);
   const samples: number[][] = cases.map(() => []);
   for (let r = 0; r < rounds; r++) cases.forEach(([, f], i) => samples[i]!.push(time(f)));
   return samples.map(median);
@@ -107,6 +111,7 @@ function benchModel(model: string, params: Record<string, unknown>, loss: (p: an
       ['adam update', () => opt.update(grads, state, params)],
     ],
     rounds,
+    Math.max(1, Math.ceil(2000 / L)),
   );
   tf.dispose([...collect(grads), ...collect(state)]);
   jg.clearCache();
