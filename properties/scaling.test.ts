@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, ShapeError, grad, jit, makeJaxpr, np, scope, valueAndGrad, vjp, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { upcomingTensorId } from '../src/core.js';
+import { kernels } from '../src/kernels.js';
 import { FC_SEED, expectClose, numTensors, values } from './helpers.js';
 
 type Params = Record<string, NDArray>;
@@ -201,6 +202,26 @@ describe('eager fast paths keep results, errors and memory', () => {
       });
     }
     free([x, a]);
+  });
+
+  it('a kernel that throws after making a temporary frees it, inside an open scope too', () => {
+    const a = np.array([1.5, 2.5]);
+    const original = kernels.add;
+    kernels.add = ([x]) => {
+      tf.mul(x!, 2); // a temporary, then a failure
+      throw new Error('kernel failed');
+    };
+    try {
+      scope(() => {
+        const before = numTensors();
+        expect(() => np.add(a, a)).toThrow('kernel failed');
+        expect(numTensors()).toBe(before);
+      });
+    } finally {
+      kernels.add = original;
+    }
+    expect(values(np.add(a, a))).toEqual([3, 5]);
+    free(a);
   });
 
   it('a result that is an argument comes back as its own handle', () => {
