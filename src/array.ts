@@ -184,9 +184,13 @@ export abstract class NDArray {
 /** An array with a value: a TF.js tensor that this object owns. */
 export class ConcreteArray extends NDArray {
   private readonly _aval: ShapedArray;
-  constructor(private readonly _tensor: tf.Tensor) {
+  /** `aval`, when given, must describe the tensor (the eval interpreter passes the one it checked). */
+  constructor(
+    private readonly _tensor: tf.Tensor,
+    aval?: ShapedArray,
+  ) {
     super();
-    this._aval = new ShapedArray(_tensor.shape, checkDtype(_tensor.dtype, 'array'));
+    this._aval = aval ?? new ShapedArray(_tensor.shape, checkDtype(_tensor.dtype, 'array'));
   }
   get aval(): ShapedArray {
     return this._aval;

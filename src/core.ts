@@ -131,8 +131,11 @@ function findTopMain(prim: Primitive, args: readonly NDArray[]): MainTrace {
   return top;
 }
 
+// The eval interpreter holds no state of its own, so one instance serves every eager bind.
+const evalTrace = new EvalTrace(traceStack[0]!);
+
 function traceOf(main: MainTrace): Trace {
-  return new main.traceType(main);
+  return main === traceStack[0] ? evalTrace : new main.traceType(main);
 }
 
 /** Brings `val` into `trace`: lifts lower-level values, rejects tracers that escaped their transformation. */

@@ -1,5 +1,5 @@
-// The eval interpreter's per-primitive step: check shapes and dtypes, run the kernel inside a
-// TF.js tidy (so kernel temporaries are freed at once), wrap the results as concrete arrays.
+// The eval interpreter's per-primitive step: check shapes and dtypes, run the kernel freeing its
+// temporaries at once (as a TF.js tidy would), wrap the results as concrete arrays.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from './array.js';
 import type { ShapedArray } from './aval.js';
@@ -8,6 +8,7 @@ import { kernels } from './kernels.js';
 import { GradusError } from './errors.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
+import { runFreeingTemporaries } from './scope.js';
 
 export function abstractEval<P extends Primitive>(prim: P, avals: ShapedArray[], params: ParamsOf<P>): ShapedArray[] {
   return shapeRules[prim](avals, params);
@@ -19,7 +20,7 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   const inputs = args.map((a) => a.tensor);
   // Empty results need no kernel (and wasm kernels crash on some empty operands).
   if (expected.every((e) => e.size === 0)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
-  const outs = tf.tidy(() => kernels[prim](inputs, params));
+  const outs = runFreeingTemporaries(() => kernels[prim](inputs, params));
   // A kernel that disagrees with the shape rule is a backend bug; fail loudly rather than corrupt.
   outs.forEach((t, i) => {
     const want = expected[i]!;
@@ -29,5 +30,6 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
       throw new GradusError(`${prim}: the ${tf.getBackend()} kernel returned ${got} where ${want.str()} was expected (a backend bug; please report it)`);
     }
   });
-  return outs.map((t) => new ConcreteArray(t));
+  // The outputs match the shape rule (checked above), so its avals serve as theirs.
+  return outs.map((t, i) => new ConcreteArray(t, expected[i]));
 }

@@ -16,7 +16,7 @@ import { wasmAxpy, wasmMatMul, wasmUninitialized, wasmWriteSlice } from './wasm_
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
-import { forgetFreedTensorsPerStep, scoped } from './scope.js';
+import { forgetFreedTensorsPerStep, runFreeingTemporaries, scoped } from './scope.js';
 import { deadCodeElimination } from './dce.js';
 
 /** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
@@ -275,7 +275,7 @@ export class CompiledProgram implements Executable {
           const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {
-          outs = tf.tidy(() => {
+          outs = runFreeingTemporaries(() => {
             const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
             return isFused(step.prim) ? [fusedKernels[step.prim](tensors, step.params)] : kernels[step.prim](tensors, step.params as never);
           });

@@ -172,6 +172,11 @@ export function shareTensor(x: tf.Tensor): tf.Tensor {
   return tf.reshape(x, x.shape);
 }
 
+/** x viewed as `shape`, or x itself when it has that shape already (a reshape is a kernel call, ~2 µs). Only for operands read by a kernel or for tensors the caller made. */
+function reshapeIfNeeded(x: tf.Tensor, shape: number[]): tf.Tensor {
+  return sameShape(x.shape, shape) ? x : tf.reshape(x, shape);
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -303,10 +308,10 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
   }
   const mm = (x: tf.Tensor, y: tf.Tensor, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor => {
     const yShape = batched ? (ty ? [B, cols, inner] : [B, inner, cols]) : ty ? [cols, inner] : [inner, cols];
-    const y2 = rhsBuffer(tf.reshape(y, yShape), ty);
+    const y2 = rhsBuffer(reshapeIfNeeded(y, yShape), ty);
     return batched
-      ? tf.matMul(tf.reshape(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, y2 as tf.Tensor3D, tx, ty)
-      : tf.matMul(tf.reshape(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, y2 as tf.Tensor2D, tx, ty);
+      ? tf.matMul(reshapeIfNeeded(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, y2 as tf.Tensor3D, tx, ty)
+      : tf.matMul(reshapeIfNeeded(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, y2 as tf.Tensor2D, tx, ty);
   };
   const aKM = [...ba, ...ca, ...freeA];
   const bNK = [...bb, ...freeB, ...cb];
@@ -318,7 +323,7 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
   } else {
     out = gemmProduct(a, b, { B, M, K, N, batched, aMK, aKM, bKN, bNK }) ?? tfMatMulOnWasm();
   }
-  out = tf.reshape(out, outShape);
+  out = reshapeIfNeeded(out, outShape); // (out is the product's own tensor, never an operand)
   return isInt ? tf.cast(out, 'int32') : out;
 
   /** TF.js's matmul on wasm (where gradus's GEMM does not run: shared memory, no SIMD). */
@@ -345,7 +350,7 @@ function gemmProduct(a: tf.Tensor, b: tf.Tensor, d: { B: number; M: number; K: n
   const { B, M, K, N, batched } = d;
   const lead = batched ? [B] : [];
   const batch = batched ? B : null;
-  const view = (x: tf.Tensor, perm: number[], rows: number, cols: number) => tf.reshape(transposeTensor(x, perm), [...lead, rows, cols]);
+  const view = (x: tf.Tensor, perm: number[], rows: number, cols: number) => reshapeIfNeeded(transposeTensor(x, perm), [...lead, rows, cols]);
   const aStoredKM = !isIdentityPerm(d.aMK) && isIdentityPerm(d.aKM);
   // (Each output of the row-by-row kernel ends with a sum across lanes: below K = 64 transposing B,
   // K·N moves, costs less; measured 0.12 against 0.05 ms for 128×10·(512×10)ᵀ.)
@@ -517,6 +522,8 @@ function sumKernel(x: tf.Tensor, axes: number[]): tf.Tensor {
   const reduced = prod(sorted.map((a) => x.shape[a]!));
   const pre = prod(y.shape.slice(0, first));
   const post = x.size / (pre * reduced);
+  // Short trailing rows: TF.js's Sum is what sumMiddle would run, without the reshapes around it.
+  if (contiguous && post === 1 && reduced <= SHORT_ROW) return tf.sum(x, sorted);
   return tf.reshape(sumMiddle(tf.reshape(y, [pre, reduced, post]) as tf.Tensor3D), outShape);
 }
 

@@ -69,9 +69,9 @@ export function collectTensors(value: unknown, out: Set<tf.Tensor>, throughTrace
 
 type Marks = Map<HoldsTensors, number>;
 
-function markHeld(): Marks {
-  const marks: Marks = new Map();
-  for (const main of currentTraceStack()) for (const h of main.held) if (h.size) marks.set(h, h.size());
+function markHeld(): Marks | undefined {
+  let marks: Marks | undefined;
+  for (const main of currentTraceStack()) for (const h of main.held) if (h.size) (marks ??= new Map()).set(h, h.size());
   return marks;
 }
 
@@ -177,4 +177,30 @@ export function forgetFreedTensorsPerStep(): () => void {
     track.length = alive;
     threshold = 2 * alive + 1024;
   };
+}
+
+/**
+ * Runs a kernel and frees the tensors it made besides its outputs, as `tf.tidy` does. Inside an
+ * open TF.js scope (every gradus scope is one) the kernel's tensors are the tail of that scope's
+ * track list, so they are found there without opening a scope of its own: a tidy per primitive
+ * (a scope object, two container walks) was a fifth of the eager cost of a small op. Kernels
+ * never compact the list (only program primitives' loops do, and they do not come here). Used by
+ * the eval interpreter and by jit's executor for every kernel step.
+ */
+export function runFreeingTemporaries(kernel: () => tf.Tensor[]): tf.Tensor[] {
+  const track = (tf.engine().state as { activeScope?: { track: tf.Tensor[] } | null }).activeScope?.track;
+  if (track === undefined) return tf.tidy(kernel);
+  const start = track.length;
+  let outs: tf.Tensor[];
+  try {
+    outs = kernel();
+  } catch (e) {
+    for (let i = start; i < track.length; i++) if (!track[i]!.kept) track[i]!.dispose();
+    throw e;
+  }
+  for (let i = start; i < track.length; i++) {
+    const t = track[i]!;
+    if (!t.kept && !t.isDisposed && !outs.includes(t)) t.dispose();
+  }
+  return outs;
 }

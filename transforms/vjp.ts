@@ -164,10 +164,10 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
   return scoped(() => {
     const { list, single } = normalizeArgnums(op, options.argnums ?? 0, args.length);
     const [leaves, def] = flattenDifferentiated(op, list.map((i) => args[i]), 'argument');
-    const [withPaths] = tree.flattenWithPath(list.map((i) => args[i]));
     leaves.forEach((x, i) => {
       if (!isDifferentiable(x.dtype)) {
-        const path = withPaths[i]![0];
+        // Paths only for the message: the tree is walked again only on this error.
+        const path = tree.flattenWithPath(list.map((i) => args[i]))[0][i]![0];
         throw new DTypeError(`${op}: argument ${list[path[0] as number]} at ${tree.keystr(path.slice(1)) || '(root)'} is ${x.aval.str()}; ${op} differentiates float32 inputs only (convert with .astype('float32'), or leave it out of argnums)`);
       }
     });

@@ -24,24 +24,42 @@ export function defop<F extends Function>(fn: F): F {
     // piece, a parameter tree returned with some leaves unchanged) gets its own handle, so
     // disposing it cannot free the argument.
     const result = scoped(() => f(...args));
+    // Most ops return one new array: answer without building the set of inputs.
+    if (result instanceof ConcreteArray) return holdsArgument(args, result) ? new ConcreteArray(shareTensor(result.tensor)) : result;
     const inputs = new Set<unknown>();
-    const collect = (a: unknown): void => {
-      if (a instanceof ConcreteArray) inputs.add(a);
-      else if (Array.isArray(a)) a.forEach(collect);
-      else if (isPlainObject(a)) Object.values(a).forEach(collect);
-    };
-    args.forEach(collect);
+    for (const a of args) collectInputs(a, inputs);
     if (inputs.size === 0) return result;
-    // Results nest in lists (split) and plain objects (model functions returning parameter trees).
-    const fresh = (r: unknown): unknown => {
-      if (r instanceof ConcreteArray) return inputs.has(r) ? new ConcreteArray(shareTensor(r.tensor)) : r;
-      if (Array.isArray(r)) return r.map(fresh);
-      if (isPlainObject(r)) return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, fresh(v)]));
-      return r;
-    };
-    return fresh(result);
+    return freshResult(result, inputs);
   };
   return wrapped as unknown as F;
+}
+
+/** Adds the concrete arrays in `a` (also inside lists and plain objects) to `inputs`. */
+function collectInputs(a: unknown, inputs: Set<unknown>): void {
+  if (a instanceof ConcreteArray) inputs.add(a);
+  else if (Array.isArray(a)) for (const v of a) collectInputs(v, inputs);
+  else if (isPlainObject(a)) for (const v of Object.values(a)) collectInputs(v, inputs);
+}
+
+/** Whether `x` is `a`, or inside `a`'s lists and plain objects. */
+function holdsArgument(a: unknown, x: ConcreteArray): boolean {
+  if (a === x) return true;
+  if (a instanceof NDArray || typeof a !== 'object' || a === null) return false;
+  if (Array.isArray(a)) {
+    for (const v of a) if (holdsArgument(v, x)) return true;
+    return false;
+  }
+  if (!isPlainObject(a)) return false;
+  for (const v of Object.values(a)) if (holdsArgument(v, x)) return true;
+  return false;
+}
+
+/** `r` with each concrete array that is one of `inputs` replaced by a new handle (results nest in lists and plain objects). */
+function freshResult(r: unknown, inputs: Set<unknown>): unknown {
+  if (r instanceof ConcreteArray) return inputs.has(r) ? new ConcreteArray(shareTensor(r.tensor)) : r;
+  if (Array.isArray(r)) return r.map((v) => freshResult(v, inputs));
+  if (isPlainObject(r)) return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, freshResult(v, inputs)]));
+  return r;
 }
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
@@ -134,6 +152,15 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   }
   if (dtype !== undefined && out.dtype !== dtype) return astypeHook.fn(out, dtype);
   return out;
+}
+
+/** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (asArray then a reshape, in one tensor). */
+export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
+  if (ndim === 0) return asArray(x, dtype);
+  if (dtype === 'int32') refuseNonFiniteInts('array', [x as number]);
+  // A typed array skips TF.js's inference and flattening of a JS list.
+  const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(x ? 1 : 0);
+  return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
 }
 
 /** Whether a nested list holds a gradus array or tf.Tensor somewhere (then it stacks them). */

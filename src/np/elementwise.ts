@@ -6,7 +6,7 @@ import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } 
 import { broadcastShapes } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
-import { asArray, astypeHook, defop, full } from './convert.js';
+import { asArray, astypeHook, defop, full, weakConstant } from './convert.js';
 
 export function astypeRaw(x: NDArray, dtype: DType): NDArray {
   return x.dtype === dtype ? x : bind1('convert_element_type', [x], { dtype });
@@ -30,6 +30,7 @@ type DtypeMode = 'keep' | 'float' | 'bool';
 
 /** Converts operands to arrays of one dtype and one rank (checking they broadcast, for `op`'s errors). */
 export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep', op = 'elementwise op'): NDArray[] {
+  if (alreadyOperands(xs, mode)) return xs as NDArray[];
   const strong = xs.filter((x) => !isWeak(x)).map((x) => asArray(x));
   if (strong.length > 1) broadcastShapes(op, ...strong.map((a) => a.shape));
   let dtype: DType | undefined = strong.length ? strong.map((a) => a.dtype).reduce(promoteTypes) : undefined;
@@ -40,9 +41,28 @@ export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep', o
   if (mode === 'float' && d !== 'float32') d = 'float32';
   if (mode === 'bool') d = 'bool';
   let si = 0;
-  const arrays = xs.map((x) => (isWeak(x) ? asArray(x, d) : astypeRaw(strong[si++]!, d)));
-  const ndim = Math.max(...arrays.map((a) => a.ndim));
-  return arrays.map((a) => atRank(a, ndim));
+  // JS numbers are made at the operands' rank directly (one constant, not a scalar and a reshape).
+  const ndim = strong.reduce((n, a) => Math.max(n, a.ndim), 0);
+  return xs.map((x) => (isWeak(x) ? weakConstant(x, d, ndim) : atRank(astypeRaw(strong[si++]!, d), ndim)));
+}
+
+/**
+ * Whether `xs` are arrays of one dtype (fit for `mode`) and one shape: then they are their own
+ * operands (no promotion, no rank change, and equal shapes broadcast), the usual case in models.
+ */
+function alreadyOperands(xs: ArrayLike[], mode: DtypeMode): boolean {
+  const first = xs[0];
+  if (!(first instanceof NDArray)) return false;
+  const { dtype, shape } = first.aval;
+  if ((mode === 'float' && dtype !== 'float32') || (mode === 'bool' && dtype !== 'bool')) return false;
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i];
+    if (!(x instanceof NDArray) || x.aval.dtype !== dtype) return false;
+    const s = x.aval.shape;
+    if (s.length !== shape.length) return false;
+    for (let k = 0; k < s.length; k++) if (s[k] !== shape[k]) return false;
+  }
+  return true;
 }
 
 function unary(prim: UnaryPrimitive, name: string, mode: DtypeMode = 'float') {
