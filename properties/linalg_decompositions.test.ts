@@ -698,7 +698,34 @@ describe('np.linalg.matrixRank, cond and the spectral norms', () => {
       expect(() => np.linalg.cond(np.ones([2, 3]), 1)).toThrow('linalg.cond: p 1 needs square matrices (it inverts them), got [2,3]');
       expect(() => np.linalg.cond(np.ones([0, 0]))).toThrow(ShapeError);
       expect(() => np.linalg.cond(np.eye(2), 3 as never)).toThrow(ValueError);
-      expect(() => np.linalg.cond(np.array([[1, 2], [2, 4]], 'float32'), 1)).toThrow(LinAlgError);
+    });
+  });
+
+  it('a singular matrix has condition number ∞ for every order (NumPy and JAX), eager, under jit and vmap; NaN input stays NaN', () => {
+    noLeak(() => {
+      const orders = [null, 2, -2, 1, -1, Infinity, -Infinity, 'fro', 'nuc'] as const;
+      // s_max/s_min = 0/0 for the zero matrix, and inv meets a zero pivot for both: NumPy's cond gives ∞ (its NaN from
+      // 0/0 or from inverting becomes ∞ where the input has no NaN); for −2, s_min/s_max is 0 unless both are 0.
+      const singular = np.stack([np.zeros([2, 2]), np.array([[1, 2], [2, 4]], 'float32'), np.array([[0, 1], [0, 0]], 'float32')]);
+      for (const p of orders) {
+        const want = p === -2 ? [Infinity, 0, 0] : [Infinity, Infinity, Infinity];
+        expect(np.linalg.cond(singular, p).toArray(), `p ${String(p)}`).toEqual(want);
+        const jitCond = jit((x: NDArray) => np.linalg.cond(x, p));
+        expect(jitCond(singular).toArray(), `jit, p ${String(p)}`).toEqual(want);
+        jitCond.clearCache();
+        expect(vmap((x: NDArray) => np.linalg.cond(x, p))(singular).toArray(), `vmap, p ${String(p)}`).toEqual(want);
+        // A stack mixing singular and invertible matrices: each gets its own value.
+        const mixed = np.stack([np.zeros([2, 2]), np.array([[3, 0], [0, 0.5]], 'float32')]);
+        const finite = p === -2 ? 0.5 / 3 : p === 1 || p === Infinity || p === null || p === 2 ? 6 : null;
+        const got = np.linalg.cond(mixed, p).toArray() as number[];
+        expect(got[0], `mixed, p ${String(p)}`).toBe(Infinity);
+        if (finite !== null) expect(Math.abs(got[1]! - finite)).toBeLessThan(1e-6);
+        const nan = np.linalg.cond(np.array([[NaN, 0], [0, 0]], 'float32'), p).item();
+        expect(nan, `NaN input, p ${String(p)}`).toBeNaN();
+      }
+      // Where the matrix is invertible the singular branch leaves the derivative alone.
+      const A = np.array([[2, 0.5, -0.3], [0.4, 1.5, 0.2], [-0.6, 0.1, 1.8]], 'float32');
+      for (const p of [1, 'fro', 'nuc', 2] as const) checkGrads((x: NDArray) => np.linalg.cond(x, p), [A], { order: 1, seed: 3 });
     });
   });
 

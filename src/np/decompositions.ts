@@ -7,8 +7,8 @@ import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors
 import { checkOptions } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
 import { batchMatmul, matrixTranspose } from '../../transforms/lax.js';
-import { asArray, defop, zeros } from './convert.js';
-import { abs, add, astypeRaw, divide, greater, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
+import { asArray, defop, eye, zeros } from './convert.js';
+import { abs, add, astypeRaw, divide, equal, greater, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
 import { any, max, min, sum } from './reductions.js';
 import { expandDims, reshape, slice, squeeze } from './shape_ops.js';
 
@@ -196,10 +196,10 @@ export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}):
 export type CondOrder = 2 | -2 | 1 | -1 | typeof Infinity | 'fro' | 'nuc';
 
 /**
- * The condition number of each matrix of a stack (jax.numpy.linalg.cond): for p 2 (the default),
- * s_max/s_min (∞ for a singular matrix); for −2, s_min/s_max; for 1, −1, ±∞, 'fro' and 'nuc' on
- * square matrices, ‖A‖·‖A⁻¹‖, where a singular matrix is inv's LinAlgError (JAX gives ∞). A NaN
- * from a matrix without NaNs (0/0) becomes ∞, as in JAX.
+ * The condition number of each matrix of a stack (numpy.linalg.cond): for p 2 (the default),
+ * s_max/s_min; for −2, s_min/s_max; for 1, −1, ±∞, 'fro' and 'nuc' on square matrices, ‖A‖·‖A⁻¹‖.
+ * A singular matrix gives ∞ for every order (0 for −2 unless it is zero), as in NumPy: a NaN from a
+ * matrix without NaNs (0/0, or an inverse that does not exist) becomes ∞; a matrix with a NaN gives NaN.
  */
 export const cond = defop((x: ArrayLike, p: CondOrder | null = null): NDArray => {
   const a = floatMatrices('cond', x);
@@ -210,12 +210,18 @@ export const cond = defop((x: ArrayLike, p: CondOrder | null = null): NDArray =>
     const s = svdvals(a);
     const first = squeeze(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), -1);
     const last = squeeze(slice(s, [...s.shape.slice(0, -1).map(() => 0), s.shape[s.ndim - 1]! - 1], s.shape), -1);
-    if (p !== -2) return divide(first, last);
-    r = divide(last, first);
+    // The zero matrix's 0/0 is NaN here, and ∞ below (JAX returns its NaN for p 2; NumPy and this docstring ∞).
+    r = p === -2 ? divide(last, first) : divide(first, last);
   } else {
     if (![1, -1, Infinity, -Infinity, 'fro', 'nuc'].includes(p)) throw new ValueError(`linalg.cond: p must be 2, -2, 1, -1, Infinity, -Infinity, 'fro' or 'nuc', got ${JSON.stringify(p)}`);
     if (m !== n) throw new ShapeError(`linalg.cond: p ${String(p)} needs square matrices (it inverts them), got ${fmtShape(a.shape)}`);
-    r = multiply(matrixNorm(a, p), matrixNorm(bind1('matrix_inverse', [a], {}), p));
+    // inv refuses a matrix whose LU meets a zero pivot, where NumPy's and JAX's inverses hold inf or
+    // NaN and cond gives ∞. slogdet's sign is 0 for exactly those matrices (the same LU test, and no
+    // throw): they are inverted as I instead, and their result is NaN, made ∞ below.
+    const [sign] = bind('slogdet', [bind1('stop_gradient', [a], {})], {});
+    const singular = equal(sign!, 0);
+    const safe = where(expandDims(expandDims(singular, -1), -1), eye(n), a);
+    r = where(singular, NaN, multiply(matrixNorm(a, p), matrixNorm(bind1('matrix_inverse', [safe], {}), p)));
   }
   return where(logicalAnd(isnan(r), logicalNot(any(isnan(a), [-2, -1]))), Infinity, r);
 });
