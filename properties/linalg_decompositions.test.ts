@@ -635,6 +635,55 @@ describe('np.linalg.lstsq', () => {
     }, 40);
   });
 
+  it('exactly rank-deficient a (a zero column, a repeated column): the derivative is that of the minimum-norm solution at constant rank, finite, not NaN', () => {
+    noLeak(() => {
+      // x = A⁺b with A's column 1 zero: x₁ = 0 and (x₀, x₂) solve the least-squares problem on the other
+      // columns. Perturbing those columns keeps the rank (2), so there the derivative is that of the
+      // float64 normal-equation solution; the SVD's vectors (a zero singular value divides dU) made it NaN.
+      const a: Mat = f32([[1.2, 0, 0.5], [0.4, 0, -1.1], [-0.7, 0, 0.6], [0.3, 0, 0.2]]);
+      const b = [1, 2, 3, 4], w = [0.7, -1.3, 0.4];
+      const x64 = (m: Mat): number[] => {
+        const ar = m.map((r) => [r[0]!, r[2]!]);
+        const sol = solve64(matmul64(transpose64(ar), ar), matmul64(transpose64(ar), b.map((v) => [v])));
+        return [sol[0]![0]!, 0, sol[1]![0]!];
+      };
+      const loss64 = (m: Mat): number => x64(m).reduce((acc, v, i) => acc + v * w[i]!, 0);
+      const loss = (m: NDArray, q: NDArray) => np.sum(np.multiply(np.linalg.lstsq(m, q, { numpyResid: false })[0], np.array(w, 'float32')));
+      const [gA, gb] = grad(loss, { argnums: [0, 1] })(np.array(a, 'float32'), np.array(b, 'float32')) as [NDArray, NDArray];
+      const ga = rows(gA);
+      expect(ga.flat().every(Number.isFinite), `grad a ${JSON.stringify(ga)}`).toBe(true);
+      const h = 1e-6;
+      for (const i of [0, 1, 2, 3]) {
+        for (const j of [0, 2]) {
+          const plus = a.map((r) => [...r]), minus = a.map((r) => [...r]);
+          plus[i]![j]! += h; minus[i]![j]! -= h;
+          const fd = (loss64(plus) - loss64(minus)) / (2 * h);
+          expect(Math.abs(ga[i]![j]! - fd), `∂/∂a[${i}][${j}]: ${ga[i]![j]} vs ${fd}`).toBeLessThan(1e-4 * (1 + Math.abs(fd)));
+        }
+      }
+      // In b the solution is linear: ∂(w·x)/∂b = (A⁺)ᵀw, from the same normal equations.
+      (gb.toArray() as number[]).forEach((g, k) => {
+        const plus = [...b]; plus[k]! += 1;
+        const ar = a.map((r) => [r[0]!, r[2]!]);
+        const sol = solve64(matmul64(transpose64(ar), ar), matmul64(transpose64(ar), plus.map((v) => [v])));
+        const want = sol[0]![0]! * w[0]! + sol[1]![0]! * w[2]! - loss64(a);
+        expect(Math.abs(g - want), `∂/∂b[${k}]`).toBeLessThan(1e-4 * (1 + Math.abs(want)));
+      });
+      // A square matrix of rank 1 (two zero singular values: F = 1/(s_j² − s_i²) divided by zero too).
+      const sq = np.array([[1, 2], [2, 4]], 'float32');
+      const gSq = grad((m: NDArray) => np.sum(np.linalg.lstsq(m, np.array([1, 1], 'float32'), { numpyResid: false })[0]))(sq);
+      expect((gSq.toArray() as number[][]).flat().every(Number.isFinite), `grad at rank 1: ${JSON.stringify(gSq.toArray())}`).toBe(true);
+      const gPinv = grad((m: NDArray) => np.sum(np.matmul(np.linalg.pinv(m, { rtol: 2 * 2 ** -23 }), np.array([1, 1], 'float32'))))(sq);
+      closeTo(rows(gSq), rows(gPinv), 1e-5, 'lstsq and pinv·b agree at rank 1');
+      // At full rank the rule is the derivative of x and of s (diag(Uᵀ·dA·V)), to second order, tall and wide.
+      for (const m of [np.array([[1, 0.5], [0.2, 2], [1, 1]], 'float32'), np.array([[1, 0.2, 1], [0.5, 2, 1]], 'float32')]) {
+        const q = np.array(m.shape[0] === 3 ? [1, 2, 4] : [1, -1], 'float32');
+        checkGrads((p: NDArray, r: NDArray) => np.linalg.lstsq(p, r, { numpyResid: false })[0], [m, q], { order: 2, seed: 1 });
+        checkGrads((p: NDArray) => np.linalg.lstsq(p, q, { numpyResid: false })[3], [m], { order: 2, seed: 2 });
+      }
+    });
+  });
+
   it('under jit: numpyResid false gives JAX’s residuals (equal to eager); NumPy’s need a concrete rank and say so; grad passes checkGrads; bad shapes are named', () => {
     noLeak(() => {
       const a = np.array([[1, 0.5], [0.2, 2], [1, 1]], 'float32'), b = np.array([1, 2, 4], 'float32');

@@ -143,28 +143,38 @@ export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => 
   const rtol = options.rtol ?? 10 * Math.max(m, n) * EPS32;
   if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
   if (m === 0 || n === 0) return zeros([...a.shape.slice(0, -2), n, m]);
+  return pinvWithRule(rtol)(a);
+});
+
+/** The pseudo-inverse with cutoff rtol as a function with JAX's custom derivative (pinv's, and lstsq's through it). */
+function pinvWithRule(rtol: number): (a: NDArray) => NDArray {
   const core: (a: NDArray) => NDArray = customJvp((b: NDArray) => pinvValue(b, rtol), ([b]: [NDArray], [db]: [NDArray]): [NDArray, NDArray] => {
     const p = core(b);
-    const pT = mT(p), dbT = mT(db);
-    let dp: NDArray;
-    // Derivative of the pseudo-inverse, grouped (as JAX) so that every product stays n×m or smaller.
-    if (m >= n) {
-      const s = batchMatmul(batchMatmul(p, pT), dbT);
-      const t = batchMatmul(batchMatmul(dbT, pT), p);
-      dp = negative(batchMatmul(batchMatmul(p, db), p));
-      dp = add(dp, subtract(s, batchMatmul(batchMatmul(s, b), p)));
-      dp = add(dp, subtract(t, batchMatmul(batchMatmul(p, b), t)));
-    } else {
-      const s = batchMatmul(p, batchMatmul(pT, dbT));
-      const t = batchMatmul(dbT, batchMatmul(pT, p));
-      dp = negative(batchMatmul(p, batchMatmul(db, p)));
-      dp = add(dp, subtract(s, batchMatmul(s, batchMatmul(b, p))));
-      dp = add(dp, subtract(t, batchMatmul(p, batchMatmul(b, t))));
-    }
-    return [p, dp];
+    return [p, pinvTangent(b, db, p)];
   });
-  return core(a);
-});
+  return core;
+}
+
+/** The derivative dP of P = A⁺ along dA at constant rank (Golub & Pereyra 1973), grouped as JAX does so that every product stays n×m or smaller. */
+function pinvTangent(b: NDArray, db: NDArray, p: NDArray): NDArray {
+  const m = b.shape[b.ndim - 2]!, n = b.shape[b.ndim - 1]!;
+  const pT = mT(p), dbT = mT(db);
+  let dp: NDArray;
+  if (m >= n) {
+    const s = batchMatmul(batchMatmul(p, pT), dbT);
+    const t = batchMatmul(batchMatmul(dbT, pT), p);
+    dp = negative(batchMatmul(batchMatmul(p, db), p));
+    dp = add(dp, subtract(s, batchMatmul(batchMatmul(s, b), p)));
+    dp = add(dp, subtract(t, batchMatmul(batchMatmul(p, b), t)));
+  } else {
+    const s = batchMatmul(p, batchMatmul(pT, dbT));
+    const t = batchMatmul(dbT, batchMatmul(pT, p));
+    dp = negative(batchMatmul(p, batchMatmul(db, p)));
+    dp = add(dp, subtract(s, batchMatmul(s, batchMatmul(b, p))));
+    dp = add(dp, subtract(t, batchMatmul(p, batchMatmul(b, t))));
+  }
+  return dp;
+}
 
 // ---------------------------------------------------------------------------------------------
 // matrixRank, cond
@@ -261,7 +271,9 @@ const LSTSQ_OPTIONS = ['rcond', 'numpyResid'] as const satisfies readonly (keyof
  * shape [m, n] and b [m] or [m, k]; x has shape [n] or [n, k]; residuals are the squared column
  * norms of b − a·x ([1] for a 1-D b, [k] otherwise; [0] when rank < n or m ≤ n, as NumPy); rank is
  * an int32 scalar; s holds a's singular values. Singular values at most rcond·s_max are dropped
- * (the minimum-norm solution; a zero matrix has rank 0 and x = 0, as NumPy).
+ * (the minimum-norm solution; a zero matrix has rank 0 and x = 0, as NumPy). x's derivative is that
+ * of pinv(a)·b at constant rank, finite where a is exactly rank deficient (JAX's, through the SVD's
+ * vectors, is NaN there).
  */
 export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = {}): [NDArray, NDArray, NDArray, NDArray] => {
   checkOptions('linalg.lstsq', options, LSTSQ_OPTIONS);
@@ -285,14 +297,8 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
     rank = zeros([], 'int32');
     X = zeros([n, B.shape[1]!]);
   } else {
-    const [sv, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
-    s = sv;
-    // Singular values above rcond·s_max count (LAPACK's gelsd, which NumPy calls; JAX's ≥ would
-    // count the zeros of a zero matrix and divide by them).
-    const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
-    rank = sum(astypeRaw(mask, 'int32'));
-    const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
-    X = batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), B)));
+    [X, s] = minimumNormSolution(a, B, rcond);
+    rank = sum(astypeRaw(greater(s, multiply(slice(s, [0], [1]), rcond)), 'int32'));
   }
   let residuals: NDArray;
   const empty = (): NDArray => zeros([0]);
@@ -306,3 +312,28 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
   } else residuals = sum(square(subtract(B, batchMatmul(a, X))), 0);
   return [vec ? squeeze(X, -1) : X, residuals, rank, s];
 });
+
+/**
+ * [x, s]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (LAPACK's gelsd, which NumPy
+ * calls; JAX's ≥ would count the zeros of a zero matrix and divide by them), and a's singular values.
+ * x's derivative is that of A⁺B at constant rank (pinv's rule, and A⁺·dB): through the SVD's own
+ * derivative (as in JAX) it was NaN wherever a is exactly rank deficient, since a zero singular value
+ * divides dU (tall a) or dV (wide) and two of them make F = 1/(s_j² − s_i²) infinite, though the
+ * solution there is smooth along a.
+ */
+function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, NDArray] {
+  const solve: (a: NDArray, b: NDArray) => [NDArray, NDArray] = customJvp((p: NDArray, q: NDArray): [NDArray, NDArray] => {
+    const [s, u, vh] = bind('svd', [p], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+    const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
+    const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
+    return [batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q))), s];
+  }, ([p, q]: [NDArray, NDArray], [dp, dq]: [NDArray, NDArray]): [[NDArray, NDArray], [NDArray, NDArray]] => {
+    const pinvA = pinvWithRule(rcond)(p);
+    const [x, s] = solve(p, q);
+    // ds = diag(Uᵀ·dA·V), svd's rule for the values (well defined at repeated and zero ones).
+    const [, u, vh] = bind('svd', [p], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+    const ds = sum(multiply(u, batchMatmul(dp, mT(vh))), -2);
+    return [[x, s], [add(batchMatmul(pinvTangent(p, dp, pinvA), q), batchMatmul(pinvA, dq)), ds]];
+  });
+  return solve(a, b);
+}
