@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConcretizationError, DTypeError, LinAlgError, ShapeError, TransformError, ValueError, grad, jit, jvp, np, scope, vmap, type NDArray } from '../src/index.js';
+import { ConcretizationError, DTypeError, ShapeError, TransformError, ValueError, grad, jit, jvp, np, scope, vmap, type NDArray } from '../src/index.js';
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, onEachBackend, ulp32 } from './helpers.js';
