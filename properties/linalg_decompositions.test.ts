@@ -486,6 +486,29 @@ describe('derivatives of eigh and svd', () => {
       }, [A], { order: 1, seed: seed + 1 });
     }, 12);
   });
+
+  it('the vectors’ derivative is scale covariant: U and V of cA are those of A, so ∇f(cA)·c = ∇f(A), for c from 1e-25 to 1e30 (tall, wide, square)', () => {
+    noLeak(() => {
+      // F = 1/(s_j² − s_i²) formed the squares: above s ≈ 1.8e19 they overflowed (F = 0, a silently wrong
+      // derivative) and below s ≈ 1e-19 they underflowed (F = ∞, NaN). The singular values' own
+      // derivative, diag(Uᵀ·dA·V), is scale invariant already; it is checked alongside.
+      const mats = [[[1.2, -0.3], [0.4, 0.9], [-0.7, 0.2]], [[1.2, 0.4, -0.7], [-0.3, 0.9, 0.2]], [[1.2, -0.3, 0.1], [0.4, 0.9, -0.5], [-0.7, 0.2, 0.8]]];
+      for (const a of mats) {
+        const A = np.array(a, 'float32');
+        const W = np.reshape(np.sin(np.arange(A.size)), A.shape);
+        const f = (m: NDArray) => {
+          const [u, s, vh] = np.linalg.svd(m, { fullMatrices: false });
+          const k = s.shape[0]!;
+          return np.add(np.sum(np.multiply(np.matmul(np.square(u), np.square(vh)), W)), np.divide(np.sum(np.multiply(s, np.arange(1, k + 1))), np.max(s)));
+        };
+        const want = rows(grad(f)(A));
+        for (const c of [1e-25, 1e-21, 1e-12, 1e12, 1e20, 1e30]) {
+          const got = rows(np.multiply(grad(f)(np.multiply(A, c)), c));
+          closeTo(got, want, 2e-5 * (1 + fro64(want)), `${a.length}×${a[0]!.length}, c = ${c}`);
+        }
+      }
+    });
+  });
 });
 
 // ---- vmap and jit -----------------------------------------------------------------------------------
