@@ -707,6 +707,28 @@ describe('np.linalg.lstsq', () => {
     });
   });
 
+  it('x(cA, cb) = x(A, b), and so is its derivative: ∇ at (cA, cb) times c equals ∇ at (A, b), for c from 1e-30 to 1e30, tall and wide, jvp and grad', () => {
+    noLeak(() => {
+      // Golub–Pereyra's dP has P·Pᵀ ~ 1/c², which overflowed float32 below c ≈ 1e-19 (NaN), and the SVD's
+      // F = 1/(s_j² − s_i²) overflowed above 1e19; the rule works on A/max|A| and applies dP to b directly.
+      for (const [a, b] of [[[[1.2, -0.3], [0.4, 0.9], [-0.7, 0.2]], [1, 2, -1]], [[[1.2, 0.4, -0.7], [-0.3, 0.9, 0.2]], [1, -2]]] as [Mat, number[]][]) {
+        const A = np.array(a, 'float32'), B = np.array(b, 'float32');
+        const weights = np.array(a[0]!.map((_, i) => Math.cos(i + 1)), 'float32');
+        const D = np.reshape(np.sin(np.arange(A.size)), A.shape);
+        const f = (m: NDArray, q: NDArray) => np.sum(np.multiply(np.linalg.lstsq(m, q, { numpyResid: false })[0], weights));
+        const [gA, gb] = grad(f, { argnums: [0, 1] })(A, B) as [NDArray, NDArray];
+        const t = jvp((m: NDArray) => f(m, B), [A], [D])[1].item() as number;
+        for (const c of [1e-30, 1e-20, 1e-10, 1e10, 1e20, 1e30]) {
+          const [gAc, gbc] = grad(f, { argnums: [0, 1] })(np.multiply(A, c), np.multiply(B, c)) as [NDArray, NDArray];
+          closeTo(rows(np.multiply(gAc, c)), rows(gA), 2e-5 * (1 + fro64(rows(gA))), `∇a, c = ${c}`);
+          closeTo(np.multiply(gbc, c).toArray() as number[], gb.toArray() as number[], 2e-5, `∇b, c = ${c}`);
+          const tc = (jvp((m: NDArray) => f(m, np.multiply(B, c)), [np.multiply(A, c)], [D])[1].item() as number) * c;
+          expect(Math.abs(tc - t), `jvp, c = ${c}: ${tc} vs ${t}`).toBeLessThan(2e-5 * (1 + Math.abs(t)));
+        }
+      }
+    });
+  });
+
   it('under jit: numpyResid false gives JAX’s residuals (equal to eager); NumPy’s need a concrete rank and say so; grad passes checkGrads; bad shapes are named', () => {
     noLeak(() => {
       const a = np.array([[1, 0.5], [0.2, 2], [1, 1]], 'float32'), b = np.array([1, 2, 4], 'float32');

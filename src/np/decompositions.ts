@@ -316,7 +316,7 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
 /**
  * [x, s]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (LAPACK's gelsd, which NumPy
  * calls; JAX's ≥ would count the zeros of a zero matrix and divide by them), and a's singular values.
- * x's derivative is that of A⁺B at constant rank (pinv's rule, and A⁺·dB): through the SVD's own
+ * x's derivative is that of A⁺B at constant rank (pinv's rule applied to B, and A⁺·dB): through the SVD's own
  * derivative (as in JAX) it was NaN wherever a is exactly rank deficient, since a zero singular value
  * divides dU (tall a) or dV (wide) and two of them make F = 1/(s_j² − s_i²) infinite, though the
  * solution there is smooth along a.
@@ -328,12 +328,26 @@ function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, N
     const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
     return [batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q))), s];
   }, ([p, q]: [NDArray, NDArray], [dp, dq]: [NDArray, NDArray]): [[NDArray, NDArray], [NDArray, NDArray]] => {
-    const pinvA = pinvWithRule(rcond)(p);
     const [x, s] = solve(p, q);
+    // dx = dP·b + P·db with Golub–Pereyra's dP = −P·dA·P + P·Pᵀ·dAᵀ·(I − A·P) + (I − P·A)·dAᵀ·Pᵀ·P,
+    // applied to b as matrix–vector products: dx = −P·(dA·x) + P·(Pᵀ·(dAᵀ·r)) + (I − P·A)·(dAᵀ·(Pᵀ·x)),
+    // r = b − A·x. With A, P, dA and r taken over σ = max|A| (P̂ = σP is pinv(A/σ)) no intermediate
+    // grows like 1/σ² (P·Pᵀ overflowed float32 for σ below 1e-19), in either mode; the result does
+    // not depend on σ, which is held constant.
+    let sigma = bind1('stop_gradient', [max(abs(p))], {});
+    sigma = where(greater(sigma, 0), sigma, 1);
+    const pHat = pinvWithRule(rcond)(divide(p, sigma)), aHat = divide(p, sigma);
+    const dA = divide(dp, sigma), r = divide(subtract(q, batchMatmul(p, x)), sigma);
+    const pHatT = mT(pHat), dAT = mT(dA);
+    const w = batchMatmul(dAT, batchMatmul(pHatT, x));
+    let dx = negative(batchMatmul(pHat, batchMatmul(dA, x)));
+    dx = add(dx, batchMatmul(pHat, batchMatmul(pHatT, batchMatmul(dAT, r))));
+    dx = add(dx, subtract(w, batchMatmul(pHat, batchMatmul(aHat, w))));
+    dx = add(dx, batchMatmul(pHat, divide(dq, sigma)));
     // ds = diag(Uᵀ·dA·V), svd's rule for the values (well defined at repeated and zero ones).
     const [, u, vh] = bind('svd', [p], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
     const ds = sum(multiply(u, batchMatmul(dp, mT(vh))), -2);
-    return [[x, s], [add(batchMatmul(pinvTangent(p, dp, pinvA), q), batchMatmul(pinvA, dq)), ds]];
+    return [[x, s], [dx, ds]];
   });
   return solve(a, b);
 }
