@@ -603,6 +603,30 @@ describe('np.linalg.pinv', () => {
     });
   });
 
+  it('the gradient of the scale-invariant projector A·A⁺ is scale covariant: ∇ at cA times c equals ∇ at A, for c from 1e-30 to 1e30, tall, wide and stacks', () => {
+    noLeak(() => {
+      // The rule's P·Pᵀ ~ 1/c² overflowed float32 below c ≈ 1e-19 (NaN) and underflowed above 1e24.
+      // Forward mode carries pinv's own tangent, ~dA/c², which leaves float32 beyond about 1e±19 by itself.
+      const a = np.array([[1.2, -0.3], [0.4, 0.9], [-0.7, 0.2]], 'float32');
+      for (const A of [a, np.transpose(a), np.stack([a, np.multiply(a, -0.5)])]) {
+        const m = A.shape[A.ndim - 2]!;
+        const W = np.reshape(np.cos(np.arange(m * m)), [m, m]);
+        const f = (x: NDArray) => np.sum(np.multiply(W, np.matmul(x, np.linalg.pinv(x))));
+        const want = (grad(f)(A).toArray() as unknown[]).flat(2) as number[];
+        const D = np.reshape(np.sin(np.arange(A.size)), A.shape);
+        const t = jvp(f, [A], [D])[1].item() as number;
+        for (const c of [1e-30, 1e-20, 1e-10, 1e10, 1e20, 1e30]) {
+          const got = (np.multiply(grad(f)(np.multiply(A, c)), c).toArray() as unknown[]).flat(2) as number[];
+          closeTo(got, want, 1e-5 * (1 + Math.max(...want.map(Math.abs))), `∇, [${A.shape.join(', ')}], c = ${c}`);
+          if (Math.abs(Math.log10(c)) <= 10) {
+            const tc = (jvp(f, [np.multiply(A, c)], [D])[1].item() as number) * c;
+            expect(Math.abs(tc - t), `jvp, c = ${c}`).toBeLessThan(1e-5 * (1 + Math.abs(t)));
+          }
+        }
+      }
+    });
+  });
+
   it('vmap equals a loop and jit equals eager, for pinv and its gradient', () => {
     assertNoLeak(fc.integer({ min: 0, max: 1 << 20 }), (seed) => {
       const as = fc.sample(fc.array(gappedMatrixArb(3, 3).filter((a) => a.length === 3 && a[0]!.length === 2), { minLength: 3, maxLength: 3 }), { seed, numRuns: 1 })[0]!;

@@ -146,11 +146,18 @@ export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => 
   return pinvWithRule(rtol)(a);
 });
 
-/** The pseudo-inverse with cutoff rtol as a function with JAX's custom derivative (pinv's, and lstsq's through it). */
+/**
+ * The pseudo-inverse with cutoff rtol as a function with JAX's custom derivative (pinv's, and lstsq's
+ * through it). The rule works on each matrix over σ = max|A| (P̂ = σP is pinv(A/σ), dP = dP̂(dA/σ)/σ):
+ * unscaled, P·Pᵀ ~ 1/σ² overflowed float32 for σ below 1e-19 (a NaN gradient even for the
+ * scale-invariant A·A⁺) and underflowed above 1e24 (a wrong one). σ is held constant; dP does not depend on it.
+ */
 function pinvWithRule(rtol: number): (a: NDArray) => NDArray {
   const core: (a: NDArray) => NDArray = customJvp((b: NDArray) => pinvValue(b, rtol), ([b]: [NDArray], [db]: [NDArray]): [NDArray, NDArray] => {
     const p = core(b);
-    return [p, pinvTangent(b, db, p)];
+    let sigma = bind1('stop_gradient', [max(abs(b), [-2, -1], true)], {});
+    sigma = where(greater(sigma, 0), sigma, 1);
+    return [p, divide(pinvTangent(divide(b, sigma), divide(db, sigma), multiply(p, sigma)), sigma)];
   });
   return core;
 }
