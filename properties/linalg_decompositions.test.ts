@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConcretizationError, DTypeError, LinAlgError, ShapeError, TransformError, ValueError, grad, jit, jvp, np, scope, vmap, type NDArray } from '../src/index.js';
+import { ConcretizationError, DTypeError, ShapeError, TransformError, ValueError, grad, jit, jvp, np, scope, vmap, type NDArray } from '../src/index.js';
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, onEachBackend, ulp32 } from './helpers.js';
@@ -486,6 +486,29 @@ describe('derivatives of eigh and svd', () => {
       }, [A], { order: 1, seed: seed + 1 });
     }, 12);
   });
+
+  it('the vectors’ derivative is scale covariant: U and V of cA are those of A, so ∇f(cA)·c = ∇f(A), for c from 1e-25 to 1e30 (tall, wide, square)', () => {
+    noLeak(() => {
+      // F = 1/(s_j² − s_i²) formed the squares: above s ≈ 1.8e19 they overflowed (F = 0, a silently wrong
+      // derivative) and below s ≈ 1e-19 they underflowed (F = ∞, NaN). The singular values' own
+      // derivative, diag(Uᵀ·dA·V), is scale invariant already; it is checked alongside.
+      const mats = [[[1.2, -0.3], [0.4, 0.9], [-0.7, 0.2]], [[1.2, 0.4, -0.7], [-0.3, 0.9, 0.2]], [[1.2, -0.3, 0.1], [0.4, 0.9, -0.5], [-0.7, 0.2, 0.8]]];
+      for (const a of mats) {
+        const A = np.array(a, 'float32');
+        const W = np.reshape(np.sin(np.arange(A.size)), A.shape);
+        const f = (m: NDArray) => {
+          const [u, s, vh] = np.linalg.svd(m, { fullMatrices: false });
+          const k = s.shape[0]!;
+          return np.add(np.sum(np.multiply(np.matmul(np.square(u), np.square(vh)), W)), np.divide(np.sum(np.multiply(s, np.arange(1, k + 1))), np.max(s)));
+        };
+        const want = rows(grad(f)(A));
+        for (const c of [1e-25, 1e-21, 1e-12, 1e12, 1e20, 1e30]) {
+          const got = rows(np.multiply(grad(f)(np.multiply(A, c)), c));
+          closeTo(got, want, 2e-5 * (1 + fro64(want)), `${a.length}×${a[0]!.length}, c = ${c}`);
+        }
+      }
+    });
+  });
 });
 
 // ---- vmap and jit -----------------------------------------------------------------------------------
@@ -580,6 +603,30 @@ describe('np.linalg.pinv', () => {
     });
   });
 
+  it('the gradient of the scale-invariant projector A·A⁺ is scale covariant: ∇ at cA times c equals ∇ at A, for c from 1e-30 to 1e30, tall, wide and stacks', () => {
+    noLeak(() => {
+      // The rule's P·Pᵀ ~ 1/c² overflowed float32 below c ≈ 1e-19 (NaN) and underflowed above 1e24.
+      // Forward mode carries pinv's own tangent, ~dA/c², which leaves float32 beyond about 1e±19 by itself.
+      const a = np.array([[1.2, -0.3], [0.4, 0.9], [-0.7, 0.2]], 'float32');
+      for (const A of [a, np.transpose(a), np.stack([a, np.multiply(a, -0.5)])]) {
+        const m = A.shape[A.ndim - 2]!;
+        const W = np.reshape(np.cos(np.arange(m * m)), [m, m]);
+        const f = (x: NDArray) => np.sum(np.multiply(W, np.matmul(x, np.linalg.pinv(x))));
+        const want = (grad(f)(A).toArray() as unknown[]).flat(2) as number[];
+        const D = np.reshape(np.sin(np.arange(A.size)), A.shape);
+        const t = jvp(f, [A], [D])[1].item() as number;
+        for (const c of [1e-30, 1e-20, 1e-10, 1e10, 1e20, 1e30]) {
+          const got = (np.multiply(grad(f)(np.multiply(A, c)), c).toArray() as unknown[]).flat(2) as number[];
+          closeTo(got, want, 1e-5 * (1 + Math.max(...want.map(Math.abs))), `∇, [${A.shape.join(', ')}], c = ${c}`);
+          if (Math.abs(Math.log10(c)) <= 10) {
+            const tc = (jvp(f, [np.multiply(A, c)], [D])[1].item() as number) * c;
+            expect(Math.abs(tc - t), `jvp, c = ${c}`).toBeLessThan(1e-5 * (1 + Math.abs(t)));
+          }
+        }
+      }
+    });
+  });
+
   it('vmap equals a loop and jit equals eager, for pinv and its gradient', () => {
     assertNoLeak(fc.integer({ min: 0, max: 1 << 20 }), (seed) => {
       const as = fc.sample(fc.array(gappedMatrixArb(3, 3).filter((a) => a.length === 3 && a[0]!.length === 2), { minLength: 3, maxLength: 3 }), { seed, numRuns: 1 })[0]!;
@@ -633,6 +680,77 @@ describe('np.linalg.lstsq', () => {
       const want = matmul64(p, b);
       closeTo(rows(x), want, 1e-4 * (1 + fro64(want)), 'x = pinv(A)·b');
     }, 40);
+  });
+
+  it('exactly rank-deficient a (a zero column, a repeated column): the derivative is that of the minimum-norm solution at constant rank, finite, not NaN', () => {
+    noLeak(() => {
+      // x = A⁺b with A's column 1 zero: x₁ = 0 and (x₀, x₂) solve the least-squares problem on the other
+      // columns. Perturbing those columns keeps the rank (2), so there the derivative is that of the
+      // float64 normal-equation solution; the SVD's vectors (a zero singular value divides dU) made it NaN.
+      const a: Mat = f32([[1.2, 0, 0.5], [0.4, 0, -1.1], [-0.7, 0, 0.6], [0.3, 0, 0.2]]);
+      const b = [1, 2, 3, 4], w = [0.7, -1.3, 0.4];
+      const x64 = (m: Mat): number[] => {
+        const ar = m.map((r) => [r[0]!, r[2]!]);
+        const sol = solve64(matmul64(transpose64(ar), ar), matmul64(transpose64(ar), b.map((v) => [v])));
+        return [sol[0]![0]!, 0, sol[1]![0]!];
+      };
+      const loss64 = (m: Mat): number => x64(m).reduce((acc, v, i) => acc + v * w[i]!, 0);
+      const loss = (m: NDArray, q: NDArray) => np.sum(np.multiply(np.linalg.lstsq(m, q, { numpyResid: false })[0], np.array(w, 'float32')));
+      const [gA, gb] = grad(loss, { argnums: [0, 1] })(np.array(a, 'float32'), np.array(b, 'float32')) as [NDArray, NDArray];
+      const ga = rows(gA);
+      expect(ga.flat().every(Number.isFinite), `grad a ${JSON.stringify(ga)}`).toBe(true);
+      const h = 1e-6;
+      for (const i of [0, 1, 2, 3]) {
+        for (const j of [0, 2]) {
+          const plus = a.map((r) => [...r]), minus = a.map((r) => [...r]);
+          plus[i]![j]! += h; minus[i]![j]! -= h;
+          const fd = (loss64(plus) - loss64(minus)) / (2 * h);
+          expect(Math.abs(ga[i]![j]! - fd), `∂/∂a[${i}][${j}]: ${ga[i]![j]} vs ${fd}`).toBeLessThan(1e-4 * (1 + Math.abs(fd)));
+        }
+      }
+      // In b the solution is linear: ∂(w·x)/∂b = (A⁺)ᵀw, from the same normal equations.
+      (gb.toArray() as number[]).forEach((g, k) => {
+        const plus = [...b]; plus[k]! += 1;
+        const ar = a.map((r) => [r[0]!, r[2]!]);
+        const sol = solve64(matmul64(transpose64(ar), ar), matmul64(transpose64(ar), plus.map((v) => [v])));
+        const want = sol[0]![0]! * w[0]! + sol[1]![0]! * w[2]! - loss64(a);
+        expect(Math.abs(g - want), `∂/∂b[${k}]`).toBeLessThan(1e-4 * (1 + Math.abs(want)));
+      });
+      // A square matrix of rank 1 (two zero singular values: F = 1/(s_j² − s_i²) divided by zero too).
+      const sq = np.array([[1, 2], [2, 4]], 'float32');
+      const gSq = grad((m: NDArray) => np.sum(np.linalg.lstsq(m, np.array([1, 1], 'float32'), { numpyResid: false })[0]))(sq);
+      expect((gSq.toArray() as number[][]).flat().every(Number.isFinite), `grad at rank 1: ${JSON.stringify(gSq.toArray())}`).toBe(true);
+      const gPinv = grad((m: NDArray) => np.sum(np.matmul(np.linalg.pinv(m, { rtol: 2 * 2 ** -23 }), np.array([1, 1], 'float32'))))(sq);
+      closeTo(rows(gSq), rows(gPinv), 1e-5, 'lstsq and pinv·b agree at rank 1');
+      // At full rank the rule is the derivative of x and of s (diag(Uᵀ·dA·V)), to second order, tall and wide.
+      for (const m of [np.array([[1, 0.5], [0.2, 2], [1, 1]], 'float32'), np.array([[1, 0.2, 1], [0.5, 2, 1]], 'float32')]) {
+        const q = np.array(m.shape[0] === 3 ? [1, 2, 4] : [1, -1], 'float32');
+        checkGrads((p: NDArray, r: NDArray) => np.linalg.lstsq(p, r, { numpyResid: false })[0], [m, q], { order: 2, seed: 1 });
+        checkGrads((p: NDArray) => np.linalg.lstsq(p, q, { numpyResid: false })[3], [m], { order: 2, seed: 2 });
+      }
+    });
+  });
+
+  it('x(cA, cb) = x(A, b), and so is its derivative: ∇ at (cA, cb) times c equals ∇ at (A, b), for c from 1e-30 to 1e30, tall and wide, jvp and grad', () => {
+    noLeak(() => {
+      // Golub–Pereyra's dP has P·Pᵀ ~ 1/c², which overflowed float32 below c ≈ 1e-19 (NaN), and the SVD's
+      // F = 1/(s_j² − s_i²) overflowed above 1e19; the rule works on A/max|A| and applies dP to b directly.
+      for (const [a, b] of [[[[1.2, -0.3], [0.4, 0.9], [-0.7, 0.2]], [1, 2, -1]], [[[1.2, 0.4, -0.7], [-0.3, 0.9, 0.2]], [1, -2]]] as [Mat, number[]][]) {
+        const A = np.array(a, 'float32'), B = np.array(b, 'float32');
+        const weights = np.array(a[0]!.map((_, i) => Math.cos(i + 1)), 'float32');
+        const D = np.reshape(np.sin(np.arange(A.size)), A.shape);
+        const f = (m: NDArray, q: NDArray) => np.sum(np.multiply(np.linalg.lstsq(m, q, { numpyResid: false })[0], weights));
+        const [gA, gb] = grad(f, { argnums: [0, 1] })(A, B) as [NDArray, NDArray];
+        const t = jvp((m: NDArray) => f(m, B), [A], [D])[1].item() as number;
+        for (const c of [1e-30, 1e-20, 1e-10, 1e10, 1e20, 1e30]) {
+          const [gAc, gbc] = grad(f, { argnums: [0, 1] })(np.multiply(A, c), np.multiply(B, c)) as [NDArray, NDArray];
+          closeTo(rows(np.multiply(gAc, c)), rows(gA), 2e-5 * (1 + fro64(rows(gA))), `∇a, c = ${c}`);
+          closeTo(np.multiply(gbc, c).toArray() as number[], gb.toArray() as number[], 2e-5, `∇b, c = ${c}`);
+          const tc = (jvp((m: NDArray) => f(m, np.multiply(B, c)), [np.multiply(A, c)], [D])[1].item() as number) * c;
+          expect(Math.abs(tc - t), `jvp, c = ${c}: ${tc} vs ${t}`).toBeLessThan(2e-5 * (1 + Math.abs(t)));
+        }
+      }
+    });
   });
 
   it('under jit: numpyResid false gives JAX’s residuals (equal to eager); NumPy’s need a concrete rank and say so; grad passes checkGrads; bad shapes are named', () => {
@@ -698,7 +816,34 @@ describe('np.linalg.matrixRank, cond and the spectral norms', () => {
       expect(() => np.linalg.cond(np.ones([2, 3]), 1)).toThrow('linalg.cond: p 1 needs square matrices (it inverts them), got [2,3]');
       expect(() => np.linalg.cond(np.ones([0, 0]))).toThrow(ShapeError);
       expect(() => np.linalg.cond(np.eye(2), 3 as never)).toThrow(ValueError);
-      expect(() => np.linalg.cond(np.array([[1, 2], [2, 4]], 'float32'), 1)).toThrow(LinAlgError);
+    });
+  });
+
+  it('a singular matrix has condition number ∞ for every order (NumPy and JAX), eager, under jit and vmap; NaN input stays NaN', () => {
+    noLeak(() => {
+      const orders = [null, 2, -2, 1, -1, Infinity, -Infinity, 'fro', 'nuc'] as const;
+      // s_max/s_min = 0/0 for the zero matrix, and inv meets a zero pivot for both: NumPy's cond gives ∞ (its NaN from
+      // 0/0 or from inverting becomes ∞ where the input has no NaN); for −2, s_min/s_max is 0 unless both are 0.
+      const singular = np.stack([np.zeros([2, 2]), np.array([[1, 2], [2, 4]], 'float32'), np.array([[0, 1], [0, 0]], 'float32')]);
+      for (const p of orders) {
+        const want = p === -2 ? [Infinity, 0, 0] : [Infinity, Infinity, Infinity];
+        expect(np.linalg.cond(singular, p).toArray(), `p ${String(p)}`).toEqual(want);
+        const jitCond = jit((x: NDArray) => np.linalg.cond(x, p));
+        expect(jitCond(singular).toArray(), `jit, p ${String(p)}`).toEqual(want);
+        jitCond.clearCache();
+        expect(vmap((x: NDArray) => np.linalg.cond(x, p))(singular).toArray(), `vmap, p ${String(p)}`).toEqual(want);
+        // A stack mixing singular and invertible matrices: each gets its own value.
+        const mixed = np.stack([np.zeros([2, 2]), np.array([[3, 0], [0, 0.5]], 'float32')]);
+        const finite = p === -2 ? 0.5 / 3 : p === 1 || p === Infinity || p === null || p === 2 ? 6 : null;
+        const got = np.linalg.cond(mixed, p).toArray() as number[];
+        expect(got[0], `mixed, p ${String(p)}`).toBe(Infinity);
+        if (finite !== null) expect(Math.abs(got[1]! - finite)).toBeLessThan(1e-6);
+        const nan = np.linalg.cond(np.array([[NaN, 0], [0, 0]], 'float32'), p).item();
+        expect(nan, `NaN input, p ${String(p)}`).toBeNaN();
+      }
+      // Where the matrix is invertible the singular branch leaves the derivative alone.
+      const A = np.array([[2, 0.5, -0.3], [0.4, 1.5, 0.2], [-0.6, 0.1, 1.8]], 'float32');
+      for (const p of [1, 'fro', 'nuc', 2] as const) checkGrads((x: NDArray) => np.linalg.cond(x, p), [A], { order: 1, seed: 3 });
     });
   });
 

@@ -118,6 +118,32 @@ describe('expm under jit and vmap is as accurate as eager (per-matrix squarings)
     expect(worst.jit).toBeLessThan(2 * worst.eager + 1e-7);
   });
 
+  it('eager expm of a stack gives each matrix its own squarings: equal to expm of each alone and to jit, as accurate beside a large matrix as alone', () => {
+    const jexpm = jitExpm();
+    assertNoLeak(fc.tuple(caseArb, caseArb).filter(([a, b]) => a.length === b.length), ([a, b]) => {
+      const stack = f32([a, b]);
+      const together = np.linalg.expm(stack).toArray() as Mat[];
+      const alone = [rows(np.linalg.expm(f32(a))), rows(np.linalg.expm(f32(b)))];
+      // The same s and the same operations per matrix: bitwise equal, and bitwise jit's per-matrix result.
+      expect(together).toEqual(alone);
+      expect(jexpm(stack).toArray()).toEqual(together);
+      // A shared s (the largest) over-scaled the smaller matrix and squared it back: 3e-4 off instead of 1e-7.
+      [a, b].forEach((m, i) => {
+        const ref = expm64(rounded(m));
+        expect(relErr(together[i]!, ref), `matrix ${i}, ‖A‖₁ = ${norm1(m)}`).toBeLessThan(4e-6 * Math.max(1, norm1(m) / THETA7));
+      });
+    }, 40, () => jexpm.clearCache());
+    // A rotation generator (θ = 1000: 9 squarings) beside a matrix of 1-norm 1.3 (none).
+    assertNoLeak(fc.constant(null), () => {
+      const small = [[0.3, 0.2, -0.3], [0.4, -0.6, 0.5], [0.1, 0.2, 0.3]];
+      const rot = [[0, 1000, 0], [-1000, 0, 0], [0, 0, 0]];
+      const got = (np.linalg.expm(f32([small, rot])).toArray() as Mat[])[0]!;
+      expect(relErr(got, expm64(rounded(small)))).toBeLessThan(4e-7);
+      // The per-matrix squarings differentiate as the shared ones do (1-norms 0.65 and 13: 0 and 2 squarings).
+      checkGrads((m: NDArray) => np.linalg.expm(m), [f32([small.map((r) => r.map((v) => v / 2)), small.map((r) => r.map((v) => v * 10))])], { order: 2, seed: 5 });
+    }, 1);
+  });
+
   it('closed forms under jit and vmap: rotation generators up to θ = 1e4, nilpotent and diagonal matrices', () => {
     const jexpm = jitExpm();
     assertNoLeak(fc.tuple(fc.double({ min: -3, max: 4, noNaN: true }), fc.boolean()), ([logTheta, negative]) => {

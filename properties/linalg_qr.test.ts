@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LinAlgError, ShapeError, TransformError, ValueError, grad, jit, jvp, makeJaxpr, np, scope, vmap, type NDArray } from '../src/index.js';
+import { DTypeError, LinAlgError, ShapeError, TransformError, ValueError, grad, jit, jvp, makeJaxpr, np, scope, vmap, type NDArray } from '../src/index.js';
+import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, expectClose, onEachBackend } from './helpers.js';
 
@@ -259,6 +260,10 @@ describe('np.linalg.qr', () => {
       expect(() => np.linalg.qr(np.ones([2, 2]), 'full' as never)).toThrow(ValueError);
       expect(() => np.linalg.qr(np.ones([2, 2]), 'full' as never)).toThrow(`linalg.qr: mode must be 'reduced', 'complete' or 'r', got "full"`);
       expect(() => np.linalg.qr(np.ones([2, 2]), 'raw' as never)).toThrow(/got "raw" \('raw' returns LAPACK's Householder vectors/);
+      // The primitive itself (np.linalg.qr converts ints first): a dtype problem is a DTypeError, as eigh's and svd's.
+      expect(() => bind('qr', [np.array([[1, 0], [0, 1]], 'int32')], { fullMatrices: false })).toThrow(DTypeError);
+      expect(() => bind('qr', [np.array([[1, 0], [0, 1]], 'int32')], { fullMatrices: false })).toThrow('qr: expected float32 matrices but got i32[2,2]');
+      expect(() => bind('qr', [np.ones([3])], { fullMatrices: false })).toThrow(ShapeError);
     });
   });
 });

@@ -478,7 +478,7 @@ export const shapeRules: ShapeRules = {
   qr: (avals, { fullMatrices }) => {
     expectArity('qr', avals, 1);
     const a = avals[0]!;
-    if (a.dtype !== 'float32' || a.ndim < 2) throw new ShapeError(`qr: expected a float32 stack of matrices [..., m, n] but got ${a.str()}`);
+    floatMatricesCheck('qr', a);
     if (typeof fullMatrices !== 'boolean') throw new ShapeError(`qr: expected a boolean parameter fullMatrices but got ${JSON.stringify(fullMatrices)}`);
     const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
     const k = fullMatrices ? m : Math.min(m, n);

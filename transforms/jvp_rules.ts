@@ -338,10 +338,16 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     if (!computeUv) return [primals, [ds]];
     const k = s.shape[s.ndim - 1]!;
     const sRow = reshape(s, [...s.shape.slice(0, -1), 1, k]), sCol = reshape(s, [...s.shape, 1]);
-    const F = offDiagonalReciprocal(mul(add(sRow, sCol), sub(sRow, sCol)));
-    const dSS = mul(sRow, dS), SdS = mul(sCol, dS);
-    let dU = batchMatmul(u, mul(F, add(dSS, matrixTranspose(dSS))));
-    let dV = batchMatmul(v, mul(F, add(SdS, matrixTranspose(SdS))));
+    // F∘(dS·S + S·dSᵀ) as (dS∘R + dSᵀ∘Rᵀ)/(s_j − s_i) with R_ij = s_j/(s_i + s_j) ∈ [0, 1] (and
+    // S·dS + dSᵀ·S with Rᵀ and R), never forming s_j² − s_i² as JAX does: in float32 the squares
+    // overflow above s ≈ 1.8e19 (F = 0, a silently wrong dU) and underflow below 1e-19 (NaN), and a
+    // product of the two reciprocals would overflow the cotangent in reverse mode. 1/(s_i + s_j + δ_ij)
+    // keeps R's diagonal finite (a zero s_i), where 1/(s_j − s_i)'s diagonal is 0.
+    const invDiff = offDiagonalReciprocal(sub(sRow, sCol));
+    const invSum = div(constLike(dS, 1), add(add(sRow, sCol), eyeLike(dS.aval)));
+    const R = mul(sRow, invSum), RT = mul(sCol, invSum), dST = matrixTranspose(dS);
+    let dU = batchMatmul(u, mul(invDiff, add(mul(R, dS), mul(RT, dST))));
+    let dV = batchMatmul(v, mul(invDiff, add(mul(RT, dS), mul(R, dST))));
     if (m > n) {
       const dAV = batchMatmul(t, v);
       dU = add(dU, div(sub(dAV, batchMatmul(u, batchMatmul(ut, dAV))), sRow));

@@ -7,8 +7,8 @@ import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors
 import { checkOptions } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
 import { batchMatmul, matrixTranspose } from '../../transforms/lax.js';
-import { asArray, defop, zeros } from './convert.js';
-import { abs, add, astypeRaw, divide, greater, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
+import { asArray, defop, eye, zeros } from './convert.js';
+import { abs, add, astypeRaw, divide, equal, greater, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
 import { any, max, min, sum } from './reductions.js';
 import { expandDims, reshape, slice, squeeze } from './shape_ops.js';
 
@@ -143,28 +143,45 @@ export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => 
   const rtol = options.rtol ?? 10 * Math.max(m, n) * EPS32;
   if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
   if (m === 0 || n === 0) return zeros([...a.shape.slice(0, -2), n, m]);
+  return pinvWithRule(rtol)(a);
+});
+
+/**
+ * The pseudo-inverse with cutoff rtol as a function with JAX's custom derivative (pinv's, and lstsq's
+ * through it). The rule works on each matrix over σ = max|A| (P̂ = σP is pinv(A/σ), dP = dP̂(dA/σ)/σ):
+ * unscaled, P·Pᵀ ~ 1/σ² overflowed float32 for σ below 1e-19 (a NaN gradient even for the
+ * scale-invariant A·A⁺) and underflowed above 1e24 (a wrong one). σ is held constant; dP does not depend on it.
+ */
+function pinvWithRule(rtol: number): (a: NDArray) => NDArray {
   const core: (a: NDArray) => NDArray = customJvp((b: NDArray) => pinvValue(b, rtol), ([b]: [NDArray], [db]: [NDArray]): [NDArray, NDArray] => {
     const p = core(b);
-    const pT = mT(p), dbT = mT(db);
-    let dp: NDArray;
-    // Derivative of the pseudo-inverse, grouped (as JAX) so that every product stays n×m or smaller.
-    if (m >= n) {
-      const s = batchMatmul(batchMatmul(p, pT), dbT);
-      const t = batchMatmul(batchMatmul(dbT, pT), p);
-      dp = negative(batchMatmul(batchMatmul(p, db), p));
-      dp = add(dp, subtract(s, batchMatmul(batchMatmul(s, b), p)));
-      dp = add(dp, subtract(t, batchMatmul(batchMatmul(p, b), t)));
-    } else {
-      const s = batchMatmul(p, batchMatmul(pT, dbT));
-      const t = batchMatmul(dbT, batchMatmul(pT, p));
-      dp = negative(batchMatmul(p, batchMatmul(db, p)));
-      dp = add(dp, subtract(s, batchMatmul(s, batchMatmul(b, p))));
-      dp = add(dp, subtract(t, batchMatmul(p, batchMatmul(b, t))));
-    }
-    return [p, dp];
+    let sigma = bind1('stop_gradient', [max(abs(b), [-2, -1], true)], {});
+    sigma = where(greater(sigma, 0), sigma, 1);
+    return [p, divide(pinvTangent(divide(b, sigma), divide(db, sigma), multiply(p, sigma)), sigma)];
   });
-  return core(a);
-});
+  return core;
+}
+
+/** The derivative dP of P = A⁺ along dA at constant rank (Golub & Pereyra 1973), grouped as JAX does so that every product stays n×m or smaller. */
+function pinvTangent(b: NDArray, db: NDArray, p: NDArray): NDArray {
+  const m = b.shape[b.ndim - 2]!, n = b.shape[b.ndim - 1]!;
+  const pT = mT(p), dbT = mT(db);
+  let dp: NDArray;
+  if (m >= n) {
+    const s = batchMatmul(batchMatmul(p, pT), dbT);
+    const t = batchMatmul(batchMatmul(dbT, pT), p);
+    dp = negative(batchMatmul(batchMatmul(p, db), p));
+    dp = add(dp, subtract(s, batchMatmul(batchMatmul(s, b), p)));
+    dp = add(dp, subtract(t, batchMatmul(batchMatmul(p, b), t)));
+  } else {
+    const s = batchMatmul(p, batchMatmul(pT, dbT));
+    const t = batchMatmul(dbT, batchMatmul(pT, p));
+    dp = negative(batchMatmul(p, batchMatmul(db, p)));
+    dp = add(dp, subtract(s, batchMatmul(s, batchMatmul(b, p))));
+    dp = add(dp, subtract(t, batchMatmul(p, batchMatmul(b, t))));
+  }
+  return dp;
+}
 
 // ---------------------------------------------------------------------------------------------
 // matrixRank, cond
@@ -196,10 +213,10 @@ export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}):
 export type CondOrder = 2 | -2 | 1 | -1 | typeof Infinity | 'fro' | 'nuc';
 
 /**
- * The condition number of each matrix of a stack (jax.numpy.linalg.cond): for p 2 (the default),
- * s_max/s_min (∞ for a singular matrix); for −2, s_min/s_max; for 1, −1, ±∞, 'fro' and 'nuc' on
- * square matrices, ‖A‖·‖A⁻¹‖, where a singular matrix is inv's LinAlgError (JAX gives ∞). A NaN
- * from a matrix without NaNs (0/0) becomes ∞, as in JAX.
+ * The condition number of each matrix of a stack (numpy.linalg.cond): for p 2 (the default),
+ * s_max/s_min; for −2, s_min/s_max; for 1, −1, ±∞, 'fro' and 'nuc' on square matrices, ‖A‖·‖A⁻¹‖.
+ * A singular matrix gives ∞ for every order (0 for −2 unless it is zero), as in NumPy: a NaN from a
+ * matrix without NaNs (0/0, or an inverse that does not exist) becomes ∞; a matrix with a NaN gives NaN.
  */
 export const cond = defop((x: ArrayLike, p: CondOrder | null = null): NDArray => {
   const a = floatMatrices('cond', x);
@@ -210,12 +227,18 @@ export const cond = defop((x: ArrayLike, p: CondOrder | null = null): NDArray =>
     const s = svdvals(a);
     const first = squeeze(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), -1);
     const last = squeeze(slice(s, [...s.shape.slice(0, -1).map(() => 0), s.shape[s.ndim - 1]! - 1], s.shape), -1);
-    if (p !== -2) return divide(first, last);
-    r = divide(last, first);
+    // The zero matrix's 0/0 is NaN here, and ∞ below (JAX returns its NaN for p 2; NumPy and this docstring ∞).
+    r = p === -2 ? divide(last, first) : divide(first, last);
   } else {
     if (![1, -1, Infinity, -Infinity, 'fro', 'nuc'].includes(p)) throw new ValueError(`linalg.cond: p must be 2, -2, 1, -1, Infinity, -Infinity, 'fro' or 'nuc', got ${JSON.stringify(p)}`);
     if (m !== n) throw new ShapeError(`linalg.cond: p ${String(p)} needs square matrices (it inverts them), got ${fmtShape(a.shape)}`);
-    r = multiply(matrixNorm(a, p), matrixNorm(bind1('matrix_inverse', [a], {}), p));
+    // inv refuses a matrix whose LU meets a zero pivot, where NumPy's and JAX's inverses hold inf or
+    // NaN and cond gives ∞. slogdet's sign is 0 for exactly those matrices (the same LU test, and no
+    // throw): they are inverted as I instead, and their result is NaN, made ∞ below.
+    const [sign] = bind('slogdet', [bind1('stop_gradient', [a], {})], {});
+    const singular = equal(sign!, 0);
+    const safe = where(expandDims(expandDims(singular, -1), -1), eye(n), a);
+    r = where(singular, NaN, multiply(matrixNorm(a, p), matrixNorm(bind1('matrix_inverse', [safe], {}), p)));
   }
   return where(logicalAnd(isnan(r), logicalNot(any(isnan(a), [-2, -1]))), Infinity, r);
 });
@@ -255,7 +278,9 @@ const LSTSQ_OPTIONS = ['rcond', 'numpyResid'] as const satisfies readonly (keyof
  * shape [m, n] and b [m] or [m, k]; x has shape [n] or [n, k]; residuals are the squared column
  * norms of b − a·x ([1] for a 1-D b, [k] otherwise; [0] when rank < n or m ≤ n, as NumPy); rank is
  * an int32 scalar; s holds a's singular values. Singular values at most rcond·s_max are dropped
- * (the minimum-norm solution; a zero matrix has rank 0 and x = 0, as NumPy).
+ * (the minimum-norm solution; a zero matrix has rank 0 and x = 0, as NumPy). x's derivative is that
+ * of pinv(a)·b at constant rank, finite where a is exactly rank deficient (JAX's, through the SVD's
+ * vectors, is NaN there).
  */
 export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = {}): [NDArray, NDArray, NDArray, NDArray] => {
   checkOptions('linalg.lstsq', options, LSTSQ_OPTIONS);
@@ -279,14 +304,8 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
     rank = zeros([], 'int32');
     X = zeros([n, B.shape[1]!]);
   } else {
-    const [sv, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
-    s = sv;
-    // Singular values above rcond·s_max count (LAPACK's gelsd, which NumPy calls; JAX's ≥ would
-    // count the zeros of a zero matrix and divide by them).
-    const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
-    rank = sum(astypeRaw(mask, 'int32'));
-    const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
-    X = batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), B)));
+    [X, s] = minimumNormSolution(a, B, rcond);
+    rank = sum(astypeRaw(greater(s, multiply(slice(s, [0], [1]), rcond)), 'int32'));
   }
   let residuals: NDArray;
   const empty = (): NDArray => zeros([0]);
@@ -300,3 +319,42 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
   } else residuals = sum(square(subtract(B, batchMatmul(a, X))), 0);
   return [vec ? squeeze(X, -1) : X, residuals, rank, s];
 });
+
+/**
+ * [x, s]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (LAPACK's gelsd, which NumPy
+ * calls; JAX's ≥ would count the zeros of a zero matrix and divide by them), and a's singular values.
+ * x's derivative is that of A⁺B at constant rank (pinv's rule applied to B, and A⁺·dB): through the SVD's own
+ * derivative (as in JAX) it was NaN wherever a is exactly rank deficient, since a zero singular value
+ * divides dU (tall a) or dV (wide) and two of them make F = 1/(s_j² − s_i²) infinite, though the
+ * solution there is smooth along a.
+ */
+function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, NDArray] {
+  const solve: (a: NDArray, b: NDArray) => [NDArray, NDArray] = customJvp((p: NDArray, q: NDArray): [NDArray, NDArray] => {
+    const [s, u, vh] = bind('svd', [p], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+    const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
+    const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
+    return [batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q))), s];
+  }, ([p, q]: [NDArray, NDArray], [dp, dq]: [NDArray, NDArray]): [[NDArray, NDArray], [NDArray, NDArray]] => {
+    const [x, s] = solve(p, q);
+    // dx = dP·b + P·db with Golub–Pereyra's dP = −P·dA·P + P·Pᵀ·dAᵀ·(I − A·P) + (I − P·A)·dAᵀ·Pᵀ·P,
+    // applied to b as matrix–vector products: dx = −P·(dA·x) + P·(Pᵀ·(dAᵀ·r)) + (I − P·A)·(dAᵀ·(Pᵀ·x)),
+    // r = b − A·x. With A, P, dA and r taken over σ = max|A| (P̂ = σP is pinv(A/σ)) no intermediate
+    // grows like 1/σ² (P·Pᵀ overflowed float32 for σ below 1e-19), in either mode; the result does
+    // not depend on σ, which is held constant.
+    let sigma = bind1('stop_gradient', [max(abs(p))], {});
+    sigma = where(greater(sigma, 0), sigma, 1);
+    const pHat = pinvWithRule(rcond)(divide(p, sigma)), aHat = divide(p, sigma);
+    const dA = divide(dp, sigma), r = divide(subtract(q, batchMatmul(p, x)), sigma);
+    const pHatT = mT(pHat), dAT = mT(dA);
+    const w = batchMatmul(dAT, batchMatmul(pHatT, x));
+    let dx = negative(batchMatmul(pHat, batchMatmul(dA, x)));
+    dx = add(dx, batchMatmul(pHat, batchMatmul(pHatT, batchMatmul(dAT, r))));
+    dx = add(dx, subtract(w, batchMatmul(pHat, batchMatmul(aHat, w))));
+    dx = add(dx, batchMatmul(pHat, divide(dq, sigma)));
+    // ds = diag(Uᵀ·dA·V), svd's rule for the values (well defined at repeated and zero ones).
+    const [, u, vh] = bind('svd', [p], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+    const ds = sum(multiply(u, batchMatmul(dp, mT(vh))), -2);
+    return [[x, s], [dx, ds]];
+  });
+  return solve(a, b);
+}
