@@ -417,7 +417,7 @@ describe('np.polygamma of every order n ≥ 2', () => {
         }),
         { seed: FC_SEED, numRuns: 60 },
       );
-      // Far below 0 the kernel starts its recurrence at most 65536 (n = 2) or 4096 (n ≥ 3) below 0.
+      // Far below 0 (the reflection to 1 − x).
       for (const [n, x] of [[2, -70000.75], [2, -5000.25], [3, -5000.25], [4, -123456.3]] as const) {
         const got = values(np.polygamma(n, np.array([x], 'float32')))[0]!;
         const want = polygammaOracle(n, Math.fround(x)).value;
@@ -426,6 +426,30 @@ describe('np.polygamma of every order n ≥ 2', () => {
       expect(values(np.polygamma(2, np.array([0, -3, Infinity, -Infinity, NaN], 'float32')))).toEqual([-Infinity, -Infinity, 0, NaN, NaN]);
       expect(values(np.polygamma(3, np.array([0, -3, Infinity], 'float32')))).toEqual([Infinity, Infinity, 0]);
       expect(() => np.polygamma(1.5, 1)).toThrow(/^polygamma: order n must be a non-negative integer, got 1.5$/);
+    }));
+
+  it('below 0 it keeps float32 accuracy where the poles on either side cancel (even n at half-integers) and far from 0: 60-digit mpmath values, and ψ⁽ⁿ⁾(½ − y) = ψ⁽ⁿ⁾(½ + y) for even n at half-integers', () =>
+    onEachBackend(() => {
+      // mpmath (dps 120): the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ summed exactly up from x.
+      const mp: [number, number, number][] = [
+        [2, -1000000.5, -9.99998000002749997e-13], [4, -5000.5, -9.5923235188482844262e-15], [10, -100.5, -3.2836299536311148562e-15],
+        [20, -1.5, -10709198259.124132459], [6, -0.5, -43.457923803023286231], [3, -2.5, 194.74787621918762242],
+        [2, -70000.75, -124.02510672140335505], [12, -7.5, -0.00052695956903748331041], [25, -3.5, 2.0818793705474855281e33],
+      ];
+      for (const [n, x, want] of mp) {
+        const got = values(np.polygamma(n, np.array([x], 'float32')))[0]!;
+        expect(Math.abs(got - want), `polygamma(${n}, ${x}): got ${got}, want ${want}`).toBeLessThanOrEqual(ulp32(want));
+      }
+      // For even n, πⁿ⁺¹ cot⁽ⁿ⁾(πx) is 0 at half-integers: the reflection leaves ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(1 − x), against the oracle at 1 − x > 0.
+      fc.assert(
+        fc.property(fc.constantFrom(2, 4, 6, 8, 10, 14, 20), fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 5_000_000 })), (n, m) => {
+          const x = -m - 0.5;
+          const got = values(np.polygamma(n, np.array([x], 'float32')))[0]!;
+          const want = polygammaOracle(n, 1 - x).value;
+          expect(Math.abs(got - want), `polygamma(${n}, ${x}): got ${got}, want ${want}`).toBeLessThanOrEqual(ulp32(want));
+        }),
+        { seed: FC_SEED, numRuns: 60 },
+      );
     }));
 
   it('its derivative is polygamma(n + 1) (grad, jvp, and finite differences of polygamma(n) to second order); gammaln differentiates any number of times', () =>
