@@ -344,13 +344,27 @@ describe('np.roll with array shifts (traced under jit and vmap)', () => {
       expect(values(vmap(grad((r: NDArray, s: NDArray) => np.sum(np.multiply(byRow(r, s), np.arange(4)))))(x, ks))).toEqual(gradLoop);
     }));
 
-  it('refuses float shifts, shift arrays that do not match the axes, and a list of shifts without axes', () =>
+  it('without axes a list of shifts rolls the flattened array by their sum, as np.roll and jnp.roll (static, concrete and traced)', () =>
+    onEachBackend(() => {
+      const xs = Array.from({ length: 12 }, (_, i) => i * 0.5 - 2);
+      const x = np.reshape(np.array(xs, 'float32'), [3, 4]);
+      const jf = jit((y: NDArray, k: NDArray) => np.roll(y, k));
+      for (const shifts of [[1, 2], [-5, 0, 9], [13]]) {
+        const want = rollRef(xs, [12], [shifts.reduce((p, k) => p + k, 0)], [0]);
+        expect(values(np.roll(x, shifts)), `roll(x, ${JSON.stringify(shifts)})`).toEqual(want);
+        expect(values(np.roll(x, np.array(shifts, 'int32'))), 'a concrete array').toEqual(want);
+        expect(values(jf(x, np.array(shifts, 'int32'))), 'traced').toEqual(want);
+      }
+      expect(np.roll(x, [1, 2]).shape).toEqual([3, 4]);
+      jf.clearCache();
+    }));
+
+  it('refuses float shifts and shift arrays that do not match the axes', () =>
     onEachBackend(() => {
       const x = np.ones([2, 3]);
       const cases: [(k: NDArray) => NDArray, NDArray, RegExp][] = [
         [(k) => np.roll(x, k, 0), np.array(1.5, 'float32'), /^roll: an array of shifts must be int32, got f32\[\]$/],
         [(k) => np.roll(x, k, [0, 1]), np.array([1, 2, 3], 'int32'), /^roll: shifts i32\[3\] for 2 axes \[0, 1\]; expected a scalar, or one shift per axis$/],
-        [(k) => np.roll(x, k), np.array([1, 2], 'int32'), /^roll: a list of shifts an array i32\[2\] needs a list of axes$/],
       ];
       for (const [f, k, message] of cases) {
         const jf = jit(f);
