@@ -344,13 +344,27 @@ describe('np.roll with array shifts (traced under jit and vmap)', () => {
       expect(values(vmap(grad((r: NDArray, s: NDArray) => np.sum(np.multiply(byRow(r, s), np.arange(4)))))(x, ks))).toEqual(gradLoop);
     }));
 
-  it('refuses float shifts, shift arrays that do not match the axes, and a list of shifts without axes', () =>
+  it('without axes a list of shifts rolls the flattened array by their sum, as np.roll and jnp.roll (static, concrete and traced)', () =>
+    onEachBackend(() => {
+      const xs = Array.from({ length: 12 }, (_, i) => i * 0.5 - 2);
+      const x = np.reshape(np.array(xs, 'float32'), [3, 4]);
+      const jf = jit((y: NDArray, k: NDArray) => np.roll(y, k));
+      for (const shifts of [[1, 2], [-5, 0, 9], [13]]) {
+        const want = rollRef(xs, [12], [shifts.reduce((p, k) => p + k, 0)], [0]);
+        expect(values(np.roll(x, shifts)), `roll(x, ${JSON.stringify(shifts)})`).toEqual(want);
+        expect(values(np.roll(x, np.array(shifts, 'int32'))), 'a concrete array').toEqual(want);
+        expect(values(jf(x, np.array(shifts, 'int32'))), 'traced').toEqual(want);
+      }
+      expect(np.roll(x, [1, 2]).shape).toEqual([3, 4]);
+      jf.clearCache();
+    }));
+
+  it('refuses float shifts and shift arrays that do not match the axes', () =>
     onEachBackend(() => {
       const x = np.ones([2, 3]);
       const cases: [(k: NDArray) => NDArray, NDArray, RegExp][] = [
         [(k) => np.roll(x, k, 0), np.array(1.5, 'float32'), /^roll: an array of shifts must be int32, got f32\[\]$/],
         [(k) => np.roll(x, k, [0, 1]), np.array([1, 2, 3], 'int32'), /^roll: shifts i32\[3\] for 2 axes \[0, 1\]; expected a scalar, or one shift per axis$/],
-        [(k) => np.roll(x, k), np.array([1, 2], 'int32'), /^roll: a list of shifts an array i32\[2\] needs a list of axes$/],
       ];
       for (const [f, k, message] of cases) {
         const jf = jit(f);
@@ -417,7 +431,7 @@ describe('np.polygamma of every order n ≥ 2', () => {
         }),
         { seed: FC_SEED, numRuns: 60 },
       );
-      // Far below 0 the kernel starts its recurrence at most 65536 (n = 2) or 4096 (n ≥ 3) below 0.
+      // Far below 0 (the reflection to 1 − x).
       for (const [n, x] of [[2, -70000.75], [2, -5000.25], [3, -5000.25], [4, -123456.3]] as const) {
         const got = values(np.polygamma(n, np.array([x], 'float32')))[0]!;
         const want = polygammaOracle(n, Math.fround(x)).value;
@@ -426,6 +440,30 @@ describe('np.polygamma of every order n ≥ 2', () => {
       expect(values(np.polygamma(2, np.array([0, -3, Infinity, -Infinity, NaN], 'float32')))).toEqual([-Infinity, -Infinity, 0, NaN, NaN]);
       expect(values(np.polygamma(3, np.array([0, -3, Infinity], 'float32')))).toEqual([Infinity, Infinity, 0]);
       expect(() => np.polygamma(1.5, 1)).toThrow(/^polygamma: order n must be a non-negative integer, got 1.5$/);
+    }));
+
+  it('below 0 it keeps float32 accuracy where the poles on either side cancel (even n at half-integers) and far from 0: 60-digit mpmath values, and ψ⁽ⁿ⁾(½ − y) = ψ⁽ⁿ⁾(½ + y) for even n at half-integers', () =>
+    onEachBackend(() => {
+      // mpmath (dps 120): the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ summed exactly up from x.
+      const mp: [number, number, number][] = [
+        [2, -1000000.5, -9.99998000002749997e-13], [4, -5000.5, -9.5923235188482844262e-15], [10, -100.5, -3.2836299536311148562e-15],
+        [20, -1.5, -10709198259.124132459], [6, -0.5, -43.457923803023286231], [3, -2.5, 194.74787621918762242],
+        [2, -70000.75, -124.02510672140335505], [12, -7.5, -0.00052695956903748331041], [25, -3.5, 2.0818793705474855281e33],
+      ];
+      for (const [n, x, want] of mp) {
+        const got = values(np.polygamma(n, np.array([x], 'float32')))[0]!;
+        expect(Math.abs(got - want), `polygamma(${n}, ${x}): got ${got}, want ${want}`).toBeLessThanOrEqual(ulp32(want));
+      }
+      // For even n, πⁿ⁺¹ cot⁽ⁿ⁾(πx) is 0 at half-integers: the reflection leaves ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(1 − x), against the oracle at 1 − x > 0.
+      fc.assert(
+        fc.property(fc.constantFrom(2, 4, 6, 8, 10, 14, 20), fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 5_000_000 })), (n, m) => {
+          const x = -m - 0.5;
+          const got = values(np.polygamma(n, np.array([x], 'float32')))[0]!;
+          const want = polygammaOracle(n, 1 - x).value;
+          expect(Math.abs(got - want), `polygamma(${n}, ${x}): got ${got}, want ${want}`).toBeLessThanOrEqual(ulp32(want));
+        }),
+        { seed: FC_SEED, numRuns: 60 },
+      );
     }));
 
   it('its derivative is polygamma(n + 1) (grad, jvp, and finite differences of polygamma(n) to second order); gammaln differentiates any number of times', () =>

@@ -573,6 +573,9 @@ describe('cyclic trees', () => {
     expect(() => tree.leaves(a)).toThrow('tree.leaves: the tree contains a cycle (a container holds itself at .self); trees must be acyclic');
     expect(() => tree.structure([0, [1, a]])).toThrow('tree.structure: the tree contains a cycle (a container holds itself at [1][1].self)');
     expect(() => tree.leaves(a)).toThrow(TreeError);
+    // It prints as the exported TreeError, not a private subclass.
+    expect(() => tree.leaves(a)).toThrow(expect.objectContaining({ name: 'TreeError' }));
+    expect(String((() => { try { tree.leaves(a); } catch (e) { return e; } })())).toMatch(/^TreeError: tree\.leaves: the tree contains a cycle/);
     const b: unknown[] = [1, { c: 2 }];
     (b[1] as Record<string, unknown>).back = b;
     expect(() => tree.flattenWithPath(b)).toThrow(/tree.flattenWithPath: the tree contains a cycle \(a container holds itself at \[1\]\.back\)/);

@@ -222,15 +222,59 @@ export function trigamma(x: number): number {
 /** B₂, B₄, …, B₂₀: the Bernoulli numbers of polygamma's asymptotic series. */
 const BERNOULLI_EVEN = [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798, -174611 / 330];
 
+/** Coefficients (index = power of c) of Pₙ(c) = dⁿ/dθⁿ cot θ at c = cot θ, by Pₙ₊₁ = −(1 + c²)Pₙ′; cached per n. */
+const COT_DERIVATIVES: number[][] = [[0, 1]];
+/** Pₙ's coefficients: every one has the sign (−1)ⁿ and only powers of the parity of n + 1 occur, so Pₙ(c) never cancels. */
+function cotDerivative(n: number): number[] {
+  while (COT_DERIVATIVES.length <= n) {
+    const p = COT_DERIVATIVES[COT_DERIVATIVES.length - 1]!;
+    const q = new Array<number>(p.length + 1).fill(0);
+    for (let k = 1; k < p.length; k++) {
+      q[k - 1]! -= k * p[k]!;
+      q[k + 1]! -= k * p[k]!;
+    }
+    COT_DERIVATIVES.push(q);
+  }
+  return COT_DERIVATIVES[n]!;
+}
+
+/** Orders up to this one take π cot⁽ⁿ⁾(πx) from Pₙ; above it from the sum over the nearest poles. */
+const COT_POLYNOMIAL_MAX_ORDER = 40;
+
+/**
+ * πⁿ⁺¹ cot⁽ⁿ⁾(πx) = (−1)ⁿ n! Σₖ 1/(x + k)ⁿ⁺¹ (the n-th derivative of π cot πx = Σₖ 1/(x + k)) for
+ * non-integer x, read at r = x − round(x) ∈ [−½, ½] (exact). Up to order 40, πⁿ⁺¹ Pₙ(cot πr), with
+ * cot πr = tan(π(½ − |r|)) near ±½ so that it is exactly 0 at half-integers; above, the poles
+ * |k| ≤ 3 (the rest is below 2⁻²ⁿ of the nearest pole's term), summed in pairs r + k, r − k − 1 so
+ * that at half-integers (r = ½) each pair cancels exactly.
+ */
+function piCotDerivative(n: number, x: number, term: (y: number) => number): number {
+  // (Math.round takes half-integers up, to r = −½: taken as +½, so that the pairs below are ±y.)
+  const r = x - Math.round(x) === -0.5 ? 0.5 : x - Math.round(x);
+  if (n > COT_POLYNOMIAL_MAX_ORDER) {
+    // As multiples of the nearest pole's term n!/rⁿ⁺¹, which may overflow where the sum is 0.
+    let s = 0;
+    for (let k = 0; k <= 3; k++) s += (r / (r + k)) ** (n + 1) + (r / (r - k - 1)) ** (n + 1);
+    return s === 0 ? 0 : (n % 2 === 0 ? 1 : -1) * term(r) * s;
+  }
+  const c = Math.abs(r) < 0.25 ? 1 / Math.tan(Math.PI * r) : Math.sign(r) * Math.tan(Math.PI * (0.5 - Math.abs(r)));
+  // Horner in c² over the powers of n + 1's parity, from the top one (Pₙ has degree n + 1), so
+  // that c² = inf gives ±inf and no 0 · inf: no coefficient of those powers is 0.
+  const p = cotDerivative(n), c2 = c * c;
+  let acc = p[n + 1]!;
+  for (let k = n - 1; k >= 0; k -= 2) acc = acc * c2 + p[k]!;
+  return Math.PI ** (n + 1) * (n % 2 === 0 ? acc * c : acc);
+}
+
 /**
  * ψ⁽ⁿ⁾(x), the n-th derivative of digamma for integer n ≥ 1 (jax.scipy.special.polygamma, which is
  * (−1)ⁿ⁺¹ n! ζ(n + 1, x)): the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ up to
  * x ≥ n + 10, then the asymptotic series (−1)ⁿ⁺¹ [(n−1)!/xⁿ + n!/(2xⁿ⁺¹) + Σₖ B₂ₖ (2k+n−1)!/((2k)! x²ᵏ⁺ⁿ)]
  * (ten terms: below 1e-16 relative there). n!/xⁿ⁺¹ is a running product, so it overflows only
- * where the value does. For x < 0 the recurrence starts at most M below 0 (M = 65536 for n = 2,
- * 4096 above): the terms it skips sum to under n!/(n·Mⁿ), below 2e-10 of the term nearest the pole
- * (which is at least n!; for even n the terms change sign and can cancel, e.g. at half-integers, so
- * that bound is absolute, not relative to the value), and x < 0 costs up to M steps.
+ * where the value does. For x < 0 the reflection ψ⁽ⁿ⁾(x) = (−1)ⁿ ψ⁽ⁿ⁾(1 − x) − πⁿ⁺¹ cot⁽ⁿ⁾(πx):
+ * summing the recurrence up from x < 0 instead cancels terms of up to n!·2ⁿ⁺¹ (for even n the poles
+ * on either side have opposite signs), so that ψ⁽¹⁰⁾(−100.5) came out 4e-7 for −3e-15, and a far
+ * x had to be cut short.
  * At 0 and the negative integers (poles of order n + 1): (−1)ⁿ⁺¹·inf, as JAX and SciPy (n!·ζ(n + 1, q)
  * is +inf there; for even n the sign flips across the pole and this is the limit from the right);
  * NaN at NaN and −inf; 0 at +inf.
@@ -247,9 +291,11 @@ export function polygamma(n: number, x: number): number {
     for (let j = 1; j <= n; j++) t *= j / y;
     return t;
   };
-  // Far below 0, skip whole steps (exactly: x and x + m share their fractional part) to [−M, −M + 1).
-  const far = n === 2 ? 65536 : 4096;
-  if (x < -far) x += Math.ceil(-far - x);
+  if (x < 0) {
+    // (Where πⁿ⁺¹ cot⁽ⁿ⁾ overflows it outweighs ψ⁽ⁿ⁾(1 − x), which may overflow too once n! does.)
+    const poles = piCotDerivative(n, x, term);
+    return Number.isFinite(poles) ? (n % 2 === 0 ? 1 : -1) * polygamma(n, 1 - x) - poles : -poles;
+  }
   let acc = 0;
   const start = n + 10;
   while (x < start) {

@@ -276,8 +276,13 @@ function leafAt(x: unknown, w: Walk): TreeNode {
   return LEAF;
 }
 
-/** A cycle found while walking a tree (a TreeError; `walk` reports it with its path). */
-class TreeCycle extends TreeError {}
+/**
+ * A cycle found while walking a tree (a TreeError; `walk` reports it with its path). Named
+ * TreeError, the class users can import and catch: the printed name is otherwise this private one.
+ */
+class TreeCycle extends TreeError {
+  override name = 'TreeError';
+}
 
 function walk(tree: unknown, opts: FlattenOptions | undefined, withPaths: boolean, op: string) {
   const w: Walk = { isLeaf: opts?.isLeaf, leaves: [], paths: withPaths ? [] : undefined, stack: [], open: new Set() };

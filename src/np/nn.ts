@@ -160,7 +160,11 @@ export const conv2d = defop((x: ArrayLike, filter: ArrayLike, options: { strides
 
 /** Options of maxPool2d and avgPool2d (Flax's `strides` and `padding`; the window is the second argument). */
 export interface PoolOptions {
-  /** Step between windows, a number or [sh, sw]; default the window shape (non-overlapping windows). */
+  /**
+   * Step between windows, a number or [sh, sw]; default the window shape (non-overlapping windows,
+   * as gradus's two-argument call always did). Flax's default is 1: `flax.linen.max_pool(x, (3, 3))`
+   * is `maxPool2d(x, 3, { strides: 1 })`.
+   */
   strides?: number | readonly [number, number];
   /** 'VALID' (default, as Flax: windows that do not fit are dropped), 'SAME' (ceil(size/stride) outputs), or [[top, bottom], [left, right]]. */
   padding?: Padding;
@@ -236,15 +240,16 @@ function pool(kind: 'max' | 'avg'): (x: ArrayLike, windowShape: number | readonl
   }) as (x: ArrayLike, windowShape: number | readonly [number, number], options?: PoolOptions) => NDArray;
 }
 /**
- * Max pooling of an NHWC array (flax.linen.max_pool): `maxPool2d(x, 2)` takes non-overlapping 2×2
- * windows; `maxPool2d(x, [3, 3], { strides: 2, padding: 'SAME' })` overlapping padded ones (padding
- * never wins). The derivative goes to each window's maximum; entries tied for a window's maximum
+ * Max pooling of an NHWC array (flax.linen.max_pool, but strides default to the window, not 1):
+ * `maxPool2d(x, 2)` takes non-overlapping 2×2 windows; `maxPool2d(x, [3, 3], { strides: 2,
+ * padding: 'SAME' })` overlapping padded ones (padding never wins). The derivative goes to each window's maximum; entries tied for a window's maximum
  * share its cotangent equally (np.max's rule; XLA's select_and_scatter gives it all to one of them).
  */
 export const maxPool2d = pool('max');
 /**
- * Average pooling of an NHWC array (flax.linen.avg_pool with count_include_pad=True): every window
- * is divided by kh·kw, so near a 'SAME' or explicit padded border the padded zeros count as entries.
+ * Average pooling of an NHWC array (flax.linen.avg_pool with count_include_pad=True; strides default
+ * to the window, where Flax's default is 1): every window is divided by kh·kw, so near a 'SAME' or
+ * explicit padded border the padded zeros count as entries.
  */
 export const avgPool2d = pool('avg');
 

@@ -217,7 +217,8 @@ function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
 
 /**
  * Shifts entries along `axis` by `shift` places, wrapping around (NumPy's `roll`; the flattened
- * array when `axis` is omitted). `shift` and `axis` may be equally long lists. Shifts are JS
+ * array when `axis` is omitted, by the sum of a list of shifts, as NumPy). `shift` and `axis` may
+ * be equally long lists, or one of them a single entry that pairs with each of the other. Shifts are JS
  * integers, or an int32 array (a scalar, or one per axis) that may be traced under jit or vmap:
  * then each axis is one gather at positions (i − shift) mod n, differentiable in x (JAX slices the
  * doubled array dynamically; gradus has no dynamic slice, and the gather's index list is n long).
@@ -227,10 +228,9 @@ export const roll = defop((x: ArrayLike, shift: number | readonly number[] | NDA
   let a = asArray(x);
   if (axis instanceof NDArray) throw new ShapeError(`roll: axes are JS integers or lists of them (they pick the axes to shift), got axis ${fmtStatic(axis)}`);
   if (shift instanceof NDArray && shift.concreteValue() !== null && shift.dtype === 'int32') shift = staticInts('roll', 'shifts', shift as unknown) as number | number[];
-  if (axis === undefined) {
-    if (typeof shift !== 'number' && !(shift instanceof NDArray && shift.ndim === 0)) throw new ShapeError(`roll: a list of shifts ${fmtStatic(shift)} needs a list of axes`);
-    return reshape(roll(ravel(a), shift, 0), a.shape);
-  }
+  // Without axes, every shift applies to the flattened array (NumPy and JAX broadcast a list of
+  // shifts against the one axis 0: np.roll(x, [1, 2]) rolls the flat array by 3).
+  if (axis === undefined) return reshape(roll(ravel(a), shift, 0), a.shape);
   const axes = typeof axis === 'number' ? [axis] : [...axis];
   if (shift instanceof NDArray) return rollTraced(a, shift, axes.map((ax) => normalizeAxis('roll', ax, a.ndim)));
   const shifts = typeof shift === 'number' ? [shift] : [...shift];
