@@ -281,3 +281,33 @@ describe('eager fast paths keep results, errors and memory', () => {
     );
   });
 });
+
+describe('JS numbers become bool as NumPy converts them: true when nonzero, NaN included', () => {
+  it('a weak number with bool arrays, and np.array(x, "bool"), agree with x !== 0 at every rank', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom(NaN, -0, 0, 0.3, -0.7, 0.5, 1.5, Infinity, -Infinity, 1e-30, 2 ** 31), fc.double()),
+        fc.integer({ min: 0, max: 3 }),
+        (x, rank) => {
+          const want = x !== 0 ? 1 : 0;
+          scope(() => {
+            const shape = new Array<number>(rank).fill(1);
+            const t = np.reshape(np.array(true), shape);
+            const f = np.reshape(np.array(false), shape);
+            expect(values(np.logicalAnd(t, x)), `logicalAnd(true[${shape}], ${x})`).toEqual([want]);
+            expect(values(np.logicalOr(f, x)), `logicalOr(false[${shape}], ${x})`).toEqual([want]);
+            expect(values(np.logicalXor(f, x)), `logicalXor(false[${shape}], ${x})`).toEqual([want]);
+          });
+          scope(() => {
+            expect(values(np.array(x, 'bool')), `array(${x}, bool)`).toEqual([want]);
+            expect(values(np.array([x, 0], 'bool')), `array([${x}, 0], bool)`).toEqual([want, 0]);
+            expect(values(np.array(Float64Array.of(x), 'bool')), `array(Float64Array [${x}], bool)`).toEqual([want]);
+            // astype (a kernel) is the conversion the constants must agree with.
+            if (Math.abs(x) < 3e38 || !Number.isFinite(x)) expect(values(np.astype(np.array([x], 'float32'), 'bool')), `astype(${x})`).toEqual([Math.fround(x) !== 0 ? 1 : 0]);
+          });
+        },
+      ),
+      { seed: FC_SEED, numRuns: 200 },
+    );
+  });
+});
