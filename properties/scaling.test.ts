@@ -311,3 +311,22 @@ describe('JS numbers become bool as NumPy converts them: true when nonzero, NaN 
     );
   });
 });
+
+describe('JS booleans are weak operands like JS numbers', () => {
+  it('true and false with int32 and float32 arrays count as 1 and 0 at every rank (they were refused as "non-finite ints" with int32)', () => {
+    for (const rank of [0, 1, 2]) {
+      for (const dtype of ['int32', 'float32'] as const) {
+        scope(() => {
+          const x = np.reshape(np.array([5], dtype), new Array<number>(rank).fill(1));
+          for (const [b, n] of [[true, 1], [false, 0]] as const) {
+            const sum = np.add(x, b);
+            expect(sum.dtype, `add(${dtype} rank ${rank}, ${b})`).toBe(dtype);
+            expect(values(sum)).toEqual([5 + n]);
+            expect(values(np.multiply(b, x))).toEqual([5 * n]);
+            expect(values(np.array(b, dtype))).toEqual([n]);
+          }
+        });
+      }
+    }
+  });
+});

@@ -121,7 +121,7 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
   else if (typeof x === 'number' || typeof x === 'boolean') {
     const d = dtype ?? dtypeOfScalar(x);
-    if (d === 'int32') refuseNonFiniteInts('array', [x as number]);
+    if (d === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
     out = new ConcreteArray(d === 'bool' ? tf.tensor(Uint8Array.of(truth(x)), [], 'bool') : tf.scalar(x as number, d));
     return out;
   } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
@@ -162,7 +162,7 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
 /** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (asArray then a reshape, in one tensor). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
   if (ndim === 0) return asArray(x, dtype);
-  if (dtype === 'int32') refuseNonFiniteInts('array', [x as number]);
+  if (dtype === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
   // A typed array skips TF.js's inference and flattening of a JS list.
   const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(truth(x));
   return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
