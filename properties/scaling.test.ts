@@ -532,3 +532,29 @@ describe('the shared eager trace under nested transformations and re-entrant rul
     }
   });
 });
+
+describe('eager ops inside a long-lived scope leave only their results on its list, as a tidy per op did', () => {
+  it('the open scope grows by one entry per single-result op, however many temporaries the kernel makes (a wasm sum of long rows makes several), so a long eager loop holds no dead tensors of its kernels', async () => {
+    const start = getBackend();
+    try {
+      for (const backend of ['wasm', 'cpu']) {
+        await setBackend(backend);
+        const x = np.ones([4, 300]);
+        scope(() => {
+          const track = (tf.engine().state as unknown as { activeScope: { track: tf.Tensor[] } }).activeScope.track;
+          const before = track.length;
+          const outs: NDArray[] = [];
+          for (let i = 0; i < 10; i++) outs.push(np.sum(x, 1), np.matmul(x, np.transpose(x)));
+          // np.transpose is one op with one result too: 3 results per round.
+          expect(track.length - before, backend).toBe(30);
+          expect(values(outs[0]!)).toEqual([300, 300, 300, 300]);
+          expect(values(outs[1]!)[0]).toBe(300);
+          return 0;
+        });
+        free(x);
+      }
+    } finally {
+      await setBackend(start);
+    }
+  });
+});
