@@ -4,7 +4,7 @@
 // warm up (lazily created constants), then counts around a second run.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, linearize, np, random, scope, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, linearize, np, random, scope, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -330,5 +330,40 @@ describe('scope refuses an async function', () => {
     expect(String(caught)).toMatch(/scope: the function returned a Promise/);
     expect(numTensors()).toBe(before);
     dispose(x);
+  });
+});
+
+describe('scope hands back its own handles, as top-level ops and jit do', () => {
+  it('a scope result that is an array from before the scope (a same-shape reshape, astype to the same dtype, the argument itself, inside lists and objects) is a new handle: disposing it does not free the original, and disposing the original does not free it', () => {
+    const cases: [string, (x: NDArray) => unknown][] = [
+      ['reshape to the same shape', (x) => np.reshape(x, [2, 3])],
+      ['astype to the same dtype', (x) => np.astype(x, 'float32')],
+      ['the argument itself', (x) => x],
+      ['inside a list and an object', (x) => [{ w: np.reshape(x, [2, 3]) }]],
+    ];
+    for (const [name, body] of cases) {
+      const before = numTensors();
+      const x = np.array([[1, 2, 3], [4, 5, 6]], 'float32');
+      const y = scope(() => body(x));
+      const [leaf] = tree.leaves(y) as NDArray[];
+      expect(leaf, name).not.toBe(x);
+      dispose(y);
+      expect(Array.from(x.dataSync()), `${name}: the original after disposing the result`).toEqual([1, 2, 3, 4, 5, 6]);
+      const z = scope(() => body(x));
+      dispose(x);
+      expect(Array.from((tree.leaves(z)[0] as NDArray).dataSync()), `${name}: the result after disposing the original`).toEqual([1, 2, 3, 4, 5, 6]);
+      dispose(z);
+      expect(numTensors(), `${name} leaked`).toBe(before);
+    }
+  });
+
+  it('arrays made inside the scope, and results inside transformations, keep their identity', () => {
+    const x = np.array([1, 2, 3], 'float32');
+    let made: NDArray | undefined;
+    const y = scope(() => (made = np.multiply(x, 2)));
+    expect(y).toBe(made);
+    const g = grad((w: NDArray) => np.sum(scope(() => np.multiply(w, w))))(x);
+    expect(Array.from(g.dataSync())).toEqual([2, 4, 6]);
+    dispose([x, y, g]);
   });
 });

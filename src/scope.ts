@@ -4,7 +4,7 @@
 // held by transformations still running (constants recorded into programs being traced).
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray } from './array.js';
-import { Tracer, currentTraceStack, type HoldsTensors } from './core.js';
+import { Tracer, currentTraceStack, upcomingTensorId, type HoldsTensors } from './core.js';
 import * as tree from './tree.js';
 import { GradusError } from './errors.js';
 
@@ -122,14 +122,36 @@ export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r):
  * rule (the transformation's own scope frees the rest). Use it around eager helper code and training steps.
  */
 export function scope<T>(fn: () => T): T {
+  const eager = currentTraceStack().length === 1;
+  const firstNewId = eager ? upcomingTensorId() : 0;
   return scoped(() => {
     const result = fn();
     // The scope closes when fn returns, before an async fn's work is done: what it resolves to would be freed.
     if (typeof (result as { then?: unknown } | null)?.then === 'function') {
       throw new GradusError('scope: the function returned a Promise (an async function?); scope frees what the function made when it returns, before the promise settles. Await outside the scope and pass a synchronous function');
     }
-    return result;
+    // Eager results belong to the caller, as those of top-level ops and jit do: an array from before
+    // the scope (a no-op reshape or astype of an argument, the argument itself) gets its own handle,
+    // so disposing the result cannot free the original, nor disposing the original the result.
+    return eager ? ownHandles(result, firstNewId) : result;
   });
+}
+
+/** `r` with each live concrete array made before tensor id `firstNewId` replaced by a new handle on the same data (inside lists and plain objects too); unchanged containers are returned as they are. */
+function ownHandles<T>(r: T, firstNewId: number): T {
+  if (r instanceof ConcreteArray) {
+    if (r.isDisposed || r.tensor.id >= firstNewId) return r;
+    return new ConcreteArray(tf.reshape(r.tensor, r.tensor.shape), r.aval) as T; // (a reshape shares the data, counted by reference)
+  }
+  if (Array.isArray(r)) {
+    const out = r.map((v: unknown) => ownHandles(v, firstNewId));
+    return (out.every((v, i) => v === r[i]) ? r : out) as T;
+  }
+  if (r !== null && typeof r === 'object' && (Object.getPrototypeOf(r) === Object.prototype || Object.getPrototypeOf(r) === null)) {
+    const entries = Object.entries(r).map(([k, v]) => [k, ownHandles(v, firstNewId)] as const);
+    return (entries.every(([k, v]) => v === (r as Record<string, unknown>)[k]) ? r : Object.fromEntries(entries)) as T;
+  }
+  return r;
 }
 
 /**
@@ -184,8 +206,9 @@ export function forgetFreedTensorsPerStep(): () => void {
  * open TF.js scope (every gradus scope is one) the kernel's tensors are the tail of that scope's
  * track list, so they are found there without opening a scope of its own: a tidy per primitive
  * (a scope object, two container walks) was a fifth of the eager cost of a small op. Kernels
- * never compact the list (only program primitives' loops do, and they do not come here). Used by
- * the eval interpreter and by jit's executor for every kernel step.
+ * never compact the list (only program primitives' loops do, and they do not come here); this
+ * function compacts only the kernel's own tail. Used by the eval interpreter and by jit's executor
+ * for every kernel step.
  */
 export function runFreeingTemporaries(kernel: () => tf.Tensor[]): tf.Tensor[] {
   const track = (tf.engine().state as { activeScope?: { track: tf.Tensor[] } | null }).activeScope?.track;
@@ -196,11 +219,17 @@ export function runFreeingTemporaries(kernel: () => tf.Tensor[]): tf.Tensor[] {
     outs = kernel();
   } catch (e) {
     for (let i = start; i < track.length; i++) if (!track[i]!.kept) track[i]!.dispose();
+    track.length = start;
     throw e;
   }
+  // Only the outputs stay on the list, as a tidy would leave them: the freed temporaries would
+  // otherwise stay listed until the scope closes (a long eager loop in one scope held 2-3x more).
+  let kept = start;
   for (let i = start; i < track.length; i++) {
     const t = track[i]!;
-    if (!t.kept && !t.isDisposed && !outs.includes(t)) t.dispose();
+    if (outs.includes(t)) track[kept++] = t;
+    else if (!t.kept && !t.isDisposed) t.dispose();
   }
+  track.length = kept;
   return outs;
 }

@@ -103,6 +103,11 @@ function refuseNonFiniteInts(op: string, values: readonly number[] | Float32Arra
   }
 }
 
+/** A JS value as a bool element, as NumPy converts it: 1 unless it is 0, -0 or false (NaN is true; TF.js would round 0.3 to false). */
+function truth(v: unknown): 0 | 1 {
+  return v === 0 || v === false ? 0 : 1;
+}
+
 function describe(x: unknown): string {
   if (x === null) return 'null';
   if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
@@ -116,15 +121,15 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
   else if (typeof x === 'number' || typeof x === 'boolean') {
     const d = dtype ?? dtypeOfScalar(x);
-    if (d === 'int32') refuseNonFiniteInts('array', [x as number]);
-    out = new ConcreteArray(tf.scalar(x as number, d));
+    if (d === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
+    out = new ConcreteArray(d === 'bool' ? tf.tensor(Uint8Array.of(truth(x)), [], 'bool') : tf.scalar(x as number, d));
     return out;
   } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
     const d = dtype ?? (x instanceof Float32Array || x instanceof Float64Array ? 'float32' : x instanceof Uint8Array && dtype === 'bool' ? 'bool' : 'int32');
     if (d === 'int32' && (x instanceof Float32Array || x instanceof Float64Array)) refuseNonFiniteInts('array', x);
-    const data = d === 'float32' ? Float32Array.from(x as Iterable<number>) : Int32Array.from(x as Iterable<number>);
-    out = new ConcreteArray(d === 'bool' ? tf.tensor(Array.from(data, (v) => (v ? 1 : 0)), [x.length], 'bool') : tf.tensor(data, [x.length], d));
+    const data = d === 'float32' ? Float32Array.from(x as Iterable<number>) : d === 'bool' ? Uint8Array.from(x as Iterable<number>, truth) : Int32Array.from(x as Iterable<number>);
+    out = new ConcreteArray(tf.tensor(data, [x.length], d));
     return out;
   } else if (Array.isArray(x) && x.length > 0 && x.some(holdsArray)) {
     // A list of arrays (or nested lists of them) stacks along a new first axis, as jnp.array(list):
@@ -143,7 +148,7 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   } else if (Array.isArray(x)) {
     const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
     const d = dtype ?? inferred;
-    const values = d === 'bool' ? flat.map((v) => (v ? 1 : 0)) : flat.map(Number);
+    const values = d === 'bool' ? flat.map(truth) : flat.map(Number);
     if (d === 'int32') refuseNonFiniteInts('array', values);
     out = new ConcreteArray(tf.tensor(values, shape, d));
     return out;
@@ -157,9 +162,9 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
 /** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (asArray then a reshape, in one tensor). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
   if (ndim === 0) return asArray(x, dtype);
-  if (dtype === 'int32') refuseNonFiniteInts('array', [x as number]);
+  if (dtype === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
   // A typed array skips TF.js's inference and flattening of a JS list.
-  const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(x ? 1 : 0);
+  const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(truth(x));
   return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
 }
 
