@@ -1237,6 +1237,12 @@ describe('edge cases as NumPy and JAX define them', () => {
         [() => np.astype(x, 'float64' as DType), /astype: unsupported dtype 'float64'/],
         [() => np.full([2], NaN, 'int32'), /full: cannot convert NaN to int32/],
         [() => np.array([1, NaN], 'int32'), /array: cannot convert NaN to int32/],
+        // Out of int32's range: it wrapped silently (2³¹ became −2³¹); NumPy and JAX raise OverflowError.
+        [() => np.array(2 ** 31, 'int32'), /array: 2147483648 is out of int32's range \[-2147483648, 2147483647\] \(it would wrap around/],
+        [() => np.array([1, -(2 ** 31) - 1], 'int32'), /array: -2147483649 is out of int32's range/],
+        [() => np.array(Float64Array.of(3e9), 'int32'), /array: 3000000000 is out of int32's range/],
+        [() => np.full([2], 3e9, 'int32'), /full: 3000000000 is out of int32's range/],
+        [() => np.add(np.ones([2, 2], 'int32'), np.array(2 ** 31, 'int32')), /array: 2147483648 is out of int32's range/],
         [() => np.broadcastTo(x, [-1, 3]), /broadcastTo: invalid shape \[-1,3\]; expected non-negative integers/],
         [() => np.tile(x, -1), /tile: expected non-negative integer repetitions/],
         [() => np.repeat(x, 1.5), /repeat: expected a non-negative integer number of repeats/],
@@ -1263,6 +1269,8 @@ describe('edge cases as NumPy and JAX define them', () => {
         [() => np.roll(np.ones([3]), 1, np.array(0, 'int32') as unknown as number), /^roll: axes are JS integers or lists of them .*got axis an array i32\[\]/],
       ];
       for (const [call, message] of cases) expect(call).toThrow(message);
+      // int32's own limits, and fractions within them (truncated toward zero, as NumPy casts), still convert.
+      expect(np.array([-(2 ** 31), 2 ** 31 - 1, 2147483647.5, -2147483648.5], 'int32').toArray()).toEqual([-2147483648, 2147483647, 2147483647, -2147483648]);
     });
   });
 

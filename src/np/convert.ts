@@ -96,10 +96,16 @@ function inferShapeAndDtype(x: NestedNumbers): { shape: number[]; dtype: DType; 
   return { shape, dtype, flat };
 }
 
-/** NaN and ±inf have no int32 value (TF.js would store 0): an error, as in NumPy. */
+/**
+ * NaN and ±inf have no int32 value (TF.js would store 0), and a number whose integer part is
+ * outside [−2³¹, 2³¹ − 1] would silently wrap around (2³¹ became −2³¹): errors, as NumPy and JAX
+ * raise (OverflowError there). Fractions truncate toward zero, as NumPy's casts do.
+ */
 function refuseNonFiniteInts(op: string, values: readonly number[] | Float32Array | Float64Array): void {
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i]!)) throw new DTypeError(`${op}: cannot convert ${values[i]} to int32 (NumPy refuses it too); use float32`);
+    const v = values[i]!;
+    if (!Number.isFinite(v)) throw new DTypeError(`${op}: cannot convert ${v} to int32 (NumPy refuses it too); use float32`);
+    if (v <= -2147483649 || v >= 2147483648) throw new DTypeError(`${op}: ${v} is out of int32's range [-2147483648, 2147483647] (it would wrap around; NumPy and JAX raise OverflowError); use float32`);
   }
 }
 
