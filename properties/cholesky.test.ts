@@ -10,13 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { LinAlgError, ShapeError, ValueError, grad, jit, makeJaxpr, np, scope, vjp, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, expectClose } from './helpers.js';
-
-type Mat = number[][];
+import { type Mat, transpose64, matmul64, solve64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
-
-const transpose64 = (a: Mat): Mat => a[0]!.map((_, j) => a.map((r) => r[j]!));
-const matmul64 = (a: Mat, b: Mat): Mat => a.map((row) => b[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
 
 /** Cholesky–Banachiewicz in float64, row by row (the kernel goes column by column). */
 function cholesky64(a: Mat): Mat {
@@ -30,30 +26,6 @@ function cholesky64(a: Mat): Mat {
     }
   }
   return l;
-}
-
-/** Gaussian elimination with partial pivoting in float64: knows nothing of triangles. */
-function solve64(a: Mat, b: Mat): Mat {
-  const n = a.length, k = b[0]!.length;
-  const m = a.map((row, i) => [...row, ...b[i]!]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
-    [m[c], m[p]] = [m[p]!, m[c]!];
-    for (let r = c + 1; r < n; r++) {
-      const f = m[r]![c]! / m[c]![c]!;
-      for (let j = c; j < n + k; j++) m[r]![j]! -= f * m[c]![j]!;
-    }
-  }
-  const x: Mat = Array.from({ length: n }, () => new Array<number>(k).fill(0));
-  for (let r = n - 1; r >= 0; r--) {
-    for (let j = 0; j < k; j++) {
-      let s = m[r]![n + j]!;
-      for (let c = r + 1; c < n; c++) s -= m[r]![c]! * x[c]![j]!;
-      x[r]![j] = s / m[r]![r]!;
-    }
-  }
-  return x;
 }
 
 /** The matrix solveTriangular solves with: a's triangle (ones on the diagonal with unitDiagonal), transposed with trans. */

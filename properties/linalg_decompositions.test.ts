@@ -12,14 +12,10 @@ import { ConcretizationError, DTypeError, ShapeError, TransformError, ValueError
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, onEachBackend, ulp32 } from './helpers.js';
-
-type Mat = number[][];
+import { type Mat, transpose64, matmul64, eye64, solve64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
 
-const transpose64 = (a: Mat): Mat => (a.length === 0 ? [] : a[0]!.map((_, j) => a.map((r) => r[j]!)));
-const matmul64 = (a: Mat, b: Mat): Mat => a.map((row) => (b[0] ?? []).map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
-const eye64 = (n: number): Mat => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0)));
 const fro64 = (a: Mat): number => Math.sqrt(a.flat().reduce((acc, v) => acc + v * v, 0));
 const f32 = (a: Mat): Mat => a.map((r) => r.map(Math.fround));
 
@@ -80,30 +76,6 @@ function svdvals64(a: Mat): number[] {
   const m = a.length, n = a[0]?.length ?? 0;
   const gram = m >= n ? matmul64(transpose64(a), a) : matmul64(a, transpose64(a));
   return eigvalsh64(gram).map((v) => Math.sqrt(Math.max(v, 0))).reverse();
-}
-
-/** Gaussian elimination with partial pivoting (float64). */
-function solve64(a: Mat, b: Mat): Mat {
-  const n = a.length, k = b[0]!.length;
-  const m = a.map((row, i) => [...row, ...b[i]!]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
-    [m[c], m[p]] = [m[p]!, m[c]!];
-    for (let r = c + 1; r < n; r++) {
-      const f = m[r]![c]! / m[c]![c]!;
-      for (let j = c; j < n + k; j++) m[r]![j]! -= f * m[c]![j]!;
-    }
-  }
-  const x: Mat = Array.from({ length: n }, () => new Array<number>(k).fill(0));
-  for (let r = n - 1; r >= 0; r--) {
-    for (let j = 0; j < k; j++) {
-      let s = m[r]![n + j]!;
-      for (let c = r + 1; c < n; c++) s -= m[r]![c]! * x[c]![j]!;
-      x[r]![j] = s / m[r]![r]!;
-    }
-  }
-  return x;
 }
 
 /** An orthogonal n×n matrix: modified Gram–Schmidt on the columns of a (generic) matrix, float64. */

@@ -9,13 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { grad, jit, np, scope, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, expectClose } from './helpers.js';
-
-type Mat = number[][];
+import { type Mat, matmul64, eye64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
 
-const matmul64 = (a: Mat, b: Mat): Mat => a.map((row) => b[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
-const eye64 = (n: number): Mat => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0)));
 /** Padé(7)'s bound on ‖A/2^s‖₁ in single precision (Higham 2005). */
 const THETA7 = 3.92572478313866;
 const norm1 = (a: Mat): number => Math.max(...a[0]!.map((_, j) => a.reduce((acc, row) => acc + Math.abs(row[j]!), 0)));

@@ -10,14 +10,9 @@ import { DTypeError, LinAlgError, ShapeError, TransformError, ValueError, grad, 
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, expectClose, onEachBackend } from './helpers.js';
-
-type Mat = number[][];
+import { type Mat, transpose64, matmul64, eye64, solve64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
-
-const transpose64 = (a: Mat): Mat => a[0]!.map((_, j) => a.map((r) => r[j]!));
-const matmul64 = (a: Mat, b: Mat): Mat => a.map((row) => b[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
-const eye64 = (n: number): Mat => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0)));
 
 /**
  * Reduced QR of a full-column-rank m×n matrix (m ≥ n) by modified Gram–Schmidt in float64, with
@@ -49,30 +44,6 @@ function qr64(a: Mat): { q: Mat; r: Mat } {
   const { q, r } = gramSchmidt64(a.map((row) => row.slice(0, m)));
   const right = matmul64(transpose64(q), a.map((row) => row.slice(m)));
   return { q, r: r.map((row, i) => [...row, ...right[i]!]) };
-}
-
-/** Gaussian elimination with partial pivoting in float64. */
-function solve64(a: Mat, b: Mat): Mat {
-  const n = a.length, k = b[0]!.length;
-  const m = a.map((row, i) => [...row, ...b[i]!]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
-    [m[c], m[p]] = [m[p]!, m[c]!];
-    for (let r = c + 1; r < n; r++) {
-      const f = m[r]![c]! / m[c]![c]!;
-      for (let j = c; j < n + k; j++) m[r]![j]! -= f * m[c]![j]!;
-    }
-  }
-  const x: Mat = Array.from({ length: n }, () => new Array<number>(k).fill(0));
-  for (let r = n - 1; r >= 0; r--) {
-    for (let j = 0; j < k; j++) {
-      let s = m[r]![n + j]!;
-      for (let c = r + 1; c < n; c++) s -= m[r]![c]! * x[c]![j]!;
-      x[r]![j] = s / m[r]![r]!;
-    }
-  }
-  return x;
 }
 
 /** Determinant by elimination with partial pivoting in float64. */
