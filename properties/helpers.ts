@@ -89,13 +89,20 @@ export const ulp32 = (x: number): number => 2 ** (Math.max(Math.floor(Math.log2(
 
 /** Runs `body` on the wasm and then the cpu backend (no tensors may outlive it on either), then restores the starting one. */
 export async function onEachBackend(body: (backend: string) => void): Promise<void> {
+  await forEachBackend((backend) => {
+    const before = numTensors();
+    inScope(() => body(backend));
+    if (numTensors() !== before) throw new Error(`tensors left on ${backend}: ${numTensors() - before}`);
+  });
+}
+
+/** Runs `body` on wasm, then on cpu, outside any scope, and restores the backend it started on. */
+export async function forEachBackend(body: (backend: string) => void): Promise<void> {
   const start = getBackend();
   try {
     for (const backend of ['wasm', 'cpu'] as const) {
       await setBackend(backend);
-      const before = numTensors();
-      inScope(() => body(backend));
-      if (numTensors() !== before) throw new Error(`tensors left on ${backend}: ${numTensors() - before}`);
+      body(backend);
     }
   } finally {
     await setBackend(start);

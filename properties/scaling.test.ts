@@ -5,11 +5,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, ShapeError, UnexpectedTracerError, customVjp, getBackend, grad, jit, makeJaxpr, np, scope, setBackend, valueAndGrad, vjp, vmap, type DType, type NDArray } from '../src/index.js';
+import { ConcreteArray, ShapeError, UnexpectedTracerError, customVjp, grad, jit, makeJaxpr, np, scope, valueAndGrad, vjp, vmap, type DType, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { upcomingTensorId } from '../src/core.js';
 import { kernels } from '../src/kernels.js';
-import { FC_SEED, expectClose, numTensors, values } from './helpers.js';
+import { FC_SEED, expectClose, forEachBackend, numTensors, values } from './helpers.js';
 
 type Params = Record<string, NDArray>;
 
@@ -355,126 +355,114 @@ const fillData = (d: DType, n: number, seed: number): number[] =>
 
 describe('eager elementwise ops equal a JS reference on both backends', () => {
   it('add, multiply, maximum over broadcast shapes, bool/int32/float32 mixes and weak numbers (±0, NaN, ±inf, int32 limits): dtype, values, -0 and no leaks, in and out of scopes', async () => {
-    const start = getBackend();
-    try {
-      for (const backend of ['wasm', 'cpu']) {
-        await setBackend(backend);
-        fc.assert(
-          fc.property(
-            fc.record({
-              shapeA: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 3 }),
-              ones: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
-              lead: fc.integer({ min: 0, max: 2 }),
-              dtA: fc.constantFrom<DType>('float32', 'int32', 'bool'),
-              dtB: fc.constantFrom<DType>('float32', 'int32', 'bool'),
-              weakB: fc.option(fc.constantFrom(...WEAK_VALUES), { nil: undefined }),
-              swap: fc.boolean(),
-              op: fc.constantFrom('add', 'multiply', 'maximum'),
-              seed: fc.integer({ min: 0, max: 1000 }),
-              inScope: fc.boolean(),
-            }),
-            (c) => {
-              const shapeB = c.shapeA.slice(c.lead).map((d, i) => (c.ones[i] ? 1 : d));
-              const size = (s: number[]) => s.reduce((m, d) => m * d, 1);
-              const a: Operand = { kind: 'array', dtype: c.dtA, shape: c.shapeA, data: fillData(c.dtA, size(c.shapeA), c.seed) };
-              const b: Operand = c.weakB !== undefined ? { kind: 'weak', value: c.weakB } : { kind: 'array', dtype: c.dtB, shape: shapeB, data: fillData(c.dtB, size(shapeB), c.seed + 1) };
-              const ops = c.swap ? [b, a] : [a, b];
-              const d = widerDtype(a.dtype, b.kind === 'array' ? b.dtype : weakKind(b.value));
-              const out = c.shapeA;
-              // Element `flat` of the broadcast result read from operand o, stored as o's dtype, then as d.
-              const read = (o: Operand, flat: number): number => {
-                if (o.kind === 'weak') return storeAs(o.value, d);
-                let k = 0;
-                const coord = (axis: number) => Math.floor(flat / size(out.slice(axis + 1))) % out[axis]!;
-                o.shape.forEach((s, j) => (k = k * s + (s === 1 ? 0 : coord(j + out.length - o.shape.length))));
-                return storeAs(storeAs(o.data[k]!, o.dtype), d);
-              };
-              const want = Array.from({ length: size(out) }, (_, i) => ELEMENTWISE[c.op].ref(read(ops[0]!, i), read(ops[1]!, i), d));
-              const label = `${backend} ${c.op}(${ops.map((o) => (o.kind === 'weak' ? String(o.value) : `${o.dtype}[${o.shape}]`)).join(', ')})`;
-              const before = numTensors();
-              const run = () => {
-                const xs = ops.map((o) => (o.kind === 'weak' ? o.value : scope(() => np.reshape(np.array(o.data, o.dtype), o.shape))));
-                const r = ELEMENTWISE[c.op].f(xs[0] as NDArray, xs[1] as NDArray);
-                const got = { dtype: r.dtype, shape: r.shape, vals: values(r) };
-                free([r, ...xs]);
-                return got;
-              };
-              const got = c.inScope ? scope(run) : run();
-              expect(numTensors(), `${label} leaked`).toBe(before);
-              expect(got.dtype, label).toBe(d);
-              expect(got.shape, label).toEqual(out);
-              // Object.is: NaN equals NaN and -0 differs from 0 (maximum's choice between ±0 is free).
-              got.vals.forEach((g, i) => expect(Object.is(g, want[i]) || (c.op === 'maximum' && g === want[i]), `${label} [${i}]: ${g} where ${want[i]} was expected`).toBe(true));
-            },
-          ),
-          { seed: FC_SEED, numRuns: 200 },
-        );
-      }
-    } finally {
-      await setBackend(start);
-    }
+    await forEachBackend((backend) => {
+      fc.assert(
+        fc.property(
+          fc.record({
+            shapeA: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 3 }),
+            ones: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+            lead: fc.integer({ min: 0, max: 2 }),
+            dtA: fc.constantFrom<DType>('float32', 'int32', 'bool'),
+            dtB: fc.constantFrom<DType>('float32', 'int32', 'bool'),
+            weakB: fc.option(fc.constantFrom(...WEAK_VALUES), { nil: undefined }),
+            swap: fc.boolean(),
+            op: fc.constantFrom('add', 'multiply', 'maximum'),
+            seed: fc.integer({ min: 0, max: 1000 }),
+            inScope: fc.boolean(),
+          }),
+          (c) => {
+            const shapeB = c.shapeA.slice(c.lead).map((d, i) => (c.ones[i] ? 1 : d));
+            const size = (s: number[]) => s.reduce((m, d) => m * d, 1);
+            const a: Operand = { kind: 'array', dtype: c.dtA, shape: c.shapeA, data: fillData(c.dtA, size(c.shapeA), c.seed) };
+            const b: Operand = c.weakB !== undefined ? { kind: 'weak', value: c.weakB } : { kind: 'array', dtype: c.dtB, shape: shapeB, data: fillData(c.dtB, size(shapeB), c.seed + 1) };
+            const ops = c.swap ? [b, a] : [a, b];
+            const d = widerDtype(a.dtype, b.kind === 'array' ? b.dtype : weakKind(b.value));
+            const out = c.shapeA;
+            // Element `flat` of the broadcast result read from operand o, stored as o's dtype, then as d.
+            const read = (o: Operand, flat: number): number => {
+              if (o.kind === 'weak') return storeAs(o.value, d);
+              let k = 0;
+              const coord = (axis: number) => Math.floor(flat / size(out.slice(axis + 1))) % out[axis]!;
+              o.shape.forEach((s, j) => (k = k * s + (s === 1 ? 0 : coord(j + out.length - o.shape.length))));
+              return storeAs(storeAs(o.data[k]!, o.dtype), d);
+            };
+            const want = Array.from({ length: size(out) }, (_, i) => ELEMENTWISE[c.op].ref(read(ops[0]!, i), read(ops[1]!, i), d));
+            const label = `${backend} ${c.op}(${ops.map((o) => (o.kind === 'weak' ? String(o.value) : `${o.dtype}[${o.shape}]`)).join(', ')})`;
+            const before = numTensors();
+            const run = () => {
+              const xs = ops.map((o) => (o.kind === 'weak' ? o.value : scope(() => np.reshape(np.array(o.data, o.dtype), o.shape))));
+              const r = ELEMENTWISE[c.op].f(xs[0] as NDArray, xs[1] as NDArray);
+              const got = { dtype: r.dtype, shape: r.shape, vals: values(r) };
+              free([r, ...xs]);
+              return got;
+            };
+            const got = c.inScope ? scope(run) : run();
+            expect(numTensors(), `${label} leaked`).toBe(before);
+            expect(got.dtype, label).toBe(d);
+            expect(got.shape, label).toEqual(out);
+            // Object.is: NaN equals NaN and -0 differs from 0 (maximum's choice between ±0 is free).
+            got.vals.forEach((g, i) => expect(Object.is(g, want[i]) || (c.op === 'maximum' && g === want[i]), `${label} [${i}]: ${g} where ${want[i]} was expected`).toBe(true));
+          },
+        ),
+        { seed: FC_SEED, numRuns: 200 },
+      );
+    });
   });
 });
 
 describe('dot_general without its no-op reshapes equals a JS reference on both backends', () => {
   it('matmul and einsum (batched, contracting 0 to 65, transposed operands, merged free axes, int32), eager and under jit, leaving no tensor behind', async () => {
-    const start = getBackend();
-    try {
-      for (const backend of ['wasm', 'cpu']) {
-        await setBackend(backend);
-        fc.assert(
-          fc.property(
-            fc.integer({ min: 0, max: 3 }),
-            fc.constantFrom(0, 1, 2, 3, 65),
-            fc.integer({ min: 0, max: 3 }),
-            fc.constantFrom(0, 1, 2),
-            fc.constantFrom<DType>('float32', 'int32'),
-            fc.constantFrom('matmul', 'einsum a·bᵀ', 'einsum aᵀ·b', 'einsum pmk·kn'),
-            fc.boolean(),
-            fc.integer({ min: 0, max: 99 }),
-            (M, K, N, batch, dtype, form, useJit, seed) => {
-              const lead = batch ? [batch] : [];
-              const nb = Math.max(batch, 1);
-              const a = Array.from({ length: nb * M * K }, (_, i) => Math.round(Math.sin(seed + i) * 5));
-              const b = Array.from({ length: nb * K * N }, (_, i) => Math.round(Math.cos(seed + 2 * i) * 5));
-              // a is (batch, M, K) and b (batch, K, N), row-major; small integers make every product exact.
-              const want: number[] = [];
-              for (let p = 0; p < nb; p++)
-                for (let m = 0; m < M; m++)
-                  for (let n = 0; n < N; n++) {
-                    let s = 0;
-                    // ('einsum pmk·kn' takes b's first matrix for every p: a's free axes p and m merge.)
-                    const q = form === 'einsum pmk·kn' ? 0 : p;
-                    for (let k = 0; k < K; k++) s += a[p * M * K + m * K + k]! * b[q * K * N + k * N + n]!;
-                    want.push(s + 0);
-                  }
-              const before = numTensors();
-              const A = scope(() => np.reshape(np.array(a, dtype), [...lead, M, K]));
-              const B = scope(() => np.reshape(np.array(b, dtype), [...lead, K, N]));
-              const bt = lead.length ? '...' : '';
-              const f =
-                form === 'matmul'
-                  ? (x: NDArray, y: NDArray) => np.matmul(x, y)
-                  : form === 'einsum a·bᵀ'
-                    ? (x: NDArray, y: NDArray) => np.einsum(`${bt}mk,${bt}nk->${bt}mn`, x, np.swapaxes(y, -1, -2))
-                    : form === 'einsum aᵀ·b'
-                      ? (x: NDArray, y: NDArray) => np.einsum(`${bt}km,${bt}kn->${bt}mn`, np.swapaxes(x, -1, -2), y)
-                      : (x: NDArray, y: NDArray) => np.einsum(`${bt}mk,kn->${bt}mn`, x, batch ? np.reshape(np.split(y, batch, 0)[0]!, [K, N]) : y);
-              const r = useJit ? jit(f)(A, B) : scope(() => f(A, B));
-              const label = `${backend} ${form} ${dtype} [${lead}] ${M}×${K}×${N}${useJit ? ' jit' : ''}`;
-              expect(r.shape, label).toEqual([...lead, M, N]);
-              expect(r.dtype, label).toBe(dtype);
-              expect(values(r).map((v) => v + 0), label).toEqual(want);
-              free([A, B, r]);
-              expect(numTensors(), `${label} leaked`).toBe(before);
-            },
-          ),
-          { seed: FC_SEED, numRuns: 150 },
-        );
-      }
-    } finally {
-      await setBackend(start);
-    }
+    await forEachBackend((backend) => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: 3 }),
+          fc.constantFrom(0, 1, 2, 3, 65),
+          fc.integer({ min: 0, max: 3 }),
+          fc.constantFrom(0, 1, 2),
+          fc.constantFrom<DType>('float32', 'int32'),
+          fc.constantFrom('matmul', 'einsum a·bᵀ', 'einsum aᵀ·b', 'einsum pmk·kn'),
+          fc.boolean(),
+          fc.integer({ min: 0, max: 99 }),
+          (M, K, N, batch, dtype, form, useJit, seed) => {
+            const lead = batch ? [batch] : [];
+            const nb = Math.max(batch, 1);
+            const a = Array.from({ length: nb * M * K }, (_, i) => Math.round(Math.sin(seed + i) * 5));
+            const b = Array.from({ length: nb * K * N }, (_, i) => Math.round(Math.cos(seed + 2 * i) * 5));
+            // a is (batch, M, K) and b (batch, K, N), row-major; small integers make every product exact.
+            const want: number[] = [];
+            for (let p = 0; p < nb; p++)
+              for (let m = 0; m < M; m++)
+                for (let n = 0; n < N; n++) {
+                  let s = 0;
+                  // ('einsum pmk·kn' takes b's first matrix for every p: a's free axes p and m merge.)
+                  const q = form === 'einsum pmk·kn' ? 0 : p;
+                  for (let k = 0; k < K; k++) s += a[p * M * K + m * K + k]! * b[q * K * N + k * N + n]!;
+                  want.push(s + 0);
+                }
+            const before = numTensors();
+            const A = scope(() => np.reshape(np.array(a, dtype), [...lead, M, K]));
+            const B = scope(() => np.reshape(np.array(b, dtype), [...lead, K, N]));
+            const bt = lead.length ? '...' : '';
+            const f =
+              form === 'matmul'
+                ? (x: NDArray, y: NDArray) => np.matmul(x, y)
+                : form === 'einsum a·bᵀ'
+                  ? (x: NDArray, y: NDArray) => np.einsum(`${bt}mk,${bt}nk->${bt}mn`, x, np.swapaxes(y, -1, -2))
+                  : form === 'einsum aᵀ·b'
+                    ? (x: NDArray, y: NDArray) => np.einsum(`${bt}km,${bt}kn->${bt}mn`, np.swapaxes(x, -1, -2), y)
+                    : (x: NDArray, y: NDArray) => np.einsum(`${bt}mk,kn->${bt}mn`, x, batch ? np.reshape(np.split(y, batch, 0)[0]!, [K, N]) : y);
+            const r = useJit ? jit(f)(A, B) : scope(() => f(A, B));
+            const label = `${backend} ${form} ${dtype} [${lead}] ${M}×${K}×${N}${useJit ? ' jit' : ''}`;
+            expect(r.shape, label).toEqual([...lead, M, N]);
+            expect(r.dtype, label).toBe(dtype);
+            expect(values(r).map((v) => v + 0), label).toEqual(want);
+            free([A, B, r]);
+            expect(numTensors(), `${label} leaked`).toBe(before);
+          },
+        ),
+        { seed: FC_SEED, numRuns: 150 },
+      );
+    });
   });
 });
 
@@ -495,66 +483,54 @@ describe('the shared eager trace under nested transformations and re-entrant rul
   const loss = (w: NDArray) => np.sum(np.sin(square(w)));
 
   it('vmap(grad) eagerly, in jit and in jit in a scope equals 2t·cos(t²) on both backends; a rule that throws leaves nothing behind and later calls still work; escaped tracers are still caught', async () => {
-    const start = getBackend();
-    try {
-      for (const backend of ['wasm', 'cpu']) {
-        await setBackend(backend);
-        const xs = np.array([[0.5, -1.25], [2, 0.75], [-0.3, 1.1]], 'float32');
-        const h = jit((x: NDArray) => vmap(grad(loss))(x));
-        let before = numTensors();
-        for (let rep = 0; rep < 3; rep++) {
-          if (rep === 1) before = numTensors(); // the first round fills jit caches (np.ones is a constant of h's program)
-          for (const mode of ['eager', 'jit', 'scope'] as const) {
-            const r = mode === 'eager' ? vmap(grad(loss))(xs) : mode === 'jit' ? h(xs) : scope(() => h(xs));
-            values(r).forEach((g, i) => {
-              const t = values(xs)[i]!;
-              expect(Math.abs(g - 2 * t * Math.cos(t * t)), `${backend} ${mode} [${i}]`).toBeLessThan(1e-5);
-            });
-            free(r);
-            failInBwd = true;
-            try {
-              expect(() => (mode === 'eager' ? vmap(grad(loss))(xs) : jit((x: NDArray) => vmap(grad(loss))(x))(xs))).toThrow(/bwd failed on purpose/);
-            } finally {
-              failInBwd = false;
-            }
+    await forEachBackend((backend) => {
+      const xs = np.array([[0.5, -1.25], [2, 0.75], [-0.3, 1.1]], 'float32');
+      const h = jit((x: NDArray) => vmap(grad(loss))(x));
+      let before = numTensors();
+      for (let rep = 0; rep < 3; rep++) {
+        if (rep === 1) before = numTensors(); // the first round fills jit caches (np.ones is a constant of h's program)
+        for (const mode of ['eager', 'jit', 'scope'] as const) {
+          const r = mode === 'eager' ? vmap(grad(loss))(xs) : mode === 'jit' ? h(xs) : scope(() => h(xs));
+          values(r).forEach((g, i) => {
+            const t = values(xs)[i]!;
+            expect(Math.abs(g - 2 * t * Math.cos(t * t)), `${backend} ${mode} [${i}]`).toBeLessThan(1e-5);
+          });
+          free(r);
+          failInBwd = true;
+          try {
+            expect(() => (mode === 'eager' ? vmap(grad(loss))(xs) : jit((x: NDArray) => vmap(grad(loss))(x))(xs))).toThrow(/bwd failed on purpose/);
+          } finally {
+            failInBwd = false;
           }
         }
-        expect(numTensors(), `${backend} leaked`).toBe(before);
-        let escaped: NDArray | undefined;
-        free(grad((w: NDArray) => np.sum((escaped = np.multiply(w, 2))))(xs));
-        expect(() => np.add(escaped!, 1)).toThrow(UnexpectedTracerError);
-        expect(() => jit((x: NDArray) => np.add(x, escaped!))(xs)).toThrow(UnexpectedTracerError);
-        expect(numTensors(), `${backend} leaked`).toBe(before);
-        free(xs);
       }
-    } finally {
-      await setBackend(start);
-    }
+      expect(numTensors(), `${backend} leaked`).toBe(before);
+      let escaped: NDArray | undefined;
+      free(grad((w: NDArray) => np.sum((escaped = np.multiply(w, 2))))(xs));
+      expect(() => np.add(escaped!, 1)).toThrow(UnexpectedTracerError);
+      expect(() => jit((x: NDArray) => np.add(x, escaped!))(xs)).toThrow(UnexpectedTracerError);
+      expect(numTensors(), `${backend} leaked`).toBe(before);
+      free(xs);
+    });
   });
 });
 
 describe('eager ops inside a long-lived scope leave only their results on its list, as a tidy per op did', () => {
   it('the open scope grows by one entry per single-result op, however many temporaries the kernel makes (a wasm sum of long rows makes several), so a long eager loop holds no dead tensors of its kernels', async () => {
-    const start = getBackend();
-    try {
-      for (const backend of ['wasm', 'cpu']) {
-        await setBackend(backend);
-        const x = np.ones([4, 300]);
-        scope(() => {
-          const track = (tf.engine().state as unknown as { activeScope: { track: tf.Tensor[] } }).activeScope.track;
-          const before = track.length;
-          const outs: NDArray[] = [];
-          for (let i = 0; i < 10; i++) outs.push(np.sum(x, 1), np.matmul(x, np.transpose(x)));
-          // np.transpose is one op with one result too: 3 results per round.
-          expect(track.length - before, backend).toBe(30);
-          expect(values(outs[0]!)).toEqual([300, 300, 300, 300]);
-          expect(values(outs[1]!)[0]).toBe(300);
-          return 0;
-        });
-        free(x);
-      }
-    } finally {
-      await setBackend(start);
-    }
+    await forEachBackend((backend) => {
+      const x = np.ones([4, 300]);
+      scope(() => {
+        const track = (tf.engine().state as unknown as { activeScope: { track: tf.Tensor[] } }).activeScope.track;
+        const before = track.length;
+        const outs: NDArray[] = [];
+        for (let i = 0; i < 10; i++) outs.push(np.sum(x, 1), np.matmul(x, np.transpose(x)));
+        // np.transpose is one op with one result too: 3 results per round.
+        expect(track.length - before, backend).toBe(30);
+        expect(values(outs[0]!)).toEqual([300, 300, 300, 300]);
+        expect(values(outs[1]!)[0]).toBe(300);
+        return 0;
+      });
+      free(x);
+    });
   });
 });
