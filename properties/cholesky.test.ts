@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LinAlgError, ShapeError, ValueError, grad, jit, makeJaxpr, np, scope, vjp, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose } from './helpers.js';
+import { assertNoLeak, expectClose, FC_SEED } from './helpers.js';
 import { type Mat, transpose64, matmul64, solve64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
@@ -68,13 +68,6 @@ function triangularMatrix(c: { n: number; a: Mat; garbage: Mat; diagonal: number
 }
 
 const isTrans = (t: 0 | 1 | 2 | 'N' | 'T' | 'C'): boolean => t === 1 || t === 2 || t === 'T' || t === 'C';
-
-/** Runs the property with FC_SEED, each case in a scope, and checks that nothing is left behind. */
-function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number): void {
-  const before = tf.memory().numTensors;
-  fc.assert(fc.property(arb, (v) => { scope(() => { body(v); return null; }); }), { seed: FC_SEED, numRuns });
-  expect(tf.memory().numTensors).toBe(before);
-}
 
 const rows = (x: NDArray): Mat => x.toArray() as Mat;
 const closeTo = (got: Mat, want: Mat, tol: number, label: string) => {

@@ -1,6 +1,7 @@
 // Small helpers shared by the property suites: comparing gradus arrays with float64 references,
 // running a property body in a memory scope, and counting live tensors.
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 import { getBackend, NDArray, scope, setBackend } from '../src/index.js';
 import { reference as R } from '../src/testing/index.js';
 
@@ -71,6 +72,27 @@ export function inScope(fn: () => unknown): void {
     fn();
     return null;
   });
+}
+
+/**
+ * fc.assert with FC_SEED, each case in a scope, failing if the property leaves tensors behind
+ * (counted after `cleanup`, e.g. clearing a jit cache whose constants are the test's own).
+ */
+export function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number, cleanup: () => void = () => {}): void {
+  const before = numTensors();
+  try {
+    fc.assert(fc.property(arb, (v) => inScope(() => body(v))), { seed: FC_SEED, numRuns });
+  } finally {
+    cleanup();
+  }
+  if (numTensors() !== before) throw new Error(`the property left ${numTensors() - before} tensors behind`);
+}
+
+/** Runs `body` in a scope and fails if it leaves tensors behind. */
+export function noLeak(body: () => void): void {
+  const before = numTensors();
+  inScope(body);
+  if (numTensors() !== before) throw new Error(`left ${numTensors() - before} tensors behind`);
 }
 
 /** sup |F_N − F|, the Kolmogorov–Smirnov statistic of the samples against the CDF F. */

@@ -5,13 +5,12 @@
 // decompositions' identities (reconstruction, orthonormality, ordering, the sign convention),
 // derivatives by finite differences (checkGrads) on gauge-invariant functions and closed forms
 // (∇‖A‖_nuc = U·Vh, ∇w_k = v_k·v_kᵀ), vmap against a loop, jit against eager, errors, and leaks.
-import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConcretizationError, DTypeError, ShapeError, TransformError, ValueError, grad, jit, jvp, np, scope, vmap, type NDArray } from '../src/index.js';
+import { ConcretizationError, DTypeError, ShapeError, TransformError, ValueError, grad, jit, jvp, np, vmap, type NDArray } from '../src/index.js';
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, onEachBackend, ulp32 } from './helpers.js';
+import { assertNoLeak, FC_SEED, noLeak, onEachBackend, ulp32 } from './helpers.js';
 import { type Mat, transpose64, matmul64, eye64, solve64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
@@ -122,20 +121,6 @@ const gappedMatrixArb = (maxM = 4, maxN = 4) => fc.tuple(fc.integer({ min: 1, ma
     const sigma = Array.from({ length: m }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? s[i]! : 0)));
     return f32(matmul64(matmul64(u, sigma), transpose64(v)));
   }));
-
-/** Runs the property with FC_SEED, each case in a scope, and checks that nothing is left behind. */
-function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number): void {
-  const before = tf.memory().numTensors;
-  fc.assert(fc.property(arb, (v) => { scope(() => { body(v); return null; }); }), { seed: FC_SEED, numRuns });
-  expect(tf.memory().numTensors).toBe(before);
-}
-
-/** Runs `body` in a scope and checks that it leaves no tensors behind. */
-function noLeak(body: () => void): void {
-  const before = tf.memory().numTensors;
-  scope(() => { body(); return null; });
-  expect(tf.memory().numTensors).toBe(before);
-}
 
 const rows = (x: NDArray): Mat => x.toArray() as Mat;
 const closeTo = (got: Mat | number[], want: Mat | number[], tol: number, label: string) => {

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { grad, jit, np, scope, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose } from './helpers.js';
+import { assertNoLeak, expectClose, FC_SEED } from './helpers.js';
 import { type Mat, matmul64, eye64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
@@ -65,17 +65,6 @@ const caseArb = fc.record({
   // A 1×1 matrix has no skew part: its norm comes from the general part, kept where exp is finite.
   return n === 1 ? [[Math.min(10 ** logNorm, 80) * Math.sign(g[0]![0]! || 1)]] : boundedExp(r, g, 10 ** logNorm);
 });
-
-/** Runs the property with FC_SEED, each case in a scope; after `cleanup` (clearing jit caches) no tensor may be left. */
-function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number, cleanup: () => void = () => {}): void {
-  const before = tf.memory().numTensors;
-  try {
-    fc.assert(fc.property(arb, (v) => { scope(() => { body(v); return null; }); }), { seed: FC_SEED, numRuns });
-  } finally {
-    cleanup();
-  }
-  expect(tf.memory().numTensors).toBe(before);
-}
 
 /** A fresh jit(expm) per test, so that its cached constants are the test's own. */
 const jitExpm = () => jit((m: NDArray) => np.linalg.expm(m));

@@ -3,13 +3,12 @@
 // (modified Gram–Schmidt, Gaussian elimination, plain products), the QR derivative rule (checkGrads
 // to second order), vmap against a loop, jit against eager, the errors, and no leaks: every property
 // runs in a scope and checks that it leaves no tensors behind.
-import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DTypeError, LinAlgError, ShapeError, TransformError, ValueError, grad, jit, jvp, makeJaxpr, np, scope, vmap, type NDArray } from '../src/index.js';
+import { DTypeError, LinAlgError, ShapeError, TransformError, ValueError, grad, jit, jvp, makeJaxpr, np, vmap, type NDArray } from '../src/index.js';
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose, onEachBackend } from './helpers.js';
+import { assertNoLeak, expectClose, FC_SEED, noLeak, onEachBackend } from './helpers.js';
 import { type Mat, transpose64, matmul64, eye64, solve64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
@@ -88,18 +87,6 @@ const spdFrom = (b: Mat): Mat => {
   const n = b.length;
   return matmul64(b, transpose64(b)).map((row, i) => row.map((v, j) => v / n + (i === j ? 1 : 0)));
 };
-
-function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number): void {
-  const before = tf.memory().numTensors;
-  fc.assert(fc.property(arb, (v) => { scope(() => { body(v); return null; }); }), { seed: FC_SEED, numRuns });
-  expect(tf.memory().numTensors).toBe(before);
-}
-
-function noLeak(body: () => void): void {
-  const before = tf.memory().numTensors;
-  scope(() => { body(); return null; });
-  expect(tf.memory().numTensors).toBe(before);
-}
 
 const rows = (x: NDArray): Mat => x.toArray() as Mat;
 const closeTo = (got: Mat, want: Mat, tol: number, label: string) => {

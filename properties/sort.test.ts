@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { grad, jit, jvp, np, vmap, type NDArray } from '../src/index.js';
 import { checkGrads, Rng } from '../src/testing/index.js';
-import { FC_SEED, expectClose, inScope, numTensors, values } from './helpers.js';
+import { assertNoLeak, expectClose, FC_SEED, inScope, values } from './helpers.js';
 import { expectTreeClose, loopVmap } from './loop_oracle.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -73,13 +73,6 @@ const arbCase = (value: fc.Arbitrary<number> = arbValue, maxDim = 5): fc.Arbitra
 
 const norm = (axis: number, ndim: number) => (axis < 0 ? axis + ndim : axis);
 const toArray = (c: Case, dtype: 'float32' | 'int32' = 'float32') => np.reshape(np.array(c.data, dtype), c.shape);
-
-/** fc.assert with the shared seed that also fails if the property leaves tensors behind. */
-function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number): void {
-  const before = numTensors();
-  fc.assert(fc.property(arb, (v) => inScope(() => body(v))), { seed: FC_SEED, numRuns });
-  expect(numTensors()).toBe(before);
-}
 
 /** Distinct values, at least 0.5 apart (finite differences with steps of ~0.1 never reorder them), in random order. */
 function separated(rng: Rng, shape: readonly number[]): NDArray {
