@@ -98,19 +98,19 @@ describe('reverse mode scales linearly in the number of leaves', () => {
     expect(c[3]! - c[2]!).toBe(2 * (c[2]! - c[1]!));
   });
 
+  /** One vjp of the loss and its pullback at 1, the pullback then freed. */
+  const vjpOnce = (p: Params) => {
+    const [y, pull] = vjp(sumOfSquares, p);
+    const [g] = pull(np.array(1));
+    pull.dispose();
+    return [y, g];
+  };
+
   it('eager grad, valueAndGrad and vjp create a number of tensors affine in L', () => {
     const works: [string, (p: Params) => unknown][] = [
       ['grad', (p) => grad(sumOfSquares)(p)],
       ['valueAndGrad', (p) => valueAndGrad(sumOfSquares)(p)],
-      [
-        'vjp',
-        (p) => {
-          const [y, pull] = vjp(sumOfSquares, p);
-          const [g] = pull(np.array(1));
-          pull.dispose();
-          return [y, g];
-        },
-      ],
+      ['vjp', vjpOnce],
     ];
     for (const [name, work] of works) {
       const c = [6, 12, 24].map((L) => perTree(L, tensorsCreated, work));
@@ -122,15 +122,7 @@ describe('reverse mode scales linearly in the number of leaves', () => {
     const adam = optim.adam(1e-2);
     const works: [string, (p: Params) => unknown][] = [
       ['grad', (p) => grad(sumOfSquares)(p)],
-      [
-        'vjp',
-        (p) => {
-          const [y, pull] = vjp(sumOfSquares, p);
-          const [g] = pull(np.array(1));
-          pull.dispose();
-          return [y, g];
-        },
-      ],
+      ['vjp', vjpOnce],
       [
         'jit(grad)',
         (p) => {
