@@ -520,6 +520,14 @@ describe('broadcast: a prefix tree copied down to the leaves of a fuller tree (j
     expect(() => tree.broadcast({ a: 1, b: 2 }, full as never)).toThrow(TreeError);
     expect(() => tree.broadcast({ a: [1, 2, 3], b: 2, e: 3 }, full as never)).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got [*, *]');
   });
+
+  it('withOptions({ isLeaf }).broadcast counts the leaves isLeaf stops at', () => {
+    const { broadcast } = tree.withOptions({ isLeaf: (x) => Array.isArray(x) && x.length === 2 });
+    expect(broadcast({ a: 'A', b: 'B' }, { a: [1, 2], b: { c: [3, 4], d: [5, 6, 7] } })).toEqual({ a: 'A', b: { c: 'B', d: ['B', 'B', 'B'] } });
+    expect(broadcast({ a: [0, 0], b: 'B' }, { a: [1, 2, 3], b: 1 })).toEqual({ a: [[0, 0], [0, 0], [0, 0]], b: 'B' });
+    // A subtree isLeaf stops at in the full tree cannot stand where the prefix has a container.
+    expect(() => broadcast({ a: [0, 0, 0], b: 'B' }, { a: [1, 2], b: 1 })).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got *');
+  });
 });
 
 describe('partition and combine', () => {

@@ -650,6 +650,7 @@ export function withOptions(opts: FlattenOptions) {
     flattenWithPath: (tree: unknown) => flattenWithPath(tree, opts),
     partition: (tree: unknown, predicate: (leaf: unknown, path: Path) => boolean) =>
       partition<unknown>(tree, predicate, opts),
+    broadcast: (prefix: unknown, full: unknown): unknown => broadcast(prefix, full, opts),
   };
 }
 
