@@ -2,6 +2,7 @@
 // weight as θ = m·φ equals a learning-rate change, post-scaling a group equals a group learning rate,
 // global-norm clipping bounds the norm without turning any tensor, a transformation on one leaf leaves
 // the others bit-identical, and frozen leaves never move.
+import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { grad, np, scope, type NDArray } from '../src/index.js';
@@ -236,6 +237,94 @@ describe('per-parameter groups (§1.2, §1.5)', () => {
       const [v] = m.update(grads, m.init(params), params);
       expect(Array.from(v.enc.b.dataSync())).toEqual([1]);
       expect(Array.from(v.dec.w.dataSync())).toEqual([2, 2, 2]);
+      return null;
+    });
+  });
+});
+
+describe('prefix masks and label trees (Optax: a mask may be a prefix of the parameter tree)', () => {
+  type Params = { enc: { w: NDArray; b: NDArray }; dec: { w: NDArray; head: { v: NDArray }[] } };
+  // Per group a single value (a prefix leaf over the whole group) or one value per leaf.
+  type Group<V> = { kind: 'one'; v: V } | { kind: 'each'; vs: V[] };
+  const groupArb = <V>(v: fc.Arbitrary<V>, n: number) =>
+    fc.oneof(v.map((x): Group<V> => ({ kind: 'one', v: x })), fc.array(v, { minLength: n, maxLength: n }).map((vs): Group<V> => ({ kind: 'each', vs })));
+  const caseArb = <V>(v: fc.Arbitrary<V>) =>
+    fc.record({ enc: groupArb(v, 2), dec: groupArb(v, 2), values: floats(9), grads: fc.array(floats(9), { minLength: 3, maxLength: 3 }) });
+  const build = (x: number[]): Params => ({ enc: { w: f32(x.slice(0, 3)), b: f32(x.slice(3, 4)) }, dec: { w: f32(x.slice(4, 7)), head: [{ v: f32(x.slice(7, 9)) }] } });
+  // The spec as given (a prefix where a group has one value) and spelled out leaf by leaf, written here by hand.
+  const prefixSpec = <V>(c: { enc: Group<V>; dec: Group<V> }) => ({
+    enc: c.enc.kind === 'one' ? c.enc.v : { w: c.enc.vs[0]!, b: c.enc.vs[1]! },
+    dec: c.dec.kind === 'one' ? c.dec.v : { w: c.dec.vs[0]!, head: [{ v: c.dec.vs[1]! }] },
+  });
+  const fullSpec = <V>(c: { enc: Group<V>; dec: Group<V> }) => {
+    const at = (g: Group<V>, i: number) => (g.kind === 'one' ? g.v : g.vs[i]!);
+    return { enc: { w: at(c.enc, 0), b: at(c.enc, 1) }, dec: { w: at(c.dec, 0), head: [{ v: at(c.dec, 1) }] } };
+  };
+  const read = (p: Params) => [p.enc.w, p.enc.b, p.dec.w, p.dec.head[0]!.v].flatMap((x) => Array.from(bits(x)));
+
+  /** Three steps of `opt` from the case's parameters and gradients: the parameter bits after each. */
+  function steps(opt: optim.Optimizer, c: { values: number[]; grads: number[][] }): number[][] {
+    return scope(() => {
+      let p = build(c.values);
+      let state = opt.init(p);
+      const out: number[][] = [];
+      for (const g of c.grads) {
+        const [u, s] = opt.update(build(g), state, p);
+        p = optim.applyUpdates(p, u);
+        state = s;
+        out.push(read(p));
+      }
+      return out;
+    });
+  }
+
+  it('masked (and adamw\'s weight-decay mask) with a prefix mask equals the spelled-out mask, bit for bit, and leaks nothing', () => {
+    fc.assert(
+      fc.property(caseArb(fc.boolean()), (c) => {
+        const before = tf.memory().numTensors;
+        const inner = () => optim.chain(optim.scaleByAdam(), optim.scale(-0.1));
+        expect(steps(optim.masked(inner(), prefixSpec(c)), c)).toEqual(steps(optim.masked(inner(), fullSpec(c)), c));
+        expect(steps(optim.adamw(0.05, { weightDecay: 0.3, mask: prefixSpec(c) }), c)).toEqual(steps(optim.adamw(0.05, { weightDecay: 0.3, mask: fullSpec(c) }), c));
+        // And the mask does something: on masked-out leaves the gradients pass through untransformed,
+        // so those parameters are the float32 sums v + g₁ + g₂ + g₃, computed here in order.
+        const last = steps(optim.masked(inner(), prefixSpec(c)), c).at(-1)!;
+        const m = fullSpec(c);
+        const on = [...Array<boolean>(3).fill(m.enc.w), m.enc.b, ...Array<boolean>(3).fill(m.dec.w), ...Array<boolean>(2).fill(m.dec.head[0]!.v)];
+        on.forEach((isOn, i) => {
+          if (isOn) return;
+          const sum = c.grads.reduce((x, g) => Math.fround(x + Math.fround(g[i]!)), Math.fround(c.values[i]!));
+          expect(last[i]).toBe(new Uint32Array(new Float32Array([sum]).buffer)[0]);
+        });
+        expect(tf.memory().numTensors).toBe(before);
+      }),
+      { seed: SEED, numRuns: 25 },
+    );
+  });
+
+  it('multiTransform with a prefix label tree equals the spelled-out labels, bit for bit, and leaks nothing', () => {
+    fc.assert(
+      fc.property(caseArb(fc.constantFrom('slow' as const, 'fast' as const)), (c) => {
+        const before = tf.memory().numTensors;
+        const make = (labels: optim.LabelSpec<'slow' | 'fast'>) => optim.multiTransform({ slow: optim.sgd(0.01, { momentum: 0.9 }), fast: optim.adam(0.1) }, labels);
+        const got = steps(make(prefixSpec(c)), c);
+        expect(got).toEqual(steps(make(fullSpec(c)), c));
+        // Both optimizers act leaf by leaf, so each group equals its optimizer run on the whole tree.
+        const slow = steps(optim.sgd(0.01, { momentum: 0.9 }), c);
+        const fast = steps(optim.adam(0.1), c);
+        const l = fullSpec(c);
+        const labels = [...Array<string>(3).fill(l.enc.w), l.enc.b, ...Array<string>(3).fill(l.dec.w), ...Array<string>(2).fill(l.dec.head[0]!.v)];
+        got.forEach((row, k) => row.forEach((b, i) => expect(b).toBe((labels[i] === 'slow' ? slow : fast)[k]![i])));
+        expect(tf.memory().numTensors).toBe(before);
+      }),
+      { seed: SEED, numRuns: 25 },
+    );
+  });
+
+  it('a mask that is neither the parameter tree nor a prefix of it names where they disagree', () => {
+    scope(() => {
+      const p = build([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      const m = optim.masked(optim.scale(2), { enc: { w: true }, dec: false });
+      expect(() => m.init(p)).toThrow(/masked: the mask tree does not fit the parameter tree \(it must have the same structure, or a prefix of it\): structure mismatch at \.enc: expected \{w: \*\} but got \{b: \*, w: \*\}/);
       return null;
     });
   });

@@ -206,8 +206,10 @@ describe('flatten and unflatten', () => {
     const { map } = tree.withOptions({ isLeaf: isVec });
     expect(map((v: number[], w: number[]) => v.length + w.length, t, { p: [0], q: [[], null] })).toEqual({ p: 3, q: [1, null] });
     expect(map((v: unknown, w: unknown) => w, t, { p: 'leaf', q: [[], null] })).toEqual({ p: 'leaf', q: [[], null] });
-    expect(() => map((v: unknown) => v, t, { p: { x: 1 }, q: [[], null] })).toThrow(
-      'tree.map: structure mismatch at .p: expected * but got {x: *}',
+    // Below the first tree's leaves the others may hold any subtree (JAX's prefix rule).
+    expect(map((v: unknown, w: unknown) => w, t, { p: { x: 1 }, q: [[], null] })).toEqual({ p: { x: 1 }, q: [[], null] });
+    expect(() => map((v: unknown) => v, t, { p: [1], q: [[3], [4]] })).toThrow(
+      "tree.map: structure mismatch at .q[1]: expected null but got * (tree argument 2 must have the first tree's structure, or extend it below its leaves)",
     );
     // A subtree that isLeaf calls a leaf is one, in every tree being mapped.
     expect(() => map((v: unknown) => v, { p: [1, 'one'] }, { p: [1, 2] })).toThrow(
@@ -370,7 +372,10 @@ describe('map', () => {
         const path = tree.flattenWithPath(t)[0][i][0];
         const changed = tree.setIn(t, path, [1, { z: 2 }]);
         const at = path.length === 0 ? 'the root' : tree.keystr(path);
-        expect(() => tree.map((a: unknown) => a, t, changed)).toThrow(`tree.map: structure mismatch at ${at}: expected * but got [*, {z: *}]`);
+        // `changed` extends t below leaf i, so t is a prefix of it; the other way round is a mismatch.
+        const seen: unknown[] = [];
+        tree.map((_a: unknown, b: unknown) => seen.push(b), t, changed);
+        expect(seen[i]).toEqual([1, { z: 2 }]);
         expect(() => tree.mapWithPath((_p: Path, a: unknown) => a, changed, t)).toThrow(
           `tree.mapWithPath: structure mismatch at ${at}: expected [*, {z: *}] but got *`,
         );
@@ -406,6 +411,124 @@ describe('map', () => {
 });
 
 // ---- partition / combine ----------------------------------------------------------------------------
+
+// ---- prefixes (JAX: the other trees of map have the first tree's structure as a prefix) -------------
+
+/**
+ * A random tree, and an extension of it: each leaf either kept or replaced by a random subtree
+ * (built by unflatten, so the extension is made without the prefix-walking code under test).
+ */
+const prefixCaseArb = treeWithLeafArb.chain(([t]) =>
+  fc
+    .array(fc.option(treeArb, { nil: undefined, freq: 2 }), { minLength: tree.leaves(t).length, maxLength: tree.leaves(t).length })
+    .map((subs) => {
+      const ls = tree.leaves(t);
+      const pieces = ls.map((leaf, i) => (subs[i] === undefined ? leaf : subs[i]));
+      return { t, pieces, ext: tree.unflatten(tree.structure(t), pieces) };
+    }),
+);
+
+describe('map with a prefix: the other trees may extend the first below its leaves', () => {
+  it('f gets, at each leaf of the first tree (in flatten order, with its path), the whole subtree of the other tree there', () => {
+    fc.assert(
+      fc.property(prefixCaseArb, ({ t, pieces, ext }) => {
+        const calls: [Path, unknown, unknown][] = [];
+        const out = tree.mapWithPath((p: Path, a: unknown, b: unknown) => (calls.push([p, a, b]), calls.length - 1), t, ext);
+        const [pairs, def] = tree.flattenWithPath(t);
+        expect(calls.map(([p]) => p)).toEqual(pairs.map(([p]) => p));
+        calls.forEach(([, a, b], i) => {
+          expect(Object.is(a, pairs[i][1])).toBe(true);
+          expectSame(b, pieces[i]);
+        });
+        // The result has the first tree's structure, whatever the other trees hold below it.
+        expect(tree.treedefIdentical(tree.structure(out), def)).toBe(true);
+        expect(tree.leaves(out)).toEqual(pairs.map((_, i) => i));
+        // The other tree's leaves are the pieces' leaves, piece by piece: flatten order agrees with the cut.
+        expect(tree.leaves(ext)).toEqual(pieces.flatMap((x) => tree.leaves(x)));
+      }),
+    );
+  });
+
+  it('equal structures are the special case: with no extension, f gets the other tree\'s leaves', () => {
+    fc.assert(
+      fc.property(treeArb, (t) => {
+        const copy = scramble(t, 3);
+        expectSame(tree.map((a: unknown, b: unknown) => [a, b], t, copy), tree.map((a: unknown) => [a, a], t));
+      }),
+    );
+  });
+
+  it('several other trees are each cut at the first tree\'s leaves; a tree that only the second extends is no prefix', () => {
+    const first = { a: 1, b: [2, 3] };
+    const second = { a: { x: 10, y: [11] }, b: [20, 30] };
+    const third = { a: 100, b: [[200], new Box('k', 300, null)] };
+    expect(tree.map((x: unknown, y: unknown, z: unknown) => [x, y, z], first, second, third)).toEqual({
+      a: [1, { x: 10, y: [11] }, 100],
+      b: [[2, 20, [200]], [3, 30, new Box('k', 300, null)]],
+    });
+    // second is not a prefix of third: .a is a leaf in third where second has {x, y}.
+    expect(() => tree.map((x: unknown) => x, second, third as never)).toThrow(
+      "tree.map: structure mismatch at .a: expected {x: *, y: [*]} but got * (tree argument 2 must have the first tree's structure, or extend it below its leaves)",
+    );
+    // The third tree argument is named as such.
+    expect(() => tree.map((x: unknown) => x, first, second, { a: 1, b: [2] } as never)).toThrow('(tree argument 3 must');
+  });
+
+  it('null stays an empty node in the first tree; in the others, null under a leaf is a subtree f receives', () => {
+    expect(tree.map((a: unknown, b: unknown) => [a, b], { a: 1, n: null }, { a: null, n: null })).toEqual({ a: [1, null], n: null });
+    expect(() => tree.map((a: unknown) => a, { a: 1, n: null }, { a: 1, n: [1] } as never)).toThrow('tree.map: structure mismatch at .n: expected null but got [*]');
+    expect(() => tree.map((a: unknown) => a, { a: 1, n: null }, { a: 1, n: 2 } as never)).toThrow('at .n: expected null but got *');
+  });
+
+  it('registered classes: a leaf above a Box gets the Box; a Box in the first tree needs a Box (same aux) in the others', () => {
+    const b = new Box('k', [1, 2], 3);
+    expect(tree.map((a: unknown, x: unknown) => x === b, { w: 0 }, { w: b })).toEqual({ w: true });
+    expect(tree.map((a: unknown, x: unknown) => [a, x], new Box('k', 1, 2), b)).toEqual(new Box('k', [1, [1, 2]], [2, 3]));
+    expect(() => tree.map((a: unknown) => a, new Box('k', 1, 2), new Box('other', [1, 2], 3))).toThrow("tree.map: structure mismatch at the root: expected Box(*, *) but got Box([*, *], *)");
+  });
+
+  it('withOptions({ isLeaf }).map cuts at the subtrees isLeaf stops at, and names a true mismatch', () => {
+    const isPair = (x: unknown) => Array.isArray(x) && x.length === 2;
+    const { map, mapWithPath } = tree.withOptions({ isLeaf: isPair });
+    expect(map((p: unknown, q: unknown) => [p, q], { a: [1, 2], b: 3 }, { a: { deep: [4] }, b: [5, [6]] })).toEqual({ a: [[1, 2], { deep: [4] }], b: [3, [5, [6]]] });
+    expect(mapWithPath((path: Path, _p: unknown, q: unknown) => `${tree.keystr(path)}=${JSON.stringify(q)}`, { a: [1, 2] }, { a: [[0], 1] })).toEqual({ a: '.a=[[0],1]' });
+    expect(() => map((p: unknown) => p, { a: [1, 2, 3] }, { a: [1, 2] })).toThrow('tree.map: structure mismatch at .a: expected [*, *, *] but got *');
+  });
+});
+
+describe('broadcast: a prefix tree copied down to the leaves of a fuller tree (jax.tree.broadcast)', () => {
+  it('every leaf of the full tree gets the prefix leaf above it, and the full tree\'s structure', () => {
+    fc.assert(
+      fc.property(prefixCaseArb, ({ t, pieces, ext }) => {
+        const out = tree.broadcast(t as never, ext as never);
+        const ls = tree.leaves(t);
+        expect(tree.treedefIdentical(tree.structure(out), tree.structure(ext))).toBe(true);
+        const expected = pieces.flatMap((x, i) => tree.leaves(x).map(() => ls[i]));
+        const got = tree.leaves(out);
+        expect(got.length).toBe(expected.length);
+        got.forEach((x, i) => expect(Object.is(x, expected[i])).toBe(true));
+      }),
+    );
+  });
+
+  it('reads as in JAX, and a tree that is not a prefix is a TreeError naming the path', () => {
+    const full = { a: [1, 2], b: { c: 3, d: null }, e: 4 };
+    const out = tree.broadcast({ a: 'A', b: 'B', e: 'E' }, full);
+    expect(out).toEqual({ a: ['A', 'A'], b: { c: 'B', d: null }, e: 'E' });
+    expectTypeOf(out).toEqualTypeOf<{ a: string[]; b: { c: string; d: null }; e: string }>();
+    expect(tree.broadcast(7, full)).toEqual({ a: [7, 7], b: { c: 7, d: null }, e: 7 });
+    expect(() => tree.broadcast({ a: 1, b: 2 }, full as never)).toThrow(TreeError);
+    expect(() => tree.broadcast({ a: [1, 2, 3], b: 2, e: 3 }, full as never)).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got [*, *]');
+  });
+
+  it('withOptions({ isLeaf }).broadcast counts the leaves isLeaf stops at', () => {
+    const { broadcast } = tree.withOptions({ isLeaf: (x) => Array.isArray(x) && x.length === 2 });
+    expect(broadcast({ a: 'A', b: 'B' }, { a: [1, 2], b: { c: [3, 4], d: [5, 6, 7] } })).toEqual({ a: 'A', b: { c: 'B', d: ['B', 'B', 'B'] } });
+    expect(broadcast({ a: [0, 0], b: 'B' }, { a: [1, 2, 3], b: 1 })).toEqual({ a: [[0, 0], [0, 0], [0, 0]], b: 'B' });
+    // A subtree isLeaf stops at in the full tree cannot stand where the prefix has a container.
+    expect(() => broadcast({ a: [0, 0, 0], b: 'B' }, { a: [1, 2], b: 1 })).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got *');
+  });
+});
 
 describe('partition and combine', () => {
   it('combine(...partition(t, p)) rebuilds t, whichever half comes first', () => {

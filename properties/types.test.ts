@@ -209,6 +209,12 @@ describe("tree.map's other trees have the first tree's structure", () => {
         [readonly [number, string, boolean], readonly [number, string, boolean]]
       >();
       expect(tree.map((a, s) => np.multiply(a, s), p, { w: 2, b: 3 }).b.shape).toEqual([2]);
+      // A tree that extends the first below its leaves (JAX's prefix rule): f gets the subtrees, typed.
+      const nested = tree.map((a, sub) => np.multiply(a, sub.k[1]!), p, { w: { k: [1, 2] }, b: { k: [3, 4] } });
+      expectTypeOf(nested).toEqualTypeOf<Params>();
+      expect(Array.from(nested.w.dataSync())).toEqual([2, 2, 2, 2]);
+      expectTypeOf(tree.map((x: number, s) => s, { a: 1, b: [2] }, { a: 'x', b: [[true]] })).toEqualTypeOf<{ a: string | boolean[]; b: (string | boolean[])[] }>();
+      expectTypeOf(tree.broadcast({ enc: false, dec: true }, { enc: { w: p.w }, dec: [p.b] })).toEqualTypeOf<{ enc: { w: boolean }; dec: boolean[] }>();
     });
     typeOnly(() => {
       const p = makeParams();

@@ -60,7 +60,26 @@ type LeafOfAt<T, D extends unknown[]> = D['length'] extends 10
           ? { [K in keyof T]-?: LeafOfAt<T[K], [...D, 0]> }[keyof T]
           : T;
 
-type LeafTuple<Rest extends unknown[]> = { [K in keyof Rest]: LeafOf<Rest[K]> };
+/**
+ * The union of the subtrees of R found at the leaf positions of T (R's structure has T's as a
+ * prefix): what `map` passes for a tree after the first. Where R has T's structure, R's leaf types.
+ */
+export type SubtreeAt<T, R> = SubtreeAtDepth<T, R, []>;
+type SubtreeAtDepth<T, R, D extends unknown[]> = D['length'] extends 10
+  ? unknown
+  : T extends null | undefined
+    ? never
+    : T extends KnownLeaf | Primitive | AnyFunction
+      ? R
+      : T extends readonly (infer E)[]
+        ? R extends readonly (infer F)[]
+          ? SubtreeAtDepth<E, F, [...D, 0]>
+          : unknown
+        : T extends object
+          ? { [K in keyof T]-?: K extends keyof R ? SubtreeAtDepth<T[K], R[K], [...D, 0]> : unknown }[keyof T]
+          : R;
+
+type SubtreeTuple<T, Rest extends unknown[]> = { [K in keyof Rest]: SubtreeAt<T, Rest[K]> };
 
 /** The type of `map(f, tree)` where `f: (leaf: L) => R`: same containers, leaves replaced by R. */
 export type TreeMap<T, L, R> = T extends null | undefined
@@ -77,8 +96,9 @@ type StructMap<T, L, R> = T extends KnownLeaf | Primitive | AnyFunction
     : R;
 
 /**
- * A tree with T's containers and leaves of any type: what `map` requires of the trees after the
- * first. (Not distributive over T, so that in generic code a tree of type T itself is one.)
+ * A tree with T's containers and anything (a leaf or a whole subtree) at T's leaves: what `map`
+ * requires of the trees after the first, JAX's "T is a prefix of it". (Not distributive over T, so
+ * that in generic code a tree of type T itself is one.)
  */
 export type StructureOf<T> = [T] extends [null | undefined]
   ? T
@@ -436,12 +456,31 @@ export function flattenUpTo(treedef: TreeDef, tree: unknown, opts?: FlattenOptio
   return out;
 }
 
+/**
+ * A tree of `full`'s structure whose every leaf is the leaf of `prefix` above it (JAX's
+ * `jax.tree.broadcast`): `broadcast({ a: 1, b: 2 }, { a: [x, y], b: z })` is `{ a: [1, 1], b: 2 }`.
+ */
+export function broadcast<P, F extends StructureOf<P>>(prefix: P, full: F, opts?: FlattenOptions): TreeMap<F, unknown, LeafOf<P>> {
+  const op = 'tree.broadcast';
+  const { leaves: top, def } = walk(prefix, opts, false, op);
+  const pieces: unknown[] = [];
+  along(def.root, full, { op, isLeaf: opts?.isLeaf, strict: false, out: pieces, stack: [] });
+  const out: unknown[] = [];
+  pieces.forEach((piece, i) => {
+    const n = walk(piece, opts, false, op).def.numLeaves;
+    for (let k = 0; k < n; k++) out.push(top[i]);
+  });
+  return rebuild(walk(full, opts, false, op).def.root, out, { i: 0 }) as TreeMap<F, unknown, LeafOf<P>>;
+}
+
 interface Along {
   readonly op: string;
   readonly isLeaf: ((x: unknown) => boolean) | undefined;
   readonly strict: boolean; // leaf positions must hold leaves (same structure) rather than any subtree
   readonly out: unknown[];
   readonly stack: PathKey[];
+  /** For `map`: which tree argument (1-based) is being cut, named in errors. */
+  readonly argument?: number;
 }
 
 function along(n: TreeNode, x: unknown, a: Along): void {
@@ -487,8 +526,12 @@ function alongChild(n: TreeNode, x: unknown, key: PathKey, a: Along): void {
 
 function mismatch(expected: TreeNode, x: unknown, a: Along): never {
   const got = structure(x, { isLeaf: a.isLeaf }).toString();
+  const which =
+    a.argument === undefined
+      ? ''
+      : ` (tree argument ${a.argument} must have the first tree's structure, or extend it below its leaves)`;
   throw new TreeError(
-    `${a.op}: structure mismatch at ${where(a.stack)}: expected ${truncate(nodeToString(expected))} but got ${truncate(got)}`,
+    `${a.op}: structure mismatch at ${where(a.stack)}: expected ${truncate(nodeToString(expected))} but got ${truncate(got)}${which}`,
   );
 }
 
@@ -496,10 +539,12 @@ function mismatch(expected: TreeNode, x: unknown, a: Along): never {
 // Mapping
 
 /**
- * Apply `f` to the leaves of `tree` (and the matching leaves of `rest`, which must have the same
- * structure), keeping the containers: `map((w, g) => w.sub(g.mul(0.1)), params, grads)`.
+ * Apply `f` to the leaves of `tree` and, from each tree in `rest`, the subtree at that leaf's place,
+ * keeping `tree`'s containers: `map((w, g) => w.sub(g.mul(0.1)), params, grads)`. As in JAX, each
+ * tree in `rest` has `tree`'s structure or extends it below its leaves (`tree` is a prefix of it):
+ * `map((s, sub) => [s, sub], { a: 1 }, { a: [2, 3] })` is `{ a: [1, [2, 3]] }`.
  */
-export function map<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends unknown[] = LeafTuple<Rest>>(
+export function map<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends unknown[] = SubtreeTuple<T, Rest>>(
   f: (leaf: L, ...rest: RL) => R,
   tree: T,
   ...rest: Rest & { readonly [K in keyof Rest]: StructureOf<T> }
@@ -508,7 +553,7 @@ export function map<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends
 }
 
 /** Like `map`, and `f` gets each leaf's path first: `mapWithPath((p, x) => keystr(p), tree)`. */
-export function mapWithPath<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends unknown[] = LeafTuple<Rest>>(
+export function mapWithPath<T, R, Rest extends unknown[] = [], L = LeafOf<T>, RL extends unknown[] = SubtreeTuple<T, Rest>>(
   f: (path: Path, leaf: L, ...rest: RL) => R,
   tree: T,
   ...rest: Rest & { readonly [K in keyof Rest]: StructureOf<T> }
@@ -525,9 +570,10 @@ function mapImpl(
   withPath: boolean,
 ): unknown {
   const { leaves, paths, def } = walk(tree, { isLeaf }, withPath, op);
-  const others = rest.map((r) => {
+  // JAX's prefix rule: each other tree is cut at this tree's leaves (flatten_up_to), and f gets the pieces.
+  const others = rest.map((r, k) => {
     const out: unknown[] = [];
-    along(def.root, r, { op, isLeaf, strict: true, out, stack: [] });
+    along(def.root, r, { op, isLeaf, strict: false, out, stack: [], argument: k + 2 });
     return out;
   });
   const out = new Array<unknown>(leaves.length);
@@ -604,6 +650,7 @@ export function withOptions(opts: FlattenOptions) {
     flattenWithPath: (tree: unknown) => flattenWithPath(tree, opts),
     partition: (tree: unknown, predicate: (leaf: unknown, path: Path) => boolean) =>
       partition<unknown>(tree, predicate, opts),
+    broadcast: (prefix: unknown, full: unknown): unknown => broadcast(prefix, full, opts),
   };
 }
 
