@@ -18,6 +18,7 @@ export type { CondOrder, EighOptions, LstsqOptions, MatrixRankOptions, PinvOptio
 export * from './nn.js';
 export * from './sorting.js';
 export * from './special.js';
+export { at, type IndexUpdate, type UpdateIndex } from './index_update.js';
 
 Object.assign(arrayMethods, {
   add: elementwise.add,
