@@ -185,3 +185,105 @@ describe('derivatives of np.at updates match finite differences (first and secon
       expectClose(gs, 1100, { atol: 0 });
     }));
 });
+
+describe('vmap of np.at equals stacking over the batch', () => {
+  it('batched x, batched v and batched int-array indices, separately and together', () =>
+    onEachBackend(() => {
+      const B = 3;
+      const xs = np.array(nest([B, 2, 4], floats(B * 8, 11)) as number[], 'float32');
+      const vs = np.array(nest([B, 2, 3], floats(B * 6, 13)) as number[], 'float32');
+      const is = np.array([[0, 3, 3], [-1, 5, 1], [2, 2, -4]], 'int32');
+      const x0 = xs.at(0), v0 = vs.at(0), i0 = is.at(0);
+      for (const kind of [...KINDS, 'get'] as const) {
+        const f = (x: NDArray, i: NDArray, v: NDArray) => (kind === 'get' ? np.at(x, null, i).get() : np.at(x, null, i)[kind](v));
+        const axesList: [number | null, number | null, number | null][] = [[0, null, null], [null, null, 0], [null, 0, null], [0, 0, 0]];
+        for (const inAxes of axesList) {
+          const args = [inAxes[0] === null ? x0 : xs, inAxes[1] === null ? i0 : is, inAxes[2] === null ? v0 : vs] as const;
+          const loop = np.stack([0, 1, 2].map((b) => f(...(args.map((a, k) => (inAxes[k] === null ? a : a.at(b))) as [NDArray, NDArray, NDArray]))));
+          expectClose(vmap(f, { inAxes })(...args), loop, { label: `vmap ${kind} ${JSON.stringify(inAxes)}`, atol: 1e-5 });
+        }
+      }
+    }));
+});
+
+/** lax.dynamic_slice's start clamping: each start moves into [0, n - size]. */
+const clampStart = (s: number, n: number, size: number) => Math.min(Math.max(s, 0), n - size);
+
+describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX does', () => {
+  const startArb = fc.tuple(
+    fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }),
+    fc.integer({ min: 0, max: 1000 }),
+  ).chain(([shape, seed]) => fc.tuple(
+    fc.constant(shape),
+    fc.tuple(...shape.map((n) => fc.integer({ min: 0, max: n }))),
+    fc.tuple(...shape.map((n) => fc.integer({ min: -n - 1, max: n + 2 }))),
+    fc.constant(seed),
+  ));
+
+  it('values equal a reference copy, with starts as JS ints, concrete arrays and traced under jit', () =>
+    onEachBackend(() => {
+      fc.assert(fc.property(startArb, ([shape, sizes, starts, seed]) => {
+        const size = shape.reduce((p, d) => p * d, 1);
+        const xs = floats(size, seed);
+        const x = np.array(nest(shape, xs) as number[], 'float32');
+        const corner = starts.map((s, d) => clampStart(s, shape[d]!, sizes[d]!));
+        const spec: Spec[] = corner.map((c, d) => [c, c + sizes[d]!]);
+        const want = regionCoords(shape, spec).read.map((c) => getAt(nest(shape, xs), c));
+        const got = lax.dynamicSlice(x, starts, sizes);
+        expect(got.shape).toEqual(sizes);
+        expectClose(np.ravel(got), want, { label: 'dynamicSlice', atol: 0 });
+        const startArrays = starts.map((s) => np.array(s, 'int32'));
+        const js = jit((xx: NDArray, ...ss: NDArray[]) => lax.dynamicSlice(xx, ss, sizes));
+        expectClose(js(x, ...startArrays), got, { label: 'jit dynamicSlice', atol: 0 });
+        const u = np.reshape(np.array(floats(want.length, seed + 1), 'float32'), sizes);
+        const uflat = floats(want.length, seed + 1);
+        const out = deepCopy(nest(shape, xs));
+        regionCoords(shape, spec).read.forEach((c, k) => setAt(out, c, uflat[k]!));
+        const upd = lax.dynamicUpdateSlice(x, u, startArrays);
+        expectClose(np.ravel(upd), flatOf(out), { label: 'dynamicUpdateSlice', atol: 0 });
+        const ju = jit((xx: NDArray, uu: NDArray, ...ss: NDArray[]) => lax.dynamicUpdateSlice(xx, uu, ss));
+        expectClose(ju(x, u, ...startArrays), upd, { label: 'jit dynamicUpdateSlice', atol: 0 });
+        js.clearCache();
+        ju.clearCache();
+      }), { seed: FC_SEED, numRuns: 30 });
+    }));
+
+  it('derivatives in x and the update match finite differences (order 2); vmap with batched starts equals a loop', () =>
+    onEachBackend(() => {
+      const x = np.array(nest([4, 5], floats(20, 17)) as number[], 'float32');
+      const u = np.array(nest([2, 3], floats(6, 19)) as number[], 'float32');
+      const s = [np.array(3, 'int32'), np.array(-2, 'int32')];
+      checkGrads((xx: NDArray) => np.sum(np.square(lax.dynamicSlice(xx, s, [2, 3]))), [x], { order: 2, atol: 2e-3, rtol: 2e-3 });
+      checkGrads((xx: NDArray, uu: NDArray) => np.sum(np.sin(lax.dynamicUpdateSlice(xx, uu, s))), [x, u], { order: 2, atol: 2e-3, rtol: 2e-3 });
+      const starts = np.array([[0, 4], [3, 1], [-1, 2]], 'int32');
+      const xs = np.stack([x, np.negative(x), np.multiply(x, 2)]);
+      const us = np.stack([u, np.add(u, 1), np.multiply(u, 3)]);
+      const sl = (xx: NDArray, st: NDArray) => lax.dynamicSlice(xx, [st.at(0), st.at(1)], [2, 3]);
+      const up = (xx: NDArray, uu: NDArray, st: NDArray) => lax.dynamicUpdateSlice(xx, uu, [st.at(0), st.at(1)]);
+      expectClose(vmap(sl)(xs, starts), np.stack([0, 1, 2].map((b) => sl(xs.at(b), starts.at(b)))), { label: 'vmap dynamicSlice', atol: 0 });
+      expectClose(vmap(sl, { inAxes: [null, 0] })(x, starts), np.stack([0, 1, 2].map((b) => sl(x, starts.at(b)))), { label: 'vmap starts only', atol: 0 });
+      expectClose(vmap(up)(xs, us, starts), np.stack([0, 1, 2].map((b) => up(xs.at(b), us.at(b), starts.at(b)))), { label: 'vmap dynamicUpdateSlice', atol: 0 });
+      expectClose(vmap(up, { inAxes: [null, null, 0] })(x, u, starts), np.stack([0, 1, 2].map((b) => up(x, u, starts.at(b)))), { label: 'vmap update starts only', atol: 0 });
+      expectClose(lax.dynamicIndexInDim(x, np.array(-7, 'int32'), 1), np.index(x, [null, 0]));
+      expectClose(lax.dynamicSliceInDim(x, 9, 2, 0), np.index(x, [[2, 4]]));
+    }));
+});
+
+describe('errors name the op, the shapes and what was expected', () => {
+  it('bad index types, out-of-range static ints, value shape mismatches, bad starts', () =>
+    onEachBackend(() => {
+      const x = np.zeros([2, 3]);
+      expect(() => np.at(x, 2).set(1)).toThrow(ShapeError);
+      expect(() => np.at(x, 2).set(1)).toThrow(/at\(\.\.\.\)\.set: index 2 is out of bounds for axis 0 with size 2/);
+      expect(() => np.at(x, null, -4).get()).toThrow(/out of bounds for axis 1 with size 3/);
+      expect(() => np.at(x, np.array([0.5], 'float32')).add(1)).toThrow(DTypeError);
+      expect(() => np.at(x, np.array([0], 'int32'), np.array([1], 'int32')).get()).toThrow(/only one axis may be indexed by an array/);
+      expect(() => np.at(x, 'a' as unknown as number).get()).toThrow(/expected an integer, null, a \[start, stop, step\] slice/);
+      expect(() => np.at(x, 0, 0, 0).get()).toThrow(/3 indices for an array of rank 2/);
+      expect(() => np.at(x, 0).set(np.ones([2]))).toThrow(/the value of shape \[2\] does not broadcast to the indexed region of shape \[3\] \(x has shape \[2,3\]\)/);
+      expect(() => lax.dynamicSlice(x, [0], [1, 1])).toThrow(/dynamicSlice: got 1 start indices for an array of shape \[2,3\]/);
+      expect(() => lax.dynamicSlice(x, [0, 0], [3, 1])).toThrow(/slice sizes \[3,1\] does not fit in the operand of shape \[2,3\]/);
+      expect(() => lax.dynamicSlice(x, [0, np.array(0.5, 'float32')], [1, 1])).toThrow(DTypeError);
+      expect(() => lax.dynamicUpdateSlice(x, np.ones([3]), [0, 0])).toThrow(/update of shape \[3\] has a different rank than the operand of shape \[2,3\]/);
+    }));
+});
