@@ -287,3 +287,39 @@ describe('errors name the op, the shapes and what was expected', () => {
       expect(() => lax.dynamicUpdateSlice(x, np.ones([3]), [0, 0])).toThrow(/update of shape \[3\] has a different rank than the operand of shape \[2,3\]/);
     }));
 });
+
+describe('x.update(...index) is np.at(x, ...index)', () => {
+  it('the method alias gives the same results and leaves x.at(...) reading', () =>
+    onEachBackend(() => {
+      const x = np.array([[1, 2, 3], [4, 5, 6]], 'float32');
+      expectClose(x.update(1, [0, 3, 2]).add(10), np.at(x, 1, [0, 3, 2]).add(10));
+      expectClose(x.update(1, [0, 3, 2]).add(10), [[1, 2, 3], [14, 5, 16]]);
+      expectClose(x.update(null, np.array([2, 2], 'int32')).get(), [[3, 3], [6, 6]]);
+      expectClose(x.at(0), [1, 2, 3]);
+    }));
+});
+
+describe('np.segmentSum (jax.ops.segment_sum) equals summing rows by id', () => {
+  it('values against a loop (ids out of range dropped), jit with traced ids, gradient, vmap over data and ids', () =>
+    onEachBackend(() => {
+      fc.assert(fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 1000 }), (n, k, seed) => {
+        const ids = Array.from({ length: n }, (_, i) => (Math.floor(floats(1, seed + i)[0]! * 10) % (k + 2)) - 1); // in [-2, k]
+        const rows = Array.from({ length: n }, (_, i) => floats(2, seed * 7 + i));
+        const want = Array.from({ length: k }, () => [0, 0]);
+        ids.forEach((s, i) => { if (s >= 0 && s < k) { want[s]![0]! += rows[i]![0]!; want[s]![1]! += rows[i]![1]!; } });
+        const data = np.array(rows, 'float32'), idArr = np.array(ids, 'int32');
+        expectClose(np.segmentSum(data, idArr, k), want, { atol: 1e-5, label: `segmentSum ids ${ids}` });
+        const j = jit((dd: NDArray, ii: NDArray) => np.segmentSum(dd, ii, k));
+        expectClose(j(data, idArr), want, { atol: 1e-5, label: 'jit' });
+        j.clearCache();
+      }), { seed: FC_SEED, numRuns: 20 });
+      const data = np.array([[1, 2], [3, 4], [5, 6]], 'float32');
+      const ids = np.array([1, 0, 1], 'int32');
+      checkGrads((d: NDArray) => np.sum(np.square(np.segmentSum(d, ids, 2))), [data], { order: 2, atol: 2e-3, rtol: 2e-3 });
+      const dataB = np.stack([data, np.negative(data)]);
+      const idsB = np.array([[1, 0, 1], [0, 0, 3]], 'int32');
+      expectClose(vmap((d: NDArray, i: NDArray) => np.segmentSum(d, i, 2))(dataB, idsB), np.stack([0, 1].map((b) => np.segmentSum(dataB.at(b), idsB.at(b), 2))), { label: 'vmap' });
+      expect(() => np.segmentSum(data, np.array([0, 1], 'int32'), 2)).toThrow(/segment ids of shape \[2\] must be 1-D with one id per row of data \(shape \[3,2\]\)/);
+      expect(() => np.segmentSum(data, np.array([0, 1, 0], 'float32'), 2)).toThrow(DTypeError);
+    }));
+});

@@ -329,3 +329,21 @@ export const dynamicUpdateSliceInDim = defop((x: ArrayLike, update: ArrayLike, s
   if (!(ax >= 0 && ax < a.ndim)) throw new ShapeError(`dynamicUpdateSliceInDim: axis ${axis} is out of range for an array of shape ${fmtShape(a.shape)}`);
   return dynamicUpdateSlice(a, update, a.shape.map((_, d) => (d === ax ? startIndex : 0)));
 });
+
+/**
+ * jax.ops.segment_sum: out[s] = Σ data[i] over the i with segmentIds[i] = s, for s < numSegments
+ * (a JS integer, the output's leading size). Ids outside [0, numSegments) are dropped, as JAX does.
+ * Differentiable in data (the cotangent is gathered back by segment); ids may be traced.
+ * @example segmentSum([1, 2, 3], np.array([0, 2, 0], 'int32'), 3) // [4, 0, 2]
+ */
+export const segmentSum = defop((data: ArrayLike, segmentIds: ArrayLike, numSegments: number): NDArray => {
+  const d = asArray(data), ids = asArray(segmentIds);
+  if (ids.dtype !== 'int32') throw new DTypeError(`segmentSum: segment ids have dtype ${ids.dtype}; expected int32`);
+  if (d.ndim < 1 || ids.ndim !== 1 || ids.shape[0] !== d.shape[0]) {
+    throw new ShapeError(`segmentSum: segment ids of shape ${fmtShape(ids.shape)} must be 1-D with one id per row of data (shape ${fmtShape(d.shape)})`);
+  }
+  if (!Number.isInteger(numSegments) || numSegments < 0) throw new ShapeError(`segmentSum: numSegments must be a non-negative integer, got ${numSegments}`);
+  if (numSegments === 0) return reshape(asArray(new Array(0).fill(0), d.dtype), [0, ...d.shape.slice(1)]);
+  const valid = reshape(logicalAnd(greater(ids, -1), less(ids, numSegments)), [ids.size, ...d.shape.slice(1).map(() => 1)]);
+  return bind1('scatter_add', [clip(ids, 0, numSegments - 1), where(valid, d, 0)], { axis: 0, axisSize: numSegments });
+});
