@@ -174,7 +174,9 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     for (const { targets, sources } of staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set')) {
       const mask = new Uint8Array(S);
       for (const t of targets) mask[t] = 1;
-      const scattered = scatter(constInt(targets, [targets.length]), gather(vf, constInt(sources, [sources.length])), S);
+      // Skip the gather when the round takes every update in order (no repeats: the common case).
+      const inOrder = sources.length === M && sources.every((k, i) => k === i);
+      const scattered = scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S);
       const merged = kind === 'set' ? scattered : kind === 'multiply' ? multiply(out, scattered) : kind === 'min' ? minimum(out, scattered) : maximum(out, scattered);
       out = where(constBool(mask, [S]), merged, out);
     }
@@ -249,13 +251,17 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
 /** The flat offset (an int32 scalar) of a window of `sizes` at `starts` in `shape`, each start clamped into [0, n - size] as JAX does. */
 function windowOffset(op: string, shape: readonly number[], starts: readonly ArrayLike[], sizes: readonly number[]): NDArray {
   if (starts.length !== shape.length) throw new ShapeError(`${op}: got ${starts.length} start indices for an array of shape ${fmtShape(shape)}; expected ${shape.length}`);
-  let off: NDArray = asArray(0, 'int32');
+  // JS-integer starts fold into one constant; only array starts become ops.
+  let known = 0;
+  let off: NDArray | null = null;
   starts.forEach((s, d) => {
+    if (typeof s === 'number' && Number.isInteger(s)) { known += Math.min(Math.max(s, 0), shape[d]! - sizes[d]!) * strideOf(shape, d); return; }
     const a = asArray(s);
     if (a.ndim !== 0 || a.dtype !== 'int32') throw new DTypeError(`${op}: start index ${d} must be an int32 scalar (or a JS integer), got ${a.dtype} of shape ${fmtShape(a.shape)}`);
-    off = add(off, multiply(clip(a, 0, shape[d]! - sizes[d]!), strideOf(shape, d)));
+    const term = multiply(clip(a, 0, shape[d]! - sizes[d]!), strideOf(shape, d));
+    off = off === null ? term : add(off, term);
   });
-  return off;
+  return off === null ? asArray(known, 'int32') : known === 0 ? off : add(off, known);
 }
 
 /** The flat positions (relative to the window's corner) of every element of a window of `sizes` in `shape`, in window order. */
