@@ -5,9 +5,9 @@
 // leaves no tensors behind.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DTypeError, ShapeError, grad, jit, lax, np, vmap, type NDArray } from '../src/index.js';
+import { DTypeError, ShapeError, dispose, grad, jit, lax, np, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose, onEachBackend } from './helpers.js';
+import { FC_SEED, expectClose, numTensors, onEachBackend } from './helpers.js';
 
 type Nested = number | Nested[];
 type Spec = number | null | [number | null, number | null, number?] | { arr: number[] };
@@ -128,6 +128,8 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       expectClose(np.at(x, i).max(v), [1, 50, 3, 30]);
       expectClose(np.at(x, i).get(), [2, 2, 4, 4, 2]); // 7 clamps to 3 on read
       expectClose(np.at(x, [1, 3]).set(9), [1, 9, 9, 4]); // scalar v broadcasts
+      // JS-array operands make no array that outlives the call (the count is checked by onEachBackend too).
+      expectClose(np.at([[1, 2], [3, 4]], 1, [null, null, -1]).set([7, 8]), [[1, 2], [8, 7]]);
     }));
 
   it('traced int-array indices under jit equal eager (concrete) indices, repeats and out-of-bounds included', () =>
@@ -322,4 +324,19 @@ describe('np.segmentSum (jax.ops.segment_sum) equals summing rows by id', () => 
       expect(() => np.segmentSum(data, np.array([0, 1], 'int32'), 2)).toThrow(/segment ids of shape \[2\] must be 1-D with one id per row of data \(shape \[3,2\]\)/);
       expect(() => np.segmentSum(data, np.array([0, 1, 0], 'float32'), 2)).toThrow(DTypeError);
     }));
+});
+
+describe('no tensor outlives a top-level call (outside any scope)', () => {
+  it('np.at, dynamic slices and segmentSum on JS arrays and int32 indices free every intermediate', () => {
+    const s = np.array(9, 'int32'), i = np.array([0, 5, 0], 'int32');
+    const before = numTensors();
+    dispose(np.at([[1, 2], [3, 4]], 1).add([7, 8]));
+    dispose(np.at([[1, 2], [3, 4]], 1, i).set([7, 8, 9]));
+    dispose(np.at([1, 2, 3], i).get());
+    dispose(lax.dynamicUpdateSlice([1, 2, 3], [5], [s]));
+    dispose(lax.dynamicSlice([1, 2, 3], [s], [2]));
+    dispose(np.segmentSum([1, 2], [0, 0], 1));
+    expect(numTensors()).toBe(before);
+    dispose([s, i]);
+  });
 });

@@ -226,17 +226,18 @@ export interface IndexUpdate {
  * @example np.at(np.zeros([3]), 1).set(5) // [0, 5, 0]
  */
 export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
-  const a = asArray(x);
-  const run = (kind: string, body: (xf: NDArray, region: Region) => NDArray) =>
-    defop((xa: NDArray) => {
+  // x converts inside the op, so a JS-array x makes no array that outlives the call.
+  const run = (kind: string, body: (xf: NDArray, region: Region, xa: NDArray) => NDArray) =>
+    defop((xl: ArrayLike) => {
+      const xa = asArray(xl);
       const region = parseRegion(`at(...).${kind}`, xa, index);
-      return reshape(body(reshape(xa, [xa.size]), region), kind === 'get' ? region.shape : xa.shape);
-    })(a);
-  const update = (kind: Combine) => (v: ArrayLike) => run(kind, (xf, region) => combineUpdate(kind, xf, region, flatValue(`at(...).${kind}`, a, region, v)));
+      return reshape(body(reshape(xa, [xa.size]), region, xa), kind === 'get' ? region.shape : xa.shape);
+    })(x);
+  const update = (kind: Combine) => (v: ArrayLike) => run(kind, (xf, region, xa) => combineUpdate(kind, xf, region, flatValue(`at(...).${kind}`, xa, region, v)));
   return {
     get: () => run('get', (xf, region) => gather(xf, region.flat instanceof Int32Array ? constInt(region.flat, [region.flat.length]) : region.flat)),
-    add: (v: ArrayLike) => run('add', (xf, region) => {
-      let vf = flatValue('at(...).add', a, region, v);
+    add: (v: ArrayLike) => run('add', (xf, region, xa) => {
+      let vf = flatValue('at(...).add', xa, region, v);
       const idx = region.flat instanceof Int32Array ? constInt(region.flat, [region.flat.length]) : region.flat;
       if (region.valid !== null) vf = where(region.valid instanceof Uint8Array ? constBool(region.valid, [region.valid.length]) : region.valid, vf, 0);
       return add(xf, scatter(idx, vf, xf.size));
