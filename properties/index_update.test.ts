@@ -268,6 +268,7 @@ describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX 
       expectClose(vmap(up, { inAxes: [null, null, 0] })(x, u, starts), np.stack([0, 1, 2].map((b) => up(x, u, starts.at(b)))), { label: 'vmap update starts only', atol: 0 });
       expectClose(lax.dynamicIndexInDim(x, np.array(-7, 'int32'), 1), np.index(x, [null, 0]));
       expectClose(lax.dynamicSliceInDim(x, 9, 2, 0), np.index(x, [[2, 4]]));
+      expectClose(lax.dynamicUpdateSliceInDim(x, np.ones([4, 2]), np.array(-3, 'int32'), 1), np.at(x, null, [0, 2]).set(1)); // start −3 clamps to 0
     }));
 });
 

@@ -27,6 +27,7 @@ interface Region {
   valid: Uint8Array | NDArray | null;
 }
 
+/** The flat stride of axis `ax` in a row-major array of `shape`. */
 const strideOf = (shape: readonly number[], ax: number): number => shape.slice(ax + 1).reduce((p, d) => p * d, 1);
 
 /** Resolves `spec` against x's shape into per-axis static coordinates and at most one array index. */
@@ -125,7 +126,9 @@ function constBool(data: Uint8Array, shape: readonly number[]): NDArray {
   return new ConcreteArray(tf.tensor(data, [...shape], 'bool'));
 }
 
+/** xf[idx] on a flat array (one gather, whose transpose is one scatter_add). */
 const gather = (xf: NDArray, idx: NDArray): NDArray => bind1('gather', [xf, idx], { axis: 0 });
+/** A flat array of `size` zeros with `upd` added at `idx` (repeats accumulate). */
 const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bind1('scatter_add', [idx, upd], { axis: 0, axisSize: size });
 
 /** The update value broadcast to the region and flattened to [M], in x's dtype; names both shapes when it does not fit. */
@@ -277,6 +280,7 @@ function windowPositions(shape: readonly number[], sizes: readonly number[]): ND
   return constInt(pos, [size]);
 }
 
+/** Throws unless `sizes` gives one size per axis of `shape`, each within its axis. */
 function checkSizes(op: string, shape: readonly number[], sizes: readonly number[], what: string): void {
   if (sizes.length !== shape.length || sizes.some((s, d) => !Number.isInteger(s) || s < 0 || s > shape[d]!)) {
     throw new ShapeError(`${op}: ${what} ${fmtShape(sizes)} does not fit in the operand of shape ${fmtShape(shape)}; expected one size per axis, each in [0, the axis size]`);
