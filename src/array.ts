@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ShapedArray } from './aval.js';
 import { checkDtype, type DType } from './dtype.js';
 import { ConcretizationError, DisposedError } from './errors.js';
+import type { IndexUpdate, UpdateIndex } from './np/index_update.js';
 
 /** Anything the `np` functions accept as an array. */
 export type ArrayLike = NDArray | tf.Tensor | number | boolean | NestedNumbers | NestedArrays | Float32Array | Int32Array | Uint8Array | Float64Array;
@@ -45,6 +46,7 @@ export interface ArrayMethods {
   flatten(x: ArrayLike): NDArray;
   take(x: ArrayLike, indices: ArrayLike, axis?: number): NDArray;
   index(x: NDArray, spec: readonly IndexSpec[]): NDArray;
+  update(x: NDArray, spec: readonly UpdateIndex[]): IndexUpdate;
 }
 
 /** One entry of `x.at(...)`: an integer picks and drops an axis, a [start, stop, step?] slices it, null keeps it. */
@@ -163,6 +165,8 @@ export abstract class NDArray {
   take(indices: ArrayLike, axis?: number): NDArray { return arrayMethods.take(this, indices, axis); }
   /** NumPy-style indexing: `x.at(0)`, `x.at(null, [1, 3])`, `x.at([null, null, -1])` (reverse). */
   at(...spec: IndexSpec[]): NDArray { return arrayMethods.index(this, spec); }
+  /** Functional index updates, JAX's `x.at[...]`: `x.update(0, null).set(v)` is `np.at(x, 0, null).set(v)`. */
+  update(...index: UpdateIndex[]): IndexUpdate { return arrayMethods.update(this, index); }
 
   /**
    * Iterates over the leading axis, yielding `x.at(i)` (as iterating a NumPy or JAX array), so

@@ -14,4 +14,4 @@ export { jit, makeJaxpr, type JitOptions, type Jitted } from './jit.js';
 export { scan, foriLoop, whileLoop, cond, switchCase, type ScanOptions, type ScanInit, type Scalar } from './control_flow.js';
 // JAX spells them lax.scan, lax.fori_loop, lax.while_loop, lax.cond and lax.switch: `lax.scan`,
 // `lax.foriLoop`, `lax.whileLoop`, `lax.cond` and `lax.switch` (= switchCase) work too.
-export * as lax from './control_flow.js';
+export * as lax from './lax_namespace.js';

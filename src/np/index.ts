@@ -8,6 +8,7 @@ import * as linalgOps from './linalg.js';
 import * as nn from './nn.js';
 import * as reductions from './reductions.js';
 import * as shapeOps from './shape_ops.js';
+import * as indexUpdate from './index_update.js';
 
 export * from './convert.js';
 export * from './elementwise.js';
@@ -18,6 +19,7 @@ export type { CondOrder, EighOptions, LstsqOptions, MatrixRankOptions, PinvOptio
 export * from './nn.js';
 export * from './sorting.js';
 export * from './special.js';
+export { at, segmentSum, type IndexUpdate, type UpdateIndex } from './index_update.js';
 
 Object.assign(arrayMethods, {
   add: elementwise.add,
@@ -50,6 +52,7 @@ Object.assign(arrayMethods, {
   flatten: shapeOps.ravel,
   take: shapeOps.take,
   index: shapeOps.index,
+  update: (x: import('../array.js').NDArray, spec: readonly indexUpdate.UpdateIndex[]) => indexUpdate.at(x, ...spec),
 });
 
 void convert; void nn;

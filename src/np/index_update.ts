@@ -1,0 +1,360 @@
+// Functional index updates (JAX's `x.at[idx].set/add/multiply/min/max/get`) and dynamic slices
+// (lax.dynamic_slice / dynamic_update_slice). Everything is built from existing primitives on the
+// flattened array — gather reads, scatter_add writes, select masks — so grad, vmap and jit see
+// through it with no new rule rows.
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array.js';
+import { bind1 } from '../core.js';
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { broadcastShapes } from '../shape.js';
+import { asArray, defop } from './convert.js';
+import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, subtract, where, less, astype } from './elementwise.js';
+import { max as reduceMax, min as reduceMin, prod } from './reductions.js';
+import { broadcastTo, reshape } from './shape_ops.js';
+
+/** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
+export type UpdateIndex = IndexSpec | NDArray;
+
+/**
+ * The flat positions in x of the indexed region, in region order. `flat` is a JS array when every
+ * index is known now (static ints, slices, concrete int arrays), an int32 NDArray when an index
+ * array is traced. `valid` marks region entries whose (array) index was in bounds: out-of-bounds
+ * array indices are clamped for reads and dropped for updates, as JAX's defaults.
+ */
+interface Region {
+  shape: number[];
+  flat: Int32Array | NDArray;
+  valid: Uint8Array | NDArray | null;
+}
+
+/** The flat stride of axis `ax` in a row-major array of `shape`. */
+const strideOf = (shape: readonly number[], ax: number): number => shape.slice(ax + 1).reduce((p, d) => p * d, 1);
+
+/** Resolves `spec` against x's shape into per-axis static coordinates and at most one array index. */
+function parseRegion(op: string, x: NDArray, spec: readonly UpdateIndex[]): Region {
+  if (spec.length > x.ndim) throw new ShapeError(`${op}: ${spec.length} indices for an array of rank ${x.ndim} (shape ${fmtShape(x.shape)})`);
+  const staticCoords: (number[] | null)[] = []; // per axis: coordinates, or null for the array axis
+  const keep: boolean[] = []; // per axis: whether it contributes a region axis
+  let arrayAxis = -1;
+  let arrayIdx: NDArray | null = null;
+  x.shape.forEach((n, ax) => {
+    const s = ax < spec.length ? spec[ax] : null;
+    if (s instanceof NDArray) {
+      if (s.dtype !== 'int32') throw new DTypeError(`${op}: the index array for axis ${ax} has dtype ${s.dtype}; expected int32`);
+      if (arrayIdx !== null) throw new ShapeError(`${op}: index arrays on axes ${arrayAxis} and ${ax}; only one axis may be indexed by an array`);
+      arrayAxis = ax; arrayIdx = s; staticCoords.push(null); keep.push(false);
+      return;
+    }
+    if (s === null || s === undefined) { staticCoords.push(Array.from({ length: n }, (_, i) => i)); keep.push(true); return; }
+    if (typeof s === 'number') {
+      if (!Number.isInteger(s)) throw new ShapeError(`${op}: index ${s} for axis ${ax} is not an integer; expected an integer, null, a [start, stop, step] slice or an int32 array`);
+      const i = s < 0 ? s + n : s;
+      if (i < 0 || i >= n) throw new ShapeError(`${op}: index ${s} is out of bounds for axis ${ax} with size ${n} (static indices must be in [${-n}, ${n - 1}])`);
+      staticCoords.push([i]); keep.push(false);
+      return;
+    }
+    const isBound = (v: unknown) => v === null || v === undefined || Number.isInteger(v);
+    if (!Array.isArray(s) || s.length < 1 || s.length > 3 || !isBound(s[0]) || !isBound(s[1]) || !isBound(s[2])) {
+      throw new ShapeError(`${op}: the index for axis ${ax} is ${JSON.stringify(s)}; expected an integer, null, a [start, stop, step] slice of integers or nulls, or an int32 array`);
+    }
+    const step = s[2] ?? 1;
+    if (step === 0) throw new ShapeError(`${op}: slice step must be a non-zero integer, got ${step}`);
+    // Python slice semantics, as x.at(...) reads them.
+    const norm = (v: number | null | undefined, dflt: number, lo: number, hi: number) => (v === null || v === undefined ? dflt : Math.min(Math.max(v < 0 ? v + n : v, lo), hi));
+    const coords: number[] = [];
+    if (step > 0) for (let i = norm(s[0], 0, 0, n), e = norm(s[1], n, 0, n); i < e; i += step) coords.push(i);
+    else for (let i = norm(s[0], n - 1, -1, n - 1), e = norm(s[1], -1, -1, n - 1); i > e; i += step) coords.push(i);
+    staticCoords.push(coords); keep.push(true);
+  });
+  // Region shape: kept static axes in order, with the index array's shape where its axis was.
+  const idx = arrayIdx as NDArray | null;
+  const shape: number[] = [];
+  let arrayPos = -1;
+  x.shape.forEach((_, ax) => {
+    if (ax === arrayAxis) { arrayPos = shape.length; shape.push(...idx!.shape); }
+    else if (keep[ax]) shape.push(staticCoords[ax]!.length);
+  });
+  const size = shape.reduce((p, d) => p * d, 1);
+  // Static part of the flat offset, for every region position (the array axis contributes 0 here).
+  const base = new Int32Array(size);
+  const regionAxesOf: number[] = []; // x axis -> region axis (or -1)
+  { let r = 0; x.shape.forEach((_, ax) => { if (ax === arrayAxis) { r += idx!.ndim; regionAxesOf.push(-1); } else if (keep[ax]) regionAxesOf.push(r++); else regionAxesOf.push(-1); }); }
+  const regionStrides = shape.map((_, i) => strideOf(shape, i));
+  for (let f = 0; f < size; f++) {
+    let off = 0;
+    x.shape.forEach((_, ax) => {
+      if (ax === arrayAxis) return;
+      const c = staticCoords[ax]!;
+      const r = regionAxesOf[ax]!;
+      const k = r < 0 ? 0 : Math.floor(f / regionStrides[r]!) % shape[r]!;
+      off += c[k]! * strideOf(x.shape, ax);
+    });
+    base[f] = off;
+  }
+  if (idx === null) return { shape, flat: base, valid: null };
+  const n = x.shape[arrayAxis]!;
+  const axStride = strideOf(x.shape, arrayAxis);
+  if (idx instanceof ConcreteArray) {
+    // Known now: resolve in JS (negative counts from the end; out of bounds clamped, marked invalid).
+    const vals = idx.dataSync();
+    const flat = new Int32Array(size), valid = new Uint8Array(size);
+    const inner = shape.slice(arrayPos + idx.ndim).reduce((p, d) => p * d, 1);
+    for (let f = 0; f < size; f++) {
+      const raw = vals[Math.floor(f / inner) % Math.max(idx.size, 1)]!;
+      const i = raw < 0 ? raw + n : raw;
+      valid[f] = i >= 0 && i < n ? 1 : 0;
+      flat[f] = base[f]! + Math.min(Math.max(i, 0), n - 1) * axStride;
+    }
+    return { shape, flat, valid };
+  }
+  // Traced: the same arithmetic on arrays, broadcast into the region's shape.
+  const norm = where(less(idx, 0), add(idx, n), idx);
+  const validIdx = logicalAnd(greater(norm, -1), less(norm, n));
+  const clamped = multiply(clip(norm, 0, n - 1), axStride);
+  const dims = (a: NDArray) => reshape(a, [...shape.slice(0, arrayPos).map(() => 1), ...idx.shape, ...shape.slice(arrayPos + idx.ndim).map(() => 1)]);
+  const flat = add(broadcastTo(dims(clamped), shape), constInt(base, shape));
+  return { shape, flat: reshape(flat, [size]), valid: reshape(broadcastTo(dims(validIdx), shape), [size]) };
+}
+
+/** A constant int32 array of `shape` holding `data`. */
+function constInt(data: Int32Array | readonly number[], shape: readonly number[]): NDArray {
+  return new ConcreteArray(tf.tensor(Int32Array.from(data), [...shape], 'int32'));
+}
+
+/** A constant bool array of `shape` holding `data` (nonzero = true). */
+function constBool(data: Uint8Array, shape: readonly number[]): NDArray {
+  return new ConcreteArray(tf.tensor(data, [...shape], 'bool'));
+}
+
+/** xf[idx] on a flat array (one gather, whose transpose is one scatter_add). */
+const gather = (xf: NDArray, idx: NDArray): NDArray => bind1('gather', [xf, idx], { axis: 0 });
+/** A flat array of `size` zeros with `upd` added at `idx` (repeats accumulate). */
+const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bind1('scatter_add', [idx, upd], { axis: 0, axisSize: size });
+
+/** The update value broadcast to the region and flattened to [M], in x's dtype; names both shapes when it does not fit. */
+function flatValue(op: string, x: NDArray, region: Region, v: ArrayLike): NDArray {
+  let a = asArray(v);
+  if (a.dtype !== x.dtype) a = astype(a, x.dtype);
+  let fits = a.ndim <= region.shape.length;
+  if (fits) {
+    try { fits = broadcastShapes(op, a.shape, region.shape).every((d, i) => d === region.shape[i]); } catch { fits = false; }
+  }
+  if (!fits) throw new ShapeError(`${op}: the value of shape ${fmtShape(a.shape)} does not broadcast to the indexed region of shape ${fmtShape(region.shape)} (x has shape ${fmtShape(x.shape)})`);
+  return reshape(broadcastTo(a, region.shape), [region.shape.reduce((p, d) => p * d, 1)]);
+}
+
+type Combine = 'set' | 'multiply' | 'min' | 'max';
+
+/**
+ * Static positions: split the (valid) updates into rounds in which every target occurs once
+ * (round r holds each target's r-th occurrence), so each round is one conflict-free scatter.
+ * `set` keeps only the last occurrence of each target: the last write wins.
+ */
+function staticRounds(flat: Int32Array, valid: Uint8Array | null, lastOnly: boolean): { targets: number[]; sources: number[] }[] {
+  const seen = new Map<number, number>();
+  const rounds: { targets: number[]; sources: number[] }[] = [];
+  if (lastOnly) {
+    const last = new Map<number, number>();
+    flat.forEach((t, k) => { if (valid === null || valid[k]) last.set(t, k); });
+    return last.size ? [{ targets: [...last.keys()], sources: [...last.values()] }] : [];
+  }
+  flat.forEach((t, k) => {
+    if (valid !== null && !valid[k]) return;
+    const r = seen.get(t) ?? 0;
+    seen.set(t, r + 1);
+    (rounds[r] ??= { targets: [], sources: [] }).targets.push(t);
+    rounds[r]!.sources.push(k);
+  });
+  return rounds;
+}
+
+/** Applies a set/multiply/min/max update to the flattened x; see `np.at` for the semantics. */
+function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray): NDArray {
+  const S = xf.size, M = vf.size;
+  if (M === 0) return xf;
+  if (region.flat instanceof Int32Array) {
+    let out = xf;
+    for (const { targets, sources } of staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set')) {
+      const mask = new Uint8Array(S);
+      for (const t of targets) mask[t] = 1;
+      // Skip the gather when the round takes every update in order (no repeats: the common case).
+      const inOrder = sources.length === M && sources.every((k, i) => k === i);
+      const scattered = scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S);
+      const merged = kind === 'set' ? scattered : kind === 'multiply' ? multiply(out, scattered) : kind === 'min' ? minimum(out, scattered) : maximum(out, scattered);
+      out = where(constBool(mask, [S]), merged, out);
+    }
+    return out;
+  }
+  // Traced positions: duplicates are unknown until run time, so compare every update with every
+  // target ([M, S] one-hot). This costs O(M·S) memory; static indices avoid it.
+  const flat = region.flat;
+  let onehot = equal(reshape(flat, [M, 1]), reshape(asArray(Array.from({ length: S }, (_, i) => i), 'int32'), [1, S]));
+  if (region.valid !== null) onehot = logicalAnd(onehot, reshape(region.valid as NDArray, [M, 1]));
+  const hit = greater(reduceMax(astype(onehot, 'int32'), 0), 0); // [S]
+  const vcol = reshape(vf, [M, 1]);
+  if (kind === 'set') {
+    // The last valid update to each target wins, as in the static case.
+    const order = reshape(asArray(Array.from({ length: M }, (_, k) => k + 1), 'int32'), [M, 1]);
+    const winner = subtract(reduceMax(where(onehot, order, 0), 0), 1); // [S], -1 where untouched
+    return where(hit, gather(vf, maximum(winner, 0)), xf);
+  }
+  if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
+  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, Infinity), 0)), xf);
+  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, -Infinity), 0)), xf);
+}
+
+/** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
+export interface IndexUpdate {
+  /** x[index] (array indices out of bounds are clamped, as JAX's reads). */
+  get(): NDArray;
+  /** A copy of x with x[index] = v (v broadcasts to the region; with repeated indices the last write wins). */
+  set(v: ArrayLike): NDArray;
+  /** A copy of x with v added at x[index]; repeated indices accumulate. */
+  add(v: ArrayLike): NDArray;
+  /** A copy of x with x[index] multiplied by v; repeated indices multiply in turn. */
+  multiply(v: ArrayLike): NDArray;
+  /** A copy of x with x[index] = min(x[index], v); repeated indices take the minimum of all. */
+  min(v: ArrayLike): NDArray;
+  /** A copy of x with x[index] = max(x[index], v); repeated indices take the maximum of all. */
+  max(v: ArrayLike): NDArray;
+}
+
+/**
+ * Functional index updates, JAX's `x.at[index]`: entries as `x.at(...)` (an integer picks an axis,
+ * `[start, stop, step?]` slices, `null` keeps an axis; static integers out of bounds are errors)
+ * plus at most one int32 array (concrete or traced) indexing one axis, whose shape replaces that
+ * axis in the region. Array indices count negatives from the end; out-of-bounds array indices are
+ * clamped by `get` and dropped by the updates (JAX's default modes). `set` with repeated indices
+ * keeps the last write (JAX leaves it unspecified).
+ * @example np.at(np.zeros([3]), 1).set(5) // [0, 5, 0]
+ */
+export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
+  // x converts inside the op, so a JS-array x makes no array that outlives the call.
+  const run = (kind: string, body: (xf: NDArray, region: Region, xa: NDArray) => NDArray) =>
+    defop((xl: ArrayLike) => {
+      const xa = asArray(xl);
+      const region = parseRegion(`at(...).${kind}`, xa, index);
+      return reshape(body(reshape(xa, [xa.size]), region, xa), kind === 'get' ? region.shape : xa.shape);
+    })(x);
+  const update = (kind: Combine) => (v: ArrayLike) => run(kind, (xf, region, xa) => combineUpdate(kind, xf, region, flatValue(`at(...).${kind}`, xa, region, v)));
+  return {
+    get: () => run('get', (xf, region) => gather(xf, region.flat instanceof Int32Array ? constInt(region.flat, [region.flat.length]) : region.flat)),
+    add: (v: ArrayLike) => run('add', (xf, region, xa) => {
+      let vf = flatValue('at(...).add', xa, region, v);
+      const idx = region.flat instanceof Int32Array ? constInt(region.flat, [region.flat.length]) : region.flat;
+      if (region.valid !== null) vf = where(region.valid instanceof Uint8Array ? constBool(region.valid, [region.valid.length]) : region.valid, vf, 0);
+      return add(xf, scatter(idx, vf, xf.size));
+    }),
+    set: update('set'),
+    multiply: update('multiply'),
+    min: update('min'),
+    max: update('max'),
+  };
+}
+
+/** The flat offset (an int32 scalar) of a window of `sizes` at `starts` in `shape`, each start clamped into [0, n - size] as JAX does. */
+function windowOffset(op: string, shape: readonly number[], starts: readonly ArrayLike[], sizes: readonly number[]): NDArray {
+  if (starts.length !== shape.length) throw new ShapeError(`${op}: got ${starts.length} start indices for an array of shape ${fmtShape(shape)}; expected ${shape.length}`);
+  // JS-integer starts fold into one constant; only array starts become ops.
+  let known = 0;
+  let off: NDArray | null = null;
+  starts.forEach((s, d) => {
+    if (typeof s === 'number' && Number.isInteger(s)) { known += Math.min(Math.max(s, 0), shape[d]! - sizes[d]!) * strideOf(shape, d); return; }
+    const a = asArray(s);
+    if (a.ndim !== 0 || a.dtype !== 'int32') throw new DTypeError(`${op}: start index ${d} must be an int32 scalar (or a JS integer), got ${a.dtype} of shape ${fmtShape(a.shape)}`);
+    const term = multiply(clip(a, 0, shape[d]! - sizes[d]!), strideOf(shape, d));
+    off = off === null ? term : add(off, term);
+  });
+  return off === null ? asArray(known, 'int32') : known === 0 ? off : add(off, known);
+}
+
+/** The flat positions (relative to the window's corner) of every element of a window of `sizes` in `shape`, in window order. */
+function windowPositions(shape: readonly number[], sizes: readonly number[]): NDArray {
+  const size = sizes.reduce((p, d) => p * d, 1);
+  const pos = new Int32Array(size);
+  for (let f = 0; f < size; f++) {
+    let off = 0;
+    sizes.forEach((_, d) => { off += (Math.floor(f / strideOf(sizes, d)) % sizes[d]!) * strideOf(shape, d); });
+    pos[f] = off;
+  }
+  return constInt(pos, [size]);
+}
+
+/** Throws unless `sizes` gives one size per axis of `shape`, each within its axis. */
+function checkSizes(op: string, shape: readonly number[], sizes: readonly number[], what: string): void {
+  if (sizes.length !== shape.length || sizes.some((s, d) => !Number.isInteger(s) || s < 0 || s > shape[d]!)) {
+    throw new ShapeError(`${op}: ${what} ${fmtShape(sizes)} does not fit in the operand of shape ${fmtShape(shape)}; expected one size per axis, each in [0, the axis size]`);
+  }
+}
+
+/**
+ * lax.dynamic_slice: the window of `sliceSizes` whose corner is `startIndices` (JS integers or
+ * int32 scalars, traced allowed), each start clamped into [0, n - size] so the window stays in
+ * bounds. Differentiable in x (not the indices); vmap batches the starts too.
+ * @example dynamicSlice(np.arange(5), [np.array(3, 'int32')], [3]) // [2, 3, 4]: start 3 clamps to 2
+ */
+export const dynamicSlice = defop((x: ArrayLike, startIndices: readonly ArrayLike[], sliceSizes: readonly number[]): NDArray => {
+  const a = asArray(x);
+  checkSizes('dynamicSlice', a.shape, sliceSizes, 'slice sizes');
+  const flat = add(windowPositions(a.shape, sliceSizes), windowOffset('dynamicSlice', a.shape, startIndices, sliceSizes));
+  return reshape(gather(reshape(a, [a.size]), flat), sliceSizes);
+});
+
+/**
+ * lax.dynamic_update_slice: a copy of x with `update` written at `startIndices`, each start clamped
+ * into [0, n - size] so the update fits. Differentiable in x and update (not the indices).
+ * @example dynamicUpdateSlice(np.zeros([4]), np.ones([2]), [3]) // [0, 0, 1, 1]
+ */
+export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startIndices: readonly ArrayLike[]): NDArray => {
+  const a = asArray(x);
+  let u = asArray(update);
+  if (u.dtype !== a.dtype) throw new DTypeError(`dynamicUpdateSlice: the update has dtype ${u.dtype} but the operand has ${a.dtype}; expected the same dtype`);
+  if (u.ndim !== a.ndim) throw new ShapeError(`dynamicUpdateSlice: the update of shape ${fmtShape(u.shape)} has a different rank than the operand of shape ${fmtShape(a.shape)}`);
+  checkSizes('dynamicUpdateSlice', a.shape, u.shape, 'the update of shape');
+  const flat = add(windowPositions(a.shape, u.shape), windowOffset('dynamicUpdateSlice', a.shape, startIndices, u.shape));
+  u = reshape(u, [u.size]);
+  const hit = greater(scatter(flat, asArray(new Array(u.size).fill(1), 'float32'), a.size), 0);
+  return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape);
+});
+
+/** lax.dynamic_slice_in_dim: `sliceSize` entries of axis `axis` from `startIndex` (clamped), all of every other axis. */
+export const dynamicSliceInDim = defop((x: ArrayLike, startIndex: ArrayLike, sliceSize: number, axis = 0): NDArray => {
+  const a = asArray(x);
+  const ax = axis < 0 ? axis + a.ndim : axis;
+  if (!(ax >= 0 && ax < a.ndim)) throw new ShapeError(`dynamicSliceInDim: axis ${axis} is out of range for an array of shape ${fmtShape(a.shape)}`);
+  return dynamicSlice(a, a.shape.map((_, d) => (d === ax ? startIndex : 0)), a.shape.map((n, d) => (d === ax ? sliceSize : n)));
+});
+
+/** lax.dynamic_index_in_dim: entry `index` (clamped) of axis `axis`, dropping the axis unless keepdims. */
+export const dynamicIndexInDim = defop((x: ArrayLike, index: ArrayLike, axis = 0, keepdims = false): NDArray => {
+  const a = asArray(x);
+  const s = dynamicSliceInDim(a, index, 1, axis);
+  const ax = axis < 0 ? axis + a.ndim : axis;
+  return keepdims ? s : reshape(s, a.shape.filter((_, d) => d !== ax));
+});
+
+/** lax.dynamic_update_slice_in_dim: `update` written along axis `axis` at `startIndex` (clamped). */
+export const dynamicUpdateSliceInDim = defop((x: ArrayLike, update: ArrayLike, startIndex: ArrayLike, axis = 0): NDArray => {
+  const a = asArray(x);
+  const ax = axis < 0 ? axis + a.ndim : axis;
+  if (!(ax >= 0 && ax < a.ndim)) throw new ShapeError(`dynamicUpdateSliceInDim: axis ${axis} is out of range for an array of shape ${fmtShape(a.shape)}`);
+  return dynamicUpdateSlice(a, update, a.shape.map((_, d) => (d === ax ? startIndex : 0)));
+});
+
+/**
+ * jax.ops.segment_sum: out[s] = Σ data[i] over the i with segmentIds[i] = s, for s < numSegments
+ * (a JS integer, the output's leading size). Ids outside [0, numSegments) are dropped, as JAX does.
+ * Differentiable in data (the cotangent is gathered back by segment); ids may be traced.
+ * @example segmentSum([1, 2, 3], np.array([0, 2, 0], 'int32'), 3) // [4, 0, 2]
+ */
+export const segmentSum = defop((data: ArrayLike, segmentIds: ArrayLike, numSegments: number): NDArray => {
+  const d = asArray(data), ids = asArray(segmentIds);
+  if (ids.dtype !== 'int32') throw new DTypeError(`segmentSum: segment ids have dtype ${ids.dtype}; expected int32`);
+  if (d.ndim < 1 || ids.ndim !== 1 || ids.shape[0] !== d.shape[0]) {
+    throw new ShapeError(`segmentSum: segment ids of shape ${fmtShape(ids.shape)} must be 1-D with one id per row of data (shape ${fmtShape(d.shape)})`);
+  }
+  if (!Number.isInteger(numSegments) || numSegments < 0) throw new ShapeError(`segmentSum: numSegments must be a non-negative integer, got ${numSegments}`);
+  if (numSegments === 0) return reshape(asArray(new Array(0).fill(0), d.dtype), [0, ...d.shape.slice(1)]);
+  const valid = reshape(logicalAnd(greater(ids, -1), less(ids, numSegments)), [ids.size, ...d.shape.slice(1).map(() => 1)]);
+  return bind1('scatter_add', [clip(ids, 0, numSegments - 1), where(valid, d, 0)], { axis: 0, axisSize: numSegments });
+});
