@@ -31,8 +31,7 @@ function setAt(a: Nested, c: number[], v: number): void {
  * null for an entry an out-of-bounds array index drops; `read` holds the clamped coordinates.
  */
 function regionCoords(shape: number[], spec: Spec[]): { coords: (number[] | null)[]; read: number[][] } {
-  let coords: (number[] | null)[] = [[]];
-  let read: number[][] = [[]];
+  const perAxis: { c: number; ok: boolean }[][] = [];
   shape.forEach((n, ax) => {
     const s = ax < spec.length ? spec[ax]! : null;
     let choices: { c: number; ok: boolean }[];
@@ -51,9 +50,19 @@ function regionCoords(shape: number[], spec: Spec[]): { coords: (number[] | null
         return { c: Math.min(Math.max(i, 0), n - 1), ok: i >= 0 && i < n };
       });
     }
-    coords = coords.flatMap((c) => choices.map((ch) => (c === null || !ch.ok ? null : [...c, ch.c])));
-    read = read.flatMap((c) => choices.map((ch) => [...c, ch.c]));
+    perAxis.push(choices);
   });
+  // NumPy: when an int and the array axis are separated by a slice or null, the array's axis comes
+  // first in the region; otherwise the region walks the axes in order.
+  const isArr = (s: Spec | undefined) => s !== null && s !== undefined && typeof s === 'object' && !Array.isArray(s);
+  const adv = shape.map((_, ax) => ax).filter((ax) => isArr(spec[ax]) || typeof spec[ax] === 'number');
+  const arrAx = shape.findIndex((_, ax) => isArr(spec[ax]));
+  const order = arrAx >= 0 && adv[adv.length - 1]! - adv[0]! + 1 !== adv.length ? [arrAx, ...shape.map((_, ax) => ax).filter((ax) => ax !== arrAx)] : shape.map((_, ax) => ax);
+  let picks: { c: number; ok: boolean }[][] = [[]]; // per region entry: the choice for each axis of `order`
+  for (const ax of order) picks = picks.flatMap((p) => perAxis[ax]!.map((ch) => [...p, ch]));
+  const byAxis = (p: { c: number; ok: boolean }[]) => shape.map((_, ax) => p[order.indexOf(ax)]!);
+  const coords = picks.map((p) => (byAxis(p).every((ch) => ch.ok) ? byAxis(p).map((ch) => ch.c) : null));
+  const read = picks.map((p) => byAxis(p).map((ch) => ch.c));
   return { coords, read };
 }
 
@@ -130,6 +139,32 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       expectClose(np.at(x, [1, 3]).set(9), [1, 9, 9, 4]); // scalar v broadcasts
       // JS-array operands make no array that outlives the call (the count is checked by onEachBackend too).
       expectClose(np.at([[1, 2], [3, 4]], 1, [null, null, -1]).set([7, 8]), [[1, 2], [8, 7]]);
+    }));
+
+  it('an int and an int array separated by a slice put the array axis first (NumPy/JAX: x[0, :, i] has shape [len(i), n1]), eager and traced', () =>
+    onEachBackend(() => {
+      const xs = Array.from({ length: 60 }, (_, f) => f);
+      const x = np.array(xs, 'float32').reshape([3, 4, 5]);
+      const ii = [1, -1, 1];
+      const i = np.array(ii, 'int32');
+      const at3 = (a: number, b: number, c: number) => xs[a * 20 + b * 5 + c]!;
+      // x[0, :, i][k][j] = x[0][j][i[k]]; x[i, [1, 4], 2][k][j] = x[i[k]][1 + j][2] (wrapped negatives).
+      const wantGet = ii.map((c) => [0, 1, 2, 3].map((j) => at3(0, j, (c + 5) % 5)));
+      const wantGet2 = ii.map((a) => [1, 2, 3].map((j) => at3((a + 3) % 3, j, 2)));
+      const v = np.array(Array.from({ length: 12 }, (_, f) => 100 + f), 'float32').reshape([3, 4]);
+      const wantSet = xs.slice();
+      ii.forEach((c, k) => [0, 1, 2, 3].forEach((j) => { wantSet[0 * 20 + j * 5 + ((c + 5) % 5)] = 100 + k * 4 + j; }));
+      const traced = jit((xx: NDArray, jj: NDArray, vv: NDArray) => [np.at(xx, 0, null, jj).get(), np.at(xx, 0, null, jj).set(vv), np.at(xx, jj, [1, 4], 2).get()]);
+      for (const [g, s2, g2] of [[np.at(x, 0, null, i).get(), np.at(x, 0, null, i).set(v), np.at(x, i, [1, 4], 2).get()], traced(x, i, v)] as NDArray[][]) {
+        expect(g!.shape).toEqual([3, 4]);
+        expectClose(g!, wantGet, { atol: 0 });
+        expectClose(np.ravel(s2!), wantSet, { atol: 0 });
+        expect(g2!.shape).toEqual([3, 3]);
+        expectClose(g2!, wantGet2, { atol: 0 });
+      }
+      // Adjacent int and array keep the array where its axis was: x[:, 0, i] has shape [3, len(i)].
+      expect(np.at(x, null, 0, i).get().shape).toEqual([3, 3]);
+      traced.clearCache();
     }));
 
   it('traced int-array indices under jit equal eager (concrete) indices, repeats and out-of-bounds included', () =>

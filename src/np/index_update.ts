@@ -66,19 +66,23 @@ function parseRegion(op: string, x: NDArray, spec: readonly UpdateIndex[]): Regi
     else for (let i = norm(s[0], n - 1, -1, n - 1), e = norm(s[1], -1, -1, n - 1); i > e; i += step) coords.push(i);
     staticCoords.push(coords); keep.push(true);
   });
-  // Region shape: kept static axes in order, with the index array's shape where its axis was.
+  // Region shape: kept static axes in order, with the index array's shape where its axis was —
+  // or first, when an integer index and the array are separated by a slice/null (NumPy's rule for
+  // non-adjacent advanced indices, which JAX follows: x[0, :, i] has shape [len(i), n1]).
   const idx = arrayIdx as NDArray | null;
-  const shape: number[] = [];
-  let arrayPos = -1;
+  const advanced = x.shape.map((_, ax) => ax).filter((ax) => ax === arrayAxis || (ax < spec.length && typeof spec[ax] === 'number'));
+  const front = idx !== null && advanced[advanced.length - 1]! - advanced[0]! + 1 !== advanced.length;
+  const shape: number[] = front ? [...idx.shape] : [];
+  let arrayPos = front ? 0 : -1;
   x.shape.forEach((_, ax) => {
-    if (ax === arrayAxis) { arrayPos = shape.length; shape.push(...idx!.shape); }
+    if (ax === arrayAxis) { if (!front) { arrayPos = shape.length; shape.push(...idx!.shape); } }
     else if (keep[ax]) shape.push(staticCoords[ax]!.length);
   });
   const size = shape.reduce((p, d) => p * d, 1);
   // Static part of the flat offset, for every region position (the array axis contributes 0 here).
   const base = new Int32Array(size);
   const regionAxesOf: number[] = []; // x axis -> region axis (or -1)
-  { let r = 0; x.shape.forEach((_, ax) => { if (ax === arrayAxis) { r += idx!.ndim; regionAxesOf.push(-1); } else if (keep[ax]) regionAxesOf.push(r++); else regionAxesOf.push(-1); }); }
+  { let r = front ? idx!.ndim : 0; x.shape.forEach((_, ax) => { if (ax === arrayAxis) { if (!front) r += idx!.ndim; regionAxesOf.push(-1); } else if (keep[ax]) regionAxesOf.push(r++); else regionAxesOf.push(-1); }); }
   const regionStrides = shape.map((_, i) => strideOf(shape, i));
   for (let f = 0; f < size; f++) {
     let off = 0;
@@ -223,7 +227,8 @@ export interface IndexUpdate {
  * Functional index updates, JAX's `x.at[index]`: entries as `x.at(...)` (an integer picks an axis,
  * `[start, stop, step?]` slices, `null` keeps an axis; static integers out of bounds are errors)
  * plus at most one int32 array (concrete or traced) indexing one axis, whose shape replaces that
- * axis in the region. Array indices count negatives from the end; out-of-bounds array indices are
+ * axis in the region (or leads it, when a slice or null separates the array from an integer index:
+ * NumPy's rule for non-adjacent advanced indices, as in JAX). Array indices count negatives from the end; out-of-bounds array indices are
  * clamped by `get` and dropped by the updates (JAX's default modes). `set` with repeated indices
  * keeps the last write (JAX leaves it unspecified).
  * @example np.at(np.zeros([3]), 1).set(5) // [0, 5, 0]
