@@ -167,6 +167,25 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       traced.clearCache();
     }));
 
+  it('int32 x keeps its dtype under every update with traced indices (min/max fill with int32 bounds, not Infinity)', () =>
+    onEachBackend(() => {
+      const x = np.array([5, -7, 2147483600, -2147483600], 'int32');
+      const i = np.array([0, 2, 0, 3, 9], 'int32');
+      const v = np.array([3, 2147483647, 4, -2147483648, 1], 'int32');
+      const want = {
+        set: [4, -7, 2147483647, -2147483648],
+        min: [3, -7, 2147483600, -2147483648], max: [5, -7, 2147483647, -2147483600],
+      };
+      for (const kind of ['set', 'min', 'max'] as const) {
+        const f = jit((xx: NDArray, jj: NDArray, vv: NDArray) => np.at(xx, jj)[kind](vv));
+        const got = f(x, i, v);
+        expect(got.dtype, kind).toBe('int32');
+        expect(Array.from(got.dataSync()), kind).toEqual(want[kind]);
+        expect(Array.from(np.at(x, i)[kind](v).dataSync()), `eager ${kind}`).toEqual(want[kind]);
+        f.clearCache();
+      }
+    }));
+
   it('traced int-array indices under jit equal eager (concrete) indices, repeats and out-of-bounds included', () =>
     onEachBackend(() => {
       fc.assert(fc.property(caseArb, ([shape, spec, seed]) => {

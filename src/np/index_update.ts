@@ -203,8 +203,10 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     return where(hit, gather(vf, maximum(winner, 0)), xf);
   }
   if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
-  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, Infinity), 0)), xf);
-  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, -Infinity), 0)), xf);
+  // The fill is the identity of min/max in x's dtype (a float Infinity would promote int x to float32).
+  const big = xf.dtype === 'int32' ? 2147483647 : Infinity;
+  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(big, xf.dtype)), 0)), xf);
+  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(-big - (xf.dtype === 'int32' ? 1 : 0), xf.dtype)), 0)), xf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
