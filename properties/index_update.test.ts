@@ -262,8 +262,8 @@ describe('vmap of np.at equals stacking over the batch', () => {
     }));
 });
 
-/** lax.dynamic_slice's start clamping: each start moves into [0, n - size]. */
-const clampStart = (s: number, n: number, size: number) => Math.min(Math.max(s, 0), n - size);
+/** lax.dynamic_slice's start rule (JAX's default allow_negative_indices): a negative start counts from the end, then moves into [0, n - size]. */
+const clampStart = (s: number, n: number, size: number) => Math.min(Math.max(s < 0 ? s + n : s, 0), n - size);
 
 describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX does', () => {
   const startArb = fc.tuple(
@@ -322,7 +322,27 @@ describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX 
       expectClose(vmap(up, { inAxes: [null, null, 0] })(x, u, starts), np.stack([0, 1, 2].map((b) => up(x, u, starts.at(b)))), { label: 'vmap update starts only', atol: 0 });
       expectClose(lax.dynamicIndexInDim(x, np.array(-7, 'int32'), 1), np.index(x, [null, 0]));
       expectClose(lax.dynamicSliceInDim(x, 9, 2, 0), np.index(x, [[2, 4]]));
-      expectClose(lax.dynamicUpdateSliceInDim(x, np.ones([4, 2]), np.array(-3, 'int32'), 1), np.at(x, null, [0, 2]).set(1)); // start −3 clamps to 0
+      expectClose(lax.dynamicUpdateSliceInDim(x, np.ones([4, 2]), np.array(-3, 'int32'), 1), np.at(x, null, [2, 4]).set(1)); // start −3 is 2
+    }));
+
+  it('negative starts count from the end before clamping (JAX allow_negative_indices=True), eager and traced', () =>
+    onEachBackend(() => {
+      const x = np.arange(5).astype('float32');
+      const ds = jit((s: NDArray) => lax.dynamicSlice(x, [s], [2]));
+      const dus = jit((s: NDArray) => lax.dynamicUpdateSlice(x, np.array([10, 20], 'float32'), [s]));
+      // start -> effective corner for a window of 2 in 5: -1 -> 4 -> 3, -2 -> 3, -4 -> 1, -5 -> 0, -9 -> -4 -> 0.
+      for (const [s, c] of [[-1, 3], [-2, 3], [-4, 1], [-5, 0], [-9, 0], [2, 2], [7, 3]] as const) {
+        const want = [c, c + 1];
+        const wantU = [0, 1, 2, 3, 4].map((k) => (k === c ? 10 : k === c + 1 ? 20 : k));
+        expectClose(lax.dynamicSlice(x, [s], [2]), want, { label: `js start ${s}`, atol: 0 });
+        expectClose(ds(np.array(s, 'int32')), want, { label: `traced start ${s}`, atol: 0 });
+        expectClose(lax.dynamicUpdateSlice(x, np.array([10, 20], 'float32'), [s]), wantU, { label: `update js start ${s}`, atol: 0 });
+        expectClose(dus(np.array(s, 'int32')), wantU, { label: `update traced start ${s}`, atol: 0 });
+      }
+      expectClose(lax.dynamicIndexInDim(x, -1), 4);
+      expectClose(lax.dynamicSliceInDim(np.reshape(x, [1, 5]), np.array(-2, 'int32'), 2, 1), [[3, 4]]);
+      ds.clearCache();
+      dus.clearCache();
     }));
 });
 

@@ -259,17 +259,22 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
   };
 }
 
-/** The flat offset (an int32 scalar) of a window of `sizes` at `starts` in `shape`, each start clamped into [0, n - size] as JAX does. */
+/**
+ * The flat offset (an int32 scalar) of a window of `sizes` at `starts` in `shape`: as JAX does
+ * (allow_negative_indices=True, its default), a negative start counts from the end (s + n), then
+ * each start is clamped into [0, n - size].
+ */
 function windowOffset(op: string, shape: readonly number[], starts: readonly ArrayLike[], sizes: readonly number[]): NDArray {
   if (starts.length !== shape.length) throw new ShapeError(`${op}: got ${starts.length} start indices for an array of shape ${fmtShape(shape)}; expected ${shape.length}`);
   // JS-integer starts fold into one constant; only array starts become ops.
   let known = 0;
   let off: NDArray | null = null;
   starts.forEach((s, d) => {
-    if (typeof s === 'number' && Number.isInteger(s)) { known += Math.min(Math.max(s, 0), shape[d]! - sizes[d]!) * strideOf(shape, d); return; }
+    const n = shape[d]!;
+    if (typeof s === 'number' && Number.isInteger(s)) { known += Math.min(Math.max(s < 0 ? s + n : s, 0), n - sizes[d]!) * strideOf(shape, d); return; }
     const a = asArray(s);
     if (a.ndim !== 0 || a.dtype !== 'int32') throw new DTypeError(`${op}: start index ${d} must be an int32 scalar (or a JS integer), got ${a.dtype} of shape ${fmtShape(a.shape)}`);
-    const term = multiply(clip(a, 0, shape[d]! - sizes[d]!), strideOf(shape, d));
+    const term = multiply(clip(where(less(a, 0), add(a, n), a), 0, n - sizes[d]!), strideOf(shape, d));
     off = off === null ? term : add(off, term);
   });
   return off === null ? asArray(known, 'int32') : known === 0 ? off : add(off, known);
@@ -296,9 +301,11 @@ function checkSizes(op: string, shape: readonly number[], sizes: readonly number
 
 /**
  * lax.dynamic_slice: the window of `sliceSizes` whose corner is `startIndices` (JS integers or
- * int32 scalars, traced allowed), each start clamped into [0, n - size] so the window stays in
+ * int32 scalars, traced allowed); a negative start counts from the end (JAX's default
+ * allow_negative_indices), then each start is clamped into [0, n - size] so the window stays in
  * bounds. Differentiable in x (not the indices); vmap batches the starts too.
  * @example dynamicSlice(np.arange(5), [np.array(3, 'int32')], [3]) // [2, 3, 4]: start 3 clamps to 2
+ * @example dynamicSlice(np.arange(5), [-1], [2]) // [3, 4]: start -1 is 4, which clamps to 3
  */
 export const dynamicSlice = defop((x: ArrayLike, startIndices: readonly ArrayLike[], sliceSizes: readonly number[]): NDArray => {
   const a = asArray(x);
@@ -308,8 +315,8 @@ export const dynamicSlice = defop((x: ArrayLike, startIndices: readonly ArrayLik
 });
 
 /**
- * lax.dynamic_update_slice: a copy of x with `update` written at `startIndices`, each start clamped
- * into [0, n - size] so the update fits. Differentiable in x and update (not the indices).
+ * lax.dynamic_update_slice: a copy of x with `update` written at `startIndices` (negative starts
+ * count from the end), each start clamped into [0, n - size] so the update fits. Differentiable in x and update (not the indices).
  * @example dynamicUpdateSlice(np.zeros([4]), np.ones([2]), [3]) // [0, 0, 1, 1]
  */
 export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startIndices: readonly ArrayLike[]): NDArray => {
