@@ -186,6 +186,27 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       }
     }));
 
+  it('bool x stays bool under every update, static and traced indices (add/max are or, multiply/min are and), as JAX keeps x\'s dtype', () =>
+    onEachBackend(() => {
+      const xb = [false, true, false, true];
+      const x = np.array(xb, 'bool');
+      const ii = [0, 1, 0, 2, 9];
+      const vb = [true, false, false, false, true];
+      const i = np.array(ii, 'int32');
+      const v = np.array(vb, 'bool');
+      const ops = { set: (_o: boolean, w: boolean) => w, add: (o: boolean, w: boolean) => o || w, multiply: (o: boolean, w: boolean) => o && w, min: (o: boolean, w: boolean) => o && w, max: (o: boolean, w: boolean) => o || w };
+      for (const kind of KINDS) {
+        const want = xb.slice();
+        ii.forEach((t, k) => { if (t < want.length) want[t] = ops[kind](want[t]!, vb[k]!); });
+        const f = jit((xx: NDArray, jj: NDArray, vv: NDArray) => np.at(xx, jj)[kind](vv));
+        for (const [label, got] of [['static', np.at(x, i)[kind](v)], ['traced', f(x, i, v)]] as const) {
+          expect(got.dtype, `${label} ${kind}`).toBe('bool');
+          expect(Array.from(got.dataSync(), (d) => d !== 0), `${label} ${kind}`).toEqual(want);
+        }
+        f.clearCache();
+      }
+    }));
+
   it('traced int-array indices under jit equal eager (concrete) indices, repeats and out-of-bounds included', () =>
     onEachBackend(() => {
       fc.assert(fc.property(caseArb, ([shape, spec, seed]) => {

@@ -204,9 +204,9 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   }
   if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
   // The fill is the identity of min/max in x's dtype (a float Infinity would promote int x to float32).
-  const big = xf.dtype === 'int32' ? 2147483647 : Infinity;
-  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(big, xf.dtype)), 0)), xf);
-  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(-big - (xf.dtype === 'int32' ? 1 : 0), xf.dtype)), 0)), xf);
+  const [lo, hi] = xf.dtype === 'int32' ? [-2147483648, 2147483647] : xf.dtype === 'bool' ? [0, 1] : [-Infinity, Infinity];
+  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(hi, xf.dtype)), 0)), xf);
+  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lo, xf.dtype)), 0)), xf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
@@ -241,7 +241,9 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
     defop((xl: ArrayLike) => {
       const xa = asArray(xl);
       const region = parseRegion(`at(...).${kind}`, xa, index);
-      return reshape(body(reshape(xa, [xa.size]), region, xa), kind === 'get' ? region.shape : xa.shape);
+      const out = reshape(body(reshape(xa, [xa.size]), region, xa), kind === 'get' ? region.shape : xa.shape);
+      // Updates keep x's dtype, as JAX's: arithmetic on bool x (add is or, multiply/min are and, max is or) computes in int32.
+      return out.dtype === xa.dtype ? out : astype(out, xa.dtype);
     })(x);
   const update = (kind: Combine) => (v: ArrayLike) => run(kind, (xf, region, xa) => combineUpdate(kind, xf, region, flatValue(`at(...).${kind}`, xa, region, v)));
   return {
