@@ -31,8 +31,7 @@ function setAt(a: Nested, c: number[], v: number): void {
  * null for an entry an out-of-bounds array index drops; `read` holds the clamped coordinates.
  */
 function regionCoords(shape: number[], spec: Spec[]): { coords: (number[] | null)[]; read: number[][] } {
-  let coords: (number[] | null)[] = [[]];
-  let read: number[][] = [[]];
+  const perAxis: { c: number; ok: boolean }[][] = [];
   shape.forEach((n, ax) => {
     const s = ax < spec.length ? spec[ax]! : null;
     let choices: { c: number; ok: boolean }[];
@@ -51,9 +50,19 @@ function regionCoords(shape: number[], spec: Spec[]): { coords: (number[] | null
         return { c: Math.min(Math.max(i, 0), n - 1), ok: i >= 0 && i < n };
       });
     }
-    coords = coords.flatMap((c) => choices.map((ch) => (c === null || !ch.ok ? null : [...c, ch.c])));
-    read = read.flatMap((c) => choices.map((ch) => [...c, ch.c]));
+    perAxis.push(choices);
   });
+  // NumPy: when an int and the array axis are separated by a slice or null, the array's axis comes
+  // first in the region; otherwise the region walks the axes in order.
+  const isArr = (s: Spec | undefined) => s !== null && s !== undefined && typeof s === 'object' && !Array.isArray(s);
+  const adv = shape.map((_, ax) => ax).filter((ax) => isArr(spec[ax]) || typeof spec[ax] === 'number');
+  const arrAx = shape.findIndex((_, ax) => isArr(spec[ax]));
+  const order = arrAx >= 0 && adv[adv.length - 1]! - adv[0]! + 1 !== adv.length ? [arrAx, ...shape.map((_, ax) => ax).filter((ax) => ax !== arrAx)] : shape.map((_, ax) => ax);
+  let picks: { c: number; ok: boolean }[][] = [[]]; // per region entry: the choice for each axis of `order`
+  for (const ax of order) picks = picks.flatMap((p) => perAxis[ax]!.map((ch) => [...p, ch]));
+  const byAxis = (p: { c: number; ok: boolean }[]) => shape.map((_, ax) => p[order.indexOf(ax)]!);
+  const coords = picks.map((p) => (byAxis(p).every((ch) => ch.ok) ? byAxis(p).map((ch) => ch.c) : null));
+  const read = picks.map((p) => byAxis(p).map((ch) => ch.c));
   return { coords, read };
 }
 
@@ -132,6 +141,72 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       expectClose(np.at([[1, 2], [3, 4]], 1, [null, null, -1]).set([7, 8]), [[1, 2], [8, 7]]);
     }));
 
+  it('an int and an int array separated by a slice put the array axis first (NumPy/JAX: x[0, :, i] has shape [len(i), n1]), eager and traced', () =>
+    onEachBackend(() => {
+      const xs = Array.from({ length: 60 }, (_, f) => f);
+      const x = np.array(xs, 'float32').reshape([3, 4, 5]);
+      const ii = [1, -1, 1];
+      const i = np.array(ii, 'int32');
+      const at3 = (a: number, b: number, c: number) => xs[a * 20 + b * 5 + c]!;
+      // x[0, :, i][k][j] = x[0][j][i[k]]; x[i, [1, 4], 2][k][j] = x[i[k]][1 + j][2] (wrapped negatives).
+      const wantGet = ii.map((c) => [0, 1, 2, 3].map((j) => at3(0, j, (c + 5) % 5)));
+      const wantGet2 = ii.map((a) => [1, 2, 3].map((j) => at3((a + 3) % 3, j, 2)));
+      const v = np.array(Array.from({ length: 12 }, (_, f) => 100 + f), 'float32').reshape([3, 4]);
+      const wantSet = xs.slice();
+      ii.forEach((c, k) => [0, 1, 2, 3].forEach((j) => { wantSet[0 * 20 + j * 5 + ((c + 5) % 5)] = 100 + k * 4 + j; }));
+      const traced = jit((xx: NDArray, jj: NDArray, vv: NDArray) => [np.at(xx, 0, null, jj).get(), np.at(xx, 0, null, jj).set(vv), np.at(xx, jj, [1, 4], 2).get()]);
+      for (const [g, s2, g2] of [[np.at(x, 0, null, i).get(), np.at(x, 0, null, i).set(v), np.at(x, i, [1, 4], 2).get()], traced(x, i, v)] as NDArray[][]) {
+        expect(g!.shape).toEqual([3, 4]);
+        expectClose(g!, wantGet, { atol: 0 });
+        expectClose(np.ravel(s2!), wantSet, { atol: 0 });
+        expect(g2!.shape).toEqual([3, 3]);
+        expectClose(g2!, wantGet2, { atol: 0 });
+      }
+      // Adjacent int and array keep the array where its axis was: x[:, 0, i] has shape [3, len(i)].
+      expect(np.at(x, null, 0, i).get().shape).toEqual([3, 3]);
+      traced.clearCache();
+    }));
+
+  it('int32 x keeps its dtype under every update with traced indices (min/max fill with int32 bounds, not Infinity)', () =>
+    onEachBackend(() => {
+      const x = np.array([5, -7, 2147483600, -2147483600], 'int32');
+      const i = np.array([0, 2, 0, 3, 9], 'int32');
+      const v = np.array([3, 2147483647, 4, -2147483648, 1], 'int32');
+      const want = {
+        set: [4, -7, 2147483647, -2147483648],
+        min: [3, -7, 2147483600, -2147483648], max: [5, -7, 2147483647, -2147483600],
+      };
+      for (const kind of ['set', 'min', 'max'] as const) {
+        const f = jit((xx: NDArray, jj: NDArray, vv: NDArray) => np.at(xx, jj)[kind](vv));
+        const got = f(x, i, v);
+        expect(got.dtype, kind).toBe('int32');
+        expect(Array.from(got.dataSync()), kind).toEqual(want[kind]);
+        expect(Array.from(np.at(x, i)[kind](v).dataSync()), `eager ${kind}`).toEqual(want[kind]);
+        f.clearCache();
+      }
+    }));
+
+  it('bool x stays bool under every update, static and traced indices (add/max are or, multiply/min are and), as JAX keeps x\'s dtype', () =>
+    onEachBackend(() => {
+      const xb = [false, true, false, true];
+      const x = np.array(xb, 'bool');
+      const ii = [0, 1, 0, 2, 9];
+      const vb = [true, false, false, false, true];
+      const i = np.array(ii, 'int32');
+      const v = np.array(vb, 'bool');
+      const ops = { set: (_o: boolean, w: boolean) => w, add: (o: boolean, w: boolean) => o || w, multiply: (o: boolean, w: boolean) => o && w, min: (o: boolean, w: boolean) => o && w, max: (o: boolean, w: boolean) => o || w };
+      for (const kind of KINDS) {
+        const want = xb.slice();
+        ii.forEach((t, k) => { if (t < want.length) want[t] = ops[kind](want[t]!, vb[k]!); });
+        const f = jit((xx: NDArray, jj: NDArray, vv: NDArray) => np.at(xx, jj)[kind](vv));
+        for (const [label, got] of [['static', np.at(x, i)[kind](v)], ['traced', f(x, i, v)]] as const) {
+          expect(got.dtype, `${label} ${kind}`).toBe('bool');
+          expect(Array.from(got.dataSync(), (d) => d !== 0), `${label} ${kind}`).toEqual(want);
+        }
+        f.clearCache();
+      }
+    }));
+
   it('traced int-array indices under jit equal eager (concrete) indices, repeats and out-of-bounds included', () =>
     onEachBackend(() => {
       fc.assert(fc.property(caseArb, ([shape, spec, seed]) => {
@@ -208,8 +283,8 @@ describe('vmap of np.at equals stacking over the batch', () => {
     }));
 });
 
-/** lax.dynamic_slice's start clamping: each start moves into [0, n - size]. */
-const clampStart = (s: number, n: number, size: number) => Math.min(Math.max(s, 0), n - size);
+/** lax.dynamic_slice's start rule (JAX's default allow_negative_indices): a negative start counts from the end, then moves into [0, n - size]. */
+const clampStart = (s: number, n: number, size: number) => Math.min(Math.max(s < 0 ? s + n : s, 0), n - size);
 
 describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX does', () => {
   const startArb = fc.tuple(
@@ -268,7 +343,27 @@ describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX 
       expectClose(vmap(up, { inAxes: [null, null, 0] })(x, u, starts), np.stack([0, 1, 2].map((b) => up(x, u, starts.at(b)))), { label: 'vmap update starts only', atol: 0 });
       expectClose(lax.dynamicIndexInDim(x, np.array(-7, 'int32'), 1), np.index(x, [null, 0]));
       expectClose(lax.dynamicSliceInDim(x, 9, 2, 0), np.index(x, [[2, 4]]));
-      expectClose(lax.dynamicUpdateSliceInDim(x, np.ones([4, 2]), np.array(-3, 'int32'), 1), np.at(x, null, [0, 2]).set(1)); // start −3 clamps to 0
+      expectClose(lax.dynamicUpdateSliceInDim(x, np.ones([4, 2]), np.array(-3, 'int32'), 1), np.at(x, null, [2, 4]).set(1)); // start −3 is 2
+    }));
+
+  it('negative starts count from the end before clamping (JAX allow_negative_indices=True), eager and traced', () =>
+    onEachBackend(() => {
+      const x = np.arange(5).astype('float32');
+      const ds = jit((s: NDArray) => lax.dynamicSlice(x, [s], [2]));
+      const dus = jit((s: NDArray) => lax.dynamicUpdateSlice(x, np.array([10, 20], 'float32'), [s]));
+      // start -> effective corner for a window of 2 in 5: -1 -> 4 -> 3, -2 -> 3, -4 -> 1, -5 -> 0, -9 -> -4 -> 0.
+      for (const [s, c] of [[-1, 3], [-2, 3], [-4, 1], [-5, 0], [-9, 0], [2, 2], [7, 3]] as const) {
+        const want = [c, c + 1];
+        const wantU = [0, 1, 2, 3, 4].map((k) => (k === c ? 10 : k === c + 1 ? 20 : k));
+        expectClose(lax.dynamicSlice(x, [s], [2]), want, { label: `js start ${s}`, atol: 0 });
+        expectClose(ds(np.array(s, 'int32')), want, { label: `traced start ${s}`, atol: 0 });
+        expectClose(lax.dynamicUpdateSlice(x, np.array([10, 20], 'float32'), [s]), wantU, { label: `update js start ${s}`, atol: 0 });
+        expectClose(dus(np.array(s, 'int32')), wantU, { label: `update traced start ${s}`, atol: 0 });
+      }
+      expectClose(lax.dynamicIndexInDim(x, -1), 4);
+      expectClose(lax.dynamicSliceInDim(np.reshape(x, [1, 5]), np.array(-2, 'int32'), 2, 1), [[3, 4]]);
+      ds.clearCache();
+      dus.clearCache();
     }));
 });
 

@@ -66,19 +66,23 @@ function parseRegion(op: string, x: NDArray, spec: readonly UpdateIndex[]): Regi
     else for (let i = norm(s[0], n - 1, -1, n - 1), e = norm(s[1], -1, -1, n - 1); i > e; i += step) coords.push(i);
     staticCoords.push(coords); keep.push(true);
   });
-  // Region shape: kept static axes in order, with the index array's shape where its axis was.
+  // Region shape: kept static axes in order, with the index array's shape where its axis was —
+  // or first, when an integer index and the array are separated by a slice/null (NumPy's rule for
+  // non-adjacent advanced indices, which JAX follows: x[0, :, i] has shape [len(i), n1]).
   const idx = arrayIdx as NDArray | null;
-  const shape: number[] = [];
-  let arrayPos = -1;
+  const advanced = x.shape.map((_, ax) => ax).filter((ax) => ax === arrayAxis || (ax < spec.length && typeof spec[ax] === 'number'));
+  const front = idx !== null && advanced[advanced.length - 1]! - advanced[0]! + 1 !== advanced.length;
+  const shape: number[] = front ? [...idx.shape] : [];
+  let arrayPos = front ? 0 : -1;
   x.shape.forEach((_, ax) => {
-    if (ax === arrayAxis) { arrayPos = shape.length; shape.push(...idx!.shape); }
+    if (ax === arrayAxis) { if (!front) { arrayPos = shape.length; shape.push(...idx!.shape); } }
     else if (keep[ax]) shape.push(staticCoords[ax]!.length);
   });
   const size = shape.reduce((p, d) => p * d, 1);
   // Static part of the flat offset, for every region position (the array axis contributes 0 here).
   const base = new Int32Array(size);
   const regionAxesOf: number[] = []; // x axis -> region axis (or -1)
-  { let r = 0; x.shape.forEach((_, ax) => { if (ax === arrayAxis) { r += idx!.ndim; regionAxesOf.push(-1); } else if (keep[ax]) regionAxesOf.push(r++); else regionAxesOf.push(-1); }); }
+  { let r = front ? idx!.ndim : 0; x.shape.forEach((_, ax) => { if (ax === arrayAxis) { if (!front) r += idx!.ndim; regionAxesOf.push(-1); } else if (keep[ax]) regionAxesOf.push(r++); else regionAxesOf.push(-1); }); }
   const regionStrides = shape.map((_, i) => strideOf(shape, i));
   for (let f = 0; f < size; f++) {
     let off = 0;
@@ -199,8 +203,10 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     return where(hit, gather(vf, maximum(winner, 0)), xf);
   }
   if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
-  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, Infinity), 0)), xf);
-  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, -Infinity), 0)), xf);
+  // The fill is the identity of min/max in x's dtype (a float Infinity would promote int x to float32).
+  const [lo, hi] = xf.dtype === 'int32' ? [-2147483648, 2147483647] : xf.dtype === 'bool' ? [0, 1] : [-Infinity, Infinity];
+  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(hi, xf.dtype)), 0)), xf);
+  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lo, xf.dtype)), 0)), xf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
@@ -223,7 +229,8 @@ export interface IndexUpdate {
  * Functional index updates, JAX's `x.at[index]`: entries as `x.at(...)` (an integer picks an axis,
  * `[start, stop, step?]` slices, `null` keeps an axis; static integers out of bounds are errors)
  * plus at most one int32 array (concrete or traced) indexing one axis, whose shape replaces that
- * axis in the region. Array indices count negatives from the end; out-of-bounds array indices are
+ * axis in the region (or leads it, when a slice or null separates the array from an integer index:
+ * NumPy's rule for non-adjacent advanced indices, as in JAX). Array indices count negatives from the end; out-of-bounds array indices are
  * clamped by `get` and dropped by the updates (JAX's default modes). `set` with repeated indices
  * keeps the last write (JAX leaves it unspecified).
  * @example np.at(np.zeros([3]), 1).set(5) // [0, 5, 0]
@@ -234,7 +241,9 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
     defop((xl: ArrayLike) => {
       const xa = asArray(xl);
       const region = parseRegion(`at(...).${kind}`, xa, index);
-      return reshape(body(reshape(xa, [xa.size]), region, xa), kind === 'get' ? region.shape : xa.shape);
+      const out = reshape(body(reshape(xa, [xa.size]), region, xa), kind === 'get' ? region.shape : xa.shape);
+      // Updates keep x's dtype, as JAX's: arithmetic on bool x (add is or, multiply/min are and, max is or) computes in int32.
+      return out.dtype === xa.dtype ? out : astype(out, xa.dtype);
     })(x);
   const update = (kind: Combine) => (v: ArrayLike) => run(kind, (xf, region, xa) => combineUpdate(kind, xf, region, flatValue(`at(...).${kind}`, xa, region, v)));
   return {
@@ -252,17 +261,22 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
   };
 }
 
-/** The flat offset (an int32 scalar) of a window of `sizes` at `starts` in `shape`, each start clamped into [0, n - size] as JAX does. */
+/**
+ * The flat offset (an int32 scalar) of a window of `sizes` at `starts` in `shape`: as JAX does
+ * (allow_negative_indices=True, its default), a negative start counts from the end (s + n), then
+ * each start is clamped into [0, n - size].
+ */
 function windowOffset(op: string, shape: readonly number[], starts: readonly ArrayLike[], sizes: readonly number[]): NDArray {
   if (starts.length !== shape.length) throw new ShapeError(`${op}: got ${starts.length} start indices for an array of shape ${fmtShape(shape)}; expected ${shape.length}`);
   // JS-integer starts fold into one constant; only array starts become ops.
   let known = 0;
   let off: NDArray | null = null;
   starts.forEach((s, d) => {
-    if (typeof s === 'number' && Number.isInteger(s)) { known += Math.min(Math.max(s, 0), shape[d]! - sizes[d]!) * strideOf(shape, d); return; }
+    const n = shape[d]!;
+    if (typeof s === 'number' && Number.isInteger(s)) { known += Math.min(Math.max(s < 0 ? s + n : s, 0), n - sizes[d]!) * strideOf(shape, d); return; }
     const a = asArray(s);
     if (a.ndim !== 0 || a.dtype !== 'int32') throw new DTypeError(`${op}: start index ${d} must be an int32 scalar (or a JS integer), got ${a.dtype} of shape ${fmtShape(a.shape)}`);
-    const term = multiply(clip(a, 0, shape[d]! - sizes[d]!), strideOf(shape, d));
+    const term = multiply(clip(where(less(a, 0), add(a, n), a), 0, n - sizes[d]!), strideOf(shape, d));
     off = off === null ? term : add(off, term);
   });
   return off === null ? asArray(known, 'int32') : known === 0 ? off : add(off, known);
@@ -289,9 +303,11 @@ function checkSizes(op: string, shape: readonly number[], sizes: readonly number
 
 /**
  * lax.dynamic_slice: the window of `sliceSizes` whose corner is `startIndices` (JS integers or
- * int32 scalars, traced allowed), each start clamped into [0, n - size] so the window stays in
+ * int32 scalars, traced allowed); a negative start counts from the end (JAX's default
+ * allow_negative_indices), then each start is clamped into [0, n - size] so the window stays in
  * bounds. Differentiable in x (not the indices); vmap batches the starts too.
  * @example dynamicSlice(np.arange(5), [np.array(3, 'int32')], [3]) // [2, 3, 4]: start 3 clamps to 2
+ * @example dynamicSlice(np.arange(5), [-1], [2]) // [3, 4]: start -1 is 4, which clamps to 3
  */
 export const dynamicSlice = defop((x: ArrayLike, startIndices: readonly ArrayLike[], sliceSizes: readonly number[]): NDArray => {
   const a = asArray(x);
@@ -301,8 +317,8 @@ export const dynamicSlice = defop((x: ArrayLike, startIndices: readonly ArrayLik
 });
 
 /**
- * lax.dynamic_update_slice: a copy of x with `update` written at `startIndices`, each start clamped
- * into [0, n - size] so the update fits. Differentiable in x and update (not the indices).
+ * lax.dynamic_update_slice: a copy of x with `update` written at `startIndices` (negative starts
+ * count from the end), each start clamped into [0, n - size] so the update fits. Differentiable in x and update (not the indices).
  * @example dynamicUpdateSlice(np.zeros([4]), np.ones([2]), [3]) // [0, 0, 1, 1]
  */
 export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startIndices: readonly ArrayLike[]): NDArray => {
