@@ -341,7 +341,9 @@ describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX 
       expectClose(vmap(sl, { inAxes: [null, 0] })(x, starts), np.stack([0, 1, 2].map((b) => sl(x, starts.at(b)))), { label: 'vmap starts only', atol: 0 });
       expectClose(vmap(up)(xs, us, starts), np.stack([0, 1, 2].map((b) => up(xs.at(b), us.at(b), starts.at(b)))), { label: 'vmap dynamicUpdateSlice', atol: 0 });
       expectClose(vmap(up, { inAxes: [null, null, 0] })(x, u, starts), np.stack([0, 1, 2].map((b) => up(x, u, starts.at(b)))), { label: 'vmap update starts only', atol: 0 });
-      expectClose(lax.dynamicIndexInDim(x, np.array(-7, 'int32'), 1), np.index(x, [null, 0]));
+      expectClose(lax.dynamicIndexInDim(x, np.array(-7, 'int32'), 1, false), np.index(x, [null, 0]));
+      // JAX's default keeps the indexed axis (keepdims=True).
+      expect(lax.dynamicIndexInDim(x, np.array(-7, 'int32'), 1).shape).toEqual([x.shape[0], 1]);
       expectClose(lax.dynamicSliceInDim(x, 9, 2, 0), np.index(x, [[2, 4]]));
       expectClose(lax.dynamicUpdateSliceInDim(x, np.ones([4, 2]), np.array(-3, 'int32'), 1), np.at(x, null, [2, 4]).set(1)); // start −3 is 2
     }));
@@ -360,7 +362,8 @@ describe('lax.dynamicSlice and lax.dynamicUpdateSlice clamp their starts as JAX 
         expectClose(lax.dynamicUpdateSlice(x, np.array([10, 20], 'float32'), [s]), wantU, { label: `update js start ${s}`, atol: 0 });
         expectClose(dus(np.array(s, 'int32')), wantU, { label: `update traced start ${s}`, atol: 0 });
       }
-      expectClose(lax.dynamicIndexInDim(x, -1), 4);
+      expectClose(lax.dynamicIndexInDim(x, -1), [4]);
+      expectClose(lax.dynamicIndexInDim(x, -1, 0, false), 4);
       expectClose(lax.dynamicSliceInDim(np.reshape(x, [1, 5]), np.array(-2, 'int32'), 2, 1), [[3, 4]]);
       ds.clearCache();
       dus.clearCache();

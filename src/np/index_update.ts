@@ -341,8 +341,8 @@ export const dynamicSliceInDim = defop((x: ArrayLike, startIndex: ArrayLike, sli
   return dynamicSlice(a, a.shape.map((_, d) => (d === ax ? startIndex : 0)), a.shape.map((n, d) => (d === ax ? sliceSize : n)));
 });
 
-/** lax.dynamic_index_in_dim: entry `index` (clamped) of axis `axis`, dropping the axis unless keepdims. */
-export const dynamicIndexInDim = defop((x: ArrayLike, index: ArrayLike, axis = 0, keepdims = false): NDArray => {
+/** lax.dynamic_index_in_dim: entry `index` (clamped) of axis `axis`, kept as a size-1 axis unless keepdims is false (JAX's default keeps it). */
+export const dynamicIndexInDim = defop((x: ArrayLike, index: ArrayLike, axis = 0, keepdims = true): NDArray => {
   const a = asArray(x);
   const s = dynamicSliceInDim(a, index, 1, axis);
   const ax = axis < 0 ? axis + a.ndim : axis;
