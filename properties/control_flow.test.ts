@@ -13,7 +13,7 @@ import { DTypeError, NDArray, ShapeError, TransformError, checkpoint, cond, disp
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { Jaxpr, type ClosedJaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import { deadCodeElimination } from '../src/dce.js';
-import { FC_SEED, expectClose, inScope, scoped } from './helpers.js';
+import { FC_SEED, expectClose, extraPeakBytes, inScope, scoped } from './helpers.js';
 import { expectNoLeak, expectTreeClose, longestScopeAtClose, loopVmap, randomArray } from './loop_oracle.js';
 
 type Tree = unknown;
@@ -354,12 +354,7 @@ describe('scan: dead code', () => {
     const jitted = jit(f), jittedGrad = jit(grad(f));
     for (const [label, run] of [['jit', jitted], ['jit(grad)', jittedGrad]] as const) {
       dispose(run(h0));
-      const before = tf.memory().numBytes;
-      const { peakBytes } = await tf.profile(() => {
-        dispose(run(h0));
-        return undefined as never;
-      });
-      expect(peakBytes - before, label).toBeLessThan(0.1 * ysBytes);
+      expect(await extraPeakBytes(() => run(h0)), label).toBeLessThan(0.1 * ysBytes);
     }
     inScope(() => {
       expectTreeClose(jitted(h0), scoped(() => f(h0)), { label: 'jit' });
@@ -391,12 +386,7 @@ describe('scan: dead code', () => {
       expect(new Jaxpr(program.inBinders, deadCodeElimination(program), program.outs).toString(), label).not.toContain(big);
       const jitted = jit(f);
       dispose(jitted(h0));
-      const before = tf.memory().numBytes;
-      const { peakBytes } = await tf.profile(() => {
-        dispose(jitted(h0));
-        return undefined as never;
-      });
-      expect(peakBytes - before, label).toBeLessThan(0.1 * ysBytes);
+      expect(await extraPeakBytes(() => jitted(h0)), label).toBeLessThan(0.1 * ysBytes);
       inScope(() => {
         expectTreeClose(jitted(h0), scoped(() => f(h0)), { label });
         expectTreeClose(jit(grad((h: NDArray) => np.sum(f(h))))(h0), grad((h: NDArray) => np.sum(f(h)))(h0), { label: `jit(grad(${label}))` });
@@ -490,12 +480,7 @@ describe('scan: loop-invariant residuals', () => {
     const jitted = jit(g);
     for (const [label, run] of [['grad', g], ['jit(grad)', jitted]] as const) {
       dispose(run(p.W));
-      const before = tf.memory().numBytes;
-      const { peakBytes } = await tf.profile(() => {
-        dispose(run(p.W));
-        return undefined as never;
-      });
-      expect(peakBytes - before, label).toBeLessThan(0.2 * stackedBytes);
+      expect(await extraPeakBytes(() => run(p.W)), label).toBeLessThan(0.2 * stackedBytes);
     }
     inScope(() => expectTreeClose(g(p.W), jitted(p.W), { label: 'jit(grad)' }));
     expectNoLeak('grad', () => g(p.W));
@@ -618,12 +603,7 @@ describe('scan: memory', () => {
     const jitted = jit(eager);
     for (const [label, run] of [['eager', eager], ['jit', jitted]] as const) {
       dispose(run());
-      const before = tf.memory().numBytes;
-      const { peakBytes } = await tf.profile(() => {
-        dispose(run());
-        return undefined as never;
-      });
-      expect(peakBytes - before, label).toBeLessThan(1.25 * ysBytes);
+      expect(await extraPeakBytes(() => run()), label).toBeLessThan(1.25 * ysBytes);
     }
     inScope(() => {
       const small = np.reshape(np.mul(np.arange(15), -0.1), [5, 3]);

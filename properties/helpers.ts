@@ -2,7 +2,7 @@
 // running a property body in a memory scope, and counting live tensors.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import { getBackend, NDArray, scope, setBackend } from '../src/index.js';
+import { dispose, getBackend, NDArray, scope, setBackend } from '../src/index.js';
 import { reference as R } from '../src/testing/index.js';
 
 /** Every property runs with this seed (fc.assert(prop, { seed: FC_SEED, numRuns })). */
@@ -86,6 +86,16 @@ export function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numR
     cleanup();
   }
   if (numTensors() !== before) throw new Error(`the property left ${numTensors() - before} tensors behind`);
+}
+
+/** The TF.js memory high-water mark of one call of `run` (its result freed), above the bytes held before it. */
+export async function extraPeakBytes(run: () => unknown): Promise<number> {
+  const before = tf.memory().numBytes;
+  const { peakBytes } = await tf.profile(() => {
+    dispose(run() as never);
+    return undefined as never;
+  });
+  return peakBytes - before;
 }
 
 /** Runs `body` in a scope and fails if it leaves tensors behind. */

@@ -11,7 +11,7 @@ import { NDArray, dispose, jit, jvp, makeJaxpr, np, scan, whileLoop } from '../s
 import { Rng } from '../src/testing/index.js';
 import { Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import { deadCodeElimination } from '../src/dce.js';
-import { FC_SEED, inScope, scoped } from './helpers.js';
+import { FC_SEED, extraPeakBytes, inScope, scoped } from './helpers.js';
 import { expectNoLeak, expectTreeClose, randomArray } from './loop_oracle.js';
 
 /** The program with dead code dropped, as jit compiles it. */
@@ -121,16 +121,8 @@ describe('whileLoop: dead code', () => {
     expect(pruned(program).toString()).not.toContain(big);
     const jitted = jit(withBigCarry);
     dispose(jitted(h0));
-    const measure = async (run: () => NDArray) => {
-      const before = tf.memory().numBytes;
-      const { peakBytes } = await tf.profile(() => {
-        dispose(run());
-        return undefined as never;
-      });
-      return peakBytes - before;
-    };
-    const eagerPeak = await measure(() => scoped(() => withBigCarry(h0)));
-    const jitPeak = await measure(() => jitted(h0));
+    const eagerPeak = await extraPeakBytes(() => scoped(() => withBigCarry(h0)));
+    const jitPeak = await extraPeakBytes(() => jitted(h0));
     // Eager runs the loop as written (the big carry, twice, and an outer product); jit drops it.
     expect(eagerPeak).toBeGreaterThan(2 * bigBytes);
     expect(jitPeak).toBeLessThan(0.05 * bigBytes);
