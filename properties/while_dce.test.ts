@@ -6,7 +6,6 @@
 // scan and in a while, the tangent carries of jvp when only the primal is used); no leaks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import * as tf from '@tensorflow/tfjs-core';
 import { NDArray, dispose, jit, jvp, makeJaxpr, np, scan, whileLoop } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
 import { Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
