@@ -148,8 +148,8 @@ describe('np.linalg.cholesky', () => {
     scope(() => {
       expect(() => np.linalg.cholesky(np.ones([2, 3]))).toThrow(ShapeError);
       expect(() => np.linalg.cholesky(np.ones([2, 3]))).toThrow('linalg.cholesky: expected square matrices [..., n, n] but got [2,3]');
-      expect(() => np.linalg.cholesky(np.ones([4]))).toThrow('linalg.cholesky: expected square matrices [..., n, n] but got [4]');
-      expect(() => np.linalg.cholesky(3)).toThrow(/linalg\.cholesky: expected square matrices/);
+      expect(() => np.linalg.cholesky(np.ones([4]))).toThrow('linalg.cholesky: expected a stack of matrices [..., n, n] (at least 2 dimensions) but got shape [4]');
+      expect(() => np.linalg.cholesky(3)).toThrow(/linalg\.cholesky: expected a stack of matrices/);
       expect(rows(np.linalg.cholesky(np.array([[4, 2], [2, 2]])))).toEqual([[2, 0], [1, 1]]);
       return null;
     });

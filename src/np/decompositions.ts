@@ -6,7 +6,7 @@ import { bind, bind1 } from '../core.js';
 import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
-import { batchMatmul, matrixTranspose } from '../../transforms/lax.js';
+import { batchMatmul, matrixTranspose as mT } from '../../transforms/lax.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { abs, add, astypeRaw, divide, equal, greater, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
 import { any, max, min, sum } from './reductions.js';
@@ -15,8 +15,8 @@ import { expandDims, reshape, slice, squeeze } from './shape_ops.js';
 /** float32's machine epsilon, 2⁻²³: the unit of the default cutoffs (JAX's jnp.finfo(float32).eps). */
 const EPS32 = 2 ** -23;
 
-/** `x` as float32 matrices [..., m, n] (ints and bools converted, as JAX promotes them), or a ShapeError naming `op`. */
-function floatMatrices(op: string, x: ArrayLike, square = false): NDArray {
+/** `x` as float32 matrices [..., m, n] (square ones when `square`; ints and bools converted, as JAX promotes them), or a ShapeError naming `op`. */
+export function floatMatrices(op: string, x: ArrayLike, square = false): NDArray {
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
   if (a.ndim < 2) throw new ShapeError(`linalg.${op}: expected a stack of matrices [..., ${square ? 'n, n' : 'm, n'}] (at least 2 dimensions) but got shape ${fmtShape(a.shape)}`);
@@ -24,8 +24,6 @@ function floatMatrices(op: string, x: ArrayLike, square = false): NDArray {
   return a;
 }
 
-/** Swaps the last two axes (NumPy's `.mT`). */
-const mT = (x: NDArray): NDArray => matrixTranspose(x);
 
 // ---------------------------------------------------------------------------------------------
 // eigh
@@ -204,8 +202,8 @@ export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}):
   const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
   const rtol = options.rtol ?? Math.max(m, n) * EPS32;
   if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
-  const s = svdvals(a);
   if (Math.min(m, n) === 0) return zeros(a.shape.slice(0, -2), 'int32');
+  const s = svdvals(a);
   return sum(astypeRaw(greater(s, multiply(max(s, -1, true), rtol)), 'int32'), -1);
 });
 
@@ -225,8 +223,7 @@ export const cond = defop((x: ArrayLike, p: CondOrder | null = null): NDArray =>
   let r: NDArray;
   if (p === null || p === 2 || p === -2) {
     const s = svdvals(a);
-    const first = squeeze(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), -1);
-    const last = squeeze(slice(s, [...s.shape.slice(0, -1).map(() => 0), s.shape[s.ndim - 1]! - 1], s.shape), -1);
+    const first = max(s, -1), last = min(s, -1); // s is sorted descending
     // The zero matrix's 0/0 is NaN here, and ∞ below (JAX returns its NaN for p 2; NumPy and this docstring ∞).
     r = p === -2 ? divide(last, first) : divide(first, last);
   } else {
@@ -307,16 +304,16 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
     [X, s] = minimumNormSolution(a, B, rcond);
     rank = sum(astypeRaw(greater(s, multiply(slice(s, [0], [1]), rcond)), 'int32'));
   }
-  let residuals: NDArray;
-  const empty = (): NDArray => zeros([0]);
-  if (numpyResid && m <= n) residuals = empty();
-  else if (numpyResid) {
+  // NumPy returns no residuals for m ≤ n or a rank below n; JAX always returns them.
+  let numpyEmpty = numpyResid && m <= n;
+  if (numpyResid && !numpyEmpty) {
     const r = rank.concreteValue();
     if (r === null) {
       throw new ConcretizationError(`linalg.lstsq: NumPy's residuals (numpyResid, the default) depend on the rank, which is not known under jit or vmap (a ${fmtShape(a.shape)}); pass numpyResid: false for JAX's residuals, which are always returned`);
     }
-    residuals = (r.item() as number) < n ? empty() : sum(square(subtract(B, batchMatmul(a, X))), 0);
-  } else residuals = sum(square(subtract(B, batchMatmul(a, X))), 0);
+    numpyEmpty = (r.item() as number) < n;
+  }
+  const residuals = numpyEmpty ? zeros([0]) : sum(square(subtract(B, batchMatmul(a, X))), 0);
   return [vec ? squeeze(X, -1) : X, residuals, rank, s];
 });
 

@@ -11,7 +11,7 @@ import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual, staticInts } from '../shape.js';
 import { asArray, defop, eye, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
-import { cond, eigh, eigvalsh, lstsq, matrixRank, pinv, spectralNorm, svd, svdvals } from './decompositions.js';
+import { cond, eigh, eigvalsh, floatMatrices, lstsq, matrixRank, pinv, spectralNorm, svd, svdvals } from './decompositions.js';
 import { abs, add, astypeRaw, divide, exp, exp2, greater, minimum, multiply, negative, power, sqrt, subtract, where } from './elementwise.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
@@ -306,12 +306,7 @@ export const triu = defop((x: ArrayLike, k = 0): NDArray => {
 // ---------------------------------------------------------------------------------------------
 // np.linalg
 
-function floatMatrixStack(op: string, x: ArrayLike): NDArray {
-  let a = asArray(x);
-  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
-  if (a.ndim < 2 || a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`linalg.${op}: expected square matrices [..., n, n] but got ${fmtShape(a.shape)}`);
-  return a;
-}
+const floatMatrixStack = (op: string, x: ArrayLike): NDArray => floatMatrices(op, x, true);
 
 export const inv = defop((x: ArrayLike): NDArray => bind1('matrix_inverse', [floatMatrixStack('inv', x)], {}));
 
@@ -531,9 +526,7 @@ export interface Qr {
  */
 export const qr: Qr = defop((x: ArrayLike, mode: QrMode = 'reduced'): [NDArray, NDArray] | NDArray => {
   if (!QR_MODES.includes(mode)) throw new ValueError(`linalg.qr: mode must be 'reduced', 'complete' or 'r', got ${JSON.stringify(mode)}${mode === ('raw' as QrMode) ? " ('raw' returns LAPACK's Householder vectors, which gradus does not expose)" : ''}`);
-  let a = asArray(x);
-  if (a.ndim < 2) throw new ShapeError(`linalg.qr: expected a stack of matrices [..., m, n] but got shape ${fmtShape(a.shape)}`);
-  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  const a = floatMatrices('qr', x);
   const [q, r] = bind('qr', [a], { fullMatrices: mode === 'complete' }) as [NDArray, NDArray];
   return mode === 'r' ? r : [q, r];
 }) as Qr;
