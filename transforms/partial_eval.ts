@@ -231,17 +231,14 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const producer = new Map<Var, JaxprEqn>();
   const knownEqns: JaxprEqn[] = [];
   const unknownEqns: JaxprEqn[] = [];
-  const eqnKind = new Map<JaxprEqn, 'known' | 'unknown'>();
   // A higher-order equation split in two: its known part (absent when nothing is known) runs now,
   // its unknown part is recorded.
   const addSplit = (k: JaxprEqn | JaxprEqn[] | null, u: JaxprEqn): void => {
     for (const e of k === null ? [] : Array.isArray(k) ? k : [k]) {
       knownEqns.push(e);
-      eqnKind.set(e, 'known');
       e.outBinders.forEach((v) => producer.set(v, e));
     }
     unknownEqns.push(u);
-    eqnKind.set(u, 'unknown');
     u.outBinders.forEach((v) => unknownVars.add(v));
   };
   for (const eqn of jaxpr.eqns) {
@@ -265,11 +262,9 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
         continue;
       }
       unknownEqns.push(eqn);
-      eqnKind.set(eqn, 'unknown');
       eqn.outBinders.forEach((v) => unknownVars.add(v));
     } else {
       knownEqns.push(eqn);
-      eqnKind.set(eqn, 'known');
       eqn.outBinders.forEach((v) => producer.set(v, eqn));
     }
   }
@@ -328,11 +323,10 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const sortedUnknown = inDependencyOrder(ordered);
   const unknown = new Jaxpr(
     [...residuals.map((v) => rename.get(v)!), ...jaxpr.inBinders.filter((_, i) => inUnknowns[i])],
-    sortedUnknown.map((e) => (recompute.has(e) ? { ...e, inputs: e.inputs.map(sub) } : { ...e, inputs: e.inputs.map(sub) })),
+    sortedUnknown.map((e) => ({ ...e, inputs: e.inputs.map(sub) })),
     jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
   );
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
-  void eqnKind;
   return { known, unknown, outUnknowns, numResiduals: residuals.length };
 }
 

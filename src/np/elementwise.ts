@@ -3,7 +3,7 @@
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
 import { bind1 } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
-import { broadcastShapes } from '../shape.js';
+import { broadcastShapes, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
 import { asArray, astypeHook, defop, full, weakConstant } from './convert.js';
@@ -57,10 +57,7 @@ function alreadyOperands(xs: ArrayLike[], mode: DtypeMode): boolean {
   if ((mode === 'float' && dtype !== 'float32') || (mode === 'bool' && dtype !== 'bool')) return false;
   for (let i = 1; i < xs.length; i++) {
     const x = xs[i];
-    if (!(x instanceof NDArray) || x.aval.dtype !== dtype) return false;
-    const s = x.aval.shape;
-    if (s.length !== shape.length) return false;
-    for (let k = 0; k < s.length; k++) if (s[k] !== shape[k]) return false;
+    if (!(x instanceof NDArray) || x.aval.dtype !== dtype || !shapesEqual(x.aval.shape, shape)) return false;
   }
   return true;
 }
