@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { grad, jit, np, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose, onEachBackend, values } from './helpers.js';
+import { FC_SEED, expectClose, onEachBackend, values, ulp32 } from './helpers.js';
 
 type Pair = [number, number];
 type PadSpec = 'SAME' | 'VALID' | [Pair, Pair];
@@ -376,7 +376,6 @@ describe('np.roll with array shifts (traced under jit and vmap)', () => {
 
 describe('np.polygamma of every order n ≥ 2', () => {
   /** ulp of float32 at |x| (subnormal spacing below the normal range). */
-  const ulp32 = (x: number): number => 2 ** (Math.max(Math.floor(Math.log2(Math.abs(x))), -126) - 23);
   const factorial = (n: number): number => (n <= 1 ? 1 : n * factorial(n - 1));
   /**
    * (−1)ⁿ⁺¹ n! ζ(n + 1, q), with the Hurwitz zeta summed directly up to q + N ≥ 40 and the rest by

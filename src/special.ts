@@ -195,28 +195,13 @@ export function digamma(x: number): number {
 }
 
 /**
- * ψ₁(x) = d²/dx² ln Γ(x) = Σₙ 1/(x + n)² (scipy's polygamma(1, x)): the recurrence
- * ψ₁(x) = ψ₁(x + 1) + 1/x² up to x ≥ 10, then the asymptotic series 1/x + 1/(2x²) + Σ B₂ₖ/x^(2k+1);
- * the reflection ψ₁(x) = π²/sin²(πx) − ψ₁(1 − x) for x < 0. +inf at 0 and the negative integers
+ * ψ₁(x) = d²/dx² ln Γ(x) = Σₙ 1/(x + n)² (scipy's polygamma(1, x)), the n = 1 case of polygamma
+ * below (recurrence, asymptotic series, reflection for x < 0). +inf at 0 and the negative integers
  * (a double pole, positive on both sides); NaN at NaN and −inf; 0 at +inf.
  * @example trigamma(1) // 1.6449340668482264 (π²/6)
  */
 export function trigamma(x: number): number {
-  if (Number.isNaN(x) || x === -Infinity) return NaN;
-  if (x === Infinity) return 0;
-  if (x <= 0) {
-    if (x === Math.floor(x)) return Infinity;
-    const s = Math.sin(Math.PI * (x - Math.round(x)));
-    return (Math.PI * Math.PI) / (s * s) - trigamma(1 - x);
-  }
-  let acc = 0;
-  while (x < 10) {
-    acc += 1 / (x * x);
-    x += 1;
-  }
-  const r = 1 / (x * x);
-  const series = (1 / x) * (1 + r * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r * (1 / 30 - r * (5 / 66))))));
-  return acc + series + 0.5 * r;
+  return polygamma(1, x);
 }
 
 /** B₂, B₄, …, B₂₀: the Bernoulli numbers of polygamma's asymptotic series. */

@@ -253,4 +253,3 @@ export const maxPool2d = pool('max');
  */
 export const avgPool2d = pool('avg');
 
-void normalizeAxis;

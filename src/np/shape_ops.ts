@@ -221,7 +221,7 @@ function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
  * be equally long lists, or one of them a single entry that pairs with each of the other. Shifts are JS
  * integers, or an int32 array (a scalar, or one per axis) that may be traced under jit or vmap:
  * then each axis is one gather at positions (i − shift) mod n, differentiable in x (JAX slices the
- * doubled array dynamically; gradus has no dynamic slice, and the gather's index list is n long).
+ * doubled array dynamically; here one gather, whose index list is n long).
  * Axes are always static.
  */
 export const roll = defop((x: ArrayLike, shift: number | readonly number[] | NDArray, axis?: number | readonly number[]): NDArray => {
