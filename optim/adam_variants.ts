@@ -15,13 +15,15 @@ function firstMoment(leaves: readonly NDArray[], mu: readonly NDArray[], b1: Sca
 }
 
 /**
- * m̂ for Adam-style bias correction at step t: m/(1−β₁ᵗ), or with `nesterov` (NAdam, as Optax)
- * β₁m/(1−β₁^{t+1}) + (1−β₁)g/(1−β₁ᵗ).
+ * m̂ for Adam-style bias correction at step t, as a function of each leaf's (m, g): m/(1−β₁ᵗ), or
+ * with `nesterov` (NAdam, as Optax) β₁m/(1−β₁^{t+1}) + (1−β₁)g/(1−β₁ᵗ). The corrections are
+ * computed once per step, not once per leaf.
  */
-function muHat(m: NDArray, g: NDArray, b1: Scalar, t: NDArray, nesterov: boolean): NDArray {
+function muHat(b1: Scalar, t: NDArray, nesterov: boolean): (m: NDArray, g: NDArray) => NDArray {
   const bc = oneMinusPow(b1, t);
-  if (!nesterov) return np.divide(m, bc);
-  return np.add(np.multiply(np.divide(m, oneMinusPow(b1, np.add(t, 1))), b1), np.multiply(np.divide(g, bc), oneMinus(b1)));
+  if (!nesterov) return (m) => np.divide(m, bc);
+  const bcNext = oneMinusPow(b1, np.add(t, 1));
+  return (m, g) => np.add(np.multiply(np.divide(m, bcNext), b1), np.multiply(np.divide(g, bc), oneMinus(b1)));
 }
 
 function fullTree(op: string, params: unknown, value: number): unknown {
@@ -81,8 +83,9 @@ export function scaleByRadam(options: { b1?: Scalar; b2?: number; eps?: Scalar; 
     // branch is not NaN (np.where would pass a NaN's gradient through otherwise).
     const roSafe = np.where(rectified, ro, roInf);
     const r = np.sqrt(np.divide(np.multiply(np.multiply(np.subtract(roSafe, 4), np.subtract(roSafe, 2)), roInf), np.multiply(roSafe, (roInf - 4) * (roInf - 2))));
+    const corrected = muHat(b1, t, nesterov);
     const out = leaves.map((g, i) => {
-      const m = muHat(mu[i]!, g, b1, t, nesterov);
+      const m = corrected(mu[i]!, g);
       let vHat = np.divide(nu[i]!, oneMinusB2t);
       if (!(typeof epsRoot === 'number' && epsRoot === 0)) vHat = np.add(vHat, epsRoot);
       return np.where(rectified, np.divide(np.multiply(m, r), np.add(np.sqrt(vHat), eps)), m);
@@ -109,7 +112,8 @@ export function scaleByBelief(options: { b1?: Scalar; b2?: Scalar; eps?: Scalar;
       np.add(np.add(np.multiply(nuPrev[i]!, b2), np.multiply(np.square(np.subtract(g, mu[i]!)), oneMinus(b2))), epsRoot),
     );
     const bc2 = oneMinusPow(b2, t);
-    const out = leaves.map((g, i) => np.divide(muHat(mu[i]!, g, b1, t, nesterov), np.add(np.sqrt(np.divide(nu[i]!, bc2)), eps)));
+    const corrected = muHat(b1, t, nesterov);
+    const out = leaves.map((g, i) => np.divide(corrected(mu[i]!, g), np.add(np.sqrt(np.divide(nu[i]!, bc2)), eps)));
     return { mu, nu, out };
   });
 }
