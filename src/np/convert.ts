@@ -3,11 +3,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
-import { Tracer, bind1, currentTraceStack } from '../core.js';
+import { Tracer, bind1, currentTraceStack, upcomingTensorId } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { checkShape } from '../shape.js';
-import { scopeDepth, scoped } from '../scope.js';
+import { freshResults, scopeDepth, scoped } from '../scope.js';
 
 /**
  * Wraps a public op so that, at the top level of user code, its intermediates (and the constants
@@ -19,53 +19,14 @@ export function defop<F extends Function>(fn: F): F {
   const f = fn as unknown as (...args: unknown[]) => unknown;
   const wrapped = (...args: unknown[]): unknown => {
     if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return f(...args);
-    // At the top level results belong to the caller: a result that is one of the arguments, also
-    // inside lists and plain objects (a no-op reshape, concatenate of one array, split into one
-    // piece, a parameter tree returned with some leaves unchanged) gets its own handle, so
-    // disposing it cannot free the argument.
-    const result = scoped(() => f(...args));
-    // Most ops return one new array: answer without building the set of inputs.
-    if (result instanceof ConcreteArray) return holdsArgument(args, result) ? new ConcreteArray(shareTensor(result.tensor)) : result;
-    const inputs = new Set<unknown>();
-    for (const a of args) collectInputs(a, inputs);
-    if (inputs.size === 0) return result;
-    return freshResult(result, inputs);
+    // At the top level results belong to the caller: a result that existed before the call (an
+    // argument, also inside lists and plain objects: a no-op reshape, concatenate of one array,
+    // split into one piece, a parameter tree returned with some leaves unchanged) gets its own
+    // handle, so disposing it cannot free the argument.
+    const firstNewId = upcomingTensorId();
+    return freshResults(scoped(() => f(...args)), undefined, firstNewId);
   };
   return wrapped as unknown as F;
-}
-
-/** Adds the concrete arrays in `a` (also inside lists and plain objects) to `inputs`. */
-function collectInputs(a: unknown, inputs: Set<unknown>): void {
-  if (a instanceof ConcreteArray) inputs.add(a);
-  else if (Array.isArray(a)) for (const v of a) collectInputs(v, inputs);
-  else if (isPlainObject(a)) for (const v of Object.values(a)) collectInputs(v, inputs);
-}
-
-/** Whether `x` is `a`, or inside `a`'s lists and plain objects. */
-function holdsArgument(a: unknown, x: ConcreteArray): boolean {
-  if (a === x) return true;
-  if (a instanceof NDArray || typeof a !== 'object' || a === null) return false;
-  if (Array.isArray(a)) {
-    for (const v of a) if (holdsArgument(v, x)) return true;
-    return false;
-  }
-  if (!isPlainObject(a)) return false;
-  for (const v of Object.values(a)) if (holdsArgument(v, x)) return true;
-  return false;
-}
-
-/** `r` with each concrete array that is one of `inputs` replaced by a new handle (results nest in lists and plain objects). */
-function freshResult(r: unknown, inputs: Set<unknown>): unknown {
-  if (r instanceof ConcreteArray) return inputs.has(r) ? new ConcreteArray(shareTensor(r.tensor)) : r;
-  if (Array.isArray(r)) return r.map((v) => freshResult(v, inputs));
-  if (isPlainObject(r)) return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, freshResult(v, inputs)]));
-  return r;
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  if (typeof x !== 'object' || x === null) return false;
-  const proto = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
 }
 
 function inferShapeAndDtype(x: NestedNumbers): { shape: number[]; dtype: DType; flat: (number | boolean)[] } {
