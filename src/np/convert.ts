@@ -86,12 +86,8 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   let out: NDArray;
   if (x instanceof NDArray) out = x;
   else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
-  else if (typeof x === 'number' || typeof x === 'boolean') {
-    const d = dtype ?? dtypeOfScalar(x);
-    if (d === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
-    out = new ConcreteArray(d === 'bool' ? tf.tensor(Uint8Array.of(truth(x)), [], 'bool') : tf.scalar(x as number, d));
-    return out;
-  } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
+  else if (typeof x === 'number' || typeof x === 'boolean') return weakConstant(x, dtype ?? dtypeOfScalar(x), 0);
+  else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
     const d = dtype ?? (x instanceof Float32Array || x instanceof Float64Array ? 'float32' : x instanceof Uint8Array && dtype === 'bool' ? 'bool' : 'int32');
     if (d === 'int32' && (x instanceof Float32Array || x instanceof Float64Array)) refuseNonFiniteInts('array', x);
@@ -126,11 +122,10 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   return out;
 }
 
-/** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (asArray then a reshape, in one tensor). */
+/** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (one tensor, where asArray and a reshape would make two). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
-  if (ndim === 0) return asArray(x, dtype);
   if (dtype === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
-  // A typed array skips TF.js's inference and flattening of a JS list.
+  // A typed array skips TF.js's inference and flattening of a JS list; a bool is NumPy's truth value.
   const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(truth(x));
   return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
 }
