@@ -10,7 +10,7 @@ import { Jaxpr, Lit, Var, evalJaxpr, type Atom, type JaxprEqn } from '../src/jax
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { collectTensors, scoped } from '../src/scope.js';
-import { deadCodeElimination } from '../src/dce.js';
+import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
 import { branchFixpoint } from './jaxpr_trace.js';
 import { hoistLoopInvariant } from './loop_invariant.js';
 
@@ -280,7 +280,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   // Outputs to instantiate are returned by the unknown program even when known (as residuals).
   const outUnknowns = jaxpr.outs.map((o, i) => isUnknown(o) || (instantiate[i] ?? false));
   // Unknown equations no unknown output needs (a scan's unused ys among them) save no residuals.
-  const liveUnknown = deadCodeElimination(new Jaxpr([], unknownEqns, jaxpr.outs.filter((_, i) => outUnknowns[i])));
+  const liveUnknown = deadCodeElimination(new Jaxpr([], unknownEqns, jaxpr.outs), outUnknowns).eqns;
   liveUnknown.forEach((e) => e.inputs.forEach(need));
   jaxpr.outs.forEach((o, i) => outUnknowns[i] && need(o));
   // A known value that a nested program only passes through (a checkpointed or jitted body
@@ -309,8 +309,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const knownOuts = jaxpr.outs.filter((_, i) => !outUnknowns[i]);
   // Known equations whose results are neither known outputs nor residuals (e.g. derivative
   // coefficients a checkpoint will recompute anyway) are dropped.
-  const knownFull = new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...residuals]);
-  const known = new Jaxpr(knownFull.inBinders, deadCodeElimination(knownFull), knownFull.outs);
+  const known = deadCodeElimination(new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...residuals]));
   // Residuals enter the unknown program under fresh variables (a variable is bound once per program).
   const rename = new Map<Var, Var>(residuals.map((v) => [v, new Var(v.aval)]));
   const sourceOf = (v: Var): Var => {
@@ -462,7 +461,7 @@ function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSp
   const stackedIdx = range(numResiduals).filter((r) => !isPassed(passed[r]));
   const knownOuts = [...known.outs.slice(0, numKnownOuts), ...stackedIdx.map((r) => residualVars[r]!)];
   // The known loop reads the hoisted values it still needs (residuals passed on are not its outputs any more).
-  const knownEqns = deadCodeElimination(new Jaxpr(known.inBinders, known.eqns, knownOuts));
+  const knownEqns = deadCodeElimination(new Jaxpr(known.inBinders, known.eqns, knownOuts)).eqns;
   const read = new Set<Var>([...knownEqns.flatMap((e) => e.inputs), ...knownOuts].filter((a): a is Var => a instanceof Var));
   const hoistedToKnown = range(hoistedVars.length).filter((j) => read.has(hoistedVars[j]!));
   const knownBinders = known.inBinders.filter((v, i) => i < nKnownConsts || i >= nKnownConsts + hoistedVars.length || read.has(v));
@@ -587,11 +586,12 @@ function splitWhile(params: ParamsOf<'while'>, operandUnknowns: boolean[]): Whil
   const nothingKnown = { carryUnknowns: carryUk.map(() => true), known: null, knownOperands: operandUnknowns.map(() => false) };
   if (partialEvalJaxpr(cond, [...condConstUk, ...carryUk]).outUnknowns[0]) return nothingKnown;
   if (carryUk.every(Boolean)) return nothingKnown;
-  // The known outputs depend on known inputs only: the live part of each program reads no unknown binder.
+  // The known outputs depend on known inputs only: the live part of each program reads no unknown
+  // binder, so it keeps exactly the known ones.
   const restrict = (program: Jaxpr, keepOuts: boolean[], inUnknowns: boolean[]): Jaxpr => {
-    const outs = program.outs.filter((_, i) => keepOuts[i]);
-    const eqns = deadCodeElimination(new Jaxpr(program.inBinders, program.eqns, outs));
-    return new Jaxpr(program.inBinders.filter((_, i) => !inUnknowns[i]), eqns, outs);
+    const { jaxpr, usedInputs } = dceJaxpr(program, keepOuts, inUnknowns.map((u) => !u));
+    if (usedInputs.some((u, i) => u && inUnknowns[i])) throw new TransformError('partial evaluation: internal error: the known part of a while loop reads an unknown value');
+    return jaxpr;
   };
   const known: ParamsOf<'while'> = {
     cond: restrict(cond, [true], [...condConstUk, ...carryUk]),
