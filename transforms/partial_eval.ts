@@ -459,13 +459,12 @@ function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSp
   const isInvariant = (s: ScanOperand | undefined): boolean => s !== undefined && ('hoisted' in s || ('operand' in s && s.operand < nC));
   const isPassed = (s: ScanOperand | undefined): boolean => isInvariant(s) || (s !== undefined && 'operand' in s && s.operand >= nC + nK);
   const stackedIdx = range(numResiduals).filter((r) => !isPassed(passed[r]));
-  const knownOuts = [...known.outs.slice(0, numKnownOuts), ...stackedIdx.map((r) => residualVars[r]!)];
-  // The known loop reads the hoisted values it still needs (residuals passed on are not its outputs any more).
-  const knownEqns = deadCodeElimination(new Jaxpr(known.inBinders, known.eqns, knownOuts)).eqns;
-  const read = new Set<Var>([...knownEqns.flatMap((e) => e.inputs), ...knownOuts].filter((a): a is Var => a instanceof Var));
-  const hoistedToKnown = range(hoistedVars.length).filter((j) => read.has(hoistedVars[j]!));
-  const knownBinders = known.inBinders.filter((v, i) => i < nKnownConsts || i >= nKnownConsts + hoistedVars.length || read.has(v));
-  const knownBody = new Jaxpr(knownBinders, knownEqns, knownOuts);
+  // The known loop returns its known outputs and the stacked residuals (residuals passed on are not
+  // its outputs any more), and takes the hoisted values it still reads, besides all its own operands.
+  const stacked = new Set(stackedIdx.map((r) => numKnownOuts + r));
+  const isHoisted = (i: number): boolean => i >= nKnownConsts && i < nKnownConsts + hoistedVars.length;
+  const { jaxpr: knownBody, usedInputs: knownReads } = dceJaxpr(known, known.outs.map((_, i) => i < numKnownOuts || stacked.has(i)), known.inBinders.map((_, i) => !isHoisted(i)));
+  const hoistedToKnown = range(hoistedVars.length).filter((j) => knownReads[nKnownConsts + j]);
   // The unknown body's binders are [...residuals, ...unknown operands]; reorder to consts | carry | xs.
   const resBinders = unknown.inBinders.slice(0, numResiduals);
   const ukBinders = unknown.inBinders.slice(numResiduals);
