@@ -570,10 +570,12 @@ function mapImpl(
   withPath: boolean,
 ): unknown {
   const { leaves, paths, def } = walk(tree, { isLeaf }, withPath, op);
-  // JAX's prefix rule: each other tree is cut at this tree's leaves (flatten_up_to), and f gets the pieces.
+  // JAX's prefix rule: each other tree is cut at this tree's leaves (flatten_up_to), and f gets the
+  // pieces. isLeaf is asked of this tree only: where it has a container the others must have one
+  // too, even a subtree that isLeaf would stop at (JAX's tree_map does not call is_leaf on them).
   const others = rest.map((r, k) => {
     const out: unknown[] = [];
-    along(def.root, r, { op, isLeaf, strict: false, out, stack: [], argument: k + 2 });
+    along(def.root, r, { op, isLeaf: undefined, strict: false, out, stack: [], argument: k + 2 });
     return out;
   });
   const out = new Array<unknown>(leaves.length);
