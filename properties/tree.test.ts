@@ -541,8 +541,30 @@ describe('broadcast: a prefix tree copied down to the leaves of a fuller tree (j
     const { broadcast } = tree.withOptions({ isLeaf: (x) => Array.isArray(x) && x.length === 2 });
     expect(broadcast({ a: 'A', b: 'B' }, { a: [1, 2], b: { c: [3, 4], d: [5, 6, 7] } })).toEqual({ a: 'A', b: { c: 'B', d: ['B', 'B', 'B'] } });
     expect(broadcast({ a: [0, 0], b: 'B' }, { a: [1, 2, 3], b: 1 })).toEqual({ a: [[0, 0], [0, 0], [0, 0]], b: 'B' });
-    // A subtree isLeaf stops at in the full tree cannot stand where the prefix has a container.
-    expect(() => broadcast({ a: [0, 0, 0], b: 'B' }, { a: [1, 2], b: 1 })).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got *');
+    // Above the prefix's leaves isLeaf is asked of the prefix only (as in every map): the full tree must extend its structure.
+    expect(() => broadcast({ a: [0, 0, 0], b: 'B' }, { a: [1, 2], b: 1 })).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got [*, *]');
+    expect(broadcast({ a: [0, 'x'], b: 'B' }, { a: [1, 2], b: 1 })).toEqual({ a: [0, 'x'], b: 'B' });
+  });
+
+  it('walks each tree once: every registered node is flattened once, in the prefix, and in the full tree above the cut or below it', () => {
+    let calls = 0;
+    class Counted {
+      constructor(readonly items: readonly unknown[]) {}
+    }
+    tree.register(Counted, { flatten: (x) => (calls++, [x.items, null]), unflatten: (_aux, items) => new Counted(items) });
+    const full = new Counted([new Counted([1, new Counted([2, 3])]), { k: new Counted([4]) }]);
+    const cases: [unknown, number, unknown[]][] = [
+      [0, 0, [0, 0, 0, 0]],
+      [new Counted([0, 1]), 1, [0, 0, 0, 1]],
+      [new Counted([new Counted([0, 1]), { k: 2 }]), 2, [0, 1, 1, 2]],
+    ];
+    for (const [prefix, prefixNodes, want] of cases) {
+      calls = 0;
+      const out = tree.broadcast(prefix as never, full as never);
+      expect(calls, `prefix with ${prefixNodes} Counted nodes`).toBe(prefixNodes + 4);
+      expect(tree.leaves(out)).toEqual(want);
+      expect(out).toBeInstanceOf(Counted);
+    }
   });
 });
 

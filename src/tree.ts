@@ -462,15 +462,13 @@ export function flattenUpTo(treedef: TreeDef, tree: unknown, opts?: FlattenOptio
  */
 export function broadcast<P, F extends StructureOf<P>>(prefix: P, full: F, opts?: FlattenOptions): TreeMap<F, unknown, LeafOf<P>> {
   const op = 'tree.broadcast';
-  const { leaves: top, def } = walk(prefix, opts, false, op);
-  const pieces: unknown[] = [];
-  along(def.root, full, { op, isLeaf: opts?.isLeaf, strict: false, out: pieces, stack: [] });
-  const out: unknown[] = [];
-  pieces.forEach((piece, i) => {
-    const n = walk(piece, opts, false, op).def.numLeaves;
-    for (let k = 0; k < n; k++) out.push(top[i]);
-  });
-  return rebuild(walk(full, opts, false, op).def.root, out, { i: 0 }) as TreeMap<F, unknown, LeafOf<P>>;
+  const isLeaf = opts?.isLeaf;
+  // Two nested maps, so each tree is walked once: the outer one cuts `full` at the prefix's leaves
+  // (isLeaf asked of the prefix only, as in every map), the inner one copies each prefix leaf over
+  // the piece of `full` below it, whose leaves isLeaf may stop at. The containers above the cut are
+  // the prefix's, which match `full`'s (a plain object's prototype, Object's or null, aside).
+  const copy = (leaf: unknown, piece: unknown): unknown => mapImpl(op, () => leaf, piece, [], isLeaf, false);
+  return mapImpl(op, copy as (...xs: unknown[]) => unknown, prefix, [full], isLeaf, false) as TreeMap<F, unknown, LeafOf<P>>;
 }
 
 interface Along {
