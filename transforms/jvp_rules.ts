@@ -65,10 +65,9 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   // Φ′(x) = φ(x) = e^(−x²/2)/√(2π); (Φ⁻¹)′(p) = 1/φ(Φ⁻¹(p)) = √(2π)·e^(y²/2), y = Φ⁻¹(p).
   ndtr: unary('ndtr', (x) => scale(bind1('exp', [scale(sqr(x), -0.5)], {}), 1 / Math.sqrt(2 * Math.PI))),
   ndtri: unary('ndtri', (_x, y) => scale(bind1('exp', [scale(sqr(y), 0.5)], {}), Math.sqrt(2 * Math.PI))),
-  // ln Γ′ = ψ, ψ′ = ψ₁, ψ₁′ = ψ₂ (JAX's rules; ψ⁽ⁿ⁾′ = ψ⁽ⁿ⁺¹⁾ is polygamma's row).
+  // ln Γ′ = ψ, ψ′ = ψ₁ = polygamma(1, ·) (JAX's rules; ψ⁽ⁿ⁾′ = ψ⁽ⁿ⁺¹⁾ is polygamma's row).
   lgamma: unary('lgamma', (x) => bind1('digamma', [x], {})),
-  digamma: unary('digamma', (x) => bind1('trigamma', [x], {})),
-  trigamma: unary('trigamma', (x) => bind1('polygamma', [x], { n: 2 })),
+  digamma: unary('digamma', (x) => bind1('polygamma', [constLike(x, 1, 'int32'), x], {})),
   // JAX's jax.nn.relu: relu.defjvps(lambda g, ans, x: lax.select(x > 0, g, lax.full_like(g, 0))),
   // so 0 at 0 and at NaN (a select on x <= 0 passed NaN's tangent through).
   relu: ([x], [t]) => [[bind1('relu', [x!], {})], [t === null ? null : select(bind1('gt', [x!, constLike(x!, 0)], {}), t, constLike(t, 0))]],
@@ -198,7 +197,8 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   reduce_max: ([x], [t], params) => extremumReduce('reduce_max', x!, t, params.axes),
   reduce_min: ([x], [t], params) => extremumReduce('reduce_min', x!, t, params.axes),
   argmax: noDerivative('argmax'),
-  polygamma: ([x], [t], { n }) => [[bind1('polygamma', [x!], { n })], [t === null ? null : mul(t, bind1('polygamma', [x!], { n: n + 1 }))]],
+  // d/dx ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁺¹⁾(x) at every n (JAX's rule, also where n < 0 and the value is NaN); the int order has no tangent.
+  polygamma: ([n, x], [, t]) => [[bind1('polygamma', [n!, x!], {})], [t === null ? null : mul(t, bind1('polygamma', [addScalar(n!, 1), x!], {}))]],
   softmax: ([x], [t], { axis }) => {
     const y = bind1('softmax', [x!], { axis });
     if (t === null) return [[y], [null]];
