@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dispose, grad, hessian, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
+import { ShapeError, dispose, grad, hessian, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import * as losses from '../models/losses.js';
 import * as nn from '../models/nn.js';
@@ -588,6 +588,35 @@ describe('memory', () => {
   });
 });
 
+describe('JS targets', () => {
+  /** Tensors TF.js creates while `fn` runs (its result freed): ids are handed out one by one, so a probe's id counts them. */
+  function tensorsCreated(fn: () => unknown): number {
+    const probe = () => { const t = tf.scalar(0); t.dispose(); return t.id; };
+    const start = probe();
+    dispose(fn() as never);
+    return probe() - start - 1;
+  }
+
+  it('are converted to an array once: JS targets make exactly one tensor (the upload) more than the same targets passed as an array', () => {
+    const l = f32([[0.3, -1.2, 2.0], [1.5, 0.2, -0.7]]);
+    const t = [[0, 1, 0], [1, 0, 1]], tArr = np.asArray(t);
+    expect(tArr.dtype).toBe('int32');
+    const cases: [string, (targets: number[][] | NDArray) => NDArray][] = [
+      ['softmaxCrossEntropy', (y) => losses.softmaxCrossEntropy(l, y)],
+      ['softmaxCrossEntropy smoothed', (y) => losses.softmaxCrossEntropy(l, y, { labelSmoothing: 0.1 })],
+      ['sigmoidBinaryCrossEntropy', (y) => losses.sigmoidBinaryCrossEntropy(l, y)],
+      ['sigmoidBinaryCrossEntropy smoothed', (y) => losses.sigmoidBinaryCrossEntropy(l, y, { labelSmoothing: 0.1 })],
+      ['zlpr', (y) => losses.zlpr(l, y)],
+    ];
+    for (const [name, f] of cases) {
+      // (the same values either way, and the array form is the baseline: the difference is the conversion)
+      expect(run(() => vals(f(t))), name).toEqual(run(() => vals(f(tArr))));
+      expect(tensorsCreated(() => f(t)) - tensorsCreated(() => f(tArr)), name).toBe(1);
+    }
+    dispose([l, tArr]);
+  });
+});
+
 describe('labels out of range', () => {
   // take would clip label 5 to the last class and wrap −1: a plausible loss of the wrong class.
   it('integer labels and CRF tags outside the classes are errors where they are concrete', async () => {
@@ -617,7 +646,10 @@ describe('mismatched shapes in model functions', () => {
       expect(() => crf.nll(h, [0, 1, 2], bad)).toThrow(/crf.nll: transitions \[2,2\] must be \[K, K\] for the K = 3 tags of emissions \[3,3\]/);
       expect(() => crf.viterbi(h, bad)).toThrow(/crf.viterbi: transitions \[2,2\] must be \[K, K\]/);
       expect(() => crf.memmNll(h, [0, 1, 2], bad)).toThrow(/crf.memmNll: transitions/);
-      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(/zlpr: targets \[4,2\] must broadcast to the scores' shape \[4,3\]/);
+      // zlpr shares the cross-entropies' check (a ShapeError naming the op and both shapes).
+      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(ShapeError);
+      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(/^zlpr: targets \[4,2\] must have the scores' shape \[4,3\] \(or broadcast to it\), one 0\/1 target per class$/);
+      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([2, 4, 3]))).toThrow(/zlpr: targets \[2,4,3\] must have the scores' shape \[4,3\]/);
       expect(losses.zlpr(np.zeros([4, 3]), np.array([1, 0, 0], 'float32')).shape).toEqual([4]); // shared targets broadcast
       // Class ids where a distribution belongs: with B = K they broadcast as a row and gave a wrong loss silently.
       expect(() => losses.softmaxCrossEntropy(np.zeros([3, 3]), np.array([0, 2, 1], 'int32'))).toThrow(/softmaxCrossEntropy: targets \[3\] must have the logits' shape \[3,3\] \(or broadcast to it\), a distribution over the last axis; these look like class ids \(one per example\): use softmaxCrossEntropyWithIntegerLabels, or np.oneHot\(labels, 3\)/);
