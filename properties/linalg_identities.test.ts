@@ -3,19 +3,18 @@
 // consequences, the log series ln det(I + A) = Σ (−1)^{k+1} tr(A^k)/k within its truncation bound,
 // Hutchinson's trace estimator (unbiased, with the variances of §3.8.5), and the derivative rules of
 // slogdet / expm / inv / solve. Every property runs in a gradus scope and checks it leaks nothing.
-import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flows } from '../models/index.js';
 import { spectralNorm } from '../models/nn.js';
 import { grad, hessian, np, random, scope, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
+import { assertNoLeak } from './helpers.js';
+import { type Mat, matmul64 } from './matrix64.js';
 
 const SEED = 42;
 
 // ---- float64 references ---------------------------------------------------------------------------
-
-type Mat = number[][];
 
 /** Singular values of a matrix by one-sided Jacobi (Hestenes) in float64: orthogonalise column pairs. */
 function svdValues(a: Mat): number[] {
@@ -51,10 +50,6 @@ function svdValues(a: Mat): number[] {
   return u.map((col) => Math.sqrt(col.reduce((acc, v) => acc + v * v, 0))).sort((x, y) => y - x);
 }
 
-function matmul64(a: Mat, b: Mat): Mat {
-  return a.map((row) => b[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
-}
-
 /** Reads a 2-D gradus array as float64 rows. */
 function rows(x: NDArray): Mat {
   return x.toArray() as Mat;
@@ -62,13 +57,6 @@ function rows(x: NDArray): Mat {
 
 function flat(m: Mat): number[] {
   return m.flat();
-}
-
-/** Runs every fast-check case in a scope and checks that the whole property leaves no tensors behind. */
-function assertNoLeak(property: fc.IProperty<unknown> | fc.IPropertyWithHooks<unknown>, numRuns: number): void {
-  const before = tf.memory().numTensors;
-  fc.assert(property, { seed: SEED, numRuns });
-  expect(tf.memory().numTensors).toBe(before);
 }
 
 const matrixArb = (minDim = 1, maxDim = 5, range = 1) =>
@@ -350,8 +338,7 @@ describe('derivatives of the linear-algebra primitives', () => {
   });
 
   it('slogdet, det, inv, solve and expm pass checkGrads (forward and reverse, second order for slogdet, det and expm)', () => {
-    const before = tf.memory().numTensors;
-    fc.assert(fc.property(wellConditioned, fc.integer({ min: 0, max: 1 << 20 }), (a, seed) => {
+    assertNoLeak(fc.property(wellConditioned, fc.integer({ min: 0, max: 1 << 20 }), (a, seed) => {
       scope(() => {
         const A = np.array(a, 'float32');
         const b = random.normal(random.key(seed), [a.length]);
@@ -362,7 +349,6 @@ describe('derivatives of the linear-algebra primitives', () => {
         checkGrads((m: NDArray) => np.linalg.expm(m), [np.multiply(A, 0.3)], { order: 2, seed });
         return null;
       });
-    }), { seed: SEED, numRuns: 8 });
-    expect(tf.memory().numTensors).toBe(before);
+    }), 8);
   });
 });
