@@ -6,11 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array.js';
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { broadcastShapes } from '../shape.js';
-import { asArray, defop } from './convert.js';
+import { broadcastShapes, normalizeAxis } from '../shape.js';
+import { arange, asArray, defop } from './convert.js';
 import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, subtract, where, less, astype } from './elementwise.js';
 import { max as reduceMax, min as reduceMin, prod } from './reductions.js';
 import { broadcastTo, reshape } from './shape_ops.js';
+import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
 export type UpdateIndex = IndexSpec | NDArray;
@@ -45,26 +46,11 @@ function parseRegion(op: string, x: NDArray, spec: readonly UpdateIndex[]): Regi
       arrayAxis = ax; arrayIdx = s; staticCoords.push(null); keep.push(false);
       return;
     }
-    if (s === null || s === undefined) { staticCoords.push(Array.from({ length: n }, (_, i) => i)); keep.push(true); return; }
-    if (typeof s === 'number') {
-      if (!Number.isInteger(s)) throw new ShapeError(`${op}: index ${s} for axis ${ax} is not an integer; expected an integer, null, a [start, stop, step] slice or an int32 array`);
-      const i = s < 0 ? s + n : s;
-      if (i < 0 || i >= n) throw new ShapeError(`${op}: index ${s} is out of bounds for axis ${ax} with size ${n} (static indices must be in [${-n}, ${n - 1}])`);
-      staticCoords.push([i]); keep.push(false);
-      return;
-    }
-    const isBound = (v: unknown) => v === null || v === undefined || Number.isInteger(v);
-    if (!Array.isArray(s) || s.length < 1 || s.length > 3 || !isBound(s[0]) || !isBound(s[1]) || !isBound(s[2])) {
-      throw new ShapeError(`${op}: the index for axis ${ax} is ${JSON.stringify(s)}; expected an integer, null, a [start, stop, step] slice of integers or nulls, or an int32 array`);
-    }
-    const step = s[2] ?? 1;
-    if (step === 0) throw new ShapeError(`${op}: slice step must be a non-zero integer, got ${step}`);
-    // Python slice semantics, as x.at(...) reads them.
-    const norm = (v: number | null | undefined, dflt: number, lo: number, hi: number) => (v === null || v === undefined ? dflt : Math.min(Math.max(v < 0 ? v + n : v, lo), hi));
-    const coords: number[] = [];
-    if (step > 0) for (let i = norm(s[0], 0, 0, n), e = norm(s[1], n, 0, n); i < e; i += step) coords.push(i);
-    else for (let i = norm(s[0], n - 1, -1, n - 1), e = norm(s[1], -1, -1, n - 1); i > e; i += step) coords.push(i);
-    staticCoords.push(coords); keep.push(true);
+    // Integers, slices and null read as in x.at(...) (shared parsing, Python slice semantics).
+    const e = staticIndex(op, s, ax, n, true);
+    if (e.kind === 'int') { staticCoords.push([e.i]); keep.push(false); return; }
+    staticCoords.push(e.kind === 'all' ? slicePositions({ b: 0, e: n, step: 1 }) : slicePositions(e));
+    keep.push(true);
   });
   // Region shape: kept static axes in order, with the index array's shape where its axis was —
   // or first, when an integer index and the array are separated by a slice/null (NumPy's rule for
@@ -192,21 +178,21 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   // Traced positions: duplicates are unknown until run time, so compare every update with every
   // target ([M, S] one-hot). This costs O(M·S) memory; static indices avoid it.
   const flat = region.flat;
-  let onehot = equal(reshape(flat, [M, 1]), reshape(asArray(Array.from({ length: S }, (_, i) => i), 'int32'), [1, S]));
+  let onehot = equal(reshape(flat, [M, 1]), reshape(arange(0, S, 1, 'int32'), [1, S]));
   if (region.valid !== null) onehot = logicalAnd(onehot, reshape(region.valid as NDArray, [M, 1]));
   const hit = greater(reduceMax(astype(onehot, 'int32'), 0), 0); // [S]
   const vcol = reshape(vf, [M, 1]);
   if (kind === 'set') {
     // The last valid update to each target wins, as in the static case.
-    const order = reshape(asArray(Array.from({ length: M }, (_, k) => k + 1), 'int32'), [M, 1]);
+    const order = reshape(arange(1, M + 1, 1, 'int32'), [M, 1]);
     const winner = subtract(reduceMax(where(onehot, order, 0), 0), 1); // [S], -1 where untouched
     return where(hit, gather(vf, maximum(winner, 0)), xf);
   }
   if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
-  // The fill is the identity of min/max in x's dtype (a float Infinity would promote int x to float32).
-  const [lo, hi] = xf.dtype === 'int32' ? [-2147483648, 2147483647] : xf.dtype === 'bool' ? [0, 1] : [-Infinity, Infinity];
-  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(hi, xf.dtype)), 0)), xf);
-  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lo, xf.dtype)), 0)), xf);
+  // The fill is the identity of min/max in x's dtype.
+  const { lowest, highest } = dtypeBounds(xf.dtype);
+  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(highest, xf.dtype)), 0)), xf);
+  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lowest, xf.dtype)), 0)), xf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
@@ -336,24 +322,22 @@ export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startI
 /** lax.dynamic_slice_in_dim: `sliceSize` entries of axis `axis` from `startIndex` (clamped), all of every other axis. */
 export const dynamicSliceInDim = defop((x: ArrayLike, startIndex: ArrayLike, sliceSize: number, axis = 0): NDArray => {
   const a = asArray(x);
-  const ax = axis < 0 ? axis + a.ndim : axis;
-  if (!(ax >= 0 && ax < a.ndim)) throw new ShapeError(`dynamicSliceInDim: axis ${axis} is out of range for an array of shape ${fmtShape(a.shape)}`);
+  const ax = normalizeAxis('dynamicSliceInDim', axis, a.ndim);
   return dynamicSlice(a, a.shape.map((_, d) => (d === ax ? startIndex : 0)), a.shape.map((n, d) => (d === ax ? sliceSize : n)));
 });
 
 /** lax.dynamic_index_in_dim: entry `index` (clamped) of axis `axis`, kept as a size-1 axis unless keepdims is false (JAX's default keeps it). */
 export const dynamicIndexInDim = defop((x: ArrayLike, index: ArrayLike, axis = 0, keepdims = true): NDArray => {
   const a = asArray(x);
-  const s = dynamicSliceInDim(a, index, 1, axis);
-  const ax = axis < 0 ? axis + a.ndim : axis;
+  const ax = normalizeAxis('dynamicIndexInDim', axis, a.ndim);
+  const s = dynamicSliceInDim(a, index, 1, ax);
   return keepdims ? s : reshape(s, a.shape.filter((_, d) => d !== ax));
 });
 
 /** lax.dynamic_update_slice_in_dim: `update` written along axis `axis` at `startIndex` (clamped). */
 export const dynamicUpdateSliceInDim = defop((x: ArrayLike, update: ArrayLike, startIndex: ArrayLike, axis = 0): NDArray => {
   const a = asArray(x);
-  const ax = axis < 0 ? axis + a.ndim : axis;
-  if (!(ax >= 0 && ax < a.ndim)) throw new ShapeError(`dynamicUpdateSliceInDim: axis ${axis} is out of range for an array of shape ${fmtShape(a.shape)}`);
+  const ax = normalizeAxis('dynamicUpdateSliceInDim', axis, a.ndim);
   return dynamicUpdateSlice(a, update, a.shape.map((_, d) => (d === ax ? startIndex : 0)));
 });
 

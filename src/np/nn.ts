@@ -12,6 +12,7 @@ import {
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { fmtStatic, reshape } from './shape_ops.js';
 import { arange } from './convert.js';
+import { dtypeBounds } from './static_index.js';
 
 /**
  * max(x, 0), one primitive: NaN propagates (as in JAX and PyTorch), −0 gives +0, and the derivative
@@ -225,7 +226,7 @@ function pool(kind: 'max' | 'avg'): (x: ArrayLike, windowShape: number | readonl
     }
     // Padding takes the identity of the reduction: −inf (the lowest int, false) for max; 0 for avg,
     // whose divisor stays kh·kw (Flax's count_include_pad=True: padded zeros count as entries).
-    const fill = kind === 'avg' ? 0 : a.dtype === 'float32' ? -Infinity : a.dtype === 'int32' ? -2147483648 : 0;
+    const fill = kind === 'avg' ? 0 : dtypeBounds(a.dtype).lowest;
     const xp = unpadded ? a : bind1('pad', [a], { lo: [0, padding[0][0], padding[1][0], 0], hi: [0, padding[0][1], padding[1][1], 0], interior: [0, 0, 0, 0], value: fill });
     const offsets: NDArray[] = [];
     for (let i = 0; i < window[0]; i++) {
