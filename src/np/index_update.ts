@@ -344,17 +344,40 @@ export const dynamicUpdateSliceInDim = defop((x: ArrayLike, update: ArrayLike, s
 /**
  * jax.ops.segment_sum: out[s] = Σ data[i] over the i with segmentIds[i] = s, for s < numSegments
  * (a JS integer, the output's leading size). Ids outside [0, numSegments) are dropped, as JAX does.
+ * Without numSegments it is max(segmentIds) + 1 (JAX's default), which needs the ids' values: under
+ * jit or vmap over the ids, pass numSegments. Keeps data's dtype, as JAX: bool data sums as an or
+ * (scatter-add on bool is logical or), so each segment says whether any of its entries is true.
  * Differentiable in data (the cotangent is gathered back by segment); ids may be traced.
  * @example segmentSum([1, 2, 3], np.array([0, 2, 0], 'int32'), 3) // [4, 0, 2]
+ * @example segmentSum(np.arange(5), np.array([0, 0, 1, 1, 2], 'int32')) // [1, 5, 4]: 3 segments
  */
-export const segmentSum = defop((data: ArrayLike, segmentIds: ArrayLike, numSegments: number): NDArray => {
+export const segmentSum = defop((data: ArrayLike, segmentIds: ArrayLike, numSegments?: number): NDArray => {
   const d = asArray(data), ids = asArray(segmentIds);
   if (ids.dtype !== 'int32') throw new DTypeError(`segmentSum: segment ids have dtype ${ids.dtype}; expected int32`);
   if (d.ndim < 1 || ids.ndim !== 1 || ids.shape[0] !== d.shape[0]) {
     throw new ShapeError(`segmentSum: segment ids of shape ${fmtShape(ids.shape)} must be 1-D with one id per row of data (shape ${fmtShape(d.shape)})`);
   }
+  if (numSegments === undefined) numSegments = inferNumSegments(ids);
   if (!Number.isInteger(numSegments) || numSegments < 0) throw new ShapeError(`segmentSum: numSegments must be a non-negative integer, got ${numSegments}`);
   if (numSegments === 0) return reshape(asArray(new Array(0).fill(0), d.dtype), [0, ...d.shape.slice(1)]);
+  // Bools count in int32, then any count above 0 is true (JAX's or); other dtypes sum in their own.
+  const summand = d.dtype === 'bool' ? astype(d, 'int32') : d;
   const valid = reshape(logicalAnd(greater(ids, -1), less(ids, numSegments)), [ids.size, ...d.shape.slice(1).map(() => 1)]);
-  return bind1('scatter_add', [clip(ids, 0, numSegments - 1), where(valid, d, 0)], { axis: 0, axisSize: numSegments });
+  const out = bind1('scatter_add', [clip(ids, 0, numSegments - 1), where(valid, summand, 0)], { axis: 0, axisSize: numSegments });
+  return d.dtype === 'bool' ? greater(out, 0) : out;
 });
+
+/** JAX's default num_segments, max(ids) + 1, from ids known now; traced ids (jit, vmap) have no value to take it from. */
+function inferNumSegments(ids: NDArray): number {
+  const known = ids.concreteValue();
+  if (known === null) {
+    throw new ShapeError(`segmentSum: the segment ids ${ids.aval.str()} are abstract inside ${ids.abstractIn() ?? 'a transformation'}, so the number of segments (max(ids) + 1) is unknown; pass numSegments (the output's leading size), as JAX needs a static num_segments under jit and vmap`);
+  }
+  const vals = known.dataSync();
+  if (vals.length === 0) throw new ShapeError('segmentSum: no segment ids to take numSegments from (max(ids) + 1); pass numSegments');
+  let k = -Infinity;
+  for (let i = 0; i < vals.length; i++) k = Math.max(k, Number(vals[i]));
+  k += 1;
+  if (k < 0) throw new ShapeError(`segmentSum: numSegments = max(ids) + 1 = ${k} is negative; pass numSegments`);
+  return k;
+}
