@@ -291,7 +291,11 @@ export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDAr
 
 /** Options of np.repeat (jnp.repeat's keyword). */
 export interface RepeatOptions {
-  /** The output length along the axis, fixed in advance (what lets `repeats` be traced): extra entries repeat the last element, a shortfall drops the tail (JAX). */
+  /**
+   * The output length along the axis, fixed in advance (what lets `repeats` be traced): extra entries
+   * repeat the last element, a shortfall drops the tail (JAX). An empty axis has no last element and
+   * stays empty whatever the length, as jnp.repeat returns the empty array.
+   */
   totalRepeatLength?: number;
 }
 
@@ -331,7 +335,8 @@ export const repeat = defop((x: ArrayLike, repeats: number | readonly number[] |
   const countOf = (i: number): number => counts[counts.length === 1 ? 0 : i] as number;
   for (let i = 0; i < n; i++) for (let k = 0; k < countOf(i); k++) positions.push(i);
   if (total !== undefined) {
-    if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${ax} of ${fmtShape(a.shape)}, which is empty`);
+    // An empty axis has no last element to pad with: jnp.repeat returns the (empty) array as it is.
+    if (n === 0) return sliceAxis(a, ax, 0, 0);
     while (positions.length < total) positions.push(n - 1);
     positions.length = total;
   }
@@ -350,8 +355,8 @@ function repeatTraced(a: NDArray, repeats: NDArray, axis: number, total: number)
     throw new ShapeError(`repeat: repeats ${repeats.aval.str()} for axis ${axis} of ${fmtShape(a.shape)}; expected a scalar, one count, or one per entry (${n})`);
   }
   if (repeats.dtype !== 'int32') throw new DTypeError(`repeat: repeats must be int32 counts, got ${repeats.aval.str()}`);
-  if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${axis} of ${fmtShape(a.shape)}, which is empty`);
-  if (total === 0) return sliceAxis(a, axis, 0, 0);
+  // total 0, or an empty axis (nothing to pad with): an empty axis, as jnp.repeat (which returns the empty array itself).
+  if (total === 0 || n === 0) return sliceAxis(a, axis, 0, 0);
   const counts = repeats.ndim === 1 && repeats.shape[0] === n ? repeats : broadcastTo(reshape(repeats, []), [n]);
   const starts = subtract(bind1('cumsum', [counts], { axis: 0, reverse: false }), counts);
   const marks = bind1('scatter_add', [clip(starts, 0, total), bind1('broadcast_in_dim', [asArray(1, 'int32')], { shape: [n], broadcastDimensions: [] })], { axis: 0, axisSize: total + 1 });
