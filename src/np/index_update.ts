@@ -7,10 +7,11 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { arange, asArray, defop } from './convert.js';
-import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, subtract, where, less, astype } from './elementwise.js';
+import { arange, asArray, defop, onesLike } from './convert.js';
+import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, notEqual, where, less, astype } from './elementwise.js';
 import { max as reduceMax, min as reduceMin, prod } from './reductions.js';
-import { broadcastTo, reshape } from './shape_ops.js';
+import { argsort } from './sorting.js';
+import { broadcastTo, concatenate, reshape, slice } from './shape_ops.js';
 import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
@@ -175,24 +176,41 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     }
     return out;
   }
+  if (kind === 'set') return setTraced(xf, region.flat, region.valid as NDArray | null, vf);
   // Traced positions: duplicates are unknown until run time, so compare every update with every
-  // target ([M, S] one-hot). This costs O(M·S) memory; static indices avoid it.
+  // target ([M, S] one-hot). This costs O(M·S) memory; static indices avoid it, and set avoids it
+  // with a sort. (A sort could give min/max their values too, but not their gradients at ties
+  // (shared equally, as np.min's) without a custom rule, nor multiply its product.)
   const flat = region.flat;
   let onehot = equal(reshape(flat, [M, 1]), reshape(arange(0, S, 1, 'int32'), [1, S]));
   if (region.valid !== null) onehot = logicalAnd(onehot, reshape(region.valid as NDArray, [M, 1]));
   const hit = greater(reduceMax(astype(onehot, 'int32'), 0), 0); // [S]
   const vcol = reshape(vf, [M, 1]);
-  if (kind === 'set') {
-    // The last valid update to each target wins, as in the static case.
-    const order = reshape(arange(1, M + 1, 1, 'int32'), [M, 1]);
-    const winner = subtract(reduceMax(where(onehot, order, 0), 0), 1); // [S], -1 where untouched
-    return where(hit, gather(vf, maximum(winner, 0)), xf);
-  }
   if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
   // The fill is the identity of min/max in x's dtype.
   const { lowest, highest } = dtypeBounds(xf.dtype);
   if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(highest, xf.dtype)), 0)), xf);
   return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lowest, xf.dtype)), 0)), xf);
+}
+
+/**
+ * set with traced positions: the last valid write to each target wins, as in the static case. A
+ * stable sort of the targets groups each target's writes in update order, so the winner is the
+ * last of its run; one scatter writes the winners (the others, and dropped writes, go to a spare
+ * slot S that is cut off). O(M + S) memory where a one-hot of writes × targets took O(M·S); the
+ * gradient is the same: each winner gets its target's cotangent, every other write none.
+ */
+function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArray): NDArray {
+  const S = xf.size, M = vf.size;
+  const key = valid === null ? flat : where(valid, flat, S);
+  const perm = argsort(key);
+  const sorted = gather(key, perm);
+  // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
+  const next = concatenate([slice(sorted, [1], [M]), asArray([-1], 'int32')]);
+  const target = where(notEqual(sorted, next), sorted, S);
+  const keepS = (a: NDArray) => slice(a, [0], [S]);
+  const hit = greater(keepS(scatter(target, onesLike(target), S + 1)), 0);
+  return where(hit, keepS(scatter(target, gather(vf, perm), S + 1)), xf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
