@@ -877,4 +877,30 @@ describe('np.linalg.matrixRank, cond and the spectral norms', () => {
       expect(() => np.linalg.norm(np.ones([3]), 'nuc')).toThrow("linalg.norm: ord 'nuc' is a matrix norm and needs two axes, got 1 ([3], axis undefined)");
     });
   });
+
+  it('matrix norms of empty matrices follow NumPy 2: 0 for 2, nuc, fro, 1 and ∞ (max with initial 0); a ValueError for −2, and for −1 and −∞ when the minimum is over nothing', () => {
+    // NumPy 2.4's np.linalg.norm(np.zeros(shape), ord, axis=(-2, -1)): a number, or the ValueError of a
+    // minimum over an empty axis ('raise').
+    const numpy: [number | 'fro' | 'nuc', number[], number[] | 'raise'][] = [];
+    for (const [shape, zero] of [[[0, 3], [0]], [[3, 0], [0]], [[0, 0], [0]], [[2, 0, 3], [0, 0]]] as [number[], number[]][]) {
+      for (const ord of [2, 'nuc', 'fro', 1, Infinity] as const) numpy.push([ord, shape, zero]);
+      numpy.push([-2, shape, 'raise']);
+      numpy.push([-1, shape, shape[shape.length - 1] === 0 ? 'raise' : zero]);
+      numpy.push([-Infinity, shape, shape[shape.length - 2] === 0 ? 'raise' : zero]);
+    }
+    noLeak(() => {
+      for (const [ord, shape, want] of numpy) {
+        const label = `ord ${ord}, ${JSON.stringify(shape)}`;
+        const norm = () => np.linalg.norm(np.zeros(shape), ord, [-2, -1]);
+        if (want === 'raise') {
+          expect(norm, label).toThrow(ValueError);
+          expect(norm, label).toThrow(`linalg.norm: ord ${ord} of empty matrices (${JSON.stringify(shape)} over axes [${shape.length - 2},${shape.length - 1}])`);
+        } else {
+          expect([norm().toArray()].flat(), label).toEqual(want);
+          expect(np.linalg.norm(np.zeros(shape), ord, [-2, -1], true).shape, `${label}, keepdims`).toEqual(shape.map((d, i) => (i >= shape.length - 2 ? 1 : d)));
+        }
+      }
+      expect(() => np.linalg.norm(np.zeros([0, 2]), -2)).toThrow('the smallest singular value of a matrix with no singular values');
+    });
+  });
 });
