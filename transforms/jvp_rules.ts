@@ -373,7 +373,8 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     // JAX's qr_jvp_rule (j-towns.github.io/papers/qr-derivative.pdf): with C = Qᵀ dX R⁻¹ and Ω its
     // strictly lower part minus that part's transpose (skew-symmetric), dR = (C − Ω)·R and
     // dQ = Q·(Ω − C) + dX R⁻¹. dX R⁻¹ = (R⁻ᵀ dXᵀ)ᵀ: one upper triangular solve with Rᵀ.
-    const dxRinv = matrixTranspose(bind1('triangular_solve', [r, matrixTranspose(t)], { lower: false, transposeA: true, unitDiagonal: false }));
+    const singularHint = 'the derivative of linalg.qr solves with R: there A must have full column rank';
+    const dxRinv = matrixTranspose(bind1('triangular_solve', [r, matrixTranspose(t)], { lower: false, transposeA: true, unitDiagonal: false, singularHint }));
     const c = batchMatmul(matrixTranspose(q), dxRinv);
     const strictlyLower = mul(c, triangleConst(n, c.ndim, 1, 0, 0));
     const omega = sub(strictlyLower, matrixTranspose(strictlyLower));
