@@ -316,7 +316,11 @@ export const slogdet = defop((x: ArrayLike): [NDArray, NDArray] => {
   return [s!, l!];
 });
 
-/** Determinant of each matrix. Its derivative is the adjugate (cofactor) rule, defined at singular matrices too, as in JAX. */
+/**
+ * Determinant of each matrix. Its derivative is the adjugate (cofactor) rule, defined at singular
+ * matrices too, as in JAX; so is its second derivative (the adjugate's, through the SVD: finite
+ * and exact at every rank, where A⁻¹ does not exist).
+ */
 export const det = defop((x: ArrayLike): NDArray => bind1('det', [floatMatrixStack('det', x)], {}));
 
 /**
