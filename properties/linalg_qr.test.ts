@@ -266,6 +266,12 @@ describe('derivatives of qr (JAX’s qr_jvp_rule)', () => {
       // A matrix without full column rank has a zero in R's diagonal: its derivative is a LinAlgError that says so.
       expect(() => grad((x: NDArray) => np.sum(np.linalg.qr(x)[0]))(f32([[1, 0], [0, 0], [0, 0]]))).toThrow(LinAlgError);
       expect(() => grad((x: NDArray) => np.sum(np.linalg.qr(x)[0]))(f32([[1, 0], [0, 0], [0, 0]]))).toThrow(/zero at diagonal 1\); .* \(the derivative of linalg\.qr solves with R: there A must have full column rank\)/);
+      // The hint is qr's own (a parameter of its solve), so it holds in forward mode and under jit too,
+      // and a plain solveTriangular does not carry it (properties/cholesky.test.ts).
+      expect(() => jvp((x: NDArray) => np.linalg.qr(x)[0], [f32([[1, 0], [0, 0], [0, 0]])], [np.ones([3, 2])])).toThrow(/\(the derivative of linalg\.qr solves with R: there A must have full column rank\)$/);
+      const jitGrad = jit(grad((x: NDArray) => np.sum(np.linalg.qr(x)[1])));
+      expect(() => jitGrad(f32([[1, 0], [2, 0], [3, 0]]))).toThrow(/\(the derivative of linalg\.qr solves with R: there A must have full column rank\)$/);
+      jitGrad.clearCache();
     });
   });
 
