@@ -767,8 +767,8 @@ export const kernels: Kernels = {
   linear_solve: ([a, b]) => {
     const { batch, n } = matrixStack(a!);
     const k = b!.shape[b!.rank - 1]!;
-    // linear_solve also runs inside derivative rules (of slogdet, det's adjugate, inv via solve, expm): say so.
-    const op = 'linear solve (linalg.solve, or a derivative of slogdet/det/expm, which needs A⁻¹)';
+    // linear_solve also runs inside expm (its Padé quotient) and slogdet's derivative (A⁻¹·dA): say so.
+    const op = 'linear solve (linalg.solve, expm, or the derivative of slogdet, which needs A⁻¹)';
     return [tf.tensor(solveStack(a!.dataSync(), b!.dataSync(), batch, n, k, op), b!.shape, 'float32')];
   },
   cholesky: ([a]) => {
