@@ -34,23 +34,25 @@ export interface CrossEntropyOptions {
  */
 export const softmaxCrossEntropy = op((logits: ArrayLike, targets: ArrayLike, options: CrossEntropyOptions = {}): NDArray => {
   const l = floatArray(logits);
-  checkTargetsFit('softmaxCrossEntropy', l, np.asArray(targets), 'a distribution over the last axis', true);
-  const t = options.labelSmoothing ? smoothLabels(targets, options.labelSmoothing) : floatArray(targets);
+  const given = checkTargetsFit('softmaxCrossEntropy', 'logits', l, targets, 'a distribution over the last axis', true);
+  const t = options.labelSmoothing ? smoothLabels(given, options.labelSmoothing) : floatArray(given);
   return np.sum(t.mul(np.logSoftmax(l, -1)), -1).neg();
 });
 
 /**
- * Targets must broadcast to the logits' shape without changing it: a mismatch was reported by
- * `multiply`, and for softmax, class ids [B] against logits [B, K] with B = K broadcast silently as
- * a row (int ids of the batch shape are refused for that reason, with the way to say what was meant).
+ * Targets must broadcast to the logits' (scores') shape without changing it: a mismatch was reported
+ * by `multiply`, and for softmax, class ids [B] against logits [B, K] with B = K broadcast silently
+ * as a row (int ids of the batch shape are refused for that reason, with the way to say what was
+ * meant). Returns the targets as an array, so that JS targets are converted once.
  */
-function checkTargetsFit(op: string, logits: NDArray, targets: NDArray, what: string, ids: boolean): void {
-  const s = logits.shape, t = targets.shape;
+function checkTargetsFit(op: string, name: 'logits' | 'scores', logits: NDArray, targets: ArrayLike, what: string, ids: boolean): NDArray {
+  const given = np.asArray(targets);
+  const s = logits.shape, t = given.shape;
   const fits = t.length <= s.length && t.every((d, i) => d === 1 || d === s[s.length - t.length + i]);
   const batchShaped = t.length === s.length - 1 && t.every((d, i) => d === s[i]);
-  if (fits && !(ids && batchShaped && targets.dtype === 'int32')) return;
+  if (fits && !(ids && batchShaped && given.dtype === 'int32')) return given;
   const hint = ids && batchShaped ? `; these look like class ids (one per example): use ${op}WithIntegerLabels, or np.oneHot(labels, ${s[s.length - 1]})` : '';
-  throw new ShapeError(`${op}: targets ${JSON.stringify(t)} must have the logits' shape ${JSON.stringify(s)} (or broadcast to it), ${what}${hint}`);
+  throw new ShapeError(`${op}: targets ${JSON.stringify(t)} must have the ${name}' shape ${JSON.stringify(s)} (or broadcast to it), ${what}${hint}`);
 }
 
 /**
@@ -90,8 +92,7 @@ export function checkLabels(op: string, labels: NDArray, numClasses: number): vo
  */
 export const sigmoidBinaryCrossEntropy = op((logits: ArrayLike, targets: ArrayLike, options: CrossEntropyOptions = {}): NDArray => {
   const s = floatArray(logits);
-  checkTargetsFit('sigmoidBinaryCrossEntropy', s, np.asArray(targets), 'one target in [0, 1] per logit', false);
-  let y = floatArray(targets);
+  let y = floatArray(checkTargetsFit('sigmoidBinaryCrossEntropy', 'logits', s, targets, 'one target in [0, 1] per logit', false));
   if (options.labelSmoothing) y = y.mul(1 - options.labelSmoothing).add(options.labelSmoothing / 2);
   // np.softplus's derivative is smooth through 0 (σ(0) = ½ and σ'(0) = ¼, as jax.nn.softplus), so
   // Newton steps and Hessians of logistic regression at w = 0 see the curvature.
@@ -150,9 +151,7 @@ export interface ZlprOptions {
  */
 export const zlpr = op((scores: ArrayLike, targets: ArrayLike, options: ZlprOptions = {}): NDArray => {
   const s = floatArray(scores);
-  const y = floatArray(targets);
-  const fits = y.ndim <= s.ndim && y.shape.every((d, i) => d === 1 || d === s.shape[s.ndim - y.ndim + i]);
-  if (!fits) throw new RangeError(`zlpr: targets ${JSON.stringify(y.shape)} must broadcast to the scores' shape ${JSON.stringify(s.shape)} (one 0/1 target per class)`);
+  const y = floatArray(checkTargetsFit('zlpr', 'scores', s, targets, 'one 0/1 target per class', false));
   const s0 = options.threshold ?? 0;
   if (typeof s0 !== 'number' || !Number.isFinite(s0)) throw new RangeError(`zlpr: threshold must be a finite number, got ${s0}`);
   // Targets known now (not traced) are checked: a 2, or class ids instead of a 0/1 mask, would mix

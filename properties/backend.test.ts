@@ -1,13 +1,15 @@
 // Backends: the default in Node is wasm; GRADUS_BACKEND and setBackend() choose explicitly; an
 // unknown name is an error listing what is available; and every backend computes the same thing
-// (values and gradients of random compositions agree between wasm and cpu).
+// (values and gradients of random compositions agree between wasm and cpu; the backend kernels
+// around the float64 JS linear algebra are right on each).
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { availableBackends, getBackend, grad, np, scope, setBackend, type NDArray } from '../src/index.js';
-import { Rng } from '../src/testing/index.js';
+import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr } from './compositions.js';
-import { FC_SEED } from './helpers.js';
+import { FC_SEED, expectClose, onEachBackend } from './helpers.js';
+import { eye64, solve64, transpose64 } from './matrix64.js';
 import { randomArray } from './loop_oracle.js';
 
 function runWith(env: Record<string, string>, code: string): string {
@@ -102,4 +104,56 @@ describe('wasm and cpu agree where TF.js wasm kernels go wrong', () => {
     expect(results.wasm![5]!.values).toEqual([-1, 1, 1, -1]);
     expect(results.wasm![7]!.values.every((v) => v === 0)).toBe(true);
   }, 60_000);
+});
+
+// The factorisations (cholesky, qr, eigh, svd, the LU behind solve, inv and slogdet) run in float64
+// JS on the host whatever the backend, so their factors are the same bits on wasm and cpu and a
+// comparison of them across backends cannot fail. What runs on the backend's kernels is everything
+// around them: the products that use the factors and the derivative rules (matmuls, transposes,
+// elementwise ops). Each backend is checked against references: the products against the float64
+// input, the derivatives against finite differences of the (host) forward kernels, slogdet's
+// gradient against A⁻ᵀ in float64.
+describe('linear algebra on wasm and cpu: the backend kernels around the float64 JS factorisations', () => {
+  const spd = [[4, 1, 0.5], [1, 3, -1], [0.5, -1, 2]];
+  const general = [[1, 2, 0.5], [-3, 4, 1], [0.25, -1, 2], [2, 0.5, -1]];
+
+  it('rebuild the input from the factors (L·Lᵀ, Q·R, V·diag(w)·Vᵀ, U·diag(s)·Vᵀ, A·solve(A, B), A·inv(A))', () =>
+    onEachBackend((backend) => {
+      const A = np.array(spd, 'float32'), G = np.array(general, 'float32');
+      const opts = { rtol: 1e-5, atol: 1e-5 };
+      const L = np.linalg.cholesky(A);
+      expectClose(np.matmul(L, np.transpose(L)), spd, { ...opts, label: `${backend} L·Lᵀ` });
+      const [q, r] = np.linalg.qr(G);
+      expectClose(np.matmul(q, r), general, { ...opts, label: `${backend} Q·R` });
+      const [w, v] = np.linalg.eigh(A);
+      expectClose(np.matmul(np.multiply(v, w), np.transpose(v)), spd, { ...opts, label: `${backend} V·diag(w)·Vᵀ` });
+      const [u, s, vh] = np.linalg.svd(G, { fullMatrices: false });
+      expectClose(np.matmul(np.multiply(u, s), vh), general, { ...opts, label: `${backend} U·diag(s)·Vᵀ` });
+      const B = np.array([[1, 0], [2, -1], [0.5, 3]], 'float32');
+      expectClose(np.matmul(A, np.linalg.solve(A, B)), [[1, 0], [2, -1], [0.5, 3]], { ...opts, label: `${backend} A·solve(A, B)` });
+      expectClose(np.matmul(A, np.linalg.inv(A)), eye64(3), { ...opts, label: `${backend} A·inv(A)` });
+    }));
+
+  it('differentiate through them: checkGrads (forward and reverse) for each, and slogdet\'s gradient is A⁻ᵀ (float64)', () =>
+    onEachBackend((backend) => {
+      const A = np.array(spd, 'float32'), G = np.array(general, 'float32');
+      const sym = (x: NDArray) => np.multiply(np.add(x, np.transpose(x)), 0.5);
+      const cases: [string, (x: NDArray) => NDArray | NDArray[], NDArray][] = [
+        ['cholesky', (x) => np.linalg.cholesky(sym(x)), A],
+        ['qr', (x) => np.linalg.qr(x), G],
+        ['eigh', (x) => np.linalg.eigh(sym(x)), A],
+        ['svd', (x) => np.linalg.svd(x, { fullMatrices: false }), G],
+        ['solve', (x) => np.linalg.solve(x, np.array([[1, 0], [2, -1], [0.5, 3]], 'float32')), A],
+        ['inv', (x) => np.linalg.inv(x), A],
+      ];
+      for (const [name, f, x] of cases) {
+        try {
+          checkGrads(f, [x], { order: 1, seed: 3 });
+        } catch (e) {
+          throw new Error(`${backend} ${name}: ${(e as Error).message}`);
+        }
+      }
+      const want = transpose64(solve64(spd, eye64(3)));
+      expectClose(grad((x: NDArray) => np.linalg.slogdet(x)[1])(A), want, { rtol: 1e-5, atol: 1e-6, label: `${backend} d slogdet` });
+    }));
 });

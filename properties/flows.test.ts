@@ -10,24 +10,9 @@ import { flows } from '../models/index.js';
 import { convSpectralNorm, type DenseParams } from '../models/nn.js';
 import { dispose, grad, jacfwd, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
+import { assertNoLeak, noLeak } from './helpers.js';
 
 const SEED = 42;
-
-function assertNoLeak(property: fc.IProperty<unknown> | fc.IPropertyWithHooks<unknown>, numRuns: number): void {
-  const before = tf.memory().numTensors;
-  fc.assert(property, { seed: SEED, numRuns });
-  expect(tf.memory().numTensors).toBe(before);
-}
-
-function noLeak<T>(fn: () => T): T {
-  const before = tf.memory().numTensors;
-  const out = scope(() => {
-    fn();
-    return null;
-  });
-  expect(tf.memory().numTensors).toBe(before);
-  return out as T;
-}
 
 const values = (x: NDArray): number[] => Array.from(x.dataSync());
 const maxAbsDiff = (a: NDArray, b: NDArray): number => np.max(np.abs(np.subtract(a, b))).item() as number;

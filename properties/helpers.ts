@@ -78,10 +78,22 @@ export function inScope(fn: () => unknown): void {
  * fc.assert with FC_SEED, each case in a scope, failing if the property leaves tensors behind
  * (counted after `cleanup`, e.g. clearing a jit cache whose constants are the test's own).
  */
-export function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number, cleanup: () => void = () => {}): void {
+export function assertNoLeak<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number, cleanup?: () => void): void;
+/**
+ * The same for a property built with fc.property (several arbitraries, a boolean predicate): its
+ * cases are not wrapped in a scope, so the predicate frees what it makes (e.g. with `scope`).
+ */
+export function assertNoLeak(property: fc.IProperty<unknown> | fc.IPropertyWithHooks<unknown>, numRuns: number): void;
+export function assertNoLeak<T>(
+  what: fc.Arbitrary<T> | fc.IProperty<unknown> | fc.IPropertyWithHooks<unknown>,
+  bodyOrRuns: ((v: T) => void) | number,
+  runs?: number,
+  cleanup: () => void = () => {},
+): void {
   const before = numTensors();
   try {
-    fc.assert(fc.property(arb, (v) => inScope(() => body(v))), { seed: FC_SEED, numRuns });
+    if (typeof bodyOrRuns === 'number') fc.assert(what as fc.IProperty<unknown>, { seed: FC_SEED, numRuns: bodyOrRuns });
+    else fc.assert(fc.property(what as fc.Arbitrary<T>, (v) => inScope(() => bodyOrRuns(v))), { seed: FC_SEED, numRuns: runs });
   } finally {
     cleanup();
   }

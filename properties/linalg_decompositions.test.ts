@@ -7,7 +7,10 @@
 // (∇‖A‖_nuc = U·Vh, ∇w_k = v_k·v_kᵀ), vmap against a loop, jit against eager, errors, and leaks.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConcretizationError, DTypeError, ShapeError, TransformError, ValueError, grad, jit, jvp, np, vmap, type NDArray } from '../src/index.js';
+import { ConcretizationError, DTypeError, ShapeError, TransformError, ValueError, grad, jit, jvp, makeJaxpr, np, scan, vmap, type NDArray } from '../src/index.js';
+import { Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
+import { deadCodeElimination } from '../src/dce.js';
+import { CompiledProgram } from '../src/executor.js';
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
 import { assertNoLeak, FC_SEED, noLeak, onEachBackend, ulp32 } from './helpers.js';
@@ -498,17 +501,66 @@ describe('eigh and svd under vmap and jit', () => {
     }, 12);
   });
 
-  it('run on both backends with the same results', async () => {
+  it('give the same derivatives on both backends (the factors come from one float64 JS kernel on either; derivatives run backend kernels)', async () => {
     const a = [[4, 1, 0.5], [1, 3, -1], [0.5, -1, 2]];
-    const results: string[] = [];
+    const results: number[][] = [];
     await onEachBackend(() => {
       const A = np.array(a, 'float32');
-      const [w, v] = np.linalg.eigh(A);
-      const [u, s, vh] = np.linalg.svd(np.array([[1, 2], [3, 4], [5, 6]], 'float32'));
-      const g = grad((m: NDArray) => np.linalg.norm(m, 2))(A);
-      results.push(JSON.stringify([w.toArray(), v.toArray(), u.toArray(), s.toArray(), vh.toArray(), g.toArray()]));
+      const gNorm = grad((m: NDArray) => np.linalg.norm(m, 2))(A);
+      const gEigh = grad((m: NDArray) => np.sum(np.sin(np.linalg.eigh(m)[1])))(A);
+      const gSvd = grad((m: NDArray) => np.sum(np.cos(np.linalg.svd(m, { fullMatrices: false })[0])))(np.array([[1, 2], [3, 4], [5, 6]], 'float32'));
+      results.push([gNorm, gEigh, gSvd].flatMap((g) => Array.from(g.dataSync())));
     });
-    expect(results[0]).toBe(results[1]);
+    results[0]!.forEach((v, i) => expect(Math.abs(v - results[1]![i]!)).toBeLessThan(1e-5));
+  });
+});
+
+describe('svd: dead singular vectors', () => {
+  /** The svd equations of a program and of the programs nested in it (scan bodies), after dead-code elimination. */
+  const svdEqns = (eqns: readonly JaxprEqn[]): JaxprEqn<'svd'>[] => eqns.flatMap((e) => (e.prim === 'svd' ? [e as JaxprEqn<'svd'>] : e.prim === 'scan' ? svdEqns((e as JaxprEqn<'scan'>).params.jaxpr.eqns) : []));
+  const prunedSvds = (f: (m: NDArray) => NDArray, A: NDArray) => {
+    const program = makeJaxpr(f)(A).jaxpr;
+    return { traced: svdEqns(program.eqns), pruned: svdEqns(deadCodeElimination(program)), program };
+  };
+
+  it('an svd whose U and Vh are unused becomes the values-only svd when jit compiles it (nested in scan too); results are unchanged', () => {
+    assertNoLeak(fc.tuple(matrixArb(5, 5), fc.boolean()), ([a, full]) => {
+      const A = np.array(a, 'float32');
+      const onlyS = (m: NDArray) => np.multiply(np.linalg.svd(m, { fullMatrices: full })[1], 2);
+      const { traced, pruned, program } = prunedSvds(onlyS, A);
+      expect(traced.map((e) => e.params.computeUv)).toEqual([true]);
+      expect(pruned.map((e) => [e.params.computeUv, e.outBinders.length])).toEqual([[false, 1]]);
+      // What jit runs: the compiled program's steps.
+      const steps = (new CompiledProgram(program) as unknown as { steps: { prim: string; params: { computeUv?: boolean } }[] }).steps;
+      expect(steps.filter((st) => st.prim === 'svd').map((st) => st.params.computeUv)).toEqual([false]);
+      const jf = jit(onlyS);
+      expect(jf(A).toArray()).toEqual(onlyS(A).toArray());
+      jf.clearCache();
+      // Inside a scan body, with the vectors of a second svd used: only the first is rewritten.
+      const body = (c: NDArray, m: NDArray): [NDArray, NDArray] => [np.add(c, np.sum(np.linalg.svd(m)[1])), np.linalg.svd(m)[0]];
+      const scanned = (m: NDArray) => {
+        const [c, us] = scan(body, np.zeros([]), np.stack([m, np.multiply(m, 2)]));
+        return np.add(c, np.sum(np.abs(us)));
+      };
+      const inScan = prunedSvds(scanned, A);
+      expect(inScan.pruned.map((e) => e.params.computeUv)).toEqual([false, true]);
+      const js = jit(scanned);
+      expect(js(A).toArray()).toEqual(scanned(A).toArray());
+      js.clearCache();
+    }, 15);
+  });
+
+  it('an svd whose vectors are used keeps them: U alone, Vh alone, and the derivative of s (which needs U and V)', () => {
+    noLeak(() => {
+      const A = np.array([[3, 1, 0.5], [1, 2, -1]], 'float32');
+      expect(prunedSvds((m) => np.linalg.svd(m)[0], A).pruned.map((e) => e.params.computeUv)).toEqual([true]);
+      expect(prunedSvds((m) => np.linalg.svd(m)[2], A).pruned.map((e) => e.params.computeUv)).toEqual([true]);
+      const g = (m: NDArray) => grad((x: NDArray) => np.sum(np.linalg.svd(x, { fullMatrices: false })[1]))(m);
+      expect(prunedSvds(g, A).pruned.map((e) => e.params.computeUv)).toEqual([true]);
+      const jg = jit(g);
+      closeTo(rows(jg(A)), rows(g(A)), 1e-6, 'jit(grad Σs)');
+      jg.clearCache();
+    });
   });
 });
 
@@ -823,6 +875,32 @@ describe('np.linalg.matrixRank, cond and the spectral norms', () => {
       expect(np.linalg.norm(np.array([[3, 0], [0, -4]], 'float32'), 2).item()).toBe(4);
       expect(np.linalg.norm(np.array([[3, 0], [0, -4]], 'float32'), 'nuc').item()).toBe(7);
       expect(() => np.linalg.norm(np.ones([3]), 'nuc')).toThrow("linalg.norm: ord 'nuc' is a matrix norm and needs two axes, got 1 ([3], axis undefined)");
+    });
+  });
+
+  it('matrix norms of empty matrices follow NumPy 2: 0 for 2, nuc, fro, 1 and ∞ (max with initial 0); a ValueError for −2, and for −1 and −∞ when the minimum is over nothing', () => {
+    // NumPy 2.4's np.linalg.norm(np.zeros(shape), ord, axis=(-2, -1)): a number, or the ValueError of a
+    // minimum over an empty axis ('raise').
+    const numpy: [number | 'fro' | 'nuc', number[], number[] | 'raise'][] = [];
+    for (const [shape, zero] of [[[0, 3], [0]], [[3, 0], [0]], [[0, 0], [0]], [[2, 0, 3], [0, 0]]] as [number[], number[]][]) {
+      for (const ord of [2, 'nuc', 'fro', 1, Infinity] as const) numpy.push([ord, shape, zero]);
+      numpy.push([-2, shape, 'raise']);
+      numpy.push([-1, shape, shape[shape.length - 1] === 0 ? 'raise' : zero]);
+      numpy.push([-Infinity, shape, shape[shape.length - 2] === 0 ? 'raise' : zero]);
+    }
+    noLeak(() => {
+      for (const [ord, shape, want] of numpy) {
+        const label = `ord ${ord}, ${JSON.stringify(shape)}`;
+        const norm = () => np.linalg.norm(np.zeros(shape), ord, [-2, -1]);
+        if (want === 'raise') {
+          expect(norm, label).toThrow(ValueError);
+          expect(norm, label).toThrow(`linalg.norm: ord ${ord} of empty matrices (${JSON.stringify(shape)} over axes [${shape.length - 2},${shape.length - 1}])`);
+        } else {
+          expect([norm().toArray()].flat(), label).toEqual(want);
+          expect(np.linalg.norm(np.zeros(shape), ord, [-2, -1], true).shape, `${label}, keepdims`).toEqual(shape.map((d, i) => (i >= shape.length - 2 ? 1 : d)));
+        }
+      }
+      expect(() => np.linalg.norm(np.zeros([0, 2]), -2)).toThrow('the smallest singular value of a matrix with no singular values');
     });
   });
 });

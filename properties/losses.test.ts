@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dispose, grad, hessian, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
+import { ShapeError, dispose, grad, hessian, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import * as losses from '../models/losses.js';
 import * as nn from '../models/nn.js';
@@ -389,6 +389,103 @@ describe('function smoothing (§7a)', () => {
   });
 });
 
+// ---- float64 references for losses otherwise checked only against themselves ---------------------------------
+// Before these, smoothing in sigmoid BCE, the fixed-k loss, smoothMax/smoothMin values, softOneHot,
+// softArgmax, soft accuracy and soft F1 of soft probabilities, softTopK beyond k = 1, zlprPredict and
+// KL away from one hand-picked point were tested only by bounds, limits and identities with other
+// gradus ops. Each reference here is the formula written out in float64 (Keras/Optax/§7a forms).
+
+const softmax64 = (xs: readonly number[]) => { const z = lse64(xs); return xs.map((v) => Math.exp(v - z)); };
+const columns = (m: readonly (readonly number[])[]) => m[0]!.map((_, j) => m.map((r) => r[j]!));
+const probArb = (n: number) => fc.array(fc.double({ min: 0, max: 1, noNaN: true }).map(Math.fround), { minLength: n, maxLength: n });
+
+describe('float64 references for the remaining losses', () => {
+  it('sigmoid BCE with label smoothing α uses the target y(1 − α) + α/2 (Keras): y′·softplus(−s) + (1 − y′)·softplus(s)', () => {
+    fc.assert(fc.property(logitsArb(5, 8), fc.array(fc.constantFrom(0, 1), { minLength: 5, maxLength: 5 }), fc.double({ min: 0, max: 0.5, noNaN: true }), (s, y, alpha) => {
+      const got = run(() => vals(losses.sigmoidBinaryCrossEntropy(f32(s), f32(y), { labelSmoothing: alpha })));
+      close(got, s.map((x, i) => { const t = y[i]! * (1 - alpha) + alpha / 2; return t * softplus64(-x) + (1 - t) * softplus64(x); }), 1e-5, 1e-5);
+    }), FC);
+  });
+
+  it('KL(t ‖ p) is Σ_{t>0} t·(log t − log p) over the last axis (Optax), with zero targets, and l2Loss with targets is ½(p − t)²', () => {
+    const rowsArb = fc.integer({ min: 2, max: 6 }).chain((n) => fc.array(fc.tuple(probArb(n), logitsArb(n, 3)), { minLength: 1, maxLength: 3 }));
+    fc.assert(fc.property(rowsArb, (rows) => {
+      // Targets normalised with every third entry zeroed (0·log 0 = 0), log-predictions a float64
+      // log-softmax, both rounded to float32 first.
+      const ts = rows.map(([t]) => { const z = t.map((v, i) => (i % 3 === 2 ? 0 : v)); const sum = z.reduce((a, b) => a + b, 0) || 1; return z.map((v) => Math.fround(v / sum)); });
+      const logps = rows.map(([, l]) => { const z = lse64(l); return l.map((v) => Math.fround(v - z)); });
+      const got = run(() => vals(losses.klDivergence(f32(logps), f32(ts))));
+      close(got, ts.map((t, b) => t.reduce((acc, v, i) => acc + (v > 0 ? v * (Math.log(v) - logps[b]![i]!) : 0), 0)), 1e-5, 1e-5, 'kl');
+      const p = logps.flat(), t = ts.flat();
+      close(run(() => vals(losses.l2Loss(f32(p), f32(t)))), p.map((v, i) => 0.5 * (v - t[i]!) ** 2), 1e-6, 1e-6, 'l2');
+    }), FC);
+  });
+
+  it('the fixed-k loss is log Σ_{|S|=k} e^{Σ_S s} − Σ_pos s by enumeration (both methods, a batch of rows)', () => {
+    fc.assert(fc.property(fc.array(logitsArb(5, 2), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 4 }), fc.nat(), (rows, k, seed) => {
+      const targets = rows.map((_, b) => subsets(5, k)[(seed + b) % subsets(5, k).length]!).map((set) => [0, 1, 2, 3, 4].map((i) => (set.includes(i) ? 1 : 0)));
+      const want = rows.map((r, b) => lse64(subsets(5, k).map((set) => set.reduce((a, i) => a + r[i]!, 0))) - r.reduce((a, v, i) => a + v * targets[b]![i]!, 0));
+      const [rec, newton] = run(() => [vals(losses.fixedKMultilabelLoss(f32(rows), f32(targets), k)), vals(losses.fixedKMultilabelLoss(f32(rows), f32(targets), k, { method: 'newton' }))]);
+      close(rec, want, 1e-5, 1e-5, 'recursive');
+      close(newton, want, 1e-4, 1e-4, 'newton'); // float32 cancellation in the alternating sum
+    }), FC);
+  });
+
+  it('smoothMax = logsumexp(Kx)/K, smoothMin = −logsumexp(−Kx)/K, softOneHot = softmax(Kx), softArgmax = Σ (i + start)·softmax(Kx)_i (start 1 by default), over either axis', () => {
+    const matArb = fc.integer({ min: 1, max: 4 }).chain((r) => fc.integer({ min: 1, max: 5 }).chain((c) => fc.array(logitsArb(c, 4), { minLength: r, maxLength: r })));
+    fc.assert(fc.property(matArb, fc.constantFrom(0.5, 1, 3), fc.constantFrom(0, 1), fc.constantFrom(0, 1, undefined), (m, K, axis, start) => {
+      const lines = axis === 1 ? m : columns(m); // the slices the op reduces over
+      const [mx, mn, oh, am] = run(() => {
+        const x = f32(m), o = { k: K, axis };
+        return [vals(losses.smoothMax(x, o)), vals(losses.smoothMin(x, o)), vals(losses.softOneHot(x, o)), vals(losses.softArgmax(x, { ...o, start }))];
+      });
+      close(mx, lines.map((l) => lse64(l.map((v) => K * v)) / K), 1e-5, 1e-5, 'smoothMax');
+      close(mn, lines.map((l) => -lse64(l.map((v) => -K * v)) / K), 1e-5, 1e-5, 'smoothMin');
+      const soft = lines.map((l) => softmax64(l.map((v) => K * v)));
+      close(oh, axis === 1 ? soft.flat() : columns(soft).flat(), 1e-5, 1e-6, 'softOneHot');
+      close(am, soft.map((p) => p.reduce((a, v, i) => a + (i + (start ?? 1)) * v, 0)), 1e-5, 1e-5, 'softArgmax'); // 1-based by default (§7a)
+    }), FC);
+  });
+
+  it('soft accuracy of soft probabilities is mean_b p[b, y_b]; soft F1 is (2Σtp + ε)/(Σ(t + p) + ε) over all entries or per column', () => {
+    const caseArb = fc.integer({ min: 1, max: 5 }).chain((b) => fc.integer({ min: 2, max: 4 }).chain((c) =>
+      fc.tuple(fc.array(logitsArb(c, 3), { minLength: b, maxLength: b }), fc.array(fc.nat(c - 1), { minLength: b, maxLength: b }), fc.array(probArb(c), { minLength: b, maxLength: b }), fc.array(fc.array(fc.constantFrom(0, 1), { minLength: c, maxLength: c }), { minLength: b, maxLength: b }))));
+    fc.assert(fc.property(caseArb, fc.constantFrom(1e-7, 0.5), ([logits, labels, p, t], eps) => {
+      const probs = logits.map((l) => softmax64(l).map(Math.fround));
+      const [acc, micro, perColumn] = run(() => [
+        losses.softAccuracy(f32(probs), np.array(labels, 'int32')).item() as number,
+        losses.softF1(f32(p), f32(t), { eps }).item() as number,
+        vals(losses.softF1(f32(p), f32(t), { eps, axis: 0 })),
+      ]);
+      close([acc], [probs.reduce((a, r, b) => a + r[labels[b]!]!, 0) / probs.length], 1e-6, 1e-6, 'accuracy');
+      const f1 = (pp: readonly number[], tt: readonly number[]) => (2 * pp.reduce((a, v, i) => a + v * tt[i]!, 0) + eps) / (pp.reduce((a, v, i) => a + v + tt[i]!, 0) + eps);
+      close([micro], [f1(p.flat(), t.flat())], 1e-5, 1e-6, 'micro F1');
+      close(perColumn, columns(p).map((col, j) => f1(col, columns(t)[j]!)), 1e-5, 1e-6, 'per-column F1');
+    }), FC);
+  });
+
+  it('softTopK follows the s-k-max recursion of §7a in float64: p⁽ʲ⁾ = softmax(K·x⁽ʲ⁾), x⁽ʲ⁺¹⁾ = x⁽ʲ⁾ + log(1 − p⁽ʲ⁾), Σ_j p⁽ʲ⁾', () => {
+    fc.assert(fc.property(fc.integer({ min: 2, max: 7 }).chain((n) => fc.tuple(logitsArb(n, 3), fc.integer({ min: 1, max: n }))), fc.constantFrom(0.5, 1, 2), ([x, k], K) => {
+      let z = [...x];
+      const total = x.map(() => 0);
+      for (let j = 0; j < k; j++) {
+        const p = softmax64(z.map((v) => K * v));
+        p.forEach((v, i) => { total[i]! += v; });
+        z = z.map((v, i) => v + Math.log(Math.max(1 - p[i]!, 1e-30)));
+      }
+      close(run(() => vals(losses.softTopK(f32(x), k, { k: K }))), total, 1e-4, 1e-5);
+    }), FC);
+  });
+
+  it('zlprPredict is score > threshold (and the loss is also exported under Su\'s name)', () => {
+    fc.assert(fc.property(logitsArb(6, 2), fc.constantFrom(0, 0.5, -1), (s, th) => {
+      const got = run(() => vals(losses.zlprPredict(f32(s), th)));
+      expect(got).toEqual(s.map((v) => (v > th ? 1 : 0)));
+    }), FC);
+    expect(losses.multilabelCategoricalCrossEntropy).toBe(losses.zlpr);
+  });
+});
+
 // ---- Beta sampler, mixup and SamplePairing (§7f) ------------------------------------------------------------
 
 function moments(xs: ArrayLike<number>): { mean: number; variance: number } {
@@ -588,6 +685,35 @@ describe('memory', () => {
   });
 });
 
+describe('JS targets', () => {
+  /** Tensors TF.js creates while `fn` runs (its result freed): ids are handed out one by one, so a probe's id counts them. */
+  function tensorsCreated(fn: () => unknown): number {
+    const probe = () => { const t = tf.scalar(0); t.dispose(); return t.id; };
+    const start = probe();
+    dispose(fn() as never);
+    return probe() - start - 1;
+  }
+
+  it('are converted to an array once: JS targets make exactly one tensor (the upload) more than the same targets passed as an array', () => {
+    const l = f32([[0.3, -1.2, 2.0], [1.5, 0.2, -0.7]]);
+    const t = [[0, 1, 0], [1, 0, 1]], tArr = np.asArray(t);
+    expect(tArr.dtype).toBe('int32');
+    const cases: [string, (targets: number[][] | NDArray) => NDArray][] = [
+      ['softmaxCrossEntropy', (y) => losses.softmaxCrossEntropy(l, y)],
+      ['softmaxCrossEntropy smoothed', (y) => losses.softmaxCrossEntropy(l, y, { labelSmoothing: 0.1 })],
+      ['sigmoidBinaryCrossEntropy', (y) => losses.sigmoidBinaryCrossEntropy(l, y)],
+      ['sigmoidBinaryCrossEntropy smoothed', (y) => losses.sigmoidBinaryCrossEntropy(l, y, { labelSmoothing: 0.1 })],
+      ['zlpr', (y) => losses.zlpr(l, y)],
+    ];
+    for (const [name, f] of cases) {
+      // (the same values either way, and the array form is the baseline: the difference is the conversion)
+      expect(run(() => vals(f(t))), name).toEqual(run(() => vals(f(tArr))));
+      expect(tensorsCreated(() => f(t)) - tensorsCreated(() => f(tArr)), name).toBe(1);
+    }
+    dispose([l, tArr]);
+  });
+});
+
 describe('labels out of range', () => {
   // take would clip label 5 to the last class and wrap −1: a plausible loss of the wrong class.
   it('integer labels and CRF tags outside the classes are errors where they are concrete', async () => {
@@ -617,7 +743,10 @@ describe('mismatched shapes in model functions', () => {
       expect(() => crf.nll(h, [0, 1, 2], bad)).toThrow(/crf.nll: transitions \[2,2\] must be \[K, K\] for the K = 3 tags of emissions \[3,3\]/);
       expect(() => crf.viterbi(h, bad)).toThrow(/crf.viterbi: transitions \[2,2\] must be \[K, K\]/);
       expect(() => crf.memmNll(h, [0, 1, 2], bad)).toThrow(/crf.memmNll: transitions/);
-      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(/zlpr: targets \[4,2\] must broadcast to the scores' shape \[4,3\]/);
+      // zlpr shares the cross-entropies' check (a ShapeError naming the op and both shapes).
+      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(ShapeError);
+      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(/^zlpr: targets \[4,2\] must have the scores' shape \[4,3\] \(or broadcast to it\), one 0\/1 target per class$/);
+      expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([2, 4, 3]))).toThrow(/zlpr: targets \[2,4,3\] must have the scores' shape \[4,3\]/);
       expect(losses.zlpr(np.zeros([4, 3]), np.array([1, 0, 0], 'float32')).shape).toEqual([4]); // shared targets broadcast
       // Class ids where a distribution belongs: with B = K they broadcast as a row and gave a wrong loss silently.
       expect(() => losses.softmaxCrossEntropy(np.zeros([3, 3]), np.array([0, 2, 1], 'int32'))).toThrow(/softmaxCrossEntropy: targets \[3\] must have the logits' shape \[3,3\] \(or broadcast to it\), a distribution over the last axis; these look like class ids \(one per example\): use softmaxCrossEntropyWithIntegerLabels, or np.oneHot\(labels, 3\)/);

@@ -30,3 +30,43 @@ export function solve64(a: Mat, b: Mat): Mat {
   }
   return x;
 }
+
+/** The symmetric part (A + Aᵀ)/2. */
+export const symmetricPart64 = (a: Mat): Mat => a.map((row, i) => row.map((v, j) => (v + a[j]![i]!) / 2));
+
+/** Cholesky–Banachiewicz in float64, row by row (the kernel goes column by column); reads A's lower triangle only. */
+export function cholesky64(a: Mat): Mat {
+  const n = a.length;
+  const l: Mat = a.map(() => new Array<number>(n).fill(0));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i]![j]!;
+      for (let k = 0; k < j; k++) s -= l[i]![k]! * l[j]![k]!;
+      l[i]![j] = i === j ? Math.sqrt(s) : s / l[j]![j]!;
+    }
+  }
+  return l;
+}
+
+/**
+ * Reduced QR of a full-column-rank m×n matrix (m ≥ n) by modified Gram–Schmidt in float64, with
+ * R's diagonal positive: knows nothing of reflections.
+ */
+export function gramSchmidt64(a: Mat): { q: Mat; r: Mat } {
+  const m = a.length, n = a[0]!.length;
+  const cols = transpose64(a).map((c) => [...c]);
+  const r: Mat = Array.from({ length: n }, () => new Array<number>(n).fill(0));
+  const q: number[][] = [];
+  for (let j = 0; j < n; j++) {
+    const v = cols[j]!;
+    for (let i = 0; i < j; i++) {
+      const d = q[i]!.reduce((acc, x, k) => acc + x * v[k]!, 0);
+      r[i]![j] = d;
+      for (let k = 0; k < m; k++) v[k]! -= d * q[i]![k]!;
+    }
+    const norm = Math.sqrt(v.reduce((acc, x) => acc + x * x, 0));
+    r[j]![j] = norm;
+    q.push(v.map((x) => x / norm));
+  }
+  return { q: transpose64(q), r };
+}

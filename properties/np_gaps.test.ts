@@ -169,7 +169,8 @@ describe('np.maxPool2d and np.avgPool2d with strides and padding (Flax semantics
       expect(call(np.maxPool2d, 2, { stride: 1 })).toThrow(/^maxPool2d: unknown option "stride"; expected strides and padding$/);
       expect(call(np.maxPool2d, 2, 1)).toThrow(/^maxPool2d: takes \(x, windowShape, \{strides, padding\}\); got 1 after the window shape/);
       expect(call(np.avgPool2d, 2, {}, 'SAME')).toThrow(/^avgPool2d: takes \(x, windowShape, \{strides, padding\}\); got \{\}, "SAME"/);
-      expect(call(np.maxPool2d, 5)).toThrow(/^maxPool2d: window \[5,5\] is larger than the padded spatial size \[4,4\] of input \[1,4,4,1\]/);
+      // A window larger than the input is no error: an empty axis, as lax.reduce_window (np_index_extras.test.ts).
+      expect(np.maxPool2d(x, 5).shape).toEqual([1, 0, 0, 1]);
       expect(() => np.maxPool2d(np.ones([4, 4, 1]), 2)).toThrow(/^maxPool2d: expected an NHWC array \[N,H,W,C\], got shape \[4,4,1\]$/);
     }));
 });
@@ -262,7 +263,8 @@ describe('np.repeat with per-element counts, and np.concatenate with axis null',
       expect(() => np.repeat(x, 1.5)).toThrow(/^repeat: expected a non-negative integer number of repeats/);
       expect(() => np.repeat(x, [1, 2], 0)).toThrow(/^repeat: 2 repeats for axis 0 of \[6\], which has 6 entries; expected one count, or one per entry$/);
       expect(() => np.repeat(x, 2, 0, { totalRepeatLength: -1 })).toThrow(/^repeat: totalRepeatLength must be a non-negative integer, got -1$/);
-      expect(() => np.repeat(np.zeros([0]), [], 0, { totalRepeatLength: 2 })).toThrow(/^repeat: cannot fill totalRepeatLength 2 from axis 0 of \[0\], which is empty$/);
+      // An empty axis is no error: it stays empty, as jnp.repeat (np_index_extras.test.ts).
+      expect(np.repeat(np.zeros([0]), [], 0, { totalRepeatLength: 2 }).shape).toEqual([0]);
     }));
 
   it('concatenate with axis null joins the flattened arrays (any shapes, promoted dtype), and its gradient splits back', () =>
@@ -438,7 +440,7 @@ describe('np.polygamma of every order n ≥ 2', () => {
       }
       expect(values(np.polygamma(2, np.array([0, -3, Infinity, -Infinity, NaN], 'float32')))).toEqual([-Infinity, -Infinity, 0, NaN, NaN]);
       expect(values(np.polygamma(3, np.array([0, -3, Infinity], 'float32')))).toEqual([Infinity, Infinity, 0]);
-      expect(() => np.polygamma(1.5, 1)).toThrow(/^polygamma: order n must be a non-negative integer, got 1.5$/);
+      expect(() => np.polygamma(1.5, 1)).toThrow(/^polygamma: the order n must be an integer .*, got 1.5$/);
     }));
 
   it('below 0 it keeps float32 accuracy where the poles on either side cancel (even n at half-integers) and far from 0: 60-digit mpmath values, and ψ⁽ⁿ⁾(½ − y) = ψ⁽ⁿ⁾(½ + y) for even n at half-integers', () =>

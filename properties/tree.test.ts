@@ -209,11 +209,26 @@ describe('flatten and unflatten', () => {
     // Below the first tree's leaves the others may hold any subtree (JAX's prefix rule).
     expect(map((v: unknown, w: unknown) => w, t, { p: { x: 1 }, q: [[], null] })).toEqual({ p: { x: 1 }, q: [[], null] });
     expect(() => map((v: unknown) => v, t, { p: [1], q: [[3], [4]] })).toThrow(
-      "tree.map: structure mismatch at .q[1]: expected null but got * (tree argument 2 must have the first tree's structure, or extend it below its leaves)",
+      "tree.map: structure mismatch at .q[1]: expected null but got [*] (tree argument 2 must have the first tree's structure, or extend it below its leaves)",
     );
-    // A subtree that isLeaf calls a leaf is one, in every tree being mapped.
-    expect(() => map((v: unknown) => v, { p: [1, 'one'] }, { p: [1, 2] })).toThrow(
-      'tree.map: structure mismatch at .p: expected [*, *] but got *',
+    // isLeaf is asked of the first tree only (JAX's tree_map flattens the others up to its cut
+    // structure): [1, 2] is a leaf to isVec, but it stands where the first tree has a container.
+    expect(map((v: unknown, w: unknown) => [v, w], { p: [1, 'one'] }, { p: [1, 2] })).toEqual({ p: [[1, 1], ['one', 2]] });
+  });
+
+  it('isLeaf applies to the first tree only: the others are cut at its structure, whatever isLeaf says of their subtrees (JAX)', () => {
+    const numbers = (x: unknown) => Array.isArray(x) && x.every((v) => typeof v === 'number');
+    const { map, mapWithPath } = tree.withOptions({ isLeaf: numbers });
+    fc.assert(
+      fc.property(treeArb, (t) => {
+        // Arrays of strings are never cut (but the empty ones); the same arrays of numbers would be.
+        const words = tree.map((x: unknown) => `w${String(x)}`, t as never);
+        const nums = tree.map(() => 1, t as never);
+        expect(map((_w: unknown, n: unknown) => n, words, nums)).toEqual(nums);
+        const paths = tree.leaves(mapWithPath((p: Path) => tree.keystr(p), words));
+        expect(paths).toEqual(tree.flattenWithPath(words, { isLeaf: numbers })[0].map(([p]) => tree.keystr(p)));
+      }),
+      { numRuns: 100 },
     );
   });
 });
@@ -492,7 +507,8 @@ describe('map with a prefix: the other trees may extend the first below its leav
     const { map, mapWithPath } = tree.withOptions({ isLeaf: isPair });
     expect(map((p: unknown, q: unknown) => [p, q], { a: [1, 2], b: 3 }, { a: { deep: [4] }, b: [5, [6]] })).toEqual({ a: [[1, 2], { deep: [4] }], b: [3, [5, [6]]] });
     expect(mapWithPath((path: Path, _p: unknown, q: unknown) => `${tree.keystr(path)}=${JSON.stringify(q)}`, { a: [1, 2] }, { a: [[0], 1] })).toEqual({ a: '.a=[[0],1]' });
-    expect(() => map((p: unknown) => p, { a: [1, 2, 3] }, { a: [1, 2] })).toThrow('tree.map: structure mismatch at .a: expected [*, *, *] but got *');
+    // (The other tree's structure is printed without isLeaf: it is not applied to the other trees.)
+    expect(() => map((p: unknown) => p, { a: [1, 2, 3] }, { a: [1, 2] })).toThrow('tree.map: structure mismatch at .a: expected [*, *, *] but got [*, *]');
   });
 });
 
@@ -525,8 +541,30 @@ describe('broadcast: a prefix tree copied down to the leaves of a fuller tree (j
     const { broadcast } = tree.withOptions({ isLeaf: (x) => Array.isArray(x) && x.length === 2 });
     expect(broadcast({ a: 'A', b: 'B' }, { a: [1, 2], b: { c: [3, 4], d: [5, 6, 7] } })).toEqual({ a: 'A', b: { c: 'B', d: ['B', 'B', 'B'] } });
     expect(broadcast({ a: [0, 0], b: 'B' }, { a: [1, 2, 3], b: 1 })).toEqual({ a: [[0, 0], [0, 0], [0, 0]], b: 'B' });
-    // A subtree isLeaf stops at in the full tree cannot stand where the prefix has a container.
-    expect(() => broadcast({ a: [0, 0, 0], b: 'B' }, { a: [1, 2], b: 1 })).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got *');
+    // Above the prefix's leaves isLeaf is asked of the prefix only (as in every map): the full tree must extend its structure.
+    expect(() => broadcast({ a: [0, 0, 0], b: 'B' }, { a: [1, 2], b: 1 })).toThrow('tree.broadcast: structure mismatch at .a: expected [*, *, *] but got [*, *]');
+    expect(broadcast({ a: [0, 'x'], b: 'B' }, { a: [1, 2], b: 1 })).toEqual({ a: [0, 'x'], b: 'B' });
+  });
+
+  it('walks each tree once: every registered node is flattened once, in the prefix, and in the full tree above the cut or below it', () => {
+    let calls = 0;
+    class Counted {
+      constructor(readonly items: readonly unknown[]) {}
+    }
+    tree.register(Counted, { flatten: (x) => (calls++, [x.items, null]), unflatten: (_aux, items) => new Counted(items) });
+    const full = new Counted([new Counted([1, new Counted([2, 3])]), { k: new Counted([4]) }]);
+    const cases: [unknown, number, unknown[]][] = [
+      [0, 0, [0, 0, 0, 0]],
+      [new Counted([0, 1]), 1, [0, 0, 0, 1]],
+      [new Counted([new Counted([0, 1]), { k: 2 }]), 2, [0, 1, 1, 2]],
+    ];
+    for (const [prefix, prefixNodes, want] of cases) {
+      calls = 0;
+      const out = tree.broadcast(prefix as never, full as never);
+      expect(calls, `prefix with ${prefixNodes} Counted nodes`).toBe(prefixNodes + 4);
+      expect(tree.leaves(out)).toEqual(want);
+      expect(out).toBeInstanceOf(Counted);
+    }
   });
 });
 

@@ -164,4 +164,9 @@ const dceRules: { [P in Primitive]?: DceRule<P> } = {
   remat: programDce<'remat'>(),
   cond: condDce,
   while: whileDce,
+  // svd with U and Vh unused: the values-only kernel (no rotations accumulated in V, no U formed).
+  // (eigh has no values-only variant to rewrite to: its params are only { lower }.)
+  svd: (eqn, usedOuts) => (eqn.params.computeUv && !usedOuts[1] && !usedOuts[2]
+    ? { eqn: { ...eqn, params: { fullMatrices: false, computeUv: false }, outBinders: eqn.outBinders.slice(0, 1) }, usedInputs: [true] }
+    : { eqn, usedInputs: [true] }),
 };

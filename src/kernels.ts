@@ -11,7 +11,7 @@ import { eighStack, svdStack } from './spectral_kernels.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
 import { sortRows } from './sort_kernels.js';
-import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, polygamma, trigamma } from './special.js';
+import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, polygamma } from './special.js';
 import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
@@ -20,7 +20,7 @@ const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
   neg: tf.neg, sin: (x) => wasmTrig('Sin', x) ?? tf.sin(x), cos: (x) => wasmTrig('Cos', x) ?? tf.cos(x), tan: tf.tan, asin: tf.asin, acos: tf.acos, atan: tf.atan,
   sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: (x) => wasmExp(x) ?? tf.exp(x), log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
   tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: float64Unary(erf), erfc: float64Unary(erfc), ndtr: float64Unary(ndtr), ndtri: float64Unary(ndtri),
-  exp2: float64Unary(exp2), lgamma: float64Unary(lgamma), digamma: float64Unary(digamma), trigamma: float64Unary(trigamma), relu: reluKernel, abs: tf.abs,
+  exp2: float64Unary(exp2), lgamma: float64Unary(lgamma), digamma: float64Unary(digamma), relu: reluKernel, abs: tf.abs,
   sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
 };
 
@@ -37,6 +37,23 @@ function float64Unary(f: (v: number) => number): (x: tf.Tensor) => tf.Tensor {
     for (let i = 0; i < data.length; i++) out[i] = f(data[i]!);
     return tf.tensor(out, x.shape, 'float32');
   };
+}
+
+/** ψ⁽ⁿ⁾(x) in float64, rounded once: n int32 and x float32 broadcast against each other (one order: a unary map). */
+function polygammaKernel(n: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  const shape = tf.broadcast_util.assertAndGetBroadcastShape(n.shape, x.shape);
+  return tf.tidy(() => {
+    const xs = x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : tf.broadcastTo(x, shape);
+    if (n.size === 1) {
+      const order = (n.dataSync() as Int32Array)[0]!;
+      return float64Unary((v) => polygamma(order, v))(xs);
+    }
+    const orders = tf.broadcastTo(n, shape).dataSync() as Int32Array;
+    const data = xs.dataSync() as Float32Array;
+    const out = new Float32Array(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = polygamma(orders[i]!, data[i]!);
+    return tf.tensor(out, shape, 'float32');
+  });
 }
 
 /**
@@ -669,7 +686,7 @@ export const kernels: Kernels = {
   reduce_min: ([x], { axes }) => [axes.length ? tf.min(x!, axes) : shareTensor(x!)],
   argmax: ([x], { axis }) => [argExtremum(x!, axis, tf.argMax)],
   // TF.js's Softmax (XNNPACK's on wasm: one pass, its own exp) over the last axis; another axis is moved there and back.
-  polygamma: ([x], { n }) => [float64Unary((v) => polygamma(n, v))(x!)],
+  polygamma: ([n, x]) => [polygammaKernel(n!, x!)],
   softmax: ([x], { axis }) => {
     if (x!.size === 0) return [shareTensor(x!)];
     const last = x!.rank - 1;
@@ -750,8 +767,8 @@ export const kernels: Kernels = {
   linear_solve: ([a, b]) => {
     const { batch, n } = matrixStack(a!);
     const k = b!.shape[b!.rank - 1]!;
-    // linear_solve also runs inside derivative rules (of slogdet, det's adjugate, inv via solve, expm): say so.
-    const op = 'linear solve (linalg.solve, or a derivative of slogdet/det/expm, which needs A⁻¹)';
+    // linear_solve also runs inside expm (its Padé quotient) and slogdet's derivative (A⁻¹·dA): say so.
+    const op = 'linear solve (linalg.solve, expm, or the derivative of slogdet, which needs A⁻¹)';
     return [tf.tensor(solveStack(a!.dataSync(), b!.dataSync(), batch, n, k, op), b!.shape, 'float32')];
   },
   cholesky: ([a]) => {

@@ -244,9 +244,9 @@ export function choleskyStack(a: ArrayLike<number>, batch: number, n: number): F
  * triangle of A (the other triangle is never read, nor the diagonal with `unitDiagonal`, as in
  * LAPACK's trtrs) and op(T) is T or Tᵀ. `b` holds k right-hand sides (n×k row-major).
  * A zero on the diagonal is a LinAlgError, as in SciPy's solve_triangular and linalg.solve (JAX
- * gives ±inf/NaN).
+ * gives ±inf/NaN), ending with the caller's `singularHint` when it gives one.
  */
-export function triangularSolveStack(a: ArrayLike<number>, b: ArrayLike<number>, batch: number, n: number, k: number, { lower, transposeA, unitDiagonal }: ParamsOf<'triangular_solve'>): Float32Array {
+export function triangularSolveStack(a: ArrayLike<number>, b: ArrayLike<number>, batch: number, n: number, k: number, { lower, transposeA, unitDiagonal, singularHint }: ParamsOf<'triangular_solve'>): Float32Array {
   const out = new Float32Array(batch * n * k);
   const x = new Float64Array(n * k);
   // op(T) is lower triangular when exactly one of `lower` and `transposeA` holds: forward substitution.
@@ -256,7 +256,7 @@ export function triangularSolveStack(a: ArrayLike<number>, b: ArrayLike<number>,
     const m = (i: number, j: number): number => (transposeA ? a[aBase + j * n + i]! : a[aBase + i * n + j]!);
     if (!unitDiagonal) {
       for (let i = 0; i < n; i++) {
-        if (m(i, i) === 0) throw new LinAlgError(`linalg.solveTriangular: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular (zero at diagonal ${i}); expected a triangular matrix with a nonzero diagonal (the derivative of linalg.qr solves with R: there A must have full column rank)`);
+        if (m(i, i) === 0) throw new LinAlgError(`linalg.solveTriangular: matrix ${batch > 1 ? `${bi} of the stack of ${batch} ` : ''}(${n}×${n}) is singular (zero at diagonal ${i}); expected a triangular matrix with a nonzero diagonal${singularHint === undefined ? '' : ` (${singularHint})`}`);
       }
     }
     for (let s = 0; s < n; s++) {

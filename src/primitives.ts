@@ -8,7 +8,7 @@ import type { CheckpointPolicy } from './checkpoint_policy.js';
 /** Elementwise unary primitives on floats (and `neg`/`abs`/`sign` on int32 too). */
 export const UNARY_PRIMITIVES = [
   'neg', 'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'exp', 'log', 'log1p',
-  'expm1', 'tanh', 'logistic', 'sqrt', 'rsqrt', 'erf', 'erfc', 'ndtr', 'ndtri', 'exp2', 'lgamma', 'digamma', 'trigamma', 'relu', 'abs', 'sign', 'floor', 'ceil', 'round',
+  'expm1', 'tanh', 'logistic', 'sqrt', 'rsqrt', 'erf', 'erfc', 'ndtr', 'ndtri', 'exp2', 'lgamma', 'digamma', 'relu', 'abs', 'sign', 'floor', 'ceil', 'round',
 ] as const;
 export type UnaryPrimitive = (typeof UNARY_PRIMITIVES)[number];
 
@@ -34,8 +34,11 @@ export interface PrimitiveParams
   reduce_min: { axes: number[] };
   argmax: { axis: number };
   softmax: { axis: number };
-  /** ψ⁽ⁿ⁾(x) for an integer order n ≥ 2 (n = 0 and 1 are digamma and trigamma), elementwise on float32. */
-  polygamma: { n: number };
+  /**
+   * ψ⁽ⁿ⁾(x), JAX's polygamma_p: operands [n, x], an int32 order and float32 x of one rank (size-1
+   * dimensions broadcast); NaN where n < 0. Trigamma is its n = 1, digamma's derivative.
+   */
+  polygamma: NoParams;
   argmin: { axis: number };
   broadcast_in_dim: { shape: number[]; broadcastDimensions: number[] };
   reshape: { shape: number[] };
@@ -59,7 +62,8 @@ export interface PrimitiveParams
   linear_solve: NoParams;
   cholesky: NoParams;
   /** Solves op(T) x = b, T the lower or upper triangle of the matrix, op(T) = Tᵀ with transposeA, ones on T's diagonal with unitDiagonal. */
-  triangular_solve: { lower: boolean; transposeA: boolean; unitDiagonal: boolean };
+  /** singularHint: the caller's words on a zero diagonal, appended to the LinAlgError (qr's derivative says what it needs). */
+  triangular_solve: { lower: boolean; transposeA: boolean; unitDiagonal: boolean; singularHint?: string };
   /** Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices, read from the lower (or upper) triangle only; outputs [w, v]. */
   eigh: { lower: boolean };
   /** Singular values (descending) and, with computeUv, the singular vectors; outputs [s, u, vh] (or [s]), as JAX's svd_p. */

@@ -3,7 +3,7 @@
 // primitive, the shapes and what was expected, before any kernel runs or any program is recorded.
 import { ShapedArray } from './aval.js';
 import type { DType } from './dtype.js';
-import { DTypeError, ShapeError, ValueError, fmtShape } from './errors.js';
+import { DTypeError, ShapeError, fmtShape } from './errors.js';
 import {
   BINARY_PRIMITIVES, COMPARISON_PRIMITIVES, UNARY_PRIMITIVES,
   type BinaryPrimitive, type ComparisonPrimitive, type ParamsOf, type Primitive, type UnaryPrimitive,
@@ -223,12 +223,11 @@ export const shapeRules: ShapeRules = {
   reduce_max: reduceRule('reduce_max'),
   reduce_min: reduceRule('reduce_min'),
   argmax: argRule('argmax'),
-  polygamma: (avals, { n }) => {
-    expectArity('polygamma', avals, 1);
-    const x = avals[0]!;
-    if (!Number.isInteger(n) || n < 2) throw new ValueError(`polygamma: the primitive's order n must be an integer ≥ 2 (0 and 1 are digamma and trigamma), got ${n}`);
-    if (x.dtype !== 'float32') throw new DTypeError(`polygamma: expected a float32 operand but got ${x.str()}`);
-    return [x];
+  polygamma: (avals) => {
+    expectArity('polygamma', avals, 2);
+    const [n, x] = avals as [ShapedArray, ShapedArray];
+    if (n.dtype !== 'int32' || x.dtype !== 'float32') throw new DTypeError(`polygamma: expected an int32 order n and float32 x but got ${n.str()}, ${x.str()}`);
+    return [new ShapedArray(elementwiseShape('polygamma', avals), 'float32')];
   },
   softmax: (avals, { axis }) => {
     expectArity('softmax', avals, 1);

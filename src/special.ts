@@ -252,8 +252,9 @@ function piCotDerivative(n: number, x: number, term: (y: number) => number): num
 }
 
 /**
- * ψ⁽ⁿ⁾(x), the n-th derivative of digamma for integer n ≥ 1 (jax.scipy.special.polygamma, which is
- * (−1)ⁿ⁺¹ n! ζ(n + 1, x)): the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ up to
+ * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma, which is (−1)ⁿ⁺¹ n! ζ(n + 1, x)
+ * for n ≥ 1): digamma at n = 0, NaN for a negative or non-integer n (as XLA's, which takes natural
+ * orders only). For n ≥ 1 the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ up to
  * x ≥ n + 10, then the asymptotic series (−1)ⁿ⁺¹ [(n−1)!/xⁿ + n!/(2xⁿ⁺¹) + Σₖ B₂ₖ (2k+n−1)!/((2k)! x²ᵏ⁺ⁿ)]
  * (ten terms: below 1e-16 relative there). n!/xⁿ⁺¹ is a running product, so it overflows only
  * where the value does. For x < 0 the reflection ψ⁽ⁿ⁾(x) = (−1)ⁿ ψ⁽ⁿ⁾(1 − x) − πⁿ⁺¹ cot⁽ⁿ⁾(πx):
@@ -266,6 +267,8 @@ function piCotDerivative(n: number, x: number, term: (y: number) => number): num
  * @example polygamma(2, 1) // -2.4041138063191885 (−2ζ(3))
  */
 export function polygamma(n: number, x: number): number {
+  if (!(Number.isInteger(n) && n >= 0)) return NaN;
+  if (n === 0) return digamma(x);
   if (Number.isNaN(x) || x === -Infinity) return NaN;
   if (x === Infinity) return 0;
   const sign = n % 2 === 1 ? 1 : -1;

@@ -224,6 +224,24 @@ function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boole
 }
 
 /**
+ * The singular values (descending, float64) of one rows×cols matrix given row-major, by one-sided
+ * Jacobi on its tall orientation: for host-side float64 uses that want the small singular values
+ * too (models/flows/spectral.ts certifies spectral norms with it). Non-finite entries give NaNs.
+ */
+export function singularValues64(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const tall = rows >= cols;
+  const r = tall ? rows : cols, c = tall ? cols : rows;
+  let finite = true;
+  const columns = Array.from({ length: c }, (_, j) => Float64Array.from({ length: r }, (_, i) => {
+    const x = tall ? a[i * cols + j]! : a[j * cols + i]!;
+    if (!Number.isFinite(x)) finite = false;
+    return x;
+  }));
+  if (!finite) return new Float64Array(c).fill(NaN);
+  return hestenesSvd(columns, r, c, false, 0).s;
+}
+
+/**
  * Singular value decomposition of each m×n matrix of the stack: singular values (descending,
  * [batch, k] with k = min(m, n)) and, with computeUv, U ([batch, m, m] when fullMatrices, else
  * [batch, m, k]) and Vᵀ ([batch, n, n] or [batch, k, n]) with A = U·diag(s)·Vᵀ. Each column of U

@@ -462,15 +462,13 @@ export function flattenUpTo(treedef: TreeDef, tree: unknown, opts?: FlattenOptio
  */
 export function broadcast<P, F extends StructureOf<P>>(prefix: P, full: F, opts?: FlattenOptions): TreeMap<F, unknown, LeafOf<P>> {
   const op = 'tree.broadcast';
-  const { leaves: top, def } = walk(prefix, opts, false, op);
-  const pieces: unknown[] = [];
-  along(def.root, full, { op, isLeaf: opts?.isLeaf, strict: false, out: pieces, stack: [] });
-  const out: unknown[] = [];
-  pieces.forEach((piece, i) => {
-    const n = walk(piece, opts, false, op).def.numLeaves;
-    for (let k = 0; k < n; k++) out.push(top[i]);
-  });
-  return rebuild(walk(full, opts, false, op).def.root, out, { i: 0 }) as TreeMap<F, unknown, LeafOf<P>>;
+  const isLeaf = opts?.isLeaf;
+  // Two nested maps, so each tree is walked once: the outer one cuts `full` at the prefix's leaves
+  // (isLeaf asked of the prefix only, as in every map), the inner one copies each prefix leaf over
+  // the piece of `full` below it, whose leaves isLeaf may stop at. The containers above the cut are
+  // the prefix's, which match `full`'s (a plain object's prototype, Object's or null, aside).
+  const copy = (leaf: unknown, piece: unknown): unknown => mapImpl(op, () => leaf, piece, [], isLeaf, false);
+  return mapImpl(op, copy as (...xs: unknown[]) => unknown, prefix, [full], isLeaf, false) as TreeMap<F, unknown, LeafOf<P>>;
 }
 
 interface Along {
@@ -570,10 +568,12 @@ function mapImpl(
   withPath: boolean,
 ): unknown {
   const { leaves, paths, def } = walk(tree, { isLeaf }, withPath, op);
-  // JAX's prefix rule: each other tree is cut at this tree's leaves (flatten_up_to), and f gets the pieces.
+  // JAX's prefix rule: each other tree is cut at this tree's leaves (flatten_up_to), and f gets the
+  // pieces. isLeaf is asked of this tree only: where it has a container the others must have one
+  // too, even a subtree that isLeaf would stop at (JAX's tree_map does not call is_leaf on them).
   const others = rest.map((r, k) => {
     const out: unknown[] = [];
-    along(def.root, r, { op, isLeaf, strict: false, out, stack: [], argument: k + 2 });
+    along(def.root, r, { op, isLeaf: undefined, strict: false, out, stack: [], argument: k + 2 });
     return out;
   });
   const out = new Array<unknown>(leaves.length);

@@ -65,10 +65,9 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   // Φ′(x) = φ(x) = e^(−x²/2)/√(2π); (Φ⁻¹)′(p) = 1/φ(Φ⁻¹(p)) = √(2π)·e^(y²/2), y = Φ⁻¹(p).
   ndtr: unary('ndtr', (x) => scale(bind1('exp', [scale(sqr(x), -0.5)], {}), 1 / Math.sqrt(2 * Math.PI))),
   ndtri: unary('ndtri', (_x, y) => scale(bind1('exp', [scale(sqr(y), 0.5)], {}), Math.sqrt(2 * Math.PI))),
-  // ln Γ′ = ψ, ψ′ = ψ₁, ψ₁′ = ψ₂ (JAX's rules; ψ⁽ⁿ⁾′ = ψ⁽ⁿ⁺¹⁾ is polygamma's row).
+  // ln Γ′ = ψ, ψ′ = ψ₁ = polygamma(1, ·) (JAX's rules; ψ⁽ⁿ⁾′ = ψ⁽ⁿ⁺¹⁾ is polygamma's row).
   lgamma: unary('lgamma', (x) => bind1('digamma', [x], {})),
-  digamma: unary('digamma', (x) => bind1('trigamma', [x], {})),
-  trigamma: unary('trigamma', (x) => bind1('polygamma', [x], { n: 2 })),
+  digamma: unary('digamma', (x) => bind1('polygamma', [constLike(x, 1, 'int32'), x], {})),
   // JAX's jax.nn.relu: relu.defjvps(lambda g, ans, x: lax.select(x > 0, g, lax.full_like(g, 0))),
   // so 0 at 0 and at NaN (a select on x <= 0 passed NaN's tangent through).
   relu: ([x], [t]) => [[bind1('relu', [x!], {})], [t === null ? null : select(bind1('gt', [x!, constLike(x!, 0)], {}), t, constLike(t, 0))]],
@@ -198,7 +197,8 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   reduce_max: ([x], [t], params) => extremumReduce('reduce_max', x!, t, params.axes),
   reduce_min: ([x], [t], params) => extremumReduce('reduce_min', x!, t, params.axes),
   argmax: noDerivative('argmax'),
-  polygamma: ([x], [t], { n }) => [[bind1('polygamma', [x!], { n })], [t === null ? null : mul(t, bind1('polygamma', [x!], { n: n + 1 }))]],
+  // d/dx ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁺¹⁾(x) at every n (JAX's rule, also where n < 0 and the value is NaN); the int order has no tangent.
+  polygamma: ([n, x], [, t]) => [[bind1('polygamma', [n!, x!], {})], [t === null ? null : mul(t, bind1('polygamma', [addScalar(n!, 1), x!], {}))]],
   softmax: ([x], [t], { axis }) => {
     const y = bind1('softmax', [x!], { axis });
     if (t === null) return [[y], [null]];
@@ -263,12 +263,7 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   },
   adjugate: ([a], [t]) => {
     const y = bind1('adjugate', [a!], {});
-    if (t === null) return [[y], [null]];
-    // adj A = det(A)·A⁻¹, so d adj = adj·tr(A⁻¹dA) − A⁻¹dA·adj. It needs A⁻¹: a second derivative
-    // of det at a singular matrix is a LinAlgError (JAX gives NaN there).
-    const x = bind1('linear_solve', [a!, t], {});
-    const trace = reshape(matrixTrace(x), [...x.shape.slice(0, -2), 1, 1]);
-    return [[y], [sub(mul(y, broadcastToShape(trace, y.shape)), batchMatmul(x, y))]];
+    return [[y], [t === null ? null : adjugateTangent(a!, t)]];
   },
   linear_solve: ([a, b], [ta, tb]) => {
     const x = bind1('linear_solve', [a!, b!], {});
@@ -373,7 +368,8 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     // JAX's qr_jvp_rule (j-towns.github.io/papers/qr-derivative.pdf): with C = Qᵀ dX R⁻¹ and Ω its
     // strictly lower part minus that part's transpose (skew-symmetric), dR = (C − Ω)·R and
     // dQ = Q·(Ω − C) + dX R⁻¹. dX R⁻¹ = (R⁻ᵀ dXᵀ)ᵀ: one upper triangular solve with Rᵀ.
-    const dxRinv = matrixTranspose(bind1('triangular_solve', [r, matrixTranspose(t)], { lower: false, transposeA: true, unitDiagonal: false }));
+    const singularHint = 'the derivative of linalg.qr solves with R: there A must have full column rank';
+    const dxRinv = matrixTranspose(bind1('triangular_solve', [r, matrixTranspose(t)], { lower: false, transposeA: true, unitDiagonal: false, singularHint }));
     const c = batchMatmul(matrixTranspose(q), dxRinv);
     const strictlyLower = mul(c, triangleConst(n, c.ndim, 1, 0, 0));
     const omega = sub(strictlyLower, matrixTranspose(strictlyLower));
@@ -393,6 +389,34 @@ function extremumReduce(prim: 'reduce_max' | 'reduce_min', x: NDArray, t: Tangen
 
 import { ConcreteArray } from '../src/array.js';
 import * as tf from '@tensorflow/tfjs-core';
+/**
+ * d adj(A)[dA], defined at singular A too (so is det's second derivative). The textbook
+ * adj·tr(A⁻¹dA) − A⁻¹dA·adj needs A⁻¹. Instead, with A = U·S·Vᵀ (adj(XY) = adj(Y)·adj(X), adj(U) =
+ * det(U)·Uᵀ for orthogonal U): adj(U·(S + M)·Vᵀ) = det(U)·det(V)·V·adj(S + M)·Uᵀ, so with U and V held
+ * fixed and M = Uᵀ·dA·V, d adj = det(U)·det(V)·V·D·Uᵀ, where D, the derivative of a diagonal
+ * matrix's adjugate along M, is a polynomial in s: D_ij = −M_ij·P_ij (i ≠ j) and D_ii = Σ_{k≠i} M_kk·P_ik
+ * with P_ij = Π_{l∉{i,j}} s_l. (JAX's cofactor solve pivots an LU instead; its derivative
+ * through the LU is not finite at every rank.) A third derivative goes through the SVD's vectors,
+ * infinite at repeated singular values (as svd's own).
+ */
+function adjugateTangent(a: NDArray, t: NDArray): NDArray {
+  const n = a.shape[a.ndim - 1]!, batch = a.shape.slice(0, -2), shape = a.shape;
+  const [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+  const v = matrixTranspose(vh);
+  const m = batchMatmul(batchMatmul(matrixTranspose(u), t), v);
+  // P with a zero diagonal, as the product over l of s_l where l ∉ {i, j} and 1 where it is (s_l·keep + (1 − keep): exact).
+  const constant = (f: (i: number, j: number) => number) => broadcastToShape(new ConcreteArray(tf.tensor(Array.from({ length: n * n }, (_, q) => f(Math.floor(q / n), q % n)), [n, n], 'float32')), shape);
+  let p = constant((i, j) => (i === j ? 0 : 1));
+  for (let l = 0; l < n; l++) {
+    const sl = broadcastToShape(reshape(bind1('gather', [s, new ConcreteArray(tf.tensor1d([l], 'int32'))], { axis: s.ndim - 1 }), [...batch, 1, 1]), shape);
+    p = mul(p, add(mul(sl, constant((i, j) => (i === l || j === l ? 0 : 1))), constant((i, j) => (i === l || j === l ? 1 : 0))));
+  }
+  const diagTerm = mul(broadcastToShape(batchMatmul(p, reshape(matrixDiagonal(m), [...batch, n, 1])), shape), eyeLike(a.aval));
+  const d = sub(diagTerm, mul(m, p));
+  const sign = bind1('sign', [mul(bind1('det', [u], {}), bind1('det', [v], {}))], {});
+  return mul(broadcastToShape(reshape(sign, [...batch, 1, 1]), shape), batchMatmul(batchMatmul(v, d), matrixTranspose(u)));
+}
+
 /** The trace of each matrix of a stack [..., n, n]. */
 function matrixTrace(x: NDArray): NDArray {
   const diag = matrixDiagonal(x);

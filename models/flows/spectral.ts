@@ -1,8 +1,9 @@
 // Exact spectral norms on the host in float64, to certify a Lipschitz bound after spectral
 // normalisation: power iteration (models/nn.ts, algorithms.md §3.2) only estimates σ from below
 // (uᵀWv ≤ σ), so with too few iterations the normalised weight can exceed c (§3.6). For the small
-// matrices of examples and tests, σ_max = sqrt(λ_max(WᵀW)) with a cyclic Jacobi eigensolver.
+// matrices of examples and tests, the singular values by one-sided Jacobi in float64.
 import type { NDArray } from '../../src/index.js';
+import { singularValues64 } from '../../src/spectral_kernels.js';
 
 /** Eigenvalues of a symmetric n×n matrix (row-major, float64) by cyclic Jacobi rotations. */
 export function symmetricEigenvalues(a: ArrayLike<number>, n: number, sweeps = 100): number[] {
@@ -35,21 +36,14 @@ export function symmetricEigenvalues(a: ArrayLike<number>, n: number, sweeps = 1
   return Array.from({ length: n }, (_, i) => m[i * n + i]!);
 }
 
-/** Singular values (descending) of a rows×cols matrix given row-major, via the smaller Gram matrix. */
+/**
+ * Singular values (descending) of a rows×cols matrix given row-major, in float64 by one-sided
+ * Jacobi (src/spectral_kernels.ts): it orthogonalises the columns directly, so a singular value
+ * 1e-6 times the largest keeps float64 accuracy, where the Gram matrix AᵀA (its square) lost it
+ * to ~1e-4 relative.
+ */
 export function singularValues(w: ArrayLike<number>, rows: number, cols: number): number[] {
-  const tall = rows >= cols;
-  const n = tall ? cols : rows;
-  const gram = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let s = 0;
-      if (tall) for (let k = 0; k < rows; k++) s += w[k * cols + i]! * w[k * cols + j]!;
-      else for (let k = 0; k < cols; k++) s += w[i * cols + k]! * w[j * cols + k]!;
-      gram[i * n + j] = s;
-      gram[j * n + i] = s;
-    }
-  }
-  return symmetricEigenvalues(gram, n).map((l) => Math.sqrt(Math.max(0, l))).sort((a, b) => b - a);
+  return Array.from(singularValues64(w, rows, cols));
 }
 
 /** The exact spectral norm ||W||₂ of a kernel viewed as the matrix [prod(shape[:-1]), shape[-1]]. */

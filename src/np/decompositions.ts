@@ -8,9 +8,10 @@ import { checkOptions } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
 import { batchMatmul, matrixTranspose as mT } from '../../transforms/lax.js';
 import { asArray, defop, eye, zeros } from './convert.js';
-import { abs, add, astypeRaw, divide, equal, greater, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
+import { abs, add, astypeRaw, divide, equal, greater, greaterEqual, isnan, logicalAnd, logicalNot, multiply, negative, notEqual, sqrt, square, subtract, where } from './elementwise.js';
 import { any, max, min, sum } from './reductions.js';
-import { expandDims, reshape, slice, squeeze } from './shape_ops.js';
+import { expandDims, flip, reshape, slice, squeeze, takeAlongAxis } from './shape_ops.js';
+import { argsort } from './sorting.js';
 
 /** float32's machine epsilon, 2⁻²³: the unit of the default cutoffs (JAX's jnp.finfo(float32).eps). */
 const EPS32 = 2 ** -23;
@@ -73,14 +74,50 @@ export interface SvdOptions {
   fullMatrices?: boolean;
   /** Return [u, s, vh] (true, the default) or only s. */
   computeUv?: boolean;
+  /** The matrices are symmetric: decompose them with eigh (NumPy's and JAX's hermitian); see svd. */
+  hermitian?: boolean;
 }
-const SVD_OPTIONS = ['fullMatrices', 'computeUv'] as const satisfies readonly (keyof SvdOptions)[];
+const SVD_OPTIONS = ['fullMatrices', 'computeUv', 'hermitian'] as const satisfies readonly (keyof SvdOptions)[];
 
 /** svd's overloads: the singular vectors and values, or the values alone with computeUv false. */
 export interface SvdFunction {
   (a: ArrayLike, options?: SvdOptions & { computeUv?: true }): [NDArray, NDArray, NDArray];
   (a: ArrayLike, options: SvdOptions & { computeUv: false }): NDArray;
   (a: ArrayLike, options?: SvdOptions): [NDArray, NDArray, NDArray] | NDArray;
+}
+
+/** `hermitian` checked as a boolean, naming `op`. */
+function hermitianOption(op: string, hermitian: unknown): boolean {
+  if (hermitian === undefined) return false;
+  if (typeof hermitian !== 'boolean') throw new ValueError(`linalg.${op}: hermitian must be a boolean, got ${JSON.stringify(hermitian)}`);
+  return hermitian;
+}
+
+/** `x` as float32 square matrices for a hermitian decomposition, or a ShapeError naming `op` and the option. */
+function symmetricMatrices(op: string, x: ArrayLike): NDArray {
+  const a = floatMatrices(op, x);
+  if (a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`linalg.${op}: hermitian needs square (symmetric) matrices [..., n, n] but got ${fmtShape(a.shape)}`);
+  return a;
+}
+
+/**
+ * The SVD of symmetric matrices from their eigendecomposition A = V·diag(λ)·Vᵀ, as NumPy's svd with
+ * hermitian: s = |λ| sorted descending (ascending argsort reversed, so that equal |λ| come as NumPy
+ * orders them: the larger λ first), U = V's columns in that order and Vh = (U·sign(λ))ᵀ. Where
+ * λ = 0 exactly the sign is taken as +1 (NumPy's sign(0) = 0 leaves a zero row in vh); A = U·S·Vh
+ * either way, and so Vh stays orthogonal. eigh decomposes (A + Aᵀ)/2 (JAX's symmetrize_input), so
+ * the derivative is that of the symmetric part. The order is read from the values, not
+ * differentiated (a permutation), so the derivative is eigh's, permuted.
+ */
+function hermitianSvd(op: string, a: NDArray, computeUv: boolean): [NDArray, NDArray, NDArray] | NDArray {
+  const [w, v] = eighParts(op, a, {});
+  const order = flip(argsort(abs(w), -1), -1);
+  const s = takeAlongAxis(abs(w), order, -1);
+  if (!computeUv) return s;
+  const cols = expandDims(order, -2); // [..., 1, n]: the same column order for every row
+  const u = takeAlongAxis(v, cols, -1);
+  const sign = takeAlongAxis(where(greaterEqual(w, 0), 1, -1), order, -1);
+  return [u, s, mT(multiply(u, expandDims(sign, -2)))];
 }
 
 /**
@@ -94,6 +131,10 @@ export interface SvdFunction {
  * derivative is JAX's svd_jvp_rule: for s alone, and for u and vh when fullMatrices is false or the
  * matrices are square (a non-square full decomposition's derivative is refused by name, as in JAX);
  * repeated or zero singular values make the vectors' derivative infinite or NaN, as in JAX.
+ *
+ * With `hermitian` the (square) matrices are taken as symmetric and decomposed by eigh, as NumPy
+ * and JAX do: s = |λ| descending, u the eigenvectors in that order (eigh's sign convention, the
+ * same as above), vh = (u·sign(λ))ᵀ, with sign(0) taken as +1. Like eigh, it decomposes (A + Aᵀ)/2.
  */
 export const svd: SvdFunction = defop((x: ArrayLike, options: SvdOptions = {}): [NDArray, NDArray, NDArray] | NDArray => {
   checkOptions('linalg.svd', options, SVD_OPTIONS);
@@ -101,14 +142,26 @@ export const svd: SvdFunction = defop((x: ArrayLike, options: SvdOptions = {}): 
   if (typeof fullMatrices !== 'boolean' || typeof computeUv !== 'boolean') {
     throw new ValueError(`linalg.svd: fullMatrices and computeUv must be booleans, got fullMatrices ${JSON.stringify(fullMatrices)} and computeUv ${JSON.stringify(computeUv)}`);
   }
+  // Square matrices: full and reduced decompositions are the same.
+  if (hermitianOption('svd', options.hermitian)) return hermitianSvd('svd', symmetricMatrices('svd', x), computeUv);
   const a = floatMatrices('svd', x);
   if (!computeUv) return bind1('svd', [a], { fullMatrices: false, computeUv: false });
   const [s, u, vh] = bind('svd', [a], { fullMatrices, computeUv: true });
   return [u!, s!, vh!];
 }) as SvdFunction;
 
+/** Options of svdvals. */
+export interface SvdvalsOptions {
+  /** The matrices are symmetric: their singular values are |eigvalsh| (as svd's hermitian; NumPy's and JAX's svdvals lack the option). */
+  hermitian?: boolean;
+}
+
 /** The singular values of a stack of matrices, descending (jax.numpy.linalg.svdvals): svd(a, { computeUv: false }). */
-export const svdvals = defop((a: ArrayLike): NDArray => bind1('svd', [floatMatrices('svdvals', a)], { fullMatrices: false, computeUv: false }));
+export const svdvals = defop((a: ArrayLike, options: SvdvalsOptions = {}): NDArray => {
+  checkOptions('linalg.svdvals', options, ['hermitian']);
+  if (hermitianOption('svdvals', options.hermitian)) return hermitianSvd('svdvals', symmetricMatrices('svdvals', a), false) as NDArray;
+  return bind1('svd', [floatMatrices('svdvals', a)], { fullMatrices: false, computeUv: false });
+});
 
 // ---------------------------------------------------------------------------------------------
 // pinv
@@ -117,11 +170,18 @@ export const svdvals = defop((a: ArrayLike): NDArray => bind1('svd', [floatMatri
 export interface PinvOptions {
   /** Singular values at most rtol·(the largest) count as zero; default 10·max(m, n)·eps(float32), as JAX. */
   rtol?: number;
+  /** NumPy's name for rtol (only one of the two may be given). */
+  rcond?: number;
+  /** The matrices are symmetric: the SVD comes from eigh (see svd's hermitian), of (A + Aᵀ)/2. */
+  hermitian?: boolean;
 }
+const PINV_OPTIONS = ['rtol', 'rcond', 'hermitian'] as const satisfies readonly (keyof PinvOptions)[];
 
 /** The pseudo-inverse from the reduced SVD: vhᵀ·diag(1/s)·uᵀ, singular values at most rtol·s_max dropped (JAX's _pinv). */
-function pinvValue(a: NDArray, rtol: number): NDArray {
-  const [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+function pinvValue(a: NDArray, rtol: number, hermitian: boolean): NDArray {
+  let u: NDArray, s: NDArray, vh: NDArray;
+  if (hermitian) [u, s, vh] = hermitianSvd('pinv', a, true) as [NDArray, NDArray, NDArray];
+  else [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
   const k = s.shape[s.ndim - 1]!;
   const cutoff = multiply(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), rtol);
   const kept = where(greater(s, cutoff), s, Infinity);
@@ -132,16 +192,22 @@ function pinvValue(a: NDArray, rtol: number): NDArray {
  * The Moore–Penrose pseudo-inverse [..., n, m] of a stack of m×n matrices (jax.numpy.linalg.pinv),
  * by the SVD with singular values at most rtol·s_max dropped. Its derivative is JAX's custom rule
  * (Golub & Pereyra 1973), the derivative of the pseudo-inverse at constant rank: the SVD's vectors,
- * and their trouble at repeated singular values, do not enter it.
+ * and their trouble at repeated singular values, do not enter it. With `hermitian` the matrices'
+ * symmetric part (A + Aᵀ)/2 is inverted through eigh (NumPy reads the lower triangle instead: the
+ * same for a symmetric A), and so is differentiated.
  */
 export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => {
-  checkOptions('linalg.pinv', options, ['rtol']);
-  const a = floatMatrices('pinv', x);
+  checkOptions('linalg.pinv', options, PINV_OPTIONS);
+  const hermitian = hermitianOption('pinv', options.hermitian);
+  let a = hermitian ? symmetricMatrices('pinv', x) : floatMatrices('pinv', x);
   const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
-  const rtol = options.rtol ?? 10 * Math.max(m, n) * EPS32;
-  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
+  if (options.rtol !== undefined && options.rcond !== undefined) throw new ValueError(`linalg.pinv: rtol and rcond are two names for the same cutoff; give only one, got rtol ${JSON.stringify(options.rtol)} and rcond ${JSON.stringify(options.rcond)}`);
+  const given = options.rtol ?? options.rcond;
+  const rtol = given ?? 10 * Math.max(m, n) * EPS32;
+  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: ${options.rcond !== undefined ? 'rcond' : 'rtol'} must be a non-negative number, got ${JSON.stringify(given)}`);
   if (m === 0 || n === 0) return zeros([...a.shape.slice(0, -2), n, m]);
-  return pinvWithRule(rtol)(a);
+  if (hermitian) a = multiply(add(a, mT(a)), 0.5); // before the custom rule, which then differentiates the symmetric part
+  return pinvWithRule(rtol, hermitian)(a);
 });
 
 /**
@@ -150,8 +216,8 @@ export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => 
  * unscaled, P·Pᵀ ~ 1/σ² overflowed float32 for σ below 1e-19 (a NaN gradient even for the
  * scale-invariant A·A⁺) and underflowed above 1e24 (a wrong one). σ is held constant; dP does not depend on it.
  */
-function pinvWithRule(rtol: number): (a: NDArray) => NDArray {
-  const core: (a: NDArray) => NDArray = customJvp((b: NDArray) => pinvValue(b, rtol), ([b]: [NDArray], [db]: [NDArray]): [NDArray, NDArray] => {
+function pinvWithRule(rtol: number, hermitian = false): (a: NDArray) => NDArray {
+  const core: (a: NDArray) => NDArray = customJvp((b: NDArray) => pinvValue(b, rtol, hermitian), ([b]: [NDArray], [db]: [NDArray]): [NDArray, NDArray] => {
     const p = core(b);
     let sigma = bind1('stop_gradient', [max(abs(b), [-2, -1], true)], {});
     sigma = where(greater(sigma, 0), sigma, 1);
@@ -184,27 +250,40 @@ function pinvTangent(b: NDArray, db: NDArray, p: NDArray): NDArray {
 // ---------------------------------------------------------------------------------------------
 // matrixRank, cond
 
-/** Options of matrixRank. */
+/** Options of matrixRank, named as in numpy.linalg.matrix_rank. */
 export interface MatrixRankOptions {
   /** Singular values at most rtol·(the largest) count as zero; default max(m, n)·eps(float32), as NumPy and JAX. */
   rtol?: number;
+  /** An absolute cutoff instead: singular values at most tol count as zero (only one of tol and rtol may be given). */
+  tol?: number;
+  /** The matrices are symmetric: the singular values are |eigvalsh| (see svd's hermitian). */
+  hermitian?: boolean;
 }
+const MATRIX_RANK_OPTIONS = ['rtol', 'tol', 'hermitian'] as const satisfies readonly (keyof MatrixRankOptions)[];
 
 /**
- * The number of singular values above rtol·s_max for each matrix of a stack, int32
- * (jax.numpy.linalg.matrix_rank; rtol relative, as NumPy 2). A 0-d or 1-D input has rank 1 unless it is all zeros.
+ * The number of singular values above the cutoff for each matrix of a stack, int32
+ * (numpy.linalg.matrix_rank): tol when given, else rtol·s_max (rtol relative, as NumPy 2). A 0-d or
+ * 1-D input has rank 1 unless it is all zeros. With `hermitian` the (square) matrices are taken as
+ * symmetric and their singular values come from eigvalsh.
  */
 export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}): NDArray => {
-  checkOptions('linalg.matrixRank', options, ['rtol']);
+  checkOptions('linalg.matrixRank', options, MATRIX_RANK_OPTIONS);
+  const hermitian = hermitianOption('matrixRank', options.hermitian);
+  if (options.rtol !== undefined && options.tol !== undefined) throw new ValueError(`linalg.matrixRank: give tol (absolute) or rtol (relative), not both (as NumPy), got tol ${JSON.stringify(options.tol)} and rtol ${JSON.stringify(options.rtol)}`);
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
   if (a.ndim < 2) return astypeRaw(any(notEqual(a, 0)), 'int32');
   const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
+  const { tol } = options;
+  if (tol !== undefined && (typeof tol !== 'number' || !(tol >= 0))) throw new ValueError(`linalg.matrixRank: tol must be a non-negative number, got ${JSON.stringify(tol)}`);
   const rtol = options.rtol ?? Math.max(m, n) * EPS32;
   if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
+  if (hermitian && m !== n) throw new ShapeError(`linalg.matrixRank: hermitian needs square (symmetric) matrices [..., n, n] but got ${fmtShape(a.shape)}`);
   if (Math.min(m, n) === 0) return zeros(a.shape.slice(0, -2), 'int32');
-  const s = svdvals(a);
-  return sum(astypeRaw(greater(s, multiply(max(s, -1, true), rtol)), 'int32'), -1);
+  const s = svdvals(a, { hermitian });
+  const cutoff = tol !== undefined ? tol : multiply(max(s, -1, true), rtol);
+  return sum(astypeRaw(greater(s, cutoff), 'int32'), -1);
 });
 
 /** The orders cond accepts: the 2-norm ones from the SVD, and the others as ‖A‖·‖A⁻¹‖. */

@@ -6,11 +6,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array.js';
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { broadcastShapes } from '../shape.js';
-import { asArray, defop } from './convert.js';
-import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, subtract, where, less, astype } from './elementwise.js';
+import { broadcastShapes, normalizeAxis } from '../shape.js';
+import { arange, asArray, defop, onesLike } from './convert.js';
+import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, notEqual, where, less, astype } from './elementwise.js';
 import { max as reduceMax, min as reduceMin, prod } from './reductions.js';
-import { broadcastTo, reshape } from './shape_ops.js';
+import { argsort } from './sorting.js';
+import { broadcastTo, concatenate, reshape, slice } from './shape_ops.js';
+import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
 export type UpdateIndex = IndexSpec | NDArray;
@@ -45,26 +47,11 @@ function parseRegion(op: string, x: NDArray, spec: readonly UpdateIndex[]): Regi
       arrayAxis = ax; arrayIdx = s; staticCoords.push(null); keep.push(false);
       return;
     }
-    if (s === null || s === undefined) { staticCoords.push(Array.from({ length: n }, (_, i) => i)); keep.push(true); return; }
-    if (typeof s === 'number') {
-      if (!Number.isInteger(s)) throw new ShapeError(`${op}: index ${s} for axis ${ax} is not an integer; expected an integer, null, a [start, stop, step] slice or an int32 array`);
-      const i = s < 0 ? s + n : s;
-      if (i < 0 || i >= n) throw new ShapeError(`${op}: index ${s} is out of bounds for axis ${ax} with size ${n} (static indices must be in [${-n}, ${n - 1}])`);
-      staticCoords.push([i]); keep.push(false);
-      return;
-    }
-    const isBound = (v: unknown) => v === null || v === undefined || Number.isInteger(v);
-    if (!Array.isArray(s) || s.length < 1 || s.length > 3 || !isBound(s[0]) || !isBound(s[1]) || !isBound(s[2])) {
-      throw new ShapeError(`${op}: the index for axis ${ax} is ${JSON.stringify(s)}; expected an integer, null, a [start, stop, step] slice of integers or nulls, or an int32 array`);
-    }
-    const step = s[2] ?? 1;
-    if (step === 0) throw new ShapeError(`${op}: slice step must be a non-zero integer, got ${step}`);
-    // Python slice semantics, as x.at(...) reads them.
-    const norm = (v: number | null | undefined, dflt: number, lo: number, hi: number) => (v === null || v === undefined ? dflt : Math.min(Math.max(v < 0 ? v + n : v, lo), hi));
-    const coords: number[] = [];
-    if (step > 0) for (let i = norm(s[0], 0, 0, n), e = norm(s[1], n, 0, n); i < e; i += step) coords.push(i);
-    else for (let i = norm(s[0], n - 1, -1, n - 1), e = norm(s[1], -1, -1, n - 1); i > e; i += step) coords.push(i);
-    staticCoords.push(coords); keep.push(true);
+    // Integers, slices and null read as in x.at(...) (shared parsing, Python slice semantics).
+    const e = staticIndex(op, s, ax, n, true);
+    if (e.kind === 'int') { staticCoords.push([e.i]); keep.push(false); return; }
+    staticCoords.push(e.kind === 'all' ? slicePositions({ b: 0, e: n, step: 1 }) : slicePositions(e));
+    keep.push(true);
   });
   // Region shape: kept static axes in order, with the index array's shape where its axis was —
   // or first, when an integer index and the array are separated by a slice/null (NumPy's rule for
@@ -189,24 +176,41 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     }
     return out;
   }
+  if (kind === 'set') return setTraced(xf, region.flat, region.valid as NDArray | null, vf);
   // Traced positions: duplicates are unknown until run time, so compare every update with every
-  // target ([M, S] one-hot). This costs O(M·S) memory; static indices avoid it.
+  // target ([M, S] one-hot). This costs O(M·S) memory; static indices avoid it, and set avoids it
+  // with a sort. (A sort could give min/max their values too, but not their gradients at ties
+  // (shared equally, as np.min's) without a custom rule, nor multiply its product.)
   const flat = region.flat;
-  let onehot = equal(reshape(flat, [M, 1]), reshape(asArray(Array.from({ length: S }, (_, i) => i), 'int32'), [1, S]));
+  let onehot = equal(reshape(flat, [M, 1]), reshape(arange(0, S, 1, 'int32'), [1, S]));
   if (region.valid !== null) onehot = logicalAnd(onehot, reshape(region.valid as NDArray, [M, 1]));
   const hit = greater(reduceMax(astype(onehot, 'int32'), 0), 0); // [S]
   const vcol = reshape(vf, [M, 1]);
-  if (kind === 'set') {
-    // The last valid update to each target wins, as in the static case.
-    const order = reshape(asArray(Array.from({ length: M }, (_, k) => k + 1), 'int32'), [M, 1]);
-    const winner = subtract(reduceMax(where(onehot, order, 0), 0), 1); // [S], -1 where untouched
-    return where(hit, gather(vf, maximum(winner, 0)), xf);
-  }
   if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
-  // The fill is the identity of min/max in x's dtype (a float Infinity would promote int x to float32).
-  const [lo, hi] = xf.dtype === 'int32' ? [-2147483648, 2147483647] : xf.dtype === 'bool' ? [0, 1] : [-Infinity, Infinity];
-  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(hi, xf.dtype)), 0)), xf);
-  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lo, xf.dtype)), 0)), xf);
+  // The fill is the identity of min/max in x's dtype.
+  const { lowest, highest } = dtypeBounds(xf.dtype);
+  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(highest, xf.dtype)), 0)), xf);
+  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lowest, xf.dtype)), 0)), xf);
+}
+
+/**
+ * set with traced positions: the last valid write to each target wins, as in the static case. A
+ * stable sort of the targets groups each target's writes in update order, so the winner is the
+ * last of its run; one scatter writes the winners (the others, and dropped writes, go to a spare
+ * slot S that is cut off). O(M + S) memory where a one-hot of writes × targets took O(M·S); the
+ * gradient is the same: each winner gets its target's cotangent, every other write none.
+ */
+function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArray): NDArray {
+  const S = xf.size, M = vf.size;
+  const key = valid === null ? flat : where(valid, flat, S);
+  const perm = argsort(key);
+  const sorted = gather(key, perm);
+  // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
+  const next = concatenate([slice(sorted, [1], [M]), asArray([-1], 'int32')]);
+  const target = where(notEqual(sorted, next), sorted, S);
+  const keepS = (a: NDArray) => slice(a, [0], [S]);
+  const hit = greater(keepS(scatter(target, onesLike(target), S + 1)), 0);
+  return where(hit, keepS(scatter(target, gather(vf, perm), S + 1)), xf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
@@ -336,41 +340,62 @@ export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startI
 /** lax.dynamic_slice_in_dim: `sliceSize` entries of axis `axis` from `startIndex` (clamped), all of every other axis. */
 export const dynamicSliceInDim = defop((x: ArrayLike, startIndex: ArrayLike, sliceSize: number, axis = 0): NDArray => {
   const a = asArray(x);
-  const ax = axis < 0 ? axis + a.ndim : axis;
-  if (!(ax >= 0 && ax < a.ndim)) throw new ShapeError(`dynamicSliceInDim: axis ${axis} is out of range for an array of shape ${fmtShape(a.shape)}`);
+  const ax = normalizeAxis('dynamicSliceInDim', axis, a.ndim);
   return dynamicSlice(a, a.shape.map((_, d) => (d === ax ? startIndex : 0)), a.shape.map((n, d) => (d === ax ? sliceSize : n)));
 });
 
 /** lax.dynamic_index_in_dim: entry `index` (clamped) of axis `axis`, kept as a size-1 axis unless keepdims is false (JAX's default keeps it). */
 export const dynamicIndexInDim = defop((x: ArrayLike, index: ArrayLike, axis = 0, keepdims = true): NDArray => {
   const a = asArray(x);
-  const s = dynamicSliceInDim(a, index, 1, axis);
-  const ax = axis < 0 ? axis + a.ndim : axis;
+  const ax = normalizeAxis('dynamicIndexInDim', axis, a.ndim);
+  const s = dynamicSliceInDim(a, index, 1, ax);
   return keepdims ? s : reshape(s, a.shape.filter((_, d) => d !== ax));
 });
 
 /** lax.dynamic_update_slice_in_dim: `update` written along axis `axis` at `startIndex` (clamped). */
 export const dynamicUpdateSliceInDim = defop((x: ArrayLike, update: ArrayLike, startIndex: ArrayLike, axis = 0): NDArray => {
   const a = asArray(x);
-  const ax = axis < 0 ? axis + a.ndim : axis;
-  if (!(ax >= 0 && ax < a.ndim)) throw new ShapeError(`dynamicUpdateSliceInDim: axis ${axis} is out of range for an array of shape ${fmtShape(a.shape)}`);
+  const ax = normalizeAxis('dynamicUpdateSliceInDim', axis, a.ndim);
   return dynamicUpdateSlice(a, update, a.shape.map((_, d) => (d === ax ? startIndex : 0)));
 });
 
 /**
  * jax.ops.segment_sum: out[s] = Σ data[i] over the i with segmentIds[i] = s, for s < numSegments
  * (a JS integer, the output's leading size). Ids outside [0, numSegments) are dropped, as JAX does.
+ * Without numSegments it is max(segmentIds) + 1 (JAX's default), which needs the ids' values: under
+ * jit or vmap over the ids, pass numSegments. Keeps data's dtype, as JAX: bool data sums as an or
+ * (scatter-add on bool is logical or), so each segment says whether any of its entries is true.
  * Differentiable in data (the cotangent is gathered back by segment); ids may be traced.
  * @example segmentSum([1, 2, 3], np.array([0, 2, 0], 'int32'), 3) // [4, 0, 2]
+ * @example segmentSum(np.arange(5), np.array([0, 0, 1, 1, 2], 'int32')) // [1, 5, 4]: 3 segments
  */
-export const segmentSum = defop((data: ArrayLike, segmentIds: ArrayLike, numSegments: number): NDArray => {
+export const segmentSum = defop((data: ArrayLike, segmentIds: ArrayLike, numSegments?: number): NDArray => {
   const d = asArray(data), ids = asArray(segmentIds);
   if (ids.dtype !== 'int32') throw new DTypeError(`segmentSum: segment ids have dtype ${ids.dtype}; expected int32`);
   if (d.ndim < 1 || ids.ndim !== 1 || ids.shape[0] !== d.shape[0]) {
     throw new ShapeError(`segmentSum: segment ids of shape ${fmtShape(ids.shape)} must be 1-D with one id per row of data (shape ${fmtShape(d.shape)})`);
   }
+  if (numSegments === undefined) numSegments = inferNumSegments(ids);
   if (!Number.isInteger(numSegments) || numSegments < 0) throw new ShapeError(`segmentSum: numSegments must be a non-negative integer, got ${numSegments}`);
   if (numSegments === 0) return reshape(asArray(new Array(0).fill(0), d.dtype), [0, ...d.shape.slice(1)]);
+  // Bools count in int32, then any count above 0 is true (JAX's or); other dtypes sum in their own.
+  const summand = d.dtype === 'bool' ? astype(d, 'int32') : d;
   const valid = reshape(logicalAnd(greater(ids, -1), less(ids, numSegments)), [ids.size, ...d.shape.slice(1).map(() => 1)]);
-  return bind1('scatter_add', [clip(ids, 0, numSegments - 1), where(valid, d, 0)], { axis: 0, axisSize: numSegments });
+  const out = bind1('scatter_add', [clip(ids, 0, numSegments - 1), where(valid, summand, 0)], { axis: 0, axisSize: numSegments });
+  return d.dtype === 'bool' ? greater(out, 0) : out;
 });
+
+/** JAX's default num_segments, max(ids) + 1, from ids known now; traced ids (jit, vmap) have no value to take it from. */
+function inferNumSegments(ids: NDArray): number {
+  const known = ids.concreteValue();
+  if (known === null) {
+    throw new ShapeError(`segmentSum: the segment ids ${ids.aval.str()} are abstract inside ${ids.abstractIn() ?? 'a transformation'}, so the number of segments (max(ids) + 1) is unknown; pass numSegments (the output's leading size), as JAX needs a static num_segments under jit and vmap`);
+  }
+  const vals = known.dataSync();
+  if (vals.length === 0) throw new ShapeError('segmentSum: no segment ids to take numSegments from (max(ids) + 1); pass numSegments');
+  let k = -Infinity;
+  for (let i = 0; i < vals.length; i++) k = Math.max(k, Number(vals[i]));
+  k += 1;
+  if (k < 0) throw new ShapeError(`segmentSum: numSegments = max(ids) + 1 = ${k} is negative; pass numSegments`);
+  return k;
+}

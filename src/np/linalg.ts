@@ -316,7 +316,11 @@ export const slogdet = defop((x: ArrayLike): [NDArray, NDArray] => {
   return [s!, l!];
 });
 
-/** Determinant of each matrix. Its derivative is the adjugate (cofactor) rule, defined at singular matrices too, as in JAX. */
+/**
+ * Determinant of each matrix. Its derivative is the adjugate (cofactor) rule, defined at singular
+ * matrices too, as in JAX; so is its second derivative (the adjugate's, through the SVD: finite
+ * and exact at every rank, where A⁻¹ does not exist).
+ */
 export const det = defop((x: ArrayLike): NDArray => bind1('det', [floatMatrixStack('det', x)], {}));
 
 /**
@@ -416,10 +420,20 @@ export const norm = defop((x: ArrayLike, ord: number | 'fro' | 'nuc' | null = nu
     // The rows are the first axis given (NumPy: axis=(1, 0) is the transposed matrix).
     const given = Array.isArray(axis) ? axis.map((d) => normalizeAxis('norm', d, a.ndim)) : axes;
     const [rowAxis, colAxis] = [given[0]!, given[1]!];
-    if (ord === 1) return max(sum(abs(a), rowAxis, true), axes, keepdims);
-    if (ord === -1) return min(sum(abs(a), rowAxis, true), axes, keepdims);
-    if (ord === Infinity) return max(sum(abs(a), colAxis, true), axes, keepdims);
-    if (ord === -Infinity) return min(sum(abs(a), colAxis, true), axes, keepdims);
+    // Empty matrices as NumPy 2: a maximum over nothing is 0 (its initial=0; ord 1, ∞ and 2), a
+    // minimum over nothing is a ValueError (ord −1, −∞ and −2), as NumPy's and JAX's min of nothing.
+    const emptyMatrices = (why: string) => new ValueError(`linalg.norm: ord ${ord} of empty matrices (${fmtShape(a.shape)} over axes ${fmtShape([rowAxis, colAxis])}) is undefined: ${why}; NumPy raises too`);
+    const zeroNorms = () => zeros(a.shape.flatMap((d, i) => (axes.includes(i) ? (keepdims ? [1] : []) : [d])));
+    if (ord === 1 || ord === -1 || ord === Infinity || ord === -Infinity) {
+      // 1 and −1: the max/min over columns of the column abs sums; ±∞: over rows of the row abs sums.
+      const [sumAxis, overAxis] = Math.abs(ord) === 1 ? [rowAxis, colAxis] : [colAxis, rowAxis];
+      if (a.shape[overAxis] === 0) {
+        if (ord > 0) return zeroNorms();
+        throw emptyMatrices(`the minimum over ${Math.abs(ord) === 1 ? 'columns' : 'rows'} of their abs sums has no ${Math.abs(ord) === 1 ? 'column' : 'row'} to take`);
+      }
+      return (ord > 0 ? max : min)(sum(abs(a), sumAxis, true), axes, keepdims);
+    }
+    if (ord === -2 && (a.shape[rowAxis] === 0 || a.shape[colAxis] === 0)) throw emptyMatrices('it is the smallest singular value of a matrix with no singular values');
     if (ord === 2 || ord === -2 || ord === 'nuc') {
       // The matrices to the last two axes (rows, then columns), the other axes in order.
       const rest = a.shape.map((_, i) => i).filter((i) => i !== rowAxis && i !== colAxis);

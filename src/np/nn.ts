@@ -12,6 +12,7 @@ import {
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { fmtStatic, reshape } from './shape_ops.js';
 import { arange } from './convert.js';
+import { dtypeBounds } from './static_index.js';
 
 /**
  * max(x, 0), one primitive: NaN propagates (as in JAX and PyTorch), −0 gives +0, and the derivative
@@ -195,6 +196,8 @@ function poolPadding(op: string, padding: unknown, spatial: number[], window: nu
  * fit). Non-overlapping unpadded windows that tile the input are one reshape and one reduction;
  * otherwise each of the kh·kw window offsets is a strided slice of the padded input, and max pooling
  * reduces their stack (kh·kw times the output in memory) with `max`, average pooling adds them.
+ * A window larger than the padded input fits nowhere: that output axis is empty (size 0), as with
+ * lax.reduce_window and Flax, rather than an error.
  */
 function pool(kind: 'max' | 'avg'): (x: ArrayLike, windowShape: number | readonly [number, number], options?: PoolOptions) => NDArray {
   const op = `${kind}Pool2d`;
@@ -212,11 +215,15 @@ function pool(kind: 'max' | 'avg'): (x: ArrayLike, windowShape: number | readonl
     const [n, h, w, c] = a.shape as [number, number, number, number];
     const padding = poolPadding(op, options.padding ?? 'VALID', [h, w], window, strides);
     const padded = [h + padding[0][0] + padding[0][1], w + padding[1][0] + padding[1][1]];
-    if (padded[0]! < window[0] || padded[1]! < window[1]) {
-      throw new ShapeError(`${op}: window ${fmtShape(window)} is larger than the padded spatial size ${fmtShape(padded)} of input ${fmtShape(a.shape)} (padding ${JSON.stringify(padding)})`);
-    }
-    const out = [0, 1].map((i) => Math.floor((padded[i]! - window[i]!) / strides[i]!) + 1) as [number, number];
+    // lax.reduce_window's size, max(0, ⌊(padded − window) / stride⌋ + 1): a window larger than the padded input gives an empty axis.
+    const out = [0, 1].map((i) => Math.max(0, Math.floor((padded[i]! - window[i]!) / strides[i]!) + 1)) as [number, number];
     const unpadded = padding.every((p) => p[0] === 0 && p[1] === 0);
+    if (out[0] === 0 || out[1] === 0) {
+      // No window: an empty corner of the padded input (out ≤ padded on each axis), so the result
+      // keeps its dtype and the gradient of x is zeros through the slice.
+      const xp = unpadded ? a : bind1('pad', [a], { lo: [0, padding[0][0], padding[1][0], 0], hi: [0, padding[0][1], padding[1][1], 0], interior: [0, 0, 0, 0], value: 0 });
+      return bind1('slice', [xp], { start: [0, 0, 0, 0], limit: [n, out[0], out[1], c], strides: [1, 1, 1, 1] });
+    }
     if (unpadded && strides[0] === window[0] && strides[1] === window[1]) {
       // Non-overlapping windows: crop what does not fit, then one reduction over the window axes.
       const cropped = out[0] * window[0] === h && out[1] * window[1] === w ? a : bind1('slice', [a], { start: [0, 0, 0, 0], limit: [n, out[0] * window[0], out[1] * window[1], c], strides: [1, 1, 1, 1] });
@@ -225,7 +232,7 @@ function pool(kind: 'max' | 'avg'): (x: ArrayLike, windowShape: number | readonl
     }
     // Padding takes the identity of the reduction: −inf (the lowest int, false) for max; 0 for avg,
     // whose divisor stays kh·kw (Flax's count_include_pad=True: padded zeros count as entries).
-    const fill = kind === 'avg' ? 0 : a.dtype === 'float32' ? -Infinity : a.dtype === 'int32' ? -2147483648 : 0;
+    const fill = kind === 'avg' ? 0 : dtypeBounds(a.dtype).lowest;
     const xp = unpadded ? a : bind1('pad', [a], { lo: [0, padding[0][0], padding[1][0], 0], hi: [0, padding[0][1], padding[1][1], 0], interior: [0, 0, 0, 0], value: fill });
     const offsets: NDArray[] = [];
     for (let i = 0; i < window[0]; i++) {

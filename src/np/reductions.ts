@@ -190,8 +190,8 @@ export const nansum = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArr
 export const nanmean = defop((x: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
   let a = asArray(x);
   if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
-  const count = sum(logicalNot(isnan(a)), axis, keepdims);
-  return divide(nansum(a, axis, keepdims), count);
+  const nan = isnan(a); // once, for both the sum and the count
+  return divide(sum(where(nan, 0, a), axis, keepdims), sum(logicalNot(nan), axis, keepdims));
 });
 
 function nanExtreme(op: 'nanmax' | 'nanmin', reduce: typeof max, fill: number) {
@@ -200,7 +200,8 @@ function nanExtreme(op: 'nanmax' | 'nanmin', reduce: typeof max, fill: number) {
     checkNonEmpty(op, a, normalizeAxes(op, axis, a.ndim));
     if (a.dtype !== 'float32') return reduce(a, axis, keepdims);
     // A slice of NaNs only has no non-NaN extreme: NaN there (NumPy warns, JAX returns it silently).
-    return where(all(isnan(a), axis, keepdims), NaN, reduce(fillNan(a, fill), axis, keepdims));
+    const nan = isnan(a);
+    return where(all(nan, axis, keepdims), NaN, reduce(where(nan, fill, a), axis, keepdims));
   });
 }
 /** max ignoring NaNs (jnp.nanmax): NaN only where a slice is all NaN; an empty axis is an error, as max. */

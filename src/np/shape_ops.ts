@@ -6,7 +6,8 @@ import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, checkShape, shapeEntries, staticInts, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
-import { asArray, defop } from './convert.js';
+import { arange, asArray, defop } from './convert.js';
+import { fmtStatic, staticIndex } from './static_index.js';
 import { add, astypeRaw, clip, multiply, subtract, where, less } from './elementwise.js';
 
 function resolveShape(op: string, size: number, shape: readonly number[]): number[] {
@@ -199,16 +200,8 @@ export const flip = defop((x: ArrayLike, axis?: Axis): NDArray => {
   return bind1('rev', [a], { axes: normalizeAxes('flip', axis, a.ndim) });
 });
 
-/**
- * A static argument (a shift, an axis, a size) as error messages print it: numbers and lists as
- * written, an array by its type (JSON.stringify printed its internals, and threw on a bigint).
- */
-export function fmtStatic(x: unknown): string {
-  if (x instanceof NDArray) return `an array ${x.aval.str()}`;
-  if (Array.isArray(x)) return `[${x.map(fmtStatic).join(',')}]`;
-  if (typeof x === 'bigint') return `${x}n`;
-  return JSON.stringify(x) ?? String(x);
-}
+// fmtStatic lives with the index parsing that uses it; re-exported here, where callers import it from.
+export { fmtStatic } from './static_index.js';
 
 /** Entries lo ≤ i < hi along `axis` (all of the other axes). */
 function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
@@ -261,7 +254,7 @@ function rollTraced(a: NDArray, shift: NDArray, axes: number[]): NDArray {
     if (n === 0) continue;
     const k = shift.ndim === 0 ? shift : reshape(sliceAxis(shift, 0, shift.shape[0] === 1 ? 0 : i, shift.shape[0] === 1 ? 1 : i + 1), []);
     // Output i takes input (i − k) mod n; the remainder has the divisor's sign, so it is in [0, n).
-    const positions = bind1('rem', [subtract(asArray(Array.from({ length: n }, (_, j) => j), 'int32'), broadcastTo(k, [n])), broadcastTo(asArray(n, 'int32'), [n])], {});
+    const positions = bind1('rem', [subtract(arange(0, n, 1, 'int32'), broadcastTo(k, [n])), broadcastTo(asArray(n, 'int32'), [n])], {});
     a = bind1('gather', [a, positions], { axis: ax });
   }
   return a;
@@ -298,7 +291,11 @@ export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDAr
 
 /** Options of np.repeat (jnp.repeat's keyword). */
 export interface RepeatOptions {
-  /** The output length along the axis, fixed in advance (what lets `repeats` be traced): extra entries repeat the last element, a shortfall drops the tail (JAX). */
+  /**
+   * The output length along the axis, fixed in advance (what lets `repeats` be traced): extra entries
+   * repeat the last element, a shortfall drops the tail (JAX). An empty axis has no last element and
+   * stays empty whatever the length, as jnp.repeat returns the empty array.
+   */
   totalRepeatLength?: number;
 }
 
@@ -338,7 +335,8 @@ export const repeat = defop((x: ArrayLike, repeats: number | readonly number[] |
   const countOf = (i: number): number => counts[counts.length === 1 ? 0 : i] as number;
   for (let i = 0; i < n; i++) for (let k = 0; k < countOf(i); k++) positions.push(i);
   if (total !== undefined) {
-    if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${ax} of ${fmtShape(a.shape)}, which is empty`);
+    // An empty axis has no last element to pad with: jnp.repeat returns the (empty) array as it is.
+    if (n === 0) return sliceAxis(a, ax, 0, 0);
     while (positions.length < total) positions.push(n - 1);
     positions.length = total;
   }
@@ -357,8 +355,8 @@ function repeatTraced(a: NDArray, repeats: NDArray, axis: number, total: number)
     throw new ShapeError(`repeat: repeats ${repeats.aval.str()} for axis ${axis} of ${fmtShape(a.shape)}; expected a scalar, one count, or one per entry (${n})`);
   }
   if (repeats.dtype !== 'int32') throw new DTypeError(`repeat: repeats must be int32 counts, got ${repeats.aval.str()}`);
-  if (total > 0 && n === 0) throw new ShapeError(`repeat: cannot fill totalRepeatLength ${total} from axis ${axis} of ${fmtShape(a.shape)}, which is empty`);
-  if (total === 0) return sliceAxis(a, axis, 0, 0);
+  // total 0, or an empty axis (nothing to pad with): an empty axis, as jnp.repeat (which returns the empty array itself).
+  if (total === 0 || n === 0) return sliceAxis(a, axis, 0, 0);
   const counts = repeats.ndim === 1 && repeats.shape[0] === n ? repeats : broadcastTo(reshape(repeats, []), [n]);
   const starts = subtract(bind1('cumsum', [counts], { axis: 0, reverse: false }), counts);
   const marks = bind1('scatter_add', [clip(starts, 0, total), bind1('broadcast_in_dim', [asArray(1, 'int32')], { shape: [n], broadcastDimensions: [] })], { axis: 0, axisSize: total + 1 });
@@ -419,32 +417,14 @@ export function index(x: NDArray, spec: readonly IndexSpec[]): NDArray {
   const revAxes: number[] = [];
   const drop: number[] = [];
   x.shape.forEach((n, ax) => {
-    const s = ax < spec.length ? spec[ax] : null;
-    if (s === null || s === undefined) { start.push(0); limit.push(n); strides.push(1); return; }
-    if (typeof s === 'number') {
-      if (!Number.isInteger(s)) throw new ShapeError(`index: index ${s} for axis ${ax} is not an integer; expected an integer, null or a [start, stop, step] slice`);
-      const i = s < 0 ? s + n : s;
-      if (i < 0 || i >= n) throw new ShapeError(`index: index ${s} is out of bounds for axis ${ax} with size ${n}`);
-      start.push(i); limit.push(i + 1); strides.push(1); drop.push(ax);
-      return;
-    }
-    const isBound = (v: unknown) => v === null || v === undefined || Number.isInteger(v);
-    if (!Array.isArray(s) || s.length < 1 || s.length > 3 || !isBound(s[0]) || !isBound(s[1]) || !isBound(s[2])) {
-      throw new ShapeError(`index: the index for axis ${ax} is ${fmtStatic(s)}; expected an integer, null or a [start, stop, step] slice of integers or nulls${s instanceof NDArray ? ' (to index by an array, use np.take)' : ''}`);
-    }
-    const step = s[2] ?? 1;
-    if (step === 0 || !Number.isInteger(step)) throw new ShapeError(`index: slice step must be a non-zero integer, got ${step}`);
-    const norm = (v: number | null | undefined, dflt: number, lo: number, hi: number) => (v === null || v === undefined ? dflt : Math.min(Math.max(v < 0 ? v + n : v, lo), hi));
-    if (step > 0) {
-      const b = norm(s[0], 0, 0, n), e = norm(s[1], n, 0, n);
-      start.push(b); limit.push(Math.max(b, e)); strides.push(step);
-    } else {
-      // Reverse the axis, then slice forward: position p maps to n - 1 - p.
-      const b = norm(s[0], n - 1, -1, n - 1), e = norm(s[1], -1, -1, n - 1);
-      revAxes.push(ax);
-      const rb = n - 1 - b, re = n - 1 - e;
-      start.push(rb); limit.push(Math.max(rb, re)); strides.push(-step);
-    }
+    const e = staticIndex('index', ax < spec.length ? spec[ax] : null, ax, n, false);
+    if (e.kind === 'all') { start.push(0); limit.push(n); strides.push(1); return; }
+    if (e.kind === 'int') { start.push(e.i); limit.push(e.i + 1); strides.push(1); drop.push(ax); return; }
+    if (e.step > 0) { start.push(e.b); limit.push(Math.max(e.b, e.e)); strides.push(e.step); return; }
+    // Reverse the axis, then slice forward: position p maps to n - 1 - p.
+    revAxes.push(ax);
+    const rb = n - 1 - e.b, re = n - 1 - e.e;
+    start.push(rb); limit.push(Math.max(rb, re)); strides.push(-e.step);
   });
   // x is passed through defop (not closed over) so that a result that is x itself gets copied.
   return defop((x: NDArray) => {

@@ -1,13 +1,13 @@
-// jax.scipy.special functions: lgamma and its derivatives digamma, trigamma and polygamma (float64
-// kernels in src/special.ts, rounded once), and xlogy/xlog1py, which are 0 where x = 0 with JAX's custom JVP.
+// jax.scipy.special functions: lgamma and its derivatives digamma and polygamma (trigamma is
+// polygamma(1, ·); float64 kernels in src/special.ts, rounded once), and xlogy/xlog1py, which are 0
+// where x = 0 with JAX's custom JVP.
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { ValueError } from '../errors.js';
-import { staticInts } from '../shape.js';
+import { broadcastShapes } from '../shape.js';
 import { customJvp } from '../../transforms/custom.js';
-import { defop } from './convert.js';
-import { fmtStatic } from './shape_ops.js';
-import { add, divide, elementwiseOperands, equal, log, log1p, multiply, where } from './elementwise.js';
+import { asArray, defop, weakConstant } from './convert.js';
+import { add, atRank, divide, elementwiseOperands, equal, log, log1p, multiply, where } from './elementwise.js';
 
 /** ln|Γ(x)| (jax.scipy.special.gammaln, jax.lax.lgamma): +inf at 0, the negative integers and ±inf. Its derivative is digamma. */
 export const gammaln = defop((x: ArrayLike): NDArray => bind1('lgamma', elementwiseOperands([x], 'float', 'gammaln'), {}));
@@ -17,20 +17,35 @@ export const lgamma = gammaln;
 export const digamma = defop((x: ArrayLike): NDArray => bind1('digamma', elementwiseOperands([x], 'float', 'digamma'), {}));
 
 /**
- * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma), for an integer order
- * n ≥ 0: digamma for n = 0, trigamma for n = 1, and for n ≥ 2 a float64 kernel (src/special.ts:
- * the recurrence up, then the asymptotic series). Values for negative non-integer x too (as JAX's
- * (−1)ⁿ⁺¹ n! ζ(n + 1, x)); (−1)ⁿ⁺¹·inf at 0 and the negative integers for n ≥ 1. Its derivative in
- * x is polygamma(n + 1, x), at every order.
+ * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma): n an integer order, a JS
+ * integer or an int32 array (JAX takes integer dtypes only), broadcast against x; traced n works
+ * under jit and vmap. Digamma for n = 0, trigamma for n = 1; float64 kernels (src/special.ts: the
+ * recurrence up, then the asymptotic series, and the reflection below 0), rounded once. As JAX (XLA):
+ * NaN where n < 0, (−1)ⁿ⁺¹·inf at 0 and the negative integers for n ≥ 1. Its derivative in x is
+ * polygamma(n + 1, x) at every order; n, an integer, has none.
  * @example polygamma(2, 1) // −2ζ(3) ≈ −2.4041138
  */
-export const polygamma = defop((n: number, x: ArrayLike): NDArray => {
-  // jnp.polygamma takes an array order too; a concrete scalar one is read here (the order picks the kernel).
-  n = staticInts('polygamma', 'the order n', n);
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new ValueError(`polygamma: order n must be a non-negative integer, got ${fmtStatic(n)}`);
-  if (n === 0) return digamma(x);
-  const operands = elementwiseOperands([x], 'float', 'polygamma');
-  return n === 1 ? bind1('trigamma', operands, {}) : bind1('polygamma', operands, { n });
+export const polygamma = defop((n: ArrayLike, x: ArrayLike): NDArray => {
+  if (typeof n === 'number') {
+    if (!Number.isInteger(n) || Math.abs(n) > 2 ** 31 - 1) {
+      throw new ValueError(`polygamma: the order n must be an integer (a JS integer or an int32 array, as JAX takes integer dtypes only), got ${n}`);
+    }
+    // A scalar order 0 is digamma's own primitive (JAX's polygamma selects digamma there too).
+    if (n === 0) return digamma(x);
+  }
+  const [arg] = elementwiseOperands([x], 'float', 'polygamma') as [NDArray];
+  let order: NDArray;
+  if (typeof n === 'number') {
+    order = weakConstant(n, 'int32', arg.ndim);
+  } else {
+    order = asArray(n);
+    if (order.dtype !== 'int32') {
+      throw new ValueError(`polygamma: the order n must have an integer dtype (an int32 array or a JS integer, as JAX requires), got ${order.aval.str()}`);
+    }
+  }
+  broadcastShapes('polygamma', order.shape, arg.shape);
+  const ndim = Math.max(order.ndim, arg.ndim);
+  return bind1('polygamma', [atRank(order, ndim), atRank(arg, ndim)], {});
 });
 
 type Binary = (x: NDArray, y: NDArray) => NDArray;
