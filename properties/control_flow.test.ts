@@ -320,7 +320,7 @@ describe('scan: dead code', () => {
           const f = (init: NDArray[]) => usedOf(scan(depStep(c), init, xs, { length: c.length }) as [NDArray[], NDArray[]]);
           const oracle = (init: NDArray[]) => usedOf(c.length === 0 ? [init, c.yDeps.map(() => np.zeros([0, 2]))] : loopScan(depStep(c), init, xs, c.length));
           const program = makeJaxpr(f)(init).jaxpr;
-          const pruned = deadCodeElimination(program).filter((e) => e.prim === 'scan') as JaxprEqn<'scan'>[];
+          const pruned = deadCodeElimination(program).eqns.filter((e) => e.prim === 'scan') as JaxprEqn<'scan'>[];
           expect(pruned).toHaveLength(1);
           expect(pruned[0]!.params.numCarry).toBe(keptCarries(c));
           expect(pruned[0]!.outBinders.length - pruned[0]!.params.numCarry).toBe(c.used.slice(nK).filter(Boolean).length);
@@ -350,7 +350,7 @@ describe('scan: dead code', () => {
     // forward scan, no stacked zero cotangents for them in the reverse one.
     const gradProgram = makeJaxpr(grad(f))(h0).jaxpr;
     expect(shapesIn(gradProgram.eqns)).toContain([L, D, D].join(','));
-    expect(shapesIn(deadCodeElimination(gradProgram))).not.toContain([L, D, D].join(','));
+    expect(shapesIn(deadCodeElimination(gradProgram).eqns)).not.toContain([L, D, D].join(','));
     const jitted = jit(f), jittedGrad = jit(grad(f));
     for (const [label, run] of [['jit', jitted], ['jit(grad)', jittedGrad]] as const) {
       dispose(run(h0));
@@ -383,7 +383,7 @@ describe('scan: dead code', () => {
       const program = makeJaxpr(f)(h0).jaxpr;
       const big = `f32[${L},${D},${D}]`;
       expect(program.toString(), label).toContain(big);
-      expect(new Jaxpr(program.inBinders, deadCodeElimination(program), program.outs).toString(), label).not.toContain(big);
+      expect(new Jaxpr(program.inBinders, deadCodeElimination(program).eqns, program.outs).toString(), label).not.toContain(big);
       const jitted = jit(f);
       dispose(jitted(h0));
       expect(await extraPeakBytes(() => jitted(h0)), label).toBeLessThan(0.1 * ysBytes);
@@ -431,7 +431,7 @@ describe('scan: loop-invariant residuals', () => {
   };
   /** The shapes of the scans' outputs (stacked residuals included) in a program, dead code dropped as jit drops it. */
   const scanOutputShapes = (program: ClosedJaxpr) =>
-    deadCodeElimination(program.jaxpr).filter((e) => e.prim === 'scan').flatMap((e) => e.outBinders.map((v) => v.aval.shape.join(',')));
+    deadCodeElimination(program.jaxpr).eqns.filter((e) => e.prim === 'scan').flatMap((e) => e.outBinders.map((v) => v.aval.shape.join(',')));
 
   it('are computed once and not stacked; grad, grad of grad, jit(grad), grad(jit), vmap(grad) and checkpoint equal the unrolled loop', () => {
     fc.assert(
@@ -451,7 +451,7 @@ describe('scan: loop-invariant residuals', () => {
           // and when the scan is inside a jitted function (partial evaluation of its program)
           const gradOfJit = grad(jit(f), { argnums: [0, 1, 2] });
           const program = makeJaxpr(gradOfJit)(...args).jaxpr;
-          expect(new Jaxpr(program.inBinders, deadCodeElimination(program), program.outs).toString()).not.toContain(`f32[${L},${D},${D}]`);
+          expect(new Jaxpr(program.inBinders, deadCodeElimination(program).eqns, program.outs).toString()).not.toContain(`f32[${L},${D},${D}]`);
           expectTreeClose(gradOfJit(...args), want, { label: 'grad(jit)' });
           expectTreeClose(grad(checkpoint(f), { argnums: [0, 1, 2] })(...args), want, { label: 'grad(checkpoint)' });
           const second = (loss: typeof f) => grad((W: NDArray) => np.sum(np.sin(grad(loss, { argnums: 1 })({ ...args[0], W }, args[1], args[2]))))(args[0].W);

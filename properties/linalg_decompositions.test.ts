@@ -520,7 +520,7 @@ describe('svd: dead singular vectors', () => {
   const svdEqns = (eqns: readonly JaxprEqn[]): JaxprEqn<'svd'>[] => eqns.flatMap((e) => (e.prim === 'svd' ? [e as JaxprEqn<'svd'>] : e.prim === 'scan' ? svdEqns((e as JaxprEqn<'scan'>).params.jaxpr.eqns) : []));
   const prunedSvds = (f: (m: NDArray) => NDArray, A: NDArray) => {
     const program = makeJaxpr(f)(A).jaxpr;
-    return { traced: svdEqns(program.eqns), pruned: svdEqns(deadCodeElimination(program)), program };
+    return { traced: svdEqns(program.eqns), pruned: svdEqns(deadCodeElimination(program).eqns), program };
   };
 
   it('an svd whose U and Vh are unused becomes the values-only svd when jit compiles it (nested in scan too); results are unchanged', () => {

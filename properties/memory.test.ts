@@ -4,7 +4,7 @@
 // warm up (lazily created constants), then counts around a second run.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, linearize, np, random, scope, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, lax, linearize, np, random, scope, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -365,5 +365,134 @@ describe('scope hands back its own handles, as top-level ops and jit do', () => 
     const g = grad((w: NDArray) => np.sum(scope(() => np.multiply(w, w))))(x);
     expect(Array.from(g.dataSync())).toEqual([2, 4, 6]);
     dispose([x, y, g]);
+  });
+});
+
+// One helper (scope.ts freshResults) gives every public entry point its results: scope at the top
+// level, top-level np ops, and the transformations. Random result trees mix the argument, a
+// closed-over array, arrays made by the call and repeats of earlier leaves, in lists, plain
+// objects and a registered tree node; each result leaf must be a handle of its own: freeing the
+// leaves one by one in a random order never frees an argument, a closed-over array or another
+// leaf, and containers are kept when nothing in them is replaced.
+class Pair {
+  constructor(
+    readonly first: unknown,
+    readonly second: unknown,
+  ) {}
+}
+tree.register(Pair, { flatten: (p) => [[p.first, p.second], null], unflatten: (_aux, [a, b]) => new Pair(a, b) });
+
+type LeafKind = 'arg' | 'closed' | 'new' | 'repeat';
+type Shape = { leaf: LeafKind } | { list: Shape[] } | { obj: Shape[] } | { pair: [Shape, Shape] };
+const { shape: arbShape } = fc.letrec<{ shape: Shape }>((tie) => ({
+  shape: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.record({ leaf: fc.constantFrom<LeafKind>('arg', 'closed', 'new', 'repeat') }),
+    fc.record({ list: fc.array(tie('shape'), { maxLength: 3 }) }),
+    fc.record({ obj: fc.array(tie('shape'), { maxLength: 3 }) }),
+    fc.record({ pair: fc.tuple(tie('shape'), tie('shape')) }),
+  ),
+}));
+
+/** The tree `shape` describes, and the values of its leaves as made from x (a ↦ x, c ↦ c, the k-th new leaf ↦ (k + 2)·x). */
+function buildTree(shape: Shape, a: NDArray, c: NDArray, x: number[], cv: number[]): { value: unknown; want: number[][] } {
+  const want: number[][] = [];
+  let last: [NDArray, number[]] | undefined;
+  let made = 0;
+  const leafOf = (kind: LeafKind): NDArray => {
+    let leaf: [NDArray, number[]];
+    if (kind === 'arg') leaf = [a, x];
+    else if (kind === 'closed') leaf = [c, cv];
+    else if (kind === 'repeat' && last !== undefined) leaf = last;
+    else {
+      const k = made++ + 2;
+      leaf = [np.multiply(a, k), x.map((v) => v * k)];
+    }
+    last = leaf;
+    want.push(leaf[1]);
+    return leaf[0];
+  };
+  const go = (s: Shape): unknown => {
+    if ('leaf' in s) return leafOf(s.leaf);
+    if ('list' in s) return s.list.map(go);
+    if ('obj' in s) return Object.fromEntries(s.obj.map((t, i) => [`k${i}`, go(t)]));
+    return new Pair(go(s.pair[0]), go(s.pair[1]));
+  };
+  return { value: go(shape), want };
+}
+
+const onlyNew = (s: Shape): boolean => ('leaf' in s ? s.leaf === 'new' : 'list' in s ? s.list.every(onlyNew) : 'obj' in s ? s.obj.every(onlyNew) : s.pair.every(onlyNew));
+
+describe('every entry point hands back results the caller owns (one helper)', () => {
+  it('scope, jvp, vjp and a one-branch switchCase: each result leaf frees alone, in any order, and never frees the argument or a closed-over array', () => {
+    const xv = [1, 2], cv = [9, 7];
+    const entries: Record<string, (shape: Shape, x: NDArray, c: NDArray) => { result: unknown; primal: unknown; want: number[][]; built?: unknown; cleanup?: () => void }> = {
+      scope: (shape, x, c) => {
+        let built: unknown;
+        let want: number[][] = [];
+        const result = scope(() => {
+          const b = buildTree(shape, x, c, xv, cv);
+          want = b.want;
+          return (built = b.value);
+        });
+        return { result, primal: result, want, built };
+      },
+      jvp: (shape, x, c) => {
+        let want: number[][] = [];
+        const t = np.onesLike(x) as ConcreteArray;
+        const result = jvp((a: NDArray) => { const b = buildTree(shape, a, c, xv, cv); want = b.want; return b.value; }, [x], [t]);
+        expect(new Set((tree.leaves(result) as ConcreteArray[]).map((l) => l.tensor)).has(t.tensor), 'jvp: a tangent passed through is a handle of its own').toBe(false);
+        return { result, primal: result[0], want, cleanup: () => t.dispose() };
+      },
+      vjp: (shape, x, c) => {
+        let want: number[][] = [];
+        const [primal, pullback] = vjp((a: NDArray) => { const b = buildTree(shape, a, c, xv, cv); want = b.want; return b.value; }, x);
+        return { result: primal, primal, want, cleanup: () => pullback.dispose() };
+      },
+      switchCase: (shape, x, c) => {
+        let want: number[][] = [];
+        const result = lax.switch(0, [(a: NDArray) => { const b = buildTree(shape, a, c, xv, cv); want = b.want; return b.value; }], x);
+        return { result, primal: result, want };
+      },
+    };
+    fc.assert(
+      fc.property(arbShape, fc.constantFrom(...Object.keys(entries)), fc.infiniteStream(fc.nat()), (shape, name, order) => {
+        const before = numTensors();
+        const x = np.array(xv, 'float32') as ConcreteArray, c = np.array(cv, 'float32') as ConcreteArray;
+        const { result, primal, want, built, cleanup } = entries[name]!(shape, x, c);
+        const primalLeaves = tree.leaves(primal) as NDArray[];
+        expect(primalLeaves.map((l) => Array.from(l.dataSync())), name).toEqual(want);
+        if (built !== undefined && onlyNew(shape)) expect(result, `${name}: nothing replaced, so the containers are the function's own`).toBe(built);
+        const leaves = (tree.leaves(result) as NDArray[]).filter((l): l is ConcreteArray => l instanceof ConcreteArray);
+        const tensors = new Set([x, c, ...leaves].map((l) => l.tensor));
+        expect(tensors.size, `${name}: every result leaf is a handle of its own`).toBe(leaves.length + 2);
+        // Free the leaves in a random order; what is left stays readable.
+        const live: ConcreteArray[] = [...leaves];
+        const it = order[Symbol.iterator]();
+        while (live.length > 0) {
+          live.splice(it.next().value % live.length, 1)[0]!.dispose();
+          for (const l of live) l.dataSync();
+          expect(Array.from(x.dataSync())).toEqual(xv);
+          expect(Array.from(c.dataSync())).toEqual(cv);
+        }
+        cleanup?.();
+        dispose([x, c]);
+        expect(numTensors(), `${name} leaked`).toBe(before);
+      }),
+      { seed: FC_SEED, numRuns: 120 },
+    );
+  });
+
+  it('top-level np ops: results that are arguments, or the same argument twice, are separate handles', () => {
+    const before = numTensors();
+    const x = np.array([1, 2], 'float32') as ConcreteArray;
+    for (const result of [np.broadcastArrays(x, x), np.split(x, 1), np.meshgrid([x]), np.array(x), np.reshape(x, [2])]) {
+      const leaves = tree.leaves(result) as ConcreteArray[];
+      expect(new Set([x, ...leaves].map((l) => l.tensor)).size).toBe(leaves.length + 1);
+      dispose(result);
+      expect(Array.from(x.dataSync())).toEqual([1, 2]);
+    }
+    dispose(x);
+    expect(numTensors()).toBe(before);
   });
 });

@@ -8,13 +8,11 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { NDArray, dispose, jit, jvp, makeJaxpr, np, scan, whileLoop } from '../src/index.js';
 import { Rng } from '../src/testing/index.js';
-import { Jaxpr, type JaxprEqn } from '../src/jaxpr.js';
-import { deadCodeElimination } from '../src/dce.js';
+import { evalJaxpr, type JaxprEqn } from '../src/jaxpr.js';
+import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
 import { FC_SEED, extraPeakBytes, inScope, scoped } from './helpers.js';
 import { expectNoLeak, expectTreeClose, randomArray } from './loop_oracle.js';
 
-/** The program with dead code dropped, as jit compiles it. */
-const pruned = (program: Jaxpr): Jaxpr => new Jaxpr(program.inBinders, deadCodeElimination(program), program.outs);
 /** The while equations of a program's top level. */
 const whiles = (eqns: readonly JaxprEqn[]) => eqns.filter((e) => e.prim === 'while') as JaxprEqn<'while'>[];
 
@@ -78,7 +76,7 @@ describe('whileLoop: dead code', () => {
           const program = makeJaxpr(f)(init).jaxpr;
           const [before] = whiles(program.eqns);
           expect(before!.outBinders).toHaveLength(nK + 1);
-          const [eqn] = whiles(deadCodeElimination(program));
+          const [eqn] = whiles(deadCodeElimination(program).eqns);
           const kept = keptFloats(c);
           const numKept = kept.filter(Boolean).length;
           expect(eqn!.outBinders).toHaveLength(1 + numKept); // the counter always stays: the condition reads it
@@ -95,6 +93,38 @@ describe('whileLoop: dead code', () => {
         }),
       ),
       { seed: FC_SEED, numRuns: 40 },
+    );
+  });
+
+  it('deadCodeElimination(program, usedOuts) keeps the binders and computes the used outputs; dceJaxpr drops the binders nothing reads; a second pass returns the very program (compiled-program caches hit)', () => {
+    fc.assert(
+      fc.property(arbDepCase, (c) =>
+        inScope(() => {
+          const rng = new Rng(c.seed);
+          const weights = c.carryDeps.map(() => randomArray(rng, [2], 0.5, 1.5));
+          const limits = c.carryDeps.map(() => np.full([2], 1e6));
+          const { condFun, bodyFun } = loopOf(c, weights, limits);
+          const init = [np.array(0, 'int32'), ...c.carryDeps.map(() => randomArray(rng, [2]))];
+          const all = (init: NDArray[]) => whileLoop(condFun, bodyFun, init);
+          const closed = makeJaxpr(all)(init);
+          const program = closed.jaxpr;
+          const args = [...closed.consts, ...init];
+          const want = all(init).filter((_, i) => c.used[i]);
+          const kept = deadCodeElimination(program, c.used);
+          expect(kept.inBinders).toBe(program.inBinders);
+          expect(kept.outs).toEqual(program.outs.filter((_, i) => c.used[i]));
+          expectTreeClose(evalJaxpr(kept, args), want, { label: 'deadCodeElimination' });
+          expect(deadCodeElimination(kept)).toBe(kept);
+          expect(deadCodeElimination(kept, kept.outs.map(() => true))).toBe(kept);
+          const { jaxpr: restricted, usedInputs } = dceJaxpr(program, c.used);
+          expect(restricted.eqns).toEqual(kept.eqns);
+          const read = new Set(kept.eqns.flatMap((e) => e.inputs));
+          expect(usedInputs).toEqual(program.inBinders.map((v) => read.has(v) || kept.outs.includes(v)));
+          expectTreeClose(evalJaxpr(restricted, args.filter((_, i) => usedInputs[i])), want, { label: 'dceJaxpr' });
+          expect(dceJaxpr(restricted, restricted.outs.map(() => true)).jaxpr).toBe(restricted);
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 30 },
     );
   });
 
@@ -117,7 +147,7 @@ describe('whileLoop: dead code', () => {
     const big = `f32[${N},${N}]`;
     const program = makeJaxpr(withBigCarry)(h0).jaxpr;
     expect(program.toString()).toContain(big);
-    expect(pruned(program).toString()).not.toContain(big);
+    expect(deadCodeElimination(program).toString()).not.toContain(big);
     const jitted = jit(withBigCarry);
     dispose(jitted(h0));
     const eagerPeak = await extraPeakBytes(() => scoped(() => withBigCarry(h0)));
@@ -148,7 +178,7 @@ describe('whileLoop: dead code', () => {
     for (const [label, f] of Object.entries(cases)) {
       const program = makeJaxpr(f)(h0).jaxpr;
       expect(program.toString(), label).toContain(big);
-      expect(pruned(program).toString(), label).not.toContain(big);
+      expect(deadCodeElimination(program).toString(), label).not.toContain(big);
       const jitted = jit(f);
       inScope(() => expectTreeClose(jitted(h0), scoped(() => f(h0)), { label }));
       expectNoLeak(label, () => jitted(h0));
@@ -164,7 +194,7 @@ describe('whileLoop: dead code', () => {
     const primalOnly = (x: NDArray) => jvp(smooth, [x], [np.onesLike(x)])[0];
     const program = makeJaxpr(primalOnly)(h0).jaxpr;
     const [full] = whiles(program.eqns);
-    const [kept] = whiles(deadCodeElimination(program));
+    const [kept] = whiles(deadCodeElimination(program).eqns);
     expect(kept!.outBinders.length).toBeLessThan(full!.outBinders.length);
     expect(kept!.outBinders.map((v) => v.aval.str())).toEqual(['i32[]', `f32[${D}]`]);
     expect(kept!.params.body.eqns.some((e) => e.prim === 'cos'), 'the tangent cos(1.3x) is gone').toBe(false);

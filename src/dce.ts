@@ -13,9 +13,17 @@ import type { ParamsOf, Primitive } from './primitives.js';
  */
 type DceRule<P extends Primitive> = (eqn: JaxprEqn<P>, usedOuts: boolean[]) => { eqn: JaxprEqn; usedInputs: boolean[] };
 
-/** Drops equations whose results are never used, and the unused parts of those that carry programs. */
-export function deadCodeElimination(jaxpr: Jaxpr): JaxprEqn[] {
-  return liveEquations(jaxpr.eqns, jaxpr.outs);
+/**
+ * `jaxpr` computing only the outputs marked in `usedOuts` (by default all of them): equations whose
+ * results are never used are dropped, and the unused parts of those that carry programs. Its input
+ * binders stay, so it runs on the same inputs (dceJaxpr also drops the binders it no longer reads).
+ * Returns `jaxpr` itself when nothing changes, so the compiled-program caches keyed by programs still hit.
+ */
+export function deadCodeElimination(jaxpr: Jaxpr, usedOuts?: readonly boolean[]): Jaxpr {
+  const outs = usedOuts === undefined ? jaxpr.outs : jaxpr.outs.filter((_, i) => usedOuts[i]);
+  const eqns = liveEquations(jaxpr.eqns, outs);
+  const unchanged = outs.length === jaxpr.outs.length && eqns.length === jaxpr.eqns.length && eqns.every((e, i) => e === jaxpr.eqns[i]);
+  return unchanged ? jaxpr : new Jaxpr(jaxpr.inBinders, eqns, outs);
 }
 
 /**
@@ -23,16 +31,14 @@ export function deadCodeElimination(jaxpr: Jaxpr): JaxprEqn[] {
  * restricted to those it still reads (or that `instantiate` keeps). Returns `jaxpr` itself when
  * nothing changes, so the compiled-program caches keyed by programs still hit.
  */
-export function dceJaxpr(jaxpr: Jaxpr, usedOuts: boolean[], instantiate: boolean[] = []): { jaxpr: Jaxpr; usedInputs: boolean[] } {
-  const outs = jaxpr.outs.filter((_, i) => usedOuts[i]);
-  const eqns = liveEquations(jaxpr.eqns, outs);
+export function dceJaxpr(jaxpr: Jaxpr, usedOuts: readonly boolean[], instantiate: readonly boolean[] = []): { jaxpr: Jaxpr; usedInputs: boolean[] } {
+  const pruned = deadCodeElimination(jaxpr, usedOuts);
   const read = new Set<Var>();
-  for (const e of eqns) for (const a of e.inputs) if (a instanceof Var) read.add(a);
-  for (const o of outs) if (o instanceof Var) read.add(o);
+  for (const e of pruned.eqns) for (const a of e.inputs) if (a instanceof Var) read.add(a);
+  for (const o of pruned.outs) if (o instanceof Var) read.add(o);
   const usedInputs = jaxpr.inBinders.map((v, i) => read.has(v) || (instantiate[i] ?? false));
-  const unchanged = usedInputs.every(Boolean) && outs.length === jaxpr.outs.length && eqns.length === jaxpr.eqns.length && eqns.every((e, i) => e === jaxpr.eqns[i]);
-  if (unchanged) return { jaxpr, usedInputs };
-  return { jaxpr: new Jaxpr(jaxpr.inBinders.filter((_, i) => usedInputs[i]), eqns, outs), usedInputs };
+  if (usedInputs.every(Boolean)) return { jaxpr: pruned, usedInputs };
+  return { jaxpr: new Jaxpr(jaxpr.inBinders.filter((_, i) => usedInputs[i]), pruned.eqns, pruned.outs), usedInputs };
 }
 
 /** The equations that `outs` need, in order, each rewritten by its rule to compute only what is used. */
@@ -51,29 +57,41 @@ function liveEquations(eqns: readonly JaxprEqn[], outs: readonly Atom[]): JaxprE
   return kept.reverse();
 }
 
+const falses = (n: number): boolean[] => new Array<boolean>(n).fill(false);
+const count = (bs: readonly boolean[]): number => bs.filter(Boolean).length;
+
+/**
+ * The carry fixpoint of a loop body, shared by the scan and while rules: the body's binders are
+ * [...consts, ...carry, ...rest] and its outputs [...carry, ...restOuts]. Starting from
+ * `usedCarry`, every carry that a kept output reads across iterations is kept too, until the kept
+ * carries read no other (a carry kept for its dependants may itself read another). A kept carry
+ * keeps its binder, since the body's carry in and out must correspond. Returns the pruned body,
+ * which of the body's binders it keeps, and the kept carries.
+ */
+function dceLoopBody(body: Jaxpr, numConsts: number, usedCarry: readonly boolean[], usedRestOuts: readonly boolean[]): { body: Jaxpr; usedInputs: boolean[]; usedCarry: boolean[] } {
+  const nK = usedCarry.length;
+  const nRest = body.inBinders.length - numConsts - nK;
+  let kept = [...usedCarry];
+  for (;;) {
+    const pruned = dceJaxpr(body, [...kept, ...usedRestOuts], [...falses(numConsts), ...kept, ...falses(nRest)]);
+    const carryIn = pruned.usedInputs.slice(numConsts, numConsts + nK);
+    if (carryIn.every((u, k) => u === kept[k])) return { body: pruned.jaxpr, usedInputs: pruned.usedInputs, usedCarry: kept };
+    kept = kept.map((u, k) => u || carryIn[k]!);
+  }
+}
+
 /**
  * Which carries and ys of a scan to keep, given the used outputs (JAX's _scan_dce_rule): the used
- * ys and carries, and every carry a kept output reads across iterations — a fixpoint, since a
- * carry kept for its dependants may itself read another carry. Returns the restricted body and
- * which operands ([...consts, ...carry, ...xs]) and outputs ([...carry, ...ys]) it keeps.
+ * ys and carries, and every carry a kept output reads across iterations (dceLoopBody). Returns the
+ * restricted body and which operands ([...consts, ...carry, ...xs]) and outputs ([...carry, ...ys]) it keeps.
  */
 export function dceScanParams(params: ParamsOf<'scan'>, usedOuts: boolean[]): { params: ParamsOf<'scan'>; usedInputs: boolean[]; keptOuts: boolean[] } {
   const { jaxpr, numConsts: nC, numCarry: nK } = params;
-  const nX = jaxpr.inBinders.length - nC - nK;
   const usedYs = usedOuts.slice(nK);
-  let usedCarry = usedOuts.slice(0, nK);
-  for (;;) {
-    // A kept carry keeps its input binder too: the body's carry in and out must correspond.
-    const body = dceJaxpr(jaxpr, [...usedCarry, ...usedYs], [...new Array<boolean>(nC).fill(false), ...usedCarry, ...new Array<boolean>(nX).fill(false)]);
-    const carryIn = body.usedInputs.slice(nC, nC + nK);
-    if (carryIn.every((u, k) => u === usedCarry[k])) {
-      const numConsts = body.usedInputs.slice(0, nC).filter(Boolean).length;
-      const numCarry = usedCarry.filter(Boolean).length;
-      const same = body.jaxpr === jaxpr;
-      return { params: same ? params : { ...params, jaxpr: body.jaxpr, numConsts, numCarry }, usedInputs: body.usedInputs, keptOuts: [...usedCarry, ...usedYs] };
-    }
-    usedCarry = usedCarry.map((u, k) => u || carryIn[k]!);
-  }
+  const { body, usedInputs, usedCarry } = dceLoopBody(jaxpr, nC, usedOuts.slice(0, nK), usedYs);
+  const keptOuts = [...usedCarry, ...usedYs];
+  if (body === jaxpr) return { params, usedInputs, keptOuts };
+  return { params: { ...params, jaxpr: body, numConsts: count(usedInputs.slice(0, nC)), numCarry: count(usedCarry) }, usedInputs, keptOuts };
 }
 
 const scanDce: DceRule<'scan'> = (eqn, usedOuts) => {
@@ -117,35 +135,19 @@ const condDce: DceRule<'cond'> = (eqn, usedOuts) => {
 
 /**
  * while (JAX's _while_loop_dce_rule): a carry stays when it is used, when the condition reads it,
- * or when the body computation of a kept carry reads it — a fixpoint, as for scan. The condition
+ * or when the body computation of a kept carry reads it (dceLoopBody, as for scan). The condition
  * decides the trip count, so every carry it reads is kept even if no output uses it. The body and
- * the condition keep a binder for every kept carry (carry in and out must correspond) and only
- * the consts they still read.
+ * the condition keep a binder for every kept carry and only the consts they still read.
  */
 const whileDce: DceRule<'while'> = (eqn, usedOuts) => {
   const { cond, body, numCondConsts: nCC, numBodyConsts: nBC } = eqn.params;
-  const noConsts = (n: number) => new Array<boolean>(n).fill(false);
   const condReads = dceJaxpr(cond, [true]).usedInputs.slice(nCC);
-  let usedCarry = usedOuts.map((u, k) => u || condReads[k]!);
-  for (;;) {
-    const prunedBody = dceJaxpr(body, usedCarry, [...noConsts(nBC), ...usedCarry]);
-    const carryIn = prunedBody.usedInputs.slice(nBC);
-    if (!carryIn.every((u, k) => u === usedCarry[k])) {
-      usedCarry = usedCarry.map((u, k) => u || carryIn[k]!);
-      continue;
-    }
-    const prunedCond = dceJaxpr(cond, [true], [...noConsts(nCC), ...usedCarry]);
-    const usedInputs = [...prunedCond.usedInputs.slice(0, nCC), ...prunedBody.usedInputs.slice(0, nBC), ...usedCarry];
-    if (prunedBody.jaxpr === body && prunedCond.jaxpr === cond) return { eqn, usedInputs };
-    const params = {
-      ...eqn.params,
-      cond: prunedCond.jaxpr,
-      body: prunedBody.jaxpr,
-      numCondConsts: prunedCond.usedInputs.slice(0, nCC).filter(Boolean).length,
-      numBodyConsts: prunedBody.usedInputs.slice(0, nBC).filter(Boolean).length,
-    };
-    return { eqn: { prim: 'while', inputs: eqn.inputs.filter((_, i) => usedInputs[i]), params, outBinders: eqn.outBinders.filter((_, k) => usedCarry[k]) }, usedInputs };
-  }
+  const loop = dceLoopBody(body, nBC, usedOuts.map((u, k) => u || condReads[k]!), []);
+  const prunedCond = dceJaxpr(cond, [true], [...falses(nCC), ...loop.usedCarry]);
+  const usedInputs = [...prunedCond.usedInputs.slice(0, nCC), ...loop.usedInputs.slice(0, nBC), ...loop.usedCarry];
+  if (loop.body === body && prunedCond.jaxpr === cond) return { eqn, usedInputs };
+  const params = { ...eqn.params, cond: prunedCond.jaxpr, body: loop.body, numCondConsts: count(prunedCond.usedInputs.slice(0, nCC)), numBodyConsts: count(loop.usedInputs.slice(0, nBC)) };
+  return { eqn: { prim: 'while', inputs: eqn.inputs.filter((_, i) => usedInputs[i]), params, outBinders: eqn.outBinders.filter((_, k) => loop.usedCarry[k]) }, usedInputs };
 };
 
 /**

@@ -235,7 +235,8 @@ export class CompiledProgram implements Executable {
     let next = 0;
     for (const v of jaxpr.inBinders) slotOf.set(v, next++);
     this.numInputs = next;
-    const { eqns: constant, outs } = foldLiterals(deadCodeElimination(jaxpr), jaxpr.outs);
+    const live = deadCodeElimination(jaxpr);
+    const { eqns: constant, outs } = foldLiterals(live.eqns, live.outs);
     const eqns = fuseDense(fuse(constant, outs), outs);
     const atom = (a: Atom): Input => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! });
     for (const eqn of eqns) {

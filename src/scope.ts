@@ -3,7 +3,8 @@
 // when it closes, disposes all of them except those reachable from the scope's result and those
 // held by transformations still running (constants recorded into programs being traced).
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray } from './array.js';
+import { ConcreteArray, NDArray } from './array.js';
+import { shareTensor } from './kernels.js';
 import { Tracer, currentTraceStack, upcomingTensorId, type HoldsTensors } from './core.js';
 import * as tree from './tree.js';
 import { GradusError } from './errors.js';
@@ -133,25 +134,53 @@ export function scope<T>(fn: () => T): T {
     // Eager results belong to the caller, as those of top-level ops and jit do: an array from before
     // the scope (a no-op reshape or astype of an argument, the argument itself) gets its own handle,
     // so disposing the result cannot free the original, nor disposing the original the result.
-    return eager ? ownHandles(result, firstNewId) : result;
+    return eager ? freshResults(result, undefined, firstNewId) : result;
   });
 }
 
-/** `r` with each live concrete array made before tensor id `firstNewId` replaced by a new handle on the same data (inside lists and plain objects too); unchanged containers are returned as they are. */
-function ownHandles<T>(r: T, firstNewId: number): T {
+/**
+ * Results are new arrays owned by the caller. Each live concrete array in `result` (inside lists,
+ * plain objects and registered tree nodes) that the caller would not own outright is replaced by a
+ * new handle on the same data (a zero-copy reshape): one whose tensor is among `inputs` (a function
+ * returning its argument, or a value the transformation still holds), one made before tensor id
+ * `firstNewId` or pinned by a jit cache (an argument, a closed-over array, a cached constant), and
+ * one repeating an earlier leaf. So disposing a result never frees an argument, a closed-over or
+ * cached array, or another result. Containers with nothing replaced are returned as they are.
+ * (The one helper for scope, top-level np ops and the transformations' public entry points.)
+ */
+export function freshResults<T>(result: T, inputs?: unknown, firstNewId = -Infinity): T {
+  // Most results are one array made by the call: answer without building any set.
+  if (result instanceof ConcreteArray && inputs === undefined) return (result.isDisposed || createdByCall(result.tensor, firstNewId) ? result : share(result)) as T;
+  const taken = new Set<tf.Tensor>();
+  if (inputs !== undefined) collectTensors(inputs, taken, false);
+  return ownLeaves(result, taken, firstNewId);
+}
+
+const share = (a: ConcreteArray): ConcreteArray => new ConcreteArray(shareTensor(a.tensor), a.aval);
+
+function ownLeaves<T>(r: T, taken: Set<tf.Tensor>, firstNewId: number): T {
+  if (r === null || typeof r !== 'object') return r;
   if (r instanceof ConcreteArray) {
-    if (r.isDisposed || r.tensor.id >= firstNewId) return r;
-    return new ConcreteArray(tf.reshape(r.tensor, r.tensor.shape), r.aval) as T; // (a reshape shares the data, counted by reference)
+    if (r.isDisposed) return r;
+    if (taken.has(r.tensor) || !createdByCall(r.tensor, firstNewId)) return share(r) as T;
+    taken.add(r.tensor);
+    return r;
   }
+  if (r instanceof NDArray || ArrayBuffer.isView(r)) return r;
   if (Array.isArray(r)) {
-    const out = r.map((v: unknown) => ownHandles(v, firstNewId));
+    const out = r.map((v: unknown) => ownLeaves(v, taken, firstNewId));
     return (out.every((v, i) => v === r[i]) ? r : out) as T;
   }
-  if (r !== null && typeof r === 'object' && (Object.getPrototypeOf(r) === Object.prototype || Object.getPrototypeOf(r) === null)) {
-    const entries = Object.entries(r).map(([k, v]) => [k, ownHandles(v, firstNewId)] as const);
+  const proto = Object.getPrototypeOf(r) as object | null;
+  if (proto === Object.prototype || proto === null) {
+    const entries = Object.entries(r).map(([k, v]) => [k, ownLeaves(v, taken, firstNewId)] as const);
     return (entries.every(([k, v]) => v === (r as Record<string, unknown>)[k]) ? r : Object.fromEntries(entries)) as T;
   }
-  return r;
+  // Another object: a registered tree node (rebuilt only if one of its leaves is replaced) or a leaf.
+  const [leaves, def] = tree.flatten(r);
+  if (leaves.length === 1 && leaves[0] === r) return r;
+  const out = leaves.map((v) => ownLeaves(v, taken, firstNewId));
+  return (out.every((v, i) => v === leaves[i]) ? r : tree.unflatten(def, out)) as T;
 }
 
 /**

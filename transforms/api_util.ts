@@ -1,16 +1,13 @@
 // Shared plumbing for the public transformation APIs: flattening argument pytrees to arrays,
 // selecting `argnums`, checking outputs.
 import * as tf from '@tensorflow/tfjs-core';
-import { shareTensor } from '../src/kernels.js';
-const tfClone = (t: tf.Tensor): tf.Tensor => shareTensor(t);
-import { ConcreteArray, NDArray, type ArrayLike } from '../src/array.js';
+import { NDArray, type ArrayLike } from '../src/array.js';
 import { TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
 import * as tree from '../src/tree.js';
 import { upcomingTensorId } from '../src/core.js';
 import type { DType } from '../src/dtype.js';
 import { convert } from './lax.js';
-import { createdByCall } from '../src/scope.js';
 import { checkOptions as checkOptionNames } from '../src/options.js';
 
 /** Refuses unknown option names (see src/options.ts), as a TransformError. */
@@ -159,22 +156,8 @@ export function weaklyTyped(raw: unknown, array: NDArray, dtype: DType): NDArray
 /** The id the next TF.js tensor will get (tensors are numbered in creation order). */
 export const nextTensorId = upcomingTensorId;
 
-/**
- * Results are new arrays owned by the caller: any result leaf that is one of the inputs (a
- * function returning its argument), existed before the call (`firstNewId`: an array the function
- * closed over), or repeats an earlier leaf is replaced by a zero-copy handle, so disposing a result
- * never frees an argument, a closed-over array or another result.
- */
-export function freshResults<T>(result: T, inputs: unknown, firstNewId = -Infinity): T {
-  const taken = new Set<tf.Tensor>();
-  for (const leaf of tree.leaves(inputs)) if (leaf instanceof ConcreteArray && !leaf.isDisposed) taken.add(leaf.tensor);
-  return tree.map((leaf: unknown) => {
-    if (!(leaf instanceof ConcreteArray) || leaf.isDisposed) return leaf;
-    if (taken.has(leaf.tensor) || !createdByCall(leaf.tensor, firstNewId)) return new ConcreteArray(tfClone(leaf.tensor));
-    taken.add(leaf.tensor);
-    return leaf;
-  }, result) as T;
-}
+// Results owned by the caller (one helper with scope and the top-level np ops).
+export { freshResults } from '../src/scope.js';
 
 export interface SplitOutputs {
   outLeaves: NDArray[];

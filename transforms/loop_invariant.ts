@@ -49,9 +49,8 @@ export function hoistLoopInvariant(body: Jaxpr, numConsts: number, isResidual: (
   for (const o of body.outs) if (o instanceof Var && movedOut.has(o)) needed.add(o);
   if (needed.size === 0) return null;
   const hoisted = [...movedOut].filter((v) => needed.has(v));
-  const hoistProgram = new Jaxpr(consts, invariantEqns, hoisted);
   return {
-    hoist: new Jaxpr(consts, deadCodeElimination(hoistProgram), hoisted),
+    hoist: deadCodeElimination(new Jaxpr(consts, invariantEqns, hoisted)),
     // The hoisted values are bound by `hoist`'s equations and by `loop`'s binders: two programs, so each binds them once.
     loop: new Jaxpr([...consts, ...hoisted, ...body.inBinders.slice(numConsts)], loopEqns, body.outs),
     hoisted,

@@ -3,11 +3,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
-import { Tracer, bind1, currentTraceStack } from '../core.js';
+import { Tracer, bind1, currentTraceStack, upcomingTensorId } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { checkShape } from '../shape.js';
-import { scopeDepth, scoped } from '../scope.js';
+import { freshResults, scopeDepth, scoped } from '../scope.js';
 
 /**
  * Wraps a public op so that, at the top level of user code, its intermediates (and the constants
@@ -19,53 +19,14 @@ export function defop<F extends Function>(fn: F): F {
   const f = fn as unknown as (...args: unknown[]) => unknown;
   const wrapped = (...args: unknown[]): unknown => {
     if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return f(...args);
-    // At the top level results belong to the caller: a result that is one of the arguments, also
-    // inside lists and plain objects (a no-op reshape, concatenate of one array, split into one
-    // piece, a parameter tree returned with some leaves unchanged) gets its own handle, so
-    // disposing it cannot free the argument.
-    const result = scoped(() => f(...args));
-    // Most ops return one new array: answer without building the set of inputs.
-    if (result instanceof ConcreteArray) return holdsArgument(args, result) ? new ConcreteArray(shareTensor(result.tensor)) : result;
-    const inputs = new Set<unknown>();
-    for (const a of args) collectInputs(a, inputs);
-    if (inputs.size === 0) return result;
-    return freshResult(result, inputs);
+    // At the top level results belong to the caller: a result that existed before the call (an
+    // argument, also inside lists and plain objects: a no-op reshape, concatenate of one array,
+    // split into one piece, a parameter tree returned with some leaves unchanged) gets its own
+    // handle, so disposing it cannot free the argument.
+    const firstNewId = upcomingTensorId();
+    return freshResults(scoped(() => f(...args)), undefined, firstNewId);
   };
   return wrapped as unknown as F;
-}
-
-/** Adds the concrete arrays in `a` (also inside lists and plain objects) to `inputs`. */
-function collectInputs(a: unknown, inputs: Set<unknown>): void {
-  if (a instanceof ConcreteArray) inputs.add(a);
-  else if (Array.isArray(a)) for (const v of a) collectInputs(v, inputs);
-  else if (isPlainObject(a)) for (const v of Object.values(a)) collectInputs(v, inputs);
-}
-
-/** Whether `x` is `a`, or inside `a`'s lists and plain objects. */
-function holdsArgument(a: unknown, x: ConcreteArray): boolean {
-  if (a === x) return true;
-  if (a instanceof NDArray || typeof a !== 'object' || a === null) return false;
-  if (Array.isArray(a)) {
-    for (const v of a) if (holdsArgument(v, x)) return true;
-    return false;
-  }
-  if (!isPlainObject(a)) return false;
-  for (const v of Object.values(a)) if (holdsArgument(v, x)) return true;
-  return false;
-}
-
-/** `r` with each concrete array that is one of `inputs` replaced by a new handle (results nest in lists and plain objects). */
-function freshResult(r: unknown, inputs: Set<unknown>): unknown {
-  if (r instanceof ConcreteArray) return inputs.has(r) ? new ConcreteArray(shareTensor(r.tensor)) : r;
-  if (Array.isArray(r)) return r.map((v) => freshResult(v, inputs));
-  if (isPlainObject(r)) return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, freshResult(v, inputs)]));
-  return r;
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  if (typeof x !== 'object' || x === null) return false;
-  const proto = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
 }
 
 function inferShapeAndDtype(x: NestedNumbers): { shape: number[]; dtype: DType; flat: (number | boolean)[] } {
@@ -125,12 +86,8 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   let out: NDArray;
   if (x instanceof NDArray) out = x;
   else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
-  else if (typeof x === 'number' || typeof x === 'boolean') {
-    const d = dtype ?? dtypeOfScalar(x);
-    if (d === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
-    out = new ConcreteArray(d === 'bool' ? tf.tensor(Uint8Array.of(truth(x)), [], 'bool') : tf.scalar(x as number, d));
-    return out;
-  } else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
+  else if (typeof x === 'number' || typeof x === 'boolean') return weakConstant(x, dtype ?? dtypeOfScalar(x), 0);
+  else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
     const d = dtype ?? (x instanceof Float32Array || x instanceof Float64Array ? 'float32' : x instanceof Uint8Array && dtype === 'bool' ? 'bool' : 'int32');
     if (d === 'int32' && (x instanceof Float32Array || x instanceof Float64Array)) refuseNonFiniteInts('array', x);
@@ -165,11 +122,10 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   return out;
 }
 
-/** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (asArray then a reshape, in one tensor). */
+/** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (one tensor, where asArray and a reshape would make two). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
-  if (ndim === 0) return asArray(x, dtype);
   if (dtype === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
-  // A typed array skips TF.js's inference and flattening of a JS list.
+  // A typed array skips TF.js's inference and flattening of a JS list; a bool is NumPy's truth value.
   const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(truth(x));
   return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
 }

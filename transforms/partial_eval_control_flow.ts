@@ -1,0 +1,291 @@
+// Partial evaluation of control flow (JAX's _scan_partial_eval, _while_partial_eval and
+// _cond_partial_eval): how a scan, a while loop or a cond with some known operands splits into
+// known work, run now, and an unknown equation over its residuals. Each split partially evaluates
+// the bodies with partialEvalJaxpr; the equation-level splits are registered in its rule table,
+// and the tracer-level rules (partial_eval.ts) run the splits made here.
+import { ShapedArray as ShapedArrayClass, type ShapedArray } from '../src/aval.js';
+import { abstractEvalPrimitive } from '../src/core.js';
+import { TransformError } from '../src/errors.js';
+import { Jaxpr, Lit, Var, type Atom, type JaxprEqn } from '../src/jaxpr.js';
+import type { ParamsOf } from '../src/primitives.js';
+import { everythingSaveable } from '../src/checkpoint_policy.js';
+import { dceJaxpr } from '../src/dce.js';
+import { branchFixpoint } from './jaxpr_trace.js';
+import { hoistLoopInvariant } from './loop_invariant.js';
+import { partialEvalJaxpr, splitEqnRules, type SplitProgram } from './partial_eval_jaxpr.js';
+
+// ---------------------------------------------------------------------------------------------
+// Partial evaluation of scans (JAX's _scan_partial_eval)
+
+/**
+ * Where an operand of the unknown scan comes from: an operand of the original scan, a residual
+ * output of the known scan, or a loop-invariant value computed once before the loop.
+ */
+export type ScanOperand = { operand: number } | { residual: number } | { hoisted: number };
+
+export interface ScanSplit {
+  /** Per operand, after the fixpoint (a known carry the body makes unknown is unknown). */
+  inUnknowns: boolean[];
+  /** Per output ([...carry, ...ys]). */
+  outUnknowns: boolean[];
+  /** Over the known consts: the loop-invariant values (null: none). */
+  hoist: Jaxpr | null;
+  /** Which hoisted values the known scan takes as consts, after the known consts. */
+  hoistedToKnown: number[];
+  /** Runs on [...known consts, ...hoistedToKnown, ...known carry, ...known xs]; returns [...known carry, ...known ys, ...stacked residuals]. */
+  known: ParamsOf<'scan'> | null;
+  numResiduals: number;
+  unknown: ParamsOf<'scan'>;
+  unknownOperands: ScanOperand[];
+}
+
+/**
+ * Splits a scan by which operands are unknown into a known scan, run now, and an unknown scan
+ * that reads the known one's per-step residuals as extra xs: the forward pass keeps what the
+ * backward pass needs, one slice per step, instead of unrolling the loop. Which carries are
+ * unknown is a fixpoint (a carry the body computes from unknown values is unknown). Residuals that
+ * are known consts or known xs themselves are passed through rather than stacked again, and those
+ * computed from the known consts alone are computed once before the loop (loop_invariant.ts) and
+ * passed to the unknown scan as consts.
+ */
+export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSplit {
+  const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
+  let inUnknowns = operandUnknowns;
+  let split: SplitProgram;
+  for (;;) {
+    split = partialEvalJaxpr(jaxpr, inUnknowns, everythingSaveable, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
+    const carryUnknown = split.outUnknowns.slice(0, nK);
+    if (carryUnknown.every((u, k) => !u || inUnknowns[nC + k])) break;
+    inUnknowns = inUnknowns.map((u, i) => u || (i >= nC && i < nC + nK && carryUnknown[i - nC]!));
+  }
+  const { unknown, outUnknowns, numResiduals } = split;
+  const knownOperandIdx = inUnknowns.flatMap((u, i) => (u ? [] : [i]));
+  const numKnownOuts = outUnknowns.filter((u) => !u).length;
+  const nKnownConsts = knownOperandIdx.filter((i) => i < nC).length;
+  const nKnownCarry = knownOperandIdx.filter((i) => i >= nC && i < nC + nK).length;
+  // A scan that never runs hoists nothing: its body's const-only part would run where the loop would not (and could raise).
+  const hoisted = length === 0 ? null : hoistLoopInvariant(split.known, nKnownConsts, (i) => i >= numKnownOuts);
+  // The known body over [...known consts, ...hoisted values, ...known carry, ...known xs].
+  const known = hoisted?.loop ?? split.known;
+  const hoistedVars = hoisted?.hoisted ?? [];
+  const residualVars = known.outs.slice(numKnownOuts) as Var[];
+  // A residual that is a known const or xs binder of the body is that operand itself; a hoisted one is computed once.
+  const sourceOf = new Map<Var, ScanOperand>(split.known.inBinders.map((v, j) => [v, { operand: knownOperandIdx[j]! }]));
+  hoistedVars.forEach((v, j) => sourceOf.set(v, { hoisted: j }));
+  const passed = residualVars.map((v) => sourceOf.get(v));
+  const isInvariant = (s: ScanOperand | undefined): boolean => s !== undefined && ('hoisted' in s || ('operand' in s && s.operand < nC));
+  const isPassed = (s: ScanOperand | undefined): boolean => isInvariant(s) || (s !== undefined && 'operand' in s && s.operand >= nC + nK);
+  const stackedIdx = range(numResiduals).filter((r) => !isPassed(passed[r]));
+  // The known loop returns its known outputs and the stacked residuals (residuals passed on are not
+  // its outputs any more), and takes the hoisted values it still reads, besides all its own operands.
+  const stacked = new Set(stackedIdx.map((r) => numKnownOuts + r));
+  const isHoisted = (i: number): boolean => i >= nKnownConsts && i < nKnownConsts + hoistedVars.length;
+  const { jaxpr: knownBody, usedInputs: knownReads } = dceJaxpr(known, known.outs.map((_, i) => i < numKnownOuts || stacked.has(i)), known.inBinders.map((_, i) => !isHoisted(i)));
+  const hoistedToKnown = range(hoistedVars.length).filter((j) => knownReads[nKnownConsts + j]);
+  // The unknown body's binders are [...residuals, ...unknown operands]; reorder to consts | carry | xs.
+  const resBinders = unknown.inBinders.slice(0, numResiduals);
+  const ukBinders = unknown.inBinders.slice(numResiduals);
+  const unknownIdx = inUnknowns.flatMap((u, i) => (u ? [i] : []));
+  const constRes = range(numResiduals).filter((r) => isInvariant(passed[r]));
+  const xsRes = range(numResiduals).filter((r) => !isInvariant(passed[r]));
+  const ukConsts = unknownIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter((i) => i >= nC && i < nC + nK), ukXs = unknownIdx.filter((i) => i >= nC + nK);
+  const binderOf = (i: number): Var => ukBinders[unknownIdx.indexOf(i)]!;
+  const unknownBody = new Jaxpr(
+    [...constRes.map((r) => resBinders[r]!), ...ukConsts.map(binderOf), ...ukCarry.map(binderOf), ...xsRes.map((r) => resBinders[r]!), ...ukXs.map(binderOf)],
+    unknown.eqns,
+    unknown.outs,
+  );
+  const fromResidual = (r: number): ScanOperand => (isPassed(passed[r]) ? passed[r]! : { residual: stackedIdx.indexOf(r) });
+  const unknownOperands: ScanOperand[] = [
+    ...constRes.map(fromResidual),
+    ...ukConsts.map((i) => ({ operand: i })),
+    ...ukCarry.map((i) => ({ operand: i })),
+    ...xsRes.map(fromResidual),
+    ...ukXs.map((i) => ({ operand: i })),
+  ];
+  const knownNeeded = numKnownOuts > 0 || stackedIdx.length > 0;
+  return {
+    inUnknowns,
+    outUnknowns,
+    hoist: hoisted === null ? null : hoisted.hoist,
+    hoistedToKnown,
+    known: knownNeeded ? { jaxpr: knownBody, numConsts: nKnownConsts + hoistedToKnown.length, numCarry: nKnownCarry, length, reverse, name } : null,
+    numResiduals: stackedIdx.length,
+    unknown: { jaxpr: unknownBody, numConsts: constRes.length + ukConsts.length, numCarry: ukCarry.length, length, reverse, name },
+    unknownOperands,
+  };
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** The operands of the known scan: the known consts, the hoisted values it reads, the known carry and xs. */
+export function knownScanOperands<T>(split: ScanSplit, operands: T[], hoisted: T[]): T[] {
+  const known = operands.filter((_, i) => !split.inUnknowns[i]);
+  const nKnownConsts = split.known!.numConsts - split.hoistedToKnown.length;
+  return [...known.slice(0, nKnownConsts), ...split.hoistedToKnown.map((j) => hoisted[j]!), ...known.slice(nKnownConsts)];
+}
+
+/**
+ * The hoisted computation as one equation's params: a jit_call over the known consts. Its program
+ * is new on every eager grad call (scan traces its body anew each call), so it is compiled each
+ * time; it is not cached because that costs about 0.04 ms of a 20–100 ms eager grad (D = 96,
+ * L = 100 scan), and a sound key would have to be structural (program text and avals), not identity.
+ */
+export const hoistParams = (split: ScanSplit, name: string): ParamsOf<'jit_call'> => ({ jaxpr: split.hoist!, numConsts: 0, name: `hoist(${name})` });
+
+/** Splits a scan equation of a program being partially evaluated into its known equations (the hoisted part, the known scan) and the unknown scan. */
+function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn] {
+  const split = splitScan(eqn.params, inUnknowns);
+  const knownConsts = eqn.inputs.slice(0, eqn.params.numConsts).filter((_, i) => !split.inUnknowns[i]);
+  const hoistVars = split.hoist === null ? [] : split.hoist.outs.map((a) => new Var(a.aval));
+  const hoistEqn: JaxprEqn[] = split.hoist === null ? [] : [{ prim: 'jit_call', inputs: knownConsts, params: hoistParams(split, eqn.params.name), outBinders: hoistVars }];
+  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
+  const knownIns = split.known === null ? [] : knownScanOperands<Atom>(split, eqn.inputs, hoistVars);
+  const knownOutAvals = split.known === null ? [] : abstractEvalPrimitive('scan', knownIns.map((a) => a.aval), split.known);
+  const resVars = knownOutAvals.slice(knownOutVars.length).map((a) => new Var(a));
+  const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'scan', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] }];
+  const unknown: JaxprEqn = {
+    prim: 'scan',
+    inputs: split.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : 'hoisted' in o ? hoistVars[o.hoisted]! : resVars[o.residual]!)),
+    params: split.unknown,
+    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
+  };
+  return [[...hoistEqn, ...known], unknown];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial evaluation of while loops (JAX's _while_partial_eval)
+
+export interface WhileSplit {
+  /** Per carry: unknown after the fixpoint. */
+  carryUnknowns: boolean[];
+  /** A loop over the known operands computing the known carries (null: none is known). */
+  known: ParamsOf<'while'> | null;
+  /** Per operand of the original loop: whether the known loop takes it. */
+  knownOperands: boolean[];
+}
+
+/**
+ * Splits a while loop by which operands are unknown. A carry is unknown if it starts unknown or
+ * the body computes it from unknown values (a fixpoint); if the condition reads an unknown value,
+ * nothing is known. The known carries are computed by a loop over the known part of the body
+ * now; the unknown ones by the whole loop, recorded with the known operands as residuals (JAX
+ * does the same: a while loop stores no per-iteration residuals, so the unknown side recomputes
+ * the known carries, and it cannot be transposed).
+ */
+export function splitWhile(params: ParamsOf<'while'>, operandUnknowns: boolean[]): WhileSplit {
+  const { cond, body, numCondConsts: nC, numBodyConsts: nB, name } = params;
+  const condConstUk = operandUnknowns.slice(0, nC), bodyConstUk = operandUnknowns.slice(nC, nC + nB);
+  let carryUk = operandUnknowns.slice(nC + nB);
+  for (;;) {
+    const grown = partialEvalJaxpr(body, [...bodyConstUk, ...carryUk]).outUnknowns.map((u, k) => u || carryUk[k]!);
+    if (grown.every((u, k) => u === carryUk[k])) break;
+    carryUk = grown;
+  }
+  const nothingKnown = { carryUnknowns: carryUk.map(() => true), known: null, knownOperands: operandUnknowns.map(() => false) };
+  if (partialEvalJaxpr(cond, [...condConstUk, ...carryUk]).outUnknowns[0]) return nothingKnown;
+  if (carryUk.every(Boolean)) return nothingKnown;
+  // The known outputs depend on known inputs only: the live part of each program reads no unknown
+  // binder, so it keeps exactly the known ones.
+  const restrict = (program: Jaxpr, keepOuts: boolean[], inUnknowns: boolean[]): Jaxpr => {
+    const { jaxpr, usedInputs } = dceJaxpr(program, keepOuts, inUnknowns.map((u) => !u));
+    if (usedInputs.some((u, i) => u && inUnknowns[i])) throw new TransformError('partial evaluation: internal error: the known part of a while loop reads an unknown value');
+    return jaxpr;
+  };
+  const known: ParamsOf<'while'> = {
+    cond: restrict(cond, [true], [...condConstUk, ...carryUk]),
+    body: restrict(body, carryUk.map((u) => !u), [...bodyConstUk, ...carryUk]),
+    numCondConsts: condConstUk.filter((u) => !u).length,
+    numBodyConsts: bodyConstUk.filter((u) => !u).length,
+    name,
+  };
+  return { carryUnknowns: carryUk, known, knownOperands: [...condConstUk, ...bodyConstUk, ...carryUk].map((u) => !u) };
+}
+
+/** Splits a while equation of a program being partially evaluated (null: no known part). */
+function splitWhileEqn(eqn: JaxprEqn<'while'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+  const split = splitWhile(eqn.params, inUnknowns);
+  const known: JaxprEqn | null =
+    split.known === null
+      ? null
+      : { prim: 'while', inputs: eqn.inputs.filter((_, i) => split.knownOperands[i]), params: split.known, outBinders: eqn.outBinders.filter((_, k) => !split.carryUnknowns[k]) };
+  // The unknown loop binds fresh (unused) variables for the carries the known loop provides.
+  const unknown: JaxprEqn = { ...eqn, outBinders: eqn.outBinders.map((v, k) => (split.carryUnknowns[k] ? v : new Var(v.aval))) };
+  return [known, unknown];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial evaluation of conds with a known index (JAX's _cond_partial_eval)
+
+export interface CondSplit {
+  /** Per output of the cond. */
+  outUnknowns: boolean[];
+  /** Over [index, ...known operands]: [...known outputs, ...every branch's residuals]; null if it computes nothing. */
+  known: ParamsOf<'cond'> | null;
+  /** Over [index, ...residuals, ...unknown operands]: the unknown outputs. */
+  unknown: ParamsOf<'cond'>;
+  numResiduals: number;
+}
+
+/** A zero of `aval` written into `eqns` (a literal, broadcast if not a scalar). */
+function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
+  const zero = new Lit(aval.dtype === 'bool' ? false : 0, new ShapedArrayClass([], aval.dtype));
+  if (aval.ndim === 0) return zero;
+  const v = new Var(aval);
+  eqns.push({ prim: 'broadcast_in_dim', inputs: [zero], params: { shape: [...aval.shape], broadcastDimensions: [] }, outBinders: [v] });
+  return v;
+}
+
+/**
+ * Splits a cond whose index is known. Every branch is split by the same unknown operands, an
+ * output being unknown if it is in any branch. The branches need different residuals, so, as in
+ * JAX, the known cond returns the residuals of all branches, each branch computing its own and
+ * writing zeros for the others', and each unknown branch reads only its own. The unknown cond is
+ * linear in the unknown operands (for a linearization), and transposes as a cond (transpose.ts).
+ */
+export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[]): CondSplit {
+  const { branches, name } = params;
+  const [splits, outUk] = branchFixpoint(branches[0]!.outs.length, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (s) => s.outUnknowns);
+  const numKnownOuts = outUk.filter((u) => !u).length;
+  const residualAtoms = splits.map((s) => s.known.outs.slice(numKnownOuts));
+  const numResiduals = residualAtoms.reduce((n, r) => n + r.length, 0);
+  const knownBranches = splits.map((s, j) => {
+    const eqns = [...s.known.eqns];
+    const residuals = residualAtoms.flatMap((atoms, i) => (i === j ? atoms : atoms.map((a) => zeroAtom(a.aval, eqns))));
+    return new Jaxpr(s.known.inBinders, eqns, [...s.known.outs.slice(0, numKnownOuts), ...residuals]);
+  });
+  const unknownBranches = splits.map((s, j) => {
+    const own = s.unknown.inBinders.slice(0, s.numResiduals);
+    const residualBinders = residualAtoms.flatMap((atoms, i) => (i === j ? own : atoms.map((a) => new Var(a.aval))));
+    return new Jaxpr([...residualBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
+  });
+  return {
+    outUnknowns: outUk,
+    known: numKnownOuts > 0 || numResiduals > 0 ? { branches: knownBranches, name } : null,
+    unknown: { branches: unknownBranches, name },
+    numResiduals,
+  };
+}
+
+/** Splits a cond equation (known index) of a program being partially evaluated. */
+function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+  const [index, ...ops] = eqn.inputs;
+  const split = splitCond(eqn.params, inUnknowns.slice(1));
+  const knownIns = [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])];
+  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
+  const resVars = split.known === null ? [] : split.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn | null = split.known === null ? null : { prim: 'cond', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] };
+  const unknown: JaxprEqn = {
+    prim: 'cond',
+    inputs: [index!, ...resVars, ...ops.filter((_, i) => inUnknowns[i + 1])],
+    params: split.unknown,
+    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
+  };
+  return [known, unknown];
+}
+
+// partialEvalJaxpr reaches these through its table (partial_eval.ts imports this file, so they are
+// registered before any program is split).
+splitEqnRules.scan = splitScanEqn;
+splitEqnRules.while = splitWhileEqn;
+splitEqnRules.cond = splitCondEqn;
