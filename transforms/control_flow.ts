@@ -3,7 +3,7 @@
 // a loop of any length is one equation under jit and its trace costs one body, not one body per
 // step; and branches traced into a `cond` primitive that runs only the chosen one. The primitives'
 // rules live with each transformation: JVP (jvp.ts), batching (vmap.ts), partial evaluation into a
-// known and an unknown part (partial_eval.ts, with loop-invariant residuals computed once:
+// known and an unknown part (partial_eval_control_flow.ts, with loop-invariant residuals computed once:
 // loop_invariant.ts), transposition (transpose.ts: a reverse scan, a cond over the transposed
 // branches; a while loop cannot be transposed) and dead-code elimination (src/dce.ts: unused ys and
 // the carries only they need; a while loop's carries that neither the condition nor a kept carry
