@@ -16,7 +16,7 @@ import { wasmAxpy, wasmMatMul, wasmUninitialized, wasmWriteSlice } from './wasm_
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
-import { forgetFreedTensorsPerStep, runFreeingTemporaries, scoped } from './scope.js';
+import { forgetFreedTensorsPerStep, freshResults, runFreeingTemporaries, scoped } from './scope.js';
 import { deadCodeElimination } from './dce.js';
 
 /** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
@@ -355,7 +355,8 @@ evalJaxprHook.run = (prim, args, params) => {
   if (prim === 'cond') return runCond(args, params as ParamsOf<'cond'>);
   const { jaxpr } = params as ParamsOf<'jit_call'>;
   if (prim === 'jit_call') return compiledProgram(jaxpr).run(args);
-  return freshOutputs(scoped(() => evalJaxpr(jaxpr, args)), args);
+  // A primitive's outputs are new arrays: a program returning one of its inputs (or a value twice) gets its own handle.
+  return freshResults(scoped(() => evalJaxpr(jaxpr, args)), args);
 };
 
 /** Slice `i` of `x` along axis 0, without that axis. */
@@ -474,20 +475,6 @@ function runCond(args: ConcreteArray[], params: ParamsOf<'cond'>): NDArray[] {
   const raw = args[0]!.tensor.dataSync()[0]!;
   const index = Math.min(Math.max(Math.trunc(raw), 0), branches.length - 1);
   return compiledProgram(branches[index]!).run(args.slice(1));
-}
-
-/**
- * A primitive's outputs are new arrays: a program that returns one of its inputs (or the same
- * value twice) gets a copy, so freeing an output never frees an argument.
- */
-function freshOutputs(outs: NDArray[], args: ConcreteArray[]): NDArray[] {
-  const taken = new Set<tf.Tensor>(args.map((a) => a.tensor));
-  return outs.map((o) => {
-    if (!(o instanceof ConcreteArray)) return o;
-    if (taken.has(o.tensor)) return new ConcreteArray(shareTensor(o.tensor));
-    taken.add(o.tensor);
-    return o;
-  });
 }
 
 void shapeRules;
