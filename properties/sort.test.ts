@@ -454,8 +454,19 @@ describe('errors name the op, the shapes and what was expected', () => {
       expect(() => np.quantile(x, true)).toThrow(/quantile: expected numeric quantile levels/);
       expect(() => np.median(x, 3)).toThrow(/quantile: axis 3 is out of range/);
       expect(() => np.quantile(x, 0.5, [0, 0])).toThrow(/quantile: .*repeated|duplicate/i);
-      // An empty slice has no quantile: NaN, as np.median.
+      // An empty slice has no quantile: NaN, as np.median (np.quantile raises; JAX's gather raises).
       expect(values(np.median(np.zeros([0, 2]), 0)).every(Number.isNaN)).toBe(true);
+      for (const [got, shape] of [
+        [np.quantile(np.zeros([3, 0]), [0.2, 0.7], 1), [2, 3]],
+        [np.quantile(np.zeros([3, 0]), 0.5, 1, true), [3, 1]],
+        [np.quantile(np.zeros([2, 0, 4]), [[0, 1]], [1, 2]), [1, 2, 2]],
+        [np.quantile(np.zeros([0]), 0.3), []],
+        [np.median(np.zeros([0, 3]), undefined, true), [1, 1]],
+      ] as const) {
+        expect(got.shape).toEqual(shape);
+        expect(got.dtype).toBe('float32');
+        expect(values(got).every(Number.isNaN)).toBe(true);
+      }
     });
   });
 });

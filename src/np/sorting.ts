@@ -81,8 +81,12 @@ function quantileLevels(op: string, q: ArrayLike): NDArray {
  * The q-th quantiles of `x` over `axis` (all axes when omitted; a list of axes is reduced together)
  * with NumPy's default method, 'linear': position q·(n − 1) in the sorted values, interpolated
  * between its two neighbours. The result has q's shape followed by the reduced shape, as NumPy's.
- * A NaN in a slice makes its quantiles NaN (NumPy and JAX). An empty slice gives NaN (as np.median
- * does; np.quantile raises there). Differentiable in x (through sort) and in q.
+ * A NaN in a slice makes its quantiles NaN (NumPy and JAX). An empty slice gives NaN, for every q
+ * and with q's and the kept axes' shape, as np.median does (with a RuntimeWarning) and
+ * np.nanquantile; np.quantile raises IndexError there, and JAX's jnp.quantile and jnp.median raise
+ * a TypeError from their gather (its index clamps to n − 1 = −1 and gathers a slice of size 1 from
+ * the empty axis), so NaN is the one value that NumPy gives. Differentiable in x (through sort)
+ * and in q.
  */
 export const quantile = defop((x: ArrayLike, q: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
   let a = asArray(x);

@@ -324,8 +324,9 @@ const CHOICE_OPTIONS = new Set(['shape', 'replace', 'p', 'axis']);
  * the result has shape a.shape[:axis] + shape + a.shape[axis+1:]. Without `p`: randint with
  * replacement, the head of a permutation without. With `p`: with replacement, the first index
  * whose cumulative sum reaches total·(1 − u) (JAX's searchsorted, a binary search: memory
- * O(n + draws·log n); entries with p = 0 are never reached); without, the Gumbel-top-k trick (the k largest log p + Gumbel noise, found by
- * np.topK: JAX's construction with lax.top_k). As in JAX, without replacement zero-probability
+ * O(n + draws·log n); entries with p = 0 are never reached); without, the Gumbel-top-k trick (the
+ * k largest log p + Gumbel noise, found by np.topK: JAX's construction with lax.top_k, which
+ * selects them in O(n) for k ≤ n/16). As in JAX, without replacement zero-probability
  * entries fill the draws only once the positive ones are used up; when p is given as JS numbers
  * that case is refused. No draws (a shape with a 0) give an empty result, also from an empty
  * population; any draw from one is NumPy's ValueError.
