@@ -171,7 +171,7 @@ describe('topK on long rows: the kernel selects the k without sorting (k ≤ n/1
       finite.sort((a, b) => (kind === 'ascending' ? a - b : b - a));
       return [...finite, ...data.filter(Number.isNaN)];
     });
-  const arbLong = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 17, max: 300 }), fc.boolean()).chain(([rows, n, small]) =>
+  const arbLong = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 17, max: 1200 }), fc.boolean()).chain(([rows, n, small]) =>
     fc.tuple(fc.array(arbRow(n), { minLength: rows, maxLength: rows }), small ? fc.integer({ min: 0, max: Math.floor(n / 16) }) : fc.integer({ min: 0, max: n }))
       .map(([data, k]) => ({ shape: [rows, n], data: data.flat(), k })));
 

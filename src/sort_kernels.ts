@@ -106,97 +106,137 @@ class RowSorter {
 }
 
 /**
- * The positions of the k smallest of `keys` in (key, position) order, for k < n: a max-heap of the
- * k best so far, ordered by key then position, so the order is the stable sort's. Positions come
- * in increasing order, so an entry whose key equals the heap's worst is never better than it and
- * is rejected by one comparison; on unordered data almost every entry is (about k·ln(n/k)
- * replacements), and at worst (each key below all before it) it is n·log₂k sift steps.
+ * The positions of the k smallest of `keys` in (key, position) order, for k < n, without sorting
+ * the row. Entries better than the worst of the k best so far (the threshold) go to a buffer of
+ * 2k + 256 (the 256: a small k would otherwise flush every k entries of an ascending row); when it
+ * fills, a quickselect keeps its k best and their worst becomes the threshold. Each flush costs
+ * O(k + 256) on average and consumes k + 256 entries, so the row costs O(n) whatever its order
+ * (a heap would cost n·log k on an ascending row, where every entry beats the threshold); on
+ * unordered data almost every entry is rejected by one comparison. Positions come in increasing
+ * order, so an entry whose key equals the threshold's comes after it: rejected, as a stable sort
+ * would.
  */
 class RowSelector {
-  private readonly heapKeys: Uint32Array;
-  private readonly heapPos: Int32Array;
+  private readonly bufKeys: Uint32Array;
+  private readonly bufPos: Int32Array;
+  private readonly order: Int32Array;
+  private count = 0;
   readonly keys: Uint32Array;
 
   constructor(n: number, private readonly k: number) {
     this.keys = new Uint32Array(n);
-    this.heapKeys = new Uint32Array(k);
-    this.heapPos = new Int32Array(k);
+    this.bufKeys = new Uint32Array(2 * k + 256);
+    this.bufPos = new Int32Array(2 * k + 256);
+    this.order = new Int32Array(k);
   }
 
   /** The positions of the k smallest keys, in order (scratch: read it before the next row). */
   select(): Int32Array {
-    const { keys, k, heapKeys: hk } = this;
-    const n = keys.length;
-    this.start();
-    let worst = hk[0]!;
-    for (let j = k; j < n; j++) {
+    const keys = this.keys, n = keys.length;
+    let threshold = this.start();
+    for (let j = this.k; j < n; j++) {
       const key = keys[j]!;
-      // Strictly less: at an equal key the heap's entry comes first (its position is smaller).
-      if (key < worst) { this.siftDown(0, k, key, j); worst = hk[0]!; }
+      if (key < threshold) threshold = this.push(key, j, threshold);
     }
     return this.finish();
   }
 
   /**
    * select() for a float32 row read in place (no key array): most entries are rejected against the
-   * worst kept key, so computing each key inline, once, is most of the work.
+   * threshold, so computing each key inline, once, is most of the work.
    */
   selectFloats(bits: Uint32Array, data: Float32Array, base: number, stride: number, descending: boolean): Int32Array {
-    const { keys, k, heapKeys: hk } = this;
-    const n = keys.length;
-    floatKeys(bits, data, base, k, stride, descending, keys);
-    this.start();
-    let worst = hk[0]!;
+    const n = this.keys.length, k = this.k;
+    floatKeys(bits, data, base, k, stride, descending, this.keys);
+    let threshold = this.start();
     const flip = descending ? 0xffffffff : 0;
     for (let j = k, at = base + k * stride; j < n; j++, at += stride) {
       const v = data[at]!;
       // floatKeys' key, inline (NaN: the largest key; ±0: +0's).
       const b = bits[at]!;
       const key = ((v !== v ? 0xffffffff : v === 0 ? 0x80000000 : b ^ ((b >> 31) | 0x80000000)) ^ flip) >>> 0;
-      if (key < worst) { this.siftDown(0, k, key, j); worst = hk[0]!; }
+      if (key < threshold) threshold = this.push(key, j, threshold);
     }
     return this.finish();
   }
 
-  /** Heapifies the first k keys (max at 0: the larger key, or at equal keys the later position). */
-  private start(): void {
-    const { keys, k, heapKeys: hk, heapPos: hp } = this;
-    for (let j = 0; j < k; j++) { hk[j] = keys[j]!; hp[j] = j; }
-    for (let i = (k >> 1) - 1; i >= 0; i--) this.siftDown(i, k, hk[i]!, hp[i]!);
+  /** Buffers the first k keys; returns the threshold: their largest. */
+  private start(): number {
+    const { keys, k, bufKeys, bufPos } = this;
+    let worst = 0;
+    for (let j = 0; j < k; j++) {
+      bufKeys[j] = keys[j]!;
+      bufPos[j] = j;
+      if (keys[j]! > worst) worst = keys[j]!;
+    }
+    this.count = k;
+    // (A later entry with the worst key comes after the buffered one in a stable sort: rejected.)
+    return worst;
   }
 
-  /** The heap's entries in ascending (key, position) order: their positions. */
+  /** Adds a candidate; when the buffer is full, keeps its k best. Returns the new threshold. */
+  private push(key: number, pos: number, threshold: number): number {
+    const c = this.count;
+    this.bufKeys[c] = key;
+    this.bufPos[c] = pos;
+    this.count = c + 1;
+    if (c + 1 < this.bufKeys.length) return threshold;
+    this.keepBest();
+    return this.bufKeys[this.k - 1]!;
+  }
+
+  /** Quickselect: the k best of the buffer into slots 0..k−1, their worst at k − 1. */
+  private keepBest(): void {
+    const K = this.bufKeys, P = this.bufPos, target = this.k - 1;
+    let lo = 0, hi = this.count - 1;
+    while (hi > lo) {
+      // The median of the first, middle and last entries as the pivot (sorted and reversed runs split evenly).
+      const mid = (lo + hi) >>> 1;
+      let a = lo, b = mid, c = hi;
+      if (before(K, P, b, a)) [a, b] = [b, a];
+      if (before(K, P, c, b)) { b = c; if (before(K, P, b, a)) b = a; }
+      const pk = K[b]!, pp = P[b]!;
+      // Hoare's partition around (pk, pp); the entries are distinct (their positions are).
+      let i = lo, j = hi;
+      while (i <= j) {
+        while (K[i]! < pk || (K[i] === pk && P[i]! < pp)) i++;
+        while (K[j]! > pk || (K[j] === pk && P[j]! > pp)) j--;
+        if (i <= j) {
+          const tk = K[i]!, tp = P[i]!;
+          K[i] = K[j]!; P[i] = P[j]!;
+          K[j] = tk; P[j] = tp;
+          i++; j--;
+        }
+      }
+      // Now [lo, j] < pivot < [i, hi], and anything between is the pivot itself.
+      if (target <= j) hi = j;
+      else if (target >= i) lo = i;
+      else break;
+    }
+    this.count = this.k;
+  }
+
+  /** The k best in ascending (key, position) order: their positions. */
   private finish(): Int32Array {
-    const { k, heapKeys: hk, heapPos: hp } = this;
-    // Heap sort in place: the largest goes last.
-    for (let end = k - 1; end > 0; end--) {
-      const key = hk[end]!, pos = hp[end]!;
-      hk[end] = hk[0]!; hp[end] = hp[0]!;
-      this.siftDown(0, end, key, pos);
-    }
-    return hp;
+    if (this.count > this.k) this.keepBest();
+    const { k, bufKeys: K, bufPos: P, order } = this;
+    for (let i = 0; i < k; i++) order[i] = i;
+    order.sort((a, b) => K[a]! - K[b]! || P[a]! - P[b]!);
+    for (let i = 0; i < k; i++) order[i] = P[order[i]!]!;
+    return order;
   }
+}
 
-  /** Places (key, pos) at slot i of the heap of `size` entries and sifts it down to its place. */
-  private siftDown(i: number, size: number, key: number, pos: number): void {
-    const hk = this.heapKeys, hp = this.heapPos;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= size) break;
-      // The larger child, by key then position.
-      if (c + 1 < size && (hk[c + 1]! > hk[c]! || (hk[c + 1] === hk[c] && hp[c + 1]! > hp[c]!))) c++;
-      if (hk[c]! < key || (hk[c] === key && hp[c]! < pos)) break;
-      hk[i] = hk[c]!; hp[i] = hp[c]!;
-      i = c;
-    }
-    hk[i] = key; hp[i] = pos;
-  }
+/** Whether buffer entry x comes before entry y in (key, position) order. */
+function before(K: Uint32Array, P: Int32Array, x: number, y: number): boolean {
+  return K[x]! < K[y]! || (K[x] === K[y] && P[x]! < P[y]!);
 }
 
 /**
  * Whether the first k of n are found by RowSelector rather than by sorting the row: when k is at
- * most 1/16 of n (bench/select_ops.ts: [64, 100000], k = 10, wasm: ~45× less time than the radix
- * sort on normal values, ~10× on ascending rows, its worst case).
+ * most 1/16 of n. (16 rows of 100000, descending, normal values: k = 10 takes 1/13 of the radix
+ * sort's time, k = 6250 = n/16 0.6 of it; ascending rows, where every entry passes the threshold:
+ * 1/3 and 0.4.)
  */
 function selects(k: number, n: number): boolean {
   return k * 16 <= n && n > SMALL_ROW;

@@ -49,8 +49,8 @@ export const argsort = defop((x: ArrayLike, axis: number | null = -1): NDArray =
  * The k largest entries along the last axis, largest first, and their int32 positions
  * (jax.lax.top_k). Equal values come in input order (XLA's rule) and NaN counts as the largest,
  * as in JAX on CPU. Its derivative gathers the tangent by the positions, as sort's. For k ≤ n/16
- * the rows are not sorted: the k are selected in one pass over each row (O(n + k log k) on
- * unordered data; O(n log k) at worst), with the same result.
+ * the rows are not sorted: the k are selected in one pass over each row (O(n) on average, whatever
+ * the row's order, plus k log k to order them), with the same result.
  */
 export const topK = defop((x: ArrayLike, k: number): [NDArray, NDArray] => {
   let a = asArray(x);
