@@ -288,6 +288,17 @@ describe('distributions', () => {
       { seed: FC_SEED, numRuns: 40 },
     );
     expect(drawn).toBeGreaterThan(200);
+    // vmap over p (the binary search gathers from a batched cumulative sum) equals a loop, and jit equals eager.
+    inScope(() => {
+      const ps = np.array([[0.1, 0, 0.9, 0], [0.5, 0.5, 0, 0], [0, 0, 0, 1]], 'float32');
+      const f = (p: NDArray) => random.choice(random.key(3), 4, { shape: [50], p });
+      const rows = [0, 1, 2].map((i) => values(f(ps.at(i))));
+      expect(vmap(f)(ps).toArray()).toEqual(rows);
+      const jitted = jit(f);
+      expect(values(jitted(ps.at(1)))).toEqual(rows[1]);
+      jitted.clearCache();
+      expect(rows[2]!.every((i) => i === 3)).toBe(true);
+    });
   });
 
   it('choice with p takes memory O(n + draws), not draws × n (with and without replacement)', async () => {
