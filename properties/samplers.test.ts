@@ -10,9 +10,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { NDArray, dispose, grad, jit, jvp, np, random, scope, vmap } from '../src/index.js';
+import { NDArray, ValueError, dispose, grad, jit, jvp, np, random, scope, vmap } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
-import { FC_SEED, expectClose, inScope, numTensors, values, ksStatistic } from './helpers.js';
+import { FC_SEED, expectClose, extraPeakBytes, inScope, numTensors, values, ksStatistic } from './helpers.js';
 
 const N = 20000;
 const arbSeed = fc.integer({ min: 0, max: 2 ** 31 - 1 });
@@ -265,6 +265,84 @@ describe('distributions', () => {
     });
   });
 
+  it("choice with replacement and p is JAX's inverse CDF: the first index whose cumsum(p) reaches total·(1 − u), u = uniform(key, [draws])", () => {
+    let drawn = 0;
+    fc.assert(
+      fc.property(arbSeed, fc.array(fc.constantFrom(0, 0.25, 1, 3, 1e-3), { minLength: 1, maxLength: 60 }).filter((p) => p.some((q) => q > 0)), fc.integer({ min: 0, max: 50 }), (s, p, draws) =>
+        inScope(() => {
+          const k = random.key(s);
+          // The same float32 values JAX's construction compares: gradus's cumsum and the key's uniforms.
+          const cumulative = values(np.cumsum(np.array(p, 'float32')));
+          const total = cumulative[cumulative.length - 1]!;
+          const want = values(random.uniform(k, [draws])).map((u) => {
+            const r = Math.fround(total * Math.fround(1 - u));
+            return cumulative.findIndex((c) => c >= r);
+          });
+          const got = random.choice(k, p.length, { shape: [draws], p });
+          expect(got.dtype).toBe('int32');
+          expect(values(got)).toEqual(want);
+          expect(values(got).every((i) => p[i]! > 0)).toBe(true);
+          drawn += draws;
+        }),
+      ),
+      { seed: FC_SEED, numRuns: 40 },
+    );
+    expect(drawn).toBeGreaterThan(200);
+    // vmap over p (the binary search gathers from a batched cumulative sum) equals a loop, and jit equals eager.
+    inScope(() => {
+      const ps = np.array([[0.1, 0, 0.9, 0], [0.5, 0.5, 0, 0], [0, 0, 0, 1]], 'float32');
+      const f = (p: NDArray) => random.choice(random.key(3), 4, { shape: [50], p });
+      const rows = [0, 1, 2].map((i) => values(f(ps.at(i))));
+      expect(vmap(f)(ps).toArray()).toEqual(rows);
+      const jitted = jit(f);
+      expect(values(jitted(ps.at(1)))).toEqual(rows[1]);
+      jitted.clearCache();
+      expect(rows[2]!.every((i) => i === 3)).toBe(true);
+    });
+  });
+
+  it('choice with p takes memory O(n + draws), not draws × n (with and without replacement)', async () => {
+    const n = 20000, draws = 2000;
+    const p = random.uniform(random.key(7), [n]);
+    const k = random.key(8);
+    // Comparing every draw with every entry held draws·n booleans (40 MB; its peak was 17 bytes a
+    // pair) at once. The binary search holds O(n + draws·log₂ n) (about 1.8 MB here, eagerly).
+    const compareAll = draws * n;
+    const withReplacement = await extraPeakBytes(() => random.choice(k, n, { shape: [draws], p }));
+    const without = await extraPeakBytes(() => random.choice(k, n, { shape: [draws], p, replace: false }));
+    expect(withReplacement).toBeLessThan(compareAll / 10);
+    expect(without).toBeLessThan(compareAll / 10);
+    dispose([p, k]);
+  });
+
+  it('choice from an empty population: no draws give an empty result (p given too); any draw is a ValueError, as NumPy', () => {
+    inScope(() => {
+      const k = random.key(0);
+      for (const [label, f] of [
+        ['count', () => random.choice(k, 0, { shape: [0] })],
+        ['count, p', () => random.choice(k, 0, { shape: [0], p: [] })],
+        ['count, p array', () => random.choice(k, 0, { shape: [0, 2], p: np.zeros([0]) })],
+        ['count, p, no replacement', () => random.choice(k, 0, { shape: [0], p: [], replace: false })],
+      ] as const) {
+        const r = f();
+        expect(r.dtype, label).toBe('int32');
+        expect(r.size, label).toBe(0);
+      }
+      const a = random.choice(k, np.zeros([2, 0, 3]), { shape: [0], p: np.zeros([0]), axis: 1 });
+      expect(a.shape).toEqual([2, 0, 3]);
+      expect(a.dtype).toBe('float32');
+      for (const [label, f] of [
+        ['count', () => random.choice(k, 0, { shape: [1] })],
+        ['count, p', () => random.choice(k, 0, { shape: [2], p: [] })],
+        ['array, p', () => random.choice(k, np.zeros([0]), { shape: [2, 1], p: np.zeros([0]) })],
+        ['no replacement', () => random.choice(k, 0, { shape: [1], replace: false })],
+      ] as const) {
+        expect(f, label).toThrow(ValueError);
+        expect(f, label).toThrow(/^random\.choice: a cannot be empty unless no samples are taken \(asked for \d samples, shape \[[\d,]+\], from a population of size 0\)$/);
+      }
+    });
+  });
+
   it('choice from an array along an axis: shape a.shape[:axis] + shape + a.shape[axis+1:], entries of a', () => {
     inScope(() => {
       const a = np.reshape(np.arange(12), [3, 4]);
@@ -368,7 +446,7 @@ describe('bad arguments are errors naming the sampler', () => {
       expect(() => random.choice(k, 3, { shape: [2], replace: false, p: [0, 0, 1] })).toThrow(/random.choice: cannot take 2 samples without replacement when only 1 of the probabilities p are positive/);
       expect(() => random.choice(k, np.zeros([2, 3]), { axis: 2 })).toThrow(/random.choice: axis 2 is out of range for an array of shape \[2,3\]/);
       expect(() => random.choice(k, np.array(3))).toThrow(/random.choice: expected a count \(a JS number\) or an array/);
-      expect(() => random.choice(k, 0, { shape: [1] })).toThrow(/random.choice: cannot draw 1 samples from an empty population/);
+      expect(() => random.choice(k, 0, { shape: [1] })).toThrow(/random.choice: a cannot be empty unless no samples are taken/);
       expect(() => random.choice(k, 3, { size: 2 } as never)).toThrow(/random.choice: unknown option 'size'/);
       // JAX's positional shape (random.choice(key, a, shape)) is named as such, not as "unknown option '0'".
       expect(() => random.choice(k, 3, [2] as never)).toThrow(/random.choice: the third argument is an options object \{ shape, replace, p, axis \}, got \[2\]; pass the shape as random.choice\(key, a, \{ shape: \[2\] \}\)/);

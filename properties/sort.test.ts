@@ -161,6 +161,61 @@ describe('sort and argsort: a stable sort with NaN last (NumPy and JAX)', () => 
   });
 });
 
+describe('topK on long rows: the kernel selects the k without sorting (k ≤ n/16), in the same order', () => {
+  /** A row of n values: random from a few (many ties), ascending, descending or constant (the selection's worst and best cases). */
+  const arbRow = (n: number) => fc.tuple(fc.constantFrom('random', 'ascending', 'descending', 'constant'), fc.array(arbValue, { minLength: n, maxLength: n }))
+    .map(([kind, data]) => {
+      if (kind === 'random') return data;
+      const finite = data.map(Math.fround).filter((v) => !Number.isNaN(v));
+      if (kind === 'constant') return data.map(() => finite[0] ?? NaN);
+      finite.sort((a, b) => (kind === 'ascending' ? a - b : b - a));
+      return [...finite, ...data.filter(Number.isNaN)];
+    });
+  const arbLong = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 17, max: 1200 }), fc.boolean()).chain(([rows, n, small]) =>
+    fc.tuple(fc.array(arbRow(n), { minLength: rows, maxLength: rows }), small ? fc.integer({ min: 0, max: Math.floor(n / 16) }) : fc.integer({ min: 0, max: n }))
+      .map(([data, k]) => ({ shape: [rows, n], data: data.flat(), k })));
+
+  it('float32 with ties, NaN, ±0 and ±inf, and int32 with its extremes: the first k of the stable descending order', () => {
+    assertNoLeak(arbLong, ({ shape, data, k }) => {
+      const n = shape[1]!;
+      const f32 = data.map(Math.fround);
+      const firstK = (xs: number[]) => xs.filter((_, f) => f % n < k);
+      const perm = refArgsort(f32, shape, 1, true);
+      const [v, i] = np.topK(np.reshape(np.array(f32, 'float32'), shape), k);
+      expect(v.shape).toEqual([shape[0], k]);
+      expectSameBits(values(i), firstK(perm), 'topK indices');
+      expectSameBits(values(v), firstK(gatherAlong(f32, perm, shape, 1)), 'topK values');
+      const ints = data.map((x) => (Number.isNaN(x) ? 2 ** 31 - 1 : x === Infinity ? 2 ** 31 - 1 : x === -Infinity ? -(2 ** 31) : Math.trunc(x) + 0)); // (+ 0: int32 has no −0)
+      const intPerm = refArgsort(ints, shape, 1, true);
+      const [vi, ii] = np.topK(np.reshape(np.array(ints, 'int32'), shape), k);
+      expect(vi.dtype).toBe('int32');
+      expectSameBits(values(ii), firstK(intPerm), 'int32 topK indices');
+      expectSameBits(values(vi), firstK(gatherAlong(ints, intPerm, shape, 1)), 'int32 topK values');
+    }, 150);
+  });
+
+  it('vmap and jit equal eager, and jvp/grad gather the tangent by the selected positions', () => {
+    const arb = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 40, max: 200 }), fc.integer({ min: 1, max: 2 }), fc.nat(1 << 20));
+    assertNoLeak(arb, ([b, n, k, seed]) => {
+      const rng = new Rng(seed);
+      const xs = np.array(Array.from({ length: b * n }, () => Math.round(rng.normal() * 4) / 4), 'float32').reshape([b, n]);
+      const f = (v: NDArray) => np.topK(v, k);
+      expectTreeClose(vmap(f, { inAxes: 1, outAxes: 1 })(np.transpose(xs)), (() => { const [tv, ti] = f(xs); return [np.transpose(tv), np.transpose(ti)]; })(), { rtol: 0, atol: 0, label: 'vmap over axis 1' });
+      const jitted = jit(f);
+      expectTreeClose(jitted(xs), f(xs), { rtol: 0, atol: 0, label: 'jit' });
+      jitted.clearCache();
+      const t = np.array(Array.from({ length: b * n }, () => rng.normal()), 'float32').reshape([b, n]);
+      const [, tangent] = jvp((v: NDArray) => np.topK(v, k)[0], [xs], [t]);
+      expectTreeClose(tangent, np.takeAlongAxis(t, np.topK(xs, k)[1], 1), { rtol: 0, atol: 0, label: 'jvp' });
+      const g = grad((v: NDArray) => np.sum(np.topK(v, k)[0]))(xs);
+      // One on each selected entry (the positions are distinct), zero elsewhere.
+      const gv = values(g);
+      expect(gv.reduce((p, x) => p + x, 0)).toBe(b * k);
+      values(np.topK(xs, k)[1]).forEach((j, f) => expect(gv[Math.floor(f / k) * n + j]).toBe(1));
+    }, 20);
+  });
+});
+
 describe('the derivative of sort gathers the tangent by the permutation (JAX)', () => {
   it('at ties too: ∇ Σ w·sort(x) puts w[j] on the input the stable order put in slot j, and jvp gathers t', () => {
     assertNoLeak(arbCase(fc.integer({ min: -2, max: 2 }), 4).filter((c) => c.data.length > 0), (c) => {
@@ -399,8 +454,19 @@ describe('errors name the op, the shapes and what was expected', () => {
       expect(() => np.quantile(x, true)).toThrow(/quantile: expected numeric quantile levels/);
       expect(() => np.median(x, 3)).toThrow(/quantile: axis 3 is out of range/);
       expect(() => np.quantile(x, 0.5, [0, 0])).toThrow(/quantile: .*repeated|duplicate/i);
-      // An empty slice has no quantile: NaN, as np.median.
+      // An empty slice has no quantile: NaN, as np.median (np.quantile raises; JAX's gather raises).
       expect(values(np.median(np.zeros([0, 2]), 0)).every(Number.isNaN)).toBe(true);
+      for (const [got, shape] of [
+        [np.quantile(np.zeros([3, 0]), [0.2, 0.7], 1), [2, 3]],
+        [np.quantile(np.zeros([3, 0]), 0.5, 1, true), [3, 1]],
+        [np.quantile(np.zeros([2, 0, 4]), [[0, 1]], [1, 2]), [1, 2, 2]],
+        [np.quantile(np.zeros([0]), 0.3), []],
+        [np.median(np.zeros([0, 3]), undefined, true), [1, 1]],
+      ] as const) {
+        expect(got.shape).toEqual(shape);
+        expect(got.dtype).toBe('float32');
+        expect(values(got).every(Number.isNaN)).toBe(true);
+      }
     });
   });
 });

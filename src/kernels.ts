@@ -729,10 +729,11 @@ export const kernels: Kernels = {
     const { axis, axisSize } = params;
     return [tf.zeros([...upd!.shape.slice(0, axis), axisSize, ...upd!.shape.slice(axis + idx!.rank)], upd!.dtype)];
   },
-  sort: ([x], { axis, descending }) => {
-    const shape = x!.shape;
-    const { values, indices } = sortRows(x!.dataSync() as Float32Array | Int32Array, prod(shape.slice(0, axis)), shape[axis]!, prod(shape.slice(axis + 1)), descending);
-    return [tf.tensor(values, shape, x!.dtype), tf.tensor(indices, shape, 'int32')];
+  sort: ([x], { axis, descending, k }) => {
+    const shape = x!.shape, n = shape[axis]!;
+    const { values, indices } = sortRows(x!.dataSync() as Float32Array | Int32Array, prod(shape.slice(0, axis)), n, prod(shape.slice(axis + 1)), descending, k ?? n);
+    const outShape = shape.map((d, i) => (i === axis ? k ?? n : d));
+    return [tf.tensor(values, outShape, x!.dtype), tf.tensor(indices, outShape, 'int32')];
   },
   cumsum: ([x], { axis, reverse }) => [cumsumKernel(x!, axis, reverse)],
   dot_general: ([a, b], params) => [dotGeneral(a!, b!, params)],

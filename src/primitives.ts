@@ -50,8 +50,12 @@ export interface PrimitiveParams
   gather: { axis: number };
   scatter_add: { axis: number; axisSize: number };
   cumsum: { axis: number; reverse: boolean };
-  /** Stable sort along `axis`; outputs the sorted values and the permutation (int32 positions along `axis`). */
-  sort: { axis: number; descending: boolean };
+  /**
+   * Stable sort along `axis`; outputs the sorted values and the permutation (int32 positions along
+   * `axis`). With `k`, only the first k of each along `axis` (top_k: the kernel selects them
+   * without sorting the rest).
+   */
+  sort: { axis: number; descending: boolean; k?: number };
   dot_general: { contract: [number[], number[]]; batch: [number[], number[]] };
   conv2d: { strides: [number, number]; padding: [[number, number], [number, number]]; dilations: [number, number] };
   stop_gradient: NoParams;

@@ -328,12 +328,15 @@ export const shapeRules: ShapeRules = {
     }
     return [new ShapedArray([...upd.shape.slice(0, axis), axisSize, ...upd.shape.slice(axis + k)], upd.dtype)];
   },
-  sort: (avals, { axis }) => {
+  sort: (avals, { axis, k }) => {
     expectArity('sort', avals, 1);
     const x = avals[0]!;
     if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new DTypeError(`sort: expected a float32 or int32 operand but got ${x.str()}`);
     checkAxes('sort', [axis], x.ndim, x);
-    return [x, new ShapedArray(x.shape, 'int32')];
+    if (k === undefined) return [x, new ShapedArray(x.shape, 'int32')];
+    if (!Number.isInteger(k) || k < 0 || k > x.shape[axis]!) throw new ShapeError(`sort: k must be an integer in [0, ${x.shape[axis]}] for ${x.str()} along axis ${axis}, got ${k}`);
+    const shape = x.shape.map((d, i) => (i === axis ? k : d));
+    return [new ShapedArray(shape, x.dtype), new ShapedArray(shape, 'int32')];
   },
   cumsum: (avals, { axis }) => {
     const x = avals[0]!;

@@ -95,18 +95,21 @@ export function triangleConst(n: number, ndim: number, below: number, diagonal: 
 }
 
 /**
- * out[..., j, ...] = x[..., idx[..., j, ...], ...] along `axis`, for `idx` (int32) of x's shape:
- * one gather from the flattened x, whose transpose is one scatter_add. Each flat position gets
- * its offset with the `axis` coordinate removed, plus idx times the axis stride.
+ * out[..., j, ...] = x[..., idx[..., j, ...], ...] along `axis`, for `idx` (int32) of x's shape
+ * or shorter along `axis` (topK's positions): one gather from the flattened x, whose transpose is
+ * one scatter_add. Each flat position gets x's offset of its other coordinates, plus idx times the
+ * axis stride.
  */
 export function takeAlongAxis(x: NDArray, idx: NDArray, axis: number): NDArray {
-  const shape = x.shape;
-  const size = x.size;
-  if (size === 0) return x;
-  const n = shape[axis]!;
-  const stride = shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+  const size = idx.size;
+  if (size === 0) {
+    // Nothing to gather (and x may be empty too): the empty result as a slice of x, so it stays linear in x.
+    return idx.shape[axis] === x.shape[axis] ? x : bind1('slice', [x], { start: x.shape.map(() => 0), limit: idx.shape, strides: x.shape.map(() => 1) });
+  }
+  const n = x.shape[axis]!, m = idx.shape[axis]!;
+  const stride = x.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
   const offsets = new Int32Array(size);
-  for (let f = 0; f < size; f++) offsets[f] = f - (Math.floor(f / stride) % n) * stride;
-  const flatIdx = add(mul(idx, constLike(idx, stride)), new ConcreteArray(tf.tensor(offsets, shape, 'int32')));
-  return bind1('gather', [reshape(x, [size]), flatIdx], { axis: 0 });
+  for (let f = 0; f < size; f++) offsets[f] = Math.floor(f / (m * stride)) * n * stride + (f % stride);
+  const flatIdx = add(mul(idx, constLike(idx, stride)), new ConcreteArray(tf.tensor(offsets, idx.shape, 'int32')));
+  return bind1('gather', [reshape(x, [x.size]), flatIdx], { axis: 0 });
 }

@@ -85,7 +85,7 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
   polygamma: elementwise('polygamma'),
   softmax: ([x], [d], { axis }) => [[bind1('softmax', [x!], { axis: shiftAxis(axis, d!) })], [d!]],
   argmin: argRule('argmin'),
-  sort: ([x], [d], { axis, descending }) => [bind('sort', [x!], { axis: shiftAxis(axis, d!), descending }), [d, d]],
+  sort: ([x], [d], params) => [bind('sort', [x!], { ...params, axis: shiftAxis(params.axis, d!) }), [d, d]],
   cumsum: ([x], [d], { axis, reverse }) => [[bind1('cumsum', [x!], { axis: shiftAxis(axis, d!), reverse })], [d]],
   rev: ([x], [d], { axes }) => [[bind1('rev', [x!], { axes: axes.map((a) => shiftAxis(a, d!)) })], [d]],
   broadcast_in_dim: ([x], [d], { shape, broadcastDimensions }, size) => {

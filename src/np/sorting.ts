@@ -48,7 +48,9 @@ export const argsort = defop((x: ArrayLike, axis: number | null = -1): NDArray =
 /**
  * The k largest entries along the last axis, largest first, and their int32 positions
  * (jax.lax.top_k). Equal values come in input order (XLA's rule) and NaN counts as the largest,
- * as in JAX on CPU. Its derivative gathers the tangent by the positions, as sort's.
+ * as in JAX on CPU. Its derivative gathers the tangent by the positions, as sort's. For k ≤ n/16
+ * the rows are not sorted: the k are selected in one pass over each row (O(n) on average, whatever
+ * the row's order, plus k log k to order them), with the same result.
  */
 export const topK = defop((x: ArrayLike, k: number): [NDArray, NDArray] => {
   let a = asArray(x);
@@ -57,9 +59,9 @@ export const topK = defop((x: ArrayLike, k: number): [NDArray, NDArray] => {
   if (a.ndim === 0) throw new ShapeError(`topK: expected an array of rank ≥ 1 (it selects along the last axis) but got shape ${fmtShape(a.shape)}`);
   const n = a.shape[a.ndim - 1]!;
   if (!Number.isInteger(k) || k < 0 || k > n) throw new ValueError(`topK: k must be an integer in [0, ${n}] for shape ${fmtShape(a.shape)} (the last axis has ${n} entries), got ${k}`);
-  const [values, indices] = bind('sort', [a], { axis: a.ndim - 1, descending: true });
-  const first = (y: NDArray) => k === n ? y : bind1('slice', [y], { start: y.shape.map(() => 0), limit: [...y.shape.slice(0, -1), k], strides: y.shape.map(() => 1) });
-  return [wasBool ? astypeRaw(first(values!), 'bool') : first(values!), first(indices!)];
+  // The sort primitive with k: for k well below n its kernel selects the k without sorting the row.
+  const [values, indices] = bind('sort', [a], { axis: a.ndim - 1, descending: true, k });
+  return [wasBool ? astypeRaw(values!, 'bool') : values!, indices!];
 });
 
 /** q as a float32 array, checked to lie in [0, 1] where its value is known (a traced q cannot be checked: JAX does not either). */
@@ -79,8 +81,12 @@ function quantileLevels(op: string, q: ArrayLike): NDArray {
  * The q-th quantiles of `x` over `axis` (all axes when omitted; a list of axes is reduced together)
  * with NumPy's default method, 'linear': position q·(n − 1) in the sorted values, interpolated
  * between its two neighbours. The result has q's shape followed by the reduced shape, as NumPy's.
- * A NaN in a slice makes its quantiles NaN (NumPy and JAX). An empty slice gives NaN (as np.median
- * does; np.quantile raises there). Differentiable in x (through sort) and in q.
+ * A NaN in a slice makes its quantiles NaN (NumPy and JAX). An empty slice gives NaN, for every q
+ * and with q's and the kept axes' shape, as np.median does (with a RuntimeWarning) and
+ * np.nanquantile; np.quantile raises IndexError there, and JAX's jnp.quantile and jnp.median raise
+ * a TypeError from their gather (its index clamps to n − 1 = −1 and gathers a slice of size 1 from
+ * the empty axis), so NaN is the one value that NumPy gives. Differentiable in x (through sort)
+ * and in q.
  */
 export const quantile = defop((x: ArrayLike, q: ArrayLike, axis?: Axis, keepdims = false): NDArray => {
   let a = asArray(x);

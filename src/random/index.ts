@@ -9,11 +9,11 @@ import { asArray, defop } from '../np/convert.js';
 import {
   abs, add, astypeRaw, divide, exp, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, sqrt, subtract, where,
 } from '../np/elementwise.js';
-import { argmax, cumsum, sum } from '../np/reductions.js';
+import { argmax, cumsum } from '../np/reductions.js';
 import { expandDims, reshape, squeeze, swapaxes, take } from '../np/shape_ops.js';
 import { cholesky, matmul } from '../np/linalg.js';
 import { eigh, svd } from '../np/decompositions.js';
-import { topK } from '../np/sorting.js';
+import { searchsorted, topK } from '../np/sorting.js';
 import { checkOptions } from '../options.js';
 import type { DType } from '../dtype.js';
 import { keyFromSeed } from './threefry.js';
@@ -323,11 +323,13 @@ const CHOICE_OPTIONS = new Set(['shape', 'replace', 'p', 'axis']);
  * Random entries of `a` along `axis` (`a` a count n draws from 0..n−1), as `jax.random.choice`:
  * the result has shape a.shape[:axis] + shape + a.shape[axis+1:]. Without `p`: randint with
  * replacement, the head of a permutation without. With `p`: with replacement, the first index
- * whose cumulative sum reaches total·(1 − u) (JAX's searchsorted; entries with p = 0 are never
- * reached); without, the Gumbel-top-k trick (the k largest log p + Gumbel noise, found by
- * np.topK: JAX's construction with lax.top_k). As in JAX, without replacement zero-probability
+ * whose cumulative sum reaches total·(1 − u) (JAX's searchsorted, a binary search: memory
+ * O(n + draws·log n); entries with p = 0 are never reached); without, the Gumbel-top-k trick (the
+ * k largest log p + Gumbel noise, found by np.topK: JAX's construction with lax.top_k, which
+ * selects them in O(n) for k ≤ n/16). As in JAX, without replacement zero-probability
  * entries fill the draws only once the positive ones are used up; when p is given as JS numbers
- * that case is refused.
+ * that case is refused. No draws (a shape with a 0) give an empty result, also from an empty
+ * population; any draw from one is NumPy's ValueError.
  */
 export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptions = {}): NDArray => {
   checkKey('choice', k);
@@ -349,23 +351,28 @@ export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptio
   const n = arr === null ? (a as number) : arr.shape[ax]!;
   if (arr === null && (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1)) throw new ShapeError(`random.choice: expected a count in [0, 2³¹), got ${n}`);
   const draws = s.reduce((x, y) => x * y, 1);
-  if (draws > 0 && n === 0) throw new ShapeError(`random.choice: cannot draw ${draws} samples from an empty population`);
+  // NumPy's ValueError and wording (JAX: "a must be greater than 0 unless no samples are taken").
+  if (draws > 0 && n === 0) throw new ValueError(`random.choice: a cannot be empty unless no samples are taken (asked for ${draws} samples, shape [${s.join(',')}], from a population of size 0)`);
   if (!replace && draws > n) throw new ShapeError(`random.choice: cannot take a larger sample (size ${draws}, shape [${s.join(',')}]) than the population (size ${n}) when replace is false`);
   let indices: NDArray;
-  if (p === undefined) {
+  if (draws === 0) {
+    // As JAX: no draws, nothing sampled (p's cumulative sum would have no last entry when n is 0); p is still checked.
+    if (p !== undefined) checkP(p, n, ax, replace, draws);
+    indices = int32Range(0);
+  } else if (p === undefined) {
     indices = replace ? randint(k, [draws], 0, Math.max(n, 1)) : take(permutation(k, n), int32Range(draws), 0);
   } else {
-    let pa = asArray(p);
-    if (!shapesEqual(pa.shape, [n])) throw new ShapeError(`random.choice: p of shape [${pa.shape.join(',')}] must have shape [${n}], one probability per entry along axis ${ax} of the population`);
-    if (pa.dtype === 'bool') throw new DTypeError(`random.choice: expected numeric probabilities p, got ${pa.aval.str()}`);
-    if (pa.dtype !== 'float32') pa = astypeRaw(pa, 'float32');
-    if (Array.isArray(p)) checkProbabilities(p as readonly unknown[], replace, draws);
+    const pa = checkP(p, n, ax, replace, draws);
     if (replace) {
       const cumulative = cumsum(pa);
       const total = reshape(take(cumulative, int32Range(1, n - 1), 0), []);
-      // JAX: total·(1 − u) lies in (0, total], so an entry whose cumulative sum does not grow (p = 0) is never the first to reach it.
+      // JAX: total·(1 − u) lies in (0, total], so an entry whose cumulative sum does not grow (p = 0)
+      // is never the first to reach it. The first index whose sum reaches it is searchsorted's
+      // 'left' position, found by binary search (JAX's jnp.searchsorted): memory O(n + draws), where
+      // comparing every draw with every entry held draws × n. (Clipped to n − 1: a NaN in an
+      // unchecked p makes r NaN, which sorts after every entry.)
       const r = multiply(total, subtract(1, uniform(k, [draws])));
-      indices = astypeRaw(sum(less(cumulative, expandDims(r, 1)), 1), 'int32');
+      indices = minimum(searchsorted(cumulative, r, 'left'), n - 1);
     } else {
       // JAX's Gumbel-top-k: the draws are the positions of the k largest log p + Gumbel noise, in
       // decreasing order (ties in input order, as XLA's top_k). Entries with p ≤ 0 or NaN (which
@@ -380,6 +387,16 @@ export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptio
   const taken = take(arr, indices, ax);
   return reshape(taken, [...arr.shape.slice(0, ax), ...s, ...arr.shape.slice(ax + 1)]);
 });
+
+/** p as float32 [n], checked (its values too when given as JS numbers). */
+function checkP(p: ArrayLike, n: number, ax: number, replace: boolean, draws: number): NDArray {
+  let pa = asArray(p);
+  if (!shapesEqual(pa.shape, [n])) throw new ShapeError(`random.choice: p of shape [${pa.shape.join(',')}] must have shape [${n}], one probability per entry along axis ${ax} of the population`);
+  if (pa.dtype === 'bool') throw new DTypeError(`random.choice: expected numeric probabilities p, got ${pa.aval.str()}`);
+  if (pa.dtype !== 'float32') pa = astypeRaw(pa, 'float32');
+  if (Array.isArray(p)) checkProbabilities(p as readonly unknown[], replace, draws);
+  return pa;
+}
 
 /** 0..count−1 as int32 (or `count` values from `start`). */
 function int32Range(count: number, start = 0): NDArray {
