@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flows } from '../models/index.js';
 import { spectralNorm } from '../models/nn.js';
-import { grad, hessian, np, random, scope, type NDArray } from '../src/index.js';
+import { grad, hessian, jit, jvp, np, random, scope, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { assertNoLeak } from './helpers.js';
 import { type Mat, matmul64 } from './matrix64.js';
@@ -392,6 +392,32 @@ describe('derivatives of the linear-algebra primitives', () => {
       for (const a of [[[0, 0], [0, 0]], [[1, 2], [2, 4]]]) {
         expect(Array.from(hessian((m: NDArray) => np.linalg.det(m))(np.array(a, 'float32')).dataSync()).map((v) => Math.round(v * 1e5) / 1e5 + 0)).toEqual(h2);
       }
+      return null;
+    });
+  });
+
+  it('det\'s second derivative stays finite where the running product of the largest singular values leaves float32 (64×64, σ from 1e3 to 1e-3, det ≈ 1)', () => {
+    // A diagonal matrix with those entries shuffled and some negated (the SVD sorts them and fixes
+    // signs). Its Hessian-vector product has a closed form: with P_ij = Π_{l∉{i,j}} a_l,
+    // d adj(A)[T] is −T_ij·P_ij off the diagonal and Σ_{k≠i} T_kk·P_ik on it; jvp(grad det) is its
+    // transpose. Every P_ij is at most 1e6, but Π of the 32 largest σ is 1e48: multiplying the
+    // singular values in descending order overflowed, and every entry came out NaN.
+    const n = 64;
+    const a = Array.from({ length: n }, (_, l) => Math.fround((l % 3 === 0 ? -1 : 1) * 10 ** (3 - (6 * ((l * 37) % n)) / (n - 1))));
+    const t = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => Math.fround(Math.sin(7 * i + 3 * j + 1))));
+    const p = (i: number, j: number) => a.reduce((acc, v, l) => (l === i || l === j ? acc : acc * v), 1);
+    const dAdj = t.map((row, i) => row.map((v, j) => (i === j ? t.reduce((acc, r, k) => (k === i ? acc : acc + r[k]! * p(i, k)), 0) : -v * p(i, j))));
+    const want = dAdj.map((row, i) => row.map((_, j) => dAdj[j]![i]!));
+    const scale = Math.max(...want.flat().map(Math.abs));
+    scope(() => {
+      const A = np.array(a.map((v, i) => a.map((_, j) => (i === j ? v : 0))), 'float32');
+      const hvp = (m: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [np.array(t, 'float32')])[1];
+      const jitted = jit(hvp);
+      for (const [label, f] of [['eager', hvp], ['jit', jitted]] as const) {
+        const got = rows(f(A));
+        got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - want[i]![j]!), `${label} entry ${i},${j}: ${v} vs ${want[i]![j]}`).toBeLessThan(1e-5 * scale)));
+      }
+      jitted.clearCache();
       return null;
     });
   });
