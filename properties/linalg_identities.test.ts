@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flows } from '../models/index.js';
 import { spectralNorm } from '../models/nn.js';
-import { grad, hessian, jit, jvp, np, random, scope, type NDArray } from '../src/index.js';
+import { grad, hessian, jit, jvp, np, random, scope, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { assertNoLeak } from './helpers.js';
 import { type Mat, matmul64 } from './matrix64.js';
@@ -392,6 +392,25 @@ describe('derivatives of the linear-algebra primitives', () => {
       for (const a of [[[0, 0], [0, 0]], [[1, 2], [2, 4]]]) {
         expect(Array.from(hessian((m: NDArray) => np.linalg.det(m))(np.array(a, 'float32')).dataSync()).map((v) => Math.round(v * 1e5) / 1e5 + 0)).toEqual(h2);
       }
+      return null;
+    });
+  });
+
+  it('det of a 2×2 matrix is quadratic: its third derivative is 0 everywhere, also at I and at a rotation (repeated singular values), forward, reverse and under vmap', () => {
+    // Through the SVD's vectors it was NaN wherever the singular values repeat.
+    const H = (m: NDArray) => hessian((x: NDArray) => np.linalg.det(x))(m);
+    const W = np.array([[[[1, 2], [3, 4]], [[-1, 0.5], [2, -3]]], [[[0.3, 1], [-2, 1]], [[4, -1], [0, 2]]]], 'float32');
+    scope(() => {
+      for (const a of [[[1, 0], [0, 1]], [[0, 1], [-1, 0]], [[0.6, 0.8], [-0.8, 0.6]], [[1, 2], [2, 4]], [[1, 2], [3, 4]]]) {
+        const A = np.array(a, 'float32');
+        expect(Array.from(jvp(H, [A], [np.array([[1, -2], [0.5, 3]], 'float32')])[1].dataSync()).map((v) => v + 0), `jvp of hessian at ${JSON.stringify(a)}`).toEqual(new Array<number>(16).fill(0));
+        expect(Array.from(grad((m: NDArray) => np.sum(np.multiply(H(m), W)))(A).dataSync()).map((v) => v + 0), `grad of hessian at ${JSON.stringify(a)}`).toEqual([0, 0, 0, 0]);
+        // The Hessian itself: ∂²(ad − bc) is constant.
+        expect(Array.from(H(A).dataSync()).map((v) => v + 0)).toEqual([0, 0, 0, 1, 0, 0, -1, 0, 0, -1, 0, 0, 1, 0, 0, 0]);
+      }
+      const stack = np.array([[[1, 0], [0, 1]], [[0, 1], [-1, 0]]], 'float32');
+      const third = vmap((m: NDArray) => jvp(H, [m], [np.ones([2, 2])])[1])(stack);
+      expect(Array.from(third.dataSync()).map((v) => v + 0)).toEqual(new Array<number>(32).fill(0));
       return null;
     });
   });

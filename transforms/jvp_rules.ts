@@ -396,8 +396,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * fixed and M = Uᵀ·dA·V, d adj = det(U)·det(V)·V·D·Uᵀ, where D, the derivative of a diagonal
  * matrix's adjugate along M, is a polynomial in s: D_ij = −M_ij·P_ij (i ≠ j) and D_ii = Σ_{k≠i} M_kk·P_ik
  * with P_ij = Π_{l∉{i,j}} s_l. (JAX's cofactor solve pivots an LU instead; its derivative
- * through the LU is not finite at every rank.) A third derivative goes through the SVD's vectors,
- * infinite at repeated singular values (as svd's own).
+ * through the LU is not finite at every rank.) For n ≥ 3 a third derivative goes through the SVD's
+ * vectors, infinite or NaN at repeated singular values (as svd's own: at I, say, where the exact
+ * value is finite); a 2×2 adjugate is linear, so its tangent is adj(dA), exact at every order.
  *
  * P is formed from products of contiguous runs (prefix, middle, suffix: P_ij = pre_i·mid_ij·suf_j
  * for i < j), each a log-depth scan of multiplications (exact at zeros, no division), with the
@@ -409,6 +410,13 @@ import * as tf from '@tensorflow/tfjs-core';
 function adjugateTangent(a: NDArray, t: NDArray): NDArray {
   const n = a.shape[a.ndim - 1]!, batch = a.shape.slice(0, -2), shape = a.shape;
   if (n <= 1) return zeros(t.aval); // adj is the constant [[1]] (or empty)
+  if (n === 2) {
+    // adj([[a, b], [c, d]]) = [[d, −b], [−c, a]] is linear: d adj[T] = adj(T), exact at every order
+    // (through the SVD a third derivative would be NaN at repeated singular values, as at I).
+    const flatT = reshape(t, [...batch, 4]);
+    const swapped = bind1('gather', [flatT, new ConcreteArray(tf.tensor1d([3, 1, 2, 0], 'int32'))], { axis: flatT.ndim - 1 });
+    return reshape(mul(swapped, broadcastToShape(new ConcreteArray(tf.tensor1d([1, -1, -1, 1], 'float32')), swapped.shape)), shape);
+  }
   const [s0, u0, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
   const order = new ConcreteArray(tf.tensor1d(Array.from({ length: n }, (_, q) => (q % 2 === 0 ? q / 2 : n - 1 - (q - 1) / 2)), 'int32'));
   const s = bind1('gather', [s0, order], { axis: s0.ndim - 1 });
