@@ -437,6 +437,17 @@ describe('derivatives of the linear-algebra primitives', () => {
         got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - want[i]![j]!), `${label} entry ${i},${j}: ${v} vs ${want[i]![j]}`).toBeLessThan(1e-5 * scale)));
       }
       jitted.clearCache();
+      // det = 1e60 is past float32, but every Hessian entry (±1e30, ±1e20, ±1e10 or 0) is not: the
+      // products formed must be factors of those entries (a product of two σ, masked by a 0, was NaN).
+      const d = [1e30, 1e20, 1e10];
+      const h = Array.from(hessian((x: NDArray) => np.linalg.det(x))(np.array(d.map((v, i) => d.map((_, j) => (i === j ? v : 0))), 'float32')).dataSync());
+      const rest = (i: number, k: number) => d.reduce((acc, v, l) => (l === i || l === k ? acc : acc * v), 1);
+      // ∂²det/∂A_ij∂A_kl at a diagonal matrix: Π_{l∉{i,k}} d_l when j = i and l = k, minus that when j = k and l = i (i ≠ k).
+      h.forEach((v, q) => {
+        const [i, j, k, l] = [Math.floor(q / 27), Math.floor(q / 9) % 3, Math.floor(q / 3) % 3, q % 3];
+        const want = i === k ? 0 : (i === j && k === l ? rest(i, k) : 0) - (j === k && l === i ? rest(i, k) : 0);
+        expect(Math.abs(v - want), `entry ${[i, j, k, l].join()}: ${v} vs ${want}`).toBeLessThanOrEqual(1e-6 * Math.abs(want));
+      });
       return null;
     });
   });

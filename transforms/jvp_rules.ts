@@ -428,8 +428,12 @@ function adjugateTangent(a: NDArray, t: NDArray): NDArray {
   // triangle are made 1 (exactly: x·mask + (1 − mask)) so that nothing there can overflow.
   const upper = constant((i, j) => (i < j ? 1 : 0)), notUpper = constant((i, j) => (i < j ? 0 : 1));
   const masked = (x: NDArray, mask: NDArray, rest: NDArray) => add(mul(x, mask), rest);
-  const pre = scanProductLast(shiftLast(s, 1));
-  const suf = scanProductLast(shiftLast(s, -1), true);
+  // pre_{n−1} and suf_0 (det over one value) are never used: scanning only what P needs (the first and
+  // the last n − 1 values) keeps every product formed a factor of some P_ij (an overflow there, masked
+  // by a 0, would have been a NaN).
+  const head = sliceLast(s, 0, n - 1), tail = sliceLast(s, 1, n);
+  const pre = padLast(scanProductLast(shiftLast(head, 1)), 0, 1);
+  const suf = padLast(scanProductLast(shiftLast(tail, -1), true), 1, 0);
   const sPrev = broadcastToShape(reshape(shiftLast(s, 1), [...batch, 1, n]), shape); // s_{j−1} in column j
   const midMask = constant((i, j) => (j >= i + 2 ? 1 : 0));
   const mid = scanProductLast(masked(sPrev, midMask, sub(constant(() => 1), midMask)));
@@ -450,6 +454,19 @@ function shiftLast(x: NDArray, by: number): NDArray {
   const start = [...zerosN], limit = [...x.shape], lo = [...zerosN], hi = [...zerosN];
   if (by > 0) { limit[x.ndim - 1] = n - k; lo[x.ndim - 1] = k; } else { start[x.ndim - 1] = k; hi[x.ndim - 1] = k; }
   return bind1('pad', [bind1('slice', [x], { start, limit, strides: onesN })], { lo, hi, interior: zerosN, value: 1 });
+}
+
+/** x[..., start:limit]. */
+function sliceLast(x: NDArray, start: number, limit: number): NDArray {
+  const begin = x.shape.map((_, i) => (i === x.ndim - 1 ? start : 0));
+  const end = x.shape.map((d, i) => (i === x.ndim - 1 ? limit : d));
+  return bind1('slice', [x], { start: begin, limit: end, strides: x.shape.map(() => 1) });
+}
+
+/** x with `lo` ones before and `hi` ones after along its last axis. */
+function padLast(x: NDArray, lo: number, hi: number): NDArray {
+  const at = (k: number) => x.shape.map((_, i) => (i === x.ndim - 1 ? k : 0));
+  return bind1('pad', [x], { lo: at(lo), hi: at(hi), interior: at(0), value: 1 });
 }
 
 /** Inclusive cumulative product along the last axis (from the end with `reverse`): a Hillis–Steele scan of multiplications, exact at zeros, as np.cumprod. */
