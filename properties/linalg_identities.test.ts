@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flows } from '../models/index.js';
 import { spectralNorm } from '../models/nn.js';
-import { grad, hessian, np, random, scope, type NDArray } from '../src/index.js';
+import { grad, hessian, jit, jvp, np, random, scope, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { assertNoLeak } from './helpers.js';
 import { type Mat, matmul64 } from './matrix64.js';
@@ -392,6 +392,62 @@ describe('derivatives of the linear-algebra primitives', () => {
       for (const a of [[[0, 0], [0, 0]], [[1, 2], [2, 4]]]) {
         expect(Array.from(hessian((m: NDArray) => np.linalg.det(m))(np.array(a, 'float32')).dataSync()).map((v) => Math.round(v * 1e5) / 1e5 + 0)).toEqual(h2);
       }
+      return null;
+    });
+  });
+
+  it('det of a 2×2 matrix is quadratic: its third derivative is 0 everywhere, also at I and at a rotation (repeated singular values), forward, reverse and under vmap', () => {
+    // Through the SVD's vectors it was NaN wherever the singular values repeat.
+    const H = (m: NDArray) => hessian((x: NDArray) => np.linalg.det(x))(m);
+    const W = np.array([[[[1, 2], [3, 4]], [[-1, 0.5], [2, -3]]], [[[0.3, 1], [-2, 1]], [[4, -1], [0, 2]]]], 'float32');
+    scope(() => {
+      for (const a of [[[1, 0], [0, 1]], [[0, 1], [-1, 0]], [[0.6, 0.8], [-0.8, 0.6]], [[1, 2], [2, 4]], [[1, 2], [3, 4]]]) {
+        const A = np.array(a, 'float32');
+        expect(Array.from(jvp(H, [A], [np.array([[1, -2], [0.5, 3]], 'float32')])[1].dataSync()).map((v) => v + 0), `jvp of hessian at ${JSON.stringify(a)}`).toEqual(new Array<number>(16).fill(0));
+        expect(Array.from(grad((m: NDArray) => np.sum(np.multiply(H(m), W)))(A).dataSync()).map((v) => v + 0), `grad of hessian at ${JSON.stringify(a)}`).toEqual([0, 0, 0, 0]);
+        // The Hessian itself: ∂²(ad − bc) is constant.
+        expect(Array.from(H(A).dataSync()).map((v) => v + 0)).toEqual([0, 0, 0, 1, 0, 0, -1, 0, 0, -1, 0, 0, 1, 0, 0, 0]);
+      }
+      const stack = np.array([[[1, 0], [0, 1]], [[0, 1], [-1, 0]]], 'float32');
+      const third = vmap((m: NDArray) => jvp(H, [m], [np.ones([2, 2])])[1])(stack);
+      expect(Array.from(third.dataSync()).map((v) => v + 0)).toEqual(new Array<number>(32).fill(0));
+      return null;
+    });
+  });
+
+  it('det\'s second derivative stays finite where the running product of the largest singular values leaves float32 (64×64, σ from 1e3 to 1e-3, det ≈ 1)', () => {
+    // A diagonal matrix with those entries shuffled and some negated (the SVD sorts them and fixes
+    // signs). Its Hessian-vector product has a closed form: with P_ij = Π_{l∉{i,j}} a_l,
+    // d adj(A)[T] is −T_ij·P_ij off the diagonal and Σ_{k≠i} T_kk·P_ik on it; jvp(grad det) is its
+    // transpose. Every P_ij is at most 1e6, but Π of the 32 largest σ is 1e48: multiplying the
+    // singular values in descending order overflowed, and every entry came out NaN.
+    const n = 64;
+    const a = Array.from({ length: n }, (_, l) => Math.fround((l % 3 === 0 ? -1 : 1) * 10 ** (3 - (6 * ((l * 37) % n)) / (n - 1))));
+    const t = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => Math.fround(Math.sin(7 * i + 3 * j + 1))));
+    const p = (i: number, j: number) => a.reduce((acc, v, l) => (l === i || l === j ? acc : acc * v), 1);
+    const dAdj = t.map((row, i) => row.map((v, j) => (i === j ? t.reduce((acc, r, k) => (k === i ? acc : acc + r[k]! * p(i, k)), 0) : -v * p(i, j))));
+    const want = dAdj.map((row, i) => row.map((_, j) => dAdj[j]![i]!));
+    const scale = Math.max(...want.flat().map(Math.abs));
+    scope(() => {
+      const A = np.array(a.map((v, i) => a.map((_, j) => (i === j ? v : 0))), 'float32');
+      const hvp = (m: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [np.array(t, 'float32')])[1];
+      const jitted = jit(hvp);
+      for (const [label, f] of [['eager', hvp], ['jit', jitted]] as const) {
+        const got = rows(f(A));
+        got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - want[i]![j]!), `${label} entry ${i},${j}: ${v} vs ${want[i]![j]}`).toBeLessThan(1e-5 * scale)));
+      }
+      jitted.clearCache();
+      // det = 1e60 is past float32, but every Hessian entry (±1e30, ±1e20, ±1e10 or 0) is not: the
+      // products formed must be factors of those entries (a product of two σ, masked by a 0, was NaN).
+      const d = [1e30, 1e20, 1e10];
+      const h = Array.from(hessian((x: NDArray) => np.linalg.det(x))(np.array(d.map((v, i) => d.map((_, j) => (i === j ? v : 0))), 'float32')).dataSync());
+      const rest = (i: number, k: number) => d.reduce((acc, v, l) => (l === i || l === k ? acc : acc * v), 1);
+      // ∂²det/∂A_ij∂A_kl at a diagonal matrix: Π_{l∉{i,k}} d_l when j = i and l = k, minus that when j = k and l = i (i ≠ k).
+      h.forEach((v, q) => {
+        const [i, j, k, l] = [Math.floor(q / 27), Math.floor(q / 9) % 3, Math.floor(q / 3) % 3, q % 3];
+        const want = i === k ? 0 : (i === j && k === l ? rest(i, k) : 0) - (j === k && l === i ? rest(i, k) : 0);
+        expect(Math.abs(v - want), `entry ${[i, j, k, l].join()}: ${v} vs ${want}`).toBeLessThanOrEqual(1e-6 * Math.abs(want));
+      });
       return null;
     });
   });
