@@ -86,6 +86,9 @@ describe('wasm and cpu agree where TF.js wasm kernels go wrong', () => {
     ['log1p at rank 7', () => np.log1p(np.reshape(np.array([1.5, 0.5, 2, 3], 'float32'), [2, 1, 1, 1, 1, 1, 2]))],
     // Convolution with no input channels: an empty sum (XNNPACK refuses and leaves garbage).
     ['conv2d with zero input channels', () => np.conv2d(np.zeros([1, 4, 4, 0]), np.zeros([3, 3, 0, 2]))],
+    // wasm broadcasts float32 by adding zeros: +0 zeros turned −0 into +0 (NumPy keeps −0).
+    ['broadcast of −0', () => np.broadcastTo(np.array([-0, 1, -0], 'float32'), [2, 3])],
+    ['broadcast of −0 at rank 7', () => np.broadcastTo(np.reshape(np.array([-0, 2], 'float32'), [1, 1, 1, 1, 1, 1, 2]), [2, 1, 1, 1, 1, 2, 2])],
   ];
   it('bools through Reverse and Select, NaN in leading-axis sums, rank-7 sign and log1p, zero-channel convolutions', async () => {
     const start = getBackend();
@@ -103,6 +106,8 @@ describe('wasm and cpu agree where TF.js wasm kernels go wrong', () => {
     expect(results.wasm![3]!.values).toEqual([NaN, 4, NaN, Infinity]);
     expect(results.wasm![5]!.values).toEqual([-1, 1, 1, -1]);
     expect(results.wasm![7]!.values.every((v) => v === 0)).toBe(true);
+    expect(results.wasm![8]!.values.map((v) => Object.is(v, -0))).toEqual([true, false, true, true, false, true]);
+    expect(results.wasm![9]!.values.filter((v) => Object.is(v, -0))).toHaveLength(4);
   }, 60_000);
 });
 

@@ -202,7 +202,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * Broadcasts a tensor to `shape` (ranks may differ; size-1 and missing leading dimensions
  * stretch). On wasm, BroadcastTo/Tile/Gather and every broadcasting binary kernel except float
  * add/sub/mul/div take a generic path ~20x slower than a same-shape op (measured: 8 ms vs 0.3 ms
- * for 128x512), so there we broadcast by adding zeros, which takes the fast path.
+ * for 128x512), so there we broadcast by adding −0s (the exact additive identity), which takes the fast path.
  */
 export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
   if (sameShape(t.shape, shape)) return t;
@@ -210,8 +210,8 @@ export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tens
   if (tf.getBackend() !== 'wasm') return tf.broadcastTo(t, target);
   const r = t.rank < target.length ? tf.reshape(t, [...new Array<number>(target.length - t.rank).fill(1), ...t.shape]) : t;
   if (target.length > MAX_WASM_RANK) return broadcastAxisByAxis(r, target);
-  if (t.dtype === 'float32') return tf.add(r, floatZeros(target));
-  if (t.dtype === 'bool') return tf.cast(tf.add(tf.cast(r, 'float32'), floatZeros(target)), 'bool');
+  if (t.dtype === 'float32') return tf.add(r, addIdentity(target));
+  if (t.dtype === 'bool') return tf.cast(tf.add(tf.cast(r, 'float32'), addIdentity(target)), 'bool');
   // int32: TF.js's BroadcastTo copies exactly (its generic path is slow, but it stays on the device:
   // a loop on the host read the array back, a sync per int broadcast, under jit too).
   return tf.broadcastTo(r, target);
@@ -237,8 +237,8 @@ function broadcastAxisByAxis(t: tf.Tensor, target: number[]): tf.Tensor {
     const view = tf.reshape(y, [pre, 1, post]);
     const n = target[ax]!;
     const wide = y.dtype === 'float32'
-      ? tf.add(view, floatZeros([pre, n, post]))
-      : tf.cast(tf.add(tf.cast(view, 'float32'), floatZeros([pre, n, post])), y.dtype);
+      ? tf.add(view, addIdentity([pre, n, post]))
+      : tf.cast(tf.add(tf.cast(view, 'float32'), addIdentity([pre, n, post])), y.dtype);
     // int32 through float32 is exact only below 2^24; use an exact gather for ints.
     const exact = y.dtype === 'int32' ? tf.gather(view, tf.zeros([n], 'int32'), 1) : wide;
     y = tf.reshape(exact, [...y.shape.slice(0, ax), n, ...y.shape.slice(ax + 1)]);
@@ -282,8 +282,9 @@ function broadcastThenWasm(op: WasmBinaryOp, a: tf.Tensor, b: tf.Tensor): tf.Ten
 }
 
 /** float32 zeros (TF.js's wasm Fill is ~10x slower than gradus's). */
-function floatZeros(shape: number[]): tf.Tensor {
-  return wasmFill(shape, 0) ?? tf.zeros(shape);
+/** −0s, the exact identity of float addition: x + (−0) is x for every x, −0 and NaN included (x + 0 turns −0 into +0). */
+function addIdentity(shape: number[]): tf.Tensor {
+  return wasmFill(shape, -0) ?? tf.fill(shape, -0);
 }
 
 function prod(xs: readonly number[]): number {
