@@ -125,6 +125,7 @@ class RowSelector {
   private readonly bufPos: Int32Array;
   private readonly order: Int32Array;
   private count = 0;
+  private seed = 0x9e3779b9;
   readonly keys: Uint32Array;
 
   constructor(n: number, private readonly k: number) {
@@ -189,14 +190,33 @@ class RowSelector {
     return this.bufKeys[this.k - 1]!;
   }
 
+  /** A pseudo-random uint32 (xorshift32): the pivots' positions. */
+  private random(): number {
+    let x = this.seed;
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    this.seed = x >>> 0;
+    return this.seed;
+  }
+
   /** Quickselect: the k best of the buffer into slots 0..k−1, their worst at k − 1. */
   private keepBest(): void {
     const K = this.bufKeys, P = this.bufPos, target = this.k - 1;
     let lo = 0, hi = this.count - 1;
+    // A quickselect with a fixed choice of pivots is quadratic on rows crafted against it
+    // (McIlroy's adversary against the median of the first, middle and last entries made every
+    // partition split off two entries: a row of 100000 with k = 6250 took 10× its sort, and the
+    // time grew as n·k). The pivots are drawn at random, and past a budget of 8 buffer lengths of
+    // partitioning the rest is sorted instead (introselect): O(count · log count) at worst, also
+    // against an adversary that replays the generator; never reached on ordinary rows.
+    let budget = 8 * this.count;
     while (hi > lo) {
-      // The median of the first, middle and last entries as the pivot (sorted and reversed runs split evenly).
-      const mid = (lo + hi) >>> 1;
-      let a = lo, b = mid, c = hi;
+      if (budget < 0) { sortRange(K, P, lo, hi); break; }
+      budget -= hi - lo + 1;
+      // The median of three entries drawn at random (xorshift32) as the pivot: the first, middle
+      // and last, a fixed choice, let a crafted row split off two entries a partition.
+      const m = hi - lo + 1;
+      let a = lo + this.random() % m, b = lo + this.random() % m;
+      const c = lo + this.random() % m;
       if (before(K, P, b, a)) [a, b] = [b, a];
       if (before(K, P, c, b)) { b = c; if (before(K, P, b, a)) b = a; }
       const pk = K[b]!, pp = P[b]!;
@@ -229,6 +249,16 @@ class RowSelector {
     for (let i = 0; i < k; i++) order[i] = P[order[i]!]!;
     return order;
   }
+}
+
+/** Sorts buffer entries lo..hi (inclusive) in (key, position) order. */
+function sortRange(K: Uint32Array, P: Int32Array, lo: number, hi: number): void {
+  const m = hi - lo + 1;
+  const idx = new Int32Array(m).map((_, i) => lo + i);
+  idx.sort((a, b) => K[a]! - K[b]! || P[a]! - P[b]!);
+  const keys = Uint32Array.from(idx, (i) => K[i]!), pos = Int32Array.from(idx, (i) => P[i]!);
+  K.set(keys, lo);
+  P.set(pos, lo);
 }
 
 /** Whether buffer entry x comes before entry y in (key, position) order. */

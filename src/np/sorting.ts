@@ -48,7 +48,10 @@ export const argsort = defop((x: ArrayLike, axis: number | null = -1): NDArray =
 /**
  * The k largest entries along the last axis, largest first, and their int32 positions
  * (jax.lax.top_k). Equal values come in input order (XLA's rule) and NaN counts as the largest,
- * as in JAX on CPU. Its derivative gathers the tangent by the positions, as sort's. For k ≤ n/16
+ * as in JAX on CPU. −0 and +0 are equal (input order), as in sort; XLA's CPU top_k orders by the
+ * bits instead (−NaN < −inf < −0 < +0 < +inf < +NaN), so there +0 comes before an earlier −0, and a
+ * NaN with its sign bit set (−NaN, e.g. from negating NaN) comes last where here every NaN comes
+ * first. Its derivative gathers the tangent by the positions, as sort's. For k ≤ n/16
  * the rows are not sorted: the k are selected in one pass over each row (O(n) on average, whatever
  * the row's order, plus k log k to order them), with the same result.
  */
