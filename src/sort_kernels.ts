@@ -120,6 +120,12 @@ class RowSorter {
  * order, so an entry whose key equals the threshold's comes after it: rejected, as a stable sort
  * would.
  */
+/**
+ * Entries the selection has partitioned (a sorted range counts m·⌈log₂ m⌉) since the module loaded:
+ * what its cost is made of, read by tests to bound it on adversarial rows without timing anything.
+ */
+export const selectionWork = { entries: 0 };
+
 class RowSelector {
   private readonly bufKeys: Uint32Array;
   private readonly bufPos: Int32Array;
@@ -210,8 +216,13 @@ class RowSelector {
     // against an adversary that replays the generator; never reached on ordinary rows.
     let budget = 8 * this.count;
     while (hi > lo) {
-      if (budget < 0) { sortRange(K, P, lo, hi); break; }
+      if (budget < 0) {
+        selectionWork.entries += (hi - lo + 1) * Math.ceil(Math.log2(hi - lo + 1));
+        sortRange(K, P, lo, hi);
+        break;
+      }
       budget -= hi - lo + 1;
+      selectionWork.entries += hi - lo + 1;
       // The median of three entries drawn at random (xorshift32) as the pivot: the first, middle
       // and last, a fixed choice, let a crafted row split off two entries a partition.
       const m = hi - lo + 1;
