@@ -439,6 +439,12 @@ describe('bad arguments are errors naming the sampler', () => {
       expect(() => random.truncatedNormal(k, np.zeros([3]), 1, [1])).toThrow(/random.truncatedNormal: bounds of shapes \[3\] and \[\] do not broadcast to shape \[1\]/);
       expect(() => random.truncatedNormal(k, np.zeros([3]), 1, [2])).toThrow(/random.truncatedNormal: shapes \[3\] and \[2\] cannot be broadcast/);
       expect(() => random.truncatedNormal(k, np.zeros([3]), np.ones([2]))).toThrow(/random.truncatedNormal/);
+      // Value problems are ValueErrors (NumPy's and JAX's class), not shape errors.
+      expect(() => random.choice(k, 3, { shape: [4], replace: false })).toThrow(ValueError);
+      expect(() => random.randint(k, [2], 3, 3)).toThrow(ValueError);
+      expect(() => random.randint(k, [2], -(2 ** 31), 2 ** 31)).toThrow(ValueError);
+      expect(() => random.permutation(k, -1)).toThrow(ValueError);
+      expect(() => random.foldIn(k, 2 ** 40)).toThrow(ValueError);
       expect(() => random.choice(k, 3, { shape: [4], replace: false })).toThrow(/random.choice: cannot take a larger sample \(size 4, shape \[4\]\) than the population \(size 3\) when replace is false/);
       expect(() => random.choice(k, 3, { p: [0.5, 0.5] })).toThrow(/random.choice: p of shape \[2\] must have shape \[3\]/);
       expect(() => random.choice(k, 3, { p: [0.5, -0.1, 0.6] })).toThrow(/random.choice: expected finite probabilities p ≥ 0, got p\[1\] = -0.1/);

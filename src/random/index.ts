@@ -52,7 +52,7 @@ export const foldIn = defop((k: Key, data: ArrayLike): NDArray => {
   const a = checkKey('foldIn', k);
   if (typeof data === 'number') {
     // JAX folds in uint32: a JS number in [2³¹, 2³²) keeps its 32 bits (as the int32 of that pattern).
-    if (!Number.isInteger(data) || data < -(2 ** 31) || data >= 2 ** 32) throw new ShapeError(`random.foldIn: expected an integer in [-2³¹, 2³²), got ${data}`);
+    if (!Number.isInteger(data) || data < -(2 ** 31) || data >= 2 ** 32) throw new ValueError(`random.foldIn: expected an integer in [-2³¹, 2³²), got ${data}`);
     data = new ConcreteArray(tf.scalar(data | 0, 'int32'));
   }
   let d = asArray(data);
@@ -85,11 +85,11 @@ export const normal = defop((k: Key, shape: readonly number[] | number = []): ND
 /** Integers uniformly in [minval, maxval). */
 export const randint = defop((k: Key, shape: readonly number[] | number, minval: number, maxval: number): NDArray => {
   if (!Number.isInteger(minval) || !Number.isInteger(maxval)) throw new ValueError(`random.randint: expected integer bounds, got [${minval}, ${maxval})`);
-  if (!(maxval > minval)) throw new ShapeError(`random.randint: expected maxval > minval, got [${minval}, ${maxval})`);
+  if (!(maxval > minval)) throw new ValueError(`random.randint: expected maxval > minval, got [${minval}, ${maxval})`);
   const [lo, hi] = [Math.floor(minval), Math.floor(maxval)];
   const range = hi - lo;
   if (lo < -(2 ** 31) || hi > 2 ** 31 || range > 2 ** 31 - 1) {
-    throw new ShapeError(`random.randint: the range [${minval}, ${maxval}) must lie in int32 and span at most 2³¹ − 1 values`);
+    throw new ValueError(`random.randint: the range [${minval}, ${maxval}) must lie in int32 and span at most 2³¹ − 1 values`);
   }
   const offset = new ConcreteArray(tf.scalar(lo, 'int32'));
   if (range <= 2 ** 20) {
@@ -142,7 +142,7 @@ export const categorical = defop((k: Key, logits: ArrayLike, axis = -1, shape?: 
 export const permutation = defop((k: Key, x: number | NDArray): NDArray => {
   if (typeof x !== 'number' && x.ndim === 0) throw new ShapeError(`random.permutation: expected a count or an array with a first axis to permute, got a scalar array`);
   const n = typeof x === 'number' ? x : x.shape[0]!;
-  if (!Number.isInteger(n) || n < 0) throw new ShapeError(`random.permutation: expected a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0) throw new ValueError(`random.permutation: expected a non-negative integer, got ${n}`);
   const perm = bind1('random_bits', [checkKey('permutation', k)], { shape: [n], distribution: 'permutation' });
   return typeof x === 'number' ? perm : take(x, perm, 0);
 });
@@ -353,7 +353,7 @@ export const choice = defop((k: Key, a: number | ArrayLike, options: ChoiceOptio
   const draws = s.reduce((x, y) => x * y, 1);
   // NumPy's ValueError and wording (JAX: "a must be greater than 0 unless no samples are taken").
   if (draws > 0 && n === 0) throw new ValueError(`random.choice: a cannot be empty unless no samples are taken (asked for ${draws} samples, shape [${s.join(',')}], from a population of size 0)`);
-  if (!replace && draws > n) throw new ShapeError(`random.choice: cannot take a larger sample (size ${draws}, shape [${s.join(',')}]) than the population (size ${n}) when replace is false`);
+  if (!replace && draws > n) throw new ValueError(`random.choice: cannot take a larger sample (size ${draws}, shape [${s.join(',')}]) than the population (size ${n}) when replace is false`);
   let indices: NDArray;
   if (draws === 0) {
     // As JAX: no draws, nothing sampled (p's cumulative sum would have no last entry when n is 0); p is still checked.
