@@ -274,6 +274,12 @@ describe('derivatives of np.at updates match finite differences (first and secon
       const [gx, gv] = grad((xx: NDArray, vv: NDArray) => np.sum(np.multiply(w, np.at(xx, i).set(vv))), { argnums: [0, 1] })(x, np.array([5, 6, 7], 'float32'));
       expectClose(gx, [1, 0, 100, 0], { atol: 0 });
       expectClose(gv, [0, 1000, 10], { atol: 0 });
+      // The same with the index traced (the sort-and-gather path), an out-of-range and a negative write included.
+      const gt = jit((xx: NDArray, vv: NDArray, ii: NDArray) => grad((a: NDArray, b: NDArray) => np.sum(np.multiply(w, np.at(a, ii).set(b))), { argnums: [0, 1] })(xx, vv));
+      const [tx, tv] = gt(x, np.array([5, 6, 7, 8, 9], 'float32'), np.array([1, 3, 1, 9, -3], 'int32')) as unknown as NDArray[];
+      expectClose(tx!, [1, 0, 100, 0], { atol: 0 });
+      expectClose(tv!, [0, 1000, 0, 0, 10], { atol: 0 });
+      gt.clearCache();
       // A scalar v broadcast over a row receives the row's summed cotangent.
       const gs = grad((vv: NDArray) => np.sum(np.multiply(np.reshape(w, [2, 2]), np.at(np.reshape(x, [2, 2]), 1).set(vv))))(np.array(3, 'float32'));
       expectClose(gs, 1100, { atol: 0 });
