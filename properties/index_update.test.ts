@@ -207,6 +207,23 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       }
     }));
 
+  it('set writes the value itself: −0 stays −0 (JAX\'s scatter replaces; adding the value to zeros made it +0), static and traced, repeats included', () =>
+    onEachBackend(() => {
+      const x = np.array([1, -0, 3, 4], 'float32');
+      const i = np.array([1, 2, 2, 0, 7], 'int32');
+      const v = np.array([5, 6, -0, -0, 9], 'float32');
+      const want = [-0, 5, -0, 4];
+      const f = jit((xx: NDArray, ii: NDArray, vv: NDArray) => np.at(xx, ii).set(vv));
+      const cases: [string, NDArray][] = [
+        ['static', np.at(x, i).set(v)], ['traced', f(x, i, v)],
+        // (A JS -0 is an integer, so np.asArray(-0) is int32 0: the float −0 is given as an array.)
+        ['static scalar', np.at(x, 0).set(np.array(-0, 'float32'))], ['static slice', np.at(x, [0, 2]).set(np.array([-0, 2], 'float32'))],
+      ];
+      const wants = [want, want, [-0, -0, 3, 4], [-0, 2, 3, 4]];
+      cases.forEach(([label, got], k) => expect(Array.from(got.dataSync()).map((d) => Object.is(d, -0) ? '-0' : d), label).toEqual(wants[k]!.map((d) => Object.is(d, -0) ? '-0' : d)));
+      f.clearCache();
+    }));
+
   it('traced int-array indices under jit equal eager (concrete) indices, repeats and out-of-bounds included', () =>
     onEachBackend(() => {
       fc.assert(fc.property(caseArb, ([shape, spec, seed]) => {
@@ -257,6 +274,12 @@ describe('derivatives of np.at updates match finite differences (first and secon
       const [gx, gv] = grad((xx: NDArray, vv: NDArray) => np.sum(np.multiply(w, np.at(xx, i).set(vv))), { argnums: [0, 1] })(x, np.array([5, 6, 7], 'float32'));
       expectClose(gx, [1, 0, 100, 0], { atol: 0 });
       expectClose(gv, [0, 1000, 10], { atol: 0 });
+      // The same with the index traced (the sort-and-gather path), an out-of-range and a negative write included.
+      const gt = jit((xx: NDArray, vv: NDArray, ii: NDArray) => grad((a: NDArray, b: NDArray) => np.sum(np.multiply(w, np.at(a, ii).set(b))), { argnums: [0, 1] })(xx, vv));
+      const [tx, tv] = gt(x, np.array([5, 6, 7, 8, 9], 'float32'), np.array([1, 3, 1, 9, -3], 'int32')) as unknown as NDArray[];
+      expectClose(tx!, [1, 0, 100, 0], { atol: 0 });
+      expectClose(tv!, [0, 1000, 0, 0, 10], { atol: 0 });
+      gt.clearCache();
       // A scalar v broadcast over a row receives the row's summed cotangent.
       const gs = grad((vv: NDArray) => np.sum(np.multiply(np.reshape(w, [2, 2]), np.at(np.reshape(x, [2, 2]), 1).set(vv))))(np.array(3, 'float32'));
       expectClose(gs, 1100, { atol: 0 });

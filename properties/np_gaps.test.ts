@@ -467,6 +467,32 @@ describe('np.polygamma of every order n ≥ 2', () => {
       );
     }));
 
+  it('large orders (an int32 array n may hold any): within a float32 spacing of mpmath where n!/xⁿ⁺¹ passes through underflow on its way, and quickly at any n', () =>
+    onEachBackend(() => {
+      // mpmath (dps 600, for the cancellation below 0): ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ n! ζ(n + 1, x).
+      const mp: [number, number, number][] = [
+        [2718, 1000, -0.10556279850755946432], [2700, 1000, -1.7063902996662898806e-9], [2000, 760, -1.1094582078987471005e-29],
+        [1000, 380, -1.8782161549403203004e-15], [101, 37.25, 0.56202538182336852192], [150, 55.5, -0.25066153158458749394],
+        [333, 120.75, 49.269969282400429361], [120, -43.5, -0.25382433324906039863], [200, -72.5, -0.63521981366598620077],
+        [140, -50.5, -0.62267270133570476032], [101, -0.5, Infinity], [141, -50.5, Infinity],
+        [1000000, 367879.4375, -0.0073682835094935516663], [999999, 367879.4375, 0.0027106405133840691006],
+        [2147483647, 790015104, 3.6855647023703226325e-28], [2147483647, 1, Infinity], [2147483646, 1, -Infinity], [2147483647, 1e10, 0],
+      ];
+      const start = performance.now();
+      const got = values(np.polygamma(np.array(mp.map(([n]) => n), 'int32'), np.array(mp.map(([, x]) => x), 'float32')));
+      // The recurrence up to x ≥ n + 10 took n + 10 − x steps of n products each: minutes (or years, at n = 2³¹ − 1).
+      expect(performance.now() - start).toBeLessThan(1000);
+      mp.forEach(([n, x, want], i) => {
+        if (!Number.isFinite(want) || want === 0) return void expect(got[i], `polygamma(${n}, ${x})`).toBe(want);
+        // At n = 2³¹ − 1 the float64 kernel's own rounding (up to n·ε relative: 8e-8 here) nears a float32 spacing.
+        expect(Math.abs(got[i]! - want), `polygamma(${n}, ${x}): got ${got[i]}, want ${want}`).toBeLessThanOrEqual((n > 1e6 ? 4 : 1) * ulp32(want));
+      });
+      // A slow order in time alone (n = 30000 took 1.6 s at x = 1, as each of n + 10 − x steps took n products).
+      const t0 = performance.now();
+      expect(values(np.polygamma(np.array([30000, 30001, 29999], 'int32'), np.array([1, 1, 0.5], 'float32')))).toEqual([-Infinity, Infinity, Infinity]);
+      expect(performance.now() - t0).toBeLessThan(200);
+    }));
+
   it('its derivative is polygamma(n + 1) (grad, jvp, and finite differences of polygamma(n) to second order); gammaln differentiates any number of times', () =>
     onEachBackend(() => {
       const x = np.array([-2.5, -0.3, 0.4, 1.7, 6], 'float32');

@@ -251,13 +251,60 @@ function piCotDerivative(n: number, x: number, term: (y: number) => number): num
   return Math.PI ** (n + 1) * (n % 2 === 0 ? acc * c : acc);
 }
 
+/** Orders up to this one take n!/yⁿ⁺¹ as a running product; above it from its logarithm. */
+const RUNNING_PRODUCT_MAX_ORDER = 100;
+
+/**
+ * ln(n!/yⁿ⁺¹) for n > 100 and y > 0, by Stirling's series for ln n! (error below 1e-17 there)
+ * written as (n + 1)·ln(n/y) − n + ½ ln(2π/n) + 1/(12n) − …, so that where the value is near 1
+ * (y ≈ n/e) the large terms cancel with an error of n·ε, not n·ln n·ε.
+ */
+function logFactorialOver(n: number, y: number): number {
+  const n2 = n * n;
+  const correction = (1 / (12 * n)) * (1 - (1 / (30 * n2)) * (1 - 2 / (7 * n2)));
+  return (n + 1) * Math.log(n / y) - n + 0.5 * Math.log((2 * Math.PI) / n) + correction;
+}
+
+/**
+ * n! ζ(n + 1, x) for n > 100 and x > 0. Below n + 10 the terms (x + k)^−(n+1) fall at least like
+ * e^−(n+1)k/x, so the direct sum ends within ~60 terms, once the tail Σⱼ≥ₖ ≤ (x + k)^−(n+1)·(1 + (x + k)/n)
+ * is below 1e-17 of it; from n + 10 up the asymptotic series in 1/x, its lead (n − 1)!/xⁿ from
+ * its logarithm. Each term is a ratio to the first, exp(−(n + 1)·log1p(k/x)), so the sum is near
+ * 1 and its scale n!/xⁿ⁺¹ is applied once, in the exponent: it overflows or underflows only where
+ * the value does.
+ */
+function hurwitzLargeOrder(n: number, x: number): number {
+  const logScale = logFactorialOver(n, x);
+  if (x < n + 10) {
+    let sum = 0;
+    for (let k = 0; ; k++) {
+      const r = Math.exp(-(n + 1) * Math.log1p(k / x));
+      sum += r;
+      if (r * (1 + (x + k) / n) < 1e-17 * sum) break;
+    }
+    return Math.exp(logScale + Math.log(sum));
+  }
+  // (n−1)!/xⁿ = (n!/xⁿ⁺¹)·x/n times the series as in polygamma.
+  let series = 1 + n / (2 * x);
+  let t = 1;
+  for (let k = 1; k <= BERNOULLI_EVEN.length; k++) {
+    t *= ((2 * k + n - 2) * (2 * k + n - 1)) / ((2 * k - 1) * (2 * k) * x * x);
+    series += BERNOULLI_EVEN[k - 1]! * t;
+  }
+  return Math.exp(logScale + Math.log(x / n) + Math.log(series));
+}
+
 /**
  * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma, which is (−1)ⁿ⁺¹ n! ζ(n + 1, x)
  * for n ≥ 1): digamma at n = 0, NaN for a negative or non-integer n (as XLA's, which takes natural
  * orders only). For n ≥ 1 the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ up to
  * x ≥ n + 10, then the asymptotic series (−1)ⁿ⁺¹ [(n−1)!/xⁿ + n!/(2xⁿ⁺¹) + Σₖ B₂ₖ (2k+n−1)!/((2k)! x²ᵏ⁺ⁿ)]
  * (ten terms: below 1e-16 relative there). n!/xⁿ⁺¹ is a running product, so it overflows only
- * where the value does. For x < 0 the reflection ψ⁽ⁿ⁾(x) = (−1)ⁿ ψ⁽ⁿ⁾(1 − x) − πⁿ⁺¹ cot⁽ⁿ⁾(πx):
+ * where the value does. Above order 100 (an int32 array may hold any order) that costs n products a
+ * term over n + 10 − x steps, and the product passes through e^(−x) on its way (0 for x ≳ 745, where
+ * ψ⁽²⁷¹⁸⁾(1000) ≈ −0.106 came out −0): there the terms are exp(ln n! − (n + 1) ln y) (Stirling) and
+ * the Hurwitz sum Σₖ (x + k)^−(n+1) is cut where its tail is below 1e-17 (at most ~60 terms when
+ * x < n + 10), so any order takes O(1). For x < 0 the reflection ψ⁽ⁿ⁾(x) = (−1)ⁿ ψ⁽ⁿ⁾(1 − x) − πⁿ⁺¹ cot⁽ⁿ⁾(πx):
  * summing the recurrence up from x < 0 instead cancels terms of up to n!·2ⁿ⁺¹ (for even n the poles
  * on either side have opposite signs), so that ψ⁽¹⁰⁾(−100.5) came out 4e-7 for −3e-15, and a far
  * x had to be cut short.
@@ -273,17 +320,20 @@ export function polygamma(n: number, x: number): number {
   if (x === Infinity) return 0;
   const sign = n % 2 === 1 ? 1 : -1;
   if (x <= 0 && x === Math.floor(x)) return sign * Infinity;
-  /** n!/yⁿ⁺¹ as a running product (no overflow of n! alone). */
-  const term = (y: number): number => {
-    let t = 1 / y;
-    for (let j = 1; j <= n; j++) t *= j / y;
-    return t;
-  };
+  /** n!/yⁿ⁺¹ as a running product (no overflow of n! alone), or from its logarithm above order 100. */
+  const term = n > RUNNING_PRODUCT_MAX_ORDER
+    ? (y: number): number => (y < 0 && n % 2 === 0 ? -1 : 1) * Math.exp(logFactorialOver(n, Math.abs(y)))
+    : (y: number): number => {
+      let t = 1 / y;
+      for (let j = 1; j <= n; j++) t *= j / y;
+      return t;
+    };
   if (x < 0) {
     // (Where πⁿ⁺¹ cot⁽ⁿ⁾ overflows it outweighs ψ⁽ⁿ⁾(1 − x), which may overflow too once n! does.)
     const poles = piCotDerivative(n, x, term);
     return Number.isFinite(poles) ? (n % 2 === 0 ? 1 : -1) * polygamma(n, 1 - x) - poles : -poles;
   }
+  if (n > RUNNING_PRODUCT_MAX_ORDER) return sign * hurwitzLargeOrder(n, x);
   let acc = 0;
   const start = n + 10;
   while (x < start) {

@@ -7,8 +7,8 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { arange, asArray, defop, onesLike } from './convert.js';
-import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, notEqual, where, less, astype } from './elementwise.js';
+import { arange, asArray, defop } from './convert.js';
+import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, notEqual, subtract, where, less, astype } from './elementwise.js';
 import { max as reduceMax, min as reduceMin, prod } from './reductions.js';
 import { argsort } from './sorting.js';
 import { broadcastTo, concatenate, reshape, slice } from './shape_ops.js';
@@ -168,10 +168,17 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     for (const { targets, sources } of staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set')) {
       const mask = new Uint8Array(S);
       for (const t of targets) mask[t] = 1;
+      if (kind === 'set') {
+        // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
+        const source = new Int32Array(S);
+        targets.forEach((t, j) => { source[t] = sources[j]!; });
+        out = where(constBool(mask, [S]), gather(vf, constInt(source, [S])), out);
+        continue;
+      }
       // Skip the gather when the round takes every update in order (no repeats: the common case).
       const inOrder = sources.length === M && sources.every((k, i) => k === i);
       const scattered = scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S);
-      const merged = kind === 'set' ? scattered : kind === 'multiply' ? multiply(out, scattered) : kind === 'min' ? minimum(out, scattered) : maximum(out, scattered);
+      const merged = kind === 'multiply' ? multiply(out, scattered) : kind === 'min' ? minimum(out, scattered) : maximum(out, scattered);
       out = where(constBool(mask, [S]), merged, out);
     }
     return out;
@@ -196,9 +203,11 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
 /**
  * set with traced positions: the last valid write to each target wins, as in the static case. A
  * stable sort of the targets groups each target's writes in update order, so the winner is the
- * last of its run; one scatter writes the winners (the others, and dropped writes, go to a spare
- * slot S that is cut off). O(M + S) memory where a one-hot of writes × targets took O(M·S); the
- * gradient is the same: each winner gets its target's cotangent, every other write none.
+ * last of its run; one scatter writes each winner's position + 1 at its target (the others, and
+ * dropped writes, go to a spare slot S that is cut off), and one gather reads the winners' values,
+ * so that v is written as it is (scattering the values onto zeros made −0 +0). O(M + S) memory
+ * where a one-hot of writes × targets took O(M·S); the gradient is the same: each winner gets its
+ * target's cotangent, every other write none.
  */
 function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArray): NDArray {
   const S = xf.size, M = vf.size;
@@ -207,10 +216,10 @@ function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArra
   const sorted = gather(key, perm);
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
   const next = concatenate([slice(sorted, [1], [M]), asArray([-1], 'int32')]);
-  const target = where(notEqual(sorted, next), sorted, S);
-  const keepS = (a: NDArray) => slice(a, [0], [S]);
-  const hit = greater(keepS(scatter(target, onesLike(target), S + 1)), 0);
-  return where(hit, keepS(scatter(target, gather(vf, perm), S + 1)), xf);
+  const last = notEqual(sorted, next);
+  const target = where(last, sorted, S);
+  const winner = slice(scatter(target, where(last, add(perm, 1), 0), S + 1), [0], [S]); // [S], 0 where untouched
+  return where(greater(winner, 0), gather(vf, maximum(subtract(winner, 1), 0)), xf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */
