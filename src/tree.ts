@@ -459,6 +459,9 @@ export function flattenUpTo(treedef: TreeDef, tree: unknown, opts?: FlattenOptio
 /**
  * A tree of `full`'s structure whose every leaf is the leaf of `prefix` above it (JAX's
  * `jax.tree.broadcast`): `broadcast({ a: 1, b: 2 }, { a: [x, y], b: z })` is `{ a: [1, 1], b: 2 }`.
+ * `isLeaf` applies to both trees: below a prefix leaf, `full`'s pieces are cut where it says too
+ * (JAX applies it to the prefix only: with `isLeaf: x => x === null`, `broadcast(0, { a: null })`
+ * is `{ a: 0 }` here, `{ a: None }` in JAX).
  */
 export function broadcast<P, F extends StructureOf<P>>(prefix: P, full: F, opts?: FlattenOptions): TreeMap<F, unknown, LeafOf<P>> {
   const op = 'tree.broadcast';
