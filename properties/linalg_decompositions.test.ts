@@ -14,7 +14,7 @@ import { CompiledProgram } from '../src/executor.js';
 import { bind } from '../src/core.js';
 import { checkGrads } from '../src/testing/index.js';
 import { assertNoLeak, FC_SEED, noLeak, onEachBackend, ulp32 } from './helpers.js';
-import { type Mat, transpose64, matmul64, eye64, solve64 } from './matrix64.js';
+import { type Mat, transpose64, matmul64, eye64, orthogonal64, solve64 } from './matrix64.js';
 
 // ---- float64 references ---------------------------------------------------------------------------
 
@@ -78,22 +78,6 @@ function svdvals64(a: Mat): number[] {
   const m = a.length, n = a[0]?.length ?? 0;
   const gram = m >= n ? matmul64(transpose64(a), a) : matmul64(a, transpose64(a));
   return eigvalsh64(gram).map((v) => Math.sqrt(Math.max(v, 0))).reverse();
-}
-
-/** An orthogonal n×n matrix: modified Gram–Schmidt on the columns of a (generic) matrix, float64. */
-function orthogonal64(g: Mat): Mat {
-  const n = g.length;
-  const cols: number[][] = [];
-  for (let j = 0; j < n; j++) {
-    const v = g.map((r) => r[j]!);
-    for (const q of cols) {
-      const c = q.reduce((acc, t, i) => acc + t * v[i]!, 0);
-      q.forEach((t, i) => { v[i]! -= c * t; });
-    }
-    const norm = Math.hypot(...v);
-    cols.push(v.map((t) => t / norm));
-  }
-  return transpose64(cols);
 }
 
 // ---- arbitraries -----------------------------------------------------------------------------------

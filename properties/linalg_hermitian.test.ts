@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError, ValueError, grad, jit, np, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { assertNoLeak, noLeak } from './helpers.js';
-import { type Mat, eye64, matmul64, transpose64 } from './matrix64.js';
+import { type Mat, eye64, matmul64, orthogonal64, transpose64 } from './matrix64.js';
 
 interface HermitianRef {
   kind: string;
@@ -33,21 +33,6 @@ const maxAbsDiff = (a: Mat | number[], b: Mat | number[]): number => {
 };
 const orthonormalityError = (q: Mat): number => maxAbsDiff(matmul64(transpose64(q), q), eye64(q.length));
 
-/** An orthogonal n×n matrix: Gram–Schmidt on the columns of g + 3I (well conditioned), float64. */
-function orthogonal64(g: Mat): Mat {
-  const n = g.length, cols: number[][] = [];
-  for (let j = 0; j < n; j++) {
-    const v = g.map((r, i) => r[j]! + (i === j ? 3 : 0));
-    for (const q of cols) {
-      const c = q.reduce((acc, t, i) => acc + t * v[i]!, 0);
-      q.forEach((t, i) => { v[i]! -= c * t; });
-    }
-    const norm = Math.hypot(...v);
-    cols.push(v.map((t) => t / norm));
-  }
-  return transpose64(cols);
-}
-
 /**
  * Q·diag(λ)·Qᵀ rounded to float32, with |λ| at least 0.4 and their magnitudes at least 0.3 apart,
  * of random signs (indefinite matrices included): the singular vectors' derivatives stay moderate.
@@ -57,7 +42,7 @@ const gappedSymmetricArb = (minN = 1, maxN = 4) => fc.integer({ min: minN, max: 
   fc.array(fc.double({ min: 0.3, max: 0.8, noNaN: true }), { minLength: n, maxLength: n }),
   fc.array(fc.boolean(), { minLength: n, maxLength: n }),
 )).map(([g, steps, negatives]) => {
-  const q = orthogonal64(g);
+  const q = orthogonal64(g.map((r, i) => r.map((v, j) => v + (i === j ? 3 : 0)))); // g + 3I: well conditioned
   let acc = 0.1;
   const lambda = steps.map((s, i) => (negatives[i] ? -1 : 1) * (acc += s));
   const a = matmul64(matmul64(q, lambda.map((l, i) => lambda.map((_, j) => (i === j ? l : 0)))), transpose64(q));

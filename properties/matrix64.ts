@@ -70,3 +70,6 @@ export function gramSchmidt64(a: Mat): { q: Mat; r: Mat } {
   }
   return { q: transpose64(q), r };
 }
+
+/** The orthogonal factor of a full-rank square matrix (Gram–Schmidt on its columns): a generic orthogonal matrix from generic entries. */
+export const orthogonal64 = (g: Mat): Mat => gramSchmidt64(g).q;
