@@ -396,6 +396,78 @@ describe('derivatives of the linear-algebra primitives', () => {
     });
   });
 
+  it("det's Hessian-vector product is exact at rank n, n − 1 and n − 2 and zero below (n ≤ 6): forward-over-reverse, reverse-over-reverse, under jit and vmap", () => {
+    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+    const unit = (n: number, j: number) => Array.from({ length: n }, (_, c) => (c === j ? 1 : 0));
+    // ∂²det/∂A_ij∂A_kl = det(A with rows i, k replaced by e_j, e_l) (0 for i = k), and det is linear
+    // in row k: (H·T)_ij = Σ_{k≠i} det(A with row i replaced by e_j and row k by T's row k).
+    const hvp64 = (a: Mat, t: Mat): Mat => a.map((_, i) => a.map((__, j) => a.reduce((acc, ___, k) => (k === i ? acc : acc + laplaceDet(a.map((r, q) => (q === i ? unit(a.length, j) : q === k ? t[k]! : r)))), 0)));
+    const ints = (rowsN: number, colsN: number, lim: number) => fc.array(fc.array(fc.integer({ min: -lim, max: lim }), { minLength: colsN, maxLength: colsN }), { minLength: rowsN, maxLength: rowsN });
+    // A = B·C (B n×r, C r×n small integers, exact in float32) with r from n − 3 to n; two of them, to stack under vmap.
+    const lowRank = (n: number) => fc.integer({ min: Math.max(0, n - 3), max: n }).chain((r) => fc.tuple(ints(n, r, 2), ints(r, n, 2)).map(([b, c]) => b.map((row) => Array.from({ length: n }, (_, j) => row.reduce((acc, v, k) => acc + v * c[k]![j]!, 0)))));
+    const cases = fc.integer({ min: 3, max: 6 }).chain((n) => fc.tuple(lowRank(n), lowRank(n), ints(n, n, 2)));
+    const hvp = (m: NDArray, t: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [t])[1];
+    // ⟨∇det(x), T⟩'s gradient is H·T too (H is symmetric): this goes through adjugate_tangent's transpose.
+    const revRev = (m: NDArray, t: NDArray) => grad((x: NDArray) => np.sum(np.multiply(grad((y: NDArray) => np.linalg.det(y))(x), t)))(m);
+    assertNoLeak(fc.property(cases, ([a1, a2, t]) => {
+      scope(() => {
+        const jitted = jit(hvp);
+        const A1 = np.array(a1, 'float32'), A2 = np.array(a2, 'float32'), T = np.array(t, 'float32');
+        const want1 = hvp64(a1, t), want2 = hvp64(a2, t);
+        const scale = Math.max(1, ...want1.flat().map(Math.abs), ...want2.flat().map(Math.abs));
+        const check = (got: Mat, want: Mat, label: string) => got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - want[i]![j]!), `${label} ${i},${j} at ${JSON.stringify(a1)}: ${v} vs ${want[i]![j]}`).toBeLessThanOrEqual(1e-6 * scale)));
+        check(rows(hvp(A1, T)), want1, 'eager');
+        check(rows(jitted(A1, T)), want1, 'jit');
+        jitted.clearCache(); // the cache holds the traced program's constants
+        check(rows(revRev(A1, T)), want1, 'reverse over reverse');
+        const stacked = vmap(hvp, { inAxes: [0, null] })(np.stack([A1, A2]), T).toArray() as Mat[];
+        check(stacked[0]!, want1, 'vmap 0');
+        check(stacked[1]!, want2, 'vmap 1');
+        return null;
+      });
+    }), 30);
+  });
+
+  it("det's third derivative is finite and exact at invertible matrices whose singular values repeat (I, rotations, ±1 diagonals), forward and reverse", () => {
+    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+    /** D³det(A)[T, S, R]: det(A + aT + bS + cR) has degree ≤ 4 (n ≤ 4), so the abc coefficient is exactly the 8-point mixed central difference at step 1. */
+    const third64 = (a: Mat, t: Mat, s: Mat, r: Mat): number => {
+      let acc = 0;
+      for (const x of [1, -1]) for (const y of [1, -1]) for (const z of [1, -1]) acc += x * y * z * laplaceDet(a.map((row, i) => row.map((v, j) => v + x * t[i]![j]! + y * s[i]![j]! + z * r[i]![j]!)));
+      return acc / 8;
+    };
+    const unitMat = (n: number, i: number, j: number): Mat => Array.from({ length: n }, (_, p) => Array.from({ length: n }, (__, q) => (p === i && q === j ? 1 : 0)));
+    const c = 0.6, sn = 0.8;
+    const points: Mat[] = [
+      [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+      [[c, -sn, 0], [sn, c, 0], [0, 0, 1]],
+      [[2, 0, 0], [0, -2, 0], [0, 0, 1]],
+      [[0, 1, 0, 0], [-1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]],
+      [[1, 2, 0], [0, 1, 3], [1, 0, 1]],
+    ];
+    const ints = (n: number) => fc.array(fc.array(fc.integer({ min: -2, max: 2 }), { minLength: n, maxLength: n }), { minLength: n, maxLength: n });
+    const dirs = fc.tuple(ints(4), ints(4), ints(4));
+    assertNoLeak(fc.property(fc.integer({ min: 0, max: points.length - 1 }), dirs, (p, [t4, s4, w4]) => {
+      scope(() => {
+        const a = points[p]!, n = a.length;
+        const cut = (m: Mat) => m.slice(0, n).map((r) => r.slice(0, n));
+        const t = cut(t4), s = cut(s4), w = cut(w4);
+        const want = a.map((_, i) => a.map((__, j) => third64(a, t, s, unitMat(n, i, j)))); // ∇_A D²det[T, S]
+        const scale = Math.max(1, ...want.flat().map(Math.abs));
+        const A = np.array(a, 'float32'), T = np.array(t, 'float32'), S = np.array(s, 'float32'), W = np.array(w, 'float32');
+        const hvp = (m: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [T])[1];
+        const fwd = rows(jvp(hvp, [A], [S])[1]);
+        fwd.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - want[i]![j]!), `forward ${i},${j} at ${JSON.stringify(a)}: ${v} vs ${want[i]![j]}`).toBeLessThanOrEqual(2e-5 * scale)));
+        // Reverse: ∇_A ⟨H(A)·T, W⟩ = ∇_A D²det[T, W].
+        const wantRev = a.map((_, i) => a.map((__, j) => third64(a, t, w, unitMat(n, i, j))));
+        const scaleRev = Math.max(1, ...wantRev.flat().map(Math.abs));
+        const rev = rows(grad((m: NDArray) => np.sum(np.multiply(hvp(m), W)))(A));
+        rev.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - wantRev[i]![j]!), `reverse ${i},${j} at ${JSON.stringify(a)}: ${v} vs ${wantRev[i]![j]}`).toBeLessThanOrEqual(2e-5 * scaleRev)));
+        return null;
+      });
+    }), 25);
+  });
+
   it('det of a 2×2 matrix is quadratic: its third derivative is 0 everywhere, also at I and at a rotation (repeated singular values), forward, reverse and under vmap', () => {
     // Through the SVD's vectors it was NaN wherever the singular values repeat.
     const H = (m: NDArray) => hessian((x: NDArray) => np.linalg.det(x))(m);

@@ -202,6 +202,122 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
 }
 
 /**
+ * d adj(A)[T] for each matrix pair of the stack: det's second derivative, a polynomial in A, so
+ * defined at singular matrices too (zero below rank n−2, where every (n−2)-minor vanishes).
+ *
+ * With P·A·Q = L·U (complete pivoting) and L, P, Q held fixed, A + εT = Pᵀ·L·(U + εM)·Qᵀ with
+ * M = L⁻¹·P·T·Q, so d adj(A)[T] = det(P)·det(Q)·Q·(d adj(U)[M])·L⁻¹·P. For X = U + εM split as
+ * [[X₁₁, X₁₂], [X₂₁, X₂₂]] with X₁₁ the leading (n−2)×(n−2) block (the largest pivots, invertible
+ * when rank ≥ n−2), W = X₁₁⁻¹, δ = det X₁₁ and the 2×2 Schur complement S = X₂₂ − X₂₁·W·X₁₂:
+ *   adj X = δ·[[det S·W + W·X₁₂·adj S·X₂₁·W, −W·X₁₂·adj S], [−adj S·X₂₁·W, adj S]],
+ * a polynomial in S (adj of a 2×2 is linear, its det quadratic) that divides by no pivot past the
+ * first n−2; differentiating at ε = 0 (where X₂₁ = 0) gives the blocks below. (JAX's cofactor solve
+ * excludes one pivot for the first derivative; the second excludes two.)
+ */
+export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>, batch: number, n: number): Float32Array {
+  const out = new Float32Array(batch * n * n);
+  if (n < 2) {
+    // adj of a 1×1 matrix is the constant [[1]]: its tangent is 0 (NaN for a NaN tangent, as 0·NaN).
+    for (let i = 0; i < batch * n * n; i++) out[i] = Number.isNaN(t[i]!) || Number.isNaN(a[i]!) ? NaN : 0;
+    return out;
+  }
+  const m = n - 2;
+  const mm = new Float64Array(n * n), w = new Float64Array(m * m), wm = new Float64Array(m * m), dw = new Float64Array(m * m);
+  const g = new Float64Array(n * n), z = new Float64Array(n * n);
+  const wb = new Float64Array(m * 2), m21w = new Float64Array(2 * m);
+  for (let bi = 0; bi < batch; bi++) {
+    const base = bi * n * n;
+    const lu = Float64Array.from({ length: n * n }, (_, i) => a[base + i]!);
+    if (lu.some(Number.isNaN)) { out.fill(NaN, base, base + n * n); continue; }
+    const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
+    if (rank < m) {
+      // Every (n−2)-minor is zero, so is the derivative of every cofactor (NaN tangents stay NaN).
+      for (let i = 0; i < n * n; i++) if (Number.isNaN(t[base + i]!)) out.fill(NaN, base, base + n * n);
+      continue;
+    }
+    // mm = L⁻¹·(P·T·Q): forward substitution with the unit lower triangle.
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) mm[i * n + j] = t[base + rowPerm[i]! * n + colPerm[j]!]!;
+    for (let i = 1; i < n; i++) for (let k = 0; k < i; k++) {
+      const f = lu[i * n + k]!;
+      if (f !== 0) for (let j = 0; j < n; j++) mm[i * n + j]! -= f * mm[k * n + j]!;
+    }
+    // W = U₁₁⁻¹ (upper triangular, by columns) and δ = det U₁₁.
+    let delta = 1;
+    for (let k = 0; k < m; k++) delta *= lu[k * n + k]!;
+    w.fill(0);
+    for (let j = 0; j < m; j++) for (let i = j; i >= 0; i--) {
+      let s = i === j ? 1 : 0;
+      for (let k = i + 1; k <= j; k++) s -= lu[i * n + k]! * w[k * m + j]!;
+      w[i * m + j] = s / lu[i * n + i]!;
+    }
+    // wm = W·M₁₁, τ = tr(W·M₁₁) (so δ' = δ·τ), dw = W' = −W·M₁₁·W.
+    let tau = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let k = i; k < m; k++) s += w[i * m + k]! * mm[k * n + j]!;
+      wm[i * m + j] = s;
+      if (i === j) tau += s;
+    }
+    for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let k = 0; k <= j; k++) s -= wm[i * m + k]! * w[k * m + j]!;
+      dw[i * m + j] = s;
+    }
+    // wb = W·B (B = U's last two columns above the 2×2 block), m21w = M₂₁·W.
+    for (let i = 0; i < m; i++) for (let c = 0; c < 2; c++) {
+      let s = 0;
+      for (let k = i; k < m; k++) s += w[i * m + k]! * lu[k * n + m + c]!;
+      wb[i * 2 + c] = s;
+    }
+    for (let r = 0; r < 2; r++) for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let k = 0; k <= j; k++) s += mm[(m + r) * n + k]! * w[k * m + j]!;
+      m21w[r * m + j] = s;
+    }
+    // S₀ = D = [[d₁, e], [0, d₂]] (U's last 2×2 block), S' = M₂₂ − M₂₁·W·B.
+    const d1 = lu[m * n + m]!, e = lu[m * n + m + 1]!, d2 = lu[(m + 1) * n + m + 1]!;
+    const sp = [0, 0, 0, 0];
+    for (let r = 0; r < 2; r++) for (let c = 0; c < 2; c++) {
+      let s = mm[(m + r) * n + m + c]!;
+      for (let k = 0; k < m; k++) s -= mm[(m + r) * n + k]! * wb[k * 2 + c]!;
+      sp[r * 2 + c] = s;
+    }
+    const adjS0 = [d2, -e, 0, d1];
+    const adjSp = [sp[3]!, -sp[1]!, -sp[2]!, sp[0]!];
+    const detS0 = d1 * d2;
+    const detSp = adjS0[0]! * sp[0]! + adjS0[1]! * sp[2]! + adjS0[2]! * sp[1]! + adjS0[3]! * sp[3]!; // tr(adj(S₀)·S')
+    // g = d adj(U)[M], block by block.
+    // A₁₁' = δ(τ·det S₀ + det S')·W + δ·det S₀·W' + δ·W·B·adj S₀·M₂₁·W
+    for (let i = 0; i < m; i++) {
+      const p0 = wb[i * 2]! * adjS0[0]! + wb[i * 2 + 1]! * adjS0[2]!, p1 = wb[i * 2]! * adjS0[1]! + wb[i * 2 + 1]! * adjS0[3]!; // (W·B·adj S₀)_i
+      for (let j = 0; j < m; j++) {
+        g[i * n + j] = delta * ((tau * detS0 + detSp) * w[i * m + j]! + detS0 * dw[i * m + j]! + p0 * m21w[j]! + p1 * m21w[m + j]!);
+      }
+      // A₁₂' = −δ·(τ·W·B·adj S₀ + W'·B·adj S₀ + W·M₁₂·adj S₀ + W·B·adj S')
+      let row0 = tau * wb[i * 2]!, row1 = tau * wb[i * 2 + 1]!; // (τ·W·B + W'·B + W·M₁₂)_i
+      for (let k = 0; k < m; k++) {
+        row0 += dw[i * m + k]! * lu[k * n + m]! + w[i * m + k]! * mm[k * n + m]!;
+        row1 += dw[i * m + k]! * lu[k * n + m + 1]! + w[i * m + k]! * mm[k * n + m + 1]!;
+      }
+      for (let c = 0; c < 2; c++) g[i * n + m + c] = -delta * (row0 * adjS0[c]! + row1 * adjS0[2 + c]! + wb[i * 2]! * adjSp[c]! + wb[i * 2 + 1]! * adjSp[2 + c]!);
+    }
+    for (let r = 0; r < 2; r++) {
+      // A₂₁' = −δ·adj S₀·M₂₁·W; A₂₂' = δ·(τ·adj S₀ + adj S')
+      for (let j = 0; j < m; j++) g[(m + r) * n + j] = -delta * (adjS0[r * 2]! * m21w[j]! + adjS0[r * 2 + 1]! * m21w[m + j]!);
+      for (let c = 0; c < 2; c++) g[(m + r) * n + m + c] = delta * (tau * adjS0[r * 2 + c]! + adjSp[r * 2 + c]!);
+    }
+    // z = g·L⁻¹ (solve z·L = g row by row), then Q·z·P with the permutations' sign.
+    for (let i = 0; i < n; i++) for (let j = n - 1; j >= 0; j--) {
+      let s = g[i * n + j]!;
+      for (let k = j + 1; k < n; k++) s -= z[i * n + k]! * lu[k * n + j]!;
+      z[i * n + j] = s;
+    }
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = sign * z[i * n + j]!;
+  }
+  return out;
+}
+
+/**
  * Lower Cholesky factor L (A = L·Lᵀ, positive diagonal, zeros above it) of the symmetric part
  * (A + Aᵀ)/2 of each matrix of the stack, as JAX's cholesky with symmetrize_input: for a symmetric
  * A that is A itself (exactly: (a + a)/2 = a in float64), and the derivative rule, which symmetrises

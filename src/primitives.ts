@@ -63,6 +63,8 @@ export interface PrimitiveParams
   slogdet: NoParams;
   det: NoParams;
   adjugate: NoParams;
+  /** d adj(A)[T] for operands [A, T]: the adjugate's derivative (det's second), linear in T. */
+  adjugate_tangent: NoParams;
   linear_solve: NoParams;
   cholesky: NoParams;
   /** Solves op(T) x = b, T the lower or upper triangle of the matrix, op(T) = Tᵀ with transposeA, ones on T's diagonal with unitDiagonal. */
@@ -126,6 +128,6 @@ export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['j
 export const LINEAR_PRIMITIVES = [
   'neg', 'add', 'sub', 'mul', 'div', 'select', 'convert_element_type', 'reduce_sum', 'broadcast_in_dim', 'reshape',
   'transpose', 'rev', 'slice', 'pad', 'concatenate', 'gather', 'scatter_add', 'cumsum', 'dot_general', 'conv2d',
-  'linear_solve', 'triangular_solve', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin', 'scan', 'while', 'cond',
+  'linear_solve', 'triangular_solve', 'adjugate_tangent', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin', 'scan', 'while', 'cond',
 ] as const satisfies readonly Primitive[];
 export type LinearPrimitive = (typeof LINEAR_PRIMITIVES)[number];

@@ -395,6 +395,13 @@ export const shapeRules: ShapeRules = {
     squareMatrixCheck('adjugate', avals[0]!);
     return [avals[0]!];
   },
+  adjugate_tangent: (avals) => {
+    expectArity('adjugate_tangent', avals, 2);
+    const [a, t] = avals as [ShapedArray, ShapedArray];
+    squareMatrixCheck('adjugate_tangent', a);
+    if (!a.equals(t)) throw new ShapeError(`adjugate_tangent: expected a tangent of the matrices' shape and dtype ${a.str()} but got ${t.str()}`);
+    return [a];
+  },
   slogdet: (avals) => {
     const a = avals[0]!;
     squareMatrixCheck('slogdet', a);

@@ -265,6 +265,13 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     const y = bind1('adjugate', [a!], {});
     return [[y], [t === null ? null : adjugateTangent(a!, t)]];
   },
+  adjugate_tangent: ([a, t], [ta, tt]) => {
+    const y = bind1('adjugate_tangent', [a!, t!], {});
+    // Linear in T; in A its derivative is adj's second (see adjugateSecondTangent).
+    const fromT = tt === null ? null : bind1('adjugate_tangent', [a!, tt], {});
+    const fromA = ta === null ? null : adjugateSecondTangent(a!, t!, ta);
+    return [[y], [addTangents(y.shape, fromT, fromA)]];
+  },
   linear_solve: ([a, b], [ta, tb]) => {
     const x = bind1('linear_solve', [a!, b!], {});
     if (ta === null && tb === null) return [[x], [null]];
@@ -391,90 +398,38 @@ import { ConcreteArray } from '../src/array.js';
 import * as tf from '@tensorflow/tfjs-core';
 /**
  * d adj(A)[dA], defined at singular A too (so is det's second derivative). The textbook
- * adj·tr(A⁻¹dA) − A⁻¹dA·adj needs A⁻¹. Instead, with A = U·S·Vᵀ (adj(XY) = adj(Y)·adj(X), adj(U) =
- * det(U)·Uᵀ for orthogonal U): adj(U·(S + M)·Vᵀ) = det(U)·det(V)·V·adj(S + M)·Uᵀ, so with U and V held
- * fixed and M = Uᵀ·dA·V, d adj = det(U)·det(V)·V·D·Uᵀ, where D, the derivative of a diagonal
- * matrix's adjugate along M, is a polynomial in s: D_ij = −M_ij·P_ij (i ≠ j) and D_ii = Σ_{k≠i} M_kk·P_ik
- * with P_ij = Π_{l∉{i,j}} s_l. (JAX's cofactor solve pivots an LU instead; its derivative
- * through the LU is not finite at every rank.) For n ≥ 3 a third derivative goes through the SVD's
- * vectors, infinite or NaN at repeated singular values (as svd's own: at I, say, where the exact
- * value is finite); a 2×2 adjugate is linear, so its tangent is adj(dA), exact at every order.
- *
- * P is formed from products of contiguous runs (prefix, middle, suffix: P_ij = pre_i·mid_ij·suf_j
- * for i < j), each a log-depth scan of multiplications (exact at zeros, no division), with the
- * singular values in the interleaved order s₀, s_{n−1}, s₁, s_{n−2}, … (any order of U's and V's
- * columns is an SVD): a run then pairs large values with small ones, so its partial products stay
- * in float32's range whenever P does. In descending order the running product of the largest
- * values overflowed (a 64×64 matrix with σ from 1e3 to 1e-3, det 1, gave an all-NaN Hessian).
+ * adj·tr(A⁻¹dA) − A⁻¹dA·adj needs A⁻¹; the adjugate_tangent kernel instead pivots an LU completely
+ * and divides only by its largest n − 2 pivots (exact at rank n − 1 and n − 2, zero below), in
+ * float64. A 2×2 adjugate is linear, so its tangent is adj(dA), exact at every order (no A in it).
  */
 function adjugateTangent(a: NDArray, t: NDArray): NDArray {
   const n = a.shape[a.ndim - 1]!, batch = a.shape.slice(0, -2), shape = a.shape;
   if (n <= 1) return zeros(t.aval); // adj is the constant [[1]] (or empty)
   if (n === 2) {
-    // adj([[a, b], [c, d]]) = [[d, −b], [−c, a]] is linear: d adj[T] = adj(T), exact at every order
-    // (through the SVD a third derivative would be NaN at repeated singular values, as at I).
+    // adj([[a, b], [c, d]]) = [[d, −b], [−c, a]] is linear: d adj[T] = adj(T), exact at every order.
     const flatT = reshape(t, [...batch, 4]);
     const swapped = bind1('gather', [flatT, new ConcreteArray(tf.tensor1d([3, 1, 2, 0], 'int32'))], { axis: flatT.ndim - 1 });
     return reshape(mul(swapped, broadcastToShape(new ConcreteArray(tf.tensor1d([1, -1, -1, 1], 'float32')), swapped.shape)), shape);
   }
-  const [s0, u0, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
-  const order = new ConcreteArray(tf.tensor1d(Array.from({ length: n }, (_, q) => (q % 2 === 0 ? q / 2 : n - 1 - (q - 1) / 2)), 'int32'));
-  const s = bind1('gather', [s0, order], { axis: s0.ndim - 1 });
-  const u = bind1('gather', [u0, order], { axis: u0.ndim - 1 });
-  const v = bind1('gather', [matrixTranspose(vh), order], { axis: vh.ndim - 1 });
-  const m = batchMatmul(batchMatmul(matrixTranspose(u), t), v);
-  const constant = (f: (i: number, j: number) => number) => broadcastToShape(new ConcreteArray(tf.tensor(Array.from({ length: n * n }, (_, q) => f(Math.floor(q / n), q % n)), [n, n], 'float32')), shape);
-  // pre_i = Π_{l<i} s_l, suf_j = Π_{l>j} s_l and mid_ij = Π_{i<l<j} s_l; entries off the strict upper
-  // triangle are made 1 (exactly: x·mask + (1 − mask)) so that nothing there can overflow.
-  const upper = constant((i, j) => (i < j ? 1 : 0)), notUpper = constant((i, j) => (i < j ? 0 : 1));
-  const masked = (x: NDArray, mask: NDArray, rest: NDArray) => add(mul(x, mask), rest);
-  // pre_{n−1} and suf_0 (det over one value) are never used: scanning only what P needs (the first and
-  // the last n − 1 values) keeps every product formed a factor of some P_ij (an overflow there, masked
-  // by a 0, would have been a NaN).
-  const head = sliceLast(s, 0, n - 1), tail = sliceLast(s, 1, n);
-  const pre = padLast(scanProductLast(shiftLast(head, 1)), 0, 1);
-  const suf = padLast(scanProductLast(shiftLast(tail, -1), true), 1, 0);
-  const sPrev = broadcastToShape(reshape(shiftLast(s, 1), [...batch, 1, n]), shape); // s_{j−1} in column j
-  const midMask = constant((i, j) => (j >= i + 2 ? 1 : 0));
-  const mid = scanProductLast(masked(sPrev, midMask, sub(constant(() => 1), midMask)));
-  const preM = masked(broadcastToShape(reshape(pre, [...batch, n, 1]), shape), upper, notUpper);
-  const sufM = masked(broadcastToShape(reshape(suf, [...batch, 1, n]), shape), upper, notUpper);
-  const q = mul(mul(mul(preM, mid), sufM), upper);
-  const p = add(q, matrixTranspose(q));
-  const diagTerm = mul(broadcastToShape(batchMatmul(p, reshape(matrixDiagonal(m), [...batch, n, 1])), shape), eyeLike(a.aval));
-  const d = sub(diagTerm, mul(m, p));
-  const sign = bind1('sign', [mul(bind1('det', [u], {}), bind1('det', [v], {}))], {});
-  return mul(broadcastToShape(reshape(sign, [...batch, 1, 1]), shape), batchMatmul(batchMatmul(v, d), matrixTranspose(u)));
+  return bind1('adjugate_tangent', [a, t], {});
 }
 
-/** x shifted along its last axis by `by` (right when positive), 1s shifted in. */
-function shiftLast(x: NDArray, by: number): NDArray {
-  const n = x.shape[x.ndim - 1]!, k = Math.abs(by);
-  const zerosN = x.shape.map(() => 0), onesN = x.shape.map(() => 1);
-  const start = [...zerosN], limit = [...x.shape], lo = [...zerosN], hi = [...zerosN];
-  if (by > 0) { limit[x.ndim - 1] = n - k; lo[x.ndim - 1] = k; } else { start[x.ndim - 1] = k; hi[x.ndim - 1] = k; }
-  return bind1('pad', [bind1('slice', [x], { start, limit, strides: onesN })], { lo, hi, interior: zerosN, value: 1 });
-}
-
-/** x[..., start:limit]. */
-function sliceLast(x: NDArray, start: number, limit: number): NDArray {
-  const begin = x.shape.map((_, i) => (i === x.ndim - 1 ? start : 0));
-  const end = x.shape.map((d, i) => (i === x.ndim - 1 ? limit : d));
-  return bind1('slice', [x], { start: begin, limit: end, strides: x.shape.map(() => 1) });
-}
-
-/** x with `lo` ones before and `hi` ones after along its last axis. */
-function padLast(x: NDArray, lo: number, hi: number): NDArray {
-  const at = (k: number) => x.shape.map((_, i) => (i === x.ndim - 1 ? k : 0));
-  return bind1('pad', [x], { lo: at(lo), hi: at(hi), interior: at(0), value: 1 });
-}
-
-/** Inclusive cumulative product along the last axis (from the end with `reverse`): a Hillis–Steele scan of multiplications, exact at zeros, as np.cumprod. */
-function scanProductLast(x: NDArray, reverse = false): NDArray {
-  const n = x.shape[x.ndim - 1]!;
-  let y = x;
-  for (let k = 1; k < n; k *= 2) y = mul(y, shiftLast(y, reverse ? -k : k));
-  return y;
+/**
+ * d²adj(A)[T, S], the JVP of adjugate_tangent in A (det's third derivative), for invertible A:
+ * with X = A⁻¹ and G_S = d adj[S] = tr(XS)·adj − XS·adj, differentiating G_T = tr(XT)·adj − XT·adj
+ * (dX = −XSX) gives tr(XT)·G_S − XT·G_S + (XSXT − tr(XSXT))·adj, symmetric in T and S. X is taken
+ * as adj/det, so a singular A gives ∞ or NaN here (as JAX's third derivative through its LU), not
+ * a LinAlgError; at invertible A it is finite, repeated singular values (I, say) included.
+ */
+function adjugateSecondTangent(a: NDArray, t: NDArray, s: NDArray): NDArray {
+  const batch = a.shape.slice(0, -2);
+  const adj = bind1('adjugate', [a], {});
+  const x = div(adj, broadcastToShape(reshape(bind1('det', [a], {}), [...batch, 1, 1]), a.shape));
+  const col = (v: NDArray) => broadcastToShape(reshape(v, [...batch, 1, 1]), a.shape);
+  const xt = batchMatmul(x, t), xs = batchMatmul(x, s);
+  const gs = bind1('adjugate_tangent', [a, s], {});
+  const xsxt = batchMatmul(xs, xt);
+  return add(sub(mul(col(matrixTrace(xt)), gs), batchMatmul(xt, gs)), batchMatmul(sub(xsxt, mul(col(matrixTrace(xsxt)), eyeLike(a.aval))), adj));
 }
 
 /** The trace of each matrix of a stack [..., n, n]. */

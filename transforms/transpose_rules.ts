@@ -180,6 +180,12 @@ export const firstOrderTransposeRules: { [P in FirstOrderLinear]: TransposeRule<
     // x = op(T)⁻¹ b is linear in b; its transpose applies op(T)⁻ᵀ: the same triangle, read the other way.
     return [null, bind1('triangular_solve', [a as NDArray, ct!], { ...params, transposeA: !params.transposeA })];
   },
+  adjugate_tangent: ([ct], [a]) => {
+    if (isUndef(a!)) nonLinear('adjugate_tangent', 'matrix');
+    // d adj(A)[T]_ij = Σ_kl ∂²det/∂A_ji∂A_kl·T_kl, and the Hessian of det is symmetric, so
+    // ⟨C, d adj(A)[T]⟩ = ⟨d adj(A)[Cᵀ]ᵀ, T⟩: the transpose is the same map on transposes.
+    return [null, matrixTranspose(bind1('adjugate_tangent', [a as NDArray, matrixTranspose(ct!)], {}))];
+  },
   checkpoint_name: ([ct]) => [ct!],
 };
 
