@@ -30,6 +30,8 @@ export interface SplitProgram {
   unknown: Jaxpr;
   outUnknowns: boolean[];
   numResiduals: number;
+  /** Per output: whether it depends on an unknown input (outUnknowns also counts instantiated ones). */
+  outDependsOnUnknown: boolean[];
 }
 
 /**
@@ -38,7 +40,7 @@ export interface SplitProgram {
  * be saved as residuals: the others are recomputed inside the unknown program (rematerialisation).
  * Inputs are always saveable.
  */
-export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = []): SplitProgram {
+export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = [], knownOutsToo = false): SplitProgram {
   const unknownVars = new Set<Var>();
   jaxpr.inBinders.forEach((v, i) => inUnknowns[i] && unknownVars.add(v));
   const isUnknown = (a: Atom): boolean => a instanceof Var && unknownVars.has(a);
@@ -55,6 +57,25 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     unknownEqns.push(u);
     u.outBinders.forEach((v) => unknownVars.add(v));
   };
+  // Under a checkpoint policy, a nested jit_call is split by the same policy (JAX's pjit
+  // partial_eval_jaxpr_custom rule), so names and dots inside it are saved: see splitUnderPolicy.
+  const savedInside = new Set<Var>();
+  const recomputedInside = new Set<Var>();
+  const copies = new Map<Var, Var>();
+  const addPolicySplit = (eqn: JaxprEqn<'jit_call'>): void => {
+    const s = splitUnderPolicy(eqn, eqn.inputs.map(isUnknown), policy);
+    s.saved.forEach((v) => savedInside.add(v));
+    s.recompute.outBinders.forEach((v) => recomputedInside.add(v));
+    s.copies.forEach((c, v) => copies.set(v, c));
+    for (const e of [s.known, s.recompute]) {
+      knownEqns.push(e);
+      e.outBinders.forEach((v) => producer.set(v, e));
+    }
+    if (s.linear !== null) {
+      unknownEqns.push(s.linear);
+      s.linear.outBinders.forEach((v) => unknownVars.add(v));
+    }
+  };
   for (const eqn of jaxpr.eqns) {
     if (eqn.inputs.some(isUnknown)) {
       if (eqn.prim === 'scan' && eqn.inputs.some((a) => !isUnknown(a))) {
@@ -70,6 +91,10 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
         addSplit(...(isWhile ? splitEqn(eqn as JaxprEqn<'while'>, eqn.inputs.map(isUnknown)) : splitEqn(eqn as JaxprEqn<'cond'>, eqn.inputs.map(isUnknown))));
         continue;
       }
+      if (eqn.prim === 'jit_call' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
+        addPolicySplit(eqn as JaxprEqn<'jit_call'>);
+        continue;
+      }
       if ((eqn.prim === 'jit_call' || eqn.prim === 'remat') && eqn.inputs.some((a) => !isUnknown(a))) {
         // Split nested programs too, so their known outputs stay known.
         addSplit(...splitNestedEqn(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown)));
@@ -77,6 +102,9 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       }
       unknownEqns.push(eqn);
       eqn.outBinders.forEach((v) => unknownVars.add(v));
+    } else if (eqn.prim === 'jit_call' && policy !== everythingSaveable) {
+      // A known jit_call too: what the policy saves inside it is saved, the rest recomputed.
+      addPolicySplit(eqn as JaxprEqn<'jit_call'>);
     } else {
       knownEqns.push(eqn);
       eqn.outBinders.forEach((v) => producer.set(v, eqn));
@@ -111,7 +139,14 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       pending.push(source);
       continue;
     }
-    const saveable = inputSet.has(v) || (eqn !== undefined && policy.saveable(eqn.prim, eqn.params as Record<string, unknown>));
+    const copy = copies.get(v);
+    if (copy !== undefined) {
+      // A known output of a policy-split jit_call: the unknown side reads its recomputed copy.
+      forwardedTo.set(v, copy);
+      pending.push(copy);
+      continue;
+    }
+    const saveable = inputSet.has(v) || savedInside.has(v) || (eqn !== undefined && !recomputedInside.has(v) && policy.saveable(eqn.prim, eqn.params as Record<string, unknown>));
     if (saveable || eqn === undefined) {
       residualSet.add(v);
       residuals.push(v);
@@ -120,7 +155,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       eqn.inputs.forEach(need);
     }
   }
-  const knownOuts = jaxpr.outs.filter((_, i) => !outUnknowns[i]);
+  const knownOuts = jaxpr.outs.filter((o, i) => (knownOutsToo ? !isUnknown(o) : !outUnknowns[i]));
   // Known equations whose results are neither known outputs nor residuals (e.g. derivative
   // coefficients a checkpoint will recompute anyway) are dropped.
   const known = deadCodeElimination(new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...residuals]));
@@ -140,7 +175,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
   );
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
-  return { known, unknown, outUnknowns, numResiduals: residuals.length };
+  return { known, unknown, outUnknowns, numResiduals: residuals.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
 }
 
 /** The input of `eqn` that its output `v` is, when `eqn` is a jit_call or remat returning that input unchanged. */
@@ -187,4 +222,58 @@ function splitNestedEqn(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[]): [Jaxp
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };
   return [known, unknown];
+}
+
+interface PolicySplit {
+  /** Runs in the forward pass: known inputs -> [...known outputs, ...what the policy saves]. */
+  known: JaxprEqn;
+  /** Runs in the backward pass, from the saved values: the known outputs again (copies) and what the linear part needs. */
+  recompute: JaxprEqn;
+  /** The part that reads unknown inputs (null: none). */
+  linear: JaxprEqn | null;
+  /** Outputs of `known` the policy chose inside (always saved by the enclosing split). */
+  saved: Var[];
+  /** Known output of the original equation -> its copy computed by `recompute`. */
+  copies: Map<Var, Var>;
+}
+
+/**
+ * Splits a jit_call inside a checkpointed program by the checkpoint's policy, as JAX's remat
+ * recurses into nested pjit equations. Three equations: the known one saves what the policy
+ * allows inside; a recompute one rebuilds from those saved values every known output and every
+ * known intermediate the unknown part needs; the linear one reads only those and the unknown
+ * inputs. The recompute equation reads no unknown value, so a backward pass evaluates it forward
+ * and transposes only the linear one (one equation computing both primal copies and tangents
+ * could not be transposed). Without this split the whole nested call was recomputed whenever the
+ * enclosing program needed any of its outputs, so names and dots inside it were never saved.
+ */
+function splitUnderPolicy(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+  const inner = eqn.params.jaxpr;
+  // Unknown side returns every output: the known ones from saved values or recomputed.
+  const split = partialEvalJaxpr(inner, inUnknowns, policy, inner.outs.map(() => true), true);
+  const dep = split.outDependsOnUnknown;
+  const knownOutVars = eqn.outBinders.filter((_, i) => !dep[i]);
+  const saved = split.known.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn = { prim: 'jit_call', inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]), params: { ...eqn.params, jaxpr: split.known, numConsts: 0 }, outBinders: [...knownOutVars, ...saved] };
+  // The unknown side split again, by what reads the unknown inputs (everything it may keep is
+  // only held during the backward pass).
+  const numUnknownIns = inUnknowns.filter(Boolean).length;
+  const again = partialEvalJaxpr(split.unknown, [...saved.map(() => false), ...new Array<boolean>(numUnknownIns).fill(true)]);
+  if (again.outUnknowns.some((u, i) => u !== dep[i])) throw new TransformError('partial evaluation: internal error: a nested call\'s known outputs changed when its unknown side was split');
+  const copies = new Map<Var, Var>();
+  const copyVars = knownOutVars.map((v) => {
+    const c = new Var(v.aval);
+    copies.set(v, c);
+    return c;
+  });
+  const needed = again.known.outs.slice(copyVars.length).map((a) => new Var(a.aval));
+  const recompute: JaxprEqn = { prim: 'jit_call', inputs: saved, params: { ...eqn.params, jaxpr: again.known, numConsts: 0 }, outBinders: [...copyVars, ...needed] };
+  const linearOuts = eqn.outBinders.filter((_, i) => dep[i]);
+  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
+    prim: 'jit_call',
+    inputs: [...needed, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
+    params: { ...eqn.params, jaxpr: again.unknown, numConsts: 0 },
+    outBinders: linearOuts,
+  };
+  return { known, recompute, linear, saved, copies };
 }
