@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   NDArray, checkpoint, checkpointName, dispose, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vmap, type CheckpointPolicy,
 } from '../src/index.js';
-import { Rng } from '../src/testing/index.js';
+import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, inScope } from './helpers.js';
 import { expectNoLeak, expectTreeClose, loopVmap, moderate, randomArray } from './loop_oracle.js';
@@ -125,6 +125,29 @@ describe('policies apply inside a nested jit', () => {
           expectNoLeak(`grad (${policy.name})`, () => grad(ck)(x));
           expectNoLeak(`grad∘grad (${policy.name})`, () => grad((v: NDArray) => np.sum(grad(ck)(v)))(x));
         }
+      }
+    });
+  });
+});
+
+describe('nested jit outputs of every kind', () => {
+  it('integer outputs, an input passed through, a closed-over input, constant outputs: checkGrads at order 2, vmap and jit agree', () => {
+    inScope(() => {
+      const W = np.array([[0.5, -0.2, 0.1], [0.3, 0.4, -0.6], [0.2, 0.1, 0.3]], 'float32');
+      const x = np.array([[1, -0.5, 0.25], [0.5, 2, -1]], 'float32');
+      const g = jit((v: NDArray, c: NDArray) => ({ y: checkpointName(np.sin(np.matmul(v, W)), 'a'), i: np.argmax(v, -1), same: v, k: np.multiply(c, 2), ones: np.ones([3]) }));
+      const f = (v: NDArray) => {
+        const o = g(v, W);
+        return np.add(np.sum(np.multiply(np.tanh(o.y), o.same)), np.sum(np.multiply(np.matmul(o.same, o.k), np.add(o.ones, o.i.astype('float32').reshape([2, 1])))));
+      };
+      const xs = np.stack([x, np.negative(x)]);
+      for (const policy of POLICIES) {
+        const ck = checkpoint(f, { policy });
+        checkGrads(ck, [x], { order: 2 });
+        const tol = { rtol: 1e-5, atol: 1e-6, label: policy.name };
+        expectTreeClose(grad(ck)(x), grad(f)(x), tol);
+        expectTreeClose(vmap(grad(ck))(xs), vmap(grad(f))(xs), tol);
+        expectTreeClose(jit(grad(ck))(x), grad(f)(x), tol);
       }
     });
   });
