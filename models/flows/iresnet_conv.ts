@@ -19,8 +19,12 @@ export interface IResNetConvConfig extends ResidualBlockOptions {
   channels: number;
   /** Channels of g's hidden feature maps (default [32, 32]). */
   hidden?: readonly number[];
-  /** Odd kernel sizes, one per convolution (default 3, 1, …, 1, 3: [3, 1, 3] for two hidden maps). */
-  kernelSizes?: readonly number[];
+  /**
+   * Odd kernel sizes, one per convolution (default 3, 1, …, 1, 3: [3, 1, 3] for two hidden maps):
+   * k for a square k×k kernel, or [kh, kw] for a rectangular one (each odd, so that a stride-1
+   * 'same' convolution's adjoint is the convolution with the rotated kernel).
+   */
+  kernelSizes?: readonly (number | readonly [number, number])[];
 }
 
 export interface IResNetConvParams {
@@ -52,15 +56,18 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
   const activation = typeof act === 'function' ? act : activations[act];
   const hidden = config.hidden ?? [32, 32];
   const channels = [config.channels, ...hidden, config.channels];
-  const kernelSizes = config.kernelSizes ?? channels.slice(1).map((_, i) => (i === 0 || i === hidden.length ? 3 : 1));
+  const given = config.kernelSizes ?? channels.slice(1).map((_, i) => (i === 0 || i === hidden.length ? 3 : 1));
+  // Each kernel as [kh, kw]: a number k is the square k×k.
+  const kernelSizes = given.map((k): readonly [number, number] => (typeof k === 'number' ? [k, k] : Array.isArray(k) && k.length === 2 ? [k[0], k[1]] : [NaN, NaN]));
+  const oddSize = (k: number) => Number.isInteger(k) && k >= 1 && k % 2 === 1;
   const coeff = config.coeff ?? 0.9;
   const powerIterations = config.powerIterations ?? 5;
   const mode = config.mode ?? 'soft';
   const logdetDefaults = { ...DEFAULT_LOGDET, ...config.logdet };
   const inverseDefaults = { ...DEFAULT_FIXED_POINT, ...config.inverse };
   if (!(coeff > 0 && coeff < 1)) throw new Error(`iresnetConv: coeff must be in (0, 1) for the block to be invertible, got ${coeff}`);
-  if (kernelSizes.length !== channels.length - 1 || kernelSizes.some((k) => !Number.isInteger(k) || k < 1 || k % 2 === 0)) {
-    throw new Error(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution), got [${kernelSizes.join(', ')}]`);
+  if (kernelSizes.length !== channels.length - 1 || kernelSizes.some(([kh, kw]) => !oddSize(kh) || !oddSize(kw))) {
+    throw new Error(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution: k or [kh, kw]), got ${JSON.stringify(given)}`);
   }
 
   const checkInput = (x: NDArray, op: string): void => {
@@ -109,8 +116,8 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
       checkInput(x, 'init');
       const [h, w] = [x.shape[1]!, x.shape[2]!];
       const keys = random.split(key, 2 * kernelSizes.length);
-      const layers = kernelSizes.map((k, i) => {
-        const p = conv2d.init(keys.at(i), k, k, channels[i]!, channels[i + 1]!, { wInit: init.glorotUniform });
+      const layers = kernelSizes.map(([kh, kw], i) => {
+        const p = conv2d.init(keys.at(i), kh, kw, channels[i]!, channels[i + 1]!, { wInit: init.glorotUniform });
         return config.initScale === undefined || config.initScale === 1 ? p : { w: np.multiply(p.w, config.initScale), b: p.b };
       });
       // Start the power iteration near convergence, so the first normalisation is already accurate.
