@@ -1,0 +1,169 @@
+// Wrong shapes reaching model functions (models/) are ShapeErrors that name the function, the
+// parameter path or argument, the shape got and the shape expected, checked before any np op sees
+// them (an np error such as "matmul: [2,5] and [3,8]" named neither the model nor the parameter).
+// Each table row feeds one wrong shape, eagerly and under jit, vmap and grad (where shapes are
+// static); the right shapes still give the values of the model written out with np ops.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { crf, ebm, flows, gan, nn, onLstm, vqvae } from '../models/index.js';
+import { Shapes } from '../models/shapes.js';
+import { ShapeError, grad, jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
+import { assertNoLeak, noLeak } from './helpers.js';
+
+const key = (i: number) => random.key(i);
+const normal = (i: number, shape: number[]) => random.normal(key(i), shape);
+
+/** Replaces the leaf at `path` (e.g. ['layers', 1, 'w']) of a parameter tree by a new array. */
+function withLeaf<T>(params: T, path: readonly (string | number)[], leaf: unknown): T {
+  if (path.length === 0) return leaf as T;
+  const [head, ...rest] = path;
+  const copy: Record<string | number, unknown> = Array.isArray(params) ? [...params] as never : { ...(params as object) };
+  copy[head!] = withLeaf((params as Record<string | number, unknown>)[head!], rest, leaf);
+  return copy as T;
+}
+
+interface Row {
+  /** What is wrong, for the test name. */
+  name: string;
+  /**
+   * Builds the case (in the test's scope): `call` runs the model with the wrong shape on `args`,
+   * which jit, vmap and grad pass as traced arguments (parameter trees may be closed over).
+   */
+  setup: () => { call: (...args: NDArray[]) => unknown; args: NDArray[] };
+  /** The message must match every one of these (function, path, shapes). */
+  says: RegExp[];
+  /** Whether the call may be differentiated with respect to its first argument (a float array). */
+  differentiable?: boolean;
+}
+
+function expectShapeError(run: () => unknown, says: readonly RegExp[], how: string): void {
+  let error: unknown;
+  try {
+    run();
+  } catch (e) {
+    error = e;
+  }
+  expect(error, `${how}: no error`).toBeInstanceOf(ShapeError);
+  for (const re of says) expect((error as Error).message, how).toMatch(re);
+}
+
+/** Checks the row eagerly, under jit, under vmap (a batch of 2 of every argument) and under grad. */
+function checkRow(row: Row): void {
+  noLeak(() => {
+    const { call, args } = row.setup();
+    expectShapeError(() => call(...args), row.says, 'eager');
+    const jitted = jit((...a: NDArray[]) => call(...a) as never);
+    expectShapeError(() => jitted(...args), row.says, 'jit');
+    jitted.clearCache();
+    const batched = args.map((a) => np.stack([a, a]));
+    expectShapeError(() => vmap((...a: NDArray[]) => call(...a) as never)(...batched), row.says, 'vmap');
+    if (row.differentiable !== false && args[0]!.dtype === 'float32') {
+      const sum = (out: unknown): NDArray => (tree.leaves(out) as NDArray[]).filter((l) => l.dtype === 'float32').reduce((acc: NDArray, l) => acc.add(np.sum(l)), np.zeros([]));
+      expectShapeError(() => grad((a0: NDArray, ...rest: NDArray[]) => sum(call(a0, ...rest)))(args[0]!, ...args.slice(1)), row.says, 'grad');
+    }
+  });
+}
+
+describe('Shapes (the shared checker)', () => {
+  it('binds names on first sight, names the mismatched size and where it came from, and leaves nothing bound by a failed check', () => {
+    const s = new Shapes('f');
+    s.check('a', [2, 3], ['n', 'm']);
+    expect(() => s.check('b', [4, 3], ['...', 'm', 'n'])).toThrow(/f: b has shape \[4,3\]; expected \[\.\.\., m=3, n=2\] \(m = 3 from a; n = 2 from a\)/);
+    expect(() => s.check('c', [5, 7], ['k', 'n'])).toThrow(/c has shape \[5,7\]; expected \[k, n=2\] \(n = 2 from a\)/);
+    expect(s.size('k')).toBeUndefined();
+    expect(() => s.check('d', [1], ['x', 'y'])).toThrow(/d has shape \[1\]; expected \[x, y\]$/);
+    expect(() => s.check('e', [3, 4], ['z', 'z'])).toThrow(/e has shape \[3,4\]; expected \[z=3, z=3\] \(z = 3 from its axis 0\)/);
+    expect(() => s.array('params.w', undefined)).toThrow(/f: params\.w is missing/);
+    expect(s.check('e', [9, 2, 3], ['...', 'n', 'm'])).toEqual([9, 2, 3]);
+  });
+
+  it('accepts exactly the shapes that fit a random pattern', () => {
+    const arb = fc.record({ sizes: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), names: fc.array(fc.constantFrom('a', 'b', 'c', null, 2), { minLength: 1, maxLength: 4 }) });
+    fc.assert(fc.property(arb, ({ sizes, names }) => {
+      const pattern = names.slice(0, sizes.length);
+      const shape = sizes.slice(0, pattern.length);
+      // Independent reference: every number equals its axis, every name has one size.
+      const seen = new Map<string, number>();
+      const fits = pattern.length === shape.length && pattern.every((d, i) => {
+        if (d === null) return true;
+        if (typeof d === 'number') return shape[i] === d;
+        if (!seen.has(d)) seen.set(d, shape[i]!);
+        return seen.get(d) === shape[i];
+      });
+      const s = new Shapes('f');
+      if (fits) expect(s.check('x', shape, pattern)).toEqual(shape);
+      else expect(() => s.check('x', shape, pattern)).toThrow(ShapeError);
+    }), { seed: 42, numRuns: 200 });
+  });
+});
+
+// ---- nn -----------------------------------------------------------------------------------------
+
+const mlpParams = () => nn.mlp.init(key(1), [3, 8, 5, 2]);
+const nnRows: Row[] = [
+  {
+    name: 'dense: x with the wrong feature count',
+    setup: () => ({ call: (x) => nn.dense.apply(nn.dense.init(key(1), 3, 4), x), args: [normal(2, [2, 5])] }),
+    says: [/^dense\.apply: x has shape \[2,5\]; expected \[\.\.\., in=3\] \(in = 3 from params\.w\)$/],
+  },
+  {
+    name: 'dense: a bias of the wrong length',
+    setup: () => { const p = withLeaf(nn.dense.init(key(1), 3, 4), ['b'], np.zeros([3])); return { call: (x) => nn.dense.apply(p, x), args: [normal(2, [2, 3])] }; },
+    says: [/dense\.apply: params\.b has shape \[3\]; expected \[out=4\] \(out = 4 from params\.w\)/],
+  },
+  {
+    name: 'mlp: a middle layer of the wrong input size',
+    setup: () => { const p = withLeaf(mlpParams(), [1, 'w'], np.zeros([7, 5])); return { call: (x) => nn.mlp.apply(p, x), args: [normal(2, [4, 3])] }; },
+    says: [/^mlp\.apply: params\[1\]\.w has shape \[7,5\]; expected \[h1=8, h2\] \(h1 = 8 from params\[0\]\.w\)$/],
+  },
+  {
+    name: 'mlp: x with the wrong feature count',
+    setup: () => { const p = mlpParams(); return { call: (x) => nn.mlp.apply(p, x), args: [normal(2, [4, 6])] }; },
+    says: [/mlp\.apply: x has shape \[4,6\]; expected \[\.\.\., in=3\] \(in = 3 from params\[0\]\.w\)/],
+  },
+  {
+    name: 'mlp: a missing weight',
+    setup: () => { const p = withLeaf(mlpParams(), [2, 'w'], undefined); return { call: (x) => nn.mlp.apply(p, x), args: [normal(2, [4, 3])] }; },
+    says: [/mlp\.apply: params\[2\]\.w is missing/],
+  },
+  {
+    name: 'conv2d: images with the wrong channel count',
+    setup: () => { const p = nn.conv2d.init(key(1), 3, 3, 2, 4); return { call: (x) => nn.conv2d.apply(p, x, { padding: 'SAME' }), args: [normal(2, [1, 5, 5, 3])] }; },
+    says: [/^conv2d\.apply: x has shape \[1,5,5,3\]; expected \[_, _, _, cin=2\] \(cin = 2 from params\.w\)$/],
+  },
+  {
+    name: 'conv2d: a bias of the wrong length',
+    setup: () => { const p = withLeaf(nn.conv2d.init(key(1), 3, 3, 2, 4), ['b'], np.zeros([2])); return { call: (x) => nn.conv2d.apply(p, x), args: [normal(2, [1, 5, 5, 2])] }; },
+    says: [/conv2d\.apply: params\.b has shape \[2\]; expected \[cout=4\]/],
+  },
+  {
+    name: 'layerNorm: x with the wrong feature count',
+    setup: () => { const p = nn.layerNorm.init(4); return { call: (x) => nn.layerNorm.apply(p, x), args: [normal(2, [3, 5])] }; },
+    says: [/^layerNorm\.apply: x has shape \[3,5\]; expected \[\.\.\., dim=4\] \(dim = 4 from params\.scale\)$/],
+  },
+  {
+    name: 'spectralNorm: a state made for another weight',
+    setup: () => { const st = nn.spectralNorm.init(key(1), np.zeros([3, 4])); return { call: (w) => nn.spectralNorm.apply(w, st).w, args: [normal(2, [5, 4])] }; },
+    says: [/spectralNorm\.estimate: state\.u has shape \[3\]; expected \[rows=5\] \(rows = 5 from w \[5,4\] viewed as \[rows, 4\]\)/],
+  },
+  {
+    name: 'convSpectralNorm: a state made for another kernel',
+    setup: () => { const st = nn.convSpectralNorm.init(key(1), np.zeros([3, 3, 2, 4]), 5, 5); return { call: (k) => nn.convSpectralNorm.apply(k, st).w, args: [normal(2, [3, 3, 2, 3])] }; },
+    says: [/convSpectralNorm\.estimate: state\.u has shape \[1,5,5,4\]; expected \[1, _, _, cout=3\]/],
+  },
+];
+
+describe('nn layers name the layer, the path and the shapes', () => {
+  for (const row of nnRows) it(row.name, () => checkRow(row));
+
+  it('the right shapes give the layers written out with np ops', () => {
+    noLeak(() => {
+      const p = mlpParams(), x = normal(2, [4, 3]);
+      let h = x;
+      p.forEach((l, i) => { h = np.add(np.matmul(h, l.w), l.b); if (i < p.length - 1) h = np.relu(h); });
+      expect(np.max(np.abs(np.subtract(nn.mlp.apply(p, x), h))).item()).toBe(0);
+      const c = nn.conv2d.init(key(3), 3, 1, 2, 4), img = normal(4, [2, 5, 6, 2]);
+      expect(np.max(np.abs(np.subtract(nn.conv2d.apply(c, img, { padding: 'SAME' }), np.add(np.conv2d(img, c.w, { padding: 'SAME' }), c.b)))).item()).toBe(0);
+    });
+  });
+});
