@@ -167,3 +167,51 @@ describe('nn layers name the layer, the path and the shapes', () => {
     });
   });
 });
+
+// ---- crf ----------------------------------------------------------------------------------------
+
+const tagsOf = (shape: number[]) => np.zeros(shape, 'int32');
+const crfRows: Row[] = [
+  {
+    name: 'crf.score: tags of another batch (was a takeAlongAxis error)',
+    setup: () => ({ call: (e, y, g) => crf.score(e, y, g), args: [normal(1, [2, 5, 3]), tagsOf([4, 5]), np.zeros([3, 3])] }),
+    says: [/^crf\.score: tags has shape \[4,5\]; expected \[2, T=5\] \(T = 5 from emissions\)$/],
+  },
+  {
+    name: 'crf.nll: transitions for another number of tags',
+    setup: () => ({ call: (e, y, g) => crf.nll(e, y, g), args: [normal(1, [2, 5, 3]), tagsOf([2, 5]), np.zeros([4, 4])] }),
+    says: [/^crf\.nll: emissions has shape \[2,5,3\]; expected \[\.\.\., T, K=4\] \(K = 4 from transitions\)$/],
+  },
+  {
+    name: 'crf.loss: a parameter tree with non-square transitions',
+    setup: () => { const p = { transitions: np.zeros([3, 4]) }; return { call: (e, y) => crf.loss(p, e, y), args: [normal(1, [2, 5, 3]), tagsOf([2, 5])] }; },
+    says: [/^crf\.loss: params\.transitions has shape \[3,4\]; expected \[K=3, K=3\] \(K = 3 from its axis 0\)$/],
+  },
+  {
+    name: 'crf.logPartition: a mask of another batch (was a broadcasting error)',
+    setup: () => ({ call: (e, m) => crf.logPartition(e, np.zeros([3, 3]), { mask: m }), args: [normal(1, [2, 5, 3]), np.ones([3, 5])] }),
+    says: [/crf\.logPartition: mask has shape \[3,5\]; expected \[2, T\] \(or axes of 1 that broadcast to it\) for emissions \[2,5,3\]/],
+  },
+  {
+    name: 'crf.viterbi: a mask of another length',
+    setup: () => ({ call: (e, m) => crf.viterbi(e, np.zeros([3, 3]), { mask: m }).score, args: [normal(1, [2, 5, 3]), np.ones([2, 4])] }),
+    says: [/crf\.viterbi: mask has shape \[2,4\]; expected \[\.\.\., T=5\] \(T = 5 from emissions\)/],
+  },
+  {
+    name: 'crf.biMemmNll: reverse transitions for another number of tags',
+    setup: () => ({ call: (e, y) => crf.biMemmNll(e, y, np.zeros([3, 3]), { reverseTransitions: np.zeros([2, 2]) }), args: [normal(1, [2, 5, 3]), tagsOf([2, 5])] }),
+    says: [/crf\.biMemmNll: emissions has shape \[2,5,3\]; expected \[\.\.\., T, K=2\] \(K = 2 from options\.reverseTransitions\)/],
+  },
+];
+
+describe('crf names the function, the argument and the shapes', () => {
+  for (const row of crfRows) it(row.name, () => checkRow(row));
+
+  it('right shapes still work: a mask of ones broadcast over the batch gives the unmasked log Z', () => {
+    noLeak(() => {
+      const e = normal(1, [2, 5, 3]), g = normal(2, [3, 3]);
+      const full = crf.logPartition(e, g), masked = crf.logPartition(e, g, { mask: np.ones([1, 5]) });
+      expect(np.max(np.abs(np.subtract(full, masked))).item()).toBe(0);
+    });
+  });
+});
