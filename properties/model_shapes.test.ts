@@ -215,3 +215,73 @@ describe('crf names the function, the argument and the shapes', () => {
     });
   });
 });
+
+// ---- onLstm and vqvae ---------------------------------------------------------------------------
+
+const lstmParams = () => onLstm.init(key(1), 3, 4, { chunkSize: 2 });
+const lstmRows: Row[] = [
+  {
+    name: 'onLstm.cell: inputs of the wrong size',
+    setup: () => { const p = lstmParams(); return { call: (x) => onLstm.cell(p, onLstm.initialState(4, [2]), x, { chunkSize: 2 }).state.h, args: [normal(2, [2, 5])] }; },
+    says: [/^onLstm\.cell: x has shape \[2,5\]; expected \[\.\.\., in=3\] \(in = 3 from params\.wx\)$/],
+  },
+  {
+    name: 'onLstm.cell: a state of another hidden size',
+    setup: () => { const p = lstmParams(); return { call: (h, c) => onLstm.cell(p, { h, c }, np.zeros([2, 3]), { chunkSize: 2 }).state.h, args: [np.zeros([2, 6]), np.zeros([2, 6])] }; },
+    says: [/onLstm\.cell: state\.h has shape \[2,6\]; expected \[\.\.\., n=4\] \(n = 4 from params\.wh\)/],
+  },
+  {
+    name: 'onLstm.cell: inputs and state of batches that do not broadcast (was a matmul-add error)',
+    setup: () => { const p = lstmParams(); return { call: (x) => onLstm.cell(p, onLstm.initialState(4, [3]), x, { chunkSize: 2 }).state.h, args: [normal(2, [2, 3])] }; },
+    says: [/onLstm\.cell: the batch axes of x \[2\] and state\.h \[3\] do not broadcast together/],
+  },
+  {
+    name: 'onLstm.apply: a recurrent weight of the wrong width',
+    setup: () => { const p = withLeaf(lstmParams(), ['wh'], np.zeros([4, 19])); return { call: (x) => onLstm.apply(p, x, { chunkSize: 2 }).h, args: [normal(2, [2, 5, 3])] }; },
+    says: [/^onLstm\.apply: params\.wx has shape \[3,20\]; expected \[in, width=19\] \(width = 19 from params\.wh\)$/],
+  },
+  {
+    name: 'onLstm.apply: a mask of another length',
+    setup: () => { const p = lstmParams(); return { call: (x) => onLstm.apply(p, x, { chunkSize: 2, mask: np.ones([2, 4]) }).h, args: [normal(2, [2, 5, 3])] }; },
+    says: [/onLstm\.apply: mask has shape \[2,4\]; expected \[\.\.\., T=5\] \(T = 5 from xs\)/],
+  },
+];
+
+const vqParams = () => vqvae.init(key(1), { inputDim: 6, latentDim: 3, codebookSize: 5, hidden: 4 });
+const vqRows: Row[] = [
+  {
+    name: 'vqvae.quantize: vectors of another size than the codebook (was a matmul error)',
+    setup: () => ({ call: (z, e) => vqvae.quantize(z, e).zq, args: [normal(1, [7, 4]), normal(2, [5, 3])] }),
+    says: [/^vqvae\.quantize: z has shape \[7,4\]; expected \[\.\.\., d=3\] \(d = 3 from codebook\)$/],
+  },
+  {
+    name: 'vqvae.forward: a codebook of another latent size than the encoder',
+    setup: () => { const p = withLeaf(vqParams(), ['codebook'], np.zeros([5, 2])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
+    says: [/^vqvae\.forward: params\.codebook has shape \[5,2\]; expected \[K, d=3\] \(d = 3 from params\.encoder\[1\]\.w\)$/],
+  },
+  {
+    name: 'vqvae.forward: a decoder that does not map back to the input size (was a broadcast in the loss)',
+    setup: () => { const p = withLeaf(withLeaf(vqParams(), ['decoder', 1, 'w'], np.zeros([4, 5])), ['decoder', 1, 'b'], np.zeros([5])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
+    says: [/vqvae\.forward: params\.decoder\[1\]\.w has shape \[4,5\]; expected \[h1=4, in=6\] \(in = 6 from params\.encoder\[0\]\.w; h1 = 4 from params\.decoder\[0\]\.w\)/],
+  },
+  {
+    name: 'vqvae.emaUpdate: indices of another batch',
+    setup: () => { const st = vqvae.emaInit(normal(1, [5, 3])); return { call: (z, i) => vqvae.emaUpdate(st, z, i).codebook, args: [normal(2, [8, 3]), np.zeros([7], 'int32')] }; },
+    says: [/vqvae\.emaUpdate: indices has shape \[7\]; expected \[8\]/],
+  },
+];
+
+describe('onLstm and vqvae name the function, the path and the shapes', () => {
+  for (const row of [...lstmRows, ...vqRows]) it(row.name, () => checkRow(row));
+
+  it('right shapes still work: a state [n] broadcasts over a batch of inputs; vqvae.forward runs', () => {
+    noLeak(() => {
+      const p = lstmParams();
+      const x = normal(2, [2, 3]);
+      const one = onLstm.cell(p, onLstm.initialState(4), x, { chunkSize: 2 }).state.h;
+      const batched = onLstm.cell(p, onLstm.initialState(4, [2]), x, { chunkSize: 2 }).state.h;
+      expect(np.max(np.abs(np.subtract(one, batched))).item()).toBe(0);
+      expect(vqvae.forward(vqParams(), normal(3, [8, 6])).reconstruction.shape).toEqual([8, 6]);
+    });
+  });
+});
