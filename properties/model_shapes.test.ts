@@ -285,3 +285,59 @@ describe('onLstm and vqvae name the function, the path and the shapes', () => {
     });
   });
 });
+
+// ---- gan and ebm --------------------------------------------------------------------------------
+
+const ganRows: Row[] = [
+  {
+    name: 'mlpGenerator: noise of the wrong size',
+    setup: () => { const p = gan.mlpGenerator.init(key(1), 2, 2, { hidden: 8 }); return { call: (z) => gan.mlpGenerator.apply(p, z), args: [normal(2, [4, 3])] }; },
+    says: [/^mlpGenerator\.apply: z has shape \[4,3\]; expected \[\.\.\., in=2\] \(in = 2 from params\[0\]\.w\)$/],
+  },
+  {
+    name: 'mlpDiscriminator: a last layer with two outputs (was a reshape error)',
+    setup: () => { const p = gan.mlpGenerator.init(key(1), 2, 2, { hidden: 8 }); return { call: (x) => gan.mlpDiscriminator.apply(p, x), args: [normal(2, [4, 2])] }; },
+    says: [/^mlpDiscriminator\.apply: params\[2\]\.w has shape \[8,2\]; expected \[h2=8, out=1\] \(out = 1 from the one score per example; h2 = 8 from params\[1\]\.w\)$/],
+  },
+  {
+    name: 'convGenerator: an fc layer that does not fill the 7×7 map (was a reshape error)',
+    setup: () => { const p = withLeaf(withLeaf(gan.convGenerator.init(key(1), 4, { channels: 2 }), ['fc', 'w'], np.zeros([4, 100])), ['fc', 'b'], np.zeros([100])); return { call: (z) => gan.convGenerator.apply(p, z), args: [normal(2, [3, 4])] }; },
+    says: [/^convGenerator\.apply: params\.fc\.w has shape \[4,100\]; expected \[z, f=196\] \(f = 196 from 7·7·c2 \(c2 = 4 from params\.conv1\.w: fc fills a 7×7 map\)\)$/],
+  },
+  {
+    name: 'convDiscriminator: images of another size than its fc layer takes',
+    setup: () => { const p = gan.convDiscriminator.init(key(1), { channels: 2 }); return { call: (x) => gan.convDiscriminator.apply(p, x), args: [normal(2, [3, 14, 14, 1])] }; },
+    says: [/convDiscriminator\.apply: params\.fc\.w has shape \[196,1\]; expected \[f=64, out=1\] \(f = 64 from 4·4·c2 \(the 14×14 images after two stride-2 convolutions/],
+  },
+];
+
+const ebmRows: Row[] = [
+  {
+    name: 'mlpEnergy: examples with the wrong number of features',
+    setup: () => { const p = ebm.mlpEnergy.init(key(1), 4, [8]); return { call: (x) => ebm.mlpEnergy.apply(p, x), args: [normal(2, [5, 3, 2])] }; },
+    says: [/^mlpEnergy\.apply: x has shape \[5,3,2\]; expected a batch \[N, \.\.\.\] of 4 features per example \(in = 4 from params\.layers\[0\]\.w\)$/],
+  },
+  {
+    name: 'mlpEnergy: a last layer with two outputs (energies would be [2N])',
+    setup: () => { const p = { layers: nn.mlp.init(key(1), [4, 8, 2]) }; return { call: (x) => ebm.mlpEnergy.apply(p, x), args: [normal(2, [5, 4])] }; },
+    says: [/mlpEnergy\.apply: params\.layers\[1\]\.w has shape \[8,2\]; expected \[h1=8, out=1\]/],
+  },
+  {
+    name: 'spectralNormalize: states for another network',
+    setup: () => { const p = ebm.mlpEnergy.init(key(1), 4, [8]); const st = ebm.spectralNormInit(key(2), ebm.mlpEnergy.init(key(3), 4, [6])); return { call: (x) => ebm.mlpEnergy.apply(ebm.spectralNormalize(p, st).params, x), args: [normal(2, [5, 4])] }; },
+    says: [/^ebm\.spectralNormalize: states\[1\]\.u has shape \[6\]; expected \[rows=8\] \(rows = 8 from params\.layers\[1\]\.w \[8,1\] viewed as \[rows, 1\]\)$/],
+  },
+];
+
+describe('gan nets and ebm energies name the function, the path and the shapes', () => {
+  for (const row of [...ganRows, ...ebmRows]) it(row.name, () => checkRow(row));
+
+  it('right shapes still work: the nets give their documented output shapes', () => {
+    noLeak(() => {
+      expect(gan.convGenerator.apply(gan.convGenerator.init(key(1), 4, { channels: 2 }), normal(2, [3, 4])).shape).toEqual([3, 28, 28, 1]);
+      expect(gan.convDiscriminator.apply(gan.convDiscriminator.init(key(1), { channels: 2 }), normal(2, [3, 28, 28, 1])).shape).toEqual([3]);
+      const p = ebm.mlpEnergy.init(key(1), 4, [8]);
+      expect(ebm.mlpEnergy.apply(ebm.spectralNormalize(p, ebm.spectralNormInit(key(2), p)).params, normal(2, [5, 2, 2])).shape).toEqual([5]);
+    });
+  });
+});
