@@ -341,3 +341,66 @@ describe('gan nets and ebm energies name the function, the path and the shapes',
     });
   });
 });
+
+// ---- flows --------------------------------------------------------------------------------------
+
+/** A layer's init on `x`, its params with one leaf replaced, and a call of forward on the traced x. */
+function flowRow(name: string, layer: flows.Layer, x: () => NDArray, path: (string | number)[], leaf: () => NDArray, says: RegExp[], stateLeaf = false): Row {
+  return {
+    name,
+    setup: () => {
+      const input = x();
+      const { params, state } = layer.init(key(5), input);
+      const p = stateLeaf ? params : withLeaf(params, path, leaf());
+      const st = stateLeaf ? withLeaf(state, path, leaf()) : state;
+      return { call: (v) => layer.forward(p, v, { state: st, logdet: { method: 'exact' } }).y, args: [input] };
+    },
+    says,
+  };
+}
+
+const flowRows: Row[] = [
+  flowRow('iresnet: a hidden layer of another width', flows.iresnet({ dim: 2, hidden: [4, 4] }), () => normal(1, [3, 2]), ['layers', 1, 'w'], () => np.zeros([4, 5]),
+    [/^iresnet\.forward: params\.layers\[1\]\.b has shape \[4\]; expected \[h2=5\] \(h2 = 5 from params\.layers\[1\]\.w\)$/]),
+  flowRow('iresnet: a spectral-norm state of another size', flows.iresnet({ dim: 2, hidden: [4] }), () => normal(1, [3, 2]), ['sn', 1, 'u'], () => np.zeros([3]),
+    [/^iresnet\.forward: state\.sn\[1\]\.u has shape \[3\]; expected \[h1=4\] \(h1 = 4 from params\.layers\[0\]\.w\)$/], true),
+  flowRow('iresnetConv: a kernel with another channel count', flows.iresnetConv({ channels: 2, hidden: [3], kernelSizes: [3, [1, 3]] }), () => normal(1, [2, 4, 4, 2]), ['layers', 1, 'w'], () => np.zeros([1, 3, 4, 2]),
+    [/^iresnetConv\.forward: params\.layers\[1\]\.w has shape \[1,3,4,2\]; expected \[1, 3, c1=3, c2=2\] \(c1 = 3 from the block config; c2 = 2 from the block config\)$/]),
+  flowRow('iresnetConv: a kernel of another size than the config', flows.iresnetConv({ channels: 2, hidden: [3], kernelSizes: [3, [1, 3]] }), () => normal(1, [2, 4, 4, 2]), ['layers', 0, 'w'], () => np.zeros([1, 1, 2, 3]),
+    [/iresnetConv\.forward: params\.layers\[0\]\.w has shape \[1,1,2,3\]; expected \[3, 3, c0=2, c1=3\]/]),
+  flowRow('iresnetConv: power-iteration images of two sizes', flows.iresnetConv({ channels: 2, hidden: [3] }), () => normal(1, [2, 4, 4, 2]), ['sn', 1, 'u'], () => np.zeros([1, 4, 5, 2]),
+    [/iresnetConv\.forward: state\.sn\[1\]\.u has shape \[1,4,5,2\]; expected \[1, H=4, W=4, c2=2\] \(W = 4 from state\.sn\[0\]\.u/], true),
+  flowRow('affineCoupling: a conditioner whose last layer does not give s and t', flows.affineCoupling({ mask: [1, 0, 1], hidden: [4] }), () => normal(1, [3, 3]), ['net', 1, 'w'], () => np.zeros([4, 3]),
+    [/^affineCoupling: params\.net\[1\]\.w has shape \[4,3\]; expected \[h1=4, 2dim=6\] \(2dim = 6 from the mask \(s and t for each feature\); h1 = 4 from params\.net\[0\]\.w\)$/]),
+  flowRow('actnorm: a bias of another shape than the log-scale', flows.actnorm(), () => normal(1, [4, 3]), ['bias'], () => np.zeros([2]),
+    [/actnorm\.forward: params\.bias has shape \[2\]; expected params\.logScale's \[3\]/]),
+  flowRow('conv1x1: a weight of another size', flows.conv1x1(3), () => normal(1, [4, 3]), ['w'], () => np.eye(2),
+    [/^conv1x1\.forward: params\.w has shape \[2,2\]; expected \[C=3, C=3\] \(C = 3 from the layer \(conv1x1\(channels\)\)\)$/]),
+  flowRow('conv1x1LU: a permutation of another size', flows.conv1x1LU(3), () => normal(1, [4, 3]), ['permutation'], () => np.eye(4),
+    [/conv1x1LU\.forward: state\.permutation has shape \[4,4\]; expected \[C=3, C=3\]/], true),
+  {
+    name: 'flow: a layer\'s error says which layer and where its trees sit',
+    setup: () => {
+      const f = flows.flow([flows.actnorm(), flows.iresnet({ dim: 2, hidden: [4] })], { eventShape: [2] });
+      const x = normal(1, [3, 2]);
+      const { params, state } = f.init(key(5), x);
+      const p = withLeaf(params, [1, 'layers', 0, 'b'], np.zeros([5]));
+      return { call: (v) => f.logProb(p, v, { state, logdet: { method: 'exact' } }), args: [x] };
+    },
+    says: [/^flow\.forward: layer 1 \(iresnet; its trees are params\[1\] and state\[1\]\): iresnet\.forward: params\.layers\[0\]\.b has shape \[5\]; expected \[h1=4\]/],
+  },
+];
+
+describe('flow layers name the layer, the path and the shapes', () => {
+  for (const row of flowRows) it(row.name, () => checkRow(row));
+
+  it('right shapes still work: a rectangular-kernel block round-trips through its inverse after the checks', () => {
+    noLeak(() => {
+      const block = flows.iresnetConv({ channels: 2, hidden: [3], kernelSizes: [[3, 1], [1, 3]] });
+      const x = normal(1, [2, 4, 5, 2]);
+      const { params, state } = block.init(key(2), x);
+      const y = block.forward(params, x, { state, logdet: { method: 'none' } }).y;
+      expect(np.max(np.abs(np.subtract(block.inverse(params, y, { state, logdet: { method: 'none' } }).x, x))).item()).toBeLessThan(1e-4);
+    });
+  });
+});

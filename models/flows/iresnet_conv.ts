@@ -5,7 +5,7 @@
 // with the convolution and its adjoint), not as its reshaped kernel, so Lip(g) ≤ Π_i ||Ŵ_i||₂ < 1
 // holds for the images the block was initialised on. The inverse (fixed point) and the log-det
 // estimators are the dense block's (fixed_point.ts, logdet.ts), which work on any event shape.
-import { jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
+import { ShapeError, jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
 import { conv2d, convSpectralNorm, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
 import * as init from '../init.js';
 import { DEFAULT_FIXED_POINT } from './fixed_point.js';
@@ -13,6 +13,7 @@ import { activations, residualBlockMethods, type ResidualBlockOptions } from './
 import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
 import { DEFAULT_LOGDET } from './logdet.js';
 import { spectralNormExact } from './spectral.js';
+import { Shapes } from '../shapes.js';
 
 export interface IResNetConvConfig extends ResidualBlockOptions {
   /** Channels of the images (the last axis of [N, H, W, C]). */
@@ -71,7 +72,7 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
   }
 
   const checkInput = (x: NDArray, op: string): void => {
-    if (x.ndim !== 4 || x.shape[3] !== config.channels) throw new Error(`iresnetConv.${op}: expected images [N, H, W, ${config.channels}], got shape [${x.shape.join(',')}]`);
+    if (x.ndim !== 4 || x.shape[3] !== config.channels) throw new ShapeError(`iresnetConv.${op}: expected images [N, H, W, ${config.channels}], got shape [${x.shape.join(',')}]`);
   };
   const needState = (state: IResNetConvState | undefined, x: NDArray, op: string): IResNetConvState => {
     if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) {
@@ -79,10 +80,34 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
     }
     const [h, w] = [state.sn[0]!.u.shape[1], state.sn[0]!.u.shape[2]];
     if (x.shape[1] !== h || x.shape[2] !== w) {
-      throw new Error(`iresnetConv.${op}: the block was initialised on ${h}×${w} images (its spectral norms hold for that size), got ${x.shape[1]}×${x.shape[2]}`);
+      throw new ShapeError(`iresnetConv.${op}: the block was initialised on ${h}×${w} images (its spectral norms hold for that size), got ${x.shape[1]}×${x.shape[2]}`);
     }
     return state;
   };
+
+  /**
+   * The trees' shapes against the config: kernel i is [kh_i, kw_i, c_i, c_{i+1}], its bias
+   * [c_{i+1}], its power-iteration image [1, H, W, c_{i+1}] (one size for all). Checked before any
+   * convolution, so a tree of another block is named by path, not by conv2d.
+   */
+  const checkTrees = (params: IResNetConvParams, state: IResNetConvState, op: string): void => {
+    const s = new Shapes(`iresnetConv.${op}`);
+    channels.forEach((c, i) => s.bind(`c${i}`, c, 'the block config'));
+    if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { layers }`);
+    const layers = s.list<Conv2dParams>('params.layers', params.layers, kernelSizes.length, 'convolutions');
+    layers.forEach((l, i) => {
+      if (typeof l !== 'object' || l === null) s.fail(`params.layers[${i}] is ${String(l)}; expected a convolution { w, b }`);
+      s.check(`params.layers[${i}].w`, l.w, [kernelSizes[i]![0], kernelSizes[i]![1], `c${i}`, `c${i + 1}`]);
+      s.check(`params.layers[${i}].b`, l.b, [`c${i + 1}`]);
+      s.check(`state.sn[${i}].u`, state.sn[i]?.u, [1, 'H', 'W', `c${i + 1}`]);
+    });
+  };
+
+  const normalizeChecked = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
+    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) throw new Error(`iresnetConv.normalize: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init)`);
+    checkTrees(params, state, 'normalize');
+    return normalize(params, state, iterations);
+  });
 
   const normalize = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
     const out = params.layers.map((layer, i) => {
@@ -110,7 +135,7 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
 
   return {
     kind: 'iresnetConv',
-    normalize,
+    normalize: normalizeChecked,
     residual,
     init: eager((key: Key, x: NDArray) => {
       checkInput(x, 'init');
@@ -127,14 +152,16 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
     ...residualBlockMethods(
       (params: IResNetConvParams, x: NDArray, options: LayerOptions<IResNetConvState>, op: string) => {
         checkInput(x, op);
-        return normalize(params, needState(options.state, x, op), options.powerIterations ?? powerIterations);
+        const state = needState(options.state, x, op);
+        checkTrees(params, state, op);
+        return normalize(params, state, options.powerIterations ?? powerIterations);
       },
       residual,
       { logdet: logdetDefaults, inverse: inverseDefaults },
     ),
     lipschitzBound: (params, state, iterations = powerIterations) => scope(() => {
       const [h, w] = [state.sn[0]!.u.shape[1]!, state.sn[0]!.u.shape[2]!];
-      return normalize(params, state, iterations).layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
+      return normalizeChecked(params, state, iterations).layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
     }),
   };
 }
