@@ -63,9 +63,10 @@ function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): ND
  */
 function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): NDArray {
   const s = new Shapes(`crf.${name}`);
+  // Emissions first: they come from the network, so transitions of another size are what is wrong.
+  const es = s.check('emissions', np.asArray(emissions), ['...', 'T', 'K']);
   const g = s.array(gPath, transitions === undefined ? undefined : np.asArray(transitions));
   s.check(gPath, g, ['K', 'K']);
-  const es = s.check('emissions', np.asArray(emissions), ['...', 'T', 'K']);
   const batch = es.slice(0, -2);
   if (tags !== undefined) s.check('tags', np.asArray(tags), [...batch, 'T']);
   if (mask !== undefined) {
