@@ -83,6 +83,7 @@ export function checkConv2d(s: Shapes, path: string, p: unknown, inputPath: stri
 
 /** Nearest-neighbour upsampling of NHWC images by an integer factor. */
 export const upsample2d = np.defop(function upsample2d(x: ArrayLike, factor: number): NDArray {
+  new Shapes('upsample2d').check('x', np.asArray(x), [null, null, null, null]);
   return np.repeat(np.repeat(x, factor, 1), factor, 2);
 });
 

@@ -404,3 +404,15 @@ describe('flow layers name the layer, the path and the shapes', () => {
     });
   });
 });
+
+describe('image helpers', () => {
+  it('upsample2d and squeeze refuse what is not an image batch with ShapeErrors naming them', () => {
+    noLeak(() => {
+      expectShapeError(() => nn.upsample2d(normal(1, [4, 4, 2]), 2), [/^upsample2d: x has shape \[4,4,2\]; expected \[_, _, _, _\]$/], 'eager');
+      expect(nn.upsample2d(normal(1, [1, 2, 3, 2]), 2).shape).toEqual([1, 4, 6, 2]);
+      const sq = flows.squeeze();
+      expectShapeError(() => sq.forward({}, normal(1, [2, 3, 4, 1])), [/squeeze\.forward: image size 3×4 is not a multiple of the factor 2/], 'eager');
+      expectShapeError(() => sq.forward({}, normal(1, [2, 4, 1])), [/squeeze\.forward: expected images \[N, H, W, C\], got shape \[2,4,1\]/], 'eager');
+    });
+  });
+});
