@@ -13,6 +13,17 @@ export type Pattern = readonly (Dim | '...')[];
 
 const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
+/** The shape of nested JS arrays (the lengths along the first entries, as np.asArray reads them). */
+function nestedShape(v: readonly unknown[]): number[] {
+  const shape: number[] = [];
+  let at: unknown = v;
+  while (Array.isArray(at)) {
+    shape.push(at.length);
+    at = at[0];
+  }
+  return shape;
+}
+
 function isArrayValue(v: unknown): v is NDArray {
   return typeof v === 'object' && v !== null && Array.isArray((v as { shape?: unknown }).shape);
 }
@@ -52,11 +63,15 @@ export class Shapes {
   }
 
   /**
-   * Checks the shape of `value` (an array, or a shape) at `path` against `pattern`, binding the
-   * names it meets for the first time. Returns the shape.
+   * Checks the shape of `value` (an array, or nested JS arrays of numbers) at `path` against
+   * `pattern`, binding the names it meets for the first time. Returns the shape.
    */
   check(path: string, value: unknown, pattern: Pattern): readonly number[] {
-    const shape = Array.isArray(value) ? (value as number[]) : this.array(path, value).shape;
+    return this.checkShape(path, Array.isArray(value) ? nestedShape(value) : this.array(path, value).shape, pattern);
+  }
+
+  /** `check` for a shape given as such (e.g. a flattened view of an argument). */
+  checkShape(path: string, shape: readonly number[], pattern: Pattern): readonly number[] {
     const rest = pattern[0] === '...';
     const dims = (rest ? pattern.slice(1) : pattern) as readonly Dim[];
     const offset = shape.length - dims.length;

@@ -67,14 +67,17 @@ function checkRow(row: Row): void {
 describe('Shapes (the shared checker)', () => {
   it('binds names on first sight, names the mismatched size and where it came from, and leaves nothing bound by a failed check', () => {
     const s = new Shapes('f');
-    s.check('a', [2, 3], ['n', 'm']);
-    expect(() => s.check('b', [4, 3], ['...', 'm', 'n'])).toThrow(/f: b has shape \[4,3\]; expected \[\.\.\., m=3, n=2\] \(m = 3 from a; n = 2 from a\)/);
-    expect(() => s.check('c', [5, 7], ['k', 'n'])).toThrow(/c has shape \[5,7\]; expected \[k, n=2\] \(n = 2 from a\)/);
+    s.checkShape('a', [2, 3], ['n', 'm']);
+    expect(() => s.checkShape('b', [4, 3], ['...', 'm', 'n'])).toThrow(/f: b has shape \[4,3\]; expected \[\.\.\., m=3, n=2\] \(m = 3 from a; n = 2 from a\)/);
+    expect(() => s.checkShape('c', [5, 7], ['k', 'n'])).toThrow(/c has shape \[5,7\]; expected \[k, n=2\] \(n = 2 from a\)/);
     expect(s.size('k')).toBeUndefined();
-    expect(() => s.check('d', [1], ['x', 'y'])).toThrow(/d has shape \[1\]; expected \[x, y\]$/);
-    expect(() => s.check('e', [3, 4], ['z', 'z'])).toThrow(/e has shape \[3,4\]; expected \[z=3, z=3\] \(z = 3 from its axis 0\)/);
+    expect(() => s.checkShape('d', [1], ['x', 'y'])).toThrow(/d has shape \[1\]; expected \[x, y\]$/);
+    expect(() => s.checkShape('e', [3, 4], ['z', 'z'])).toThrow(/e has shape \[3,4\]; expected \[z=3, z=3\] \(z = 3 from its axis 0\)/);
     expect(() => s.array('params.w', undefined)).toThrow(/f: params\.w is missing/);
-    expect(s.check('e', [9, 2, 3], ['...', 'n', 'm'])).toEqual([9, 2, 3]);
+    expect(s.checkShape('e', [9, 2, 3], ['...', 'n', 'm'])).toEqual([9, 2, 3]);
+    // Nested JS arrays are values, read as np.asArray reads them.
+    expect(s.check('f', [[1, 2, 3], [4, 5, 6]], ['n', 'm'])).toEqual([2, 3]);
+    expect(() => s.check('g', [1, 2, 3], ['n'])).toThrow(/g has shape \[3\]; expected \[n=2\]/);
   });
 
   it('accepts exactly the shapes that fit a random pattern', () => {
@@ -91,8 +94,8 @@ describe('Shapes (the shared checker)', () => {
         return seen.get(d) === shape[i];
       });
       const s = new Shapes('f');
-      if (fits) expect(s.check('x', shape, pattern)).toEqual(shape);
-      else expect(() => s.check('x', shape, pattern)).toThrow(ShapeError);
+      if (fits) expect(s.checkShape('x', shape, pattern)).toEqual(shape);
+      else expect(() => s.checkShape('x', shape, pattern)).toThrow(ShapeError);
     }), { seed: 42, numRuns: 200 });
   });
 });
