@@ -5,8 +5,9 @@
 // (the recursion keeps its previous state and the next real step links to the last real tag), so
 // padding may sit anywhere, and a sequence with no real step has score 0, log Z 0 and loss 0.
 // The time loops are JS loops over np ops: differentiable, and batched by vmap like any other code.
-import { grad, np, type ArrayLike, type NDArray } from '../src/index.js';
+import { ShapeError, grad, np, type ArrayLike, type NDArray } from '../src/index.js';
 import { checkLabels } from './losses.js';
+import { Shapes } from './shapes.js';
 
 const op = np.defop;
 
@@ -33,14 +34,13 @@ interface Steps {
 function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined): Steps {
   let e = np.asArray(emissions);
   if (e.dtype !== 'float32') e = e.astype('float32');
-  if (e.ndim < 2) throw new RangeError(`crf.${name}: emissions must be [..., T, k], got ${JSON.stringify(e.shape)}`);
+  if (e.ndim < 2) throw new ShapeError(`crf.${name}: emissions must be [..., T, k], got ${JSON.stringify(e.shape)}`);
   const T = e.shape[e.ndim - 2]!;
   const et = np.moveaxis(e, -2, 0);
   const h = Array.from({ length: T }, (_, t) => et.at(t));
   if (mask === undefined) return { h, m: null };
   let ma = np.asArray(mask);
   if (ma.dtype !== 'bool') ma = np.notEqual(ma, 0);
-  if (ma.shape[ma.ndim - 1] !== T) throw new RangeError(`crf.${name}: mask ${JSON.stringify(ma.shape)} must end in the T = ${T} steps of emissions ${JSON.stringify(e.shape)}`);
   const mt = np.moveaxis(ma, -1, 0);
   return { h, m: Array.from({ length: T }, (_, t) => mt.at(t)) };
 }
@@ -50,19 +50,31 @@ function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): ND
   // (A float tag such as 1.5 was truncated silently.)
   if (y.dtype === 'float32') throw new TypeError(`crf.${name}: tags must be integers (int32), got float32 values`);
   if (y.dtype !== 'int32') y = y.astype('int32');
-  if (y.shape[y.ndim - 1] !== T) throw new RangeError(`crf.${name}: tags ${JSON.stringify(y.shape)} must end in the T = ${T} steps of the emissions`);
   checkLabels(`crf.${name}`, y, numTags);
   const yt = np.moveaxis(y, -1, 0);
   return Array.from({ length: T }, (_, t) => yt.at(t));
 }
 
-/** The transition scores g [K, K], checked against the K tags of the emissions [..., T, K]. */
-function transitionMatrix(name: string, transitions: ArrayLike, emissions: ArrayLike): NDArray {
-  const g = np.asArray(transitions);
-  const e = np.asArray(emissions);
-  const k = e.shape[e.ndim - 1];
-  if (g.ndim !== 2 || g.shape[0] !== k || g.shape[1] !== k) {
-    throw new RangeError(`crf.${name}: transitions ${JSON.stringify(g.shape)} must be [K, K] for the K = ${k} tags of emissions ${JSON.stringify(e.shape)}`);
+/**
+ * Checks the shapes up front, so that a mismatch names the function and the argument rather than
+ * surfacing in takeAlongAxis or a broadcast: transitions [K, K] (at `gPath`), emissions
+ * [..., T, K], tags exactly the emissions' [..., T], and a mask [..., T] whose leading axes
+ * broadcast to the emissions' without enlarging them. Returns the transitions as an array.
+ */
+function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): NDArray {
+  const s = new Shapes(`crf.${name}`);
+  // Emissions first: they come from the network, so transitions of another size are what is wrong.
+  const es = s.check('emissions', np.asArray(emissions), ['...', 'T', 'K']);
+  const g = s.array(gPath, transitions === undefined ? undefined : np.asArray(transitions));
+  s.check(gPath, g, ['K', 'K']);
+  const batch = es.slice(0, -2);
+  if (tags !== undefined) s.check('tags', np.asArray(tags), [...batch, 'T']);
+  if (mask !== undefined) {
+    const ms = s.check('mask', np.asArray(mask), ['...', 'T']);
+    const lead = ms.slice(0, -1);
+    if (lead.length > batch.length || lead.some((d, i) => d !== 1 && d !== batch[batch.length - lead.length + i])) {
+      s.fail(`mask has shape ${JSON.stringify(ms)}; expected [${[...batch, 'T'].join(', ')}] (or axes of 1 that broadcast to it) for emissions ${JSON.stringify(es)}`);
+    }
   }
   return g;
 }
@@ -84,9 +96,9 @@ const expand = (m: NDArray) => np.expandDims(m, -1);
  * The path score f(y; x) = Σ_t h_t(y_t) + Σ_t g(y_t, y_{t+1}) over the real steps. Returns [...].
  */
 export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
+  const g = checkShapes('score', emissions, transitions, tags, options.mask);
   const { h, m } = steps('score', emissions, options.mask);
-  const y = tagSteps('score', tags, h.length, h[0]!.shape[h[0]!.ndim - 1]!);
-  const g = transitionMatrix('score', transitions, emissions);
+  const y = tagSteps('score', tags, h.length, g.shape[0]!);
   let total = pick(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
   let prev = y[0]!;
@@ -116,8 +128,8 @@ function propagate(alpha: NDArray, g: NDArray): NDArray {
  * α_{t+1}(j) = logsumexp_i(α_t(i) + g_ij) + h_{t+1}(j), log Z = logsumexp_j α_T(j). Returns [...].
  */
 export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
+  const g = checkShapes('logPartition', emissions, transitions, undefined, options.mask);
   const { h, m } = steps('logPartition', emissions, options.mask);
-  const g = transitionMatrix('logPartition', transitions, emissions);
   let alpha = h[0]!;
   let started = m ? m[0]! : null;
   for (let t = 1; t < h.length; t++) {
@@ -136,13 +148,16 @@ export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, op
 /** The CRF loss −log p(y | x) = log Z(x) − f(y; x) ≥ 0. Returns [...]. */
 export const nll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   // Checked here so that errors name nll, not the functions it calls.
-  const g = transitionMatrix('nll', transitions, emissions);
+  const g = checkShapes('nll', emissions, transitions, tags, options.mask);
   checkLabels('crf.nll', np.asArray(tags), g.shape[0]!);
   return logPartition(emissions, transitions, options).sub(score(emissions, tags, transitions, options));
 });
 
 /** `nll` with a parameter tree ({ transitions }). */
-export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions = {}): NDArray => nll(emissions, tags, params.transitions, options));
+export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions = {}): NDArray => {
+  checkShapes('loss', emissions, params?.transitions, tags, options.mask, 'params.transitions');
+  return nll(emissions, tags, params.transitions, options);
+});
 
 /**
  * Per-step tag marginals p(y_t = j | x), as the gradient of log Z with respect to the emissions.
@@ -150,7 +165,7 @@ export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike
  */
 export const marginals = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const e = np.asArray(emissions);
-  const g = transitionMatrix('marginals', transitions, emissions);
+  const g = checkShapes('marginals', emissions, transitions, undefined, options.mask);
   return grad((h: NDArray) => np.sum(logPartition(h, g, options)))(e.dtype === 'float32' ? e : e.astype('float32'));
 });
 
@@ -163,8 +178,8 @@ export interface ViterbiResult {
 
 /** Viterbi decoding: the highest-scoring tag sequence and its score (ties go to the lowest tag). */
 export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): ViterbiResult => {
+  const g = checkShapes('viterbi', emissions, transitions, undefined, options.mask);
   const { h, m } = steps('viterbi', emissions, options.mask);
-  const g = transitionMatrix('viterbi', transitions, emissions);
   const k = g.shape[0]!;
   const identity = np.arange(k);
   let delta = h[0]!;
@@ -200,9 +215,9 @@ export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options
  * softmax(h_1). Returns [...]. With g = 0 it is the per-frame softmax cross-entropy, as is the CRF.
  */
 export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
+  const g = checkShapes('memmNll', emissions, transitions, tags, options.mask);
   const { h, m } = steps('memmNll', emissions, options.mask);
-  const y = tagSteps('memmNll', tags, h.length, h[0]!.shape[h[0]!.ndim - 1]!);
-  const g = transitionMatrix('memmNll', transitions, emissions);
+  const y = tagSteps('memmNll', tags, h.length, g.shape[0]!);
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
   let total = stepLoss(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
@@ -236,7 +251,8 @@ export interface BiMemmOptions extends MaskOptions {
  * right-to-left one (the sequence reversed, transitions transposed unless given). Returns [...].
  */
 export const biMemmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: BiMemmOptions = {}): NDArray => {
-  const g = transitionMatrix('biMemmNll', transitions, emissions);
+  const g = checkShapes('biMemmNll', emissions, transitions, tags, options.mask);
+  if (options.reverseTransitions !== undefined) checkShapes('biMemmNll', emissions, options.reverseTransitions, undefined, undefined, 'options.reverseTransitions');
   const forward = memmNll(emissions, tags, g, options);
   const rev = (x: ArrayLike, axis: number) => np.flip(x, axis);
   const mask = options.mask === undefined ? undefined : rev(options.mask, -1);

@@ -13,8 +13,9 @@
 import * as optim from '../optim/index.js';
 import { grad, gradientReversal, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
-import { conv2d, dense, mlp, upsample2d, type Conv2dParams, type DenseParams } from './nn.js';
+import { checkConv2d, conv2d, dense, mlp, upsample2d, type Conv2dParams, type DenseParams } from './nn.js';
 import { freesIntermediates } from './eager.js';
+import { Shapes, checkDense, checkDenseStack } from './shapes.js';
 
 export type Key = NDArray;
 
@@ -279,6 +280,8 @@ export const mlpGenerator = freesIntermediates({
     return mlp.init(key, mlpSizes(zDim, outDim, options), { wInit: init.heUniform });
   },
   apply(params: readonly DenseParams[], z: ArrayLike): NDArray {
+    const s = new Shapes('mlpGenerator.apply');
+    s.check('z', np.asArray(z), ['...', checkDenseStack(s, 'params', params).input]);
     return mlp.apply(params, z, { activation: np.relu });
   },
 });
@@ -292,6 +295,8 @@ export const mlpDiscriminator = freesIntermediates({
     return mlp.init(key, mlpSizes(inDim, 1, options), { wInit: init.heUniform });
   },
   apply(params: readonly DenseParams[], x: ArrayLike): NDArray {
+    const s = new Shapes('mlpDiscriminator.apply').bind('out', 1, 'the one score per example');
+    s.check('x', np.asArray(x), [null, checkDenseStack(s, 'params', params).input]);
     const out = mlp.apply(params, x, { activation: (h) => np.leakyRelu(h, 0.2) });
     return np.reshape(out, [out.shape[0]!]);
   },
@@ -327,6 +332,7 @@ export const convGenerator = freesIntermediates({
   },
   apply(p: ConvGeneratorParams, z: ArrayLike): NDArray {
     const zz = np.asArray(z);
+    checkConvGenerator(p, zz);
     const c2 = p.conv1.w.shape[2]!;
     let h = np.relu(dense.apply(p.fc, zz)).reshape(zz.shape[0]!, 7, 7, c2);
     h = np.relu(conv2d.apply(p.conv1, upsample2d(h, 2), { padding: 'SAME' }));
@@ -357,12 +363,37 @@ export const convDiscriminator = freesIntermediates({
   },
   apply(p: ConvDiscriminatorParams, x: ArrayLike): NDArray {
     const xx = np.asArray(x);
+    checkConvDiscriminator(p, xx);
     const n = xx.shape[0]!;
     let h = np.leakyRelu(conv2d.apply(p.conv1, xx, { strides: 2, padding: 'SAME' }), 0.2);
     h = np.leakyRelu(conv2d.apply(p.conv2, h, { strides: 2, padding: 'SAME' }), 0.2);
     return dense.apply(p.fc, h.reshape(n, -1)).reshape(n);
   },
 });
+
+/** The generator's tree against z [N, zDim]: fc's outputs must fill the 7×7 map of conv1's input channels. */
+function checkConvGenerator(p: ConvGeneratorParams, z: NDArray): void {
+  const s = new Shapes('convGenerator.apply');
+  if (typeof p !== 'object' || p === null) s.fail(`params is ${String(p)}; expected { fc, conv1, conv2 }`);
+  checkConv2d(s, 'params.conv1', p.conv1, null, undefined, 'c2', 'c');
+  checkConv2d(s, 'params.conv2', p.conv2, null, undefined, 'c', 'cout');
+  s.bind('f', 7 * 7 * s.size('c2')!, `7·7·c2 (c2 = ${s.size('c2')} from params.conv1.w: fc fills a 7×7 map)`);
+  checkDense(s, 'params.fc', p.fc, 'z', 'f');
+  s.check('z', z, [null, 'z']);
+}
+
+/** The discriminator's tree against images [N, H, W, C]: fc takes the map after two stride-2 'same' convolutions. */
+function checkConvDiscriminator(p: ConvDiscriminatorParams, x: NDArray): void {
+  const s = new Shapes('convDiscriminator.apply');
+  if (typeof p !== 'object' || p === null) s.fail(`params is ${String(p)}; expected { conv1, conv2, fc }`);
+  checkConv2d(s, 'params.conv1', p.conv1, null, undefined, 'cin', 'c1');
+  checkConv2d(s, 'params.conv2', p.conv2, null, undefined, 'c1', 'c2');
+  const [, h, w] = s.check('x', x, [null, null, null, 'cin']);
+  const down = (d: number) => Math.ceil(Math.ceil(d / 2) / 2);
+  s.bind('f', down(h!) * down(w!) * s.size('c2')!, `${down(h!)}·${down(w!)}·c2 (the ${h}×${w} images after two stride-2 convolutions, c2 = ${s.size('c2')} from params.conv2.w)`);
+  s.bind('out', 1, 'the one score per example');
+  checkDense(s, 'params.fc', p.fc, 'f', 'out');
+}
 
 function splitKeys(key: Key, n: number): Key[] {
   const ks = random.split(key, n);

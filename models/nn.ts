@@ -2,9 +2,10 @@
 // `init(key, ...) -> params` (`layerNorm.init(dim)` needs no key: it starts at scale 1, bias 0),
 // `apply(params, x) -> y`. No hidden state: spectral normalisation's
 // power-iteration vector is an explicit state the caller threads through.
-import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
+import { ShapeError, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
 import { freesIntermediates } from './eager.js';
+import { Shapes, checkDense, checkDenseStack } from './shapes.js';
 
 export { init as initializers };
 export type Key = NDArray;
@@ -23,7 +24,11 @@ export const dense = freesIntermediates({
     return { w: (options.wInit ?? init.glorotUniform)(kw, [inDim, outDim]), b: (options.bInit ?? init.zeros)(kb, [outDim]) };
   },
   apply(p: DenseParams, x: ArrayLike): NDArray {
-    return np.add(np.matmul(x, p.w), p.b);
+    const a = np.asArray(x);
+    const s = new Shapes('dense.apply');
+    checkDense(s, 'params', p, 'in', 'out');
+    s.check('x', a, ['...', 'in']);
+    return np.add(np.matmul(a, p.w), p.b);
   },
 });
 
@@ -36,8 +41,10 @@ export const mlp = freesIntermediates({
   apply(params: readonly DenseParams[], x: ArrayLike, options: { activation?: Activation; finalActivation?: Activation } = {}): NDArray {
     const act = options.activation ?? np.relu;
     let h = np.asArray(x);
+    const s = new Shapes('mlp.apply');
+    s.check('x', h, ['...', checkDenseStack(s, 'params', params).input]);
     params.forEach((p, i) => {
-      h = dense.apply(p, h);
+      h = np.add(np.matmul(h, p.w), p.b);
       if (i < params.length - 1) h = act(h);
       else if (options.finalActivation) h = options.finalActivation(h);
     });
@@ -56,12 +63,27 @@ export const conv2d = freesIntermediates({
     return { w: (options.wInit ?? init.heNormal)(key, [kh, kw, cin, cout]), b: np.zeros([cout]) };
   },
   apply(p: Conv2dParams, x: ArrayLike, options: { strides?: number | [number, number]; padding?: np.Padding } = {}): NDArray {
-    return np.add(np.conv2d(x, p.w, options), p.b);
+    const a = np.asArray(x);
+    checkConv2d(new Shapes('conv2d.apply'), 'params', p, 'x', a);
+    return np.add(np.conv2d(a, p.w, options), p.b);
   },
 });
 
+/**
+ * Checks a conv layer { w: [kh, kw, cin, cout], b: [cout] } at `path` and its NHWC input `x`
+ * (where given). Name the channel sizes apart to check several layers in one call.
+ */
+export function checkConv2d(s: Shapes, path: string, p: unknown, inputPath: string | null, x?: NDArray, cin = 'cin', cout = 'cout'): void {
+  if (typeof p !== 'object' || p === null) s.fail(`${path} is ${p === undefined ? 'missing' : typeof p}; expected a conv layer { w, b }`);
+  const l = p as { w?: unknown; b?: unknown };
+  s.check(`${path}.w`, l.w, [null, null, cin, cout]);
+  s.check(`${path}.b`, l.b, [cout]);
+  if (inputPath !== null && x !== undefined) s.check(inputPath, x, [null, null, null, cin]);
+}
+
 /** Nearest-neighbour upsampling of NHWC images by an integer factor. */
 export const upsample2d = np.defop(function upsample2d(x: ArrayLike, factor: number): NDArray {
+  new Shapes('upsample2d').check('x', np.asArray(x), [null, null, null, null]);
   return np.repeat(np.repeat(x, factor, 1), factor, 2);
 });
 
@@ -76,6 +98,10 @@ export const layerNorm = freesIntermediates({
     return { scale: np.ones([dim]), bias: np.zeros([dim]) };
   },
   apply(p: LayerNormParams, x: ArrayLike, eps = 1e-5): NDArray {
+    const s = new Shapes('layerNorm.apply');
+    s.check('params.scale', p?.scale, ['dim']);
+    s.check('params.bias', p?.bias, ['dim']);
+    s.check('x', np.asArray(x), ['...', 'dim']);
     return np.add(np.multiply(np.standardize(x, -1, eps), p.scale), p.bias);
   },
 });
@@ -98,6 +124,13 @@ export interface SpectralNormOptions {
 function checkIterations(op: string, n: number): number {
   if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`${op}: powerIterations must be an integer ≥ 1, got ${n}`);
   return n;
+}
+
+/** The power-iteration vector of a weight viewed as a matrix [rows, cols] must be [rows]. */
+export function checkSpectralState(s: Shapes, wPath: string, w: unknown, uPath: string, u: unknown): void {
+  const shape = s.check(wPath, w, ['...', null]);
+  s.bind('rows', shape.slice(0, -1).reduce((a, b) => a * b, 1), `${wPath} ${JSON.stringify(shape)} viewed as [rows, ${shape[shape.length - 1]}]`);
+  s.check(uPath, u, ['rows']);
 }
 
 /** A kernel viewed as the matrix [prod(shape[:-1]), shape[-1]]. */
@@ -129,6 +162,7 @@ export const spectralNorm = freesIntermediates({
   },
   /** σ̂ and the refined state, without normalising (at least one power iteration runs). */
   estimate(w: NDArray, state: SpectralNormState, powerIterations = 1): { sigma: NDArray; state: SpectralNormState } {
+    checkSpectralState(new Shapes('spectralNorm.estimate'), 'w', w, 'state.u', state?.u);
     const m = asMatrix(w);
     const msg = stopGradient(m);
     let u = stopGradient(state.u);
@@ -163,7 +197,7 @@ function adjointKernel(k: NDArray): NDArray {
 
 function checkOddKernel(op: string, k: NDArray): void {
   if (k.ndim !== 4 || k.shape[0]! % 2 === 0 || k.shape[1]! % 2 === 0) {
-    throw new Error(`${op}: expected a conv kernel [kh, kw, C_in, C_out] with odd kh and kw (a stride-1 'same' convolution, whose adjoint is a convolution), got [${k.shape.join(',')}]`);
+    throw new ShapeError(`${op}: expected a conv kernel [kh, kw, C_in, C_out] with odd kh and kw (a stride-1 'same' convolution, whose adjoint is a convolution), got [${k.shape.join(',')}]`);
   }
 }
 
@@ -184,6 +218,7 @@ export const convSpectralNorm = freesIntermediates({
   /** σ̂ and the refined state, without normalising (at least one power iteration runs). */
   estimate(kernel: NDArray, state: ConvSpectralNormState, powerIterations = 1): { sigma: NDArray; state: ConvSpectralNormState } {
     checkOddKernel('convSpectralNorm.estimate', kernel);
+    new Shapes('convSpectralNorm.estimate').bind('cout', kernel.shape[3]!, `kernel ${JSON.stringify(kernel.shape)}`).check('state.u', state?.u, [1, null, null, 'cout']);
     const k = stopGradient(kernel), kt = adjointKernel(k);
     const unit = (x: NDArray) => x.div(np.linalg.norm(x.reshape(-1)).add(1e-12));
     let u = stopGradient(state.u);

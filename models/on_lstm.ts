@@ -9,6 +9,7 @@
 // splitting at the largest level.
 import { np, random, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
+import { Shapes } from './shapes.js';
 
 const op = np.defop;
 type Key = NDArray;
@@ -96,11 +97,12 @@ export interface CellOutput {
 
 /** One ON-LSTM step: x [..., in], state {h, c} [..., n]. */
 export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig = {}): CellOutput => {
+  const s = checkParams('cell', params);
+  checkState(s, 'state', state);
+  s.broadcastable('x', s.check('x', np.asArray(x), ['...', 'in']).slice(0, -1), 'state.h', state.h.shape.slice(0, -1));
   const n = params.wh.shape[0]!;
   const q = config.chunkSize ?? 1;
   const p = chunks('cell', n, q);
-  const inputSize = np.asArray(x).shape.at(-1);
-  if (inputSize !== params.wx.shape[0]) throw new RangeError(`onLstm.cell: inputs of size ${inputSize} do not match the parameters, made for inputs of size ${params.wx.shape[0]} (wx ${JSON.stringify(params.wx.shape)})`);
   const width = params.wh.shape[1]!;
   if (width !== 4 * n + 2 * p) {
     // The parameters do not record their chunk size: a width 4n + 2p' tells which one they were made with.
@@ -121,6 +123,26 @@ export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, 
   const h = np.sigmoid(o).mul(np.tanh(c));
   return { state: { h, c }, fTilde, iTilde };
 });
+
+/**
+ * The parameters' shapes (wx [in, width], wh [n, width], b [width]), checked before any matmul so
+ * that a mismatch names the function and the path; returns the checker with in, n, width bound.
+ */
+function checkParams(name: string, params: OnLstmParams): Shapes {
+  const s = new Shapes(`onLstm.${name}`);
+  if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { wx, wh, b }`);
+  s.check('params.wh', params.wh, ['n', 'width']);
+  s.check('params.wx', params.wx, ['in', 'width']);
+  s.check('params.b', params.b, ['width']);
+  return s;
+}
+
+/** A state { h, c }: both [..., n], of one shape. */
+function checkState(s: Shapes, path: string, state: OnLstmState | undefined): void {
+  if (typeof state !== 'object' || state === null) s.fail(`${path} is ${String(state)}; expected { h, c } (onLstm.initialState)`);
+  const h = s.check(`${path}.h`, state.h, ['...', 'n']);
+  s.check(`${path}.c`, state.c, [...h]);
+}
 
 /** The level d = Σ_k k·p_f(k) = p·(1 − mean f̃) + 1 of chunk-level master forget gates [..., p] → [...]. */
 export const levels = op((fTilde: ArrayLike): NDArray => {
@@ -146,6 +168,13 @@ export interface SequenceOutput {
  */
 export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConfig & { initialState?: OnLstmState; mask?: ArrayLike } = {}): SequenceOutput => {
   const x = np.asArray(xs);
+  const s = checkParams('apply', params);
+  const batch = s.check('xs', x, ['...', 'T', 'in']).slice(0, -2);
+  if (config.mask !== undefined) s.broadcastable('mask', s.check('mask', np.asArray(config.mask), ['...', 'T']).slice(0, -1), 'xs', batch);
+  if (config.initialState !== undefined) {
+    checkState(s, 'config.initialState', config.initialState);
+    s.broadcastable('config.initialState.h', config.initialState.h.shape.slice(0, -1), 'xs', batch);
+  }
   const n = params.wh.shape[0]!;
   const T = x.shape[x.ndim - 2]!;
   const xt = np.moveaxis(x, -2, 0);

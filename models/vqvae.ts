@@ -8,13 +8,23 @@
 // Optional: an EMA codebook update (the paper's appendix) and a tiny MLP encoder/decoder pair.
 import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import { mlp, type DenseParams } from './nn.js';
+import { Shapes, checkDenseStack } from './shapes.js';
 
 const op = np.defop;
 type Key = NDArray;
 
+/** A codebook [K, d] (checked first) and vectors z [..., d]; a mismatch names `op` and the shapes. */
+function checkCodebook(op: string, z: NDArray, codebook: NDArray, codebookPath = 'codebook'): Shapes {
+  const s = new Shapes(`vqvae.${op}`);
+  s.check(codebookPath, codebook, ['K', 'd']);
+  s.check('z', z, ['...', 'd']);
+  return s;
+}
+
 /** Squared distances ||z − e_j||² [..., K] between vectors z [..., d] and codebook rows e [K, d]. */
 export const squaredDistances = op((z: ArrayLike, codebook: ArrayLike): NDArray => {
   const a = np.asArray(z), e = np.asArray(codebook);
+  checkCodebook('squaredDistances', a, e);
   const zz = np.sum(np.square(a), -1, true);
   const ee = np.sum(np.square(e), -1);
   return zz.sub(np.matmul(a, e.T).mul(2)).add(ee);
@@ -30,6 +40,7 @@ export interface Quantized {
 /** Nearest codebook entry for every vector of z [..., d]. */
 export const quantize = op((z: ArrayLike, codebook: ArrayLike): Quantized => {
   const e = np.asArray(codebook);
+  checkCodebook('quantize', np.asArray(z), e);
   const indices = np.argmin(squaredDistances(z, e), -1);
   return { zq: np.take(e, indices, 0), indices };
 });
@@ -72,10 +83,7 @@ export interface QuantizerOutput extends Quantized {
 /** Quantises z, returning the straight-through decoder input and the two auxiliary losses. */
 export const vectorQuantize = op((z: ArrayLike, codebook: ArrayLike, options: QuantizerOptions = {}): QuantizerOutput => {
   const a = np.asArray(z);
-  const cbShape = np.asArray(codebook).shape;
-  if (cbShape.length !== 2 || cbShape[1] !== a.shape[a.ndim - 1]) {
-    throw new RangeError(`vectorQuantize: the codebook ${JSON.stringify(cbShape)} must be [K, D] with D = ${a.shape[a.ndim - 1]}, the last axis of z ${JSON.stringify(a.shape)}`);
-  }
+  checkCodebook('vectorQuantize', a, np.asArray(codebook));
   const beta = options.beta ?? 1;
   const gamma = options.gamma ?? 0.25 * beta;
   const { zq, indices } = quantize(a, codebook);
@@ -105,6 +113,10 @@ export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: Arr
   if (!(eps >= 0 && Number.isFinite(eps))) throw new RangeError(`vqvae.emaUpdate: eps must be a finite number ≥ 0, got ${eps}`);
   if (np.asArray(indices).dtype !== 'int32') throw new TypeError(`vqvae.emaUpdate: indices must be int32 codebook entries (as vectorQuantize returns), got ${np.asArray(indices).dtype}`);
   const a = np.asArray(z);
+  const s = new Shapes('vqvae.emaUpdate');
+  s.check('state.sums', state?.sums, ['K', 'd']);
+  s.check('state.counts', state?.counts, ['K']);
+  s.check('indices', np.asArray(indices), [...s.check('z', a, ['...', 'd']).slice(0, -1)]);
   const d = a.shape[a.ndim - 1]!;
   const K = state.counts.shape[0]!;
   const flat = np.reshape(stopGradient(a), [-1, d]);
@@ -151,6 +163,14 @@ export interface VqVaeOutput extends QuantizerOutput {
 
 /** Encode, quantise (straight-through), decode; the full VQ-VAE objective for a batch x [..., in]. */
 export const forward = op((params: VqVaeParams, x: ArrayLike, options: QuantizerOptions = {}): VqVaeOutput => {
+  // The encoder maps x to the codebook's vectors and the decoder back to x's size: checked as one
+  // chain, so a mismatch names the path in the parameter tree (not matmul or the loss's broadcast).
+  const s = new Shapes('vqvae.forward');
+  if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { encoder, decoder, codebook }`);
+  checkDenseStack(s, 'params.encoder', params.encoder, { input: 'in', output: 'd', hidden: 'e' });
+  s.check('params.codebook', params.codebook, ['K', 'd']);
+  checkDenseStack(s, 'params.decoder', params.decoder, { input: 'd', output: 'in', hidden: 'h' });
+  s.check('x', np.asArray(x), ['...', 'in']);
   const z = mlp.apply(params.encoder, x);
   const q = vectorQuantize(z, params.codebook, options);
   const reconstruction = mlp.apply(params.decoder, q.zqSt);

@@ -740,8 +740,8 @@ describe('mismatched shapes in model functions', () => {
     scope(() => {
       const h = np.zeros([3, 3]), bad = np.zeros([2, 2]);
       expect(() => crf.nll(h, [0, 1, 7], np.zeros([3, 3]))).toThrow(/crf.nll: label 7 is out of range for 3 classes/);
-      expect(() => crf.nll(h, [0, 1, 2], bad)).toThrow(/crf.nll: transitions \[2,2\] must be \[K, K\] for the K = 3 tags of emissions \[3,3\]/);
-      expect(() => crf.viterbi(h, bad)).toThrow(/crf.viterbi: transitions \[2,2\] must be \[K, K\]/);
+      expect(() => crf.nll(h, [0, 1, 2], bad)).toThrow(/crf.nll: transitions has shape \[2,2\]; expected \[K=3, K=3\] \(K = 3 from emissions\)/);
+      expect(() => crf.viterbi(h, bad)).toThrow(/crf.viterbi: transitions has shape \[2,2\]; expected \[K=3, K=3\]/);
       expect(() => crf.memmNll(h, [0, 1, 2], bad)).toThrow(/crf.memmNll: transitions/);
       // zlpr shares the cross-entropies' check (a ShapeError naming the op and both shapes).
       expect(() => losses.zlpr(np.zeros([4, 3]), np.zeros([4, 2]))).toThrow(ShapeError);
@@ -757,8 +757,8 @@ describe('mismatched shapes in model functions', () => {
       expect(losses.softmaxCrossEntropy(np.zeros([4, 3]), np.array([0.2, 0.3, 0.5], 'float32')).shape).toEqual([4]);
       expect(losses.softmaxCrossEntropy(np.zeros([2, 3]), np.array([[0, 1, 0], [1, 0, 0]], 'int32')).shape).toEqual([2]);
       expect(losses.sigmoidBinaryCrossEntropy(np.zeros([4, 3]), np.zeros([4, 1])).shape).toEqual([4, 3]);
-      expect(() => vq.vectorQuantize(np.zeros([4, 3]), np.zeros([5, 2]))).toThrow(/vectorQuantize: the codebook \[5,2\] must be \[K, D\] with D = 3/);
-      expect(() => onLstm.apply(onLstm.initParams(random.key(0), 2, 4), np.zeros([1, 4, 3]))).toThrow(/onLstm.cell: inputs of size 3 do not match the parameters, made for inputs of size 2/);
+      expect(() => vq.vectorQuantize(np.zeros([4, 3]), np.zeros([5, 2]))).toThrow(/vectorQuantize: z has shape \[4,3\]; expected \[\.\.\., d=2\] \(d = 2 from codebook\)/);
+      expect(() => onLstm.apply(onLstm.initParams(random.key(0), 2, 4), np.zeros([1, 4, 3]))).toThrow(/onLstm.apply: xs has shape \[1,4,3\]; expected \[\.\.\., T, in=2\] \(in = 2 from params\.wx\)/);
       expect(() => flows.actnorm().forward({ bias: np.zeros([2]), logScale: np.zeros([2]) }, np.zeros([4, 3]))).toThrow(/actnorm.forward: parameters \[2\] do not fit inputs \[4,3\]/);
       return null;
     });

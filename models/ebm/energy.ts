@@ -2,8 +2,9 @@
 // number per example [N]; the model density is q_θ(x) = e^{−E_θ(x)}/Z_θ. Low energy = likely.
 import { np, random, type ArrayLike, type NDArray } from '../../src/index.js';
 import type { Initializer } from '../init.js';
-import { mlp, spectralNorm, type Activation, type DenseParams, type Key, type SpectralNormOptions, type SpectralNormState } from '../nn.js';
+import { checkSpectralState, mlp, spectralNorm, type Activation, type DenseParams, type Key, type SpectralNormOptions, type SpectralNormState } from '../nn.js';
 import { freesIntermediates } from '../eager.js';
+import { Shapes, checkDenseStack } from '../shapes.js';
 
 /** A batched energy: x [N, ...] ↦ E(x) [N]. Samplers and losses take one of these. */
 export type EnergyFn = (x: NDArray) => NDArray;
@@ -29,6 +30,12 @@ export const mlpEnergy = freesIntermediates({
   },
   apply(params: MlpEnergyParams, x: ArrayLike, options: MlpEnergyOptions = {}): NDArray {
     const a = np.asArray(x);
+    const s = new Shapes('mlpEnergy.apply').bind('out', 1, 'the one energy per example');
+    if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { layers }`);
+    const inDim = s.size(checkDenseStack(s, 'params.layers', params.layers).input);
+    // Examples are flattened, so what must agree is the number of features per example.
+    const features = a.shape.slice(1).reduce((p, d) => p * d, 1);
+    if (a.ndim < 1 || (inDim !== undefined && features !== inDim)) s.fail(`x has shape [${a.shape.join(',')}]; expected a batch [N, ...] of ${inDim} features per example (in = ${inDim} from params.layers[0].w)`);
     const flat = a.ndim === 2 ? a : a.reshape(a.shape[0]!, -1);
     return mlp.apply(params.layers, flat, { activation: options.activation ?? np.silu }).reshape(-1);
   },
@@ -55,6 +62,8 @@ export const spectralNormalize = np.defop(function spectralNormalize<P extends {
   options: SpectralNormOptions = {},
 ): { params: P; states: SpectralStates } {
   const opts: SpectralNormOptions = { mode: 'hard', coeff: 1, ...options };
+  const list = new Shapes('ebm.spectralNormalize').list('states', states, params.layers.length, 'power-iteration states (one per layer of params.layers)');
+  params.layers.forEach((l, i) => checkSpectralState(new Shapes('ebm.spectralNormalize'), `params.layers[${i}].w`, l?.w, `states[${i}].u`, (list[i] as SpectralNormState | undefined)?.u));
   const next: SpectralStates = [];
   const layers = params.layers.map((l, i) => {
     const r = spectralNorm.apply(l.w, states[i]!, opts);

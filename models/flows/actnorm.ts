@@ -5,7 +5,7 @@
 // With `perPosition`, b and logs have one entry per position and channel (the event's shape), and
 // the log-det is Σ logs: a per-pixel affine map, which lets an image flow fit each pixel's own
 // location and scale (an MNIST border pixel is nearly always 0) from its first step.
-import { np, type NDArray } from '../../src/index.js';
+import { ShapeError, np, type NDArray } from '../../src/index.js';
 import { eager, perExample, positionsPerExample, type Key, type Layer, type NoState } from './layer.js';
 
 export interface ActnormParams {
@@ -29,9 +29,10 @@ export function actnorm(config: ActnormConfig = {}): Layer<ActnormParams, NoStat
   // The parameters' shape must be the end of the input's: [C], or the event shape per position.
   const check = (params: ActnormParams, x: NDArray, op: string): void => {
     const p = params.logScale.shape;
+    if (params.bias.shape.join() !== p.join()) throw new ShapeError(`actnorm.${op}: params.bias has shape ${JSON.stringify(params.bias.shape)}; expected params.logScale's ${JSON.stringify(p)}`);
     const tail = x.shape.slice(x.ndim - p.length);
     if (p.length >= x.ndim || tail.join() !== p.join()) {
-      throw new Error(`actnorm.${op}: parameters ${JSON.stringify(p)} do not fit inputs ${JSON.stringify(x.shape)}; expected a batch [N, ..., ${p.join(', ')}]`);
+      throw new ShapeError(`actnorm.${op}: parameters ${JSON.stringify(p)} do not fit inputs ${JSON.stringify(x.shape)}; expected a batch [N, ..., ${p.join(', ')}]`);
     }
   };
   return {

@@ -3,7 +3,8 @@
 //   log|det ∂y/∂x| = P·ln|det W|   (P = positions per example: H·W for [N, H, W, C], 1 for [N, D]),
 // computed with slogdet; the inverse is x = y·W⁻¹. W starts as a random rotation (orthogonal,
 // ln|det W| = 0), as in Glow.
-import { np, type NDArray } from '../../src/index.js';
+import { ShapeError, np, type NDArray } from '../../src/index.js';
+import { Shapes } from '../shapes.js';
 import * as init from '../init.js';
 import { eager, perExample, positionsPerExample, type Key, type Layer, type NoState } from './layer.js';
 
@@ -14,8 +15,11 @@ export interface Conv1x1Params {
 
 /** An invertible 1×1 convolution over `channels` features (the last axis). */
 export function conv1x1(channels: number): Layer<Conv1x1Params, NoState> {
+  const checkParams = (params: Conv1x1Params, op: string): void => {
+    new Shapes(`conv1x1.${op}`).bind('C', channels, 'the layer (conv1x1(channels))').check('params.w', params?.w, ['C', 'C']);
+  };
   const check = (x: NDArray): void => {
-    if (x.shape[x.ndim - 1] !== channels) throw new Error(`conv1x1: expected ${channels} channels on the last axis, got shape [${x.shape.join(',')}]`);
+    if (x.shape[x.ndim - 1] !== channels) throw new ShapeError(`conv1x1: expected ${channels} channels on the last axis, got shape [${x.shape.join(',')}]`);
   };
   const logdetOf = (w: NDArray, x: NDArray): NDArray => {
     const [, logabsdet] = np.linalg.slogdet(w);
@@ -29,10 +33,12 @@ export function conv1x1(channels: number): Layer<Conv1x1Params, NoState> {
     }),
     forward: eager((params: Conv1x1Params, x: NDArray) => {
       check(x);
+      checkParams(params, 'forward');
       return { y: np.matmul(x, params.w), logdet: logdetOf(params.w, x), state: {} as NoState };
     }),
     inverse: eager((params: Conv1x1Params, y: NDArray) => {
       check(y);
+      checkParams(params, 'inverse');
       return { x: np.matmul(y, np.linalg.inv(params.w)), logdet: np.negative(logdetOf(params.w, y)), iterations: 0, residual: 0 };
     }),
   };

@@ -6,7 +6,8 @@
 // optimizer, weight decay included, can move them); lower, upper and logScale are the parameters.
 // W starts as a random rotation decomposed by LU with partial pivoting, so at initialisation the
 // layer is the plain conv1x1's. As there, y = x·W on the last axis, at every position.
-import { np, type NDArray } from '../../src/index.js';
+import { ShapeError, np, type NDArray } from '../../src/index.js';
+import { Shapes } from '../shapes.js';
 import * as init from '../init.js';
 import { eager, perExample, positionsPerExample, type Key, type Layer } from './layer.js';
 
@@ -66,10 +67,17 @@ export const conv1x1LUWeight = eager((params: Conv1x1LUParams, state: Conv1x1LUS
 /** An invertible 1×1 convolution over `channels` features, its weight kept as an LU decomposition. */
 export function conv1x1LU(channels: number): Layer<Conv1x1LUParams, Conv1x1LUState> {
   const check = (x: NDArray): void => {
-    if (x.shape[x.ndim - 1] !== channels) throw new Error(`conv1x1LU: expected ${channels} channels on the last axis, got shape [${x.shape.join(',')}]`);
+    if (x.shape[x.ndim - 1] !== channels) throw new ShapeError(`conv1x1LU: expected ${channels} channels on the last axis, got shape [${x.shape.join(',')}]`);
   };
-  const stateOf = (state: Conv1x1LUState | undefined): Conv1x1LUState => {
+  const stateOf = (state: Conv1x1LUState | undefined, params: Conv1x1LUParams, op: string): Conv1x1LUState => {
     if (state === undefined) throw new Error('conv1x1LU: pass the state from init ({ state }): it holds the fixed permutation and signs');
+    // Every factor is C×C (or C): checked before the matmuls that would otherwise report it.
+    const s = new Shapes(`conv1x1LU.${op}`).bind('C', channels, 'the layer (conv1x1LU(channels))');
+    s.check('params.lower', params?.lower, ['C', 'C']);
+    s.check('params.upper', params?.upper, ['C', 'C']);
+    s.check('params.logScale', params?.logScale, ['C']);
+    s.check('state.permutation', state.permutation, ['C', 'C']);
+    s.check('state.sign', state.sign, ['C']);
     return state;
   };
   const logdetOf = (params: Conv1x1LUParams, x: NDArray): NDArray => perExample(np.multiply(np.sum(params.logScale), positionsPerExample(x)), x.shape[0]!);
@@ -88,12 +96,12 @@ export function conv1x1LU(channels: number): Layer<Conv1x1LUParams, Conv1x1LUSta
     }),
     forward: eager((params: Conv1x1LUParams, x: NDArray, options = {}) => {
       check(x);
-      const state = stateOf(options.state);
+      const state = stateOf(options.state, params, 'forward');
       return { y: np.matmul(x, conv1x1LUWeight(params, state)), logdet: logdetOf(params, x), state };
     }),
     inverse: eager((params: Conv1x1LUParams, y: NDArray, options = {}) => {
       check(y);
-      const w = conv1x1LUWeight(params, stateOf(options.state));
+      const w = conv1x1LUWeight(params, stateOf(options.state, params, 'inverse'));
       return { x: np.matmul(y, np.linalg.inv(w)), logdet: np.negative(logdetOf(params, y)), iterations: 0, residual: 0 };
     }),
   };

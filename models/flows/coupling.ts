@@ -3,9 +3,10 @@
 // so the Jacobian is triangular (after permuting) with diagonal exp(s) on the unmasked part:
 //   log|det ∂y/∂x| = Σ (1−m)⊙s,
 // and the inverse is closed-form: x = m⊙y + (1−m)⊙(y − t)⊙exp(−s), with (s, t) = NN(m⊙y) since m⊙y = m⊙x.
-import { np, random, type NDArray } from '../../src/index.js';
+import { ShapeError, np, random, type NDArray } from '../../src/index.js';
 import { dense, mlp, type Activation, type DenseParams } from '../nn.js';
 import * as init from '../init.js';
+import { Shapes, checkDenseStack } from '../shapes.js';
 import { eager, sumEvent, type Key, type Layer, type NoState } from './layer.js';
 
 export interface AffineCouplingConfig {
@@ -57,7 +58,12 @@ export function affineCoupling(config: AffineCouplingConfig): Layer<AffineCoupli
   const m = (): NDArray => np.array([...config.mask], 'float32');
 
   const shiftAndLogScale = eager((params: AffineCouplingParams, x: NDArray): { s: NDArray; t: NDArray } => {
-    if (x.shape[x.ndim - 1] !== dim) throw new Error(`affineCoupling: the mask has ${dim} entries but the input's last axis is ${x.shape[x.ndim - 1]} (shape [${x.shape.join(',')}])`);
+    if (x.shape[x.ndim - 1] !== dim) throw new ShapeError(`affineCoupling: the mask has ${dim} entries but the input's last axis is ${x.shape[x.ndim - 1]} (shape [${x.shape.join(',')}])`);
+    // The conditioner maps the dim features to [s_raw, t] (2·dim); checked before its matmuls.
+    const s = new Shapes('affineCoupling').bind('dim', dim, 'the mask').bind('2dim', 2 * dim, 'the mask (s and t for each feature)');
+    if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { net, scale }`);
+    checkDenseStack(s, 'params.net', params.net, { input: 'dim', output: '2dim' });
+    s.check('params.scale', params.scale, ['dim']);
     const mask = m();
     const out = mlp.apply(params.net, np.multiply(x, mask), { activation: config.activation ?? np.relu });
     const [raw, shift] = np.split(out, 2, -1) as [NDArray, NDArray];

@@ -1,7 +1,7 @@
 // Composition of layers into a normalising flow with a standard-normal base:
 //   z = f_L ∘ … ∘ f_1 (x),   log p(x) = log N(z; 0, I) + Σ_l log|det ∂f_l/∂h_{l−1}|   (§3.4, "full model"),
 // sampling by x = f⁻¹(z), z ~ N(0, I). Parameters and states are lists with one entry per layer.
-import { np, random, type NDArray } from '../../src/index.js';
+import { ShapeError, np, random, type NDArray } from '../../src/index.js';
 import type { FixedPointOptions } from './fixed_point.js';
 import { eager, sumEvent, type Key, type Layer } from './layer.js';
 import type { ResidualLogdetOptions } from './logdet.js';
@@ -62,13 +62,24 @@ export function flow(layers: readonly Layer[], options: { eventShape: readonly n
     }
   };
 
+  // A layer's ShapeError names the layer's own paths (params.layers[0].w); in a flow they sit
+  // under params[i] and state[i], which the message then says.
+  const inLayer = <T>(op: string, i: number, run: () => T): T => {
+    try {
+      return run();
+    } catch (e) {
+      if (e instanceof ShapeError) throw new ShapeError(`flow.${op}: layer ${i} (${layers[i]!.kind}; its trees are params[${i}] and state[${i}]): ${e.message}`);
+      throw e;
+    }
+  };
+
   const forward = eager((params: readonly unknown[], x: NDArray, o: FlowOptions = {}) => {
     checkParams(params, 'forward');
     let h = x;
     let logdet: NDArray = np.zeros([x.shape[0]!]);
     const state: unknown[] = [];
     layers.forEach((layer, i) => {
-      const r = layer.forward(params[i], h, layerOptions(o, i));
+      const r = inLayer('forward', i, () => layer.forward(params[i], h, layerOptions(o, i)));
       h = r.y;
       logdet = np.add(logdet, r.logdet);
       state.push(r.state);
@@ -83,7 +94,7 @@ export function flow(layers: readonly Layer[], options: { eventShape: readonly n
     const iterations: number[] = new Array(layers.length).fill(0);
     const residuals: number[] = new Array(layers.length).fill(0);
     for (let i = layers.length - 1; i >= 0; i--) {
-      const r = layers[i]!.inverse(params[i], h, layerOptions(o, i));
+      const r = inLayer('inverse', i, () => layers[i]!.inverse(params[i], h, layerOptions(o, i)));
       h = r.x;
       logdet = np.add(logdet, r.logdet);
       iterations[i] = r.iterations;

@@ -12,13 +12,14 @@
 // 0.46 nats/point while the exact test NLL was 1.50; with c = 0.9 the gap stays a few hundredths.
 // Keep c well below 1 or raise n, train with the unbiased Russian-roulette estimate (logdet
 // method 'roulette', Residual Flows), and evaluate with the exact log-det where the dimension allows.
-import { np, random, scope, type NDArray } from '../../src/index.js';
+import { ShapeError, np, random, scope, type NDArray } from '../../src/index.js';
 import { dense, spectralNorm, type Activation, type DenseParams, type SpectralNormState } from '../nn.js';
 import * as init from '../init.js';
 import { DEFAULT_FIXED_POINT, fixedPointInverse, type FixedPointOptions } from './fixed_point.js';
 import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
 import { DEFAULT_LOGDET, residualLogdet, type ResidualLogdetOptions } from './logdet.js';
 import { spectralNormExact } from './spectral.js';
+import { Shapes, checkDenseStack } from '../shapes.js';
 
 /** 1-Lipschitz activations (|φ'| ≤ 1); 'lipswish' is x·sigmoid(βx)/1.1 with β = 1 (Chen et al. 2019). */
 export type LipschitzActivation = 'elu' | 'tanh' | 'softplus' | 'relu' | 'lipswish';
@@ -140,8 +141,25 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
     return state;
   };
   const checkInput = (x: NDArray, op: string): void => {
-    if (x.shape[x.ndim - 1] !== cfg.dim) throw new Error(`iresnet.${op}: expected ${cfg.dim} features on the last axis, got shape [${x.shape.join(',')}]`);
+    if (x.shape[x.ndim - 1] !== cfg.dim) throw new ShapeError(`iresnet.${op}: expected ${cfg.dim} features on the last axis, got shape [${x.shape.join(',')}]`);
   };
+
+  /**
+   * The trees' shapes: g's layers chain dim → … → dim, one spectral-norm state [in_i] per layer.
+   * Checked before normalising, so a tree of another block is named by path, not by matmul.
+   */
+  const checkTrees = (params: IResNetParams, state: IResNetState, op: string): void => {
+    const s = new Shapes(`iresnet.${op}`).bind('dim', cfg.dim, 'the block config');
+    if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { layers }`);
+    const layers = s.list<DenseParams>('params.layers', params.layers, sizes.length - 1, 'dense layers (dim → ...hidden → dim)');
+    checkDenseStack(s, 'params.layers', layers, { input: 'dim', output: 'dim' });
+    layers.forEach((l, i) => s.check(`state.sn[${i}].u`, state.sn[i]?.u, [i === 0 ? 'dim' : `h${i}`]));
+  };
+
+  const normalizeChecked = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
+    checkTrees(params, needState(state, 'normalize'), 'normalize');
+    return normalize(params, state, powerIterations);
+  });
 
   const normalize = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
     const out = params.layers.map((layer, i) => {
@@ -163,7 +181,7 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
   const block: IResNetBlock = {
     kind: 'iresnet',
     config: cfg,
-    normalize,
+    normalize: normalizeChecked,
     residual,
     init: eager((key: Key, x: NDArray) => {
       checkInput(x, 'init');
@@ -180,13 +198,15 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
     ...residualBlockMethods(
       (params: IResNetParams, x: NDArray, options: LayerOptions<IResNetState>, op: string) => {
         checkInput(x, op);
-        return normalize(params, needState(options.state, op), options.powerIterations ?? cfg.powerIterations);
+        const state = needState(options.state, op);
+        checkTrees(params, state, op);
+        return normalize(params, state, options.powerIterations ?? cfg.powerIterations);
       },
       residual,
       cfg,
     ),
     lipschitzBound: (params, state, powerIterations = cfg.powerIterations) =>
-      scope(() => normalize(params, state, powerIterations).layers.reduce((acc, l) => acc * spectralNormExact(l.w), 1)),
+      scope(() => normalizeChecked(params, state, powerIterations).layers.reduce((acc, l) => acc * spectralNormExact(l.w), 1)),
   };
   return block;
 }

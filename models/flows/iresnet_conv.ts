@@ -5,7 +5,7 @@
 // with the convolution and its adjoint), not as its reshaped kernel, so Lip(g) ≤ Π_i ||Ŵ_i||₂ < 1
 // holds for the images the block was initialised on. The inverse (fixed point) and the log-det
 // estimators are the dense block's (fixed_point.ts, logdet.ts), which work on any event shape.
-import { jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
+import { ShapeError, jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
 import { conv2d, convSpectralNorm, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
 import * as init from '../init.js';
 import { DEFAULT_FIXED_POINT } from './fixed_point.js';
@@ -13,14 +13,19 @@ import { activations, residualBlockMethods, type ResidualBlockOptions } from './
 import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
 import { DEFAULT_LOGDET } from './logdet.js';
 import { spectralNormExact } from './spectral.js';
+import { Shapes } from '../shapes.js';
 
 export interface IResNetConvConfig extends ResidualBlockOptions {
   /** Channels of the images (the last axis of [N, H, W, C]). */
   channels: number;
   /** Channels of g's hidden feature maps (default [32, 32]). */
   hidden?: readonly number[];
-  /** Odd kernel sizes, one per convolution (default 3, 1, …, 1, 3: [3, 1, 3] for two hidden maps). */
-  kernelSizes?: readonly number[];
+  /**
+   * Odd kernel sizes, one per convolution (default 3, 1, …, 1, 3: [3, 1, 3] for two hidden maps):
+   * k for a square k×k kernel, or [kh, kw] for a rectangular one (each odd, so that a stride-1
+   * 'same' convolution's adjoint is the convolution with the rotated kernel).
+   */
+  kernelSizes?: readonly (number | readonly [number, number])[];
 }
 
 export interface IResNetConvParams {
@@ -52,19 +57,22 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
   const activation = typeof act === 'function' ? act : activations[act];
   const hidden = config.hidden ?? [32, 32];
   const channels = [config.channels, ...hidden, config.channels];
-  const kernelSizes = config.kernelSizes ?? channels.slice(1).map((_, i) => (i === 0 || i === hidden.length ? 3 : 1));
+  const given = config.kernelSizes ?? channels.slice(1).map((_, i) => (i === 0 || i === hidden.length ? 3 : 1));
+  // Each kernel as [kh, kw]: a number k is the square k×k.
+  const kernelSizes = given.map((k): readonly [number, number] => (typeof k === 'number' ? [k, k] : Array.isArray(k) && k.length === 2 ? [k[0], k[1]] : [NaN, NaN]));
+  const oddSize = (k: number) => Number.isInteger(k) && k >= 1 && k % 2 === 1;
   const coeff = config.coeff ?? 0.9;
   const powerIterations = config.powerIterations ?? 5;
   const mode = config.mode ?? 'soft';
   const logdetDefaults = { ...DEFAULT_LOGDET, ...config.logdet };
   const inverseDefaults = { ...DEFAULT_FIXED_POINT, ...config.inverse };
   if (!(coeff > 0 && coeff < 1)) throw new Error(`iresnetConv: coeff must be in (0, 1) for the block to be invertible, got ${coeff}`);
-  if (kernelSizes.length !== channels.length - 1 || kernelSizes.some((k) => !Number.isInteger(k) || k < 1 || k % 2 === 0)) {
-    throw new Error(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution), got [${kernelSizes.join(', ')}]`);
+  if (kernelSizes.length !== channels.length - 1 || kernelSizes.some(([kh, kw]) => !oddSize(kh) || !oddSize(kw))) {
+    throw new Error(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution: k or [kh, kw]), got ${JSON.stringify(given)}`);
   }
 
   const checkInput = (x: NDArray, op: string): void => {
-    if (x.ndim !== 4 || x.shape[3] !== config.channels) throw new Error(`iresnetConv.${op}: expected images [N, H, W, ${config.channels}], got shape [${x.shape.join(',')}]`);
+    if (x.ndim !== 4 || x.shape[3] !== config.channels) throw new ShapeError(`iresnetConv.${op}: expected images [N, H, W, ${config.channels}], got shape [${x.shape.join(',')}]`);
   };
   const needState = (state: IResNetConvState | undefined, x: NDArray, op: string): IResNetConvState => {
     if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) {
@@ -72,10 +80,34 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
     }
     const [h, w] = [state.sn[0]!.u.shape[1], state.sn[0]!.u.shape[2]];
     if (x.shape[1] !== h || x.shape[2] !== w) {
-      throw new Error(`iresnetConv.${op}: the block was initialised on ${h}×${w} images (its spectral norms hold for that size), got ${x.shape[1]}×${x.shape[2]}`);
+      throw new ShapeError(`iresnetConv.${op}: the block was initialised on ${h}×${w} images (its spectral norms hold for that size), got ${x.shape[1]}×${x.shape[2]}`);
     }
     return state;
   };
+
+  /**
+   * The trees' shapes against the config: kernel i is [kh_i, kw_i, c_i, c_{i+1}], its bias
+   * [c_{i+1}], its power-iteration image [1, H, W, c_{i+1}] (one size for all). Checked before any
+   * convolution, so a tree of another block is named by path, not by conv2d.
+   */
+  const checkTrees = (params: IResNetConvParams, state: IResNetConvState, op: string): void => {
+    const s = new Shapes(`iresnetConv.${op}`);
+    channels.forEach((c, i) => s.bind(`c${i}`, c, 'the block config'));
+    if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { layers }`);
+    const layers = s.list<Conv2dParams>('params.layers', params.layers, kernelSizes.length, 'convolutions');
+    layers.forEach((l, i) => {
+      if (typeof l !== 'object' || l === null) s.fail(`params.layers[${i}] is ${String(l)}; expected a convolution { w, b }`);
+      s.check(`params.layers[${i}].w`, l.w, [kernelSizes[i]![0], kernelSizes[i]![1], `c${i}`, `c${i + 1}`]);
+      s.check(`params.layers[${i}].b`, l.b, [`c${i + 1}`]);
+      s.check(`state.sn[${i}].u`, state.sn[i]?.u, [1, 'H', 'W', `c${i + 1}`]);
+    });
+  };
+
+  const normalizeChecked = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
+    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) throw new Error(`iresnetConv.normalize: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init)`);
+    checkTrees(params, state, 'normalize');
+    return normalize(params, state, iterations);
+  });
 
   const normalize = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
     const out = params.layers.map((layer, i) => {
@@ -103,14 +135,14 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
 
   return {
     kind: 'iresnetConv',
-    normalize,
+    normalize: normalizeChecked,
     residual,
     init: eager((key: Key, x: NDArray) => {
       checkInput(x, 'init');
       const [h, w] = [x.shape[1]!, x.shape[2]!];
       const keys = random.split(key, 2 * kernelSizes.length);
-      const layers = kernelSizes.map((k, i) => {
-        const p = conv2d.init(keys.at(i), k, k, channels[i]!, channels[i + 1]!, { wInit: init.glorotUniform });
+      const layers = kernelSizes.map(([kh, kw], i) => {
+        const p = conv2d.init(keys.at(i), kh, kw, channels[i]!, channels[i + 1]!, { wInit: init.glorotUniform });
         return config.initScale === undefined || config.initScale === 1 ? p : { w: np.multiply(p.w, config.initScale), b: p.b };
       });
       // Start the power iteration near convergence, so the first normalisation is already accurate.
@@ -120,14 +152,16 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
     ...residualBlockMethods(
       (params: IResNetConvParams, x: NDArray, options: LayerOptions<IResNetConvState>, op: string) => {
         checkInput(x, op);
-        return normalize(params, needState(options.state, x, op), options.powerIterations ?? powerIterations);
+        const state = needState(options.state, x, op);
+        checkTrees(params, state, op);
+        return normalize(params, state, options.powerIterations ?? powerIterations);
       },
       residual,
       { logdet: logdetDefaults, inverse: inverseDefaults },
     ),
     lipschitzBound: (params, state, iterations = powerIterations) => scope(() => {
       const [h, w] = [state.sn[0]!.u.shape[1]!, state.sn[0]!.u.shape[2]!];
-      return normalize(params, state, iterations).layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
+      return normalizeChecked(params, state, iterations).layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
     }),
   };
 }

@@ -1,0 +1,151 @@
+// Up-front shape checks for model functions. A wrong input or a parameter tree of the wrong shape
+// used to surface deep inside an np op ("matmul: [2,5] and [3,8]"), naming neither the model nor
+// the parameter. A model function checks its arguments against patterns first, and a mismatch is a
+// ShapeError naming the function, the path (`params.layers[2].w`, `x`), the shape got and the
+// shape expected, with where each named size came from. Shapes are static under jit, vmap and grad
+// (vmap shows the per-example shape), so the checks are comparisons of numbers on every path.
+import { ShapeError, type NDArray } from '../src/index.js';
+
+/** One axis of a pattern: a size, a name (bound on first sight, equal wherever it recurs), or null (any). */
+export type Dim = number | string | null;
+/** A shape pattern; a leading '...' matches any number of leading (batch) axes. */
+export type Pattern = readonly (Dim | '...')[];
+
+const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
+
+/** The shape of nested JS arrays (the lengths along the first entries, as np.asArray reads them). */
+function nestedShape(v: readonly unknown[]): number[] {
+  const shape: number[] = [];
+  let at: unknown = v;
+  while (Array.isArray(at)) {
+    shape.push(at.length);
+    at = at[0];
+  }
+  return shape;
+}
+
+function isArrayValue(v: unknown): v is NDArray {
+  return typeof v === 'object' && v !== null && Array.isArray((v as { shape?: unknown }).shape);
+}
+
+/** The checks of one call of a model function `op` (named sizes are shared across its arguments). */
+export class Shapes {
+  private readonly sizes = new Map<string, { size: number; from: string }>();
+
+  constructor(readonly op: string) {}
+
+  /** Binds `name` to `size` (taken from `from`, e.g. 'the config'); later checks must agree. */
+  bind(name: string, size: number, from: string): this {
+    this.sizes.set(name, { size, from });
+    return this;
+  }
+
+  /** The size bound to `name`, if any. */
+  size(name: string): number | undefined {
+    return this.sizes.get(name)?.size;
+  }
+
+  fail(message: string): never {
+    throw new ShapeError(`${this.op}: ${message}`);
+  }
+
+  /** `value` at `path` as an array: a missing leaf or another kind of value is a ShapeError naming the path. */
+  array(path: string, value: unknown): NDArray {
+    if (isArrayValue(value)) return value;
+    return this.fail(`${path} is ${value === undefined ? 'missing' : `not an array (got ${typeof value})`}; expected an array`);
+  }
+
+  /** `value` at `path` as a list, of `length` entries where given. */
+  list<T>(path: string, value: unknown, length?: number, what = 'entries'): readonly T[] {
+    if (!Array.isArray(value)) this.fail(`${path} is ${value === undefined ? 'missing' : `not a list (got ${typeof value})`}; expected a list${length === undefined ? '' : ` of ${length} ${what}`}`);
+    if (length !== undefined && value.length !== length) this.fail(`${path} has ${value.length} entries; expected ${length} ${what}`);
+    return value as T[];
+  }
+
+  /**
+   * Checks the shape of `value` (an array, or nested JS arrays of numbers) at `path` against
+   * `pattern`, binding the names it meets for the first time. Returns the shape.
+   */
+  check(path: string, value: unknown, pattern: Pattern): readonly number[] {
+    return this.checkShape(path, Array.isArray(value) ? nestedShape(value) : this.array(path, value).shape, pattern);
+  }
+
+  /** `check` for a shape given as such (e.g. a flattened view of an argument). */
+  checkShape(path: string, shape: readonly number[], pattern: Pattern): readonly number[] {
+    const rest = pattern[0] === '...';
+    const dims = (rest ? pattern.slice(1) : pattern) as readonly Dim[];
+    const offset = shape.length - dims.length;
+    // Compare first and bind afterwards, so that a failed check leaves no half-bound names.
+    const fresh = new Map<string, { size: number; from: string }>();
+    if (rest ? offset < 0 : offset !== 0) this.mismatch(path, shape, pattern, null, fresh);
+    dims.forEach((d, i) => {
+      const got = shape[offset + i]!;
+      if (d === null) return;
+      if (typeof d === 'number') {
+        if (got !== d) this.mismatch(path, shape, pattern, null, fresh);
+        return;
+      }
+      const known = this.sizes.get(d)?.size ?? fresh.get(d)?.size;
+      if (known === undefined) fresh.set(d, { size: got, from: `its axis ${offset + i}` });
+      else if (known !== got) this.mismatch(path, shape, pattern, d, fresh);
+    });
+    for (const [n, { size }] of fresh) this.sizes.set(n, { size, from: path });
+    return shape;
+  }
+
+  /** The leading (batch) axes of two arguments must broadcast together: equal, or 1 on one side. */
+  broadcastable(pathA: string, a: readonly number[], pathB: string, b: readonly number[]): void {
+    for (let i = 1; i <= Math.min(a.length, b.length); i++) {
+      const x = a[a.length - i]!, y = b[b.length - i]!;
+      if (x !== y && x !== 1 && y !== 1) this.fail(`the batch axes of ${pathA} ${fmt(a)} and ${pathB} ${fmt(b)} do not broadcast together; expected equal sizes (or 1) axis by axis from the right`);
+    }
+  }
+
+  private mismatch(path: string, shape: readonly number[], pattern: Pattern, culprit: string | null, fresh: ReadonlyMap<string, { size: number; from: string }>): never {
+    // Names bound before this check, and (for a name repeated within the pattern) by its first axis.
+    const lookup = (n: string) => this.sizes.get(n) ?? (n === culprit ? fresh.get(n) : undefined);
+    const shown = pattern.map((d) => {
+      if (d === null) return '_';
+      if (typeof d === 'number' || d === '...') return String(d);
+      const s = lookup(d);
+      return s === undefined ? d : `${d}=${s.size}`;
+    });
+    // Where the named sizes in the pattern came from, the mismatched one first.
+    const names = pattern.filter((d): d is string => typeof d === 'string' && d !== '...' && lookup(d) !== undefined);
+    const order = culprit === null ? names : [culprit, ...names.filter((n) => n !== culprit)];
+    const from = [...new Set(order)].map((n) => `${n} = ${lookup(n)!.size} from ${lookup(n)!.from}`);
+    this.fail(`${path} has shape ${fmt(shape)}; expected [${shown.join(', ')}]${from.length > 0 ? ` (${from.join('; ')})` : ''}`);
+  }
+}
+
+/** A stack of dense layers `{ w: [in, out], b: [out] }` chained in → h1 → … → out. */
+export interface DenseStackNames {
+  /** Name of the first layer's input size (default 'in'). */
+  input?: string;
+  /** Name of the last layer's output size (default 'out'). */
+  output?: string;
+  /** Prefix of the hidden sizes' names (default 'h': h1, h2, …); distinct per stack in one call. */
+  hidden?: string;
+}
+
+/**
+ * Checks `layers` at `path` as a chain of dense layers (each w [d_i, d_{i+1}], b [d_{i+1}]) and
+ * returns the names of its input and output sizes, bound in `s` (an empty stack binds nothing and
+ * returns the input name for both).
+ */
+export function checkDenseStack(s: Shapes, path: string, layers: unknown, names: DenseStackNames = {}): { input: string; output: string } {
+  const list = s.list<{ w?: unknown; b?: unknown } | undefined>(path, layers, undefined, 'dense layers');
+  const input = names.input ?? 'in', output = names.output ?? 'out', hidden = names.hidden ?? 'h';
+  if (list.length === 0) return { input, output: input };
+  const dim = (i: number) => (i === 0 ? input : i === list.length ? output : `${hidden}${i}`);
+  list.forEach((layer, i) => checkDense(s, `${path}[${i}]`, layer, dim(i), dim(i + 1)));
+  return { input, output };
+}
+
+/** Checks one dense layer { w: [input, output], b: [output] } at `path`. */
+export function checkDense(s: Shapes, path: string, layer: unknown, input: string, output: string): void {
+  if (typeof layer !== 'object' || layer === null) s.fail(`${path} is ${layer === undefined ? 'missing' : typeof layer}; expected a dense layer { w, b }`);
+  const l = layer as { w?: unknown; b?: unknown };
+  s.check(`${path}.w`, l.w, [input, output]);
+  s.check(`${path}.b`, l.b, [output]);
+}
