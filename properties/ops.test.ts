@@ -4,10 +4,11 @@
 // linear algebra — and incompatible shapes give errors that name the op and the shapes.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LinAlgError, NDArray, dispose, grad, jit, np } from '../src/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { LinAlgError, NDArray, dispose, getBackend, grad, jit, np, setBackend } from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { ArrayData, arbArray, arbBroadcastShapes, arbIncompatibleShapes, arbShape, reference as R } from '../src/testing/index.js';
-import { FC_SEED, expectClose, expectCloseInf, inScope, values } from './helpers.js';
+import { FC_SEED, expectClose, expectCloseInf, inScope, onEachBackend, values } from './helpers.js';
 
 const F32 = { rtol: 2e-6, atol: 1e-6 };
 
@@ -1400,5 +1401,92 @@ describe('softmax over several axes', () => {
       values(np.sum(np.softmax(x, [1, 2]), [1, 2])).forEach((s) => expect(s).toBeCloseTo(1, 5));
       expectClose(np.softmax(x, [2]), np.softmax(x, -1), { rtol: 1e-6, atol: 1e-7 });
     });
+  });
+});
+
+describe('np.clip and np.relu eagerly: the values of min(max(x, lo), hi), bit for bit in the sign of zero, on wasm and cpu', () => {
+  // A NaN with the sign bit set (what wasm arithmetic makes): TF.js's wasm Relu turns it into 0 and
+  // its ClipByValue turns every NaN into lo, so those kernels must not be used there.
+  const signedNaN = new Float32Array(new Uint32Array([0xffc00000]).buffer)[0]!;
+  const specials = [NaN, signedNaN, -0, 0, Infinity, -Infinity, -2, 2, 0.5, -0.5, 1, -1, 1e-45, -1e-45, 3.4e38, -3.4e38];
+  // Bounds as max/min see them (rounded to float32, so 1e-50 is a +0): zeros of both signs, equal,
+  // reversed and NaN bounds are where a single clamp kernel can differ from max-then-min.
+  const bounds = [null, 0, -0, 1, -1, 0.5, Infinity, -Infinity, NaN, 1e-50, -1e-50, 0.1];
+  /** IEEE max/min (Math's: NaN propagates, max(−0, +0) = +0, min(−0, +0) = −0) on float32 values. */
+  const reference = (v: number, lo: number | null, hi: number | null): number => {
+    let y = Math.fround(v);
+    if (lo !== null) y = Math.max(y, Math.fround(lo));
+    if (hi !== null) y = Math.min(y, Math.fround(hi));
+    return y;
+  };
+  const same = (got: number, want: number) => (Number.isNaN(want) ? Number.isNaN(got) : Object.is(got, want));
+  const show = (v: number | null) => (v === null ? 'null' : Object.is(v, -0) ? '-0' : String(v));
+
+  it('every pair of bounds (±0, equal, reversed, NaN, ±inf, absent, rounding to 0) on NaN of either sign, ±0, ±inf and finite values', async () => {
+    await onEachBackend((backend) => {
+      const x = np.array(Float32Array.from(specials));
+      for (const lo of bounds) {
+        for (const hi of bounds) {
+          const got = values(np.clip(x, lo, hi));
+          specials.forEach((v, i) => {
+            const want = reference(v, lo, hi);
+            expect(same(got[i]!, want), `${backend}: clip(${show(v)}, ${show(lo)}, ${show(hi)}) = ${show(got[i]!)}, want ${show(want)}`).toBe(true);
+          });
+        }
+      }
+      const r = values(np.relu(x));
+      specials.forEach((v, i) => expect(same(r[i]!, reference(v, 0, null)), `${backend}: relu(${show(v)}) = ${show(r[i]!)}`).toBe(true));
+    });
+  });
+
+  it('random arrays (with specials mixed in) and bounds agree with the reference and with jit (which runs max and min), and clip keeps its derivative', async () => {
+    const arb = fc.record({
+      xs: fc.array(fc.oneof(fc.float({ noDefaultInfinity: false, noNaN: false }), fc.constantFrom(...specials)), { minLength: 1, maxLength: 70 }),
+      lo: fc.constantFrom(...bounds),
+      hi: fc.constantFrom(...bounds),
+    });
+    await onEachBackend((backend) => {
+      const jclip = jit((a: NDArray, l: NDArray, h: NDArray) => np.minimum(np.maximum(a, l), h));
+      fc.assert(
+        fc.property(arb, ({ xs, lo, hi }) => {
+          inScope(() => {
+            const x = np.array(Float32Array.from(xs));
+            const got = values(np.clip(x, lo, hi));
+            xs.forEach((v, i) => expect(same(got[i]!, reference(v, lo, hi)), `${backend}: clip(${show(v)}, ${show(lo)}, ${show(hi)})`).toBe(true));
+            if (lo !== null && hi !== null) {
+              const viaJit = values(jclip(x, np.array(lo, 'float32'), np.array(hi, 'float32')));
+              got.forEach((g, i) => expect(same(g, viaJit[i]!), `${backend}: eager against jit at ${show(xs[i]!)}`).toBe(true));
+            }
+          });
+        }),
+        { seed: FC_SEED, numRuns: 60 },
+      );
+      jclip.clearCache();
+      // The derivative is max's and min's (½ at each tie), not a clamp's: eager grad traces x, so it never takes the one-kernel path.
+      const g = values(grad((a: NDArray) => np.sum(np.clip(a, -1, 1)))(np.array([-2, -1, 0, 1, 2], 'float32')));
+      expect(g, backend).toEqual([0, 0.5, 1, 0.5, 0]);
+    });
+  });
+
+  it('on cpu an eager clip with number bounds runs one TF.js kernel (ClipByValue; Relu where lo is +0), not Maximum then Minimum', async () => {
+    const start = getBackend();
+    await setBackend('cpu');
+    try {
+      const x = np.array(Float32Array.from(specials));
+      for (const [lo, hi, kernelsWanted] of [
+        [-1, 1, ['ClipByValue']],
+        [null, 1, ['ClipByValue']],
+        [-1, null, ['ClipByValue']],
+        [0, null, ['Relu']],
+        [0, 1, ['Relu', 'ClipByValue']],
+      ] as const) {
+        const info = await tf.profile(() => np.clip(x, lo, hi) as unknown as tf.Tensor);
+        expect(info.kernels.map((k) => k.name), `clip(x, ${lo}, ${hi})`).toEqual(kernelsWanted);
+        dispose(info.result as unknown as NDArray);
+      }
+      dispose(x);
+    } finally {
+      await setBackend(start);
+    }
   });
 });

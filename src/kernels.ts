@@ -76,6 +76,30 @@ function reluKernel(x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * np.clip's values, min(max(x, lo), hi) (NaN propagates; max(−0, +0) = +0 and min(−0, +0) = −0),
+ * as TF.js's single ClipByValue kernel, for float32 x and bounds given as JS numbers (null: none),
+ * or null where that kernel is not exactly right. Only cpu's qualifies: its x > hi ? hi : x < lo ?
+ * lo : x keeps NaN and differs from max-then-min only in the sign of a zero, where x is −0 and lo is
+ * +0 (relu first, whose cpu kernel gives +0 there) or x is +0 and hi is −0 (left to the two
+ * kernels). wasm's ClipByValue (XNNPACK's clamp) returns lo for every NaN, and its Relu turns NaNs
+ * with the sign bit set into 0, so there max then min remain. On cpu this replaces two broadcasting
+ * Maximum/Minimum kernels (~9× slower on [256, 1024]).
+ */
+export function clipByValue(x: tf.Tensor, lo: number | null, hi: number | null): tf.Tensor | null {
+  if (tf.getBackend() !== 'cpu' || x.dtype !== 'float32' || x.size === 0) return null;
+  // The bounds as the float32 values max/min would see (a weak scalar takes x's dtype).
+  const low = lo === null ? -Infinity : Math.fround(lo);
+  const high = hi === null ? Infinity : Math.fround(hi);
+  // (tf.clipByValue fills with lo where lo = hi, NaNs included, and refuses lo > hi.)
+  if (Number.isNaN(low) || Number.isNaN(high) || !(low < high) || Object.is(high, -0)) return null;
+  if (Object.is(low, 0)) {
+    if (high === Infinity) return tf.relu(x);
+    return tf.tidy(() => tf.clipByValue(tf.relu(x), 0, high));
+  }
+  return tf.clipByValue(x, low, high);
+}
+
+/**
  * Remainder with the divisor's sign (NumPy's `%`; a and b already share one shape). An integer
  * remainder by zero traps in wasm (an uncaught RuntimeError); NumPy gives 0 there, so zero divisors
  * are replaced by 1 and the result by 0. For floats NumPy gives fmod(a, b) + b where the signs

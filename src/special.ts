@@ -251,7 +251,7 @@ function piCotDerivative(n: number, x: number, term: (y: number) => number): num
   return Math.PI ** (n + 1) * (n % 2 === 0 ? acc * c : acc);
 }
 
-/** Orders up to this one take n!/yⁿ⁺¹ as a running product; above it from its logarithm. */
+/** Orders up to this one take n!/yⁿ⁺¹ from n! and a power by squaring; above it from its logarithm. */
 const RUNNING_PRODUCT_MAX_ORDER = 100;
 
 /**
@@ -294,17 +294,62 @@ function hurwitzLargeOrder(n: number, x: number): number {
   return Math.exp(logScale + Math.log(x / n) + Math.log(series));
 }
 
+/** B₂, …, B₄₀: twenty terms of the asymptotic series for orders up to 100 (exact ratios, rounded once or twice). */
+const BERNOULLI_EVEN_40 = [
+  ...BERNOULLI_EVEN, 854513 / 138, -236364091 / 2730, 8553103 / 6, -23749461029 / 870, 8615841276005 / 14322,
+  -7709321041217 / 510, 2577687858367 / 6, -26315271553053477373 / 1919190, 2929993913841559 / 6, -261082718496449122051 / 13530,
+];
+
+/** n! for n ≤ 100, each correctly rounded (from BigInt products). */
+const FACTORIALS: number[] = (() => {
+  const out = [1];
+  let f = 1n;
+  for (let k = 1n; k <= 100n; k++) out.push(Number((f *= k)));
+  return out;
+})();
+
+/**
+ * The least w from which twenty terms of the asymptotic series give ψ⁽ⁿ⁾(w) to 1e-17 of its lead
+ * (n−1)!/wⁿ: where the twentieth term |B₄₀| (n+39)!/((n−1)! 40! w⁴⁰) is below that (the terms
+ * still fall there, so the remainder is smaller still). About 7 + 0.43n: 7.4 at n = 2, 49 at
+ * n = 100, against the n + 10 that ten terms need (and each step below it costs a power).
+ */
+const ASYMPTOTIC_START: number[] = [];
+function asymptoticStart(n: number): number {
+  let w = ASYMPTOTIC_START[n];
+  if (w === undefined) {
+    let c = Math.abs(BERNOULLI_EVEN_40[19]!);
+    for (let i = 1; i <= 40; i++) c *= (n + i - 1) / i;
+    w = ASYMPTOTIC_START[n] = Math.ceil((c / 1e-17) ** (1 / 40));
+  }
+  return w;
+}
+
+/** bᵉ for an integer e ≥ 1 by squaring (about 2·log₂ e products; relative error below e·2⁻⁵² for the rounded b). */
+function powInt(b: number, e: number): number {
+  let out = 1;
+  for (;;) {
+    if (e & 1) out *= b;
+    e >>= 1;
+    if (e === 0) return out;
+    b *= b;
+  }
+}
+
 /**
  * ψ⁽ⁿ⁾(x), the n-th derivative of digamma (jax.scipy.special.polygamma, which is (−1)ⁿ⁺¹ n! ζ(n + 1, x)
  * for n ≥ 1): digamma at n = 0, NaN for a negative or non-integer n (as XLA's, which takes natural
- * orders only). For n ≥ 1 the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ up to
- * x ≥ n + 10, then the asymptotic series (−1)ⁿ⁺¹ [(n−1)!/xⁿ + n!/(2xⁿ⁺¹) + Σₖ B₂ₖ (2k+n−1)!/((2k)! x²ᵏ⁺ⁿ)]
- * (ten terms: below 1e-16 relative there). n!/xⁿ⁺¹ is a running product, so it overflows only
- * where the value does. Above order 100 (an int32 array may hold any order) that costs n products a
- * term over n + 10 − x steps, and the product passes through e^(−x) on its way (0 for x ≳ 745, where
- * ψ⁽²⁷¹⁸⁾(1000) ≈ −0.106 came out −0): there the terms are exp(ln n! − (n + 1) ln y) (Stirling) and
- * the Hurwitz sum Σₖ (x + k)^−(n+1) is cut where its tail is below 1e-17 (at most ~60 terms when
- * x < n + 10), so any order takes O(1). For x < 0 the reflection ψ⁽ⁿ⁾(x) = (−1)ⁿ ψ⁽ⁿ⁾(1 − x) − πⁿ⁺¹ cot⁽ⁿ⁾(πx):
+ * orders only). For 1 ≤ n ≤ 100 the recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x + 1) + (−1)ⁿ⁺¹ n!/xⁿ⁺¹ up to
+ * x ≥ w(n) ≈ 7 + 0.43n (`asymptoticStart`), then the asymptotic series (−1)ⁿ⁺¹ [(n−1)!/xⁿ + n!/(2xⁿ⁺¹) +
+ * Σₖ B₂ₖ (2k+n−1)!/((2k)! x²ᵏ⁺ⁿ)] (up to twenty terms: below 1e-17 relative there). Each step's
+ * xⁿ⁺¹ is a power by squaring (~14 products at n = 100) and the lead (n−1)!/xⁿ a running product, so
+ * they overflow only where the value does. (With ten terms the series needed x ≥ n + 10, and each
+ * step's n!/xⁿ⁺¹ as a running product of n factors: ~11,000 products per element at n = 100, x < 1.)
+ * Above order 100 (an int32 array may hold any order) the product would pass through e^(−x) on its
+ * way (0 for x ≳ 745, where ψ⁽²⁷¹⁸⁾(1000) ≈ −0.106 came out −0): there the terms are
+ * exp(ln n! − (n + 1) ln y) (Stirling) and the Hurwitz sum Σₖ (x + k)^−(n+1) is cut where its tail is
+ * below 1e-17 (at most ~60 terms when x < n + 10), so any order takes O(1).
+ * For x < 0 the reflection ψ⁽ⁿ⁾(x) = (−1)ⁿ ψ⁽ⁿ⁾(1 − x) − πⁿ⁺¹ cot⁽ⁿ⁾(πx):
  * summing the recurrence up from x < 0 instead cancels terms of up to n!·2ⁿ⁺¹ (for even n the poles
  * on either side have opposite signs), so that ψ⁽¹⁰⁾(−100.5) came out 4e-7 for −3e-15, and a far
  * x had to be cut short.
@@ -320,13 +365,13 @@ export function polygamma(n: number, x: number): number {
   if (x === Infinity) return 0;
   const sign = n % 2 === 1 ? 1 : -1;
   if (x <= 0 && x === Math.floor(x)) return sign * Infinity;
-  /** n!/yⁿ⁺¹ as a running product (no overflow of n! alone), or from its logarithm above order 100. */
+  /** n!/yⁿ⁺¹ for |y| ≤ ½ (the reflection's nearest poles; no underflow, so it overflows only where the value does), from its logarithm above order 100. */
   const term = n > RUNNING_PRODUCT_MAX_ORDER
     ? (y: number): number => (y < 0 && n % 2 === 0 ? -1 : 1) * Math.exp(logFactorialOver(n, Math.abs(y)))
     : (y: number): number => {
-      let t = 1 / y;
-      for (let j = 1; j <= n; j++) t *= j / y;
-      return t;
+      // (y exact, so only the squarings round; where yⁿ⁺¹ is subnormal, the power of 1/y.)
+      const p = powInt(y, n + 1);
+      return Math.abs(p) >= 2.2250738585072014e-308 ? FACTORIALS[n]! / p : FACTORIALS[n]! * powInt(1 / y, n + 1);
     };
   if (x < 0) {
     // (Where πⁿ⁺¹ cot⁽ⁿ⁾ overflows it outweighs ψ⁽ⁿ⁾(1 − x), which may overflow too once n! does.)
@@ -334,20 +379,28 @@ export function polygamma(n: number, x: number): number {
     return Number.isFinite(poles) ? (n % 2 === 0 ? 1 : -1) * polygamma(n, 1 - x) - poles : -poles;
   }
   if (n > RUNNING_PRODUCT_MAX_ORDER) return sign * hurwitzLargeOrder(n, x);
+  // n!·Σₖ<N (x + k)^−(n+1) up to w = x + N ≥ the order's threshold, each power by squaring.
   let acc = 0;
-  const start = n + 10;
+  const start = asymptoticStart(n);
   while (x < start) {
-    acc += term(x);
+    // (x + k is exact for a float32 x but a tiny one, so only the squarings round: y^(n+1) cannot
+    // overflow below the threshold; where it is subnormal, the power of 1/y, which overflows only
+    // where the value does.)
+    const p = powInt(x, n + 1);
+    acc += p >= 2.2250738585072014e-308 ? 1 / p : powInt(1 / x, n + 1);
     x += 1;
   }
-  // (n−1)!/xⁿ, then tₖ = (2k+n−1)!/((n−1)!(2k)! x²ᵏ) by its ratio to tₖ₋₁.
+  // (n−1)!/wⁿ, then tₖ = (2k+n−1)!/((n−1)!(2k)! w²ᵏ) by its ratio to tₖ₋₁, until a term no longer counts.
   let lead = 1 / x;
   for (let j = 1; j < n; j++) lead *= j / x;
   let series = 1 + n / (2 * x);
   let t = 1;
-  for (let k = 1; k <= BERNOULLI_EVEN.length; k++) {
-    t *= ((2 * k + n - 2) * (2 * k + n - 1)) / ((2 * k - 1) * (2 * k) * x * x);
-    series += BERNOULLI_EVEN[k - 1]! * t;
+  const r = 1 / (x * x);
+  for (let k = 1; k <= BERNOULLI_EVEN_40.length; k++) {
+    t *= ((2 * k + n - 2) * (2 * k + n - 1)) / ((2 * k - 1) * (2 * k)) * r;
+    const next = BERNOULLI_EVEN_40[k - 1]! * t;
+    series += next;
+    if (Math.abs(next) < 1e-17 * series) break;
   }
-  return sign * (acc + lead * series);
+  return sign * (FACTORIALS[n]! * acc + lead * series);
 }

@@ -1,7 +1,8 @@
 // Elementwise math with NumPy semantics: dtype promotion (bool < int32 < float32, JS scalars are
 // "weak" and adopt the array's dtype), rank alignment, and size-1 broadcasting (done by the kernels).
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
-import { bind1 } from '../core.js';
+import { bind1, reachableLevel } from '../core.js';
+import { clipByValue } from '../kernels.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { broadcastShapes, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
@@ -282,6 +283,14 @@ function intFloorDivide(a: NDArray, b: NDArray): NDArray {
 /** Clips values to [lo, hi] (either bound may be omitted with null). */
 export const clip = defop((x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): NDArray => {
   let y = asArray(x);
+  // Eagerly (a concrete x and no trace to record into, so that bind would evaluate max and min at
+  // once anyway) one kernel where the backend has an exactly equal one; transformations see max
+  // and min, whose derivatives (½ each at ties) are clip's.
+  const numberOrNone = (b: ArrayLike | null) => b === null || b === undefined || typeof b === 'number';
+  if (y instanceof ConcreteArray && reachableLevel([]) === 0 && numberOrNone(lo) && numberOrNone(hi) && (lo ?? hi ?? null) !== null) {
+    const out = clipByValue(y.tensor, lo ?? null, hi ?? null);
+    if (out !== null) return new ConcreteArray(out);
+  }
   if (lo !== null && lo !== undefined) y = maximum(y, lo);
   if (hi !== null && hi !== undefined) y = minimum(y, hi);
   return y;
