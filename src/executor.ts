@@ -4,7 +4,8 @@
 // compiled plan: dead code dropped (dce.ts: unused scan ys and carries too), arithmetic on literals
 // done once at compile time, a ± s·b (SGD updates) and dense layers (product + bias + relu) fused
 // into single kernels,
-// kernels called directly on tensors, each intermediate freed right after its last use.
+// kernels called directly on tensors, each intermediate freed right after its last use; each
+// distinct literal made once per run (once per loop for a scan or while body) and freed likewise.
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
@@ -18,13 +19,30 @@ import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
 import { forgetFreedTensorsPerStep, freshResults, runFreeingTemporaries, scoped } from './scope.js';
 import { deadCodeElimination } from './dce.js';
+import { GradusError } from './errors.js';
 
 /** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
 export interface Executable {
   run(args: ConcreteArray[]): NDArray[];
+  /**
+   * For a loop that runs the program many times in a row: a `run` that shares what one run can
+   * share with the next (the literals' tensors) until `release`, which the loop calls when it ends.
+   */
+  repeated?(): RepeatedRuns;
 }
 
-type Input = { slot: number } | { lit: Lit };
+export interface RepeatedRuns {
+  run(args: ConcreteArray[]): NDArray[];
+  release(): void;
+}
+
+/** The program's repeated runs where it has them, else plain runs. */
+function repeatedRuns(exe: Executable): RepeatedRuns {
+  return exe.repeated?.() ?? { run: (args) => exe.run(args), release: () => {} };
+}
+
+/** A program output: a slot's tensor, or a literal (made anew for the caller on each run). */
+type Output = { slot: number } | { lit: Lit };
 
 /** Kernels the compiler substitutes for patterns of primitives. */
 type FusedKernel = 'axpy' | 'dense';
@@ -40,12 +58,15 @@ interface Step {
   /** A primitive, or a fused kernel the compiler recognised. */
   prim: Primitive | FusedKernel;
   params: unknown;
-  inputs: Input[];
+  /** The slots it reads (arguments, literals, intermediates). */
+  inputs: number[];
   outSlots: number[];
   /** Slots whose last use is this step (freed right after it). */
   free: number[];
   /** When every output is empty: their avals, made as zeros without a kernel (as eval does; wasm kernels misbehave on empty operands). */
   emptyOuts?: ShapedArray[];
+  /** Literal slots first read by this step: made before it runs (unless the caller supplied them). */
+  makeLits: number[];
 }
 
 /** An equation of the compiled program: a primitive's, or a fused kernel's. */
@@ -68,6 +89,12 @@ function liveEquations<E extends ProgramEqn>(eqns: readonly E[], outs: readonly 
     }
   }
   return kept.reverse();
+}
+
+/** Literals with one key make the same tensor (dtype, shape and value; −0 and NaN as themselves). */
+function literalKey(l: Lit): string {
+  const v = l.value;
+  return `${l.aval.dtype}|${l.aval.shape.join(',')}|${typeof v === 'number' && Object.is(v, -0) ? '-0' : String(v)}`;
 }
 
 /** A float32 zero literal (either sign). */
@@ -228,7 +255,11 @@ export class CompiledProgram implements Executable {
   private readonly steps: Step[] = [];
   private readonly numInputs: number;
   private readonly numSlots: number;
-  private readonly outputs: Input[];
+  private readonly outputs: Output[];
+  /** The distinct literals kernels read; literal k lives in slot numInputs + k. */
+  private readonly literals: Lit[] = [];
+  /** One past the last literal slot. */
+  private readonly litEnd: number;
 
   constructor(readonly jaxpr: Jaxpr) {
     const slotOf = new Map<Var, number>();
@@ -238,24 +269,41 @@ export class CompiledProgram implements Executable {
     const live = deadCodeElimination(jaxpr);
     const { eqns: constant, outs } = foldLiterals(live.eqns, live.outs);
     const eqns = fuseDense(fuse(constant, outs), outs);
-    const atom = (a: Atom): Input => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! });
+    // Each distinct literal a step reads gets a slot of its own, made once per run at its first
+    // use and freed after its last, as intermediates are (a chain of 1,000 ops by a JS number made
+    // 1,000 tensors a run; a literal handed to a loop in a loop body was freed only when the
+    // enclosing scope closed, one tensor per outer iteration). Nested programs do not free their
+    // inputs. Returned literals are made apart: the caller gets a tensor of its own.
+    const litSlot = new Map<string, number>();
     for (const eqn of eqns) {
-      const inputs = eqn.inputs.map(atom);
+      for (const a of eqn.inputs) {
+        const key = a instanceof Lit ? literalKey(a) : undefined;
+        if (key === undefined || litSlot.has(key)) continue;
+        litSlot.set(key, next++);
+        this.literals.push(a as Lit);
+      }
+    }
+    this.litEnd = next;
+    for (const eqn of eqns) {
+      const inputs = eqn.inputs.map((a) => (a instanceof Lit ? litSlot.get(literalKey(a))! : slotOf.get(a)!));
       const outSlots = eqn.outBinders.map((v) => {
         slotOf.set(v, next);
         return next++;
       });
       const avals = eqn.outBinders.map((v) => v.aval);
       const emptyOuts = avals.length > 0 && avals.every((a) => a.size === 0) && !PROGRAM_PRIMITIVES.has(eqn.prim as Primitive) ? avals : undefined;
-      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [], emptyOuts });
+      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [], emptyOuts, makeLits: [] });
     }
     this.numSlots = next;
-    this.outputs = outs.map(atom);
+    this.outputs = outs.map((a): Output => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! }));
     // Last use of every intermediate slot (inputs belong to the caller; outputs are returned).
     const protectedSlots = new Set<number>(this.outputs.flatMap((o) => ('slot' in o ? [o.slot] : [])));
     const lastUse = new Map<number, number>();
     this.steps.forEach((s, i) => {
-      for (const inp of s.inputs) if ('slot' in inp) lastUse.set(inp.slot, i);
+      for (const slot of s.inputs) {
+        if (this.isLiteralSlot(slot) && !lastUse.has(slot) && !s.makeLits.includes(slot)) s.makeLits.push(slot);
+        lastUse.set(slot, i);
+      }
       for (const o of s.outSlots) if (!lastUse.has(o)) lastUse.set(o, i);
     });
     for (const [slot, i] of lastUse) {
@@ -263,32 +311,60 @@ export class CompiledProgram implements Executable {
     }
   }
 
-  run(args: ConcreteArray[]): NDArray[] {
+  private isLiteralSlot(slot: number): boolean {
+    return slot >= this.numInputs && slot < this.litEnd;
+  }
+
+  /**
+   * Runs sharing one set of literal tensors, made now and freed by `release` (a scan or while loop
+   * calls it around its iterations): the tensors live exactly as long as the loop's call, so a
+   * count of tensors before and after the loop is unchanged.
+   */
+  repeated(): RepeatedRuns {
+    let literals: tf.Tensor[] | null = this.literals.map((l) => l.materialize().tensor);
+    return {
+      run: (args) => {
+        if (literals === null) throw new GradusError('internal: a compiled program\'s repeated run after its release');
+        return this.run(args, literals);
+      },
+      release: () => {
+        for (const t of literals ?? []) t.dispose();
+        literals = null;
+      },
+    };
+  }
+
+  /** Runs the program; `literals`, when given, hold the literal slots' tensors (the caller's: neither made nor freed here). */
+  run(args: ConcreteArray[], literals?: readonly tf.Tensor[]): NDArray[] {
     const slots = new Array<tf.Tensor | undefined>(this.numSlots);
     args.forEach((a, i) => (slots[i] = a.tensor));
+    literals?.forEach((t, k) => (slots[this.numInputs + k] = t));
+    // Slots below this one are not the run's to free.
+    const firstOwned = literals === undefined ? this.numInputs : this.litEnd;
     try {
       for (const step of this.steps) {
-        const ins = step.inputs.map((inp) => ('slot' in inp ? slots[inp.slot]! : null));
+        if (literals === undefined) for (const s of step.makeLits) slots[s] = this.literals[s - this.numInputs]!.materialize().tensor;
+        const ins = step.inputs.map((s) => slots[s]!);
         let outs: tf.Tensor[];
         if (step.emptyOuts) {
           outs = step.emptyOuts.map((a) => tf.zeros(a.shape as number[], a.dtype));
         } else if (!isFused(step.prim) && PROGRAM_PRIMITIVES.has(step.prim)) {
-          const wrapped = step.inputs.map((inp, k) => ('slot' in inp ? new ConcreteArray(ins[k]!) : inp.lit.materialize()));
+          const wrapped = ins.map((t) => new ConcreteArray(t));
           outs = evalJaxprHook.run(step.prim, wrapped, step.params as ParamsOf<'jit_call'>).map((o) => (o as ConcreteArray).tensor);
         } else {
           outs = runFreeingTemporaries(() => {
-            const tensors = step.inputs.map((inp, k) => ('slot' in inp ? ins[k]! : inp.lit.materialize().tensor));
-            return isFused(step.prim) ? [fusedKernels[step.prim](tensors, step.params)] : kernels[step.prim](tensors, step.params as never);
+            return isFused(step.prim) ? [fusedKernels[step.prim](ins, step.params)] : kernels[step.prim](ins, step.params as never);
           });
         }
         step.outSlots.forEach((s, k) => (slots[s] = outs[k]));
         for (const s of step.free) {
+          if (s < firstOwned) continue;
           slots[s]!.dispose();
           slots[s] = undefined;
         }
       }
     } catch (e) {
-      for (let s = this.numInputs; s < slots.length; s++) slots[s]?.dispose();
+      for (let s = firstOwned; s < slots.length; s++) slots[s]?.dispose();
       throw e;
     }
     // Each output is a new tensor owned by the caller (clone inputs and repeated outputs).
@@ -376,7 +452,7 @@ function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
   // (The freed carries and slices are also dropped from the enclosing TF.js scope's list as the
   // loop goes, so host memory does not grow with the length of a carry-only loop.)
   const { jaxpr, numConsts, numCarry, length, reverse } = params;
-  const body = compiledProgram(jaxpr);
+  const program = compiledProgram(jaxpr);
   const consts = args.slice(0, numConsts);
   const xs = args.slice(numConsts + numCarry).map((a) => a.tensor);
   const yAvals = jaxpr.outAvals.slice(numCarry);
@@ -387,6 +463,7 @@ function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
   const stackedYs = yAvals.map((a) => (length === 0 ? null : wasmUninitialized([length, ...a.shape], a.dtype)));
   const ys: tf.Tensor[][] = yAvals.map(() => new Array<tf.Tensor>(length));
   const forgetFreed = forgetFreedTensorsPerStep();
+  const body = repeatedRuns(program);
   try {
     for (let step = 0; step < length; step++) {
       forgetFreed();
@@ -419,6 +496,8 @@ function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
     for (const list of ys) for (const t of list) t?.dispose();
     for (const t of stackedYs) t?.dispose();
     throw e;
+  } finally {
+    body.release();
   }
   const stacked = ys.map((list, k) => {
     if (stackedYs[k] !== null && stackedYs[k] !== undefined) return stackedYs[k]!;
@@ -439,13 +518,14 @@ function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>): NDArray[] {
  */
 function runWhile(args: ConcreteArray[], params: ParamsOf<'while'>): NDArray[] {
   const { cond, body, numCondConsts: nC, numBodyConsts: nB } = params;
-  const condProgram = compiledProgram(cond);
-  const bodyProgram = compiledProgram(body);
+  const [condCompiled, bodyCompiled] = [compiledProgram(cond), compiledProgram(body)];
   const condConsts = args.slice(0, nC);
   const bodyConsts = args.slice(nC, nC + nB);
   let carry = args.slice(nC + nB);
   let ownsCarry = false;
   const forgetFreed = forgetFreedTensorsPerStep();
+  const condProgram = repeatedRuns(condCompiled);
+  const bodyProgram = repeatedRuns(bodyCompiled);
   try {
     for (;;) {
       forgetFreed();
@@ -461,6 +541,9 @@ function runWhile(args: ConcreteArray[], params: ParamsOf<'while'>): NDArray[] {
   } catch (e) {
     if (ownsCarry) for (const c of carry) c.dispose();
     throw e;
+  } finally {
+    condProgram.release();
+    bodyProgram.release();
   }
   // The outputs are new tensors: a loop that never ran returns copies of its operands.
   return ownsCarry ? carry : carry.map((c) => new ConcreteArray(shareTensor(c.tensor)));
