@@ -24,7 +24,7 @@ export class Lit {
     readonly aval: ShapedArray,
   ) {}
   materialize(): ConcreteArray {
-    // Written directly (no Fill kernel): programs materialise their literals on every run.
+    // Written directly (no Fill kernel): programs materialise each distinct literal once per run (once per loop for scan/while bodies).
     if (this.aval.size === 1) return new ConcreteArray(tf.tensor([this.value as number], this.aval.shape as number[], this.aval.dtype));
     return new ConcreteArray(tf.fill(this.aval.shape as number[], this.value as number, this.aval.dtype));
   }
