@@ -468,6 +468,39 @@ describe('derivatives of the linear-algebra primitives', () => {
     }), 25);
   });
 
+  it("det of a 3×3 matrix is cubic: its third derivative is the same finite constant at singular matrices (rank 2, 1, 0) as anywhere, forward and reverse", () => {
+    // It went through A⁻¹ = adj/det: NaN at every singular 3×3, where D³det[T, S, R] does not depend on A.
+    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+    /** D³det[T, S, R] of a 3×3: the abc coefficient of det(A + aT + bS + cR), exactly the 8-point mixed difference at step 1 (degree 3). */
+    const third64 = (t: Mat, s: Mat, r: Mat): number => {
+      let acc = 0;
+      for (const x of [1, -1]) for (const y of [1, -1]) for (const z of [1, -1]) acc += x * y * z * laplaceDet(t.map((row, i) => row.map((v, j) => x * v + y * s[i]![j]! + z * r[i]![j]!)));
+      return acc / 8;
+    };
+    const unitMat = (i: number, j: number): Mat => [0, 1, 2].map((p) => [0, 1, 2].map((q) => (p === i && q === j ? 1 : 0)));
+    const points: Mat[] = [
+      [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+      [[1, 2, 3], [2, 4, 6], [-1, -2, -3]],
+      [[0, 0, 0], [0, 0, 0], [0, 0, 0]],
+      [[1, 0, 0], [0, 0, 0], [0, 0, 0]],
+    ];
+    const ints = fc.array(fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 3, maxLength: 3 }), { minLength: 3, maxLength: 3 });
+    assertNoLeak(fc.property(fc.integer({ min: 0, max: points.length - 1 }), ints, ints, ints, (p, t, s, w) => {
+      scope(() => {
+        const a = points[p]!;
+        const want = a.map((_, i) => a.map((__, j) => third64(t, s, unitMat(i, j))));
+        const wantRev = a.map((_, i) => a.map((__, j) => third64(t, w, unitMat(i, j))));
+        const A = np.array(a, 'float32'), T = np.array(t, 'float32'), S = np.array(s, 'float32'), W = np.array(w, 'float32');
+        const hvp = (m: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [T])[1];
+        const check = (got: Mat, expected: Mat, label: string) => got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - expected[i]![j]!), `${label} ${i},${j} at ${JSON.stringify(a)}: ${v} vs ${expected[i]![j]}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected[i]![j]!)))));
+        check(rows(jvp(hvp, [A], [S])[1]), want, 'forward');
+        check(rows(grad((m: NDArray) => np.sum(np.multiply(hvp(m), W)))(A)), wantRev, 'reverse');
+        check(rows(jit((m: NDArray) => jvp(hvp, [m], [S])[1])(A)), want, 'jit forward');
+        return null;
+      });
+    }), 25);
+  });
+
   it('det of a 2×2 matrix is quadratic: its third derivative is 0 everywhere, also at I and at a rotation (repeated singular values), forward, reverse and under vmap', () => {
     // Through the SVD's vectors it was NaN wherever the singular values repeat.
     const H = (m: NDArray) => hessian((x: NDArray) => np.linalg.det(x))(m);

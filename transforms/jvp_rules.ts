@@ -418,10 +418,13 @@ function adjugateTangent(a: NDArray, t: NDArray): NDArray {
  * d²adj(A)[T, S], the JVP of adjugate_tangent in A (det's third derivative), for invertible A:
  * with X = A⁻¹ and G_S = d adj[S] = tr(XS)·adj − XS·adj, differentiating G_T = tr(XT)·adj − XT·adj
  * (dX = −XSX) gives tr(XT)·G_S − XT·G_S + (XSXT − tr(XSXT))·adj, symmetric in T and S. X is taken
- * as adj/det, so a singular A gives ∞ or NaN here (as JAX's third derivative through its LU), not
+ * as adj/det, so (for n ≥ 4) a singular A gives ∞ or NaN here (as JAX's third derivative through its LU), not
  * a LinAlgError; at invertible A it is finite, repeated singular values (I, say) included.
  */
 function adjugateSecondTangent(a: NDArray, t: NDArray, s: NDArray): NDArray {
+  // A 3×3 adjugate is a quadratic form Q(A, A): d adj(A)[T] = 2Q(A, T) is linear in A, so
+  // d²adj[T, S] = 2Q(T, S) = d adj(T)[S], the same at every A, singular ones included (exact, no A⁻¹).
+  if (a.shape[a.ndim - 1] === 3) return bind1('adjugate_tangent', [t, s], {});
   const batch = a.shape.slice(0, -2);
   const adj = bind1('adjugate', [a], {});
   const x = div(adj, broadcastToShape(reshape(bind1('det', [a], {}), [...batch, 1, 1]), a.shape));

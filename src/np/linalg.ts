@@ -321,7 +321,7 @@ export const slogdet = defop((x: ArrayLike): [NDArray, NDArray] => {
  * matrices too, as in JAX; so is its second derivative (the adjugate's, a float64 kernel over a
  * completely pivoted LU that divides by none of the two smallest pivots: finite and exact at rank
  * n − 1 and n − 2, where A⁻¹ does not exist). Third derivatives go through A⁻¹ (finite wherever A
- * is invertible; ∞ or NaN at singular A for n ≥ 3), except for 2×2, whose adjugate is linear.
+ * is invertible; ∞ or NaN at singular A for n ≥ 4), except for 2×2 and 3×3, where they are exact everywhere.
  */
 export const det = defop((x: ArrayLike): NDArray => bind1('det', [floatMatrixStack('det', x)], {}));
 
