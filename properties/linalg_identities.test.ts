@@ -468,6 +468,32 @@ describe('derivatives of the linear-algebra primitives', () => {
     }), 25);
   });
 
+  it("det's gradient and Hessian-vector product round to ±∞ or 0, not NaN, where the cofactors overflow even float64 (12×12 at scale 1e35)", () => {
+    // adj(cM) = c¹¹·adj(M) and d adj(cM)[T] = c¹⁰·d adj(M)[T]: past 1e308 the kernels' products of
+    // pivots were ∞, and ∞·0 made NaNs of every entry (the true values are finite, ±∞ once rounded).
+    const n = 12, c = 1e35;
+    const eye = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0)));
+    const ones = eye.map((r) => r.map(() => 1));
+    const cases: { m: Mat; adj: (i: number, j: number) => number; tangent: (i: number, j: number) => number }[] = [
+      // adj(I) = I; d adj(I)[I] = tr(I)·I − I = (n − 1)·I.
+      { m: eye, adj: (i, j) => (i === j ? Infinity : 0), tangent: (i, j) => (i === j ? Infinity : 0) },
+      // M = I + J: adj(M + εI) = (1 + ε)ⁿ⁻²((1 + ε + n)·I − J): adj(M) = (n + 1)I − J and d adj(M)[I] = ((n − 2)n + 1)I − (n − 2)J.
+      { m: eye.map((r, i) => r.map((v, j) => v + ones[i]![j]!)), adj: (i, j) => (i === j ? Infinity : -Infinity), tangent: (i, j) => (i === j ? Infinity : -Infinity) },
+    ];
+    assertNoLeak(fc.property(fc.integer({ min: 0, max: cases.length - 1 }), (k) => {
+      scope(() => {
+        const { m, adj, tangent } = cases[k]!;
+        const A = np.multiply(np.array(m, 'float32'), c), T = np.array(eye, 'float32');
+        expect(np.linalg.det(A).item()).toBe(Infinity); // (v + 0 below: −0 and +0 alike)
+        const g = rows(grad((x: NDArray) => np.linalg.det(x))(A)); // adj(A)ᵀ
+        const h = rows(jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [A], [T])[1]); // d adj(A)[T]ᵀ
+        g.forEach((row, i) => row.forEach((v, j) => expect(v + 0, `gradient ${i},${j}`).toBe(adj(j, i))));
+        h.forEach((row, i) => row.forEach((v, j) => expect(v + 0, `hvp ${i},${j}`).toBe(tangent(j, i))));
+        return null;
+      });
+    }), 2);
+  });
+
   it("det of a 3×3 matrix is cubic: its third derivative is the same finite constant at singular matrices (rank 2, 1, 0) as anywhere, forward and reverse", () => {
     // It went through A⁻¹ = adj/det: NaN at every singular 3×3, where D³det[T, S, R] does not depend on A.
     const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);

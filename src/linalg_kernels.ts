@@ -147,6 +147,33 @@ export function detStack(a: ArrayLike<number>, batch: number, n: number): Float3
 }
 
 /**
+ * A product of pivots kept as mantissa·2^exponent: the cofactors' products of up to n − 1 pivots
+ * pass float64's range long before the result is anything but ±∞ in float32 (30×30 at 1e11), and
+ * an ∞ there times a zero entry was NaN. Multiply by `scaleBy` at the end.
+ */
+class ScaledProduct {
+  mantissa = 1;
+  exponent = 0;
+  times(v: number): void {
+    this.mantissa *= v;
+    const m = Math.abs(this.mantissa);
+    if (m !== 0 && Number.isFinite(m) && (m > 2 ** 256 || m < 2 ** -256)) {
+      const k = Math.round(Math.log2(m));
+      this.mantissa *= 2 ** -k; // exact: a power of two, and the mantissa stays normal
+      this.exponent += k;
+    }
+  }
+  /** x·2^exponent without an overflow or underflow on the way: 0 stays 0 and ±∞ or NaN stay as they are. */
+  scaleBy(x: number): number {
+    let e = this.exponent;
+    if (x === 0 || !Number.isFinite(x)) return x;
+    while (e > 1000) { x *= 2 ** 1000; e -= 1000; if (!Number.isFinite(x)) return x; }
+    while (e < -1000) { x *= 2 ** -1000; e += 1000; if (x === 0) return x; }
+    return x * 2 ** e;
+  }
+}
+
+/**
  * Adjugate (transposed cofactor matrix) of each matrix of the stack: det(A)·A⁻¹ where A is
  * invertible, and still defined where it is not — rank n−1 gives a rank-one adjugate, lower rank
  * gives zeros. It is the derivative of det: d det(A) = tr(adj(A) dA).
@@ -166,8 +193,9 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
     if (rank < n - 1) continue; // every (n−1)-minor vanishes: the adjugate is zero
     const m = n - 1;
-    let detU1 = sign;
-    for (let k = 0; k < m; k++) detU1 *= lu[k * n + k]!;
+    const scaled = new ScaledProduct(); // det(U₁) = sign·mantissa·2^exponent
+    for (let k = 0; k < m; k++) scaled.times(lu[k * n + k]!);
+    const detU1 = sign * scaled.mantissa;
     const d = lu[m * n + m]!;
     adjU.fill(0);
     // Columns of U₁⁻¹ by back substitution: U₁ x = e_j, scaled by d·det(U₁) into adj(U)'s top-left block.
@@ -196,7 +224,7 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     }
     // adj(A) = Q·z·P: row k of z goes to row colPerm[k], column k to column rowPerm[k].
     const base = bi * n * n;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = z[i * n + j]!;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(z[i * n + j]!);
   }
   return out;
 }
@@ -242,8 +270,9 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
       if (f !== 0) for (let j = 0; j < n; j++) mm[i * n + j]! -= f * mm[k * n + j]!;
     }
     // W = U₁₁⁻¹ (upper triangular, by columns) and δ = det U₁₁.
-    let delta = 1;
-    for (let k = 0; k < m; k++) delta *= lu[k * n + k]!;
+    const scaled = new ScaledProduct(); // δ = mantissa·2^exponent; the blocks below take the mantissa
+    for (let k = 0; k < m; k++) scaled.times(lu[k * n + k]!);
+    const delta = scaled.mantissa;
     w.fill(0);
     for (let j = 0; j < m; j++) for (let i = j; i >= 0; i--) {
       let s = i === j ? 1 : 0;
@@ -312,7 +341,7 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
       for (let k = j + 1; k < n; k++) s -= z[i * n + k]! * lu[k * n + j]!;
       z[i * n + j] = s;
     }
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = sign * z[i * n + j]!;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(sign * z[i * n + j]!);
   }
   return out;
 }
