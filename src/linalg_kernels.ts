@@ -347,6 +347,70 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
 }
 
 /**
+ * d²adj(A)[T, S] for each matrix triple of the stack (det's third derivative), in float64, for
+ * invertible A: with X = A⁻¹ and δ = det A, adj = δ·X, d adj[S] = δ(tr(XS)·X − XSX), and
+ *   d²adj[T, S] = δ·((tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT)·X,
+ * symmetric in T and S. The terms are O(1/σ_min²) and cancel to O(1) near a singular A: float64
+ * keeps that to about cond(A)²·1e−16 (float32 lost all of it by cond ~1e3). At a singular A
+ * (an exactly zero pivot) it is NaN, as is any matrix with a NaN.
+ */
+export function adjugateSecondTangentStack(a: ArrayLike<number>, t: ArrayLike<number>, s: ArrayLike<number>, batch: number, n: number): Float32Array {
+  const out = new Float32Array(batch * n * n);
+  const x = new Float64Array(n * n), xt = new Float64Array(n * n), xs = new Float64Array(n * n), k = new Float64Array(n * n), y = new Float64Array(n);
+  for (let bi = 0; bi < batch; bi++) {
+    const base = bi * n * n;
+    const lu = Float64Array.from({ length: n * n }, (_, i) => a[base + i]!);
+    if (lu.some(Number.isNaN)) { out.fill(NaN, base, base + n * n); continue; }
+    const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
+    if (rank < n) { out.fill(NaN, base, base + n * n); continue; }
+    const scaled = new ScaledProduct(); // δ = sign·mantissa·2^exponent
+    for (let i = 0; i < n; i++) scaled.times(lu[i * n + i]!);
+    // (P·A·Q)⁻¹ = U⁻¹·L⁻¹ column by column; A⁻¹ = Q·(P·A·Q)⁻¹·P.
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < n; i++) {
+        let v = i === j ? 1 : 0;
+        for (let q = 0; q < i; q++) v -= lu[i * n + q]! * y[q]!;
+        y[i] = v;
+      }
+      for (let i = n - 1; i >= 0; i--) {
+        let v = y[i]!;
+        for (let q = i + 1; q < n; q++) v -= lu[i * n + q]! * y[q]!;
+        y[i] = v / lu[i * n + i]!;
+      }
+      for (let i = 0; i < n; i++) x[colPerm[i]! * n + rowPerm[j]!] = y[i]!;
+    }
+    const matmul = (dst: Float64Array, l: Float64Array | ArrayLike<number>, lOff: number, r: Float64Array | ArrayLike<number>, rOff: number) => {
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        let v = 0;
+        for (let q = 0; q < n; q++) v += l[lOff + i * n + q]! * r[rOff + q * n + j]!;
+        dst[i * n + j] = v;
+      }
+    };
+    matmul(xt, x, 0, t, base);
+    matmul(xs, x, 0, s, base);
+    let trT = 0, trS = 0, trST = 0;
+    for (let i = 0; i < n; i++) {
+      trT += xt[i * n + i]!;
+      trS += xs[i * n + i]!;
+      for (let j = 0; j < n; j++) trST += xs[i * n + j]! * xt[j * n + i]!;
+    }
+    // k = (tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let v = (i === j ? trT * trS - trST : 0) - trT * xs[i * n + j]! - trS * xt[i * n + j]!;
+      for (let q = 0; q < n; q++) v += xt[i * n + q]! * xs[q * n + j]! + xs[i * n + q]! * xt[q * n + j]!;
+      k[i * n + j] = v;
+    }
+    const d = sign * scaled.mantissa;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let v = 0;
+      for (let q = 0; q < n; q++) v += k[i * n + q]! * x[q * n + j]!;
+      out[base + i * n + j] = scaled.scaleBy(d * v);
+    }
+  }
+  return out;
+}
+
+/**
  * Lower Cholesky factor L (A = L·Lᵀ, positive diagonal, zeros above it) of the symmetric part
  * (A + Aᵀ)/2 of each matrix of the stack, as JAX's cholesky with symmetrize_input: for a symmetric
  * A that is A itself (exactly: (a + a)/2 = a in float64), and the derivative rule, which symmetrises
