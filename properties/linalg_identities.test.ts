@@ -468,6 +468,129 @@ describe('derivatives of the linear-algebra primitives', () => {
     }), 25);
   });
 
+  it("det's gradient and Hessian-vector product round to ±∞ or 0, not NaN, where the cofactors overflow even float64 (12×12 at scale 1e35)", () => {
+    // adj(cM) = c¹¹·adj(M) and d adj(cM)[T] = c¹⁰·d adj(M)[T]: past 1e308 the kernels' products of
+    // pivots were ∞, and ∞·0 made NaNs of every entry (the true values are finite, ±∞ once rounded).
+    const n = 12, c = 1e35;
+    const eye = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0)));
+    const ones = eye.map((r) => r.map(() => 1));
+    const cases: { m: Mat; adj: (i: number, j: number) => number; tangent: (i: number, j: number) => number }[] = [
+      // adj(I) = I; d adj(I)[I] = tr(I)·I − I = (n − 1)·I.
+      { m: eye, adj: (i, j) => (i === j ? Infinity : 0), tangent: (i, j) => (i === j ? Infinity : 0) },
+      // M = I + J: adj(M + εI) = (1 + ε)ⁿ⁻²((1 + ε + n)·I − J): adj(M) = (n + 1)I − J and d adj(M)[I] = ((n − 2)n + 1)I − (n − 2)J.
+      { m: eye.map((r, i) => r.map((v, j) => v + ones[i]![j]!)), adj: (i, j) => (i === j ? Infinity : -Infinity), tangent: (i, j) => (i === j ? Infinity : -Infinity) },
+    ];
+    assertNoLeak(fc.property(fc.integer({ min: 0, max: cases.length - 1 }), (k) => {
+      scope(() => {
+        const { m, adj, tangent } = cases[k]!;
+        const A = np.multiply(np.array(m, 'float32'), c), T = np.array(eye, 'float32');
+        expect(np.linalg.det(A).item()).toBe(Infinity); // (v + 0 below: −0 and +0 alike)
+        const g = rows(grad((x: NDArray) => np.linalg.det(x))(A)); // adj(A)ᵀ
+        const h = rows(jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [A], [T])[1]); // d adj(A)[T]ᵀ
+        g.forEach((row, i) => row.forEach((v, j) => expect(v + 0, `gradient ${i},${j}`).toBe(adj(j, i))));
+        h.forEach((row, i) => row.forEach((v, j) => expect(v + 0, `hvp ${i},${j}`).toBe(tangent(j, i))));
+        return null;
+      });
+    }), 2);
+  });
+
+  it("det's third derivative keeps its accuracy near singular 4×4 and 5×5 matrices (a row the sum of the others plus 2⁻⁸ to 2⁻¹⁴), forward, reverse, jit and vmap", () => {
+    // Through float32 A⁻¹ = adj/det the O(1/σ²) terms cancelled to O(1) with cond²·6e−8 errors: 60% off at det ≈ 0.008.
+    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+    const third64 = (a: Mat, t: Mat, s: Mat, r: Mat): number => {
+      // The abc coefficient of det(A + aT + bS + cR): R = E_ij makes it linear in c (so ±1 is exact), and
+      // what is left has degree ≤ 4 in a and in b, where f′(0) = (8(f(1) − f(−1)) − (f(2) − f(−2)))/12 is exact.
+      let acc = 0;
+      const ab: [number, number][] = [[1, 8 / 12], [-1, -8 / 12], [2, -1 / 12], [-2, 1 / 12]];
+      for (const [x, wx] of ab) for (const [y, wy] of ab) for (const [z, wz] of [[1, 0.5], [-1, -0.5]] as const) acc += wx * wy * wz * laplaceDet(a.map((row, i) => row.map((v, j) => v + x * t[i]![j]! + y * s[i]![j]! + z * r[i]![j]!)));
+      return acc;
+    };
+    const ints = (n: number) => fc.array(fc.array(fc.integer({ min: -2, max: 2 }), { minLength: n, maxLength: n }), { minLength: n, maxLength: n });
+    assertNoLeak(fc.property(fc.integer({ min: 4, max: 5 }).chain((n) => fc.tuple(fc.constant(n), ints(n), ints(n), ints(n), ints(n), fc.integer({ min: 8, max: 14 }))), ([n, b, t, s, w, e]) => {
+      scope(() => {
+        // Rows 0..n−2 of B + 10I (diagonally dominant: invertible), the last row their sum plus 2⁻ᵉ·e_{n−1}: det = 2⁻ᵉ·det(leading block).
+        const top = b.slice(0, n - 1).map((r, i) => r.map((v, j) => v + (i === j ? 10 : 0)));
+        const a: Mat = [...top, top[0]!.map((_, j) => top.reduce((acc, r) => acc + r[j]!, 0) + (j === n - 1 ? 2 ** -e : 0))];
+        const unitMat = (i: number, j: number): Mat => a.map((_, p) => a.map((__, q) => (p === i && q === j ? 1 : 0)));
+        const want = a.map((_, i) => a.map((__, j) => third64(a, t, s, unitMat(i, j))));
+        const wantRev = a.map((_, i) => a.map((__, j) => third64(a, t, w, unitMat(i, j))));
+        const A = np.array(a, 'float32'), T = np.array(t, 'float32'), S = np.array(s, 'float32'), W = np.array(w, 'float32');
+        const hvp = (m: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [T])[1];
+        const fwd = (m: NDArray) => jvp(hvp, [m], [S])[1];
+        const check = (got: Mat, expected: Mat, label: string) => {
+          const scale = Math.max(1, ...expected.flat().map(Math.abs));
+          got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - expected[i]![j]!), `${label} ${i},${j} at ${JSON.stringify(a)}: ${v} vs ${expected[i]![j]}`).toBeLessThanOrEqual(1e-4 * scale)));
+        };
+        check(rows(fwd(A)), want, 'forward');
+        check(rows(grad((m: NDArray) => np.sum(np.multiply(hvp(m), W)))(A)), wantRev, 'reverse');
+        check(rows(jit(fwd)(A)), want, 'jit');
+        check((vmap(fwd)(np.stack([A, A])).toArray() as Mat[])[1]!, want, 'vmap');
+        // ∇_T ⟨D³det[T, S, ·], W⟩ = D³det[·, S, W]: the transpose in the other tangent.
+        const wantT = a.map((_, i) => a.map((__, j) => third64(a, s, w, unitMat(i, j))));
+        check(rows(grad((u: NDArray) => np.sum(np.multiply(jvp((x: NDArray) => jvp((y: NDArray) => grad((z: NDArray) => np.linalg.det(z))(y), [x], [u])[1], [A], [S])[1], W)))(T)), wantT, 'reverse in T');
+        return null;
+      });
+    }), 12);
+  });
+
+  it("det's fourth derivative at invertible 4×4 and 5×5 matrices (a constant for 4×4)", () => {
+    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+    // The abcd coefficient of det(A + aT + bS + cR + dQ) (total degree ≤ 5): f′(0) = (8(f(1) − f(−1)) − (f(2) − f(−2)))/12 in each is exact.
+    const ab: [number, number][] = [[1, 8 / 12], [-1, -8 / 12], [2, -1 / 12], [-2, 1 / 12]];
+    const fourth64 = (a: Mat, d: Mat[]): number => {
+      let acc = 0;
+      for (const [x, wx] of ab) for (const [y, wy] of ab) for (const [z, wz] of ab) for (const [u, wu] of ab) acc += wx * wy * wz * wu * laplaceDet(a.map((row, i) => row.map((v, j) => v + x * d[0]![i]![j]! + y * d[1]![i]![j]! + z * d[2]![i]![j]! + u * d[3]![i]![j]!)));
+      return acc;
+    };
+    const ints = (n: number) => fc.array(fc.array(fc.integer({ min: -2, max: 2 }), { minLength: n, maxLength: n }), { minLength: n, maxLength: n });
+    assertNoLeak(fc.property(fc.integer({ min: 4, max: 5 }).chain((n) => fc.tuple(ints(n), ints(n), ints(n), ints(n))), ([b, t, s, r]) => {
+      scope(() => {
+        const a = b.map((row, i) => row.map((v, j) => v + (i === j ? 5 : 0)));
+        const unitMat = (i: number, j: number): Mat => a.map((_, p) => a.map((__, q) => (p === i && q === j ? 1 : 0)));
+        const want = a.map((_, i) => a.map((__, j) => fourth64(a, [t, s, r, unitMat(i, j)])));
+        const scale = Math.max(1, ...want.flat().map(Math.abs));
+        const [A, T, S, R] = [a, t, s, r].map((m) => np.array(m, 'float32')) as [NDArray, NDArray, NDArray, NDArray];
+        const hvp = (m: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [T])[1];
+        const third = (m: NDArray) => jvp(hvp, [m], [S])[1];
+        rows(jvp(third, [A], [R])[1]).forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - want[i]![j]!), `${i},${j} at ${JSON.stringify(a)}: ${v} vs ${want[i]![j]}`).toBeLessThanOrEqual(1e-4 * scale)));
+        return null;
+      });
+    }), 8);
+  });
+
+  it("det of a 3×3 matrix is cubic: its third derivative is the same finite constant at singular matrices (rank 2, 1, 0) as anywhere, forward and reverse", () => {
+    // It went through A⁻¹ = adj/det: NaN at every singular 3×3, where D³det[T, S, R] does not depend on A.
+    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+    /** D³det[T, S, R] of a 3×3: the abc coefficient of det(A + aT + bS + cR), exactly the 8-point mixed difference at step 1 (degree 3). */
+    const third64 = (t: Mat, s: Mat, r: Mat): number => {
+      let acc = 0;
+      for (const x of [1, -1]) for (const y of [1, -1]) for (const z of [1, -1]) acc += x * y * z * laplaceDet(t.map((row, i) => row.map((v, j) => x * v + y * s[i]![j]! + z * r[i]![j]!)));
+      return acc / 8;
+    };
+    const unitMat = (i: number, j: number): Mat => [0, 1, 2].map((p) => [0, 1, 2].map((q) => (p === i && q === j ? 1 : 0)));
+    const points: Mat[] = [
+      [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+      [[1, 2, 3], [2, 4, 6], [-1, -2, -3]],
+      [[0, 0, 0], [0, 0, 0], [0, 0, 0]],
+      [[1, 0, 0], [0, 0, 0], [0, 0, 0]],
+    ];
+    const ints = fc.array(fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 3, maxLength: 3 }), { minLength: 3, maxLength: 3 });
+    assertNoLeak(fc.property(fc.integer({ min: 0, max: points.length - 1 }), ints, ints, ints, (p, t, s, w) => {
+      scope(() => {
+        const a = points[p]!;
+        const want = a.map((_, i) => a.map((__, j) => third64(t, s, unitMat(i, j))));
+        const wantRev = a.map((_, i) => a.map((__, j) => third64(t, w, unitMat(i, j))));
+        const A = np.array(a, 'float32'), T = np.array(t, 'float32'), S = np.array(s, 'float32'), W = np.array(w, 'float32');
+        const hvp = (m: NDArray) => jvp((x: NDArray) => grad((y: NDArray) => np.linalg.det(y))(x), [m], [T])[1];
+        const check = (got: Mat, expected: Mat, label: string) => got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - expected[i]![j]!), `${label} ${i},${j} at ${JSON.stringify(a)}: ${v} vs ${expected[i]![j]}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected[i]![j]!)))));
+        check(rows(jvp(hvp, [A], [S])[1]), want, 'forward');
+        check(rows(grad((m: NDArray) => np.sum(np.multiply(hvp(m), W)))(A)), wantRev, 'reverse');
+        check(rows(jit((m: NDArray) => jvp(hvp, [m], [S])[1])(A)), want, 'jit forward');
+        return null;
+      });
+    }), 25);
+  });
+
   it('det of a 2×2 matrix is quadratic: its third derivative is 0 everywhere, also at I and at a rotation (repeated singular values), forward, reverse and under vmap', () => {
     // Through the SVD's vectors it was NaN wherever the singular values repeat.
     const H = (m: NDArray) => hessian((x: NDArray) => np.linalg.det(x))(m);

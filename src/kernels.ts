@@ -4,7 +4,7 @@
 // one there, and packs every new right operand), and transposes run on gradus's SIMD transpose.
 import * as tf from '@tensorflow/tfjs-core';
 import { GradusError } from './errors.js';
-import { adjugateStack, adjugateTangentStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
+import { adjugateSecondTangentStack, adjugateStack, adjugateTangentStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
 import { qrStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { eighStack, svdStack } from './spectral_kernels.js';
@@ -787,6 +787,10 @@ export const kernels: Kernels = {
   adjugate_tangent: ([a, t]) => {
     const { batch, n } = matrixStack(a!);
     return [tf.tensor(adjugateTangentStack(a!.dataSync(), t!.dataSync(), batch, n), a!.shape, 'float32')];
+  },
+  adjugate_second_tangent: ([a, t, s]) => {
+    const { batch, n } = matrixStack(a!);
+    return [tf.tensor(adjugateSecondTangentStack(a!.dataSync(), t!.dataSync(), s!.dataSync(), batch, n), a!.shape, 'float32')];
   },
   slogdet: ([a]) => {
     const { batch, n } = matrixStack(a!);

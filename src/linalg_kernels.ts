@@ -147,6 +147,33 @@ export function detStack(a: ArrayLike<number>, batch: number, n: number): Float3
 }
 
 /**
+ * A product of pivots kept as mantissa·2^exponent: the cofactors' products of up to n − 1 pivots
+ * pass float64's range long before the result is anything but ±∞ in float32 (30×30 at 1e11), and
+ * an ∞ there times a zero entry was NaN. Multiply by `scaleBy` at the end.
+ */
+class ScaledProduct {
+  mantissa = 1;
+  exponent = 0;
+  times(v: number): void {
+    this.mantissa *= v;
+    const m = Math.abs(this.mantissa);
+    if (m !== 0 && Number.isFinite(m) && (m > 2 ** 256 || m < 2 ** -256)) {
+      const k = Math.round(Math.log2(m));
+      this.mantissa *= 2 ** -k; // exact: a power of two, and the mantissa stays normal
+      this.exponent += k;
+    }
+  }
+  /** x·2^exponent without an overflow or underflow on the way: 0 stays 0 and ±∞ or NaN stay as they are. */
+  scaleBy(x: number): number {
+    let e = this.exponent;
+    if (x === 0 || !Number.isFinite(x)) return x;
+    while (e > 1000) { x *= 2 ** 1000; e -= 1000; if (!Number.isFinite(x)) return x; }
+    while (e < -1000) { x *= 2 ** -1000; e += 1000; if (x === 0) return x; }
+    return x * 2 ** e;
+  }
+}
+
+/**
  * Adjugate (transposed cofactor matrix) of each matrix of the stack: det(A)·A⁻¹ where A is
  * invertible, and still defined where it is not — rank n−1 gives a rank-one adjugate, lower rank
  * gives zeros. It is the derivative of det: d det(A) = tr(adj(A) dA).
@@ -166,8 +193,9 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
     if (rank < n - 1) continue; // every (n−1)-minor vanishes: the adjugate is zero
     const m = n - 1;
-    let detU1 = sign;
-    for (let k = 0; k < m; k++) detU1 *= lu[k * n + k]!;
+    const scaled = new ScaledProduct(); // det(U₁) = sign·mantissa·2^exponent
+    for (let k = 0; k < m; k++) scaled.times(lu[k * n + k]!);
+    const detU1 = sign * scaled.mantissa;
     const d = lu[m * n + m]!;
     adjU.fill(0);
     // Columns of U₁⁻¹ by back substitution: U₁ x = e_j, scaled by d·det(U₁) into adj(U)'s top-left block.
@@ -196,7 +224,7 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     }
     // adj(A) = Q·z·P: row k of z goes to row colPerm[k], column k to column rowPerm[k].
     const base = bi * n * n;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = z[i * n + j]!;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(z[i * n + j]!);
   }
   return out;
 }
@@ -242,8 +270,9 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
       if (f !== 0) for (let j = 0; j < n; j++) mm[i * n + j]! -= f * mm[k * n + j]!;
     }
     // W = U₁₁⁻¹ (upper triangular, by columns) and δ = det U₁₁.
-    let delta = 1;
-    for (let k = 0; k < m; k++) delta *= lu[k * n + k]!;
+    const scaled = new ScaledProduct(); // δ = mantissa·2^exponent; the blocks below take the mantissa
+    for (let k = 0; k < m; k++) scaled.times(lu[k * n + k]!);
+    const delta = scaled.mantissa;
     w.fill(0);
     for (let j = 0; j < m; j++) for (let i = j; i >= 0; i--) {
       let s = i === j ? 1 : 0;
@@ -312,7 +341,71 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
       for (let k = j + 1; k < n; k++) s -= z[i * n + k]! * lu[k * n + j]!;
       z[i * n + j] = s;
     }
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = sign * z[i * n + j]!;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(sign * z[i * n + j]!);
+  }
+  return out;
+}
+
+/**
+ * d²adj(A)[T, S] for each matrix triple of the stack (det's third derivative), in float64, for
+ * invertible A: with X = A⁻¹ and δ = det A, adj = δ·X, d adj[S] = δ(tr(XS)·X − XSX), and
+ *   d²adj[T, S] = δ·((tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT)·X,
+ * symmetric in T and S. The terms are O(1/σ_min²) and cancel to O(1) near a singular A: float64
+ * keeps that to about cond(A)²·1e−16 (float32 lost all of it by cond ~1e3). At a singular A
+ * (an exactly zero pivot) it is NaN, as is any matrix with a NaN.
+ */
+export function adjugateSecondTangentStack(a: ArrayLike<number>, t: ArrayLike<number>, s: ArrayLike<number>, batch: number, n: number): Float32Array {
+  const out = new Float32Array(batch * n * n);
+  const x = new Float64Array(n * n), xt = new Float64Array(n * n), xs = new Float64Array(n * n), k = new Float64Array(n * n), y = new Float64Array(n);
+  for (let bi = 0; bi < batch; bi++) {
+    const base = bi * n * n;
+    const lu = Float64Array.from({ length: n * n }, (_, i) => a[base + i]!);
+    if (lu.some(Number.isNaN)) { out.fill(NaN, base, base + n * n); continue; }
+    const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
+    if (rank < n) { out.fill(NaN, base, base + n * n); continue; }
+    const scaled = new ScaledProduct(); // δ = sign·mantissa·2^exponent
+    for (let i = 0; i < n; i++) scaled.times(lu[i * n + i]!);
+    // (P·A·Q)⁻¹ = U⁻¹·L⁻¹ column by column; A⁻¹ = Q·(P·A·Q)⁻¹·P.
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < n; i++) {
+        let v = i === j ? 1 : 0;
+        for (let q = 0; q < i; q++) v -= lu[i * n + q]! * y[q]!;
+        y[i] = v;
+      }
+      for (let i = n - 1; i >= 0; i--) {
+        let v = y[i]!;
+        for (let q = i + 1; q < n; q++) v -= lu[i * n + q]! * y[q]!;
+        y[i] = v / lu[i * n + i]!;
+      }
+      for (let i = 0; i < n; i++) x[colPerm[i]! * n + rowPerm[j]!] = y[i]!;
+    }
+    const matmul = (dst: Float64Array, l: Float64Array | ArrayLike<number>, lOff: number, r: Float64Array | ArrayLike<number>, rOff: number) => {
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        let v = 0;
+        for (let q = 0; q < n; q++) v += l[lOff + i * n + q]! * r[rOff + q * n + j]!;
+        dst[i * n + j] = v;
+      }
+    };
+    matmul(xt, x, 0, t, base);
+    matmul(xs, x, 0, s, base);
+    let trT = 0, trS = 0, trST = 0;
+    for (let i = 0; i < n; i++) {
+      trT += xt[i * n + i]!;
+      trS += xs[i * n + i]!;
+      for (let j = 0; j < n; j++) trST += xs[i * n + j]! * xt[j * n + i]!;
+    }
+    // k = (tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let v = (i === j ? trT * trS - trST : 0) - trT * xs[i * n + j]! - trS * xt[i * n + j]!;
+      for (let q = 0; q < n; q++) v += xt[i * n + q]! * xs[q * n + j]! + xs[i * n + q]! * xt[q * n + j]!;
+      k[i * n + j] = v;
+    }
+    const d = sign * scaled.mantissa;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let v = 0;
+      for (let q = 0; q < n; q++) v += k[i * n + q]! * x[q * n + j]!;
+      out[base + i * n + j] = scaled.scaleBy(d * v);
+    }
   }
   return out;
 }

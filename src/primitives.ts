@@ -65,6 +65,8 @@ export interface PrimitiveParams
   adjugate: NoParams;
   /** d adj(A)[T] for operands [A, T]: the adjugate's derivative (det's second), linear in T. */
   adjugate_tangent: NoParams;
+  /** d²adj(A)[T, S] for operands [A, T, S]: det's third derivative, bilinear in T and S (A invertible). */
+  adjugate_second_tangent: NoParams;
   linear_solve: NoParams;
   cholesky: NoParams;
   /** Solves op(T) x = b, T the lower or upper triangle of the matrix, op(T) = Tᵀ with transposeA, ones on T's diagonal with unitDiagonal. */
@@ -128,6 +130,6 @@ export const PROGRAM_PRIMITIVES: ReadonlySet<Primitive> = new Set<Primitive>(['j
 export const LINEAR_PRIMITIVES = [
   'neg', 'add', 'sub', 'mul', 'div', 'select', 'convert_element_type', 'reduce_sum', 'broadcast_in_dim', 'reshape',
   'transpose', 'rev', 'slice', 'pad', 'concatenate', 'gather', 'scatter_add', 'cumsum', 'dot_general', 'conv2d',
-  'linear_solve', 'triangular_solve', 'adjugate_tangent', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin', 'scan', 'while', 'cond',
+  'linear_solve', 'triangular_solve', 'adjugate_tangent', 'adjugate_second_tangent', 'checkpoint_name', 'jit_call', 'remat', 'custom_lin', 'scan', 'while', 'cond',
 ] as const satisfies readonly Primitive[];
 export type LinearPrimitive = (typeof LINEAR_PRIMITIVES)[number];

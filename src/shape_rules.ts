@@ -402,6 +402,13 @@ export const shapeRules: ShapeRules = {
     if (!a.equals(t)) throw new ShapeError(`adjugate_tangent: expected a tangent of the matrices' shape and dtype ${a.str()} but got ${t.str()}`);
     return [a];
   },
+  adjugate_second_tangent: (avals) => {
+    expectArity('adjugate_second_tangent', avals, 3);
+    const [a, t, s] = avals as [ShapedArray, ShapedArray, ShapedArray];
+    squareMatrixCheck('adjugate_second_tangent', a);
+    for (const x of [t, s]) if (!a.equals(x)) throw new ShapeError(`adjugate_second_tangent: expected tangents of the matrices' shape and dtype ${a.str()} but got ${t.str()}, ${s.str()}`);
+    return [a];
+  },
   slogdet: (avals) => {
     const a = avals[0]!;
     squareMatrixCheck('slogdet', a);

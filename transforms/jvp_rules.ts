@@ -272,6 +272,14 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     const fromA = ta === null ? null : adjugateSecondTangent(a!, t!, ta);
     return [[y], [addTangents(y.shape, fromT, fromA)]];
   },
+  adjugate_second_tangent: ([a, t, s], [ta, tt, ts]) => {
+    const y = bind1('adjugate_second_tangent', [a!, t!, s!], {});
+    // Bilinear in T and S; in A its derivative is adj's third (see adjugateThirdTangent).
+    const fromT = tt === null ? null : bind1('adjugate_second_tangent', [a!, tt, s!], {});
+    const fromS = ts === null ? null : bind1('adjugate_second_tangent', [a!, t!, ts], {});
+    const fromA = ta === null ? null : adjugateThirdTangent(a!, t!, s!, ta);
+    return [[y], [addTangents(y.shape, fromT, fromS, fromA)]];
+  },
   linear_solve: ([a, b], [ta, tb]) => {
     const x = bind1('linear_solve', [a!, b!], {});
     if (ta === null && tb === null) return [[x], [null]];
@@ -415,21 +423,45 @@ function adjugateTangent(a: NDArray, t: NDArray): NDArray {
 }
 
 /**
- * d²adj(A)[T, S], the JVP of adjugate_tangent in A (det's third derivative), for invertible A:
- * with X = A⁻¹ and G_S = d adj[S] = tr(XS)·adj − XS·adj, differentiating G_T = tr(XT)·adj − XT·adj
- * (dX = −XSX) gives tr(XT)·G_S − XT·G_S + (XSXT − tr(XSXT))·adj, symmetric in T and S. X is taken
- * as adj/det, so a singular A gives ∞ or NaN here (as JAX's third derivative through its LU), not
- * a LinAlgError; at invertible A it is finite, repeated singular values (I, say) included.
+ * d²adj(A)[T, S], the JVP of adjugate_tangent in A (det's third derivative). A 3×3 adjugate is a
+ * quadratic form Q(A, A): d adj(A)[T] = 2Q(A, T) is linear in A, so d²adj[T, S] = 2Q(T, S) =
+ * d adj(T)[S], the same at every A, singular ones included (exact, no A⁻¹). Past 3×3 it is the
+ * adjugate_second_tangent kernel: float64 through A⁻¹ (its O(1/σ²) terms cancel to O(1), which float32
+ * could not keep near a singular A), finite at every invertible A and NaN at a singular one.
  */
 function adjugateSecondTangent(a: NDArray, t: NDArray, s: NDArray): NDArray {
+  if (a.shape[a.ndim - 1] === 3) return bind1('adjugate_tangent', [t, s], {});
+  return bind1('adjugate_second_tangent', [a, t, s], {});
+}
+
+/**
+ * d³adj(A)[T, S, R], the JVP of adjugate_second_tangent in A (det's fourth derivative), for n ≥ 4:
+ * with X = A⁻¹ (taken as adj/det: ∞ or NaN at a singular A, and float32, so it loses accuracy near
+ * one), G_S = d adj[S] and F = d²adj = tr(XT)·G_S − XT·G_S + (XSXT − tr(XSXT))·adj, dX = −XRX gives
+ *   −tr(XRXT)·G_S + tr(XT)·F[S, R] + XRXT·G_S − XT·F[S, R]
+ *   + (tr(XRXSXT + XSXRXT) − XRXSXT − XSXRXT)·adj + (XSXT − tr(XSXT))·G_R.
+ */
+function adjugateThirdTangent(a: NDArray, t: NDArray, s: NDArray, r: NDArray): NDArray {
   const batch = a.shape.slice(0, -2);
   const adj = bind1('adjugate', [a], {});
   const x = div(adj, broadcastToShape(reshape(bind1('det', [a], {}), [...batch, 1, 1]), a.shape));
   const col = (v: NDArray) => broadcastToShape(reshape(v, [...batch, 1, 1]), a.shape);
-  const xt = batchMatmul(x, t), xs = batchMatmul(x, s);
-  const gs = bind1('adjugate_tangent', [a, s], {});
-  const xsxt = batchMatmul(xs, xt);
-  return add(sub(mul(col(matrixTrace(xt)), gs), batchMatmul(xt, gs)), batchMatmul(sub(xsxt, mul(col(matrixTrace(xsxt)), eyeLike(a.aval))), adj));
+  const tr = (v: NDArray) => col(matrixTrace(v));
+  const eye = eyeLike(a.aval);
+  const xt = batchMatmul(x, t), xs = batchMatmul(x, s), xr = batchMatmul(x, r);
+  const gs = bind1('adjugate_tangent', [a, s], {}), gr = bind1('adjugate_tangent', [a, r], {});
+  const fsr = bind1('adjugate_second_tangent', [a, s, r], {});
+  const xrxt = batchMatmul(xr, xt), xsxt = batchMatmul(xs, xt);
+  const mixed = add(batchMatmul(xr, xsxt), batchMatmul(xs, xrxt)); // XRXSXT + XSXRXT
+  const terms = [
+    mul(tr(xrxt), gs), // subtracted below
+    mul(tr(xt), fsr),
+    batchMatmul(xrxt, gs),
+    batchMatmul(xt, fsr), // subtracted
+    batchMatmul(sub(mul(tr(mixed), eye), mixed), adj),
+    batchMatmul(sub(xsxt, mul(tr(xsxt), eye)), gr),
+  ];
+  return add(add(sub(terms[1]!, terms[0]!), sub(terms[2]!, terms[3]!)), add(terms[4]!, terms[5]!));
 }
 
 /** The trace of each matrix of a stack [..., n, n]. */

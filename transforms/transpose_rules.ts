@@ -186,6 +186,16 @@ export const firstOrderTransposeRules: { [P in FirstOrderLinear]: TransposeRule<
     // ⟨C, d adj(A)[T]⟩ = ⟨d adj(A)[Cᵀ]ᵀ, T⟩: the transpose is the same map on transposes.
     return [null, matrixTranspose(bind1('adjugate_tangent', [a as NDArray, matrixTranspose(ct!)], {}))];
   },
+  adjugate_second_tangent: ([ct], [a, t, s]) => {
+    if (isUndef(a!)) nonLinear('adjugate_second_tangent', 'matrix');
+    if (isUndef(t!) && isUndef(s!)) nonLinear('adjugate_second_tangent', 'product of two differentiated tangents');
+    // d²adj(A)[T, S]_ij = D³det(A)[E_ji, T, S], symmetric in its three directions, so
+    // ⟨C, d²adj[T, S]⟩ = ⟨d²adj[Cᵀ, S]ᵀ, T⟩ = ⟨d²adj[T, Cᵀ]ᵀ, S⟩.
+    const cT = matrixTranspose(ct!);
+    return isUndef(t!)
+      ? [null, matrixTranspose(bind1('adjugate_second_tangent', [a as NDArray, cT, s as NDArray], {})), null]
+      : [null, null, matrixTranspose(bind1('adjugate_second_tangent', [a as NDArray, t as NDArray, cT], {}))];
+  },
   checkpoint_name: ([ct]) => [ct!],
 };
 

@@ -185,6 +185,7 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
   det: ([a], [d]) => [[bind1('det', [moveBatchAxis(a!, d!, 0)], {})], [0]],
   adjugate: ([a], [d]) => [[bind1('adjugate', [moveBatchAxis(a!, d!, 0)], {})], [0]],
   adjugate_tangent: ([a, t], [da, dt], _p, size) => [[bind1('adjugate_tangent', [batchedAtFront(a!, da!, size), batchedAtFront(t!, dt!, size)], {})], [0]],
+  adjugate_second_tangent: ([a, t, s], [da, dt, ds], _p, size) => [[bind1('adjugate_second_tangent', [batchedAtFront(a!, da!, size), batchedAtFront(t!, dt!, size), batchedAtFront(s!, ds!, size)], {})], [0]],
   slogdet: ([a], [d]) => {
     const outs = bind('slogdet', [moveBatchAxis(a!, d!, 0)], {});
     return [outs, [0, 0]];
