@@ -107,6 +107,22 @@ describe('policies apply inside a nested jit', () => {
     expect(matmuls(await kernelCounts(() => grad(checkpoint(nested, { policy: dotsSaveable }))(x)))).toBe(plain);
   });
 
+  it('an output of jit(g) that the backward pass does not read is not recomputed', async () => {
+    // sum(jit(h)(v)) with h = sin(v W): the derivative of sum needs no sin, so the recompute
+    // equation must not rebuild it (it rebuilt every known output of the call: one more sin, run
+    // eagerly, than with h inlined, under every policy but everythingSaveable).
+    const h = (v: NDArray) => np.sin(np.matmul(v, W));
+    const jh = jit(h);
+    const plainOut = (v: NDArray) => np.sum(h(v));
+    const jittedOut = (v: NDArray) => np.sum(jh(v));
+    const sins = (m: Map<string, number>) => m.get('Sin') ?? 0;
+    for (const policy of POLICIES) {
+      for (const prim of ['sin', 'cos', 'dot_general']) expect(extra(jittedOut, policy, prim), `${policy.name}: ${prim}`).toBe(extra(plainOut, policy, prim));
+      const a = sins(await kernelCounts(() => grad(checkpoint(jittedOut, { policy }))(x)));
+      expect(a, policy.name).toBe(sins(await kernelCounts(() => grad(checkpoint(plainOut, { policy }))(x))));
+    }
+  });
+
   it('gradients equal the un-checkpointed function for every policy, at orders 1 and 2, under vmap and jit; no leaks', () => {
     inScope(() => {
       const xs = np.stack([x, np.multiply(x, 0.5), np.negative(x)]);

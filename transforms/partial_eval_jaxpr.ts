@@ -169,11 +169,14 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(sourceOf(a)) ?? sourceOf(a)) : a);
   const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...liveUnknown] : [];
   const sortedUnknown = inDependencyOrder(ordered);
-  const unknown = new Jaxpr(
+  // Pruned: a recomputed equation may compute more than the unknown side reads (a policy-split
+  // jit_call's recompute equation rebuilds every known output of the call; a recomputed multi-output
+  // equation computes all its outputs), and its body only needs to compute what is read.
+  const unknown = deadCodeElimination(new Jaxpr(
     [...residuals.map((v) => rename.get(v)!), ...jaxpr.inBinders.filter((_, i) => inUnknowns[i])],
     sortedUnknown.map((e) => ({ ...e, inputs: e.inputs.map(sub) })),
     jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
-  );
+  ));
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
   return { known, unknown, outUnknowns, numResiduals: residuals.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
 }
