@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  NDArray, checkpoint, checkpointName, dispose, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vmap, type CheckpointPolicy,
+  NDArray, checkpoint, checkpointName, dispose, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vjp, vmap, type CheckpointPolicy,
 } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
@@ -121,6 +121,33 @@ describe('policies apply inside a nested jit', () => {
       const a = sins(await kernelCounts(() => grad(checkpoint(jittedOut, { policy }))(x)));
       expect(a, policy.name).toBe(sins(await kernelCounts(() => grad(checkpoint(plainOut, { policy }))(x))));
     }
+  });
+
+  it('the forward pass saves no more with the blocks of a chain jitted than inlined', () => {
+    // Bytes the pullback of vjp holds (the residuals), for a chain of blocks each naming its
+    // output. The last block's output is not read by the backward pass (sum's derivative does not
+    // need it), so inlined it is not saved; jitted, it was (the nested split made every known
+    // output of the call recomputable, and kept whatever that needed), so were values saved only
+    // to rebuild an output nobody reads.
+    const Ws = [W, np.multiply(W, 0.5), np.negative(W)];
+    const block = (h: NDArray, w: NDArray) => checkpointName(np.sin(np.tanh(np.exp(np.multiply(np.cos(np.matmul(h, w)), 0.5)))), 'h');
+    const jblock = jit(block);
+    const chain = (b: (h: NDArray, w: NDArray) => NDArray) => (v: NDArray) => np.sum(Ws.reduce((h, w) => b(h, w), v));
+    const held = (f: (v: NDArray) => NDArray): number => {
+      const before = tf.memory().numBytes;
+      const [out, pullback] = vjp(f, x);
+      const bytes = tf.memory().numBytes - before - 4;
+      dispose([out, pullback] as never);
+      return bytes;
+    };
+    for (const policy of [saveOnlyTheseNames('h'), dotsSaveable, nothingSaveable]) {
+      const inl = held(checkpoint(chain(block), { policy }));
+      expect(held(checkpoint(chain(jblock), { policy })), policy.name).toBe(inl);
+      expect(held(checkpoint(jit(chain(jblock)), { policy })), `${policy.name}, the chain jitted too`).toBe(inl);
+    }
+    // (saveOnlyTheseNames saves the first two blocks' outputs, [2, 3] float32 each.)
+    expect(held(checkpoint(chain(jblock), { policy: saveOnlyTheseNames('h') }))).toBe(2 * 2 * 3 * 4);
+    dispose(Ws.slice(1));
   });
 
   it('gradients equal the un-checkpointed function for every policy, at orders 1 and 2, under vmap and jit; no leaks', () => {
