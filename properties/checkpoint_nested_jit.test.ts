@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  NDArray, checkpoint, checkpointName, dispose, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vmap, type CheckpointPolicy,
+  NDArray, checkpoint, checkpointName, dispose, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vjp, vmap, type CheckpointPolicy,
 } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
@@ -107,6 +107,49 @@ describe('policies apply inside a nested jit', () => {
     expect(matmuls(await kernelCounts(() => grad(checkpoint(nested, { policy: dotsSaveable }))(x)))).toBe(plain);
   });
 
+  it('an output of jit(g) that the backward pass does not read is not recomputed', async () => {
+    // sum(jit(h)(v)) with h = sin(v W): the derivative of sum needs no sin, so the recompute
+    // equation must not rebuild it (it rebuilt every known output of the call: one more sin, run
+    // eagerly, than with h inlined, under every policy but everythingSaveable).
+    const h = (v: NDArray) => np.sin(np.matmul(v, W));
+    const jh = jit(h);
+    const plainOut = (v: NDArray) => np.sum(h(v));
+    const jittedOut = (v: NDArray) => np.sum(jh(v));
+    const sins = (m: Map<string, number>) => m.get('Sin') ?? 0;
+    for (const policy of POLICIES) {
+      for (const prim of ['sin', 'cos', 'dot_general']) expect(extra(jittedOut, policy, prim), `${policy.name}: ${prim}`).toBe(extra(plainOut, policy, prim));
+      const a = sins(await kernelCounts(() => grad(checkpoint(jittedOut, { policy }))(x)));
+      expect(a, policy.name).toBe(sins(await kernelCounts(() => grad(checkpoint(plainOut, { policy }))(x))));
+    }
+  });
+
+  it('the forward pass saves no more with the blocks of a chain jitted than inlined', () => {
+    // Bytes the pullback of vjp holds (the residuals), for a chain of blocks each naming its
+    // output. The last block's output is not read by the backward pass (sum's derivative does not
+    // need it), so inlined it is not saved; jitted, it was (the nested split made every known
+    // output of the call recomputable, and kept whatever that needed), so were values saved only
+    // to rebuild an output nobody reads.
+    const Ws = [W, np.multiply(W, 0.5), np.negative(W)];
+    const block = (h: NDArray, w: NDArray) => checkpointName(np.sin(np.tanh(np.exp(np.multiply(np.cos(np.matmul(h, w)), 0.5)))), 'h');
+    const jblock = jit(block);
+    const chain = (b: (h: NDArray, w: NDArray) => NDArray) => (v: NDArray) => np.sum(Ws.reduce((h, w) => b(h, w), v));
+    const held = (f: (v: NDArray) => NDArray): number => {
+      const before = tf.memory().numBytes;
+      const [out, pullback] = vjp(f, x);
+      const bytes = tf.memory().numBytes - before - 4;
+      dispose([out, pullback] as never);
+      return bytes;
+    };
+    for (const policy of [saveOnlyTheseNames('h'), dotsSaveable, nothingSaveable]) {
+      const inl = held(checkpoint(chain(block), { policy }));
+      expect(held(checkpoint(chain(jblock), { policy })), policy.name).toBe(inl);
+      expect(held(checkpoint(jit(chain(jblock)), { policy })), `${policy.name}, the chain jitted too`).toBe(inl);
+    }
+    // (saveOnlyTheseNames saves the first two blocks' outputs, [2, 3] float32 each.)
+    expect(held(checkpoint(chain(jblock), { policy: saveOnlyTheseNames('h') }))).toBe(2 * 2 * 3 * 4);
+    dispose(Ws.slice(1));
+  });
+
   it('gradients equal the un-checkpointed function for every policy, at orders 1 and 2, under vmap and jit; no leaks', () => {
     inScope(() => {
       const xs = np.stack([x, np.multiply(x, 0.5), np.negative(x)]);
@@ -165,8 +208,15 @@ describe('random compositions with a jitted, named inner function', () => {
         inScope(() => {
           const rng = new Rng(c.seed);
           const xs = c.shapes.map((s) => randomArray(rng, s));
-          const inner = (...a: NDArray[]) => checkpointName(evalExpr(c.e1, a), 'h');
-          const body = (h: (...a: NDArray[]) => NDArray) => (...a: NDArray[]) => np.sum(np.sin(evalExpr(c.e2, [h(...a), ...a.slice(1)])));
+          // A second named output the backward pass does not read (sum's derivative needs no value).
+          const inner = (...a: NDArray[]) => {
+            const y = evalExpr(c.e1, a);
+            return [checkpointName(y, 'h'), checkpointName(np.sin(y), 'h')];
+          };
+          const body = (h: (...a: NDArray[]) => NDArray[]) => (...a: NDArray[]) => {
+            const [y, unread] = h(...a);
+            return np.add(np.sum(np.sin(evalExpr(c.e2, [y!, ...a.slice(1)]))), np.sum(unread!));
+          };
           const plain = body(inner);
           const ck = checkpoint(body(jit(inner)), { policy: c.policy });
           fc.pre(moderate(plain(...xs)));
@@ -183,6 +233,15 @@ describe('random compositions with a jitted, named inner function', () => {
           const bs = c.shapes.map((s) => randomArray(rng, [b, ...s]));
           const gv = (f: (...a: NDArray[]) => NDArray) => (...a: NDArray[]) => grad(f)(...a);
           expectTreeClose(vmap(gv(ck))(...bs), loopVmap(gv(plain), bs, 0, 0, b), { ...tol, label: `vmap(grad): ${label}` });
+          // The forward pass saves no more than with the inner function inlined (it saved the unread output).
+          const held = (f: (...a: NDArray[]) => NDArray): number => {
+            const before = tf.memory().numBytes;
+            const [out, pullback] = vjp(f, ...xs);
+            const bytes = tf.memory().numBytes - before;
+            dispose([out, pullback] as never);
+            return bytes;
+          };
+          expect(held(ck), `residual bytes: ${label}`).toBeLessThanOrEqual(held(checkpoint(plain, { policy: c.policy })));
         }),
       ),
       { seed: FC_SEED, numRuns: 40 },

@@ -6,7 +6,7 @@ import { Jaxpr, Var, type Atom, type JaxprEqn } from '../src/jaxpr.js';
 import { TransformError } from '../src/errors.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
-import { deadCodeElimination } from '../src/dce.js';
+import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
 
 /**
  * How partialEvalJaxpr splits a control-flow equation with known inputs: its known equations (none,
@@ -156,9 +156,6 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     }
   }
   const knownOuts = jaxpr.outs.filter((o, i) => (knownOutsToo ? !isUnknown(o) : !outUnknowns[i]));
-  // Known equations whose results are neither known outputs nor residuals (e.g. derivative
-  // coefficients a checkpoint will recompute anyway) are dropped.
-  const known = deadCodeElimination(new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...residuals]));
   // Residuals enter the unknown program under fresh variables (a variable is bound once per program).
   const rename = new Map<Var, Var>(residuals.map((v) => [v, new Var(v.aval)]));
   const sourceOf = (v: Var): Var => {
@@ -169,13 +166,28 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(sourceOf(a)) ?? sourceOf(a)) : a);
   const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...liveUnknown] : [];
   const sortedUnknown = inDependencyOrder(ordered);
-  const unknown = new Jaxpr(
-    [...residuals.map((v) => rename.get(v)!), ...jaxpr.inBinders.filter((_, i) => inUnknowns[i])],
-    sortedUnknown.map((e) => ({ ...e, inputs: e.inputs.map(sub) })),
-    jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
+  // Pruned: a recomputed equation may compute more than the unknown side reads (a policy-split
+  // jit_call's recompute equation rebuilds every known output of the call; a recomputed multi-output
+  // equation computes all its outputs), and its body only needs to compute what is read. A residual
+  // only such a part read is then not saved at all (JAX prunes the known outputs the same way after
+  // dce_jaxpr of the staged program): a nested call saved what rebuilding its last block's output
+  // needed, though the backward pass never read that output.
+  const unknownInBinders = jaxpr.inBinders.filter((_, i) => inUnknowns[i]);
+  const pruned = dceJaxpr(
+    new Jaxpr(
+      [...residuals.map((v) => rename.get(v)!), ...unknownInBinders],
+      sortedUnknown.map((e) => ({ ...e, inputs: e.inputs.map(sub) })),
+      jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
+    ),
+    jaxpr.outs.filter((_, i) => outUnknowns[i]).map(() => true),
+    [...residuals.map(() => false), ...unknownInBinders.map(() => true)],
   );
+  const kept = residuals.filter((_, r) => pruned.usedInputs[r]);
+  // Known equations whose results are neither known outputs nor residuals (e.g. derivative
+  // coefficients a checkpoint will recompute anyway) are dropped.
+  const known = deadCodeElimination(new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...kept]));
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
-  return { known, unknown, outUnknowns, numResiduals: residuals.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
+  return { known, unknown: pruned.jaxpr, outUnknowns, numResiduals: kept.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
 }
 
 /** The input of `eqn` that its output `v` is, when `eqn` is a jit_call or remat returning that input unchanged. */
