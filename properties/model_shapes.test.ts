@@ -287,6 +287,25 @@ describe('onLstm and vqvae name the function, the path and the shapes', () => {
       expect(vqvae.forward(vqParams(), normal(3, [8, 6])).reconstruction.shape).toEqual([8, 6]);
     });
   });
+
+  it('right shapes still work: a state of nested JS arrays, and a c [n] shared by a batch of h (was a TypeError on h.shape / refused)', () => {
+    noLeak(() => {
+      const p = lstmParams();
+      const x = normal(2, [2, 3]);
+      const zeros = [0, 0, 0, 0];
+      const ref = onLstm.cell(p, onLstm.initialState(4), x, { chunkSize: 2 }).state.h;
+      const fromJs = onLstm.cell(p, { h: zeros, c: zeros } as never, x, { chunkSize: 2 }).state.h;
+      expect(np.max(np.abs(np.subtract(ref, fromJs))).item()).toBe(0);
+      const seq = normal(3, [2, 5, 3]);
+      const refSeq = onLstm.apply(p, seq, { chunkSize: 2 }).h;
+      const jsSeq = onLstm.apply(p, seq, { chunkSize: 2, initialState: { h: [zeros, zeros], c: [zeros, zeros] } as never }).h;
+      expect(np.max(np.abs(np.subtract(refSeq, jsSeq))).item()).toBe(0);
+      const shared = onLstm.apply(p, seq, { chunkSize: 2, initialState: { h: np.zeros([2, 4]), c: np.zeros([4]) } }).h;
+      expect(np.max(np.abs(np.subtract(refSeq, shared))).item()).toBe(0);
+      expectShapeError(() => onLstm.cell(p, { h: np.zeros([2, 4]), c: np.zeros([3, 4]) }, x, { chunkSize: 2 }), [/^onLstm\.cell: the batch axes of state\.h \[2\] and state\.c \[3\] do not broadcast together/], 'eager');
+      expectShapeError(() => onLstm.cell(p, { h: np.zeros([4]), c: np.zeros([3, 4]) }, x, { chunkSize: 2 }), [/^onLstm\.cell: the batch axes of x \[2\] and state\.c \[3\] do not broadcast together/], 'eager');
+    });
+  });
 });
 
 // ---- gan and ebm --------------------------------------------------------------------------------
