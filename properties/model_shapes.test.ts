@@ -362,6 +362,20 @@ describe('gan nets and ebm energies name the function, the path and the shapes',
       expect(ebm.mlpEnergy.apply(ebm.spectralNormalize(p, ebm.spectralNormInit(key(2), p)).params, normal(2, [5, 2, 2])).shape).toEqual([5]);
     });
   });
+
+  it('right shapes still work: mlpDiscriminator scores one example [in] (as vmap over examples shows it) and refuses more than [N, in]', () => {
+    noLeak(() => {
+      const d = gan.mlpDiscriminator.init(key(1), 3, { hidden: 8 });
+      const x = normal(2, [4, 3]);
+      const batch = gan.mlpDiscriminator.apply(d, x);
+      expect(gan.mlpDiscriminator.apply(d, x.at(1)).shape).toEqual([1]);
+      const perExample = vmap((v: NDArray) => gan.mlpDiscriminator.apply(d, v))(x);
+      expect(perExample.shape).toEqual([4, 1]);
+      expect(np.max(np.abs(np.subtract(perExample.reshape(-1), batch))).item()).toBeLessThan(1e-6);
+      expectShapeError(() => gan.mlpDiscriminator.apply(d, normal(3, [2, 4, 3])), [/^mlpDiscriminator\.apply: x has shape \[2,4,3\]; expected a batch \[N, in\] or one example \[in\]$/], 'eager');
+      expectShapeError(() => gan.mlpDiscriminator.apply(d, normal(3, [4, 2])), [/^mlpDiscriminator\.apply: x has shape \[4,2\]; expected \[\.\.\., in=3\] \(in = 3 from params\[0\]\.w\)$/], 'eager');
+    });
+  });
 });
 
 // ---- flows --------------------------------------------------------------------------------------
