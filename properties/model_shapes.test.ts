@@ -210,11 +210,15 @@ const crfRows: Row[] = [
 describe('crf names the function, the argument and the shapes', () => {
   for (const row of crfRows) it(row.name, () => checkRow(row));
 
-  it('right shapes still work: a mask of ones broadcast over the batch gives the unmasked log Z', () => {
+  it('right shapes still work: a mask of ones broadcast over the batch gives the unmasked log Z; tags [1, T] broadcast like [B, T]', () => {
     noLeak(() => {
       const e = normal(1, [2, 5, 3]), g = normal(2, [3, 3]);
       const full = crf.logPartition(e, g), masked = crf.logPartition(e, g, { mask: np.ones([1, 5]) });
       expect(np.max(np.abs(np.subtract(full, masked))).item()).toBe(0);
+      // Tags [1, T] broadcast over the batch as the mask does (they did before the checks).
+      const y = np.array([[0, 2, 1, 1, 0]], 'int32'), both = np.concatenate([y, y], 0);
+      for (const f of [crf.nll, crf.score, crf.memmNll, crf.biMemmNll]) expect(np.max(np.abs(np.subtract(f(e, y, g), f(e, both, g)))).item()).toBe(0);
+      expectShapeError(() => crf.nll(e, y.reshape(-1), g), [/^crf\.nll: tags has shape \[5\]; expected \[2, T=5\] \(T = 5 from emissions\)$/], 'eager');
     });
   });
 });
