@@ -443,6 +443,25 @@ describe('flow layers name the layer, the path and the shapes', () => {
       expect(np.max(np.abs(np.subtract(block.inverse(params, y, { state, logdet: { method: 'none' } }).x, x))).item()).toBeLessThan(1e-4);
     });
   });
+
+  it('lipschitzBound names itself (it said normalize, and iresnetConv read a missing state with a TypeError)', () => {
+    noLeak(() => {
+      const conv = flows.iresnetConv({ channels: 2, hidden: [3], kernelSizes: [[3, 1], [1, 3]] });
+      const img = normal(1, [2, 4, 5, 2]);
+      const c = conv.init(key(2), img);
+      const badConv = withLeaf(c.params, ['layers', 1, 'w'], np.zeros([3, 3, 3, 2]));
+      expectShapeError(() => conv.lipschitzBound(badConv, c.state), [/^iresnetConv\.lipschitzBound: params\.layers\[1\]\.w has shape \[3,3,3,2\]; expected \[1, 3, c1=3, c2=2\]/], 'eager');
+      expect(() => conv.lipschitzBound(c.params, { sn: [] })).toThrow(/^iresnetConv\.lipschitzBound: needs the block's spectral-norm state/);
+      expectShapeError(() => conv.normalize(badConv, c.state), [/^iresnetConv\.normalize: params\.layers\[1\]\.w/], 'eager');
+      const dense = flows.iresnet({ dim: 2, hidden: [4] });
+      const d = dense.init(key(3), normal(4, [3, 2]));
+      const badDense = withLeaf(d.params, ['layers', 1, 'w'], np.zeros([4, 3]));
+      expectShapeError(() => dense.lipschitzBound(badDense, d.state), [/^iresnet\.lipschitzBound: params\.layers\[1\]\.w has shape \[4,3\]; expected \[h1=4, dim=2\]/], 'eager');
+      expect(() => dense.lipschitzBound(d.params, { sn: [] })).toThrow(/^iresnet\.lipschitzBound: needs the block's spectral-norm state/);
+      expect(conv.lipschitzBound(c.params, c.state)).toBeLessThan(0.9 * 0.9 * 1.01);
+      expect(dense.lipschitzBound(d.params, d.state)).toBeLessThan(0.9 * 0.9 * 1.01);
+    });
+  });
 });
 
 describe('image helpers', () => {
