@@ -5,7 +5,7 @@
 import { ShapeError, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
 import { freesIntermediates } from './eager.js';
-import { Shapes, checkDense, checkDenseStack } from './shapes.js';
+import { Shapes, checkDense, checkDenseStack, kindOf } from './shapes.js';
 
 export { init as initializers };
 export type Key = NDArray;
@@ -74,7 +74,7 @@ export const conv2d = freesIntermediates({
  * (where given). Name the channel sizes apart to check several layers in one call.
  */
 export function checkConv2d(s: Shapes, path: string, p: unknown, inputPath: string | null, x?: NDArray, cin = 'cin', cout = 'cout'): void {
-  if (typeof p !== 'object' || p === null) s.fail(`${path} is ${p === undefined ? 'missing' : typeof p}; expected a conv layer { w, b }`);
+  if (typeof p !== 'object' || p === null) s.fail(`${path} is ${p === undefined ? 'missing' : kindOf(p)}; expected a conv layer { w, b }`);
   const l = p as { w?: unknown; b?: unknown };
   s.check(`${path}.w`, l.w, [null, null, cin, cout]);
   s.check(`${path}.b`, l.b, [cout]);

@@ -24,6 +24,11 @@ function nestedShape(v: readonly unknown[]): number[] {
   return shape;
 }
 
+/** What a value that is not the expected kind is, for messages (typeof says 'object' for null). */
+export function kindOf(v: unknown): string {
+  return v === null ? 'null' : typeof v;
+}
+
 function isArrayValue(v: unknown): v is NDArray {
   return typeof v === 'object' && v !== null && Array.isArray((v as { shape?: unknown }).shape);
 }
@@ -52,12 +57,12 @@ export class Shapes {
   /** `value` at `path` as an array: a missing leaf or another kind of value is a ShapeError naming the path. */
   array(path: string, value: unknown): NDArray {
     if (isArrayValue(value)) return value;
-    return this.fail(`${path} is ${value === undefined ? 'missing' : `not an array (got ${typeof value})`}; expected an array`);
+    return this.fail(`${path} is ${value === undefined ? 'missing' : `not an array (got ${kindOf(value)})`}; expected an array`);
   }
 
   /** `value` at `path` as a list, of `length` entries where given. */
   list<T>(path: string, value: unknown, length?: number, what = 'entries'): readonly T[] {
-    if (!Array.isArray(value)) this.fail(`${path} is ${value === undefined ? 'missing' : `not a list (got ${typeof value})`}; expected a list${length === undefined ? '' : ` of ${length} ${what}`}`);
+    if (!Array.isArray(value)) this.fail(`${path} is ${value === undefined ? 'missing' : `not a list (got ${kindOf(value)})`}; expected a list${length === undefined ? '' : ` of ${length} ${what}`}`);
     if (length !== undefined && value.length !== length) this.fail(`${path} has ${value.length} entries; expected ${length} ${what}`);
     return value as T[];
   }
@@ -144,7 +149,7 @@ export function checkDenseStack(s: Shapes, path: string, layers: unknown, names:
 
 /** Checks one dense layer { w: [input, output], b: [output] } at `path`. */
 export function checkDense(s: Shapes, path: string, layer: unknown, input: string, output: string): void {
-  if (typeof layer !== 'object' || layer === null) s.fail(`${path} is ${layer === undefined ? 'missing' : typeof layer}; expected a dense layer { w, b }`);
+  if (typeof layer !== 'object' || layer === null) s.fail(`${path} is ${layer === undefined ? 'missing' : kindOf(layer)}; expected a dense layer { w, b }`);
   const l = layer as { w?: unknown; b?: unknown };
   s.check(`${path}.w`, l.w, [input, output]);
   s.check(`${path}.b`, l.b, [output]);

@@ -80,6 +80,16 @@ describe('Shapes (the shared checker)', () => {
     expect(() => s.check('g', [1, 2, 3], ['n'])).toThrow(/g has shape \[3\]; expected \[n=2\]/);
   });
 
+  it('says null for a null leaf or layer (typeof gave "object")', () => {
+    const s = new Shapes('f');
+    expect(() => s.array('params.w', null)).toThrow(/^f: params\.w is not an array \(got null\); expected an array$/);
+    expect(() => s.list('params', null)).toThrow(/^f: params is not a list \(got null\); expected a list$/);
+    noLeak(() => {
+      expect(() => nn.mlp.apply([nn.dense.init(key(0), 3, 2), null as never], normal(1, [4, 3]))).toThrow(/^mlp\.apply: params\[1\] is null; expected a dense layer \{ w, b \}$/);
+      expect(() => nn.conv2d.apply(null as never, normal(1, [1, 3, 3, 2]))).toThrow(/^conv2d\.apply: params is null; expected a conv layer \{ w, b \}$/);
+    });
+  });
+
   it('accepts exactly the shapes that fit a random pattern', () => {
     const arb = fc.record({ sizes: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), names: fc.array(fc.constantFrom('a', 'b', 'c', null, 2), { minLength: 1, maxLength: 4 }) });
     fc.assert(fc.property(arb, ({ sizes, names }) => {
