@@ -99,10 +99,13 @@ export const layerNorm = freesIntermediates({
   },
   apply(p: LayerNormParams, x: ArrayLike, eps = 1e-5): NDArray {
     const s = new Shapes('layerNorm.apply');
+    const a = np.asArray(x);
+    // Where scale and bias disagree, the one that x's features agree with is taken as right.
+    s.agree('dim', [['params.scale', p?.scale, 0], ['params.bias', p?.bias, 0], ['x', a, -1]]);
     s.check('params.scale', p?.scale, ['dim']);
     s.check('params.bias', p?.bias, ['dim']);
-    s.check('x', np.asArray(x), ['...', 'dim']);
-    return np.add(np.multiply(np.standardize(x, -1, eps), p.scale), p.bias);
+    s.check('x', a, ['...', 'dim']);
+    return np.add(np.multiply(np.standardize(a, -1, eps), p.scale), p.bias);
   },
 });
 

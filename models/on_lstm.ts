@@ -131,6 +131,8 @@ export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, 
 function checkParams(name: string, params: OnLstmParams): Shapes {
   const s = new Shapes(`onLstm.${name}`);
   if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { wx, wh, b }`);
+  // Three leaves carry the width: where one disagrees, the message names it, not one of the two that agree.
+  s.agree('width', [['params.wh', params.wh, 1], ['params.wx', params.wx, 1], ['params.b', params.b, 0]]);
   s.check('params.wh', params.wh, ['n', 'width']);
   s.check('params.wx', params.wx, ['in', 'width']);
   s.check('params.b', params.b, ['width']);

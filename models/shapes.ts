@@ -45,6 +45,29 @@ export class Shapes {
     return this;
   }
 
+  /**
+   * Where several leaves carry one size `name` (at `axis` of each, negative from the end) and
+   * disagree, binds it to the size most of them have (the first on ties), so that the check which
+   * fails names the odd one out rather than one of the leaves that agree (where the first leaf
+   * has that size, nothing is bound: the checks in order already name the odd one). Leaves that are not
+   * arrays or lack the axis are skipped (their own checks name them); a bound name is kept.
+   */
+  agree(name: string, leaves: readonly (readonly [path: string, value: unknown, axis: number])[]): this {
+    if (this.sizes.has(name)) return this;
+    const votes = new Map<number, string[]>();
+    for (const [path, value, axis] of leaves) {
+      const shape = Array.isArray(value) ? nestedShape(value) : isArrayValue(value) ? value.shape : null;
+      const size = shape?.[axis < 0 ? shape.length + axis : axis];
+      if (size !== undefined) votes.set(size, [...(votes.get(size) ?? []), path]);
+    }
+    if (votes.size < 2) return this;
+    let best: [number, string[]] | null = null;
+    for (const entry of votes) if (best === null || entry[1].length > best[1].length) best = entry;
+    // Where the first leaf has the most common size, checking in order names the odd one already.
+    if (best![0] === votes.keys().next().value) return this;
+    return this.bind(name, best![0], best![1].join(' and '));
+  }
+
   /** The size bound to `name`, if any. */
   size(name: string): number | undefined {
     return this.sizes.get(name)?.size;
