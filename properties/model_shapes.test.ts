@@ -430,6 +430,8 @@ const flowRows: Row[] = [
     [/^affineCoupling: params\.net\[1\]\.w has shape \[4,3\]; expected \[h1=4, 2dim=6\] \(2dim = 6 from the mask \(s and t for each feature\); h1 = 4 from params\.net\[0\]\.w\)$/]),
   flowRow('actnorm: a bias of another shape than the log-scale', flows.actnorm(), () => normal(1, [4, 3]), ['bias'], () => np.zeros([2]),
     [/actnorm\.forward: params\.bias has shape \[2\]; expected params\.logScale's \[3\]/]),
+  flowRow('actnorm: a log-scale of another shape than the bias and the inputs (was blamed on the bias)', flows.actnorm(), () => normal(1, [4, 3]), ['logScale'], () => np.zeros([2]),
+    [/^actnorm\.forward: params\.logScale has shape \[2\]; expected params\.bias's \[3\] \(which fits inputs \[4,3\]\)$/]),
   flowRow('conv1x1: a weight of another size', flows.conv1x1(3), () => normal(1, [4, 3]), ['w'], () => np.eye(2),
     [/^conv1x1\.forward: params\.w has shape \[2,2\]; expected \[C=3, C=3\] \(C = 3 from the layer \(conv1x1\(channels\)\)\)$/]),
   flowRow('conv1x1LU: a permutation of another size', flows.conv1x1LU(3), () => normal(1, [4, 3]), ['permutation'], () => np.eye(4),
