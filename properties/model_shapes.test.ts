@@ -283,6 +283,16 @@ const vqRows: Row[] = [
     says: [/^vqvae\.forward: params\.codebook has shape \[5,2\]; expected \[K, d=3\] \(d = 3 from params\.encoder\[1\]\.w\)$/],
   },
   {
+    name: 'vqvae.forward: an encoder whose last layer gives another latent size than the codebook and decoder take (was blamed on the codebook)',
+    setup: () => { const p = withLeaf(withLeaf(vqParams(), ['encoder', 1, 'w'], np.zeros([4, 2])), ['encoder', 1, 'b'], np.zeros([2])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
+    says: [/^vqvae\.forward: params\.encoder\[1\]\.w has shape \[4,2\]; expected \[e1=4, d=3\] \(d = 3 from params\.codebook and params\.decoder\[0\]\.w; e1 = 4 from params\.encoder\[0\]\.w\)$/],
+  },
+  {
+    name: 'vqvae.forward: an encoder for inputs of another size than x and the decoder (was blamed on the decoder)',
+    setup: () => { const p = withLeaf(vqParams(), ['encoder', 0, 'w'], np.zeros([5, 4])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
+    says: [/^vqvae\.forward: params\.encoder\[0\]\.w has shape \[5,4\]; expected \[in=6, e1\] \(in = 6 from params\.decoder\[1\]\.w and x\)$/],
+  },
+  {
     name: 'vqvae.forward: a decoder that does not map back to the input size (was a broadcast in the loss)',
     setup: () => { const p = withLeaf(withLeaf(vqParams(), ['decoder', 1, 'w'], np.zeros([4, 5])), ['decoder', 1, 'b'], np.zeros([5])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
     says: [/vqvae\.forward: params\.decoder\[1\]\.w has shape \[4,5\]; expected \[h1=4, in=6\] \(in = 6 from params\.encoder\[0\]\.w; h1 = 4 from params\.decoder\[0\]\.w\)/],
