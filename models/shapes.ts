@@ -29,6 +29,12 @@ export function kindOf(v: unknown): string {
   return v === null ? 'null' : typeof v;
 }
 
+/** The size of `value` (an array or nested JS arrays) along `axis` (negative from the end), if it has one. */
+function axisSize(value: unknown, axis: number): number | undefined {
+  const shape = Array.isArray(value) ? nestedShape(value) : isArrayValue(value) ? value.shape : null;
+  return shape?.[axis < 0 ? shape.length + axis : axis];
+}
+
 function isArrayValue(v: unknown): v is NDArray {
   return typeof v === 'object' && v !== null && Array.isArray((v as { shape?: unknown }).shape);
 }
@@ -54,18 +60,16 @@ export class Shapes {
    */
   agree(name: string, leaves: readonly (readonly [path: string, value: unknown, axis: number])[]): this {
     if (this.sizes.has(name)) return this;
-    const votes = new Map<number, string[]>();
-    for (const [path, value, axis] of leaves) {
-      const shape = Array.isArray(value) ? nestedShape(value) : isArrayValue(value) ? value.shape : null;
-      const size = shape?.[axis < 0 ? shape.length + axis : axis];
-      if (size !== undefined) votes.set(size, [...(votes.get(size) ?? []), path]);
-    }
-    if (votes.size < 2) return this;
-    let best: [number, string[]] | null = null;
-    for (const entry of votes) if (best === null || entry[1].length > best[1].length) best = entry;
+    const sizes = leaves.map(([, value, axis]) => axisSize(value, axis));
+    const first = sizes.find((d) => d !== undefined);
+    // The usual case, all equal: nothing to decide.
+    if (sizes.every((d) => d === undefined || d === first)) return this;
+    const count = (d: number) => sizes.filter((e) => e === d).length;
+    let best = first!;
+    for (const d of sizes) if (d !== undefined && count(d) > count(best)) best = d;
     // Where the first leaf has the most common size, checking in order names the odd one already.
-    if (best![0] === votes.keys().next().value) return this;
-    return this.bind(name, best![0], best![1].join(' and '));
+    if (best === first) return this;
+    return this.bind(name, best, leaves.filter((_, i) => sizes[i] === best).map(([path]) => path).join(' and '));
   }
 
   /** The size bound to `name`, if any. */
@@ -166,6 +170,15 @@ export function checkDenseStack(s: Shapes, path: string, layers: unknown, names:
   const input = names.input ?? 'in', output = names.output ?? 'out', hidden = names.hidden ?? 'h';
   if (list.length === 0) return { input, output: input };
   const dim = (i: number) => (i === 0 ? input : i === list.length ? output : `${hidden}${i}`);
+  // A hidden size is carried by three leaves (w and b before it, w after it): where one disagrees,
+  // the message names it rather than one of the two that agree.
+  const leaf = (i: number, k: 'w' | 'b') => (typeof list[i] === 'object' && list[i] !== null ? list[i]![k] : undefined);
+  for (let i = 1; i < list.length; i++) {
+    const w0 = leaf(i - 1, 'w'), b0 = leaf(i - 1, 'b'), w1 = leaf(i, 'w');
+    const d = axisSize(w0, 1);
+    // Only where they differ (cheap: this runs on every eager call).
+    if (axisSize(b0, 0) !== d || axisSize(w1, 0) !== d) s.agree(dim(i), [[`${path}[${i - 1}].w`, w0, 1], [`${path}[${i - 1}].b`, b0, 0], [`${path}[${i}].w`, w1, 0]]);
+  }
   list.forEach((layer, i) => checkDense(s, `${path}[${i}]`, layer, dim(i), dim(i + 1)));
   return { input, output };
 }
