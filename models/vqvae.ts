@@ -116,7 +116,10 @@ export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: Arr
   const s = new Shapes('vqvae.emaUpdate');
   s.check('state.sums', state?.sums, ['K', 'd']);
   s.check('state.counts', state?.counts, ['K']);
-  s.check('indices', np.asArray(indices), [...s.check('z', a, ['...', 'd']).slice(0, -1)]);
+  const zs = s.check('z', a, ['...', 'd']);
+  const is = np.asArray(indices).shape;
+  // One index per vector of z: the indices' shape is z's batch axes (the message says where it comes from).
+  if (is.join() !== zs.slice(0, -1).join() || is.length !== zs.length - 1) s.fail(`indices has shape [${is.join(',')}]; expected [${zs.slice(0, -1).join(', ')}] (one codebook index per vector of z [${zs.join(',')}])`);
   const d = a.shape[a.ndim - 1]!;
   const K = state.counts.shape[0]!;
   const flat = np.reshape(stopGradient(a), [-1, d]);
