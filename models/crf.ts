@@ -58,7 +58,8 @@ function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): ND
 /**
  * Checks the shapes up front, so that a mismatch names the function and the argument rather than
  * surfacing in takeAlongAxis or a broadcast: transitions [K, K] (at `gPath`), emissions
- * [..., T, K], tags exactly the emissions' [..., T], and a mask [..., T] whose leading axes
+ * [..., T, K], tags the emissions' [..., T] (of that rank; an axis of 1 broadcasts, as the
+ * picks along the tag axis do), and a mask [..., T] whose leading axes
  * broadcast to the emissions' without enlarging them. Returns the transitions as an array.
  */
 function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): NDArray {
@@ -68,7 +69,14 @@ function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike 
   const g = s.array(gPath, transitions === undefined ? undefined : np.asArray(transitions));
   s.check(gPath, g, ['K', 'K']);
   const batch = es.slice(0, -2);
-  if (tags !== undefined) s.check('tags', np.asArray(tags), [...batch, 'T']);
+  if (tags !== undefined) {
+    const y = np.asArray(tags);
+    // Tags of the emissions' rank may have axes of 1 that broadcast over the batch ([1, T] for
+    // emissions [B, T, K]); anything else is checked against (and named as) exactly [..., T].
+    const lead = y.shape.slice(0, -1);
+    const fits = lead.length === batch.length && lead.every((d, i) => d === 1 || d === batch[i]);
+    s.check('tags', y, [...(fits ? lead : batch), 'T']);
+  }
   if (mask !== undefined) {
     const ms = s.check('mask', np.asArray(mask), ['...', 'T']);
     const lead = ms.slice(0, -1);

@@ -296,7 +296,9 @@ export const mlpDiscriminator = freesIntermediates({
   },
   apply(params: readonly DenseParams[], x: ArrayLike): NDArray {
     const s = new Shapes('mlpDiscriminator.apply').bind('out', 1, 'the one score per example');
-    s.check('x', np.asArray(x), [null, checkDenseStack(s, 'params', params).input]);
+    // A batch [N, in], or one example [in] (as vmap over examples shows it): its score is [1].
+    const shape = s.check('x', np.asArray(x), ['...', checkDenseStack(s, 'params', params).input]);
+    if (shape.length > 2) s.fail(`x has shape [${shape.join(',')}]; expected a batch [N, in] or one example [in]`);
     const out = mlp.apply(params, x, { activation: (h) => np.leakyRelu(h, 0.2) });
     return np.reshape(out, [out.shape[0]!]);
   },

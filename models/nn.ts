@@ -5,7 +5,7 @@
 import { ShapeError, np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
 import { freesIntermediates } from './eager.js';
-import { Shapes, checkDense, checkDenseStack } from './shapes.js';
+import { Shapes, checkDense, checkDenseStack, kindOf } from './shapes.js';
 
 export { init as initializers };
 export type Key = NDArray;
@@ -74,7 +74,7 @@ export const conv2d = freesIntermediates({
  * (where given). Name the channel sizes apart to check several layers in one call.
  */
 export function checkConv2d(s: Shapes, path: string, p: unknown, inputPath: string | null, x?: NDArray, cin = 'cin', cout = 'cout'): void {
-  if (typeof p !== 'object' || p === null) s.fail(`${path} is ${p === undefined ? 'missing' : typeof p}; expected a conv layer { w, b }`);
+  if (typeof p !== 'object' || p === null) s.fail(`${path} is ${p === undefined ? 'missing' : kindOf(p)}; expected a conv layer { w, b }`);
   const l = p as { w?: unknown; b?: unknown };
   s.check(`${path}.w`, l.w, [null, null, cin, cout]);
   s.check(`${path}.b`, l.b, [cout]);
@@ -99,10 +99,13 @@ export const layerNorm = freesIntermediates({
   },
   apply(p: LayerNormParams, x: ArrayLike, eps = 1e-5): NDArray {
     const s = new Shapes('layerNorm.apply');
+    const a = np.asArray(x);
+    // Where scale and bias disagree, the one that x's features agree with is taken as right.
+    s.agree('dim', [['params.scale', p?.scale, 0], ['params.bias', p?.bias, 0], ['x', a, -1]]);
     s.check('params.scale', p?.scale, ['dim']);
     s.check('params.bias', p?.bias, ['dim']);
-    s.check('x', np.asArray(x), ['...', 'dim']);
-    return np.add(np.multiply(np.standardize(x, -1, eps), p.scale), p.bias);
+    s.check('x', a, ['...', 'dim']);
+    return np.add(np.multiply(np.standardize(a, -1, eps), p.scale), p.bias);
   },
 });
 

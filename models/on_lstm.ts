@@ -98,8 +98,8 @@ export interface CellOutput {
 /** One ON-LSTM step: x [..., in], state {h, c} [..., n]. */
 export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig = {}): CellOutput => {
   const s = checkParams('cell', params);
-  checkState(s, 'state', state);
-  s.broadcastable('x', s.check('x', np.asArray(x), ['...', 'in']).slice(0, -1), 'state.h', state.h.shape.slice(0, -1));
+  const st = checkState(s, 'state', state);
+  s.broadcastable('x', s.check('x', np.asArray(x), ['...', 'in']).slice(0, -1), st.path, st.batch);
   const n = params.wh.shape[0]!;
   const q = config.chunkSize ?? 1;
   const p = chunks('cell', n, q);
@@ -131,17 +131,29 @@ export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, 
 function checkParams(name: string, params: OnLstmParams): Shapes {
   const s = new Shapes(`onLstm.${name}`);
   if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { wx, wh, b }`);
+  // Three leaves carry the width: where one disagrees, the message names it, not one of the two that agree.
+  s.agree('width', [['params.wh', params.wh, 1], ['params.wx', params.wx, 1], ['params.b', params.b, 0]]);
   s.check('params.wh', params.wh, ['n', 'width']);
   s.check('params.wx', params.wx, ['in', 'width']);
   s.check('params.b', params.b, ['width']);
   return s;
 }
 
-/** A state { h, c }: both [..., n], of one shape. */
-function checkState(s: Shapes, path: string, state: OnLstmState | undefined): void {
+/**
+ * A state { h, c }: both [..., n] (arrays or nested JS arrays), their batch axes broadcasting
+ * together (a c [n] shared by a batch of h [B, n] is the broadcast the cell computes). Returns
+ * the state's batch axes (h's and c's broadcast together).
+ */
+function checkState(s: Shapes, path: string, state: OnLstmState | undefined): { path: string; batch: number[] } {
   if (typeof state !== 'object' || state === null) s.fail(`${path} is ${String(state)}; expected { h, c } (onLstm.initialState)`);
   const h = s.check(`${path}.h`, state.h, ['...', 'n']);
-  s.check(`${path}.c`, state.c, [...h]);
+  const c = s.check(`${path}.c`, state.c, ['...', 'n']);
+  const hb = h.slice(0, -1), cb = c.slice(0, -1);
+  s.broadcastable(`${path}.h`, hb, `${path}.c`, cb);
+  const [long, short] = hb.length >= cb.length ? [hb, cb] : [cb, hb];
+  const batch = long.map((d, i) => (i < long.length - short.length || d !== 1 ? d : short[i - (long.length - short.length)]!));
+  // Named by the part whose batch axes are the state's (h, unless a c with more axes widens it).
+  return { path: batch.join() === hb.join() ? `${path}.h` : `${path}.c`, batch };
 }
 
 /** The level d = Σ_k k·p_f(k) = p·(1 − mean f̃) + 1 of chunk-level master forget gates [..., p] → [...]. */
@@ -172,8 +184,8 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
   const batch = s.check('xs', x, ['...', 'T', 'in']).slice(0, -2);
   if (config.mask !== undefined) s.broadcastable('mask', s.check('mask', np.asArray(config.mask), ['...', 'T']).slice(0, -1), 'xs', batch);
   if (config.initialState !== undefined) {
-    checkState(s, 'config.initialState', config.initialState);
-    s.broadcastable('config.initialState.h', config.initialState.h.shape.slice(0, -1), 'xs', batch);
+    const st = checkState(s, 'config.initialState', config.initialState);
+    s.broadcastable(st.path, st.batch, 'xs', batch);
   }
   const n = params.wh.shape[0]!;
   const T = x.shape[x.ndim - 2]!;

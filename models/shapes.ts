@@ -24,6 +24,17 @@ function nestedShape(v: readonly unknown[]): number[] {
   return shape;
 }
 
+/** What a value that is not the expected kind is, for messages (typeof says 'object' for null). */
+export function kindOf(v: unknown): string {
+  return v === null ? 'null' : typeof v;
+}
+
+/** The size of `value` (an array or nested JS arrays) along `axis` (negative from the end), if it has one. */
+function axisSize(value: unknown, axis: number): number | undefined {
+  const shape = Array.isArray(value) ? nestedShape(value) : isArrayValue(value) ? value.shape : null;
+  return shape?.[axis < 0 ? shape.length + axis : axis];
+}
+
 function isArrayValue(v: unknown): v is NDArray {
   return typeof v === 'object' && v !== null && Array.isArray((v as { shape?: unknown }).shape);
 }
@@ -40,6 +51,27 @@ export class Shapes {
     return this;
   }
 
+  /**
+   * Where several leaves carry one size `name` (at `axis` of each, negative from the end) and
+   * disagree, binds it to the size most of them have (the first on ties), so that the check which
+   * fails names the odd one out rather than one of the leaves that agree (where the first leaf
+   * has that size, nothing is bound: the checks in order already name the odd one). Leaves that are not
+   * arrays or lack the axis are skipped (their own checks name them); a bound name is kept.
+   */
+  agree(name: string, leaves: readonly (readonly [path: string, value: unknown, axis: number])[]): this {
+    if (this.sizes.has(name)) return this;
+    const sizes = leaves.map(([, value, axis]) => axisSize(value, axis));
+    const first = sizes.find((d) => d !== undefined);
+    // The usual case, all equal: nothing to decide.
+    if (sizes.every((d) => d === undefined || d === first)) return this;
+    const count = (d: number) => sizes.filter((e) => e === d).length;
+    let best = first!;
+    for (const d of sizes) if (d !== undefined && count(d) > count(best)) best = d;
+    // Where the first leaf has the most common size, checking in order names the odd one already.
+    if (best === first) return this;
+    return this.bind(name, best, leaves.filter((_, i) => sizes[i] === best).map(([path]) => path).join(' and '));
+  }
+
   /** The size bound to `name`, if any. */
   size(name: string): number | undefined {
     return this.sizes.get(name)?.size;
@@ -52,12 +84,12 @@ export class Shapes {
   /** `value` at `path` as an array: a missing leaf or another kind of value is a ShapeError naming the path. */
   array(path: string, value: unknown): NDArray {
     if (isArrayValue(value)) return value;
-    return this.fail(`${path} is ${value === undefined ? 'missing' : `not an array (got ${typeof value})`}; expected an array`);
+    return this.fail(`${path} is ${value === undefined ? 'missing' : `not an array (got ${kindOf(value)})`}; expected an array`);
   }
 
   /** `value` at `path` as a list, of `length` entries where given. */
   list<T>(path: string, value: unknown, length?: number, what = 'entries'): readonly T[] {
-    if (!Array.isArray(value)) this.fail(`${path} is ${value === undefined ? 'missing' : `not a list (got ${typeof value})`}; expected a list${length === undefined ? '' : ` of ${length} ${what}`}`);
+    if (!Array.isArray(value)) this.fail(`${path} is ${value === undefined ? 'missing' : `not a list (got ${kindOf(value)})`}; expected a list${length === undefined ? '' : ` of ${length} ${what}`}`);
     if (length !== undefined && value.length !== length) this.fail(`${path} has ${value.length} entries; expected ${length} ${what}`);
     return value as T[];
   }
@@ -138,13 +170,22 @@ export function checkDenseStack(s: Shapes, path: string, layers: unknown, names:
   const input = names.input ?? 'in', output = names.output ?? 'out', hidden = names.hidden ?? 'h';
   if (list.length === 0) return { input, output: input };
   const dim = (i: number) => (i === 0 ? input : i === list.length ? output : `${hidden}${i}`);
+  // A hidden size is carried by three leaves (w and b before it, w after it): where one disagrees,
+  // the message names it rather than one of the two that agree.
+  const leaf = (i: number, k: 'w' | 'b') => (typeof list[i] === 'object' && list[i] !== null ? list[i]![k] : undefined);
+  for (let i = 1; i < list.length; i++) {
+    const w0 = leaf(i - 1, 'w'), b0 = leaf(i - 1, 'b'), w1 = leaf(i, 'w');
+    const d = axisSize(w0, 1);
+    // Only where they differ (cheap: this runs on every eager call).
+    if (axisSize(b0, 0) !== d || axisSize(w1, 0) !== d) s.agree(dim(i), [[`${path}[${i - 1}].w`, w0, 1], [`${path}[${i - 1}].b`, b0, 0], [`${path}[${i}].w`, w1, 0]]);
+  }
   list.forEach((layer, i) => checkDense(s, `${path}[${i}]`, layer, dim(i), dim(i + 1)));
   return { input, output };
 }
 
 /** Checks one dense layer { w: [input, output], b: [output] } at `path`. */
 export function checkDense(s: Shapes, path: string, layer: unknown, input: string, output: string): void {
-  if (typeof layer !== 'object' || layer === null) s.fail(`${path} is ${layer === undefined ? 'missing' : typeof layer}; expected a dense layer { w, b }`);
+  if (typeof layer !== 'object' || layer === null) s.fail(`${path} is ${layer === undefined ? 'missing' : kindOf(layer)}; expected a dense layer { w, b }`);
   const l = layer as { w?: unknown; b?: unknown };
   s.check(`${path}.w`, l.w, [input, output]);
   s.check(`${path}.b`, l.b, [output]);

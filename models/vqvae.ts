@@ -116,7 +116,10 @@ export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: Arr
   const s = new Shapes('vqvae.emaUpdate');
   s.check('state.sums', state?.sums, ['K', 'd']);
   s.check('state.counts', state?.counts, ['K']);
-  s.check('indices', np.asArray(indices), [...s.check('z', a, ['...', 'd']).slice(0, -1)]);
+  const zs = s.check('z', a, ['...', 'd']);
+  const is = np.asArray(indices).shape;
+  // One index per vector of z: the indices' shape is z's batch axes (the message says where it comes from).
+  if (is.join() !== zs.slice(0, -1).join() || is.length !== zs.length - 1) s.fail(`indices has shape [${is.join(',')}]; expected [${zs.slice(0, -1).join(', ')}] (one codebook index per vector of z [${zs.join(',')}])`);
   const d = a.shape[a.ndim - 1]!;
   const K = state.counts.shape[0]!;
   const flat = np.reshape(stopGradient(a), [-1, d]);
@@ -167,11 +170,20 @@ export const forward = op((params: VqVaeParams, x: ArrayLike, options: Quantizer
   // chain, so a mismatch names the path in the parameter tree (not matmul or the loss's broadcast).
   const s = new Shapes('vqvae.forward');
   if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { encoder, decoder, codebook }`);
+  const a = np.asArray(x);
+  // in and d are each carried by three leaves: where one disagrees, the message names it (not,
+  // say, the codebook for an encoder whose last layer is wrong).
+  const enc: readonly (DenseParams | undefined)[] = Array.isArray(params.encoder) ? params.encoder : [];
+  const dec: readonly (DenseParams | undefined)[] = Array.isArray(params.decoder) ? params.decoder : [];
+  if (enc.length > 0 && dec.length > 0) {
+    s.agree('in', [['params.encoder[0].w', enc[0]?.w, 0], [`params.decoder[${dec.length - 1}].w`, dec[dec.length - 1]?.w, 1], ['x', a, -1]]);
+    s.agree('d', [[`params.encoder[${enc.length - 1}].w`, enc[enc.length - 1]?.w, 1], ['params.codebook', params.codebook, 1], ['params.decoder[0].w', dec[0]?.w, 0]]);
+  }
   checkDenseStack(s, 'params.encoder', params.encoder, { input: 'in', output: 'd', hidden: 'e' });
   s.check('params.codebook', params.codebook, ['K', 'd']);
   checkDenseStack(s, 'params.decoder', params.decoder, { input: 'd', output: 'in', hidden: 'h' });
-  s.check('x', np.asArray(x), ['...', 'in']);
-  const z = mlp.apply(params.encoder, x);
+  s.check('x', a, ['...', 'in']);
+  const z = mlp.apply(params.encoder, a);
   const q = vectorQuantize(z, params.codebook, options);
   const reconstruction = mlp.apply(params.decoder, q.zqSt);
   const reconstructionLoss = mse(x, reconstruction);

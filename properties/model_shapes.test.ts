@@ -80,6 +80,16 @@ describe('Shapes (the shared checker)', () => {
     expect(() => s.check('g', [1, 2, 3], ['n'])).toThrow(/g has shape \[3\]; expected \[n=2\]/);
   });
 
+  it('says null for a null leaf or layer (typeof gave "object")', () => {
+    const s = new Shapes('f');
+    expect(() => s.array('params.w', null)).toThrow(/^f: params\.w is not an array \(got null\); expected an array$/);
+    expect(() => s.list('params', null)).toThrow(/^f: params is not a list \(got null\); expected a list$/);
+    noLeak(() => {
+      expect(() => nn.mlp.apply([nn.dense.init(key(0), 3, 2), null as never], normal(1, [4, 3]))).toThrow(/^mlp\.apply: params\[1\] is null; expected a dense layer \{ w, b \}$/);
+      expect(() => nn.conv2d.apply(null as never, normal(1, [1, 3, 3, 2]))).toThrow(/^conv2d\.apply: params is null; expected a conv layer \{ w, b \}$/);
+    });
+  });
+
   it('accepts exactly the shapes that fit a random pattern', () => {
     const arb = fc.record({ sizes: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), names: fc.array(fc.constantFrom('a', 'b', 'c', null, 2), { minLength: 1, maxLength: 4 }) });
     fc.assert(fc.property(arb, ({ sizes, names }) => {
@@ -143,6 +153,11 @@ const nnRows: Row[] = [
     name: 'layerNorm: x with the wrong feature count',
     setup: () => { const p = nn.layerNorm.init(4); return { call: (x) => nn.layerNorm.apply(p, x), args: [normal(2, [3, 5])] }; },
     says: [/^layerNorm\.apply: x has shape \[3,5\]; expected \[\.\.\., dim=4\] \(dim = 4 from params\.scale\)$/],
+  },
+  {
+    name: 'layerNorm: a scale of another size than the bias and x (was blamed on the bias)',
+    setup: () => { const p = { scale: np.ones([3]), bias: np.zeros([4]) }; return { call: (x) => nn.layerNorm.apply(p, x), args: [normal(2, [3, 4])] }; },
+    says: [/^layerNorm\.apply: params\.scale has shape \[3\]; expected \[dim=4\] \(dim = 4 from params\.bias and x\)$/],
   },
   {
     name: 'spectralNorm: a state made for another weight',
@@ -210,11 +225,15 @@ const crfRows: Row[] = [
 describe('crf names the function, the argument and the shapes', () => {
   for (const row of crfRows) it(row.name, () => checkRow(row));
 
-  it('right shapes still work: a mask of ones broadcast over the batch gives the unmasked log Z', () => {
+  it('right shapes still work: a mask of ones broadcast over the batch gives the unmasked log Z; tags [1, T] broadcast like [B, T]', () => {
     noLeak(() => {
       const e = normal(1, [2, 5, 3]), g = normal(2, [3, 3]);
       const full = crf.logPartition(e, g), masked = crf.logPartition(e, g, { mask: np.ones([1, 5]) });
       expect(np.max(np.abs(np.subtract(full, masked))).item()).toBe(0);
+      // Tags [1, T] broadcast over the batch as the mask does (they did before the checks).
+      const y = np.array([[0, 2, 1, 1, 0]], 'int32'), both = np.concatenate([y, y], 0);
+      for (const f of [crf.nll, crf.score, crf.memmNll, crf.biMemmNll]) expect(np.max(np.abs(np.subtract(f(e, y, g), f(e, both, g)))).item()).toBe(0);
+      expectShapeError(() => crf.nll(e, y.reshape(-1), g), [/^crf\.nll: tags has shape \[5\]; expected \[2, T=5\] \(T = 5 from emissions\)$/], 'eager');
     });
   });
 });
@@ -241,7 +260,8 @@ const lstmRows: Row[] = [
   {
     name: 'onLstm.apply: a recurrent weight of the wrong width',
     setup: () => { const p = withLeaf(lstmParams(), ['wh'], np.zeros([4, 19])); return { call: (x) => onLstm.apply(p, x, { chunkSize: 2 }).h, args: [normal(2, [2, 5, 3])] }; },
-    says: [/^onLstm\.apply: params\.wx has shape \[3,20\]; expected \[in, width=19\] \(width = 19 from params\.wh\)$/],
+    // wx and b agree on 20: the message names wh, the odd one out (it named wx, bound from wh).
+    says: [/^onLstm\.apply: params\.wh has shape \[4,19\]; expected \[n, width=20\] \(width = 20 from params\.wx and params\.b\)$/],
   },
   {
     name: 'onLstm.apply: a mask of another length',
@@ -263,6 +283,16 @@ const vqRows: Row[] = [
     says: [/^vqvae\.forward: params\.codebook has shape \[5,2\]; expected \[K, d=3\] \(d = 3 from params\.encoder\[1\]\.w\)$/],
   },
   {
+    name: 'vqvae.forward: an encoder whose last layer gives another latent size than the codebook and decoder take (was blamed on the codebook)',
+    setup: () => { const p = withLeaf(withLeaf(vqParams(), ['encoder', 1, 'w'], np.zeros([4, 2])), ['encoder', 1, 'b'], np.zeros([2])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
+    says: [/^vqvae\.forward: params\.encoder\[1\]\.w has shape \[4,2\]; expected \[e1=4, d=3\] \(d = 3 from params\.codebook and params\.decoder\[0\]\.w; e1 = 4 from params\.encoder\[0\]\.w\)$/],
+  },
+  {
+    name: 'vqvae.forward: an encoder for inputs of another size than x and the decoder (was blamed on the decoder)',
+    setup: () => { const p = withLeaf(vqParams(), ['encoder', 0, 'w'], np.zeros([5, 4])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
+    says: [/^vqvae\.forward: params\.encoder\[0\]\.w has shape \[5,4\]; expected \[in=6, e1\] \(in = 6 from params\.decoder\[1\]\.w and x\)$/],
+  },
+  {
     name: 'vqvae.forward: a decoder that does not map back to the input size (was a broadcast in the loss)',
     setup: () => { const p = withLeaf(withLeaf(vqParams(), ['decoder', 1, 'w'], np.zeros([4, 5])), ['decoder', 1, 'b'], np.zeros([5])); return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] }; },
     says: [/vqvae\.forward: params\.decoder\[1\]\.w has shape \[4,5\]; expected \[h1=4, in=6\] \(in = 6 from params\.encoder\[0\]\.w; h1 = 4 from params\.decoder\[0\]\.w\)/],
@@ -270,7 +300,7 @@ const vqRows: Row[] = [
   {
     name: 'vqvae.emaUpdate: indices of another batch',
     setup: () => { const st = vqvae.emaInit(normal(1, [5, 3])); return { call: (z, i) => vqvae.emaUpdate(st, z, i).codebook, args: [normal(2, [8, 3]), np.zeros([7], 'int32')] }; },
-    says: [/vqvae\.emaUpdate: indices has shape \[7\]; expected \[8\]/],
+    says: [/^vqvae\.emaUpdate: indices has shape \[7\]; expected \[8\] \(one codebook index per vector of z \[8,3\]\)$/],
   },
 ];
 
@@ -285,6 +315,25 @@ describe('onLstm and vqvae name the function, the path and the shapes', () => {
       const batched = onLstm.cell(p, onLstm.initialState(4, [2]), x, { chunkSize: 2 }).state.h;
       expect(np.max(np.abs(np.subtract(one, batched))).item()).toBe(0);
       expect(vqvae.forward(vqParams(), normal(3, [8, 6])).reconstruction.shape).toEqual([8, 6]);
+    });
+  });
+
+  it('right shapes still work: a state of nested JS arrays, and a c [n] shared by a batch of h (was a TypeError on h.shape / refused)', () => {
+    noLeak(() => {
+      const p = lstmParams();
+      const x = normal(2, [2, 3]);
+      const zeros = [0, 0, 0, 0];
+      const ref = onLstm.cell(p, onLstm.initialState(4), x, { chunkSize: 2 }).state.h;
+      const fromJs = onLstm.cell(p, { h: zeros, c: zeros } as never, x, { chunkSize: 2 }).state.h;
+      expect(np.max(np.abs(np.subtract(ref, fromJs))).item()).toBe(0);
+      const seq = normal(3, [2, 5, 3]);
+      const refSeq = onLstm.apply(p, seq, { chunkSize: 2 }).h;
+      const jsSeq = onLstm.apply(p, seq, { chunkSize: 2, initialState: { h: [zeros, zeros], c: [zeros, zeros] } as never }).h;
+      expect(np.max(np.abs(np.subtract(refSeq, jsSeq))).item()).toBe(0);
+      const shared = onLstm.apply(p, seq, { chunkSize: 2, initialState: { h: np.zeros([2, 4]), c: np.zeros([4]) } }).h;
+      expect(np.max(np.abs(np.subtract(refSeq, shared))).item()).toBe(0);
+      expectShapeError(() => onLstm.cell(p, { h: np.zeros([2, 4]), c: np.zeros([3, 4]) }, x, { chunkSize: 2 }), [/^onLstm\.cell: the batch axes of state\.h \[2\] and state\.c \[3\] do not broadcast together/], 'eager');
+      expectShapeError(() => onLstm.cell(p, { h: np.zeros([4]), c: np.zeros([3, 4]) }, x, { chunkSize: 2 }), [/^onLstm\.cell: the batch axes of x \[2\] and state\.c \[3\] do not broadcast together/], 'eager');
     });
   });
 });
@@ -343,6 +392,20 @@ describe('gan nets and ebm energies name the function, the path and the shapes',
       expect(ebm.mlpEnergy.apply(ebm.spectralNormalize(p, ebm.spectralNormInit(key(2), p)).params, normal(2, [5, 2, 2])).shape).toEqual([5]);
     });
   });
+
+  it('right shapes still work: mlpDiscriminator scores one example [in] (as vmap over examples shows it) and refuses more than [N, in]', () => {
+    noLeak(() => {
+      const d = gan.mlpDiscriminator.init(key(1), 3, { hidden: 8 });
+      const x = normal(2, [4, 3]);
+      const batch = gan.mlpDiscriminator.apply(d, x);
+      expect(gan.mlpDiscriminator.apply(d, x.at(1)).shape).toEqual([1]);
+      const perExample = vmap((v: NDArray) => gan.mlpDiscriminator.apply(d, v))(x);
+      expect(perExample.shape).toEqual([4, 1]);
+      expect(np.max(np.abs(np.subtract(perExample.reshape(-1), batch))).item()).toBeLessThan(1e-6);
+      expectShapeError(() => gan.mlpDiscriminator.apply(d, normal(3, [2, 4, 3])), [/^mlpDiscriminator\.apply: x has shape \[2,4,3\]; expected a batch \[N, in\] or one example \[in\]$/], 'eager');
+      expectShapeError(() => gan.mlpDiscriminator.apply(d, normal(3, [4, 2])), [/^mlpDiscriminator\.apply: x has shape \[4,2\]; expected \[\.\.\., in=3\] \(in = 3 from params\[0\]\.w\)$/], 'eager');
+    });
+  });
 });
 
 // ---- flows --------------------------------------------------------------------------------------
@@ -364,7 +427,8 @@ function flowRow(name: string, layer: flows.Layer, x: () => NDArray, path: (stri
 
 const flowRows: Row[] = [
   flowRow('iresnet: a hidden layer of another width', flows.iresnet({ dim: 2, hidden: [4, 4] }), () => normal(1, [3, 2]), ['layers', 1, 'w'], () => np.zeros([4, 5]),
-    [/^iresnet\.forward: params\.layers\[1\]\.b has shape \[4\]; expected \[h2=5\] \(h2 = 5 from params\.layers\[1\]\.w\)$/]),
+    // layers[1].b and layers[2].w agree on 4: the replaced w is named (it was the b, h2 bound from w).
+    [/^iresnet\.forward: params\.layers\[1\]\.w has shape \[4,5\]; expected \[h1=4, h2=4\] \(h2 = 4 from params\.layers\[1\]\.b and params\.layers\[2\]\.w; h1 = 4 from params\.layers\[0\]\.w\)$/]),
   flowRow('iresnet: a spectral-norm state of another size', flows.iresnet({ dim: 2, hidden: [4] }), () => normal(1, [3, 2]), ['sn', 1, 'u'], () => np.zeros([3]),
     [/^iresnet\.forward: state\.sn\[1\]\.u has shape \[3\]; expected \[h1=4\] \(h1 = 4 from params\.layers\[0\]\.w\)$/], true),
   flowRow('iresnetConv: a kernel with another channel count', flows.iresnetConv({ channels: 2, hidden: [3], kernelSizes: [3, [1, 3]] }), () => normal(1, [2, 4, 4, 2]), ['layers', 1, 'w'], () => np.zeros([1, 3, 4, 2]),
@@ -377,6 +441,8 @@ const flowRows: Row[] = [
     [/^affineCoupling: params\.net\[1\]\.w has shape \[4,3\]; expected \[h1=4, 2dim=6\] \(2dim = 6 from the mask \(s and t for each feature\); h1 = 4 from params\.net\[0\]\.w\)$/]),
   flowRow('actnorm: a bias of another shape than the log-scale', flows.actnorm(), () => normal(1, [4, 3]), ['bias'], () => np.zeros([2]),
     [/actnorm\.forward: params\.bias has shape \[2\]; expected params\.logScale's \[3\]/]),
+  flowRow('actnorm: a log-scale of another shape than the bias and the inputs (was blamed on the bias)', flows.actnorm(), () => normal(1, [4, 3]), ['logScale'], () => np.zeros([2]),
+    [/^actnorm\.forward: params\.logScale has shape \[2\]; expected params\.bias's \[3\] \(which fits inputs \[4,3\]\)$/]),
   flowRow('conv1x1: a weight of another size', flows.conv1x1(3), () => normal(1, [4, 3]), ['w'], () => np.eye(2),
     [/^conv1x1\.forward: params\.w has shape \[2,2\]; expected \[C=3, C=3\] \(C = 3 from the layer \(conv1x1\(channels\)\)\)$/]),
   flowRow('conv1x1LU: a permutation of another size', flows.conv1x1LU(3), () => normal(1, [4, 3]), ['permutation'], () => np.eye(4),
@@ -404,6 +470,25 @@ describe('flow layers name the layer, the path and the shapes', () => {
       const { params, state } = block.init(key(2), x);
       const y = block.forward(params, x, { state, logdet: { method: 'none' } }).y;
       expect(np.max(np.abs(np.subtract(block.inverse(params, y, { state, logdet: { method: 'none' } }).x, x))).item()).toBeLessThan(1e-4);
+    });
+  });
+
+  it('lipschitzBound names itself (it said normalize, and iresnetConv read a missing state with a TypeError)', () => {
+    noLeak(() => {
+      const conv = flows.iresnetConv({ channels: 2, hidden: [3], kernelSizes: [[3, 1], [1, 3]] });
+      const img = normal(1, [2, 4, 5, 2]);
+      const c = conv.init(key(2), img);
+      const badConv = withLeaf(c.params, ['layers', 1, 'w'], np.zeros([3, 3, 3, 2]));
+      expectShapeError(() => conv.lipschitzBound(badConv, c.state), [/^iresnetConv\.lipschitzBound: params\.layers\[1\]\.w has shape \[3,3,3,2\]; expected \[1, 3, c1=3, c2=2\]/], 'eager');
+      expect(() => conv.lipschitzBound(c.params, { sn: [] })).toThrow(/^iresnetConv\.lipschitzBound: needs the block's spectral-norm state/);
+      expectShapeError(() => conv.normalize(badConv, c.state), [/^iresnetConv\.normalize: params\.layers\[1\]\.w/], 'eager');
+      const dense = flows.iresnet({ dim: 2, hidden: [4] });
+      const d = dense.init(key(3), normal(4, [3, 2]));
+      const badDense = withLeaf(d.params, ['layers', 1, 'w'], np.zeros([4, 3]));
+      expectShapeError(() => dense.lipschitzBound(badDense, d.state), [/^iresnet\.lipschitzBound: params\.layers\[1\]\.w has shape \[4,3\]; expected \[h1=4, dim=2\]/], 'eager');
+      expect(() => dense.lipschitzBound(d.params, { sn: [] })).toThrow(/^iresnet\.lipschitzBound: needs the block's spectral-norm state/);
+      expect(conv.lipschitzBound(c.params, c.state)).toBeLessThan(0.9 * 0.9 * 1.01);
+      expect(dense.lipschitzBound(d.params, d.state)).toBeLessThan(0.9 * 0.9 * 1.01);
     });
   });
 });

@@ -28,10 +28,14 @@ export function actnorm(config: ActnormConfig = {}): Layer<ActnormParams, NoStat
     perExample(perPosition ? np.sum(params.logScale) : np.multiply(np.sum(params.logScale), positionsPerExample(x)), x.shape[0]!);
   // The parameters' shape must be the end of the input's: [C], or the event shape per position.
   const check = (params: ActnormParams, x: NDArray, op: string): void => {
-    const p = params.logScale.shape;
-    if (params.bias.shape.join() !== p.join()) throw new ShapeError(`actnorm.${op}: params.bias has shape ${JSON.stringify(params.bias.shape)}; expected params.logScale's ${JSON.stringify(p)}`);
-    const tail = x.shape.slice(x.ndim - p.length);
-    if (p.length >= x.ndim || tail.join() !== p.join()) {
+    const p = params.logScale.shape, b = params.bias.shape;
+    const fits = (shape: readonly number[]) => shape.length < x.ndim && x.shape.slice(x.ndim - shape.length).join() === shape.join();
+    if (b.join() !== p.join()) {
+      // The one of the two that fits the inputs is taken as right, and the other named.
+      if (fits(b) && !fits(p)) throw new ShapeError(`actnorm.${op}: params.logScale has shape ${JSON.stringify(p)}; expected params.bias's ${JSON.stringify(b)} (which fits inputs ${JSON.stringify(x.shape)})`);
+      throw new ShapeError(`actnorm.${op}: params.bias has shape ${JSON.stringify(b)}; expected params.logScale's ${JSON.stringify(p)}`);
+    }
+    if (!fits(p)) {
       throw new ShapeError(`actnorm.${op}: parameters ${JSON.stringify(p)} do not fit inputs ${JSON.stringify(x.shape)}; expected a batch [N, ..., ${p.join(', ')}]`);
     }
   };

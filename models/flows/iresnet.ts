@@ -156,10 +156,13 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
     layers.forEach((l, i) => s.check(`state.sn[${i}].u`, state.sn[i]?.u, [i === 0 ? 'dim' : `h${i}`]));
   };
 
-  const normalizeChecked = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
-    checkTrees(params, needState(state, 'normalize'), 'normalize');
+  // normalize with the checks, its errors named by the method called (normalize or lipschitzBound).
+  const normalizeAs = (op: string) => eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
+    checkTrees(params, needState(state, op), op);
     return normalize(params, state, powerIterations);
   });
+  const normalizeChecked = normalizeAs('normalize');
+  const normalizeForBound = normalizeAs('lipschitzBound');
 
   const normalize = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
     const out = params.layers.map((layer, i) => {
@@ -206,7 +209,7 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
       cfg,
     ),
     lipschitzBound: (params, state, powerIterations = cfg.powerIterations) =>
-      scope(() => normalizeChecked(params, state, powerIterations).layers.reduce((acc, l) => acc * spectralNormExact(l.w), 1)),
+      scope(() => normalizeForBound(params, state, powerIterations).layers.reduce((acc, l) => acc * spectralNormExact(l.w), 1)),
   };
   return block;
 }

@@ -103,11 +103,14 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
     });
   };
 
-  const normalizeChecked = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
-    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) throw new Error(`iresnetConv.normalize: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init)`);
-    checkTrees(params, state, 'normalize');
+  // normalize with the checks, its errors named by the method called (normalize or lipschitzBound).
+  const normalizeAs = (op: string) => eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
+    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) throw new Error(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init)`);
+    checkTrees(params, state, op);
     return normalize(params, state, iterations);
   });
+  const normalizeChecked = normalizeAs('normalize');
+  const normalizeForBound = normalizeAs('lipschitzBound');
 
   const normalize = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
     const out = params.layers.map((layer, i) => {
@@ -160,8 +163,10 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
       { logdet: logdetDefaults, inverse: inverseDefaults },
     ),
     lipschitzBound: (params, state, iterations = powerIterations) => scope(() => {
+      // Checked (by normalizeForBound) before the image size is read off the state.
+      const { layers } = normalizeForBound(params, state, iterations);
       const [h, w] = [state.sn[0]!.u.shape[1]!, state.sn[0]!.u.shape[2]!];
-      return normalizeChecked(params, state, iterations).layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
+      return layers.reduce((acc, l) => acc * operatorNorm(l.w, h, w), 1);
     }),
   };
 }
