@@ -93,6 +93,24 @@ describe('literals under jit', () => {
     dispose([x, k]);
   });
 
+  it('NaN literals of another sign or payload are other literals: each keeps its bits, as eagerly (they shared the first one\'s tensor)', () => {
+    // Size-1 arrays closed over become literals; a NaN's sign and payload survive into them.
+    const nanBits = [0x7fc00000, 0xffc00000, 0x7fc00001, 0xffc00123];
+    const nans = nanBits.map((b) => np.array(new Float32Array(new Uint32Array([b]).buffer)));
+    const x = np.array([1, -1], 'float32');
+    const bits = (a: NDArray) => Array.from(new Uint32Array(Float32Array.from(a.dataSync()).buffer));
+    for (const order of [nans, [...nans].reverse()]) {
+      const g = (v: NDArray) => order.map((n) => np.where(np.greater(v, 0), n, v));
+      const want = scope(() => g(x));
+      const jitted = jit(g);
+      const got = jitted(x);
+      got.forEach((a, i) => expect(bits(a)[0]!.toString(16), `output ${i}`).toBe(bits(want[i]!)[0]!.toString(16)));
+      dispose([got, want]);
+      jitted.clearCache();
+    }
+    dispose([...nans, x]);
+  });
+
   it('a returned literal is a new handle on every call, apart from the tensor the kernels read for the same value', () => {
     const x = np.array([1, 2], 'float32');
     const before = numTensors();
