@@ -7,7 +7,7 @@
 // which the jit cache owns) — also when a kernel throws half-way.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ConcreteArray, type NDArray, dispose, jit, lax, np, scope } from '../src/index.js';
+import { ConcreteArray, type NDArray, checkpoint, dispose, jit, lax, np, scope } from '../src/index.js';
 import { upcomingTensorId } from '../src/core.js';
 import { kernels } from '../src/kernels.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -91,6 +91,24 @@ describe('literals under jit', () => {
       jitted.clearCache();
     }), { seed: FC_SEED, numRuns: 60 });
     dispose([x, k]);
+  });
+
+  it('NaN literals of another sign or payload are other literals: each keeps its bits, as eagerly (they shared the first one\'s tensor)', () => {
+    // Size-1 arrays closed over become literals; a NaN's sign and payload survive into them.
+    const nanBits = [0x7fc00000, 0xffc00000, 0x7fc00001, 0xffc00123];
+    const nans = nanBits.map((b) => np.array(new Float32Array(new Uint32Array([b]).buffer)));
+    const x = np.array([1, -1], 'float32');
+    const bits = (a: NDArray) => Array.from(new Uint32Array(Float32Array.from(a.dataSync()).buffer));
+    for (const order of [nans, [...nans].reverse()]) {
+      const g = (v: NDArray) => order.map((n) => np.where(np.greater(v, 0), n, v));
+      const want = scope(() => g(x));
+      const jitted = jit(g);
+      const got = jitted(x);
+      got.forEach((a, i) => expect(bits(a)[0]!.toString(16), `output ${i}`).toBe(bits(want[i]!)[0]!.toString(16)));
+      dispose([got, want]);
+      jitted.clearCache();
+    }
+    dispose([...nans, x]);
   });
 
   it('a returned literal is a new handle on every call, apart from the tensor the kernels read for the same value', () => {
@@ -229,6 +247,40 @@ describe('a kernel that throws half-way', () => {
       jitted.clearCache();
     } finally {
       kernels.mul = original;
+    }
+    dispose(x);
+  });
+});
+
+// A program primitive handed a literal's tensor may return it as it is (an identity remat, a cond
+// branch or nested jit returning its operand, a while loop of zero trips): its result must be a
+// handle of its own, so freeing the literal after its last use (or when a loop's body releases
+// its literals) leaves the result readable.
+describe('a literal that a nested program returns as it is', () => {
+  it('stays readable after the literal is freed, at the top of a jit program and in a scan body, call after call', () => {
+    const x = np.array([0.5, -1, 2], 'float32');
+    const passThrough: Record<string, (lit: NDArray) => NDArray> = {
+      remat: (lit) => checkpoint((a: NDArray) => a)(lit),
+      cond: (lit) => lax.cond(true, (a: NDArray) => a, (a: NDArray) => np.negative(a), lit),
+      jit: (lit) => jit((a: NDArray) => a)(lit),
+      whileZeroTrips: (lit) => lax.whileLoop((v: NDArray) => np.less(v, -1e9), (v: NDArray) => np.add(v, 1), lit),
+    };
+    for (const [name, pass] of Object.entries(passThrough)) {
+      // The literal 0.75 is read by a multiply after the nested program, so it is freed after that multiply.
+      const top = jit((v: NDArray) => np.add(np.multiply(v, 0.75), pass(np.array(0.75, 'float32'))));
+      const inScan = jit((v: NDArray) => lax.scan((c: NDArray) => [np.add(np.multiply(c, 0.75), pass(np.array(0.75, 'float32'))), null] as const, v, null, { length: 3 })[0]);
+      const want = { top: [1.125, 0, 2.25], inScan: [((0.5 * 0.75 + 0.75) * 0.75 + 0.75) * 0.75 + 0.75, ((-1 * 0.75 + 0.75) * 0.75 + 0.75) * 0.75 + 0.75, ((2 * 0.75 + 0.75) * 0.75 + 0.75) * 0.75 + 0.75] };
+      dispose([top(x), inScan(x)]);
+      const before = numTensors();
+      for (let run = 0; run < 20; run++) {
+        const [a, b] = [top(x), inScan(x)];
+        expect(Array.from(a.dataSync()), `${name}, top`).toEqual(want.top.map(Math.fround));
+        expect(Array.from(b.dataSync()), `${name}, in a scan body`).toEqual(want.inScan.map(Math.fround));
+        dispose([a, b]);
+      }
+      expect(numTensors(), name).toBe(before);
+      top.clearCache();
+      inScan.clearCache();
     }
     dispose(x);
   });

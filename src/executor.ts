@@ -91,11 +91,22 @@ function liveEquations<E extends ProgramEqn>(eqns: readonly E[], outs: readonly 
   return kept.reverse();
 }
 
-/** Literals with one key make the same tensor (dtype, shape and value; −0 and NaN as themselves). */
+/**
+ * Literals with one key make the same tensor (dtype, shape and value). A float32 value is keyed by
+ * the bits its tensor holds: −0 apart from +0, and each NaN by its sign and payload (a NaN read
+ * from an array keeps them, and eagerly a select passes them on), so no literal takes another's.
+ */
 function literalKey(l: Lit): string {
   const v = l.value;
-  return `${l.aval.dtype}|${l.aval.shape.join(',')}|${typeof v === 'number' && Object.is(v, -0) ? '-0' : String(v)}`;
+  const shape = `${l.aval.dtype}|${l.aval.shape.join(',')}|`;
+  if (l.aval.dtype === 'float32' && typeof v === 'number') {
+    float32Scratch[0] = v;
+    return shape + float32Bits[0]!;
+  }
+  return shape + (typeof v === 'number' && Object.is(v, -0) ? '-0' : String(v));
 }
+const float32Scratch = new Float32Array(1);
+const float32Bits = new Uint32Array(float32Scratch.buffer);
 
 /** A float32 zero literal (either sign). */
 function isZeroLit(a: Atom): a is Lit {
