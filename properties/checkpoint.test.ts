@@ -13,7 +13,7 @@ import {
 } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
-import { FC_SEED, expectClose, inScope, numTensors } from './helpers.js';
+import { FC_SEED, expectClose, inScope, kernelCounts, numTensors } from './helpers.js';
 import { expectNoLeak, expectTreeClose, loopVmap, moderate, randomArray } from './loop_oracle.js';
 
 const POLICIES: CheckpointPolicy[] = [nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames('h')];
@@ -91,20 +91,6 @@ describe('checkpoint(f) computes what f computes', () => {
 // ---------------------------------------------------------------------------------------------
 // Recomputation
 
-/** How many times each TF.js kernel runs during `fn` (a synchronous gradus call whose result is freed). */
-async function kernelCounts(fn: () => unknown): Promise<Map<string, number>> {
-  const info = await tf.profile(() => {
-    dispose(fn());
-    return null as unknown as tf.Tensor;
-  });
-  const counts = new Map<string, number>();
-  // gradus's own wasm kernels (GradusSin, GradusExp, ...) count as the TF.js kernel they replace.
-  for (const k of info.kernels) {
-    const name = k.name.replace(/^Gradus/, '');
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-  }
-  return counts;
-}
 
 const primCount = (prog: { jaxpr: { eqns: { prim: string }[] } }, prim: string) => prog.jaxpr.eqns.filter((e) => e.prim === prim).length;
 

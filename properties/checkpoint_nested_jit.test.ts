@@ -12,7 +12,7 @@ import {
 } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
-import { FC_SEED, inScope } from './helpers.js';
+import { FC_SEED, inScope, kernelCounts } from './helpers.js';
 import { expectNoLeak, expectTreeClose, loopVmap, moderate, randomArray } from './loop_oracle.js';
 
 /** Equations of `prim` in a program, those of nested programs (jit_call, remat, loops, conds) included. */
@@ -30,18 +30,6 @@ function deepCount(jaxpr: { eqns: readonly { prim: string; params: unknown }[] }
   return n;
 }
 
-async function kernelCounts(fn: () => unknown): Promise<Map<string, number>> {
-  const info = await tf.profile(() => {
-    dispose(fn());
-    return null as unknown as tf.Tensor;
-  });
-  const counts = new Map<string, number>();
-  for (const k of info.kernels) {
-    const name = k.name.replace(/^Gradus/, '');
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-  }
-  return counts;
-}
 const matmuls = (m: Map<string, number>) => ['BatchMatMul', 'MatMul', 'MatMulNT', 'MatMulBias'].reduce((n, k) => n + (m.get(k) ?? 0), 0);
 
 const POLICIES: CheckpointPolicy[] = [nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames('a')];

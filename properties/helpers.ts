@@ -152,3 +152,18 @@ export async function forEachBackend(body: (backend: string) => void): Promise<v
     await setBackend(start);
   }
 }
+
+/** How many times each TF.js kernel runs during `fn` (a synchronous gradus call whose result is freed). */
+export async function kernelCounts(fn: () => unknown): Promise<Map<string, number>> {
+  const info = await tf.profile(() => {
+    dispose(fn());
+    return null as unknown as tf.Tensor;
+  });
+  const counts = new Map<string, number>();
+  // gradus's own wasm kernels (GradusSin, GradusExp, ...) count as the TF.js kernel they replace.
+  for (const k of info.kernels) {
+    const name = k.name.replace(/^Gradus/, '');
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  return counts;
+}
