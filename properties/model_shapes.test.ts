@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crf, ebm, flows, gan, nn, onLstm, vqvae } from '../models/index.js';
 import { Shapes } from '../models/shapes.js';
-import { ShapeError, grad, jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
+import { ShapeError, ValueError, grad, jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
 import { assertNoLeak, noLeak } from './helpers.js';
 
 const key = (i: number) => random.key(i);
@@ -502,5 +502,21 @@ describe('image helpers', () => {
       expectShapeError(() => sq.forward({}, normal(1, [2, 3, 4, 1])), [/squeeze\.forward: image size 3×4 is not a multiple of the factor 2/], 'eager');
       expectShapeError(() => sq.forward({}, normal(1, [2, 4, 1])), [/squeeze\.forward: expected images \[N, H, W, C\], got shape \[2,4,1\]/], 'eager');
     });
+  });
+});
+
+describe('flow configuration errors are gradus error classes (ValueError for values), not plain Errors', () => {
+  it('squeeze, logit, bitsPerDim, affineCoupling and iresnet refuse bad settings with ValueError naming the setting', () => {
+    const cases: [string, () => unknown, RegExp][] = [
+      ['squeeze factor 0', () => flows.squeeze(0), /squeeze: the factor must be a positive integer, got 0/],
+      ['logit alpha 0.7', () => flows.logit({ alpha: 0.7 }), /logit: alpha must be in \[0, 0\.5\), got 0\.7/],
+      ['bitsPerDim dims 0', () => flows.bitsPerDim(-1, 0), /bitsPerDim: dims must be a positive integer, got 0/],
+      ['affineCoupling mask [2, 0]', () => flows.affineCoupling({ mask: [2, 0] }), /affineCoupling: mask must contain only 0 and 1/],
+      ['iresnet coeff 1.5', () => flows.iresnet({ dim: 2, hidden: [4], coeff: 1.5 }), /iresnet: coeff must be in \(0, 1\)/],
+    ];
+    for (const [name, make, says] of cases) {
+      expect(make, name).toThrow(ValueError);
+      expect(make, name).toThrow(says);
+    }
   });
 });

@@ -42,7 +42,7 @@ export function actnorm(config: ActnormConfig = {}): Layer<ActnormParams, NoStat
   return {
     kind: 'actnorm',
     init: eager((_key: Key, x: NDArray) => {
-      if (x.ndim < 2) throw new Error(`actnorm.init: expected a batch [N, ...], got shape [${x.shape.join(',')}]`);
+      if (x.ndim < 2) throw new ShapeError(`actnorm.init: expected a batch [N, ...], got shape [${x.shape.join(',')}]`);
       const axes = perPosition ? [0] : x.shape.slice(0, -1).map((_, i) => i);
       const mean = np.mean(x, axes);
       const std = np.std(x, axes);

@@ -6,7 +6,7 @@
 // optimizer, weight decay included, can move them); lower, upper and logScale are the parameters.
 // W starts as a random rotation decomposed by LU with partial pivoting, so at initialisation the
 // layer is the plain conv1x1's. As there, y = x·W on the last axis, at every position.
-import { ShapeError, np, type NDArray } from '../../src/index.js';
+import { LinAlgError, ShapeError, ValueError, np, type NDArray } from '../../src/index.js';
 import { Shapes } from '../shapes.js';
 import * as init from '../init.js';
 import { eager, perExample, positionsPerExample, type Key, type Layer } from './layer.js';
@@ -35,7 +35,7 @@ function luDecompose(a: Float64Array, n: number): { p: Float64Array; l: Float64A
   for (let k = 0; k < n; k++) {
     let pivot = k;
     for (let i = k + 1; i < n; i++) if (Math.abs(u[i * n + k]!) > Math.abs(u[pivot * n + k]!)) pivot = i;
-    if (u[pivot * n + k] === 0) throw new Error(`conv1x1 (LU): the initial weight is singular (column ${k})`);
+    if (u[pivot * n + k] === 0) throw new LinAlgError(`conv1x1 (LU): the initial weight is singular (column ${k})`);
     if (pivot !== k) {
       for (let j = 0; j < n; j++) {
         [u[k * n + j], u[pivot * n + j]] = [u[pivot * n + j]!, u[k * n + j]!];
@@ -70,7 +70,7 @@ export function conv1x1LU(channels: number): Layer<Conv1x1LUParams, Conv1x1LUSta
     if (x.shape[x.ndim - 1] !== channels) throw new ShapeError(`conv1x1LU: expected ${channels} channels on the last axis, got shape [${x.shape.join(',')}]`);
   };
   const stateOf = (state: Conv1x1LUState | undefined, params: Conv1x1LUParams, op: string): Conv1x1LUState => {
-    if (state === undefined) throw new Error('conv1x1LU: pass the state from init ({ state }): it holds the fixed permutation and signs');
+    if (state === undefined) throw new ValueError('conv1x1LU: pass the state from init ({ state }): it holds the fixed permutation and signs');
     // Every factor is C×C (or C): checked before the matmuls that would otherwise report it.
     const s = new Shapes(`conv1x1LU.${op}`).bind('C', channels, 'the layer (conv1x1LU(channels))');
     s.check('params.lower', params?.lower, ['C', 'C']);

@@ -3,7 +3,7 @@
 // so the Jacobian is triangular (after permuting) with diagonal exp(s) on the unmasked part:
 //   log|det ∂y/∂x| = Σ (1−m)⊙s,
 // and the inverse is closed-form: x = m⊙y + (1−m)⊙(y − t)⊙exp(−s), with (s, t) = NN(m⊙y) since m⊙y = m⊙x.
-import { ShapeError, np, random, type NDArray } from '../../src/index.js';
+import { ShapeError, ValueError, np, random, type NDArray } from '../../src/index.js';
 import { dense, mlp, type Activation, type DenseParams } from '../nn.js';
 import * as init from '../init.js';
 import { Shapes, checkDenseStack } from '../shapes.js';
@@ -43,8 +43,8 @@ export const masks = {
 };
 
 function checkMask(mask: readonly number[]): void {
-  if (mask.some((v) => v !== 0 && v !== 1)) throw new Error(`affineCoupling: mask must contain only 0 and 1, got [${mask.join(',')}]`);
-  if (!mask.includes(0) || !mask.includes(1)) throw new Error(`affineCoupling: mask [${mask.join(',')}] must contain both 0 (transformed) and 1 (conditioning) entries`);
+  if (mask.some((v) => v !== 0 && v !== 1)) throw new ValueError(`affineCoupling: mask must contain only 0 and 1, got [${mask.join(',')}]`);
+  if (!mask.includes(0) || !mask.includes(1)) throw new ValueError(`affineCoupling: mask [${mask.join(',')}] must contain both 0 (transformed) and 1 (conditioning) entries`);
 }
 
 /** An affine coupling layer over the last axis (see the file comment for the formulas). */

@@ -1,7 +1,7 @@
 // Composition of layers into a normalising flow with a standard-normal base:
 //   z = f_L ∘ … ∘ f_1 (x),   log p(x) = log N(z; 0, I) + Σ_l log|det ∂f_l/∂h_{l−1}|   (§3.4, "full model"),
 // sampling by x = f⁻¹(z), z ~ N(0, I). Parameters and states are lists with one entry per layer.
-import { ShapeError, np, random, type NDArray } from '../../src/index.js';
+import { ShapeError, TreeError, np, random, type NDArray } from '../../src/index.js';
 import type { FixedPointOptions } from './fixed_point.js';
 import { eager, sumEvent, type Key, type Layer } from './layer.js';
 import type { ResidualLogdetOptions } from './logdet.js';
@@ -58,7 +58,7 @@ export function flow(layers: readonly Layer[], options: { eventShape: readonly n
   });
   const checkParams = (params: readonly unknown[], op: string): void => {
     if (!Array.isArray(params) || params.length !== layers.length) {
-      throw new Error(`flow.${op}: expected one parameter tree per layer (${layers.length}), got ${Array.isArray(params) ? params.length : typeof params}`);
+      throw new TreeError(`flow.${op}: expected one parameter tree per layer (${layers.length}), got ${Array.isArray(params) ? params.length : typeof params}`);
     }
   };
 

@@ -12,7 +12,7 @@
 // 0.46 nats/point while the exact test NLL was 1.50; with c = 0.9 the gap stays a few hundredths.
 // Keep c well below 1 or raise n, train with the unbiased Russian-roulette estimate (logdet
 // method 'roulette', Residual Flows), and evaluate with the exact log-det where the dimension allows.
-import { ShapeError, np, random, scope, type NDArray } from '../../src/index.js';
+import { ShapeError, ValueError, np, random, scope, type NDArray } from '../../src/index.js';
 import { dense, spectralNorm, type Activation, type DenseParams, type SpectralNormState } from '../nn.js';
 import * as init from '../init.js';
 import { DEFAULT_FIXED_POINT, fixedPointInverse, type FixedPointOptions } from './fixed_point.js';
@@ -130,13 +130,13 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
     inverse: { ...DEFAULT_FIXED_POINT, ...config.inverse },
     initScale: config.initScale ?? 1,
   };
-  if (typeof act === 'string' && !(act in activations)) throw new Error(`iresnet: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
-  if (!(cfg.coeff > 0 && cfg.coeff < 1)) throw new Error(`iresnet: coeff must be in (0, 1) for the block to be invertible (§3.2), got ${cfg.coeff}`);
+  if (typeof act === 'string' && !(act in activations)) throw new ValueError(`iresnet: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
+  if (!(cfg.coeff > 0 && cfg.coeff < 1)) throw new ValueError(`iresnet: coeff must be in (0, 1) for the block to be invertible (§3.2), got ${cfg.coeff}`);
   const sizes = [cfg.dim, ...cfg.hidden, cfg.dim];
 
   const needState = (state: IResNetState | undefined, op: string): IResNetState => {
     if (!state || !Array.isArray(state.sn) || state.sn.length !== sizes.length - 1) {
-      throw new Error(`iresnet.${op}: needs the block's spectral-norm state ({ sn: [${sizes.length - 1} power-iteration vectors] } from init); pass it as options.state`);
+      throw new ValueError(`iresnet.${op}: needs the block's spectral-norm state ({ sn: [${sizes.length - 1} power-iteration vectors] } from init); pass it as options.state`);
     }
     return state;
   };

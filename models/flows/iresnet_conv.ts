@@ -5,7 +5,7 @@
 // with the convolution and its adjoint), not as its reshaped kernel, so Lip(g) ≤ Π_i ||Ŵ_i||₂ < 1
 // holds for the images the block was initialised on. The inverse (fixed point) and the log-det
 // estimators are the dense block's (fixed_point.ts, logdet.ts), which work on any event shape.
-import { ShapeError, jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
+import { ShapeError, ValueError, jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
 import { conv2d, convSpectralNorm, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
 import * as init from '../init.js';
 import { DEFAULT_FIXED_POINT } from './fixed_point.js';
@@ -53,7 +53,7 @@ export interface IResNetConvBlock extends Layer<IResNetConvParams, IResNetConvSt
 /** An invertible residual block y = x + g(x) on NHWC images (see the file comment). */
 export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
   const act = config.activation ?? 'elu';
-  if (typeof act === 'string' && !(act in activations)) throw new Error(`iresnetConv: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
+  if (typeof act === 'string' && !(act in activations)) throw new ValueError(`iresnetConv: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
   const activation = typeof act === 'function' ? act : activations[act];
   const hidden = config.hidden ?? [32, 32];
   const channels = [config.channels, ...hidden, config.channels];
@@ -66,9 +66,9 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
   const mode = config.mode ?? 'soft';
   const logdetDefaults = { ...DEFAULT_LOGDET, ...config.logdet };
   const inverseDefaults = { ...DEFAULT_FIXED_POINT, ...config.inverse };
-  if (!(coeff > 0 && coeff < 1)) throw new Error(`iresnetConv: coeff must be in (0, 1) for the block to be invertible, got ${coeff}`);
+  if (!(coeff > 0 && coeff < 1)) throw new ValueError(`iresnetConv: coeff must be in (0, 1) for the block to be invertible, got ${coeff}`);
   if (kernelSizes.length !== channels.length - 1 || kernelSizes.some(([kh, kw]) => !oddSize(kh) || !oddSize(kw))) {
-    throw new Error(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution: k or [kh, kw]), got ${JSON.stringify(given)}`);
+    throw new ValueError(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution: k or [kh, kw]), got ${JSON.stringify(given)}`);
   }
 
   const checkInput = (x: NDArray, op: string): void => {
@@ -76,7 +76,7 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
   };
   const needState = (state: IResNetConvState | undefined, x: NDArray, op: string): IResNetConvState => {
     if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) {
-      throw new Error(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init); pass it as options.state`);
+      throw new ValueError(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init); pass it as options.state`);
     }
     const [h, w] = [state.sn[0]!.u.shape[1], state.sn[0]!.u.shape[2]];
     if (x.shape[1] !== h || x.shape[2] !== w) {
@@ -105,7 +105,7 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
 
   // normalize with the checks, its errors named by the method called (normalize or lipschitzBound).
   const normalizeAs = (op: string) => eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
-    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) throw new Error(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init)`);
+    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) throw new ValueError(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init)`);
     checkTrees(params, state, op);
     return normalize(params, state, iterations);
   });

@@ -3,7 +3,7 @@
 // (for checking), the same series with Hutchinson trace estimates (the i-ResNet estimator), and
 // the unbiased Russian-roulette estimate of the whole series (Residual Flows).
 // `g` always maps a batch [N, ...event] to [N, ...event] example by example.
-import { jacfwd, np, random, vjp, vmap, type NDArray } from '../../src/index.js';
+import { ConcretizationError, ValueError, jacfwd, np, random, vjp, vmap, type NDArray } from '../../src/index.js';
 import { eager, sumEvent, type Key } from './layer.js';
 
 /** Distribution of the Hutchinson probes u (both have E[uuᵀ] = I). */
@@ -131,14 +131,14 @@ export const rouletteResidualLogdet = eager((
   const m = options.exactTerms ?? DEFAULT_LOGDET.exactTerms;
   const p = options.stopProbability ?? DEFAULT_LOGDET.stopProbability;
   if (!(Number.isInteger(m) && m >= 0) || !(p > 0 && p < 1)) {
-    throw new Error(`residualLogdet 'roulette': expected exactTerms an integer ≥ 0 and stopProbability in (0, 1), got ${m} and ${p}`);
+    throw new ValueError(`residualLogdet 'roulette': expected exactTerms an integer ≥ 0 and stopProbability in (0, 1), got ${m} and ${p}`);
   }
   const [probeKey, countKey] = [random.foldIn(key, 0), random.foldIn(key, 1)];
   let uniform: number;
   try {
     uniform = random.uniform(countKey, []).item() as number;
   } catch (e) {
-    throw new Error(`residualLogdet 'roulette' draws its number of terms on the host, so its key must be a concrete array (not under jit or vmap); use method 'hutchinson' there (${(e as Error).message})`);
+    throw new ConcretizationError(`residualLogdet 'roulette' draws its number of terms on the host, so its key must be a concrete array (not under jit or vmap); use method 'hutchinson' there (${(e as Error).message})`);
   }
   // N ≥ 1 with P(N ≥ k) = (1 − p)^(k−1): N = 1 + ⌊ln(1 − U) / ln(1 − p)⌋.
   const n = 1 + Math.floor(Math.log1p(-uniform) / Math.log1p(-p));
@@ -168,7 +168,7 @@ export const residualLogdet = eager((
   }
   switch (method) {
     case 'hutchinson':
-      if (key === undefined) throw new Error("residualLogdet: method 'hutchinson' needs a key for its probes; pass options.key (or use method 'exact' / 'series')");
+      if (key === undefined) throw new ValueError("residualLogdet: method 'hutchinson' needs a key for its probes; pass options.key (or use method 'exact' / 'series')");
       return hutchinsonResidualLogdet(g, x, key, options);
     case 'series':
       return { gx: g(x), logdet: powerSeriesLogdet(batchJacobian(g, x), options.terms ?? DEFAULT_LOGDET.terms) };
@@ -177,10 +177,10 @@ export const residualLogdet = eager((
     case 'none':
       return { gx: g(x), logdet: np.zeros([x.shape[0]!]) };
     case 'roulette':
-      if (key === undefined) throw new Error("residualLogdet: method 'roulette' needs a key for its probes and its number of terms; pass options.key");
+      if (key === undefined) throw new ValueError("residualLogdet: method 'roulette' needs a key for its probes and its number of terms; pass options.key");
       return rouletteResidualLogdet(g, x, key, options);
     default:
-      throw new Error(`residualLogdet: unknown method '${String(method)}'; expected 'hutchinson', 'roulette', 'series', 'exact' or 'none'`);
+      throw new ValueError(`residualLogdet: unknown method '${String(method)}'; expected 'hutchinson', 'roulette', 'series', 'exact' or 'none'`);
   }
 });
 

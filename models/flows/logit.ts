@@ -6,7 +6,7 @@
 // 1 would otherwise map to ∓∞). The map is a bijection from the interval where s ∈ (0, 1), which
 // holds [0, 1]; inputs beyond it give NaN rather than being clipped, which would make the density
 // wrong without saying so.
-import { np, type NDArray } from '../../src/index.js';
+import { ShapeError, ValueError, np, type NDArray } from '../../src/index.js';
 import { eager, sumEvent, type Layer, type NoState } from './layer.js';
 
 export interface LogitConfig {
@@ -17,12 +17,12 @@ export interface LogitConfig {
 /** The logit transform of data in [0, 1] (see the file comment). */
 export function logit(config: LogitConfig = {}): Layer<NoState, NoState> {
   const alpha = config.alpha ?? 0.05;
-  if (!(alpha >= 0 && alpha < 0.5)) throw new Error(`logit: alpha must be in [0, 0.5), got ${alpha}`);
+  if (!(alpha >= 0 && alpha < 0.5)) throw new ValueError(`logit: alpha must be in [0, 0.5), got ${alpha}`);
   const scale = 1 - 2 * alpha;
   // Σ ln|ds/dx · dy/ds| over the event, at s.
   const logdetAt = (s: NDArray): NDArray => sumEvent(np.subtract(Math.log(scale), np.add(np.log(s), np.log1p(np.negative(s)))));
   const checkBatch = (x: NDArray, op: string): void => {
-    if (x.ndim < 1) throw new Error(`logit.${op}: expected a batch [N, ...], got a scalar`);
+    if (x.ndim < 1) throw new ShapeError(`logit.${op}: expected a batch [N, ...], got a scalar`);
   };
   return {
     kind: 'logit',
@@ -52,7 +52,7 @@ export function logit(config: LogitConfig = {}): Layer<NoState, NoState> {
  * reports). `logProb` is per example [N] or already averaged; D is the number of dimensions of one example.
  */
 export function bitsPerDim(logProb: number, dims: number, levels = 256): number {
-  if (!(Number.isInteger(dims) && dims > 0)) throw new Error(`bitsPerDim: dims must be a positive integer, got ${dims}`);
-  if (!(Number.isInteger(levels) && levels > 1)) throw new Error(`bitsPerDim: levels must be an integer above 1, got ${levels}`);
+  if (!(Number.isInteger(dims) && dims > 0)) throw new ValueError(`bitsPerDim: dims must be a positive integer, got ${dims}`);
+  if (!(Number.isInteger(levels) && levels > 1)) throw new ValueError(`bitsPerDim: levels must be an integer above 1, got ${levels}`);
   return -(logProb - dims * Math.log(levels)) / (dims * Math.LN2);
 }

@@ -4,12 +4,12 @@
 // blocks) mix neighbouring pixels and see more channels than a grey image's one. The channel
 // order follows Glow's squeeze2d: the output channel c·f² + i·f + j holds channel c of the block's
 // pixel (i, j).
-import { ShapeError, np, type NDArray } from '../../src/index.js';
+import { ShapeError, ValueError, np, type NDArray } from '../../src/index.js';
 import { eager, type Layer, type NoState } from './layer.js';
 
 /** A squeeze by `factor` (default 2) on NHWC images; H and W must be multiples of the factor. */
 export function squeeze(factor = 2): Layer<NoState, NoState> {
-  if (!Number.isInteger(factor) || factor < 1) throw new Error(`squeeze: the factor must be a positive integer, got ${factor}`);
+  if (!Number.isInteger(factor) || factor < 1) throw new ValueError(`squeeze: the factor must be a positive integer, got ${factor}`);
   const f = factor;
   const checkImages = (x: NDArray, op: string): [number, number, number, number] => {
     if (x.ndim !== 4) throw new ShapeError(`squeeze.${op}: expected images [N, H, W, C], got shape [${x.shape.join(',')}]`);
