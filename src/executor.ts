@@ -286,17 +286,22 @@ export class CompiledProgram implements Executable {
     // enclosing scope closed, one tensor per outer iteration). Nested programs do not free their
     // inputs. Returned literals are made apart: the caller gets a tensor of its own.
     const litSlot = new Map<string, number>();
+    const slotOfLit = new Map<Lit, number>();
     for (const eqn of eqns) {
       for (const a of eqn.inputs) {
-        const key = a instanceof Lit ? literalKey(a) : undefined;
-        if (key === undefined || litSlot.has(key)) continue;
-        litSlot.set(key, next++);
-        this.literals.push(a as Lit);
+        if (!(a instanceof Lit)) continue;
+        const key = literalKey(a);
+        let slot = litSlot.get(key);
+        if (slot === undefined) {
+          litSlot.set(key, (slot = next++));
+          this.literals.push(a);
+        }
+        slotOfLit.set(a, slot);
       }
     }
     this.litEnd = next;
     for (const eqn of eqns) {
-      const inputs = eqn.inputs.map((a) => (a instanceof Lit ? litSlot.get(literalKey(a))! : slotOf.get(a)!));
+      const inputs = eqn.inputs.map((a) => (a instanceof Lit ? slotOfLit.get(a)! : slotOf.get(a)!));
       const outSlots = eqn.outBinders.map((v) => {
         slotOf.set(v, next);
         return next++;
@@ -312,7 +317,7 @@ export class CompiledProgram implements Executable {
     const lastUse = new Map<number, number>();
     this.steps.forEach((s, i) => {
       for (const slot of s.inputs) {
-        if (this.isLiteralSlot(slot) && !lastUse.has(slot) && !s.makeLits.includes(slot)) s.makeLits.push(slot);
+        if (this.isLiteralSlot(slot) && !lastUse.has(slot)) s.makeLits.push(slot);
         lastUse.set(slot, i);
       }
       for (const o of s.outSlots) if (!lastUse.has(o)) lastUse.set(o, i);

@@ -43,12 +43,12 @@ function float64Unary(f: (v: number) => number): (x: tf.Tensor) => tf.Tensor {
 function polygammaKernel(n: tf.Tensor, x: tf.Tensor): tf.Tensor {
   const shape = tf.broadcast_util.assertAndGetBroadcastShape(n.shape, x.shape);
   return tf.tidy(() => {
-    const xs = x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : tf.broadcastTo(x, shape);
+    const xs = broadcastTensor(x, shape);
     if (n.size === 1) {
       const order = (n.dataSync() as Int32Array)[0]!;
       return float64Unary((v) => polygamma(order, v))(xs);
     }
-    const orders = tf.broadcastTo(n, shape).dataSync() as Int32Array;
+    const orders = broadcastTensor(n, shape).dataSync() as Int32Array;
     const data = xs.dataSync() as Float32Array;
     const out = new Float32Array(data.length);
     for (let i = 0; i < data.length; i++) out[i] = polygamma(orders[i]!, data[i]!);

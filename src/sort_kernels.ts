@@ -110,6 +110,12 @@ class RowSorter {
 }
 
 /**
+ * Entries the selection has partitioned (a sorted range counts m·⌈log₂ m⌉) since the module loaded:
+ * what its cost is made of, read by tests to bound it on adversarial rows without timing anything.
+ */
+export const selectionWork = { entries: 0 };
+
+/**
  * The positions of the k smallest of `keys` in (key, position) order, for k < n, without sorting
  * the row. Entries better than the worst of the k best so far (the threshold) go to a buffer of
  * 2k + 256 (the 256: a small k would otherwise flush every k entries of an ascending row); when it
@@ -120,12 +126,6 @@ class RowSorter {
  * order, so an entry whose key equals the threshold's comes after it: rejected, as a stable sort
  * would.
  */
-/**
- * Entries the selection has partitioned (a sorted range counts m·⌈log₂ m⌉) since the module loaded:
- * what its cost is made of, read by tests to bound it on adversarial rows without timing anything.
- */
-export const selectionWork = { entries: 0 };
-
 class RowSelector {
   private readonly bufKeys: Uint32Array;
   private readonly bufPos: Int32Array;
