@@ -100,6 +100,11 @@ export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, 
   const s = checkParams('cell', params);
   const st = checkState(s, 'state', state);
   s.broadcastable('x', s.check('x', np.asArray(x), ['...', 'in']).slice(0, -1), st.path, st.batch);
+  return cellStep(params, state, x, config);
+});
+
+/** The step itself, shapes already checked (apply checks its sequence once, not once a step). */
+const cellStep = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig): CellOutput => {
   const n = params.wh.shape[0]!;
   const q = config.chunkSize ?? 1;
   const p = chunks('cell', n, q);
@@ -194,7 +199,7 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
   let state = config.initialState ?? initialState(n, x.shape.slice(0, -2));
   const hs: NDArray[] = [], fs: NDArray[] = [];
   for (let t = 0; t < T; t++) {
-    const out = cell(params, state, xt.at(t), config);
+    const out = cellStep(params, state, xt.at(t), config);
     if (mt) {
       const keep = np.expandDims(mt.at(t), -1);
       state = { h: np.where(keep, out.state.h, state.h), c: np.where(keep, out.state.c, state.c) };

@@ -279,7 +279,7 @@ export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}):
   if (tol !== undefined && (typeof tol !== 'number' || !(tol >= 0))) throw new ValueError(`linalg.matrixRank: tol must be a non-negative number, got ${JSON.stringify(tol)}`);
   const rtol = options.rtol ?? Math.max(m, n) * EPS32;
   if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
-  if (hermitian && m !== n) throw new ShapeError(`linalg.matrixRank: hermitian needs square (symmetric) matrices [..., n, n] but got ${fmtShape(a.shape)}`);
+  if (hermitian) symmetricMatrices('matrixRank', a);
   if (Math.min(m, n) === 0) return zeros(a.shape.slice(0, -2), 'int32');
   const s = svdvals(a, { hermitian });
   const cutoff = tol !== undefined ? tol : multiply(max(s, -1, true), rtol);
