@@ -103,10 +103,14 @@ const expand = (m: NDArray) => np.expandDims(m, -1);
 /**
  * The path score f(y; x) = Σ_t h_t(y_t) + Σ_t g(y_t, y_{t+1}) over the real steps. Returns [...].
  */
-export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
-  const g = checkShapes('score', emissions, transitions, tags, options.mask);
-  const { h, m } = steps('score', emissions, options.mask);
-  const y = tagSteps('score', tags, h.length, g.shape[0]!);
+export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray =>
+  scoreOf('score', checkShapes('score', emissions, transitions, tags, options.mask), emissions, tags, options),
+);
+
+/** score with the shapes already checked (g the transitions array); `name` is the public function's. */
+function scoreOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
+  const { h, m } = steps(name, emissions, options.mask);
+  const y = tagSteps(name, tags, h.length, g.shape[0]!);
   let total = pick(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
   let prev = y[0]!;
@@ -124,7 +128,7 @@ export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: Arr
     }
   }
   return total;
-});
+}
 
 /** logsumexp_i(α(i) + g[i, j]) over [..., k] → [..., k]. */
 function propagate(alpha: NDArray, g: NDArray): NDArray {
@@ -135,9 +139,13 @@ function propagate(alpha: NDArray, g: NDArray): NDArray {
  * log Z(x) = log Σ_y e^{f(y; x)} by the forward recursion in log space,
  * α_{t+1}(j) = logsumexp_i(α_t(i) + g_ij) + h_{t+1}(j), log Z = logsumexp_j α_T(j). Returns [...].
  */
-export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
-  const g = checkShapes('logPartition', emissions, transitions, undefined, options.mask);
-  const { h, m } = steps('logPartition', emissions, options.mask);
+export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray =>
+  logPartitionOf('logPartition', checkShapes('logPartition', emissions, transitions, undefined, options.mask), emissions, options),
+);
+
+/** logPartition with the shapes already checked (g the transitions array). */
+function logPartitionOf(name: string, g: NDArray, emissions: ArrayLike, options: MaskOptions): NDArray {
+  const { h, m } = steps(name, emissions, options.mask);
   let alpha = h[0]!;
   let started = m ? m[0]! : null;
   for (let t = 1; t < h.length; t++) {
@@ -151,21 +159,23 @@ export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, op
   }
   const logZ = np.logsumexp(alpha, -1);
   return started ? np.where(started, logZ, 0) : logZ;
-});
+}
 
 /** The CRF loss −log p(y | x) = log Z(x) − f(y; x) ≥ 0. Returns [...]. */
-export const nll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
-  // Checked here so that errors name nll, not the functions it calls.
-  const g = checkShapes('nll', emissions, transitions, tags, options.mask);
-  checkLabels('crf.nll', np.asArray(tags), g.shape[0]!);
-  return logPartition(emissions, transitions, options).sub(score(emissions, tags, transitions, options));
-});
+export const nll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray =>
+  nllOf('nll', checkShapes('nll', emissions, transitions, tags, options.mask), emissions, tags, options),
+);
 
 /** `nll` with a parameter tree ({ transitions }). */
-export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions = {}): NDArray => {
-  checkShapes('loss', emissions, params?.transitions, tags, options.mask, 'params.transitions');
-  return nll(emissions, tags, params.transitions, options);
-});
+export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions = {}): NDArray =>
+  nllOf('loss', checkShapes('loss', emissions, params?.transitions, tags, options.mask, 'params.transitions'), emissions, tags, options),
+);
+
+/** nll with the shapes checked once (errors name the public function; the tags are read once). */
+function nllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
+  const pathScore = scoreOf(name, g, emissions, tags, options); // first: bad tags fail before the recursion runs
+  return logPartitionOf(name, g, emissions, options).sub(pathScore);
+}
 
 /**
  * Per-step tag marginals p(y_t = j | x), as the gradient of log Z with respect to the emissions.
