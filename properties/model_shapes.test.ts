@@ -90,18 +90,24 @@ describe('Shapes (the shared checker)', () => {
     });
   });
 
-  it('accepts exactly the shapes that fit a random pattern', () => {
-    const arb = fc.record({ sizes: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), names: fc.array(fc.constantFrom('a', 'b', 'c', null, 2), { minLength: 1, maxLength: 4 }) });
-    fc.assert(fc.property(arb, ({ sizes, names }) => {
-      const pattern = names.slice(0, sizes.length);
-      const shape = sizes.slice(0, pattern.length);
-      // Independent reference: every number equals its axis, every name has one size.
+  it('accepts exactly the shapes that fit a random pattern (ranks drawn apart, a leading ... sometimes)', () => {
+    const arb = fc.record({
+      shape: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 5 }),
+      dims: fc.array(fc.constantFrom('a', 'b', 'c', null, 2), { minLength: 0, maxLength: 4 }),
+      rest: fc.boolean(),
+    });
+    fc.assert(fc.property(arb, ({ shape, dims, rest }) => {
+      const pattern = (rest ? ['...', ...dims] : dims) as Parameters<Shapes['checkShape']>[2];
+      // Independent reference: the dims match the shape's last axes (all of them without ...), every
+      // number equals its axis, every name has one size.
+      const offset = shape.length - dims.length;
       const seen = new Map<string, number>();
-      const fits = pattern.length === shape.length && pattern.every((d, i) => {
+      const fits = (rest ? offset >= 0 : offset === 0) && dims.every((d, i) => {
+        const got = shape[offset + i]!;
         if (d === null) return true;
-        if (typeof d === 'number') return shape[i] === d;
-        if (!seen.has(d)) seen.set(d, shape[i]!);
-        return seen.get(d) === shape[i];
+        if (typeof d === 'number') return got === d;
+        if (!seen.has(d)) seen.set(d, got);
+        return seen.get(d) === got;
       });
       const s = new Shapes('f');
       if (fits) expect(s.checkShape('x', shape, pattern)).toEqual(shape);
