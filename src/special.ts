@@ -284,14 +284,35 @@ function hurwitzLargeOrder(n: number, x: number): number {
     }
     return Math.exp(logScale + Math.log(sum));
   }
-  // (n−1)!/xⁿ = (n!/xⁿ⁺¹)·x/n times the series as in polygamma.
-  let series = 1 + n / (2 * x);
+  // (n−1)!/xⁿ = (n!/xⁿ⁺¹)·x/n times the series as in polygamma (ten terms suffice from n + 10).
+  return Math.exp(logScale + Math.log(x / n) + Math.log(asymptoticSeries(n, x, BERNOULLI_EVEN)));
+}
+
+/**
+ * The asymptotic series of ψ⁽ⁿ⁾(w) over its lead (n−1)!/wⁿ: 1 + n/(2w) + Σₖ B₂ₖ tₖ with
+ * tₖ = (2k+n−1)!/((n−1)!(2k)! w²ᵏ), each term from its ratio to the one before, until a term no
+ * longer counts (below 1e-17 of the sum) or the coefficients run out.
+ */
+function asymptoticSeries(n: number, w: number, bernoulliEven: readonly number[]): number {
+  let series = 1 + n / (2 * w);
   let t = 1;
-  for (let k = 1; k <= BERNOULLI_EVEN.length; k++) {
-    t *= ((2 * k + n - 2) * (2 * k + n - 1)) / ((2 * k - 1) * (2 * k) * x * x);
-    series += BERNOULLI_EVEN[k - 1]! * t;
+  const r = 1 / (w * w);
+  for (let k = 1; k <= bernoulliEven.length; k++) {
+    t *= ((2 * k + n - 2) * (2 * k + n - 1)) / ((2 * k - 1) * (2 * k)) * r;
+    const next = bernoulliEven[k - 1]! * t;
+    series += next;
+    if (Math.abs(next) < 1e-17 * series) break;
   }
-  return Math.exp(logScale + Math.log(x / n) + Math.log(series));
+  return series;
+}
+
+/**
+ * c/yᵐ for an exact y and an integer m ≥ 1, the power by squaring (only the squarings round); where
+ * yᵐ is subnormal, c times the power of 1/y instead, which overflows only where the value does.
+ */
+function overPower(c: number, y: number, m: number): number {
+  const p = powInt(y, m);
+  return Math.abs(p) >= 2.2250738585072014e-308 ? c / p : c * powInt(1 / y, m);
 }
 
 /** B₂, …, B₄₀: twenty terms of the asymptotic series for orders up to 100 (exact ratios, rounded once or twice). */
@@ -368,11 +389,7 @@ export function polygamma(n: number, x: number): number {
   /** n!/yⁿ⁺¹ for |y| ≤ ½ (the reflection's nearest poles; no underflow, so it overflows only where the value does), from its logarithm above order 100. */
   const term = n > RUNNING_PRODUCT_MAX_ORDER
     ? (y: number): number => (y < 0 && n % 2 === 0 ? -1 : 1) * Math.exp(logFactorialOver(n, Math.abs(y)))
-    : (y: number): number => {
-      // (y exact, so only the squarings round; where yⁿ⁺¹ is subnormal, the power of 1/y.)
-      const p = powInt(y, n + 1);
-      return Math.abs(p) >= 2.2250738585072014e-308 ? FACTORIALS[n]! / p : FACTORIALS[n]! * powInt(1 / y, n + 1);
-    };
+    : (y: number): number => overPower(FACTORIALS[n]!, y, n + 1);
   if (x < 0) {
     // (Where πⁿ⁺¹ cot⁽ⁿ⁾ overflows it outweighs ψ⁽ⁿ⁾(1 − x), which may overflow too once n! does.)
     const poles = piCotDerivative(n, x, term);
@@ -383,24 +400,12 @@ export function polygamma(n: number, x: number): number {
   let acc = 0;
   const start = asymptoticStart(n);
   while (x < start) {
-    // (x + k is exact for a float32 x but a tiny one, so only the squarings round: y^(n+1) cannot
-    // overflow below the threshold; where it is subnormal, the power of 1/y, which overflows only
-    // where the value does.)
-    const p = powInt(x, n + 1);
-    acc += p >= 2.2250738585072014e-308 ? 1 / p : powInt(1 / x, n + 1);
+    // (x + k is exact for a float32 x but a tiny one; y^(n+1) cannot overflow below the threshold.)
+    acc += overPower(1, x, n + 1);
     x += 1;
   }
-  // (n−1)!/wⁿ, then tₖ = (2k+n−1)!/((n−1)!(2k)! w²ᵏ) by its ratio to tₖ₋₁, until a term no longer counts.
+  // (n−1)!/wⁿ as a running product, then the series.
   let lead = 1 / x;
   for (let j = 1; j < n; j++) lead *= j / x;
-  let series = 1 + n / (2 * x);
-  let t = 1;
-  const r = 1 / (x * x);
-  for (let k = 1; k <= BERNOULLI_EVEN_40.length; k++) {
-    t *= ((2 * k + n - 2) * (2 * k + n - 1)) / ((2 * k - 1) * (2 * k)) * r;
-    const next = BERNOULLI_EVEN_40[k - 1]! * t;
-    series += next;
-    if (Math.abs(next) < 1e-17 * series) break;
-  }
-  return sign * (FACTORIALS[n]! * acc + lead * series);
+  return sign * (FACTORIALS[n]! * acc + lead * asymptoticSeries(n, x, BERNOULLI_EVEN_40));
 }
