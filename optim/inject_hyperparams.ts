@@ -48,6 +48,10 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
   const factory = (h: Record<K, Scalar>) => erased(typedFactory(h));
   const op = 'injectHyperparams';
   if (typeof typedFactory !== 'function') throw new OptimError(`${op}: expected a factory function (hyperparams) => transformation, got ${describe(typedFactory)}`);
+  if (typeof hyperparams !== 'object' || hyperparams === null || Array.isArray(hyperparams) || hyperparams instanceof NDArray) {
+    // (Optax's form is curried, inject_hyperparams(adam)(learning_rate=…); here both go in one call.)
+    throw new OptimError(`${op}: expected (factory, hyperparams) with hyperparams an object of numbers, arrays or schedules, e.g. injectHyperparams((h) => adam(h.lr), { lr: 1e-3 }); got ${describe(hyperparams)} as hyperparams`);
+  }
   const keys = Object.keys(hyperparams) as K[];
   for (const k of keys) {
     const v: unknown = hyperparams[k];

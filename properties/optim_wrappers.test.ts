@@ -506,6 +506,8 @@ describe('single-valued hyperparameters and weights', () => {
     const { gradientReversal } = await import('../src/index.js');
     scope(() => {
       expect(() => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: np.array([0.1, 0.2, 0.3], 'float32') })).toThrow(/hyperparameter 'lr' must be a single value \(a 0-d array\), got shape \[3\]/);
+      // Optax's curried call, inject_hyperparams(adam)(learning_rate=…), is one call here: a missing object is named.
+      expect(() => (optim.injectHyperparams as (f: unknown, h?: unknown) => unknown)((h: { lr: number }) => optim.sgd(h.lr))).toThrow(/injectHyperparams: expected \(factory, hyperparams\) with hyperparams an object .* got undefined as hyperparams/);
       expect(() => gradientReversal(np.ones([2]), NaN)).toThrow(/gradientReversal: lambda must be a finite number/);
       expect(() => gan.r1Penalty(gan.mlpDiscriminator.apply, NaN)).toThrow(/r1Penalty: gamma must be a finite number ≥ 0/);
       return null;
