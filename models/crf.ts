@@ -4,6 +4,8 @@
 // An optional mask [..., T] (bool or 0/1) marks the real steps: masked steps are skipped entirely
 // (the recursion keeps its previous state and the next real step links to the last real tag), so
 // padding may sit anywhere, and a sequence with no real step has score 0, log Z 0 and loss 0.
+// An empty sequence (T = 0) is the same case: one (empty) path of score 0, so log Z = 0, every loss
+// is 0 and Viterbi returns [..., 0] tags (what a scan over no steps gives in JAX).
 // The time loops are JS loops over np ops: differentiable, and batched by vmap like any other code.
 import { ShapeError, grad, np, type ArrayLike, type NDArray } from '../src/index.js';
 import { checkLabels } from './losses.js';
@@ -27,9 +29,16 @@ export interface MaskOptions {
 }
 
 interface Steps {
+  e: NDArray; // the float32 emissions [..., T, k]
   h: NDArray[]; // per step [..., k]
   m: NDArray[] | null; // per step bool [...]
 }
+
+/**
+ * The sum over no steps (T = 0): 0 of the batch shape [...], float32. Taken as a sum of the empty
+ * emissions rather than np.zeros so that it stays a function of them (a zero gradient, like JAX's).
+ */
+const noSteps = (e: NDArray): NDArray => np.sum(e, [-2, -1]);
 
 function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined): Steps {
   let e = np.asArray(emissions);
@@ -38,11 +47,11 @@ function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined):
   const T = e.shape[e.ndim - 2]!;
   const et = np.moveaxis(e, -2, 0);
   const h = Array.from({ length: T }, (_, t) => et.at(t));
-  if (mask === undefined) return { h, m: null };
+  if (mask === undefined) return { e, h, m: null };
   let ma = np.asArray(mask);
   if (ma.dtype !== 'bool') ma = np.notEqual(ma, 0);
   const mt = np.moveaxis(ma, -1, 0);
-  return { h, m: Array.from({ length: T }, (_, t) => mt.at(t)) };
+  return { e, h, m: Array.from({ length: T }, (_, t) => mt.at(t)) };
 }
 
 function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): NDArray[] {
@@ -109,8 +118,9 @@ export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: Arr
 
 /** score with the shapes already checked (g the transitions array); `name` is the public function's. */
 function scoreOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
-  const { h, m } = steps(name, emissions, options.mask);
-  const y = tagSteps(name, tags, h.length, g.shape[0]!);
+  const { e, h, m } = steps(name, emissions, options.mask);
+  const y = tagSteps(name, tags, h.length, g.shape[0]!); // read even at T = 0: a float or out-of-range tag is still refused
+  if (h.length === 0) return noSteps(e);
   let total = pick(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
   let prev = y[0]!;
@@ -145,7 +155,8 @@ export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, op
 
 /** logPartition with the shapes already checked (g the transitions array). */
 function logPartitionOf(name: string, g: NDArray, emissions: ArrayLike, options: MaskOptions): NDArray {
-  const { h, m } = steps(name, emissions, options.mask);
+  const { e, h, m } = steps(name, emissions, options.mask);
+  if (h.length === 0) return noSteps(e); // log of the one empty path's e^0
   let alpha = h[0]!;
   let started = m ? m[0]! : null;
   for (let t = 1; t < h.length; t++) {
@@ -197,7 +208,8 @@ export interface ViterbiResult {
 /** Viterbi decoding: the highest-scoring tag sequence and its score (ties go to the lowest tag). */
 export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): ViterbiResult => {
   const g = checkShapes('viterbi', emissions, transitions, undefined, options.mask);
-  const { h, m } = steps('viterbi', emissions, options.mask);
+  const { e, h, m } = steps('viterbi', emissions, options.mask);
+  if (h.length === 0) return { path: np.zeros([...e.shape.slice(0, -2), 0], 'int32'), score: noSteps(e) };
   const k = g.shape[0]!;
   const identity = np.arange(k);
   let delta = h[0]!;
@@ -234,8 +246,9 @@ export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options
  */
 export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const g = checkShapes('memmNll', emissions, transitions, tags, options.mask);
-  const { h, m } = steps('memmNll', emissions, options.mask);
+  const { e, h, m } = steps('memmNll', emissions, options.mask);
   const y = tagSteps('memmNll', tags, h.length, g.shape[0]!);
+  if (h.length === 0) return noSteps(e); // no step, no cross-entropy term
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
   let total = stepLoss(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);

@@ -125,12 +125,19 @@ export class Shapes {
     return shape;
   }
 
-  /** The leading (batch) axes of two arguments must broadcast together: equal, or 1 on one side. */
-  broadcastable(pathA: string, a: readonly number[], pathB: string, b: readonly number[]): void {
-    for (let i = 1; i <= Math.min(a.length, b.length); i++) {
+  /**
+   * The leading (batch) axes of two arguments must broadcast together: equal, or 1 on one side.
+   * Returns the broadcast axes (built in the same walk, so callers need not redo it).
+   */
+  broadcastable(pathA: string, a: readonly number[], pathB: string, b: readonly number[]): number[] {
+    const [long, short] = a.length >= b.length ? [a, b] : [b, a];
+    const out = [...long];
+    for (let i = 1; i <= short.length; i++) {
       const x = a[a.length - i]!, y = b[b.length - i]!;
       if (x !== y && x !== 1 && y !== 1) this.fail(`the batch axes of ${pathA} ${fmt(a)} and ${pathB} ${fmt(b)} do not broadcast together; expected equal sizes (or 1) axis by axis from the right`);
+      out[out.length - i] = x === 1 ? y : x;
     }
+    return out;
   }
 
   private mismatch(path: string, shape: readonly number[], pattern: Pattern, culprit: string | null, fresh: ReadonlyMap<string, { size: number; from: string }>): never {
