@@ -24,7 +24,10 @@ export function init(numTags: number): CrfParams {
 }
 
 export interface MaskOptions {
-  /** [..., T], true (or nonzero) on real steps. */
+  /**
+   * [..., T], true (or nonzero) on real steps. Its batch axes broadcast to the emissions' (axes of 1,
+   * or fewer axes) but may not add to them: the results are one per sequence of the emissions.
+   */
   mask?: ArrayLike;
 }
 
@@ -89,7 +92,13 @@ function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike 
   if (mask !== undefined) {
     const ms = s.check('mask', np.asArray(mask), ['...', 'T']);
     const lead = ms.slice(0, -1);
-    if (lead.length > batch.length || lead.some((d, i) => d !== 1 && d !== batch[batch.length - lead.length + i])) {
+    if (lead.length > batch.length) {
+      // Not broadcast (NumPy would enlarge the batch): the results are documented as the emissions'
+      // [...], one per sequence, and tags may not add axes either.
+      const axes = (n: number) => `${n} batch ${n === 1 ? 'axis' : 'axes'}`;
+      s.fail(`mask has shape ${JSON.stringify(ms)}, ${axes(lead.length)} for emissions ${JSON.stringify(es)} with ${batch.length}; expected at most ${batch.length} (${batch.length === 0 ? '[T]' : `[${[...batch, 'T'].join(', ')}] or axes of 1 that broadcast to it`}): a mask may not add batch axes, as the results are the emissions' batch ${JSON.stringify(batch)} (vmap over the mask's extra axes instead)`);
+    }
+    if (lead.some((d, i) => d !== 1 && d !== batch[batch.length - lead.length + i])) {
       s.fail(`mask has shape ${JSON.stringify(ms)}; expected [${[...batch, 'T'].join(', ')}] (or axes of 1 that broadcast to it) for emissions ${JSON.stringify(es)}`);
     }
   }

@@ -217,6 +217,18 @@ const crfRows: Row[] = [
     says: [/crf\.logPartition: mask has shape \[3,5\]; expected \[2, T\] \(or axes of 1 that broadcast to it\) for emissions \[2,5,3\]/],
   },
   {
+    // Refused rather than broadcast: the docs promise results [...] of the emissions' batch (one per
+    // sequence), and tags may not add axes either; vmap over the mask's extra axes instead.
+    name: 'crf.nll: a mask with more batch axes than the emissions (it would enlarge the batch of the results)',
+    setup: () => ({ call: (e, m) => crf.nll(e, tagsOf([2, 5]), np.zeros([3, 3]), { mask: m }), args: [normal(1, [2, 5, 3]), np.ones([4, 2, 5])] }),
+    says: [/^crf\.nll: mask has shape \[4,2,5\], 2 batch axes for emissions \[2,5,3\] with 1; expected at most 1 \(\[2, T\] or axes of 1 that broadcast to it\): a mask may not add batch axes, as the results are the emissions' batch \[2\] \(vmap over the mask's extra axes instead\)$/],
+  },
+  {
+    name: 'crf.viterbi: a mask with a leading axis of 1 that the emissions lack',
+    setup: () => ({ call: (e, m) => crf.viterbi(e, np.zeros([3, 3]), { mask: m }).score, args: [normal(1, [5, 3]), np.ones([1, 5])] }),
+    says: [/^crf\.viterbi: mask has shape \[1,5\], 1 batch axis for emissions \[5,3\] with 0; expected at most 0 \(\[T\]\): a mask may not add batch axes, as the results are the emissions' batch \[\] \(vmap over the mask's extra axes instead\)$/],
+  },
+  {
     name: 'crf.viterbi: a mask of another length',
     setup: () => ({ call: (e, m) => crf.viterbi(e, np.zeros([3, 3]), { mask: m }).score, args: [normal(1, [2, 5, 3]), np.ones([2, 4])] }),
     says: [/crf\.viterbi: mask has shape \[2,4\]; expected \[\.\.\., T=5\] \(T = 5 from emissions\)/],
