@@ -75,6 +75,11 @@ function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): ND
  * broadcast to the emissions' without enlarging them. Returns the transitions as an array.
  */
 function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): NDArray {
+  return checker(name, emissions, transitions, tags, mask, gPath).g;
+}
+
+/** checkShapes, also returning the checker (K, T bound) for further arguments. */
+function checker(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): { g: NDArray; s: Shapes } {
   const s = new Shapes(`crf.${name}`);
   // Emissions first: they come from the network, so transitions of another size are what is wrong.
   const es = s.check('emissions', np.asArray(emissions), ['...', 'T', 'K']);
@@ -102,7 +107,7 @@ function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike 
       s.fail(`mask has shape ${JSON.stringify(ms)}; expected [${[...batch, 'T'].join(', ')}] (or axes of 1 that broadcast to it) for emissions ${JSON.stringify(es)}`);
     }
   }
-  return g;
+  return { g, s };
 }
 
 /** x[..., idx] for an int index array idx [...]: one entry per leading position. */
@@ -253,10 +258,14 @@ export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options
  * MEMM loss (locally normalised): −Σ_t log softmax_j(g(y_{t−1}, j) + h_t(j))[y_t], the first step
  * softmax(h_1). Returns [...]. With g = 0 it is the per-frame softmax cross-entropy, as is the CRF.
  */
-export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
-  const g = checkShapes('memmNll', emissions, transitions, tags, options.mask);
-  const { e, h, m } = steps('memmNll', emissions, options.mask);
-  const y = tagSteps('memmNll', tags, h.length, g.shape[0]!);
+export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray =>
+  memmNllOf('memmNll', checkShapes('memmNll', emissions, transitions, tags, options.mask), emissions, tags, options),
+);
+
+/** memmNll with the shapes already checked (g the transitions array); `name` is the public function's. */
+function memmNllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
+  const { e, h, m } = steps(name, emissions, options.mask);
+  const y = tagSteps(name, tags, h.length, g.shape[0]!);
   if (h.length === 0) return noSteps(e); // no step, no cross-entropy term
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
   let total = stepLoss(h[0]!, y[0]!);
@@ -276,7 +285,7 @@ export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: A
     }
   }
   return total;
-});
+}
 
 export interface BiMemmOptions extends MaskOptions {
   /**
@@ -291,11 +300,14 @@ export interface BiMemmOptions extends MaskOptions {
  * right-to-left one (the sequence reversed, transitions transposed unless given). Returns [...].
  */
 export const biMemmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: BiMemmOptions = {}): NDArray => {
-  const g = checkShapes('biMemmNll', emissions, transitions, tags, options.mask);
-  if (options.reverseTransitions !== undefined) checkShapes('biMemmNll', emissions, options.reverseTransitions, undefined, undefined, 'options.reverseTransitions');
-  const forward = memmNll(emissions, tags, g, options);
+  // Checked once (the reverse transitions against the K the emissions bound); both directions run
+  // unchecked, their errors (a bad tag) named biMemmNll.
+  const { g, s } = checker('biMemmNll', emissions, transitions, tags, options.mask);
+  const reverse = options.reverseTransitions === undefined ? np.transpose(g) : np.asArray(options.reverseTransitions);
+  if (options.reverseTransitions !== undefined) s.check('options.reverseTransitions', reverse, ['K', 'K']);
+  const forward = memmNllOf('biMemmNll', g, emissions, tags, { mask: options.mask });
   const rev = (x: ArrayLike, axis: number) => np.flip(x, axis);
   const mask = options.mask === undefined ? undefined : rev(options.mask, -1);
-  const backward = memmNll(rev(emissions, -2), rev(tags, -1), options.reverseTransitions ?? np.transpose(g), { mask });
+  const backward = memmNllOf('biMemmNll', reverse, rev(emissions, -2), rev(tags, -1), { mask });
   return forward.add(backward).mul(0.5);
 });
