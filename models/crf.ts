@@ -4,6 +4,8 @@
 // An optional mask [..., T] (bool or 0/1) marks the real steps: masked steps are skipped entirely
 // (the recursion keeps its previous state and the next real step links to the last real tag), so
 // padding may sit anywhere, and a sequence with no real step has score 0, log Z 0 and loss 0.
+// An empty sequence (T = 0) is the same case: one (empty) path of score 0, so log Z = 0, every loss
+// is 0 and Viterbi returns [..., 0] tags (what a scan over no steps gives in JAX).
 // The time loops are JS loops over np ops: differentiable, and batched by vmap like any other code.
 import { ShapeError, grad, np, type ArrayLike, type NDArray } from '../src/index.js';
 import { checkLabels } from './losses.js';
@@ -22,14 +24,24 @@ export function init(numTags: number): CrfParams {
 }
 
 export interface MaskOptions {
-  /** [..., T], true (or nonzero) on real steps. */
+  /**
+   * [..., T], true (or nonzero) on real steps. Its batch axes broadcast to the emissions' (axes of 1,
+   * or fewer axes) but may not add to them: the results are one per sequence of the emissions.
+   */
   mask?: ArrayLike;
 }
 
 interface Steps {
+  e: NDArray; // the float32 emissions [..., T, k]
   h: NDArray[]; // per step [..., k]
   m: NDArray[] | null; // per step bool [...]
 }
+
+/**
+ * The sum over no steps (T = 0): 0 of the batch shape [...], float32. Taken as a sum of the empty
+ * emissions rather than np.zeros so that it stays a function of them (a zero gradient, like JAX's).
+ */
+const noSteps = (e: NDArray): NDArray => np.sum(e, [-2, -1]);
 
 function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined): Steps {
   let e = np.asArray(emissions);
@@ -38,11 +50,11 @@ function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined):
   const T = e.shape[e.ndim - 2]!;
   const et = np.moveaxis(e, -2, 0);
   const h = Array.from({ length: T }, (_, t) => et.at(t));
-  if (mask === undefined) return { h, m: null };
+  if (mask === undefined) return { e, h, m: null };
   let ma = np.asArray(mask);
   if (ma.dtype !== 'bool') ma = np.notEqual(ma, 0);
   const mt = np.moveaxis(ma, -1, 0);
-  return { h, m: Array.from({ length: T }, (_, t) => mt.at(t)) };
+  return { e, h, m: Array.from({ length: T }, (_, t) => mt.at(t)) };
 }
 
 function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): NDArray[] {
@@ -63,6 +75,11 @@ function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): ND
  * broadcast to the emissions' without enlarging them. Returns the transitions as an array.
  */
 function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): NDArray {
+  return checker(name, emissions, transitions, tags, mask, gPath).g;
+}
+
+/** checkShapes, also returning the checker (K, T bound) for further arguments. */
+function checker(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): { g: NDArray; s: Shapes } {
   const s = new Shapes(`crf.${name}`);
   // Emissions first: they come from the network, so transitions of another size are what is wrong.
   const es = s.check('emissions', np.asArray(emissions), ['...', 'T', 'K']);
@@ -80,11 +97,17 @@ function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike 
   if (mask !== undefined) {
     const ms = s.check('mask', np.asArray(mask), ['...', 'T']);
     const lead = ms.slice(0, -1);
-    if (lead.length > batch.length || lead.some((d, i) => d !== 1 && d !== batch[batch.length - lead.length + i])) {
+    if (lead.length > batch.length) {
+      // Not broadcast (NumPy would enlarge the batch): the results are documented as the emissions'
+      // [...], one per sequence, and tags may not add axes either.
+      const axes = (n: number) => `${n} batch ${n === 1 ? 'axis' : 'axes'}`;
+      s.fail(`mask has shape ${JSON.stringify(ms)}, ${axes(lead.length)} for emissions ${JSON.stringify(es)} with ${batch.length}; expected at most ${batch.length} (${batch.length === 0 ? '[T]' : `[${[...batch, 'T'].join(', ')}] or axes of 1 that broadcast to it`}): a mask may not add batch axes, as the results are the emissions' batch ${JSON.stringify(batch)} (vmap over the mask's extra axes instead)`);
+    }
+    if (lead.some((d, i) => d !== 1 && d !== batch[batch.length - lead.length + i])) {
       s.fail(`mask has shape ${JSON.stringify(ms)}; expected [${[...batch, 'T'].join(', ')}] (or axes of 1 that broadcast to it) for emissions ${JSON.stringify(es)}`);
     }
   }
-  return g;
+  return { g, s };
 }
 
 /** x[..., idx] for an int index array idx [...]: one entry per leading position. */
@@ -109,8 +132,9 @@ export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: Arr
 
 /** score with the shapes already checked (g the transitions array); `name` is the public function's. */
 function scoreOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
-  const { h, m } = steps(name, emissions, options.mask);
-  const y = tagSteps(name, tags, h.length, g.shape[0]!);
+  const { e, h, m } = steps(name, emissions, options.mask);
+  const y = tagSteps(name, tags, h.length, g.shape[0]!); // read even at T = 0: a float or out-of-range tag is still refused
+  if (h.length === 0) return noSteps(e);
   let total = pick(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
   let prev = y[0]!;
@@ -145,7 +169,8 @@ export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, op
 
 /** logPartition with the shapes already checked (g the transitions array). */
 function logPartitionOf(name: string, g: NDArray, emissions: ArrayLike, options: MaskOptions): NDArray {
-  const { h, m } = steps(name, emissions, options.mask);
+  const { e, h, m } = steps(name, emissions, options.mask);
+  if (h.length === 0) return noSteps(e); // log of the one empty path's e^0
   let alpha = h[0]!;
   let started = m ? m[0]! : null;
   for (let t = 1; t < h.length; t++) {
@@ -197,7 +222,8 @@ export interface ViterbiResult {
 /** Viterbi decoding: the highest-scoring tag sequence and its score (ties go to the lowest tag). */
 export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): ViterbiResult => {
   const g = checkShapes('viterbi', emissions, transitions, undefined, options.mask);
-  const { h, m } = steps('viterbi', emissions, options.mask);
+  const { e, h, m } = steps('viterbi', emissions, options.mask);
+  if (h.length === 0) return { path: np.zeros([...e.shape.slice(0, -2), 0], 'int32'), score: noSteps(e) };
   const k = g.shape[0]!;
   const identity = np.arange(k);
   let delta = h[0]!;
@@ -232,10 +258,15 @@ export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options
  * MEMM loss (locally normalised): −Σ_t log softmax_j(g(y_{t−1}, j) + h_t(j))[y_t], the first step
  * softmax(h_1). Returns [...]. With g = 0 it is the per-frame softmax cross-entropy, as is the CRF.
  */
-export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
-  const g = checkShapes('memmNll', emissions, transitions, tags, options.mask);
-  const { h, m } = steps('memmNll', emissions, options.mask);
-  const y = tagSteps('memmNll', tags, h.length, g.shape[0]!);
+export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray =>
+  memmNllOf('memmNll', checkShapes('memmNll', emissions, transitions, tags, options.mask), emissions, tags, options),
+);
+
+/** memmNll with the shapes already checked (g the transitions array); `name` is the public function's. */
+function memmNllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
+  const { e, h, m } = steps(name, emissions, options.mask);
+  const y = tagSteps(name, tags, h.length, g.shape[0]!);
+  if (h.length === 0) return noSteps(e); // no step, no cross-entropy term
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
   let total = stepLoss(h[0]!, y[0]!);
   if (m) total = np.where(m[0]!, total, 0);
@@ -254,7 +285,7 @@ export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: A
     }
   }
   return total;
-});
+}
 
 export interface BiMemmOptions extends MaskOptions {
   /**
@@ -269,11 +300,14 @@ export interface BiMemmOptions extends MaskOptions {
  * right-to-left one (the sequence reversed, transitions transposed unless given). Returns [...].
  */
 export const biMemmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: ArrayLike, options: BiMemmOptions = {}): NDArray => {
-  const g = checkShapes('biMemmNll', emissions, transitions, tags, options.mask);
-  if (options.reverseTransitions !== undefined) checkShapes('biMemmNll', emissions, options.reverseTransitions, undefined, undefined, 'options.reverseTransitions');
-  const forward = memmNll(emissions, tags, g, options);
+  // Checked once (the reverse transitions against the K the emissions bound); both directions run
+  // unchecked, their errors (a bad tag) named biMemmNll.
+  const { g, s } = checker('biMemmNll', emissions, transitions, tags, options.mask);
+  const reverse = options.reverseTransitions === undefined ? np.transpose(g) : np.asArray(options.reverseTransitions);
+  if (options.reverseTransitions !== undefined) s.check('options.reverseTransitions', reverse, ['K', 'K']);
+  const forward = memmNllOf('biMemmNll', g, emissions, tags, { mask: options.mask });
   const rev = (x: ArrayLike, axis: number) => np.flip(x, axis);
   const mask = options.mask === undefined ? undefined : rev(options.mask, -1);
-  const backward = memmNll(rev(emissions, -2), rev(tags, -1), options.reverseTransitions ?? np.transpose(g), { mask });
+  const backward = memmNllOf('biMemmNll', reverse, rev(emissions, -2), rev(tags, -1), { mask });
   return forward.add(backward).mul(0.5);
 });

@@ -39,18 +39,27 @@ export const mlp = freesIntermediates({
     return sizes.slice(1).map((out, i) => dense.init(keys.at(i), sizes[i]!, out, options));
   },
   apply(params: readonly DenseParams[], x: ArrayLike, options: { activation?: Activation; finalActivation?: Activation } = {}): NDArray {
-    const act = options.activation ?? np.relu;
-    let h = np.asArray(x);
+    const h = np.asArray(x);
     const s = new Shapes('mlp.apply');
     s.check('x', h, ['...', checkDenseStack(s, 'params', params).input]);
-    params.forEach((p, i) => {
-      h = np.add(np.matmul(h, p.w), p.b);
-      if (i < params.length - 1) h = act(h);
-      else if (options.finalActivation) h = options.finalActivation(h);
-    });
-    return h;
+    return mlpLayers(params, h, options);
   },
 });
+
+/**
+ * mlp.apply's layers without its shape checks, for models that checked the stack as part of their
+ * own parameter tree (their errors name them and the path there, and nothing is checked twice).
+ */
+export function mlpLayers(params: readonly DenseParams[], x: NDArray, options: { activation?: Activation; finalActivation?: Activation } = {}): NDArray {
+  const act = options.activation ?? np.relu;
+  let h = x;
+  params.forEach((p, i) => {
+    h = np.add(np.matmul(h, p.w), p.b);
+    if (i < params.length - 1) h = act(h);
+    else if (options.finalActivation) h = options.finalActivation(h);
+  });
+  return h;
+}
 
 export interface Conv2dParams {
   w: NDArray;

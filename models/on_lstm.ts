@@ -100,20 +100,31 @@ export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, 
   const s = checkParams('cell', params);
   const st = checkState(s, 'state', state);
   s.broadcastable('x', s.check('x', np.asArray(x), ['...', 'in']).slice(0, -1), st.path, st.batch);
+  checkChunks('cell', params, config);
   return cellStep(params, state, x, config);
 });
 
-/** The step itself, shapes already checked (apply checks its sequence once, not once a step). */
-const cellStep = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig): CellOutput => {
-  const n = params.wh.shape[0]!;
+/**
+ * The number of chunks p for the config's chunkSize, checked against the parameters' width
+ * 4n + 2p (run once by the public functions, after checkParams).
+ */
+function checkChunks(name: string, params: OnLstmParams, config: OnLstmConfig): number {
+  const [n, width] = params.wh.shape as [number, number];
   const q = config.chunkSize ?? 1;
-  const p = chunks('cell', n, q);
-  const width = params.wh.shape[1]!;
+  const p = chunks(name, n, q);
   if (width !== 4 * n + 2 * p) {
     // The parameters do not record their chunk size: a width 4n + 2p' tells which one they were made with.
     const made = (width - 4 * n) / 2;
-    throw new RangeError(`onLstm.cell: the parameters were made for ${made} chunks (chunkSize ${n / made}) but config.chunkSize ${q} gives ${p}; pass the config used with init`);
+    throw new RangeError(`onLstm.${name}: the parameters were made for ${made} chunks (chunkSize ${n / made}) but config.chunkSize ${q} gives ${p}; pass the config used with init`);
   }
+  return p;
+}
+
+/** The step itself, shapes and chunks already checked (apply checks its sequence once, not once a step). */
+const cellStep = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig): CellOutput => {
+  const n = params.wh.shape[0]!;
+  const q = config.chunkSize ?? 1;
+  const p = n / q;
   const z = np.matmul(x, params.wx).add(np.matmul(state.h, params.wh)).add(params.b);
   const [fm, im, f, i, o, ch] = np.split(z, [p, 2 * p, 2 * p + n, 2 * p + 2 * n, 2 * p + 3 * n], -1) as [NDArray, NDArray, NDArray, NDArray, NDArray, NDArray];
   const { fTilde, iTilde } = masterGates(fm, im, config.masterInput ?? 'symmetric');
@@ -153,10 +164,8 @@ function checkState(s: Shapes, path: string, state: OnLstmState | undefined): { 
   if (typeof state !== 'object' || state === null) s.fail(`${path} is ${String(state)}; expected { h, c } (onLstm.initialState)`);
   const h = s.check(`${path}.h`, state.h, ['...', 'n']);
   const c = s.check(`${path}.c`, state.c, ['...', 'n']);
-  const hb = h.slice(0, -1), cb = c.slice(0, -1);
-  s.broadcastable(`${path}.h`, hb, `${path}.c`, cb);
-  const [long, short] = hb.length >= cb.length ? [hb, cb] : [cb, hb];
-  const batch = long.map((d, i) => (i < long.length - short.length || d !== 1 ? d : short[i - (long.length - short.length)]!));
+  const hb = h.slice(0, -1);
+  const batch = s.broadcastable(`${path}.h`, hb, `${path}.c`, c.slice(0, -1));
   // Named by the part whose batch axes are the state's (h, unless a c with more axes widens it).
   return { path: batch.join() === hb.join() ? `${path}.h` : `${path}.c`, batch };
 }
@@ -187,13 +196,26 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
   const x = np.asArray(xs);
   const s = checkParams('apply', params);
   const batch = s.check('xs', x, ['...', 'T', 'in']).slice(0, -2);
-  if (config.mask !== undefined) s.broadcastable('mask', s.check('mask', np.asArray(config.mask), ['...', 'T']).slice(0, -1), 'xs', batch);
+  // The batches of the outputs, as the steps make them: the gates' is xs's and the initial
+  // state's broadcast together, the hidden states' also the mask's (which selects between states).
+  const mb = config.mask === undefined ? null : s.check('mask', np.asArray(config.mask), ['...', 'T']).slice(0, -1);
+  if (mb) s.broadcastable('mask', mb, 'xs', batch);
+  let gates = batch;
   if (config.initialState !== undefined) {
     const st = checkState(s, 'config.initialState', config.initialState);
-    s.broadcastable(st.path, st.batch, 'xs', batch);
+    gates = s.broadcastable(st.path, st.batch, 'xs', batch);
   }
+  const hidden = mb ? s.broadcastable('mask', mb, 'the batch of xs and config.initialState', gates) : gates;
+  const p = checkChunks('apply', params, config);
   const n = params.wh.shape[0]!;
   const T = x.shape[x.ndim - 2]!;
+  if (T === 0) {
+    // A scan over no steps (as in JAX): empty outputs of the batch the steps would have had, and
+    // the initial state as given (its gradient the identity).
+    const init = config.initialState;
+    const fTilde = np.zeros([...gates, 0, p]);
+    return { h: np.zeros([...hidden, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, batch) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
+  }
   const xt = np.moveaxis(x, -2, 0);
   const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);
   let state = config.initialState ?? initialState(n, x.shape.slice(0, -2));

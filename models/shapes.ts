@@ -96,44 +96,52 @@ export class Shapes {
 
   /**
    * Checks the shape of `value` (an array, or nested JS arrays of numbers) at `path` against
-   * `pattern`, binding the names it meets for the first time. Returns the shape.
+   * `pattern`, binding the names it meets for the first time. Returns the shape. A `why`, where
+   * given, ends a mismatch's message in parentheses (e.g. where a pattern of numbers came from).
    */
-  check(path: string, value: unknown, pattern: Pattern): readonly number[] {
-    return this.checkShape(path, Array.isArray(value) ? nestedShape(value) : this.array(path, value).shape, pattern);
+  check(path: string, value: unknown, pattern: Pattern, why?: string): readonly number[] {
+    return this.checkShape(path, Array.isArray(value) ? nestedShape(value) : this.array(path, value).shape, pattern, why);
   }
 
   /** `check` for a shape given as such (e.g. a flattened view of an argument). */
-  checkShape(path: string, shape: readonly number[], pattern: Pattern): readonly number[] {
+  checkShape(path: string, shape: readonly number[], pattern: Pattern, why?: string): readonly number[] {
     const rest = pattern[0] === '...';
     const dims = (rest ? pattern.slice(1) : pattern) as readonly Dim[];
     const offset = shape.length - dims.length;
     // Compare first and bind afterwards, so that a failed check leaves no half-bound names.
     const fresh = new Map<string, { size: number; from: string }>();
-    if (rest ? offset < 0 : offset !== 0) this.mismatch(path, shape, pattern, null, fresh);
+    if (rest ? offset < 0 : offset !== 0) this.mismatch(path, shape, pattern, null, fresh, why);
     dims.forEach((d, i) => {
       const got = shape[offset + i]!;
       if (d === null) return;
       if (typeof d === 'number') {
-        if (got !== d) this.mismatch(path, shape, pattern, null, fresh);
+        if (got !== d) this.mismatch(path, shape, pattern, null, fresh, why);
         return;
       }
       const known = this.sizes.get(d)?.size ?? fresh.get(d)?.size;
       if (known === undefined) fresh.set(d, { size: got, from: `its axis ${offset + i}` });
-      else if (known !== got) this.mismatch(path, shape, pattern, d, fresh);
+      else if (known !== got) this.mismatch(path, shape, pattern, d, fresh, why);
     });
     for (const [n, { size }] of fresh) this.sizes.set(n, { size, from: path });
     return shape;
   }
 
-  /** The leading (batch) axes of two arguments must broadcast together: equal, or 1 on one side. */
-  broadcastable(pathA: string, a: readonly number[], pathB: string, b: readonly number[]): void {
-    for (let i = 1; i <= Math.min(a.length, b.length); i++) {
+  /**
+   * The leading (batch) axes of two arguments must broadcast together: equal, or 1 on one side.
+   * Returns the broadcast axes (built in the same walk, so callers need not redo it).
+   */
+  broadcastable(pathA: string, a: readonly number[], pathB: string, b: readonly number[]): number[] {
+    const [long, short] = a.length >= b.length ? [a, b] : [b, a];
+    const out = [...long];
+    for (let i = 1; i <= short.length; i++) {
       const x = a[a.length - i]!, y = b[b.length - i]!;
       if (x !== y && x !== 1 && y !== 1) this.fail(`the batch axes of ${pathA} ${fmt(a)} and ${pathB} ${fmt(b)} do not broadcast together; expected equal sizes (or 1) axis by axis from the right`);
+      out[out.length - i] = x === 1 ? y : x;
     }
+    return out;
   }
 
-  private mismatch(path: string, shape: readonly number[], pattern: Pattern, culprit: string | null, fresh: ReadonlyMap<string, { size: number; from: string }>): never {
+  private mismatch(path: string, shape: readonly number[], pattern: Pattern, culprit: string | null, fresh: ReadonlyMap<string, { size: number; from: string }>, why?: string): never {
     // Names bound before this check, and (for a name repeated within the pattern) by its first axis.
     const lookup = (n: string) => this.sizes.get(n) ?? (n === culprit ? fresh.get(n) : undefined);
     const shown = pattern.map((d) => {
@@ -146,7 +154,7 @@ export class Shapes {
     const names = pattern.filter((d): d is string => typeof d === 'string' && d !== '...' && lookup(d) !== undefined);
     const order = culprit === null ? names : [culprit, ...names.filter((n) => n !== culprit)];
     const from = [...new Set(order)].map((n) => `${n} = ${lookup(n)!.size} from ${lookup(n)!.from}`);
-    this.fail(`${path} has shape ${fmt(shape)}; expected [${shown.join(', ')}]${from.length > 0 ? ` (${from.join('; ')})` : ''}`);
+    this.fail(`${path} has shape ${fmt(shape)}; expected [${shown.join(', ')}]${from.length > 0 ? ` (${from.join('; ')})` : ''}${why === undefined ? '' : ` (${why})`}`);
   }
 }
 

@@ -7,11 +7,14 @@
 // ||sg(z) − e||² + β_paper·||z − sg(e)||² with β_paper = 0.25, i.e. Su's β = 1, γ = β_paper.
 // Optional: an EMA codebook update (the paper's appendix) and a tiny MLP encoder/decoder pair.
 import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
-import { mlp, type DenseParams } from './nn.js';
+import { mlp, mlpLayers, type DenseParams } from './nn.js';
 import { Shapes, checkDenseStack } from './shapes.js';
 
 const op = np.defop;
 type Key = NDArray;
+
+// Each public function checks its arguments once and runs the unchecked bodies (…Of) of those it
+// builds on, so that nothing is checked twice and every error names the function called.
 
 /** A codebook [K, d] (checked first) and vectors z [..., d]; a mismatch names `op` and the shapes. */
 function checkCodebook(op: string, z: NDArray, codebook: NDArray, codebookPath = 'codebook'): Shapes {
@@ -25,10 +28,14 @@ function checkCodebook(op: string, z: NDArray, codebook: NDArray, codebookPath =
 export const squaredDistances = op((z: ArrayLike, codebook: ArrayLike): NDArray => {
   const a = np.asArray(z), e = np.asArray(codebook);
   checkCodebook('squaredDistances', a, e);
+  return distancesOf(a, e);
+});
+
+function distancesOf(a: NDArray, e: NDArray): NDArray {
   const zz = np.sum(np.square(a), -1, true);
   const ee = np.sum(np.square(e), -1);
   return zz.sub(np.matmul(a, e.T).mul(2)).add(ee);
-});
+}
 
 export interface Quantized {
   /** The nearest codebook vectors e_k [..., d] (differentiable with respect to the codebook). */
@@ -39,11 +46,15 @@ export interface Quantized {
 
 /** Nearest codebook entry for every vector of z [..., d]. */
 export const quantize = op((z: ArrayLike, codebook: ArrayLike): Quantized => {
-  const e = np.asArray(codebook);
-  checkCodebook('quantize', np.asArray(z), e);
-  const indices = np.argmin(squaredDistances(z, e), -1);
-  return { zq: np.take(e, indices, 0), indices };
+  const a = np.asArray(z), e = np.asArray(codebook);
+  checkCodebook('quantize', a, e);
+  return quantizeOf(a, e);
 });
+
+function quantizeOf(a: NDArray, e: NDArray): Quantized {
+  const indices = np.argmin(distancesOf(a, e), -1);
+  return { zq: np.take(e, indices, 0), indices };
+}
 
 /**
  * The straight-through value z + sg(z_q − z): forward z_q, vector–Jacobian product the identity
@@ -82,14 +93,18 @@ export interface QuantizerOutput extends Quantized {
 
 /** Quantises z, returning the straight-through decoder input and the two auxiliary losses. */
 export const vectorQuantize = op((z: ArrayLike, codebook: ArrayLike, options: QuantizerOptions = {}): QuantizerOutput => {
-  const a = np.asArray(z);
-  checkCodebook('vectorQuantize', a, np.asArray(codebook));
+  const a = np.asArray(z), e = np.asArray(codebook);
+  checkCodebook('vectorQuantize', a, e);
+  return vectorQuantizeOf(a, e, options);
+});
+
+function vectorQuantizeOf(a: NDArray, e: NDArray, options: QuantizerOptions): QuantizerOutput {
   const beta = options.beta ?? 1;
   const gamma = options.gamma ?? 0.25 * beta;
-  const { zq, indices } = quantize(a, codebook);
+  const { zq, indices } = quantizeOf(a, e);
   const cb = codebookLoss(a, zq), cm = commitmentLoss(a, zq);
   return { zq, indices, zqSt: straightThrough(a, zq), loss: cb.mul(beta).add(cm.mul(gamma)), codebookLoss: cb, commitmentLoss: cm };
-});
+}
 
 // ---- EMA codebook (paper, appendix A.1) -----------------------------------------------------------------
 
@@ -117,9 +132,8 @@ export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: Arr
   s.check('state.sums', state?.sums, ['K', 'd']);
   s.check('state.counts', state?.counts, ['K']);
   const zs = s.check('z', a, ['...', 'd']);
-  const is = np.asArray(indices).shape;
   // One index per vector of z: the indices' shape is z's batch axes (the message says where it comes from).
-  if (is.join() !== zs.slice(0, -1).join() || is.length !== zs.length - 1) s.fail(`indices has shape [${is.join(',')}]; expected [${zs.slice(0, -1).join(', ')}] (one codebook index per vector of z [${zs.join(',')}])`);
+  s.check('indices', np.asArray(indices), zs.slice(0, -1), `one codebook index per vector of z [${zs.join(',')}]`);
   const d = a.shape[a.ndim - 1]!;
   const K = state.counts.shape[0]!;
   const flat = np.reshape(stopGradient(a), [-1, d]);
@@ -183,9 +197,10 @@ export const forward = op((params: VqVaeParams, x: ArrayLike, options: Quantizer
   s.check('params.codebook', params.codebook, ['K', 'd']);
   checkDenseStack(s, 'params.decoder', params.decoder, { input: 'd', output: 'in', hidden: 'h' });
   s.check('x', a, ['...', 'in']);
-  const z = mlp.apply(params.encoder, a);
-  const q = vectorQuantize(z, params.codebook, options);
-  const reconstruction = mlp.apply(params.decoder, q.zqSt);
+  // Checked above as one tree: the bodies run unchecked (mlp.apply and vectorQuantize would check again).
+  const z = mlpLayers(params.encoder, a);
+  const q = vectorQuantizeOf(z, np.asArray(params.codebook), options);
+  const reconstruction = mlpLayers(params.decoder, q.zqSt);
   const reconstructionLoss = mse(x, reconstruction);
   return { ...q, reconstruction, reconstructionLoss, total: reconstructionLoss.add(q.loss) };
 });

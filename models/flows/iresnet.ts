@@ -145,11 +145,15 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
   };
 
   /**
-   * The trees' shapes: g's layers chain dim → … → dim, one spectral-norm state [in_i] per layer.
-   * Checked before normalising, so a tree of another block is named by path, not by matmul.
+   * The trees' shapes against the config, as iresnetConv checks its own: layer i is w [d_i, d_{i+1}],
+   * b [d_{i+1}] with d = dim → h1 → … → dim (every size bound from the config, so that the tree of a
+   * block with other hidden sizes is refused, not run as another network), and one spectral-norm
+   * state [d_i] per layer. Checked before normalising, so a tree of another block is named by path,
+   * not by matmul.
    */
   const checkTrees = (params: IResNetParams, state: IResNetState, op: string): void => {
     const s = new Shapes(`iresnet.${op}`).bind('dim', cfg.dim, 'the block config');
+    cfg.hidden.forEach((h, i) => s.bind(`h${i + 1}`, h, 'the block config'));
     if (typeof params !== 'object' || params === null) s.fail(`params is ${String(params)}; expected { layers }`);
     const layers = s.list<DenseParams>('params.layers', params.layers, sizes.length - 1, 'dense layers (dim → ...hidden → dim)');
     checkDenseStack(s, 'params.layers', layers, { input: 'dim', output: 'dim' });
