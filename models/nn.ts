@@ -6,15 +6,11 @@ import { ShapeError, np, random, stopGradient, type ArrayLike, type NDArray } fr
 import * as init from './init.js';
 import { freesIntermediates } from './eager.js';
 import { Shapes, checkDense, checkDenseStack, kindOf } from './shapes.js';
+import { mlpLayers, type Activation, type DenseParams } from './mlp_layers.js';
 
 export { init as initializers };
 export type Key = NDArray;
-export type Activation = (x: NDArray) => NDArray;
-
-export interface DenseParams {
-  w: NDArray;
-  b: NDArray;
-}
+export type { Activation, DenseParams };
 
 /** A fully connected layer y = x·w + b (w: [in, out]). */
 export const dense = freesIntermediates({
@@ -46,20 +42,6 @@ export const mlp = freesIntermediates({
   },
 });
 
-/**
- * mlp.apply's layers without its shape checks, for models that checked the stack as part of their
- * own parameter tree (their errors name them and the path there, and nothing is checked twice).
- */
-export function mlpLayers(params: readonly DenseParams[], x: NDArray, options: { activation?: Activation; finalActivation?: Activation } = {}): NDArray {
-  const act = options.activation ?? np.relu;
-  let h = x;
-  params.forEach((p, i) => {
-    h = np.add(np.matmul(h, p.w), p.b);
-    if (i < params.length - 1) h = act(h);
-    else if (options.finalActivation) h = options.finalActivation(h);
-  });
-  return h;
-}
 
 export interface Conv2dParams {
   w: NDArray;

@@ -7,7 +7,8 @@
 // ||sg(z) − e||² + β_paper·||z − sg(e)||² with β_paper = 0.25, i.e. Su's β = 1, γ = β_paper.
 // Optional: an EMA codebook update (the paper's appendix) and a tiny MLP encoder/decoder pair.
 import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/index.js';
-import { mlp, mlpLayers, type DenseParams } from './nn.js';
+import { mlp, type DenseParams } from './nn.js';
+import { mlpLayers } from './mlp_layers.js';
 import { Shapes, checkDenseStack } from './shapes.js';
 
 const op = np.defop;
