@@ -1,8 +1,7 @@
 // Elementwise math with NumPy semantics: dtype promotion (bool < int32 < float32, JS scalars are
 // "weak" and adopt the array's dtype), rank alignment, and size-1 broadcasting (done by the kernels).
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
-import { bind1, reachableLevel } from '../core.js';
-import { clipByValue } from '../kernels.js';
+import { bind1 } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { broadcastShapes, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
@@ -280,20 +279,27 @@ function intFloorDivide(a: NDArray, b: NDArray): NDArray {
   const q = where(tooHigh, subtract(q1, 1), where(tooLow, add(q1, 1), q1));
   return where(zero, 0, q);
 }
-/** Clips values to [lo, hi] (either bound may be omitted with null). */
+/**
+ * Clips values to [lo, hi] (either bound may be omitted with null): min(max(x, lo), hi), as NumPy
+ * and JAX compute it (NaN propagates, lo > hi gives hi), as one `clamp` (one kernel, eagerly and
+ * under jit) whose derivative is max-then-min's (½ at each tie). All three broadcast. An omitted
+ * bound is the dtype's extreme (∓∞, or int32's range), which changes no value; its one trace is
+ * the derivative at x = ∓∞ itself, ½ (a tie with the infinite bound) where min or max alone gave 1.
+ */
 export const clip = defop((x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): NDArray => {
-  let y = asArray(x);
-  // Eagerly (a concrete x and no trace to record into, so that bind would evaluate max and min at
-  // once anyway) one kernel where the backend has an exactly equal one; transformations see max
-  // and min, whose derivatives (½ each at ties) are clip's.
-  const numberOrNone = (b: ArrayLike | null) => b === null || b === undefined || typeof b === 'number';
-  if (y instanceof ConcreteArray && reachableLevel([]) === 0 && numberOrNone(lo) && numberOrNone(hi) && (lo ?? hi ?? null) !== null) {
-    const out = clipByValue(y.tensor, lo ?? null, hi ?? null);
-    if (out !== null) return new ConcreteArray(out);
+  const hasLo = lo !== null && lo !== undefined, hasHi = hi !== null && hi !== undefined;
+  if (!hasLo && !hasHi) return asArray(x);
+  const ops = elementwiseOperands([x, ...(hasLo ? [lo] : []), ...(hasHi ? [hi] : [])], 'keep', 'clip');
+  const a = ops[0]!;
+  if (a.dtype === 'bool') {
+    // (NumPy's bool max and min are or and and; clamp takes numbers only.)
+    let y = a;
+    if (hasLo) y = maximum(y, ops[1]!);
+    if (hasHi) y = minimum(y, ops[hasLo ? 2 : 1]!);
+    return y;
   }
-  if (lo !== null && lo !== undefined) y = maximum(y, lo);
-  if (hi !== null && hi !== undefined) y = minimum(y, hi);
-  return y;
+  const extreme = (sign: -1 | 1) => weakConstant(a.dtype === 'int32' ? (sign < 0 ? -(2 ** 31) : 2 ** 31 - 1) : sign * Infinity, a.dtype, a.ndim);
+  return bind1('clamp', [hasLo ? ops[1]! : extreme(-1), a, hasHi ? ops[hasLo ? 2 : 1]! : extreme(1)], {});
 });
 export const sub = subtract;
 export const mul = multiply;
