@@ -92,35 +92,78 @@ function clampKernel(lo: tf.Tensor, x: tf.Tensor, hi: tf.Tensor): tf.Tensor {
   if ((backend === 'wasm' && wasmKernelsAvailable()) || backend === 'cpu') {
     const fit = (t: tf.Tensor) => (t.size === 1 ? t : broadcastTensor(t, shape));
     const [l, v, h] = [fit(lo), broadcastTensor(x, shape), fit(hi)];
-    const own = backend === 'wasm' ? wasmClamp(l, v, h) : (tf.engine().runKernel('GradusClamp', { lo: l, x: v, hi: h }) as tf.Tensor);
+    const own = backend === 'wasm' ? wasmClamp(l, v, h) : (tf.engine().runKernel('GradusClamp', { lo: l, x: v, hi: h }, { shape } as never) as tf.Tensor);
     if (own) return own;
   }
   return binaryKernels.min(binaryKernels.max(x, lo), hi);
 }
 
-/** The parts of TF.js's cpu backend the clamp kernel uses. */
+/** The parts of TF.js's cpu backend gradus's cpu loops use. */
 interface CpuBackendLike {
   readSync(dataId: object): ArrayLike<number>;
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array | Int32Array): tf.TensorInfo;
 }
 
-// GradusClamp on cpu: lo and hi each full-size or a single value; x full-size.
-if (tf.getKernel('GradusClamp', 'cpu') === undefined) {
-  const kernelFunc = ({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: CpuBackendLike }): tf.TensorInfo => {
-    const { lo, x, hi } = inputs as { lo: tf.TensorInfo; x: tf.TensorInfo; hi: tf.TensorInfo };
-    const xs = backend.readSync(x.dataId), los = backend.readSync(lo.dataId), his = backend.readSync(hi.dataId);
-    const n = xs.length;
-    const out = x.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
-    const loStep = los.length === 1 ? 0 : 1, hiStep = his.length === 1 ? 0 : 1;
-    if (loStep === 0 && hiStep === 0) {
-      const a = los[0]!, b = his[0]!;
-      for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(xs[i]!, a), b);
-    } else {
-      for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(xs[i]!, los[i * loStep]!), his[i * hiStep]!);
-    }
-    return backend.makeTensorInfo([...x.shape], x.dtype, out);
+/**
+ * Registers `Gradus<name>` on cpu: a float32 or int32 loop over operands that are each full-size
+ * (the output's shape, `attrs.shape`) or a single value; `body` gets their values, the step of
+ * each (0 for a single value) and the output.
+ */
+function registerCpuLoop(name: string, inputNames: readonly string[], body: (vals: ArrayLike<number>[], steps: number[], out: Float32Array | Int32Array) => void): void {
+  if (tf.getKernel(`Gradus${name}`, 'cpu') !== undefined) return;
+  const kernelFunc = ({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: CpuBackendLike; attrs: { shape: number[] } }): tf.TensorInfo => {
+    const ins = inputNames.map((i) => inputs[i]!);
+    const n = prod(attrs.shape);
+    const out = ins[0]!.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+    const vals = ins.map((t) => backend.readSync(t.dataId));
+    body(vals, vals.map((v) => (v.length === 1 ? 0 : 1)), out);
+    return backend.makeTensorInfo([...attrs.shape], ins[0]!.dtype, out);
   };
-  tf.registerKernel({ kernelName: 'GradusClamp', backendName: 'cpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: `Gradus${name}`, backendName: 'cpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+}
+// Math.max then Math.min: what cpu's Maximum and Minimum compute (JS's NaN, IEEE zeros).
+registerCpuLoop('Clamp', ['lo', 'x', 'hi'], ([los, xs, his], [sl, , sh], out) => {
+  const n = out.length;
+  if (sl === 0 && sh === 0) {
+    const a = los![0]!, b = his![0]!;
+    for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(xs![i]!, a), b);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(xs![i]!, los![i * sl!]!), his![i * sh!]!);
+  }
+});
+for (const [name, f] of [['Maximum', Math.max], ['Minimum', Math.min]] as const) {
+  registerCpuLoop(name, ['a', 'b'], ([as, bs], [sa, sb], out) => {
+    for (let i = 0; i < out.length; i++) out[i] = f(as![i * sa!]!, bs![i * sb!]!);
+  });
+}
+
+/** One of `xs` full-size and the others single values: the cpu loops' case. */
+function fullOrSingle(xs: tf.Tensor[], shape: number[]): boolean {
+  return xs.every((x) => x.size === 1 || sameShape(x.shape, shape)) && (xs[0]!.dtype === 'float32' || xs[0]!.dtype === 'int32') && xs.every((x) => x.dtype === xs[0]!.dtype);
+}
+
+/**
+ * maximum/minimum of an array and a single value (np.clip with one bound) as one pass: on cpu a
+ * loop (cpu's Maximum/Minimum take their per-element broadcasting path there, ~4× slower on
+ * [256, 1024]) computing what they compute (Math.max/min, JS's NaN); for int32 on wasm the clamp
+ * kernel with int32's extreme as the other bound (TF.js's int Maximum tiles the value first).
+ * Elsewhere `rest` (float32 on wasm: gradus's max/min kernels).
+ */
+function againstSingle(name: 'Maximum' | 'Minimum', rest: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
+  return (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+    const backend = tf.getBackend();
+    if ((backend === 'cpu' || (backend === 'wasm' && a.dtype === 'int32')) && (a.size === 1) !== (b.size === 1)) {
+      const shape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      if (fullOrSingle([a, b], shape)) {
+        if (backend === 'cpu') return tf.engine().runKernel(`Gradus${name}`, { a, b }, { shape } as never) as tf.Tensor;
+        const [one, full] = a.size === 1 ? [a, b] : [b, a];
+        const other = tf.scalar(name === 'Maximum' ? 2 ** 31 - 1 : -(2 ** 31), 'int32');
+        const own = name === 'Maximum' ? wasmClamp(one, full, other) : wasmClamp(other, full, one);
+        if (own) return own;
+      }
+    }
+    return rest(a, b);
+  };
 }
 
 /**
@@ -191,7 +234,7 @@ function exactSign(x: tf.Tensor): tf.Tensor {
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
   add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),
-  pow: withBroadcast(tf.pow), max: preferWasm('max', tf.maximum), min: preferWasm('min', tf.minimum),
+  pow: withBroadcast(tf.pow), max: againstSingle('Maximum', preferWasm('max', tf.maximum)), min: againstSingle('Minimum', preferWasm('min', tf.minimum)),
   atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
 };
 

@@ -280,26 +280,20 @@ function intFloorDivide(a: NDArray, b: NDArray): NDArray {
   return where(zero, 0, q);
 }
 /**
- * Clips values to [lo, hi] (either bound may be omitted with null): min(max(x, lo), hi), as NumPy
- * and JAX compute it (NaN propagates, lo > hi gives hi), as one `clamp` (one kernel, eagerly and
- * under jit) whose derivative is max-then-min's (½ at each tie). All three broadcast. An omitted
- * bound is the dtype's extreme (∓∞, or int32's range), which changes no value; its one trace is
- * the derivative at x = ∓∞ itself, ½ (a tie with the infinite bound) where min or max alone gave 1.
+ * Clips values to [lo, hi]: min(max(x, lo), hi), as NumPy and JAX compute it (NaN propagates,
+ * lo > hi gives hi; all three broadcast). With both bounds one `clamp` (one kernel, eagerly and
+ * under jit) whose derivative is max-then-min's (½ at each tie); with one (the other null) that
+ * bound's maximum or minimum alone, as jnp.clip, which a clamp with an infinite other bound would
+ * not be exactly: its min(y, +∞) changes the bits of a NaN on wasm, and its derivative at x = −∞
+ * would be a tie.
  */
 export const clip = defop((x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): NDArray => {
   const hasLo = lo !== null && lo !== undefined, hasHi = hi !== null && hi !== undefined;
-  if (!hasLo && !hasHi) return asArray(x);
-  const ops = elementwiseOperands([x, ...(hasLo ? [lo] : []), ...(hasHi ? [hi] : [])], 'keep', 'clip');
-  const a = ops[0]!;
-  if (a.dtype === 'bool') {
-    // (NumPy's bool max and min are or and and; clamp takes numbers only.)
-    let y = a;
-    if (hasLo) y = maximum(y, ops[1]!);
-    if (hasHi) y = minimum(y, ops[hasLo ? 2 : 1]!);
-    return y;
-  }
-  const extreme = (sign: -1 | 1) => weakConstant(a.dtype === 'int32' ? (sign < 0 ? -(2 ** 31) : 2 ** 31 - 1) : sign * Infinity, a.dtype, a.ndim);
-  return bind1('clamp', [hasLo ? ops[1]! : extreme(-1), a, hasHi ? ops[hasLo ? 2 : 1]! : extreme(1)], {});
+  if (!hasLo || !hasHi) return hasLo ? maximum(x, lo) : hasHi ? minimum(x, hi) : asArray(x);
+  const [a, l, h] = elementwiseOperands([x, lo, hi], 'keep', 'clip');
+  // (NumPy's bool max and min are or and and; clamp takes numbers only.)
+  if (a!.dtype === 'bool') return minimum(maximum(a!, l!), h!);
+  return bind1('clamp', [l!, a!, h!], {});
 });
 export const sub = subtract;
 export const mul = multiply;
