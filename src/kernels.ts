@@ -131,11 +131,17 @@ registerCpuLoop('Clamp', ['lo', 'x', 'hi'], ([los, xs, his], [sl, , sh], out) =>
     for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(xs![i]!, los![i * sl!]!), his![i * sh!]!);
   }
 });
-for (const [name, f] of [['Maximum', Math.max], ['Minimum', Math.min]] as const) {
-  registerCpuLoop(name, ['a', 'b'], ([as, bs], [sa, sb], out) => {
-    for (let i = 0; i < out.length; i++) out[i] = f(as![i * sa!]!, bs![i * sb!]!);
-  });
-}
+// (One loop per op and operand order, so that each is monomorphic: Math.max(x, b) as cpu's Maximum.)
+registerCpuLoop('Maximum', ['a', 'b'], ([as, bs], [sa], out) => {
+  const n = out.length;
+  if (sa === 0) { const a = as![0]!; for (let i = 0; i < n; i++) out[i] = Math.max(a, bs![i]!); }
+  else { const b = bs![0]!; for (let i = 0; i < n; i++) out[i] = Math.max(as![i]!, b); }
+});
+registerCpuLoop('Minimum', ['a', 'b'], ([as, bs], [sa], out) => {
+  const n = out.length;
+  if (sa === 0) { const a = as![0]!; for (let i = 0; i < n; i++) out[i] = Math.min(a, bs![i]!); }
+  else { const b = bs![0]!; for (let i = 0; i < n; i++) out[i] = Math.min(as![i]!, b); }
+});
 
 /** One of `xs` full-size and the others single values: the cpu loops' case. */
 function fullOrSingle(xs: tf.Tensor[], shape: number[]): boolean {
