@@ -130,6 +130,21 @@ describe('clamp: values and NaN bits as max then min', () => {
     });
   });
 
+  it('empty arrays, and max/min with the single value first (the one-pass kernels take either order), float32 and int32', async () => {
+    await onEachBackend((backend) => {
+      for (const dtype of ['float32', 'int32'] as const) {
+        const e = np.zeros([0, 3], dtype);
+        expect([np.clip(e, -1, 1).shape, np.clip(e, 0, null).shape, np.clip(e, np.zeros([1, 3], dtype), 1).shape], `${backend} ${dtype}`).toEqual([[0, 3], [0, 3], [0, 3]]);
+        const x = np.astype(np.array([-3, -1, 0, 2, 5, 7, 9, -8, 4]), dtype);
+        const xs = values(x);
+        expect(values(np.maximum(1, x)), `${backend} ${dtype}`).toEqual(xs.map((v) => Math.max(1, v)));
+        expect(values(np.minimum(1, x)), `${backend} ${dtype}`).toEqual(xs.map((v) => Math.min(1, v)));
+        expect(values(np.maximum(x, 1)), `${backend} ${dtype}`).toEqual(xs.map((v) => Math.max(v, 1)));
+        expect(values(np.minimum(x, np.array([[1]], dtype))).length, `${backend} ${dtype}: a [1, 1] value`).toBe(9);
+      }
+    });
+  });
+
   it('int32: values, dtype and reversed bounds as max then min, eagerly and under jit', async () => {
     const arbInt = fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -5, max: 5 }), fc.constantFrom(-(2 ** 31), 2 ** 31 - 1));
     await onEachBackend((backend) => {
