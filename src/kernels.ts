@@ -12,7 +12,7 @@ import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
 import { sortRows } from './sort_kernels.js';
 import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, polygamma } from './special.js';
-import { wasmBinary, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
+import { wasmBinary, wasmClamp, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
@@ -76,27 +76,100 @@ function reluKernel(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * np.clip's values, min(max(x, lo), hi) (NaN propagates; max(−0, +0) = +0 and min(−0, +0) = −0),
- * as TF.js's single ClipByValue kernel, for float32 x and bounds given as JS numbers (null: none),
- * or null where that kernel is not exactly right. Only cpu's qualifies: its x > hi ? hi : x < lo ?
- * lo : x keeps NaN and differs from max-then-min only in the sign of a zero, where x is −0 and lo is
- * +0 (relu first, whose cpu kernel gives +0 there) or x is +0 and hi is −0 (left to the two
- * kernels). wasm's ClipByValue (XNNPACK's clamp) returns lo for every NaN, and its Relu turns NaNs
- * with the sign bit set into 0, so there max then min remain. On cpu this replaces two broadcasting
- * Maximum/Minimum kernels (~9× slower on [256, 1024]).
+ * clamp (np.clip): min(max(x, lo), hi) in one kernel, with max-then-min's values bit for bit on
+ * each backend: NaN in any operand propagates (with the NaN bits max then min give there),
+ * max(−0, +0) = +0 and min(−0, +0) = −0, lo > hi gives hi. On wasm gradus's SIMD kernel (the max
+ * and min kernels' instructions in one pass; TF.js's ClipByValue, XNNPACK's clamp, returns lo for
+ * NaN); on cpu a loop of Math.max then Math.min, which is what cpu's Maximum and Minimum compute
+ * (their NaN is JS's canonical one, where cpu's ClipByValue passes x's NaN bits through and gives
+ * x's −0 where lo is +0); elsewhere max then min. Operands share a dtype (float32 or int32) and a
+ * rank; size-1 dimensions broadcast (x is broadcast to the output first, lo and hi only when they
+ * are not single values).
  */
-export function clipByValue(x: tf.Tensor, lo: number | null, hi: number | null): tf.Tensor | null {
-  if (tf.getBackend() !== 'cpu' || x.dtype !== 'float32' || x.size === 0) return null;
-  // The bounds as the float32 values max/min would see (a weak scalar takes x's dtype).
-  const low = lo === null ? -Infinity : Math.fround(lo);
-  const high = hi === null ? Infinity : Math.fround(hi);
-  // (tf.clipByValue fills with lo where lo = hi, NaNs included, and refuses lo > hi.)
-  if (Number.isNaN(low) || Number.isNaN(high) || !(low < high) || Object.is(high, -0)) return null;
-  if (Object.is(low, 0)) {
-    if (high === Infinity) return tf.relu(x);
-    return tf.tidy(() => tf.clipByValue(tf.relu(x), 0, high));
+function clampKernel(lo: tf.Tensor, x: tf.Tensor, hi: tf.Tensor): tf.Tensor {
+  const shape = [lo.shape, x.shape, hi.shape].reduce((a, b) => tf.broadcast_util.assertAndGetBroadcastShape(a, b));
+  const backend = tf.getBackend();
+  if ((backend === 'wasm' && wasmKernelsAvailable()) || backend === 'cpu') {
+    const fit = (t: tf.Tensor) => (t.size === 1 ? t : broadcastTensor(t, shape));
+    const [l, v, h] = [fit(lo), broadcastTensor(x, shape), fit(hi)];
+    const own = backend === 'wasm' ? wasmClamp(l, v, h) : (tf.engine().runKernel('GradusClamp', { lo: l, x: v, hi: h }, { shape } as never) as tf.Tensor);
+    if (own) return own;
   }
-  return tf.clipByValue(x, low, high);
+  return binaryKernels.min(binaryKernels.max(x, lo), hi);
+}
+
+/** The parts of TF.js's cpu backend gradus's cpu loops use. */
+interface CpuBackendLike {
+  readSync(dataId: object): ArrayLike<number>;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array | Int32Array): tf.TensorInfo;
+}
+
+/**
+ * Registers `Gradus<name>` on cpu: a float32 or int32 loop over operands that are each full-size
+ * (the output's shape, `attrs.shape`) or a single value; `body` gets their values, the step of
+ * each (0 for a single value) and the output.
+ */
+function registerCpuLoop(name: string, inputNames: readonly string[], body: (vals: ArrayLike<number>[], steps: number[], out: Float32Array | Int32Array) => void): void {
+  if (tf.getKernel(`Gradus${name}`, 'cpu') !== undefined) return;
+  const kernelFunc = ({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: CpuBackendLike; attrs: { shape: number[] } }): tf.TensorInfo => {
+    const ins = inputNames.map((i) => inputs[i]!);
+    const n = prod(attrs.shape);
+    const out = ins[0]!.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+    const vals = ins.map((t) => backend.readSync(t.dataId));
+    body(vals, vals.map((v) => (v.length === 1 ? 0 : 1)), out);
+    return backend.makeTensorInfo([...attrs.shape], ins[0]!.dtype, out);
+  };
+  tf.registerKernel({ kernelName: `Gradus${name}`, backendName: 'cpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+}
+// Math.max then Math.min: what cpu's Maximum and Minimum compute (JS's NaN, IEEE zeros).
+registerCpuLoop('Clamp', ['lo', 'x', 'hi'], ([los, xs, his], [sl, , sh], out) => {
+  const n = out.length;
+  if (sl === 0 && sh === 0) {
+    const a = los![0]!, b = his![0]!;
+    for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(xs![i]!, a), b);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(xs![i]!, los![i * sl!]!), his![i * sh!]!);
+  }
+});
+// (One loop per op and operand order, so that each is monomorphic: Math.max(x, b) as cpu's Maximum.)
+registerCpuLoop('Maximum', ['a', 'b'], ([as, bs], [sa], out) => {
+  const n = out.length;
+  if (sa === 0) { const a = as![0]!; for (let i = 0; i < n; i++) out[i] = Math.max(a, bs![i]!); }
+  else { const b = bs![0]!; for (let i = 0; i < n; i++) out[i] = Math.max(as![i]!, b); }
+});
+registerCpuLoop('Minimum', ['a', 'b'], ([as, bs], [sa], out) => {
+  const n = out.length;
+  if (sa === 0) { const a = as![0]!; for (let i = 0; i < n; i++) out[i] = Math.min(a, bs![i]!); }
+  else { const b = bs![0]!; for (let i = 0; i < n; i++) out[i] = Math.min(as![i]!, b); }
+});
+
+/** One of `xs` full-size and the others single values: the cpu loops' case. */
+function fullOrSingle(xs: tf.Tensor[], shape: number[]): boolean {
+  return xs.every((x) => x.size === 1 || sameShape(x.shape, shape)) && (xs[0]!.dtype === 'float32' || xs[0]!.dtype === 'int32') && xs.every((x) => x.dtype === xs[0]!.dtype);
+}
+
+/**
+ * maximum/minimum of an array and a single value (np.clip with one bound) as one pass: on cpu a
+ * loop (cpu's Maximum/Minimum take their per-element broadcasting path there, ~4× slower on
+ * [256, 1024]) computing what they compute (Math.max/min, JS's NaN); for int32 on wasm the clamp
+ * kernel with int32's extreme as the other bound (TF.js's int Maximum tiles the value first).
+ * Elsewhere `rest` (float32 on wasm: gradus's max/min kernels).
+ */
+function againstSingle(name: 'Maximum' | 'Minimum', rest: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
+  return (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+    const backend = tf.getBackend();
+    if ((backend === 'cpu' || (backend === 'wasm' && a.dtype === 'int32')) && (a.size === 1) !== (b.size === 1)) {
+      const shape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      if (fullOrSingle([a, b], shape)) {
+        if (backend === 'cpu') return tf.engine().runKernel(`Gradus${name}`, { a, b }, { shape } as never) as tf.Tensor;
+        const [one, full] = a.size === 1 ? [a, b] : [b, a];
+        const other = tf.scalar(name === 'Maximum' ? 2 ** 31 - 1 : -(2 ** 31), 'int32');
+        const own = name === 'Maximum' ? wasmClamp(one, full, other) : wasmClamp(other, full, one);
+        if (own) return own;
+      }
+    }
+    return rest(a, b);
+  };
 }
 
 /**
@@ -167,7 +240,7 @@ function exactSign(x: tf.Tensor): tf.Tensor {
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
   add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),
-  pow: withBroadcast(tf.pow), max: preferWasm('max', tf.maximum), min: preferWasm('min', tf.minimum),
+  pow: withBroadcast(tf.pow), max: againstSingle('Maximum', preferWasm('max', tf.maximum)), min: againstSingle('Minimum', preferWasm('min', tf.minimum)),
   atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
 };
 
@@ -696,6 +769,7 @@ export const kernels: Kernels = {
   ...(Object.fromEntries(Object.entries(unaryKernels).map(([p, f]) => [p, ([x]: tf.Tensor[]) => [f(x!)]])) as unknown as Pick<Kernels, UnaryPrimitive>),
   ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, ([a, b]: tf.Tensor[]) => [f(a!, b!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
   ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
+  clamp: ([lo, x, hi]) => [clampKernel(lo!, x!, hi!)],
   select: ([p, a, b]) => [wasmSelect(p!, a!, b!) ?? broadcastThenSelect(p!, a!, b!) ?? (a!.dtype === 'bool' ? selectBool(p!, a!, b!) : withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!))],
   convert_element_type: ([x], { dtype }) => {
     if (x!.dtype === dtype) return [shareTensor(x!)];

@@ -28,6 +28,13 @@ export interface PrimitiveParams
     Record<BinaryPrimitive, NoParams>,
     Record<ComparisonPrimitive, NoParams> {
   select: NoParams;
+  /**
+   * min(max(x, lo), hi) (JAX's clamp_p; np.clip): operands [lo, x, hi] of one dtype (float32 or
+   * int32) and one rank, size-1 dimensions broadcasting (lo and hi are most often single values).
+   * Its values are max-then-min's, bit for bit: NaN propagates, ±0 as max then min order them, and
+   * lo > hi gives hi; so is its derivative (½ at each tie, where JAX's clamp gives all or nothing).
+   */
+  clamp: NoParams;
   convert_element_type: { dtype: DType };
   reduce_sum: { axes: number[] };
   reduce_max: { axes: number[] };

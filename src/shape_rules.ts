@@ -218,6 +218,12 @@ export const shapeRules: ShapeRules = {
     const d = sameDtype('select', [a, b]);
     return [new ShapedArray(elementwiseShape('select', avals), d)];
   },
+  clamp: (avals) => {
+    expectArity('clamp', avals, 3);
+    const d = sameDtype('clamp', avals);
+    if (d !== 'float32' && d !== 'int32') throw new DTypeError(`clamp: expected float32 or int32 operands [lo, x, hi] but got ${avals.map((a) => a.str()).join(', ')}`);
+    return [new ShapedArray(elementwiseShape('clamp', avals), d)];
+  },
   convert_element_type: (avals, { dtype }) => [new ShapedArray(avals[0]!.shape, dtype)],
   reduce_sum: reduceRule('reduce_sum'),
   reduce_max: reduceRule('reduce_max'),

@@ -1,4 +1,4 @@
-// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, fill, axpy,
+// gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, clamp, fill, axpy,
 // tanh, exp, threefry, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
 // and why: src/wasm_kernels_wat.ts). They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
@@ -9,9 +9,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GradusError } from './errors.js';
 import { shapesEqual, sizeOf } from './shape.js';
 import { KERNELS_WASM_BASE64 } from './wasm_kernels_binary.js';
-import { COMPARISONS, EXTREMA, type WasmComparison, type WasmExtremum } from './wasm_kernels_wat.js';
+import { CLAMP_DTYPES, COMPARISONS, EXTREMA, type WasmComparison, type WasmExtremum } from './wasm_kernels_wat.js';
 
 type BinaryFn = (a: number, b: number, out: number, n: number, aOne: number, bOne: number) => void;
+type ClampFn = (lo: number, x: number, hi: number, out: number, n: number, loOne: number, hiOne: number) => void;
 interface KernelExports {
   select_f32(c: number, a: number, b: number, out: number, n: number, aOne: number, bOne: number): void;
   fill_f32(out: number, n: number, value: number): void;
@@ -127,6 +128,12 @@ for (const [ops, dtype, exportOf] of [[COMPARISONS, 'bool', (op: string) => `cmp
     register(op, dtype, ['a', 'b'], (k, [a, b], out, n, { inputs }) => (k[exportOf(op)] as BinaryFn)(a!, b!, out, n, single(inputs[0]!, n), single(inputs[1]!, n)));
   }
 }
+// min(max(x, lo), hi) on float32 or int32, lo and hi each full-size or a single value.
+for (const t of CLAMP_DTYPES) {
+  const dtype = t === 'f32' ? 'float32' : 'int32';
+  register(`Clamp_${dtype}`, dtype, ['lo', 'x', 'hi'], (k, [lo, x, hi], out, n, { inputs }) =>
+    (k[`clamp_${t}`] as ClampFn)(lo!, x!, hi!, out, n, single(inputs[0]!, n), single(inputs[2]!, n)));
+}
 register('Select', 'float32', ['c', 'a', 'b'], (k, [c, a, b], out, n, { inputs }) => k.select_f32(c!, a!, b!, out, n, single(inputs[1]!, n), single(inputs[2]!, n)));
 register('Fill', 'float32', [], (k, _, out, n, { attrs }) => k.fill_f32(out, n, attrs.value as number));
 register('Axpy', 'float32', ['a', 'b'], (k, [a, b], out, n, { attrs }) => k.axpy_f32(a!, b!, out, n, attrs.scale as number));
@@ -195,6 +202,15 @@ export function wasmBinary(op: WasmBinaryOp, a: tf.Tensor, b: tf.Tensor): tf.Ten
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || !wasmKernelsAvailable()) return null;
   const shape = a.size === 1 && b.rank > a.rank ? b.shape : b.size === 1 ? a.shape : b.shape;
   return fits(a, shape) && fits(b, shape) ? run(op, { a, b }, { shape: [...shape] }) : null;
+}
+
+/**
+ * min(max(x, lo), hi) in one pass for float32 or int32 operands of one dtype: x of the output's
+ * shape, lo and hi each of that shape or a single value; or null.
+ */
+export function wasmClamp(lo: tf.Tensor, x: tf.Tensor, hi: tf.Tensor): tf.Tensor | null {
+  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || lo.dtype !== x.dtype || hi.dtype !== x.dtype || !wasmKernelsAvailable()) return null;
+  return fits(lo, x.shape) && fits(hi, x.shape) ? run(`Clamp_${x.dtype}`, { lo, x, hi }, { shape: [...x.shape] }) : null;
 }
 
 /** c ? a : b for a bool condition of the output's shape and float32 a, b (or single values), or null. */

@@ -188,6 +188,22 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     if (ta === null && tb === null) return [[out], [null]];
     return [[out], [select(p!, instantiate(ta, a!), instantiate(tb, b!))]];
   },
+  // np.clip's derivative, as max then min give it (not JAX's clamp's, which gives ties to no one):
+  // y₁ = max(x, lo) takes w₁ of x's tangent and 1 − w₁ of lo's, then min(y₁, hi) takes w₂ of y₁'s
+  // and 1 − w₂ of hi's (w: 1 where the operand wins, ½ on a tie, 0 where it loses or a NaN is
+  // involved), in the same operations and order as those two rules, so the tangents agree bit for bit.
+  clamp: ([lo, x, hi], [tlo, tx, thi]) => {
+    const out = bind1('clamp', [lo!, x!, hi!], {});
+    if (!isDifferentiable(out.dtype) || (tlo === null && tx === null && thi === null)) return [[out], [null]];
+    const y1 = bind1('max', [x!, lo!], {});
+    let t1: Tangent = null;
+    if (tx !== null || tlo !== null) {
+      const w1 = winnerWeight(x!, lo!, 'max');
+      t1 = addTangents(y1.shape, tx === null ? null : mul(tx, w1), tlo === null ? null : mul(tlo, sub(one(w1), w1)));
+    }
+    const w2 = winnerWeight(y1, hi!, 'min');
+    return [[out], [addTangents(out.shape, t1 === null ? null : mul(t1, w2), thi === null ? null : mul(thi, sub(one(w2), w2)))]];
+  },
   convert_element_type: ([x], [t], params) => {
     const out = bind1('convert_element_type', [x!], params);
     const keeps = isDifferentiable(x!.dtype) && isDifferentiable(params.dtype);

@@ -83,6 +83,7 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
   reduce_min: reduceRule('reduce_min'),
   argmax: argRule('argmax'),
   polygamma: elementwise('polygamma'),
+  clamp: elementwise('clamp'),
   softmax: ([x], [d], { axis }) => [[bind1('softmax', [x!], { axis: shiftAxis(axis, d!) })], [d!]],
   argmin: argRule('argmin'),
   sort: ([x], [d], params) => [bind('sort', [x!], { ...params, axis: shiftAxis(params.axis, d!) }), [d, d]],

@@ -1,8 +1,7 @@
 // Elementwise math with NumPy semantics: dtype promotion (bool < int32 < float32, JS scalars are
 // "weak" and adopt the array's dtype), rank alignment, and size-1 broadcasting (done by the kernels).
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
-import { bind1, reachableLevel } from '../core.js';
-import { clipByValue } from '../kernels.js';
+import { bind1 } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { broadcastShapes, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
@@ -280,20 +279,21 @@ function intFloorDivide(a: NDArray, b: NDArray): NDArray {
   const q = where(tooHigh, subtract(q1, 1), where(tooLow, add(q1, 1), q1));
   return where(zero, 0, q);
 }
-/** Clips values to [lo, hi] (either bound may be omitted with null). */
+/**
+ * Clips values to [lo, hi]: min(max(x, lo), hi), as NumPy and JAX compute it (NaN propagates,
+ * lo > hi gives hi; all three broadcast). With both bounds one `clamp` (one kernel, eagerly and
+ * under jit) whose derivative is max-then-min's (½ at each tie); with one (the other null) that
+ * bound's maximum or minimum alone, as jnp.clip, which a clamp with an infinite other bound would
+ * not be exactly: its min(y, +∞) changes the bits of a NaN on wasm, and its derivative at x = −∞
+ * would be a tie.
+ */
 export const clip = defop((x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): NDArray => {
-  let y = asArray(x);
-  // Eagerly (a concrete x and no trace to record into, so that bind would evaluate max and min at
-  // once anyway) one kernel where the backend has an exactly equal one; transformations see max
-  // and min, whose derivatives (½ each at ties) are clip's.
-  const numberOrNone = (b: ArrayLike | null) => b === null || b === undefined || typeof b === 'number';
-  if (y instanceof ConcreteArray && reachableLevel([]) === 0 && numberOrNone(lo) && numberOrNone(hi) && (lo ?? hi ?? null) !== null) {
-    const out = clipByValue(y.tensor, lo ?? null, hi ?? null);
-    if (out !== null) return new ConcreteArray(out);
-  }
-  if (lo !== null && lo !== undefined) y = maximum(y, lo);
-  if (hi !== null && hi !== undefined) y = minimum(y, hi);
-  return y;
+  const hasLo = lo !== null && lo !== undefined, hasHi = hi !== null && hi !== undefined;
+  if (!hasLo || !hasHi) return hasLo ? maximum(x, lo) : hasHi ? minimum(x, hi) : asArray(x);
+  const [a, l, h] = elementwiseOperands([x, lo, hi], 'keep', 'clip');
+  // (NumPy's bool max and min are or and and; clamp takes numbers only.)
+  if (a!.dtype === 'bool') return minimum(maximum(a!, l!), h!);
+  return bind1('clamp', [l!, a!, h!], {});
 });
 export const sub = subtract;
 export const mul = multiply;
