@@ -187,6 +187,11 @@ function pinvValue(a: NDArray, rtol: number, hermitian: boolean): NDArray {
   let u: NDArray, s: NDArray, vh: NDArray;
   if (hermitian) [u, s, vh] = hermitianSvd('pinv', a, true) as [NDArray, NDArray, NDArray];
   else [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+  return pinvFromSvd(u, s, vh, rtol);
+}
+
+/** vhᵀ·diag(1/s)·uᵀ from a reduced SVD, singular values at most rtol·s_max dropped. */
+function pinvFromSvd(u: NDArray, s: NDArray, vh: NDArray, rtol: number): NDArray {
   const k = s.shape[s.ndim - 1]!;
   const cutoff = multiply(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), rtol);
   const kept = where(greater(s, cutoff), s, Infinity);
@@ -402,21 +407,48 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
 });
 
 /**
+ * The pseudo-inverse of `b` given b's reduced SVD (u, s, vh), with pinv's derivative (Golub–Pereyra)
+ * in b alone: the factors only spare recomputing the SVD, and their tangents are ignored (lstsq passes
+ * them through stop_gradient). `b` is scaled to max|b| = 1 by the caller, so the rule needs no rescaling.
+ */
+function pinvFromFactors(rtol: number): (b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
+  const core: (b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp(
+    (_b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => pinvFromSvd(u, s, vh, rtol),
+    ([b, u, s, vh]: [NDArray, NDArray, NDArray, NDArray], [db]: [NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+      const p = core(b, u, s, vh);
+      return [p, pinvTangent(b, db, p)];
+    },
+  );
+  return core;
+}
+
+/**
  * [x, s]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (LAPACK's gelsd, which NumPy
  * calls; JAX's ≥ would count the zeros of a zero matrix and divide by them), and a's singular values.
  * x's derivative is that of A⁺B at constant rank (pinv's rule applied to B, and A⁺·dB): through the SVD's own
  * derivative (as in JAX) it was NaN wherever a is exactly rank deficient, since a zero singular value
  * divides dU (tall a) or dV (wide) and two of them make F = 1/(s_j² − s_i²) infinite, though the
- * solution there is smooth along a.
+ * solution there is smooth along a. s's derivative is svd's own (finite there: ds = diag(Uᵀ·dA·V)).
+ *
+ * One SVD serves the solution and its derivatives: its factors enter x's custom rule (and the
+ * pseudo-inverse that rule needs) through stop_gradient, so that x is differentiated by the rule
+ * alone, at any order; s comes straight from the svd primitive. (The rule used to recompute the
+ * SVD twice: for A⁺, and for ds.)
  */
 function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, NDArray] {
-  const solve: (a: NDArray, b: NDArray) => [NDArray, NDArray] = customJvp((p: NDArray, q: NDArray): [NDArray, NDArray] => {
-    const [s, u, vh] = bind('svd', [p], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+  const [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+  const sg = (t: NDArray) => bind1('stop_gradient', [t], {});
+  return [solveFromSvd(rcond)(a, b, sg(u), sg(s), sg(vh)), s];
+}
+
+/** x = A⁺·B from A's reduced SVD (u, s, vh), with the derivative of A⁺·B at constant rank in A and B alone (see minimumNormSolution). */
+function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
+  const solve: (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp((_p: NDArray, q: NDArray, u: NDArray, s: NDArray, vh: NDArray): NDArray => {
     const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
     const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
-    return [batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q))), s];
-  }, ([p, q]: [NDArray, NDArray], [dp, dq]: [NDArray, NDArray]): [[NDArray, NDArray], [NDArray, NDArray]] => {
-    const [x, s] = solve(p, q);
+    return batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q)));
+  }, ([p, q, u, s, vh]: [NDArray, NDArray, NDArray, NDArray, NDArray], [dp, dq]: [NDArray, NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+    const x = solve(p, q, u, s, vh);
     // dx = dP·b + P·db with Golub–Pereyra's dP = −P·dA·P + P·Pᵀ·dAᵀ·(I − A·P) + (I − P·A)·dAᵀ·Pᵀ·P,
     // applied to b as matrix–vector products: dx = −P·(dA·x) + P·(Pᵀ·(dAᵀ·r)) + (I − P·A)·(dAᵀ·(Pᵀ·x)),
     // r = b − A·x. With A, P, dA and r taken over σ = max|A| (P̂ = σP is pinv(A/σ)) no intermediate
@@ -424,7 +456,8 @@ function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, N
     // not depend on σ, which is held constant.
     let sigma = bind1('stop_gradient', [max(abs(p))], {});
     sigma = where(greater(sigma, 0), sigma, 1);
-    const pHat = pinvWithRule(rcond)(divide(p, sigma)), aHat = divide(p, sigma);
+    const aHat = divide(p, sigma);
+    const pHat = pinvFromFactors(rcond)(aHat, u, divide(s, sigma), vh); // A/σ = U·diag(s/σ)·Vᵀ
     const dA = divide(dp, sigma), r = divide(subtract(q, batchMatmul(p, x)), sigma);
     const pHatT = mT(pHat), dAT = mT(dA);
     const w = batchMatmul(dAT, batchMatmul(pHatT, x));
@@ -432,10 +465,7 @@ function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, N
     dx = add(dx, batchMatmul(pHat, batchMatmul(pHatT, batchMatmul(dAT, r))));
     dx = add(dx, subtract(w, batchMatmul(pHat, batchMatmul(aHat, w))));
     dx = add(dx, batchMatmul(pHat, divide(dq, sigma)));
-    // ds = diag(Uᵀ·dA·V), svd's rule for the values (well defined at repeated and zero ones).
-    const [, u, vh] = bind('svd', [p], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
-    const ds = sum(multiply(u, batchMatmul(dp, mT(vh))), -2);
-    return [[x, s], [dx, ds]];
+    return [x, dx];
   });
-  return solve(a, b);
+  return solve;
 }
