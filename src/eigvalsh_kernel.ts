@@ -1,9 +1,9 @@
 // The eigenvalues of a symmetric matrix without its eigenvectors, in float64: Householder
 // reduction to tridiagonal form, then the implicit QL iteration with Wilkinson's shift on the
 // tridiagonal matrix, no rotation accumulated (Golub & Van Loan §8.3; Numerical Recipes' tred2 and
-// tqli without the vector updates). About 4n³/3·1.5 flops against cyclic Jacobi's ~2n³ per sweep
-// for several sweeps, vectors included: ~20× faster at n = 256 (eigh's Jacobi kernel is kept for
-// the vectors, whose accuracy it was chosen for). eigh's values come from here too, so that eigh,
+// tqli without the vector updates). The reduction costs about 2n³ flops once (it updates both
+// triangles) and QL O(n²), against cyclic Jacobi's ~6n³ per sweep (vectors included) over several
+// sweeps: ~20× faster at n = 256 (eigh's Jacobi kernel is kept for the vectors). eigh's values come from here too, so that eigh,
 // eigvalsh and a jitted eigh whose vectors DCE dropped all give the same eigenvalues.
 //
 // Accuracy: backward stable (each eigenvalue within a small multiple of ε·‖A‖). The reduction runs
