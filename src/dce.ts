@@ -165,7 +165,12 @@ const dceRules: { [P in Primitive]?: DceRule<P> } = {
   cond: condDce,
   while: whileDce,
   // svd with U and Vh unused: the values-only kernel (no rotations accumulated in V, no U formed).
-  // (eigh has no values-only variant to rewrite to: its params are only { lower }.)
+  // eigh with its vectors unused: the values-only kernel (tridiagonal QL, ~20× faster at n = 256;
+  // the same eigenvalues, eigh takes its values from it). A derivative of the values reads the
+  // vectors (dw = diag(Vᵀ·dA·V)), so where one is taken the vectors stay used and stay computed.
+  eigh: (eqn, usedOuts) => (eqn.params.computeVectors && !usedOuts[1]
+    ? { eqn: { ...eqn, params: { lower: eqn.params.lower, computeVectors: false }, outBinders: eqn.outBinders.slice(0, 1) }, usedInputs: [true] }
+    : { eqn, usedInputs: [true] }),
   svd: (eqn, usedOuts) => (eqn.params.computeUv && !usedOuts[1] && !usedOuts[2]
     ? { eqn: { ...eqn, params: { fullMatrices: false, computeUv: false }, outBinders: eqn.outBinders.slice(0, 1) }, usedInputs: [true] }
     : { eqn, usedInputs: [true] }),

@@ -7,6 +7,7 @@ import { GradusError } from './errors.js';
 import { adjugateSecondTangentStack, adjugateStack, adjugateTangentStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
 import { qrStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
+import { eigvalshStack } from './eigvalsh_kernel.js';
 import { eighStack, svdStack } from './spectral_kernels.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
@@ -890,6 +891,7 @@ export const kernels: Kernels = {
   },
   eigh: ([a], params) => {
     const { batch, n } = matrixStack(a!);
+    if (!params.computeVectors) return [tf.tensor(eigvalshStack(a!.dataSync(), batch, n, params.lower), a!.shape.slice(0, -1), 'float32')];
     const [w, v] = eighStack(a!.dataSync(), batch, n, params);
     return [tf.tensor(w, a!.shape.slice(0, -1), 'float32'), tf.tensor(v, a!.shape, 'float32')];
   },

@@ -55,6 +55,32 @@ function luSolveInPlace(lu: Float64Array, piv: Int32Array, n: number, b: Float64
   }
 }
 
+/**
+ * The inverse of the leading m×m block of the upper triangle of `lu` (row-major, row length n) into
+ * `out` (row length `outStride`): column by column by back substitution, zeros below the diagonal.
+ */
+function invertLeadingUpper(lu: Float64Array, n: number, m: number, out: Float64Array, outStride: number): void {
+  for (let j = 0; j < m; j++) {
+    for (let i = m - 1; i > j; i--) out[i * outStride + j] = 0;
+    for (let i = j; i >= 0; i--) {
+      let s = i === j ? 1 : 0;
+      for (let k = i + 1; k <= j; k++) s -= lu[i * n + k]! * out[k * outStride + j]!;
+      out[i * outStride + j] = s / lu[i * n + i]!;
+    }
+  }
+}
+
+/** z = g·L⁻¹ for the n×n `g`, L the unit lower triangle stored below `lu`'s diagonal: z·L = g solved row by row. */
+function solveRightUnitLower(g: Float64Array, lu: Float64Array, n: number, z: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    for (let j = n - 1; j >= 0; j--) {
+      let s = g[i * n + j]!;
+      for (let k = j + 1; k < n; k++) s -= z[i * n + k]! * lu[k * n + j]!;
+      z[i * n + j] = s;
+    }
+  }
+}
+
 /** Solves a_b x_b = rhs_b for every matrix of the stack; a singular matrix is a LinAlgError, as in NumPy (not a silent ∞). */
 export function solveStack(a: ArrayLike<number>, rhs: ArrayLike<number>, batch: number, n: number, k: number, op = 'linalg.solve'): Float32Array {
   const out = new Float32Array(batch * n * k);
@@ -198,14 +224,8 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     const detU1 = sign * scaled.mantissa;
     const d = lu[m * n + m]!;
     adjU.fill(0);
-    // Columns of U₁⁻¹ by back substitution: U₁ x = e_j, scaled by d·det(U₁) into adj(U)'s top-left block.
-    for (let j = 0; j < m; j++) {
-      for (let i = j; i >= 0; i--) {
-        let s = i === j ? 1 : 0;
-        for (let k = i + 1; k <= j; k++) s -= lu[i * n + k]! * adjU[k * n + j]!;
-        adjU[i * n + j] = s / lu[i * n + i]!;
-      }
-    }
+    // U₁⁻¹ into adj(U)'s top-left block (scaled by d·det(U₁) below).
+    invertLeadingUpper(lu, n, m, adjU, n);
     // Last column: −U₁⁻¹c, then 1; then everything times det(U₁) (and the top-left block times d).
     for (let i = m - 1; i >= 0; i--) {
       let s = -lu[i * n + m]!;
@@ -214,14 +234,8 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     }
     adjU[m * n + m] = 1;
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) adjU[i * n + j]! *= j < m ? d * detU1 : detU1;
-    // z = adj(U)·L⁻¹: solve z·L = adj(U) row by row (L unit lower triangular, stored below lu's diagonal).
-    for (let i = 0; i < n; i++) {
-      for (let j = n - 1; j >= 0; j--) {
-        let s = adjU[i * n + j]!;
-        for (let k = j + 1; k < n; k++) s -= z[i * n + k]! * lu[k * n + j]!;
-        z[i * n + j] = s;
-      }
-    }
+    // z = adj(U)·L⁻¹ (L unit lower triangular, stored below lu's diagonal).
+    solveRightUnitLower(adjU, lu, n, z);
     // adj(A) = Q·z·P: row k of z goes to row colPerm[k], column k to column rowPerm[k].
     const base = bi * n * n;
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(z[i * n + j]!);
@@ -273,12 +287,7 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
     const scaled = new ScaledProduct(); // δ = mantissa·2^exponent; the blocks below take the mantissa
     for (let k = 0; k < m; k++) scaled.times(lu[k * n + k]!);
     const delta = scaled.mantissa;
-    w.fill(0);
-    for (let j = 0; j < m; j++) for (let i = j; i >= 0; i--) {
-      let s = i === j ? 1 : 0;
-      for (let k = i + 1; k <= j; k++) s -= lu[i * n + k]! * w[k * m + j]!;
-      w[i * m + j] = s / lu[i * n + i]!;
-    }
+    invertLeadingUpper(lu, n, m, w, m);
     // wm = W·M₁₁, τ = tr(W·M₁₁) (so δ' = δ·τ), dw = W' = −W·M₁₁·W.
     let tau = 0;
     for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) {
@@ -335,12 +344,8 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
       for (let j = 0; j < m; j++) g[(m + r) * n + j] = -delta * (adjS0[r * 2]! * m21w[j]! + adjS0[r * 2 + 1]! * m21w[m + j]!);
       for (let c = 0; c < 2; c++) g[(m + r) * n + m + c] = delta * (tau * adjS0[r * 2 + c]! + adjSp[r * 2 + c]!);
     }
-    // z = g·L⁻¹ (solve z·L = g row by row), then Q·z·P with the permutations' sign.
-    for (let i = 0; i < n; i++) for (let j = n - 1; j >= 0; j--) {
-      let s = g[i * n + j]!;
-      for (let k = j + 1; k < n; k++) s -= z[i * n + k]! * lu[k * n + j]!;
-      z[i * n + j] = s;
-    }
+    // z = g·L⁻¹, then Q·z·P with the permutations' sign.
+    solveRightUnitLower(g, lu, n, z);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(sign * z[i * n + j]!);
   }
   return out;
@@ -356,7 +361,8 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
  */
 export function adjugateSecondTangentStack(a: ArrayLike<number>, t: ArrayLike<number>, s: ArrayLike<number>, batch: number, n: number): Float32Array {
   const out = new Float32Array(batch * n * n);
-  const x = new Float64Array(n * n), xt = new Float64Array(n * n), xs = new Float64Array(n * n), k = new Float64Array(n * n), y = new Float64Array(n);
+  const x = new Float64Array(n * n), xt = new Float64Array(n * n), xs = new Float64Array(n * n), k = new Float64Array(n * n);
+  const y = new Float64Array(n * n), noSwaps = Int32Array.from({ length: n }, (_, i) => i);
   for (let bi = 0; bi < batch; bi++) {
     const base = bi * n * n;
     const lu = Float64Array.from({ length: n * n }, (_, i) => a[base + i]!);
@@ -365,20 +371,12 @@ export function adjugateSecondTangentStack(a: ArrayLike<number>, t: ArrayLike<nu
     if (rank < n) { out.fill(NaN, base, base + n * n); continue; }
     const scaled = new ScaledProduct(); // δ = sign·mantissa·2^exponent
     for (let i = 0; i < n; i++) scaled.times(lu[i * n + i]!);
-    // (P·A·Q)⁻¹ = U⁻¹·L⁻¹ column by column; A⁻¹ = Q·(P·A·Q)⁻¹·P.
-    for (let j = 0; j < n; j++) {
-      for (let i = 0; i < n; i++) {
-        let v = i === j ? 1 : 0;
-        for (let q = 0; q < i; q++) v -= lu[i * n + q]! * y[q]!;
-        y[i] = v;
-      }
-      for (let i = n - 1; i >= 0; i--) {
-        let v = y[i]!;
-        for (let q = i + 1; q < n; q++) v -= lu[i * n + q]! * y[q]!;
-        y[i] = v / lu[i * n + i]!;
-      }
-      for (let i = 0; i < n; i++) x[colPerm[i]! * n + rowPerm[j]!] = y[i]!;
-    }
+    // y = (P·A·Q)⁻¹ = (L·U)⁻¹ by luSolveInPlace on I (the pivoting is in P and Q: no row swaps);
+    // A⁻¹ = Q·(P·A·Q)⁻¹·P.
+    y.fill(0);
+    for (let i = 0; i < n; i++) y[i * n + i] = 1;
+    luSolveInPlace(lu, noSwaps, n, y, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) x[colPerm[i]! * n + rowPerm[j]!] = y[i * n + j]!;
     const matmul = (dst: Float64Array, l: Float64Array | ArrayLike<number>, lOff: number, r: Float64Array | ArrayLike<number>, rOff: number) => {
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
         let v = 0;

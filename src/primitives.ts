@@ -79,8 +79,8 @@ export interface PrimitiveParams
   /** Solves op(T) x = b, T the lower or upper triangle of the matrix, op(T) = Tᵀ with transposeA, ones on T's diagonal with unitDiagonal. */
   /** singularHint: the caller's words on a zero diagonal, appended to the LinAlgError (qr's derivative says what it needs). */
   triangular_solve: { lower: boolean; transposeA: boolean; unitDiagonal: boolean; singularHint?: string };
-  /** Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices, read from the lower (or upper) triangle only; outputs [w, v]. */
-  eigh: { lower: boolean };
+  /** Eigenvalues (ascending) and, with computeVectors, eigenvectors (columns) of symmetric matrices, read from the lower (or upper) triangle only; outputs [w, v] (or [w]). */
+  eigh: { lower: boolean; computeVectors: boolean };
   /** Singular values (descending) and, with computeUv, the singular vectors; outputs [s, u, vh] (or [s]), as JAX's svd_p. */
   svd: { fullMatrices: boolean; computeUv: boolean };
   random_bits: { shape: number[]; distribution: 'bits' | 'uniform' | 'normal' | 'permutation' };

@@ -447,13 +447,16 @@ export const shapeRules: ShapeRules = {
     }
     return [b];
   },
-  eigh: (avals, { lower }) => {
+  eigh: (avals, { lower, computeVectors }) => {
     expectArity('eigh', avals, 1);
     const a = avals[0]!;
     floatMatricesCheck('eigh', a);
     if (a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`eigh: expected a stack of square matrices [..., n, n] but got ${a.str()}`);
-    if (typeof lower !== 'boolean') throw new ShapeError(`eigh: expected a boolean parameter lower but got ${JSON.stringify(lower)}`);
-    return [new ShapedArray(a.shape.slice(0, -1), 'float32'), a];
+    if (typeof lower !== 'boolean' || typeof computeVectors !== 'boolean') {
+      throw new ShapeError(`eigh: expected boolean parameters lower and computeVectors but got ${JSON.stringify({ lower, computeVectors })}`);
+    }
+    const w = new ShapedArray(a.shape.slice(0, -1), 'float32');
+    return computeVectors ? [w, a] : [w];
   },
   svd: (avals, { fullMatrices, computeUv }) => {
     expectArity('svd', avals, 1);

@@ -3,6 +3,7 @@
 // (Hestenes) for svd, which orthogonalises A's columns directly and so keeps the small singular
 // values that forming AᵀA would lose. Both converge to float64 precision; the matrices gradus
 // meets here are small, as in linalg_kernels.ts.
+import { symmetricEigenvalues } from './eigvalsh_kernel.js';
 import type { ParamsOf } from './primitives.js';
 
 const EPS64 = 2 ** -52;
@@ -84,7 +85,9 @@ function largestEntrySign(x: Float64Array): number {
  * Eigenvalues (ascending, [batch, n]) and eigenvectors (as columns, [batch, n, n]) of each
  * symmetric matrix of the stack, read from its lower (or upper) triangle only, as LAPACK's syevd
  * reads UPLO's triangle. Each eigenvector's entry of largest magnitude is positive (the first such
- * entry on an exact tie). A matrix with a NaN or an infinity gives NaNs.
+ * entry on an exact tie). A matrix with a NaN or an infinity gives NaNs. The eigenvalues are the
+ * values-only kernel's (eigvalsh_kernel.ts), which eigh without vectors returns, so that dropping
+ * the vectors (eigvalsh, or DCE under jit) never changes them; the vectors come from Jacobi.
  */
 export function eighStack(a: ArrayLike<number>, batch: number, n: number, { lower }: ParamsOf<'eigh'>): [Float32Array, Float32Array] {
   const w = new Float32Array(batch * n);
@@ -105,11 +108,11 @@ export function eighStack(a: ArrayLike<number>, batch: number, n: number, { lowe
       vOut.fill(NaN, base, base + n * n);
       continue;
     }
+    w.set(symmetricEigenvalues(a, base, n, lower), bi * n);
     const values = jacobiEigh(m, n, v);
-    // Ascending eigenvalues (a stable sort: equal ones keep Jacobi's order), their columns with them.
+    // Columns by ascending Jacobi eigenvalue (a stable sort: equal ones keep Jacobi's order), matching w's order.
     const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => values[x]! - values[y]! || x - y);
     order.forEach((src, j) => {
-      w[bi * n + j] = values[src]!;
       for (let r = 0; r < n; r++) col[r] = v[r * n + src]!;
       const sign = largestEntrySign(col);
       for (let r = 0; r < n; r++) vOut[base + r * n + j] = sign * col[r]!;

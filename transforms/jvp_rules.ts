@@ -333,8 +333,12 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     return [[x], [bind1('triangular_solve', [a!, rhs!], params)]];
   },
   eigh: ([a], [t], params) => {
-    const [w, v] = bind('eigh', [a!], params) as [NDArray, NDArray];
-    if (t === null) return [[w, v], [null, null]];
+    if (t === null) {
+      const outs = bind('eigh', [a!], params);
+      return [outs, outs.map(() => null)];
+    }
+    // The values' derivative needs the vectors too: computed here even when the primitive drops them.
+    const [w, v] = bind('eigh', [a!], { lower: params.lower, computeVectors: true }) as [NDArray, NDArray];
     // JAX's eigh_jvp_rule: with Ā = Vᵀ·dA·V, dw = diag(Ā) and dV = V·(F∘Ā), F_ij = 1/(w_j − w_i)
     // off the diagonal and 0 on it. The primitive reads one triangle of A, so dA is that triangle
     // mirrored: the derivative of the function computed (for a symmetric dA, dA itself, as in JAX).
@@ -342,6 +346,7 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     const [keep, mirror] = params.lower ? [triangleConst(n, nd, 1, 1, 0), triangleConst(n, nd, 1, 0, 0)] : [triangleConst(n, nd, 0, 1, 1), triangleConst(n, nd, 0, 0, 1)];
     const dA = add(mul(t, keep), matrixTranspose(mul(t, mirror)));
     const vtdAv = batchMatmul(batchMatmul(matrixTranspose(v), dA), v);
+    if (!params.computeVectors) return [[w], [matrixDiagonal(vtdAv)]];
     // F built as JAX does, 1/(I + w_j − w_i) − I: a repeated eigenvalue makes it infinite, and dV NaN.
     const F = offDiagonalReciprocal(sub(reshape(w, [...w.shape.slice(0, -1), 1, n]), reshape(w, [...w.shape, 1])));
     return [[w, v], [matrixDiagonal(vtdAv), batchMatmul(v, mul(F, vtdAv))]];

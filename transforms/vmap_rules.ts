@@ -205,7 +205,7 @@ export const firstOrderBatchRules: { [P in FirstOrder]: BatchRule<P> } = {
     return [[bind1('triangular_solve', [moveBatchAxis(a!, da, 0), batchedAtFront(b!, db!, size)], params)], [0]];
   },
   // The decompositions act on the last two axes: the batch joins the stack at 0.
-  eigh: ([a], [d], params) => [bind('eigh', [moveBatchAxis(a!, d!, 0)], params), [0, 0]],
+  eigh: ([a], [d], params) => [bind('eigh', [moveBatchAxis(a!, d!, 0)], params), params.computeVectors ? [0, 0] : [0]],
   svd: ([a], [d], params) => {
     const outs = bind('svd', [moveBatchAxis(a!, d!, 0)], params);
     return [outs, outs.map(() => 0)];
