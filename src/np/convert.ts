@@ -7,7 +7,7 @@ import { Tracer, bind1, currentTraceStack, upcomingTensorId } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { checkShape } from '../shape.js';
-import { freshResults, scopeDepth, scoped } from '../scope.js';
+import { scopeDepth, scopedTopLevel } from '../scope.js';
 
 /**
  * Wraps a public op so that, at the top level of user code, its intermediates (and the constants
@@ -23,8 +23,7 @@ export function defop<F extends Function>(fn: F): F {
     // argument, also inside lists and plain objects: a no-op reshape, concatenate of one array,
     // split into one piece, a parameter tree returned with some leaves unchanged) gets its own
     // handle, so disposing it cannot free the argument.
-    const firstNewId = upcomingTensorId();
-    return freshResults(scoped(() => f(...args)), undefined, firstNewId);
+    return scopedTopLevel(() => f(...args));
   };
   return wrapped as unknown as F;
 }
