@@ -124,9 +124,10 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
 /** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (one tensor, where asArray and a reshape would make two). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
   if (dtype === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
-  // A typed array skips TF.js's inference and flattening of a JS list; a bool is NumPy's truth value.
+  // A typed array of the dtype goes straight to the engine (as TF.js's own ops turn a JS number
+  // into a tensor), skipping tf.tensor's inference and checks; a bool is NumPy's truth value.
   const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(truth(x));
-  return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
+  return new ConcreteArray(tf.engine().makeTensor(value, new Array<number>(ndim).fill(1), dtype));
 }
 
 /** Whether a nested list holds a gradus array or tf.Tensor somewhere (then it stacks them). */
