@@ -26,7 +26,7 @@ const baseDir = args.includes('--base') ? path.resolve(args[args.indexOf('--base
 type Gradus = typeof gradus;
 type Optim = typeof optimHere;
 type Op = () => { dispose(): void };
-interface Contender { name: string; ops: Op[]; adam: () => number }
+interface Contender { name: string; ops: Op[]; adam: () => number; newParams: () => Float32Array[] }
 
 const av = Array.from({ length: 64 }, (_, i) => Math.sin(i)), bv = Array.from({ length: 64 }, (_, i) => Math.cos(i));
 const opNames = ['add', 'multiply', 'exp', 'where', 'sum', 'mul 0.9', 'matmul'];
@@ -56,7 +56,14 @@ function gradusContender(name: string, g: Gradus, optim: Optim): Contender {
     g.dispose([updates, next, p]);
     return ms;
   };
-  return { name, ops, adam };
+  const newParams = (): Float32Array[] => {
+    const [updates, next] = tx.update(grads, state, params);
+    const p = optim.applyUpdates(params, updates);
+    const out = Object.keys(params).map((k) => p[k]!.dataSync() as Float32Array);
+    g.dispose([updates, next, p]);
+    return out;
+  };
+  return { name, ops, adam, newParams };
 }
 
 function tfjsContender(): Contender {
@@ -64,9 +71,8 @@ function tfjsContender(): Contender {
   const ops: Op[] = [() => tf.add(ta, tb), () => tf.mul(ta, tb), () => tf.exp(ta), () => tf.where(tc, ta, tb), () => tf.sum(ta), () => tf.mul(ta, 0.9), () => tf.matMul(ta, tb)];
   const tp = leafValues.map(([p]) => tf.tensor2d(p, [4, 4])), tg = leafValues.map(([, q]) => tf.tensor2d(q, [4, 4]));
   const tm = leafValues.map(() => tf.zeros([4, 4])), tv = leafValues.map(() => tf.zeros([4, 4]));
-  const adam = (): number => {
-    const t0 = now();
-    const out = tf.tidy(() => {
+  const step = (): tf.Tensor[] =>
+    tf.tidy(() => {
       const b1 = 0.9, b2 = 0.999, count = tf.scalar(1);
       const bc1 = tf.div(1, tf.sub(1, tf.pow(b1, count))), bc2 = tf.div(1, tf.sub(1, tf.pow(b2, count)));
       const res: tf.Tensor[] = [count];
@@ -78,11 +84,20 @@ function tfjsContender(): Contender {
       }
       return res;
     });
+  const adam = (): number => {
+    const t0 = now();
+    const out = step();
     const ms = now() - t0;
     tf.dispose(out);
     return ms;
   };
-  return { name: 'tfjs', ops, adam };
+  const newParams = (): Float32Array[] => {
+    const out = step();
+    const ps = leafValues.map((_, i) => out[3 + 3 * i]!.dataSync() as Float32Array);
+    tf.dispose(out);
+    return ps;
+  };
+  return { name: 'tfjs', ops, adam, newParams };
 }
 
 const contenders: Contender[] = [gradusContender('gradus', gradus, optimHere)];
@@ -92,6 +107,17 @@ if (baseDir !== undefined) {
   contenders.push(gradusContender('base', g, o));
 }
 contenders.push(tfjsContender());
+
+// The contenders' adam steps must compute the same new parameters before they are timed.
+{
+  const want = contenders[contenders.length - 1]!.newParams();
+  for (const c of contenders.slice(0, -1)) {
+    let worst = 0;
+    c.newParams().forEach((p, i) => p.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - want[i]![k]!)))));
+    console.log(`check: ${c.name}'s adam step against the TF.js one: max |Δ new params| = ${worst.toExponential(2)}`);
+    if (!(worst < 1e-6)) throw new Error(`${c.name}'s adam step differs from the TF.js reference by ${worst}`);
+  }
+}
 
 /** µs per call of `op` over N calls, disposing each result. */
 function perCall(op: Op): number {
