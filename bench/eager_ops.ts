@@ -1,45 +1,151 @@
 // Eager per-op overhead on tiny arrays: µs per call of gradus np ops against the bare TF.js op on
-// the same backend, in interleaved rounds (medians). Usage: npx tsx bench/eager_ops.ts [--backend cpu|wasm]
+// the same backend, and an eager adam step (optim.adam's update and applyUpdates, no jit) over L
+// leaves of shape [4,4] against the same arithmetic written in bare TF.js. Contenders run in
+// interleaved rounds (medians), so load that comes and goes on a shared machine hits them alike.
+// `--base DIR` adds another checkout of gradus (e.g. the main branch) as a contender in the same
+// process, for before/after figures that share the machine's state: both copies use one TF.js.
+// Usage: npx tsx bench/eager_ops.ts [--clock cpu|wall] [--backend cpu|wasm] [--n 2000] [--leaves 300] [--rounds 9] [--base DIR]
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { np, setBackend, getBackend, type ConcreteArray, type NDArray } from '../src/index.js';
+import * as gradus from '../src/index.js';
+import * as optimHere from '../optim/index.js';
 import { median } from './harness.js';
 
 const args = process.argv.slice(2);
+const opt = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || fallback : fallback);
 const bi = args.indexOf('--backend');
-if (bi >= 0) await setBackend(args[bi + 1] as 'cpu' | 'wasm');
-const N = Number(args[args.indexOf('--n') + 1] ?? 2000) || 2000;
+if (bi >= 0) await gradus.setBackend(args[bi + 1] as 'cpu' | 'wasm');
+const N = opt('--n', 2000), L = opt('--leaves', 300), rounds = opt('--rounds', 9);
+// CPU time of this process (user + system) by default: on a shared, loaded machine wall time also
+// counts the time spent waiting for a core. `--clock wall` times wall-clock instead.
+const wall = args.includes('--clock') && args[args.indexOf('--clock') + 1] === 'wall';
+const now = (): number => (wall ? performance.now() : ((u) => (u.user + u.system) / 1000)(process.cpuUsage()));
+const baseDir = args.includes('--base') ? path.resolve(args[args.indexOf('--base') + 1]!) : undefined;
 
-const a = np.array(Array.from({ length: 64 }, (_, i) => Math.sin(i))).reshape([8, 8]);
-const b = np.array(Array.from({ length: 64 }, (_, i) => Math.cos(i))).reshape([8, 8]);
-const ta = tf.tensor2d(Array.from({ length: 64 }, (_, i) => Math.sin(i)), [8, 8]);
-const tb = tf.tensor2d(Array.from({ length: 64 }, (_, i) => Math.cos(i)), [8, 8]);
+type Gradus = typeof gradus;
+type Optim = typeof optimHere;
+type Op = () => { dispose(): void };
+interface Contender { name: string; ops: Op[]; adam: () => number; newParams: () => Float32Array[] }
+
+const av = Array.from({ length: 64 }, (_, i) => Math.sin(i)), bv = Array.from({ length: 64 }, (_, i) => Math.cos(i));
+const opNames = ['add', 'multiply', 'exp', 'where', 'sum', 'mul 0.9', 'matmul'];
+const leafValues = Array.from({ length: L }, (_, i) => [Array.from({ length: 16 }, (_, k) => Math.sin(i + k)), Array.from({ length: 16 }, (_, k) => Math.cos(i * k))] as const);
+
+/** The ops and the eager adam step of one copy of gradus. */
+function gradusContender(name: string, g: Gradus, optim: Optim): Contender {
+  const { np } = g;
+  const a = np.array(av).reshape([8, 8]), b = np.array(bv).reshape([8, 8]), c = np.greater(a, b);
+  const ops: Op[] = [
+    () => np.add(a, b) as gradus.ConcreteArray, () => np.multiply(a, b) as gradus.ConcreteArray, () => np.exp(a) as gradus.ConcreteArray,
+    () => np.where(c, a, b) as gradus.ConcreteArray, () => np.sum(a) as gradus.ConcreteArray, () => np.multiply(a, 0.9) as gradus.ConcreteArray,
+    () => np.matmul(a, b) as gradus.ConcreteArray,
+  ];
+  const params: Record<string, gradus.NDArray> = {}, grads: Record<string, gradus.NDArray> = {};
+  leafValues.forEach(([p, q], i) => {
+    params[`p${i}`] = np.array(p, 'float32').reshape([4, 4]);
+    grads[`p${i}`] = np.array(q, 'float32').reshape([4, 4]);
+  });
+  const tx = optim.adam(1e-3);
+  const state = tx.init(params);
+  const adam = (): number => {
+    const t0 = now();
+    const [updates, next] = tx.update(grads, state, params);
+    const p = optim.applyUpdates(params, updates);
+    const ms = now() - t0;
+    g.dispose([updates, next, p]);
+    return ms;
+  };
+  const newParams = (): Float32Array[] => {
+    const [updates, next] = tx.update(grads, state, params);
+    const p = optim.applyUpdates(params, updates);
+    const out = Object.keys(params).map((k) => p[k]!.dataSync() as Float32Array);
+    g.dispose([updates, next, p]);
+    return out;
+  };
+  return { name, ops, adam, newParams };
+}
+
+function tfjsContender(): Contender {
+  const ta = tf.tensor2d(av, [8, 8]), tb = tf.tensor2d(bv, [8, 8]), tc = tf.greater(ta, tb);
+  const ops: Op[] = [() => tf.add(ta, tb), () => tf.mul(ta, tb), () => tf.exp(ta), () => tf.where(tc, ta, tb), () => tf.sum(ta), () => tf.mul(ta, 0.9), () => tf.matMul(ta, tb)];
+  const tp = leafValues.map(([p]) => tf.tensor2d(p, [4, 4])), tg = leafValues.map(([, q]) => tf.tensor2d(q, [4, 4]));
+  const tm = leafValues.map(() => tf.zeros([4, 4])), tv = leafValues.map(() => tf.zeros([4, 4]));
+  const step = (): tf.Tensor[] =>
+    tf.tidy(() => {
+      const b1 = 0.9, b2 = 0.999, count = tf.scalar(1);
+      const bc1 = tf.div(1, tf.sub(1, tf.pow(b1, count))), bc2 = tf.div(1, tf.sub(1, tf.pow(b2, count)));
+      const res: tf.Tensor[] = [count];
+      for (let i = 0; i < L; i++) {
+        const m = tf.add(tf.mul(tm[i]!, b1), tf.mul(tg[i]!, 1 - b1));
+        const v = tf.add(tf.mul(tv[i]!, b2), tf.mul(tf.square(tg[i]!), 1 - b2));
+        const u = tf.mul(tf.div(tf.mul(m, bc1), tf.add(tf.sqrt(tf.mul(v, bc2)), 1e-8)), -1e-3);
+        res.push(m, v, tf.add(tp[i]!, u));
+      }
+      return res;
+    });
+  const adam = (): number => {
+    const t0 = now();
+    const out = step();
+    const ms = now() - t0;
+    tf.dispose(out);
+    return ms;
+  };
+  const newParams = (): Float32Array[] => {
+    const out = step();
+    const ps = leafValues.map((_, i) => out[3 + 3 * i]!.dataSync() as Float32Array);
+    tf.dispose(out);
+    return ps;
+  };
+  return { name: 'tfjs', ops, adam, newParams };
+}
+
+const contenders: Contender[] = [gradusContender('gradus', gradus, optimHere)];
+if (baseDir !== undefined) {
+  const g = (await import(pathToFileURL(path.join(baseDir, 'src/index.ts')).href)) as Gradus;
+  const o = (await import(pathToFileURL(path.join(baseDir, 'optim/index.ts')).href)) as Optim;
+  contenders.push(gradusContender('base', g, o));
+}
+contenders.push(tfjsContender());
+
+// The contenders' adam steps must compute the same new parameters before they are timed.
+{
+  const want = contenders[contenders.length - 1]!.newParams();
+  for (const c of contenders.slice(0, -1)) {
+    let worst = 0;
+    c.newParams().forEach((p, i) => p.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - want[i]![k]!)))));
+    console.log(`check: ${c.name}'s adam step against the TF.js one: max |Δ new params| = ${worst.toExponential(2)}`);
+    if (!(worst < 1e-6)) throw new Error(`${c.name}'s adam step differs from the TF.js reference by ${worst}`);
+  }
+}
 
 /** µs per call of `op` over N calls, disposing each result. */
-function perCall(op: () => NDArray | tf.Tensor): number {
-  const t0 = performance.now();
-  for (let i = 0; i < N; i++) (op() as ConcreteArray | tf.Tensor).dispose();
-  return ((performance.now() - t0) * 1000) / N;
+function perCall(op: Op): number {
+  const t0 = now();
+  for (let i = 0; i < N; i++) op().dispose();
+  return ((now() - t0) * 1000) / N;
 }
 
-const cases: [string, () => NDArray, () => tf.Tensor][] = [
-  ['add', () => np.add(a, b), () => tf.add(ta, tb)],
-  ['multiply', () => np.multiply(a, b), () => tf.mul(ta, tb)],
-  ['sum', () => np.sum(a), () => tf.sum(ta)],
-  ['mul 0.9', () => np.multiply(a, 0.9), () => tf.mul(ta, 0.9)],
-  ['matmul', () => np.matmul(a, b), () => tf.matMul(ta, tb)],
-];
-const rounds = 9;
-const samples = cases.map(() => ({ g: [] as number[], t: [] as number[] }));
+const samples = contenders.map(() => ({ ops: opNames.map(() => [] as number[]), adam: [] as number[] }));
 for (let r = -1; r < rounds; r++) {
-  cases.forEach(([, g, t], i) => {
-    const sg = perCall(g), st = perCall(t);
-    if (r >= 0) { samples[i]!.g.push(sg); samples[i]!.t.push(st); }
+  opNames.forEach((_, i) => contenders.forEach((c, ci) => {
+    const us = perCall(c.ops[i]!);
+    if (r >= 0) samples[ci]!.ops[i]!.push(us);
+  }));
+  for (let k = 0; k < 3; k++) contenders.forEach((c, ci) => {
+    const ms = c.adam();
+    if (r >= 0) samples[ci]!.adam.push(ms);
   });
 }
-console.log(`backend ${getBackend()}; µs per op on [8,8] (medians of ${rounds} rounds of ${N})`);
-console.log(['op'.padEnd(9), 'gradus'.padStart(8), 'tfjs'.padStart(8), 'ratio'.padStart(6)].join('  '));
-cases.forEach(([name], i) => {
-  const g = median(samples[i]!.g), t = median(samples[i]!.t);
-  console.log([name.padEnd(9), g.toFixed(2).padStart(8), t.toFixed(2).padStart(8), (g / t).toFixed(2).padStart(6)].join('  '));
-});
+const tfi = contenders.length - 1;
+const cols = contenders.map((c) => c.name);
+console.log(`backend ${gradus.getBackend()}; ${wall ? 'wall' : 'CPU'} µs per op on [8,8] (medians of ${rounds} interleaved rounds of ${N})${baseDir ? `; base = ${baseDir}` : ''}`);
+console.log(['op'.padEnd(9), ...cols.map((c) => c.padStart(8)), ...cols.slice(0, -1).map((c) => `${c}/tfjs`.padStart(12))].join('  '));
+const row = (name: string, xs: number[]) => {
+  const t = xs[tfi]!;
+  console.log([name.padEnd(9), ...xs.map((x) => x.toFixed(2).padStart(8)), ...xs.slice(0, -1).map((x) => (x / t).toFixed(2).padStart(12))].join('  '));
+};
+opNames.forEach((name, i) => row(name, samples.map((s) => median(s.ops[i]!))));
+console.log(`eager adam step, ${L} leaves [4,4] (update + applyUpdates), ms:`);
+row('adam', samples.map((s) => median(s.adam)));
 console.log(`tensors alive: ${tf.memory().numTensors}`);

@@ -5,7 +5,8 @@ import { sizeOf, type Shape } from './shape.js';
 export class ShapedArray {
   readonly shape: readonly number[];
   constructor(shape: Shape, readonly dtype: DType) {
-    this.shape = Object.freeze([...shape]);
+    // A frozen shape (another aval's) cannot change, so it is shared rather than copied.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
   }
   get ndim(): number {
     return this.shape.length;

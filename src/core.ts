@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray } from './array.js';
 import type { ShapedArray } from './aval.js';
 import { TransformError, UnexpectedTracerError } from './errors.js';
-import type { ParamsOf, Primitive } from './primitives.js';
+import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { abstractEval, evalPrimitive } from './eval.js';
 
 /** A value standing in for an array inside a transformation. Each trace type subclasses it. */
@@ -162,6 +162,20 @@ export function fullLower(val: NDArray): NDArray {
 
 /** Applies a primitive: the one entry point every operation goes through. */
 export function bind<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
+  // Eager fast path: with no tracer among the arguments and no dynamic trace, findTopMain picks
+  // the eval interpreter, whose lift is the identity and whose kernel results are concrete (their
+  // fullLower is themselves), so the lookup, the raise and the lower passes would only allocate.
+  // Program primitives replay programs and may return anything: they take the general path.
+  if (dynamicTrace === null && !PROGRAM_PRIMITIVES.has(prim)) {
+    let plain = true;
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] instanceof Tracer) {
+        plain = false;
+        break;
+      }
+    }
+    if (plain) return evalPrimitive(prim, args as ConcreteArray[], params);
+  }
   const main = findTopMain(prim, args);
   const trace = traceOf(main);
   const raised = args.map((a) => fullRaise(trace, a));

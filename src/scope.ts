@@ -117,6 +117,66 @@ export function scoped<T>(fn: () => T, keep: (result: T) => unknown = (r) => r):
   return result;
 }
 
+/** The parts of TF.js's engine that closing a scope by hand touches (TF.js 4's scope bookkeeping). */
+interface EngineInternals {
+  state: { activeScope: { track: tf.Tensor[]; id: number } | null; scopeStack: { track: tf.Tensor[]; id: number }[] };
+  startScope(name: string): void;
+  endScope(result: tf.TensorContainer): void;
+  track(t: tf.Tensor): void;
+}
+
+/**
+ * A public op called at the top level of user code (no gradus scope open, no transformation
+ * running): `fn` runs in a scope that frees its intermediates, and the result belongs to the
+ * caller (`freshResults` from the call's first tensor id): what `freshResults(scoped(fn), undefined,
+ * firstNewId)` does. The usual result, one array, takes a short path (no keep set, no container
+ * walk, no id set): this runs once per eager op, so its bookkeeping is per-op overhead.
+ */
+export function scopedTopLevel<T>(fn: () => T): T {
+  const firstNewId = upcomingTensorId();
+  const base = currentTraceStack()[0]!;
+  if (base.held.length > 0) return freshResults(scoped(fn), undefined, firstNewId);
+  const engine = tf.engine() as unknown as EngineInternals;
+  engine.startScope('gradus');
+  const opened = engine.state.activeScope!;
+  depth++;
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    depth--;
+    engine.endScope([]);
+    throw e;
+  }
+  depth--;
+  if (!(result instanceof ConcreteArray)) {
+    const kept = new Set<tf.Tensor>();
+    try {
+      collectTensors(result, kept);
+    } finally {
+      engine.endScope([...kept]);
+    }
+    return freshResults(result, undefined, firstNewId);
+  }
+  if (result.isDisposed) {
+    engine.endScope([]);
+    return result;
+  }
+  const t = result.tensor;
+  const state = engine.state;
+  if (state.activeScope === opened) {
+    // What endScope(t) does, without its container walk and id set: free what the op made
+    // besides t (a constant from a JS number, a reshape), pop the scope, list t in the parent's.
+    for (const x of opened.track) if (x !== t && !x.kept) x.dispose();
+    state.scopeStack.pop();
+    state.activeScope = state.scopeStack.length === 0 ? null : state.scopeStack[state.scopeStack.length - 1]!;
+    if (!t.kept && t.scopeId === opened.id) engine.track(t);
+  } else {
+    engine.endScope(t);
+  }
+  return (createdByCall(t, firstNewId) ? result : share(result)) as T;
+}
+
 /**
  * Runs `fn` at the top level of user code the way transformations run theirs: intermediates are
  * freed, the result is kept. Inside a transformation it runs `fn` in a nested scope with the same

@@ -31,12 +31,17 @@ function unaryRule(prim: UnaryPrimitive): ShapeRule<UnaryPrimitive> {
 }
 
 /** Elementwise operands share a rank; each dimension is equal or 1 (the np layer aligns ranks). */
-function elementwiseShape(prim: string, avals: ShapedArray[]): number[] {
-  const r = avals[0]!.ndim;
-  if (avals.some((a) => a.ndim !== r)) {
-    throw new ShapeError(`${prim}: operands must have equal rank, got ${avals.map((a) => a.str()).join(', ')}`);
+function elementwiseShape(prim: string, avals: ShapedArray[]): readonly number[] {
+  const first = avals[0]!.shape;
+  let same = true;
+  for (const a of avals) {
+    if (a.shape.length !== first.length) {
+      throw new ShapeError(`${prim}: operands must have equal rank, got ${avals.map((a) => a.str()).join(', ')}`);
+    }
+    if (same && a.shape !== first && !shapesEqual(a.shape, first)) same = false;
   }
-  return broadcastShapes(prim, ...avals.map((a) => a.shape));
+  // Operands of one shape (the usual case) need no broadcast pass; the frozen shape is shared.
+  return same ? first : broadcastShapes(prim, ...avals.map((a) => a.shape));
 }
 
 function sameDtype(prim: string, avals: ShapedArray[]): DType {

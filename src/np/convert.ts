@@ -7,7 +7,7 @@ import { Tracer, bind1, currentTraceStack, upcomingTensorId } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { checkShape } from '../shape.js';
-import { freshResults, scopeDepth, scoped } from '../scope.js';
+import { scopeDepth, scopedTopLevel } from '../scope.js';
 
 /**
  * Wraps a public op so that, at the top level of user code, its intermediates (and the constants
@@ -23,8 +23,7 @@ export function defop<F extends Function>(fn: F): F {
     // argument, also inside lists and plain objects: a no-op reshape, concatenate of one array,
     // split into one piece, a parameter tree returned with some leaves unchanged) gets its own
     // handle, so disposing it cannot free the argument.
-    const firstNewId = upcomingTensorId();
-    return freshResults(scoped(() => f(...args)), undefined, firstNewId);
+    return scopedTopLevel(() => f(...args));
   };
   return wrapped as unknown as F;
 }
@@ -125,9 +124,10 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
 /** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (one tensor, where asArray and a reshape would make two). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
   if (dtype === 'int32' && typeof x === 'number') refuseNonFiniteInts('array', [x]);
-  // A typed array skips TF.js's inference and flattening of a JS list; a bool is NumPy's truth value.
+  // A typed array of the dtype goes straight to the engine (as TF.js's own ops turn a JS number
+  // into a tensor), skipping tf.tensor's inference and checks; a bool is NumPy's truth value.
   const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(truth(x));
-  return new ConcreteArray(tf.tensor(value, new Array<number>(ndim).fill(1), dtype));
+  return new ConcreteArray(tf.engine().makeTensor(value, new Array<number>(ndim).fill(1), dtype));
 }
 
 /** Whether a nested list holds a gradus array or tf.Tensor somewhere (then it stacks them). */
