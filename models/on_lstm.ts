@@ -196,29 +196,35 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
   const x = np.asArray(xs);
   const s = checkParams('apply', params);
   const batch = s.check('xs', x, ['...', 'T', 'in']).slice(0, -2);
-  // The batches of the outputs, as the steps make them: the gates' is xs's and the initial
-  // state's broadcast together, the hidden states' also the mask's (which selects between states).
+  // The batch of the outputs: xs's, the initial state's and the mask's broadcast together. A step
+  // after the first sees the state of the step before, which the mask (selecting between states)
+  // and c have widened to that batch; the initial state is widened to it up front, so that every
+  // step's gates have it too (the first step's would otherwise have only xs's and h's).
   const mb = config.mask === undefined ? null : s.check('mask', np.asArray(config.mask), ['...', 'T']).slice(0, -1);
   if (mb) s.broadcastable('mask', mb, 'xs', batch);
-  let gates = batch;
+  let full = batch;
   if (config.initialState !== undefined) {
     const st = checkState(s, 'config.initialState', config.initialState);
-    gates = s.broadcastable(st.path, st.batch, 'xs', batch);
+    full = s.broadcastable(st.path, st.batch, 'xs', batch);
   }
-  const hidden = mb ? s.broadcastable('mask', mb, 'the batch of xs and config.initialState', gates) : gates;
+  if (mb) full = s.broadcastable('mask', mb, 'the batch of xs and config.initialState', full);
   const p = checkChunks('apply', params, config);
   const n = params.wh.shape[0]!;
   const T = x.shape[x.ndim - 2]!;
+  const init = config.initialState;
   if (T === 0) {
     // A scan over no steps (as in JAX): empty outputs of the batch the steps would have had, and
     // the initial state as given (its gradient the identity).
-    const init = config.initialState;
-    const fTilde = np.zeros([...gates, 0, p]);
-    return { h: np.zeros([...hidden, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, batch) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
+    const fTilde = np.zeros([...full, 0, p]);
+    return { h: np.zeros([...full, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, batch) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
   }
   const xt = np.moveaxis(x, -2, 0);
   const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);
-  let state = config.initialState ?? initialState(n, x.shape.slice(0, -2));
+  const widen = (v: ArrayLike) => {
+    const a = np.asArray(v);
+    return a.shape.slice(0, -1).join() === full.join() ? a : np.broadcastTo(a, [...full, n]);
+  };
+  let state = init === undefined ? initialState(n, full) : { h: widen(init.h), c: widen(init.c) };
   const hs: NDArray[] = [], fs: NDArray[] = [];
   for (let t = 0; t < T; t++) {
     const out = cellStep(params, state, xt.at(t), config);

@@ -165,6 +165,11 @@ describe('levels and parsing (§7d)', () => {
 });
 
 describe('the sequence runner', () => {
+  /** NumPy's broadcast of batch shapes (right-aligned; sizes equal or 1). */
+  const broadcast = (shapes: number[][]): number[] => {
+    const rank = Math.max(...shapes.map((s) => s.length));
+    return Array.from({ length: rank }, (_, i) => Math.max(...shapes.map((s) => s[s.length - rank + i] ?? 1)));
+  };
   const T = 4, input = 3, n = 6, q = 2, batch = 2;
 
   it('equals a loop of cells; masked steps keep the state; batches under vmap; grad matches finite differences', () => {
@@ -195,6 +200,43 @@ describe('the sequence runner', () => {
       checkGrads((p: onLstm.OnLstmParams) => onLstm.apply(p, x2, { chunkSize: 2, masterInput: 'paper' }).levels, [small]);
       const g = grad((p: onLstm.OnLstmParams) => np.sum(onLstm.apply(p, xs, { chunkSize: q }).h))(params);
       expect(tree.leaves(g).every((leaf) => vals(leaf as NDArray).every(Number.isFinite))).toBe(true);
+      return null;
+    });
+  });
+
+  it('a mask or initial state with batch axes xs lacks gives the outputs of the inputs broadcast by hand (any T, 0 included)', () => {
+    // Each step's gates see the state of the step before, whose batch is everything broadcast
+    // together: the outputs are of that batch at every step (stacking steps of the xs-and-h batch
+    // with steps of the full batch failed from T = 2: "stack: all arrays need the same shape").
+    run(() => {
+      const params = onLstm.init(random.key(1), input, n, { chunkSize: q });
+      const cases: { xs: number[]; h?: number[]; c?: number[]; mask?: number[] }[] = [
+        { xs: [1], h: [1], c: [2] }, // c wider than xs and h
+        { xs: [], mask: [2] }, // a mask wider than xs
+        { xs: [1], h: [2], c: [1], mask: [3, 1] }, // every input adding axes
+        { xs: [2], h: [], c: [3, 1] },
+      ];
+      for (const [i, { xs: xb, h, c, mask }] of cases.entries()) {
+        const full = broadcast([xb, h ?? [], c ?? [], mask ?? []]);
+        for (const steps of [0, 1, 2, 3]) {
+          const xs = random.normal(random.key(10 + i), [...xb, steps, input]);
+          const init = h && c ? { h: random.normal(random.key(20 + i), [...h, n]), c: random.normal(random.key(30 + i), [...c, n]) } : undefined;
+          const m = mask ? np.greater(random.uniform(random.key(40 + i), [...mask, steps]), 0.3) : undefined;
+          const got = onLstm.apply(params, xs, { chunkSize: q, initialState: init, mask: m });
+          const wide = (a: NDArray, tail: number[]) => np.broadcastTo(a, [...full, ...tail]);
+          const want = onLstm.apply(params, wide(xs, [steps, input]), {
+            chunkSize: q, initialState: init && { h: wide(init.h, [n]), c: wide(init.c, [n]) }, mask: m && wide(m, [steps]),
+          });
+          const label = `case ${i}, T = ${steps}`;
+          for (const k of ['h', 'fTilde', 'levels'] as const) {
+            expect(got[k].shape, `${label}: ${k}`).toEqual(want[k].shape);
+            close(vals(got[k]), vals(want[k]), 1e-5, 1e-6, `${label}: ${k}`);
+          }
+          if (steps === 0) continue; // (the state as given: model_empty_time.test.ts)
+          expect(got.state.h.shape, `${label}: state`).toEqual([...full, n]);
+          close(vals(got.state.c), vals(want.state.c), 1e-5, 1e-6, `${label}: state.c`);
+        }
+      }
       return null;
     });
   });
