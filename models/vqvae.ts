@@ -198,6 +198,11 @@ export const forward = op((params: VqVaeParams, x: ArrayLike, options: Quantizer
   s.check('params.codebook', params.codebook, ['K', 'd']);
   checkDenseStack(s, 'params.decoder', params.decoder, { input: 'd', output: 'in', hidden: 'h' });
   s.check('x', a, ['...', 'in']);
+  // A stack with no layers is the identity, so its input size is its output size: x's features are
+  // the codebook's (nothing else ties 'in' to 'd' then; with the checks done once here rather than
+  // again in vectorQuantize, a mismatch would reach a matmul, or broadcast in the loss).
+  if (enc.length === 0) s.check('x', a, ['...', 'd'], 'params.encoder has no layers: x is quantised as it is');
+  if (dec.length === 0) s.check('x', a, ['...', 'd'], 'params.decoder has no layers: the quantised vectors are the reconstruction');
   // Checked above as one tree: the bodies run unchecked (mlp.apply and vectorQuantize would check again).
   const z = mlpLayers(params.encoder, a);
   const q = vectorQuantizeOf(z, np.asArray(params.codebook), options);
