@@ -7,7 +7,7 @@
 // Chunking: the n cells form p chunks of q (n = p·q); master gates have p entries, each repeated q
 // times. The level of a step, d_t = Σ_k k·p_f(k) = p·(1 − mean f̃) + 1, parses a sentence by greedy
 // splitting at the largest level.
-import { np, random, type ArrayLike, type NDArray } from '../src/index.js';
+import { ShapeError, np, random, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
 import { Shapes } from './shapes.js';
 
@@ -115,6 +115,11 @@ function checkChunks(name: string, params: OnLstmParams, config: OnLstmConfig): 
   if (width !== 4 * n + 2 * p) {
     // The parameters do not record their chunk size: a width 4n + 2p' tells which one they were made with.
     const made = (width - 4 * n) / 2;
+    if (!(Number.isInteger(made) && made >= 1 && n % made === 0)) {
+      // No chunk count gives this width: the parameters' shape is wrong, not the config.
+      const widths = Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0).map((d) => `${4 * n + 2 * d} for p = ${d}`);
+      throw new ShapeError(`onLstm.${name}: params.wh has shape [${n},${width}]; expected a width 4n + 2p for n = ${n} hidden cells in p chunks (${widths.join(', ')}); config.chunkSize ${q} gives ${p}, a width ${4 * n + 2 * p}`);
+    }
     throw new RangeError(`onLstm.${name}: the parameters were made for ${made} chunks (chunkSize ${n / made}) but config.chunkSize ${q} gives ${p}; pass the config used with init`);
   }
   return p;

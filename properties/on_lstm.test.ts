@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dispose, grad, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
+import { ShapeError, dispose, grad, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import * as onLstm from '../models/on_lstm.js';
 
@@ -271,6 +271,24 @@ describe('parameters and config must agree', () => {
       const p = onLstm.init(random.key(0), 3, 4, { chunkSize: 2 });
       expect(() => onLstm.cell(p, onLstm.initialState(4), np.ones([3]))).toThrow(/made for 2 chunks \(chunkSize 2\) but config.chunkSize 1/);
       expect(onLstm.cell(p, onLstm.initialState(4), np.ones([3]), { chunkSize: 2 }).state.h.shape).toEqual([4]);
+      return null;
+    });
+  });
+
+  it('a width 4n + 2p that no chunk count p (a divisor of n) gives is named as the parameters\' shape, not as a chunkSize to pass', () => {
+    // (It said "made for 1.5 chunks (chunkSize 2.6666666666666665)", "0 chunks (chunkSize Infinity)"
+    // or "5 chunks (chunkSize 0.8)": a config that does not exist.)
+    scope(() => {
+      for (const [width, q] of [[19, 1], [16, 1], [26, 2], [22, 1]] as const) {
+        const p = { wx: np.zeros([3, width]), wh: np.zeros([4, width]), b: np.zeros([width]) };
+        for (const run of [() => onLstm.apply(p, np.zeros([2, 3]), { chunkSize: q }), () => onLstm.cell(p, onLstm.initialState(4), np.ones([3]), { chunkSize: q })]) {
+          expect(run, `width ${width}`).toThrow(ShapeError);
+          expect(run, `width ${width}`).toThrow(new RegExp(`^onLstm\\.(apply|cell): params\\.wh has shape \\[4,${width}\\]; expected a width 4n \\+ 2p for n = 4 hidden cells in p chunks \\(18 for p = 1, 20 for p = 2, 24 for p = 4\\); config\\.chunkSize ${q} gives ${4 / q}, a width ${16 + 8 / q}$`));
+        }
+      }
+      // Widths that some chunk count gives still say which chunkSize the parameters were made with.
+      const p24 = { wx: np.zeros([3, 24]), wh: np.zeros([4, 24]), b: np.zeros([24]) };
+      expect(() => onLstm.apply(p24, np.zeros([2, 3]), { chunkSize: 2 })).toThrow(/^onLstm\.apply: the parameters were made for 4 chunks \(chunkSize 1\) but config\.chunkSize 2 gives 2; pass the config used with init$/);
       return null;
     });
   });
