@@ -98,6 +98,7 @@ export interface CellOutput {
 /** One ON-LSTM step: x [..., in], state {h, c} [..., n]. */
 export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig = {}): CellOutput => {
   const s = checkParams('cell', params);
+  params = asArrays(params);
   const st = checkState(s, 'state', state);
   s.broadcastable('x', s.check('x', np.asArray(x), ['...', 'in']).slice(0, -1), st.path, st.batch);
   checkChunks('cell', params, config);
@@ -160,6 +161,9 @@ function checkParams(name: string, params: OnLstmParams): Shapes {
   return s;
 }
 
+/** The parameters' leaves as arrays (checkParams accepts nested JS arrays, as it does for the state). */
+const asArrays = (params: OnLstmParams): OnLstmParams => ({ wx: np.asArray(params.wx), wh: np.asArray(params.wh), b: np.asArray(params.b) });
+
 /**
  * A state { h, c }: both [..., n] (arrays or nested JS arrays), their batch axes broadcasting
  * together (a c [n] shared by a batch of h [B, n] is the broadcast the cell computes). Returns
@@ -200,6 +204,7 @@ export interface SequenceOutput {
 export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConfig & { initialState?: OnLstmState; mask?: ArrayLike } = {}): SequenceOutput => {
   const x = np.asArray(xs);
   const s = checkParams('apply', params);
+  params = asArrays(params);
   const batch = s.check('xs', x, ['...', 'T', 'in']).slice(0, -2);
   // The batch of the outputs: xs's, the initial state's and the mask's broadcast together. A step
   // after the first sees the state of the step before, which the mask (selecting between states)

@@ -292,4 +292,16 @@ describe('parameters and config must agree', () => {
       return null;
     });
   });
+
+  it('parameters of nested JS arrays (which the shape check accepts, as for the state) give the values of the arrays', () => {
+    // (They passed the check, then failed: "undefined is not iterable" reading params.wh.shape.)
+    scope(() => {
+      const p = onLstm.init(random.key(0), 3, 4, { chunkSize: 2 });
+      const js = { wx: p.wx.toArray(), wh: p.wh.toArray(), b: p.b.toArray() } as unknown as onLstm.OnLstmParams;
+      const xs = random.normal(random.key(1), [2, 5, 3]);
+      expect(vals(onLstm.apply(js, xs, { chunkSize: 2 }).h)).toEqual(vals(onLstm.apply(p, xs, { chunkSize: 2 }).h));
+      expect(vals(onLstm.cell(js, onLstm.initialState(4), xs.at(0, 0), { chunkSize: 2 }).state.c)).toEqual(vals(onLstm.cell(p, onLstm.initialState(4), xs.at(0, 0), { chunkSize: 2 }).state.c));
+      return null;
+    });
+  });
 });
