@@ -237,6 +237,10 @@ describe('the sequence runner', () => {
           close(vals(got.state.c), vals(want.state.c), 1e-5, 1e-6, `${label}: state.c`);
         }
       }
+      // The gradient reaches the narrower initial state through the broadcast (summed over the batch it was widened to).
+      const x2 = random.normal(random.key(50), [2, input]), m2 = np.array([[1, 0], [1, 1]]);
+      checkGrads((h: NDArray, c: NDArray) => np.sum(onLstm.apply(params, x2, { chunkSize: q, initialState: { h, c }, mask: m2 }).h.mul(f32([[[1], [-2]], [[0.5], [3]]]))),
+        [random.normal(random.key(51), [n]), random.normal(random.key(52), [2, n])]);
       return null;
     });
   });
