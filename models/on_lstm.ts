@@ -7,7 +7,7 @@
 // Chunking: the n cells form p chunks of q (n = p·q); master gates have p entries, each repeated q
 // times. The level of a step, d_t = Σ_k k·p_f(k) = p·(1 − mean f̃) + 1, parses a sentence by greedy
 // splitting at the largest level.
-import { np, random, type ArrayLike, type NDArray } from '../src/index.js';
+import { ShapeError, np, random, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
 import { Shapes } from './shapes.js';
 
@@ -98,6 +98,7 @@ export interface CellOutput {
 /** One ON-LSTM step: x [..., in], state {h, c} [..., n]. */
 export const cell = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig = {}): CellOutput => {
   const s = checkParams('cell', params);
+  params = asArrays(params);
   const st = checkState(s, 'state', state);
   s.broadcastable('x', s.check('x', np.asArray(x), ['...', 'in']).slice(0, -1), st.path, st.batch);
   checkChunks('cell', params, config);
@@ -115,6 +116,11 @@ function checkChunks(name: string, params: OnLstmParams, config: OnLstmConfig): 
   if (width !== 4 * n + 2 * p) {
     // The parameters do not record their chunk size: a width 4n + 2p' tells which one they were made with.
     const made = (width - 4 * n) / 2;
+    if (!(Number.isInteger(made) && made >= 1 && n % made === 0)) {
+      // No chunk count gives this width: the parameters' shape is wrong, not the config.
+      const widths = Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0).map((d) => `${4 * n + 2 * d} for p = ${d}`);
+      throw new ShapeError(`onLstm.${name}: params.wh has shape [${n},${width}]; expected a width 4n + 2p for n = ${n} hidden cells in p chunks (${widths.join(', ')}); config.chunkSize ${q} gives ${p}, a width ${4 * n + 2 * p}`);
+    }
     throw new RangeError(`onLstm.${name}: the parameters were made for ${made} chunks (chunkSize ${n / made}) but config.chunkSize ${q} gives ${p}; pass the config used with init`);
   }
   return p;
@@ -154,6 +160,9 @@ function checkParams(name: string, params: OnLstmParams): Shapes {
   s.check('params.b', params.b, ['width']);
   return s;
 }
+
+/** The parameters' leaves as arrays (checkParams accepts nested JS arrays, as it does for the state). */
+const asArrays = (params: OnLstmParams): OnLstmParams => ({ wx: np.asArray(params.wx), wh: np.asArray(params.wh), b: np.asArray(params.b) });
 
 /**
  * A state { h, c }: both [..., n] (arrays or nested JS arrays), their batch axes broadcasting
@@ -195,30 +204,37 @@ export interface SequenceOutput {
 export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConfig & { initialState?: OnLstmState; mask?: ArrayLike } = {}): SequenceOutput => {
   const x = np.asArray(xs);
   const s = checkParams('apply', params);
+  params = asArrays(params);
   const batch = s.check('xs', x, ['...', 'T', 'in']).slice(0, -2);
-  // The batches of the outputs, as the steps make them: the gates' is xs's and the initial
-  // state's broadcast together, the hidden states' also the mask's (which selects between states).
+  // The batch of the outputs: xs's, the initial state's and the mask's broadcast together. A step
+  // after the first sees the state of the step before, which the mask (selecting between states)
+  // and c have widened to that batch; the initial state is widened to it up front, so that every
+  // step's gates have it too (the first step's would otherwise have only xs's and h's).
   const mb = config.mask === undefined ? null : s.check('mask', np.asArray(config.mask), ['...', 'T']).slice(0, -1);
   if (mb) s.broadcastable('mask', mb, 'xs', batch);
-  let gates = batch;
+  let full = batch;
   if (config.initialState !== undefined) {
     const st = checkState(s, 'config.initialState', config.initialState);
-    gates = s.broadcastable(st.path, st.batch, 'xs', batch);
+    full = s.broadcastable(st.path, st.batch, 'xs', batch);
   }
-  const hidden = mb ? s.broadcastable('mask', mb, 'the batch of xs and config.initialState', gates) : gates;
+  if (mb) full = s.broadcastable('mask', mb, 'the batch of xs and config.initialState', full);
   const p = checkChunks('apply', params, config);
   const n = params.wh.shape[0]!;
   const T = x.shape[x.ndim - 2]!;
+  const init = config.initialState;
   if (T === 0) {
     // A scan over no steps (as in JAX): empty outputs of the batch the steps would have had, and
     // the initial state as given (its gradient the identity).
-    const init = config.initialState;
-    const fTilde = np.zeros([...gates, 0, p]);
-    return { h: np.zeros([...hidden, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, batch) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
+    const fTilde = np.zeros([...full, 0, p]);
+    return { h: np.zeros([...full, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, batch) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
   }
   const xt = np.moveaxis(x, -2, 0);
   const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);
-  let state = config.initialState ?? initialState(n, x.shape.slice(0, -2));
+  const widen = (v: ArrayLike) => {
+    const a = np.asArray(v);
+    return a.shape.slice(0, -1).join() === full.join() ? a : np.broadcastTo(a, [...full, n]);
+  };
+  let state = init === undefined ? initialState(n, full) : { h: widen(init.h), c: widen(init.c) };
   const hs: NDArray[] = [], fs: NDArray[] = [];
   for (let t = 0; t < T; t++) {
     const out = cellStep(params, state, xt.at(t), config);

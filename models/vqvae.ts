@@ -136,11 +136,13 @@ export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: Arr
   // One index per vector of z: the indices' shape is z's batch axes (the message says where it comes from).
   s.check('indices', np.asArray(indices), zs.slice(0, -1), `one codebook index per vector of z [${zs.join(',')}]`);
   const d = a.shape[a.ndim - 1]!;
-  const K = state.counts.shape[0]!;
+  // The check accepts nested JS arrays as well as arrays: read the leaves as arrays.
+  const counts0 = np.asArray(state.counts), sums0 = np.asArray(state.sums);
+  const K = counts0.shape[0]!;
   const flat = np.reshape(stopGradient(a), [-1, d]);
   const assign = np.oneHot(np.reshape(indices, [-1]), K); // [N, K]
-  const counts = state.counts.mul(decay).add(np.sum(assign, 0).mul(1 - decay));
-  const sums = state.sums.mul(decay).add(np.matmul(assign.T, flat).mul(1 - decay));
+  const counts = counts0.mul(decay).add(np.sum(assign, 0).mul(1 - decay));
+  const sums = sums0.mul(decay).add(np.matmul(assign.T, flat).mul(1 - decay));
   const total = np.sum(counts);
   const smoothed = counts.add(eps).div(total.add(K * eps)).mul(total);
   return { state: { counts, sums }, codebook: sums.div(np.expandDims(smoothed, -1)) };
@@ -198,6 +200,11 @@ export const forward = op((params: VqVaeParams, x: ArrayLike, options: Quantizer
   s.check('params.codebook', params.codebook, ['K', 'd']);
   checkDenseStack(s, 'params.decoder', params.decoder, { input: 'd', output: 'in', hidden: 'h' });
   s.check('x', a, ['...', 'in']);
+  // A stack with no layers is the identity, so its input size is its output size: x's features are
+  // the codebook's (nothing else ties 'in' to 'd' then; with the checks done once here rather than
+  // again in vectorQuantize, a mismatch would reach a matmul, or broadcast in the loss).
+  if (enc.length === 0) s.check('x', a, ['...', 'd'], 'params.encoder has no layers: x is quantised as it is');
+  if (dec.length === 0) s.check('x', a, ['...', 'd'], 'params.decoder has no layers: the quantised vectors are the reconstruction');
   // Checked above as one tree: the bodies run unchecked (mlp.apply and vectorQuantize would check again).
   const z = mlpLayers(params.encoder, a);
   const q = vectorQuantizeOf(z, np.asArray(params.codebook), options);

@@ -91,4 +91,20 @@ describe('iresnet checks its params against the config', () => {
         .toMatch(/^iresnet\.forward: state\.sn\[1\]\.u has shape \[3\]; expected \[h1=4\] \(h1 = 4 from the block config\)$/);
     });
   });
+
+  it('params of nested JS arrays (which the check accepts) give the values of the arrays, for every method', () => {
+    // (They passed the check, then failed in spectralNorm: "Cannot read properties of undefined (reading 'NaN')".)
+    noLeak(() => {
+      const block = flows.iresnet({ dim: 2, hidden: [3] });
+      const x = random.normal(key(1), [4, 2]);
+      const { params, state } = block.init(key(2), x);
+      const js = { layers: params.layers.map((l) => ({ w: l.w.toArray(), b: l.b.toArray() })) } as unknown as typeof params;
+      const opts = { state, logdet: { method: 'none' as const } };
+      const vals = (a: NDArray) => Array.from(a.dataSync());
+      expect(vals(block.forward(js, x, opts).y)).toEqual(vals(block.forward(params, x, opts).y));
+      expect(vals(block.inverse(js, x, opts).x)).toEqual(vals(block.inverse(params, x, opts).x));
+      expect(vals(block.normalize(js, state).layers[1]!.w)).toEqual(vals(block.normalize(params, state).layers[1]!.w));
+      expect(block.lipschitzBound(js, state)).toBe(block.lipschitzBound(params, state));
+    });
+  });
 });

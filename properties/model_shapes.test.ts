@@ -316,6 +316,25 @@ const vqRows: Row[] = [
     says: [/vqvae\.forward: params\.decoder\[1\]\.w has shape \[4,5\]; expected \[h1=4, in=6\] \(in = 6 from params\.encoder\[0\]\.w; h1 = 4 from params\.decoder\[0\]\.w\)/],
   },
   {
+    // An empty MLP is the identity: x is quantised as it is. vectorQuantize named this before the
+    // checks were done once in forward; then it reached distancesOf's matmul.
+    name: 'vqvae.forward: an encoder with no layers (the identity) and a codebook of another size than x (was a matmul error)',
+    setup: () => {
+      const p = { encoder: [], codebook: normal(3, [5, 2]), decoder: [{ w: np.zeros([2, 6]), b: np.zeros([6]) }] };
+      return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] };
+    },
+    says: [/^vqvae\.forward: x has shape \[8,6\]; expected \[\.\.\., d=2\] \(d = 2 from params\.codebook\) \(params\.encoder has no layers: x is quantised as it is\)$/],
+  },
+  {
+    // The codebook's vectors are the reconstruction: of size 1 they broadcast against x in the loss.
+    name: 'vqvae.forward: a decoder with no layers (the identity) and codebook vectors of size 1 for x of size 6 (was broadcast silently in the loss)',
+    setup: () => {
+      const p = { encoder: [{ w: np.zeros([6, 1]), b: np.zeros([1]) }], codebook: normal(3, [5, 1]), decoder: [] };
+      return { call: (x) => vqvae.forward(p, x).total, args: [normal(2, [8, 6])] };
+    },
+    says: [/^vqvae\.forward: x has shape \[8,6\]; expected \[\.\.\., d=1\] \(d = 1 from params\.encoder\[0\]\.w\) \(params\.decoder has no layers: the quantised vectors are the reconstruction\)$/],
+  },
+  {
     name: 'vqvae.emaUpdate: indices of another batch',
     setup: () => { const st = vqvae.emaInit(normal(1, [5, 3])); return { call: (z, i) => vqvae.emaUpdate(st, z, i).codebook, args: [normal(2, [8, 3]), np.zeros([7], 'int32')] }; },
     says: [/^vqvae\.emaUpdate: indices has shape \[7\]; expected \[8\] \(one codebook index per vector of z \[8,3\]\)$/],
@@ -333,6 +352,9 @@ describe('onLstm and vqvae name the function, the path and the shapes', () => {
       const batched = onLstm.cell(p, onLstm.initialState(4, [2]), x, { chunkSize: 2 }).state.h;
       expect(np.max(np.abs(np.subtract(one, batched))).item()).toBe(0);
       expect(vqvae.forward(vqParams(), normal(3, [8, 6])).reconstruction.shape).toEqual([8, 6]);
+      // Encoder and decoder with no layers (identities) where the sizes agree.
+      const ident = vqvae.forward({ encoder: [], codebook: normal(4, [5, 6]), decoder: [] }, normal(3, [8, 6]));
+      expect(ident.reconstruction.shape).toEqual([8, 6]);
     });
   });
 

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dispose, grad, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
+import { ShapeError, dispose, grad, jit, np, random, scope, tree, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import * as onLstm from '../models/on_lstm.js';
 
@@ -165,6 +165,11 @@ describe('levels and parsing (§7d)', () => {
 });
 
 describe('the sequence runner', () => {
+  /** NumPy's broadcast of batch shapes (right-aligned; sizes equal or 1). */
+  const broadcast = (shapes: number[][]): number[] => {
+    const rank = Math.max(...shapes.map((s) => s.length));
+    return Array.from({ length: rank }, (_, i) => Math.max(...shapes.map((s) => s[s.length - rank + i] ?? 1)));
+  };
   const T = 4, input = 3, n = 6, q = 2, batch = 2;
 
   it('equals a loop of cells; masked steps keep the state; batches under vmap; grad matches finite differences', () => {
@@ -199,6 +204,47 @@ describe('the sequence runner', () => {
     });
   });
 
+  it('a mask or initial state with batch axes xs lacks gives the outputs of the inputs broadcast by hand (any T, 0 included)', () => {
+    // Each step's gates see the state of the step before, whose batch is everything broadcast
+    // together: the outputs are of that batch at every step (stacking steps of the xs-and-h batch
+    // with steps of the full batch failed from T = 2: "stack: all arrays need the same shape").
+    run(() => {
+      const params = onLstm.init(random.key(1), input, n, { chunkSize: q });
+      const cases: { xs: number[]; h?: number[]; c?: number[]; mask?: number[] }[] = [
+        { xs: [1], h: [1], c: [2] }, // c wider than xs and h
+        { xs: [], mask: [2] }, // a mask wider than xs
+        { xs: [1], h: [2], c: [1], mask: [3, 1] }, // every input adding axes
+        { xs: [2], h: [], c: [3, 1] },
+      ];
+      for (const [i, { xs: xb, h, c, mask }] of cases.entries()) {
+        const full = broadcast([xb, h ?? [], c ?? [], mask ?? []]);
+        for (const steps of [0, 1, 2, 3]) {
+          const xs = random.normal(random.key(10 + i), [...xb, steps, input]);
+          const init = h && c ? { h: random.normal(random.key(20 + i), [...h, n]), c: random.normal(random.key(30 + i), [...c, n]) } : undefined;
+          const m = mask ? np.greater(random.uniform(random.key(40 + i), [...mask, steps]), 0.3) : undefined;
+          const got = onLstm.apply(params, xs, { chunkSize: q, initialState: init, mask: m });
+          const wide = (a: NDArray, tail: number[]) => np.broadcastTo(a, [...full, ...tail]);
+          const want = onLstm.apply(params, wide(xs, [steps, input]), {
+            chunkSize: q, initialState: init && { h: wide(init.h, [n]), c: wide(init.c, [n]) }, mask: m && wide(m, [steps]),
+          });
+          const label = `case ${i}, T = ${steps}`;
+          for (const k of ['h', 'fTilde', 'levels'] as const) {
+            expect(got[k].shape, `${label}: ${k}`).toEqual(want[k].shape);
+            close(vals(got[k]), vals(want[k]), 1e-5, 1e-6, `${label}: ${k}`);
+          }
+          if (steps === 0) continue; // (the state as given: model_empty_time.test.ts)
+          expect(got.state.h.shape, `${label}: state`).toEqual([...full, n]);
+          close(vals(got.state.c), vals(want.state.c), 1e-5, 1e-6, `${label}: state.c`);
+        }
+      }
+      // The gradient reaches the narrower initial state through the broadcast (summed over the batch it was widened to).
+      const x2 = random.normal(random.key(50), [2, input]), m2 = np.array([[1, 0], [1, 1]]);
+      checkGrads((h: NDArray, c: NDArray) => np.sum(onLstm.apply(params, x2, { chunkSize: q, initialState: { h, c }, mask: m2 }).h.mul(f32([[[1], [-2]], [[0.5], [3]]]))),
+        [random.normal(random.key(51), [n]), random.normal(random.key(52), [2, n])]);
+      return null;
+    });
+  });
+
   it('top-level calls free their intermediates', () => {
     const key = random.key(5);
     const beforeInit = tf.memory().numTensors;
@@ -229,6 +275,36 @@ describe('parameters and config must agree', () => {
       const p = onLstm.init(random.key(0), 3, 4, { chunkSize: 2 });
       expect(() => onLstm.cell(p, onLstm.initialState(4), np.ones([3]))).toThrow(/made for 2 chunks \(chunkSize 2\) but config.chunkSize 1/);
       expect(onLstm.cell(p, onLstm.initialState(4), np.ones([3]), { chunkSize: 2 }).state.h.shape).toEqual([4]);
+      return null;
+    });
+  });
+
+  it('a width 4n + 2p that no chunk count p (a divisor of n) gives is named as the parameters\' shape, not as a chunkSize to pass', () => {
+    // (It said "made for 1.5 chunks (chunkSize 2.6666666666666665)", "0 chunks (chunkSize Infinity)"
+    // or "5 chunks (chunkSize 0.8)": a config that does not exist.)
+    scope(() => {
+      for (const [width, q] of [[19, 1], [16, 1], [26, 2], [22, 1]] as const) {
+        const p = { wx: np.zeros([3, width]), wh: np.zeros([4, width]), b: np.zeros([width]) };
+        for (const run of [() => onLstm.apply(p, np.zeros([2, 3]), { chunkSize: q }), () => onLstm.cell(p, onLstm.initialState(4), np.ones([3]), { chunkSize: q })]) {
+          expect(run, `width ${width}`).toThrow(ShapeError);
+          expect(run, `width ${width}`).toThrow(new RegExp(`^onLstm\\.(apply|cell): params\\.wh has shape \\[4,${width}\\]; expected a width 4n \\+ 2p for n = 4 hidden cells in p chunks \\(18 for p = 1, 20 for p = 2, 24 for p = 4\\); config\\.chunkSize ${q} gives ${4 / q}, a width ${16 + 8 / q}$`));
+        }
+      }
+      // Widths that some chunk count gives still say which chunkSize the parameters were made with.
+      const p24 = { wx: np.zeros([3, 24]), wh: np.zeros([4, 24]), b: np.zeros([24]) };
+      expect(() => onLstm.apply(p24, np.zeros([2, 3]), { chunkSize: 2 })).toThrow(/^onLstm\.apply: the parameters were made for 4 chunks \(chunkSize 1\) but config\.chunkSize 2 gives 2; pass the config used with init$/);
+      return null;
+    });
+  });
+
+  it('parameters of nested JS arrays (which the shape check accepts, as for the state) give the values of the arrays', () => {
+    // (They passed the check, then failed: "undefined is not iterable" reading params.wh.shape.)
+    scope(() => {
+      const p = onLstm.init(random.key(0), 3, 4, { chunkSize: 2 });
+      const js = { wx: p.wx.toArray(), wh: p.wh.toArray(), b: p.b.toArray() } as unknown as onLstm.OnLstmParams;
+      const xs = random.normal(random.key(1), [2, 5, 3]);
+      expect(vals(onLstm.apply(js, xs, { chunkSize: 2 }).h)).toEqual(vals(onLstm.apply(p, xs, { chunkSize: 2 }).h));
+      expect(vals(onLstm.cell(js, onLstm.initialState(4), xs.at(0, 0), { chunkSize: 2 }).state.c)).toEqual(vals(onLstm.cell(p, onLstm.initialState(4), xs.at(0, 0), { chunkSize: 2 }).state.c));
       return null;
     });
   });

@@ -156,6 +156,25 @@ describe('EMA codebook and the tiny VQ-VAE', () => {
     });
   });
 
+  it('an EMA state of nested JS arrays (which its shape check accepts) gives the values of the arrays', () => {
+    // (It passed the check, then failed inside: "Cannot read properties of undefined (reading '0')"
+    // for counts, "state.sums.mul is not a function" for sums.)
+    run(() => {
+      const e = f32([[0, 0], [10, 10], [-50, 50]]);
+      const z = f32([[1, 0], [0, 1], [9, 10], [11, 12]]);
+      const { indices } = vq.quantize(z, e);
+      const st = vq.emaInit(e);
+      const want = vq.emaUpdate(st, z, indices, 0.9);
+      for (const js of [{ counts: st.counts.toArray(), sums: st.sums }, { counts: st.counts, sums: st.sums.toArray() }]) {
+        const got = vq.emaUpdate(js as unknown as vq.EmaCodebookState, z, indices, 0.9);
+        expect(vals(got.codebook)).toEqual(vals(want.codebook));
+        expect(vals(got.state.counts)).toEqual(vals(want.state.counts));
+        expect(vals(got.state.sums)).toEqual(vals(want.state.sums));
+      }
+      return null;
+    });
+  });
+
   it('trains end to end: the decoder gradient matches finite differences and the encoder gets the straight-through gradient', () => {
     run(() => {
       const params = vq.init(random.key(3), { inputDim: 4, latentDim: 2, codebookSize: 6, hidden: 8 });

@@ -170,8 +170,9 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
 
   const normalize = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
     const out = params.layers.map((layer, i) => {
-      const r = spectralNorm.apply(layer.w, state.sn[i]!, { coeff: cfg.coeff, powerIterations, mode: cfg.mode });
-      return { layer: { w: r.w, b: layer.b }, sn: r.state, sigma: r.sigma };
+      // (np.asArray: checkTrees accepts leaves of nested JS arrays.)
+      const r = spectralNorm.apply(np.asArray(layer.w), state.sn[i]!, { coeff: cfg.coeff, powerIterations, mode: cfg.mode });
+      return { layer: { w: r.w, b: np.asArray(layer.b) }, sn: r.state, sigma: r.sigma };
     });
     return { layers: out.map((o) => o.layer), state: { sn: out.map((o) => o.sn) }, sigmas: out.map((o) => o.sigma) };
   });
