@@ -288,6 +288,11 @@ describe('tracing semantics', () => {
       // tolist() is NumPy's name for toArray(): nested JS values, booleans as booleans.
       expect(np.array([[1, 0], [0, 2]], 'bool').tolist()).toEqual([[true, false], [false, true]]);
       expect(np.array([[1.5], [-2]]).tolist()).toEqual([[1.5], [-2]]);
+      // Empty arrays keep their nesting up to the first zero axis, as NumPy's tolist().
+      expect(np.zeros([2, 0]).toArray()).toEqual([[], []]);
+      expect(np.zeros([2, 3, 0], 'bool').toArray()).toEqual([[[], [], []], [[], [], []]]);
+      expect(np.zeros([0, 3]).toArray()).toEqual([]);
+      expect(np.zeros([2, 0, 3]).toArray()).toEqual([[], []]);
       // The fix: np.where (or a static argument).
       expectClose(jit((a: NDArray) => np.where(np.greater(np.sum(a), 0), a, np.negative(a)))(x), [1, -2, 3]);
     });

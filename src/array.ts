@@ -100,6 +100,8 @@ export abstract class NDArray {
   /** The values as nested JS arrays (numbers or booleans). */
   toArray(): unknown {
     const c = this.requireConcrete('toArray()');
+    // (TF.js's arraySync gives [] for every empty shape; NumPy nests up to the first zero axis.)
+    if (this.size === 0) return emptyNested(this.shape);
     const v = c.tensor.arraySync();
     return this.dtype === 'bool' ? mapNested(v, (n) => n !== 0) : v;
   }
@@ -223,4 +225,10 @@ export class ConcreteArray extends NDArray {
 
 function mapNested(v: unknown, f: (n: number) => unknown): unknown {
   return Array.isArray(v) ? v.map((x) => mapNested(x, f)) : f(v as number);
+}
+
+/** NumPy's tolist() of an empty array: lists nested along the axes before the first zero one. */
+function emptyNested(shape: readonly number[]): unknown[] {
+  const [n = 0, ...rest] = shape;
+  return Array.from({ length: n }, () => emptyNested(rest));
 }
