@@ -35,12 +35,15 @@ function oneHot(kind: Kind, x: NDArray, idx: NDArray, v: NDArray): NDArray {
 
 const sorted = (kind: Kind, x: NDArray, idx: NDArray, v: NDArray): NDArray => np.at(x, idx)[kind](v);
 
+/** A list of numbers with −0 shown as such. */
+const show = (xs: readonly number[]): string => xs.map((v) => (Object.is(v, -0) ? '-0' : String(v))).join(',');
+
 /** Bitwise-equal values: NaN equals NaN, −0 differs from +0. */
 function expectSame(got: NDArray, want: NDArray, label: string): void {
   expect(got.dtype, label).toBe(want.dtype);
   expect(got.shape, label).toEqual(want.shape);
   const a = Array.from(got.dataSync() as ArrayLike<number>), b = Array.from(want.dataSync() as ArrayLike<number>);
-  a.forEach((g, i) => { if (!Object.is(g, b[i]) && !(Number.isNaN(g) && Number.isNaN(b[i]!))) throw new Error(`${label}: entry ${i} is ${g}, the one-hot gives ${b[i]} (got ${a}, want ${b})`); });
+  a.forEach((g, i) => { if (!Object.is(g, b[i]) && !(Number.isNaN(g) && Number.isNaN(b[i]!))) throw new Error(`${label}: entry ${i} is ${show([g])}, the one-hot gives ${show([b[i]!])} (got ${show(a)}, want ${show(b)})`); });
 }
 
 /** Close derivatives: NaN where the reference has NaN, ±0 alike. */
@@ -67,6 +70,31 @@ const programArb = (pool: readonly number[], maxS = 6, maxM = 10) =>
 const VALUE_POOL = [-2, -1, -0, 0, 0.5, 1, 2, 3, NaN, Infinity, -Infinity];
 const POOLS: [DType, number[]][] = [['float32', VALUE_POOL], ['int32', [-3, -1, 0, 1, 2, 5]], ['bool', [0, 1]]];
 
+describe('traced np.at(x, i).multiply/min/max: closed forms', () => {
+  it('min shares a tie as np.minimum(x, np.min(writes)): x half, tied writes the other half equally; dropped writes nothing', () =>
+    onEachBackend(() => {
+      const x = np.array([1, 5], 'float32'), v = np.array([1, 1, 2, 0], 'float32'), i = np.array([0, 0, 1, -3], 'int32');
+      const f = jit((a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.at(p, c).min(q)), { argnums: [0, 1] })(a, b));
+      const [gx, gv] = f(x, i, v);
+      expect(Array.from(gx.dataSync())).toEqual([0.5, 0]);
+      expect(Array.from(gv.dataSync())).toEqual([0.25, 0.25, 1, 0]);
+      f.clearCache();
+    }));
+
+  it('multiply: the product rule at zeros, first and second order (d²/dv₀dv₁ of x·v₀·v₁·v₂ is x·v₂)', () =>
+    onEachBackend(() => {
+      const x = np.array([2, 7], 'float32'), v = np.array([0, 3, 4, 9], 'float32'), i = np.array([0, 0, 0, 2], 'int32');
+      const L = (p: NDArray, q: NDArray, c: NDArray) => np.sum(np.at(p, c).multiply(q));
+      const f = jit((a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => L(p, q, c), { argnums: [0, 1] })(a, b));
+      const [gx, gv] = f(x, i, v);
+      expect(Array.from(gx.dataSync())).toEqual([0, 1]); // ∂/∂x₀ = 0·3·4
+      expect(Array.from(gv.dataSync())).toEqual([24, 0, 0, 0]); // 2·3·4, 2·0·4, 2·0·3; the dropped write none
+      const h = jit((a: NDArray, c: NDArray, b: NDArray) => grad((q: NDArray) => np.sum(np.multiply(grad((r: NDArray) => L(a, r, c))(q), np.array([0, 1, 0, 0], 'float32'))))(b));
+      expect(Array.from(h(x, i, v).dataSync())).toEqual([8, 0, 0, 0]); // ∂²/∂v₁∂v₀ = x·v₂, ∂²/∂v₁² = 0, ∂²/∂v₁∂v₂ = x·v₀
+      f.clearCache(); h.clearCache();
+    }));
+});
+
 describe('traced np.at(x, i).multiply/min/max equal the one-hot implementation', () => {
   it('values bit for bit under jit: NaN, ±0, ±inf, ties, repeated/negative/out-of-range indices; float32, int32, bool', () =>
     onEachBackend(() => {
@@ -76,7 +104,7 @@ describe('traced np.at(x, i).multiply/min/max equal the one-hot implementation',
         for (const [dt, pool] of POOLS) {
           fc.assert(fc.property(programArb(pool), ({ xs, idx, vpool }) => scope(() => {
             const x = np.array(xs, dt), i = np.array(idx, 'int32'), v = np.array(vpool.slice(0, idx.length), dt);
-            expectSame(f(x, i, v), r(x, i, v), `${kind} ${dt} x=${xs} i=${idx} v=${vpool.slice(0, idx.length)}`);
+            expectSame(f(x, i, v), r(x, i, v), `${kind} ${dt} x=${show(xs)} i=${idx} v=${show(vpool.slice(0, idx.length))}`);
           })), { seed: FC_SEED, numRuns: 40 });
           f.clearCache(); r.clearCache();
         }
@@ -102,7 +130,7 @@ describe('traced np.at(x, i).multiply/min/max equal the one-hot implementation',
           const M = idx.length;
           const x = np.array(xs, 'float32'), v = np.array(vpool.slice(0, M), 'float32'), i = np.array(idx, 'int32'), ww = np.array(w, 'float32');
           const tx = np.array(w.map((c, k) => c + k), 'float32'), tv = np.array(vpool.slice(0, M).map((_, k) => (k % 3) - 1.25), 'float32');
-          const label = `${kind} x=${xs} i=${idx} v=${vpool.slice(0, M)}`;
+          const label = `${kind} x=${show(xs)} i=${idx} v=${show(vpool.slice(0, M))}`;
           const [gx, gv] = revS(x, v, i, ww), [rx, rv] = revR(x, v, i, ww);
           expectNear(gx, rx, `${label} ∂x`);
           expectNear(gv, rv, `${label} ∂v`);

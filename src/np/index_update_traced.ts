@@ -10,7 +10,7 @@ import { customJvp } from '../../transforms/custom.js';
 import { arange, asArray } from './convert.js';
 import { add, astype, divide, equal, greater, isnan, less, logicalAnd, logicalOr, maximum, minimum, multiply, notEqual, subtract, where } from './elementwise.js';
 import { argsort } from './sorting.js';
-import { concatenate, slice } from './shape_ops.js';
+import { concatenate, reshape, slice } from './shape_ops.js';
 import { dtypeBounds } from './static_index.js';
 
 /** A constant int32 array of `shape` holding `data`. */
@@ -65,6 +65,13 @@ function segmentedScan(sk: NDArray, sv: NDArray, combine: (earlier: NDArray, lat
 }
 
 /**
+ * Per target, its run's total (the scan `y` at the run's last write), `fill` ([1]) where untouched:
+ * one gather from [fill, ...y] at `winner` (0 reads the fill), as on wasm each broadcasting int32
+ * op over the S targets (winner − 1, its clamp, the select) took TF.js's slow generic path.
+ */
+const runTotals = (y: NDArray, winner: NDArray, fill: NDArray): NDArray => gather(concatenate([fill, y]), winner);
+
+/**
  * The combine of np.min/np.max's reduction, which the one-hot implementation took per target: a
  * NaN wins (it propagates), otherwise the earlier of equal values stays (so of −0 and +0, the
  * first written), as TF.js's min/max kernels keep the first extremum they meet.
@@ -79,7 +86,7 @@ function segmentExtremumValue(kind: 'min' | 'max', vf: NDArray, flat: NDArray, v
   const { perm, sk, winner } = runs(flat, valid, S);
   const y = segmentedScan(sk, gather(vf, perm), extremumCombine(kind, vf.dtype === 'float32'));
   const { lowest, highest } = dtypeBounds(vf.dtype);
-  return where(greater(winner, 0), gather(y, maximum(subtract(winner, 1), 0)), asArray(kind === 'min' ? highest : lowest, vf.dtype));
+  return runTotals(y, winner, asArray([kind === 'min' ? highest : lowest], vf.dtype));
 }
 
 type SegmentExtremum = (vf: NDArray, flat: NDArray, valid: NDArray) => NDArray;
@@ -104,9 +111,9 @@ function segmentExtremum(kind: 'min' | 'max', S: number): SegmentExtremum {
   return made;
 }
 
-/** Whether each of the S targets has a valid write. */
+/** Whether each of the S targets has a valid write (counted in float32: on wasm an int32 compare with a scalar broadcast slowly). */
 const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray =>
-  greater(slice(scatter(where(valid, flat, S), astype(valid, 'int32'), S + 1), [0], [S]), 0);
+  greater(slice(scatter(where(valid, flat, S), astype(valid, 'float32'), S + 1), [0], [S]), 0);
 
 /**
  * min/max with traced positions: per target, the extremum of its writes (sorted runs, segmented
@@ -136,17 +143,19 @@ export function multiplyTraced(xf: NDArray, flat: NDArray, valid: NDArray, vf: N
   const one = asArray(1, vf.dtype);
   const y = segmentedScan(sk, gather(where(valid, vf, one), perm), (a, b) => multiply(a, b), one);
   // x · 1 where untouched (x itself, and its tangent through the same product rule as x · P).
-  return multiply(xf, where(greater(winner, 0), gather(y, maximum(subtract(winner, 1), 0)), one));
+  return multiply(xf, runTotals(y, winner, reshape(one, [1])));
 }
 
 /**
  * set with traced positions: the last valid write to each target wins, as in the static case. A
  * stable sort of the targets groups each target's writes in update order, so the winner is the
- * last of its run; one scatter writes each winner's position + 1 at its target (the others, and
- * dropped writes, go to a spare slot S that is cut off), and one gather reads the winners' values,
- * so that v is written as it is (scattering the values onto zeros made −0 +0). O(M + S) memory
- * where a one-hot of writes × targets took O(M·S); the gradient is the same: each winner gets its
- * target's cotangent, every other write none.
+ * last of its run; one scatter writes, at each winner's target t, the offset from t to the
+ * winner's value in [x, v] (S + its position − t; the others, and dropped writes, go to a spare
+ * slot S that is cut off), and one gather from [x, v] at t + offset reads x's own entry or the
+ * winning value, written as it is (scattering the values onto zeros made −0 +0). O(M + S) memory;
+ * the gradient: each winner gets its target's cotangent, every other write none. (Selecting
+ * between x and a gather of v at winner − 1 cost three broadcasting int32 ops over the S targets,
+ * which on wasm take TF.js's slow generic path: 4× the time at S = 10⁶.)
  */
 export function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArray): NDArray {
   const S = xf.size, M = vf.size;
@@ -154,9 +163,7 @@ export function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf:
   const perm = argsort(key);
   const sorted = gather(key, perm);
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
-  const next = concatenate([slice(sorted, [1], [M]), asArray([-1], 'int32')]);
-  const last = notEqual(sorted, next);
-  const target = where(last, sorted, S);
-  const winner = slice(scatter(target, where(last, add(perm, 1), 0), S + 1), [0], [S]); // [S], 0 where untouched
-  return where(greater(winner, 0), gather(vf, maximum(subtract(winner, 1), 0)), xf);
+  const last = notEqual(sorted, concatenate([slice(sorted, [1], [M]), constInt([-1], [1])]));
+  const offset = slice(scatter(where(last, sorted, S), where(last, subtract(add(perm, S), sorted), 0), S + 1), [0], [S]);
+  return gather(concatenate([xf, vf]), add(offset, arange(0, S, 1, 'int32')));
 }
