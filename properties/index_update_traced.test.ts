@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { dispose, grad, jit, scope, jvp, makeJaxpr, np, vmap, type ClosedJaxpr, type DType, type NDArray } from '../src/index.js';
-import { FC_SEED, extraPeakBytes, onEachBackend } from './helpers.js';
+import { FC_SEED, extraPeakBytes, numTensors, onEachBackend } from './helpers.js';
 
 type Kind = 'multiply' | 'min' | 'max';
 const KINDS: Kind[] = ['multiply', 'min', 'max'];
@@ -176,12 +176,14 @@ function largest(c: ClosedJaxpr): number {
     }
   };
   walk(c.jaxpr);
+  dispose(c.consts); // the program's constants are the caller's to free
   return most;
 }
 
 describe('traced multiply/min/max take O(updates + size) memory, not O(updates × size)', () => {
   it('10,000 writes into 10⁶ entries: the one-hot program holds a 10¹⁰-element array, the sorted one nothing over 2·(M + S); it runs, with its gradient', async () => {
     const S = 1_000_000, M = 10_000;
+    const before = numTensors();
     const x = np.zeros([S]), v = np.linspace(-1, 1, M), i = np.array(Array.from({ length: M }, (_, k) => (k * 7919) % (S + 50) - 25), 'int32');
     for (const kind of KINDS) {
       const body = (upd: typeof sorted) => (a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(upd(kind, p, c, q)), { argnums: [0, 1] })(a, b);
@@ -194,5 +196,7 @@ describe('traced multiply/min/max take O(updates + size) memory, not O(updates �
     const peak = await extraPeakBytes(() => f(x, i, v));
     expect(peak).toBeLessThan(40 * 4 * (S + M));
     dispose([x, v, i]);
+    f.clearCache();
+    expect(numTensors()).toBe(before);
   }, 120_000);
 });
