@@ -1,18 +1,16 @@
 // Functional index updates (JAX's `x.at[idx].set/add/multiply/min/max/get`) and dynamic slices
 // (lax.dynamic_slice / dynamic_update_slice). Everything is built from existing primitives on the
 // flattened array — gather reads, scatter_add writes, select masks — so grad, vmap and jit see
-// through it with no new rule rows.
-import * as tf from '@tensorflow/tfjs-core';
+// through it with no new rule rows (traced positions: index_update_traced.ts).
 import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array.js';
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { arange, asArray, defop } from './convert.js';
-import { add, clip, equal, greater, logicalAnd, maximum, minimum, multiply, notEqual, subtract, where, less, astype } from './elementwise.js';
-import { max as reduceMax, min as reduceMin, prod } from './reductions.js';
-import { argsort } from './sorting.js';
-import { broadcastTo, concatenate, reshape, slice } from './shape_ops.js';
-import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
+import { asArray, defop } from './convert.js';
+import { add, clip, greater, logicalAnd, maximum, minimum, multiply, where, less, astype } from './elementwise.js';
+import { broadcastTo, reshape } from './shape_ops.js';
+import { slicePositions, staticIndex } from './static_index.js';
+import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced } from './index_update_traced.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
 export type UpdateIndex = IndexSpec | NDArray;
@@ -107,21 +105,6 @@ function parseRegion(op: string, x: NDArray, spec: readonly UpdateIndex[]): Regi
   return { shape, flat: reshape(flat, [size]), valid: reshape(broadcastTo(dims(validIdx), shape), [size]) };
 }
 
-/** A constant int32 array of `shape` holding `data`. */
-function constInt(data: Int32Array | readonly number[], shape: readonly number[]): NDArray {
-  return new ConcreteArray(tf.tensor(Int32Array.from(data), [...shape], 'int32'));
-}
-
-/** A constant bool array of `shape` holding `data` (nonzero = true). */
-function constBool(data: Uint8Array, shape: readonly number[]): NDArray {
-  return new ConcreteArray(tf.tensor(data, [...shape], 'bool'));
-}
-
-/** xf[idx] on a flat array (one gather, whose transpose is one scatter_add). */
-const gather = (xf: NDArray, idx: NDArray): NDArray => bind1('gather', [xf, idx], { axis: 0 });
-/** A flat array of `size` zeros with `upd` added at `idx` (repeats accumulate). */
-const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bind1('scatter_add', [idx, upd], { axis: 0, axisSize: size });
-
 /** The update value broadcast to the region and flattened to [M], in x's dtype; names both shapes when it does not fit. */
 function flatValue(op: string, x: NDArray, region: Region, v: ArrayLike): NDArray {
   let a = asArray(v);
@@ -183,43 +166,11 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     }
     return out;
   }
-  if (kind === 'set') return setTraced(xf, region.flat, region.valid as NDArray | null, vf);
-  // Traced positions: duplicates are unknown until run time, so compare every update with every
-  // target ([M, S] one-hot). This costs O(M·S) memory; static indices avoid it, and set avoids it
-  // with a sort. (A sort could give min/max their values too, but not their gradients at ties
-  // (shared equally, as np.min's) without a custom rule, nor multiply its product.)
-  const flat = region.flat;
-  let onehot = equal(reshape(flat, [M, 1]), reshape(arange(0, S, 1, 'int32'), [1, S]));
-  if (region.valid !== null) onehot = logicalAnd(onehot, reshape(region.valid as NDArray, [M, 1]));
-  const hit = greater(reduceMax(astype(onehot, 'int32'), 0), 0); // [S]
-  const vcol = reshape(vf, [M, 1]);
-  if (kind === 'multiply') return multiply(xf, prod(where(onehot, vcol, 1), 0));
-  // The fill is the identity of min/max in x's dtype.
-  const { lowest, highest } = dtypeBounds(xf.dtype);
-  if (kind === 'min') return where(hit, minimum(xf, reduceMin(where(onehot, vcol, asArray(highest, xf.dtype)), 0)), xf);
-  return where(hit, maximum(xf, reduceMax(where(onehot, vcol, asArray(lowest, xf.dtype)), 0)), xf);
-}
-
-/**
- * set with traced positions: the last valid write to each target wins, as in the static case. A
- * stable sort of the targets groups each target's writes in update order, so the winner is the
- * last of its run; one scatter writes each winner's position + 1 at its target (the others, and
- * dropped writes, go to a spare slot S that is cut off), and one gather reads the winners' values,
- * so that v is written as it is (scattering the values onto zeros made −0 +0). O(M + S) memory
- * where a one-hot of writes × targets took O(M·S); the gradient is the same: each winner gets its
- * target's cotangent, every other write none.
- */
-function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArray): NDArray {
-  const S = xf.size, M = vf.size;
-  const key = valid === null ? flat : where(valid, flat, S);
-  const perm = argsort(key);
-  const sorted = gather(key, perm);
-  // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
-  const next = concatenate([slice(sorted, [1], [M]), asArray([-1], 'int32')]);
-  const last = notEqual(sorted, next);
-  const target = where(last, sorted, S);
-  const winner = slice(scatter(target, where(last, add(perm, 1), 0), S + 1), [0], [S]); // [S], 0 where untouched
-  return where(greater(winner, 0), gather(vf, maximum(subtract(winner, 1), 0)), xf);
+  const flat = region.flat, valid = region.valid as NDArray;
+  if (kind === 'set') return setTraced(xf, flat, valid, vf);
+  // Traced positions: duplicates are unknown until run time, so each update sorts the positions
+  // (see index_update_traced.ts): O((M + S) log M) where a one-hot of writes × targets took O(M·S).
+  return kind === 'multiply' ? multiplyTraced(xf, flat, valid, vf) : extremumTraced(kind, xf, flat, valid, vf);
 }
 
 /** The updates a functional index `np.at(x, ...index)` offers; each returns a new array and leaves x unchanged. */

@@ -1,0 +1,202 @@
+// np.at(x, i).multiply/min/max with traced positions i (sorted runs + segmented scans, see
+// src/np/index_update_traced.ts) against the one-hot [updates, size] implementation they replace,
+// kept here as the reference: values bit for bit (NaN, ±0, ±inf, int32, bool), derivatives in x
+// and v (forward, reverse, second order) on random programs with repeated, negative and
+// out-of-range indices and ties, under jit and vmap; and a size the one-hot could not hold.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { dispose, grad, jit, scope, jvp, makeJaxpr, np, vmap, type ClosedJaxpr, type DType, type NDArray } from '../src/index.js';
+import { FC_SEED, extraPeakBytes, numTensors, onEachBackend } from './helpers.js';
+
+type Kind = 'multiply' | 'min' | 'max';
+const KINDS: Kind[] = ['multiply', 'min', 'max'];
+
+/**
+ * The implementation before the sort (index_update.ts's traced branch), on a 1-D x with an int32
+ * index array: every write compared with every target in a [M, S] one-hot.
+ */
+function oneHot(kind: Kind, x: NDArray, idx: NDArray, v: NDArray): NDArray {
+  const S = x.size, M = idx.size;
+  const norm = np.where(np.less(idx, 0), np.add(idx, S), idx);
+  const valid = np.logicalAnd(np.greater(norm, -1), np.less(norm, S));
+  const flat = np.clip(norm, 0, S - 1);
+  const onehot = np.logicalAnd(np.equal(np.reshape(flat, [M, 1]), np.reshape(np.arange(0, S, 1, 'int32'), [1, S])), np.reshape(valid, [M, 1]));
+  const hit = np.greater(np.max(np.astype(onehot, 'int32'), 0), 0);
+  const vcol = np.reshape(v, [M, 1]);
+  const dt = x.dtype;
+  const lowest = dt === 'int32' ? -2147483648 : dt === 'bool' ? 0 : -Infinity;
+  const highest = dt === 'int32' ? 2147483647 : dt === 'bool' ? 1 : Infinity;
+  let out: NDArray;
+  if (kind === 'multiply') out = np.multiply(x, np.prod(np.where(onehot, vcol, 1), 0));
+  else if (kind === 'min') out = np.where(hit, np.minimum(x, np.min(np.where(onehot, vcol, np.array(highest, dt)), 0)), x);
+  else out = np.where(hit, np.maximum(x, np.max(np.where(onehot, vcol, np.array(lowest, dt)), 0)), x);
+  return out.dtype === dt ? out : np.astype(out, dt);
+}
+
+const sorted = (kind: Kind, x: NDArray, idx: NDArray, v: NDArray): NDArray => np.at(x, idx)[kind](v);
+
+/** A list of numbers with −0 shown as such. */
+const show = (xs: readonly number[]): string => xs.map((v) => (Object.is(v, -0) ? '-0' : String(v))).join(',');
+
+/** Bitwise-equal values: NaN equals NaN, −0 differs from +0. */
+function expectSame(got: NDArray, want: NDArray, label: string): void {
+  expect(got.dtype, label).toBe(want.dtype);
+  expect(got.shape, label).toEqual(want.shape);
+  const a = Array.from(got.dataSync() as ArrayLike<number>), b = Array.from(want.dataSync() as ArrayLike<number>);
+  a.forEach((g, i) => { if (!Object.is(g, b[i]) && !(Number.isNaN(g) && Number.isNaN(b[i]!))) throw new Error(`${label}: entry ${i} is ${show([g])}, the one-hot gives ${show([b[i]!])} (got ${show(a)}, want ${show(b)})`); });
+}
+
+/** Close derivatives: NaN where the reference has NaN, ±0 alike. */
+function expectNear(got: NDArray, want: NDArray, label: string): void {
+  const a = Array.from(got.dataSync()), b = Array.from(want.dataSync());
+  expect(a.length, label).toBe(b.length);
+  a.forEach((g, i) => {
+    const w = b[i]!;
+    const ok = Number.isNaN(w) ? Number.isNaN(g) : g === w || Math.abs(g - w) <= 1e-5 + 1e-5 * Math.abs(w);
+    if (!ok) throw new Error(`${label}: entry ${i} is ${g}, the one-hot gives ${w} (got ${a}, want ${b})`);
+  });
+}
+
+/** A random program: x of size S, M writes with indices in [−S − 2, S + 1] (repeats, negatives, dropped), values from `pool` (ties). */
+const programArb = (pool: readonly number[], maxS = 6, maxM = 10) =>
+  fc.integer({ min: 1, max: maxS }).chain((S) => fc.record({
+    S: fc.constant(S),
+    xs: fc.array(fc.constantFrom(...pool), { minLength: S, maxLength: S }),
+    idx: fc.array(fc.integer({ min: -S - 2, max: S + 1 }), { minLength: 1, maxLength: maxM }),
+    vpool: fc.array(fc.constantFrom(...pool), { minLength: maxM, maxLength: maxM }),
+    w: fc.array(fc.constantFrom(-1.5, -1, 0, 0.5, 2), { minLength: S, maxLength: S }),
+  }));
+
+const VALUE_POOL = [-2, -1, -0, 0, 0.5, 1, 2, 3, NaN, Infinity, -Infinity];
+const POOLS: [DType, number[]][] = [['float32', VALUE_POOL], ['int32', [-3, -1, 0, 1, 2, 5]], ['bool', [0, 1]]];
+
+describe('traced np.at(x, i).multiply/min/max: closed forms', () => {
+  it('min shares a tie as np.minimum(x, np.min(writes)): x half, tied writes the other half equally; dropped writes nothing', () =>
+    onEachBackend(() => {
+      const x = np.array([1, 5], 'float32'), v = np.array([1, 1, 2, 0], 'float32'), i = np.array([0, 0, 1, -3], 'int32');
+      const f = jit((a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.at(p, c).min(q)), { argnums: [0, 1] })(a, b));
+      const [gx, gv] = f(x, i, v);
+      expect(Array.from(gx.dataSync())).toEqual([0.5, 0]);
+      expect(Array.from(gv.dataSync())).toEqual([0.25, 0.25, 1, 0]);
+      f.clearCache();
+    }));
+
+  it('multiply: the product rule at zeros, first and second order (d²/dv₀dv₁ of x·v₀·v₁·v₂ is x·v₂)', () =>
+    onEachBackend(() => {
+      const x = np.array([2, 7], 'float32'), v = np.array([0, 3, 4, 9], 'float32'), i = np.array([0, 0, 0, 2], 'int32');
+      const L = (p: NDArray, q: NDArray, c: NDArray) => np.sum(np.at(p, c).multiply(q));
+      const f = jit((a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => L(p, q, c), { argnums: [0, 1] })(a, b));
+      const [gx, gv] = f(x, i, v);
+      expect(Array.from(gx.dataSync())).toEqual([0, 1]); // ∂/∂x₀ = 0·3·4
+      expect(Array.from(gv.dataSync())).toEqual([24, 0, 0, 0]); // 2·3·4, 2·0·4, 2·0·3; the dropped write none
+      const h = jit((a: NDArray, c: NDArray, b: NDArray) => grad((q: NDArray) => np.sum(np.multiply(grad((r: NDArray) => L(a, r, c))(q), np.array([0, 1, 0, 0], 'float32'))))(b));
+      expect(Array.from(h(x, i, v).dataSync())).toEqual([8, 0, 0, 0]); // ∂²/∂v₁∂v₀ = x·v₂, ∂²/∂v₁² = 0, ∂²/∂v₁∂v₂ = x·v₀
+      f.clearCache(); h.clearCache();
+    }));
+});
+
+describe('traced np.at(x, i).multiply/min/max equal the one-hot implementation', () => {
+  it('values bit for bit under jit: NaN, ±0, ±inf, ties, repeated/negative/out-of-range indices; float32, int32, bool', () =>
+    onEachBackend(() => {
+      for (const kind of KINDS) {
+        const f = jit((x: NDArray, i: NDArray, v: NDArray) => sorted(kind, x, i, v));
+        const r = jit((x: NDArray, i: NDArray, v: NDArray) => oneHot(kind, x, i, v));
+        for (const [dt, pool] of POOLS) {
+          fc.assert(fc.property(programArb(pool), ({ xs, idx, vpool }) => scope(() => {
+            const x = np.array(xs, dt), i = np.array(idx, 'int32'), v = np.array(vpool.slice(0, idx.length), dt);
+            expectSame(f(x, i, v), r(x, i, v), `${kind} ${dt} x=${show(xs)} i=${idx} v=${show(vpool.slice(0, idx.length))}`);
+          })), { seed: FC_SEED, numRuns: 40 });
+          f.clearCache(); r.clearCache();
+        }
+      }
+    }));
+
+  it('derivatives in x and v: reverse, forward and second order, ties among writes and with x, NaN', () =>
+    onEachBackend(() => {
+      // No ±inf: where every write to a target is +inf (min) the one-hot's np.min also counted the
+      // +inf fill of the other rows as ties, dividing the tangent by M; the sort counts only writes.
+      const pool = [-2, -1, -0, 0, 0.5, 1, 2, NaN];
+      for (const kind of KINDS) {
+        const loss = (upd: typeof sorted) => (x: NDArray, v: NDArray, i: NDArray, w: NDArray) => np.sum(np.multiply(w, upd(kind, x, i, v)));
+        const rev = (upd: typeof sorted) => jit((x: NDArray, v: NDArray, i: NDArray, w: NDArray) => grad(loss(upd), { argnums: [0, 1] })(x, v, i, w));
+        const fwd = (upd: typeof sorted) => jit((x: NDArray, v: NDArray, i: NDArray, tx: NDArray, tv: NDArray) => jvp((a: NDArray, b: NDArray) => upd(kind, a, i, b), [x, v], [tx, tv])[1]);
+        // Hessian-vector product: ∇(∇L · (ux, uv)) in (x, v).
+        const hvp = (upd: typeof sorted) => jit((x: NDArray, v: NDArray, i: NDArray, w: NDArray, ux: NDArray, uv: NDArray) => grad((a: NDArray, b: NDArray) => {
+          const [gx, gv] = grad(loss(upd), { argnums: [0, 1] })(a, b, i, w);
+          return np.add(np.sum(np.multiply(gx, ux)), np.sum(np.multiply(gv, uv)));
+        }, { argnums: [0, 1] })(x, v));
+        const [revS, revR, fwdS, fwdR, hvpS, hvpR] = [rev(sorted), rev(oneHot), fwd(sorted), fwd(oneHot), hvp(sorted), hvp(oneHot)];
+        fc.assert(fc.property(programArb(pool), ({ xs, idx, vpool, w }) => scope(() => {
+          const M = idx.length;
+          const x = np.array(xs, 'float32'), v = np.array(vpool.slice(0, M), 'float32'), i = np.array(idx, 'int32'), ww = np.array(w, 'float32');
+          const tx = np.array(w.map((c, k) => c + k), 'float32'), tv = np.array(vpool.slice(0, M).map((_, k) => (k % 3) - 1.25), 'float32');
+          const label = `${kind} x=${show(xs)} i=${idx} v=${show(vpool.slice(0, M))}`;
+          const [gx, gv] = revS(x, v, i, ww), [rx, rv] = revR(x, v, i, ww);
+          expectNear(gx, rx, `${label} ∂x`);
+          expectNear(gv, rv, `${label} ∂v`);
+          expectNear(fwdS(x, v, i, tx, tv), fwdR(x, v, i, tx, tv), `${label} jvp`);
+          const [hx, hv] = hvpS(x, v, i, ww, tx, tv), [sx, sv] = hvpR(x, v, i, ww, tx, tv);
+          expectNear(hx, sx, `${label} second order in x`);
+          expectNear(hv, sv, `${label} second order in v`);
+        })), { seed: FC_SEED, numRuns: 25 });
+        for (const j of [revS, revR, fwdS, fwdR, hvpS, hvpR]) j.clearCache();
+      }
+    }));
+
+  it('vmap over x, v and the indices (batched writes into batched targets) equals the one-hot vmapped, values and gradients', () =>
+    onEachBackend(() => {
+      fc.assert(fc.property(fc.integer({ min: 0, max: 10_000 }), (seed) => scope(() => {
+        const B = 3, S = 5, M = 7;
+        const rnd = (k: number) => Math.abs(Math.sin(seed * 12.9898 + k * 78.233) * 43758.5453) % 1;
+        const xs = np.array(Array.from({ length: B * S }, (_, k) => Math.round(rnd(k) * 4) / 2 - 1), 'float32');
+        const vs = np.array(Array.from({ length: B * M }, (_, k) => Math.round(rnd(100 + k) * 4) / 2 - 1), 'float32');
+        const is = np.array(Array.from({ length: B * M }, (_, k) => Math.floor(rnd(200 + k) * (S + 4)) - 2), 'int32');
+        const [x, v, i] = [np.reshape(xs, [B, S]), np.reshape(vs, [B, M]), np.reshape(is, [B, M])];
+        for (const kind of KINDS) {
+          const g = (upd: typeof sorted) => (a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.multiply(upd(kind, p, c, q), np.arange(1, S + 1))), { argnums: [0, 1] })(a, b);
+          expectSame(vmap((a: NDArray, c: NDArray, b: NDArray) => sorted(kind, a, c, b))(x, i, v), vmap((a: NDArray, c: NDArray, b: NDArray) => oneHot(kind, a, c, b))(x, i, v), `vmap ${kind} seed ${seed}`);
+          const [gs, gr] = [vmap(g(sorted))(x, i, v), vmap(g(oneHot))(x, i, v)];
+          expectNear(gs[0]!, gr[0]!, `vmap ∂x ${kind} seed ${seed}`);
+          expectNear(gs[1]!, gr[1]!, `vmap ∂v ${kind} seed ${seed}`);
+        }
+      })), { seed: FC_SEED, numRuns: 6 });
+    }));
+});
+
+/** The largest intermediate (in elements) of a program, nested programs included. */
+function largest(c: ClosedJaxpr): number {
+  let most = 0;
+  const walk = (j: ClosedJaxpr['jaxpr']) => {
+    for (const e of j.eqns) {
+      for (const b of e.outBinders) most = Math.max(most, b.aval.size);
+      for (const p of Object.values(e.params as Record<string, unknown>)) {
+        if (p !== null && typeof p === 'object' && 'eqns' in p) walk(p as ClosedJaxpr['jaxpr']);
+        if (p !== null && typeof p === 'object' && 'jaxpr' in p && (p as ClosedJaxpr).jaxpr !== undefined && 'eqns' in (p as ClosedJaxpr).jaxpr) walk((p as ClosedJaxpr).jaxpr);
+      }
+    }
+  };
+  walk(c.jaxpr);
+  dispose(c.consts); // the program's constants are the caller's to free
+  return most;
+}
+
+describe('traced multiply/min/max take O(updates + size) memory, not O(updates × size)', () => {
+  it('10,000 writes into 10⁶ entries: the one-hot program holds a 10¹⁰-element array, the sorted one nothing over 2·(M + S); it runs, with its gradient', async () => {
+    const S = 1_000_000, M = 10_000;
+    const before = numTensors();
+    const x = np.zeros([S]), v = np.linspace(-1, 1, M), i = np.array(Array.from({ length: M }, (_, k) => (k * 7919) % (S + 50) - 25), 'int32');
+    for (const kind of KINDS) {
+      const body = (upd: typeof sorted) => (a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(upd(kind, p, c, q)), { argnums: [0, 1] })(a, b);
+      // (Tracing the one-hot's gradient already fails: its transpose makes a 10¹⁰-element zeros.)
+      expect(largest(makeJaxpr((a: NDArray, c: NDArray, b: NDArray) => oneHot(kind, a, c, b))(x, i, v))).toBe(M * S);
+      expect(largest(makeJaxpr(body(sorted))(x, i, v))).toBeLessThanOrEqual(2 * (M + S));
+    }
+    // Run the min gradient for real: its TF.js high-water mark stays within a few arrays of size S (4 bytes each).
+    const f = jit((a: NDArray, c: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.at(p, c).min(q)), { argnums: [0, 1] })(a, b));
+    const peak = await extraPeakBytes(() => f(x, i, v));
+    expect(peak).toBeLessThan(40 * 4 * (S + M));
+    dispose([x, v, i]);
+    f.clearCache();
+    expect(numTensors()).toBe(before);
+  }, 120_000);
+});

@@ -1,0 +1,169 @@
+// np.at(x, i).set/multiply/min/max when the positions i are traced (jit, vmap, grad with traced
+// indices): duplicates are unknown until run time. Each update sorts the write positions once
+// (stable, so each target's writes stay in update order) and works on the runs of equal targets:
+// O((M + S) log M) time and memory for M writes into S entries, where comparing every write with
+// every target (a one-hot [M, S] matrix) took O(M·S).
+import * as tf from '@tensorflow/tfjs-core';
+import { ConcreteArray, type NDArray } from '../array.js';
+import { bind1 } from '../core.js';
+import { customJvp } from '../../transforms/custom.js';
+import { arange, asArray } from './convert.js';
+import { add, astype, divide, equal, greater, isnan, less, logicalAnd, logicalOr, maximum, minimum, multiply, notEqual, subtract, where } from './elementwise.js';
+import { argsort } from './sorting.js';
+import { concatenate, reshape, slice } from './shape_ops.js';
+import { dtypeBounds } from './static_index.js';
+
+/** A constant int32 array of `shape` holding `data`. */
+export function constInt(data: Int32Array | readonly number[], shape: readonly number[]): NDArray {
+  return new ConcreteArray(tf.tensor(Int32Array.from(data), [...shape], 'int32'));
+}
+
+/** A constant bool array of `shape` holding `data` (nonzero = true). */
+export function constBool(data: Uint8Array, shape: readonly number[]): NDArray {
+  return new ConcreteArray(tf.tensor(data, [...shape], 'bool'));
+}
+
+/** xf[idx] on a flat array (one gather, whose transpose is one scatter_add). */
+export const gather = (xf: NDArray, idx: NDArray): NDArray => bind1('gather', [xf, idx], { axis: 0 });
+/** A flat array of `size` zeros with `upd` added at `idx` (repeats accumulate). */
+export const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bind1('scatter_add', [idx, upd], { axis: 0, axisSize: size });
+
+/**
+ * The writes sorted by target: `key` is each write's target, S for a dropped (out-of-bounds)
+ * write, so dropped writes form the last run and land in a spare slot S that callers cut off.
+ * `perm` is the stable order, `sk` the sorted keys and `winner` holds, per target, the sorted position + 1 of its run's final write (0: untouched).
+ */
+function runs(flat: NDArray, valid: NDArray, S: number) {
+  const M = flat.size;
+  const key = where(valid, flat, S);
+  const perm = argsort(key);
+  const sk = gather(key, perm);
+  // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
+  const last = notEqual(sk, concatenate([slice(sk, [1], [M]), constInt([-1], [1])]));
+  const winner = slice(scatter(where(last, sk, S), where(last, arange(1, M + 1, 1, 'int32'), 0), S + 1), [0], [S]);
+  return { perm, sk, winner };
+}
+
+/**
+ * An inclusive scan of `sv` within runs of equal sorted keys `sk` (Hillis–Steele: log₂M rounds of
+ * whole-array ops): entry i ends as combine over its run's entries up to i, in order, so a run's
+ * last entry holds the run's total. `combine(earlier, later)` must be associative.
+ */
+function segmentedScan(sk: NDArray, sv: NDArray, combine: (earlier: NDArray, later: NDArray) => NDArray, identity?: NDArray): NDArray {
+  const M = sk.size;
+  let y = sv;
+  for (let d = 1; d < M; d *= 2) {
+    // Entry i combines with entry i − d when both are in one run (keys are ≥ 0, so the −1 fill never matches).
+    const same = equal(sk, concatenate([constInt(new Int32Array(d).fill(-1), [d]), slice(sk, [0], [M - d])]));
+    const prev = concatenate([slice(y, [0], [d]), slice(y, [0], [M - d])]); // the first d are masked by `same`
+    // With an identity, entries outside the run combine with it instead of being selected away:
+    // the unselected branch of a select still passes cotangent × operand (0 · NaN) back to the
+    // other run's entry, so a NaN write poisoned the gradient of its neighbour in the sorted order.
+    y = identity === undefined ? where(same, combine(prev, y), y) : combine(where(same, prev, identity), y);
+  }
+  return y;
+}
+
+/**
+ * Per target, its run's total (the scan `y` at the run's last write), `fill` ([1]) where untouched:
+ * one gather from [fill, ...y] at `winner` (0 reads the fill), as on wasm each broadcasting int32
+ * op over the S targets (winner − 1, its clamp, the select) took TF.js's slow generic path.
+ */
+const runTotals = (y: NDArray, winner: NDArray, fill: NDArray): NDArray => gather(concatenate([fill, y]), winner);
+
+/**
+ * The combine of np.min/np.max's reduction, which the one-hot implementation took per target: a
+ * NaN wins (it propagates), otherwise the earlier of equal values stays (so of −0 and +0, the
+ * first written), as TF.js's min/max kernels keep the first extremum they meet.
+ */
+const extremumCombine = (kind: 'min' | 'max', float: boolean) => (a: NDArray, b: NDArray): NDArray => {
+  const better = kind === 'min' ? less(b, a) : greater(b, a);
+  return where(float ? logicalOr(isnan(b), better) : better, b, a);
+};
+
+/** Per target, the min/max of the valid writes to it ([S]; the dtype's identity where none). */
+function segmentExtremumValue(kind: 'min' | 'max', vf: NDArray, flat: NDArray, valid: NDArray, S: number): NDArray {
+  const { perm, sk, winner } = runs(flat, valid, S);
+  const y = segmentedScan(sk, gather(vf, perm), extremumCombine(kind, vf.dtype === 'float32'));
+  const { lowest, highest } = dtypeBounds(vf.dtype);
+  return runTotals(y, winner, asArray([kind === 'min' ? highest : lowest], vf.dtype));
+}
+
+type SegmentExtremum = (vf: NDArray, flat: NDArray, valid: NDArray) => NDArray;
+
+/**
+ * segmentExtremumValue with np.min/np.max's derivative: a target's tangent is the average of the
+ * tangents of the writes that attain its extremum (0/0 = NaN where that is NaN, as np.min's),
+ * written out since the scan's selects would give it all to one of them. Linear in the tangent
+ * with masks from comparisons, so second derivatives are 0, as np.min's.
+ */
+function segmentExtremum(kind: 'min' | 'max', S: number): SegmentExtremum {
+  const f = (vf: NDArray, flat: NDArray, valid: NDArray): NDArray => segmentExtremumValue(kind, vf, flat, valid, S);
+  const made: SegmentExtremum = customJvp(f, ([vf, flat, valid]: [NDArray, NDArray, NDArray], [tv]: [NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+    const m = made(vf, flat, valid);
+    const key = where(valid, flat, S);
+    const attains = astype(logicalAnd(valid, equal(vf, gather(m, flat))), 'float32');
+    const count = (u: NDArray) => slice(scatter(key, u, S + 1), [0], [S]);
+    const hit = greater(count(astype(valid, 'float32')), 0);
+    // Untouched targets divide by 1 (their tangent is unused); a NaN extremum divides by 0.
+    return [m, divide(count(multiply(tv, attains)), where(hit, count(attains), 1))];
+  });
+  return made;
+}
+
+/** Whether each of the S targets has a valid write (counted in float32: on wasm an int32 compare with a scalar broadcast slowly). */
+const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray =>
+  greater(slice(scatter(where(valid, flat, S), astype(valid, 'float32'), S + 1), [0], [S]), 0);
+
+/**
+ * min/max with traced positions: per target, the extremum of its writes (sorted runs, segmented
+ * scan), then x's entry against it, so values and derivatives (x and the writes share a tie
+ * half and half, as np.minimum's; tied writes share their half equally, as np.min's) are those of
+ * minimum(x, min of the writes). Ints and bools (computed as int32) carry no derivative.
+ */
+export function extremumTraced(kind: 'min' | 'max', xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray): NDArray {
+  const S = xf.size;
+  if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
+  const m = xf.dtype === 'float32' ? segmentExtremum(kind, S)(vf, flat, valid) : segmentExtremumValue(kind, vf, flat, valid, S);
+  return where(hitMask(flat, valid, S), kind === 'min' ? minimum(xf, m) : maximum(xf, m), xf);
+}
+
+/**
+ * multiply with traced positions: per target, the product of its writes in update order (sorted
+ * runs, segmented scan of multiplications), then x times it. Built from multiplications and
+ * selects only, so every derivative is the exact product rule (correct at zeros, any order).
+ * Rounding may differ from a product taken in another grouping.
+ */
+export function multiplyTraced(xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray): NDArray {
+  const S = xf.size;
+  if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
+  const { perm, sk, winner } = runs(flat, valid, S);
+  // Dropped writes become 1 (selected away, so they get no gradient): their run is never read,
+  // but its zero cotangent times a NaN among them was NaN, which the scan passed to the others.
+  const one = asArray(1, vf.dtype);
+  const y = segmentedScan(sk, gather(where(valid, vf, one), perm), (a, b) => multiply(a, b), one);
+  // x · 1 where untouched (x itself, and its tangent through the same product rule as x · P).
+  return multiply(xf, runTotals(y, winner, reshape(one, [1])));
+}
+
+/**
+ * set with traced positions: the last valid write to each target wins, as in the static case. A
+ * stable sort of the targets groups each target's writes in update order, so the winner is the
+ * last of its run; one scatter writes, at each winner's target t, the offset from t to the
+ * winner's value in [x, v] (S + its position − t; the others, and dropped writes, go to a spare
+ * slot S that is cut off), and one gather from [x, v] at t + offset reads x's own entry or the
+ * winning value, written as it is (scattering the values onto zeros made −0 +0). O(M + S) memory;
+ * the gradient: each winner gets its target's cotangent, every other write none. (Selecting
+ * between x and a gather of v at winner − 1 cost three broadcasting int32 ops over the S targets,
+ * which on wasm take TF.js's slow generic path: 4× the time at S = 10⁶.)
+ */
+export function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArray): NDArray {
+  const S = xf.size, M = vf.size;
+  const key = valid === null ? flat : where(valid, flat, S);
+  const perm = argsort(key);
+  const sorted = gather(key, perm);
+  // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
+  const last = notEqual(sorted, concatenate([slice(sorted, [1], [M]), constInt([-1], [1])]));
+  const offset = slice(scatter(where(last, sorted, S), where(last, subtract(add(perm, S), sorted), 0), S + 1), [0], [S]);
+  return gather(concatenate([xf, vf]), add(offset, arange(0, S, 1, 'int32')));
+}
