@@ -130,6 +130,25 @@ describe('clamp: values and NaN bits as max then min', () => {
     });
   });
 
+  it('a NaN bound that broadcasts past rank 6 (XNNPACK\'s limit) gives NaN with one bound or two, as at lower ranks (NumPy\'s clip, maximum and minimum)', async () => {
+    await onEachBackend((backend) => {
+      for (const rank of [6, 7, 8]) {
+        const ones = (n: number) => new Array<number>(n).fill(1);
+        const x = np.reshape(np.array([0.5, 3], 'float32'), [...ones(rank - 1), 2]);
+        const nan = np.full([2, ...ones(rank - 2), 2], NaN);
+        const label = `${backend}, rank ${rank}`;
+        for (const [name, got] of [
+          ['clip(x, nan, null)', np.clip(x, nan, null)], ['clip(x, null, nan)', np.clip(x, null, nan)], ['clip(x, nan, 1)', np.clip(x, nan, 1)], ['clip(x, 0, nan)', np.clip(x, 0, nan)],
+          ['maximum(x, nan)', np.maximum(x, nan)], ['minimum(x, nan)', np.minimum(x, nan)], ['maximum(nan, x)', np.maximum(nan, x)], ['minimum(nan, x)', np.minimum(nan, x)],
+          ['jit clip(x, nan, null)', jit((a: NDArray, l: NDArray) => np.clip(a, l, null))(x, nan)],
+        ] as const) {
+          expect(got.shape, `${label}: ${name}`).toEqual([2, ...ones(rank - 2), 2]);
+          expect(values(got).map(Number.isNaN), `${label}: ${name}`).toEqual([true, true, true, true]);
+        }
+      }
+    });
+  });
+
   it('empty arrays, and max/min with the single value first (the one-pass kernels take either order), float32 and int32', async () => {
     await onEachBackend((backend) => {
       for (const dtype of ['float32', 'int32'] as const) {
