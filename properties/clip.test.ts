@@ -130,6 +130,25 @@ describe('clamp: values and NaN bits as max then min', () => {
     });
   });
 
+  it('a NaN bound that broadcasts past rank 6 (XNNPACK\'s limit) gives NaN with one bound or two, as at lower ranks (NumPy\'s clip, maximum and minimum)', async () => {
+    await onEachBackend((backend) => {
+      for (const rank of [6, 7, 8]) {
+        const ones = (n: number) => new Array<number>(n).fill(1);
+        const x = np.reshape(np.array([0.5, 3], 'float32'), [...ones(rank - 1), 2]);
+        const nan = np.full([2, ...ones(rank - 2), 2], NaN);
+        const label = `${backend}, rank ${rank}`;
+        for (const [name, got] of [
+          ['clip(x, nan, null)', np.clip(x, nan, null)], ['clip(x, null, nan)', np.clip(x, null, nan)], ['clip(x, nan, 1)', np.clip(x, nan, 1)], ['clip(x, 0, nan)', np.clip(x, 0, nan)],
+          ['maximum(x, nan)', np.maximum(x, nan)], ['minimum(x, nan)', np.minimum(x, nan)], ['maximum(nan, x)', np.maximum(nan, x)], ['minimum(nan, x)', np.minimum(nan, x)],
+          ['jit clip(x, nan, null)', jit((a: NDArray, l: NDArray) => np.clip(a, l, null))(x, nan)],
+        ] as const) {
+          expect(got.shape, `${label}: ${name}`).toEqual([2, ...ones(rank - 2), 2]);
+          expect(values(got).map(Number.isNaN), `${label}: ${name}`).toEqual([true, true, true, true]);
+        }
+      }
+    });
+  });
+
   it('empty arrays, and max/min with the single value first (the one-pass kernels take either order), float32 and int32', async () => {
     await onEachBackend((backend) => {
       for (const dtype of ['float32', 'int32'] as const) {
@@ -176,15 +195,38 @@ function expectSameTangent(got: NDArray, want: NDArray, label: string): void {
   g.forEach((v, i) => expect(same(v, w[i]!), `${label} at ${i}: ${v} against ${w[i]}`).toBe(true));
 }
 
-/** The closed form of max-then-min's derivative: weights of (x, lo, hi) at one element. */
+/**
+ * The closed form of max-then-min's derivative: weights of (x, lo, hi) at one element. Each of
+ * max and min weighs an operand as JAX's _balanced_eq: 1 where it equals the result, halved where
+ * the other operand equals it too, so ½ at ties and 0 for both where a NaN makes the result NaN.
+ */
 function closedForm(x: number, lo: number, hi: number): [number, number, number] {
-  const w = (a: number, b: number, gt: boolean) => ((gt ? a > b : a < b) ? 1 : a === b ? 0.5 : 0);
-  const w1 = w(x, lo, true);
-  const w2 = w(Math.max(x, lo), hi, false);
-  return [w1 * w2, (1 - w1) * w2, 1 - w2];
+  const balanced = (a: number, z: number, b: number) => (a === z ? 1 : 0) / (b === z ? 2 : 1);
+  const y1 = Math.max(x, lo), y = Math.min(y1, hi);
+  const w2 = balanced(y1, y, hi);
+  return [balanced(x, y1, lo) * w2, balanced(lo, y1, x) * w2, balanced(hi, y, y1)];
 }
 
 describe('clamp: derivatives as max then min', () => {
+  it('a NaN anywhere gives every operand a zero derivative (JAX\'s max and min: _balanced_eq), for clip, maximum and minimum, eagerly and under jit', async () => {
+    await onEachBackend((backend) => {
+      const argnums = { argnums: [0, 1, 2] };
+      const clip3 = (x: NDArray, lo: NDArray, hi: NDArray) => np.sum(np.clip(x, lo, hi));
+      const comp3 = (x: NDArray, lo: NDArray, hi: NDArray) => np.sum(composition(x, lo, hi));
+      // A NaN in x, in lo, in hi, in two of them; and finite rows for contrast (inside, at lo, at a tie of all three).
+      const x = exact([NaN, 0, 0, NaN, 0.5, -1, 1]), lo = exact([-1, NaN, -1, NaN, -1, -1, 1]), hi = exact([1, 1, NaN, 1, 1, 1, 1]);
+      const want = [[0, 0, 0, 0, 1, 0.5, 0.25], [0, 0, 0, 0, 0, 0.5, 0.25], [0, 0, 0, 0, 0, 0, 0.5]];
+      for (const [name, f] of [['clip', clip3], ['max then min', comp3], ['jit clip', jit(clip3)]] as const) {
+        const g = grad(f, argnums)(x, lo, hi) as NDArray[];
+        g.forEach((gk, k) => expect(values(gk), `${backend}: grad of ${name} in operand ${k}`).toEqual(want[k]));
+      }
+      const gmax = grad((a: NDArray, b: NDArray) => np.sum(np.maximum(a, b)), { argnums: [0, 1] })(exact([NaN, 1, NaN, 2]), exact([1, NaN, NaN, 2])) as NDArray[];
+      const gmin = grad((a: NDArray, b: NDArray) => np.sum(np.minimum(a, b)), { argnums: [0, 1] })(exact([NaN, 1, NaN, 2]), exact([1, NaN, NaN, 2])) as NDArray[];
+      expect(gmax.map(values), `${backend}: maximum`).toEqual([[0, 0, 0, 0.5], [0, 0, 0, 0.5]]);
+      expect(gmin.map(values), `${backend}: minimum`).toEqual([[0, 0, 0, 0.5], [0, 0, 0, 0.5]]);
+    });
+  });
+
   const arbDiff = fc.integer({ min: 1, max: 19 }).chain((n) => {
     const arr = (v: fc.Arbitrary<number>) => fc.array(v, { minLength: n, maxLength: n });
     const mixed = fc.oneof(arbTie, fc.float({ min: -3, max: 3, noNaN: true }));

@@ -370,12 +370,13 @@ function preferWasm(op: WasmBinaryOp, theirs: (a: tf.Tensor, b: tf.Tensor) => tf
 
 /**
  * Float operands that broadcast (x[256, 1024] against a row, say): broadcast them, then gradus's
- * kernel. TF.js's own maximum/comparison kernels are 8–10× slower than a broadcast and ours.
+ * kernel. TF.js's own maximum/comparison kernels are 8–10× slower than a broadcast and ours. Past
+ * XNNPACK's 6 dimensions too (broadcastTensor goes axis by axis there, and the kernel is flat):
+ * TF.js's flat Maximum/Minimum, withBroadcast's fallback, drop a NaN in their second operand.
  */
 function broadcastThenWasm(op: WasmBinaryOp, a: tf.Tensor, b: tf.Tensor): tf.Tensor | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || !wasmKernelsAvailable()) return null;
   const shape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
-  if (wasmRankTooHigh(shape.length)) return null;
   return wasmBinary(op, broadcastTensor(a, shape), broadcastTensor(b, shape));
 }
 

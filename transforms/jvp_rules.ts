@@ -79,7 +79,11 @@ const unaryRules: { [P in UnaryPrimitive]: JvpRule<P> } = {
   round: zeroDerivative('round'),
 };
 
-/** For max/min: 1 where x wins, 0 where y wins, 1/2 on ties (so the two add up to 1, as in JAX). */
+/**
+ * For max/min: x's weight, 1 where x wins, 0 where y wins, 1/2 on ties; y's is winnerWeight(y, x),
+ * not 1 − this, so that where either is NaN (the result NaN) both weigh 0: JAX's _balanced_eq,
+ * (x = z) / (y = z ? 2 : 1) with z the result.
+ */
 function winnerWeight(x: NDArray, y: NDArray, prim: 'max' | 'min'): NDArray {
   const wins = convert(bind1(prim === 'max' ? 'gt' : 'lt', [x, y], {}), 'float32');
   const ties = convert(bind1('eq', [x, y], {}), 'float32');
@@ -90,9 +94,8 @@ function extremum(prim: 'max' | 'min'): JvpRule<BinaryPrimitive> {
   return ([x, y], [tx, ty]) => {
     const out = bind1(prim, [x!, y!], {});
     if (tx === null && ty === null) return [[out], [null]];
-    const w = winnerWeight(x!, y!, prim);
-    const ta = tx === null ? null : mul(tx, w);
-    const tb = ty === null ? null : mul(ty, sub(one(w), w));
+    const ta = tx === null ? null : mul(tx, winnerWeight(x!, y!, prim));
+    const tb = ty === null ? null : mul(ty, winnerWeight(y!, x!, prim));
     return [[out], [addTangents(out.shape, ta, tb)]];
   };
 }
@@ -189,20 +192,20 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
     return [[out], [select(p!, instantiate(ta, a!), instantiate(tb, b!))]];
   },
   // np.clip's derivative, as max then min give it (not JAX's clamp's, which gives ties to no one):
-  // y₁ = max(x, lo) takes w₁ of x's tangent and 1 − w₁ of lo's, then min(y₁, hi) takes w₂ of y₁'s
-  // and 1 − w₂ of hi's (w: 1 where the operand wins, ½ on a tie, 0 where it loses or a NaN is
-  // involved), in the same operations and order as those two rules, so the tangents agree bit for bit.
+  // y₁ = max(x, lo) takes w(x, lo) of x's tangent and w(lo, x) of lo's, then min(y₁, hi) takes
+  // w(y₁, hi) of y₁'s and w(hi, y₁) of hi's (w(a, b): 1 where a wins, ½ on a tie, 0 where a loses
+  // or a NaN is involved, so a NaN anywhere gives every operand 0, as jnp.clip), in the same
+  // operations and order as those two rules, so the tangents agree bit for bit.
   clamp: ([lo, x, hi], [tlo, tx, thi]) => {
     const out = bind1('clamp', [lo!, x!, hi!], {});
     if (!isDifferentiable(out.dtype) || (tlo === null && tx === null && thi === null)) return [[out], [null]];
     const y1 = bind1('max', [x!, lo!], {});
     let t1: Tangent = null;
     if (tx !== null || tlo !== null) {
-      const w1 = winnerWeight(x!, lo!, 'max');
-      t1 = addTangents(y1.shape, tx === null ? null : mul(tx, w1), tlo === null ? null : mul(tlo, sub(one(w1), w1)));
+      t1 = addTangents(y1.shape, tx === null ? null : mul(tx, winnerWeight(x!, lo!, 'max')), tlo === null ? null : mul(tlo, winnerWeight(lo!, x!, 'max')));
     }
-    const w2 = winnerWeight(y1, hi!, 'min');
-    return [[out], [addTangents(out.shape, t1 === null ? null : mul(t1, w2), thi === null ? null : mul(thi, sub(one(w2), w2)))]];
+    const t2 = t1 === null ? null : mul(t1, winnerWeight(y1, hi!, 'min'));
+    return [[out], [addTangents(out.shape, t2, thi === null ? null : mul(thi, winnerWeight(hi!, y1, 'min')))]];
   },
   convert_element_type: ([x], [t], params) => {
     const out = bind1('convert_element_type', [x!], params);
