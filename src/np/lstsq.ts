@@ -1,0 +1,136 @@
+// Least squares (jax.numpy.linalg.lstsq) from one reduced SVD: the minimum-norm solution with
+// pinv's constant-rank derivative, NumPy's residual and rank conventions.
+import type { ArrayLike, NDArray } from '../array.js';
+import { bind, bind1 } from '../core.js';
+import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
+import { checkOptions } from '../options.js';
+import { customJvp } from '../../transforms/custom.js';
+import { batchMatmul, matrixTranspose as mT } from '../../transforms/lax.js';
+import { asArray, defop, zeros } from './convert.js';
+import { abs, add, astypeRaw, divide, greater, multiply, negative, square, subtract, where } from './elementwise.js';
+import { max, sum } from './reductions.js';
+import { expandDims, slice, squeeze } from './shape_ops.js';
+import { EPS32, pinvFromSvd, pinvTangent } from './decompositions.js';
+
+/** Options of lstsq, named as in jax.numpy.linalg.lstsq. */
+export interface LstsqOptions {
+  /** Singular values at most rcond·s_max count as zero; default eps(float32)·max(m, n); negative means eps. */
+  rcond?: number | null;
+  /**
+   * NumPy's residuals (true, the default here): empty when rank < n or m ≤ n, which needs a
+   * concrete rank (not under jit or vmap). False returns them always, as JAX does by default.
+   */
+  numpyResid?: boolean;
+}
+const LSTSQ_OPTIONS = ['rcond', 'numpyResid'] as const satisfies readonly (keyof LstsqOptions)[];
+
+/**
+ * Least-squares solution x of a·x ≈ b (jax.numpy.linalg.lstsq): `[x, residuals, rank, s]`, a of
+ * shape [m, n] and b [m] or [m, k]; x has shape [n] or [n, k]; residuals are the squared column
+ * norms of b − a·x ([1] for a 1-D b, [k] otherwise; [0] when rank < n or m ≤ n, as NumPy); rank is
+ * an int32 scalar; s holds a's singular values. Singular values at most rcond·s_max are dropped
+ * (the minimum-norm solution; a zero matrix has rank 0 and x = 0, as NumPy). x's derivative is that
+ * of pinv(a)·b at constant rank, finite where a is exactly rank deficient (JAX's, through the SVD's
+ * vectors, is NaN there).
+ */
+export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = {}): [NDArray, NDArray, NDArray, NDArray] => {
+  checkOptions('linalg.lstsq', options, LSTSQ_OPTIONS);
+  const { numpyResid = true } = options;
+  let a = asArray(x), b = asArray(y);
+  if (a.dtype !== 'float32') a = astypeRaw(a, 'float32');
+  if (b.dtype !== 'float32') b = astypeRaw(b, 'float32');
+  if (a.ndim !== 2) throw new ShapeError(`linalg.lstsq: a must be a matrix [m, n], got shape ${fmtShape(a.shape)}`);
+  if (b.ndim !== 1 && b.ndim !== 2) throw new ShapeError(`linalg.lstsq: b must be [m] or [m, k], got shape ${fmtShape(b.shape)}`);
+  const [m, n] = a.shape as [number, number];
+  if (b.shape[0] !== m) throw new ShapeError(`linalg.lstsq: a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)} have different numbers of rows; expected b.shape[0] == ${m}`);
+  if (typeof numpyResid !== 'boolean') throw new ValueError(`linalg.lstsq: numpyResid must be a boolean, got ${JSON.stringify(numpyResid)}`);
+  const vec = b.ndim === 1;
+  const B = vec ? expandDims(b, -1) : b;
+  let rcond = options.rcond ?? EPS32 * Math.max(m, n);
+  if (typeof rcond !== 'number' || Number.isNaN(rcond)) throw new ValueError(`linalg.lstsq: rcond must be a number or null, got ${JSON.stringify(options.rcond)}`);
+  if (rcond < 0) rcond = EPS32;
+  let X: NDArray, rank: NDArray, s: NDArray;
+  if (m === 0 || n === 0) {
+    s = zeros([0]);
+    rank = zeros([], 'int32');
+    X = zeros([n, B.shape[1]!]);
+  } else {
+    [X, s] = minimumNormSolution(a, B, rcond);
+    rank = sum(astypeRaw(greater(s, multiply(slice(s, [0], [1]), rcond)), 'int32'));
+  }
+  // NumPy returns no residuals for m ≤ n or a rank below n; JAX always returns them.
+  let numpyEmpty = numpyResid && m <= n;
+  if (numpyResid && !numpyEmpty) {
+    const r = rank.concreteValue();
+    if (r === null) {
+      throw new ConcretizationError(`linalg.lstsq: NumPy's residuals (numpyResid, the default) depend on the rank, which is not known under jit or vmap (a ${fmtShape(a.shape)}); pass numpyResid: false for JAX's residuals, which are always returned`);
+    }
+    numpyEmpty = (r.item() as number) < n;
+  }
+  const residuals = numpyEmpty ? zeros([0]) : sum(square(subtract(B, batchMatmul(a, X))), 0);
+  return [vec ? squeeze(X, -1) : X, residuals, rank, s];
+});
+
+/**
+ * The pseudo-inverse of `b` given b's reduced SVD (u, s, vh), with pinv's derivative (Golub–Pereyra)
+ * in b alone: the factors only spare recomputing the SVD, and their tangents are ignored (lstsq passes
+ * them through stop_gradient). `b` is scaled to max|b| = 1 by the caller, so the rule needs no rescaling.
+ */
+function pinvFromFactors(rtol: number): (b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
+  const core: (b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp(
+    (_b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => pinvFromSvd(u, s, vh, rtol),
+    ([b, u, s, vh]: [NDArray, NDArray, NDArray, NDArray], [db]: [NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+      const p = core(b, u, s, vh);
+      return [p, pinvTangent(b, db, p)];
+    },
+  );
+  return core;
+}
+
+/**
+ * [x, s]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (LAPACK's gelsd, which NumPy
+ * calls; JAX's ≥ would count the zeros of a zero matrix and divide by them), and a's singular values.
+ * x's derivative is that of A⁺B at constant rank (pinv's rule applied to B, and A⁺·dB): through the SVD's own
+ * derivative (as in JAX) it was NaN wherever a is exactly rank deficient, since a zero singular value
+ * divides dU (tall a) or dV (wide) and two of them make F = 1/(s_j² − s_i²) infinite, though the
+ * solution there is smooth along a. s's derivative is svd's own (finite there: ds = diag(Uᵀ·dA·V)).
+ *
+ * One SVD serves the solution and its derivatives: its factors enter x's custom rule (and the
+ * pseudo-inverse that rule needs) through stop_gradient, so that x is differentiated by the rule
+ * alone, at any order; s comes straight from the svd primitive. (The rule used to recompute the
+ * SVD twice: for A⁺, and for ds.)
+ */
+function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, NDArray] {
+  const [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+  const sg = (t: NDArray) => bind1('stop_gradient', [t], {});
+  return [solveFromSvd(rcond)(a, b, sg(u), sg(s), sg(vh)), s];
+}
+
+/** x = A⁺·B from A's reduced SVD (u, s, vh), with the derivative of A⁺·B at constant rank in A and B alone (see minimumNormSolution). */
+function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
+  const solve: (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp((_p: NDArray, q: NDArray, u: NDArray, s: NDArray, vh: NDArray): NDArray => {
+    const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
+    const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
+    return batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q)));
+  }, ([p, q, u, s, vh]: [NDArray, NDArray, NDArray, NDArray, NDArray], [dp, dq]: [NDArray, NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+    const x = solve(p, q, u, s, vh);
+    // dx = dP·b + P·db with Golub–Pereyra's dP = −P·dA·P + P·Pᵀ·dAᵀ·(I − A·P) + (I − P·A)·dAᵀ·Pᵀ·P,
+    // applied to b as matrix–vector products: dx = −P·(dA·x) + P·(Pᵀ·(dAᵀ·r)) + (I − P·A)·(dAᵀ·(Pᵀ·x)),
+    // r = b − A·x. With A, P, dA and r taken over σ = max|A| (P̂ = σP is pinv(A/σ)) no intermediate
+    // grows like 1/σ² (P·Pᵀ overflowed float32 for σ below 1e-19), in either mode; the result does
+    // not depend on σ, which is held constant.
+    let sigma = bind1('stop_gradient', [max(abs(p))], {});
+    sigma = where(greater(sigma, 0), sigma, 1);
+    const aHat = divide(p, sigma);
+    const pHat = pinvFromFactors(rcond)(aHat, u, divide(s, sigma), vh); // A/σ = U·diag(s/σ)·Vᵀ
+    const dA = divide(dp, sigma), r = divide(subtract(q, batchMatmul(p, x)), sigma);
+    const pHatT = mT(pHat), dAT = mT(dA);
+    const w = batchMatmul(dAT, batchMatmul(pHatT, x));
+    let dx = negative(batchMatmul(pHat, batchMatmul(dA, x)));
+    dx = add(dx, batchMatmul(pHat, batchMatmul(pHatT, batchMatmul(dAT, r))));
+    dx = add(dx, subtract(w, batchMatmul(pHat, batchMatmul(aHat, w))));
+    dx = add(dx, batchMatmul(pHat, divide(dq, sigma)));
+    return [x, dx];
+  });
+  return solve;
+}
