@@ -78,6 +78,22 @@ interface Step {
   emptyOuts?: ShapedArray[];
   /** Literal slots first read by this step: made before it runs (unless the caller supplied them). */
   makeLits: number[];
+  /** Runs the step on its inputs' tensors: chosen once, when the program is compiled. */
+  exec: (ins: tf.Tensor[], loop: LoopLiterals | undefined) => tf.Tensor[];
+}
+
+/** How a step runs: zeros for empty results, a nested program, a fused kernel or a primitive's kernel. */
+function stepExec(prim: Primitive | FusedKernel, params: unknown, emptyOuts: ShapedArray[] | undefined): Step['exec'] {
+  if (emptyOuts) return () => emptyOuts.map((a) => tf.zeros(a.shape as number[], a.dtype));
+  if (isFused(prim)) {
+    const fused = fusedKernels[prim];
+    return (ins) => runFreeingTemporaries(() => [fused(ins, params)]);
+  }
+  if (PROGRAM_PRIMITIVES.has(prim)) {
+    return (ins, loop) => runProgramPrimitive(prim, ins.map((t) => new ConcreteArray(t)), params, loop).map((o) => (o as ConcreteArray).tensor);
+  }
+  // (The kernel is looked up on each run: tests swap kernels in to count or fail their calls.)
+  return (ins) => runFreeingTemporaries(() => kernels[prim](ins, params as never));
 }
 
 /**
@@ -142,7 +158,7 @@ export class CompiledProgram implements Executable {
       });
       const avals = eqn.outBinders.map((v) => v.aval);
       const emptyOuts = avals.length > 0 && avals.every((a) => a.size === 0) && !PROGRAM_PRIMITIVES.has(eqn.prim as Primitive) ? avals : undefined;
-      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [], emptyOuts, makeLits: [] });
+      this.steps.push({ prim: eqn.prim, params: eqn.params, inputs, outSlots, free: [], emptyOuts, makeLits: [], exec: stepExec(eqn.prim, eqn.params, emptyOuts) });
     }
     this.numSlots = next;
     this.outputs = outs.map((a): Output => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! }));
@@ -164,30 +180,31 @@ export class CompiledProgram implements Executable {
   private isLiteralSlot(slot: number): boolean {
     return slot >= this.numInputs && slot < this.litEnd;
   }
+
   /** Runs the program; with `loop`, its literals are the loop's (neither made nor freed here). */
   run(args: ConcreteArray[], loop?: LoopLiterals): NDArray[] {
+    // (Indexed loops, and no allocation per step but the inputs' list: this runs once per equation,
+    // and on small arrays its overhead is a good part of the kernel's.)
     const slots = new Array<tf.Tensor | undefined>(this.numSlots);
-    args.forEach((a, i) => (slots[i] = a.tensor));
-    loop?.of(this, this.literals).forEach((t, k) => (slots[this.numInputs + k] = t));
+    for (let i = 0; i < args.length; i++) slots[i] = args[i]!.tensor;
+    const shared = loop?.of(this, this.literals);
+    if (shared !== undefined) for (let k = 0; k < shared.length; k++) slots[this.numInputs + k] = shared[k];
     // Slots below this one are not the run's to free.
-    const firstOwned = loop === undefined ? this.numInputs : this.litEnd;
+    const firstOwned = shared === undefined ? this.numInputs : this.litEnd;
+    const steps = this.steps;
     try {
-      for (const step of this.steps) {
-        if (loop === undefined) for (const s of step.makeLits) slots[s] = this.literals[s - this.numInputs]!.materialize().tensor;
-        const ins = step.inputs.map((s) => slots[s]!);
-        let outs: tf.Tensor[];
-        if (step.emptyOuts) {
-          outs = step.emptyOuts.map((a) => tf.zeros(a.shape as number[], a.dtype));
-        } else if (!isFused(step.prim) && PROGRAM_PRIMITIVES.has(step.prim)) {
-          const wrapped = ins.map((t) => new ConcreteArray(t));
-          outs = runProgramPrimitive(step.prim, wrapped, step.params, loop).map((o) => (o as ConcreteArray).tensor);
-        } else {
-          outs = runFreeingTemporaries(() => {
-            return isFused(step.prim) ? [fusedKernels[step.prim](ins, step.params)] : kernels[step.prim](ins, step.params as never);
-          });
-        }
-        step.outSlots.forEach((s, k) => (slots[s] = outs[k]));
-        for (const s of step.free) {
+      for (let n = 0; n < steps.length; n++) {
+        const step = steps[n]!;
+        if (shared === undefined) for (const s of step.makeLits) slots[s] = this.literals[s - this.numInputs]!.materialize().tensor;
+        const inputs = step.inputs;
+        const ins = new Array<tf.Tensor>(inputs.length);
+        for (let j = 0; j < inputs.length; j++) ins[j] = slots[inputs[j]!]!;
+        const outs = step.exec(ins, loop);
+        const outSlots = step.outSlots;
+        for (let k = 0; k < outSlots.length; k++) slots[outSlots[k]!] = outs[k];
+        const free = step.free;
+        for (let j = 0; j < free.length; j++) {
+          const s = free[j]!;
           if (s < firstOwned) continue;
           slots[s]!.dispose();
           slots[s] = undefined;
@@ -197,6 +214,7 @@ export class CompiledProgram implements Executable {
       for (let s = firstOwned; s < slots.length; s++) slots[s]?.dispose();
       throw e;
     }
+    // Each output is a new tensor owned by the caller (clone inputs and repeated outputs).
     const seen = new Set<number>();
     return this.outputs.map((o) => {
       if ('lit' in o) return o.lit.materialize();

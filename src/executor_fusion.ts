@@ -2,10 +2,11 @@
 // done once at compile time, a ± s·b (SGD updates) and dense layers (product + bias + relu) fused
 // into single kernels, and those kernels.
 import * as tf from '@tensorflow/tfjs-core';
+import { ShapedArray } from './aval.js';
 import { Lit, Var, type Atom, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
 import { wasmAxpy, wasmMatMul } from './wasm_kernels.js';
-import type { ParamsOf, Primitive } from './primitives.js';
+import { BINARY_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapesEqual } from './shape.js';
 
 /** Kernels the compiler substitutes for patterns of primitives. */
@@ -194,10 +195,53 @@ function fuse(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] 
   return liveEquations(rewritten, outs);
 }
 
+/** Elementwise primitives of two operands whose kernels broadcast them as NumPy does (kernels.ts: withBroadcast, preferWasm). */
+const BROADCASTING = new Set<Primitive>([...BINARY_PRIMITIVES, 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or']);
+
+/** NumPy's broadcast of two shapes, or null where they do not broadcast. */
+function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | null {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) return null;
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+/**
+ * Lets a broadcasting elementwise kernel read x where it read reshape(x) that only prepends 1s (np
+ * promotes an operand's rank so: x·s with a scalar array s was reshape(s) then mul, a kernel and a
+ * tensor per use on every run; the kernel broadcasts x itself, to the same values and shape). Such
+ * reshapes left unread are dropped. Likewise a literal of shape (1, …, 1) is read as a scalar: TF.js's
+ * cpu kernels broadcast a rank-0 operand fast and a (1)-shaped one element by element (x·0.5 on
+ * [64] took 3× as long).
+ */
+function skipRankPromotions(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] {
+  const scalarLit = (l: Lit) => (l.aval.ndim > 0 && l.aval.size === 1 ? new Lit(l.value, new ShapedArray([], l.aval.dtype)) : l);
+  const promotedFrom = new Map<Var, Var>();
+  const rewritten = eqns.map((eqn): ProgramEqn => {
+    const [src] = eqn.inputs;
+    if (eqn.prim === 'reshape' && src instanceof Var) {
+      const from = src.aval.shape, to = eqn.outBinders[0]!.aval.shape, lead = to.length - from.length;
+      if (lead >= 0 && to.every((d, i) => (i < lead ? d === 1 : d === from[i - lead]))) promotedFrom.set(eqn.outBinders[0]!, src);
+      return eqn;
+    }
+    if (!BROADCASTING.has(eqn.prim as Primitive) || eqn.inputs.length !== 2) return eqn;
+    const inputs = eqn.inputs.map((a) => (a instanceof Var ? promotedFrom.get(a) ?? a : scalarLit(a)));
+    if (inputs.every((a, i) => a === eqn.inputs[i])) return eqn;
+    const shape = broadcastShapes(inputs[0]!.aval.shape, inputs[1]!.aval.shape);
+    return shape !== null && shapesEqual(shape, eqn.outBinders[0]!.aval.shape) ? { ...eqn, inputs } : eqn;
+  });
+  return liveEquations(rewritten, outs);
+}
+
 /** The program with literal arithmetic folded and fused kernels where their patterns occur; returns its equations and outputs. */
 export function optimize(eqns: readonly JaxprEqn[], outs: readonly Atom[]): { eqns: ProgramEqn[]; outs: Atom[] } {
   const folded = foldLiterals(eqns, outs);
-  return { eqns: fuseDense(fuse(folded.eqns, folded.outs), folded.outs), outs: folded.outs };
+  const direct = skipRankPromotions(folded.eqns, folded.outs);
+  return { eqns: fuseDense(fuse(direct, folded.outs), folded.outs), outs: folded.outs };
 }
 
 /**
