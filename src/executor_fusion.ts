@@ -1,6 +1,7 @@
 // The compiled executor's rewrites of a program (see executor.ts): arithmetic on literals alone
-// done once at compile time, a ± s·b (SGD updates) and dense layers (product + bias + relu) fused
-// into single kernels, and those kernels.
+// done once at compile time, rank promotions that broadcasting kernels do themselves skipped,
+// a ± s·b (SGD updates) and dense layers (product + bias + relu) fused into single kernels, and
+// those kernels.
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapedArray } from './aval.js';
 import { Lit, Var, type Atom, type JaxprEqn } from './jaxpr.js';
