@@ -1,0 +1,128 @@
+// scan, while and cond at the eval level (see executor.ts): the loops run their bodies (and cond
+// its branch) through runners the executor hands them, which share the bodies' literal tensors
+// over the loop; here, each carry and slice is freed as soon as it has been replaced or read.
+import * as tf from '@tensorflow/tfjs-core';
+import { shareTensor } from './kernels.js';
+import { ConcreteArray, type NDArray } from './array.js';
+import type { Jaxpr } from './jaxpr.js';
+import { wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
+import type { ParamsOf } from './primitives.js';
+import { forgetFreedTensorsPerStep } from './scope.js';
+
+/** Runs a program on arguments; its results are new arrays owned by the caller. */
+export type RunProgram = (args: ConcreteArray[]) => NDArray[];
+
+/** Slice `i` of `x` along axis 0, without that axis. */
+function sliceAt(x: tf.Tensor, i: number): tf.Tensor {
+  const rest = x.shape.slice(1);
+  if (rest.some((d) => d === 0)) return tf.zeros(rest, x.dtype);
+  return tf.tidy(() => tf.reshape(tf.slice(x, [i, ...rest.map(() => 0)], [1, ...rest]), rest));
+}
+
+/**
+ * A scan at the eval level: the body runs as a compiled program `length` times. Each step's
+ * slices of xs and the carry it replaces are freed at once, so the loop holds one carry, the
+ * operands and the ys made so far (written into their stacked outputs on wasm, stacked at the end
+ * elsewhere); the body's own intermediates are freed by the compiled program as it goes.
+ */
+export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: RunProgram): NDArray[] {
+  // (The freed carries and slices are also dropped from the enclosing TF.js scope's list as the
+  // loop goes, so host memory does not grow with the length of a carry-only loop.)
+  const { jaxpr, numConsts, numCarry, length, reverse } = params;
+  const consts = args.slice(0, numConsts);
+  const xs = args.slice(numConsts + numCarry).map((a) => a.tensor);
+  const yAvals = jaxpr.outAvals.slice(numCarry);
+  let carry = args.slice(numConsts, numConsts + numCarry).map((a) => a.tensor);
+  let ownsCarry = false;
+  // Each y goes straight into its stacked output where the backend lets us write one (wasm), so
+  // the loop never holds the ys twice; elsewhere the ys are kept and stacked at the end.
+  const stackedYs = yAvals.map((a) => (length === 0 ? null : wasmUninitialized([length, ...a.shape], a.dtype)));
+  const ys: tf.Tensor[][] = yAvals.map(() => new Array<tf.Tensor>(length));
+  const forgetFreed = forgetFreedTensorsPerStep();
+  try {
+    for (let step = 0; step < length; step++) {
+      forgetFreed();
+      const i = reverse ? length - 1 - step : step;
+      const slices = xs.map((x) => sliceAt(x, i));
+      let outs: tf.Tensor[];
+      try {
+        outs = body([...consts, ...carry.map((t) => new ConcreteArray(t)), ...slices.map((t) => new ConcreteArray(t))]).map((o) => (o as ConcreteArray).tensor);
+      } finally {
+        for (const t of slices) t.dispose();
+      }
+      if (ownsCarry) for (const t of carry) t.dispose();
+      carry = outs.slice(0, numCarry);
+      ownsCarry = true;
+      outs.slice(numCarry).forEach((y, k) => {
+        const into = stackedYs[k];
+        if (into === null || into === undefined) {
+          ys[k]![i] = y;
+          return;
+        }
+        try {
+          wasmWriteSlice(into, i, y);
+        } finally {
+          y.dispose();
+        }
+      });
+    }
+  } catch (e) {
+    if (ownsCarry) for (const t of carry) t.dispose();
+    for (const list of ys) for (const t of list) t?.dispose();
+    for (const t of stackedYs) t?.dispose();
+    throw e;
+  }
+  const stacked = ys.map((list, k) => {
+    if (stackedYs[k] !== null && stackedYs[k] !== undefined) return stackedYs[k]!;
+    if (length === 0) return tf.zeros([0, ...yAvals[k]!.shape], yAvals[k]!.dtype);
+    const out = tf.stack(list);
+    for (const t of list) t.dispose();
+    return out;
+  });
+  // The outputs are new tensors: a carry that never ran (length 0) is a copy of the operand.
+  const finalCarry = ownsCarry ? carry : carry.map((t) => shareTensor(t));
+  return [...finalCarry, ...stacked].map((t) => new ConcreteArray(t));
+}
+
+/**
+ * A while loop at the eval level: the condition and the body run as compiled programs; the
+ * condition's boolean is read back each iteration (one scalar), and each carry is freed as soon
+ * as the body has replaced it, so the loop holds one carry whatever its trip count.
+ */
+export function runWhile(args: ConcreteArray[], params: ParamsOf<'while'>, condProgram: RunProgram, bodyProgram: RunProgram): NDArray[] {
+  const { numCondConsts: nC, numBodyConsts: nB } = params;
+  const condConsts = args.slice(0, nC);
+  const bodyConsts = args.slice(nC, nC + nB);
+  let carry = args.slice(nC + nB);
+  let ownsCarry = false;
+  const forgetFreed = forgetFreedTensorsPerStep();
+  try {
+    for (;;) {
+      forgetFreed();
+      const [pred] = condProgram([...condConsts, ...carry]) as ConcreteArray[];
+      const keepGoing = pred!.tensor.dataSync()[0] !== 0;
+      pred!.dispose();
+      if (!keepGoing) break;
+      const next = bodyProgram([...bodyConsts, ...carry]) as ConcreteArray[];
+      if (ownsCarry) for (const c of carry) c.dispose();
+      carry = next;
+      ownsCarry = true;
+    }
+  } catch (e) {
+    if (ownsCarry) for (const c of carry) c.dispose();
+    throw e;
+  }
+  // The outputs are new tensors: a loop that never ran returns copies of its operands.
+  return ownsCarry ? carry : carry.map((c) => new ConcreteArray(shareTensor(c.tensor)));
+}
+
+/**
+ * A cond at the eval level: reads the index (one scalar) and runs only that branch, compiled.
+ * The index is clamped to the branches (lax.switch clamps; cond's index is 0 or 1 already).
+ */
+export function runCond(args: ConcreteArray[], params: ParamsOf<'cond'>, runBranch: (branch: Jaxpr, args: ConcreteArray[]) => NDArray[]): NDArray[] {
+  const { branches } = params;
+  const raw = args[0]!.tensor.dataSync()[0]!;
+  const index = Math.min(Math.max(Math.trunc(raw), 0), branches.length - 1);
+  return runBranch(branches[index]!, args.slice(1));
+}
