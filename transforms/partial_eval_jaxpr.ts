@@ -15,7 +15,7 @@ import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
  * two files do not import each other.
  */
 export type SplitEqnRule<P extends Primitive> = (eqn: JaxprEqn<P>, inUnknowns: boolean[]) => [JaxprEqn | JaxprEqn[] | null, JaxprEqn];
-export const splitEqnRules: { scan?: SplitEqnRule<'scan'>; while?: SplitEqnRule<'while'>; cond?: SplitEqnRule<'cond'> } = {};
+export const splitEqnRules: { scan?: SplitEqnRule<'scan'>; while?: SplitEqnRule<'while'>; cond?: SplitEqnRule<'cond'>; scanUnderPolicy?: (eqn: JaxprEqn<'scan'>, inUnknowns: boolean[], policy: CheckpointPolicy) => PolicySplit } = {};
 
 function splitEqn<P extends 'scan' | 'while' | 'cond'>(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn] {
   const rule = splitEqnRules[eqn.prim] as SplitEqnRule<P> | undefined;
@@ -38,9 +38,14 @@ export interface SplitProgram {
  * Splits a program by which inputs are unknown. Known equations go to the known program; the
  * unknown program needs some known values (residuals). `policy` decides which known results may
  * be saved as residuals: the others are recomputed inside the unknown program (rematerialisation).
- * Inputs are always saveable.
+ * Inputs are always saveable, except those marked `carried`: the unknown program then reads them
+ * as its own inputs ([...residuals, ...inputs unknown or carried], in order).
  */
-export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = [], knownOutsToo = false): SplitProgram {
+export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = [], knownOutsToo = false, carried: boolean[] = []): SplitProgram {
+  // Known inputs the unknown program takes as inputs of its own, after the unknown ones, instead of
+  // saving them as residuals: a scan split under a policy carries its known carry there, since a
+  // value it would save per step is what the policy decides, not the loop structure.
+  const carriedSet = new Set<Var>(jaxpr.inBinders.filter((_, i) => carried[i] && !inUnknowns[i]));
   const unknownVars = new Set<Var>();
   jaxpr.inBinders.forEach((v, i) => inUnknowns[i] && unknownVars.add(v));
   const isUnknown = (a: Atom): boolean => a instanceof Var && unknownVars.has(a);
@@ -62,12 +67,14 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const savedInside = new Set<Var>();
   const recomputedInside = new Set<Var>();
   const copies = new Map<Var, Var>();
-  const addPolicySplit = (eqn: JaxprEqn<'jit_call'>): void => {
-    const s = splitUnderPolicy(eqn, eqn.inputs.map(isUnknown), policy);
+  const addPolicySplit = (eqn: JaxprEqn<'jit_call'> | JaxprEqn<'scan'>): void => {
+    const rule = splitEqnRules.scanUnderPolicy;
+    if (eqn.prim === 'scan' && rule === undefined) throw new TransformError('partial evaluation: internal error: no policy split rule for scan (partial_eval_control_flow.ts was not loaded)');
+    const s = eqn.prim === 'scan' ? rule!(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown), policy) : splitUnderPolicy(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown), policy);
     s.saved.forEach((v) => savedInside.add(v));
-    s.recompute.outBinders.forEach((v) => recomputedInside.add(v));
+    s.recompute.forEach((e) => e.outBinders.forEach((v) => recomputedInside.add(v)));
     s.copies.forEach((c, v) => copies.set(v, c));
-    for (const e of [s.known, s.recompute]) {
+    for (const e of [...s.known, ...s.recompute]) {
       knownEqns.push(e);
       e.outBinders.forEach((v) => producer.set(v, e));
     }
@@ -78,6 +85,12 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   };
   for (const eqn of jaxpr.eqns) {
     if (eqn.inputs.some(isUnknown)) {
+      if (eqn.prim === 'scan' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
+        // Under a checkpoint policy the body is split by the policy too (splitScanUnderPolicy):
+        // what it saves inside the loop is saved per step, the rest recomputed by a second scan.
+        addPolicySplit(eqn as JaxprEqn<'scan'>);
+        continue;
+      }
       if (eqn.prim === 'scan' && eqn.inputs.some((a) => !isUnknown(a))) {
         // A scan splits into a known scan (producing stacked residuals) and an unknown one.
         addSplit(...splitEqn(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown)));
@@ -131,7 +144,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const forwardedTo = new Map<Var, Var>();
   while (pending.length) {
     const v = pending.pop()!;
-    if (residualSet.has(v) || forwardedTo.has(v)) continue;
+    if (residualSet.has(v) || forwardedTo.has(v) || carriedSet.has(v)) continue;
     const eqn = producer.get(v);
     const source = eqn === undefined ? undefined : passedThroughInput(eqn, v);
     if (source !== undefined) {
@@ -172,7 +185,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   // only such a part read is then not saved at all (JAX prunes the known outputs the same way after
   // dce_jaxpr of the staged program): a nested call saved what rebuilding its last block's output
   // needed, though the backward pass never read that output.
-  const unknownInBinders = jaxpr.inBinders.filter((_, i) => inUnknowns[i]);
+  const unknownInBinders = jaxpr.inBinders.filter((v, i) => inUnknowns[i] || carriedSet.has(v));
   const pruned = dceJaxpr(
     new Jaxpr(
       [...residuals.map((v) => rename.get(v)!), ...unknownInBinders],
@@ -236,11 +249,11 @@ function splitNestedEqn(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[]): [Jaxp
   return [known, unknown];
 }
 
-interface PolicySplit {
-  /** Runs in the forward pass: known inputs -> [...known outputs, ...what the policy saves]. */
-  known: JaxprEqn;
-  /** Runs in the backward pass, from the saved values: the known outputs again (copies) and what the linear part needs. */
-  recompute: JaxprEqn;
+export interface PolicySplit {
+  /** Run in the forward pass: known inputs -> [...known outputs, ...what the policy saves]. */
+  known: JaxprEqn[];
+  /** Run in the backward pass, from the saved values: the known outputs again (copies) and what the linear part needs. */
+  recompute: JaxprEqn[];
   /** The part that reads unknown inputs (null: none). */
   linear: JaxprEqn | null;
   /** Outputs of `known` the policy chose inside (always saved by the enclosing split). */
@@ -287,5 +300,5 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[], poli
     params: { ...eqn.params, jaxpr: again.unknown, numConsts: 0 },
     outBinders: linearOuts,
   };
-  return { known, recompute, linear, saved, copies };
+  return { known: [known], recompute: [recompute], linear, saved, copies };
 }
