@@ -67,10 +67,14 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const savedInside = new Set<Var>();
   const recomputedInside = new Set<Var>();
   const copies = new Map<Var, Var>();
-  const addPolicySplit = (eqn: JaxprEqn<'jit_call'> | JaxprEqn<'scan'>): void => {
+  const addPolicySplit = (eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'> | JaxprEqn<'scan'>): void => {
     const rule = splitEqnRules.scanUnderPolicy;
     if (eqn.prim === 'scan' && rule === undefined) throw new TransformError('partial evaluation: internal error: no policy split rule for scan (partial_eval_control_flow.ts was not loaded)');
-    const s = eqn.prim === 'scan' ? rule!(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown), policy) : splitUnderPolicy(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown), policy);
+    const inUk = eqn.inputs.map(isUnknown);
+    const s =
+      eqn.prim === 'scan' ? rule!(eqn as JaxprEqn<'scan'>, inUk, policy)
+      : eqn.prim === 'remat' ? splitUnderPolicy(eqn as JaxprEqn<'remat'>, inUk, (eqn.params as ParamsOf<'remat'>).policy)
+      : splitUnderPolicy(eqn as JaxprEqn<'jit_call'>, inUk, policy);
     s.saved.forEach((v) => savedInside.add(v));
     s.recompute.forEach((e) => e.outBinders.forEach((v) => recomputedInside.add(v)));
     s.copies.forEach((c, v) => copies.set(v, c));
@@ -106,6 +110,13 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       }
       if (eqn.prim === 'jit_call' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
         addPolicySplit(eqn as JaxprEqn<'jit_call'>);
+        continue;
+      }
+      if (eqn.prim === 'remat' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
+        // A checkpoint in a checkpoint: split by its own policy (JAX's nested remat honours the
+        // inner policy), so what it saves is saved and its outputs are rebuilt from that; split
+        // as below, its known part was one equation, recomputed whole when any output was needed.
+        addPolicySplit(eqn as JaxprEqn<'remat'>);
         continue;
       }
       if ((eqn.prim === 'jit_call' || eqn.prim === 'remat') && eqn.inputs.some((a) => !isUnknown(a))) {
@@ -272,14 +283,16 @@ export interface PolicySplit {
  * could not be transposed). Without this split the whole nested call was recomputed whenever the
  * enclosing program needed any of its outputs, so names and dots inside it were never saved.
  */
-function splitUnderPolicy(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+function splitUnderPolicy(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+  // A remat's three parts stay remats (with its policy), so a later differentiation honours it too.
+  const prim = eqn.prim;
   const inner = eqn.params.jaxpr;
   // Unknown side returns every output: the known ones from saved values or recomputed.
   const split = partialEvalJaxpr(inner, inUnknowns, policy, inner.outs.map(() => true), true);
   const dep = split.outDependsOnUnknown;
   const knownOutVars = eqn.outBinders.filter((_, i) => !dep[i]);
   const saved = split.known.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const known: JaxprEqn = { prim: 'jit_call', inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]), params: { ...eqn.params, jaxpr: split.known, numConsts: 0 }, outBinders: [...knownOutVars, ...saved] };
+  const known: JaxprEqn = { prim, inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]), params: { ...eqn.params, jaxpr: split.known, numConsts: 0 }, outBinders: [...knownOutVars, ...saved] };
   // The unknown side split again, by what reads the unknown inputs (everything it may keep is
   // only held during the backward pass).
   const numUnknownIns = inUnknowns.filter(Boolean).length;
@@ -292,10 +305,10 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[], poli
     return c;
   });
   const needed = again.known.outs.slice(copyVars.length).map((a) => new Var(a.aval));
-  const recompute: JaxprEqn = { prim: 'jit_call', inputs: saved, params: { ...eqn.params, jaxpr: again.known, numConsts: 0 }, outBinders: [...copyVars, ...needed] };
+  const recompute: JaxprEqn = { prim, inputs: saved, params: { ...eqn.params, jaxpr: again.known, numConsts: 0 }, outBinders: [...copyVars, ...needed] };
   const linearOuts = eqn.outBinders.filter((_, i) => dep[i]);
   const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
-    prim: 'jit_call',
+    prim,
     inputs: [...needed, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
     params: { ...eqn.params, jaxpr: again.unknown, numConsts: 0 },
     outBinders: linearOuts,
