@@ -145,9 +145,10 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   };
   // Outputs to instantiate are returned by the unknown program even when known (as residuals).
   const outUnknowns = jaxpr.outs.map((o, i) => isUnknown(o) || (instantiate[i] ?? false));
-  // Unknown equations no unknown output needs (a scan's unused ys among them) save no residuals.
-  const liveUnknown = deadCodeElimination(new Jaxpr([], unknownEqns, jaxpr.outs), outUnknowns).eqns;
-  liveUnknown.forEach((e) => e.inputs.forEach(need));
+  // Unknown equations no unknown output needs (a scan's unused ys among them) save no residuals:
+  // the dead-code elimination of the unknown program below drops them, and `kept` the residuals
+  // only they read. (A first pass over the unknown equations alone only repeated that one.)
+  unknownEqns.forEach((e) => e.inputs.forEach(need));
   jaxpr.outs.forEach((o, i) => outUnknowns[i] && need(o));
   // A known value that a nested program only passes through (a checkpointed or jitted body
   // returning its input W as a residual) is that input: save or recompute the input instead, so
@@ -188,7 +189,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     return s;
   };
   const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(sourceOf(a)) ?? sourceOf(a)) : a);
-  const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...liveUnknown] : [];
+  const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...unknownEqns] : [];
   const sortedUnknown = inDependencyOrder(ordered);
   // Pruned: a recomputed equation may compute more than the unknown side reads (a policy-split
   // jit_call's recompute equation rebuilds every known output of the call; a recomputed multi-output
