@@ -313,16 +313,27 @@ function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
  * writing zeros for the others', and each unknown branch reads only its own. The unknown cond is
  * linear in the unknown operands (for a linearization), and transposes as a cond (transpose.ts).
  */
-export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[]): CondSplit {
+export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): CondSplit {
   const { branches, name } = params;
-  const [splits, outUk] = branchFixpoint(branches[0]!.outs.length, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (s) => s.outUnknowns);
+  const numOuts = branches[0]!.outs.length;
+  // Under a checkpoint policy (splitCondUnderPolicy) each branch is split by the policy and its
+  // unknown part returns every output: it recomputes what is not saved. An output is known if it
+  // is known in every branch; a branch's known program also returns those known in it alone.
+  const underPolicy = policy !== everythingSaveable;
+  const [splits, outUk] = underPolicy
+    ? ((ss: SplitProgram[]) => [ss, range(numOuts).map((i) => ss.some((sp) => sp.outDependsOnUnknown[i]))] as const)(branches.map((b) => partialEvalJaxpr(b, opUnknowns, policy, b.outs.map(() => true), true)))
+    : branchFixpoint(numOuts, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (sp) => sp.outUnknowns);
   const numKnownOuts = outUk.filter((u) => !u).length;
-  const residualAtoms = splits.map((s) => s.known.outs.slice(numKnownOuts));
+  // Per branch: its known program's known outputs, each the original output it is.
+  const knownOutsOf = (sp: SplitProgram): number[] => range(numOuts).filter((i) => (underPolicy ? !sp.outDependsOnUnknown[i] : !outUk[i]));
+  const residualAtoms = splits.map((sp) => sp.known.outs.slice(knownOutsOf(sp).length));
   const numResiduals = residualAtoms.reduce((n, r) => n + r.length, 0);
-  const knownBranches = splits.map((s, j) => {
-    const eqns = [...s.known.eqns];
+  const knownBranches = splits.map((sp, j) => {
+    const eqns = [...sp.known.eqns];
     const residuals = residualAtoms.flatMap((atoms, i) => (i === j ? atoms : atoms.map((a) => zeroAtom(a.aval, eqns))));
-    return new Jaxpr(s.known.inBinders, eqns, [...s.known.outs.slice(0, numKnownOuts), ...residuals]);
+    const own = knownOutsOf(sp);
+    const knownOuts = range(numOuts).filter((i) => !outUk[i]).map((i) => sp.known.outs[own.indexOf(i)]!);
+    return new Jaxpr(sp.known.inBinders, eqns, [...knownOuts, ...residuals]);
   });
   const unknownBranches = splits.map((s, j) => {
     const own = s.unknown.inBinders.slice(0, s.numResiduals);
@@ -335,6 +346,31 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[]): Cond
     unknown: { branches: unknownBranches, name },
     numResiduals,
   };
+}
+
+/**
+ * Splits a cond (known index) of a checkpointed program by the checkpoint's policy, as
+ * splitScanUnderPolicy does a scan: the forward cond computes the known outputs and what the
+ * policy saves in the branch taken (zeros for the others'), a recompute cond run in the backward
+ * pass rebuilds from those what the linear cond needs and copies of the known outputs. Before, the
+ * known cond was recomputed whole whenever the backward pass needed anything from it.
+ */
+function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+  const [index, ...ops] = eqn.inputs;
+  const s1 = splitCond(eqn.params, inUnknowns.slice(1), policy);
+  const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
+  const saved = s1.known === null ? [] : s1.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn[] = s1.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])], params: s1.known, outBinders: [...knownOutVars, ...saved] }];
+  // s1.unknown recomputes and differentiates in one cond (it returns every output): split it again by what reads an unknown operand.
+  const unknownOps = ops.filter((_, i) => inUnknowns[i + 1]);
+  const s2 = splitCond(s1.unknown, [...saved.map(() => false), ...unknownOps.map(() => true)]);
+  if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name})'s known outputs changed when its recomputation was split off`);
+  const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
+  const needed = s2.known === null ? [] : s2.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const recompute: JaxprEqn[] = s2.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...saved], params: s2.known, outBinders: [...copies.values(), ...needed] }];
+  const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
+  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : { prim: 'cond', inputs: [index!, ...needed, ...unknownOps], params: s2.unknown, outBinders: linearOuts };
+  return { known, recompute, linear, saved, copies };
 }
 
 /** Splits a cond equation (known index) of a program being partially evaluated. */
@@ -358,5 +394,6 @@ function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn |
 // registered before any program is split).
 splitEqnRules.scan = splitScanEqn;
 splitEqnRules.scanUnderPolicy = splitScanUnderPolicy;
+splitEqnRules.condUnderPolicy = splitCondUnderPolicy;
 splitEqnRules.while = splitWhileEqn;
 splitEqnRules.cond = splitCondEqn;

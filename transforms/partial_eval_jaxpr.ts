@@ -15,7 +15,8 @@ import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
  * two files do not import each other.
  */
 export type SplitEqnRule<P extends Primitive> = (eqn: JaxprEqn<P>, inUnknowns: boolean[]) => [JaxprEqn | JaxprEqn[] | null, JaxprEqn];
-export const splitEqnRules: { scan?: SplitEqnRule<'scan'>; while?: SplitEqnRule<'while'>; cond?: SplitEqnRule<'cond'>; scanUnderPolicy?: (eqn: JaxprEqn<'scan'>, inUnknowns: boolean[], policy: CheckpointPolicy) => PolicySplit } = {};
+export const splitEqnRules: { scan?: SplitEqnRule<'scan'>; while?: SplitEqnRule<'while'>; cond?: SplitEqnRule<'cond'>; scanUnderPolicy?: PolicySplitRule<'scan'>; condUnderPolicy?: PolicySplitRule<'cond'> } = {};
+type PolicySplitRule<P extends Primitive> = (eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy) => PolicySplit;
 
 function splitEqn<P extends 'scan' | 'while' | 'cond'>(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn] {
   const rule = splitEqnRules[eqn.prim] as SplitEqnRule<P> | undefined;
@@ -67,12 +68,12 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const savedInside = new Set<Var>();
   const recomputedInside = new Set<Var>();
   const copies = new Map<Var, Var>();
-  const addPolicySplit = (eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'> | JaxprEqn<'scan'>): void => {
-    const rule = splitEqnRules.scanUnderPolicy;
-    if (eqn.prim === 'scan' && rule === undefined) throw new TransformError('partial evaluation: internal error: no policy split rule for scan (partial_eval_control_flow.ts was not loaded)');
+  const addPolicySplit = (eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'> | JaxprEqn<'scan'> | JaxprEqn<'cond'>): void => {
+    const rule = eqn.prim === 'scan' ? splitEqnRules.scanUnderPolicy : eqn.prim === 'cond' ? splitEqnRules.condUnderPolicy : undefined;
+    if ((eqn.prim === 'scan' || eqn.prim === 'cond') && rule === undefined) throw new TransformError(`partial evaluation: internal error: no policy split rule for ${eqn.prim} (partial_eval_control_flow.ts was not loaded)`);
     const inUk = eqn.inputs.map(isUnknown);
     const s =
-      eqn.prim === 'scan' ? rule!(eqn as JaxprEqn<'scan'>, inUk, policy)
+      eqn.prim === 'scan' || eqn.prim === 'cond' ? (rule as PolicySplitRule<'scan' | 'cond'>)(eqn as JaxprEqn<'scan' | 'cond'>, inUk, policy)
       : eqn.prim === 'remat' ? splitUnderPolicy(eqn as JaxprEqn<'remat'>, inUk, (eqn.params as ParamsOf<'remat'>).policy)
       : splitUnderPolicy(eqn as JaxprEqn<'jit_call'>, inUk, policy);
     s.saved.forEach((v) => savedInside.add(v));
@@ -102,6 +103,11 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       }
       const isWhile = eqn.prim === 'while' && eqn.inputs.some((a) => !isUnknown(a));
       const isCond = eqn.prim === 'cond' && !isUnknown(eqn.inputs[0]!);
+      if (isCond && policy !== everythingSaveable) {
+        // Under a checkpoint policy the branches are split by the policy too (splitCondUnderPolicy).
+        addPolicySplit(eqn as JaxprEqn<'cond'>);
+        continue;
+      }
       if (isWhile || isCond) {
         // A while keeps its known carries known; a cond with a known index splits into a known
         // cond (computing residuals) and an unknown one.
