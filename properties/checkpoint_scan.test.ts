@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  NDArray, checkpoint, checkpointName, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, scan, vmap, type CheckpointPolicy,
+  NDArray, checkpoint, checkpointName, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, scan, vmap, whileLoop, type CheckpointPolicy,
 } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { FC_SEED, inScope, kernelCounts } from './helpers.js';
@@ -223,5 +223,34 @@ describe('a scan nested in a scan', () => {
         expectNoLeak(`grad (${policy.name})`, () => grad(ck)(h0));
       }
     });
+  });
+});
+
+describe('a while loop in a checkpointed function', () => {
+  // As in JAX, a while loop keeps no per-iteration values (its trip count is known only by running
+  // it, and reverse mode cannot go through it): under any policy a loop the backward pass needs
+  // a value of is recomputed whole, names inside it included. Differentiating through the loop's
+  // carry fails, naming scan as the alternative.
+  const W = np.array([[0.5, -0.2, 0.1], [0.3, 0.4, -0.6], [0.2, 0.1, 0.3]], 'float32');
+  const x = np.array([[1, -0.5, 0.25], [0.5, 2, -1]], 'float32');
+  // A scale found by a loop over a non-differentiated value (stopped at the first power of 2 above 5·|W|).
+  const scale = () => whileLoop((s: NDArray) => np.less(s, np.multiply(np.sum(np.abs(checkpointName(np.sin(W), 'a'))), 5)), (s: NDArray) => np.multiply(s, 2), np.array(1, 'float32'));
+  const f = (v: NDArray) => np.sum(np.tanh(np.multiply(np.matmul(v, W), scale())));
+
+  it('is recomputed whole under every policy; gradients equal the plain function', () => {
+    inScope(() => {
+      for (const policy of [...POLICIES, saveOnlyTheseNames('a')]) {
+        const ck = checkpoint(f, { policy });
+        expectTreeClose(grad(ck)(x), grad(f)(x), { rtol: 1e-5, atol: 1e-6, label: policy.name });
+        expectTreeClose(jit(grad(ck))(x), grad(f)(x), { rtol: 1e-5, atol: 1e-6, label: policy.name });
+        const whiles = deepCount(makeJaxpr(grad(ck))(x).jaxpr, 'while');
+        expect(whiles, policy.name).toBe(policy === everythingSaveable ? 1 : 2);
+      }
+    });
+  });
+
+  it('differentiating through the carry fails with an error naming scan', () => {
+    const g = checkpoint((v: NDArray) => np.sum(whileLoop((c: [NDArray, NDArray]) => np.less(c[1], 3), (c: [NDArray, NDArray]) => [np.sin(c[0]), np.add(c[1], 1)] as [NDArray, NDArray], [v, np.array(0, 'float32')])[0]), { policy: saveOnlyTheseNames('a') });
+    expect(() => grad(g)(x)).toThrow(/scan/);
   });
 });
