@@ -147,33 +147,23 @@ export function checkTangentDtype(op: string, i: number, primal: NDArray, tangen
 // Programs under JVP: the rule for higher-order primitives differentiates their program.
 
 /**
- * The JVP of a program: a new program taking [...primals, ...tangents of the inputs marked in
- * `nonzeros`] and returning [...primal outputs, ...tangent outputs] (tangents instantiated).
+ * The JVP of jit_call and remat. An output whose tangent is zero (one computed from constants or
+ * non-differentiated inputs, an integer one) keeps a symbolic zero, as JAX's pjit JVP does: the
+ * program does not return a written-out zero, which a linearization would otherwise save as a
+ * residual and the backward pass carry through.
  */
-export function jvpJaxpr(jaxpr: Jaxpr, nonzeros: boolean[]): TracedProgram {
-  const inAvals = jaxpr.inAvals;
-  const tangentAvals = inAvals.filter((_, i) => nonzeros[i]);
-  return traceToJaxpr((args) => {
-    const primals = args.slice(0, inAvals.length);
-    const tangentList = args.slice(inAvals.length);
-    let k = 0;
-    const tangents = nonzeros.map((nz) => (nz ? tangentList[k++]! : null));
-    const [po, to] = jvpFlat((xs) => evalJaxpr(jaxpr, xs), primals, tangents);
-    return [...po, ...to];
-  }, [...inAvals, ...tangentAvals]);
-}
-
 function programJvp(prim: 'jit_call' | 'remat'): JvpRule<'jit_call' | 'remat'> {
   return (primals, tangents, params) => {
     const nonzeros = tangents.map((t) => t !== null);
-    const { jaxpr, consts } = jvpJaxpr(params.jaxpr, nonzeros);
+    const n = params.jaxpr.outs.length;
+    const { jaxpr, consts, outNonzeros } = jvpJaxprKeepingZeros(params.jaxpr, nonzeros, new Array<boolean>(n).fill(false));
     const outs = bind(prim, [...consts, ...primals, ...tangents.filter((t): t is NDArray => t !== null)], {
       ...params,
       jaxpr,
       numConsts: consts.length,
     } as ParamsOf<'jit_call'>);
-    const n = params.jaxpr.outs.length;
-    return [outs.slice(0, n), outs.slice(n)];
+    let k = n;
+    return [outs.slice(0, n), outNonzeros.map((nz) => (nz ? outs[k++]! : null))];
   };
 }
 

@@ -8,11 +8,11 @@ import { abstractEvalPrimitive } from '../src/core.js';
 import { TransformError } from '../src/errors.js';
 import { Jaxpr, Lit, Var, type Atom, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf } from '../src/primitives.js';
-import { everythingSaveable } from '../src/checkpoint_policy.js';
+import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { dceJaxpr } from '../src/dce.js';
 import { branchFixpoint } from './jaxpr_trace.js';
 import { hoistLoopInvariant } from './loop_invariant.js';
-import { partialEvalJaxpr, splitEqnRules, type SplitProgram } from './partial_eval_jaxpr.js';
+import { partialEvalJaxpr, splitEqnRules, type PolicySplit, type SplitProgram } from './partial_eval_jaxpr.js';
 
 // ---------------------------------------------------------------------------------------------
 // Partial evaluation of scans (JAX's _scan_partial_eval)
@@ -48,27 +48,40 @@ export interface ScanSplit {
  * computed from the known consts alone are computed once before the loop (loop_invariant.ts) and
  * passed to the unknown scan as consts.
  */
-export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]): ScanSplit {
+export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): ScanSplit {
   const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
+  // Under a checkpoint policy (splitScanUnderPolicy) the body is split by the policy, the unknown
+  // scan carries the known carries too and returns every output: it recomputes what is not saved.
+  const underPolicy = policy !== everythingSaveable;
+  const isCarry = (i: number): boolean => i >= nC && i < nC + nK;
   let inUnknowns = operandUnknowns;
   let split: SplitProgram;
   for (;;) {
-    split = partialEvalJaxpr(jaxpr, inUnknowns, everythingSaveable, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
-    const carryUnknown = split.outUnknowns.slice(0, nK);
+    split = underPolicy
+      ? partialEvalJaxpr(jaxpr, inUnknowns, policy, jaxpr.outs.map(() => true), true, inUnknowns.map((u, i) => !u && isCarry(i)))
+      : partialEvalJaxpr(jaxpr, inUnknowns, everythingSaveable, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
+    const carryUnknown = (underPolicy ? split.outDependsOnUnknown : split.outUnknowns).slice(0, nK);
     if (carryUnknown.every((u, k) => !u || inUnknowns[nC + k])) break;
-    inUnknowns = inUnknowns.map((u, i) => u || (i >= nC && i < nC + nK && carryUnknown[i - nC]!));
+    inUnknowns = inUnknowns.map((u, i) => u || (isCarry(i) && carryUnknown[i - nC]!));
   }
-  const { unknown, outUnknowns, numResiduals } = split;
+  const { unknown, numResiduals } = split;
+  // An output is unknown when it depends on an unknown value or is a carry that enters unknown.
+  const outUnknowns = underPolicy ? split.outDependsOnUnknown.map((d, i) => d || (i < nK && inUnknowns[nC + i]!)) : split.outUnknowns;
   const knownOperandIdx = inUnknowns.flatMap((u, i) => (u ? [] : [i]));
+  // The known program's leading outputs: the known outputs, and under a policy also a carry that
+  // enters unknown but leaves known (the known scan does not return it).
+  const knownOutMask = underPolicy ? split.outDependsOnUnknown.map((d) => !d) : outUnknowns.map((u) => !u);
+  const knownProgramOutKept = knownOutMask.flatMap((k, i) => (k ? [!outUnknowns[i]] : []));
+  const numKnownProgramOuts = knownProgramOutKept.length;
   const numKnownOuts = outUnknowns.filter((u) => !u).length;
   const nKnownConsts = knownOperandIdx.filter((i) => i < nC).length;
   const nKnownCarry = knownOperandIdx.filter((i) => i >= nC && i < nC + nK).length;
   // A scan that never runs hoists nothing: its body's const-only part would run where the loop would not (and could raise).
-  const hoisted = length === 0 ? null : hoistLoopInvariant(split.known, nKnownConsts, (i) => i >= numKnownOuts);
+  const hoisted = length === 0 ? null : hoistLoopInvariant(split.known, nKnownConsts, (i) => i >= numKnownProgramOuts);
   // The known body over [...known consts, ...hoisted values, ...known carry, ...known xs].
   const known = hoisted?.loop ?? split.known;
   const hoistedVars = hoisted?.hoisted ?? [];
-  const residualVars = known.outs.slice(numKnownOuts) as Var[];
+  const residualVars = known.outs.slice(numKnownProgramOuts) as Var[];
   // A residual that is a known const or xs binder of the body is that operand itself; a hoisted one is computed once.
   const sourceOf = new Map<Var, ScanOperand>(split.known.inBinders.map((v, j) => [v, { operand: knownOperandIdx[j]! }]));
   hoistedVars.forEach((v, j) => sourceOf.set(v, { hoisted: j }));
@@ -78,14 +91,14 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[]):
   const stackedIdx = range(numResiduals).filter((r) => !isPassed(passed[r]));
   // The known loop returns its known outputs and the stacked residuals (residuals passed on are not
   // its outputs any more), and takes the hoisted values it still reads, besides all its own operands.
-  const stacked = new Set(stackedIdx.map((r) => numKnownOuts + r));
+  const stacked = new Set(stackedIdx.map((r) => numKnownProgramOuts + r));
   const isHoisted = (i: number): boolean => i >= nKnownConsts && i < nKnownConsts + hoistedVars.length;
-  const { jaxpr: knownBody, usedInputs: knownReads } = dceJaxpr(known, known.outs.map((_, i) => i < numKnownOuts || stacked.has(i)), known.inBinders.map((_, i) => !isHoisted(i)));
+  const { jaxpr: knownBody, usedInputs: knownReads } = dceJaxpr(known, known.outs.map((_, i) => (i < numKnownProgramOuts ? knownProgramOutKept[i]! : stacked.has(i))), known.inBinders.map((_, i) => !isHoisted(i)));
   const hoistedToKnown = range(hoistedVars.length).filter((j) => knownReads[nKnownConsts + j]);
   // The unknown body's binders are [...residuals, ...unknown operands]; reorder to consts | carry | xs.
   const resBinders = unknown.inBinders.slice(0, numResiduals);
   const ukBinders = unknown.inBinders.slice(numResiduals);
-  const unknownIdx = inUnknowns.flatMap((u, i) => (u ? [i] : []));
+  const unknownIdx = inUnknowns.flatMap((u, i) => (u || (underPolicy && isCarry(i)) ? [i] : []));
   const constRes = range(numResiduals).filter((r) => isInvariant(passed[r]));
   const xsRes = range(numResiduals).filter((r) => !isInvariant(passed[r]));
   const ukConsts = unknownIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter((i) => i >= nC && i < nC + nK), ukXs = unknownIdx.filter((i) => i >= nC + nK);
@@ -151,6 +164,63 @@ function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[]
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };
   return [[...hoistEqn, ...known], unknown];
+}
+
+/**
+ * Splits a scan of a checkpointed program by the checkpoint's policy (JAX applies the remat policy
+ * inside scan bodies, _scan_partial_eval_custom). Three parts, as for a nested jit_call
+ * (partial_eval_jaxpr.ts, splitUnderPolicy):
+ * - the forward scan computes the known outputs and returns, stacked, the per-step values the
+ *   policy saves (a const-only one is hoisted, computed once);
+ * - the recompute scan, run in the backward pass, starts again from the known carries' initial
+ *   values and the saved stacks, recomputing everything else per step; it returns copies of the
+ *   known outputs and, stacked, what the linear scan needs;
+ * - the linear scan reads those and the unknown operands.
+ * The known carries are carried by the recompute scan rather than saved once per step: what is
+ * kept per step is what the policy says, not the loop's structure. (Before, a scan was recomputed
+ * whole whenever the backward pass needed anything from it, so a name or a dot inside its body was
+ * never saved.) The recompute scan reads no unknown value, so a backward pass evaluates it forward
+ * and transposes only the linear scan, whose carries are all linear.
+ */
+function splitScanUnderPolicy(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+  const { params } = eqn;
+  const s1 = splitScan(params, inUnknowns, policy);
+  const [known, hoist1] = hoistEqn(s1, eqn.inputs.slice(0, params.numConsts), params.name);
+  const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
+  const saved: Var[] = [];
+  if (s1.known !== null) {
+    const ins = knownScanOperands<Atom>(s1, eqn.inputs, hoist1);
+    saved.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), s1.known).slice(knownOutVars.length).map((a) => new Var(a)));
+    known.push({ prim: 'scan', inputs: ins, params: s1.known, outBinders: [...knownOutVars, ...saved] });
+  }
+  // s1.unknown recomputes and differentiates in one loop (it returns every output): split it again
+  // by what reads an unknown operand.
+  const uIns: Atom[] = s1.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : 'hoisted' in o ? hoist1[o.hoisted]! : saved[o.residual]!));
+  const s2 = splitScan(s1.unknown, s1.unknownOperands.map((o) => 'operand' in o && s1.inUnknowns[o.operand]!));
+  if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: scan(${params.name})'s known outputs changed when its recomputation was split off`);
+  const [recompute, hoist2] = hoistEqn(s2, uIns.slice(0, s1.unknown.numConsts), params.name);
+  const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
+  const needed: Var[] = [];
+  if (s2.known !== null) {
+    const ins = knownScanOperands<Atom>(s2, uIns, hoist2);
+    needed.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), s2.known).slice(knownOutVars.length).map((a) => new Var(a)));
+    recompute.push({ prim: 'scan', inputs: ins, params: s2.known, outBinders: [...copies.values(), ...needed] });
+  }
+  const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
+  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
+    prim: 'scan',
+    inputs: s2.unknownOperands.map((o) => ('operand' in o ? uIns[o.operand]! : 'hoisted' in o ? hoist2[o.hoisted]! : needed[o.residual]!)),
+    params: s2.unknown,
+    outBinders: linearOuts,
+  };
+  return { known, recompute, linear, saved, copies };
+}
+
+/** The hoisted loop-invariant part of a split scan as a jit_call over its known consts (none: no equation), and its outputs. */
+function hoistEqn(split: ScanSplit, consts: Atom[], name: string): [JaxprEqn[], Var[]] {
+  if (split.hoist === null) return [[], []];
+  const outs = split.hoist.outs.map((a) => new Var(a.aval));
+  return [[{ prim: 'jit_call', inputs: consts.filter((_, i) => !split.inUnknowns[i]), params: hoistParams(split, name), outBinders: outs }], outs];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,16 +313,27 @@ function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
  * writing zeros for the others', and each unknown branch reads only its own. The unknown cond is
  * linear in the unknown operands (for a linearization), and transposes as a cond (transpose.ts).
  */
-export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[]): CondSplit {
+export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): CondSplit {
   const { branches, name } = params;
-  const [splits, outUk] = branchFixpoint(branches[0]!.outs.length, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (s) => s.outUnknowns);
+  const numOuts = branches[0]!.outs.length;
+  // Under a checkpoint policy (splitCondUnderPolicy) each branch is split by the policy and its
+  // unknown part returns every output: it recomputes what is not saved. An output is known if it
+  // is known in every branch; a branch's known program also returns those known in it alone.
+  const underPolicy = policy !== everythingSaveable;
+  const [splits, outUk] = underPolicy
+    ? ((ss: SplitProgram[]) => [ss, range(numOuts).map((i) => ss.some((sp) => sp.outDependsOnUnknown[i]))] as const)(branches.map((b) => partialEvalJaxpr(b, opUnknowns, policy, b.outs.map(() => true), true)))
+    : branchFixpoint(numOuts, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (sp) => sp.outUnknowns);
   const numKnownOuts = outUk.filter((u) => !u).length;
-  const residualAtoms = splits.map((s) => s.known.outs.slice(numKnownOuts));
+  // Per branch: its known program's known outputs, each the original output it is.
+  const knownOutsOf = (sp: SplitProgram): number[] => range(numOuts).filter((i) => (underPolicy ? !sp.outDependsOnUnknown[i] : !outUk[i]));
+  const residualAtoms = splits.map((sp) => sp.known.outs.slice(knownOutsOf(sp).length));
   const numResiduals = residualAtoms.reduce((n, r) => n + r.length, 0);
-  const knownBranches = splits.map((s, j) => {
-    const eqns = [...s.known.eqns];
+  const knownBranches = splits.map((sp, j) => {
+    const eqns = [...sp.known.eqns];
     const residuals = residualAtoms.flatMap((atoms, i) => (i === j ? atoms : atoms.map((a) => zeroAtom(a.aval, eqns))));
-    return new Jaxpr(s.known.inBinders, eqns, [...s.known.outs.slice(0, numKnownOuts), ...residuals]);
+    const own = knownOutsOf(sp);
+    const knownOuts = range(numOuts).filter((i) => !outUk[i]).map((i) => sp.known.outs[own.indexOf(i)]!);
+    return new Jaxpr(sp.known.inBinders, eqns, [...knownOuts, ...residuals]);
   });
   const unknownBranches = splits.map((s, j) => {
     const own = s.unknown.inBinders.slice(0, s.numResiduals);
@@ -265,6 +346,31 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[]): Cond
     unknown: { branches: unknownBranches, name },
     numResiduals,
   };
+}
+
+/**
+ * Splits a cond (known index) of a checkpointed program by the checkpoint's policy, as
+ * splitScanUnderPolicy does a scan: the forward cond computes the known outputs and what the
+ * policy saves in the branch taken (zeros for the others'), a recompute cond run in the backward
+ * pass rebuilds from those what the linear cond needs and copies of the known outputs. Before, the
+ * known cond was recomputed whole whenever the backward pass needed anything from it.
+ */
+function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+  const [index, ...ops] = eqn.inputs;
+  const s1 = splitCond(eqn.params, inUnknowns.slice(1), policy);
+  const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
+  const saved = s1.known === null ? [] : s1.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn[] = s1.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])], params: s1.known, outBinders: [...knownOutVars, ...saved] }];
+  // s1.unknown recomputes and differentiates in one cond (it returns every output): split it again by what reads an unknown operand.
+  const unknownOps = ops.filter((_, i) => inUnknowns[i + 1]);
+  const s2 = splitCond(s1.unknown, [...saved.map(() => false), ...unknownOps.map(() => true)]);
+  if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name})'s known outputs changed when its recomputation was split off`);
+  const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
+  const needed = s2.known === null ? [] : s2.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
+  const recompute: JaxprEqn[] = s2.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...saved], params: s2.known, outBinders: [...copies.values(), ...needed] }];
+  const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
+  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : { prim: 'cond', inputs: [index!, ...needed, ...unknownOps], params: s2.unknown, outBinders: linearOuts };
+  return { known, recompute, linear, saved, copies };
 }
 
 /** Splits a cond equation (known index) of a program being partially evaluated. */
@@ -287,5 +393,7 @@ function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn |
 // partialEvalJaxpr reaches these through its table (partial_eval.ts imports this file, so they are
 // registered before any program is split).
 splitEqnRules.scan = splitScanEqn;
+splitEqnRules.scanUnderPolicy = splitScanUnderPolicy;
+splitEqnRules.condUnderPolicy = splitCondUnderPolicy;
 splitEqnRules.while = splitWhileEqn;
 splitEqnRules.cond = splitCondEqn;

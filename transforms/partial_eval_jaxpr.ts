@@ -15,7 +15,8 @@ import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
  * two files do not import each other.
  */
 export type SplitEqnRule<P extends Primitive> = (eqn: JaxprEqn<P>, inUnknowns: boolean[]) => [JaxprEqn | JaxprEqn[] | null, JaxprEqn];
-export const splitEqnRules: { scan?: SplitEqnRule<'scan'>; while?: SplitEqnRule<'while'>; cond?: SplitEqnRule<'cond'> } = {};
+export const splitEqnRules: { scan?: SplitEqnRule<'scan'>; while?: SplitEqnRule<'while'>; cond?: SplitEqnRule<'cond'>; scanUnderPolicy?: PolicySplitRule<'scan'>; condUnderPolicy?: PolicySplitRule<'cond'> } = {};
+type PolicySplitRule<P extends Primitive> = (eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy) => PolicySplit;
 
 function splitEqn<P extends 'scan' | 'while' | 'cond'>(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn] {
   const rule = splitEqnRules[eqn.prim] as SplitEqnRule<P> | undefined;
@@ -38,9 +39,14 @@ export interface SplitProgram {
  * Splits a program by which inputs are unknown. Known equations go to the known program; the
  * unknown program needs some known values (residuals). `policy` decides which known results may
  * be saved as residuals: the others are recomputed inside the unknown program (rematerialisation).
- * Inputs are always saveable.
+ * Inputs are always saveable, except those marked `carried`: the unknown program then reads them
+ * as its own inputs ([...residuals, ...inputs unknown or carried], in order).
  */
-export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = [], knownOutsToo = false): SplitProgram {
+export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = [], knownOutsToo = false, carried: boolean[] = []): SplitProgram {
+  // Known inputs the unknown program takes as inputs of its own, after the unknown ones, instead of
+  // saving them as residuals: a scan split under a policy carries its known carry there, since a
+  // value it would save per step is what the policy decides, not the loop structure.
+  const carriedSet = new Set<Var>(jaxpr.inBinders.filter((_, i) => carried[i] && !inUnknowns[i]));
   const unknownVars = new Set<Var>();
   jaxpr.inBinders.forEach((v, i) => inUnknowns[i] && unknownVars.add(v));
   const isUnknown = (a: Atom): boolean => a instanceof Var && unknownVars.has(a);
@@ -62,12 +68,18 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const savedInside = new Set<Var>();
   const recomputedInside = new Set<Var>();
   const copies = new Map<Var, Var>();
-  const addPolicySplit = (eqn: JaxprEqn<'jit_call'>): void => {
-    const s = splitUnderPolicy(eqn, eqn.inputs.map(isUnknown), policy);
+  const addPolicySplit = (eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'> | JaxprEqn<'scan'> | JaxprEqn<'cond'>): void => {
+    const rule = eqn.prim === 'scan' ? splitEqnRules.scanUnderPolicy : eqn.prim === 'cond' ? splitEqnRules.condUnderPolicy : undefined;
+    if ((eqn.prim === 'scan' || eqn.prim === 'cond') && rule === undefined) throw new TransformError(`partial evaluation: internal error: no policy split rule for ${eqn.prim} (partial_eval_control_flow.ts was not loaded)`);
+    const inUk = eqn.inputs.map(isUnknown);
+    const s =
+      eqn.prim === 'scan' || eqn.prim === 'cond' ? (rule as PolicySplitRule<'scan' | 'cond'>)(eqn as JaxprEqn<'scan' | 'cond'>, inUk, policy)
+      : eqn.prim === 'remat' ? splitUnderPolicy(eqn as JaxprEqn<'remat'>, inUk, (eqn.params as ParamsOf<'remat'>).policy)
+      : splitUnderPolicy(eqn as JaxprEqn<'jit_call'>, inUk, policy);
     s.saved.forEach((v) => savedInside.add(v));
-    s.recompute.outBinders.forEach((v) => recomputedInside.add(v));
+    s.recompute.forEach((e) => e.outBinders.forEach((v) => recomputedInside.add(v)));
     s.copies.forEach((c, v) => copies.set(v, c));
-    for (const e of [s.known, s.recompute]) {
+    for (const e of [...s.known, ...s.recompute]) {
       knownEqns.push(e);
       e.outBinders.forEach((v) => producer.set(v, e));
     }
@@ -78,6 +90,12 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   };
   for (const eqn of jaxpr.eqns) {
     if (eqn.inputs.some(isUnknown)) {
+      if (eqn.prim === 'scan' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
+        // Under a checkpoint policy the body is split by the policy too (splitScanUnderPolicy):
+        // what it saves inside the loop is saved per step, the rest recomputed by a second scan.
+        addPolicySplit(eqn as JaxprEqn<'scan'>);
+        continue;
+      }
       if (eqn.prim === 'scan' && eqn.inputs.some((a) => !isUnknown(a))) {
         // A scan splits into a known scan (producing stacked residuals) and an unknown one.
         addSplit(...splitEqn(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown)));
@@ -85,6 +103,11 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       }
       const isWhile = eqn.prim === 'while' && eqn.inputs.some((a) => !isUnknown(a));
       const isCond = eqn.prim === 'cond' && !isUnknown(eqn.inputs[0]!);
+      if (isCond && policy !== everythingSaveable) {
+        // Under a checkpoint policy the branches are split by the policy too (splitCondUnderPolicy).
+        addPolicySplit(eqn as JaxprEqn<'cond'>);
+        continue;
+      }
       if (isWhile || isCond) {
         // A while keeps its known carries known; a cond with a known index splits into a known
         // cond (computing residuals) and an unknown one.
@@ -93,6 +116,13 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       }
       if (eqn.prim === 'jit_call' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
         addPolicySplit(eqn as JaxprEqn<'jit_call'>);
+        continue;
+      }
+      if (eqn.prim === 'remat' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
+        // A checkpoint in a checkpoint: split by its own policy (JAX's nested remat honours the
+        // inner policy), so what it saves is saved and its outputs are rebuilt from that; split
+        // as below, its known part was one equation, recomputed whole when any output was needed.
+        addPolicySplit(eqn as JaxprEqn<'remat'>);
         continue;
       }
       if ((eqn.prim === 'jit_call' || eqn.prim === 'remat') && eqn.inputs.some((a) => !isUnknown(a))) {
@@ -121,9 +151,10 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   };
   // Outputs to instantiate are returned by the unknown program even when known (as residuals).
   const outUnknowns = jaxpr.outs.map((o, i) => isUnknown(o) || (instantiate[i] ?? false));
-  // Unknown equations no unknown output needs (a scan's unused ys among them) save no residuals.
-  const liveUnknown = deadCodeElimination(new Jaxpr([], unknownEqns, jaxpr.outs), outUnknowns).eqns;
-  liveUnknown.forEach((e) => e.inputs.forEach(need));
+  // Unknown equations no unknown output needs (a scan's unused ys among them) save no residuals:
+  // the dead-code elimination of the unknown program below drops them, and `kept` the residuals
+  // only they read. (A first pass over the unknown equations alone only repeated that one.)
+  unknownEqns.forEach((e) => e.inputs.forEach(need));
   jaxpr.outs.forEach((o, i) => outUnknowns[i] && need(o));
   // A known value that a nested program only passes through (a checkpointed or jitted body
   // returning its input W as a residual) is that input: save or recompute the input instead, so
@@ -131,7 +162,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const forwardedTo = new Map<Var, Var>();
   while (pending.length) {
     const v = pending.pop()!;
-    if (residualSet.has(v) || forwardedTo.has(v)) continue;
+    if (residualSet.has(v) || forwardedTo.has(v) || carriedSet.has(v)) continue;
     const eqn = producer.get(v);
     const source = eqn === undefined ? undefined : passedThroughInput(eqn, v);
     if (source !== undefined) {
@@ -164,7 +195,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     return s;
   };
   const sub = (a: Atom): Atom => (a instanceof Var ? (rename.get(sourceOf(a)) ?? sourceOf(a)) : a);
-  const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...liveUnknown] : [];
+  const ordered = jaxpr.eqns.length ? [...knownEqns.filter((e) => recompute.has(e)), ...unknownEqns] : [];
   const sortedUnknown = inDependencyOrder(ordered);
   // Pruned: a recomputed equation may compute more than the unknown side reads (a policy-split
   // jit_call's recompute equation rebuilds every known output of the call; a recomputed multi-output
@@ -172,7 +203,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   // only such a part read is then not saved at all (JAX prunes the known outputs the same way after
   // dce_jaxpr of the staged program): a nested call saved what rebuilding its last block's output
   // needed, though the backward pass never read that output.
-  const unknownInBinders = jaxpr.inBinders.filter((_, i) => inUnknowns[i]);
+  const unknownInBinders = jaxpr.inBinders.filter((v, i) => inUnknowns[i] || carriedSet.has(v));
   const pruned = dceJaxpr(
     new Jaxpr(
       [...residuals.map((v) => rename.get(v)!), ...unknownInBinders],
@@ -236,11 +267,11 @@ function splitNestedEqn(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[]): [Jaxp
   return [known, unknown];
 }
 
-interface PolicySplit {
-  /** Runs in the forward pass: known inputs -> [...known outputs, ...what the policy saves]. */
-  known: JaxprEqn;
-  /** Runs in the backward pass, from the saved values: the known outputs again (copies) and what the linear part needs. */
-  recompute: JaxprEqn;
+export interface PolicySplit {
+  /** Run in the forward pass: known inputs -> [...known outputs, ...what the policy saves]. */
+  known: JaxprEqn[];
+  /** Run in the backward pass, from the saved values: the known outputs again (copies) and what the linear part needs. */
+  recompute: JaxprEqn[];
   /** The part that reads unknown inputs (null: none). */
   linear: JaxprEqn | null;
   /** Outputs of `known` the policy chose inside (always saved by the enclosing split). */
@@ -259,14 +290,16 @@ interface PolicySplit {
  * could not be transposed). Without this split the whole nested call was recomputed whenever the
  * enclosing program needed any of its outputs, so names and dots inside it were never saved.
  */
-function splitUnderPolicy(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+function splitUnderPolicy(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
+  // A remat's three parts stay remats (with its policy), so a later differentiation honours it too.
+  const prim = eqn.prim;
   const inner = eqn.params.jaxpr;
   // Unknown side returns every output: the known ones from saved values or recomputed.
   const split = partialEvalJaxpr(inner, inUnknowns, policy, inner.outs.map(() => true), true);
   const dep = split.outDependsOnUnknown;
   const knownOutVars = eqn.outBinders.filter((_, i) => !dep[i]);
   const saved = split.known.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const known: JaxprEqn = { prim: 'jit_call', inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]), params: { ...eqn.params, jaxpr: split.known, numConsts: 0 }, outBinders: [...knownOutVars, ...saved] };
+  const known: JaxprEqn = { prim, inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]), params: { ...eqn.params, jaxpr: split.known, numConsts: 0 }, outBinders: [...knownOutVars, ...saved] };
   // The unknown side split again, by what reads the unknown inputs (everything it may keep is
   // only held during the backward pass).
   const numUnknownIns = inUnknowns.filter(Boolean).length;
@@ -279,13 +312,13 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[], poli
     return c;
   });
   const needed = again.known.outs.slice(copyVars.length).map((a) => new Var(a.aval));
-  const recompute: JaxprEqn = { prim: 'jit_call', inputs: saved, params: { ...eqn.params, jaxpr: again.known, numConsts: 0 }, outBinders: [...copyVars, ...needed] };
+  const recompute: JaxprEqn = { prim, inputs: saved, params: { ...eqn.params, jaxpr: again.known, numConsts: 0 }, outBinders: [...copyVars, ...needed] };
   const linearOuts = eqn.outBinders.filter((_, i) => dep[i]);
   const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
-    prim: 'jit_call',
+    prim,
     inputs: [...needed, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
     params: { ...eqn.params, jaxpr: again.unknown, numConsts: 0 },
     outBinders: linearOuts,
   };
-  return { known, recompute, linear, saved, copies };
+  return { known: [known], recompute: [recompute], linear, saved, copies };
 }
