@@ -8,8 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, jit, np, scope, type DType, type NDArray } from '../src/index.js';
-import { FC_SEED, numTensors } from './helpers.js';
+import { ConcreteArray, DTypeError, jit, np, scope, type DType, type NDArray } from '../src/index.js';
+import { FC_SEED, forEachBackend, numTensors } from './helpers.js';
 
 type Operand = { kind: 'array'; dtype: DType; shape: number[]; values: number[] } | { kind: 'scalar'; value: number | boolean };
 
@@ -187,5 +187,29 @@ describe('top-level ops own exactly their result', () => {
       expect(() => tf.tidy(() => void f())).toThrow();
       expect(numTensors()).toBe(before);
     }
+  });
+});
+
+describe('JS numbers made into constants', () => {
+  // weakConstant hands its typed array to the engine's makeTensor, which (unlike tf.tensor) checks
+  // no dtype: np.asArray(2.5, 'float64') made a float64 tensor that TF.js's bookkeeping (cpu) or
+  // backend (wasm) then refused with a bare "Unknown dtype float64", and on cpu the half-made
+  // tensor stayed counted for good. The dtype is checked first, as np.array does.
+  it('np.asArray of a JS number with an unsupported dtype is a DTypeError naming the op, and leaves nothing behind on either backend', async () => {
+    await forEachBackend((backend) => {
+      for (const x of [2.5, 3, true]) {
+        for (const dtype of ['float64', 'float16', 'complex64', 'uint8', 'string']) {
+          const before = numTensors();
+          expect(() => np.asArray(x, dtype as DType), `${backend}: asArray(${x}, ${dtype})`).toThrow(DTypeError);
+          expect(() => np.asArray(x, dtype as DType)).toThrow(/asArray: unsupported dtype/);
+          expect(numTensors(), `${backend}: tensors left by asArray(${x}, ${dtype})`).toBe(before);
+        }
+      }
+      // The other inputs asArray takes refuse it the same way (they reached tf.tensor's own error).
+      for (const x of [[1, 2], Float32Array.of(1), Int32Array.of(1)]) expect(() => np.asArray(x, 'float64' as DType)).toThrow(/asArray: unsupported dtype 'float64'/);
+      const before = numTensors();
+      np.asArray(2.5, 'int32').dispose(); // the supported ones still work
+      expect(numTensors()).toBe(before);
+    });
   });
 });

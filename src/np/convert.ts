@@ -82,6 +82,9 @@ function describe(x: unknown): string {
 
 /** Converts numbers, nested arrays, TF.js tensors and gradus arrays to a gradus array. */
 export function asArray(x: ArrayLike, dtype?: DType): NDArray {
+  // weakConstant's makeTensor checks no dtype (tf.tensor did): an unknown one would make a tensor
+  // TF.js then refuses half-way ('Unknown dtype', a tensor left counted on cpu).
+  if (dtype !== undefined) checkDtype(dtype, 'asArray');
   let out: NDArray;
   if (x instanceof NDArray) out = x;
   else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
