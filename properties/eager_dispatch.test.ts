@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, DTypeError, jit, np, scope, type DType, type NDArray } from '../src/index.js';
+import { ConcreteArray, DTypeError, DisposedError, grad, jit, np, scope, type DType, type NDArray } from '../src/index.js';
 import { FC_SEED, forEachBackend, numTensors } from './helpers.js';
 
 type Operand = { kind: 'array'; dtype: DType; shape: number[]; values: number[] } | { kind: 'scalar'; value: number | boolean };
@@ -211,5 +211,32 @@ describe('JS numbers made into constants', () => {
       np.asArray(2.5, 'int32').dispose(); // the supported ones still work
       expect(numTensors()).toBe(before);
     });
+  });
+});
+
+describe('a freed array as an operand', () => {
+  // The eval interpreter read the operand's tensor, whose getter knows neither the op nor whether
+  // gradus or the caller freed it: 'an array f32[2] was used after it was freed. gradus frees the
+  // intermediates of a transformation when it returns...', for an array the caller disposed at the
+  // top level. The error names the primitive and the operand, and both ways an array gets freed.
+  it('is a DisposedError naming the primitive and the operand, at top level, in a scope and inside grad', () => {
+    const x = np.array([1, 2], 'float32') as ConcreteArray;
+    const y = np.array([3, 4], 'float32');
+    x.dispose();
+    const cases: [string, () => unknown, RegExp][] = [
+      ['add', () => np.add(x, 1), /^add: operand 0 \(f32\[2\]\) was used after it was freed/],
+      ['add, second operand', () => np.add(y, x), /^add: operand 1 \(f32\[2\]\) was used after it was freed/],
+      ['exp', () => np.exp(x), /^exp: operand 0 /],
+      ['in a scope', () => scope(() => np.multiply(y, x)), /^mul: operand 1 /],
+      ['closed over in grad', () => grad((a: NDArray) => np.sum(np.multiply(a, x)))(y), /^mul: operand 1 /],
+    ];
+    for (const [label, call, message] of cases) {
+      const before = numTensors();
+      expect(call, label).toThrow(DisposedError);
+      expect(call, label).toThrow(message);
+      expect(call, label).toThrow(/disposed by the caller .* or freed by gradus when the scope or transformation that made it returned/);
+      expect(numTensors(), label).toBe(before);
+    }
+    (y as ConcreteArray).dispose();
   });
 });
