@@ -208,7 +208,7 @@ describe('JS numbers made into constants', () => {
       // The other inputs asArray takes refuse it the same way (they reached tf.tensor's own error).
       for (const x of [[1, 2], Float32Array.of(1), Int32Array.of(1)]) expect(() => np.asArray(x, 'float64' as DType)).toThrow(/asArray: unsupported dtype 'float64'/);
       const before = numTensors();
-      np.asArray(2.5, 'int32').dispose(); // the supported ones still work
+      (np.asArray(2.5, 'int32') as ConcreteArray).dispose(); // the supported ones still work
       expect(numTensors()).toBe(before);
     });
   });
@@ -238,5 +238,38 @@ describe('a freed array as an operand', () => {
       expect(numTensors(), label).toBe(before);
     }
     (y as ConcreteArray).dispose();
+  });
+});
+
+describe('np.asArray at the top level', () => {
+  // asArray is no defop (ops call it on every operand), so at the top level of user code nothing
+  // freed what its list-of-arrays branch made besides the result: np.asArray([a, b]) left one
+  // reshaped row per element (and an astype per element of another dtype) behind for good, and
+  // np.asArray(tensor, dtype) the handle it shared before converting.
+  it('a list of arrays (or a tf.Tensor converted to another dtype) adds exactly its result, and disposing that leaves nothing', () => {
+    const a = np.array([1, 2], 'float32'), i = np.array([3, 4], 'int32'), t = tf.tensor([5.5, 6]);
+    const lists: [string, () => NDArray][] = [
+      ['[a, a]', () => np.asArray([a, a])],
+      ['[a, i] (i converted)', () => np.asArray([a, i])],
+      ['[[a, i], [i, a]]', () => np.asArray([[a, i], [i, a]])],
+      ['[a] as int32', () => np.asArray([a], 'int32')],
+      ['[a]', () => np.asArray([a])],
+      ['[[1, 2], a]', () => np.asArray([[1, 2], a])],
+      ['a tf.Tensor as int32', () => np.asArray(t, 'int32')],
+    ];
+    for (const [label, call] of lists) {
+      const before = numTensors();
+      const r = call() as ConcreteArray;
+      expect(numTensors() - before, label).toBe(1);
+      r.dispose();
+      expect(numTensors(), label).toBe(before);
+      expect((a as ConcreteArray).isDisposed || (i as ConcreteArray).isDisposed, label).toBe(false);
+    }
+    expect(np.asArray([a, i]).toArray()).toEqual([[1, 2], [3, 4]]);
+    expect(np.asArray(t, 'int32').toArray()).toEqual([5, 6]);
+    expect(t.isDisposed).toBe(false);
+    t.dispose();
+    (a as ConcreteArray).dispose();
+    (i as ConcreteArray).dispose();
   });
 });

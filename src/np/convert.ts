@@ -87,7 +87,8 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   if (dtype !== undefined) checkDtype(dtype, 'asArray');
   let out: NDArray;
   if (x instanceof NDArray) out = x;
-  else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
+  // (Converted at once when the dtype differs: a shared handle made first would be left over at the top level.)
+  else if (x instanceof tf.Tensor) out = dtype !== undefined && x.dtype !== dtype ? new ConcreteArray(x) : new ConcreteArray(shareTensor(x));
   else if (typeof x === 'number' || typeof x === 'boolean') return weakConstant(x, dtype ?? dtypeOfScalar(x), 0);
   else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
@@ -97,19 +98,7 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
     out = new ConcreteArray(tf.tensor(data, [x.length], d));
     return out;
   } else if (Array.isArray(x) && x.length > 0 && x.some(holdsArray)) {
-    // A list of arrays (or nested lists of them) stacks along a new first axis, as jnp.array(list):
-    // `np.array([...x])` rebuilds x from its rows. Dtypes promote, JS numbers among them are weak.
-    const parts = x.map((v) => asArray(v as ArrayLike));
-    const strong = x.flatMap((v, i) => (typeof v === 'number' || typeof v === 'boolean' ? [] : [parts[i]!.dtype]));
-    let common = strong.reduce(promoteTypes);
-    for (const v of x) if (typeof v === 'number' || typeof v === 'boolean') common = weakScalarDtype(v, common);
-    if (dtype !== undefined) common = dtype;
-    const shape = parts[0]!.shape;
-    parts.forEach((p, i) => {
-      if (p.shape.join() !== shape.join()) throw new ShapeError(`array: element [${i}] has shape ${fmtShape(p.shape)} but element [0] has ${fmtShape(shape)}; a list of arrays must hold arrays of one shape`);
-    });
-    const rows = parts.map((p) => bind1('reshape', [p.dtype === common ? p : astypeHook.fn(p, common)], { shape: [1, ...shape] }));
-    return rows.length === 1 ? rows[0]! : bind1('concatenate', rows, { axis: 0 });
+    return stackList(x, dtype);
   } else if (Array.isArray(x)) {
     const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
     const d = dtype ?? inferred;
@@ -123,6 +112,27 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   if (dtype !== undefined && out.dtype !== dtype) return astypeHook.fn(out, dtype);
   return out;
 }
+
+/**
+ * A list holding arrays, stacked along a new first axis (asArray's branch for them). A defop: at
+ * the top level of user code the rows and conversions it makes besides the result are freed
+ * (asArray itself runs unscoped there, as ops call it on every operand).
+ */
+const stackList = defop((x: readonly unknown[], dtype: DType | undefined): NDArray => {
+  // A list of arrays (or nested lists of them) stacks along a new first axis, as jnp.array(list):
+  // `np.array([...x])` rebuilds x from its rows. Dtypes promote, JS numbers among them are weak.
+  const parts = x.map((v) => asArray(v as ArrayLike));
+  const strong = x.flatMap((v, i) => (typeof v === 'number' || typeof v === 'boolean' ? [] : [parts[i]!.dtype]));
+  let common = strong.reduce(promoteTypes);
+  for (const v of x) if (typeof v === 'number' || typeof v === 'boolean') common = weakScalarDtype(v, common);
+  if (dtype !== undefined) common = dtype;
+  const shape = parts[0]!.shape;
+  parts.forEach((p, i) => {
+    if (p.shape.join() !== shape.join()) throw new ShapeError(`array: element [${i}] has shape ${fmtShape(p.shape)} but element [0] has ${fmtShape(shape)}; a list of arrays must hold arrays of one shape`);
+  });
+  const rows = parts.map((p) => bind1('reshape', [p.dtype === common ? p : astypeHook.fn(p, common)], { shape: [1, ...shape] }));
+  return rows.length === 1 ? rows[0]! : bind1('concatenate', rows, { axis: 0 });
+});
 
 /** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (one tensor, where asArray and a reshape would make two). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
