@@ -246,6 +246,31 @@ describe('np.asArray at the top level', () => {
   // freed what its list-of-arrays branch made besides the result: np.asArray([a, b]) left one
   // reshaped row per element (and an astype per element of another dtype) behind for good, and
   // np.asArray(tensor, dtype) the handle it shared before converting.
+  // zerosLike/onesLike/fullLike made an array of a list or tensor argument for its shape and kept
+  // it, and full with an array fill value of another dtype kept the converted fill value.
+  it('zerosLike, onesLike and fullLike of a list or tf.Tensor, and full with an array fill value of another dtype, add exactly their result', () => {
+    const a = np.array([1, 2], 'float32'), t = tf.tensor([[1, 2]], [1, 2], 'int32');
+    const calls: [string, () => NDArray, unknown][] = [
+      ['zerosLike(list)', () => np.zerosLike([1, 2, 3]), [0, 0, 0]],
+      ['onesLike(nested list)', () => np.onesLike([[1.5, 2]]), [[1, 1]]],
+      ['fullLike(list)', () => np.fullLike([1, 2], 3), [3, 3]],
+      ['fullLike(tf.Tensor)', () => np.fullLike(t, 7), [[7, 7]]],
+      ['zerosLike(tf.Tensor, bool)', () => np.zerosLike(t, 'bool'), [[false, false]]],
+      ['full([2, 2], a, int32)', () => np.full([2, 2], a, 'int32'), [[1, 2], [1, 2]]],
+    ];
+    for (const [label, call, want] of calls) {
+      const before = numTensors();
+      const r = call() as ConcreteArray;
+      expect(numTensors() - before, label).toBe(1);
+      expect(r.toArray(), label).toEqual(want);
+      r.dispose();
+      expect(numTensors(), label).toBe(before);
+    }
+    expect(t.isDisposed || (a as ConcreteArray).isDisposed).toBe(false);
+    t.dispose();
+    (a as ConcreteArray).dispose();
+  });
+
   it('a list of arrays (or a tf.Tensor converted to another dtype) adds exactly its result, and disposing that leaves nothing', () => {
     const a = np.array([1, 2], 'float32'), i = np.array([3, 4], 'int32'), t = tf.tensor([5.5, 6]);
     const lists: [string, () => NDArray][] = [

@@ -171,11 +171,7 @@ export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
 
 export function full(shape: readonly number[] | number, value: number | boolean | NDArray, dtype?: DType): NDArray {
   const s = checkShape('full', shape);
-  if (value instanceof NDArray) {
-    // An array fill value broadcasts to the shape (NumPy's array_like fill value).
-    const v = dtype === undefined ? value : astypeHook.fn(value, checkDtype(dtype, 'full'));
-    return bind1('broadcast_in_dim', [v], { shape: s, broadcastDimensions: v.shape.map((_, i) => i + s.length - v.ndim) });
-  }
+  if (value instanceof NDArray) return fullOfArray(s, value, dtype === undefined ? undefined : checkDtype(dtype, 'full'));
   if (typeof value !== 'number' && typeof value !== 'boolean') throw new DTypeError(`full: expected a number, boolean or array fill value, got ${typeof value}`);
   const d = dtype === undefined ? dtypeOfScalar(value) : checkDtype(dtype, 'full');
   if (d === 'int32' && typeof value === 'number') refuseNonFiniteInts('full', [value]);
@@ -187,18 +183,27 @@ export function zeros(shape: readonly number[] | number, dtype: DType = 'float32
 export function ones(shape: readonly number[] | number, dtype: DType = 'float32'): NDArray {
   return full(shape, 1, dtype);
 }
+// An array fill value broadcasts to the shape (NumPy's array_like fill value). A defop: at the top
+// level the converted fill value is freed.
+const fullOfArray = defop((s: number[], value: NDArray, dtype: DType | undefined): NDArray => {
+  const v = dtype === undefined ? value : astypeHook.fn(value, dtype);
+  return bind1('broadcast_in_dim', [v], { shape: s, broadcastDimensions: v.shape.map((_, i) => i + s.length - v.ndim) });
+});
 export function zerosLike(x: ArrayLike, dtype?: DType): NDArray {
-  const a = x instanceof NDArray ? x : asArray(x);
-  return zeros(a.shape, dtype ?? a.dtype);
+  return x instanceof NDArray ? zeros(x.shape, dtype ?? x.dtype) : fullLikeOfValues(x, 0, dtype);
 }
 export function onesLike(x: ArrayLike, dtype?: DType): NDArray {
-  const a = x instanceof NDArray ? x : asArray(x);
-  return ones(a.shape, dtype ?? a.dtype);
+  return x instanceof NDArray ? ones(x.shape, dtype ?? x.dtype) : fullLikeOfValues(x, 1, dtype);
 }
 export function fullLike(x: ArrayLike, value: number | boolean, dtype?: DType): NDArray {
-  const a = x instanceof NDArray ? x : asArray(x);
-  return full(a.shape, value, dtype ?? a.dtype);
+  return x instanceof NDArray ? full(x.shape, value, dtype ?? x.dtype) : fullLikeOfValues(x, value, dtype);
 }
+// x (a list, tensor, number) becomes an array only for its shape and dtype. A defop: at the top
+// level that array is freed.
+const fullLikeOfValues = defop((x: ArrayLike, value: number | boolean, dtype: DType | undefined): NDArray => {
+  const a = asArray(x);
+  return full(a.shape, value, dtype ?? a.dtype);
+});
 
 /** `arange(stop)`, `arange(start, stop, step?)` like NumPy (int32 when all arguments are integers). */
 export function arange(start: number, stop?: number, step = 1, dtype?: DType): NDArray {
