@@ -1,15 +1,15 @@
 // The eager dispatch path's short cuts. A top-level np op runs in `scopedTopLevel` (a scope closed
 // by hand) and binds through core.ts's eager fast path (no trace lookup, raise or lower), straight
 // into the eval interpreter. Those short cuts must be invisible: the same dtype (weak JS numbers
-// included), shape and bits (−0, NaN) as the general path — the op inside a transformation that
-// sends every bind through the trace stack (jit's dynamic trace) and inside a gradus scope — the
-// same errors, and the same ownership: the caller gets one new tensor, intermediates are freed,
+// included), shape and bits (−0, NaN) as the general path — the op inside jit, whose traced
+// argument, an operand of each op, sends every bind through the trace stack, and inside a gradus
+// scope — the same errors, and the same ownership: the caller gets one new tensor, intermediates are freed,
 // results made inside a user's tf.tidy belong to that tidy, and an error leaves nothing behind.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, jit, np, scope, type DType, type NDArray } from '../src/index.js';
-import { FC_SEED, numTensors } from './helpers.js';
+import { ConcreteArray, DTypeError, DisposedError, grad, jit, np, scope, type DType, type NDArray } from '../src/index.js';
+import { FC_SEED, forEachBackend, numTensors } from './helpers.js';
 
 type Operand = { kind: 'array'; dtype: DType; shape: number[]; values: number[] } | { kind: 'scalar'; value: number | boolean };
 
@@ -93,7 +93,8 @@ describe('eager fast paths agree with the general path', () => {
         sameOutcome(inScope, top, `${name} in a scope`);
         // int32 power checks its exponents' values eagerly (a negative one is a ValueError); jit cannot.
         if (name === 'power') return;
-        // Under jit every bind goes through the dynamic trace (the general path) and the executor.
+        // Under jit the traced argument is an operand, so each bind takes the general path (jit stages no
+        // constant-only op: withDynamicTrace is never used), then the executor runs the program.
         const jitted = outcome(() => (typeof y === 'object' ? jit((a: NDArray, b: NDArray) => op(a, b))(x as NDArray, y) : jit((a: NDArray) => op(a, y))(x as NDArray)));
         // jit's errors come from tracing: same class, and the message names the same problem.
         if ('error' in top) expect('error' in jitted ? jitted.error.split(':')[0] : jitted, `${name} under jit`).toBe(top.error.split(':')[0]);
@@ -187,5 +188,114 @@ describe('top-level ops own exactly their result', () => {
       expect(() => tf.tidy(() => void f())).toThrow();
       expect(numTensors()).toBe(before);
     }
+  });
+});
+
+describe('JS numbers made into constants', () => {
+  // weakConstant hands its typed array to the engine's makeTensor, which (unlike tf.tensor) checks
+  // no dtype: np.asArray(2.5, 'float64') made a float64 tensor that TF.js's bookkeeping (cpu) or
+  // backend (wasm) then refused with a bare "Unknown dtype float64", and on cpu the half-made
+  // tensor stayed counted for good. The dtype is checked first, as np.array does.
+  it('np.asArray of a JS number with an unsupported dtype is a DTypeError naming the op, and leaves nothing behind on either backend', async () => {
+    await forEachBackend((backend) => {
+      for (const x of [2.5, 3, true]) {
+        for (const dtype of ['float64', 'float16', 'complex64', 'uint8', 'string']) {
+          const before = numTensors();
+          expect(() => np.asArray(x, dtype as DType), `${backend}: asArray(${x}, ${dtype})`).toThrow(DTypeError);
+          expect(() => np.asArray(x, dtype as DType)).toThrow(/asArray: unsupported dtype/);
+          expect(numTensors(), `${backend}: tensors left by asArray(${x}, ${dtype})`).toBe(before);
+        }
+      }
+      // The other inputs asArray takes refuse it the same way (they reached tf.tensor's own error).
+      for (const x of [[1, 2], Float32Array.of(1), Int32Array.of(1)]) expect(() => np.asArray(x, 'float64' as DType)).toThrow(/asArray: unsupported dtype 'float64'/);
+      const before = numTensors();
+      (np.asArray(2.5, 'int32') as ConcreteArray).dispose(); // the supported ones still work
+      expect(numTensors()).toBe(before);
+    });
+  });
+});
+
+describe('a freed array as an operand', () => {
+  // The eval interpreter read the operand's tensor, whose getter knows neither the op nor whether
+  // gradus or the caller freed it: 'an array f32[2] was used after it was freed. gradus frees the
+  // intermediates of a transformation when it returns...', for an array the caller disposed at the
+  // top level. The error names the primitive and the operand, and both ways an array gets freed.
+  it('is a DisposedError naming the primitive and the operand, at top level, in a scope and inside grad', () => {
+    const x = np.array([1, 2], 'float32') as ConcreteArray;
+    const y = np.array([3, 4], 'float32');
+    x.dispose();
+    const cases: [string, () => unknown, RegExp][] = [
+      ['add', () => np.add(x, 1), /^add: operand 0 \(f32\[2\]\) was used after it was freed/],
+      ['add, second operand', () => np.add(y, x), /^add: operand 1 \(f32\[2\]\) was used after it was freed/],
+      ['exp', () => np.exp(x), /^exp: operand 0 /],
+      ['in a scope', () => scope(() => np.multiply(y, x)), /^mul: operand 1 /],
+      ['closed over in grad', () => grad((a: NDArray) => np.sum(np.multiply(a, x)))(y), /^mul: operand 1 /],
+    ];
+    for (const [label, call, message] of cases) {
+      const before = numTensors();
+      expect(call, label).toThrow(DisposedError);
+      expect(call, label).toThrow(message);
+      expect(call, label).toThrow(/disposed by the caller .* or freed by gradus when the scope or transformation that made it returned/);
+      expect(numTensors(), label).toBe(before);
+    }
+    (y as ConcreteArray).dispose();
+  });
+});
+
+describe('np.asArray at the top level', () => {
+  // asArray is no defop (ops call it on every operand), so at the top level of user code nothing
+  // freed what its list-of-arrays branch made besides the result: np.asArray([a, b]) left one
+  // reshaped row per element (and an astype per element of another dtype) behind for good, and
+  // np.asArray(tensor, dtype) the handle it shared before converting.
+  // zerosLike/onesLike/fullLike made an array of a list or tensor argument for its shape and kept
+  // it, and full with an array fill value of another dtype kept the converted fill value.
+  it('zerosLike, onesLike and fullLike of a list or tf.Tensor, and full with an array fill value of another dtype, add exactly their result', () => {
+    const a = np.array([1, 2], 'float32'), t = tf.tensor([[1, 2]], [1, 2], 'int32');
+    const calls: [string, () => NDArray, unknown][] = [
+      ['zerosLike(list)', () => np.zerosLike([1, 2, 3]), [0, 0, 0]],
+      ['onesLike(nested list)', () => np.onesLike([[1.5, 2]]), [[1, 1]]],
+      ['fullLike(list)', () => np.fullLike([1, 2], 3), [3, 3]],
+      ['fullLike(tf.Tensor)', () => np.fullLike(t, 7), [[7, 7]]],
+      ['zerosLike(tf.Tensor, bool)', () => np.zerosLike(t, 'bool'), [[false, false]]],
+      ['full([2, 2], a, int32)', () => np.full([2, 2], a, 'int32'), [[1, 2], [1, 2]]],
+    ];
+    for (const [label, call, want] of calls) {
+      const before = numTensors();
+      const r = call() as ConcreteArray;
+      expect(numTensors() - before, label).toBe(1);
+      expect(r.toArray(), label).toEqual(want);
+      r.dispose();
+      expect(numTensors(), label).toBe(before);
+    }
+    expect(t.isDisposed || (a as ConcreteArray).isDisposed).toBe(false);
+    t.dispose();
+    (a as ConcreteArray).dispose();
+  });
+
+  it('a list of arrays (or a tf.Tensor converted to another dtype) adds exactly its result, and disposing that leaves nothing', () => {
+    const a = np.array([1, 2], 'float32'), i = np.array([3, 4], 'int32'), t = tf.tensor([5.5, 6]);
+    const lists: [string, () => NDArray][] = [
+      ['[a, a]', () => np.asArray([a, a])],
+      ['[a, i] (i converted)', () => np.asArray([a, i])],
+      ['[[a, i], [i, a]]', () => np.asArray([[a, i], [i, a]])],
+      ['[a] as int32', () => np.asArray([a], 'int32')],
+      ['[a]', () => np.asArray([a])],
+      ['[[1, 2], a]', () => np.asArray([[1, 2], a])],
+      ['a tf.Tensor as int32', () => np.asArray(t, 'int32')],
+    ];
+    for (const [label, call] of lists) {
+      const before = numTensors();
+      const r = call() as ConcreteArray;
+      expect(numTensors() - before, label).toBe(1);
+      r.dispose();
+      expect(numTensors(), label).toBe(before);
+      expect((a as ConcreteArray).isDisposed || (i as ConcreteArray).isDisposed, label).toBe(false);
+    }
+    expect(np.asArray([a, i]).toArray()).toEqual([[1, 2], [3, 4]]);
+    expect(np.asArray(t, 'int32').toArray()).toEqual([5, 6]);
+    expect(t.isDisposed).toBe(false);
+    t.dispose();
+    (a as ConcreteArray).dispose();
+    (i as ConcreteArray).dispose();
   });
 });

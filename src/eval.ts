@@ -5,7 +5,7 @@ import { ConcreteArray, type NDArray } from './array.js';
 import type { ShapedArray } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { kernels } from './kernels.js';
-import { GradusError } from './errors.js';
+import { DisposedError, GradusError } from './errors.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { runFreeingTemporaries } from './scope.js';
@@ -23,7 +23,12 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   const expected = abstractEval(prim, avals, params);
   if (PROGRAM_PRIMITIVES.has(prim)) return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
   const inputs = new Array<tf.Tensor>(n);
-  for (let i = 0; i < n; i++) inputs[i] = args[i]!.tensor;
+  for (let i = 0; i < n; i++) {
+    const a = args[i]!;
+    // (The tensor getter's own error knows neither the op nor who freed the array.)
+    if (a.isDisposed) throw disposedOperand(prim, i, a);
+    inputs[i] = a.tensor;
+  }
   // Empty results need no kernel (and wasm kernels crash on some empty operands).
   if (allEmpty(expected)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
   const outs = runFreeingTemporaries(() => kernels[prim](inputs, params));
@@ -56,4 +61,11 @@ function matches(t: tf.Tensor, want: ShapedArray): boolean {
   if (t.dtype !== want.dtype || shape.length !== ws.length) return false;
   for (let k = 0; k < ws.length; k++) if (shape[k] !== ws[k]) return false;
   return true;
+}
+
+function disposedOperand(prim: Primitive, i: number, a: ConcreteArray): DisposedError {
+  return new DisposedError(
+    `${prim}: operand ${i} (${a.aval.str()}) was used after it was freed: disposed by the caller (.dispose(), dispose(tree)) ` +
+      `or freed by gradus when the scope or transformation that made it returned (keep values by returning them from the scope or transformed function)`,
+  );
 }

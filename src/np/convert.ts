@@ -82,9 +82,13 @@ function describe(x: unknown): string {
 
 /** Converts numbers, nested arrays, TF.js tensors and gradus arrays to a gradus array. */
 export function asArray(x: ArrayLike, dtype?: DType): NDArray {
+  // weakConstant's makeTensor checks no dtype (tf.tensor did): an unknown one would make a tensor
+  // TF.js then refuses half-way ('Unknown dtype', a tensor left counted on cpu).
+  if (dtype !== undefined) checkDtype(dtype, 'asArray');
   let out: NDArray;
   if (x instanceof NDArray) out = x;
-  else if (x instanceof tf.Tensor) out = new ConcreteArray(shareTensor(x));
+  // (Converted at once when the dtype differs: a shared handle made first would be left over at the top level.)
+  else if (x instanceof tf.Tensor) out = dtype !== undefined && x.dtype !== dtype ? new ConcreteArray(x) : new ConcreteArray(shareTensor(x));
   else if (typeof x === 'number' || typeof x === 'boolean') return weakConstant(x, dtype ?? dtypeOfScalar(x), 0);
   else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
@@ -94,19 +98,7 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
     out = new ConcreteArray(tf.tensor(data, [x.length], d));
     return out;
   } else if (Array.isArray(x) && x.length > 0 && x.some(holdsArray)) {
-    // A list of arrays (or nested lists of them) stacks along a new first axis, as jnp.array(list):
-    // `np.array([...x])` rebuilds x from its rows. Dtypes promote, JS numbers among them are weak.
-    const parts = x.map((v) => asArray(v as ArrayLike));
-    const strong = x.flatMap((v, i) => (typeof v === 'number' || typeof v === 'boolean' ? [] : [parts[i]!.dtype]));
-    let common = strong.reduce(promoteTypes);
-    for (const v of x) if (typeof v === 'number' || typeof v === 'boolean') common = weakScalarDtype(v, common);
-    if (dtype !== undefined) common = dtype;
-    const shape = parts[0]!.shape;
-    parts.forEach((p, i) => {
-      if (p.shape.join() !== shape.join()) throw new ShapeError(`array: element [${i}] has shape ${fmtShape(p.shape)} but element [0] has ${fmtShape(shape)}; a list of arrays must hold arrays of one shape`);
-    });
-    const rows = parts.map((p) => bind1('reshape', [p.dtype === common ? p : astypeHook.fn(p, common)], { shape: [1, ...shape] }));
-    return rows.length === 1 ? rows[0]! : bind1('concatenate', rows, { axis: 0 });
+    return stackList(x, dtype);
   } else if (Array.isArray(x)) {
     const { shape, dtype: inferred, flat } = inferShapeAndDtype(x);
     const d = dtype ?? inferred;
@@ -120,6 +112,27 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   if (dtype !== undefined && out.dtype !== dtype) return astypeHook.fn(out, dtype);
   return out;
 }
+
+/**
+ * A list holding arrays, stacked along a new first axis (asArray's branch for them). A defop: at
+ * the top level of user code the rows and conversions it makes besides the result are freed
+ * (asArray itself runs unscoped there, as ops call it on every operand).
+ */
+const stackList = defop((x: readonly unknown[], dtype: DType | undefined): NDArray => {
+  // A list of arrays (or nested lists of them) stacks along a new first axis, as jnp.array(list):
+  // `np.array([...x])` rebuilds x from its rows. Dtypes promote, JS numbers among them are weak.
+  const parts = x.map((v) => asArray(v as ArrayLike));
+  const strong = x.flatMap((v, i) => (typeof v === 'number' || typeof v === 'boolean' ? [] : [parts[i]!.dtype]));
+  let common = strong.reduce(promoteTypes);
+  for (const v of x) if (typeof v === 'number' || typeof v === 'boolean') common = weakScalarDtype(v, common);
+  if (dtype !== undefined) common = dtype;
+  const shape = parts[0]!.shape;
+  parts.forEach((p, i) => {
+    if (p.shape.join() !== shape.join()) throw new ShapeError(`array: element [${i}] has shape ${fmtShape(p.shape)} but element [0] has ${fmtShape(shape)}; a list of arrays must hold arrays of one shape`);
+  });
+  const rows = parts.map((p) => bind1('reshape', [p.dtype === common ? p : astypeHook.fn(p, common)], { shape: [1, ...shape] }));
+  return rows.length === 1 ? rows[0]! : bind1('concatenate', rows, { axis: 0 });
+});
 
 /** A JS number or boolean as an array of `dtype` with `ndim` axes of size 1 (one tensor, where asArray and a reshape would make two). */
 export function weakConstant(x: number | boolean, dtype: DType, ndim: number): NDArray {
@@ -158,11 +171,7 @@ export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
 
 export function full(shape: readonly number[] | number, value: number | boolean | NDArray, dtype?: DType): NDArray {
   const s = checkShape('full', shape);
-  if (value instanceof NDArray) {
-    // An array fill value broadcasts to the shape (NumPy's array_like fill value).
-    const v = dtype === undefined ? value : astypeHook.fn(value, checkDtype(dtype, 'full'));
-    return bind1('broadcast_in_dim', [v], { shape: s, broadcastDimensions: v.shape.map((_, i) => i + s.length - v.ndim) });
-  }
+  if (value instanceof NDArray) return fullOfArray(s, value, dtype === undefined ? undefined : checkDtype(dtype, 'full'));
   if (typeof value !== 'number' && typeof value !== 'boolean') throw new DTypeError(`full: expected a number, boolean or array fill value, got ${typeof value}`);
   const d = dtype === undefined ? dtypeOfScalar(value) : checkDtype(dtype, 'full');
   if (d === 'int32' && typeof value === 'number') refuseNonFiniteInts('full', [value]);
@@ -174,18 +183,27 @@ export function zeros(shape: readonly number[] | number, dtype: DType = 'float32
 export function ones(shape: readonly number[] | number, dtype: DType = 'float32'): NDArray {
   return full(shape, 1, dtype);
 }
+// An array fill value broadcasts to the shape (NumPy's array_like fill value). A defop: at the top
+// level the converted fill value is freed.
+const fullOfArray = defop((s: number[], value: NDArray, dtype: DType | undefined): NDArray => {
+  const v = dtype === undefined ? value : astypeHook.fn(value, dtype);
+  return bind1('broadcast_in_dim', [v], { shape: s, broadcastDimensions: v.shape.map((_, i) => i + s.length - v.ndim) });
+});
 export function zerosLike(x: ArrayLike, dtype?: DType): NDArray {
-  const a = x instanceof NDArray ? x : asArray(x);
-  return zeros(a.shape, dtype ?? a.dtype);
+  return x instanceof NDArray ? zeros(x.shape, dtype ?? x.dtype) : fullLikeOfValues(x, 0, dtype);
 }
 export function onesLike(x: ArrayLike, dtype?: DType): NDArray {
-  const a = x instanceof NDArray ? x : asArray(x);
-  return ones(a.shape, dtype ?? a.dtype);
+  return x instanceof NDArray ? ones(x.shape, dtype ?? x.dtype) : fullLikeOfValues(x, 1, dtype);
 }
 export function fullLike(x: ArrayLike, value: number | boolean, dtype?: DType): NDArray {
-  const a = x instanceof NDArray ? x : asArray(x);
-  return full(a.shape, value, dtype ?? a.dtype);
+  return x instanceof NDArray ? full(x.shape, value, dtype ?? x.dtype) : fullLikeOfValues(x, value, dtype);
 }
+// x (a list, tensor, number) becomes an array only for its shape and dtype. A defop: at the top
+// level that array is freed.
+const fullLikeOfValues = defop((x: ArrayLike, value: number | boolean, dtype: DType | undefined): NDArray => {
+  const a = asArray(x);
+  return full(a.shape, value, dtype ?? a.dtype);
+});
 
 /** `arange(stop)`, `arange(start, stop, step?)` like NumPy (int32 when all arguments are integers). */
 export function arange(start: number, stop?: number, step = 1, dtype?: DType): NDArray {
