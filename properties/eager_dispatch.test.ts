@@ -1,9 +1,9 @@
 // The eager dispatch path's short cuts. A top-level np op runs in `scopedTopLevel` (a scope closed
 // by hand) and binds through core.ts's eager fast path (no trace lookup, raise or lower), straight
 // into the eval interpreter. Those short cuts must be invisible: the same dtype (weak JS numbers
-// included), shape and bits (−0, NaN) as the general path — the op inside jit, whose traced
-// argument, an operand of each op, sends every bind through the trace stack, and inside a gradus
-// scope — the same errors, and the same ownership: the caller gets one new tensor, intermediates are freed,
+// included), shape and bits (−0, NaN) as the general path — the op inside jit, whose tracing
+// installs a dynamic trace (traceToJaxpr's withDynamicTrace: omnistaging, so even constant-only ops
+// are staged) and sends every bind through the trace stack, and inside a gradus scope — the same errors, and the same ownership: the caller gets one new tensor, intermediates are freed,
 // results made inside a user's tf.tidy belong to that tidy, and an error leaves nothing behind.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -93,8 +93,8 @@ describe('eager fast paths agree with the general path', () => {
         sameOutcome(inScope, top, `${name} in a scope`);
         // int32 power checks its exponents' values eagerly (a negative one is a ValueError); jit cannot.
         if (name === 'power') return;
-        // Under jit the traced argument is an operand, so each bind takes the general path (jit stages no
-        // constant-only op: withDynamicTrace is never used), then the executor runs the program.
+        // Under jit every bind takes the general path (the dynamic trace is installed while tracing,
+        // so the fast path's dynamicTrace === null test fails), then the executor runs the program.
         const jitted = outcome(() => (typeof y === 'object' ? jit((a: NDArray, b: NDArray) => op(a, b))(x as NDArray, y) : jit((a: NDArray) => op(a, y))(x as NDArray)));
         // jit's errors come from tracing: same class, and the message names the same problem.
         if ('error' in top) expect('error' in jitted ? jitted.error.split(':')[0] : jitted, `${name} under jit`).toBe(top.error.split(':')[0]);
