@@ -6,7 +6,7 @@
 // un-checkpointed function; no leaks.
 import { describe, expect, it } from 'vitest';
 import {
-  NDArray, checkpoint, checkpointName, cond, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vmap, type CheckpointPolicy,
+  NDArray, checkpoint, checkpointName, cond, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, scan, switchCase, vmap, type CheckpointPolicy,
 } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { inScope } from './helpers.js';
@@ -48,9 +48,13 @@ describe('policies apply inside cond branches', () => {
   it('the forward pass holds the names of both branches (the branch not taken writes zeros, as in JAX)', () => {
     const held = (policy: CheckpointPolicy, p: number) => heldBytes(checkpoint(plain(p), { policy }), x);
     for (const p of [1, 0]) {
-      // Against saving nothing but inputs: A keeps its name besides the input it recomputes
-      // cos(v W) from; B keeps its name (for cos(name W)) instead of its input. One [2, 3] float32 more.
-      expect(held(saveOnlyTheseNames('a'), p) - held(saveOnlyTheseNames('nobody'), p), `p = ${p}`).toBe(2 * 3 * 4);
+      // Each branch keeps its name (the branch not taken a zero): two [2, 3] float32.
+      expect(held(saveOnlyTheseNames('a'), p), `p = ${p}`).toBe(2 * 2 * 3 * 4);
+      // A policy that saves nothing holds nothing: the branches' operand 2v is the enclosing
+      // program's to save or recompute (here recomputed from v). Before, every branch returned it
+      // as a residual of its own, so the forward pass held two [2, 3] copies (48 bytes) of it.
+      expect(held(saveOnlyTheseNames('nobody'), p), `p = ${p}`).toBe(0);
+      expect(held(nothingSaveable, p), `p = ${p}`).toBe(0);
     }
     // Whichever branch runs, the other's residuals are zeros of the same size.
     for (const policy of POLICIES) expect(held(policy, 1), policy.name).toBe(held(policy, 0));
@@ -73,6 +77,35 @@ describe('policies apply inside cond branches', () => {
           checkGrads(ck, [x], { order: 2 });
           expectNoLeak(`grad (${tol.label})`, () => grad(ck)(x));
         }
+      }
+    });
+  });
+
+  it('a switch of three branches in a scan body: a policy saving nothing holds nothing per step; gradients equal the plain function', () => {
+    inScope(() => {
+      // The index is a carried int32 counter; the branches read the float carry and the step's x.
+      const C = (v: NDArray, y: NDArray) => np.multiply(checkpointName(np.cos(v), 'a'), y);
+      const f = (h: NDArray) => {
+        const [[c], ys] = scan((carry: [NDArray, NDArray], y: NDArray) => {
+          const [c, k] = carry;
+          const n = switchCase(k, [(v: NDArray) => A(np.add(v, y)), (v: NDArray) => B(v), (v: NDArray) => C(v, y)], np.sin(c));
+          return [[n, np.remainder(np.add(k, 1), 3)], n];
+        }, [h, np.array(0, 'int32')], np.stack([x, np.negative(x), x, np.multiply(x, 0.5)]));
+        return np.add(np.sum(c), np.sum(np.sin(ys)));
+      };
+      // Before, each branch's operands (sin of the carry, the step's x) were residuals of their own,
+      // stacked per step: 768 bytes held under nothingSaveable, where saving nothing holds nothing.
+      expect(heldBytes(checkpoint(f, { policy: nothingSaveable }), x)).toBe(0);
+      expect(heldBytes(checkpoint(f, { policy: saveOnlyTheseNames('nobody') }), x)).toBe(0);
+      // saveOnlyTheseNames('a'): the name of each of the three branches, one [2, 3] per step each.
+      expect(heldBytes(checkpoint(f, { policy: saveOnlyTheseNames('a') }), x)).toBe(4 * 3 * 2 * 3 * 4);
+      for (const policy of POLICIES) {
+        const ck = checkpoint(f, { policy });
+        const tol = { rtol: 1e-5, atol: 1e-6, label: policy.name };
+        expectTreeClose(grad(ck)(x), grad(f)(x), tol);
+        expectTreeClose(jit(grad(ck))(x), grad(f)(x), tol);
+        checkGrads(ck, [x], { order: 2 });
+        expectNoLeak(`grad (${policy.name})`, () => grad(ck)(x));
       }
     });
   });

@@ -317,11 +317,13 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
   const { branches, name } = params;
   const numOuts = branches[0]!.outs.length;
   // Under a checkpoint policy (splitCondUnderPolicy) each branch is split by the policy and its
-  // unknown part returns every output: it recomputes what is not saved. An output is known if it
+  // unknown part returns every output: it recomputes what is not saved. It reads every operand, the
+  // known ones included (as the scan split carries its known carries), so a known operand is not a
+  // residual of each branch (a copy per branch, saved whatever the policy). An output is known if it
   // is known in every branch; a branch's known program also returns those known in it alone.
   const underPolicy = policy !== everythingSaveable;
   const [splits, outUk] = underPolicy
-    ? ((ss: SplitProgram[]) => [ss, range(numOuts).map((i) => ss.some((sp) => sp.outDependsOnUnknown[i]))] as const)(branches.map((b) => partialEvalJaxpr(b, opUnknowns, policy, b.outs.map(() => true), true)))
+    ? ((ss: SplitProgram[]) => [ss, range(numOuts).map((i) => ss.some((sp) => sp.outDependsOnUnknown[i]))] as const)(branches.map((b) => partialEvalJaxpr(b, opUnknowns, policy, b.outs.map(() => true), true, opUnknowns.map((u) => !u))))
     : branchFixpoint(numOuts, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (sp) => sp.outUnknowns);
   const numKnownOuts = outUk.filter((u) => !u).length;
   // Per branch: its known program's known outputs, each the original output it is.
@@ -363,11 +365,15 @@ function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], poli
   const known: JaxprEqn[] = s1.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])], params: s1.known, outBinders: [...knownOutVars, ...saved] }];
   // s1.unknown recomputes and differentiates in one cond (it returns every output): split it again by what reads an unknown operand.
   const unknownOps = ops.filter((_, i) => inUnknowns[i + 1]);
-  const s2 = splitCond(s1.unknown, [...saved.map(() => false), ...unknownOps.map(() => true)]);
+  // Its branches read [...saved, ...every operand]: a known operand is an operand of the recompute
+  // cond, read from the enclosing program (which saves or recomputes it by its policy), not a copy
+  // the forward cond returns and the backward pass holds.
+  const knownOps = ops.filter((_, i) => !inUnknowns[i + 1]);
+  const s2 = splitCond(s1.unknown, [...saved.map(() => false), ...ops.map((_, i) => inUnknowns[i + 1]!)]);
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name})'s known outputs changed when its recomputation was split off`);
   const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
   const needed = s2.known === null ? [] : s2.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const recompute: JaxprEqn[] = s2.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...saved], params: s2.known, outBinders: [...copies.values(), ...needed] }];
+  const recompute: JaxprEqn[] = s2.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...saved, ...knownOps], params: s2.known, outBinders: [...copies.values(), ...needed] }];
   const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
   const linear: JaxprEqn | null = linearOuts.length === 0 ? null : { prim: 'cond', inputs: [index!, ...needed, ...unknownOps], params: s2.unknown, outBinders: linearOuts };
   return { known, recompute, linear, saved, copies };
