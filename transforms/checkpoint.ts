@@ -13,7 +13,11 @@ import { traceToJaxpr } from './jaxpr_trace.js';
 export { nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy } from '../src/checkpoint_policy.js';
 
 export interface CheckpointOptions {
-  /** What the forward pass may keep (default: nothing but the inputs). */
+  /**
+   * What the forward pass may keep (default: nothing but the inputs). Inside another checkpoint the
+   * enclosing policy decides for the whole body, nested checkpoints included (as in JAX); this one
+   * applies where this checkpoint is differentiated outside any other.
+   */
   policy?: CheckpointPolicy;
   /** Printed in programs. */
   name?: string;

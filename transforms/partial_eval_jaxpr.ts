@@ -74,8 +74,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     const inUk = eqn.inputs.map(isUnknown);
     const s =
       eqn.prim === 'scan' || eqn.prim === 'cond' ? (rule as PolicySplitRule<'scan' | 'cond'>)(eqn as JaxprEqn<'scan' | 'cond'>, inUk, policy)
-      : eqn.prim === 'remat' ? splitUnderPolicy(eqn as JaxprEqn<'remat'>, inUk, (eqn.params as ParamsOf<'remat'>).policy)
-      : splitUnderPolicy(eqn as JaxprEqn<'jit_call'>, inUk, policy);
+      : splitUnderPolicy(eqn as JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUk, policy);
     s.saved.forEach((v) => savedInside.add(v));
     s.recompute.forEach((e) => e.outBinders.forEach((v) => recomputedInside.add(v)));
     s.copies.forEach((c, v) => copies.set(v, c));
@@ -119,9 +118,12 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
         continue;
       }
       if (eqn.prim === 'remat' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
-        // A checkpoint in a checkpoint: split by its own policy (JAX's nested remat honours the
-        // inner policy), so what it saves is saved and its outputs are rebuilt from that; split
-        // as below, its known part was one equation, recomputed whole when any output was needed.
+        // A checkpoint in a checkpoint: its body is split by the enclosing policy, as JAX's
+        // remat rule for partial_eval_jaxpr_custom (call_partial_eval_custom_rule with the outer
+        // `saveable`): the outer checkpoint decides what its whole body keeps, nested blocks
+        // included; the inner policy applies where the inner checkpoint is differentiated on its
+        // own. Split as below, its known part was one equation, recomputed whole when any output
+        // was needed. (Under an outer everythingSaveable the split below keeps the inner policy.)
         addPolicySplit(eqn as JaxprEqn<'remat'>);
         continue;
       }
