@@ -200,3 +200,61 @@ describe('traced multiply/min/max take O(updates + size) memory, not O(updates �
     expect(numTensors()).toBe(before);
   }, 120_000);
 });
+
+/**
+ * NumPy's ufunc.at on float32: each valid write in turn, x[t] = op(x[t], v) (np.minimum/np.maximum
+ * return the second operand at a tie, and a NaN first operand). `zeroTie[t]` says whether both
+ * zeros met at t's extremum, where the sign of the 0 is left open (see the min/max doc).
+ */
+function ufuncAt(kind: Kind, xs: readonly number[], idx: readonly number[], vs: readonly number[]): { out: number[]; zeroTie: boolean[] } {
+  const out = xs.slice(), S = out.length;
+  const seen = out.map((v) => [v]);
+  idx.forEach((raw, k) => {
+    const t = raw < 0 ? raw + S : raw;
+    if (t < 0 || t >= S) return;
+    const a = out[t]!, b = vs[k]!;
+    seen[t]!.push(b);
+    out[t] = kind === 'multiply' ? Math.fround(a * b) : kind === 'min' ? (a < b || Number.isNaN(a) ? a : b) : (a > b || Number.isNaN(a) ? a : b);
+  });
+  const zeroTie = seen.map((c, t) => kind !== 'multiply' && out[t] === 0 && c.some((v) => Object.is(v, 0)) && c.some((v) => Object.is(v, -0)));
+  return { out, zeroTie };
+}
+
+describe('np.at(x, i).multiply/min/max keep the sign of zeros, concrete and traced indices alike (NumPy ufunc.at)', () => {
+  it('x · −0, min(x, −0), max(x, −0) and −2 · −0 = +0: the written zero keeps its sign, untouched entries their own', () =>
+    onEachBackend(() => {
+      const cases: [Kind, number[], number[], number[], number[]][] = [
+        ['multiply', [2, -2, -0], [0, 1], [-0, -0], [-0, 0, -0]],
+        ['min', [5, -0], [0], [-0], [-0, -0]],
+        ['max', [-5, 3], [0], [-0], [-0, 3]],
+      ];
+      for (const [kind, xs, idx, vs, want] of cases) {
+        const x = np.array(xs, 'float32'), v = np.array(vs, 'float32'), i = np.array(idx, 'int32');
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => np.at(a, c)[kind](b));
+        for (const [how, got] of [['concrete', np.at(x, i)[kind](v)], ['static int', idx.length === 1 ? np.at(x, idx[0]!)[kind](np.reshape(v, [])) : np.at(x, i)[kind](v)], ['traced', traced(x, i, v)]] as const) {
+          expect(show(Array.from(got.dataSync())), `${kind} ${how} x=${show(xs)} i=${idx} v=${show(vs)}`).toBe(show(want));
+        }
+        traced.clearCache();
+      }
+    }));
+
+  it('random programs with signed zeros, ±inf and NaN: both paths equal the sequential ufunc.at reference bit for bit (a 0 met by both zeros: either sign)', () =>
+    onEachBackend(() => {
+      // Powers of two only, so no product rounds or overflows and the grouping cannot matter.
+      const pool = [-2, -1, -0, 0, 0.5, 1, 2, NaN, Infinity, -Infinity];
+      for (const kind of KINDS) {
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => np.at(a, c)[kind](b));
+        fc.assert(fc.property(programArb(pool), ({ xs, idx, vpool }) => scope(() => {
+          const vs = vpool.slice(0, idx.length);
+          const { out, zeroTie } = ufuncAt(kind, xs, idx, vs);
+          const x = np.array(xs, 'float32'), i = np.array(idx, 'int32'), v = np.array(vs, 'float32');
+          for (const [how, got] of [['concrete', np.at(x, i)[kind](v)], ['traced', traced(x, i, v)]] as const) {
+            const g = Array.from(got.dataSync());
+            const ok = g.every((a, t) => Object.is(a, out[t]) || (zeroTie[t] && a === 0));
+            if (!ok) throw new Error(`${kind} ${how} x=${show(xs)} i=${idx} v=${show(vs)}: got ${show(g)}, NumPy's ufunc.at gives ${show(out)}`);
+          }
+        })), { seed: FC_SEED, numRuns: 60 });
+        traced.clearCache();
+      }
+    }));
+});

@@ -8,7 +8,7 @@ import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import { add, clip, greater, logicalAnd, maximum, minimum, multiply, where, less, astype } from './elementwise.js';
-import { broadcastTo, reshape } from './shape_ops.js';
+import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
 import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced } from './index_update_traced.js';
 
@@ -149,20 +149,28 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   if (region.flat instanceof Int32Array) {
     let out = xf;
     for (const { targets, sources } of staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set')) {
-      const mask = new Uint8Array(S);
-      for (const t of targets) mask[t] = 1;
       if (kind === 'set') {
+        const mask = new Uint8Array(S);
+        for (const t of targets) mask[t] = 1;
         // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
         const source = new Int32Array(S);
         targets.forEach((t, j) => { source[t] = sources[j]!; });
         out = where(constBool(mask, [S]), gather(vf, constInt(source, [S])), out);
         continue;
       }
-      // Skip the gather when the round takes every update in order (no repeats: the common case).
+      // Combine at the targets only, then read each target's result and every other entry's own
+      // value with one gather from [out, merged]: scattering the writes onto zeros (0 + −0 = +0)
+      // lost the sign of a −0 write (2 · −0 gave +0, min(5, −0) +0). Skip the gather of the writes
+      // when the round takes every update in order (no repeats: the common case).
       const inOrder = sources.length === M && sources.every((k, i) => k === i);
-      const scattered = scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S);
-      const merged = kind === 'multiply' ? multiply(out, scattered) : kind === 'min' ? minimum(out, scattered) : maximum(out, scattered);
-      out = where(constBool(mask, [S]), merged, out);
+      const k = targets.length;
+      const w = inOrder ? vf : gather(vf, constInt(sources, [k]));
+      const cur = gather(out, constInt(targets, [k]));
+      const merged = kind === 'multiply' ? multiply(cur, w) : kind === 'min' ? minimum(cur, w) : maximum(cur, w);
+      if (merged.dtype !== out.dtype) out = astype(out, merged.dtype);
+      const pos = Int32Array.from({ length: S }, (_, t) => t);
+      targets.forEach((t, j) => { pos[t] = S + j; });
+      out = gather(concatenate([out, merged]), constInt(pos, [S]));
     }
     return out;
   }
