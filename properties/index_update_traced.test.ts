@@ -81,6 +81,30 @@ describe('traced np.at(x, i).multiply/min/max: closed forms', () => {
       f.clearCache();
     }));
 
+  it('concrete indices (eager, jit with the indices closed over, vmap over x, jvp) share ties as the traced ones: x half, tied writes the rest equally', () =>
+    onEachBackend(() => {
+      const x = np.array([1, 5], 'float32'), v = np.array([1, 1, 2, 0, 1], 'float32'), idx = [0, 0, 1, -3, 0];
+      for (const kind of ['min', 'max'] as const) {
+        const i = np.array(idx, 'int32');
+        const g = (c: NDArray) => (a: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.at(p, c)[kind](q)), { argnums: [0, 1] })(a, b);
+        const closed = jit(g(i));
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => g(c)(a, b));
+        // Target 0: x and three writes tie at 1 (x ½, each write ⅙); target 1: min(5, 2) takes the write, max keeps x.
+        const want = kind === 'min' ? [[0.5, 0], [1 / 6, 1 / 6, 1, 0, 1 / 6]] : [[0.5, 1], [1 / 6, 1 / 6, 0, 0, 1 / 6]];
+        const runs: [string, NDArray[]][] = [['eager', g(i)(x, v)], ['jit, indices closed over', closed(x, v)], ['jit, traced indices', traced(x, i, v)]];
+        for (const [how, [gx, gv]] of runs) {
+          expectNear(gx!, np.array(want[0]!, 'float32'), `${kind} ${how} ∂x`);
+          expectNear(gv!, np.array(want[1]!, 'float32'), `${kind} ${how} ∂v`);
+        }
+        const vg = vmap((a: NDArray) => g(i)(a, v)[1]!)(np.stack([x, x]));
+        expectNear(vg, np.array([...want[1]!, ...want[1]!], 'float32'), `${kind} vmap over x ∂v`);
+        // The tangent (forward mode) agrees too.
+        const t = jvp((p: NDArray) => np.at(p, i)[kind](v), [x], [np.array([1, 1], 'float32')])[1];
+        expectNear(t, np.array(want[0]!, 'float32'), `${kind} jvp in x`);
+        closed.clearCache(); traced.clearCache();
+      }
+    }));
+
   it('multiply: the product rule at zeros, first and second order (d²/dv₀dv₁ of x·v₀·v₁·v₂ is x·v₂)', () =>
     onEachBackend(() => {
       const x = np.array([2, 7], 'float32'), v = np.array([0, 3, 4, 9], 'float32'), i = np.array([0, 0, 0, 2], 'int32');

@@ -147,8 +147,15 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   const S = xf.size, M = vf.size;
   if (M === 0) return xf;
   if (region.flat instanceof Int32Array) {
+    const rounds = staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set');
+    if ((kind === 'min' || kind === 'max') && rounds.length > 1) {
+      // Repeated targets: a minimum per round would give a tie's derivative 1/2, 1/4, … by write
+      // order; the traced path's rule (x half, tied writes the rest equally) on constant positions.
+      const valid = region.valid === null ? new Uint8Array(M).fill(1) : (region.valid as Uint8Array);
+      return extremumTraced(kind, xf, constInt(region.flat, [M]), constBool(valid, [M]), vf);
+    }
     let out = xf;
-    for (const { targets, sources } of staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set')) {
+    for (const { targets, sources } of rounds) {
       if (kind === 'set') {
         const mask = new Uint8Array(S);
         for (const t of targets) mask[t] = 1;
