@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { dispose, grad, jit, scope, jvp, makeJaxpr, np, vmap, type ClosedJaxpr, type DType, type NDArray } from '../src/index.js';
-import { FC_SEED, extraPeakBytes, numTensors, onEachBackend } from './helpers.js';
+import { FC_SEED, extraPeakBytes, kernelCounts, numTensors, onEachBackend } from './helpers.js';
 
 type Kind = 'multiply' | 'min' | 'max';
 const KINDS: Kind[] = ['multiply', 'min', 'max'];
@@ -281,4 +281,23 @@ describe('np.at(x, i).multiply/min/max keep the sign of zeros, concrete and trac
         traced.clearCache();
       }
     }));
+});
+
+describe('concrete indices repeating one target many times cost O(log repeats) kernels, not one round per repeat', () => {
+  it('4096 writes to one entry: multiply/min/max and their gradient run fewer than 400 kernels, and equal jit of the traced update', async () => {
+    const M = 4096;
+    const x = np.array([1, 3], 'float32'), i = np.zeros([M], 'int32');
+    // Powers of two whose product is exact (2 · 0.5 · 1 · …), so every grouping gives the same bits.
+    const v = np.array(Array.from({ length: M }, (_, k) => [2, 0.5, 1, -1][k % 4]!), 'float32');
+    for (const kind of KINDS) {
+      const loss = (a: NDArray, b: NDArray) => np.sum(np.at(a, i)[kind](b));
+      const total = (m: Map<string, number>) => [...m.values()].reduce((p, c) => p + c, 0);
+      expect(total(await kernelCounts(() => np.at(x, i)[kind](v))), `${kind} value`).toBeLessThan(400);
+      expect(total(await kernelCounts(() => grad(loss, { argnums: [0, 1] })(x, v))), `${kind} gradient`).toBeLessThan(400);
+      const traced = jit((a: NDArray, c: NDArray, b: NDArray) => np.at(a, c)[kind](b));
+      scope(() => expectSame(np.at(x, i)[kind](v), traced(x, i, v), `${kind} concrete vs traced`));
+      traced.clearCache();
+    }
+    dispose([x, i, v]);
+  }, 60_000);
 });
