@@ -7,7 +7,7 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
-import { add, clip, greater, logicalAnd, maximum, minimum, multiply, where, less, astype } from './elementwise.js';
+import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
 import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced } from './index_update_traced.js';
@@ -234,6 +234,9 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
       let vf = flatValue('at(...).add', xa, region, v);
       const idx = region.flat instanceof Int32Array ? constInt(region.flat, [region.flat.length]) : region.flat;
       if (region.valid !== null) vf = where(region.valid instanceof Uint8Array ? constBool(region.valid, [region.valid.length]) : region.valid, vf, 0);
+      // Floats subtract the scattered negated writes: the entries not written get x − (+0), which
+      // is x for every x, where x + (+0) made a −0 +0.
+      if (xf.dtype === 'float32') return subtract(xf, scatter(idx, negative(vf), xf.size));
       return add(xf, scatter(idx, vf, xf.size));
     }),
     set: update('set'),
