@@ -10,7 +10,7 @@ import { arange, asArray, defop } from './convert.js';
 import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
-import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced } from './index_update_traced.js';
+import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
 export type UpdateIndex = IndexSpec | NDArray;
@@ -154,8 +154,8 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
       // round gave a tie's derivative 1/2, 1/4, … by write order instead of the documented rule
       // (x half, tied writes the rest equally), and the product grouped otherwise than under jit.
       const valid = region.valid === null ? new Uint8Array(M).fill(1) : (region.valid as Uint8Array);
-      const [flat, ok] = [constInt(region.flat, [M]), constBool(valid, [M])];
-      return kind === 'multiply' ? multiplyTraced(xf, flat, ok, vf) : extremumTraced(kind, xf, flat, ok, vf);
+      const [flat, ok, known] = [constInt(region.flat, [M]), constBool(valid, [M]), staticRuns(region.flat, valid, S)];
+      return kind === 'multiply' ? multiplyTraced(xf, flat, ok, vf, known) : extremumTraced(kind, xf, flat, ok, vf, known);
     }
     let out = xf;
     for (const { targets, sources } of rounds) {
