@@ -105,6 +105,21 @@ describe('traced np.at(x, i).multiply/min/max: closed forms', () => {
       }
     }));
 
+  it('a NaN write without repeats: concrete indices give the traced derivatives (the concrete path took np.minimum\'s 0 where the traced one gives np.min\'s 0/0)', () =>
+    onEachBackend(() => {
+      const x = np.array([1, 2, 3], 'float32'), v = np.array([NaN, 0, 5], 'float32'), idx = [0, 1, 2];
+      for (const kind of ['min', 'max'] as const) {
+        const i = np.array(idx, 'int32');
+        const g = (c: NDArray) => (a: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.at(p, c)[kind](q)), { argnums: [0, 1] })(a, b);
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => g(c)(a, b));
+        const [tx, tv] = traced(x, i, v);
+        const [cx, cv] = g(i)(x, v);
+        expectNear(cx, tx, `${kind} ∂x, concrete vs traced`);
+        expectNear(cv, tv, `${kind} ∂v, concrete vs traced`);
+        traced.clearCache();
+      }
+    }));
+
   it('multiply: the product rule at zeros, first and second order (d²/dv₀dv₁ of x·v₀·v₁·v₂ is x·v₂)', () =>
     onEachBackend(() => {
       const x = np.array([2, 7], 'float32'), v = np.array([0, 3, 4, 9], 'float32'), i = np.array([0, 0, 0, 2], 'int32');

@@ -148,11 +148,12 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   if (M === 0) return xf;
   if (region.flat instanceof Int32Array) {
     const rounds = staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set');
-    if (kind !== 'set' && rounds.length > 1) {
-      // Repeated targets take the traced path on constant positions: one round per repeat cost
-      // O(repeats · x.size) (4096 writes to one entry: 20,000 kernels, seconds), a minimum per
-      // round gave a tie's derivative 1/2, 1/4, … by write order instead of the documented rule
-      // (x half, tied writes the rest equally), and the product grouped otherwise than under jit.
+    if ((kind !== 'set' && rounds.length > 1) || kind === 'min' || kind === 'max') {
+      // Repeated targets, and every min/max, take the traced path on constant positions: one round
+      // per repeat cost O(repeats · x.size) (4096 writes to one entry: 20,000 kernels, seconds), a
+      // minimum per round gave a tie's derivative 1/2, 1/4, … by write order instead of the
+      // documented rule (x half, tied writes the rest equally) and a NaN write np.minimum's
+      // derivative instead of np.min's, and the product grouped otherwise than under jit.
       const valid = region.valid === null ? new Uint8Array(M).fill(1) : (region.valid as Uint8Array);
       const [flat, ok, known] = [constInt(region.flat, [M]), constBool(valid, [M]), staticRuns(region.flat, valid, S)];
       return kind === 'multiply' ? multiplyTraced(xf, flat, ok, vf, known) : extremumTraced(kind, xf, flat, ok, vf, known);
