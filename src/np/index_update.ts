@@ -7,7 +7,7 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
 import { arange, asArray, defop } from './convert.js';
-import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
+import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
 import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
@@ -171,13 +171,13 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
       }
       // Combine at the targets only, then read each target's result and every other entry's own
       // value with one gather from [out, merged]: scattering the writes onto zeros (0 + −0 = +0)
-      // lost the sign of a −0 write (2 · −0 gave +0, min(5, −0) +0). Skip the gather of the writes
+      // lost the sign of a −0 write (2 · −0 gave +0). Skip the gather of the writes
       // when the round takes every update in order (no repeats: the common case).
       const inOrder = sources.length === M && sources.every((k, i) => k === i);
       const k = targets.length;
       const w = inOrder ? vf : gather(vf, constInt(sources, [k]));
       const cur = gather(out, constInt(targets, [k]));
-      const merged = kind === 'multiply' ? multiply(cur, w) : kind === 'min' ? minimum(cur, w) : maximum(cur, w);
+      const merged = multiply(cur, w); // min/max and repeated targets took the sorted path above
       if (merged.dtype !== out.dtype) out = astype(out, merged.dtype);
       const pos = Int32Array.from({ length: S }, (_, t) => t);
       targets.forEach((t, j) => { pos[t] = S + j; });
