@@ -147,8 +147,9 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   const S = xf.size, M = vf.size;
   if (M === 0) return xf;
   if (region.flat instanceof Int32Array) {
-    const rounds = staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set');
-    if ((kind !== 'set' && rounds.length > 1) || kind === 'min' || kind === 'max') {
+    const extremum = kind === 'min' || kind === 'max';
+    const rounds = extremum ? [] : staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set');
+    if (extremum || (kind === 'multiply' && rounds.length > 1)) {
       // Repeated targets, and every min/max, take the traced path on constant positions: one round
       // per repeat cost O(repeats · x.size) (4096 writes to one entry: 20,000 kernels, seconds), a
       // minimum per round gave a tie's derivative 1/2, 1/4, … by write order instead of the
@@ -236,7 +237,8 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
       const idx = region.flat instanceof Int32Array ? constInt(region.flat, [region.flat.length]) : region.flat;
       if (region.valid !== null) vf = where(region.valid instanceof Uint8Array ? constBool(region.valid, [region.valid.length]) : region.valid, vf, 0);
       // Floats subtract the scattered negated writes: the entries not written get x − (+0), which
-      // is x for every x, where x + (+0) made a −0 +0.
+      // is x for every x, where x + (+0) made a −0 +0. (Left: a +0 sum of writes onto a −0 gives
+      // −0 − (+0) = −0 where NumPy's −0 + 0 is +0.)
       if (xf.dtype === 'float32') return subtract(xf, scatter(idx, negative(vf), xf.size));
       return add(xf, scatter(idx, vf, xf.size));
     }),
