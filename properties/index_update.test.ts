@@ -142,7 +142,7 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       traced.clearCache();
     }));
 
-  it('repeated array indices: add accumulates, multiply multiplies in turn, set keeps the last write, out-of-bounds updates drop', () =>
+  it('repeated array indices: add accumulates, multiply multiplies by every write, set keeps the last write, out-of-bounds updates drop', () =>
     onEachBackend(() => {
       const x = np.array([1, 2, 3, 4], 'float32');
       const i = np.array([1, 1, -1, 7, 1], 'int32');

@@ -301,6 +301,7 @@ describe('np.at(x, i).multiply/min/max keep the sign of zeros, concrete and trac
 describe('concrete indices repeating one target many times cost O(log repeats) kernels, not one round per repeat', () => {
   it('4096 writes to one entry: multiply/min/max and their gradient run fewer than 400 kernels, and equal jit of the traced update', async () => {
     const M = 4096;
+    const before = numTensors();
     const x = np.array([1, 3], 'float32'), i = np.zeros([M], 'int32');
     // Powers of two whose product is exact (2 · 0.5 · 1 · …), so every grouping gives the same bits.
     const v = np.array(Array.from({ length: M }, (_, k) => [2, 0.5, 1, -1][k % 4]!), 'float32');
@@ -314,5 +315,6 @@ describe('concrete indices repeating one target many times cost O(log repeats) k
       traced.clearCache();
     }
     dispose([x, i, v]);
+    expect(numTensors()).toBe(before);
   }, 60_000);
 });
