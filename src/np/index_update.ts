@@ -7,7 +7,7 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
 import { arange, asArray, defop } from './convert.js';
-import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
+import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
 import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
@@ -121,7 +121,7 @@ type Combine = 'set' | 'multiply' | 'min' | 'max';
 
 /**
  * Static positions: split the (valid) updates into rounds in which every target occurs once
- * (round r holds each target's r-th occurrence), so each round is one conflict-free scatter.
+ * (round r holds each target's r-th occurrence); more than one round means a repeated target.
  * `set` keeps only the last occurrence of each target: the last write wins.
  */
 function staticRounds(flat: Int32Array, valid: Uint8Array | null, lastOnly: boolean): { targets: number[]; sources: number[] }[] {
@@ -148,43 +148,38 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   if (M === 0) return xf;
   if (region.flat instanceof Int32Array) {
     const extremum = kind === 'min' || kind === 'max';
-    const rounds = extremum ? [] : staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set');
-    if (extremum || (kind === 'multiply' && rounds.length > 1)) {
-      // Repeated targets, and every min/max, take the traced path on constant positions: one round
-      // per repeat cost O(repeats · x.size) (4096 writes to one entry: 20,000 kernels, seconds), a
-      // minimum per round gave a tie's derivative 1/2, 1/4, … by write order instead of the
-      // documented rule (x half, tied writes the rest equally) and a NaN write np.minimum's
-      // derivative instead of np.min's, and the product grouped otherwise than under jit.
+    const rounds = staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set');
+    // Values alone (no tracer: nothing differentiates or batches them) with no repeated target: one
+    // round, whose values are the sorted path's. A derivative of min/max takes the sorted path for
+    // its rule (np.min's, at ties and NaN), as do repeats (one round per repeat cost O(repeats ·
+    // x.size): 4096 writes to one entry ran 20,000 kernels, seconds; the product grouped otherwise
+    // than under jit; a minimum per round split a tie 1/2, 1/4, … by write order).
+    const valuesOnly = xf instanceof ConcreteArray && vf instanceof ConcreteArray;
+    if (kind !== 'set' && (rounds.length > 1 || (extremum && !valuesOnly))) {
       const valid = region.valid === null ? new Uint8Array(M).fill(1) : (region.valid as Uint8Array);
       const [flat, ok, known] = [constInt(region.flat, [M]), constBool(valid, [M]), staticRuns(region.flat, valid, S)];
       return kind === 'multiply' ? multiplyTraced(xf, flat, ok, vf, known) : extremumTraced(kind, xf, flat, ok, vf, known);
     }
-    let out = xf;
-    for (const { targets, sources } of rounds) {
-      if (kind === 'set') {
-        const mask = new Uint8Array(S);
-        for (const t of targets) mask[t] = 1;
-        // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
-        const source = new Int32Array(S);
-        targets.forEach((t, j) => { source[t] = sources[j]!; });
-        out = where(constBool(mask, [S]), gather(vf, constInt(source, [S])), out);
-        continue;
-      }
-      // Combine at the targets only, then read each target's result and every other entry's own
-      // value with one gather from [out, merged]: scattering the writes onto zeros (0 + −0 = +0)
-      // lost the sign of a −0 write (2 · −0 gave +0). Skip the gather of the writes
-      // when the round takes every update in order (no repeats: the common case).
-      const inOrder = sources.length === M && sources.every((k, i) => k === i);
-      const k = targets.length;
-      const w = inOrder ? vf : gather(vf, constInt(sources, [k]));
-      const cur = gather(out, constInt(targets, [k]));
-      const merged = multiply(cur, w); // min/max and repeated targets took the sorted path above
-      if (merged.dtype !== out.dtype) out = astype(out, merged.dtype);
-      const pos = Int32Array.from({ length: S }, (_, t) => t);
-      targets.forEach((t, j) => { pos[t] = S + j; });
-      out = gather(concatenate([out, merged]), constInt(pos, [S]));
+    const round = rounds[0];
+    if (round === undefined) return xf;
+    const { targets, sources } = round;
+    const mask = new Uint8Array(S);
+    for (const t of targets) mask[t] = 1;
+    if (kind === 'set') {
+      // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
+      const source = new Int32Array(S);
+      targets.forEach((t, j) => { source[t] = sources[j]!; });
+      return where(constBool(mask, [S]), gather(vf, constInt(source, [S])), xf);
     }
-    return out;
+    // Each target gathers its write (scattering the writes onto zeros, 0 + −0 = +0, lost the sign
+    // of a −0 write: 2 · −0 gave +0, min(5, −0) +0). Values alone select it in; a differentiated
+    // product reads the other entries' factor 1 from [v, 1] instead, so x · 1 is x and its
+    // zero cotangent never meets an x of inf or NaN on its way to a write.
+    const source = new Int32Array(S).fill(valuesOnly ? 0 : M);
+    targets.forEach((t, j) => { source[t] = sources[j]!; });
+    if (kind === 'multiply' && !valuesOnly) return multiply(xf, gather(concatenate([vf, asArray([1], vf.dtype)]), constInt(source, [S])));
+    const w = gather(vf, constInt(source, [S]));
+    return where(constBool(mask, [S]), kind === 'multiply' ? multiply(xf, w) : kind === 'min' ? minimum(xf, w) : maximum(xf, w), xf);
   }
   const flat = region.flat, valid = region.valid as NDArray;
   if (kind === 'set') return setTraced(xf, flat, valid, vf);
