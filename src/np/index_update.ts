@@ -6,7 +6,7 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { arange, asArray, defop } from './convert.js';
+import { asArray, defop } from './convert.js';
 import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
@@ -317,12 +317,8 @@ export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startI
   checkSizes('dynamicUpdateSlice', a.shape, u.shape, 'the update of shape');
   const flat = add(windowPositions(a.shape, u.shape), windowOffset('dynamicUpdateSlice', a.shape, startIndices, u.shape));
   u = reshape(u, [u.size]);
-  // Each written entry reads its update from [x, u] (at S + j), every other entry its own value:
-  // one gather, so the update is written as it is (scattering it onto zeros made −0 +0). The
-  // window's positions are distinct, so the scatter of offsets S + j − position never sums two.
-  const S = a.size;
-  const offset = scatter(flat, subtract(arange(S, S + u.size, 1, 'int32'), flat), S);
-  return reshape(gather(concatenate([reshape(a, [S]), u]), add(offset, arange(0, S, 1, 'int32'))), a.shape);
+  const hit = greater(scatter(flat, asArray(new Array(u.size).fill(1), 'float32'), a.size), 0);
+  return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape);
 });
 
 /** lax.dynamic_slice_in_dim: `sliceSize` entries of axis `axis` from `startIndex` (clamped), all of every other axis. */
