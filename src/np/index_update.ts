@@ -8,7 +8,7 @@ import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
 import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
-import { broadcastTo, concatenate, reshape } from './shape_ops.js';
+import { broadcastTo, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
 import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
 
