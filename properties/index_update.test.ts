@@ -125,7 +125,24 @@ describe('np.at(x, ...index) equals copying x and mutating the copy (JAX x.at[..
       }), { seed: FC_SEED, numRuns: 40 });
     }));
 
-  it('repeated array indices: add accumulates, multiply multiplies in turn, set keeps the last write, out-of-bounds updates drop', () =>
+  it('add leaves the entries it does not write as they are, −0 included (it added a +0 to every entry: −0 + 0 = +0)', () =>
+    onEachBackend(() => {
+      const x = np.array([-0, 1, -0, 2], 'float32');
+      const show = (a: NDArray) => Array.from(a.dataSync()).map((v) => (Object.is(v, -0) ? '-0' : String(v))).join(',');
+      const i = np.array([1, 3, 3], 'int32'), v = np.array([1, 2, -0], 'float32');
+      const traced = jit((a: NDArray, c: NDArray, b: NDArray) => np.at(a, c).add(b));
+      const want = '-0,2,-0,4';
+      expect(show(np.at(x, 1).add(1)), 'static int').toBe('-0,2,-0,2');
+      expect(show(np.at(x, [1, 4, 2]).add(1)), 'static slice').toBe('-0,2,-0,3');
+      expect(show(np.at(x, i).add(v)), 'concrete int array').toBe(want);
+      expect(show(traced(x, i, v)), 'traced int array').toBe(want);
+      expect(show(vmap((c: NDArray) => np.at(x, c).add(v))(np.stack([i, i]))), 'vmap over the indices').toBe(`${want},${want}`);
+      // A −0 written onto −0 stays −0 (NumPy: −0 + −0).
+      expect(show(np.at(x, 0).add(np.array(-0, 'float32'))), '−0 + −0').toBe('-0,1,-0,2');
+      traced.clearCache();
+    }));
+
+  it('repeated array indices: add accumulates, multiply multiplies by every write, set keeps the last write, out-of-bounds updates drop', () =>
     onEachBackend(() => {
       const x = np.array([1, 2, 3, 4], 'float32');
       const i = np.array([1, 1, -1, 7, 1], 'int32');

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { dispose, grad, jit, scope, jvp, makeJaxpr, np, vmap, type ClosedJaxpr, type DType, type NDArray } from '../src/index.js';
-import { FC_SEED, extraPeakBytes, numTensors, onEachBackend } from './helpers.js';
+import { FC_SEED, extraPeakBytes, kernelCounts, numTensors, onEachBackend } from './helpers.js';
 
 type Kind = 'multiply' | 'min' | 'max';
 const KINDS: Kind[] = ['multiply', 'min', 'max'];
@@ -79,6 +79,45 @@ describe('traced np.at(x, i).multiply/min/max: closed forms', () => {
       expect(Array.from(gx.dataSync())).toEqual([0.5, 0]);
       expect(Array.from(gv.dataSync())).toEqual([0.25, 0.25, 1, 0]);
       f.clearCache();
+    }));
+
+  it('concrete indices (eager, jit with the indices closed over, vmap over x, jvp) share ties as the traced ones: x half, tied writes the rest equally', () =>
+    onEachBackend(() => {
+      const x = np.array([1, 5], 'float32'), v = np.array([1, 1, 2, 0, 1], 'float32'), idx = [0, 0, 1, -3, 0];
+      for (const kind of ['min', 'max'] as const) {
+        const i = np.array(idx, 'int32');
+        const g = (c: NDArray) => (a: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.at(p, c)[kind](q)), { argnums: [0, 1] })(a, b);
+        const closed = jit(g(i));
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => g(c)(a, b));
+        // Target 0: x and three writes tie at 1 (x ½, each write ⅙); target 1: min(5, 2) takes the write, max keeps x.
+        const want = kind === 'min' ? [[0.5, 0], [1 / 6, 1 / 6, 1, 0, 1 / 6]] : [[0.5, 1], [1 / 6, 1 / 6, 0, 0, 1 / 6]];
+        const runs: [string, NDArray[]][] = [['eager', g(i)(x, v)], ['jit, indices closed over', closed(x, v)], ['jit, traced indices', traced(x, i, v)]];
+        for (const [how, [gx, gv]] of runs) {
+          expectNear(gx!, np.array(want[0]!, 'float32'), `${kind} ${how} ∂x`);
+          expectNear(gv!, np.array(want[1]!, 'float32'), `${kind} ${how} ∂v`);
+        }
+        const vg = vmap((a: NDArray) => g(i)(a, v)[1]!)(np.stack([x, x]));
+        expectNear(vg, np.array([...want[1]!, ...want[1]!], 'float32'), `${kind} vmap over x ∂v`);
+        // The tangent (forward mode) agrees too.
+        const t = jvp((p: NDArray) => np.at(p, i)[kind](v), [x], [np.array([1, 1], 'float32')])[1];
+        expectNear(t, np.array(want[0]!, 'float32'), `${kind} jvp in x`);
+        closed.clearCache(); traced.clearCache();
+      }
+    }));
+
+  it('a NaN write without repeats: concrete indices give the traced derivatives (the concrete path took np.minimum\'s 0 where the traced one gives np.min\'s 0/0)', () =>
+    onEachBackend(() => {
+      const x = np.array([1, 2, 3], 'float32'), v = np.array([NaN, 0, 5], 'float32'), idx = [0, 1, 2];
+      for (const kind of ['min', 'max'] as const) {
+        const i = np.array(idx, 'int32');
+        const g = (c: NDArray) => (a: NDArray, b: NDArray) => grad((p: NDArray, q: NDArray) => np.sum(np.at(p, c)[kind](q)), { argnums: [0, 1] })(a, b);
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => g(c)(a, b));
+        const [tx, tv] = traced(x, i, v);
+        const [cx, cv] = g(i)(x, v);
+        expectNear(cx, tx, `${kind} ∂x, concrete vs traced`);
+        expectNear(cv, tv, `${kind} ∂v, concrete vs traced`);
+        traced.clearCache();
+      }
     }));
 
   it('multiply: the product rule at zeros, first and second order (d²/dv₀dv₁ of x·v₀·v₁·v₂ is x·v₂)', () =>
@@ -199,4 +238,83 @@ describe('traced multiply/min/max take O(updates + size) memory, not O(updates �
     f.clearCache();
     expect(numTensors()).toBe(before);
   }, 120_000);
+});
+
+/**
+ * NumPy's ufunc.at on float32: each valid write in turn, x[t] = op(x[t], v) (np.minimum/np.maximum
+ * return the second operand at a tie, and a NaN first operand). `zeroTie[t]` says whether both
+ * zeros met at t's extremum, where the sign of the 0 is left open (see the min/max doc).
+ */
+function ufuncAt(kind: Kind, xs: readonly number[], idx: readonly number[], vs: readonly number[]): { out: number[]; zeroTie: boolean[] } {
+  const out = xs.slice(), S = out.length;
+  const seen = out.map((v) => [v]);
+  idx.forEach((raw, k) => {
+    const t = raw < 0 ? raw + S : raw;
+    if (t < 0 || t >= S) return;
+    const a = out[t]!, b = vs[k]!;
+    seen[t]!.push(b);
+    out[t] = kind === 'multiply' ? Math.fround(a * b) : kind === 'min' ? (a < b || Number.isNaN(a) ? a : b) : (a > b || Number.isNaN(a) ? a : b);
+  });
+  const zeroTie = seen.map((c, t) => kind !== 'multiply' && out[t] === 0 && c.some((v) => Object.is(v, 0)) && c.some((v) => Object.is(v, -0)));
+  return { out, zeroTie };
+}
+
+describe('np.at(x, i).multiply/min/max keep the sign of zeros, concrete and traced indices alike (NumPy ufunc.at)', () => {
+  it('x · −0, min(x, −0), max(x, −0) and −2 · −0 = +0: the written zero keeps its sign, untouched entries their own', () =>
+    onEachBackend(() => {
+      const cases: [Kind, number[], number[], number[], number[]][] = [
+        ['multiply', [2, -2, -0], [0, 1], [-0, -0], [-0, 0, -0]],
+        ['min', [5, -0], [0], [-0], [-0, -0]],
+        ['max', [-5, 3], [0], [-0], [-0, 3]],
+      ];
+      for (const [kind, xs, idx, vs, want] of cases) {
+        const x = np.array(xs, 'float32'), v = np.array(vs, 'float32'), i = np.array(idx, 'int32');
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => np.at(a, c)[kind](b));
+        for (const [how, got] of [['concrete', np.at(x, i)[kind](v)], ['static int', idx.length === 1 ? np.at(x, idx[0]!)[kind](np.reshape(v, [])) : np.at(x, i)[kind](v)], ['traced', traced(x, i, v)]] as const) {
+          expect(show(Array.from(got.dataSync())), `${kind} ${how} x=${show(xs)} i=${idx} v=${show(vs)}`).toBe(show(want));
+        }
+        traced.clearCache();
+      }
+    }));
+
+  it('random programs with signed zeros, ±inf and NaN: both paths equal the sequential ufunc.at reference bit for bit (a 0 met by both zeros: either sign)', () =>
+    onEachBackend(() => {
+      // Powers of two only, so no product rounds or overflows and the grouping cannot matter.
+      const pool = [-2, -1, -0, 0, 0.5, 1, 2, NaN, Infinity, -Infinity];
+      for (const kind of KINDS) {
+        const traced = jit((a: NDArray, c: NDArray, b: NDArray) => np.at(a, c)[kind](b));
+        fc.assert(fc.property(programArb(pool), ({ xs, idx, vpool }) => scope(() => {
+          const vs = vpool.slice(0, idx.length);
+          const { out, zeroTie } = ufuncAt(kind, xs, idx, vs);
+          const x = np.array(xs, 'float32'), i = np.array(idx, 'int32'), v = np.array(vs, 'float32');
+          for (const [how, got] of [['concrete', np.at(x, i)[kind](v)], ['traced', traced(x, i, v)]] as const) {
+            const g = Array.from(got.dataSync());
+            const ok = g.every((a, t) => Object.is(a, out[t]) || (zeroTie[t] && a === 0));
+            if (!ok) throw new Error(`${kind} ${how} x=${show(xs)} i=${idx} v=${show(vs)}: got ${show(g)}, NumPy's ufunc.at gives ${show(out)}`);
+          }
+        })), { seed: FC_SEED, numRuns: 60 });
+        traced.clearCache();
+      }
+    }));
+});
+
+describe('concrete indices repeating one target many times cost O(log repeats) kernels, not one round per repeat', () => {
+  it('4096 writes to one entry: multiply/min/max and their gradient run fewer than 400 kernels, and equal jit of the traced update', async () => {
+    const M = 4096;
+    const before = numTensors();
+    const x = np.array([1, 3], 'float32'), i = np.zeros([M], 'int32');
+    // Powers of two whose product is exact (2 · 0.5 · 1 · …), so every grouping gives the same bits.
+    const v = np.array(Array.from({ length: M }, (_, k) => [2, 0.5, 1, -1][k % 4]!), 'float32');
+    for (const kind of KINDS) {
+      const loss = (a: NDArray, b: NDArray) => np.sum(np.at(a, i)[kind](b));
+      const total = (m: Map<string, number>) => [...m.values()].reduce((p, c) => p + c, 0);
+      expect(total(await kernelCounts(() => np.at(x, i)[kind](v))), `${kind} value`).toBeLessThan(400);
+      expect(total(await kernelCounts(() => grad(loss, { argnums: [0, 1] })(x, v))), `${kind} gradient`).toBeLessThan(400);
+      const traced = jit((a: NDArray, c: NDArray, b: NDArray) => np.at(a, c)[kind](b));
+      scope(() => expectSame(np.at(x, i)[kind](v), traced(x, i, v), `${kind} concrete vs traced`));
+      traced.clearCache();
+    }
+    dispose([x, i, v]);
+    expect(numTensors()).toBe(before);
+  }, 60_000);
 });

@@ -7,10 +7,10 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
-import { add, clip, greater, logicalAnd, maximum, minimum, multiply, where, less, astype } from './elementwise.js';
+import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, reshape } from './shape_ops.js';
 import { slicePositions, staticIndex } from './static_index.js';
-import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced } from './index_update_traced.js';
+import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
 export type UpdateIndex = IndexSpec | NDArray;
@@ -121,7 +121,7 @@ type Combine = 'set' | 'multiply' | 'min' | 'max';
 
 /**
  * Static positions: split the (valid) updates into rounds in which every target occurs once
- * (round r holds each target's r-th occurrence), so each round is one conflict-free scatter.
+ * (round r holds each target's r-th occurrence); more than one round means a repeated target.
  * `set` keeps only the last occurrence of each target: the last write wins.
  */
 function staticRounds(flat: Int32Array, valid: Uint8Array | null, lastOnly: boolean): { targets: number[]; sources: number[] }[] {
@@ -147,24 +147,44 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
   const S = xf.size, M = vf.size;
   if (M === 0) return xf;
   if (region.flat instanceof Int32Array) {
-    let out = xf;
-    for (const { targets, sources } of staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set')) {
-      const mask = new Uint8Array(S);
-      for (const t of targets) mask[t] = 1;
-      if (kind === 'set') {
-        // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
-        const source = new Int32Array(S);
-        targets.forEach((t, j) => { source[t] = sources[j]!; });
-        out = where(constBool(mask, [S]), gather(vf, constInt(source, [S])), out);
-        continue;
-      }
-      // Skip the gather when the round takes every update in order (no repeats: the common case).
-      const inOrder = sources.length === M && sources.every((k, i) => k === i);
-      const scattered = scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S);
-      const merged = kind === 'multiply' ? multiply(out, scattered) : kind === 'min' ? minimum(out, scattered) : maximum(out, scattered);
-      out = where(constBool(mask, [S]), merged, out);
+    const extremum = kind === 'min' || kind === 'max';
+    const rounds = staticRounds(region.flat, region.valid as Uint8Array | null, kind === 'set');
+    // Values alone (no tracer: nothing differentiates or batches them) with no repeated target: one
+    // round, whose values are the sorted path's. A derivative of min/max takes the sorted path for
+    // its rule (np.min's, at ties and NaN), as do repeats (one round per repeat cost O(repeats ·
+    // x.size): 4096 writes to one entry ran 20,000 kernels, seconds; the product grouped otherwise
+    // than under jit; a minimum per round split a tie 1/2, 1/4, … by write order).
+    const valuesOnly = xf instanceof ConcreteArray && vf instanceof ConcreteArray;
+    if (kind !== 'set' && (rounds.length > 1 || (extremum && !valuesOnly))) {
+      const valid = region.valid === null ? new Uint8Array(M).fill(1) : (region.valid as Uint8Array);
+      const [flat, ok, known] = [constInt(region.flat, [M]), constBool(valid, [M]), staticRuns(region.flat, valid, S)];
+      return kind === 'multiply' ? multiplyTraced(xf, flat, ok, vf, known) : extremumTraced(kind, xf, flat, ok, vf, known);
     }
-    return out;
+    const round = rounds[0];
+    if (round === undefined) return xf;
+    const { targets, sources } = round;
+    const mask = new Uint8Array(S);
+    for (const t of targets) mask[t] = 1;
+    if (kind === 'set') {
+      // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
+      const source = new Int32Array(S);
+      targets.forEach((t, j) => { source[t] = sources[j]!; });
+      return where(constBool(mask, [S]), gather(vf, constInt(source, [S])), xf);
+    }
+    const merge = (w: NDArray) => where(constBool(mask, [S]), kind === 'multiply' ? multiply(xf, w) : kind === 'min' ? minimum(xf, w) : maximum(xf, w), xf);
+    // Scattering the writes onto zeros (0 + w) is exact but for a −0 write, which it makes +0 (2 ·
+    // −0 gave +0, min(5, −0) +0). Values alone are read to see whether one is −0, and then each
+    // target gathers its write instead: an x.size gather, 30× the scatter's time on wasm at 10⁶
+    // entries, so only then. (A differentiated product keeps the scatter: its value for a −0
+    // write is still +0's, as before.)
+    if (valuesOnly && vf.dtype === 'float32' && (vf as ConcreteArray).dataSync().some((w) => w === 0 && 1 / w < 0)) {
+      const source = new Int32Array(S);
+      targets.forEach((t, j) => { source[t] = sources[j]!; });
+      return merge(gather(vf, constInt(source, [S])));
+    }
+    // Skip the gather when the round takes every update in order (no repeats: the common case).
+    const inOrder = sources.length === M && sources.every((k, i) => k === i);
+    return merge(scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S));
   }
   const flat = region.flat, valid = region.valid as NDArray;
   if (kind === 'set') return setTraced(xf, flat, valid, vf);
@@ -181,7 +201,7 @@ export interface IndexUpdate {
   set(v: ArrayLike): NDArray;
   /** A copy of x with v added at x[index]; repeated indices accumulate. */
   add(v: ArrayLike): NDArray;
-  /** A copy of x with x[index] multiplied by v; repeated indices multiply in turn. */
+  /** A copy of x with x[index] multiplied by v; repeated indices multiply x by the product of their writes (taken pairwise in a tree, so rounding, overflow and underflow may differ from NumPy's one write at a time: x = 0 with writes 1e30, 1e30 gives NaN, not 0). */
   multiply(v: ArrayLike): NDArray;
   /** A copy of x with x[index] = min(x[index], v); repeated indices take the minimum of all. */
   min(v: ArrayLike): NDArray;
@@ -216,6 +236,10 @@ export function at(x: ArrayLike, ...index: UpdateIndex[]): IndexUpdate {
       let vf = flatValue('at(...).add', xa, region, v);
       const idx = region.flat instanceof Int32Array ? constInt(region.flat, [region.flat.length]) : region.flat;
       if (region.valid !== null) vf = where(region.valid instanceof Uint8Array ? constBool(region.valid, [region.valid.length]) : region.valid, vf, 0);
+      // Floats subtract the scattered negated writes: the entries not written get x − (+0), which
+      // is x for every x, where x + (+0) made a −0 +0. (Left: a +0 sum of writes onto a −0 gives
+      // −0 − (+0) = −0 where NumPy's −0 + 0 is +0.)
+      if (xf.dtype === 'float32') return subtract(xf, scatter(idx, negative(vf), xf.size));
       return add(xf, scatter(idx, vf, xf.size));
     }),
     set: update('set'),

@@ -33,7 +33,7 @@ export const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bi
  * write, so dropped writes form the last run and land in a spare slot S that callers cut off.
  * `perm` is the stable order, `sk` the sorted keys and `winner` holds, per target, the sorted position + 1 of its run's final write (0: untouched).
  */
-function runs(flat: NDArray, valid: NDArray, S: number) {
+function runs(flat: NDArray, valid: NDArray, S: number): Runs {
   const M = flat.size;
   const key = where(valid, flat, S);
   const perm = argsort(key);
@@ -41,7 +41,28 @@ function runs(flat: NDArray, valid: NDArray, S: number) {
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
   const last = notEqual(sk, concatenate([slice(sk, [1], [M]), constInt([-1], [1])]));
   const winner = slice(scatter(where(last, sk, S), where(last, arange(1, M + 1, 1, 'int32'), 0), S + 1), [0], [S]);
-  return { perm, sk, winner };
+  return { perm, sk, winner, longest: M, hit: null };
+}
+
+/**
+ * `runs` and the hit mask of positions known now (concrete indices repeating a target), computed
+ * in JS as constants: no sort or scatter ops, and the scan takes only the rounds its longest run
+ * needs (log₂ of the most writes to one target, where traced positions must allow M).
+ */
+export interface Runs { perm: NDArray; sk: NDArray; winner: NDArray; longest: number; hit: NDArray | null }
+export function staticRuns(flat: Int32Array, valid: Uint8Array | null, S: number): Runs {
+  const M = flat.length;
+  const key = Int32Array.from(flat, (t, k) => (valid === null || valid[k] ? t : S));
+  const perm = Array.from({ length: M }, (_, k) => k).sort((a, b) => key[a]! - key[b]! || a - b);
+  const sk = Int32Array.from(perm, (k) => key[k]!);
+  const winner = new Int32Array(S), hit = new Uint8Array(S);
+  let longest = 1;
+  for (let j = 0, start = 0; j < M; j++) {
+    if (j + 1 < M && sk[j + 1] === sk[j]) continue;
+    if (sk[j]! < S) { winner[sk[j]!] = j + 1; hit[sk[j]!] = 1; longest = Math.max(longest, j - start + 1); }
+    start = j + 1;
+  }
+  return { perm: constInt(perm, [M]), sk: constInt(sk, [M]), winner: constInt(winner, [S]), longest, hit: constBool(hit, [S]) };
 }
 
 /**
@@ -49,10 +70,11 @@ function runs(flat: NDArray, valid: NDArray, S: number) {
  * whole-array ops): entry i ends as combine over its run's entries up to i, in order, so a run's
  * last entry holds the run's total. `combine(earlier, later)` must be associative.
  */
-function segmentedScan(sk: NDArray, sv: NDArray, combine: (earlier: NDArray, later: NDArray) => NDArray, identity?: NDArray): NDArray {
+function segmentedScan(sk: NDArray, sv: NDArray, longest: number, combine: (earlier: NDArray, later: NDArray) => NDArray, identity?: NDArray): NDArray {
   const M = sk.size;
   let y = sv;
-  for (let d = 1; d < M; d *= 2) {
+  // After the round of step d each entry covers the 2d entries up to it; `longest` bounds a run.
+  for (let d = 1; d < Math.min(M, longest); d *= 2) {
     // Entry i combines with entry i − d when both are in one run (keys are ≥ 0, so the −1 fill never matches).
     const same = equal(sk, concatenate([constInt(new Int32Array(d).fill(-1), [d]), slice(sk, [0], [M - d])]));
     const prev = concatenate([slice(y, [0], [d]), slice(y, [0], [M - d])]); // the first d are masked by `same`
@@ -82,9 +104,9 @@ const extremumCombine = (kind: 'min' | 'max', float: boolean) => (a: NDArray, b:
 };
 
 /** Per target, the min/max of the valid writes to it ([S]; the dtype's identity where none). */
-function segmentExtremumValue(kind: 'min' | 'max', vf: NDArray, flat: NDArray, valid: NDArray, S: number): NDArray {
-  const { perm, sk, winner } = runs(flat, valid, S);
-  const y = segmentedScan(sk, gather(vf, perm), extremumCombine(kind, vf.dtype === 'float32'));
+function segmentExtremumValue(kind: 'min' | 'max', vf: NDArray, flat: NDArray, valid: NDArray, S: number, known?: Runs): NDArray {
+  const { perm, sk, winner, longest } = known ?? runs(flat, valid, S);
+  const y = segmentedScan(sk, gather(vf, perm), longest, extremumCombine(kind, vf.dtype === 'float32'));
   const { lowest, highest } = dtypeBounds(vf.dtype);
   return runTotals(y, winner, asArray([kind === 'min' ? highest : lowest], vf.dtype));
 }
@@ -97,8 +119,8 @@ type SegmentExtremum = (vf: NDArray, flat: NDArray, valid: NDArray) => NDArray;
  * written out since the scan's selects would give it all to one of them. Linear in the tangent
  * with masks from comparisons, so second derivatives are 0, as np.min's.
  */
-function segmentExtremum(kind: 'min' | 'max', S: number): SegmentExtremum {
-  const f = (vf: NDArray, flat: NDArray, valid: NDArray): NDArray => segmentExtremumValue(kind, vf, flat, valid, S);
+function segmentExtremum(kind: 'min' | 'max', S: number, known?: Runs): SegmentExtremum {
+  const f = (vf: NDArray, flat: NDArray, valid: NDArray): NDArray => segmentExtremumValue(kind, vf, flat, valid, S, known);
   const made: SegmentExtremum = customJvp(f, ([vf, flat, valid]: [NDArray, NDArray, NDArray], [tv]: [NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
     const m = made(vf, flat, valid);
     const key = where(valid, flat, S);
@@ -121,11 +143,11 @@ const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray =>
  * half and half, as np.minimum's; tied writes share their half equally, as np.min's) are those of
  * minimum(x, min of the writes). Ints and bools (computed as int32) carry no derivative.
  */
-export function extremumTraced(kind: 'min' | 'max', xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray): NDArray {
+export function extremumTraced(kind: 'min' | 'max', xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray, known?: Runs): NDArray {
   const S = xf.size;
   if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
-  const m = xf.dtype === 'float32' ? segmentExtremum(kind, S)(vf, flat, valid) : segmentExtremumValue(kind, vf, flat, valid, S);
-  return where(hitMask(flat, valid, S), kind === 'min' ? minimum(xf, m) : maximum(xf, m), xf);
+  const m = xf.dtype === 'float32' ? segmentExtremum(kind, S, known)(vf, flat, valid) : segmentExtremumValue(kind, vf, flat, valid, S, known);
+  return where(known?.hit ?? hitMask(flat, valid, S), kind === 'min' ? minimum(xf, m) : maximum(xf, m), xf);
 }
 
 /**
@@ -134,14 +156,14 @@ export function extremumTraced(kind: 'min' | 'max', xf: NDArray, flat: NDArray, 
  * selects only, so every derivative is the exact product rule (correct at zeros, any order).
  * Rounding may differ from a product taken in another grouping.
  */
-export function multiplyTraced(xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray): NDArray {
+export function multiplyTraced(xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray, known?: Runs): NDArray {
   const S = xf.size;
   if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
-  const { perm, sk, winner } = runs(flat, valid, S);
+  const { perm, sk, winner, longest } = known ?? runs(flat, valid, S);
   // Dropped writes become 1 (selected away, so they get no gradient): their run is never read,
   // but its zero cotangent times a NaN among them was NaN, which the scan passed to the others.
   const one = asArray(1, vf.dtype);
-  const y = segmentedScan(sk, gather(where(valid, vf, one), perm), (a, b) => multiply(a, b), one);
+  const y = segmentedScan(sk, gather(where(valid, vf, one), perm), longest, (a, b) => multiply(a, b), one);
   // x · 1 where untouched (x itself, and its tangent through the same product rule as x · P).
   return multiply(xf, runTotals(y, winner, reshape(one, [1])));
 }
