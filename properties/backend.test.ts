@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { availableBackends, getBackend, grad, np, scope, setBackend, type NDArray } from '../src/index.js';
+import { availableBackends, getBackend, grad, jit, np, scope, setBackend, type NDArray } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr } from './compositions.js';
 import { FC_SEED, expectClose, onEachBackend } from './helpers.js';
@@ -90,6 +90,20 @@ describe('wasm and cpu agree where TF.js wasm kernels go wrong', () => {
     ['broadcast of −0', () => np.broadcastTo(np.array([-0, 1, -0], 'float32'), [2, 3])],
     ['broadcast of −0 at rank 7', () => np.broadcastTo(np.reshape(np.array([-0, 2], 'float32'), [1, 1, 1, 1, 1, 1, 2]), [2, 1, 1, 1, 1, 2, 2])],
   ];
+  it('int32 products wrap exactly on both backends, as NumPy (cpu multiplied in float64 and lost the low bits past 2⁵³), eager and under jit, broadcast or not', async () => {
+    await onEachBackend((backend) => {
+      fc.assert(fc.property(fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: 1, maxLength: 9 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), (xs, y) => {
+        const a = np.array(xs, 'int32'), b = np.array(y, 'int32');
+        const want = xs.map((x) => Math.imul(x, y));
+        expect(np.multiply(a, b).toArray(), backend).toEqual(want);
+        expect(np.multiply(b, a).toArray(), backend).toEqual(want);
+        expect(jit((u: NDArray, v: NDArray) => np.multiply(u, v))(a, np.full([xs.length], y, 'int32')).toArray(), backend).toEqual(want);
+      }), { seed: FC_SEED, numRuns: 60 });
+      // (2³¹−1)² = 2⁶² − 2³² + 1 wraps to 1 (NumPy: 1).
+      expect(np.multiply(np.array([2147483647], 'int32'), np.array([2147483647], 'int32')).toArray(), backend).toEqual([1]);
+    });
+  });
+
   it('bools through Reverse and Select, NaN in leading-axis sums, rank-7 sign and log1p, zero-channel convolutions', async () => {
     const start = getBackend();
     const results: Record<string, { shape: number[]; values: number[] }[]> = {};

@@ -239,8 +239,29 @@ function exactSign(x: tf.Tensor): tf.Tensor {
   });
 }
 
+/**
+ * a·b, wrapping as int32 (NumPy's and XLA's int32 multiply): TF.js's cpu Multiply takes the product
+ * in float64 and stores it, so past 2⁵³ the low bits are lost before the wrap ((2³¹−1)² gave 0, not
+ * 1). On cpu an int32 product is a Math.imul loop over the broadcast operands; elsewhere tf.mul (wasm
+ * wraps exactly).
+ */
+function exactMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (a.dtype !== 'int32' || tf.getBackend() !== 'cpu') return tf.mul(a, b);
+  const shape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  const [x, y] = [a, b].map((t) => {
+    if (sameShape(t.shape, shape)) return t.dataSync() as Int32Array;
+    const full = broadcastTensor(t, shape);
+    const values = full.dataSync() as Int32Array;
+    full.dispose();
+    return values;
+  });
+  const out = new Int32Array(x!.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.imul(x![i]!, y![i]!);
+  return tf.tensor(out, shape, 'int32');
+}
+
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
-  add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(tf.mul, true), div: withBroadcast(tf.div, true),
+  add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(exactMul, true), div: withBroadcast(tf.div, true),
   pow: withBroadcast(tf.pow), max: againstSingle('Maximum', preferWasm('max', tf.maximum)), min: againstSingle('Minimum', preferWasm('min', tf.minimum)),
   atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
 };
