@@ -762,8 +762,9 @@ const transposeKernel = `
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $edges))))`;
 
-// out[p, :] = Σ_i x[p, i, :] for x of shape [P, R, C]: the output row starts as x[p, 0, :] (so a
-// sum of −0s stays −0, as NumPy's reduction) and each further row is added four lanes at a time.
+// out[p, :] = Σ_i x[p, i, :] for x of shape [P, R, C]: the output row starts as 0 + x[p, 0, :] (a sum
+// starts from its identity, as NumPy's and TF.js's do: a sum of −0s is +0; a copy of the first row
+// kept −0, so wasm and cpu disagreed) and each further row is added four lanes at a time.
 // NaN and ±inf propagate as in any sum (TF.js's wasm average pooling, used before, clamps NaN to −inf).
 const sumMiddleKernel = `
   (func (export "sum_middle_f32") (param $x i32) (param $out i32) (param $P i32) (param $R i32) (param $C i32)
@@ -777,7 +778,7 @@ const sumMiddleKernel = `
       (local.set $j (i32.const 0))
       (block $cdone (loop $copy
         (br_if $cdone (i32.ge_u (local.get $j) (local.get $bytes)))
-        (f32.store (i32.add (local.get $dst) (local.get $j)) (f32.load (i32.add (local.get $src) (local.get $j))))
+        (f32.store (i32.add (local.get $dst) (local.get $j)) (f32.add (f32.const 0) (f32.load (i32.add (local.get $src) (local.get $j)))))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $copy)))
       (local.set $src (i32.add (local.get $src) (local.get $bytes)))
