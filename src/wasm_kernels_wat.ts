@@ -76,17 +76,42 @@ const advanceBy = (pointer: string, bytes: string) => `(local.set $${pointer} (i
  * A kernel over operands a and b, either of which may be a single value (a flag per operand: it
  * is read once, splatted, never advanced). `lead` is an extra leading byte-pointer parameter ($c
  * for select) that advances `leadStep` bytes per element.
+ *
+ * With `block16` (and `unroll`), the prologue first runs 16 elements a pass (four vectors, offsets
+ * folded into the loads and stores) in a loop specialized to the operands' layout (both full-size,
+ * a single, b single), with no per-vector flag tests; the shared loop below finishes the last
+ * n mod 16. The shared loop's bookkeeping (two flag tests and four pointer updates per four
+ * elements) made these kernels 3–5× slower per element than TF.js's XNNPACK add. `block16` gets the
+ * vector operands of group g (0–3) and returns the stores of the 16 elements at $out.
  */
-function twoOperandKernel(k: { name: string; lead?: string; leadStep?: number; outBytes: 1 | 4; vectorBody: string; scalarBody: string; locals?: string }): string {
+function twoOperandKernel(k: {
+  name: string; lead?: string; leadStep?: number; outBytes: 1 | 4; vectorBody: string; scalarBody: string; locals?: string;
+  block16?: (va: (g: number) => string, vb: (g: number) => string) => string; unroll?: boolean;
+}): string {
   const lead = k.lead ? [k.lead] : [];
+  const block16 = k.unroll === false ? undefined : k.block16;
+  const unrolled = block16 === undefined ? '' : `
+    (local.set $n16 (i32.and (local.get $n) (i32.const -16)))${([[0, 0], [1, 0], [0, 1]] as const).map(([aOne, bOne]) => {
+    const operand = (one: number, p: string, v: string) => (g: number) => (one ? `(local.get $${v})` : `(v128.load offset=${16 * g} (local.get $${p}))`);
+    const name = `$u${aOne}${bOne}`;
+    return `
+    (if (i32.and (i32.eq (local.get $aOne) (i32.const ${aOne})) (i32.eq (local.get $bOne) (i32.const ${bOne}))) (then
+      (block ${name}done
+        (loop ${name}
+          (br_if ${name}done (i32.ge_u (local.get $i) (local.get $n16)))
+          ${block16(operand(aOne, 'a', 'va'), operand(bOne, 'b', 'vb'))}
+          ${[...lead.map((p) => advanceBy(p, `(i32.const ${16 * k.leadStep!})`)), ...(aOne ? [] : [advanceBy('a', '(i32.const 64)')]), ...(bOne ? [] : [advanceBy('b', '(i32.const 64)')]), advanceBy('out', `(i32.const ${16 * k.outBytes})`)].join('\n          ')}
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br ${name})))))`;
+  }).join('')}`;
   return loopKernel({
     name: k.name,
     params: `${lead.map((p) => `(param $${p} i32) `).join('')}(param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $aOne i32) (param $bOne i32)`,
-    locals: ` (local $da i32) (local $db i32) (local $va v128) (local $vb v128) (local $m v128)${k.locals ?? ''}`,
+    locals: ` (local $da i32) (local $db i32) (local $va v128) (local $vb v128) (local $m v128)${block16 === undefined ? '' : ' (local $n16 i32)'}${k.locals ?? ''}`,
     prologue: `(local.set $da (select (i32.const 0) (i32.const 16) (local.get $aOne)))
     (local.set $db (select (i32.const 0) (i32.const 16) (local.get $bOne)))
     (local.set $va (v128.load32_splat (local.get $a)))
-    (local.set $vb (v128.load32_splat (local.get $b)))`,
+    (local.set $vb (v128.load32_splat (local.get $b)))${unrolled}`,
     vectorBody: `(if (i32.eqz (local.get $aOne)) (then (local.set $va (v128.load (local.get $a)))))
         (if (i32.eqz (local.get $bOne)) (then (local.set $vb (v128.load (local.get $b)))))
         ${k.vectorBody}`,
@@ -101,7 +126,11 @@ function twoOperandKernel(k: { name: string; lead?: string; leadStep?: number; o
   });
 }
 
-function binaryKernel(k: BinaryKernel): string {
+const groups = [0, 1, 2, 3];
+const ONE_BYTES = '(v128.const i32x4 0x01010101 0x01010101 0x01010101 0x01010101)';
+
+function binaryKernel(k: BinaryKernel, unroll: boolean): string {
+  const op = (va: string, vb: string) => k.vector.replace('(local.get $va)', va).replace('(local.get $vb)', vb);
   return twoOperandKernel({
     name: k.name,
     outBytes: k.outBytes,
@@ -110,22 +139,30 @@ function binaryKernel(k: BinaryKernel): string {
     scalarBody: `(local.set $sa (f32.load (local.get $a)))
         (local.set $sb (f32.load (local.get $b)))
         ${k.outBytes === 1 ? `(i32.store8 (local.get $out) ${k.scalar})` : `(f32.store (local.get $out) ${k.scalar})`}`,
+    // 16 results: four vectors of float32, or four masks narrowed (with signed saturation: −1
+    // stays −1, 0 stays 0) to sixteen bytes, then 1/0, in one store
+    block16: (va, vb) => (k.outBytes === 4
+      ? groups.map((g) => `(v128.store offset=${16 * g} (local.get $out) ${op(va(g), vb(g))})`).join('\n          ')
+      : `(v128.store (local.get $out) (v128.and ${ONE_BYTES} (i8x16.narrow_i16x8_s
+            (i16x8.narrow_i32x4_s ${op(va(0), vb(0))} ${op(va(1), vb(1))})
+            (i16x8.narrow_i32x4_s ${op(va(2), vb(2))} ${op(va(3), vb(3))}))))`),
+    unroll,
   });
 }
 
-const comparisonKernels = COMPARISONS.map((op) => binaryKernel({
+const comparisonKernels = (unroll: boolean) => COMPARISONS.map((op) => binaryKernel({
   name: `cmp_${op}_f32`,
   outBytes: 1,
   vector: `(f32x4.${op} (local.get $va) (local.get $vb))`,
   scalar: `(f32.${op} (local.get $sa) (local.get $sb))`,
-}));
+}, unroll));
 
-const extremumKernels = EXTREMA.map((op) => binaryKernel({
+const extremumKernels = (unroll: boolean) => EXTREMA.map((op) => binaryKernel({
   name: `${op}_f32`,
   outBytes: 4,
   vector: `(f32x4.${op} (local.get $va) (local.get $vb))`,
   scalar: `(f32.${op} (local.get $sa) (local.get $sb))`,
-}));
+}, unroll));
 
 /** Dtypes of the clamp kernel: float32 (NaN propagates) and int32 (signed). */
 export const CLAMP_DTYPES = ['f32', 'i32'] as const;
@@ -182,16 +219,26 @@ const clampKernels = CLAMP_DTYPES.map((t) => {
 });
 
 // out[i] = c[i] ? a[i] : b[i], with c bytes (TF.js bool) and a, b float32 (either may be a single value).
-const selectKernel = twoOperandKernel({
+// (16 condition bytes at a time: byte masks 0xff/0 from one compare, sign-extended to four
+// 32-bit lane masks, the very masks the four-lane loop makes)
+const selectMasks = [
+  'i32x4.extend_low_i16x8_s (i16x8.extend_low_i8x16_s', 'i32x4.extend_high_i16x8_s (i16x8.extend_low_i8x16_s',
+  'i32x4.extend_low_i16x8_s (i16x8.extend_high_i8x16_s', 'i32x4.extend_high_i16x8_s (i16x8.extend_high_i8x16_s',
+];
+const selectKernel = (unroll: boolean) => twoOperandKernel({
   name: 'select_f32',
   lead: 'c',
   leadStep: 1,
   outBytes: 4,
+  locals: unroll ? ' (local $cm v128)' : '',
   // four condition bytes, widened to four 32-bit lanes, then to all-ones/zero masks
   vectorBody: `(local.set $m (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (i32x4.splat (i32.load (local.get $c))))))
         (local.set $m (i32x4.ne (local.get $m) (v128.const i32x4 0 0 0 0)))
         (v128.store (local.get $out) (v128.bitselect (local.get $va) (local.get $vb) (local.get $m)))`,
   scalarBody: '(f32.store (local.get $out) (select (f32.load (local.get $a)) (f32.load (local.get $b)) (i32.load8_u (local.get $c))))',
+  block16: (va, vb) => `(local.set $cm (i8x16.ne (v128.load (local.get $c)) (v128.const i32x4 0 0 0 0)))
+          ${groups.map((g) => `(v128.store offset=${16 * g} (local.get $out) (v128.bitselect ${va(g)} ${vb(g)} (${selectMasks[g]} (local.get $cm)))))`).join('\n          ')}`,
+  unroll,
 });
 
 /** A kernel whose float32 pointers all advance one element at a time. */
@@ -808,9 +855,12 @@ const sumMiddleKernel = `
       (br $plane))))`;
 
 /** The module's text. It imports TF.js's memory as env.memory and exports the kernels above. */
-export function kernelsWat(): string {
+export function kernelsWat(options: { unroll?: boolean } = {}): string {
+  // (unroll: false gives the comparison, extremum and select kernels as they were before their
+  // 16-a-pass loops, the reference the bit-identity test and bench/wasm_loops.ts compare against)
+  const unroll = options.unroll ?? true;
   return `(module
-  (import "env" "memory" (memory 1))${[...comparisonKernels, ...extremumKernels, ...clampKernels, selectKernel, fillKernel, axpyKernel, tanhKernel, expKernel, threefryKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel, sumMiddleKernel].join('\n')}
+  (import "env" "memory" (memory 1))${[...comparisonKernels(unroll), ...extremumKernels(unroll), ...clampKernels, selectKernel(unroll), fillKernel, axpyKernel, tanhKernel, expKernel, threefryKernel, gemmKernel, gemmRowsKernel, matmulKernel, matmulNtKernel, transposeKernel, sumMiddleKernel].join('\n')}
 )
 `;
 }

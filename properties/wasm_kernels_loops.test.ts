@@ -1,0 +1,100 @@
+// The comparison, maximum/minimum and select kernels' 16-elements-a-pass loops (src/wasm_kernels_wat.ts)
+// write exactly the bytes the kernels wrote before them (kernelsWat({ unroll: false }), which is
+// main's text before the change, character for character): both modules run on one memory over
+// the same random operands (NaN with random payloads and both signs, ±0, ±∞, subnormals, random bit
+// patterns; condition bytes 0, 1 and other nonzero values), for every length 0..70 and 1000003 (each
+// remainder modulo 16 and 4), every operand layout (both full-size, a single, b single, both
+// single), unaligned operands, and the bytes just past the output (they must stay untouched).
+import fc from 'fast-check';
+import wabtFactory from 'wabt';
+import { describe, expect, it } from 'vitest';
+import { COMPARISONS, EXTREMA, kernelsWat } from '../src/wasm_kernels_wat.js';
+import { FC_SEED } from './helpers.js';
+
+type Kernel = (...args: number[]) => void;
+
+async function instantiate(wat: string, memory: WebAssembly.Memory): Promise<Record<string, Kernel>> {
+  const wabt = await wabtFactory();
+  const parsed = wabt.parseWat('k.wat', wat, { simd: true });
+  try {
+    parsed.resolveNames();
+    parsed.validate();
+    const module = new WebAssembly.Module(Uint8Array.from(parsed.toBinary({ log: false }).buffer));
+    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Record<string, Kernel>;
+  } finally {
+    parsed.destroy();
+  }
+}
+
+const BIG = 1000003;
+const SPECIAL = [0, -0, Infinity, -Infinity, NaN, 1, -1, 1e-45, -1e-45, 3.4028234663852886e38];
+
+/** A seeded generator of float32 bit patterns weighted towards the special values. */
+function fillOperand(u32: Uint32Array, seed: number): void {
+  const f32 = new Float32Array(u32.buffer, u32.byteOffset, u32.length);
+  let s = seed >>> 0 || 1;
+  const next = () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return s >>> 0; };
+  for (let i = 0; i < u32.length; i++) {
+    const r = next() % 8;
+    if (r < 3) f32[i] = SPECIAL[next() % SPECIAL.length]!;
+    else if (r === 3) u32[i] = (0x7f800000 | (next() & 0x807fffff) | 1) >>> 0; // a NaN: random sign and payload
+    else if (r === 4) f32[i] = (next() % 7) - 3; // small integers: equal pairs for eq/le/ge, equal zeros
+    else u32[i] = next();
+  }
+}
+
+describe('wasm elementwise kernels with 16-a-pass loops', async () => {
+  // operands at byte offsets 4 past a 16-byte boundary (the unrolled loads must not assume alignment)
+  const n = BIG, pad = 64;
+  const A = 4, B = A + 4 * n + pad, C = B + 4 * n + pad, OUT_OLD = C + n + pad + 4, OUT_NEW = OUT_OLD + 4 * n + pad;
+  const memory = new WebAssembly.Memory({ initial: Math.ceil((OUT_NEW + 4 * n + pad) / 65536) + 1 });
+  const [oldK, newK] = [await instantiate(kernelsWat({ unroll: false }), memory), await instantiate(kernelsWat(), memory)];
+  const bytes = new Uint8Array(memory.buffer);
+
+  const seedOperands = (seed: number) => {
+    fillOperand(new Uint32Array(memory.buffer, A, n), seed);
+    fillOperand(new Uint32Array(memory.buffer, B, n), seed ^ 0x9e3779b9);
+    let s = (seed * 2654435761) >>> 0 || 7;
+    for (let i = 0; i < n; i++) { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; const r = (s >>> 0) % 5; bytes[C + i] = r < 2 ? 0 : r < 4 ? 1 : (s >>> 8) & 0xff || 2; }
+  };
+
+  /** Runs `name` old and new at length `len` and layout, over sentinel-filled outputs; the first differing byte, or -1. */
+  const compare = (name: string, len: number, aOne: number, bOne: number): number => {
+    const outBytes = name.startsWith('cmp_') ? 1 : 4;
+    const span = outBytes * len + pad;
+    bytes.fill(0xa5, OUT_OLD, OUT_OLD + span);
+    bytes.fill(0xa5, OUT_NEW, OUT_NEW + span);
+    const args = (out: number) => (name === 'select_f32' ? [C, A, B, out, len, aOne, bOne] : [A, B, out, len, aOne, bOne]);
+    oldK[name]!(...args(OUT_OLD));
+    newK[name]!(...args(OUT_NEW));
+    for (let i = 0; i < span; i++) if (bytes[OUT_OLD + i] !== bytes[OUT_NEW + i]) return i;
+    // (and the old kernel itself left the bytes past the output alone)
+    for (let i = outBytes * len; i < span; i++) if (bytes[OUT_OLD + i] !== 0xa5) return -2;
+    return -1;
+  };
+
+  const kernels = [...COMPARISONS.map((op) => `cmp_${op}_f32`), ...EXTREMA.map((op) => `${op}_f32`), 'select_f32'];
+  const layouts = [[0, 0], [1, 0], [0, 1], [1, 1]] as const;
+
+  it('bit-identical to the four-lane loops at every length 0..70, every layout and kernel', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
+      seedOperands(seed);
+      for (const name of kernels) for (const [aOne, bOne] of layouts) for (let len = 0; len <= 70; len++) {
+        expect(compare(name, len, aOne, bOne), `${name} at length ${len}, aOne ${aOne}, bOne ${bOne}, seed ${seed}`).toBe(-1);
+      }
+    }), { seed: FC_SEED, numRuns: 4 });
+  });
+
+  it('bit-identical at length 1000003 (remainder 3 after the 16-a-pass loop), every layout and kernel', () => {
+    seedOperands(12345);
+    for (const name of kernels) for (const [aOne, bOne] of layouts) {
+      expect(compare(name, BIG, aOne, bOne), `${name}, aOne ${aOne}, bOne ${bOne}`).toBe(-1);
+    }
+  });
+
+  it('the unrolled text differs from the old only in the comparison, extremum and select kernels, and does not just reproduce it', () => {
+    const strip = (w: string) => w.replace(/\(func \(export "(cmp_\w+|max_f32|min_f32|select_f32)"\)[\s\S]*?(?=\n {2}\(func|\n\)\n$)/g, '');
+    expect(kernelsWat()).not.toBe(kernelsWat({ unroll: false }));
+    expect(strip(kernelsWat())).toBe(strip(kernelsWat({ unroll: false })));
+  });
+});
