@@ -1,14 +1,14 @@
-// The comparison, maximum/minimum and select kernels' 16-elements-a-pass loops (src/wasm_kernels_wat.ts)
+// The comparison, maximum/minimum, select and clamp (float32, int32) kernels' 16-elements-a-pass loops (src/wasm_kernels_wat.ts)
 // write exactly the bytes the kernels wrote before them (kernelsWat({ unroll: false }), which is
 // main's text before the change, character for character): both modules run on one memory over
 // the same random operands (NaN with random payloads and both signs, ±0, ±∞, subnormals, random bit
 // patterns; condition bytes 0, 1 and other nonzero values), for every length 0..70 and 1000003 (each
 // remainder modulo 16 and 4), every operand layout (both full-size, a single, b single, both
-// single), unaligned operands, and the bytes just past the output (they must stay untouched).
+// single; clamp's lo and hi likewise), unaligned operands, and the bytes just past the output (they must stay untouched).
 import fc from 'fast-check';
 import wabtFactory from 'wabt';
 import { describe, expect, it } from 'vitest';
-import { COMPARISONS, EXTREMA, kernelsWat } from '../src/wasm_kernels_wat.js';
+import { CLAMP_DTYPES, COMPARISONS, EXTREMA, kernelsWat } from '../src/wasm_kernels_wat.js';
 import { FC_SEED } from './helpers.js';
 
 type Kernel = (...args: number[]) => void;
@@ -46,7 +46,8 @@ function fillOperand(u32: Uint32Array, seed: number): void {
 describe('wasm elementwise kernels with 16-a-pass loops', async () => {
   // operands at byte offsets 4 past a 16-byte boundary (the unrolled loads must not assume alignment)
   const n = BIG, pad = 64;
-  const A = 4, B = A + 4 * n + pad, C = B + 4 * n + pad, OUT_OLD = C + n + pad + 4, OUT_NEW = OUT_OLD + 4 * n + pad;
+  const after = (start: number, bytes: number) => ((start + bytes + pad) & ~15) + 4;
+  const A = 4, B = after(A, 4 * n), C = after(B, 4 * n), H = after(C, n), OUT_OLD = after(H, 4 * n), OUT_NEW = after(OUT_OLD, 4 * n);
   const memory = new WebAssembly.Memory({ initial: Math.ceil((OUT_NEW + 4 * n + pad) / 65536) + 1 });
   const [oldK, newK] = [await instantiate(kernelsWat({ unroll: false }), memory), await instantiate(kernelsWat(), memory)];
   const bytes = new Uint8Array(memory.buffer);
@@ -54,6 +55,7 @@ describe('wasm elementwise kernels with 16-a-pass loops', async () => {
   const seedOperands = (seed: number) => {
     fillOperand(new Uint32Array(memory.buffer, A, n), seed);
     fillOperand(new Uint32Array(memory.buffer, B, n), seed ^ 0x9e3779b9);
+    fillOperand(new Uint32Array(memory.buffer, H, n), seed ^ 0x7f4a7c15);
     let s = (seed * 2654435761) >>> 0 || 7;
     for (let i = 0; i < n; i++) { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; const r = (s >>> 0) % 5; bytes[C + i] = r < 2 ? 0 : r < 4 ? 1 : (s >>> 8) & 0xff || 2; }
   };
@@ -64,7 +66,9 @@ describe('wasm elementwise kernels with 16-a-pass loops', async () => {
     const span = outBytes * len + pad;
     bytes.fill(0xa5, OUT_OLD, OUT_OLD + span);
     bytes.fill(0xa5, OUT_NEW, OUT_NEW + span);
-    const args = (out: number) => (name === 'select_f32' ? [C, A, B, out, len, aOne, bOne] : [A, B, out, len, aOne, bOne]);
+    const args = (out: number) => (name === 'select_f32' ? [C, A, B, out, len, aOne, bOne]
+      : name.startsWith('clamp_') ? [A, B, H, out, len, aOne, bOne] // (lo, x, hi: aOne and bOne say lo and hi are single)
+      : [A, B, out, len, aOne, bOne]);
     oldK[name]!(...args(OUT_OLD));
     newK[name]!(...args(OUT_NEW));
     for (let i = 0; i < span; i++) if (bytes[OUT_OLD + i] !== bytes[OUT_NEW + i]) return i;
@@ -73,7 +77,7 @@ describe('wasm elementwise kernels with 16-a-pass loops', async () => {
     return -1;
   };
 
-  const kernels = [...COMPARISONS.map((op) => `cmp_${op}_f32`), ...EXTREMA.map((op) => `${op}_f32`), 'select_f32'];
+  const kernels = [...COMPARISONS.map((op) => `cmp_${op}_f32`), ...EXTREMA.map((op) => `${op}_f32`), 'select_f32', ...CLAMP_DTYPES.map((t) => `clamp_${t}`)];
   const layouts = [[0, 0], [1, 0], [0, 1], [1, 1]] as const;
 
   it('bit-identical to the four-lane loops at every length 0..70, every layout and kernel', () => {
@@ -92,8 +96,8 @@ describe('wasm elementwise kernels with 16-a-pass loops', async () => {
     }
   });
 
-  it('the unrolled text differs from the old only in the comparison, extremum and select kernels, and does not just reproduce it', () => {
-    const strip = (w: string) => w.replace(/\(func \(export "(cmp_\w+|max_f32|min_f32|select_f32)"\)[\s\S]*?(?=\n {2}\(func|\n\)\n$)/g, '');
+  it('the unrolled text differs from the old only in the comparison, extremum, select and clamp kernels, and does not just reproduce it', () => {
+    const strip = (w: string) => w.replace(/\(func \(export "(cmp_\w+|max_f32|min_f32|select_f32|clamp_\w+)"\)[\s\S]*?(?=\n {2}\(func|\n\)\n$)/g, '');
     expect(kernelsWat()).not.toBe(kernelsWat({ unroll: false }));
     expect(strip(kernelsWat())).toBe(strip(kernelsWat({ unroll: false })));
   });
