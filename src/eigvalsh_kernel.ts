@@ -3,8 +3,9 @@
 // tridiagonal matrix, no rotation accumulated (Golub & Van Loan §8.3; Numerical Recipes' tred2 and
 // tqli without the vector updates). The reduction costs about 2n³ flops once (it updates both
 // triangles) and QL O(n²), against cyclic Jacobi's ~6n³ per sweep (vectors included) over several
-// sweeps: ~20× faster at n = 256 (eigh's Jacobi kernel is kept for the vectors). eigh's values come from here too, so that eigh,
-// eigvalsh and a jitted eigh whose vectors DCE dropped all give the same eigenvalues.
+// sweeps: ~20× faster at n = 256. eigh's values come from here too, so that eigh, eigvalsh and a
+// jitted eigh whose vectors DCE dropped all give the same eigenvalues; its vectors come from the same
+// run with the reflections and rotations accumulated (symmetricEigensystem, tred2/tql2 style).
 //
 // Accuracy: backward stable (each eigenvalue within a small multiple of ε·‖A‖). The reduction runs
 // on A with rows and columns permuted by descending row norm, so that a graded matrix has its large
@@ -36,7 +37,7 @@ function hypot2(x: number, y: number): number {
  * sub-diagonal into e[0..n−2] (e[n−1] = 0). Each reflector is built from its column scaled by the
  * column's largest entry, so that no square overflows or underflows.
  */
-function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
+function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array, reflectors?: { v: Float64Array; beta: number }[]): void {
   const v = new Float64Array(n), w = new Float64Array(n);
   for (let k = 0; k < n - 2; k++) {
     let scale = 0;
@@ -57,6 +58,7 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
     e[k] = alpha * scale;
     v[k + 1] = x1 - alpha;
     const beta = 1 / (norm2 - alpha * x1); // 2/(vᵀv), vᵀv = 2(‖x‖² − α·x₁)
+    reflectors?.push({ v: v.slice().fill(0, 0, k + 1), beta }); // eigh's vectors need Q = H₀·H₁·…; entries ≤ k of v are 0
     // A₂₂ ← H·A₂₂·H = A₂₂ − v·wᵀ − w·vᵀ with p = β·A₂₂·v and w = p − (β·pᵀv/2)·v.
     let pv = 0;
     for (let i = k + 1; i < n; i++) {
@@ -84,7 +86,7 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
  * off-diagonal entry is negligible at |e_m| ≤ ε·(|d_m| + |d_{m+1}|), relative to its neighbours
  * (so graded matrices keep their small eigenvalues). False when some eigenvalue did not converge.
  */
-function tridiagonalQl(d: Float64Array, e: Float64Array, n: number): boolean {
+function tridiagonalQl(d: Float64Array, e: Float64Array, n: number, z?: Float64Array): boolean {
   for (let l = 0; l < n; l++) {
     let iterations = 0;
     for (;;) {
@@ -116,6 +118,15 @@ function tridiagonalQl(d: Float64Array, e: Float64Array, n: number): boolean {
         p = s * r;
         d[i + 1] = g + p;
         g = c * r - b;
+        if (z !== undefined) {
+          // The same rotation on columns i and i+1 of the accumulated vectors (stored column-contiguous); d and e are untouched.
+          const ci = i * n, cj = ci + n;
+          for (let k = 0; k < n; k++) {
+            const f = z[cj + k]!, zi = z[ci + k]!;
+            z[cj + k] = s * zi + c * f;
+            z[ci + k] = c * zi - s * f;
+          }
+        }
       }
       if (underflow) continue;
       d[l] = d[l]! - p;
@@ -127,20 +138,20 @@ function tridiagonalQl(d: Float64Array, e: Float64Array, n: number): boolean {
 }
 
 /**
- * The eigenvalues, ascending (float64), of the n×n symmetric matrix whose lower triangle (upper
- * when `lower` is false) starts at `base` in the row-major `a`; `n` NaNs when an entry there is
- * not finite or (never met in testing) the QL iteration does not converge, as JAX's eigh gives NaNs.
+ * The symmetric n×n matrix whose lower triangle (upper when `lower` is false) starts at `base` in
+ * the row-major `a`, with rows and columns permuted by descending row norm (graded matrices get
+ * their large entries at the top left, where the reduction starts): the permuted matrix and `perm`
+ * (its row i is the input's row perm[i]); null when an entry read is not finite.
  */
-export function symmetricEigenvalues(a: ArrayLike<number>, base: number, n: number, lower: boolean): Float64Array {
+function readPermuted(a: ArrayLike<number>, base: number, n: number, lower: boolean): { m: Float64Array; perm: number[] } | null {
   const full = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       const x = lower ? a[base + i * n + j]! : a[base + j * n + i]!;
-      if (!Number.isFinite(x)) return new Float64Array(n).fill(NaN);
+      if (!Number.isFinite(x)) return null;
       full[i * n + j] = full[j * n + i] = x;
     }
   }
-  // Rows (and columns) by descending norm: graded matrices get their large entries at the top left.
   const rowNorm2 = Array.from({ length: n }, (_, i) => {
     let s = 0;
     for (let j = 0; j < n; j++) s += full[i * n + j]! * full[i * n + j]!;
@@ -152,14 +163,84 @@ export function symmetricEigenvalues(a: ArrayLike<number>, base: number, n: numb
     const src = perm[i]! * n;
     for (let j = 0; j < n; j++) m[i * n + j] = full[src + perm[j]!]!;
   }
-  const d = new Float64Array(n), e = new Float64Array(n);
-  tridiagonalize(m, n, d, e);
-  // T's large entries are at its top (the permutation's); QL converges at the top, so it gets T with
-  // rows and columns reversed (the same eigenvalues), small end first.
+  return { m, perm };
+}
+
+/** T's diagonal and sub-diagonal reversed in place: QL converges at the top, and T's large entries are at its top (the permutation's), so QL gets T small end first (the same eigenvalues). */
+function reverseTridiagonal(d: Float64Array, e: Float64Array, n: number): void {
   d.reverse();
   e.subarray(0, Math.max(n - 1, 0)).reverse();
+}
+
+/**
+ * The eigenvalues, ascending (float64), of the n×n symmetric matrix whose lower triangle (upper
+ * when `lower` is false) starts at `base` in the row-major `a`; `n` NaNs when an entry there is
+ * not finite or (never met in testing) the QL iteration does not converge, as JAX's eigh gives NaNs.
+ */
+export function symmetricEigenvalues(a: ArrayLike<number>, base: number, n: number, lower: boolean): Float64Array {
+  const read = readPermuted(a, base, n, lower);
+  if (read === null) return new Float64Array(n).fill(NaN);
+  const d = new Float64Array(n), e = new Float64Array(n);
+  tridiagonalize(read.m, n, d, e);
+  reverseTridiagonal(d, e, n);
   if (!tridiagonalQl(d, e, n)) return new Float64Array(n).fill(NaN);
   return d.sort();
+}
+
+/**
+ * The eigenvalues (ascending, float64, bitwise those of symmetricEigenvalues: d and e go through
+ * the same arithmetic) and eigenvectors (`vectors[j]` is the unit eigenvector of values[j], float64)
+ * of the same matrix: the reflections and QL rotations accumulated in the permuted, reversed basis
+ * (tred2/tql2), then mapped back. Unlike cyclic Jacobi on A itself, this keeps the vectors of a
+ * graded matrix's tiny eigenvalues as accurate as the values (see properties/eigh_graded.test.ts).
+ * Null where symmetricEigenvalues gives NaNs.
+ */
+export function symmetricEigensystem(a: ArrayLike<number>, base: number, n: number, lower: boolean): { values: Float64Array; vectors: Float64Array[] } | null {
+  const read = readPermuted(a, base, n, lower);
+  if (read === null) return null;
+  const d = new Float64Array(n), e = new Float64Array(n);
+  const reflectors: { v: Float64Array; beta: number }[] = [];
+  tridiagonalize(read.m, n, d, e, reflectors);
+  // Q = H₀·H₁·…·H_{r−1}, formed backwards (Q ← H_k·Q from the last reflector), each touching only
+  // rows and columns past k: about 4n³/3 flops, row-major.
+  const q = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) q[i * n + i] = 1;
+  const sums = new Float64Array(n);
+  for (let k = reflectors.length - 1; k >= 0; k--) {
+    const { v, beta } = reflectors[k]!;
+    sums.fill(0);
+    for (let i = k + 1; i < n; i++) {
+      const vi = v[i]!, row = i * n;
+      if (vi !== 0) for (let c = k + 1; c < n; c++) sums[c] = sums[c]! + vi * q[row + c]!;
+    }
+    for (let i = k + 1; i < n; i++) {
+      const f = beta * v[i]!, row = i * n;
+      if (f !== 0) for (let c = k + 1; c < n; c++) q[row + c] = q[row + c]! - f * sums[c]!;
+    }
+  }
+  reverseTridiagonal(d, e, n);
+  // Z starts as Q·J (J the reversal), column-contiguous: column c is Q's column n−1−c.
+  const z = new Float64Array(n * n);
+  for (let c = 0; c < n; c++) for (let r = 0; r < n; r++) z[c * n + r] = q[r * n + n - 1 - c]!;
+  if (!tridiagonalQl(d, e, n, z)) return null;
+  // Row i of the permuted matrix is the input's row perm[i]: undo the permutation.
+  const unpermuted = Array.from({ length: n }, (_, c) => {
+    const x = new Float64Array(n);
+    for (let i = 0; i < n; i++) x[read.perm[i]!] = z[c * n + i]!;
+    return x;
+  });
+  // Ascending values; exactly equal ones by the row of their vector's largest entry (the first on a
+  // tie), so that a diagonal matrix's equal values keep their diagonal order (eigh(I) = (1…, I), as
+  // NumPy and JAX give), where the reversal and the row-norm permutation would scramble them.
+  const lead = unpermuted.map((x) => {
+    let at = 0;
+    for (let i = 1; i < n; i++) if (Math.abs(x[i]!) > Math.abs(x[at]!)) at = i;
+    return at;
+  });
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[x]! - d[y]! || lead[x]! - lead[y]! || x - y);
+  const values = d.slice().sort(); // exactly symmetricEigenvalues' result (−0 before 0 included)
+  const vectors = order.map((c) => unpermuted[c]!);
+  return { values, vectors };
 }
 
 /** The eigenvalues (ascending, [batch, n], float32) of each symmetric matrix of the stack, read from its lower (or upper) triangle: eigh with computeV false. */

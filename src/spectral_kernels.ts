@@ -1,14 +1,16 @@
 // Symmetric eigendecomposition and singular value decomposition in float64 JavaScript, rounded
-// once to float32: cyclic Jacobi for eigh (two-sided rotations of A) and one-sided Jacobi
+// once to float32: Householder tridiagonalisation and QL with accumulated vectors for eigh
+// (eigvalsh_kernel.ts) and one-sided Jacobi
 // (Hestenes) for svd, which orthogonalises A's columns directly and so keeps the small singular
 // values that forming AᵀA would lose. Both converge to float64 precision; the matrices gradus
 // meets here are small, as in linalg_kernels.ts.
-import { symmetricEigenvalues } from './eigvalsh_kernel.js';
+import { symmetricEigensystem } from './eigvalsh_kernel.js';
 import type { ParamsOf } from './primitives.js';
 
 const EPS64 = 2 ** -52;
 /** Jacobi converges quadratically (a handful of sweeps); this bounds the work on pathological input. */
 const MAX_SWEEPS = 100;
+
 
 /**
  * tan of the Jacobi rotation angle that zeroes the off-diagonal entry of the symmetric 2×2
@@ -19,51 +21,6 @@ function jacobiTangent(app: number, aqq: number, apq: number): number {
   const zeta = (aqq - app) / (2 * apq);
   if (Math.abs(zeta) > 1e150) return 1 / (2 * zeta); // √(1 + ζ²) would overflow; t ≈ 1/(2ζ)
   return (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-}
-
-/**
- * Eigenvalues and eigenvectors of the symmetric n×n matrix `a` (row-major float64, overwritten) by
- * cyclic Jacobi: `v` (row-major, its columns the eigenvectors) and the unsorted eigenvalues.
- * A rotation is skipped where |a_pq| ≤ ε·√|a_pp·a_qq| (Demmel & Veselić's relative criterion) or
- * is negligible against ‖A‖ itself; a sweep without rotations ends the iteration.
- */
-function jacobiEigh(a: Float64Array, n: number, v: Float64Array): Float64Array {
-  v.fill(0);
-  for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  let norm2 = 0;
-  for (let i = 0; i < n * n; i++) norm2 += a[i]! * a[i]!;
-  const negligible = EPS64 * EPS64 * Math.sqrt(norm2);
-  for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
-    let rotated = false;
-    for (let p = 0; p < n - 1; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q]!;
-        const app = a[p * n + p]!, aqq = a[q * n + q]!;
-        if (Math.abs(apq) <= EPS64 * Math.sqrt(Math.abs(app * aqq)) || Math.abs(apq) <= negligible) continue;
-        rotated = true;
-        const t = jacobiTangent(app, aqq, apq);
-        const c = 1 / Math.sqrt(1 + t * t), s = t * c, tau = s / (1 + c);
-        // Rutishauser's updates: the diagonal moves by ∓t·a_pq, the rest rotates (Numerical Recipes' jacobi).
-        a[p * n + p] = app - t * apq;
-        a[q * n + q] = aqq + t * apq;
-        a[p * n + q] = a[q * n + p] = 0;
-        for (let r = 0; r < n; r++) {
-          if (r === p || r === q) continue;
-          const arp = a[r * n + p]!, arq = a[r * n + q]!;
-          const np = arp - s * (arq + tau * arp), nq = arq + s * (arp - tau * arq);
-          a[r * n + p] = a[p * n + r] = np;
-          a[r * n + q] = a[q * n + r] = nq;
-        }
-        for (let r = 0; r < n; r++) {
-          const vrp = v[r * n + p]!, vrq = v[r * n + q]!;
-          v[r * n + p] = vrp - s * (vrq + tau * vrp);
-          v[r * n + q] = vrq + s * (vrp - tau * vrq);
-        }
-      }
-    }
-    if (!rotated) break;
-  }
-  return Float64Array.from({ length: n }, (_, i) => a[i * n + i]!);
 }
 
 /**
@@ -87,35 +44,25 @@ function largestEntrySign(x: Float64Array): number {
  * reads UPLO's triangle. Each eigenvector's entry of largest magnitude is positive (the first such
  * entry on an exact tie). A matrix with a NaN or an infinity gives NaNs. The eigenvalues are the
  * values-only kernel's (eigvalsh_kernel.ts), which eigh without vectors returns, so that dropping
- * the vectors (eigvalsh, or DCE under jit) never changes them; the vectors come from Jacobi.
+ * the vectors (eigvalsh, or DCE under jit) never changes them; the vectors come from the same
+ * reduction and QL run (symmetricEigensystem). Cyclic Jacobi gave vectors of graded matrices' tiny
+ * eigenvalues off by up to O(1) in their derivative vᵢᵀ·dA·vᵢ, and was slower.
  */
 export function eighStack(a: ArrayLike<number>, batch: number, n: number, { lower }: ParamsOf<'eigh'>): [Float32Array, Float32Array] {
   const w = new Float32Array(batch * n);
   const vOut = new Float32Array(batch * n * n);
-  const m = new Float64Array(n * n), v = new Float64Array(n * n), col = new Float64Array(n);
   for (let bi = 0; bi < batch; bi++) {
     const base = bi * n * n;
-    let finite = true;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j <= i; j++) {
-        const x = lower ? a[base + i * n + j]! : a[base + j * n + i]!;
-        if (!Number.isFinite(x)) finite = false;
-        m[i * n + j] = m[j * n + i] = x;
-      }
-    }
-    if (!finite) {
+    const sys = symmetricEigensystem(a, base, n, lower);
+    if (sys === null) {
       w.fill(NaN, bi * n, (bi + 1) * n);
       vOut.fill(NaN, base, base + n * n);
       continue;
     }
-    w.set(symmetricEigenvalues(a, base, n, lower), bi * n);
-    const values = jacobiEigh(m, n, v);
-    // Columns by ascending Jacobi eigenvalue (a stable sort: equal ones keep Jacobi's order), matching w's order.
-    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => values[x]! - values[y]! || x - y);
-    order.forEach((src, j) => {
-      for (let r = 0; r < n; r++) col[r] = v[r * n + src]!;
-      const sign = largestEntrySign(col);
-      for (let r = 0; r < n; r++) vOut[base + r * n + j] = sign * col[r]!;
+    w.set(sys.values, bi * n);
+    sys.vectors.forEach((x, j) => {
+      const sign = largestEntrySign(x);
+      for (let r = 0; r < n; r++) vOut[base + r * n + j] = sign * x[r]!;
     });
   }
   return [w, vOut];
