@@ -1,6 +1,6 @@
 // np.linalg's spectral decompositions and what is built on them: eigh/eigvalsh (the `eigh`
 // primitive), svd/svdvals (the `svd` primitive), and pinv, lstsq, matrixRank and cond, as
-// jax.numpy.linalg defines them. The kernels are float64 (src/spectral_kernels.ts: Jacobi; src/eigvalsh_kernel.ts: tridiagonal QL).
+// jax.numpy.linalg defines them. The kernels are float64 (src/spectral_kernels.ts: one-sided Jacobi for the SVD; src/eigvalsh_kernel.ts: tridiagonal QL for eigh).
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
@@ -54,8 +54,8 @@ function eighParts(op: string, x: ArrayLike, options: EighOptions, computeVector
  * matrices, A = v·diag(w)·vᵀ (jax.numpy.linalg.eigh): `[w, v] = eigh(a)`. By default the symmetric
  * part (A + Aᵀ)/2 is decomposed; with symmetrizeInput false only the UPLO triangle is read.
  *
- * Computed in float64 and rounded to float32: the vectors by cyclic Jacobi, the values by
- * Householder tridiagonalisation and QL (eigvalsh's kernel; graded matrices keep their small eigenvalues). Eigenvectors have a sign convention
+ * Computed in float64 and rounded to float32 by Householder tridiagonalisation and QL with the
+ * vectors accumulated (eigvalsh's kernel without them; graded matrices keep their small eigenvalues). Eigenvectors have a sign convention
  * (LAPACK's is arbitrary): each one's entry of largest magnitude is positive (the first such entry
  * on an exact tie). The derivative is JAX's: dw = diag(vᵀ·dA·v), dv = v·(F∘(vᵀ·dA·v)) with
  * F_ij = 1/(w_j − w_i); repeated eigenvalues make dv infinite or NaN, as in JAX, and with it any
