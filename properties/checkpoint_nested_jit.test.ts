@@ -13,22 +13,8 @@ import {
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, inScope, kernelCounts } from './helpers.js';
+import { deepCount } from './checkpoint_helpers.js';
 import { expectNoLeak, expectTreeClose, loopVmap, moderate, randomArray } from './loop_oracle.js';
-
-/** Equations of `prim` in a program, those of nested programs (jit_call, remat, loops, conds) included. */
-function deepCount(jaxpr: { eqns: readonly { prim: string; params: unknown }[] }, prim: string): number {
-  let n = 0;
-  for (const e of jaxpr.eqns) {
-    if (e.prim === prim) n++;
-    const p = (e.params ?? {}) as Record<string, unknown>;
-    for (const k of ['jaxpr', 'body', 'cond']) {
-      const sub = p[k] as { eqns?: unknown } | undefined;
-      if (sub !== undefined && Array.isArray(sub.eqns)) n += deepCount(sub as never, prim);
-    }
-    if (Array.isArray(p.branches)) for (const b of p.branches) n += deepCount(b as never, prim);
-  }
-  return n;
-}
 
 const matmuls = (m: Map<string, number>) => ['BatchMatMul', 'MatMul', 'MatMulNT', 'MatMulBias'].reduce((n, k) => n + (m.get(k) ?? 0), 0);
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DTypeError, ShapeError, dispose, getBackend, grad, jit, jvp, makeJaxpr, np, setBackend, vmap, type NDArray } from '../src/index.js';
 import { bind1 } from '../src/core.js';
-import { FC_SEED, inScope, kernelCounts, noLeak, onEachBackend, values } from './helpers.js';
+import { FC_SEED, clipReference, inScope, kernelCounts, noLeak, onEachBackend, sameNumber, values } from './helpers.js';
 
 const f32 = (bits: number): number => new Float32Array(new Uint32Array([bits]).buffer)[0]!;
 /** NaNs of several bit patterns: quiet of either sign, with a payload, signalling. */
@@ -22,14 +22,8 @@ function bitsOf(x: NDArray): number[] {
 /** A float32 array holding exactly these bit patterns. */
 const exact = (vs: readonly number[]): NDArray => np.array(Float32Array.from(vs));
 const hex = (b: number) => `0x${b.toString(16).padStart(8, '0')}`;
-/** max then min with IEEE semantics (Math's): the values, NaN bits aside. */
-const reference = (v: number, lo: number | null, hi: number | null): number => {
-  let y = Math.fround(v);
-  if (lo !== null) y = Math.max(y, Math.fround(lo));
-  if (hi !== null) y = Math.min(y, Math.fround(hi));
-  return y;
-};
-const same = (got: number, want: number) => (Number.isNaN(want) ? Number.isNaN(got) : Object.is(got, want));
+const reference = clipReference;
+const same = sameNumber;
 
 /** A bound: absent, a JS number (weak scalar), or an array the shape of x. */
 type Bound = { kind: 'none' } | { kind: 'scalar'; v: number } | { kind: 'array'; vs: number[] };

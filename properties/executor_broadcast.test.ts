@@ -8,12 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { dispose, jit, makeJaxpr, np, scope, type NDArray } from '../src/index.js';
 import { upcomingTensorId } from '../src/core.js';
-import { FC_SEED, forEachBackend, kernelCounts, numTensors } from './helpers.js';
-
-function sameBits(got: NDArray, want: NDArray): boolean {
-  const g = got.dataSync(), w = want.dataSync();
-  return got.shape.join(',') === want.shape.join(',') && got.dtype === want.dtype && g.length === w.length && Array.from(g).every((v, i) => Object.is(v, w[i]));
-}
+import { FC_SEED, forEachBackend, kernelCounts, numTensors, sameBits } from './helpers.js';
 
 describe('rank promotions under jit', () => {
   const x = np.array([0.5, -1, 2, 0.25], 'float32');

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { dispose, jit, np, scope, type NDArray } from '../src/index.js';
-import { FC_SEED, forEachBackend, numTensors } from './helpers.js';
+import { FC_SEED, forEachBackend, numTensors, sameBits } from './helpers.js';
 
 type Op = 'add' | 'subtract' | 'multiply' | 'divide' | 'power' | 'maximum' | 'minimum' | 'arctan2' | 'remainder'
   | 'equal' | 'notEqual' | 'less' | 'lessEqual' | 'greater' | 'greaterEqual' | 'logicalAnd' | 'logicalOr';
@@ -17,11 +17,6 @@ const OPS: readonly Op[] = ['add', 'subtract', 'multiply', 'divide', 'power', 'm
   'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr'];
 const VALUES = { float32: [0, -0, 1, -1.5, 2, 0.5, NaN, Infinity, -Infinity, 3, -7], int32: [0, 1, -1, 2, -3, 5, 7, -8], bool: [0, 1] };
 type DT = keyof typeof VALUES;
-
-function sameBits(got: NDArray, want: NDArray): boolean {
-  const g = got.dataSync(), w = want.dataSync();
-  return got.dtype === want.dtype && got.shape.join(',') === want.shape.join(',') && g.length === w.length && Array.from(g).every((v, i) => Object.is(v, w[i]));
-}
 
 const arbCase = fc.record({
   op: fc.constantFrom(...OPS),

@@ -6,23 +6,8 @@
 // array version; nothing outlives the call, also when a kernel throws half-way.
 import { describe, expect, it } from 'vitest';
 import { checkpoint, dispose, jit, lax, np, scope, type NDArray } from '../src/index.js';
-import { upcomingTensorId } from '../src/core.js';
 import { kernels } from '../src/kernels.js';
-import { numTensors } from './helpers.js';
-
-/** Tensor ids one call of `fn` takes (tensors made, freed or not); its result is disposed. */
-function tensorsMade(fn: () => unknown): number {
-  const before = upcomingTensorId();
-  const result = fn();
-  const made = upcomingTensorId() - before;
-  dispose(result);
-  return made;
-}
-
-function sameBits(got: NDArray, want: NDArray): boolean {
-  const g = got.dataSync(), w = want.dataSync();
-  return g.length === w.length && Array.from(g).every((v, i) => Object.is(v, w[i]));
-}
+import { numTensors, sameBits, tensorsMade } from './helpers.js';
 
 /** Tensors a loop of `length` iterations makes per iteration (the loop's fixed costs cancel). */
 const perIteration = (loop: (length: number) => unknown) => {

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { dispose, getBackend, NDArray, scope, setBackend } from '../src/index.js';
+import { upcomingTensorId } from '../src/core.js';
 import { reference as R } from '../src/testing/index.js';
 
 /** Every property runs with this seed (fc.assert(prop, { seed: FC_SEED, numRuns })). */
@@ -166,4 +167,32 @@ export async function kernelCounts(fn: () => unknown): Promise<Map<string, numbe
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   return counts;
+}
+
+/** Same dtype, shape and bits (−0 and NaN payloads as themselves). */
+export function sameBits(got: NDArray, want: NDArray): boolean {
+  const g = got.dataSync(), w = want.dataSync();
+  return got.dtype === want.dtype && got.shape.join(',') === want.shape.join(',') && g.length === w.length && Array.from(g).every((v, i) => Object.is(v, w[i]));
+}
+
+/** Tensor ids one call of `fn` takes (tensors made, freed or not); its result is disposed. */
+export function tensorsMade(fn: () => unknown): number {
+  const before = upcomingTensorId();
+  const result = fn();
+  const made = upcomingTensorId() - before;
+  dispose(result);
+  return made;
+}
+
+/** np.clip's values as max then min with IEEE semantics (Math's: NaN propagates, max(−0, +0) = +0, min(−0, +0) = −0) on float32 values; null: no bound. */
+export function clipReference(v: number, lo: number | null, hi: number | null): number {
+  let y = Math.fround(v);
+  if (lo !== null) y = Math.max(y, Math.fround(lo));
+  if (hi !== null) y = Math.min(y, Math.fround(hi));
+  return y;
+}
+
+/** The same number, −0 apart from +0, any NaN equal to any NaN (bits aside). */
+export function sameNumber(got: number, want: number): boolean {
+  return Number.isNaN(want) ? Number.isNaN(got) : Object.is(got, want);
 }

@@ -8,24 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConcreteArray, type NDArray, checkpoint, dispose, jit, lax, np, scope } from '../src/index.js';
-import { upcomingTensorId } from '../src/core.js';
 import { kernels } from '../src/kernels.js';
-import { FC_SEED, numTensors } from './helpers.js';
-
-/** Tensor ids one call of `fn` takes (tensors made, freed or not); its result is disposed. */
-function tensorsMade(fn: () => unknown): number {
-  const before = upcomingTensorId();
-  const result = fn();
-  const made = upcomingTensorId() - before;
-  dispose(result);
-  return made;
-}
-
-/** Bitwise equality of flat values (−0 and NaN as themselves). */
-function sameBits(got: NDArray, want: NDArray): boolean {
-  const g = got.dataSync(), w = want.dataSync();
-  return g.length === w.length && Array.from(g).every((v, i) => Object.is(v, w[i]));
-}
+import { FC_SEED, numTensors, sameBits, tensorsMade } from './helpers.js';
 
 describe('literals under jit', () => {
   it('a literal read by many kernels is made once per run: a chain of n ops by two JS numbers makes n + 2 tensors, two more than the same chain on array operands', () => {

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { LinAlgError, NDArray, dispose, getBackend, grad, jit, np, setBackend } from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { ArrayData, arbArray, arbBroadcastShapes, arbIncompatibleShapes, arbShape, reference as R } from '../src/testing/index.js';
-import { FC_SEED, expectClose, expectCloseInf, inScope, onEachBackend, values } from './helpers.js';
+import { FC_SEED, clipReference, expectClose, expectCloseInf, inScope, onEachBackend, sameNumber, values } from './helpers.js';
 
 const F32 = { rtol: 2e-6, atol: 1e-6 };
 
@@ -1412,14 +1412,8 @@ describe('np.clip and np.relu eagerly: the values of min(max(x, lo), hi), bit fo
   // Bounds as max/min see them (rounded to float32, so 1e-50 is a +0): zeros of both signs, equal,
   // reversed and NaN bounds are where a single clamp kernel can differ from max-then-min.
   const bounds = [null, 0, -0, 1, -1, 0.5, Infinity, -Infinity, NaN, 1e-50, -1e-50, 0.1];
-  /** IEEE max/min (Math's: NaN propagates, max(−0, +0) = +0, min(−0, +0) = −0) on float32 values. */
-  const reference = (v: number, lo: number | null, hi: number | null): number => {
-    let y = Math.fround(v);
-    if (lo !== null) y = Math.max(y, Math.fround(lo));
-    if (hi !== null) y = Math.min(y, Math.fround(hi));
-    return y;
-  };
-  const same = (got: number, want: number) => (Number.isNaN(want) ? Number.isNaN(got) : Object.is(got, want));
+  const reference = clipReference;
+  const same = sameNumber;
   const show = (v: number | null) => (v === null ? 'null' : Object.is(v, -0) ? '-0' : String(v));
 
   it('every pair of bounds (±0, equal, reversed, NaN, ±inf, absent, rounding to 0) on NaN of either sign, ±0, ±inf and finite values', async () => {
