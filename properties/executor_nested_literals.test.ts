@@ -6,8 +6,7 @@
 // array version; nothing outlives the call, also when a kernel throws half-way.
 import { describe, expect, it } from 'vitest';
 import { checkpoint, dispose, jit, lax, np, scope, type NDArray } from '../src/index.js';
-import { kernels } from '../src/kernels.js';
-import { numTensors, sameBits, tensorsMade } from './helpers.js';
+import { numTensors, sameBits, tensorsMade, withFailingMul } from './helpers.js';
 
 /** Tensors a loop of `length` iterations makes per iteration (the loop's fixed costs cancel). */
 const perIteration = (loop: (length: number) => unknown) => {
@@ -90,27 +89,22 @@ describe('literals of programs nested in a loop body are made once per loop', ()
 
 describe('a kernel that throws in a nested program in a loop body', () => {
   it('leaves no tensor behind (the loop\'s literals and those made for nested programs are freed)', () => {
-    const original = kernels.mul;
-    let calls = 0, throwAt = 0;
-    kernels.mul = (inputs, params) => {
-      if (++calls === throwAt) throw new Error('injected');
-      return original(inputs, params);
-    };
-    try {
+    withFailingMul((fault) => {
       for (const [wName, wrap] of Object.entries(wrappers)) {
         for (const [lName, loop] of Object.entries(loops)) {
           const f = loop(wrap(numbers));
           const jf = jit(() => f(4));
           dispose(jf()); // traces
           // Three multiplies per chain run; which runs depends on the branches taken, so count them.
-          calls = 0;
-          throwAt = 0;
+          fault.calls = 0;
+          fault.throwAt = 0;
           dispose(jf());
-          const total = calls;
+          const total = fault.calls;
           expect(total, `${wName} in ${lName}`).toBeGreaterThanOrEqual(6);
-          for (throwAt of [1, 2, 4, 7, 9, total].filter((k) => k <= total)) {
+          for (const throwAt of [1, 2, 4, 7, 9, total].filter((k) => k <= total)) {
+            fault.throwAt = throwAt;
             for (const [how, run] of [['eager', () => scope(() => f(4))], ['jit', jf]] as const) {
-              calls = 0;
+              fault.calls = 0;
               const before = numTensors();
               expect(() => run(), `${wName} in ${lName}, ${how}, multiply ${throwAt}`).toThrow('injected');
               expect(numTensors(), `${wName} in ${lName}, ${how}, multiply ${throwAt}`).toBe(before);
@@ -119,8 +113,6 @@ describe('a kernel that throws in a nested program in a loop body', () => {
           jf.clearCache();
         }
       }
-    } finally {
-      kernels.mul = original;
-    }
+    });
   });
 });

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { dispose, getBackend, NDArray, scope, setBackend } from '../src/index.js';
 import { upcomingTensorId } from '../src/core.js';
+import { kernels } from '../src/kernels.js';
 import { reference as R } from '../src/testing/index.js';
 
 /** Every property runs with this seed (fc.assert(prop, { seed: FC_SEED, numRuns })). */
@@ -195,4 +196,23 @@ export function clipReference(v: number, lo: number | null, hi: number | null): 
 /** The same number, −0 apart from +0, any NaN equal to any NaN (bits aside). */
 export function sameNumber(got: number, want: number): boolean {
   return Number.isNaN(want) ? Number.isNaN(got) : Object.is(got, want);
+}
+
+/**
+ * Runs `body` with the mul kernel counting its calls in `fault.calls` and throwing
+ * Error('injected') at call number `fault.throwAt` (0: never); the body sets both between runs.
+ * The kernel is restored afterwards, also when the body throws.
+ */
+export function withFailingMul(body: (fault: { calls: number; throwAt: number }) => void): void {
+  const original = kernels.mul;
+  const fault = { calls: 0, throwAt: 0 };
+  kernels.mul = (inputs, params) => {
+    if (++fault.calls === fault.throwAt) throw new Error('injected');
+    return original(inputs, params);
+  };
+  try {
+    body(fault);
+  } finally {
+    kernels.mul = original;
+  }
 }

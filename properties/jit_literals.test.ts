@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConcreteArray, type NDArray, checkpoint, dispose, jit, lax, np, scope } from '../src/index.js';
 import { kernels } from '../src/kernels.js';
-import { FC_SEED, numTensors, sameBits, tensorsMade } from './helpers.js';
+import { FC_SEED, numTensors, sameBits, tensorsMade, withFailingMul } from './helpers.js';
 
 describe('literals under jit', () => {
   it('a literal read by many kernels is made once per run: a chain of n ops by two JS numbers makes n + 2 tensors, two more than the same chain on array operands', () => {
@@ -205,13 +205,7 @@ describe('literal tensors are freed as soon as they are done with, not when the 
 describe('a kernel that throws half-way', () => {
   it('frees the literals made so far, in a jit program and in a scan body (whose literals live for the loop)', () => {
     const x = np.array([0.5, -1, 2], 'float32');
-    const original = kernels.mul;
-    let calls = 0, throwAt = 0;
-    kernels.mul = (inputs, params) => {
-      if (++calls === throwAt) throw new Error('injected');
-      return original(inputs, params);
-    };
-    try {
+    withFailingMul((fault) => {
       const chain = (v: NDArray) => {
         for (let i = 0; i < 4; i++) v = np.add(np.multiply(v, 0.5 + i), 0.25 * i + 1);
         return v;
@@ -221,17 +215,16 @@ describe('a kernel that throws half-way', () => {
       dispose([jitted(x), scanned(x)]); // traces
       // The jit program multiplies 4 times; the scan, 4 times an iteration.
       for (const [name, f, at] of [['jit', jitted, [1, 2, 3, 4]], ['scan', scanned, [1, 3, 4, 5, 11, 20]]] as const) {
-        for (throwAt of at) {
-          calls = 0;
+        for (const throwAt of at) {
+          fault.throwAt = throwAt;
+          fault.calls = 0;
           const before = numTensors();
           expect(() => f(x), `${name}, kernel ${throwAt}`).toThrow('injected');
           expect(numTensors(), `${name}, kernel ${throwAt}`).toBe(before);
         }
       }
       jitted.clearCache();
-    } finally {
-      kernels.mul = original;
-    }
+    });
     dispose(x);
   });
 });

@@ -10,7 +10,7 @@ import { spectralNorm } from '../models/nn.js';
 import { grad, hessian, jit, jvp, np, random, scope, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { assertNoLeak } from './helpers.js';
-import { type Mat, matmul64 } from './matrix64.js';
+import { type Mat, laplaceDet, matmul64 } from './matrix64.js';
 
 const SEED = 42;
 
@@ -333,7 +333,6 @@ describe('derivatives of the linear-algebra primitives', () => {
 
   it("∇ det A is the adjugate's transpose (the cofactor matrix), at singular matrices of every rank too (JAX's cofactor rule)", () => {
     /** det by Laplace expansion in float64: exact for the small integer matrices below. */
-    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
     const cofactors = (m: Mat): Mat => m.map((_, i) => m.map((_, j) => ((i + j) % 2 ? -1 : 1) * laplaceDet(m.filter((_, r) => r !== i).map((r) => r.filter((_, c) => c !== j)))));
     // A = B·C with B n×r and C r×n small integers: rank ≤ r, exact in float32.
     const lowRank = fc.integer({ min: 1, max: 5 }).chain((n) => fc.integer({ min: 0, max: n }).chain((r) => {
@@ -359,7 +358,6 @@ describe('derivatives of the linear-algebra primitives', () => {
   });
 
   it('hessian(det) is finite and exact at singular matrices of every rank: ∂²det/∂A_ij∂A_kl is det(A with rows i and k replaced by e_j and e_l)', () => {
-    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
     const unit = (n: number, j: number) => Array.from({ length: n }, (_, c) => (c === j ? 1 : 0));
     /** det is linear in each row: its second derivative in rows i ≠ k replaces both by unit rows (0 for i = k). */
     const hessian64 = (a: Mat): number[] => {
@@ -397,7 +395,6 @@ describe('derivatives of the linear-algebra primitives', () => {
   });
 
   it("det's Hessian-vector product is exact at rank n, n − 1 and n − 2 and zero below (n ≤ 6): forward-over-reverse, reverse-over-reverse, under jit and vmap", () => {
-    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
     const unit = (n: number, j: number) => Array.from({ length: n }, (_, c) => (c === j ? 1 : 0));
     // ∂²det/∂A_ij∂A_kl = det(A with rows i, k replaced by e_j, e_l) (0 for i = k), and det is linear
     // in row k: (H·T)_ij = Σ_{k≠i} det(A with row i replaced by e_j and row k by T's row k).
@@ -429,7 +426,6 @@ describe('derivatives of the linear-algebra primitives', () => {
   });
 
   it("det's third derivative is finite and exact at invertible matrices whose singular values repeat (I, rotations, ±1 diagonals), forward and reverse", () => {
-    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
     /** D³det(A)[T, S, R]: det(A + aT + bS + cR) has degree ≤ 4 (n ≤ 4), so the abc coefficient is exactly the 8-point mixed central difference at step 1. */
     const third64 = (a: Mat, t: Mat, s: Mat, r: Mat): number => {
       let acc = 0;
@@ -496,7 +492,6 @@ describe('derivatives of the linear-algebra primitives', () => {
 
   it("det's third derivative keeps its accuracy near singular 4×4 and 5×5 matrices (a row the sum of the others plus 2⁻⁸ to 2⁻¹⁴), forward, reverse, jit and vmap", () => {
     // Through float32 A⁻¹ = adj/det the O(1/σ²) terms cancelled to O(1) with cond²·6e−8 errors: 60% off at det ≈ 0.008.
-    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
     const third64 = (a: Mat, t: Mat, s: Mat, r: Mat): number => {
       // The abc coefficient of det(A + aT + bS + cR): R = E_ij makes it linear in c (so ±1 is exact), and
       // what is left has degree ≤ 4 in a and in b, where f′(0) = (8(f(1) − f(−1)) − (f(2) − f(−2)))/12 is exact.
@@ -534,7 +529,6 @@ describe('derivatives of the linear-algebra primitives', () => {
   });
 
   it("det's fourth derivative at invertible 4×4 and 5×5 matrices (a constant for 4×4)", () => {
-    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
     // The abcd coefficient of det(A + aT + bS + cR + dQ) (total degree ≤ 5): f′(0) = (8(f(1) − f(−1)) − (f(2) − f(−2)))/12 in each is exact.
     const ab: [number, number][] = [[1, 8 / 12], [-1, -8 / 12], [2, -1 / 12], [-2, 1 / 12]];
     const fourth64 = (a: Mat, d: Mat[]): number => {
@@ -560,7 +554,6 @@ describe('derivatives of the linear-algebra primitives', () => {
 
   it("det of a 3×3 matrix is cubic: its third derivative is the same finite constant at singular matrices (rank 2, 1, 0) as anywhere, forward and reverse", () => {
     // It went through A⁻¹ = adj/det: NaN at every singular 3×3, where D³det[T, S, R] does not depend on A.
-    const laplaceDet = (m: Mat): number => m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
     /** D³det[T, S, R] of a 3×3: the abc coefficient of det(A + aT + bS + cR), exactly the 8-point mixed difference at step 1 (degree 3). */
     const third64 = (t: Mat, s: Mat, r: Mat): number => {
       let acc = 0;

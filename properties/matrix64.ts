@@ -73,3 +73,8 @@ export function gramSchmidt64(a: Mat): { q: Mat; r: Mat } {
 
 /** The orthogonal factor of a full-rank square matrix (Gram–Schmidt on its columns): a generic orthogonal matrix from generic entries. */
 export const orthogonal64 = (g: Mat): Mat => gramSchmidt64(g).q;
+
+/** det by Laplace expansion along the first row, in float64: exact for small integer matrices (n ≤ ~8), an independent reference for det's derivatives. */
+export function laplaceDet(m: Mat): number {
+  return m.length === 0 ? 1 : m[0]!.reduce((acc, v, j) => acc + (j % 2 ? -1 : 1) * v * laplaceDet(m.slice(1).map((r) => r.filter((_, k) => k !== j))), 0);
+}
