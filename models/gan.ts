@@ -15,6 +15,7 @@ import { grad, gradientReversal, np, random, stopGradient, type ArrayLike, type 
 import * as init from './init.js';
 import { checkConv2d, conv2d, dense, mlp, upsample2d, type Conv2dParams, type DenseParams } from './nn.js';
 import { freesIntermediates } from './eager.js';
+import { mlpLayers } from './mlp_layers.js';
 import { Shapes, checkDense, checkDenseStack } from './shapes.js';
 
 export type Key = NDArray;
@@ -282,7 +283,7 @@ export const mlpGenerator = freesIntermediates({
   apply(params: readonly DenseParams[], z: ArrayLike): NDArray {
     const s = new Shapes('mlpGenerator.apply');
     s.check('z', np.asArray(z), ['...', checkDenseStack(s, 'params', params).input]);
-    return mlp.apply(params, z, { activation: np.relu });
+    return mlpLayers(params, np.asArray(z), { activation: np.relu });
   },
 });
 
@@ -299,7 +300,7 @@ export const mlpDiscriminator = freesIntermediates({
     // A batch [N, in], or one example [in] (as vmap over examples shows it): its score is [1].
     const shape = s.check('x', np.asArray(x), ['...', checkDenseStack(s, 'params', params).input]);
     if (shape.length > 2) s.fail(`x has shape [${shape.join(',')}]; expected a batch [N, in] or one example [in]`);
-    const out = mlp.apply(params, x, { activation: (h) => np.leakyRelu(h, 0.2) });
+    const out = mlpLayers(params, np.asArray(x), { activation: (h) => np.leakyRelu(h, 0.2) });
     return np.reshape(out, [out.shape[0]!]);
   },
 });

@@ -4,6 +4,7 @@ import { np, random, type ArrayLike, type NDArray } from '../../src/index.js';
 import type { Initializer } from '../init.js';
 import { checkSpectralState, mlp, spectralNorm, type Activation, type DenseParams, type Key, type SpectralNormOptions, type SpectralNormState } from '../nn.js';
 import { freesIntermediates } from '../eager.js';
+import { mlpLayers } from '../mlp_layers.js';
 import { Shapes, checkDenseStack } from '../shapes.js';
 
 /** A batched energy: x [N, ...] ↦ E(x) [N]. Samplers and losses take one of these. */
@@ -37,7 +38,7 @@ export const mlpEnergy = freesIntermediates({
     const features = a.shape.slice(1).reduce((p, d) => p * d, 1);
     if (a.ndim < 1 || (inDim !== undefined && features !== inDim)) s.fail(`x has shape [${a.shape.join(',')}]; expected a batch [N, ...] of ${inDim} features per example (in = ${inDim} from params.layers[0].w)`);
     const flat = a.ndim === 2 ? a : a.reshape(a.shape[0]!, -1);
-    return mlp.apply(params.layers, flat, { activation: options.activation ?? np.silu }).reshape(-1);
+    return mlpLayers(params.layers, flat, { activation: options.activation ?? np.silu }).reshape(-1);
   },
 });
 

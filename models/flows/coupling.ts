@@ -6,6 +6,7 @@
 import { ShapeError, ValueError, np, random, type NDArray } from '../../src/index.js';
 import { dense, mlp, type Activation, type DenseParams } from '../nn.js';
 import * as init from '../init.js';
+import { mlpLayers } from '../mlp_layers.js';
 import { Shapes, checkDenseStack } from '../shapes.js';
 import { eager, sumEvent, type Key, type Layer, type NoState } from './layer.js';
 
@@ -65,7 +66,7 @@ export function affineCoupling(config: AffineCouplingConfig): Layer<AffineCoupli
     checkDenseStack(s, 'params.net', params.net, { input: 'dim', output: '2dim' });
     s.check('params.scale', params.scale, ['dim']);
     const mask = m();
-    const out = mlp.apply(params.net, np.multiply(x, mask), { activation: config.activation ?? np.relu });
+    const out = mlpLayers(params.net, np.multiply(x, mask), { activation: config.activation ?? np.relu });
     const [raw, shift] = np.split(out, 2, -1) as [NDArray, NDArray];
     const free = np.subtract(1, mask);
     return { s: np.multiply(np.multiply(np.tanh(raw), params.scale), free), t: np.multiply(shift, free) };

@@ -20,6 +20,7 @@ import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
 import { DEFAULT_LOGDET, residualLogdet, type ResidualLogdetOptions } from './logdet.js';
 import { spectralNormExact } from './spectral.js';
 import { Shapes, checkDenseStack } from '../shapes.js';
+import { mlpLayers } from '../mlp_layers.js';
 
 /** 1-Lipschitz activations (|φ'| ≤ 1); 'lipswish' is x·sigmoid(βx)/1.1 with β = 1 (Chen et al. 2019). */
 export type LipschitzActivation = 'elu' | 'tanh' | 'softplus' | 'relu' | 'lipswish';
@@ -177,14 +178,9 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
     return { layers: out.map((o) => o.layer), state: { sn: out.map((o) => o.sn) }, sigmas: out.map((o) => o.sigma) };
   });
 
-  const residual = eager((layers: readonly DenseParams[], x: NDArray): NDArray => {
-    let h = x;
-    layers.forEach((layer, i) => {
-      h = dense.apply(layer, h);
-      if (i < layers.length - 1) h = cfg.activation(h);
-    });
-    return h;
-  });
+  // (Unchecked layers: checkTrees checked them once; the fixed-point inverse and the log-det series
+  // call this many times a pass.)
+  const residual = eager((layers: readonly DenseParams[], x: NDArray): NDArray => mlpLayers(layers, x, { activation: cfg.activation }));
 
   const block: IResNetBlock = {
     kind: 'iresnet',

@@ -123,7 +123,9 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
   const residual = eager((layers: readonly Conv2dParams[], x: NDArray): NDArray => {
     let h = x;
     layers.forEach((layer, i) => {
-      h = conv2d.apply(layer, h, { padding: 'SAME' });
+      // (conv2d.apply's body without its checks: checkTrees checked the layers once, and the
+      // fixed-point inverse and the log-det series call this many times a pass.)
+      h = np.add(np.conv2d(h, layer.w, { padding: 'SAME' }), layer.b);
       if (i < layers.length - 1) h = activation(h);
     });
     return h;
