@@ -56,8 +56,6 @@ describe('policies apply inside cond branches', () => {
       expect(held(saveOnlyTheseNames('nobody'), p), `p = ${p}`).toBe(0);
       expect(held(nothingSaveable, p), `p = ${p}`).toBe(0);
     }
-    // Whichever branch runs, the other's residuals are zeros of the same size.
-    for (const policy of POLICIES) expect(held(policy, 1), policy.name).toBe(held(policy, 0));
   });
 
   it('gradients equal the un-checkpointed function for every policy and branch, at orders 1 and 2, under vmap and jit; no leaks', () => {

@@ -6,14 +6,13 @@
 // vmap and jit) equal the un-checkpointed function; no leaks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import * as tf from '@tensorflow/tfjs-core';
 import {
-  NDArray, checkpoint, checkpointName, dispose, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vjp, vmap, type CheckpointPolicy,
+  NDArray, checkpoint, checkpointName, dispose, dotsSaveable, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, saveOnlyTheseNames, vmap, type CheckpointPolicy,
 } from '../src/index.js';
 import { Rng, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, showExpr, type Expr } from './compositions.js';
 import { FC_SEED, inScope, kernelCounts } from './helpers.js';
-import { deepCount } from './checkpoint_helpers.js';
+import { deepCount, heldBytes } from './checkpoint_helpers.js';
 import { expectNoLeak, expectTreeClose, loopVmap, moderate, randomArray } from './loop_oracle.js';
 
 const matmuls = (m: Map<string, number>) => ['BatchMatMul', 'MatMul', 'MatMulNT', 'MatMulBias'].reduce((n, k) => n + (m.get(k) ?? 0), 0);
@@ -107,13 +106,7 @@ describe('policies apply inside a nested jit', () => {
     const block = (h: NDArray, w: NDArray) => checkpointName(np.sin(np.tanh(np.exp(np.multiply(np.cos(np.matmul(h, w)), 0.5)))), 'h');
     const jblock = jit(block);
     const chain = (b: (h: NDArray, w: NDArray) => NDArray) => (v: NDArray) => np.sum(Ws.reduce((h, w) => b(h, w), v));
-    const held = (f: (v: NDArray) => NDArray): number => {
-      const before = tf.memory().numBytes;
-      const [out, pullback] = vjp(f, x);
-      const bytes = tf.memory().numBytes - before - 4;
-      dispose([out, pullback] as never);
-      return bytes;
-    };
+    const held = (f: (v: NDArray) => NDArray): number => heldBytes(f, x);
     for (const policy of [saveOnlyTheseNames('h'), dotsSaveable, nothingSaveable]) {
       const inl = held(checkpoint(chain(block), { policy }));
       expect(held(checkpoint(chain(jblock), { policy })), policy.name).toBe(inl);
@@ -208,13 +201,7 @@ describe('random compositions with a jitted, named inner function', () => {
           const gv = (f: (...a: NDArray[]) => NDArray) => (...a: NDArray[]) => grad(f)(...a);
           expectTreeClose(vmap(gv(ck))(...bs), loopVmap(gv(plain), bs, 0, 0, b), { ...tol, label: `vmap(grad): ${label}` });
           // The forward pass saves no more than with the inner function inlined (it saved the unread output).
-          const held = (f: (...a: NDArray[]) => NDArray): number => {
-            const before = tf.memory().numBytes;
-            const [out, pullback] = vjp(f, ...xs);
-            const bytes = tf.memory().numBytes - before;
-            dispose([out, pullback] as never);
-            return bytes;
-          };
+          const held = (f: (...a: NDArray[]) => NDArray): number => heldBytes(f, ...xs);
           expect(held(ck), `residual bytes: ${label}`).toBeLessThanOrEqual(held(checkpoint(plain, { policy: c.policy })));
         }),
       ),
