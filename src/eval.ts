@@ -8,6 +8,7 @@ import { kernels } from './kernels.js';
 import { DisposedError, GradusError } from './errors.js';
 import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
+import { shapesEqual } from './shape.js';
 import { runFreeingTemporaries } from './scope.js';
 
 export function abstractEval<P extends Primitive>(prim: P, avals: ShapedArray[], params: ParamsOf<P>): ShapedArray[] {
@@ -30,13 +31,13 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
     inputs[i] = a.tensor;
   }
   // Empty results need no kernel (and wasm kernels crash on some empty operands).
-  if (allEmpty(expected)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
+  if (expected.every((e) => e.size === 0)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
   const outs = runFreeingTemporaries(() => kernels[prim](inputs, params));
   const results = new Array<NDArray>(outs.length);
   for (let i = 0; i < outs.length; i++) {
     const t = outs[i]!, want = expected[i];
     // A kernel that disagrees with the shape rule is a backend bug; fail loudly rather than corrupt.
-    if (want === undefined || !matches(t, want)) {
+    if (want === undefined || t.dtype !== want.dtype || !shapesEqual(t.shape, want.shape)) {
       const got = `${t.dtype}[${t.shape.join(',')}]`;
       for (const o of outs) o.dispose();
       throw new GradusError(`${prim}: the ${tf.getBackend()} kernel returned ${got} where ${want?.str() ?? 'no output'} was expected (a backend bug; please report it)`);
@@ -45,22 +46,6 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
     results[i] = new ConcreteArray(t, want);
   }
   return results;
-}
-
-function allEmpty(avals: readonly ShapedArray[]): boolean {
-  for (const a of avals) {
-    let empty = false;
-    for (const d of a.shape) if (d === 0) empty = true;
-    if (!empty) return false;
-  }
-  return true;
-}
-
-function matches(t: tf.Tensor, want: ShapedArray): boolean {
-  const shape = t.shape, ws = want.shape;
-  if (t.dtype !== want.dtype || shape.length !== ws.length) return false;
-  for (let k = 0; k < ws.length; k++) if (shape[k] !== ws[k]) return false;
-  return true;
 }
 
 function disposedOperand(prim: Primitive, i: number, a: ConcreteArray): DisposedError {

@@ -7,7 +7,7 @@ import { ShapedArray } from './aval.js';
 import { Lit, Var, type Atom, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
 import { wasmAxpy, wasmMatMul } from './wasm_kernels.js';
-import { BINARY_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
+import { BINARY_PRIMITIVES, COMPARISON_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapesEqual } from './shape.js';
 
 /** Kernels the compiler substitutes for patterns of primitives. */
@@ -196,20 +196,8 @@ function fuse(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] 
   return liveEquations(rewritten, outs);
 }
 
-/** Elementwise primitives of two operands whose kernels broadcast them as NumPy does (kernels.ts: withBroadcast, preferWasm). */
-const BROADCASTING = new Set<Primitive>([...BINARY_PRIMITIVES, 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or']);
-
-/** NumPy's broadcast of two shapes, or null where they do not broadcast. */
-function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | null {
-  const n = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) return null;
-    out.push(x === 1 ? y : x);
-  }
-  return out;
-}
+/** Elementwise primitives whose kernels broadcast two operands as NumPy does (kernels.ts: withBroadcast, preferWasm); not and is_finite take one. */
+const BROADCASTING = new Set<Primitive>([...BINARY_PRIMITIVES, ...COMPARISON_PRIMITIVES]);
 
 /**
  * Lets a broadcasting elementwise kernel read x where it read reshape(x) that only prepends 1s (np
@@ -232,8 +220,9 @@ function skipRankPromotions(eqns: readonly ProgramEqn[], outs: readonly Atom[]):
     if (!BROADCASTING.has(eqn.prim as Primitive) || eqn.inputs.length !== 2) return eqn;
     const inputs = eqn.inputs.map((a) => (a instanceof Var ? promotedFrom.get(a) ?? a : scalarLit(a)));
     if (inputs.every((a, i) => a === eqn.inputs[i])) return eqn;
-    const shape = broadcastShapes(inputs[0]!.aval.shape, inputs[1]!.aval.shape);
-    return shape !== null && shapesEqual(shape, eqn.outBinders[0]!.aval.shape) ? { ...eqn, inputs } : eqn;
+    // Dropping leading 1s changes no trailing dimension of the broadcast, so it keeps the output's
+    // shape exactly when an operand keeps the output's rank (else a leading 1 came only from them).
+    return Math.max(inputs[0]!.aval.ndim, inputs[1]!.aval.ndim) === eqn.outBinders[0]!.aval.ndim ? { ...eqn, inputs } : eqn;
   });
   return liveEquations(rewritten, outs);
 }

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
-import { Tracer, bind1, currentTraceStack, upcomingTensorId } from '../core.js';
+import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { checkShape } from '../shape.js';
