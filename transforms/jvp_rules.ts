@@ -90,13 +90,18 @@ function winnerWeight(x: NDArray, y: NDArray, prim: 'max' | 'min'): NDArray {
   return add(wins, scale(ties, 0.5));
 }
 
+/** The tangent of max/min(x, y) of shape `shape` from x's and y's (null: zero), each weighed by winnerWeight. */
+function extremumTangent(prim: 'max' | 'min', x: NDArray, y: NDArray, tx: Tangent, ty: Tangent, shape: readonly number[]): Tangent {
+  if (tx === null && ty === null) return null;
+  const ta = tx === null ? null : mul(tx, winnerWeight(x, y, prim));
+  const tb = ty === null ? null : mul(ty, winnerWeight(y, x, prim));
+  return addTangents(shape, ta, tb);
+}
+
 function extremum(prim: 'max' | 'min'): JvpRule<BinaryPrimitive> {
   return ([x, y], [tx, ty]) => {
     const out = bind1(prim, [x!, y!], {});
-    if (tx === null && ty === null) return [[out], [null]];
-    const ta = tx === null ? null : mul(tx, winnerWeight(x!, y!, prim));
-    const tb = ty === null ? null : mul(ty, winnerWeight(y!, x!, prim));
-    return [[out], [addTangents(out.shape, ta, tb)]];
+    return [[out], [extremumTangent(prim, x!, y!, tx, ty, out.shape)]];
   };
 }
 
@@ -195,17 +200,12 @@ export const firstOrderJvpRules: { [P in FirstOrder]: JvpRule<P> } = {
   // y₁ = max(x, lo) takes w(x, lo) of x's tangent and w(lo, x) of lo's, then min(y₁, hi) takes
   // w(y₁, hi) of y₁'s and w(hi, y₁) of hi's (w(a, b): 1 where a wins, ½ on a tie, 0 where a loses
   // or a NaN is involved, so a NaN anywhere gives every operand 0, as jnp.clip), in the same
-  // operations and order as those two rules, so the tangents agree bit for bit.
+  // operations (extremumTangent, which max's and min's rules use), so the tangents agree bit for bit.
   clamp: ([lo, x, hi], [tlo, tx, thi]) => {
     const out = bind1('clamp', [lo!, x!, hi!], {});
     if (!isDifferentiable(out.dtype) || (tlo === null && tx === null && thi === null)) return [[out], [null]];
     const y1 = bind1('max', [x!, lo!], {});
-    let t1: Tangent = null;
-    if (tx !== null || tlo !== null) {
-      t1 = addTangents(y1.shape, tx === null ? null : mul(tx, winnerWeight(x!, lo!, 'max')), tlo === null ? null : mul(tlo, winnerWeight(lo!, x!, 'max')));
-    }
-    const t2 = t1 === null ? null : mul(t1, winnerWeight(y1, hi!, 'min'));
-    return [[out], [addTangents(out.shape, t2, thi === null ? null : mul(thi, winnerWeight(hi!, y1, 'min')))]];
+    return [[out], [extremumTangent('min', y1, hi!, extremumTangent('max', x!, lo!, tx, tlo, y1.shape), thi, out.shape)]];
   },
   convert_element_type: ([x], [t], params) => {
     const out = bind1('convert_element_type', [x!], params);
