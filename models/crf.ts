@@ -209,7 +209,7 @@ function nllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, 
 export const marginals = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const e = np.asArray(emissions);
   const g = checkShapes('marginals', emissions, transitions, undefined, options.mask);
-  return grad((h: NDArray) => np.sum(logPartition(h, g, options)))(e.dtype === 'float32' ? e : e.astype('float32'));
+  return grad((h: NDArray) => np.sum(logPartitionOf('marginals', g, h, options)))(e.dtype === 'float32' ? e : e.astype('float32'));
 });
 
 export interface ViterbiResult {
