@@ -112,7 +112,7 @@ function programDce<P extends 'jit_call' | 'remat'>(): DceRule<P> {
     const { jaxpr, numConsts } = eqn.params as ParamsOf<'jit_call'>;
     const body = dceJaxpr(jaxpr, usedOuts);
     if (body.jaxpr === jaxpr) return { eqn, usedInputs: body.usedInputs };
-    const params = { ...eqn.params, jaxpr: body.jaxpr, numConsts: body.usedInputs.slice(0, numConsts).filter(Boolean).length };
+    const params = { ...eqn.params, jaxpr: body.jaxpr, numConsts: count(body.usedInputs.slice(0, numConsts)) };
     return { eqn: { prim: eqn.prim, inputs: eqn.inputs.filter((_, i) => body.usedInputs[i]), params, outBinders: eqn.outBinders.filter((_, i) => usedOuts[i]) } as JaxprEqn, usedInputs: body.usedInputs };
   };
 }
