@@ -65,7 +65,8 @@ export async function benchCheckpoint(options: { rounds?: number } = {}): Promis
     }
 
     // The same peaks under jit(grad): jit frees each forward intermediate at its last use (eager
-    // code cannot know when a user drops an array, so eager grad keeps them until it returns), and
+    // code cannot know when a user drops an array, so eager grad keeps them until the forward pass
+    // ends), and
     // the backward pass frees each residual as the gradient grows. What is left is about
     // max(activations, gradient): here the two are the same size, so checkpoints save no total peak.
     const jitPeakMB: Record<string, number> = {};

@@ -50,17 +50,27 @@ export class JVPTrace extends Trace {
     const tracers = args as JVPTracer[];
     const primals = tracers.map((t) => t.primal);
     const tangents = tracers.map((t) => t.tangent);
-    if (tangents.every((t) => t === null)) return bind(prim, primals, params);
+    const computed = this.main.globalData as NDArray[] | null;
+    if (tangents.every((t) => t === null)) {
+      const outs = bind(prim, primals, params);
+      computed?.push(...outs);
+      return outs;
+    }
     const rule = jvpRules[prim] as JvpRule<P>;
     // A scope per rule frees the rule's temporaries (e.g. y² in tanh's 1 − y²) right away.
     const [primalsOut, tangentsOut] = scoped(() => rule(primals, tangents, params));
+    computed?.push(...primalsOut);
     return primalsOut.map((p, i) => new JVPTracer(this, p, isDifferentiable(p.dtype) ? (tangentsOut[i] ?? null) : null));
   }
 }
 
-/** Runs `f` on JVP tracers over flat lists; returns primal and tangent outputs (tangents instantiated). */
-export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tangents: Tangent[]): [NDArray[], NDArray[]] {
-  return withNewMain(JVPTrace, null, (main) => {
+/**
+ * Runs `f` on JVP tracers over flat lists; returns primal and tangent outputs (tangents instantiated).
+ * With `computed`, every primal value the trace computes is listed there (user code sees them only
+ * behind tracers, so linearize's caller knows which forward values only the trace refers to).
+ */
+export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tangents: Tangent[], computed?: NDArray[]): [NDArray[], NDArray[]] {
+  return withNewMain(JVPTrace, computed ?? null, (main) => {
     const trace = new JVPTrace(main);
     const tracersIn = primals.map((p, i) => new JVPTracer(trace, p, tangents[i] ?? null));
     const outs = f(tracersIn).map((o) => fullRaise(trace, o) as JVPTracer);

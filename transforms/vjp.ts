@@ -2,6 +2,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { NDArray } from '../src/array.js';
 import { isDifferentiable } from '../src/dtype.js';
+import { currentTraceStack } from '../src/core.js';
 import { DTypeError, ShapeError, TransformError } from '../src/errors.js';
 import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
@@ -23,7 +24,8 @@ export interface Linearized {
   differentiable: boolean[];
 }
 
-export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[]): Linearized {
+/** `computed`, when given, lists the forward values linearization computed (jvpFlat). */
+export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], computed?: NDArray[]): Linearized {
   const differentiable = primals.map((p) => isDifferentiable(p.dtype));
   const diffPrimals = primals.filter((_, i) => differentiable[i]);
   const pvals = [...primals.map((p) => PartialVal.known(p)), ...diffPrimals.map((p) => PartialVal.unknown(p.aval))];
@@ -32,7 +34,7 @@ export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[
     (xs) => {
       let k = n;
       const tangents = differentiable.map((d) => (d ? xs[k++]! : null));
-      const [po, to] = jvpFlat(f, xs.slice(0, n), tangents);
+      const [po, to] = jvpFlat(f, xs.slice(0, n), tangents, computed);
       return [...po, ...to];
     },
     pvals,
@@ -44,13 +46,13 @@ export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[
   return { primalsOut: primalsOut as NDArray[], jaxpr, consts, differentiable };
 }
 
-/** Frees residuals created after `firstNewId` (closed-over arrays belong to the caller), sparing `keep`. */
-function disposeResiduals(consts: NDArray[], keep: unknown, firstNewId: number): void {
+/** Frees the arrays among `values` created after `firstNewId` (closed-over arrays belong to the caller), sparing `keep`. */
+function disposeMadeSince(values: NDArray[], keep: unknown, firstNewId: number): void {
   const spared = new Set<tf.Tensor>();
   collectTensors(keep, spared);
-  const residuals = new Set<tf.Tensor>();
-  collectTensors(consts, residuals);
-  for (const t of residuals) if (!spared.has(t) && createdByCall(t, firstNewId)) t.dispose();
+  const made = new Set<tf.Tensor>();
+  collectTensors(values, made);
+  for (const t of made) if (!spared.has(t) && createdByCall(t, firstNewId)) t.dispose();
 }
 
 /** A pullback: maps output cotangents to input cotangents. Holds the residuals until disposed. */
@@ -124,7 +126,7 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
   }) as Pullback<ArraysOf<Args>, Out | ArraysOf<Out>>;
   pullback.dispose = () => {
     disposed = true;
-    disposeResiduals(lin.consts, [out, argLeaves], firstNewId);
+    disposeMadeSince(lin.consts, [out, argLeaves], firstNewId);
   };
   return [out, pullback];
 }
@@ -175,6 +177,12 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     // back as plain values rather than tracers of a finished transformation.
     let auxDef: TreeDef | undefined;
     const firstNew = nextTensorId();
+    // Eagerly, forward values that are neither residuals nor results (a matmul's output that only
+    // its tanh read) are freed before the backward pass, instead of living beside the growing
+    // gradient until grad returns. Only values computed from the traced arguments are freed: a
+    // constant the function made (and a customVjp bwd closed over) is freed with grad's scope.
+    // Under an outer transformation the values may be what it recorded; its own scope frees them.
+    const computed: NDArray[] | undefined = currentTraceStack().length === 1 ? [] : undefined;
     const lin = linearizeFlat((xs) => {
       const r = callDifferentiated(op, f, args, list, def, xs, options.hasAux ?? false);
       const { outLeaves, auxLeaves } = r;
@@ -186,7 +194,8 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
         throw new TransformError(`${op}: the function must return a scalar float32 (shape []), but it returned ${got}. Reduce it (e.g. np.sum or np.mean) or use vjp/jacrev for non-scalar outputs${auxHint}`);
       }
       return [...outLeaves, ...auxLeaves];
-    }, leaves);
+    }, leaves, computed);
+    if (computed !== undefined) disposeMadeSince(computed, [lin.consts, lin.primalsOut], firstNew);
     const value = lin.primalsOut[0]!;
     const aux = options.hasAux ? unflatten(auxDef!, lin.primalsOut.slice(1)) : undefined;
     const one = onesLike(value.aval);
@@ -293,7 +302,7 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
   }) as unknown as LinearMap<ArraysOf<Out>, Args>;
   fLin.dispose = () => {
     disposed = true;
-    disposeResiduals(lin.consts, [out, argLeaves], firstNewId);
+    disposeMadeSince(lin.consts, [out, argLeaves], firstNewId);
   };
   return [out, fLin];
 }
