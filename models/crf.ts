@@ -215,9 +215,12 @@ export const marginals = op((emissions: ArrayLike, transitions: ArrayLike, optio
 });
 
 export interface ViterbiResult {
-  /** The best tag sequence, int32 [..., T]; a masked step repeats the tag of the real step before it (leading ones: the first real step's). */
+  /**
+   * The best tag sequence, int32 [..., T]; a masked step repeats the tag of the real step before it
+   * (leading ones: the first real step's), and a sequence with no real step is all tag 0.
+   */
   path: NDArray;
-  /** Its score f(path; x) = max_y f(y; x), [...]. */
+  /** Its score f(path; x) = max_y f(y; x), [...] (0 for a sequence with no real step). */
   score: NDArray;
 }
 
@@ -225,6 +228,11 @@ export interface ViterbiResult {
  * Viterbi decoding: the highest-scoring tag sequence and its score (ties go to the lowest tag).
  * A forward scan keeps the best score δ of each end tag and stacks the back pointers; a reverse scan
  * follows them from the best last tag.
+ *
+ * A sequence whose steps are all masked has no path to decode. Its tags are 0 (with score 0, as
+ * log Z and the loss are 0): TF-addons' crf_decode pads the steps past a sequence's length with
+ * tag 0, and pytorch-crf refuses a first step that is masked, so neither repeats a tag decoded
+ * from padding (which argmax of the first, masked, step's emissions was).
  */
 export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): ViterbiResult => {
   const g = checkShapes('viterbi', emissions, transitions, undefined, options.mask);
@@ -257,9 +265,12 @@ export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options
     const tag = pick(ptr, next);
     return [tag, tag] as const;
   }, best, back, { reverse: true });
-  const path = np.moveaxis(np.concatenate([earlier, np.expandDims(best, 0)], 0), 0, -1);
+  let path = np.moveaxis(np.concatenate([earlier, np.expandDims(best, 0)], 0), 0, -1);
   let score = np.max(delta, -1);
-  if (started) score = np.where(started, score, 0);
+  if (started) {
+    path = np.where(expand(started), path, 0);
+    score = np.where(started, score, 0);
+  }
   return { path, score };
 });
 
