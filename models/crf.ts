@@ -6,8 +6,10 @@
 // padding may sit anywhere, and a sequence with no real step has score 0, log Z 0 and loss 0.
 // An empty sequence (T = 0) is the same case: one (empty) path of score 0, so log Z = 0, every loss
 // is 0 and Viterbi returns [..., 0] tags (what a scan over no steps gives in JAX).
-// The time loops are JS loops over np ops: differentiable, and batched by vmap like any other code.
-import { ShapeError, grad, np, type ArrayLike, type NDArray } from '../src/index.js';
+// The time loops are lax.scan, as a JAX CRF would write them: each recursion is one scan equation
+// whatever T is (under jit, grad and vmap: the trace costs one step, not T), differentiable and
+// batchable. Step 0 starts each carry and the scan runs over steps 1..T−1.
+import { grad, np, scan, type ArrayLike, type NDArray } from '../src/index.js';
 import { checkLabels } from './losses.js';
 import { Shapes } from './shapes.js';
 
@@ -31,10 +33,15 @@ export interface MaskOptions {
   mask?: ArrayLike;
 }
 
+/**
+ * The inputs time-major, for lax.scan: step t of every sequence at index t of axis 0. The mask is
+ * broadcast to the emissions' batch first, so that the flags carried across steps keep one shape.
+ */
 interface Steps {
   e: NDArray; // the float32 emissions [..., T, k]
-  h: NDArray[]; // per step [..., k]
-  m: NDArray[] | null; // per step bool [...]
+  T: number;
+  h: NDArray; // [T, ..., k]
+  m: NDArray | null; // bool [T, ...]
 }
 
 /**
@@ -43,29 +50,30 @@ interface Steps {
  */
 const noSteps = (e: NDArray): NDArray => np.sum(e, [-2, -1]);
 
-function steps(name: string, emissions: ArrayLike, mask: ArrayLike | undefined): Steps {
+/** Called with the shapes already checked (checkShapes): emissions [..., T, k], mask [..., T]. */
+function steps(emissions: ArrayLike, mask: ArrayLike | undefined): Steps {
   let e = np.asArray(emissions);
   if (e.dtype !== 'float32') e = e.astype('float32');
-  if (e.ndim < 2) throw new ShapeError(`crf.${name}: emissions must be [..., T, k], got ${JSON.stringify(e.shape)}`);
   const T = e.shape[e.ndim - 2]!;
-  const et = np.moveaxis(e, -2, 0);
-  const h = Array.from({ length: T }, (_, t) => et.at(t));
-  if (mask === undefined) return { e, h, m: null };
+  const h = np.moveaxis(e, -2, 0);
+  if (mask === undefined) return { e, T, h, m: null };
   let ma = np.asArray(mask);
   if (ma.dtype !== 'bool') ma = np.notEqual(ma, 0);
-  const mt = np.moveaxis(ma, -1, 0);
-  return { e, h, m: Array.from({ length: T }, (_, t) => mt.at(t)) };
+  return { e, T, h, m: np.moveaxis(np.broadcastTo(ma, [...e.shape.slice(0, -2), T]), -1, 0) };
 }
 
-function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): NDArray[] {
+/** The tags as int32 [T, ...] (broadcast to the emissions' batch), refused if float or out of range. */
+function tagSteps(name: string, tags: ArrayLike, e: NDArray, numTags: number): NDArray {
   let y = np.asArray(tags);
   // (A float tag such as 1.5 was truncated silently.)
   if (y.dtype === 'float32') throw new TypeError(`crf.${name}: tags must be integers (int32), got float32 values`);
   if (y.dtype !== 'int32') y = y.astype('int32');
   checkLabels(`crf.${name}`, y, numTags);
-  const yt = np.moveaxis(y, -1, 0);
-  return Array.from({ length: T }, (_, t) => yt.at(t));
+  return np.moveaxis(np.broadcastTo(y, e.shape.slice(0, -1)), -1, 0);
 }
+
+/** Steps 1..T−1 of a time-major array: what the scans run over, step 0 starting their carries. */
+const rest = (x: NDArray): NDArray => x.at([1, null]);
 
 /**
  * Checks the shapes up front, so that a mismatch names the function and the argument rather than
@@ -132,25 +140,22 @@ export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: Arr
 
 /** score with the shapes already checked (g the transitions array); `name` is the public function's. */
 function scoreOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
-  const { e, h, m } = steps(name, emissions, options.mask);
-  const y = tagSteps(name, tags, h.length, g.shape[0]!); // read even at T = 0: a float or out-of-range tag is still refused
-  if (h.length === 0) return noSteps(e);
-  let total = pick(h[0]!, y[0]!);
-  if (m) total = np.where(m[0]!, total, 0);
-  let prev = y[0]!;
-  let started = m ? m[0]! : null;
-  for (let t = 1; t < h.length; t++) {
-    const term = pick(h[t]!, y[t]!).add(pickTransition(g, prev, y[t]!));
-    if (m && started) {
-      const noLink = pick(h[t]!, y[t]!);
-      total = total.add(np.where(m[t]!, np.where(started, term, noLink), 0));
-      prev = np.where(m[t]!, y[t]!, prev);
-      started = np.logicalOr(started, m[t]!);
-    } else {
-      total = total.add(term);
-      prev = y[t]!;
-    }
+  const { e, T, h, m } = steps(emissions, options.mask);
+  const y = tagSteps(name, tags, e, g.shape[0]!); // read even at T = 0: a float or out-of-range tag is still refused
+  if (T === 0) return noSteps(e);
+  const first = pick(h.at(0), y.at(0));
+  if (!m) {
+    // carry: the running total and the previous tag
+    const [[total]] = scan(([total, prev]: NDArray[], [ht, yt]: NDArray[]) => [[total.add(pick(ht, yt).add(pickTransition(g, prev, yt))), yt], null] as [NDArray[], null], [first, y.at(0)], [rest(h), rest(y)]);
+    return total;
   }
+  // carry: the total, the last real tag, and whether a real step has been seen (the next one links to it)
+  const m0 = m.at(0);
+  const [[total]] = scan(([total, prev, started]: NDArray[], [ht, yt, mt]: NDArray[]) => {
+    const emit = pick(ht, yt);
+    const term = np.where(started, emit.add(pickTransition(g, prev, yt)), emit);
+    return [[total.add(np.where(mt, term, 0)), np.where(mt, yt, prev), np.logicalOr(started, mt)], null] as [NDArray[], null];
+  }, [np.where(m0, first, 0), y.at(0), m0], [rest(h), rest(y), rest(m)]);
   return total;
 }
 
@@ -164,26 +169,23 @@ function propagate(alpha: NDArray, g: NDArray): NDArray {
  * α_{t+1}(j) = logsumexp_i(α_t(i) + g_ij) + h_{t+1}(j), log Z = logsumexp_j α_T(j). Returns [...].
  */
 export const logPartition = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray =>
-  logPartitionOf('logPartition', checkShapes('logPartition', emissions, transitions, undefined, options.mask), emissions, options),
+  logPartitionOf(checkShapes('logPartition', emissions, transitions, undefined, options.mask), emissions, options),
 );
 
 /** logPartition with the shapes already checked (g the transitions array). */
-function logPartitionOf(name: string, g: NDArray, emissions: ArrayLike, options: MaskOptions): NDArray {
-  const { e, h, m } = steps(name, emissions, options.mask);
-  if (h.length === 0) return noSteps(e); // log of the one empty path's e^0
-  let alpha = h[0]!;
-  let started = m ? m[0]! : null;
-  for (let t = 1; t < h.length; t++) {
-    const next = propagate(alpha, g).add(h[t]!);
-    if (m && started) {
-      alpha = np.where(expand(m[t]!), np.where(expand(started), next, h[t]!), alpha);
-      started = np.logicalOr(started, m[t]!);
-    } else {
-      alpha = next;
-    }
+function logPartitionOf(g: NDArray, emissions: ArrayLike, options: MaskOptions): NDArray {
+  const { e, T, h, m } = steps(emissions, options.mask);
+  if (T === 0) return noSteps(e); // log of the one empty path's e^0
+  if (!m) {
+    const [alpha] = scan((alpha: NDArray, ht: NDArray) => [propagate(alpha, g).add(ht), null] as const, h.at(0), rest(h));
+    return np.logsumexp(alpha, -1);
   }
-  const logZ = np.logsumexp(alpha, -1);
-  return started ? np.where(started, logZ, 0) : logZ;
+  // A masked step keeps α; the first real step starts it afresh from its emissions.
+  const [[alpha, started]] = scan(([alpha, started]: NDArray[], [ht, mt]: NDArray[]) => {
+    const next = np.where(expand(started), propagate(alpha, g).add(ht), ht);
+    return [[np.where(expand(mt), next, alpha), np.logicalOr(started, mt)], null] as [NDArray[], null];
+  }, [h.at(0), m.at(0)], [rest(h), rest(m)]);
+  return np.where(started, np.logsumexp(alpha, -1), 0);
 }
 
 /** The CRF loss −log p(y | x) = log Z(x) − f(y; x) ≥ 0. Returns [...]. */
@@ -199,7 +201,7 @@ export const loss = op((params: CrfParams, emissions: ArrayLike, tags: ArrayLike
 /** nll with the shapes checked once (errors name the public function; the tags are read once). */
 function nllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
   const pathScore = scoreOf(name, g, emissions, tags, options); // first: bad tags fail before the recursion runs
-  return logPartitionOf(name, g, emissions, options).sub(pathScore);
+  return logPartitionOf(g, emissions, options).sub(pathScore);
 }
 
 /**
@@ -209,49 +211,67 @@ function nllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, 
 export const marginals = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): NDArray => {
   const e = np.asArray(emissions);
   const g = checkShapes('marginals', emissions, transitions, undefined, options.mask);
-  return grad((h: NDArray) => np.sum(logPartitionOf('marginals', g, h, options)))(e.dtype === 'float32' ? e : e.astype('float32'));
+  return grad((h: NDArray) => np.sum(logPartitionOf(g, h, options)))(e.dtype === 'float32' ? e : e.astype('float32'));
 });
 
 export interface ViterbiResult {
-  /** The best tag sequence, int32 [..., T]; a masked step repeats the tag of the real step before it (leading ones: the first real step's). */
+  /**
+   * The best tag sequence, int32 [..., T]; a masked step repeats the tag of the real step before it
+   * (leading ones: the first real step's), and a sequence with no real step is all tag 0.
+   */
   path: NDArray;
-  /** Its score f(path; x) = max_y f(y; x), [...]. */
+  /** Its score f(path; x) = max_y f(y; x), [...] (0 for a sequence with no real step). */
   score: NDArray;
 }
 
-/** Viterbi decoding: the highest-scoring tag sequence and its score (ties go to the lowest tag). */
+/**
+ * Viterbi decoding: the highest-scoring tag sequence and its score (ties go to the lowest tag).
+ * A forward scan keeps the best score δ of each end tag and stacks the back pointers; a reverse scan
+ * follows them from the best last tag.
+ *
+ * A sequence whose steps are all masked has no path to decode. Its tags are 0 (with score 0, as
+ * log Z and the loss are 0): TF-addons' crf_decode pads the steps past a sequence's length with
+ * tag 0, and pytorch-crf refuses a first step that is masked, so neither repeats a tag decoded
+ * from padding (which argmax of the first, masked, step's emissions was).
+ */
 export const viterbi = op((emissions: ArrayLike, transitions: ArrayLike, options: MaskOptions = {}): ViterbiResult => {
   const g = checkShapes('viterbi', emissions, transitions, undefined, options.mask);
-  const { e, h, m } = steps('viterbi', emissions, options.mask);
-  if (h.length === 0) return { path: np.zeros([...e.shape.slice(0, -2), 0], 'int32'), score: noSteps(e) };
-  const k = g.shape[0]!;
-  const identity = np.arange(k);
-  let delta = h[0]!;
-  let started = m ? m[0]! : null;
-  const back: NDArray[] = [];
-  for (let t = 1; t < h.length; t++) {
+  const { e, T, h, m } = steps(emissions, options.mask);
+  if (T === 0) return { path: np.zeros([...e.shape.slice(0, -2), 0], 'int32'), score: noSteps(e) };
+  const identity = np.arange(g.shape[0]!);
+  /** The step from δ: the best previous tag of each tag j (argmax, the lowest on ties) and the new δ. */
+  const advance = (delta: NDArray, ht: NDArray): [NDArray, NDArray] => {
     const cand = np.expandDims(delta, -1).add(g); // [..., i, j]
-    let ptr = np.argmax(cand, -2); // [..., j]
-    let next = np.max(cand, -2).add(h[t]!);
-    if (m && started) {
-      next = np.where(expand(started), next, h[t]!);
-      ptr = np.where(expand(np.logicalAnd(m[t]!, started)), ptr, identity);
-      delta = np.where(expand(m[t]!), next, delta);
-      started = np.logicalOr(started, m[t]!);
-    } else {
-      delta = next;
-    }
-    back.push(ptr);
+    return [np.argmax(cand, -2), np.max(cand, -2).add(ht)];
+  };
+  let delta: NDArray, back: NDArray, started: NDArray | null = null;
+  if (!m) {
+    [delta, back] = scan((d: NDArray, ht: NDArray) => {
+      const [ptr, next] = advance(d, ht);
+      return [next, ptr] as const;
+    }, h.at(0), rest(h));
+  } else {
+    // Before the first real step δ restarts from each step's emissions; a masked step keeps δ and
+    // points each tag at itself, so the backtrack repeats the tag after it.
+    [[delta, started], back] = scan(([d, s]: NDArray[], [ht, mt]: NDArray[]) => {
+      const [ptr, next] = advance(d, ht);
+      const linked = expand(np.logicalAnd(mt, s));
+      return [[np.where(expand(mt), np.where(expand(s), next, ht), d), np.logicalOr(s, mt)], np.where(linked, ptr, identity)] as [NDArray[], NDArray];
+    }, [h.at(0), m.at(0)], [rest(h), rest(m)]);
   }
-  let best = np.argmax(delta, -1);
-  let bestScore = np.max(delta, -1);
-  if (started) bestScore = np.where(started, bestScore, 0);
-  const path: NDArray[] = [best];
-  for (let t = back.length - 1; t >= 0; t--) {
-    best = pick(back[t]!, best);
-    path.unshift(best);
+  const best = np.argmax(delta, -1);
+  // path[t] = back[t][path[t + 1]], from the last step down (ys stacked in step order).
+  const [, earlier] = scan((next: NDArray, ptr: NDArray) => {
+    const tag = pick(ptr, next);
+    return [tag, tag] as const;
+  }, best, back, { reverse: true });
+  let path = np.moveaxis(np.concatenate([earlier, np.expandDims(best, 0)], 0), 0, -1);
+  let score = np.max(delta, -1);
+  if (started) {
+    path = np.where(expand(started), path, 0);
+    score = np.where(started, score, 0);
   }
-  return { path: np.stack(path, -1), score: bestScore };
+  return { path, score };
 });
 
 /**
@@ -264,26 +284,21 @@ export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: A
 
 /** memmNll with the shapes already checked (g the transitions array); `name` is the public function's. */
 function memmNllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
-  const { e, h, m } = steps(name, emissions, options.mask);
-  const y = tagSteps(name, tags, h.length, g.shape[0]!);
-  if (h.length === 0) return noSteps(e); // no step, no cross-entropy term
+  const { e, T, h, m } = steps(emissions, options.mask);
+  const y = tagSteps(name, tags, e, g.shape[0]!);
+  if (T === 0) return noSteps(e); // no step, no cross-entropy term
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
-  let total = stepLoss(h[0]!, y[0]!);
-  if (m) total = np.where(m[0]!, total, 0);
-  let prev = y[0]!;
-  let started = m ? m[0]! : null;
-  for (let t = 1; t < h.length; t++) {
-    const linked = np.take(g, prev, 0).add(h[t]!); // g[y_{t−1}, :] + h_t
-    if (m && started) {
-      const logits = np.where(expand(started), linked, h[t]!);
-      total = total.add(np.where(m[t]!, stepLoss(logits, y[t]!), 0));
-      prev = np.where(m[t]!, y[t]!, prev);
-      started = np.logicalOr(started, m[t]!);
-    } else {
-      total = total.add(stepLoss(linked, y[t]!));
-      prev = y[t]!;
-    }
+  const first = stepLoss(h.at(0), y.at(0));
+  if (!m) {
+    // carry: the running total and the previous tag; the logits are g[y_{t−1}, :] + h_t
+    const [[total]] = scan(([total, prev]: NDArray[], [ht, yt]: NDArray[]) => [[total.add(stepLoss(np.take(g, prev, 0).add(ht), yt)), yt], null] as [NDArray[], null], [first, y.at(0)], [rest(h), rest(y)]);
+    return total;
   }
+  const m0 = m.at(0);
+  const [[total]] = scan(([total, prev, started]: NDArray[], [ht, yt, mt]: NDArray[]) => {
+    const logits = np.where(expand(started), np.take(g, prev, 0).add(ht), ht);
+    return [[total.add(np.where(mt, stepLoss(logits, yt), 0)), np.where(mt, yt, prev), np.logicalOr(started, mt)], null] as [NDArray[], null];
+  }, [np.where(m0, first, 0), y.at(0), m0], [rest(h), rest(y), rest(m)]);
   return total;
 }
 

@@ -224,9 +224,10 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
   const init = config.initialState;
   if (T === 0) {
     // A scan over no steps (as in JAX): empty outputs of the batch the steps would have had, and
-    // the initial state as given (its gradient the identity).
+    // the initial state as given (its gradient the identity); without one, the zero state of that
+    // batch (xs's and the mask's broadcast), the state T ≥ 1 steps start from.
     const fTilde = np.zeros([...full, 0, p]);
-    return { h: np.zeros([...full, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, batch) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
+    return { h: np.zeros([...full, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, full) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
   }
   const xt = np.moveaxis(x, -2, 0);
   const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);

@@ -12,44 +12,19 @@
 // 0.46 nats/point while the exact test NLL was 1.50; with c = 0.9 the gap stays a few hundredths.
 // Keep c well below 1 or raise n, train with the unbiased Russian-roulette estimate (logdet
 // method 'roulette', Residual Flows), and evaluate with the exact log-det where the dimension allows.
-import { ShapeError, ValueError, np, random, scope, type NDArray } from '../../src/index.js';
+import { ShapeError, np, random, scope, type NDArray } from '../../src/index.js';
 import { dense, spectralNorm, type Activation, type DenseParams, type SpectralNormState } from '../nn.js';
 import * as init from '../init.js';
-import { DEFAULT_FIXED_POINT, fixedPointInverse, type FixedPointOptions } from './fixed_point.js';
-import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
-import { DEFAULT_LOGDET, residualLogdet, type ResidualLogdetOptions } from './logdet.js';
+import type { FixedPointOptions } from './fixed_point.js';
+import { eager, type Key, type LayerOptions, type Layer } from './layer.js';
+import type { ResidualLogdetOptions } from './logdet.js';
+import { checkSpectralState, normalizeLayers, residualBlockMethods, resolveBlockOptions, type ResidualBlockOptions } from './residual_block.js';
 import { spectralNormExact } from './spectral.js';
 import { Shapes, checkDenseStack } from '../shapes.js';
 import { mlpLayers } from '../mlp_layers.js';
 
-/** 1-Lipschitz activations (|φ'| ≤ 1); 'lipswish' is x·sigmoid(βx)/1.1 with β = 1 (Chen et al. 2019). */
-export type LipschitzActivation = 'elu' | 'tanh' | 'softplus' | 'relu' | 'lipswish';
-
-export const activations: Record<LipschitzActivation, Activation> = {
-  elu: (x) => np.elu(x),
-  tanh: (x) => np.tanh(x),
-  softplus: (x) => np.softplus(x),
-  relu: (x) => np.relu(x),
-  lipswish: (x) => np.divide(np.silu(x), 1.1),
-};
-
-/** Options of an i-ResNet block that do not depend on its layers (dense or convolutional). */
-export interface ResidualBlockOptions {
-  /** Spectral-norm target c < 1 per weight (default 0.9). */
-  coeff?: number;
-  /** Power iterations per call (default 5; 1 is common when training, with the state carried). */
-  powerIterations?: number;
-  /** 'soft' (default, reference code): W / max(1, σ̂/c); 'hard' (Su's description): c·W/σ̂. */
-  mode?: 'soft' | 'hard';
-  /** Activation (default 'elu'), or a function the caller guarantees 1-Lipschitz. */
-  activation?: LipschitzActivation | Activation;
-  /** Log-det estimator (default Hutchinson, 5 terms, 1 Gaussian probe). */
-  logdet?: ResidualLogdetOptions;
-  /** Fixed-point inverse settings (default tol 1e-6, 100 iterations). */
-  inverse?: FixedPointOptions;
-  /** Gain on the initial weights (default 1: Glorot uniform). */
-  initScale?: number;
-}
+// (Shared with iresnetConv in residual_block.ts; exported from here as before.)
+export { activations, residualBlockMethods, type LipschitzActivation, type ResidualBlockOptions } from './residual_block.js';
 
 export interface IResNetConfig extends ResidualBlockOptions {
   /** Event size (the last axis). */
@@ -83,64 +58,13 @@ export interface IResNetBlock extends Layer<IResNetParams, IResNetState> {
   lipschitzBound(params: IResNetParams, state: IResNetState, powerIterations?: number): number;
 }
 
-/**
- * `forward` and `inverse` of a residual block F(x) = x + g(x), for the dense and the convolutional
- * block alike. `prepare` checks the input and returns g's normalised layers and the refined state.
- * forward: y = x + g(x), ln det(I + J_g) by the configured (or overriding) estimator.
- * inverse: x = F⁻¹(y) by fixed-point iteration; log|det ∂x/∂y| = −ln det(I + J_g(x)).
- */
-/** The log-det differentiates the block at x: an int x has no derivative, and would give 0 silently. */
-function expectFloat(op: string, x: NDArray): void {
-  if (x.dtype !== 'float32') throw new TypeError(`residual block ${op}: expected float32 inputs (dequantize or convert with .astype('float32')), got ${x.aval.str()}`);
-}
-
-export function residualBlockMethods<P, S, L>(
-  prepare: (params: P, x: NDArray, options: LayerOptions<S>, op: string) => { layers: L; state: S },
-  residual: (layers: L, x: NDArray) => NDArray,
-  defaults: { logdet: ResidualLogdetOptions; inverse: FixedPointOptions },
-): Pick<Layer<P, S>, 'forward' | 'inverse'> {
-  return {
-    forward: eager((params: P, x: NDArray, options: LayerOptions<S> = {}) => {
-      expectFloat('forward', x);
-      const { layers, state } = prepare(params, x, options, 'forward');
-      const { gx, logdet } = residualLogdet((v: NDArray) => residual(layers, v), x, { ...defaults.logdet, ...options.logdet }, options.key);
-      return { y: np.add(x, gx), logdet, state };
-    }),
-    inverse: eager((params: P, y: NDArray, options: LayerOptions<S> = {}) => {
-      expectFloat('inverse', y);
-      const { layers } = prepare(params, y, options, 'inverse');
-      const g = (v: NDArray): NDArray => residual(layers, v);
-      const fp = fixedPointInverse(g, y, { ...defaults.inverse, ...options.inverse });
-      const { logdet } = residualLogdet(g, fp.x, { ...defaults.logdet, ...options.logdet }, options.key);
-      return { x: fp.x, logdet: np.negative(logdet), iterations: fp.iterations, residual: fp.residual, converged: fp.converged };
-    }),
-  };
-}
-
 /** An invertible residual block y = x + g(x) on the last axis (see the file comment). */
 export function iresnet(config: IResNetConfig): IResNetBlock {
-  const act = config.activation ?? 'elu';
-  const cfg: IResNetBlock['config'] = {
-    dim: config.dim,
-    hidden: config.hidden ?? [64, 64],
-    coeff: config.coeff ?? 0.9,
-    powerIterations: config.powerIterations ?? 5,
-    mode: config.mode ?? 'soft',
-    activation: typeof act === 'function' ? act : activations[act],
-    logdet: { ...DEFAULT_LOGDET, ...config.logdet },
-    inverse: { ...DEFAULT_FIXED_POINT, ...config.inverse },
-    initScale: config.initScale ?? 1,
-  };
-  if (typeof act === 'string' && !(act in activations)) throw new ValueError(`iresnet: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
-  if (!(cfg.coeff > 0 && cfg.coeff < 1)) throw new ValueError(`iresnet: coeff must be in (0, 1) for the block to be invertible (§3.2), got ${cfg.coeff}`);
+  const cfg: IResNetBlock['config'] = { dim: config.dim, hidden: config.hidden ?? [64, 64], ...resolveBlockOptions('iresnet', config, ' (§3.2)') };
   const sizes = [cfg.dim, ...cfg.hidden, cfg.dim];
 
-  const needState = (state: IResNetState | undefined, op: string): IResNetState => {
-    if (!state || !Array.isArray(state.sn) || state.sn.length !== sizes.length - 1) {
-      throw new ValueError(`iresnet.${op}: needs the block's spectral-norm state ({ sn: [${sizes.length - 1} power-iteration vectors] } from init); pass it as options.state`);
-    }
-    return state;
-  };
+  const needState = (state: IResNetState | undefined, op: string): IResNetState =>
+    checkSpectralState('iresnet', op, state, sizes.length - 1, 'power-iteration vectors', '; pass it as options.state');
   const checkInput = (x: NDArray, op: string): void => {
     if (x.shape[x.ndim - 1] !== cfg.dim) throw new ShapeError(`iresnet.${op}: expected ${cfg.dim} features on the last axis, got shape [${x.shape.join(',')}]`);
   };
@@ -163,20 +87,14 @@ export function iresnet(config: IResNetConfig): IResNetBlock {
 
   // normalize with the checks, its errors named by the method called (normalize or lipschitzBound).
   const normalizeAs = (op: string) => eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
-    checkTrees(params, needState(state, op), op);
+    checkTrees(params, checkSpectralState('iresnet', op, state, sizes.length - 1, 'power-iteration vectors'), op);
     return normalize(params, state, powerIterations);
   });
   const normalizeChecked = normalizeAs('normalize');
   const normalizeForBound = normalizeAs('lipschitzBound');
 
-  const normalize = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) => {
-    const out = params.layers.map((layer, i) => {
-      // (np.asArray: checkTrees accepts leaves of nested JS arrays.)
-      const r = spectralNorm.apply(np.asArray(layer.w), state.sn[i]!, { coeff: cfg.coeff, powerIterations, mode: cfg.mode });
-      return { layer: { w: r.w, b: np.asArray(layer.b) }, sn: r.state, sigma: r.sigma };
-    });
-    return { layers: out.map((o) => o.layer), state: { sn: out.map((o) => o.sn) }, sigmas: out.map((o) => o.sigma) };
-  });
+  const normalize = eager((params: IResNetParams, state: IResNetState, powerIterations = cfg.powerIterations) =>
+    normalizeLayers(params.layers, state.sn, powerIterations, (w, sn, iterations) => spectralNorm.apply(w, sn, { coeff: cfg.coeff, powerIterations: iterations, mode: cfg.mode })));
 
   // (Unchecked layers: checkTrees checked them once; the fixed-point inverse and the log-det series
   // call this many times a pass.)

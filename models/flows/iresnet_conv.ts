@@ -8,10 +8,8 @@
 import { ShapeError, ValueError, jacfwd, np, random, scope, type NDArray } from '../../src/index.js';
 import { conv2d, convSpectralNorm, type Conv2dParams, type ConvSpectralNormState } from '../nn.js';
 import * as init from '../init.js';
-import { DEFAULT_FIXED_POINT } from './fixed_point.js';
-import { activations, residualBlockMethods, type ResidualBlockOptions } from './iresnet.js';
 import { eager, type Key, type Layer, type LayerOptions } from './layer.js';
-import { DEFAULT_LOGDET } from './logdet.js';
+import { checkSpectralState, normalizeLayers, residualBlockMethods, resolveBlockOptions, type ResidualBlockOptions } from './residual_block.js';
 import { spectralNormExact } from './spectral.js';
 import { Shapes } from '../shapes.js';
 
@@ -52,21 +50,13 @@ export interface IResNetConvBlock extends Layer<IResNetConvParams, IResNetConvSt
 
 /** An invertible residual block y = x + g(x) on NHWC images (see the file comment). */
 export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
-  const act = config.activation ?? 'elu';
-  if (typeof act === 'string' && !(act in activations)) throw new ValueError(`iresnetConv: unknown activation '${act}'; expected one of ${Object.keys(activations).join(', ')}`);
-  const activation = typeof act === 'function' ? act : activations[act];
+  const { activation, coeff, powerIterations, mode, logdet: logdetDefaults, inverse: inverseDefaults, initScale } = resolveBlockOptions('iresnetConv', config);
   const hidden = config.hidden ?? [32, 32];
   const channels = [config.channels, ...hidden, config.channels];
   const given = config.kernelSizes ?? channels.slice(1).map((_, i) => (i === 0 || i === hidden.length ? 3 : 1));
   // Each kernel as [kh, kw]: a number k is the square k×k.
   const kernelSizes = given.map((k): readonly [number, number] => (typeof k === 'number' ? [k, k] : Array.isArray(k) && k.length === 2 ? [k[0], k[1]] : [NaN, NaN]));
   const oddSize = (k: number) => Number.isInteger(k) && k >= 1 && k % 2 === 1;
-  const coeff = config.coeff ?? 0.9;
-  const powerIterations = config.powerIterations ?? 5;
-  const mode = config.mode ?? 'soft';
-  const logdetDefaults = { ...DEFAULT_LOGDET, ...config.logdet };
-  const inverseDefaults = { ...DEFAULT_FIXED_POINT, ...config.inverse };
-  if (!(coeff > 0 && coeff < 1)) throw new ValueError(`iresnetConv: coeff must be in (0, 1) for the block to be invertible, got ${coeff}`);
   if (kernelSizes.length !== channels.length - 1 || kernelSizes.some(([kh, kw]) => !oddSize(kh) || !oddSize(kw))) {
     throw new ValueError(`iresnetConv: expected ${channels.length - 1} odd kernel sizes (one per convolution: k or [kh, kw]), got ${JSON.stringify(given)}`);
   }
@@ -75,14 +65,12 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
     if (x.ndim !== 4 || x.shape[3] !== config.channels) throw new ShapeError(`iresnetConv.${op}: expected images [N, H, W, ${config.channels}], got shape [${x.shape.join(',')}]`);
   };
   const needState = (state: IResNetConvState | undefined, x: NDArray, op: string): IResNetConvState => {
-    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) {
-      throw new ValueError(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init); pass it as options.state`);
-    }
-    const [h, w] = [state.sn[0]!.u.shape[1], state.sn[0]!.u.shape[2]];
+    const st = checkSpectralState('iresnetConv', op, state, channels.length - 1, 'power-iteration images', '; pass it as options.state');
+    const [h, w] = [st.sn[0]!.u.shape[1], st.sn[0]!.u.shape[2]];
     if (x.shape[1] !== h || x.shape[2] !== w) {
       throw new ShapeError(`iresnetConv.${op}: the block was initialised on ${h}×${w} images (its spectral norms hold for that size), got ${x.shape[1]}×${x.shape[2]}`);
     }
-    return state;
+    return st;
   };
 
   /**
@@ -105,20 +93,14 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
 
   // normalize with the checks, its errors named by the method called (normalize or lipschitzBound).
   const normalizeAs = (op: string) => eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
-    if (!state || !Array.isArray(state.sn) || state.sn.length !== channels.length - 1) throw new ValueError(`iresnetConv.${op}: needs the block's spectral-norm state ({ sn: [${channels.length - 1} power-iteration images] } from init)`);
-    checkTrees(params, state, op);
+    checkTrees(params, checkSpectralState('iresnetConv', op, state, channels.length - 1, 'power-iteration images'), op);
     return normalize(params, state, iterations);
   });
   const normalizeChecked = normalizeAs('normalize');
   const normalizeForBound = normalizeAs('lipschitzBound');
 
-  const normalize = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) => {
-    const out = params.layers.map((layer, i) => {
-      const r = convSpectralNorm.apply(layer.w, state.sn[i]!, { coeff, powerIterations: iterations, mode });
-      return { layer: { w: r.w, b: layer.b }, sn: r.state, sigma: r.sigma };
-    });
-    return { layers: out.map((o) => o.layer), state: { sn: out.map((o) => o.sn) }, sigmas: out.map((o) => o.sigma) };
-  });
+  const normalize = eager((params: IResNetConvParams, state: IResNetConvState, iterations = powerIterations) =>
+    normalizeLayers(params.layers, state.sn, iterations, (w, sn, its) => convSpectralNorm.apply(w, sn, { coeff, powerIterations: its, mode })));
 
   const residual = eager((layers: readonly Conv2dParams[], x: NDArray): NDArray => {
     let h = x;
@@ -148,7 +130,7 @@ export function iresnetConv(config: IResNetConvConfig): IResNetConvBlock {
       const keys = random.split(key, 2 * kernelSizes.length);
       const layers = kernelSizes.map(([kh, kw], i) => {
         const p = conv2d.init(keys.at(i), kh, kw, channels[i]!, channels[i + 1]!, { wInit: init.glorotUniform });
-        return config.initScale === undefined || config.initScale === 1 ? p : { w: np.multiply(p.w, config.initScale), b: p.b };
+        return initScale === 1 ? p : { w: np.multiply(p.w, initScale), b: p.b };
       });
       // Start the power iteration near convergence, so the first normalisation is already accurate.
       const sn = layers.map((l, i) => convSpectralNorm.estimate(l.w, convSpectralNorm.init(keys.at(kernelSizes.length + i), l.w, h, w), 50).state);
