@@ -3,7 +3,7 @@
 // in { w, b: [_, _] } is .b[0] — nobody can guess that). Each message keeps its leaf number and
 // adds the leaf's path in the tree it was given.
 import { describe, expect, it } from 'vitest';
-import { customJvp, customVjp, grad, jvp, linearize, np, vjp, type NDArray } from '../src/index.js';
+import { customJvp, customVjp, grad, jvp, linearize, np, vjp, vmap, type NDArray } from '../src/index.js';
 import { noLeak } from './helpers.js';
 
 type P = { w: NDArray; b: [NDArray, NDArray] };
@@ -46,6 +46,17 @@ describe('errors name the path of the offending leaf', () => {
     noLeak(() => {
       const f = customVjp((r: P) => r, (_r: P) => [bad(), null] as [P, null], (_n: null, g: P) => [g]);
       expect(() => grad((q: P) => np.sum(f(q).w))(good())).toThrow(/fwd's output 1 is f32\[5\] but f's is f32\[4\].*the leaf at \.b\[1\] of fwd's output/);
+    });
+  });
+});
+
+describe('vmap output errors name the path of the offending output leaf', () => {
+  it('a batched output whose outAxes entry is null, and an outAxes entry out of range', () => {
+    noLeak(() => {
+      const x = np.ones([2, 3]);
+      const f = (a: NDArray) => ({ w: np.sum(a), b: [a, a.mul(2)] as [NDArray, NDArray] });
+      expect(() => vmap(f, { outAxes: { w: 0, b: [0, null] } })(x)).toThrow(/vmap: output 1 .*the leaf at \.b\[1\] of the output.*outAxes entry is null/);
+      expect(() => vmap(f, { outAxes: { w: 0, b: [0, 3] } })(x)).toThrow(/vmap: outAxes 3 is out of range .*for output 1 \(the leaf at \.b\[1\] of the output\)/);
     });
   });
 });
