@@ -13,7 +13,7 @@ describe('customVjp bwd cotangent errors', () => {
       const f = customVjp(
         (p: P, s: NDArray) => np.sum(p.w).add(np.sum(p.b[1])).mul(s),
         (p: P, s: NDArray) => [np.sum(p.w).add(np.sum(p.b[1])).mul(s), [p, s]] as [NDArray, [P, NDArray]],
-        ([p, s], g) => [{ w: p.w.mul(g).mul(s), b: [p.b[0].mul(0), np.ones([5])] }, g],
+        ([p, s], g) => [{ w: p.w.mul(g).mul(s), b: [p.b[0].mul(0), np.ones([5])] as [NDArray, NDArray] }, g],
       );
       const p: P = { w: np.ones([2]), b: [np.ones([3]), np.ones([4])] };
       expect(() => grad((q: P) => f(q, np.array(2, 'float32')))(p)).toThrowError(ShapeError);

@@ -6,7 +6,7 @@
 // eager code computes, and clearing every cache leaves no tensor behind.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { grad, jit, np, scope, vmap, type NDArray } from '../src/index.js';
+import { dispose, grad, jit, np, scope, vmap, type NDArray } from '../src/index.js';
 import { FC_SEED, expectClose, numTensors } from './helpers.js';
 
 // Each body makes a constant while it is traced (np.array inside f), which its jit cache owns.
@@ -44,7 +44,7 @@ describe('jit caches of nested functions', () => {
       inner!.clearCache();
       middle!.clearCache();
     }
-    x.dispose();
+    dispose(x);
     expect(numTensors()).toBe(before);
   });
 
@@ -62,7 +62,7 @@ describe('jit caches of nested functions', () => {
           }
         } finally {
           for (const j of jitted) j.clearCache();
-          x.dispose();
+          dispose(x);
         }
         expect(numTensors(), `tensors left after clearing every cache (${JSON.stringify(actions)})`).toBe(before);
       }),
