@@ -85,6 +85,15 @@ export function leafArray(op: string, path: tree.Path, leaf: unknown, what: stri
   );
 }
 
+/**
+ * ` (the leaf at [0].b[1] of the tangents)`: where flat leaf `i` of `value` sits, for errors that
+ * number leaves (leaf numbers follow the sorted keys, so users cannot tell which one is meant).
+ */
+export function leafWhere(value: unknown, i: number, what: string): string {
+  const entry = tree.flattenWithPath(value)[0][i];
+  return entry === undefined ? '' : ` (the leaf at ${tree.keystr(entry[0]) || '(root)'} of ${what})`;
+}
+
 /** Flattens a pytree whose leaves are array-likes into arrays, naming the path of any bad leaf. */
 export function flattenArrays(op: string, value: unknown, what = 'argument'): [NDArray[], TreeDef] {
   const [withPaths, def] = tree.flattenWithPath(value);

@@ -27,6 +27,15 @@ export interface ScanOptions {
   reverse?: boolean;
 }
 
+/**
+ * What a carry's type parameter may be: anything (every type is assignable to {} | null |
+ * undefined). The [] in the union makes TypeScript infer a list literal as a tuple, so
+ * `scan((c: [NDArray, NDArray], x) => [[h, s], y], [h0, s0], xs)` compiles (JAX's tuple carries);
+ * without it `[h0, s0]` was an NDArray[], which the body's tuple did not match.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type CarryLike = [] | {} | null | undefined;
+
 /** The initial carry: its tree, where an array may be written as a JS number (weakly typed). */
 export type ScanInit<Carry> = Carry extends NDArray ? Carry | number : Carry;
 
@@ -49,7 +58,7 @@ interface BodyTrace {
  * dtypes (as in JAX, except that a carry leaf given as a JS number is weakly typed and takes the
  * dtype f returns, as JAX promotes weakly typed inits).
  */
-export function scan<Carry, X, Y>(f: ((carry: ArraysOf<Carry>, x: X) => readonly [NoInfer<Carry | ArraysOf<Carry>>, Y]) & Known<[Carry, Y]>, init: Carry, xs?: X | null, options?: ScanOptions): [ArraysOf<Carry>, ArraysOf<Y>];
+export function scan<Carry extends CarryLike, X, Y>(f: ((carry: ArraysOf<Carry>, x: X) => readonly [NoInfer<Carry | ArraysOf<Carry>>, Y]) & Known<[Carry, Y]>, init: Carry, xs?: X | null, options?: ScanOptions): [ArraysOf<Carry>, ArraysOf<Y>];
 /** In generic code (types with type parameters): the results typed as f's. */
 export function scan<Carry, X, Y>(f: (carry: Carry, x: X) => readonly [Carry, Y], init: ScanInit<Carry>, xs?: X | null, options?: ScanOptions): [Carry, Y];
 export function scan<Carry, X, Y>(f: (carry: Carry, x: X) => readonly [Carry, Y], init: ScanInit<Carry>, xs?: X | null, options: ScanOptions = {}): [Carry, Y] {
@@ -142,7 +151,7 @@ function scanLength(xs: NDArray[], paths: string[], given: number | undefined): 
  * carry (init when upper <= lower). As in JAX with concrete bounds, it is a scan, so it is
  * differentiable in both modes and one equation under jit.
  */
-export function foriLoop<T>(lower: number, upper: number, body: ((i: NDArray, carry: ArraysOf<T>) => NoInfer<T | ArraysOf<T>>) & Known<T>, init: T): ArraysOf<T>;
+export function foriLoop<T extends CarryLike>(lower: number, upper: number, body: ((i: NDArray, carry: ArraysOf<T>) => NoInfer<T | ArraysOf<T>>) & Known<T>, init: T): ArraysOf<T>;
 /** In generic code (a carry type with type parameters): the result typed as the carry. */
 export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, carry: T) => T, init: T): T;
 export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, carry: T) => T, init: T): T {
@@ -179,7 +188,7 @@ function leafPaths(value: unknown): string[] {
  * as in JAX); reverse mode (grad, vjp) does not, as in JAX: its error says to use scan or foriLoop
  * with static bounds instead.
  */
-export function whileLoop<T>(condFun: (carry: ArraysOf<T>) => NDArray, bodyFun: ((carry: ArraysOf<T>) => NoInfer<T | ArraysOf<T>>) & Known<T>, init: ScanInit<T>): ArraysOf<T>;
+export function whileLoop<T extends CarryLike>(condFun: (carry: ArraysOf<T>) => NDArray, bodyFun: ((carry: ArraysOf<T>) => NoInfer<T | ArraysOf<T>>) & Known<T>, init: ScanInit<T>): ArraysOf<T>;
 /** In generic code (a carry type with type parameters): the result typed as the carry. */
 export function whileLoop<T>(condFun: (carry: T) => NDArray, bodyFun: (carry: T) => T, init: ScanInit<T>): T;
 export function whileLoop<T>(condFun: (carry: T) => NDArray, bodyFun: (carry: T) => T, init: ScanInit<T>): T {

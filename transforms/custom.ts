@@ -7,7 +7,7 @@ import { ShapeError, TransformError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { flattenArrays, flattenWithStaticLeaves, leafArray, unflatten, weaklyTyped, type Known, type TreeDef, type WithArrayOutputs } from './api_util.js';
+import { flattenArrays, flattenWithStaticLeaves, leafArray, leafWhere, unflatten, weaklyTyped, type Known, type TreeDef, type WithArrayOutputs } from './api_util.js';
 import { traceToJaxpr } from './jaxpr_trace.js';
 import { zeros } from './lax.js';
 
@@ -52,7 +52,7 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
         const want = jaxpr.outAvals[k]!;
         p = pl[k] = weaklyTyped(rawPrimals[k], p, want.dtype);
         if (p.dtype !== want.dtype || p.shape.join() !== want.shape.join()) {
-          throw new TransformError(`customJvp(${name}): the rule's primal output ${k} is ${p.aval.str()}; expected ${want.str()} (f's output)`);
+          throw new TransformError(`customJvp(${name}): the rule's primal output ${k} is ${p.aval.str()}; expected ${want.str()} (f's output)${leafWhere(po, k, "the rule's primal output")}`);
         }
       });
       if (!tdef.equals(outDef)) throw new TransformError(`customJvp(${name}): the rule's tangent output has structure ${tdef}, expected ${outDef} (like f's output)`);
@@ -62,7 +62,7 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
         t = tl[k] = weaklyTyped(rawTangents[k], t, want.dtype); // 0 is a float32 tangent for a float32 output
         // (A float tangent of an int output is wrong too, but int outputs carry no derivative: only float outputs are checked.)
         if (want.dtype === 'float32' && (t.dtype !== 'float32' || t.shape.join() !== want.shape.join())) {
-          throw new TransformError(`customJvp(${name}): the rule's tangent output ${k} has shape and dtype ${t.aval.str()}; expected ${want.str()} (like the primal output)`);
+          throw new TransformError(`customJvp(${name}): the rule's tangent output ${k} has shape and dtype ${t.aval.str()}; expected ${want.str()} (like the primal output)${leafWhere(to, k, "the rule's tangent output")}`);
         }
       });
       return [pl, tl];
@@ -109,7 +109,7 @@ export function customVjp<F extends AnyFn, R>(
       ol.forEach((o, k) => {
         const want = jaxpr.outs[k]!.aval;
         if (o.shape.join() !== want.shape.join() || o.dtype !== want.dtype) {
-          throw new ShapeError(`customVjp(${name}): fwd's output ${k} is ${o.aval.str()} but f's is ${want.str()}; expected fwd to return f's output first`);
+          throw new ShapeError(`customVjp(${name}): fwd's output ${k} is ${o.aval.str()} but f's is ${want.str()}; expected fwd to return f's output first${leafWhere(result[0], k, "fwd's output")}`);
         }
       });
       // Residuals may hold flags too (booleans, strings): bwd gets them back as they were.
@@ -135,8 +135,11 @@ export function customVjp<F extends AnyFn, R>(
           let c = leafArray(`customVjp(${name}) bwd`, path, leaf, 'cotangent');
           const want = (argLeaves[k] as NDArray).aval;
           c = weaklyTyped(leaf, c, want.dtype);
-          if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) has shape ${c.aval.str()}; expected ${want.str()}`);
-          if (want.dtype === 'float32' && c.dtype !== 'float32') throw new TransformError(`customVjp(${name}): bwd's cotangent for argument ${i} (leaf ${k}) is ${c.aval.str()}; expected ${want.str()} (gradients of float arguments are float32)`);
+          // Named by the leaf's path inside the argument (a flat leaf number means nothing to the user).
+          const where = `argument ${i}${path.length > 0 ? ` at ${tree.keystr(path)}` : ''}`;
+          const intHint = want.dtype === 'float32' ? '' : ' (an integer or bool argument has no cotangent: return null for the whole argument, or zeros of its shape)';
+          if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for ${where} has shape ${c.aval.str()}; expected ${want.str()}${intHint}`);
+          if (want.dtype === 'float32' && c.dtype !== 'float32') throw new TransformError(`customVjp(${name}): bwd's cotangent for ${where} is ${c.aval.str()}; expected ${want.str()} (gradients of float arguments are float32)`);
           return [c];
         });
       });

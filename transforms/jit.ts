@@ -32,6 +32,29 @@ interface CacheEntry extends TracedProgram {
   owned: tf.Tensor[];
 }
 
+/**
+ * How many cache entries (of any jit function) hold each traced constant. A program traced inside
+ * another jit's trace replays the inner function's constants too (`outer = jit(x => inner(x))`), so
+ * both caches hold them: each `clearCache()` releases its share, and the last one frees the tensor.
+ * (Freeing on the inner clear left the outer's cached program replaying disposed arrays.)
+ */
+const cacheHolders = new Map<tf.Tensor, number>();
+
+function hold(t: tf.Tensor): tf.Tensor {
+  cacheHolders.set(t, (cacheHolders.get(t) ?? 0) + 1);
+  return t;
+}
+
+function release(t: tf.Tensor): void {
+  const n = (cacheHolders.get(t) ?? 1) - 1;
+  if (n > 0) {
+    cacheHolders.set(t, n);
+    return;
+  }
+  cacheHolders.delete(t);
+  t.dispose();
+}
+
 const objectIds = new WeakMap<object, number>();
 // Symbols are keyed by identity too (two with one description are different); kept for the process.
 const symbolIds = new Map<symbol, number>();
@@ -176,7 +199,15 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
         const cacheable = !program.consts.some((c) => c instanceof Tracer);
         // Constants created during tracing belong to a cached entry: keep them past this scope. An
         // entry that closes over a tracer is used once and not cached; its scope frees them.
-        const owned = cacheable ? program.consts.flatMap((c) => (c instanceof ConcreteArray && createdByCall(c.tensor, firstNew) ? [pin(tf.keep(c.tensor))] : [])) : [];
+        // Constants another jit's cache holds (a nested jit's, traced before or during this trace)
+        // are held by this entry as well, so clearing either cache leaves the other working.
+        const owned = cacheable
+          ? program.consts.flatMap((c) => {
+              if (!(c instanceof ConcreteArray)) return [];
+              if (createdByCall(c.tensor, firstNew)) return [hold(pin(tf.keep(c.tensor)))];
+              return cacheHolders.has(c.tensor) ? [hold(c.tensor)] : [];
+            })
+          : [];
         entry = { ...program, argDef, outDef, owned };
         if (cacheable) cache.set(sig, [...(cache.get(sig) ?? []), entry]);
       }
@@ -184,7 +215,7 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
       return unflatten<ArraysOf<ReturnType<F>>>(entry.outDef, outs);
     })) as Jitted<F>;
   jitted.clearCache = () => {
-    for (const entries of cache.values()) for (const e of entries) for (const t of e.owned) t.dispose();
+    for (const entries of cache.values()) for (const e of entries) for (const t of e.owned) release(t);
     cache.clear();
   };
   Object.defineProperty(jitted, 'cacheSize', { get: () => [...cache.values()].reduce((n, entries) => n + entries.length, 0) });

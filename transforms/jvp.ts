@@ -11,7 +11,7 @@ import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { asArray } from '../src/np/convert.js';
-import { flattenArrays, leafArray, weaklyTyped, freshResults, nextTensorId, unflatten, type ArrayLikes, type ArraysOf, type Known } from './api_util.js';
+import { flattenArrays, leafArray, leafWhere, weaklyTyped, freshResults, nextTensorId, unflatten, type ArrayLikes, type ArraysOf, type Known } from './api_util.js';
 import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
@@ -101,9 +101,9 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
     ps.forEach((p, i) => {
       const t = (ts[i] = weaklyTyped(rawTangents[i], ts[i]!, p.dtype)); // 2 is a float32 tangent of a float32 primal
       if (p.shape.join() !== t.shape.join()) {
-        throw new ShapeError(`jvp: tangent ${i} is ${t.aval.str()} but its primal is ${p.aval.str()}; expected the same shape and dtype`);
+        throw new ShapeError(`jvp: tangent ${i} is ${t.aval.str()} but its primal is ${p.aval.str()}; expected the same shape and dtype${leafWhere([...tangents], i, 'the tangents')}`);
       }
-      checkTangentDtype('jvp', i, p, t, rawTangents[i]);
+      checkTangentDtype('jvp', i, p, t, rawTangents[i], () => leafWhere([...tangents], i, 'the tangents'));
     });
     let outDef: ReturnType<typeof flattenArrays>[1] | undefined;
     const [po, to] = jvpFlat(
@@ -142,13 +142,13 @@ function flattenNumberPrimals(primals: unknown[], rawTangents: unknown[], tangen
  * must be integral (JAX's float0), i.e. an int/bool array (ignored) or the JS number 0 — a float
  * tangent, or a nonzero number, would be dropped silently.
  */
-export function checkTangentDtype(op: string, i: number, primal: NDArray, tangent: NDArray, raw: unknown): void {
+export function checkTangentDtype(op: string, i: number, primal: NDArray, tangent: NDArray, raw: unknown, where: () => string = () => ''): void {
   if (isDifferentiable(primal.dtype)) {
-    if (tangent.dtype !== primal.dtype) throw new DTypeError(`${op}: tangent ${i} is ${tangent.aval.str()} but its primal is ${primal.aval.str()}; expected the same dtype`);
+    if (tangent.dtype !== primal.dtype) throw new DTypeError(`${op}: tangent ${i} is ${tangent.aval.str()} but its primal is ${primal.aval.str()}; expected the same dtype${where()}`);
   } else if (isDifferentiable(tangent.dtype) || (typeof raw === 'number' && raw !== 0)) {
     throw new DTypeError(
       `${op}: primal ${i} is ${primal.aval.str()}, which has no derivative, but its tangent is ${typeof raw === 'number' ? `the number ${raw}` : tangent.aval.str()}; ` +
-        `give a float32 primal (np.array(v, 'float32')) to differentiate along it, or a zero integer tangent to hold it constant`,
+        `give a float32 primal (np.array(v, 'float32')) to differentiate along it, or a zero integer tangent to hold it constant${where()}`,
     );
   }
 }

@@ -8,7 +8,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, normalizeArgnums, unflatten, weaklyTyped, type ArrayLikes, type ArraysOf, type Known, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, leafWhere, normalizeArgnums, unflatten, weaklyTyped, type ArrayLikes, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { checkTangentDtype, jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
@@ -72,13 +72,13 @@ function pullbackFlat(lin: Linearized, inAvals: NDArray[], options: BackwardOpti
 }
 
 /** Checks a cotangent against the output it belongs to. */
-function checkCotangents(op: string, outs: NDArray[], cts: NDArray[]): NDArray[] {
+function checkCotangents(op: string, outs: NDArray[], cts: NDArray[], ctTree: unknown): NDArray[] {
   if (cts.length !== outs.length) throw new TransformError(`${op}: expected ${outs.length} cotangent leaves (one per output leaf) but got ${cts.length}`);
   return cts.map((c, i) => {
     const o = outs[i]!;
-    if (c.shape.join() !== o.shape.join()) throw new ShapeError(`${op}: cotangent ${i} has shape ${c.aval.str()} but the output is ${o.aval.str()}; expected the same shape`);
+    if (c.shape.join() !== o.shape.join()) throw new ShapeError(`${op}: cotangent ${i} has shape ${c.aval.str()} but the output is ${o.aval.str()}; expected the same shape${leafWhere(ctTree, i, 'the cotangent')}`);
     // Cotangents of float outputs are float; accept integer literals such as np.array(1), not bools.
-    if (isDifferentiable(o.dtype) && c.dtype === 'bool') throw new DTypeError(`${op}: cotangent ${i} is ${c.aval.str()} but the output is ${o.aval.str()}; expected a float32 cotangent`);
+    if (isDifferentiable(o.dtype) && c.dtype === 'bool') throw new DTypeError(`${op}: cotangent ${i} is ${c.aval.str()} but the output is ${o.aval.str()}; expected a float32 cotangent${leafWhere(ctTree, i, 'the cotangent')}`);
     return isDifferentiable(o.dtype) && c.dtype !== o.dtype ? astype(c, o.dtype) : c;
   });
 }
@@ -120,7 +120,7 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
       const [raw, ctDef] = flattenArrays('vjp pullback', ct, 'cotangent');
       // Leaves are matched to outputs in order: a list for an object, or other keys, would mix them up.
       if (!ctDef.equals(outDef!)) throw new TransformError(`vjp pullback: the cotangent has structure ${ctDef} but f's output has ${outDef}; expected the same tree structure`);
-      const cts = checkCotangents('vjp pullback', lin.primalsOut, raw);
+      const cts = checkCotangents('vjp pullback', lin.primalsOut, raw, ct);
       return freshResults(unflatten<ArraysOf<Args>>(argDef!, pull(cts)), [ct, argLeaves, lin.consts], firstNew);
     });
   }) as Pullback<ArraysOf<Args>, Out | ArraysOf<Out>>;
@@ -292,9 +292,9 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
         const want = argLeaves[i]!.aval;
         t = ts[i] = weaklyTyped(raw[i], t, want.dtype); // 3 is a float32 tangent for a float32 primal
         if (t.shape.join() !== want.shape.join()) {
-          throw new TransformError(`linearize: tangent ${i} is ${t.aval.str()} but its primal is ${want.str()}; expected the same shape and dtype`);
+          throw new TransformError(`linearize: tangent ${i} is ${t.aval.str()} but its primal is ${want.str()}; expected the same shape and dtype${leafWhere(tangents, i, 'the tangents')}`);
         }
-        checkTangentDtype('linearize', i, argLeaves[i]!, t, raw[i]);
+        checkTangentDtype('linearize', i, argLeaves[i]!, t, raw[i], () => leafWhere(tangents, i, 'the tangents'));
       });
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
       return freshResults(unflatten<ArraysOf<Out>>(outDef!, outs), [tangents, lin.consts], firstNew);

@@ -11,7 +11,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule, type ParamsOf, type Primitive } from '../src/primitives.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, nextTensorId, unflatten, type ArraysOf, type Known } from './api_util.js';
+import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, leafWhere, nextTensorId, unflatten, type ArraysOf, type Known } from './api_util.js';
 import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { constLike, convert, zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
@@ -72,7 +72,7 @@ export class BatchTrace extends Trace {
 }
 
 /** Runs `f` batched: inputs carry their batch dimension at `inDims`; outputs come back at `outDims` (null = must not be batched). */
-export function vmapFlat(f: (xs: NDArray[]) => NDArray[], args: NDArray[], inDims: BatchDim[], axisSize: number, outDims: (BatchDim | 'any')[] | ((i: number) => BatchDim)): NDArray[] {
+export function vmapFlat(f: (xs: NDArray[]) => NDArray[], args: NDArray[], inDims: BatchDim[], axisSize: number, outDims: (BatchDim | 'any')[] | ((i: number) => BatchDim), describeOut: (i: number) => string = () => ''): NDArray[] {
   return withNewMain(BatchTrace, { axisSize } satisfies BatchInfo, (main) => {
     const trace = new BatchTrace(main);
     const tracersIn = args.map((a, i) => (inDims[i] === null ? a : new BatchTracer(trace, a, inDims[i]!)));
@@ -81,7 +81,7 @@ export function vmapFlat(f: (xs: NDArray[]) => NDArray[], args: NDArray[], inDim
       const t = fullRaise(trace, o) as BatchTracer;
       const want = typeof outDims === 'function' ? outDims(i) : outDims[i]!;
       if (want === null) {
-        if (t.batchDim !== null) throw new TransformError(`vmap: output ${i} is batched (${t.val.aval.str()}) but its outAxes entry is null; expected an output that does not depend on the batch`);
+        if (t.batchDim !== null) throw new TransformError(`vmap: output ${i}${describeOut(i)} is batched (${t.val.aval.str()}) but its outAxes entry is null; expected an output that does not depend on the batch`);
         return t.val;
       }
       if (want === 'any') return batchedAtFront(t.val, t.batchDim, axisSize);
@@ -436,13 +436,16 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, options: Vma
       if (options.axisSize !== undefined && axisSize !== options.axisSize) throw new ShapeError(`vmap: axisSize ${options.axisSize} differs from the mapped arguments' size ${axisSize}`);
       if (axisSize === undefined) throw new TransformError('vmap: no argument is mapped (all inAxes are null); pass axisSize to say how many times to map');
       let outDef: tree.TreeDef | undefined;
+      let outTree: unknown;
       let outAxes: (number | null)[] = [];
+      const describeOut = (i: number) => leafWhere(outTree, i, 'the output');
       const outs = vmapFlat(
         (xs) => {
           let k = 0;
           const out = f(...unflatten<never[]>(argDef, withPaths.map(([, leaf], i) => (passThrough[i] ? leaf : xs[k++]))));
           const [outLeaves, def] = flattenArrays('vmap', out, 'output');
           outDef = def;
+          outTree = out;
           outAxes = axesFor('vmap', outAxesOpt, out, 'outAxes');
           return outLeaves;
         },
@@ -453,10 +456,11 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, options: Vma
           const a = outAxes[i] ?? null;
           return a;
         },
+        describeOut,
       );
       outs.forEach((o, i) => {
         const a = outAxes[i];
-        if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i}, of rank ${o.ndim} with the batch axis; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
+        if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i}${describeOut(i)}, of rank ${o.ndim} with the batch axis; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
       });
       return freshResults(unflatten(outDef!, outs) as ArraysOf<ReturnType<F>>, args, firstNew);
     });
