@@ -223,7 +223,7 @@ export interface AdafactorOptions {
   minDimSizeToFactor?: number;
   /** Decay exponent c in β̂₂,t = 1 − t^−c (default 0.8). */
   decayRate?: number;
-  /** Steps subtracted from t in the decay (default 0). */
+  /** Steps subtracted from t in the decay (default 0; for fine-tuning: steps before it use the current G² alone). */
   decayOffset?: number;
   /** Scale steps by max(ε₂, RMS(param)) (default true). */
   multiplyByParameterScale?: boolean;

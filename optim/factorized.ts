@@ -37,7 +37,10 @@ export interface FactoredRmsOptions {
   factored?: boolean;
   /** The decay exponent c of β̂₂,t = 1 − t^−c (default 0.8; 1 gives the running mean). */
   decayRate?: number;
-  /** Steps subtracted from t in the decay schedule (default 0). */
+  /**
+   * Steps subtracted from t in the decay schedule (default 0), for fine-tuning: a state whose count has
+   * reached it restarts the schedule; before that, each step uses the current G² alone (β̂₂ = 0).
+   */
   stepOffset?: number;
   /** A leaf is factored when its second-largest dimension is at least this (default 128). */
   minDimSizeToFactor?: number;
@@ -67,7 +70,7 @@ const reducedShape = (shape: readonly number[], axis: number): number[] => shape
 
 /**
  * Adafactor's second-moment rescaling u = G / sqrt(V̂) with the factored estimate for large
- * matrices (§4.2 steps 3–6). β̂₂,t = 1 − (t − stepOffset)^−decayRate, so the first step uses G² alone.
+ * matrices (§4.2 steps 3–6). β̂₂,t = 1 − max(t − stepOffset, 1)^−decayRate, so the first step uses G² alone.
  */
 export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTransformation<FactoredKind> {
   const op = 'scaleByFactoredRms';
@@ -117,7 +120,10 @@ function factoredStep<P>(
       { name: 'the state v', tree: s.v, nullable: true },
     ]);
     const count = increment(s.count);
-    const t = stepOffset === 0 ? asFloat(count) : np.subtract(asFloat(count), stepOffset);
+    // With an offset, steps up to it count as t = 1 (β̂₂ = 0: G² alone): Optax's t = count − offset + 1
+    // is ≤ 0 there, and 0^−c = ∞ or a negative base to a fractional power made the state NaN for good
+    // (a fresh state for fine-tuning with decayOffset set hit this on its first step).
+    const t = stepOffset === 0 ? asFloat(count) : np.maximum(np.subtract(asFloat(count), stepOffset), 1);
     // β̂₂,t = 1 − t^−c, so 1 − β̂₂,t = t^−c exactly.
     const oneMinusBeta = decaySchedule ? np.subtract(1, decaySchedule(t)) : np.power(t, -decayRate);
     const beta = np.subtract(1, oneMinusBeta);

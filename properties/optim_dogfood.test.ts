@@ -1,0 +1,77 @@
+// Findings from using the optimizers the way an Optax user would (nested trees, wrappers, jit,
+// fine-tuning options, injected hyperparameters): each test pins a behaviour that was wrong, or
+// unchecked, and is checked against Optax's semantics or a float64 reference.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { np, scope, type NDArray } from '../src/index.js';
+import * as optim from '../optim/index.js';
+import { expectAllClose } from './optim_helpers.js';
+
+const SEED = 42;
+
+const floats = (n: number, min = -2, max = 2) => fc.array(fc.double({ min, max, noNaN: true }), { minLength: n, maxLength: n });
+const f32 = (values: number[], shape: number[]) => np.reshape(np.array(values, 'float32'), shape);
+const vals = (x: NDArray) => Array.from(x.dataSync());
+
+/** A parameter tree with a factored matrix (minDimSizeToFactor 2), a vector and a scalar. */
+const SHAPES = { w: [3, 4], b: [4], s: [] as number[] };
+type Tree = { w: NDArray; b: NDArray; s: NDArray };
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const treeOf = (flat: number[]): Tree => {
+  let at = 0;
+  const take = (shape: number[]) => f32(flat.slice(at, (at += sizeOf(shape))), shape);
+  return { w: take(SHAPES.w), b: take(SHAPES.b), s: take(SHAPES.s) };
+};
+const flatOf = (t: Tree) => [...vals(t.w), ...vals(t.b), ...vals(t.s)];
+const NFLAT = sizeOf(SHAPES.w) + sizeOf(SHAPES.b) + 1;
+/** Gradients away from 0, so G² is not swamped by ε₁. */
+const gradFlat = floats(NFLAT, -3, 3).map((v) => v.map((x) => (Math.abs(x) < 1e-2 ? 1e-2 : x)));
+
+/** The updates of `opt` (no parameter scale: updates depend on the gradients only) for a gradient sequence, from `state` (init by default). */
+function updatesOf(opt: optim.Optimizer, gs: number[][], prepare?: (state: unknown) => unknown): number[][] {
+  return scope(() => {
+    const params = treeOf(new Array(NFLAT).fill(1));
+    let state = opt.init(params);
+    if (prepare) state = prepare(state);
+    return gs.map((g) => {
+      const [u, s] = opt.update(treeOf(g), state, params);
+      state = s;
+      return flatOf(u as Tree);
+    });
+  });
+}
+
+describe('adafactor decayOffset (fine-tuning)', () => {
+  const make = (decayOffset: number) => optim.adafactor(0.1, { decayOffset, minDimSizeToFactor: 2, multiplyByParameterScale: false });
+
+  it('a state whose count has reached the offset k steps like a fresh state without offset (Optax: β̂₂ = 1 − (count − k + 1)^−0.8)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(gradFlat, { minLength: 4, maxLength: 4 }), (k, gs) => {
+        const restored = updatesOf(make(k), gs, (state) => {
+          const s = state as [{ count: NDArray }];
+          optim.freeTree(s[0].count);
+          s[0].count = np.array(k, 'int32');
+          return s;
+        });
+        const fresh = updatesOf(make(0), gs);
+        restored.forEach((u, i) => expectAllClose(u, fresh[i]!, 1e-6, 1e-7, `step ${i + 1} after the offset`));
+      }),
+      { seed: SEED, numRuns: 15 },
+    );
+  });
+
+  it('a fresh state with an offset k takes finite steps: β̂₂ = 0 (G² alone) until the offset, then the schedule starts (it was NaN forever)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.array(gradFlat, { minLength: 6, maxLength: 6 }), (k, gs) => {
+        const withOffset = updatesOf(make(k), gs);
+        for (const u of withOffset) expect(u.every(Number.isFinite), 'finite updates').toBe(true);
+        // Steps 1 … k + 1 use the current G² only: each equals a fresh optimizer's first step on that gradient.
+        for (let i = 0; i <= k; i++) expectAllClose(withOffset[i]!, updatesOf(make(0), [gs[i]!])[0]!, 1e-6, 1e-7, `step ${i + 1} (before the offset)`);
+        // From step k + 1 on, it is the offset-free optimizer started at step k + 1.
+        const restarted = updatesOf(make(0), gs.slice(k));
+        restarted.forEach((u, i) => expectAllClose(withOffset[k + i]!, u, 1e-6, 1e-7, `step ${k + i + 1}`));
+      }),
+      { seed: SEED, numRuns: 10 },
+    );
+  });
+});
