@@ -227,8 +227,8 @@ export interface AdafactorOptions {
   decayOffset?: number;
   /** Scale steps by max(ε₂, RMS(param)) (default true). */
   multiplyByParameterScale?: boolean;
-  /** Update clipping threshold d (default 1; null disables). */
-  clippingThreshold?: number | null;
+  /** Update clipping threshold d (default 1; null disables); a number or a 0-d array (e.g. injected). */
+  clippingThreshold?: Scalar | null;
   /** β₁ of the optional momentum (default none). */
   momentum?: Scalar;
   /** Decoupled weight decay rate, added after the learning rate as in Optax (default none). */

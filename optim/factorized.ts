@@ -49,8 +49,9 @@ export interface FactoredRmsOptions {
   /**
    * Update clipping threshold d, fused into this step (§4.2 step 7: U ← U / max(1, RMS(U)/d)); the
    * same as following with `clipByBlockRms(d)`, with RMS(U) computed from the factors. Default: none.
+   * A 0-d array works too, so that `injectHyperparams` can change it between steps.
    */
-  clippingThreshold?: number;
+  clippingThreshold?: Scalar;
   /** Replaces the decay schedule: β̂₂ as a function of t = 1, 2, ... (e.g. `() => 0.999` for a constant β₂). */
   decaySchedule?: (t: NDArray) => Scalar;
 }
@@ -106,7 +107,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
 /** The update of `scaleByFactoredRms`; trailing per-leaf `factors` (a fused learning rate) fold into U's small factors. */
 function factoredStep<P>(
   op: string,
-  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: number; decaySchedule?: (t: NDArray) => Scalar; epsilon: number; clip?: number },
+  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: number; decaySchedule?: (t: NDArray) => Scalar; epsilon: number; clip?: Scalar },
   updates: P,
   state: FactoredState,
   factors?: readonly Scalar[],
@@ -187,7 +188,7 @@ function emaStat(v: NDArray, mean: NDArray, beta: Scalar, oneMinusBeta: Scalar, 
  * Any rank: vr = EMA of mean(G²) over d₁, vc over d₀; V̂ = vr·vc / mean(vr over d₀), so
  * U = G · rsqrt(vr / mean(vr)) · rsqrt(vc) — two factors shaped like vr and vc.
  */
-function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: number, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: number | undefined, f: Scalar): Factored {
+function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: number, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: Scalar | undefined, f: Scalar): Factored {
   const newR = emaStat(r, np.mean(g2, d1, true), beta, oneMinusBeta, eps);
   const newC = emaStat(c, np.mean(g2, d0, true), beta, oneMinusBeta, eps);
   let rowFactor = np.rsqrt(np.divide(newR, np.mean(newR, d0, true)));
@@ -203,7 +204,7 @@ function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: nu
  * G² @ [1/n, a²] gives both the statistic over axis 1 and, for the clipping,
  * RMS(U)² = Σᵢ bᵢ² Σⱼ G²ᵢⱼ aⱼ² / mn, where a (shape [1,n]) and b ([m,1]) are U's two factors.
  */
-function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: number | undefined, f: Scalar): Factored {
+function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: Scalar | undefined, f: Scalar): Factored {
   const [m, n] = g.shape as [number, number];
   const [firstColumn, secondColumn] = [np.array([[1, 0]], 'float32'), np.array([[0, 1]], 'float32')]; // selectors for Y's columns
   // d₁ = 1: vr is the statistic over axis 1 ([m,1]) and vc over axis 0 ([1,n]); d₁ = 0: the reverse.
@@ -233,7 +234,7 @@ function sumLeadingAxis(x: NDArray): NDArray {
 }
 
 /** max(1, RMS/d) from the mean square. */
-function clipDivisor(meanSquare: NDArray, d: number): NDArray {
+function clipDivisor(meanSquare: NDArray, d: Scalar): NDArray {
   return np.maximum(1, np.divide(np.sqrt(meanSquare), d));
 }
 

@@ -75,3 +75,33 @@ describe('adafactor decayOffset (fine-tuning)', () => {
     );
   });
 });
+
+describe('injected adafactor hyperparameters', () => {
+  it("the clipping threshold can be injected and changed mid-run (as Optax's inject_hyperparams(adafactor)); the factored state does not depend on it", () => {
+    fc.assert(
+      fc.property(fc.array(gradFlat, { minLength: 4, maxLength: 4 }), fc.double({ min: 0.01, max: 0.5, noNaN: true }), (gs, d) => {
+        const opts = { minDimSizeToFactor: 2, multiplyByParameterScale: false } as const;
+        const injected = optim.injectHyperparams((h) => optim.adafactor(h.lr, { ...opts, clippingThreshold: h.d }), { lr: 0.1, d: 1 });
+        let step = 0;
+        const got = updatesOf(injected, gs.slice(0, 2));
+        // Change d in the state after two steps: the next steps are clipped at the new threshold.
+        const after = scope(() => {
+          const params = treeOf(new Array(NFLAT).fill(1));
+          let state = injected.init(params);
+          return gs.map((g) => {
+            if (step++ === 2) state.hyperparams.d = d;
+            const [u, s] = injected.update(treeOf(g), state, params);
+            state = s;
+            return flatOf(u);
+          });
+        });
+        const before = updatesOf(optim.adafactor(0.1, { ...opts, clippingThreshold: 1 }), gs);
+        const clipped = updatesOf(optim.adafactor(0.1, { ...opts, clippingThreshold: d }), gs);
+        [0, 1].forEach((i) => expectAllClose(got[i]!, before[i]!, 1e-6, 1e-8, `step ${i + 1}, d = 1`));
+        [0, 1].forEach((i) => expectAllClose(after[i]!, before[i]!, 1e-6, 1e-8, `step ${i + 1}, d = 1`));
+        [2, 3].forEach((i) => expectAllClose(after[i]!, clipped[i]!, 1e-5, 1e-8, `step ${i + 1}, d = ${d}`));
+      }),
+      { seed: SEED, numRuns: 10 },
+    );
+  });
+});
