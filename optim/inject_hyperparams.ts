@@ -4,7 +4,7 @@
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import { erased, valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateAt, type StateKind } from './base.js';
-import { OptimError, describe, expectState, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { OptimError, describe, expectState, expectTransformation, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `injectHyperparams`: the step count, the current hyperparameter values and the inner state. */
 export interface InjectHyperparamsState<K extends string = string, Inner = unknown> {
@@ -64,7 +64,7 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
   // check plain numbers only (an array may be traced), so this call passes numbers (schedules at step 0).
   const initial = {} as Record<K, number>;
   for (const k of keys) initial[k] = scopedUpdate(() => Number(np.asArray(valueAt(hyperparams[k], 0)).item()));
-  factory(initial);
+  expectTransformation(op, 'what the factory returns', factory(initial));
 
   const current = (state: InjectHyperparamsState<K>, count: NDArray): Record<K, NDArray> => {
     const hp = {} as Record<K, NDArray>;

@@ -105,3 +105,49 @@ describe('injected adafactor hyperparameters', () => {
     );
   });
 });
+
+describe('wrappers refuse what is not a transformation, naming themselves', () => {
+  // Typed code gets a compile error; the REPL and JavaScript callers got "inner.init is not a
+  // function" from init() (or a failed iteration from applyGradients), naming no optimizer.
+  const notTransformations: [string, unknown, RegExp][] = [
+    ['an uncalled factory', optim.adam, /is a function \(adam\).*call it first, e\.g\. adam\(\.\.\.\)/],
+    ['a plain object', { init: () => ({}) }, /is an object with keys init, not a gradient transformation/],
+    ['undefined', undefined, /is undefined, not a gradient transformation/],
+  ];
+  const makers: [string, (t: never) => unknown][] = [
+    ['lookahead', (t) => optim.lookahead(t)],
+    ['multiSteps', (t) => optim.multiSteps(t, 2)],
+    ['applyIfFinite', (t) => optim.applyIfFinite(t)],
+    ['masked', (t) => optim.masked(t, true)],
+    ['paramsEma', (t) => optim.paramsEma(t)],
+    ['injectHyperparams', (t) => optim.injectHyperparams(() => t, { lr: 1 })],
+    ['chain', (t) => optim.chain(t)],
+    ['multiTransform', (t) => optim.multiTransform({ a: t }, 'a')],
+  ];
+  for (const [name, make] of makers) {
+    it(`${name}`, () => {
+      for (const [what, t, message] of notTransformations) {
+        let error: unknown;
+        try {
+          make(t as never);
+        } catch (e) {
+          error = e;
+        }
+        expect(error, `${name} given ${what}`).toBeInstanceOf(optim.OptimError);
+        expect((error as Error).message, `${name} given ${what}`).toMatch(new RegExp(`^${name}: `));
+        expect((error as Error).message, `${name} given ${what}`).toMatch(message);
+      }
+    });
+  }
+
+  it('applyGradients names a non-optimizer too', () => {
+    scope(() => {
+      const p = { w: np.ones([2]) };
+      expect(() => optim.applyGradients(optim.sgd as never, p, [] as never, p)).toThrow(/^applyGradients: the optimizer is a function \(sgd\).*call it first/);
+    });
+  });
+
+  it('a leaf that is neither an array nor a number is described by its class ("a Float32Array", not "a object")', () => {
+    expect(() => optim.adam(0.1).init({ w: new Float32Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is a Float32Array; expected an array/);
+  });
+});
