@@ -3,6 +3,7 @@
 // the ones given as schedules are re-evaluated at every step from the state's count.
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
+import { checkSingleValue } from './checks.js';
 import { erased, valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateAt, type StateKind } from './base.js';
 import { OptimError, describe, expectState, expectTransformation, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
@@ -70,11 +71,15 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
     const hp = {} as Record<K, NDArray>;
     for (const k of keys) {
       const given = hyperparams[k];
-      if (typeof given === 'function') hp[k] = asScalarArray((given as Schedule)(count));
-      else {
+      if (typeof given === 'function') {
+        const v = (given as Schedule)(count);
+        checkSingleValue(op, `the value the schedule of '${k}' gave`, v);
+        hp[k] = asScalarArray(v);
+      } else {
         if (!Object.hasOwn(state.hyperparams, k)) throw new OptimError(`${op}: the state has no hyperparameter '${k}'`);
         const v: unknown = state.hyperparams[k];
         if (typeof v !== 'number' && !(v instanceof NDArray)) throw new OptimError(`${op}: state.hyperparams.${k} must be a number or a 0-d array, got ${describe(v)}`);
+        checkSingleValue(op, `state.hyperparams.${k}`, v);
         hp[k] = asScalarArray(v);
       }
     }
