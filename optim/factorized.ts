@@ -13,8 +13,8 @@ import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
-import { checkInteger, checkNonNegative, checkPositive } from './checks.js';
-import { OptimError, align, asFloat, expectArrayLeaves, expectState, increment, leafPath, meanSquare, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { checkInteger, checkNonNegative, checkPositive, checkSingleValue } from './checks.js';
+import { OptimError, align, asFloat, expectArrayLeaves, expectState, increment, leafPath, meanSquare, negate, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByFactoredRms`: trees like the parameters, with `null` where a leaf keeps no such buffer. */
 export interface FactoredState<P = unknown> {
@@ -36,7 +36,7 @@ export interface FactoredRmsOptions {
   /** Factor large matrices at all (default true). */
   factored?: boolean;
   /** The decay exponent c of β̂₂,t = 1 − t^−c (default 0.8; 1 gives the running mean). */
-  decayRate?: number;
+  decayRate?: Scalar;
   /**
    * Steps subtracted from t in the decay schedule (default 0), for fine-tuning: a state whose count has
    * reached it restarts the schedule; before that, each step uses the current G² alone (β̂₂ = 0).
@@ -77,7 +77,9 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
   const op = 'scaleByFactoredRms';
   const { factored = true, decayRate = 0.8, stepOffset = 0, minDimSizeToFactor = 128, epsilon = 1e-30, decaySchedule, clippingThreshold: clip } = options;
   if (clip !== undefined) checkPositive(op, 'clippingThreshold', clip);
-  if (typeof decayRate !== 'number' || !(decayRate > 0 && decayRate <= 1)) throw new OptimError(`${op}: decayRate must be in (0, 1], got ${String(decayRate)}`);
+  // (A 0-d array, e.g. injected, is trusted like other array hyperparameters.)
+  if (decayRate instanceof NDArray) checkSingleValue(op, 'decayRate', decayRate);
+  else if (typeof decayRate !== 'number' || !(decayRate > 0 && decayRate <= 1)) throw new OptimError(`${op}: decayRate must be in (0, 1], got ${String(decayRate)}`);
   checkInteger(op, 'stepOffset', stepOffset, 0);
   checkInteger(op, 'minDimSizeToFactor', minDimSizeToFactor, 1);
   checkNonNegative(op, 'epsilon', epsilon);
@@ -107,7 +109,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
 /** The update of `scaleByFactoredRms`; trailing per-leaf `factors` (a fused learning rate) fold into U's small factors. */
 function factoredStep<P>(
   op: string,
-  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: number; decaySchedule?: (t: NDArray) => Scalar; epsilon: number; clip?: Scalar },
+  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: Scalar; decaySchedule?: (t: NDArray) => Scalar; epsilon: number; clip?: Scalar },
   updates: P,
   state: FactoredState,
   factors?: readonly Scalar[],
@@ -126,7 +128,7 @@ function factoredStep<P>(
     // (a fresh state for fine-tuning with decayOffset set hit this on its first step).
     const t = stepOffset === 0 ? asFloat(count) : np.maximum(np.subtract(asFloat(count), stepOffset), 1);
     // β̂₂,t = 1 − t^−c, so 1 − β̂₂,t = t^−c exactly.
-    const oneMinusBeta = decaySchedule ? np.subtract(1, decaySchedule(t)) : np.power(t, -decayRate);
+    const oneMinusBeta = decaySchedule ? np.subtract(1, decaySchedule(t)) : np.power(t, negate(decayRate));
     const beta = np.subtract(1, oneMinusBeta);
     const vRow: unknown[] = [];
     const vCol: unknown[] = [];

@@ -104,6 +104,18 @@ describe('injected adafactor hyperparameters', () => {
       { seed: SEED, numRuns: 10 },
     );
   });
+  it('the decay exponent c can be injected too (a 0-d array), giving the same steps as the number', () => {
+    fc.assert(
+      fc.property(fc.array(gradFlat, { minLength: 3, maxLength: 3 }), fc.double({ min: 0.3, max: 1, noNaN: true }), (gs, c) => {
+        const opts = { minDimSizeToFactor: 2, multiplyByParameterScale: false } as const;
+        const injected = updatesOf(optim.injectHyperparams((h) => optim.adafactor(0.1, { ...opts, decayRate: h.c }), { c }), gs);
+        const plain = updatesOf(optim.adafactor(0.1, { ...opts, decayRate: Math.fround(c) }), gs);
+        injected.forEach((u, i) => expectAllClose(u, plain[i]!, 1e-5, 1e-8, `step ${i + 1}, c = ${c}`));
+      }),
+      { seed: SEED, numRuns: 8 },
+    );
+    expect(() => optim.adafactor(0.1, { decayRate: 1.5 })).toThrow(/scaleByFactoredRms: decayRate must be in \(0, 1\], got 1\.5/);
+  });
 });
 
 describe('wrappers refuse what is not a transformation, naming themselves', () => {
