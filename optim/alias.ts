@@ -221,14 +221,14 @@ export function noisySgd(learningRate: ScalarOrSchedule, options: { eta?: number
 export interface AdafactorOptions {
   /** Factor leaves whose second-largest dimension is at least this (default 128). */
   minDimSizeToFactor?: number;
-  /** Decay exponent c in β̂₂,t = 1 − t^−c (default 0.8). */
-  decayRate?: number;
-  /** Steps subtracted from t in the decay (default 0). */
+  /** Decay exponent c in β̂₂,t = 1 − t^−c (default 0.8; a number in (0, 1] or a 0-d array). */
+  decayRate?: Scalar;
+  /** Steps subtracted from t in the decay (default 0; for fine-tuning: steps before it use the current G² alone). */
   decayOffset?: number;
   /** Scale steps by max(ε₂, RMS(param)) (default true). */
   multiplyByParameterScale?: boolean;
-  /** Update clipping threshold d (default 1; null disables). */
-  clippingThreshold?: number | null;
+  /** Update clipping threshold d (default 1; null disables); a number or a 0-d array (e.g. injected). */
+  clippingThreshold?: Scalar | null;
   /** β₁ of the optional momentum (default none). */
   momentum?: Scalar;
   /** Decoupled weight decay rate, added after the learning rate as in Optax (default none). */

@@ -9,7 +9,7 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { OptimError, align, describe, freeTree, scopedUpdate, type Scalar } from './tree_utils.js';
+import { OptimError, align, describe, expectTransformation, freeTree, scopedUpdate, type Scalar } from './tree_utils.js';
 
 declare const stateKindBrand: unique symbol;
 
@@ -181,11 +181,7 @@ export interface ChainKind<Parts extends readonly unknown[]> extends StateKind {
 export function chain<T extends readonly GradientTransformation<unknown>[]>(...transforms: T): GradientTransformation<ChainKind<{ -readonly [I in keyof T]: KindOf<T[I]> }>, AnyNeedsParams<T>> {
   type S = unknown[];
   const ts = transforms as unknown as readonly GradientTransformation<unknown>[];
-  ts.forEach((t, i) => {
-    if (typeof t?.init !== 'function' || typeof t?.update !== 'function') {
-      throw new OptimError(`chain: argument ${i} is ${describe(t)}, not a gradient transformation (an object with init and update)`);
-    }
-  });
+  ts.forEach((t, i) => expectTransformation('chain', `argument ${i}`, t));
   const chained: GradientTransformation<S> = {
     init: (params) => scopedUpdate(() => ts.map((t) => t.init(params))),
     update: (updates, state, params) => {
@@ -255,6 +251,7 @@ export function applyUpdates<P>(params: P, updates: P): P {
  */
 export function applyGradients<O extends GradientTransformation<any>, P>(optimizer: O, grads: NoInfer<P>, state: NoInfer<StateOf<O, P>>, params: P): [P, StateOf<O, P>] {
   // Generic over the optimizer (not its kind) so that one chosen at run time (a union) works too.
+  expectTransformation('applyGradients', 'the optimizer', optimizer);
   const [updates, newState] = (optimizer as GradientTransformation<unknown>).update(grads, state, params) as [P, StateOf<O, P>];
   const newParams = applyUpdates(params, updates);
   freeTree([updates, state, params], [newParams, newState, grads]);

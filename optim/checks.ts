@@ -1,5 +1,6 @@
 // Hyperparameter validation. Numbers are checked when a transformation is built; arrays (injected
-// hyperparameters) are not read back, so they are trusted.
+// hyperparameters) are not read back, so their values are trusted, but they must hold one value:
+// a [2] learning rate would broadcast silently over the last axis of every leaf.
 import { NDArray } from '../src/array.js';
 import { OptimError } from './tree_utils.js';
 
@@ -7,9 +8,18 @@ function fail(op: string, name: string, want: string, got: unknown): never {
   throw new OptimError(`${op}: ${name} must be ${want}, got ${typeof got === 'number' ? String(got) : typeof got}`);
 }
 
+/** An array hyperparameter holds a single value (any shape of size 1; its shape is known under jit too). */
+export function checkSingleValue(op: string, name: string, v: unknown): void {
+  if (v instanceof NDArray && v.size !== 1) throw new OptimError(`${op}: ${name} must be a single value (a 0-d array), got shape [${v.shape.join(', ')}]`);
+}
+
 function checkType(op: string, name: string, v: unknown, allowFunction: boolean): v is number {
   if (typeof v === 'number') return true;
-  if (v instanceof NDArray || (allowFunction && typeof v === 'function')) return false;
+  if (v instanceof NDArray) {
+    checkSingleValue(op, name, v);
+    return false;
+  }
+  if (allowFunction && typeof v === 'function') return false;
   return fail(op, name, allowFunction ? 'a number, an array or a schedule' : 'a number or an array', v);
 }
 

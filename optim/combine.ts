@@ -10,7 +10,7 @@ import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import type { NullableLeaves, Path } from '../src/tree.js';
 import { erased, stateless, type AnyNeedsParams, type EmptyState, type GradientTransformation, type KindOf, type StateAt, type StateKind } from './base.js';
-import { OptimError, describe, expectState, leafPath, scopedUpdate } from './tree_utils.js';
+import { OptimError, describe, expectState, expectTransformation, leafPath, scopedUpdate } from './tree_utils.js';
 
 /** A tree (lists, plain objects) whose leaves are `L`; `null` marks an empty node. */
 export type SpecTree<L> = L | null | readonly SpecTree<L>[] | { readonly [key: string]: SpecTree<L> };
@@ -87,6 +87,7 @@ export interface MaskedKind<S> extends StateKind {
  */
 export function masked<S, N extends boolean = boolean>(typedInner: GradientTransformation<S, N>, mask: MaskSpec): GradientTransformation<MaskedKind<S>, N> {
   const op = 'masked';
+  expectTransformation(op, 'the inner transformation', typedInner);
   const inner = erased(typedInner);
   const t: GradientTransformation<MaskedState> = {
     init: (params) => scopedUpdate(() => ({ inner: inner.init(maskTree(params, booleans(op, perLeaf(op, 'mask', mask, params), params))) })),
@@ -135,9 +136,7 @@ export function multiTransform<T extends Record<string, GradientTransformation<u
 ): GradientTransformation<MultiTransformKind<{ [K in keyof T]: KindOf<T[K]> }>, AnyNeedsParams<T>> {
   const op = 'multiTransform';
   const transforms = typedTransforms as Record<string, GradientTransformation<unknown>>;
-  for (const [k, t] of Object.entries(transforms)) {
-    if (typeof t?.init !== 'function' || typeof t?.update !== 'function') throw new OptimError(`${op}: transforms['${k}'] is ${describe(t)}, not a gradient transformation`);
-  }
+  for (const [k, t] of Object.entries(transforms)) expectTransformation(op, `transforms['${k}']`, t);
   const names = Object.keys(transforms);
   const t: GradientTransformation<MultiTransformState> = {
     init: (params) =>

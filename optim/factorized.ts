@@ -13,8 +13,8 @@ import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
-import { checkInteger, checkNonNegative, checkPositive } from './checks.js';
-import { OptimError, align, asFloat, expectArrayLeaves, expectState, increment, leafPath, meanSquare, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { checkInteger, checkNonNegative, checkPositive, checkSingleValue } from './checks.js';
+import { OptimError, align, asFloat, expectArrayLeaves, expectState, increment, leafPath, meanSquare, negate, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByFactoredRms`: trees like the parameters, with `null` where a leaf keeps no such buffer. */
 export interface FactoredState<P = unknown> {
@@ -36,8 +36,11 @@ export interface FactoredRmsOptions {
   /** Factor large matrices at all (default true). */
   factored?: boolean;
   /** The decay exponent c of β̂₂,t = 1 − t^−c (default 0.8; 1 gives the running mean). */
-  decayRate?: number;
-  /** Steps subtracted from t in the decay schedule (default 0). */
+  decayRate?: Scalar;
+  /**
+   * Steps subtracted from t in the decay schedule (default 0), for fine-tuning: a state whose count has
+   * reached it restarts the schedule; before that, each step uses the current G² alone (β̂₂ = 0).
+   */
   stepOffset?: number;
   /** A leaf is factored when its second-largest dimension is at least this (default 128). */
   minDimSizeToFactor?: number;
@@ -46,8 +49,9 @@ export interface FactoredRmsOptions {
   /**
    * Update clipping threshold d, fused into this step (§4.2 step 7: U ← U / max(1, RMS(U)/d)); the
    * same as following with `clipByBlockRms(d)`, with RMS(U) computed from the factors. Default: none.
+   * A 0-d array works too, so that `injectHyperparams` can change it between steps.
    */
-  clippingThreshold?: number;
+  clippingThreshold?: Scalar;
   /** Replaces the decay schedule: β̂₂ as a function of t = 1, 2, ... (e.g. `() => 0.999` for a constant β₂). */
   decaySchedule?: (t: NDArray) => Scalar;
 }
@@ -67,13 +71,15 @@ const reducedShape = (shape: readonly number[], axis: number): number[] => shape
 
 /**
  * Adafactor's second-moment rescaling u = G / sqrt(V̂) with the factored estimate for large
- * matrices (§4.2 steps 3–6). β̂₂,t = 1 − (t − stepOffset)^−decayRate, so the first step uses G² alone.
+ * matrices (§4.2 steps 3–6). β̂₂,t = 1 − max(t − stepOffset, 1)^−decayRate, so the first step uses G² alone.
  */
 export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTransformation<FactoredKind> {
   const op = 'scaleByFactoredRms';
   const { factored = true, decayRate = 0.8, stepOffset = 0, minDimSizeToFactor = 128, epsilon = 1e-30, decaySchedule, clippingThreshold: clip } = options;
   if (clip !== undefined) checkPositive(op, 'clippingThreshold', clip);
-  if (typeof decayRate !== 'number' || !(decayRate > 0 && decayRate <= 1)) throw new OptimError(`${op}: decayRate must be in (0, 1], got ${String(decayRate)}`);
+  // (A 0-d array, e.g. injected, is trusted like other array hyperparameters.)
+  if (decayRate instanceof NDArray) checkSingleValue(op, 'decayRate', decayRate);
+  else if (typeof decayRate !== 'number' || !(decayRate > 0 && decayRate <= 1)) throw new OptimError(`${op}: decayRate must be in (0, 1], got ${String(decayRate)}`);
   checkInteger(op, 'stepOffset', stepOffset, 0);
   checkInteger(op, 'minDimSizeToFactor', minDimSizeToFactor, 1);
   checkNonNegative(op, 'epsilon', epsilon);
@@ -103,7 +109,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
 /** The update of `scaleByFactoredRms`; trailing per-leaf `factors` (a fused learning rate) fold into U's small factors. */
 function factoredStep<P>(
   op: string,
-  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: number; decaySchedule?: (t: NDArray) => Scalar; epsilon: number; clip?: number },
+  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: Scalar; decaySchedule?: (t: NDArray) => Scalar; epsilon: number; clip?: Scalar },
   updates: P,
   state: FactoredState,
   factors?: readonly Scalar[],
@@ -117,9 +123,12 @@ function factoredStep<P>(
       { name: 'the state v', tree: s.v, nullable: true },
     ]);
     const count = increment(s.count);
-    const t = stepOffset === 0 ? asFloat(count) : np.subtract(asFloat(count), stepOffset);
+    // With an offset, steps up to it count as t = 1 (β̂₂ = 0: G² alone): Optax's t = count − offset + 1
+    // is ≤ 0 there, and 0^−c = ∞ or a negative base to a fractional power made the state NaN for good
+    // (a fresh state for fine-tuning with decayOffset set hit this on its first step).
+    const t = stepOffset === 0 ? asFloat(count) : np.maximum(np.subtract(asFloat(count), stepOffset), 1);
     // β̂₂,t = 1 − t^−c, so 1 − β̂₂,t = t^−c exactly.
-    const oneMinusBeta = decaySchedule ? np.subtract(1, decaySchedule(t)) : np.power(t, -decayRate);
+    const oneMinusBeta = decaySchedule ? np.subtract(1, decaySchedule(t)) : np.power(t, negate(decayRate));
     const beta = np.subtract(1, oneMinusBeta);
     const vRow: unknown[] = [];
     const vCol: unknown[] = [];
@@ -181,7 +190,7 @@ function emaStat(v: NDArray, mean: NDArray, beta: Scalar, oneMinusBeta: Scalar, 
  * Any rank: vr = EMA of mean(G²) over d₁, vc over d₀; V̂ = vr·vc / mean(vr over d₀), so
  * U = G · rsqrt(vr / mean(vr)) · rsqrt(vc) — two factors shaped like vr and vc.
  */
-function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: number, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: number | undefined, f: Scalar): Factored {
+function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: number, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: Scalar | undefined, f: Scalar): Factored {
   const newR = emaStat(r, np.mean(g2, d1, true), beta, oneMinusBeta, eps);
   const newC = emaStat(c, np.mean(g2, d0, true), beta, oneMinusBeta, eps);
   let rowFactor = np.rsqrt(np.divide(newR, np.mean(newR, d0, true)));
@@ -197,7 +206,7 @@ function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: nu
  * G² @ [1/n, a²] gives both the statistic over axis 1 and, for the clipping,
  * RMS(U)² = Σᵢ bᵢ² Σⱼ G²ᵢⱼ aⱼ² / mn, where a (shape [1,n]) and b ([m,1]) are U's two factors.
  */
-function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: number | undefined, f: Scalar): Factored {
+function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: Scalar | undefined, f: Scalar): Factored {
   const [m, n] = g.shape as [number, number];
   const [firstColumn, secondColumn] = [np.array([[1, 0]], 'float32'), np.array([[0, 1]], 'float32')]; // selectors for Y's columns
   // d₁ = 1: vr is the statistic over axis 1 ([m,1]) and vc over axis 0 ([1,n]); d₁ = 0: the reverse.
@@ -227,7 +236,7 @@ function sumLeadingAxis(x: NDArray): NDArray {
 }
 
 /** max(1, RMS/d) from the mean square. */
-function clipDivisor(meanSquare: NDArray, d: number): NDArray {
+function clipDivisor(meanSquare: NDArray, d: Scalar): NDArray {
   return np.maximum(1, np.divide(np.sqrt(meanSquare), d));
 }
 

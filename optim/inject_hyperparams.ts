@@ -3,8 +3,9 @@
 // the ones given as schedules are re-evaluated at every step from the state's count.
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
+import { checkSingleValue } from './checks.js';
 import { erased, valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateAt, type StateKind } from './base.js';
-import { OptimError, describe, expectState, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { OptimError, describe, expectState, expectTransformation, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `injectHyperparams`: the step count, the current hyperparameter values and the inner state. */
 export interface InjectHyperparamsState<K extends string = string, Inner = unknown> {
@@ -64,17 +65,21 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
   // check plain numbers only (an array may be traced), so this call passes numbers (schedules at step 0).
   const initial = {} as Record<K, number>;
   for (const k of keys) initial[k] = scopedUpdate(() => Number(np.asArray(valueAt(hyperparams[k], 0)).item()));
-  factory(initial);
+  expectTransformation(op, 'what the factory returns', factory(initial));
 
   const current = (state: InjectHyperparamsState<K>, count: NDArray): Record<K, NDArray> => {
     const hp = {} as Record<K, NDArray>;
     for (const k of keys) {
       const given = hyperparams[k];
-      if (typeof given === 'function') hp[k] = asScalarArray((given as Schedule)(count));
-      else {
+      if (typeof given === 'function') {
+        const v = (given as Schedule)(count);
+        checkSingleValue(op, `the value the schedule of '${k}' gave`, v);
+        hp[k] = asScalarArray(v);
+      } else {
         if (!Object.hasOwn(state.hyperparams, k)) throw new OptimError(`${op}: the state has no hyperparameter '${k}'`);
         const v: unknown = state.hyperparams[k];
         if (typeof v !== 'number' && !(v instanceof NDArray)) throw new OptimError(`${op}: state.hyperparams.${k} must be a number or a 0-d array, got ${describe(v)}`);
+        checkSingleValue(op, `state.hyperparams.${k}`, v);
         hp[k] = asScalarArray(v);
       }
     }

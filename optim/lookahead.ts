@@ -6,7 +6,7 @@ import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkInteger } from './checks.js';
-import { OptimError, align, copyTree, expectState, requireParams, scopedUpdate, zeroCount } from './tree_utils.js';
+import { OptimError, align, copyTree, expectState, expectTransformation, requireParams, scopedUpdate, zeroCount } from './tree_utils.js';
 
 /** State of `lookahead`. */
 export interface LookaheadState<P = unknown, Inner = unknown> {
@@ -32,6 +32,7 @@ export function lookahead<S>(typedInner: GradientTransformation<S>, options: { s
   const { syncPeriod = 5, slowStepSize = 0.5 } = options;
   checkInteger(op, 'syncPeriod', syncPeriod, 1);
   if (typeof slowStepSize !== 'number' || !(slowStepSize > 0 && slowStepSize <= 1)) throw new OptimError(`${op}: slowStepSize must be in (0, 1], got ${String(slowStepSize)}`);
+  expectTransformation(op, 'the inner transformation', typedInner);
   const inner = erased(typedInner);
   const t: GradientTransformation<LookaheadState> = {
     init: (params) => scopedUpdate(() => ({ phase: zeroCount(), slow: copyTree(params), inner: inner.init(params) })),

@@ -20,7 +20,7 @@ export function expectArrayLeaves(op: string, t: unknown, what = 'parameter'): N
   const [pairs] = tree.flattenWithPath(t);
   return pairs.map(([path, leaf]) => {
     if (leaf instanceof NDArray) return leaf;
-    const got = typeof leaf === 'number' ? `the number ${leaf}` : leaf === undefined ? 'undefined' : `a ${typeof leaf}`;
+    const got = typeof leaf === 'number' ? `the number ${leaf}` : leaf === undefined ? 'undefined' : typeof leaf === 'object' && leaf !== null ? describe(leaf) : `a ${typeof leaf}`;
     throw new OptimError(`${op}: the ${what} at ${path.length ? tree.keystr(path) : '(root)'} is ${got}; expected an array (e.g. np.array(${typeof leaf === 'number' ? leaf : 'value'}, 'float32'))`);
   });
 }
@@ -140,8 +140,26 @@ export function describe(x: unknown): string {
   if (x === null || x === undefined) return String(x);
   if (Array.isArray(x)) return `an array of length ${x.length}`;
   if (x instanceof NDArray) return `an array ${fmtShape(x.shape)}`;
-  if (typeof x === 'object') return `an object with keys ${Object.keys(x).join(', ') || '(none)'}`;
+  if (typeof x === 'function') return `a function${x.name ? ` (${x.name})` : ''}`;
+  if (typeof x === 'object') {
+    // A class instance (a typed array, a Map, a model) by its class; plain objects by their keys.
+    const cls = (Object.getPrototypeOf(x) as { constructor?: { name?: string } } | null)?.constructor?.name;
+    if (cls !== undefined && cls !== '' && cls !== 'Object') return `a ${cls}`;
+    return `an object with keys ${Object.keys(x).join(', ') || '(none)'}`;
+  }
   return typeof x;
+}
+
+/**
+ * Checks that `t` is a gradient transformation (an object with init and update), so that a wrapper
+ * given something else fails when it is built, naming itself, rather than with a TypeError at init.
+ * An uncalled factory (`lookahead(adam)`) is the usual slip; the message says so.
+ */
+export function expectTransformation(op: string, what: string, t: unknown): void {
+  const o = t as { init?: unknown; update?: unknown } | null | undefined;
+  if (typeof o?.init === 'function' && typeof o?.update === 'function') return;
+  const hint = typeof t === 'function' ? `; an optimizer factory? call it first, e.g. ${t.name || 'adam'}(...)` : '';
+  throw new OptimError(`${op}: ${what} is ${describe(t)}${hint}, not a gradient transformation (an object with init and update)`);
 }
 
 /** Zeros shaped like every leaf of `t` (null nodes stay null). */
