@@ -10,7 +10,7 @@ import { asArray, defop, zeros } from './convert.js';
 import { abs, add, astypeRaw, divide, greater, logicalXor, maximum, minimum, multiply, negative, square, subtract, where } from './elementwise.js';
 import { max, sum } from './reductions.js';
 import { expandDims, slice, squeeze } from './shape_ops.js';
-import { EPS32, pinvFromSvd, pinvTangent } from './decompositions.js';
+import { EPS32, keptSingularValues, pinvWithRule } from './decompositions.js';
 
 /** Options of lstsq, named as in jax.numpy.linalg.lstsq. */
 export interface LstsqOptions {
@@ -57,7 +57,7 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
     X = zeros([n, B.shape[1]!]);
   } else {
     [X, s] = minimumNormSolution(a, B, rcond);
-    rank = sum(astypeRaw(greater(s, multiply(slice(s, [0], [1]), rcond)), 'int32'));
+    rank = sum(astypeRaw(keptSingularValues(s, rcond), 'int32'));
   }
   // NumPy returns no residuals for m ≤ n or a rank below n; JAX always returns them.
   let numpyEmpty = numpyResid && m <= n;
@@ -71,22 +71,6 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
   const residuals = numpyEmpty ? zeros([0]) : sum(square(subtract(B, batchMatmul(a, X))), 0);
   return [vec ? squeeze(X, -1) : X, residuals, rank, s];
 });
-
-/**
- * The pseudo-inverse of `b` given b's reduced SVD (u, s, vh), with pinv's derivative (Golub–Pereyra)
- * in b alone: the factors only spare recomputing the SVD, and their tangents are ignored (lstsq passes
- * them through stop_gradient). `b` is scaled to max|b| = 1 by the caller, so the rule needs no rescaling.
- */
-function pinvFromFactors(rtol: number): (b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
-  const core: (b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp(
-    (_b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => pinvFromSvd(u, s, vh, rtol),
-    ([b, u, s, vh]: [NDArray, NDArray, NDArray, NDArray], [db]: [NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
-      const p = core(b, u, s, vh);
-      return [p, pinvTangent(b, db, p)];
-    },
-  );
-  return core;
-}
 
 /**
  * [x, s]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (LAPACK's gelsd, which NumPy
@@ -110,8 +94,7 @@ function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, N
 /** x = A⁺·B from A's reduced SVD (u, s, vh), with the derivative of A⁺·B at constant rank in A and B alone (see minimumNormSolution). */
 function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
   const solve: (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp((_p: NDArray, q: NDArray, u: NDArray, s: NDArray, vh: NDArray): NDArray => {
-    const mask = greater(s, multiply(slice(s, [0], [1]), rcond));
-    const sInv = where(mask, divide(1, where(mask, s, 1)), 0);
+    const sInv = divide(1, where(keptSingularValues(s, rcond), s, Infinity));
     return batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q)));
   }, ([p, q, u, s, vh]: [NDArray, NDArray, NDArray, NDArray, NDArray], [dp, dq]: [NDArray, NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
     const x = solve(p, q, u, s, vh);
@@ -126,7 +109,7 @@ function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: ND
     let sigma = bind1('stop_gradient', [max(abs(p))], {});
     sigma = where(greater(sigma, 0), sigma, 1);
     const aHat = divide(p, sigma);
-    const pHat = pinvFromFactors(rcond)(aHat, u, divide(s, sigma), vh); // A/σ = U·diag(s/σ)·Vᵀ
+    const pHat = pinvWithRule(rcond)(aHat, u, divide(s, sigma), vh); // A/σ = U·diag(s/σ)·Vᵀ (the rule's own scaling is then by 1)
     const dA = truncationTangent(divide(dp, sigma), u, divide(s, sigma), vh, rcond), r = divide(subtract(q, batchMatmul(p, x)), sigma);
     const pHatT = mT(pHat), dAT = mT(dA);
     const w = batchMatmul(dAT, batchMatmul(pHatT, x));
@@ -154,7 +137,7 @@ function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: ND
  * the rotation's own derivative.
  */
 function truncationTangent(dA: NDArray, u: NDArray, s: NDArray, vh: NDArray, rcond: number): NDArray {
-  const kept = greater(s, multiply(slice(s, [0], [1]), rcond));
+  const kept = keptSingularValues(s, rcond);
   const mixed = logicalXor(expandDims(kept, -1), expandDims(kept, 0)); // one kept, one cut
   const sp = expandDims(s, -1), sq = expandDims(s, 0);
   const hi = maximum(sp, sq), lo = minimum(sp, sq); // the kept value and the cut one, on mixed pairs
