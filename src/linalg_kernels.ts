@@ -71,7 +71,7 @@ function invertLeadingUpper(lu: Float64Array, n: number, m: number, out: Float64
 }
 
 /** z = g·L⁻¹ for the n×n `g`, L the unit lower triangle stored below `lu`'s diagonal: z·L = g solved row by row. */
-function solveRightUnitLower(g: Float64Array, lu: Float64Array, n: number, z: Float64Array): void {
+export function solveRightUnitLower(g: Float64Array, lu: Float64Array, n: number, z: Float64Array): void {
   for (let i = 0; i < n; i++) {
     for (let j = n - 1; j >= 0; j--) {
       let s = g[i * n + j]!;
@@ -128,7 +128,7 @@ export function slogdetStack(a: ArrayLike<number>, batch: number, n: number): [F
  * which is what the adjugate of a singular matrix needs (partial pivoting can meet a zero pivot
  * early, as in [[0, 1], [0, 0]], and leave nonzeros after it).
  */
-function luCompletePivoting(a: Float64Array, n: number): { rowPerm: Int32Array; colPerm: Int32Array; sign: number; rank: number } {
+export function luCompletePivoting(a: Float64Array, n: number): { rowPerm: Int32Array; colPerm: Int32Array; sign: number; rank: number } {
   const rowPerm = Int32Array.from({ length: n }, (_, i) => i);
   const colPerm = Int32Array.from({ length: n }, (_, i) => i);
   let sign = 1;
@@ -177,7 +177,7 @@ export function detStack(a: ArrayLike<number>, batch: number, n: number): Float3
  * pass float64's range long before the result is anything but ±∞ in float32 (30×30 at 1e11), and
  * an ∞ there times a zero entry was NaN. Multiply by `scaleBy` at the end.
  */
-class ScaledProduct {
+export class ScaledProduct {
   mantissa = 1;
   exponent = 0;
   times(v: number): void {
@@ -347,63 +347,6 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
     // z = g·L⁻¹, then Q·z·P with the permutations' sign.
     solveRightUnitLower(g, lu, n, z);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(sign * z[i * n + j]!);
-  }
-  return out;
-}
-
-/**
- * d²adj(A)[T, S] for each matrix triple of the stack (det's third derivative), in float64, for
- * invertible A: with X = A⁻¹ and δ = det A, adj = δ·X, d adj[S] = δ(tr(XS)·X − XSX), and
- *   d²adj[T, S] = δ·((tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT)·X,
- * symmetric in T and S. The terms are O(1/σ_min²) and cancel to O(1) near a singular A: float64
- * keeps that to about cond(A)²·1e−16 (float32 lost all of it by cond ~1e3). At a singular A
- * (an exactly zero pivot) it is NaN, as is any matrix with a NaN.
- */
-export function adjugateSecondTangentStack(a: ArrayLike<number>, t: ArrayLike<number>, s: ArrayLike<number>, batch: number, n: number): Float32Array {
-  const out = new Float32Array(batch * n * n);
-  const x = new Float64Array(n * n), xt = new Float64Array(n * n), xs = new Float64Array(n * n), k = new Float64Array(n * n);
-  const y = new Float64Array(n * n), noSwaps = Int32Array.from({ length: n }, (_, i) => i);
-  for (let bi = 0; bi < batch; bi++) {
-    const base = bi * n * n;
-    const lu = Float64Array.from({ length: n * n }, (_, i) => a[base + i]!);
-    if (lu.some(Number.isNaN)) { out.fill(NaN, base, base + n * n); continue; }
-    const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
-    if (rank < n) { out.fill(NaN, base, base + n * n); continue; }
-    const scaled = new ScaledProduct(); // δ = sign·mantissa·2^exponent
-    for (let i = 0; i < n; i++) scaled.times(lu[i * n + i]!);
-    // y = (P·A·Q)⁻¹ = (L·U)⁻¹ by luSolveInPlace on I (the pivoting is in P and Q: no row swaps);
-    // A⁻¹ = Q·(P·A·Q)⁻¹·P.
-    y.fill(0);
-    for (let i = 0; i < n; i++) y[i * n + i] = 1;
-    luSolveInPlace(lu, noSwaps, n, y, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) x[colPerm[i]! * n + rowPerm[j]!] = y[i * n + j]!;
-    const matmul = (dst: Float64Array, l: Float64Array | ArrayLike<number>, lOff: number, r: Float64Array | ArrayLike<number>, rOff: number) => {
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-        let v = 0;
-        for (let q = 0; q < n; q++) v += l[lOff + i * n + q]! * r[rOff + q * n + j]!;
-        dst[i * n + j] = v;
-      }
-    };
-    matmul(xt, x, 0, t, base);
-    matmul(xs, x, 0, s, base);
-    let trT = 0, trS = 0, trST = 0;
-    for (let i = 0; i < n; i++) {
-      trT += xt[i * n + i]!;
-      trS += xs[i * n + i]!;
-      for (let j = 0; j < n; j++) trST += xs[i * n + j]! * xt[j * n + i]!;
-    }
-    // k = (tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let v = (i === j ? trT * trS - trST : 0) - trT * xs[i * n + j]! - trS * xt[i * n + j]!;
-      for (let q = 0; q < n; q++) v += xt[i * n + q]! * xs[q * n + j]! + xs[i * n + q]! * xt[q * n + j]!;
-      k[i * n + j] = v;
-    }
-    const d = sign * scaled.mantissa;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let v = 0;
-      for (let q = 0; q < n; q++) v += k[i * n + q]! * x[q * n + j]!;
-      out[base + i * n + j] = scaled.scaleBy(d * v);
-    }
   }
   return out;
 }
