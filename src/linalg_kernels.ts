@@ -56,17 +56,27 @@ function luSolveInPlace(lu: Float64Array, piv: Int32Array, n: number, b: Float64
 }
 
 /**
+ * Back substitution with the leading block of the upper triangle of `lu` (row-major, row length n):
+ * solves U[0..rows)[0..rows)·x = b in place for the column `col` of `x` (row length `stride`), which
+ * holds b on entry. Rows from `rows` on are not read.
+ */
+function solveLeadingUpperInPlace(lu: Float64Array, n: number, rows: number, x: Float64Array, stride: number, col: number): void {
+  for (let i = rows - 1; i >= 0; i--) {
+    let s = x[i * stride + col]!;
+    for (let k = i + 1; k < rows; k++) s -= lu[i * n + k]! * x[k * stride + col]!;
+    x[i * stride + col] = s / lu[i * n + i]!;
+  }
+}
+
+/**
  * The inverse of the leading m×m block of the upper triangle of `lu` (row-major, row length n) into
- * `out` (row length `outStride`): column by column by back substitution, zeros below the diagonal.
+ * `out` (row length `outStride`): column j by back substitution on e_j, over its first j + 1 rows
+ * (U⁻¹ is upper triangular: zeros below the diagonal).
  */
 function invertLeadingUpper(lu: Float64Array, n: number, m: number, out: Float64Array, outStride: number): void {
   for (let j = 0; j < m; j++) {
-    for (let i = m - 1; i > j; i--) out[i * outStride + j] = 0;
-    for (let i = j; i >= 0; i--) {
-      let s = i === j ? 1 : 0;
-      for (let k = i + 1; k <= j; k++) s -= lu[i * n + k]! * out[k * outStride + j]!;
-      out[i * outStride + j] = s / lu[i * n + i]!;
-    }
+    for (let i = 0; i < m; i++) out[i * outStride + j] = i === j ? 1 : 0;
+    solveLeadingUpperInPlace(lu, n, j + 1, out, outStride, j);
   }
 }
 
@@ -226,12 +236,9 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     adjU.fill(0);
     // U₁⁻¹ into adj(U)'s top-left block (scaled by d·det(U₁) below).
     invertLeadingUpper(lu, n, m, adjU, n);
-    // Last column: −U₁⁻¹c, then 1; then everything times det(U₁) (and the top-left block times d).
-    for (let i = m - 1; i >= 0; i--) {
-      let s = -lu[i * n + m]!;
-      for (let k = i + 1; k < m; k++) s -= lu[i * n + k]! * adjU[k * n + m]!;
-      adjU[i * n + m] = s / lu[i * n + i]!;
-    }
+    // Last column: −U₁⁻¹c (U₁·x = −c by back substitution), then 1; then everything times det(U₁) (and the top-left block times d).
+    for (let i = 0; i < m; i++) adjU[i * n + m] = -lu[i * n + m]!;
+    solveLeadingUpperInPlace(lu, n, m, adjU, n, m);
     adjU[m * n + m] = 1;
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) adjU[i * n + j]! *= j < m ? d * detU1 : detU1;
     // z = adj(U)·L⁻¹ (L unit lower triangular, stored below lu's diagonal).
