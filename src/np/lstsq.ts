@@ -32,9 +32,10 @@ const LSTSQ_OPTIONS = ['rcond', 'numpyResid'] as const satisfies readonly (keyof
  * (the minimum-norm solution; a zero matrix has rank 0 and x = 0, as NumPy). x's derivative is that
  * of pinv(a_k)·b, a_k the rank-k truncation of a, at constant rank: the kept singular vectors'
  * rotation toward cut nonzero ones counted, as JAX's through the SVD, and finite where a is exactly
- * rank deficient (JAX's is NaN there). Second derivatives where rcond cuts a nonzero singular value
- * miss that rotation's own derivative (the rule holds the SVD's factors constant): ~10% off finite
- * differences for σ = 2, 1, 0.05 and rcond 0.1; exact where the cut values are zero.
+ * rank deficient (JAX's is NaN there). Second derivatives are exact at full rank; where rcond cuts
+ * a singular value (nonzero, or zero too) they miss the rotation's own derivative (the rule holds
+ * the SVD's factors constant): ~10% off float64 differences of the truncated solution for
+ * σ = 2, 1, 0.05 and rcond 0.1, and off at an exactly rank-2 3×3 as well (as before this rule).
  */
 export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = {}): [NDArray, NDArray, NDArray, NDArray] => {
   checkOptions('linalg.lstsq', options, LSTSQ_OPTIONS);
