@@ -4,7 +4,8 @@
 // one there, and packs every new right operand), and transposes run on gradus's SIMD transpose.
 import * as tf from '@tensorflow/tfjs-core';
 import { GradusError } from './errors.js';
-import { adjugateSecondTangentStack, adjugateStack, adjugateTangentStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
+import { adjugateStack, adjugateTangentStack, choleskyStack, detStack, inverseStack, slogdetStack, solveStack, triangularSolveStack } from './linalg_kernels.js';
+import { adjugateSecondTangentStack } from './adjugate_second_tangent.js';
 import { qrStack } from './linalg_kernels.js';
 import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPrimitive } from './primitives.js';
 import { eigvalshStack } from './eigvalsh_kernel.js';

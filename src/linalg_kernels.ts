@@ -56,22 +56,32 @@ function luSolveInPlace(lu: Float64Array, piv: Int32Array, n: number, b: Float64
 }
 
 /**
+ * Back substitution with the leading block of the upper triangle of `lu` (row-major, row length n):
+ * solves U[0..rows)[0..rows)·x = b in place for the column `col` of `x` (row length `stride`), which
+ * holds b on entry. Rows from `rows` on are not read.
+ */
+function solveLeadingUpperInPlace(lu: Float64Array, n: number, rows: number, x: Float64Array, stride: number, col: number): void {
+  for (let i = rows - 1; i >= 0; i--) {
+    let s = x[i * stride + col]!;
+    for (let k = i + 1; k < rows; k++) s -= lu[i * n + k]! * x[k * stride + col]!;
+    x[i * stride + col] = s / lu[i * n + i]!;
+  }
+}
+
+/**
  * The inverse of the leading m×m block of the upper triangle of `lu` (row-major, row length n) into
- * `out` (row length `outStride`): column by column by back substitution, zeros below the diagonal.
+ * `out` (row length `outStride`): column j by back substitution on e_j, over its first j + 1 rows
+ * (U⁻¹ is upper triangular: zeros below the diagonal).
  */
 function invertLeadingUpper(lu: Float64Array, n: number, m: number, out: Float64Array, outStride: number): void {
   for (let j = 0; j < m; j++) {
-    for (let i = m - 1; i > j; i--) out[i * outStride + j] = 0;
-    for (let i = j; i >= 0; i--) {
-      let s = i === j ? 1 : 0;
-      for (let k = i + 1; k <= j; k++) s -= lu[i * n + k]! * out[k * outStride + j]!;
-      out[i * outStride + j] = s / lu[i * n + i]!;
-    }
+    for (let i = 0; i < m; i++) out[i * outStride + j] = i === j ? 1 : 0;
+    solveLeadingUpperInPlace(lu, n, j + 1, out, outStride, j);
   }
 }
 
 /** z = g·L⁻¹ for the n×n `g`, L the unit lower triangle stored below `lu`'s diagonal: z·L = g solved row by row. */
-function solveRightUnitLower(g: Float64Array, lu: Float64Array, n: number, z: Float64Array): void {
+export function solveRightUnitLower(g: Float64Array, lu: Float64Array, n: number, z: Float64Array): void {
   for (let i = 0; i < n; i++) {
     for (let j = n - 1; j >= 0; j--) {
       let s = g[i * n + j]!;
@@ -128,7 +138,7 @@ export function slogdetStack(a: ArrayLike<number>, batch: number, n: number): [F
  * which is what the adjugate of a singular matrix needs (partial pivoting can meet a zero pivot
  * early, as in [[0, 1], [0, 0]], and leave nonzeros after it).
  */
-function luCompletePivoting(a: Float64Array, n: number): { rowPerm: Int32Array; colPerm: Int32Array; sign: number; rank: number } {
+export function luCompletePivoting(a: Float64Array, n: number): { rowPerm: Int32Array; colPerm: Int32Array; sign: number; rank: number } {
   const rowPerm = Int32Array.from({ length: n }, (_, i) => i);
   const colPerm = Int32Array.from({ length: n }, (_, i) => i);
   let sign = 1;
@@ -177,7 +187,7 @@ export function detStack(a: ArrayLike<number>, batch: number, n: number): Float3
  * pass float64's range long before the result is anything but ±∞ in float32 (30×30 at 1e11), and
  * an ∞ there times a zero entry was NaN. Multiply by `scaleBy` at the end.
  */
-class ScaledProduct {
+export class ScaledProduct {
   mantissa = 1;
   exponent = 0;
   times(v: number): void {
@@ -226,12 +236,9 @@ export function adjugateStack(a: ArrayLike<number>, batch: number, n: number): F
     adjU.fill(0);
     // U₁⁻¹ into adj(U)'s top-left block (scaled by d·det(U₁) below).
     invertLeadingUpper(lu, n, m, adjU, n);
-    // Last column: −U₁⁻¹c, then 1; then everything times det(U₁) (and the top-left block times d).
-    for (let i = m - 1; i >= 0; i--) {
-      let s = -lu[i * n + m]!;
-      for (let k = i + 1; k < m; k++) s -= lu[i * n + k]! * adjU[k * n + m]!;
-      adjU[i * n + m] = s / lu[i * n + i]!;
-    }
+    // Last column: −U₁⁻¹c (U₁·x = −c by back substitution), then 1; then everything times det(U₁) (and the top-left block times d).
+    for (let i = 0; i < m; i++) adjU[i * n + m] = -lu[i * n + m]!;
+    solveLeadingUpperInPlace(lu, n, m, adjU, n, m);
     adjU[m * n + m] = 1;
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) adjU[i * n + j]! *= j < m ? d * detU1 : detU1;
     // z = adj(U)·L⁻¹ (L unit lower triangular, stored below lu's diagonal).
@@ -347,63 +354,6 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
     // z = g·L⁻¹, then Q·z·P with the permutations' sign.
     solveRightUnitLower(g, lu, n, z);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[base + colPerm[i]! * n + rowPerm[j]!] = scaled.scaleBy(sign * z[i * n + j]!);
-  }
-  return out;
-}
-
-/**
- * d²adj(A)[T, S] for each matrix triple of the stack (det's third derivative), in float64, for
- * invertible A: with X = A⁻¹ and δ = det A, adj = δ·X, d adj[S] = δ(tr(XS)·X − XSX), and
- *   d²adj[T, S] = δ·((tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT)·X,
- * symmetric in T and S. The terms are O(1/σ_min²) and cancel to O(1) near a singular A: float64
- * keeps that to about cond(A)²·1e−16 (float32 lost all of it by cond ~1e3). At a singular A
- * (an exactly zero pivot) it is NaN, as is any matrix with a NaN.
- */
-export function adjugateSecondTangentStack(a: ArrayLike<number>, t: ArrayLike<number>, s: ArrayLike<number>, batch: number, n: number): Float32Array {
-  const out = new Float32Array(batch * n * n);
-  const x = new Float64Array(n * n), xt = new Float64Array(n * n), xs = new Float64Array(n * n), k = new Float64Array(n * n);
-  const y = new Float64Array(n * n), noSwaps = Int32Array.from({ length: n }, (_, i) => i);
-  for (let bi = 0; bi < batch; bi++) {
-    const base = bi * n * n;
-    const lu = Float64Array.from({ length: n * n }, (_, i) => a[base + i]!);
-    if (lu.some(Number.isNaN)) { out.fill(NaN, base, base + n * n); continue; }
-    const { rowPerm, colPerm, sign, rank } = luCompletePivoting(lu, n);
-    if (rank < n) { out.fill(NaN, base, base + n * n); continue; }
-    const scaled = new ScaledProduct(); // δ = sign·mantissa·2^exponent
-    for (let i = 0; i < n; i++) scaled.times(lu[i * n + i]!);
-    // y = (P·A·Q)⁻¹ = (L·U)⁻¹ by luSolveInPlace on I (the pivoting is in P and Q: no row swaps);
-    // A⁻¹ = Q·(P·A·Q)⁻¹·P.
-    y.fill(0);
-    for (let i = 0; i < n; i++) y[i * n + i] = 1;
-    luSolveInPlace(lu, noSwaps, n, y, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) x[colPerm[i]! * n + rowPerm[j]!] = y[i * n + j]!;
-    const matmul = (dst: Float64Array, l: Float64Array | ArrayLike<number>, lOff: number, r: Float64Array | ArrayLike<number>, rOff: number) => {
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-        let v = 0;
-        for (let q = 0; q < n; q++) v += l[lOff + i * n + q]! * r[rOff + q * n + j]!;
-        dst[i * n + j] = v;
-      }
-    };
-    matmul(xt, x, 0, t, base);
-    matmul(xs, x, 0, s, base);
-    let trT = 0, trS = 0, trST = 0;
-    for (let i = 0; i < n; i++) {
-      trT += xt[i * n + i]!;
-      trS += xs[i * n + i]!;
-      for (let j = 0; j < n; j++) trST += xs[i * n + j]! * xt[j * n + i]!;
-    }
-    // k = (tr(XT)·tr(XS) − tr(XSXT))·I − tr(XT)·XS − tr(XS)·XT + XT·XS + XS·XT
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let v = (i === j ? trT * trS - trST : 0) - trT * xs[i * n + j]! - trS * xt[i * n + j]!;
-      for (let q = 0; q < n; q++) v += xt[i * n + q]! * xs[q * n + j]! + xs[i * n + q]! * xt[q * n + j]!;
-      k[i * n + j] = v;
-    }
-    const d = sign * scaled.mantissa;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let v = 0;
-      for (let q = 0; q < n; q++) v += k[i * n + q]! * x[q * n + j]!;
-      out[base + i * n + j] = scaled.scaleBy(d * v);
-    }
   }
   return out;
 }

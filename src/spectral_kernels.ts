@@ -4,7 +4,7 @@
 // (Hestenes) for svd, which orthogonalises A's columns directly and so keeps the small singular
 // values that forming AᵀA would lose. Both converge to float64 precision; the matrices gradus
 // meets here are small, as in linalg_kernels.ts.
-import { symmetricEigensystem } from './eigvalsh_kernel.js';
+import { EighWorkspace, eighNotConverged, symmetricEigensystem } from './eigvalsh_kernel.js';
 import type { ParamsOf } from './primitives.js';
 
 const EPS64 = 2 ** -52;
@@ -24,24 +24,25 @@ function jacobiTangent(app: number, aqq: number, apq: number): number {
 
 /**
  * The sign convention for eigenvectors and singular vectors: −1 when the entry of largest magnitude
- * of `x` (the first such entry on an exact tie) is negative, else 1; the vector times it has that
+ * of `x` (of x[offset…offset + length) when given; the first such entry on an exact tie) is negative, else 1; the vector times it has that
  * entry positive. Magnitudes are compared as the float32 values returned, so that the convention
  * holds exactly for them (entries that differ only in float64 digits are a tie).
  */
-function largestEntrySign(x: Float64Array): number {
-  let best = -1, at = 0;
-  for (let i = 0; i < x.length; i++) {
+function largestEntrySign(x: Float64Array, offset = 0, length = x.length): number {
+  let best = -1, at = offset;
+  for (let i = offset; i < offset + length; i++) {
     const v = Math.abs(Math.fround(x[i]!));
     if (v > best) { best = v; at = i; }
   }
-  return x.length > 0 && x[at]! < 0 ? -1 : 1;
+  return length > 0 && x[at]! < 0 ? -1 : 1;
 }
 
 /**
  * Eigenvalues (ascending, [batch, n]) and eigenvectors (as columns, [batch, n, n]) of each
  * symmetric matrix of the stack, read from its lower (or upper) triangle only, as LAPACK's syevd
  * reads UPLO's triangle. Each eigenvector's entry of largest magnitude is positive (the first such
- * entry on an exact tie). A matrix with a NaN or an infinity gives NaNs. The eigenvalues are the
+ * entry on an exact tie). A matrix with a NaN or an infinity gives NaNs; one on which QL does not
+ * converge is a LinAlgError naming it, as cholesky's kernel treats a matrix it cannot factor. The eigenvalues are the
  * values-only kernel's (eigvalsh_kernel.ts), which eigh without vectors returns, so that dropping
  * the vectors (eigvalsh, or DCE under jit) never changes them; the vectors come from the same
  * reduction and QL run (symmetricEigensystem), 3–6× faster than the cyclic Jacobi used before at
@@ -51,19 +52,21 @@ function largestEntrySign(x: Float64Array): number {
 export function eighStack(a: ArrayLike<number>, batch: number, n: number, { lower }: ParamsOf<'eigh'>): [Float32Array, Float32Array] {
   const w = new Float32Array(batch * n);
   const vOut = new Float32Array(batch * n * n);
+  const ws = new EighWorkspace(n, true); // one set of buffers for the whole stack
   for (let bi = 0; bi < batch; bi++) {
     const base = bi * n * n;
-    const sys = symmetricEigensystem(a, base, n, lower);
-    if (sys === null) {
+    const status = symmetricEigensystem(a, base, n, lower, ws);
+    if (status === 'unconverged') throw eighNotConverged(n, bi, batch);
+    if (status === 'nonfinite') {
       w.fill(NaN, bi * n, (bi + 1) * n);
       vOut.fill(NaN, base, base + n * n);
       continue;
     }
-    w.set(sys.values, bi * n);
-    sys.vectors.forEach((x, j) => {
-      const sign = largestEntrySign(x);
-      for (let r = 0; r < n; r++) vOut[base + r * n + j] = sign * x[r]!;
-    });
+    w.set(ws.values, bi * n);
+    for (let j = 0; j < n; j++) {
+      const sign = largestEntrySign(ws.vectors, j * n, n);
+      for (let r = 0; r < n; r++) vOut[base + r * n + j] = sign * ws.vectors[j * n + r]!;
+    }
   }
   return [w, vOut];
 }

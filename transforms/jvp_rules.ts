@@ -450,8 +450,8 @@ function adjugateTangent(a: NDArray, t: NDArray): NDArray {
  * d²adj(A)[T, S], the JVP of adjugate_tangent in A (det's third derivative). A 3×3 adjugate is a
  * quadratic form Q(A, A): d adj(A)[T] = 2Q(A, T) is linear in A, so d²adj[T, S] = 2Q(T, S) =
  * d adj(T)[S], the same at every A, singular ones included (exact, no A⁻¹). Past 3×3 it is the
- * adjugate_second_tangent kernel: float64 through A⁻¹ (its O(1/σ²) terms cancel to O(1), which float32
- * could not keep near a singular A), finite at every invertible A and NaN at a singular one.
+ * adjugate_second_tangent kernel: float64, a polynomial in A over a completely pivoted LU that
+ * divides by none of the three smallest pivots, so finite and exact at singular A too.
  */
 function adjugateSecondTangent(a: NDArray, t: NDArray, s: NDArray): NDArray {
   if (a.shape[a.ndim - 1] === 3) return bind1('adjugate_tangent', [t, s], {});

@@ -182,20 +182,20 @@ export interface PinvOptions {
 }
 const PINV_OPTIONS = ['rtol', 'rcond', 'hermitian'] as const satisfies readonly (keyof PinvOptions)[];
 
-/** The pseudo-inverse from the reduced SVD: vhᵀ·diag(1/s)·uᵀ, singular values at most rtol·s_max dropped (JAX's _pinv). */
-function pinvValue(a: NDArray, rtol: number, hermitian: boolean): NDArray {
-  let u: NDArray, s: NDArray, vh: NDArray;
-  if (hermitian) [u, s, vh] = hermitianSvd('pinv', a, true) as [NDArray, NDArray, NDArray];
-  else [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
-  return pinvFromSvd(u, s, vh, rtol);
+/**
+ * Which singular values a relative cutoff keeps: s > rtol·s_max along the last axis (s descending,
+ * so s_max is its first entry). Strictly greater, as LAPACK's gelsd (NumPy's lstsq): a zero
+ * matrix keeps none (JAX's ≥ would keep its zeros and divide by them). pinv, lstsq's solution, its
+ * rank and its derivative all cut here.
+ */
+export function keptSingularValues(s: NDArray, rtol: number): NDArray {
+  return greater(s, multiply(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), rtol));
 }
 
-/** vhᵀ·diag(1/s)·uᵀ from a reduced SVD, singular values at most rtol·s_max dropped. */
+/** vhᵀ·diag(1/s)·uᵀ from a reduced SVD, singular values at most rtol·s_max dropped (JAX's _pinv). */
 export function pinvFromSvd(u: NDArray, s: NDArray, vh: NDArray, rtol: number): NDArray {
-  const k = s.shape[s.ndim - 1]!;
-  const cutoff = multiply(slice(s, s.shape.map(() => 0), [...s.shape.slice(0, -1), 1]), rtol);
-  const kept = where(greater(s, cutoff), s, Infinity);
-  return batchMatmul(mT(vh), divide(mT(u), reshape(kept, [...kept.shape.slice(0, -1), k, 1])));
+  const kept = where(keptSingularValues(s, rtol), s, Infinity);
+  return batchMatmul(mT(vh), divide(mT(u), expandDims(kept, -1)));
 }
 
 /**
@@ -217,22 +217,32 @@ export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => 
   if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: ${options.rcond !== undefined ? 'rcond' : 'rtol'} must be a non-negative number, got ${JSON.stringify(given)}`);
   if (m === 0 || n === 0) return zeros([...a.shape.slice(0, -2), n, m]);
   if (hermitian) a = multiply(add(a, mT(a)), 0.5); // before the custom rule, which then differentiates the symmetric part
-  return pinvWithRule(rtol, hermitian)(a);
+  let u: NDArray, s: NDArray, vh: NDArray;
+  if (hermitian) [u, s, vh] = hermitianSvd('pinv', a, true) as [NDArray, NDArray, NDArray];
+  else [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
+  const sg = (t: NDArray) => bind1('stop_gradient', [t], {});
+  return pinvWithRule(rtol)(a, sg(u), sg(s), sg(vh));
 });
 
 /**
- * The pseudo-inverse with cutoff rtol as a function with JAX's custom derivative (pinv's, and lstsq's
- * through it). The rule works on each matrix over σ = max|A| (P̂ = σP is pinv(A/σ), dP = dP̂(dA/σ)/σ):
- * unscaled, P·Pᵀ ~ 1/σ² overflowed float32 for σ below 1e-19 (a NaN gradient even for the
- * scale-invariant A·A⁺) and underflowed above 1e24 (a wrong one). σ is held constant; dP does not depend on it.
+ * The pseudo-inverse of `a` with cutoff rtol, given a's reduced SVD (u, s, vh), as a function with
+ * JAX's custom derivative (Golub & Pereyra 1973) in `a` alone: the factors only spare recomputing
+ * the SVD (pinv's and lstsq's callers pass them through stop_gradient, so the rule alone
+ * differentiates the result, at any order). The rule works on each matrix over σ = max|A|
+ * (P̂ = σP is pinv(A/σ), dP = dP̂(dA/σ)/σ): unscaled, P·Pᵀ ~ 1/σ² overflowed float32 for σ below
+ * 1e-19 (a NaN gradient even for the scale-invariant A·A⁺) and underflowed above 1e24 (a wrong
+ * one). σ is held constant; dP does not depend on it.
  */
-function pinvWithRule(rtol: number, hermitian = false): (a: NDArray) => NDArray {
-  const core: (a: NDArray) => NDArray = customJvp((b: NDArray) => pinvValue(b, rtol, hermitian), ([b]: [NDArray], [db]: [NDArray]): [NDArray, NDArray] => {
-    const p = core(b);
-    let sigma = bind1('stop_gradient', [max(abs(b), [-2, -1], true)], {});
-    sigma = where(greater(sigma, 0), sigma, 1);
-    return [p, divide(pinvTangent(divide(b, sigma), divide(db, sigma), multiply(p, sigma)), sigma)];
-  });
+export function pinvWithRule(rtol: number): (a: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
+  const core: (a: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp(
+    (_a: NDArray, u: NDArray, s: NDArray, vh: NDArray) => pinvFromSvd(u, s, vh, rtol),
+    ([b, u, s, vh]: [NDArray, NDArray, NDArray, NDArray], [db]: [NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+      const p = core(b, u, s, vh);
+      let sigma = bind1('stop_gradient', [max(abs(b), [-2, -1], true)], {});
+      sigma = where(greater(sigma, 0), sigma, 1);
+      return [p, divide(pinvTangent(divide(b, sigma), divide(db, sigma), multiply(p, sigma)), sigma)];
+    },
+  );
   return core;
 }
 

@@ -321,9 +321,10 @@ export const slogdet = defop((x: ArrayLike): [NDArray, NDArray] => {
  * Determinant of each matrix. Its derivative is the adjugate (cofactor) rule, defined at singular
  * matrices too, as in JAX; so is its second derivative (the adjugate's, a float64 kernel over a
  * completely pivoted LU that divides by none of the two smallest pivots: finite and exact at rank
- * n − 1 and n − 2, where A⁻¹ does not exist). Third derivatives are a float64 kernel through A⁻¹
- * (finite wherever A is invertible, to about cond(A)²·1e−16; NaN at singular A for n ≥ 4), fourth
- * ones float32 through adj/det (∞ or NaN at singular A); 2×2 and 3×3 are exact everywhere at every order.
+ * n − 1 and n − 2, where A⁻¹ does not exist). Third derivatives are a float64 kernel too, a
+ * polynomial in A that divides by none of the three smallest pivots (finite and exact at singular A
+ * down to rank n − 3, zero below); fourth ones float32 through adj/det (∞ or NaN at singular A);
+ * 2×2 and 3×3 are exact everywhere at every order.
  */
 export const det = defop((x: ArrayLike): NDArray => bind1('det', [floatMatrixStack('det', x)], {}));
 
