@@ -1,7 +1,7 @@
 // Elementwise math with NumPy semantics: dtype promotion (bool < int32 < float32, JS scalars are
 // "weak" and adopt the array's dtype), rank alignment, and size-1 broadcasting (done by the kernels).
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
-import { bind1 } from '../core.js';
+import { bind1, evaluatesEagerly } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { broadcastShapes, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
@@ -30,6 +30,23 @@ type DtypeMode = 'keep' | 'float' | 'bool';
 
 /** Converts operands to arrays of one dtype and one rank (checking they broadcast, for `op`'s errors). */
 export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep', op = 'elementwise op'): NDArray[] {
+  return operands(xs, mode, op, false);
+}
+
+/**
+ * elementwiseOperands for a primitive whose kernel broadcasts two operands of unequal ranks itself
+ * (binary arithmetic and comparisons: eval.ts's BROADCASTING): when the op runs at once (eagerly, no
+ * tracer and no trace), operands keep their ranks and JS numbers are 0-d, as the jit executor's
+ * rank-promotion rewrite hands them to the same kernels (executor_fusion.ts): a rank-aligning
+ * reshape per use is a kernel call and a tensor (an eager adam step made 600 of them for 300
+ * leaves), and TF.js's cpu kernels broadcast a (1, …, 1) operand element by element but a 0-d one
+ * fast. Transformations' rules need equal ranks, so under a trace the ranks are aligned as before.
+ */
+function broadcastingOperands(xs: ArrayLike[], mode: DtypeMode, op: string): NDArray[] {
+  return operands(xs, mode, op, true);
+}
+
+function operands(xs: ArrayLike[], mode: DtypeMode, op: string, keepRanksEagerly: boolean): NDArray[] {
   if (alreadyOperands(xs, mode)) return xs as NDArray[];
   const strong = xs.filter((x) => !isWeak(x)).map((x) => asArray(x));
   if (strong.length > 1) broadcastShapes(op, ...strong.map((a) => a.shape));
@@ -41,6 +58,7 @@ export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep', o
   if (mode === 'float' && d !== 'float32') d = 'float32';
   if (mode === 'bool') d = 'bool';
   let si = 0;
+  if (keepRanksEagerly && evaluatesEagerly(strong)) return xs.map((x) => (isWeak(x) ? weakConstant(x, d, 0) : astypeRaw(strong[si++]!, d)));
   // JS numbers are made at the operands' rank directly (one constant, not a scalar and a reshape).
   const ndim = strong.reduce((n, a) => Math.max(n, a.ndim), 0);
   return xs.map((x) => (isWeak(x) ? weakConstant(x, d, ndim) : atRank(astypeRaw(strong[si++]!, d), ndim)));
@@ -71,7 +89,7 @@ const boolBinary: Partial<Record<BinaryPrimitive, 'and' | 'or' | 'int'>> = { add
 
 function binary(prim: BinaryPrimitive, name: string, mode: DtypeMode = 'keep') {
   return defop((x: ArrayLike, y: ArrayLike): NDArray => {
-    const ops = elementwiseOperands([x, y], mode, name);
+    const ops = broadcastingOperands([x, y], mode, name);
     if (ops[0]!.dtype === 'bool') {
       const how = boolBinary[prim];
       if (how === undefined) throw new DTypeError(`${name}: not supported for bool arrays (NumPy refuses it too); convert with .astype('int32') first`);
@@ -83,7 +101,7 @@ function binary(prim: BinaryPrimitive, name: string, mode: DtypeMode = 'keep') {
 }
 
 function comparison(prim: ComparisonPrimitive, name: string) {
-  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x, y], 'keep', name), {}));
+  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, broadcastingOperands([x, y], 'keep', name), {}));
 }
 
 export const negative = unary('neg', 'negative', 'keep');
@@ -133,7 +151,7 @@ export const divide = binary('div', 'divide', 'float');
 const floatPower = binary('pow', 'power', 'float');
 /** x ** y; integer operands give an integer result (computed in float32: exact below 2^24). */
 export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
-  const [a, b] = elementwiseOperands([x, y], 'keep', 'power');
+  const [a, b] = broadcastingOperands([x, y], 'keep', 'power');
   return a!.dtype === 'int32' ? intPower(a!, b!) : floatPower(a!, b!);
 });
 
@@ -182,10 +200,10 @@ export const lessEqual = comparison('le', 'lessEqual');
 export const greater = comparison('gt', 'greater');
 export const greaterEqual = comparison('ge', 'greaterEqual');
 
-export const logicalAnd = defop((x: ArrayLike, y: ArrayLike) => bind1('and', elementwiseOperands([x, y], 'bool'), {}));
-export const logicalOr = defop((x: ArrayLike, y: ArrayLike) => bind1('or', elementwiseOperands([x, y], 'bool'), {}));
+export const logicalAnd = defop((x: ArrayLike, y: ArrayLike) => bind1('and', broadcastingOperands([x, y], 'bool', 'logicalAnd'), {}));
+export const logicalOr = defop((x: ArrayLike, y: ArrayLike) => bind1('or', broadcastingOperands([x, y], 'bool', 'logicalOr'), {}));
 export const logicalNot = defop((x: ArrayLike) => bind1('not', elementwiseOperands([x], 'bool'), {}));
-export const logicalXor = defop((x: ArrayLike, y: ArrayLike) => bind1('ne', elementwiseOperands([x, y], 'bool'), {}));
+export const logicalXor = defop((x: ArrayLike, y: ArrayLike) => bind1('ne', broadcastingOperands([x, y], 'bool', 'logicalXor'), {}));
 
 export const isfinite = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
