@@ -69,9 +69,10 @@ function promoted(a: ShapedArray, ndim: number): ShapedArray {
   return (kept[ndim] ??= new ShapedArray(new Array<number>(ndim).fill(1), a.dtype));
 }
 
-function disposedOperand(prim: Primitive, i: number, a: ConcreteArray): DisposedError {
+/** The error for a freed operand `i` of `op` (a primitive, or an np op that hands an operand back without one). */
+export function disposedOperand(op: string, i: number, a: ConcreteArray): DisposedError {
   return new DisposedError(
-    `${prim}: operand ${i} (${a.aval.str()}) was used after it was freed: disposed by the caller (.dispose(), dispose(tree)) ` +
+    `${op}: operand ${i} (${a.aval.str()}) was used after it was freed: disposed by the caller (.dispose(), dispose(tree)) ` +
       `or freed by gradus when the scope or transformation that made it returned (keep values by returning them from the scope or transformed function)`,
   );
 }
