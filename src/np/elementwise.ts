@@ -149,30 +149,42 @@ export const multiply = binary('mul', 'multiply');
 /** True division: integer operands give float32, as in NumPy. */
 export const divide = binary('div', 'divide', 'float');
 const floatPower = binary('pow', 'power', 'float');
-/** x ** y; integer operands give an integer result (computed in float32: exact below 2^24). */
+/**
+ * x ** y; integer operands give an integer result, exact as NumPy's (int32 products wrap around).
+ * Integers to negative integer powers are an error (NumPy's ValueError) wherever the exponent's
+ * values are known when the op is built: a JS number or a concrete array, eagerly and under jit
+ * alike (JAX refuses a static negative exponent under jit too: lax.integer_pow). A traced exponent
+ * (a jit or vmap argument) cannot be checked: its negative entries give the integer part of the real
+ * power, 1 for a base of 1, ±1 for −1 and 0 otherwise (JAX leaves them undefined).
+ */
 export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
-  const [a, b] = broadcastingOperands([x, y], 'keep', 'power');
-  return a!.dtype === 'int32' ? intPower(a!, b!) : floatPower(a!, b!);
+  const exponent = isWeak(y) ? y : asArray(y);
+  const [a, b] = broadcastingOperands([x, exponent], 'keep', 'power');
+  if (a!.dtype !== 'int32') return floatPower(a!, b!);
+  // Under jit the operand b is traced (staged by its rank alignment or conversion) even where the
+  // exponent given is concrete: its values are read from that, then.
+  const concrete = b instanceof ConcreteArray ? b : exponent instanceof ConcreteArray ? exponent : undefined;
+  let known: Int32Array | Uint8Array | undefined, top = 0;
+  if (concrete !== undefined) {
+    known = concrete.dataSync() as Int32Array | Uint8Array;
+    // (A loop, not a spread: an exponent array may be long.)
+    for (const e of known) {
+      if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${concrete.aval.str()}); use float32 operands`);
+      if (e > top) top = e;
+    }
+  }
+  return intPower(a!, b!, known === undefined ? undefined : top);
 });
 
 /**
- * Integer powers, exact as NumPy's (int32 products wrap around on overflow), by binary
- * exponentiation from the top bit down (square, then multiply where the bit is set, found by
- * comparing with 2^i and subtracting: int32 ops only, no division): float32 powers are off by units
- * above 2²⁴ (3¹⁶ came out 43046720). As in NumPy, negative exponents are an error where the
- * exponent's values are known; inside a trace they give the integer part of the real power
- * (1, ±1 or 0).
+ * Integer powers by binary exponentiation from the top bit down (square, then multiply where the
+ * bit is set, found by comparing with 2^i and subtracting: int32 ops only, no division): float32
+ * powers are off by units above 2²⁴ (3¹⁶ came out 43046720). `top`: the largest exponent, where the
+ * exponents are known (none is negative then, and only its bits are looped over).
  */
-function intPower(a: NDArray, b: NDArray): NDArray {
-  let bits = 31;
-  if (b instanceof ConcreteArray) {
-    let top = 0;
-    for (const e of b.dataSync() as Int32Array) {
-      if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${b.aval.str()}); use float32 operands`);
-      top = Math.max(top, e);
-    }
-    bits = Math.max(1, 32 - Math.clz32(top));
-  }
+function intPower(a: NDArray, b: NDArray, top: number | undefined): NDArray {
+  const known = top !== undefined;
+  const bits = known ? Math.max(1, 32 - Math.clz32(top)) : 31;
   let e = maximum(b, 0);
   let acc: NDArray = full(broadcastShapes('power', a.shape, b.shape), 1, 'int32');
   for (let i = bits - 1; i >= 0; i--) {
@@ -181,7 +193,8 @@ function intPower(a: NDArray, b: NDArray): NDArray {
     acc = where(set, multiply(acc, a), acc);
     if (i > 0) e = where(set, subtract(e, 2 ** i), e);
   }
-  // Negative exponents: 1^-n = 1, (−1)^-n = ±1, anything else truncates to 0.
+  if (known) return acc;
+  // Negative exponents (traced): 1^-n = 1, (−1)^-n = ±1, anything else truncates to 0.
   const inverse = where(equal(a, 1), 1, where(equal(a, -1), where(equal(remainder(b, 2), 0), 1, -1), 0));
   return where(less(b, 0), astypeRaw(inverse, 'int32'), acc);
 }
