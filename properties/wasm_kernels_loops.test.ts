@@ -122,6 +122,22 @@ describe('wasm elementwise kernels with 16-a-pass loops', async () => {
     }
   });
 
+  it('clamp_f32 with two single bounds (its pmax/pmin loop): every pair of special bounds (±0, ±∞, NaN, lo > hi) gives the four-lane loop\'s bits and the reference\'s values', () => {
+    const f = new Float32Array(memory.buffer), u = new Uint32Array(memory.buffer);
+    const bounds = [0, -0, Infinity, -Infinity, NaN, 1, -1, 2.5, -1e-45, 3.4028234663852886e38];
+    seedOperands(777);
+    // x: no NaN but in one block of 16 (a NaN block runs max and min themselves), ±0 and each bound's value among the rest
+    const pool = [0, -0, 1, -1, 2.5, -2.5, Infinity, -Infinity, 1e-45, -1e-45, 3.4028234663852886e38, 0.5];
+    for (let i = 0; i < 200; i++) f[B / 4 + i] = pool[(i * 7 + (i >> 3)) % pool.length]!;
+    u[B / 4 + 37] = 0x7fc0beef;
+    for (const lo of bounds) for (const hi of bounds) {
+      f[A / 4] = lo;
+      f[H / 4] = hi;
+      if (Number.isNaN(lo)) u[A / 4] = 0xffc01234; // (a NaN with a sign and a payload)
+      for (const len of [16, 47, 64, 200]) expect(compare('clamp_f32', len, 1, 1), `lo ${lo}, hi ${hi}, length ${len}`).toBe(-1);
+    }
+  });
+
   it('the unrolled text differs from the old only in the comparison, extremum, select and clamp kernels, and does not just reproduce it', () => {
     const strip = (w: string) => w.replace(/\(func \(export "(cmp_\w+|max_f32|min_f32|select_f32|clamp_\w+)"\)[\s\S]*?(?=\n {2}\(func|\n\)\n$)/g, '');
     expect(kernelsWat()).not.toBe(kernelsWat({ unroll: false }));
