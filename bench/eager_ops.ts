@@ -1,5 +1,5 @@
-// Eager per-op overhead on tiny arrays: µs per call of gradus np ops against the bare TF.js op on
-// the same backend, and an eager adam step (optim.adam's update and applyUpdates, no jit) over L
+// Eager per-op overhead on tiny arrays: µs per call of gradus np ops (a JS number and a 0-d array
+// operand among them) against the bare TF.js op on the same backend, and an eager adam step (optim.adam's update and applyUpdates, no jit) over L
 // leaves of shape [4,4] against the same arithmetic written in bare TF.js. Contenders run in
 // interleaved rounds (medians), so load that comes and goes on a shared machine hits them alike.
 // `--base DIR` adds another checkout of gradus (e.g. the main branch) as a contender in the same
@@ -15,7 +15,6 @@ import { median } from './harness.js';
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || fallback : fallback);
 const bi = args.indexOf('--backend');
-if (bi >= 0) await gradus.setBackend(args[bi + 1] as 'cpu' | 'wasm');
 const N = opt('--n', 2000), L = opt('--leaves', 300), rounds = opt('--rounds', 9);
 // CPU time of this process (user + system) by default: on a shared, loaded machine wall time also
 // counts the time spent waiting for a core. `--clock wall` times wall-clock instead.
@@ -29,17 +28,17 @@ type Op = () => { dispose(): void };
 interface Contender { name: string; ops: Op[]; adam: () => number; newParams: () => Float32Array[] }
 
 const av = Array.from({ length: 64 }, (_, i) => Math.sin(i)), bv = Array.from({ length: 64 }, (_, i) => Math.cos(i));
-const opNames = ['add', 'multiply', 'exp', 'where', 'sum', 'mul 0.9', 'matmul'];
+const opNames = ['add', 'multiply', 'exp', 'where', 'sum', 'mul 0.9', 'mul s', 'matmul'];
 const leafValues = Array.from({ length: L }, (_, i) => [Array.from({ length: 16 }, (_, k) => Math.sin(i + k)), Array.from({ length: 16 }, (_, k) => Math.cos(i * k))] as const);
 
 /** The ops and the eager adam step of one copy of gradus. */
 function gradusContender(name: string, g: Gradus, optim: Optim): Contender {
   const { np } = g;
-  const a = np.array(av).reshape([8, 8]), b = np.array(bv).reshape([8, 8]), c = np.greater(a, b);
+  const a = np.array(av).reshape([8, 8]), b = np.array(bv).reshape([8, 8]), c = np.greater(a, b), s = np.sum(b);
   const ops: Op[] = [
     () => np.add(a, b) as gradus.ConcreteArray, () => np.multiply(a, b) as gradus.ConcreteArray, () => np.exp(a) as gradus.ConcreteArray,
     () => np.where(c, a, b) as gradus.ConcreteArray, () => np.sum(a) as gradus.ConcreteArray, () => np.multiply(a, 0.9) as gradus.ConcreteArray,
-    () => np.matmul(a, b) as gradus.ConcreteArray,
+    () => np.multiply(a, s) as gradus.ConcreteArray, () => np.matmul(a, b) as gradus.ConcreteArray,
   ];
   const params: Record<string, gradus.NDArray> = {}, grads: Record<string, gradus.NDArray> = {};
   leafValues.forEach(([p, q], i) => {
@@ -67,8 +66,8 @@ function gradusContender(name: string, g: Gradus, optim: Optim): Contender {
 }
 
 function tfjsContender(): Contender {
-  const ta = tf.tensor2d(av, [8, 8]), tb = tf.tensor2d(bv, [8, 8]), tc = tf.greater(ta, tb);
-  const ops: Op[] = [() => tf.add(ta, tb), () => tf.mul(ta, tb), () => tf.exp(ta), () => tf.where(tc, ta, tb), () => tf.sum(ta), () => tf.mul(ta, 0.9), () => tf.matMul(ta, tb)];
+  const ta = tf.tensor2d(av, [8, 8]), tb = tf.tensor2d(bv, [8, 8]), tc = tf.greater(ta, tb), ts = tf.sum(tb);
+  const ops: Op[] = [() => tf.add(ta, tb), () => tf.mul(ta, tb), () => tf.exp(ta), () => tf.where(tc, ta, tb), () => tf.sum(ta), () => tf.mul(ta, 0.9), () => tf.mul(ta, ts), () => tf.matMul(ta, tb)];
   const tp = leafValues.map(([p]) => tf.tensor2d(p, [4, 4])), tg = leafValues.map(([, q]) => tf.tensor2d(q, [4, 4]));
   const tm = leafValues.map(() => tf.zeros([4, 4])), tv = leafValues.map(() => tf.zeros([4, 4]));
   const step = (): tf.Tensor[] =>
@@ -100,12 +99,15 @@ function tfjsContender(): Contender {
   return { name: 'tfjs', ops, adam, newParams };
 }
 
+// The other checkout is imported first: its backend module picks the default backend again, so
+// `--backend` is applied after it (and before any contender makes arrays).
+const base = baseDir === undefined ? undefined : {
+  g: (await import(pathToFileURL(path.join(baseDir, 'src/index.ts')).href)) as Gradus,
+  o: (await import(pathToFileURL(path.join(baseDir, 'optim/index.ts')).href)) as Optim,
+};
+if (bi >= 0) await gradus.setBackend(args[bi + 1] as 'cpu' | 'wasm');
 const contenders: Contender[] = [gradusContender('gradus', gradus, optimHere)];
-if (baseDir !== undefined) {
-  const g = (await import(pathToFileURL(path.join(baseDir, 'src/index.ts')).href)) as Gradus;
-  const o = (await import(pathToFileURL(path.join(baseDir, 'optim/index.ts')).href)) as Optim;
-  contenders.push(gradusContender('base', g, o));
-}
+if (base !== undefined) contenders.push(gradusContender('base', base.g, base.o));
 contenders.push(tfjsContender());
 
 // The contenders' adam steps must compute the same new parameters before they are timed.

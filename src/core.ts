@@ -160,6 +160,17 @@ export function fullLower(val: NDArray): NDArray {
   return val instanceof Tracer ? val.fullLower() : val;
 }
 
+/**
+ * Whether `bind` would evaluate a primitive on `args` at once, in the eval interpreter (no dynamic
+ * trace, no tracer among them): its eager fast path. The np layer then skips work only a trace
+ * needs (rank alignment of broadcasting operands: see elementwise.ts).
+ */
+export function evaluatesEagerly(args: readonly NDArray[]): boolean {
+  if (dynamicTrace !== null) return false;
+  for (let i = 0; i < args.length; i++) if (args[i] instanceof Tracer) return false;
+  return true;
+}
+
 /** Applies a primitive: the one entry point every operation goes through. */
 export function bind<P extends Primitive>(prim: P, args: NDArray[], params: ParamsOf<P>): NDArray[] {
   // Eager fast path: with no tracer among the arguments and no dynamic trace, findTopMain picks

@@ -2,11 +2,12 @@
 // temporaries at once (as a TF.js tidy would), wrap the results as concrete arrays.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from './array.js';
-import type { ShapedArray } from './aval.js';
+import { ShapedArray } from './aval.js';
+import type { DType } from './dtype.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { kernels } from './kernels.js';
 import { DisposedError, GradusError } from './errors.js';
-import { PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
+import { BINARY_PRIMITIVES, COMPARISON_PRIMITIVES, PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
 import { runFreeingTemporaries } from './scope.js';
@@ -21,7 +22,9 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   const n = args.length;
   const avals = new Array<ShapedArray>(n);
   for (let i = 0; i < n; i++) avals[i] = args[i]!.aval;
-  const expected = abstractEval(prim, avals, params);
+  // Eagerly np hands broadcasting kernels operands of unequal ranks (elementwise.ts); the shape
+  // rule, which transformations need strict, checks them as np's rank alignment would have made them.
+  const expected = abstractEval(prim, n === 2 && avals[0]!.ndim !== avals[1]!.ndim && BROADCASTING.has(prim) ? rankAligned(avals) : avals, params);
   if (PROGRAM_PRIMITIVES.has(prim)) return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
   const inputs = new Array<tf.Tensor>(n);
   for (let i = 0; i < n; i++) {
@@ -48,9 +51,28 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   return results;
 }
 
-function disposedOperand(prim: Primitive, i: number, a: ConcreteArray): DisposedError {
+/** Primitives whose kernels broadcast two operands of unequal ranks as NumPy does (kernels.ts: withBroadcast, preferWasm, againstSingle). */
+const BROADCASTING = new Set<Primitive>([...BINARY_PRIMITIVES, ...COMPARISON_PRIMITIVES]);
+
+/** The two avals at the higher rank, leading 1s prepended to the other (what np's rank alignment makes of it). */
+function rankAligned([a, b]: ShapedArray[]): ShapedArray[] {
+  return a!.ndim < b!.ndim ? [promoted(a!, b!.ndim), b!] : [a!, promoted(b!, a!.ndim)];
+}
+
+// The usual lower-rank operand is 0-d (a JS number or a scalar such as adam's bias correction):
+// its (1, …, 1) avals are kept, one per dtype and rank, rather than made per op.
+const singleValueAvals: Record<DType, ShapedArray[]> = { float32: [], int32: [], bool: [] };
+
+function promoted(a: ShapedArray, ndim: number): ShapedArray {
+  if (a.ndim > 0) return new ShapedArray([...new Array<number>(ndim - a.ndim).fill(1), ...a.shape], a.dtype);
+  const kept = singleValueAvals[a.dtype];
+  return (kept[ndim] ??= new ShapedArray(new Array<number>(ndim).fill(1), a.dtype));
+}
+
+/** The error for a freed operand `i` of `op` (a primitive, or an np op that hands an operand back without one). */
+export function disposedOperand(op: string, i: number, a: ConcreteArray): DisposedError {
   return new DisposedError(
-    `${prim}: operand ${i} (${a.aval.str()}) was used after it was freed: disposed by the caller (.dispose(), dispose(tree)) ` +
+    `${op}: operand ${i} (${a.aval.str()}) was used after it was freed: disposed by the caller (.dispose(), dispose(tree)) ` +
       `or freed by gradus when the scope or transformation that made it returned (keep values by returning them from the scope or transformed function)`,
   );
 }

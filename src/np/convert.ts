@@ -6,6 +6,7 @@ import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../a
 import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { disposedOperand } from '../eval.js';
 import { checkShape } from '../shape.js';
 import { scopeDepth, scopedTopLevel } from '../scope.js';
 
@@ -157,7 +158,7 @@ export const astypeHook: { fn: (x: NDArray, dtype: DType) => NDArray } = {
 
 /** A copy of an array (a new handle that the caller owns; the data is shared until either is freed). */
 export const copy = defop((x: ArrayLike): NDArray => {
-  const a = asArray(x);
+  const a = handBack('copy', asArray(x));
   return a instanceof ConcreteArray ? new ConcreteArray(shareTensor(a.tensor)) : bind1('reshape', [a], { shape: a.shape });
 });
 
@@ -165,8 +166,20 @@ export const copy = defop((x: ArrayLike): NDArray => {
 export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
   const d = dtype === undefined ? undefined : checkDtype(dtype, 'array');
   if (x instanceof Tracer) return d ? astypeHook.fn(x, d) : x;
+  if (x instanceof ConcreteArray) handBack('array', x);
   return asArray(x, d);
 });
+
+/**
+ * `a` itself, refused if it is a freed concrete array: for ops that hand an operand back where they
+ * need no kernel (a reshape to its own shape, np.array of an array), so that a freed operand is the
+ * error naming the op that the kernel's evaluation would have given (eval.ts), not a freed result
+ * that fails later, far away.
+ */
+export function handBack(op: string, a: NDArray, operand = 0): NDArray {
+  if (a instanceof ConcreteArray && a.isDisposed) throw disposedOperand(op, operand, a);
+  return a;
+}
 
 
 export function full(shape: readonly number[] | number, value: number | boolean | NDArray, dtype?: DType): NDArray {

@@ -1,12 +1,12 @@
 // Elementwise math with NumPy semantics: dtype promotion (bool < int32 < float32, JS scalars are
 // "weak" and adopt the array's dtype), rank alignment, and size-1 broadcasting (done by the kernels).
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
-import { bind1 } from '../core.js';
+import { bind1, evaluatesEagerly } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { broadcastShapes, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
-import { asArray, astypeHook, defop, full, weakConstant } from './convert.js';
+import { asArray, astypeHook, defop, full, handBack, weakConstant } from './convert.js';
 
 export function astypeRaw(x: NDArray, dtype: DType): NDArray {
   return x.dtype === dtype ? x : bind1('convert_element_type', [x], { dtype });
@@ -14,7 +14,7 @@ export function astypeRaw(x: NDArray, dtype: DType): NDArray {
 astypeHook.fn = astypeRaw;
 
 /** `x.astype(dtype)`: converts (floats to ints truncate toward zero; nonzero to bool is true). */
-export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(asArray(x), checkDtype(dtype, 'astype')));
+export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(handBack('astype', asArray(x)), checkDtype(dtype, 'astype')));
 
 function isWeak(x: ArrayLike): x is number | boolean {
   return typeof x === 'number' || typeof x === 'boolean';
@@ -30,6 +30,23 @@ type DtypeMode = 'keep' | 'float' | 'bool';
 
 /** Converts operands to arrays of one dtype and one rank (checking they broadcast, for `op`'s errors). */
 export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep', op = 'elementwise op'): NDArray[] {
+  return operands(xs, mode, op, false);
+}
+
+/**
+ * elementwiseOperands for a primitive whose kernel broadcasts two operands of unequal ranks itself
+ * (binary arithmetic and comparisons: eval.ts's BROADCASTING): when the op runs at once (eagerly, no
+ * tracer and no trace), operands keep their ranks and JS numbers are 0-d, as the jit executor's
+ * rank-promotion rewrite hands them to the same kernels (executor_fusion.ts): a rank-aligning
+ * reshape per use is a kernel call and a tensor (an eager adam step made 600 of them for 300
+ * leaves), and TF.js's cpu kernels broadcast a (1, …, 1) operand element by element but a 0-d one
+ * fast. Transformations' rules need equal ranks, so under a trace the ranks are aligned as before.
+ */
+function broadcastingOperands(xs: ArrayLike[], mode: DtypeMode, op: string): NDArray[] {
+  return operands(xs, mode, op, true);
+}
+
+function operands(xs: ArrayLike[], mode: DtypeMode, op: string, keepRanksEagerly: boolean): NDArray[] {
   if (alreadyOperands(xs, mode)) return xs as NDArray[];
   const strong = xs.filter((x) => !isWeak(x)).map((x) => asArray(x));
   if (strong.length > 1) broadcastShapes(op, ...strong.map((a) => a.shape));
@@ -41,6 +58,7 @@ export function elementwiseOperands(xs: ArrayLike[], mode: DtypeMode = 'keep', o
   if (mode === 'float' && d !== 'float32') d = 'float32';
   if (mode === 'bool') d = 'bool';
   let si = 0;
+  if (keepRanksEagerly && evaluatesEagerly(strong)) return xs.map((x) => (isWeak(x) ? weakConstant(x, d, 0) : astypeRaw(strong[si++]!, d)));
   // JS numbers are made at the operands' rank directly (one constant, not a scalar and a reshape).
   const ndim = strong.reduce((n, a) => Math.max(n, a.ndim), 0);
   return xs.map((x) => (isWeak(x) ? weakConstant(x, d, ndim) : atRank(astypeRaw(strong[si++]!, d), ndim)));
@@ -71,7 +89,7 @@ const boolBinary: Partial<Record<BinaryPrimitive, 'and' | 'or' | 'int'>> = { add
 
 function binary(prim: BinaryPrimitive, name: string, mode: DtypeMode = 'keep') {
   return defop((x: ArrayLike, y: ArrayLike): NDArray => {
-    const ops = elementwiseOperands([x, y], mode, name);
+    const ops = broadcastingOperands([x, y], mode, name);
     if (ops[0]!.dtype === 'bool') {
       const how = boolBinary[prim];
       if (how === undefined) throw new DTypeError(`${name}: not supported for bool arrays (NumPy refuses it too); convert with .astype('int32') first`);
@@ -83,7 +101,7 @@ function binary(prim: BinaryPrimitive, name: string, mode: DtypeMode = 'keep') {
 }
 
 function comparison(prim: ComparisonPrimitive, name: string) {
-  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x, y], 'keep', name), {}));
+  return defop((x: ArrayLike, y: ArrayLike): NDArray => bind1(prim, broadcastingOperands([x, y], 'keep', name), {}));
 }
 
 export const negative = unary('neg', 'negative', 'keep');
@@ -120,7 +138,7 @@ const roundKernel = unary('round', 'round');
 /** Rounds half to even (NumPy); integers are already round and keep their dtype (NumPy). */
 export const round = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
-  return a.dtype === 'int32' ? a : roundKernel(a);
+  return a.dtype === 'int32' ? handBack('round', a) : roundKernel(a);
 });
 /** The logistic sigmoid 1 / (1 + e^-x). */
 export const sigmoid = unary('logistic', 'sigmoid');
@@ -131,30 +149,42 @@ export const multiply = binary('mul', 'multiply');
 /** True division: integer operands give float32, as in NumPy. */
 export const divide = binary('div', 'divide', 'float');
 const floatPower = binary('pow', 'power', 'float');
-/** x ** y; integer operands give an integer result (computed in float32: exact below 2^24). */
+/**
+ * x ** y; integer operands give an integer result, exact as NumPy's (int32 products wrap around).
+ * Integers to negative integer powers are an error (NumPy's ValueError) wherever the exponent's
+ * values are known when the op is built: a JS number or a concrete array, eagerly and under jit
+ * alike (JAX refuses a static negative exponent under jit too: lax.integer_pow). A traced exponent
+ * (a jit or vmap argument) cannot be checked: its negative entries give the integer part of the real
+ * power, 1 for a base of 1, ±1 for −1 and 0 otherwise (JAX leaves them undefined).
+ */
 export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
-  const [a, b] = elementwiseOperands([x, y], 'keep', 'power');
-  return a!.dtype === 'int32' ? intPower(a!, b!) : floatPower(a!, b!);
+  const exponent = isWeak(y) ? y : asArray(y);
+  const [a, b] = broadcastingOperands([x, exponent], 'keep', 'power');
+  if (a!.dtype !== 'int32') return floatPower(a!, b!);
+  // Under jit the operand b is traced (staged by its rank alignment or conversion) even where the
+  // exponent given is concrete: its values are read from that, then.
+  const concrete = b instanceof ConcreteArray ? b : exponent instanceof ConcreteArray ? exponent : undefined;
+  let known: Int32Array | Uint8Array | undefined, top = 0;
+  if (concrete !== undefined) {
+    known = concrete.dataSync() as Int32Array | Uint8Array;
+    // (A loop, not a spread: an exponent array may be long.)
+    for (const e of known) {
+      if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${concrete.aval.str()}); use float32 operands`);
+      if (e > top) top = e;
+    }
+  }
+  return intPower(a!, b!, known === undefined ? undefined : top);
 });
 
 /**
- * Integer powers, exact as NumPy's (int32 products wrap around on overflow), by binary
- * exponentiation from the top bit down (square, then multiply where the bit is set, found by
- * comparing with 2^i and subtracting: int32 ops only, no division): float32 powers are off by units
- * above 2²⁴ (3¹⁶ came out 43046720). As in NumPy, negative exponents are an error where the
- * exponent's values are known; inside a trace they give the integer part of the real power
- * (1, ±1 or 0).
+ * Integer powers by binary exponentiation from the top bit down (square, then multiply where the
+ * bit is set, found by comparing with 2^i and subtracting: int32 ops only, no division): float32
+ * powers are off by units above 2²⁴ (3¹⁶ came out 43046720). `top`: the largest exponent, where the
+ * exponents are known (none is negative then, and only its bits are looped over).
  */
-function intPower(a: NDArray, b: NDArray): NDArray {
-  let bits = 31;
-  if (b instanceof ConcreteArray) {
-    let top = 0;
-    for (const e of b.dataSync() as Int32Array) {
-      if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${b.aval.str()}); use float32 operands`);
-      top = Math.max(top, e);
-    }
-    bits = Math.max(1, 32 - Math.clz32(top));
-  }
+function intPower(a: NDArray, b: NDArray, top: number | undefined): NDArray {
+  const known = top !== undefined;
+  const bits = known ? Math.max(1, 32 - Math.clz32(top)) : 31;
   let e = maximum(b, 0);
   let acc: NDArray = full(broadcastShapes('power', a.shape, b.shape), 1, 'int32');
   for (let i = bits - 1; i >= 0; i--) {
@@ -163,7 +193,8 @@ function intPower(a: NDArray, b: NDArray): NDArray {
     acc = where(set, multiply(acc, a), acc);
     if (i > 0) e = where(set, subtract(e, 2 ** i), e);
   }
-  // Negative exponents: 1^-n = 1, (−1)^-n = ±1, anything else truncates to 0.
+  if (known) return acc;
+  // Negative exponents (traced): 1^-n = 1, (−1)^-n = ±1, anything else truncates to 0.
   const inverse = where(equal(a, 1), 1, where(equal(a, -1), where(equal(remainder(b, 2), 0), 1, -1), 0));
   return where(less(b, 0), astypeRaw(inverse, 'int32'), acc);
 }
@@ -182,10 +213,10 @@ export const lessEqual = comparison('le', 'lessEqual');
 export const greater = comparison('gt', 'greater');
 export const greaterEqual = comparison('ge', 'greaterEqual');
 
-export const logicalAnd = defop((x: ArrayLike, y: ArrayLike) => bind1('and', elementwiseOperands([x, y], 'bool'), {}));
-export const logicalOr = defop((x: ArrayLike, y: ArrayLike) => bind1('or', elementwiseOperands([x, y], 'bool'), {}));
+export const logicalAnd = defop((x: ArrayLike, y: ArrayLike) => bind1('and', broadcastingOperands([x, y], 'bool', 'logicalAnd'), {}));
+export const logicalOr = defop((x: ArrayLike, y: ArrayLike) => bind1('or', broadcastingOperands([x, y], 'bool', 'logicalOr'), {}));
 export const logicalNot = defop((x: ArrayLike) => bind1('not', elementwiseOperands([x], 'bool'), {}));
-export const logicalXor = defop((x: ArrayLike, y: ArrayLike) => bind1('ne', elementwiseOperands([x, y], 'bool'), {}));
+export const logicalXor = defop((x: ArrayLike, y: ArrayLike) => bind1('ne', broadcastingOperands([x, y], 'bool', 'logicalXor'), {}));
 
 export const isfinite = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
@@ -289,7 +320,7 @@ function intFloorDivide(a: NDArray, b: NDArray): NDArray {
  */
 export const clip = defop((x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): NDArray => {
   const hasLo = lo !== null && lo !== undefined, hasHi = hi !== null && hi !== undefined;
-  if (!hasLo || !hasHi) return hasLo ? maximum(x, lo) : hasHi ? minimum(x, hi) : asArray(x);
+  if (!hasLo || !hasHi) return hasLo ? maximum(x, lo) : hasHi ? minimum(x, hi) : handBack('clip', asArray(x));
   const [a, l, h] = elementwiseOperands([x, lo, hi], 'keep', 'clip');
   // (NumPy's bool max and min are or and and; clamp takes numbers only.)
   if (a!.dtype === 'bool') return minimum(maximum(a!, l!), h!);

@@ -1,0 +1,38 @@
+// Ops that can hand an operand back without running a kernel (a reshape to its own shape, np.array of
+// an array, an identity transpose, astype to its own dtype, ...) must refuse a freed operand as the
+// ops that run a kernel do (eval.ts): a DisposedError naming the op, the operand's type and both ways
+// an array gets freed. They handed the freed array back, and the error surfaced later, far away, as
+// the tensor getter's, which knows neither the op nor who freed it.
+import { describe, expect, it } from 'vitest';
+import { DisposedError, jit, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
+import { numTensors } from './helpers.js';
+
+const identityCalls: [string, (x: NDArray) => unknown][] = [
+  ['reshape', (x) => np.reshape(x, x.shape)], ['reshape', (x) => x.reshape([2, 3])], ['array', (x) => np.array(x)], ['array', (x) => np.array(x, 'float32')],
+  ['transpose', (x) => np.transpose(x, [0, 1])], ['squeeze', (x) => np.squeeze(x)], ['broadcastTo', (x) => np.broadcastTo(x, [2, 3])],
+  ['split', (x) => np.split(x, 1)], ['index', (x) => x.at(null, null)], ['roll', (x) => np.roll(x, 0, 0)], ['roll', (x) => np.roll(x, 1)], ['diff', (x) => np.diff(x, 0)], ['astype', (x) => np.astype(x, 'float32')],
+  ['round', (x) => np.round(x)], ['clip', (x) => np.clip(x, null, null)], ['copy', (x) => np.copy(x)],
+];
+
+describe('a freed array handed to an op that needs no kernel for it', () => {
+  it('is a DisposedError naming the op, at the top level, in a scope and under jit (closed over), leaving nothing behind', () => {
+    const f = np.reshape(np.arange(6).astype('float32'), [2, 3]) as ConcreteArray;
+    const i = np.reshape(np.arange(6), [2, 3]) as ConcreteArray;
+    f.dispose();
+    i.dispose();
+    for (const [op, call] of identityCalls) {
+      // (round and an int astype hand back ints; the float ones floats)
+      const x = op === 'round' ? i : f;
+      for (const [where, run] of [
+        ['top level', () => call(x)], ['in a scope', () => scope(() => call(x))], ['under jit', () => jit(() => call(x))()],
+      ] as const) {
+        const label = `${op} ${where}`;
+        const before = numTensors();
+        expect(run, label).toThrow(DisposedError);
+        expect(run, label).toThrow(new RegExp(`^${op}: operand 0 \\((f32|i32)\\[2,3\\]\\) was used after it was freed`));
+        expect(run, label).toThrow(/disposed by the caller .* or freed by gradus when the scope or transformation that made it returned/);
+        expect(numTensors(), label).toBe(before);
+      }
+    }
+  });
+});
