@@ -11,7 +11,6 @@ import { Trace, Tracer, abstractEvalPrimitive, bind, fullLower, fullRaise, withN
 import { TransformError } from '../src/errors.js';
 import { Jaxpr, Var, evalJaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
-import { everythingSaveable } from '../src/checkpoint_policy.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import { partialEvalJaxpr } from './partial_eval_jaxpr.js';
 import { hoistParams, knownScanOperands, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
@@ -218,7 +217,7 @@ function tracersToJaxpr(ins: PartialEvalTracer[], outs: PartialEvalTracer[]): { 
  */
 function partialEvalProgram(trace: PartialEvalTrace, prim: 'jit_call' | 'remat', tracers: PartialEvalTracer[], params: ParamsOf<'jit_call'>): NDArray[] {
   const inUnknowns = tracers.map((t) => !t.pval.isKnown);
-  const policy = prim === 'remat' ? (params as unknown as ParamsOf<'remat'>).policy : everythingSaveable;
+  const policy = prim === 'remat' ? (params as unknown as ParamsOf<'remat'>).policy : null;
   const split = partialEvalJaxpr(params.jaxpr, inUnknowns, policy);
   const knownIns = tracers.filter((t) => t.pval.isKnown).map((t) => t.pval.known!);
   // The known part of a checkpointed function runs in its own scope: its intermediates die here.

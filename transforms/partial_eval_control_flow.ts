@@ -8,11 +8,11 @@ import { abstractEvalPrimitive } from '../src/core.js';
 import { TransformError } from '../src/errors.js';
 import { Jaxpr, Lit, Var, type Atom, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf } from '../src/primitives.js';
-import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
+import type { CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { dceJaxpr } from '../src/dce.js';
 import { branchFixpoint } from './jaxpr_trace.js';
 import { hoistLoopInvariant } from './loop_invariant.js';
-import { partialEvalJaxpr, splitEqnRules, type PolicySplit, type SplitProgram } from './partial_eval_jaxpr.js';
+import { partialEvalJaxpr, someKnown, splitRules, type PolicySplit, type SplitProgram } from './partial_eval_jaxpr.js';
 
 // ---------------------------------------------------------------------------------------------
 // Partial evaluation of scans (JAX's _scan_partial_eval)
@@ -48,18 +48,18 @@ export interface ScanSplit {
  * computed from the known consts alone are computed once before the loop (loop_invariant.ts) and
  * passed to the unknown scan as consts.
  */
-export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): ScanSplit {
+export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], policy: CheckpointPolicy | null = null): ScanSplit {
   const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
   // Under a checkpoint policy (splitScanUnderPolicy) the body is split by the policy, the unknown
   // scan carries the known carries too and returns every output: it recomputes what is not saved.
-  const underPolicy = policy !== everythingSaveable;
+  const underPolicy = policy !== null;
   const isCarry = (i: number): boolean => i >= nC && i < nC + nK;
   let inUnknowns = operandUnknowns;
   let split: SplitProgram;
   for (;;) {
     split = underPolicy
       ? partialEvalJaxpr(jaxpr, inUnknowns, policy, jaxpr.outs.map(() => true), true, inUnknowns.map((u, i) => !u && isCarry(i)))
-      : partialEvalJaxpr(jaxpr, inUnknowns, everythingSaveable, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
+      : partialEvalJaxpr(jaxpr, inUnknowns, null, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
     const carryUnknown = (underPolicy ? split.outDependsOnUnknown : split.outUnknowns).slice(0, nK);
     if (carryUnknown.every((u, k) => !u || inUnknowns[nC + k])) break;
     inUnknowns = inUnknowns.map((u, i) => u || (isCarry(i) && carryUnknown[i - nC]!));
@@ -313,7 +313,7 @@ function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
  * writing zeros for the others', and each unknown branch reads only its own. The unknown cond is
  * linear in the unknown operands (for a linearization), and transposes as a cond (transpose.ts).
  */
-export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): CondSplit {
+export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], policy: CheckpointPolicy | null = null): CondSplit {
   const { branches, name } = params;
   const numOuts = branches[0]!.outs.length;
   // Under a checkpoint policy (splitCondUnderPolicy) each branch is split by the policy and its
@@ -321,10 +321,10 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
   // known ones included (as the scan split carries its known carries), so a known operand is not a
   // residual of each branch (a copy per branch, saved whatever the policy). An output is known if it
   // is known in every branch; a branch's known program also returns those known in it alone.
-  const underPolicy = policy !== everythingSaveable;
+  const underPolicy = policy !== null;
   const [splits, outUk] = underPolicy
     ? ((ss: SplitProgram[]) => [ss, range(numOuts).map((i) => ss.some((sp) => sp.outDependsOnUnknown[i]))] as const)(branches.map((b) => partialEvalJaxpr(b, opUnknowns, policy, b.outs.map(() => true), true, opUnknowns.map((u) => !u))))
-    : branchFixpoint(numOuts, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (sp) => sp.outUnknowns);
+    : branchFixpoint(numOuts, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, null, forced)), (sp) => sp.outUnknowns);
   const numKnownOuts = outUk.filter((u) => !u).length;
   // Per branch: its known program's known outputs, each the original output it is.
   const knownOutsOf = (sp: SplitProgram): number[] => range(numOuts).filter((i) => (underPolicy ? !sp.outDependsOnUnknown[i] : !outUk[i]));
@@ -397,9 +397,9 @@ function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn |
 }
 
 // partialEvalJaxpr reaches these through its table (partial_eval.ts imports this file, so they are
-// registered before any program is split).
-splitEqnRules.scan = splitScanEqn;
-splitEqnRules.scanUnderPolicy = splitScanUnderPolicy;
-splitEqnRules.condUnderPolicy = splitCondUnderPolicy;
-splitEqnRules.while = splitWhileEqn;
-splitEqnRules.cond = splitCondEqn;
+// registered before any program is split). A while loop has no split under a policy: it stores no
+// per-iteration residuals, its known carries are recomputed (splitWhile).
+splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy };
+// A cond splits when its index is known (an unknown index makes the whole cond unknown).
+splitRules.cond = { splits: (inUnknowns) => !inUnknowns[0] && inUnknowns.some(Boolean), plain: splitCondEqn, underPolicy: splitCondUnderPolicy };
+splitRules.while = { splits: someKnown, plain: splitWhileEqn };
