@@ -268,7 +268,7 @@ function partialEvalCond(trace: PartialEvalTrace, tracers: PartialEvalTracer[], 
   const knownResults = split.known === null ? [] : bind('cond', [index!.pval.known!, ...knownOps], split.known);
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
-  const ins = [index!, ...residuals, ...ops.filter((t) => !t.pval.isKnown)];
+  const ins = [index!, ...residuals, ...split.forwarded.map((i) => ops[i]!), ...ops.filter((t) => !t.pval.isKnown)];
   const unknownOuts = trace.recordEqn('cond', ins, split.unknown, abstractEvalPrimitive('cond', ins.map((t) => t.aval), split.unknown));
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));

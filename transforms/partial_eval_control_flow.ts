@@ -10,6 +10,7 @@ import { Jaxpr, Lit, Var, type Atom, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf } from '../src/primitives.js';
 import type { CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { dceJaxpr } from '../src/dce.js';
+import { shapesEqual } from '../src/shape.js';
 import { branchFixpoint } from './jaxpr_trace.js';
 import { hoistLoopInvariant } from './loop_invariant.js';
 import { partialEvalJaxpr, someKnown, splitRules, type PolicySplit, type SplitProgram } from './partial_eval_jaxpr.js';
@@ -292,9 +293,11 @@ export interface CondSplit {
   outUnknowns: boolean[];
   /** Over [index, ...known operands]: [...known outputs, ...every branch's residuals]; null if it computes nothing. */
   known: ParamsOf<'cond'> | null;
-  /** Over [index, ...residuals, ...unknown operands]: the unknown outputs. */
+  /** Over [index, ...residuals, ...forwarded operands, ...unknown operands]: the unknown outputs. */
   unknown: ParamsOf<'cond'>;
   numResiduals: number;
+  /** Known operands (indices among the cond's operands) some branch needs as they are: read by the unknown cond directly, not returned per branch. */
+  forwarded: number[];
 }
 
 /** A zero of `aval` written into `eqns` (a literal, broadcast if not a scalar). */
@@ -307,11 +310,33 @@ function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
 }
 
 /**
+ * Residual slots shared by the branches of a cond (JAX's _merge_branch_residuals): only one branch
+ * runs, so residuals of equal type (dtype and shape) in different branches share a slot; per type
+ * there are as many slots as the branch with the most residuals of it needs. Per branch: the slot of
+ * each of its residuals.
+ */
+function mergeBranchResiduals(branchAvals: ShapedArray[][]): { slots: ShapedArray[]; slotOf: number[][] } {
+  const slots: ShapedArray[] = [];
+  const slotOf = branchAvals.map((avals) => {
+    const used = new Set<number>();
+    return avals.map((aval) => {
+      let k = slots.findIndex((s, j) => !used.has(j) && s.dtype === aval.dtype && shapesEqual(s.shape, aval.shape));
+      if (k < 0) k = slots.push(aval) - 1;
+      used.add(k);
+      return k;
+    });
+  });
+  return { slots, slotOf };
+}
+
+/**
  * Splits a cond whose index is known. Every branch is split by the same unknown operands, an
  * output being unknown if it is in any branch. The branches need different residuals, so, as in
- * JAX, the known cond returns the residuals of all branches, each branch computing its own and
- * writing zeros for the others', and each unknown branch reads only its own. The unknown cond is
- * linear in the unknown operands (for a linearization), and transposes as a cond (transpose.ts).
+ * JAX, the known cond returns residuals for all branches in slots shared by type (the branch taken
+ * fills its own, zeros the rest: mergeBranchResiduals), and each unknown branch reads only its own.
+ * A residual that is a known operand itself is not returned (a copy per branch, stacked per step in
+ * a scan): the unknown cond reads the operand. The unknown cond is linear in the unknown operands
+ * (for a linearization), and transposes as a cond (transpose.ts).
  */
 export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], policy: CheckpointPolicy | null = null): CondSplit {
   const { branches, name } = params;
@@ -329,24 +354,40 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
   // Per branch: its known program's known outputs, each the original output it is.
   const knownOutsOf = (sp: SplitProgram): number[] => range(numOuts).filter((i) => (underPolicy ? !sp.outDependsOnUnknown[i] : !outUk[i]));
   const residualAtoms = splits.map((sp) => sp.known.outs.slice(knownOutsOf(sp).length));
-  const numResiduals = residualAtoms.reduce((n, r) => n + r.length, 0);
+  // Per branch and residual: the known operand it is (-1: computed by the branch).
+  const knownOpIdx = range(opUnknowns.length).filter((i) => !opUnknowns[i]);
+  const operandOf = splits.map((sp, j) => residualAtoms[j]!.map((a) => (a instanceof Var ? (knownOpIdx[sp.known.inBinders.indexOf(a)] ?? -1) : -1)));
+  const forwarded = [...new Set(operandOf.flat().filter((i) => i >= 0))].sort((a, b) => a - b);
+  const computed = residualAtoms.map((atoms, j) => atoms.flatMap((a, r) => (operandOf[j]![r]! < 0 ? [r] : [])));
+  const { slots, slotOf } = mergeBranchResiduals(computed.map((rs, j) => rs.map((r) => residualAtoms[j]![r]!.aval)));
   const knownBranches = splits.map((sp, j) => {
     const eqns = [...sp.known.eqns];
-    const residuals = residualAtoms.flatMap((atoms, i) => (i === j ? atoms : atoms.map((a) => zeroAtom(a.aval, eqns))));
     const own = knownOutsOf(sp);
     const knownOuts = range(numOuts).filter((i) => !outUk[i]).map((i) => sp.known.outs[own.indexOf(i)]!);
+    const residuals = slots.map((aval, k) => {
+      const c = slotOf[j]!.indexOf(k);
+      return c >= 0 ? residualAtoms[j]![computed[j]![c]!]! : zeroAtom(aval, eqns);
+    });
     return new Jaxpr(sp.known.inBinders, eqns, [...knownOuts, ...residuals]);
   });
   const unknownBranches = splits.map((s, j) => {
-    const own = s.unknown.inBinders.slice(0, s.numResiduals);
-    const residualBinders = residualAtoms.flatMap((atoms, i) => (i === j ? own : atoms.map((a) => new Var(a.aval))));
-    return new Jaxpr([...residualBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
+    const resBinders = s.unknown.inBinders.slice(0, s.numResiduals);
+    const slotBinders = slots.map((aval, k) => {
+      const c = slotOf[j]!.indexOf(k);
+      return c >= 0 ? resBinders[computed[j]![c]!]! : new Var(aval);
+    });
+    const fwdBinders = forwarded.map((i) => {
+      const r = operandOf[j]!.indexOf(i);
+      return r >= 0 ? resBinders[r]! : new Var(branches[j]!.inBinders[i]!.aval);
+    });
+    return new Jaxpr([...slotBinders, ...fwdBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
   });
   return {
     outUnknowns: outUk,
-    known: numKnownOuts > 0 || numResiduals > 0 ? { branches: knownBranches, name } : null,
+    known: numKnownOuts > 0 || slots.length > 0 ? { branches: knownBranches, name } : null,
     unknown: { branches: unknownBranches, name },
-    numResiduals,
+    numResiduals: slots.length,
+    forwarded,
   };
 }
 
@@ -360,6 +401,8 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
 function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
   const [index, ...ops] = eqn.inputs;
   const s1 = splitCond(eqn.params, inUnknowns.slice(1), policy);
+  // (Under a policy the branches read the known operands as their own inputs, never as residuals.)
+  if (s1.forwarded.length > 0) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name}) forwarded known operands under a policy`);
   const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
   const saved = s1.known === null ? [] : s1.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
   const known: JaxprEqn[] = s1.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])], params: s1.known, outBinders: [...knownOutVars, ...saved] }];
@@ -375,7 +418,8 @@ function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], poli
   const needed = s2.known === null ? [] : s2.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
   const recompute: JaxprEqn[] = s2.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...saved, ...knownOps], params: s2.known, outBinders: [...copies.values(), ...needed] }];
   const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
-  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : { prim: 'cond', inputs: [index!, ...needed, ...unknownOps], params: s2.unknown, outBinders: linearOuts };
+  const s2Operands = [...saved, ...ops];
+  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : { prim: 'cond', inputs: [index!, ...needed, ...s2.forwarded.map((i) => s2Operands[i]!), ...unknownOps], params: s2.unknown, outBinders: linearOuts };
   return { known, recompute, linear, saved, copies };
 }
 
@@ -389,7 +433,7 @@ function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn |
   const known: JaxprEqn | null = split.known === null ? null : { prim: 'cond', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] };
   const unknown: JaxprEqn = {
     prim: 'cond',
-    inputs: [index!, ...resVars, ...ops.filter((_, i) => inUnknowns[i + 1])],
+    inputs: [index!, ...resVars, ...split.forwarded.map((i) => ops[i]!), ...ops.filter((_, i) => inUnknowns[i + 1])],
     params: split.unknown,
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };
