@@ -13,7 +13,7 @@ import { Jaxpr, Var, evalJaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import { partialEvalJaxpr } from './partial_eval_jaxpr.js';
-import { hoistParams, knownScanOperands, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
+import { hoistParams, knownScanOperands, scanOperand, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
 
 /** Known (a value) or unknown (only an aval). */
 export class PartialVal {
@@ -243,11 +243,12 @@ function partialEvalScan(trace: PartialEvalTrace, tracers: PartialEvalTracer[], 
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
   const hoistedTracers = hoisted.map((h) => trace.lift(h) as PartialEvalTracer);
-  const ins = split.unknownOperands.map((o) => ('operand' in o ? tracers[o.operand]! : 'hoisted' in o ? hoistedTracers[o.hoisted]! : residuals[o.residual]!));
+  const knownOuts = knownResults.slice(0, numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
+  const ins = split.unknownOperands.map((o) => scanOperand(o, tracers, hoistedTracers, residuals, knownOuts));
   const avalsOut = abstractEvalPrimitive('scan', ins.map((t) => t.aval), split.unknown);
   const unknownOuts = trace.recordEqn('scan', ins, split.unknown, avalsOut);
   let k = 0, u = 0;
-  return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
+  return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : knownOuts[k++]!));
 }
 
 /** The partial-evaluation rule of while: run the known loop now, record the whole loop for the unknown carries. */

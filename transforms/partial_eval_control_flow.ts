@@ -20,9 +20,15 @@ import { partialEvalJaxpr, someKnown, splitRules, type PolicySplit, type SplitPr
 
 /**
  * Where an operand of the unknown scan comes from: an operand of the original scan, a residual
- * output of the known scan, or a loop-invariant value computed once before the loop.
+ * output of the known scan, a loop-invariant value computed once before the loop, or a known
+ * output (ys) of the known scan that is also a residual (stacked once).
  */
-export type ScanOperand = { operand: number } | { residual: number } | { hoisted: number };
+export type ScanOperand = { operand: number } | { residual: number } | { hoisted: number } | { knownOut: number };
+
+/** The value an unknown scan's operand comes from, among the scan's operands, the hoisted values, the stacked residuals and the known outputs. */
+export function scanOperand<T>(o: ScanOperand, operands: readonly T[], hoisted: readonly T[], residuals: readonly T[], knownOuts: readonly T[]): T {
+  return 'operand' in o ? operands[o.operand]! : 'hoisted' in o ? hoisted[o.hoisted]! : 'residual' in o ? residuals[o.residual]! : knownOuts[o.knownOut]!;
+}
 
 export interface ScanSplit {
   /** Per operand, after the fixpoint (a known carry the body makes unknown is unknown). */
@@ -86,9 +92,14 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], 
   // A residual that is a known const or xs binder of the body is that operand itself; a hoisted one is computed once.
   const sourceOf = new Map<Var, ScanOperand>(split.known.inBinders.map((v, j) => [v, { operand: knownOperandIdx[j]! }]));
   hoistedVars.forEach((v, j) => sourceOf.set(v, { hoisted: j }));
+  // A residual that is a known ys output of the body is that output, which the known scan stacks anyway.
+  const knownOutIdx = knownOutMask.flatMap((k, i) => (k ? [i] : []));
+  known.outs.slice(0, numKnownProgramOuts).forEach((a, i) => {
+    if (knownProgramOutKept[i] && knownOutIdx[i]! >= nK && a instanceof Var && !sourceOf.has(a)) sourceOf.set(a, { knownOut: knownProgramOutKept.slice(0, i).filter(Boolean).length });
+  });
   const passed = residualVars.map((v) => sourceOf.get(v));
   const isInvariant = (s: ScanOperand | undefined): boolean => s !== undefined && ('hoisted' in s || ('operand' in s && s.operand < nC));
-  const isPassed = (s: ScanOperand | undefined): boolean => isInvariant(s) || (s !== undefined && 'operand' in s && s.operand >= nC + nK);
+  const isPassed = (s: ScanOperand | undefined): boolean => isInvariant(s) || (s !== undefined && (('operand' in s && s.operand >= nC + nK) || 'knownOut' in s));
   const stackedIdx = range(numResiduals).filter((r) => !isPassed(passed[r]));
   // The known loop returns its known outputs and the stacked residuals (residuals passed on are not
   // its outputs any more), and takes the hoisted values it still reads, besides all its own operands.
@@ -160,7 +171,7 @@ function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[]
   const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'scan', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] }];
   const unknown: JaxprEqn = {
     prim: 'scan',
-    inputs: split.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : 'hoisted' in o ? hoistVars[o.hoisted]! : resVars[o.residual]!)),
+    inputs: split.unknownOperands.map((o) => scanOperand<Atom>(o, eqn.inputs, hoistVars, resVars, knownOutVars)),
     params: split.unknown,
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };
@@ -196,25 +207,29 @@ function splitScanUnderPolicy(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[], poli
   }
   // s1.unknown recomputes and differentiates in one loop (it returns every output): split it again
   // by what reads an unknown operand.
-  const uIns: Atom[] = s1.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : 'hoisted' in o ? hoist1[o.hoisted]! : saved[o.residual]!));
+  const uIns: Atom[] = s1.unknownOperands.map((o) => scanOperand<Atom>(o, eqn.inputs, hoist1, saved, knownOutVars));
   const s2 = splitScan(s1.unknown, s1.unknownOperands.map((o) => 'operand' in o && s1.inUnknowns[o.operand]!));
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: scan(${params.name})'s known outputs changed when its recomputation was split off`);
   const [recompute, hoist2] = hoistEqn(s2, uIns.slice(0, s1.unknown.numConsts), params.name);
-  const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
+  const copyVars = knownOutVars.map((v) => new Var(v.aval));
   const needed: Var[] = [];
   if (s2.known !== null) {
     const ins = knownScanOperands<Atom>(s2, uIns, hoist2);
     needed.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), s2.known).slice(knownOutVars.length).map((a) => new Var(a)));
-    recompute.push({ prim: 'scan', inputs: ins, params: s2.known, outBinders: [...copies.values(), ...needed] });
+    recompute.push({ prim: 'scan', inputs: ins, params: s2.known, outBinders: [...copyVars, ...needed] });
   }
   const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
   const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
     prim: 'scan',
-    inputs: s2.unknownOperands.map((o) => ('operand' in o ? uIns[o.operand]! : 'hoisted' in o ? hoist2[o.hoisted]! : needed[o.residual]!)),
+    inputs: s2.unknownOperands.map((o) => scanOperand<Atom>(o, uIns, hoist2, needed, copyVars)),
     params: s2.unknown,
     outBinders: linearOuts,
   };
-  return { known, recompute, linear, saved, copies };
+  // A known ys that is also a saved stack (splitScan stacks it once) is saved as it is: the
+  // recompute scan reads it, so the enclosing program must not replace it with its own copy.
+  const savedOuts = new Set(s1.unknownOperands.flatMap((o) => ('knownOut' in o ? [knownOutVars[o.knownOut]!] : [])));
+  const copies = new Map<Var, Var>(knownOutVars.flatMap((v, k) => (savedOuts.has(v) ? [] : [[v, copyVars[k]!] as [Var, Var]])));
+  return { known, recompute, linear, saved: [...saved, ...savedOuts], copies };
 }
 
 /** The hoisted loop-invariant part of a split scan as a jit_call over its known consts (none: no equation), and its outputs. */
