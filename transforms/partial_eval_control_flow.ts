@@ -158,24 +158,31 @@ export function knownScanOperands<T>(split: ScanSplit, operands: T[], hoisted: T
  */
 export const hoistParams = (split: ScanSplit, name: string): ParamsOf<'jit_call'> => ({ jaxpr: split.hoist!, numConsts: 0, name: `hoist(${name})` });
 
+/**
+ * The equations of a split scan, over the original scan's `operands`: the known ones (the hoisted
+ * part as a jit_call over the known consts, then the known scan binding `knownOuts` and fresh
+ * residual variables; either absent when not needed) and the unknown scan binding `unknownOuts`
+ * (null: none). Shared by the plain split and the two splits under a policy.
+ */
+function scanEqns(split: ScanSplit, operands: Atom[], numConsts: number, name: string, knownOuts: Var[], unknownOuts: Var[]): { known: JaxprEqn[]; residuals: Var[]; unknownIns: Atom[]; unknown: JaxprEqn | null } {
+  const hoisted = split.hoist === null ? [] : split.hoist.outs.map((a) => new Var(a.aval));
+  const known: JaxprEqn[] = split.hoist === null ? [] : [{ prim: 'jit_call', inputs: operands.slice(0, numConsts).filter((_, i) => !split.inUnknowns[i]), params: hoistParams(split, name), outBinders: hoisted }];
+  const residuals: Var[] = [];
+  if (split.known !== null) {
+    const ins = knownScanOperands<Atom>(split, operands, hoisted);
+    residuals.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), split.known).slice(knownOuts.length).map((a) => new Var(a)));
+    known.push({ prim: 'scan', inputs: ins, params: split.known, outBinders: [...knownOuts, ...residuals] });
+  }
+  const unknownIns = split.unknownOperands.map((o) => scanOperand<Atom>(o, operands, hoisted, residuals, knownOuts));
+  const unknown: JaxprEqn | null = unknownOuts.length === 0 ? null : { prim: 'scan', inputs: unknownIns, params: split.unknown, outBinders: unknownOuts };
+  return { known, residuals, unknownIns, unknown };
+}
+
 /** Splits a scan equation of a program being partially evaluated into its known equations (the hoisted part, the known scan) and the unknown scan. */
-function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn] {
+function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn | null] {
   const split = splitScan(eqn.params, inUnknowns);
-  const knownConsts = eqn.inputs.slice(0, eqn.params.numConsts).filter((_, i) => !split.inUnknowns[i]);
-  const hoistVars = split.hoist === null ? [] : split.hoist.outs.map((a) => new Var(a.aval));
-  const hoistEqn: JaxprEqn[] = split.hoist === null ? [] : [{ prim: 'jit_call', inputs: knownConsts, params: hoistParams(split, eqn.params.name), outBinders: hoistVars }];
-  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
-  const knownIns = split.known === null ? [] : knownScanOperands<Atom>(split, eqn.inputs, hoistVars);
-  const knownOutAvals = split.known === null ? [] : abstractEvalPrimitive('scan', knownIns.map((a) => a.aval), split.known);
-  const resVars = knownOutAvals.slice(knownOutVars.length).map((a) => new Var(a));
-  const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'scan', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] }];
-  const unknown: JaxprEqn = {
-    prim: 'scan',
-    inputs: split.unknownOperands.map((o) => scanOperand<Atom>(o, eqn.inputs, hoistVars, resVars, knownOutVars)),
-    params: split.unknown,
-    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
-  };
-  return [[...hoistEqn, ...known], unknown];
+  const { known, unknown } = scanEqns(split, eqn.inputs, eqn.params.numConsts, eqn.params.name, eqn.outBinders.filter((_, i) => !split.outUnknowns[i]), eqn.outBinders.filter((_, i) => split.outUnknowns[i]));
+  return [known, unknown];
 }
 
 /**
@@ -197,46 +204,19 @@ function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[]
 function splitScanUnderPolicy(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
   const { params } = eqn;
   const s1 = splitScan(params, inUnknowns, policy);
-  const [known, hoist1] = hoistEqn(s1, eqn.inputs.slice(0, params.numConsts), params.name);
   const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
-  const saved: Var[] = [];
-  if (s1.known !== null) {
-    const ins = knownScanOperands<Atom>(s1, eqn.inputs, hoist1);
-    saved.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), s1.known).slice(knownOutVars.length).map((a) => new Var(a)));
-    known.push({ prim: 'scan', inputs: ins, params: s1.known, outBinders: [...knownOutVars, ...saved] });
-  }
-  // s1.unknown recomputes and differentiates in one loop (it returns every output): split it again
-  // by what reads an unknown operand.
-  const uIns: Atom[] = s1.unknownOperands.map((o) => scanOperand<Atom>(o, eqn.inputs, hoist1, saved, knownOutVars));
+  // s1's unknown scan (not an equation here) recomputes and differentiates in one loop (it returns
+  // every output): it is split again, by what reads an unknown operand.
+  const { known, residuals: saved, unknownIns: uIns } = scanEqns(s1, eqn.inputs, params.numConsts, params.name, knownOutVars, []);
   const s2 = splitScan(s1.unknown, s1.unknownOperands.map((o) => 'operand' in o && s1.inUnknowns[o.operand]!));
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: scan(${params.name})'s known outputs changed when its recomputation was split off`);
-  const [recompute, hoist2] = hoistEqn(s2, uIns.slice(0, s1.unknown.numConsts), params.name);
   const copyVars = knownOutVars.map((v) => new Var(v.aval));
-  const needed: Var[] = [];
-  if (s2.known !== null) {
-    const ins = knownScanOperands<Atom>(s2, uIns, hoist2);
-    needed.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), s2.known).slice(knownOutVars.length).map((a) => new Var(a)));
-    recompute.push({ prim: 'scan', inputs: ins, params: s2.known, outBinders: [...copyVars, ...needed] });
-  }
-  const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
-  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
-    prim: 'scan',
-    inputs: s2.unknownOperands.map((o) => scanOperand<Atom>(o, uIns, hoist2, needed, copyVars)),
-    params: s2.unknown,
-    outBinders: linearOuts,
-  };
+  const { known: recompute, unknown: linear } = scanEqns(s2, uIns, s1.unknown.numConsts, params.name, copyVars, eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
   // A known ys that is also a saved stack (splitScan stacks it once) is saved as it is: the
   // recompute scan reads it, so the enclosing program must not replace it with its own copy.
   const savedOuts = new Set(s1.unknownOperands.flatMap((o) => ('knownOut' in o ? [knownOutVars[o.knownOut]!] : [])));
   const copies = new Map<Var, Var>(knownOutVars.flatMap((v, k) => (savedOuts.has(v) ? [] : [[v, copyVars[k]!] as [Var, Var]])));
   return { known, recompute, linear, saved: [...saved, ...savedOuts], copies };
-}
-
-/** The hoisted loop-invariant part of a split scan as a jit_call over its known consts (none: no equation), and its outputs. */
-function hoistEqn(split: ScanSplit, consts: Atom[], name: string): [JaxprEqn[], Var[]] {
-  if (split.hoist === null) return [[], []];
-  const outs = split.hoist.outs.map((a) => new Var(a.aval));
-  return [[{ prim: 'jit_call', inputs: consts.filter((_, i) => !split.inUnknowns[i]), params: hoistParams(split, name), outBinders: outs }], outs];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,43 +395,47 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
  */
 function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
   const [index, ...ops] = eqn.inputs;
-  const s1 = splitCond(eqn.params, inUnknowns.slice(1), policy);
+  const opUnknowns = inUnknowns.slice(1);
+  const s1 = splitCond(eqn.params, opUnknowns, policy);
   // (Under a policy the branches read the known operands as their own inputs, never as residuals.)
   if (s1.forwarded.length > 0) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name}) forwarded known operands under a policy`);
   const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
-  const saved = s1.known === null ? [] : s1.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const known: JaxprEqn[] = s1.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])], params: s1.known, outBinders: [...knownOutVars, ...saved] }];
-  // s1.unknown recomputes and differentiates in one cond (it returns every output): split it again by what reads an unknown operand.
-  const unknownOps = ops.filter((_, i) => inUnknowns[i + 1]);
-  // Its branches read [...saved, ...every operand]: a known operand is an operand of the recompute
-  // cond, read from the enclosing program (which saves or recomputes it by its policy), not a copy
-  // the forward cond returns and the backward pass holds.
-  const knownOps = ops.filter((_, i) => !inUnknowns[i + 1]);
-  const s2 = splitCond(s1.unknown, [...saved.map(() => false), ...ops.map((_, i) => inUnknowns[i + 1]!)]);
+  const { known, residuals: saved } = condEqns(s1, index!, ops, opUnknowns, knownOutVars, []);
+  // s1's unknown cond (not an equation here) recomputes and differentiates in one cond (it returns
+  // every output): it is split again, by what reads an unknown operand. Its branches read [...saved,
+  // ...every operand]: a known operand is an operand of the recompute cond, read from the enclosing
+  // program (which saves or recomputes it by its policy), not a copy the forward cond returns and
+  // the backward pass holds.
+  const s2Unknowns = [...saved.map(() => false), ...opUnknowns];
+  const s2 = splitCond(s1.unknown, s2Unknowns);
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name})'s known outputs changed when its recomputation was split off`);
   const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
-  const needed = s2.known === null ? [] : s2.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const recompute: JaxprEqn[] = s2.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...saved, ...knownOps], params: s2.known, outBinders: [...copies.values(), ...needed] }];
-  const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
-  const s2Operands = [...saved, ...ops];
-  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : { prim: 'cond', inputs: [index!, ...needed, ...s2.forwarded.map((i) => s2Operands[i]!), ...unknownOps], params: s2.unknown, outBinders: linearOuts };
+  const { known: recompute, unknown: linear } = condEqns(s2, index!, [...saved, ...ops], s2Unknowns, [...copies.values()], eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
   return { known, recompute, linear, saved, copies };
 }
 
+/**
+ * The equations of a split cond over the index and the original cond's `operands`: the known cond
+ * binding `knownOuts` and fresh residual variables (none when it computes nothing) and the unknown
+ * cond binding `unknownOuts` (null: none). Shared by the plain split and the two under a policy.
+ */
+function condEqns(split: CondSplit, index: Atom, operands: Atom[], opUnknowns: boolean[], knownOuts: Var[], unknownOuts: Var[]): { known: JaxprEqn[]; residuals: Var[]; unknown: JaxprEqn | null } {
+  const residuals = split.known === null ? [] : split.known.branches[0]!.outs.slice(knownOuts.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'cond', inputs: [index, ...operands.filter((_, i) => !opUnknowns[i])], params: split.known, outBinders: [...knownOuts, ...residuals] }];
+  const unknown: JaxprEqn | null = unknownOuts.length === 0 ? null : {
+    prim: 'cond',
+    inputs: [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...operands.filter((_, i) => opUnknowns[i])],
+    params: split.unknown,
+    outBinders: unknownOuts,
+  };
+  return { known, residuals, unknown };
+}
+
 /** Splits a cond equation (known index) of a program being partially evaluated. */
-function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn | null] {
   const [index, ...ops] = eqn.inputs;
   const split = splitCond(eqn.params, inUnknowns.slice(1));
-  const knownIns = [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])];
-  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
-  const resVars = split.known === null ? [] : split.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const known: JaxprEqn | null = split.known === null ? null : { prim: 'cond', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] };
-  const unknown: JaxprEqn = {
-    prim: 'cond',
-    inputs: [index!, ...resVars, ...split.forwarded.map((i) => ops[i]!), ...ops.filter((_, i) => inUnknowns[i + 1])],
-    params: split.unknown,
-    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
-  };
+  const { known, unknown } = condEqns(split, index!, ops, inUnknowns.slice(1), eqn.outBinders.filter((_, i) => !split.outUnknowns[i]), eqn.outBinders.filter((_, i) => split.outUnknowns[i]));
   return [known, unknown];
 }
 

@@ -21,7 +21,7 @@ import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
  */
 export interface SplitRule<P extends Primitive> {
   splits(inUnknowns: boolean[]): boolean;
-  plain(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn];
+  plain(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn | null];
   underPolicy?(eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit;
   splitsKnown?: boolean;
 }
