@@ -441,8 +441,10 @@ function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn[]
 
 // partialEvalJaxpr reaches these through its table (partial_eval.ts imports this file, so they are
 // registered before any program is split). A while loop has no split under a policy: it stores no
-// per-iteration residuals, its known carries are recomputed (splitWhile).
-splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy };
+// per-iteration residuals, its known carries are recomputed (splitWhile). Under a policy a scan or
+// cond splits with every operand known too (JAX applies _scan_partial_eval_custom to every scan of a
+// checkpointed body): what the policy saves inside it is saved, instead of the whole loop recomputed.
+splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy, splitsKnown: true };
 // A cond splits when its index is known (an unknown index makes the whole cond unknown).
-splitRules.cond = { splits: (inUnknowns) => !inUnknowns[0] && inUnknowns.some(Boolean), plain: splitCondEqn, underPolicy: splitCondUnderPolicy };
+splitRules.cond = { splits: (inUnknowns) => !inUnknowns[0] && inUnknowns.some(Boolean), plain: splitCondEqn, underPolicy: splitCondUnderPolicy, splitsKnown: true };
 splitRules.while = { splits: someKnown, plain: splitWhileEqn };
