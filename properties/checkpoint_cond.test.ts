@@ -45,11 +45,12 @@ describe('policies apply inside cond branches', () => {
     }
   });
 
-  it('the forward pass holds the names of both branches (the branch not taken writes zeros, as in JAX)', () => {
+  it('the forward pass holds the name of the branch taken, in a slot the branches share (as in JAX)', () => {
     const held = (policy: CheckpointPolicy, p: number) => heldBytes(checkpoint(plain(p), { policy }), x);
     for (const p of [1, 0]) {
-      // Each branch keeps its name (the branch not taken a zero): two [2, 3] float32.
-      expect(held(saveOnlyTheseNames('a'), p), `p = ${p}`).toBe(2 * 2 * 3 * 4);
+      // Both branches' names are [2, 3] float32: one slot, filled by the branch taken
+      // (_merge_branch_residuals). Before, a slot per branch, the other written with zeros: 48 bytes.
+      expect(held(saveOnlyTheseNames('a'), p), `p = ${p}`).toBe(2 * 3 * 4);
       // A policy that saves nothing holds nothing: the branches' operand 2v is the enclosing
       // program's to save or recompute (here recomputed from v). Before, every branch returned it
       // as a residual of its own, so the forward pass held two [2, 3] copies (48 bytes) of it.
@@ -95,8 +96,9 @@ describe('policies apply inside cond branches', () => {
       // stacked per step: 768 bytes held under nothingSaveable, where saving nothing holds nothing.
       expect(heldBytes(checkpoint(f, { policy: nothingSaveable }), x)).toBe(0);
       expect(heldBytes(checkpoint(f, { policy: saveOnlyTheseNames('nobody') }), x)).toBe(0);
-      // saveOnlyTheseNames('a'): the name of each of the three branches, one [2, 3] per step each.
-      expect(heldBytes(checkpoint(f, { policy: saveOnlyTheseNames('a') }), x)).toBe(4 * 3 * 2 * 3 * 4);
+      // saveOnlyTheseNames('a'): the three branches' names share one [2, 3] slot, stacked per step.
+      // (Before, a slot per branch: three times as much.)
+      expect(heldBytes(checkpoint(f, { policy: saveOnlyTheseNames('a') }), x)).toBe(4 * 2 * 3 * 4);
       for (const policy of POLICIES) {
         const ck = checkpoint(f, { policy });
         const tol = { rtol: 1e-5, atol: 1e-6, label: policy.name };

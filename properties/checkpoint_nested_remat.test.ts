@@ -26,9 +26,10 @@ describe('a checkpoint in a checkpoint', () => {
   const count = (f: (v: NDArray) => NDArray, prim: string) => deepCount(makeJaxpr(grad(f))(x).jaxpr, prim);
 
   it('the outer policy decides what of the inner block is recomputed, whatever the inner policy (JAX)', () => {
-    // (Under an outer everythingSaveable the inner policy is kept: that split cannot tell an outer
-    // save-everything checkpoint from no checkpoint.)
-    for (const op of POLICIES.filter((p) => p !== everythingSaveable)) {
+    // Under an outer everythingSaveable too: nothing of the inner block is recomputed, whatever its
+    // own policy. (Before, "inside a checkpoint" was told by the policy not being everythingSaveable,
+    // so under that outer policy the inner one was kept, and the inner block recomputed.)
+    for (const op of POLICIES) {
       for (const ip of POLICIES) {
         const nested = checkpoint(outer(ip), { policy: op });
         const sameAsOuter = checkpoint(outer(op), { policy: op });
@@ -41,10 +42,12 @@ describe('a checkpoint in a checkpoint', () => {
     expect(count(checkpoint(outer(saveOnlyTheseNames('a')), { policy: nothingSaveable }), 'sin')).toBe(count(plain, 'sin') + 1);
   });
 
-  it('the forward pass holds what the outer policy saves: one [2, 3] name under the outer saveOnlyTheseNames(a), nothing under an outer nothingSaveable', () => {
+  it('the forward pass holds what the outer policy saves: one [2, 3] name under the outer saveOnlyTheseNames(a), nothing under an outer nothingSaveable, everything under an outer everythingSaveable', () => {
     const held = (ip: CheckpointPolicy, op: CheckpointPolicy) => heldBytes(checkpoint(outer(ip), { policy: op }), x);
     expect(held(nothingSaveable, saveOnlyTheseNames('a')) - held(nothingSaveable, saveOnlyTheseNames('nobody'))).toBe(2 * 3 * 4);
     expect(held(saveOnlyTheseNames('a'), nothingSaveable)).toBe(held(nothingSaveable, nothingSaveable));
+    // An outer everythingSaveable keeps what the inner block computes, whatever the inner policy.
+    for (const ip of POLICIES) expect(held(ip, everythingSaveable), `inner ${ip.name}`).toBe(held(everythingSaveable, everythingSaveable));
   });
 
   it('gradients equal the un-checkpointed function for every pair of policies, at orders 1 and 2, under vmap and jit; no leaks', () => {

@@ -11,10 +11,9 @@ import { Trace, Tracer, abstractEvalPrimitive, bind, fullLower, fullRaise, withN
 import { TransformError } from '../src/errors.js';
 import { Jaxpr, Var, evalJaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
-import { everythingSaveable } from '../src/checkpoint_policy.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import { partialEvalJaxpr } from './partial_eval_jaxpr.js';
-import { hoistParams, knownScanOperands, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
+import { hoistParams, knownScanOperands, scanOperand, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
 
 /** Known (a value) or unknown (only an aval). */
 export class PartialVal {
@@ -218,7 +217,7 @@ function tracersToJaxpr(ins: PartialEvalTracer[], outs: PartialEvalTracer[]): { 
  */
 function partialEvalProgram(trace: PartialEvalTrace, prim: 'jit_call' | 'remat', tracers: PartialEvalTracer[], params: ParamsOf<'jit_call'>): NDArray[] {
   const inUnknowns = tracers.map((t) => !t.pval.isKnown);
-  const policy = prim === 'remat' ? (params as unknown as ParamsOf<'remat'>).policy : everythingSaveable;
+  const policy = prim === 'remat' ? (params as unknown as ParamsOf<'remat'>).policy : null;
   const split = partialEvalJaxpr(params.jaxpr, inUnknowns, policy);
   const knownIns = tracers.filter((t) => t.pval.isKnown).map((t) => t.pval.known!);
   // The known part of a checkpointed function runs in its own scope: its intermediates die here.
@@ -244,11 +243,12 @@ function partialEvalScan(trace: PartialEvalTrace, tracers: PartialEvalTracer[], 
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
   const hoistedTracers = hoisted.map((h) => trace.lift(h) as PartialEvalTracer);
-  const ins = split.unknownOperands.map((o) => ('operand' in o ? tracers[o.operand]! : 'hoisted' in o ? hoistedTracers[o.hoisted]! : residuals[o.residual]!));
+  const knownOuts = knownResults.slice(0, numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
+  const ins = split.unknownOperands.map((o) => scanOperand(o, tracers, hoistedTracers, residuals, knownOuts));
   const avalsOut = abstractEvalPrimitive('scan', ins.map((t) => t.aval), split.unknown);
   const unknownOuts = trace.recordEqn('scan', ins, split.unknown, avalsOut);
   let k = 0, u = 0;
-  return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
+  return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : knownOuts[k++]!));
 }
 
 /** The partial-evaluation rule of while: run the known loop now, record the whole loop for the unknown carries. */
@@ -269,7 +269,7 @@ function partialEvalCond(trace: PartialEvalTrace, tracers: PartialEvalTracer[], 
   const knownResults = split.known === null ? [] : bind('cond', [index!.pval.known!, ...knownOps], split.known);
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
-  const ins = [index!, ...residuals, ...ops.filter((t) => !t.pval.isKnown)];
+  const ins = [index!, ...residuals, ...split.forwarded.map((i) => ops[i]!), ...ops.filter((t) => !t.pval.isKnown)];
   const unknownOuts = trace.recordEqn('cond', ins, split.unknown, abstractEvalPrimitive('cond', ins.map((t) => t.aval), split.unknown));
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));

@@ -8,20 +8,27 @@ import { abstractEvalPrimitive } from '../src/core.js';
 import { TransformError } from '../src/errors.js';
 import { Jaxpr, Lit, Var, type Atom, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf } from '../src/primitives.js';
-import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
+import type { CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { dceJaxpr } from '../src/dce.js';
+import { shapesEqual } from '../src/shape.js';
 import { branchFixpoint } from './jaxpr_trace.js';
 import { hoistLoopInvariant } from './loop_invariant.js';
-import { partialEvalJaxpr, splitEqnRules, type PolicySplit, type SplitProgram } from './partial_eval_jaxpr.js';
+import { partialEvalJaxpr, someKnown, splitRules, type PolicySplit, type SplitProgram } from './partial_eval_jaxpr.js';
 
 // ---------------------------------------------------------------------------------------------
 // Partial evaluation of scans (JAX's _scan_partial_eval)
 
 /**
  * Where an operand of the unknown scan comes from: an operand of the original scan, a residual
- * output of the known scan, or a loop-invariant value computed once before the loop.
+ * output of the known scan, a loop-invariant value computed once before the loop, or a known
+ * output (ys) of the known scan that is also a residual (stacked once).
  */
-export type ScanOperand = { operand: number } | { residual: number } | { hoisted: number };
+export type ScanOperand = { operand: number } | { residual: number } | { hoisted: number } | { knownOut: number };
+
+/** The value an unknown scan's operand comes from, among the scan's operands, the hoisted values, the stacked residuals and the known outputs. */
+export function scanOperand<T>(o: ScanOperand, operands: readonly T[], hoisted: readonly T[], residuals: readonly T[], knownOuts: readonly T[]): T {
+  return 'operand' in o ? operands[o.operand]! : 'hoisted' in o ? hoisted[o.hoisted]! : 'residual' in o ? residuals[o.residual]! : knownOuts[o.knownOut]!;
+}
 
 export interface ScanSplit {
   /** Per operand, after the fixpoint (a known carry the body makes unknown is unknown). */
@@ -48,18 +55,18 @@ export interface ScanSplit {
  * computed from the known consts alone are computed once before the loop (loop_invariant.ts) and
  * passed to the unknown scan as consts.
  */
-export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): ScanSplit {
+export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], policy: CheckpointPolicy | null = null): ScanSplit {
   const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
   // Under a checkpoint policy (splitScanUnderPolicy) the body is split by the policy, the unknown
   // scan carries the known carries too and returns every output: it recomputes what is not saved.
-  const underPolicy = policy !== everythingSaveable;
+  const underPolicy = policy !== null;
   const isCarry = (i: number): boolean => i >= nC && i < nC + nK;
   let inUnknowns = operandUnknowns;
   let split: SplitProgram;
   for (;;) {
     split = underPolicy
       ? partialEvalJaxpr(jaxpr, inUnknowns, policy, jaxpr.outs.map(() => true), true, inUnknowns.map((u, i) => !u && isCarry(i)))
-      : partialEvalJaxpr(jaxpr, inUnknowns, everythingSaveable, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
+      : partialEvalJaxpr(jaxpr, inUnknowns, null, jaxpr.outs.map((_, i) => i < nK && inUnknowns[nC + i]!));
     const carryUnknown = (underPolicy ? split.outDependsOnUnknown : split.outUnknowns).slice(0, nK);
     if (carryUnknown.every((u, k) => !u || inUnknowns[nC + k])) break;
     inUnknowns = inUnknowns.map((u, i) => u || (isCarry(i) && carryUnknown[i - nC]!));
@@ -85,9 +92,14 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], 
   // A residual that is a known const or xs binder of the body is that operand itself; a hoisted one is computed once.
   const sourceOf = new Map<Var, ScanOperand>(split.known.inBinders.map((v, j) => [v, { operand: knownOperandIdx[j]! }]));
   hoistedVars.forEach((v, j) => sourceOf.set(v, { hoisted: j }));
+  // A residual that is a known ys output of the body is that output, which the known scan stacks anyway.
+  const knownOutIdx = knownOutMask.flatMap((k, i) => (k ? [i] : []));
+  known.outs.slice(0, numKnownProgramOuts).forEach((a, i) => {
+    if (knownProgramOutKept[i] && knownOutIdx[i]! >= nK && a instanceof Var && !sourceOf.has(a)) sourceOf.set(a, { knownOut: knownProgramOutKept.slice(0, i).filter(Boolean).length });
+  });
   const passed = residualVars.map((v) => sourceOf.get(v));
   const isInvariant = (s: ScanOperand | undefined): boolean => s !== undefined && ('hoisted' in s || ('operand' in s && s.operand < nC));
-  const isPassed = (s: ScanOperand | undefined): boolean => isInvariant(s) || (s !== undefined && 'operand' in s && s.operand >= nC + nK);
+  const isPassed = (s: ScanOperand | undefined): boolean => isInvariant(s) || (s !== undefined && (('operand' in s && s.operand >= nC + nK) || 'knownOut' in s));
   const stackedIdx = range(numResiduals).filter((r) => !isPassed(passed[r]));
   // The known loop returns its known outputs and the stacked residuals (residuals passed on are not
   // its outputs any more), and takes the hoisted values it still reads, besides all its own operands.
@@ -146,24 +158,31 @@ export function knownScanOperands<T>(split: ScanSplit, operands: T[], hoisted: T
  */
 export const hoistParams = (split: ScanSplit, name: string): ParamsOf<'jit_call'> => ({ jaxpr: split.hoist!, numConsts: 0, name: `hoist(${name})` });
 
+/**
+ * The equations of a split scan, over the original scan's `operands`: the known ones (the hoisted
+ * part as a jit_call over the known consts, then the known scan binding `knownOuts` and fresh
+ * residual variables; either absent when not needed) and the unknown scan binding `unknownOuts`
+ * (null: none). Shared by the plain split and the two splits under a policy.
+ */
+function scanEqns(split: ScanSplit, operands: Atom[], numConsts: number, name: string, knownOuts: Var[], unknownOuts: Var[]): { known: JaxprEqn[]; residuals: Var[]; unknownIns: Atom[]; unknown: JaxprEqn | null } {
+  const hoisted = split.hoist === null ? [] : split.hoist.outs.map((a) => new Var(a.aval));
+  const known: JaxprEqn[] = split.hoist === null ? [] : [{ prim: 'jit_call', inputs: operands.slice(0, numConsts).filter((_, i) => !split.inUnknowns[i]), params: hoistParams(split, name), outBinders: hoisted }];
+  const residuals: Var[] = [];
+  if (split.known !== null) {
+    const ins = knownScanOperands<Atom>(split, operands, hoisted);
+    residuals.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), split.known).slice(knownOuts.length).map((a) => new Var(a)));
+    known.push({ prim: 'scan', inputs: ins, params: split.known, outBinders: [...knownOuts, ...residuals] });
+  }
+  const unknownIns = split.unknownOperands.map((o) => scanOperand<Atom>(o, operands, hoisted, residuals, knownOuts));
+  const unknown: JaxprEqn | null = unknownOuts.length === 0 ? null : { prim: 'scan', inputs: unknownIns, params: split.unknown, outBinders: unknownOuts };
+  return { known, residuals, unknownIns, unknown };
+}
+
 /** Splits a scan equation of a program being partially evaluated into its known equations (the hoisted part, the known scan) and the unknown scan. */
-function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn] {
+function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn | null] {
   const split = splitScan(eqn.params, inUnknowns);
-  const knownConsts = eqn.inputs.slice(0, eqn.params.numConsts).filter((_, i) => !split.inUnknowns[i]);
-  const hoistVars = split.hoist === null ? [] : split.hoist.outs.map((a) => new Var(a.aval));
-  const hoistEqn: JaxprEqn[] = split.hoist === null ? [] : [{ prim: 'jit_call', inputs: knownConsts, params: hoistParams(split, eqn.params.name), outBinders: hoistVars }];
-  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
-  const knownIns = split.known === null ? [] : knownScanOperands<Atom>(split, eqn.inputs, hoistVars);
-  const knownOutAvals = split.known === null ? [] : abstractEvalPrimitive('scan', knownIns.map((a) => a.aval), split.known);
-  const resVars = knownOutAvals.slice(knownOutVars.length).map((a) => new Var(a));
-  const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'scan', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] }];
-  const unknown: JaxprEqn = {
-    prim: 'scan',
-    inputs: split.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : 'hoisted' in o ? hoistVars[o.hoisted]! : resVars[o.residual]!)),
-    params: split.unknown,
-    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
-  };
-  return [[...hoistEqn, ...known], unknown];
+  const { known, unknown } = scanEqns(split, eqn.inputs, eqn.params.numConsts, eqn.params.name, eqn.outBinders.filter((_, i) => !split.outUnknowns[i]), eqn.outBinders.filter((_, i) => split.outUnknowns[i]));
+  return [known, unknown];
 }
 
 /**
@@ -185,42 +204,19 @@ function splitScanEqn(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[]): [JaxprEqn[]
 function splitScanUnderPolicy(eqn: JaxprEqn<'scan'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
   const { params } = eqn;
   const s1 = splitScan(params, inUnknowns, policy);
-  const [known, hoist1] = hoistEqn(s1, eqn.inputs.slice(0, params.numConsts), params.name);
   const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
-  const saved: Var[] = [];
-  if (s1.known !== null) {
-    const ins = knownScanOperands<Atom>(s1, eqn.inputs, hoist1);
-    saved.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), s1.known).slice(knownOutVars.length).map((a) => new Var(a)));
-    known.push({ prim: 'scan', inputs: ins, params: s1.known, outBinders: [...knownOutVars, ...saved] });
-  }
-  // s1.unknown recomputes and differentiates in one loop (it returns every output): split it again
-  // by what reads an unknown operand.
-  const uIns: Atom[] = s1.unknownOperands.map((o) => ('operand' in o ? eqn.inputs[o.operand]! : 'hoisted' in o ? hoist1[o.hoisted]! : saved[o.residual]!));
+  // s1's unknown scan (not an equation here) recomputes and differentiates in one loop (it returns
+  // every output): it is split again, by what reads an unknown operand.
+  const { known, residuals: saved, unknownIns: uIns } = scanEqns(s1, eqn.inputs, params.numConsts, params.name, knownOutVars, []);
   const s2 = splitScan(s1.unknown, s1.unknownOperands.map((o) => 'operand' in o && s1.inUnknowns[o.operand]!));
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: scan(${params.name})'s known outputs changed when its recomputation was split off`);
-  const [recompute, hoist2] = hoistEqn(s2, uIns.slice(0, s1.unknown.numConsts), params.name);
-  const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
-  const needed: Var[] = [];
-  if (s2.known !== null) {
-    const ins = knownScanOperands<Atom>(s2, uIns, hoist2);
-    needed.push(...abstractEvalPrimitive('scan', ins.map((a) => a.aval), s2.known).slice(knownOutVars.length).map((a) => new Var(a)));
-    recompute.push({ prim: 'scan', inputs: ins, params: s2.known, outBinders: [...copies.values(), ...needed] });
-  }
-  const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
-  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
-    prim: 'scan',
-    inputs: s2.unknownOperands.map((o) => ('operand' in o ? uIns[o.operand]! : 'hoisted' in o ? hoist2[o.hoisted]! : needed[o.residual]!)),
-    params: s2.unknown,
-    outBinders: linearOuts,
-  };
-  return { known, recompute, linear, saved, copies };
-}
-
-/** The hoisted loop-invariant part of a split scan as a jit_call over its known consts (none: no equation), and its outputs. */
-function hoistEqn(split: ScanSplit, consts: Atom[], name: string): [JaxprEqn[], Var[]] {
-  if (split.hoist === null) return [[], []];
-  const outs = split.hoist.outs.map((a) => new Var(a.aval));
-  return [[{ prim: 'jit_call', inputs: consts.filter((_, i) => !split.inUnknowns[i]), params: hoistParams(split, name), outBinders: outs }], outs];
+  const copyVars = knownOutVars.map((v) => new Var(v.aval));
+  const { known: recompute, unknown: linear } = scanEqns(s2, uIns, s1.unknown.numConsts, params.name, copyVars, eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
+  // A known ys that is also a saved stack (splitScan stacks it once) is saved as it is: the
+  // recompute scan reads it, so the enclosing program must not replace it with its own copy.
+  const savedOuts = new Set(s1.unknownOperands.flatMap((o) => ('knownOut' in o ? [knownOutVars[o.knownOut]!] : [])));
+  const copies = new Map<Var, Var>(knownOutVars.flatMap((v, k) => (savedOuts.has(v) ? [] : [[v, copyVars[k]!] as [Var, Var]])));
+  return { known, recompute, linear, saved: [...saved, ...savedOuts], copies };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,9 +288,11 @@ export interface CondSplit {
   outUnknowns: boolean[];
   /** Over [index, ...known operands]: [...known outputs, ...every branch's residuals]; null if it computes nothing. */
   known: ParamsOf<'cond'> | null;
-  /** Over [index, ...residuals, ...unknown operands]: the unknown outputs. */
+  /** Over [index, ...residuals, ...forwarded operands, ...unknown operands]: the unknown outputs. */
   unknown: ParamsOf<'cond'>;
   numResiduals: number;
+  /** Known operands (indices among the cond's operands) some branch needs as they are: read by the unknown cond directly, not returned per branch. */
+  forwarded: number[];
 }
 
 /** A zero of `aval` written into `eqns` (a literal, broadcast if not a scalar). */
@@ -307,13 +305,35 @@ function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
 }
 
 /**
+ * Residual slots shared by the branches of a cond (JAX's _merge_branch_residuals): only one branch
+ * runs, so residuals of equal type (dtype and shape) in different branches share a slot; per type
+ * there are as many slots as the branch with the most residuals of it needs. Per branch: the slot of
+ * each of its residuals.
+ */
+function mergeBranchResiduals(branchAvals: ShapedArray[][]): { slots: ShapedArray[]; slotOf: number[][] } {
+  const slots: ShapedArray[] = [];
+  const slotOf = branchAvals.map((avals) => {
+    const used = new Set<number>();
+    return avals.map((aval) => {
+      let k = slots.findIndex((s, j) => !used.has(j) && s.dtype === aval.dtype && shapesEqual(s.shape, aval.shape));
+      if (k < 0) k = slots.push(aval) - 1;
+      used.add(k);
+      return k;
+    });
+  });
+  return { slots, slotOf };
+}
+
+/**
  * Splits a cond whose index is known. Every branch is split by the same unknown operands, an
  * output being unknown if it is in any branch. The branches need different residuals, so, as in
- * JAX, the known cond returns the residuals of all branches, each branch computing its own and
- * writing zeros for the others', and each unknown branch reads only its own. The unknown cond is
- * linear in the unknown operands (for a linearization), and transposes as a cond (transpose.ts).
+ * JAX, the known cond returns residuals for all branches in slots shared by type (the branch taken
+ * fills its own, zeros the rest: mergeBranchResiduals), and each unknown branch reads only its own.
+ * A residual that is a known operand itself is not returned (a copy per branch, stacked per step in
+ * a scan): the unknown cond reads the operand. The unknown cond is linear in the unknown operands
+ * (for a linearization), and transposes as a cond (transpose.ts).
  */
-export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable): CondSplit {
+export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], policy: CheckpointPolicy | null = null): CondSplit {
   const { branches, name } = params;
   const numOuts = branches[0]!.outs.length;
   // Under a checkpoint policy (splitCondUnderPolicy) each branch is split by the policy and its
@@ -321,32 +341,48 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
   // known ones included (as the scan split carries its known carries), so a known operand is not a
   // residual of each branch (a copy per branch, saved whatever the policy). An output is known if it
   // is known in every branch; a branch's known program also returns those known in it alone.
-  const underPolicy = policy !== everythingSaveable;
+  const underPolicy = policy !== null;
   const [splits, outUk] = underPolicy
     ? ((ss: SplitProgram[]) => [ss, range(numOuts).map((i) => ss.some((sp) => sp.outDependsOnUnknown[i]))] as const)(branches.map((b) => partialEvalJaxpr(b, opUnknowns, policy, b.outs.map(() => true), true, opUnknowns.map((u) => !u))))
-    : branchFixpoint(numOuts, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, everythingSaveable, forced)), (sp) => sp.outUnknowns);
+    : branchFixpoint(numOuts, (forced) => branches.map((b) => partialEvalJaxpr(b, opUnknowns, null, forced)), (sp) => sp.outUnknowns);
   const numKnownOuts = outUk.filter((u) => !u).length;
   // Per branch: its known program's known outputs, each the original output it is.
   const knownOutsOf = (sp: SplitProgram): number[] => range(numOuts).filter((i) => (underPolicy ? !sp.outDependsOnUnknown[i] : !outUk[i]));
   const residualAtoms = splits.map((sp) => sp.known.outs.slice(knownOutsOf(sp).length));
-  const numResiduals = residualAtoms.reduce((n, r) => n + r.length, 0);
+  // Per branch and residual: the known operand it is (-1: computed by the branch).
+  const knownOpIdx = range(opUnknowns.length).filter((i) => !opUnknowns[i]);
+  const operandOf = splits.map((sp, j) => residualAtoms[j]!.map((a) => (a instanceof Var ? (knownOpIdx[sp.known.inBinders.indexOf(a)] ?? -1) : -1)));
+  const forwarded = [...new Set(operandOf.flat().filter((i) => i >= 0))].sort((a, b) => a - b);
+  const computed = residualAtoms.map((atoms, j) => atoms.flatMap((a, r) => (operandOf[j]![r]! < 0 ? [r] : [])));
+  const { slots, slotOf } = mergeBranchResiduals(computed.map((rs, j) => rs.map((r) => residualAtoms[j]![r]!.aval)));
   const knownBranches = splits.map((sp, j) => {
     const eqns = [...sp.known.eqns];
-    const residuals = residualAtoms.flatMap((atoms, i) => (i === j ? atoms : atoms.map((a) => zeroAtom(a.aval, eqns))));
     const own = knownOutsOf(sp);
     const knownOuts = range(numOuts).filter((i) => !outUk[i]).map((i) => sp.known.outs[own.indexOf(i)]!);
+    const residuals = slots.map((aval, k) => {
+      const c = slotOf[j]!.indexOf(k);
+      return c >= 0 ? residualAtoms[j]![computed[j]![c]!]! : zeroAtom(aval, eqns);
+    });
     return new Jaxpr(sp.known.inBinders, eqns, [...knownOuts, ...residuals]);
   });
   const unknownBranches = splits.map((s, j) => {
-    const own = s.unknown.inBinders.slice(0, s.numResiduals);
-    const residualBinders = residualAtoms.flatMap((atoms, i) => (i === j ? own : atoms.map((a) => new Var(a.aval))));
-    return new Jaxpr([...residualBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
+    const resBinders = s.unknown.inBinders.slice(0, s.numResiduals);
+    const slotBinders = slots.map((aval, k) => {
+      const c = slotOf[j]!.indexOf(k);
+      return c >= 0 ? resBinders[computed[j]![c]!]! : new Var(aval);
+    });
+    const fwdBinders = forwarded.map((i) => {
+      const r = operandOf[j]!.indexOf(i);
+      return r >= 0 ? resBinders[r]! : new Var(branches[j]!.inBinders[i]!.aval);
+    });
+    return new Jaxpr([...slotBinders, ...fwdBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
   });
   return {
     outUnknowns: outUk,
-    known: numKnownOuts > 0 || numResiduals > 0 ? { branches: knownBranches, name } : null,
+    known: numKnownOuts > 0 || slots.length > 0 ? { branches: knownBranches, name } : null,
     unknown: { branches: unknownBranches, name },
-    numResiduals,
+    numResiduals: slots.length,
+    forwarded,
   };
 }
 
@@ -359,47 +395,56 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
  */
 function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit {
   const [index, ...ops] = eqn.inputs;
-  const s1 = splitCond(eqn.params, inUnknowns.slice(1), policy);
+  const opUnknowns = inUnknowns.slice(1);
+  const s1 = splitCond(eqn.params, opUnknowns, policy);
+  // (Under a policy the branches read the known operands as their own inputs, never as residuals.)
+  if (s1.forwarded.length > 0) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name}) forwarded known operands under a policy`);
   const knownOutVars = eqn.outBinders.filter((_, i) => !s1.outUnknowns[i]);
-  const saved = s1.known === null ? [] : s1.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const known: JaxprEqn[] = s1.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])], params: s1.known, outBinders: [...knownOutVars, ...saved] }];
-  // s1.unknown recomputes and differentiates in one cond (it returns every output): split it again by what reads an unknown operand.
-  const unknownOps = ops.filter((_, i) => inUnknowns[i + 1]);
-  // Its branches read [...saved, ...every operand]: a known operand is an operand of the recompute
-  // cond, read from the enclosing program (which saves or recomputes it by its policy), not a copy
-  // the forward cond returns and the backward pass holds.
-  const knownOps = ops.filter((_, i) => !inUnknowns[i + 1]);
-  const s2 = splitCond(s1.unknown, [...saved.map(() => false), ...ops.map((_, i) => inUnknowns[i + 1]!)]);
+  const { known, residuals: saved } = condEqns(s1, index!, ops, opUnknowns, knownOutVars, []);
+  // s1's unknown cond (not an equation here) recomputes and differentiates in one cond (it returns
+  // every output): it is split again, by what reads an unknown operand. Its branches read [...saved,
+  // ...every operand]: a known operand is an operand of the recompute cond, read from the enclosing
+  // program (which saves or recomputes it by its policy), not a copy the forward cond returns and
+  // the backward pass holds.
+  const s2Unknowns = [...saved.map(() => false), ...opUnknowns];
+  const s2 = splitCond(s1.unknown, s2Unknowns);
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name})'s known outputs changed when its recomputation was split off`);
   const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
-  const needed = s2.known === null ? [] : s2.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const recompute: JaxprEqn[] = s2.known === null ? [] : [{ prim: 'cond', inputs: [index!, ...saved, ...knownOps], params: s2.known, outBinders: [...copies.values(), ...needed] }];
-  const linearOuts = eqn.outBinders.filter((_, i) => s1.outUnknowns[i]);
-  const linear: JaxprEqn | null = linearOuts.length === 0 ? null : { prim: 'cond', inputs: [index!, ...needed, ...unknownOps], params: s2.unknown, outBinders: linearOuts };
+  const { known: recompute, unknown: linear } = condEqns(s2, index!, [...saved, ...ops], s2Unknowns, [...copies.values()], eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
   return { known, recompute, linear, saved, copies };
 }
 
+/**
+ * The equations of a split cond over the index and the original cond's `operands`: the known cond
+ * binding `knownOuts` and fresh residual variables (none when it computes nothing) and the unknown
+ * cond binding `unknownOuts` (null: none). Shared by the plain split and the two under a policy.
+ */
+function condEqns(split: CondSplit, index: Atom, operands: Atom[], opUnknowns: boolean[], knownOuts: Var[], unknownOuts: Var[]): { known: JaxprEqn[]; residuals: Var[]; unknown: JaxprEqn | null } {
+  const residuals = split.known === null ? [] : split.known.branches[0]!.outs.slice(knownOuts.length).map((a) => new Var(a.aval));
+  const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'cond', inputs: [index, ...operands.filter((_, i) => !opUnknowns[i])], params: split.known, outBinders: [...knownOuts, ...residuals] }];
+  const unknown: JaxprEqn | null = unknownOuts.length === 0 ? null : {
+    prim: 'cond',
+    inputs: [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...operands.filter((_, i) => opUnknowns[i])],
+    params: split.unknown,
+    outBinders: unknownOuts,
+  };
+  return { known, residuals, unknown };
+}
+
 /** Splits a cond equation (known index) of a program being partially evaluated. */
-function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn | null, JaxprEqn] {
+function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn[], JaxprEqn | null] {
   const [index, ...ops] = eqn.inputs;
   const split = splitCond(eqn.params, inUnknowns.slice(1));
-  const knownIns = [index!, ...ops.filter((_, i) => !inUnknowns[i + 1])];
-  const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
-  const resVars = split.known === null ? [] : split.known.branches[0]!.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
-  const known: JaxprEqn | null = split.known === null ? null : { prim: 'cond', inputs: knownIns, params: split.known, outBinders: [...knownOutVars, ...resVars] };
-  const unknown: JaxprEqn = {
-    prim: 'cond',
-    inputs: [index!, ...resVars, ...ops.filter((_, i) => inUnknowns[i + 1])],
-    params: split.unknown,
-    outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
-  };
+  const { known, unknown } = condEqns(split, index!, ops, inUnknowns.slice(1), eqn.outBinders.filter((_, i) => !split.outUnknowns[i]), eqn.outBinders.filter((_, i) => split.outUnknowns[i]));
   return [known, unknown];
 }
 
 // partialEvalJaxpr reaches these through its table (partial_eval.ts imports this file, so they are
-// registered before any program is split).
-splitEqnRules.scan = splitScanEqn;
-splitEqnRules.scanUnderPolicy = splitScanUnderPolicy;
-splitEqnRules.condUnderPolicy = splitCondUnderPolicy;
-splitEqnRules.while = splitWhileEqn;
-splitEqnRules.cond = splitCondEqn;
+// registered before any program is split). A while loop has no split under a policy: it stores no
+// per-iteration residuals, its known carries are recomputed (splitWhile). Under a policy a scan or
+// cond splits with every operand known too (JAX applies _scan_partial_eval_custom to every scan of a
+// checkpointed body): what the policy saves inside it is saved, instead of the whole loop recomputed.
+splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy, splitsKnown: true };
+// A cond splits when its index is known (an unknown index makes the whole cond unknown).
+splitRules.cond = { splits: (inUnknowns) => !inUnknowns[0] && inUnknowns.some(Boolean), plain: splitCondEqn, underPolicy: splitCondUnderPolicy, splitsKnown: true };
+splitRules.while = { splits: someKnown, plain: splitWhileEqn };

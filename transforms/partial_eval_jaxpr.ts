@@ -1,28 +1,33 @@
 // Partial evaluation of programs (JAX's partial_eval_jaxpr_nounits): a program split by which of
 // its inputs are unknown into a known program, run now, and an unknown one over the residuals.
 // Used for the bodies of jit_call, remat, scan, while and cond; the splits of control-flow
-// equations live in partial_eval_control_flow.ts and reach this file through `splitEqnRules`.
+// equations live in partial_eval_control_flow.ts and reach this file through `splitRules`.
 import { Jaxpr, Var, type Atom, type JaxprEqn } from '../src/jaxpr.js';
 import { TransformError } from '../src/errors.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
-import { everythingSaveable, type CheckpointPolicy } from '../src/checkpoint_policy.js';
+import type { CheckpointPolicy } from '../src/checkpoint_policy.js';
 import { dceJaxpr, deadCodeElimination } from '../src/dce.js';
 
 /**
- * How partialEvalJaxpr splits a control-flow equation with known inputs: its known equations (none,
- * one or several) and its unknown one (JAX's partial_eval_jaxpr_custom_rules). Filled by
+ * How partialEvalJaxpr splits an equation that carries programs and has known inputs (JAX's
+ * partial_eval_jaxpr_custom_rules), keyed by primitive. `splits` says whether the equation splits
+ * for these unknown inputs (else it is unknown whole); `plain` splits it outside any checkpoint: its
+ * known equations (none, one or several) and its unknown one; `underPolicy` (where it has one)
+ * splits it inside a checkpoint, by the enclosing policy, into forward, recompute and linear parts;
+ * `splitsKnown`: under a policy it splits even with every input known (what the policy saves
+ * inside a nested call is saved). The control-flow rules are registered by
  * partial_eval_control_flow.ts, whose splits call partialEvalJaxpr on the bodies: a table, so the
  * two files do not import each other.
  */
-export type SplitEqnRule<P extends Primitive> = (eqn: JaxprEqn<P>, inUnknowns: boolean[]) => [JaxprEqn | JaxprEqn[] | null, JaxprEqn];
-export const splitEqnRules: { scan?: SplitEqnRule<'scan'>; while?: SplitEqnRule<'while'>; cond?: SplitEqnRule<'cond'>; scanUnderPolicy?: PolicySplitRule<'scan'>; condUnderPolicy?: PolicySplitRule<'cond'> } = {};
-type PolicySplitRule<P extends Primitive> = (eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy) => PolicySplit;
-
-function splitEqn<P extends 'scan' | 'while' | 'cond'>(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn] {
-  const rule = splitEqnRules[eqn.prim] as SplitEqnRule<P> | undefined;
-  if (rule === undefined) throw new TransformError(`partial evaluation: internal error: no split rule for ${eqn.prim} (partial_eval_control_flow.ts was not loaded)`);
-  return rule(eqn, inUnknowns);
+export interface SplitRule<P extends Primitive> {
+  splits(inUnknowns: boolean[]): boolean;
+  plain(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn | null];
+  underPolicy?(eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit;
+  splitsKnown?: boolean;
 }
+export const splitRules: { [P in Primitive]?: SplitRule<P> } = {};
+/** Some input known and some unknown: a split leaves something to compute now. */
+export const someKnown = (inUnknowns: boolean[]): boolean => inUnknowns.some((u) => !u) && inUnknowns.some(Boolean);
 
 export interface SplitProgram {
   /** Known inputs -> [...known outputs, ...residuals]. */
@@ -37,12 +42,14 @@ export interface SplitProgram {
 
 /**
  * Splits a program by which inputs are unknown. Known equations go to the known program; the
- * unknown program needs some known values (residuals). `policy` decides which known results may
- * be saved as residuals: the others are recomputed inside the unknown program (rematerialisation).
+ * unknown program needs some known values (residuals). `policy` is the enclosing checkpoint's
+ * (null: not inside one, plain linearisation, everything saveable): it decides which known results
+ * may be saved as residuals, the others being recomputed inside the unknown program
+ * (rematerialisation), and it splits nested calls, scans and conds too (splitRules).
  * Inputs are always saveable, except those marked `carried`: the unknown program then reads them
  * as its own inputs ([...residuals, ...inputs unknown or carried], in order).
  */
-export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy = everythingSaveable, instantiate: boolean[] = [], knownOutsToo = false, carried: boolean[] = []): SplitProgram {
+export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy | null = null, instantiate: boolean[] = [], knownOutsToo = false, carried: boolean[] = []): SplitProgram {
   // Known inputs the unknown program takes as inputs of its own, after the unknown ones, instead of
   // saving them as residuals: a scan split under a policy carries its known carry there, since a
   // value it would save per step is what the policy decides, not the loop structure.
@@ -55,88 +62,37 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const unknownEqns: JaxprEqn[] = [];
   // A higher-order equation split in two: its known part (absent when nothing is known) runs now,
   // its unknown part is recorded.
-  const addSplit = (k: JaxprEqn | JaxprEqn[] | null, u: JaxprEqn): void => {
+  const addSplit = (k: JaxprEqn | JaxprEqn[] | null, u: JaxprEqn | null): void => {
     for (const e of k === null ? [] : Array.isArray(k) ? k : [k]) {
       knownEqns.push(e);
       e.outBinders.forEach((v) => producer.set(v, e));
     }
+    if (u === null) return;
     unknownEqns.push(u);
     u.outBinders.forEach((v) => unknownVars.add(v));
   };
-  // Under a checkpoint policy, a nested jit_call is split by the same policy (JAX's pjit
-  // partial_eval_jaxpr_custom rule), so names and dots inside it are saved: see splitUnderPolicy.
+  // Under a checkpoint policy, a nested call, scan or cond is split by the same policy (JAX's
+  // partial_eval_jaxpr_custom rules pass the enclosing `saveable` down; for a nested checkpoint
+  // too, so the outer policy decides what its whole body keeps): see splitUnderPolicy.
   const savedInside = new Set<Var>();
   const recomputedInside = new Set<Var>();
   const copies = new Map<Var, Var>();
-  const addPolicySplit = (eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'> | JaxprEqn<'scan'> | JaxprEqn<'cond'>): void => {
-    const rule = eqn.prim === 'scan' ? splitEqnRules.scanUnderPolicy : eqn.prim === 'cond' ? splitEqnRules.condUnderPolicy : undefined;
-    if ((eqn.prim === 'scan' || eqn.prim === 'cond') && rule === undefined) throw new TransformError(`partial evaluation: internal error: no policy split rule for ${eqn.prim} (partial_eval_control_flow.ts was not loaded)`);
-    const inUk = eqn.inputs.map(isUnknown);
-    const s =
-      eqn.prim === 'scan' || eqn.prim === 'cond' ? (rule as PolicySplitRule<'scan' | 'cond'>)(eqn as JaxprEqn<'scan' | 'cond'>, inUk, policy)
-      : splitUnderPolicy(eqn as JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUk, policy);
+  const addPolicySplit = (s: PolicySplit): void => {
     s.saved.forEach((v) => savedInside.add(v));
     s.recompute.forEach((e) => e.outBinders.forEach((v) => recomputedInside.add(v)));
     s.copies.forEach((c, v) => copies.set(v, c));
-    for (const e of [...s.known, ...s.recompute]) {
-      knownEqns.push(e);
-      e.outBinders.forEach((v) => producer.set(v, e));
-    }
-    if (s.linear !== null) {
-      unknownEqns.push(s.linear);
-      s.linear.outBinders.forEach((v) => unknownVars.add(v));
-    }
+    addSplit([...s.known, ...s.recompute], s.linear);
   };
   for (const eqn of jaxpr.eqns) {
-    if (eqn.inputs.some(isUnknown)) {
-      if (eqn.prim === 'scan' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
-        // Under a checkpoint policy the body is split by the policy too (splitScanUnderPolicy):
-        // what it saves inside the loop is saved per step, the rest recomputed by a second scan.
-        addPolicySplit(eqn as JaxprEqn<'scan'>);
-        continue;
-      }
-      if (eqn.prim === 'scan' && eqn.inputs.some((a) => !isUnknown(a))) {
-        // A scan splits into a known scan (producing stacked residuals) and an unknown one.
-        addSplit(...splitEqn(eqn as JaxprEqn<'scan'>, eqn.inputs.map(isUnknown)));
-        continue;
-      }
-      const isWhile = eqn.prim === 'while' && eqn.inputs.some((a) => !isUnknown(a));
-      const isCond = eqn.prim === 'cond' && !isUnknown(eqn.inputs[0]!);
-      if (isCond && policy !== everythingSaveable) {
-        // Under a checkpoint policy the branches are split by the policy too (splitCondUnderPolicy).
-        addPolicySplit(eqn as JaxprEqn<'cond'>);
-        continue;
-      }
-      if (isWhile || isCond) {
-        // A while keeps its known carries known; a cond with a known index splits into a known
-        // cond (computing residuals) and an unknown one.
-        addSplit(...(isWhile ? splitEqn(eqn as JaxprEqn<'while'>, eqn.inputs.map(isUnknown)) : splitEqn(eqn as JaxprEqn<'cond'>, eqn.inputs.map(isUnknown))));
-        continue;
-      }
-      if (eqn.prim === 'jit_call' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
-        addPolicySplit(eqn as JaxprEqn<'jit_call'>);
-        continue;
-      }
-      if (eqn.prim === 'remat' && policy !== everythingSaveable && eqn.inputs.some((a) => !isUnknown(a))) {
-        // A checkpoint in a checkpoint: its body is split by the enclosing policy, as JAX's
-        // remat rule for partial_eval_jaxpr_custom (call_partial_eval_custom_rule with the outer
-        // `saveable`): the outer checkpoint decides what its whole body keeps, nested blocks
-        // included; the inner policy applies where the inner checkpoint is differentiated on its
-        // own. Split as below, its known part was one equation, recomputed whole when any output
-        // was needed. (Under an outer everythingSaveable the split below keeps the inner policy.)
-        addPolicySplit(eqn as JaxprEqn<'remat'>);
-        continue;
-      }
-      if ((eqn.prim === 'jit_call' || eqn.prim === 'remat') && eqn.inputs.some((a) => !isUnknown(a))) {
-        // Split nested programs too, so their known outputs stay known.
-        addSplit(...splitNestedEqn(eqn as JaxprEqn<'jit_call'>, eqn.inputs.map(isUnknown)));
-        continue;
-      }
+    const inUk = eqn.inputs.map(isUnknown);
+    const anyUnknown = inUk.some(Boolean);
+    const rule = splitRules[eqn.prim] as SplitRule<Primitive> | undefined;
+    if (rule !== undefined && (anyUnknown ? rule.splits(inUk) : policy !== null && rule.splitsKnown === true)) {
+      if (policy !== null && rule.underPolicy !== undefined) addPolicySplit(rule.underPolicy(eqn, inUk, policy));
+      else addSplit(...rule.plain(eqn, inUk));
+    } else if (anyUnknown) {
       unknownEqns.push(eqn);
       eqn.outBinders.forEach((v) => unknownVars.add(v));
-    } else if (eqn.prim === 'jit_call' && policy !== everythingSaveable) {
-      // A known jit_call too: what the policy saves inside it is saved, the rest recomputed.
-      addPolicySplit(eqn as JaxprEqn<'jit_call'>);
     } else {
       knownEqns.push(eqn);
       eqn.outBinders.forEach((v) => producer.set(v, eqn));
@@ -179,7 +135,7 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       pending.push(copy);
       continue;
     }
-    const saveable = inputSet.has(v) || savedInside.has(v) || (eqn !== undefined && !recomputedInside.has(v) && policy.saveable(eqn.prim, eqn.params as Record<string, unknown>));
+    const saveable = inputSet.has(v) || savedInside.has(v) || (eqn !== undefined && !recomputedInside.has(v) && (policy === null || policy.saveable(eqn.prim, eqn.params as Record<string, unknown>)));
     if (saveable || eqn === undefined) {
       residualSet.add(v);
       residuals.push(v);
@@ -249,8 +205,9 @@ function inDependencyOrder(subset: JaxprEqn[]): JaxprEqn[] {
   return subset;
 }
 
-function splitNestedEqn(eqn: JaxprEqn<'jit_call'>, inUnknowns: boolean[]): [JaxprEqn, JaxprEqn] {
-  const policy = eqn.prim === ('remat' as Primitive) ? (eqn.params as unknown as ParamsOf<'remat'>).policy : everythingSaveable;
+/** Splits a jit_call or remat outside any checkpoint: a remat by its own policy, a jit_call by none. */
+function splitNestedEqn(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnknowns: boolean[]): [JaxprEqn, JaxprEqn] {
+  const policy = eqn.prim === 'remat' ? eqn.params.policy : null;
   const split = partialEvalJaxpr(eqn.params.jaxpr, inUnknowns, policy);
   const knownOutVars = eqn.outBinders.filter((_, i) => !split.outUnknowns[i]);
   const resVars = split.known.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
@@ -324,3 +281,9 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnkno
   };
   return { known: [known], recompute: [recompute], linear, saved, copies };
 }
+
+// A nested call splits with some input known; inside a checkpoint also with all known (what the
+// policy saves inside it is saved, the rest recomputed).
+const nestedCallRule = { splits: someKnown, plain: splitNestedEqn, underPolicy: splitUnderPolicy, splitsKnown: true };
+splitRules.jit_call = nestedCallRule;
+splitRules.remat = nestedCallRule;
