@@ -30,7 +30,7 @@ export const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bi
 
 /**
  * The writes sorted by target: `key` is each write's target, S for a dropped (out-of-bounds)
- * write, so dropped writes form the last run and land in a spare slot S that callers cut off.
+ * write, so dropped writes form the last run (sorted last, and never a target's winner).
  * `perm` is the stable order, `sk` the sorted keys and `winner` holds, per target, the sorted position + 1 of its run's final write (0: untouched).
  */
 function runs(flat: NDArray, valid: NDArray, S: number): Runs {
@@ -40,7 +40,9 @@ function runs(flat: NDArray, valid: NDArray, S: number): Runs {
   const sk = gather(key, perm);
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
   const last = notEqual(sk, concatenate([slice(sk, [1], [M]), constInt([-1], [1])]));
-  const winner = slice(scatter(where(last, sk, S), where(last, arange(1, M + 1, 1, 'int32'), 0), S + 1), [0], [S]);
+  // The other writes add 0 to target 0 (exact on int32), which spares slicing a size-S + 1 scatter.
+  const end = logicalAnd(last, less(sk, S));
+  const winner = scatter(where(end, sk, 0), where(end, arange(1, M + 1, 1, 'int32'), 0), S);
   return { perm, sk, winner, longest: M, hit: null };
 }
 
@@ -134,8 +136,7 @@ function segmentExtremum(kind: 'min' | 'max', S: number, known?: Runs): SegmentE
 }
 
 /** Whether each of the S targets has a valid write (counted in float32: on wasm an int32 compare with a scalar broadcast slowly). */
-const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray =>
-  greater(slice(scatter(where(valid, flat, S), astype(valid, 'float32'), S + 1), [0], [S]), 0);
+const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray => greater(scatter(flat, astype(valid, 'float32'), S), 0); // (a dropped write adds +0 at its clamped position)
 
 /**
  * min/max with traced positions: per target, the extremum of its writes (sorted runs, segmented
@@ -172,8 +173,7 @@ export function multiplyTraced(xf: NDArray, flat: NDArray, valid: NDArray, vf: N
  * set with traced positions: the last valid write to each target wins, as in the static case. A
  * stable sort of the targets groups each target's writes in update order, so the winner is the
  * last of its run; one scatter writes, at each winner's target t, the offset from t to the
- * winner's value in [x, v] (S + its position − t; the others, and dropped writes, go to a spare
- * slot S that is cut off), and one gather from [x, v] at t + offset reads x's own entry or the
+ * winner's value in [x, v] (S + its position − t; the others, and dropped writes, add 0 to entry 0), and one gather from [x, v] at t + offset reads x's own entry or the
  * winning value, written as it is (scattering the values onto zeros made −0 +0). O(M + S) memory;
  * the gradient: each winner gets its target's cotangent, every other write none. (Selecting
  * between x and a gather of v at winner − 1 cost three broadcasting int32 ops over the S targets,
@@ -186,6 +186,7 @@ export function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf:
   const sorted = gather(key, perm);
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
   const last = notEqual(sorted, concatenate([slice(sorted, [1], [M]), constInt([-1], [1])]));
-  const offset = slice(scatter(where(last, sorted, S), where(last, subtract(add(perm, S), sorted), 0), S + 1), [0], [S]);
+  const end = valid === null ? last : logicalAnd(last, less(sorted, S));
+  const offset = scatter(where(end, sorted, 0), where(end, subtract(add(perm, S), sorted), 0), S); // (the others add 0 at 0)
   return gather(concatenate([xf, vf]), add(offset, arange(0, S, 1, 'int32')));
 }
