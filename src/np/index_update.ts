@@ -7,10 +7,10 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
 import { asArray, defop } from './convert.js';
-import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
-import { broadcastTo, reshape } from './shape_ops.js';
-import { slicePositions, staticIndex } from './static_index.js';
-import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
+import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
+import { broadcastTo, concatenate, reshape } from './shape_ops.js';
+import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
+import { constBool, constInt, extremumTraced, gather, laterExtremum, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
 export type UpdateIndex = IndexSpec | NDArray;
@@ -163,28 +163,31 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     const round = rounds[0];
     if (round === undefined) return xf;
     const { targets, sources } = round;
-    const mask = new Uint8Array(S);
-    for (const t of targets) mask[t] = 1;
     if (kind === 'set') {
       // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
+      const mask = new Uint8Array(S);
+      for (const t of targets) mask[t] = 1;
       const source = new Int32Array(S);
       targets.forEach((t, j) => { source[t] = sources[j]!; });
       return where(constBool(mask, [S]), gather(vf, constInt(source, [S])), xf);
     }
-    const merge = (w: NDArray) => where(constBool(mask, [S]), kind === 'multiply' ? multiply(xf, w) : kind === 'min' ? minimum(xf, w) : maximum(xf, w), xf);
-    // Scattering the writes onto zeros (0 + w) is exact but for a −0 write, which it makes +0 (2 ·
-    // −0 gave +0, min(5, −0) +0). Values alone are read to see whether one is −0, and then each
-    // target gathers its write instead: an x.size gather, 30× the scatter's time on wasm at 10⁶
-    // entries, so only then. (A differentiated product keeps the scatter: its value for a −0
-    // write is still +0's, as before.)
-    if (valuesOnly && vf.dtype === 'float32' && (vf as ConcreteArray).dataSync().some((w) => w === 0 && 1 / w < 0)) {
-      const source = new Int32Array(S);
-      targets.forEach((t, j) => { source[t] = sources[j]!; });
-      return merge(gather(vf, constInt(source, [S])));
+    if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
+    const combine = (w: NDArray) => (kind === 'multiply' ? multiply(xf, w) : laterExtremum(kind, xf, w));
+    // Values alone (read here) with no −0 among them: the writes scattered onto zeros are exact,
+    // and select into the targets (the fast path for small eager updates to a large x).
+    if (valuesOnly && !(vf.dtype === 'float32' && (vf as ConcreteArray).dataSync().some((w) => w === 0 && 1 / w < 0))) {
+      const mask = new Uint8Array(S);
+      for (const t of targets) mask[t] = 1;
+      const inOrder = sources.length === M && sources.every((k, i) => k === i);
+      return where(constBool(mask, [S]), combine(scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S)), xf);
     }
-    // Skip the gather when the round takes every update in order (no repeats: the common case).
-    const inOrder = sources.length === M && sources.every((k, i) => k === i);
-    return merge(scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S));
+    // Otherwise each entry gathers its write from [e, v], e the op's identity (at 0, where an int32
+    // scatter of each write's position + 1 leaves the entries not written): x · 1 and NumPy's
+    // min(x, +inf) are x, bit for bit, and a −0 write is read as it is (the scatter made it +0, and
+    // gave an untouched entry's zero cotangent times an inf of x, NaN, to a write).
+    const { lowest, highest } = dtypeBounds(vf.dtype);
+    const pos = scatter(constInt(targets, [targets.length]), constInt(sources.map((k) => k + 1), [sources.length]), S);
+    return combine(gather(concatenate([asArray([kind === 'multiply' ? 1 : kind === 'min' ? highest : lowest], vf.dtype), vf]), pos));
   }
   const flat = region.flat, valid = region.valid as NDArray;
   if (kind === 'set') return setTraced(xf, flat, valid, vf);

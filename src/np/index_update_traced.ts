@@ -8,7 +8,7 @@ import { ConcreteArray, type NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { customJvp } from '../../transforms/custom.js';
 import { arange, asArray } from './convert.js';
-import { add, astype, divide, equal, greater, isnan, less, logicalAnd, logicalOr, maximum, minimum, multiply, notEqual, subtract, where } from './elementwise.js';
+import { add, astype, divide, equal, greater, greaterEqual, isnan, less, lessEqual, logicalAnd, logicalOr, multiply, notEqual, subtract, where } from './elementwise.js';
 import { argsort } from './sorting.js';
 import { concatenate, reshape, slice } from './shape_ops.js';
 import { dtypeBounds } from './static_index.js';
@@ -96,13 +96,23 @@ function segmentedScan(sk: NDArray, sv: NDArray, longest: number, combine: (earl
 const runTotals = (y: NDArray, winner: NDArray, fill: NDArray): NDArray => gather(concatenate([fill, y]), winner);
 
 /**
- * The combine of np.min/np.max's reduction, which the one-hot implementation took per target: a
- * NaN wins (it propagates), otherwise the earlier of equal values stays (so of −0 and +0, the
- * first written), as TF.js's min/max kernels keep the first extremum they meet.
+ * The combine of the writes to one target in NumPy's ufunc.at order (np.minimum(a, b) returns b at
+ * a tie): a NaN wins (it propagates), otherwise the later of equal values, so of −0 and +0 the one
+ * written last. Associative (it picks the last write attaining the extremum), as the scan needs.
  */
 const extremumCombine = (kind: 'min' | 'max', float: boolean) => (a: NDArray, b: NDArray): NDArray => {
-  const better = kind === 'min' ? less(b, a) : greater(b, a);
+  const better = kind === 'min' ? lessEqual(b, a) : greaterEqual(b, a);
   return where(float ? logicalOr(isnan(b), better) : better, b, a);
+};
+
+/**
+ * NumPy's minimum/maximum(x, m): x where it is NaN or strictly beyond m, else m (so m at a tie: the
+ * write, which ufunc.at applies after x). With m the dtype's identity where nothing was written,
+ * that is x there too (x equal to the identity gives the identity's bits, its own).
+ */
+export const laterExtremum = (kind: 'min' | 'max', x: NDArray, m: NDArray): NDArray => {
+  const beyond = kind === 'min' ? less(x, m) : greater(x, m);
+  return where(x.dtype === 'float32' ? logicalOr(isnan(x), beyond) : beyond, x, m);
 };
 
 /** Per target, the min/max of the valid writes to it ([S]; the dtype's identity where none). */
@@ -117,9 +127,9 @@ type SegmentExtremum = (vf: NDArray, flat: NDArray, valid: NDArray) => NDArray;
 
 /**
  * segmentExtremumValue with np.min/np.max's derivative: a target's tangent is the average of the
- * tangents of the writes that attain its extremum (0/0 = NaN where that is NaN, as np.min's),
- * written out since the scan's selects would give it all to one of them. Linear in the tangent
- * with masks from comparisons, so second derivatives are 0, as np.min's.
+ * tangents of the writes that attain its extremum, written out since the scan's selects would give
+ * it all to one of them; 0 where the extremum is NaN (no write equals it), as JAX's scatter rule.
+ * Linear in the tangent with masks from comparisons, so second derivatives are 0, as np.min's.
  */
 function segmentExtremum(kind: 'min' | 'max', S: number, known?: Runs): SegmentExtremum {
   const f = (vf: NDArray, flat: NDArray, valid: NDArray): NDArray => segmentExtremumValue(kind, vf, flat, valid, S, known);
@@ -128,11 +138,30 @@ function segmentExtremum(kind: 'min' | 'max', S: number, known?: Runs): SegmentE
     const key = where(valid, flat, S);
     const attains = astype(logicalAnd(valid, equal(vf, gather(m, flat))), 'float32');
     const count = (u: NDArray) => slice(scatter(key, u, S + 1), [0], [S]);
-    const hit = greater(count(astype(valid, 'float32')), 0);
-    // Untouched targets divide by 1 (their tangent is unused); a NaN extremum divides by 0.
-    return [m, divide(count(multiply(tv, attains)), where(hit, count(attains), 1))];
+    // Untouched and NaN targets have no attaining write: 0 / 1 (where 0/0 made a NaN result's writes NaN).
+    const n = count(attains);
+    return [m, divide(count(multiply(tv, attains)), where(greater(n, 0), n, 1))];
   });
   return made;
+}
+
+/** The tangent weight of a in extremum(a, b): 1 where a is strictly beyond b, 1/2 at a tie, 0 else (NaN: 0), as np.minimum's. */
+const weightOf = (kind: 'min' | 'max', a: NDArray, b: NDArray): NDArray =>
+  add(astype(kind === 'min' ? less(a, b) : greater(a, b), 'float32'), multiply(astype(equal(a, b), 'float32'), 0.5));
+
+type WithX = (xf: NDArray, m: NDArray, flat: NDArray, valid: NDArray) => NDArray;
+
+/**
+ * laterExtremum(x, m) (NumPy's order, for the sign of a zero at a tie) with np.minimum's derivative
+ * (x and m share a tie half and half; a NaN result passes 0 to both) where a write landed, x's
+ * tangent where none did (x equal to the identity would otherwise share with it).
+ */
+function withX(kind: 'min' | 'max', S: number, known?: Runs): WithX {
+  const f = (xf: NDArray, m: NDArray): NDArray => laterExtremum(kind, xf, m);
+  return customJvp(f as WithX, ([xf, m, flat, valid]: NDArray[], [tx, tm]: NDArray[]): [NDArray, NDArray] => {
+    const hit = known?.hit ?? hitMask(flat!, valid!, S);
+    return [f(xf!, m!), where(hit, add(multiply(tx!, weightOf(kind, xf!, m!)), multiply(tm!, weightOf(kind, m!, xf!))), tx!)];
+  });
 }
 
 /** Whether each of the S targets has a valid write (counted in float32: on wasm an int32 compare with a scalar broadcast slowly). */
@@ -140,15 +169,17 @@ const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray => greater(s
 
 /**
  * min/max with traced positions: per target, the extremum of its writes (sorted runs, segmented
- * scan), then x's entry against it, so values and derivatives (x and the writes share a tie
- * half and half, as np.minimum's; tied writes share their half equally, as np.min's) are those of
- * minimum(x, min of the writes). Ints and bools (computed as int32) carry no derivative.
+ * scan; the last written of equal values), then x's entry against it in NumPy's order, so values
+ * are np.minimum.at's bit for bit (a −0/+0 tie keeps the zero written last) and derivatives those of
+ * np.minimum(x, np.min(writes)) (x and the writes share a tie half and half; tied writes share their
+ * half equally) but 0 at a NaN result, as JAX's scatter rule. Ints and bools (computed as int32)
+ * carry no derivative.
  */
 export function extremumTraced(kind: 'min' | 'max', xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray, known?: Runs): NDArray {
   const S = xf.size;
   if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
-  const m = xf.dtype === 'float32' ? segmentExtremum(kind, S, known)(vf, flat, valid) : segmentExtremumValue(kind, vf, flat, valid, S, known);
-  return where(known?.hit ?? hitMask(flat, valid, S), kind === 'min' ? minimum(xf, m) : maximum(xf, m), xf);
+  if (xf.dtype !== 'float32') return laterExtremum(kind, xf, segmentExtremumValue(kind, vf, flat, valid, S, known));
+  return withX(kind, S, known)(xf, segmentExtremum(kind, S, known)(vf, flat, valid), flat, valid);
 }
 
 /**
