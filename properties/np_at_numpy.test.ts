@@ -1,9 +1,9 @@
-// np.at's updates against NumPy's ufunc.at order and JAX's derivative
+// np.at's updates and lax.dynamicUpdateSlice against NumPy's ufunc.at order and JAX's derivative
 // rules where they had drifted: signed zeros (a −0/+0 tie in min/max keeps the last written, as
-// np.minimum.at; a −0 written by a differentiated product stays −0), the
+// np.minimum.at; a −0 written by a differentiated product or by dynamicUpdateSlice stays −0), the
 // derivative of a NaN min/max result (0 for x and the writes, JAX's scatter rule).
 import { describe, expect, it } from 'vitest';
-import { grad, jit, jvp, np, type NDArray } from '../src/index.js';
+import { grad, jit, jvp, lax, np, vmap, type NDArray } from '../src/index.js';
 import { onEachBackend } from './helpers.js';
 
 /** A list of numbers with −0 shown as such (NaN as NaN). */
@@ -66,5 +66,20 @@ describe('a differentiated np.at(x, i).multiply(v) keeps the sign of a −0 writ
       const [gx, gv] = grad((a: NDArray, b: NDArray) => np.sum(np.at(a, i).multiply(b)), { argnums: [0, 1] })(x, v);
       expect(show(gx.dataSync())).toBe('-0,-0,1');
       expect(show(gv.dataSync())).toBe('2,-3');
+    }));
+});
+
+describe('lax.dynamicUpdateSlice writes the update as it is: −0 stays −0', () => {
+  it('JS starts, traced starts, jit and vmap', () =>
+    onEachBackend(() => {
+      const x = f32([1, 2, 3, 4]), u = f32([-0, 0]);
+      expect(show(lax.dynamicUpdateSlice(x, u, [1]).dataSync())).toBe('1,-0,0,4');
+      expect(show(lax.dynamicUpdateSlice(f32([-0, -0, -0]), f32([0]), [2]).dataSync())).toBe('-0,-0,0');
+      const j = jit((a: NDArray, b: NDArray, s: NDArray) => lax.dynamicUpdateSlice(a, b, [s]));
+      expect(show(j(x, u, np.array(3, 'int32')).dataSync())).toBe('1,2,-0,0'); // start 3 clamps to 2
+      expect(show(j(f32([-0, -0, -0, -0]), f32([0, -0]), np.array(1, 'int32')).dataSync())).toBe('-0,0,-0,-0'); // +0 written over −0, −0s around kept
+      const vm = vmap((a: NDArray, s: NDArray) => lax.dynamicUpdateSlice(a, u, [s]))(np.stack([x, x]), np.array([0, -1], 'int32'));
+      expect(show(vm.dataSync())).toBe('-0,0,3,4,1,2,-0,0');
+      j.clearCache();
     }));
 });

@@ -6,7 +6,7 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { asArray, defop } from './convert.js';
+import { arange, asArray, defop } from './convert.js';
 import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
@@ -274,7 +274,7 @@ function windowOffset(op: string, shape: readonly number[], starts: readonly Arr
 }
 
 /** The flat positions (relative to the window's corner) of every element of a window of `sizes` in `shape`, in window order. */
-function windowPositions(shape: readonly number[], sizes: readonly number[]): NDArray {
+function windowPositionsOf(shape: readonly number[], sizes: readonly number[]): Int32Array {
   const size = sizes.reduce((p, d) => p * d, 1);
   const pos = new Int32Array(size);
   for (let f = 0; f < size; f++) {
@@ -282,8 +282,9 @@ function windowPositions(shape: readonly number[], sizes: readonly number[]): ND
     sizes.forEach((_, d) => { off += (Math.floor(f / strideOf(sizes, d)) % sizes[d]!) * strideOf(shape, d); });
     pos[f] = off;
   }
-  return constInt(pos, [size]);
+  return pos;
 }
+const windowPositions = (shape: readonly number[], sizes: readonly number[]): NDArray => constInt(windowPositionsOf(shape, sizes), [sizes.reduce((p, d) => p * d, 1)]);
 
 /** Throws unless `sizes` gives one size per axis of `shape`, each within its axis. */
 function checkSizes(op: string, shape: readonly number[], sizes: readonly number[], what: string): void {
@@ -318,11 +319,49 @@ export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startI
   if (u.dtype !== a.dtype) throw new DTypeError(`dynamicUpdateSlice: the update has dtype ${u.dtype} but the operand has ${a.dtype}; expected the same dtype`);
   if (u.ndim !== a.ndim) throw new ShapeError(`dynamicUpdateSlice: the update of shape ${fmtShape(u.shape)} has a different rank than the operand of shape ${fmtShape(a.shape)}`);
   checkSizes('dynamicUpdateSlice', a.shape, u.shape, 'the update of shape');
+  // The update is written as it is (scattering it onto zeros made a −0 +0). Starts known now (JS
+  // integers, concrete arrays) pad the update into place and select it in: two passes over x, where
+  // the scatters took four.
+  const known = knownStarts(a.shape, startIndices, u.shape);
+  if (known !== null) {
+    const mask = new Uint8Array(a.size);
+    const pos = windowPositionsOf(a.shape, u.shape);
+    const off = known.reduce((p, s, d) => p + s * strideOf(a.shape, d), 0);
+    for (const q of pos) mask[q + off] = 1;
+    const padded = bind1('pad', [u], { lo: known, hi: a.shape.map((n, d) => n - known[d]! - u.shape[d]!), interior: a.shape.map(() => 0), value: 0 });
+    return where(constBool(mask, a.shape), padded, a);
+  }
   const flat = add(windowPositions(a.shape, u.shape), windowOffset('dynamicUpdateSlice', a.shape, startIndices, u.shape));
   u = reshape(u, [u.size]);
   const hit = greater(scatter(flat, asArray(new Array(u.size).fill(1), 'float32'), a.size), 0);
-  return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape);
+  if (a.dtype !== 'float32') return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape); // (exact: no −0 to lose)
+  // Traced starts: each update's position + 1 goes where it lands with an exact int32 scatter (the
+  // window's positions are distinct) and the window gathers it from [0, ...update]: one pass over x
+  // more than selecting the scattered update, which cannot be exact (a float scatter onto +0 zeros
+  // turns whichever zero it writes, negated or not, into +0).
+  const at = scatter(flat, arange(1, u.size + 1, 1, 'int32'), a.size);
+  return reshape(where(hit, gather(concatenate([reshape(asArray(0, a.dtype), [1]), u]), at), reshape(a, [a.size])), a.shape);
 });
+
+/**
+ * The clamped starts of a window of `sizes` when every start is known now (a JS integer or a
+ * concrete int32 scalar), as windowOffset clamps them; null when one is traced. Bad starts are left
+ * to windowOffset's checks.
+ */
+function knownStarts(shape: readonly number[], starts: readonly ArrayLike[], sizes: readonly number[]): number[] | null {
+  if (starts.length !== shape.length) return null;
+  const out: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    const s = starts[d];
+    let v: number;
+    if (typeof s === 'number' && Number.isInteger(s)) v = s;
+    else if (s instanceof ConcreteArray && s.ndim === 0 && s.dtype === 'int32') v = Number(s.dataSync()[0]);
+    else return null;
+    const n = shape[d]!;
+    out.push(Math.min(Math.max(v < 0 ? v + n : v, 0), n - sizes[d]!));
+  }
+  return out;
+}
 
 /** lax.dynamic_slice_in_dim: `sliceSize` entries of axis `axis` from `startIndex` (clamped), all of every other axis. */
 export const dynamicSliceInDim = defop((x: ArrayLike, startIndex: ArrayLike, sliceSize: number, axis = 0): NDArray => {
