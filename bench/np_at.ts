@@ -1,6 +1,6 @@
 // np.at(x, i).set/multiply/min/max under jit with traced indices (M = 10⁴ writes into S = 10⁶
-// entries), eager lax.dynamicUpdateSlice (8×64 into 64×64, and 10³ into 10⁶) and np.at with
-// concrete indices, on the active backend: medians. Run alone: npx tsx bench/np_at.ts [--backend cpu|wasm]
+// entries), lax.dynamicUpdateSlice (8×64 into 64×64, and 10³ into 10⁶) eager and with traced
+// starts, and np.at with concrete indices, on the active backend: medians and minima. Run alone: npx tsx bench/np_at.ts [--backend cpu|wasm]
 import { jit, lax, np, setBackend, getBackend, type ConcreteArray, type NDArray } from '../src/index.js';
 import { compare } from './harness.js';
 
@@ -23,9 +23,14 @@ console.log(fmt(t1));
 
 const a = np.linspace(0, 1, 64 * 64).reshape([64, 64]), u = np.ones([8, 64]);
 const big = np.zeros([S]), ub = np.ones([1000]);
+const jd = jit((xx: NDArray, uu: NDArray, s: NDArray) => lax.dynamicUpdateSlice(xx, uu, [s]));
+const jd2 = jit((xx: NDArray, uu: NDArray, s: NDArray, s2: NDArray) => lax.dynamicUpdateSlice(xx, uu, [s, s2]));
+const st = np.array(5000, 'int32'), s3 = np.array(3, 'int32'), s0 = np.array(0, 'int32');
 const t2 = await compare([
   { name: 'eager dynamicUpdateSlice 8x64 into 64x64', run: () => lax.dynamicUpdateSlice(a, u, [3, 0]), sync: read, free },
   { name: 'eager dynamicUpdateSlice 1e3 into 1e6', run: () => lax.dynamicUpdateSlice(big, ub, [5000]), sync: read, free },
+  { name: 'jit dynamicUpdateSlice 8x64 traced start', run: () => jd2(a, u, s3, s0), sync: read, free },
+  { name: 'jit dynamicUpdateSlice 1e3 traced start', run: () => jd(big, ub, st), sync: read, free },
   { name: 'eager np.at(x, [3 idx]).multiply S=1e6', run: () => np.at(x, np.array([1, 5, 9], 'int32')).multiply(2), sync: read, free },
 ], { warmup: 3, rounds: 7, perRound: 5 });
 console.log(fmt(t2));

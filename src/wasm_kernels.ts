@@ -1,6 +1,6 @@
 // gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, clamp, fill, axpy,
 // tanh, exp, threefry, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
-// and why: src/wasm_kernels_wat.ts). They run on
+// and why: src/wasm_kernels_wat.ts), and a gather and sin/cos as JS loops over the backend's memory. They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
 // profiling see them like any other. Each entry point returns null where it does not apply (another
 // backend, another dtype, a broadcast other than a single value, no SIMD) and the caller falls back
@@ -189,18 +189,30 @@ for (const dtype of ['float32', 'int32'] as const) {
 // memory that copies bits (−0 and NaN payloads kept). TF.js's wasm gather takes a generic strided
 // path, 70–80 ms for 10⁶ one-element rows (np.at's traced updates end with one); this, ~2 ms. A
 // loop here, not in the module: it does no arithmetic for SIMD to speed up.
+/** dst[p, j, :] = src[p, clamp(at[j]), :] for p < pre: one element at a time when post is 1 (its own loop, kept monomorphic for V8). */
+function gatherRows(src: Int32Array, at: Int32Array, dst: Int32Array, pre: number, n: number, post: number): void {
+  const m = at.length, last = n - 1;
+  if (post === 1) {
+    for (let p = 0, o = 0; p < pre; p++) {
+      const base = p * n;
+      for (let j = 0; j < m; j++, o++) {
+        const i = at[j]! | 0;
+        dst[o] = src[base + (i < 0 ? 0 : i > last ? last : i)]!;
+      }
+    }
+    return;
+  }
+  for (let p = 0, o = 0; p < pre; p++) {
+    for (let j = 0; j < m; j++, o += post) {
+      const i = at[j]!, k = p * n + (i < 0 ? 0 : i > last ? last : i);
+      dst.set(src.subarray(k * post, (k + 1) * post), o);
+    }
+  }
+}
 for (const dtype of ['float32', 'int32'] as const) {
   register(`Gather_${dtype}`, dtype, ['x', 'idx'], (_k, [x, idx], out, size, { attrs, heap }) => {
     const { pre, n, post, m } = attrs as { pre: number; n: number; post: number; m: number };
-    const src = new Int32Array(heap, x!, pre * n * post), at = new Int32Array(heap, idx!, m), dst = new Int32Array(heap, out, size);
-    for (let p = 0, o = 0; p < pre; p++) {
-      const base = p * n;
-      for (let j = 0; j < m; j++) {
-        const i = at[j]!, k = base + (i < 0 ? 0 : i >= n ? n - 1 : i);
-        if (post === 1) dst[o++] = src[k]!;
-        else { dst.set(src.subarray(k * post, (k + 1) * post), o); o += post; }
-      }
-    }
+    gatherRows(new Int32Array(heap, x!, pre * n * post), new Int32Array(heap, idx!, m), new Int32Array(heap, out, size), pre, n, post);
   });
 }
 
