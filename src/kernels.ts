@@ -14,7 +14,7 @@ import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
 import { isIdentityPerm } from './shape.js';
 import { sortRows } from './sort_kernels.js';
 import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, polygamma } from './special.js';
-import { wasmBinary, wasmClamp, wasmExp, wasmFill, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
+import { wasmBinary, wasmClamp, wasmExp, wasmFill, wasmGather, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
 
 export type Kernel<P extends Primitive> = (inputs: tf.Tensor[], params: ParamsOf<P>) => tf.Tensor[];
 
@@ -846,7 +846,7 @@ export const kernels: Kernels = {
     const parts = xs.filter((x) => x.size > 0);
     return [parts.length === 1 ? shareTensor(parts[0]!) : tf.concat(parts, axis)];
   },
-  gather: ([x, idx], { axis }) => [tf.gather(x!, idx!, axis)],
+  gather: ([x, idx], { axis }) => [wasmGather(x!, idx!, axis) ?? tf.gather(x!, idx!, axis)],
   scatter_add: ([idx, upd], params) => {
     if (upd!.size > 0) return [scatterAdd(idx!, upd!, params)];
     const { axis, axisSize } = params;

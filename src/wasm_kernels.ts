@@ -1,6 +1,6 @@
 // gradus's own kernels for TF.js's wasm backend: comparisons, select, maximum/minimum, clamp, fill, axpy,
 // tanh, exp, threefry, matrix products (GEMM) and transposes on float32, four lanes at a time (the module's text
-// and why: src/wasm_kernels_wat.ts). They run on
+// and why: src/wasm_kernels_wat.ts), and a gather and sin/cos as JS loops over the backend's memory. They run on
 // the backend's own memory and are registered as TF.js kernels, so tidy, memory accounting and
 // profiling see them like any other. Each entry point returns null where it does not apply (another
 // backend, another dtype, a broadcast other than a single value, no SIMD) and the caller falls back
@@ -185,6 +185,37 @@ for (const dtype of ['float32', 'int32'] as const) {
   });
 }
 
+// x gathered along an axis at clamped int32 indices, for 4-byte dtypes: a JS loop over the backend's
+// memory that copies bits (−0 and NaN payloads kept). TF.js's wasm gather takes a generic strided
+// path, 70–80 ms for 10⁶ one-element rows (np.at's traced updates end with one); this, ~2 ms. A
+// loop here, not in the module: it does no arithmetic for SIMD to speed up.
+/** dst[p, j, :] = src[p, clamp(at[j]), :] for p < pre: one element at a time when post is 1 (its own loop, kept monomorphic for V8). */
+function gatherRows(src: Int32Array, at: Int32Array, dst: Int32Array, pre: number, n: number, post: number): void {
+  const m = at.length, last = n - 1;
+  if (post === 1) {
+    for (let p = 0, o = 0; p < pre; p++) {
+      const base = p * n;
+      for (let j = 0; j < m; j++, o++) {
+        const i = at[j]! | 0;
+        dst[o] = src[base + (i < 0 ? 0 : i > last ? last : i)]!;
+      }
+    }
+    return;
+  }
+  for (let p = 0, o = 0; p < pre; p++) {
+    for (let j = 0; j < m; j++, o += post) {
+      const i = at[j]!, k = p * n + (i < 0 ? 0 : i > last ? last : i);
+      dst.set(src.subarray(k * post, (k + 1) * post), o);
+    }
+  }
+}
+for (const dtype of ['float32', 'int32'] as const) {
+  register(`Gather_${dtype}`, dtype, ['x', 'idx'], (_k, [x, idx], out, size, { attrs, heap }) => {
+    const { pre, n, post, m } = attrs as { pre: number; n: number; post: number; m: number };
+    gatherRows(new Int32Array(heap, x!, pre * n * post), new Int32Array(heap, idx!, m), new Int32Array(heap, out, size), pre, n, post);
+  });
+}
+
 // An array whose elements the caller writes before anyone reads it (wasmWriteSlice): no pass over it.
 for (const dtype of STACKABLE_DTYPES) register(`Uninitialized_${dtype}`, dtype, [], () => {});
 
@@ -307,6 +338,16 @@ export function wasmTransposeLastTwo(x: tf.Tensor): tf.Tensor | null {
   const rows = x.shape[x.rank - 2]!, cols = x.shape[x.rank - 1]!;
   const batch = sizeOf(x.shape.slice(0, -2));
   return run(`Transpose_${x.dtype}`, { x }, { shape: [...x.shape.slice(0, -2), cols, rows], batch, rows, cols });
+}
+
+/**
+ * x gathered along `axis` at int32 `idx` (out-of-range indices clamped into the axis, as callers
+ * already clamp them) for float32 or int32 x with a non-empty axis, as tf.gather shapes it; or null.
+ */
+export function wasmGather(x: tf.Tensor, idx: tf.Tensor, axis: number): tf.Tensor | null {
+  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || idx.dtype !== 'int32' || !(x.shape[axis]! > 0) || !wasmKernelsAvailable()) return null;
+  const pre = sizeOf(x.shape.slice(0, axis)), post = sizeOf(x.shape.slice(axis + 1));
+  return run(`Gather_${x.dtype}`, { x, idx }, { shape: [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)], pre, n: x.shape[axis]!, post, m: idx.size });
 }
 
 /**

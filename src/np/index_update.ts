@@ -6,11 +6,11 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { asArray, defop } from './convert.js';
-import { add, clip, greater, logicalAnd, maximum, minimum, multiply, negative, subtract, where, less, astype } from './elementwise.js';
-import { broadcastTo, reshape } from './shape_ops.js';
-import { slicePositions, staticIndex } from './static_index.js';
-import { constBool, constInt, extremumTraced, gather, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
+import { arange, asArray, defop } from './convert.js';
+import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
+import { broadcastTo, concatenate, reshape } from './shape_ops.js';
+import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
+import { constBool, constInt, extremumTraced, gather, laterExtremum, multiplyTraced, scatter, setTraced, staticRuns } from './index_update_traced.js';
 
 /** One entry of `np.at(x, ...)`: an IndexSpec, or an int32 array indexing one axis (JAX's integer-array indexing). */
 export type UpdateIndex = IndexSpec | NDArray;
@@ -163,28 +163,31 @@ function combineUpdate(kind: Combine, xf: NDArray, region: Region, vf: NDArray):
     const round = rounds[0];
     if (round === undefined) return xf;
     const { targets, sources } = round;
-    const mask = new Uint8Array(S);
-    for (const t of targets) mask[t] = 1;
     if (kind === 'set') {
       // Gather each target's winning update: set writes v itself (a scatter-add onto zeros made −0 +0).
+      const mask = new Uint8Array(S);
+      for (const t of targets) mask[t] = 1;
       const source = new Int32Array(S);
       targets.forEach((t, j) => { source[t] = sources[j]!; });
       return where(constBool(mask, [S]), gather(vf, constInt(source, [S])), xf);
     }
-    const merge = (w: NDArray) => where(constBool(mask, [S]), kind === 'multiply' ? multiply(xf, w) : kind === 'min' ? minimum(xf, w) : maximum(xf, w), xf);
-    // Scattering the writes onto zeros (0 + w) is exact but for a −0 write, which it makes +0 (2 ·
-    // −0 gave +0, min(5, −0) +0). Values alone are read to see whether one is −0, and then each
-    // target gathers its write instead: an x.size gather, 30× the scatter's time on wasm at 10⁶
-    // entries, so only then. (A differentiated product keeps the scatter: its value for a −0
-    // write is still +0's, as before.)
-    if (valuesOnly && vf.dtype === 'float32' && (vf as ConcreteArray).dataSync().some((w) => w === 0 && 1 / w < 0)) {
-      const source = new Int32Array(S);
-      targets.forEach((t, j) => { source[t] = sources[j]!; });
-      return merge(gather(vf, constInt(source, [S])));
+    if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
+    const combine = (w: NDArray) => (kind === 'multiply' ? multiply(xf, w) : laterExtremum(kind, xf, w));
+    // Values alone (read here) with no −0 among them: the writes scattered onto zeros are exact,
+    // and select into the targets (the fast path for small eager updates to a large x).
+    if (valuesOnly && !(vf.dtype === 'float32' && (vf as ConcreteArray).dataSync().some((w) => w === 0 && 1 / w < 0))) {
+      const mask = new Uint8Array(S);
+      for (const t of targets) mask[t] = 1;
+      const inOrder = sources.length === M && sources.every((k, i) => k === i);
+      return where(constBool(mask, [S]), combine(scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S)), xf);
     }
-    // Skip the gather when the round takes every update in order (no repeats: the common case).
-    const inOrder = sources.length === M && sources.every((k, i) => k === i);
-    return merge(scatter(constInt(targets, [targets.length]), inOrder ? vf : gather(vf, constInt(sources, [sources.length])), S));
+    // Otherwise each entry gathers its write from [e, v], e the op's identity (at 0, where an int32
+    // scatter of each write's position + 1 leaves the entries not written): x · 1 and NumPy's
+    // min(x, +inf) are x, bit for bit, and a −0 write is read as it is (the scatter made it +0, and
+    // gave an untouched entry's zero cotangent times an inf of x, NaN, to a write).
+    const { lowest, highest } = dtypeBounds(vf.dtype);
+    const pos = scatter(constInt(targets, [targets.length]), constInt(sources.map((k) => k + 1), [sources.length]), S);
+    return combine(gather(concatenate([asArray([kind === 'multiply' ? 1 : kind === 'min' ? highest : lowest], vf.dtype), vf]), pos));
   }
   const flat = region.flat, valid = region.valid as NDArray;
   if (kind === 'set') return setTraced(xf, flat, valid, vf);
@@ -271,7 +274,7 @@ function windowOffset(op: string, shape: readonly number[], starts: readonly Arr
 }
 
 /** The flat positions (relative to the window's corner) of every element of a window of `sizes` in `shape`, in window order. */
-function windowPositions(shape: readonly number[], sizes: readonly number[]): NDArray {
+function windowPositionsOf(shape: readonly number[], sizes: readonly number[]): Int32Array {
   const size = sizes.reduce((p, d) => p * d, 1);
   const pos = new Int32Array(size);
   for (let f = 0; f < size; f++) {
@@ -279,8 +282,9 @@ function windowPositions(shape: readonly number[], sizes: readonly number[]): ND
     sizes.forEach((_, d) => { off += (Math.floor(f / strideOf(sizes, d)) % sizes[d]!) * strideOf(shape, d); });
     pos[f] = off;
   }
-  return constInt(pos, [size]);
+  return pos;
 }
+const windowPositions = (shape: readonly number[], sizes: readonly number[]): NDArray => constInt(windowPositionsOf(shape, sizes), [sizes.reduce((p, d) => p * d, 1)]);
 
 /** Throws unless `sizes` gives one size per axis of `shape`, each within its axis. */
 function checkSizes(op: string, shape: readonly number[], sizes: readonly number[], what: string): void {
@@ -315,11 +319,49 @@ export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startI
   if (u.dtype !== a.dtype) throw new DTypeError(`dynamicUpdateSlice: the update has dtype ${u.dtype} but the operand has ${a.dtype}; expected the same dtype`);
   if (u.ndim !== a.ndim) throw new ShapeError(`dynamicUpdateSlice: the update of shape ${fmtShape(u.shape)} has a different rank than the operand of shape ${fmtShape(a.shape)}`);
   checkSizes('dynamicUpdateSlice', a.shape, u.shape, 'the update of shape');
+  // The update is written as it is (scattering it onto zeros made a −0 +0). Starts known now (JS
+  // integers, concrete arrays) pad the update into place and select it in: two passes over x, where
+  // the scatters took four.
+  const known = knownStarts(a.shape, startIndices, u.shape);
+  if (known !== null) {
+    const mask = new Uint8Array(a.size);
+    const pos = windowPositionsOf(a.shape, u.shape);
+    const off = known.reduce((p, s, d) => p + s * strideOf(a.shape, d), 0);
+    for (const q of pos) mask[q + off] = 1;
+    const padded = bind1('pad', [u], { lo: known, hi: a.shape.map((n, d) => n - known[d]! - u.shape[d]!), interior: a.shape.map(() => 0), value: 0 });
+    return where(constBool(mask, a.shape), padded, a);
+  }
   const flat = add(windowPositions(a.shape, u.shape), windowOffset('dynamicUpdateSlice', a.shape, startIndices, u.shape));
   u = reshape(u, [u.size]);
   const hit = greater(scatter(flat, asArray(new Array(u.size).fill(1), 'float32'), a.size), 0);
-  return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape);
+  if (a.dtype !== 'float32') return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape); // (exact: no −0 to lose)
+  // Traced starts: each update's position + 1 goes where it lands with an exact int32 scatter (the
+  // window's positions are distinct) and the window gathers it from [0, ...update]: one pass over x
+  // more than selecting the scattered update, which cannot be exact (a float scatter onto +0 zeros
+  // turns whichever zero it writes, negated or not, into +0).
+  const at = scatter(flat, arange(1, u.size + 1, 1, 'int32'), a.size);
+  return reshape(where(hit, gather(concatenate([reshape(asArray(0, a.dtype), [1]), u]), at), reshape(a, [a.size])), a.shape);
 });
+
+/**
+ * The clamped starts of a window of `sizes` when every start is known now (a JS integer or a
+ * concrete int32 scalar), as windowOffset clamps them; null when one is traced. Bad starts are left
+ * to windowOffset's checks.
+ */
+function knownStarts(shape: readonly number[], starts: readonly ArrayLike[], sizes: readonly number[]): number[] | null {
+  if (starts.length !== shape.length) return null;
+  const out: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    const s = starts[d];
+    let v: number;
+    if (typeof s === 'number' && Number.isInteger(s)) v = s;
+    else if (s instanceof ConcreteArray && s.ndim === 0 && s.dtype === 'int32') v = Number(s.dataSync()[0]);
+    else return null;
+    const n = shape[d]!;
+    out.push(Math.min(Math.max(v < 0 ? v + n : v, 0), n - sizes[d]!));
+  }
+  return out;
+}
 
 /** lax.dynamic_slice_in_dim: `sliceSize` entries of axis `axis` from `startIndex` (clamped), all of every other axis. */
 export const dynamicSliceInDim = defop((x: ArrayLike, startIndex: ArrayLike, sliceSize: number, axis = 0): NDArray => {

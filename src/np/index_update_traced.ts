@@ -8,7 +8,7 @@ import { ConcreteArray, type NDArray } from '../array.js';
 import { bind1 } from '../core.js';
 import { customJvp } from '../../transforms/custom.js';
 import { arange, asArray } from './convert.js';
-import { add, astype, divide, equal, greater, isnan, less, logicalAnd, logicalOr, maximum, minimum, multiply, notEqual, subtract, where } from './elementwise.js';
+import { add, astype, divide, equal, greater, greaterEqual, isnan, less, lessEqual, logicalAnd, logicalOr, multiply, notEqual, subtract, where } from './elementwise.js';
 import { argsort } from './sorting.js';
 import { concatenate, reshape, slice } from './shape_ops.js';
 import { dtypeBounds } from './static_index.js';
@@ -30,7 +30,7 @@ export const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bi
 
 /**
  * The writes sorted by target: `key` is each write's target, S for a dropped (out-of-bounds)
- * write, so dropped writes form the last run and land in a spare slot S that callers cut off.
+ * write, so dropped writes form the last run (sorted last, and never a target's winner).
  * `perm` is the stable order, `sk` the sorted keys and `winner` holds, per target, the sorted position + 1 of its run's final write (0: untouched).
  */
 function runs(flat: NDArray, valid: NDArray, S: number): Runs {
@@ -40,7 +40,9 @@ function runs(flat: NDArray, valid: NDArray, S: number): Runs {
   const sk = gather(key, perm);
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
   const last = notEqual(sk, concatenate([slice(sk, [1], [M]), constInt([-1], [1])]));
-  const winner = slice(scatter(where(last, sk, S), where(last, arange(1, M + 1, 1, 'int32'), 0), S + 1), [0], [S]);
+  // The other writes add 0 to target 0 (exact on int32), which spares slicing a size-S + 1 scatter.
+  const end = logicalAnd(last, less(sk, S));
+  const winner = scatter(where(end, sk, 0), where(end, arange(1, M + 1, 1, 'int32'), 0), S);
   return { perm, sk, winner, longest: M, hit: null };
 }
 
@@ -94,13 +96,23 @@ function segmentedScan(sk: NDArray, sv: NDArray, longest: number, combine: (earl
 const runTotals = (y: NDArray, winner: NDArray, fill: NDArray): NDArray => gather(concatenate([fill, y]), winner);
 
 /**
- * The combine of np.min/np.max's reduction, which the one-hot implementation took per target: a
- * NaN wins (it propagates), otherwise the earlier of equal values stays (so of −0 and +0, the
- * first written), as TF.js's min/max kernels keep the first extremum they meet.
+ * The combine of the writes to one target in NumPy's ufunc.at order (np.minimum(a, b) returns b at
+ * a tie): a NaN wins (it propagates), otherwise the later of equal values, so of −0 and +0 the one
+ * written last. Associative (it picks the last write attaining the extremum), as the scan needs.
  */
 const extremumCombine = (kind: 'min' | 'max', float: boolean) => (a: NDArray, b: NDArray): NDArray => {
-  const better = kind === 'min' ? less(b, a) : greater(b, a);
+  const better = kind === 'min' ? lessEqual(b, a) : greaterEqual(b, a);
   return where(float ? logicalOr(isnan(b), better) : better, b, a);
+};
+
+/**
+ * NumPy's minimum/maximum(x, m): x where it is NaN or strictly beyond m, else m (so m at a tie: the
+ * write, which ufunc.at applies after x). With m the dtype's identity where nothing was written,
+ * that is x there too (x equal to the identity gives the identity's bits, its own).
+ */
+export const laterExtremum = (kind: 'min' | 'max', x: NDArray, m: NDArray): NDArray => {
+  const beyond = kind === 'min' ? less(x, m) : greater(x, m);
+  return where(x.dtype === 'float32' ? logicalOr(isnan(x), beyond) : beyond, x, m);
 };
 
 /** Per target, the min/max of the valid writes to it ([S]; the dtype's identity where none). */
@@ -115,9 +127,9 @@ type SegmentExtremum = (vf: NDArray, flat: NDArray, valid: NDArray) => NDArray;
 
 /**
  * segmentExtremumValue with np.min/np.max's derivative: a target's tangent is the average of the
- * tangents of the writes that attain its extremum (0/0 = NaN where that is NaN, as np.min's),
- * written out since the scan's selects would give it all to one of them. Linear in the tangent
- * with masks from comparisons, so second derivatives are 0, as np.min's.
+ * tangents of the writes that attain its extremum, written out since the scan's selects would give
+ * it all to one of them; 0 where the extremum is NaN (no write equals it), as JAX's scatter rule.
+ * Linear in the tangent with masks from comparisons, so second derivatives are 0, as np.min's.
  */
 function segmentExtremum(kind: 'min' | 'max', S: number, known?: Runs): SegmentExtremum {
   const f = (vf: NDArray, flat: NDArray, valid: NDArray): NDArray => segmentExtremumValue(kind, vf, flat, valid, S, known);
@@ -126,28 +138,48 @@ function segmentExtremum(kind: 'min' | 'max', S: number, known?: Runs): SegmentE
     const key = where(valid, flat, S);
     const attains = astype(logicalAnd(valid, equal(vf, gather(m, flat))), 'float32');
     const count = (u: NDArray) => slice(scatter(key, u, S + 1), [0], [S]);
-    const hit = greater(count(astype(valid, 'float32')), 0);
-    // Untouched targets divide by 1 (their tangent is unused); a NaN extremum divides by 0.
-    return [m, divide(count(multiply(tv, attains)), where(hit, count(attains), 1))];
+    // Untouched and NaN targets have no attaining write: 0 / 1 (where 0/0 made a NaN result's writes NaN).
+    const n = count(attains);
+    return [m, divide(count(multiply(tv, attains)), where(greater(n, 0), n, 1))];
   });
   return made;
 }
 
+/** The tangent weight of a in extremum(a, b): 1 where a is strictly beyond b, 1/2 at a tie, 0 else (NaN: 0), as np.minimum's. */
+const weightOf = (kind: 'min' | 'max', a: NDArray, b: NDArray): NDArray =>
+  add(astype(kind === 'min' ? less(a, b) : greater(a, b), 'float32'), multiply(astype(equal(a, b), 'float32'), 0.5));
+
+type WithX = (xf: NDArray, m: NDArray, flat: NDArray, valid: NDArray) => NDArray;
+
+/**
+ * laterExtremum(x, m) (NumPy's order, for the sign of a zero at a tie) with np.minimum's derivative
+ * (x and m share a tie half and half; a NaN result passes 0 to both) where a write landed, x's
+ * tangent where none did (x equal to the identity would otherwise share with it).
+ */
+function withX(kind: 'min' | 'max', S: number, known?: Runs): WithX {
+  const f = (xf: NDArray, m: NDArray): NDArray => laterExtremum(kind, xf, m);
+  return customJvp(f as WithX, ([xf, m, flat, valid]: NDArray[], [tx, tm]: NDArray[]): [NDArray, NDArray] => {
+    const hit = known?.hit ?? hitMask(flat!, valid!, S);
+    return [f(xf!, m!), where(hit, add(multiply(tx!, weightOf(kind, xf!, m!)), multiply(tm!, weightOf(kind, m!, xf!))), tx!)];
+  });
+}
+
 /** Whether each of the S targets has a valid write (counted in float32: on wasm an int32 compare with a scalar broadcast slowly). */
-const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray =>
-  greater(slice(scatter(where(valid, flat, S), astype(valid, 'float32'), S + 1), [0], [S]), 0);
+const hitMask = (flat: NDArray, valid: NDArray, S: number): NDArray => greater(scatter(flat, astype(valid, 'float32'), S), 0); // (a dropped write adds +0 at its clamped position)
 
 /**
  * min/max with traced positions: per target, the extremum of its writes (sorted runs, segmented
- * scan), then x's entry against it, so values and derivatives (x and the writes share a tie
- * half and half, as np.minimum's; tied writes share their half equally, as np.min's) are those of
- * minimum(x, min of the writes). Ints and bools (computed as int32) carry no derivative.
+ * scan; the last written of equal values), then x's entry against it in NumPy's order, so values
+ * are np.minimum.at's bit for bit (a −0/+0 tie keeps the zero written last) and derivatives those of
+ * np.minimum(x, np.min(writes)) (x and the writes share a tie half and half; tied writes share their
+ * half equally) but 0 at a NaN result, as JAX's scatter rule. Ints and bools (computed as int32)
+ * carry no derivative.
  */
 export function extremumTraced(kind: 'min' | 'max', xf: NDArray, flat: NDArray, valid: NDArray, vf: NDArray, known?: Runs): NDArray {
   const S = xf.size;
   if (xf.dtype === 'bool') { xf = astype(xf, 'int32'); vf = astype(vf, 'int32'); }
-  const m = xf.dtype === 'float32' ? segmentExtremum(kind, S, known)(vf, flat, valid) : segmentExtremumValue(kind, vf, flat, valid, S, known);
-  return where(known?.hit ?? hitMask(flat, valid, S), kind === 'min' ? minimum(xf, m) : maximum(xf, m), xf);
+  if (xf.dtype !== 'float32') return laterExtremum(kind, xf, segmentExtremumValue(kind, vf, flat, valid, S, known));
+  return withX(kind, S, known)(xf, segmentExtremum(kind, S, known)(vf, flat, valid), flat, valid);
 }
 
 /**
@@ -172,8 +204,7 @@ export function multiplyTraced(xf: NDArray, flat: NDArray, valid: NDArray, vf: N
  * set with traced positions: the last valid write to each target wins, as in the static case. A
  * stable sort of the targets groups each target's writes in update order, so the winner is the
  * last of its run; one scatter writes, at each winner's target t, the offset from t to the
- * winner's value in [x, v] (S + its position − t; the others, and dropped writes, go to a spare
- * slot S that is cut off), and one gather from [x, v] at t + offset reads x's own entry or the
+ * winner's value in [x, v] (S + its position − t; the others, and dropped writes, add 0 to entry 0), and one gather from [x, v] at t + offset reads x's own entry or the
  * winning value, written as it is (scattering the values onto zeros made −0 +0). O(M + S) memory;
  * the gradient: each winner gets its target's cotangent, every other write none. (Selecting
  * between x and a gather of v at winner − 1 cost three broadcasting int32 ops over the S targets,
@@ -186,6 +217,7 @@ export function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf:
   const sorted = gather(key, perm);
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
   const last = notEqual(sorted, concatenate([slice(sorted, [1], [M]), constInt([-1], [1])]));
-  const offset = slice(scatter(where(last, sorted, S), where(last, subtract(add(perm, S), sorted), 0), S + 1), [0], [S]);
+  const end = valid === null ? last : logicalAnd(last, less(sorted, S));
+  const offset = scatter(where(end, sorted, 0), where(end, subtract(add(perm, S), sorted), 0), S); // (the others add 0 at 0)
   return gather(concatenate([xf, vf]), add(offset, arange(0, S, 1, 'int32')));
 }
