@@ -6,7 +6,7 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { arange, asArray, defop } from './convert.js';
+import { asArray, defop } from './convert.js';
 import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
@@ -311,6 +311,7 @@ export const dynamicSlice = defop((x: ArrayLike, startIndices: readonly ArrayLik
 /**
  * lax.dynamic_update_slice: a copy of x with `update` written at `startIndices` (negative starts
  * count from the end), each start clamped into [0, n - size] so the update fits. Differentiable in x and update (not the indices).
+ * With traced starts (under jit or vmap) a −0 in a float update is written as +0 (XLA keeps it).
  * @example dynamicUpdateSlice(np.zeros([4]), np.ones([2]), [3]) // [0, 0, 1, 1]
  */
 export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startIndices: readonly ArrayLike[]): NDArray => {
@@ -334,13 +335,11 @@ export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startI
   const flat = add(windowPositions(a.shape, u.shape), windowOffset('dynamicUpdateSlice', a.shape, startIndices, u.shape));
   u = reshape(u, [u.size]);
   const hit = greater(scatter(flat, asArray(new Array(u.size).fill(1), 'float32'), a.size), 0);
-  if (a.dtype !== 'float32') return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape); // (exact: no −0 to lose)
-  // Traced starts: each update's position + 1 goes where it lands with an exact int32 scatter (the
-  // window's positions are distinct) and the window gathers it from [0, ...update]: one pass over x
-  // more than selecting the scattered update, which cannot be exact (a float scatter onto +0 zeros
-  // turns whichever zero it writes, negated or not, into +0).
-  const at = scatter(flat, arange(1, u.size + 1, 1, 'int32'), a.size);
-  return reshape(where(hit, gather(concatenate([reshape(asArray(0, a.dtype), [1]), u]), at), reshape(a, [a.size])), a.shape);
+  // Traced starts scatter the update onto zeros and select it in, which writes a −0 in the update
+  // as +0 (0 + −0 = +0). Exact ways cost a full pass over x more (gathering the update at an int32
+  // scatter of positions: 1.5 -> 7.5 ms for 10^3 into 10^6 under jit), and traced starts are the
+  // loop case (foriLoop bodies writing a slice per step), so the sign of a zero is given up there.
+  return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape);
 });
 
 /**
