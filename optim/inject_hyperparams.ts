@@ -59,7 +59,7 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
     if (typeof v !== 'number' && typeof v !== 'function' && !(v instanceof NDArray)) {
       throw new OptimError(`${op}: hyperparameter '${k}' must be a number, an array or a schedule, got ${describe(v)}`);
     }
-    if (v instanceof NDArray && v.size !== 1) throw new OptimError(`${op}: hyperparameter '${k}' must be a single value (a 0-d array), got shape [${v.shape.join(', ')}]`);
+    checkSingleValue(op, `hyperparameter '${k}'`, v);
   }
   // Validate numeric values through the factory's own checks (e.g. a negative learning rate): those
   // check plain numbers only (an array may be traced), so this call passes numbers (schedules at step 0).
