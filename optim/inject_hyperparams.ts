@@ -64,7 +64,13 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
   // Validate numeric values through the factory's own checks (e.g. a negative learning rate): those
   // check plain numbers only (an array may be traced), so this call passes numbers (schedules at step 0).
   const initial = {} as Record<K, number>;
-  for (const k of keys) initial[k] = scopedUpdate(() => Number(np.asArray(valueAt(hyperparams[k], 0)).item()));
+  for (const k of keys) {
+    initial[k] = scopedUpdate(() => {
+      const v = valueAt(hyperparams[k], 0);
+      if (typeof hyperparams[k] === 'function') checkSingleValue(op, `the value the schedule of '${k}' gave`, v);
+      return Number(np.asArray(v).item());
+    });
+  }
   expectTransformation(op, 'what the factory returns', factory(initial));
 
   const current = (state: InjectHyperparamsState<K>, count: NDArray): Record<K, NDArray> => {

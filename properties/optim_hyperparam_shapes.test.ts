@@ -50,3 +50,11 @@ describe('array hyperparameters holding one value but not 0-d', () => {
     });
   });
 });
+
+describe('injectHyperparams built with a schedule of several values', () => {
+  it('names itself and the hyperparameter (it was a ConcretizationError from item())', () => {
+    expect(() => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: () => np.array([0.1, 0.2], 'float32') })).toThrow(
+      /^injectHyperparams: the value the schedule of 'lr' gave must be a single value \(a 0-d array\), got shape \[2\]/,
+    );
+  });
+});
