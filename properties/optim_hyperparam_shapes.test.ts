@@ -2,7 +2,7 @@
 // one value but is not 0-d ([1], [1, 1]) was accepted, then broadcast like any array, so the updates
 // (and momentum, clipped or Adafactor states) of lower-rank leaves changed shape.
 import { describe, expect, it } from 'vitest';
-import { np, scope, type NDArray } from '../src/index.js';
+import { jit, np, scope, vmap, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 
 const params = () => ({ w: np.ones([2, 3]), b: np.ones([3]), s: np.array(1, 'float32') });
@@ -56,5 +56,37 @@ describe('injectHyperparams built with a schedule of several values', () => {
     expect(() => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: () => np.array([0.1, 0.2], 'float32') })).toThrow(
       /^injectHyperparams: the value the schedule of 'lr' gave must be a single value \(a 0-d array\), got shape \[2\]/,
     );
+  });
+});
+
+describe('injectHyperparams built inside jit or vmap (as Optax allows: the value is stored in the state)', () => {
+  // Its construction read each value with item() to validate it, which a traced value cannot give:
+  // a ConcretizationError under jit and vmap, while the same code ran eagerly.
+  const w = () => np.array([1, 2, 3], 'float32');
+  const stepWith = (lr: NDArray, p: NDArray, scheduled: boolean) => {
+    const opt = optim.injectHyperparams((h) => optim.sgd(h.lr, { momentum: 0.9 }), { lr: scheduled ? (c: NDArray | number) => np.multiply(lr, np.add(c, 1)) : lr });
+    let state = opt.init({ p });
+    let u: { p: NDArray } = { p };
+    for (let i = 0; i < 2; i++) [u, state] = opt.update({ p }, state, { p });
+    return u.p;
+  };
+  it('jit gives the eager updates, for an array and for a schedule closing over a traced value', () => {
+    scope(() => {
+      for (const scheduled of [false, true]) {
+        const eager = Array.from(stepWith(np.array(0.1, 'float32'), w(), scheduled).dataSync());
+        const f = jit((lr: NDArray, p: NDArray) => stepWith(lr, p, scheduled));
+        const jitted = Array.from(f(np.array(0.1, 'float32'), w()).dataSync());
+        f.clearCache();
+        jitted.forEach((x, i) => expect(x, `scheduled ${scheduled}, element ${i}`).toBeCloseTo(eager[i]!, 6));
+      }
+    });
+  });
+  it('vmap over the learning rate gives each rate\'s eager updates', () => {
+    scope(() => {
+      const got = vmap((lr: NDArray) => stepWith(lr, w(), false))(np.array([0.1, 0.2], 'float32'));
+      expect(got.shape).toEqual([2, 3]);
+      const want = [0.1, 0.2].flatMap((lr) => Array.from(stepWith(np.array(lr, 'float32'), w(), false).dataSync()));
+      Array.from(got.dataSync()).forEach((x, i) => expect(x, `element ${i}`).toBeCloseTo(want[i]!, 6));
+    });
   });
 });
