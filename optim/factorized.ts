@@ -128,7 +128,12 @@ function factoredStep<P>(
     // (a fresh state for fine-tuning with decayOffset set hit this on its first step).
     const t = stepOffset === 0 ? asFloat(count) : np.maximum(np.subtract(asFloat(count), stepOffset), 1);
     // β̂₂,t = 1 − t^−c, so 1 − β̂₂,t = t^−c exactly.
-    const oneMinusBeta = decaySchedule ? np.subtract(1, decaySchedule(t)) : np.power(t, negate(decayRate));
+    let oneMinusBeta: NDArray;
+    if (decaySchedule) {
+      const b = decaySchedule(t);
+      checkSingleValue(op, 'the value decaySchedule gave', b);
+      oneMinusBeta = np.subtract(1, b);
+    } else oneMinusBeta = np.power(t, negate(decayRate));
     const beta = np.subtract(1, oneMinusBeta);
     const vRow: unknown[] = [];
     const vCol: unknown[] = [];

@@ -90,3 +90,20 @@ describe('injectHyperparams built inside jit or vmap (as Optax allows: the value
     });
   });
 });
+
+describe("scaleByFactoredRms's decaySchedule", () => {
+  // Its value was not checked like other schedules': a [2] β̂₂ gave a scalar leaf a [2] update and
+  // second moment on the first step, and the next step failed on the state's shape.
+  it('must give a single value (a 0-d array), checked at the step that uses it', () => {
+    scope(() => {
+      const p = { w: np.ones([3, 2]), s: np.array(1, 'float32') };
+      for (const v of [np.array([0.9, 0.5], 'float32'), np.array([0.9], 'float32')]) {
+        const opt = optim.scaleByFactoredRms({ decaySchedule: () => v });
+        expect(() => opt.update(p, opt.init(p), p)).toThrow(new RegExp(`^scaleByFactoredRms: the value decaySchedule gave must be a single value \\(a 0-d array\\), got shape \\[${v.shape.join(', ')}\\]`));
+      }
+      const ok = optim.scaleByFactoredRms({ decaySchedule: () => np.array(0.9, 'float32') });
+      const [u] = ok.update(p, ok.init(p), p);
+      expect([u.w.shape, u.s.shape]).toEqual([[3, 2], []]);
+    });
+  });
+});
