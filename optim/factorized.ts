@@ -39,7 +39,9 @@ export interface FactoredRmsOptions {
   decayRate?: Scalar;
   /**
    * Steps subtracted from t in the decay schedule (default 0), for fine-tuning: a state whose count has
-   * reached it restarts the schedule; before that, each step uses the current G² alone (β̂₂ = 0).
+   * reached it restarts the schedule; before that, each step counts as t = 1, so the power schedule
+   * uses the current G² alone (β̂₂ = 0; Optax's t ≤ 0 there gives NaN) and a `decaySchedule` gets t = 1
+   * (Optax hands its function the negative step itself).
    */
   stepOffset?: number;
   /** A leaf is factored when its second-largest dimension is at least this (default 128). */
@@ -52,7 +54,10 @@ export interface FactoredRmsOptions {
    * A 0-d array works too, so that `injectHyperparams` can change it between steps.
    */
   clippingThreshold?: Scalar;
-  /** Replaces the decay schedule: β̂₂ as a function of t = 1, 2, ... (e.g. `() => 0.999` for a constant β₂). */
+  /**
+   * Replaces the decay schedule: β̂₂ as a function of t = 1, 2, ... (t = max(count − stepOffset, 1)),
+   * a number or a 0-d array (e.g. `() => 0.999` for a constant β₂). Optax's `decay_rate_fn` gets t − 1.
+   */
   decaySchedule?: (t: NDArray) => Scalar;
 }
 
