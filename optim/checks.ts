@@ -1,6 +1,7 @@
 // Hyperparameter validation. Numbers are checked when a transformation is built; arrays (injected
-// hyperparameters) are not read back, so their values are trusted, but they must hold one value:
-// a [2] learning rate would broadcast silently over the last axis of every leaf.
+// hyperparameters) are not read back, so their values are trusted, but they must be 0-d: a [2]
+// learning rate would broadcast silently over the last axis of every leaf, and even a [1] or [1, 1]
+// one turns a scalar leaf's update into a [1] or [1, 1] one (and a [3] leaf's into [1, 3]).
 import { NDArray } from '../src/array.js';
 import { OptimError } from './tree_utils.js';
 
@@ -8,9 +9,15 @@ function fail(op: string, name: string, want: string, got: unknown): never {
   throw new OptimError(`${op}: ${name} must be ${want}, got ${typeof got === 'number' ? String(got) : typeof got}`);
 }
 
-/** An array hyperparameter holds a single value (any shape of size 1; its shape is known under jit too). */
+/**
+ * An array hyperparameter holds a single value as a 0-d array (its shape is known under jit too). A
+ * [1] array is refused as well: it broadcasts, so leaves of lower rank would change shape.
+ */
 export function checkSingleValue(op: string, name: string, v: unknown): void {
-  if (v instanceof NDArray && v.size !== 1) throw new OptimError(`${op}: ${name} must be a single value (a 0-d array), got shape [${v.shape.join(', ')}]`);
+  if (v instanceof NDArray && v.ndim !== 0) {
+    const hint = v.size === 1 ? ' (reshape it: np.reshape(x, []))' : '';
+    throw new OptimError(`${op}: ${name} must be a single value (a 0-d array), got shape [${v.shape.join(', ')}]${hint}`);
+  }
 }
 
 function checkType(op: string, name: string, v: unknown, allowFunction: boolean): v is number {

@@ -39,7 +39,9 @@ export interface FactoredRmsOptions {
   decayRate?: Scalar;
   /**
    * Steps subtracted from t in the decay schedule (default 0), for fine-tuning: a state whose count has
-   * reached it restarts the schedule; before that, each step uses the current G² alone (β̂₂ = 0).
+   * reached it restarts the schedule; before that, each step counts as t = 1, so the power schedule
+   * uses the current G² alone (β̂₂ = 0; Optax's t ≤ 0 there gives NaN) and a `decaySchedule` gets t = 1
+   * (Optax hands its function the negative step itself).
    */
   stepOffset?: number;
   /** A leaf is factored when its second-largest dimension is at least this (default 128). */
@@ -52,7 +54,10 @@ export interface FactoredRmsOptions {
    * A 0-d array works too, so that `injectHyperparams` can change it between steps.
    */
   clippingThreshold?: Scalar;
-  /** Replaces the decay schedule: β̂₂ as a function of t = 1, 2, ... (e.g. `() => 0.999` for a constant β₂). */
+  /**
+   * Replaces the decay schedule: β̂₂ as a function of t = 1, 2, ... (t = max(count − stepOffset, 1)),
+   * a number or a 0-d array (e.g. `() => 0.999` for a constant β₂). Optax's `decay_rate_fn` gets t − 1.
+   */
   decaySchedule?: (t: NDArray) => Scalar;
 }
 
@@ -128,7 +133,12 @@ function factoredStep<P>(
     // (a fresh state for fine-tuning with decayOffset set hit this on its first step).
     const t = stepOffset === 0 ? asFloat(count) : np.maximum(np.subtract(asFloat(count), stepOffset), 1);
     // β̂₂,t = 1 − t^−c, so 1 − β̂₂,t = t^−c exactly.
-    const oneMinusBeta = decaySchedule ? np.subtract(1, decaySchedule(t)) : np.power(t, negate(decayRate));
+    let oneMinusBeta: NDArray;
+    if (decaySchedule) {
+      const b = decaySchedule(t);
+      checkSingleValue(op, 'the value decaySchedule gave', b);
+      oneMinusBeta = np.subtract(1, b);
+    } else oneMinusBeta = np.power(t, negate(decayRate));
     const beta = np.subtract(1, oneMinusBeta);
     const vRow: unknown[] = [];
     const vCol: unknown[] = [];

@@ -1,7 +1,7 @@
 // Hyperparameters in the state (Optax's inject_hyperparams): the values live in
 // `state.hyperparams` as 0-d arrays, so they can be read (e.g. logged) and changed between steps;
 // the ones given as schedules are re-evaluated at every step from the state's count.
-import { NDArray } from '../src/array.js';
+import { ConcreteArray, NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import { checkSingleValue } from './checks.js';
 import { erased, valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateAt, type StateKind } from './base.js';
@@ -36,7 +36,8 @@ function ownedScalarArray(v: Scalar): NDArray {
  * Builds the optimizer from hyperparameters kept in its state. Numbers and arrays are stored as
  * given (and may be changed in the state between steps); schedules are evaluated at every step.
  * The factory receives 0-d arrays at init and update, and plain numbers once, at construction, to
- * validate them (hence its `Scalar` argument type: compute with np functions, which take both).
+ * validate them (hence its `Scalar` argument type: compute with np functions, which take both); a
+ * value traced there (built inside jit or vmap) is passed as the array itself.
  * @example
  * const opt = injectHyperparams((h) => adam(h.learningRate, { b1: h.b1 }), { learningRate: 1e-3, b1: 0.9 });
  * let state = opt.init(params);
@@ -59,12 +60,20 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
     if (typeof v !== 'number' && typeof v !== 'function' && !(v instanceof NDArray)) {
       throw new OptimError(`${op}: hyperparameter '${k}' must be a number, an array or a schedule, got ${describe(v)}`);
     }
-    if (v instanceof NDArray && v.size !== 1) throw new OptimError(`${op}: hyperparameter '${k}' must be a single value (a 0-d array), got shape [${v.shape.join(', ')}]`);
+    checkSingleValue(op, `hyperparameter '${k}'`, v);
   }
   // Validate numeric values through the factory's own checks (e.g. a negative learning rate): those
   // check plain numbers only (an array may be traced), so this call passes numbers (schedules at step 0).
-  const initial = {} as Record<K, number>;
-  for (const k of keys) initial[k] = scopedUpdate(() => Number(np.asArray(valueAt(hyperparams[k], 0)).item()));
+  // A traced value (built inside jit or vmap, as Optax allows) cannot be read: it is passed as the
+  // array it is, which those checks trust.
+  const initial = {} as Record<K, Scalar>;
+  for (const k of keys) {
+    initial[k] = scopedUpdate(() => {
+      const v = valueAt(hyperparams[k], 0);
+      if (typeof hyperparams[k] === 'function') checkSingleValue(op, `the value the schedule of '${k}' gave`, v);
+      return v instanceof NDArray && !(v instanceof ConcreteArray) ? v : Number(np.asArray(v).item());
+    });
+  }
   expectTransformation(op, 'what the factory returns', factory(initial));
 
   const current = (state: InjectHyperparamsState<K>, count: NDArray): Record<K, NDArray> => {

@@ -176,8 +176,9 @@ describe('hyperparameters given as arrays are single values', () => {
       expect(() => optim.sgd(0.1, { momentum: vector() })).toThrow(/^sgd: momentum must be a single value \(a 0-d array\), got shape \[2\]/);
       expect(() => optim.clipByGlobalNorm(vector())).toThrow(/^clipByGlobalNorm: maxNorm must be a single value/);
       expect(() => optim.adamw(0.1, { weightDecay: vector() })).toThrow(/^adamw: weightDecay must be a single value/);
-      // One value in any shape is fine (e.g. [1]).
-      expect(() => optim.adam(np.array([0.1], 'float32'))).not.toThrow();
+      // One value must be 0-d: a [1] rate broadcast a scalar parameter's update to [1] (optim_hyperparam_shapes.test.ts).
+      expect(() => optim.adam(np.array(0.1, 'float32'))).not.toThrow();
+      expect(() => optim.adam(np.array([0.1], 'float32'))).toThrow(/^adam: learningRate must be a single value \(a 0-d array\), got shape \[1\] \(reshape it/);
     });
   });
 
