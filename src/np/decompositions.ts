@@ -60,6 +60,13 @@ function eighParts(op: string, x: ArrayLike, options: EighOptions, computeVector
  * on an exact tie). The derivative is JAX's: dw = diag(vᵀ·dA·v), dv = v·(F∘(vᵀ·dA·v)) with
  * F_ij = 1/(w_j − w_i); repeated eigenvalues make dv infinite or NaN, as in JAX, and with it any
  * derivative taken through v (eigvalsh's stays finite).
+ *
+ * A matrix with a NaN or an infinity gives NaNs (as JAX). One on which the QL iteration does not
+ * converge (60 iterations on one eigenvalue; no matrix met in testing needs more than a handful) is
+ * a LinAlgError naming it, as NumPy raises (LAPACK's syev reports info > 0), eagerly and under jit,
+ * vmap and grad alike: a vmapped or stacked call fails whole, where JAX returns NaNs for that
+ * matrix (XLA cannot raise). The same holds for eigvalsh, svd and pinv with `hermitian`, and
+ * matrixRank with `hermitian`.
  */
 export const eigh = defop((a: ArrayLike, options: EighOptions = {}): [NDArray, NDArray] => eighParts('eigh', a, options) as [NDArray, NDArray]);
 
@@ -67,6 +74,7 @@ export const eigh = defop((a: ArrayLike, options: EighOptions = {}): [NDArray, N
  * The eigenvalues of symmetric matrices, ascending (jax.numpy.linalg.eigvalsh), by eigh's
  * values-only kernel (Householder tridiagonalisation and QL, no vectors: the same values as eigh's,
  * ~20× faster at n = 256); their derivative is diag(vᵀ·dA·v), well defined for repeated eigenvalues too.
+ * Where QL does not converge it is eigh's LinAlgError (eagerly and under jit and vmap; JAX gives NaNs).
  */
 export const eigvalsh = defop((a: ArrayLike, options: EighOptions = {}): NDArray => eighParts('eigvalsh', a, options, false)[0]!);
 
