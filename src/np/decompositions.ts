@@ -4,7 +4,7 @@
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, fmtOptionValue } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
 import { batchMatmul, matrixTranspose as mT } from '../../transforms/lax.js';
 import { asArray, defop, eye, zeros } from './convert.js';
@@ -222,7 +222,7 @@ export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => 
   if (options.rtol !== undefined && options.rcond !== undefined) throw new ValueError(`linalg.pinv: rtol and rcond are two names for the same cutoff; give only one, got rtol ${JSON.stringify(options.rtol)} and rcond ${JSON.stringify(options.rcond)}`);
   const given = options.rtol ?? options.rcond;
   const rtol = given ?? 10 * Math.max(m, n) * EPS32;
-  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: ${options.rcond !== undefined ? 'rcond' : 'rtol'} must be a non-negative number, got ${JSON.stringify(given)}`);
+  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: ${options.rcond !== undefined ? 'rcond' : 'rtol'} must be a non-negative number, got ${fmtOptionValue(given)}`);
   if (m === 0 || n === 0) return zeros([...a.shape.slice(0, -2), n, m]);
   if (hermitian) a = multiply(add(a, mT(a)), 0.5); // before the custom rule, which then differentiates the symmetric part
   let u: NDArray, s: NDArray, vh: NDArray;
@@ -304,9 +304,9 @@ export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}):
   if (a.ndim < 2) return astypeRaw(any(notEqual(a, 0)), 'int32');
   const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
   const { tol } = options;
-  if (tol !== undefined && (typeof tol !== 'number' || !(tol >= 0))) throw new ValueError(`linalg.matrixRank: tol must be a non-negative number, got ${JSON.stringify(tol)}`);
+  if (tol !== undefined && (typeof tol !== 'number' || !(tol >= 0))) throw new ValueError(`linalg.matrixRank: tol must be a non-negative number, got ${fmtOptionValue(tol)}`);
   const rtol = options.rtol ?? Math.max(m, n) * EPS32;
-  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
+  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${fmtOptionValue(options.rtol)}`);
   if (hermitian) symmetricMatrices('matrixRank', a);
   if (Math.min(m, n) === 0) return zeros(a.shape.slice(0, -2), 'int32');
   const s = svdvals(a, { hermitian });

@@ -3,7 +3,7 @@
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, fmtOptionValue } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
 import { batchMatmul, matrixTranspose as mT } from '../../transforms/lax.js';
 import { asArray, defop, zeros } from './convert.js';
@@ -51,7 +51,7 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
   const vec = b.ndim === 1;
   const B = vec ? expandDims(b, -1) : b;
   let rcond = options.rcond ?? EPS32 * Math.max(m, n);
-  if (typeof rcond !== 'number' || Number.isNaN(rcond)) throw new ValueError(`linalg.lstsq: rcond must be a number or null, got ${JSON.stringify(options.rcond)}`);
+  if (typeof rcond !== 'number' || Number.isNaN(rcond)) throw new ValueError(`linalg.lstsq: rcond must be a number or null, got ${fmtOptionValue(options.rcond)}`);
   if (rcond < 0) rcond = EPS32;
   let X: NDArray, rank: NDArray, s: NDArray;
   if (m === 0 || n === 0) {
