@@ -593,6 +593,13 @@ describe('np.linalg.pinv', () => {
       expect(np.linalg.pinv(np.zeros([2, 3])).toArray()).toEqual([[0, 0], [0, 0], [0, 0]]);
       expect(np.linalg.pinv(np.zeros([2, 0])).shape).toEqual([0, 2]);
       expect(() => np.linalg.pinv(d, { rtol: -1 })).toThrow('linalg.pinv: rtol must be a non-negative number, got -1');
+      // NaN and −∞ are named as such (JSON.stringify wrote them as null, which reads as a missing value).
+      expect(() => np.linalg.pinv(d, { rtol: NaN })).toThrow('linalg.pinv: rtol must be a non-negative number, got NaN');
+      expect(() => np.linalg.pinv(d, { rcond: -Infinity })).toThrow('linalg.pinv: rcond must be a non-negative number, got -Infinity');
+      expect(() => np.linalg.matrixRank(d, { rtol: NaN })).toThrow('linalg.matrixRank: rtol must be a non-negative number, got NaN');
+      expect(() => np.linalg.matrixRank(d, { tol: NaN })).toThrow('linalg.matrixRank: tol must be a non-negative number, got NaN');
+      expect(() => np.linalg.lstsq(d, [1, 1], { rcond: NaN })).toThrow('linalg.lstsq: rcond must be a number or null, got NaN');
+      expect(() => np.linalg.lstsq(d, [1, 1], { rcond: '0.1' as unknown as number })).toThrow('linalg.lstsq: rcond must be a number or null, got "0.1"');
     });
   });
 

@@ -48,4 +48,30 @@ describe('lstsq: derivatives when rcond cuts nonzero singular values', () => {
       }
     });
   });
+
+  it('a kept singular value within rounding of the cutoff is kept by the derivative as by x (the rule rescales by max|A|, and its mask was taken on s/max|A|)', () => {
+    noLeak(() => {
+      // s₁ = 0.11432001 is one float32 step above 0.1·s₀ (s₀ = 1.1432 = max|A|): x keeps it (rank 2),
+      // but fl(s₁/s₀) is not above fl(0.1), so the derivative's cutoff, taken on s/max|A|, cut it:
+      // dx₁/dA₁₁ was 0 instead of −x₁/s₁ ≈ −76.5. Square and tall; A is then invertible on its range,
+      // so with b in A's range dx = −A⁺·dA·x and ∇ₐ Σx = −A⁺ᵀ·1·xᵀ (−x_i·x_j), exactly.
+      const s0 = Math.fround(1.1432), s1 = Math.fround(0.11432001);
+      for (const rows of [[[s0, 0], [0, s1]], [[s0, 0], [0, s1], [0, 0]]]) {
+        const b = rows.map((_, i) => (i < 2 ? 1 : 0)); // zero residual (tall): A⁺'s derivative is then −A⁺·dA·A⁺
+        const sol = (p: NDArray) => np.linalg.lstsq(p, b, { rcond: 0.1, numpyResid: false })[0];
+        const A = np.array(rows, 'float32');
+        expect(np.linalg.lstsq(A, b, { rcond: 0.1 })[2].item()).toBe(2);
+        const x = [1 / s0, 1 / s1];
+        expect(sol(A).toArray() as number[]).toEqual(x.map((v) => expect.closeTo(v, 4)));
+        const dA = rows.map((r, i) => r.map((_, j) => (i === 1 && j === 1 ? 1 : 0)));
+        const [, dx] = jvp(sol, [A], [np.array(dA, 'float32')]);
+        (dx.toArray() as number[]).forEach((v, i) => expect(Math.abs(v - [0, -x[1]! / s1][i]!), `dx[${i}] = ${v}`).toBeLessThan(1e-4 * 77));
+        const g = grad((p: NDArray) => np.sum(sol(p)))(A).toArray() as number[][];
+        g.forEach((r, i) => r.forEach((v, j) => {
+          const want = i < 2 ? -x[i]! * x[j]! : 0;
+          expect(Math.abs(v - want), `grad[${i}][${j}] = ${v}, want ${want}`).toBeLessThan(1e-4 * 77);
+        }));
+      }
+    });
+  });
 });

@@ -18,3 +18,11 @@ export function checkOptions(op: string, options: unknown, known: readonly strin
     throw new ErrorType(`${op}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${known.join(', ')}`);
   }
 }
+
+/**
+ * An option's value as an error message shows it: numbers as JS writes them (NaN, Infinity,
+ * -Infinity, which JSON.stringify writes as null and so reads as a missing value), the rest as JSON.
+ */
+export function fmtOptionValue(value: unknown): string {
+  return typeof value === 'number' ? String(value) : JSON.stringify(value);
+}

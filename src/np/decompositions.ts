@@ -4,7 +4,7 @@
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, fmtOptionValue } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
 import { batchMatmul, matrixTranspose as mT } from '../../transforms/lax.js';
 import { asArray, defop, eye, zeros } from './convert.js';
@@ -60,6 +60,13 @@ function eighParts(op: string, x: ArrayLike, options: EighOptions, computeVector
  * on an exact tie). The derivative is JAX's: dw = diag(vᵀ·dA·v), dv = v·(F∘(vᵀ·dA·v)) with
  * F_ij = 1/(w_j − w_i); repeated eigenvalues make dv infinite or NaN, as in JAX, and with it any
  * derivative taken through v (eigvalsh's stays finite).
+ *
+ * A matrix with a NaN or an infinity gives NaNs (as JAX). One on which the QL iteration does not
+ * converge (60 iterations on one eigenvalue; no matrix met in testing needs more than a handful) is
+ * a LinAlgError naming it, as NumPy raises (LAPACK's syev reports info > 0), eagerly and under jit,
+ * vmap and grad alike: a vmapped or stacked call fails whole, where JAX returns NaNs for that
+ * matrix (XLA cannot raise). The same holds for eigvalsh, svd and pinv with `hermitian`, and
+ * matrixRank with `hermitian`.
  */
 export const eigh = defop((a: ArrayLike, options: EighOptions = {}): [NDArray, NDArray] => eighParts('eigh', a, options) as [NDArray, NDArray]);
 
@@ -67,6 +74,7 @@ export const eigh = defop((a: ArrayLike, options: EighOptions = {}): [NDArray, N
  * The eigenvalues of symmetric matrices, ascending (jax.numpy.linalg.eigvalsh), by eigh's
  * values-only kernel (Householder tridiagonalisation and QL, no vectors: the same values as eigh's,
  * ~20× faster at n = 256); their derivative is diag(vᵀ·dA·v), well defined for repeated eigenvalues too.
+ * Where QL does not converge it is eigh's LinAlgError (eagerly and under jit and vmap; JAX gives NaNs).
  */
 export const eigvalsh = defop((a: ArrayLike, options: EighOptions = {}): NDArray => eighParts('eigvalsh', a, options, false)[0]!);
 
@@ -214,7 +222,7 @@ export const pinv = defop((x: ArrayLike, options: PinvOptions = {}): NDArray => 
   if (options.rtol !== undefined && options.rcond !== undefined) throw new ValueError(`linalg.pinv: rtol and rcond are two names for the same cutoff; give only one, got rtol ${JSON.stringify(options.rtol)} and rcond ${JSON.stringify(options.rcond)}`);
   const given = options.rtol ?? options.rcond;
   const rtol = given ?? 10 * Math.max(m, n) * EPS32;
-  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: ${options.rcond !== undefined ? 'rcond' : 'rtol'} must be a non-negative number, got ${JSON.stringify(given)}`);
+  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.pinv: ${options.rcond !== undefined ? 'rcond' : 'rtol'} must be a non-negative number, got ${fmtOptionValue(given)}`);
   if (m === 0 || n === 0) return zeros([...a.shape.slice(0, -2), n, m]);
   if (hermitian) a = multiply(add(a, mT(a)), 0.5); // before the custom rule, which then differentiates the symmetric part
   let u: NDArray, s: NDArray, vh: NDArray;
@@ -296,9 +304,9 @@ export const matrixRank = defop((x: ArrayLike, options: MatrixRankOptions = {}):
   if (a.ndim < 2) return astypeRaw(any(notEqual(a, 0)), 'int32');
   const m = a.shape[a.ndim - 2]!, n = a.shape[a.ndim - 1]!;
   const { tol } = options;
-  if (tol !== undefined && (typeof tol !== 'number' || !(tol >= 0))) throw new ValueError(`linalg.matrixRank: tol must be a non-negative number, got ${JSON.stringify(tol)}`);
+  if (tol !== undefined && (typeof tol !== 'number' || !(tol >= 0))) throw new ValueError(`linalg.matrixRank: tol must be a non-negative number, got ${fmtOptionValue(tol)}`);
   const rtol = options.rtol ?? Math.max(m, n) * EPS32;
-  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${JSON.stringify(options.rtol)}`);
+  if (typeof rtol !== 'number' || !(rtol >= 0)) throw new ValueError(`linalg.matrixRank: rtol must be a non-negative number, got ${fmtOptionValue(options.rtol)}`);
   if (hermitian) symmetricMatrices('matrixRank', a);
   if (Math.min(m, n) === 0) return zeros(a.shape.slice(0, -2), 'int32');
   const s = svdvals(a, { hermitian });

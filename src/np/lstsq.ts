@@ -3,7 +3,7 @@
 import type { ArrayLike, NDArray } from '../array.js';
 import { bind, bind1 } from '../core.js';
 import { ConcretizationError, ShapeError, ValueError, fmtShape } from '../errors.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, fmtOptionValue } from '../options.js';
 import { customJvp } from '../../transforms/custom.js';
 import { batchMatmul, matrixTranspose as mT } from '../../transforms/lax.js';
 import { asArray, defop, zeros } from './convert.js';
@@ -51,7 +51,7 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
   const vec = b.ndim === 1;
   const B = vec ? expandDims(b, -1) : b;
   let rcond = options.rcond ?? EPS32 * Math.max(m, n);
-  if (typeof rcond !== 'number' || Number.isNaN(rcond)) throw new ValueError(`linalg.lstsq: rcond must be a number or null, got ${JSON.stringify(options.rcond)}`);
+  if (typeof rcond !== 'number' || Number.isNaN(rcond)) throw new ValueError(`linalg.lstsq: rcond must be a number or null, got ${fmtOptionValue(options.rcond)}`);
   if (rcond < 0) rcond = EPS32;
   let X: NDArray, rank: NDArray, s: NDArray;
   if (m === 0 || n === 0) {
@@ -111,9 +111,13 @@ function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: ND
     // not depend on σ, which is held constant.
     let sigma = bind1('stop_gradient', [max(abs(p))], {});
     sigma = where(greater(sigma, 0), sigma, 1);
+    // Which values are kept is decided on s itself, as x's value does (rank included): on s/σ, a
+    // value one rounding step above rcond·s_max could fall to the cutoff (fl(s₁/σ) ≤ fl(rcond·fl(s₀/σ)))
+    // and be cut here while x keeps it (dx₁/dA₁₁ 0 instead of −76.5 at diag(1.1432, 0.11432001), rcond 0.1).
+    const kept = keptSingularValues(s, rcond);
     const aHat = divide(p, sigma);
-    const pHat = pinvWithRule(rcond)(aHat, u, divide(s, sigma), vh); // A/σ = U·diag(s/σ)·Vᵀ (the rule's own scaling is then by 1)
-    const dA = truncationTangent(divide(dp, sigma), u, divide(s, sigma), vh, rcond), r = divide(subtract(q, batchMatmul(p, x)), sigma);
+    const pHat = multiply(pinvWithRule(rcond)(p, u, s, vh), sigma); // σ·A⁺ = (A/σ)⁺, A⁺ from the same s and cutoff as x (the rule rescales itself)
+    const dA = truncationTangent(divide(dp, sigma), u, divide(s, sigma), vh, kept), r = divide(subtract(q, batchMatmul(p, x)), sigma);
     const pHatT = mT(pHat), dAT = mT(dA);
     const w = batchMatmul(dAT, batchMatmul(pHatT, x));
     let dx = negative(batchMatmul(pHat, batchMatmul(dA, x)));
@@ -127,7 +131,7 @@ function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: ND
 
 /**
  * dA_k, the derivative along dA of A's rank-k truncation A_k = U_k·S_k·V_kᵀ (k the singular values
- * that `rcond` keeps), in the parts pinv's rule reads (so without the cut×cut block, which it never
+ * that `kept` marks, x's own cutoff mask, taken on the unscaled s), in the parts pinv's rule reads (so without the cut×cut block, which it never
  * reads). In A's singular bases, C = Uᵀ·dA·V: the kept×kept block is C's; for a kept σ_a and a cut
  * σ_c the 2×2 problem diag(σ_a, σ_c) + C rotates the kept pair (u_a, v_a) toward (u_c, v_c), by
  * (σ_a·C_ca + σ_c·C_ac)/(σ_a² − σ_c²) on the left and (σ_c·C_ca + σ_a·C_ac)/(σ_a² − σ_c²) on the
@@ -135,12 +139,12 @@ function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: ND
  * at (p, q). That correction vanishes where σ_c = 0 (and along A's null spaces beyond the reduced
  * SVD), where constant-rank pinv's rule on dA is already exact; cutting a nonzero σ_c (a user rcond)
  * without it left x's derivative 1–3% off finite differences. σ_a > rcond·s_max ≥ σ_c keeps the
- * denominators positive. `s` is A's over max|A| (the ratios are all that enter), so no square
+ * denominators positive (but for a kept and a cut value within rounding of each other once
+ * scaled, where the derivative, ~1/(σ_a − σ_c), is that large anyway). `s` is A's over max|A| (the ratios are all that enter), so no square
  * overflows. The factors are constants here (stop_gradient), so a second derivative does not see
  * the rotation's own derivative.
  */
-function truncationTangent(dA: NDArray, u: NDArray, s: NDArray, vh: NDArray, rcond: number): NDArray {
-  const kept = keptSingularValues(s, rcond);
+function truncationTangent(dA: NDArray, u: NDArray, s: NDArray, vh: NDArray, kept: NDArray): NDArray {
   const mixed = logicalXor(expandDims(kept, -1), expandDims(kept, 0)); // one kept, one cut
   const sp = expandDims(s, -1), sq = expandDims(s, 0);
   const hi = maximum(sp, sq), lo = minimum(sp, sq); // the kept value and the cut one, on mixed pairs
