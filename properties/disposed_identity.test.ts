@@ -35,4 +35,27 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
       }
     }
   });
+
+  // Found in review: three more ops hand an operand back without a kernel and still returned the
+  // freed array (eagerly; under jit the trace's output check gave a vaguer error that blames gradus):
+  // a one-array concatenate, a bool squared (x and x is x) and a first matrix power (and the 0th,
+  // which reads only the shape, accepted a freed array too).
+  it('is a DisposedError for a one-array concatenate, a bool square and matrixPower 1 and 0 too', () => {
+    const f = np.reshape(np.arange(4).astype('float32'), [2, 2]) as ConcreteArray;
+    const b = np.greater(f, 1) as ConcreteArray;
+    f.dispose();
+    b.dispose();
+    const calls: [string, string, () => unknown][] = [
+      ['concatenate', 'f32', () => np.concatenate([f])], ['concatenate', 'bool', () => np.concatenate([b], 1)], ['square', 'bool', () => np.square(b)],
+      ['linalg.matrixPower', 'f32', () => np.linalg.matrixPower(f, 1)], ['linalg.matrixPower', 'f32', () => np.linalg.matrixPower(f, 0)],
+    ];
+    for (const [op, dt, call] of calls) {
+      for (const [where, run] of [['top level', call], ['in a scope', () => scope(call)], ['under jit', () => jit(call)()]] as const) {
+        const label = `${op} ${where}`;
+        const before = numTensors();
+        expect(run, label).toThrow(new RegExp(`^${op.replace('.', '\\.')}: operand 0 \\(${dt}\\[2,2\\]\\) was used after it was freed`));
+        expect(numTensors(), label).toBe(before);
+      }
+    }
+  });
 });

@@ -241,7 +241,7 @@ export const where = defop((cond: ArrayLike, x: ArrayLike, y: ArrayLike): NDArra
 
 export const square = defop((x: ArrayLike): NDArray => {
   const [a] = elementwiseOperands([x]);
-  if (a!.dtype === 'bool') return a!; // NumPy: a bool squared is itself (x and x)
+  if (a!.dtype === 'bool') return handBack('square', a!); // NumPy: a bool squared is itself (x and x)
   return bind1('mul', [a!, a!], {});
 });
 export const reciprocal = defop((x: ArrayLike): NDArray => divide(1, x));
