@@ -58,4 +58,25 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
       }
     }
   });
+
+  // Found in review: an int32 power reads a concrete exponent's values (to refuse negative ones) before
+  // any kernel runs, so a freed exponent failed in the tensor getter, whose error blames gradus's
+  // freeing of a transformation's intermediates and names no op.
+  it('is the DisposedError naming power for a freed int32 exponent, eagerly and under jit', () => {
+    const x = np.array([1, 2, 3], 'int32');
+    const e = np.array([1, 2, 3], 'int32') as ConcreteArray;
+    const row = np.array([[2, 0, 1]], 'int32') as ConcreteArray;
+    e.dispose();
+    row.dispose();
+    for (const [label, run] of [
+      ['eager', () => np.power(x, e)], ['eager, other rank', () => np.power(x, row)], ['jit', () => jit((y: NDArray) => np.power(y, e))(x)],
+      ['jit, other rank', () => jit((y: NDArray) => np.power(y, row))(x)], ['in a scope', () => scope(() => np.power(x, e))],
+    ] as const) {
+      const before = numTensors();
+      expect(run, label).toThrow(DisposedError);
+      expect(run, label).toThrow(/^power: operand 1 \(i32\[(3|1,3)\]\) was used after it was freed/);
+      expect(numTensors(), label).toBe(before);
+    }
+    x.dispose();
+  });
 });
