@@ -4,7 +4,7 @@
 // an array gets freed. They handed the freed array back, and the error surfaced later, far away, as
 // the tensor getter's, which knows neither the op nor who freed it.
 import { describe, expect, it } from 'vitest';
-import { DisposedError, jit, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
+import { DisposedError, dispose, jit, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
 import { numTensors } from './helpers.js';
 
 const identityCalls: [string, (x: NDArray) => unknown][] = [
@@ -77,6 +77,6 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
       expect(run, label).toThrow(/^power: operand 1 \(i32\[(3|1,3)\]\) was used after it was freed/);
       expect(numTensors(), label).toBe(before);
     }
-    x.dispose();
+    dispose(x);
   });
 });
