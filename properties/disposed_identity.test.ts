@@ -4,7 +4,7 @@
 // an array gets freed. They handed the freed array back, and the error surfaced later, far away, as
 // the tensor getter's, which knows neither the op nor who freed it.
 import { describe, expect, it } from 'vitest';
-import { DisposedError, jit, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
+import { DisposedError, dispose, jit, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
 import { numTensors } from './helpers.js';
 
 const identityCalls: [string, (x: NDArray) => unknown][] = [
@@ -34,5 +34,49 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
         expect(numTensors(), label).toBe(before);
       }
     }
+  });
+
+  // Found in review: three more ops hand an operand back without a kernel and still returned the
+  // freed array (eagerly; under jit the trace's output check gave a vaguer error that blames gradus):
+  // a one-array concatenate, a bool squared (x and x is x) and a first matrix power (and the 0th,
+  // which reads only the shape, accepted a freed array too).
+  it('is a DisposedError for a one-array concatenate, a bool square and matrixPower 1 and 0 too', () => {
+    const f = np.reshape(np.arange(4).astype('float32'), [2, 2]) as ConcreteArray;
+    const b = np.greater(f, 1) as ConcreteArray;
+    f.dispose();
+    b.dispose();
+    const calls: [string, string, () => unknown][] = [
+      ['concatenate', 'f32', () => np.concatenate([f])], ['concatenate', 'bool', () => np.concatenate([b], 1)], ['square', 'bool', () => np.square(b)],
+      ['linalg.matrixPower', 'f32', () => np.linalg.matrixPower(f, 1)], ['linalg.matrixPower', 'f32', () => np.linalg.matrixPower(f, 0)],
+    ];
+    for (const [op, dt, call] of calls) {
+      for (const [where, run] of [['top level', call], ['in a scope', () => scope(call)], ['under jit', () => jit(call)()]] as const) {
+        const label = `${op} ${where}`;
+        const before = numTensors();
+        expect(run, label).toThrow(new RegExp(`^${op.replace('.', '\\.')}: operand 0 \\(${dt}\\[2,2\\]\\) was used after it was freed`));
+        expect(numTensors(), label).toBe(before);
+      }
+    }
+  });
+
+  // Found in review: an int32 power reads a concrete exponent's values (to refuse negative ones) before
+  // any kernel runs, so a freed exponent failed in the tensor getter, whose error blames gradus's
+  // freeing of a transformation's intermediates and names no op.
+  it('is the DisposedError naming power for a freed int32 exponent, eagerly and under jit', () => {
+    const x = np.array([1, 2, 3], 'int32');
+    const e = np.array([1, 2, 3], 'int32') as ConcreteArray;
+    const row = np.array([[2, 0, 1]], 'int32') as ConcreteArray;
+    e.dispose();
+    row.dispose();
+    for (const [label, run] of [
+      ['eager', () => np.power(x, e)], ['eager, other rank', () => np.power(x, row)], ['jit', () => jit((y: NDArray) => np.power(y, e))(x)],
+      ['jit, other rank', () => jit((y: NDArray) => np.power(y, row))(x)], ['in a scope', () => scope(() => np.power(x, e))],
+    ] as const) {
+      const before = numTensors();
+      expect(run, label).toThrow(DisposedError);
+      expect(run, label).toThrow(/^power: operand 1 \(i32\[(3|1,3)\]\) was used after it was freed/);
+      expect(numTensors(), label).toBe(before);
+    }
+    dispose(x);
   });
 });

@@ -166,7 +166,8 @@ export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const concrete = b instanceof ConcreteArray ? b : exponent instanceof ConcreteArray ? exponent : undefined;
   let known: Int32Array | Uint8Array | undefined, top = 0;
   if (concrete !== undefined) {
-    known = concrete.dataSync() as Int32Array | Uint8Array;
+    // (A freed exponent is refused as a kernel would refuse it, naming power, not by the tensor getter.)
+    known = handBack('power', concrete, 1).dataSync() as Int32Array | Uint8Array;
     // (A loop, not a spread: an exponent array may be long.)
     for (const e of known) {
       if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${concrete.aval.str()}); use float32 operands`);
@@ -241,7 +242,7 @@ export const where = defop((cond: ArrayLike, x: ArrayLike, y: ArrayLike): NDArra
 
 export const square = defop((x: ArrayLike): NDArray => {
   const [a] = elementwiseOperands([x]);
-  if (a!.dtype === 'bool') return a!; // NumPy: a bool squared is itself (x and x)
+  if (a!.dtype === 'bool') return handBack('square', a!); // NumPy: a bool squared is itself (x and x)
   return bind1('mul', [a!, a!], {});
 });
 export const reciprocal = defop((x: ArrayLike): NDArray => divide(1, x));

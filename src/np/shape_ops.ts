@@ -122,7 +122,7 @@ export const concatenate = defop((xs: readonly ArrayLike[], axis: number | null 
       throw new ShapeError(`concatenate: shapes ${arrays.map((b) => fmtShape(b.shape)).join(', ')} must agree except on axis ${axis}`);
     }
   }
-  if (arrays.length === 1) return first;
+  if (arrays.length === 1) return handBack('concatenate', first);
   return bind1('concatenate', arrays, { axis: ax });
 });
 
