@@ -137,6 +137,25 @@ describe('transforms free everything but their results', () => {
     }
   });
 
+  it('…even when that array is also a residual, which the backward pass frees at its last use in the program', () => {
+    // The mask is a residual of the outer where, whose transpose runs before the customVjp's bwd
+    // (its last use in the linear program, so grad's backward pass freed it there), and bwd then
+    // read it through its closure: "select: operand 0 (bool[3]) was used after it was freed"
+    // (before 2225413 too; found with the previous test). vjp, which frees no residual, was right.
+    const loss = (a: NDArray) => {
+      const mask = np.greater(a, 0);
+      const g = customVjp((u: NDArray) => np.sin(u), (u: NDArray) => [np.sin(u), u] as [NDArray, NDArray], (u: NDArray, ct: NDArray) => [np.where(mask, np.multiply(ct, np.cos(u)), 0)]);
+      return np.sum(np.where(mask, g(a), np.multiply(a, 3)));
+    };
+    const got = grad(loss)(x);
+    (got.toArray() as number[]).forEach((g, i) => {
+      const v = (x.toArray() as number[])[i]!;
+      expect(g).toBeCloseTo(v > 0 ? Math.cos(v) : 3, 5);
+    });
+    dispose(got);
+    expectNoLeak('grad with a residual closed over', () => grad(loss)(x));
+  });
+
   it('jvp over arrays and pytrees', () => {
     const t = np.onesLike(x);
     expectNoLeak('jvp', () => jvp(vec, [x], [t]));

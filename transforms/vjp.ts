@@ -201,9 +201,10 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     const aux = options.hasAux ? unflatten(auxDef!, lin.primalsOut.slice(1)) : undefined;
     const one = onesLike(value.aval);
     // The pullback runs once: residuals the forward pass made can be freed at their last use,
-    // except those that are also results (the value, or anything in aux).
+    // except those that are also results (the value, or anything in aux) and those user code holds
+    // as plain arrays (a mask that is a residual may also be read by a customVjp bwd's closure).
     const survivors = new Set<tf.Tensor>();
-    collectTensors([value, aux], survivors);
+    collectTensors([value, aux, forward?.exposed], survivors);
     const grads = pullbackFlat(lin, leaves, { consumable: (t) => createdByCall(t, firstNew) && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
     const gradTree = unflatten<unknown[]>(def, grads);
     return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args, firstNew);
