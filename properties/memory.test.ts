@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, lax, linearize, np, random, scope, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, lax, linearize, np, random, scope, stopGradient, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -111,6 +111,49 @@ describe('transforms free everything but their results', () => {
     expect(got.toArray()).toEqual((x.toArray() as number[]).map((v) => Math.fround(Math.fround(Math.cos(v)) * 2)));
     dispose(got);
     expectNoLeak('grad with a closed-over constant', () => grad(withConstant)(x));
+  });
+
+  it('…nor a forward value user code got as a plain array (a mask, a stopGradient, a concreteValue()) that a customVjp rule closed over', () => {
+    // Inside grad, an output with no tangent (a comparison, stopGradient) reaches user code as a
+    // ConcreteArray, and concreteValue() hands out a tracer's value: both are ordinary arrays to
+    // the user, which a bwd may close over. Found reviewing the early free: all three threw
+    // "used after it was freed" in the backward pass (they worked before it).
+    const sinBwd = (scale: (a: NDArray) => NDArray) => (a: NDArray) => {
+      const s = scale(a);
+      const g = customVjp((u: NDArray) => np.sin(u), (u: NDArray) => [np.sin(u), u] as [NDArray, NDArray], (u: NDArray, ct: NDArray) => [np.multiply(np.multiply(ct, np.cos(u)), s)]);
+      return np.sum(g(a));
+    };
+    const scales: [string, (a: NDArray) => NDArray, (v: number) => number][] = [
+      ['a mask', (a) => np.greater(a, 0), (v) => (v > 0 ? 1 : 0)],
+      ['a stopGradient', (a) => stopGradient(np.exp(a)), (v) => Math.exp(v)],
+      ['a concreteValue()', (a) => np.exp(a).concreteValue()!, (v) => Math.exp(v)],
+    ];
+    for (const [label, scale, want] of scales) {
+      const got = grad(sinBwd(scale))(x);
+      const expected = (x.toArray() as number[]).map((v) => Math.cos(v) * want(v));
+      (got.toArray() as number[]).forEach((g, i) => expect(g, label).toBeCloseTo(expected[i]!, 5));
+      dispose(got);
+      expectNoLeak(`grad with ${label} closed over`, () => grad(sinBwd(scale))(x));
+    }
+  });
+
+  it('…even when that array is also a residual, which the backward pass frees at its last use in the program', () => {
+    // The mask is a residual of the outer where, whose transpose runs before the customVjp's bwd
+    // (its last use in the linear program, so grad's backward pass freed it there), and bwd then
+    // read it through its closure: "select: operand 0 (bool[3]) was used after it was freed"
+    // (before 2225413 too; found with the previous test). vjp, which frees no residual, was right.
+    const loss = (a: NDArray) => {
+      const mask = np.greater(a, 0);
+      const g = customVjp((u: NDArray) => np.sin(u), (u: NDArray) => [np.sin(u), u] as [NDArray, NDArray], (u: NDArray, ct: NDArray) => [np.where(mask, np.multiply(ct, np.cos(u)), 0)]);
+      return np.sum(np.where(mask, g(a), np.multiply(a, 3)));
+    };
+    const got = grad(loss)(x);
+    (got.toArray() as number[]).forEach((g, i) => {
+      const v = (x.toArray() as number[])[i]!;
+      expect(g).toBeCloseTo(v > 0 ? Math.cos(v) : 3, 5);
+    });
+    dispose(got);
+    expectNoLeak('grad with a residual closed over', () => grad(loss)(x));
   });
 
   it('jvp over arrays and pytrees', () => {

@@ -1,7 +1,7 @@
 // Forward-mode differentiation: the JVP interpreter. A JVPTracer carries a primal and a tangent
 // (null = a known zero, so untouched inputs cost nothing); each primitive's rule computes both.
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NDArray } from '../src/array.js';
+import type { ConcreteArray, NDArray } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
 import { Trace, Tracer, bind, fullLower, fullRaise, reachableLevel, withNewMain } from '../src/core.js';
 import { isDifferentiable } from '../src/dtype.js';
@@ -34,12 +34,32 @@ export class JVPTracer extends Tracer {
     return this.primal.abstractIn();
   }
   concreteValue() {
-    return this.primal.concreteValue();
+    const c = this.primal.concreteValue();
+    // User code now holds the value as a plain array (it may close a customVjp bwd over it).
+    const forward = this.trace.main.globalData;
+    if (c !== null && forward instanceof ForwardValues) forward.exposed.push(c);
+    return c;
+  }
+  protected override requireConcrete(what: string): ConcreteArray {
+    // item(), toArray(), dataSync() and toTensor() copy the values out: nothing is exposed.
+    return this.primal.concreteValue() ?? super.requireConcrete(what);
   }
   collectTensors(out: Set<tf.Tensor>): void {
     collectTensors(this.primal, out);
     collectTensors(this.tangent, out);
   }
+}
+
+/**
+ * The forward values a linearization computes, for grad to free those the backward pass does not
+ * read before it starts. `computed`: the primal values that user code sees only behind tracers.
+ * `exposed`: those it holds as plain arrays, which must live until grad returns (a customVjp bwd
+ * may close over them): an output without a tangent (a comparison, an integer op, stopGradient)
+ * leaves the trace as its concrete value, and concreteValue() hands a tracer's value out.
+ */
+export class ForwardValues {
+  readonly computed: NDArray[] = [];
+  readonly exposed: NDArray[] = [];
 }
 
 export class JVPTrace extends Trace {
@@ -50,27 +70,31 @@ export class JVPTrace extends Trace {
     const tracers = args as JVPTracer[];
     const primals = tracers.map((t) => t.primal);
     const tangents = tracers.map((t) => t.tangent);
-    const computed = this.main.globalData as NDArray[] | null;
+    const forward = this.main.globalData as ForwardValues | null;
     if (tangents.every((t) => t === null)) {
       const outs = bind(prim, primals, params);
-      computed?.push(...outs);
+      forward?.exposed.push(...outs); // no tracers: user code gets these arrays as they are
       return outs;
     }
     const rule = jvpRules[prim] as JvpRule<P>;
     // A scope per rule frees the rule's temporaries (e.g. y² in tanh's 1 − y²) right away.
     const [primalsOut, tangentsOut] = scoped(() => rule(primals, tangents, params));
-    computed?.push(...primalsOut);
-    return primalsOut.map((p, i) => new JVPTracer(this, p, isDifferentiable(p.dtype) ? (tangentsOut[i] ?? null) : null));
+    return primalsOut.map((p, i) => {
+      const t = isDifferentiable(p.dtype) ? (tangentsOut[i] ?? null) : null;
+      // A tracer without a tangent lowers to its primal: user code gets that array itself.
+      (t === null ? forward?.exposed : forward?.computed)?.push(p);
+      return new JVPTracer(this, p, t);
+    });
   }
 }
 
 /**
  * Runs `f` on JVP tracers over flat lists; returns primal and tangent outputs (tangents instantiated).
- * With `computed`, every primal value the trace computes is listed there (user code sees them only
- * behind tracers, so linearize's caller knows which forward values only the trace refers to).
+ * With `forward`, the primal values the trace computes are listed there (see ForwardValues), so
+ * linearize's caller knows which forward values only the trace refers to.
  */
-export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tangents: Tangent[], computed?: NDArray[]): [NDArray[], NDArray[]] {
-  return withNewMain(JVPTrace, computed ?? null, (main) => {
+export function jvpFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], tangents: Tangent[], forward?: ForwardValues): [NDArray[], NDArray[]] {
+  return withNewMain(JVPTrace, forward ?? null, (main) => {
     const trace = new JVPTrace(main);
     const tracersIn = primals.map((p, i) => new JVPTracer(trace, p, tangents[i] ?? null));
     const outs = f(tracersIn).map((o) => fullRaise(trace, o) as JVPTracer);

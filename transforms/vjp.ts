@@ -9,7 +9,7 @@ import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
 import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, leafWhere, normalizeArgnums, unflatten, weaklyTyped, type ArrayLikes, type ArraysOf, type Known, type TreeDef } from './api_util.js';
-import { checkTangentDtype, jvpFlat } from './jvp.js';
+import { ForwardValues, checkTangentDtype, jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
 import { UndefPrimal, backwardPass, nextTensorId, type BackwardOptions } from './transpose.js';
@@ -24,8 +24,8 @@ export interface Linearized {
   differentiable: boolean[];
 }
 
-/** `computed`, when given, lists the forward values linearization computed (jvpFlat). */
-export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], computed?: NDArray[]): Linearized {
+/** `forward`, when given, lists the forward values linearization computed (jvpFlat). */
+export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[], forward?: ForwardValues): Linearized {
   const differentiable = primals.map((p) => isDifferentiable(p.dtype));
   const diffPrimals = primals.filter((_, i) => differentiable[i]);
   const pvals = [...primals.map((p) => PartialVal.known(p)), ...diffPrimals.map((p) => PartialVal.unknown(p.aval))];
@@ -34,7 +34,7 @@ export function linearizeFlat(f: (xs: NDArray[]) => NDArray[], primals: NDArray[
     (xs) => {
       let k = n;
       const tangents = differentiable.map((d) => (d ? xs[k++]! : null));
-      const [po, to] = jvpFlat(f, xs.slice(0, n), tangents, computed);
+      const [po, to] = jvpFlat(f, xs.slice(0, n), tangents, forward);
       return [...po, ...to];
     },
     pvals,
@@ -180,9 +180,10 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     // Eagerly, forward values that are neither residuals nor results (a matmul's output that only
     // its tanh read) are freed before the backward pass, instead of living beside the growing
     // gradient until grad returns. Only values computed from the traced arguments are freed: a
-    // constant the function made (and a customVjp bwd closed over) is freed with grad's scope.
+    // constant the function made (and a customVjp bwd closed over) is freed with grad's scope, and
+    // so is a forward value user code got as a plain array (ForwardValues.exposed).
     // Under an outer transformation the values may be what it recorded; its own scope frees them.
-    const computed: NDArray[] | undefined = currentTraceStack().length === 1 ? [] : undefined;
+    const forward = currentTraceStack().length === 1 ? new ForwardValues() : undefined;
     const lin = linearizeFlat((xs) => {
       const r = callDifferentiated(op, f, args, list, def, xs, options.hasAux ?? false);
       const { outLeaves, auxLeaves } = r;
@@ -194,15 +195,16 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
         throw new TransformError(`${op}: the function must return a scalar float32 (shape []), but it returned ${got}. Reduce it (e.g. np.sum or np.mean) or use vjp/jacrev for non-scalar outputs${auxHint}`);
       }
       return [...outLeaves, ...auxLeaves];
-    }, leaves, computed);
-    if (computed !== undefined) disposeMadeSince(computed, [lin.consts, lin.primalsOut], firstNew);
+    }, leaves, forward);
+    if (forward !== undefined) disposeMadeSince(forward.computed, [lin.consts, lin.primalsOut, forward.exposed], firstNew);
     const value = lin.primalsOut[0]!;
     const aux = options.hasAux ? unflatten(auxDef!, lin.primalsOut.slice(1)) : undefined;
     const one = onesLike(value.aval);
     // The pullback runs once: residuals the forward pass made can be freed at their last use,
-    // except those that are also results (the value, or anything in aux).
+    // except those that are also results (the value, or anything in aux) and those user code holds
+    // as plain arrays (a mask that is a residual may also be read by a customVjp bwd's closure).
     const survivors = new Set<tf.Tensor>();
-    collectTensors([value, aux], survivors);
+    collectTensors([value, aux, forward?.exposed], survivors);
     const grads = pullbackFlat(lin, leaves, { consumable: (t) => createdByCall(t, firstNew) && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
     const gradTree = unflatten<unknown[]>(def, grads);
     return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args, firstNew);
