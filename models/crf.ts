@@ -40,7 +40,7 @@ export interface MaskOptions {
 interface Steps {
   e: NDArray; // the float32 emissions [..., T, k]
   T: number;
-  h: NDArray; // [T, ..., k]
+  h: NDArray; // [T, ..., k], 0 at masked steps
   m: NDArray | null; // bool [T, ...]
 }
 
@@ -59,7 +59,12 @@ function steps(emissions: ArrayLike, mask: ArrayLike | undefined): Steps {
   if (mask === undefined) return { e, T, h, m: null };
   let ma = np.asArray(mask);
   if (ma.dtype !== 'bool') ma = np.notEqual(ma, 0);
-  return { e, T, h, m: np.moveaxis(np.broadcastTo(ma, [...e.shape.slice(0, -2), T]), -1, 0) };
+  const m = np.moveaxis(np.broadcastTo(ma, [...e.shape.slice(0, -2), T]), -1, 0);
+  // A masked step's emissions are padding that no result reads, but the recursions still compute
+  // with them (a leading one starts α and δ; a masked step's candidate α is computed, then not
+  // selected): −inf or NaN there made every gradient and the marginals NaN (0 × NaN in the
+  // unselected branch). Replaced by 0 first, they take no part and get a zero gradient.
+  return { e, T, h: np.where(expand(m), h, 0), m };
 }
 
 /** The tags as int32 [T, ...] (broadcast to the emissions' batch), refused if float or out of range. */

@@ -222,20 +222,22 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
   const n = params.wh.shape[0]!;
   const T = x.shape[x.ndim - 2]!;
   const init = config.initialState;
-  if (T === 0) {
-    // A scan over no steps (as in JAX): empty outputs of the batch the steps would have had, and
-    // the initial state as given (its gradient the identity); without one, the zero state of that
-    // batch (xs's and the mask's broadcast), the state T ≥ 1 steps start from.
-    const fTilde = np.zeros([...full, 0, p]);
-    return { h: np.zeros([...full, 0, n]), fTilde, levels: levels(fTilde), state: init === undefined ? initialState(n, full) : { h: np.asArray(init.h), c: np.asArray(init.c) } };
-  }
-  const xt = np.moveaxis(x, -2, 0);
-  const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);
   const widen = (v: ArrayLike) => {
     const a = np.asArray(v);
     return a.shape.slice(0, -1).join() === full.join() ? a : np.broadcastTo(a, [...full, n]);
   };
+  // The state the steps start from: the initial state widened to the full batch, or zeros of it.
   let state = init === undefined ? initialState(n, full) : { h: widen(init.h), c: widen(init.c) };
+  if (T === 0) {
+    // A scan over no steps (as in JAX, whose carry has the widened shape): empty outputs of the
+    // batch the steps would have had, and the state they would have started from (the initial
+    // state broadcast to that batch, its gradient summed back; it used to come back as given,
+    // [n] for xs [2, 0, in] while T = 1 gave [2, n]).
+    const fTilde = np.zeros([...full, 0, p]);
+    return { h: np.zeros([...full, 0, n]), fTilde, levels: levels(fTilde), state };
+  }
+  const xt = np.moveaxis(x, -2, 0);
+  const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);
   const hs: NDArray[] = [], fs: NDArray[] = [];
   for (let t = 0; t < T; t++) {
     const out = cellStep(params, state, xt.at(t), config);

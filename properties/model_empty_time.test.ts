@@ -81,7 +81,7 @@ describe('crf with T = 0', () => {
 describe('onLstm.apply with T = 0', () => {
   const params = () => onLstm.init(random.key(3), 3, 4, { chunkSize: 2 });
 
-  it('returns empty [..., 0, n] outputs shaped as the T = 1 ones, and the initial state unchanged', () => {
+  it('returns empty [..., 0, n] outputs and a state shaped as the T = 1 ones (the initial state broadcast to that batch)', () => {
     // Batch shapes for xs, the mask and the initial state that broadcast together (axes of 1 included).
     const caseArb = fc.record({ batch: batchArb, ones: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), state: fc.boolean(), mask: fc.boolean(), seed: fc.nat(1000) });
     assertNoLeak(caseArb, ({ batch, ones, state, mask, seed }) => {
@@ -94,9 +94,14 @@ describe('onLstm.apply with T = 0', () => {
       expect(empty.h.shape).toEqual(zeroSteps(one.h.shape));
       expect(empty.fTilde.shape).toEqual(zeroSteps(one.fTilde.shape));
       expect(empty.levels.shape).toEqual([...one.levels.shape.slice(0, -1), 0]);
+      // The state of the batch the steps would have had, as at T = 1: a given initial state
+      // broadcast to it (it used to come back as given, e.g. [n] for xs [2, 0, in] while T = 1
+      // gave [2, n]), else zeros.
+      expect(empty.state.h.shape).toEqual(one.state.h.shape);
+      expect(empty.state.c.shape).toEqual(one.state.c.shape);
       if (init) {
-        expect(vals(empty.state.h)).toEqual(vals(init.h));
-        expect(vals(empty.state.c)).toEqual(vals(init.c));
+        expect(vals(empty.state.h)).toEqual(vals(np.broadcastTo(init.h, one.state.h.shape)));
+        expect(vals(empty.state.c)).toEqual(vals(np.broadcastTo(init.c, one.state.c.shape)));
       } else {
         // The zero state of the batch the steps would have had (xs's and the mask's broadcast), as at T = 1.
         expect(empty.state.h.shape).toEqual(one.state.h.shape);
