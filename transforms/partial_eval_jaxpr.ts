@@ -129,8 +129,11 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       continue;
     }
     const copy = copies.get(v);
-    if (copy !== undefined) {
-      // A known output of a policy-split jit_call: the unknown side reads its recomputed copy.
+    if (copy !== undefined && !policy!.saveable(eqn!.prim, eqn!.params as Record<string, unknown>)) {
+      // A known output of a policy-split call, scan or cond: the unknown side reads its recomputed
+      // copy, unless the policy saves the equation's outputs (everythingSaveable): then the output
+      // itself is saved, as without the checkpoint, and nothing is recomputed for it (the copy made
+      // the backward pass rerun the equation from its index and saved values, holding more).
       forwardedTo.set(v, copy);
       pending.push(copy);
       continue;
