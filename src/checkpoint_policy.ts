@@ -11,7 +11,10 @@ export interface CheckpointPolicy {
 /** Save nothing but the inputs: the backward pass recomputes the whole function (the default). */
 export const nothingSaveable: CheckpointPolicy = { name: 'nothingSaveable', saveable: () => false };
 
-/** Save everything: equivalent to no checkpoint at all (useful to switch checkpointing off). */
+/**
+ * Save everything: equivalent to no checkpoint at all (useful to switch checkpointing off). As in
+ * JAX, the enclosing policy decides for checkpoints nested inside, so those save everything too.
+ */
 export const everythingSaveable: CheckpointPolicy = { name: 'everythingSaveable', saveable: () => true };
 
 /** Save the results of matrix products and convolutions, recompute the cheap elementwise work. */
