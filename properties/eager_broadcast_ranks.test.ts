@@ -10,26 +10,9 @@ import fc from 'fast-check';
 import { dispose, np, scope, type NDArray } from '../src/index.js';
 import { weakScalarDtype } from '../src/dtype.js';
 import { FC_SEED, forEachBackend, kernelCounts, numTensors } from './helpers.js';
+import { arbBroadcastCase, broadcastOperands } from './broadcast_cases.js';
 
-type Op = 'add' | 'subtract' | 'multiply' | 'divide' | 'power' | 'maximum' | 'minimum' | 'arctan2' | 'remainder'
-  | 'equal' | 'notEqual' | 'less' | 'lessEqual' | 'greater' | 'greaterEqual' | 'logicalAnd' | 'logicalOr' | 'logicalXor';
-const OPS: readonly Op[] = ['add', 'subtract', 'multiply', 'divide', 'power', 'maximum', 'minimum', 'arctan2', 'remainder',
-  'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr', 'logicalXor'];
-// (A quiet NaN with a payload: max/min and the float kernels must carry the same bits either way.)
-const PAYLOAD_NAN = new Float32Array(new Uint32Array([0x7fc12345]).buffer)[0]!;
-const VALUES = { float32: [0, -0, 1, -1.5, 2, 0.5, NaN, PAYLOAD_NAN, Infinity, -Infinity, 3, -7, 1e-40], int32: [0, 1, -1, 2, -3, 5, 7, -8, 2 ** 31 - 1], bool: [0, 1] };
-type DT = keyof typeof VALUES;
-
-const arbCase = fc.record({
-  op: fc.constantFrom(...OPS),
-  dtype: fc.constantFrom<DT>('float32', 'int32', 'bool'),
-  out: fc.array(fc.constantFrom(1, 2, 3), { minLength: 0, maxLength: 8 }),
-  // Each operand: how many trailing axes of the result it has (0: 0-d), and which of them are 1.
-  ranks: fc.tuple(fc.nat(8), fc.nat(8)),
-  ones: fc.tuple(...[0, 1].map(() => fc.oneof(fc.constant(new Array<boolean>(8).fill(true)), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 })))),
-  picks: fc.array(fc.nat(100), { minLength: 64, maxLength: 64 }),
-  number: fc.constantFrom<'none' | 'first' | 'second' | 'fraction'>('none', 'none', 'first', 'second', 'fraction'),
-});
+const arbCase = arbBroadcastCase(0, ['none', 'none', 'first', 'second', 'fraction']);
 
 /** Bits of an array's values (float32 as their IEEE words, so NaN payloads and −0 count). */
 function bits(x: NDArray): number[] {
@@ -39,25 +22,9 @@ function bits(x: NDArray): number[] {
 
 describe('eager broadcasting ops on operands of unequal ranks', () => {
   it('give the rank-aligned path\'s dtype, shape and bits, and leave no tensor, ranks 0–8, on wasm and cpu', async () => forEachBackend((backend) => {
-    fc.assert(fc.property(arbCase, ({ op, dtype, out, ranks, ones, picks, number }) => {
-      // Integer powers to negative exponents throw (as NumPy's do): float32 there; bool arithmetic
-      // is refused (as NumPy refuses subtract): int32 there.
-      const arithmetic = OPS.indexOf(op) < OPS.indexOf('equal');
-      const dt: DT = op === 'power' && dtype !== 'float32' ? 'float32' : arithmetic && dtype === 'bool' ? 'int32' : dtype;
-      const shapes = ranks.map((r, k) => {
-        const rank = Math.min(r, out.length);
-        return out.slice(out.length - rank).map((d, i) => (ones[k]![i] ? 1 : d));
-      });
-      let p = 0;
-      const make = (shape: number[]) => {
-        const size = shape.reduce((a, b) => a * b, 1);
-        const pool = VALUES[dt];
-        return np.reshape(np.array(Array.from({ length: size }, () => pool[picks[p++ % picks.length]! % pool.length]!), dt), shape);
-      };
-      const [a, b] = [make(shapes[0]!), make(shapes[1]!)];
-      // A JS number operand: one of the dtype's values, or 2.5 (a float against ints: promotion).
-      const js = number === 'fraction' && dt !== 'bool' ? 2.5 : VALUES[dt][picks[63]! % VALUES[dt].length]!;
-      const jsValue = dt === 'bool' ? js !== 0 : js;
+    fc.assert(fc.property(arbCase, (c) => {
+      const { op, number } = c;
+      const { dt, shapes, a, b, jsValue } = broadcastOperands(c);
       const f = np[op] as (u: NDArray | number | boolean, v: NDArray | number | boolean) => NDArray;
       const ndim = Math.max(a.ndim, b.ndim);
       // The aligned path: arrays reshaped to the higher rank, a JS number as the (1, …, 1) array of
@@ -68,7 +35,7 @@ describe('eager broadcasting ops on operands of unequal ranks', () => {
       const [got, want] = number === 'none'
         ? [f(a, b), scope(() => f(aligned(a), aligned(b)))]
         : number === 'first' ? [f(jsValue, b), scope(() => f(weak(b), b))] : [f(a, jsValue), scope(() => f(a, weak(a)))];
-      const label = `${backend} ${op} ${dt} [${shapes[0]}] [${shapes[1]}] ${number} ${js}: got ${got.dtype}[${got.shape}] ${Array.from(got.dataSync())}, aligned ${want.dtype}[${want.shape}] ${Array.from(want.dataSync())}`;
+      const label = `${backend} ${op} ${dt} [${shapes[0]}] [${shapes[1]}] ${number} ${String(jsValue)}: got ${got.dtype}[${got.shape}] ${Array.from(got.dataSync())}, aligned ${want.dtype}[${want.shape}] ${Array.from(want.dataSync())}`;
       expect([got.dtype, got.shape, bits(got)], label).toEqual([want.dtype, want.shape, bits(want)]);
       dispose([got, want]);
       expect(numTensors()).toBe(before);
