@@ -1,7 +1,7 @@
 // The CRF as it was before its time loops became lax.scan (models/crf.ts at 3357451): the same
 // recursions written as JS loops over np ops, kept verbatim as the oracle that crf_scan.test.ts
 // compares the scan version against (values and gradients, masks and broadcasting included).
-// Only the imports are changed.
+// Only the imports and the shape checks (crf.ts's own, dropped here) are changed.
 // Linear-chain CRF and its locally normalised cousins MEMM / Bi-MEMM (algorithms.md §7e;
 // kexue.fm/archives/5542 and /7213). Emissions h are [..., T, k] (T steps, k tags), tags are int
 // [..., T], the transition matrix g is [k, k] with g[i, j] the score of tag i followed by tag j.
@@ -71,48 +71,12 @@ function tagSteps(name: string, tags: ArrayLike, T: number, numTags: number): ND
   return Array.from({ length: T }, (_, t) => yt.at(t));
 }
 
-/**
- * Checks the shapes up front, so that a mismatch names the function and the argument rather than
- * surfacing in takeAlongAxis or a broadcast: transitions [K, K] (at `gPath`), emissions
- * [..., T, K], tags the emissions' [..., T] (of that rank; an axis of 1 broadcasts, as the
- * picks along the tag axis do), and a mask [..., T] whose leading axes
- * broadcast to the emissions' without enlarging them. Returns the transitions as an array.
- */
-function checkShapes(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): NDArray {
-  return checker(name, emissions, transitions, tags, mask, gPath).g;
+// The shape checks are crf.ts's (the oracle is only given inputs crf.ts accepts): here they just
+// turn the transitions into an array, as crf.ts's did.
+function checker(_name: string, _emissions: ArrayLike, transitions: ArrayLike | undefined, _tags?: ArrayLike, _mask?: ArrayLike, _gPath?: string): { g: NDArray; s: Shapes } {
+  return { g: np.asArray(transitions!), s: new Shapes('crf oracle') };
 }
-
-/** checkShapes, also returning the checker (K, T bound) for further arguments. */
-function checker(name: string, emissions: ArrayLike, transitions: ArrayLike | undefined, tags?: ArrayLike, mask?: ArrayLike, gPath = 'transitions'): { g: NDArray; s: Shapes } {
-  const s = new Shapes(`crf.${name}`);
-  // Emissions first: they come from the network, so transitions of another size are what is wrong.
-  const es = s.check('emissions', np.asArray(emissions), ['...', 'T', 'K']);
-  const g = s.array(gPath, transitions === undefined ? undefined : np.asArray(transitions));
-  s.check(gPath, g, ['K', 'K']);
-  const batch = es.slice(0, -2);
-  if (tags !== undefined) {
-    const y = np.asArray(tags);
-    // Tags of the emissions' rank may have axes of 1 that broadcast over the batch ([1, T] for
-    // emissions [B, T, K]); anything else is checked against (and named as) exactly [..., T].
-    const lead = y.shape.slice(0, -1);
-    const fits = lead.length === batch.length && lead.every((d, i) => d === 1 || d === batch[i]);
-    s.check('tags', y, [...(fits ? lead : batch), 'T']);
-  }
-  if (mask !== undefined) {
-    const ms = s.check('mask', np.asArray(mask), ['...', 'T']);
-    const lead = ms.slice(0, -1);
-    if (lead.length > batch.length) {
-      // Not broadcast (NumPy would enlarge the batch): the results are documented as the emissions'
-      // [...], one per sequence, and tags may not add axes either.
-      const axes = (n: number) => `${n} batch ${n === 1 ? 'axis' : 'axes'}`;
-      s.fail(`mask has shape ${JSON.stringify(ms)}, ${axes(lead.length)} for emissions ${JSON.stringify(es)} with ${batch.length}; expected at most ${batch.length} (${batch.length === 0 ? '[T]' : `[${[...batch, 'T'].join(', ')}] or axes of 1 that broadcast to it`}): a mask may not add batch axes, as the results are the emissions' batch ${JSON.stringify(batch)} (vmap over the mask's extra axes instead)`);
-    }
-    if (lead.some((d, i) => d !== 1 && d !== batch[batch.length - lead.length + i])) {
-      s.fail(`mask has shape ${JSON.stringify(ms)}; expected [${[...batch, 'T'].join(', ')}] (or axes of 1 that broadcast to it) for emissions ${JSON.stringify(es)}`);
-    }
-  }
-  return { g, s };
-}
+const checkShapes = (...args: Parameters<typeof checker>): NDArray => checker(...args).g;
 
 /** x[..., idx] for an int index array idx [...]: one entry per leading position. */
 function pick(x: NDArray, idx: NDArray): NDArray {
