@@ -5,18 +5,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
 import type { Jaxpr } from './jaxpr.js';
-import { wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
+import { wasmReadSlice, wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
 import type { ParamsOf } from './primitives.js';
 import { forgetFreedTensorsPerStep } from './scope.js';
 
 /** Runs a program on arguments; its results are new arrays owned by the caller. */
 export type RunProgram = (args: ConcreteArray[]) => NDArray[];
 
-/** Slice `i` of `x` along axis 0, without that axis. */
+/** Slice `i` of `x` along axis 0, without that axis (on wasm one copy in the backend's memory). */
 function sliceAt(x: tf.Tensor, i: number): tf.Tensor {
   const rest = x.shape.slice(1);
   if (rest.some((d) => d === 0)) return tf.zeros(rest, x.dtype);
-  return tf.tidy(() => tf.reshape(tf.slice(x, [i, ...rest.map(() => 0)], [1, ...rest]), rest));
+  return wasmReadSlice(x, i) ?? tf.tidy(() => tf.reshape(tf.slice(x, [i, ...rest.map(() => 0)], [1, ...rest]), rest));
 }
 
 /**

