@@ -7,7 +7,7 @@
 // Chunking: the n cells form p chunks of q (n = p·q); master gates have p entries, each repeated q
 // times. The level of a step, d_t = Σ_k k·p_f(k) = p·(1 − mean f̃) + 1, parses a sentence by greedy
 // splitting at the largest level.
-import { ShapeError, np, random, type ArrayLike, type NDArray } from '../src/index.js';
+import { ShapeError, np, random, scan, type ArrayLike, type NDArray } from '../src/index.js';
 import * as init from './init.js';
 import { Shapes } from './shapes.js';
 
@@ -199,7 +199,8 @@ export interface SequenceOutput {
 
 /**
  * Runs the cell over xs [..., T, in] (batch-major, time on axis −2). Masked steps (mask [..., T]
- * false or 0) keep the state and report the previous hidden state.
+ * false or 0) keep the state and report the previous hidden state. The time loop is one lax.scan:
+ * a single equation under jit and in traced programs, whatever T is.
  */
 export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConfig & { initialState?: OnLstmState; mask?: ArrayLike } = {}): SequenceOutput => {
   const x = np.asArray(xs);
@@ -236,22 +237,30 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
     const fTilde = np.zeros([...full, 0, p]);
     return { h: np.zeros([...full, 0, n]), fTilde, levels: levels(fTilde), state };
   }
+  // One lax.scan over time (traced once, so the program does not grow with T). The carry is the
+  // state at the full batch (every step's output has it: xs's batch broadcast with the widened
+  // state's); the xs are time-major, step t of every sequence at index t of axis 0.
   const xt = np.moveaxis(x, -2, 0);
-  const mt = config.mask === undefined ? null : np.moveaxis(np.notEqual(config.mask, 0), -1, 0);
-  const hs: NDArray[] = [], fs: NDArray[] = [];
-  for (let t = 0; t < T; t++) {
-    const out = cellStep(params, state, xt.at(t), config);
-    if (mt) {
-      const keep = np.expandDims(mt.at(t), -1);
-      state = { h: np.where(keep, out.state.h, state.h), c: np.where(keep, out.state.c, state.c) };
-    } else {
-      state = out.state;
-    }
-    hs.push(state.h);
-    fs.push(out.fTilde);
-  }
-  const fTilde = np.stack(fs, -2);
-  return { h: np.stack(hs, -2), fTilde, levels: levels(fTilde), state };
+  const step = (st: OnLstmState, xi: NDArray): [OnLstmState, [NDArray, NDArray]] => {
+    const out = cellStep(params, st, xi, config);
+    return [out.state, [out.state.h, out.fTilde]];
+  };
+  const maskedStep = (st: OnLstmState, [xi, mi]: [NDArray, NDArray]): [OnLstmState, [NDArray, NDArray]] => {
+    // A masked step keeps the state and reports the previous hidden state (its fTilde is still the step's).
+    const out = cellStep(params, st, xi, config);
+    const keep = np.expandDims(mi, -1);
+    const next = { h: np.where(keep, out.state.h, st.h), c: np.where(keep, out.state.c, st.c) };
+    return [next, [next.h, out.fTilde]];
+  };
+  // The carry must keep its dtype, and a step's state is float32 (sigmoid and tanh of the gates): an
+  // initial state given as ints (nested JS integers, say) starts as float32, as the loop promoted it.
+  const float = (a: NDArray) => (a.dtype === 'float32' ? a : a.astype('float32'));
+  state = { h: float(state.h), c: float(state.c) };
+  const [last, [hs, fs]] = config.mask === undefined
+    ? scan(step, state, xt)
+    : scan(maskedStep, state, [xt, np.moveaxis(np.notEqual(config.mask, 0), -1, 0)] as [NDArray, NDArray]);
+  const fTilde = np.moveaxis(fs, 0, -2);
+  return { h: np.moveaxis(hs, 0, -2), fTilde, levels: levels(fTilde), state: last };
 });
 
 /** A binary-ish parse tree: a token, or a list of subtrees. */

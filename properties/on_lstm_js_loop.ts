@@ -5,7 +5,7 @@
 // checkState, checkChunks: on_lstm.ts's own) dropped, so p is read off the parameters' width.
 import { np, type ArrayLike, type NDArray } from '../src/index.js';
 import { broadcastShapes } from '../src/shape.js';
-import { initialState, levels, masterGates, cellUpdate, type OnLstmConfig, type OnLstmParams, type OnLstmState, type SequenceOutput } from '../models/on_lstm.js';
+import { initialState, levels, masterGates, cellUpdate, type CellOutput, type OnLstmConfig, type OnLstmParams, type OnLstmState, type SequenceOutput } from '../models/on_lstm.js';
 
 const op = np.defop;
 
