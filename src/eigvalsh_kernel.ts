@@ -240,7 +240,7 @@ function reverseTridiagonal(d: Float64Array, e: Float64Array, n: number): void {
 
 /** Where QL did not converge: the matrix (in its stack) and the eigenvalue it was working on. */
 function notConverged(what: string, n: number, at: number, batch: number): LinAlgError {
-  return new LinAlgError(`${what}: the QL iteration did not converge for matrix ${batch > 1 ? `${at} of the stack of ${batch} ` : ''}(${n}×${n}) in ${qlIterationLimit} iterations on one eigenvalue (LAPACK's syev reports info > 0 and NumPy raises LinAlgError there); expected a symmetric matrix QL can diagonalise`);
+  return new LinAlgError(`linalg.${what}: the QL iteration did not converge for matrix ${batch > 1 ? `${at} of the stack of ${batch} ` : ''}(${n}×${n}) in ${qlIterationLimit} iterations on one eigenvalue (LAPACK's syev reports info > 0 and NumPy raises LinAlgError there); expected a symmetric matrix QL can diagonalise`);
 }
 
 /** ws.d ← the eigenvalues of the matrix at `base`, unsorted: NaNs where an entry is not finite; false when QL did not converge. */

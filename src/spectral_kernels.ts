@@ -5,11 +5,45 @@
 // values that forming AᵀA would lose. Both converge to float64 precision; the matrices gradus
 // meets here are small, as in linalg_kernels.ts.
 import { EighWorkspace, eighNotConverged, symmetricEigensystem } from './eigvalsh_kernel.js';
+import { LinAlgError } from './errors.js';
 import type { ParamsOf } from './primitives.js';
 
 const EPS64 = 2 ** -52;
-/** Jacobi converges quadratically (a handful of sweeps); this bounds the work on pathological input. */
+/**
+ * The smallest normal float64, 2⁻¹⁰²²: a column whose squared norm is below it (norm < 1.5e-154) is
+ * taken as zero. Its squared norm has underflowed (to 0, or to a subnormal with few bits), so the
+ * orthogonality test |γ| ≤ ε·‖b_p‖·‖b_q‖ against it could never hold while γ did not underflow,
+ * and Jacobi cycled forever (UNDERFLOWING in properties/svd_convergence.test.ts). Its singular
+ * value rounds to 0 in float32 either way; its U column is completed like a zero column's.
+ */
+const TINY_SQUARED_NORM = 2 ** -1022;
+/**
+ * Jacobi converges quadratically (a handful of sweeps); this bounds the work on pathological input:
+ * the most sweeps that may rotate, after which one more must find every pair orthogonal.
+ */
 const MAX_SWEEPS = 100;
+/** The limit in force: MAX_SWEEPS but inside withJacobiSweepLimit (tests). */
+let sweepLimit = MAX_SWEEPS;
+
+/**
+ * Runs `body` with one-sided Jacobi allowed only `limit` rotating sweeps (100 otherwise), so that
+ * tests can reach svd's non-convergence error, which no matrix met in testing does at 100. At 0
+ * only matrices whose columns (rows, when wide) are already orthogonal decompose.
+ */
+export function withJacobiSweepLimit<T>(limit: number, body: () => T): T {
+  const saved = sweepLimit;
+  sweepLimit = limit;
+  try {
+    return body();
+  } finally {
+    sweepLimit = saved;
+  }
+}
+
+/** svd's LinAlgError for the rows×cols matrix `at` of `batch` on which Jacobi did not converge. */
+function svdNotConverged(op: string, rows: number, cols: number, at: number, batch: number): LinAlgError {
+  return new LinAlgError(`${op}: the one-sided Jacobi iteration did not converge for matrix ${batch > 1 ? `${at} of the stack of ${batch} ` : ''}(${rows}×${cols}) in ${sweepLimit} sweeps (LAPACK's gesdd reports info > 0 and NumPy raises LinAlgError there); expected a matrix Jacobi can orthogonalise`);
+}
 
 /**
  * tan of the Jacobi rotation angle that zeroes the off-diagonal entry of the symmetric 2×2
@@ -128,21 +162,26 @@ function completeBasis(basis: Float64Array[], dim: number, count: number): Float
  * (|⟨b_p, b_q⟩| ≤ ε·‖b_p‖·‖b_q‖), accumulated in V when `wantV`. Returns the singular values
  * (descending), the left singular vectors as `uCols` columns (the normalised columns, completed to
  * an orthonormal set where a singular value is zero and up to `uCols` = rows when full), and the
- * right singular vectors as columns of V, in the same order.
+ * right singular vectors as columns of V, in the same order. null when a pair is still not
+ * orthogonal after `sweepLimit` sweeps that rotated (the caller raises svd's LinAlgError).
  */
-function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boolean, uCols: number): { s: Float64Array; u: Float64Array[]; v: Float64Array[] } {
+function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boolean, uCols: number): { s: Float64Array; u: Float64Array[]; v: Float64Array[] } | null {
   const v = Array.from({ length: wantV ? cols : 0 }, (_, j) => {
     const e = new Float64Array(cols);
     e[j] = 1;
     return e;
   });
-  for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
+  // Sweep number sweepLimit only checks: a pair it would rotate means Jacobi did not converge (the
+  // old loop stopped there silently and returned the unfinished columns as if they were U·S).
+  for (let sweep = 0; ; sweep++) {
     let rotated = false;
     for (let p = 0; p < cols - 1; p++) {
       for (let q = p + 1; q < cols; q++) {
         const bp = b[p]!, bq = b[q]!;
         const alpha = dot(bp, bp), beta = dot(bq, bq), gamma = dot(bp, bq);
+        if (alpha < TINY_SQUARED_NORM || beta < TINY_SQUARED_NORM) continue;
         if (Math.abs(gamma) <= EPS64 * Math.sqrt(alpha) * Math.sqrt(beta)) continue;
+        if (sweep >= sweepLimit) return null;
         rotated = true;
         const t = jacobiTangent(alpha, beta, gamma);
         const c = 1 / Math.sqrt(1 + t * t), s = t * c;
@@ -163,7 +202,10 @@ function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boole
     }
     if (!rotated) break;
   }
-  const norms = b.map((col) => Math.sqrt(dot(col, col)));
+  const norms = b.map((col) => {
+    const squared = dot(col, col);
+    return squared < TINY_SQUARED_NORM ? 0 : Math.sqrt(squared);
+  });
   const order = Array.from({ length: cols }, (_, i) => i).sort((x, y) => norms[y]! - norms[x]! || x - y);
   const s = Float64Array.from(order, (j) => norms[j]!);
   if (uCols === 0) return { s, u: [], v: [] };
@@ -179,7 +221,8 @@ function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boole
 /**
  * The singular values (descending, float64) of one rows×cols matrix given row-major, by one-sided
  * Jacobi on its tall orientation: for host-side float64 uses that want the small singular values
- * too (models/flows/spectral.ts certifies spectral norms with it). Non-finite entries give NaNs.
+ * too (models/flows/spectral.ts certifies spectral norms with it). Non-finite entries give NaNs;
+ * a matrix on which Jacobi does not converge is svd's LinAlgError.
  */
 export function singularValues64(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const tall = rows >= cols;
@@ -191,7 +234,9 @@ export function singularValues64(a: ArrayLike<number>, rows: number, cols: numbe
     return x;
   }));
   if (!finite) return new Float64Array(c).fill(NaN);
-  return hestenesSvd(columns, r, c, false, 0).s;
+  const result = hestenesSvd(columns, r, c, false, 0);
+  if (result === null) throw svdNotConverged('singularValues64', rows, cols, 0, 1);
+  return result.s;
 }
 
 /**
@@ -199,7 +244,9 @@ export function singularValues64(a: ArrayLike<number>, rows: number, cols: numbe
  * [batch, k] with k = min(m, n)) and, with computeUv, U ([batch, m, m] when fullMatrices, else
  * [batch, m, k]) and Vᵀ ([batch, n, n] or [batch, k, n]) with A = U·diag(s)·Vᵀ. Each column of U
  * has its entry of largest magnitude positive (the first such entry on an exact tie), the matching
- * row of Vᵀ following it. A matrix with a NaN or an infinity gives NaNs.
+ * row of Vᵀ following it. A matrix with a NaN or an infinity gives NaNs (as eigh's kernel and
+ * JAX); one on which Jacobi does not converge is a LinAlgError naming it, as eigh's kernel raises
+ * where QL does not.
  */
 export function svdStack(a: ArrayLike<number>, batch: number, m: number, n: number, { fullMatrices, computeUv }: ParamsOf<'svd'>): Float32Array[] {
   const k = Math.min(m, n);
@@ -226,7 +273,9 @@ export function svdStack(a: ArrayLike<number>, batch: number, m: number, n: numb
     }
     // B's left vectors are A's left (tall) or right (wide) ones: as many as A's U columns or Vᵀ rows.
     const bLeft = computeUv ? (tall ? uc : vr) : 0;
-    const { s, u: left, v: right } = hestenesSvd(bCols, rows, cols, computeUv, bLeft);
+    const result = hestenesSvd(bCols, rows, cols, computeUv, bLeft);
+    if (result === null) throw svdNotConverged('linalg.svd', m, n, bi, batch);
+    const { s, u: left, v: right } = result;
     sOut.set(s, bi * k);
     if (!computeUv) continue;
     // A's U as columns and Vᵀ as rows. The short side's V is square (k×k) already: as many columns

@@ -145,6 +145,13 @@ function hermitianSvd(op: string, a: NDArray, computeUv: boolean): [NDArray, NDA
  * matrices are square (a non-square full decomposition's derivative is refused by name, as in JAX);
  * repeated or zero singular values make the vectors' derivative infinite or NaN, as in JAX.
  *
+ * A matrix with a NaN or an infinity gives NaNs (as JAX). One on which Jacobi does not converge
+ * (100 sweeps that rotate; no matrix met in testing needs more than about 25) is a LinAlgError
+ * naming it, as NumPy raises (LAPACK's gesdd reports info > 0) and as eigh does where QL does not
+ * converge: eagerly and under jit, vmap and grad alike, a stacked or vmapped call failing whole
+ * (JAX returns NaNs there). The same holds for svdvals and what is built on them: pinv, lstsq,
+ * matrixRank, cond and norm with ord 2, −2 or 'nuc'.
+ *
  * With `hermitian` the (square) matrices are taken as symmetric and decomposed by eigh, as NumPy
  * and JAX do: s = |λ| descending, u the eigenvectors in that order (eigh's sign convention, the
  * same as above), vh = (u·sign(λ))ᵀ, with sign(0) taken as +1. Like eigh, it decomposes (A + Aᵀ)/2.
