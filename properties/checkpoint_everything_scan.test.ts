@@ -9,7 +9,7 @@
 // the checkpoint), and by values and gradients (orders 1 and 2, eager and jit); no leaks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkpoint, cond, dispose, everythingSaveable, grad, jit, makeJaxpr, np, scan, switchCase, type CheckpointPolicy, type NDArray } from '../src/index.js';
+import { checkpoint, cond, dispose, everythingSaveable, grad, jit, makeJaxpr, nothingSaveable, np, scan, switchCase, type CheckpointPolicy, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, inScope } from './helpers.js';
 import { expectNoLeak, expectTreeClose } from './loop_oracle.js';
@@ -77,6 +77,42 @@ describe('a scan in an everythingSaveable checkpoint holds what it holds without
         expectTreeClose(jit(gg(f))(x), gg(around(g))(x), { ...tol, rtol: 1e-4 });
         checkGrads(f, [x], { order: 2 });
         expectNoLeak(`grad (${name})`, () => grad(f)(x));
+      }
+    });
+  });
+});
+
+// An input the checkpointed function does not read: the unknown part of the checkpoint was
+// recorded over every unknown input, so the pullback kept the derivative coefficients of what
+// computed that input (1 - tanh² here), though no cotangent reaches it (3357451 did the same).
+describe('an input a checkpoint does not read holds nothing', () => {
+  const unused = (g: G) => (v: NDArray) => np.sum(np.cos(g(np.sin(v), np.tanh(np.multiply(v, 0.3)))));
+  const READS_V: [string, G][] = [
+    ['sin', (v) => np.sin(v)],
+    ['scan', viaScan((c, y) => [np.multiply(c, np.sin(y)), y])],
+  ];
+  it('bytes held equal those of the plain function, for every policy and under jit', () => {
+    for (const [name, g] of READS_V) {
+      const plain = heldBytes(unused(g), x);
+      // (Before: 28 bytes more, the [2, 3] coefficient of tanh and the scalar 0.3.)
+      expect(heldBytes(unused(ck(g)), x), name).toBe(plain);
+      expect(heldBytes(unused(jit(g)), x), `jit ${name}`).toBe(plain);
+      expect(heldBytes(unused(ck(g, nothingSaveable)), x), `nothingSaveable ${name}`).toBeLessThanOrEqual(heldBytes(unused((v, k) => checkpoint((u: NDArray) => g(u, k), { policy: nothingSaveable })(v)), x));
+    }
+  });
+
+  it('values and gradients equal the plain function at orders 1 and 2; no leaks', () => {
+    inScope(() => {
+      for (const [name, g] of READS_V) {
+        for (const h of [ck(g), ck(g, nothingSaveable), jit(g)]) {
+          const f = unused(h);
+          const tol = { rtol: 1e-5, atol: 1e-6, label: name };
+          expectTreeClose(f(x), unused(g)(x), tol);
+          expectTreeClose(grad(f)(x), grad(unused(g))(x), tol);
+          expectTreeClose(jit(grad(f))(x), grad(unused(g))(x), tol);
+          checkGrads(f, [x], { order: 2 });
+          expectNoLeak(`grad (${name})`, () => grad(f)(x));
+        }
       }
     });
   });
