@@ -12,6 +12,7 @@ import { TransformError } from '../src/errors.js';
 import { Jaxpr, Var, evalJaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
+import { dceJaxpr } from '../src/dce.js';
 import { partialEvalJaxpr } from './partial_eval_jaxpr.js';
 import { hoistParams, knownScanOperands, scanOperand, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
 
@@ -227,8 +228,12 @@ function partialEvalProgram(trace: PartialEvalTrace, prim: 'jit_call' | 'remat',
       : bind('jit_call', knownIns, { ...params, jaxpr: split.known, numConsts: 0 });
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
-  const unknownIns = tracers.filter((t) => !t.pval.isKnown);
-  const unknownOuts = trace.recordEqn(prim, [...residuals, ...unknownIns], { ...params, jaxpr: split.unknown, numConsts: 0 }, split.unknown.outAvals);
+  // The unknown part reads only the unknown inputs it uses: one it does not read would keep, in the
+  // pullback, what computed that input's tangent (its derivative coefficients), though no cotangent
+  // reaches it (JAX's dce rule of remat and pjit prunes such inputs likewise).
+  const { jaxpr: unknown, usedInputs } = dceJaxpr(split.unknown, split.unknown.outs.map(() => true), residuals.map(() => true));
+  const unknownIns = tracers.filter((t) => !t.pval.isKnown).filter((_, i) => usedInputs[residuals.length + i]);
+  const unknownOuts = trace.recordEqn(prim, [...residuals, ...unknownIns], { ...params, jaxpr: unknown, numConsts: 0 }, unknown.outAvals);
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
 }

@@ -24,6 +24,8 @@ export interface SplitRule<P extends Primitive> {
   plain(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn | null];
   underPolicy?(eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit;
   splitsKnown?: boolean;
+  /** Under a policy that saves every equation of its programs, split as outside a checkpoint (see savesAll). */
+  plainWhenAllSaved?: boolean;
 }
 export const splitRules: { [P in Primitive]?: SplitRule<P> } = {};
 /** Some input known and some unknown: a split leaves something to compute now. */
@@ -87,8 +89,11 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
     const inUk = eqn.inputs.map(isUnknown);
     const anyUnknown = inUk.some(Boolean);
     const rule = splitRules[eqn.prim] as SplitRule<Primitive> | undefined;
-    if (rule !== undefined && (anyUnknown ? rule.splits(inUk) : policy !== null && rule.splitsKnown === true)) {
-      if (policy !== null && rule.underPolicy !== undefined) addPolicySplit(rule.underPolicy(eqn, inUk, policy));
+    // The policy this equation is split by: none where the rule splits as outside a checkpoint
+    // when the policy saves every equation inside (nothing would be recomputed anyway).
+    const byPolicy = policy !== null && !(rule?.plainWhenAllSaved === true && savesAll(eqn, policy)) ? policy : null;
+    if (rule !== undefined && (anyUnknown ? rule.splits(inUk) : byPolicy !== null && rule.splitsKnown === true)) {
+      if (byPolicy !== null && rule.underPolicy !== undefined) addPolicySplit(rule.underPolicy(eqn, inUk, byPolicy));
       else addSplit(...rule.plain(eqn, inUk));
     } else if (anyUnknown) {
       unknownEqns.push(eqn);
@@ -180,6 +185,23 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const known = deadCodeElimination(new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...kept]));
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
   return { known, unknown: pruned.jaxpr, outUnknowns, numResiduals: kept.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
+}
+
+/**
+ * Whether `policy` saves `eqn` and every equation of the programs it carries, at any depth, and
+ * none of them is a checkpoint (a nested checkpoint is split by the enclosing policy, which a
+ * split outside any checkpoint would not do). A scan split under such a policy recomputes nothing,
+ * yet its recompute scan carried the known carries again from their initial values, which the
+ * pullback then held on top of the saved stacks: the split without a checkpoint (which saves the
+ * carries per step) holds no more, as everythingSaveable promises.
+ */
+function savesAll(eqn: JaxprEqn, policy: CheckpointPolicy): boolean {
+  if (eqn.prim === 'remat' || !policy.saveable(eqn.prim, eqn.params as Record<string, unknown>)) return false;
+  for (const p of Object.values((eqn.params ?? {}) as Record<string, unknown>)) {
+    const programs = p instanceof Jaxpr ? [p] : Array.isArray(p) ? p.filter((b): b is Jaxpr => b instanceof Jaxpr) : [];
+    if (programs.some((j) => !j.eqns.every((e) => savesAll(e, policy)))) return false;
+  }
+  return true;
 }
 
 /** The input of `eqn` that its output `v` is, when `eqn` is a jit_call or remat returning that input unchanged. */
