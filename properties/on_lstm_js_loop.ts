@@ -1,33 +1,17 @@
 // ON-LSTM's apply as it was before its time loop became lax.scan (models/on_lstm.ts at 1b64632):
 // the cell run by a JS loop over np ops, kept as the oracle that on_lstm_scan.test.ts compares the
 // scan version against (values and gradients, masks, initial states and batch broadcasting
-// included). Copied verbatim; only the imports changed and the shape checks (checkParams,
-// checkState, checkChunks: on_lstm.ts's own) dropped, so p is read off the parameters' width.
+// included). Copied verbatim; only the imports changed, the shape checks (checkParams, checkState,
+// checkChunks: on_lstm.ts's own) dropped, so p is read off the parameters' width, and the cell
+// taken from on_lstm.ts.
 import { np, type ArrayLike, type NDArray } from '../src/index.js';
 import { broadcastShapes } from '../src/shape.js';
-import { initialState, levels, masterGates, cellUpdate, type CellOutput, type OnLstmConfig, type OnLstmParams, type OnLstmState, type SequenceOutput } from '../models/on_lstm.js';
+import { cell, initialState, levels, type OnLstmConfig, type OnLstmParams, type OnLstmState, type SequenceOutput } from '../models/on_lstm.js';
 
 const op = np.defop;
 
-/** The step itself, shapes and chunks already checked (apply checks its sequence once, not once a step). */
-const cellStep = op((params: OnLstmParams, state: OnLstmState, x: ArrayLike, config: OnLstmConfig): CellOutput => {
-  const n = params.wh.shape[0]!;
-  const q = config.chunkSize ?? 1;
-  const p = n / q;
-  const z = np.matmul(x, params.wx).add(np.matmul(state.h, params.wh)).add(params.b);
-  const [fm, im, f, i, o, ch] = np.split(z, [p, 2 * p, 2 * p + n, 2 * p + 2 * n, 2 * p + 3 * n], -1) as [NDArray, NDArray, NDArray, NDArray, NDArray, NDArray];
-  const { fTilde, iTilde } = masterGates(fm, im, config.masterInput ?? 'symmetric');
-  const c = cellUpdate({
-    fTilde: q === 1 ? fTilde : np.repeat(fTilde, q, -1),
-    iTilde: q === 1 ? iTilde : np.repeat(iTilde, q, -1),
-    f: np.sigmoid(f),
-    i: np.sigmoid(i),
-    cPrev: state.c,
-    cHat: np.tanh(ch),
-  });
-  const h = np.sigmoid(o).mul(np.tanh(c));
-  return { state: { h, c }, fTilde, iTilde };
-});
+// The step is on_lstm.ts's public cell (its checks run once a step here): the oracle is of the time loop.
+const cellStep = cell;
 
 /** The parameters' leaves as arrays (checkParams accepts nested JS arrays, as it does for the state). */
 const asArrays = (params: OnLstmParams): OnLstmParams => ({ wx: np.asArray(params.wx), wh: np.asArray(params.wh), b: np.asArray(params.b) });
