@@ -78,11 +78,11 @@ export const softmaxCrossEntropyWithIntegerLabels = op((logits: ArrayLike, label
  * Labels must index a class: take would clip 5 to the last class and wrap −1, a plausible but wrong
  * loss. Checked where the labels are concrete (eager code, and labels passed as constants).
  */
-export function checkLabels(op: string, labels: NDArray, numClasses: number): void {
+export function checkLabels(op: string, labels: NDArray, numClasses: number, names: { label: string; classes: string } = { label: 'label', classes: 'classes' }): void {
   const c = labels.concreteValue();
   if (c === null) return;
   for (const v of c.dataSync()) {
-    if (!(v >= 0 && v < numClasses)) throw new RangeError(`${op}: label ${v} is out of range for ${numClasses} classes; expected integers in [0, ${numClasses - 1}]`);
+    if (!(v >= 0 && v < numClasses)) throw new RangeError(`${op}: ${names.label} ${v} is out of range for ${numClasses} ${names.classes}; expected integers in [0, ${numClasses - 1}]`);
   }
 }
 

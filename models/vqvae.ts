@@ -10,6 +10,7 @@ import { np, random, stopGradient, type ArrayLike, type NDArray } from '../src/i
 import { mlp, type DenseParams } from './nn.js';
 import { mlpLayers } from './mlp_layers.js';
 import { Shapes, checkDenseStack } from './shapes.js';
+import { checkLabels } from './losses.js';
 
 const op = np.defop;
 type Key = NDArray;
@@ -127,15 +128,6 @@ export const emaInit = np.defop(function emaInit(codebook: NDArray): EmaCodebook
  * jit or vmap) cannot be read: there, as with jax.nn.one_hot, an out-of-range index has an all-zero
  * one-hot row and its vector takes no part in the update.
  */
-/** Refuses concrete codebook indices outside [0, K): np.oneHot would drop their vectors silently. */
-function checkIndices(indices: NDArray, K: number): void {
-  const c = indices.concreteValue();
-  if (c === null) return; // traced: documented above (JAX's one_hot semantics)
-  for (const v of c.dataSync()) {
-    if (!(v >= 0 && v < K)) throw new RangeError(`vqvae.emaUpdate: indices holds ${v}, out of range for a codebook of ${K} ${K === 1 ? 'entry' : 'entries'}; expected integers in [0, ${K - 1}] (np.oneHot would drop its vector from the update silently)`);
-  }
-}
-
 export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: ArrayLike, decay = 0.99, eps = 1e-5): { state: EmaCodebookState; codebook: NDArray } => {
   if (!(decay >= 0 && decay <= 1)) throw new RangeError(`vqvae.emaUpdate: decay must lie in [0, 1], got ${decay}`);
   if (!(eps >= 0 && Number.isFinite(eps))) throw new RangeError(`vqvae.emaUpdate: eps must be a finite number ≥ 0, got ${eps}`);
@@ -151,7 +143,8 @@ export const emaUpdate = op((state: EmaCodebookState, z: ArrayLike, indices: Arr
   // The check accepts nested JS arrays as well as arrays: read the leaves as arrays.
   const counts0 = np.asArray(state.counts), sums0 = np.asArray(state.sums);
   const K = counts0.shape[0]!;
-  checkIndices(np.asArray(indices), K);
+  // Concrete indices outside [0, K) are refused: np.oneHot would drop their vectors silently.
+  checkLabels('vqvae.emaUpdate', np.asArray(indices), K, { label: 'index', classes: 'codebook entries' });
   const flat = np.reshape(stopGradient(a), [-1, d]);
   const assign = np.oneHot(np.reshape(indices, [-1]), K); // [N, K]
   const counts = counts0.mul(decay).add(np.sum(assign, 0).mul(1 - decay));

@@ -16,7 +16,7 @@ describe('vqvae.emaUpdate with codebook indices out of range', () => {
       const z = random.normal(random.key(seed), [N, 2]), state = vq.emaInit(random.normal(random.key(seed + 1), [K, 2]));
       const idx = np.array(Array.from({ length: N }, (_, i) => (i === at % N ? value : i % K)), 'int32');
       expect(() => vq.emaUpdate(state, z, idx)).toThrow(RangeError);
-      expect(() => vq.emaUpdate(state, z, idx)).toThrow(new RegExp(`^vqvae\\.emaUpdate: indices holds ${value}, out of range for a codebook of ${K} entr(y|ies); expected integers in \\[0, ${K - 1}\\]`));
+      expect(() => vq.emaUpdate(state, z, idx)).toThrow(new RegExp(`^vqvae\\.emaUpdate: index ${value} is out of range for ${K} codebook entries; expected integers in \\[0, ${K - 1}\\]`));
     }, 20);
   });
 
