@@ -228,7 +228,11 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
     return a.shape.slice(0, -1).join() === full.join() ? a : np.broadcastTo(a, [...full, n]);
   };
   // The state the steps start from: the initial state widened to the full batch, or zeros of it.
-  let state = init === undefined ? initialState(n, full) : { h: widen(init.h), c: widen(init.c) };
+  // The carry must keep its dtype, and a step's state is float32 (sigmoid and tanh of the gates): an
+  // initial state given as ints (nested JS integers, say) starts as float32, as the loop promoted
+  // it (at T = 0 too, so the state's dtype does not depend on the length).
+  const float = (a: NDArray) => (a.dtype === 'float32' ? a : a.astype('float32'));
+  const state = init === undefined ? initialState(n, full) : { h: float(widen(init.h)), c: float(widen(init.c)) };
   if (T === 0) {
     // A scan over no steps (as in JAX, whose carry has the widened shape): empty outputs of the
     // batch the steps would have had, and the state they would have started from (the initial
@@ -252,10 +256,6 @@ export const apply = op((params: OnLstmParams, xs: ArrayLike, config: OnLstmConf
     const next = { h: np.where(keep, out.state.h, st.h), c: np.where(keep, out.state.c, st.c) };
     return [next, [next.h, out.fTilde]];
   };
-  // The carry must keep its dtype, and a step's state is float32 (sigmoid and tanh of the gates): an
-  // initial state given as ints (nested JS integers, say) starts as float32, as the loop promoted it.
-  const float = (a: NDArray) => (a.dtype === 'float32' ? a : a.astype('float32'));
-  state = { h: float(state.h), c: float(state.c) };
   const [last, [hs, fs]] = config.mask === undefined
     ? scan(step, state, xt)
     : scan(maskedStep, state, [xt, np.moveaxis(np.notEqual(config.mask, 0), -1, 0)] as [NDArray, NDArray]);

@@ -93,6 +93,17 @@ describe('an initial state of nested JS integers', () => {
       for (const [i, [name, v]] of parts(a).entries()) same(name, v, w[i]![1]);
     });
   });
+
+  it('gives a float32 state at T = 0 too (the dtype does not depend on the length)', () => {
+    noLeak(() => {
+      const p = onLstm.init(random.key(4), 2, 2);
+      const initialState = { h: [1, -2], c: [0, 3] } as unknown as onLstm.OnLstmState;
+      const empty = onLstm.apply(p, np.zeros([0, 2]), { initialState }).state;
+      const one = onLstm.apply(p, normal(5, [1, 2]), { initialState }).state;
+      expect([empty.h.dtype, empty.c.dtype]).toEqual([one.h.dtype, one.c.dtype]);
+      expect(empty.h.toArray()).toEqual([1, -2]);
+    });
+  });
 });
 
 describe('the scan version gives the JS-loop version\'s values and gradients', () => {
