@@ -7,7 +7,7 @@ import type { DType } from './dtype.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { kernels } from './kernels.js';
 import { DisposedError, GradusError } from './errors.js';
-import { BINARY_PRIMITIVES, COMPARISON_PRIMITIVES, PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
+import { BROADCASTING_PRIMITIVES, PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
 import { shapesEqual } from './shape.js';
 import { runFreeingTemporaries } from './scope.js';
@@ -24,7 +24,7 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   for (let i = 0; i < n; i++) avals[i] = args[i]!.aval;
   // Eagerly np hands broadcasting kernels operands of unequal ranks (elementwise.ts); the shape
   // rule, which transformations need strict, checks them as np's rank alignment would have made them.
-  const expected = abstractEval(prim, n === 2 && avals[0]!.ndim !== avals[1]!.ndim && BROADCASTING.has(prim) ? rankAligned(avals) : avals, params);
+  const expected = abstractEval(prim, n === 2 && avals[0]!.ndim !== avals[1]!.ndim && BROADCASTING_PRIMITIVES.has(prim) ? rankAligned(avals) : avals, params);
   if (PROGRAM_PRIMITIVES.has(prim)) return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
   const inputs = new Array<tf.Tensor>(n);
   for (let i = 0; i < n; i++) {
@@ -52,7 +52,6 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
 }
 
 /** Primitives whose kernels broadcast two operands of unequal ranks as NumPy does (kernels.ts: withBroadcast, preferWasm, againstSingle). */
-const BROADCASTING = new Set<Primitive>([...BINARY_PRIMITIVES, ...COMPARISON_PRIMITIVES]);
 
 /** The two avals at the higher rank, leading 1s prepended to the other (what np's rank alignment makes of it). */
 function rankAligned([a, b]: ShapedArray[]): ShapedArray[] {

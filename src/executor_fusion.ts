@@ -7,7 +7,7 @@ import { ShapedArray } from './aval.js';
 import { Lit, Var, type Atom, type JaxprEqn } from './jaxpr.js';
 import { kernels } from './kernels.js';
 import { wasmAxpy, wasmMatMul } from './wasm_kernels.js';
-import { BINARY_PRIMITIVES, COMPARISON_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
+import { BROADCASTING_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapesEqual } from './shape.js';
 
 /** Kernels the compiler substitutes for patterns of primitives. */
@@ -197,7 +197,6 @@ function fuse(eqns: readonly ProgramEqn[], outs: readonly Atom[]): ProgramEqn[] 
 }
 
 /** Elementwise primitives whose kernels broadcast two operands as NumPy does (kernels.ts: withBroadcast, preferWasm); not and is_finite take one. */
-const BROADCASTING = new Set<Primitive>([...BINARY_PRIMITIVES, ...COMPARISON_PRIMITIVES]);
 
 /**
  * Lets a broadcasting elementwise kernel read x where it read reshape(x) that only prepends 1s (np
@@ -217,7 +216,7 @@ function skipRankPromotions(eqns: readonly ProgramEqn[], outs: readonly Atom[]):
       if (lead >= 0 && to.every((d, i) => (i < lead ? d === 1 : d === from[i - lead]))) promotedFrom.set(eqn.outBinders[0]!, src);
       return eqn;
     }
-    if (!BROADCASTING.has(eqn.prim as Primitive) || eqn.inputs.length !== 2) return eqn;
+    if (!BROADCASTING_PRIMITIVES.has(eqn.prim as Primitive) || eqn.inputs.length !== 2) return eqn;
     const inputs = eqn.inputs.map((a) => (a instanceof Var ? promotedFrom.get(a) ?? a : scalarLit(a)));
     if (inputs.every((a, i) => a === eqn.inputs[i])) return eqn;
     // Dropping leading 1s changes no trailing dimension of the broadcast, so it keeps the output's

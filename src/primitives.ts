@@ -18,6 +18,9 @@ export type BinaryPrimitive = (typeof BINARY_PRIMITIVES)[number];
 
 /** Elementwise comparisons and logic; the output is bool and carries no derivative. */
 export const COMPARISON_PRIMITIVES = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'is_finite'] as const;
+
+/** The primitives whose kernels broadcast operands of unequal ranks themselves (eager short cut, jit rank-promotion rewrite). */
+export const BROADCASTING_PRIMITIVES: ReadonlySet<string> = new Set<string>([...BINARY_PRIMITIVES, ...COMPARISON_PRIMITIVES]);
 export type ComparisonPrimitive = (typeof COMPARISON_PRIMITIVES)[number];
 
 export interface NoParams {}
