@@ -4,7 +4,7 @@
 // an array gets freed. They handed the freed array back, and the error surfaced later, far away, as
 // the tensor getter's, which knows neither the op nor who freed it.
 import { describe, expect, it } from 'vitest';
-import { DisposedError, dispose, jit, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
+import { DisposedError, dispose, jit, lax, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
 import { numTensors } from './helpers.js';
 
 const identityCalls: [string, (x: NDArray) => unknown][] = [
@@ -78,5 +78,17 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
       expect(numTensors(), label).toBe(before);
     }
     dispose(x);
+  });
+
+  // Found in the read-through: dynamicUpdateSlice reads a concrete start's value before any kernel
+  // runs (to pad the update into place), so a freed start failed in the tensor getter.
+  it('is the DisposedError naming dynamicUpdateSlice for a freed concrete start', () => {
+    const x = np.zeros([4]), u = np.ones([2]);
+    const start = np.array(1, 'int32') as ConcreteArray;
+    start.dispose();
+    const before = numTensors();
+    expect(() => lax.dynamicUpdateSlice(x, u, [start])).toThrow(/^dynamicUpdateSlice: operand 2 \(i32\[\]\) was used after it was freed/);
+    expect(numTensors()).toBe(before);
+    dispose([x, u]);
   });
 });

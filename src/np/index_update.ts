@@ -6,7 +6,7 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { asArray, defop } from './convert.js';
+import { asArray, defop, handBack } from './convert.js';
 import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
@@ -264,7 +264,7 @@ function windowOffset(op: string, shape: readonly number[], starts: readonly Arr
   let off: NDArray | null = null;
   starts.forEach((s, d) => {
     const n = shape[d]!;
-    if (typeof s === 'number' && Number.isInteger(s)) { known += Math.min(Math.max(s < 0 ? s + n : s, 0), n - sizes[d]!) * strideOf(shape, d); return; }
+    if (typeof s === 'number' && Number.isInteger(s)) { known += clampStart(s, n, sizes[d]!) * strideOf(shape, d); return; }
     const a = asArray(s);
     if (a.ndim !== 0 || a.dtype !== 'int32') throw new DTypeError(`${op}: start index ${d} must be an int32 scalar (or a JS integer), got ${a.dtype} of shape ${fmtShape(a.shape)}`);
     const term = multiply(clip(where(less(a, 0), add(a, n), a), 0, n - sizes[d]!), strideOf(shape, d));
@@ -342,6 +342,9 @@ export const dynamicUpdateSlice = defop((x: ArrayLike, update: ArrayLike, startI
   return reshape(where(hit, scatter(flat, u, a.size), reshape(a, [a.size])), a.shape);
 });
 
+/** A window start as lax.dynamic_slice takes it: negative counts from the end, clamped so the window fits. */
+const clampStart = (s: number, n: number, size: number): number => Math.min(Math.max(s < 0 ? s + n : s, 0), n - size);
+
 /**
  * The clamped starts of a window of `sizes` when every start is known now (a JS integer or a
  * concrete int32 scalar), as windowOffset clamps them; null when one is traced. Bad starts are left
@@ -354,10 +357,9 @@ function knownStarts(shape: readonly number[], starts: readonly ArrayLike[], siz
     const s = starts[d];
     let v: number;
     if (typeof s === 'number' && Number.isInteger(s)) v = s;
-    else if (s instanceof ConcreteArray && s.ndim === 0 && s.dtype === 'int32') v = Number(s.dataSync()[0]);
+    else if (s instanceof ConcreteArray && s.ndim === 0 && s.dtype === 'int32') v = Number(handBack('dynamicUpdateSlice', s, 2 + d).dataSync()[0]); // (a freed start: the op's error)
     else return null;
-    const n = shape[d]!;
-    out.push(Math.min(Math.max(v < 0 ? v + n : v, 0), n - sizes[d]!));
+    out.push(clampStart(v, shape[d]!, sizes[d]!));
   }
   return out;
 }
