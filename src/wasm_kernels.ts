@@ -369,12 +369,17 @@ export function wasmReadSlice(src: tf.Tensor, index: number): tf.Tensor | null {
   const dst = wasmUninitialized(src.shape.slice(1), src.dtype);
   if (dst === null) return null;
   const bytes = dst.size * tf.util.bytesPerElement(dst.dtype);
-  if (bytes === 0) return dst;
-  const backend = tf.backend() as unknown as WasmBackendLike;
-  const from = offsetOf(backend, src) + index * bytes, to = offsetOf(backend, dst);
-  // (the heap's buffer is fetched after dst was made: making it may have grown the memory)
-  new Uint8Array((backend.wasm.asm!.memory as WebAssembly.Memory).buffer).copyWithin(to, from, from + bytes);
+  copyInHeap(src, index * bytes, dst, 0, bytes);
   return dst;
+}
+
+/** Copies `bytes` bytes from `src` at byte `srcAt` to `dst` at byte `dstAt`, in the wasm backend's memory. */
+function copyInHeap(src: tf.Tensor, srcAt: number, dst: tf.Tensor, dstAt: number, bytes: number): void {
+  if (bytes === 0) return;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const from = offsetOf(backend, src) + srcAt, to = offsetOf(backend, dst) + dstAt;
+  // (the heap's buffer is fetched now: it is replaced whenever the memory grows, as making dst may have)
+  new Uint8Array((backend.wasm.asm!.memory as WebAssembly.Memory).buffer).copyWithin(to, from, from + bytes);
 }
 
 /**
@@ -387,9 +392,5 @@ export function wasmWriteSlice(dst: tf.Tensor, index: number, src: tf.Tensor): v
     throw new GradusError(`wasmWriteSlice: a ${src.dtype}${JSON.stringify(src.shape)} slice does not fit at index ${index} of ${dst.dtype}${JSON.stringify(dst.shape)}`);
   }
   const bytes = src.size * tf.util.bytesPerElement(src.dtype);
-  if (bytes === 0) return;
-  const backend = tf.backend() as unknown as WasmBackendLike;
-  const from = offsetOf(backend, src), to = offsetOf(backend, dst) + index * bytes;
-  // (the heap's buffer is fetched now: it is replaced whenever the memory grows)
-  new Uint8Array((backend.wasm.asm!.memory as WebAssembly.Memory).buffer).copyWithin(to, from, from + bytes);
+  copyInHeap(src, 0, dst, index * bytes, bytes);
 }
