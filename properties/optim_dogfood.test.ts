@@ -164,37 +164,6 @@ describe('wrappers refuse what is not a transformation, naming themselves', () =
   });
 });
 
-describe('hyperparameters given as arrays are single values', () => {
-  // A [2] learning rate broadcast silently over the last axis of every leaf (a per-column rate for
-  // a [2, 2] weight, and a [2] update for a scalar parameter) instead of failing.
-  const p = () => ({ w: np.ones([2, 2]), b: np.ones([2]) });
-  const vector = () => np.array([0.1, 1], 'float32');
-
-  it('an array learning rate, decay or threshold of several values is refused when the transformation is built', () => {
-    scope(() => {
-      expect(() => optim.adam(vector())).toThrow(/^adam: learningRate must be a single value \(a 0-d array\), got shape \[2\]/);
-      expect(() => optim.sgd(0.1, { momentum: vector() })).toThrow(/^sgd: momentum must be a single value \(a 0-d array\), got shape \[2\]/);
-      expect(() => optim.clipByGlobalNorm(vector())).toThrow(/^clipByGlobalNorm: maxNorm must be a single value/);
-      expect(() => optim.adamw(0.1, { weightDecay: vector() })).toThrow(/^adamw: weightDecay must be a single value/);
-      // One value must be 0-d: a [1] rate broadcast a scalar parameter's update to [1] (optim_hyperparam_shapes.test.ts).
-      expect(() => optim.adam(np.array(0.1, 'float32'))).not.toThrow();
-      expect(() => optim.adam(np.array([0.1], 'float32'))).toThrow(/^adam: learningRate must be a single value \(a 0-d array\), got shape \[1\] \(reshape it/);
-    });
-  });
-
-  it('a value put into injectHyperparams state, or returned by a schedule, is checked at the step that uses it', () => {
-    scope(() => {
-      const opt = optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: 0.1 });
-      const params = p();
-      const state = opt.init(params);
-      state.hyperparams.lr = vector();
-      expect(() => opt.update(p(), state, params)).toThrow(/^injectHyperparams: state\.hyperparams\.lr must be a single value \(a 0-d array\), got shape \[2\]/);
-      const scheduled = optim.sgd(() => vector());
-      expect(() => scheduled.update(p(), scheduled.init(params), params)).toThrow(/^scaleBySchedule: the value the schedule gave must be a single value \(a 0-d array\), got shape \[2\]/);
-    });
-  });
-});
-
 describe('jit and eager agree for every optimizer and wrapper', () => {
   // A nested tree as users write them: a matrix, a vector, a scalar, an empty object and an empty list.
   type Nested = { enc: { w: NDArray; b: NDArray }; gain: NDArray; none: Record<string, never>; list: NDArray[] };

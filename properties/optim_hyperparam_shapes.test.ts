@@ -1,6 +1,7 @@
-// Review of the single-value rule for array hyperparameters (optim/checks.ts): an array that holds
-// one value but is not 0-d ([1], [1, 1]) was accepted, then broadcast like any array, so the updates
-// (and momentum, clipped or Adafactor states) of lower-rank leaves changed shape.
+// The single-value rule for array hyperparameters (optim/checks.ts): an array of several values ([2])
+// broadcast silently over the last axis of every leaf (a per-column rate for a [2, 2] weight), and one
+// that holds one value but is not 0-d ([1], [1, 1]) was accepted (in review), then broadcast like any
+// array, so the updates (and momentum, clipped or Adafactor states) of lower-rank leaves changed shape.
 import { describe, expect, it } from 'vitest';
 import { jit, np, scope, vmap, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
@@ -8,18 +9,20 @@ import * as optim from '../optim/index.js';
 const params = () => ({ w: np.ones([2, 3]), b: np.ones([3]), s: np.array(1, 'float32') });
 const shapesOf = (t: Record<string, NDArray>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.shape]));
 
-describe('array hyperparameters holding one value but not 0-d', () => {
+describe('array hyperparameters of several values, or holding one value but not 0-d', () => {
   const one = () => np.array([0.1], 'float32');
   const oneByOne = () => np.array([[0.1]], 'float32');
+  const vector = () => np.array([0.1, 1], 'float32');
 
   it('are refused when the transformation is built (a [1] rate gave a [1] update for a scalar parameter, a [1, 1] one a [1, 3] update for a [3] vector)', () => {
     scope(() => {
-      for (const v of [one(), oneByOne()]) {
+      for (const v of [one(), oneByOne(), vector()]) {
         const shape = `\\[${v.shape.join(', ')}\\]`;
         expect(() => optim.sgd(v)).toThrow(new RegExp(`^sgd: learningRate must be a single value \\(a 0-d array\\), got shape ${shape}`));
         expect(() => optim.adam(v)).toThrow(new RegExp(`^adam: learningRate must be a single value \\(a 0-d array\\), got shape ${shape}`));
         expect(() => optim.sgd(0.1, { momentum: v })).toThrow(/^sgd: momentum must be a single value/);
         expect(() => optim.clipByGlobalNorm(v)).toThrow(/^clipByGlobalNorm: maxNorm must be a single value/);
+        expect(() => optim.adamw(0.1, { weightDecay: v })).toThrow(/^adamw: weightDecay must be a single value/);
         expect(() => optim.adafactor(0.1, { clippingThreshold: v })).toThrow(/^adafactor: clippingThreshold must be a single value/);
         expect(() => optim.adafactor(0.1, { decayRate: v })).toThrow(/^scaleByFactoredRms: decayRate must be a single value/);
         expect(() => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: v })).toThrow(/^injectHyperparams: hyperparameter 'lr' must be a single value \(a 0-d array\)/);
@@ -30,8 +33,10 @@ describe('array hyperparameters holding one value but not 0-d', () => {
   it('are refused when a schedule gives one or it is put into injectHyperparams state', () => {
     scope(() => {
       const p = params();
-      const scheduled = optim.adam(() => one());
-      expect(() => scheduled.update(params(), scheduled.init(p), p)).toThrow(/^scaleBySchedule: the value the schedule gave must be a single value \(a 0-d array\), got shape \[1\]/);
+      for (const v of [one, () => np.array([0.1, 1], 'float32')]) {
+        const scheduled = optim.adam(() => v());
+        expect(() => scheduled.update(params(), scheduled.init(p), p)).toThrow(/^scaleBySchedule: the value the schedule gave must be a single value \(a 0-d array\), got shape \[(1|2)\]/);
+      }
       const injected = optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: 0.1 });
       const state = injected.init(p);
       state.hyperparams.lr = one();
