@@ -177,16 +177,7 @@ export function bind<P extends Primitive>(prim: P, args: NDArray[], params: Para
   // the eval interpreter, whose lift is the identity and whose kernel results are concrete (their
   // fullLower is themselves), so the lookup, the raise and the lower passes would only allocate.
   // Program primitives replay programs and may return anything: they take the general path.
-  if (dynamicTrace === null && !PROGRAM_PRIMITIVES.has(prim)) {
-    let plain = true;
-    for (let i = 0; i < args.length; i++) {
-      if (args[i] instanceof Tracer) {
-        plain = false;
-        break;
-      }
-    }
-    if (plain) return evalPrimitive(prim, args as ConcreteArray[], params);
-  }
+  if (!PROGRAM_PRIMITIVES.has(prim) && evaluatesEagerly(args)) return evalPrimitive(prim, args as ConcreteArray[], params);
   const main = findTopMain(prim, args);
   const trace = traceOf(main);
   const raised = args.map((a) => fullRaise(trace, a));
