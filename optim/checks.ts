@@ -45,6 +45,11 @@ export function checkDecay(op: string, name: string, v: unknown): void {
   if (checkType(op, name, v, false) && !(v >= 0 && v < 1)) fail(op, name, 'in [0, 1)', v);
 }
 
+/** A rate in (0, 1] (Adafactor's decay rate). */
+export function checkUnitRate(op: string, name: string, v: unknown): void {
+  if (checkType(op, name, v, false) && !(v > 0 && v <= 1)) fail(op, name, 'in (0, 1]', v);
+}
+
 /** Any finite number (scales may be negative). */
 export function checkFinite(op: string, name: string, v: unknown): void {
   if (checkType(op, name, v, false) && !Number.isFinite(v)) fail(op, name, 'finite', v);

@@ -13,7 +13,7 @@ import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
-import { checkInteger, checkNonNegative, checkPositive, checkSingleValue } from './checks.js';
+import { checkInteger, checkNonNegative, checkPositive, checkSingleValue, checkUnitRate } from './checks.js';
 import { OptimError, align, asFloat, expectArrayLeaves, expectState, increment, leafPath, meanSquare, negate, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByFactoredRms`: trees like the parameters, with `null` where a leaf keeps no such buffer. */
@@ -82,9 +82,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
   const op = 'scaleByFactoredRms';
   const { factored = true, decayRate = 0.8, stepOffset = 0, minDimSizeToFactor = 128, epsilon = 1e-30, decaySchedule, clippingThreshold: clip } = options;
   if (clip !== undefined) checkPositive(op, 'clippingThreshold', clip);
-  // (A 0-d array, e.g. injected, is trusted like other array hyperparameters.)
-  if (decayRate instanceof NDArray) checkSingleValue(op, 'decayRate', decayRate);
-  else if (typeof decayRate !== 'number' || !(decayRate > 0 && decayRate <= 1)) throw new OptimError(`${op}: decayRate must be in (0, 1], got ${String(decayRate)}`);
+  checkUnitRate(op, 'decayRate', decayRate); // (a 0-d array, e.g. injected, is trusted like other array hyperparameters)
   checkInteger(op, 'stepOffset', stepOffset, 0);
   checkInteger(op, 'minDimSizeToFactor', minDimSizeToFactor, 1);
   checkNonNegative(op, 'epsilon', epsilon);
