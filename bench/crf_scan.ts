@@ -6,6 +6,7 @@
 import * as crf from '../models/crf.js';
 import * as loop from '../properties/crf_js_loop.js';
 import { dispose, grad, jit, makeJaxpr, np, random, scope, type NDArray } from '../src/index.js';
+import { median } from './harness.js';
 
 const arg = (name: string, d: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +28,6 @@ const ms = (f: () => unknown) => {
   });
   return performance.now() - t0;
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 type Impl = typeof crf;
 type Fn = (a: NDArray, b: NDArray) => unknown;

@@ -6,6 +6,7 @@
 import * as onLstm from '../models/on_lstm.js';
 import * as loop from '../properties/on_lstm_js_loop.js';
 import { dispose, grad, jit, makeJaxpr, np, random, scope, type NDArray } from '../src/index.js';
+import { median } from './harness.js';
 
 const arg = (name: string, d: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +28,6 @@ const ms = (f: () => unknown) => {
   });
   return performance.now() - t0;
 };
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 type Apply = typeof onLstm.apply;
 type Fn = (p: onLstm.OnLstmParams, x: NDArray) => unknown;
