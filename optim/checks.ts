@@ -20,6 +20,13 @@ export function checkSingleValue(op: string, name: string, v: unknown): void {
   }
 }
 
+/** A schedule's value at `count`, refused unless a single value (`what`: the schedule's name in the message). */
+export function scheduledValue<C, V>(op: string, what: string, schedule: (count: C) => V, count: C): V {
+  const v = schedule(count);
+  checkSingleValue(op, `the value ${what} gave`, v);
+  return v;
+}
+
 function checkType(op: string, name: string, v: unknown, allowFunction: boolean): v is number {
   if (typeof v === 'number') return true;
   if (v instanceof NDArray) {

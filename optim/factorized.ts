@@ -13,7 +13,7 @@ import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { withStateKind, type GradientTransformation, type StateKind, type TreeLike } from './base.js';
-import { checkInteger, checkNonNegative, checkPositive, checkSingleValue, checkUnitRate } from './checks.js';
+import { checkInteger, checkNonNegative, checkPositive, checkUnitRate, scheduledValue } from './checks.js';
 import { OptimError, align, asFloat, expectArrayLeaves, expectState, increment, leafPath, meanSquare, negate, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `scaleByFactoredRms`: trees like the parameters, with `null` where a leaf keeps no such buffer. */
@@ -133,9 +133,7 @@ function factoredStep<P>(
     // β̂₂,t = 1 − t^−c, so 1 − β̂₂,t = t^−c exactly.
     let oneMinusBeta: NDArray;
     if (decaySchedule) {
-      const b = decaySchedule(t);
-      checkSingleValue(op, 'the value decaySchedule gave', b);
-      oneMinusBeta = np.subtract(1, b);
+      oneMinusBeta = np.subtract(1, scheduledValue(op, 'decaySchedule', decaySchedule, t));
     } else oneMinusBeta = np.power(t, negate(decayRate));
     const beta = np.subtract(1, oneMinusBeta);
     const vRow: unknown[] = [];

@@ -3,7 +3,7 @@
 // the ones given as schedules are re-evaluated at every step from the state's count.
 import { ConcreteArray, NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
-import { checkSingleValue } from './checks.js';
+import { checkSingleValue, scheduledValue } from './checks.js';
 import { erased, valueAt, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateAt, type StateKind } from './base.js';
 import { OptimError, describe, expectState, expectTransformation, increment, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
@@ -69,8 +69,8 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
   const initial = {} as Record<K, Scalar>;
   for (const k of keys) {
     initial[k] = scopedUpdate(() => {
-      const v = valueAt(hyperparams[k], 0);
-      if (typeof hyperparams[k] === 'function') checkSingleValue(op, `the value the schedule of '${k}' gave`, v);
+      const given = hyperparams[k];
+      const v = typeof given === 'function' ? scheduledValue(op, `the schedule of '${k}'`, given as Schedule, 0) : valueAt(given, 0);
       return v instanceof NDArray && !(v instanceof ConcreteArray) ? v : Number(np.asArray(v).item());
     });
   }
@@ -81,9 +81,7 @@ export function injectHyperparams<K extends string, S, N extends boolean = boole
     for (const k of keys) {
       const given = hyperparams[k];
       if (typeof given === 'function') {
-        const v = (given as Schedule)(count);
-        checkSingleValue(op, `the value the schedule of '${k}' gave`, v);
-        hp[k] = asScalarArray(v);
+        hp[k] = asScalarArray(scheduledValue(op, `the schedule of '${k}'`, given as Schedule, count));
       } else {
         if (!Object.hasOwn(state.hyperparams, k)) throw new OptimError(`${op}: the state has no hyperparameter '${k}'`);
         const v: unknown = state.hyperparams[k];

@@ -3,8 +3,8 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { leafScaling, needsParams, stateless, valueAt, withStateKind, type EmptyState, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateKind, type TreeLike } from './base.js';
-import { checkDecay, checkFinite, checkLearningRate, checkNonNegative, checkSingleValue } from './checks.js';
+import { leafScaling, needsParams, stateless, withStateKind, type EmptyState, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateKind, type TreeLike } from './base.js';
+import { checkDecay, checkFinite, checkLearningRate, checkNonNegative, scheduledValue } from './checks.js';
 import { masked, type MaskSpec, type MaskedKind } from './combine.js';
 import {
   align,
@@ -48,8 +48,7 @@ export function scaleBySchedule(schedule: Schedule): GradientTransformation<Coun
     () => ({ count: zeroCount() }),
     (updates, state) => {
       const { count } = expectState('scaleBySchedule', state, ['count']);
-      const s = schedule(count);
-      checkSingleValue('scaleBySchedule', 'the value the schedule gave', s);
+      const s = scheduledValue('scaleBySchedule', 'the schedule', schedule, count);
       return [align('scaleBySchedule', updates).leaves.map(() => s), { count: increment(count) }];
     },
   );
@@ -245,8 +244,7 @@ export function addDecayedWeights(
       scopedUpdate(() => {
         const p = requireParams(op, params);
         const count = scheduled ? expectState(op, state as CountState, ['count']).count : undefined;
-        const wd = scheduled ? valueAt(weightDecay, count!) : (weightDecay as Scalar);
-        checkSingleValue(op, 'the weight decay the schedule gave', wd);
+        const wd = scheduled ? scheduledValue(op, 'the weight-decay schedule', weightDecay as Schedule, count!) : (weightDecay as Scalar);
         const out = mapAligned(op, (u, x: NDArray) => np.add(u, np.multiply(x, wd)), updates, [{ name: 'params', tree: p }]);
         return [out as typeof updates, scheduled ? { count: increment(count!) } : state];
       }),
