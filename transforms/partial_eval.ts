@@ -14,7 +14,7 @@ import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import { dceJaxpr } from '../src/dce.js';
 import { partialEvalJaxpr } from './partial_eval_jaxpr.js';
-import { hoistParams, knownScanOperands, scanOperand, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
+import { condUnknownInputs, hoistParams, knownScanOperands, scanOperand, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
 
 /** Known (a value) or unknown (only an aval). */
 export class PartialVal {
@@ -274,7 +274,7 @@ function partialEvalCond(trace: PartialEvalTrace, tracers: PartialEvalTracer[], 
   const knownResults = split.known === null ? [] : bind('cond', [index!.pval.known!, ...knownOps], split.known);
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
-  const ins = [index!, ...residuals, ...split.forwarded.map((i) => ops[i]!), ...ops.filter((t) => !t.pval.isKnown)];
+  const ins = condUnknownInputs(split, index!, residuals, ops, opUnknowns);
   const unknownOuts = trace.recordEqn('cond', ins, split.unknown, abstractEvalPrimitive('cond', ins.map((t) => t.aval), split.unknown));
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));

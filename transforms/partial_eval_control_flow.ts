@@ -295,6 +295,11 @@ export interface CondSplit {
   forwarded: number[];
 }
 
+/** The unknown cond's inputs, in the order CondSplit.unknown reads them, for atoms or tracers alike. */
+export function condUnknownInputs<T>(split: CondSplit, index: T, residuals: readonly T[], operands: readonly T[], opUnknowns: readonly boolean[]): T[] {
+  return [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...operands.filter((_, i) => opUnknowns[i])];
+}
+
 /** A zero of `aval` written into `eqns` (a literal, broadcast if not a scalar). */
 function zeroAtom(aval: ShapedArray, eqns: JaxprEqn[]): Atom {
   const zero = new Lit(aval.dtype === 'bool' ? false : 0, new ShapedArrayClass([], aval.dtype));
@@ -424,7 +429,7 @@ function condEqns(split: CondSplit, index: Atom, operands: Atom[], opUnknowns: b
   const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'cond', inputs: [index, ...operands.filter((_, i) => !opUnknowns[i])], params: split.known, outBinders: [...knownOuts, ...residuals] }];
   const unknown: JaxprEqn | null = unknownOuts.length === 0 ? null : {
     prim: 'cond',
-    inputs: [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...operands.filter((_, i) => opUnknowns[i])],
+    inputs: condUnknownInputs<Atom>(split, index, residuals, operands, opUnknowns),
     params: split.unknown,
     outBinders: unknownOuts,
   };
