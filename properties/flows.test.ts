@@ -317,6 +317,9 @@ describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
       };
       checkGrads(logLik, [moved], { order: 1, modes: ['rev'] });
       expect(() => layer.forward(moved, x)).toThrow(/pass the state from init/);
+      // The LU of the initial rotation runs on the host: under jit or vmap init says so, by name.
+      expect(() => jit((k: NDArray) => layer.init(k, x))(key)).toThrow(/conv1x1LU\.init: .*cannot run under jit or vmap/);
+      expect(() => vmap((k: NDArray) => layer.init(k, x))(random.split(key, 2))).toThrow(/conv1x1LU\.init: .*cannot run under jit or vmap/);
     });
     // Called from top-level code (outside any scope), the weight's construction leaves only the weight behind.
     const [key, x] = [random.key(2), np.zeros([1, 3])];
