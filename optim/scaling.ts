@@ -143,8 +143,9 @@ export function scaleByStddev(options: { decay?: Scalar; eps?: Scalar; initialSc
 /**
  * Multiplies each leaf's update by max(RMS(param), minScale): Adafactor's parameter-relative step
  * size α_t = ρ_t·max(ε₂, RMS(X_{t−1})) (algorithms.md §4.2 step 2). Needs the parameters.
+ * `minScale` may be a 0-d array, so that `injectHyperparams` can change it between steps.
  */
-export function scaleByParamBlockRms(options: { minScale?: number } = {}): GradientTransformation<EmptyState, true> {
+export function scaleByParamBlockRms(options: { minScale?: Scalar } = {}): GradientTransformation<EmptyState, true> {
   const op = 'scaleByParamBlockRms';
   const minScale = options.minScale ?? 1e-3;
   checkNonNegative(op, 'minScale', minScale);

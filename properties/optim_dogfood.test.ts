@@ -116,6 +116,49 @@ describe('injected adafactor hyperparameters', () => {
     );
     expect(() => optim.adafactor(0.1, { decayRate: 1.5 })).toThrow(/scaleByFactoredRms: decayRate must be in \(0, 1\], got 1\.5/);
   });
+  it('ε₁ and ε₂ can be injected too (they took numbers only): the same steps as the numbers, ε₂ changeable mid-run, and under jit', () => {
+    // The parameters are ones (RMS 1), so ε₂ > 1 sets the parameter scale; ε₁ ≥ 0.05 is not swamped by G².
+    fc.assert(
+      fc.property(fc.array(gradFlat, { minLength: 4, maxLength: 4 }), fc.double({ min: 0.05, max: 2, noNaN: true }), fc.double({ min: 1.5, max: 4, noNaN: true }), (gs, eps, eps2) => {
+        const opts = { minDimSizeToFactor: 2 } as const;
+        const injected = optim.injectHyperparams((h) => optim.adafactor(0.1, { ...opts, eps: h.eps, eps2: h.eps2 }), { eps, eps2: 1 });
+        const got = updatesOf(injected, gs);
+        // From the third step on, ε₂ (a stateless scale) is the new value.
+        const after = scope(() => {
+          const params = treeOf(new Array(NFLAT).fill(1));
+          let state = injected.init(params);
+          return gs.map((g, step) => {
+            if (step === 2) state.hyperparams.eps2 = eps2;
+            const [u, s] = injected.update(treeOf(g), state, params);
+            state = s;
+            return flatOf(u);
+          });
+        });
+        const plain = (e2: number) => updatesOf(optim.adafactor(0.1, { ...opts, eps: Math.fround(eps), eps2: e2 }), gs);
+        const [withOne, withNew] = [plain(1), plain(Math.fround(eps2))];
+        got.forEach((u, i) => expectAllClose(u, withOne[i]!, 1e-5, 1e-8, `step ${i + 1}, ε₁ = ${eps}`));
+        [0, 1].forEach((i) => expectAllClose(after[i]!, withOne[i]!, 1e-5, 1e-8, `step ${i + 1}, ε₂ = 1`));
+        [2, 3].forEach((i) => expectAllClose(after[i]!, withNew[i]!, 1e-5, 1e-8, `step ${i + 1}, ε₂ = ${eps2}`));
+      }),
+      { seed: SEED, numRuns: 8 },
+    );
+    scope(() => {
+      // Built inside jit from traced values (as Optax allows): the eager steps.
+      const gs = [[...Array(NFLAT).keys()].map((i) => (i % 5) - 2.5)];
+      const stepWith = (eps: NDArray | number, eps2: NDArray | number) => {
+        const opt = optim.injectHyperparams((h) => optim.adafactor(0.1, { minDimSizeToFactor: 2, eps: h.eps, eps2: h.eps2 }), { eps, eps2 });
+        const params = treeOf(new Array(NFLAT).fill(1));
+        const [u] = opt.update(treeOf(gs[0]!), opt.init(params), params);
+        return u.w;
+      };
+      const f = jit((eps: NDArray, eps2: NDArray) => stepWith(eps, eps2));
+      const jitted = vals(f(np.array(0.5, 'float32'), np.array(2, 'float32')));
+      f.clearCache();
+      expectAllClose(jitted, vals(stepWith(0.5, 2)), 1e-5, 1e-8, 'jit, ε₁ = 0.5, ε₂ = 2');
+      expect(() => optim.adafactor(0.1, { eps2: -1 })).toThrow(/adafactor: eps2 must be a finite number ≥ 0, got -1/);
+      expect(() => optim.adafactor(0.1, { eps: np.array([1, 2], 'float32') })).toThrow(/scaleByFactoredRms: epsilon must be a single value \(a 0-d array\)/);
+    });
+  });
 });
 
 describe('wrappers refuse what is not a transformation, naming themselves', () => {

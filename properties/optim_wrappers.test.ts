@@ -57,6 +57,38 @@ describe('wrappers against closed forms', () => {
     );
   });
 
+  it('lookahead with an injected slowStepSize α (it took numbers only): the closed form, with α changed in the state after the first synchronisation, and α traced under jit and vmap', () => {
+    /** k·syncs steps of lookahead(sgd(lr)) on ½x² from x0 with α injected as `alpha`; `after` replaces it after the first sync. */
+    const run = (alpha: NDArray | number, x0: NDArray, lr: number, k: number, syncs: number, after?: number) => {
+      const opt = optim.injectHyperparams((h) => optim.lookahead(optim.sgd(lr), { syncPeriod: k, slowStepSize: h.alpha }), { alpha });
+      let p = { x: x0 };
+      let state = opt.init(p);
+      for (let step = 1; step <= k * syncs; step++) {
+        if (step === k + 1 && after !== undefined) state.hyperparams.alpha = after;
+        const [u, s] = opt.update(p, state, p);
+        [p, state] = [optim.applyUpdates(p, u), s];
+      }
+      return p.x;
+    };
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.1, max: 1, noNaN: true }), fc.double({ min: 0.1, max: 1, noNaN: true }), floats(3, -2, 2), (k, a1, a2, x0) => {
+        scope(() => {
+          const lr = 0.3;
+          const factor = (a: number) => 1 - a + a * (1 - lr) ** k;
+          const want = fr(x0).map((x) => x * factor(a1) * factor(a2) ** 2);
+          expectAllClose(vals(run(a1, f32(x0), lr, k, 3, a2)), want, 1e-4, 1e-6, `k ${k}, α ${a1} then ${a2}`);
+          const traced = jit((a: NDArray, x: NDArray) => run(a, x, lr, k, 2));
+          expectAllClose(vals(traced(np.array(a1, 'float32'), f32(x0))), fr(x0).map((x) => x * factor(a1) ** 2), 1e-4, 1e-6, `jit, k ${k}, α ${a1}`);
+          traced.clearCache();
+          const batched = vmap((a: NDArray) => run(a, f32(x0), lr, k, 2))(np.array([a1, a2], 'float32'));
+          expectAllClose(vals(batched), [a1, a2].flatMap((a) => fr(x0).map((x) => x * factor(a) ** 2)), 1e-4, 1e-6, `vmap, k ${k}, α ${a1}, ${a2}`);
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 8 },
+    );
+  });
+
   it('multiSteps(adam, k) emits zeros for k − 1 mini-steps, then adam on the mean gradient', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), fc.array(floats(3, -3, 3), { minLength: 8, maxLength: 8 }), (k, gs) => {
