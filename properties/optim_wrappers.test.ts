@@ -169,6 +169,33 @@ describe('wrappers against closed forms', () => {
     });
   });
 
+  it("applyIfFinite's counters saturate at 2³¹ − 1 like Optax's safe_increment (they wrapped to −2³¹, and a wrapped consecutive count skipped the steps it had given up skipping)", () => {
+    const INT32_MAX = 2 ** 31 - 1;
+    fc.assert(
+      fc.property(fc.integer({ min: INT32_MAX - 3, max: INT32_MAX }), fc.integer({ min: 1, max: 5 }), (start, bad) => {
+        scope(() => {
+          const opt = optim.applyIfFinite(optim.sgd(1), 2);
+          const params = { x: f32([1, 2]) };
+          let state = opt.init(params);
+          optim.freeTree([state.notfiniteCount, state.totalNotfinite]);
+          [state.notfiniteCount, state.totalNotfinite] = [np.array(start, 'int32'), np.array(start, 'int32')];
+          for (let i = 1; i <= bad; i++) {
+            const [u, s] = opt.update({ x: f32([NaN, 3]) }, state, params);
+            state = s;
+            const want = Math.min(start + i, INT32_MAX);
+            expect([state.notfiniteCount.item(), state.totalNotfinite.item()], `bad step ${i} from ${start}`).toEqual([want, want]);
+            expect(vals(u.x)[1], `bad step ${i} from ${start}: applied (past maxConsecutiveErrors)`).toBe(-3);
+          }
+          const [u, s] = opt.update({ x: f32([1, 1]) }, state, params);
+          expect(vals(u.x)).toEqual([-1, -1]);
+          expect([s.notfiniteCount.item(), s.totalNotfinite.item()]).toEqual([0, Math.min(start + bad, INT32_MAX)]);
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 20 },
+    );
+  });
+
   it('injectHyperparams: the same steps as the plain optimizer, hyperparameters readable and changeable in the state, schedules re-evaluated', () => {
     scope(() => {
       const gs = [[1, -2], [0.5, 0.5], [-1, 3]];
