@@ -202,8 +202,11 @@ describe('wrappers refuse what is not a transformation, naming themselves', () =
     });
   });
 
-  it('a leaf that is neither an array nor a number is described by its class ("a Float32Array", not "a object")', () => {
+  it('a leaf that is neither an array nor a number is described by its class with its article ("a Float32Array", "an Int32Array"; not "a object", "a Int32Array")', () => {
     expect(() => optim.adam(0.1).init({ w: new Float32Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is a Float32Array; expected an array/);
+    expect(() => optim.adam(0.1).init({ w: new Int32Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is an Int32Array; expected an array/);
+    expect(() => optim.adam(0.1).init({ w: new Uint8Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is a Uint8Array; expected an array/);
+    expect(() => optim.adam(0.1).init({ w: new ArrayBuffer(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is an ArrayBuffer; expected an array/);
   });
 });
 
