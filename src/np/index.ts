@@ -11,6 +11,8 @@ import * as shapeOps from './shape_ops.js';
 import * as indexUpdate from './index_update.js';
 
 export * from './convert.js';
+// (An explicit export wins over the star: users get the asArray that refuses a freed array.)
+export { asArrayRefusingFreed as asArray } from './convert.js';
 export * from './elementwise.js';
 export * from './reductions.js';
 export * from './shape_ops.js';
