@@ -63,7 +63,10 @@ export function scaleByLearningRate(learningRate: ScalarOrSchedule, options: { f
   checkLearningRate('scaleByLearningRate', learningRate);
   const flip = options.flipSign ?? true;
   if (typeof learningRate === 'function') {
-    return scaleBySchedule((count) => (flip ? negate(learningRate(count)) : learningRate(count)));
+    const scaled: Schedule = (count) => (flip ? negate(learningRate(count)) : learningRate(count));
+    // Named as the caller's schedule, which scaleBySchedule's errors name.
+    Object.defineProperty(scaled, 'name', { value: learningRate.name });
+    return scaleBySchedule(scaled);
   }
   return scale(flip ? negate(learningRate) : learningRate);
 }

@@ -3,7 +3,7 @@
 // unchecked, and is checked against Optax's semantics or a float64 reference.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jit, np, scope, type NDArray } from '../src/index.js';
+import { ConcretizationError, jit, np, scope, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { expectAllClose } from './optim_helpers.js';
 
@@ -207,6 +207,46 @@ describe('wrappers refuse what is not a transformation, naming themselves', () =
     expect(() => optim.adam(0.1).init({ w: new Int32Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is an Int32Array; expected an array/);
     expect(() => optim.adam(0.1).init({ w: new Uint8Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is a Uint8Array; expected an array/);
     expect(() => optim.adam(0.1).init({ w: new ArrayBuffer(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is an ArrayBuffer; expected an array/);
+  });
+});
+
+describe('a schedule written with JS math (Math.cos(count)) under jit', () => {
+  // It works eagerly (the count is concrete) and failed under jit with item()'s ConcretizationError,
+  // which names neither the optimizer nor the schedule, nor says what to write instead.
+  const jsMath = function cosineLr(count: NDArray | number) {
+    return 0.1 * Math.cos(Number(count) / 4);
+  };
+  const npMath = (count: NDArray | number) => np.multiply(0.1, np.cos(np.divide(np.astype(count, 'float32'), 4)));
+  const makers: [string, RegExp, (s: typeof npMath) => optim.Optimizer][] = [
+    ['sgd', /^scaleBySchedule: the schedule \(cosineLr\)/, (s) => optim.sgd(s)],
+    ['adam', /^scaleBySchedule: the schedule \(cosineLr\)/, (s) => optim.adam(s)],
+    ['injectHyperparams', /^injectHyperparams: the schedule of 'lr' \(cosineLr\)/, (s) => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: s })],
+    ['addDecayedWeights', /^addDecayedWeights: the weight-decay schedule \(cosineLr\)/, (s) => optim.chain(optim.addDecayedWeights(s), optim.sgd(0.1))],
+    ['scaleByFactoredRms', /^scaleByFactoredRms: decaySchedule \(cosineLr\)/, (s) => optim.scaleByFactoredRms({ decaySchedule: s })],
+  ];
+  it('is a ConcretizationError naming the optimizer and the schedule and saying to use np functions; written with np functions it runs and matches eager', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...makers), fc.integer({ min: 0, max: 6 }), ([name, names, make], steps) => {
+        scope(() => {
+          const p = { w: np.ones([3, 2]) };
+          const run = (s: typeof npMath, jitted: boolean) => {
+            const opt = make(s);
+            let state = opt.init(p);
+            const step = (g: { w: NDArray }, st: unknown) => opt.update(g, st as never, p);
+            const f = jitted ? jit(step) : step;
+            let u: { w: NDArray } = p;
+            for (let i = 0; i <= steps; i++) [u, state] = f({ w: np.full([3, 2], 0.5 + i) }, state) as [{ w: NDArray }, never];
+            return vals(u.w);
+          };
+          expect(() => run(jsMath as typeof npMath, true), name).toThrow(ConcretizationError);
+          expect(() => run(jsMath as typeof npMath, true), name).toThrow(names);
+          expect(() => run(jsMath as typeof npMath, true), name).toThrow(/reads the step count as a JS number .* under jit or vmap the count is traced; write the schedule with np functions \(np\.cos\(count\)/);
+          expectAllClose(run(npMath, true), run(jsMath as typeof npMath, false), 1e-5, 1e-7, `${name}, ${steps + 1} steps`);
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 15 },
+    );
   });
 });
 
