@@ -217,7 +217,7 @@ describe('a schedule written with JS math (Math.cos(count)) under jit', () => {
     return 0.1 * Math.cos(Number(count) / 4);
   };
   const npMath = (count: NDArray | number) => np.multiply(0.1, np.cos(np.divide(np.astype(count, 'float32'), 4)));
-  const makers: [string, RegExp, (s: typeof npMath) => optim.Optimizer][] = [
+  const makers: [string, RegExp, (s: optim.Schedule) => optim.Optimizer][] = [
     ['sgd', /^scaleBySchedule: the schedule \(cosineLr\)/, (s) => optim.sgd(s)],
     ['adam', /^scaleBySchedule: the schedule \(cosineLr\)/, (s) => optim.adam(s)],
     ['injectHyperparams', /^injectHyperparams: the schedule of 'lr' \(cosineLr\)/, (s) => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: s })],
@@ -229,7 +229,7 @@ describe('a schedule written with JS math (Math.cos(count)) under jit', () => {
       fc.property(fc.constantFrom(...makers), fc.integer({ min: 0, max: 6 }), ([name, names, make], steps) => {
         scope(() => {
           const p = { w: np.ones([3, 2]) };
-          const run = (s: typeof npMath, jitted: boolean) => {
+          const run = (s: optim.Schedule, jitted: boolean) => {
             const opt = make(s);
             let state = opt.init(p);
             const step = (g: { w: NDArray }, st: unknown) => opt.update(g, st as never, p);
@@ -238,10 +238,10 @@ describe('a schedule written with JS math (Math.cos(count)) under jit', () => {
             for (let i = 0; i <= steps; i++) [u, state] = f({ w: np.full([3, 2], 0.5 + i) }, state) as [{ w: NDArray }, never];
             return vals(u.w);
           };
-          expect(() => run(jsMath as typeof npMath, true), name).toThrow(ConcretizationError);
-          expect(() => run(jsMath as typeof npMath, true), name).toThrow(names);
-          expect(() => run(jsMath as typeof npMath, true), name).toThrow(/reads the step count as a JS number .* under jit or vmap the count is traced; write the schedule with np functions \(np\.cos\(count\)/);
-          expectAllClose(run(npMath, true), run(jsMath as typeof npMath, false), 1e-5, 1e-7, `${name}, ${steps + 1} steps`);
+          expect(() => run(jsMath, true), name).toThrow(ConcretizationError);
+          expect(() => run(jsMath, true), name).toThrow(names);
+          expect(() => run(jsMath, true), name).toThrow(/reads the step count as a JS number .* under jit or vmap the count is traced; write the schedule with np functions \(np\.cos\(count\)/);
+          expectAllClose(run(npMath, true), run(jsMath, false), 1e-5, 1e-7, `${name}, ${steps + 1} steps`);
           return null;
         });
       }),
