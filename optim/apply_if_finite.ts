@@ -3,9 +3,9 @@
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { erased, type GradientTransformation, type StateAt, type StateKind } from './base.js';
+import { innerTransformation, type GradientTransformation, type StateAt, type StateKind } from './base.js';
 import { checkInteger } from './checks.js';
-import { OptimError, expectState, expectTransformation, increment, scopedUpdate, zeroCount } from './tree_utils.js';
+import { OptimError, expectState, increment, scopedUpdate, zeroCount } from './tree_utils.js';
 
 /** State of `applyIfFinite`. */
 export interface ApplyIfFiniteState<Inner = unknown> {
@@ -31,8 +31,7 @@ export interface ApplyIfFiniteKind<S> extends StateKind {
 export function applyIfFinite<S, N extends boolean = boolean>(typedInner: GradientTransformation<S, N>, maxConsecutiveErrors = 5): GradientTransformation<ApplyIfFiniteKind<S>, N> {
   const op = 'applyIfFinite';
   checkInteger(op, 'maxConsecutiveErrors', maxConsecutiveErrors, 0);
-  expectTransformation(op, 'the inner transformation', typedInner);
-  const inner = erased(typedInner);
+  const inner = innerTransformation(op, typedInner);
   const t: GradientTransformation<ApplyIfFiniteState> = {
     init: (params) =>
       scopedUpdate(() => ({ notfiniteCount: zeroCount(), lastFinite: np.array(true), totalNotfinite: zeroCount(), inner: inner.init(params) })),

@@ -4,9 +4,9 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
+import { innerTransformation, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkInteger, checkUnitRate } from './checks.js';
-import { align, copyTree, expectState, expectTransformation, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { align, copyTree, expectState, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `lookahead`. */
 export interface LookaheadState<P = unknown, Inner = unknown> {
@@ -34,8 +34,7 @@ export function lookahead<S>(typedInner: GradientTransformation<S>, options: { s
   const { syncPeriod = 5, slowStepSize = 0.5 } = options;
   checkInteger(op, 'syncPeriod', syncPeriod, 1);
   checkUnitRate(op, 'slowStepSize', slowStepSize);
-  expectTransformation(op, 'the inner transformation', typedInner);
-  const inner = erased(typedInner);
+  const inner = innerTransformation(op, typedInner);
   const t: GradientTransformation<LookaheadState> = {
     init: (params) => scopedUpdate(() => ({ phase: zeroCount(), slow: copyTree(params), inner: inner.init(params) })),
     update: (updates, state, params) =>
