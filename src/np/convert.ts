@@ -115,17 +115,6 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
 }
 
 /**
- * `np.asArray` as users call it (np/index.ts exports it under that name): asArray, which hands an
- * array back as it is (jnp.asarray without a copy), but refusing a freed one with the DisposedError
- * naming asArray, as the other ops that hand their operand back do (handBack). Ops call asArray
- * itself on their operands: a freed operand there is reported by the op that uses it.
- */
-export function asArrayRefusingFreed(x: ArrayLike, dtype?: DType): NDArray {
-  if (x instanceof ConcreteArray) handBack('asArray', x);
-  return asArray(x, dtype);
-}
-
-/**
  * A list holding arrays, stacked along a new first axis (asArray's branch for them). A defop: at
  * the top level of user code the rows and conversions it makes besides the result are freed
  * (asArray itself runs unscoped there, as ops call it on every operand).
