@@ -8,15 +8,30 @@ import type { Jaxpr } from './jaxpr.js';
 import { wasmReadSlice, wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
 import type { ParamsOf } from './primitives.js';
 import { forgetFreedTensorsPerStep } from './scope.js';
+import { sizeOf } from './shape.js';
 
 /** Runs a program on arguments; its results are new arrays owned by the caller. */
 export type RunProgram = (args: ConcreteArray[]) => NDArray[];
 
-/** Slice `i` of `x` along axis 0, without that axis (on wasm one copy in the backend's memory). */
-function sliceAt(x: tf.Tensor, i: number): tf.Tensor {
+/** Runs a program on bare tensors; its results are new tensors owned by the caller. */
+export type RunOnTensors = (args: readonly tf.Tensor[]) => tf.Tensor[];
+
+/**
+ * How a scan reads slice `i` of `x` along axis 0, without that axis, as a new tensor: chosen once per
+ * call. On wasm, one copy in the backend's memory; on cpu, a view of x's values (the cpu backend
+ * keeps them in a JS typed array, read back without a copy, and no kernel writes into an array it
+ * holds), so a step makes no Slice and Reshape kernels in a tidy scope; elsewhere those kernels.
+ */
+function sliceReader(x: tf.Tensor): (i: number) => tf.Tensor {
   const rest = x.shape.slice(1);
-  if (rest.some((d) => d === 0)) return tf.zeros(rest, x.dtype);
-  return wasmReadSlice(x, i) ?? tf.tidy(() => tf.reshape(tf.slice(x, [i, ...rest.map(() => 0)], [1, ...rest]), rest));
+  if (rest.some((d) => d === 0)) return () => tf.zeros(rest, x.dtype);
+  if (tf.getBackend() === 'cpu') {
+    const values = x.dataSync() as Float32Array | Int32Array | Uint8Array;
+    const n = sizeOf(rest);
+    return (i) => tf.tensor(values.subarray(i * n, (i + 1) * n), rest, x.dtype);
+  }
+  const begin = rest.map(() => 0), size = [1, ...rest];
+  return (i) => wasmReadSlice(x, i) ?? tf.tidy(() => tf.reshape(tf.slice(x, [i, ...begin], size), rest));
 }
 
 /**
@@ -25,14 +40,21 @@ function sliceAt(x: tf.Tensor, i: number): tf.Tensor {
  * operands and the ys made so far (written into their stacked outputs on wasm, stacked at the end
  * elsewhere); the body's own intermediates are freed by the compiled program as it goes.
  */
-export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: RunProgram): NDArray[] {
+export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: RunOnTensors): NDArray[] {
   // (The freed carries and slices are also dropped from the enclosing TF.js scope's list as the
   // loop goes, so host memory does not grow with the length of a carry-only loop.)
   const { jaxpr, numConsts, numCarry, length, reverse } = params;
-  const consts = args.slice(0, numConsts);
-  const xs = args.slice(numConsts + numCarry).map((a) => a.tensor);
+  const tensors = args.map((a) => a.tensor);
+  const xs = tensors.slice(numConsts + numCarry);
+  const numXs = xs.length;
+  const readSlice = xs.map(sliceReader);
   const yAvals = jaxpr.outAvals.slice(numCarry);
-  let carry = args.slice(numConsts, numConsts + numCarry).map((a) => a.tensor);
+  const numYs = yAvals.length;
+  // The body's arguments, one list reused by every step: the consts stay, the carry and the
+  // slices are replaced (the program reads its arguments and keeps none of them).
+  const bodyArgs = tensors.slice();
+  const carryAt = numConsts, xsAt = numConsts + numCarry;
+  let carry = tensors.slice(carryAt, xsAt);
   let ownsCarry = false;
   // Each y goes straight into its stacked output where the backend lets us write one (wasm), so
   // the loop never holds the ys twice; elsewhere the ys are kept and stacked at the end.
@@ -43,28 +65,30 @@ export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: R
     for (let step = 0; step < length; step++) {
       forgetFreed();
       const i = reverse ? length - 1 - step : step;
-      const slices = xs.map((x) => sliceAt(x, i));
+      for (let k = 0; k < numCarry; k++) bodyArgs[carryAt + k] = carry[k]!;
+      for (let m = 0; m < numXs; m++) bodyArgs[xsAt + m] = readSlice[m]!(i);
       let outs: tf.Tensor[];
       try {
-        outs = body([...consts, ...carry.map((t) => new ConcreteArray(t)), ...slices.map((t) => new ConcreteArray(t))]).map((o) => (o as ConcreteArray).tensor);
+        outs = body(bodyArgs);
       } finally {
-        for (const t of slices) t.dispose();
+        for (let n = xsAt; n < xsAt + numXs; n++) bodyArgs[n]!.dispose();
       }
       if (ownsCarry) for (const t of carry) t.dispose();
       carry = outs.slice(0, numCarry);
       ownsCarry = true;
-      outs.slice(numCarry).forEach((y, k) => {
-        const into = stackedYs[k];
+      for (let m = 0; m < numYs; m++) {
+        const y = outs[numCarry + m]!;
+        const into = stackedYs[m];
         if (into === null || into === undefined) {
-          ys[k]![i] = y;
-          return;
+          ys[m]![i] = y;
+          continue;
         }
         try {
           wasmWriteSlice(into, i, y);
         } finally {
           y.dispose();
         }
-      });
+      }
     }
   } catch (e) {
     if (ownsCarry) for (const t of carry) t.dispose();
