@@ -282,7 +282,7 @@ function runProgramPrimitive(prim: Primitive, args: ConcreteArray[], params: unk
       return (xs: ConcreteArray[]) => program.run(xs, shared);
     };
     try {
-      if (prim === 'scan') return runScan(args, params as ParamsOf<'scan'>, programOnTensors(compiledProgram((params as ParamsOf<'scan'>).jaxpr), shared));
+      if (prim === 'scan') return runScan(args, params as ParamsOf<'scan'>, (jaxpr) => programOnTensors(compiledProgram(jaxpr), shared));
       const { cond, body } = params as ParamsOf<'while'>;
       return runWhile(args, params as ParamsOf<'while'>, runner(cond), runner(body));
     } finally {

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
 import type { Jaxpr } from './jaxpr.js';
+import { unrolledScanBody } from './scan_unroll.js';
 import { wasmReadSlice, wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
 import type { ParamsOf } from './primitives.js';
 import { forgetFreedTensorsPerStep } from './scope.js';
@@ -35,12 +36,14 @@ function sliceReader(x: tf.Tensor): (i: number) => tf.Tensor {
 }
 
 /**
- * A scan at the eval level: the body runs as a compiled program `length` times. Each step's
- * slices of xs and the carry it replaces are freed at once, so the loop holds one carry, the
- * operands and the ys made so far (written into their stacked outputs on wasm, stacked at the end
- * elsewhere); the body's own intermediates are freed by the compiled program as it goes.
+ * A scan at the eval level: the body runs as a compiled program `length` times, or with `unroll` =
+ * k > 1, the body written out k times (scan_unroll.ts) once per k steps and the body alone for the
+ * length mod k steps left at the end. Each step's slices of xs and the carry it replaces are freed
+ * at once, so the loop holds one carry, the operands and the ys made so far (written into their
+ * stacked outputs on wasm, stacked at the end elsewhere); the body's own intermediates are freed by
+ * the compiled program as it goes.
  */
-export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: RunOnTensors): NDArray[] {
+export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, compile: (program: Jaxpr) => RunOnTensors): NDArray[] {
   // (The freed carries and slices are also dropped from the enclosing TF.js scope's list as the
   // loop goes, so host memory does not grow with the length of a carry-only loop.)
   const { jaxpr, numConsts, numCarry, length, reverse } = params;
@@ -50,9 +53,13 @@ export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: R
   const readSlice = xs.map(sliceReader);
   const yAvals = jaxpr.outAvals.slice(numCarry);
   const numYs = yAvals.length;
-  // The body's arguments, one list reused by every step: the consts stay, the carry and the
-  // slices are replaced (the program reads its arguments and keeps none of them).
+  const unroll = Math.min(params.unroll, length);
+  const body = compile(jaxpr);
+  const block = unroll > 1 ? compile(unrolledScanBody(jaxpr, numConsts, numCarry, unroll)) : body;
+  // The arguments of the body and of the block, each one list reused by every run: the consts stay,
+  // the carry and the slices are replaced (a program reads its arguments and keeps none of them).
   const bodyArgs = tensors.slice();
+  const blockArgs = unroll > 1 ? [...tensors.slice(0, numConsts + numCarry), ...new Array<tf.Tensor>(unroll * numXs)] : bodyArgs;
   const carryAt = numConsts, xsAt = numConsts + numCarry;
   let carry = tensors.slice(carryAt, xsAt);
   let ownsCarry = false;
@@ -62,33 +69,41 @@ export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: R
   const ys: tf.Tensor[][] = yAvals.map(() => new Array<tf.Tensor>(length));
   const forgetFreed = forgetFreedTensorsPerStep();
   try {
-    for (let step = 0; step < length; step++) {
+    for (let step = 0; step < length; ) {
       forgetFreed();
-      const i = reverse ? length - 1 - step : step;
-      for (let k = 0; k < numCarry; k++) bodyArgs[carryAt + k] = carry[k]!;
-      for (let m = 0; m < numXs; m++) bodyArgs[xsAt + m] = readSlice[m]!(i);
+      // (A whole block while one fits; the steps left over one at a time.)
+      const width = step + unroll <= length ? unroll : 1;
+      const [run, runArgs] = width === unroll ? [block, blockArgs] : [body, bodyArgs];
+      for (let k = 0; k < numCarry; k++) runArgs[carryAt + k] = carry[k]!;
+      const index = (j: number) => (reverse ? length - 1 - (step + j) : step + j);
       let outs: tf.Tensor[];
       try {
-        outs = body(bodyArgs);
+        for (let j = 0; j < width; j++) for (let m = 0; m < numXs; m++) runArgs[xsAt + j * numXs + m] = readSlice[m]!(index(j));
+        outs = run(runArgs);
       } finally {
-        for (let n = xsAt; n < xsAt + numXs; n++) bodyArgs[n]!.dispose();
+        // (After an error in reading, some are the last run's slices, freed already: disposing is then a no-op.)
+        for (let n = xsAt; n < xsAt + width * numXs; n++) runArgs[n]?.dispose();
       }
       if (ownsCarry) for (const t of carry) t.dispose();
       carry = outs.slice(0, numCarry);
       ownsCarry = true;
-      for (let m = 0; m < numYs; m++) {
-        const y = outs[numCarry + m]!;
-        const into = stackedYs[m];
-        if (into === null || into === undefined) {
-          ys[m]![i] = y;
-          continue;
-        }
-        try {
-          wasmWriteSlice(into, i, y);
-        } finally {
-          y.dispose();
+      for (let j = 0; j < width; j++) {
+        const i = index(j);
+        for (let m = 0; m < numYs; m++) {
+          const y = outs[numCarry + j * numYs + m]!;
+          const into = stackedYs[m];
+          if (into === null || into === undefined) {
+            ys[m]![i] = y;
+            continue;
+          }
+          try {
+            wasmWriteSlice(into, i, y);
+          } finally {
+            y.dispose();
+          }
         }
       }
+      step += width;
     }
   } catch (e) {
     if (ownsCarry) for (const t of carry) t.dispose();
