@@ -19,7 +19,7 @@ import { runFreeingTemporaries } from './scope.js';
 import { deadCodeElimination } from './dce.js';
 import { GradusError } from './errors.js';
 import { fusedKernels, isFused, optimize, type FusedKernel } from './executor_fusion.js';
-import { runCond, runScan, runWhile } from './executor_loops.js';
+import { runCond, runScan, runWhile, type RunOnTensors } from './executor_loops.js';
 
 /** A compiled program: `run` takes concrete arrays and returns new ones owned by the caller. */
 export interface Executable {
@@ -89,6 +89,11 @@ function stepExec(prim: Primitive | FusedKernel, params: unknown, emptyOuts: Sha
     const fused = fusedKernels[prim];
     return (ins) => runFreeingTemporaries(() => [fused(ins, params)]);
   }
+  if (prim === 'jit_call' || prim === 'remat' || prim === 'custom_jvp_call' || prim === 'custom_vjp_call') {
+    // (Nested in a loop body this runs once per step: on bare tensors, as the loop runs its body.)
+    const program = (params as ParamsOf<'jit_call'>).jaxpr;
+    return (ins, loop) => programOnTensors(compiledProgram(program), loop)(ins);
+  }
   if (PROGRAM_PRIMITIVES.has(prim)) {
     return (ins, loop) => runProgramPrimitive(prim, ins.map((t) => new ConcreteArray(t)), params, loop).map((o) => (o as ConcreteArray).tensor);
   }
@@ -122,6 +127,8 @@ export class CompiledProgram implements Executable {
   private readonly literals: Lit[] = [];
   /** One past the last literal slot. */
   private readonly litEnd: number;
+  /** Outputs returned as a new handle on their slot's tensor: an input's, or a slot an earlier output returned already. */
+  private readonly sharedOutput: boolean[];
 
   constructor(readonly jaxpr: Jaxpr) {
     const slotOf = new Map<Var, number>();
@@ -162,6 +169,13 @@ export class CompiledProgram implements Executable {
     }
     this.numSlots = next;
     this.outputs = outs.map((a): Output => (a instanceof Lit ? { lit: a } : { slot: slotOf.get(a)! }));
+    const returned = new Set<number>();
+    this.sharedOutput = this.outputs.map((o) => {
+      if ('lit' in o) return false;
+      const shared = o.slot < this.numInputs || returned.has(o.slot);
+      returned.add(o.slot);
+      return shared;
+    });
     // Last use of every intermediate slot (inputs belong to the caller; outputs are returned).
     const protectedSlots = new Set<number>(this.outputs.flatMap((o) => ('slot' in o ? [o.slot] : [])));
     const lastUse = new Map<number, number>();
@@ -183,10 +197,22 @@ export class CompiledProgram implements Executable {
 
   /** Runs the program; with `loop`, its literals are the loop's (neither made nor freed here). */
   run(args: ConcreteArray[], loop?: LoopLiterals): NDArray[] {
+    const ins = new Array<tf.Tensor>(args.length);
+    for (let i = 0; i < args.length; i++) ins[i] = args[i]!.tensor;
+    const outs = this.runTensors(ins, loop);
+    return outs.map((t) => new ConcreteArray(t));
+  }
+
+  /**
+   * `run` on bare tensors: what a loop calls once per step, so that no step wraps its carries and
+   * slices in arrays (and builds their avals) only to unwrap them again. Each result is a new
+   * tensor owned by the caller.
+   */
+  runTensors(args: readonly tf.Tensor[], loop?: LoopLiterals): tf.Tensor[] {
     // (Indexed loops, and no allocation per step but the inputs' list: this runs once per equation,
     // and on small arrays its overhead is a good part of the kernel's.)
     const slots = new Array<tf.Tensor | undefined>(this.numSlots);
-    for (let i = 0; i < args.length; i++) slots[i] = args[i]!.tensor;
+    for (let i = 0; i < args.length; i++) slots[i] = args[i]!;
     const shared = loop?.of(this, this.literals);
     if (shared !== undefined) for (let k = 0; k < shared.length; k++) slots[this.numInputs + k] = shared[k];
     // Slots below this one are not the run's to free.
@@ -214,15 +240,16 @@ export class CompiledProgram implements Executable {
       for (let s = firstOwned; s < slots.length; s++) slots[s]?.dispose();
       throw e;
     }
-    // Each output is a new tensor owned by the caller (clone inputs and repeated outputs).
-    const seen = new Set<number>();
-    return this.outputs.map((o) => {
-      if ('lit' in o) return o.lit.materialize();
-      const t = slots[o.slot]!;
-      const fresh = o.slot < this.numInputs || seen.has(o.slot);
-      seen.add(o.slot);
-      return new ConcreteArray(fresh ? shareTensor(t) : t);
-    });
+    // Each output is a new tensor owned by the caller (inputs and repeated outputs are shared
+    // handles: which ones is known at compile time).
+    const outputs = this.outputs;
+    const results = new Array<tf.Tensor>(outputs.length);
+    for (let k = 0; k < outputs.length; k++) {
+      const o = outputs[k]!;
+      if ('lit' in o) results[k] = o.lit.materialize().tensor;
+      else results[k] = this.sharedOutput[k] ? shareTensor(slots[o.slot]!) : slots[o.slot]!;
+    }
+    return results;
   }
 }
 
@@ -255,7 +282,7 @@ function runProgramPrimitive(prim: Primitive, args: ConcreteArray[], params: unk
       return (xs: ConcreteArray[]) => program.run(xs, shared);
     };
     try {
-      if (prim === 'scan') return runScan(args, params as ParamsOf<'scan'>, runner((params as ParamsOf<'scan'>).jaxpr));
+      if (prim === 'scan') return runScan(args, params as ParamsOf<'scan'>, (jaxpr) => programOnTensors(compiledProgram(jaxpr), shared));
       const { cond, body } = params as ParamsOf<'while'>;
       return runWhile(args, params as ParamsOf<'while'>, runner(cond), runner(body));
     } finally {
@@ -265,6 +292,12 @@ function runProgramPrimitive(prim: Primitive, args: ConcreteArray[], params: unk
   // jit_call, remat, custom_jvp_call and custom_vjp_call: the program on its arguments (consts first).
   // (Their rules only matter to transformations; at the eval level each is its program.)
   return compiledProgram((params as ParamsOf<'jit_call'>).jaxpr).run(args, loop);
+}
+
+/** A program as a function of bare tensors (compiled ones run on them directly; others through arrays). */
+function programOnTensors(program: Executable, loop: LoopLiterals | undefined): RunOnTensors {
+  if (program instanceof CompiledProgram) return (xs) => program.runTensors(xs, loop);
+  return (xs) => program.run(xs.map((t) => new ConcreteArray(t)), loop).map((o) => (o as ConcreteArray).tensor);
 }
 
 evalJaxprHook.run = (prim, args, params) => runProgramPrimitive(prim as Primitive, args, params, undefined);

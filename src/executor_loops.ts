@@ -5,34 +5,63 @@ import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from './kernels.js';
 import { ConcreteArray, type NDArray } from './array.js';
 import type { Jaxpr } from './jaxpr.js';
+import { unrolledScanBody } from './scan_unroll.js';
 import { wasmReadSlice, wasmUninitialized, wasmWriteSlice } from './wasm_kernels.js';
 import type { ParamsOf } from './primitives.js';
 import { forgetFreedTensorsPerStep } from './scope.js';
+import { sizeOf } from './shape.js';
 
 /** Runs a program on arguments; its results are new arrays owned by the caller. */
 export type RunProgram = (args: ConcreteArray[]) => NDArray[];
 
-/** Slice `i` of `x` along axis 0, without that axis (on wasm one copy in the backend's memory). */
-function sliceAt(x: tf.Tensor, i: number): tf.Tensor {
+/** Runs a program on bare tensors; its results are new tensors owned by the caller. */
+export type RunOnTensors = (args: readonly tf.Tensor[]) => tf.Tensor[];
+
+/**
+ * How a scan reads slice `i` of `x` along axis 0, without that axis, as a new tensor: chosen once per
+ * call. On wasm, one copy in the backend's memory; on cpu, a view of x's values (the cpu backend
+ * keeps them in a JS typed array, read back without a copy, and no kernel writes into an array it
+ * holds), so a step makes no Slice and Reshape kernels in a tidy scope; elsewhere those kernels.
+ */
+function sliceReader(x: tf.Tensor): (i: number) => tf.Tensor {
   const rest = x.shape.slice(1);
-  if (rest.some((d) => d === 0)) return tf.zeros(rest, x.dtype);
-  return wasmReadSlice(x, i) ?? tf.tidy(() => tf.reshape(tf.slice(x, [i, ...rest.map(() => 0)], [1, ...rest]), rest));
+  if (rest.some((d) => d === 0)) return () => tf.zeros(rest, x.dtype);
+  if (tf.getBackend() === 'cpu') {
+    const values = x.dataSync() as Float32Array | Int32Array | Uint8Array;
+    const n = sizeOf(rest);
+    return (i) => tf.tensor(values.subarray(i * n, (i + 1) * n), rest, x.dtype);
+  }
+  const begin = rest.map(() => 0), size = [1, ...rest];
+  return (i) => wasmReadSlice(x, i) ?? tf.tidy(() => tf.reshape(tf.slice(x, [i, ...begin], size), rest));
 }
 
 /**
- * A scan at the eval level: the body runs as a compiled program `length` times. Each step's
- * slices of xs and the carry it replaces are freed at once, so the loop holds one carry, the
- * operands and the ys made so far (written into their stacked outputs on wasm, stacked at the end
- * elsewhere); the body's own intermediates are freed by the compiled program as it goes.
+ * A scan at the eval level: the body runs as a compiled program `length` times, or with `unroll` =
+ * k > 1, the body written out k times (scan_unroll.ts) once per k steps and the body alone for the
+ * length mod k steps left at the end. Each step's slices of xs and the carry it replaces are freed
+ * at once, so the loop holds one carry, the operands and the ys made so far (written into their
+ * stacked outputs on wasm, stacked at the end elsewhere); the body's own intermediates are freed by
+ * the compiled program as it goes.
  */
-export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: RunProgram): NDArray[] {
+export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, compile: (program: Jaxpr) => RunOnTensors): NDArray[] {
   // (The freed carries and slices are also dropped from the enclosing TF.js scope's list as the
   // loop goes, so host memory does not grow with the length of a carry-only loop.)
   const { jaxpr, numConsts, numCarry, length, reverse } = params;
-  const consts = args.slice(0, numConsts);
-  const xs = args.slice(numConsts + numCarry).map((a) => a.tensor);
+  const tensors = args.map((a) => a.tensor);
+  const xs = tensors.slice(numConsts + numCarry);
+  const numXs = xs.length;
+  const readSlice = xs.map(sliceReader);
   const yAvals = jaxpr.outAvals.slice(numCarry);
-  let carry = args.slice(numConsts, numConsts + numCarry).map((a) => a.tensor);
+  const numYs = yAvals.length;
+  const unroll = Math.min(params.unroll, length);
+  const body = compile(jaxpr);
+  const block = unroll > 1 ? compile(unrolledScanBody(jaxpr, numConsts, numCarry, unroll)) : body;
+  // The arguments of the body and of the block, each one list reused by every run: the consts stay,
+  // the carry and the slices are replaced (a program reads its arguments and keeps none of them).
+  const bodyArgs = tensors.slice();
+  const blockArgs = unroll > 1 ? [...tensors.slice(0, numConsts + numCarry), ...new Array<tf.Tensor>(unroll * numXs)] : bodyArgs;
+  const carryAt = numConsts, xsAt = numConsts + numCarry;
+  let carry = tensors.slice(carryAt, xsAt);
   let ownsCarry = false;
   // Each y goes straight into its stacked output where the backend lets us write one (wasm), so
   // the loop never holds the ys twice; elsewhere the ys are kept and stacked at the end.
@@ -40,31 +69,41 @@ export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, body: R
   const ys: tf.Tensor[][] = yAvals.map(() => new Array<tf.Tensor>(length));
   const forgetFreed = forgetFreedTensorsPerStep();
   try {
-    for (let step = 0; step < length; step++) {
+    for (let step = 0; step < length; ) {
       forgetFreed();
-      const i = reverse ? length - 1 - step : step;
-      const slices = xs.map((x) => sliceAt(x, i));
+      // (A whole block while one fits; the steps left over one at a time.)
+      const width = step + unroll <= length ? unroll : 1;
+      const [run, runArgs] = width === unroll ? [block, blockArgs] : [body, bodyArgs];
+      for (let k = 0; k < numCarry; k++) runArgs[carryAt + k] = carry[k]!;
+      const index = (j: number) => (reverse ? length - 1 - (step + j) : step + j);
       let outs: tf.Tensor[];
       try {
-        outs = body([...consts, ...carry.map((t) => new ConcreteArray(t)), ...slices.map((t) => new ConcreteArray(t))]).map((o) => (o as ConcreteArray).tensor);
+        for (let j = 0; j < width; j++) for (let m = 0; m < numXs; m++) runArgs[xsAt + j * numXs + m] = readSlice[m]!(index(j));
+        outs = run(runArgs);
       } finally {
-        for (const t of slices) t.dispose();
+        // (After an error in reading, some are the last run's slices, freed already: disposing is then a no-op.)
+        for (let n = xsAt; n < xsAt + width * numXs; n++) runArgs[n]?.dispose();
       }
       if (ownsCarry) for (const t of carry) t.dispose();
       carry = outs.slice(0, numCarry);
       ownsCarry = true;
-      outs.slice(numCarry).forEach((y, k) => {
-        const into = stackedYs[k];
-        if (into === null || into === undefined) {
-          ys[k]![i] = y;
-          return;
+      for (let j = 0; j < width; j++) {
+        const i = index(j);
+        for (let m = 0; m < numYs; m++) {
+          const y = outs[numCarry + j * numYs + m]!;
+          const into = stackedYs[m];
+          if (into === null || into === undefined) {
+            ys[m]![i] = y;
+            continue;
+          }
+          try {
+            wasmWriteSlice(into, i, y);
+          } finally {
+            y.dispose();
+          }
         }
-        try {
-          wasmWriteSlice(into, i, y);
-        } finally {
-          y.dispose();
-        }
-      });
+      }
+      step += width;
     }
   } catch (e) {
     if (ownsCarry) for (const t of carry) t.dispose();

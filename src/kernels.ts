@@ -284,7 +284,17 @@ function transposedMatmulIsFast(): boolean {
  * if they were 4-byte values (wrong results, and writes past the output: memory corruption).
  */
 function selectBool(c: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.cast(withBroadcast((p, x, y) => tf.where(p!, x!, y!))(c, tf.cast(a, 'int32'), tf.cast(b, 'int32')), 'bool'));
+  return tf.tidy(() => tf.cast(withBroadcast(selectOfOneShape)(c, tf.cast(a, 'int32'), tf.cast(b, 'int32')), 'bool'));
+}
+
+/**
+ * c ? a : b by TF.js's Select kernel, for operands withBroadcast has given one shape: tf.where
+ * would broadcast each of the three to the common shape first, and broadcastTo copies an operand
+ * that already has it (an Identity kernel: three copies per int32 select, 3 of the ~25 kernels of a
+ * masked CRF step).
+ */
+function selectOfOneShape(c: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel('Select', { condition: c, t: a, e: b }) as tf.Tensor;
 }
 
 /**
@@ -794,7 +804,7 @@ export const kernels: Kernels = {
   ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, ([a, b]: tf.Tensor[]) => [f(a!, b!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
   ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
   clamp: ([lo, x, hi]) => [clampKernel(lo!, x!, hi!)],
-  select: ([p, a, b]) => [wasmSelect(p!, a!, b!) ?? broadcastThenSelect(p!, a!, b!) ?? (a!.dtype === 'bool' ? selectBool(p!, a!, b!) : withBroadcast((c, x, y) => tf.where(c!, x!, y!))(p!, a!, b!))],
+  select: ([p, a, b]) => [wasmSelect(p!, a!, b!) ?? broadcastThenSelect(p!, a!, b!) ?? (a!.dtype === 'bool' ? selectBool(p!, a!, b!) : withBroadcast(selectOfOneShape)(p!, a!, b!))],
   convert_element_type: ([x], { dtype }) => {
     if (x!.dtype === dtype) return [shareTensor(x!)];
     // NumPy truncates toward zero when casting floats to ints; TF.js does too, but bool needs != 0.

@@ -104,7 +104,8 @@ export interface PrimitiveParams
    * `length` times (last slice first when `reverse`); the outputs are [...final carry, ...ys
    * stacked along a new axis 0].
    */
-  scan: { jaxpr: Jaxpr; numConsts: number; numCarry: number; length: number; reverse: boolean; name: string };
+  /** `unroll`: steps of the body per iteration of the loop that runs it (≥ 1; only the executor reads it: scan_unroll.ts). */
+  scan: { jaxpr: Jaxpr; numConsts: number; numCarry: number; length: number; reverse: boolean; unroll: number; name: string };
   /**
    * A loop with a data-dependent trip count (JAX's while_p): operands [...cond consts, ...body
    * consts, ...carry]; `cond` maps [...cond consts, ...carry] to a bool scalar, `body` maps

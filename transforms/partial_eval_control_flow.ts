@@ -56,7 +56,7 @@ export interface ScanSplit {
  * passed to the unknown scan as consts.
  */
 export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], policy: CheckpointPolicy | null = null): ScanSplit {
-  const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
+  const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, unroll, name } = params;
   // Under a checkpoint policy (splitScanUnderPolicy) the body is split by the policy, the unknown
   // scan carries the known carries too and returns every output: it recomputes what is not saved.
   const underPolicy = policy !== null;
@@ -134,9 +134,9 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], 
     outUnknowns,
     hoist: hoisted === null ? null : hoisted.hoist,
     hoistedToKnown,
-    known: knownNeeded ? { jaxpr: knownBody, numConsts: nKnownConsts + hoistedToKnown.length, numCarry: nKnownCarry, length, reverse, name } : null,
+    known: knownNeeded ? { jaxpr: knownBody, numConsts: nKnownConsts + hoistedToKnown.length, numCarry: nKnownCarry, length, reverse, unroll, name } : null,
     numResiduals: stackedIdx.length,
-    unknown: { jaxpr: unknownBody, numConsts: constRes.length + ukConsts.length, numCarry: ukCarry.length, length, reverse, name },
+    unknown: { jaxpr: unknownBody, numConsts: constRes.length + ukConsts.length, numCarry: ukCarry.length, length, reverse, unroll, name },
     unknownOperands,
   };
 }

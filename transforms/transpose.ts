@@ -199,7 +199,7 @@ const scanTranspose: TransposeRule<'scan'> = (cts, args, params) => {
     let k = 0;
     return args.map((_, i) => (pruned.usedInputs[i] ? ctKept[k++]! : null));
   }
-  const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, name } = params;
+  const { jaxpr, numConsts: nC, numCarry: nK, length, reverse, unroll, name } = params;
   const nIn = args.length;
   const inAvals = jaxpr.inAvals, outAvals = jaxpr.outAvals;
   const constLinear = args.slice(0, nC).map(isUndef);
@@ -239,6 +239,7 @@ const scanTranspose: TransposeRule<'scan'> = (cts, args, params) => {
     numCarry: nLC + nK,
     length,
     reverse: !reverse,
+    unroll,
     name: `transpose(${name})`,
   });
   const ctConsts = outs.slice(0, nLC), ctInit = outs.slice(nLC, nLC + nK), ctXs = outs.slice(nLC + nK);
