@@ -9,6 +9,8 @@ import * as nn from './nn.js';
 import * as reductions from './reductions.js';
 import * as shapeOps from './shape_ops.js';
 import * as indexUpdate from './index_update.js';
+import * as sorting from './sorting.js';
+import * as special from './special.js';
 
 export * from './convert.js';
 export * from './elementwise.js';
@@ -56,4 +58,7 @@ Object.assign(arrayMethods, {
   update: (x: import('../array.js').NDArray, spec: readonly indexUpdate.UpdateIndex[]) => indexUpdate.at(x, ...spec),
 });
 
-void convert; void nn;
+// Errors name an op as its caller spells it: np.linalg's as linalg.<name> (first, so that those
+// exported at the top level too keep that name), then every other op after its export.
+convert.nameOps(linalgOps.linalg, 'linalg.');
+for (const ops of [convert, elementwise, reductions, shapeOps, linalgOps, nn, sorting, special, indexUpdate]) convert.nameOps(ops);
