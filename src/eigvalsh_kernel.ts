@@ -260,12 +260,13 @@ function valuesInto(a: ArrayLike<number>, base: number, n: number, lower: boolea
 /**
  * The eigenvalues, ascending (float64), of the n×n symmetric matrix whose lower triangle (upper
  * when `lower` is false) starts at `base` in the row-major `a`; `n` NaNs when an entry there is
- * not finite, as JAX's eigh gives NaNs. A LinAlgError when QL does not converge (never met in
- * testing but by lowering the limit: qlIterations.limitedTo).
+ * not finite, as JAX's eigh gives NaNs. A LinAlgError naming matrix `at` of a stack of `batch`
+ * when QL does not converge (never met in testing but by lowering the limit: qlIterations.limitedTo).
+ * With a workspace `ws` (made for n, without vectors) the result is its own array, overwritten by
+ * the next call: eigvalshStack's step per matrix.
  */
-export function symmetricEigenvalues(a: ArrayLike<number>, base: number, n: number, lower: boolean): Float64Array {
-  const ws = new EighWorkspace(n, false);
-  if (!valuesInto(a, base, n, lower, ws)) throw notConverged('eigvalsh', n, 0, 1);
+export function symmetricEigenvalues(a: ArrayLike<number>, base: number, n: number, lower: boolean, ws = new EighWorkspace(n, false), at = 0, batch = 1): Float64Array {
+  if (!valuesInto(a, base, n, lower, ws)) throw notConverged('eigvalsh', n, at, batch);
   return ws.d.sort();
 }
 
@@ -324,10 +325,7 @@ export function symmetricEigensystem(a: ArrayLike<number>, base: number, n: numb
 export function eigvalshStack(a: ArrayLike<number>, batch: number, n: number, lower: boolean): Float32Array {
   const w = new Float32Array(batch * n);
   const ws = new EighWorkspace(n, false);
-  for (let bi = 0; bi < batch; bi++) {
-    if (!valuesInto(a, bi * n * n, n, lower, ws)) throw notConverged('eigvalsh', n, bi, batch);
-    w.set(ws.d.sort(), bi * n);
-  }
+  for (let bi = 0; bi < batch; bi++) w.set(symmetricEigenvalues(a, bi * n * n, n, lower, ws, bi, batch), bi * n);
   return w;
 }
 
