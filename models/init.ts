@@ -1,8 +1,7 @@
 // Initialisers (algorithms.md §7c): variance-scaling families (LeCun, Glorot/Xavier, He) and
 // orthogonal. Each is `(key, shape) -> array`; fans follow TF/JAX conventions: a dense kernel is
 // [in, out], a conv kernel [kh, kw, cin, cout] (receptive field kh·kw multiplies both fans).
-import * as tf from '@tensorflow/tfjs-core';
-import { ConcreteArray, np, random, ShapeError, type NDArray } from '../src/index.js';
+import { np, random, ShapeError, type NDArray } from '../src/index.js';
 
 export type Key = NDArray;
 export type Initializer = (key: Key, shape: readonly number[]) => NDArray;
@@ -50,6 +49,8 @@ export function normal(std = 1): Initializer {
  * Orthogonal matrices: the Q of a QR decomposition of a Gaussian matrix, sign-fixed so that
  * diag(R) > 0 (uniform over the orthogonal group). Shape [..., n] is treated as a
  * (prod(shape[:-1]) × n) matrix, as in JAX; rows or columns are orthonormal, whichever fit.
+ * Built on np.linalg.qr (not a host loop), so it runs under jit and vmap like the other
+ * initialisers: an ensemble's parameters come from `vmap(init)` over a batch of keys.
  */
 export function orthogonal(gain = 1): Initializer {
   return np.defop((key: Key, shape: readonly number[]) => {
@@ -57,56 +58,12 @@ export function orthogonal(gain = 1): Initializer {
     const cols = shape[shape.length - 1]!;
     const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
     const tall = rows >= cols;
-    const [m, n] = tall ? [rows, cols] : [cols, rows];
-    const g = Float64Array.from(random.normal(key, [m, n]).dataSync());
-    const q = householderQ(g, m, n);
-    const out = new Float32Array(rows * cols);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-      const v = q[i * n + j]! * gain;
-      if (tall) out[i * cols + j] = v;
-      else out[j * cols + i] = v;
-    }
-    return new ConcreteArray(tf.tensor(out, [...shape], 'float32'));
+    // Q of the tall m×n Gaussian (m ≥ n) has orthonormal columns; a wide shape takes its transpose.
+    const [q, r] = np.linalg.qr(random.normal(key, tall ? [rows, cols] : [cols, rows]));
+    // LAPACK's signs leave diag(R) of either sign; flipping Q's columns to make it positive gives
+    // the unique factor, which is what makes Q Haar-distributed (sign 0 counts as +).
+    const signs = np.where(np.less(np.diagonal(r), 0), -gain, gain);
+    const qs = np.multiply(q, signs);
+    return np.reshape(tall ? qs : np.transpose(qs), [...shape]);
   });
-}
-
-/** Thin Q (m×n, m ≥ n, row-major) of a Householder QR, columns signed so that diag(R) > 0. */
-function householderQ(a: Float64Array, m: number, n: number): Float64Array {
-  const r = Float64Array.from(a);
-  const vs: Float64Array[] = [];
-  const signs: number[] = [];
-  for (let k = 0; k < n; k++) {
-    let norm = 0;
-    for (let i = k; i < m; i++) norm += r[i * n + k]! ** 2;
-    norm = Math.sqrt(norm);
-    const x0 = r[k * n + k]!;
-    const alpha = x0 >= 0 ? -norm : norm;
-    const v = new Float64Array(m);
-    for (let i = k; i < m; i++) v[i] = r[i * n + k]!;
-    v[k]! -= alpha;
-    let vn = 0;
-    for (let i = k; i < m; i++) vn += v[i]! ** 2;
-    vn = Math.sqrt(vn);
-    if (vn > 0) for (let i = k; i < m; i++) v[i]! /= vn;
-    for (let j = k; j < n; j++) {
-      let d = 0;
-      for (let i = k; i < m; i++) d += v[i]! * r[i * n + j]!;
-      for (let i = k; i < m; i++) r[i * n + j]! -= 2 * v[i]! * d;
-    }
-    vs.push(v);
-    signs.push(r[k * n + k]! >= 0 ? 1 : -1);
-  }
-  // Q = H_0 H_1 ... H_{n-1} applied to the first n columns of the identity.
-  const q = new Float64Array(m * n);
-  for (let j = 0; j < n; j++) q[j * n + j] = 1;
-  for (let k = n - 1; k >= 0; k--) {
-    const v = vs[k]!;
-    for (let j = 0; j < n; j++) {
-      let d = 0;
-      for (let i = k; i < m; i++) d += v[i]! * q[i * n + j]!;
-      for (let i = k; i < m; i++) q[i * n + j]! -= 2 * v[i]! * d;
-    }
-  }
-  for (let j = 0; j < n; j++) if (signs[j]! < 0) for (let i = 0; i < m; i++) q[i * n + j] = -q[i * n + j]!;
-  return q;
 }

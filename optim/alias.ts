@@ -234,10 +234,10 @@ export interface AdafactorOptions {
   /** Decoupled weight decay rate, added after the learning rate as in Optax (default none). */
   weightDecayRate?: ScalarOrSchedule;
   weightDecayMask?: MaskSpec;
-  /** ε₁ (default 1e-30). */
-  eps?: number;
-  /** ε₂, the floor of the parameter scale (default 1e-3). */
-  eps2?: number;
+  /** ε₁ (default 1e-30); a number or a 0-d array (e.g. injected). */
+  eps?: Scalar;
+  /** ε₂, the floor of the parameter scale (default 1e-3); a number or a 0-d array (e.g. injected). */
+  eps2?: Scalar;
   /** Use the factored second moment at all (default true). */
   factored?: boolean;
 }

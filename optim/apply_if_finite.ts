@@ -3,17 +3,17 @@
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { erased, type GradientTransformation, type StateAt, type StateKind } from './base.js';
+import { innerTransformation, type GradientTransformation, type StateAt, type StateKind } from './base.js';
 import { checkInteger } from './checks.js';
-import { OptimError, expectState, expectTransformation, scopedUpdate, zeroCount } from './tree_utils.js';
+import { OptimError, expectState, increment, scopedUpdate, zeroCount } from './tree_utils.js';
 
 /** State of `applyIfFinite`. */
 export interface ApplyIfFiniteState<Inner = unknown> {
-  /** Consecutive steps with non-finite gradients so far (0 after a good step). */
+  /** Consecutive steps with non-finite gradients so far (0 after a good step; saturates at 2³¹ − 1). */
   notfiniteCount: NDArray;
   /** Whether the last step's gradients were all finite. */
   lastFinite: NDArray;
-  /** Steps skipped in total. */
+  /** Steps with non-finite gradients in total (saturates at 2³¹ − 1). */
   totalNotfinite: NDArray;
   inner: Inner;
 }
@@ -31,8 +31,7 @@ export interface ApplyIfFiniteKind<S> extends StateKind {
 export function applyIfFinite<S, N extends boolean = boolean>(typedInner: GradientTransformation<S, N>, maxConsecutiveErrors = 5): GradientTransformation<ApplyIfFiniteKind<S>, N> {
   const op = 'applyIfFinite';
   checkInteger(op, 'maxConsecutiveErrors', maxConsecutiveErrors, 0);
-  expectTransformation(op, 'the inner transformation', typedInner);
-  const inner = erased(typedInner);
+  const inner = innerTransformation(op, typedInner);
   const t: GradientTransformation<ApplyIfFiniteState> = {
     init: (params) =>
       scopedUpdate(() => ({ notfiniteCount: zeroCount(), lastFinite: np.array(true), totalNotfinite: zeroCount(), inner: inner.init(params) })),
@@ -42,7 +41,9 @@ export function applyIfFinite<S, N extends boolean = boolean>(typedInner: Gradie
         let ok: NDArray = np.array(true);
         for (const g of tree.leaves(updates) as NDArray[]) ok = np.logicalAnd(ok, np.all(np.isfinite(g)));
         const [u, innerNew] = inner.update(updates, s.inner, params);
-        const notfiniteCount = np.where(ok, 0, np.add(s.notfiniteCount, 1));
+        // Both counters saturate at 2³¹ − 1 (Optax's safe_increment): a wrapped consecutive count turns
+        // negative, and the run that had given up skipping would silently skip again.
+        const notfiniteCount = np.where(ok, 0, increment(s.notfiniteCount));
         const apply = np.logicalOr(ok, np.greater(notfiniteCount, maxConsecutiveErrors));
         const out = tree.map((x: NDArray) => np.where(apply, x, 0), u as never) as typeof updates;
         return [
@@ -50,7 +51,7 @@ export function applyIfFinite<S, N extends boolean = boolean>(typedInner: Gradie
           {
             notfiniteCount,
             lastFinite: ok,
-            totalNotfinite: np.add(s.totalNotfinite, np.where(ok, 0, 1)),
+            totalNotfinite: np.where(ok, s.totalNotfinite, increment(s.totalNotfinite)),
             inner: select(apply, innerNew, s.inner),
           },
         ];

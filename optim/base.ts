@@ -103,6 +103,15 @@ export function erased<S>(t: GradientTransformation<S>): GradientTransformation<
 }
 
 /**
+ * A wrapper's inner transformation, checked when the wrapper is built (`op`'s error names it when it
+ * is not one, e.g. an uncalled factory) and seen with untyped state, as the wrapper holds it.
+ */
+export function innerTransformation<S>(op: string, t: GradientTransformation<S>): GradientTransformation<unknown> {
+  expectTransformation(op, 'the inner transformation', t);
+  return erased(t);
+}
+
+/**
  * Types a transformation implemented over untyped trees (its state as seen at `P = unknown`) by the
  * state kind `K` that users see. Implementations check the state's structure at run time.
  */

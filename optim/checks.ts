@@ -3,6 +3,7 @@
 // learning rate would broadcast silently over the last axis of every leaf, and even a [1] or [1, 1]
 // one turns a scalar leaf's update into a [1] or [1, 1] one (and a [3] leaf's into [1, 3]).
 import { NDArray } from '../src/array.js';
+import { ConcretizationError } from '../src/errors.js';
 import { OptimError } from './tree_utils.js';
 
 function fail(op: string, name: string, want: string, got: unknown): never {
@@ -20,9 +21,24 @@ export function checkSingleValue(op: string, name: string, v: unknown): void {
   }
 }
 
-/** A schedule's value at `count`, refused unless a single value (`what`: the schedule's name in the message). */
+/**
+ * A schedule's value at `count`, refused unless a single value (`what`: the schedule's name in the
+ * message). A schedule written with JS math (`Math.cos(count)`, `count < k`) reads the count as a
+ * number, which works eagerly; under jit or vmap the count is traced and item()'s ConcretizationError
+ * named neither the optimizer nor the schedule: it is rethrown saying which schedule and what to write.
+ */
 export function scheduledValue<C, V>(op: string, what: string, schedule: (count: C) => V, count: C): V {
-  const v = schedule(count);
+  let v: V;
+  try {
+    v = schedule(count);
+  } catch (e) {
+    if (!(e instanceof ConcretizationError)) throw e;
+    const name = schedule.name ? ` (${schedule.name})` : '';
+    throw new ConcretizationError(
+      `${op}: ${what}${name} reads the step count as a JS number (JS math such as Math.cos(count), Number(count) or count < k), but under jit or vmap the count is traced; ` +
+        `write the schedule with np functions (np.cos(count), np.where(np.less(count, k), a, b)), which take numbers and arrays alike, as optim.schedules' do. (${e.message})`,
+    );
+  }
   checkSingleValue(op, `the value ${what} gave`, v);
   return v;
 }

@@ -9,7 +9,7 @@ import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import type { NullableLeaves, Path } from '../src/tree.js';
-import { erased, stateless, type AnyNeedsParams, type EmptyState, type GradientTransformation, type KindOf, type StateAt, type StateKind } from './base.js';
+import { innerTransformation, stateless, type AnyNeedsParams, type EmptyState, type GradientTransformation, type KindOf, type StateAt, type StateKind } from './base.js';
 import { OptimError, describe, expectState, expectTransformation, leafPath, scopedUpdate } from './tree_utils.js';
 
 /** A tree (lists, plain objects) whose leaves are `L`; `null` marks an empty node. */
@@ -87,8 +87,7 @@ export interface MaskedKind<S> extends StateKind {
  */
 export function masked<S, N extends boolean = boolean>(typedInner: GradientTransformation<S, N>, mask: MaskSpec): GradientTransformation<MaskedKind<S>, N> {
   const op = 'masked';
-  expectTransformation(op, 'the inner transformation', typedInner);
-  const inner = erased(typedInner);
+  const inner = innerTransformation(op, typedInner);
   const t: GradientTransformation<MaskedState> = {
     init: (params) => scopedUpdate(() => ({ inner: inner.init(maskTree(params, booleans(op, perLeaf(op, 'mask', mask, params), params))) })),
     update: (updates, state, params) =>

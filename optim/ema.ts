@@ -3,9 +3,9 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { erased, withStateKind, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
+import { innerTransformation, withStateKind, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkDecay } from './checks.js';
-import { align, asFloat, copyTree, paramsLike, expectState, expectTransformation, increment, oneMinus, oneMinusPow, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
+import { align, asFloat, copyTree, paramsLike, expectState, increment, oneMinus, oneMinusPow, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `ema`. */
 export interface EmaState<P = unknown> {
@@ -73,8 +73,7 @@ export interface ParamsEmaKind<S> extends StateKind {
 export function paramsEma<S>(typedInner: GradientTransformation<S>, decay: Scalar = 0.999): GradientTransformation<ParamsEmaKind<S>, true> {
   const op = 'paramsEma';
   checkDecay(op, 'decay', decay);
-  expectTransformation(op, 'the inner transformation', typedInner);
-  const inner = erased(typedInner);
+  const inner = innerTransformation(op, typedInner);
   const t: GradientTransformation<ParamsEmaState> = {
     init: (params) => scopedUpdate(() => ({ inner: inner.init(params), ema: copyTree(params) })),
     update: (updates, state, params) =>

@@ -46,8 +46,8 @@ export interface FactoredRmsOptions {
   stepOffset?: number;
   /** A leaf is factored when its second-largest dimension is at least this (default 128). */
   minDimSizeToFactor?: number;
-  /** ε₁, added to G² (default 1e-30). */
-  epsilon?: number;
+  /** ε₁, added to G² (default 1e-30); a number or a 0-d array (e.g. injected). */
+  epsilon?: Scalar;
   /**
    * Update clipping threshold d, fused into this step (§4.2 step 7: U ← U / max(1, RMS(U)/d)); the
    * same as following with `clipByBlockRms(d)`, with RMS(U) computed from the factors. Default: none.
@@ -112,7 +112,7 @@ export function scaleByFactoredRms(options: FactoredRmsOptions = {}): GradientTr
 /** The update of `scaleByFactoredRms`; trailing per-leaf `factors` (a fused learning rate) fold into U's small factors. */
 function factoredStep<P>(
   op: string,
-  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: Scalar; decaySchedule?: (t: NDArray) => Scalar; epsilon: number; clip?: Scalar },
+  cfg: { dimsOf: (shape: readonly number[]) => [number, number] | null; stepOffset: number; decayRate: Scalar; decaySchedule?: (t: NDArray) => Scalar; epsilon: Scalar; clip?: Scalar },
   updates: P,
   state: FactoredState,
   factors?: readonly Scalar[],
@@ -188,7 +188,7 @@ interface Factored {
 }
 
 /** EMA step of a statistic: β·v + (1 − β)·(mean + ε₁). Adding ε₁ to the mean equals adding it to G². */
-function emaStat(v: NDArray, mean: NDArray, beta: Scalar, oneMinusBeta: Scalar, eps: number): NDArray {
+function emaStat(v: NDArray, mean: NDArray, beta: Scalar, oneMinusBeta: Scalar, eps: Scalar): NDArray {
   return np.add(np.multiply(v, beta), np.multiply(np.add(mean, eps), oneMinusBeta));
 }
 
@@ -196,7 +196,7 @@ function emaStat(v: NDArray, mean: NDArray, beta: Scalar, oneMinusBeta: Scalar, 
  * Any rank: vr = EMA of mean(G²) over d₁, vc over d₀; V̂ = vr·vc / mean(vr over d₀), so
  * U = G · rsqrt(vr / mean(vr)) · rsqrt(vc) — two factors shaped like vr and vc.
  */
-function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: number, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: Scalar | undefined, f: Scalar): Factored {
+function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: number, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: Scalar, clip: Scalar | undefined, f: Scalar): Factored {
   const newR = emaStat(r, np.mean(g2, d1, true), beta, oneMinusBeta, eps);
   const newC = emaStat(c, np.mean(g2, d0, true), beta, oneMinusBeta, eps);
   let rowFactor = np.rsqrt(np.divide(newR, np.mean(newR, d0, true)));
@@ -212,7 +212,7 @@ function factoredGeneral(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d0: nu
  * G² @ [1/n, a²] gives both the statistic over axis 1 and, for the clipping,
  * RMS(U)² = Σᵢ bᵢ² Σⱼ G²ᵢⱼ aⱼ² / mn, where a (shape [1,n]) and b ([m,1]) are U's two factors.
  */
-function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: number, clip: Scalar | undefined, f: Scalar): Factored {
+function factoredMatrix(g: NDArray, g2: NDArray, r: NDArray, c: NDArray, d1: number, beta: Scalar, oneMinusBeta: Scalar, eps: Scalar, clip: Scalar | undefined, f: Scalar): Factored {
   const [m, n] = g.shape as [number, number];
   const [firstColumn, secondColumn] = [np.array([[1, 0]], 'float32'), np.array([[0, 1]], 'float32')]; // selectors for Y's columns
   // d₁ = 1: vr is the statistic over axis 1 ([m,1]) and vc over axis 0 ([1,n]); d₁ = 0: the reverse.

@@ -4,9 +4,9 @@
 import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
-import { checkInteger } from './checks.js';
-import { OptimError, align, copyTree, expectState, expectTransformation, requireParams, scopedUpdate, zeroCount } from './tree_utils.js';
+import { innerTransformation, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
+import { checkInteger, checkUnitRate } from './checks.js';
+import { align, copyTree, expectState, requireParams, scopedUpdate, zeroCount, type Scalar } from './tree_utils.js';
 
 /** State of `lookahead`. */
 export interface LookaheadState<P = unknown, Inner = unknown> {
@@ -25,15 +25,16 @@ export interface LookaheadKind<S> extends StateKind {
 /**
  * Wraps a fast optimizer in Lookahead: every `syncPeriod` steps the parameters jump to
  * slow + slowStepSize·(fast − slow), which becomes the new slow point. Needs the parameters.
+ * `slowStepSize` may be a 0-d array, so that `injectHyperparams` can change it between steps (as
+ * Optax's `inject_hyperparams(lookahead)` allows); an array's value is trusted, a number must be in (0, 1].
  * @example lookahead(adam(1e-3), { syncPeriod: 5, slowStepSize: 0.5 })
  */
-export function lookahead<S>(typedInner: GradientTransformation<S>, options: { syncPeriod?: number; slowStepSize?: number } = {}): GradientTransformation<LookaheadKind<S>, true> {
+export function lookahead<S>(typedInner: GradientTransformation<S>, options: { syncPeriod?: number; slowStepSize?: Scalar } = {}): GradientTransformation<LookaheadKind<S>, true> {
   const op = 'lookahead';
   const { syncPeriod = 5, slowStepSize = 0.5 } = options;
   checkInteger(op, 'syncPeriod', syncPeriod, 1);
-  if (typeof slowStepSize !== 'number' || !(slowStepSize > 0 && slowStepSize <= 1)) throw new OptimError(`${op}: slowStepSize must be in (0, 1], got ${String(slowStepSize)}`);
-  expectTransformation(op, 'the inner transformation', typedInner);
-  const inner = erased(typedInner);
+  checkUnitRate(op, 'slowStepSize', slowStepSize);
+  const inner = innerTransformation(op, typedInner);
   const t: GradientTransformation<LookaheadState> = {
     init: (params) => scopedUpdate(() => ({ phase: zeroCount(), slow: copyTree(params), inner: inner.init(params) })),
     update: (updates, state, params) =>

@@ -3,9 +3,9 @@
 import { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
-import { erased, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
+import { innerTransformation, type GradientTransformation, type StateAt, type StateKind, type TreeLike } from './base.js';
 import { checkInteger } from './checks.js';
-import { OptimError, align, expectState, expectTransformation, paramsLike, scopedUpdate, zerosLikeTree } from './tree_utils.js';
+import { OptimError, align, expectState, paramsLike, scopedUpdate, zerosLikeTree } from './tree_utils.js';
 
 /** State of `multiSteps`. */
 export interface MultiStepsState<P = unknown, Inner = unknown> {
@@ -44,8 +44,7 @@ export function multiSteps<S, N extends boolean = boolean>(typedInner: GradientT
   const op = 'multiSteps';
   checkInteger(op, 'everyKSteps', everyKSteps, 1);
   const useMean = options.useMean ?? true;
-  expectTransformation(op, 'the inner transformation', typedInner);
-  const inner = erased(typedInner);
+  const inner = innerTransformation(op, typedInner);
   const t: GradientTransformation<MultiStepsState> = {
     init: (params) =>
       scopedUpdate(() => ({ miniStep: 0, gradientStep: 0, acc: paramsLike('multiSteps', params, (shape) => np.zeros(shape)), inner: inner.init(params) })),

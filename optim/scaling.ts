@@ -63,7 +63,10 @@ export function scaleByLearningRate(learningRate: ScalarOrSchedule, options: { f
   checkLearningRate('scaleByLearningRate', learningRate);
   const flip = options.flipSign ?? true;
   if (typeof learningRate === 'function') {
-    return scaleBySchedule((count) => (flip ? negate(learningRate(count)) : learningRate(count)));
+    const scaled: Schedule = (count) => (flip ? negate(learningRate(count)) : learningRate(count));
+    // Named as the caller's schedule, which scaleBySchedule's errors name.
+    Object.defineProperty(scaled, 'name', { value: learningRate.name });
+    return scaleBySchedule(scaled);
   }
   return scale(flip ? negate(learningRate) : learningRate);
 }
@@ -143,8 +146,9 @@ export function scaleByStddev(options: { decay?: Scalar; eps?: Scalar; initialSc
 /**
  * Multiplies each leaf's update by max(RMS(param), minScale): Adafactor's parameter-relative step
  * size α_t = ρ_t·max(ε₂, RMS(X_{t−1})) (algorithms.md §4.2 step 2). Needs the parameters.
+ * `minScale` may be a 0-d array, so that `injectHyperparams` can change it between steps.
  */
-export function scaleByParamBlockRms(options: { minScale?: number } = {}): GradientTransformation<EmptyState, true> {
+export function scaleByParamBlockRms(options: { minScale?: Scalar } = {}): GradientTransformation<EmptyState, true> {
   const op = 'scaleByParamBlockRms';
   const minScale = options.minScale ?? 1e-3;
   checkNonNegative(op, 'minScale', minScale);

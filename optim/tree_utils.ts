@@ -3,7 +3,7 @@
 // arithmetic, scoping update bodies so their intermediates are freed, and freeing replaced trees.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray } from '../src/array.js';
-import { GradusError, fmtShape } from '../src/errors.js';
+import { GradusError, fmtShape, withArticle } from '../src/errors.js';
 import * as np from '../src/np/index.js';
 import { dispose, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
@@ -144,7 +144,7 @@ export function describe(x: unknown): string {
   if (typeof x === 'object') {
     // A class instance (a typed array, a Map, a model) by its class; plain objects by their keys.
     const cls = (Object.getPrototypeOf(x) as { constructor?: { name?: string } } | null)?.constructor?.name;
-    if (cls !== undefined && cls !== '' && cls !== 'Object') return `a ${cls}`;
+    if (cls !== undefined && cls !== '' && cls !== 'Object') return withArticle(cls);
     return `an object with keys ${Object.keys(x).join(', ') || '(none)'}`;
   }
   return typeof x;

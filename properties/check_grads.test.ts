@@ -98,6 +98,12 @@ describe('checkGrads refuses to pass what it cannot check', () => {
       expect(() => numericalJvp(np.sin, [np.zeros([3])], [np.zeros([2])])).toThrow(/numericalJvp: the tangent at .* has shape \[2\]/);
     });
   });
+
+  it('an argument leaf that is not an array names its class with the right article ("an Int32Array", not "a Int32Array")', () => {
+    expect(() => checkGrads(np.sum, [new Int32Array(2) as never])).toThrow(/^checkGrads: the argument leaf at args\[0\] is an Int32Array; expected/);
+    expect(() => checkGrads(np.sum, [new Float32Array(2) as never])).toThrow(/^checkGrads: the argument leaf at args\[0\] is a Float32Array; expected/);
+    expect(() => checkGrads(np.sum, ['x' as never])).toThrow(/^checkGrads: the argument leaf at args\[0\] is a string; expected/);
+  });
 });
 
 describe('arbitraries refuse ranges they cannot sample', () => {

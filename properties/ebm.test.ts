@@ -402,6 +402,20 @@ describe('denoising score matching', () => {
     expect(momentsMatch(m, mu, vUla * (tau * tau / v) ** 2, CHAINS), `var ${m.variance}`).toBe(true);
   });
 
+  it('annealed Langevin refuses noise levels that are not largest first (they would be run as if the last were the smallest), naming the rising pair', () => {
+    const e = (x: NDArray, s: number) => np.sum(np.square(x), 1).div(2 * (1 + s * s));
+    const [x0, key] = [np.zeros([4, 2]), random.key(0)];
+    const before = tf.memory().numTensors;
+    const run = (sigmas: number[]) => ebm.annealedLangevin(e, x0, key, { sigmas, stepsPerLevel: 2, stepSize: 0.01 });
+    expect(() => run([0.1, 0.5, 1])).toThrow(/ebm\.annealedLangevin: sigmas must be ordered largest first .*sigmas\[1\] = 0\.5 > sigmas\[0\] = 0\.1/);
+    expect(() => run([1, 0.5, 0.7])).toThrow(/sigmas\[2\] = 0\.7 > sigmas\[1\] = 0\.5/);
+    expect(tf.memory().numTensors).toBe(before);
+    // Equal levels are allowed (non-increasing).
+    const x = run([0.5, 0.5, 0.1]);
+    expect(x.shape).toEqual([4, 2]);
+    dispose([x, x0, key]);
+  });
+
   it("Tweedie's jump with the p_σ energy is the posterior mean (τ²x̃ + σ²μ)/(τ² + σ²)", () => {
     scope(() => {
       const tau = 0.7, sigma = 0.4, mu = [1, -2];

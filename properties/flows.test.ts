@@ -317,6 +317,9 @@ describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
       };
       checkGrads(logLik, [moved], { order: 1, modes: ['rev'] });
       expect(() => layer.forward(moved, x)).toThrow(/pass the state from init/);
+      // The LU of the initial rotation runs on the host: under jit or vmap init says so, by name.
+      expect(() => jit((k: NDArray) => layer.init(k, x))(key)).toThrow(/conv1x1LU\.init: .*cannot run under jit or vmap/);
+      expect(() => vmap((k: NDArray) => layer.init(k, x))(random.split(key, 2))).toThrow(/conv1x1LU\.init: .*cannot run under jit or vmap/);
     });
     // Called from top-level code (outside any scope), the weight's construction leaves only the weight behind.
     const [key, x] = [random.key(2), np.zeros([1, 3])];
@@ -366,6 +369,8 @@ describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
   it('rejects bad masks and shapes with messages that name the layer', () => {
     expect(() => flows.affineCoupling({ mask: [1, 1] })).toThrow(/affineCoupling: mask/);
     expect(() => flows.affineCoupling({ mask: [1, 2] })).toThrow(/only 0 and 1/);
+    expect(() => flows.affineCoupling({} as never)).toThrow(/affineCoupling: config\.mask must be a JS array .*got undefined/);
+    expect(() => flows.affineCoupling({ mask: np.array([1, 0]) } as never)).toThrow(/affineCoupling: config\.mask must be a JS array .*got ConcreteArray/);
     expect(() => flows.iresnet({ dim: 2, coeff: 1 })).toThrow(/coeff must be in \(0, 1\)/);
     noLeak(() => {
       const block = flows.iresnet({ dim: 2 });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, lax, linearize, np, random, scope, stopGradient, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
+import { ConcreteArray, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, lax, linearize, makeJaxpr, np, random, scope, stopGradient, tree, valueAndGrad, vjp, vmap } from '../src/index.js';
 import { arbArray, checkGrads } from '../src/testing/index.js';
 import { arbExpr, arbInputShapes, evalExpr, type Expr } from './compositions.js';
 import { FC_SEED, numTensors } from './helpers.js';
@@ -204,6 +204,33 @@ describe('transforms free everything but their results', () => {
     expect(W.toArray()).toEqual([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]].map((r) => r.map(Math.fround)));
     expect(x.shape).toEqual([3]);
     expect(() => x.dataSync()).not.toThrow();
+  });
+
+  it("makeJaxpr's result: dispose(j) frees its constants (twice is fine) and never an array f closed over; a scope returning j keeps them", () => {
+    // dispose(j) freed nothing (a ClosedJaxpr was a leaf to it: only dispose(j.consts) worked, and that
+    // freed a closed-over W itself), and a scope returning j freed its constants.
+    fc.assert(
+      fc.property(fc.boolean(), fc.boolean(), fc.boolean(), (closesOverW, makesConstant, inScope) => {
+        const before = numTensors();
+        const program = (a: NDArray) => {
+          let y = np.sin(a);
+          if (closesOverW) y = np.matmul(W, y);
+          if (makesConstant) y = np.add(y, np.array([1, 2, 3].slice(0, y.shape[0]), 'float32'));
+          return y;
+        };
+        const j = inScope ? scope(() => makeJaxpr(program)(np.multiply(x, 1))) : makeJaxpr(program)(x);
+        const label = `closes over W ${closesOverW}, makes a constant ${makesConstant}, in a scope ${inScope}`;
+        expect(j.consts.length, label).toBe(Number(closesOverW) + Number(makesConstant));
+        for (const c of j.consts) expect((c as ConcreteArray).isDisposed, label).toBe(false);
+        if (makesConstant) expect(Array.from(j.consts[j.consts.length - 1]!.dataSync()), label).toEqual(closesOverW ? [1, 2] : [1, 2, 3]);
+        dispose(j);
+        for (const c of j.consts) expect((c as ConcreteArray).isDisposed, label).toBe(true);
+        dispose(j);
+        expect(numTensors(), label).toBe(before);
+        expect(W.toArray(), label).toEqual([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]].map((r) => r.map(Math.fround)));
+      }),
+      { seed: FC_SEED, numRuns: 16 },
+    );
   });
 
   it('checkpoint, customJvp and customVjp called with JS numbers among the arguments (top level and under grad)', () => {

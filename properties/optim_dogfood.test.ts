@@ -3,7 +3,7 @@
 // unchecked, and is checked against Optax's semantics or a float64 reference.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jit, np, scope, type NDArray } from '../src/index.js';
+import { ConcretizationError, jit, np, scope, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { expectAllClose } from './optim_helpers.js';
 
@@ -116,6 +116,49 @@ describe('injected adafactor hyperparameters', () => {
     );
     expect(() => optim.adafactor(0.1, { decayRate: 1.5 })).toThrow(/scaleByFactoredRms: decayRate must be in \(0, 1\], got 1\.5/);
   });
+  it('ε₁ and ε₂ can be injected too (they took numbers only): the same steps as the numbers, ε₂ changeable mid-run, and under jit', () => {
+    // The parameters are ones (RMS 1), so ε₂ > 1 sets the parameter scale; ε₁ ≥ 0.05 is not swamped by G².
+    fc.assert(
+      fc.property(fc.array(gradFlat, { minLength: 4, maxLength: 4 }), fc.double({ min: 0.05, max: 2, noNaN: true }), fc.double({ min: 1.5, max: 4, noNaN: true }), (gs, eps, eps2) => {
+        const opts = { minDimSizeToFactor: 2 } as const;
+        const injected = optim.injectHyperparams((h) => optim.adafactor(0.1, { ...opts, eps: h.eps, eps2: h.eps2 }), { eps, eps2: 1 });
+        const got = updatesOf(injected, gs);
+        // From the third step on, ε₂ (a stateless scale) is the new value.
+        const after = scope(() => {
+          const params = treeOf(new Array(NFLAT).fill(1));
+          let state = injected.init(params);
+          return gs.map((g, step) => {
+            if (step === 2) state.hyperparams.eps2 = eps2;
+            const [u, s] = injected.update(treeOf(g), state, params);
+            state = s;
+            return flatOf(u);
+          });
+        });
+        const plain = (e2: number) => updatesOf(optim.adafactor(0.1, { ...opts, eps: Math.fround(eps), eps2: e2 }), gs);
+        const [withOne, withNew] = [plain(1), plain(Math.fround(eps2))];
+        got.forEach((u, i) => expectAllClose(u, withOne[i]!, 1e-5, 1e-8, `step ${i + 1}, ε₁ = ${eps}`));
+        [0, 1].forEach((i) => expectAllClose(after[i]!, withOne[i]!, 1e-5, 1e-8, `step ${i + 1}, ε₂ = 1`));
+        [2, 3].forEach((i) => expectAllClose(after[i]!, withNew[i]!, 1e-5, 1e-8, `step ${i + 1}, ε₂ = ${eps2}`));
+      }),
+      { seed: SEED, numRuns: 8 },
+    );
+    scope(() => {
+      // Built inside jit from traced values (as Optax allows): the eager steps.
+      const gs = [[...Array(NFLAT).keys()].map((i) => (i % 5) - 2.5)];
+      const stepWith = (eps: NDArray | number, eps2: NDArray | number) => {
+        const opt = optim.injectHyperparams((h) => optim.adafactor(0.1, { minDimSizeToFactor: 2, eps: h.eps, eps2: h.eps2 }), { eps, eps2 });
+        const params = treeOf(new Array(NFLAT).fill(1));
+        const [u] = opt.update(treeOf(gs[0]!), opt.init(params), params);
+        return u.w;
+      };
+      const f = jit((eps: NDArray, eps2: NDArray) => stepWith(eps, eps2));
+      const jitted = vals(f(np.array(0.5, 'float32'), np.array(2, 'float32')));
+      f.clearCache();
+      expectAllClose(jitted, vals(stepWith(0.5, 2)), 1e-5, 1e-8, 'jit, ε₁ = 0.5, ε₂ = 2');
+      expect(() => optim.adafactor(0.1, { eps2: -1 })).toThrow(/adafactor: eps2 must be a finite number ≥ 0, got -1/);
+      expect(() => optim.adafactor(0.1, { eps: np.array([1, 2], 'float32') })).toThrow(/scaleByFactoredRms: epsilon must be a single value \(a 0-d array\)/);
+    });
+  });
 });
 
 describe('wrappers refuse what is not a transformation, naming themselves', () => {
@@ -159,8 +202,51 @@ describe('wrappers refuse what is not a transformation, naming themselves', () =
     });
   });
 
-  it('a leaf that is neither an array nor a number is described by its class ("a Float32Array", not "a object")', () => {
+  it('a leaf that is neither an array nor a number is described by its class with its article ("a Float32Array", "an Int32Array"; not "a object", "a Int32Array")', () => {
     expect(() => optim.adam(0.1).init({ w: new Float32Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is a Float32Array; expected an array/);
+    expect(() => optim.adam(0.1).init({ w: new Int32Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is an Int32Array; expected an array/);
+    expect(() => optim.adam(0.1).init({ w: new Uint8Array(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is a Uint8Array; expected an array/);
+    expect(() => optim.adam(0.1).init({ w: new ArrayBuffer(2) } as never)).toThrow(/scaleByAdam: the parameter at \.w is an ArrayBuffer; expected an array/);
+  });
+});
+
+describe('a schedule written with JS math (Math.cos(count)) under jit', () => {
+  // It works eagerly (the count is concrete) and failed under jit with item()'s ConcretizationError,
+  // which names neither the optimizer nor the schedule, nor says what to write instead.
+  const jsMath = function cosineLr(count: NDArray | number) {
+    return 0.1 * Math.cos(Number(count) / 4);
+  };
+  const npMath = (count: NDArray | number) => np.multiply(0.1, np.cos(np.divide(np.astype(count, 'float32'), 4)));
+  const makers: [string, RegExp, (s: optim.Schedule) => optim.Optimizer][] = [
+    ['sgd', /^scaleBySchedule: the schedule \(cosineLr\)/, (s) => optim.sgd(s)],
+    ['adam', /^scaleBySchedule: the schedule \(cosineLr\)/, (s) => optim.adam(s)],
+    ['injectHyperparams', /^injectHyperparams: the schedule of 'lr' \(cosineLr\)/, (s) => optim.injectHyperparams((h) => optim.sgd(h.lr), { lr: s })],
+    ['addDecayedWeights', /^addDecayedWeights: the weight-decay schedule \(cosineLr\)/, (s) => optim.chain(optim.addDecayedWeights(s), optim.sgd(0.1))],
+    ['scaleByFactoredRms', /^scaleByFactoredRms: decaySchedule \(cosineLr\)/, (s) => optim.scaleByFactoredRms({ decaySchedule: s })],
+  ];
+  it('is a ConcretizationError naming the optimizer and the schedule and saying to use np functions; written with np functions it runs and matches eager', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...makers), fc.integer({ min: 0, max: 6 }), ([name, names, make], steps) => {
+        scope(() => {
+          const p = { w: np.ones([3, 2]) };
+          const run = (s: optim.Schedule, jitted: boolean) => {
+            const opt = make(s);
+            let state = opt.init(p);
+            const step = (g: { w: NDArray }, st: unknown) => opt.update(g, st as never, p);
+            const f = jitted ? jit(step) : step;
+            let u: { w: NDArray } = p;
+            for (let i = 0; i <= steps; i++) [u, state] = f({ w: np.full([3, 2], 0.5 + i) }, state) as [{ w: NDArray }, never];
+            return vals(u.w);
+          };
+          expect(() => run(jsMath, true), name).toThrow(ConcretizationError);
+          expect(() => run(jsMath, true), name).toThrow(names);
+          expect(() => run(jsMath, true), name).toThrow(/reads the step count as a JS number .* under jit or vmap the count is traced; write the schedule with np functions \(np\.cos\(count\)/);
+          expectAllClose(run(npMath, true), run(jsMath, false), 1e-5, 1e-7, `${name}, ${steps + 1} steps`);
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 15 },
+    );
   });
 });
 

@@ -57,6 +57,38 @@ describe('wrappers against closed forms', () => {
     );
   });
 
+  it('lookahead with an injected slowStepSize α (it took numbers only): the closed form, with α changed in the state after the first synchronisation, and α traced under jit and vmap', () => {
+    /** k·syncs steps of lookahead(sgd(lr)) on ½x² from x0 with α injected as `alpha`; `after` replaces it after the first sync. */
+    const run = (alpha: NDArray | number, x0: NDArray, lr: number, k: number, syncs: number, after?: number) => {
+      const opt = optim.injectHyperparams((h) => optim.lookahead(optim.sgd(lr), { syncPeriod: k, slowStepSize: h.alpha }), { alpha });
+      let p = { x: x0 };
+      let state = opt.init(p);
+      for (let step = 1; step <= k * syncs; step++) {
+        if (step === k + 1 && after !== undefined) state.hyperparams.alpha = after;
+        const [u, s] = opt.update(p, state, p);
+        [p, state] = [optim.applyUpdates(p, u), s];
+      }
+      return p.x;
+    };
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.1, max: 1, noNaN: true }), fc.double({ min: 0.1, max: 1, noNaN: true }), floats(3, -2, 2), (k, a1, a2, x0) => {
+        scope(() => {
+          const lr = 0.3;
+          const factor = (a: number) => 1 - a + a * (1 - lr) ** k;
+          const want = fr(x0).map((x) => x * factor(a1) * factor(a2) ** 2);
+          expectAllClose(vals(run(a1, f32(x0), lr, k, 3, a2)), want, 1e-4, 1e-6, `k ${k}, α ${a1} then ${a2}`);
+          const traced = jit((a: NDArray, x: NDArray) => run(a, x, lr, k, 2));
+          expectAllClose(vals(traced(np.array(a1, 'float32'), f32(x0))), fr(x0).map((x) => x * factor(a1) ** 2), 1e-4, 1e-6, `jit, k ${k}, α ${a1}`);
+          traced.clearCache();
+          const batched = vmap((a: NDArray) => run(a, f32(x0), lr, k, 2))(np.array([a1, a2], 'float32'));
+          expectAllClose(vals(batched), [a1, a2].flatMap((a) => fr(x0).map((x) => x * factor(a) ** 2)), 1e-4, 1e-6, `vmap, k ${k}, α ${a1}, ${a2}`);
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 8 },
+    );
+  });
+
   it('multiSteps(adam, k) emits zeros for k − 1 mini-steps, then adam on the mean gradient', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), fc.array(floats(3, -3, 3), { minLength: 8, maxLength: 8 }), (k, gs) => {
@@ -135,6 +167,33 @@ describe('wrappers against closed forms', () => {
       expect([s3.notfiniteCount.item(), s3.totalNotfinite.item(), s3.lastFinite.item()]).toEqual([0, 1, true]);
       return null;
     });
+  });
+
+  it("applyIfFinite's counters saturate at 2³¹ − 1 like Optax's safe_increment (they wrapped to −2³¹, and a wrapped consecutive count skipped the steps it had given up skipping)", () => {
+    const INT32_MAX = 2 ** 31 - 1;
+    fc.assert(
+      fc.property(fc.integer({ min: INT32_MAX - 3, max: INT32_MAX }), fc.integer({ min: 1, max: 5 }), (start, bad) => {
+        scope(() => {
+          const opt = optim.applyIfFinite(optim.sgd(1), 2);
+          const params = { x: f32([1, 2]) };
+          let state = opt.init(params);
+          optim.freeTree([state.notfiniteCount, state.totalNotfinite]);
+          [state.notfiniteCount, state.totalNotfinite] = [np.array(start, 'int32'), np.array(start, 'int32')];
+          for (let i = 1; i <= bad; i++) {
+            const [u, s] = opt.update({ x: f32([NaN, 3]) }, state, params);
+            state = s;
+            const want = Math.min(start + i, INT32_MAX);
+            expect([state.notfiniteCount.item(), state.totalNotfinite.item()], `bad step ${i} from ${start}`).toEqual([want, want]);
+            expect(vals(u.x)[1], `bad step ${i} from ${start}: applied (past maxConsecutiveErrors)`).toBe(-3);
+          }
+          const [u, s] = opt.update({ x: f32([1, 1]) }, state, params);
+          expect(vals(u.x)).toEqual([-1, -1]);
+          expect([s.notfiniteCount.item(), s.totalNotfinite.item()]).toEqual([0, Math.min(start + bad, INT32_MAX)]);
+          return null;
+        });
+      }),
+      { seed: SEED, numRuns: 20 },
+    );
   });
 
   it('injectHyperparams: the same steps as the plain optimizer, hyperparameters readable and changeable in the state, schedules re-evaluated', () => {

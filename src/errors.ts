@@ -43,6 +43,14 @@ export class LinAlgError extends GradusError {}
  */
 export class TreeError extends GradusError {}
 
+/**
+ * `noun` with its indefinite article, for messages that name a value's class: "an Int32Array",
+ * "a Float32Array", "a Uint8Array" (a leading U reads "you"; names are class names, not words in general).
+ */
+export function withArticle(noun: string): string {
+  return `${/^[aeio]/i.test(noun) ? 'an' : 'a'} ${noun}`;
+}
+
 /** Formats a shape the way error messages print it: `[2,3]`. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;

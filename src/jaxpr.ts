@@ -5,6 +5,7 @@ import { ConcreteArray, type NDArray } from './array.js';
 import { ShapedArray } from './aval.js';
 import { bind } from './core.js';
 import type { ParamsOf, Primitive } from './primitives.js';
+import type { OwnsArrays } from './scope.js';
 
 let nextVarId = 0;
 
@@ -58,11 +59,19 @@ export class Jaxpr {
 }
 
 /** A program together with the values of its leading constant inputs. */
-export class ClosedJaxpr {
+/**
+ * A program with its constants (what `makeJaxpr` returns). The constants are its own: a scope
+ * returning it keeps them alive, and `dispose(closed)` frees them (as `dispose(closed.consts)`);
+ * safe to call twice.
+ */
+export class ClosedJaxpr implements OwnsArrays {
   constructor(
     readonly jaxpr: Jaxpr,
     readonly consts: NDArray[],
   ) {}
+  ownedArrays(): readonly NDArray[] {
+    return this.consts;
+  }
   toString(): string {
     return printJaxpr(this.jaxpr, this.consts.length);
   }

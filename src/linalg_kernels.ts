@@ -458,6 +458,8 @@ export function qrStack(a: ArrayLike<number>, batch: number, m: number, n: numbe
   const w = new Float64Array(m * n);
   const q = new Float64Array(m * k);
   const tau = new Float64Array(p);
+  const s = new Float64Array(n); // a reflector's products with the columns of w
+  const sq = new Float64Array(k); // ... and with the columns of Q
   for (let bi = 0; bi < batch; bi++) {
     for (let i = 0; i < m * n; i++) w[i] = a[bi * m * n + i]!;
     // Factor: after step j, w holds R's row j on and right of the diagonal and v below it.
@@ -472,12 +474,21 @@ export function qrStack(a: ArrayLike<number>, batch: number, m: number, n: numbe
       const scale = 1 / (alpha - beta);
       for (let i = j + 1; i < m; i++) w[i * n + j]! *= scale;
       w[j * n + j] = beta;
+      // Apply H_j to the columns right of j: s_c = τ(w_jc + Σ_i v_i w_ic), then w_ic −= s_c v_i. Rows
+      // outermost (w is row-major): the same sums in the same order as column by column, so the same
+      // bits, without striding down columns (a 2080×512 QR took 42 s that way, on a loaded machine).
+      for (let c = j + 1; c < n; c++) s[c] = w[j * n + c]!;
+      for (let i = j + 1; i < m; i++) {
+        const v = w[i * n + j]!, row = i * n;
+        for (let c = j + 1; c < n; c++) s[c]! += v * w[row + c]!;
+      }
       for (let c = j + 1; c < n; c++) {
-        let s = w[j * n + c]!;
-        for (let i = j + 1; i < m; i++) s += w[i * n + j]! * w[i * n + c]!;
-        s *= tau[j]!;
-        w[j * n + c]! -= s;
-        for (let i = j + 1; i < m; i++) w[i * n + c]! -= s * w[i * n + j]!;
+        s[c]! *= tau[j]!;
+        w[j * n + c]! -= s[c]!;
+      }
+      for (let i = j + 1; i < m; i++) {
+        const v = w[i * n + j]!, row = i * n;
+        for (let c = j + 1; c < n; c++) w[row + c]! -= s[c]! * v;
       }
     }
     // Q: apply the reflectors, last first, to the first k columns of the identity.
@@ -486,12 +497,19 @@ export function qrStack(a: ArrayLike<number>, batch: number, m: number, n: numbe
     for (let j = p - 1; j >= 0; j--) {
       const t = tau[j]!;
       if (t === 0) continue;
+      // (Rows outermost, as in the factorisation.)
+      for (let c = 0; c < k; c++) sq[c] = q[j * k + c]!;
+      for (let i = j + 1; i < m; i++) {
+        const v = w[i * n + j]!, row = i * k;
+        for (let c = 0; c < k; c++) sq[c]! += v * q[row + c]!;
+      }
       for (let c = 0; c < k; c++) {
-        let s = q[j * k + c]!;
-        for (let i = j + 1; i < m; i++) s += w[i * n + j]! * q[i * k + c]!;
-        s *= t;
-        q[j * k + c]! -= s;
-        for (let i = j + 1; i < m; i++) q[i * k + c]! -= s * w[i * n + j]!;
+        sq[c]! *= t;
+        q[j * k + c]! -= sq[c]!;
+      }
+      for (let i = j + 1; i < m; i++) {
+        const v = w[i * n + j]!, row = i * k;
+        for (let c = 0; c < k; c++) q[row + c]! -= sq[c]! * v;
       }
     }
     qOut.set(q, bi * m * k);

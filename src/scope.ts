@@ -43,7 +43,19 @@ function isHolder(x: object): x is TensorHolder {
 }
 
 /**
- * Adds every tensor reachable from `value` (arrays, tracers, tensors, holders, nested containers).
+ * A value that is no tree node but owns arrays, which are the caller's with it (a ClosedJaxpr and its
+ * constants): a scope returning it keeps them alive, and `dispose` of it frees them.
+ */
+export interface OwnsArrays {
+  ownedArrays(): readonly NDArray[];
+}
+
+function ownsArrays(x: object): x is OwnsArrays {
+  return typeof (x as Partial<OwnsArrays>).ownedArrays === 'function';
+}
+
+/**
+ * Adds every tensor reachable from `value` (arrays, tracers, tensors, holders, owners of arrays, nested containers).
  * With `throughTracers` false, tracers and holders are passed over: what a transformation holds
  * behind a tracer (a vmapped argument's stacked array, say) is not the caller's to free.
  */
@@ -53,6 +65,8 @@ export function collectTensors(value: unknown, out: Set<tf.Tensor>, throughTrace
     if (!value.isDisposed) out.add(value);
   } else if (value instanceof ConcreteArray) {
     if (!value.isDisposed) out.add(value.tensor);
+  } else if (ownsArrays(value)) {
+    for (const v of value.ownedArrays()) collectTensors(v, out, throughTracers);
   } else if (value instanceof Tracer || isHolder(value)) {
     if (throughTracers) value.collectTensors(out);
   } else if (Array.isArray(value)) {

@@ -3,7 +3,7 @@
 // JVP / batching / transpose rules call the user's rules.
 import { NDArray } from '../src/array.js';
 import { bind } from '../src/core.js';
-import { ShapeError, TransformError } from '../src/errors.js';
+import { ShapeError, TransformError, TreeError } from '../src/errors.js';
 import type { CustomBwd, CustomFwd, CustomJvpRule } from '../src/primitives.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
@@ -72,29 +72,39 @@ export function customJvp<F extends AnyFn>(f: F, rule: (primals: Parameters<F>, 
   })) as F;
 }
 
-/** One cotangent per argument, of the argument's type, or null for a zero cotangent. */
-export type CotangentsOf<Args extends readonly unknown[]> = { -readonly [K in keyof Args]: Args[K] | null };
+/**
+ * A cotangent for a value of type T: T itself, with null (a zero cotangent, as JAX's None) in place
+ * of the whole value or of any subtree of it.
+ */
+export type Cotangent<T> =
+  | T
+  | null
+  | (T extends NDArray | string | number | boolean | bigint | symbol | AnyFn | null | undefined ? never : T extends object ? { [K in keyof T]: Cotangent<T[K]> } : never);
+
+/** One cotangent per argument, of the argument's type, with null for a zero cotangent (of the argument or of any subtree). */
+export type CotangentsOf<Args extends readonly unknown[]> = { -readonly [K in keyof Args]: Cotangent<Args[K]> };
 
 /**
  * `customVjp(f, fwd, bwd)`: `f` with a user-supplied reverse derivative. `fwd(...args)` returns
  * `[f(...args), residuals]` (residuals: any pytree of arrays); `bwd(residuals, cotangent)` returns
- * one cotangent per argument (an array of trees; null for a zero cotangent).
+ * one cotangent per argument (an array of trees; null for a zero cotangent, of a whole argument or
+ * of any subtree of one, as JAX's None).
  */
 export function customVjp<F extends AnyFn, R>(
   f: F & Known<ReturnType<F>>,
   fwd: (...args: Parameters<F>) => [ReturnType<F>, R],
-  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | (Parameters<F>[number] | null)[],
+  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | Cotangent<Parameters<F>[number]>[],
 ): WithArrayOutputs<F>;
 /** In generic code (an output type with type parameters): f's own type. */
 export function customVjp<F extends AnyFn, R>(
   f: F,
   fwd: (...args: Parameters<F>) => [ReturnType<F>, R],
-  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | (Parameters<F>[number] | null)[],
+  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | Cotangent<Parameters<F>[number]>[],
 ): F;
 export function customVjp<F extends AnyFn, R>(
   f: F,
   fwd: (...args: Parameters<F>) => [ReturnType<F>, R],
-  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | (Parameters<F>[number] | null)[],
+  bwd: (residuals: R, cotangent: ReturnType<F>) => CotangentsOf<Parameters<F>> | Cotangent<Parameters<F>[number]>[],
 ): F {
   const name = f.name || 'customVjp';
   return ((...args: Parameters<F>) => scoped(() => {
@@ -128,15 +138,16 @@ export function customVjp<F extends AnyFn, R>(
         // Static leaves (booleans, strings) have no cotangent: whatever bwd puts there is ignored.
         const isArray = argLeaves.map((l) => l instanceof NDArray);
         if (ct === null || ct === undefined) return argLeaves.flatMap((l, k) => (isArray[k] ? [zeros((l as NDArray).aval)] : []));
-        const [withPaths, cdef] = tree.flattenWithPath(ct);
-        if (!cdef.equals(tree.structure(argTrees[i]))) throw new TransformError(`customVjp(${name}): bwd's cotangent ${i} has structure ${cdef}, expected ${tree.structure(argTrees[i])} (like argument ${i})`);
+        const filled = zeroNullSubtrees(name, i, ct, argTrees[i]);
+        const [withPaths, cdef] = tree.flattenWithPath(filled);
+        if (!cdef.equals(tree.structure(argTrees[i]))) throw structureMismatch(name, i, ct, argTrees[i]);
         return withPaths.flatMap(([path, leaf], k) => {
           if (!isArray[k]) return [];
           let c = leafArray(`customVjp(${name}) bwd`, path, leaf, 'cotangent');
           const want = (argLeaves[k] as NDArray).aval;
           c = weaklyTyped(leaf, c, want.dtype);
           // Named by the leaf's path inside the argument (a flat leaf number means nothing to the user).
-          const where = () => leafWhere(ct, k, `argument ${i}`);
+          const where = () => leafWhere(filled, k, `argument ${i}`);
           const intHint = want.dtype === 'float32' ? '' : ' (an integer or bool argument has no cotangent: return null for the whole argument, or zeros of its shape)';
           if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} has shape ${c.aval.str()}; expected ${want.str()}${where()}${intHint}`);
           if (want.dtype === 'float32' && c.dtype !== 'float32') throw new TransformError(`customVjp(${name}): bwd's cotangent for argument ${i} is ${c.aval.str()}; expected ${want.str()}${where()} (gradients of float arguments are float32)`);
@@ -147,4 +158,25 @@ export function customVjp<F extends AnyFn, R>(
     const outs = bind('custom_vjp_call', [...consts, ...leaves], { jaxpr, numConsts: consts.length, fwd: fwdFlat, bwd: bwdFlat, name });
     return unflatten(outDef, outs);
   })) as F;
+}
+
+const nullIsLeaf = tree.withOptions({ isLeaf: (x) => x === null || x === undefined });
+
+/**
+ * bwd's cotangent for argument `i` with each null (or undefined) subtree replaced by zeros shaped
+ * like the argument there (JAX reads None as a zero subtree). Static leaves under a null stay as the
+ * argument has them: they get no cotangent anyway.
+ */
+function zeroNullSubtrees(name: string, i: number, ct: unknown, arg: unknown): unknown {
+  try {
+    return nullIsLeaf.map((c: unknown, below: unknown) => (c === null || c === undefined ? tree.map((l: unknown) => (l instanceof NDArray ? zeros(l.aval) : l), below) : c), ct, arg);
+  } catch (e) {
+    // A container of bwd's where the argument has a leaf, or containers that differ.
+    if (e instanceof TreeError) throw structureMismatch(name, i, ct, arg);
+    throw e;
+  }
+}
+
+function structureMismatch(name: string, i: number, ct: unknown, arg: unknown): TransformError {
+  return new TransformError(`customVjp(${name}): bwd's cotangent ${i} has structure ${tree.structure(ct)}, expected ${tree.structure(arg)} (like argument ${i}; null stands for a zero subtree)`);
 }

@@ -5,7 +5,7 @@ export type { ArraysOf } from './api_util.js';
 export { vmap, type AxisTree, type VmapOptions } from './vmap.js';
 export { jacfwd, jacrev, hessian, type HessianOf, type JacobianOf, type JacobianOptions } from './jacobian.js';
 export { stopGradient, straightThrough, gradientReversal } from './stop_gradient.js';
-export { customJvp, customVjp, type CotangentsOf } from './custom.js';
+export { customJvp, customVjp, type Cotangent, type CotangentsOf } from './custom.js';
 export {
   checkpoint, recompute, checkpointName, checkpointSequential, sqrtSegmentLength,
   nothingSaveable, everythingSaveable, dotsSaveable, saveOnlyTheseNames, type CheckpointPolicy, type CheckpointOptions,

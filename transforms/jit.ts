@@ -3,10 +3,10 @@
 // transformation: jit is a primitive (jit_call) whose rules transform its program.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from '../src/array.js';
-import { Tracer, bind } from '../src/core.js';
+import { Tracer, bind, upcomingTensorId } from '../src/core.js';
 import { DisposedError, TransformError } from '../src/errors.js';
 import { ClosedJaxpr } from '../src/jaxpr.js';
-import { createdByCall, pin, scoped } from '../src/scope.js';
+import { createdByCall, freshResults, pin, scoped } from '../src/scope.js';
 import { checkOptions, flattenArrays, flattenWithStaticLeaves, unflatten, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { traceToJaxpr, type TracedProgram } from './jaxpr_trace.js';
 import { nextTensorId } from './transpose.js';
@@ -225,14 +225,18 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): Jitted<F> 
 /**
  * `makeJaxpr(f)(...args)`: the program `f` traces to on arguments like these, printable with
  * `toString()` (JAX's jaxpr notation). Useful at a REPL to see what a transformation produces.
+ * Its constants are its own (an array `f` closes over gets a handle of its own, as results do):
+ * `dispose(closed)` frees them and never the caller's arrays.
  */
 export function makeJaxpr<F extends AnyFn>(f: F, options: { staticArgnums?: number | readonly number[] } = {}): (...args: Parameters<F>) => ClosedJaxpr {
-  return (...args: Parameters<F>) =>
-    scoped(() => {
+  return (...args: Parameters<F>) => {
+    const firstNewId = upcomingTensorId();
+    return scoped(() => {
       const { statics, dynamic } = splitArgs('makeJaxpr', args, options.staticArgnums ?? []);
       const { arrays: leaves, rebuild } = flattenWithStaticLeaves('makeJaxpr', dynamic);
       const { program } = traceCall('makeJaxpr', f, args, statics, leaves, rebuild);
       // As in JAX, the program is shown as traced (jit drops dead equations when it compiles).
-      return new ClosedJaxpr(program.jaxpr, program.consts);
-    }, (c) => c.consts);
+      return new ClosedJaxpr(program.jaxpr, freshResults(program.consts, undefined, firstNewId));
+    });
+  };
 }

@@ -7,7 +7,7 @@ import { denoise } from './losses.js';
 import { langevin } from './samplers.js';
 
 export interface AnnealedLangevinOptions {
-  /** Noise levels, largest first. */
+  /** Noise levels, largest first (non-increasing; checked). */
   sigmas: readonly number[];
   /** Langevin steps per level. */
   stepsPerLevel: number;
@@ -21,6 +21,10 @@ export interface AnnealedLangevinOptions {
 export function annealedLangevin(energyFn: (x: NDArray, sigma: number) => NDArray, x0: ArrayLike, key: Key, options: AnnealedLangevinOptions): NDArray {
   const { sigmas, stepsPerLevel, stepSize } = options;
   if (sigmas.length === 0 || sigmas.some((s) => !(s > 0))) throw new RangeError(`ebm.annealedLangevin: sigmas must be a non-empty list of positive numbers, got [${sigmas.join(', ')}]`);
+  // Ascending levels would be read as "the last is the smallest": steps scaled by σᵢ²/σ_last² ≤ 1 and
+  // the final jump taken at the largest σ, a wrong sample without an error.
+  const rising = sigmas.findIndex((s, i) => i > 0 && s > sigmas[i - 1]!);
+  if (rising > 0) throw new RangeError(`ebm.annealedLangevin: sigmas must be ordered largest first (non-increasing), but sigmas[${rising}] = ${sigmas[rising]} > sigmas[${rising - 1}] = ${sigmas[rising - 1]}; got [${sigmas.join(', ')}]`);
   const sMin = sigmas[sigmas.length - 1]!;
   return scope(() => {
     let x = x0 as NDArray;

@@ -6,7 +6,7 @@
 // optimizer, weight decay included, can move them); lower, upper and logScale are the parameters.
 // W starts as a random rotation decomposed by LU with partial pivoting, so at initialisation the
 // layer is the plain conv1x1's. As there, y = x·W on the last axis, at every position.
-import { LinAlgError, ShapeError, ValueError, np, type NDArray } from '../../src/index.js';
+import { ConcretizationError, LinAlgError, ShapeError, ValueError, np, type NDArray } from '../../src/index.js';
 import { Shapes } from '../shapes.js';
 import * as init from '../init.js';
 import { eager, perExample, positionsPerExample, type Key, type Layer } from './layer.js';
@@ -85,7 +85,9 @@ export function conv1x1LU(channels: number): Layer<Conv1x1LUParams, Conv1x1LUSta
     kind: 'conv1x1LU',
     init: eager((key: Key, x: NDArray) => {
       check(x);
-      const w = init.orthogonal()(key, [channels, channels]);
+      const w = init.orthogonal()(key, [channels, channels]).concreteValue();
+      // Said here rather than as dataSync's generic "JS control flow" message: the pivoting is a host loop.
+      if (w === null) throw new ConcretizationError('conv1x1LU.init: the initial rotation is LU-decomposed on the host, so init needs a concrete key and cannot run under jit or vmap; call init eagerly (once per key for an ensemble) and transform forward / inverse');
       const { p, l, u } = luDecompose(Float64Array.from(w.dataSync() as Float32Array), channels);
       const diag = Array.from({ length: channels }, (_, i) => u[i * channels + i]!);
       const matrix = (v: Float64Array) => np.array(Float32Array.from(v)).reshape(channels, channels);

@@ -44,6 +44,8 @@ export const masks = {
 };
 
 function checkMask(mask: readonly number[]): void {
+  // (A missing mask, or an NDArray, read `.some` of something else: a TypeError that named neither the layer nor the mask.)
+  if (!Array.isArray(mask)) throw new ValueError(`affineCoupling: config.mask must be a JS array with one 0/1 entry per feature (e.g. flows.masks.alternating(dim)), got ${mask === null || typeof mask !== 'object' ? String(mask) : mask.constructor?.name ?? typeof mask}`);
   if (mask.some((v) => v !== 0 && v !== 1)) throw new ValueError(`affineCoupling: mask must contain only 0 and 1, got [${mask.join(',')}]`);
   if (!mask.includes(0) || !mask.includes(1)) throw new ValueError(`affineCoupling: mask [${mask.join(',')}] must contain both 0 (transformed) and 1 (conditioning) entries`);
 }

@@ -1,8 +1,10 @@
 // The `np` namespace: NumPy-style functions over gradus arrays. Every function goes through
 // primitives, so every transformation (grad, vmap, jit, ...) sees through it.
-import { arrayMethods } from '../array.js';
+import { ConcreteArray, arrayMethods, type ArrayLike, type NDArray } from '../array.js';
+import type { DType } from '../dtype.js';
 import '../executor.js';
 import * as convert from './convert.js';
+import { refuseFreed } from './convert.js';
 import * as elementwise from './elementwise.js';
 import * as linalgOps from './linalg.js';
 import * as nn from './nn.js';
@@ -23,6 +25,18 @@ export * from './nn.js';
 export * from './sorting.js';
 export * from './special.js';
 export { at, segmentSum, type IndexUpdate, type UpdateIndex } from './index_update.js';
+
+/**
+ * Converts numbers, nested arrays, TF.js tensors and gradus arrays to a gradus array; an array is
+ * handed back as it is (jnp.asarray without a copy), but a freed one is refused with the
+ * DisposedError naming asArray, as the ops that hand an operand back do (refuseFreed, as copy and array). Ops call
+ * convert's asArray on their operands, so a freed operand there is reported by the op using it.
+ * (Declared here, it takes the place of convert's in the namespace that `export *` would give.)
+ */
+export function asArray(x: ArrayLike, dtype?: DType): NDArray {
+  if (x instanceof ConcreteArray) refuseFreed('asArray', x);
+  return convert.asArray(x, dtype);
+}
 
 Object.assign(arrayMethods, {
   add: elementwise.add,

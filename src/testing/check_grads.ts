@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, NDArray, jvp, scope, tree, vjp } from '../index.js';
 import type { DType } from '../index.js';
 import { Rng } from './rng.js';
+import { withArticle } from '../errors.js';
 
 export type GradMode = 'fwd' | 'rev';
 
@@ -93,8 +94,8 @@ function prepareArgs(args: readonly unknown[]): Args {
 
 function describe(x: unknown): string {
   if (x === null || x === undefined) return String(x);
-  if (typeof x === 'object') return `a ${(x as object).constructor?.name ?? 'object'}`;
-  return `a ${typeof x}`;
+  if (typeof x === 'object') return withArticle((x as object).constructor?.name ?? 'object');
+  return withArticle(typeof x);
 }
 
 /** An evaluated output tree: one float64 copy per leaf. */

@@ -1,0 +1,116 @@
+// Initialisers (algorithms.md §7c): the variance-scaling families have the variances of their
+// formulas (fans as TF/JAX count them, conv receptive fields included), a variance-1/m matrix
+// nearly preserves norms (E‖WᵀW − I‖²_F = n(n + 1)/m), and `orthogonal` gives the unique Q with
+// diag(R) > 0 of the Gaussian it draws, eagerly, under jit and under vmap over keys (an ensemble's
+// parameters from one vmapped init).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as init from '../models/init.js';
+import * as onLstm from '../models/on_lstm.js';
+import { jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
+
+const FC = { seed: 42 };
+
+/** Rows of a [m, n] array as float64 numbers. */
+function rowsOf(a: NDArray): number[][] {
+  const [m, n] = a.shape as [number, number];
+  const d = a.dataSync();
+  return Array.from({ length: m }, (_, i) => Array.from({ length: n }, (_, j) => d[i * n + j]!));
+}
+
+/** AᵀB in float64 for row lists A [m, p], B [m, q]. */
+function atb(a: number[][], b: number[][]): number[][] {
+  const p = a[0]!.length, q = b[0]!.length;
+  return Array.from({ length: p }, (_, i) => Array.from({ length: q }, (_, j) => a.reduce((s, row, k) => s + row[i]! * b[k]![j]!, 0)));
+}
+
+describe('orthogonal (§7c)', () => {
+  const shapes = fc.oneof(
+    fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 })).map(([a, b]) => [a, b]),
+    fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 6 })).map(([a, b, c]) => [a, b, c]),
+  );
+
+  it('is the Q of the Gaussian it draws with diag(R) > 0: QᵀQ = gain²·I and QᵀG upper triangular with a positive diagonal (tall), transposed for wide shapes', () => {
+    fc.assert(
+      fc.property(shapes, fc.integer({ min: 0, max: 1000 }), fc.constantFrom(1, 0.5, 2), (shape, seed, gain) => {
+        const key = random.key(seed);
+        const w = init.orthogonal(gain)(key, shape);
+        expect(w.shape).toEqual(shape);
+        const cols = shape[shape.length - 1]!;
+        const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+        const tall = rows >= cols;
+        // The matrix whose columns are orthonormal, [m, n] with m ≥ n, and the Gaussian it came from.
+        const flat = w.reshape(rows, cols);
+        const q = rowsOf(tall ? flat : flat.T).map((r) => r.map((v) => v / gain));
+        const g = rowsOf(random.normal(key, tall ? [rows, cols] : [cols, rows]));
+        const n = q[0]!.length;
+        const qtq = atb(q, q);
+        const r = atb(q, g);
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < n; j++) {
+            expect(Math.abs(qtq[i]![j]! - (i === j ? 1 : 0))).toBeLessThan(1e-5);
+            const scale = Math.max(1, Math.abs(r[j]![j]!));
+            if (i > j) expect(Math.abs(r[i]![j]!) / scale).toBeLessThan(1e-4);
+          }
+          expect(r[i]![i]!).toBeGreaterThan(0);
+        }
+      }),
+      { ...FC, numRuns: 40 },
+    );
+  });
+
+  it('runs under jit and under vmap over keys, equal to eager (an ensemble of ON-LSTMs from one vmapped init)', () => {
+    const keys = random.split(random.key(3), 3);
+    for (const shape of [[5, 3], [3, 5], [2, 2, 4]]) {
+      const eager = [0, 1, 2].map((i) => init.orthogonal(1.5)(keys.at(i), shape));
+      const batched = vmap((k: NDArray) => init.orthogonal(1.5)(k, shape))(keys);
+      const compiled = jit((k: NDArray) => init.orthogonal(1.5)(k, shape))(keys.at(1));
+      expect(np.max(np.abs(batched.sub(np.stack(eager)))).item()).toBeLessThan(1e-6);
+      expect(np.max(np.abs(compiled.sub(eager[1]!))).item()).toBeLessThan(1e-6);
+    }
+    const ensemble = vmap((k: NDArray) => onLstm.init(k, 3, 4, { chunkSize: 2 }))(keys);
+    const one = onLstm.init(keys.at(2), 3, 4, { chunkSize: 2 });
+    tree.map((b: NDArray, e: NDArray) => expect(np.max(np.abs(b.at(2).sub(e))).item()).toBeLessThan(1e-6), ensemble, one);
+  });
+});
+
+describe('variance scaling (§7c)', () => {
+  it('each family has its formula variance (fans of dense [in, out] and conv [kh, kw, cin, cout] kernels), uniform ones within ±√(3·var)', () => {
+    const cases: [string, init.Initializer, (fin: number, fout: number) => number, boolean][] = [
+      ['lecunNormal', init.lecunNormal, (fi) => 1 / fi, false],
+      ['lecunUniform', init.lecunUniform, (fi) => 1 / fi, true],
+      ['glorotNormal', init.glorotNormal, (fi, fo) => 2 / (fi + fo), false],
+      ['glorotUniform', init.glorotUniform, (fi, fo) => 2 / (fi + fo), true],
+      ['heNormal', init.heNormal, (fi) => 2 / fi, false],
+      ['heUniform', init.heUniform, (fi) => 2 / fi, true],
+    ];
+    for (const shape of [[300, 200], [3, 3, 40, 60]]) {
+      const [fin, fout] = init.fans(shape);
+      expect([fin, fout]).toEqual(shape.length === 2 ? [300, 200] : [9 * 40, 9 * 60]);
+      const count = shape.reduce((a, b) => a * b, 1);
+      cases.forEach(([name, f, variance, uniform], i) => {
+        const w = f(random.key(10 + i), shape);
+        const v = variance(fin, fout);
+        const mean = np.mean(w).item() as number;
+        const got = np.mean(np.square(w)).item() as number;
+        // Standard errors of the mean and of the second moment (kurtosis 3 normal, 9/5 uniform).
+        const seVar = v * Math.sqrt((uniform ? 0.8 : 2) / count);
+        expect(Math.abs(mean), name).toBeLessThan(5 * Math.sqrt(v / count));
+        expect(Math.abs(got - v), name).toBeLessThan(5 * seVar);
+        if (uniform) expect(np.max(np.abs(w)).item(), name).toBeLessThanOrEqual(Math.sqrt(3 * v) * (1 + 1e-6));
+      });
+    }
+  });
+
+  it('a variance-1/m matrix W [m, n] nearly preserves norms: ‖WᵀW − I‖²_F averages n(n + 1)/m', () => {
+    const m = 400, n = 8, draws = 40;
+    let total = 0;
+    for (let s = 0; s < draws; s++) {
+      const w = init.lecunNormal(random.key(100 + s), [m, n]);
+      total += np.sum(np.square(np.matmul(w.T, w).sub(np.eye(n)))).item() as number;
+    }
+    // Each draw's ‖·‖²_F is a sum of n² terms of variance ~1/m², so the mean of 40 is within ~10 %.
+    expect(total / draws).toBeGreaterThan(0.8 * n * (n + 1) / m);
+    expect(total / draws).toBeLessThan(1.2 * n * (n + 1) / m);
+  });
+});
