@@ -145,21 +145,34 @@ export const score = op((emissions: ArrayLike, tags: ArrayLike, transitions: Arr
 
 /** score with the shapes already checked (g the transitions array); `name` is the public function's. */
 function scoreOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
+  return sumOverRealSteps(name, g, emissions, tags, options, (ht, yt, prev, started) => {
+    const emit = pick(ht, yt);
+    if (prev === null) return emit;
+    const linked = emit.add(pickTransition(g, prev, yt));
+    return started === null ? linked : np.where(started, linked, emit);
+  });
+}
+
+/**
+ * Σ over the real steps of a term that may depend on the previous real step's tag: the scan behind
+ * score and memmNll. `term(ht, yt, prev, started)` is step t's: `prev` null at step 0 (no step
+ * before it); `started` null without a mask (every step is real), else whether a real step came
+ * before (prev is then its tag, else the term must not use it). Returns [...] (0 where T = 0).
+ */
+function sumOverRealSteps(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions, term: (ht: NDArray, yt: NDArray, prev: NDArray | null, started: NDArray | null) => NDArray): NDArray {
   const { e, T, h, m } = steps(emissions, options.mask);
   const y = tagSteps(name, tags, e, g.shape[0]!); // read even at T = 0: a float or out-of-range tag is still refused
   if (T === 0) return noSteps(e);
-  const first = pick(h.at(0), y.at(0));
+  const first = term(h.at(0), y.at(0), null, null);
   if (!m) {
     // carry: the running total and the previous tag
-    const [[total]] = scan(([total, prev]: NDArray[], [ht, yt]: NDArray[]) => [[total.add(pick(ht, yt).add(pickTransition(g, prev, yt))), yt], null] as [NDArray[], null], [first, y.at(0)], [rest(h), rest(y)]);
+    const [[total]] = scan(([total, prev]: NDArray[], [ht, yt]: NDArray[]) => [[total.add(term(ht, yt, prev, null)), yt], null] as [NDArray[], null], [first, y.at(0)], [rest(h), rest(y)]);
     return total;
   }
   // carry: the total, the last real tag, and whether a real step has been seen (the next one links to it)
   const m0 = m.at(0);
   const [[total]] = scan(([total, prev, started]: NDArray[], [ht, yt, mt]: NDArray[]) => {
-    const emit = pick(ht, yt);
-    const term = np.where(started, emit.add(pickTransition(g, prev, yt)), emit);
-    return [[total.add(np.where(mt, term, 0)), np.where(mt, yt, prev), np.logicalOr(started, mt)], null] as [NDArray[], null];
+    return [[total.add(np.where(mt, term(ht, yt, prev, started), 0)), np.where(mt, yt, prev), np.logicalOr(started, mt)], null] as [NDArray[], null];
   }, [np.where(m0, first, 0), y.at(0), m0], [rest(h), rest(y), rest(m)]);
   return total;
 }
@@ -289,22 +302,13 @@ export const memmNll = op((emissions: ArrayLike, tags: ArrayLike, transitions: A
 
 /** memmNll with the shapes already checked (g the transitions array); `name` is the public function's. */
 function memmNllOf(name: string, g: NDArray, emissions: ArrayLike, tags: ArrayLike, options: MaskOptions): NDArray {
-  const { e, T, h, m } = steps(emissions, options.mask);
-  const y = tagSteps(name, tags, e, g.shape[0]!);
-  if (T === 0) return noSteps(e); // no step, no cross-entropy term
   const stepLoss = (logits: NDArray, tag: NDArray) => np.logsumexp(logits, -1).sub(pick(logits, tag));
-  const first = stepLoss(h.at(0), y.at(0));
-  if (!m) {
-    // carry: the running total and the previous tag; the logits are g[y_{t−1}, :] + h_t
-    const [[total]] = scan(([total, prev]: NDArray[], [ht, yt]: NDArray[]) => [[total.add(stepLoss(np.take(g, prev, 0).add(ht), yt)), yt], null] as [NDArray[], null], [first, y.at(0)], [rest(h), rest(y)]);
-    return total;
-  }
-  const m0 = m.at(0);
-  const [[total]] = scan(([total, prev, started]: NDArray[], [ht, yt, mt]: NDArray[]) => {
-    const logits = np.where(expand(started), np.take(g, prev, 0).add(ht), ht);
-    return [[total.add(np.where(mt, stepLoss(logits, yt), 0)), np.where(mt, yt, prev), np.logicalOr(started, mt)], null] as [NDArray[], null];
-  }, [np.where(m0, first, 0), y.at(0), m0], [rest(h), rest(y), rest(m)]);
-  return total;
+  // The logits are g[y_{t−1}, :] + h_t after a real step, h_t alone before the first.
+  return sumOverRealSteps(name, g, emissions, tags, options, (ht, yt, prev, started) => {
+    if (prev === null) return stepLoss(ht, yt);
+    const linked = np.take(g, prev, 0).add(ht);
+    return stepLoss(started === null ? linked : np.where(expand(started), linked, ht), yt);
+  });
 }
 
 export interface BiMemmOptions extends MaskOptions {

@@ -5,7 +5,7 @@
 // freed array back, and the error surfaced later, far away, as the tensor getter's, which knows
 // neither the op nor who freed it.
 import { describe, expect, it } from 'vitest';
-import { DisposedError, dispose, jit, lax, np, scope, type ConcreteArray, type NDArray } from '../src/index.js';
+import { DisposedError, NDArray, dispose, jit, lax, np, scope, stopGradient, type ConcreteArray } from '../src/index.js';
 import { numTensors } from './helpers.js';
 
 const identityCalls: [string, (x: NDArray) => unknown][] = [
@@ -15,6 +15,10 @@ const identityCalls: [string, (x: NDArray) => unknown][] = [
   ['round', (x) => np.round(x)], ['clip', (x) => np.clip(x, null, null)], ['copy', (x) => np.copy(x)],
   // (np.asArray handed the freed array back at the top level and in a scope: found in the small-fixes pass.)
   ['asArray', (x) => np.asArray(x)], ['asArray', (x) => np.asArray(x, 'float32')],
+  // (Found by the search below: stopGradient of an int array handed a freed operand back; the rest
+  // delegate to an op above, which names itself.)
+  ['stopGradient', (x) => stopGradient(x)], ['stopGradient', (x) => stopGradient({ w: [x] })],
+  ['transpose', (x) => np.moveaxis(x, 0, 0)], ['transpose', (x) => np.swapaxes(x, 1, 1)], ['broadcastTo', (x) => np.broadcastArrays(x)],
 ];
 
 describe('a freed array handed to an op that needs no kernel for it', () => {
@@ -24,8 +28,8 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
     f.dispose();
     i.dispose();
     for (const [op, call] of identityCalls) {
-      // (round and an int astype hand back ints; the float ones floats)
-      const x = op === 'round' ? i : f;
+      // (round and stopGradient hand an int array back as it is; the others a float one)
+      const x = op === 'round' || op === 'stopGradient' ? i : f;
       for (const [where, run] of [
         ['top level', () => call(x)], ['in a scope', () => scope(() => call(x))], ['under jit', () => jit(() => call(x))()],
       ] as const) {
@@ -43,20 +47,24 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
   // freed array (eagerly; under jit the trace's output check gave a vaguer error that blames gradus):
   // a one-array concatenate, a bool squared (x and x is x) and a first matrix power (and the 0th,
   // which reads only the shape, accepted a freed array too).
-  it('is a DisposedError for a one-array concatenate, a bool square and matrixPower 1 and 0 too', () => {
+  it('is a DisposedError for a one-array concatenate, a bool square, matrixPower 1 and 0 and a cumprod along one entry too', () => {
     const f = np.reshape(np.arange(4).astype('float32'), [2, 2]) as ConcreteArray;
     const b = np.greater(f, 1) as ConcreteArray;
+    const column = np.ones([2, 1]) as ConcreteArray;
     f.dispose();
     b.dispose();
+    column.dispose();
+    // (cumprod along an axis of length 1 handed a freed operand back: found by the search below.)
     const calls: [string, string, () => unknown][] = [
-      ['concatenate', 'f32', () => np.concatenate([f])], ['concatenate', 'bool', () => np.concatenate([b], 1)], ['square', 'bool', () => np.square(b)],
-      ['linalg.matrixPower', 'f32', () => np.linalg.matrixPower(f, 1)], ['linalg.matrixPower', 'f32', () => np.linalg.matrixPower(f, 0)],
+      ['concatenate', 'f32[2,2]', () => np.concatenate([f])], ['concatenate', 'bool[2,2]', () => np.concatenate([b], 1)], ['square', 'bool[2,2]', () => np.square(b)],
+      ['linalg.matrixPower', 'f32[2,2]', () => np.linalg.matrixPower(f, 1)], ['linalg.matrixPower', 'f32[2,2]', () => np.linalg.matrixPower(f, 0)],
+      ['cumprod', 'f32[2,1]', () => np.cumprod(column, 1)],
     ];
-    for (const [op, dt, call] of calls) {
+    for (const [op, aval, call] of calls) {
       for (const [where, run] of [['top level', call], ['in a scope', () => scope(call)], ['under jit', () => jit(call)()]] as const) {
         const label = `${op} ${where}`;
         const before = numTensors();
-        expect(run, label).toThrow(new RegExp(`^${op.replace('.', '\\.')}: operand 0 \\(${dt}\\[2,2\\]\\) was used after it was freed`));
+        expect(run, label).toThrow(new RegExp(`^${op.replace('.', '\\.')}: operand 0 \\(${aval.replace(/[[\]]/g, '\\$&')}\\) was used after it was freed`));
         expect(numTensors(), label).toBe(before);
       }
     }
@@ -93,5 +101,105 @@ describe('a freed array handed to an op that needs no kernel for it', () => {
     expect(() => lax.dynamicUpdateSlice(x, u, [start])).toThrow(/^dynamicUpdateSlice: operand 2 \(i32\[\]\) was used after it was freed/);
     expect(numTensors()).toBe(before);
     dispose([x, u]);
+  });
+});
+
+// The ops above were found by hand, and two were missed (cumprod along one entry, stopGradient of an
+// int array). This search finds them instead: every function of the public np, np.linalg and lax
+// namespaces (and the stop-gradient ops), called with a live operand and a range of arguments that
+// make ops do nothing; each call whose result holds that operand itself must refuse a freed one.
+describe('every public op that can hand its operand back', () => {
+  const notOps = new Set([
+    'refuseFreed', 'elementwiseOperands', 'atRank', 'astypeHook', 'astypeRaw', // helpers the np modules export to each other
+  ]);
+  // Ops that hand an operand back through another op, which names itself (as before the check moved into defop).
+  const reportedAs: Record<string, string> = {
+    moveaxis: 'transpose', swapaxes: 'transpose', broadcastArrays: 'broadcastTo', ravel: 'reshape', flatten: 'reshape', matrixPower: 'linalg.matrixPower',
+  };
+  const ops: [string, (...args: unknown[]) => unknown][] = [];
+  const listed = new Set<unknown>();
+  const collect = (prefix: string, namespace: object): void => {
+    for (const [name, v] of Object.entries(namespace)) {
+      if (typeof v === 'function' && !notOps.has(name) && !listed.has(v)) {
+        listed.add(v);
+        ops.push([prefix + name, v as (...args: unknown[]) => unknown]);
+      }
+    }
+  };
+  collect('linalg.', np.linalg);
+  collect('', np);
+  collect('lax.', { dynamicSlice: lax.dynamicSlice, dynamicUpdateSlice: lax.dynamicUpdateSlice, dynamicSliceInDim: lax.dynamicSliceInDim, dynamicIndexInDim: lax.dynamicIndexInDim, dynamicUpdateSliceInDim: lax.dynamicUpdateSliceInDim });
+  collect('', { stopGradient });
+  type Operand = () => NDArray;
+  const operands: Record<string, Operand> = {
+    'f32[2,3]': () => np.reshape(np.arange(6).astype('float32'), [2, 3]), 'i32[2,3]': () => np.reshape(np.arange(6), [2, 3]),
+    'bool[2,3]': () => np.greater(np.reshape(np.arange(6), [2, 3]), 2), 'f32[2,2]': () => np.reshape(np.arange(4).astype('float32'), [2, 2]),
+    'f32[]': () => np.array(1.5), 'f32[3]': () => np.arange(3).astype('float32'), 'f32[1,1]': () => np.ones([1, 1]),
+  };
+  // Arguments that make an op a no-op: its own shape, dtype or permutation, nothing to move, drop, join or shift.
+  const argLists: [string, (x: NDArray) => unknown[]][] = [
+    ['x', (x) => [x]], ['x, 0', (x) => [x, 0]], ['x, 1', (x) => [x, 1]], ['x, shape', (x) => [x, x.shape]], ['x, null, null', (x) => [x, null, null]],
+    ['[x]', (x) => [[x]]], ['[x], 1', (x) => [[x], 1]], ['x, [], []', (x) => [x, [], []]], ['x, dtype', (x) => [x, x.dtype]],
+    ['x, axes in order', (x) => [x, x.shape.map((_, i) => i)]], ['x, 0, 0', (x) => [x, 0, 0]], ['x, 1, 1', (x) => [x, 1, 1]], ['x, 0, 1', (x) => [x, 0, 1]],
+  ];
+  const holds = (value: unknown, x: NDArray): boolean =>
+    value === x || (Array.isArray(value) ? value.some((v) => holds(v, x)) : value !== null && typeof value === 'object' && !(value instanceof NDArray) && Object.values(value).some((v) => holds(v, x)));
+  /** Each (op, operand, arguments) whose result holds the live operand itself (found inside a scope, where no result is copied). */
+  const handsBack: [string, (...args: unknown[]) => unknown, string, (x: NDArray) => unknown[], string][] = [];
+  for (const [name, op] of ops) {
+    for (const [aval, make] of Object.entries(operands)) {
+      for (const [argsLabel, args] of argLists) {
+        let found = false;
+        scope(() => {
+          const x = make();
+          try {
+            found = holds(op(...args(x)), x);
+          } catch {
+            // (arguments this op does not take)
+          }
+          return 0;
+        });
+        if (found) handsBack.push([name, op, aval, args, argsLabel]);
+      }
+    }
+  }
+
+  it('includes the ops known to hand an operand back (so that the search searches)', () => {
+    const found = new Set(handsBack.map(([name]) => name));
+    for (const known of ['reshape', 'transpose', 'squeeze', 'broadcastTo', 'concatenate', 'split', 'index', 'roll', 'diff', 'array', 'astype', 'round', 'square', 'clip', 'linalg.matrixPower', 'cumprod', 'stopGradient', 'moveaxis']) {
+      expect(found, known).toContain(known);
+    }
+  });
+
+  it('refuses a freed operand with the DisposedError naming the op, at the top level, in a scope and under jit, leaving nothing behind', () => {
+    for (const [name, op, aval, args, argsLabel] of handsBack) {
+      const x = operands[aval]!() as ConcreteArray;
+      x.dispose();
+      const reported = reportedAs[name] ?? name;
+      const message = new RegExp(`^${reported.replace('.', '\\.')}: operand 0 \\(${aval.replace(/[[\]]/g, '\\$&')}\\) was used after it was freed`);
+      for (const [where, run] of [['top level', () => op(...args(x))], ['in a scope', () => scope(() => op(...args(x)))], ['under jit', () => jit(() => op(...args(x)))()]] as const) {
+        const label = `${name}(${argsLabel}) on ${aval} ${where}`;
+        const before = numTensors();
+        expect(run, label).toThrow(DisposedError);
+        expect(run, label).toThrow(message);
+        expect(numTensors(), label).toBe(before);
+      }
+    }
+  });
+});
+
+describe('np.defop', () => {
+  it('refuses a result holding a freed array that is none of its arguments, naming the function', () => {
+    const closedOver = np.ones([2]) as ConcreteArray;
+    closedOver.dispose();
+    const keepLast = np.defop(function keepLast(x: NDArray) {
+      return { x, last: [closedOver] };
+    });
+    const x = np.zeros([3]);
+    const before = numTensors();
+    expect(() => keepLast(x)).toThrow(/^keepLast: its result holds an array \(f32\[2\]\) that was freed before the op returned it/);
+    expect(() => scope(() => keepLast(x))).toThrow(/^keepLast: its result holds an array \(f32\[2\]\) that was freed/);
+    expect(numTensors()).toBe(before);
+    dispose(x);
   });
 });

@@ -2,12 +2,12 @@
 // reaches; where it would be reached, eigh is a LinAlgError naming the matrix (LAPACK's syev
 // reports info > 0 and NumPy raises LinAlgError; cholesky's kernel treats a matrix it cannot
 // factor the same way), not the NaNs it used to return silently. The limit is lowered with
-// withQlIterationLimit to reach that path: at 0 every matrix that needs an iteration fails and a
+// qlIterations.limitedTo to reach that path: at 0 every matrix that needs an iteration fails and a
 // diagonal one (already converged) does not.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { LinAlgError, grad, jit, np, scope, vmap, type NDArray } from '../src/index.js';
-import { withQlIterationLimit } from '../src/eigvalsh_kernel.js';
+import { qlIterations } from '../src/eigvalsh_kernel.js';
 import { eighStack } from '../src/spectral_kernels.js';
 
 describe('eigh: a QL iteration that does not converge', () => {
@@ -17,7 +17,7 @@ describe('eigh: a QL iteration that does not converge', () => {
       const a = np.array([[2, 1, 0], [1, 3, 1], [0, 1, 4]], 'float32');
       const diag = np.array([[3, 0, 0], [0, 1, 0], [0, 0, 2]], 'float32');
       const stack = np.stack([diag, a, diag]);
-      withQlIterationLimit(0, () => {
+      qlIterations.limitedTo(0, () => {
         expect(() => np.linalg.eigh(a)).toThrow(LinAlgError);
         expect(() => np.linalg.eigh(a)).toThrow(/^linalg\.eigh: the QL iteration did not converge for matrix \(3×3\) in 0 iterations on one eigenvalue/);
         expect(() => np.linalg.eigh(stack)).toThrow(/^linalg\.eigh: the QL iteration did not converge for matrix 1 of the stack of 3 \(3×3\)/);
@@ -34,7 +34,7 @@ describe('eigh: a QL iteration that does not converge', () => {
       });
       // Back at the default limit the same matrices decompose, and an error inside the override
       // still restores it.
-      expect(() => withQlIterationLimit(0, () => np.linalg.eigh(a))).toThrow(LinAlgError);
+      expect(() => qlIterations.limitedTo(0, () => np.linalg.eigh(a))).toThrow(LinAlgError);
       const [w] = np.linalg.eigh(stack);
       expect(w.shape).toEqual([3, 3]);
       const w1 = np.linalg.eigvalsh(a).toArray() as number[];
@@ -51,7 +51,7 @@ describe('eigh: a QL iteration that does not converge', () => {
     let needed = 0;
     while (needed <= 60) {
       try {
-        withQlIterationLimit(needed, () => eighStack(a, 1, 3, { lower: true, computeVectors: true }));
+        qlIterations.limitedTo(needed, () => eighStack(a, 1, 3, { lower: true, computeVectors: true }));
         break;
       } catch (e) {
         expect(e).toBeInstanceOf(LinAlgError);
@@ -60,8 +60,8 @@ describe('eigh: a QL iteration that does not converge', () => {
     }
     expect(needed).toBeGreaterThan(0);
     expect(needed).toBeLessThanOrEqual(10); // QL converges in a handful of iterations per eigenvalue
-    expect(() => withQlIterationLimit(needed - 1, () => eighStack(a, 1, 3, { lower: true, computeVectors: true }))).toThrow(LinAlgError);
-    const [w] = withQlIterationLimit(needed, () => eighStack(a, 1, 3, { lower: true, computeVectors: true }));
+    expect(() => qlIterations.limitedTo(needed - 1, () => eighStack(a, 1, 3, { lower: true, computeVectors: true }))).toThrow(LinAlgError);
+    const [w] = qlIterations.limitedTo(needed, () => eighStack(a, 1, 3, { lower: true, computeVectors: true }));
     const [w60] = eighStack(a, 1, 3, { lower: true, computeVectors: true });
     expect(Array.from(w)).toEqual(Array.from(w60));
   });

@@ -142,13 +142,13 @@ export async function onEachBackend(body: (backend: string) => void): Promise<vo
   });
 }
 
-/** Runs `body` on wasm, then on cpu, outside any scope, and restores the backend it started on. */
-export async function forEachBackend(body: (backend: string) => void): Promise<void> {
+/** Runs `body` on wasm, then on cpu, outside any scope (awaiting it when it is async), and restores the backend it started on. */
+export async function forEachBackend(body: (backend: string) => void | Promise<void>): Promise<void> {
   const start = getBackend();
   try {
     for (const backend of ['wasm', 'cpu'] as const) {
       await setBackend(backend);
-      body(backend);
+      await body(backend);
     }
   } finally {
     await setBackend(start);

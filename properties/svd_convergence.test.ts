@@ -2,13 +2,13 @@
 // would be reached, svd is a LinAlgError naming the matrix (LAPACK's gesdd reports info > 0 and
 // NumPy raises LinAlgError), as eigh is where QL does not converge (eigh_convergence.test.ts), not
 // the unfinished columns it used to return silently as if they were U·S. The limit is lowered with
-// withJacobiSweepLimit to reach that path: at 0 every matrix whose columns (rows, when wide) are
+// jacobiSweeps.limitedTo to reach that path: at 0 every matrix whose columns (rows, when wide) are
 // not already orthogonal fails, and one whose are does not. NaN in is NaN out at any limit.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LinAlgError, grad, jit, np, scope, vmap, type NDArray } from '../src/index.js';
-import { svdStack, singularValues64, withJacobiSweepLimit } from '../src/spectral_kernels.js';
+import { svdStack, singularValues64, jacobiSweeps } from '../src/spectral_kernels.js';
 import { FC_SEED } from './helpers.js';
 import { type Mat, matmul64, orthogonal64, transpose64 } from './matrix64.js';
 
@@ -18,7 +18,7 @@ const NOT_CONVERGED = /^linalg\.svd: the one-sided Jacobi iteration did not conv
 function sweepsNeeded(a: Float32Array, m: number, n: number, computeUv = true): number {
   const passes = (limit: number): boolean => {
     try {
-      withJacobiSweepLimit(limit, () => svdStack(a, 1, m, n, { fullMatrices: false, computeUv }));
+      jacobiSweeps.limitedTo(limit, () => svdStack(a, 1, m, n, { fullMatrices: false, computeUv }));
       return true;
     } catch (e) {
       expect(e).toBeInstanceOf(LinAlgError);
@@ -81,7 +81,7 @@ describe('svd: a Jacobi iteration that does not converge', () => {
       const orth = np.array([[0, 2, 0], [3, 0, 0], [0, 0, -1]], 'float32'); // orthogonal columns already
       const stack = np.stack([orth, sym, orth]);
       const nan = np.array([[1, NaN], [2, 3]], 'float32');
-      withJacobiSweepLimit(0, () => {
+      jacobiSweeps.limitedTo(0, () => {
         expect(() => np.linalg.svd(a)).toThrow(LinAlgError);
         expect(() => np.linalg.svd(a)).toThrow(/^linalg\.svd: the one-sided Jacobi iteration did not converge for matrix \(3×4\) in 0 sweeps/);
         expect(() => np.linalg.svd(stack)).toThrow(/^linalg\.svd: the one-sided Jacobi iteration did not converge for matrix 1 of the stack of 3 \(3×3\)/);
@@ -116,7 +116,7 @@ describe('svd: a Jacobi iteration that does not converge', () => {
       });
       // Back at the default limit the same matrices decompose, and an error inside the override
       // still restores it.
-      expect(() => withJacobiSweepLimit(0, () => np.linalg.svd(a))).toThrow(LinAlgError);
+      expect(() => jacobiSweeps.limitedTo(0, () => np.linalg.svd(a))).toThrow(LinAlgError);
       const s1 = np.linalg.svdvals(sym).toArray() as number[];
       [3 + Math.sqrt(3), 3, 3 - Math.sqrt(3)].forEach((x, i) => expect(Math.abs(s1[i]! - x)).toBeLessThan(1e-5));
       expect(np.linalg.svdvals(stack).shape).toEqual([3, 3]);
@@ -133,9 +133,9 @@ describe('svd: a Jacobi iteration that does not converge', () => {
       const needed = sweepsNeeded(a, m, n);
       expect(needed).toBeLessThanOrEqual(12); // a handful of sweeps at these sizes
       const want = svdStack(a, 1, m, n, { fullMatrices: true, computeUv: true });
-      const got = withJacobiSweepLimit(needed, () => svdStack(a, 1, m, n, { fullMatrices: true, computeUv: true }));
+      const got = jacobiSweeps.limitedTo(needed, () => svdStack(a, 1, m, n, { fullMatrices: true, computeUv: true }));
       got.forEach((x, i) => expect(Array.from(x)).toEqual(Array.from(want[i]!)));
-      if (needed > 0) expect(() => withJacobiSweepLimit(needed - 1, () => svdStack(a, 1, m, n, { fullMatrices: true, computeUv: true }))).toThrow(NOT_CONVERGED);
+      if (needed > 0) expect(() => jacobiSweeps.limitedTo(needed - 1, () => svdStack(a, 1, m, n, { fullMatrices: true, computeUv: true }))).toThrow(NOT_CONVERGED);
       // Without U and V the rotations are the same: as many sweeps.
       expect(sweepsNeeded(a, m, n, false)).toBe(needed);
     }), { seed: FC_SEED, numRuns: 60 });

@@ -4,9 +4,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { np, scope } from '../src/index.js';
+import { dispose, np, scope } from '../src/index.js';
 import { wasmGather } from '../src/wasm_kernels.js';
-import { FC_SEED, numTensors, onEachBackend } from './helpers.js';
+import { FC_SEED, forEachBackend, kernelCounts, numTensors, onEachBackend } from './helpers.js';
 
 /** A list of numbers with −0 shown as such (NaN as NaN). */
 const show = (xs: ArrayLike<number>): string => Array.from(xs, (v) => (Object.is(v, -0) ? '-0' : String(v))).join(',');
@@ -40,9 +40,23 @@ describe('the wasm gather kernel (the gather primitive on float32/int32): bits c
     expect(numTensors()).toBe(before);
   });
 
-  it('np.take goes through it: float32 bits (−0, NaN) and int32 above 2²⁴ exact', () =>
-    onEachBackend(() => {
+  it('np.take runs it on wasm (TF.js\'s GatherV2 on cpu): float32 bits (−0, NaN) and int32 above 2²⁴ exact', async () => {
+    await onEachBackend(() => {
       expect(show(np.take(f32([-0, NaN, 2]), np.array([1, 0, 0, 2], 'int32')).dataSync())).toBe('NaN,-0,-0,2');
       expect(Array.from(np.take(np.array([2 ** 30 + 1, -(2 ** 31), 7], 'int32'), np.array([0, 1], 'int32')).dataSync())).toEqual([2 ** 30 + 1, -(2 ** 31)]);
-    }));
+    });
+    // The values alone would pass through TF.js's GatherV2 too: on wasm the gradus kernel must be
+    // the one that ran (once per take), on cpu TF.js's (the wasm kernels are not there).
+    await forEachBackend(async (backend) => {
+      const x = f32([-0, NaN, 2]), xi = np.array([2 ** 30 + 1, -(2 ** 31), 7], 'int32'), idx = np.array([1, 0, 0, 2], 'int32');
+      const before = numTensors();
+      for (const [dtype, a] of [['float32', x], ['int32', xi]] as const) {
+        const counts = await kernelCounts(() => np.take(a, idx));
+        expect(counts.get(`Gather_${dtype}`) ?? 0, `${backend} ${dtype}: the gradus gather kernel`).toBe(backend === 'wasm' ? 1 : 0);
+        expect(counts.get('GatherV2') ?? 0, `${backend} ${dtype}: TF.js's gather`).toBe(backend === 'wasm' ? 0 : 1);
+      }
+      expect(numTensors()).toBe(before);
+      dispose([x, xi, idx]);
+    });
+  });
 });

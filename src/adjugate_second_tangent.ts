@@ -2,7 +2,7 @@
 // polynomial in A: finite and exact at singular matrices too, as adjugate_tangent's kernel is for
 // the second derivative. It used to go through A⁻¹ (δ·((tr XT·tr XS − tr XSXT)·I − …)·X with
 // X = A⁻¹): O(1/σ_min²) terms that cancel to O(1), NaN at every singular A with n ≥ 4.
-import { ScaledProduct, luCompletePivoting, solveRightUnitLower } from './linalg_kernels.js';
+import { ScaledProduct, luCompletePivoting, permutedForwardSubstitution, solveRightUnitLower } from './linalg_kernels.js';
 
 /**
  * A hyper-dual number r + e·ε + h·η + x·εη with ε² = η² = 0: arithmetic on these carries a value,
@@ -83,14 +83,8 @@ export function adjugateSecondTangentStack(a: ArrayLike<number>, t: ArrayLike<nu
       for (let i = 0; i < n * n; i++) if (Number.isNaN(t[base + i]!) || Number.isNaN(s[base + i]!)) out.fill(NaN, base, base + n * n);
       continue;
     }
-    // mm = L⁻¹·(P·T·Q) and nn = L⁻¹·(P·S·Q): forward substitution with the unit lower triangle.
-    for (const [dst, src] of [[mm, t], [nn, s]] as const) {
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) dst[i * n + j] = src[base + rowPerm[i]! * n + colPerm[j]!]!;
-      for (let i = 1; i < n; i++) for (let c = 0; c < i; c++) {
-        const f = lu[i * n + c]!;
-        if (f !== 0) for (let j = 0; j < n; j++) dst[i * n + j]! -= f * dst[c * n + j]!;
-      }
-    }
+    permutedForwardSubstitution(mm, t, base, lu, rowPerm, colPerm, n); // mm = L⁻¹·(P·T·Q)
+    permutedForwardSubstitution(nn, s, base, lu, rowPerm, colPerm, n); // nn = L⁻¹·(P·S·Q)
     const x: HdMat = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => new HyperDual(j >= i ? lu[i * n + j]! : 0, mm[i * n + j]!, nn[i * n + j]!, 0)));
     // δ = det X₁₁ = δ₀·δ_rel: δ₀ = ∏ U's pivots (ScaledProduct, whose mantissa enters g and exponent the end), δ_rel = ∏ pivot/U's pivot.
     const scaled = new ScaledProduct();

@@ -18,13 +18,16 @@
 // (n 12–25): the bulge chase carries rounding errors of the large entries into the small ones.
 // LAPACK's steqr picks its direction the same way, small end first.
 
-import { LinAlgError } from './errors.js';
+import type { LinAlgError } from './errors.js';
+import { IterationLimit } from './iteration_limit.js';
 
 const EPS64 = 2 ** -52;
-/** QL converges in 1–2 iterations per eigenvalue; this bounds the work on pathological input (LAPACK's steqr allows 30 per eigenvalue). */
-const MAX_QL_ITERATIONS = 60;
-/** The limit in force: MAX_QL_ITERATIONS but inside withQlIterationLimit (tests). */
-let qlIterationLimit = MAX_QL_ITERATIONS;
+/**
+ * QL converges in 1–2 iterations per eigenvalue; this bounds the work on pathological input
+ * (LAPACK's steqr allows 30 per eigenvalue). Tests lower it (`qlIterations.limitedTo`) to reach the
+ * non-convergence error, which no matrix met in testing does at 60.
+ */
+export const qlIterations = new IterationLimit(60, { iteration: 'QL', unit: 'iterations on one eigenvalue', lapack: 'syev', expected: 'a symmetric matrix QL can diagonalise' });
 
 /** √(x² + y²) without overflow or underflow in the squares. */
 function hypot2(x: number, y: number): number {
@@ -106,7 +109,7 @@ function tridiagonalQl(d: Float64Array, e: Float64Array, n: number, z?: Float64A
       let m = l;
       while (m < n - 1 && Math.abs(e[m]!) > EPS64 * (Math.abs(d[m]!) + Math.abs(d[m + 1]!))) m++;
       if (m === l) break; // d[l] has converged
-      if (iterations++ === qlIterationLimit) return false;
+      if (iterations++ === qlIterations.value) return false;
       // The shift: the eigenvalue of the leading 2×2 block nearer d[l]; then chase the bulge up from m to l.
       let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
       let r = hypot2(g, 1);
@@ -240,7 +243,7 @@ function reverseTridiagonal(d: Float64Array, e: Float64Array, n: number): void {
 
 /** Where QL did not converge: the matrix (in its stack) and the eigenvalue it was working on. */
 function notConverged(what: string, n: number, at: number, batch: number): LinAlgError {
-  return new LinAlgError(`linalg.${what}: the QL iteration did not converge for matrix ${batch > 1 ? `${at} of the stack of ${batch} ` : ''}(${n}×${n}) in ${qlIterationLimit} iterations on one eigenvalue (LAPACK's syev reports info > 0 and NumPy raises LinAlgError there); expected a symmetric matrix QL can diagonalise`);
+  return qlIterations.notConverged(`linalg.${what}`, n, n, at, batch);
 }
 
 /** ws.d ← the eigenvalues of the matrix at `base`, unsorted: NaNs where an entry is not finite; false when QL did not converge. */
@@ -257,12 +260,13 @@ function valuesInto(a: ArrayLike<number>, base: number, n: number, lower: boolea
 /**
  * The eigenvalues, ascending (float64), of the n×n symmetric matrix whose lower triangle (upper
  * when `lower` is false) starts at `base` in the row-major `a`; `n` NaNs when an entry there is
- * not finite, as JAX's eigh gives NaNs. A LinAlgError when QL does not converge (never met in
- * testing but by lowering the limit: withQlIterationLimit).
+ * not finite, as JAX's eigh gives NaNs. A LinAlgError naming matrix `at` of a stack of `batch`
+ * when QL does not converge (never met in testing but by lowering the limit: qlIterations.limitedTo).
+ * With a workspace `ws` (made for n, without vectors) the result is its own array, overwritten by
+ * the next call: eigvalshStack's step per matrix.
  */
-export function symmetricEigenvalues(a: ArrayLike<number>, base: number, n: number, lower: boolean): Float64Array {
-  const ws = new EighWorkspace(n, false);
-  if (!valuesInto(a, base, n, lower, ws)) throw notConverged('eigvalsh', n, 0, 1);
+export function symmetricEigenvalues(a: ArrayLike<number>, base: number, n: number, lower: boolean, ws = new EighWorkspace(n, false), at = 0, batch = 1): Float64Array {
+  if (!valuesInto(a, base, n, lower, ws)) throw notConverged('eigvalsh', n, at, batch);
   return ws.d.sort();
 }
 
@@ -321,10 +325,7 @@ export function symmetricEigensystem(a: ArrayLike<number>, base: number, n: numb
 export function eigvalshStack(a: ArrayLike<number>, batch: number, n: number, lower: boolean): Float32Array {
   const w = new Float32Array(batch * n);
   const ws = new EighWorkspace(n, false);
-  for (let bi = 0; bi < batch; bi++) {
-    if (!valuesInto(a, bi * n * n, n, lower, ws)) throw notConverged('eigvalsh', n, bi, batch);
-    w.set(ws.d.sort(), bi * n);
-  }
+  for (let bi = 0; bi < batch; bi++) w.set(symmetricEigenvalues(a, bi * n * n, n, lower, ws, bi, batch), bi * n);
   return w;
 }
 
@@ -333,16 +334,3 @@ export function eighNotConverged(n: number, at: number, batch: number): LinAlgEr
   return notConverged('eigh', n, at, batch);
 }
 
-/**
- * Runs `body` with QL allowed only `limit` iterations per eigenvalue (60 otherwise), so that tests
- * can reach the non-convergence error, which no matrix met in testing does at 60.
- */
-export function withQlIterationLimit<T>(limit: number, body: () => T): T {
-  const saved = qlIterationLimit;
-  qlIterationLimit = limit;
-  try {
-    return body();
-  } finally {
-    qlIterationLimit = saved;
-  }
-}

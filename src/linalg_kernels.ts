@@ -168,6 +168,20 @@ export function luCompletePivoting(a: Float64Array, n: number): { rowPerm: Int32
   return { rowPerm, colPerm, sign, rank: n };
 }
 
+/**
+ * dst = L⁻¹·(P·T·Q) for the n×n matrix T at offset `base` of `t`: its rows and columns permuted as
+ * luCompletePivoting pivoted (`rowPerm`, `colPerm`), then forward substitution with the unit lower
+ * triangle it left in `lu`. A tangent's image in the pivoted LU's basis, which adjugate's first
+ * (adjugateTangentStack) and second (adjugate_second_tangent.ts) derivatives both start from.
+ */
+export function permutedForwardSubstitution(dst: Float64Array, t: ArrayLike<number>, base: number, lu: Float64Array, rowPerm: Int32Array, colPerm: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) dst[i * n + j] = t[base + rowPerm[i]! * n + colPerm[j]!]!;
+  for (let i = 1; i < n; i++) for (let k = 0; k < i; k++) {
+    const f = lu[i * n + k]!;
+    if (f !== 0) for (let j = 0; j < n; j++) dst[i * n + j]! -= f * dst[k * n + j]!;
+  }
+}
+
 /** Determinant of each matrix of the stack (exactly 0 for a singular one; ±inf past float32's range). */
 export function detStack(a: ArrayLike<number>, batch: number, n: number): Float32Array {
   const out = new Float32Array(batch);
@@ -284,12 +298,7 @@ export function adjugateTangentStack(a: ArrayLike<number>, t: ArrayLike<number>,
       for (let i = 0; i < n * n; i++) if (Number.isNaN(t[base + i]!)) out.fill(NaN, base, base + n * n);
       continue;
     }
-    // mm = L⁻¹·(P·T·Q): forward substitution with the unit lower triangle.
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) mm[i * n + j] = t[base + rowPerm[i]! * n + colPerm[j]!]!;
-    for (let i = 1; i < n; i++) for (let k = 0; k < i; k++) {
-      const f = lu[i * n + k]!;
-      if (f !== 0) for (let j = 0; j < n; j++) mm[i * n + j]! -= f * mm[k * n + j]!;
-    }
+    permutedForwardSubstitution(mm, t, base, lu, rowPerm, colPerm, n); // mm = L⁻¹·(P·T·Q)
     // W = U₁₁⁻¹ (upper triangular, by columns) and δ = det U₁₁.
     const scaled = new ScaledProduct(); // δ = mantissa·2^exponent; the blocks below take the mantissa
     for (let k = 0; k < m; k++) scaled.times(lu[k * n + k]!);

@@ -5,7 +5,7 @@
 // values that forming AᵀA would lose. Both converge to float64 precision; the matrices gradus
 // meets here are small, as in linalg_kernels.ts.
 import { EighWorkspace, eighNotConverged, symmetricEigensystem } from './eigvalsh_kernel.js';
-import { LinAlgError } from './errors.js';
+import { IterationLimit } from './iteration_limit.js';
 import type { ParamsOf } from './primitives.js';
 
 const EPS64 = 2 ** -52;
@@ -19,31 +19,11 @@ const EPS64 = 2 ** -52;
 const TINY_SQUARED_NORM = 2 ** -1022;
 /**
  * Jacobi converges quadratically (a handful of sweeps); this bounds the work on pathological input:
- * the most sweeps that may rotate, after which one more must find every pair orthogonal.
+ * the most sweeps that may rotate, after which one more must find every pair orthogonal. Tests
+ * lower it (`jacobiSweeps.limitedTo`) to reach svd's non-convergence error, which no matrix met in
+ * testing does at 100; at 0 only matrices whose columns (rows, when wide) are already orthogonal decompose.
  */
-const MAX_SWEEPS = 100;
-/** The limit in force: MAX_SWEEPS but inside withJacobiSweepLimit (tests). */
-let sweepLimit = MAX_SWEEPS;
-
-/**
- * Runs `body` with one-sided Jacobi allowed only `limit` rotating sweeps (100 otherwise), so that
- * tests can reach svd's non-convergence error, which no matrix met in testing does at 100. At 0
- * only matrices whose columns (rows, when wide) are already orthogonal decompose.
- */
-export function withJacobiSweepLimit<T>(limit: number, body: () => T): T {
-  const saved = sweepLimit;
-  sweepLimit = limit;
-  try {
-    return body();
-  } finally {
-    sweepLimit = saved;
-  }
-}
-
-/** svd's LinAlgError for the rows×cols matrix `at` of `batch` on which Jacobi did not converge. */
-function svdNotConverged(op: string, rows: number, cols: number, at: number, batch: number): LinAlgError {
-  return new LinAlgError(`${op}: the one-sided Jacobi iteration did not converge for matrix ${batch > 1 ? `${at} of the stack of ${batch} ` : ''}(${rows}×${cols}) in ${sweepLimit} sweeps (LAPACK's gesdd reports info > 0 and NumPy raises LinAlgError there); expected a matrix Jacobi can orthogonalise`);
-}
+export const jacobiSweeps = new IterationLimit(100, { iteration: 'one-sided Jacobi', unit: 'sweeps', lapack: 'gesdd', expected: 'a matrix Jacobi can orthogonalise' });
 
 /**
  * tan of the Jacobi rotation angle that zeroes the off-diagonal entry of the symmetric 2×2
@@ -163,7 +143,7 @@ function completeBasis(basis: Float64Array[], dim: number, count: number): Float
  * (descending), the left singular vectors as `uCols` columns (the normalised columns, completed to
  * an orthonormal set where a singular value is zero and up to `uCols` = rows when full), and the
  * right singular vectors as columns of V, in the same order. null when a pair is still not
- * orthogonal after `sweepLimit` sweeps that rotated (the caller raises svd's LinAlgError).
+ * orthogonal after `jacobiSweeps.value` sweeps that rotated (the caller raises svd's LinAlgError).
  */
 function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boolean, uCols: number): { s: Float64Array; u: Float64Array[]; v: Float64Array[] } | null {
   const v = Array.from({ length: wantV ? cols : 0 }, (_, j) => {
@@ -171,7 +151,7 @@ function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boole
     e[j] = 1;
     return e;
   });
-  // Sweep number sweepLimit only checks: a pair it would rotate means Jacobi did not converge (the
+  // Sweep number jacobiSweeps.value only checks: a pair it would rotate means Jacobi did not converge (the
   // old loop stopped there silently and returned the unfinished columns as if they were U·S).
   for (let sweep = 0; ; sweep++) {
     let rotated = false;
@@ -181,7 +161,7 @@ function hestenesSvd(b: Float64Array[], rows: number, cols: number, wantV: boole
         const alpha = dot(bp, bp), beta = dot(bq, bq), gamma = dot(bp, bq);
         if (alpha < TINY_SQUARED_NORM || beta < TINY_SQUARED_NORM) continue;
         if (Math.abs(gamma) <= EPS64 * Math.sqrt(alpha) * Math.sqrt(beta)) continue;
-        if (sweep >= sweepLimit) return null;
+        if (sweep >= jacobiSweeps.value) return null;
         rotated = true;
         const t = jacobiTangent(alpha, beta, gamma);
         const c = 1 / Math.sqrt(1 + t * t), s = t * c;
@@ -235,7 +215,7 @@ export function singularValues64(a: ArrayLike<number>, rows: number, cols: numbe
   }));
   if (!finite) return new Float64Array(c).fill(NaN);
   const result = hestenesSvd(columns, r, c, false, 0);
-  if (result === null) throw svdNotConverged('singularValues64', rows, cols, 0, 1);
+  if (result === null) throw jacobiSweeps.notConverged('singularValues64', rows, cols, 0, 1);
   return result.s;
 }
 
@@ -274,7 +254,7 @@ export function svdStack(a: ArrayLike<number>, batch: number, m: number, n: numb
     // B's left vectors are A's left (tall) or right (wide) ones: as many as A's U columns or Vᵀ rows.
     const bLeft = computeUv ? (tall ? uc : vr) : 0;
     const result = hestenesSvd(bCols, rows, cols, computeUv, bLeft);
-    if (result === null) throw svdNotConverged('linalg.svd', m, n, bi, batch);
+    if (result === null) throw jacobiSweeps.notConverged('linalg.svd', m, n, bi, batch);
     const { s, u: left, v: right } = result;
     sOut.set(s, bi * k);
     if (!computeUv) continue;

@@ -138,7 +138,8 @@ export function customVjp<F extends AnyFn, R>(
         // Static leaves (booleans, strings) have no cotangent: whatever bwd puts there is ignored.
         const isArray = argLeaves.map((l) => l instanceof NDArray);
         if (ct === null || ct === undefined) return argLeaves.flatMap((l, k) => (isArray[k] ? [zeros((l as NDArray).aval)] : []));
-        const [withPaths, cdef] = tree.flattenWithPath(zeroNullSubtrees(name, i, ct, argTrees[i]));
+        const filled = zeroNullSubtrees(name, i, ct, argTrees[i]);
+        const [withPaths, cdef] = tree.flattenWithPath(filled);
         if (!cdef.equals(tree.structure(argTrees[i]))) throw structureMismatch(name, i, ct, argTrees[i]);
         return withPaths.flatMap(([path, leaf], k) => {
           if (!isArray[k]) return [];
@@ -146,10 +147,10 @@ export function customVjp<F extends AnyFn, R>(
           const want = (argLeaves[k] as NDArray).aval;
           c = weaklyTyped(leaf, c, want.dtype);
           // Named by the leaf's path inside the argument (a flat leaf number means nothing to the user).
-          const where = `argument ${i}${path.length > 0 ? ` at ${tree.keystr(path)}` : ''}`;
+          const where = () => leafWhere(filled, k, `argument ${i}`);
           const intHint = want.dtype === 'float32' ? '' : ' (an integer or bool argument has no cotangent: return null for the whole argument, or zeros of its shape)';
-          if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for ${where} has shape ${c.aval.str()}; expected ${want.str()}${intHint}`);
-          if (want.dtype === 'float32' && c.dtype !== 'float32') throw new TransformError(`customVjp(${name}): bwd's cotangent for ${where} is ${c.aval.str()}; expected ${want.str()} (gradients of float arguments are float32)`);
+          if (c.shape.join() !== want.shape.join()) throw new ShapeError(`customVjp(${name}): bwd's cotangent for argument ${i} has shape ${c.aval.str()}; expected ${want.str()}${where()}${intHint}`);
+          if (want.dtype === 'float32' && c.dtype !== 'float32') throw new TransformError(`customVjp(${name}): bwd's cotangent for argument ${i} is ${c.aval.str()}; expected ${want.str()}${where()} (gradients of float arguments are float32)`);
           return [c];
         });
       });

@@ -5,28 +5,71 @@ import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
 import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
-import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { DTypeError, DisposedError, ShapeError, fmtShape } from '../errors.js';
 import { disposedOperand } from '../eval.js';
 import { checkShape } from '../shape.js';
 import { scopeDepth, scopedTopLevel } from '../scope.js';
+import { leaves } from '../tree.js';
 
 /**
  * Wraps a public op so that, at the top level of user code, its intermediates (and the constants
  * made from JS numbers) are freed when it returns. Inside transformations their scopes do this.
+ * `name` is what errors call the op (by default the function's own name; np/index.ts names the
+ * namespace's ops after their exports).
  */
 // `F extends Function` (not a signature) so that parameters with defaults keep their own types.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export function defop<F extends Function>(fn: F): F {
+export function defop<F extends Function>(fn: F, name: string = opNames.get(fn) ?? fn.name): F {
   const f = fn as unknown as (...args: unknown[]) => unknown;
   const wrapped = (...args: unknown[]): unknown => {
-    if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return f(...args);
+    if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return liveResult(wrapped, args, f(...args));
     // At the top level results belong to the caller: a result that existed before the call (an
     // argument, also inside lists and plain objects: a no-op reshape, concatenate of one array,
     // split into one piece, a parameter tree returned with some leaves unchanged) gets its own
     // handle, so disposing it cannot free the argument.
-    return scopedTopLevel(() => f(...args));
+    return scopedTopLevel(() => liveResult(wrapped, args, f(...args)));
   };
+  opNames.set(wrapped, name);
   return wrapped as unknown as F;
+}
+
+// What errors call each op defop wrapped ('' until named).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+const opNames = new WeakMap<Function, string>();
+
+/** Names the ops among `ops` that have no name yet after their keys (`prefix` first): np's ops are arrow functions, named by their exports. */
+export function nameOps(ops: object, prefix = ''): void {
+  for (const [key, op] of Object.entries(ops)) if (typeof op === 'function' && opNames.get(op) === '') opNames.set(op, prefix + key);
+}
+
+/**
+ * `out` itself, refused if it holds a freed array. An op that hands an operand back without a
+ * kernel (a reshape to its own shape, a one-array concatenate, a bool squared) would hand back a
+ * freed one too, and it would fail later, far away, in the tensor getter, whose error knows neither
+ * the op nor who freed it: the one check for all of them, so that they refuse it as the ops that
+ * run a kernel do (eval.ts). (Inside the top-level scope, so that nothing made for the result is
+ * left behind when it throws.) One test for the usual result, a live concrete array.
+ */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+function liveResult(op: Function, args: unknown[], out: unknown): unknown {
+  if (out instanceof ConcreteArray ? out.isDisposed : holdsFreedArray(out)) throw freedResult(op, args, out);
+  return out;
+}
+
+/** Whether a result that is not one concrete array (a list, a tree) holds a freed one. */
+function holdsFreedArray(out: unknown): boolean {
+  if (typeof out !== 'object' || out === null || out instanceof NDArray) return false;
+  return (leaves(out) as unknown[]).some((l) => l instanceof ConcreteArray && l.isDisposed);
+}
+
+/** The error for a freed array in `op`'s result: its operand (by position among the arguments' leaves, as eval.ts numbers a primitive's), or, if it is none of them, the result. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+function freedResult(op: Function, args: unknown[], out: unknown): DisposedError {
+  const name = opNames.get(op) || 'an op';
+  const freed = out instanceof ConcreteArray ? out : (leaves(out).find((l) => l instanceof ConcreteArray && l.isDisposed) as ConcreteArray);
+  const operand = leaves(args).indexOf(freed);
+  if (operand >= 0) return disposedOperand(name, operand, freed);
+  return new DisposedError(`${name}: its result holds an array (${freed.aval.str()}) that was freed before the op returned it; keep values by returning them from the scope or transformed function that made them`);
 }
 
 function inferShapeAndDtype(x: NestedNumbers): { shape: number[]; dtype: DType; flat: (number | boolean)[] } {
@@ -158,7 +201,7 @@ export const astypeHook: { fn: (x: NDArray, dtype: DType) => NDArray } = {
 
 /** A copy of an array (a new handle that the caller owns; the data is shared until either is freed). */
 export const copy = defop((x: ArrayLike): NDArray => {
-  const a = handBack('copy', asArray(x));
+  const a = refuseFreed('copy', asArray(x));
   return a instanceof ConcreteArray ? new ConcreteArray(shareTensor(a.tensor)) : bind1('reshape', [a], { shape: a.shape });
 });
 
@@ -166,21 +209,20 @@ export const copy = defop((x: ArrayLike): NDArray => {
 export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
   const d = dtype === undefined ? undefined : checkDtype(dtype, 'array');
   if (x instanceof Tracer) return d ? astypeHook.fn(x, d) : x;
-  if (x instanceof ConcreteArray) handBack('array', x);
+  if (x instanceof ConcreteArray) refuseFreed('array', x);
   return asArray(x, d);
 });
 
 /**
- * `a` itself, refused if it is a freed concrete array: for ops that hand an operand back where they
- * need no kernel (a reshape to its own shape, np.array of an array), so that a freed operand is the
- * error naming the op that the kernel's evaluation would have given (eval.ts), not a freed result
- * that fails later, far away.
+ * `a` itself, refused if it is a freed concrete array: for ops that read an operand's values or
+ * shape before any kernel runs (a concrete exponent, a start index, matrixPower's 0th power), and
+ * for those that name themselves for a freed operand rather than the first primitive they bind.
+ * (An op that hands a freed operand back is refused by defop.)
  */
-export function handBack(op: string, a: NDArray, operand = 0): NDArray {
+export function refuseFreed(op: string, a: NDArray, operand = 0): NDArray {
   if (a instanceof ConcreteArray && a.isDisposed) throw disposedOperand(op, operand, a);
   return a;
 }
-
 
 export function full(shape: readonly number[] | number, value: number | boolean | NDArray, dtype?: DType): NDArray {
   const s = checkShape('full', shape);

@@ -6,7 +6,7 @@ import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } 
 import { broadcastShapes, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
-import { asArray, astypeHook, defop, full, handBack, weakConstant } from './convert.js';
+import { asArray, astypeHook, defop, full, refuseFreed, weakConstant } from './convert.js';
 
 export function astypeRaw(x: NDArray, dtype: DType): NDArray {
   return x.dtype === dtype ? x : bind1('convert_element_type', [x], { dtype });
@@ -14,7 +14,7 @@ export function astypeRaw(x: NDArray, dtype: DType): NDArray {
 astypeHook.fn = astypeRaw;
 
 /** `x.astype(dtype)`: converts (floats to ints truncate toward zero; nonzero to bool is true). */
-export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(handBack('astype', asArray(x)), checkDtype(dtype, 'astype')));
+export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(refuseFreed('astype', asArray(x)), checkDtype(dtype, 'astype')));
 
 function isWeak(x: ArrayLike): x is number | boolean {
   return typeof x === 'number' || typeof x === 'boolean';
@@ -138,7 +138,7 @@ const roundKernel = unary('round', 'round');
 /** Rounds half to even (NumPy); integers are already round and keep their dtype (NumPy). */
 export const round = defop((x: ArrayLike): NDArray => {
   const a = asArray(x);
-  return a.dtype === 'int32' ? handBack('round', a) : roundKernel(a);
+  return a.dtype === 'int32' ? a : roundKernel(a);
 });
 /** The logistic sigmoid 1 / (1 + e^-x). */
 export const sigmoid = unary('logistic', 'sigmoid');
@@ -167,7 +167,7 @@ export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   let known: Int32Array | Uint8Array | undefined, top = 0;
   if (concrete !== undefined) {
     // (A freed exponent is refused as a kernel would refuse it, naming power, not by the tensor getter.)
-    known = handBack('power', concrete, 1).dataSync() as Int32Array | Uint8Array;
+    known = refuseFreed('power', concrete, 1).dataSync() as Int32Array | Uint8Array;
     // (A loop, not a spread: an exponent array may be long.)
     for (const e of known) {
       if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${concrete.aval.str()}); use float32 operands`);
@@ -242,7 +242,7 @@ export const where = defop((cond: ArrayLike, x: ArrayLike, y: ArrayLike): NDArra
 
 export const square = defop((x: ArrayLike): NDArray => {
   const [a] = elementwiseOperands([x]);
-  if (a!.dtype === 'bool') return handBack('square', a!); // NumPy: a bool squared is itself (x and x)
+  if (a!.dtype === 'bool') return a!; // NumPy: a bool squared is itself (x and x)
   return bind1('mul', [a!, a!], {});
 });
 export const reciprocal = defop((x: ArrayLike): NDArray => divide(1, x));
@@ -321,7 +321,7 @@ function intFloorDivide(a: NDArray, b: NDArray): NDArray {
  */
 export const clip = defop((x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): NDArray => {
   const hasLo = lo !== null && lo !== undefined, hasHi = hi !== null && hi !== undefined;
-  if (!hasLo || !hasHi) return hasLo ? maximum(x, lo) : hasHi ? minimum(x, hi) : handBack('clip', asArray(x));
+  if (!hasLo || !hasHi) return hasLo ? maximum(x, lo) : hasHi ? minimum(x, hi) : asArray(x);
   const [a, l, h] = elementwiseOperands([x, lo, hi], 'keep', 'clip');
   // (NumPy's bool max and min are or and and; clamp takes numbers only.)
   if (a!.dtype === 'bool') return minimum(maximum(a!, l!), h!);

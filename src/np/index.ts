@@ -4,13 +4,15 @@ import { ConcreteArray, arrayMethods, type ArrayLike, type NDArray } from '../ar
 import type { DType } from '../dtype.js';
 import '../executor.js';
 import * as convert from './convert.js';
-import { handBack } from './convert.js';
+import { refuseFreed } from './convert.js';
 import * as elementwise from './elementwise.js';
 import * as linalgOps from './linalg.js';
 import * as nn from './nn.js';
 import * as reductions from './reductions.js';
 import * as shapeOps from './shape_ops.js';
 import * as indexUpdate from './index_update.js';
+import * as sorting from './sorting.js';
+import * as special from './special.js';
 
 export * from './convert.js';
 export * from './elementwise.js';
@@ -27,12 +29,12 @@ export { at, segmentSum, type IndexUpdate, type UpdateIndex } from './index_upda
 /**
  * Converts numbers, nested arrays, TF.js tensors and gradus arrays to a gradus array; an array is
  * handed back as it is (jnp.asarray without a copy), but a freed one is refused with the
- * DisposedError naming asArray, as the other ops that hand an operand back do (handBack). Ops call
+ * DisposedError naming asArray, as the ops that hand an operand back do (refuseFreed, as copy and array). Ops call
  * convert's asArray on their operands, so a freed operand there is reported by the op using it.
  * (Declared here, it takes the place of convert's in the namespace that `export *` would give.)
  */
 export function asArray(x: ArrayLike, dtype?: DType): NDArray {
-  if (x instanceof ConcreteArray) handBack('asArray', x);
+  if (x instanceof ConcreteArray) refuseFreed('asArray', x);
   return convert.asArray(x, dtype);
 }
 
@@ -70,4 +72,7 @@ Object.assign(arrayMethods, {
   update: (x: import('../array.js').NDArray, spec: readonly indexUpdate.UpdateIndex[]) => indexUpdate.at(x, ...spec),
 });
 
-void convert; void nn;
+// Errors name an op as its caller spells it: np.linalg's as linalg.<name> (first, so that those
+// exported at the top level too keep that name), then every other op after its export.
+convert.nameOps(linalgOps.linalg, 'linalg.');
+for (const ops of [convert, elementwise, reductions, shapeOps, linalgOps, nn, sorting, special, indexUpdate]) convert.nameOps(ops);

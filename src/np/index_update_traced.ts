@@ -30,18 +30,25 @@ export const scatter = (idx: NDArray, upd: NDArray, size: number): NDArray => bi
 
 /**
  * The writes sorted by target: `key` is each write's target, S for a dropped (out-of-bounds)
- * write, so dropped writes form the last run (sorted last, and never a target's winner).
- * `perm` is the stable order, `sk` the sorted keys and `winner` holds, per target, the sorted position + 1 of its run's final write (0: untouched).
+ * write (`valid` null: none is), so dropped writes form the last run (sorted last, and never a
+ * target's winner). `perm` is the stable order, `sk` the sorted keys, and `end` marks each run's
+ * final write, dropped writes' run excepted. (The one sort behind `runs` and `setTraced`.)
  */
-function runs(flat: NDArray, valid: NDArray, S: number): Runs {
+function sortedRuns(flat: NDArray, valid: NDArray | null, S: number): { perm: NDArray; sk: NDArray; end: NDArray } {
   const M = flat.size;
-  const key = where(valid, flat, S);
+  const key = valid === null ? flat : where(valid, flat, S);
   const perm = argsort(key);
   const sk = gather(key, perm);
   // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
   const last = notEqual(sk, concatenate([slice(sk, [1], [M]), constInt([-1], [1])]));
+  return { perm, sk, end: valid === null ? last : logicalAnd(last, less(sk, S)) };
+}
+
+/** `sortedRuns` with, per target, the sorted position + 1 of its run's final write in `winner` (0: untouched). */
+function runs(flat: NDArray, valid: NDArray, S: number): Runs {
+  const M = flat.size;
+  const { perm, sk, end } = sortedRuns(flat, valid, S);
   // The other writes add 0 to target 0 (exact on int32), which spares slicing a size-S + 1 scatter.
-  const end = logicalAnd(last, less(sk, S));
   const winner = scatter(where(end, sk, 0), where(end, arange(1, M + 1, 1, 'int32'), 0), S);
   return { perm, sk, winner, longest: M, hit: null };
 }
@@ -211,13 +218,8 @@ export function multiplyTraced(xf: NDArray, flat: NDArray, valid: NDArray, vf: N
  * which on wasm take TF.js's slow generic path: 4× the time at S = 10⁶.)
  */
 export function setTraced(xf: NDArray, flat: NDArray, valid: NDArray | null, vf: NDArray): NDArray {
-  const S = xf.size, M = vf.size;
-  const key = valid === null ? flat : where(valid, flat, S);
-  const perm = argsort(key);
-  const sorted = gather(key, perm);
-  // A run ends where the next sorted key differs (keys are in [0, S], so −1 closes the last run).
-  const last = notEqual(sorted, concatenate([slice(sorted, [1], [M]), constInt([-1], [1])]));
-  const end = valid === null ? last : logicalAnd(last, less(sorted, S));
-  const offset = scatter(where(end, sorted, 0), where(end, subtract(add(perm, S), sorted), 0), S); // (the others add 0 at 0)
+  const S = xf.size;
+  const { perm, sk, end } = sortedRuns(flat, valid, S);
+  const offset = scatter(where(end, sk, 0), where(end, subtract(add(perm, S), sk), 0), S); // (the others add 0 at 0)
   return gather(concatenate([xf, vf]), add(offset, arange(0, S, 1, 'int32')));
 }

@@ -61,8 +61,9 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
     rank = zeros([], 'int32');
     X = zeros([n, B.shape[1]!]);
   } else {
-    [X, s] = minimumNormSolution(a, B, rcond);
-    rank = sum(astypeRaw(keptSingularValues(s, rcond), 'int32'));
+    let kept: NDArray;
+    [X, s, kept] = minimumNormSolution(a, B, rcond);
+    rank = sum(astypeRaw(kept, 'int32'));
   }
   // NumPy returns no residuals for m ≤ n or a rank below n; JAX always returns them.
   let numpyEmpty = numpyResid && m <= n;
@@ -78,7 +79,7 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
 });
 
 /**
- * [x, s]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (LAPACK's gelsd, which NumPy
+ * [x, s, kept]: V·diag(1/s)·Uᵀ·B over the singular values above rcond·s_max (`kept` marks them) (LAPACK's gelsd, which NumPy
  * calls; JAX's ≥ would count the zeros of a zero matrix and divide by them), and a's singular values.
  * x's derivative is that of A⁺B at constant rank (pinv's rule applied to B, and A⁺·dB): through the SVD's own
  * derivative (as in JAX) it was NaN wherever a is exactly rank deficient, since a zero singular value
@@ -88,21 +89,23 @@ export const lstsq = defop((x: ArrayLike, y: ArrayLike, options: LstsqOptions = 
  * One SVD serves the solution and its derivatives: its factors enter x's custom rule (and the
  * pseudo-inverse that rule needs) through stop_gradient, so that x is differentiated by the rule
  * alone, at any order; s comes straight from the svd primitive. (The rule used to recompute the
- * SVD twice: for A⁺, and for ds.)
+ * SVD twice: for A⁺, and for ds.) The cutoff mask is taken once, for x and for lstsq's rank.
  */
-function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, NDArray] {
+function minimumNormSolution(a: NDArray, b: NDArray, rcond: number): [NDArray, NDArray, NDArray] {
   const [s, u, vh] = bind('svd', [a], { fullMatrices: false, computeUv: true }) as [NDArray, NDArray, NDArray];
   const sg = (t: NDArray) => bind1('stop_gradient', [t], {});
-  return [solveFromSvd(rcond)(a, b, sg(u), sg(s), sg(vh)), s];
+  const kept = keptSingularValues(s, rcond);
+  return [solveFromSvd(rcond)(a, b, sg(u), sg(s), sg(vh), kept), s, kept];
 }
 
-/** x = A⁺·B from A's reduced SVD (u, s, vh), with the derivative of A⁺·B at constant rank in A and B alone (see minimumNormSolution). */
-function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray {
-  const solve: (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray) => NDArray = customJvp((_p: NDArray, q: NDArray, u: NDArray, s: NDArray, vh: NDArray): NDArray => {
-    const sInv = divide(1, where(keptSingularValues(s, rcond), s, Infinity));
+/** x = A⁺·B from A's reduced SVD (u, s, vh) and its cutoff mask `kept` (s > rcond·s_max), with the derivative of A⁺·B at constant rank in A and B alone (see minimumNormSolution). */
+function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray, kept: NDArray) => NDArray {
+  type Solve = (a: NDArray, b: NDArray, u: NDArray, s: NDArray, vh: NDArray, kept: NDArray) => NDArray;
+  const solve: Solve = customJvp((_p: NDArray, q: NDArray, u: NDArray, s: NDArray, vh: NDArray, kept: NDArray): NDArray => {
+    const sInv = divide(1, where(kept, s, Infinity));
     return batchMatmul(mT(vh), multiply(expandDims(sInv, -1), batchMatmul(mT(u), q)));
-  }, ([p, q, u, s, vh]: [NDArray, NDArray, NDArray, NDArray, NDArray], [dp, dq]: [NDArray, NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
-    const x = solve(p, q, u, s, vh);
+  }, ([p, q, u, s, vh, kept]: [NDArray, NDArray, NDArray, NDArray, NDArray, NDArray], [dp, dq]: [NDArray, NDArray, NDArray, NDArray, NDArray, NDArray]): [NDArray, NDArray] => {
+    const x = solve(p, q, u, s, vh, kept);
     // x = A_k⁺·b for A_k the rank-k truncation of A (k kept singular values), so
     // dx = dP·b + P·db with dP = dA_k⁺ by Golub–Pereyra at A_k's constant rank k (A·P = A_k·P and P·A = P·A_k),
     // dA_k the truncation's derivative (truncationTangent; dA itself where every cut value is 0):
@@ -115,8 +118,8 @@ function solveFromSvd(rcond: number): (a: NDArray, b: NDArray, u: NDArray, s: ND
     sigma = where(greater(sigma, 0), sigma, 1);
     // Which values are kept is decided on s itself, as x's value does (rank included): on s/σ, a
     // value one rounding step above rcond·s_max could fall to the cutoff (fl(s₁/σ) ≤ fl(rcond·fl(s₀/σ)))
-    // and be cut here while x keeps it (dx₁/dA₁₁ 0 instead of −76.5 at diag(1.1432, 0.11432001), rcond 0.1).
-    const kept = keptSingularValues(s, rcond);
+    // and be cut here while x keeps it (dx₁/dA₁₁ 0 instead of −76.5 at diag(1.1432, 0.11432001), rcond 0.1):
+    // `kept`, x's own mask.
     const aHat = divide(p, sigma);
     const pHat = multiply(pinvWithRule(rcond)(p, u, s, vh), sigma); // σ·A⁺ = (A/σ)⁺, A⁺ from the same s and cutoff as x (the rule rescales itself)
     const dA = truncationTangent(divide(dp, sigma), u, divide(s, sigma), vh, kept), r = divide(subtract(q, batchMatmul(p, x)), sigma);

@@ -6,7 +6,7 @@ import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, checkShape, shapeEntries, staticInts, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
-import { arange, asArray, defop, handBack } from './convert.js';
+import { arange, asArray, defop, refuseFreed } from './convert.js';
 import { fmtStatic, staticIndex } from './static_index.js';
 import { add, astypeRaw, clip, multiply, subtract, where, less } from './elementwise.js';
 
@@ -26,7 +26,7 @@ function resolveShape(op: string, size: number, shape: readonly number[]): numbe
 export const reshape = defop((x: ArrayLike, shape: readonly number[]): NDArray => {
   const a = asArray(x);
   const s = resolveShape('reshape', a.size, shape);
-  if (shapesEqual(s, a.shape)) return handBack('reshape', a);
+  if (shapesEqual(s, a.shape)) return a;
   return bind1('reshape', [a], { shape: s });
 });
 
@@ -37,7 +37,7 @@ export const flatten = ravel;
 export const transpose = defop((x: ArrayLike, perm?: readonly number[]): NDArray => {
   const a = asArray(x);
   const p = perm ? perm.map((ax) => normalizeAxis('transpose', ax, a.ndim)) : a.shape.map((_, i) => a.ndim - 1 - i);
-  if (p.every((v, i) => v === i) && p.length === a.ndim) return handBack('transpose', a);
+  if (p.every((v, i) => v === i) && p.length === a.ndim) return a;
   return bind1('transpose', [a], { perm: p });
 });
 
@@ -83,7 +83,7 @@ export const squeeze = defop((x: ArrayLike, axis?: Axis): NDArray => {
   for (const ax of axes) {
     if (a.shape[ax] !== 1) throw new ShapeError(`squeeze: axis ${ax} of shape ${fmtShape(a.shape)} has size ${a.shape[ax]}; expected 1`);
   }
-  if (axes.length === 0) return handBack('squeeze', a);
+  if (axes.length === 0) return a;
   return bind1('reshape', [a], { shape: a.shape.filter((_, i) => !axes.includes(i)) });
 });
 
@@ -93,7 +93,7 @@ export const broadcastTo = defop((x: ArrayLike, shape: readonly number[]): NDArr
   const target = checkShape('broadcastTo', shape);
   const out = broadcastShapes('broadcastTo', a.shape, target);
   if (!shapesEqual(out, target)) throw new ShapeError(`broadcastTo: cannot broadcast ${fmtShape(a.shape)} to ${fmtShape(target)}`);
-  if (shapesEqual(a.shape, target)) return handBack('broadcastTo', a);
+  if (shapesEqual(a.shape, target)) return a;
   const offset = target.length - a.ndim;
   return bind1('broadcast_in_dim', [a], { shape: target, broadcastDimensions: a.shape.map((_, i) => i + offset) });
 });
@@ -122,7 +122,7 @@ export const concatenate = defop((xs: readonly ArrayLike[], axis: number | null 
       throw new ShapeError(`concatenate: shapes ${arrays.map((b) => fmtShape(b.shape)).join(', ')} must agree except on axis ${axis}`);
     }
   }
-  if (arrays.length === 1) return handBack('concatenate', first);
+  if (arrays.length === 1) return first;
   return bind1('concatenate', arrays, { axis: ax });
 });
 
@@ -140,7 +140,8 @@ export const stack = defop((xs: readonly ArrayLike[], axis = 0): NDArray => {
 
 /** Splits into `sections` equal parts, or at the given indices, along `axis`. */
 export const split = defop((x: ArrayLike, sectionsOrIndices: number | readonly number[], axis = 0): NDArray[] => {
-  const a = asArray(x);
+  // (Named for a freed operand whichever piece comes first: a whole one is handed back, the others are slices.)
+  const a = refuseFreed('split', asArray(x));
   const ax = normalizeAxis('split', axis, a.ndim);
   const n = a.shape[ax]!;
   let bounds: number[];
@@ -166,7 +167,7 @@ export const split = defop((x: ArrayLike, sectionsOrIndices: number | readonly n
 
 function sliceRaw(op: string, a: NDArray, start: number[], limit: number[], strides?: number[]): NDArray {
   const s = strides ?? a.shape.map(() => 1);
-  if (start.every((v) => v === 0) && limit.every((v, i) => v === a.shape[i]) && s.every((v) => v === 1)) return handBack(op, a);
+  if (start.every((v) => v === 0) && limit.every((v, i) => v === a.shape[i]) && s.every((v) => v === 1)) return a;
   return bind1('slice', [a], { start, limit, strides: s });
 }
 
@@ -218,7 +219,7 @@ function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
  * Axes are always static.
  */
 export const roll = defop((x: ArrayLike, shift: number | readonly number[] | NDArray, axis?: number | readonly number[]): NDArray => {
-  let a = handBack('roll', asArray(x));
+  let a = refuseFreed('roll', asArray(x));
   if (axis instanceof NDArray) throw new ShapeError(`roll: axes are JS integers or lists of them (they pick the axes to shift), got axis ${fmtStatic(axis)}`);
   if (shift instanceof NDArray && shift.concreteValue() !== null && shift.dtype === 'int32') shift = staticInts('roll', 'shifts', shift as unknown) as number | number[];
   // Without axes, every shift applies to the flattened array (NumPy and JAX broadcast a list of
@@ -262,7 +263,7 @@ function rollTraced(a: NDArray, shift: NDArray, axes: number[]): NDArray {
 
 /** The n-th discrete difference along `axis`, x[i+1] − x[i] applied n times (NumPy's `diff`; for bools x[i+1] ≠ x[i]). */
 export const diff = defop((x: ArrayLike, n = 1, axis = -1): NDArray => {
-  let a = handBack('diff', asArray(x));
+  let a = refuseFreed('diff', asArray(x));
   if (!Number.isInteger(n) || n < 0) throw new ShapeError(`diff: the order n must be a non-negative integer, got ${n}`);
   const ax = normalizeAxis('diff', axis, a.ndim);
   for (let k = 0; k < n; k++) {
@@ -431,7 +432,7 @@ export function index(x: NDArray, spec: readonly IndexSpec[]): NDArray {
     let y = revAxes.length ? bind1('rev', [x], { axes: revAxes }) : x;
     y = sliceRaw('index', y, start, limit, strides);
     return drop.length ? bind1('reshape', [y], { shape: y.shape.filter((_, i) => !drop.includes(i)) }) : y;
-  })(x);
+  }, 'index')(x);
 }
 
 /**
