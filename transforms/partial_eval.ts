@@ -12,7 +12,6 @@ import { TransformError } from '../src/errors.js';
 import { Jaxpr, Var, evalJaxpr, type JaxprEqn } from '../src/jaxpr.js';
 import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
-import { dceJaxpr } from '../src/dce.js';
 import { partialEvalJaxpr } from './partial_eval_jaxpr.js';
 import { condUnknownInputs, hoistParams, knownScanOperands, scanOperand, splitCond, splitScan, splitWhile } from './partial_eval_control_flow.js';
 
@@ -228,12 +227,11 @@ function partialEvalProgram(trace: PartialEvalTrace, prim: 'jit_call' | 'remat',
       : bind('jit_call', knownIns, { ...params, jaxpr: split.known, numConsts: 0 });
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
-  // The unknown part reads only the unknown inputs it uses: one it does not read would keep, in the
-  // pullback, what computed that input's tangent (its derivative coefficients), though no cotangent
-  // reaches it (JAX's dce rule of remat and pjit prunes such inputs likewise).
-  const { jaxpr: unknown, usedInputs } = dceJaxpr(split.unknown, split.unknown.outs.map(() => true), residuals.map(() => true));
-  const unknownIns = tracers.filter((t) => !t.pval.isKnown).filter((_, i) => usedInputs[residuals.length + i]);
-  const unknownOuts = trace.recordEqn(prim, [...residuals, ...unknownIns], { ...params, jaxpr: unknown, numConsts: 0 }, unknown.outAvals);
+  // The unknown part reads only the unknown inputs it uses (readByUnknown): one it does not read
+  // would keep, in the pullback, what computed that input's tangent (its derivative coefficients),
+  // though no cotangent reaches it.
+  const unknownIns = tracers.filter((_, i) => split.readByUnknown[i]);
+  const unknownOuts = trace.recordEqn(prim, [...residuals, ...unknownIns], { ...params, jaxpr: split.unknown, numConsts: 0 }, split.unknown.outAvals);
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));
 }
@@ -274,7 +272,7 @@ function partialEvalCond(trace: PartialEvalTrace, tracers: PartialEvalTracer[], 
   const knownResults = split.known === null ? [] : bind('cond', [index!.pval.known!, ...knownOps], split.known);
   const numKnownOuts = split.outUnknowns.filter((u) => !u).length;
   const residuals = knownResults.slice(numKnownOuts).map((r) => trace.lift(r) as PartialEvalTracer);
-  const ins = condUnknownInputs(split, index!, residuals, ops, opUnknowns);
+  const ins = condUnknownInputs(split, index!, residuals, ops);
   const unknownOuts = trace.recordEqn('cond', ins, split.unknown, abstractEvalPrimitive('cond', ins.map((t) => t.aval), split.unknown));
   let k = 0, u = 0;
   return split.outUnknowns.map((unk) => (unk ? unknownOuts[u++]! : trace.lift(knownResults[k++]!)));

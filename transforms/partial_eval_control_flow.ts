@@ -107,14 +107,16 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], 
   const isHoisted = (i: number): boolean => i >= nKnownConsts && i < nKnownConsts + hoistedVars.length;
   const { jaxpr: knownBody, usedInputs: knownReads } = dceJaxpr(known, known.outs.map((_, i) => (i < numKnownProgramOuts ? knownProgramOutKept[i]! : stacked.has(i))), known.inBinders.map((_, i) => !isHoisted(i)));
   const hoistedToKnown = range(hoistedVars.length).filter((j) => knownReads[nKnownConsts + j]);
-  // The unknown body's binders are [...residuals, ...unknown operands]; reorder to consts | carry | xs.
+  // The unknown body's binders are [...residuals, ...operands it reads]; reorder to consts | carry | xs.
+  // A const or xs it does not read is not an operand of the unknown scan (what computed its tangent
+  // would be kept for nothing); a carry stays, as its binder pairs with its output.
   const resBinders = unknown.inBinders.slice(0, numResiduals);
-  const ukBinders = unknown.inBinders.slice(numResiduals);
+  const readIdx = range(jaxpr.inBinders.length).filter((i) => split.readByUnknown[i]);
   const unknownIdx = inUnknowns.flatMap((u, i) => (u || (underPolicy && isCarry(i)) ? [i] : []));
   const constRes = range(numResiduals).filter((r) => isInvariant(passed[r]));
   const xsRes = range(numResiduals).filter((r) => !isInvariant(passed[r]));
-  const ukConsts = unknownIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter((i) => i >= nC && i < nC + nK), ukXs = unknownIdx.filter((i) => i >= nC + nK);
-  const binderOf = (i: number): Var => ukBinders[unknownIdx.indexOf(i)]!;
+  const ukConsts = readIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter(isCarry), ukXs = readIdx.filter((i) => i >= nC + nK);
+  const binderOf = (i: number): Var => (split.readByUnknown[i] ? unknown.inBinders[numResiduals + readIdx.indexOf(i)]! : new Var(jaxpr.inBinders[i]!.aval));
   const unknownBody = new Jaxpr(
     [...constRes.map((r) => resBinders[r]!), ...ukConsts.map(binderOf), ...ukCarry.map(binderOf), ...xsRes.map((r) => resBinders[r]!), ...ukXs.map(binderOf)],
     unknown.eqns,
@@ -288,16 +290,22 @@ export interface CondSplit {
   outUnknowns: boolean[];
   /** Over [index, ...known operands]: [...known outputs, ...every branch's residuals]; null if it computes nothing. */
   known: ParamsOf<'cond'> | null;
-  /** Over [index, ...residuals, ...forwarded operands, ...unknown operands]: the unknown outputs. */
+  /** Over [index, ...residuals, ...forwarded operands, ...unknownOperands]: the unknown outputs. */
   unknown: ParamsOf<'cond'>;
   numResiduals: number;
   /** Known operands (indices among the cond's operands) some branch needs as they are: read by the unknown cond directly, not returned per branch. */
   forwarded: number[];
+  /**
+   * The operands (indices) the unknown cond reads after those: the unknown ones (under a policy,
+   * any) that some unknown branch reads. One no branch reads is left out, else the pullback would
+   * keep what computed it though no cotangent reaches it.
+   */
+  unknownOperands: number[];
 }
 
 /** The unknown cond's inputs, in the order CondSplit.unknown reads them, for atoms or tracers alike. */
-export function condUnknownInputs<T>(split: CondSplit, index: T, residuals: readonly T[], operands: readonly T[], opUnknowns: readonly boolean[]): T[] {
-  return [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...operands.filter((_, i) => opUnknowns[i])];
+export function condUnknownInputs<T>(split: CondSplit, index: T, residuals: readonly T[], operands: readonly T[]): T[] {
+  return [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...split.unknownOperands.map((i) => operands[i]!)];
 }
 
 /** A zero of `aval` written into `eqns` (a literal, broadcast if not a scalar). */
@@ -370,8 +378,11 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
     });
     return new Jaxpr(sp.known.inBinders, eqns, [...knownOuts, ...residuals]);
   });
+  const unknownOperands = range(opUnknowns.length).filter((i) => splits.some((sp) => sp.readByUnknown[i]));
   const unknownBranches = splits.map((s, j) => {
     const resBinders = s.unknown.inBinders.slice(0, s.numResiduals);
+    const readIdx = range(opUnknowns.length).filter((i) => s.readByUnknown[i]);
+    const operandBinders = unknownOperands.map((i) => (s.readByUnknown[i] ? s.unknown.inBinders[s.numResiduals + readIdx.indexOf(i)]! : new Var(branches[j]!.inBinders[i]!.aval)));
     const slotBinders = slots.map((aval, k) => {
       const c = slotOf[j]!.indexOf(k);
       return c >= 0 ? resBinders[computed[j]![c]!]! : new Var(aval);
@@ -380,7 +391,7 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
       const r = operandOf[j]!.indexOf(i);
       return r >= 0 ? resBinders[r]! : new Var(branches[j]!.inBinders[i]!.aval);
     });
-    return new Jaxpr([...slotBinders, ...fwdBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
+    return new Jaxpr([...slotBinders, ...fwdBinders, ...operandBinders], s.unknown.eqns, s.unknown.outs);
   });
   return {
     outUnknowns: outUk,
@@ -388,6 +399,7 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
     unknown: { branches: unknownBranches, name },
     numResiduals: slots.length,
     forwarded,
+    unknownOperands,
   };
 }
 
@@ -408,14 +420,15 @@ function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], poli
   const { known, residuals: saved } = condEqns(s1, index!, ops, opUnknowns, knownOutVars, []);
   // s1's unknown cond (not an equation here) recomputes and differentiates in one cond (it returns
   // every output): it is split again, by what reads an unknown operand. Its branches read [...saved,
-  // ...every operand]: a known operand is an operand of the recompute cond, read from the enclosing
-  // program (which saves or recomputes it by its policy), not a copy the forward cond returns and
-  // the backward pass holds.
-  const s2Unknowns = [...saved.map(() => false), ...opUnknowns];
+  // ...every operand some branch reads]: a known operand is an operand of the recompute cond, read
+  // from the enclosing program (which saves or recomputes it by its policy), not a copy the forward
+  // cond returns and the backward pass holds.
+  const s1Ops = s1.unknownOperands;
+  const s2Unknowns = [...saved.map(() => false), ...s1Ops.map((i) => opUnknowns[i]!)];
   const s2 = splitCond(s1.unknown, s2Unknowns);
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name})'s known outputs changed when its recomputation was split off`);
   const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
-  const { known: recompute, unknown: linear } = condEqns(s2, index!, [...saved, ...ops], s2Unknowns, [...copies.values()], eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
+  const { known: recompute, unknown: linear } = condEqns(s2, index!, [...saved, ...s1Ops.map((i) => ops[i]!)], s2Unknowns, [...copies.values()], eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
   return { known, recompute, linear, saved, copies };
 }
 
@@ -429,7 +442,7 @@ function condEqns(split: CondSplit, index: Atom, operands: Atom[], opUnknowns: b
   const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'cond', inputs: [index, ...operands.filter((_, i) => !opUnknowns[i])], params: split.known, outBinders: [...knownOuts, ...residuals] }];
   const unknown: JaxprEqn | null = unknownOuts.length === 0 ? null : {
     prim: 'cond',
-    inputs: condUnknownInputs<Atom>(split, index, residuals, operands, opUnknowns),
+    inputs: condUnknownInputs<Atom>(split, index, residuals, operands),
     params: split.unknown,
     outBinders: unknownOuts,
   };

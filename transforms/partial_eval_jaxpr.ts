@@ -34,8 +34,16 @@ export const someKnown = (inUnknowns: boolean[]): boolean => inUnknowns.some((u)
 export interface SplitProgram {
   /** Known inputs -> [...known outputs, ...residuals]. */
   known: Jaxpr;
-  /** [...residuals, ...unknown inputs] -> unknown outputs. */
+  /** [...residuals, ...the inputs it reads (see readByUnknown)] -> unknown outputs. */
   unknown: Jaxpr;
+  /**
+   * Per input of the program: whether the unknown program reads it as an input of its own (an
+   * unknown or carried input it uses). One it does not read is not among its binders: the
+   * equation a caller builds from it leaves that input out, else the pullback would keep what
+   * computed it (its tangent's coefficients) though no cotangent reaches it (JAX's dce_jaxpr
+   * reports used_inputs the same way).
+   */
+  readByUnknown: boolean[];
   outUnknowns: boolean[];
   numResiduals: number;
   /** Per output: whether it depends on an unknown input (outUnknowns also counts instantiated ones). */
@@ -49,7 +57,8 @@ export interface SplitProgram {
  * may be saved as residuals, the others being recomputed inside the unknown program
  * (rematerialisation), and it splits nested calls, scans and conds too (splitRules).
  * Inputs are always saveable, except those marked `carried`: the unknown program then reads them
- * as its own inputs ([...residuals, ...inputs unknown or carried], in order).
+ * as its own inputs ([...residuals, ...the inputs unknown or carried that it reads], in order:
+ * readByUnknown).
  */
 export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy | null = null, instantiate: boolean[] = [], knownOutsToo = false, carried: boolean[] = []): SplitProgram {
   // Known inputs the unknown program takes as inputs of its own, after the unknown ones, instead of
@@ -169,7 +178,9 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   // only such a part read is then not saved at all (JAX prunes the known outputs the same way after
   // dce_jaxpr of the staged program): a nested call saved what rebuilding its last block's output
   // needed, though the backward pass never read that output.
-  const unknownInBinders = jaxpr.inBinders.filter((v, i) => inUnknowns[i] || carriedSet.has(v));
+  // The unknown and carried inputs it does not read are dropped likewise (readByUnknown).
+  const isUnknownInput = (v: Var, i: number): boolean => inUnknowns[i]! || carriedSet.has(v);
+  const unknownInBinders = jaxpr.inBinders.filter(isUnknownInput);
   const pruned = dceJaxpr(
     new Jaxpr(
       [...residuals.map((v) => rename.get(v)!), ...unknownInBinders],
@@ -177,14 +188,16 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
     ),
     jaxpr.outs.filter((_, i) => outUnknowns[i]).map(() => true),
-    [...residuals.map(() => false), ...unknownInBinders.map(() => true)],
   );
   const kept = residuals.filter((_, r) => pruned.usedInputs[r]);
+  const unknownReads = pruned.usedInputs.slice(residuals.length);
+  let u = 0;
+  const readByUnknown = jaxpr.inBinders.map((v, i) => isUnknownInput(v, i) && unknownReads[u++]!);
   // Known equations whose results are neither known outputs nor residuals (e.g. derivative
   // coefficients a checkpoint will recompute anyway) are dropped.
   const known = deadCodeElimination(new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...kept]));
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
-  return { known, unknown: pruned.jaxpr, outUnknowns, numResiduals: kept.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
+  return { known, unknown: pruned.jaxpr, readByUnknown, outUnknowns, numResiduals: kept.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
 }
 
 /**
@@ -244,7 +257,7 @@ function splitNestedEqn(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnknown
   };
   const unknown: JaxprEqn = {
     prim: eqn.prim,
-    inputs: [...resVars, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
+    inputs: [...resVars, ...eqn.inputs.filter((_, i) => split.readByUnknown[i])],
     params: { ...eqn.params, jaxpr: split.unknown, numConsts: 0 },
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };
@@ -285,9 +298,9 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnkno
   const saved = split.known.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
   const known: JaxprEqn = { prim, inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]), params: { ...eqn.params, jaxpr: split.known, numConsts: 0 }, outBinders: [...knownOutVars, ...saved] };
   // The unknown side split again, by what reads the unknown inputs (everything it may keep is
-  // only held during the backward pass).
-  const numUnknownIns = inUnknowns.filter(Boolean).length;
-  const again = partialEvalJaxpr(split.unknown, [...saved.map(() => false), ...new Array<boolean>(numUnknownIns).fill(true)]);
+  // only held during the backward pass). It binds [...saved, ...the unknown inputs it reads].
+  const unknownIns = eqn.inputs.filter((_, i) => split.readByUnknown[i]);
+  const again = partialEvalJaxpr(split.unknown, [...saved.map(() => false), ...unknownIns.map(() => true)]);
   if (again.outUnknowns.some((u, i) => u !== dep[i])) throw new TransformError('partial evaluation: internal error: a nested call\'s known outputs changed when its unknown side was split');
   const copies = new Map<Var, Var>();
   const copyVars = knownOutVars.map((v) => {
@@ -300,7 +313,7 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnkno
   const linearOuts = eqn.outBinders.filter((_, i) => dep[i]);
   const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
     prim,
-    inputs: [...needed, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
+    inputs: [...needed, ...unknownIns.filter((_, i) => again.readByUnknown[saved.length + i])],
     params: { ...eqn.params, jaxpr: again.unknown, numConsts: 0 },
     outBinders: linearOuts,
   };
