@@ -462,9 +462,10 @@ function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn[]
 // per-iteration residuals, its known carries are recomputed (splitWhile). Under a policy a scan or
 // cond splits with every operand known too (JAX applies _scan_partial_eval_custom to every scan of a
 // checkpointed body): what the policy saves inside it is saved, instead of the whole loop recomputed.
-// A scan whose every equation the policy saves is split as outside a checkpoint (plainWhenAllSaved):
-// the policy split would recompute nothing, yet hold the known carries' initial values besides.
-splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy, splitsKnown: true, plainWhenAllSaved: true };
+// A scan (or any equation) whose every equation the policy saves is split as outside a checkpoint
+// (partialEvalJaxpr): the policy split would recompute nothing, yet hold the known carries' initial
+// values besides.
+splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy, splitsKnown: true };
 // A cond splits when its index is known (an unknown index makes the whole cond unknown).
 splitRules.cond = { splits: (inUnknowns) => !inUnknowns[0] && inUnknowns.some(Boolean), plain: splitCondEqn, underPolicy: splitCondUnderPolicy, splitsKnown: true };
 splitRules.while = { splits: someKnown, plain: splitWhileEqn };

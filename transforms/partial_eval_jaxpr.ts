@@ -24,8 +24,6 @@ export interface SplitRule<P extends Primitive> {
   plain(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn | null];
   underPolicy?(eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit;
   splitsKnown?: boolean;
-  /** Under a policy that saves every equation of its programs, split as outside a checkpoint (see savesAll). */
-  plainWhenAllSaved?: boolean;
 }
 export const splitRules: { [P in Primitive]?: SplitRule<P> } = {};
 /** Some input known and some unknown: a split leaves something to compute now. */
@@ -88,21 +86,27 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const savedInside = new Set<Var>();
   const recomputedInside = new Set<Var>();
   const copies = new Map<Var, Var>();
-  const addPolicySplit = (s: PolicySplit): void => {
+  // A known output the unknown side needs is read from its recomputed copy, unless the policy
+  // saves the equation's outputs (outputsSaved): then it is saved as it is, as without the
+  // checkpoint (the copy made the backward pass rerun the equation from its index and saved
+  // values, holding more).
+  const addPolicySplit = (s: PolicySplit, outputsSaved: boolean): void => {
     s.saved.forEach((v) => savedInside.add(v));
     s.recompute.forEach((e) => e.outBinders.forEach((v) => recomputedInside.add(v)));
-    s.copies.forEach((c, v) => copies.set(v, c));
+    s.copies.forEach((c, v) => (outputsSaved ? savedInside.add(v) : copies.set(v, c)));
     addSplit([...s.known, ...s.recompute], s.linear);
   };
   for (const eqn of jaxpr.eqns) {
     const inUk = eqn.inputs.map(isUnknown);
     const anyUnknown = inUk.some(Boolean);
     const rule = splitRules[eqn.prim] as SplitRule<Primitive> | undefined;
-    // The policy this equation is split by: none where the rule splits as outside a checkpoint
-    // when the policy saves every equation inside (nothing would be recomputed anyway).
-    const byPolicy = policy !== null && !(rule?.plainWhenAllSaved === true && savesAll(eqn, policy)) ? policy : null;
+    // What the policy saves of this equation as a whole, decided here once, of the equation as
+    // written: its outputs, and whether also every equation inside it (then nothing would be
+    // recomputed, and it splits as outside a checkpoint: see savesEveryEquationInside).
+    const outputsSaved = rule !== undefined && policy !== null && policy.saveable(eqn.prim, eqn.params as Record<string, unknown>);
+    const byPolicy = policy !== null && outputsSaved && savesEveryEquationInside(eqn, policy) ? null : policy;
     if (rule !== undefined && (anyUnknown ? rule.splits(inUk) : byPolicy !== null && rule.splitsKnown === true)) {
-      if (byPolicy !== null && rule.underPolicy !== undefined) addPolicySplit(rule.underPolicy(eqn, inUk, byPolicy));
+      if (byPolicy !== null && rule.underPolicy !== undefined) addPolicySplit(rule.underPolicy(eqn, inUk, byPolicy), outputsSaved);
       else addSplit(...rule.plain(eqn, inUk));
     } else if (anyUnknown) {
       unknownEqns.push(eqn);
@@ -143,11 +147,9 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       continue;
     }
     const copy = copies.get(v);
-    if (copy !== undefined && !policy!.saveable(eqn!.prim, eqn!.params as Record<string, unknown>)) {
-      // A known output of a policy-split call, scan or cond: the unknown side reads its recomputed
-      // copy, unless the policy saves the equation's outputs (everythingSaveable): then the output
-      // itself is saved, as without the checkpoint, and nothing is recomputed for it (the copy made
-      // the backward pass rerun the equation from its index and saved values, holding more).
+    if (copy !== undefined) {
+      // A known output of a policy-split call, scan or cond whose outputs the policy does not save
+      // (addPolicySplit): the unknown side reads its recomputed copy.
       forwardedTo.set(v, copy);
       pending.push(copy);
       continue;
@@ -201,18 +203,18 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
 }
 
 /**
- * Whether `policy` saves `eqn` and every equation of the programs it carries, at any depth, and
- * none of them is a checkpoint (a nested checkpoint is split by the enclosing policy, which a
- * split outside any checkpoint would not do). A scan split under such a policy recomputes nothing,
- * yet its recompute scan carried the known carries again from their initial values, which the
- * pullback then held on top of the saved stacks: the split without a checkpoint (which saves the
- * carries per step) holds no more, as everythingSaveable promises.
+ * Whether `policy` saves every equation of the programs `eqn` carries, at any depth, and neither
+ * it nor any of them is a checkpoint (a nested checkpoint is split by the enclosing policy, which
+ * a split outside any checkpoint would not do). Such an equation, its outputs saved too, is split
+ * as outside a checkpoint: a scan split under the policy recomputed nothing, yet its recompute scan
+ * carried the known carries again from their initial values, which the pullback then held on top
+ * of the saved stacks; the split without a checkpoint holds no more, as everythingSaveable promises.
  */
-function savesAll(eqn: JaxprEqn, policy: CheckpointPolicy): boolean {
-  if (eqn.prim === 'remat' || !policy.saveable(eqn.prim, eqn.params as Record<string, unknown>)) return false;
+function savesEveryEquationInside(eqn: JaxprEqn, policy: CheckpointPolicy): boolean {
+  if (eqn.prim === 'remat') return false;
   for (const p of Object.values((eqn.params ?? {}) as Record<string, unknown>)) {
     const programs = p instanceof Jaxpr ? [p] : Array.isArray(p) ? p.filter((b): b is Jaxpr => b instanceof Jaxpr) : [];
-    if (programs.some((j) => !j.eqns.every((e) => savesAll(e, policy)))) return false;
+    if (programs.some((j) => !j.eqns.every((e) => policy.saveable(e.prim, e.params as Record<string, unknown>) && savesEveryEquationInside(e, policy)))) return false;
   }
   return true;
 }
