@@ -92,10 +92,13 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], 
   // A residual that is a known const or xs binder of the body is that operand itself; a hoisted one is computed once.
   const sourceOf = new Map<Var, ScanOperand>(split.known.inBinders.map((v, j) => [v, { operand: knownOperandIdx[j]! }]));
   hoistedVars.forEach((v, j) => sourceOf.set(v, { hoisted: j }));
-  // A residual that is a known ys output of the body is that output, which the known scan stacks anyway.
+  // A residual that is a known ys output of the body is that output, which the known scan stacks
+  // anyway; so is a carry-in binder returned as ys (its value per step is that ys, which would
+  // otherwise be stacked a second time as a residual; consts and xs are passed as they are).
   const knownOutIdx = knownOutMask.flatMap((k, i) => (k ? [i] : []));
+  const stackedPerStep = (a: Var): boolean => { const s = sourceOf.get(a); return s === undefined || ('operand' in s && isCarry(s.operand)); };
   known.outs.slice(0, numKnownProgramOuts).forEach((a, i) => {
-    if (knownProgramOutKept[i] && knownOutIdx[i]! >= nK && a instanceof Var && !sourceOf.has(a)) sourceOf.set(a, { knownOut: knownProgramOutKept.slice(0, i).filter(Boolean).length });
+    if (knownProgramOutKept[i] && knownOutIdx[i]! >= nK && a instanceof Var && stackedPerStep(a)) sourceOf.set(a, { knownOut: knownProgramOutKept.slice(0, i).filter(Boolean).length });
   });
   const passed = residualVars.map((v) => sourceOf.get(v));
   const isInvariant = (s: ScanOperand | undefined): boolean => s !== undefined && ('hoisted' in s || ('operand' in s && s.operand < nC));
