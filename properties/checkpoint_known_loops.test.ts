@@ -59,19 +59,32 @@ describe('a loop with only known operands inside a checkpoint', () => {
 
   it('everythingSaveable holds what the un-checkpointed function holds: a known output is saved as it is, not rebuilt from the index', () => {
     // A switch of three branches whose index is traced from v, over a known operand (a row of XS).
-    const s = (v: NDArray) => {
-      const k = switchCase(np.astype(np.greater(np.sum(v), 0), 'int32'), [
-        (u: NDArray) => np.sin(np.matmul(u, W)), (u: NDArray) => np.cos(u), (u: NDArray) => u,
-      ], np.index(XS, [1])) as NDArray;
+    const switchOf = (first: (u: NDArray) => NDArray) => (v: NDArray) => {
+      const k = switchCase(np.astype(np.greater(np.sum(v), 0), 'int32'), [first, (u: NDArray) => np.cos(u), (u: NDArray) => u], np.index(XS, [1])) as NDArray;
       return np.sum(np.sin(np.matmul(np.multiply(v, k), W)));
     };
-    // (Before: the backward pass re-ran the cond from its index and a saved copy of its output, 76
-    // bytes against 48 for s; 3357451, which split nothing under everythingSaveable, held 48.)
-    for (const [h, v] of [[s, x], [g, x], [f, x]] as const) {
+    const s = switchOf((u) => np.sin(np.matmul(u, W)));
+    // With a checkpoint in a branch the switch is still split by the policy (the enclosing policy
+    // decides for the nested checkpoint): its known output is saved because the policy saves the
+    // switch's outputs.
+    const sNested = switchOf(checkpoint((u: NDArray) => np.sin(np.matmul(u, W))));
+    // (Before 82c555e: the backward pass re-ran the cond from its index and a saved copy of its
+    // output, 76 bytes against 48 for s, as sNested does if the copy is read; 3357451, which split
+    // nothing under everythingSaveable, held 48.)
+    for (const [h, v] of [[s, x], [sNested, x], [g, x], [f, x]] as const) {
       for (const policy of [everythingSaveable, { name: 'saveAll', saveable: () => true }]) {
         expect(heldBytes(checkpoint(h, { policy }), v)).toBe(heldBytes(h, v));
       }
     }
+  });
+
+  it('a policy that saves the scan\'s or cond\'s outputs but nothing inside saves those outputs as they are', () => {
+    const onlyControlFlow: CheckpointPolicy = { name: 'onlyControlFlow', saveable: (prim) => prim === 'scan' || prim === 'cond' };
+    // The derivative of sin(v) * (...) reads the scan's carry and its three steps' ys, and the cond's
+    // output: [2, 3] each. (Recomputing them from the operands, as for a policy that refuses the
+    // equation, would hold nothing.)
+    expect(heldBytes(checkpoint(f, { policy: onlyControlFlow }), x)).toBe(4 * 2 * 3 * 4);
+    expect(heldBytes(checkpoint(g, { policy: onlyControlFlow }), x)).toBe(2 * 3 * 4);
   });
 
   it('values and gradients equal the un-checkpointed function for every policy, at orders 1 and 2, under vmap and jit; no leaks', () => {

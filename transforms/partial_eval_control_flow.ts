@@ -92,10 +92,13 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], 
   // A residual that is a known const or xs binder of the body is that operand itself; a hoisted one is computed once.
   const sourceOf = new Map<Var, ScanOperand>(split.known.inBinders.map((v, j) => [v, { operand: knownOperandIdx[j]! }]));
   hoistedVars.forEach((v, j) => sourceOf.set(v, { hoisted: j }));
-  // A residual that is a known ys output of the body is that output, which the known scan stacks anyway.
+  // A residual that is a known ys output of the body is that output, which the known scan stacks
+  // anyway; so is a carry-in binder returned as ys (its value per step is that ys, which would
+  // otherwise be stacked a second time as a residual; consts and xs are passed as they are).
   const knownOutIdx = knownOutMask.flatMap((k, i) => (k ? [i] : []));
+  const stackedPerStep = (a: Var): boolean => { const s = sourceOf.get(a); return s === undefined || ('operand' in s && isCarry(s.operand)); };
   known.outs.slice(0, numKnownProgramOuts).forEach((a, i) => {
-    if (knownProgramOutKept[i] && knownOutIdx[i]! >= nK && a instanceof Var && !sourceOf.has(a)) sourceOf.set(a, { knownOut: knownProgramOutKept.slice(0, i).filter(Boolean).length });
+    if (knownProgramOutKept[i] && knownOutIdx[i]! >= nK && a instanceof Var && stackedPerStep(a)) sourceOf.set(a, { knownOut: knownProgramOutKept.slice(0, i).filter(Boolean).length });
   });
   const passed = residualVars.map((v) => sourceOf.get(v));
   const isInvariant = (s: ScanOperand | undefined): boolean => s !== undefined && ('hoisted' in s || ('operand' in s && s.operand < nC));
@@ -107,14 +110,16 @@ export function splitScan(params: ParamsOf<'scan'>, operandUnknowns: boolean[], 
   const isHoisted = (i: number): boolean => i >= nKnownConsts && i < nKnownConsts + hoistedVars.length;
   const { jaxpr: knownBody, usedInputs: knownReads } = dceJaxpr(known, known.outs.map((_, i) => (i < numKnownProgramOuts ? knownProgramOutKept[i]! : stacked.has(i))), known.inBinders.map((_, i) => !isHoisted(i)));
   const hoistedToKnown = range(hoistedVars.length).filter((j) => knownReads[nKnownConsts + j]);
-  // The unknown body's binders are [...residuals, ...unknown operands]; reorder to consts | carry | xs.
+  // The unknown body's binders are [...residuals, ...operands it reads]; reorder to consts | carry | xs.
+  // A const or xs it does not read is not an operand of the unknown scan (what computed its tangent
+  // would be kept for nothing); a carry stays, as its binder pairs with its output.
   const resBinders = unknown.inBinders.slice(0, numResiduals);
-  const ukBinders = unknown.inBinders.slice(numResiduals);
+  const readIdx = range(jaxpr.inBinders.length).filter((i) => split.readByUnknown[i]);
   const unknownIdx = inUnknowns.flatMap((u, i) => (u || (underPolicy && isCarry(i)) ? [i] : []));
   const constRes = range(numResiduals).filter((r) => isInvariant(passed[r]));
   const xsRes = range(numResiduals).filter((r) => !isInvariant(passed[r]));
-  const ukConsts = unknownIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter((i) => i >= nC && i < nC + nK), ukXs = unknownIdx.filter((i) => i >= nC + nK);
-  const binderOf = (i: number): Var => ukBinders[unknownIdx.indexOf(i)]!;
+  const ukConsts = readIdx.filter((i) => i < nC), ukCarry = unknownIdx.filter(isCarry), ukXs = readIdx.filter((i) => i >= nC + nK);
+  const binderOf = (i: number): Var => (split.readByUnknown[i] ? unknown.inBinders[numResiduals + readIdx.indexOf(i)]! : new Var(jaxpr.inBinders[i]!.aval));
   const unknownBody = new Jaxpr(
     [...constRes.map((r) => resBinders[r]!), ...ukConsts.map(binderOf), ...ukCarry.map(binderOf), ...xsRes.map((r) => resBinders[r]!), ...ukXs.map(binderOf)],
     unknown.eqns,
@@ -288,16 +293,22 @@ export interface CondSplit {
   outUnknowns: boolean[];
   /** Over [index, ...known operands]: [...known outputs, ...every branch's residuals]; null if it computes nothing. */
   known: ParamsOf<'cond'> | null;
-  /** Over [index, ...residuals, ...forwarded operands, ...unknown operands]: the unknown outputs. */
+  /** Over [index, ...residuals, ...forwarded operands, ...unknownOperands]: the unknown outputs. */
   unknown: ParamsOf<'cond'>;
   numResiduals: number;
   /** Known operands (indices among the cond's operands) some branch needs as they are: read by the unknown cond directly, not returned per branch. */
   forwarded: number[];
+  /**
+   * The operands (indices) the unknown cond reads after those: the unknown ones (under a policy,
+   * any) that some unknown branch reads. One no branch reads is left out, else the pullback would
+   * keep what computed it though no cotangent reaches it.
+   */
+  unknownOperands: number[];
 }
 
 /** The unknown cond's inputs, in the order CondSplit.unknown reads them, for atoms or tracers alike. */
-export function condUnknownInputs<T>(split: CondSplit, index: T, residuals: readonly T[], operands: readonly T[], opUnknowns: readonly boolean[]): T[] {
-  return [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...operands.filter((_, i) => opUnknowns[i])];
+export function condUnknownInputs<T>(split: CondSplit, index: T, residuals: readonly T[], operands: readonly T[]): T[] {
+  return [index, ...residuals, ...split.forwarded.map((i) => operands[i]!), ...split.unknownOperands.map((i) => operands[i]!)];
 }
 
 /** A zero of `aval` written into `eqns` (a literal, broadcast if not a scalar). */
@@ -370,8 +381,11 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
     });
     return new Jaxpr(sp.known.inBinders, eqns, [...knownOuts, ...residuals]);
   });
+  const unknownOperands = range(opUnknowns.length).filter((i) => splits.some((sp) => sp.readByUnknown[i]));
   const unknownBranches = splits.map((s, j) => {
     const resBinders = s.unknown.inBinders.slice(0, s.numResiduals);
+    const readIdx = range(opUnknowns.length).filter((i) => s.readByUnknown[i]);
+    const operandBinders = unknownOperands.map((i) => (s.readByUnknown[i] ? s.unknown.inBinders[s.numResiduals + readIdx.indexOf(i)]! : new Var(branches[j]!.inBinders[i]!.aval)));
     const slotBinders = slots.map((aval, k) => {
       const c = slotOf[j]!.indexOf(k);
       return c >= 0 ? resBinders[computed[j]![c]!]! : new Var(aval);
@@ -380,7 +394,7 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
       const r = operandOf[j]!.indexOf(i);
       return r >= 0 ? resBinders[r]! : new Var(branches[j]!.inBinders[i]!.aval);
     });
-    return new Jaxpr([...slotBinders, ...fwdBinders, ...s.unknown.inBinders.slice(s.numResiduals)], s.unknown.eqns, s.unknown.outs);
+    return new Jaxpr([...slotBinders, ...fwdBinders, ...operandBinders], s.unknown.eqns, s.unknown.outs);
   });
   return {
     outUnknowns: outUk,
@@ -388,6 +402,7 @@ export function splitCond(params: ParamsOf<'cond'>, opUnknowns: boolean[], polic
     unknown: { branches: unknownBranches, name },
     numResiduals: slots.length,
     forwarded,
+    unknownOperands,
   };
 }
 
@@ -408,14 +423,15 @@ function splitCondUnderPolicy(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[], poli
   const { known, residuals: saved } = condEqns(s1, index!, ops, opUnknowns, knownOutVars, []);
   // s1's unknown cond (not an equation here) recomputes and differentiates in one cond (it returns
   // every output): it is split again, by what reads an unknown operand. Its branches read [...saved,
-  // ...every operand]: a known operand is an operand of the recompute cond, read from the enclosing
-  // program (which saves or recomputes it by its policy), not a copy the forward cond returns and
-  // the backward pass holds.
-  const s2Unknowns = [...saved.map(() => false), ...opUnknowns];
+  // ...every operand some branch reads]: a known operand is an operand of the recompute cond, read
+  // from the enclosing program (which saves or recomputes it by its policy), not a copy the forward
+  // cond returns and the backward pass holds.
+  const s1Ops = s1.unknownOperands;
+  const s2Unknowns = [...saved.map(() => false), ...s1Ops.map((i) => opUnknowns[i]!)];
   const s2 = splitCond(s1.unknown, s2Unknowns);
   if (s2.outUnknowns.some((u, i) => u !== s1.outUnknowns[i])) throw new TransformError(`partial evaluation: internal error: cond(${eqn.params.name})'s known outputs changed when its recomputation was split off`);
   const copies = new Map<Var, Var>(knownOutVars.map((v) => [v, new Var(v.aval)]));
-  const { known: recompute, unknown: linear } = condEqns(s2, index!, [...saved, ...ops], s2Unknowns, [...copies.values()], eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
+  const { known: recompute, unknown: linear } = condEqns(s2, index!, [...saved, ...s1Ops.map((i) => ops[i]!)], s2Unknowns, [...copies.values()], eqn.outBinders.filter((_, i) => s1.outUnknowns[i]));
   return { known, recompute, linear, saved, copies };
 }
 
@@ -429,7 +445,7 @@ function condEqns(split: CondSplit, index: Atom, operands: Atom[], opUnknowns: b
   const known: JaxprEqn[] = split.known === null ? [] : [{ prim: 'cond', inputs: [index, ...operands.filter((_, i) => !opUnknowns[i])], params: split.known, outBinders: [...knownOuts, ...residuals] }];
   const unknown: JaxprEqn | null = unknownOuts.length === 0 ? null : {
     prim: 'cond',
-    inputs: condUnknownInputs<Atom>(split, index, residuals, operands, opUnknowns),
+    inputs: condUnknownInputs<Atom>(split, index, residuals, operands),
     params: split.unknown,
     outBinders: unknownOuts,
   };
@@ -449,9 +465,10 @@ function splitCondEqn(eqn: JaxprEqn<'cond'>, inUnknowns: boolean[]): [JaxprEqn[]
 // per-iteration residuals, its known carries are recomputed (splitWhile). Under a policy a scan or
 // cond splits with every operand known too (JAX applies _scan_partial_eval_custom to every scan of a
 // checkpointed body): what the policy saves inside it is saved, instead of the whole loop recomputed.
-// A scan whose every equation the policy saves is split as outside a checkpoint (plainWhenAllSaved):
-// the policy split would recompute nothing, yet hold the known carries' initial values besides.
-splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy, splitsKnown: true, plainWhenAllSaved: true };
+// A scan (or any equation) whose every equation the policy saves is split as outside a checkpoint
+// (partialEvalJaxpr): the policy split would recompute nothing, yet hold the known carries' initial
+// values besides.
+splitRules.scan = { splits: someKnown, plain: splitScanEqn, underPolicy: splitScanUnderPolicy, splitsKnown: true };
 // A cond splits when its index is known (an unknown index makes the whole cond unknown).
 splitRules.cond = { splits: (inUnknowns) => !inUnknowns[0] && inUnknowns.some(Boolean), plain: splitCondEqn, underPolicy: splitCondUnderPolicy, splitsKnown: true };
 splitRules.while = { splits: someKnown, plain: splitWhileEqn };

@@ -24,8 +24,6 @@ export interface SplitRule<P extends Primitive> {
   plain(eqn: JaxprEqn<P>, inUnknowns: boolean[]): [JaxprEqn | JaxprEqn[] | null, JaxprEqn | null];
   underPolicy?(eqn: JaxprEqn<P>, inUnknowns: boolean[], policy: CheckpointPolicy): PolicySplit;
   splitsKnown?: boolean;
-  /** Under a policy that saves every equation of its programs, split as outside a checkpoint (see savesAll). */
-  plainWhenAllSaved?: boolean;
 }
 export const splitRules: { [P in Primitive]?: SplitRule<P> } = {};
 /** Some input known and some unknown: a split leaves something to compute now. */
@@ -34,8 +32,16 @@ export const someKnown = (inUnknowns: boolean[]): boolean => inUnknowns.some((u)
 export interface SplitProgram {
   /** Known inputs -> [...known outputs, ...residuals]. */
   known: Jaxpr;
-  /** [...residuals, ...unknown inputs] -> unknown outputs. */
+  /** [...residuals, ...the inputs it reads (see readByUnknown)] -> unknown outputs. */
   unknown: Jaxpr;
+  /**
+   * Per input of the program: whether the unknown program reads it as an input of its own (an
+   * unknown or carried input it uses). One it does not read is not among its binders: the
+   * equation a caller builds from it leaves that input out, else the pullback would keep what
+   * computed it (its tangent's coefficients) though no cotangent reaches it (JAX's dce_jaxpr
+   * reports used_inputs the same way).
+   */
+  readByUnknown: boolean[];
   outUnknowns: boolean[];
   numResiduals: number;
   /** Per output: whether it depends on an unknown input (outUnknowns also counts instantiated ones). */
@@ -49,7 +55,8 @@ export interface SplitProgram {
  * may be saved as residuals, the others being recomputed inside the unknown program
  * (rematerialisation), and it splits nested calls, scans and conds too (splitRules).
  * Inputs are always saveable, except those marked `carried`: the unknown program then reads them
- * as its own inputs ([...residuals, ...inputs unknown or carried], in order).
+ * as its own inputs ([...residuals, ...the inputs unknown or carried that it reads], in order:
+ * readByUnknown).
  */
 export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: CheckpointPolicy | null = null, instantiate: boolean[] = [], knownOutsToo = false, carried: boolean[] = []): SplitProgram {
   // Known inputs the unknown program takes as inputs of its own, after the unknown ones, instead of
@@ -79,21 +86,27 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   const savedInside = new Set<Var>();
   const recomputedInside = new Set<Var>();
   const copies = new Map<Var, Var>();
-  const addPolicySplit = (s: PolicySplit): void => {
+  // A known output the unknown side needs is read from its recomputed copy, unless the policy
+  // saves the equation's outputs (outputsSaved): then it is saved as it is, as without the
+  // checkpoint (the copy made the backward pass rerun the equation from its index and saved
+  // values, holding more).
+  const addPolicySplit = (s: PolicySplit, outputsSaved: boolean): void => {
     s.saved.forEach((v) => savedInside.add(v));
     s.recompute.forEach((e) => e.outBinders.forEach((v) => recomputedInside.add(v)));
-    s.copies.forEach((c, v) => copies.set(v, c));
+    s.copies.forEach((c, v) => (outputsSaved ? savedInside.add(v) : copies.set(v, c)));
     addSplit([...s.known, ...s.recompute], s.linear);
   };
   for (const eqn of jaxpr.eqns) {
     const inUk = eqn.inputs.map(isUnknown);
     const anyUnknown = inUk.some(Boolean);
     const rule = splitRules[eqn.prim] as SplitRule<Primitive> | undefined;
-    // The policy this equation is split by: none where the rule splits as outside a checkpoint
-    // when the policy saves every equation inside (nothing would be recomputed anyway).
-    const byPolicy = policy !== null && !(rule?.plainWhenAllSaved === true && savesAll(eqn, policy)) ? policy : null;
+    // What the policy saves of this equation as a whole, decided here once, of the equation as
+    // written: its outputs, and whether also every equation inside it (then nothing would be
+    // recomputed, and it splits as outside a checkpoint: see savesEveryEquationInside).
+    const outputsSaved = rule !== undefined && policy !== null && policy.saveable(eqn.prim, eqn.params as Record<string, unknown>);
+    const byPolicy = policy !== null && outputsSaved && savesEveryEquationInside(eqn, policy) ? null : policy;
     if (rule !== undefined && (anyUnknown ? rule.splits(inUk) : byPolicy !== null && rule.splitsKnown === true)) {
-      if (byPolicy !== null && rule.underPolicy !== undefined) addPolicySplit(rule.underPolicy(eqn, inUk, byPolicy));
+      if (byPolicy !== null && rule.underPolicy !== undefined) addPolicySplit(rule.underPolicy(eqn, inUk, byPolicy), outputsSaved);
       else addSplit(...rule.plain(eqn, inUk));
     } else if (anyUnknown) {
       unknownEqns.push(eqn);
@@ -134,11 +147,9 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       continue;
     }
     const copy = copies.get(v);
-    if (copy !== undefined && !policy!.saveable(eqn!.prim, eqn!.params as Record<string, unknown>)) {
-      // A known output of a policy-split call, scan or cond: the unknown side reads its recomputed
-      // copy, unless the policy saves the equation's outputs (everythingSaveable): then the output
-      // itself is saved, as without the checkpoint, and nothing is recomputed for it (the copy made
-      // the backward pass rerun the equation from its index and saved values, holding more).
+    if (copy !== undefined) {
+      // A known output of a policy-split call, scan or cond whose outputs the policy does not save
+      // (addPolicySplit): the unknown side reads its recomputed copy.
       forwardedTo.set(v, copy);
       pending.push(copy);
       continue;
@@ -169,7 +180,9 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
   // only such a part read is then not saved at all (JAX prunes the known outputs the same way after
   // dce_jaxpr of the staged program): a nested call saved what rebuilding its last block's output
   // needed, though the backward pass never read that output.
-  const unknownInBinders = jaxpr.inBinders.filter((v, i) => inUnknowns[i] || carriedSet.has(v));
+  // The unknown and carried inputs it does not read are dropped likewise (readByUnknown).
+  const isUnknownInput = (v: Var, i: number): boolean => inUnknowns[i]! || carriedSet.has(v);
+  const unknownInBinders = jaxpr.inBinders.filter(isUnknownInput);
   const pruned = dceJaxpr(
     new Jaxpr(
       [...residuals.map((v) => rename.get(v)!), ...unknownInBinders],
@@ -177,29 +190,31 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
       jaxpr.outs.filter((_, i) => outUnknowns[i]).map(sub),
     ),
     jaxpr.outs.filter((_, i) => outUnknowns[i]).map(() => true),
-    [...residuals.map(() => false), ...unknownInBinders.map(() => true)],
   );
   const kept = residuals.filter((_, r) => pruned.usedInputs[r]);
+  const unknownReads = pruned.usedInputs.slice(residuals.length);
+  let u = 0;
+  const readByUnknown = jaxpr.inBinders.map((v, i) => isUnknownInput(v, i) && unknownReads[u++]!);
   // Known equations whose results are neither known outputs nor residuals (e.g. derivative
   // coefficients a checkpoint will recompute anyway) are dropped.
   const known = deadCodeElimination(new Jaxpr(jaxpr.inBinders.filter((_, i) => !inUnknowns[i]), knownEqns, [...knownOuts, ...kept]));
   // Recomputed equations bind the same variables as in the known program; they live in a different program, so that is fine.
-  return { known, unknown: pruned.jaxpr, outUnknowns, numResiduals: kept.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
+  return { known, unknown: pruned.jaxpr, readByUnknown, outUnknowns, numResiduals: kept.length, outDependsOnUnknown: jaxpr.outs.map(isUnknown) };
 }
 
 /**
- * Whether `policy` saves `eqn` and every equation of the programs it carries, at any depth, and
- * none of them is a checkpoint (a nested checkpoint is split by the enclosing policy, which a
- * split outside any checkpoint would not do). A scan split under such a policy recomputes nothing,
- * yet its recompute scan carried the known carries again from their initial values, which the
- * pullback then held on top of the saved stacks: the split without a checkpoint (which saves the
- * carries per step) holds no more, as everythingSaveable promises.
+ * Whether `policy` saves every equation of the programs `eqn` carries, at any depth, and neither
+ * it nor any of them is a checkpoint (a nested checkpoint is split by the enclosing policy, which
+ * a split outside any checkpoint would not do). Such an equation, its outputs saved too, is split
+ * as outside a checkpoint: a scan split under the policy recomputed nothing, yet its recompute scan
+ * carried the known carries again from their initial values, which the pullback then held on top
+ * of the saved stacks; the split without a checkpoint holds no more, as everythingSaveable promises.
  */
-function savesAll(eqn: JaxprEqn, policy: CheckpointPolicy): boolean {
-  if (eqn.prim === 'remat' || !policy.saveable(eqn.prim, eqn.params as Record<string, unknown>)) return false;
+function savesEveryEquationInside(eqn: JaxprEqn, policy: CheckpointPolicy): boolean {
+  if (eqn.prim === 'remat') return false;
   for (const p of Object.values((eqn.params ?? {}) as Record<string, unknown>)) {
     const programs = p instanceof Jaxpr ? [p] : Array.isArray(p) ? p.filter((b): b is Jaxpr => b instanceof Jaxpr) : [];
-    if (programs.some((j) => !j.eqns.every((e) => savesAll(e, policy)))) return false;
+    if (programs.some((j) => !j.eqns.every((e) => policy.saveable(e.prim, e.params as Record<string, unknown>) && savesEveryEquationInside(e, policy)))) return false;
   }
   return true;
 }
@@ -244,7 +259,7 @@ function splitNestedEqn(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnknown
   };
   const unknown: JaxprEqn = {
     prim: eqn.prim,
-    inputs: [...resVars, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
+    inputs: [...resVars, ...eqn.inputs.filter((_, i) => split.readByUnknown[i])],
     params: { ...eqn.params, jaxpr: split.unknown, numConsts: 0 },
     outBinders: eqn.outBinders.filter((_, i) => split.outUnknowns[i]),
   };
@@ -285,9 +300,9 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnkno
   const saved = split.known.outs.slice(knownOutVars.length).map((a) => new Var(a.aval));
   const known: JaxprEqn = { prim, inputs: eqn.inputs.filter((_, i) => !inUnknowns[i]), params: { ...eqn.params, jaxpr: split.known, numConsts: 0 }, outBinders: [...knownOutVars, ...saved] };
   // The unknown side split again, by what reads the unknown inputs (everything it may keep is
-  // only held during the backward pass).
-  const numUnknownIns = inUnknowns.filter(Boolean).length;
-  const again = partialEvalJaxpr(split.unknown, [...saved.map(() => false), ...new Array<boolean>(numUnknownIns).fill(true)]);
+  // only held during the backward pass). It binds [...saved, ...the unknown inputs it reads].
+  const unknownIns = eqn.inputs.filter((_, i) => split.readByUnknown[i]);
+  const again = partialEvalJaxpr(split.unknown, [...saved.map(() => false), ...unknownIns.map(() => true)]);
   if (again.outUnknowns.some((u, i) => u !== dep[i])) throw new TransformError('partial evaluation: internal error: a nested call\'s known outputs changed when its unknown side was split');
   const copies = new Map<Var, Var>();
   const copyVars = knownOutVars.map((v) => {
@@ -300,7 +315,7 @@ function splitUnderPolicy(eqn: JaxprEqn<'jit_call'> | JaxprEqn<'remat'>, inUnkno
   const linearOuts = eqn.outBinders.filter((_, i) => dep[i]);
   const linear: JaxprEqn | null = linearOuts.length === 0 ? null : {
     prim,
-    inputs: [...needed, ...eqn.inputs.filter((_, i) => inUnknowns[i])],
+    inputs: [...needed, ...unknownIns.filter((_, i) => again.readByUnknown[saved.length + i])],
     params: { ...eqn.params, jaxpr: again.unknown, numConsts: 0 },
     outBinders: linearOuts,
   };
