@@ -106,9 +106,27 @@ export function shapeEntries(op: string, shape: readonly number[] | number): num
   return [...(s as number[])];
 }
 
-/** A shape argument as a new list, or an error naming `op` unless every entry is a non-negative integer. */
+/**
+ * The most elements an array may have: TF.js sizes and offsets are int32, and no backend holds more
+ * (wasm's whole memory is 4 GiB). A larger shape is almost always data passed where a shape belongs.
+ */
+export const MAX_ARRAY_SIZE = 2 ** 31 - 1;
+
+/** An error naming `op` when `size` elements (of `shape`, for the message) exceed MAX_ARRAY_SIZE. */
+export function checkArraySize(op: string, shape: Shape, size = sizeOf(shape)): void {
+  if (size > MAX_ARRAY_SIZE) {
+    const count = Number.isSafeInteger(size) ? String(size) : `about ${size.toPrecision(3)}`;
+    throw new ShapeError(`${op}: shape ${fmtShape(shape)} has ${count} elements; expected at most 2³¹ − 1 = ${MAX_ARRAY_SIZE} (TF.js indexes arrays with int32)`);
+  }
+}
+
+/**
+ * A shape argument as a new list, or an error naming `op` unless every entry is a non-negative
+ * integer and the size fits an array (else TF.js fails later with a RangeError naming no op).
+ */
 export function checkShape(op: string, shape: readonly number[] | number): number[] {
   const s = shapeEntries(op, shape);
   if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integers`);
+  checkArraySize(op, s);
   return s;
 }

@@ -182,7 +182,9 @@ export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, car
 export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, carry: T) => T, init: T): T {
   for (const [what, v] of [['lower', lower], ['upper', upper]] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v)) {
-      throw new TransformError(`foriLoop: ${what} must be a JS integer (gradus's foriLoop takes static bounds, as a scan), got ${typeof v === 'number' ? v : typeof v}`);
+      // (An array bound, traced under jit or not, is the likeliest mistake: say so, with its type.)
+      const got = typeof v === 'number' ? String(v) : (v as unknown) instanceof NDArray ? `an array ${(v as NDArray).aval.str()}` : typeof v;
+      throw new TransformError(`foriLoop: ${what} must be a JS integer (gradus's foriLoop takes static bounds, as a scan; for a bound known only at run time use whileLoop), got ${got}`);
     }
   }
   if (typeof body !== 'function') throw new TransformError(`foriLoop: body must be a function (i, carry) => carry, got ${typeof body}`);

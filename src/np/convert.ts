@@ -7,7 +7,7 @@ import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, DisposedError, ShapeError, fmtShape } from '../errors.js';
 import { disposedOperand } from '../eval.js';
-import { checkShape } from '../shape.js';
+import { checkArraySize, checkShape } from '../shape.js';
 import { scopeDepth, scopedTopLevel } from '../scope.js';
 import { leaves } from '../tree.js';
 
@@ -267,6 +267,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): N
   if (![start, stop, step].every(Number.isFinite)) throw new ShapeError(`arange: expected finite start, stop and step, got (${start}, ${stop}, ${step})`);
   if (dtype !== undefined) checkDtype(dtype, 'arange');
   const n = Math.max(0, Math.ceil((stop - start) / step));
+  checkArraySize('arange', [n]);
   const d = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
   const values = Array.from({ length: n }, (_, i) => start + i * step);
   return new ConcreteArray(tf.tensor(values, [n], d));
@@ -274,6 +275,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): N
 
 export function linspace(start: number, stop: number, num = 50, endpoint = true): NDArray {
   if (!Number.isInteger(num) || num < 0) throw new ShapeError(`linspace: num must be a non-negative integer, got ${num}`);
+  checkArraySize('linspace', [num]);
   const div = endpoint ? num - 1 : num;
   const step = div > 0 ? (stop - start) / div : 0;
   // The last point is exactly `stop` (as NumPy), unless it is also the first (num = 1: [start]).
