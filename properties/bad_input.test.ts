@@ -3,9 +3,10 @@
 // about something else — and the refused call leaves nothing behind: no tensors, and the state or
 // jit cache it was handed still works for the next valid call. (Found by fuzzing the public API:
 // each case below failed one of these before its fix.)
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GradusError, foriLoop, jit, np, random, scope, vmap, type NDArray } from '../src/index.js';
+import { GradusError, foriLoop, grad, jit, np, random, scope, vmap, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { FC_SEED, noLeak, numTensors } from './helpers.js';
 
@@ -147,5 +148,47 @@ describe('a schedule that gives a non-finite or non-numeric value is refused at 
       const arr = optim.sgd(() => np.array(0.5, 'float32'));
       expect(Array.from(arr.update(grads(), arr.init(p), p)[0].b.dataSync())).toEqual([-0.5, -0.5]);
     });
+  });
+});
+
+describe('np.round takes decimals, as NumPy and JAX do', () => {
+  // np.round(x, 2) ignored the 2 and rounded to integers, with no error. NumPy's float32 values
+  // (fixtures/round_refs.json, made by fixtures/make_round_refs.py) for decimals −3…4, bit for bit.
+  const refs = JSON.parse(readFileSync(new URL('./fixtures/round_refs.json', import.meta.url), 'utf8')) as { x: number[]; cases: { decimals: number; out: number[] }[] };
+
+  it('equals NumPy bit for bit eagerly and under jit; integers keep their values; the derivative is zero', () => {
+    noLeak(() => {
+      const x = np.array(refs.x, 'float32');
+      const jitted = jit((a: NDArray, d: number) => np.round(a, d), { staticArgnums: [1] });
+      for (const { decimals, out } of refs.cases) {
+        const want = Array.from(Float32Array.from(out));
+        for (const [label, got] of [['eager', np.round(x, decimals)], ['jit', jitted(x, decimals)]] as const) {
+          const values = Array.from(got.dataSync());
+          values.forEach((v, i) => expect(Object.is(v, want[i]), `${label} round(${refs.x[i]}, ${decimals}) = ${v}, NumPy ${want[i]}`).toBe(true));
+        }
+      }
+      jitted.clearCache();
+      const ints = np.array([15, -25, 7]);
+      expect(np.round(ints, 2).dtype).toBe('int32');
+      expect(np.round(ints, 2).toArray()).toEqual([15, -25, 7]);
+      expect(grad((a: NDArray) => np.sum(np.round(a, 2)))(x).toArray()).toEqual(refs.x.map(() => 0));
+    });
+  });
+
+  it('decimals that are not integers, and negative decimals of integers (JAX raises), are refused by round', () => {
+    refuses(() => np.round(np.ones([2]), 1.5), GradusError, /^round: decimals must be a JS integer \(the number of decimal places\), got 1.5/);
+    refuses(() => np.round(np.ones([2]), '2' as unknown as number), GradusError, /^round: decimals must be a JS integer .* got string/);
+    refuses(() => np.round(np.array([15]), -1), GradusError, /^round: decimals -1 < 0 is not supported for integer arrays \(i32\[1\]; JAX raises too\)/);
+  });
+});
+
+describe('other arguments a NumPy user passes', () => {
+  it("where(condition) alone is named as unsupported (it was array's 'cannot convert a undefined'); a string axis is named a string", () => {
+    refuses(() => (np.where as (...a: unknown[]) => unknown)(np.array([true, false])), GradusError, /^where: expected \(condition, x, y\), got no x or y; NumPy's where\(condition\) alone/);
+    refuses(() => (np.where as (...a: unknown[]) => unknown)(np.array([true, false]), 1), GradusError, /^where: expected \(condition, x, y\), got no y/);
+    // '0' printed as 0: "axis 0 is out of range … expected an integer in [-2, 1]".
+    refuses(() => np.sum(np.ones([2, 3]), '0' as unknown as number), GradusError, /^sum: axis '0' \(a string\) is out of range for an array of rank 2/);
+    refuses(() => np.cumsum(np.ones([2, 3]), '1' as unknown as number), GradusError, /^cumsum: axis '1' \(a string\) is out of range/);
+    refuses(() => np.mean(np.ones([2, 3]), ['01'] as unknown as number[]), GradusError, /^mean: axis '01' \(a string\) is out of range/);
   });
 });
