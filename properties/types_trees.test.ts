@@ -213,9 +213,20 @@ describe('loops and branches over tree carries', () => {
       const branch = cond(np.array(true), (l: Layer) => ({ out: l.w, n: 1 }), (l: Layer) => ({ out: np.negative(l.w), n: 2 }), makeNet().layers[1]!);
       expectTypeOf(branch).toEqualTypeOf<{ out: NDArray; n: NDArray }>();
       expect(branch.n.item()).toBe(1);
+      // switchCase's number leaves come back as arrays, as cond's do (it was typed [NDArray, number]).
       const sw = switchCase(1, [() => [np.zeros([2]), 0] as [NDArray, number], () => [np.ones([2]), 1] as [NDArray, number]]);
-      expectTypeOf(sw).toEqualTypeOf<[NDArray, number]>();
+      expectTypeOf(sw).toEqualTypeOf<[NDArray, NDArray]>();
       expect(sw[0].toArray()).toEqual([1, 1]);
+      expect(sw[1].shape).toEqual([]);
+      // The operands are typed by the branches: unannotated branches see the operands' types, and a
+      // JS number may stand for an array operand.
+      const scaled = cond(true, (l, s) => np.multiply(l.w, s), (l) => l.w, makeNet().layers[0]!, 3);
+      expectTypeOf(scaled).toEqualTypeOf<NDArray>();
+      expect(scaled.shape).toEqual([3, 2]);
+      expectTypeOf(cond(false, (a: NDArray) => a, (a: NDArray) => np.negative(a), 2)).toEqualTypeOf<NDArray>();
+      const picked = switchCase(0, [(l: Layer) => l.b, (l: Layer) => np.negative(l.b)], makeNet().layers[1]!);
+      expectTypeOf(picked).toEqualTypeOf<NDArray>();
+      expect(picked.toArray()).toEqual([0, 0]);
     });
     typeOnly(() => {
       const x = np.ones([2]);
@@ -229,6 +240,18 @@ describe('loops and branches over tree carries', () => {
       whileLoop((c: { a: NDArray }) => np.less(np.sum(c.a), 1), (c: { a: NDArray }) => c, { b: x });
       // @ts-expect-error: cond's branches return different trees
       cond(true, () => x, () => ({ a: x }));
+      const layer = makeNet().layers[0]!;
+      // @ts-expect-error: an operand the branches do not take (an array for a layer)
+      cond(true, (l: Layer) => l.w, (l: Layer) => l.b, x);
+      // @ts-expect-error: more operands than the branches take
+      cond(true, (a: NDArray) => a, (a: NDArray) => a, x, x);
+      // @ts-expect-error: fewer operands than the branches take
+      cond(true, (a: NDArray, b: NDArray) => np.add(a, b), (a: NDArray, _b: NDArray) => a, x);
+      // @ts-expect-error: branches that take different operands
+      cond(true, (a: NDArray) => a, (l: Layer) => l.w, x);
+      // @ts-expect-error: switchCase's operands are typed by its branches too
+      switchCase(0, [(l: Layer) => l.w, (l: Layer) => l.b], x);
+      void layer;
     });
   });
 });
