@@ -4,6 +4,7 @@
 // jit cache it was handed still works for the next valid call. (Found by fuzzing the public API:
 // each case below failed one of these before its fix.)
 import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GradusError, foriLoop, grad, jit, np, random, scope, vmap, type NDArray } from '../src/index.js';
@@ -147,6 +148,11 @@ describe('a schedule that gives a non-finite or non-numeric value is refused at 
       expect(Array.from(opt.update(grads(), s1, p)[0].b.dataSync())).toEqual([0.25, 0.25]);
       const arr = optim.sgd(() => np.array(0.5, 'float32'));
       expect(Array.from(arr.update(grads(), arr.init(p), p)[0].b.dataSync())).toEqual([-0.5, -0.5]);
+      // A tf.Tensor stands for an array here too, as it did before the check.
+      const rate = tf.scalar(0.25);
+      const tensorRate = optim.scaleBySchedule(() => rate as unknown as number);
+      expect(Array.from(tensorRate.update(grads(), tensorRate.init(p), p)[0].b.dataSync())).toEqual([0.25, 0.25]);
+      rate.dispose();
     });
   });
 });
