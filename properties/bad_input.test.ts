@@ -198,3 +198,20 @@ describe('other arguments a NumPy user passes', () => {
     refuses(() => np.mean(np.ones([2, 3]), ['01'] as unknown as number[]), GradusError, /^mean: axis '01' \(a string\) is out of range/);
   });
 });
+
+describe('a disposed tf.Tensor passed in is a DisposedError', () => {
+  it('np ops, np.array of a list holding one, grad, vmap and jit name it, instead of a TypeError from TF.js', () => {
+    const t = tf.ones([3]);
+    t.dispose();
+    const freed = t as unknown as NDArray;
+    const message = /^asArray: a tf\.Tensor \(float32\[3\]\) was passed after it was disposed/;
+    for (const call of [
+      () => np.add(freed, 1),
+      () => np.array([freed, freed]),
+      () => grad((x: NDArray) => np.sum(x))(freed),
+      () => vmap((x: NDArray) => np.sin(x))(freed),
+      () => jit((x: NDArray) => np.sin(x))(freed),
+    ]) refuses(call, GradusError, message);
+    noLeak(() => expect(np.add(tf.ones([3]), 1).toArray()).toEqual([2, 2, 2]));
+  });
+});

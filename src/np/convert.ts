@@ -132,7 +132,11 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   let out: NDArray;
   if (x instanceof NDArray) out = x;
   // (Converted at once when the dtype differs: a shared handle made first would be left over at the top level.)
-  else if (x instanceof tf.Tensor) out = dtype !== undefined && x.dtype !== dtype ? new ConcreteArray(x) : new ConcreteArray(shareTensor(x));
+  else if (x instanceof tf.Tensor) {
+    // A disposed tf.Tensor failed inside TF.js ("Cannot read properties of undefined (reading 'backend')").
+    if (x.isDisposed) throw new DisposedError(`asArray: a tf.Tensor (${x.dtype}[${x.shape.join(',')}]) was passed after it was disposed; pass a live tensor (or a gradus array, which gradus frees for you)`);
+    out = dtype !== undefined && x.dtype !== dtype ? new ConcreteArray(x) : new ConcreteArray(shareTensor(x));
+  }
   else if (typeof x === 'number' || typeof x === 'boolean') return weakConstant(x, dtype ?? dtypeOfScalar(x), 0);
   else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
