@@ -2,6 +2,7 @@
 // hyperparameters) are not read back, so their values are trusted, but they must be 0-d: a [2]
 // learning rate would broadcast silently over the last axis of every leaf, and even a [1] or [1, 1]
 // one turns a scalar leaf's update into a [1] or [1, 1] one (and a [3] leaf's into [1, 3]).
+import * as tf from '@tensorflow/tfjs-core';
 import { NDArray } from '../src/array.js';
 import { ConcretizationError } from '../src/errors.js';
 import { OptimError } from './tree_utils.js';
@@ -39,8 +40,29 @@ export function scheduledValue<C, V>(op: string, what: string, schedule: (count:
         `write the schedule with np functions (np.cos(count), np.where(np.less(count, k), a, b)), which take numbers and arrays alike, as optim.schedules' do. (${e.message})`,
     );
   }
-  checkSingleValue(op, `the value ${what} gave`, v);
+  checkScheduledValue(op, what, v, count);
   return v;
+}
+
+/**
+ * Refuses a schedule's value `v` at `count` unless a single value. A JS number must be finite: a NaN
+ * or infinite rate would turn every parameter into NaN at this step with no error. (An array value
+ * is not read back, as for injected hyperparameters; a tf.Tensor is taken as an array, as before.)
+ */
+export function checkScheduledValue(op: string, what: string, v: unknown, count: unknown): void {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new OptimError(`${op}: the value ${what} gave at step ${stepOf(count)} must be a finite number, got ${v}`);
+  } else if (!(v instanceof NDArray) && !(v instanceof tf.Tensor)) {
+    throw new OptimError(`${op}: the value ${what} gave at step ${stepOf(count)} must be a number or a 0-d array, got ${v === null ? 'null' : typeof v}`);
+  }
+  checkSingleValue(op, `the value ${what} gave`, v);
+}
+
+/** The step a schedule was asked about, for messages (a traced count under jit has no value to show). */
+function stepOf(count: unknown): string {
+  if (typeof count === 'number') return String(count);
+  const c = count instanceof NDArray ? count.concreteValue() : null;
+  return c !== null && c.size === 1 ? String(c.item()) : '(traced)';
 }
 
 function checkType(op: string, name: string, v: unknown, allowFunction: boolean): v is number {

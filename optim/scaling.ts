@@ -4,7 +4,7 @@ import type { NDArray } from '../src/array.js';
 import * as np from '../src/np/index.js';
 import * as tree from '../src/tree.js';
 import { leafScaling, needsParams, stateless, withStateKind, type EmptyState, type GradientTransformation, type Schedule, type ScalarOrSchedule, type StateKind, type TreeLike } from './base.js';
-import { checkDecay, checkFinite, checkLearningRate, checkNonNegative, scheduledValue } from './checks.js';
+import { checkDecay, checkFinite, checkLearningRate, checkNonNegative, checkScheduledValue, scheduledValue } from './checks.js';
 import { masked, type MaskSpec, type MaskedKind } from './combine.js';
 import {
   align,
@@ -63,7 +63,12 @@ export function scaleByLearningRate(learningRate: ScalarOrSchedule, options: { f
   checkLearningRate('scaleByLearningRate', learningRate);
   const flip = options.flipSign ?? true;
   if (typeof learningRate === 'function') {
-    const scaled: Schedule = (count) => (flip ? negate(learningRate(count)) : learningRate(count));
+    // The rate is checked before it is negated, so a refused value shows as the schedule gave it.
+    const scaled: Schedule = (count) => {
+      const rate = learningRate(count);
+      checkScheduledValue('scaleBySchedule', 'the schedule', rate, count);
+      return flip ? negate(rate) : rate;
+    };
     // Named as the caller's schedule, which scaleBySchedule's errors name.
     Object.defineProperty(scaled, 'name', { value: learningRate.name });
     return scaleBySchedule(scaled);

@@ -113,7 +113,11 @@ export abstract class NDArray {
   dataSync(): Float32Array | Int32Array | Uint8Array {
     return this.requireConcrete('dataSync()').tensor.dataSync() as Float32Array | Int32Array | Uint8Array;
   }
-  /** The single value of a size-1 array, as a JS number (booleans as true/false). */
+  /**
+   * The single value of a size-1 array, as a JS number (booleans as true/false). Typed
+   * `number | boolean` because an array's dtype is known only at run time; `Number(x)` is a number
+   * (a bool array's as 0/1), `x.bool()` a boolean.
+   */
   item(): number | boolean {
     if (this.size !== 1) throw new ConcretizationError(`item(): expected an array of size 1 but the shape is [${this.shape.join(',')}]`);
     const v = this.requireConcrete('item() (also behind Number(x), x > 0 and bool())').tensor.dataSync()[0]!;

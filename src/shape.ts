@@ -38,9 +38,16 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
 }
 
 /** Turns a possibly negative axis into 0..ndim-1, or throws naming the op and the shape. */
+/** The error for an axis that is not an integer in [-ndim, ndim - 1]. */
+function axisOutOfRange(op: string, axis: unknown, ndim: number): ShapeError {
+  // (A string axis such as '0' printed as 0: "out of range" though 0 was in the range.)
+  const got = typeof axis === 'number' ? String(axis) : typeof axis === 'string' ? `'${axis}' (a string)` : `a ${typeof axis}`;
+  return new ShapeError(`${op}: axis ${got} is out of range for an array of rank ${ndim}; expected an integer in [${-ndim}, ${ndim - 1}]`);
+}
+
 export function normalizeAxis(op: string, axis: number, ndim: number): number {
   if (!Number.isInteger(axis) || axis < -ndim || axis >= Math.max(ndim, 1) || (ndim === 0 && axis !== 0 && axis !== -1)) {
-    throw new ShapeError(`${op}: axis ${axis} is out of range for an array of rank ${ndim}; expected an integer in [${-ndim}, ${ndim - 1}]`);
+    throw axisOutOfRange(op, axis, ndim);
   }
   return axis < 0 ? axis + ndim : axis;
 }
@@ -51,11 +58,10 @@ export function normalizeAxis(op: string, axis: number, ndim: number): number {
  */
 export function normalizeAxes(op: string, axis: number | readonly number[] | undefined | null, ndim: number): number[] {
   if (axis === undefined || axis === null) return Array.from({ length: ndim }, (_, i) => i);
-  const list = typeof axis === 'number' ? [axis] : [...axis];
+  // (Only a list is spread: a string axis '01' would spread into '0', '1'.)
+  const list: unknown[] = typeof axis === 'number' || typeof axis === 'string' ? [axis] : [...axis];
   const out = list.map((a) => {
-    if (!Number.isInteger(a) || a < -ndim || a >= ndim) {
-      throw new ShapeError(`${op}: axis ${a} is out of range for an array of rank ${ndim}; expected an integer in [${-ndim}, ${ndim - 1}]`);
-    }
+    if (typeof a !== 'number' || !Number.isInteger(a) || a < -ndim || a >= ndim) throw axisOutOfRange(op, a, ndim);
     return a < 0 ? a + ndim : a;
   });
   if (new Set(out).size !== out.length) throw new ShapeError(`${op}: repeated axis in ${JSON.stringify(list)}`);
@@ -106,9 +112,27 @@ export function shapeEntries(op: string, shape: readonly number[] | number): num
   return [...(s as number[])];
 }
 
-/** A shape argument as a new list, or an error naming `op` unless every entry is a non-negative integer. */
+/**
+ * The most elements an array may have: TF.js sizes and offsets are int32, and no backend holds more
+ * (wasm's whole memory is 4 GiB). A larger shape is almost always data passed where a shape belongs.
+ */
+export const MAX_ARRAY_SIZE = 2 ** 31 - 1;
+
+/** An error naming `op` when `size` elements (of `shape`, for the message) exceed MAX_ARRAY_SIZE. */
+export function checkArraySize(op: string, shape: Shape, size = sizeOf(shape)): void {
+  if (size > MAX_ARRAY_SIZE) {
+    const count = Number.isSafeInteger(size) ? String(size) : `about ${size.toPrecision(3)}`;
+    throw new ShapeError(`${op}: shape ${fmtShape(shape)} has ${count} elements; expected at most 2³¹ − 1 = ${MAX_ARRAY_SIZE} (TF.js indexes arrays with int32)`);
+  }
+}
+
+/**
+ * A shape argument as a new list, or an error naming `op` unless every entry is a non-negative
+ * integer and the size fits an array (else TF.js fails later with a RangeError naming no op).
+ */
 export function checkShape(op: string, shape: readonly number[] | number): number[] {
   const s = shapeEntries(op, shape);
   if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integers`);
+  checkArraySize(op, s);
   return s;
 }

@@ -8,7 +8,7 @@
 // branches; a while loop cannot be transposed) and dead-code elimination (src/dce.ts: unused ys and
 // the carries only they need; a while loop's carries that neither the condition nor a kept carry
 // reads), as in JAX.
-import { NDArray } from '../src/array.js';
+import { NDArray, type ArrayLike } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
 import { ShapedArray as Aval } from '../src/aval.js';
 import { bind } from '../src/core.js';
@@ -182,7 +182,9 @@ export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, car
 export function foriLoop<T>(lower: number, upper: number, body: (i: NDArray, carry: T) => T, init: T): T {
   for (const [what, v] of [['lower', lower], ['upper', upper]] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v)) {
-      throw new TransformError(`foriLoop: ${what} must be a JS integer (gradus's foriLoop takes static bounds, as a scan), got ${typeof v === 'number' ? v : typeof v}`);
+      // (An array bound, traced under jit or not, is the likeliest mistake: say so, with its type.)
+      const got = typeof v === 'number' ? String(v) : (v as unknown) instanceof NDArray ? `an array ${(v as NDArray).aval.str()}` : typeof v;
+      throw new TransformError(`foriLoop: ${what} must be a JS integer (gradus's foriLoop takes static bounds, as a scan; for a bound known only at run time use whileLoop), got ${got}`);
     }
   }
   if (typeof body !== 'function') throw new TransformError(`foriLoop: body must be a function (i, carry) => carry, got ${typeof body}`);
@@ -269,6 +271,13 @@ export function whileLoop<T>(condFun: (carry: T) => NDArray, bodyFun: (carry: T)
   });
 }
 
+/**
+ * The operands `cond` takes for branches of parameters `A`: what the branches declare, or where
+ * they take an array, anything that becomes one (a JS number, a list, a tf.Tensor), as a JS number
+ * operand reaches the branches as an array.
+ */
+export type OperandsFor<A extends readonly unknown[]> = { [K in keyof A]: A[K] | (NDArray extends A[K] ? ArrayLike : never) };
+
 /** A cond predicate or switch index: a scalar array, or a JS boolean / number. */
 export type Scalar = NDArray | number | boolean;
 
@@ -316,9 +325,9 @@ function bindCond<R>(op: string, index: NDArray, branches: readonly ((...operand
  * Differentiable in both modes (the gradient is a cond over the chosen branch's transpose, as in
  * JAX); under vmap, a predicate that differs per example runs both branches and selects, as JAX does.
  */
-export function cond<R>(pred: Scalar, trueFun: ((...operands: any[]) => R) & Known<R>, falseFun: (...operands: any[]) => R, ...operands: unknown[]): ArraysOf<R>;
+export function cond<R, A extends readonly unknown[]>(pred: Scalar, trueFun: ((...operands: A) => R) & Known<R>, falseFun: (...operands: A) => R, ...operands: OperandsFor<A>): ArraysOf<R>;
 /** In generic code (an output type with type parameters): the result typed as the branches'. */
-export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseFun: (...operands: any[]) => R, ...operands: unknown[]): R;
+export function cond<R, A extends readonly unknown[]>(pred: Scalar, trueFun: (...operands: A) => R, falseFun: (...operands: A) => R, ...operands: OperandsFor<A>): R;
 export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseFun: (...operands: any[]) => R, ...operands: unknown[]): R {
   for (const [what, fn] of [['trueFun', trueFun], ['falseFun', falseFun]] as const) {
     if (typeof fn !== 'function') throw new TransformError(`cond: ${what} must be a function, got ${fn === null ? 'null' : typeof fn}`);
@@ -338,6 +347,9 @@ export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseF
  * as one `cond` equation. The index is an integer scalar; out-of-range indices are clamped, as in
  * JAX. Every branch must return the same tree structure, shapes and dtypes. Transformations as for `cond`.
  */
+export function switchCase<R, A extends readonly unknown[]>(index: Scalar, branches: readonly (((...operands: A) => R) & Known<R>)[], ...operands: OperandsFor<A>): ArraysOf<R>;
+/** In generic code (an output type with type parameters): the result typed as the branches'. */
+export function switchCase<R, A extends readonly unknown[]>(index: Scalar, branches: readonly ((...operands: A) => R)[], ...operands: OperandsFor<A>): R;
 export function switchCase<R>(index: Scalar, branches: readonly ((...operands: any[]) => R)[], ...operands: unknown[]): R {
   if (!Array.isArray(branches) || branches.length === 0) throw new TransformError(`switchCase: branches must be a non-empty list of functions, got ${Array.isArray(branches) ? 'an empty list' : typeof branches}`);
   branches.forEach((b, j) => {

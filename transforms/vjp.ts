@@ -146,16 +146,27 @@ type AnyFn = (...args: never[]) => unknown;
  * with number leaves as arrays, as they come back (see `ArraysOf`).
  */
 export type GradOf<F extends AnyFn, A> = A extends number
-  ? ArraysOf<Parameters<F>[A]>
+  ? ArraysOf<ArgAt<Parameters<F>, A>>
   : A extends readonly number[]
-    ? { -readonly [K in keyof A]: A[K] extends number ? ArraysOf<Parameters<F>[A[K]]> : never }
+    ? { -readonly [K in keyof A]: A[K] extends number ? ArraysOf<ArgAt<Parameters<F>, A[K]>> : never }
     : ArraysOf<Parameters<F>[0]>;
 /** GradOf for generic code (argument types with type parameters): the arguments' own types. */
 export type ArgsGradOf<F extends AnyFn, A> = A extends number
-  ? Parameters<F>[A]
+  ? ArgAt<Parameters<F>, A>
   : A extends readonly number[]
-    ? { -readonly [K in keyof A]: A[K] extends number ? Parameters<F>[A[K]] : never }
+    ? { -readonly [K in keyof A]: A[K] extends number ? ArgAt<Parameters<F>, A[K]> : never }
     : Parameters<F>[0];
+/**
+ * The argument at position `A` of the argument list `P`, a negative `A` counting from the end as
+ * argnums does at run time (`argnums: -1` is the last argument; `P[-1]` would be the union of all).
+ */
+type ArgAt<P extends readonly unknown[], A extends number> = `${A}` extends `-${infer D extends number}` ? ArgFromEnd<P, D> : P[A];
+/** The `D`-th argument from the end (1 is the last); any argument's type where the list's length is not known. */
+type ArgFromEnd<P extends readonly unknown[], D extends number, Seen extends unknown[] = []> = P extends readonly [...infer Rest, infer Last]
+  ? [...Seen, Last]['length'] extends D
+    ? Last
+    : ArgFromEnd<Rest, D, [...Seen, Last]>
+  : P[number];
 export type ArgnumsOf<O> = O extends { argnums: infer A } ? A : 0;
 /** What a `hasAux` function returns beside its value: the second element of its `[value, aux]`. */
 export type AuxOf<F extends AnyFn> = ReturnType<F> extends readonly [unknown, infer A] ? A : ReturnType<F> extends readonly (infer E)[] ? E : unknown;

@@ -417,8 +417,9 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, options: Vma
       const dims = leaves.map((x, i) => {
         const a = inAxes[i] ?? null;
         if (a === null || x === null) return null;
-        if (!Number.isInteger(a) || a < -x.ndim || a >= x.ndim) {
-          throw new ShapeError(`vmap: inAxes ${a} is out of range for argument ${tree.keystr(withPaths[i]![0])} of shape ${fmtShape(x.shape)}`);
+        if (!Number.isInteger(a)) throw new TransformError(`vmap: inAxes ${a} for argument ${tree.keystr(withPaths[i]![0])} is not an integer; expected an axis of its shape ${fmtShape(x.shape)} or null`);
+        if (a < -x.ndim || a >= x.ndim) {
+          throw new ShapeError(`vmap: inAxes ${a} is out of range for argument ${tree.keystr(withPaths[i]![0])} of shape ${fmtShape(x.shape)}; expected an integer in [${-x.ndim}, ${x.ndim - 1}] or null`);
         }
         return a < 0 ? a + x.ndim : a;
       });

@@ -7,7 +7,7 @@ import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, DisposedError, ShapeError, fmtShape } from '../errors.js';
 import { disposedOperand } from '../eval.js';
-import { checkShape } from '../shape.js';
+import { checkArraySize, checkShape } from '../shape.js';
 import { scopeDepth, scopedTopLevel } from '../scope.js';
 import { leaves } from '../tree.js';
 
@@ -132,7 +132,11 @@ export function asArray(x: ArrayLike, dtype?: DType): NDArray {
   let out: NDArray;
   if (x instanceof NDArray) out = x;
   // (Converted at once when the dtype differs: a shared handle made first would be left over at the top level.)
-  else if (x instanceof tf.Tensor) out = dtype !== undefined && x.dtype !== dtype ? new ConcreteArray(x) : new ConcreteArray(shareTensor(x));
+  else if (x instanceof tf.Tensor) {
+    // A disposed tf.Tensor failed inside TF.js ("Cannot read properties of undefined (reading 'backend')").
+    if (x.isDisposed) throw new DisposedError(`asArray: a tf.Tensor (${x.dtype}[${x.shape.join(',')}]) was passed after it was disposed; pass a live tensor (or a gradus array, which gradus frees for you)`);
+    out = dtype !== undefined && x.dtype !== dtype ? new ConcreteArray(x) : new ConcreteArray(shareTensor(x));
+  }
   else if (typeof x === 'number' || typeof x === 'boolean') return weakConstant(x, dtype ?? dtypeOfScalar(x), 0);
   else if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array || x instanceof Int8Array || x instanceof Int16Array || x instanceof Uint16Array || x instanceof Uint32Array) {
     // A typed array is a 1-D array; float64 values are rounded to float32 (TF.js has no float64).
@@ -267,6 +271,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): N
   if (![start, stop, step].every(Number.isFinite)) throw new ShapeError(`arange: expected finite start, stop and step, got (${start}, ${stop}, ${step})`);
   if (dtype !== undefined) checkDtype(dtype, 'arange');
   const n = Math.max(0, Math.ceil((stop - start) / step));
+  checkArraySize('arange', [n]);
   const d = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
   const values = Array.from({ length: n }, (_, i) => start + i * step);
   return new ConcreteArray(tf.tensor(values, [n], d));
@@ -274,6 +279,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): N
 
 export function linspace(start: number, stop: number, num = 50, endpoint = true): NDArray {
   if (!Number.isInteger(num) || num < 0) throw new ShapeError(`linspace: num must be a non-negative integer, got ${num}`);
+  checkArraySize('linspace', [num]);
   const div = endpoint ? num - 1 : num;
   const step = div > 0 ? (stop - start) / div : 0;
   // The last point is exactly `stop` (as NumPy), unless it is also the first (num = 1: [start]).

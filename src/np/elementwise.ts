@@ -135,10 +135,26 @@ export const floor = unary('floor', 'floor');
 export const ceil = unary('ceil', 'ceil');
 /** Rounds half to even, like NumPy. */
 const roundKernel = unary('round', 'round');
-/** Rounds half to even (NumPy); integers are already round and keep their dtype (NumPy). */
-export const round = defop((x: ArrayLike): NDArray => {
+/**
+ * Rounds half to even (NumPy) to `decimals` places, NumPy's and JAX's `round(a, decimals)`: x·10^d
+ * rounded, then divided by 10^d, in float32 (for d < 0: x / 10^−d rounded, times 10^−d, as NumPy).
+ * Integers are already round and keep their dtype (NumPy); negative decimals of integers are
+ * refused, as JAX does. (`decimals` was ignored: `np.round(x, 2)` rounded to integers, no error.)
+ */
+export const round = defop((x: ArrayLike, decimals = 0): NDArray => {
+  if (typeof decimals !== 'number' || !Number.isInteger(decimals)) {
+    throw new ValueError(`round: decimals must be a JS integer (the number of decimal places), got ${typeof decimals === 'number' ? decimals : typeof decimals}`);
+  }
   const a = asArray(x);
-  return a.dtype === 'int32' ? a : roundKernel(a);
+  if (a.dtype === 'int32') {
+    if (decimals < 0) throw new ValueError(`round: decimals ${decimals} < 0 is not supported for integer arrays (${a.aval.str()}; JAX raises too); convert to float32 first`);
+    return a;
+  }
+  if (decimals === 0) return roundKernel(a);
+  // Negative decimals divide by an exact 10^|d| (NumPy's order; JAX multiplies by a float32 10^d,
+  // which is inexact, so its round(5567.67, -3) is 5999.9995 where NumPy's is 6000).
+  if (decimals < 0) return multiply(roundKernel(divide(a, 10 ** -decimals)), 10 ** -decimals);
+  return divide(roundKernel(multiply(a, 10 ** decimals)), 10 ** decimals);
 });
 /** The logistic sigmoid 1 / (1 + e^-x). */
 export const sigmoid = unary('logistic', 'sigmoid');
@@ -232,6 +248,8 @@ export const isinf = defop((x: ArrayLike): NDArray => logicalAnd(logicalNot(isfi
 
 /** Elementwise choice: `cond ? x : y`, broadcasting all three. */
 export const where = defop((cond: ArrayLike, x: ArrayLike, y: ArrayLike): NDArray => {
+  // (NumPy's one-argument where(cond) is nonzero(cond), of a data-dependent shape; here both values are needed.)
+  if (x === undefined || y === undefined) throw new ValueError(`where: expected (condition, x, y), got ${x === undefined ? 'no x or y' : 'no y'}; NumPy's where(condition) alone (the indices of the true entries) has a data-dependent shape and is not supported`);
   const [a, b] = elementwiseOperands([x, y], 'keep', 'where');
   let c = asArray(cond);
   broadcastShapes('where', c.shape, a!.shape, b!.shape);
