@@ -34,7 +34,7 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
     inputs[i] = a.tensor;
   }
   // Empty results need no kernel (and wasm kernels crash on some empty operands).
-  if (expected.every((e) => e.size === 0)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
+  if (allEmpty(expected)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
   const outs = runFreeingTemporaries(() => kernels[prim](inputs, params));
   const results = new Array<NDArray>(outs.length);
   for (let i = 0; i < outs.length; i++) {
@@ -51,7 +51,11 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   return results;
 }
 
-/** Primitives whose kernels broadcast two operands of unequal ranks as NumPy does (kernels.ts: withBroadcast, preferWasm, againstSingle). */
+/** Whether every one of `avals` has no elements (a loop: this runs for every eager op). */
+function allEmpty(avals: readonly ShapedArray[]): boolean {
+  for (let i = 0; i < avals.length; i++) if (avals[i]!.size !== 0) return false;
+  return true;
+}
 
 /** The two avals at the higher rank, leading 1s prepended to the other (what np's rank alignment makes of it). */
 function rankAligned([a, b]: ShapedArray[]): ShapedArray[] {

@@ -76,7 +76,8 @@ export function invertPerm(perm: readonly number[]): number[] {
 }
 
 export function isIdentityPerm(perm: readonly number[]): boolean {
-  return perm.every((p, i) => p === i);
+  for (let i = 0; i < perm.length; i++) if (perm[i] !== i) return false;
+  return true;
 }
 
 /**

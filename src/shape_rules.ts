@@ -46,10 +46,15 @@ function elementwiseShape(prim: string, avals: ShapedArray[]): readonly number[]
 
 function sameDtype(prim: string, avals: ShapedArray[]): DType {
   const d = avals[0]!.dtype;
-  if (avals.some((a) => a.dtype !== d)) {
+  if (!allOfDtype(avals, d)) {
     throw new DTypeError(`${prim}: operands must share a dtype, got ${avals.map((a) => a.str()).join(', ')}`);
   }
   return d;
+}
+
+function allOfDtype(avals: readonly ShapedArray[], d: DType): boolean {
+  for (let i = 1; i < avals.length; i++) if (avals[i]!.dtype !== d) return false;
+  return true;
 }
 
 function binaryRule(prim: BinaryPrimitive): ShapeRule<BinaryPrimitive> {
@@ -59,7 +64,9 @@ function binaryRule(prim: BinaryPrimitive): ShapeRule<BinaryPrimitive> {
     if (!(d === 'float32' || (d === 'int32' && INT_OK_BINARY.has(prim)))) {
       throw new DTypeError(`${prim}: expected float32${INT_OK_BINARY.has(prim) ? ' or int32' : ''} operands but got ${avals.map((a) => a.str()).join(', ')}`);
     }
-    return [new ShapedArray(elementwiseShape(prim, avals), d)];
+    // Operands of one shape give the first operand's aval again (its shape and dtype).
+    const shape = elementwiseShape(prim, avals);
+    return [shape === avals[0]!.shape ? avals[0]! : new ShapedArray(shape, d)];
   };
 }
 
@@ -82,7 +89,8 @@ function checkAxes(prim: string, axes: readonly number[], ndim: number, x: Shape
   for (const a of axes) {
     if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${prim}: axis ${a} is out of range for ${x.str()}`);
   }
-  if (new Set(axes).size !== axes.length) throw new ShapeError(`${prim}: repeated axes ${fmtShape(axes)}`);
+  // (A pair loop rather than a Set: axis lists are short and this runs for every reduction and product.)
+  for (let i = 1; i < axes.length; i++) for (let j = 0; j < i; j++) if (axes[i] === axes[j]) throw new ShapeError(`${prim}: repeated axes ${fmtShape(axes)}`);
 }
 
 function reduceRule<P extends 'reduce_sum' | 'reduce_max' | 'reduce_min'>(prim: P): ShapeRule<P> {
@@ -361,20 +369,25 @@ export const shapeRules: ShapeRules = {
     const d = sameDtype('dot_general', avals);
     if (d === 'bool') throw new DTypeError(`dot_general: expected numeric operands but got ${a.str()} and ${b.str()}`);
     const [ca, cb] = contract, [ba, bb] = batch;
-    checkAxes('dot_general', [...ca, ...ba], a.ndim, a);
-    checkAxes('dot_general', [...cb, ...bb], b.ndim, b);
+    // (Plain loops: this runs for every eager matmul.)
+    checkAxes('dot_general', ca.concat(ba), a.ndim, a);
+    checkAxes('dot_general', cb.concat(bb), b.ndim, b);
     if (ca.length !== cb.length || ba.length !== bb.length) throw new ShapeError(`dot_general: contracting/batch dimension lists differ in length`);
-    ca.forEach((x, i) => {
+    for (let i = 0; i < ca.length; i++) {
+      const x = ca[i]!;
       if (a.shape[x] !== b.shape[cb[i]!]) {
         throw new ShapeError(`dot_general: contracting dimensions do not match: ${a.str()} axis ${x} has size ${a.shape[x]} but ${b.str()} axis ${cb[i]} has size ${b.shape[cb[i]!]}`);
       }
-    });
-    ba.forEach((x, i) => {
+    }
+    for (let i = 0; i < ba.length; i++) {
+      const x = ba[i]!;
       if (a.shape[x] !== b.shape[bb[i]!]) throw new ShapeError(`dot_general: batch dimensions do not match: ${a.str()} axis ${x} vs ${b.str()} axis ${bb[i]}`);
-    });
-    const freeA = a.shape.filter((_, i) => !ca.includes(i) && !ba.includes(i));
-    const freeB = b.shape.filter((_, i) => !cb.includes(i) && !bb.includes(i));
-    return [new ShapedArray([...ba.map((x) => a.shape[x]!), ...freeA, ...freeB], d)];
+    }
+    const out: number[] = [];
+    for (const x of ba) out.push(a.shape[x]!);
+    for (let i = 0; i < a.ndim; i++) if (!ca.includes(i) && !ba.includes(i)) out.push(a.shape[i]!);
+    for (let i = 0; i < b.ndim; i++) if (!cb.includes(i) && !bb.includes(i)) out.push(b.shape[i]!);
+    return [new ShapedArray(out, d)];
   },
   conv2d: (avals, { strides, padding, dilations }) => {
     expectArity('conv2d', avals, 2);
