@@ -176,31 +176,46 @@ function perCall(op: Op): number {
 
 const samples = contenders.map(() => ({ ops: opNames.map(() => [] as number[]), adam: [] as number[], mlp: [] as number[] }));
 const mlpN = Math.max(1, Math.round(N / 10));
+// Each round visits the contenders in a new (seeded) order: allocation is deterministic, so with a
+// fixed order a garbage collection lands on the same contender's op every round (one copy of
+// gradus measured 4x slower than the other at exp on the same code, whichever ran after the other).
+let seed = 12345;
+const shuffled = (): number[] => {
+  const order = contenders.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    const j = seed % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+};
 for (let r = -1; r < rounds; r++) {
-  opNames.forEach((_, i) => contenders.forEach((c, ci) => {
-    const us = perCall(c.ops[i]!);
+  opNames.forEach((_, i) => shuffled().forEach((ci) => {
+    const us = perCall(contenders[ci]!.ops[i]!);
     if (r >= 0) samples[ci]!.ops[i]!.push(us);
   }));
-  contenders.forEach((c, ci) => {
+  shuffled().forEach((ci) => {
     const t0 = now();
-    for (let i = 0; i < mlpN; i++) c.mlp().dispose();
+    for (let i = 0; i < mlpN; i++) contenders[ci]!.mlp().dispose();
     if (r >= 0) samples[ci]!.mlp.push(((now() - t0) * 1000) / mlpN);
   });
-  for (let k = 0; k < 3; k++) contenders.forEach((c, ci) => {
-    const ms = c.adam();
+  for (let k = 0; k < 3; k++) shuffled().forEach((ci) => {
+    const ms = contenders[ci]!.adam();
     if (r >= 0) samples[ci]!.adam.push(ms);
   });
 }
 const tfi = contenders.length - 1;
 const cols = contenders.map((c) => c.name);
-// Medians, and the fastest round beside them: on a loaded machine (another process taking the core
-// mid-round) the fastest round is the steadier figure of the two.
-console.log(`backend ${gradus.getBackend()}; ${wall ? 'wall' : 'CPU'} µs per op on [8,8] (medians of ${rounds} interleaved rounds of ${N}; ratios of medians, then of fastest rounds)${baseDir ? `; base = ${baseDir}` : ''}`);
-console.log(['op'.padEnd(9), ...cols.map((c) => c.padStart(8)), ...cols.slice(0, -1).map((c) => `${c}/tfjs`.padStart(12)), ...cols.slice(0, -1).map((c) => `min ${c}/tfjs`.padStart(16))].join('  '));
+// Ratios three ways: of the medians, of the fastest rounds, and the median over rounds of each
+// round's own ratio (contenders of one round ran back to back, so load that comes and goes over
+// seconds cancels there: on a loaded machine that is the steadiest of the three).
+console.log(`backend ${gradus.getBackend()}; ${wall ? 'wall' : 'CPU'} µs per op on [8,8] (medians of ${rounds} interleaved rounds of ${N}; ratios of medians, of fastest rounds, and median per-round ratio)${baseDir ? `; base = ${baseDir}` : ''}`);
+console.log(['op'.padEnd(9), ...cols.map((c) => c.padStart(8)), ...cols.slice(0, -1).map((c) => `${c}/tfjs`.padStart(12)), ...cols.slice(0, -1).map((c) => `min ${c}/tfjs`.padStart(16)), ...cols.slice(0, -1).map((c) => `paired ${c}/tfjs`.padStart(19))].join('  '));
 const row = (name: string, xs: number[][]) => {
   const med = xs.map(median), fastest = xs.map((v) => Math.min(...v));
   const ratios = (ys: number[]) => ys.slice(0, -1).map((y) => y / ys[tfi]!);
-  console.log([name.padEnd(9), ...med.map((x) => x.toFixed(2).padStart(8)), ...ratios(med).map((r) => r.toFixed(2).padStart(12)), ...ratios(fastest).map((r) => r.toFixed(2).padStart(16))].join('  '));
+  const paired = xs.slice(0, -1).map((v) => median(v.map((y, r) => y / xs[tfi]![r]!)));
+  console.log([name.padEnd(9), ...med.map((x) => x.toFixed(2).padStart(8)), ...ratios(med).map((r) => r.toFixed(2).padStart(12)), ...ratios(fastest).map((r) => r.toFixed(2).padStart(16)), ...paired.map((r) => r.toFixed(2).padStart(19))].join('  '));
 };
 opNames.forEach((name, i) => row(name, samples.map((s) => s.ops[i]!)));
 console.log(`eager adam step, ${L} leaves [4,4] (update + applyUpdates), ms:`);

@@ -2,8 +2,7 @@
 // temporaries at once (as a TF.js tidy would), wrap the results as concrete arrays.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from './array.js';
-import { ShapedArray } from './aval.js';
-import type { DType } from './dtype.js';
+import { ShapedArray, singleValueAval } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { kernels } from './kernels.js';
 import { DisposedError, GradusError } from './errors.js';
@@ -58,18 +57,17 @@ function allEmpty(avals: readonly ShapedArray[]): boolean {
 }
 
 /** The two avals at the higher rank, leading 1s prepended to the other (what np's rank alignment makes of it). */
-function rankAligned([a, b]: ShapedArray[]): ShapedArray[] {
-  return a!.ndim < b!.ndim ? [promoted(a!, b!.ndim), b!] : [a!, promoted(b!, a!.ndim)];
+function rankAligned(avals: ShapedArray[]): ShapedArray[] {
+  // (By index: destructuring the list would run its iterator, per eager op.)
+  const a = avals[0]!, b = avals[1]!;
+  return a.ndim < b.ndim ? [promoted(a, b.ndim), b] : [a, promoted(b, a.ndim)];
 }
 
 // The usual lower-rank operand is 0-d (a JS number or a scalar such as adam's bias correction):
-// its (1, …, 1) avals are kept, one per dtype and rank, rather than made per op.
-const singleValueAvals: Record<DType, ShapedArray[]> = { float32: [], int32: [], bool: [] };
-
+// its (1, …, 1) avals are shared (singleValueAval) rather than made per op.
 function promoted(a: ShapedArray, ndim: number): ShapedArray {
   if (a.ndim > 0) return new ShapedArray([...new Array<number>(ndim - a.ndim).fill(1), ...a.shape], a.dtype);
-  const kept = singleValueAvals[a.dtype];
-  return (kept[ndim] ??= new ShapedArray(new Array<number>(ndim).fill(1), a.dtype));
+  return singleValueAval(a.dtype, ndim);
 }
 
 /** The error for a freed operand `i` of `op` (a primitive, or an np op that hands an operand back without one). */

@@ -262,9 +262,9 @@ function exactMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 }
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
-  add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(exactMul, true), div: withBroadcast(tf.div, true),
-  pow: withBroadcast(tf.pow), max: againstSingle('Maximum', preferWasm('max', tf.maximum)), min: againstSingle('Minimum', preferWasm('min', tf.minimum)),
-  atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
+  add: withBroadcastPair(tf.add, true), sub: withBroadcastPair(tf.sub, true), mul: withBroadcastPair(exactMul, true), div: withBroadcastPair(tf.div, true),
+  pow: withBroadcastPair(tf.pow), max: againstSingle('Maximum', preferWasm('max', tf.maximum)), min: againstSingle('Minimum', preferWasm('min', tf.minimum)),
+  atan2: withBroadcastPair(tf.atan2), rem: withBroadcastPair(floorMod),
 };
 
 const comparisonKernels: Record<ComparisonPrimitive, (...xs: tf.Tensor[]) => tf.Tensor> = {
@@ -383,6 +383,25 @@ function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false)
     // (int32 add/sub/mul broadcast natively too: exactly, and without materialising the broadcast.)
     if (fastNative && (xs.every((x) => x.dtype === 'float32') || (f !== tf.div && xs.every((x) => x.dtype === 'int32')))) return f(...xs);
     return f(...xs.map((x) => broadcastTensor(x, shape)));
+  };
+}
+
+/**
+ * withBroadcast for a binary kernel, `f` called with two operands (no operand lists: binary
+ * arithmetic runs this for every eager op). The same steps as withBroadcast's.
+ */
+function withBroadcastPair(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, fastNative = false) {
+  return (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+    const same = sameShape(a.shape, b.shape);
+    const shape = same ? a.shape : tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    if (wasmRankTooHigh(shape.length)) {
+      const size = prod(shape);
+      return tf.reshape(f(tf.reshape(broadcastTensor(a, shape), [size]), tf.reshape(broadcastTensor(b, shape), [size])), shape);
+    }
+    if (same || (sameShape(a.shape, shape) && sameShape(b.shape, shape))) return f(a, b);
+    // (int32 add/sub/mul broadcast natively too: exactly, and without materialising the broadcast.)
+    if (fastNative && ((a.dtype === 'float32' && b.dtype === 'float32') || (f !== tf.div && a.dtype === 'int32' && b.dtype === 'int32'))) return f(a, b);
+    return f(broadcastTensor(a, shape), broadcastTensor(b, shape));
   };
 }
 

@@ -41,7 +41,20 @@ function elementwiseShape(prim: string, avals: ShapedArray[]): readonly number[]
     if (same && a.shape !== first && !shapesEqual(a.shape, first)) same = false;
   }
   // Operands of one shape (the usual case) need no broadcast pass; the frozen shape is shared.
-  return same ? first : broadcastShapes(prim, ...avals.map((a) => a.shape));
+  if (same) return first;
+  // So for two operands where one stretches to the other's shape (a bias row, a (1, …, 1) scale).
+  if (avals.length === 2) {
+    const second = avals[1]!.shape;
+    if (stretchesTo(second, first)) return first;
+    if (stretchesTo(first, second)) return second;
+  }
+  return broadcastShapes(prim, ...avals.map((a) => a.shape));
+}
+
+/** Whether `s` broadcasts to `t` of the same rank (each size 1 or t's): then `t` is their broadcast shape. */
+function stretchesTo(s: readonly number[], t: readonly number[]): boolean {
+  for (let i = 0; i < s.length; i++) if (s[i] !== 1 && s[i] !== t[i]) return false;
+  return true;
 }
 
 function sameDtype(prim: string, avals: ShapedArray[]): DType {
@@ -64,9 +77,9 @@ function binaryRule(prim: BinaryPrimitive): ShapeRule<BinaryPrimitive> {
     if (!(d === 'float32' || (d === 'int32' && INT_OK_BINARY.has(prim)))) {
       throw new DTypeError(`${prim}: expected float32${INT_OK_BINARY.has(prim) ? ' or int32' : ''} operands but got ${avals.map((a) => a.str()).join(', ')}`);
     }
-    // Operands of one shape give the first operand's aval again (its shape and dtype).
+    // An operand with the result's shape gives its aval again (the operands share the dtype).
     const shape = elementwiseShape(prim, avals);
-    return [shape === avals[0]!.shape ? avals[0]! : new ShapedArray(shape, d)];
+    return [shape === avals[0]!.shape ? avals[0]! : shape === avals[1]!.shape ? avals[1]! : new ShapedArray(shape, d)];
   };
 }
 

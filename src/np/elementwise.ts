@@ -3,7 +3,7 @@
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
 import { bind1, evaluatesEagerly } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
-import { broadcastShapes, shapesEqual } from '../shape.js';
+import { broadcastShapes, shapesBroadcast, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
 import { asArray, astypeHook, defop, full, handBack, weakConstant } from './convert.js';
@@ -81,8 +81,9 @@ function eagerPairAsItIs(xs: ArrayLike[], mode: DtypeMode, op: string): NDArray[
   const other = a === x ? y : x;
   if (other instanceof NDArray) {
     if (other.aval.dtype !== a.aval.dtype || !evaluatesEagerly(xs as NDArray[])) return null;
-    // (The check the general path makes, with its error naming the op and both shapes.)
-    broadcastShapes(op, (x as NDArray).aval.shape, (y as NDArray).aval.shape);
+    // (The general path's check: its error names the op and both shapes.)
+    const sx = (x as NDArray).aval.shape, sy = (y as NDArray).aval.shape;
+    if (!shapesBroadcast(sx, sy)) broadcastShapes(op, sx, sy);
     return xs as NDArray[];
   }
   if (!isWeak(other) || weakScalarDtype(other, a.aval.dtype) !== a.aval.dtype || !evaluatesEagerly([a])) return null;
