@@ -33,7 +33,7 @@ function outcome<T>(f: () => T): T | { error: string } {
   }
 }
 
-const arbDim = fc.constantFrom(0, 1, 1, 2, 3);
+const arbDim = fc.constantFrom<number>(0, 1, 1, 2, 3);
 const arbShape = fc.array(arbDim, { maxLength: 4 });
 /** Two shapes of one rank, mostly broadcasting (dims copied or set to 1), sometimes not. */
 const arbSameRankPair = arbShape.chain((s) =>

@@ -34,7 +34,9 @@ function unaryRule(prim: UnaryPrimitive): ShapeRule<UnaryPrimitive> {
 function elementwiseShape(prim: string, avals: ShapedArray[]): readonly number[] {
   const first = avals[0]!.shape;
   let same = true;
-  for (const a of avals) {
+  // (An index loop: a for-of allocated an iterator per eager op.)
+  for (let i = 0; i < avals.length; i++) {
+    const a = avals[i]!;
     if (a.shape.length !== first.length) {
       throw new ShapeError(`${prim}: operands must have equal rank, got ${avals.map((a) => a.str()).join(', ')}`);
     }
