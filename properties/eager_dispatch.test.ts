@@ -102,6 +102,27 @@ describe('eager fast paths agree with the general path', () => {
     }
   });
 
+  it("operands of one dtype whose shapes do not broadcast: np's ShapeError naming the op and the shapes as given, eagerly as under jit, nothing left behind", () => {
+    // Eagerly such a pair skips the general path's conversions (elementwise.ts: eagerPairAsItIs),
+    // not its check: the shape rule would also refuse it, but naming the primitive (mul, not
+    // multiply) and the rank-aligned shapes.
+    for (const dtype of ['float32', 'int32'] as const) {
+      const x = np.ones([3], dtype), y = np.ones([2, 4], dtype);
+      for (const [name, op] of [['multiply', np.multiply], ['subtract', np.subtract], ['maximum', np.maximum], ['greater', np.greater]] as const) {
+        for (const [a, b, sa, sb] of [[x, y, '[3]', '[2,4]'], [y, x, '[2,4]', '[3]']] as const) {
+          const want = `${name}: shapes ${sa} and ${sb} cannot be broadcast together`;
+          const before = numTensors();
+          expect(() => op(a, b), `${name} ${dtype}`).toThrow(want);
+          expect(() => scope(() => op(a, b)), `${name} ${dtype} in a scope`).toThrow(want);
+          expect(() => jit((u: NDArray, v: NDArray) => op(u, v))(a, b), `${name} ${dtype} under jit`).toThrow(want);
+          expect(numTensors(), `${name} ${dtype}`).toBe(before);
+        }
+      }
+      (x as ConcreteArray).dispose();
+      (y as ConcreteArray).dispose();
+    }
+  });
+
   it('unary ops and ops that may return their argument: same outcome at top level, in a scope and under jit', () => {
     fc.assert(
       fc.property(arbShapes.chain(([s]) => arbArrayOperand(s)), fc.constantFrom(...Object.keys(unaryOps)), (p, name) => {

@@ -26,3 +26,13 @@ export class ShapedArray {
     return this.str();
   }
 }
+
+// Single values at rank n (a JS number made a constant, a 0-d operand aligned to another's rank)
+// are the usual (1, …, 1) avals: one is kept per dtype and rank rather than made per op.
+const singleValueAvals: Record<DType, ShapedArray[]> = { float32: [], int32: [], bool: [] };
+
+/** The aval of `dtype` with `ndim` axes of size 1 (shared: avals are immutable). */
+export function singleValueAval(dtype: DType, ndim: number): ShapedArray {
+  const kept = singleValueAvals[dtype];
+  return (kept[ndim] ??= new ShapedArray(new Array<number>(ndim).fill(1), dtype));
+}

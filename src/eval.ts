@@ -2,8 +2,7 @@
 // temporaries at once (as a TF.js tidy would), wrap the results as concrete arrays.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConcreteArray, type NDArray } from './array.js';
-import { ShapedArray } from './aval.js';
-import type { DType } from './dtype.js';
+import { ShapedArray, singleValueAval } from './aval.js';
 import { evalJaxprHook } from './eval_hooks.js';
 import { kernels } from './kernels.js';
 import { DisposedError, GradusError } from './errors.js';
@@ -34,7 +33,7 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
     inputs[i] = a.tensor;
   }
   // Empty results need no kernel (and wasm kernels crash on some empty operands).
-  if (expected.every((e) => e.size === 0)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
+  if (allEmpty(expected)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
   const outs = runFreeingTemporaries(() => kernels[prim](inputs, params));
   const results = new Array<NDArray>(outs.length);
   for (let i = 0; i < outs.length; i++) {
@@ -51,21 +50,24 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   return results;
 }
 
-/** Primitives whose kernels broadcast two operands of unequal ranks as NumPy does (kernels.ts: withBroadcast, preferWasm, againstSingle). */
+/** Whether every one of `avals` has no elements (a loop: this runs for every eager op). */
+function allEmpty(avals: readonly ShapedArray[]): boolean {
+  for (let i = 0; i < avals.length; i++) if (avals[i]!.size !== 0) return false;
+  return true;
+}
 
 /** The two avals at the higher rank, leading 1s prepended to the other (what np's rank alignment makes of it). */
-function rankAligned([a, b]: ShapedArray[]): ShapedArray[] {
-  return a!.ndim < b!.ndim ? [promoted(a!, b!.ndim), b!] : [a!, promoted(b!, a!.ndim)];
+function rankAligned(avals: ShapedArray[]): ShapedArray[] {
+  // (By index: destructuring the list would run its iterator, per eager op.)
+  const a = avals[0]!, b = avals[1]!;
+  return a.ndim < b.ndim ? [promoted(a, b.ndim), b] : [a, promoted(b, a.ndim)];
 }
 
 // The usual lower-rank operand is 0-d (a JS number or a scalar such as adam's bias correction):
-// its (1, …, 1) avals are kept, one per dtype and rank, rather than made per op.
-const singleValueAvals: Record<DType, ShapedArray[]> = { float32: [], int32: [], bool: [] };
-
+// its (1, …, 1) avals are shared (singleValueAval) rather than made per op.
 function promoted(a: ShapedArray, ndim: number): ShapedArray {
   if (a.ndim > 0) return new ShapedArray([...new Array<number>(ndim - a.ndim).fill(1), ...a.shape], a.dtype);
-  const kept = singleValueAvals[a.dtype];
-  return (kept[ndim] ??= new ShapedArray(new Array<number>(ndim).fill(1), a.dtype));
+  return singleValueAval(a.dtype, ndim);
 }
 
 /** The error for a freed operand `i` of `op` (a primitive, or an np op that hands an operand back without one). */

@@ -262,9 +262,9 @@ function exactMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 }
 
 const binaryKernels: Record<BinaryPrimitive, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
-  add: withBroadcast(tf.add, true), sub: withBroadcast(tf.sub, true), mul: withBroadcast(exactMul, true), div: withBroadcast(tf.div, true),
-  pow: withBroadcast(tf.pow), max: againstSingle('Maximum', preferWasm('max', tf.maximum)), min: againstSingle('Minimum', preferWasm('min', tf.minimum)),
-  atan2: withBroadcast(tf.atan2), rem: withBroadcast(floorMod),
+  add: withBroadcastPair(tf.add, true), sub: withBroadcastPair(tf.sub, true), mul: withBroadcastPair(exactMul, true), div: withBroadcastPair(tf.div, true),
+  pow: withBroadcastPair(tf.pow), max: againstSingle('Maximum', preferWasm('max', tf.maximum)), min: againstSingle('Minimum', preferWasm('min', tf.minimum)),
+  atan2: withBroadcastPair(tf.atan2), rem: withBroadcastPair(floorMod),
 };
 
 const comparisonKernels: Record<ComparisonPrimitive, (...xs: tf.Tensor[]) => tf.Tensor> = {
@@ -325,7 +325,9 @@ function reshapeIfNeeded(x: tf.Tensor, shape: number[]): tf.Tensor {
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -379,6 +381,9 @@ function broadcastAxisByAxis(t: tf.Tensor, target: number[]): tf.Tensor {
 /** Broadcasts all operands to their common shape first, unless the kernel broadcasts fast itself. */
 function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false) {
   return (...xs: tf.Tensor[]): tf.Tensor => {
+    // Two operands of one shape, the usual case, broadcast to that shape: f as it is (what the
+    // general path below does for them, without its broadcast shape and passes over the operands).
+    if (xs.length === 2 && sameShape(xs[0]!.shape, xs[1]!.shape) && !wasmRankTooHigh(xs[0]!.rank)) return f(xs[0]!, xs[1]!);
     const shape = xs.map((x) => x.shape).reduce((a, b) => tf.broadcast_util.assertAndGetBroadcastShape(a, b));
     if (wasmRankTooHigh(shape.length)) {
       const size = prod(shape);
@@ -388,6 +393,25 @@ function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false)
     // (int32 add/sub/mul broadcast natively too: exactly, and without materialising the broadcast.)
     if (fastNative && (xs.every((x) => x.dtype === 'float32') || (f !== tf.div && xs.every((x) => x.dtype === 'int32')))) return f(...xs);
     return f(...xs.map((x) => broadcastTensor(x, shape)));
+  };
+}
+
+/**
+ * withBroadcast for a binary kernel, `f` called with two operands (no operand lists: binary
+ * arithmetic runs this for every eager op). The same steps as withBroadcast's.
+ */
+function withBroadcastPair(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, fastNative = false) {
+  return (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+    const same = sameShape(a.shape, b.shape);
+    const shape = same ? a.shape : tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    if (wasmRankTooHigh(shape.length)) {
+      const size = prod(shape);
+      return tf.reshape(f(tf.reshape(broadcastTensor(a, shape), [size]), tf.reshape(broadcastTensor(b, shape), [size])), shape);
+    }
+    if (same || (sameShape(a.shape, shape) && sameShape(b.shape, shape))) return f(a, b);
+    // (int32 add/sub/mul broadcast natively too: exactly, and without materialising the broadcast.)
+    if (fastNative && ((a.dtype === 'float32' && b.dtype === 'float32') || (f !== tf.div && a.dtype === 'int32' && b.dtype === 'int32'))) return f(a, b);
+    return f(broadcastTensor(a, shape), broadcastTensor(b, shape));
   };
 }
 
@@ -427,27 +451,37 @@ function range(n: number): number[] {
 }
 
 /**
+ * How dot_general lays out its operands as (batched) matrices: B batch entries of M×K times K×N,
+ * and the axis orders that put each operand as (batch, M, K) or (batch, K, M), (batch, K, N) or
+ * (batch, N, K).
+ */
+interface MatMulLayout { B: number; M: number; K: number; N: number; batched: boolean; aMK: number[]; aKM: number[]; bKN: number[]; bNK: number[] }
+
+/**
  * dot_general as one (batched) matmul. Operands are laid out as lhs (batch, M, K) and rhs
  * (batch, K, N). Where TF.js's transpose flags are fast they absorb any transposition. On wasm
  * gradus's own GEMM runs it (see gemmProduct); where that cannot run, TF.js's matmul, whose
  * transposed flags are ~13-25x slower there, gets explicit transposes, choosing between
- * out = A·B and out = (Bᵀ·Aᵀ)ᵀ by the elements each has to transpose.
+ * out = A·B and out = (Bᵀ·Aᵀ)ᵀ by the elements each has to transpose. (Plain loops and
+ * module-level helpers: this runs for every eager matmul, and the closures and spread arrays it
+ * had cost about a tenth of a small product's time.)
  */
 function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba, bb] }: ParamsOf<'dot_general'>): tf.Tensor {
   const isInt = a.dtype === 'int32';
   if (isInt) { a = tf.cast(a, 'float32'); b = tf.cast(b, 'float32'); }
-  const freeA = range(a.rank).filter((i) => !ca.includes(i) && !ba.includes(i));
-  const freeB = range(b.rank).filter((i) => !cb.includes(i) && !bb.includes(i));
-  const sz = (t: tf.Tensor, axes: number[]) => prod(axes.map((i) => t.shape[i]!));
-  const B = sz(a, ba), M = sz(a, freeA), K = sz(a, ca), N = sz(b, freeB);
-  const outShape = [...ba.map((i) => a.shape[i]!), ...freeA.map((i) => a.shape[i]!), ...freeB.map((i) => b.shape[i]!)];
+  const freeA = freeAxes(a.rank, ca, ba), freeB = freeAxes(b.rank, cb, bb);
+  const B = sizeAlong(a.shape, ba), M = sizeAlong(a.shape, freeA), K = sizeAlong(a.shape, ca), N = sizeAlong(b.shape, freeB);
+  const outShape: number[] = [];
+  for (const i of ba) outShape.push(a.shape[i]!);
+  for (const i of freeA) outShape.push(a.shape[i]!);
+  for (const i of freeB) outShape.push(b.shape[i]!);
   const batched = !(B === 1 && ba.length === 0);
   if (K === 0 || M * N * B === 0) {
     const z = tf.zeros(outShape);
     return isInt ? tf.cast(z, 'int32') : z;
   }
-  const aMK = [...ba, ...freeA, ...ca];
-  const bKN = [...bb, ...cb, ...freeB];
+  const aMK = ba.concat(freeA, ca);
+  const bKN = bb.concat(cb, freeB);
   if (K === 1 && !isInt) {
     // Outer products (per-example weight gradients under vmap are these): wasm's matmul with an
     // inner size of 1 is ~10x slower than the equivalent broadcasting multiply.
@@ -455,36 +489,62 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
     const b3 = tf.reshape(transposeTensor(b, bKN), [B, 1, N]);
     return tf.reshape(tf.mul(a3, b3), outShape);
   }
-  const mm = (x: tf.Tensor, y: tf.Tensor, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor => {
-    const yShape = batched ? (ty ? [B, cols, inner] : [B, inner, cols]) : ty ? [cols, inner] : [inner, cols];
-    const y2 = rhsBuffer(reshapeIfNeeded(y, yShape), ty);
-    return batched
-      ? tf.matMul(reshapeIfNeeded(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, y2 as tf.Tensor3D, tx, ty)
-      : tf.matMul(reshapeIfNeeded(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, y2 as tf.Tensor2D, tx, ty);
-  };
-  const aKM = [...ba, ...ca, ...freeA];
-  const bNK = [...bb, ...freeB, ...cb];
+  const d: MatMulLayout = { B, M, K, N, batched, aMK, aKM: ba.concat(ca, freeA), bKN, bNK: bb.concat(freeB, cb) };
   let out: tf.Tensor;
   if (transposedMatmulIsFast()) {
-    const transA = !isIdentityPerm(aMK) && isIdentityPerm(aKM);
-    const transB = !isIdentityPerm(bKN) && isIdentityPerm(bNK);
-    out = mm(transposeTensor(a, transA ? aKM : aMK), transposeTensor(b, transB ? bNK : bKN), M, K, N, transA, transB);
+    const transA = !isIdentityPerm(aMK) && isIdentityPerm(d.aKM);
+    const transB = !isIdentityPerm(bKN) && isIdentityPerm(d.bNK);
+    out = tfMatMul(transposeTensor(a, transA ? d.aKM : aMK), transposeTensor(b, transB ? d.bNK : bKN), d, M, K, N, transA, transB);
   } else {
-    out = gemmProduct(a, b, { B, M, K, N, batched, aMK, aKM, bKN, bNK }) ?? tfMatMulOnWasm();
+    out = gemmProduct(a, b, d) ?? tfMatMulOnWasm(a, b, d);
   }
   out = reshapeIfNeeded(out, outShape); // (out is the product's own tensor, never an operand)
   return isInt ? tf.cast(out, 'int32') : out;
+}
 
-  /** TF.js's matmul on wasm (where gradus's GEMM does not run: shared memory, no SIMD). */
-  function tfMatMulOnWasm(): tf.Tensor {
-    const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
-    const direct = cost(aMK, B * M * K) + cost(bKN, B * K * N);
-    const swapped = cost(bNK, B * K * N) + cost(aKM, B * M * K) + (batched ? B * M * N : M * N);
-    if (direct <= swapped) return mm(transposeTensor(a, aMK), transposeTensor(b, bKN), M, K, N, false, false);
-    // outᵀ = Bᵀ·Aᵀ with Bᵀ as (N, K) and Aᵀ as (K, M), then transpose the (small) result back.
-    const t = mm(transposeTensor(b, bNK), transposeTensor(a, aKM), N, K, M, false, false);
-    return tf.transpose(t, batched ? [0, 2, 1] : [1, 0]);
-  }
+/** The axes of a rank-`rank` operand that are neither contracted nor batch axes, in order. */
+function freeAxes(rank: number, contract: readonly number[], batch: readonly number[]): number[] {
+  const free: number[] = [];
+  for (let i = 0; i < rank; i++) if (!contract.includes(i) && !batch.includes(i)) free.push(i);
+  return free;
+}
+
+/** The product of `shape`'s sizes along `axes`. */
+function sizeAlong(shape: readonly number[], axes: readonly number[]): number {
+  let n = 1;
+  for (const i of axes) n *= shape[i]!;
+  return n;
+}
+
+/** TF.js's matmul of x (rows × inner, or inner × rows with tx) and y (inner × cols, or cols × inner with ty), batched as `d` says. */
+function tfMatMul(x: tf.Tensor, y: tf.Tensor, d: MatMulLayout, rows: number, inner: number, cols: number, tx: boolean, ty: boolean): tf.Tensor {
+  const { B, batched } = d;
+  const yShape = batched ? (ty ? [B, cols, inner] : [B, inner, cols]) : ty ? [cols, inner] : [inner, cols];
+  const y2 = rhsBuffer(reshapeIfNeeded(y, yShape), ty);
+  return batched
+    ? tf.matMul(reshapeIfNeeded(x, tx ? [B, inner, rows] : [B, rows, inner]) as tf.Tensor3D, y2 as tf.Tensor3D, tx, ty)
+    : tf.matMul(reshapeIfNeeded(x, tx ? [inner, rows] : [rows, inner]) as tf.Tensor2D, y2 as tf.Tensor2D, tx, ty);
+}
+
+/** How many elements laying an operand out by `perm` moves: none for the identity, else all `n`. */
+function moveCost(perm: number[], n: number): number {
+  return isIdentityPerm(perm) ? 0 : n;
+}
+
+/** TF.js's matmul on wasm (where gradus's GEMM does not run: shared memory, no SIMD). */
+function tfMatMulOnWasm(a: tf.Tensor, b: tf.Tensor, d: MatMulLayout): tf.Tensor {
+  const { B, M, K, N, batched } = d;
+  const direct = moveCost(d.aMK, B * M * K) + moveCost(d.bKN, B * K * N);
+  const swapped = moveCost(d.bNK, B * K * N) + moveCost(d.aKM, B * M * K) + (batched ? B * M * N : M * N);
+  if (direct <= swapped) return tfMatMul(transposeTensor(a, d.aMK), transposeTensor(b, d.bKN), d, M, K, N, false, false);
+  // outᵀ = Bᵀ·Aᵀ with Bᵀ as (N, K) and Aᵀ as (K, M), then transpose the (small) result back.
+  const t = tfMatMul(transposeTensor(b, d.bNK), transposeTensor(a, d.aKM), d, N, K, M, false, false);
+  return tf.transpose(t, batched ? [0, 2, 1] : [1, 0]);
+}
+
+/** x laid out by `perm` and viewed as (batch,) rows × cols. */
+function matrixView(x: tf.Tensor, perm: number[], d: MatMulLayout, rows: number, cols: number): tf.Tensor {
+  return reshapeIfNeeded(transposeTensor(x, perm), d.batched ? [d.B, rows, cols] : [rows, cols]);
 }
 
 /**
@@ -494,27 +554,24 @@ function dotGeneral(a: tf.Tensor, b: tf.Tensor, { contract: [ca, cb], batch: [ba
  * computed as outᵀ = B·Aᵀ and transposed back: whichever moves fewer elements. Transposes of other
  * layouts run first.
  */
-function gemmProduct(a: tf.Tensor, b: tf.Tensor, d: { B: number; M: number; K: number; N: number; batched: boolean; aMK: number[]; aKM: number[]; bKN: number[]; bNK: number[] }): tf.Tensor | null {
+function gemmProduct(a: tf.Tensor, b: tf.Tensor, d: MatMulLayout): tf.Tensor | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || !wasmKernelsAvailable()) return null;
   const { B, M, K, N, batched } = d;
-  const lead = batched ? [B] : [];
   const batch = batched ? B : null;
-  const view = (x: tf.Tensor, perm: number[], rows: number, cols: number) => reshapeIfNeeded(transposeTensor(x, perm), [...lead, rows, cols]);
   const aStoredKM = !isIdentityPerm(d.aMK) && isIdentityPerm(d.aKM);
   // (Each output of the row-by-row kernel ends with a sum across lanes: below K = 64 transposing B,
   // K·N moves, costs less; measured 0.12 against 0.05 ms for 128×10·(512×10)ᵀ.)
   if (!aStoredKM && !isIdentityPerm(d.bKN) && isIdentityPerm(d.bNK) && K >= 64) {
-    return wasmMatMul(view(a, d.aMK, M, K), view(b, d.bNK, N, K), { batch, M, K, N, transA: false, transB: true })!;
+    return wasmMatMul(matrixView(a, d.aMK, d, M, K), matrixView(b, d.bNK, d, N, K), { batch, M, K, N, transA: false, transB: true })!;
   }
-  const cost = (perm: number[], n: number) => (isIdentityPerm(perm) ? 0 : n);
-  const direct = cost(d.bKN, B * K * N);
-  const swapped = cost(d.bNK, B * K * N) + (aStoredKM ? 0 : B * M * K) + B * M * N;
+  const direct = moveCost(d.bKN, B * K * N);
+  const swapped = moveCost(d.bNK, B * K * N) + (aStoredKM ? 0 : B * M * K) + B * M * N;
   if (direct <= swapped) {
-    const lhs = aStoredKM ? view(a, d.aKM, K, M) : view(a, d.aMK, M, K);
-    return wasmMatMul(lhs, view(b, d.bKN, K, N), { batch, M, K, N, transA: aStoredKM })!;
+    const lhs = aStoredKM ? matrixView(a, d.aKM, d, K, M) : matrixView(a, d.aMK, d, M, K);
+    return wasmMatMul(lhs, matrixView(b, d.bKN, d, K, N), { batch, M, K, N, transA: aStoredKM })!;
   }
   // outᵀ (N, M) = B (N, K) · Aᵀ (K, M)
-  const t = wasmMatMul(view(b, d.bNK, N, K), view(a, d.aKM, K, M), { batch, M: N, K, N: M, transA: false })!;
+  const t = wasmMatMul(matrixView(b, d.bNK, d, N, K), matrixView(a, d.aKM, d, K, M), { batch, M: N, K, N: M, transA: false })!;
   return transposeTensor(t, batched ? [0, 2, 1] : [1, 0]);
 }
 
@@ -800,8 +857,9 @@ function higherOrderNotEvaluable(prim: string): never {
 type Kernels = { [P in Primitive]: Kernel<P> };
 
 export const kernels: Kernels = {
-  ...(Object.fromEntries(Object.entries(unaryKernels).map(([p, f]) => [p, ([x]: tf.Tensor[]) => [f(x!)]])) as unknown as Pick<Kernels, UnaryPrimitive>),
-  ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, ([a, b]: tf.Tensor[]) => [f(a!, b!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
+  // (Operands by index, not destructured: destructuring an array runs its iterator, per eager op.)
+  ...(Object.fromEntries(Object.entries(unaryKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(xs[0]!)]])) as unknown as Pick<Kernels, UnaryPrimitive>),
+  ...(Object.fromEntries(Object.entries(binaryKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(xs[0]!, xs[1]!)]])) as unknown as Pick<Kernels, BinaryPrimitive>),
   ...(Object.fromEntries(Object.entries(comparisonKernels).map(([p, f]) => [p, (xs: tf.Tensor[]) => [f(...xs)]])) as unknown as Pick<Kernels, ComparisonPrimitive>),
   clamp: ([lo, x, hi]) => [clampKernel(lo!, x!, hi!)],
   select: ([p, a, b]) => [wasmSelect(p!, a!, b!) ?? broadcastThenSelect(p!, a!, b!) ?? (a!.dtype === 'bool' ? selectBool(p!, a!, b!) : withBroadcast(selectOfOneShape)(p!, a!, b!))],
@@ -869,7 +927,7 @@ export const kernels: Kernels = {
     return [tf.tensor(values, outShape, x!.dtype), tf.tensor(indices, outShape, 'int32')];
   },
   cumsum: ([x], { axis, reverse }) => [cumsumKernel(x!, axis, reverse)],
-  dot_general: ([a, b], params) => [dotGeneral(a!, b!, params)],
+  dot_general: (xs, params) => [dotGeneral(xs[0]!, xs[1]!, params)],
   conv2d: ([x, w], { strides, padding, dilations }) => {
     const pad: tf.backend_util.ExplicitPadding = [[0, 0], padding[0], padding[1], [0, 0]];
     if (w!.shape[2] === 0) {

@@ -181,7 +181,8 @@ export function scopedTopLevel<T>(fn: () => T): T {
   if (state.activeScope === opened) {
     // What endScope(t) does, without its container walk and id set: free what the op made
     // besides t (a constant from a JS number, a reshape), pop the scope, list t in the parent's.
-    for (const x of opened.track) if (x !== t && !x.kept) x.dispose();
+    const track = opened.track;
+    for (let i = 0; i < track.length; i++) if (track[i] !== t && !track[i]!.kept) track[i]!.dispose();
     state.scopeStack.pop();
     state.activeScope = state.scopeStack.length === 0 ? null : state.scopeStack[state.scopeStack.length - 1]!;
     if (!t.kept && t.scopeId === opened.id) engine.track(t);

@@ -5,8 +5,9 @@ import { ShapeError, fmtShape } from './errors.js';
 export type Shape = readonly number[];
 
 export function sizeOf(shape: Shape): number {
+  // (An index loop: a for-of here allocated an iterator per call in eager profiles.)
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i]!;
   return n;
 }
 
@@ -35,6 +36,15 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
     }
   }
   return out;
+}
+
+/** Whether two shapes broadcast together (right-aligned, each pair of sizes equal or one of them 1): broadcastShapes's test without its result. */
+export function shapesBroadcast(a: Shape, b: Shape): boolean {
+  for (let i = 1; i <= a.length && i <= b.length; i++) {
+    const x = a[a.length - i]!, y = b[b.length - i]!;
+    if (x !== y && x !== 1 && y !== 1) return false;
+  }
+  return true;
 }
 
 /** Turns a possibly negative axis into 0..ndim-1, or throws naming the op and the shape. */
@@ -82,7 +92,8 @@ export function invertPerm(perm: readonly number[]): number[] {
 }
 
 export function isIdentityPerm(perm: readonly number[]): boolean {
-  return perm.every((p, i) => p === i);
+  for (let i = 0; i < perm.length; i++) if (perm[i] !== i) return false;
+  return true;
 }
 
 /**

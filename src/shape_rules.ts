@@ -34,22 +34,42 @@ function unaryRule(prim: UnaryPrimitive): ShapeRule<UnaryPrimitive> {
 function elementwiseShape(prim: string, avals: ShapedArray[]): readonly number[] {
   const first = avals[0]!.shape;
   let same = true;
-  for (const a of avals) {
+  // (An index loop: a for-of allocated an iterator per eager op.)
+  for (let i = 0; i < avals.length; i++) {
+    const a = avals[i]!;
     if (a.shape.length !== first.length) {
       throw new ShapeError(`${prim}: operands must have equal rank, got ${avals.map((a) => a.str()).join(', ')}`);
     }
     if (same && a.shape !== first && !shapesEqual(a.shape, first)) same = false;
   }
   // Operands of one shape (the usual case) need no broadcast pass; the frozen shape is shared.
-  return same ? first : broadcastShapes(prim, ...avals.map((a) => a.shape));
+  if (same) return first;
+  // So for two operands where one stretches to the other's shape (a bias row, a (1, …, 1) scale).
+  if (avals.length === 2) {
+    const second = avals[1]!.shape;
+    if (stretchesTo(second, first)) return first;
+    if (stretchesTo(first, second)) return second;
+  }
+  return broadcastShapes(prim, ...avals.map((a) => a.shape));
+}
+
+/** Whether `s` broadcasts to `t` of the same rank (each size 1 or t's): then `t` is their broadcast shape. */
+function stretchesTo(s: readonly number[], t: readonly number[]): boolean {
+  for (let i = 0; i < s.length; i++) if (s[i] !== 1 && s[i] !== t[i]) return false;
+  return true;
 }
 
 function sameDtype(prim: string, avals: ShapedArray[]): DType {
   const d = avals[0]!.dtype;
-  if (avals.some((a) => a.dtype !== d)) {
+  if (!allOfDtype(avals, d)) {
     throw new DTypeError(`${prim}: operands must share a dtype, got ${avals.map((a) => a.str()).join(', ')}`);
   }
   return d;
+}
+
+function allOfDtype(avals: readonly ShapedArray[], d: DType): boolean {
+  for (let i = 1; i < avals.length; i++) if (avals[i]!.dtype !== d) return false;
+  return true;
 }
 
 function binaryRule(prim: BinaryPrimitive): ShapeRule<BinaryPrimitive> {
@@ -59,7 +79,9 @@ function binaryRule(prim: BinaryPrimitive): ShapeRule<BinaryPrimitive> {
     if (!(d === 'float32' || (d === 'int32' && INT_OK_BINARY.has(prim)))) {
       throw new DTypeError(`${prim}: expected float32${INT_OK_BINARY.has(prim) ? ' or int32' : ''} operands but got ${avals.map((a) => a.str()).join(', ')}`);
     }
-    return [new ShapedArray(elementwiseShape(prim, avals), d)];
+    // An operand with the result's shape gives its aval again (the operands share the dtype).
+    const shape = elementwiseShape(prim, avals);
+    return [shape === avals[0]!.shape ? avals[0]! : shape === avals[1]!.shape ? avals[1]! : new ShapedArray(shape, d)];
   };
 }
 
@@ -82,7 +104,8 @@ function checkAxes(prim: string, axes: readonly number[], ndim: number, x: Shape
   for (const a of axes) {
     if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${prim}: axis ${a} is out of range for ${x.str()}`);
   }
-  if (new Set(axes).size !== axes.length) throw new ShapeError(`${prim}: repeated axes ${fmtShape(axes)}`);
+  // (A pair loop rather than a Set: axis lists are short and this runs for every reduction and product.)
+  for (let i = 1; i < axes.length; i++) for (let j = 0; j < i; j++) if (axes[i] === axes[j]) throw new ShapeError(`${prim}: repeated axes ${fmtShape(axes)}`);
 }
 
 function reduceRule<P extends 'reduce_sum' | 'reduce_max' | 'reduce_min'>(prim: P): ShapeRule<P> {
@@ -361,20 +384,25 @@ export const shapeRules: ShapeRules = {
     const d = sameDtype('dot_general', avals);
     if (d === 'bool') throw new DTypeError(`dot_general: expected numeric operands but got ${a.str()} and ${b.str()}`);
     const [ca, cb] = contract, [ba, bb] = batch;
-    checkAxes('dot_general', [...ca, ...ba], a.ndim, a);
-    checkAxes('dot_general', [...cb, ...bb], b.ndim, b);
+    // (Plain loops: this runs for every eager matmul.)
+    checkAxes('dot_general', ca.concat(ba), a.ndim, a);
+    checkAxes('dot_general', cb.concat(bb), b.ndim, b);
     if (ca.length !== cb.length || ba.length !== bb.length) throw new ShapeError(`dot_general: contracting/batch dimension lists differ in length`);
-    ca.forEach((x, i) => {
+    for (let i = 0; i < ca.length; i++) {
+      const x = ca[i]!;
       if (a.shape[x] !== b.shape[cb[i]!]) {
         throw new ShapeError(`dot_general: contracting dimensions do not match: ${a.str()} axis ${x} has size ${a.shape[x]} but ${b.str()} axis ${cb[i]} has size ${b.shape[cb[i]!]}`);
       }
-    });
-    ba.forEach((x, i) => {
+    }
+    for (let i = 0; i < ba.length; i++) {
+      const x = ba[i]!;
       if (a.shape[x] !== b.shape[bb[i]!]) throw new ShapeError(`dot_general: batch dimensions do not match: ${a.str()} axis ${x} vs ${b.str()} axis ${bb[i]}`);
-    });
-    const freeA = a.shape.filter((_, i) => !ca.includes(i) && !ba.includes(i));
-    const freeB = b.shape.filter((_, i) => !cb.includes(i) && !bb.includes(i));
-    return [new ShapedArray([...ba.map((x) => a.shape[x]!), ...freeA, ...freeB], d)];
+    }
+    const out: number[] = [];
+    for (const x of ba) out.push(a.shape[x]!);
+    for (let i = 0; i < a.ndim; i++) if (!ca.includes(i) && !ba.includes(i)) out.push(a.shape[i]!);
+    for (let i = 0; i < b.ndim; i++) if (!cb.includes(i) && !bb.includes(i)) out.push(b.shape[i]!);
+    return [new ShapedArray(out, d)];
   },
   conv2d: (avals, { strides, padding, dilations }) => {
     expectArity('conv2d', avals, 2);

@@ -83,11 +83,21 @@ function instanceFor(backend: WasmBackendLike): KernelInstance {
 export function wasmKernelsAvailable(): boolean {
   if (tf.getBackend() !== 'wasm') return false;
   const backend = tf.backend() as unknown as Partial<WasmBackendLike>;
+  // Once the instance's memory exists the answer is a property of the instance (its memory, its
+  // build), asked once per kernel call: it is kept for the instance last asked about.
+  if (backend === availabilityCheckedFor) return availableThere;
   const memory = backend.wasm?.asm?.memory;
   // The module imports an unshared memory; TF.js's threaded build shares its memory (and does not export it).
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory instanceof WebAssembly.Memory && memory.buffer instanceof SharedArrayBuffer;
-  return memory instanceof WebAssembly.Memory && !shared && backend.dataIdMap !== undefined && kernelModule() !== null;
+  const available = memory instanceof WebAssembly.Memory && !shared && backend.dataIdMap !== undefined && kernelModule() !== null;
+  if (memory instanceof WebAssembly.Memory) {
+    availabilityCheckedFor = backend;
+    availableThere = available;
+  }
+  return available;
 }
+let availabilityCheckedFor: object | undefined;
+let availableThere = false;
 
 const offsetOf = (backend: WasmBackendLike, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
 
@@ -313,16 +323,21 @@ export function wasmMatMul(a: tf.Tensor, b: tf.Tensor, dims: MatMulDims, epilogu
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || (bias !== undefined && bias.dtype !== 'float32') || !wasmKernelsAvailable()) return null;
   const { batch, M, K, N, transA, transB = false } = dims;
   if (K === 0) return null; // (the tiles run their k loop at least once; an empty sum is the caller's zeros)
-  const lead = batch === null ? [] : [batch];
-  const fitsShape = (t: tf.Tensor, shape: number[]) => shapesEqual(t.shape, [...lead, ...shape]);
-  const valid = fitsShape(a, transA ? [K, M] : [M, K]) && fitsShape(b, transB ? [N, K] : [K, N]) && (bias === undefined || bias.size === N) &&
-    !(transB && (transA || bias !== undefined || relu));
+  const valid = isMatrixStack(a.shape, batch, transA ? K : M, transA ? M : K) && isMatrixStack(b.shape, batch, transB ? N : K, transB ? K : N) &&
+    (bias === undefined || bias.size === N) && !(transB && (transA || bias !== undefined || relu));
   if (!valid) {
     throw new GradusError(`wasmMatMul: operands ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}${bias ? ` with bias ${JSON.stringify(bias.shape)}` : ''} do not match ${JSON.stringify(dims)}${relu ? ' with relu' : ''} (transposed b takes no transposed a and no epilogue)`);
   }
-  const attrs = { shape: [...lead, M, N], batch: batch ?? 1, M, K, N, transA, relu };
+  const attrs = { shape: batch === null ? [M, N] : [batch, M, N], batch: batch ?? 1, M, K, N, transA, relu };
   if (transB) return run('MatMulNT', { a, b }, attrs);
   return bias === undefined ? run('MatMul', { a, b }, attrs) : run('MatMulBias', { a, b, bias }, attrs);
+}
+
+/** Whether `shape` is (rows, cols), or (batch, rows, cols) where `batch` is not null. */
+function isMatrixStack(shape: readonly number[], batch: number | null, rows: number, cols: number): boolean {
+  return batch === null
+    ? shape.length === 2 && shape[0] === rows && shape[1] === cols
+    : shape.length === 3 && shape[0] === batch && shape[1] === rows && shape[2] === cols;
 }
 
 /** Σ over the middle axis of a float32 [P, R, C] array (R ≥ 1), as [P, C], or null. */

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { shareTensor } from '../kernels.js';
 import { ConcreteArray, NDArray, type ArrayLike, type NestedNumbers } from '../array.js';
+import { singleValueAval } from '../aval.js';
 import { Tracer, bind1, currentTraceStack } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
 import { DTypeError, DisposedError, ShapeError, fmtShape } from '../errors.js';
@@ -188,7 +189,8 @@ export function weakConstant(x: number | boolean, dtype: DType, ndim: number): N
   // A typed array of the dtype goes straight to the engine (as TF.js's own ops turn a JS number
   // into a tensor), skipping tf.tensor's inference and checks; a bool is NumPy's truth value.
   const value = dtype === 'float32' ? Float32Array.of(x as number) : dtype === 'int32' ? Int32Array.of(x as number) : Uint8Array.of(truth(x));
-  return new ConcreteArray(tf.engine().makeTensor(value, new Array<number>(ndim).fill(1), dtype));
+  // (The shared (1, …, 1) aval describes it: no aval of its own is made per constant.)
+  return new ConcreteArray(tf.engine().makeTensor(value, new Array<number>(ndim).fill(1), dtype), singleValueAval(dtype, ndim));
 }
 
 /** Whether a nested list holds a gradus array or tf.Tensor somewhere (then it stacks them). */

@@ -3,7 +3,7 @@
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
 import { bind1, evaluatesEagerly } from '../core.js';
 import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
-import { broadcastShapes, shapesEqual } from '../shape.js';
+import { broadcastShapes, shapesBroadcast, shapesEqual } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
 import { asArray, astypeHook, defop, full, refuseFreed, weakConstant } from './convert.js';
@@ -48,6 +48,10 @@ function broadcastingOperands(xs: ArrayLike[], mode: DtypeMode, op: string): NDA
 
 function operands(xs: ArrayLike[], mode: DtypeMode, op: string, keepRanksEagerly: boolean): NDArray[] {
   if (alreadyOperands(xs, mode)) return xs as NDArray[];
+  if (keepRanksEagerly && xs.length === 2) {
+    const pair = eagerPairAsItIs(xs, mode, op);
+    if (pair !== null) return pair;
+  }
   const strong = xs.filter((x) => !isWeak(x)).map((x) => asArray(x));
   if (strong.length > 1) broadcastShapes(op, ...strong.map((a) => a.shape));
   let dtype: DType | undefined = strong.length ? strong.map((a) => a.dtype).reduce(promoteTypes) : undefined;
@@ -62,6 +66,34 @@ function operands(xs: ArrayLike[], mode: DtypeMode, op: string, keepRanksEagerly
   // JS numbers are made at the operands' rank directly (one constant, not a scalar and a reshape).
   const ndim = strong.reduce((n, a) => Math.max(n, a.ndim), 0);
   return xs.map((x) => (isWeak(x) ? weakConstant(x, d, ndim) : atRank(astypeRaw(strong[si++]!, d), ndim)));
+}
+
+/**
+ * The general path's result, without its passes and arrays, for the two usual eager pairs that it
+ * hands back unchanged: two arrays of one dtype fit for `mode` whose shapes broadcast (a bias row,
+ * a 0-d scale), and an array with a JS number that takes the array's dtype (x * 0.9, 1 - x).
+ * Null otherwise (a trace, a conversion to make), and the general path answers.
+ */
+function eagerPairAsItIs(xs: ArrayLike[], mode: DtypeMode, op: string): NDArray[] | null {
+  const x = xs[0]!, y = xs[1]!;
+  const a = x instanceof NDArray ? x : y instanceof NDArray ? y : null;
+  if (a === null || !fitsMode(a.aval.dtype, mode)) return null;
+  const other = a === x ? y : x;
+  if (other instanceof NDArray) {
+    if (other.aval.dtype !== a.aval.dtype || !evaluatesEagerly(xs as NDArray[])) return null;
+    // (The general path's check: its error names the op and both shapes.)
+    const sx = (x as NDArray).aval.shape, sy = (y as NDArray).aval.shape;
+    if (!shapesBroadcast(sx, sy)) broadcastShapes(op, sx, sy);
+    return xs as NDArray[];
+  }
+  if (!isWeak(other) || weakScalarDtype(other, a.aval.dtype) !== a.aval.dtype || !evaluatesEagerly([a])) return null;
+  const w = weakConstant(other, a.aval.dtype, 0);
+  return a === x ? [a, w] : [w, a];
+}
+
+/** Whether operands of dtype `d` need no conversion for `mode`. */
+function fitsMode(d: DType, mode: DtypeMode): boolean {
+  return mode === 'keep' || (mode === 'float' ? d === 'float32' : d === 'bool');
 }
 
 /**

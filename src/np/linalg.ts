@@ -19,8 +19,10 @@ import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from '
 
 /** Products of bools are bools (an OR of ANDs), as in NumPy and JAX; they are computed in int32. */
 function boolIfAllBool(operands: readonly ArrayLike[], out: NDArray): NDArray {
-  const isBool = (o: ArrayLike) => (o instanceof NDArray ? o.dtype : asArray(o).dtype) === 'bool';
-  return operands.length > 0 && operands.every(isBool) && out.dtype !== 'bool' ? astypeRaw(out, 'bool') : out;
+  // (A loop that stops at the first non-bool operand: this runs for every eager matmul.)
+  if (out.dtype === 'bool' || operands.length === 0) return out;
+  for (const o of operands) if ((o instanceof NDArray ? o.dtype : asArray(o).dtype) !== 'bool') return out;
+  return astypeRaw(out, 'bool');
 }
 
 function sameDtype(x: ArrayLike, y: ArrayLike): [NDArray, NDArray] {
