@@ -14,7 +14,9 @@ import * as indexUpdate from './index_update.js';
 import * as sorting from './sorting.js';
 import * as special from './special.js';
 
-export * from './convert.js';
+// convert.ts's helpers for the other np files (weakConstant, refuseFreed, nameOps, astypeHook) stay
+// out of the namespace: only its constructors and defop (for users' own ops) are np's.
+export { defop, copy, array, full, zeros, ones, zerosLike, onesLike, fullLike, arange, linspace, eye } from './convert.js';
 export * from './elementwise.js';
 export * from './reductions.js';
 export * from './shape_ops.js';

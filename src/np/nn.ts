@@ -10,7 +10,8 @@ import {
   abs, add, astypeRaw, elementwiseOperands, equal, exp, expm1, greater, greaterEqual, isnan, lessEqual, logicalAnd, log1p, maximum, minimum, multiply, ndtr, negative, sigmoid, subtract, tanh, where, divide, clip,
 } from './elementwise.js';
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
-import { fmtStatic, reshape } from './shape_ops.js';
+import { reshape } from './shape_ops.js';
+import { fmtStatic } from './static_index.js';
 import { arange } from './convert.js';
 import { dtypeBounds } from './static_index.js';
 

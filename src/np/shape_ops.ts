@@ -201,9 +201,6 @@ export const flip = defop((x: ArrayLike, axis?: Axis): NDArray => {
   return bind1('rev', [a], { axes: normalizeAxes('flip', axis, a.ndim) });
 });
 
-// fmtStatic lives with the index parsing that uses it; re-exported here, where callers import it from.
-export { fmtStatic } from './static_index.js';
-
 /** Entries lo ≤ i < hi along `axis` (all of the other axes). */
 function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
   return slice(a, a.shape.map((_, i) => (i === axis ? lo : 0)), a.shape.map((d, i) => (i === axis ? hi : d)));
