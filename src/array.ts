@@ -109,9 +109,11 @@ export abstract class NDArray {
   tolist(): unknown {
     return this.toArray();
   }
-  /** The flat values as a typed array (a copy). */
+  /** The flat values as a typed array (a copy: writing into it changes no array). */
   dataSync(): Float32Array | Int32Array | Uint8Array {
-    return this.requireConcrete('dataSync()').tensor.dataSync() as Float32Array | Int32Array | Uint8Array;
+    const t = this.requireConcrete('dataSync()').tensor;
+    const values = t.dataSync() as Float32Array | Int32Array | Uint8Array;
+    return readIsACopy(t) ? values : values.slice();
   }
   /**
    * The single value of a size-1 array, as a JS number (booleans as true/false). Typed
@@ -235,4 +237,14 @@ function mapNested(v: unknown, f: (n: number) => unknown): unknown {
 function emptyNested(shape: readonly number[]): unknown[] {
   const [n = 0, ...rest] = shape;
   return Array.from({ length: n }, () => emptyNested(rest));
+}
+
+/**
+ * Whether TF.js's dataSync() of `t` is a new array: on wasm it is (read out of the module's memory);
+ * TF.js's cpu backend returns the float32 or int32 typed array it stores, which `t`, and every array
+ * sharing its buffer (a reshape, a jit output that is its input), read, so a write into it would change them.
+ */
+function readIsACopy(t: tf.Tensor): boolean {
+  const info = (tf.engine().state.tensorInfo as WeakMap<object, { backend: tf.KernelBackend }>).get(t.dataId);
+  return info !== undefined && info.backend === tf.findBackend('wasm');
 }

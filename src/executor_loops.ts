@@ -19,9 +19,11 @@ export type RunOnTensors = (args: readonly tf.Tensor[]) => tf.Tensor[];
 
 /**
  * How a scan reads slice `i` of `x` along axis 0, without that axis, as a new tensor: chosen once per
- * call. On wasm, one copy in the backend's memory; on cpu, a view of x's values (the cpu backend
- * keeps them in a JS typed array, read back without a copy, and no kernel writes into an array it
- * holds), so a step makes no Slice and Reshape kernels in a tidy scope; elsewhere those kernels.
+ * call. On wasm, one copy in the backend's memory; on cpu, a copy of that part of x's values (the cpu
+ * backend keeps them in a JS typed array, read back without a copy), so a step makes no Slice and
+ * Reshape kernels in a tidy scope; elsewhere those kernels. (A copy, not a view with `subarray`: a
+ * slice the body passes through to a carry would otherwise keep all of x's buffer alive after x is
+ * freed, unseen by tf.memory(), and share its values with x, which dataSync() exposes for writing.)
  */
 function sliceReader(x: tf.Tensor): (i: number) => tf.Tensor {
   const rest = x.shape.slice(1);
@@ -29,7 +31,7 @@ function sliceReader(x: tf.Tensor): (i: number) => tf.Tensor {
   if (tf.getBackend() === 'cpu') {
     const values = x.dataSync() as Float32Array | Int32Array | Uint8Array;
     const n = sizeOf(rest);
-    return (i) => tf.tensor(values.subarray(i * n, (i + 1) * n), rest, x.dtype);
+    return (i) => tf.tensor(values.slice(i * n, (i + 1) * n), rest, x.dtype);
   }
   const begin = rest.map(() => 0), size = [1, ...rest];
   return (i) => wasmReadSlice(x, i) ?? tf.tidy(() => tf.reshape(tf.slice(x, [i, ...begin], size), rest));
