@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as init from '../models/init.js';
 import * as onLstm from '../models/on_lstm.js';
-import { jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
+import { dispose, jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
 
 const FC = { seed: 42 };
 
@@ -70,7 +70,7 @@ describe('orthogonal (§7c)', () => {
     for (const shape of [[3, 3], [4, 2], [2, 4], [2, 1, 3]]) {
       const w = vmap((k: NDArray) => init.orthogonal()(k, shape))(keys);
       const d = w.dataSync();
-      w.dispose();
+      dispose(w);
       const per = shape.reduce((a, b) => a * b, 1);
       const big = Math.max(per / shape[shape.length - 1]!, shape[shape.length - 1]!);
       const mean = new Float64Array(per), square = new Float64Array(per);
@@ -93,7 +93,7 @@ describe('orthogonal (§7c)', () => {
       expect(Math.abs(trace2 - 1), 'E[(tr Q)²]').toBeLessThan(5 * Math.sqrt(3 / draws));
       expect(Math.abs(positive / draws - 0.5), 'P(det Q > 0)').toBeLessThan(5 * Math.sqrt(0.25 / draws));
     }
-    keys.dispose();
+    dispose(keys);
   });
 
   it('runs under jit and under vmap over keys, equal to eager (an ensemble of ON-LSTMs from one vmapped init)', () => {
