@@ -96,6 +96,16 @@ describe('orthogonal (§7c)', () => {
     dispose(keys);
   });
 
+  it('a bad shape is a ShapeError naming orthogonal and the shape asked for (not the transposed matrix random.normal draws)', () => {
+    const key = random.key(0);
+    expect(() => init.orthogonal()(key, [4])).toThrow(/orthogonal: expected a shape of rank >= 2, got \[4\]/);
+    expect(() => init.orthogonal()(key, [2.5, 3])).toThrow(/^orthogonal: invalid shape \[2\.5,3\]; expected non-negative integers$/);
+    expect(() => init.orthogonal()(key, [-2, 3])).toThrow(/^orthogonal: invalid shape \[-2,3\]/);
+    expect(() => jit((k: NDArray) => init.orthogonal()(k, [3, Number.NaN]))(key)).toThrow(/^orthogonal: invalid shape \[3,NaN\]/);
+    // Zero-size shapes are valid: an empty array of that shape.
+    for (const shape of [[0, 3], [3, 0], [2, 0, 3]]) expect(init.orthogonal()(key, shape).shape).toEqual(shape);
+  });
+
   it('runs under jit and under vmap over keys, equal to eager (an ensemble of ON-LSTMs from one vmapped init)', () => {
     const keys = random.split(random.key(3), 3);
     for (const shape of [[5, 3], [3, 5], [2, 2, 4]]) {
