@@ -55,6 +55,9 @@ export function normal(std = 1): Initializer {
 export function orthogonal(gain = 1): Initializer {
   return np.defop((key: Key, shape: readonly number[]) => {
     if (shape.length < 2) throw new ShapeError(`orthogonal: expected a shape of rank >= 2, got [${shape.join(',')}]`);
+    // Checked here: random.normal below sees the matrix shape (transposed for wide shapes), and its
+    // error would name that instead of the shape asked for.
+    if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw new ShapeError(`orthogonal: invalid shape [${shape.join(',')}]; expected non-negative integers`);
     const cols = shape[shape.length - 1]!;
     const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
     const tall = rows >= cols;

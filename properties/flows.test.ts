@@ -370,6 +370,7 @@ describe('coupling, actnorm and invertible 1×1 convolution layers', () => {
     expect(() => flows.affineCoupling({ mask: [1, 1] })).toThrow(/affineCoupling: mask/);
     expect(() => flows.affineCoupling({ mask: [1, 2] })).toThrow(/only 0 and 1/);
     expect(() => flows.affineCoupling({} as never)).toThrow(/affineCoupling: config\.mask must be a JS array .*got undefined/);
+    expect(() => (flows.affineCoupling as (config?: unknown) => unknown)()).toThrow(/affineCoupling: config\.mask must be a JS array .*got undefined/);
     expect(() => flows.affineCoupling({ mask: np.array([1, 0]) } as never)).toThrow(/affineCoupling: config\.mask must be a JS array .*got ConcreteArray/);
     expect(() => flows.iresnet({ dim: 2, coeff: 1 })).toThrow(/coeff must be in \(0, 1\)/);
     noLeak(() => {

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as init from '../models/init.js';
 import * as onLstm from '../models/on_lstm.js';
-import { jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
+import { dispose, jit, np, random, tree, vmap, type NDArray } from '../src/index.js';
 
 const FC = { seed: 42 };
 
@@ -57,6 +57,53 @@ describe('orthogonal (§7c)', () => {
       }),
       { ...FC, numRuns: 40 },
     );
+  });
+
+  it('is Haar-distributed (uniform over the orthogonal group / Stiefel manifold): its moments over 2000 keys are the closed-form ones', () => {
+    // Closed forms for Haar Q (n×n): E[Q_ij] = 0, E[Q_ij²] = 1/n, E[tr Q] = 0, E[(tr Q)²] = 1,
+    // P(det Q > 0) = 1/2 (Diaconis–Shahshahani); for the m×n Stiefel factor (tall, or the transpose
+    // of a wide one) E[Q_ij] = 0 and E[Q_ij²] = 1/m. The Q of LAPACK's signs without the diag(R) > 0
+    // fix is orthogonal but not Haar (its Q[0][0] = −|g₀₀|/‖g₀‖ < 0 always), which the factor property
+    // above also sees; these catch what it cannot, a Gaussian that is not i.i.d. N(0, 1).
+    const draws = 2000;
+    const keys = random.split(random.key(2026), draws);
+    for (const shape of [[3, 3], [4, 2], [2, 4], [2, 1, 3]]) {
+      const w = vmap((k: NDArray) => init.orthogonal()(k, shape))(keys);
+      const d = w.dataSync();
+      dispose(w);
+      const per = shape.reduce((a, b) => a * b, 1);
+      const big = Math.max(per / shape[shape.length - 1]!, shape[shape.length - 1]!);
+      const mean = new Float64Array(per), square = new Float64Array(per);
+      for (let s = 0; s < draws; s++) for (let e = 0; e < per; e++) { const v = d[s * per + e]!; mean[e]! += v / draws; square[e]! += (v * v) / draws; }
+      // Standard errors: Q_ij has variance 1/big; Q_ij² has variance below 2/big².
+      mean.forEach((m, e) => expect(Math.abs(m), `${shape} E[Q] entry ${e}`).toBeLessThan(5 * Math.sqrt(1 / big / draws)));
+      square.forEach((m, e) => expect(Math.abs(m - 1 / big), `${shape} E[Q²] entry ${e}`).toBeLessThan(5 * Math.sqrt(2 / draws) / big));
+      if (shape.join() !== '3,3') continue;
+      let trace = 0, trace2 = 0, positive = 0;
+      for (let s = 0; s < draws; s++) {
+        const q = Array.from(d.subarray(s * 9, s * 9 + 9));
+        const t = q[0]! + q[4]! + q[8]!;
+        trace += t / draws;
+        trace2 += (t * t) / draws;
+        const det = q[0]! * (q[4]! * q[8]! - q[5]! * q[7]!) - q[1]! * (q[3]! * q[8]! - q[5]! * q[6]!) + q[2]! * (q[3]! * q[7]! - q[4]! * q[6]!);
+        if (det > 0) positive++;
+      }
+      // tr Q has variance 1 and (tr Q)² variance below 3 for Haar O(3).
+      expect(Math.abs(trace), 'E[tr Q]').toBeLessThan(5 * Math.sqrt(1 / draws));
+      expect(Math.abs(trace2 - 1), 'E[(tr Q)²]').toBeLessThan(5 * Math.sqrt(3 / draws));
+      expect(Math.abs(positive / draws - 0.5), 'P(det Q > 0)').toBeLessThan(5 * Math.sqrt(0.25 / draws));
+    }
+    dispose(keys);
+  });
+
+  it('a bad shape is a ShapeError naming orthogonal and the shape asked for (not the transposed matrix random.normal draws)', () => {
+    const key = random.key(0);
+    expect(() => init.orthogonal()(key, [4])).toThrow(/orthogonal: expected a shape of rank >= 2, got \[4\]/);
+    expect(() => init.orthogonal()(key, [2.5, 3])).toThrow(/^orthogonal: invalid shape \[2\.5,3\]; expected non-negative integers$/);
+    expect(() => init.orthogonal()(key, [-2, 3])).toThrow(/^orthogonal: invalid shape \[-2,3\]/);
+    expect(() => jit((k: NDArray) => init.orthogonal()(k, [3, Number.NaN]))(key)).toThrow(/^orthogonal: invalid shape \[3,NaN\]/);
+    // Zero-size shapes are valid: an empty array of that shape.
+    for (const shape of [[0, 3], [3, 0], [2, 0, 3]]) expect(init.orthogonal()(key, shape).shape).toEqual(shape);
   });
 
   it('runs under jit and under vmap over keys, equal to eager (an ensemble of ON-LSTMs from one vmapped init)', () => {

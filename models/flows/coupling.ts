@@ -55,7 +55,8 @@ export function affineCoupling(config: AffineCouplingConfig): Layer<AffineCoupli
   /** The masked log-scale and shift (s, t) computed from m⊙x. */
   shiftAndLogScale(params: AffineCouplingParams, x: NDArray): { s: NDArray; t: NDArray };
 } {
-  checkMask(config.mask);
+  // (config?: a JS caller's affineCoupling() gets the mask error too, not 'reading mask' of undefined.)
+  checkMask(config?.mask);
   const dim = config.mask.length;
   const hidden = config.hidden ?? [64, 64];
   const m = (): NDArray => np.array([...config.mask], 'float32');
