@@ -24,7 +24,14 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   // Eagerly np hands broadcasting kernels operands of unequal ranks (elementwise.ts); the shape
   // rule, which transformations need strict, checks them as np's rank alignment would have made them.
   const expected = abstractEval(prim, n === 2 && avals[0]!.ndim !== avals[1]!.ndim && BROADCASTING_PRIMITIVES.has(prim) ? rankAligned(avals) : avals, params);
-  if (PROGRAM_PRIMITIVES.has(prim)) return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
+  if (PROGRAM_PRIMITIVES.has(prim)) {
+    // Their executor reads every operand's tensor, whose getter's error names neither the call nor
+    // the operand: a freed argument of jit(f), checkpoint(f), a custom rule's function or a scan,
+    // whileLoop or cond is refused here as a kernel's operand is, the program's name beside its
+    // primitive. (Once per call of a program, not per op inside it.)
+    for (let i = 0; i < n; i++) if (args[i]!.isDisposed) throw disposedOperand(programCall(prim, (params as ParamsOf<'jit_call'>).name), i, args[i]!);
+    return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
+  }
   const inputs = new Array<tf.Tensor>(n);
   for (let i = 0; i < n; i++) {
     const a = args[i]!;
@@ -76,4 +83,9 @@ export function disposedOperand(op: string, i: number, a: ConcreteArray): Dispos
     `${op}: operand ${i} (${a.aval.str()}) was used after it was freed: disposed by the caller (.dispose(), dispose(tree)) ` +
       `or freed by gradus when the scope or transformation that made it returned (keep values by returning them from the scope or transformed function)`,
   );
+}
+
+/** A program primitive as errors name it: with its program's name (the function's, or the one given), unless that is the primitive's own. */
+function programCall(prim: Primitive, name: string | undefined): string {
+  return name && name !== prim ? `${prim} (${name})` : prim;
 }
