@@ -60,9 +60,11 @@ export function runScan(args: ConcreteArray[], params: ParamsOf<'scan'>, compile
   const block = unroll > 1 ? compile(unrolledScanBody(jaxpr, numConsts, numCarry, unroll)) : body;
   // The arguments of the body and of the block, each one list reused by every run: the consts stay,
   // the carry and the slices are replaced (a program reads its arguments and keeps none of them).
-  const bodyArgs = tensors.slice();
-  const blockArgs = unroll > 1 ? [...tensors.slice(0, numConsts + numCarry), ...new Array<tf.Tensor>(unroll * numXs)] : bodyArgs;
+  // The slots of the slices start empty, not holding the operands xs: the finally below frees
+  // whatever a failed read left there, and must never free the caller's xs.
   const carryAt = numConsts, xsAt = numConsts + numCarry;
+  const bodyArgs = [...tensors.slice(0, xsAt), ...new Array<tf.Tensor>(numXs)];
+  const blockArgs = unroll > 1 ? [...tensors.slice(0, xsAt), ...new Array<tf.Tensor>(unroll * numXs)] : bodyArgs;
   let carry = tensors.slice(carryAt, xsAt);
   let ownsCarry = false;
   // Each y goes straight into its stacked output where the backend lets us write one (wasm), so
