@@ -13,7 +13,8 @@ import { asArray, defop, eye, refuseFreed, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
 import { cond, eigh, eigvalsh, floatMatrices, matrixRank, pinv, spectralNorm, svd, svdvals } from './decompositions.js';
 import { lstsq } from './lstsq.js';
-import { abs, add, astypeRaw, divide, exp, exp2, greater, minimum, multiply, negative, power, sqrt, subtract, where } from './elementwise.js';
+import { abs, add, divide, exp, exp2, greater, minimum, multiply, negative, power, sqrt, subtract, where } from './elementwise.js';
+import { astypeRaw } from './operands.js';
 import { max, min, sum } from './reductions.js';
 import { broadcastTo, expandDims, reshape, squeeze, transpose, moveaxis } from './shape_ops.js';
 

@@ -6,9 +6,8 @@ import { bind1 } from '../core.js';
 import { ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis, staticInts } from '../shape.js';
 import { asArray, defop } from './convert.js';
-import {
-  abs, add, astypeRaw, elementwiseOperands, equal, exp, expm1, greater, greaterEqual, isnan, lessEqual, logicalAnd, log1p, maximum, minimum, multiply, ndtr, negative, sigmoid, subtract, tanh, where, divide, clip,
-} from './elementwise.js';
+import { abs, add, equal, exp, expm1, greater, greaterEqual, isnan, lessEqual, logicalAnd, log1p, maximum, minimum, multiply, ndtr, negative, sigmoid, subtract, tanh, where, divide, clip } from './elementwise.js';
+import { astypeRaw, elementwiseOperands } from './operands.js';
 import { logsumexp, max, mean, sum, variance } from './reductions.js';
 import { reshape } from './shape_ops.js';
 import { fmtStatic } from './static_index.js';

@@ -5,7 +5,8 @@ import { bind1 } from '../core.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
 import { ShapeError } from '../errors.js';
 import { asArray, defop, full } from './convert.js';
-import { astypeRaw, isclose, where, isfinite, isnan, subtract, multiply, divide, sqrt, exp, log, add, equal, greater, logicalNot } from './elementwise.js';
+import { isclose, where, isfinite, isnan, subtract, multiply, divide, sqrt, exp, log, add, equal, greater, logicalNot } from './elementwise.js';
+import { astypeRaw } from './operands.js';
 
 function withKeepdims(y: NDArray, x: NDArray, axes: number[], keepdims: boolean): NDArray {
   if (!keepdims) return y;

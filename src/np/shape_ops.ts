@@ -8,7 +8,8 @@ import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, checkShape, shapeEntries, staticInts, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { arange, asArray, defop, refuseFreed } from './convert.js';
 import { fmtStatic, staticIndex } from './static_index.js';
-import { add, astypeRaw, clip, multiply, subtract, where, less } from './elementwise.js';
+import { add, clip, multiply, subtract, where, less } from './elementwise.js';
+import { astypeRaw } from './operands.js';
 
 function resolveShape(op: string, size: number, shape: readonly number[]): number[] {
   const s = shapeEntries(op, shape);

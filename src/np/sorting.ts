@@ -6,7 +6,8 @@ import { bind, bind1 } from '../core.js';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
 import { asArray, defop, full } from './convert.js';
-import { add, astypeRaw, clip, elementwiseOperands, floor, isfinite, isnan, less, lessEqual, logicalAnd, logicalNot, logicalOr, minimum, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
+import { add, clip, floor, isfinite, isnan, less, lessEqual, logicalAnd, logicalNot, logicalOr, minimum, multiply, subtract, where, greaterEqual, equal } from './elementwise.js';
+import { astypeRaw, elementwiseOperands } from './operands.js';
 import { any, sum } from './reductions.js';
 import { reshape, transpose } from './shape_ops.js';
 

@@ -7,7 +7,8 @@ import { ValueError } from '../errors.js';
 import { broadcastShapes } from '../shape.js';
 import { customJvp } from '../../transforms/custom.js';
 import { asArray, defop, weakConstant } from './convert.js';
-import { add, atRank, divide, elementwiseOperands, equal, log, log1p, multiply, where } from './elementwise.js';
+import { add, divide, equal, log, log1p, multiply, where } from './elementwise.js';
+import { atRank, elementwiseOperands } from './operands.js';
 
 /** ln|Γ(x)| (jax.scipy.special.gammaln, jax.lax.lgamma): +inf at 0, the negative integers and ±inf. Its derivative is digamma. */
 export const gammaln = defop((x: ArrayLike): NDArray => bind1('lgamma', elementwiseOperands([x], 'float', 'gammaln'), {}));

@@ -6,9 +6,8 @@ import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { asArray, defop } from '../np/convert.js';
-import {
-  abs, add, astypeRaw, divide, exp, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, sqrt, subtract, where,
-} from '../np/elementwise.js';
+import { abs, add, divide, exp, floor, greater, less, log, log1p, maximum, minimum, multiply, ndtr, ndtri, negative, remainder, sign, sqrt, subtract, where } from '../np/elementwise.js';
+import { astypeRaw } from '../np/operands.js';
 import { argmax, cumsum } from '../np/reductions.js';
 import { expandDims, reshape, squeeze, swapaxes, take } from '../np/shape_ops.js';
 import { cholesky, matmul } from '../np/linalg.js';
