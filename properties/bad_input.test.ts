@@ -181,6 +181,26 @@ describe('np.round takes decimals, as NumPy and JAX do', () => {
     });
   });
 
+  it('equals NumPy at the edges: NaN, ±inf, ±0, float32 extremes, ties, decimals whose 10^d overflows; eagerly, under jit and vmap', () => {
+    // fixtures/round_edge_refs.json (make_round_edge_refs.py): NumPy float32, |decimals| up to 45,
+    // where 10^d is inf in float32 and NumPy's result is NaN; round(3.4e38, 1) overflows to inf.
+    const edge = JSON.parse(readFileSync(new URL('./fixtures/round_edge_refs.json', import.meta.url), 'utf8')) as { x: string[]; cases: { decimals: number; out: string[] }[] };
+    const parse = (v: string) => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v));
+    noLeak(() => {
+      const x = np.array(Float32Array.from(edge.x.map(parse)), 'float32');
+      const jitted = jit((a: NDArray, d: number) => np.round(a, d), { staticArgnums: [1] });
+      for (const { decimals, out } of edge.cases) {
+        const want = Array.from(Float32Array.from(out.map(parse)));
+        const batched = vmap((a: NDArray) => np.round(a, decimals))(np.reshape(x, [-1, 1]));
+        for (const [label, got] of [['eager', np.round(x, decimals)], ['jit', jitted(x, decimals)], ['vmap', batched]] as const) {
+          const values = Array.from(got.dataSync());
+          values.forEach((v, i) => expect(Object.is(v, want[i]), `${label} round(${edge.x[i]}, ${decimals}) = ${v}, NumPy ${want[i]}`).toBe(true));
+        }
+      }
+      jitted.clearCache();
+    });
+  });
+
   it('decimals that are not integers, and negative decimals of integers (JAX raises), are refused by round', () => {
     refuses(() => np.round(np.ones([2]), 1.5), GradusError, /^round: decimals must be a JS integer \(the number of decimal places\), got 1.5/);
     refuses(() => np.round(np.ones([2]), '2' as unknown as number), GradusError, /^round: decimals must be a JS integer .* got string/);
