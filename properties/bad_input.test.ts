@@ -67,6 +67,42 @@ describe('a shape too large for any array is refused by the op that was given it
   });
 });
 
+describe('a result too large for any array is refused before its kernel runs', () => {
+  // Operands that fit, and a result that does not: [1e5, 1] + [1, 1e5], a pad or tile past 2³¹ − 1.
+  // The binary ops and tile failed inside wasm with "memory access out of bounds", after which
+  // every later op failed too (the backend was broken); pad returned an array of shape
+  // [10000000002] over wrapped-around memory, with no error.
+  it('binary ops, where, outer, pad and tile name the op and the shape; later ops still work', () => {
+    const ops: [string, (a: NDArray, b: NDArray) => unknown][] = [
+      ['add', (a, b) => np.add(a, b)],
+      ['multiply', (a, b) => np.multiply(a, b)],
+      ['maximum', (a, b) => np.maximum(a, b)],
+      ['where', (a, b) => np.where(np.greater(a, 0), a, b)],
+      ['multiply', (a, b) => np.outer(np.ravel(a), np.ravel(b))],
+    ];
+    noLeak(() => fc.assert(
+      fc.property(fc.integer({ min: 46_341, max: 120_000 }), fc.integer({ min: 46_341, max: 120_000 }), fc.integer({ min: 0, max: ops.length - 1 }), (m, n, k) => {
+        const [op, call] = ops[k]!;
+        scope(() => {
+          const a = np.ones([m, 1]), b = np.ones([1, n]);
+          refuses(() => call(a, b), GradusError, new RegExp(`^${op}: shape \\[${m},${n}\\] has ${m * n} elements; expected at most 2³¹ − 1`));
+        });
+      }),
+      { seed: FC_SEED, numRuns: 10 },
+    ));
+    refuses(() => np.pad(np.ones([2]), [[1e10, 0]]), GradusError, /^pad: shape \[10000000002\] has 10000000002 elements/);
+    refuses(() => np.pad(np.ones([2, 2]), 2 ** 30), GradusError, /^pad: shape \[2147483650,2147483650\] has about 4\.61e\+18 elements/);
+    refuses(() => np.tile(np.ones([100_000]), [100_000]), GradusError, /^tile: shape \[10000000000\] has 10000000000 elements/);
+    refuses(() => np.tile(np.ones([3]), [50_000, 50_000]), GradusError, /^tile: shape \[50000,150000\] has 7500000000 elements/);
+    noLeak(() => {
+      expect(np.add(np.ones([3]), 1).toArray()).toEqual([2, 2, 2]);
+      expect(np.pad(np.ones([2]), [[1, 0]]).toArray()).toEqual([0, 1, 1]);
+      expect(np.tile(np.array([1, 2]), [2]).toArray()).toEqual([1, 2, 1, 2]);
+      expect(jit((a: NDArray, b: NDArray) => np.add(a, b))(np.ones([2, 1]), np.ones([1, 3])).shape).toEqual([2, 3]);
+    });
+  });
+});
+
 describe('vmap: an inAxes entry that is not an integer is named as such', () => {
   it('a fractional axis is "not an integer" (it was called out of range); an integer out of range gives the valid range; the next valid call works', () => {
     fc.assert(

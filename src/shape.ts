@@ -34,6 +34,9 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
       }
     }
   }
+  // Shapes that fit alone can broadcast past int32 ([1e5, 1] + [1, 1e5]); wasm then fails with
+  // "memory access out of bounds" and is left broken for every later op.
+  checkArraySize(op, out);
   return out;
 }
 
