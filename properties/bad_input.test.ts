@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GradusError, foriLoop, grad, jit, np, random, scope, vmap, type NDArray } from '../src/index.js';
+import { GradusError, foriLoop, getBackend, grad, jit, np, random, scope, setBackend, vmap, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { FC_SEED, noLeak, numTensors } from './helpers.js';
 
@@ -235,6 +235,27 @@ describe('np.round takes decimals, as NumPy and JAX do', () => {
       }
       jitted.clearCache();
     });
+  });
+
+  it("keeps NumPy's −0 on the cpu backend too (TF.js's cpu Round gave +0 at a tie below zero: round(−0.5))", async () => {
+    // NumPy float32: round(x) and round(x, 1) of x below (−0.05 · 10 is a tie at −0.5).
+    const x = [-0.5, -0.05, -0.4, -1.5, 0.5, -2.5, -0];
+    const want0 = [-0, -0, -0, -2, 0, -2, -0];
+    const want1 = Array.from(Float32Array.from([-0.5, -0, -0.4, -1.5, 0.5, -2.5, -0]));
+    const start = getBackend();
+    await setBackend('cpu');
+    try {
+      noLeak(() => {
+        const a = np.array(x, 'float32');
+        const jitted = jit((v: NDArray) => np.round(v, 1));
+        for (const [label, got, want] of [['round(x)', np.round(a), want0], ['round(x, 1)', np.round(a, 1), want1], ['jit round(x, 1)', jitted(a), want1]] as const) {
+          Array.from(got.dataSync()).forEach((v, i) => expect(Object.is(v, want[i]), `cpu ${label} at ${x[i]}: ${Object.is(v, -0) ? '-0' : v}, NumPy ${Object.is(want[i], -0) ? '-0' : want[i]}`).toBe(true));
+        }
+        jitted.clearCache();
+      });
+    } finally {
+      await setBackend(start);
+    }
   });
 
   it('decimals that are not integers, and negative decimals of integers (JAX raises), are refused by round', () => {
