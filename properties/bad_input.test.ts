@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GradusError, foriLoop, grad, jit, np, random, scope, vmap, type NDArray } from '../src/index.js';
+import { GradusError, foriLoop, getBackend, grad, jit, np, random, scope, setBackend, vmap, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
 import { FC_SEED, noLeak, numTensors } from './helpers.js';
 
@@ -63,6 +63,42 @@ describe('a shape too large for any array is refused by the op that was given it
     noLeak(() => {
       expect(np.zeros([2 ** 31 - 1, 0]).shape).toEqual([2147483647, 0]);
       expect(np.arange(0, 3).shape).toEqual([3]);
+    });
+  });
+});
+
+describe('a result too large for any array is refused before its kernel runs', () => {
+  // Operands that fit, and a result that does not: [1e5, 1] + [1, 1e5], a pad or tile past 2³¹ − 1.
+  // The binary ops and tile failed inside wasm with "memory access out of bounds", after which
+  // every later op failed too (the backend was broken); pad returned an array of shape
+  // [10000000002] over wrapped-around memory, with no error.
+  it('binary ops, where, outer, pad and tile name the op and the shape; later ops still work', () => {
+    const ops: [string, (a: NDArray, b: NDArray) => unknown][] = [
+      ['add', (a, b) => np.add(a, b)],
+      ['multiply', (a, b) => np.multiply(a, b)],
+      ['maximum', (a, b) => np.maximum(a, b)],
+      ['where', (a, b) => np.where(np.greater(a, 0), a, b)],
+      ['multiply', (a, b) => np.outer(np.ravel(a), np.ravel(b))],
+    ];
+    noLeak(() => fc.assert(
+      fc.property(fc.integer({ min: 46_341, max: 120_000 }), fc.integer({ min: 46_341, max: 120_000 }), fc.integer({ min: 0, max: ops.length - 1 }), (m, n, k) => {
+        const [op, call] = ops[k]!;
+        scope(() => {
+          const a = np.ones([m, 1]), b = np.ones([1, n]);
+          refuses(() => call(a, b), GradusError, new RegExp(`^${op}: shape \\[${m},${n}\\] has ${m * n} elements; expected at most 2³¹ − 1`));
+        });
+      }),
+      { seed: FC_SEED, numRuns: 10 },
+    ));
+    refuses(() => np.pad(np.ones([2]), [[1e10, 0]]), GradusError, /^pad: shape \[10000000002\] has 10000000002 elements/);
+    refuses(() => np.pad(np.ones([2, 2]), 2 ** 30), GradusError, /^pad: shape \[2147483650,2147483650\] has about 4\.61e\+18 elements/);
+    refuses(() => np.tile(np.ones([100_000]), [100_000]), GradusError, /^tile: shape \[10000000000\] has 10000000000 elements/);
+    refuses(() => np.tile(np.ones([3]), [50_000, 50_000]), GradusError, /^tile: shape \[50000,150000\] has 7500000000 elements/);
+    noLeak(() => {
+      expect(np.add(np.ones([3]), 1).toArray()).toEqual([2, 2, 2]);
+      expect(np.pad(np.ones([2]), [[1, 0]]).toArray()).toEqual([0, 1, 1]);
+      expect(np.tile(np.array([1, 2]), [2]).toArray()).toEqual([1, 2, 1, 2]);
+      expect(jit((a: NDArray, b: NDArray) => np.add(a, b))(np.ones([2, 1]), np.ones([1, 3])).shape).toEqual([2, 3]);
     });
   });
 });
@@ -179,6 +215,47 @@ describe('np.round takes decimals, as NumPy and JAX do', () => {
       expect(np.round(ints, 2).toArray()).toEqual([15, -25, 7]);
       expect(grad((a: NDArray) => np.sum(np.round(a, 2)))(x).toArray()).toEqual(refs.x.map(() => 0));
     });
+  });
+
+  it('equals NumPy at the edges: NaN, ±inf, ±0, float32 extremes, ties, decimals whose 10^d overflows; eagerly, under jit and vmap', () => {
+    // fixtures/round_edge_refs.json (make_round_edge_refs.py): NumPy float32, |decimals| up to 45,
+    // where 10^d is inf in float32 and NumPy's result is NaN; round(3.4e38, 1) overflows to inf.
+    const edge = JSON.parse(readFileSync(new URL('./fixtures/round_edge_refs.json', import.meta.url), 'utf8')) as { x: string[]; cases: { decimals: number; out: string[] }[] };
+    const parse = (v: string) => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v));
+    noLeak(() => {
+      const x = np.array(Float32Array.from(edge.x.map(parse)), 'float32');
+      const jitted = jit((a: NDArray, d: number) => np.round(a, d), { staticArgnums: [1] });
+      for (const { decimals, out } of edge.cases) {
+        const want = Array.from(Float32Array.from(out.map(parse)));
+        const batched = vmap((a: NDArray) => np.round(a, decimals))(np.reshape(x, [-1, 1]));
+        for (const [label, got] of [['eager', np.round(x, decimals)], ['jit', jitted(x, decimals)], ['vmap', batched]] as const) {
+          const values = Array.from(got.dataSync());
+          values.forEach((v, i) => expect(Object.is(v, want[i]), `${label} round(${edge.x[i]}, ${decimals}) = ${v}, NumPy ${want[i]}`).toBe(true));
+        }
+      }
+      jitted.clearCache();
+    });
+  });
+
+  it("keeps NumPy's −0 on the cpu backend too (TF.js's cpu Round gave +0 at a tie below zero: round(−0.5))", async () => {
+    // NumPy float32: round(x) and round(x, 1) of x below (−0.05 · 10 is a tie at −0.5).
+    const x = [-0.5, -0.05, -0.4, -1.5, 0.5, -2.5, -0];
+    const want0 = [-0, -0, -0, -2, 0, -2, -0];
+    const want1 = Array.from(Float32Array.from([-0.5, -0, -0.4, -1.5, 0.5, -2.5, -0]));
+    const start = getBackend();
+    await setBackend('cpu');
+    try {
+      noLeak(() => {
+        const a = np.array(x, 'float32');
+        const jitted = jit((v: NDArray) => np.round(v, 1));
+        for (const [label, got, want] of [['round(x)', np.round(a), want0], ['round(x, 1)', np.round(a, 1), want1], ['jit round(x, 1)', jitted(a), want1]] as const) {
+          Array.from(got.dataSync()).forEach((v, i) => expect(Object.is(v, want[i]), `cpu ${label} at ${x[i]}: ${Object.is(v, -0) ? '-0' : v}, NumPy ${Object.is(want[i], -0) ? '-0' : want[i]}`).toBe(true));
+        }
+        jitted.clearCache();
+      });
+    } finally {
+      await setBackend(start);
+    }
   });
 
   it('decimals that are not integers, and negative decimals of integers (JAX raises), are refused by round', () => {

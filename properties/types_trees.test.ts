@@ -243,8 +243,6 @@ describe('loops and branches over tree carries', () => {
       const layer = makeNet().layers[0]!;
       // @ts-expect-error: an operand the branches do not take (an array for a layer)
       cond(true, (l: Layer) => l.w, (l: Layer) => l.b, x);
-      // @ts-expect-error: more operands than the branches take
-      cond(true, (a: NDArray) => a, (a: NDArray) => a, x, x);
       // @ts-expect-error: fewer operands than the branches take
       cond(true, (a: NDArray, b: NDArray) => np.add(a, b), (a: NDArray, _b: NDArray) => a, x);
       // @ts-expect-error: branches that take different operands
@@ -252,6 +250,54 @@ describe('loops and branches over tree carries', () => {
       // @ts-expect-error: switchCase's operands are typed by its branches too
       switchCase(0, [(l: Layer) => l.w, (l: Layer) => l.b], x);
       void layer;
+    });
+  });
+});
+
+describe('cond and switchCase take the operands users pass, typed as the branches receive them', () => {
+  // 92348ca inferred the operands' types from the branches' parameters too, which refused code that
+  // runs: a branch ignoring its operand beside one taking it (`() => zeros`, `(a) => sin(a)`), a
+  // number leaf in a tree operand for an array field, an NDArray[] spread into branches of two
+  // parameters, an explicit `cond<NDArray>(...)`, and typed a JS number operand `number` in an
+  // unannotated branch that receives an array. (More operands than the branches take is no longer
+  // a type error: a branch may ignore operands, and at run time the extra ones are unused.)
+  it('operands decide the types: ignored operands, number leaves in trees, spreads, explicit R, generic helpers', () => {
+    scope(() => {
+      const x = np.array([1, -2, 3], 'float32');
+      const ignoring = cond(false, () => np.zeros([3]), (a) => np.negative(a), x);
+      expectTypeOf(ignoring).toEqualTypeOf<NDArray>();
+      expect(ignoring.toArray()).toEqual([-1, 2, -3]);
+      expect(cond(true, (a) => np.negative(a), () => np.zeros([3]), x).toArray()).toEqual([-1, 2, -3]);
+      // A JS number operand reaches an unannotated branch as an array (it had the type number).
+      const seen = cond(true, (n) => n.ndim, (n) => n.size, 3);
+      expect(seen.item()).toBe(0);
+      cond(true, (n) => { expectTypeOf(n).toEqualTypeOf<NDArray>(); return n; }, (n) => n, 3);
+      // A number leaf inside a tree operand, for a branch that declares an array there.
+      const state = cond(true, (s: { step: NDArray; x: NDArray }) => np.multiply(s.x, s.step), (s) => s.x, { step: 2, x });
+      expect(state.toArray()).toEqual([2, -4, 6]);
+      cond(true, (s) => { expectTypeOf(s).toEqualTypeOf<{ step: NDArray; x: NDArray }>(); return s.x; }, (s) => s.x, { step: 2, x });
+      // An NDArray[] spread into branches of fixed parameters; an explicit output type.
+      const list: NDArray[] = [x, np.ones([3])];
+      expect(cond(true, (a: NDArray, b: NDArray) => np.add(a, b), (a: NDArray, _b: NDArray) => a, ...list).toArray()).toEqual([2, -1, 4]);
+      expect(cond<NDArray>(false, (a: NDArray) => a, (a: NDArray) => np.abs(a), x).toArray()).toEqual([1, 2, 3]);
+      expect(switchCase<NDArray>(0, [(a: NDArray) => a, (a: NDArray) => np.abs(a)], x).toArray()).toEqual([1, -2, 3]);
+      // switchCase: branches of different arity, unannotated branches, a number operand.
+      const sw = switchCase(1, [() => x, (a: NDArray, k) => np.multiply(a, k)], x, 2);
+      expect(sw.toArray()).toEqual([2, -4, 6]);
+      // Generic helpers pass their operands through as they are typed.
+      const pick = <T,>(q: boolean, f: (t: T) => NDArray, g: (t: T) => NDArray, t: T): NDArray => cond(q, f, g, t);
+      expect(pick(false, (l: Layer) => l.b, (l: Layer) => np.add(l.b, 1), makeNet().layers[1]!).toArray()).toEqual([1, 1]);
+      // A branch may still declare an operand as passed (a number for a 3), as before 92348ca.
+      expect(cond(true, (n: number) => np.multiply(x, n), (_n: number) => x, 3).toArray()).toEqual([3, -6, 9]);
+    });
+    typeOnly(() => {
+      const x = np.ones([2]);
+      // @ts-expect-error: a tree operand without the field the branches take
+      cond(true, (s: { step: NDArray; x: NDArray }) => s.x, (s: { step: NDArray; x: NDArray }) => s.x, { x });
+      // @ts-expect-error: a string where the branches take an array
+      cond(true, (a: NDArray) => a, (a: NDArray) => a, 'x');
+      // @ts-expect-error: switchCase's branches of two parameters given one operand
+      switchCase(0, [(a: NDArray, b: NDArray) => np.add(a, b), (a: NDArray) => a], x);
     });
   });
 });

@@ -23,7 +23,7 @@ const unaryKernels: Record<UnaryPrimitive, (x: tf.Tensor) => tf.Tensor> = {
   sinh: tf.sinh, cosh: tf.cosh, asinh: tf.asinh, exp: (x) => wasmExp(x) ?? tf.exp(x), log: tf.log, log1p: accurateLog1p, expm1: tf.expm1,
   tanh: (x) => wasmTanh(x) ?? tf.tanh(x), logistic: tf.sigmoid, sqrt: tf.sqrt, rsqrt: tf.rsqrt, erf: float64Unary(erf), erfc: float64Unary(erfc), ndtr: float64Unary(ndtr), ndtri: float64Unary(ndtri),
   exp2: float64Unary(exp2), lgamma: float64Unary(lgamma), digamma: float64Unary(digamma), relu: reluKernel, abs: tf.abs,
-  sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: tf.round,
+  sign: exactSign, floor: tf.floor, ceil: tf.ceil, round: roundHalfEven,
 };
 
 /**
@@ -237,6 +237,19 @@ function exactSign(x: tf.Tensor): tf.Tensor {
     const zero = tf.scalar(0, x.dtype);
     const s = tf.sub(tf.cast(tf.greater(x, zero), x.dtype), tf.cast(tf.less(x, zero), x.dtype));
     return x.dtype === 'float32' ? tf.where(tf.isNaN(x), x, s) : s;
+  });
+}
+
+/**
+ * Rounds half to even with NumPy's sign on a zero result (−0 for x in [−0.5, 0)): TF.js's cpu Round
+ * takes floor + 1 at a tie below an odd floor, so round(−0.5) was +0 there, and np.round(−0.05, 1)
+ * +0 where NumPy (and the wasm backend) give −0. x·0 has x's sign, and r is 0 only for |x| ≤ 0.5.
+ */
+function roundHalfEven(x: tf.Tensor): tf.Tensor {
+  if (x.dtype !== 'float32' || tf.getBackend() !== 'cpu') return tf.round(x);
+  return tf.tidy(() => {
+    const r = tf.round(x);
+    return tf.where(tf.equal(r, tf.scalar(0)), tf.mul(x, tf.scalar(0)), r);
   });
 }
 

@@ -35,6 +35,9 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
       }
     }
   }
+  // Shapes that fit alone can broadcast past int32 ([1e5, 1] + [1, 1e5]); wasm then fails with
+  // "memory access out of bounds" and is left broken for every later op.
+  checkArraySize(op, out);
   return out;
 }
 
@@ -47,7 +50,6 @@ export function shapesBroadcast(a: Shape, b: Shape): boolean {
   return true;
 }
 
-/** Turns a possibly negative axis into 0..ndim-1, or throws naming the op and the shape. */
 /** The error for an axis that is not an integer in [-ndim, ndim - 1]. */
 function axisOutOfRange(op: string, axis: unknown, ndim: number): ShapeError {
   // (A string axis such as '0' printed as 0: "out of range" though 0 was in the range.)
@@ -55,6 +57,7 @@ function axisOutOfRange(op: string, axis: unknown, ndim: number): ShapeError {
   return new ShapeError(`${op}: axis ${got} is out of range for an array of rank ${ndim}; expected an integer in [${-ndim}, ${ndim - 1}]`);
 }
 
+/** Turns a possibly negative axis into 0..ndim-1, or throws naming the op and the shape. */
 export function normalizeAxis(op: string, axis: number, ndim: number): number {
   if (!Number.isInteger(axis) || axis < -ndim || axis >= Math.max(ndim, 1) || (ndim === 0 && axis !== 0 && axis !== -1)) {
     throw axisOutOfRange(op, axis, ndim);

@@ -8,7 +8,7 @@
 // branches; a while loop cannot be transposed) and dead-code elimination (src/dce.ts: unused ys and
 // the carries only they need; a while loop's carries that neither the condition nor a kept carry
 // reads), as in JAX.
-import { NDArray, type ArrayLike } from '../src/array.js';
+import { NDArray } from '../src/array.js';
 import type { ShapedArray } from '../src/aval.js';
 import { ShapedArray as Aval } from '../src/aval.js';
 import { bind } from '../src/core.js';
@@ -272,11 +272,15 @@ export function whileLoop<T>(condFun: (carry: T) => NDArray, bodyFun: (carry: T)
 }
 
 /**
- * The operands `cond` takes for branches of parameters `A`: what the branches declare, or where
- * they take an array, anything that becomes one (a JS number, a list, a tf.Tensor), as a JS number
- * operand reaches the branches as an array.
+ * What `cond`'s and `switchCase`'s branches receive for operands `A`: the operands as arrays (a JS
+ * number, boolean or tf.Tensor leaf is one by then, as `ArraysOf` says). The operands alone decide
+ * `A` (NoInfer): inferring it from the branches' parameters as well made `() => zeros` beside
+ * `(x) => f(x)` take no operand, a number leaf inside a tree operand a type error, and an
+ * unannotated branch see a JS number operand as a number though it receives an array.
  */
-export type OperandsFor<A extends readonly unknown[]> = { [K in keyof A]: A[K] | (NDArray extends A[K] ? ArrayLike : never) };
+export type BranchOperands<A extends readonly unknown[]> = { [K in keyof A]: NoInfer<ArraysOf<A[K]>> };
+/** The operands as passed, for the generic overloads (again decided by the operands alone). */
+export type OperandsAsPassed<A extends readonly unknown[]> = { [K in keyof A]: NoInfer<A[K]> };
 
 /** A cond predicate or switch index: a scalar array, or a JS boolean / number. */
 export type Scalar = NDArray | number | boolean;
@@ -325,9 +329,12 @@ function bindCond<R>(op: string, index: NDArray, branches: readonly ((...operand
  * Differentiable in both modes (the gradient is a cond over the chosen branch's transpose, as in
  * JAX); under vmap, a predicate that differs per example runs both branches and selects, as JAX does.
  */
-export function cond<R, A extends readonly unknown[]>(pred: Scalar, trueFun: ((...operands: A) => R) & Known<R>, falseFun: (...operands: A) => R, ...operands: OperandsFor<A>): ArraysOf<R>;
-/** In generic code (an output type with type parameters): the result typed as the branches'. */
-export function cond<R, A extends readonly unknown[]>(pred: Scalar, trueFun: (...operands: A) => R, falseFun: (...operands: A) => R, ...operands: OperandsFor<A>): R;
+export function cond<R, A extends readonly unknown[] = any[]>(pred: Scalar, trueFun: ((...operands: BranchOperands<A>) => R) & Known<R>, falseFun: (...operands: BranchOperands<A>) => R, ...operands: A): ArraysOf<R>;
+/**
+ * In generic code (an output type or operands with type parameters), and for branches that declare
+ * an operand as it was passed (`(n: number) => …` for a 3): the operands' and the results' own types.
+ */
+export function cond<R, A extends readonly unknown[] = any[]>(pred: Scalar, trueFun: (...operands: OperandsAsPassed<A>) => R, falseFun: (...operands: OperandsAsPassed<A>) => R, ...operands: A): R;
 export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseFun: (...operands: any[]) => R, ...operands: unknown[]): R {
   for (const [what, fn] of [['trueFun', trueFun], ['falseFun', falseFun]] as const) {
     if (typeof fn !== 'function') throw new TransformError(`cond: ${what} must be a function, got ${fn === null ? 'null' : typeof fn}`);
@@ -347,9 +354,9 @@ export function cond<R>(pred: Scalar, trueFun: (...operands: any[]) => R, falseF
  * as one `cond` equation. The index is an integer scalar; out-of-range indices are clamped, as in
  * JAX. Every branch must return the same tree structure, shapes and dtypes. Transformations as for `cond`.
  */
-export function switchCase<R, A extends readonly unknown[]>(index: Scalar, branches: readonly (((...operands: A) => R) & Known<R>)[], ...operands: OperandsFor<A>): ArraysOf<R>;
-/** In generic code (an output type with type parameters): the result typed as the branches'. */
-export function switchCase<R, A extends readonly unknown[]>(index: Scalar, branches: readonly ((...operands: A) => R)[], ...operands: OperandsFor<A>): R;
+export function switchCase<R, A extends readonly unknown[] = any[]>(index: Scalar, branches: readonly (((...operands: BranchOperands<A>) => R) & Known<R>)[], ...operands: A): ArraysOf<R>;
+/** In generic code, and for branches that declare operands as passed: as cond's second overload. */
+export function switchCase<R, A extends readonly unknown[] = any[]>(index: Scalar, branches: readonly ((...operands: OperandsAsPassed<A>) => R)[], ...operands: A): R;
 export function switchCase<R>(index: Scalar, branches: readonly ((...operands: any[]) => R)[], ...operands: unknown[]): R {
   if (!Array.isArray(branches) || branches.length === 0) throw new TransformError(`switchCase: branches must be a non-empty list of functions, got ${Array.isArray(branches) ? 'an empty list' : typeof branches}`);
   branches.forEach((b, j) => {

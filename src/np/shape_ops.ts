@@ -5,7 +5,7 @@ import { NDArray, type ArrayLike, type Axis, type IndexSpec } from '../array.js'
 import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { broadcastShapes, checkShape, shapeEntries, staticInts, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
+import { broadcastShapes, checkArraySize, checkShape, shapeEntries, staticInts, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { arange, asArray, defop, refuseFreed } from './convert.js';
 import { fmtStatic, staticIndex } from './static_index.js';
 import { add, clip, multiply, subtract, where, less } from './elementwise.js';
@@ -194,6 +194,8 @@ export const pad = defop((x: ArrayLike, padWidth: number | readonly [number] | r
   if (pairs.length !== a.ndim || pairs.some((p) => p.length !== 2 || p.some((w) => !Number.isInteger(w) || w < 0))) {
     throw new ShapeError(`pad: expected one [before, after] pair of non-negative integers per axis of ${fmtShape(a.shape)}, got ${JSON.stringify(padWidth)}`);
   }
+  // (Past 2³¹ − 1 elements wasm's pad returned an array of that shape over wrapped-around memory.)
+  checkArraySize('pad', a.shape.map((d, i) => d + pairs[i]![0] + pairs[i]![1]));
   return bind1('pad', [a], { lo: pairs.map((p) => p[0]), hi: pairs.map((p) => p[1]), interior: a.shape.map(() => 0), value });
 });
 
@@ -283,6 +285,7 @@ export const tile = defop((x: ArrayLike, reps: number | readonly number[]): NDAr
   while (r.length < ndim) r.unshift(1);
   if (a.ndim < ndim) a = bind1('reshape', [a], { shape: [...new Array<number>(ndim - a.ndim).fill(1), ...a.shape] });
   // [d0, d1] -> broadcast to [r0, d0, r1, d1] -> reshape [r0*d0, r1*d1]
+  checkArraySize('tile', a.shape.map((d, i) => d * r[i]!));
   const big = a.shape.flatMap((d, i) => [r[i]!, d]);
   const b = bind1('broadcast_in_dim', [a], { shape: big, broadcastDimensions: a.shape.map((_, i) => 2 * i + 1) });
   return bind1('reshape', [b], { shape: a.shape.map((d, i) => d * r[i]!) });
