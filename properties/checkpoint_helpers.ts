@@ -22,6 +22,9 @@ export function heldBytes(f: (...a: NDArray[]) => NDArray, ...args: NDArray[]): 
   const before = tf.memory().numBytes;
   const [out, pullback] = vjp(f, ...args);
   const bytes = tf.memory().numBytes - before - out.size * 4;
-  dispose([out, pullback] as never);
+  // dispose(tree) passes over functions, so dispose([out, pullback]) freed out only and left the
+  // residuals alive for the rest of the file: the pullback frees them itself.
+  pullback.dispose();
+  dispose(out);
   return bytes;
 }

@@ -5,7 +5,8 @@
 // and gradients (orders 1 and 2, under vmap and jit) against f; no leaks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkpoint, dispose, grad, jit, np, switchCase, vmap, type NDArray } from '../src/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { checkpoint, DisposedError, dispose, grad, jit, np, switchCase, vjp, vmap, type NDArray } from '../src/index.js';
 import { checkGrads } from '../src/testing/index.js';
 import { FC_SEED, inScope } from './helpers.js';
 import { heldBytes } from './checkpoint_helpers.js';
@@ -58,5 +59,35 @@ describe('jit(f) holds what f holds', () => {
         expectNoLeak(`grad (${name})`, () => grad(jf)(x));
       }
     });
+  });
+});
+
+// Since a residual that is an input is that input (not a copy), jit(f)'s pullback reads the
+// caller's argument as f's and checkpoint(f)'s do: freeing it before the pullback is called is a
+// DisposedError for all three (before, jit(f) alone went on, on its copy), as the README says.
+describe('the pullback reads the argument it saves', () => {
+  it('freeing the argument first is a DisposedError for f, jit(f) and checkpoint(f) alike; freeing it after is fine; no leaks', () => {
+    const f = FS[0]![1];
+    const want = np.multiply(np.multiply(x, 2), np.cos(np.multiply(x, x))); // d sum(sin(v²)) = 2v cos(v²)
+    for (const [name, g] of [['f', f], ['jit(f)', jit(f)], ['checkpoint(f)', checkpoint(f)]] as const) {
+      for (const freeFirst of [true, false]) {
+        const before = tf.memory().numTensors;
+        const v = np.multiply(x, 1);
+        const [out, pullback] = vjp(g, v);
+        const one = np.onesLike(out);
+        if (freeFirst) {
+          dispose(v);
+          expect(() => pullback(one), name).toThrow(DisposedError);
+        } else {
+          const [ct] = pullback(one);
+          expectTreeClose(ct!, want, { rtol: 1e-5, atol: 1e-6, label: name });
+          dispose([ct, v]);
+        }
+        pullback.dispose();
+        dispose([out, one]);
+        expect(tf.memory().numTensors - before, `${name}, argument freed ${freeFirst ? 'first' : 'after'}`).toBe(0);
+      }
+    }
+    dispose(want);
   });
 });

@@ -24,7 +24,9 @@ const held = (f: (v: NDArray) => NDArray): [number, number] => {
   const before = tf.memory();
   const [out, pullback] = vjp(f, x);
   const after = tf.memory();
-  dispose([out, pullback] as never);
+  // (dispose(tree) passes over the pullback, a function: it frees its residuals itself.)
+  pullback.dispose();
+  dispose(out);
   return [after.numBytes - before.numBytes, after.numTensors - before.numTensors];
 };
 

@@ -195,6 +195,24 @@ describe('transforms free everything but their results', () => {
       pullback.dispose();
       return out;
     });
+    // The array vjp makes for a JS-number argument was spared as an argument and outlived the
+    // pullback (one tensor per number argument, eager and under jit); the caller's arrays are not freed.
+    const scaled = (v: NDArray, s: NDArray | number) => np.sum(np.multiply(np.multiply(v, s), s));
+    for (const [name, f] of [['eager', scaled], ['jit', jit(scaled)]] as const) {
+      expectNoLeak(`vjp with a JS-number argument (${name}), pullback called then disposed`, () => {
+        const [out, pullback] = vjp(f, x, 3);
+        const one = np.array(1, 'float32');
+        const cts = pullback(one);
+        pullback.dispose();
+        return [out, cts, one];
+      });
+      expectNoLeak(`vjp with a JS-number argument (${name}), pullback disposed without a call`, () => {
+        const [out, pullback] = vjp(f, x, 3);
+        pullback.dispose();
+        return out;
+      });
+    }
+    expect((x as ConcreteArray).isDisposed).toBe(false);
   });
 
   it('the closed-over arrays and the inputs survive every transform', () => {

@@ -126,7 +126,9 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
   }) as Pullback<ArraysOf<Args>, Out | ArraysOf<Out>>;
   pullback.dispose = () => {
     disposed = true;
-    disposeMadeSince(lin.consts, [out, argLeaves], firstNewId);
+    // The arrays made for JS-number arguments are the pullback's too (the caller never saw them):
+    // sparing every argument leaf left one array per number argument alive after dispose.
+    disposeMadeSince([...lin.consts, ...argLeaves], [out, primals], firstNewId);
   };
   return [out, pullback];
 }
