@@ -13,7 +13,10 @@ export const nothingSaveable: CheckpointPolicy = { name: 'nothingSaveable', save
 
 /**
  * Save everything: equivalent to no checkpoint at all (useful to switch checkpointing off). As in
- * JAX, the enclosing policy decides for checkpoints nested inside, so those save everything too.
+ * JAX, the enclosing policy decides for checkpoints nested inside, so those save everything too —
+ * which is more than the inner checkpoint alone keeps: around a function holding checkpoints, the
+ * pullback can hold more than without the outer one (a nested `checkpoint(r => sin(r·r))` held 72
+ * bytes against 48). Equivalent to no checkpoint when the body holds none.
  */
 export const everythingSaveable: CheckpointPolicy = { name: 'everythingSaveable', saveable: () => true };
 

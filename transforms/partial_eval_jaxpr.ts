@@ -208,7 +208,8 @@ export function partialEvalJaxpr(jaxpr: Jaxpr, inUnknowns: boolean[], policy: Ch
  * a split outside any checkpoint would not do). Such an equation, its outputs saved too, is split
  * as outside a checkpoint: a scan split under the policy recomputed nothing, yet its recompute scan
  * carried the known carries again from their initial values, which the pullback then held on top
- * of the saved stacks; the split without a checkpoint holds no more, as everythingSaveable promises.
+ * of the saved stacks; the split without a checkpoint holds no more, as everythingSaveable promises
+ * (for bodies without nested checkpoints: those are saved whole, see everythingSaveable).
  */
 function savesEveryEquationInside(eqn: JaxprEqn, policy: CheckpointPolicy): boolean {
   if (eqn.prim === 'remat') return false;
