@@ -416,6 +416,28 @@ describe('denoising score matching', () => {
     dispose([x, x0, key]);
   });
 
+  it('annealed Langevin refuses levels whose step ε·(σᵢ/σ_min)² overflows float32 (it returned NaN silently), naming the level; steps just inside the range run', () => {
+    const e = (x: NDArray, s: number) => np.sum(np.square(x), 1).div(2 * (1 + s * s));
+    const [x0, key] = [np.zeros([4, 2]), random.key(0)];
+    const before = tf.memory().numTensors;
+    const run = (sigmas: number[], stepSize = 0.01) => ebm.annealedLangevin(e, x0, key, { sigmas, stepsPerLevel: 2, stepSize });
+    expect(() => run([1, 1e-30])).toThrow(/^ebm\.annealedLangevin: the step at sigmas\[0\] = 1, ε·\(σ\/σ_min\)² = 0\.01·\(1\/1e-30\)² = 1\.00e\+58, overflows float32 .*got sigmas \[1, 1e-30\]$/);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 36 }), fc.integer({ min: 39, max: 300 }), (inside, outside) => {
+        // ε = 1, σ_min = 1: the step at σ is σ², refused exactly when σ² > 3.4e38 (the largest level is named) …
+        expect(() => run([10 ** (outside / 2), 10, 1], 1)).toThrow(/the step at sigmas\[0\] = .* overflows float32/);
+        // … and run, finite, when σ² ≤ 1e36.
+        const x = run([10 ** (inside / 2), 1], 1);
+        expect(x.shape).toEqual([4, 2]);
+        expect(Array.from(x.dataSync()).every(Number.isFinite)).toBe(true);
+        dispose(x);
+      }),
+      { ...FC, numRuns: 10 },
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    dispose([x0, key]);
+  });
+
   it("Tweedie's jump with the p_σ energy is the posterior mean (τ²x̃ + σ²μ)/(τ² + σ²)", () => {
     scope(() => {
       const tau = 0.7, sigma = 0.4, mu = [1, -2];
