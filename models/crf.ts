@@ -73,7 +73,8 @@ function tagSteps(name: string, tags: ArrayLike, e: NDArray, numTags: number): N
   // (A float tag such as 1.5 was truncated silently.)
   if (y.dtype === 'float32') throw new TypeError(`crf.${name}: tags must be integers (int32), got float32 values`);
   if (y.dtype !== 'int32') y = y.astype('int32');
-  checkLabels(`crf.${name}`, y, numTags);
+  // Named as tags (a CRF labels positions with tags, K of them), not as a classifier's labels/classes.
+  checkLabels(`crf.${name}`, y, numTags, { label: 'tag', classes: 'tags' });
   return np.moveaxis(np.broadcastTo(y, e.shape.slice(0, -1)), -1, 0);
 }
 

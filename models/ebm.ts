@@ -4,7 +4,7 @@
 // negatives. See examples/ebm_ring.ts for a training loop.
 export { mlpEnergy, spectralNormInit, spectralNormalize, type EnergyFn, type MlpEnergyParams, type MlpEnergyOptions, type SpectralStates } from './ebm/energy.js';
 export {
-  energyAndGrad, energyGrad, iterateChain, langevin, langevinForm, langevinStep, mala,
+  IGEBM_DEFAULTS, energyAndGrad, energyGrad, iterateChain, langevin, langevinForm, langevinStep, mala,
   type LangevinOptions, type MalaOptions, type MalaResult,
 } from './ebm/samplers.js';
 export { annealedLangevin, type AnnealedLangevinOptions } from './ebm/annealed.js';

@@ -16,9 +16,23 @@ export function fans(shape: readonly number[]): [number, number] {
 
 type Mode = 'fanIn' | 'fanOut' | 'fanAvg';
 
-/** Samples with variance `scale / n`, n the fan given by `mode` (normal or uniform). */
-export function varianceScaling(scale: number, mode: Mode, distribution: 'normal' | 'uniform'): Initializer {
+/**
+ * Shapes checked before sampling: random.normal/uniform would otherwise report the bad shape under
+ * their own name, leaving the caller to guess which initialiser (of which layer) was handed it.
+ */
+function checkShape(name: string, shape: readonly number[]): void {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new ShapeError(`${name}: invalid shape ${Array.isArray(shape) ? `[${shape.join(',')}]` : JSON.stringify(shape)}; expected non-negative integers`);
+  }
+}
+
+/**
+ * Samples with variance `scale / n`, n the fan given by `mode` (normal or uniform). `name` is what
+ * errors call the initialiser (the named families pass theirs, e.g. 'glorotUniform').
+ */
+export function varianceScaling(scale: number, mode: Mode, distribution: 'normal' | 'uniform', name = `varianceScaling(${scale}, '${mode}', '${distribution}')`): Initializer {
   return np.defop((key: Key, shape: readonly number[]) => {
+    checkShape(name, shape);
     const [fin, fout] = fans(shape);
     const n = mode === 'fanIn' ? fin : mode === 'fanOut' ? fout : (fin + fout) / 2;
     const variance = scale / Math.max(1, n);
@@ -29,20 +43,23 @@ export function varianceScaling(scale: number, mode: Mode, distribution: 'normal
 }
 
 /** N(0, 1/fan_in). */
-export const lecunNormal = varianceScaling(1, 'fanIn', 'normal');
-export const lecunUniform = varianceScaling(1, 'fanIn', 'uniform');
+export const lecunNormal = varianceScaling(1, 'fanIn', 'normal', 'lecunNormal');
+export const lecunUniform = varianceScaling(1, 'fanIn', 'uniform', 'lecunUniform');
 /** N(0, 2/(fan_in + fan_out)) — Xavier. */
-export const glorotNormal = varianceScaling(1, 'fanAvg', 'normal');
+export const glorotNormal = varianceScaling(1, 'fanAvg', 'normal', 'glorotNormal');
 /** U(±√(6/(fan_in + fan_out))) — Xavier uniform, the default for dense layers. */
-export const glorotUniform = varianceScaling(1, 'fanAvg', 'uniform');
+export const glorotUniform = varianceScaling(1, 'fanAvg', 'uniform', 'glorotUniform');
 /** N(0, 2/fan_in) — for ReLU networks. */
-export const heNormal = varianceScaling(2, 'fanIn', 'normal');
-export const heUniform = varianceScaling(2, 'fanIn', 'uniform');
+export const heNormal = varianceScaling(2, 'fanIn', 'normal', 'heNormal');
+export const heUniform = varianceScaling(2, 'fanIn', 'uniform', 'heUniform');
 
 export const zeros: Initializer = (_key, shape) => np.zeros([...shape]);
 export const ones: Initializer = (_key, shape) => np.ones([...shape]);
 export function normal(std = 1): Initializer {
-  return np.defop((key: Key, shape: readonly number[]) => random.normal(key, shape).mul(std));
+  return np.defop((key: Key, shape: readonly number[]) => {
+    checkShape(`normal(${std})`, shape);
+    return random.normal(key, shape).mul(std);
+  });
 }
 
 /**
@@ -57,7 +74,7 @@ export function orthogonal(gain = 1): Initializer {
     if (shape.length < 2) throw new ShapeError(`orthogonal: expected a shape of rank >= 2, got [${shape.join(',')}]`);
     // Checked here: random.normal below sees the matrix shape (transposed for wide shapes), and its
     // error would name that instead of the shape asked for.
-    if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw new ShapeError(`orthogonal: invalid shape [${shape.join(',')}]; expected non-negative integers`);
+    checkShape('orthogonal', shape);
     const cols = shape[shape.length - 1]!;
     const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
     const tall = rows >= cols;

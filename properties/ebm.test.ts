@@ -101,12 +101,52 @@ describe('ULA (IGEBM form)', () => {
     });
   });
 
+  it('the IGEBM form defaults to the gradient clip ±0.01 and the sample range [0, 1] (§6.4); null turns either off; the theory form clips nothing unless asked', () => {
+    const before = tf.memory().numTensors;
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -5, max: 5, noNaN: true }), { minLength: 3, maxLength: 3 }),
+        fc.double({ min: 0.5, max: 20, noNaN: true }),
+        fc.constantFrom<'noiseScale' | 'form'>('noiseScale', 'form'),
+        fc.nat(1000),
+        (cs, eta, select, seed) => {
+          scope(() => {
+            const c = np.array(cs);
+            const linear: ebm.EnergyFn = (x) => np.sum(x.mul(c), 1); // ∇E = c everywhere
+            const key = random.key(seed);
+            const x = random.uniform(random.key(seed + 1), [5, 3], 0, 1);
+            // IGEBM selected either way: by giving the noise, or by naming the form (σ then defaults to 0.005).
+            const opts: ebm.LangevinOptions = select === 'noiseScale' ? { stepSize: eta, steps: 1, noiseScale: 0.005 } : { stepSize: eta, steps: 1, form: 'igebm' };
+            const noisy = x.add(random.normal(key, [5, 3]).mul(0.005));
+            const want = np.clip(noisy.sub(np.clip(c, -0.01, 0.01).mul(eta)), 0, 1);
+            expect(np.max(np.abs(ebm.langevinStep(linear, x, key, opts).sub(want))).item()).toBeLessThan(1e-5);
+            const unclipped = noisy.sub(c.mul(eta));
+            const off = ebm.langevinStep(linear, x, key, { ...opts, gradClip: null, clipRange: null });
+            expect(np.max(np.abs(off.sub(unclipped))).item()).toBeLessThan(1e-4 * eta);
+            // A chain stays in [0, 1] whatever the gradient.
+            const chain = ebm.langevin(linear, x, key, { ...opts, steps: 4 });
+            expect(np.min(chain).item()).toBeGreaterThanOrEqual(0);
+            expect(np.max(chain).item()).toBeLessThanOrEqual(1);
+            // Theory form: x − (ε/2)c + √ε ξ, no clip of either kind.
+            const theory = ebm.langevinStep(linear, x, key, { stepSize: eta, steps: 1 });
+            const wantTheory = x.sub(c.mul(eta / 2)).add(random.normal(key, [5, 3]).mul(Math.sqrt(eta)));
+            expect(np.max(np.abs(theory.sub(wantTheory))).item()).toBeLessThan(1e-4 * eta);
+            return null;
+          });
+        },
+      ),
+      { ...FC, numRuns: 10 },
+    );
+    expect(ebm.IGEBM_DEFAULTS).toEqual({ noiseScale: 0.005, gradClip: 0.01, clipRange: [0, 1] });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("'norm' clipping bounds each example's gradient norm and leaves small gradients alone", () => {
     scope(() => {
       const w = np.array([[3, 4], [0.03, 0.04]]);
       const e: ebm.EnergyFn = (x) => np.sum(x.mul(w), 1);
       const x = np.zeros([2, 2]);
-      const step = ebm.langevinStep(e, x, random.key(0), { stepSize: 1, steps: 1, noiseScale: 0, gradClip: 1, gradClipMode: 'norm' });
+      const step = ebm.langevinStep(e, x, random.key(0), { stepSize: 1, steps: 1, noiseScale: 0, gradClip: 1, gradClipMode: 'norm', clipRange: null });
       expect(np.max(np.abs(step.sub(np.array([[-0.6, -0.8], [-0.03, -0.04]])))).item()).toBeLessThan(1e-6);
     });
   });
@@ -414,6 +454,28 @@ describe('denoising score matching', () => {
     const x = run([0.5, 0.5, 0.1]);
     expect(x.shape).toEqual([4, 2]);
     dispose([x, x0, key]);
+  });
+
+  it('annealed Langevin refuses levels whose step ε·(σᵢ/σ_min)² overflows float32 (it returned NaN silently), naming the level; steps just inside the range run', () => {
+    const e = (x: NDArray, s: number) => np.sum(np.square(x), 1).div(2 * (1 + s * s));
+    const [x0, key] = [np.zeros([4, 2]), random.key(0)];
+    const before = tf.memory().numTensors;
+    const run = (sigmas: number[], stepSize = 0.01) => ebm.annealedLangevin(e, x0, key, { sigmas, stepsPerLevel: 2, stepSize });
+    expect(() => run([1, 1e-30])).toThrow(/^ebm\.annealedLangevin: the step at sigmas\[0\] = 1, ε·\(σ\/σ_min\)² = 0\.01·\(1\/1e-30\)² = 1\.00e\+58, overflows float32 .*got sigmas \[1, 1e-30\]$/);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 36 }), fc.integer({ min: 39, max: 300 }), (inside, outside) => {
+        // ε = 1, σ_min = 1: the step at σ is σ², refused exactly when σ² > 3.4e38 (the largest level is named) …
+        expect(() => run([10 ** (outside / 2), 10, 1], 1)).toThrow(/the step at sigmas\[0\] = .* overflows float32/);
+        // … and run, finite, when σ² ≤ 1e36.
+        const x = run([10 ** (inside / 2), 1], 1);
+        expect(x.shape).toEqual([4, 2]);
+        expect(Array.from(x.dataSync()).every(Number.isFinite)).toBe(true);
+        dispose(x);
+      }),
+      { ...FC, numRuns: 10 },
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    dispose([x0, key]);
   });
 
   it("Tweedie's jump with the p_σ energy is the posterior mean (τ²x̃ + σ²μ)/(τ² + σ²)", () => {

@@ -756,6 +756,37 @@ describe('options and inputs that cannot work are refused, not run', () => {
     });
   });
 
+  it("a flow's inverse and sampleWithInfo report converged = every layer's fixed point converged (closed forms count as converged), per layer too", () => {
+    const before = tf.memory().numTensors;
+    scope(() => {
+      const y = random.normal(random.key(1), [4, 3]);
+      // An i-ResNet block whose residual branch is far from a contraction: its fixed point diverges.
+      const diverging = flows.iresnet({ dim: 3, hidden: [4], activation: (v: NDArray) => np.multiply(v, 30) });
+      const contracting = flows.iresnet({ dim: 3, hidden: [4] });
+      const inv = { inverse: { maxIter: 50 }, logdet: { method: 'none' as const } };
+      for (const [layers, want] of [
+        [[flows.actnorm(), contracting, flows.conv1x1(3)], [true, true, true]],
+        [[flows.actnorm(), diverging, flows.conv1x1(3)], [true, false, true]],
+        // (The inverse runs last layer first: a diverged block's output would make the blocks after it fail too.)
+        [[diverging, flows.affineCoupling({ mask: [1, 0, 1], hidden: [4] }), contracting], [false, true, true]],
+        [[flows.actnorm(), flows.conv1x1(3)], [true, true]],
+      ] as const) {
+        const f = flows.flow(layers, { eventShape: [3] });
+        const { params, state } = f.init(random.key(0), y);
+        const r = f.inverse(params, y, { state, ...inv });
+        expect(r.convergedByLayer).toEqual(want);
+        expect(r.converged).toBe(want.every(Boolean));
+        const s = f.sampleWithInfo(params, random.key(2), 5, { state, ...inv });
+        expect(s.convergedByLayer).toEqual(want);
+        expect(s.converged).toBe(want.every(Boolean));
+        expect(s.iterations.length).toBe(layers.length);
+        expect(Array.from(s.x.dataSync())).toEqual(Array.from(f.sample(params, random.key(2), 5, { state, ...inv }).dataSync()));
+      }
+      return null;
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('residual blocks refuse int inputs (their log-det differentiates at x, and came out 0)', () => {
     scope(() => {
       const block = flows.iresnet({ dim: 3, hidden: [4] });

@@ -106,6 +106,30 @@ describe('orthogonal (§7c)', () => {
     for (const shape of [[0, 3], [3, 0], [2, 0, 3]]) expect(init.orthogonal()(key, shape).shape).toEqual(shape);
   });
 
+  it('a bad shape given to a variance-scaling initialiser or normal(std) is a ShapeError naming that initialiser and the shape asked for', () => {
+    const key = random.key(0);
+    const named: [string, init.Initializer][] = [
+      ['lecunNormal', init.lecunNormal], ['lecunUniform', init.lecunUniform], ['glorotNormal', init.glorotNormal],
+      ['glorotUniform', init.glorotUniform], ['heNormal', init.heNormal], ['heUniform', init.heUniform],
+      ["varianceScaling(0.5, 'fanOut', 'uniform')", init.varianceScaling(0.5, 'fanOut', 'uniform')], ['normal(0.1)', init.normal(0.1)],
+    ];
+    const bad = fc.oneof(fc.integer({ min: -5, max: -1 }), fc.constantFrom(2.5, Number.NaN, 0.1));
+    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }), bad, fc.nat(3), fc.nat(named.length - 1), (good, b, at, which) => {
+        const shape = [...good];
+        shape.splice(Math.min(at, shape.length), 0, b);
+        const [name, initializer] = named[which]!;
+        const expected = new RegExp(`^${escape(name)}: invalid shape \\[${escape(shape.join(','))}\\]; expected non-negative integers$`);
+        expect(() => initializer(key, shape)).toThrow(expected);
+        expect(() => jit((k: NDArray) => initializer(k, shape))(key)).toThrow(expected);
+      }),
+      { ...FC, numRuns: 40 },
+    );
+    // Zero-size shapes stay valid.
+    for (const shape of [[0, 3], [3, 0], [2, 0, 3]]) expect(init.glorotUniform(key, shape).shape).toEqual(shape);
+  });
+
   it('runs under jit and under vmap over keys, equal to eager (an ensemble of ON-LSTMs from one vmapped init)', () => {
     const keys = random.split(random.key(3), 3);
     for (const shape of [[5, 3], [3, 5], [2, 2, 4]]) {

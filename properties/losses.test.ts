@@ -724,7 +724,11 @@ describe('labels out of range', () => {
       // Float labels are refused, as Optax refuses them: 0.9999 (float arithmetic on a 1) was truncated to class 0.
       expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], np.array([0.9999], 'float32'))).toThrow(/softmaxCrossEntropyWithIntegerLabels: labels must be integers, got f32\[1\]; convert them with .astype\('int32'\)/);
       expect(() => losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], np.array([true]))).toThrow(/labels must be integers, got bool\[1\]/);
-      expect(() => crf.nll(np.zeros([4, 2]), [0, 1, 7, 1], np.zeros([2, 2]))).toThrow(/label 7 is out of range for 2 classes/);
+      // A CRF's message speaks of tags, in every entry point that reads them.
+      expect(() => crf.nll(np.zeros([4, 2]), [0, 1, 7, 1], np.zeros([2, 2]))).toThrow(/^crf\.nll: tag 7 is out of range for 2 tags; expected integers in \[0, 1\]$/);
+      expect(() => crf.score(np.zeros([4, 2]), [0, -1, 1, 1], np.zeros([2, 2]))).toThrow(/^crf\.score: tag -1 is out of range for 2 tags/);
+      expect(() => crf.memmNll(np.zeros([4, 3]), [0, 3, 1, 1], np.zeros([3, 3]))).toThrow(/^crf\.memmNll: tag 3 is out of range for 3 tags; expected integers in \[0, 2\]$/);
+      expect(() => crf.biMemmNll(np.zeros([4, 3]), [0, 3, 1, 1], np.zeros([3, 3]))).toThrow(/tag 3 is out of range for 3 tags/);
       expect(Number(losses.softmaxCrossEntropyWithIntegerLabels([[1, 2, 0.5]], [1]).item())).toBeCloseTo(Math.log(Math.exp(1) + Math.exp(2) + Math.exp(0.5)) - 2, 5);
       return null;
     });
@@ -739,7 +743,7 @@ describe('mismatched shapes in model functions', () => {
     const flows = await import('../models/flows/index.js');
     scope(() => {
       const h = np.zeros([3, 3]), bad = np.zeros([2, 2]);
-      expect(() => crf.nll(h, [0, 1, 7], np.zeros([3, 3]))).toThrow(/crf.nll: label 7 is out of range for 3 classes/);
+      expect(() => crf.nll(h, [0, 1, 7], np.zeros([3, 3]))).toThrow(/crf.nll: tag 7 is out of range for 3 tags/);
       expect(() => crf.nll(h, [0, 1, 2], bad)).toThrow(/crf.nll: transitions has shape \[2,2\]; expected \[K=3, K=3\] \(K = 3 from emissions\)/);
       expect(() => crf.viterbi(h, bad)).toThrow(/crf.viterbi: transitions has shape \[2,2\]; expected \[K=3, K=3\]/);
       expect(() => crf.memmNll(h, [0, 1, 2], bad)).toThrow(/crf.memmNll: transitions/);

@@ -20,16 +20,25 @@ export interface LangevinOptions {
    * Giving it without `form` selects the IGEBM form (where σ = 0.005 in the paper's code).
    */
   noiseScale?: number;
-  /** Clip the energy gradient before the step (IGEBM `proj_norm` = 0.01, by value). */
-  gradClip?: number;
+  /**
+   * Clip the energy gradient before the step. IGEBM form: 0.01 by default (by value, as the paper's
+   * CIFAR-10 runs' `proj_norm` and the spec's §6.4 defaults); `null` turns it off. Theory form: off
+   * unless given (a clip would change the stationary law that form exists for).
+   */
+  gradClip?: number | null;
   /** 'value': each entry to ±gradClip (IGEBM's 'li'); 'norm': each example's gradient to norm ≤ gradClip ('l2'). */
   gradClipMode?: 'value' | 'norm';
-  /** Clip the samples to [lo, hi] after every step (IGEBM: the data range [0, 1]). */
-  clipRange?: readonly [number, number];
+  /**
+   * Clip the samples to [lo, hi] after every step. IGEBM form: [0, 1] by default (the data range the
+   * paper's code always clips to, the spec's §6.4 default); `null` turns it off, for data outside
+   * [0, 1]. Theory form: off unless given.
+   */
+  clipRange?: readonly [number, number] | null;
   /**
    * 'theory' (6331): x ← x − (ε/2)∇E(x) + σξ, σ = √ε; ULA, stationary law → e^{−E}/Z as ε → 0.
-   * 'igebm' (openai/ebm_code_release `train.py`): x ← x + σξ, then x ← x − η·clip(∇E(x)), then
-   * clip(x); step and noise decoupled. Default: 'igebm' if `noiseScale` is given, else 'theory'.
+   * 'igebm' (openai/ebm_code_release `train.py`): x ← x + σξ, then x ← x − η·clip(∇E(x), ±0.01), then
+   * clip(x, 0, 1); step and noise decoupled, with σ = 0.005, `gradClip` = 0.01 and `clipRange` =
+   * [0, 1] unless given (§6.4). Default: 'igebm' if `noiseScale` is given, else 'theory'.
    */
   form?: 'theory' | 'igebm';
 }
@@ -75,9 +84,20 @@ function perExample(v: NDArray, x: NDArray): NDArray {
   return v.reshape(x.shape[0]!, ...x.shape.slice(1).map(() => 1));
 }
 
-function clipGrad(g: NDArray, options: LangevinOptions): NDArray {
-  const c = options.gradClip;
-  if (c === undefined) return g;
+/** The IGEBM form's defaults (algorithms.md §6.2, §6.4; openai/ebm_code_release). */
+export const IGEBM_DEFAULTS = Object.freeze({ noiseScale: 0.005, gradClip: 0.01, clipRange: Object.freeze([0, 1] as const) });
+
+/** The gradient clip and sample range a step uses: the options', else the form's defaults (none for 'theory'). */
+function effectiveClips(options: LangevinOptions): { gradClip: number | null; clipRange: readonly [number, number] | null } {
+  const igebm = langevinForm(options) === 'igebm';
+  return {
+    gradClip: options.gradClip !== undefined ? options.gradClip : igebm ? IGEBM_DEFAULTS.gradClip : null,
+    clipRange: options.clipRange !== undefined ? options.clipRange : igebm ? IGEBM_DEFAULTS.clipRange : null,
+  };
+}
+
+function clipGrad(g: NDArray, c: number | null, options: LangevinOptions): NDArray {
+  if (c === null) return g;
   if ((options.gradClipMode ?? 'value') === 'value') return np.clip(g, -c, c);
   const axes = g.shape.slice(1).map((_, i) => i + 1);
   const norm = np.sqrt(np.sum(np.square(g), axes, true));
@@ -104,9 +124,10 @@ function checkLangevinOptions(op: string, options: LangevinOptions): void {
   // (Only JS numbers are checked: an array or a traced value — a temperature tuned under jit, vmap or grad — is the caller's.)
   const { noiseScale, gradClip, clipRange } = options;
   if (typeof noiseScale === 'number' && !(noiseScale >= 0 && Number.isFinite(noiseScale))) throw new RangeError(`ebm.${op}: noiseScale must be a finite number ≥ 0, got ${noiseScale}`);
-  if (typeof gradClip === 'number' && !(gradClip > 0 && Number.isFinite(gradClip))) throw new RangeError(`ebm.${op}: gradClip must be a finite number > 0, got ${gradClip}`);
-  if (clipRange !== undefined && !(Array.isArray(clipRange) && clipRange.length === 2 && !(typeof clipRange[0] === 'number' && typeof clipRange[1] === 'number' && clipRange[0] > clipRange[1]))) {
-    throw new RangeError(`ebm.${op}: clipRange must be [lo, hi] with lo ≤ hi, got ${JSON.stringify(clipRange)}`);
+  if (gradClip !== undefined && gradClip !== null && typeof gradClip !== 'number') throw new TypeError(`ebm.${op}: gradClip must be a number or null (no clip), got ${JSON.stringify(gradClip)}`);
+  if (typeof gradClip === 'number' && !(gradClip > 0 && Number.isFinite(gradClip))) throw new RangeError(`ebm.${op}: gradClip must be a finite number > 0 (or null for no clip), got ${gradClip}`);
+  if (clipRange !== undefined && clipRange !== null && !(Array.isArray(clipRange) && clipRange.length === 2 && !(typeof clipRange[0] === 'number' && typeof clipRange[1] === 'number' && clipRange[0] > clipRange[1]))) {
+    throw new RangeError(`ebm.${op}: clipRange must be [lo, hi] with lo ≤ hi (or null for no clip), got ${JSON.stringify(clipRange)}`);
   }
 }
 
@@ -115,17 +136,18 @@ export const langevinStep = np.defop(function langevinStep(energyFn: EnergyFn, x
   checkLangevinOptions('langevinStep', options);
   const a = floatSamples(x);
   const eps = options.stepSize;
+  const { gradClip, clipRange } = effectiveClips(options);
   let out: NDArray;
   if (langevinForm(options) === 'theory') {
     const sigma = options.noiseScale ?? Math.sqrt(eps);
-    const g = clipGrad(energyGrad(energyFn, a), options);
+    const g = clipGrad(energyGrad(energyFn, a), gradClip, options);
     out = a.sub(g.mul(eps / 2)).add(random.normal(key, a.shape).mul(sigma));
   } else {
-    const sigma = options.noiseScale ?? 0.005;
+    const sigma = options.noiseScale ?? IGEBM_DEFAULTS.noiseScale;
     const noisy = a.add(random.normal(key, a.shape).mul(sigma));
-    out = noisy.sub(clipGrad(energyGrad(energyFn, noisy), options).mul(eps));
+    out = noisy.sub(clipGrad(energyGrad(energyFn, noisy), gradClip, options).mul(eps));
   }
-  return options.clipRange ? np.clip(out, options.clipRange[0], options.clipRange[1]) : out;
+  return clipRange ? np.clip(out, clipRange[0], clipRange[1]) : out;
 });
 
 /**
@@ -160,7 +182,7 @@ function isConcreteTree(s: unknown): boolean {
  */
 export function langevin(energyFn: EnergyFn, x0: ArrayLike, key: Key, options: LangevinOptions): NDArray {
   checkSteps('langevin', options.stepSize, options.steps);
-  if (options.gradClip !== undefined && !(options.gradClip > 0)) throw new RangeError(`ebm.langevin: gradClip must be positive, got ${options.gradClip}`);
+  checkLangevinOptions('langevin', options);
   return scope(() => {
     // Samples are float32 (integer-valued starts are fine): a chain's state keeps one dtype.
     const x = np.asArray(x0, 'float32');

@@ -19,6 +19,25 @@ export interface FlowOptions {
   powerIterations?: number;
 }
 
+/** What `Flow.inverse` returns: x = f⁻¹(z), its log-det, and how each layer's inverse went. */
+export interface FlowInverseResult {
+  /** x = f⁻¹(z). */
+  x: NDArray;
+  /** log|det ∂x/∂z| per example [N] (zeros when the log-det method is 'none'). */
+  logdet: NDArray;
+  /** Fixed-point iterations each layer used (0 for closed-form inverses), in layer order. */
+  iterations: number[];
+  /** Each layer's last fixed-point residual (0 for closed-form inverses), in layer order. */
+  residuals: number[];
+  /** Whether each layer's inverse converged, in layer order (closed-form inverses count as converged). */
+  convergedByLayer: boolean[];
+  /** Every layer converged: x is f⁻¹(z) to each fixed point's tolerance. False if any i-ResNet block's iteration did not meet it. */
+  converged: boolean;
+}
+
+/** What `Flow.sampleWithInfo` returns: the samples and their inverse's convergence report. */
+export type FlowSampleResult = Omit<FlowInverseResult, 'logdet'>;
+
 export interface Flow {
   readonly layers: readonly Layer[];
   /** Shape of one example (e.g. [2]). */
@@ -29,14 +48,16 @@ export interface Flow {
   init(key: Key, x: NDArray): { params: unknown[]; state: unknown[] };
   /** z = f(x), Σ log-dets per example [N], and the refined states. */
   forward(params: readonly unknown[], x: NDArray, options?: FlowOptions): { z: NDArray; logdet: NDArray; state: unknown[] };
-  /** x = f⁻¹(z), log|det ∂x/∂z| per example, and the fixed-point iterations each layer used. */
-  inverse(params: readonly unknown[], z: NDArray, options?: FlowOptions): { x: NDArray; logdet: NDArray; iterations: number[]; residuals: number[] };
+  /** x = f⁻¹(z), log|det ∂x/∂z| per example, the fixed-point iterations each layer used, and whether all converged. */
+  inverse(params: readonly unknown[], z: NDArray, options?: FlowOptions): FlowInverseResult;
   /** log p(x) per example [N]. */
   logProb(params: readonly unknown[], x: NDArray, options?: FlowOptions): NDArray;
   /** log p(x) and the refined states (training loops carry the spectral-norm state this way). */
   logProbAndState(params: readonly unknown[], x: NDArray, options?: FlowOptions): { logProb: NDArray; state: unknown[] };
-  /** n samples x = f⁻¹(z), z ~ N(0, I) (log-dets skipped). */
+  /** n samples x = f⁻¹(z), z ~ N(0, I) (log-dets skipped). `sampleWithInfo` also says whether the inverses converged. */
   sample(params: readonly unknown[], key: Key, n: number, options?: FlowOptions): NDArray;
+  /** The same samples as `sample` (same key), with `converged` (all layers) and the per-layer iterations and residuals. */
+  sampleWithInfo(params: readonly unknown[], key: Key, n: number, options?: FlowOptions): FlowSampleResult;
 }
 
 /** log N(z; 0, I) per example: −½||z||² − (D/2)·ln 2π. */
@@ -93,20 +114,28 @@ export function flow(layers: readonly Layer[], options: { eventShape: readonly n
     let logdet: NDArray = np.zeros([z.shape[0]!]);
     const iterations: number[] = new Array(layers.length).fill(0);
     const residuals: number[] = new Array(layers.length).fill(0);
+    const convergedByLayer: boolean[] = new Array(layers.length).fill(true);
     for (let i = layers.length - 1; i >= 0; i--) {
       const r = inLayer('inverse', i, () => layers[i]!.inverse(params[i], h, layerOptions(o, i)));
       h = r.x;
       logdet = np.add(logdet, r.logdet);
       iterations[i] = r.iterations;
       residuals[i] = r.residual;
+      // Closed-form inverses leave `converged` absent: exact, so converged.
+      convergedByLayer[i] = r.converged !== false;
     }
-    return { x: h, logdet, iterations, residuals };
+    return { x: h, logdet, iterations, residuals, convergedByLayer, converged: convergedByLayer.every(Boolean) } satisfies FlowInverseResult;
   });
 
   const logProbAndState = eager((params: readonly unknown[], x: NDArray, o: FlowOptions = {}) => {
     const { z, logdet, state } = forward(params, x, o);
     return { logProb: np.add(standardNormalLogProb(z), logdet), state };
   });
+
+  const sampleInverse = (params: readonly unknown[], key: Key, n: number, o: FlowOptions): FlowInverseResult => {
+    const z = random.normal(random.foldIn(key, 0), [n, ...latentShape]);
+    return inverse(params, z, { ...o, key: random.foldIn(key, 1), logdet: { method: 'none' } });
+  };
 
   return {
     layers,
@@ -129,9 +158,10 @@ export function flow(layers: readonly Layer[], options: { eventShape: readonly n
     inverse,
     logProb: eager((params: readonly unknown[], x: NDArray, o: FlowOptions = {}) => logProbAndState(params, x, o).logProb),
     logProbAndState,
-    sample: eager((params: readonly unknown[], key: Key, n: number, o: FlowOptions = {}) => {
-      const z = random.normal(random.foldIn(key, 0), [n, ...latentShape]);
-      return inverse(params, z, { ...o, key: random.foldIn(key, 1), logdet: { method: 'none' } }).x;
+    sample: eager((params: readonly unknown[], key: Key, n: number, o: FlowOptions = {}) => sampleInverse(params, key, n, o).x),
+    sampleWithInfo: eager((params: readonly unknown[], key: Key, n: number, o: FlowOptions = {}): FlowSampleResult => {
+      const { x, iterations, residuals, convergedByLayer, converged } = sampleInverse(params, key, n, o);
+      return { x, iterations, residuals, convergedByLayer, converged };
     }),
   };
 }

@@ -23,4 +23,4 @@ export {
   type Probe, type ResidualLogdetOptions,
 } from './logdet.js';
 export { symmetricEigenvalues, singularValues, spectralNormExact } from './spectral.js';
-export { flow, standardNormalLogProb, type Flow, type FlowOptions } from './flow.js';
+export { flow, standardNormalLogProb, type Flow, type FlowInverseResult, type FlowOptions, type FlowSampleResult } from './flow.js';
