@@ -6,7 +6,7 @@
 // neither the op nor who freed it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DisposedError, NDArray, checkpoint, customJvp, customVjp, dispose, jit, lax, np, scope, stopGradient, type ConcreteArray } from '../src/index.js';
+import { DisposedError, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacrev, jit, jvp, lax, linearize, np, scope, stopGradient, tree, vjp, vmap, type ConcreteArray } from '../src/index.js';
 import { FC_SEED, numTensors } from './helpers.js';
 
 const identityCalls: [string, (x: NDArray) => unknown][] = [
@@ -237,5 +237,99 @@ describe('a freed argument of a program (jit, checkpoint, custom rules, loops, c
       }),
       { seed: FC_SEED, numRuns: 40 },
     );
+  });
+});
+
+// Found in review: the transformations handed a freed argument back as their result (vmap(a => a),
+// jvp(a => a, [freed], [t]), vjp(a => a, freed)[0], scope(() => freed), a one-branch switchCase):
+// their results pass through freshResults (scope.ts), which let a freed array through, and the
+// error surfaced at the caller's next use, naming neither the transformation nor the leaf. A freed
+// argument is now refused on entry, and a freed array in the function's output or result (one it
+// disposed, or a closed-over one) when the transformation reads it: both name the transformation
+// and the leaf's path.
+describe('a freed array given to or returned by a transformation', () => {
+  const sumLeaves = (t: unknown) => (tree.leaves(t) as NDArray[]).reduce<NDArray>((acc, x) => np.add(acc, np.sum(x)), np.array(0));
+  // [label, call with the argument tree, the error's op, what the leaf is, the argument's position in the path (none: the tree is the cotangent)]
+  const entries: [string, (arg: unknown, live: () => unknown) => unknown, string, string, number | null][] = [
+    ['vmap', (arg) => vmap((_flag: number, a: unknown) => a, { inAxes: [null, 0] })(1, arg), 'vmap', 'argument', 1],
+    ['jvp (primal)', (arg, live) => jvp((a: unknown) => a, [arg], [live()]), 'jvp', 'primal', 0],
+    ['jvp (tangent)', (arg, live) => jvp((a: unknown) => a, [live()], [arg]), 'jvp', 'tangent', 0],
+    ['vjp', (arg) => vjp((a: unknown) => a, arg)[0], 'vjp', 'argument', 0],
+    ['vjp pullback', (arg, live) => {
+      const [out, pullback] = vjp((a: unknown) => a, live());
+      try {
+        return pullback(arg as never);
+      } finally {
+        dispose(out);
+        pullback.dispose();
+      }
+    }, 'vjp pullback', 'cotangent', null],
+    ['linearize', (arg) => linearize((a: unknown) => a, arg)[0], 'linearize', 'argument', 0],
+    ['grad', (arg) => grad((_x: number, a: unknown) => sumLeaves(a), { argnums: 1 })(1, arg), 'grad', 'argument', 1],
+    ['jacrev', (arg) => jacrev((a: unknown) => a)(arg), 'jacrev', 'argument', 0],
+    ['switchCase', (arg) => lax.switchCase(0, [(a: unknown) => a], arg), 'switchCase', 'operand', 0],
+  ];
+  // Where the freed leaf sits in the argument: [tree of it and live leaves, its path within]
+  const placements: [(freed: NDArray, live: () => NDArray) => unknown, string][] = [
+    [(x) => x, ''], [(x, live) => [live(), x], '[1]'], [(x, live) => ({ w: live(), b: [live(), x] }), '.b[1]'],
+  ];
+  const esc = (s: string) => s.replace(/[[\].()]/g, '\\$&');
+
+  it('is refused on entry, naming the transformation and the leaf, at the top level and in a scope, leaving nothing behind', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...entries), fc.constantFrom(...placements), fc.boolean(), ([label, call, op, what, position], [place, path], inScope) => {
+        const made: NDArray[] = [];
+        const live = () => {
+          const a = np.array([1, 2, 3], 'float32');
+          made.push(a);
+          return a;
+        };
+        const freed = np.ones([3]) as ConcreteArray;
+        freed.dispose();
+        const arg = place(freed, live);
+        // (the same tree, all live: the tangents of jvp's primal case, the pullback's function input)
+        const liveArg = place(live(), live);
+        const liveTree = () => liveArg;
+        const run = inScope ? () => scope(() => call(arg, liveTree)) : () => call(arg, liveTree);
+        const where = `${label}, freed at ${path || 'the root'}${inScope ? ', in a scope' : ''}`;
+        const at = `${position === null ? '' : `[${position}]`}${path}` || '(root)';
+        const before = numTensors();
+        expect(run, where).toThrow(DisposedError);
+        expect(run, where).toThrow(new RegExp(`^${esc(op)}: the ${what} leaf at ${esc(at)} \\(f32\\[3\\]\\) was used after it was freed`));
+        expect(numTensors(), where).toBe(before);
+        dispose(made);
+      }),
+      { seed: FC_SEED, numRuns: 60 },
+    );
+  });
+
+  // A function that returns an array it disposed (or a closed-over freed one): JAX raises on a
+  // deleted array too. Handing it back would only move the failure to the caller's next use.
+  it('is refused in the output or result, naming the transformation and the leaf, leaving nothing behind', () => {
+    const x = np.array([1, 2, 3], 'float32');
+    const closedOver = np.ones([2]) as ConcreteArray;
+    closedOver.dispose();
+    const disposedInside = () => {
+      const y = np.ones([2]) as ConcreteArray;
+      y.dispose();
+      return y;
+    };
+    const cases: [string, () => unknown, RegExp][] = [
+      ['scope, the array itself', () => scope(() => closedOver), /^scope: the result leaf at \(root\) \(f32\[2\]\) was freed before scope returned it/],
+      ['scope, disposed inside', () => scope(() => [x, { y: disposedInside() }]), /^scope: the result leaf at \[1\]\.y \(f32\[2\]\) was freed before scope returned it/],
+      ['switchCase, one branch', () => lax.switchCase(0, [(a: NDArray) => [a, closedOver]], x), /^switchCase: the result leaf at \[1\] \(f32\[2\]\) was freed before switchCase returned it/],
+      ['vmap, closed over', () => vmap((a: NDArray) => [a, { c: closedOver }])(x), /^vmap: the output leaf at \[1\]\.c \(f32\[2\]\) was used after it was freed/],
+      ['vmap, disposed inside', () => vmap((a: NDArray) => [a, disposedInside()])(x), /^vmap: the output leaf at \[1\] \(f32\[2\]\) was used after it was freed/],
+      ['jvp', () => jvp((a: NDArray) => ({ a, c: closedOver }), [x], [x]), /^jvp: the output leaf at \.c \(f32\[2\]\) was used after it was freed/],
+      ['vjp', () => vjp((a: NDArray) => [disposedInside(), a], x), /^vjp: the output leaf at \[0\] \(f32\[2\]\) was used after it was freed/],
+      ['linearize', () => linearize((a: NDArray) => [a, closedOver], x), /^linearize: the output leaf at \[1\] \(f32\[2\]\) was used after it was freed/],
+    ];
+    for (const [label, run, message] of cases) {
+      const before = numTensors();
+      expect(run, label).toThrow(DisposedError);
+      expect(run, label).toThrow(message);
+      expect(numTensors(), label).toBe(before);
+    }
+    dispose(x);
   });
 });
