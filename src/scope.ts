@@ -7,7 +7,7 @@ import { ConcreteArray, NDArray } from './array.js';
 import { shareTensor } from './kernels.js';
 import { Tracer, currentTraceStack, upcomingTensorId, type HoldsTensors } from './core.js';
 import * as tree from './tree.js';
-import { GradusError } from './errors.js';
+import { DisposedError, GradusError } from './errors.js';
 
 let depth = 0;
 
@@ -209,7 +209,7 @@ export function scope<T>(fn: () => T): T {
     // Eager results belong to the caller, as those of top-level ops and jit do: an array from before
     // the scope (a no-op reshape or astype of an argument, the argument itself) gets its own handle,
     // so disposing the result cannot free the original, nor disposing the original the result.
-    return eager ? freshResults(result, undefined, firstNewId) : result;
+    return eager ? freshResults(result, undefined, firstNewId, 'scope') : result;
   });
 }
 
@@ -222,40 +222,96 @@ export function scope<T>(fn: () => T): T {
  * one repeating an earlier leaf. So disposing a result never frees an argument, a closed-over or
  * cached array, or another result. Containers with nothing replaced are returned as they are.
  * (The one helper for scope, top-level np ops and the transformations' public entry points.)
+ *
+ * With `op` (a transformation's or scope's name), a freed array in `result` is a DisposedError
+ * naming `op` and the leaf's path: the function returned an array it had disposed (or one an inner
+ * scope freed), and handing it back would only move the failure to the caller's next use of it,
+ * which knows neither. (JAX raises on a deleted array too.) It is found by the walk that copies the
+ * results, so it costs nothing more; callers run this inside `scoped`, whose exception path frees
+ * what the call made (the shares made before the freed leaf was reached too). Without `op` (np's
+ * ops, whose defop names them itself) a freed leaf is passed through.
  */
-export function freshResults<T>(result: T, inputs?: unknown, firstNewId = -Infinity): T {
+export function freshResults<T>(result: T, inputs?: unknown, firstNewId = -Infinity, op?: string): T {
   // Most results are one array made by the call: answer without building any set.
-  if (result instanceof ConcreteArray && inputs === undefined) return (result.isDisposed || createdByCall(result.tensor, firstNewId) ? result : share(result)) as T;
+  if (result instanceof ConcreteArray && inputs === undefined) {
+    if (result.isDisposed) {
+      if (op !== undefined) throw freedResult(op, result, result);
+      return result;
+    }
+    return (createdByCall(result.tensor, firstNewId) ? result : share(result)) as T;
+  }
   const taken = new Set<tf.Tensor>();
   if (inputs !== undefined) collectTensors(inputs, taken, false);
-  return ownLeaves(result, taken, firstNewId);
+  return ownLeaves(result, taken, firstNewId, op === undefined ? undefined : { op, root: result });
+}
+
+/** The DisposedError for a freed array `freed` in the result `root` of `op`, with its path. */
+function freedResult(op: string, root: unknown, freed: ConcreteArray): DisposedError {
+  const entry = tree.flattenWithPath(root)[0].find(([, leaf]) => leaf === freed);
+  const at = entry === undefined || entry[0].length === 0 ? '(root)' : tree.keystr(entry[0]);
+  return new DisposedError(
+    `${op}: the result leaf at ${at} (${freed.aval.str()}) was freed before ${op} returned it: ` +
+      `disposed inside the function (.dispose(), dispose(tree)) or freed by a scope or transformation ` +
+      `inside it when that returned; return live arrays (dispose them after the call instead)`,
+  );
 }
 
 const share = (a: ConcreteArray): ConcreteArray => new ConcreteArray(shareTensor(a.tensor), a.aval);
 
-function ownLeaves<T>(r: T, taken: Set<tf.Tensor>, firstNewId: number): T {
+/** Where freshResults refuses a freed leaf: the op to name and the whole result (for the leaf's path). */
+interface RefuseFreed {
+  op: string;
+  root: unknown;
+}
+
+function ownLeaves<T>(r: T, taken: Set<tf.Tensor>, firstNewId: number, refuse: RefuseFreed | undefined): T {
   if (r === null || typeof r !== 'object') return r;
   if (r instanceof ConcreteArray) {
-    if (r.isDisposed) return r;
+    if (r.isDisposed) {
+      if (refuse !== undefined) throw freedResult(refuse.op, refuse.root, r);
+      return r;
+    }
     if (taken.has(r.tensor) || !createdByCall(r.tensor, firstNewId)) return share(r) as T;
     taken.add(r.tensor);
     return r;
   }
   if (r instanceof NDArray || ArrayBuffer.isView(r)) return r;
   if (Array.isArray(r)) {
-    const out = r.map((v: unknown) => ownLeaves(v, taken, firstNewId));
+    const out = r.map((v: unknown) => ownLeaves(v, taken, firstNewId, refuse));
     return (out.every((v, i) => v === r[i]) ? r : out) as T;
   }
   const proto = Object.getPrototypeOf(r) as object | null;
   if (proto === Object.prototype || proto === null) {
-    const entries = Object.entries(r).map(([k, v]) => [k, ownLeaves(v, taken, firstNewId)] as const);
+    const entries = Object.entries(r).map(([k, v]) => [k, ownLeaves(v, taken, firstNewId, refuse)] as const);
     return (entries.every(([k, v]) => v === (r as Record<string, unknown>)[k]) ? r : Object.fromEntries(entries)) as T;
   }
   // Another object: a registered tree node (rebuilt only if one of its leaves is replaced) or a leaf.
   const [leaves, def] = tree.flatten(r);
   if (leaves.length === 1 && leaves[0] === r) return r;
-  const out = leaves.map((v) => ownLeaves(v, taken, firstNewId));
+  const out = leaves.map((v) => ownLeaves(v, taken, firstNewId, refuse));
   return (out.every((v, i) => v === leaves[i]) ? r : tree.unflatten(def, out)) as T;
+}
+
+/**
+ * A DisposedError if a leaf of a transformation's arguments (`leaves`, flattened from `value` in
+ * tree order) is a freed array: refused on entry, naming `op`, the leaf's path in `value` and what
+ * it is (`what`: 'argument', 'primal', 'tangent', 'operand'), as jit refuses a freed argument.
+ * Otherwise it would be traced and handed back (vmap(a => a)(freed)), failing at the caller's next
+ * use, far away. One test per leaf; the path is looked up only for the error. With `argnums`,
+ * `value` lists the arguments at those positions, and paths start with the argument's position.
+ */
+export function refuseFreedLeaves(op: string, value: unknown, leaves: readonly unknown[], what: string, argnums?: readonly number[]): void {
+  for (let i = 0; i < leaves.length; i++) {
+    const a = leaves[i];
+    if (!(a instanceof ConcreteArray) || !a.isDisposed) continue;
+    let path = tree.flattenWithPath(value)[0][i]?.[0] ?? [];
+    if (argnums !== undefined && path.length > 0) path = [argnums[path[0] as number]!, ...path.slice(1)];
+    throw new DisposedError(
+      `${op}: the ${what} leaf at ${path.length === 0 ? '(root)' : tree.keystr(path)} (${a.aval.str()}) was used after it was freed: ` +
+        `disposed by the caller (.dispose(), dispose(tree)) or freed by gradus when the scope or transformation that made it returned ` +
+        `(keep values by returning them from the scope or transformed function)`,
+    );
+  }
 }
 
 /**

@@ -166,7 +166,7 @@ export function weaklyTyped(raw: unknown, array: NDArray, dtype: DType): NDArray
 export const nextTensorId = upcomingTensorId;
 
 // Results owned by the caller (one helper with scope and the top-level np ops).
-export { freshResults } from '../src/scope.js';
+export { freshResults, refuseFreedLeaves } from '../src/scope.js';
 
 export interface SplitOutputs {
   outLeaves: NDArray[];

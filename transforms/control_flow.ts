@@ -15,7 +15,7 @@ import { bind } from '../src/core.js';
 import { DTypeError, ShapeError, TransformError, fmtShape } from '../src/errors.js';
 import { scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, flattenArrays, freshResults, leafArray, nextTensorId, unflatten, type ArraysOf, type Known, type TreeDef } from './api_util.js';
+import { checkOptions, flattenArrays, freshResults, refuseFreedLeaves, leafArray, nextTensorId, unflatten, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { add, constLike, convert } from './lax.js';
 import { asArray } from '../src/np/convert.js';
@@ -372,7 +372,10 @@ export function switchCase<R>(index: Scalar, branches: readonly ((...operands: a
     }
     // One branch needs no choice (JAX calls it directly); its results are still new arrays, so
     // freeing one never frees an operand or a closed-over array it passed through.
-    if (branches.length === 1) return freshResults(branches[0]!(...operands), operands, firstNew);
+    if (branches.length === 1) {
+      refuseFreedLeaves('switchCase', operands, tree.leaves(operands), 'operand');
+      return freshResults(branches[0]!(...operands), operands, firstNew, 'switchCase');
+    }
     return bindCond('switchCase', i, branches, branches.map((_, j) => `branch ${j}`), operands);
   });
 }

@@ -6,7 +6,7 @@ import { isDifferentiable } from '../src/dtype.js';
 import { DTypeError, TransformError } from '../src/errors.js';
 import { eye } from '../src/np/convert.js';
 import { scoped } from '../src/scope.js';
-import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, nextTensorId, normalizeArgnums, unflatten, type ArraysOf, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, refuseFreedLeaves, nextTensorId, normalizeArgnums, unflatten, type ArraysOf, type TreeDef } from './api_util.js';
 import { jvpFlat } from './jvp.js';
 import { reshape, transpose } from './lax.js';
 import { linearizeFlat, type ArgnumsOf, type AuxOf, type GradOf } from './vjp.js';
@@ -38,6 +38,7 @@ interface Prepared {
 function prepare(op: string, f: AnyFn, options: JacobianOptions, args: unknown[]): Prepared {
   const { list, single } = normalizeArgnums(op, options.argnums ?? 0, args.length);
   const [leaves, def] = flattenDifferentiated(op, list.map((i) => args[i]), 'argument');
+  refuseFreedLeaves(op, list.map((i) => args[i]), leaves, 'argument', list);
   leaves.forEach((x) => {
     if (!isDifferentiable(x.dtype)) throw new DTypeError(`${op}: differentiated inputs must be float32, got ${x.aval.str()}`);
   });
@@ -132,7 +133,7 @@ export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unkno
         });
       });
       const jac = assemble(p, blocks);
-      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args, firstNew);
+      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args, firstNew, 'jacfwd');
     });
   };
 }
@@ -176,7 +177,7 @@ export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unkno
         return row;
       });
       const jac = assemble(p, blocks);
-      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args, firstNew);
+      return freshResults(options.hasAux ? [jac, p.aux(auxLeaves)] : jac, args, firstNew, 'jacrev');
     });
   };
 }

@@ -11,7 +11,7 @@ import type { ParamsOf, Primitive } from '../src/primitives.js';
 import { collectTensors, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
 import { asArray } from '../src/np/convert.js';
-import { flattenArrays, leafArray, leafWhere, weaklyTyped, freshResults, nextTensorId, unflatten, type ArrayLikes, type ArraysOf, type Known } from './api_util.js';
+import { flattenArrays, leafArray, leafWhere, weaklyTyped, freshResults, refuseFreedLeaves, nextTensorId, unflatten, type ArrayLikes, type ArraysOf, type Known } from './api_util.js';
 import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { firstOrderJvpRules, instantiate, type JvpRule, type Tangent } from './jvp_rules.js';
 import { zeros } from './lax.js';
@@ -121,6 +121,8 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
     const [ts, tdef] = flattenArrays('jvp', [...tangents], 'tangent');
     const rawTangents = tree.leaves([...tangents]);
     const [ps, pdef] = flattenNumberPrimals([...primals], rawTangents, ts);
+    refuseFreedLeaves('jvp', [...primals], ps, 'primal');
+    refuseFreedLeaves('jvp', [...tangents], ts, 'tangent');
     if (!pdef.equals(tdef)) throw new TransformError(`jvp: primals have structure ${pdef} but tangents have ${tdef}; expected the same tree structure`);
     ps.forEach((p, i) => {
       const t = (ts[i] = weaklyTyped(rawTangents[i], ts[i]!, p.dtype)); // 2 is a float32 tangent of a float32 primal
@@ -134,13 +136,14 @@ export function jvp<Args extends unknown[], Out = NDArray>(f: (...args: Args) =>
       (xs) => {
         const out = f(...unflatten<Args>(pdef, xs));
         const [leaves, def] = flattenArrays('jvp', out, 'output');
+        refuseFreedLeaves('jvp', out, leaves, 'output');
         outDef = def;
         return leaves;
       },
       ps,
       ts.map((t, i) => (isDifferentiable(ps[i]!.dtype) ? t : null)),
     );
-    return freshResults([unflatten<ArraysOf<Out>>(outDef!, po), unflatten<ArraysOf<Out>>(outDef!, to)] as [ArraysOf<Out>, ArraysOf<Out>], [primals, tangents], firstNew);
+    return freshResults([unflatten<ArraysOf<Out>>(outDef!, po), unflatten<ArraysOf<Out>>(outDef!, to)] as [ArraysOf<Out>, ArraysOf<Out>], [primals, tangents], firstNew, 'jvp');
   });
 }
 

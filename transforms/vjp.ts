@@ -8,7 +8,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import { astype } from '../src/np/elementwise.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, leafWhere, normalizeArgnums, unflatten, weaklyTyped, type ArrayLikes, type ArraysOf, type Known, type TreeDef } from './api_util.js';
+import { checkOptions, callDifferentiated, flattenArrays, flattenDifferentiated, freshResults, refuseFreedLeaves, leafWhere, normalizeArgnums, unflatten, weaklyTyped, type ArrayLikes, type ArraysOf, type Known, type TreeDef } from './api_util.js';
 import { ForwardValues, checkTangentDtype, jvpFlat } from './jvp.js';
 import { zeros, onesLike } from './lax.js';
 import { PartialVal, partialEvalFlat } from './partial_eval.js';
@@ -99,15 +99,18 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
   const [out, lin] = scoped(
     () => {
       const [leaves, def] = flattenArrays('vjp', [...primals], 'argument');
+      refuseFreedLeaves('vjp', [...primals], leaves, 'argument');
       argDef = def;
       argLeaves = leaves;
       const l = linearizeFlat((xs) => {
-        const [outLeaves, od] = flattenArrays('vjp', f(...unflatten<Args>(def, xs)), 'output');
+        const out = f(...unflatten<Args>(def, xs));
+        const [outLeaves, od] = flattenArrays('vjp', out, 'output');
+        refuseFreedLeaves('vjp', out, outLeaves, 'output');
         outDef = od;
         return outLeaves;
       }, leaves);
       // Outputs are also residuals of the pullback: hand out separate handles, so disposing one keeps the pullback working.
-      return [freshResults(unflatten<ArraysOf<Out>>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
+      return [freshResults(unflatten<ArraysOf<Out>>(outDef!, l.primalsOut), [primals, l.consts], firstNewId, 'vjp'), l] as const;
     },
     ([o, l]) => [o, l.consts, argLeaves],
   );
@@ -118,10 +121,11 @@ export function vjp<Out = NDArray, Args extends unknown[] = unknown[]>(f: (...ar
     const firstNew = nextTensorId();
     return scoped(() => {
       const [raw, ctDef] = flattenArrays('vjp pullback', ct, 'cotangent');
+      refuseFreedLeaves('vjp pullback', ct, raw, 'cotangent');
       // Leaves are matched to outputs in order: a list for an object, or other keys, would mix them up.
       if (!ctDef.equals(outDef!)) throw new TransformError(`vjp pullback: the cotangent has structure ${ctDef} but f's output has ${outDef}; expected the same tree structure`);
       const cts = checkCotangents('vjp pullback', lin.primalsOut, raw, ct);
-      return freshResults(unflatten<ArraysOf<Args>>(argDef!, pull(cts)), [ct, argLeaves, lin.consts], firstNew);
+      return freshResults(unflatten<ArraysOf<Args>>(argDef!, pull(cts)), [ct, argLeaves, lin.consts], firstNew, 'vjp pullback');
     });
   }) as Pullback<ArraysOf<Args>, Out | ArraysOf<Out>>;
   pullback.dispose = () => {
@@ -179,6 +183,7 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
   return scoped(() => {
     const { list, single } = normalizeArgnums(op, options.argnums ?? 0, args.length);
     const [leaves, def] = flattenDifferentiated(op, list.map((i) => args[i]), 'argument');
+    refuseFreedLeaves(op, list.map((i) => args[i]), leaves, 'argument', list);
     leaves.forEach((x, i) => {
       if (!isDifferentiable(x.dtype)) {
         // Paths only for the message: the tree is walked again only on this error.
@@ -220,7 +225,7 @@ function valueAndGradImpl(op: string, f: AnyFn, options: GradOptions, args: unkn
     collectTensors([value, aux, forward?.exposed], survivors);
     const grads = pullbackFlat(lin, leaves, { consumable: (t) => createdByCall(t, firstNew) && !survivors.has(t) })([one, ...lin.primalsOut.slice(1).map(() => null)]);
     const gradTree = unflatten<unknown[]>(def, grads);
-    return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args, firstNew);
+    return freshResults([value, single ? gradTree[0] : gradTree, aux] as [unknown, unknown, unknown], args, firstNew, op);
   }, ([v, g, aux]) => [keepValue ? v : null, g, aux]);
 }
 
@@ -284,14 +289,17 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
   const [out, lin] = scoped(
     () => {
       const [leaves, def] = flattenArrays('linearize', primals, 'argument');
+      refuseFreedLeaves('linearize', primals, leaves, 'argument');
       argDef = def;
       argLeaves = leaves;
       const l = linearizeFlat((xs) => {
-        const [outLeaves, od] = flattenArrays('linearize', f(...unflatten<Args>(def, xs)), 'output');
+        const out = f(...unflatten<Args>(def, xs));
+        const [outLeaves, od] = flattenArrays('linearize', out, 'output');
+        refuseFreedLeaves('linearize', out, outLeaves, 'output');
         outDef = od;
         return outLeaves;
       }, leaves);
-      return [freshResults(unflatten<ArraysOf<Out>>(outDef!, l.primalsOut), [primals, l.consts], firstNewId), l] as const;
+      return [freshResults(unflatten<ArraysOf<Out>>(outDef!, l.primalsOut), [primals, l.consts], firstNewId, 'linearize'), l] as const;
     },
     ([o, l]) => [o, l.consts],
   );
@@ -301,6 +309,7 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
     return scoped(() => {
       if (disposed) throw new TransformError('linearize: this linear map was disposed');
       const [ts, tdef] = flattenArrays('linearize', tangents, 'tangent');
+      refuseFreedLeaves('linearize', tangents, ts, 'tangent');
       if (!tdef.equals(argDef!)) throw new TransformError(`linearize: tangents have structure ${tdef} but the primals have ${argDef}`);
       const raw = tree.leaves(tangents);
       ts.forEach((t, i) => {
@@ -312,7 +321,7 @@ export function linearize<Args extends unknown[], Out = NDArray>(f: (...args: Ar
         checkTangentDtype('linearize', i, argLeaves[i]!, t, raw[i], () => leafWhere(tangents, i, 'the tangents'));
       });
       const outs = evalJaxpr(lin.jaxpr, [...lin.consts, ...ts.filter((_, i) => lin.differentiable[i])]);
-      return freshResults(unflatten<ArraysOf<Out>>(outDef!, outs), [tangents, lin.consts], firstNew);
+      return freshResults(unflatten<ArraysOf<Out>>(outDef!, outs), [tangents, lin.consts], firstNew, 'linearize');
     });
   }) as unknown as LinearMap<ArraysOf<Out>, Args>;
   fLin.dispose = () => {

@@ -11,7 +11,7 @@ import { evalJaxpr, type Jaxpr } from '../src/jaxpr.js';
 import { PROGRAM_PRIMITIVES, type CustomBwd, type CustomFwd, type CustomJvpRule, type ParamsOf, type Primitive } from '../src/primitives.js';
 import { collectTensors, createdByCall, scoped } from '../src/scope.js';
 import * as tree from '../src/tree.js';
-import { checkOptions, flattenArrays, freshResults, isTensor, leafArray, leafWhere, nextTensorId, unflatten, type ArraysOf, type Known } from './api_util.js';
+import { checkOptions, flattenArrays, freshResults, refuseFreedLeaves, isTensor, leafArray, leafWhere, nextTensorId, unflatten, type ArraysOf, type Known } from './api_util.js';
 import { branchFixpoint, traceToJaxpr, withCommonConsts, type TracedProgram } from './jaxpr_trace.js';
 import { constLike, convert, zeros } from './lax.js';
 import { batchedAtFront, firstOrderBatchRules, moveBatchAxis, type BatchDim, type BatchRule } from './vmap_rules.js';
@@ -414,6 +414,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, options: Vma
       // Unmapped leaves that are not arrays (flags, option objects, numbers) reach f as they are, as in JAX.
       const passThrough = withPaths.map(([, leaf], i) => (inAxes[i] ?? null) === null && !((leaf as unknown) instanceof NDArray) && !isTensor(leaf));
       const leaves = withPaths.map(([path, leaf], i) => (passThrough[i] ? null : leafArray('vmap', path, leaf, 'argument')));
+      refuseFreedLeaves('vmap', args, leaves, 'argument');
       const dims = leaves.map((x, i) => {
         const a = inAxes[i] ?? null;
         if (a === null || x === null) return null;
@@ -445,6 +446,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, options: Vma
           let k = 0;
           const out = f(...unflatten<never[]>(argDef, withPaths.map(([, leaf], i) => (passThrough[i] ? leaf : xs[k++]))));
           const [outLeaves, def] = flattenArrays('vmap', out, 'output');
+          refuseFreedLeaves('vmap', out, outLeaves, 'output');
           outDef = def;
           outTree = out;
           outAxes = axesFor('vmap', outAxesOpt, out, 'outAxes');
@@ -463,7 +465,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, options: Vma
         const a = outAxes[i];
         if (a !== null && a !== undefined && (!Number.isInteger(a) || a < -o.ndim || a >= o.ndim)) throw new ShapeError(`vmap: outAxes ${a} is out of range (not a valid axis) for output ${i}${describeOut(i)}, of rank ${o.ndim} with the batch axis; expected an integer in [${-o.ndim}, ${o.ndim - 1}] or null`);
       });
-      return freshResults(unflatten(outDef!, outs) as ArraysOf<ReturnType<F>>, args, firstNew);
+      return freshResults(unflatten(outDef!, outs) as ArraysOf<ReturnType<F>>, args, firstNew, 'vmap');
     });
   };
 }

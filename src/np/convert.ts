@@ -23,6 +23,15 @@ import { leaves } from '../tree.js';
 export function defop<F extends Function>(fn: F, name: string = opNames.get(fn) ?? fn.name): F {
   const f = fn as unknown as (...args: unknown[]) => unknown;
   const wrapped = (...args: unknown[]): unknown => {
+    // A freed argument is refused by the op the user called, before any op inside it (a primitive
+    // such as div, reduce_sum or pad, which would name itself and count the operands its way), and
+    // under jit before it becomes a constant of the trace. (Arrays given directly or in a list, as
+    // concatenate's; deeper ones are found by the ops inside. A loop of instanceof tests: this runs
+    // for every eager op.)
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (a instanceof ConcreteArray ? a.isDisposed : Array.isArray(a) && a.some(isFreed)) refuseFreedArgument(wrapped, args);
+    }
     if (!(scopeDepth() === 0 && currentTraceStack().length === 1)) return liveResult(wrapped, args, f(...args));
     // At the top level results belong to the caller: a result that existed before the call (an
     // argument, also inside lists and plain objects: a no-op reshape, concatenate of one array,
@@ -37,6 +46,22 @@ export function defop<F extends Function>(fn: F, name: string = opNames.get(fn) 
 // What errors call each op defop wrapped ('' until named).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 const opNames = new WeakMap<Function, string>();
+
+const isFreed = (a: unknown): boolean => a instanceof ConcreteArray && a.isDisposed;
+
+/** Throws the DisposedError for the first freed array among `op`'s arguments' leaves, numbered as eval.ts numbers a primitive's operands. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+function refuseFreedArgument(op: Function, args: unknown[]): never {
+  const all = leaves(args);
+  const i = all.findIndex(isFreed);
+  throw disposedOperand(opName(op), i, all[i] as ConcreteArray);
+}
+
+/** What errors call an op defop wrapped: its name, or for an anonymous function passed to np.defop, that. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+function opName(op: Function): string {
+  return opNames.get(op) || 'an anonymous np.defop function';
+}
 
 /** Names the ops among `ops` that have no name yet after their keys (`prefix` first): np's ops are arrow functions, named by their exports. */
 export function nameOps(ops: object, prefix = ''): void {
@@ -66,7 +91,7 @@ function holdsFreedArray(out: unknown): boolean {
 /** The error for a freed array in `op`'s result: its operand (by position among the arguments' leaves, as eval.ts numbers a primitive's), or, if it is none of them, the result. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 function freedResult(op: Function, args: unknown[], out: unknown): DisposedError {
-  const name = opNames.get(op) || 'an op';
+  const name = opName(op);
   const freed = out instanceof ConcreteArray ? out : (leaves(out).find((l) => l instanceof ConcreteArray && l.isDisposed) as ConcreteArray);
   const operand = leaves(args).indexOf(freed);
   if (operand >= 0) return disposedOperand(name, operand, freed);

@@ -77,4 +77,11 @@ Object.assign(arrayMethods, {
 // Errors name an op as its caller spells it: np.linalg's as linalg.<name> (first, so that those
 // exported at the top level too keep that name), then every other op after its export.
 convert.nameOps(linalgOps.linalg, 'linalg.');
+// An alias is the same function as the op (np.div is np.divide), so it has one name, and the first
+// key met would win (div, mul, pow, flatten; the order of a module's keys differs between loaders):
+// errors use NumPy's name (SciPy's gammaln, JAX's silu) instead.
+convert.nameOps({
+  divide: elementwise.divide, multiply: elementwise.multiply, power: elementwise.power, subtract: elementwise.subtract, negative: elementwise.negative,
+  remainder: elementwise.remainder, ravel: shapeOps.ravel, var: reductions.variance, gammaln: special.gammaln, silu: nn.silu,
+});
 for (const ops of [convert, elementwise, reductions, shapeOps, linalgOps, nn, sorting, special, indexUpdate]) convert.nameOps(ops);
