@@ -8,11 +8,27 @@ import { kernels } from './kernels.js';
 import { DisposedError, GradusError } from './errors.js';
 import { BROADCASTING_PRIMITIVES, PROGRAM_PRIMITIVES, type ParamsOf, type Primitive } from './primitives.js';
 import { shapeRules } from './shape_rules.js';
-import { shapesEqual } from './shape.js';
+import { MAX_ARRAY_SIZE, checkArraySize, shapesEqual } from './shape.js';
 import { runFreeingTemporaries } from './scope.js';
 
+/**
+ * The avals of `prim`'s outputs, or a ShapeError naming the primitive when one has more elements
+ * than any array may hold. Every interpreter passes here before an output exists (eager ops below,
+ * the tracers of jit, vmap, grad and partial evaluation), so no kernel or executor is asked for a
+ * result past int32: wasm fails inside with "memory access out of bounds" and is left broken for
+ * every later op of the process. (np checks its own results, but a transformation adds dimensions
+ * below np: vmap's batch axis, scan's stacked outputs.)
+ */
 export function abstractEval<P extends Primitive>(prim: P, avals: ShapedArray[], params: ParamsOf<P>): ShapedArray[] {
-  return shapeRules[prim](avals, params);
+  const outs = shapeRules[prim](avals, params);
+  for (let i = 0; i < outs.length; i++) checkOutputSize(prim, outs[i]!, outs[i]!.size);
+  return outs;
+}
+
+/** The error for an output aval of `prim` with `size` elements past MAX_ARRAY_SIZE (or NaN). */
+function checkOutputSize(prim: Primitive, aval: ShapedArray, size: number): void {
+  // (`!(size <= MAX)` also refuses a NaN size, which no shape should reach.)
+  if (!(size <= MAX_ARRAY_SIZE)) checkArraySize(prim, aval.shape, Number.isNaN(size) ? Infinity : size);
 }
 
 export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[], params: ParamsOf<P>): NDArray[] {
@@ -23,13 +39,15 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   for (let i = 0; i < n; i++) avals[i] = args[i]!.aval;
   // Eagerly np hands broadcasting kernels operands of unequal ranks (elementwise.ts); the shape
   // rule, which transformations need strict, checks them as np's rank alignment would have made them.
-  const expected = abstractEval(prim, n === 2 && avals[0]!.ndim !== avals[1]!.ndim && BROADCASTING_PRIMITIVES.has(prim) ? rankAligned(avals) : avals, params);
+  const expected = shapeRules[prim](n === 2 && avals[0]!.ndim !== avals[1]!.ndim && BROADCASTING_PRIMITIVES.has(prim) ? rankAligned(avals) : avals, params);
   if (PROGRAM_PRIMITIVES.has(prim)) {
     // Their executor reads every operand's tensor, whose getter's error names neither the call nor
     // the operand: a freed argument of jit(f), checkpoint(f), a custom rule's function or a scan,
     // whileLoop or cond is refused here as a kernel's operand is, the program's name beside its
     // primitive. (Once per call of a program, not per op inside it.)
     for (let i = 0; i < n; i++) if (args[i]!.isDisposed) throw disposedOperand(programCall(prim, (params as ParamsOf<'jit_call'>).name), i, args[i]!);
+    // (A scan's stacked outputs are allocated by its executor, beyond any check inside its body.)
+    for (let i = 0; i < expected.length; i++) checkOutputSize(prim, expected[i]!, expected[i]!.size);
     return evalJaxprHook.run(prim, args, params as ParamsOf<'jit_call'>);
   }
   const inputs = new Array<tf.Tensor>(n);
@@ -39,8 +57,9 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
     if (a.isDisposed) throw disposedOperand(prim, i, a);
     inputs[i] = a.tensor;
   }
-  // Empty results need no kernel (and wasm kernels crash on some empty operands).
-  if (allEmpty(expected)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
+  // Empty results need no kernel (and wasm kernels crash on some empty operands); results past
+  // int32 are refused (abstractEval's check, done here in the same pass over the sizes).
+  if (allEmptyOrRefused(prim, expected)) return expected.map((e) => new ConcreteArray(tf.zeros(e.shape as number[], e.dtype)));
   const outs = runFreeingTemporaries(() => kernels[prim](inputs, params));
   const results = new Array<NDArray>(outs.length);
   for (let i = 0; i < outs.length; i++) {
@@ -57,10 +76,18 @@ export function evalPrimitive<P extends Primitive>(prim: P, args: ConcreteArray[
   return results;
 }
 
-/** Whether every one of `avals` has no elements (a loop: this runs for every eager op). */
-function allEmpty(avals: readonly ShapedArray[]): boolean {
-  for (let i = 0; i < avals.length; i++) if (avals[i]!.size !== 0) return false;
-  return true;
+/**
+ * Whether every one of `avals` has no elements, after refusing any with too many (one size per
+ * output, one loop: this runs for every eager op).
+ */
+function allEmptyOrRefused(prim: Primitive, avals: readonly ShapedArray[]): boolean {
+  let empty = true;
+  for (let i = 0; i < avals.length; i++) {
+    const size = avals[i]!.size;
+    checkOutputSize(prim, avals[i]!, size);
+    if (size !== 0) empty = false;
+  }
+  return empty;
 }
 
 /** The two avals at the higher rank, leading 1s prepended to the other (what np's rank alignment makes of it). */

@@ -132,10 +132,15 @@ export function shapeEntries(op: string, shape: readonly number[] | number): num
  */
 export const MAX_ARRAY_SIZE = 2 ** 31 - 1;
 
+/** A count of elements as error messages print it (exact, rounded, or past any float). */
+function elementCount(size: number): string {
+  return Number.isSafeInteger(size) ? String(size) : Number.isFinite(size) ? `about ${size.toPrecision(3)}` : 'more than 1e308';
+}
+
 /** An error naming `op` when `size` elements (of `shape`, for the message) exceed MAX_ARRAY_SIZE. */
 export function checkArraySize(op: string, shape: Shape, size = sizeOf(shape)): void {
   if (size > MAX_ARRAY_SIZE) {
-    const count = Number.isSafeInteger(size) ? String(size) : `about ${size.toPrecision(3)}`;
+    const count = elementCount(size);
     throw new ShapeError(`${op}: shape ${fmtShape(shape)} has ${count} elements; expected at most 2³¹ − 1 = ${MAX_ARRAY_SIZE} (TF.js indexes arrays with int32)`);
   }
 }
@@ -143,10 +148,19 @@ export function checkArraySize(op: string, shape: Shape, size = sizeOf(shape)): 
 /**
  * A shape argument as a new list, or an error naming `op` unless every entry is a non-negative
  * integer and the size fits an array (else TF.js fails later with a RangeError naming no op).
+ * As in NumPy ("array is too big"), the product of the non-zero sizes must fit even when another
+ * size is 0: [1e300, 1e300, 0] has size Infinity × 0 = NaN, which passed a size test, and made an
+ * empty array whose dimensions no later op could index.
  */
 export function checkShape(op: string, shape: readonly number[] | number): number[] {
   const s = shapeEntries(op, shape);
   if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integers`);
-  checkArraySize(op, s);
+  let nonZeroSize = 1;
+  for (const d of s) if (d !== 0) nonZeroSize *= d;
+  if (nonZeroSize > MAX_ARRAY_SIZE) {
+    const count = elementCount(nonZeroSize);
+    const which = nonZeroSize === sizeOf(s) ? 'has' : 'would have, without its 0s,';
+    throw new ShapeError(`${op}: shape ${fmtShape(s)} ${which} ${count} elements; expected at most 2³¹ − 1 = ${MAX_ARRAY_SIZE} (TF.js indexes arrays with int32)`);
+  }
   return s;
 }

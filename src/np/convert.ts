@@ -300,8 +300,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): N
   const n = Math.max(0, Math.ceil((stop - start) / step));
   checkArraySize('arange', [n]);
   const d = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
-  const values = Array.from({ length: n }, (_, i) => start + i * step);
-  return new ConcreteArray(tf.tensor(values, [n], d));
+  return new ConcreteArray(tf.tensor(typedValues(n, d, (i) => start + i * step), [n], d));
 }
 
 export function linspace(start: number, stop: number, num = 50, endpoint = true): NDArray {
@@ -309,9 +308,28 @@ export function linspace(start: number, stop: number, num = 50, endpoint = true)
   checkArraySize('linspace', [num]);
   const div = endpoint ? num - 1 : num;
   const step = div > 0 ? (stop - start) / div : 0;
+  const values = typedValues(num, 'float32', (i) => start + i * step);
   // The last point is exactly `stop` (as NumPy), unless it is also the first (num = 1: [start]).
-  const values = Array.from({ length: num }, (_, i) => (endpoint && i === num - 1 && i > 0 ? stop : start + i * step));
+  if (endpoint && num > 1) values[num - 1] = stop;
   return new ConcreteArray(tf.tensor(values, [num], 'float32'));
+}
+
+/**
+ * `valueAt(0..n-1)` (computed in float64) stored as `dtype` stores it: float32 rounded once, int32
+ * truncated as Int32Array does, bool as TF.js converts numbers (Math.round(v) !== 0), so results
+ * are bit-identical to `tf.tensor` of a JS list. A typed array of n elements, not a JS list: arange
+ * and linspace built one (and TF.js flattened it into another) before the typed array, about 600 MB
+ * and 2 s for 10⁷ elements, and ran out of memory well below 2³¹ − 1.
+ */
+function typedValues(n: number, dtype: DType, valueAt: (i: number) => number): Float32Array | Int32Array | Uint8Array {
+  if (dtype === 'bool') {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = Math.round(valueAt(i)) !== 0 ? 1 : 0;
+    return out;
+  }
+  const out = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = valueAt(i);
+  return out;
 }
 
 /** Identity matrix (n×m, ones on diagonal k). */
