@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ShapedArray } from '../src/aval.js';
 import { abstractEval } from '../src/eval.js';
-import { broadcastShapes, isIdentityPerm, shapesBroadcast, sizeOf } from '../src/shape.js';
+import { broadcastShapes, isIdentityPerm, sizeOf } from '../src/shape.js';
 import { FC_SEED } from './helpers.js';
 
 /** NumPy's broadcast of two shapes, or null where they do not broadcast (right-aligned; sizes equal or one of them 1). */
@@ -64,9 +64,8 @@ describe('elementwise shape rules (the eager checks of every binary op and compa
     }), { seed: FC_SEED, numRuns: 500 });
   });
 
-  it('shapesBroadcast, sizeOf and isIdentityPerm agree with their definitions', () => {
-    fc.assert(fc.property(arbShape, arbShape, fc.array(fc.nat(5), { maxLength: 5 }), (a, b, perm) => {
-      expect(shapesBroadcast(a, b), `${a} ${b}`).toBe(numpyBroadcast(a, b) !== null);
+  it('sizeOf and isIdentityPerm agree with their definitions', () => {
+    fc.assert(fc.property(arbShape, fc.array(fc.nat(5), { maxLength: 5 }), (a, perm) => {
       expect(sizeOf(a)).toBe(a.reduce((x, y) => x * y, 1));
       expect(isIdentityPerm(perm)).toBe(perm.every((p, i) => p === i));
     }), { seed: FC_SEED, numRuns: 300 });

@@ -41,15 +41,6 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
   return out;
 }
 
-/** Whether two shapes broadcast together (right-aligned, each pair of sizes equal or one of them 1): broadcastShapes's test without its result. */
-export function shapesBroadcast(a: Shape, b: Shape): boolean {
-  for (let i = 1; i <= a.length && i <= b.length; i++) {
-    const x = a[a.length - i]!, y = b[b.length - i]!;
-    if (x !== y && x !== 1 && y !== 1) return false;
-  }
-  return true;
-}
-
 /** The error for an axis that is not an integer in [-ndim, ndim - 1]. */
 function axisOutOfRange(op: string, axis: unknown, ndim: number): ShapeError {
   // (A string axis such as '0' printed as 0: "out of range" though 0 was in the range.)

@@ -2,12 +2,12 @@
 // "weak" and adopt the array's dtype), rank alignment (both in operands.ts), and size-1
 // broadcasting (done by the kernels).
 import { ConcreteArray, NDArray, type ArrayLike } from '../array.js';
-import { bind1, evaluatesEagerly } from '../core.js';
-import { checkDtype, dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
-import { broadcastShapes, shapesBroadcast, shapesEqual } from '../shape.js';
+import { bind1 } from '../core.js';
+import { checkDtype, type DType } from '../dtype.js';
+import { broadcastShapes } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
-import { asArray, astypeHook, defop, full, refuseFreed, weakConstant } from './convert.js';
+import { asArray, defop, full, refuseFreed } from './convert.js';
 import { astypeRaw, atRank, broadcastingOperands, elementwiseOperands, isWeak, type DtypeMode } from './operands.js';
 
 /** `x.astype(dtype)`: converts (floats to ints truncate toward zero; nonzero to bool is true). */

@@ -4,7 +4,7 @@
 import { NDArray, type ArrayLike } from '../array.js';
 import { bind1, evaluatesEagerly } from '../core.js';
 import { dtypeOfScalar, promoteTypes, weakScalarDtype, type DType } from '../dtype.js';
-import { broadcastShapes, shapesBroadcast, shapesEqual } from '../shape.js';
+import { broadcastShapes, shapesEqual } from '../shape.js';
 import { asArray, astypeHook, weakConstant } from './convert.js';
 
 export function astypeRaw(x: NDArray, dtype: DType): NDArray {
@@ -77,9 +77,10 @@ function eagerPairAsItIs(xs: ArrayLike[], mode: DtypeMode, op: string): NDArray[
   const other = a === x ? y : x;
   if (other instanceof NDArray) {
     if (other.aval.dtype !== a.aval.dtype || !evaluatesEagerly(xs as NDArray[])) return null;
-    // (The general path's check: its error names the op and both shapes.)
+    // (The general path's check: its errors name the op and the shapes — of operands that do not
+    // broadcast, or of a result past int32's element count, which only differing shapes can make.)
     const sx = (x as NDArray).aval.shape, sy = (y as NDArray).aval.shape;
-    if (!shapesBroadcast(sx, sy)) broadcastShapes(op, sx, sy);
+    if (!shapesEqual(sx, sy)) broadcastShapes(op, sx, sy);
     return xs as NDArray[];
   }
   if (!isWeak(other) || weakScalarDtype(other, a.aval.dtype) !== a.aval.dtype || !evaluatesEagerly([a])) return null;
