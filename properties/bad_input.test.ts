@@ -9,21 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GradusError, foriLoop, getBackend, grad, jit, np, random, scope, setBackend, vmap, type NDArray } from '../src/index.js';
 import * as optim from '../optim/index.js';
-import { FC_SEED, noLeak, numTensors } from './helpers.js';
-
-/** Runs `call`, expects it to throw `Err` with a message matching `message`, and to leave no tensors behind. */
-function refuses(call: () => unknown, Err: new (...a: never[]) => Error, message: RegExp): void {
-  const before = numTensors();
-  let thrown: unknown;
-  try {
-    scope(() => void call());
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected ${message} to be thrown`).toBeInstanceOf(Err);
-  expect((thrown as Error).message).toMatch(message);
-  expect(numTensors() - before).toBe(0);
-}
+import { FC_SEED, noLeak, numTensors, refuses } from './helpers.js';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

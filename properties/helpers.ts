@@ -1,8 +1,9 @@
 // Small helpers shared by the property suites: comparing gradus arrays with float64 references,
 // running a property body in a memory scope, and counting live tensors.
 import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 import fc from 'fast-check';
-import { dispose, getBackend, NDArray, scope, setBackend } from '../src/index.js';
+import { dispose, getBackend, jit, np, NDArray, scope, setBackend } from '../src/index.js';
 import { upcomingTensorId } from '../src/core.js';
 import { kernels } from '../src/kernels.js';
 import { reference as R } from '../src/testing/index.js';
@@ -215,4 +216,26 @@ export function withFailingMul(body: (fault: { calls: number; throwAt: number })
   } finally {
     kernels.mul = original;
   }
+}
+
+/**
+ * Runs `call`, expects it to throw `Err` with a message matching `message`, to leave no tensors
+ * behind, and the backend to work after it (an eager op and a jit program still run: a kernel asked
+ * for too large a result once left wasm broken for every later op).
+ */
+export function refuses(call: () => unknown, Err: new (...a: never[]) => Error, message: RegExp): void {
+  const before = numTensors();
+  let thrown: unknown;
+  try {
+    scope(() => void call());
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown, `expected ${message} to be thrown`).toBeInstanceOf(Err);
+  expect((thrown as Error).message).toMatch(message);
+  expect(numTensors() - before).toBe(0);
+  noLeak(() => {
+    expect(np.add(np.ones([3]), 1).toArray()).toEqual([2, 2, 2]);
+    expect(jit((a: NDArray) => np.multiply(a, 2))(np.ones([2])).toArray()).toEqual([2, 2]);
+  });
 }
