@@ -73,7 +73,7 @@ describe('a shape whose sizes no array can have is refused, as NumPy refuses it'
   });
 });
 
-describe('arange and linspace build long results without a JS list per element', () => {
+describe('arange, linspace and eye build long results without a JS list per element', () => {
   // What they built before (a JS list, which TF.js flattened into another, then a typed array):
   // the reference their values must match bit for bit.
   const listArange = (start: number, step: number, n: number, dtype: DType) => tf.tensor(Array.from({ length: n }, (_, i) => start + i * step), [n], dtype);
@@ -112,17 +112,31 @@ describe('arange and linspace build long results without a JS list per element',
     ));
   });
 
+  it('eye is the identity shifted by k, in every dtype', () => {
+    noLeak(() => fc.assert(
+      fc.property(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: -7, max: 7 }), fc.constantFrom<DType>('float32', 'int32', 'bool'), (n, m, k, dtype) => {
+        scope(() => {
+          const e = np.eye(n, m, k, dtype);
+          expect([e.shape, e.dtype]).toEqual([[n, m], dtype]);
+          const one = dtype === 'bool' ? true : 1, zero = dtype === 'bool' ? false : 0;
+          expect(e.toArray()).toEqual(Array.from({ length: n }, (_, i) => Array.from({ length: m }, (_, j) => (j === i + k ? one : zero))));
+        });
+      }),
+      { seed: FC_SEED, numRuns: 100 },
+    ));
+  });
+
   it('4·10⁶ elements take no JS heap for their values (a JS list of them took 32 MB, twice)', () => {
     // The heap's growth over a call, the most of 3 calls: a garbage collection during a call can
     // hide what it allocated (a negative growth), not add to it, so the list-built versions (about
     // 150 MB a call) showed far more than the bound in one of the 3, and the typed ones never do.
-    for (const make of [() => np.arange(0, 4e6), () => np.arange(0, 1e6, 0.25), () => np.linspace(0, 1, 4e6)]) {
+    for (const make of [() => np.arange(0, 4e6), () => np.arange(0, 1e6, 0.25), () => np.linspace(0, 1, 4e6), () => np.eye(2000)]) {
       let most = -Infinity;
       for (let r = 0; r < 3; r++) {
         const heapBefore = process.memoryUsage().heapUsed;
         const a = make();
         most = Math.max(most, process.memoryUsage().heapUsed - heapBefore);
-        expect(a.shape).toEqual([4e6]);
+        expect(a.size).toBe(4e6);
         dispose(a);
       }
       expect(most, `the JS heap grew by ${(most / 1e6).toFixed(1)} MB`).toBeLessThan(32e6);

@@ -337,7 +337,9 @@ export function eye(n: number, m = n, k = 0, dtype: DType = 'float32'): NDArray 
   checkShape('eye', [n, m]);
   if (!Number.isInteger(k)) throw new ShapeError(`eye: the diagonal offset k must be an integer, got ${k}`);
   checkDtype(dtype, 'eye');
-  const values = new Array<number>(n * m).fill(0);
+  // (A zeroed typed array of the dtype, not a JS list of n·m numbers: np.eye(40000) is under the
+  // element limit, and a JS list of that size runs out of memory.)
+  const values = dtype === 'int32' ? new Int32Array(n * m) : dtype === 'bool' ? new Uint8Array(n * m) : new Float32Array(n * m);
   for (let i = 0; i < n; i++) if (i + k >= 0 && i + k < m) values[i * m + i + k] = 1;
   return new ConcreteArray(tf.tensor(values, [n, m], dtype));
 }
