@@ -607,9 +607,15 @@ describe('Langevin options: what a sampler would misread, and what it must accep
         [{ noiseScale: NaN }, /noiseScale must be a finite number ≥ 0/],
         [{ gradClip: 0 }, /gradClip must be a finite number > 0/],
         [{ clipRange: [1, 0] }, /clipRange must be \[lo, hi\] with lo ≤ hi/],
+        // NaN bounds made every sample NaN without an error (revebm).
+        [{ clipRange: [NaN, 1] }, /clipRange must be \[lo, hi\] with lo ≤ hi/],
+        [{ form: 'igebm', clipRange: [0, NaN] }, /clipRange must be \[lo, hi\] with lo ≤ hi/],
       ];
       for (const [extra, message] of bad) expect(() => ebm.langevinStep(energy, x, random.key(0), { stepSize: 0.1, steps: 1, ...extra } as never)).toThrow(message);
       expect(ebm.langevinStep(energy, x, random.key(0), { stepSize: 0.1, steps: 1, form: 'igebm', gradClip: 1, gradClipMode: 'norm', clipRange: [-1, 1] }).shape).toEqual([2, 2]);
+      // A one-sided range is a range.
+      expect(np.max(ebm.langevinStep(energy, np.full([2, 2], 5), random.key(0), { stepSize: 0.1, steps: 1, clipRange: [-Infinity, 1] })).item()).toBe(1);
+      expect(() => ebm.langevin(energy, x, random.key(0), { stepSize: 0.1, steps: 2, clipRange: [NaN, NaN] })).toThrow(/ebm\.langevin: clipRange must be/);
       return null;
     });
   });

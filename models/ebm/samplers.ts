@@ -126,7 +126,10 @@ function checkLangevinOptions(op: string, options: LangevinOptions): void {
   if (typeof noiseScale === 'number' && !(noiseScale >= 0 && Number.isFinite(noiseScale))) throw new RangeError(`ebm.${op}: noiseScale must be a finite number ≥ 0, got ${noiseScale}`);
   if (gradClip !== undefined && gradClip !== null && typeof gradClip !== 'number') throw new TypeError(`ebm.${op}: gradClip must be a number or null (no clip), got ${JSON.stringify(gradClip)}`);
   if (typeof gradClip === 'number' && !(gradClip > 0 && Number.isFinite(gradClip))) throw new RangeError(`ebm.${op}: gradClip must be a finite number > 0 (or null for no clip), got ${gradClip}`);
-  if (clipRange !== undefined && clipRange !== null && !(Array.isArray(clipRange) && clipRange.length === 2 && !(typeof clipRange[0] === 'number' && typeof clipRange[1] === 'number' && clipRange[0] > clipRange[1]))) {
+  // A NaN bound passes a bare `lo > hi` test and np.clip then turns every sample into NaN, so a JS-number
+  // bound must be a number that compares (±Infinity is fine: a one-sided range).
+  const badBound = (b: unknown) => typeof b === 'number' && Number.isNaN(b);
+  if (clipRange !== undefined && clipRange !== null && !(Array.isArray(clipRange) && clipRange.length === 2 && !badBound(clipRange[0]) && !badBound(clipRange[1]) && !(typeof clipRange[0] === 'number' && typeof clipRange[1] === 'number' && clipRange[0] > clipRange[1]))) {
     throw new RangeError(`ebm.${op}: clipRange must be [lo, hi] with lo ≤ hi (or null for no clip), got ${JSON.stringify(clipRange)}`);
   }
 }
