@@ -31,7 +31,13 @@ export interface FlowInverseResult {
   residuals: number[];
   /** Whether each layer's inverse converged, in layer order (closed-form inverses count as converged). */
   convergedByLayer: boolean[];
-  /** Every layer converged: x is f⁻¹(z) to each fixed point's tolerance. False if any i-ResNet block's iteration did not meet it. */
+  /**
+   * Every layer converged: x is f⁻¹(z) to each fixed point's tolerance. False if any i-ResNet block's
+   * iteration did not meet it. Under jit or vmap the stopping test cannot read values: every block runs
+   * `maxIter` iterations, its residual is NaN and it reports not converged (unknown, even when the
+   * iteration did converge); jit also hands these fields back as arrays (a bool array is truthy whatever
+   * it holds: read it with `.item()`). Run the inverse eagerly to learn whether it converged.
+   */
   converged: boolean;
 }
 
