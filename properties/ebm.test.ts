@@ -629,6 +629,19 @@ describe('Langevin options: what a sampler would misread, and what it must accep
       expect(Array.from(jit(step)(np.array(0.1, 'float32')).dataSync())).toEqual(Array.from(eager.dataSync()));
       expect(vmap(step)(np.array([0.1, 0.2], 'float32')).shape).toEqual([2, 2, 2]);
       expect(Number.isFinite(grad((s: NDArray) => np.sum(step(s)))(np.array(0.1, 'float32')).item())).toBe(true);
+      // gradClip likewise, in both modes: the same numbers as the JS number (f7bddb8 refused these with a TypeError; revebm).
+      const e3 = (v: NDArray) => np.sum(v.mul(np.array([5, -5, 0.001])), -1);
+      const x3 = random.uniform(random.key(3), [4, 3], 0, 1);
+      for (const gradClipMode of ['value', 'norm'] as const) {
+        const clipped = (c: NDArray | number) => ebm.langevinStep(e3, x3, random.key(5), { stepSize: 10, steps: 1, form: 'igebm', gradClip: c as number, gradClipMode });
+        const want = Array.from(clipped(0.02).dataSync());
+        for (const got of [clipped(np.array(0.02, 'float32')), jit(clipped)(np.array(0.02, 'float32')), vmap(clipped)(np.array([0.02, 0.02], 'float32')).at(1)]) {
+          const g = Array.from(got.dataSync());
+          expect(Math.max(...g.map((v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-6);
+        }
+        expect(Number.isFinite(grad((c: NDArray) => np.sum(clipped(c)))(np.array(0.02, 'float32')).item())).toBe(true);
+      }
+      expect(() => ebm.langevinStep(e3, x3, random.key(5), { stepSize: 1, steps: 1, gradClip: '0.01' as never })).toThrow(/gradClip must be a number or null \(no clip\), got string "0.01"/);
       return null;
     });
   });

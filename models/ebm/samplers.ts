@@ -98,7 +98,8 @@ function effectiveClips(options: LangevinOptions): { gradClip: number | null; cl
 
 function clipGrad(g: NDArray, c: number | null, options: LangevinOptions): NDArray {
   if (c === null) return g;
-  if ((options.gradClipMode ?? 'value') === 'value') return np.clip(g, -c, c);
+  // (A clip given as an array or a traced value — tuned under jit, vmap or grad — is negated as an array: `-c` of an object is NaN.)
+  if ((options.gradClipMode ?? 'value') === 'value') return np.clip(g, typeof c === 'number' ? -c : np.negative(c), c);
   const axes = g.shape.slice(1).map((_, i) => i + 1);
   const norm = np.sqrt(np.sum(np.square(g), axes, true));
   return g.mul(np.minimum(1, np.divide(c, np.maximum(norm, 1e-12))));
@@ -124,7 +125,8 @@ function checkLangevinOptions(op: string, options: LangevinOptions): void {
   // (Only JS numbers are checked: an array or a traced value — a temperature tuned under jit, vmap or grad — is the caller's.)
   const { noiseScale, gradClip, clipRange } = options;
   if (typeof noiseScale === 'number' && !(noiseScale >= 0 && Number.isFinite(noiseScale))) throw new RangeError(`ebm.${op}: noiseScale must be a finite number ≥ 0, got ${noiseScale}`);
-  if (gradClip !== undefined && gradClip !== null && typeof gradClip !== 'number') throw new TypeError(`ebm.${op}: gradClip must be a number or null (no clip), got ${JSON.stringify(gradClip)}`);
+  // An array or traced clip is the caller's (as noiseScale); a string or boolean is a mistake. (Not JSON of the value: a tracer's is its whole trace.)
+  if (gradClip !== undefined && gradClip !== null && typeof gradClip !== 'number' && typeof gradClip !== 'object') throw new TypeError(`ebm.${op}: gradClip must be a number or null (no clip), got ${typeof gradClip} ${JSON.stringify(gradClip)}`);
   if (typeof gradClip === 'number' && !(gradClip > 0 && Number.isFinite(gradClip))) throw new RangeError(`ebm.${op}: gradClip must be a finite number > 0 (or null for no clip), got ${gradClip}`);
   // A NaN bound passes a bare `lo > hi` test and np.clip then turns every sample into NaN, so a JS-number
   // bound must be a number that compares (±Infinity is fine: a one-sided range).
