@@ -6,7 +6,7 @@
 // neither the op nor who freed it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DisposedError, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacrev, jit, jvp, lax, linearize, np, scope, stopGradient, tree, vjp, vmap, type ConcreteArray } from '../src/index.js';
+import { DisposedError, NDArray, checkpoint, customJvp, customVjp, dispose, grad, jacfwd, jacrev, jit, jvp, lax, linearize, np, scope, stopGradient, tree, valueAndGrad, vjp, vmap, type ConcreteArray } from '../src/index.js';
 import { FC_SEED, numTensors } from './helpers.js';
 
 const identityCalls: [string, (x: NDArray) => unknown][] = [
@@ -333,6 +333,39 @@ describe('a freed array given to or returned by a transformation', () => {
       expect(numTensors(), label).toBe(before);
     }
     dispose(x);
+  });
+
+  // Found in review (revfreed): grad's and valueAndGrad's aux was refused only in their internal
+  // [value, grad, aux] result, so the path named a leaf the user never saw ("grad: the result leaf at
+  // [2].keep", "valueAndGrad: ... at [2][1]"), and jacfwd's aux or output reached an internal primitive
+  // ("broadcast_in_dim: operand 0"). Now refused where f returns, with the path in aux or the output.
+  it('is refused in the aux or output of grad, valueAndGrad and the jacobians, with its path there', () => {
+    const x = np.array([1, 2, 3], 'float32');
+    const closedOver = np.ones([2]) as ConcreteArray;
+    closedOver.dispose();
+    const scalarFreed = np.array(2, 'float32') as ConcreteArray;
+    scalarFreed.dispose();
+    const sum = (a: NDArray) => np.sum(a);
+    const cases: [string, () => unknown, RegExp][] = [
+      ['grad, aux', () => grad((a: NDArray) => [sum(a), { keep: closedOver }], { hasAux: true })(x), /^grad: the aux output leaf at \.keep \(f32\[2\]\) was used after it was freed/],
+      ['grad, aux beside a kept array', () => grad((a: NDArray, _k: number) => [sum(a), [x, closedOver]], { hasAux: true })(x, 1), /^grad: the aux output leaf at \[1\] \(f32\[2\]\) was used after it was freed/],
+      ['grad, the value', () => grad((_a: NDArray) => scalarFreed)(x), /^grad: the output leaf at \(root\) \(f32\[\]\) was used after it was freed/],
+      ['valueAndGrad, aux', () => valueAndGrad((a: NDArray) => [sum(a), { p: [x, closedOver] }], { hasAux: true })(x), /^valueAndGrad: the aux output leaf at \.p\[1\] \(f32\[2\]\) was used after it was freed/],
+      ['jacfwd, aux', () => jacfwd((a: NDArray) => [a, { c: closedOver }], { hasAux: true })(x), /^jacfwd: the aux output leaf at \.c \(f32\[2\]\) was used after it was freed/],
+      ['jacfwd, output', () => jacfwd((a: NDArray) => [a, closedOver])(x), /^jacfwd: the output leaf at \[1\] \(f32\[2\]\) was used after it was freed/],
+      ['jacrev, aux', () => jacrev((a: NDArray) => [a, [closedOver]], { hasAux: true })(x), /^jacrev: the aux output leaf at \[0\] \(f32\[2\]\) was used after it was freed/],
+    ];
+    for (const [label, run, message] of cases) {
+      const before = numTensors();
+      expect(run, label).toThrow(DisposedError);
+      expect(run, label).toThrow(message);
+      expect(numTensors(), label).toBe(before);
+    }
+    // A live aux (an argument passed through, a closed-over array the caller keeps) is still handed back as a new array.
+    const [g, aux] = grad((a: NDArray) => [sum(a), { a, x }], { hasAux: true })(x) as [NDArray, { a: NDArray; x: NDArray }];
+    expect(aux.a).not.toBe(x);
+    expect(Array.from(aux.x.dataSync())).toEqual([1, 2, 3]);
+    dispose([g, aux, x]);
   });
 });
 

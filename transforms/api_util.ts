@@ -5,6 +5,7 @@ import { NDArray, type ArrayLike } from '../src/array.js';
 import { TransformError } from '../src/errors.js';
 import { asArray } from '../src/np/convert.js';
 import * as tree from '../src/tree.js';
+import { refuseFreedLeaves } from '../src/scope.js';
 import { upcomingTensorId } from '../src/core.js';
 import type { DType } from '../src/dtype.js';
 import { convert } from './lax.js';
@@ -191,8 +192,13 @@ export function callDifferentiated(op: string, f: (...a: any[]) => unknown, args
       throw new TransformError(`${op} with hasAux: the function must return [value, aux], got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
     }
     [auxLeaves, auxDef] = flattenArrays(op, out[1], 'aux output');
+    // Refused here, with its path in aux: found later, in the result, its path would be one in the
+    // transformation's internal [value, grad, aux] ("[2].keep"), and jacfwd's would be an internal
+    // primitive's operand (broadcast_in_dim) when it batches the aux.
+    refuseFreedLeaves(op, out[1], auxLeaves, 'aux output');
     out = out[0];
   }
   const [outLeaves, outDef] = flattenArrays(op, out, 'output');
+  refuseFreedLeaves(op, out, outLeaves, 'output');
   return { outLeaves, outDef, auxLeaves, auxDef };
 }
