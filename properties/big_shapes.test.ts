@@ -65,6 +65,8 @@ describe('a shape whose sizes no array can have is refused; an empty one NumPy a
     noLeak(() => expect(np.eye(0, 2 ** 40).shape).toEqual([0, 2 ** 40]));
     noLeak(() => expect(np.eye(2 ** 40, 0, -3, 'int32').shape).toEqual([2 ** 40, 0]));
     noLeak(() => expect(np.eye(2 ** 40, 0, 2 ** 45).shape).toEqual([2 ** 40, 0]));
+    noLeak(() => expect(np.tril(np.zeros([2 ** 40, 0])).shape).toEqual([2 ** 40, 0]));
+    noLeak(() => expect(np.triu(np.zeros([3, 0, 2 ** 40]), 1).shape).toEqual([3, 0, 2 ** 40]));
     noLeak(() => expect(np.broadcastTo(np.ones([1]), [0, 2 ** 31]).shape).toEqual([0, 2 ** 31]));
     // Ops on it: empty results work, a result of 2⁴⁰ elements is still refused by name.
     noLeak(() => expect(np.sum(np.zeros([2 ** 40, 0]), 0).shape).toEqual([0]));
