@@ -3,7 +3,7 @@
 // vmap adds below them, a scan's stacked outputs, under jit — and the backend still works after.
 // (wasm failed inside such a kernel with "memory access out of bounds" and every later op of the
 // process failed too.) Shapes whose sizes are not numbers an array can have ([1e300, 1e300, 0])
-// are refused as NumPy refuses them; arange and linspace build long results without a JS list per
+// are refused, empty ones NumPy allows ([2⁴⁰, 0]) are not; arange and linspace build long results without a JS list per
 // element, bit-identical to what they built before.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
@@ -52,24 +52,41 @@ describe('a result past 2³¹ − 1 elements made below np\'s checks is refused 
   });
 });
 
-describe('a shape whose sizes no array can have is refused, as NumPy refuses it', () => {
-  it('non-zero sizes whose product passes 2³¹ − 1 are refused even beside a 0 (NumPy: "array is too big")', () => {
+describe('a shape whose sizes no array can have is refused; an empty one NumPy allows is not', () => {
+  const SAFE = Number.MAX_SAFE_INTEGER;
+  it('non-zero sizes beside a 0 must have an exact product (at most 2⁵³ − 1), not one under 2³¹ − 1', () => {
     // [1e300, 1e300, 0] had size Infinity × 0 = NaN, passed the size check, and made an empty
     // array with dimensions no later op could index.
-    refuses(() => np.zeros([1e300, 1e300, 0]), GradusError, /^full: shape \[1e\+300,1e\+300,0\] would have, without its 0s, more than 1e308 elements/);
-    refuses(() => np.ones([2 ** 31, 0]), GradusError, /^full: shape \[2147483648,0\] would have, without its 0s, 2147483648 elements/);
+    refuses(() => np.zeros([1e300, 1e300, 0]), GradusError, /^full: shape \[1e\+300,1e\+300,0\] would have, without its 0s, more than 1e308 elements; expected a product of its non-zero sizes of at most 2⁵³ − 1/);
+    refuses(() => np.ones([2 ** 27, 2 ** 27, 0]), GradusError, /^full: shape \[134217728,134217728,0\] would have, without its 0s, about 1.80e\+16 elements/);
+    // NumPy allows these (python3: np.zeros((2**40, 0)).shape == (1099511627776, 0); its bound is
+    // 2⁶³ − 1 bytes), and so did gradus before the size checks.
+    noLeak(() => expect(np.zeros([2 ** 31, 0]).shape).toEqual([2 ** 31, 0]));
+    noLeak(() => expect(np.eye(0, 2 ** 40).shape).toEqual([0, 2 ** 40]));
+    noLeak(() => expect(np.eye(2 ** 40, 0, -3, 'int32').shape).toEqual([2 ** 40, 0]));
+    noLeak(() => expect(np.eye(2 ** 40, 0, 2 ** 45).shape).toEqual([2 ** 40, 0]));
+    noLeak(() => expect(np.tril(np.zeros([2 ** 40, 0])).shape).toEqual([2 ** 40, 0]));
+    noLeak(() => expect(np.triu(np.zeros([3, 0, 2 ** 40]), 1).shape).toEqual([3, 0, 2 ** 40]));
+    noLeak(() => expect(np.broadcastTo(np.ones([1]), [0, 2 ** 31]).shape).toEqual([0, 2 ** 31]));
+    // Ops on it: empty results work, a result of 2⁴⁰ elements is still refused by name.
+    noLeak(() => expect(np.sum(np.zeros([2 ** 40, 0]), 0).shape).toEqual([0]));
+    noLeak(() => expect(jit((x: NDArray) => np.multiply(np.sum(x, 0), 2))(np.zeros([2 ** 40, 0])).shape).toEqual([0]));
+    noLeak(() => expect(grad((x: NDArray) => np.sum(np.broadcastTo(x, [0, 2 ** 31])))(np.ones([1])).shape).toEqual([1]));
+    refuses(() => np.sum(np.zeros([2 ** 40, 0]), 1), GradusError, /^[a-z_]+: shape \[1099511627776\] has 1099511627776 elements; expected at most 2³¹ − 1/);
     const shapes = fc
       .array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 40 })), { minLength: 2, maxLength: 4 })
       .filter((s) => s.includes(0));
     fc.assert(
       fc.property(shapes, (shape) => {
         const nonZero = shape.filter((d) => d !== 0).reduce((a, d) => a * d, 1);
-        if (nonZero > MAX) refuses(() => np.zeros(shape), GradusError, new RegExp(`^full: shape \\[${shape.join(',').replace(/\+/g, '\\+')}\\] would have, without its 0s,`));
+        if (nonZero > SAFE) refuses(() => np.zeros(shape), GradusError, new RegExp(`^full: shape \\[${shape.join(',').replace(/\+/g, '\\+')}\\] would have, without its 0s,`));
         else noLeak(() => expect(np.zeros(shape).shape).toEqual(shape));
       }),
       { seed: FC_SEED, numRuns: 60 },
     );
     noLeak(() => expect(np.zeros([MAX, 0]).shape).toEqual([MAX, 0]));
+    // Without a 0 the bound stays 2³¹ − 1.
+    refuses(() => np.zeros([2 ** 31]), GradusError, /^full: shape \[2147483648\] has 2147483648 elements; expected at most 2³¹ − 1/);
   });
 });
 

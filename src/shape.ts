@@ -139,19 +139,20 @@ export function checkArraySize(op: string, shape: Shape, size = sizeOf(shape)): 
 /**
  * A shape argument as a new list, or an error naming `op` unless every entry is a non-negative
  * integer and the size fits an array (else TF.js fails later with a RangeError naming no op).
- * As in NumPy ("array is too big"), the product of the non-zero sizes must fit even when another
- * size is 0: [1e300, 1e300, 0] has size Infinity × 0 = NaN, which passed a size test, and made an
- * empty array whose dimensions no later op could index.
+ * Beside a 0 the size is 0 and the other sizes may pass 2³¹ − 1, as NumPy allows (np.zeros((2**40,
+ * 0)) is an empty array; no kernel runs on an empty result), but their product must stay an exact
+ * JS integer (at most 2⁵³ − 1): [1e300, 1e300, 0] has size Infinity × 0 = NaN, which passed a size
+ * test, and made an empty array whose dimensions no later op could index. (NumPy's own bound,
+ * "array is too big", is 2⁶³ − 1 bytes: 2⁶¹ elements of 4 bytes.)
  */
 export function checkShape(op: string, shape: readonly number[] | number): number[] {
   const s = shapeEntries(op, shape);
   if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integers`);
   let nonZeroSize = 1;
   for (const d of s) if (d !== 0) nonZeroSize *= d;
-  if (nonZeroSize > MAX_ARRAY_SIZE) {
-    const count = elementCount(nonZeroSize);
-    const which = nonZeroSize === sizeOf(s) ? 'has' : 'would have, without its 0s,';
-    throw new ShapeError(`${op}: shape ${fmtShape(s)} ${which} ${count} elements; expected at most 2³¹ − 1 = ${MAX_ARRAY_SIZE} (TF.js indexes arrays with int32)`);
+  if (nonZeroSize === sizeOf(s)) checkArraySize(op, s, nonZeroSize);
+  else if (nonZeroSize > Number.MAX_SAFE_INTEGER) {
+    throw new ShapeError(`${op}: shape ${fmtShape(s)} would have, without its 0s, ${elementCount(nonZeroSize)} elements; expected a product of its non-zero sizes of at most 2⁵³ − 1 = ${Number.MAX_SAFE_INTEGER}`);
   }
   return s;
 }

@@ -340,6 +340,8 @@ export function eye(n: number, m = n, k = 0, dtype: DType = 'float32'): NDArray 
   // (A zeroed typed array of the dtype, not a JS list of n·m numbers: np.eye(40000) is under the
   // element limit, and a JS list of that size runs out of memory.)
   const values = dtype === 'int32' ? new Int32Array(n * m) : dtype === 'bool' ? new Uint8Array(n * m) : new Float32Array(n * m);
-  for (let i = 0; i < n; i++) if (i + k >= 0 && i + k < m) values[i * m + i + k] = 1;
+  // Only the rows the diagonal crosses (i + k in [0, m)): np.eye(2**40, 0) is an empty array, and a
+  // loop over all n rows took hours.
+  for (let i = Math.max(0, -k), end = Math.min(n, m - k); i < end; i++) values[i * m + i + k] = 1;
   return new ConcreteArray(tf.tensor(values, [n, m], dtype));
 }

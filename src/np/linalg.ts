@@ -289,6 +289,8 @@ function bandPlace(v: NDArray, n: number, k: number): NDArray {
 }
 
 function triMask(n: number, m: number, k: number, lower: boolean): NDArray {
+  // (An empty mask without a row loop: an empty matrix's other size may be 2⁴⁰, as in NumPy.)
+  if (n === 0 || m === 0) return zeros([n, m], 'bool');
   const rows: number[][] = [];
   for (let i = 0; i < n; i++) rows.push(Array.from({ length: m }, (_, j) => (lower ? j - i <= k : j - i >= k) ? 1 : 0));
   return astypeRaw(asArray(rows, 'int32'), 'bool');
