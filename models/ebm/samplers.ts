@@ -17,7 +17,9 @@ export interface LangevinOptions {
   steps: number;
   /**
    * The noise standard deviation σ. Theory form: √ε unless given (giving it sets a temperature).
-   * Giving it without `form` selects the IGEBM form (where σ = 0.005 in the paper's code).
+   * Giving it without `form` selects the IGEBM form (where σ = 0.005 in the paper's code) and with
+   * it that form's defaults: the gradient clipped to ±0.01 and the samples to [0, 1]. For a
+   * temperature on data outside [0, 1], pass `form: 'theory'` as well.
    */
   noiseScale?: number;
   /**
