@@ -232,7 +232,7 @@ export const astypeHook: { fn: (x: NDArray, dtype: DType) => NDArray } = {
 
 /** A copy of an array (a new handle that the caller owns; the data is shared until either is freed). */
 export const copy = defop((x: ArrayLike): NDArray => {
-  const a = refuseFreed('copy', asArray(x));
+  const a = asArray(x);
   return a instanceof ConcreteArray ? new ConcreteArray(shareTensor(a.tensor)) : bind1('reshape', [a], { shape: a.shape });
 });
 
@@ -240,20 +240,8 @@ export const copy = defop((x: ArrayLike): NDArray => {
 export const array = defop((x: ArrayLike, dtype?: DType): NDArray => {
   const d = dtype === undefined ? undefined : checkDtype(dtype, 'array');
   if (x instanceof Tracer) return d ? astypeHook.fn(x, d) : x;
-  if (x instanceof ConcreteArray) refuseFreed('array', x);
   return asArray(x, d);
 });
-
-/**
- * `a` itself, refused if it is a freed concrete array: for ops that read an operand's values or
- * shape before any kernel runs (a concrete exponent, a start index, matrixPower's 0th power), and
- * for those that name themselves for a freed operand rather than the first primitive they bind.
- * (An op that hands a freed operand back is refused by defop.)
- */
-export function refuseFreed(op: string, a: NDArray, operand = 0): NDArray {
-  if (a instanceof ConcreteArray && a.isDisposed) throw disposedOperand(op, operand, a);
-  return a;
-}
 
 export function full(shape: readonly number[] | number, value: number | boolean | NDArray, dtype?: DType): NDArray {
   const s = checkShape('full', shape);

@@ -7,11 +7,11 @@ import { checkDtype, type DType } from '../dtype.js';
 import { broadcastShapes } from '../shape.js';
 import { DTypeError, ValueError } from '../errors.js';
 import type { BinaryPrimitive, ComparisonPrimitive, UnaryPrimitive } from '../primitives.js';
-import { asArray, defop, full, refuseFreed } from './convert.js';
+import { asArray, defop, full } from './convert.js';
 import { astypeRaw, atRank, broadcastingOperands, elementwiseOperands, isWeak, type DtypeMode } from './operands.js';
 
 /** `x.astype(dtype)`: converts (floats to ints truncate toward zero; nonzero to bool is true). */
-export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(refuseFreed('astype', asArray(x)), checkDtype(dtype, 'astype')));
+export const astype = defop((x: ArrayLike, dtype: DType): NDArray => astypeRaw(asArray(x), checkDtype(dtype, 'astype')));
 
 function unary(prim: UnaryPrimitive, name: string, mode: DtypeMode = 'float') {
   return defop((x: ArrayLike): NDArray => bind1(prim, elementwiseOperands([x], mode, name), {}));
@@ -115,8 +115,7 @@ export const power = defop((x: ArrayLike, y: ArrayLike): NDArray => {
   const concrete = b instanceof ConcreteArray ? b : exponent instanceof ConcreteArray ? exponent : undefined;
   let known: Int32Array | Uint8Array | undefined, top = 0;
   if (concrete !== undefined) {
-    // (A freed exponent is refused as a kernel would refuse it, naming power, not by the tensor getter.)
-    known = refuseFreed('power', concrete, 1).dataSync() as Int32Array | Uint8Array;
+    known = concrete.dataSync() as Int32Array | Uint8Array;
     // (A loop, not a spread: an exponent array may be long.)
     for (const e of known) {
       if (e < 0) throw new ValueError(`power: integers to negative integer powers are not allowed (exponents ${concrete.aval.str()}); use float32 operands`);

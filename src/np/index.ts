@@ -4,7 +4,7 @@ import { ConcreteArray, arrayMethods, type ArrayLike, type NDArray } from '../ar
 import type { DType } from '../dtype.js';
 import '../executor.js';
 import * as convert from './convert.js';
-import { refuseFreed } from './convert.js';
+import { disposedOperand } from '../eval.js';
 import * as elementwise from './elementwise.js';
 import * as linalgOps from './linalg.js';
 import * as nn from './nn.js';
@@ -14,7 +14,7 @@ import * as indexUpdate from './index_update.js';
 import * as sorting from './sorting.js';
 import * as special from './special.js';
 
-// convert.ts's helpers for the other np files (weakConstant, refuseFreed, nameOps, astypeHook) stay
+// convert.ts's helpers for the other np files (weakConstant, nameOps, astypeHook) stay
 // out of the namespace: only its constructors and defop (for users' own ops) are np's.
 export { defop, copy, array, full, zeros, ones, zerosLike, onesLike, fullLike, arange, linspace, eye } from './convert.js';
 export * from './elementwise.js';
@@ -31,12 +31,11 @@ export { at, segmentSum, type IndexUpdate, type UpdateIndex } from './index_upda
 /**
  * Converts numbers, nested arrays, TF.js tensors and gradus arrays to a gradus array; an array is
  * handed back as it is (jnp.asarray without a copy), but a freed one is refused with the
- * DisposedError naming asArray, as the ops that hand an operand back do (refuseFreed, as copy and array). Ops call
- * convert's asArray on their operands, so a freed operand there is reported by the op using it.
- * (Declared here, it takes the place of convert's in the namespace that `export *` would give.)
+ * DisposedError naming asArray, as every op refuses a freed argument (defop). Ops call convert's
+ * asArray on their operands, so a freed operand there is reported by the op using it.
  */
 export function asArray(x: ArrayLike, dtype?: DType): NDArray {
-  if (x instanceof ConcreteArray) refuseFreed('asArray', x);
+  if (x instanceof ConcreteArray && x.isDisposed) throw disposedOperand('asArray', 0, x);
   return convert.asArray(x, dtype);
 }
 

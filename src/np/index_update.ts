@@ -6,7 +6,7 @@ import { ConcreteArray, NDArray, type ArrayLike, type IndexSpec } from '../array
 import { bind1 } from '../core.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxis } from '../shape.js';
-import { asArray, defop, refuseFreed } from './convert.js';
+import { asArray, defop } from './convert.js';
 import { add, clip, greater, logicalAnd, multiply, negative, subtract, where, less, astype } from './elementwise.js';
 import { broadcastTo, concatenate, reshape } from './shape_ops.js';
 import { dtypeBounds, slicePositions, staticIndex } from './static_index.js';
@@ -357,7 +357,7 @@ function knownStarts(shape: readonly number[], starts: readonly ArrayLike[], siz
     const s = starts[d];
     let v: number;
     if (typeof s === 'number' && Number.isInteger(s)) v = s;
-    else if (s instanceof ConcreteArray && s.ndim === 0 && s.dtype === 'int32') v = Number(refuseFreed('dynamicUpdateSlice', s, 2 + d).dataSync()[0]); // (a freed start: the op's error)
+    else if (s instanceof ConcreteArray && s.ndim === 0 && s.dtype === 'int32') v = Number(s.dataSync()[0]);
     else return null;
     out.push(clampStart(v, shape[d]!, sizes[d]!));
   }

@@ -9,7 +9,7 @@ import { bind, bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual, staticInts } from '../shape.js';
-import { asArray, defop, eye, refuseFreed, zeros } from './convert.js';
+import { asArray, defop, eye, zeros } from './convert.js';
 import { checkOptions } from '../options.js';
 import { cond, eigh, eigvalsh, floatMatrices, matrixRank, pinv, spectralNorm, svd, svdvals } from './decompositions.js';
 import { lstsq } from './lstsq.js';
@@ -653,8 +653,7 @@ function chainOrder(dims: readonly number[]): number[][] {
  */
 export const matrixPower = defop((x: ArrayLike, n: number): NDArray => {
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new ValueError(`linalg.matrixPower: the exponent must be an integer, got ${typeof n === 'number' ? n : typeof n}`);
-  // (n = 0 reads only the operand's shape, which a freed array still has.)
-  let a = refuseFreed('linalg.matrixPower', asArray(x));
+  let a = asArray(x);
   if (a.ndim < 2 || a.shape[a.ndim - 1] !== a.shape[a.ndim - 2]) throw new ShapeError(`linalg.matrixPower: expected square matrices [..., m, m] but got ${fmtShape(a.shape)}`);
   if (n === 0) return broadcastTo(eye(a.shape[a.ndim - 1]!, undefined, 0, a.dtype), a.shape);
   if (n < 0) a = inv(a);

@@ -6,7 +6,7 @@ import { bind1 } from '../core.js';
 import { promoteTypes } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, checkArraySize, checkShape, shapeEntries, staticInts, moveAxisPerm, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
-import { arange, asArray, defop, refuseFreed } from './convert.js';
+import { arange, asArray, defop } from './convert.js';
 import { fmtStatic, staticIndex } from './static_index.js';
 import { add, clip, multiply, subtract, where, less } from './elementwise.js';
 import { astypeRaw } from './operands.js';
@@ -141,8 +141,7 @@ export const stack = defop((xs: readonly ArrayLike[], axis = 0): NDArray => {
 
 /** Splits into `sections` equal parts, or at the given indices, along `axis`. */
 export const split = defop((x: ArrayLike, sectionsOrIndices: number | readonly number[], axis = 0): NDArray[] => {
-  // (Named for a freed operand whichever piece comes first: a whole one is handed back, the others are slices.)
-  const a = refuseFreed('split', asArray(x));
+  const a = asArray(x);
   const ax = normalizeAxis('split', axis, a.ndim);
   const n = a.shape[ax]!;
   let bounds: number[];
@@ -219,7 +218,7 @@ function sliceAxis(a: NDArray, axis: number, lo: number, hi: number): NDArray {
  * Axes are always static.
  */
 export const roll = defop((x: ArrayLike, shift: number | readonly number[] | NDArray, axis?: number | readonly number[]): NDArray => {
-  let a = refuseFreed('roll', asArray(x));
+  let a = asArray(x);
   if (axis instanceof NDArray) throw new ShapeError(`roll: axes are JS integers or lists of them (they pick the axes to shift), got axis ${fmtStatic(axis)}`);
   if (shift instanceof NDArray && shift.concreteValue() !== null && shift.dtype === 'int32') shift = staticInts('roll', 'shifts', shift as unknown) as number | number[];
   // Without axes, every shift applies to the flattened array (NumPy and JAX broadcast a list of
@@ -263,7 +262,7 @@ function rollTraced(a: NDArray, shift: NDArray, axes: number[]): NDArray {
 
 /** The n-th discrete difference along `axis`, x[i+1] − x[i] applied n times (NumPy's `diff`; for bools x[i+1] ≠ x[i]). */
 export const diff = defop((x: ArrayLike, n = 1, axis = -1): NDArray => {
-  let a = refuseFreed('diff', asArray(x));
+  let a = asArray(x);
   if (!Number.isInteger(n) || n < 0) throw new ShapeError(`diff: the order n must be a non-negative integer, got ${n}`);
   const ax = normalizeAxis('diff', axis, a.ndim);
   for (let k = 0; k < n; k++) {
