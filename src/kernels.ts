@@ -11,7 +11,7 @@ import type { BinaryPrimitive, ComparisonPrimitive, ParamsOf, Primitive, UnaryPr
 import { eigvalshStack } from './eigvalsh_kernel.js';
 import { eighStack, svdStack } from './spectral_kernels.js';
 import { randomKernel, splitKernel, foldInKernel } from './random/kernels.js';
-import { isIdentityPerm } from './shape.js';
+import { isIdentityPerm, shapesEqual } from './shape.js';
 import { sortRows } from './sort_kernels.js';
 import { digamma, erf, erfc, exp2, lgamma, ndtr, ndtri, polygamma } from './special.js';
 import { wasmBinary, wasmClamp, wasmExp, wasmFill, wasmGather, wasmKernelsAvailable, wasmMatMul, wasmSelect, wasmSumMiddle, wasmTanh, wasmTransposeLastTwo, wasmTrig, type WasmBinaryOp } from './wasm_kernels.js';
@@ -147,7 +147,7 @@ registerCpuLoop('Minimum', ['a', 'b'], ([as, bs], [sa], out) => {
 
 /** One of `xs` full-size and the others single values: the cpu loops' case. */
 function fullOrSingle(xs: tf.Tensor[], shape: number[]): boolean {
-  return xs.every((x) => x.size === 1 || sameShape(x.shape, shape)) && (xs[0]!.dtype === 'float32' || xs[0]!.dtype === 'int32') && xs.every((x) => x.dtype === xs[0]!.dtype);
+  return xs.every((x) => x.size === 1 || shapesEqual(x.shape, shape)) && (xs[0]!.dtype === 'float32' || xs[0]!.dtype === 'int32') && xs.every((x) => x.dtype === xs[0]!.dtype);
 }
 
 /**
@@ -263,7 +263,7 @@ function exactMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (a.dtype !== 'int32' || tf.getBackend() !== 'cpu') return tf.mul(a, b);
   const shape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
   const [x, y] = [a, b].map((t) => {
-    if (sameShape(t.shape, shape)) return t.dataSync() as Int32Array;
+    if (shapesEqual(t.shape, shape)) return t.dataSync() as Int32Array;
     const full = broadcastTensor(t, shape);
     const values = full.dataSync() as Int32Array;
     full.dispose();
@@ -334,13 +334,7 @@ export function shareTensor(x: tf.Tensor): tf.Tensor {
 
 /** x viewed as `shape`, or x itself when it has that shape already (a reshape is a kernel call, ~2 µs). Only for operands read by a kernel or for tensors the caller made. */
 function reshapeIfNeeded(x: tf.Tensor, shape: number[]): tf.Tensor {
-  return sameShape(x.shape, shape) ? x : tf.reshape(x, shape);
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return shapesEqual(x.shape, shape) ? x : tf.reshape(x, shape);
 }
 
 /**
@@ -350,7 +344,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * for 128x512), so there we broadcast by adding −0s (the exact additive identity), which takes the fast path.
  */
 export function broadcastTensor(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
-  if (sameShape(t.shape, shape)) return t;
+  if (shapesEqual(t.shape, shape)) return t;
   const target = [...shape];
   if (tf.getBackend() !== 'wasm') return tf.broadcastTo(t, target);
   const r = t.rank < target.length ? tf.reshape(t, [...new Array<number>(target.length - t.rank).fill(1), ...t.shape]) : t;
@@ -396,13 +390,13 @@ function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false)
   return (...xs: tf.Tensor[]): tf.Tensor => {
     // Two operands of one shape, the usual case, broadcast to that shape: f as it is (what the
     // general path below does for them, without its broadcast shape and passes over the operands).
-    if (xs.length === 2 && sameShape(xs[0]!.shape, xs[1]!.shape) && !wasmRankTooHigh(xs[0]!.rank)) return f(xs[0]!, xs[1]!);
+    if (xs.length === 2 && shapesEqual(xs[0]!.shape, xs[1]!.shape) && !wasmRankTooHigh(xs[0]!.rank)) return f(xs[0]!, xs[1]!);
     const shape = xs.map((x) => x.shape).reduce((a, b) => tf.broadcast_util.assertAndGetBroadcastShape(a, b));
     if (wasmRankTooHigh(shape.length)) {
       const size = prod(shape);
       return tf.reshape(f(...xs.map((x) => tf.reshape(broadcastTensor(x, shape), [size]))), shape);
     }
-    if (xs.every((x) => sameShape(x.shape, shape))) return f(...xs);
+    if (xs.every((x) => shapesEqual(x.shape, shape))) return f(...xs);
     // (int32 add/sub/mul broadcast natively too: exactly, and without materialising the broadcast.)
     if (fastNative && (xs.every((x) => x.dtype === 'float32') || (f !== tf.div && xs.every((x) => x.dtype === 'int32')))) return f(...xs);
     return f(...xs.map((x) => broadcastTensor(x, shape)));
@@ -415,13 +409,13 @@ function withBroadcast(f: (...xs: tf.Tensor[]) => tf.Tensor, fastNative = false)
  */
 function withBroadcastPair(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, fastNative = false) {
   return (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
-    const same = sameShape(a.shape, b.shape);
+    const same = shapesEqual(a.shape, b.shape);
     const shape = same ? a.shape : tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
     if (wasmRankTooHigh(shape.length)) {
       const size = prod(shape);
       return tf.reshape(f(tf.reshape(broadcastTensor(a, shape), [size]), tf.reshape(broadcastTensor(b, shape), [size])), shape);
     }
-    if (same || (sameShape(a.shape, shape) && sameShape(b.shape, shape))) return f(a, b);
+    if (same || (shapesEqual(a.shape, shape) && shapesEqual(b.shape, shape))) return f(a, b);
     // (int32 add/sub/mul broadcast natively too: exactly, and without materialising the broadcast.)
     if (fastNative && ((a.dtype === 'float32' && b.dtype === 'float32') || (f !== tf.div && a.dtype === 'int32' && b.dtype === 'int32'))) return f(a, b);
     return f(broadcastTensor(a, shape), broadcastTensor(b, shape));
